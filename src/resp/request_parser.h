@@ -1,0 +1,89 @@
+#pragma once
+// RequestParser turns the bytes a client sends into commands. It is incremental: bytes may arrive
+// in any fragmentation (one byte at a time included), and the parser keeps what it has of a
+// partial command between calls. It accepts multibulk requests (`*2\r\n$3\r\nGET\r\n$1\r\nk\r\n`)
+// and inline requests (`GET k\r\n`, with Valkey's quoting rules). Limits and error texts are
+// exactly Valkey's (see shared/reference/valkey-compat.md §4.7); a protocol error is final: the
+// caller replies with error() and closes the connection.
+//
+// Ownership: the parser copies argument bytes into its own reusable storage, so the caller may
+// discard consumed input at once. The views returned by args() stay valid until the next call to
+// Parse() or Reset(). Memory held is bounded by the limits: a header line is at most 64 KB, an
+// argument at most proto_max_bulk_len, and argument storage is never reserved from a count the
+// client claims, only grown as bytes arrive. Not thread-safe; one parser per connection.
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace lattice::server {
+
+struct RequestLimits {
+  uint64_t proto_max_bulk_len = 512ULL * 1024 * 1024;
+  // Longest inline request, and longest `*n` / `$n` header line, before a protocol error.
+  uint64_t inline_max = 64 * 1024;
+  // Before AUTH succeeds (when a password is required), Valkey caps a multibulk at 10 arguments
+  // and a bulk at 16384 bytes.
+  bool authenticated = true;
+};
+
+class RequestParser {
+ public:
+  enum class Status {
+    kCommand,   // a whole command is ready in args()
+    kNeedMore,  // all of `input` was used; feed more bytes
+    kError,     // protocol error: reply error() and close the connection
+  };
+
+  RequestParser() = default;
+
+  void set_limits(const RequestLimits& limits) { limits_ = limits; }
+  const RequestLimits& limits() const { return limits_; }
+
+  // Parses from `input`. Sets *consumed to the number of bytes of `input` that were used (the
+  // caller drops them from its buffer). Returns kCommand as soon as one command is complete, so
+  // the caller loops until kNeedMore to run every pipelined command. Empty inline lines and
+  // multibulk counts <= 0 are skipped, as Valkey does. After kError the parser stays failed.
+  Status Parse(std::string_view input, size_t* consumed);
+
+  // The arguments of the command that the last kCommand returned. argv[0] is the command name.
+  std::span<const std::string_view> args() const { return {views_.data(), views_.size()}; }
+
+  // The error reply for kError, without the leading '-' or trailing CRLF, e.g.
+  // "ERR Protocol error: invalid bulk length".
+  const std::string& error() const { return error_; }
+
+  // Bytes of a partial command held inside the parser (argument bytes and any partial header
+  // line). The connection adds this to its own buffer to enforce client-query-buffer-limit.
+  size_t pending_bytes() const;
+
+  // Forgets any partial command (used by RESET-like paths and tests).
+  void Reset();
+
+ private:
+  enum class State { kStart, kMultibulkArgHeader, kBulkData, kInline, kFailed };
+
+  Status ParseInline(std::string_view input, size_t* consumed);
+  Status ParseMultibulk(std::string_view input, size_t* consumed);
+  Status Fail(std::string message);
+  void BeginCommand();
+  std::string& NextArgSlot();
+  void FinishCommand();
+
+  RequestLimits limits_;
+  State state_ = State::kStart;
+  std::string line_;        // a partial header or inline line not yet terminated by '\n'
+  int64_t multibulk_remaining_ = 0;
+  int64_t bulk_remaining_ = 0;  // bytes of the current bulk still expected, then CRLF
+  bool bulk_need_crlf_ = false;
+  // Argument storage, reused across commands so steady-state parsing does not allocate.
+  std::vector<std::string> storage_;
+  size_t arg_count_ = 0;
+  std::vector<std::string_view> views_;
+  std::string error_;
+};
+
+}  // namespace lattice::server
