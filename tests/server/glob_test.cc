@@ -1,13 +1,13 @@
 // Tests of GlobMatch against Valkey's documented examples and against a reference matcher: a
 // direct port of Valkey's recursive stringmatchlen (exponential, fine for short inputs).
 
-#include <catch2/catch.hpp>
+#include "server/glob.h"
 
+#include <catch2/catch.hpp>
 #include <string>
 #include <string_view>
 
 #include "lattice/common/rng.h"
-#include "server/glob.h"
 
 namespace lattice::server {
 namespace {

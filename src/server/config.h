@@ -1,0 +1,158 @@
+#pragma once
+// Config is a node's configuration: every directive of a stock valkey.conf plus Lattice's own
+// (region, replication-port, peer), described as data in one table (name, alias, type, default,
+// bounds, mutable at runtime, applies to Lattice or not). The same parser serves the config file
+// (redis.conf syntax), the command line (`--name value...`) and CONFIG SET/GET, with Valkey's
+// error wording.
+//
+// Directives that Lattice does not implement (encoding thresholds, io-threads, repl-*, ...) are
+// still accepted and validated like Valkey does, stored, and shown by CONFIG GET; each name that
+// is set is reported once by TakeNotApplicableNotices() so the caller can log it. An unknown name
+// is an error everywhere.
+//
+// Ownership and threading: a Config is a plain value (copyable and movable). Not thread-safe: the
+// event-loop thread that owns the Server owns its Config. Nothing here logs or touches the
+// filesystem except LoadFile(), which reads the file it is given.
+
+#include <cstdint>
+#include <functional>
+#include <set>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "lattice/common/result.h"
+
+namespace lattice::server {
+
+// The parsed value of one directive. `text` is what CONFIG GET shows (memory values as plain byte
+// counts, booleans as yes/no); `number` holds booleans, integers and memory sizes; `items` holds
+// the parts of list-like directives (bind addresses, peers, save points).
+struct ConfigValue {
+  std::string text;
+  int64_t number = 0;
+  std::vector<std::string> items;
+};
+
+class Config {
+ public:
+  Config();  // every directive at its default
+
+  // Parses redis.conf text: one directive per line, `name arg...`, '#' comments, blank lines,
+  // quoting as Valkey's sdssplitargs ("..." with \n \t \xHH escapes, '...'), names
+  // case-insensitive, a later line overriding an earlier one (save and peer lines accumulate).
+  // `include`, `rename-command`, `user`, `loadmodule` and `sentinel` are rejected. On error the
+  // lines before the bad one stay applied (the caller exits), and the message reads as Valkey's:
+  //   *** FATAL CONFIG FILE ERROR (Lattice) ***
+  //   Reading the configuration file, at line 12 (source_name)
+  //   >>> 'foo bar'
+  //   Bad directive or wrong number of arguments
+  Result<void> LoadText(std::string_view text, std::string_view source_name);
+  // Reads the file and calls LoadText; a missing file is
+  // "Fatal error, can't open config file '<path>': <strerror>".
+  Result<void> LoadFile(const std::string& path);
+  // Command-line arguments after the optional config file, handled like Valkey's main():
+  // `--name value...` becomes the line `name value...`; the first argument after `--name` is
+  // always a value (so `--requirepass --x` works); `--save` with no value means `save ""`;
+  // `--port 7001` may also come as one argument. Errors read as LoadText's.
+  Result<void> ApplyArgs(std::span<const std::string_view> args);
+
+  // CONFIG SET name value [name value...]: all or nothing. Errors are the full reply text:
+  //   ERR Unknown option or number of arguments for CONFIG SET - 'name'
+  //   ERR CONFIG SET failed (possibly related to argument 'name') - <reason>
+  // where reason is e.g. "can't set immutable config", "argument must be a memory value".
+  // `client_is_local` matters only with `enable-protected-configs local` (dir, dbfilename).
+  // Calls the on-change callback once per directive whose value changed.
+  Result<void> Set(std::span<const std::pair<std::string_view, std::string_view>> pairs,
+                   bool client_is_local = true);
+
+  // CONFIG GET pattern...: glob patterns (case-insensitive) over names and aliases; a pattern
+  // without glob characters looks one name up. Returns (lowercase name, value) pairs, each name
+  // once, sorted by name.
+  std::vector<std::pair<std::string, std::string>> Get(
+      std::span<const std::string_view> patterns) const;
+
+  // Names of not-applicable directives set since the last call (file, args, CONFIG SET), each
+  // name reported once over the life of this Config.
+  std::vector<std::string> TakeNotApplicableNotices();
+
+  void set_on_change(std::function<void(std::string_view name)> callback) {
+    on_change_ = std::move(callback);
+  }
+
+  // Typed accessors for what the server uses.
+  int port() const;
+  std::vector<std::string> bind() const;
+  std::string dir() const;
+  std::string region() const;
+  // `replication-port`, or port() + 10000 when it is 0 (unset). May exceed 65535 when port() is
+  // above 55535: the caller validates before listening.
+  int replication_port() const;
+  std::vector<std::string> peers() const;  // "host:port" as written, in order
+  std::string appendfsync() const;         // always | everysec | no
+  bool appendonly() const;
+  std::string requirepass() const;
+  std::string masterauth() const;
+  std::string masteruser() const;
+  bool cluster_enabled() const;
+  int cluster_databases() const;
+  int64_t cluster_node_timeout() const;
+  std::string cluster_config_file() const;
+  int tls_port() const;
+  std::string tls_cert_file() const;
+  std::string tls_key_file() const;
+  std::string tls_key_file_pass() const;
+  std::string tls_ca_cert_file() const;
+  std::string tls_ca_cert_dir() const;
+  std::string tls_auth_clients() const;  // yes | no | optional
+  bool tls_replication() const;
+  std::string tls_protocols() const;
+  std::string tls_ciphers() const;
+  std::string tls_ciphersuites() const;
+  std::string loglevel() const;  // debug | verbose | notice | warning | nothing
+  std::string logfile() const;
+  std::string pidfile() const;
+  std::string dbfilename() const;
+  std::string appendfilename() const;
+  std::string appenddirname() const;
+  std::string save() const;  // "3600 1 300 100 60 10000", or "" when disabled
+  uint64_t proto_max_bulk_len() const;
+  uint64_t client_query_buffer_limit() const;
+  int databases() const;
+  int maxclients() const;
+  int timeout() const;  // seconds, 0 = never
+  int hz() const;       // clamped to [1, 500] as Valkey does; CONFIG GET shows the value set
+  int tcp_keepalive() const;
+  bool protected_mode() const;
+  uint64_t maxmemory() const;
+  std::string maxmemory_policy() const;
+  int tcp_backlog() const;
+  std::string notify_keyspace_events() const;
+  std::string enable_protected_configs() const;  // no | yes | local
+  std::string enable_debug_command() const;      // no | yes | local
+  bool latency_tracking() const;
+  std::string availability_zone() const;
+  bool extended_redis_compatibility() const;
+
+  // The rendered value of one directive by name or alias (case-insensitive), or "" when unknown.
+  std::string ValueOf(std::string_view name) const;
+  // Whether a name or alias is a directive CONFIG SET/GET know.
+  static bool IsKnown(std::string_view name);
+
+ private:
+  // Applies one parsed line (tokens[0] is the directive name) during file/argument loading.
+  // Returns the reason on error.
+  Result<void> ApplyDirective(std::vector<std::string>& tokens);
+  const ConfigValue& At(std::string_view name) const;
+  void NoteSet(size_t index);
+
+  std::vector<ConfigValue> values_;  // one per directive, in table order
+  std::set<size_t> loaded_;          // directives seen while loading (save/peer accumulate)
+  std::set<std::string> noticed_;    // not-applicable names already reported or pending
+  std::vector<std::string> pending_notices_;
+  std::function<void(std::string_view)> on_change_;
+};
+
+}  // namespace lattice::server
