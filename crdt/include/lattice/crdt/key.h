@@ -1,0 +1,140 @@
+#pragma once
+// Key: the envelope of one key of the keyspace, and the unit the keyspace and the replication
+// layer work with. It holds one object per type (string cell inline, the rest out of line), the
+// creation events of the hash/set/zset incarnations, and the key-level expiry. The replica keeps
+// one DotContext for the whole shard; every function that combines states takes both sides'.
+//
+// Merge rules (the paper behind each part is cited in its own header):
+// - Type conflict: the visible type is that of the non-empty object whose creating op has the
+//   greatest (HLC, replica) stamp (for a string: its winning SET; SET re-creates the key). The
+//   loser is hidden, not dropped, because dropping it at join time would break associativity;
+//   the next local write or DEL of the key removes what it observed of the loser.
+// - DEL is an observed remove: its delta is the dots it saw (plus counter offsets), so writes
+//   the deleter had not seen survive. An expired key is hidden on read (expiry <= now_ms) and
+//   reclaimed by such a DEL (Reclaim), as are expired hash fields.
+// - Key expiry is an ExpiryCell (LWW by stamp, or longest-wins, per the op's rule). SET without
+//   KEEPTTL clears the expiry it observed; PERSIST writes "no expiry".
+//
+// Mutators apply the write locally (to *this and to the shard context) and return the KeyOp to
+// ship; Apply() of that op on any replica has the same effect (it is a join). Value type; not
+// thread-safe: the keyspace thread owns its keys.
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "lattice/crdt/or_hash.h"
+#include "lattice/crdt/or_set.h"
+#include "lattice/crdt/sorted_set.h"
+
+namespace lattice::crdt {
+
+inline constexpr char kWrongTypeError[] =
+    "WRONGTYPE Operation against a key holding the wrong kind of value";
+
+enum class ObjectType : uint8_t { kNone = 0, kString = 1, kHash = 2, kSet = 3, kZSet = 4 };
+
+using CreationCell = Register<uint8_t>;  // creation events of one typed incarnation
+
+struct KeyRest {
+  OrHash hash;
+  OrSet set;
+  SortedSet zset;
+  CreationCell hash_created;
+  CreationCell set_created;
+  CreationCell zset_created;
+  ExpiryCell expiry;
+  bool empty() const {
+    return hash.empty() && set.empty() && zset.empty() && hash_created.empty() &&
+           set_created.empty() && zset_created.empty() && expiry.empty();
+  }
+  bool operator==(const KeyRest&) const = default;
+};
+
+// What a local write needs: fresh dots, the op's HLC, the local time and the rules in force.
+struct Writer {
+  DotSource* dots = nullptr;
+  uint64_t hlc = 0;
+  int64_t now_ms = 0;
+  Policies policies;
+};
+
+class Key;
+
+// The op shipped between regions: the delta (a small Key) and the causal context it covers.
+// first_dot and dot_count name the dots it consumed (first_dot.seq .. + dot_count - 1).
+struct KeyOp;
+
+class Key {
+ public:
+  // Reads. "At" variants take the local time and hide what has expired.
+  bool empty() const { return string_.empty() && rest_.get() == nullptr; }
+  ObjectType Type() const;
+  ObjectType TypeAt(int64_t now_ms) const;
+  std::optional<int64_t> ExpiryMs() const;
+  std::optional<std::string> GetString(int64_t now_ms) const;
+  const StringCell& string() const { return string_; }
+  const OrHash& hash() const;
+  const OrSet& set() const;
+  const SortedSet& zset() const;
+
+  // Local writes: apply to *this and `shard`, return the op. Errors are Valkey's replies.
+  Result<KeyOp> Set(std::string value, bool keep_ttl, std::optional<int64_t> expire_at_ms,
+                    const Writer& writer, DotContext& shard);
+  Result<KeyOp> IncrBy(int64_t by, const Writer& writer, DotContext& shard);
+  Result<KeyOp> IncrByFloat(long double by, const Writer& writer, DotContext& shard);
+  std::optional<KeyOp> Del(const Writer& writer, DotContext& shard);
+  // at_ms == 0 is PERSIST.
+  Result<KeyOp> Expire(int64_t at_ms, const Writer& writer, DotContext& shard);
+  Result<KeyOp> SAdd(const std::vector<std::string>& members, const Writer& writer,
+                     DotContext& shard);
+  Result<KeyOp> SRem(const std::vector<std::string>& members, const Writer& writer,
+                     DotContext& shard);
+  Result<KeyOp> HSet(const std::string& field, std::string value, bool keep_ttl,
+                     const Writer& writer, DotContext& shard);
+  Result<KeyOp> HDel(const std::vector<std::string>& fields, const Writer& writer,
+                     DotContext& shard);
+  Result<KeyOp> HIncrBy(const std::string& field, int64_t by, const Writer& writer,
+                        DotContext& shard);
+  Result<KeyOp> HIncrByFloat(const std::string& field, long double by, const Writer& writer,
+                             DotContext& shard);
+  Result<KeyOp> HExpire(const std::string& field, int64_t at_ms, const Writer& writer,
+                        DotContext& shard);
+  Result<KeyOp> ZAdd(const std::string& member, double score, const Writer& writer,
+                     DotContext& shard);
+  Result<KeyOp> ZIncrBy(const std::string& member, double by, const Writer& writer,
+                        DotContext& shard);
+  Result<KeyOp> ZRem(const std::vector<std::string>& members, const Writer& writer,
+                     DotContext& shard);
+  // The observed-remove that reclaims an expired key or expired hash fields, if any.
+  std::optional<KeyOp> Reclaim(const Writer& writer, DotContext& shard);
+
+  // Remote ops and state transfer.
+  void Apply(const KeyOp& op, DotContext& shard);
+  void Join(const Key& other, const DotContext& mine, const DotContext& theirs);
+  void Compact(const VersionVector& stable);
+  void CollectDots(DotContext& out) const;
+  size_t MetadataItems() const;
+
+  bool operator==(const Key&) const = default;
+
+ private:
+  friend class KeyWrite;
+  KeyRest& MutableRest() { return rest_.Mutable(); }
+  Key RemoveAllDelta(bool keep_expiry, WriteStamp& stamp, DotContext& context) const;
+
+  StringCell string_;
+  Boxed<KeyRest> rest_;
+};
+
+struct KeyOp {
+  Key delta;
+  DotContext context;
+  Policies policies;
+  uint64_t hlc = 0;
+  Dot first_dot;
+  uint64_t dot_count = 0;
+  bool operator==(const KeyOp&) const = default;
+};
+
+}  // namespace lattice::crdt

@@ -1,0 +1,59 @@
+#pragma once
+// OrSet: the Valkey set type as an observed-remove set without tombstones (ORSWOT; Bieniusa et
+// al. 2012, "An optimized conflict-free replicated set"; delta form from Almeida, Shoker, Baquero
+// 2018). Each member holds the dots of the adds that keep it alive (one dot unless concurrent
+// adds met) and the replica's shard-wide DotContext says what was seen; so a member costs one dot
+// (16 bytes) of metadata.
+//
+// Merge rule: a dot present on one side survives iff the other side's context has not seen it.
+// SREM removes exactly the add dots it observed, so under the add-wins rule a concurrent SADD
+// wins. Under the remove-wins rule an SREM also writes a remove token (a dot) for the member, and
+// a member is visible only while it has add dots and no remove tokens, so a concurrent SREM wins;
+// a later SADD that observed the token clears it. The rule is recorded in the delta's content.
+//
+// Value type; not thread-safe. Invariant: no member maps to an empty DotSet.
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/container/btree_map.h"
+#include "lattice/crdt/dot_set.h"
+#include "lattice/crdt/policy.h"
+
+namespace lattice::crdt {
+
+class OrSet {
+ public:
+  bool empty() const { return adds_.empty() && removes_.empty(); }
+  bool Contains(std::string_view member) const;
+  size_t Size() const;
+  std::vector<std::string> Members() const;  // sorted by bytes
+  const absl::btree_map<std::string, DotSet>& adds() const { return adds_; }
+  const absl::btree_map<std::string, DotSet>& removes() const { return removes_; }
+
+  // Delta builders: *this is not modified; `context` receives the dots the delta covers.
+  OrSet AddDelta(const std::string& member, WriteStamp& stamp, DotContext& context) const;
+  OrSet RemoveDelta(const std::string& member, SetRule rule, WriteStamp& stamp,
+                    DotContext& context) const;
+  void CollectDots(DotContext& out) const;
+
+  void Join(const OrSet& other, const DotContext& mine, const DotContext& theirs);
+  void Compact(const VersionVector& stable);
+  size_t MetadataItems() const;
+
+  bool operator==(const OrSet&) const = default;
+
+ private:
+  void CollectMemberDots(const std::string& member, DotContext& out) const;
+
+  absl::btree_map<std::string, DotSet> adds_;
+  absl::btree_map<std::string, DotSet> removes_;  // remove-wins tokens; empty under add-wins
+};
+
+// Joins two maps of DotSets under the dot-store rule, erasing members left with no dots.
+void JoinDotMaps(absl::btree_map<std::string, DotSet>& mine, const DotContext& my_context,
+                 const absl::btree_map<std::string, DotSet>& theirs,
+                 const DotContext& their_context);
+
+}  // namespace lattice::crdt

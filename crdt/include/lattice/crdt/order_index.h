@@ -1,0 +1,49 @@
+#pragma once
+// OrderIndex: an order-statistic skip list (Pugh 1990, with Valkey's zskiplist span counts) over
+// (score, member) pairs ordered as Valkey orders a sorted set: by score, then by member bytes.
+// Rank, select-by-rank and lower bounds by score or by (score, member) are O(log n) expected.
+// Node heights come from a hash of the member, not from a random generator, so the structure
+// (and its cost) is the same on every replica and in every run.
+//
+// Owns its nodes; copying is disabled (the owner rebuilds it). Not thread-safe. Invariant: no
+// two nodes hold the same member; scores are not NaN.
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace lattice::crdt {
+
+class OrderIndex {
+ public:
+  OrderIndex();
+  ~OrderIndex();
+  OrderIndex(const OrderIndex&) = delete;
+  OrderIndex& operator=(const OrderIndex&) = delete;
+
+  void Insert(double score, const std::string& member);
+  void Erase(double score, const std::string& member);
+  void Clear();
+  size_t size() const { return size_; }
+
+  // Number of nodes ordered before (score, member).
+  size_t Rank(double score, std::string_view member) const;
+  // Number of nodes with score < score (or <= when inclusive).
+  size_t CountBelow(double score, bool inclusive) const;
+  // The node at 0-based rank (< size()).
+  std::pair<double, const std::string*> At(size_t rank) const;
+  // Walks `count` nodes from rank `first` in order.
+  std::vector<std::pair<double, std::string>> Range(size_t first, size_t count) const;
+
+ private:
+  struct Node;
+  static constexpr int kMaxLevel = 32;
+  static int LevelFor(std::string_view member);
+
+  Node* head_;
+  int level_ = 1;
+  size_t size_ = 0;
+};
+
+}  // namespace lattice::crdt

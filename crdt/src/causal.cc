@@ -1,0 +1,103 @@
+#include "lattice/crdt/causal.h"
+
+#include <algorithm>
+
+namespace lattice::crdt {
+
+uint64_t VersionVector::Get(ReplicaId replica) const {
+  auto it = std::lower_bound(entries_.begin(), entries_.end(), Entry{replica, 0});
+  return it != entries_.end() && it->first == replica ? it->second : 0;
+}
+
+void VersionVector::Set(ReplicaId replica, uint64_t seq) {
+  auto it = std::lower_bound(entries_.begin(), entries_.end(), Entry{replica, 0});
+  if (it != entries_.end() && it->first == replica) {
+    if (seq == 0) {
+      entries_.erase(it);
+    } else {
+      it->second = seq;
+    }
+  } else if (seq != 0) {
+    entries_.insert(it, Entry{replica, seq});
+  }
+}
+
+void VersionVector::Join(const VersionVector& other) {
+  for (const auto& [replica, seq] : other.entries_) {
+    if (seq > Get(replica)) {
+      Set(replica, seq);
+    }
+  }
+}
+
+void VersionVector::Meet(const VersionVector& other) {
+  std::vector<Entry> result;
+  for (const auto& [replica, seq] : entries_) {
+    const uint64_t low = std::min(seq, other.Get(replica));
+    if (low != 0) {
+      result.emplace_back(replica, low);
+    }
+  }
+  entries_ = std::move(result);
+}
+
+bool VersionVector::LessOrEqual(const VersionVector& other) const {
+  return std::all_of(entries_.begin(), entries_.end(),
+                     [&](const Entry& e) { return e.second <= other.Get(e.first); });
+}
+
+std::string VersionVector::ToString() const {
+  std::string out = "{";
+  for (const auto& [replica, seq] : entries_) {
+    if (out.size() > 1) {
+      out += ",";
+    }
+    out += std::to_string(replica) + ":" + std::to_string(seq);
+  }
+  return out + "}";
+}
+
+bool DotContext::Contains(Dot dot) const {
+  return vector_.Contains(dot) || cloud_.contains(dot);
+}
+
+void DotContext::Add(Dot dot) {
+  if (!dot.valid() || vector_.Contains(dot)) {
+    return;
+  }
+  cloud_.insert(dot);
+  Compact();
+}
+
+void DotContext::Join(const DotContext& other) {
+  vector_.Join(other.vector_);
+  for (const Dot& dot : other.cloud_) {
+    if (!vector_.Contains(dot)) {
+      cloud_.insert(dot);
+    }
+  }
+  Compact();
+}
+
+void DotContext::Compact() {
+  // The cloud is ordered by (replica, seq), so one pass extends each replica's prefix.
+  for (auto it = cloud_.begin(); it != cloud_.end();) {
+    const uint64_t have = vector_.Get(it->replica);
+    if (it->seq <= have) {
+      it = cloud_.erase(it);
+    } else if (it->seq == have + 1) {
+      vector_.Set(it->replica, it->seq);
+      it = cloud_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+DotContext DotContext::FromVector(VersionVector vector) {
+  DotContext context;
+  context.vector_ = std::move(vector);
+  return context;
+}
+
+}  // namespace lattice::crdt

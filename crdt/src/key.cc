@@ -1,0 +1,224 @@
+#include "lattice/crdt/key.h"
+
+#include "key_write.h"
+
+#include <algorithm>
+#include <set>
+
+namespace lattice::crdt {
+
+namespace {
+
+const KeyRest& EmptyRest() {
+  static const KeyRest kEmpty{};
+  return kEmpty;
+}
+
+bool AllStable(const DotContext& dots, const VersionVector& stable) {
+  return dots.vector().LessOrEqual(stable) &&
+         std::all_of(dots.cloud().begin(), dots.cloud().end(),
+                     [&](Dot dot) { return stable.Contains(dot); });
+}
+
+Stamp CreatorStamp(const CreationCell& cell) {
+  return cell.Winner() != nullptr ? cell.Winner()->stamp() : Stamp{};
+}
+
+}  // namespace
+
+Result<void> KeyWrite::Prepare(ObjectType want, bool any_type) {
+  const ObjectType current = key_.TypeAt(now_ms_);
+  if (current != ObjectType::kNone && current != want && !any_type) {
+    return Unexpected(kWrongTypeError);
+  }
+  if (current == ObjectType::kNone || current != want) {
+    DotContext context;
+    Key piece = key_.RemoveAllDelta(false, stamp_, context);
+    if (!context.cloud().empty() || !context.vector().entries().empty()) {
+      Step(std::move(piece), context);
+    }
+    if (want != ObjectType::kString) {
+      DotContext create_context;
+      Key created;
+      KeyRest& rest = created.MutableRest();
+      CreationCell& cell = want == ObjectType::kHash  ? rest.hash_created
+                           : want == ObjectType::kSet ? rest.set_created
+                                                      : rest.zset_created;
+      cell = CreationCell{}.AssignDelta(static_cast<uint8_t>(want), stamp_, create_context);
+      Step(std::move(created), create_context);
+    }
+    return {};
+  }
+  // Same type: remove what this write observed of hidden objects of other types.
+  const KeyRest& rest = key_.rest_.get() != nullptr ? *key_.rest_.get() : EmptyRest();
+  DotContext context;
+  Key piece;
+  if (want != ObjectType::kString) {
+    StringCell removed = key_.string_.RemoveDelta(stamp_, context);
+    piece.string_ = std::move(removed);
+  }
+  if (want != ObjectType::kHash) {
+    rest.hash.CollectDots(context);
+    rest.hash_created.CollectDots(context);
+  }
+  if (want != ObjectType::kSet) {
+    rest.set.CollectDots(context);
+    rest.set_created.CollectDots(context);
+  }
+  if (want != ObjectType::kZSet) {
+    rest.zset.CollectDots(context);
+    rest.zset_created.CollectDots(context);
+  }
+  if (!context.cloud().empty() || !context.vector().entries().empty()) {
+    Step(std::move(piece), context);
+  }
+  return {};
+}
+
+const OrHash& Key::hash() const { return (rest_.get() ? *rest_.get() : EmptyRest()).hash; }
+const OrSet& Key::set() const { return (rest_.get() ? *rest_.get() : EmptyRest()).set; }
+const SortedSet& Key::zset() const { return (rest_.get() ? *rest_.get() : EmptyRest()).zset; }
+
+ObjectType Key::Type() const {
+  std::pair<Stamp, ObjectType> best{Stamp{}, ObjectType::kNone};
+  auto consider = [&](bool present, Stamp stamp, ObjectType type) {
+    if (present && std::pair(stamp, type) > best) {
+      best = {stamp, type};
+    }
+  };
+  consider(string_.Alive(), string_.Winner() ? string_.Winner()->stamp() : Stamp{},
+           ObjectType::kString);
+  if (const KeyRest* rest = rest_.get()) {
+    consider(rest->hash.AnyPresent(), CreatorStamp(rest->hash_created), ObjectType::kHash);
+    consider(rest->set.Size() > 0, CreatorStamp(rest->set_created), ObjectType::kSet);
+    consider(rest->zset.Size() > 0, CreatorStamp(rest->zset_created), ObjectType::kZSet);
+  }
+  return best.second;
+}
+
+std::optional<int64_t> Key::ExpiryMs() const {
+  return rest_.get() != nullptr ? ExpiryAt(rest_.get()->expiry) : std::nullopt;
+}
+
+ObjectType Key::TypeAt(int64_t now_ms) const {
+  const ObjectType type = Type();
+  if (type == ObjectType::kNone ||
+      (rest_.get() != nullptr && ExpiredAt(&rest_.get()->expiry, now_ms))) {
+    return ObjectType::kNone;
+  }
+  if (type == ObjectType::kHash && hash().GetAll(now_ms).empty()) {
+    return ObjectType::kNone;
+  }
+  return type;
+}
+
+std::optional<std::string> Key::GetString(int64_t now_ms) const {
+  if (TypeAt(now_ms) != ObjectType::kString) {
+    return std::nullopt;
+  }
+  return RenderString(string_);
+}
+
+Key Key::RemoveAllDelta(bool keep_expiry, WriteStamp& stamp, DotContext& context) const {
+  Key delta;
+  delta.string_ = string_.RemoveDelta(stamp, context);
+  if (const KeyRest* rest = rest_.get()) {
+    KeyRest out;
+    for (const auto& [field, cell] : rest->hash.fields()) {
+      out.hash.Join(rest->hash.RemoveDelta(field, stamp, context), DotContext{}, DotContext{});
+    }
+    for (const auto& [member, cell] : rest->zset.members()) {
+      out.zset.Join(rest->zset.RemoveDelta(member, stamp, context), DotContext{}, DotContext{});
+    }
+    rest->set.CollectDots(context);
+    rest->hash_created.CollectDots(context);
+    rest->set_created.CollectDots(context);
+    rest->zset_created.CollectDots(context);
+    if (!keep_expiry) {
+      rest->expiry.CollectDots(context);
+    }
+    if (!out.empty()) {
+      delta.rest_.Mutable() = std::move(out);
+    }
+  }
+  return delta;
+}
+
+void Key::Apply(const KeyOp& op, DotContext& shard) {
+  Join(op.delta, shard, op.context);
+  shard.Join(op.context);
+}
+
+void Key::Join(const Key& other, const DotContext& mine, const DotContext& theirs) {
+  string_.Join(other.string_, mine, theirs);
+  if (rest_.get() == nullptr && other.rest_.get() == nullptr) {
+    return;
+  }
+  KeyRest& a = rest_.Mutable();
+  const KeyRest& b = other.rest_.get() != nullptr ? *other.rest_.get() : EmptyRest();
+  a.hash.Join(b.hash, mine, theirs);
+  a.set.Join(b.set, mine, theirs);
+  a.zset.Join(b.zset, mine, theirs);
+  a.hash_created.Join(b.hash_created, mine, theirs);
+  a.set_created.Join(b.set_created, mine, theirs);
+  a.zset_created.Join(b.zset_created, mine, theirs);
+  a.expiry.Join(b.expiry, mine, theirs);
+  rest_.Normalize();
+}
+
+void Key::Compact(const VersionVector& stable) {
+  string_.Compact(stable);
+  if (KeyRest* rest = rest_.get()) {
+    rest->hash.Compact(stable);
+    rest->set.Compact(stable);
+    rest->zset.Compact(stable);
+    // A creation event or expiry of an incarnation that no longer has contents is inert once
+    // stable: every future op observes it.
+    const std::pair<CreationCell*, bool> cells[] = {{&rest->hash_created, rest->hash.empty()},
+                                                    {&rest->set_created, rest->set.empty()},
+                                                    {&rest->zset_created, rest->zset.empty()}};
+    for (auto [cell, contents_empty] : cells) {
+      cell->Compact(stable);
+      DotContext dots;
+      cell->CollectDots(dots);
+      if (contents_empty && AllStable(dots, stable)) {
+        *cell = CreationCell{};
+      }
+    }
+    rest->expiry.Compact(stable);
+    if (rest->hash.empty() && rest->set.empty() && rest->zset.empty() && string_.empty()) {
+      DotContext dots;
+      rest->expiry.CollectDots(dots);
+      if (AllStable(dots, stable)) {
+        rest->expiry = ExpiryCell{};
+      }
+    }
+    rest_.Normalize();
+  }
+}
+
+void Key::CollectDots(DotContext& out) const {
+  string_.CollectDots(out);
+  if (const KeyRest* rest = rest_.get()) {
+    rest->hash.CollectDots(out);
+    rest->set.CollectDots(out);
+    rest->zset.CollectDots(out);
+    rest->hash_created.CollectDots(out);
+    rest->set_created.CollectDots(out);
+    rest->zset_created.CollectDots(out);
+    rest->expiry.CollectDots(out);
+  }
+}
+
+size_t Key::MetadataItems() const {
+  size_t items = string_.MetadataItems();
+  if (const KeyRest* rest = rest_.get()) {
+    items += rest->hash.MetadataItems() + rest->set.MetadataItems() +
+             rest->zset.MetadataItems() + rest->hash_created.MetadataItems() +
+             rest->set_created.MetadataItems() + rest->zset_created.MetadataItems() +
+             rest->expiry.MetadataItems();
+  }
+  return items;
+}
+
+}  // namespace lattice::crdt

@@ -1,0 +1,314 @@
+// The local mutators of Key: each checks the type, builds its delta in steps and returns the op.
+#include <algorithm>
+#include <set>
+
+#include "key_write.h"
+#include "lattice/crdt/key.h"
+
+namespace lattice::crdt {
+
+const KeyRest& KeyWrite::rest() const {
+  static const KeyRest kEmpty{};
+  return key_.rest_.get() != nullptr ? *key_.rest_.get() : kEmpty;
+}
+
+namespace {
+
+std::vector<std::string> Distinct(const std::vector<std::string>& items) {
+  std::set<std::string> unique(items.begin(), items.end());
+  return {unique.begin(), unique.end()};
+}
+
+// A step that only changes the key-level expiry.
+void StepExpiry(KeyWrite& write, int64_t at_ms, ExpiryRule rule) {
+  DotContext context;
+  Key piece;
+  KeyWrite::RestOf(piece).expiry =
+      write.rest().expiry.AssignDelta(ExpiryValue{at_ms, rule}, write.stamp(), context);
+  write.Step(std::move(piece), context);
+}
+
+void StepClearExpiry(KeyWrite& write) {
+  DotContext context;
+  write.rest().expiry.CollectDots(context);
+  if (!context.vector().entries().empty() || !context.cloud().empty()) {
+    write.Step(Key{}, context);
+  }
+}
+
+}  // namespace
+
+Result<KeyOp> Key::Set(std::string value, bool keep_ttl, std::optional<int64_t> expire_at_ms,
+                       const Writer& writer, DotContext& shard) {
+  KeyWrite write(*this, writer, shard);
+  const bool keep = keep_ttl && TypeAt(writer.now_ms) != ObjectType::kNone;
+  if (TypeAt(writer.now_ms) != ObjectType::kString) {
+    DotContext context;
+    Key piece = RemoveAllDelta(keep, write.stamp(), context);
+    write.Step(std::move(piece), context);
+  }
+  DotContext context;
+  Key piece;
+  piece.string_ = string_.AssignDelta(std::move(value), write.stamp(), context);
+  write.Step(std::move(piece), context);
+  if (!keep) {
+    StepClearExpiry(write);
+  }
+  if (expire_at_ms) {
+    StepExpiry(write, *expire_at_ms, writer.policies.expiry);
+  }
+  return write.Finish();
+}
+
+namespace {
+
+Result<KeyOp> Increment(Key& key, int64_t by, long double float_by, bool is_float,
+                        const Writer& writer, DotContext& shard) {
+  KeyWrite write(key, writer, shard);
+  if (auto ready = write.Prepare(ObjectType::kString); !ready.ok()) {
+    return Unexpected(ready.error());
+  }
+  DotContext context;
+  auto cell = IncrementDelta(key.string(), by, float_by, is_float, writer.policies.string,
+                             write.stamp(), context);
+  if (!cell.ok()) {
+    return Unexpected(cell.error());
+  }
+  Key piece;
+  KeyWrite::StringOf(piece) = std::move(*cell);
+  write.Step(std::move(piece), context);
+  return write.Finish();
+}
+
+}  // namespace
+
+Result<KeyOp> Key::IncrBy(int64_t by, const Writer& writer, DotContext& shard) {
+  return Increment(*this, by, 0, false, writer, shard);
+}
+
+Result<KeyOp> Key::IncrByFloat(long double by, const Writer& writer, DotContext& shard) {
+  return Increment(*this, 0, by, true, writer, shard);
+}
+
+std::optional<KeyOp> Key::Del(const Writer& writer, DotContext& shard) {
+  if (empty()) {
+    return std::nullopt;
+  }
+  KeyWrite write(*this, writer, shard);
+  DotContext context;
+  Key piece = RemoveAllDelta(false, write.stamp(), context);
+  write.Step(std::move(piece), context);
+  return write.Finish();
+}
+
+Result<KeyOp> Key::Expire(int64_t at_ms, const Writer& writer, DotContext& shard) {
+  if (TypeAt(writer.now_ms) == ObjectType::kNone) {
+    return Unexpected("ERR no such key");
+  }
+  KeyWrite write(*this, writer, shard);
+  StepExpiry(write, at_ms, writer.policies.expiry);
+  return write.Finish();
+}
+
+Result<KeyOp> Key::SAdd(const std::vector<std::string>& members, const Writer& writer,
+                        DotContext& shard) {
+  KeyWrite write(*this, writer, shard);
+  if (auto ready = write.Prepare(ObjectType::kSet); !ready.ok()) {
+    return Unexpected(ready.error());
+  }
+  for (const std::string& member : Distinct(members)) {
+    DotContext context;
+    Key piece;
+    piece.MutableRest().set = set().AddDelta(member, write.stamp(), context);
+    write.Step(std::move(piece), context);
+  }
+  return write.Finish();
+}
+
+Result<KeyOp> Key::SRem(const std::vector<std::string>& members, const Writer& writer,
+                        DotContext& shard) {
+  const ObjectType type = TypeAt(writer.now_ms);
+  if (type != ObjectType::kNone && type != ObjectType::kSet) {
+    return Unexpected(kWrongTypeError);
+  }
+  KeyWrite write(*this, writer, shard);
+  for (const std::string& member : Distinct(members)) {
+    if (type == ObjectType::kNone || !set().Contains(member)) {
+      continue;
+    }
+    DotContext context;
+    Key piece;
+    piece.MutableRest().set =
+        set().RemoveDelta(member, writer.policies.set, write.stamp(), context);
+    write.Step(std::move(piece), context);
+  }
+  return write.Finish();
+}
+
+Result<KeyOp> Key::HSet(const std::string& field, std::string value, bool keep_ttl,
+                        const Writer& writer, DotContext& shard) {
+  KeyWrite write(*this, writer, shard);
+  if (auto ready = write.Prepare(ObjectType::kHash); !ready.ok()) {
+    return Unexpected(ready.error());
+  }
+  DotContext context;
+  Key piece;
+  piece.MutableRest().hash = hash().SetDelta(field, std::move(value), keep_ttl, write.stamp(),
+                                             context);
+  write.Step(std::move(piece), context);
+  return write.Finish();
+}
+
+Result<KeyOp> Key::HDel(const std::vector<std::string>& fields, const Writer& writer,
+                        DotContext& shard) {
+  const ObjectType type = TypeAt(writer.now_ms);
+  if (type != ObjectType::kNone && type != ObjectType::kHash) {
+    return Unexpected(kWrongTypeError);
+  }
+  KeyWrite write(*this, writer, shard);
+  for (const std::string& field : Distinct(fields)) {
+    if (type == ObjectType::kNone || !hash().fields().contains(field)) {
+      continue;
+    }
+    DotContext context;
+    Key piece;
+    piece.MutableRest().hash = hash().RemoveDelta(field, write.stamp(), context);
+    write.Step(std::move(piece), context);
+  }
+  return write.Finish();
+}
+
+namespace {
+
+Result<KeyOp> HashIncrement(Key& key, const std::string& field, int64_t by, long double float_by,
+                            bool is_float, const Writer& writer, DotContext& shard) {
+  KeyWrite write(key, writer, shard);
+  if (auto ready = write.Prepare(ObjectType::kHash); !ready.ok()) {
+    return Unexpected(ready.error());
+  }
+  if (key.hash().fields().contains(field) && !key.hash().Get(field, writer.now_ms)) {
+    DotContext context;  // an expired field counts as absent: reclaim it first
+    Key piece;
+    KeyWrite::RestOf(piece).hash = key.hash().RemoveDelta(field, write.stamp(), context);
+    write.Step(std::move(piece), context);
+  }
+  DotContext context;
+  auto delta = key.hash().IncrementDelta(field, by, float_by, is_float,
+                                         writer.policies.hash_field, write.stamp(), context);
+  if (!delta.ok()) {
+    return Unexpected(delta.error());
+  }
+  Key piece;
+  KeyWrite::RestOf(piece).hash = std::move(*delta);
+  write.Step(std::move(piece), context);
+  return write.Finish();
+}
+
+}  // namespace
+
+Result<KeyOp> Key::HIncrBy(const std::string& field, int64_t by, const Writer& writer,
+                           DotContext& shard) {
+  return HashIncrement(*this, field, by, 0, false, writer, shard);
+}
+
+Result<KeyOp> Key::HIncrByFloat(const std::string& field, long double by, const Writer& writer,
+                                DotContext& shard) {
+  return HashIncrement(*this, field, 0, by, true, writer, shard);
+}
+
+Result<KeyOp> Key::HExpire(const std::string& field, int64_t at_ms, const Writer& writer,
+                           DotContext& shard) {
+  if (TypeAt(writer.now_ms) != ObjectType::kHash) {
+    return Unexpected(TypeAt(writer.now_ms) == ObjectType::kNone ? "ERR no such key"
+                                                                 : kWrongTypeError);
+  }
+  if (!hash().Get(field, writer.now_ms)) {
+    return Unexpected("ERR no such field");
+  }
+  KeyWrite write(*this, writer, shard);
+  DotContext context;
+  Key piece;
+  piece.MutableRest().hash =
+      hash().ExpireDelta(field, at_ms, writer.policies.expiry, write.stamp(), context);
+  write.Step(std::move(piece), context);
+  return write.Finish();
+}
+
+Result<KeyOp> Key::ZAdd(const std::string& member, double score, const Writer& writer,
+                        DotContext& shard) {
+  KeyWrite write(*this, writer, shard);
+  if (auto ready = write.Prepare(ObjectType::kZSet); !ready.ok()) {
+    return Unexpected(ready.error());
+  }
+  DotContext context;
+  Key piece;
+  piece.MutableRest().zset = zset().AddDelta(member, score, write.stamp(), context);
+  write.Step(std::move(piece), context);
+  return write.Finish();
+}
+
+Result<KeyOp> Key::ZIncrBy(const std::string& member, double by, const Writer& writer,
+                           DotContext& shard) {
+  if (const ObjectType type = TypeAt(writer.now_ms);
+      type != ObjectType::kNone && type != ObjectType::kZSet) {
+    return Unexpected(kWrongTypeError);
+  }
+  auto probe_context = DotContext{};
+  DotSource probe_dots(writer.dots->replica(), writer.dots->next_seq());
+  WriteStamp probe{&probe_dots, writer.hlc};
+  if (auto check = zset().IncrementDelta(member, by, probe, probe_context); !check.ok()) {
+    return Unexpected(check.error());  // NaN: refuse before writing anything
+  }
+  KeyWrite write(*this, writer, shard);
+  if (auto ready = write.Prepare(ObjectType::kZSet); !ready.ok()) {
+    return Unexpected(ready.error());
+  }
+  DotContext context;
+  auto delta = zset().IncrementDelta(member, by, write.stamp(), context);
+  Key piece;
+  piece.MutableRest().zset = std::move(*delta);
+  write.Step(std::move(piece), context);
+  return write.Finish();
+}
+
+Result<KeyOp> Key::ZRem(const std::vector<std::string>& members, const Writer& writer,
+                        DotContext& shard) {
+  const ObjectType type = TypeAt(writer.now_ms);
+  if (type != ObjectType::kNone && type != ObjectType::kZSet) {
+    return Unexpected(kWrongTypeError);
+  }
+  KeyWrite write(*this, writer, shard);
+  for (const std::string& member : Distinct(members)) {
+    if (type == ObjectType::kNone || !zset().Score(member)) {
+      continue;
+    }
+    DotContext context;
+    Key piece;
+    piece.MutableRest().zset = zset().RemoveDelta(member, write.stamp(), context);
+    write.Step(std::move(piece), context);
+  }
+  return write.Finish();
+}
+
+std::optional<KeyOp> Key::Reclaim(const Writer& writer, DotContext& shard) {
+  if (rest_.get() == nullptr) {
+    return std::nullopt;
+  }
+  if (ExpiredAt(&rest_.get()->expiry, writer.now_ms) && Type() != ObjectType::kNone) {
+    return Del(writer, shard);
+  }
+  const auto expired = hash().ExpiredFields(writer.now_ms);
+  if (expired.empty()) {
+    return std::nullopt;
+  }
+  KeyWrite write(*this, writer, shard);
+  for (const std::string& field : expired) {
+    DotContext context;
+    Key piece;
+    piece.MutableRest().hash = hash().RemoveDelta(field, write.stamp(), context);
+    write.Step(std::move(piece), context);
+  }
+  return write.Finish();
+}
+
+}  // namespace lattice::crdt

@@ -1,0 +1,159 @@
+#include "lattice/crdt/sorted_set.h"
+
+#include <cmath>
+
+namespace lattice::crdt {
+
+SortedSet& SortedSet::operator=(const SortedSet& other) {
+  if (this != &other) {
+    members_ = other.members_;
+    Reindex();
+  }
+  return *this;
+}
+
+std::optional<double> SortedSet::ScoreOf(const ScoreCell& cell) {
+  if (!cell.Alive()) {
+    return std::nullopt;
+  }
+  const CounterSum sum = cell.Sum();
+  const long double base = cell.Winner() != nullptr ? cell.Winner()->value : 0.0;
+  const double score = static_cast<double>(base + static_cast<long double>(sum.ints) + sum.floats);
+  return std::isnan(score) ? 0.0 : score;
+}
+
+std::optional<double> SortedSet::Score(const std::string& member) const {
+  auto it = indexed_.find(member);
+  return it == indexed_.end() ? std::nullopt : std::optional<double>(it->second);
+}
+
+std::optional<size_t> SortedSet::Rank(const std::string& member) const {
+  auto it = indexed_.find(member);
+  if (it == indexed_.end()) {
+    return std::nullopt;
+  }
+  return index_.Rank(it->second, member);
+}
+
+void SortedSet::Reindex() {
+  index_.Clear();
+  indexed_.clear();
+  for (const auto& [member, cell] : members_) {
+    if (auto score = ScoreOf(cell)) {
+      index_.Insert(*score, member);
+      indexed_.emplace(member, *score);
+    }
+  }
+}
+
+void SortedSet::Refresh(const std::string& member) {
+  auto old = indexed_.find(member);
+  auto cell = members_.find(member);
+  const std::optional<double> score =
+      cell == members_.end() ? std::nullopt : ScoreOf(cell->second);
+  const bool present = score.has_value();
+  const double value = score.value_or(0.0);
+  if (old != indexed_.end()) {
+    if (present && value == old->second) {
+      return;
+    }
+    index_.Erase(old->second, member);
+    indexed_.erase(old);
+  }
+  if (present) {
+    index_.Insert(value, member);
+    indexed_.emplace(member, value);
+  }
+}
+
+SortedSet SortedSet::AddDelta(const std::string& member, double score, WriteStamp& stamp,
+                              DotContext& context) const {
+  static const ScoreCell kEmpty{};
+  auto it = members_.find(member);
+  SortedSet delta;
+  delta.members_[member] =
+      (it != members_.end() ? it->second : kEmpty).AssignDelta(score, stamp, context);
+  delta.Reindex();
+  return delta;
+}
+
+Result<SortedSet> SortedSet::IncrementDelta(const std::string& member, double by,
+                                            WriteStamp& stamp, DotContext& context) const {
+  static const ScoreCell kEmpty{};
+  const double next = Score(member).value_or(0.0) + by;
+  if (std::isnan(next)) {
+    return Unexpected("ERR resulting score is not a number (NaN)");
+  }
+  auto it = members_.find(member);
+  auto cell = (it != members_.end() ? it->second : kEmpty).IncrementDelta(0, by, stamp, context);
+  if (!cell.ok()) {
+    return Unexpected(cell.error());
+  }
+  SortedSet delta;
+  delta.members_[member] = std::move(*cell);
+  delta.Reindex();
+  return delta;
+}
+
+SortedSet SortedSet::RemoveDelta(const std::string& member, WriteStamp& stamp,
+                                 DotContext& context) const {
+  SortedSet delta;
+  auto it = members_.find(member);
+  if (it != members_.end()) {
+    ScoreCell cell = it->second.RemoveDelta(stamp, context);
+    if (!cell.empty()) {
+      delta.members_[member] = std::move(cell);
+      delta.Reindex();
+    }
+  }
+  return delta;
+}
+
+void SortedSet::CollectDots(DotContext& out) const {
+  for (const auto& [member, cell] : members_) {
+    cell.CollectDots(out);
+  }
+}
+
+void SortedSet::Join(const SortedSet& other, const DotContext& mine, const DotContext& theirs) {
+  static const ScoreCell kEmpty{};
+  std::vector<std::string> touched;
+  for (auto it = members_.begin(); it != members_.end();) {
+    auto found = other.members_.find(it->first);
+    it->second.Join(found != other.members_.end() ? found->second : kEmpty, mine, theirs);
+    touched.push_back(it->first);
+    it = it->second.empty() ? members_.erase(it) : std::next(it);
+  }
+  for (const auto& [member, cell] : other.members_) {
+    if (!members_.contains(member) && !indexed_.contains(member)) {
+      ScoreCell joined;
+      joined.Join(cell, mine, theirs);
+      if (!joined.empty()) {
+        members_.emplace(member, std::move(joined));
+        touched.push_back(member);
+      }
+    }
+  }
+  for (const std::string& member : touched) {
+    Refresh(member);
+  }
+}
+
+void SortedSet::Compact(const VersionVector& stable) {
+  for (auto it = members_.begin(); it != members_.end();) {
+    it->second.Compact(stable);
+    const std::string member = it->first;
+    it = it->second.empty() ? members_.erase(it) : std::next(it);
+    Refresh(member);
+  }
+}
+
+size_t SortedSet::MetadataItems() const {
+  size_t items = 0;
+  for (const auto& [member, cell] : members_) {
+    items += cell.MetadataItems();
+  }
+  return items;
+}
+
+}  // namespace lattice::crdt

@@ -1,0 +1,62 @@
+#include "lattice/crdt/string_value.h"
+
+#include <cmath>
+
+#include "lattice/crdt/numeric.h"
+
+namespace lattice::crdt {
+
+std::optional<std::string> RenderString(const StringCell& cell) {
+  if (!cell.Alive()) {
+    return std::nullopt;
+  }
+  const std::string base = cell.Winner() != nullptr ? cell.Winner()->value : "0";
+  const CounterSum sum = cell.Sum();
+  if (!sum.unobserved) {
+    return base;
+  }
+  if (!sum.any_float) {
+    if (auto as_int = ParseInt64(base)) {
+      return FormatInt128(static_cast<__int128>(*as_int) + sum.ints);
+    }
+  }
+  auto as_float = ParseLongDouble(base);
+  if (!as_float) {
+    return base;  // A non-number SET wins over concurrent increments.
+  }
+  return FormatLongDouble(*as_float + static_cast<long double>(sum.ints) + sum.floats);
+}
+
+Result<StringCell> IncrementDelta(const StringCell& cell, int64_t by, long double float_by,
+                                  bool is_float, StringRule rule, WriteStamp& stamp,
+                                  DotContext& context) {
+  const std::string current = RenderString(cell).value_or("0");
+  std::string next;
+  if (is_float) {
+    auto value = ParseLongDouble(current);
+    if (!value) {
+      return Unexpected(kNotFloatError);
+    }
+    const long double sum = *value + float_by;
+    if (std::isnan(sum) || std::isinf(sum)) {
+      return Unexpected(kNanOrInfinityError);
+    }
+    next = FormatLongDouble(sum);
+  } else {
+    auto value = ParseInt64(current);
+    if (!value) {
+      return Unexpected(kNotIntegerError);
+    }
+    int64_t sum = 0;
+    if (__builtin_add_overflow(*value, by, &sum)) {
+      return Unexpected(kOverflowError);
+    }
+    next = std::to_string(sum);
+  }
+  if (rule == StringRule::kLww) {
+    return cell.AssignDelta(std::move(next), stamp, context);
+  }
+  return cell.IncrementDelta(is_float ? 0 : by, is_float ? float_by : 0, stamp, context);
+}
+
+}  // namespace lattice::crdt
