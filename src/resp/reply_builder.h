@@ -34,9 +34,9 @@ class ReplyBuilder {
   void Null();       // RESP2 "$-1", RESP3 "_"
   void NullArray();  // RESP2 "*-1", RESP3 "_"
   void Array(size_t count);
-  void Map(size_t pairs);  // RESP3 "%n"; RESP2 "*2n"
-  void Set(size_t count);  // RESP3 "~n"; RESP2 "*n"
-  void Push(size_t count); // RESP3 ">n"; RESP2 "*n"
+  void Map(size_t pairs);   // RESP3 "%n"; RESP2 "*2n"
+  void Set(size_t count);   // RESP3 "~n"; RESP2 "*n"
+  void Push(size_t count);  // RESP3 ">n"; RESP2 "*n"
   // RESP3 ",<shortest round-trip repr>" (",inf", ",-inf", ",nan"); RESP2 the same text as bulk.
   void Double(double value);
   void Bool(bool value);  // RESP3 "#t"/"#f"; RESP2 ":1"/":0"

@@ -14,18 +14,32 @@ namespace lattice::server {
 
 struct RespValue {
   enum class Type {
-    kSimpleString, kError, kInteger, kBulk, kNull, kNullArray, kArray, kMap, kSet, kPush,
-    kDouble, kBool, kVerbatim, kBigNumber,
+    kSimpleString,
+    kError,
+    kInteger,
+    kBulk,
+    kNull,
+    kNullArray,
+    kArray,
+    kMap,
+    kSet,
+    kPush,
+    kDouble,
+    kBool,
+    kVerbatim,
+    kBigNumber,
   };
   Type type = Type::kNull;
-  std::string text;  // simple string, error, bulk, verbatim (without format), big number, double
+  std::string text;     // simple string, error, bulk, verbatim (without format), big number, double
   int64_t integer = 0;  // integer; bool as 0/1
   std::vector<RespValue> elements;  // arrays, sets, pushes; maps as key, value, key, value...
+  std::string format;               // verbatim only: the three-character format ("txt", "mkd")
 
   // A compact rendering used in test assertions:
   //   simple "OK", error "(error) ERR x", integer "5", bulk "\"v\"", null "(nil)", null array
   //   "(nil-array)", array "[a, b]", map "{k: v, ...}", set "~[a, b]", push ">[a]", double
-  //   "(double) 1.5", bool "(true)"/"(false)", verbatim "(txt) text", big number "(big) 123".
+  //   "(double) 1.5", bool "(true)"/"(false)", verbatim "(txt) text" (its format in the
+  //   parentheses), big number "(big) 123".
   std::string ToString() const;
 };
 

@@ -64,24 +64,50 @@ class RequestParser {
   void Reset();
 
  private:
-  enum class State { kStart, kMultibulkArgHeader, kBulkData, kInline, kFailed };
+  enum class State {
+    kStart,               // between commands
+    kMultibulkCount,      // reading the `*<n>` line
+    kMultibulkArgHeader,  // reading a `$<len>` line
+    kBulkData,            // reading bulk bytes, then the two bytes after them
+    kInline,              // reading an inline line up to '\n'
+    kFailed,
+  };
+  // What one parsing step produced. kSkipped: an empty inline line or a count <= 0 was consumed.
+  enum class Step { kCommand, kNeedMore, kSkipped, kError };
+  enum class LineStatus { kDone, kNeedMore, kTooBig };
 
-  Status ParseInline(std::string_view input, size_t* consumed);
-  Status ParseMultibulk(std::string_view input, size_t* consumed);
-  Status Fail(std::string message);
+  Step ParseInline(std::string_view input, size_t* pos);
+  Step ParseHiddenInline(std::string_view input, size_t* pos);
+  Step ParseMultibulk(std::string_view input, size_t* pos);
+  Step ParseMultibulkCount(std::string_view input, size_t* pos);
+  Step ParseArgHeader(std::string_view input, size_t* pos);
+  Step ParseBulkData(std::string_view input, size_t* pos);
+  LineStatus TakeHeaderLine(std::string_view input, size_t* pos, std::string_view* line);
+  bool SplitInline(std::string_view line);
+  Step Fail(std::string message);
   void BeginCommand();
   std::string& NextArgSlot();
+  void AppendToArg(std::string* arg, std::string_view bytes, size_t total_len);
+  void TrackCapacity(size_t capacity_before, const std::string& arg);
+  void ReleaseLargeStorage();
   void FinishCommand();
 
   RequestLimits limits_;
   State state_ = State::kStart;
-  std::string line_;        // a partial header or inline line not yet terminated by '\n'
+  std::string line_;  // a partial header or inline line not yet terminated
+  // A header line's '\r' was the last byte seen; the one byte after it is still to be skipped.
+  bool header_cr_seen_ = false;
+  // Bytes of an inline request whose newline is hidden by a NUL (see ParseHiddenInline).
+  size_t hidden_inline_bytes_ = 0;
   int64_t multibulk_remaining_ = 0;
-  int64_t bulk_remaining_ = 0;  // bytes of the current bulk still expected, then CRLF
-  bool bulk_need_crlf_ = false;
+  int64_t bulk_len_ = 0;            // declared length of the current bulk
+  int64_t bulk_remaining_ = 0;      // bytes of the current bulk still expected
+  int bulk_trailer_remaining_ = 0;  // bytes after the bulk data still to skip (Valkey: 2)
   // Argument storage, reused across commands so steady-state parsing does not allocate.
   std::vector<std::string> storage_;
+  size_t storage_capacity_ = 0;  // sum of storage_[i].capacity(), to bound what is retained
   size_t arg_count_ = 0;
+  size_t pending_arg_bytes_ = 0;  // argument bytes of the command being parsed
   std::vector<std::string_view> views_;
   std::string error_;
 };
