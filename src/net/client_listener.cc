@@ -1,0 +1,217 @@
+#include "net/client_listener.h"
+
+#include <chrono>
+
+#include "spdlog/spdlog.h"
+
+namespace lattice::net {
+namespace {
+
+constexpr size_t kReadChunk = 16 * 1024;
+constexpr size_t kUnauthenticatedQueryBufferLimit = 1024 * 1024;
+constexpr size_t kKeepOutputCapacity = 64 * 1024;
+
+std::string Endpoint(const tcp::endpoint& endpoint) {
+  const auto address = endpoint.address();
+  std::string text = address.is_v4() || !address.to_v6().is_v4_mapped()
+                         ? address.to_string()
+                         : address.to_v6().to_v4().to_string();
+  return text + ":" + std::to_string(endpoint.port());
+}
+
+struct BindAddress {
+  asio::ip::address address;
+  bool optional = false;
+};
+
+Result<BindAddress> ParseBind(std::string_view text) {
+  BindAddress bind;
+  if (!text.empty() && text[0] == '-') {
+    bind.optional = true;
+    text.remove_prefix(1);
+  }
+  if (text == "*") {
+    bind.address = asio::ip::address_v4::any();
+    return bind;
+  }
+  if (text == "::*") {
+    bind.address = asio::ip::address_v6::any();
+    return bind;
+  }
+  boost::system::error_code ec;
+  bind.address = asio::ip::make_address(std::string(text), ec);
+  if (ec) {
+    return Unexpected("Invalid bind address '" + std::string(text) + "'");
+  }
+  return bind;
+}
+
+}  // namespace
+
+ClientListener::ClientListener(asio::io_context& io, server::Server& server)
+    : io_(io), server_(server), cron_timer_(io) {}
+
+Result<void> ClientListener::Listen(const std::vector<std::string>& bind, int port) {
+  for (const std::string& text : bind) {
+    Result<BindAddress> parsed = ParseBind(text);
+    if (!parsed.ok()) {
+      return Unexpected(parsed.error());
+    }
+    auto acceptor = std::make_unique<tcp::acceptor>(io_);
+    boost::system::error_code ec;
+    const tcp::endpoint endpoint(parsed->address, static_cast<uint16_t>(bound_port_ ? bound_port_ : port));
+    acceptor->open(endpoint.protocol(), ec);
+    if (!ec && endpoint.address().is_v6()) {
+      acceptor->set_option(asio::ip::v6_only(true), ec);
+    }
+    if (!ec) acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) acceptor->bind(endpoint, ec);
+    if (!ec) acceptor->listen(server_.config().tcp_backlog(), ec);
+    if (ec) {
+      if (parsed->optional) {
+        continue;
+      }
+      return Unexpected("Could not create server TCP listening socket " + text + ":" +
+                        std::to_string(port) + ": " + ec.message());
+    }
+    bound_port_ = acceptor->local_endpoint().port();
+    acceptors_.push_back(std::move(acceptor));
+  }
+  if (acceptors_.empty()) {
+    return Unexpected("Failed listening on port " + std::to_string(port) + " (tcp), aborting.");
+  }
+  for (auto& acceptor : acceptors_) {
+    asio::co_spawn(io_, AcceptLoop(*acceptor), asio::detached);
+  }
+  Cron();
+  return {};
+}
+
+void ClientListener::Stop() {
+  stopping_ = true;
+  boost::system::error_code ec;
+  for (auto& acceptor : acceptors_) {
+    acceptor->close(ec);
+  }
+  cron_timer_.cancel();
+  const auto clients = server_.clients();  // copy: close hooks unregister clients
+  for (const auto& [id, client] : clients) {
+    client->killed = true;
+    if (client->close_hook) client->close_hook();
+  }
+}
+
+asio::awaitable<void> ClientListener::AcceptLoop(tcp::acceptor& acceptor) {
+  while (!stopping_) {
+    boost::system::error_code ec;
+    tcp::socket socket = co_await acceptor.async_accept(asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      if (ec == asio::error::operation_aborted || stopping_) co_return;
+      spdlog::warn("Accepting client connection: {}", ec.message());
+      continue;
+    }
+    asio::co_spawn(io_, Session(std::move(socket)), asio::detached);
+  }
+}
+
+// Closes idle clients (config `timeout`) once per cron tick (1000/hz ms).
+void ClientListener::Cron() {
+  const int hz = std::max(1, server_.config().hz());
+  cron_timer_.expires_after(std::chrono::milliseconds(1000 / hz));
+  cron_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec || stopping_) return;
+    const int64_t timeout_s = server_.config().timeout();
+    if (timeout_s > 0) {
+      const int64_t now_ms = server_.clock().NowMs();
+      const auto clients = server_.clients();
+      for (const auto& [id, client] : clients) {
+        if (now_ms - client->last_interaction_ms > timeout_s * 1000 && client->close_hook) {
+          client->killed = true;
+          client->close_hook();
+        }
+      }
+    }
+    Cron();
+  });
+}
+
+asio::awaitable<void> ClientListener::Session(tcp::socket socket) {
+  boost::system::error_code ec;
+  if (static_cast<int>(server_.clients().size()) >= server_.config().maxclients()) {
+    ++server_.stats().rejected_connections;
+    static constexpr std::string_view kFull = "-ERR max number of clients reached\r\n";
+    co_await asio::async_write(socket, asio::buffer(kFull.data(), kFull.size()),
+                               asio::redirect_error(asio::use_awaitable, ec));
+    co_return;
+  }
+  socket.set_option(tcp::no_delay(true), ec);
+  server::ClientState client;
+  client.id = server_.NextClientId();
+  client.addr = Endpoint(socket.remote_endpoint(ec));
+  client.laddr = Endpoint(socket.local_endpoint(ec));
+  client.fd = socket.native_handle();
+  client.authenticated = !server_.auth_required();
+  client.created_ms = client.last_interaction_ms = server_.clock().NowMs();
+  client.close_hook = [&socket] {
+    boost::system::error_code ignored;
+    socket.close(ignored);
+  };
+  server_.RegisterClient(&client);
+
+  server::RequestParser parser;
+  std::vector<char> buffer(kReadChunk);
+  std::string out;
+  server::ReplyBuilder reply(&out);
+  server::ServerStats& stats = server_.stats();
+  for (bool open = true; open;) {
+    const size_t n = co_await socket.async_read_some(
+        asio::buffer(buffer), asio::redirect_error(asio::use_awaitable, ec));
+    if (ec || client.killed) break;
+    stats.total_net_input_bytes += n;
+    client.last_interaction_ms = server_.clock().NowMs();
+    parser.set_limits(server_.LimitsFor(client));
+    std::string_view input(buffer.data(), n);
+    for (;;) {
+      size_t consumed = 0;
+      const auto status = parser.Parse(input, &consumed);
+      input.remove_prefix(consumed);
+      if (status == server::RequestParser::Status::kNeedMore) break;
+      if (status == server::RequestParser::Status::kError) {
+        reply.Error(parser.error());
+        ++stats.protocol_error_disconnections;
+        spdlog::debug("Protocol error from client {}: {}", client.addr, parser.error());
+        open = false;
+        break;
+      }
+      const bool was_authenticated = client.authenticated;
+      server_.Execute(client, parser.args(), reply);
+      if (client.close_after_reply || client.killed) {
+        open = false;
+        break;
+      }
+      if (client.authenticated != was_authenticated) parser.set_limits(server_.LimitsFor(client));
+    }
+    client.query_buffer_bytes = parser.pending_bytes();
+    const uint64_t limit = client.authenticated ? server_.config().client_query_buffer_limit()
+                                                : kUnauthenticatedQueryBufferLimit;
+    if (parser.pending_bytes() > limit) {
+      spdlog::warn("Closing client that reached max query buffer length (id={} addr={})",
+                   client.id, client.addr);
+      ++stats.client_query_buffer_limit_disconnections;
+      break;
+    }
+    if (!out.empty() && !client.killed) {
+      co_await asio::async_write(socket, asio::buffer(out),
+                                 asio::redirect_error(asio::use_awaitable, ec));
+      stats.total_net_output_bytes += out.size();
+      out.clear();
+      if (out.capacity() > kKeepOutputCapacity) out.shrink_to_fit();
+      if (ec) break;
+    }
+  }
+  server_.UnregisterClient(&client);
+  client.close_hook = nullptr;
+  socket.close(ec);
+}
+
+}  // namespace lattice::net

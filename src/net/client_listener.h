@@ -1,0 +1,47 @@
+#pragma once
+// ClientListener accepts RESP client connections and runs one coroutine per connection on the
+// event-loop thread that owns the Server. Each connection reads into a reused buffer, parses
+// every complete command in it, executes them in order, and writes all their replies with one
+// write (pipelining). Protocol errors reply and close; a client over client-query-buffer-limit
+// is closed without a reply, as Valkey does. Not thread-safe: everything runs on one
+// io_context thread.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "lattice/common/result.h"
+#include "net/asio.h"
+#include "server/server.h"
+
+namespace lattice::net {
+
+class ClientListener {
+ public:
+  ClientListener(asio::io_context& io, server::Server& server);
+
+  // Binds every address of `bind` (Valkey's `bind` list; "*" is 0.0.0.0, "-::*" / "::*" IPv6
+  // any, a leading '-' marks an address that may be unavailable) on `port`.
+  Result<void> Listen(const std::vector<std::string>& bind, int port);
+
+  // Closes the acceptors and every client connection.
+  void Stop();
+
+  // The port actually bound (for --port 0 in tests).
+  int bound_port() const { return bound_port_; }
+
+ private:
+  asio::awaitable<void> AcceptLoop(tcp::acceptor& acceptor);
+  asio::awaitable<void> Session(tcp::socket socket);
+  void Cron();
+
+  asio::io_context& io_;
+  server::Server& server_;
+  std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;
+  asio::steady_timer cron_timer_;
+  int bound_port_ = 0;
+  bool stopping_ = false;
+};
+
+}  // namespace lattice::net

@@ -1,0 +1,42 @@
+#pragma once
+// ClientState is what the server knows about one client connection: identity, selected db,
+// protocol, authentication, names set by CLIENT SETNAME/SETINFO, timing and the flags the
+// network layer acts on after a reply (close, kill). The network layer owns the socket and one
+// ClientState per connection; the Server keeps a non-owning index of all of them for CLIENT
+// LIST/KILL. Only the event-loop thread touches a ClientState.
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "resp/reply_builder.h"
+
+namespace lattice::server {
+
+struct ClientState {
+  uint64_t id = 0;
+  std::string addr;   // "127.0.0.1:54321"
+  std::string laddr;  // "127.0.0.1:6379"
+  int fd = -1;
+  std::string name;
+  std::string lib_name;
+  std::string lib_ver;
+  int db = 0;
+  Protocol protocol = Protocol::kResp2;
+  bool authenticated = true;
+  std::string user = "default";
+  int64_t created_ms = 0;
+  int64_t last_interaction_ms = 0;
+  std::string last_command = "NULL";  // full name of the last command, for CLIENT LIST cmd=
+  size_t query_buffer_bytes = 0;     // pending request bytes, for CLIENT LIST qbuf=
+
+  // Set by QUIT, SHUTDOWN or CLIENT KILL of oneself: flush the pending replies, then close.
+  bool close_after_reply = false;
+  // Set when another client killed this one: close at once, without flushing.
+  bool killed = false;
+  // Installed by the network layer: closes the socket from outside the connection's coroutine
+  // (CLIENT KILL, idle timeout, shutdown). Runs on the event-loop thread.
+  std::function<void()> close_hook;
+};
+
+}  // namespace lattice::server

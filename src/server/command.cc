@@ -1,0 +1,128 @@
+#include "server/command.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "lattice/common/assert.h"
+
+namespace lattice::server {
+
+std::string_view AsciiLower(std::string_view in, std::string& out) {
+  out.resize(in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    const char c = in[i];
+    out[i] = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+  }
+  return out;
+}
+
+void CommandRegistry::Add(CommandSpec spec) {
+  auto command = std::make_unique<Command>();
+  std::string name(spec.name);
+  LATTICE_ASSERT_MSG(!commands_.contains(name), "command registered twice");
+  command->full_name = name;
+  for (CommandSpec& sub_spec : spec.subcommands) {
+    auto sub = std::make_unique<Command>();
+    sub->full_name = name + "|" + std::string(sub_spec.name);
+    sub->parent = command.get();
+    std::string sub_name(sub_spec.name);
+    sub->spec = std::move(sub_spec);
+    command->subcommands.emplace(std::move(sub_name), std::move(sub));
+  }
+  spec.subcommands.clear();
+  command->spec = std::move(spec);
+  commands_.emplace(std::move(name), std::move(command));
+}
+
+const Command* CommandRegistry::Find(std::string_view name) const {
+  thread_local std::string lowered;
+  const std::string_view key = AsciiLower(name, lowered);
+  auto it = commands_.find(absl::string_view(key.data(), key.size()));
+  return it == commands_.end() ? nullptr : it->second.get();
+}
+
+const Command* CommandRegistry::FindSubcommand(const Command& parent, std::string_view name) const {
+  thread_local std::string lowered;
+  const std::string_view key = AsciiLower(name, lowered);
+  auto it = parent.subcommands.find(absl::string_view(key.data(), key.size()));
+  return it == parent.subcommands.end() ? nullptr : it->second.get();
+}
+
+std::vector<const Command*> CommandRegistry::All() const {
+  std::vector<const Command*> all;
+  all.reserve(commands_.size());
+  for (const auto& [name, command] : commands_) {
+    all.push_back(command.get());
+  }
+  std::sort(all.begin(), all.end(),
+            [](const Command* a, const Command* b) { return a->full_name < b->full_name; });
+  return all;
+}
+
+std::vector<const Command*> CommandRegistry::AllWithSubcommands() const {
+  std::vector<const Command*> all;
+  for (const auto& [name, command] : commands_) {
+    all.push_back(command.get());
+    for (const auto& [sub_name, sub] : command->subcommands) {
+      all.push_back(sub.get());
+    }
+  }
+  std::sort(all.begin(), all.end(),
+            [](const Command* a, const Command* b) { return a->full_name < b->full_name; });
+  return all;
+}
+
+std::vector<size_t> KeyPositions(const Command& command, ArgList args) {
+  std::vector<size_t> positions;
+  const KeySpec& keys = command.spec.keys;
+  if (keys.first <= 0 || keys.step <= 0 || static_cast<size_t>(keys.first) >= args.size()) {
+    return positions;
+  }
+  const int64_t argc = static_cast<int64_t>(args.size());
+  int64_t last = keys.last >= 0 ? keys.last : argc + keys.last;
+  last = std::min(last, argc - 1);
+  for (int64_t i = keys.first; i <= last; i += keys.step) {
+    positions.push_back(static_cast<size_t>(i));
+  }
+  return positions;
+}
+
+std::vector<std::string_view> FlagNames(uint32_t flags) {
+  static constexpr std::pair<uint32_t, std::string_view> kNames[] = {
+      {kWrite, "write"},           {kReadOnly, "readonly"},        {kDenyOom, "denyoom"},
+      {kAdmin, "admin"},           {kPubSub, "pubsub"},            {kNoScript, "noscript"},
+      {kBlocking, "blocking"},     {kLoading, "loading"},          {kStale, "stale"},
+      {kSkipMonitor, "skip_monitor"}, {kSkipSlowlog, "skip_slowlog"}, {kFast, "fast"},
+      {kNoAuth, "no_auth"},        {kMayReplicate, "may_replicate"}, {kNoMulti, "no_multi"},
+      {kMovableKeys, "movablekeys"}, {kAllowBusy, "allow_busy"},
+  };
+  std::vector<std::string_view> names;
+  for (const auto& [bit, name] : kNames) {
+    if (flags & bit) {
+      names.push_back(name);
+    }
+  }
+  return names;
+}
+
+std::vector<std::string_view> AclCategoryNames(uint32_t acl) {
+  static constexpr std::pair<uint32_t, std::string_view> kNames[] = {
+      {kAclKeyspace, "@keyspace"},   {kAclRead, "@read"},       {kAclWrite, "@write"},
+      {kAclSet, "@set"},             {kAclSortedSet, "@sortedset"}, {kAclList, "@list"},
+      {kAclHash, "@hash"},           {kAclString, "@string"},   {kAclBitmap, "@bitmap"},
+      {kAclHyperLogLog, "@hyperloglog"}, {kAclGeo, "@geo"},     {kAclStream, "@stream"},
+      {kAclPubSub, "@pubsub"},       {kAclAdmin, "@admin"},     {kAclFast, "@fast"},
+      {kAclSlow, "@slow"},           {kAclBlocking, "@blocking"}, {kAclDangerous, "@dangerous"},
+      {kAclConnection, "@connection"}, {kAclTransaction, "@transaction"},
+      {kAclScripting, "@scripting"},
+  };
+  std::vector<std::string_view> names;
+  for (const auto& [bit, name] : kNames) {
+    if (acl & bit) {
+      names.push_back(name);
+    }
+  }
+  return names;
+}
+
+}  // namespace lattice::server

@@ -1,0 +1,233 @@
+#include "server/info.h"
+
+#include <malloc.h>
+#include <sys/resource.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <set>
+
+#include "fmt/format.h"
+
+namespace lattice::server {
+namespace {
+
+using Lines = std::string;
+
+void Add(Lines& out, std::string_view key, std::string_view value) {
+  out.append(key).append(":").append(value).append("\r\n");
+}
+void Add(Lines& out, std::string_view key, uint64_t value) { Add(out, key, std::to_string(value)); }
+void AddSigned(Lines& out, std::string_view key, int64_t value) {
+  Add(out, key, std::to_string(value));
+}
+
+std::string HumanBytes(uint64_t bytes) {
+  const double value = static_cast<double>(bytes);
+  if (bytes < 1024) return fmt::format("{}B", bytes);
+  if (bytes < 1024ULL * 1024) return fmt::format("{:.2f}K", value / 1024);
+  if (bytes < 1024ULL * 1024 * 1024) return fmt::format("{:.2f}M", value / (1024.0 * 1024));
+  return fmt::format("{:.2f}G", value / (1024.0 * 1024 * 1024));
+}
+
+uint64_t UsedMemory() {
+  const struct mallinfo2 info = mallinfo2();
+  return info.uordblks + info.hblkhd;
+}
+
+uint64_t RssBytes() {
+  std::ifstream statm("/proc/self/statm");
+  uint64_t pages_total = 0, pages_resident = 0;
+  statm >> pages_total >> pages_resident;
+  return pages_resident * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+}
+
+void ServerSection(Server& server, Lines& out) {
+  const Config& config = server.config();
+  struct utsname name {};
+  uname(&name);
+  const int64_t now_us = server.clock().NowUs();
+  const int64_t uptime_s = (now_us / 1000 - server.start_ms()) / 1000;
+  Add(out, "redis_version", "7.2.4");
+  Add(out, "server_name", "valkey");
+  Add(out, "valkey_version", "9.0.0");
+  Add(out, "lattice_version", kLatticeVersion);
+  Add(out, "redis_git_sha1", "00000000");
+  Add(out, "redis_mode", config.cluster_enabled() ? "cluster" : "standalone");
+  Add(out, "server_mode", config.cluster_enabled() ? "cluster" : "standalone");
+  Add(out, "os", fmt::format("{} {} {}", name.sysname, name.release, name.machine));
+  Add(out, "arch_bits", "64");
+  Add(out, "multiplexing_api", "epoll");
+  Add(out, "gcc_version", fmt::format("{}.{}.{}", __GNUC__, __GNUC_MINOR__, __GNUC_PATCHLEVEL__));
+  AddSigned(out, "process_id", getpid());
+  Add(out, "run_id", server.run_id());
+  AddSigned(out, "tcp_port", config.port());
+  AddSigned(out, "server_time_usec", now_us);
+  AddSigned(out, "uptime_in_seconds", uptime_s);
+  AddSigned(out, "uptime_in_days", uptime_s / 86400);
+  AddSigned(out, "hz", config.hz());
+  AddSigned(out, "configured_hz", config.hz());
+}
+
+void ClientsSection(Server& server, Lines& out) {
+  Add(out, "connected_clients", server.clients().size());
+  AddSigned(out, "maxclients", server.config().maxclients());
+  Add(out, "blocked_clients", "0");
+  Add(out, "tracking_clients", "0");
+  Add(out, "pubsub_clients", "0");
+  Add(out, "watching_clients", "0");
+}
+
+void MemorySection(Server& server, Lines& out) {
+  const uint64_t used = UsedMemory();
+  const uint64_t rss = RssBytes();
+  Add(out, "used_memory", used);
+  Add(out, "used_memory_human", HumanBytes(used));
+  Add(out, "used_memory_rss", rss);
+  Add(out, "used_memory_rss_human", HumanBytes(rss));
+  Add(out, "maxmemory", server.config().maxmemory());
+  Add(out, "maxmemory_human", HumanBytes(server.config().maxmemory()));
+  Add(out, "maxmemory_policy", "noeviction");
+  Add(out, "mem_allocator", "libc");
+}
+
+void PersistenceSection(Server& /*server*/, Lines& out) {
+  Add(out, "loading", "0");
+  Add(out, "async_loading", "0");
+  Add(out, "rdb_changes_since_last_save", "0");
+  Add(out, "rdb_bgsave_in_progress", "0");
+  Add(out, "aof_enabled", "0");
+  Add(out, "aof_rewrite_in_progress", "0");
+}
+
+void StatsSection(Server& server, Lines& out) {
+  const ServerStats& stats = server.stats();
+  Add(out, "total_connections_received", stats.total_connections_received);
+  Add(out, "total_commands_processed", stats.total_commands_processed);
+  Add(out, "total_net_input_bytes", stats.total_net_input_bytes);
+  Add(out, "total_net_output_bytes", stats.total_net_output_bytes);
+  Add(out, "rejected_connections", stats.rejected_connections);
+  Add(out, "expired_keys", stats.expired_keys);
+  Add(out, "expired_fields", stats.expired_fields);
+  Add(out, "evicted_keys", "0");
+  Add(out, "keyspace_hits", stats.keyspace_hits);
+  Add(out, "keyspace_misses", stats.keyspace_misses);
+  Add(out, "total_error_replies", stats.total_error_replies);
+  Add(out, "client_query_buffer_limit_disconnections",
+      stats.client_query_buffer_limit_disconnections);
+}
+
+void ReplicationSection(Server& /*server*/, Lines& out) {
+  Add(out, "role", "master");
+  Add(out, "connected_slaves", "0");
+  Add(out, "master_repl_offset", "0");
+}
+
+void CpuSection(Server& /*server*/, Lines& out) {
+  struct rusage self {};
+  getrusage(RUSAGE_SELF, &self);
+  auto seconds = [](const timeval& tv) {
+    return fmt::format("{}.{:06}", tv.tv_sec, static_cast<int64_t>(tv.tv_usec));
+  };
+  Add(out, "used_cpu_sys", seconds(self.ru_stime));
+  Add(out, "used_cpu_user", seconds(self.ru_utime));
+}
+
+void ErrorStatsSection(Server& server, Lines& out) {
+  for (const auto& [prefix, count] : server.stats().errors) {
+    Add(out, "errorstat_" + prefix, fmt::format("count={}", count));
+  }
+}
+
+void ClusterSection(Server& server, Lines& out) {
+  Add(out, "cluster_enabled", server.config().cluster_enabled() ? "1" : "0");
+}
+
+void KeyspaceSection(Server& server, Lines& out) {
+  for (int db = 0; db < server.config().databases(); ++db) {
+    const uint64_t keys = server.DbSize(db);
+    if (keys > 0) {
+      Add(out, fmt::format("db{}", db), fmt::format("keys={},expires=0,avg_ttl=0", keys));
+    }
+  }
+}
+
+void CommandStatsSection(Server& server, Lines& out) {
+  for (const Command* command : server.registry().AllWithSubcommands()) {
+    const CommandStats& stats = command->stats;
+    if (stats.calls == 0 && stats.rejected_calls == 0 && stats.failed_calls == 0) {
+      continue;
+    }
+    const double per_call =
+        stats.calls == 0 ? 0.0 : static_cast<double>(stats.usec) / static_cast<double>(stats.calls);
+    Add(out, "cmdstat_" + command->full_name,
+        fmt::format("calls={},usec={},usec_per_call={:.2f},rejected_calls={},failed_calls={}",
+                    stats.calls, stats.usec, per_call, stats.rejected_calls, stats.failed_calls));
+  }
+}
+
+struct Section {
+  std::string_view name;
+  std::string_view title;
+  void (*render)(Server&, Lines&);
+  bool in_default;
+};
+
+constexpr Section kSections[] = {
+    {"server", "Server", &ServerSection, true},
+    {"clients", "Clients", &ClientsSection, true},
+    {"memory", "Memory", &MemorySection, true},
+    {"persistence", "Persistence", &PersistenceSection, true},
+    {"stats", "Stats", &StatsSection, true},
+    {"replication", "Replication", &ReplicationSection, true},
+    {"cpu", "CPU", &CpuSection, true},
+    {"modules", "Modules", nullptr, true},
+    {"errorstats", "Errorstats", &ErrorStatsSection, true},
+    {"cluster", "Cluster", &ClusterSection, true},
+    {"keyspace", "Keyspace", &KeyspaceSection, true},
+    {"commandstats", "Commandstats", &CommandStatsSection, false},
+};
+
+std::set<std::string> Requested(ArgList sections) {
+  std::set<std::string> wanted;
+  std::string lowered;
+  for (std::string_view section : sections) {
+    const std::string name(AsciiLower(section, lowered));
+    if (name == "default") {
+      for (const Section& s : kSections) {
+        if (s.in_default) wanted.insert(std::string(s.name));
+      }
+    } else if (name == "all" || name == "everything") {
+      for (const Section& s : kSections) wanted.insert(std::string(s.name));
+    } else {
+      wanted.insert(name);
+    }
+  }
+  return wanted;
+}
+
+}  // namespace
+
+std::string BuildInfo(Server& server, ArgList sections) {
+  static constexpr std::string_view kDefault[] = {"default"};
+  const std::set<std::string> wanted = Requested(sections.empty() ? ArgList(kDefault) : sections);
+  std::string out;
+  for (const Section& section : kSections) {
+    if (!wanted.contains(std::string(section.name))) {
+      continue;
+    }
+    if (!out.empty()) {
+      out += "\r\n";
+    }
+    out.append("# ").append(section.title).append("\r\n");
+    if (section.render != nullptr) {
+      section.render(server, out);
+    }
+  }
+  return out;
+}
+
+}  // namespace lattice::server

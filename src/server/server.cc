@@ -1,0 +1,217 @@
+#include "server/server.h"
+
+#include <cstdio>
+#include <random>
+
+#include "spdlog/spdlog.h"
+
+namespace lattice::server {
+
+namespace errors {
+
+std::string WrongArity(std::string_view full_name) {
+  return "ERR wrong number of arguments for '" + std::string(full_name) + "' command";
+}
+
+// Valkey quotes up to 128 bytes of the name and of the arguments, and a reply never carries a
+// newline (the ReplyBuilder replaces CR/LF).
+std::string UnknownCommand(ArgList args) {
+  std::string quoted_args;
+  for (size_t i = 1; i < args.size() && quoted_args.size() < 128; ++i) {
+    const size_t room = 128 - quoted_args.size();
+    quoted_args += "'" + std::string(args[i].substr(0, room)) + "' ";
+  }
+  return "ERR unknown command '" + std::string(args[0].substr(0, 128)) +
+         "', with args beginning with: " + quoted_args;
+}
+
+std::string UnknownSubcommand(std::string_view subcommand, std::string_view container) {
+  std::string upper(container);
+  for (char& c : upper) {
+    c = (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
+  }
+  return "ERR unknown subcommand '" + std::string(subcommand.substr(0, 128)) + "'. Try " + upper +
+         " HELP.";
+}
+
+}  // namespace errors
+
+bool ParseInt64(std::string_view text, int64_t* value) {
+  if (text.empty() || text.size() > 20) {
+    return false;
+  }
+  size_t i = 0;
+  const bool negative = text[0] == '-';
+  if (negative) {
+    i = 1;
+    if (text.size() == 1) {
+      return false;
+    }
+  }
+  if (text[i] == '0') {
+    if (text.size() == 1) {
+      *value = 0;
+      return true;
+    }
+    return false;  // leading zeros and "-0" are not integers to Valkey
+  }
+  uint64_t magnitude = 0;
+  for (; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c < '0' || c > '9') {
+      return false;
+    }
+    const uint64_t digit = static_cast<uint64_t>(c - '0');
+    if (magnitude > (UINT64_MAX - digit) / 10) {
+      return false;
+    }
+    magnitude = magnitude * 10 + digit;
+  }
+  if (negative) {
+    if (magnitude > static_cast<uint64_t>(INT64_MAX) + 1) {
+      return false;
+    }
+    *value = static_cast<int64_t>(0 - magnitude);
+  } else {
+    if (magnitude > static_cast<uint64_t>(INT64_MAX)) {
+      return false;
+    }
+    *value = static_cast<int64_t>(magnitude);
+  }
+  return true;
+}
+
+namespace {
+
+// 40 hex characters, as Valkey's run_id. Randomness is fine here: src/ is not simulated
+// bit-for-bit, and run_id is informational.
+std::string MakeRunId() {
+  std::random_device device;
+  std::string id;
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (int i = 0; i < 40; ++i) {
+    id.push_back(kHex[device() & 15]);
+  }
+  return id;
+}
+
+}  // namespace
+
+Server::Server(Config config, const Clock& clock)
+    : config_(std::move(config)), clock_(clock), run_id_(MakeRunId()), start_ms_(clock.NowMs()) {
+  RegisterConnectionFamily(registry_);
+  RegisterServerFamily(registry_);
+}
+
+void Server::RegisterClient(ClientState* client) {
+  clients_[client->id] = client;
+  ++stats_.total_connections_received;
+}
+
+void Server::UnregisterClient(ClientState* client) { clients_.erase(client->id); }
+
+ClientState* Server::FindClient(uint64_t id) const {
+  auto it = clients_.find(id);
+  return it == clients_.end() ? nullptr : it->second;
+}
+
+RequestLimits Server::LimitsFor(const ClientState& client) const {
+  RequestLimits limits;
+  limits.proto_max_bulk_len = config_.proto_max_bulk_len();
+  limits.authenticated = client.authenticated;
+  return limits;
+}
+
+void Server::RequestShutdown() {
+  spdlog::warn("User requested shutdown...");
+  if (shutdown_hook_) {
+    shutdown_hook_();
+  }
+}
+
+void Server::ResetStats() {
+  const uint64_t connections = stats_.total_connections_received;
+  stats_ = ServerStats{};
+  stats_.total_connections_received = connections;
+  for (const Command* command : registry_.AllWithSubcommands()) {
+    command->stats = CommandStats{};
+  }
+}
+
+uint64_t Server::DbSize(int /*db*/) const { return 0; }
+void Server::FlushDb(int /*db*/) {}
+void Server::FlushAll() {}
+
+void Server::RecordError(std::string_view reply_bytes) {
+  ++stats_.total_error_replies;
+  std::string_view text = reply_bytes.substr(1);
+  const size_t end = text.find_first_of(" \r");
+  ++stats_.errors[std::string(text.substr(0, end))];
+}
+
+const Command* Server::ResolveSubcommand(const Command& command, ArgList args,
+                                         ReplyBuilder& reply) {
+  if (args.size() < 2) {
+    if (command.spec.handler != nullptr) {
+      return &command;  // a container that also runs bare (COMMAND)
+    }
+    reply.Error(errors::WrongArity(command.full_name));
+    return nullptr;
+  }
+  const Command* sub = registry_.FindSubcommand(command, args[1]);
+  if (sub == nullptr) {
+    reply.Error(errors::UnknownSubcommand(args[1], command.full_name));
+    return nullptr;
+  }
+  return sub;
+}
+
+bool Server::CheckBeforeRun(ClientState& client, const Command& command, ArgList args,
+                            ReplyBuilder& reply) {
+  // Valkey's order: lookup, then arity, then authentication.
+  if (!command.ArityOk(args.size())) {
+    reply.Error(errors::WrongArity(command.full_name));
+    return false;
+  }
+  const Command& top = command.parent != nullptr ? *command.parent : command;
+  if (!client.authenticated && !(top.spec.flags & kNoAuth)) {
+    reply.Error(errors::kNoAuth);
+    return false;
+  }
+  return true;
+}
+
+void Server::Execute(ClientState& client, ArgList args, ReplyBuilder& reply) {
+  std::string* out = reply.buffer();
+  const size_t reply_start = out->size();
+  const Command* command = registry_.Find(args[0]);
+  if (command == nullptr) {
+    reply.Error(errors::UnknownCommand(args));
+    RecordError(std::string_view(*out).substr(reply_start));
+    return;
+  }
+  if (command->has_subcommands()) {
+    command = ResolveSubcommand(*command, args, reply);
+  }
+  if (command == nullptr || !CheckBeforeRun(client, *command, args, reply)) {
+    if (command != nullptr) {
+      ++command->stats.rejected_calls;
+    }
+    RecordError(std::string_view(*out).substr(reply_start));
+    return;
+  }
+  client.last_command = command->full_name;
+  const int64_t start_us = clock_.MonotonicUs();
+  CommandContext ctx(*this, client, reply, *command);
+  command->spec.handler(ctx, args);
+  CommandStats& cmd_stats = command->stats;
+  ++cmd_stats.calls;
+  cmd_stats.usec += static_cast<uint64_t>(clock_.MonotonicUs() - start_us);
+  ++stats_.total_commands_processed;
+  if (out->size() > reply_start && (*out)[reply_start] == '-') {
+    ++cmd_stats.failed_calls;
+    RecordError(std::string_view(*out).substr(reply_start));
+  }
+}
+
+}  // namespace lattice::server

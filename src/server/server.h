@@ -1,0 +1,132 @@
+#pragma once
+// Server is the pure core of a Lattice node: configuration, the command table, the index of
+// connected clients, statistics, and command execution (lookup, arity, authentication,
+// subcommands, statistics, then the family handler). It does no I/O: the network layer (src/net/)
+// feeds it parsed commands and flushes the replies it writes into a ReplyBuilder; tests and the
+// simulator call Execute() directly. Time comes from the injected Clock.
+//
+// Threading: one event-loop thread owns the Server and everything reachable from it; command
+// execution takes no locks.
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/container/flat_hash_map.h"
+#include "resp/reply_builder.h"
+#include "resp/request_parser.h"
+#include "server/client_state.h"
+#include "server/clock.h"
+#include "server/command.h"
+#include "server/config.h"
+
+namespace lattice::server {
+
+struct ServerStats {
+  uint64_t total_connections_received = 0;
+  uint64_t rejected_connections = 0;
+  uint64_t total_commands_processed = 0;
+  uint64_t total_net_input_bytes = 0;
+  uint64_t total_net_output_bytes = 0;
+  uint64_t total_error_replies = 0;
+  uint64_t client_query_buffer_limit_disconnections = 0;
+  uint64_t protocol_error_disconnections = 0;
+  uint64_t expired_keys = 0;
+  uint64_t expired_fields = 0;
+  uint64_t keyspace_hits = 0;
+  uint64_t keyspace_misses = 0;
+  std::map<std::string, uint64_t, std::less<>> errors;        // by error prefix ("ERR")
+};
+
+class Server;
+
+// What a handler sees: the server, the calling client, where to write the reply, and the
+// command being run. Handlers parse arguments, call logic that returns a result, and reply.
+class CommandContext {
+ public:
+  CommandContext(Server& server, ClientState& client, ReplyBuilder& reply, const Command& command)
+      : server(server), client(client), reply(reply), command(command) {}
+
+  Server& server;
+  ClientState& client;
+  ReplyBuilder& reply;
+  const Command& command;
+};
+
+class Server {
+ public:
+  Server(Config config, const Clock& clock);
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  Config& config() { return config_; }
+  const Config& config() const { return config_; }
+  const Clock& clock() const { return clock_; }
+  const CommandRegistry& registry() const { return registry_; }
+  ServerStats& stats() { return stats_; }
+  void ResetStats();  // CONFIG RESETSTAT
+  const std::string& run_id() const { return run_id_; }
+  int64_t start_ms() const { return start_ms_; }
+
+  // Runs one command for `client`, writing exactly one reply into `reply`.
+  void Execute(ClientState& client, ArgList args, ReplyBuilder& reply);
+
+  // Connections. The network layer owns each ClientState and registers it for its lifetime.
+  uint64_t NextClientId() { return next_client_id_++; }
+  void RegisterClient(ClientState* client);
+  void UnregisterClient(ClientState* client);
+  const std::map<uint64_t, ClientState*>& clients() const { return clients_; }
+  ClientState* FindClient(uint64_t id) const;
+  // A new client starts authenticated only when no password is required.
+  bool auth_required() const { return !config_.requirepass().empty(); }
+  RequestLimits LimitsFor(const ClientState& client) const;
+
+  // SHUTDOWN: the network layer installs the hook that stops the event loop.
+  void set_shutdown_hook(std::function<void()> hook) { shutdown_hook_ = std::move(hook); }
+  void RequestShutdown();
+
+  // The keyspace arrives with the commands issue; until then every database is empty.
+  uint64_t DbSize(int db) const;
+  void FlushDb(int db);
+  void FlushAll();
+
+ private:
+  bool CheckBeforeRun(ClientState& client, const Command& command, ArgList args,
+                      ReplyBuilder& reply);
+  const Command* ResolveSubcommand(const Command& command, ArgList args, ReplyBuilder& reply);
+  void RecordError(std::string_view reply_bytes);
+
+  Config config_;
+  const Clock& clock_;
+  CommandRegistry registry_;
+  ServerStats stats_;
+  std::string run_id_;
+  int64_t start_ms_ = 0;
+  uint64_t next_client_id_ = 1;
+  std::map<uint64_t, ClientState*> clients_;
+  std::function<void()> shutdown_hook_;
+};
+
+// Registration functions of the command families (one per file, at its bottom).
+void RegisterConnectionFamily(CommandRegistry& registry);
+void RegisterServerFamily(CommandRegistry& registry);
+
+// Valkey's error texts that many families share, from one place.
+namespace errors {
+inline constexpr std::string_view kSyntax = "ERR syntax error";
+inline constexpr std::string_view kNotInteger = "ERR value is not an integer or out of range";
+inline constexpr std::string_view kNoAuth = "NOAUTH Authentication required.";
+inline constexpr std::string_view kWrongPass =
+    "WRONGPASS invalid username-password pair or user is disabled.";
+std::string WrongArity(std::string_view full_name);
+std::string UnknownCommand(ArgList args);
+std::string UnknownSubcommand(std::string_view subcommand, std::string_view container);
+}  // namespace errors
+
+// Parses a decimal int64 exactly as Valkey's string2ll (no spaces, no '+', no leading zeros).
+bool ParseInt64(std::string_view text, int64_t* value);
+
+}  // namespace lattice::server

@@ -1,0 +1,159 @@
+"""Starts real lattice-server processes on loopback for integration tests.
+
+Every wait is a bounded poll (wait_until); a test never sleeps to synchronise. Servers are
+stopped by the PID we started, never by name.
+"""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+SERVER = os.environ.get("LATTICE_SERVER", os.path.join(ROOT, "build", "bin", "lattice-server"))
+
+
+def wait_until(predicate, timeout=10.0, interval=0.01, what="condition"):
+    """Polls predicate until it returns a truthy value or the timeout passes."""
+    deadline = time.monotonic() + timeout
+    last_error = None
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except Exception as error:  # the server may not be up yet
+            last_error = error
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last error: {last_error}")
+
+
+def free_port():
+    """A loopback port that is free now, whose +10000 replication port is free too."""
+    for _ in range(100):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        if port + 10000 > 65535:
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free port pair found")
+
+
+class ServerProcess:
+    """One lattice-server on 127.0.0.1 with its own temporary data dir."""
+
+    def __init__(self, *args, config_text=None, port=None):
+        self.port = port or free_port()
+        self.dir = tempfile.mkdtemp(prefix="lattice-test-")
+        self.log_path = os.path.join(self.dir, "server.log")
+        self.args = list(args)
+        self.config_path = None
+        if config_text is not None:
+            self.config_path = os.path.join(self.dir, "lattice.conf")
+            with open(self.config_path, "w") as f:
+                f.write(config_text)
+        self.proc = None
+
+    def command_line(self):
+        line = [SERVER]
+        if self.config_path:
+            line.append(self.config_path)
+        line += ["--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir]
+        return line + self.args
+
+    def start(self, timeout=10.0):
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(self.command_line(), stdout=self.log, stderr=subprocess.STDOUT)
+        wait_until(self._accepting, timeout=timeout, what=f"lattice-server on port {self.port}")
+        return self
+
+    def _accepting(self):
+        if self.proc.poll() is not None:
+            raise AssertionError(f"server exited with {self.proc.returncode}: {self.read_log()}")
+        with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+            return True
+
+    def read_log(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    def client(self, **kwargs):
+        import redis
+        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=10, **kwargs)
+
+    def cli(self, *args, input=None):
+        """Runs redis-cli against this server; returns (exit code, stdout)."""
+        done = subprocess.run(["redis-cli", "-p", str(self.port), *args], input=input,
+                              capture_output=True, text=True, timeout=30)
+        return done.returncode, done.stdout
+
+    def raw(self):
+        return socket.create_connection(("127.0.0.1", self.port), timeout=10)
+
+    def stop(self, sig=signal.SIGTERM, timeout=10.0):
+        """Stops the process we started; returns its exit code."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=timeout)
+        self.log.close()
+        code = self.proc.returncode
+        self.proc = None
+        return code
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def read_until_closed(sock, timeout=10.0):
+    """Reads everything the server sends until it closes the connection."""
+    sock.settimeout(timeout)
+    data = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+    raise AssertionError(f"connection not closed within {timeout}s; got {data[:200]!r}")
+
+
+def read_exactly(sock, size, timeout=10.0):
+    """Reads exactly `size` bytes (bounded by timeout)."""
+    sock.settimeout(timeout)
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            raise AssertionError(f"connection closed after {len(data)} of {size} bytes: {data!r}")
+        data += chunk
+    return data
+
+
+def read_until(sock, marker, timeout=10.0):
+    """Reads until `marker` has arrived (bounded by timeout); returns all bytes read."""
+    sock.settimeout(timeout)
+    data = b""
+    deadline = time.monotonic() + timeout
+    while marker not in data:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{marker!r} not received within {timeout}s; got {data[:200]!r}")
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise AssertionError(f"connection closed before {marker!r}; got {data!r}")
+        data += chunk
+    return data

@@ -1,0 +1,72 @@
+#pragma once
+// TestServer runs commands through the real Server without a socket: each Run() executes one
+// command for a client and decodes its reply, so tests read like
+//   CHECK(t.Run({"PING"}) == "PONG");
+// Time comes from a FakeClock that tests move by hand.
+
+#include <initializer_list>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "resp/reply_decoder.h"
+#include "server/server.h"
+
+namespace lattice::server::testing {
+
+class FakeClock final : public Clock {
+ public:
+  int64_t NowMs() const override { return now_us / 1000; }
+  int64_t NowUs() const override { return now_us; }
+  int64_t MonotonicUs() const override { return now_us; }
+  int64_t now_us = 1'700'000'000'000'000;
+};
+
+class TestServer {
+ public:
+  explicit TestServer(Config config = Config()) : server_(std::move(config), clock_) {
+    AddClient();
+  }
+
+  // Adds another client (index returned); client 0 exists from the start.
+  size_t AddClient() {
+    auto client = std::make_unique<ClientState>();
+    client->id = server_.NextClientId();
+    client->addr = "127.0.0.1:" + std::to_string(40000 + client->id);
+    client->laddr = "127.0.0.1:6379";
+    client->authenticated = !server_.auth_required();
+    client->created_ms = client->last_interaction_ms = clock_.NowMs();
+    server_.RegisterClient(client.get());
+    clients_.push_back(std::move(client));
+    return clients_.size() - 1;
+  }
+
+  // Runs one command as client `index` and returns the decoded reply rendered by
+  // RespValue::ToString ("OK", "(error) ERR ...", "\"bulk\"", "[a, b]", ...).
+  std::string Run(std::vector<std::string> args, size_t index = 0) {
+    return RunValue(std::move(args), index).ToString();
+  }
+
+  RespValue RunValue(std::vector<std::string> args, size_t index = 0) {
+    std::vector<std::string_view> views(args.begin(), args.end());
+    std::string out;
+    ReplyBuilder reply(&out);
+    ClientState& client = *clients_[index];
+    reply.set_protocol(client.protocol);
+    server_.Execute(client, views, reply);
+    Result<RespValue> decoded = DecodeReply(out);
+    LATTICE_ASSERT_MSG(decoded.ok(), "the server wrote a reply that does not decode");
+    return std::move(decoded).value();
+  }
+
+  Server& server() { return server_; }
+  ClientState& client(size_t index = 0) { return *clients_[index]; }
+  FakeClock& clock() { return clock_; }
+
+ private:
+  FakeClock clock_;
+  Server server_;
+  std::vector<std::unique_ptr<ClientState>> clients_;
+};
+
+}  // namespace lattice::server::testing
