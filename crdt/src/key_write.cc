@@ -64,6 +64,15 @@ namespace {
 
 Result<KeyOp> Increment(Key& key, int64_t by, long double float_by, bool is_float,
                         const Writer& writer, DotContext& shard) {
+  const ObjectType type = key.TypeAt(writer.now_ms);
+  if (type != ObjectType::kNone && type != ObjectType::kString) {
+    return Unexpected(kWrongTypeError);
+  }
+  // Validate before any step: a refused command changes nothing.
+  const auto current = type == ObjectType::kNone ? std::nullopt : RenderString(key.string());
+  if (auto next = NextCounterValue(current, by, float_by, is_float); !next.ok()) {
+    return Unexpected(next.error());
+  }
   KeyWrite write(key, writer, shard);
   if (auto ready = write.Prepare(ObjectType::kString); !ready.ok()) {
     return Unexpected(ready.error());
@@ -182,6 +191,15 @@ namespace {
 
 Result<KeyOp> HashIncrement(Key& key, const std::string& field, int64_t by, long double float_by,
                             bool is_float, const Writer& writer, DotContext& shard) {
+  const ObjectType type = key.TypeAt(writer.now_ms);
+  if (type != ObjectType::kNone && type != ObjectType::kHash) {
+    return Unexpected(kWrongTypeError);
+  }
+  const auto current = type == ObjectType::kNone ? std::nullopt
+                                                 : key.hash().Get(field, writer.now_ms);
+  if (auto next = NextCounterValue(current, by, float_by, is_float); !next.ok()) {
+    return Unexpected(next.error());
+  }
   KeyWrite write(key, writer, shard);
   if (auto ready = write.Prepare(ObjectType::kHash); !ready.ok()) {
     return Unexpected(ready.error());

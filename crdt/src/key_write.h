@@ -35,10 +35,14 @@ class KeyWrite {
   Result<void> Prepare(ObjectType want, bool any_type = false);
 
   KeyOp Finish() {
-    op_.dot_count = stamp_.dots->next_seq() - op_.first_dot.seq;
-    if (op_.dot_count == 0) {
-      op_.first_dot = Dot{};
+    if (stamp_.dots->next_seq() == op_.first_dot.seq) {
+      // Every op has at least one dot (its identity in the replication stream), even a pure
+      // observed-remove whose delta needs none.
+      const Dot dot = stamp_.dots->Next();
+      op_.context.Add(dot);
+      shard_.Add(dot);
     }
+    op_.dot_count = stamp_.dots->next_seq() - op_.first_dot.seq;
     return std::move(op_);
   }
 

@@ -27,13 +27,11 @@ std::optional<std::string> RenderString(const StringCell& cell) {
   return FormatLongDouble(*as_float + static_cast<long double>(sum.ints) + sum.floats);
 }
 
-Result<StringCell> IncrementDelta(const StringCell& cell, int64_t by, long double float_by,
-                                  bool is_float, StringRule rule, WriteStamp& stamp,
-                                  DotContext& context) {
-  const std::string current = RenderString(cell).value_or("0");
-  std::string next;
+Result<std::string> NextCounterValue(const std::optional<std::string>& current, int64_t by,
+                                     long double float_by, bool is_float) {
+  const std::string text = current.value_or("0");
   if (is_float) {
-    auto value = ParseLongDouble(current);
+    auto value = ParseLongDouble(text);
     if (!value) {
       return Unexpected(kNotFloatError);
     }
@@ -41,20 +39,28 @@ Result<StringCell> IncrementDelta(const StringCell& cell, int64_t by, long doubl
     if (std::isnan(sum) || std::isinf(sum)) {
       return Unexpected(kNanOrInfinityError);
     }
-    next = FormatLongDouble(sum);
-  } else {
-    auto value = ParseInt64(current);
-    if (!value) {
-      return Unexpected(kNotIntegerError);
-    }
-    int64_t sum = 0;
-    if (__builtin_add_overflow(*value, by, &sum)) {
-      return Unexpected(kOverflowError);
-    }
-    next = std::to_string(sum);
+    return FormatLongDouble(sum);
+  }
+  auto value = ParseInt64(text);
+  if (!value) {
+    return Unexpected(kNotIntegerError);
+  }
+  int64_t sum = 0;
+  if (__builtin_add_overflow(*value, by, &sum)) {
+    return Unexpected(kOverflowError);
+  }
+  return std::to_string(sum);
+}
+
+Result<StringCell> IncrementDelta(const StringCell& cell, int64_t by, long double float_by,
+                                  bool is_float, StringRule rule, WriteStamp& stamp,
+                                  DotContext& context) {
+  auto next = NextCounterValue(RenderString(cell), by, float_by, is_float);
+  if (!next.ok()) {
+    return Unexpected(next.error());
   }
   if (rule == StringRule::kLww) {
-    return cell.AssignDelta(std::move(next), stamp, context);
+    return cell.AssignDelta(std::move(*next), stamp, context);
   }
   return cell.IncrementDelta(is_float ? 0 : by, is_float ? float_by : 0, stamp, context);
 }

@@ -22,6 +22,10 @@ using StringCell = Register<std::string>;
 // What GET would return; nullopt when the cell is not alive.
 std::optional<std::string> RenderString(const StringCell& cell);
 
+// The value INCRBY / INCRBYFLOAT would produce from `current` (nullopt: absent), or Valkey's error.
+Result<std::string> NextCounterValue(const std::optional<std::string>& current, int64_t by,
+                                     long double float_by, bool is_float);
+
 // Builds the delta of INCRBY (or INCRBYFLOAT when `is_float`) with Valkey's errors.
 Result<StringCell> IncrementDelta(const StringCell& cell, int64_t by, long double float_by,
                                   bool is_float, StringRule rule, WriteStamp& stamp,

@@ -1,0 +1,237 @@
+#pragma once
+// Test support for tests/crdt: a tiny deterministic world of replicas that write, exchange ops in
+// causal order and join states, driven by one lattice::Rng seed. Workloads pick the commands of
+// one CRDT type (or all of them, for the key envelope) over small domains so conflicts are common.
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "lattice/common/rng.h"
+#include "lattice/crdt/hlc.h"
+#include "lattice/crdt/key.h"
+
+namespace lattice::crdt::testing {
+
+struct Replica {
+  Key key;
+  DotContext context;
+  DotSource dots;
+  HlcClock clock{1'000'000};
+  std::vector<bool> applied;  // by op index
+};
+
+struct Recorded {
+  KeyOp op;
+  std::vector<bool> deps;  // ops applied at the origin before this one
+};
+
+// (key, context) joined: what a snapshot transfer does.
+inline std::pair<Key, DotContext> Joined(const std::pair<Key, DotContext>& a,
+                                         const std::pair<Key, DotContext>& b) {
+  std::pair<Key, DotContext> out = a;
+  out.first.Join(b.first, a.second, b.second);
+  out.second.Join(b.second);
+  return out;
+}
+
+inline std::string Pick(Rng& rng, const std::vector<std::string>& from) {
+  return from[rng.Uniform(from.size())];
+}
+
+inline Policies RandomPolicies(Rng& rng) {
+  Policies p;
+  p.set = rng.Chance(1, 3) ? SetRule::kRemoveWins : SetRule::kAddWins;
+  p.string = rng.Chance(1, 3) ? StringRule::kLww : StringRule::kCounter;
+  p.hash_field = rng.Chance(1, 3) ? StringRule::kLww : StringRule::kCounter;
+  p.expiry = rng.Chance(1, 3) ? ExpiryRule::kLongest : ExpiryRule::kLww;
+  return p;
+}
+
+inline const std::vector<std::string> kNames = {"a", "b", "c"};
+inline const std::vector<std::string> kValues = {"1", "7", "-3", "x", "2.5"};
+
+template <typename R>
+std::optional<KeyOp> Take(R result) {
+  if (!result) {
+    return std::nullopt;
+  }
+  return std::move(*result);
+}
+
+struct StringWorkload {
+  static std::optional<KeyOp> Write(Rng& rng, Key& key, const Writer& w, DotContext& ctx) {
+    switch (rng.Uniform(5)) {
+      case 0: return Take(key.Set(Pick(rng, kValues), false, std::nullopt, w, ctx));
+      case 1: return Take(key.IncrBy(rng.Range(-5, 5), w, ctx));
+      case 2: return Take(key.IncrByFloat(0.25L * static_cast<long double>(rng.Range(-4, 4)), w, ctx));
+      case 3: return Take(key.Del(w, ctx));
+      default: return Take(key.IncrBy(1, w, ctx));
+    }
+  }
+};
+
+struct SetWorkload {
+  static std::optional<KeyOp> Write(Rng& rng, Key& key, const Writer& w, DotContext& ctx) {
+    switch (rng.Uniform(4)) {
+      case 0: case 1: return Take(key.SAdd({Pick(rng, kNames), Pick(rng, kNames)}, w, ctx));
+      case 2: return Take(key.SRem({Pick(rng, kNames)}, w, ctx));
+      default: return Take(key.Del(w, ctx));
+    }
+  }
+};
+
+struct HashWorkload {
+  static std::optional<KeyOp> Write(Rng& rng, Key& key, const Writer& w, DotContext& ctx) {
+    const std::string field = Pick(rng, kNames);
+    switch (rng.Uniform(6)) {
+      case 0: return Take(key.HSet(field, Pick(rng, kValues), rng.Chance(1, 4), w, ctx));
+      case 1: return Take(key.HIncrBy(field, rng.Range(-3, 3), w, ctx));
+      case 2: return Take(key.HIncrByFloat(field, 0.5L, w, ctx));
+      case 3: return Take(key.HDel({field}, w, ctx));
+      case 4: return Take(key.HExpire(field, rng.Chance(1, 4) ? 0 : w.now_ms + rng.Range(1, 20),
+                                      w, ctx));
+      default: return Take(key.Reclaim(w, ctx));
+    }
+  }
+};
+
+struct ZSetWorkload {
+  static std::optional<KeyOp> Write(Rng& rng, Key& key, const Writer& w, DotContext& ctx) {
+    const std::string member = Pick(rng, kNames);
+    switch (rng.Uniform(4)) {
+      case 0: return Take(key.ZAdd(member, static_cast<double>(rng.Range(-3, 3)), w, ctx));
+      case 1: return Take(key.ZIncrBy(member, 0.5 * static_cast<double>(rng.Range(-3, 3)), w, ctx));
+      case 2: return Take(key.ZRem({member}, w, ctx));
+      default: return Take(key.Del(w, ctx));
+    }
+  }
+};
+
+// Every type on one key: type conflicts, DEL, expiry and PERSIST.
+struct KeyWorkload {
+  static std::optional<KeyOp> Write(Rng& rng, Key& key, const Writer& w, DotContext& ctx) {
+    switch (rng.Uniform(7)) {
+      case 0: return StringWorkload::Write(rng, key, w, ctx);
+      case 1: return SetWorkload::Write(rng, key, w, ctx);
+      case 2: return HashWorkload::Write(rng, key, w, ctx);
+      case 3: return ZSetWorkload::Write(rng, key, w, ctx);
+      case 4: return Take(key.Expire(rng.Chance(1, 4) ? 0 : w.now_ms + rng.Range(1, 20), w, ctx));
+      case 5: return Take(key.Set(Pick(rng, kValues), true, std::nullopt, w, ctx));
+      default: return Take(key.Reclaim(w, ctx));
+    }
+  }
+};
+
+// A seeded run: `replicas` replicas, `steps` actions (write, deliver one op, or join a state).
+template <typename Workload>
+class World {
+ public:
+  World(uint64_t seed, int replicas) : rng_(seed) {
+    for (int i = 0; i < replicas; ++i) {
+      replicas_.push_back(Replica{Key{}, DotContext{}, DotSource(static_cast<ReplicaId>(i + 1)),
+                                  HlcClock{1'000'000}, {}});
+    }
+  }
+
+  void Run(int steps) {
+    for (int i = 0; i < steps; ++i) {
+      now_ms_ += static_cast<int64_t>(rng_.Uniform(3));
+      const uint64_t action = rng_.Uniform(10);
+      if (action < 5) {
+        Write(rng_.Uniform(replicas_.size()));
+      } else if (action < 9) {
+        DeliverOne(rng_.Uniform(replicas_.size()));
+      } else {
+        JoinState(rng_.Uniform(replicas_.size()), rng_.Uniform(replicas_.size()));
+      }
+    }
+  }
+
+  void Write(size_t at) {
+    Replica& r = replicas_[at];
+    r.applied.resize(log_.size(), false);
+    Writer w{&r.dots, r.clock.Now(static_cast<uint64_t>(now_ms_)), now_ms_, RandomPolicies(rng_)};
+    auto op = Workload::Write(rng_, r.key, w, r.context);
+    if (!op || op->dot_count == 0) {
+      return;
+    }
+    log_.push_back(Recorded{*op, r.applied});
+    r.applied.push_back(true);
+  }
+
+  static bool Deliverable(const Recorded& rec, const std::vector<bool>& applied) {
+    for (size_t i = 0; i < rec.deps.size(); ++i) {
+      if (rec.deps[i] && (i >= applied.size() || !applied[i])) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  // Applies one causally ready op that `at` has not applied yet, if any.
+  void DeliverOne(size_t at) {
+    Replica& r = replicas_[at];
+    r.applied.resize(log_.size(), false);
+    std::vector<size_t> ready;
+    for (size_t i = 0; i < log_.size(); ++i) {
+      if (!r.applied[i] && Deliverable(log_[i], r.applied)) {
+        ready.push_back(i);
+      }
+    }
+    if (ready.empty()) {
+      return;
+    }
+    const size_t pick = ready[rng_.Uniform(ready.size())];
+    r.key.Apply(log_[pick].op, r.context);
+    (void)r.clock.Update(log_[pick].op.hlc, static_cast<uint64_t>(now_ms_));
+    r.applied[pick] = true;
+  }
+
+  void JoinState(size_t into, size_t from) {
+    if (into == from) {
+      return;
+    }
+    Replica& a = replicas_[into];
+    const Replica& b = replicas_[from];
+    a.key.Join(b.key, a.context, b.context);
+    a.context.Join(b.context);
+    a.applied.resize(log_.size(), false);
+    for (size_t i = 0; i < b.applied.size(); ++i) {
+      a.applied[i] = a.applied[i] || b.applied[i];
+    }
+  }
+
+  // A fresh replica that applies every op, in a random causal order.
+  std::pair<Key, DotContext> ApplyAllInRandomOrder(Rng& rng) const {
+    std::pair<Key, DotContext> out;
+    std::vector<bool> applied(log_.size(), false);
+    for (size_t done = 0; done < log_.size(); ++done) {
+      std::vector<size_t> ready;
+      for (size_t i = 0; i < log_.size(); ++i) {
+        if (!applied[i] && Deliverable(log_[i], applied)) {
+          ready.push_back(i);
+        }
+      }
+      const size_t pick = ready[rng.Uniform(ready.size())];
+      out.first.Apply(log_[pick].op, out.second);
+      applied[pick] = true;
+    }
+    return out;
+  }
+
+  std::pair<Key, DotContext> State(size_t i) const {
+    return {replicas_[i].key, replicas_[i].context};
+  }
+  std::vector<Replica>& replicas() { return replicas_; }
+  const std::vector<Recorded>& log() const { return log_; }
+  int64_t now_ms() const { return now_ms_; }
+
+ private:
+  Rng rng_;
+  std::vector<Replica> replicas_;
+  std::vector<Recorded> log_;
+  int64_t now_ms_ = 1000;
+};
+
+}  // namespace lattice::crdt::testing
