@@ -235,3 +235,27 @@ class World {
 };
 
 }  // namespace lattice::crdt::testing
+
+namespace lattice::crdt::testing {
+
+// One region holding one key, for hand-written two-region scenarios.
+struct Node {
+  explicit Node(ReplicaId id) : dots(id) {}
+  Writer W(uint64_t hlc_ms, Policies policies = {}, int64_t now_ms = 1000) {
+    return Writer{&dots, MakeHlc(hlc_ms, 0), now_ms, policies};
+  }
+  void Apply(const KeyOp& op) { key.Apply(op, context); }
+  std::string Get(int64_t now_ms = 1000) const { return key.GetString(now_ms).value_or("(nil)"); }
+
+  Key key;
+  DotContext context;
+  DotSource dots;
+};
+
+template <typename R>
+KeyOp Ok(R result) {
+  REQUIRE(result);
+  return std::move(*result);
+}
+
+}  // namespace lattice::crdt::testing

@@ -1,0 +1,117 @@
+// The key envelope: DEL as observed-remove, type conflicts, key expiry and its rules, HLC.
+#include <catch2/catch.hpp>
+
+#include "crdt/crdt_test_util.h"
+
+namespace lattice::crdt::testing {
+namespace {
+
+TEST_CASE("DEL removes what it observed; a concurrent SADD survives", "[crdt][key]") {
+  Node a(1), b(2);
+  b.Apply(Ok(a.key.SAdd({"x", "y"}, a.W(1), a.context)));
+  auto del = a.key.Del(a.W(5), a.context);
+  REQUIRE(del);
+  auto add = Ok(b.key.SAdd({"z"}, b.W(4), b.context));
+  a.Apply(add);
+  b.Apply(*del);
+  CHECK(a.key.set().Members() == std::vector<std::string>{"z"});
+  CHECK(a.key == b.key);
+  CHECK(a.key.TypeAt(1000) == ObjectType::kSet);
+}
+
+TEST_CASE("type conflict: the creating op with the higher (hlc, replica) wins",
+          "[crdt][key]") {
+  Node a(1), b(2);
+  auto s = Ok(a.key.Set("v", false, std::nullopt, a.W(10), a.context));
+  auto h = Ok(b.key.SAdd({"m"}, b.W(20), b.context));
+  a.Apply(h);
+  b.Apply(s);
+  CHECK(a.key.TypeAt(1000) == ObjectType::kSet);
+  CHECK(b.key.TypeAt(1000) == ObjectType::kSet);
+  CHECK(a.key.GetString(1000) == std::nullopt);
+  // A later SET (it observed the set) re-creates the key as a string and removes the set.
+  auto s2 = Ok(a.key.Set("w", false, std::nullopt, a.W(30), a.context));
+  b.Apply(s2);
+  CHECK(b.Get() == "w");
+  CHECK(b.key.set().empty());
+  CHECK(a.key == b.key);
+  // WRONGTYPE locally.
+  auto wrong = b.key.SAdd({"q"}, b.W(40), b.context);
+  REQUIRE_FALSE(wrong);
+  CHECK(wrong.error().message == kWrongTypeError);
+}
+
+TEST_CASE("key expiry: hidden at now_ms, LWW by default, longest under its rule",
+          "[crdt][key][expiry]") {
+  Node a(1), b(2);
+  b.Apply(Ok(a.key.Set("v", false, std::nullopt, a.W(1), a.context)));
+  auto e1 = Ok(a.key.Expire(5000, a.W(10), a.context));
+  auto e2 = Ok(b.key.Expire(3000, b.W(11), b.context));
+  a.Apply(e2);
+  b.Apply(e1);
+  CHECK(a.key.ExpiryMs() == 3000);  // later stamp wins
+  CHECK(a.Get(2999) == "v");
+  CHECK(a.Get(3000) == "(nil)");
+  CHECK(a.key == b.key);
+
+  Node c(3), d(4);
+  Policies longest;
+  longest.expiry = ExpiryRule::kLongest;
+  d.Apply(Ok(c.key.Set("v", false, std::nullopt, c.W(1), c.context)));
+  auto f1 = Ok(c.key.Expire(5000, c.W(10, longest), c.context));
+  auto f2 = Ok(d.key.Expire(3000, d.W(11, longest), d.context));
+  c.Apply(f2);
+  d.Apply(f1);
+  CHECK(c.key.ExpiryMs() == 5000);
+  CHECK(d.key.ExpiryMs() == 5000);
+  auto persist = Ok(c.key.Expire(0, c.W(12, longest), c.context));  // PERSIST
+  d.Apply(persist);
+  CHECK(d.key.ExpiryMs() == std::nullopt);
+}
+
+TEST_CASE("an expired key is reclaimed by an observed-remove DEL; unseen writes survive",
+          "[crdt][key][expiry]") {
+  Node a(1), b(2);
+  b.Apply(Ok(a.key.SAdd({"x"}, a.W(1), a.context)));
+  b.Apply(Ok(a.key.Expire(2000, a.W(2), a.context)));
+  auto add = Ok(b.key.SAdd({"y"}, b.W(3), b.context));  // concurrent with the reclaim
+  auto reclaim = a.key.Reclaim(a.W(4, {}, 2000), a.context);
+  REQUIRE(reclaim);
+  CHECK(a.key.TypeAt(2000) == ObjectType::kNone);
+  a.Apply(add);
+  b.Apply(*reclaim);
+  CHECK(a.key == b.key);
+  CHECK(a.key.set().Members() == std::vector<std::string>{"y"});
+  CHECK(a.key.ExpiryMs() == std::nullopt);
+}
+
+TEST_CASE("HLC is monotonic and refuses a remote too far ahead", "[crdt][hlc]") {
+  HlcClock clock(/*max_drift_ms=*/1000);
+  const uint64_t t1 = clock.Now(5000);
+  const uint64_t t2 = clock.Now(5000);
+  CHECK(t2 > t1);
+  CHECK(HlcPhysicalMs(t2) == 5000);
+  CHECK(clock.Now(4000) > t2);  // the wall clock stepped back: still increasing
+  auto ok = clock.Update(MakeHlc(5900, 3), 5000);
+  REQUIRE(ok);
+  CHECK(*ok > MakeHlc(5900, 3));
+  auto bad = clock.Update(MakeHlc(7000, 0), 5000);
+  REQUIRE_FALSE(bad);
+  CHECK(clock.drift_rejections() == 1);
+  CHECK(clock.last() == *ok);  // not absorbed
+}
+
+TEST_CASE("dot contexts compact contiguous dots into the version vector", "[crdt][causal]") {
+  DotContext context;
+  context.Add(Dot{1, 2});
+  context.Add(Dot{1, 3});
+  CHECK(context.cloud().size() == 2);
+  context.Add(Dot{1, 1});
+  CHECK(context.cloud().empty());
+  CHECK(context.vector().Get(1) == 3);
+  CHECK(context.Contains(Dot{1, 2}));
+  CHECK_FALSE(context.Contains(Dot{2, 1}));
+}
+
+}  // namespace
+}  // namespace lattice::crdt::testing
