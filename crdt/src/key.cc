@@ -97,7 +97,10 @@ ObjectType Key::Type() const {
 }
 
 std::optional<int64_t> Key::ExpiryMs() const {
-  return rest_.get() != nullptr ? ExpiryAt(rest_.get()->expiry) : std::nullopt;
+  if (rest_.get() == nullptr || Type() == ObjectType::kNone) {
+    return std::nullopt;  // an attribute left on a dead key is invisible
+  }
+  return ExpiryAt(rest_.get()->expiry);
 }
 
 ObjectType Key::TypeAt(int64_t now_ms) const {

@@ -20,6 +20,24 @@ struct ExpiryValue {
   bool operator==(const ExpiryValue&) const = default;
 };
 
+// Under the longest rule the view reads every concurrent entry: compaction keeps the longest.
+template <>
+struct ViewKeeps<ExpiryValue> {
+  static Dot Extra(const std::vector<RegisterEntry<ExpiryValue>>& entries) {
+    if (entries.empty() || entries.front().value.rule != ExpiryRule::kLongest) {
+      return Dot{};
+    }
+    const RegisterEntry<ExpiryValue>* longest = &entries.front();
+    for (const auto& entry : entries) {
+      if (longest->value.at_ms != 0 && (entry.value.at_ms == 0 ||
+                                        entry.value.at_ms > longest->value.at_ms)) {
+        longest = &entry;
+      }
+    }
+    return longest->dot;
+  }
+};
+
 using ExpiryCell = Register<ExpiryValue>;
 
 // The effective absolute expiry, or nullopt for none.

@@ -93,6 +93,13 @@ struct RegisterRest {
   bool operator==(const RegisterRest&) const = default;
 };
 
+// Which entry besides the winner shapes the visible value (the default: none). A value type whose
+// view reads more than the winner specializes it, so compaction keeps that entry too.
+template <typename V>
+struct ViewKeeps {
+  static Dot Extra(const std::vector<RegisterEntry<V>>& /*entries*/) { return Dot{}; }
+};
+
 template <typename V>
 class Register {
  public:
@@ -385,7 +392,10 @@ void Register<V>::Compact(const VersionVector& stable) {
   // Every future op is causally after these: it observes all of them, so only the winner can
   // still be seen, and a tombstone only matters while it is the epoch of live increments.
   if (entries_stable && entries.size() > 1) {
-    entries.resize(1);
+    const Dot extra = ViewKeeps<V>::Extra(entries);
+    std::erase_if(entries, [&](const Entry& e) {
+      return e.dot != entries.front().dot && e.dot != extra;
+    });
   }
   if (entries_stable && tombs_stable && !rest.tombs.empty()) {
     const Dot epoch = Epoch();
