@@ -1,5 +1,7 @@
 #include "lattice/crdt/or_hash.h"
 
+#include <algorithm>
+
 namespace lattice::crdt {
 
 const HashField* OrHash::Find(const std::string& field) const {
@@ -156,6 +158,16 @@ void OrHash::Compact(const VersionVector& stable) {
     it->second.value.Compact(stable);
     if (ExpiryCell* ttl = it->second.ttl.get()) {
       ttl->Compact(stable);
+      // A TTL left without a value (HEXPIRE concurrent with HDEL) is inert once stable.
+      DotContext dots;
+      ttl->CollectDots(dots);
+      const bool stable_ttl =
+          dots.vector().LessOrEqual(stable) &&
+          std::all_of(dots.cloud().begin(), dots.cloud().end(),
+                      [&](Dot dot) { return stable.Contains(dot); });
+      if (it->second.value.empty() && stable_ttl) {
+        it->second.ttl.Reset();
+      }
       it->second.ttl.Normalize();
     }
     it = it->second.empty() ? fields_.erase(it) : std::next(it);
