@@ -120,6 +120,7 @@ void ClientListener::Cron() {
   cron_timer_.expires_after(std::chrono::milliseconds(1000 / hz));
   cron_timer_.async_wait([this](const boost::system::error_code& ec) {
     if (ec || stopping_) return;
+    server_.Cron();
     const int64_t timeout_s = server_.config().timeout();
     if (timeout_s > 0) {
       const int64_t now_ms = server_.clock().NowMs();

@@ -150,7 +150,10 @@ void KeyspaceSection(Server& server, Lines& out) {
   for (int db = 0; db < server.config().databases(); ++db) {
     const uint64_t keys = server.DbSize(db);
     if (keys > 0) {
-      Add(out, fmt::format("db{}", db), fmt::format("keys={},expires=0,avg_ttl=0", keys));
+      Add(out, fmt::format("db{}", db),
+          fmt::format("keys={},expires={},avg_ttl=0,keys_with_volatile_items={}", keys,
+                      server.keyspace().VolatileCount(db),
+                      server.keyspace().FieldTtlKeyCount(db)));
     }
   }
 }

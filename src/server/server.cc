@@ -97,11 +97,23 @@ std::string MakeRunId() {
 
 }  // namespace
 
-Server::Server(Config config, const Clock& clock)
-    : config_(std::move(config)), clock_(clock), run_id_(MakeRunId()), start_ms_(clock.NowMs()) {
+Server::Server(Config config, const Clock& clock, ReplicaId replica)
+    : config_(std::move(config)),
+      clock_(clock),
+      keyspace_(replica, config_.databases()),
+      rng_(std::random_device()() ^ (static_cast<uint64_t>(clock.NowUs()) << 1)),
+      run_id_(MakeRunId()),
+      start_ms_(clock.NowMs()) {
   RegisterConnectionFamily(registry_);
   RegisterServerFamily(registry_);
+  RegisterStringFamily(registry_);
+  RegisterGenericFamily(registry_);
+  RegisterHashFamily(registry_);
+  RegisterSetFamily(registry_);
+  RegisterZSetFamily(registry_);
 }
+
+Keyspace& CommandContext::keyspace() { return server.keyspace(); }
 
 void Server::RegisterClient(ClientState* client) {
   clients_[client->id] = client;
@@ -138,9 +150,18 @@ void Server::ResetStats() {
   }
 }
 
-uint64_t Server::DbSize(int /*db*/) const { return 0; }
-void Server::FlushDb(int /*db*/) {}
-void Server::FlushAll() {}
+uint64_t Server::DbSize(int db) const { return keyspace_.Size(db); }
+void Server::FlushDb(int db) { keyspace_.FlushDb(db, clock_.NowMs()); }
+void Server::FlushAll() { keyspace_.FlushAll(clock_.NowMs()); }
+
+void Server::Cron() {
+  // Valkey's active expire cycle visits 20 keys per loop and loops while it keeps finding
+  // expired ones; a fixed budget per tick keeps the event loop responsive.
+  constexpr size_t kExpireKeysPerTick = 200;
+  keyspace_.ActiveExpireCycle(clock_.NowMs(), kExpireKeysPerTick);
+  stats_.expired_keys = keyspace_.stats().expired_keys;
+  stats_.expired_fields = keyspace_.stats().expired_fields;
+}
 
 void Server::RecordError(std::string_view reply_bytes) {
   ++stats_.total_error_replies;
@@ -202,7 +223,7 @@ void Server::Execute(ClientState& client, ArgList args, ReplyBuilder& reply) {
   }
   client.last_command = command->full_name;
   const int64_t start_us = clock_.MonotonicUs();
-  CommandContext ctx(*this, client, reply, *command);
+  CommandContext ctx(*this, client, reply, *command, clock_.NowMs());
   command->spec.handler(ctx, args);
   CommandStats& cmd_stats = command->stats;
   ++cmd_stats.calls;

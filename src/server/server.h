@@ -22,6 +22,8 @@
 #include "server/clock.h"
 #include "server/command.h"
 #include "server/config.h"
+#include "server/keyspace.h"
+#include "lattice/common/rng.h"
 
 namespace lattice::server {
 
@@ -47,24 +49,35 @@ class Server;
 // command being run. Handlers parse arguments, call logic that returns a result, and reply.
 class CommandContext {
  public:
-  CommandContext(Server& server, ClientState& client, ReplyBuilder& reply, const Command& command)
-      : server(server), client(client), reply(reply), command(command) {}
+  CommandContext(Server& server, ClientState& client, ReplyBuilder& reply, const Command& command,
+                 int64_t now_ms)
+      : server(server), client(client), reply(reply), command(command), now_ms(now_ms) {}
+
+  Keyspace& keyspace();
+  int db() const { return client.db; }
 
   Server& server;
   ClientState& client;
   ReplyBuilder& reply;
   const Command& command;
+  // The time of this command, read once: every key it touches is judged at the same instant.
+  const int64_t now_ms;
 };
 
 class Server {
  public:
-  Server(Config config, const Clock& clock);
+  // `replica` is this node's stable replica id (kept in its data dir by main).
+  Server(Config config, const Clock& clock, ReplicaId replica = 1);
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
   Config& config() { return config_; }
   const Config& config() const { return config_; }
   const Clock& clock() const { return clock_; }
+  Keyspace& keyspace() { return keyspace_; }
+  const Keyspace& keyspace() const { return keyspace_; }
+  // Randomness for commands that pick (RANDOMKEY, SPOP, SRANDMEMBER, HRANDFIELD...).
+  Rng& rng() { return rng_; }
   const CommandRegistry& registry() const { return registry_; }
   ServerStats& stats() { return stats_; }
   void ResetStats();  // CONFIG RESETSTAT
@@ -88,10 +101,12 @@ class Server {
   void set_shutdown_hook(std::function<void()> hook) { shutdown_hook_ = std::move(hook); }
   void RequestShutdown();
 
-  // The keyspace arrives with the commands issue; until then every database is empty.
   uint64_t DbSize(int db) const;
   void FlushDb(int db);
   void FlushAll();
+
+  // Periodic work (hz times a second): active expiry with bounded work per tick.
+  void Cron();
 
  private:
   bool CheckBeforeRun(ClientState& client, const Command& command, ArgList args,
@@ -102,6 +117,8 @@ class Server {
   Config config_;
   const Clock& clock_;
   CommandRegistry registry_;
+  Keyspace keyspace_;
+  Rng rng_;
   ServerStats stats_;
   std::string run_id_;
   int64_t start_ms_ = 0;
@@ -113,12 +130,21 @@ class Server {
 // Registration functions of the command families (one per file, at its bottom).
 void RegisterConnectionFamily(CommandRegistry& registry);
 void RegisterServerFamily(CommandRegistry& registry);
+void RegisterStringFamily(CommandRegistry& registry);
+void RegisterGenericFamily(CommandRegistry& registry);
+void RegisterHashFamily(CommandRegistry& registry);
+void RegisterSetFamily(CommandRegistry& registry);
+void RegisterZSetFamily(CommandRegistry& registry);
 
 // Valkey's error texts that many families share, from one place.
 namespace errors {
 inline constexpr std::string_view kSyntax = "ERR syntax error";
 inline constexpr std::string_view kNotInteger = "ERR value is not an integer or out of range";
 inline constexpr std::string_view kNoAuth = "NOAUTH Authentication required.";
+inline constexpr std::string_view kWrongType =
+    "WRONGTYPE Operation against a key holding the wrong kind of value";
+inline constexpr std::string_view kNotFloat = "ERR value is not a valid float";
+inline constexpr std::string_view kOverflow = "ERR increment or decrement would overflow";
 inline constexpr std::string_view kWrongPass =
     "WRONGPASS invalid username-password pair or user is disabled.";
 std::string WrongArity(std::string_view full_name);

@@ -1,0 +1,437 @@
+#include "server/keyspace.h"
+
+#include <algorithm>
+#include <limits>
+
+#include "lattice/common/assert.h"
+
+namespace lattice::server {
+namespace {
+
+constexpr int kCursorHashBits = 50;
+constexpr uint64_t kCursorHashMask = (uint64_t{1} << kCursorHashBits) - 1;
+
+// A fixed (process-independent) 64-bit hash for SCAN ordering: FNV-1a with a splitmix64
+// finaliser, so cursors mean the same thing in every run and in the simulator.
+uint64_t StableHash(std::string_view key) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : key) {
+    h = (h ^ c) * 0x100000001b3ULL;
+  }
+  h ^= h >> 30;
+  h *= 0xbf58476d1ce4e5b9ULL;
+  h ^= h >> 27;
+  h *= 0x94d049bb133111ebULL;
+  return h ^ (h >> 31);
+}
+
+uint64_t CursorHash(std::string_view key) { return StableHash(key) >> (64 - kCursorHashBits); }
+
+bool DeltaHasFieldTtl(const crdt::KeyOp& op) {
+  if (op.delta.Type() != crdt::ObjectType::kHash && op.delta.hash().empty()) {
+    return false;
+  }
+  for (const auto& [field, cell] : op.delta.hash().fields()) {
+    if (cell.ttl.get() != nullptr) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+uint16_t KeySlot(std::string_view key) {
+  // The hash tag: the bytes between the first '{' and the first '}' after it, if not empty.
+  const size_t open = key.find('{');
+  if (open != std::string_view::npos) {
+    const size_t close = key.find('}', open + 1);
+    if (close != std::string_view::npos && close > open + 1) {
+      key = key.substr(open + 1, close - open - 1);
+    }
+  }
+  uint16_t crc = 0;  // CRC16/XMODEM: polynomial 0x1021, init 0, no reflection, no final xor
+  for (unsigned char byte : key) {
+    crc ^= static_cast<uint16_t>(byte) << 8;
+    for (int bit = 0; bit < 8; ++bit) {
+      crc = (crc & 0x8000) ? static_cast<uint16_t>((crc << 1) ^ 0x1021)
+                           : static_cast<uint16_t>(crc << 1);
+    }
+  }
+  return crc & (kSlotCount - 1);
+}
+
+struct Keyspace::Db {
+  std::vector<std::unique_ptr<Table>> slots = std::vector<std::unique_ptr<Table>>(kSlotCount);
+  uint64_t size = 0;
+  // Key-level expiry index: (at_ms, key), and each volatile key's current at_ms.
+  absl::btree_set<std::pair<int64_t, std::string>> expiry_index;
+  absl::flat_hash_map<std::string, int64_t> expiry_of;
+  // Hashes that may hold fields with a TTL, visited round-robin by the active cycle.
+  absl::btree_set<std::string> field_ttl_keys;
+  std::string field_ttl_cursor;
+};
+
+Keyspace::Keyspace(ReplicaId replica, int databases) : dots_(replica) {
+  LATTICE_ASSERT(replica != kNoReplica);
+  LATTICE_ASSERT(databases > 0);
+  for (int i = 0; i < databases; ++i) {
+    dbs_.push_back(std::make_unique<Db>());
+  }
+}
+
+Keyspace::~Keyspace() = default;
+
+Keyspace::Table* Keyspace::TableFor(int db, std::string_view key, bool create) {
+  auto& slot = dbs_[db]->slots[KeySlot(key)];
+  if (slot == nullptr && create) {
+    slot = std::make_unique<Table>();
+  }
+  return slot.get();
+}
+
+const Keyspace::Table* Keyspace::TableFor(int db, std::string_view key) const {
+  return dbs_[db]->slots[KeySlot(key)].get();
+}
+
+const crdt::Key* Keyspace::Find(int db, std::string_view key, int64_t now_ms) const {
+  const Table* table = TableFor(db, key);
+  if (table == nullptr) {
+    return nullptr;
+  }
+  auto it = table->find(absl::string_view(key.data(), key.size()));
+  if (it == table->end() || it->second.TypeAt(now_ms) == crdt::ObjectType::kNone) {
+    return nullptr;
+  }
+  return &it->second;
+}
+
+crdt::ObjectType Keyspace::TypeOf(int db, std::string_view key, int64_t now_ms) const {
+  const crdt::Key* found = Find(db, key, now_ms);
+  return found == nullptr ? crdt::ObjectType::kNone : found->TypeAt(now_ms);
+}
+
+crdt::Writer Keyspace::BeginWrite(int64_t now_ms) {
+  crdt::Writer writer;
+  writer.dots = &dots_;
+  writer.hlc = hlc_.Now(static_cast<uint64_t>(std::max<int64_t>(now_ms, 0)));
+  writer.now_ms = now_ms;
+  writer.policies = policies_;
+  return writer;
+}
+
+void Keyspace::Ship(int db, std::string_view key, const crdt::KeyOp& op) {
+  ++stats_.local_ops;
+  if (sink_ != nullptr) {
+    sink_->OnLocalOp(db, key, op);
+  }
+}
+
+// Reclaims the key at `it` if it (or any of its hash fields) has expired at now_ms, shipping
+// the observed-remove op. The entry may become empty; the caller decides whether to erase it.
+void Keyspace::ReclaimIfExpired(int db, Table& table, Table::iterator it, int64_t now_ms) {
+  crdt::Key& value = it->second;
+  const bool key_expired = value.ExpiryMs().has_value() && *value.ExpiryMs() <= now_ms &&
+                           value.Type() != crdt::ObjectType::kNone;
+  const size_t fields = key_expired ? 0 : value.hash().ExpiredFields(now_ms).size();
+  if (!key_expired && fields == 0) {
+    return;
+  }
+  std::optional<crdt::KeyOp> op = value.Reclaim(BeginWrite(now_ms), context_);
+  if (!op.has_value()) {
+    return;
+  }
+  stats_.expired_keys += key_expired ? 1 : 0;
+  stats_.expired_fields += fields;
+  Ship(db, it->first, *op);
+  (void)table;
+}
+
+crdt::Key& Keyspace::Open(int db, std::string_view key, int64_t now_ms) {
+  Table* table = TableFor(db, key, /*create=*/true);
+  auto it = table->find(absl::string_view(key.data(), key.size()));
+  if (it == table->end()) {
+    it = table->emplace(std::string(key), crdt::Key()).first;
+    ++dbs_[db]->size;
+    return it->second;
+  }
+  ReclaimIfExpired(db, *table, it, now_ms);
+  return it->second;
+}
+
+void Keyspace::EraseIfEmpty(int db, Table& table, Table::iterator it) {
+  if (!it->second.empty()) {
+    return;
+  }
+  Unindex(db, it->first);
+  table.erase(it);
+  --dbs_[db]->size;
+}
+
+void Keyspace::Reindex(int db, const std::string& key, const crdt::Key& value) {
+  Db& d = *dbs_[db];
+  // A key that no longer exists (or has no expiry) is kept out of the index: -1 stands for
+  // "no expiry" (GCC 12 misreports optional<int64_t> here as maybe-uninitialized).
+  const int64_t at = value.empty() ? -1 : value.ExpiryMs().value_or(-1);
+  auto old = d.expiry_of.find(key);
+  if (old != d.expiry_of.end()) {
+    if (at == old->second) {
+      return;
+    }
+    d.expiry_index.erase({old->second, key});
+    d.expiry_of.erase(old);
+  }
+  if (at >= 0) {
+    d.expiry_index.insert({at, key});
+    d.expiry_of.emplace(key, at);
+  }
+}
+
+void Keyspace::Unindex(int db, const std::string& key) {
+  Db& d = *dbs_[db];
+  auto old = d.expiry_of.find(key);
+  if (old != d.expiry_of.end()) {
+    d.expiry_index.erase({old->second, key});
+    d.expiry_of.erase(old);
+  }
+  d.field_ttl_keys.erase(key);
+}
+
+void Keyspace::Commit(int db, std::string_view key, crdt::KeyOp op) {
+  Table* table = TableFor(db, key, /*create=*/false);
+  LATTICE_ASSERT_MSG(table != nullptr, "Commit without Open");
+  auto it = table->find(absl::string_view(key.data(), key.size()));
+  LATTICE_ASSERT_MSG(it != table->end(), "Commit without Open");
+  Ship(db, key, op);
+  if (DeltaHasFieldTtl(op)) {
+    dbs_[db]->field_ttl_keys.insert(it->first);
+  }
+  Reindex(db, it->first, it->second);
+  EraseIfEmpty(db, *table, it);
+}
+
+void Keyspace::Close(int db, std::string_view key) {
+  Table* table = TableFor(db, key, /*create=*/false);
+  if (table == nullptr) {
+    return;
+  }
+  auto it = table->find(absl::string_view(key.data(), key.size()));
+  if (it != table->end()) {
+    Reindex(db, it->first, it->second);
+    EraseIfEmpty(db, *table, it);
+  }
+}
+
+bool Keyspace::Delete(int db, std::string_view key, int64_t now_ms) {
+  Table* table = TableFor(db, key, /*create=*/false);
+  if (table == nullptr) {
+    return false;
+  }
+  auto it = table->find(absl::string_view(key.data(), key.size()));
+  if (it == table->end()) {
+    return false;
+  }
+  const bool visible = it->second.TypeAt(now_ms) != crdt::ObjectType::kNone;
+  std::optional<crdt::KeyOp> op = it->second.Del(BeginWrite(now_ms), context_);
+  if (op.has_value()) {
+    Ship(db, key, *op);
+  }
+  Reindex(db, it->first, it->second);
+  EraseIfEmpty(db, *table, it);
+  return visible;
+}
+
+void Keyspace::ApplyRemote(int db, std::string_view key, const crdt::KeyOp& op) {
+  ++stats_.remote_ops;
+  (void)hlc_.Update(op.hlc, crdt::HlcPhysicalMs(hlc_.last()));
+  Table* table = TableFor(db, key, /*create=*/true);
+  auto it = table->find(absl::string_view(key.data(), key.size()));
+  if (it == table->end()) {
+    it = table->emplace(std::string(key), crdt::Key()).first;
+    ++dbs_[db]->size;
+  }
+  it->second.Apply(op, context_);
+  if (DeltaHasFieldTtl(op)) {
+    dbs_[db]->field_ttl_keys.insert(it->first);
+  }
+  Reindex(db, it->first, it->second);
+  EraseIfEmpty(db, *table, it);
+}
+
+void Keyspace::FlushDb(int db, int64_t now_ms) {
+  std::vector<std::string> keys;
+  keys.reserve(dbs_[db]->size);
+  ForEach(db, [&](const std::string& key, const crdt::Key&) { keys.push_back(key); });
+  for (const std::string& key : keys) {
+    (void)Delete(db, key, now_ms);
+  }
+}
+
+void Keyspace::FlushAll(int64_t now_ms) {
+  for (int db = 0; db < databases(); ++db) {
+    FlushDb(db, now_ms);
+  }
+}
+
+void Keyspace::SwapDb(int a, int b) { std::swap(dbs_[a], dbs_[b]); }
+
+uint64_t Keyspace::Size(int db) const { return dbs_[db]->size; }
+
+uint64_t Keyspace::VolatileCount(int db) const { return dbs_[db]->expiry_of.size(); }
+
+uint64_t Keyspace::FieldTtlKeyCount(int db) const { return dbs_[db]->field_ttl_keys.size(); }
+
+uint64_t Keyspace::CountKeysInSlot(int db, uint16_t slot) const {
+  const Table* table = dbs_[db]->slots[slot].get();
+  return table == nullptr ? 0 : table->size();
+}
+
+std::vector<std::string> Keyspace::KeysInSlot(int db, uint16_t slot, size_t count) const {
+  std::vector<std::string> keys;
+  const Table* table = dbs_[db]->slots[slot].get();
+  if (table == nullptr) {
+    return keys;
+  }
+  for (const auto& [key, value] : *table) {
+    if (keys.size() >= count) {
+      break;
+    }
+    keys.push_back(key);
+  }
+  std::sort(keys.begin(), keys.end());
+  return keys;
+}
+
+uint64_t Keyspace::Scan(
+    int db, uint64_t cursor, size_t count,
+    const std::function<void(const std::string&, const crdt::Key&)>& visit) const {
+  const Db& d = *dbs_[db];
+  uint64_t slot = cursor >> kCursorHashBits;
+  uint64_t threshold = cursor & kCursorHashMask;
+  size_t visited = 0;
+  std::vector<std::pair<uint64_t, const Table::value_type*>> batch;
+  for (; slot < kSlotCount; ++slot, threshold = 0) {
+    const Table* table = d.slots[slot].get();
+    if (table == nullptr) {
+      continue;
+    }
+    batch.clear();
+    for (const auto& entry : *table) {
+      const uint64_t h = CursorHash(entry.first);
+      if (h >= threshold) {
+        batch.emplace_back(h, &entry);
+      }
+    }
+    std::sort(batch.begin(), batch.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (size_t i = 0; i < batch.size(); ++i) {
+      // Stop only between two different hash values, so a hash group is never split.
+      if (visited >= count && batch[i].first != batch[i - 1].first) {
+        return (slot << kCursorHashBits) | batch[i].first;
+      }
+      visit(batch[i].second->first, batch[i].second->second);
+      ++visited;
+    }
+    if (visited >= count) {
+      return slot + 1 < kSlotCount ? (slot + 1) << kCursorHashBits : 0;
+    }
+  }
+  return 0;
+}
+
+void Keyspace::ForEach(
+    int db, const std::function<void(const std::string&, const crdt::Key&)>& visit) const {
+  for (const auto& table : dbs_[db]->slots) {
+    if (table == nullptr) {
+      continue;
+    }
+    for (const auto& [key, value] : *table) {
+      visit(key, value);
+    }
+  }
+}
+
+std::string Keyspace::RandomKey(int db, int64_t now_ms, Rng& rng) const {
+  const Db& d = *dbs_[db];
+  if (d.size == 0) {
+    return "";
+  }
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    uint64_t slot = rng.Uniform(kSlotCount);
+    for (uint64_t step = 0; step < kSlotCount; ++step, slot = (slot + 1) % kSlotCount) {
+      const Table* table = d.slots[slot].get();
+      if (table == nullptr || table->empty()) {
+        continue;
+      }
+      auto it = table->begin();
+      std::advance(it, static_cast<std::ptrdiff_t>(rng.Uniform(table->size())));
+      if (it->second.TypeAt(now_ms) != crdt::ObjectType::kNone) {
+        return it->first;
+      }
+      break;
+    }
+  }
+  return "";  // only expired keys left
+}
+
+size_t Keyspace::ActiveExpireCycle(int64_t now_ms, size_t max_keys) {
+  size_t visited = 0;
+  for (int db = 0; db < databases() && visited < max_keys; ++db) {
+    Db& d = *dbs_[db];
+    while (visited < max_keys && !d.expiry_index.empty() &&
+           d.expiry_index.begin()->first <= now_ms) {
+      const std::string key = d.expiry_index.begin()->second;
+      ++visited;
+      Table* table = TableFor(db, key, /*create=*/false);
+      auto it = table->find(key);
+      ReclaimIfExpired(db, *table, it, now_ms);
+      Reindex(db, it->first, it->second);
+      if (d.expiry_of.contains(key) && d.expiry_of[key] <= now_ms) {
+        // The expiry did not go away (a concurrent write kept it): drop it from the index so
+        // the cycle makes progress; the key stays hidden and will be reclaimed on write.
+        d.expiry_index.erase({d.expiry_of[key], key});
+        d.expiry_of.erase(key);
+      }
+      EraseIfEmpty(db, *table, it);
+    }
+    // Hashes with field TTLs, round-robin from where the last cycle stopped.
+    auto next = d.field_ttl_keys.upper_bound(d.field_ttl_cursor);
+    while (visited < max_keys && !d.field_ttl_keys.empty()) {
+      if (next == d.field_ttl_keys.end()) {
+        d.field_ttl_cursor.clear();
+        break;
+      }
+      const std::string key = *next;
+      d.field_ttl_cursor = key;
+      ++visited;
+      Table* table = TableFor(db, key, /*create=*/false);
+      auto it = table == nullptr ? Table::iterator() : table->find(key);
+      if (table == nullptr || it == table->end()) {
+        next = d.field_ttl_keys.erase(d.field_ttl_keys.find(key));
+        continue;
+      }
+      ReclaimIfExpired(db, *table, it, now_ms);
+      bool has_ttl = false;
+      for (const auto& [field, cell] : it->second.hash().fields()) {
+        has_ttl = has_ttl || cell.ttl.get() != nullptr;
+      }
+      Reindex(db, it->first, it->second);
+      EraseIfEmpty(db, *table, it);
+      next = has_ttl ? d.field_ttl_keys.upper_bound(key)
+                     : d.field_ttl_keys.erase(d.field_ttl_keys.find(key));
+    }
+  }
+  return visited;
+}
+
+int64_t Keyspace::NextExpiryMs() const {
+  int64_t next = std::numeric_limits<int64_t>::max();
+  for (const auto& d : dbs_) {
+    if (!d->expiry_index.empty()) {
+      next = std::min(next, d->expiry_index.begin()->first);
+    }
+  }
+  return next;
+}
+
+}  // namespace lattice::server

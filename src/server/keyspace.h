@@ -1,0 +1,148 @@
+#pragma once
+// Keyspace holds every key of the node's databases as CRDT state (crdt::Key), organised by hash
+// slot: each database keeps one Swiss table per non-empty slot (as Valkey 8 keeps a dictionary
+// per slot), so counting, listing and later moving a slot's keys never scans the rest. It also
+// owns the shard-wide causal state of this replica: the DotContext (what this replica has seen),
+// the DotSource (this replica's next sequence number) and the HLC.
+//
+// Command families use it in three steps for a write:
+//   crdt::Key& key = ks.Open(db, name, now_ms);           // reclaims an expired key first
+//   Result<crdt::KeyOp> op = key.SAdd(members, ks.BeginWrite(now_ms), ks.context());
+//   if (op.ok()) ks.Commit(db, name, std::move(*op)); else ks.Close(db, name);
+// Commit hands the op to the OpSink (replication), updates the expiry index, and drops the
+// entry if the key became empty; Close drops an entry that Open created and nothing wrote.
+// Reads use Find(), which hides expired keys (they stay until reclaimed, as in Valkey: reads hide,
+// the active cycle or the next write reclaims, and reclaiming is an observed-remove DEL op).
+//
+// Pure: no I/O and no clock of its own (time is a parameter), so the simulator runs it as is.
+// Not thread-safe: the event-loop thread owns it.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/container/btree_set.h"
+#include "absl/container/flat_hash_map.h"
+#include "lattice/common/ids.h"
+#include "lattice/common/rng.h"
+#include "lattice/crdt/hlc.h"
+#include "lattice/crdt/key.h"
+
+namespace lattice::server {
+
+// CRC16/XMODEM of the key, or of its {hash tag}, & 16383 (Valkey Cluster's slot function).
+uint16_t KeySlot(std::string_view key);
+
+// Receives every op this replica originates, in order: the replication layer ships them; tests
+// apply them to another Keyspace to check convergence.
+class OpSink {
+ public:
+  virtual ~OpSink() = default;
+  virtual void OnLocalOp(int db, std::string_view key, const crdt::KeyOp& op) = 0;
+};
+
+struct KeyspaceStats {
+  uint64_t expired_keys = 0;    // keys reclaimed because their TTL passed
+  uint64_t expired_fields = 0;  // hash fields reclaimed because their TTL passed
+  uint64_t local_ops = 0;       // ops originated here
+  uint64_t remote_ops = 0;      // ops applied from peers
+};
+
+class Keyspace {
+ public:
+  Keyspace(ReplicaId replica, int databases);
+  Keyspace(const Keyspace&) = delete;
+  Keyspace& operator=(const Keyspace&) = delete;
+  ~Keyspace();
+
+  int databases() const { return static_cast<int>(dbs_.size()); }
+  ReplicaId replica() const { return dots_.replica(); }
+  crdt::DotContext& context() { return context_; }
+  const crdt::DotContext& context() const { return context_; }
+  crdt::HlcClock& hlc() { return hlc_; }
+  void set_sink(OpSink* sink) { sink_ = sink; }
+  void set_policies(const crdt::Policies& policies) { policies_ = policies; }
+  const KeyspaceStats& stats() const { return stats_; }
+
+  // ---- reads ------------------------------------------------------------------------------
+  // The key if it exists and has not expired at now_ms (nullptr otherwise).
+  const crdt::Key* Find(int db, std::string_view key, int64_t now_ms) const;
+  // Visible type at now_ms (kNone when missing or expired).
+  crdt::ObjectType TypeOf(int db, std::string_view key, int64_t now_ms) const;
+
+  // ---- writes -----------------------------------------------------------------------------
+  // A Writer for one local write: ticks the HLC at now_ms; dots come from this replica.
+  crdt::Writer BeginWrite(int64_t now_ms);
+  // The key for writing. If it exists but has expired, its reclaiming DEL is shipped first, so
+  // the write starts from an empty key. Creates an empty entry when missing.
+  crdt::Key& Open(int db, std::string_view key, int64_t now_ms);
+  // Records a local op on `key` (which Open returned): ships it, reindexes, drops it if empty.
+  void Commit(int db, std::string_view key, crdt::KeyOp op);
+  // Ends a write that produced no op: drops the entry if it is empty.
+  void Close(int db, std::string_view key);
+  // DEL: an observed-remove of the key. Returns whether a visible key was removed.
+  bool Delete(int db, std::string_view key, int64_t now_ms);
+  // Applies a peer's op (a delta join). Creates or drops the entry as needed.
+  void ApplyRemote(int db, std::string_view key, const crdt::KeyOp& op);
+
+  // FLUSHDB/FLUSHALL: an observed-remove DEL of every key.
+  void FlushDb(int db, int64_t now_ms);
+  void FlushAll(int64_t now_ms);
+  // SWAPDB exchanges two databases locally (not replicated: documented difference).
+  void SwapDb(int a, int b);
+
+  // ---- counting and iteration ---------------------------------------------------------------
+  // Entries in `db`, including expired keys not yet reclaimed (as Valkey's DBSIZE).
+  uint64_t Size(int db) const;
+  uint64_t VolatileCount(int db) const;  // keys with a key-level expiry
+  uint64_t FieldTtlKeyCount(int db) const;  // hashes that may hold fields with a TTL
+  uint64_t CountKeysInSlot(int db, uint16_t slot) const;
+  // Up to `count` keys of a slot (CLUSTER GETKEYSINSLOT).
+  std::vector<std::string> KeysInSlot(int db, uint16_t slot, size_t count) const;
+
+  // SCAN: visits about `count` keys from `cursor` and returns the next cursor (0 when done).
+  // Guarantee (Valkey's): every key present for the whole scan is visited at least once, even
+  // while tables grow or shrink. The cursor is (slot << 50) | (50-bit key-hash threshold):
+  // within a slot, keys are visited in hash order, and all keys of one hash value together.
+  uint64_t Scan(int db, uint64_t cursor, size_t count,
+                const std::function<void(const std::string& key, const crdt::Key& value)>& visit)
+      const;
+  // Every key of the db (KEYS); hidden expired keys included: callers filter with Find.
+  void ForEach(int db,
+               const std::function<void(const std::string& key, const crdt::Key& value)>& visit)
+      const;
+  // A uniformly chosen slot-weighted random key, or "" when the db is empty.
+  std::string RandomKey(int db, int64_t now_ms, Rng& rng) const;
+
+  // ---- expiry ------------------------------------------------------------------------------
+  // Reclaims keys and hash fields whose time has passed, at most `max_keys` keys per call
+  // (bounded work per tick). Returns the number of keys visited.
+  size_t ActiveExpireCycle(int64_t now_ms, size_t max_keys);
+  // Earliest pending expiry (key or field) of any key, or INT64_MAX.
+  int64_t NextExpiryMs() const;
+
+ private:
+  struct Db;
+  using Table = absl::flat_hash_map<std::string, crdt::Key>;
+
+  Table* TableFor(int db, std::string_view key, bool create);
+  const Table* TableFor(int db, std::string_view key) const;
+  void Reindex(int db, const std::string& key, const crdt::Key& value);
+  void Unindex(int db, const std::string& key);
+  void Ship(int db, std::string_view key, const crdt::KeyOp& op);
+  void ReclaimIfExpired(int db, Table& table, Table::iterator it, int64_t now_ms);
+  void EraseIfEmpty(int db, Table& table, Table::iterator it);
+
+  std::vector<std::unique_ptr<Db>> dbs_;
+  crdt::DotContext context_;
+  crdt::DotSource dots_;
+  crdt::HlcClock hlc_;
+  crdt::Policies policies_;
+  OpSink* sink_ = nullptr;
+  KeyspaceStats stats_;
+};
+
+}  // namespace lattice::server
