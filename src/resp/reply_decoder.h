@@ -44,7 +44,9 @@ struct RespValue {
 };
 
 // Decodes exactly one reply from the front of `input`. On success *consumed (if given) is the
-// number of bytes used. An incomplete or malformed input is an error.
+// number of bytes used. An incomplete or malformed input is an error ("incomplete reply" or
+// "malformed reply: ..."). A blob error `!` decodes as kError, and a RESP3 attribute `|` is
+// read and dropped, returning the reply it annotates.
 Result<RespValue> DecodeReply(std::string_view input, size_t* consumed = nullptr);
 
 // Decodes every reply in `input` (a pipelined batch).

@@ -239,7 +239,7 @@ RequestParser::Step RequestParser::ParseInline(std::string_view input, size_t* p
   const size_t available = input.size() - *pos;
   // Scan no further than the cap allows, so a flood without '\n' costs O(cap) per call.
   const size_t room = limits_.inline_max - std::min<uint64_t>(line_.size(), limits_.inline_max);
-  const size_t scan = std::min<size_t>(available, room + 1);
+  const size_t scan = room < available ? room + 1 : available;
   const char* newline = static_cast<const char*>(std::memchr(begin, '\n', scan));
   const size_t line_part = newline != nullptr ? static_cast<size_t>(newline - begin) : scan;
   if (std::memchr(begin, '\0', line_part) != nullptr) {
@@ -450,7 +450,7 @@ RequestParser::LineStatus RequestParser::TakeHeaderLine(std::string_view input, 
   const char* begin = input.data() + *pos;
   const size_t available = input.size() - *pos;
   const size_t room = limits_.inline_max - std::min<uint64_t>(line_.size(), limits_.inline_max);
-  const size_t scan = std::min<size_t>(available, room + 1);
+  const size_t scan = room < available ? room + 1 : available;
   const char* cr = static_cast<const char*>(std::memchr(begin, '\r', scan));
   if (cr == nullptr) {
     if (line_.size() + available > limits_.inline_max) {

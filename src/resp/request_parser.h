@@ -60,7 +60,7 @@ class RequestParser {
   // line). The connection adds this to its own buffer to enforce client-query-buffer-limit.
   size_t pending_bytes() const;
 
-  // Forgets any partial command (used by RESET-like paths and tests).
+  // Forgets any partial command and any protocol error (used by RESET-like paths and tests).
   void Reset();
 
  private:

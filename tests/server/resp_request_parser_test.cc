@@ -307,6 +307,10 @@ size_t HeapInUse() {
 }
 
 TEST_CASE("memory follows received bytes, not claimed lengths", "[resp][parser]") {
+  if (HeapInUse() == 0) {
+    WARN("the allocator does not report through mallinfo2 (a sanitizer build?); skipped");
+    return;
+  }
   RequestParser parser;
   size_t consumed = 0;
   const size_t before = HeapInUse();
