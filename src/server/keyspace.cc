@@ -241,6 +241,94 @@ bool Keyspace::Delete(int db, std::string_view key, int64_t now_ms) {
   return visible;
 }
 
+VisibleValue ReadVisible(const crdt::Key& key, int64_t now_ms) {
+  VisibleValue out;
+  out.type = key.TypeAt(now_ms);
+  switch (out.type) {
+    case crdt::ObjectType::kNone:
+      return out;
+    case crdt::ObjectType::kString:
+      out.string = key.GetString(now_ms).value_or("");
+      break;
+    case crdt::ObjectType::kHash:
+      for (auto& [field, value] : key.hash().GetAll(now_ms)) {
+        const int64_t ttl = key.hash().FieldExpiry(field).value_or(0);
+        out.hash.push_back({field, std::move(value), ttl});
+      }
+      break;
+    case crdt::ObjectType::kSet:
+      out.set = key.set().Members();
+      break;
+    case crdt::ObjectType::kZSet:
+      for (auto& [score, member] : key.zset().index().Range(0, key.zset().Size())) {
+        out.zset.emplace_back(std::move(member), score);
+      }
+      break;
+  }
+  out.expiry_ms = key.ExpiryMs();
+  return out;
+}
+
+// One local write through the Open/Commit protocol; a refused mutator changes nothing.
+template <typename Mutate>
+static void WriteOne(Keyspace& ks, int db, std::string_view key, int64_t now_ms,
+                     const Mutate& mutate) {
+  crdt::Key& value = ks.Open(db, key, now_ms);
+  Result<crdt::KeyOp> op = mutate(value, ks.BeginWrite(now_ms));
+  if (op.ok()) {
+    ks.Commit(db, key, std::move(*op));
+  } else {
+    ks.Close(db, key);
+  }
+}
+
+void Keyspace::WriteVisible(int db, std::string_view key, const VisibleValue& value,
+                            int64_t now_ms) {
+  (void)Delete(db, key, now_ms);
+  using crdt::Key;
+  using crdt::Writer;
+  switch (value.type) {
+    case crdt::ObjectType::kNone:
+      return;
+    case crdt::ObjectType::kString:
+      // SET carries the expiry in the same op, as Valkey propagates SET ... PXAT.
+      WriteOne(*this, db, key, now_ms, [&](Key& k, const Writer& w) {
+        return k.Set(value.string, false, value.expiry_ms, w, context_);
+      });
+      return;
+    case crdt::ObjectType::kHash:
+      for (const auto& entry : value.hash) {
+        WriteOne(*this, db, key, now_ms, [&](Key& k, const Writer& w) {
+          return k.HSet(entry.field, entry.value, false, w, context_);
+        });
+      }
+      for (const auto& entry : value.hash) {
+        if (entry.ttl_at_ms != 0) {
+          WriteOne(*this, db, key, now_ms, [&](Key& k, const Writer& w) {
+            return k.HExpire(entry.field, entry.ttl_at_ms, w, context_);
+          });
+        }
+      }
+      break;
+    case crdt::ObjectType::kSet:
+      WriteOne(*this, db, key, now_ms,
+               [&](Key& k, const Writer& w) { return k.SAdd(value.set, w, context_); });
+      break;
+    case crdt::ObjectType::kZSet:
+      for (const auto& [member, score] : value.zset) {
+        WriteOne(*this, db, key, now_ms, [&](Key& k, const Writer& w) {
+          return k.ZAdd(member, score, w, context_);
+        });
+      }
+      break;
+  }
+  if (value.expiry_ms.has_value()) {
+    WriteOne(*this, db, key, now_ms, [&](Key& k, const Writer& w) {
+      return k.Expire(*value.expiry_ms, w, context_);
+    });
+  }
+}
+
 void Keyspace::ApplyRemote(int db, std::string_view key, const crdt::KeyOp& op) {
   ++stats_.remote_ops;
   (void)hlc_.Update(op.hlc, crdt::HlcPhysicalMs(hlc_.last()));

@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -43,6 +44,29 @@ class OpSink {
   virtual ~OpSink() = default;
   virtual void OnLocalOp(int db, std::string_view key, const crdt::KeyOp& op) = 0;
 };
+
+// The visible value of one key at one instant, as plain data: what RENAME, COPY and MOVE rebuild
+// into another key and what DEBUG DIGEST hashes. It holds no CRDT metadata, so two replicas that
+// show the same data produce equal VisibleValues. Hash fields and set members are sorted by bytes;
+// sorted-set entries by (score, member), as ZRANGE shows them.
+struct VisibleValue {
+  struct HashEntry {
+    std::string field;
+    std::string value;
+    int64_t ttl_at_ms = 0;  // absolute expiry of the field, 0 for none
+    bool operator==(const HashEntry&) const = default;
+  };
+  crdt::ObjectType type = crdt::ObjectType::kNone;
+  std::string string;
+  std::vector<HashEntry> hash;
+  std::vector<std::string> set;
+  std::vector<std::pair<std::string, double>> zset;  // (member, score)
+  std::optional<int64_t> expiry_ms;                  // key-level expiry
+  bool operator==(const VisibleValue&) const = default;
+};
+
+// Reads what `key` shows at now_ms (type kNone when it is missing or expired).
+VisibleValue ReadVisible(const crdt::Key& key, int64_t now_ms);
 
 struct KeyspaceStats {
   uint64_t expired_keys = 0;    // keys reclaimed because their TTL passed
@@ -85,6 +109,12 @@ class Keyspace {
   void Close(int db, std::string_view key);
   // DEL: an observed-remove of the key. Returns whether a visible key was removed.
   bool Delete(int db, std::string_view key, int64_t now_ms);
+  // Replaces whatever `key` holds with `value` (RENAME, COPY, MOVE): an observed-remove DEL of
+  // the old value, then fresh local writes of the new one, one op each (string SET; hash HSET per
+  // field then HEXPIRE per field TTL; set SADD; zset ZADD per member; then the key's EXPIRE).
+  // Nothing is written for a value of type kNone beyond the DEL. `value` must not point into this
+  // keyspace (the tables may rehash while writing): pass a copy made by ReadVisible.
+  void WriteVisible(int db, std::string_view key, const VisibleValue& value, int64_t now_ms);
   // Applies a peer's op (a delta join). Creates or drops the entry as needed.
   void ApplyRemote(int db, std::string_view key, const crdt::KeyOp& op);
 
