@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "resp/reply_builder.h"
 
@@ -29,6 +30,19 @@ struct ClientState {
   int64_t last_interaction_ms = 0;
   std::string last_command = "NULL";  // full name of the last command, for CLIENT LIST cmd=
   size_t query_buffer_bytes = 0;     // pending request bytes, for CLIENT LIST qbuf=
+
+  // MULTI/EXEC state. `multi_dirty`: a command failed to queue, so EXEC aborts.
+  // `watch_dirty`: a watched key was written (here or by a peer region), so EXEC returns null.
+  bool in_multi = false;
+  bool multi_dirty = false;
+  std::vector<std::vector<std::string>> queued;
+  struct WatchedKey {
+    int db = 0;
+    std::string key;
+    bool existed = false;  // visible at WATCH time: an expiry before EXEC counts as a change
+  };
+  std::vector<WatchedKey> watched;
+  bool watch_dirty = false;
 
   // Set by QUIT, SHUTDOWN or CLIENT KILL of oneself: flush the pending replies, then close.
   bool close_after_reply = false;

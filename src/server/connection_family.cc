@@ -175,6 +175,10 @@ void CmdQuit(CommandContext& ctx, ArgList /*args*/) {
 
 void CmdReset(CommandContext& ctx, ArgList /*args*/) {
   ClientState& client = ctx.client;
+  client.in_multi = false;
+  client.multi_dirty = false;
+  client.queued.clear();
+  ctx.server.Unwatch(client);
   client.db = 0;
   client.name.clear();
   client.protocol = Protocol::kResp2;

@@ -111,6 +111,8 @@ Server::Server(Config config, const Clock& clock, ReplicaId replica)
   RegisterHashFamily(registry_);
   RegisterSetFamily(registry_);
   RegisterZSetFamily(registry_);
+  RegisterTransactionFamily(registry_);
+  keyspace_.set_sink(this);
 }
 
 Keyspace& CommandContext::keyspace() { return server.keyspace(); }
@@ -120,7 +122,46 @@ void Server::RegisterClient(ClientState* client) {
   ++stats_.total_connections_received;
 }
 
-void Server::UnregisterClient(ClientState* client) { clients_.erase(client->id); }
+void Server::UnregisterClient(ClientState* client) {
+  Unwatch(*client);
+  clients_.erase(client->id);
+}
+
+void Server::Watch(ClientState& client, int db, std::string_view key) {
+  for (const ClientState::WatchedKey& watched : client.watched) {
+    if (watched.db == db && watched.key == key) {
+      return;
+    }
+  }
+  const bool existed = keyspace_.Find(db, key, clock_.NowMs()) != nullptr;
+  client.watched.push_back({db, std::string(key), existed});
+  watchers_[{db, std::string(key)}].push_back(&client);
+}
+
+void Server::Unwatch(ClientState& client) {
+  for (const ClientState::WatchedKey& watched : client.watched) {
+    auto it = watchers_.find(std::make_pair(watched.db, watched.key));
+    if (it == watchers_.end()) continue;
+    std::erase(it->second, &client);
+    if (it->second.empty()) watchers_.erase(it);
+  }
+  client.watched.clear();
+  client.watch_dirty = false;
+}
+
+void Server::TouchKey(int db, std::string_view key) {
+  if (watchers_.empty()) {
+    return;  // the common case costs one branch
+  }
+  auto it = watchers_.find(std::make_pair(db, std::string(key)));
+  if (it != watchers_.end()) {
+    for (ClientState* client : it->second) client->watch_dirty = true;
+  }
+}
+
+void Server::OnLocalOp(int db, std::string_view key, const crdt::KeyOp& /*op*/) {
+  TouchKey(db, key);
+}
 
 ClientState* Server::FindClient(uint64_t id) const {
   auto it = clients_.find(id);
@@ -202,12 +243,44 @@ bool Server::CheckBeforeRun(ClientState& client, const Command& command, ArgList
   return true;
 }
 
+// Commands that act on the transaction itself run at once inside MULTI; the rest are queued.
+static bool RunsInsideMulti(const Command& command) {
+  const std::string& name = command.full_name;
+  return name == "exec" || name == "discard" || name == "multi" || name == "watch" ||
+         name == "quit" || name == "reset";
+}
+
+void Server::Queue(ClientState& client, const Command& command, ArgList args,
+                   ReplyBuilder& reply) {
+  const Command& top = command.parent != nullptr ? *command.parent : command;
+  if ((top.spec.flags & kNoMulti) || (command.spec.flags & kNoMulti)) {
+    client.multi_dirty = true;
+    reply.Error("ERR Command not allowed inside a transaction");
+    return;
+  }
+  client.queued.emplace_back(args.begin(), args.end());
+  reply.SimpleString("QUEUED");
+}
+
+void Server::ExecQueued(ClientState& client, ReplyBuilder& reply) {
+  std::vector<std::vector<std::string>> queued = std::move(client.queued);
+  client.queued.clear();
+  client.in_multi = false;
+  reply.Array(queued.size());
+  std::vector<std::string_view> views;
+  for (const std::vector<std::string>& command : queued) {
+    views.assign(command.begin(), command.end());
+    Execute(client, views, reply);
+  }
+}
+
 void Server::Execute(ClientState& client, ArgList args, ReplyBuilder& reply) {
   std::string* out = reply.buffer();
   const size_t reply_start = out->size();
   const Command* command = registry_.Find(args[0]);
   if (command == nullptr) {
     reply.Error(errors::UnknownCommand(args));
+    client.multi_dirty = client.multi_dirty || client.in_multi;
     RecordError(std::string_view(*out).substr(reply_start));
     return;
   }
@@ -218,7 +291,13 @@ void Server::Execute(ClientState& client, ArgList args, ReplyBuilder& reply) {
     if (command != nullptr) {
       ++command->stats.rejected_calls;
     }
+    client.multi_dirty = client.multi_dirty || client.in_multi;
     RecordError(std::string_view(*out).substr(reply_start));
+    return;
+  }
+  if (client.in_multi && !RunsInsideMulti(*command)) {
+    Queue(client, *command, args, reply);
+    if ((*out)[reply_start] == '-') RecordError(std::string_view(*out).substr(reply_start));
     return;
   }
   client.last_command = command->full_name;

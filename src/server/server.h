@@ -64,7 +64,7 @@ class CommandContext {
   const int64_t now_ms;
 };
 
-class Server {
+class Server final : public OpSink {
  public:
   // `replica` is this node's stable replica id (kept in its data dir by main).
   Server(Config config, const Clock& clock, ReplicaId replica = 1);
@@ -108,9 +108,21 @@ class Server {
   // Periodic work (hz times a second): active expiry with bounded work per tick.
   void Cron();
 
+  // Transactions. WATCH registers the client on keys; every op on a key (local, reclaim, or
+  // applied from a peer) makes its watchers' EXEC fail.
+  void Watch(ClientState& client, int db, std::string_view key);
+  void Unwatch(ClientState& client);
+  void TouchKey(int db, std::string_view key);
+  // Runs the queued commands of `client` (EXEC), replying with one array.
+  void ExecQueued(ClientState& client, ReplyBuilder& reply);
+
+  // OpSink: every local op passes through here (watch invalidation; replication later).
+  void OnLocalOp(int db, std::string_view key, const crdt::KeyOp& op) override;
+
  private:
   bool CheckBeforeRun(ClientState& client, const Command& command, ArgList args,
                       ReplyBuilder& reply);
+  void Queue(ClientState& client, const Command& command, ArgList args, ReplyBuilder& reply);
   const Command* ResolveSubcommand(const Command& command, ArgList args, ReplyBuilder& reply);
   void RecordError(std::string_view reply_bytes);
 
@@ -124,6 +136,8 @@ class Server {
   int64_t start_ms_ = 0;
   uint64_t next_client_id_ = 1;
   std::map<uint64_t, ClientState*> clients_;
+  // (db, key) -> clients watching it.
+  std::map<std::pair<int, std::string>, std::vector<ClientState*>, std::less<>> watchers_;
   std::function<void()> shutdown_hook_;
 };
 
@@ -135,6 +149,7 @@ void RegisterGenericFamily(CommandRegistry& registry);
 void RegisterHashFamily(CommandRegistry& registry);
 void RegisterSetFamily(CommandRegistry& registry);
 void RegisterZSetFamily(CommandRegistry& registry);
+void RegisterTransactionFamily(CommandRegistry& registry);
 
 // Valkey's error texts that many families share, from one place.
 namespace errors {
