@@ -301,6 +301,18 @@ void CmdHStrLen(CommandContext& ctx, ArgList args) {
 
 // ---- HINCRBY, HINCRBYFLOAT ------------------------------------------------------------------
 
+// A counter cell made only of increments is not alive when they sum to zero (the crdt counter
+// rule), so HINCRBY h f 0 on a new field would create nothing. Valkey creates the field with
+// "0": we assign "0" first, an LWW base that the increment then adds to. Concurrent first
+// increments from two regions still add up: each region's increment counts on any base.
+// (HINCRBYFLOAT assigns its result directly and needs no base.)
+Result<void> EnsureCounterBase(CommandContext& ctx, std::string_view key, std::string_view field) {
+  if (VisibleValue(LookupHash(ctx, key), field, ctx.now_ms)) {
+    return {};
+  }
+  return SetField(ctx, key, field, "0", /*keep_ttl=*/true);
+}
+
 Result<int64_t> OpHIncrBy(CommandContext& ctx, std::string_view key, std::string_view field,
                           int64_t by) {
   const HashLookup hash = LookupHash(ctx, key);
@@ -317,11 +329,18 @@ Result<int64_t> OpHIncrBy(CommandContext& ctx, std::string_view key, std::string
   if (__builtin_add_overflow(current, by, &sum)) {
     return Unexpected(std::string(errors::kOverflow));
   }
+  if (auto based = EnsureCounterBase(ctx, key, field); !based.ok()) {
+    return Unexpected(based.error());
+  }
   auto done = WriteOp(ctx, key, [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& s) {
     return k.HIncrBy(std::string(field), by, w, s);
   });
   if (!done.ok()) {
-    return Unexpected(done.error());
+    // The counter refuses an increment that overflows this replica's running total even when
+    // the visible value does not; assign the (checked) result instead.
+    if (auto set = SetField(ctx, key, field, std::to_string(sum), true); !set.ok()) {
+      return Unexpected(set.error());
+    }
   }
   return sum;
 }
@@ -358,14 +377,15 @@ Result<std::string> OpHIncrByFloat(CommandContext& ctx, std::string_view key,
   if (std::isnan(sum) || std::isinf(sum)) {
     return Unexpected(std::string(crdt::kNanOrInfinityError));
   }
-  auto done = WriteOp(ctx, key, [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& s) {
-    return k.HIncrByFloat(std::string(field), by, w, s);
-  });
-  if (!done.ok()) {
+  // Valkey formats the result and replicates it as an HSET of that text, so that rounding can
+  // never differ between replicas; we write it the same way (an LWW assignment that keeps the
+  // TTL). A counter of long-double increments would round differently from Valkey's
+  // step-by-step text round trips.
+  std::string text = crdt::FormatLongDouble(sum);
+  if (auto done = SetField(ctx, key, field, text, /*keep_ttl=*/true); !done.ok()) {
     return Unexpected(done.error());
   }
-  // Read back what the CRDT stored, so the reply is exactly the value a later HGET returns.
-  return VisibleValue(LookupHash(ctx, key), field, ctx.now_ms).value_or(crdt::FormatLongDouble(sum));
+  return text;
 }
 
 void CmdHIncrByFloat(CommandContext& ctx, ArgList args) {
