@@ -776,9 +776,7 @@ Sha1Digest OpDatasetDigest(const Keyspace& ks, int64_t now_ms) {
     char buf[4];
     MixDigest(final_digest, BigEndian32(static_cast<uint32_t>(db), buf));
     for (const Sha1Digest& digest : keys) {
-      for (size_t i = 0; i < digest.size(); ++i) {
-        final_digest[i] ^= digest[i];
-      }
+      XorDigest(final_digest, std::string_view(reinterpret_cast<const char*>(digest.data()), 20));
     }
   }
   return final_digest;
