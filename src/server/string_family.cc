@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "lattice/crdt/numeric.h"
+#include "lattice/crdt/string_value.h"
 #include "server/server.h"
 
 namespace lattice::server {
@@ -87,9 +88,32 @@ bool StringLengthOk(const CommandContext& ctx, uint64_t size, uint64_t append) {
 
 constexpr std::string_view kTooLong = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
 
+// Whether an increment must be written as SET "0" instead. A counter register with no SET
+// under it is visible only while its sum is non-zero, so "INCR n; DECR n" would make n vanish
+// where Valkey shows "0". When the result is zero and no SET is under the counter, a SET of "0"
+// (keeping the TTL, as INCR does) has the same value here and, because a SET records the
+// increments it observed, the same merge with increments made concurrently elsewhere.
+bool IncrementNeedsBase(CommandContext& ctx, std::string_view key, int64_t by,
+                        std::optional<long double> float_by) {
+  const crdt::Key* entry = ctx.keyspace().Find(ctx.db(), key, ctx.now_ms);
+  if (entry != nullptr && (!IsString(ctx, *entry) || entry->string().Winner() != nullptr)) {
+    return false;
+  }
+  const std::optional<std::string> current =
+      entry == nullptr ? std::nullopt : entry->GetString(ctx.now_ms);
+  Result<std::string> next =
+      crdt::NextCounterValue(current, by, float_by.value_or(0), float_by.has_value());
+  return next.ok() && *next == "0";
+}
+
 // INCRBY / INCRBYFLOAT: the counter update, then the value as this replica now renders it.
 Result<std::string> OpIncrement(CommandContext& ctx, std::string_view key, int64_t by,
                                 std::optional<long double> float_by) {
+  if (IncrementNeedsBase(ctx, key, by, float_by)) {
+    Result<void> written = OpSet(ctx, key, "0", /*keep_ttl=*/true, std::nullopt);
+    LATTICE_ASSERT_MSG(written.ok(), "SET cannot fail");
+    return std::string("0");
+  }
   Result<void> written =
       WriteKey(ctx, key, [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& shard) {
         return float_by ? k.IncrByFloat(*float_by, w, shard) : k.IncrBy(by, w, shard);
