@@ -443,8 +443,10 @@ ZAddOutcome OpZAdd(CommandContext& ctx, std::string_view key, const ZAddOptions&
       ++out.added;
       out.score = next;
     }
-    // INCR ships an increment, so concurrent increments from other regions add up.
-    if (auto written = WriteMember(ctx, key, member, options.incr ? score : next, options.incr);
+    // INCR ships an increment, so concurrent increments from other regions add up. A zero
+    // increment of a new member creates nothing in the crdt, so it is written as a score.
+    const bool increment = options.incr && score != 0;
+    if (auto written = WriteMember(ctx, key, member, increment ? score : next, increment);
         !written.ok()) {
       out.error = written.error().message;
       break;
