@@ -81,23 +81,30 @@ int main(int argc, char** argv) {
   lattice::net::asio::io_context io(1);
   lattice::server::SystemClock clock;
   lattice::server::Server server(std::move(*config), clock);
+  server.config().set_on_change([&server](std::string_view name) {
+    if (name == "loglevel") {
+      spdlog::default_logger()->set_level(LogLevel(server.config().loglevel()));
+    }
+  });
   lattice::net::ClientListener listener(io, server);
-  if (Result<void> listening = listener.Listen(server.config().bind(), server.config().port());
-      !listening.ok()) {
-    spdlog::critical("{}", listening.error().message);
-    return 1;
-  }
   auto stop = [&] {
     listener.Stop();
     io.stop();
   };
   server.set_shutdown_hook([&] { lattice::net::asio::post(io, stop); });
+  // Signals are routed before the port opens, so a SIGTERM sent as soon as the node accepts
+  // connections is already a clean shutdown.
   lattice::net::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int signal) {
     if (ec) return;
     spdlog::warn("Received {} scheduling shutdown...", signal == SIGINT ? "SIGINT" : "SIGTERM");
     stop();
   });
+  if (Result<void> listening = listener.Listen(server.config().bind(), server.config().port());
+      !listening.ok()) {
+    spdlog::critical("{}", listening.error().message);
+    return 1;
+  }
   spdlog::info("Lattice {} started, region '{}', pid {}", lattice::server::kLatticeVersion,
                server.config().region(), static_cast<int>(getpid()));
   spdlog::info("Ready to accept connections tcp on port {}", listener.bound_port());

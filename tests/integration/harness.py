@@ -125,7 +125,10 @@ def read_until_closed(sock, timeout=10.0):
     data = b""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        chunk = sock.recv(65536)
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:
+            return data  # closed while we still had unsent bytes: the kernel sends a reset
         if not chunk:
             return data
         data += chunk

@@ -208,6 +208,47 @@ class BasicsTest(ServerTestCase):
         self.assertTrue(r.flushall())
 
 
+class LimitsTest(ServerTestCase):
+    def test_bulk_over_proto_max_bulk_len_is_a_protocol_error(self):
+        r = self.server.client()
+        self.assertTrue(r.config_set("proto-max-bulk-len", "1mb"))
+        with self.server.raw() as sock:
+            sock.sendall(b"*2\r\n$4\r\nECHO\r\n$1048577\r\n")
+            self.assertEqual(b"-ERR Protocol error: invalid bulk length\r\n",
+                             read_until_closed(sock))
+        self.assertTrue(r.config_set("proto-max-bulk-len", "512mb"))
+
+    def test_query_buffer_limit_closes_without_reply(self):
+        r = self.server.client()
+        self.assertTrue(r.config_set("client-query-buffer-limit", "1mb"))
+        before = r.info("stats")["client_query_buffer_limit_disconnections"]
+        with self.server.raw() as sock:
+            sock.sendall(b"*2\r\n$4\r\nECHO\r\n$3000000\r\n")
+            chunk = b"x" * 65536
+            try:
+                for _ in range(40):  # 2.5 MB of a 3 MB argument, never completed
+                    sock.sendall(chunk)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            self.assertEqual(b"", read_until_closed(sock))
+        after = r.info("stats")["client_query_buffer_limit_disconnections"]
+        self.assertEqual(before + 1, after)
+        self.assertTrue(r.config_set("client-query-buffer-limit", "1gb"))
+        self.assertTrue(r.ping())
+
+    def test_huge_claimed_lengths_do_not_allocate(self):
+        r = self.server.client()
+        before = r.info("memory")["used_memory"]
+        socks = [self.server.raw() for _ in range(20)]
+        for sock in socks:
+            sock.sendall(b"*2147483647\r\n$536870912\r\nab")
+        self.assertTrue(r.ping())
+        after = r.info("memory")["used_memory"]
+        for sock in socks:
+            sock.close()
+        self.assertLess(after - before, 64 * 1024 * 1024)
+
+
 class AuthTest(ServerTestCase):
     server_args = ("--requirepass", "s3cret")
 
