@@ -500,7 +500,8 @@ void TtlGeneric(CommandContext& ctx, ArgList args, bool output_ms, bool absolute
   }
   int64_t value = absolute ? *at : std::max<int64_t>(*at - ctx.now_ms, 0);
   if (!output_ms) {
-    value = (value + 500) / 1000;
+    // (ms + 500) / 1000 without overflowing at INT64_MAX (PEXPIREAT k 9223372036854775807).
+    value = value / 1000 + (value % 1000 >= 500 ? 1 : 0);
   }
   ctx.reply.Integer(value);
 }
@@ -618,7 +619,12 @@ bool LfuPolicy(const Config& config) {
 }
 
 // No access times are kept (no LRU eviction): every key reports idle time 0.
+// As Valkey, a missing key answers null before the policy is checked.
 void CmdObjectIdleTime(CommandContext& ctx, ArgList args) {
+  if (ctx.keyspace().Find(ctx.db(), args[2], ctx.now_ms) == nullptr) {
+    ctx.reply.Null();
+    return;
+  }
   if (LfuPolicy(ctx.server.config())) {
     ctx.reply.Error(
         "ERR An LRU maxmemory policy is not selected, no access time tracked. Please note that "
@@ -626,23 +632,19 @@ void CmdObjectIdleTime(CommandContext& ctx, ArgList args) {
         "adjust.");
     return;
   }
-  if (ctx.keyspace().Find(ctx.db(), args[2], ctx.now_ms) == nullptr) {
-    ctx.reply.Null();
-    return;
-  }
   ctx.reply.Integer(0);
 }
 
 void CmdObjectFreq(CommandContext& ctx, ArgList args) {
+  if (ctx.keyspace().Find(ctx.db(), args[2], ctx.now_ms) == nullptr) {
+    ctx.reply.Null();
+    return;
+  }
   if (!LfuPolicy(ctx.server.config())) {
     ctx.reply.Error(
         "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note "
         "that when switching between policies at runtime LRU and LFU data will take some time "
         "to adjust.");
-    return;
-  }
-  if (ctx.keyspace().Find(ctx.db(), args[2], ctx.now_ms) == nullptr) {
-    ctx.reply.Null();
     return;
   }
   ctx.reply.Integer(0);

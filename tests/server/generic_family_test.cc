@@ -307,6 +307,7 @@ TEST_CASE("EXPIRE family options and errors", "[generic]") {
         "(error) ERR invalid expire time in 'expireat' command");
   CHECK(t.Run({"pexpireat", "k", "9223372036854775807"}) == "1");  // far future is fine
   CHECK(t.Run({"pexpiretime", "k"}) == "9223372036854775807");
+  CHECK(t.Run({"expiretime", "k"}) == "9223372036854776");
   CHECK(t.Run({"persist", "k"}) == "1");
   // NX / XX / GT / LT. No TTL counts as infinite.
   CHECK(t.Run({"expire", "k", "100", "xx"}) == "0");
