@@ -50,10 +50,18 @@ constexpr size_t kScanPassesMax = 32;
 
 // ---- lookups and writes ---------------------------------------------------------------------
 
+// kRead lookups count keyspace hits and misses (Valkey's lookupKeyRead); kWrite ones do not.
+enum class Access { kRead, kWrite };
+
 // The visible set at `key`; nullptr when the key is missing (every command treats it as empty).
 // The pointer is valid until the next write to the keyspace.
-Result<const OrSet*> FindSet(CommandContext& ctx, std::string_view key) {
+Result<const OrSet*> FindSet(CommandContext& ctx, std::string_view key,
+                             Access access = Access::kRead) {
   const crdt::Key* found = ctx.keyspace().Find(ctx.db(), key, ctx.now_ms);
+  if (access == Access::kRead) {
+    ServerStats& stats = ctx.server.stats();
+    ++(found != nullptr ? stats.keyspace_hits : stats.keyspace_misses);
+  }
   if (found == nullptr) {
     return static_cast<const OrSet*>(nullptr);
   }
@@ -146,7 +154,7 @@ Members Sample(Members members, size_t count, Rng& rng) {
 // ---- SADD, SREM, SMOVE ----------------------------------------------------------------------
 
 Result<int64_t> OpAdd(CommandContext& ctx, std::string_view key, const Members& members) {
-  Result<const OrSet*> set = FindSet(ctx, key);
+  Result<const OrSet*> set = FindSet(ctx, key, Access::kWrite);
   if (!set.ok()) {
     return Unexpected(set.error());
   }
@@ -162,7 +170,7 @@ Result<int64_t> OpAdd(CommandContext& ctx, std::string_view key, const Members& 
 }
 
 Result<int64_t> OpRemove(CommandContext& ctx, std::string_view key, const Members& members) {
-  Result<const OrSet*> set = FindSet(ctx, key);
+  Result<const OrSet*> set = FindSet(ctx, key, Access::kWrite);
   if (!set.ok() || *set == nullptr) {
     return set.ok() ? Result<int64_t>(0) : Unexpected(set.error());
   }
@@ -185,11 +193,11 @@ Result<int64_t> OpRemove(CommandContext& ctx, std::string_view key, const Member
 // SMOVE: both keys are type-checked before anything is written.
 Result<int64_t> OpMove(CommandContext& ctx, std::string_view source, std::string_view destination,
                        const std::string& member) {
-  Result<const OrSet*> from = FindSet(ctx, source);
+  Result<const OrSet*> from = FindSet(ctx, source, Access::kWrite);
   if (from.ok() && *from == nullptr) {
     return 0;  // Valkey answers 0 for a missing source before looking at the destination
   }
-  Result<const OrSet*> to = FindSet(ctx, destination);
+  Result<const OrSet*> to = FindSet(ctx, destination, Access::kWrite);
   if (!from.ok() || !to.ok()) {
     return Unexpected(std::string(errors::kWrongType));
   }
@@ -269,7 +277,7 @@ void CmdSCard(CommandContext& ctx, ArgList args) {
 
 // SPOP: removes up to `count` random members (all when count >= size) and returns them.
 Result<Members> OpPop(CommandContext& ctx, std::string_view key, uint64_t count) {
-  Result<const OrSet*> set = FindSet(ctx, key);
+  Result<const OrSet*> set = FindSet(ctx, key, Access::kWrite);
   if (!set.ok() || *set == nullptr || count == 0) {
     return set.ok() ? Result<Members>(Members()) : Unexpected(set.error());
   }

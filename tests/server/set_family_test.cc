@@ -103,6 +103,21 @@ TEST_CASE("membership reads: SMEMBERS, SISMEMBER, SMISMEMBER, SCARD", "[set]") {
   CHECK(t.Run({"smismember", "s", "x"}) == "[1]");
 }
 
+TEST_CASE("reads count keyspace hits and misses, writes do not", "[set]") {
+  TestServer t;
+  const ServerStats& stats = t.server().stats();
+  CHECK(t.Run({"sadd", "s", "a"}) == "1");
+  CHECK(t.Run({"srem", "nokey", "a"}) == "0");
+  CHECK(t.Run({"spop", "nokey"}) == "(nil)");
+  CHECK(stats.keyspace_hits == 0);
+  CHECK(stats.keyspace_misses == 0);
+  CHECK(t.Run({"scard", "s"}) == "1");
+  CHECK(t.Run({"sismember", "nokey", "a"}) == "0");
+  CHECK(t.Run({"sunion", "s", "nokey"}) == "[\"a\"]");
+  CHECK(stats.keyspace_hits == 2);
+  CHECK(stats.keyspace_misses == 2);
+}
+
 TEST_CASE("an expired set is hidden and replaced by a write", "[set]") {
   TestServer t;
   CHECK(t.Run({"sadd", "s", "a", "b"}) == "2");
@@ -164,7 +179,8 @@ TEST_CASE("SRANDMEMBER reply shapes, counts and errors", "[set]") {
   CHECK(t.Run({"srandmember", "nokey"}) == "(nil)");
   CHECK(t.Run({"srandmember", "nokey", "5"}) == "[]");
   CHECK(t.Run({"srandmember", "nokey", "-5"}) == "[]");
-  CHECK(t.Run({"srandmember", "s", "abc"}) == "(error) ERR value is not an integer or out of range");
+  CHECK(t.Run({"srandmember", "s", "abc"}) ==
+        "(error) ERR value is not an integer or out of range");
   CHECK(t.Run({"srandmember", "s", "9223372036854775808"}) ==
         "(error) ERR value is not an integer or out of range");
   CHECK(t.Run({"srandmember", "s", "-9223372036854775808"}) ==
