@@ -451,6 +451,12 @@ ZAddOutcome OpZAdd(CommandContext& ctx, std::string_view key, const ZAddOptions&
       out.error = written.error().message;
       break;
     }
+    // The crdt drops a member whose score is only increments that sum to 0 (no assigned base):
+    // a second op assigns the score so the member stays, as in Valkey.
+    const ZSetLookup after = increment ? LookupZSet(ctx, key) : ZSetLookup{};
+    if (increment && (after.zset == nullptr || !after.zset->Score(member).has_value())) {
+      (void)WriteMember(ctx, key, member, next, /*increment=*/false);
+    }
   }
   return out;
 }

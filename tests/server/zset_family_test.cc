@@ -100,6 +100,10 @@ TEST_CASE("zadd incr and zincrby: increments, aborted INCR, NaN", "[zset]") {
         "(error) ERR resulting score is not a number (NaN)");
   CHECK(t.Run({"zscore", "z", "c"}) == "\"inf\"");
   CHECK(t.Run({"zincrby", "z", "abc", "c"}) == "(error) ERR value is not a valid float");
+  // A member made only of increments stays when they sum to 0.
+  CHECK(t.Run({"zincrby", "only", "2", "m"}) == "\"2\"");
+  CHECK(t.Run({"zincrby", "only", "-2", "m"}) == "\"0\"");
+  CHECK(t.Run({"zrange", "only", "0", "-1", "withscores"}) == "[\"m\", \"0\"]");
   CHECK(t.Run({"zincrby", "z", "1"}) ==
         "(error) ERR wrong number of arguments for 'zincrby' command");
   Resp3(t);
