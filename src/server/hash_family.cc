@@ -113,9 +113,16 @@ Result<void> SetField(CommandContext& ctx, std::string_view key, std::string_vie
 
 Result<void> DeleteFields(CommandContext& ctx, std::string_view key,
                           const std::vector<std::string>& fields) {
-  return WriteOp(ctx, key, [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& shard) {
-    return k.HDel(fields, w, shard);
+  auto done = WriteOp(ctx, key, [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& s) {
+    return k.HDel(fields, w, s);
   });
+  if (done.ok() && ctx.keyspace().Find(ctx.db(), key, ctx.now_ms) == nullptr) {
+    // The last field went: Valkey deletes the key. HDEL leaves the hash's creation event
+    // behind (it is compacted only once stable), so a DEL removes it and the entry goes now,
+    // and DBSIZE, SCAN and RANDOMKEY stop seeing it.
+    (void)ctx.keyspace().Delete(ctx.db(), key, ctx.now_ms);
+  }
+  return done;
 }
 
 // at_ms == 0 removes the TTL (HPERSIST).
