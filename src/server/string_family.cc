@@ -106,24 +106,42 @@ bool IncrementNeedsBase(CommandContext& ctx, std::string_view key, int64_t by,
   return next.ok() && *next == "0";
 }
 
-// INCRBY / INCRBYFLOAT: the counter update, then the value as this replica now renders it.
+// INCRBY / INCRBYFLOAT. Replies the value Valkey would produce from the current value, which
+// is also what this replica then renders. The crdt counter keeps one cumulative total per
+// replica beside the last SET and renders SET + totals; two corners differ from Valkey's
+// "parse, add, print" and are written as a SET of Valkey's value instead (keeping the TTL):
+// a per-replica int64 total that would overflow although the value does not, and a rendering
+// that differs (a base such as "+1" or "1e3" with a zero float sum, or long double rounding in
+// a different order). A SET records the increments it observed, so increments made
+// concurrently elsewhere still add on top of it.
 Result<std::string> OpIncrement(CommandContext& ctx, std::string_view key, int64_t by,
                                 std::optional<long double> float_by) {
+  const crdt::Key* entry = ctx.keyspace().Find(ctx.db(), key, ctx.now_ms);
+  if (entry != nullptr && !IsString(ctx, *entry)) {
+    return Unexpected(std::string(errors::kWrongType));
+  }
+  const std::optional<std::string> current =
+      entry == nullptr ? std::nullopt : entry->GetString(ctx.now_ms);
+  Result<std::string> expected =
+      crdt::NextCounterValue(current, by, float_by.value_or(0), float_by.has_value());
+  if (!expected.ok()) {
+    return expected;
+  }
   if (IncrementNeedsBase(ctx, key, by, float_by)) {
     Result<void> written = OpSet(ctx, key, "0", /*keep_ttl=*/true, std::nullopt);
     LATTICE_ASSERT_MSG(written.ok(), "SET cannot fail");
-    return std::string("0");
+    return expected;
   }
   Result<void> written =
       WriteKey(ctx, key, [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& shard) {
         return float_by ? k.IncrByFloat(*float_by, w, shard) : k.IncrBy(by, w, shard);
       });
-  if (!written.ok()) {
-    return Unexpected(written.error());
+  const crdt::Key* after = ctx.keyspace().Find(ctx.db(), key, ctx.now_ms);
+  if (!written.ok() || after == nullptr || after->GetString(ctx.now_ms) != *expected) {
+    Result<void> set = OpSet(ctx, key, *expected, /*keep_ttl=*/true, std::nullopt);
+    LATTICE_ASSERT_MSG(set.ok(), "SET cannot fail");
   }
-  const crdt::Key* entry = ctx.keyspace().Find(ctx.db(), key, ctx.now_ms);
-  LATTICE_ASSERT_MSG(entry != nullptr, "a committed increment left no key");
-  return entry->GetString(ctx.now_ms).value_or("0");
+  return expected;
 }
 
 // ---- SET / GETEX option parsing -------------------------------------------------------------
