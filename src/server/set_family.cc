@@ -532,21 +532,27 @@ void CmdSInterCard(CommandContext& ctx, ArgList args) {
 
 // ---- SSCAN ---------------------------------------------------------------------------------
 
-// Parses a cursor as Valkey does with strtoul(): an optional sign ('-' wraps modulo 2^64),
-// decimal digits, nothing else; a leading space or an overflow is an error; "" is cursor 0.
+// Parses a cursor as Valkey 9's string2ull: a non-negative string2ll, or else strtoull's grammar
+// over the whole text (leading spaces, an optional sign with "-n" wrapping modulo 2^64, digits);
+// an empty text, trailing bytes or an overflow are invalid. (Redis 7.0 used strtoul, which also
+// took "" and refused leading spaces.)
 bool ParseCursor(std::string_view text, uint64_t* cursor) {
-  if (!text.empty() && std::isspace(static_cast<unsigned char>(text[0]))) {
-    return false;
+  int64_t small = 0;
+  if (ParseInt64(text, &small)) {
+    *cursor = static_cast<uint64_t>(small);
+    return small >= 0;
   }
   size_t i = 0;
+  while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i]))) {
+    ++i;
+  }
   bool negative = false;
   if (i < text.size() && (text[i] == '+' || text[i] == '-')) {
     negative = text[i] == '-';
     ++i;
   }
   if (i == text.size()) {
-    *cursor = 0;
-    return text.empty();  // a lone sign leaves strtoul's end pointer on it
+    return false;  // no digits
   }
   uint64_t value = 0;
   for (; i < text.size(); ++i) {

@@ -78,10 +78,11 @@ def gen_sintercard(rng):
 
 
 def gen_sscan(rng, k):
-    cursor = rng.choice(["0", "0", "0", "00", "+0", "-0", "", "abc", " 0", "18446744073709551616",
-                         "-", "1.0"])
+    # Not "", " 0" or "-1": Redis 7.0 parses cursors with strtoul, Valkey 9 with string2ull.
+    cursor = rng.choice(["0", "0", "0", "00", "+0", "-0", "abc", "18446744073709551616", "-",
+                         "1.0", "0x1"])
     cmd = ["SSCAN", k, cursor]
-    if cursor in ("0", "00", "+0", "-0", ""):
+    if cursor in ("0", "00", "+0", "-0"):
         cmd += ["COUNT", rng.choice(["1000", "5000"])]
     for _ in range(rng.randrange(0, 3)):
         opt = rng.randrange(6)
