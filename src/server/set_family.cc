@@ -630,14 +630,13 @@ struct ScanOptions {
   bool match_all = true;
 };
 
-// COUNT n (n >= 1) and MATCH pattern, in any order, repeated options overriding.
+// COUNT n (n >= 1) and MATCH pattern, in any order, later options overriding; Valkey 9 names
+// the HSCAN/ZSCAN-only flags in its error.
 Result<ScanOptions> ParseScanOptions(ArgList args) {
   ScanOptions options;
   for (size_t i = 0; i < args.size(); i += 2) {
-    if (i + 1 >= args.size()) {
-      return Unexpected(std::string(errors::kSyntax));
-    }
-    if (EqualsIgnoreCase(args[i], "count")) {
+    const bool has_value = i + 1 < args.size();
+    if (EqualsIgnoreCase(args[i], "count") && has_value) {
       int64_t count = 0;
       if (!ParseInt64(args[i + 1], &count)) {
         return Unexpected(std::string(errors::kNotInteger));
@@ -646,9 +645,13 @@ Result<ScanOptions> ParseScanOptions(ArgList args) {
         return Unexpected(std::string(errors::kSyntax));
       }
       options.count = static_cast<size_t>(std::min<uint64_t>(count, SIZE_MAX));
-    } else if (EqualsIgnoreCase(args[i], "match")) {
+    } else if (EqualsIgnoreCase(args[i], "match") && has_value) {
       options.pattern = args[i + 1];
       options.match_all = options.pattern == "*";
+    } else if (EqualsIgnoreCase(args[i], "novalues")) {
+      return Unexpected(std::string("ERR NOVALUES option can only be used in HSCAN"));
+    } else if (EqualsIgnoreCase(args[i], "noscores")) {
+      return Unexpected(std::string("ERR NOSCORES option can only be used in ZSCAN"));
     } else {
       return Unexpected(std::string(errors::kSyntax));
     }

@@ -370,7 +370,13 @@ TEST_CASE("SSCAN arguments and errors", "[set]") {
   CHECK(t.Run({"sscan", "s", "0", "count"}) == "(error) ERR syntax error");
   CHECK(t.Run({"sscan", "s", "0", "match"}) == "(error) ERR syntax error");
   CHECK(t.Run({"sscan", "s", "0", "type", "string"}) == "(error) ERR syntax error");
-  CHECK(t.Run({"sscan", "s", "0", "novalues"}) == "(error) ERR syntax error");
+  CHECK(t.Run({"sscan", "s", "0", "novalues"}) ==
+        "(error) ERR NOVALUES option can only be used in HSCAN");
+  CHECK(t.Run({"sscan", "s", "0", "NOSCORES", "count", "5"}) ==
+        "(error) ERR NOSCORES option can only be used in ZSCAN");
+  CHECK(t.Run({"sscan", "s", "0", "count", "x", "novalues"}) ==
+        "(error) ERR value is not an integer or out of range");  // the first bad option wins
+  CHECK(t.Run({"sscan", "s", "0", "bogus", "novalues"}) == "(error) ERR syntax error");
   CHECK(t.Run({"sscan", "s"}) == "(error) ERR wrong number of arguments for 'sscan' command");
 }
 
