@@ -415,6 +415,40 @@ TEST_CASE("INCRBYFLOAT", "[string]") {
   CHECK(t.Run({"incrbyfloat", "set", "x"}) == wrongtype);  // the type is checked first
 }
 
+TEST_CASE("counters print what Valkey prints in the corners of the crdt counter", "[string]") {
+  TestServer t;
+  // A counter back at zero with no SET under it still exists.
+  CHECK(t.Run({"incr", "z"}) == "1");
+  CHECK(t.Run({"decr", "z"}) == "0");
+  CHECK(t.Run({"get", "z"}) == "\"0\"");
+  CHECK(t.Run({"incrby", "z2", "0"}) == "0");
+  CHECK(t.Run({"get", "z2"}) == "\"0\"");
+  CHECK(t.Run({"incrbyfloat", "z3", "0"}) == "\"0\"");
+  CHECK(t.Run({"get", "z3"}) == "\"0\"");
+  // A zero float increment still rewrites a non-canonical number, as Valkey does.
+  for (const auto& [base, shown] : std::vector<std::pair<std::string, std::string>>{
+           {"+1", "1"}, {"1e3", "1000"}, {"0x10", "16"}, {"-0", "0"}, {"2.50", "2.5"}}) {
+    CAPTURE(base);
+    CHECK(t.Run({"set", "f", base}) == "OK");
+    CHECK(t.Run({"incrbyfloat", "f", "0"}) == "\"" + shown + "\"");
+    CHECK(t.Run({"get", "f"}) == "\"" + shown + "\"");
+  }
+  // This replica's running total would leave int64 although the value does not.
+  CHECK(t.Run({"set", "n", "-10"}) == "OK");
+  CHECK(t.Run({"incr", "n"}) == "-9");
+  CHECK(t.Run({"incrby", "n", "9223372036854775807"}) == "9223372036854775798");
+  CHECK(t.Run({"get", "n"}) == "\"9223372036854775798\"");
+  CHECK(t.Run({"incrby", "n", "9"}) == "9223372036854775807");
+  CHECK(t.Run({"incr", "n"}) == "(error) ERR increment or decrement would overflow");
+  CHECK(t.Run({"set", "m", "-875"}) == "OK");
+  CHECK(t.Run({"incrby", "m", "9223372036854775807"}) == "9223372036854774932");
+  CHECK(t.Run({"incr", "m"}) == "9223372036854774933");
+  // Large floats round as Valkey's parse-add-print does, step by step.
+  CHECK(t.Run({"set", "big", "-9223372036854775810"}) == "OK");
+  CHECK(t.Run({"incrbyfloat", "big", "-9.0"}) == "\"-9223372036854775819\"");
+  CHECK(t.Run({"incrbyfloat", "big", "0.5"}) == "\"-9223372036854775818\"");
+}
+
 TEST_CASE("string commands are in the command table with Valkey's key specs", "[string]") {
   TestServer t;
   CHECK(t.Run({"command", "getkeys", "mset", "a", "1", "b", "2"}) == "[\"a\", \"b\"]");
