@@ -154,10 +154,14 @@ def random_command(rng):
     if roll == 19:
         return ["DECRBY", key, random_int(rng)]
     if roll == 20:
-        # Quarter steps are exact in binary, so the sum does not depend on the order of
-        # additions (the CRDT sums increments apart from the base; see docs/commands/string.md).
-        by = str(rng.randint(-40, 40) / 4) if rng.random() < 0.85 else rng.choice(
-            ["abc", "", "inf", "-inf", "nan", "1e4932", " 1", "1e3", "5.0e2"])
+        roll = rng.random()
+        if roll < 0.5:
+            by = str(rng.randint(-40, 40) / 4)
+        elif roll < 0.85:
+            by = f"{rng.uniform(-1000, 1000):.{rng.randint(0, 6)}f}"
+        else:
+            by = rng.choice(["abc", "", "inf", "-inf", "nan", "1e4932", " 1", "1e3", "5.0e2",
+                             "0.1", "-0.1", "1e-20", "123456789012345678901234567890"])
         return ["INCRBYFLOAT", key, by]
     if roll == 21:
         return [rng.choice(["SET", "GET", "GETEX", "MGET", "APPEND", "INCR"])]  # arity errors
