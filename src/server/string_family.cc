@@ -86,7 +86,8 @@ bool StringLengthOk(const CommandContext& ctx, uint64_t size, uint64_t append) {
   return size <= limit && append <= limit - size;
 }
 
-constexpr std::string_view kTooLong = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
+constexpr std::string_view kTooLong =
+    "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
 
 // Whether an increment must be written as SET "0" instead. A counter register with no SET
 // under it is visible only while its sum is non-zero, so "INCR n; DECR n" would make n vanish
