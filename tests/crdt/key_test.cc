@@ -19,6 +19,31 @@ TEST_CASE("DEL removes what it observed; a concurrent SADD survives", "[crdt][ke
   CHECK(a.key.TypeAt(1000) == ObjectType::kSet);
 }
 
+TEST_CASE("increments that cancel to zero keep the counter alive, in one region or two",
+          "[crdt][key]") {
+  Node a(1), b(2);
+  auto up = Ok(a.key.IncrBy(1, a.W(1), a.context));
+  auto down = Ok(a.key.IncrBy(-1, a.W(2), a.context));
+  CHECK(a.key.GetString(10) == std::optional<std::string>("0"));  // INCR; DECR leaves "0"
+  // Two regions' first increments cancel exactly: the key exists with "0" in both.
+  Node c(3), d(4);
+  auto plus = Ok(c.key.IncrBy(5, c.W(1), c.context));
+  auto minus = Ok(d.key.IncrBy(-5, d.W(1), d.context));
+  c.Apply(minus);
+  d.Apply(plus);
+  CHECK(c.key == d.key);
+  CHECK(c.key.GetString(10) == std::optional<std::string>("0"));
+  // A DEL that observed them removes them: the key is gone.
+  auto del = c.key.Del(c.W(2), c.context);
+  REQUIRE(del);
+  d.Apply(*del);
+  CHECK(c.key.GetString(10) == std::nullopt);
+  CHECK(d.key.GetString(10) == std::nullopt);
+  (void)up;
+  (void)down;
+  (void)b;
+}
+
 TEST_CASE("type conflict: the creating op with the higher (hlc, replica) wins",
           "[crdt][key]") {
   Node a(1), b(2);

@@ -220,12 +220,14 @@ CounterSum Register<V>::Sum() const {
   for (const IncEntry& inc : rest_.get()->incs) {
     __int128 ints = inc.total;
     long double floats = inc.ftotal;
+    bool covered = false;  // every increment of this entry was observed by the winner
     if (!(owner.valid() && inc.epoch == owner) && observed != nullptr) {
       for (const Offset& off : observed->offsets) {
         if (off.replica == inc.dot.replica && off.epoch == inc.epoch) {
           if (inc.dot.seq <= off.seq) {
             ints = 0;
             floats = 0;
+            covered = true;
           } else {
             ints -= off.total;
             floats = inc.ftotal - off.ftotal;
@@ -234,7 +236,9 @@ CounterSum Register<V>::Sum() const {
         }
       }
     }
-    if (ints != 0 || floats != 0) {
+    // An unobserved increment keeps the cell alive even when the increments sum to 0, as INCR
+    // then DECR leaves "0" in Valkey (and two regions' cancelling increments must not erase it).
+    if (!covered) {
       sum.unobserved = true;
     }
     sum.ints += ints;
