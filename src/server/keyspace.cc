@@ -1,5 +1,7 @@
 #include "server/keyspace.h"
 
+#include "absl/container/flat_hash_set.h"
+
 #include <algorithm>
 #include <limits>
 
@@ -63,7 +65,10 @@ uint16_t KeySlot(std::string_view key) {
 
 struct Keyspace::Db {
   std::vector<std::unique_ptr<Table>> slots = std::vector<std::unique_ptr<Table>>(kSlotCount);
-  uint64_t size = 0;
+  uint64_t size = 0;  // table entries, including `hidden` ones
+  // Entries that hold only CRDT metadata (e.g. the increments a DEL observed, kept until they
+  // are causally stable): no visible type, so DBSIZE and INFO do not count them.
+  absl::flat_hash_set<std::string> hidden;
   // Key-level expiry index: (at_ms, key), and each volatile key's current at_ms.
   absl::btree_set<std::pair<int64_t, std::string>> expiry_index;
   absl::flat_hash_map<std::string, int64_t> expiry_of;
@@ -160,8 +165,17 @@ crdt::Key& Keyspace::Open(int db, std::string_view key, int64_t now_ms) {
 }
 
 void Keyspace::EraseIfEmpty(int db, Table& table, Table::iterator it) {
+  Db& d = *dbs_[db];
   if (!it->second.empty()) {
+    if (it->second.Type() == crdt::ObjectType::kNone) {
+      d.hidden.insert(it->first);
+    } else if (!d.hidden.empty()) {
+      d.hidden.erase(it->first);
+    }
     return;
+  }
+  if (!d.hidden.empty()) {
+    d.hidden.erase(it->first);
   }
   Unindex(db, it->first);
   table.erase(it);
@@ -363,7 +377,7 @@ void Keyspace::FlushAll(int64_t now_ms) {
 
 void Keyspace::SwapDb(int a, int b) { std::swap(dbs_[a], dbs_[b]); }
 
-uint64_t Keyspace::Size(int db) const { return dbs_[db]->size; }
+uint64_t Keyspace::Size(int db) const { return dbs_[db]->size - dbs_[db]->hidden.size(); }
 
 uint64_t Keyspace::VolatileCount(int db) const { return dbs_[db]->expiry_of.size(); }
 

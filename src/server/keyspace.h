@@ -125,7 +125,8 @@ class Keyspace {
   void SwapDb(int a, int b);
 
   // ---- counting and iteration ---------------------------------------------------------------
-  // Entries in `db`, including expired keys not yet reclaimed (as Valkey's DBSIZE).
+  // Keys in `db`, including expired keys not yet reclaimed (as Valkey's DBSIZE), excluding
+  // entries that hold only CRDT metadata.
   uint64_t Size(int db) const;
   uint64_t VolatileCount(int db) const;  // keys with a key-level expiry
   uint64_t FieldTtlKeyCount(int db) const;  // hashes that may hold fields with a TTL

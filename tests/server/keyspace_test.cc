@@ -12,6 +12,7 @@
 
 #include "lattice/common/rng.h"
 #include "server/keyspace.h"
+#include "server/server_test_util.h"
 
 namespace lattice::server {
 namespace {
@@ -253,6 +254,24 @@ TEST_CASE("COPY REPLACE concurrent with a remote write to the destination conver
   for (Keyspace* ks : {&a, &b}) {
     CHECK(ks->Find(0, "dst", kNow)->set().Members() == std::vector<std::string>{"remote", "s"});
   }
+}
+
+}  // namespace
+}  // namespace lattice::server
+
+namespace lattice::server {
+namespace {
+
+TEST_CASE("DBSIZE does not count entries that hold only CRDT metadata", "[generic]") {
+  testing::TestServer t;
+  CHECK(t.Run({"incr", "counter"}) == "1");
+  CHECK(t.Run({"set", "plain", "v"}) == "OK");
+  CHECK(t.Run({"dbsize"}) == "2");
+  CHECK(t.Run({"del", "counter"}) == "1");  // leaves the increments it observed, hidden
+  CHECK(t.Run({"dbsize"}) == "1");
+  CHECK(t.Run({"exists", "counter"}) == "0");
+  CHECK(t.Run({"incr", "counter"}) == "1");  // visible again: counted again
+  CHECK(t.Run({"dbsize"}) == "2");
 }
 
 }  // namespace
