@@ -16,6 +16,20 @@ std::string_view AsciiLower(std::string_view in, std::string& out) {
   return out;
 }
 
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < a.size(); ++i) {
+    const char x = (a[i] >= 'A' && a[i] <= 'Z') ? static_cast<char>(a[i] - 'A' + 'a') : a[i];
+    const char y = (b[i] >= 'A' && b[i] <= 'Z') ? static_cast<char>(b[i] - 'A' + 'a') : b[i];
+    if (x != y) {
+      return false;
+    }
+  }
+  return true;
+}
+
 void CommandRegistry::Add(CommandSpec spec) {
   auto command = std::make_unique<Command>();
   std::string name(spec.name);

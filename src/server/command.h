@@ -144,4 +144,7 @@ std::vector<std::string_view> AclCategoryNames(uint32_t acl);
 // Lower-cases ASCII into `out` (reused buffer) and returns a view of it.
 std::string_view AsciiLower(std::string_view in, std::string& out);
 
+// ASCII case-insensitive equality, for option keywords ("NX", "withscores", ...).
+bool EqualsIgnoreCase(std::string_view a, std::string_view b);
+
 }  // namespace lattice::server

@@ -11,19 +11,6 @@ namespace {
 
 constexpr std::string_view kVersion = "9.0.0";  // the Valkey version whose behaviour we follow
 
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) {
-    return false;
-  }
-  for (size_t i = 0; i < a.size(); ++i) {
-    const char x = (a[i] >= 'A' && a[i] <= 'Z') ? static_cast<char>(a[i] - 'A' + 'a') : a[i];
-    const char y = (b[i] >= 'A' && b[i] <= 'Z') ? static_cast<char>(b[i] - 'A' + 'a') : b[i];
-    if (x != y) {
-      return false;
-    }
-  }
-  return true;
-}
 
 // Client names and library attributes: printable ASCII without spaces (Valkey's rule).
 bool ValidClientAttribute(std::string_view value) {

@@ -28,19 +28,6 @@ constexpr std::string_view kNoSuchKey = "ERR no such key";
 constexpr std::string_view kSameObject = "ERR source and destination objects are the same";
 constexpr std::string_view kDbOutOfRange = "ERR DB index is out of range";
 
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) {
-    return false;
-  }
-  for (size_t i = 0; i < a.size(); ++i) {
-    const char x = (a[i] >= 'A' && a[i] <= 'Z') ? static_cast<char>(a[i] - 'A' + 'a') : a[i];
-    const char y = (b[i] >= 'A' && b[i] <= 'Z') ? static_cast<char>(b[i] - 'A' + 'a') : b[i];
-    if (x != y) {
-      return false;
-    }
-  }
-  return true;
-}
 
 std::string_view TypeName(ObjectType type) {
   switch (type) {

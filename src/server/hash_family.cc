@@ -38,19 +38,6 @@ constexpr std::string_view kNumFields =
 // the client's output limit closes it; we refuse counts that could not fit in memory instead.
 constexpr uint64_t kMaxRandomPicks = uint64_t{1} << 24;
 
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) {
-    return false;
-  }
-  for (size_t i = 0; i < a.size(); ++i) {
-    const char x = (a[i] >= 'A' && a[i] <= 'Z') ? static_cast<char>(a[i] - 'A' + 'a') : a[i];
-    const char y = (b[i] >= 'A' && b[i] <= 'Z') ? static_cast<char>(b[i] - 'A' + 'a') : b[i];
-    if (x != y) {
-      return false;
-    }
-  }
-  return true;
-}
 
 // ---- lookups --------------------------------------------------------------------------------
 
@@ -567,14 +554,10 @@ Result<ScanOptions> ParseScanOptions(ArgList args) {
   return options;
 }
 
-// FNV-1a, folded into [1, 2^63): the order in which a large hash is scanned. Stable for the
-// life of the process, so a cursor stays meaningful while fields come and go.
+// StableHash folded into [1, 2^63): the order in which a large hash is scanned, the same in
+// every run, so a cursor stays meaningful while fields come and go.
 uint64_t FieldHash(std::string_view field) {
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : field) {
-    h = (h ^ c) * 1099511628211ULL;
-  }
-  h &= (uint64_t{1} << 63) - 1;
+  const uint64_t h = StableHash(field) & ((uint64_t{1} << 63) - 1);
   return h == 0 ? 1 : h;
 }
 

@@ -13,20 +13,6 @@ namespace {
 constexpr int kCursorHashBits = 50;
 constexpr uint64_t kCursorHashMask = (uint64_t{1} << kCursorHashBits) - 1;
 
-// A fixed (process-independent) 64-bit hash for SCAN ordering: FNV-1a with a splitmix64
-// finaliser, so cursors mean the same thing in every run and in the simulator.
-uint64_t StableHash(std::string_view key) {
-  uint64_t h = 0xcbf29ce484222325ULL;
-  for (unsigned char c : key) {
-    h = (h ^ c) * 0x100000001b3ULL;
-  }
-  h ^= h >> 30;
-  h *= 0xbf58476d1ce4e5b9ULL;
-  h ^= h >> 27;
-  h *= 0x94d049bb133111ebULL;
-  return h ^ (h >> 31);
-}
-
 uint64_t CursorHash(std::string_view key) { return StableHash(key) >> (64 - kCursorHashBits); }
 
 bool DeltaHasFieldTtl(const crdt::KeyOp& op) {
@@ -42,6 +28,18 @@ bool DeltaHasFieldTtl(const crdt::KeyOp& op) {
 }
 
 }  // namespace
+
+uint64_t StableHash(std::string_view bytes) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : bytes) {
+    h = (h ^ c) * 0x100000001b3ULL;
+  }
+  h ^= h >> 30;
+  h *= 0xbf58476d1ce4e5b9ULL;
+  h ^= h >> 27;
+  h *= 0x94d049bb133111ebULL;
+  return h ^ (h >> 31);
+}
 
 uint16_t KeySlot(std::string_view key) {
   // The hash tag: the bytes between the first '{' and the first '}' after it, if not empty.

@@ -34,6 +34,11 @@
 
 namespace lattice::server {
 
+// A fixed (process- and run-independent) 64-bit hash: FNV-1a with a splitmix64 finaliser. SCAN
+// cursors (keys, and members/fields of large collections) order by it, so a cursor means the
+// same thing in every run, on every replica and in the simulator.
+uint64_t StableHash(std::string_view bytes);
+
 // CRC16/XMODEM of the key, or of its {hash tag}, & 16383 (Valkey Cluster's slot function).
 uint16_t KeySlot(std::string_view key);
 

@@ -13,10 +13,6 @@
 namespace lattice::server {
 namespace {
 
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  std::string x, y;
-  return AsciiLower(a, x) == AsciiLower(b, y);
-}
 
 void CmdInfo(CommandContext& ctx, ArgList args) {
   ctx.reply.Verbatim(BuildInfo(ctx.server, args.subspan(1)));

@@ -495,12 +495,6 @@ Result<int64_t> OpInterCard(CommandContext& ctx, ArgList keys, uint64_t limit) {
   return static_cast<int64_t>(cardinality);
 }
 
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
 
 void CmdSInterCard(CommandContext& ctx, ArgList args) {
   int64_t numkeys = 0;
@@ -572,15 +566,7 @@ bool ParseCursor(std::string_view text, uint64_t* cursor) {
 // A fixed (process-independent) 63-bit hash, plus one so that no member hashes to cursor 0:
 // FNV-1a with a splitmix64 finaliser. Cursors mean the same in every run and on every replica.
 uint64_t ScanHash(std::string_view member) {
-  uint64_t h = 0xcbf29ce484222325ULL;
-  for (unsigned char c : member) {
-    h = (h ^ c) * 0x100000001b3ULL;
-  }
-  h ^= h >> 30;
-  h *= 0xbf58476d1ce4e5b9ULL;
-  h ^= h >> 27;
-  h *= 0x94d049bb133111ebULL;
-  h ^= h >> 31;
+  const uint64_t h = StableHash(member);
   return (h >> 1) + 1;
 }
 

@@ -23,18 +23,6 @@
 namespace lattice::server {
 namespace {
 
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) {
-    return false;
-  }
-  for (size_t i = 0; i < a.size(); ++i) {
-    const char x = (a[i] >= 'A' && a[i] <= 'Z') ? static_cast<char>(a[i] - 'A' + 'a') : a[i];
-    if (x != b[i]) {
-      return false;
-    }
-  }
-  return true;
-}
 
 std::string InvalidExpireTime(const CommandContext& ctx) {
   return "ERR invalid expire time in '" + ctx.command.full_name + "' command";

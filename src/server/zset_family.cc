@@ -49,18 +49,6 @@ constexpr size_t kSmallValueBytes = 64;
 // buffer limit closes the client. We refuse counts that could not be buffered (documented).
 constexpr uint64_t kMaxRepeatedSamples = uint64_t{1} << 22;
 
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) {
-    return false;
-  }
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i]))) {
-      return false;
-    }
-  }
-  return true;
-}
 
 // ---- parsing ---------------------------------------------------------------------------------
 
@@ -1312,15 +1300,7 @@ void CmdZRandMember(CommandContext& ctx, ArgList args) {
 // visited in hash order and a group of equal hashes is never split, so every member present for
 // the whole scan is returned at least once however the set changes in between.
 uint64_t MemberCursorHash(std::string_view member) {
-  uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a, then a splitmix64 finaliser: process-stable
-  for (unsigned char c : member) {
-    h = (h ^ c) * 0x100000001b3ULL;
-  }
-  h ^= h >> 30;
-  h *= 0xbf58476d1ce4e5b9ULL;
-  h ^= h >> 27;
-  h *= 0x94d049bb133111ebULL;
-  h ^= h >> 31;
+  const uint64_t h = StableHash(member);
   return (h >> 1) | 1;
 }
 
