@@ -507,13 +507,7 @@ TEST_CASE("generic commands are in the command table with Valkey's key specs", "
 }
 
 // Collects every op this replica originates, to replay on another replica.
-class Sink : public OpSink {
- public:
-  void OnLocalOp(int db, std::string_view key, const crdt::KeyOp& op) override {
-    ops.emplace_back(db, std::string(key), op);
-  }
-  std::vector<std::tuple<int, std::string, crdt::KeyOp>> ops;
-};
+using Sink = testing::OpCollector;
 
 TEST_CASE("generic writes converge on a second replica", "[generic]") {
   TestServer a(DebugConfig());

@@ -442,13 +442,7 @@ class Region {
   ClientState client_;
 };
 
-class Sink : public OpSink {
- public:
-  void OnLocalOp(int db, std::string_view key, const crdt::KeyOp& op) override {
-    ops.emplace_back(db, std::string(key), op);
-  }
-  std::vector<std::tuple<int, std::string, crdt::KeyOp>> ops;
-};
+using Sink = testing::OpCollector;
 
 TEST_CASE("hash: a replica fed the shipped ops reads the same", "[hash]") {
   TestServer a;

@@ -41,19 +41,7 @@ void AddMember(Keyspace& ks, const std::string& key, const std::string& member,
   });
 }
 
-class Sink : public OpSink {
- public:
-  void OnLocalOp(int db, std::string_view key, const crdt::KeyOp& op) override {
-    ops.emplace_back(db, std::string(key), op);
-  }
-  void DeliverTo(Keyspace& other) {
-    for (const auto& [db, key, op] : ops) {
-      other.ApplyRemote(db, key, op);
-    }
-    ops.clear();
-  }
-  std::vector<std::tuple<int, std::string, crdt::KeyOp>> ops;
-};
+using Sink = server::testing::OpCollector;
 
 TEST_CASE("KeySlot matches Valkey Cluster's check values", "[generic][keyspace]") {
   CHECK(KeySlot("123456789") == (0x31C3 & 16383));

@@ -5,8 +5,10 @@
 // Time comes from a FakeClock that tests move by hand.
 
 #include <initializer_list>
+#include <memory>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "resp/reply_decoder.h"
@@ -22,9 +24,27 @@ class FakeClock final : public Clock {
   int64_t now_us = 1'700'000'000'000'000;
 };
 
+// Collects the ops a replica originates so a test can deliver them to another replica: the
+// network of a two-region test, without sockets.
+class OpCollector final : public OpSink {
+ public:
+  void OnLocalOp(int db, std::string_view key, const crdt::KeyOp& op) override {
+    ops.emplace_back(db, std::string(key), op);
+  }
+  void DeliverTo(Keyspace& other) {
+    for (const auto& [db, key, op] : ops) {
+      other.ApplyRemote(db, key, op);
+    }
+    ops.clear();
+  }
+  std::vector<std::tuple<int, std::string, crdt::KeyOp>> ops;
+};
+
 class TestServer {
  public:
-  explicit TestServer(Config config = Config()) : server_(std::move(config), clock_) {
+  // `replica` is the replica id: two TestServers with different ids are two regions.
+  explicit TestServer(Config config = Config(), ReplicaId replica = 1)
+      : server_(std::move(config), clock_, replica) {
     AddClient();
   }
 

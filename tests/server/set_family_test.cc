@@ -437,19 +437,7 @@ TEST_CASE("SSCAN of a large set returns every member that stays, in several call
 }
 
 // Collects every op this replica originates, to replay on another replica.
-class Sink : public OpSink {
- public:
-  void OnLocalOp(int db, std::string_view key, const crdt::KeyOp& op) override {
-    ops.emplace_back(db, std::string(key), op);
-  }
-  void DeliverTo(Keyspace& other) {
-    for (const auto& [db, key, op] : ops) {
-      other.ApplyRemote(db, key, op);
-    }
-    ops.clear();
-  }
-  std::vector<std::tuple<int, std::string, crdt::KeyOp>> ops;
-};
+using Sink = testing::OpCollector;
 
 // A replica with its own replica id (TestServer always uses 1), for concurrent writes.
 class Replica {

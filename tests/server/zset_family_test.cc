@@ -413,13 +413,7 @@ TEST_CASE("zscan: small sets whole, large sets by cursor, options and errors", "
 }
 
 // Collects every op this replica originates, to replay them on another replica.
-class Sink : public OpSink {
- public:
-  void OnLocalOp(int db, std::string_view key, const crdt::KeyOp& op) override {
-    ops.emplace_back(db, std::string(key), op);
-  }
-  std::vector<std::tuple<int, std::string, crdt::KeyOp>> ops;
-};
+using Sink = testing::OpCollector;
 
 TEST_CASE("zset writes converge on a replica fed the same ops", "[zset]") {
   TestServer a;
