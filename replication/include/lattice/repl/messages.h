@@ -1,0 +1,87 @@
+#pragma once
+// The messages replicas of one shard exchange, as plain C++ values. The wire codec
+// (lattice/repl/codec.h) turns them into protobuf frames (replication/proto/) and back; the
+// protocol engine (lattice/repl/peer.h) consumes and produces them without any I/O. Value types;
+// thread-compatible.
+//
+// Causality: every op names its origin replica and the dots it consumed (KeyOp::first_dot,
+// dot_count: seq first_dot.seq .. first_dot.seq + dot_count - 1 of the origin), and `deps`, the
+// origin's applied version vector when it made the op. A receiver applies an op only once its own
+// applied vector covers `deps` (and the origin's earlier seqs), buffering it otherwise.
+
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "lattice/common/ids.h"
+#include "lattice/crdt/causal.h"
+#include "lattice/crdt/key.h"
+
+namespace lattice::repl {
+
+inline constexpr uint32_t kProtocolVersion = 1;
+
+// One op as shipped: where it applies (db, key), what it is, and what it depended on.
+struct OpRecord {
+  uint32_t db = 0;
+  std::string key;
+  crdt::KeyOp op;           // op.first_dot.replica is the origin
+  crdt::VersionVector deps; // the origin's applied vector when the op was made
+  bool operator==(const OpRecord&) const = default;
+};
+
+// First message on a link, both directions. A receiver refuses a peer whose shard id differs,
+// whose protocol version it does not speak, or whose replica id equals its own.
+struct Hello {
+  std::string shard_id;
+  ReplicaId replica = kNoReplica;
+  std::string region;
+  uint32_t protocol_version = kProtocolVersion;
+  crdt::VersionVector applied;  // what the sender has applied: the peer resumes from here
+  bool operator==(const Hello&) const = default;
+};
+
+// Ops in causal order for the receiver (each origin's ops in sequence order).
+struct OpBatch {
+  std::vector<OpRecord> ops;
+  bool operator==(const OpBatch&) const = default;
+};
+
+// The receiver's applied vector: the sender may drop ops it covers once every peer acked them.
+struct Ack {
+  crdt::VersionVector applied;
+  bool operator==(const Ack&) const = default;
+};
+
+struct Heartbeat {
+  int64_t sender_time_ms = 0;
+  crdt::VersionVector applied;
+  bool operator==(const Heartbeat&) const = default;
+};
+
+// A state snapshot, for a peer behind the retained log: chunks of keys, then the vector the
+// snapshot covers. The receiver joins each key with Key::Join and then its context.
+struct SnapshotKey {
+  uint32_t db = 0;
+  std::string key;
+  crdt::Key state;
+  bool operator==(const SnapshotKey&) const = default;
+};
+struct SnapshotChunk {
+  uint64_t snapshot_id = 0;
+  std::vector<SnapshotKey> keys;
+  bool last = false;
+  crdt::DotContext context;  // set on the last chunk: everything the snapshot covers
+  bool operator==(const SnapshotChunk&) const = default;
+};
+
+// A peer closes a link with a reason (wrong shard, bad frame, ...), logged by the other side.
+struct Goodbye {
+  std::string reason;
+  bool operator==(const Goodbye&) const = default;
+};
+
+using Message = std::variant<Hello, OpBatch, Ack, Heartbeat, SnapshotChunk, Goodbye>;
+
+}  // namespace lattice::repl
