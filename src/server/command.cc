@@ -86,17 +86,35 @@ std::vector<const Command*> CommandRegistry::AllWithSubcommands() const {
   return all;
 }
 
-std::vector<size_t> KeyPositions(const Command& command, ArgList args) {
+std::optional<std::vector<size_t>> KeyPositions(const Command& command, ArgList args) {
   std::vector<size_t> positions;
   const KeySpec& keys = command.spec.keys;
-  if (keys.first <= 0 || keys.step <= 0 || static_cast<size_t>(keys.first) >= args.size()) {
-    return positions;
-  }
   const int64_t argc = static_cast<int64_t>(args.size());
-  int64_t last = keys.last >= 0 ? keys.last : argc + keys.last;
-  last = std::min(last, argc - 1);
-  for (int64_t i = keys.first; i <= last; i += keys.step) {
-    positions.push_back(static_cast<size_t>(i));
+  if (keys.first > 0 && keys.step > 0 && keys.first < argc) {
+    int64_t last = keys.last >= 0 ? keys.last : argc + keys.last;
+    last = std::min(last, argc - 1);
+    for (int64_t i = keys.first; i <= last; i += keys.step) {
+      positions.push_back(static_cast<size_t>(i));
+    }
+  }
+  if (keys.numkeys_index > 0) {
+    if (keys.numkeys_index >= argc) {
+      return std::nullopt;
+    }
+    const std::string_view count_text = args[static_cast<size_t>(keys.numkeys_index)];
+    int64_t count = 0;
+    for (char c : count_text) {
+      if (c < '0' || c > '9' || count > argc) {
+        return std::nullopt;
+      }
+      count = count * 10 + (c - '0');
+    }
+    if (count_text.empty() || count <= 0 || keys.numkeys_index + count >= argc) {
+      return std::nullopt;
+    }
+    for (int64_t i = 1; i <= count; ++i) {
+      positions.push_back(static_cast<size_t>(keys.numkeys_index + i));
+    }
   }
   return positions;
 }

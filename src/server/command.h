@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -78,11 +79,14 @@ enum AclCategory : uint32_t {
 };
 
 // Keys are at argv[first], argv[first+step], ... up to argv[last]; last < 0 counts from the end
-// (-1 is the last argument). first == 0 means the command takes no keys.
+// (-1 is the last argument). first == 0 means the command takes no such keys.
+// numkeys_index > 0 adds Valkey's "keynum" spec: argv[numkeys_index] holds a count N and the N
+// arguments after it are keys (ZUNION 2 a b, ZUNIONSTORE dest 2 a b, SINTERCARD 2 a b).
 struct KeySpec {
   int first = 0;
   int last = 0;
   int step = 0;
+  int numkeys_index = 0;
 };
 
 struct CommandSpec {
@@ -134,8 +138,9 @@ class CommandRegistry {
   absl::flat_hash_map<std::string, std::unique_ptr<Command>> commands_;
 };
 
-// Positions of the keys of `args` per the command's key spec (for COMMAND GETKEYS and routing).
-std::vector<size_t> KeyPositions(const Command& command, ArgList args);
+// Positions of the keys of `args` per the command's key spec (for COMMAND GETKEYS and routing),
+// or nullopt when a numkeys count is not a positive integer that fits the arguments.
+std::optional<std::vector<size_t>> KeyPositions(const Command& command, ArgList args);
 
 // Flag and category names, for COMMAND INFO.
 std::vector<std::string_view> FlagNames(uint32_t flags);

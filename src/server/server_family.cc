@@ -124,13 +124,8 @@ void CmdConfigHelp(CommandContext& ctx, ArgList /*args*/) {
 
 // ---- COMMAND ---------------------------------------------------------------------------------
 
-void ReplyKeySpecs(ReplyBuilder& reply, const Command& command) {
+void ReplyRangeKeySpec(ReplyBuilder& reply, const Command& command) {
   const KeySpec& keys = command.spec.keys;
-  if (keys.first <= 0) {
-    reply.Array(0);
-    return;
-  }
-  reply.Array(1);
   reply.Map(3);
   reply.Bulk("flags");
   reply.Set(1);
@@ -155,6 +150,43 @@ void ReplyKeySpecs(ReplyBuilder& reply, const Command& command) {
   reply.Integer(keys.step);
   reply.Bulk("limit");
   reply.Integer(0);
+}
+
+// Valkey's "keynum" spec: the count at numkeys_index, then that many keys.
+void ReplyKeynumKeySpec(ReplyBuilder& reply, const Command& command) {
+  reply.Map(3);
+  reply.Bulk("flags");
+  reply.Set(1);
+  reply.SimpleString("RO");
+  reply.Bulk("begin_search");
+  reply.Map(2);
+  reply.Bulk("type");
+  reply.Bulk("index");
+  reply.Bulk("spec");
+  reply.Map(1);
+  reply.Bulk("index");
+  reply.Integer(command.spec.keys.numkeys_index);
+  reply.Bulk("find_keys");
+  reply.Map(2);
+  reply.Bulk("type");
+  reply.Bulk("keynum");
+  reply.Bulk("spec");
+  reply.Map(3);
+  reply.Bulk("keynumidx");
+  reply.Integer(0);
+  reply.Bulk("firstkey");
+  reply.Integer(1);
+  reply.Bulk("keystep");
+  reply.Integer(1);
+}
+
+void ReplyKeySpecs(ReplyBuilder& reply, const Command& command) {
+  const KeySpec& keys = command.spec.keys;
+  const bool range = keys.first > 0;
+  const bool keynum = keys.numkeys_index > 0;
+  reply.Array((range ? 1 : 0) + (keynum ? 1 : 0));
+  if (range) ReplyRangeKeySpec(reply, command);
+  if (keynum) ReplyKeynumKeySpec(reply, command);
 }
 
 void ReplyCommandInfo(ReplyBuilder& reply, const Command& command) {
@@ -311,7 +343,12 @@ void CmdCommandGetKeys(CommandContext& ctx, ArgList args) {
     ctx.reply.Error("ERR Invalid number of arguments specified for command");
     return;
   }
-  const std::vector<size_t> positions = KeyPositions(*command, target);
+  const std::optional<std::vector<size_t>> found = KeyPositions(*command, target);
+  if (!found.has_value()) {
+    ctx.reply.Error("ERR Invalid arguments specified for command");
+    return;
+  }
+  const std::vector<size_t>& positions = *found;
   if (positions.empty()) {
     ctx.reply.Error("ERR The command has no key arguments");
     return;

@@ -709,7 +709,7 @@ void RegisterSetFamily(CommandRegistry& registry) {
   registry.Add({.name = "sdiffstore", .arity = -3, .flags = kWrite | kDenyOom, .keys = kAll, .acl = kW | kAclSlow, .handler = &CmdSDiffStore, .group = "set", .summary = "Stores the difference of multiple sets in a key.", .since = "1.0.0", .complexity = "O(N) where N is the total number of elements in all given sets."});
   // Keys are found through numkeys (a keynum key spec), which KeySpec cannot express: the legacy
   // range is 0 0 0 and the command is flagged movablekeys, as in Valkey's COMMAND INFO.
-  registry.Add({.name = "sintercard", .arity = -3, .flags = kReadOnly | kMovableKeys, .acl = kR | kAclSlow, .handler = &CmdSInterCard, .group = "set", .summary = "Returns the number of members of the intersect of multiple sets.", .since = "7.0.0", .complexity = "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets."});
+  registry.Add({.name = "sintercard", .arity = -3, .flags = kReadOnly | kMovableKeys, .keys = {.numkeys_index = 1}, .acl = kR | kAclSlow, .handler = &CmdSInterCard, .group = "set", .summary = "Returns the number of members of the intersect of multiple sets.", .since = "7.0.0", .complexity = "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets."});
   registry.Add({.name = "sscan", .arity = -3, .flags = kReadOnly, .keys = kOne, .acl = kR | kAclSlow, .handler = &CmdSScan, .group = "set", .summary = "Iterates over members of a set.", .since = "2.8.0", .complexity = "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection."});
 }
 

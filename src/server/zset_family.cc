@@ -1418,7 +1418,8 @@ void CmdZScan(CommandContext& ctx, ArgList args) {
 
 void RegisterZSetFamily(CommandRegistry& registry) {
   constexpr KeySpec kOne{.first = 1, .last = 1, .step = 1};
-  constexpr KeySpec kNumKeys{.first = 0, .last = 0, .step = 0};  // keys follow numkeys
+  constexpr KeySpec kNumKeys{.numkeys_index = 1};  // ZUNION numkeys key...
+  constexpr KeySpec kStore{.first = 1, .last = 1, .step = 1, .numkeys_index = 2};
   constexpr uint32_t kRead = kAclRead | kAclSortedSet;
   constexpr uint32_t kWriteAcl = kAclWrite | kAclSortedSet;
   const auto add = [&](std::string_view name, int arity, uint32_t flags, KeySpec keys,
@@ -1480,13 +1481,13 @@ void RegisterZSetFamily(CommandRegistry& registry) {
       "Removes members in a sorted set within a range of scores.", "O(log(N)+M)");
   add("zremrangebylex", 4, kWrite, kOne, kWriteAcl | kAclSlow, &CmdZRemRangeByLex, "2.8.9",
       "Removes members in a sorted set within a lexicographical range.", "O(log(N)+M)");
-  add("zunionstore", -4, kWrite | kDenyOom | kMovableKeys, kOne, kWriteAcl | kAclSlow,
+  add("zunionstore", -4, kWrite | kDenyOom | kMovableKeys, kStore, kWriteAcl | kAclSlow,
       &CmdZUnionStore, "2.0.0", "Stores the union of multiple sorted sets in a key.",
       "O(N)+O(M log(M))");
-  add("zinterstore", -4, kWrite | kDenyOom | kMovableKeys, kOne, kWriteAcl | kAclSlow,
+  add("zinterstore", -4, kWrite | kDenyOom | kMovableKeys, kStore, kWriteAcl | kAclSlow,
       &CmdZInterStore, "2.0.0", "Stores the intersect of multiple sorted sets in a key.",
       "O(N*K)+O(M*log(M))");
-  add("zdiffstore", -4, kWrite | kDenyOom | kMovableKeys, kOne, kWriteAcl | kAclSlow,
+  add("zdiffstore", -4, kWrite | kDenyOom | kMovableKeys, kStore, kWriteAcl | kAclSlow,
       &CmdZDiffStore, "6.2.0", "Stores the difference of multiple sorted sets in a key.",
       "O(L + (N-K)log(N))");
   add("zunion", -3, kReadOnly | kMovableKeys, kNumKeys, kRead | kAclSlow, &CmdZUnion, "6.2.0",

@@ -202,6 +202,24 @@ TEST_CASE("command: count, info, docs, list and getkeys", "[server]") {
   CHECK(docs.find("summary") != std::string::npos);
 }
 
+TEST_CASE("command getkeys: keynum specs (ZUNION, ZUNIONSTORE, SINTERCARD)", "[server]") {
+  TestServer t;
+  CHECK(t.Run({"command", "getkeys", "zunionstore", "d", "2", "a", "b", "weights", "1", "2"}) ==
+        "[\"d\", \"a\", \"b\"]");
+  CHECK(t.Run({"command", "getkeys", "zinter", "2", "a", "b"}) == "[\"a\", \"b\"]");
+  CHECK(t.Run({"command", "getkeys", "sintercard", "2", "a", "b", "limit", "3"}) ==
+        "[\"a\", \"b\"]");
+  CHECK(t.Run({"command", "getkeys", "zunion", "0", "a"}) ==
+        "(error) ERR Invalid arguments specified for command");
+  CHECK(t.Run({"command", "getkeys", "zunion", "5", "a"}) ==
+        "(error) ERR Invalid arguments specified for command");
+  CHECK(t.Run({"command", "getkeys", "zunion", "x", "a"}) ==
+        "(error) ERR Invalid arguments specified for command");
+  const RespValue info = t.RunValue({"command", "info", "zunionstore"});
+  REQUIRE(info.elements.size() == 1);
+  CHECK(info.elements[0].elements[8].elements.size() == 2);  // range + keynum key specs
+}
+
 TEST_CASE("flush, dbsize, time and shutdown", "[server]") {
   TestServer t;
   CHECK(t.Run({"dbsize"}) == "0");
