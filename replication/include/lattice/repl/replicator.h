@@ -1,0 +1,268 @@
+#pragma once
+// Replicator is the sans-I/O replication protocol engine of one replica of a shard (one per
+// process per shard). It consumes the plain message values of messages.h and link events, and
+// produces messages through Transport, applies peers' ops through Applier and reports what
+// happened through Observer. It never reads a clock, draws randomness or does I/O: time arrives
+// as `now_ms` arguments, so the simulator and the tests run the very code the server runs.
+//
+// What it does (docs/replication.md has the full protocol and a sequence diagram):
+// - Local ops (OnLocalOp) get deps = this replica's applied vector before them, are retained in
+//   a bounded log (RetainedOps) and streamed in OpBatches to every connected peer.
+// - Remote ops (OpBatch) are applied in causal order: an op is applied only once the applied
+//   vector covers its deps and the origin's earlier sequence numbers; until then it waits in a
+//   bounded buffer. Applied remote ops are retained too and relayed to peers that lack them.
+// - Transport is best effort (loss, duplication, reordering): ops already covered are ignored,
+//   unacknowledged ops are resent after a timeout, a dropped buffer asks for a resend via Ack.
+// - Acks carry applied vectors; a retained op every peer acknowledged is dropped. A peer that
+//   lacks an op that had to be dropped (the log is full) is stale and gets a snapshot
+//   (Applier::TakeSnapshot), after which streaming resumes.
+// - StableVector() is the causally stable vector that drives crdt::Key::Compact.
+//
+// Ownership: the Replicator borrows the Transport, Applier and Observer (they must outlive it)
+// and owns its RetainedOps. Not thread-safe: the keyspace's event-loop thread owns it, and calls
+// into Applier happen on that thread, from inside OnMessage.
+//
+// Invariants (LATTICE_ASSERT): local ops arrive with contiguous sequence numbers (a gap would
+// stall every peer forever); retained ops never exceed max_retained_ops; every retained op is
+// covered by applied(). Peer input is never asserted on: a malformed message is reported and the
+// link closed (Goodbye, then Transport::Close).
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "lattice/common/ids.h"
+#include "lattice/crdt/causal.h"
+#include "lattice/crdt/key.h"
+#include "lattice/repl/messages.h"
+
+namespace lattice::repl {
+
+// Delivers messages to peers, best effort: a message may be lost, duplicated or reordered.
+// Implementations: the server's Asio transport (through the codec) and the tests' fake network.
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  virtual void Send(ReplicaId to, const Message& message) = 0;
+  // Closes the link to `to` (after a refused Hello, a protocol error or a silent peer). The
+  // engine has already marked the peer down; the owner reconnects later (with backoff) and
+  // calls OnConnected again.
+  virtual void Close(ReplicaId to) = 0;
+};
+
+// The state the engine replicates: in the server, the Keyspace.
+class Applier {
+ public:
+  virtual ~Applier() = default;
+  // Applies a peer's op (Keyspace::ApplyRemote, which also passes op.hlc through the local
+  // HlcClock: the policy gate for remote clocks). Called only in causal order, once per op.
+  virtual void Apply(const OpRecord& op) = 0;
+  // The whole state as chunks of at most `keys_per_chunk` keys; at least one chunk. The last
+  // chunk has last = true and `context` = the shard DotContext the state covers. snapshot_id is
+  // set by the engine. Taken synchronously, so state and context agree.
+  virtual std::vector<SnapshotChunk> TakeSnapshot(size_t keys_per_chunk) = 0;
+  // Joins a complete snapshot (chunks in order, the last one carrying the context): every key
+  // of the snapshot, and every local key absent from it, is joined with Key::Join(theirs, mine,
+  // context), then the shard context joins `context`.
+  virtual void InstallSnapshot(const std::vector<SnapshotChunk>& chunks) = 0;
+};
+
+enum class EventKind {
+  kPeerConnected,      // Hello exchanged
+  kPeerDisconnected,   // link went down
+  kPeerRefused,        // we refused the peer's Hello (detail: reason; Goodbye sent)
+  kPeerGoodbye,        // the peer closed the link (detail: its reason)
+  kProtocolError,      // malformed or unexpected peer input (detail); the link is closed
+  kPeerTimeout,        // nothing heard for peer_timeout_ms; the link is closed
+  kPeerStale,          // retained ops the peer lacks were dropped: it will get a snapshot
+  kBufferOverflow,     // the causal buffer was full and was dropped; resend requested
+  kSnapshotSent,       // detail: number of chunks
+  kSnapshotInstalled,  // detail: the vector it covered
+  kLostOwnOps,         // a peer holds ops of this replica that it does not (lost local state)
+};
+std::string_view EventKindName(EventKind kind);
+
+struct Event {
+  EventKind kind;
+  ReplicaId peer = kNoReplica;
+  std::string detail;
+};
+
+// Receives the engine's events: the server logs them, tests and the simulator check them.
+class Observer {
+ public:
+  virtual ~Observer() = default;
+  virtual void OnEvent(const Event& event) = 0;
+};
+
+// The ops this replica retains for its peers, in the order it applied them (a causal order),
+// each at a position: first() .. end() - 1, positions growing by one per Append for the life of
+// the engine. The in-memory implementation below is the default; the durable op log
+// (op_log.h) can stand behind this interface later. Not thread-safe.
+class RetainedOps {
+ public:
+  virtual ~RetainedOps() = default;
+  virtual void Append(OpRecord op) = 0;
+  virtual const OpRecord& At(uint64_t position) const = 0;  // first() <= position < end()
+  virtual void DropFront() = 0;                              // requires size() > 0
+  virtual uint64_t first() const = 0;
+  virtual uint64_t end() const = 0;
+  uint64_t size() const { return end() - first(); }
+};
+
+class MemoryRetainedOps final : public RetainedOps {
+ public:
+  void Append(OpRecord op) override { ops_.push_back(std::move(op)); }
+  const OpRecord& At(uint64_t position) const override { return ops_[position - first_]; }
+  void DropFront() override;
+  uint64_t first() const override { return first_; }
+  uint64_t end() const override { return first_ + ops_.size(); }
+
+ private:
+  std::deque<OpRecord> ops_;
+  uint64_t first_ = 0;
+};
+
+struct ReplicatorConfig {
+  std::string shard_id;
+  ReplicaId replica = kNoReplica;
+  std::string region;
+  std::vector<ReplicaId> peers;     // known peers: they hold back log compaction even when down
+  uint32_t databases = 16;          // ops and snapshot keys for db >= databases are refused
+  size_t max_retained_ops = 100'000;  // backlog bound
+  int64_t heartbeat_interval_ms = 1000;
+  int64_t ack_interval_ms = 20;     // minimum gap between two Acks to one peer
+  int64_t resend_timeout_ms = 500;  // unacknowledged ops, Hello and snapshots are resent after
+  int64_t peer_timeout_ms = 0;      // close a link silent this long; 0 = the transport decides
+  size_t max_batch_ops = 128;
+  size_t max_inflight_ops = 4096;   // per peer, sent beyond its acknowledged position
+  size_t max_buffered_ops = 65'536; // ops waiting for their deps, all peers together
+  size_t snapshot_keys_per_chunk = 256;
+};
+
+enum class PeerState { kDown, kHandshaking, kConnected, kStale };
+std::string_view PeerStateName(PeerState state);
+
+struct PeerStatus {
+  ReplicaId replica = kNoReplica;
+  std::string region;       // from its Hello ("" before the first)
+  PeerState state = PeerState::kDown;
+  crdt::VersionVector acked;
+  uint64_t lag_ops = 0;     // retained ops it has not acknowledged
+  int64_t lag_ms = 0;       // now - HLC physical time of the oldest of those (0 if none)
+  uint64_t ops_sent = 0;    // including resends and relays
+  uint64_t ops_received = 0;  // including duplicates
+  uint64_t snapshots_sent = 0;
+  uint64_t resends = 0;     // rewinds after a timeout or a resend request
+  std::string last_error;
+};
+
+struct ReplicatorStatus {
+  ReplicaId replica = kNoReplica;
+  std::string region;
+  crdt::VersionVector applied;
+  crdt::VersionVector stable;
+  uint64_t backlog_ops = 0;   // retained ops
+  uint64_t buffered_ops = 0;  // remote ops waiting for their deps
+  uint64_t duplicate_ops = 0;
+  std::vector<PeerStatus> peers;  // sorted by replica id
+};
+
+class Replicator {
+ public:
+  // `applied`: what the state behind `applier` already covers (the keyspace context's vector
+  // after loading). Ops at or below it are not retained: a peer lacking them gets a snapshot.
+  // `retained` defaults to MemoryRetainedOps.
+  Replicator(ReplicatorConfig config, crdt::VersionVector applied, Transport& transport,
+             Applier& applier, Observer* observer = nullptr,
+             std::unique_ptr<RetainedOps> retained = nullptr);
+  ~Replicator();
+  Replicator(const Replicator&) = delete;
+  Replicator& operator=(const Replicator&) = delete;
+
+  // Link events from the owner. OnConnected of an unknown replica adds it as a peer (the server
+  // learns a peer's id from its Hello); it sends our Hello.
+  void OnConnected(ReplicaId peer, int64_t now_ms);
+  void OnDisconnected(ReplicaId peer, int64_t now_ms);
+  void AddPeer(ReplicaId peer);
+  void RemovePeer(ReplicaId peer);  // stops holding back compaction for it
+
+  // A write this replica made (the keyspace's OpSink). op.first_dot must be this replica's next
+  // sequence number. Full batches are sent at once; Flush() or Tick() sends the rest.
+  void OnLocalOp(uint32_t db, std::string_view key, const crdt::KeyOp& op);
+  void OnMessage(ReplicaId from, const Message& message, int64_t now_ms);
+  // Heartbeats, acks, resends, snapshots for stale peers, log compaction; then Flush. Bounded
+  // work per peer (one window of ops), except a snapshot when one is due.
+  void Tick(int64_t now_ms);
+  // Sends pending ops (partial batches too) to connected peers, within their windows. The
+  // server calls it once per event-loop iteration, so a pipeline of writes ships as one batch.
+  void Flush();
+
+  const crdt::VersionVector& applied() const { return applied_; }
+  // Pointwise minimum of applied() and every known peer's acknowledged vector, counting a
+  // peer's ack only once this replica has applied every op that peer had made when it sent it
+  // (else an op of that peer concurrent with a "stable" one could still arrive).
+  crdt::VersionVector StableVector() const;
+  ReplicatorStatus Status(int64_t now_ms) const;
+  uint64_t retained_ops() const { return retained_->size(); }
+  uint64_t buffered_ops() const { return buffered_.size(); }
+
+ private:
+  struct Peer;
+
+  Peer* FindPeer(ReplicaId replica);
+  void Report(EventKind kind, ReplicaId peer, std::string detail);
+  void Fail(Peer& peer, EventKind kind, const std::string& reason);
+  void MarkDown(Peer& peer);
+  void SendHello(Peer& peer);
+  void SendAck(Peer& peer);
+
+  void OnHello(Peer& peer, const Hello& hello);
+  void OnOpBatch(Peer& peer, const OpBatch& batch);
+  void OnAck(Peer& peer, const crdt::VersionVector& applied, bool is_ack);
+  void OnSnapshotChunk(Peer& peer, const SnapshotChunk& chunk);
+  void InstallSnapshot(Peer& peer);
+
+  std::string CheckOp(const OpRecord& op) const;
+  void Receive(OpRecord op);
+  bool Deliverable(const OpRecord& op) const;
+  void ApplyAndRetain(OpRecord op);
+  void Drain();
+  void OverflowBuffer();
+
+  void Retain(OpRecord op);
+  void DropFront();
+  void DropAcknowledged();
+  void MarkStale(Peer& peer);
+  void SendSnapshot(Peer& peer);
+  void AdvanceAckPosition(Peer& peer);
+  void Pump(Peer& peer, bool partial);
+  void TickPeer(Peer& peer);
+
+  ReplicatorConfig config_;
+  Transport& transport_;
+  Applier& applier_;
+  Observer* observer_;
+  std::unique_ptr<RetainedOps> retained_;
+  crdt::VersionVector applied_;
+  // Per origin, the highest seq this replica no longer retains (dropped, or covered by the
+  // starting state or an installed snapshot): a peer whose vector is not >= floor_ needs a
+  // snapshot.
+  crdt::VersionVector floor_;
+  std::map<crdt::Dot, OpRecord> buffered_;  // by first dot
+  std::map<ReplicaId, std::unique_ptr<Peer>> peers_;
+  int64_t now_ms_ = 0;
+  uint64_t snapshot_counter_ = 0;
+  uint64_t duplicate_ops_ = 0;
+};
+
+// snapshot_id layout (the message has no chunk index, and chunks may be lost or reordered):
+// the snapshot's number in the high bits, the chunk's index in the low kSnapshotChunkBits. The
+// receiver installs a snapshot once it holds indexes 0 .. index of the chunk marked last.
+inline constexpr int kSnapshotChunkBits = 20;
+
+}  // namespace lattice::repl

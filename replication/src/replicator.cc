@@ -1,0 +1,362 @@
+// Replicator: links, handshake, acks, heartbeats, timers and status. Causal delivery, the
+// retained ops and snapshots are in replicator_delivery.cc.
+
+#include "lattice/repl/replicator.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "lattice/common/assert.h"
+#include "lattice/crdt/hlc.h"
+#include "replicator_peer.h"
+
+namespace lattice::repl {
+
+std::string_view EventKindName(EventKind kind) {
+  switch (kind) {
+    case EventKind::kPeerConnected: return "peer_connected";
+    case EventKind::kPeerDisconnected: return "peer_disconnected";
+    case EventKind::kPeerRefused: return "peer_refused";
+    case EventKind::kPeerGoodbye: return "peer_goodbye";
+    case EventKind::kProtocolError: return "protocol_error";
+    case EventKind::kPeerTimeout: return "peer_timeout";
+    case EventKind::kPeerStale: return "peer_stale";
+    case EventKind::kBufferOverflow: return "buffer_overflow";
+    case EventKind::kSnapshotSent: return "snapshot_sent";
+    case EventKind::kSnapshotInstalled: return "snapshot_installed";
+    case EventKind::kLostOwnOps: return "lost_own_ops";
+  }
+  return "unknown";
+}
+
+std::string_view PeerStateName(PeerState state) {
+  switch (state) {
+    case PeerState::kDown: return "down";
+    case PeerState::kHandshaking: return "handshaking";
+    case PeerState::kConnected: return "connected";
+    case PeerState::kStale: return "stale";
+  }
+  return "unknown";
+}
+
+void MemoryRetainedOps::DropFront() {
+  LATTICE_ASSERT(!ops_.empty());
+  ops_.pop_front();
+  ++first_;
+}
+
+Replicator::Replicator(ReplicatorConfig config, crdt::VersionVector applied,
+                       Transport& transport, Applier& applier, Observer* observer,
+                       std::unique_ptr<RetainedOps> retained)
+    : config_(std::move(config)),
+      transport_(transport),
+      applier_(applier),
+      observer_(observer),
+      retained_(retained != nullptr ? std::move(retained)
+                                    : std::make_unique<MemoryRetainedOps>()),
+      applied_(std::move(applied)),
+      floor_(applied_) {
+  LATTICE_ASSERT(config_.replica != kNoReplica);
+  LATTICE_ASSERT(config_.max_retained_ops > 0 && config_.max_batch_ops > 0);
+  LATTICE_ASSERT(config_.max_inflight_ops > 0 && config_.max_buffered_ops > 0);
+  LATTICE_ASSERT(retained_->size() == 0);
+  for (ReplicaId peer : config_.peers) {
+    AddPeer(peer);
+  }
+}
+
+Replicator::~Replicator() = default;
+
+Replicator::Peer* Replicator::FindPeer(ReplicaId replica) {
+  auto it = peers_.find(replica);
+  return it == peers_.end() ? nullptr : it->second.get();
+}
+
+void Replicator::AddPeer(ReplicaId peer) {
+  LATTICE_ASSERT(peer != kNoReplica && peer != config_.replica);
+  if (peers_.contains(peer)) {
+    return;
+  }
+  auto state = std::make_unique<Peer>();
+  state->id = peer;
+  state->cursor = state->ack_position = retained_->first();
+  peers_.emplace(peer, std::move(state));
+}
+
+void Replicator::RemovePeer(ReplicaId peer) {
+  Peer* state = FindPeer(peer);
+  if (state == nullptr) {
+    return;
+  }
+  if (state->link != Link::kDown) {
+    transport_.Close(peer);
+  }
+  peers_.erase(peer);
+  DropAcknowledged();
+}
+
+void Replicator::Report(EventKind kind, ReplicaId peer, std::string detail) {
+  if (observer_ != nullptr) {
+    observer_->OnEvent(Event{kind, peer, std::move(detail)});
+  }
+}
+
+// Peer input we cannot accept: say why (Goodbye), report it, close the link.
+void Replicator::Fail(Peer& peer, EventKind kind, const std::string& reason) {
+  peer.last_error = reason;
+  transport_.Send(peer.id, Goodbye{reason});
+  Report(kind, peer.id, reason);
+  MarkDown(peer);
+  transport_.Close(peer.id);
+}
+
+// Forgets everything tied to the current connection; what the peer acknowledged stays.
+void Replicator::MarkDown(Peer& peer) {
+  peer.link = Link::kDown;
+  peer.snapshot_in_flight = false;
+  peer.incoming_number.reset();
+  peer.incoming_chunks.clear();
+  peer.incoming_count.reset();
+}
+
+void Replicator::OnConnected(ReplicaId peer, int64_t now_ms) {
+  now_ms_ = now_ms;
+  AddPeer(peer);
+  Peer& state = *FindPeer(peer);
+  MarkDown(state);  // a second OnConnected is a new connection
+  state.link = Link::kHandshaking;
+  state.last_heard_ms = now_ms;
+  SendHello(state);
+}
+
+void Replicator::OnDisconnected(ReplicaId peer, int64_t now_ms) {
+  now_ms_ = now_ms;
+  Peer* state = FindPeer(peer);
+  if (state == nullptr || state->link == Link::kDown) {
+    return;
+  }
+  MarkDown(*state);
+  Report(EventKind::kPeerDisconnected, peer, "");
+}
+
+void Replicator::SendHello(Peer& peer) {
+  transport_.Send(peer.id, Hello{.shard_id = config_.shard_id,
+                                 .replica = config_.replica,
+                                 .region = config_.region,
+                                 .protocol_version = kProtocolVersion,
+                                 .applied = applied_});
+  peer.hello_sent_ms = now_ms_;
+}
+
+void Replicator::SendAck(Peer& peer) {
+  transport_.Send(peer.id, Ack{applied_});
+  peer.ack_sent = applied_;
+  peer.ack_sent_ms = now_ms_;
+}
+
+void Replicator::OnMessage(ReplicaId from, const Message& message, int64_t now_ms) {
+  now_ms_ = std::max(now_ms_, now_ms);
+  Peer* peer = FindPeer(from);
+  if (peer == nullptr) {
+    Report(EventKind::kProtocolError, from, "message from a replica that is not a peer");
+    return;
+  }
+  if (peer->link == Link::kDown) {
+    return;  // late delivery from a closed connection
+  }
+  peer->last_heard_ms = now_ms_;
+  if (const auto* hello = std::get_if<Hello>(&message)) {
+    OnHello(*peer, *hello);
+    return;
+  }
+  if (const auto* goodbye = std::get_if<Goodbye>(&message)) {
+    peer->last_error = goodbye->reason;
+    Report(EventKind::kPeerGoodbye, from, goodbye->reason);
+    MarkDown(*peer);
+    return;
+  }
+  if (peer->link != Link::kConnected) {
+    return;  // overtook the peer's Hello; it will be resent
+  }
+  if (const auto* batch = std::get_if<OpBatch>(&message)) {
+    OnOpBatch(*peer, *batch);
+  } else if (const auto* ack = std::get_if<Ack>(&message)) {
+    OnAck(*peer, ack->applied, /*is_ack=*/true);
+  } else if (const auto* heartbeat = std::get_if<Heartbeat>(&message)) {
+    OnAck(*peer, heartbeat->applied, /*is_ack=*/false);
+  } else if (const auto* chunk = std::get_if<SnapshotChunk>(&message)) {
+    OnSnapshotChunk(*peer, *chunk);
+  }
+}
+
+void Replicator::OnHello(Peer& peer, const Hello& hello) {
+  if (hello.shard_id != config_.shard_id) {
+    Fail(peer, EventKind::kPeerRefused,
+         "wrong shard: '" + hello.shard_id + "', expected '" + config_.shard_id + "'");
+    return;
+  }
+  if (hello.protocol_version != kProtocolVersion) {
+    Fail(peer, EventKind::kPeerRefused,
+         "unsupported protocol version " + std::to_string(hello.protocol_version));
+    return;
+  }
+  if (hello.replica == config_.replica) {
+    Fail(peer, EventKind::kPeerRefused, "peer has our own replica id");
+    return;
+  }
+  if (hello.replica != peer.id) {
+    Fail(peer, EventKind::kPeerRefused, "replica id mismatch: link is to " +
+                                            std::to_string(peer.id) + ", Hello says " +
+                                            std::to_string(hello.replica));
+    return;
+  }
+  peer.region = hello.region;
+  // A second Hello on a live link means ours was lost: answer it, at most once per timeout so
+  // that duplicated Hellos cannot ping-pong.
+  if (peer.link == Link::kConnected && now_ms_ - peer.hello_sent_ms >= config_.resend_timeout_ms) {
+    SendHello(peer);
+  }
+  if (peer.link == Link::kHandshaking) {
+    peer.link = Link::kConnected;
+    peer.heartbeat_sent_ms = now_ms_;
+    Report(EventKind::kPeerConnected, peer.id, hello.region);
+  }
+  // Resume from the peer's vector: it may have restarted and lost ops, so `known` restarts here.
+  peer.known = hello.applied;
+  peer.cursor = peer.ack_position = retained_->first();
+  peer.last_progress_ms = now_ms_;
+  OnAck(peer, hello.applied, /*is_ack=*/false);
+  if (!floor_.LessOrEqual(hello.applied)) {
+    MarkStale(peer);
+    SendSnapshot(peer);
+  }
+  Pump(peer, /*partial=*/true);
+}
+
+// An applied vector reported by the peer (Ack, Heartbeat or Hello). An Ack that shows nothing
+// new while ops are in flight is a resend request (the peer dropped its buffer): rewind.
+void Replicator::OnAck(Peer& peer, const crdt::VersionVector& applied, bool is_ack) {
+  const crdt::VersionVector before = peer.known;
+  peer.acked.Join(applied);
+  peer.known.Join(applied);
+  if (applied.Get(peer.id) <= applied_.Get(peer.id)) {
+    peer.stable_basis.Join(applied);
+  } else {
+    peer.stable_pending.Join(applied);
+  }
+  if (peer.stale && floor_.LessOrEqual(applied)) {
+    peer.stale = false;
+    peer.snapshot_in_flight = false;
+  }
+  AdvanceAckPosition(peer);
+  const bool progress = !(peer.known == before);
+  if (progress) {
+    peer.last_progress_ms = now_ms_;
+  } else if (is_ack && peer.cursor > peer.ack_position &&
+             now_ms_ - peer.last_rewind_ms >= config_.ack_interval_ms) {
+    peer.cursor = peer.ack_position;
+    peer.last_rewind_ms = now_ms_;
+    ++peer.resends;
+  }
+  if (progress) {
+    DropAcknowledged();
+  }
+  Pump(peer, /*partial=*/true);
+}
+
+void Replicator::Tick(int64_t now_ms) {
+  now_ms_ = std::max(now_ms_, now_ms);
+  for (auto& [id, peer] : peers_) {
+    TickPeer(*peer);
+  }
+  DropAcknowledged();
+  Flush();
+}
+
+void Replicator::TickPeer(Peer& peer) {
+  if (peer.link == Link::kDown) {
+    return;
+  }
+  if (config_.peer_timeout_ms > 0 && now_ms_ - peer.last_heard_ms >= config_.peer_timeout_ms) {
+    peer.last_error = "no message for " + std::to_string(now_ms_ - peer.last_heard_ms) + " ms";
+    Report(EventKind::kPeerTimeout, peer.id, peer.last_error);
+    MarkDown(peer);
+    transport_.Close(peer.id);
+    return;
+  }
+  if (peer.link == Link::kHandshaking) {
+    if (now_ms_ - peer.hello_sent_ms >= config_.resend_timeout_ms) {
+      SendHello(peer);
+    }
+    return;
+  }
+  if (now_ms_ - peer.heartbeat_sent_ms >= config_.heartbeat_interval_ms) {
+    transport_.Send(peer.id, Heartbeat{now_ms_, applied_});
+    peer.heartbeat_sent_ms = now_ms_;
+  }
+  if (!(peer.ack_sent == applied_) && now_ms_ - peer.ack_sent_ms >= config_.ack_interval_ms) {
+    SendAck(peer);
+  }
+  AdvanceAckPosition(peer);
+  if (peer.cursor > peer.ack_position &&
+      now_ms_ - peer.last_progress_ms >= config_.resend_timeout_ms) {
+    peer.cursor = peer.ack_position;  // lost ops: resend what it has not acknowledged
+    peer.last_progress_ms = peer.last_rewind_ms = now_ms_;
+    ++peer.resends;
+  }
+  if (peer.stale && (!peer.snapshot_in_flight ||
+                     now_ms_ - peer.snapshot_sent_ms >= 4 * config_.resend_timeout_ms)) {
+    SendSnapshot(peer);
+  }
+}
+
+crdt::VersionVector Replicator::StableVector() const {
+  crdt::VersionVector stable = applied_;
+  for (const auto& [id, peer] : peers_) {
+    crdt::VersionVector usable = peer->stable_basis;
+    if (peer->stable_pending.Get(id) <= applied_.Get(id)) {
+      usable.Join(peer->stable_pending);
+    }
+    stable.Meet(usable);
+  }
+  return stable;
+}
+
+ReplicatorStatus Replicator::Status(int64_t now_ms) const {
+  ReplicatorStatus status{.replica = config_.replica,
+                          .region = config_.region,
+                          .applied = applied_,
+                          .stable = StableVector(),
+                          .backlog_ops = retained_->size(),
+                          .buffered_ops = buffered_.size(),
+                          .duplicate_ops = duplicate_ops_,
+                          .peers = {}};
+  for (const auto& [id, peer] : peers_) {
+    PeerStatus& out = status.peers.emplace_back();
+    out.replica = id;
+    out.region = peer->region;
+    out.state = peer->stale                         ? PeerState::kStale
+                : peer->link == Link::kConnected    ? PeerState::kConnected
+                : peer->link == Link::kHandshaking  ? PeerState::kHandshaking
+                                                    : PeerState::kDown;
+    out.acked = peer->acked;
+    for (uint64_t p = retained_->first(); p < retained_->end(); ++p) {
+      const OpRecord& op = retained_->At(p);
+      if (Covers(peer->acked, op)) {
+        continue;
+      }
+      if (out.lag_ops++ == 0) {
+        out.lag_ms = std::max<int64_t>(
+            0, now_ms - static_cast<int64_t>(crdt::HlcPhysicalMs(op.op.hlc)));
+      }
+    }
+    out.ops_sent = peer->ops_sent;
+    out.ops_received = peer->ops_received;
+    out.snapshots_sent = peer->snapshots_sent;
+    out.resends = peer->resends;
+    out.last_error = peer->last_error;
+  }
+  return status;
+}
+
+}  // namespace lattice::repl

@@ -1,0 +1,317 @@
+// Replicator: causal delivery of peers' ops, the retained ops (streaming, compaction, the
+// backlog bound) and snapshots. Links, handshake and timers are in replicator.cc.
+
+#include <algorithm>
+#include <utility>
+
+#include "lattice/common/assert.h"
+#include "lattice/repl/replicator.h"
+#include "replicator_peer.h"
+
+namespace lattice::repl {
+
+void Replicator::OnLocalOp(uint32_t db, std::string_view key, const crdt::KeyOp& op) {
+  LATTICE_ASSERT_MSG(op.first_dot.replica == config_.replica, "local op of another replica");
+  LATTICE_ASSERT_MSG(op.dot_count > 0, "an op takes at least one dot");
+  // A gap in our own sequence would make every peer wait forever for the missing seqs.
+  LATTICE_ASSERT_MSG(op.first_dot.seq == applied_.Get(config_.replica) + 1,
+                     "local ops must arrive in sequence order, without gaps");
+  OpRecord record{.db = db, .key = std::string(key), .op = op, .deps = applied_};
+  applied_.Set(config_.replica, LastSeq(record));
+  Retain(std::move(record));
+  for (auto& [id, peer] : peers_) {
+    Pump(*peer, /*partial=*/false);
+  }
+}
+
+void Replicator::Flush() {
+  for (auto& [id, peer] : peers_) {
+    Pump(*peer, /*partial=*/true);
+  }
+}
+
+// Why an op from a peer cannot be accepted, or "" when it can.
+std::string Replicator::CheckOp(const OpRecord& op) const {
+  const crdt::Dot first = op.op.first_dot;
+  if (first.replica == kNoReplica || first.seq == 0 || op.op.dot_count == 0) {
+    return "op without a valid dot";
+  }
+  if (first.seq > UINT64_MAX - op.op.dot_count) {
+    return "op dot range overflows";
+  }
+  if (op.db >= config_.databases) {
+    return "op for db " + std::to_string(op.db) + " out of range";
+  }
+  // deps is the origin's applied vector before the op, so it names exactly the previous seq.
+  if (op.deps.Get(first.replica) + 1 != first.seq) {
+    return "op deps do not end just before its first dot";
+  }
+  const uint64_t have = applied_.Get(first.replica);
+  if (have >= first.seq && have < LastSeq(op)) {
+    return "op overlaps ops already applied";
+  }
+  return "";
+}
+
+void Replicator::OnOpBatch(Peer& peer, const OpBatch& batch) {
+  const size_t applied_before = retained_->end();
+  for (const OpRecord& op : batch.ops) {
+    ++peer.ops_received;
+    const std::string error = CheckOp(op);
+    if (!error.empty()) {
+      Fail(peer, EventKind::kProtocolError, error);
+      return;
+    }
+    // The sender applied this op, hence its deps and the origin's earlier ops: no need to send
+    // them back to it.
+    peer.known.Join(op.deps);
+    if (peer.known.Get(Origin(op)) < LastSeq(op)) {
+      peer.known.Set(Origin(op), LastSeq(op));
+    }
+    Receive(op);
+  }
+  if (retained_->end() != applied_before) {
+    Flush();  // relay what was applied to the peers that lack it
+  }
+}
+
+void Replicator::Receive(OpRecord op) {
+  if (Covers(applied_, op)) {
+    ++duplicate_ops_;  // dots make duplicates harmless: ignore them
+    return;
+  }
+  if (Origin(op) == config_.replica) {
+    Report(EventKind::kLostOwnOps, kNoReplica,
+           "a peer holds our op " + std::to_string(op.op.first_dot.seq) +
+               " beyond our applied " + std::to_string(applied_.Get(config_.replica)));
+    return;
+  }
+  if (Deliverable(op)) {
+    ApplyAndRetain(std::move(op));
+    Drain();
+    return;
+  }
+  if (buffered_.size() >= config_.max_buffered_ops) {
+    OverflowBuffer();
+    return;
+  }
+  const crdt::Dot first = op.op.first_dot;
+  buffered_.try_emplace(first, std::move(op));
+}
+
+bool Replicator::Deliverable(const OpRecord& op) const {
+  return applied_.Get(Origin(op)) + 1 == op.op.first_dot.seq && op.deps.LessOrEqual(applied_);
+}
+
+void Replicator::ApplyAndRetain(OpRecord op) {
+  applier_.Apply(op);
+  applied_.Set(Origin(op), LastSeq(op));
+  Retain(std::move(op));
+}
+
+// Applies buffered ops that became deliverable, and forgets those already covered. Per round it
+// looks at one candidate per origin (the op right after what is applied), so the work is
+// O(origins * ops applied * log buffered).
+void Replicator::Drain() {
+  bool progress = true;
+  while (progress && !buffered_.empty()) {
+    progress = false;
+    auto it = buffered_.begin();
+    while (it != buffered_.end()) {
+      const ReplicaId origin = it->first.replica;
+      const uint64_t have = applied_.Get(origin);
+      while (it != buffered_.end() && it->first.replica == origin && it->first.seq <= have) {
+        it = buffered_.erase(it);  // covered meanwhile (a duplicate or a snapshot)
+      }
+      auto next = buffered_.find(crdt::Dot{origin, have + 1});
+      if (next != buffered_.end() && Deliverable(next->second)) {
+        OpRecord op = std::move(next->second);
+        buffered_.erase(next);
+        ApplyAndRetain(std::move(op));
+        progress = true;
+      }
+      it = buffered_.upper_bound(crdt::Dot{origin, UINT64_MAX});
+    }
+  }
+}
+
+// The buffer is full of ops whose deps never came (lost in flight): drop it and ask every peer
+// to resend from our applied vector (an Ack that shows no progress).
+void Replicator::OverflowBuffer() {
+  Report(EventKind::kBufferOverflow, kNoReplica,
+         std::to_string(buffered_.size()) + " ops waiting for their deps were dropped");
+  buffered_.clear();
+  for (auto& [id, peer] : peers_) {
+    if (peer->link == Link::kConnected) {
+      SendAck(*peer);
+    }
+  }
+}
+
+void Replicator::Retain(OpRecord op) {
+  LATTICE_ASSERT(Covers(applied_, op));
+  retained_->Append(std::move(op));
+  while (retained_->size() > config_.max_retained_ops) {
+    DropFront();
+  }
+}
+
+// Drops the oldest retained op. Peers that have not acknowledged it can no longer be served
+// from the log: they become stale and get a snapshot.
+void Replicator::DropFront() {
+  const OpRecord& op = retained_->At(retained_->first());
+  if (floor_.Get(Origin(op)) < LastSeq(op)) {
+    floor_.Set(Origin(op), LastSeq(op));
+  }
+  for (auto& [id, peer] : peers_) {
+    if (!Covers(peer->acked, op)) {
+      MarkStale(*peer);
+    }
+  }
+  retained_->DropFront();
+}
+
+// Compaction: drops the retained prefix every known peer acknowledged.
+void Replicator::DropAcknowledged() {
+  while (retained_->size() > 0) {
+    const OpRecord& op = retained_->At(retained_->first());
+    const bool everyone = std::all_of(peers_.begin(), peers_.end(), [&](const auto& entry) {
+      return Covers(entry.second->acked, op);
+    });
+    if (!everyone) {
+      return;
+    }
+    DropFront();
+  }
+}
+
+void Replicator::MarkStale(Peer& peer) {
+  if (!peer.stale) {
+    peer.stale = true;
+    Report(EventKind::kPeerStale, peer.id, "lacks ops no longer retained; needs a snapshot");
+  }
+}
+
+void Replicator::AdvanceAckPosition(Peer& peer) {
+  peer.ack_position = std::max(peer.ack_position, retained_->first());
+  while (peer.ack_position < retained_->end() &&
+         Covers(peer.known, retained_->At(peer.ack_position))) {
+    ++peer.ack_position;
+  }
+  peer.cursor = std::max(peer.cursor, peer.ack_position);
+}
+
+// Streams retained ops the peer lacks, in retained (causal) order, at most max_inflight_ops
+// beyond its acknowledged position. Without `partial`, only full batches go.
+void Replicator::Pump(Peer& peer, bool partial) {
+  if (peer.link != Link::kConnected) {
+    return;
+  }
+  AdvanceAckPosition(peer);
+  const uint64_t end = retained_->end();
+  auto window_open = [&] { return peer.cursor - peer.ack_position < config_.max_inflight_ops; };
+  while (peer.cursor < end && window_open()) {
+    if (!partial && end - peer.cursor < config_.max_batch_ops) {
+      return;
+    }
+    const bool idle = peer.cursor == peer.ack_position;
+    OpBatch batch;
+    while (peer.cursor < end && batch.ops.size() < config_.max_batch_ops && window_open()) {
+      const OpRecord& op = retained_->At(peer.cursor++);
+      if (!Covers(peer.known, op)) {
+        batch.ops.push_back(op);
+      }
+    }
+    if (batch.ops.empty()) {
+      continue;
+    }
+    if (idle) {
+      peer.last_progress_ms = now_ms_;  // the resend timer starts with the first op in flight
+    }
+    peer.ops_sent += batch.ops.size();
+    transport_.Send(peer.id, batch);
+  }
+}
+
+void Replicator::SendSnapshot(Peer& peer) {
+  std::vector<SnapshotChunk> chunks = applier_.TakeSnapshot(config_.snapshot_keys_per_chunk);
+  LATTICE_ASSERT(!chunks.empty() && chunks.back().last);
+  LATTICE_ASSERT(chunks.size() < (uint64_t{1} << kSnapshotChunkBits));
+  const uint64_t number = ++snapshot_counter_;
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    chunks[i].snapshot_id = (number << kSnapshotChunkBits) | i;
+    transport_.Send(peer.id, chunks[i]);
+  }
+  peer.snapshot_in_flight = true;
+  peer.snapshot_covers = chunks.back().context.vector();
+  peer.snapshot_sent_ms = now_ms_;
+  peer.known.Join(peer.snapshot_covers);  // its ops need not be streamed too
+  ++peer.snapshots_sent;
+  Report(EventKind::kSnapshotSent, peer.id, std::to_string(chunks.size()) + " chunks");
+}
+
+void Replicator::OnSnapshotChunk(Peer& peer, const SnapshotChunk& chunk) {
+  const uint64_t number = chunk.snapshot_id >> kSnapshotChunkBits;
+  const uint64_t index = chunk.snapshot_id & ((uint64_t{1} << kSnapshotChunkBits) - 1);
+  if (peer.incoming_number.has_value() && number < *peer.incoming_number) {
+    return;  // an older snapshot than the one being assembled (or installed)
+  }
+  if (!peer.incoming_number.has_value() || number > *peer.incoming_number) {
+    peer.incoming_number = number;
+    peer.incoming_chunks.clear();
+    peer.incoming_count.reset();
+  } else if (peer.incoming_chunks.empty() && peer.incoming_count.has_value()) {
+    return;  // this snapshot was installed already: a duplicate chunk
+  }
+  if (chunk.last) {
+    peer.incoming_count = index + 1;
+  }
+  for (const SnapshotKey& key : chunk.keys) {
+    if (key.db >= config_.databases) {
+      Fail(peer, EventKind::kProtocolError, "snapshot key in db out of range");
+      return;
+    }
+  }
+  peer.incoming_chunks.try_emplace(index, chunk);
+  if (peer.incoming_count.has_value() && peer.incoming_chunks.size() == *peer.incoming_count &&
+      peer.incoming_chunks.rbegin()->first + 1 == *peer.incoming_count) {
+    InstallSnapshot(peer);
+  }
+}
+
+void Replicator::InstallSnapshot(Peer& peer) {
+  std::vector<SnapshotChunk> chunks;
+  chunks.reserve(peer.incoming_chunks.size());
+  for (auto& [index, chunk] : peer.incoming_chunks) {
+    chunks.push_back(std::move(chunk));
+  }
+  peer.incoming_chunks.clear();  // with incoming_count still set: "installed"
+  applier_.InstallSnapshot(chunks);
+  const crdt::VersionVector& covers = chunks.back().context.vector();
+  for (const auto& [origin, seq] : covers.entries()) {
+    if (seq <= applied_.Get(origin)) {
+      continue;
+    }
+    if (origin == config_.replica) {
+      Report(EventKind::kLostOwnOps, peer.id, "snapshot covers our ops beyond our applied");
+      continue;
+    }
+    // Ops we now cover without holding them: a peer lacking them needs a snapshot.
+    applied_.Set(origin, seq);
+    floor_.Set(origin, std::max(floor_.Get(origin), seq));
+  }
+  Report(EventKind::kSnapshotInstalled, peer.id, covers.ToString());
+  peer.acked.Join(covers);  // the sender held everything it sent
+  peer.known.Join(covers);
+  for (auto& [id, other] : peers_) {
+    if (!floor_.LessOrEqual(other->acked)) {
+      MarkStale(*other);
+    }
+    if (other->link == Link::kConnected) {
+      SendAck(*other);
+    }
+  }
+  Drain();
+}
+
+}  // namespace lattice::repl

@@ -1,0 +1,73 @@
+#pragma once
+// Replicator's per-peer state, shared by replicator.cc (links, messages, timers) and
+// replicator_delivery.cc (causal delivery, retained ops, snapshots). Internal to lattice_repl.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "lattice/repl/replicator.h"
+
+namespace lattice::repl {
+
+enum class Link { kDown, kHandshaking, kConnected };
+
+struct Replicator::Peer {
+  ReplicaId id = kNoReplica;
+  std::string region;
+  Link link = Link::kDown;
+  // Retained ops it lacks were dropped: it needs a snapshot. Cleared once its vector covers
+  // floor_ again.
+  bool stale = false;
+
+  // Everything it reported (Hello, Ack, Heartbeat), joined: drives log compaction and status.
+  crdt::VersionVector acked;
+  // acked, reset by each Hello (it may have restarted), plus what its ops and our snapshots
+  // imply it holds: ops it covers are not sent to it.
+  crdt::VersionVector known;
+  // Acks usable for StableVector: `stable_basis` joins acks whose sender's own ops we had all
+  // applied; `stable_pending` the others, until we have (see Replicator::StableVector).
+  crdt::VersionVector stable_basis;
+  crdt::VersionVector stable_pending;
+
+  // Streaming: every retained op before `cursor` was sent (or is covered by `known`); every op
+  // before `ack_position` is covered by `known`. Ops in between are in flight.
+  uint64_t cursor = 0;
+  uint64_t ack_position = 0;
+  int64_t last_progress_ms = 0;  // when in-flight ops last got acknowledged (or started)
+  int64_t last_rewind_ms = 0;
+
+  int64_t last_heard_ms = 0;
+  int64_t hello_sent_ms = 0;
+  int64_t heartbeat_sent_ms = 0;
+  int64_t ack_sent_ms = 0;
+  crdt::VersionVector ack_sent;  // the vector of the last Ack or Heartbeat we sent it
+
+  // Outgoing snapshot.
+  bool snapshot_in_flight = false;
+  crdt::VersionVector snapshot_covers;
+  int64_t snapshot_sent_ms = 0;
+
+  // Incoming snapshot being assembled (per connection).
+  std::optional<uint64_t> incoming_number;
+  std::map<uint64_t, SnapshotChunk> incoming_chunks;  // by chunk index
+  std::optional<uint64_t> incoming_count;
+
+  uint64_t ops_sent = 0;
+  uint64_t ops_received = 0;
+  uint64_t snapshots_sent = 0;
+  uint64_t resends = 0;
+  std::string last_error;
+};
+
+// The last sequence number an op consumed.
+inline uint64_t LastSeq(const OpRecord& op) {
+  return op.op.first_dot.seq + op.op.dot_count - 1;
+}
+inline ReplicaId Origin(const OpRecord& op) { return op.op.first_dot.replica; }
+inline bool Covers(const crdt::VersionVector& vector, const OpRecord& op) {
+  return vector.Get(Origin(op)) >= LastSeq(op);
+}
+
+}  // namespace lattice::repl
