@@ -1,6 +1,5 @@
 // OpLog, MemoryStorage and ReplicaIdentity (replication/): framing, segments, recovery of torn
-// and corrupt tails, the fsync policies, compaction, the memory ring, snapshots. Here rather than
-// in tests/repl/ until that test binary exists (server_tests links lattice_repl).
+// and corrupt tails, the fsync policies, compaction, the memory ring, snapshots.
 
 #include <cstdint>
 #include <cstdio>
