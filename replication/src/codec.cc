@@ -1,0 +1,994 @@
+#include "lattice/repl/codec.h"
+
+#include <climits>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <set>
+#include <utility>
+#include <vector>
+
+#include "lattice/repl/lattice.pb.h"
+
+namespace lattice::repl {
+
+namespace {
+
+using crdt::Dot;
+
+// Sequence numbers count one replica's writes: 2^62 is unreachable, and the bound keeps every
+// seq + small constant and first_dot.seq + dot_count free of overflow.
+constexpr uint64_t kSeqMax = uint64_t{1} << 62;
+// Register joins are quadratic in the items of one cell; a real cell holds O(replicas) of them.
+constexpr int kCellItemsMax = 1024;
+
+#define CODEC_RETURN_IF_ERROR(expr)          \
+  do {                                       \
+    auto codec_status = (expr);              \
+    if (!codec_status.ok()) {                \
+      return Unexpected(codec_status.error()); \
+    }                                        \
+  } while (false)
+
+// ---------------------------------------------------------------------------------------------
+// Encoding: crdt values -> wire messages. Empty parts are left unset (absent == empty).
+
+void PutDot(Dot dot, wire::Dot* out) {
+  out->set_replica(dot.replica);
+  out->set_seq(dot.seq);
+}
+
+void PutVector(const crdt::VersionVector& vector, wire::VersionVector* out) {
+  for (const auto& [replica, seq] : vector.entries()) {
+    out->add_replica(replica);
+    out->add_seq(seq);
+  }
+}
+
+void PutContext(const crdt::DotContext& context, wire::DotContext* out) {
+  if (!context.vector().entries().empty()) {
+    PutVector(context.vector(), out->mutable_vector());
+  }
+  for (const Dot& dot : context.cloud()) {
+    out->add_cloud_replica(dot.replica);
+    out->add_cloud_seq(dot.seq);
+  }
+}
+
+// Exact: "%La" prints every bit of the 64-bit mantissa in hex, and strtold reads it back.
+std::string FloatText(long double value) {
+  if (value == 0 && !std::signbit(value)) {
+    return {};
+  }
+  char text[64];
+  std::snprintf(text, sizeof(text), "%La", value);
+  return text;
+}
+
+template <typename V>
+void PutRest(const crdt::RegisterRest<V>& rest, wire::RegisterMeta* out) {
+  for (const crdt::Tomb& tomb : rest.tombs) {
+    wire::Tomb* t = out->add_tombs();
+    t->set_hlc(tomb.hlc);
+    PutDot(tomb.dot, t->mutable_dot());
+  }
+  for (const crdt::IncEntry& inc : rest.incs) {
+    wire::IncEntry* i = out->add_incs();
+    PutDot(inc.dot, i->mutable_dot());
+    if (inc.epoch.valid()) {
+      PutDot(inc.epoch, i->mutable_epoch());
+    }
+    i->set_total(inc.total);
+    i->set_ftotal(FloatText(inc.ftotal));
+  }
+  for (const crdt::Observed& observed : rest.observed) {
+    wire::Observed* o = out->add_observed();
+    PutDot(observed.owner, o->mutable_owner());
+    for (const crdt::Offset& offset : observed.offsets) {
+      wire::Offset* f = o->add_offsets();
+      f->set_replica(offset.replica);
+      if (offset.epoch.valid()) {
+        PutDot(offset.epoch, f->mutable_epoch());
+      }
+      f->set_seq(offset.seq);
+      f->set_total(offset.total);
+      f->set_ftotal(FloatText(offset.ftotal));
+    }
+  }
+}
+
+void PutEntry(const crdt::RegisterEntry<std::string>& entry, wire::StringEntry* out) {
+  out->set_value(entry.value);
+  out->set_hlc(entry.hlc);
+  PutDot(entry.dot, out->mutable_dot());
+}
+
+void PutEntry(const crdt::RegisterEntry<double>& entry, wire::ScoreEntry* out) {
+  out->set_value(entry.value);
+  out->set_hlc(entry.hlc);
+  PutDot(entry.dot, out->mutable_dot());
+}
+
+void PutEntry(const crdt::RegisterEntry<crdt::ExpiryValue>& entry, wire::ExpiryEntry* out) {
+  out->set_at_ms(entry.value.at_ms);
+  out->set_rule(static_cast<uint32_t>(entry.value.rule));
+  out->set_hlc(entry.hlc);
+  PutDot(entry.dot, out->mutable_dot());
+}
+
+// Entries in the register's own order (winner, then stamp descending), then the rest.
+template <typename V, typename CellMessage>
+void PutRegister(const crdt::Register<V>& cell, CellMessage* out) {
+  for (const auto& entry : cell.Entries()) {
+    PutEntry(entry, out->add_entries());
+  }
+  const crdt::RegisterRest<V>* rest = cell.rest();
+  if (rest != nullptr && !(rest->tombs.empty() && rest->incs.empty() && rest->observed.empty())) {
+    PutRest(*rest, out->mutable_meta());
+  }
+}
+
+void PutDotSet(const std::string& name, const crdt::DotSet& dots, wire::SetMember* out) {
+  out->set_name(name);
+  for (const Dot& dot : dots.dots()) {
+    out->add_replica(dot.replica);
+    out->add_seq(dot.seq);
+  }
+}
+
+void PutKey(const crdt::Key& key, wire::Key* out) {
+  if (!key.string().empty()) {
+    PutRegister(key.string(), out->mutable_string());
+  }
+  for (const auto& [name, field] : key.hash().fields()) {
+    wire::HashField* f = out->add_hash();
+    f->set_name(name);
+    if (!field.value.empty()) {
+      PutRegister(field.value, f->mutable_value());
+    }
+    if (field.ttl.get() != nullptr && !field.ttl.get()->empty()) {
+      PutRegister(*field.ttl.get(), f->mutable_ttl());
+    }
+  }
+  for (const auto& [name, dots] : key.set().adds()) {
+    PutDotSet(name, dots, out->add_set_adds());
+  }
+  for (const auto& [name, dots] : key.set().removes()) {
+    PutDotSet(name, dots, out->add_set_removes());
+  }
+  for (const auto& [name, cell] : key.zset().members()) {
+    wire::ZSetMember* m = out->add_zset();
+    m->set_name(name);
+    PutRegister(cell, m->mutable_score());
+  }
+}
+
+void PutPolicies(const crdt::Policies& policies, wire::Policies* out) {
+  out->set_set(static_cast<uint32_t>(policies.set));
+  out->set_string(static_cast<uint32_t>(policies.string));
+  out->set_hash_field(static_cast<uint32_t>(policies.hash_field));
+  out->set_expiry(static_cast<uint32_t>(policies.expiry));
+}
+
+void PutKeyOp(const crdt::KeyOp& op, wire::KeyOp* out) {
+  if (!op.delta.empty()) {
+    PutKey(op.delta, out->mutable_delta());
+  }
+  PutContext(op.context, out->mutable_context());
+  if (!(op.policies == crdt::Policies{})) {
+    PutPolicies(op.policies, out->mutable_policies());
+  }
+  out->set_hlc(op.hlc);
+  PutDot(op.first_dot, out->mutable_first_dot());
+  out->set_dot_count(op.dot_count);
+}
+
+void PutOpRecord(const OpRecord& record, wire::OpRecord* out) {
+  out->set_db(record.db);
+  out->set_key(record.key);
+  PutKeyOp(record.op, out->mutable_op());
+  if (!record.deps.entries().empty()) {
+    PutVector(record.deps, out->mutable_deps());
+  }
+}
+
+void PutMessage(const Hello& m, wire::Envelope* out) {
+  wire::Hello* h = out->mutable_hello();
+  h->set_shard_id(m.shard_id);
+  h->set_replica(m.replica);
+  h->set_region(m.region);
+  h->set_protocol_version(m.protocol_version);
+  PutVector(m.applied, h->mutable_applied());
+}
+void PutMessage(const OpBatch& m, wire::Envelope* out) {
+  wire::OpBatch* batch = out->mutable_op_batch();
+  for (const OpRecord& record : m.ops) {
+    PutOpRecord(record, batch->add_ops());
+  }
+}
+void PutMessage(const Ack& m, wire::Envelope* out) {
+  PutVector(m.applied, out->mutable_ack()->mutable_applied());
+}
+void PutMessage(const Heartbeat& m, wire::Envelope* out) {
+  out->mutable_heartbeat()->set_sender_time_ms(m.sender_time_ms);
+  PutVector(m.applied, out->mutable_heartbeat()->mutable_applied());
+}
+void PutMessage(const SnapshotChunk& m, wire::Envelope* out) {
+  wire::SnapshotChunk* chunk = out->mutable_snapshot_chunk();
+  chunk->set_snapshot_id(m.snapshot_id);
+  for (const SnapshotKey& key : m.keys) {
+    wire::SnapshotKey* k = chunk->add_keys();
+    k->set_db(key.db);
+    k->set_key(key.key);
+    if (!key.state.empty()) {
+      PutKey(key.state, k->mutable_state());
+    }
+  }
+  chunk->set_last(m.last);
+  PutContext(m.context, chunk->mutable_context());
+}
+void PutMessage(const Goodbye& m, wire::Envelope* out) {
+  out->mutable_goodbye()->set_reason(m.reason);
+}
+
+}  // namespace
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// Decoding, step 1: structural checks of the wire values, before any crdt code runs on them.
+
+Result<Dot> GetDot(ReplicaId replica, uint64_t seq) {
+  if (replica == kNoReplica) {
+    return Unexpected("dot with replica 0");
+  }
+  if (seq == 0 || seq > kSeqMax) {
+    return Unexpected("dot with seq out of range");
+  }
+  return Dot{replica, seq};
+}
+
+Result<Dot> GetDot(const wire::Dot& dot) { return GetDot(dot.replica(), dot.seq()); }
+
+// An optional dot (an epoch): absent is Dot{}.
+template <typename M>
+Result<Dot> GetEpoch(const M& message) {
+  if (!message.has_epoch()) {
+    return Dot{};
+  }
+  return GetDot(message.epoch());
+}
+
+Result<long double> GetFloat(const std::string& text) {
+  if (text.empty()) {
+    return 0.0L;
+  }
+  char* end = nullptr;
+  const long double value = std::strtold(text.c_str(), &end);
+  // Only the encoder's own rendering is accepted: exact, and the same bytes on re-export.
+  if (end != text.c_str() + text.size() || std::isnan(value) || FloatText(value) != text) {
+    return Unexpected("float total is not canonical %La text");
+  }
+  return value;
+}
+
+Result<crdt::VersionVector> GetVector(const wire::VersionVector& in) {
+  if (in.replica_size() != in.seq_size()) {
+    return Unexpected("version vector: replica and seq counts differ");
+  }
+  crdt::VersionVector out;
+  for (int i = 0; i < in.replica_size(); ++i) {
+    auto dot = GetDot(in.replica(i), in.seq(i));
+    CODEC_RETURN_IF_ERROR(dot);
+    if (i > 0 && in.replica(i) <= in.replica(i - 1)) {
+      return Unexpected("version vector not sorted by replica");
+    }
+    out.Set(dot->replica, dot->seq);
+  }
+  return out;
+}
+
+// Normalised: cloud dots that the vector covers or that extend it are folded in, as Add does.
+Result<crdt::DotContext> GetContext(const wire::DotContext& in) {
+  auto vector = GetVector(in.vector());
+  CODEC_RETURN_IF_ERROR(vector);
+  if (in.cloud_replica_size() != in.cloud_seq_size()) {
+    return Unexpected("dot context: cloud replica and seq counts differ");
+  }
+  crdt::DotContext out = crdt::DotContext::FromVector(std::move(*vector));
+  for (int i = 0; i < in.cloud_replica_size(); ++i) {
+    auto dot = GetDot(in.cloud_replica(i), in.cloud_seq(i));
+    CODEC_RETURN_IF_ERROR(dot);
+    out.Add(*dot);
+  }
+  return out;
+}
+
+Result<crdt::Policies> GetPolicies(const wire::Policies& in) {
+  if (in.set() > 1 || in.string() > 1 || in.hash_field() > 1 || in.expiry() > 1) {
+    return Unexpected("policy value out of range");
+  }
+  crdt::Policies out;
+  out.set = static_cast<crdt::SetRule>(in.set());
+  out.string = static_cast<crdt::StringRule>(in.string());
+  out.hash_field = static_cast<crdt::StringRule>(in.hash_field());
+  out.expiry = static_cast<crdt::ExpiryRule>(in.expiry());
+  return out;
+}
+
+// Walks a wire Key checking every dot, count and enum, and records the replicas it names (the
+// builder takes its scratch dots from a replica that does not occur).
+class KeyChecker {
+ public:
+  Result<void> Check(const wire::Key& key);
+  const std::set<ReplicaId>& replicas() const { return replicas_; }
+
+ private:
+  Result<void> CheckDot(const wire::Dot& dot) {
+    auto got = GetDot(dot);
+    CODEC_RETURN_IF_ERROR(got);
+    replicas_.insert(got->replica);
+    return {};
+  }
+  Result<void> CheckMeta(const wire::RegisterMeta& meta, bool score);
+  template <typename Cell>
+  Result<void> CheckCell(const Cell& cell, bool score);
+  Result<void> CheckExpiry(const wire::ExpiryCell& cell);
+  Result<void> CheckMembers(const google::protobuf::RepeatedPtrField<wire::SetMember>& members);
+
+  std::set<ReplicaId> replicas_;
+};
+
+Result<void> KeyChecker::CheckMeta(const wire::RegisterMeta& meta, bool score) {
+  for (const wire::Tomb& tomb : meta.tombs()) {
+    CODEC_RETURN_IF_ERROR(CheckDot(tomb.dot()));
+  }
+  for (const wire::IncEntry& inc : meta.incs()) {
+    CODEC_RETURN_IF_ERROR(CheckDot(inc.dot()));
+    CODEC_RETURN_IF_ERROR(GetEpoch(inc));
+    CODEC_RETURN_IF_ERROR(GetFloat(inc.ftotal()));
+    if (score && inc.total() != 0) {
+      return Unexpected("score increment with an integer total");
+    }
+  }
+  for (const wire::Observed& observed : meta.observed()) {
+    CODEC_RETURN_IF_ERROR(CheckDot(observed.owner()));
+    if (observed.offsets().empty()) {
+      return Unexpected("observed offsets list is empty");
+    }
+    for (const wire::Offset& offset : observed.offsets()) {
+      auto dot = GetDot(offset.replica(), offset.seq());
+      CODEC_RETURN_IF_ERROR(dot);
+      replicas_.insert(dot->replica);
+      CODEC_RETURN_IF_ERROR(GetEpoch(offset));
+      CODEC_RETURN_IF_ERROR(GetFloat(offset.ftotal()));
+      if (score && offset.total() != 0) {
+        return Unexpected("score offset with an integer total");
+      }
+    }
+  }
+  return {};
+}
+
+template <typename Cell>
+Result<void> KeyChecker::CheckCell(const Cell& cell, bool score) {
+  int items = cell.entries_size() + cell.meta().tombs_size() + cell.meta().incs_size();
+  for (const wire::Observed& observed : cell.meta().observed()) {
+    items += observed.offsets_size();
+  }
+  if (items > kCellItemsMax) {
+    return Unexpected("register cell with too many items");
+  }
+  for (const auto& entry : cell.entries()) {
+    CODEC_RETURN_IF_ERROR(CheckDot(entry.dot()));
+    if constexpr (std::is_same_v<Cell, wire::ScoreCell>) {
+      if (std::isnan(entry.value())) {
+        return Unexpected("NaN score");
+      }
+    }
+  }
+  return CheckMeta(cell.meta(), score);
+}
+
+// An expiry cell only ever holds entries (no counter, so no tombstones or offsets).
+Result<void> KeyChecker::CheckExpiry(const wire::ExpiryCell& cell) {
+  if (cell.has_meta() || cell.entries_size() > kCellItemsMax) {
+    return Unexpected("expiry cell with counter metadata or too many entries");
+  }
+  for (const wire::ExpiryEntry& entry : cell.entries()) {
+    CODEC_RETURN_IF_ERROR(CheckDot(entry.dot()));
+    if (entry.rule() > 1) {
+      return Unexpected("expiry rule out of range");
+    }
+  }
+  return {};
+}
+
+Result<void> KeyChecker::CheckMembers(
+    const google::protobuf::RepeatedPtrField<wire::SetMember>& members) {
+  for (const wire::SetMember& member : members) {
+    if (member.replica_size() != member.seq_size()) {
+      return Unexpected("set member: replica and seq counts differ");
+    }
+    if (member.replica_size() == 0 || member.replica_size() > kCellItemsMax) {
+      return Unexpected("set member with no dots or too many");
+    }
+    for (int i = 0; i < member.replica_size(); ++i) {
+      auto dot = GetDot(member.replica(i), member.seq(i));
+      CODEC_RETURN_IF_ERROR(dot);
+      replicas_.insert(dot->replica);
+    }
+  }
+  return {};
+}
+
+Result<void> KeyChecker::Check(const wire::Key& key) {
+  if (key.has_hash_created() || key.has_set_created() || key.has_zset_created() ||
+      key.has_expiry()) {
+    return Unexpected("key creation cells and expiry are not supported by this codec version");
+  }
+  CODEC_RETURN_IF_ERROR(CheckCell(key.string(), /*score=*/false));
+  for (const wire::HashField& field : key.hash()) {
+    CODEC_RETURN_IF_ERROR(CheckCell(field.value(), /*score=*/false));
+    CODEC_RETURN_IF_ERROR(CheckExpiry(field.ttl()));
+  }
+  CODEC_RETURN_IF_ERROR(CheckMembers(key.set_adds()));
+  CODEC_RETURN_IF_ERROR(CheckMembers(key.set_removes()));
+  for (const wire::ZSetMember& member : key.zset()) {
+    CODEC_RETURN_IF_ERROR(CheckCell(member.score(), /*score=*/true));
+  }
+  return {};
+}
+
+}  // namespace
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// Decoding, step 2: rebuilding crdt state. The crdt types keep their internals private, so each
+// item of a register (entry, tombstone, increment chain) and each set dot is recreated by the
+// Key mutator that makes it, on a scratch key prepared so that the mutator's delta is exactly
+// that item; the pieces are then joined with empty contexts (a union). Scratch dots come from a
+// replica the state does not name, so they never reach the result (step 3 verifies it).
+
+enum class SlotKind { kString, kHashValue, kScore };
+
+// Where a register lives in a Key: the string cell, a hash field's value, or a member's score.
+struct Slot {
+  SlotKind kind;
+  std::string name;  // the field or member
+};
+
+struct Value {
+  const std::string* text = nullptr;  // string and hash-field cells
+  double score = 0;                   // score cells
+};
+
+const std::string kZeroText = "0";
+
+Value ValueOf(const wire::StringEntry& entry) { return Value{&entry.value(), 0}; }
+Value ValueOf(const wire::ScoreEntry& entry) { return Value{nullptr, entry.value()}; }
+
+// One increment chain to recreate: `dot` is its latest increment, `epoch` the entry it counts on.
+struct IncSpec {
+  Dot dot;
+  Dot epoch;
+  int64_t total = 0;
+  long double ftotal = 0;
+};
+
+class KeyBuilder {
+ public:
+  explicit KeyBuilder(ReplicaId scratch_replica) : scratch_replica_(scratch_replica) {}
+
+  Result<void> AddKey(const wire::Key& key);
+  crdt::Key Finish();
+
+ private:
+  template <typename Fn>
+  Result<crdt::Key> Write(crdt::Key& base, Dot dot, uint64_t hlc, crdt::Policies policies,
+                          Fn mutate);
+  Dot Scratch() {
+    const Dot dot{scratch_replica_, scratch_seq_};
+    scratch_seq_ += 4;  // a mutator may take two dots (creation + element)
+    return dot;
+  }
+  crdt::Key Base(const Slot& slot);
+  Result<crdt::Key> Assign(crdt::Key& base, const Slot& slot, Value value, uint64_t hlc, Dot dot);
+  Result<crdt::Key> Increment(crdt::Key& base, const Slot& slot, int64_t by, long double float_by,
+                              bool is_float, Dot dot);
+  Result<crdt::Key> Remove(crdt::Key& base, const Slot& slot, uint64_t hlc, Dot dot);
+  Result<crdt::Key> IncPiece(const Slot& slot, const IncSpec& inc);
+  Result<crdt::Key> WithOffsets(const Slot& slot, const wire::Observed* observed);
+  Result<crdt::Key> BareTomb(const Slot& slot, uint64_t hlc, Dot dot);
+  template <typename Cell>
+  Result<void> AddCell(const Slot& slot, const Cell& cell);
+  Result<void> AddTtl(const std::string& field, const wire::ExpiryCell& cell);
+  Result<void> AddMembers(const google::protobuf::RepeatedPtrField<wire::SetMember>& members,
+                          bool removes);
+
+  ReplicaId scratch_replica_;
+  uint64_t scratch_seq_ = 1;
+  std::vector<crdt::Key> pieces_;
+};
+
+// Runs one local write on `base` whose dots start at `dot`, and returns its delta.
+template <typename Fn>
+Result<crdt::Key> KeyBuilder::Write(crdt::Key& base, Dot dot, uint64_t hlc,
+                                    crdt::Policies policies, Fn mutate) {
+  crdt::DotSource dots(dot.replica, dot.seq);
+  crdt::DotContext shard;
+  const crdt::Writer writer{&dots, hlc, /*now_ms=*/0, policies};
+  Result<crdt::KeyOp> op = mutate(base, writer, shard);
+  if (!op.ok()) {
+    return Unexpected("state cannot be rebuilt: " + op.error().message);
+  }
+  return std::move(op->delta);
+}
+
+// A scratch key of the slot's type, holding one element other than the slot's own.
+crdt::Key KeyBuilder::Base(const Slot& slot) {
+  crdt::Key base;
+  const std::string other = slot.name + "~";
+  if (slot.kind == SlotKind::kHashValue) {
+    (void)Write(base, Scratch(), 0, {}, [&](crdt::Key& k, const crdt::Writer& w, auto& s) {
+      return k.HSet(other, kZeroText, /*keep_ttl=*/true, w, s);
+    });
+  } else if (slot.kind == SlotKind::kScore) {
+    (void)Write(base, Scratch(), 0, {}, [&](crdt::Key& k, const crdt::Writer& w, auto& s) {
+      return k.ZAdd(other, 0.0, w, s);
+    });
+  }
+  return base;
+}
+
+Result<crdt::Key> KeyBuilder::Assign(crdt::Key& base, const Slot& slot, Value value,
+                                     uint64_t hlc, Dot dot) {
+  return Write(base, dot, hlc, {},
+               [&](crdt::Key& k, const crdt::Writer& w, auto& s) -> Result<crdt::KeyOp> {
+                 switch (slot.kind) {
+                   case SlotKind::kString:
+                     return k.Set(*value.text, /*keep_ttl=*/true, std::nullopt, w, s);
+                   case SlotKind::kHashValue:
+                     return k.HSet(slot.name, *value.text, /*keep_ttl=*/true, w, s);
+                   case SlotKind::kScore:
+                     return k.ZAdd(slot.name, value.score, w, s);
+                 }
+                 return Unexpected("unknown slot");
+               });
+}
+
+Result<crdt::Key> KeyBuilder::Increment(crdt::Key& base, const Slot& slot, int64_t by,
+                                        long double float_by, bool is_float, Dot dot) {
+  return Write(base, dot, 0, {},
+               [&](crdt::Key& k, const crdt::Writer& w, auto& s) -> Result<crdt::KeyOp> {
+                 switch (slot.kind) {
+                   case SlotKind::kString:
+                     return is_float ? k.IncrByFloat(float_by, w, s) : k.IncrBy(by, w, s);
+                   case SlotKind::kHashValue:
+                     return is_float ? k.HIncrByFloat(slot.name, float_by, w, s)
+                                     : k.HIncrBy(slot.name, by, w, s);
+                   case SlotKind::kScore:
+                     return k.ZIncrBy(slot.name, static_cast<double>(float_by), w, s);
+                 }
+                 return Unexpected("unknown slot");
+               });
+}
+
+Result<crdt::Key> KeyBuilder::Remove(crdt::Key& base, const Slot& slot, uint64_t hlc, Dot dot) {
+  return Write(base, dot, hlc, {},
+               [&](crdt::Key& k, const crdt::Writer& w, auto& s) -> Result<crdt::KeyOp> {
+                 switch (slot.kind) {
+                   case SlotKind::kString: {
+                     auto op = k.Del(w, s);
+                     if (!op) {
+                       return Unexpected("nothing to remove");
+                     }
+                     return std::move(*op);
+                   }
+                   case SlotKind::kHashValue:
+                     return k.HDel({slot.name}, w, s);
+                   case SlotKind::kScore:
+                     return k.ZRem({slot.name}, w, s);
+                 }
+                 return Unexpected("unknown slot");
+               });
+}
+
+// An increment entry {dot, epoch, total, ftotal}: an entry at the epoch (so the increments count
+// on it), then at most two increments by the same replica, the last one taking `dot`.
+Result<crdt::Key> KeyBuilder::IncPiece(const Slot& slot, const IncSpec& inc) {
+  crdt::Key base = Base(slot);
+  if (inc.epoch.valid()) {
+    CODEC_RETURN_IF_ERROR(Assign(base, slot, Value{&kZeroText, 0}, 0, inc.epoch));
+  }
+  Dot step{inc.dot.replica, inc.dot.seq + 1};  // neither the epoch nor `dot`
+  if (step == inc.epoch) {
+    step.seq += 1;
+  }
+  if (slot.kind == SlotKind::kScore) {
+    // ZINCRBY takes doubles: a long double total is their exact sum high + low.
+    const double high = static_cast<double>(inc.ftotal);
+    const double low = static_cast<double>(inc.ftotal - high);
+    if (!std::isfinite(inc.ftotal) || low == 0) {
+      return Increment(base, slot, 0, high, true, inc.dot);
+    }
+    if (static_cast<long double>(high) + low != inc.ftotal) {
+      return Unexpected("score total is not a sum of two doubles");
+    }
+    CODEC_RETURN_IF_ERROR(Increment(base, slot, 0, high, true, step));
+    return Increment(base, slot, 0, low, true, inc.dot);
+  }
+  if (inc.total != 0 && inc.ftotal != 0) {
+    CODEC_RETURN_IF_ERROR(Increment(base, slot, inc.total, 0, false, step));
+    return Increment(base, slot, 0, inc.ftotal, true, inc.dot);
+  }
+  if (inc.ftotal != 0) {
+    return Increment(base, slot, 0, inc.ftotal, true, inc.dot);
+  }
+  return Increment(base, slot, inc.total, 0, false, inc.dot);
+}
+
+// A scratch key whose slot holds the increments an entry or tombstone observed: the mutator
+// records them as its offsets.
+Result<crdt::Key> KeyBuilder::WithOffsets(const Slot& slot, const wire::Observed* observed) {
+  crdt::Key base = Base(slot);
+  if (observed == nullptr) {
+    return base;
+  }
+  const crdt::DotContext none;
+  for (const wire::Offset& offset : observed->offsets()) {
+    auto dot = GetDot(offset.replica(), offset.seq());
+    auto epoch = GetEpoch(offset);
+    auto ftotal = GetFloat(offset.ftotal());
+    if (!dot.ok() || !epoch.ok() || !ftotal.ok()) {
+      return Unexpected("bad offset");
+    }
+    auto piece = IncPiece(slot, IncSpec{*dot, *epoch, offset.total(), *ftotal});
+    CODEC_RETURN_IF_ERROR(piece);
+    base.Join(*piece, none, none);
+  }
+  return base;
+}
+
+// A tombstone whose offsets were compacted away. A remove always records offsets, so: remove a
+// scratch increment, then compact with the tombstone stable (its offsets for a chain that no
+// longer exists go) while an unstable scratch entry keeps the tombstone, then drop that entry.
+Result<crdt::Key> KeyBuilder::BareTomb(const Slot& slot, uint64_t hlc, Dot dot) {
+  const crdt::DotContext none;
+  crdt::Key base = Base(slot);
+  auto chain = IncPiece(slot, IncSpec{Scratch(), Dot{}, 0, 0});
+  CODEC_RETURN_IF_ERROR(chain);
+  base.Join(*chain, none, none);
+  auto piece = Remove(base, slot, hlc, dot);
+  CODEC_RETURN_IF_ERROR(piece);
+  const Dot keeper = Scratch();
+  crdt::Key keeper_base = Base(slot);
+  auto keep = Assign(keeper_base, slot, Value{&kZeroText, 0}, 0, keeper);
+  CODEC_RETURN_IF_ERROR(keep);
+  piece->Join(*keep, none, none);
+  crdt::VersionVector stable;
+  stable.Set(dot.replica, dot.seq);
+  piece->Compact(stable);
+  crdt::DotContext drop;
+  drop.Add(keeper);
+  piece->Join(crdt::Key{}, none, drop);
+  return piece;
+}
+
+template <typename Cell>
+Result<void> KeyBuilder::AddCell(const Slot& slot, const Cell& cell) {
+  auto observed_of = [&](const wire::Dot& owner) -> const wire::Observed* {
+    for (const wire::Observed& o : cell.meta().observed()) {
+      if (o.owner().replica() == owner.replica() && o.owner().seq() == owner.seq()) {
+        return &o;
+      }
+    }
+    return nullptr;
+  };
+  for (const auto& entry : cell.entries()) {
+    auto base = WithOffsets(slot, observed_of(entry.dot()));
+    CODEC_RETURN_IF_ERROR(base);
+    const Dot dot{entry.dot().replica(), entry.dot().seq()};
+    auto piece = Assign(*base, slot, ValueOf(entry), entry.hlc(), dot);
+    CODEC_RETURN_IF_ERROR(piece);
+    pieces_.push_back(std::move(*piece));
+  }
+  for (const wire::Tomb& tomb : cell.meta().tombs()) {
+    const Dot dot{tomb.dot().replica(), tomb.dot().seq()};
+    const wire::Observed* observed = observed_of(tomb.dot());
+    Result<crdt::Key> piece = crdt::Key{};
+    if (observed != nullptr) {
+      auto base = WithOffsets(slot, observed);
+      CODEC_RETURN_IF_ERROR(base);
+      piece = Remove(*base, slot, tomb.hlc(), dot);
+    } else {
+      piece = BareTomb(slot, tomb.hlc(), dot);
+    }
+    CODEC_RETURN_IF_ERROR(piece);
+    pieces_.push_back(std::move(*piece));
+  }
+  for (const wire::IncEntry& inc : cell.meta().incs()) {
+    auto epoch = GetEpoch(inc);
+    auto ftotal = GetFloat(inc.ftotal());
+    if (!epoch.ok() || !ftotal.ok()) {
+      return Unexpected("bad increment entry");
+    }
+    const Dot dot{inc.dot().replica(), inc.dot().seq()};
+    auto piece = IncPiece(slot, IncSpec{dot, *epoch, inc.total(), *ftotal});
+    CODEC_RETURN_IF_ERROR(piece);
+    pieces_.push_back(std::move(*piece));
+  }
+  return {};
+}
+
+Result<void> KeyBuilder::AddTtl(const std::string& field, const wire::ExpiryCell& cell) {
+  const Slot slot{SlotKind::kHashValue, field};
+  for (const wire::ExpiryEntry& entry : cell.entries()) {
+    crdt::Key base = Base(slot);
+    CODEC_RETURN_IF_ERROR(Assign(base, slot, Value{&kZeroText, 0}, 0, Scratch()));
+    crdt::Policies policies;
+    policies.expiry = static_cast<crdt::ExpiryRule>(entry.rule());
+    const Dot dot{entry.dot().replica(), entry.dot().seq()};
+    auto piece = Write(base, dot, entry.hlc(), policies,
+                       [&](crdt::Key& k, const crdt::Writer& w, auto& s) {
+                         return k.HExpire(field, entry.at_ms(), w, s);
+                       });
+    CODEC_RETURN_IF_ERROR(piece);
+    pieces_.push_back(std::move(*piece));
+  }
+  return {};
+}
+
+// Set dots: an SADD of the member on a set key (an add dot), or an SREM under remove-wins of a
+// member the scratch key holds (a remove token).
+Result<void> KeyBuilder::AddMembers(
+    const google::protobuf::RepeatedPtrField<wire::SetMember>& members, bool removes) {
+  crdt::Policies policies;
+  policies.set = crdt::SetRule::kRemoveWins;
+  for (const wire::SetMember& member : members) {
+    const std::vector<std::string> name{member.name()};
+    const std::vector<std::string> seed{removes ? member.name() : member.name() + "~"};
+    for (int i = 0; i < member.replica_size(); ++i) {
+      crdt::Key base;
+      (void)Write(base, Scratch(), 0, {}, [&](crdt::Key& k, const crdt::Writer& w, auto& s) {
+        return k.SAdd(seed, w, s);
+      });
+      const Dot dot{member.replica(i), member.seq(i)};
+      auto piece = Write(base, dot, 0, policies, [&](crdt::Key& k, const crdt::Writer& w,
+                                                     auto& s) {
+        return removes ? k.SRem(name, w, s) : k.SAdd(name, w, s);
+      });
+      CODEC_RETURN_IF_ERROR(piece);
+      pieces_.push_back(std::move(*piece));
+    }
+  }
+  return {};
+}
+
+Result<void> KeyBuilder::AddKey(const wire::Key& key) {
+  if (key.has_string()) {
+    CODEC_RETURN_IF_ERROR(AddCell(Slot{SlotKind::kString, {}}, key.string()));
+  }
+  for (const wire::HashField& field : key.hash()) {
+    if (field.has_value()) {
+      CODEC_RETURN_IF_ERROR(AddCell(Slot{SlotKind::kHashValue, field.name()}, field.value()));
+    }
+    CODEC_RETURN_IF_ERROR(AddTtl(field.name(), field.ttl()));
+  }
+  CODEC_RETURN_IF_ERROR(AddMembers(key.set_adds(), /*removes=*/false));
+  CODEC_RETURN_IF_ERROR(AddMembers(key.set_removes(), /*removes=*/true));
+  for (const wire::ZSetMember& member : key.zset()) {
+    CODEC_RETURN_IF_ERROR(AddCell(Slot{SlotKind::kScore, member.name()}, member.score()));
+  }
+  return {};
+}
+
+// Joins the pieces pairwise (a balanced tree): joins walk whole maps, so a linear fold of n set
+// members would be quadratic.
+crdt::Key KeyBuilder::Finish() {
+  if (pieces_.empty()) {
+    return crdt::Key{};
+  }
+  const crdt::DotContext none;
+  while (pieces_.size() > 1) {
+    std::vector<crdt::Key> next;
+    for (size_t i = 0; i + 1 < pieces_.size(); i += 2) {
+      pieces_[i].Join(pieces_[i + 1], none, none);
+      next.push_back(std::move(pieces_[i]));
+    }
+    if (pieces_.size() % 2 == 1) {
+      next.push_back(std::move(pieces_.back()));
+    }
+    pieces_ = std::move(next);
+  }
+  return std::move(pieces_.front());
+}
+
+// Step 3: export what was rebuilt and compare. Anything the crdt could not hold exactly (an
+// unsorted list, a duplicate dot, an offset list without its owner...) differs, and is refused.
+Result<crdt::Key> GetKey(const wire::Key& in) {
+  KeyChecker checker;
+  CODEC_RETURN_IF_ERROR(checker.Check(in));
+  ReplicaId scratch = 1;
+  while (checker.replicas().contains(scratch)) {
+    ++scratch;
+  }
+  KeyBuilder builder(scratch);
+  CODEC_RETURN_IF_ERROR(builder.AddKey(in));
+  crdt::Key key = builder.Finish();
+  wire::Key again;
+  PutKey(key, &again);
+  if (again.SerializeAsString() != in.SerializeAsString()) {
+    return Unexpected("key state is not canonical or not representable");
+  }
+  return key;
+}
+
+}  // namespace
+
+namespace {
+
+// An op's delta holds only what the op wrote (its own dots), and its context covers them all.
+Result<void> CheckOpDots(const crdt::KeyOp& op) {
+  const Dot first = op.first_dot;
+  const uint64_t last = first.seq + op.dot_count - 1;
+  auto in_range = [&](ReplicaId replica, uint64_t seq) {
+    return replica == first.replica && seq >= first.seq && seq <= last;
+  };
+  crdt::DotContext written;
+  op.delta.CollectDots(written);
+  for (const auto& [replica, seq] : written.vector().entries()) {
+    if (!in_range(replica, 1) || !in_range(replica, seq)) {
+      return Unexpected("op delta holds a dot outside first_dot/dot_count");
+    }
+  }
+  for (const Dot& dot : written.cloud()) {
+    if (!in_range(dot.replica, dot.seq)) {
+      return Unexpected("op delta holds a dot outside first_dot/dot_count");
+    }
+  }
+  // Bounded: every step past the vector must hit a cloud dot, or the check fails there.
+  for (uint64_t seq = std::max(first.seq, op.context.vector().Get(first.replica) + 1);
+       seq <= last; ++seq) {
+    if (!op.context.Contains(Dot{first.replica, seq})) {
+      return Unexpected("op context does not cover the op's dots");
+    }
+  }
+  return {};
+}
+
+Result<crdt::KeyOp> GetKeyOp(const wire::KeyOp& in) {
+  crdt::KeyOp op;
+  auto delta = GetKey(in.delta());
+  CODEC_RETURN_IF_ERROR(delta);
+  auto context = GetContext(in.context());
+  CODEC_RETURN_IF_ERROR(context);
+  auto policies = GetPolicies(in.policies());
+  CODEC_RETURN_IF_ERROR(policies);
+  auto first = GetDot(in.first_dot());
+  CODEC_RETURN_IF_ERROR(first);
+  if (in.dot_count() == 0 || in.dot_count() > kSeqMax) {
+    return Unexpected("op dot_count out of range");
+  }
+  op.delta = std::move(*delta);
+  op.context = std::move(*context);
+  op.policies = *policies;
+  op.hlc = in.hlc();
+  op.first_dot = *first;
+  op.dot_count = in.dot_count();
+  CODEC_RETURN_IF_ERROR(CheckOpDots(op));
+  return op;
+}
+
+Result<OpRecord> GetOpRecord(const wire::OpRecord& in) {
+  OpRecord out;
+  auto op = GetKeyOp(in.op());
+  CODEC_RETURN_IF_ERROR(op);
+  auto deps = GetVector(in.deps());
+  CODEC_RETURN_IF_ERROR(deps);
+  out.db = in.db();
+  out.key = in.key();
+  out.op = std::move(*op);
+  out.deps = std::move(*deps);
+  return out;
+}
+
+Result<Message> GetHello(const wire::Hello& in) {
+  if (in.replica() == kNoReplica) {
+    return Unexpected("hello with replica 0");
+  }
+  auto applied = GetVector(in.applied());
+  CODEC_RETURN_IF_ERROR(applied);
+  return Message(Hello{in.shard_id(), in.replica(), in.region(), in.protocol_version(),
+                       std::move(*applied)});
+}
+
+Result<Message> GetOpBatch(const wire::OpBatch& in) {
+  OpBatch out;
+  out.ops.reserve(in.ops_size());
+  for (const wire::OpRecord& record : in.ops()) {
+    auto op = GetOpRecord(record);
+    CODEC_RETURN_IF_ERROR(op);
+    out.ops.push_back(std::move(*op));
+  }
+  return Message(std::move(out));
+}
+
+Result<Message> GetSnapshotChunk(const wire::SnapshotChunk& in) {
+  SnapshotChunk out;
+  out.snapshot_id = in.snapshot_id();
+  out.last = in.last();
+  for (const wire::SnapshotKey& key : in.keys()) {
+    auto state = GetKey(key.state());
+    CODEC_RETURN_IF_ERROR(state);
+    out.keys.push_back(SnapshotKey{key.db(), key.key(), std::move(*state)});
+  }
+  auto context = GetContext(in.context());
+  CODEC_RETURN_IF_ERROR(context);
+  out.context = std::move(*context);
+  return Message(std::move(out));
+}
+
+Result<Message> GetVectorMessage(const wire::Envelope& in) {
+  const bool ack = in.body_case() == wire::Envelope::kAck;
+  auto applied = GetVector(ack ? in.ack().applied() : in.heartbeat().applied());
+  CODEC_RETURN_IF_ERROR(applied);
+  if (ack) {
+    return Message(Ack{std::move(*applied)});
+  }
+  return Message(Heartbeat{in.heartbeat().sender_time_ms(), std::move(*applied)});
+}
+
+Result<Message> GetMessage(const wire::Envelope& in) {
+  switch (in.body_case()) {
+    case wire::Envelope::kHello:
+      return GetHello(in.hello());
+    case wire::Envelope::kOpBatch:
+      return GetOpBatch(in.op_batch());
+    case wire::Envelope::kAck:
+    case wire::Envelope::kHeartbeat:
+      return GetVectorMessage(in);
+    case wire::Envelope::kSnapshotChunk:
+      return GetSnapshotChunk(in.snapshot_chunk());
+    case wire::Envelope::kGoodbye:
+      return Message(Goodbye{in.goodbye().reason()});
+    case wire::Envelope::BODY_NOT_SET:
+      break;
+  }
+  return Unexpected("envelope without a known message");
+}
+
+}  // namespace
+
+std::string Encode(const Message& message) {
+  wire::Envelope envelope;
+  std::visit([&](const auto& m) { PutMessage(m, &envelope); }, message);
+  return envelope.SerializeAsString();
+}
+
+Result<Message> Decode(std::string_view bytes) {
+  wire::Envelope envelope;
+  if (bytes.size() > INT_MAX || !envelope.ParseFromArray(bytes.data(),
+                                                         static_cast<int>(bytes.size()))) {
+    return Unexpected("malformed protobuf");
+  }
+  return GetMessage(envelope);
+}
+
+std::string EncodeOp(const OpRecord& op) {
+  wire::OpRecord record;
+  PutOpRecord(op, &record);
+  return record.SerializeAsString();
+}
+
+Result<OpRecord> DecodeOp(std::string_view bytes) {
+  wire::OpRecord record;
+  if (bytes.size() > INT_MAX ||
+      !record.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return Unexpected("malformed protobuf");
+  }
+  return GetOpRecord(record);
+}
+
+}  // namespace lattice::repl
