@@ -104,7 +104,8 @@ std::optional<KeyOp> RandomWrite(Rng& rng, Replica& r, int64_t now_ms) {
   DotContext& c = r.context;
   const std::string name = Pick(rng, kNames);
   switch (rng.Uniform(17)) {
-    case 0: return Take(k.Set(std::string(rng.Uniform(20), 'v'), rng.Chance(1, 2), std::nullopt, w, c));
+    case 0:
+      return Take(k.Set(std::string(rng.Uniform(20), 'v'), rng.Chance(1, 2), std::nullopt, w, c));
     case 1: return Take(k.IncrBy(rng.Range(-1000, 1000), w, c));
     case 2: return Take(k.IncrByFloat(RandomFloat(rng), w, c));
     case 3: return Take(k.Del(w, c));
@@ -162,8 +163,8 @@ Generated Generate(uint64_t seed, int ops) {
     }
     const crdt::VersionVector deps = r.context.vector();
     if (auto op = RandomWrite(rng, r, now_ms)) {
-      g.ops.push_back(OpRecord{static_cast<uint32_t>(rng.Uniform(16)), "key:" + std::to_string(seed % 97), std::move(*op), deps});
-      r.delivered = r.delivered;  // its own op is already applied
+      const auto db = static_cast<uint32_t>(rng.Uniform(16));
+      g.ops.push_back(OpRecord{db, "key:" + std::to_string(seed % 97), std::move(*op), deps});
     }
   }
   return g;
