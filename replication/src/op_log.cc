@@ -1,5 +1,7 @@
 #include "lattice/repl/op_log.h"
 
+#include "lattice/repl/crc32c.h"
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -23,17 +25,6 @@ constexpr std::string_view kSnapshotMagic = "LATSNAP1";
 constexpr char kIdentityName[] = "replica-id";
 constexpr int64_t kEverySecMs = 1000;
 
-std::array<uint32_t, 256> MakeCrc32cTable() {
-  std::array<uint32_t, 256> table{};
-  for (uint32_t i = 0; i < 256; ++i) {
-    uint32_t crc = i;
-    for (int bit = 0; bit < 8; ++bit) {
-      crc = (crc & 1) != 0 ? (crc >> 1) ^ 0x82F63B78u : crc >> 1;
-    }
-    table[i] = crc;
-  }
-  return table;
-}
 
 void PutFixed32(std::string& out, uint32_t value) {
   for (int i = 0; i < 4; ++i) {
@@ -61,7 +52,7 @@ uint64_t GetFixed64(std::string_view in) {
 // The CRC of a record covers its length field too: a run of zero bytes (what some file systems
 // expose after a crash) would otherwise read as valid empty records.
 uint32_t RecordCrc(std::string_view length_bytes, std::string_view payload) {
-  return OpLogCrc32c(payload, OpLogCrc32c(length_bytes));
+  return Crc32cExtend(Crc32c(length_bytes), payload);
 }
 
 void AppendRecord(std::string& out, std::string_view payload) {
@@ -132,15 +123,6 @@ Unexpected WithContext(const std::string& context, const Error& error) {
 }
 
 }  // namespace
-
-uint32_t OpLogCrc32c(std::string_view data, uint32_t crc) {
-  static const std::array<uint32_t, 256> kTable = MakeCrc32cTable();
-  crc = ~crc;
-  for (char c : data) {
-    crc = kTable[(crc ^ static_cast<uint8_t>(c)) & 0xff] ^ (crc >> 8);
-  }
-  return ~crc;
-}
 
 std::optional<FsyncPolicy> ParseFsyncPolicy(std::string_view text) {
   std::string lower(text);
@@ -457,7 +439,7 @@ Result<void> OpLog::WriteSnapshot(std::string_view bytes, uint64_t covers_index)
   PutFixed64(fields, covers_index);
   PutFixed64(fields, bytes.size());
   file += fields;
-  PutFixed32(file, OpLogCrc32c(bytes, OpLogCrc32c(fields)));
+  PutFixed32(file, Crc32cExtend(Crc32c(fields), bytes));
   file.append(bytes);
   if (Result<void> r = storage_.WriteAtomically(kSnapshotName, file); !r.ok()) {
     return WithContext("snapshot: write", r.error());
@@ -487,7 +469,7 @@ Result<std::optional<Snapshot>> OpLog::ReadSnapshot() {
   if (GetFixed64(fields.substr(8)) != data.size()) {
     return Unexpected("snapshot: length mismatch");
   }
-  if (GetFixed32(view.substr(24)) != OpLogCrc32c(data, OpLogCrc32c(fields))) {
+  if (GetFixed32(view.substr(24)) != Crc32cExtend(Crc32c(fields), data)) {
     return Unexpected("snapshot: bad checksum");
   }
   return std::optional<Snapshot>(Snapshot{std::string(data), GetFixed64(fields)});
@@ -501,7 +483,7 @@ std::string IdentityLine(ReplicaId id) {
   char hex[17];
   std::snprintf(hex, sizeof(hex), "%016" PRIx64, id);
   char crc[9];
-  std::snprintf(crc, sizeof(crc), "%08" PRIx32, OpLogCrc32c(hex));
+  std::snprintf(crc, sizeof(crc), "%08" PRIx32, Crc32c(hex));
   return std::string("lattice-replica-id ") + hex + " " + crc + "\n";
 }
 

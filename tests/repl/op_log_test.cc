@@ -10,6 +10,7 @@
 
 #include "lattice/common/rng.h"
 #include "lattice/repl/memory_storage.h"
+#include "lattice/repl/crc32c.h"
 #include "lattice/repl/op_log.h"
 
 namespace lattice::repl {
@@ -59,10 +60,10 @@ std::vector<std::string> Fill(OpLog& log, size_t count, size_t payload_bytes) {
 }
 
 TEST_CASE("CRC32C matches the standard check value and extends", "[storage]") {
-  CHECK(OpLogCrc32c("123456789") == 0xE3069283u);
-  CHECK(OpLogCrc32c("") == 0u);
-  CHECK(OpLogCrc32c("56789", OpLogCrc32c("1234")) == 0xE3069283u);
-  CHECK(OpLogCrc32c(std::string(32, '\0')) == 0x8A9136AAu);  // RFC 3720 B.4: 32 bytes of zeros
+  CHECK(Crc32c("123456789") == 0xE3069283u);
+  CHECK(Crc32c("") == 0u);
+  CHECK(Crc32cExtend(Crc32c("1234"), "56789") == 0xE3069283u);
+  CHECK(Crc32c(std::string(32, '\0')) == 0x8A9136AAu);  // RFC 3720 B.4: 32 bytes of zeros
 }
 
 TEST_CASE("fsync policy names parse like appendfsync", "[storage]") {
@@ -460,7 +461,7 @@ TEST_CASE("the replica id is created once and read back", "[storage]") {
         "lattice-replica-id 1234abcd5678ef01 " +
             [] {
               char crc[9];
-              std::snprintf(crc, sizeof(crc), "%08x", OpLogCrc32c("1234abcd5678ef01"));
+              std::snprintf(crc, sizeof(crc), "%08x", Crc32c("1234abcd5678ef01"));
               return std::string(crc);
             }() +
             "\n");

@@ -45,11 +45,8 @@
 
 namespace lattice::repl {
 
-// CRC32C (Castagnoli, reflected polynomial 0x82F63B78), table-driven: the checksum of log records,
-// the snapshot and the replica id file. Extends `crc`: passing the CRC of a prefix continues it,
-// so OpLogCrc32c(b, OpLogCrc32c(a)) == OpLogCrc32c(a + b). OpLogCrc32c("123456789") is
-// 0xE3069283. (Named apart from the frame codec's Crc32c so the two headers can meet in one file.)
-uint32_t OpLogCrc32c(std::string_view data, uint32_t crc = 0);
+// Records, the snapshot and the replica id file are checksummed with CRC32C from
+// lattice/repl/crc32c.h (the same function as the replication frames).
 
 // Valkey's appendfsync.
 enum class FsyncPolicy {
