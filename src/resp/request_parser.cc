@@ -173,6 +173,24 @@ bool ParseInlineArg(std::string_view line, size_t* index, std::string* arg) {
 
 }  // namespace
 
+std::optional<std::vector<std::string>> SplitArgs(std::string_view line) {
+  std::vector<std::string> args;
+  size_t i = 0;
+  while (true) {
+    while (i < line.size() && IsSpace(line[i])) {
+      ++i;
+    }
+    if (i >= line.size()) {
+      return args;
+    }
+    std::string arg;
+    if (!ParseInlineArg(line, &i, &arg)) {
+      return std::nullopt;
+    }
+    args.push_back(std::move(arg));
+  }
+}
+
 RequestParser::Status RequestParser::Parse(std::string_view input, size_t* consumed) {
   size_t pos = 0;
   while (true) {

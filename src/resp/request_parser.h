@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -29,6 +30,12 @@ struct RequestLimits {
   // and a bulk at 16384 bytes.
   bool authenticated = true;
 };
+
+// Splits one line into arguments exactly as Valkey's sdssplitargs (the splitter Valkey uses for
+// inline commands and for config files): blanks separate arguments; "double quotes" take \n \r
+// \t \b \a \\ \" and \xHH escapes; 'single quotes' take \' only; a quote may open mid-argument
+// and a closing quote must be followed by a blank or the end. nullopt on unbalanced quotes.
+std::optional<std::vector<std::string>> SplitArgs(std::string_view line);
 
 class RequestParser {
  public:

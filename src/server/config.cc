@@ -1,5 +1,7 @@
 #include "server/config.h"
 
+#include "resp/request_parser.h"
+
 #include <algorithm>
 #include <cerrno>
 #include <climits>
@@ -107,120 +109,6 @@ std::optional<uint64_t> ParseMemory(std::string_view text) {
     return std::nullopt;
   }
   return value * unit->second;
-}
-
-int HexValue(char c) {
-  if (IsDigit(c)) {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
-
-bool IsBlank(char c) {
-  return c == ' ' || c == '\n' || c == '\r' || c == '\t' || c == '\v' || c == '\f';
-}
-
-char Unescape(char e) {
-  switch (e) {
-    case 'n':
-      return '\n';
-    case 'r':
-      return '\r';
-    case 't':
-      return '\t';
-    case 'b':
-      return '\b';
-    case 'a':
-      return '\a';
-    default:
-      return e;
-  }
-}
-
-// Reads one "double quoted" token body starting after the quote; returns false when unbalanced.
-bool ReadDoubleQuoted(std::string_view line, size_t& p, std::string& token) {
-  while (true) {
-    if (p >= line.size()) {
-      return false;
-    }
-    const char c = line[p];
-    if (c == '\\' && p + 3 < line.size() && line[p + 1] == 'x' && HexValue(line[p + 2]) >= 0 &&
-        HexValue(line[p + 3]) >= 0) {
-      token += static_cast<char>(HexValue(line[p + 2]) * 16 + HexValue(line[p + 3]));
-      p += 4;
-    } else if (c == '\\' && p + 1 < line.size()) {
-      token += Unescape(line[p + 1]);
-      p += 2;
-    } else if (c == '"') {
-      ++p;
-      return p >= line.size() || IsBlank(line[p]);  // a closing quote must end the token
-    } else {
-      token += c;
-      ++p;
-    }
-  }
-}
-
-bool ReadSingleQuoted(std::string_view line, size_t& p, std::string& token) {
-  while (true) {
-    if (p >= line.size()) {
-      return false;
-    }
-    if (line[p] == '\\' && p + 1 < line.size() && line[p + 1] == '\'') {
-      token += '\'';
-      p += 2;
-    } else if (line[p] == '\'') {
-      ++p;
-      return p >= line.size() || IsBlank(line[p]);
-    } else {
-      token += line[p];
-      ++p;
-    }
-  }
-}
-
-// Valkey's sdssplitargs: blanks separate tokens; "..." and '...' quote (and may start mid-token).
-// Returns nullopt on unbalanced quotes.
-std::optional<std::vector<std::string>> SplitArgs(std::string_view line) {
-  std::vector<std::string> tokens;
-  size_t p = 0;
-  while (true) {
-    while (p < line.size() && IsBlank(line[p])) {
-      ++p;
-    }
-    if (p >= line.size()) {
-      return tokens;
-    }
-    std::string token;
-    bool done = false;
-    while (!done) {
-      if (p >= line.size()) {
-        break;
-      }
-      const char c = line[p];
-      if (c == ' ' || c == '\n' || c == '\r' || c == '\t') {
-        done = true;
-      } else if (c == '"' || c == '\'') {
-        ++p;
-        const bool ok =
-            c == '"' ? ReadDoubleQuoted(line, p, token) : ReadSingleQuoted(line, p, token);
-        if (!ok) {
-          return std::nullopt;
-        }
-        done = true;
-      } else {
-        token += c;
-        ++p;
-      }
-    }
-    tokens.push_back(std::move(token));
-  }
 }
 
 // Valkey's sdssplitlen(value, " "): "" gives no parts; "a  b" gives "a", "", "b".

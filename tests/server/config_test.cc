@@ -3,6 +3,7 @@
 // not-applicable notices, and loading a stock valkey.conf / redis.conf.
 
 #include "server/config.h"
+#include "resp/request_parser.h"
 
 #include <algorithm>
 #include <catch2/catch.hpp>
@@ -397,6 +398,22 @@ TEST_CASE("config: a valkey.conf from an existing deployment loads", "[config]")
     INFO((loaded.ok() ? std::string() : loaded.error().message));
     CHECK(loaded.ok());
   }
+}
+
+}  // namespace
+}  // namespace lattice::server
+
+namespace lattice::server {
+namespace {
+
+TEST_CASE("config lines split like inline commands (one sdssplitargs)", "[config]") {
+  Config config;
+  // A quote may open mid-argument, as in Valkey's sdssplitargs: a"b c" is one argument "ab c".
+  REQUIRE(config.LoadText("requirepass a\"b c\"\n", "test.conf").ok());
+  CHECK(config.requirepass() == "ab c");
+  CHECK(SplitArgs("requirepass a\"b c\"") ==
+        std::optional<std::vector<std::string>>({"requirepass", "ab c"}));
+  CHECK_FALSE(config.LoadText("requirepass \"x\"y\n", "test.conf").ok());  // quote then text
 }
 
 }  // namespace
