@@ -1,5 +1,7 @@
 #include "lattice/crdt/numeric.h"
 
+#include "lattice/common/numbers.h"
+
 #include <cctype>
 #include <cerrno>
 #include <cmath>
@@ -8,40 +10,7 @@
 
 namespace lattice::crdt {
 
-std::optional<int64_t> ParseInt64(std::string_view text) {
-  // string2ll: "0", or an optional '-' then a nonzero digit then digits; nothing else.
-  if (text.empty() || text.size() > 20) {
-    return std::nullopt;
-  }
-  if (text == "0") {
-    return 0;
-  }
-  size_t i = 0;
-  const bool negative = text[0] == '-';
-  if (negative) {
-    i = 1;
-  }
-  if (i >= text.size() || text[i] < '1' || text[i] > '9') {
-    return std::nullopt;
-  }
-  unsigned __int128 magnitude = 0;
-  for (; i < text.size(); ++i) {
-    if (text[i] < '0' || text[i] > '9') {
-      return std::nullopt;
-    }
-    magnitude = magnitude * 10 + static_cast<unsigned>(text[i] - '0');
-    if (magnitude > static_cast<unsigned __int128>(INT64_MAX) + 1) {
-      return std::nullopt;
-    }
-  }
-  if (negative) {
-    return static_cast<int64_t>(-static_cast<__int128>(magnitude));
-  }
-  if (magnitude > static_cast<unsigned __int128>(INT64_MAX)) {
-    return std::nullopt;
-  }
-  return static_cast<int64_t>(magnitude);
-}
+std::optional<int64_t> ParseInt64(std::string_view text) { return ParseInt64Strict(text); }
 
 std::optional<long double> ParseLongDouble(std::string_view text) {
   if (text.empty() || text.size() >= 5 * 1024 || std::isspace(static_cast<unsigned char>(text[0]))) {

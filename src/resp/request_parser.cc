@@ -1,5 +1,7 @@
 #include "resp/request_parser.h"
 
+#include "lattice/common/numbers.h"
+
 #include <algorithm>
 #include <climits>
 #include <cstring>
@@ -26,48 +28,6 @@ constexpr int64_t kUnauthenticatedBulkMax = 16384;
 constexpr size_t kRetainedBytesMax = 1024 * 1024;
 constexpr size_t kRetainedArgsMax = 1024;
 
-// Valkey's string2ll: an optional '-', then "0" alone or digits without a leading zero, at most
-// 20 characters, no '+', no spaces, no "-0", and in int64 range.
-bool ParseLongLong(std::string_view s, int64_t* value) {
-  if (s.empty() || s.size() >= 21) {
-    return false;
-  }
-  if (s.size() == 1 && s[0] == '0') {
-    *value = 0;
-    return true;
-  }
-  size_t i = 0;
-  const bool negative = s[0] == '-';
-  if (negative && ++i == s.size()) {
-    return false;
-  }
-  if (s[i] < '1' || s[i] > '9') {
-    return false;
-  }
-  uint64_t v = 0;
-  for (; i < s.size(); ++i) {
-    if (s[i] < '0' || s[i] > '9') {
-      return false;
-    }
-    const uint64_t digit = static_cast<uint64_t>(s[i] - '0');
-    if (v > (UINT64_MAX - digit) / 10) {
-      return false;
-    }
-    v = v * 10 + digit;
-  }
-  if (negative) {
-    if (v > static_cast<uint64_t>(INT64_MAX) + 1) {
-      return false;
-    }
-    *value = static_cast<int64_t>(0 - v);  // two's complement: also right for INT64_MIN
-    return true;
-  }
-  if (v > static_cast<uint64_t>(INT64_MAX)) {
-    return false;
-  }
-  *value = static_cast<int64_t>(v);
-  return true;
-}
 
 // C's isspace in the "C" locale, which sdssplitargs uses to skip blanks between arguments.
 bool IsSpace(char c) {
@@ -362,8 +322,9 @@ RequestParser::Step RequestParser::ParseMultibulkCount(std::string_view input, s
   if (status == LineStatus::kTooBig) {
     return Fail("ERR Protocol error: too big mbulk count string");
   }
-  int64_t count = 0;
-  const bool ok = ParseLongLong(line.substr(1), &count);
+  const std::optional<int64_t> parsed = ParseInt64Strict(line.substr(1));
+  const bool ok = parsed.has_value();
+  const int64_t count = parsed.value_or(0);
   line_.clear();
   if (!ok || count > INT_MAX) {
     return Fail("ERR Protocol error: invalid multibulk length");
@@ -404,8 +365,9 @@ RequestParser::Step RequestParser::ParseArgHeader(std::string_view input, size_t
     }
     return Fail(std::move(message));
   }
-  int64_t len = 0;
-  const bool ok = ParseLongLong(line.substr(1), &len);
+  const std::optional<int64_t> parsed = ParseInt64Strict(line.substr(1));
+  const bool ok = parsed.has_value();
+  const int64_t len = parsed.value_or(0);
   line_.clear();
   if (!ok || len < 0 || static_cast<uint64_t>(len) > limits_.proto_max_bulk_len) {
     return Fail("ERR Protocol error: invalid bulk length");

@@ -1,5 +1,6 @@
 #include "server/config.h"
 
+#include "lattice/common/numbers.h"
 #include "resp/request_parser.h"
 
 #include <algorithm>
@@ -35,44 +36,6 @@ std::string ToLower(std::string_view text) {
 
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 
-// Valkey's string2ll: optional '-', no '+', no spaces, no leading zeros, no overflow.
-std::optional<int64_t> ParseLongLong(std::string_view text) {
-  if (text.empty()) {
-    return std::nullopt;
-  }
-  if (text == "0") {
-    return 0;
-  }
-  size_t i = 0;
-  const bool negative = text[0] == '-';
-  if (negative) {
-    ++i;
-  }
-  if (i >= text.size() || text[i] < '1' || text[i] > '9') {
-    return std::nullopt;
-  }
-  uint64_t magnitude = 0;
-  for (; i < text.size(); ++i) {
-    if (!IsDigit(text[i])) {
-      return std::nullopt;
-    }
-    const uint64_t digit = static_cast<uint64_t>(text[i] - '0');
-    if (magnitude > (UINT64_MAX - digit) / 10) {
-      return std::nullopt;
-    }
-    magnitude = magnitude * 10 + digit;
-  }
-  if (negative) {
-    if (magnitude > static_cast<uint64_t>(INT64_MAX) + 1) {
-      return std::nullopt;
-    }
-    return static_cast<int64_t>(0 - magnitude);
-  }
-  if (magnitude > static_cast<uint64_t>(INT64_MAX)) {
-    return std::nullopt;
-  }
-  return static_cast<int64_t>(magnitude);
-}
 
 // Valkey's memtoull: digits then an optional unit b, k, kb, m, mb, g, gb (case-insensitive;
 // k = 1000, kb = 1024). Like Valkey, no digits at all reads as 0.
@@ -597,7 +560,7 @@ Result<ConfigValue> ParseSave(std::span<const std::string> args, const ConfigVal
     return Unexpected("Invalid save parameters");
   }
   for (size_t i = 0; i < args.size(); ++i) {
-    const auto number = ParseLongLong(args[i]);
+    const auto number = ParseInt64Strict(args[i]);
     if (!number || *number < (i % 2 == 0 ? 1 : 0)) {  // seconds >= 1, changes >= 0
       return Unexpected("Invalid save parameters");
     }
@@ -612,7 +575,7 @@ bool IsPeerAddress(std::string_view address) {
   if (colon == std::string_view::npos || colon == 0) {
     return false;
   }
-  const auto port = ParseLongLong(address.substr(colon + 1));
+  const auto port = ParseInt64Strict(address.substr(colon + 1));
   return port && *port >= 1 && *port <= 65535;
 }
 
@@ -654,7 +617,7 @@ Result<ConfigValue> ParseOutputBufferLimit(std::span<const std::string> args,
     }
     const auto hard = ParseMemory(args[i + 1]);
     const auto soft = ParseMemory(args[i + 2]);
-    const auto seconds = ParseLongLong(args[i + 3]);
+    const auto seconds = ParseInt64Strict(args[i + 3]);
     if (!hard || !soft || !seconds || *seconds < 0) {
       return Unexpected(
           "Error in hard, soft or soft_seconds setting in buffer limit configuration.");
@@ -839,7 +802,7 @@ std::optional<int64_t> ReadNumber(const Directive& d, const std::string& arg) {
     }
   }
   if ((d.flags & kPercent) && arg.size() > 1 && arg.back() == '%') {
-    const auto percent = ParseLongLong(std::string_view(arg).substr(0, arg.size() - 1));
+    const auto percent = ParseInt64Strict(std::string_view(arg).substr(0, arg.size() - 1));
     if (percent && *percent >= 0) {
       return -*percent;  // Valkey stores a percentage as a negative number
     }
@@ -853,7 +816,7 @@ std::optional<int64_t> ReadNumber(const Directive& d, const std::string& arg) {
     }
   }
   if ((d.flags & (kMemory | kPercent | kOctal)) == 0) {
-    return ParseLongLong(arg);
+    return ParseInt64Strict(arg);
   }
   return std::nullopt;
 }

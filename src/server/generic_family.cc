@@ -244,43 +244,6 @@ void CmdKeys(CommandContext& ctx, ArgList args) {
   }
 }
 
-// Valkey's string2ull: string2ll for what fits (negatives refused), else strtoull's grammar
-// (leading spaces, a sign, digits; "-n" wraps as in C).
-bool ParseCursor(std::string_view text, uint64_t* cursor) {
-  int64_t small = 0;
-  if (ParseInt64(text, &small)) {
-    if (small < 0) {
-      return false;
-    }
-    *cursor = static_cast<uint64_t>(small);
-    return true;
-  }
-  size_t i = 0;
-  while (i < text.size() && (text[i] == ' ' || (text[i] >= '\t' && text[i] <= '\r'))) {
-    ++i;
-  }
-  bool negative = false;
-  if (i < text.size() && (text[i] == '+' || text[i] == '-')) {
-    negative = text[i] == '-';
-    ++i;
-  }
-  if (i == text.size()) {
-    return false;
-  }
-  uint64_t value = 0;
-  for (; i < text.size(); ++i) {
-    if (text[i] < '0' || text[i] > '9') {
-      return false;
-    }
-    const uint64_t digit = static_cast<uint64_t>(text[i] - '0');
-    if (value > (UINT64_MAX - digit) / 10) {
-      return false;  // ERANGE
-    }
-    value = value * 10 + digit;
-  }
-  *cursor = negative ? 0 - value : value;
-  return true;
-}
 
 struct ScanOptions {
   size_t count = 10;
@@ -334,7 +297,7 @@ bool ParseScanOptions(CommandContext& ctx, ArgList args, ScanOptions* options) {
 
 void CmdScan(CommandContext& ctx, ArgList args) {
   uint64_t cursor = 0;
-  if (!ParseCursor(args[1], &cursor)) {
+  if (!ParseScanCursor(args[1], &cursor)) {
     ctx.reply.Error("ERR invalid cursor");
     return;
   }

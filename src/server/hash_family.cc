@@ -12,7 +12,6 @@
 // them (Keyspace::Open reclaims before a write).
 
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
 #include <cstdlib>
 #include <limits>
@@ -496,29 +495,6 @@ void CmdHRandField(CommandContext& ctx, ArgList args) {
 
 // ---- HSCAN ----------------------------------------------------------------------------------
 
-// Valkey's parseScanCursorOrReply: string2ll, and if that fails strtoull.
-bool ParseScanCursor(std::string_view text, uint64_t* cursor) {
-  int64_t as_signed = 0;
-  if (ParseInt64(text, &as_signed)) {
-    if (as_signed < 0) {
-      return false;
-    }
-    *cursor = static_cast<uint64_t>(as_signed);
-    return true;
-  }
-  const std::string copy(text);
-  if (copy.empty() || copy.find('\0') != std::string::npos) {
-    return false;
-  }
-  errno = 0;
-  char* end = nullptr;
-  const unsigned long long value = std::strtoull(copy.c_str(), &end, 10);
-  if (errno == EINVAL || errno == ERANGE || *end != '\0') {
-    return false;
-  }
-  *cursor = value;
-  return true;
-}
 
 struct ScanOptions {
   size_t count = 10;

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <random>
 
+#include "lattice/common/numbers.h"
 #include "spdlog/spdlog.h"
 
 namespace lattice::server {
@@ -37,47 +38,43 @@ std::string UnknownSubcommand(std::string_view subcommand, std::string_view cont
 }  // namespace errors
 
 bool ParseInt64(std::string_view text, int64_t* value) {
-  if (text.empty() || text.size() > 20) {
-    return false;
+  const std::optional<int64_t> parsed = ParseInt64Strict(text);
+  if (parsed.has_value()) {
+    *value = *parsed;
+  }
+  return parsed.has_value();
+}
+
+bool ParseScanCursor(std::string_view text, uint64_t* cursor) {
+  int64_t small = 0;
+  if (ParseInt64(text, &small)) {
+    *cursor = static_cast<uint64_t>(small);
+    return small >= 0;
   }
   size_t i = 0;
-  const bool negative = text[0] == '-';
-  if (negative) {
-    i = 1;
-    if (text.size() == 1) {
-      return false;
-    }
+  while (i < text.size() && (text[i] == ' ' || (text[i] >= '\t' && text[i] <= '\r'))) {
+    ++i;
   }
-  if (text[i] == '0') {
-    if (text.size() == 1) {
-      *value = 0;
-      return true;
-    }
-    return false;  // leading zeros and "-0" are not integers to Valkey
+  bool negative = false;
+  if (i < text.size() && (text[i] == '+' || text[i] == '-')) {
+    negative = text[i] == '-';
+    ++i;
   }
-  uint64_t magnitude = 0;
+  if (i == text.size()) {
+    return false;  // no digits
+  }
+  uint64_t value = 0;
   for (; i < text.size(); ++i) {
-    const char c = text[i];
-    if (c < '0' || c > '9') {
+    if (text[i] < '0' || text[i] > '9') {
       return false;
     }
-    const uint64_t digit = static_cast<uint64_t>(c - '0');
-    if (magnitude > (UINT64_MAX - digit) / 10) {
-      return false;
+    const uint64_t digit = static_cast<uint64_t>(text[i] - '0');
+    if (value > (UINT64_MAX - digit) / 10) {
+      return false;  // ERANGE
     }
-    magnitude = magnitude * 10 + digit;
+    value = value * 10 + digit;
   }
-  if (negative) {
-    if (magnitude > static_cast<uint64_t>(INT64_MAX) + 1) {
-      return false;
-    }
-    *value = static_cast<int64_t>(0 - magnitude);
-  } else {
-    if (magnitude > static_cast<uint64_t>(INT64_MAX)) {
-      return false;
-    }
-    *value = static_cast<int64_t>(magnitude);
-  }
+  *cursor = negative ? 0 - value : value;
   return true;
 }
 

@@ -170,4 +170,9 @@ std::string UnknownSubcommand(std::string_view subcommand, std::string_view cont
 // Parses a decimal int64 exactly as Valkey's string2ll (no spaces, no '+', no leading zeros).
 bool ParseInt64(std::string_view text, int64_t* value);
 
+// Parses a SCAN/HSCAN/SSCAN/ZSCAN cursor as Valkey 9's string2ull: a non-negative string2ll, or
+// else strtoull's grammar over the whole text (leading blanks, an optional sign with "-n"
+// wrapping modulo 2^64, digits). Empty text, trailing bytes and overflow are invalid.
+bool ParseScanCursor(std::string_view text, uint64_t* cursor);
+
 }  // namespace lattice::server

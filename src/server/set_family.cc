@@ -526,42 +526,6 @@ void CmdSInterCard(CommandContext& ctx, ArgList args) {
 
 // ---- SSCAN ---------------------------------------------------------------------------------
 
-// Parses a cursor as Valkey 9's string2ull: a non-negative string2ll, or else strtoull's grammar
-// over the whole text (leading spaces, an optional sign with "-n" wrapping modulo 2^64, digits);
-// an empty text, trailing bytes or an overflow are invalid. (Redis 7.0 used strtoul, which also
-// took "" and refused leading spaces.)
-bool ParseCursor(std::string_view text, uint64_t* cursor) {
-  int64_t small = 0;
-  if (ParseInt64(text, &small)) {
-    *cursor = static_cast<uint64_t>(small);
-    return small >= 0;
-  }
-  size_t i = 0;
-  while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i]))) {
-    ++i;
-  }
-  bool negative = false;
-  if (i < text.size() && (text[i] == '+' || text[i] == '-')) {
-    negative = text[i] == '-';
-    ++i;
-  }
-  if (i == text.size()) {
-    return false;  // no digits
-  }
-  uint64_t value = 0;
-  for (; i < text.size(); ++i) {
-    if (text[i] < '0' || text[i] > '9') {
-      return false;
-    }
-    const auto digit = static_cast<uint64_t>(text[i] - '0');
-    if (value > (std::numeric_limits<uint64_t>::max() - digit) / 10) {
-      return false;  // ERANGE
-    }
-    value = value * 10 + digit;
-  }
-  *cursor = negative ? ~value + 1 : value;
-  return true;
-}
 
 // A fixed (process-independent) 63-bit hash, plus one so that no member hashes to cursor 0:
 // FNV-1a with a splitmix64 finaliser. Cursors mean the same in every run and on every replica.
@@ -662,7 +626,7 @@ ScanPage OpScan(const OrSet& set, uint64_t cursor, const ScanOptions& options) {
 
 void CmdSScan(CommandContext& ctx, ArgList args) {
   uint64_t cursor = 0;
-  if (!ParseCursor(args[2], &cursor)) {
+  if (!ParseScanCursor(args[2], &cursor)) {
     ctx.reply.Error(kInvalidCursor);
     return;
   }

@@ -176,28 +176,6 @@ bool LexLteMax(std::string_view value, const LexRange& range) {
   return range.max.exclusive ? c < 0 : c <= 0;
 }
 
-// Valkey's parseScanCursorOrReply (string2ull): a non-negative string2ll, or else strtoull over
-// the whole text.
-bool ParseCursor(std::string_view text, uint64_t* cursor) {
-  int64_t signed_value = 0;
-  if (ParseInt64(text, &signed_value)) {
-    if (signed_value < 0) {
-      return false;
-    }
-    *cursor = static_cast<uint64_t>(signed_value);
-    return true;
-  }
-  const std::string buffer(text);
-  errno = 0;
-  char* end = nullptr;
-  const unsigned long long value = std::strtoull(buffer.c_str(), &end, 10);
-  if (errno == EINVAL || errno == ERANGE || buffer.empty() || *end != '\0' ||
-      static_cast<size_t>(end - buffer.c_str()) != buffer.size()) {
-    return false;
-  }
-  *cursor = value;
-  return true;
-}
 
 // ---- reading ---------------------------------------------------------------------------------
 
@@ -1377,7 +1355,7 @@ bool ParseScanOptions(CommandContext& ctx, ArgList args, ScanOptions* options) {
 
 void CmdZScan(CommandContext& ctx, ArgList args) {
   uint64_t cursor = 0;
-  if (!ParseCursor(args[2], &cursor)) {
+  if (!ParseScanCursor(args[2], &cursor)) {
     ctx.reply.Error("ERR invalid cursor");
     return;
   }
