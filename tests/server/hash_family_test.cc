@@ -416,33 +416,9 @@ TEST_CASE("hash TTL: expired fields hidden from reads, HLEN counts them, cron re
   CHECK(t.Run({"hlen", "k"}) == "0");
 }
 
-// A second region: a Server with its own replica id (TestServer's is always 1).
-class Region {
- public:
-  explicit Region(ReplicaId replica) : server_(Config(), clock_, replica) {
-    client_.id = server_.NextClientId();
-    client_.authenticated = true;
-    server_.RegisterClient(&client_);
-  }
-  ~Region() { server_.UnregisterClient(&client_); }
-  std::string Run(std::vector<std::string> args) {
-    std::vector<std::string_view> views(args.begin(), args.end());
-    std::string out;
-    ReplyBuilder reply(&out);
-    server_.Execute(client_, views, reply);
-    Result<RespValue> decoded = DecodeReply(out);
-    REQUIRE(decoded.ok());
-    return decoded->ToString();
-  }
-  Server& server() { return server_; }
-
- private:
-  testing::FakeClock clock_;
-  Server server_;
-  ClientState client_;
-};
 
 using Sink = testing::OpCollector;
+using Region = testing::Region;
 
 TEST_CASE("hash: a replica fed the shipped ops reads the same", "[hash]") {
   TestServer a;
@@ -474,9 +450,7 @@ TEST_CASE("hash: a replica fed the shipped ops reads the same", "[hash]") {
   a.clock().now_us += 50'000;
   a.server().Cron();  // reclaims t.a: an HDEL op shipped like any other
   b.clock().now_us = a.clock().now_us;
-  for (const auto& [db, key, op] : sink.ops) {
-    b.server().keyspace().ApplyRemote(db, key, op);
-  }
+  sink.DeliverTo(b.server().keyspace());
   for (const std::string key : {"h", "g", "t"}) {
     CAPTURE(key);
     CHECK(a.Run({"hgetall", key}) == b.Run({"hgetall", key}));
@@ -498,20 +472,13 @@ TEST_CASE("hash: concurrent HINCRBY in two regions adds up; HSET vs HDEL: add wi
   a.server().keyspace().set_sink(&to_b);
   b.server().keyspace().set_sink(&to_a);
   CHECK(a.Run({"hset", "h", "f", "x", "n", "10"}) == "2");
-  for (const auto& [db, key, op] : to_b.ops) {
-    b.server().keyspace().ApplyRemote(db, key, op);
-  }
-  to_b.ops.clear();
+  to_b.DeliverTo(b.server().keyspace());
   CHECK(a.Run({"hincrby", "h", "n", "1"}) == "11");
   CHECK(b.Run({"hincrby", "h", "n", "2"}) == "12");
   CHECK(a.Run({"hdel", "h", "f"}) == "1");
   CHECK(b.Run({"hset", "h", "f", "y"}) == "0");
-  for (const auto& [db, key, op] : to_b.ops) {
-    b.server().keyspace().ApplyRemote(db, key, op);
-  }
-  for (const auto& [db, key, op] : to_a.ops) {
-    a.server().keyspace().ApplyRemote(db, key, op);
-  }
+  to_b.DeliverTo(b.server().keyspace());
+  to_a.DeliverTo(a.server().keyspace());
   CHECK(a.Run({"hget", "h", "n"}) == "\"13\"");
   CHECK(a.Run({"hgetall", "h"}) == b.Run({"hgetall", "h"}));
   CHECK(a.Run({"hget", "h", "f"}) == "\"y\"");

@@ -11,6 +11,8 @@
 #include <tuple>
 #include <vector>
 
+#include <catch2/catch.hpp>
+
 #include "resp/reply_decoder.h"
 #include "server/server.h"
 
@@ -75,7 +77,7 @@ class TestServer {
     reply.set_protocol(client.protocol);
     server_.Execute(client, views, reply);
     Result<RespValue> decoded = DecodeReply(out);
-    LATTICE_ASSERT_MSG(decoded.ok(), "the server wrote a reply that does not decode");
+    REQUIRE(decoded.ok());  // the server wrote a reply that decodes
     return std::move(decoded).value();
   }
 
@@ -87,6 +89,18 @@ class TestServer {
   FakeClock clock_;
   Server server_;
   std::vector<std::unique_ptr<ClientState>> clients_;
+};
+
+// One region of a multi-region test: a TestServer with its own replica id whose local ops are
+// collected in `sink`, to be delivered to other regions with sink.DeliverTo(other.keyspace()).
+class Region : public TestServer {
+ public:
+  explicit Region(ReplicaId replica) : TestServer(Config(), replica) {
+    server().keyspace().set_sink(&sink);
+  }
+  Keyspace& keyspace() { return server().keyspace(); }
+
+  OpCollector sink;
 };
 
 }  // namespace lattice::server::testing

@@ -438,36 +438,8 @@ TEST_CASE("SSCAN of a large set returns every member that stays, in several call
 
 // Collects every op this replica originates, to replay on another replica.
 using Sink = testing::OpCollector;
+using Replica = testing::Region;
 
-// A replica with its own replica id (TestServer always uses 1), for concurrent writes.
-class Replica {
- public:
-  explicit Replica(ReplicaId id) : server_(Config(), clock_, id) {
-    client_.id = server_.NextClientId();
-    client_.authenticated = true;
-    server_.RegisterClient(&client_);
-    server_.keyspace().set_sink(&sink);
-  }
-  ~Replica() { server_.UnregisterClient(&client_); }
-
-  std::string Run(std::vector<std::string> args) {
-    std::vector<std::string_view> views(args.begin(), args.end());
-    std::string out;
-    ReplyBuilder reply(&out);
-    server_.Execute(client_, views, reply);
-    Result<RespValue> decoded = DecodeReply(out);
-    REQUIRE(decoded.ok());
-    return decoded->ToString();
-  }
-  Keyspace& keyspace() { return server_.keyspace(); }
-
-  Sink sink;
-
- private:
-  FakeClock clock_;
-  Server server_;
-  ClientState client_;
-};
 
 TEST_CASE("set writes converge on a second replica", "[set]") {
   const uint64_t seed = GENERATE(take(20, random<uint64_t>(0, UINT64_MAX)));

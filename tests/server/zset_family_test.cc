@@ -414,6 +414,7 @@ TEST_CASE("zscan: small sets whole, large sets by cursor, options and errors", "
 
 // Collects every op this replica originates, to replay them on another replica.
 using Sink = testing::OpCollector;
+using Replica = testing::Region;
 
 TEST_CASE("zset writes converge on a replica fed the same ops", "[zset]") {
   TestServer a;
@@ -429,9 +430,7 @@ TEST_CASE("zset writes converge on a replica fed the same ops", "[zset]") {
   a.Run({"zunionstore", "u", "2", "z", "y", "weights", "2", "3"});
   a.Run({"zrangestore", "r", "u", "0", "1"});
   a.Run({"zremrangebyscore", "u", "-inf", "(5"});
-  for (const auto& [db, key, op] : sink.ops) {
-    b.server().keyspace().ApplyRemote(db, key, op);
-  }
+  sink.DeliverTo(b.server().keyspace());
   for (const std::string key : {"z", "y", "u", "r"}) {
     CAPTURE(key);
     CHECK(a.Run({"zrange", key, "0", "-1", "withscores"}) ==
@@ -441,36 +440,7 @@ TEST_CASE("zset writes converge on a replica fed the same ops", "[zset]") {
         "[\"c\", \"6\", \"a\", \"12\", \"b\", \"20\"]");
 }
 
-// A second replica with its own replica id (TestServer's is always 1), driven directly.
-class Replica {
- public:
-  explicit Replica(ReplicaId id) : server_(Config(), clock_, id) {
-    client_.id = server_.NextClientId();
-    client_.authenticated = true;
-    server_.RegisterClient(&client_);
-  }
-  ~Replica() { server_.UnregisterClient(&client_); }
-  std::string Run(std::vector<std::string> args) {
-    std::vector<std::string_view> views(args.begin(), args.end());
-    std::string out;
-    ReplyBuilder reply(&out);
-    server_.Execute(client_, views, reply);
-    return DecodeReply(out).value().ToString();
-  }
-  Keyspace& keyspace() { return server_.keyspace(); }
 
- private:
-  testing::FakeClock clock_;
-  Server server_;
-  ClientState client_;
-};
-
-void Deliver(Sink& from, Keyspace& to) {
-  for (const auto& [db, key, op] : from.ops) {
-    to.ApplyRemote(db, key, op);
-  }
-  from.ops.clear();
-}
 
 TEST_CASE("concurrent zset writes from two regions converge", "[zset]") {
   Replica a(1);
@@ -480,7 +450,7 @@ TEST_CASE("concurrent zset writes from two regions converge", "[zset]") {
   a.keyspace().set_sink(&to_b);
   b.keyspace().set_sink(&to_a);
   a.Run({"zadd", "z", "1", "m", "1", "n", "1", "o"});
-  Deliver(to_b, b.keyspace());
+  to_b.DeliverTo(b.keyspace());
   // Concurrent: increments add up; ZREM does not remove a member re-added concurrently.
   a.Run({"zincrby", "z", "2", "m"});
   b.Run({"zincrby", "z", "3", "m"});
@@ -488,8 +458,8 @@ TEST_CASE("concurrent zset writes from two regions converge", "[zset]") {
   b.Run({"zadd", "z", "7", "n"});
   a.Run({"zadd", "z", "5", "p"});
   b.Run({"zpopmin", "z"});  // pops o
-  Deliver(to_b, b.keyspace());
-  Deliver(to_a, a.keyspace());
+  to_b.DeliverTo(b.keyspace());
+  to_a.DeliverTo(a.keyspace());
   CHECK(a.Run({"zscore", "z", "m"}) == "\"6\"");
   CHECK(a.Run({"zrange", "z", "0", "-1", "withscores"}) ==
         b.Run({"zrange", "z", "0", "-1", "withscores"}));
