@@ -10,6 +10,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import unittest
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SERVER = os.environ.get("LATTICE_SERVER", os.path.join(ROOT, "build", "bin", "lattice-server"))
@@ -160,3 +161,17 @@ def read_until(sock, marker, timeout=10.0):
             raise AssertionError(f"connection closed before {marker!r}; got {data!r}")
         data += chunk
     return data
+
+
+class ServerTestCase(unittest.TestCase):
+    """One lattice-server for the whole test class, started with `server_args`/`config_text`."""
+    server_args = ()
+    config_text = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = ServerProcess(*cls.server_args, config_text=cls.config_text).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.cleanup()

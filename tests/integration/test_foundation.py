@@ -6,21 +6,8 @@ import unittest
 
 import redis
 
-from harness import (ServerProcess, SERVER, read_exactly, read_until, read_until_closed,
-                     wait_until)
-
-
-class ServerTestCase(unittest.TestCase):
-    server_args = ()
-    config_text = None
-
-    @classmethod
-    def setUpClass(cls):
-        cls.server = ServerProcess(*cls.server_args, config_text=cls.config_text).start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.cleanup()
+from harness import (SERVER, ServerProcess, ServerTestCase, read_exactly, read_until,
+                     read_until_closed, wait_until)
 
 
 class BasicsTest(ServerTestCase):

@@ -4,17 +4,11 @@ import unittest
 
 import redis
 
-from harness import ServerProcess, wait_until
+from harness import ServerProcess, ServerTestCase, wait_until
 
 
-class GenericCommandsTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.server = ServerProcess("--enable-debug-command", "yes").start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.cleanup()
+class GenericCommandsTest(ServerTestCase):
+    server_args = ("--enable-debug-command", "yes")
 
     def setUp(self):
         self.r = self.server.client(decode_responses=True)

@@ -4,18 +4,10 @@ import unittest
 import redis
 
 from differential import RespConnection
-from harness import ServerProcess
+from harness import ServerTestCase
 
 
-class HashCommandsTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.server = ServerProcess().start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.cleanup()
-
+class HashCommandsTest(ServerTestCase):
     def setUp(self):
         self.r = self.server.client(decode_responses=True)
         self.r.delete("h", "s", "big")

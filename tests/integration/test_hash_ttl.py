@@ -6,20 +6,12 @@ import unittest
 
 import redis
 
-from harness import ServerProcess, wait_until
+from harness import ServerTestCase, wait_until
 
 NUMFIELDS = "numfields should be greater than 0 and match the provided number of fields"
 
 
-class HashFieldTtlTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.server = ServerProcess().start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.cleanup()
-
+class HashFieldTtlTest(ServerTestCase):
     def setUp(self):
         self.r = self.server.client(decode_responses=True)
         self.r.delete("h", "g", "s")

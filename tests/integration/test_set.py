@@ -3,20 +3,12 @@ import unittest
 
 import redis
 
-from harness import ServerProcess, read_until
+from harness import ServerTestCase, read_until
 
 WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
 
 
-class SetTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.server = ServerProcess().start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.cleanup()
-
+class SetTest(ServerTestCase):
     def setUp(self):
         self.r = self.server.client()
         self.r.flushall()

@@ -7,18 +7,10 @@ import socket
 import redis
 
 from differential import RespConnection
-from harness import ServerProcess
+from harness import ServerTestCase
 
 
-class ZSetTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.server = ServerProcess().start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.cleanup()
-
+class ZSetTest(ServerTestCase):
     def setUp(self):
         self.r = redis.Redis(port=self.server.port, decode_responses=True)
         self.r.flushall()
