@@ -116,6 +116,12 @@ void PutEntry(const crdt::RegisterEntry<crdt::ExpiryValue>& entry, wire::ExpiryE
   PutDot(entry.dot, out->mutable_dot());
 }
 
+void PutEntry(const crdt::RegisterEntry<uint8_t>& entry, wire::CreationEntry* out) {
+  out->set_type(entry.value);
+  out->set_hlc(entry.hlc);
+  PutDot(entry.dot, out->mutable_dot());
+}
+
 // Entries in the register's own order (winner, then stamp descending), then the rest.
 template <typename V, typename CellMessage>
 void PutRegister(const crdt::Register<V>& cell, CellMessage* out) {
@@ -133,6 +139,26 @@ void PutDotSet(const std::string& name, const crdt::DotSet& dots, wire::SetMembe
   for (const Dot& dot : dots.dots()) {
     out->add_replica(dot.replica);
     out->add_seq(dot.seq);
+  }
+}
+
+// The key-level cells: creation events of the typed incarnations and the key expiry.
+void PutKeyCells(const crdt::Key& key, wire::Key* out) {
+  const crdt::KeyRest* rest = key.rest();
+  if (rest == nullptr) {
+    return;
+  }
+  if (!rest->hash_created.empty()) {
+    PutRegister(rest->hash_created, out->mutable_hash_created());
+  }
+  if (!rest->set_created.empty()) {
+    PutRegister(rest->set_created, out->mutable_set_created());
+  }
+  if (!rest->zset_created.empty()) {
+    PutRegister(rest->zset_created, out->mutable_zset_created());
+  }
+  if (!rest->expiry.empty()) {
+    PutRegister(rest->expiry, out->mutable_expiry());
   }
 }
 
@@ -161,6 +187,7 @@ void PutKey(const crdt::Key& key, wire::Key* out) {
     m->set_name(name);
     PutRegister(cell, m->mutable_score());
   }
+  PutKeyCells(key, out);
 }
 
 void PutPolicies(const crdt::Policies& policies, wire::Policies* out) {
@@ -333,7 +360,10 @@ class KeyChecker {
   Result<void> CheckMeta(const wire::RegisterMeta& meta, bool score);
   template <typename Cell>
   Result<void> CheckCell(const Cell& cell, bool score);
+  template <typename Cell, typename EntryCheck>
+  Result<void> CheckEntriesOnly(const Cell& cell, const char* kind, EntryCheck check_entry);
   Result<void> CheckExpiry(const wire::ExpiryCell& cell);
+  Result<void> CheckCreation(const wire::CreationCell& cell, crdt::ObjectType type);
   Result<void> CheckMembers(const google::protobuf::RepeatedPtrField<wire::SetMember>& members);
 
   std::set<ReplicaId> replicas_;
@@ -390,18 +420,37 @@ Result<void> KeyChecker::CheckCell(const Cell& cell, bool score) {
   return CheckMeta(cell.meta(), score);
 }
 
-// An expiry cell only ever holds entries (no counter, so no tombstones or offsets).
-Result<void> KeyChecker::CheckExpiry(const wire::ExpiryCell& cell) {
+// Expiry and creation cells only ever hold entries (no counter, so no tombstones or offsets).
+template <typename Cell, typename EntryCheck>
+Result<void> KeyChecker::CheckEntriesOnly(const Cell& cell, const char* kind,
+                                          EntryCheck check_entry) {
   if (cell.has_meta() || cell.entries_size() > kCellItemsMax) {
-    return Unexpected("expiry cell with counter metadata or too many entries");
+    return Unexpected(std::string(kind) + " cell with counter metadata or too many entries");
   }
-  for (const wire::ExpiryEntry& entry : cell.entries()) {
+  for (const auto& entry : cell.entries()) {
     CODEC_RETURN_IF_ERROR(CheckDot(entry.dot()));
+    CODEC_RETURN_IF_ERROR(check_entry(entry));
+  }
+  return {};
+}
+
+Result<void> KeyChecker::CheckExpiry(const wire::ExpiryCell& cell) {
+  return CheckEntriesOnly(cell, "expiry", [](const wire::ExpiryEntry& entry) -> Result<void> {
     if (entry.rule() > 1) {
       return Unexpected("expiry rule out of range");
     }
-  }
-  return {};
+    return {};
+  });
+}
+
+// A creation event records the type of the incarnation it created: the type of its cell.
+Result<void> KeyChecker::CheckCreation(const wire::CreationCell& cell, crdt::ObjectType type) {
+  return CheckEntriesOnly(cell, "creation", [&](const wire::CreationEntry& entry) -> Result<void> {
+    if (entry.type() != static_cast<uint32_t>(type)) {
+      return Unexpected("creation entry type does not match its cell");
+    }
+    return {};
+  });
 }
 
 Result<void> KeyChecker::CheckMembers(
@@ -423,10 +472,6 @@ Result<void> KeyChecker::CheckMembers(
 }
 
 Result<void> KeyChecker::Check(const wire::Key& key) {
-  if (key.has_hash_created() || key.has_set_created() || key.has_zset_created() ||
-      key.has_expiry()) {
-    return Unexpected("key creation cells and expiry are not supported by this codec version");
-  }
   CODEC_RETURN_IF_ERROR(CheckCell(key.string(), /*score=*/false));
   for (const wire::HashField& field : key.hash()) {
     CODEC_RETURN_IF_ERROR(CheckCell(field.value(), /*score=*/false));
@@ -437,7 +482,10 @@ Result<void> KeyChecker::Check(const wire::Key& key) {
   for (const wire::ZSetMember& member : key.zset()) {
     CODEC_RETURN_IF_ERROR(CheckCell(member.score(), /*score=*/true));
   }
-  return {};
+  CODEC_RETURN_IF_ERROR(CheckCreation(key.hash_created(), crdt::ObjectType::kHash));
+  CODEC_RETURN_IF_ERROR(CheckCreation(key.set_created(), crdt::ObjectType::kSet));
+  CODEC_RETURN_IF_ERROR(CheckCreation(key.zset_created(), crdt::ObjectType::kZSet));
+  return CheckExpiry(key.expiry());
 }
 
 }  // namespace
@@ -446,10 +494,11 @@ namespace {
 
 // ---------------------------------------------------------------------------------------------
 // Decoding, step 2: rebuilding crdt state. The crdt types keep their internals private, so each
-// item of a register (entry, tombstone, increment chain) and each set dot is recreated by the
-// Key mutator that makes it, on a scratch key prepared so that the mutator's delta is exactly
-// that item; the pieces are then joined with empty contexts (a union). Scratch dots come from a
-// replica the state does not name, so they never reach the result (step 3 verifies it).
+// item of a register (entry, tombstone, increment chain, creation event, expiry entry) and each
+// set dot is recreated by the Key mutator that makes it, on a scratch key prepared so that the
+// mutator's delta is exactly that item; the pieces are then joined with empty contexts (a union).
+// Scratch dots come from a replica the state does not name, so they never reach the result
+// (step 3 verifies it).
 
 enum class SlotKind { kString, kHashValue, kScore };
 
@@ -503,7 +552,8 @@ class KeyBuilder {
   Result<crdt::Key> BareTomb(const Slot& slot, uint64_t hlc, Dot dot);
   template <typename Cell>
   Result<void> AddCell(const Slot& slot, const Cell& cell);
-  Result<void> AddTtl(const std::string& field, const wire::ExpiryCell& cell);
+  Result<void> AddExpiry(const Slot& slot, const wire::ExpiryCell& cell);
+  Result<void> AddCreation(crdt::ObjectType type, const wire::CreationCell& cell);
   Result<void> AddMembers(const google::protobuf::RepeatedPtrField<wire::SetMember>& members,
                           bool removes);
 
@@ -722,8 +772,9 @@ Result<void> KeyBuilder::AddCell(const Slot& slot, const Cell& cell) {
   return {};
 }
 
-Result<void> KeyBuilder::AddTtl(const std::string& field, const wire::ExpiryCell& cell) {
-  const Slot slot{SlotKind::kHashValue, field};
+// Expiry entries: EXPIRE of a scratch string (the string slot: key expiry), or HEXPIRE of a
+// scratch field (a hash-value slot: that field's TTL). Their delta is the expiry entry alone.
+Result<void> KeyBuilder::AddExpiry(const Slot& slot, const wire::ExpiryCell& cell) {
   for (const wire::ExpiryEntry& entry : cell.entries()) {
     crdt::Key base = Base(slot);
     CODEC_RETURN_IF_ERROR(Assign(base, slot, Value{&kZeroText, 0}, 0, Scratch()));
@@ -732,9 +783,40 @@ Result<void> KeyBuilder::AddTtl(const std::string& field, const wire::ExpiryCell
     const Dot dot{entry.dot().replica(), entry.dot().seq()};
     auto piece = Write(base, dot, entry.hlc(), policies,
                        [&](crdt::Key& k, const crdt::Writer& w, auto& s) {
-                         return k.HExpire(field, entry.at_ms(), w, s);
+                         return slot.kind == SlotKind::kString
+                                    ? k.Expire(entry.at_ms(), w, s)
+                                    : k.HExpire(slot.name, entry.at_ms(), w, s);
                        });
     CODEC_RETURN_IF_ERROR(piece);
+    pieces_.push_back(std::move(*piece));
+  }
+  return {};
+}
+
+// Creation events: the first HSET/SADD/ZADD of an empty key takes `dot` for the creation entry
+// and the next dot for its element, which is then dropped (joined with a context that has seen
+// it and a state that does not hold it), leaving the creation entry alone.
+Result<void> KeyBuilder::AddCreation(crdt::ObjectType type, const wire::CreationCell& cell) {
+  const crdt::DotContext none;
+  const std::string element;
+  for (const wire::CreationEntry& entry : cell.entries()) {
+    const Dot dot{entry.dot().replica(), entry.dot().seq()};
+    crdt::Key base;
+    auto piece = Write(base, dot, entry.hlc(), {},
+                       [&](crdt::Key& k, const crdt::Writer& w, auto& s) -> Result<crdt::KeyOp> {
+                         switch (type) {
+                           case crdt::ObjectType::kHash:
+                             return k.HSet(element, kZeroText, /*keep_ttl=*/true, w, s);
+                           case crdt::ObjectType::kSet:
+                             return k.SAdd({element}, w, s);
+                           default:
+                             return k.ZAdd(element, 0.0, w, s);
+                         }
+                       });
+    CODEC_RETURN_IF_ERROR(piece);
+    crdt::DotContext drop;
+    drop.Add(Dot{dot.replica, dot.seq + 1});
+    piece->Join(crdt::Key{}, none, drop);
     pieces_.push_back(std::move(*piece));
   }
   return {};
@@ -774,14 +856,17 @@ Result<void> KeyBuilder::AddKey(const wire::Key& key) {
     if (field.has_value()) {
       CODEC_RETURN_IF_ERROR(AddCell(Slot{SlotKind::kHashValue, field.name()}, field.value()));
     }
-    CODEC_RETURN_IF_ERROR(AddTtl(field.name(), field.ttl()));
+    CODEC_RETURN_IF_ERROR(AddExpiry(Slot{SlotKind::kHashValue, field.name()}, field.ttl()));
   }
   CODEC_RETURN_IF_ERROR(AddMembers(key.set_adds(), /*removes=*/false));
   CODEC_RETURN_IF_ERROR(AddMembers(key.set_removes(), /*removes=*/true));
   for (const wire::ZSetMember& member : key.zset()) {
     CODEC_RETURN_IF_ERROR(AddCell(Slot{SlotKind::kScore, member.name()}, member.score()));
   }
-  return {};
+  CODEC_RETURN_IF_ERROR(AddCreation(crdt::ObjectType::kHash, key.hash_created()));
+  CODEC_RETURN_IF_ERROR(AddCreation(crdt::ObjectType::kSet, key.set_created()));
+  CODEC_RETURN_IF_ERROR(AddCreation(crdt::ObjectType::kZSet, key.zset_created()));
+  return AddExpiry(Slot{SlotKind::kString, {}}, key.expiry());
 }
 
 // Joins the pieces pairwise (a balanced tree): joins walk whole maps, so a linear fold of n set

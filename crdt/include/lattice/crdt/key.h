@@ -77,6 +77,9 @@ class Key {
   const OrHash& hash() const;
   const OrSet& set() const;
   const SortedSet& zset() const;
+  // Everything besides the string cell (objects, creation cells, key expiry), or nullptr when
+  // the key has none of it. Read-only: state transfer (the codec) reads the cells here.
+  const KeyRest* rest() const { return rest_.get(); }
 
   // Local writes: apply to *this and `shard`, return the op. Errors are Valkey's replies.
   Result<KeyOp> Set(std::string value, bool keep_ttl, std::optional<int64_t> expire_at_ms,

@@ -10,9 +10,8 @@
 // and compared with what arrived, so whatever is accepted is exactly representable (rules in
 // docs/replication-wire.md).
 //
-// Coverage gap: crdt::Key has no accessor for its creation cells (hash/set/zset incarnation
-// events) and its key-level expiry cell, so they are not encoded (see the docs). Everything else
-// of a Key and a KeyOp round-trips exactly, long double counter totals bit for bit.
+// Every part of a Key and a KeyOp round-trips exactly (Decode(Encode(x)) == x), its creation
+// cells and key expiry included, long double counter totals bit for bit.
 //
 // Pure functions; thread-safe. No I/O, no clock.
 
