@@ -5,12 +5,17 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <random>
 #include <string>
 #include <vector>
 
+#include "lattice/repl/op_log.h"
 #include "net/asio.h"
 #include "net/client_listener.h"
+#include "net/peer_links.h"
+#include "server/file_storage.h"
 #include "server/info.h"
+#include "server/replication.h"
 #include "server/server.h"
 #include "spdlog/sinks/basic_file_sink.h"
 #include "spdlog/sinks/stdout_sinks.h"
@@ -34,6 +39,29 @@ Result<Config> LoadConfig(int argc, char** argv) {
     return lattice::Unexpected(applied.error());
   }
   return config;
+}
+
+// A fresh replica id for a data dir's first start: 64 random bits, never kNoReplica.
+lattice::ReplicaId FreshReplicaId() {
+  std::random_device device;
+  lattice::ReplicaId id = 0;
+  while (id == lattice::kNoReplica) {
+    id = (static_cast<uint64_t>(device()) << 32) ^ device();
+  }
+  return id;
+}
+
+lattice::server::ReplicationOptions ReplicationOptionsOf(const Config& config) {
+  lattice::server::ReplicationOptions options;
+  options.shard_id = config.shard_id();
+  options.region = config.region();
+  options.fsync = lattice::repl::ParseFsyncPolicy(config.appendfsync())
+                      .value_or(lattice::repl::FsyncPolicy::kEverySec);
+  options.rewrite_percentage = config.auto_aof_rewrite_percentage();
+  options.rewrite_min_bytes = config.auto_aof_rewrite_min_size();
+  options.peer_timeout_ms = config.repl_timeout() * 1000;
+  options.max_retained_ops = static_cast<size_t>(config.crdt_backlog_ops());
+  return options;
 }
 
 spdlog::level::level_enum LogLevel(const std::string& name) {
@@ -78,9 +106,33 @@ int main(int argc, char** argv) {
   }
   std::signal(SIGPIPE, SIG_IGN);
 
+  auto storage = lattice::server::FileStorage::Open(config->dir());
+  if (!storage.ok()) {
+    spdlog::critical("Can't open the data directory '{}': {}", config->dir(),
+                     storage.error().message);
+    return 1;
+  }
+  Result<lattice::ReplicaId> replica =
+      lattice::repl::ReplicaIdentity::LoadOrCreate(**storage, FreshReplicaId());
+  if (!replica.ok()) {
+    spdlog::critical("Can't load the replica id in '{}': {}", config->dir(),
+                     replica.error().message);
+    return 1;
+  }
+
   lattice::net::asio::io_context io(1);
   lattice::server::SystemClock clock;
-  lattice::server::Server server(std::move(*config), clock);
+  lattice::server::Server server(std::move(*config), clock, *replica);
+  lattice::net::PeerLinks links(io, server);
+  auto replication = lattice::server::Replication::Open(
+      server, **storage, links, ReplicationOptionsOf(server.config()), clock.NowMs());
+  if (!replication.ok()) {
+    spdlog::critical("{}", replication.error().message);
+    return 1;
+  }
+  (*replication)->set_peer_directory(&links);
+  server.set_replication(replication->get());
+  links.Attach(replication->get());
   server.config().set_on_change([&server](std::string_view name) {
     if (name == "loglevel") {
       spdlog::default_logger()->set_level(LogLevel(server.config().loglevel()));
@@ -89,6 +141,7 @@ int main(int argc, char** argv) {
   lattice::net::ClientListener listener(io, server);
   auto stop = [&] {
     listener.Stop();
+    links.Stop();
     io.stop();
   };
   server.set_shutdown_hook([&] { lattice::net::asio::post(io, stop); });
@@ -105,10 +158,23 @@ int main(int argc, char** argv) {
     spdlog::critical("{}", listening.error().message);
     return 1;
   }
-  spdlog::info("Lattice {} started, region '{}', pid {}", lattice::server::kLatticeVersion,
-               server.config().region(), static_cast<int>(getpid()));
-  spdlog::info("Ready to accept connections tcp on port {}", listener.bound_port());
+  if (Result<void> listening =
+          links.Listen(server.config().bind(), server.config().replication_port());
+      !listening.ok()) {
+    spdlog::critical("{}", listening.error().message);
+    return 1;
+  }
+  links.Start(server.config().peers());
+  spdlog::info("Lattice {} started, region '{}', replica {}, shard '{}', pid {}",
+               lattice::server::kLatticeVersion, server.config().region(),
+               lattice::server::ReplicaIdText(*replica), server.config().shard_id(),
+               static_cast<int>(getpid()));
+  spdlog::info("Ready to accept connections tcp on port {}, replication on port {}",
+               listener.bound_port(), links.bound_port());
   io.run();
+  if (Result<void> closed = (*replication)->Close(); !closed.ok()) {
+    spdlog::warn("Syncing the op log at exit: {}", closed.error().message);
+  }
   spdlog::info("Lattice is now ready to exit, bye bye...");
   return 0;
 }

@@ -62,6 +62,21 @@ Result<KeyOp> Key::Set(std::string value, bool keep_ttl, std::optional<int64_t> 
 
 namespace {
 
+// Runs a delta builder on a copy of the writer's dot source and a scratch context, so that a
+// refusal only the builder can see (a replica's increment total would overflow, a NaN score) is
+// returned before KeyWrite takes a dot or steps the key: a refused command changes nothing and
+// leaves no gap in this replica's sequence numbers.
+template <typename Fn>
+Result<void> Probe(const Writer& writer, Fn build) {
+  DotSource dots(writer.dots->replica(), writer.dots->next_seq());
+  WriteStamp stamp{&dots, writer.hlc};
+  DotContext context;
+  if (auto check = build(stamp, context); !check.ok()) {
+    return Unexpected(check.error());
+  }
+  return {};
+}
+
 Result<KeyOp> Increment(Key& key, int64_t by, long double float_by, bool is_float,
                         const Writer& writer, DotContext& shard) {
   const ObjectType type = key.TypeAt(writer.now_ms);
@@ -72,6 +87,13 @@ Result<KeyOp> Increment(Key& key, int64_t by, long double float_by, bool is_floa
   const auto current = type == ObjectType::kNone ? std::nullopt : RenderString(key.string());
   if (auto next = NextCounterValue(current, by, float_by, is_float); !next.ok()) {
     return Unexpected(next.error());
+  }
+  if (auto probe = Probe(writer, [&](WriteStamp& stamp, DotContext& context) {
+        return IncrementDelta(key.string(), by, float_by, is_float, writer.policies.string,
+                              stamp, context);
+      });
+      !probe.ok()) {
+    return Unexpected(probe.error());
   }
   KeyWrite write(key, writer, shard);
   if (auto ready = write.Prepare(ObjectType::kString); !ready.ok()) {
@@ -200,6 +222,13 @@ Result<KeyOp> HashIncrement(Key& key, const std::string& field, int64_t by, long
   if (auto next = NextCounterValue(current, by, float_by, is_float); !next.ok()) {
     return Unexpected(next.error());
   }
+  if (auto probe = Probe(writer, [&](WriteStamp& stamp, DotContext& context) {
+        return key.hash().IncrementDelta(field, by, float_by, is_float, writer.policies.hash_field,
+                                         stamp, context);
+      });
+      !probe.ok()) {
+    return Unexpected(probe.error());
+  }
   KeyWrite write(key, writer, shard);
   if (auto ready = write.Prepare(ObjectType::kHash); !ready.ok()) {
     return Unexpected(ready.error());
@@ -271,11 +300,11 @@ Result<KeyOp> Key::ZIncrBy(const std::string& member, double by, const Writer& w
       type != ObjectType::kNone && type != ObjectType::kZSet) {
     return Unexpected(kWrongTypeError);
   }
-  auto probe_context = DotContext{};
-  DotSource probe_dots(writer.dots->replica(), writer.dots->next_seq());
-  WriteStamp probe{&probe_dots, writer.hlc};
-  if (auto check = zset().IncrementDelta(member, by, probe, probe_context); !check.ok()) {
-    return Unexpected(check.error());  // NaN: refuse before writing anything
+  if (auto probe = Probe(writer, [&](WriteStamp& stamp, DotContext& context) {
+        return zset().IncrementDelta(member, by, stamp, context);  // NaN
+      });
+      !probe.ok()) {
+    return Unexpected(probe.error());
   }
   KeyWrite write(*this, writer, shard);
   if (auto ready = write.Prepare(ObjectType::kZSet); !ready.ok()) {

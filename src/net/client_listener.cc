@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "net/endpoint.h"
 #include "spdlog/spdlog.h"
 
 namespace lattice::net {
@@ -11,78 +12,18 @@ constexpr size_t kReadChunk = 16 * 1024;
 constexpr size_t kUnauthenticatedQueryBufferLimit = 1024 * 1024;
 constexpr size_t kKeepOutputCapacity = 64 * 1024;
 
-std::string Endpoint(const tcp::endpoint& endpoint) {
-  const auto address = endpoint.address();
-  std::string text = address.is_v4() || !address.to_v6().is_v4_mapped()
-                         ? address.to_string()
-                         : address.to_v6().to_v4().to_string();
-  return text + ":" + std::to_string(endpoint.port());
-}
-
-struct BindAddress {
-  asio::ip::address address;
-  bool optional = false;
-};
-
-Result<BindAddress> ParseBind(std::string_view text) {
-  BindAddress bind;
-  if (!text.empty() && text[0] == '-') {
-    bind.optional = true;
-    text.remove_prefix(1);
-  }
-  if (text == "*") {
-    bind.address = asio::ip::address_v4::any();
-    return bind;
-  }
-  if (text == "::*") {
-    bind.address = asio::ip::address_v6::any();
-    return bind;
-  }
-  boost::system::error_code ec;
-  bind.address = asio::ip::make_address(std::string(text), ec);
-  if (ec) {
-    return Unexpected("Invalid bind address '" + std::string(text) + "'");
-  }
-  return bind;
-}
-
 }  // namespace
 
 ClientListener::ClientListener(asio::io_context& io, server::Server& server)
     : io_(io), server_(server), cron_timer_(io) {}
 
 Result<void> ClientListener::Listen(const std::vector<std::string>& bind, int port) {
-  for (const std::string& text : bind) {
-    Result<BindAddress> parsed = ParseBind(text);
-    if (!parsed.ok()) {
-      return Unexpected(parsed.error());
-    }
-    auto acceptor = std::make_unique<tcp::acceptor>(io_);
-    boost::system::error_code ec;
-    const tcp::endpoint endpoint(parsed->address, static_cast<uint16_t>(bound_port_ ? bound_port_ : port));
-    acceptor->open(endpoint.protocol(), ec);
-    if (!ec && endpoint.address().is_v6()) {
-      acceptor->set_option(asio::ip::v6_only(true), ec);
-    }
-    if (!ec) acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
-    if (!ec) acceptor->bind(endpoint, ec);
-    if (!ec) acceptor->listen(server_.config().tcp_backlog(), ec);
-    if (ec) {
-      if (parsed->optional) {
-        continue;
-      }
-      return Unexpected("Could not create server TCP listening socket " + text + ":" +
-                        std::to_string(port) + ": " + ec.message());
-    }
-    bound_port_ = acceptor->local_endpoint().port();
-    acceptors_.push_back(std::move(acceptor));
+  Result<int> bound = ListenAll(io_, bind, port, server_.config().tcp_backlog(), "tcp", acceptors_,
+                                [this](tcp::acceptor& acceptor) { return AcceptLoop(acceptor); });
+  if (!bound.ok()) {
+    return Unexpected(bound.error());
   }
-  if (acceptors_.empty()) {
-    return Unexpected("Failed listening on port " + std::to_string(port) + " (tcp), aborting.");
-  }
-  for (auto& acceptor : acceptors_) {
-    asio::co_spawn(io_, AcceptLoop(*acceptor), asio::detached);
-  }
+  bound_port_ = *bound;
   Cron();
   return {};
 }
@@ -121,6 +62,7 @@ void ClientListener::Cron() {
   cron_timer_.async_wait([this](const boost::system::error_code& ec) {
     if (ec || stopping_) return;
     server_.Cron();
+    server_.EndOfBatch();  // active expiry writes ops
     const int64_t timeout_s = server_.config().timeout();
     if (timeout_s > 0) {
       const int64_t now_ms = server_.clock().NowMs();
@@ -148,8 +90,8 @@ asio::awaitable<void> ClientListener::Session(tcp::socket socket) {
   socket.set_option(tcp::no_delay(true), ec);
   server::ClientState client;
   client.id = server_.NextClientId();
-  client.addr = Endpoint(socket.remote_endpoint(ec));
-  client.laddr = Endpoint(socket.local_endpoint(ec));
+  client.addr = EndpointText(socket.remote_endpoint(ec));
+  client.laddr = EndpointText(socket.local_endpoint(ec));
   client.fd = socket.native_handle();
   client.authenticated = !server_.auth_required();
   client.created_ms = client.last_interaction_ms = server_.clock().NowMs();
@@ -201,6 +143,7 @@ asio::awaitable<void> ClientListener::Session(tcp::socket socket) {
       ++stats.client_query_buffer_limit_disconnections;
       break;
     }
+    server_.EndOfBatch();
     if (!out.empty() && !client.killed) {
       co_await asio::async_write(socket, asio::buffer(out),
                                  asio::redirect_error(asio::use_awaitable, ec));

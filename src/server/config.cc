@@ -275,6 +275,8 @@ constexpr uint32_t I = kImmutable;
 const Directive kDirectives[] = {
     // Lattice's own.
     Str("region", "", A | I),
+    Str("shard-id", "default", A | I),
+    Int("crdt-backlog-ops", "1000000", 1, kLongMax, A | I),
     Int("replication-port", "0", 0, 65535, A | I),
     Special("peer", "", &ParsePeer, A | I | kMultiArg | kAccumulate),
 
@@ -383,8 +385,8 @@ const Directive kDirectives[] = {
     Str("appenddirname", "appendonlydir", A | I, {}, &CheckAppendDirname),
     Enum("appendfsync", "everysec", kFsyncPolicies, A),
     Bool("no-appendfsync-on-rewrite", "no", 0),
-    Int("auto-aof-rewrite-percentage", "100", 0, kIntMax, 0),
-    Mem("auto-aof-rewrite-min-size", "64mb", 0, kLongMax, 0),
+    Int("auto-aof-rewrite-percentage", "100", 0, kIntMax, A),
+    Mem("auto-aof-rewrite-min-size", "64mb", 0, kLongMax, A),
     Bool("aof-load-truncated", "yes", 0),
     Bool("aof-use-rdb-preamble", "yes", 0),
     Bool("aof-timestamp-enabled", "no", 0),
@@ -456,7 +458,7 @@ const Directive kDirectives[] = {
     Bool("dual-channel-replication-enabled", "no", 0),
     Bool("repl-disable-tcp-nodelay", "no", 0),
     Int("repl-ping-replica-period", "10", 1, kIntMax, 0, "repl-ping-slave-period"),
-    Int("repl-timeout", "60", 1, kIntMax, 0),
+    Int("repl-timeout", "60", 1, kIntMax, A),
     Mem("repl-backlog-size", "10mb", 1, kLongMax, 0),
     Int("repl-backlog-ttl", "3600", 0, kLongMax, 0),
     Int("min-replicas-to-write", "0", 0, kIntMax, 0, "min-slaves-to-write"),
@@ -1244,6 +1246,15 @@ int Config::port() const { return static_cast<int>(At("port").number); }
 std::vector<std::string> Config::bind() const { return At("bind").items; }
 std::string Config::dir() const { return At("dir").text; }
 std::string Config::region() const { return At("region").text; }
+std::string Config::shard_id() const { return At("shard-id").text; }
+int64_t Config::auto_aof_rewrite_percentage() const {
+  return At("auto-aof-rewrite-percentage").number;
+}
+uint64_t Config::auto_aof_rewrite_min_size() const {
+  return static_cast<uint64_t>(At("auto-aof-rewrite-min-size").number);
+}
+int64_t Config::repl_timeout() const { return At("repl-timeout").number; }
+int64_t Config::crdt_backlog_ops() const { return At("crdt-backlog-ops").number; }
 int Config::replication_port() const {
   const int configured = static_cast<int>(At("replication-port").number);
   return configured != 0 ? configured : port() + 10000;

@@ -87,6 +87,12 @@ class Config {
   std::vector<std::string> bind() const;
   std::string dir() const;
   std::string region() const;
+  std::string shard_id() const;  // regions replicate only with peers of the same shard id
+  int64_t auto_aof_rewrite_percentage() const;  // op log growth that triggers a snapshot
+  uint64_t auto_aof_rewrite_min_size() const;
+  int64_t repl_timeout() const;  // seconds a silent peer link is kept
+  // Ops retained for a peer that is behind; past this it is stale and will get a snapshot.
+  int64_t crdt_backlog_ops() const;
   // `replication-port`, or port() + 10000 when it is 0 (unset). May exceed 65535 when port() is
   // above 55535: the caller validates before listening.
   int replication_port() const;

@@ -369,7 +369,7 @@ void CmdClientKill(CommandContext& ctx, ArgList args) {
 }
 
 void CmdClientHelp(CommandContext& ctx, ArgList /*args*/) {
-  static constexpr std::string_view kLines[] = {
+  ReplyHelp(ctx, {
       "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
       "GETNAME", "    Return the name of the current connection.",
       "ID", "    Return the ID of the current connection.",
@@ -381,11 +381,7 @@ void CmdClientHelp(CommandContext& ctx, ArgList /*args*/) {
       "SETINFO <option> <value>", "    Set client meta attr. Options are: LIB-NAME, LIB-VER.",
       "SETNAME <name>", "    Assign the name <name> to the current connection.",
       "HELP", "    Print this help.",
-  };
-  ctx.reply.Array(std::size(kLines));
-  for (std::string_view line : kLines) {
-    ctx.reply.SimpleString(line);
-  }
+  });
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "fmt/format.h"
+#include "server/replication.h"
 
 namespace lattice::server {
 namespace {
@@ -94,13 +95,29 @@ void MemorySection(Server& server, Lines& out) {
   Add(out, "mem_allocator", "libc");
 }
 
-void PersistenceSection(Server& /*server*/, Lines& out) {
+// The op log stands where Valkey's AOF does: every applied op, synced per appendfsync.
+void PersistenceSection(Server& server, Lines& out) {
+  const Replication* replication = server.replication();
   Add(out, "loading", "0");
   Add(out, "async_loading", "0");
   Add(out, "rdb_changes_since_last_save", "0");
   Add(out, "rdb_bgsave_in_progress", "0");
-  Add(out, "aof_enabled", "0");
+  Add(out, "aof_enabled", replication != nullptr ? "1" : "0");
   Add(out, "aof_rewrite_in_progress", "0");
+  if (replication == nullptr) {
+    return;
+  }
+  const ReplicationStats& stats = replication->stats();
+  Add(out, "aof_last_write_status", "ok");  // a failed write exits, as under appendfsync always
+  Add(out, "crdt_appendfsync", repl::FsyncPolicyName(replication->options().fsync));
+  Add(out, "crdt_log_records", stats.log_records);
+  Add(out, "crdt_log_bytes", stats.log_bytes);
+  Add(out, "crdt_log_bytes_since_snapshot", stats.log_bytes_since_snapshot);
+  Add(out, "crdt_snapshots_written", stats.snapshots_written);
+  Add(out, "crdt_last_snapshot_bytes", stats.last_snapshot_bytes);
+  Add(out, "crdt_recovered_keys", stats.recovered_keys);
+  Add(out, "crdt_recovered_records", stats.recovered_records);
+  Add(out, "crdt_torn_tail", stats.torn_tail.empty() ? "none" : stats.torn_tail);
 }
 
 void StatsSection(Server& server, Lines& out) {
@@ -120,10 +137,46 @@ void StatsSection(Server& server, Lines& out) {
       stats.client_query_buffer_limit_disconnections);
 }
 
-void ReplicationSection(Server& /*server*/, Lines& out) {
+// Valkey's fields first (every region is a primary: clients may write anywhere), then Lattice's:
+// this replica, its vectors, and one line per peer region.
+void ReplicationSection(Server& server, Lines& out) {
   Add(out, "role", "master");
   Add(out, "connected_slaves", "0");
-  Add(out, "master_repl_offset", "0");
+  const Replication* replication = server.replication();
+  if (replication == nullptr) {
+    Add(out, "master_repl_offset", "0");
+    return;
+  }
+  const repl::ReplicatorStatus status = replication->Status(server.clock().NowMs());
+  const PeerDirectory* directory = replication->peer_directory();
+  Add(out, "master_repl_offset", status.applied.Get(status.replica));
+  Add(out, "crdt_replica_id", ReplicaIdText(status.replica));
+  Add(out, "crdt_region", status.region);
+  Add(out, "crdt_shard_id", replication->options().shard_id);
+  Add(out, "crdt_applied", VectorText(status.applied));
+  Add(out, "crdt_stable", VectorText(status.stable));
+  Add(out, "crdt_backlog_ops", status.backlog_ops);
+  Add(out, "crdt_buffered_ops", status.buffered_ops);
+  size_t connected = 0;
+  for (const repl::PeerStatus& peer : status.peers) {
+    connected += peer.state == repl::PeerState::kConnected ? 1 : 0;
+  }
+  Add(out, "crdt_peers", status.peers.size());
+  Add(out, "crdt_connected_peers", connected);
+  for (size_t i = 0; i < status.peers.size(); ++i) {
+    const repl::PeerStatus& peer = status.peers[i];
+    const std::string& error = peer.last_error;
+    Add(out, fmt::format("crdt_peer{}", i),
+        fmt::format("id={},region={},state={},lag_ops={},lag_ms={},bytes_in={},bytes_out={},"
+                    "ops_sent={},ops_received={},snapshots_sent={},stale={},last_error={}",
+                    ReplicaIdText(peer.replica), peer.region, repl::PeerStateName(peer.state),
+                    peer.lag_ops, peer.lag_ms,
+                    directory ? directory->BytesIn(peer.replica) : 0,
+                    directory ? directory->BytesOut(peer.replica) : 0, peer.ops_sent,
+                    peer.ops_received, peer.snapshots_sent,
+                    peer.state == repl::PeerState::kStale ? 1 : 0,
+                    error.empty() ? "none" : error));
+  }
 }
 
 void CpuSection(Server& /*server*/, Lines& out) {

@@ -16,17 +16,19 @@ constexpr uint64_t kCursorHashMask = (uint64_t{1} << kCursorHashBits) - 1;
 
 uint64_t CursorHash(std::string_view key) { return StableHash(key) >> (64 - kCursorHashBits); }
 
-bool DeltaHasFieldTtl(const crdt::KeyOp& op) {
-  if (op.delta.Type() != crdt::ObjectType::kHash && op.delta.hash().empty()) {
+bool HasFieldTtl(const crdt::Key& key) {
+  if (key.Type() != crdt::ObjectType::kHash && key.hash().empty()) {
     return false;
   }
-  for (const auto& [field, cell] : op.delta.hash().fields()) {
+  for (const auto& [field, cell] : key.hash().fields()) {
     if (cell.ttl.get() != nullptr) {
       return true;
     }
   }
   return false;
 }
+
+bool DeltaHasFieldTtl(const crdt::KeyOp& op) { return HasFieldTtl(op.delta); }
 
 }  // namespace
 
@@ -371,6 +373,29 @@ void Keyspace::ApplyRemote(int db, std::string_view key, const crdt::KeyOp& op) 
   }
   Reindex(db, it->first, it->second);
   EraseIfEmpty(db, *table, it);
+}
+
+void Keyspace::JoinState(int db, std::string_view key, const crdt::Key& theirs,
+                         const crdt::DotContext& theirs_context) {
+  Table* table = TableFor(db, key, /*create=*/true);
+  auto it = table->find(absl::string_view(key.data(), key.size()));
+  if (it == table->end()) {
+    if (theirs.empty()) {
+      return;
+    }
+    it = table->emplace(std::string(key), crdt::Key()).first;
+    ++dbs_[db]->size;
+  }
+  it->second.Join(theirs, context_, theirs_context);
+  if (HasFieldTtl(it->second)) {
+    dbs_[db]->field_ttl_keys.insert(it->first);
+  }
+  Reindex(db, it->first, it->second);
+  EraseIfEmpty(db, *table, it);
+}
+
+void Keyspace::ResumeDots() {
+  dots_ = crdt::DotSource(dots_.replica(), context_.vector().Get(dots_.replica()) + 1);
 }
 
 void Keyspace::FlushDb(int db, int64_t now_ms) {

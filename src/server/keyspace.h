@@ -123,6 +123,15 @@ class Keyspace {
   // Applies a peer's op (a delta join). Creates or drops the entry as needed.
   void ApplyRemote(int db, std::string_view key, const crdt::KeyOp& op);
 
+  // Joins state received whole (a snapshot): Key::Join(theirs, context(), theirs_context) on
+  // `key`, creating or dropping the entry as needed. `theirs` may be empty (a key the snapshot
+  // lacks: what it observed of ours is removed). The caller joins the shard context afterwards.
+  void JoinState(int db, std::string_view key, const crdt::Key& theirs,
+                 const crdt::DotContext& theirs_context);
+  // After loading state from disk: the next local dot follows the highest of ours in context(),
+  // so a restarted replica never reuses a sequence number.
+  void ResumeDots();
+
   // FLUSHDB/FLUSHALL: an observed-remove DEL of every key.
   void FlushDb(int db, int64_t now_ms);
   void FlushAll(int64_t now_ms);

@@ -4,6 +4,7 @@
 #include <random>
 
 #include "lattice/common/numbers.h"
+#include "server/replication.h"
 #include "spdlog/spdlog.h"
 
 namespace lattice::server {
@@ -109,6 +110,7 @@ Server::Server(Config config, const Clock& clock, ReplicaId replica)
   RegisterSetFamily(registry_);
   RegisterZSetFamily(registry_);
   RegisterTransactionFamily(registry_);
+  RegisterCrdtFamily(registry_);
   keyspace_.set_sink(this);
 }
 
@@ -156,8 +158,30 @@ void Server::TouchKey(int db, std::string_view key) {
   }
 }
 
-void Server::OnLocalOp(int db, std::string_view key, const crdt::KeyOp& /*op*/) {
+void Server::OnLocalOp(int db, std::string_view key, const crdt::KeyOp& op) {
   TouchKey(db, key);
+  if (replication_ != nullptr) {
+    replication_->OnLocalOp(db, key, op);
+  }
+}
+
+void ReplyHelp(CommandContext& ctx, std::initializer_list<std::string_view> lines) {
+  ctx.reply.Array(lines.size());
+  for (std::string_view line : lines) {
+    ctx.reply.SimpleString(line);
+  }
+}
+
+void Server::EndOfBatch() {
+  if (replication_ == nullptr) {
+    return;
+  }
+  if (Result<void> done = replication_->EndOfBatch(); !done.ok()) {
+    spdlog::critical("Can't write to the op log in '{}': {}. Exiting...", config_.dir(),
+                     done.error().message);
+    spdlog::default_logger()->flush();
+    std::_Exit(1);
+  }
 }
 
 ClientState* Server::FindClient(uint64_t id) const {

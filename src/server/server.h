@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <string>
@@ -44,6 +45,7 @@ struct ServerStats {
 };
 
 class Server;
+class Replication;
 
 // What a handler sees: the server, the calling client, where to write the reply, and the
 // command being run. Handlers parse arguments, call logic that returns a result, and reply.
@@ -116,8 +118,16 @@ class Server final : public OpSink {
   // Runs the queued commands of `client` (EXEC), replying with one array.
   void ExecQueued(ClientState& client, ReplyBuilder& reply);
 
-  // OpSink: every local op passes through here (watch invalidation; replication later).
+  // OpSink: every local op passes through here (watch invalidation, then replication).
   void OnLocalOp(int db, std::string_view key, const crdt::KeyOp& op) override;
+
+  // Replication (src/server/replication.h), when the node runs with a data dir; may be null.
+  void set_replication(Replication* replication) { replication_ = replication; }
+  Replication* replication() const { return replication_; }
+  // Called by the network layer after a batch of commands or peer messages, before it yields:
+  // makes the batch durable per appendfsync and lets replication send. A failed op log write is
+  // fatal, as in Valkey under appendfsync always: logged, then the process exits.
+  void EndOfBatch();
 
  private:
   bool CheckBeforeRun(ClientState& client, const Command& command, ArgList args,
@@ -139,6 +149,7 @@ class Server final : public OpSink {
   // (db, key) -> clients watching it.
   std::map<std::pair<int, std::string>, std::vector<ClientState*>, std::less<>> watchers_;
   std::function<void()> shutdown_hook_;
+  Replication* replication_ = nullptr;
 };
 
 // Registration functions of the command families (one per file, at its bottom).
@@ -150,6 +161,7 @@ void RegisterHashFamily(CommandRegistry& registry);
 void RegisterSetFamily(CommandRegistry& registry);
 void RegisterZSetFamily(CommandRegistry& registry);
 void RegisterTransactionFamily(CommandRegistry& registry);
+void RegisterCrdtFamily(CommandRegistry& registry);
 
 // Valkey's error texts that many families share, from one place.
 namespace errors {
@@ -166,6 +178,9 @@ std::string WrongArity(std::string_view full_name);
 std::string UnknownCommand(ArgList args);
 std::string UnknownSubcommand(std::string_view subcommand, std::string_view container);
 }  // namespace errors
+
+// A HELP subcommand's reply: one simple string per line.
+void ReplyHelp(CommandContext& ctx, std::initializer_list<std::string_view> lines);
 
 // Parses a decimal int64 exactly as Valkey's string2ll (no spaces, no '+', no leading zeros).
 bool ParseInt64(std::string_view text, int64_t* value);

@@ -107,13 +107,6 @@ void CmdConfigResetStat(CommandContext& ctx, ArgList /*args*/) {
   ctx.reply.Ok();
 }
 
-void ReplyHelp(CommandContext& ctx, std::initializer_list<std::string_view> lines) {
-  ctx.reply.Array(lines.size());
-  for (std::string_view line : lines) {
-    ctx.reply.SimpleString(line);
-  }
-}
-
 void CmdConfigHelp(CommandContext& ctx, ArgList /*args*/) {
   ReplyHelp(ctx, {"CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
                   "GET <pattern>", "    Return parameters matching the glob-like <pattern> and their values.",

@@ -1,6 +1,8 @@
 // The key envelope: DEL as observed-remove, type conflicts, key expiry and its rules, HLC.
 #include <catch2/catch.hpp>
 
+#include <cstdint>
+
 #include "crdt/crdt_test_util.h"
 
 namespace lattice::crdt::testing {
@@ -39,6 +41,31 @@ TEST_CASE("increments that cancel to zero keep the counter alive, in one region 
   d.Apply(*del);
   CHECK(c.key.GetString(10) == std::nullopt);
   CHECK(d.key.GetString(10) == std::nullopt);
+}
+
+// Found by the hash differential test once every local op went through the replication engine:
+// this replica's increment total overflowed after the dot was taken, leaving a gap in its
+// sequence numbers. A refused command must take no dot and change nothing.
+TEST_CASE("an increment refused for overflowing this replica's total takes no dot",
+          "[crdt][key]") {
+  constexpr int64_t kMin = INT64_MIN;
+  Node a(1);
+  (void)Ok(a.key.HSet("f", "121", false, a.W(1), a.context));
+  (void)Ok(a.key.HIncrBy("f", kMin, a.W(2), a.context));  // 121 + MIN fits; the total is MIN
+  const Key hash_before = a.key;
+  const uint64_t hash_next = a.dots.next_seq();
+  CHECK_FALSE(a.key.HIncrBy("f", -1, a.W(3), a.context));  // the value fits, the total not
+  CHECK(a.dots.next_seq() == hash_next);
+  CHECK(a.key == hash_before);
+
+  Node b(2);
+  (void)Ok(b.key.Set("121", false, std::nullopt, b.W(1), b.context));
+  (void)Ok(b.key.IncrBy(kMin, b.W(2), b.context));
+  const Key string_before = b.key;
+  const uint64_t string_next = b.dots.next_seq();
+  CHECK_FALSE(b.key.IncrBy(-1, b.W(3), b.context));
+  CHECK(b.dots.next_seq() == string_next);
+  CHECK(b.key == string_before);
 }
 
 TEST_CASE("type conflict: the creating op with the higher (hlc, replica) wins",

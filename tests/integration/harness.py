@@ -175,3 +175,58 @@ class ServerTestCase(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.server.cleanup()
+
+
+def start_regions(count, *args, shard_args=None):
+    """`count` lattice-servers of one shard, each peered with every other (full mesh), started
+    and waited for until every region sees every other as connected. Returns the processes."""
+    servers = [ServerProcess("--region", f"region-{i}", "--enable-debug-command", "yes", *args)
+               for i in range(count)]
+    for i, server in enumerate(servers):
+        for j, other in enumerate(servers):
+            if i != j:
+                server.args += ["--peer", f"127.0.0.1:{other.port + 10000}"]
+    for server in servers:
+        server.start()
+    for server in servers:
+        wait_connected(server, count - 1)
+    return servers
+
+
+def info_fields(server, section):
+    """INFO <section> as a dict of strings (redis-cli, so it works whatever the RESP version)."""
+    code, out = server.cli("info", section)
+    if code != 0:
+        raise AssertionError(f"INFO {section} failed: {out}")
+    fields = {}
+    for line in out.splitlines():
+        if ":" in line and not line.startswith("#"):
+            key, value = line.split(":", 1)
+            fields[key] = value
+    return fields
+
+
+def connected_peers(server):
+    return int(info_fields(server, "replication").get("crdt_connected_peers", "0"))
+
+
+def wait_connected(server, peers, timeout=15.0):
+    wait_until(lambda: connected_peers(server) >= peers, timeout=timeout,
+               what=f"{peers} connected peers on port {server.port}")
+
+
+def digest(server):
+    code, out = server.cli("debug", "digest")
+    if code != 0:
+        raise AssertionError(f"DEBUG DIGEST failed: {out}")
+    return out.strip()
+
+
+def wait_converged(servers, timeout=30.0):
+    """Polls until every server shows the same DEBUG DIGEST (and the same DBSIZE)."""
+    def same():
+        digests = {digest(server) for server in servers}
+        sizes = {server.cli("dbsize")[1].strip() for server in servers}
+        return len(digests) == 1 and len(sizes) == 1
+    wait_until(same, timeout=timeout, interval=0.05, what="regions to converge")
+    return digest(servers[0])

@@ -1,0 +1,435 @@
+#include "net/peer_links.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "lattice/repl/codec.h"
+#include "lattice/repl/frame.h"
+#include "net/endpoint.h"
+#include "spdlog/spdlog.h"
+
+namespace lattice::net {
+namespace {
+
+constexpr size_t kReadChunk = 64 * 1024;
+constexpr int64_t kTickMs = 50;
+constexpr int64_t kBackoffMinMs = 100;
+constexpr int64_t kBackoffMaxMs = 5000;
+constexpr int64_t kConnectTimeoutMs = 5000;
+constexpr int64_t kLinkedPollMs = 1000;  // a dialer whose peer dialed us checks this often
+
+std::string ReplicaText(ReplicaId replica) { return server::ReplicaIdText(replica); }
+
+}  // namespace
+
+struct PeerLinks::Link {
+  explicit Link(tcp::socket s) : socket(std::move(s)) {}
+  tcp::socket socket;
+  repl::FrameReader reader;
+  std::string outbox;   // frames queued, not yet handed to a write
+  std::string writing;  // frames of the write in progress
+  bool write_pending = false;
+  bool kick_posted = false;
+  bool closing = false;  // close once the outbox is written (after a Goodbye)
+  bool closed = false;
+  bool dialed = false;   // this node dialed it
+  bool handshaken = false;  // it became the active link of its peer
+  ReplicaId peer = kNoReplica;
+  std::string remote;    // "ip:port"
+};
+
+struct PeerLinks::Dialer {
+  explicit Dialer(asio::io_context& io) : timer(io) {}
+  std::string address;
+  std::string host;
+  std::string port;
+  ReplicaId replica = kNoReplica;  // learned from its Hello
+  std::string state = "connecting";
+  std::string last_error;
+  bool removed = false;
+  LinkPtr link;
+  asio::steady_timer timer;
+};
+
+PeerLinks::PeerLinks(asio::io_context& io, server::Server& server)
+    : io_(io), server_(server), tick_timer_(io) {}
+
+PeerLinks::~PeerLinks() = default;
+
+Result<void> PeerLinks::Listen(const std::vector<std::string>& bind, int port) {
+  if (port <= 0 || port > 65535) {
+    return Unexpected("Replication port " + std::to_string(port) +
+                      " is out of range: set replication-port (default: port + 10000)");
+  }
+  Result<int> bound =
+      ListenAll(io_, bind, port, server_.config().tcp_backlog(), "replication", acceptors_,
+                [this](tcp::acceptor& acceptor) { return AcceptLoop(acceptor); });
+  if (!bound.ok()) {
+    return Unexpected(bound.error());
+  }
+  bound_port_ = *bound;
+  return {};
+}
+
+void PeerLinks::Start(const std::vector<std::string>& addresses) {
+  for (const std::string& address : addresses) {
+    if (Result<void> added = AddAddress(address); !added.ok()) {
+      spdlog::warn("Peer {}: {}", address, added.error().message);
+    }
+  }
+  Tick();
+}
+
+void PeerLinks::Stop() {
+  stopping_ = true;
+  boost::system::error_code ec;
+  for (auto& acceptor : acceptors_) {
+    acceptor->close(ec);
+  }
+  tick_timer_.cancel();
+  for (auto& [address, dialer] : dialers_) {
+    dialer->removed = true;
+    dialer->timer.cancel();
+  }
+  for (const LinkPtr& link : std::vector<LinkPtr>(links_.begin(), links_.end())) {
+    link->closed = true;
+    link->socket.close(ec);
+  }
+}
+
+asio::awaitable<void> PeerLinks::AcceptLoop(tcp::acceptor& acceptor) {
+  while (!stopping_) {
+    boost::system::error_code ec;
+    tcp::socket socket =
+        co_await acceptor.async_accept(asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      if (ec == asio::error::operation_aborted || stopping_) co_return;
+      spdlog::warn("Accepting replication connection: {}", ec.message());
+      continue;
+    }
+    auto link = std::make_shared<Link>(std::move(socket));
+    asio::co_spawn(io_, RunLink(std::move(link)), asio::detached);
+  }
+}
+
+asio::awaitable<void> PeerLinks::Sleep(asio::steady_timer& timer, int64_t ms) {
+  boost::system::error_code ec;
+  timer.expires_after(std::chrono::milliseconds(ms));
+  co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+}
+
+asio::awaitable<void> PeerLinks::Dial(std::shared_ptr<Dialer> dialer) {
+  int64_t backoff = kBackoffMinMs;
+  tcp::resolver resolver(io_);
+  while (!stopping_ && !dialer->removed) {
+    if (dialer->replica != kNoReplica && active_.contains(dialer->replica)) {
+      dialer->state = "connected";  // the peer dialed us
+      co_await Sleep(dialer->timer, kLinkedPollMs);
+      continue;
+    }
+    dialer->state = "connecting";
+    boost::system::error_code ec;
+    auto endpoints = co_await resolver.async_resolve(
+        dialer->host, dialer->port, asio::redirect_error(asio::use_awaitable, ec));
+    tcp::socket socket(io_);
+    if (!ec) {
+      // A connect that hangs (a peer behind a black hole) is cut by a timer.
+      asio::steady_timer deadline(io_);
+      deadline.expires_after(std::chrono::milliseconds(kConnectTimeoutMs));
+      deadline.async_wait([&socket](const boost::system::error_code& waited) {
+        if (!waited) {
+          boost::system::error_code ignored;
+          socket.close(ignored);
+        }
+      });
+      co_await asio::async_connect(socket, endpoints,
+                                   asio::redirect_error(asio::use_awaitable, ec));
+      deadline.cancel();
+      if (!ec && !socket.is_open()) ec = asio::error::timed_out;
+    }
+    if (stopping_ || dialer->removed) break;
+    if (ec) {
+      dialer->last_error = ec.message();
+      dialer->state = "backoff";
+      spdlog::debug("Connecting to peer {}: {}", dialer->address, ec.message());
+      // Jitter: uniform in [backoff/2, backoff], so regions restarted together spread out.
+      const int64_t wait = backoff / 2 + server_.rng().Range(0, backoff / 2);
+      backoff = std::min(backoff * 2, kBackoffMaxMs);
+      co_await Sleep(dialer->timer, wait);
+      continue;
+    }
+    auto link = std::make_shared<Link>(std::move(socket));
+    link->dialed = true;
+    dialer->link = link;
+    co_await RunLink(link);
+    dialer->link = nullptr;
+    if (link->peer != kNoReplica) dialer->replica = link->peer;
+    if (stopping_ || dialer->removed) break;
+    // A link that completed its handshake resets the backoff; a refused one (another shard,
+    // a duplicate) keeps growing it, so a misconfigured peer is retried ever less often.
+    backoff = link->handshaken ? kBackoffMinMs : std::min(backoff * 2, kBackoffMaxMs);
+    dialer->state = link->handshaken ? "connecting" : "backoff";
+    co_await Sleep(dialer->timer, backoff / 2 + server_.rng().Range(0, backoff / 2));
+  }
+  dialer->state = "removed";
+}
+
+asio::awaitable<void> PeerLinks::RunLink(LinkPtr link) {
+  boost::system::error_code ec;
+  link->socket.set_option(tcp::no_delay(true), ec);
+  link->remote = EndpointText(link->socket.remote_endpoint(ec));
+  links_.insert(link);
+  Queue(*link, replication_->LinkHello());
+  PostKick(link);
+  std::vector<char> buffer(kReadChunk);
+  while (!link->closed && !link->closing) {
+    const size_t n = co_await link->socket.async_read_some(
+        asio::buffer(buffer), asio::redirect_error(asio::use_awaitable, ec));
+    if (ec || link->closed) break;
+    if (link->peer != kNoReplica) bytes_in_[link->peer] += n;
+    link->reader.Feed(std::string_view(buffer.data(), n));
+    for (;;) {
+      const repl::FrameReader::Status status = link->reader.Next();
+      if (status == repl::FrameReader::Status::kNeedMore) break;
+      if (status == repl::FrameReader::Status::kError) {
+        Refuse(link, "bad frame: " + link->reader.error());
+        break;
+      }
+      Result<repl::Message> message = repl::Decode(link->reader.payload());
+      if (!message.ok()) {
+        Refuse(link, "undecodable message: " + message.error().message);
+        break;
+      }
+      if (link->peer == kNoReplica) {
+        if (!Handshake(link, *message)) break;
+        continue;
+      }
+      auto active = active_.find(link->peer);
+      if (active == active_.end() || active->second != link) {
+        break;  // replaced by another link, or closed by the engine
+      }
+      replication_->OnMessage(link->peer, *message, NowMs());
+    }
+    server_.EndOfBatch();
+  }
+  Disconnect(link);
+}
+
+bool PeerLinks::Handshake(const LinkPtr& link, const repl::Message& message) {
+  const auto* hello = std::get_if<repl::Hello>(&message);
+  if (hello == nullptr) {
+    Refuse(link, "expected Hello as the first message");
+    return false;
+  }
+  if (std::string reason = replication_->CheckHello(*hello); !reason.empty()) {
+    Refuse(link, reason);
+    return false;
+  }
+  const ReplicaId self = server_.keyspace().replica();
+  const ReplicaId peer = hello->replica;
+  auto existing = active_.find(peer);
+  if (existing != active_.end()) {
+    const Link& old = *existing->second;
+    const ReplicaId old_dialer = old.dialed ? self : peer;
+    const ReplicaId new_dialer = link->dialed ? self : peer;
+    // Same dialer: the peer (or we) redialed, so the old link is stale. Otherwise both ends
+    // keep the link dialed by the smaller id.
+    const bool keep_old = old_dialer != new_dialer && old_dialer == std::min(self, peer);
+    if (keep_old) {
+      link->peer = peer;
+      Refuse(link, "duplicate link", /*expected=*/true);
+      return false;
+    }
+    LinkPtr replaced = existing->second;
+    active_.erase(existing);
+    Refuse(replaced, "replaced by a newer link", /*expected=*/true);
+  }
+  link->peer = peer;
+  link->handshaken = true;
+  active_[peer] = link;
+  for (auto& [address, dialer] : dialers_) {
+    if (dialer->link == link) {
+      dialer->replica = peer;
+      dialer->state = "connected";
+      dialer->last_error.clear();
+    }
+  }
+  spdlog::info("Replication link to replica {} (region '{}') at {} ({})", ReplicaText(peer),
+               hello->region, link->remote, link->dialed ? "dialed" : "accepted");
+  replication_->OnConnected(peer, NowMs());
+  replication_->OnMessage(peer, message, NowMs());
+  return true;
+}
+
+void PeerLinks::Queue(Link& link, const repl::Message& message) {
+  repl::AppendFrame(repl::Encode(message), link.outbox);
+}
+
+void PeerLinks::Send(ReplicaId to, const repl::Message& message) {
+  auto it = active_.find(to);
+  if (it == active_.end() || it->second->closing || it->second->closed) {
+    return;  // best effort: the engine resends after reconnecting
+  }
+  Queue(*it->second, message);
+  PostKick(it->second);
+}
+
+void PeerLinks::Close(ReplicaId to) {
+  auto it = active_.find(to);
+  if (it == active_.end()) {
+    return;
+  }
+  LinkPtr link = it->second;
+  active_.erase(it);
+  link->closing = true;  // after the Goodbye the engine queued
+  PostKick(link);
+}
+
+void PeerLinks::PostKick(const LinkPtr& link) {
+  if (link->kick_posted) {
+    return;
+  }
+  link->kick_posted = true;
+  asio::post(io_, [this, link] {
+    link->kick_posted = false;
+    Kick(link);
+  });
+}
+
+void PeerLinks::Kick(const LinkPtr& link) {
+  if (link->write_pending || link->closed) {
+    return;
+  }
+  if (link->outbox.empty()) {
+    if (link->closing) {
+      boost::system::error_code ignored;
+      link->socket.shutdown(tcp::socket::shutdown_both, ignored);
+      link->socket.close(ignored);
+      link->closed = true;
+    }
+    return;
+  }
+  link->writing.swap(link->outbox);
+  link->write_pending = true;
+  asio::async_write(link->socket, asio::buffer(link->writing),
+                    [this, link](const boost::system::error_code& ec, size_t n) {
+                      link->write_pending = false;
+                      link->writing.clear();
+                      if (link->peer != kNoReplica) bytes_out_[link->peer] += n;
+                      if (ec) {
+                        boost::system::error_code ignored;
+                        link->socket.close(ignored);
+                        link->closed = true;
+                        return;
+                      }
+                      Kick(link);
+                    });
+}
+
+void PeerLinks::Refuse(const LinkPtr& link, const std::string& reason, bool expected) {
+  spdlog::log(expected ? spdlog::level::debug : spdlog::level::warn,
+              "Closing replication link {} (replica {}): {}", link->remote,
+              link->peer == kNoReplica ? std::string("unknown") : ReplicaText(link->peer), reason);
+  for (auto& [address, dialer] : dialers_) {
+    if (dialer->link == link) dialer->last_error = reason;
+  }
+  auto active = active_.find(link->peer);
+  if (active != active_.end() && active->second == link) {
+    active_.erase(active);
+    replication_->OnDisconnected(link->peer, NowMs());
+  }
+  Queue(*link, repl::Goodbye{reason});
+  link->closing = true;
+  PostKick(link);
+}
+
+void PeerLinks::Disconnect(const LinkPtr& link) {
+  auto active = active_.find(link->peer);
+  if (active != active_.end() && active->second == link) {
+    active_.erase(active);
+    replication_->OnDisconnected(link->peer, NowMs());
+    spdlog::info("Replication link to replica {} at {} closed", ReplicaText(link->peer),
+                 link->remote);
+    server_.EndOfBatch();
+  }
+  links_.erase(link);
+  if (!link->closing) {
+    boost::system::error_code ignored;
+    link->socket.close(ignored);
+    link->closed = true;
+  }
+}
+
+void PeerLinks::Tick() {
+  if (stopping_) {
+    return;
+  }
+  replication_->Tick(NowMs());
+  server_.EndOfBatch();
+  tick_timer_.expires_after(std::chrono::milliseconds(kTickMs));
+  tick_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) Tick();
+  });
+}
+
+Result<void> PeerLinks::AddAddress(const std::string& address) {
+  const size_t colon = address.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == address.size()) {
+    return Unexpected("Invalid peer address '" + address + "', expected host:port");
+  }
+  if (dialers_.contains(address)) {
+    return Unexpected("Peer " + address + " is already configured");
+  }
+  auto dialer = std::make_shared<Dialer>(io_);
+  dialer->address = address;
+  dialer->host = address.substr(0, colon);
+  if (dialer->host.size() >= 2 && dialer->host.front() == '[' && dialer->host.back() == ']') {
+    dialer->host = dialer->host.substr(1, dialer->host.size() - 2);
+  }
+  dialer->port = address.substr(colon + 1);
+  dialers_[address] = dialer;
+  asio::co_spawn(io_, Dial(dialer), asio::detached);
+  return {};
+}
+
+Result<ReplicaId> PeerLinks::RemoveAddress(const std::string& address) {
+  auto it = dialers_.find(address);
+  if (it == dialers_.end()) {
+    return Unexpected("ERR no such peer '" + address + "'");
+  }
+  std::shared_ptr<Dialer> dialer = it->second;
+  dialers_.erase(it);
+  dialer->removed = true;
+  dialer->timer.cancel();
+  const ReplicaId replica = dialer->link != nullptr ? dialer->link->peer : dialer->replica;
+  if (replica != kNoReplica) {
+    auto active = active_.find(replica);
+    if (active != active_.end()) {
+      Refuse(active->second, "peer removed by CRDT.PEER REMOVE", /*expected=*/true);
+    }
+  }
+  if (dialer->link != nullptr && !dialer->link->closing) {
+    Refuse(dialer->link, "peer removed by CRDT.PEER REMOVE", /*expected=*/true);
+  }
+  return replica;
+}
+
+std::vector<server::PeerDirectory::Address> PeerLinks::Addresses() const {
+  std::vector<Address> out;
+  for (const auto& [address, dialer] : dialers_) {
+    out.push_back(Address{address, dialer->replica, dialer->state, dialer->last_error});
+  }
+  return out;
+}
+
+uint64_t PeerLinks::BytesIn(ReplicaId replica) const {
+  auto it = bytes_in_.find(replica);
+  return it == bytes_in_.end() ? 0 : it->second;
+}
+
+uint64_t PeerLinks::BytesOut(ReplicaId replica) const {
+  auto it = bytes_out_.find(replica);
+  return it == bytes_out_.end() ? 0 : it->second;
+}
+
+}  // namespace lattice::net

@@ -1,0 +1,99 @@
+#pragma once
+// PeerLinks is the production repl::Transport: TCP links between the regions of a shard, carrying
+// replication frames (lattice/repl/frame.h) of encoded messages (lattice/repl/codec.h).
+//
+// - It listens on the replication port and dials every configured peer address (`peer`,
+//   CRDT.PEER ADD), reconnecting with jittered exponential backoff (100 ms doubling to 5 s).
+// - Every link first sends this replica's Hello; the first frame received must be the peer's
+//   Hello, which names the replica at the other end. A Hello from another shard, another protocol
+//   version or this replica's own id is answered with a Goodbye and the link closed, before any
+//   op is read. Then the engine (server::Replication) gets OnConnected and every later message.
+// - Two regions that both list each other dial each other: when a second link to the same
+//   replica completes its Hello, both ends keep the link dialed by the smaller replica id and
+//   close the other (a redial from the same side replaces a stale link). A dialer whose peer
+//   already has a live link waits instead of dialing.
+// - A frame that fails its length or checksum check, or a message that does not decode, closes
+//   that link with a logged reason; nothing of it reaches the state.
+// - Send() only queues bytes: writes start from a handler posted to the event loop, so they run
+//   after the current handler ended its batch (Server::EndOfBatch wrote and synced the op log).
+//   Flow control is the engine's window (max_inflight_ops per peer).
+//
+// Event-loop thread only, like the Server.
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "lattice/common/result.h"
+#include "lattice/repl/replicator.h"
+#include "net/asio.h"
+#include "server/replication.h"
+#include "server/server.h"
+
+namespace lattice::net {
+
+class PeerLinks final : public repl::Transport, public server::PeerDirectory {
+ public:
+  PeerLinks(asio::io_context& io, server::Server& server);
+  ~PeerLinks() override;
+  PeerLinks(const PeerLinks&) = delete;
+  PeerLinks& operator=(const PeerLinks&) = delete;
+
+  // The engine; must be set before Listen/Start.
+  void Attach(server::Replication* replication) { replication_ = replication; }
+  Result<void> Listen(const std::vector<std::string>& bind, int port);
+  // Dials `addresses` and starts the replication timer.
+  void Start(const std::vector<std::string>& addresses);
+  void Stop();
+  int bound_port() const { return bound_port_; }
+
+  // repl::Transport
+  void Send(ReplicaId to, const repl::Message& message) override;
+  void Close(ReplicaId to) override;
+
+  // server::PeerDirectory
+  Result<void> AddAddress(const std::string& address) override;
+  Result<ReplicaId> RemoveAddress(const std::string& address) override;
+  std::vector<Address> Addresses() const override;
+  uint64_t BytesIn(ReplicaId replica) const override;
+  uint64_t BytesOut(ReplicaId replica) const override;
+
+ private:
+  struct Link;
+  struct Dialer;
+  using LinkPtr = std::shared_ptr<Link>;
+
+  asio::awaitable<void> AcceptLoop(tcp::acceptor& acceptor);
+  asio::awaitable<void> Dial(std::shared_ptr<Dialer> dialer);
+  asio::awaitable<void> RunLink(LinkPtr link);
+  asio::awaitable<void> Sleep(asio::steady_timer& timer, int64_t ms);
+  // The first frame: checks the Hello and registers the link. False: the link is closed.
+  bool Handshake(const LinkPtr& link, const repl::Message& message);
+  void Queue(Link& link, const repl::Message& message);
+  void PostKick(const LinkPtr& link);
+  void Kick(const LinkPtr& link);
+  // Sends Goodbye{reason} and closes once it is written; logged as a warning unless expected
+  // (a duplicate link, a removed peer).
+  void Refuse(const LinkPtr& link, const std::string& reason, bool expected = false);
+  void Disconnect(const LinkPtr& link);
+  void Tick();
+  int64_t NowMs() const { return server_.clock().NowMs(); }
+
+  asio::io_context& io_;
+  server::Server& server_;
+  server::Replication* replication_ = nullptr;
+  std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;
+  asio::steady_timer tick_timer_;
+  int bound_port_ = 0;
+  bool stopping_ = false;
+  std::set<LinkPtr> links_;                      // every open link
+  std::map<ReplicaId, LinkPtr> active_;          // the link the engine uses, per peer
+  std::map<std::string, std::shared_ptr<Dialer>> dialers_;  // by address
+  std::map<ReplicaId, uint64_t> bytes_in_;
+  std::map<ReplicaId, uint64_t> bytes_out_;
+};
+
+}  // namespace lattice::net

@@ -1,0 +1,160 @@
+// The CRDT.* commands: what an operator of an active-active shard needs beyond Valkey's set.
+//   CRDT.STATUS                  this replica, its vectors, its op log and every peer
+//   CRDT.PEER ADD host:port      dial another region's replication port (not persisted: add a
+//                                `peer` line to the config file to keep it across restarts)
+//   CRDT.PEER REMOVE host:port   stop dialing it, close its link, stop holding back compaction
+//   CRDT.PEER LIST               the configured addresses and the replica behind each
+// Replies are maps (RESP3) or flat key/value arrays (RESP2), as CLUSTER SHARDS replies.
+
+#include <algorithm>
+
+#include "fmt/format.h"
+#include "server/replication.h"
+#include "server/server.h"
+
+namespace lattice::server {
+namespace {
+
+constexpr std::string_view kNotRunning = "ERR replication is not running on this node";
+
+void Field(ReplyBuilder& reply, std::string_view name, std::string_view value) {
+  reply.Bulk(name);
+  reply.Bulk(value);
+}
+void Field(ReplyBuilder& reply, std::string_view name, int64_t value) {
+  reply.Bulk(name);
+  reply.Integer(value);
+}
+
+// The address configured for `replica`, "" if it dialed us or is not configured.
+std::string AddressOf(const PeerDirectory* directory, ReplicaId replica) {
+  if (directory == nullptr) return "";
+  for (const PeerDirectory::Address& address : directory->Addresses()) {
+    if (address.replica == replica) return address.address;
+  }
+  return "";
+}
+
+void CmdCrdtStatus(CommandContext& ctx, ArgList /*args*/) {
+  Replication* replication = ctx.server.replication();
+  if (replication == nullptr) {
+    ctx.reply.Error(kNotRunning);
+    return;
+  }
+  const repl::ReplicatorStatus status = replication->Status(ctx.now_ms);
+  const ReplicationStats& stats = replication->stats();
+  const ReplicationOptions& options = replication->options();
+  ReplyBuilder& reply = ctx.reply;
+  reply.Map(13);
+  Field(reply, "replica_id", ReplicaIdText(status.replica));
+  Field(reply, "region", status.region);
+  Field(reply, "shard_id", options.shard_id);
+  Field(reply, "applied", VectorText(status.applied));
+  Field(reply, "stable", VectorText(status.stable));
+  Field(reply, "backlog_ops", static_cast<int64_t>(status.backlog_ops));
+  Field(reply, "buffered_ops", static_cast<int64_t>(status.buffered_ops));
+  Field(reply, "duplicate_ops", static_cast<int64_t>(status.duplicate_ops));
+  Field(reply, "appendfsync", repl::FsyncPolicyName(options.fsync));
+  Field(reply, "log_records", static_cast<int64_t>(stats.log_records));
+  Field(reply, "log_bytes", static_cast<int64_t>(stats.log_bytes));
+  Field(reply, "snapshots_written", static_cast<int64_t>(stats.snapshots_written));
+  reply.Bulk("peers");
+  reply.Array(status.peers.size());
+  const PeerDirectory* directory = replication->peer_directory();
+  for (const repl::PeerStatus& peer : status.peers) {
+    reply.Map(13);
+    Field(reply, "replica_id", ReplicaIdText(peer.replica));
+    Field(reply, "region", peer.region);
+    Field(reply, "address", AddressOf(directory, peer.replica));
+    Field(reply, "state", repl::PeerStateName(peer.state));
+    Field(reply, "acked", VectorText(peer.acked));
+    Field(reply, "lag_ops", static_cast<int64_t>(peer.lag_ops));
+    Field(reply, "lag_ms", peer.lag_ms);
+    Field(reply, "bytes_in",
+          directory ? static_cast<int64_t>(directory->BytesIn(peer.replica)) : 0);
+    Field(reply, "bytes_out",
+          directory ? static_cast<int64_t>(directory->BytesOut(peer.replica)) : 0);
+    Field(reply, "ops_sent", static_cast<int64_t>(peer.ops_sent));
+    Field(reply, "ops_received", static_cast<int64_t>(peer.ops_received));
+    Field(reply, "snapshots_sent", static_cast<int64_t>(peer.snapshots_sent));
+    Field(reply, "last_error", peer.last_error);
+  }
+}
+
+PeerDirectory* DirectoryOrError(CommandContext& ctx) {
+  Replication* replication = ctx.server.replication();
+  if (replication == nullptr || replication->peer_directory() == nullptr) {
+    ctx.reply.Error(kNotRunning);
+    return nullptr;
+  }
+  return replication->peer_directory();
+}
+
+void CmdCrdtPeerAdd(CommandContext& ctx, ArgList args) {
+  PeerDirectory* directory = DirectoryOrError(ctx);
+  if (directory == nullptr) return;
+  if (Result<void> added = directory->AddAddress(std::string(args[2])); !added.ok()) {
+    const std::string& message = added.error().message;
+    ctx.reply.Error(message.starts_with("ERR ") ? message : "ERR " + message);
+    return;
+  }
+  ctx.reply.Ok();
+}
+
+void CmdCrdtPeerRemove(CommandContext& ctx, ArgList args) {
+  PeerDirectory* directory = DirectoryOrError(ctx);
+  if (directory == nullptr) return;
+  Result<ReplicaId> removed = directory->RemoveAddress(std::string(args[2]));
+  if (!removed.ok()) {
+    ctx.reply.Error(removed.error().message);
+    return;
+  }
+  if (*removed != kNoReplica) {
+    ctx.server.replication()->RemovePeer(*removed);
+  }
+  ctx.reply.Ok();
+}
+
+void CmdCrdtPeerList(CommandContext& ctx, ArgList /*args*/) {
+  PeerDirectory* directory = DirectoryOrError(ctx);
+  if (directory == nullptr) return;
+  const std::vector<PeerDirectory::Address> addresses = directory->Addresses();
+  ctx.reply.Array(addresses.size());
+  for (const PeerDirectory::Address& address : addresses) {
+    ctx.reply.Map(4);
+    Field(ctx.reply, "address", address.address);
+    Field(ctx.reply, "replica_id",
+          address.replica == kNoReplica ? std::string() : ReplicaIdText(address.replica));
+    Field(ctx.reply, "state", address.state);
+    Field(ctx.reply, "last_error", address.last_error);
+  }
+}
+
+void CmdCrdtPeerHelp(CommandContext& ctx, ArgList /*args*/) {
+  ReplyHelp(ctx, {"CRDT.PEER <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                  "ADD <host:port>", "    Dial the replication port of another region of this shard.",
+                  "REMOVE <host:port>", "    Stop dialing it and close its link.",
+                  "LIST", "    Return the configured peer addresses and the replica behind each.",
+                  "HELP", "    Print this help."});
+}
+
+}  // namespace
+
+void RegisterCrdtFamily(CommandRegistry& registry) {
+  constexpr uint32_t kAdminFlags = kAdmin | kNoScript | kLoading | kStale;
+  constexpr uint32_t kAdminAcl = kAclAdmin | kAclSlow | kAclDangerous;
+  registry.Add({.name = "crdt.status", .arity = 1, .flags = kLoading | kStale, .acl = kAclSlow,
+                .handler = &CmdCrdtStatus, .group = "server",
+                .summary = "Returns this replica's replication state: vectors, op log and peers.",
+                .since = "0.1.0"});
+  registry.Add({.name = "crdt.peer", .arity = -2, .acl = kAclSlow, .group = "server",
+                .summary = "A container for peer region commands.", .since = "0.1.0",
+                .subcommands = {
+      {.name = "add", .arity = 3, .flags = kAdminFlags, .acl = kAdminAcl, .handler = &CmdCrdtPeerAdd, .group = "server", .summary = "Dials the replication port of another region of this shard.", .since = "0.1.0"},
+      {.name = "remove", .arity = 3, .flags = kAdminFlags, .acl = kAdminAcl, .handler = &CmdCrdtPeerRemove, .group = "server", .summary = "Stops replicating with a peer address.", .since = "0.1.0"},
+      {.name = "list", .arity = 2, .flags = kAdminFlags, .acl = kAdminAcl, .handler = &CmdCrdtPeerList, .group = "server", .summary = "Lists the configured peer addresses.", .since = "0.1.0"},
+      {.name = "help", .arity = 2, .flags = kLoading | kStale, .acl = kAclSlow, .handler = &CmdCrdtPeerHelp, .group = "server", .summary = "Returns helpful text about the different subcommands.", .since = "0.1.0"},
+  }});
+}
+
+}  // namespace lattice::server
