@@ -394,6 +394,35 @@ void Keyspace::JoinState(int db, std::string_view key, const crdt::Key& theirs,
   EraseIfEmpty(db, *table, it);
 }
 
+size_t Keyspace::CompactSome(const crdt::VersionVector& stable, size_t max_keys) {
+  size_t visited = 0;
+  std::vector<std::string> emptied;
+  for (size_t step = 0; step < dbs_.size() * kSlotCount && visited < max_keys; ++step) {
+    const int db = static_cast<int>(compact_db_);
+    Table* table = dbs_[compact_db_]->slots[compact_slot_].get();
+    if (++compact_slot_ == kSlotCount) {
+      compact_slot_ = 0;
+      compact_db_ = (compact_db_ + 1) % dbs_.size();
+    }
+    if (table == nullptr) {
+      continue;
+    }
+    emptied.clear();
+    for (auto& [name, key] : *table) {
+      key.Compact(stable);
+      ++visited;
+      if (key.Type() == crdt::ObjectType::kNone) {
+        emptied.push_back(name);  // metadata only: maybe nothing is left
+      }
+    }
+    for (const std::string& name : emptied) {
+      auto it = table->find(absl::string_view(name));
+      EraseIfEmpty(db, *table, it);
+    }
+  }
+  return visited;
+}
+
 void Keyspace::ResumeDots() {
   dots_ = crdt::DotSource(dots_.replica(), context_.vector().Get(dots_.replica()) + 1);
 }

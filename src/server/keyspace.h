@@ -162,6 +162,12 @@ class Keyspace {
   // A uniformly chosen slot-weighted random key, or "" when the db is empty.
   std::string RandomKey(int db, int64_t now_ms, Rng& rng) const;
 
+  // ---- metadata compaction -------------------------------------------------------------------
+  // Compacts the CRDT metadata of about `max_keys` keys with `stable` (the causally stable
+  // vector: every known replica has applied it), continuing round-robin over dbs and slots from
+  // where the last call stopped; entries left with nothing are dropped. Returns keys visited.
+  size_t CompactSome(const crdt::VersionVector& stable, size_t max_keys);
+
   // ---- expiry ------------------------------------------------------------------------------
   // Reclaims keys and hash fields whose time has passed, at most `max_keys` keys per call
   // (bounded work per tick). Returns the number of keys visited.
@@ -188,6 +194,8 @@ class Keyspace {
   crdt::Policies policies_;
   OpSink* sink_ = nullptr;
   KeyspaceStats stats_;
+  size_t compact_db_ = 0;     // CompactSome's cursor
+  size_t compact_slot_ = 0;
 };
 
 }  // namespace lattice::server

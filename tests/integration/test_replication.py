@@ -222,6 +222,36 @@ class CatchUp(unittest.TestCase):
                 server.cleanup()
 
 
+class Relay(unittest.TestCase):
+    def test_ops_cross_a_region_that_links_two_unlinked_ones(self):
+        """A and B never link (neither lists the other); C links both. A's writes reach B
+        through C, in causal order: B never shows an effect without its cause."""
+        hub = ServerProcess("--region", "hub", "--enable-debug-command", "yes").start()
+        hub_address = f"127.0.0.1:{hub.port + 10000}"
+        a = ServerProcess("--region", "a", "--enable-debug-command", "yes",
+                          "--peer", hub_address).start()
+        b = ServerProcess("--region", "b", "--enable-debug-command", "yes",
+                          "--peer", hub_address).start()
+        try:
+            wait_connected(hub, 2)
+            client_a, client_b = a.client(), b.client()
+            client_a.set("relay:cause", "1")
+            client_a.sadd("relay:effect", "depends-on-cause")
+            wait_until(lambda: client_b.exists("relay:effect"), what="the effect to reach B")
+            self.assertEqual(client_b.get("relay:cause"), b"1")  # never the effect alone
+            client_b.incrby("relay:counter", 5)
+            client_a.incrby("relay:counter", 2)
+            wait_converged([a, b, hub])
+            self.assertEqual(client_b.get("relay:cause"), b"1")
+            self.assertEqual(client_b.smembers("relay:effect"), {b"depends-on-cause"})
+            self.assertEqual(client_a.get("relay:counter"), b"7")
+            self.assertEqual(len(crdt_status(a)[b"peers"]), 1)  # A never linked to B
+            self.assertEqual(len(crdt_status(b)[b"peers"]), 1)
+        finally:
+            for server in (a, b, hub):
+                server.cleanup()
+
+
 class Durability(unittest.TestCase):
     def test_acknowledged_writes_survive_kill_9_of_every_region(self):
         """appendfsync always: every write acknowledged before kill -9 of all three regions

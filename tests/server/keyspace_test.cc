@@ -262,5 +262,35 @@ TEST_CASE("DBSIZE does not count entries that hold only CRDT metadata", "[generi
   CHECK(t.Run({"dbsize"}) == "2");
 }
 
+TEST_CASE("CompactSome drops metadata once stable, round-robin and bounded", "[generic][keyspace]") {
+  testing::TestServer t;
+  for (int i = 0; i < 50; ++i) {
+    const std::string key = "counter" + std::to_string(i);
+    CHECK(t.Run({"incr", key}) == "1");
+    CHECK(t.Run({"del", key}) == "1");  // leaves the increments it observed, hidden
+  }
+  CHECK(t.Run({"set", "plain", "v"}) == "OK");
+  Keyspace& ks = t.server().keyspace();
+  auto entries = [&] {
+    size_t count = 0;
+    ks.ForEach(0, [&](const std::string&, const crdt::Key&) { ++count; });
+    return count;
+  };
+  REQUIRE(entries() == 51);
+  // Not stable for a peer that has seen nothing: the metadata must stay.
+  crdt::VersionVector nothing;
+  size_t visited = 0;
+  for (int call = 0; call < 100 && visited < 51; ++call) visited += ks.CompactSome(nothing, 10);
+  CHECK(entries() == 51);
+  // Stable everywhere: every hidden entry goes, the visible key stays; each call is bounded.
+  const crdt::VersionVector stable = ks.context().vector();
+  for (int call = 0; call < 2 * static_cast<int>(kSlotCount) && entries() > 1; ++call) {
+    CHECK(ks.CompactSome(stable, 5) <= 5 + 50);  // stops after the slot that passed the bound
+  }
+  CHECK(entries() == 1);
+  CHECK(t.Run({"get", "plain"}) == "\"v\"");
+  CHECK(t.Run({"dbsize"}) == "1");
+}
+
 }  // namespace
 }  // namespace lattice::server
