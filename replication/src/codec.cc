@@ -1046,7 +1046,47 @@ Result<Message> GetMessage(const wire::Envelope& in) {
 
 }  // namespace
 
+namespace {
+
+void AppendVarint(uint64_t value, std::string& out) {
+  while (value >= 0x80) {
+    out.push_back(static_cast<char>((value & 0x7F) | 0x80));
+    value >>= 7;
+  }
+  out.push_back(static_cast<char>(value));
+}
+
+// A length-delimited field (wire type 2) of `field`, small field numbers only.
+void AppendLengthDelimited(int field, std::string_view bytes, std::string& out) {
+  out.push_back(static_cast<char>((field << 3) | 2));
+  AppendVarint(bytes.size(), out);
+  out.append(bytes);
+}
+
+// Envelope{op_batch: OpBatch{ops: [...]}} built from each op's encoding (cached or made here):
+// a message's encoding is the concatenation of its fields', so this is byte for byte what
+// protobuf would serialize, without building the message again for every peer.
+std::string EncodeOpBatch(const OpBatch& batch) {
+  std::string inner;
+  for (const OpRecord& op : batch.ops) {
+    if (op.wire != nullptr) {
+      AppendLengthDelimited(wire::OpBatch::kOpsFieldNumber, *op.wire, inner);
+    } else {
+      AppendLengthDelimited(wire::OpBatch::kOpsFieldNumber, EncodeOp(op), inner);
+    }
+  }
+  std::string out;
+  out.reserve(inner.size() + 8);
+  AppendLengthDelimited(wire::Envelope::kOpBatchFieldNumber, inner, out);
+  return out;
+}
+
+}  // namespace
+
 std::string Encode(const Message& message) {
+  if (const auto* batch = std::get_if<OpBatch>(&message)) {
+    return EncodeOpBatch(*batch);
+  }
   wire::Envelope envelope;
   std::visit([&](const auto& m) { PutMessage(m, &envelope); }, message);
   return envelope.SerializeAsString();
@@ -1062,9 +1102,19 @@ Result<Message> Decode(std::string_view bytes) {
 }
 
 std::string EncodeOp(const OpRecord& op) {
+  if (op.wire != nullptr) {
+    return *op.wire;
+  }
   wire::OpRecord record;
   PutOpRecord(op, &record);
   return record.SerializeAsString();
+}
+
+const std::string& CacheWire(OpRecord& op) {
+  if (op.wire == nullptr) {
+    op.wire = std::make_shared<const std::string>(EncodeOp(op));
+  }
+  return *op.wire;
 }
 
 Result<OpRecord> DecodeOp(std::string_view bytes) {

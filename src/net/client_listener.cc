@@ -1,8 +1,16 @@
 #include "net/client_listener.h"
 
+// GCC 12 reports a false -Wmismatched-new-delete on Asio's coroutine frames (its operator new
+// and operator delete are a matching pair in awaitable_frame_base) once a coroutine awaits
+// another coroutine defined in the same file.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+
 #include <chrono>
 
 #include "net/endpoint.h"
+#include "server/replication.h"
 #include "spdlog/spdlog.h"
 
 namespace lattice::net {
@@ -95,9 +103,10 @@ asio::awaitable<void> ClientListener::Session(tcp::socket socket) {
   client.fd = socket.native_handle();
   client.authenticated = !server_.auth_required();
   client.created_ms = client.last_interaction_ms = server_.clock().NowMs();
-  client.close_hook = [&socket] {
+  client.close_hook = [&socket, &client] {
     boost::system::error_code ignored;
     socket.close(ignored);
+    if (client.wake_hook) client.wake_hook();  // a client blocked in CRDT.WAIT
   };
   server_.RegisterClient(&client);
 
@@ -106,6 +115,7 @@ asio::awaitable<void> ClientListener::Session(tcp::socket socket) {
   std::string out;
   server::ReplyBuilder reply(&out);
   server::ServerStats& stats = server_.stats();
+  std::string held;  // input after a command that blocked (CRDT.WAIT), run once it is released
   for (bool open = true; open;) {
     const size_t n = co_await socket.async_read_some(
         asio::buffer(buffer), asio::redirect_error(asio::use_awaitable, ec));
@@ -114,48 +124,98 @@ asio::awaitable<void> ClientListener::Session(tcp::socket socket) {
     client.last_interaction_ms = server_.clock().NowMs();
     parser.set_limits(server_.LimitsFor(client));
     std::string_view input(buffer.data(), n);
-    for (;;) {
-      size_t consumed = 0;
-      const auto status = parser.Parse(input, &consumed);
-      input.remove_prefix(consumed);
-      if (status == server::RequestParser::Status::kNeedMore) break;
-      if (status == server::RequestParser::Status::kError) {
-        reply.Error(parser.error());
-        ++stats.protocol_error_disconnections;
-        spdlog::debug("Protocol error from client {}: {}", client.addr, parser.error());
-        open = false;
-        break;
+    for (bool blocked = true; blocked && open;) {
+      blocked = false;
+      for (;;) {
+        size_t consumed = 0;
+        const auto status = parser.Parse(input, &consumed);
+        input.remove_prefix(consumed);
+        if (status == server::RequestParser::Status::kNeedMore) break;
+        if (status == server::RequestParser::Status::kError) {
+          reply.Error(parser.error());
+          ++stats.protocol_error_disconnections;
+          spdlog::debug("Protocol error from client {}: {}", client.addr, parser.error());
+          open = false;
+          break;
+        }
+        const bool was_authenticated = client.authenticated;
+        const uint64_t next_seq = server_.keyspace().next_seq();
+        server_.Execute(client, parser.args(), reply);
+        if (server_.keyspace().next_seq() != next_seq) {
+          client.last_write_seq = server_.keyspace().next_seq() - 1;  // for CRDT.WAIT
+        }
+        if (client.close_after_reply || client.killed) {
+          open = false;
+          break;
+        }
+        if (client.authenticated != was_authenticated) parser.set_limits(server_.LimitsFor(client));
+        if (client.wait.has_value()) {
+          std::string rest(input);  // the pipeline after it waits (input may point into held)
+          held.swap(rest);
+          input = held;
+          blocked = true;
+          break;
+        }
       }
-      const bool was_authenticated = client.authenticated;
-      server_.Execute(client, parser.args(), reply);
-      if (client.close_after_reply || client.killed) {
-        open = false;
-        break;
+      if (!blocked) {
+        client.query_buffer_bytes = parser.pending_bytes();
+        const uint64_t limit = client.authenticated
+                                   ? server_.config().client_query_buffer_limit()
+                                   : kUnauthenticatedQueryBufferLimit;
+        if (parser.pending_bytes() > limit) {
+          spdlog::warn("Closing client that reached max query buffer length (id={} addr={})",
+                       client.id, client.addr);
+          ++stats.client_query_buffer_limit_disconnections;
+          open = false;
+          break;
+        }
       }
-      if (client.authenticated != was_authenticated) parser.set_limits(server_.LimitsFor(client));
-    }
-    client.query_buffer_bytes = parser.pending_bytes();
-    const uint64_t limit = client.authenticated ? server_.config().client_query_buffer_limit()
-                                                : kUnauthenticatedQueryBufferLimit;
-    if (parser.pending_bytes() > limit) {
-      spdlog::warn("Closing client that reached max query buffer length (id={} addr={})",
-                   client.id, client.addr);
-      ++stats.client_query_buffer_limit_disconnections;
-      break;
-    }
-    server_.EndOfBatch();
-    if (!out.empty() && !client.killed) {
-      co_await asio::async_write(socket, asio::buffer(out),
-                                 asio::redirect_error(asio::use_awaitable, ec));
-      stats.total_net_output_bytes += out.size();
-      out.clear();
-      if (out.capacity() > kKeepOutputCapacity) out.shrink_to_fit();
-      if (ec) break;
+      server_.EndOfBatch();
+      if (!out.empty() && !client.killed) {
+        co_await asio::async_write(socket, asio::buffer(out),
+                                   asio::redirect_error(asio::use_awaitable, ec));
+        stats.total_net_output_bytes += out.size();
+        out.clear();
+        if (out.capacity() > kKeepOutputCapacity) out.shrink_to_fit();
+        if (ec) {
+          open = false;
+          break;
+        }
+      }
+      if (blocked) {
+        co_await WaitForRegions(client, reply);
+      }
     }
   }
   server_.UnregisterClient(&client);
   client.close_hook = nullptr;
   socket.close(ec);
+}
+
+// Holds a client blocked by CRDT.WAIT until enough regions acknowledged its last write, the
+// timeout passes or it is closed; then replies with the count. Replication wakes it (wake_hook)
+// whenever acknowledgements advance; the loop runs once per wake-up.
+asio::awaitable<void> ClientListener::WaitForRegions(server::ClientState& client,
+                                                     server::ReplyBuilder& reply) {
+  asio::steady_timer timer(io_);
+  client.wake_hook = [&timer] { timer.cancel(); };
+  const server::ClientState::Wait wait = *client.wait;
+  for (;;) {
+    const server::Replication* replication = server_.replication();
+    const int64_t have = replication != nullptr ? replication->RegionsHaving(wait.seq) : 0;
+    const int64_t now_ms = server_.clock().NowMs();
+    if (have >= wait.regions || client.killed || stopping_ ||
+        (wait.deadline_ms != 0 && now_ms >= wait.deadline_ms)) {
+      reply.Integer(have);
+      break;
+    }
+    timer.expires_after(wait.deadline_ms != 0 ? std::chrono::milliseconds(wait.deadline_ms - now_ms)
+                                              : std::chrono::milliseconds(60'000));
+    boost::system::error_code ec;
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  client.wake_hook = nullptr;
+  client.wait.reset();
 }
 
 }  // namespace lattice::net

@@ -34,6 +34,7 @@ class ClientListener {
  private:
   asio::awaitable<void> AcceptLoop(tcp::acceptor& acceptor);
   asio::awaitable<void> Session(tcp::socket socket);
+  asio::awaitable<void> WaitForRegions(server::ClientState& client, server::ReplyBuilder& reply);
   void Cron();
 
   asio::io_context& io_;

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,19 @@ struct ClientState {
   };
   std::vector<WatchedKey> watched;
   bool watch_dirty = false;
+
+  // CRDT.WAIT: this replica's sequence number of the client's last write (0: none yet), and,
+  // while the client is blocked in CRDT.WAIT, what it waits for. The network layer holds the
+  // client's further commands until `wait` is cleared, and installs `wake_hook` to be called
+  // when peers' acknowledgements advance (or the client is closed).
+  uint64_t last_write_seq = 0;
+  struct Wait {
+    uint64_t seq = 0;
+    int64_t regions = 0;
+    int64_t deadline_ms = 0;  // 0: no timeout
+  };
+  std::optional<Wait> wait;
+  std::function<void()> wake_hook;
 
   // Set by QUIT, SHUTDOWN or CLIENT KILL of oneself: flush the pending replies, then close.
   bool close_after_reply = false;

@@ -4,6 +4,8 @@
 //                                `peer` line to the config file to keep it across restarts)
 //   CRDT.PEER REMOVE host:port   stop dialing it, close its link, stop holding back compaction
 //   CRDT.PEER LIST               the configured addresses and the replica behind each
+//   CRDT.WAIT regions timeout    block until `regions` other regions applied this client's last
+//                                write (or the timeout, ms; 0 = forever); replies the count
 // Replies are maps (RESP3) or flat key/value arrays (RESP2), as CLUSTER SHARDS replies.
 
 #include <algorithm>
@@ -130,6 +132,39 @@ void CmdCrdtPeerList(CommandContext& ctx, ArgList /*args*/) {
   }
 }
 
+// CRDT.WAIT regions timeout-ms: like WAIT, for regions. Replies at once when `regions` peers
+// already acknowledged the client's last write; otherwise marks the client blocked (no reply
+// yet): the network layer replies with the count when enough acknowledgements arrive or the
+// timeout (0: none) passes.
+void CmdCrdtWait(CommandContext& ctx, ArgList args) {
+  int64_t regions = 0;
+  if (!ParseInt64(args[1], &regions)) {
+    ctx.reply.Error(errors::kNotInteger);
+    return;
+  }
+  int64_t timeout_ms = 0;
+  if (!ParseInt64(args[2], &timeout_ms)) {
+    ctx.reply.Error("ERR timeout is not an integer or out of range");
+    return;
+  }
+  if (timeout_ms < 0) {
+    ctx.reply.Error("ERR timeout is negative");
+    return;
+  }
+  Replication* replication = ctx.server.replication();
+  if (replication == nullptr) {
+    ctx.reply.Error(kNotRunning);
+    return;
+  }
+  const uint64_t seq = ctx.client.last_write_seq;
+  const int64_t have = replication->RegionsHaving(seq);
+  if (have >= regions) {
+    ctx.reply.Integer(have);
+    return;
+  }
+  ctx.client.wait = ClientState::Wait{seq, regions, timeout_ms == 0 ? 0 : ctx.now_ms + timeout_ms};
+}
+
 void CmdCrdtPeerHelp(CommandContext& ctx, ArgList /*args*/) {
   ReplyHelp(ctx, {"CRDT.PEER <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
                   "ADD <host:port>", "    Dial the replication port of another region of this shard.",
@@ -146,6 +181,10 @@ void RegisterCrdtFamily(CommandRegistry& registry) {
   registry.Add({.name = "crdt.status", .arity = 1, .flags = kLoading | kStale, .acl = kAclSlow,
                 .handler = &CmdCrdtStatus, .group = "server",
                 .summary = "Returns this replica's replication state: vectors, op log and peers.",
+                .since = "0.1.0"});
+  registry.Add({.name = "crdt.wait", .arity = 3, .flags = kNoScript | kNoMulti, .acl = kAclSlow | kAclConnection,
+                .handler = &CmdCrdtWait, .group = "server",
+                .summary = "Blocks until the client's last write is acknowledged by that many other regions, or the timeout.",
                 .since = "0.1.0"});
   registry.Add({.name = "crdt.peer", .arity = -2, .acl = kAclSlow, .group = "server",
                 .summary = "A container for peer region commands.", .since = "0.1.0",

@@ -89,6 +89,8 @@ class Keyspace {
 
   int databases() const { return static_cast<int>(dbs_.size()); }
   ReplicaId replica() const { return dots_.replica(); }
+  // The sequence number the next local write will take (CRDT.WAIT tracks a client's last).
+  uint64_t next_seq() const { return dots_.next_seq(); }
   crdt::DotContext& context() { return context_; }
   const crdt::DotContext& context() const { return context_; }
   crdt::HlcClock& hlc() { return hlc_; }

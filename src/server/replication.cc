@@ -1,6 +1,7 @@
 #include "server/replication.h"
 
 #include <algorithm>
+#include <functional>
 #include <set>
 #include <utility>
 
@@ -29,6 +30,26 @@ repl::ReplicatorConfig EngineConfig(const ReplicationOptions& options, ReplicaId
   config.peer_timeout_ms = options.peer_timeout_ms;
   return config;
 }
+
+// The engine's retained ops, logging each one as it is retained: every op the engine applies,
+// own or remote, passes here once, in the order applied. Its encoding is cached on the record,
+// so the batches to every peer (and relays) reuse the bytes written to the log.
+class LoggedRetainedOps final : public repl::RetainedOps {
+ public:
+  explicit LoggedRetainedOps(std::function<void(repl::OpRecord&)> log) : log_(std::move(log)) {}
+  void Append(repl::OpRecord op) override {
+    log_(op);
+    ops_.Append(std::move(op));
+  }
+  const repl::OpRecord& At(uint64_t position) const override { return ops_.At(position); }
+  void DropFront() override { ops_.DropFront(); }
+  uint64_t first() const override { return ops_.first(); }
+  uint64_t end() const override { return ops_.end(); }
+
+ private:
+  std::function<void(repl::OpRecord&)> log_;
+  repl::MemoryRetainedOps ops_;
+};
 
 }  // namespace
 
@@ -118,7 +139,8 @@ Result<void> Replication::Recover(int64_t now_ms) {
   replicator_ = std::make_unique<repl::Replicator>(
       EngineConfig(options_, keyspace.replica(), static_cast<uint32_t>(keyspace.databases()),
                    known_peers_),
-      keyspace.context().vector(), transport_, *this, this);
+      keyspace.context().vector(), transport_, *this, this,
+      std::make_unique<LoggedRetainedOps>([this](repl::OpRecord& op) { Append(op); }));
   if (stats_.recovered_keys > 0 || stats_.recovered_records > 0) {
     spdlog::info("Loaded {} keys from the snapshot and replayed {} op log records; applied {}",
                  stats_.recovered_keys, stats_.recovered_records,
@@ -248,6 +270,22 @@ void Replication::OnDisconnected(ReplicaId peer, int64_t now_ms) {
 void Replication::OnMessage(ReplicaId from, const repl::Message& message, int64_t now_ms) {
   now_ms_ = now_ms;
   replicator_->OnMessage(from, message, now_ms);
+  // Acknowledgements may have advanced: wake the clients blocked in CRDT.WAIT.
+  for (const auto& [id, client] : server_.clients()) {
+    if (client->wait.has_value() && client->wake_hook &&
+        RegionsHaving(client->wait->seq) >= client->wait->regions) {
+      client->wake_hook();
+    }
+  }
+}
+
+int64_t Replication::RegionsHaving(uint64_t seq) const {
+  const ReplicaId self = server_.keyspace().replica();
+  int64_t regions = 0;
+  for (const repl::PeerStatus& peer : replicator_->Status(now_ms_).peers) {
+    regions += peer.acked.Get(self) >= seq ? 1 : 0;
+  }
+  return regions;
 }
 
 void Replication::RemovePeer(ReplicaId peer) {
@@ -256,11 +294,11 @@ void Replication::RemovePeer(ReplicaId peer) {
   replicator_->RemovePeer(peer);
 }
 
-void Replication::Append(const repl::OpRecord& op) {
+void Replication::Append(repl::OpRecord& op) {
   if (failed_.has_value()) {
     return;
   }
-  const std::string payload = repl::EncodeOp(op);
+  const std::string& payload = repl::CacheWire(op);
   if (Result<uint64_t> appended = log_.Append(payload); !appended.ok()) {
     Fail(appended.error());
     return;
@@ -277,16 +315,10 @@ void Replication::Fail(const Error& error) {
 }
 
 void Replication::OnLocalOp(int db, std::string_view key, const crdt::KeyOp& op) {
-  repl::OpRecord record;
-  record.db = static_cast<uint32_t>(db);
-  record.key = std::string(key);
-  record.op = op;
-  Append(record);
-  replicator_->OnLocalOp(static_cast<uint32_t>(db), key, op);
+  replicator_->OnLocalOp(static_cast<uint32_t>(db), key, op);  // logged as it is retained
 }
 
 void Replication::Apply(const repl::OpRecord& op) {
-  Append(op);
   server_.keyspace().ApplyRemote(static_cast<int>(op.db), op.key, op.op);
   server_.TouchKey(static_cast<int>(op.db), op.key);
 }

@@ -8,8 +8,9 @@
 // - Open() recovers the data dir: the last snapshot, then every op logged after it (own and
 //   remote, in the order they were applied), a torn tail cut and reported. The keyspace resumes
 //   its dots after the highest own one, so a restarted replica never reuses a sequence number.
-// - Every op the keyspace makes (OnLocalOp, chained from Server's OpSink) and every peer op the
-//   engine applies (Applier::Apply) is appended to the log, then given to the engine.
+// - Every op the engine applies, own (OnLocalOp, chained from Server's OpSink) or a peer's
+//   (Applier::Apply), is appended to the log as the engine retains it; its encoding is cached on
+//   the record, so batches to every peer reuse the logged bytes.
 // - EndOfBatch() is called by whoever ran commands or handled peer input, before it yields to the
 //   event loop: the log is written (and synced under appendfsync always), and only then does the
 //   engine flush its batches, so no peer and no client learns of an op that a crash could lose.
@@ -118,6 +119,8 @@ class Replication final : public repl::Applier, public repl::Observer {
   Result<void> Close();
 
   repl::ReplicatorStatus Status(int64_t now_ms) const { return replicator_->Status(now_ms); }
+  // How many peer regions acknowledged this replica's op `seq` (CRDT.WAIT).
+  int64_t RegionsHaving(uint64_t seq) const;
   const ReplicationOptions& options() const { return options_; }
   const ReplicationStats& stats() const { return stats_; }
   const repl::Replicator& replicator() const { return *replicator_; }
@@ -136,7 +139,7 @@ class Replication final : public repl::Applier, public repl::Observer {
   Result<void> LoadSnapshot(const std::string& bytes);
   Result<void> LoadPeers();
   void SavePeers();
-  void Append(const repl::OpRecord& op);
+  void Append(repl::OpRecord& op);  // to the op log, caching the op's encoding
   void Fail(const Error& error);
 
   Server& server_;

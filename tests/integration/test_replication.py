@@ -165,6 +165,46 @@ class ThreeRegions(unittest.TestCase):
         self.assertGreater(int(persistence["crdt_log_records"]), 0)
 
 
+class Wait(unittest.TestCase):
+    """CRDT.WAIT: a client waits until other regions applied its last write."""
+
+    def test_wait_counts_regions_that_applied_the_write(self):
+        regions = start_regions(3)
+        try:
+            client = regions[0].client()
+            client.set("wait:key", "1")
+            self.assertEqual(client.execute_command("CRDT.WAIT", 2, 5000), 2)
+            # Everything acknowledged: asking for more regions than exist times out with 2.
+            self.assertEqual(client.execute_command("CRDT.WAIT", 3, 200), 2)
+            # Commands pipelined after a blocking CRDT.WAIT run after it, in order.
+            pipe = client.pipeline(transaction=False)
+            pipe.set("wait:key", "2")
+            pipe.execute_command("CRDT.WAIT", 3, 100)
+            pipe.get("wait:key")
+            self.assertEqual(pipe.execute(), [True, 2, b"2"])
+            # Errors, as WAIT's.
+            for args, message in (((-1, "x"), "timeout is not an integer"),
+                                  ((1, -1), "timeout is negative"),
+                                  (("x", 10), "not an integer")):
+                with self.assertRaises(redis.ResponseError) as raised:
+                    client.execute_command("CRDT.WAIT", *args)
+                self.assertIn(message, str(raised.exception))
+            with self.assertRaises(redis.ResponseError):
+                transaction = client.pipeline(transaction=True)
+                transaction.execute_command("CRDT.WAIT", 1, 10)
+                transaction.execute()
+            # A stopped region never acknowledges: the wait times out with the others' count.
+            self.assertEqual(regions[2].stop(signal.SIGKILL), -signal.SIGKILL)
+            client.set("wait:key", "3")
+            self.assertEqual(client.execute_command("CRDT.WAIT", 2, 300), 1)
+            self.assertEqual(client.execute_command("CRDT.WAIT", 1, 5000), 1)
+            # A client that wrote nothing waits for nothing.
+            self.assertEqual(regions[1].client().execute_command("CRDT.WAIT", 1, 0), 2)
+        finally:
+            for server in regions:
+                server.cleanup()
+
+
 class CatchUp(unittest.TestCase):
     """A region that was down catches up: from the retained ops, or from a snapshot when the
     others had to drop what it lacks (crdt-backlog-ops)."""

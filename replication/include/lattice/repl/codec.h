@@ -27,7 +27,10 @@ std::string Encode(const Message& message);
 Result<Message> Decode(std::string_view bytes);
 
 // One op alone (an OpRecord message): the unit of the op log, and of bytes-per-op figures.
+// Returns op.wire when it is set (see OpRecord::wire).
 std::string EncodeOp(const OpRecord& op);
+// Sets op.wire to EncodeOp(op) if unset, and returns it.
+const std::string& CacheWire(OpRecord& op);
 Result<OpRecord> DecodeOp(std::string_view bytes);
 
 }  // namespace lattice::repl

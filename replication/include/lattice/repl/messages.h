@@ -10,6 +10,7 @@
 // applied vector covers `deps` (and the origin's earlier seqs), buffering it otherwise.
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <variant>
 #include <vector>
@@ -28,7 +29,13 @@ struct OpRecord {
   std::string key;
   crdt::KeyOp op;           // op.first_dot.replica is the origin
   crdt::VersionVector deps; // the origin's applied vector when the op was made
-  bool operator==(const OpRecord&) const = default;
+  // Optional cache of EncodeOp(*this), set once the record is final (the server sets it when it
+  // logs an op) and shared by copies: the op log, every peer's batches and relays then reuse one
+  // encoding. Not part of the value; whoever changes a field after setting it must reset it.
+  std::shared_ptr<const std::string> wire;
+  bool operator==(const OpRecord& other) const {
+    return db == other.db && key == other.key && op == other.op && deps == other.deps;
+  }
 };
 
 // First message on a link, both directions. A receiver refuses a peer whose shard id differs,
