@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""Lattice side by side with redis-server on this machine: throughput, memory, replication.
+
+Run through scripts/bench. Phases: the proxy self-check, throughput (throughput.py), a perf
+profile of the worst throughput ratio (when perf works here), memory (memory.py) and
+replication (replication.py). Writes results.json, the plots and a summary to --out; a full run
+also rewrites the generated part of docs/benchmarks.md and docs/benchmarks/*.png.
+Usage: bench.py [--quick] [--only throughput,memory,replication] [--out DIR] [--no-docs]
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, HERE)
+import memory  # noqa: E402
+import profile_worst  # noqa: E402
+import replication  # noqa: E402
+import report  # noqa: E402
+import throughput  # noqa: E402
+
+FULL = {
+    "rounds": 3, "n": {1: 60000, 16: 300000}, "cap_s": 3.0,
+    "memory": {"string_keys": 1000000, "collection_keys": 100, "elements": 1000},
+    "replication": {"delay_ms": 50, "jitter_ms": 5, "rate": 1000, "lag_s": 15,
+                    "redis_lag_s": 10, "bytes_ops": 2000, "partition_s": 60},
+}
+QUICK = {
+    "rounds": 1, "n": {1: 10000, 16: 50000}, "cap_s": 1.5,
+    "memory": {"string_keys": 100000, "collection_keys": 10, "elements": 1000},
+    "replication": {"delay_ms": 50, "jitter_ms": 5, "rate": 1000, "lag_s": 3,
+                    "redis_lag_s": 2, "bytes_ops": 300, "partition_s": 5},
+}
+
+
+def machine(lattice_binary):
+    model = "unknown CPU"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    redis_version = subprocess.run(["redis-server", "--version"], capture_output=True,
+                                   text=True).stdout.strip()
+    commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
+                            capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True).stdout.strip()
+    return {"cpu": model, "cores": os.cpu_count(), "kernel": platform.release(),
+            "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30),
+            "redis": redis_version, "lattice_binary": lattice_binary,
+            "commit": commit + (" (the work tree had uncommitted changes)" if dirty else ""),
+            "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
+            "load_start": os.getloadavg()}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a smoke run of every phase")
+    parser.add_argument("--only", default="throughput,memory,replication")
+    parser.add_argument("--out", default=os.path.join(ROOT, "build", "bench"))
+    parser.add_argument("--no-docs", action="store_true", help="do not touch docs/")
+    parser.add_argument("--lattice", default=os.environ.get(
+        "LATTICE_SERVER", os.path.join(ROOT, "build", "bin", "lattice-server")))
+    parser.add_argument("--redis", default=shutil.which("redis-server") or "redis-server")
+    args = parser.parse_args()
+    plan = QUICK if args.quick else FULL
+    phases = set(args.only.split(","))
+    os.makedirs(args.out, exist_ok=True)
+    started = time.monotonic()
+
+    def log(message):
+        print(f"[{time.monotonic() - started:6.1f}s] {message}", flush=True)
+
+    check = subprocess.run(["/usr/bin/python3", os.path.join(HERE, "delay_proxy.py"),
+                            "--self-test"], capture_output=True, text=True, timeout=60)
+    log(check.stdout.strip())
+    if check.returncode != 0:
+        sys.exit("the delaying proxy failed its self-check")
+    results = {"mode": "quick" if args.quick else "full", "machine": machine(args.lattice), "plan": plan}
+    if "throughput" in phases:
+        results["throughput"] = throughput.run(args.lattice, args.redis, plan["rounds"],
+                                               (plan["n"], plan["cap_s"]), log)
+        results["profile"] = profile_worst.run(args.lattice, results["throughput"], plan, log)
+    if "memory" in phases:
+        results["memory"] = memory.run(args.lattice, args.redis, log=log, **plan["memory"])
+    if "replication" in phases:
+        results["replication"] = replication.run(args.lattice, args.redis,
+                                                 plan["replication"], log)
+    results["machine"]["load_end"] = os.getloadavg()
+    results["elapsed_s"] = time.monotonic() - started
+    with open(os.path.join(args.out, "results.json"), "w") as f:
+        json.dump(results, f, indent=1)
+    write_docs = not args.quick and not args.no_docs
+    report.write(results, args.out, os.path.join(ROOT, "docs") if write_docs else None, log)
+    log(f"done in {results['elapsed_s'] / 60:.1f} min; results in {args.out}")
+
+
+if __name__ == "__main__":
+    main()
