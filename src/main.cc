@@ -130,6 +130,16 @@ int main(int argc, char** argv) {
     spdlog::critical("{}", replication.error().message);
     return 1;
   }
+  const std::vector<std::string> policies = server.config().crdt_policies();
+  for (size_t i = 0; i + 2 < policies.size(); i += 3) {
+    lattice::server::PolicyEntry entry{policies[i], policies[i + 1], policies[i + 2],
+                                       /*from_config=*/true};
+    if (Result<void> set = server.keyspace().policy_table().Set(entry); !set.ok()) {
+      spdlog::critical("crdt-policy {} {} {}: {}", policies[i], policies[i + 1], policies[i + 2],
+                       set.error().message);
+      return 1;
+    }
+  }
   (*replication)->set_peer_directory(&links);
   server.set_replication(replication->get());
   links.Attach(replication->get());

@@ -332,7 +332,7 @@ Result<crdt::DotContext> GetContext(const wire::DotContext& in) {
 }
 
 Result<crdt::Policies> GetPolicies(const wire::Policies& in) {
-  if (in.set() > 1 || in.string() > 1 || in.hash_field() > 1 || in.expiry() > 1) {
+  if (in.set() > 1 || in.string() > 1 || in.hash_field() > 1 || in.expiry() > 2) {
     return Unexpected("policy value out of range");
   }
   crdt::Policies out;
@@ -436,7 +436,7 @@ Result<void> KeyChecker::CheckEntriesOnly(const Cell& cell, const char* kind,
 
 Result<void> KeyChecker::CheckExpiry(const wire::ExpiryCell& cell) {
   return CheckEntriesOnly(cell, "expiry", [](const wire::ExpiryEntry& entry) -> Result<void> {
-    if (entry.rule() > 1) {
+    if (entry.rule() > 2) {
       return Unexpected("expiry rule out of range");
     }
     return {};

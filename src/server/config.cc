@@ -16,6 +16,7 @@
 
 #include "lattice/common/assert.h"
 #include "server/glob.h"
+#include "server/policy_table.h"
 
 namespace lattice::server {
 namespace {
@@ -258,6 +259,7 @@ const char* CheckAclFile(std::string_view value) {
 Result<ConfigValue> ParseBind(std::span<const std::string> args, const ConfigValue&, bool);
 Result<ConfigValue> ParseSave(std::span<const std::string> args, const ConfigValue&, bool);
 Result<ConfigValue> ParsePeer(std::span<const std::string> args, const ConfigValue&, bool);
+Result<ConfigValue> ParseCrdtPolicy(std::span<const std::string> args, const ConfigValue&, bool);
 Result<ConfigValue> ParseOutputBufferLimit(std::span<const std::string> args, const ConfigValue&,
                                            bool);
 Result<ConfigValue> ParseOomScoreAdjValues(std::span<const std::string> args, const ConfigValue&,
@@ -279,6 +281,7 @@ const Directive kDirectives[] = {
     Int("crdt-backlog-ops", "1000000", 1, kLongMax, A | I),
     Int("replication-port", "0", 0, 65535, A | I),
     Special("peer", "", &ParsePeer, A | I | kMultiArg | kAccumulate),
+    Special("crdt-policy", "", &ParseCrdtPolicy, A | I | kMultiArg | kAccumulate),
 
     // Network and clients.
     Special("bind", "* -::*", &ParseBind, A | I | kMultiArg),
@@ -579,6 +582,27 @@ bool IsPeerAddress(std::string_view address) {
   }
   const auto port = ParseInt64Strict(address.substr(colon + 1));
   return port && *port >= 1 && *port <= 65535;
+}
+
+// crdt-policy <pattern> <type> <rule>, one line per entry: items hold the triples in order.
+Result<ConfigValue> ParseCrdtPolicy(std::span<const std::string> args, const ConfigValue& previous,
+                                    bool accumulate) {
+  std::vector<std::string> items = accumulate ? previous.items : std::vector<std::string>{};
+  if (IsEmptyList(args)) {
+    return ListValue(std::move(items));
+  }
+  if (args.size() != 3) {
+    return Unexpected("crdt-policy takes <pattern> <type> <rule>");
+  }
+  std::string type = args[1];
+  std::string rule = args[2];
+  for (char& c : type) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (char& c : rule) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (std::string error = PolicyTable::CheckRule(type, rule); !error.empty()) {
+    return Unexpected(error.substr(error.starts_with("ERR ") ? 4 : 0));
+  }
+  items.insert(items.end(), {args[0], type, rule});
+  return ListValue(std::move(items));
 }
 
 Result<ConfigValue> ParsePeer(std::span<const std::string> args, const ConfigValue& previous,
@@ -1260,6 +1284,7 @@ int Config::replication_port() const {
   return configured != 0 ? configured : port() + 10000;
 }
 std::vector<std::string> Config::peers() const { return At("peer").items; }
+std::vector<std::string> Config::crdt_policies() const { return At("crdt-policy").items; }
 std::string Config::appendfsync() const { return At("appendfsync").text; }
 bool Config::appendonly() const { return At("appendonly").number != 0; }
 std::string Config::requirepass() const { return At("requirepass").text; }

@@ -97,6 +97,8 @@ class Config {
   // above 55535: the caller validates before listening.
   int replication_port() const;
   std::vector<std::string> peers() const;  // "host:port" as written, in order
+  // crdt-policy lines as (pattern, type, rule) triples, flattened, in order.
+  std::vector<std::string> crdt_policies() const;
   std::string appendfsync() const;         // always | everysec | no
   bool appendonly() const;
   std::string requirepass() const;

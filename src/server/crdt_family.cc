@@ -4,6 +4,7 @@
 //                                `peer` line to the config file to keep it across restarts)
 //   CRDT.PEER REMOVE host:port   stop dialing it, close its link, stop holding back compaction
 //   CRDT.PEER LIST               the configured addresses and the replica behind each
+//   CRDT.POLICY SET|GET|LIST|DEL conflict rules by key pattern and type (server/policy_table.h)
 //   CRDT.WAIT regions timeout    block until `regions` other regions applied this client's last
 //                                write (or the timeout, ms; 0 = forever); replies the count
 // Replies are maps (RESP3) or flat key/value arrays (RESP2), as CLUSTER SHARDS replies.
@@ -165,6 +166,104 @@ void CmdCrdtWait(CommandContext& ctx, ArgList args) {
   ctx.client.wait = ClientState::Wait{seq, regions, timeout_ms == 0 ? 0 : ctx.now_ms + timeout_ms};
 }
 
+// ---- CRDT.CONFLICTS ---------------------------------------------------------------------------
+
+// CRDT.CONFLICTS [COUNT n] | RESET
+void CmdCrdtConflicts(CommandContext& ctx, ArgList args) {
+  ConflictLog& log = ctx.keyspace().conflicts();
+  size_t count = 10;
+  if (args.size() == 2 && EqualsIgnoreCase(args[1], "reset")) {
+    log.Reset();
+    ctx.reply.Ok();
+    return;
+  }
+  if (args.size() == 3 && EqualsIgnoreCase(args[1], "count")) {
+    int64_t n = 0;
+    if (!ParseInt64(args[2], &n) || n < 0) {
+      ctx.reply.Error(errors::kNotInteger);
+      return;
+    }
+    count = static_cast<size_t>(n);
+  } else if (args.size() != 1) {
+    ctx.reply.Error(errors::kSyntax);
+    return;
+  }
+  const std::vector<Conflict> recent = log.Recent(count);
+  ctx.reply.Array(recent.size());
+  for (const Conflict& c : recent) {
+    ctx.reply.Map(12);
+    Field(ctx.reply, "time_ms", c.time_ms);
+    Field(ctx.reply, "db", c.db);
+    Field(ctx.reply, "key", c.key);
+    Field(ctx.reply, "field", c.field);
+    Field(ctx.reply, "type", c.type);
+    Field(ctx.reply, "rule", c.rule);
+    Field(ctx.reply, "winner", c.winner == kNoReplica ? std::string("local") : ReplicaIdText(c.winner));
+    Field(ctx.reply, "winner_hlc", static_cast<int64_t>(c.winner_hlc));
+    Field(ctx.reply, "winner_value", c.winner_value);
+    Field(ctx.reply, "loser", c.loser == kNoReplica ? std::string("local") : ReplicaIdText(c.loser));
+    Field(ctx.reply, "loser_hlc", static_cast<int64_t>(c.loser_hlc));
+    Field(ctx.reply, "loser_value", c.loser_value);
+  }
+}
+
+// ---- CRDT.POLICY ----------------------------------------------------------------------------
+
+std::string Lower(std::string_view text) {
+  std::string out;
+  return std::string(AsciiLower(text, out));
+}
+
+void CmdCrdtPolicySet(CommandContext& ctx, ArgList args) {
+  Result<void> set = ctx.keyspace().SetPolicy(std::string(args[2]), Lower(args[3]),
+                                              Lower(args[4]), ctx.now_ms);
+  if (!set.ok()) {
+    ctx.reply.Error(set.error().message);
+    return;
+  }
+  ctx.reply.Ok();
+}
+
+void CmdCrdtPolicyDel(CommandContext& ctx, ArgList args) {
+  ctx.reply.Integer(ctx.keyspace().DelPolicy(std::string(args[2]), Lower(args[3]), ctx.now_ms));
+}
+
+void CmdCrdtPolicyGet(CommandContext& ctx, ArgList args) {
+  std::vector<PolicyChoice> why;
+  (void)ctx.keyspace().policy_table().For(args[2], &why);
+  ctx.reply.Array(why.size());
+  for (const PolicyChoice& choice : why) {
+    ctx.reply.Map(3);
+    Field(ctx.reply, "type", choice.type);
+    Field(ctx.reply, "rule", choice.rule);
+    Field(ctx.reply, "pattern", choice.pattern.empty() ? "(default)" : choice.pattern);
+  }
+}
+
+void CmdCrdtPolicyList(CommandContext& ctx, ArgList /*args*/) {
+  const std::vector<PolicyEntry> entries = ctx.keyspace().policy_table().List();
+  ctx.reply.Array(entries.size());
+  for (const PolicyEntry& entry : entries) {
+    ctx.reply.Map(4);
+    Field(ctx.reply, "pattern", entry.pattern);
+    Field(ctx.reply, "type", entry.type);
+    Field(ctx.reply, "rule", entry.rule);
+    Field(ctx.reply, "source", entry.from_config ? "config" : "runtime");
+  }
+}
+
+void CmdCrdtPolicyHelp(CommandContext& ctx, ArgList /*args*/) {
+  ReplyHelp(ctx, {"CRDT.POLICY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                  "SET <pattern> <type> <rule>",
+                  "    Bind keys matching <pattern> to <rule> for <type>; replicated to every region.",
+                  "    string: counter|lww, hash: counter|lww, set: add-wins|remove-wins,",
+                  "    zset: add-wins, expiry: lww|longest|shortest, type: newest-creator-wins.",
+                  "GET <key>", "    The rules in force for <key>, per type, and the pattern that chose each.",
+                  "LIST", "    Every policy entry, from the config file and set at runtime.",
+                  "DEL <pattern> <type>", "    Remove a runtime entry; replicated.",
+                  "HELP", "    Print this help."});
+}
+
 void CmdCrdtPeerHelp(CommandContext& ctx, ArgList /*args*/) {
   ReplyHelp(ctx, {"CRDT.PEER <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
                   "ADD <host:port>", "    Dial the replication port of another region of this shard.",
@@ -186,6 +285,19 @@ void RegisterCrdtFamily(CommandRegistry& registry) {
                 .handler = &CmdCrdtWait, .group = "server",
                 .summary = "Blocks until the client's last write is acknowledged by that many other regions, or the timeout.",
                 .since = "0.1.0"});
+  registry.Add({.name = "crdt.conflicts", .arity = -1, .flags = kLoading | kStale, .acl = kAclSlow,
+                .handler = &CmdCrdtConflicts, .group = "server",
+                .summary = "Returns the most recent conflicts the merge rules decided, or resets them.",
+                .since = "0.1.0"});
+  registry.Add({.name = "crdt.policy", .arity = -2, .acl = kAclSlow, .group = "server",
+                .summary = "A container for conflict policy commands.", .since = "0.1.0",
+                .subcommands = {
+      {.name = "set", .arity = 5, .flags = kAdminFlags | kWrite, .acl = kAdminAcl, .handler = &CmdCrdtPolicySet, .group = "server", .summary = "Binds a key pattern and a data type to a conflict rule.", .since = "0.1.0"},
+      {.name = "get", .arity = 3, .flags = kLoading | kStale, .acl = kAclSlow, .handler = &CmdCrdtPolicyGet, .group = "server", .summary = "Returns the conflict rules in force for a key and why.", .since = "0.1.0"},
+      {.name = "list", .arity = 2, .flags = kLoading | kStale, .acl = kAclSlow, .handler = &CmdCrdtPolicyList, .group = "server", .summary = "Lists the conflict policy entries.", .since = "0.1.0"},
+      {.name = "del", .arity = 4, .flags = kAdminFlags | kWrite, .acl = kAdminAcl, .handler = &CmdCrdtPolicyDel, .group = "server", .summary = "Removes a conflict policy entry.", .since = "0.1.0"},
+      {.name = "help", .arity = 2, .flags = kLoading | kStale, .acl = kAclSlow, .handler = &CmdCrdtPolicyHelp, .group = "server", .summary = "Returns helpful text about the different subcommands.", .since = "0.1.0"},
+  }});
   registry.Add({.name = "crdt.peer", .arity = -2, .acl = kAclSlow, .group = "server",
                 .summary = "A container for peer region commands.", .since = "0.1.0",
                 .subcommands = {

@@ -179,6 +179,27 @@ void ReplicationSection(Server& server, Lines& out) {
   }
 }
 
+// Lattice's own: conflicts the merge rules decided, by type and rule; ops applied and buffered.
+void CrdtSection(Server& server, Lines& out) {
+  const ConflictLog& conflicts = server.keyspace().conflicts();
+  const KeyspaceStats& stats = server.keyspace().stats();
+  Add(out, "crdt_conflicts", conflicts.total());
+  for (const auto& [kind, count] : conflicts.counts()) {
+    std::string name = kind;
+    for (char& c : name) {
+      if (c == '/' || c == '-') c = '_';
+    }
+    Add(out, "crdt_conflicts_" + name, count);
+  }
+  Add(out, "crdt_local_ops", stats.local_ops);
+  Add(out, "crdt_remote_ops", stats.remote_ops);
+  if (const Replication* replication = server.replication()) {
+    const repl::ReplicatorStatus status = replication->Status(server.clock().NowMs());
+    Add(out, "crdt_buffered_ops", status.buffered_ops);
+    Add(out, "crdt_duplicate_ops", status.duplicate_ops);
+  }
+}
+
 void CpuSection(Server& /*server*/, Lines& out) {
   struct rusage self {};
   getrusage(RUSAGE_SELF, &self);
@@ -240,6 +261,7 @@ constexpr Section kSections[] = {
     {"stats", "Stats", &StatsSection, true},
     {"replication", "Replication", &ReplicationSection, true},
     {"cpu", "CPU", &CpuSection, true},
+    {"crdt", "CRDT", &CrdtSection, true},
     {"modules", "Modules", nullptr, true},
     {"errorstats", "Errorstats", &ErrorStatsSection, true},
     {"cluster", "Cluster", &ClusterSection, true},

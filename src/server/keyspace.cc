@@ -95,7 +95,7 @@ struct Keyspace::Db {
 Keyspace::Keyspace(ReplicaId replica, int databases) : dots_(replica) {
   LATTICE_ASSERT(replica != kNoReplica);
   LATTICE_ASSERT(databases > 0);
-  for (int i = 0; i < databases; ++i) {
+  for (int i = 0; i < databases + 1; ++i) {  // + the system db
     dbs_.push_back(std::make_unique<Db>());
   }
 }
@@ -136,8 +136,75 @@ crdt::Writer Keyspace::BeginWrite(int64_t now_ms) {
   writer.dots = &dots_;
   writer.hlc = hlc_.Now(static_cast<uint64_t>(std::max<int64_t>(now_ms, 0)));
   writer.now_ms = now_ms;
-  writer.policies = policies_;
+  writer.policies = current_policies_;
   return writer;
+}
+
+crdt::Policies Keyspace::PoliciesFor(int db, std::string_view key) const {
+  if (db == system_db()) {
+    crdt::Policies system;
+    system.hash_field = crdt::StringRule::kLww;  // policy entries are last-writer-wins
+    return system;
+  }
+  return policy_table_.empty() ? policies_ : policy_table_.For(key);
+}
+
+namespace {
+constexpr std::string_view kPolicyKey = "policies";
+}  // namespace
+
+void Keyspace::SystemChanged(int db) {
+  if (db != system_db()) {
+    return;
+  }
+  PolicyTable rebuilt;
+  for (const PolicyEntry& entry : policy_table_.List()) {
+    if (entry.from_config) (void)rebuilt.Set(entry, /*check_ties=*/false);
+  }
+  if (const crdt::Key* key = Find(system_db(), kPolicyKey, INT64_MAX / 2)) {
+    for (const VisibleValue::HashEntry& field : ReadVisible(*key, INT64_MAX / 2).hash) {
+      const size_t colon = field.field.find(':');
+      if (colon == std::string::npos) continue;
+      PolicyEntry entry{field.field.substr(colon + 1), field.field.substr(0, colon), field.value};
+      (void)rebuilt.Set(std::move(entry), /*check_ties=*/false);  // peers' entries as they are
+    }
+  }
+  policy_table_ = std::move(rebuilt);
+}
+
+Result<void> Keyspace::SetPolicy(const std::string& pattern, const std::string& type,
+                                 const std::string& rule, int64_t now_ms) {
+  PolicyTable candidate = policy_table_;
+  if (Result<void> valid = candidate.Set(PolicyEntry{pattern, type, rule}); !valid.ok()) {
+    return valid;
+  }
+  const int db = system_db();
+  crdt::Key& key = Open(db, kPolicyKey, now_ms);
+  Result<crdt::KeyOp> op =
+      key.HSet(type + ":" + pattern, rule, /*keep_ttl=*/true, BeginWrite(now_ms), context_);
+  if (!op.ok()) {
+    Close(db, kPolicyKey);
+    return Unexpected(op.error());
+  }
+  Commit(db, kPolicyKey, std::move(*op));
+  return {};
+}
+
+bool Keyspace::DelPolicy(const std::string& pattern, const std::string& type, int64_t now_ms) {
+  const int db = system_db();
+  const crdt::Key* existing = Find(db, kPolicyKey, now_ms);
+  const std::string field = type + ":" + pattern;
+  if (existing == nullptr || !existing->hash().Get(field, now_ms)) {
+    return false;
+  }
+  crdt::Key& key = Open(db, kPolicyKey, now_ms);
+  Result<crdt::KeyOp> op = key.HDel({field}, BeginWrite(now_ms), context_);
+  if (!op.ok()) {
+    Close(db, kPolicyKey);
+    return false;
+  }
+  Commit(db, kPolicyKey, std::move(*op));
+  return true;
 }
 
 void Keyspace::Ship(int db, std::string_view key, const crdt::KeyOp& op) {
@@ -168,6 +235,7 @@ void Keyspace::ReclaimIfExpired(int db, Table& table, Table::iterator it, int64_
 }
 
 crdt::Key& Keyspace::Open(int db, std::string_view key, int64_t now_ms) {
+  current_policies_ = PoliciesFor(db, key);
   Table* table = TableFor(db, key, /*create=*/true);
   auto it = table->find(absl::string_view(key.data(), key.size()));
   if (it == table->end()) {
@@ -237,6 +305,7 @@ void Keyspace::Commit(int db, std::string_view key, crdt::KeyOp op) {
   }
   Reindex(db, it->first, it->second);
   EraseIfEmpty(db, *table, it);
+  SystemChanged(db);
 }
 
 void Keyspace::Close(int db, std::string_view key) {
@@ -252,6 +321,7 @@ void Keyspace::Close(int db, std::string_view key) {
 }
 
 bool Keyspace::Delete(int db, std::string_view key, int64_t now_ms) {
+  current_policies_ = PoliciesFor(db, key);
   Table* table = TableFor(db, key, /*create=*/false);
   if (table == nullptr) {
     return false;
@@ -363,16 +433,22 @@ void Keyspace::ApplyRemote(int db, std::string_view key, const crdt::KeyOp& op) 
   (void)hlc_.Update(op.hlc, crdt::HlcPhysicalMs(hlc_.last()));
   Table* table = TableFor(db, key, /*create=*/true);
   auto it = table->find(absl::string_view(key.data(), key.size()));
+  const ConflictLog::Before before =
+      ConflictLog::Capture(it == table->end() ? nullptr : &it->second, op);
   if (it == table->end()) {
     it = table->emplace(std::string(key), crdt::Key()).first;
     ++dbs_[db]->size;
   }
   it->second.Apply(op, context_);
+  if (db != system_db()) {
+    conflicts_.Record(db, key, before, op, it->second, crdt::HlcPhysicalMs(hlc_.last()));
+  }
   if (DeltaHasFieldTtl(op)) {
     dbs_[db]->field_ttl_keys.insert(it->first);
   }
   Reindex(db, it->first, it->second);
   EraseIfEmpty(db, *table, it);
+  SystemChanged(db);
 }
 
 void Keyspace::JoinState(int db, std::string_view key, const crdt::Key& theirs,
@@ -392,6 +468,7 @@ void Keyspace::JoinState(int db, std::string_view key, const crdt::Key& theirs,
   }
   Reindex(db, it->first, it->second);
   EraseIfEmpty(db, *table, it);
+  SystemChanged(db);
 }
 
 size_t Keyspace::CompactSome(const crdt::VersionVector& stable, size_t max_keys) {

@@ -31,6 +31,8 @@
 #include "lattice/common/rng.h"
 #include "lattice/crdt/hlc.h"
 #include "lattice/crdt/key.h"
+#include "server/conflict_log.h"
+#include "server/policy_table.h"
 
 namespace lattice::server {
 
@@ -87,7 +89,12 @@ class Keyspace {
   Keyspace& operator=(const Keyspace&) = delete;
   ~Keyspace();
 
-  int databases() const { return static_cast<int>(dbs_.size()); }
+  // The databases clients see (SELECT 0 .. databases() - 1). One more, the system db, holds
+  // Lattice's own replicated state (the policy table); it is replicated and snapshotted like
+  // the others but invisible to commands: all_databases() counts it.
+  int databases() const { return static_cast<int>(dbs_.size()) - 1; }
+  int all_databases() const { return static_cast<int>(dbs_.size()); }
+  int system_db() const { return static_cast<int>(dbs_.size()) - 1; }
   ReplicaId replica() const { return dots_.replica(); }
   // The sequence number the next local write will take (CRDT.WAIT tracks a client's last).
   uint64_t next_seq() const { return dots_.next_seq(); }
@@ -95,7 +102,20 @@ class Keyspace {
   const crdt::DotContext& context() const { return context_; }
   crdt::HlcClock& hlc() { return hlc_; }
   void set_sink(OpSink* sink) { sink_ = sink; }
+  // The rules of writes when the policy table is empty (tests set them directly).
   void set_policies(const crdt::Policies& policies) { policies_ = policies; }
+  // Conflict rules by key pattern. Runtime entries live in the system db (a hash, field
+  // "<type>:<pattern>" -> rule, LWW), so they replicate with every other op; the table is
+  // rebuilt whenever the system db changes, here or from a peer.
+  PolicyTable& policy_table() { return policy_table_; }
+  // What the merge rules decided when peers' ops met concurrent local writes.
+  ConflictLog& conflicts() { return conflicts_; }
+  const ConflictLog& conflicts() const { return conflicts_; }
+  const PolicyTable& policy_table() const { return policy_table_; }
+  // CRDT.POLICY SET/DEL: writes the entry into the system db (replicated) and the table.
+  Result<void> SetPolicy(const std::string& pattern, const std::string& type,
+                         const std::string& rule, int64_t now_ms);
+  bool DelPolicy(const std::string& pattern, const std::string& type, int64_t now_ms);
   const KeyspaceStats& stats() const { return stats_; }
 
   // ---- reads ------------------------------------------------------------------------------
@@ -188,6 +208,8 @@ class Keyspace {
   void Ship(int db, std::string_view key, const crdt::KeyOp& op);
   void ReclaimIfExpired(int db, Table& table, Table::iterator it, int64_t now_ms);
   void EraseIfEmpty(int db, Table& table, Table::iterator it);
+  crdt::Policies PoliciesFor(int db, std::string_view key) const;
+  void SystemChanged(int db);  // rebuilds the policy table after a change to the system db
 
   std::vector<std::unique_ptr<Db>> dbs_;
   crdt::DotContext context_;
@@ -196,6 +218,9 @@ class Keyspace {
   crdt::Policies policies_;
   OpSink* sink_ = nullptr;
   KeyspaceStats stats_;
+  PolicyTable policy_table_;
+  ConflictLog conflicts_;
+  crdt::Policies current_policies_;  // of the key the current write opened
   size_t compact_db_ = 0;     // CompactSome's cursor
   size_t compact_slot_ = 0;
 };

@@ -124,7 +124,7 @@ Result<void> Replication::Recover(int64_t now_ms) {
     if (!op.ok()) {
       return Unexpected(fmt::format("Bad op log record {}: {}", this_index, op.error().message));
     }
-    if (op->db >= static_cast<uint32_t>(keyspace.databases())) {
+    if (op->db >= static_cast<uint32_t>(keyspace.all_databases())) {
       return Unexpected(fmt::format("Op log record {} is for db {}, but databases is {}",
                                     this_index, op->db, keyspace.databases()));
     }
@@ -137,7 +137,7 @@ Result<void> Replication::Recover(int64_t now_ms) {
     return peers;
   }
   replicator_ = std::make_unique<repl::Replicator>(
-      EngineConfig(options_, keyspace.replica(), static_cast<uint32_t>(keyspace.databases()),
+      EngineConfig(options_, keyspace.replica(), static_cast<uint32_t>(keyspace.all_databases()),
                    known_peers_),
       keyspace.context().vector(), transport_, *this, this,
       std::make_unique<LoggedRetainedOps>([this](repl::OpRecord& op) { Append(op); }));
@@ -174,7 +174,7 @@ Result<void> Replication::LoadSnapshot(const std::string& bytes) {
       return Unexpected("unexpected message in snapshot");
     }
     for (const repl::SnapshotKey& key : chunk->keys) {
-      if (key.db >= static_cast<uint32_t>(keyspace.databases())) {
+      if (key.db >= static_cast<uint32_t>(keyspace.all_databases())) {
         return Unexpected(fmt::format("key for db {}, but databases is {}", key.db,
                                       keyspace.databases()));
       }
@@ -395,7 +395,7 @@ Result<void> Replication::Close() {
 std::vector<repl::SnapshotChunk> Replication::TakeSnapshot(size_t keys_per_chunk) {
   Keyspace& keyspace = server_.keyspace();
   std::vector<repl::SnapshotChunk> chunks(1);
-  for (int db = 0; db < keyspace.databases(); ++db) {
+  for (int db = 0; db < keyspace.all_databases(); ++db) {
     keyspace.ForEach(db, [&](const std::string& name, const crdt::Key& state) {
       if (chunks.back().keys.size() >= keys_per_chunk) {
         chunks.emplace_back();
@@ -411,7 +411,7 @@ std::vector<repl::SnapshotChunk> Replication::TakeSnapshot(size_t keys_per_chunk
 void Replication::InstallSnapshot(const std::vector<repl::SnapshotChunk>& chunks) {
   Keyspace& keyspace = server_.keyspace();
   const crdt::DotContext& theirs = chunks.back().context;
-  std::vector<std::set<std::string>> seen(static_cast<size_t>(keyspace.databases()));
+  std::vector<std::set<std::string>> seen(static_cast<size_t>(keyspace.all_databases()));
   for (const repl::SnapshotChunk& chunk : chunks) {
     for (const repl::SnapshotKey& key : chunk.keys) {
       const int db = static_cast<int>(key.db);  // the engine refused dbs out of range
@@ -422,7 +422,7 @@ void Replication::InstallSnapshot(const std::vector<repl::SnapshotChunk>& chunks
   }
   // Local keys the snapshot lacks: what it observed of them was deleted there.
   const crdt::Key nothing;
-  for (int db = 0; db < keyspace.databases(); ++db) {
+  for (int db = 0; db < keyspace.all_databases(); ++db) {
     std::vector<std::string> absent;
     keyspace.ForEach(db, [&](const std::string& name, const crdt::Key&) {
       if (!seen[db].contains(name)) absent.push_back(name);

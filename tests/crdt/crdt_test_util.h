@@ -44,7 +44,7 @@ inline Policies RandomPolicies(Rng& rng) {
   p.set = rng.Chance(1, 3) ? SetRule::kRemoveWins : SetRule::kAddWins;
   p.string = rng.Chance(1, 3) ? StringRule::kLww : StringRule::kCounter;
   p.hash_field = rng.Chance(1, 3) ? StringRule::kLww : StringRule::kCounter;
-  p.expiry = rng.Chance(1, 3) ? ExpiryRule::kLongest : ExpiryRule::kLww;
+  p.expiry = static_cast<ExpiryRule>(rng.Uniform(3));  // lww, longest, shortest
   return p;
 }
 

@@ -116,6 +116,21 @@ TEST_CASE("key expiry: hidden at now_ms, LWW by default, longest under its rule"
   auto persist = Ok(c.key.Expire(0, c.W(12, longest), c.context));  // PERSIST
   d.Apply(persist);
   CHECK(d.key.ExpiryMs() == std::nullopt);
+
+  // Shortest: the nearer of two concurrent expiries, and an expiry beats a concurrent PERSIST.
+  Node g(5), h(6);
+  Policies shortest;
+  shortest.expiry = ExpiryRule::kShortest;
+  h.Apply(Ok(g.key.Set("v", false, std::nullopt, g.W(1), g.context)));
+  auto s1 = Ok(g.key.Expire(5000, g.W(10, shortest), g.context));
+  auto s2 = Ok(h.key.Expire(3000, h.W(11, shortest), h.context));
+  auto s3 = Ok(h.key.Expire(0, h.W(12, shortest), h.context));  // PERSIST, after s2 at h
+  g.Apply(s2);
+  g.Apply(s3);
+  h.Apply(s1);
+  CHECK(g.key == h.key);
+  CHECK(g.key.ExpiryMs() == 5000);  // s3 replaced s2; s1 (concurrent) beats "no expiry"
+  CHECK(h.key.ExpiryMs() == 5000);
 }
 
 TEST_CASE("an expired key is reclaimed by an observed-remove DEL; unseen writes survive",

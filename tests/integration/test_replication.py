@@ -15,8 +15,8 @@ import unittest
 
 import redis
 
-from harness import (ServerProcess, free_port, info_fields, start_regions, wait_converged,
-                     wait_connected, wait_until)
+from harness import (ServerProcess, connected_peers, info_fields, start_regions,
+                     wait_converged, wait_connected, wait_until)
 
 SEED = int(os.environ.get("LATTICE_TEST_SEED", random.randrange(1 << 30)))
 print(f"test_replication seed: {SEED} (replay with LATTICE_TEST_SEED={SEED})", flush=True)
@@ -203,6 +203,58 @@ class Wait(unittest.TestCase):
         finally:
             for server in regions:
                 server.cleanup()
+
+
+class Policies(unittest.TestCase):
+    """Conflict rules chosen by the operator decide concurrent writes across real regions."""
+
+    def test_rules_decide_concurrent_writes_and_replicate(self):
+        a = ServerProcess("--enable-debug-command", "yes",
+                          "--crdt-policy", "short:*", "expiry", "shortest").start()
+        b = ServerProcess("--enable-debug-command", "yes",
+                          "--crdt-policy", "short:*", "expiry", "shortest").start()
+        try:
+            ca, cb = a.client(), b.client()
+            self.assertTrue(ca.execute_command("CRDT.POLICY", "SET", "lww:*", "string", "lww"))
+            with self.assertRaises(redis.ResponseError):
+                ca.execute_command("CRDT.POLICY", "SET", "lww:?", "string", "counter")  # tie
+            ca.set("short:k", "v")
+            ca.set("long:k", "v")
+            # Connect, converge, then cut the link: the writes below are concurrent.
+            address = f"127.0.0.1:{b.port + 10000}"
+            ca.execute_command("CRDT.POLICY", "SET", "long:*", "expiry", "longest")
+            ca.execute_command("CRDT.PEER", "ADD", address)
+            wait_converged([a, b])
+            listed = cb.execute_command("CRDT.POLICY", "LIST")
+            entries = {tuple(dict(zip(e[0::2], e[1::2]))[f] for f in (b"pattern", b"rule"))
+                       for e in listed}
+            self.assertIn((b"lww:*", b"lww"), entries)       # replicated from A
+            self.assertIn((b"short:*", b"shortest"), entries)  # B's own config line
+            ca.execute_command("CRDT.PEER", "REMOVE", address)
+            wait_until(lambda: connected_peers(b) == 0, what="the link to close")
+            ca.incrby("lww:n", 5)
+            cb.incrby("lww:n", 7)
+            ca.incrby("sum:n", 5)
+            cb.incrby("sum:n", 7)
+            ca.expire("short:k", 1000)
+            cb.expire("short:k", 500)
+            ca.expire("long:k", 1000)
+            cb.expire("long:k", 500)
+            ca.execute_command("CRDT.PEER", "ADD", address)
+            wait_converged([a, b])
+            for client in (ca, cb):
+                self.assertEqual(client.get("sum:n"), b"12")       # counter: summed
+                self.assertIn(client.get("lww:n"), (b"5", b"7"))    # lww: one of them
+                self.assertTrue(0 < client.ttl("short:k") <= 500)   # shortest
+                self.assertTrue(500 < client.ttl("long:k") <= 1000)  # longest
+            self.assertEqual(ca.get("lww:n"), cb.get("lww:n"))
+            why = cb.execute_command("CRDT.POLICY", "GET", "lww:n")
+            string_rule = dict(zip(why[0][0::2], why[0][1::2]))
+            self.assertEqual(string_rule, {b"type": b"string", b"rule": b"lww",
+                                           b"pattern": b"lww:*"})
+        finally:
+            a.cleanup()
+            b.cleanup()
 
 
 class CatchUp(unittest.TestCase):

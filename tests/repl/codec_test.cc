@@ -44,7 +44,7 @@ crdt::Policies RandomPolicies(Rng& rng) {
   p.set = rng.Chance(1, 3) ? crdt::SetRule::kRemoveWins : crdt::SetRule::kAddWins;
   p.string = rng.Chance(1, 4) ? crdt::StringRule::kLww : crdt::StringRule::kCounter;
   p.hash_field = rng.Chance(1, 4) ? crdt::StringRule::kLww : crdt::StringRule::kCounter;
-  p.expiry = rng.Chance(1, 3) ? crdt::ExpiryRule::kLongest : crdt::ExpiryRule::kLww;
+  p.expiry = static_cast<crdt::ExpiryRule>(rng.Uniform(3));  // lww, longest, shortest
   return p;
 }
 
@@ -513,7 +513,7 @@ TEST_CASE("codec: invalid creation cells and key expiry are refused", "[repl][co
     *key->mutable_hash_created()->add_entries() = *created;
     CHECK(DecodeError(e) == "creation entry type does not match its cell");
     key->clear_hash_created();
-    expiry->set_rule(2);
+    expiry->set_rule(3);  // lww 0, longest 1, shortest 2
     CHECK(DecodeError(e) == "expiry rule out of range");
   }
   SECTION("counter metadata, too many entries") {

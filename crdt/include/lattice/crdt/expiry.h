@@ -3,7 +3,8 @@
 // so concurrent EXPIREs resolve by the register's rule and an observed-remove (DEL, HDEL, or a
 // SET that clears the TTL) deletes exactly the expiry writes it saw. at_ms == 0 is an explicit
 // "no expiry" (PERSIST). The rule of the winning write decides: kLww shows the write with the
-// greatest stamp; kLongest shows the longest of the concurrent writes ("no expiry" is infinite).
+// greatest stamp; kLongest shows the longest of the concurrent writes ("no expiry" is infinite);
+// kShortest the shortest (an expiry beats "no expiry").
 // Expiry is absolute time, so every replica hides the same thing once its clock passes it.
 
 #include <cstdint>
@@ -20,21 +21,32 @@ struct ExpiryValue {
   bool operator==(const ExpiryValue&) const = default;
 };
 
-// Under the longest rule the view reads every concurrent entry: compaction keeps the longest.
+// Whether expiry `a` outlasts `b` (0, no expiry, outlasts everything).
+inline bool Outlasts(int64_t a, int64_t b) { return b != 0 && (a == 0 || a > b); }
+
+// The entry the winner's rule shows among concurrent ones: the longest or the shortest.
+inline const RegisterEntry<ExpiryValue>* RuleChoice(
+    const std::vector<RegisterEntry<ExpiryValue>>& entries) {
+  const ExpiryRule rule = entries.front().value.rule;
+  const RegisterEntry<ExpiryValue>* chosen = &entries.front();
+  for (const auto& entry : entries) {
+    if (rule == ExpiryRule::kLongest ? Outlasts(entry.value.at_ms, chosen->value.at_ms)
+                                     : Outlasts(chosen->value.at_ms, entry.value.at_ms)) {
+      chosen = &entry;
+    }
+  }
+  return chosen;
+}
+
+// Under the longest and shortest rules the view reads every concurrent entry: compaction keeps
+// the one the rule shows.
 template <>
 struct ViewKeeps<ExpiryValue> {
   static Dot Extra(const std::vector<RegisterEntry<ExpiryValue>>& entries) {
-    if (entries.empty() || entries.front().value.rule != ExpiryRule::kLongest) {
+    if (entries.empty() || entries.front().value.rule == ExpiryRule::kLww) {
       return Dot{};
     }
-    const RegisterEntry<ExpiryValue>* longest = &entries.front();
-    for (const auto& entry : entries) {
-      if (longest->value.at_ms != 0 && (entry.value.at_ms == 0 ||
-                                        entry.value.at_ms > longest->value.at_ms)) {
-        longest = &entry;
-      }
-    }
-    return longest->dot;
+    return RuleChoice(entries)->dot;
   }
 };
 
@@ -47,14 +59,8 @@ inline std::optional<int64_t> ExpiryAt(const ExpiryCell& cell) {
     return std::nullopt;
   }
   int64_t at_ms = winner->value.at_ms;
-  if (winner->value.rule == ExpiryRule::kLongest) {
-    for (const auto& entry : cell.Entries()) {
-      if (entry.value.at_ms == 0 || at_ms == 0) {
-        at_ms = 0;
-      } else {
-        at_ms = std::max(at_ms, entry.value.at_ms);
-      }
-    }
+  if (winner->value.rule != ExpiryRule::kLww) {
+    at_ms = RuleChoice(cell.Entries())->value.at_ms;
   }
   return at_ms == 0 ? std::nullopt : std::optional<int64_t>(at_ms);
 }

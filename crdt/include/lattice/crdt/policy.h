@@ -10,7 +10,7 @@ namespace lattice::crdt {
 
 enum class SetRule : uint8_t { kAddWins = 0, kRemoveWins = 1 };
 enum class StringRule : uint8_t { kCounter = 0, kLww = 1 };  // also used for hash fields
-enum class ExpiryRule : uint8_t { kLww = 0, kLongest = 1 };
+enum class ExpiryRule : uint8_t { kLww = 0, kLongest = 1, kShortest = 2 };
 
 struct Policies {
   SetRule set = SetRule::kAddWins;

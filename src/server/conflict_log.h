@@ -1,0 +1,73 @@
+#pragma once
+// ConflictLog: what the merge rules decided when a peer's op met a concurrent local write
+// (CRDT.CONFLICTS, INFO crdt). Keyspace::ApplyRemote captures the few values a conflict needs
+// before applying the op (Capture), and Record compares them with the result. Recognised:
+// - string: two concurrent assignments (SET, or INCR under the lww rule): last writer wins;
+// - hash field: the same per field;
+// - type: a key written with different types concurrently (newest creator wins).
+// Counters that merge (summed increments) and add-wins/observed-remove sets are merges, not
+// conflicts: nothing is lost, so nothing is recorded. A bounded ring keeps the most recent
+// conflicts; counters by type and rule are kept for INFO. Pure; event-loop thread.
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "lattice/common/ids.h"
+#include "lattice/crdt/key.h"
+
+namespace lattice::server {
+
+struct Conflict {
+  int64_t time_ms = 0;   // HLC physical time of the replica when it applied the op
+  int db = 0;
+  std::string key;
+  std::string field;     // hash field, "" otherwise
+  std::string type;      // "string", "hash", "type"
+  std::string rule;      // "lww", "newest-creator-wins"
+  ReplicaId winner = kNoReplica;
+  uint64_t winner_hlc = 0;
+  ReplicaId loser = kNoReplica;
+  uint64_t loser_hlc = 0;
+  std::string winner_value;  // for a type conflict: the winning type's name
+  std::string loser_value;   // what the loser would have written
+};
+
+class ConflictLog {
+ public:
+  // Values of the local state an op may conflict with, taken before the op is applied.
+  struct Before {
+    crdt::ObjectType type = crdt::ObjectType::kNone;
+    std::optional<crdt::RegisterEntry<std::string>> string_winner;
+    std::vector<std::pair<std::string, crdt::RegisterEntry<std::string>>> fields;
+  };
+  static Before Capture(const crdt::Key* local, const crdt::KeyOp& op);
+  void Record(int db, std::string_view key, const Before& before, const crdt::KeyOp& op,
+              const crdt::Key& after, int64_t now_ms);
+
+  void set_capacity(size_t capacity);
+  // The most recent `count` conflicts, newest first.
+  std::vector<Conflict> Recent(size_t count) const;
+  void Reset();
+  const std::map<std::string, uint64_t>& counts() const { return counts_; }  // "type/rule"
+  uint64_t total() const { return total_; }
+
+ private:
+  void Add(Conflict conflict);
+
+  size_t capacity_ = 128;
+  std::deque<Conflict> ring_;
+  std::map<std::string, uint64_t> counts_;
+  uint64_t total_ = 0;
+  int64_t last_log_ms_ = 0;
+  uint64_t unlogged_ = 0;
+};
+
+std::string_view ObjectTypeName(crdt::ObjectType type);
+
+}  // namespace lattice::server
