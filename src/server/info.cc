@@ -197,6 +197,9 @@ void CrdtSection(Server& server, Lines& out) {
     const repl::ReplicatorStatus status = replication->Status(server.clock().NowMs());
     Add(out, "crdt_buffered_ops", status.buffered_ops);
     Add(out, "crdt_duplicate_ops", status.duplicate_ops);
+    for (const auto& [origin, ahead_ms] : replication->stats().clock_ahead_ms) {
+      Add(out, "crdt_clock_ahead_ms_" + ReplicaIdText(origin), std::to_string(ahead_ms));
+    }
   }
 }
 

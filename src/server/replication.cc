@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "fmt/format.h"
+#include "lattice/crdt/hlc.h"
 #include "lattice/repl/codec.h"
 #include "lattice/repl/frame.h"
 #include "server/server.h"
@@ -319,6 +320,9 @@ void Replication::OnLocalOp(int db, std::string_view key, const crdt::KeyOp& op)
 }
 
 void Replication::Apply(const repl::OpRecord& op) {
+  const int64_t ahead = static_cast<int64_t>(crdt::HlcPhysicalMs(op.op.hlc)) - now_ms_;
+  int64_t& most = stats_.clock_ahead_ms[op.op.first_dot.replica];
+  most = std::max(most, ahead);
   server_.keyspace().ApplyRemote(static_cast<int>(op.db), op.key, op.op);
   server_.TouchKey(static_cast<int>(op.db), op.key);
 }

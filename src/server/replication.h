@@ -23,6 +23,7 @@
 // Not thread-safe: the event-loop thread that owns the Server owns this too.
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -78,6 +79,9 @@ struct ReplicationStats {
   uint64_t recovered_keys = 0;     // loaded from the snapshot by Open
   std::string torn_tail;           // what Open cut, "" if nothing
   std::string last_event;          // the engine's last event, for INFO
+  // Per origin region: the most its ops' HLC was ahead of this node's clock when applied (clock
+  // skew; 0 when never ahead). The HLC absorbs skew; this shows how much there is.
+  std::map<ReplicaId, int64_t> clock_ahead_ms;
 };
 
 class Replication final : public repl::Applier, public repl::Observer {

@@ -248,6 +248,19 @@ class Policies(unittest.TestCase):
                 self.assertTrue(0 < client.ttl("short:k") <= 500)   # shortest
                 self.assertTrue(500 < client.ttl("long:k") <= 1000)  # longest
             self.assertEqual(ca.get("lww:n"), cb.get("lww:n"))
+            # Each region logged the LWW decision it made on receiving the other's write.
+            for client in (ca, cb):
+                logged = [dict(zip(e[0::2], e[1::2]))
+                          for e in client.execute_command("CRDT.CONFLICTS", "COUNT", 100)]
+                mine = [e for e in logged if e[b"key"] == b"lww:n"]
+                self.assertEqual(len(mine), 1, logged)
+                self.assertEqual(mine[0][b"rule"], b"lww")
+                self.assertEqual(mine[0][b"winner_value"], client.get("lww:n"))
+                self.assertIn(mine[0][b"loser_value"], (b"5", b"7"))
+                self.assertNotEqual(mine[0][b"loser_value"], mine[0][b"winner_value"])
+            crdt_info = info_fields(a, "crdt")
+            self.assertGreaterEqual(int(crdt_info["crdt_conflicts_string_lww"]), 1)
+            self.assertTrue(any(k.startswith("crdt_clock_ahead_ms_") for k in crdt_info))
             why = cb.execute_command("CRDT.POLICY", "GET", "lww:n")
             string_rule = dict(zip(why[0][0::2], why[0][1::2]))
             self.assertEqual(string_rule, {b"type": b"string", b"rule": b"lww",
