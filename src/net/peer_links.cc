@@ -17,6 +17,10 @@ constexpr int64_t kBackoffMinMs = 100;
 constexpr int64_t kBackoffMaxMs = 5000;
 constexpr int64_t kConnectTimeoutMs = 5000;
 constexpr int64_t kLinkedPollMs = 1000;  // a dialer whose peer dialed us checks this often
+// A peer that does not read what we send (stalled, or far slower than our writes) is cut off
+// once this much is queued for it, like Valkey's output buffer limit for replicas; it resumes
+// from its vector when it reconnects (or gets a snapshot).
+constexpr size_t kOutboxLimitBytes = 256u << 20;
 
 std::string ReplicaText(ReplicaId replica) { return server::ReplicaIdText(replica); }
 
@@ -270,8 +274,30 @@ void PeerLinks::Send(ReplicaId to, const repl::Message& message) {
   if (it == active_.end() || it->second->closing || it->second->closed) {
     return;  // best effort: the engine resends after reconnecting
   }
-  Queue(*it->second, message);
-  PostKick(it->second);
+  LinkPtr link = it->second;
+  Queue(*link, message);
+  if (link->outbox.size() + link->writing.size() > kOutboxLimitBytes) {
+    // It does not read: a Goodbye would wait behind the rest. Close now (the pending write is
+    // cancelled) and let it resume when it reconnects.
+    // Done from a posted handler: Send runs inside the engine, which must not be re-entered.
+    spdlog::warn("Closing replication link {} (replica {}): too slow, over {} MiB queued for it",
+                 link->remote, ReplicaText(to), kOutboxLimitBytes >> 20);
+    link->outbox.clear();
+    link->closing = true;  // Send drops what comes next
+    asio::post(io_, [this, link, to] {
+      auto active = active_.find(to);
+      if (active != active_.end() && active->second == link) {
+        active_.erase(active);
+        replication_->OnDisconnected(to, NowMs());
+        server_.EndOfBatch();
+      }
+      link->closed = true;
+      boost::system::error_code ignored;
+      link->socket.close(ignored);
+    });
+    return;
+  }
+  PostKick(link);
 }
 
 void PeerLinks::Close(ReplicaId to) {
