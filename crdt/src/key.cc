@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <set>
 
+#include "lattice/common/mutation.h"
+
 namespace lattice::crdt {
 
 namespace {
@@ -165,7 +167,9 @@ void Key::Join(const Key& other, const DotContext& mine, const DotContext& their
   a.hash_created.Join(b.hash_created, mine, theirs);
   a.set_created.Join(b.set_created, mine, theirs);
   a.zset_created.Join(b.zset_created, mine, theirs);
-  a.expiry.Join(b.expiry, mine, theirs);
+  if (!MutationInjected(Mutation::kNonCommutativeJoin) || a.expiry.empty()) {
+    a.expiry.Join(b.expiry, mine, theirs);  // the injected bug keeps ours: not commutative
+  }
   rest_.Normalize();
 }
 

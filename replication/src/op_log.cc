@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "lattice/common/assert.h"
+#include "lattice/common/mutation.h"
 
 namespace lattice::repl {
 
@@ -211,6 +212,9 @@ Result<Recovery> OpLog::Recover() {
     return Unexpected(r.error());
   }
   recovered_ = true;
+  if (MutationInjected(Mutation::kDropLastOpOnRestart) && !recovery.payloads.empty()) {
+    recovery.payloads.pop_back();  // injected bug: the last durable record is forgotten
+  }
   return recovery;
 }
 

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "lattice/common/assert.h"
+#include "lattice/common/mutation.h"
 #include "lattice/repl/replicator.h"
 #include "replicator_peer.h"
 
@@ -100,6 +101,9 @@ void Replicator::Receive(OpRecord op) {
 }
 
 bool Replicator::Deliverable(const OpRecord& op) const {
+  if (MutationInjected(Mutation::kApplyWithoutDeps)) {
+    return applied_.Get(Origin(op)) + 1 == op.op.first_dot.seq;  // injected bug: deps ignored
+  }
   return applied_.Get(Origin(op)) + 1 == op.op.first_dot.seq && op.deps.LessOrEqual(applied_);
 }
 

@@ -83,24 +83,28 @@ namespace {
 
 // 40 hex characters, as Valkey's run_id. Randomness is fine here: src/ is not simulated
 // bit-for-bit, and run_id is informational.
-std::string MakeRunId() {
+// With a seed (the simulator), the id comes from the server's own seeded Rng instead.
+std::string MakeRunId(Rng* seeded) {
   std::random_device device;
   std::string id;
   static constexpr char kHex[] = "0123456789abcdef";
   for (int i = 0; i < 40; ++i) {
-    id.push_back(kHex[device() & 15]);
+    id.push_back(kHex[(seeded != nullptr ? seeded->Next() : device()) & 15]);
   }
   return id;
 }
 
 }  // namespace
 
-Server::Server(Config config, const Clock& clock, ReplicaId replica)
+Server::Server(Config config, const Clock& clock, ReplicaId replica,
+               std::optional<uint64_t> rng_seed)
     : config_(std::move(config)),
       clock_(clock),
       keyspace_(replica, config_.databases()),
-      rng_(std::random_device()() ^ (static_cast<uint64_t>(clock.NowUs()) << 1)),
-      run_id_(MakeRunId()),
+      rng_(rng_seed.has_value()
+               ? *rng_seed
+               : std::random_device()() ^ (static_cast<uint64_t>(clock.NowUs()) << 1)),
+      run_id_(MakeRunId(rng_seed.has_value() ? &rng_ : nullptr)),
       start_ms_(clock.NowMs()) {
   RegisterConnectionFamily(registry_);
   RegisterServerFamily(registry_);

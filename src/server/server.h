@@ -13,6 +13,7 @@
 #include <initializer_list>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -68,8 +69,11 @@ class CommandContext {
 
 class Server final : public OpSink {
  public:
-  // `replica` is this node's stable replica id (kept in its data dir by main).
-  Server(Config config, const Clock& clock, ReplicaId replica = 1);
+  // `replica` is this node's stable replica id (kept in its data dir by main). `rng_seed` seeds
+  // rng() and the run id; without one they come from std::random_device. The simulator passes
+  // one, so a Server draws no randomness of its own there.
+  Server(Config config, const Clock& clock, ReplicaId replica = 1,
+         std::optional<uint64_t> rng_seed = std::nullopt);
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 

@@ -25,6 +25,7 @@
 #include <optional>
 #include <vector>
 
+#include "lattice/common/mutation.h"
 #include "lattice/common/result.h"
 #include "lattice/crdt/boxed.h"
 #include "lattice/crdt/causal.h"
@@ -328,8 +329,12 @@ Result<Register<V>> Register<V>::IncrementDelta(int64_t by, long double float_by
 template <typename V>
 void Register<V>::Store(std::vector<Entry> entries, std::vector<Tomb> tombs,
                         std::vector<IncEntry> incs, std::vector<Observed> observed) {
-  std::sort(entries.begin(), entries.end(),
-            [](const Entry& a, const Entry& b) { return a.stamp() > b.stamp(); });
+  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
+    if (MutationInjected(Mutation::kHlcNoTieBreak)) {
+      return a.hlc > b.hlc;  // injected bug: equal HLCs keep whatever order they came in
+    }
+    return a.stamp() > b.stamp();
+  });
   std::sort(tombs.begin(), tombs.end(), [](const Tomb& a, const Tomb& b) { return a.dot < b.dot; });
   std::sort(incs.begin(), incs.end(), detail::IncLess);
   // Offsets live only as long as their owner.

@@ -1,0 +1,317 @@
+// RunSimulation: builds the world from the seed, schedules the workload and the faults, heals,
+// waits for quiescence and runs the checkers (docs/simulation.md).
+
+#include <algorithm>
+#include <set>
+#include <sstream>
+
+#include "fmt/format.h"
+#include "lattice/sim/simulator.h"
+#include "server/keyspace.h"
+#include "spdlog/spdlog.h"
+#include "workload.h"
+#include "world.h"
+
+namespace lattice::sim {
+namespace {
+
+constexpr int64_t kQuiescenceLimitMs = 90'000;
+constexpr int64_t kQuiescenceStepMs = 250;
+
+const std::pair<const char*, uint32_t> kFaultNames[] = {
+    {"latency", kFaultLatency}, {"partition", kFaultPartition}, {"loss", kFaultLoss},
+    {"duplicate", kFaultDuplicate}, {"reorder", kFaultReorder}, {"clock", kFaultClock},
+    {"crash", kFaultCrash}, {"disk", kFaultDisk}};
+
+const std::pair<const char*, Mutation> kMutationNames[] = {
+    {"apply-without-deps", Mutation::kApplyWithoutDeps},
+    {"non-commutative-join", Mutation::kNonCommutativeJoin},
+    {"drop-last-op-on-restart", Mutation::kDropLastOpOnRestart},
+    {"hlc-no-tie-break", Mutation::kHlcNoTieBreak}};
+
+// Network, clock and disk conditions of this seed.
+void DrawConditions(World& world, uint32_t faults) {
+  Rng& rng = world.rng();
+  if (faults & kFaultLoss) world.net.loss_per_mille = rng.Range(0, 100);
+  if (faults & kFaultDuplicate) world.net.duplicate_per_mille = rng.Range(0, 60);
+  world.net.reorder = (faults & kFaultReorder) != 0 && rng.Chance(1, 2);
+  // Half the seeds run with synchronized clocks, where equal HLCs (the tie-break) are common.
+  const bool skew = (faults & kFaultClock) != 0 && rng.Chance(1, 2);
+  for (int i = 0; i < world.size(); ++i) {
+    Region& region = world.region(i);
+    region.clock.offset_ms = skew ? rng.Range(-3000, 3000) : 0;
+    region.disk_latency_ms = (faults & kFaultDisk) != 0 ? rng.Range(0, 25) : 0;
+  }
+  world.max_retained_ops = rng.Chance(1, 3) ? rng.Range(15, 80) : 1'000'000;
+  world.rewrite_min_bytes = rng.Chance(1, 2) ? static_cast<uint64_t>(rng.Range(1000, 20'000))
+                                             : uint64_t{64} << 20;
+}
+
+void SchedulePartitions(World& world, int64_t window_ms) {
+  Rng& rng = world.rng();
+  const int count = static_cast<int>(rng.Range(1, 2 + window_ms / 3000));
+  for (int n = 0; n < count; ++n) {
+    const int64_t at = rng.Range(0, window_ms);
+    const int64_t heal = at + rng.Range(100, 5000);
+    std::vector<std::pair<int, int>> cut;
+    if (rng.Chance(1, 2)) {  // one link
+      const int a = static_cast<int>(rng.Uniform(world.size()));
+      const int b = (a + 1 + static_cast<int>(rng.Uniform(world.size() - 1))) % world.size();
+      cut.emplace_back(a, b);
+    } else {  // a split of the regions into two sides
+      const uint64_t side = rng.Next();
+      for (int a = 0; a < world.size(); ++a) {
+        for (int b = a + 1; b < world.size(); ++b) {
+          if (((side >> a) & 1) != ((side >> b) & 1)) cut.emplace_back(a, b);
+        }
+      }
+    }
+    world.At(at, EventKind::kFault, 0, [&world, cut] {
+      for (auto [a, b] : cut) world.SetPartitioned(a, b, true);
+    });
+    world.At(heal, EventKind::kFault, 0, [&world, cut] {
+      for (auto [a, b] : cut) world.SetPartitioned(a, b, false);
+    });
+  }
+}
+
+void ScheduleRegionFaults(World& world, uint32_t faults, int64_t window_ms) {
+  Rng& rng = world.rng();
+  const int crashes = (faults & kFaultCrash) != 0 ? static_cast<int>(rng.Range(0, 3)) : 0;
+  for (int n = 0; n < crashes; ++n) {
+    const int r = static_cast<int>(rng.Uniform(world.size()));
+    const int64_t at = rng.Range(0, window_ms);
+    world.At(at, EventKind::kFault, r, [&world, r] {
+      Region& region = world.region(r);
+      // A power cut loses what was not fsynced; only appendfsync always promises to keep every
+      // acknowledged write through one, so other regions get a process crash (kill -9).
+      world.Crash(region, region.fsync == repl::FsyncPolicy::kAlways);
+    });
+    world.At(at + rng.Range(50, 3000), EventKind::kRestart, r, nullptr);
+  }
+  const int jumps = (faults & kFaultClock) != 0 ? static_cast<int>(rng.Range(0, 4)) : 0;
+  for (int n = 0; n < jumps; ++n) {
+    const int r = static_cast<int>(rng.Uniform(world.size()));
+    const int64_t by = rng.Range(-10'000, 10'000);
+    world.At(rng.Range(0, window_ms), EventKind::kFault, r, [&world, r, by] {
+      world.region(r).clock.offset_ms += by;
+      world.Trace(fmt::format("r{} clock jumps by {} ms", r, by));
+    });
+  }
+  const int full = (faults & kFaultDisk) != 0 ? static_cast<int>(rng.Range(0, 2)) : 0;
+  for (int n = 0; n < full; ++n) {
+    const int r = static_cast<int>(rng.Uniform(world.size()));
+    const int64_t at = rng.Range(0, window_ms);
+    const int64_t until = at + rng.Range(50, 1500);
+    world.At(at, EventKind::kFault, r, [&world, r, until] {
+      world.region(r).disk_full_until_ms = until;
+      world.Trace(fmt::format("r{} disk full until {} ms", r, until));
+    });
+  }
+}
+
+void ScheduleWorkload(World& world, Workload& workload, int ops, int64_t window_ms) {
+  Rng& rng = world.rng();
+  for (int n = 0; n < ops; ++n) {
+    const int r = static_cast<int>(rng.Uniform(world.size()));
+    const bool burst = rng.Chance(1, 10);
+    world.At(rng.Range(0, window_ms), EventKind::kClient, r, [&world, &workload, r, burst] {
+      if (burst) {
+        workload.ConflictBurst();
+      } else if (world.region(r).up()) {
+        workload.Step(world.region(r));
+      }
+    });
+  }
+}
+
+// Everything heals: partitions, lossy links, full disks; crashed regions restart.
+void Heal(World& world) {
+  world.Trace("HEAL: partitions healed, no more loss or duplication, every region up");
+  world.net.loss_per_mille = 0;
+  world.net.duplicate_per_mille = 0;
+  for (int a = 0; a < world.size(); ++a) {
+    world.region(a).disk_full_until_ms = 0;
+    if (!world.region(a).up()) world.Start(world.region(a));
+    for (int b = a + 1; b < world.size(); ++b) {
+      world.SetPartitioned(a, b, false);
+      world.ScheduleConnect(a, b, 1);
+    }
+  }
+}
+
+// Quiet: every region up with the same applied vector, nothing buffered, nothing retained
+// (every peer acknowledged everything), every link up.
+std::string Unquiet(World& world) {
+  for (int a = 0; a < world.size(); ++a) {
+    Region& region = world.region(a);
+    if (!region.up()) return fmt::format("r{} is down", a);
+    const repl::Replicator& engine = region.replication->replicator();
+    if (engine.applied() != world.region(0).replication->replicator().applied()) {
+      return fmt::format("r{} applied {} but r0 applied {}", a, engine.applied().ToString(),
+                         world.region(0).replication->replicator().applied().ToString());
+    }
+    // Without --known-bugs a phantom peer never acknowledges, so ops stay retained.
+    const uint64_t retained = world.options().known_bugs ? engine.retained_ops() : 0;
+    if (engine.buffered_ops() != 0 || retained != 0) {
+      return fmt::format("r{} still buffers {} and retains {} ops", a, engine.buffered_ops(),
+                         engine.retained_ops());
+    }
+    for (int b = a + 1; b < world.size(); ++b) {
+      if (!world.link(a, b).up) return fmt::format("link r{}-r{} is down", a, b);
+    }
+  }
+  return "";
+}
+
+// Every region's engine as CRDT.STATUS shows it, for a failure report.
+std::string EngineStatus(World& world) {
+  std::string text;
+  for (int r = 0; r < world.size(); ++r) {
+    Region& region = world.region(r);
+    if (!region.up()) continue;
+    const repl::ReplicatorStatus status = region.replication->Status(region.clock.NowMs());
+    text += fmt::format("\n    r{} ({:x}) applied {} backlog {} buffered {}", r, region.id,
+                        status.applied.ToString(), status.backlog_ops, status.buffered_ops);
+    for (const repl::PeerStatus& peer : status.peers) {
+      text += fmt::format("\n      peer {:x}: {} acked {} lag {} ops, {} resends, error '{}'",
+                          peer.replica, repl::PeerStateName(peer.state), peer.acked.ToString(),
+                          peer.lag_ops, peer.resends, peer.last_error);
+    }
+  }
+  return text;
+}
+
+std::string Render(const server::VisibleValue& v) {
+  std::string text = fmt::format("type={}", static_cast<int>(v.type));
+  if (!v.string.empty()) text += " string='" + v.string + "'";
+  for (const auto& e : v.hash) text += fmt::format(" {}={}@{}", e.field, e.value, e.ttl_at_ms);
+  if (!v.set.empty()) text += fmt::format(" set={{{}}}", fmt::join(v.set, ","));
+  for (const auto& [member, score] : v.zset) text += fmt::format(" {}:{}", member, score);
+  if (v.expiry_ms.has_value()) text += fmt::format(" expiry={}", *v.expiry_ms);
+  return text;
+}
+
+// Every region shows the same value for every key, read at the same instant.
+void CheckConvergence(World& world, int64_t at_ms) {
+  std::set<std::pair<int, std::string>> keys;
+  for (int r = 0; r < world.size(); ++r) {
+    server::Keyspace& keyspace = world.region(r).keyspace();
+    for (int db = 0; db < keyspace.databases(); ++db) {
+      keyspace.ForEach(db, [&](const std::string& key, const crdt::Key&) { keys.emplace(db, key); });
+    }
+  }
+  for (const auto& [db, key] : keys) {
+    std::vector<server::VisibleValue> values;
+    for (int r = 0; r < world.size(); ++r) {
+      const crdt::Key* found = world.region(r).keyspace().Find(db, key, at_ms);
+      values.push_back(found == nullptr ? server::VisibleValue{}
+                                        : server::ReadVisible(*found, at_ms));
+    }
+    for (int r = 1; r < world.size(); ++r) {
+      if (values[static_cast<size_t>(r)] != values[0]) {
+        std::string details = fmt::format("db {} key '{}' differs:", db, key);
+        for (int i = 0; i < world.size(); ++i) {
+          details += fmt::format("\n    r{}: {}", i, Render(values[static_cast<size_t>(i)]));
+        }
+        world.Fail("convergence", details);
+        return;
+      }
+    }
+  }
+}
+
+void Settle(World& world, Workload& workload, int64_t window_ms) {
+  world.At(window_ms, EventKind::kFault, 0, [&world] { Heal(world); });
+  if (!world.RunUntil(window_ms)) return;
+  std::string why;
+  for (int64_t t = window_ms; t <= window_ms + kQuiescenceLimitMs; t += kQuiescenceStepMs) {
+    if (!world.RunUntil(t)) return;
+    why = Unquiet(world);
+    if (why.empty()) break;
+  }
+  if (!why.empty()) {
+    world.Fail("quiescence", fmt::format("not quiet {} ms after healing: {}{}",
+                                         kQuiescenceLimitMs, why, EngineStatus(world)));
+    return;
+  }
+  world.Trace("quiet: checking");
+  CheckConvergence(world, world.now_ms());
+  if (!world.failure().has_value()) workload.Check(world.region(0), world.now_ms());
+}
+
+}  // namespace
+
+std::optional<uint32_t> ParseFaults(const std::string& text, std::string* error) {
+  if (text == "all") return kFaultAll;
+  if (text == "none" || text.empty()) return 0;
+  uint32_t faults = 0;
+  std::stringstream stream(text);
+  std::string word;
+  while (std::getline(stream, word, ',')) {
+    auto it = std::find_if(std::begin(kFaultNames), std::end(kFaultNames),
+                           [&](const auto& entry) { return word == entry.first; });
+    if (it == std::end(kFaultNames)) {
+      *error = word;
+      return std::nullopt;
+    }
+    faults |= it->second;
+  }
+  return faults;
+}
+
+std::string FaultsText(uint32_t faults) {
+  std::vector<std::string> names;
+  for (const auto& [name, bit] : kFaultNames) {
+    if (faults & bit) names.emplace_back(name);
+  }
+  return names.empty() ? "none" : fmt::format("{}", fmt::join(names, ","));
+}
+
+std::optional<Mutation> ParseMutation(const std::string& name) {
+  for (const auto& [text, mutation] : kMutationNames) {
+    if (name == text) return mutation;
+  }
+  return std::nullopt;
+}
+
+SimResult RunSimulation(const SimOptions& options) {
+  spdlog::set_level(spdlog::level::off);
+  Rng rng(options.seed);
+  World world(options, rng);
+  Workload workload(world, options.known_bugs);
+  DrawConditions(world, options.faults);
+  const int64_t window_ms = std::max<int64_t>(3000, int64_t{options.ops} * 25);
+  for (int r = 0; r < world.size(); ++r) {
+    world.Start(world.region(r));
+    world.At(rng.Range(0, 49), EventKind::kTick, r, nullptr);
+  }
+  if (options.faults & kFaultPartition) SchedulePartitions(world, window_ms);
+  ScheduleRegionFaults(world, options.faults, window_ms);
+  ScheduleWorkload(world, workload, options.ops, window_ms);
+  Settle(world, workload, window_ms);
+
+  SimResult result;
+  result.commands = workload.commands;
+  result.acknowledged = workload.acknowledged;
+  result.messages = world.messages;
+  result.crashes = world.crashes;
+  result.snapshots = world.snapshots;
+  result.sim_ms = world.now_ms();
+  if (world.failure().has_value()) {
+    result.ok = false;
+    result.check = world.failure()->check;
+    result.details = world.failure()->details;
+  }
+  if (!result.ok || options.verbose) {
+    result.trace = world.TraceText(options.verbose ? SIZE_MAX : options.trace_lines);
+  }
+  world.stop_ticks = true;
+  return result;
+}
+
+std::string CurrentTrace(size_t lines) {
+  return g_current_world != nullptr ? g_current_world->TraceText(lines) : "";
+}
+
+}  // namespace lattice::sim

@@ -1,0 +1,219 @@
+#include "workload.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "fmt/format.h"
+#include "server/keyspace.h"
+
+namespace lattice::sim {
+namespace {
+
+constexpr int kKeysPerFamily = 3;
+constexpr int kMembers = 5;
+
+const std::vector<std::string>& Families() {
+  static const std::vector<std::string> kFamilies = {"ctr", "reg", "oset", "str", "h",
+                                                      "s",   "z",   "mix"};
+  return kFamilies;
+}
+
+std::string Pick(Rng& rng, std::initializer_list<const char*> options) {
+  return *(options.begin() + rng.Uniform(options.size()));
+}
+
+std::string Member(Rng& rng) { return fmt::format("m{}", rng.Uniform(kMembers)); }
+std::string Num(Rng& rng, int64_t low, int64_t high) {
+  return std::to_string(rng.Range(low, high));
+}
+
+std::vector<std::string> KeyCommand(Rng& rng, const std::string& key) {
+  const std::string cmd = Pick(rng, {"DEL", "EXPIRE", "PEXPIRE", "PERSIST", "TTL", "TYPE"});
+  if (cmd == "EXPIRE") return {cmd, key, Num(rng, 1, 8)};
+  if (cmd == "PEXPIRE") return {cmd, key, Num(rng, 100, 6000)};
+  return {cmd, key};
+}
+
+std::vector<std::string> StringCommand(Rng& rng, const std::string& key, const std::string& value) {
+  const std::string cmd =
+      Pick(rng, {"SET", "SET", "INCR", "INCRBY", "INCRBYFLOAT", "APPEND", "GET", "SETEX", "KEY"});
+  if (cmd == "SET") return {cmd, key, value};
+  if (cmd == "INCR" || cmd == "GET") return {cmd, key};
+  if (cmd == "INCRBY") return {cmd, key, Num(rng, -10, 30)};
+  if (cmd == "INCRBYFLOAT") return {cmd, key, Pick(rng, {"0.5", "1.25", "-3.75", "10"})};
+  if (cmd == "APPEND") return {cmd, key, value};
+  if (cmd == "SETEX") return {"SET", key, value, "PX", Num(rng, 200, 8000)};
+  return KeyCommand(rng, key);
+}
+
+// Field TTLs (HEXPIRE, HPERSIST) only with --known-bugs: the active expiry of a hash whose last
+// field expires corrupts memory (docs/simulation.md, "Known bugs").
+std::vector<std::string> HashCommand(Rng& rng, const std::string& key, const std::string& value,
+                                     bool field_ttls) {
+  const std::string field = fmt::format("f{}", rng.Uniform(kMembers));
+  const std::string cmd =
+      field_ttls ? Pick(rng, {"HSET", "HSET", "HDEL", "HINCRBY", "HINCRBYFLOAT", "HEXPIRE",
+                              "HPERSIST", "HGETALL", "KEY"})
+                 : Pick(rng, {"HSET", "HSET", "HDEL", "HINCRBY", "HINCRBYFLOAT", "HGETALL", "KEY"});
+  if (cmd == "HSET") return {cmd, key, field, value};
+  if (cmd == "HDEL") return {cmd, key, field};
+  if (cmd == "HINCRBY") return {cmd, key, field, Num(rng, -5, 20)};
+  if (cmd == "HINCRBYFLOAT") return {cmd, key, field, Pick(rng, {"0.25", "-1.5", "2"})};
+  if (cmd == "HEXPIRE") return {cmd, key, Num(rng, 1, 8), "FIELDS", "1", field};
+  if (cmd == "HPERSIST") return {cmd, key, "FIELDS", "1", field};
+  if (cmd == "HGETALL") return {cmd, key};
+  return KeyCommand(rng, key);
+}
+
+std::vector<std::string> SetCommand(Rng& rng, const std::string& key) {
+  const std::string cmd = Pick(rng, {"SADD", "SADD", "SREM", "SPOP", "SMEMBERS", "KEY"});
+  if (cmd == "SADD") return {cmd, key, Member(rng), Member(rng)};
+  if (cmd == "SREM") return {cmd, key, Member(rng)};
+  if (cmd == "SPOP" || cmd == "SMEMBERS") return {cmd, key};
+  return KeyCommand(rng, key);
+}
+
+std::vector<std::string> ZSetCommand(Rng& rng, const std::string& key) {
+  const std::string cmd = Pick(rng, {"ZADD", "ZADD", "ZINCRBY", "ZREM", "ZRANGE", "KEY"});
+  if (cmd == "ZADD") return {cmd, key, Num(rng, -5, 50), Member(rng)};
+  if (cmd == "ZINCRBY") return {cmd, key, Pick(rng, {"1", "2.5", "-4", "0.125"}), Member(rng)};
+  if (cmd == "ZREM") return {cmd, key, Member(rng)};
+  if (cmd == "ZRANGE") return {cmd, key, "0", "-1", "WITHSCORES"};
+  return KeyCommand(rng, key);
+}
+
+bool IsError(const std::string& reply) { return !reply.empty() && reply[0] == '-'; }
+
+std::string Brief(std::string reply) {
+  std::replace(reply.begin(), reply.end(), '\r', ' ');
+  std::replace(reply.begin(), reply.end(), '\n', ' ');
+  return reply.size() > 80 ? reply.substr(0, 80) + "..." : reply;
+}
+
+}  // namespace
+
+std::vector<std::string> Workload::RandomCommand(Rng& rng, const std::string& family) {
+  const std::string key = fmt::format("{}:{}", family, rng.Uniform(kKeysPerFamily));
+  const std::string value = fmt::format("v{}", rng.Uniform(1000));
+  if (family == "ctr") {
+    // DECRBY can bring a counter to exactly 0, which the string family writes as SET "0": a
+    // known bug (docs/simulation.md) that loses a concurrent increment. Off unless asked for.
+    const std::string cmd = known_bugs_ ? Pick(rng, {"INCR", "INCRBY", "DECRBY"})
+                                        : Pick(rng, {"INCR", "INCRBY"});
+    return cmd == "INCR" ? std::vector<std::string>{cmd, key}
+                         : std::vector<std::string>{cmd, key, Num(rng, 1, 25)};
+  }
+  if (family == "reg") return {"SET", key, value};
+  if (family == "oset") {
+    const uint64_t draw = rng.Uniform(20);
+    if (draw < 12) return {"SADD", key, Member(rng)};
+    if (draw < 19) return {"SREM", key, Member(rng)};
+    return {"DEL", key};
+  }
+  std::string kind = family;
+  if (family == "mix") kind = Pick(rng, {"str", "h", "s", "z"});
+  if (kind == "str") return StringCommand(rng, key, value);
+  if (kind == "h") return HashCommand(rng, key, value, known_bugs_);
+  if (kind == "s") return SetCommand(rng, key);
+  return ZSetCommand(rng, key);
+}
+
+void Workload::Step(Region& region) {
+  const std::string& family = Families()[world_.rng().Uniform(Families().size())];
+  Issue(region, RandomCommand(world_.rng(), family));
+}
+
+void Workload::ConflictBurst() {
+  Rng& rng = world_.rng();
+  const std::string& family = Families()[rng.Uniform(Families().size())];
+  const uint64_t key_draw = rng.Next();
+  for (int i = 0; i < world_.size(); ++i) {
+    Region& region = world_.region(i);
+    if (!region.up()) continue;
+    Rng local(key_draw);  // the same key at every region; the command differs
+    std::vector<std::string> args = RandomCommand(local, family);
+    std::vector<std::string> own = RandomCommand(rng, family);
+    own[1] = args[1];
+    Issue(region, std::move(own));
+  }
+}
+
+void Workload::Issue(Region& region, std::vector<std::string> args) {
+  const uint64_t before = region.replication->replicator().applied().Get(region.id);
+  const std::string& key = args[1];
+  const bool oset = key.starts_with("oset:");
+  // What a remove observes is decided before it runs.
+  std::vector<Tag*> removes;
+  if (oset && (args[0] == "SREM" || args[0] == "DEL")) {
+    const crdt::DotContext& seen = region.keyspace().context();
+    for (auto& [member, tags] : set_tags_[key]) {
+      if (args[0] == "SREM" && member != args[2]) continue;
+      for (Tag& tag : tags) {
+        if (seen.Contains(tag.dot)) removes.push_back(&tag);
+      }
+    }
+  }
+  auto [reply, durable] = world_.Execute(region, args);
+  ++commands;
+  std::string line = fmt::format("r{}", region.index);
+  for (const std::string& arg : args) line += " " + arg;
+  world_.Trace(line + " -> " + Brief(reply) + (durable ? "" : " (NOT acknowledged)"));
+  if (!durable) return;
+  ++acknowledged;
+  if (IsError(reply)) return;
+  if (key.starts_with("ctr:")) {
+    const int64_t by = args[0] == "INCR" ? 1 : std::stoll(args[2]);
+    counter_sums_[key] += args[0] == "DECRBY" ? -by : by;
+  } else if (key.starts_with("reg:")) {
+    register_values_[key].insert(args[2]);
+  } else if (oset && args[0] == "SADD") {
+    const uint64_t after = region.replication->replicator().applied().Get(region.id);
+    if (after > before) {
+      set_tags_[key][args[2]].push_back(Tag{crdt::Dot{region.id, before + 1}});
+    }
+  }
+  for (Tag* tag : removes) tag->removed = true;
+}
+
+void Workload::Check(Region& region, int64_t now_ms) {
+  auto visible = [&](const std::string& key) {
+    const crdt::Key* found = region.keyspace().Find(0, key, now_ms);
+    return found == nullptr ? server::VisibleValue{} : server::ReadVisible(*found, now_ms);
+  };
+  for (const auto& [key, sum] : counter_sums_) {
+    const server::VisibleValue value = visible(key);
+    if (value.string != std::to_string(sum)) {
+      world_.Fail("acknowledged increments",
+                  fmt::format("{} is '{}' but acknowledged increments sum to {}", key,
+                              value.string, sum));
+      return;
+    }
+  }
+  for (const auto& [key, values] : register_values_) {
+    const server::VisibleValue value = visible(key);
+    if (!values.contains(value.string)) {
+      world_.Fail("acknowledged SET", fmt::format("{} is '{}' (type {}), not one of the {} "
+                                                  "acknowledged values",
+                                                  key, value.string,
+                                                  static_cast<int>(value.type), values.size()));
+      return;
+    }
+  }
+  for (const auto& [key, members] : set_tags_) {
+    std::vector<std::string> expected;
+    for (const auto& [member, tags] : members) {
+      if (std::any_of(tags.begin(), tags.end(), [](const Tag& t) { return !t.removed; })) {
+        expected.push_back(member);
+      }
+    }
+    const server::VisibleValue value = visible(key);
+    if (value.set != expected) {
+      world_.Fail("add-wins set model",
+                  fmt::format("{} has {{{}}} but the observed-remove model says {{{}}}", key,
+                              fmt::join(value.set, ","), fmt::join(expected, ",")));
+      return;
+    }
+  }
+}
+
+}  // namespace lattice::sim

@@ -1,0 +1,506 @@
+#include "world.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "fmt/format.h"
+#include "lattice/repl/codec.h"
+#include "lattice/repl/frame.h"
+
+namespace lattice::sim {
+
+World* g_current_world = nullptr;
+
+namespace {
+
+constexpr int64_t kTickMs = 50;
+constexpr size_t kTraceKept = 4000;
+constexpr ReplicaId kPhantomPeer = 0x7ffffffffffffff0;
+
+std::string Describe(const repl::Message& message) {
+  struct Visitor {
+    std::string operator()(const repl::Hello& m) const {
+      return "Hello applied=" + m.applied.ToString();
+    }
+    std::string operator()(const repl::OpBatch& m) const {
+      std::string text = fmt::format("OpBatch[{}]", m.ops.size());
+      for (size_t i = 0; i < m.ops.size() && i < 4; ++i) {
+        text += fmt::format(" {:x}:{}", m.ops[i].op.first_dot.replica & 0xfff,
+                            m.ops[i].op.first_dot.seq);
+      }
+      return text;
+    }
+    std::string operator()(const repl::Ack& m) const { return "Ack " + m.applied.ToString(); }
+    std::string operator()(const repl::Heartbeat&) const { return "Heartbeat"; }
+    std::string operator()(const repl::SnapshotChunk& m) const {
+      return fmt::format("SnapshotChunk id={} keys={}{}", m.snapshot_id, m.keys.size(),
+                         m.last ? " last" : "");
+    }
+    std::string operator()(const repl::Goodbye& m) const { return "Goodbye " + m.reason; }
+  };
+  return std::visit(Visitor{}, message);
+}
+
+}  // namespace
+
+Region::Region(World& world, int index, ReplicaId id, repl::FsyncPolicy fsync)
+    : index(index), id(id), fsync(fsync), clock(world.now_ms()), world_(world) {}
+
+void Region::Send(ReplicaId to, const repl::Message& message) { outbox.emplace_back(to, message); }
+
+void Region::Close(ReplicaId to) { closes.push_back(to); }
+
+World::World(const SimOptions& options, Rng& rng) : options_(options), rng_(rng) {
+  for (int i = 0; i < options.regions; ++i) {
+    // Random ids: the replica tie-break of last-writer-wins must not follow region order.
+    const ReplicaId id = (rng_.Next() | 1) & ~(uint64_t{1} << 63);
+    const uint64_t draw = rng_.Uniform(6);
+    const repl::FsyncPolicy fsync = i == 0 || draw < 3 ? repl::FsyncPolicy::kAlways
+                                    : draw < 5         ? repl::FsyncPolicy::kEverySec
+                                                       : repl::FsyncPolicy::kNo;
+    regions_.push_back(std::make_unique<Region>(*this, i, id, fsync));
+  }
+  for (int a = 0; a < size(); ++a) {
+    for (int b = a + 1; b < size(); ++b) {
+      Link& l = links_[{a, b}];
+      const bool latency = (options.faults & kFaultLatency) != 0;
+      l.latency_ms = latency ? rng_.Range(1, 150) : 1;
+      l.jitter_ms = latency ? rng_.Range(0, l.latency_ms / 3 + 2) : 0;
+    }
+  }
+  g_current_world = this;
+}
+
+World::~World() {
+  // Replication before Server: it holds a reference to the server.
+  for (auto& region : regions_) {
+    region->replication.reset();
+    region->server.reset();
+  }
+  g_current_world = nullptr;
+}
+
+// ---- regions ----------------------------------------------------------------------------
+
+void World::Start(Region& region) {
+  server::Config config;
+  if (Result<void> loaded = config.LoadText("hz 10\n", "sim"); !loaded.ok()) {
+    Fail("config", loaded.error().message);
+    return;
+  }
+  region.server = std::make_unique<server::Server>(std::move(config), region.clock, region.id,
+                                                   rng_.Next());
+  server::ReplicationOptions options;
+  options.shard_id = "sim";
+  options.region = fmt::format("r{}", region.index);
+  options.fsync = region.fsync;
+  options.rewrite_min_bytes = rewrite_min_bytes;
+  options.max_retained_ops = static_cast<size_t>(max_retained_ops);
+  auto opened = server::Replication::Open(*region.server, region.storage, region, options,
+                                          region.clock.NowMs());
+  if (!opened.ok()) {
+    Fail("recovery", fmt::format("r{} could not restart: {}", region.index,
+                                 opened.error().message));
+    region.server.reset();
+    return;
+  }
+  region.replication = std::move(*opened);
+  region.server->set_replication(region.replication.get());
+  if (!options_.known_bugs) {
+    // A known peer that never connects holds the stable vector back, so metadata compaction
+    // (which diverges replicas: docs/simulation.md, "Known bugs") never runs.
+    region.replication->OnConnected(kPhantomPeer, region.clock.NowMs());
+    region.replication->OnDisconnected(kPhantomPeer, region.clock.NowMs());
+    region.outbox.clear();
+  }
+  region.client = std::make_unique<server::ClientState>();
+  region.client->id = region.server->NextClientId();
+  region.client->authenticated = true;
+  region.server->RegisterClient(region.client.get());
+  region.syncs_seen = region.storage.sync_count();
+  region.busy_until_ms = now_ms_;
+  ++region.starts;
+  Trace(fmt::format("r{} start #{}: recovered {} records, {} keys, applied {}", region.index,
+                    region.starts, region.replication->stats().recovered_records,
+                    region.replication->stats().recovered_keys,
+                    region.replication->replicator().applied().ToString()));
+  for (int other = 0; other < size(); ++other) {
+    if (other != region.index) ScheduleConnect(region.index, other, rng_.Range(1, 30));
+  }
+}
+
+void World::Crash(Region& region, bool power_cut) {
+  if (!region.up()) return;
+  ++crashes;
+  if (power_cut) {
+    if (rng_.Chance(1, 2)) {
+      region.storage.CrashTorn(rng_);
+    } else {
+      region.storage.Crash();
+    }
+  }
+  Trace(fmt::format("r{} {}", region.index, power_cut ? "POWER CUT" : "process killed"));
+  region.server->UnregisterClient(region.client.get());
+  region.client.reset();
+  region.replication.reset();
+  region.server.reset();
+  region.outbox.clear();
+  region.closes.clear();
+  // The peers notice the broken links (the region is down first, so it is not told).
+  for (int other = 0; other < size(); ++other) {
+    if (other != region.index) LinkDown(region.index, other);
+  }
+}
+
+std::pair<std::string, bool> World::Execute(Region& region, const std::vector<std::string>& args) {
+  std::vector<std::string_view> views(args.begin(), args.end());
+  std::string out;
+  server::ReplyBuilder reply(&out);
+  reply.set_protocol(region.client->protocol);
+  region.server->Execute(*region.client, views, reply);
+  const bool durable = EndOfBatch(region);
+  return {std::move(out), durable};
+}
+
+bool World::EndOfBatch(Region& region) {
+  if (!region.up()) return false;
+  region.storage.FailWrites(region.disk_full_until_ms > now_ms_);
+  Result<void> done = region.replication->EndOfBatch();
+  region.storage.FailWrites(false);
+  if (!done.ok()) {
+    Trace(fmt::format("r{} op log failed ({}): exits", region.index, done.error().message));
+    Crash(region, /*power_cut=*/false);
+    At(std::max(now_ms_, region.disk_full_until_ms) + rng_.Range(50, 500), EventKind::kRestart,
+       region.index, nullptr);
+    return false;
+  }
+  if (region.storage.sync_count() != region.syncs_seen) {
+    region.syncs_seen = region.storage.sync_count();
+    region.busy_until_ms = std::max(region.busy_until_ms, now_ms_ + region.disk_latency_ms);
+  }
+  CheckRegion(region);
+  Release(region);
+  return true;
+}
+
+// Invariants after every batch: the keyspace's context never runs ahead of what the engine
+// applied (causal delivery: an op's context names only dots of ops applied before it), and the
+// engine reported no lost own ops or protocol errors.
+void World::CheckRegion(Region& region) {
+  if (!options_.watch_key.empty()) WatchKey(region);
+  const crdt::DotContext& context = region.keyspace().context();
+  const crdt::VersionVector& applied = region.replication->replicator().applied();
+  if (!context.cloud().empty() || !context.vector().LessOrEqual(applied)) {
+    Fail("causal delivery",
+         fmt::format("r{}: keyspace context {} (cloud {}) is ahead of the applied vector {}",
+                     region.index, context.vector().ToString(), context.cloud().size(),
+                     applied.ToString()));
+  }
+  const std::string& event = region.replication->stats().last_event;
+  if (event != region.last_event) {
+    region.last_event = event;
+    Trace(fmt::format("r{} event: {}", region.index, event));
+    if (event.starts_with("lost_own_ops") || event.starts_with("protocol_error")) {
+      Fail("engine event", fmt::format("r{}: {}", region.index, event));
+    }
+    if (event.starts_with("snapshot_installed")) ++snapshots;
+  }
+}
+
+// --watch KEY: traces every change of the key's state at each region and every op on it that
+// arrives, to debug a failing seed.
+void World::WatchKey(Region& region) {
+  const std::string& name = options_.watch_key;
+  const crdt::Key* key = region.keyspace().Find(0, name, region.clock.NowMs());
+  std::string state = key == nullptr ? "none"
+                                     : fmt::format("type={} expiry={}", static_cast<int>(key->Type()),
+                                                   key->ExpiryMs().value_or(-1));
+  if (key != nullptr) {
+    for (const auto& [member, dots] : key->set().adds()) {
+      state += " " + member + ":";
+      for (crdt::Dot dot : dots.dots()) state += fmt::format("{:x}.{},", dot.replica & 0xfff, dot.seq);
+    }
+    if (const crdt::RegisterEntry<std::string>* winner = key->string().Winner()) {
+      state += " string=" + winner->value;
+    }
+  }
+  std::string& last = watched_[region.index];
+  if (state != last) {
+    last = state;
+    Trace(fmt::format("watch r{} {}: {}", region.index, name, state));
+  }
+}
+
+void World::WatchOps(Region& to, int from, const repl::Message& message) {
+  const auto* batch = std::get_if<repl::OpBatch>(&message);
+  if (batch == nullptr) return;
+  for (const repl::OpRecord& op : batch->ops) {
+    if (op.key != options_.watch_key) continue;
+    std::string what;
+    if (const crdt::KeyRest* rest = op.op.delta.rest()) {
+      for (const auto& e : rest->expiry.Entries()) {
+        what += fmt::format(" expiry({:x}.{} at {})", e.dot.replica & 0xfff, e.dot.seq, e.value.at_ms);
+      }
+      for (const std::string& member : rest->set.Members()) what += " +" + member;
+    }
+    Trace(fmt::format("watch r{} <- r{} op {:x}.{}x{} context {} cloud {}{}", to.index, from,
+                      op.op.first_dot.replica & 0xfff, op.op.first_dot.seq, op.op.dot_count,
+                      op.op.context.vector().ToString(), op.op.context.cloud().size(), what));
+  }
+}
+
+// ---- network ----------------------------------------------------------------------------
+
+Link& World::link(int a, int b) { return links_.at({std::min(a, b), std::max(a, b)}); }
+
+void World::Release(Region& region) {
+  const int64_t leave_ms = std::max(now_ms_, region.busy_until_ms);
+  std::map<int, std::string> chunks;  // by receiver, in send order
+  for (const auto& [to, message] : region.outbox) {
+    for (int r = 0; r < size(); ++r) {
+      if (regions_[static_cast<size_t>(r)]->id == to) {
+        repl::AppendFrame(repl::Encode(message), chunks[r]);
+        if (options_.verbose || !std::holds_alternative<repl::Heartbeat>(message)) {
+          Trace(fmt::format("r{} -> r{} {}", region.index, r, Describe(message)));
+        }
+      }
+    }
+  }
+  region.outbox.clear();
+  for (auto& [to, bytes] : chunks) {
+    SendChunk(region.index, to, std::move(bytes), /*hello=*/false, leave_ms);
+  }
+  std::vector<ReplicaId> closes = std::move(region.closes);
+  region.closes.clear();
+  for (ReplicaId id : closes) {
+    for (int r = 0; r < size(); ++r) {
+      if (regions_[static_cast<size_t>(r)]->id == id) {
+        Trace(fmt::format("r{} closes its link to r{}", region.index, r));
+        LinkDown(region.index, r);
+        ScheduleConnect(region.index, r, rng_.Range(50, 500));
+      }
+    }
+  }
+}
+
+void World::SendChunk(int from, int to, std::string bytes, bool hello, int64_t leave_ms) {
+  Link& l = link(from, to);
+  const int direction = from < to ? 0 : 1;
+  if (!l.up) return;
+  ++messages;
+  int copies = 1;
+  if (!hello) {
+    if (rng_.Chance(net.loss_per_mille, 1000)) {
+      Trace(fmt::format("r{} -> r{} chunk lost", from, to));
+      return;
+    }
+    if (rng_.Chance(net.duplicate_per_mille, 1000)) copies = 2;
+  }
+  for (int copy = 0; copy < copies; ++copy) {
+    int64_t at = leave_ms + l.latency_ms + (l.jitter_ms > 0 ? rng_.Range(0, l.jitter_ms) : 0);
+    if (!net.reorder) at = std::max(at, l.last_arrival_ms[direction]);
+    at = std::max(at, l.hello_arrival_ms[direction]);  // the link's Hello always comes first
+    if (hello) l.hello_arrival_ms[direction] = at;
+    l.last_arrival_ms[direction] = std::max(l.last_arrival_ms[direction], at);
+    Event event;
+    event.at_ms = at;
+    event.kind = EventKind::kDeliver;
+    event.region = to;
+    event.peer = from;
+    event.epoch = l.epoch;
+    event.bytes = bytes;
+    ++deliveries_in_flight_;
+    Schedule(std::move(event));
+  }
+}
+
+void World::SetPartitioned(int a, int b, bool partitioned) {
+  Link& l = link(a, b);
+  if (l.partitioned == partitioned) return;
+  l.partitioned = partitioned;
+  Trace(fmt::format("link r{}-r{} {}", a, b, partitioned ? "PARTITIONED" : "healed"));
+  if (partitioned) {
+    LinkDown(a, b);
+  } else {
+    ScheduleConnect(a, b, rng_.Range(1, 100));
+  }
+}
+
+// The link breaks: in-flight chunks are lost, and each end that had completed its side of the
+// handshake is told (as PeerLinks::Disconnect does).
+void World::LinkDown(int a, int b) {
+  Link& l = link(a, b);
+  if (!l.up) return;
+  l.up = false;
+  ++l.epoch;
+  const int ends[2] = {std::min(a, b), std::max(a, b)};
+  for (int side = 0; side < 2; ++side) {
+    Region& self = region(ends[side]);
+    Region& other = region(ends[1 - side]);
+    const bool handshaken = l.hello_seen[1 - side];  // self received other's Hello
+    if (self.up() && handshaken) {
+      self.replication->OnDisconnected(other.id, self.clock.NowMs());
+      EndOfBatch(self);
+    }
+  }
+}
+
+void World::ScheduleConnect(int a, int b, int64_t delay_ms) {
+  Event event;
+  event.at_ms = now_ms_ + delay_ms;
+  event.kind = EventKind::kConnect;
+  event.region = a;
+  event.peer = b;
+  Schedule(std::move(event));
+}
+
+// Both ends are up and not partitioned: the link comes up and each end sends its LinkHello
+// first, as PeerLinks::RunLink does.
+void World::Connect(int a, int b) {
+  Link& l = link(a, b);
+  if (l.up || l.partitioned || !region(a).up() || !region(b).up()) return;
+  l.up = true;
+  l.hello_seen[0] = l.hello_seen[1] = false;
+  l.hello_arrival_ms[0] = l.hello_arrival_ms[1] = 0;
+  Trace(fmt::format("link r{}-r{} up (epoch {})", a, b, l.epoch));
+  for (int from : {a, b}) {
+    const int to = from == a ? b : a;
+    std::string bytes;
+    repl::AppendFrame(repl::Encode(region(from).replication->LinkHello()), bytes);
+    SendChunk(from, to, std::move(bytes), /*hello=*/true, now_ms_);
+  }
+}
+
+void World::Deliver(Region& to, int from, uint64_t epoch, const std::string& bytes) {
+  Link& l = link(from, to.index);
+  if (!to.up() || !l.up || l.epoch != epoch) return;
+  const int direction = from < to.index ? 0 : 1;
+  const ReplicaId peer = region(from).id;
+  repl::FrameReader reader;
+  reader.Feed(bytes);
+  for (;;) {
+    const repl::FrameReader::Status status = reader.Next();
+    if (status == repl::FrameReader::Status::kNeedMore) break;
+    if (status == repl::FrameReader::Status::kError) {
+      Fail("frame", "bad frame: " + reader.error());
+      return;
+    }
+    Result<repl::Message> message = repl::Decode(reader.payload());
+    if (!message.ok()) {
+      Fail("codec", fmt::format("r{} -> r{}: undecodable: {}", from, to.index,
+                                message.error().message));
+      return;
+    }
+    const int64_t now = to.clock.NowMs();
+    if (!l.hello_seen[direction]) {
+      const auto* hello = std::get_if<repl::Hello>(&*message);
+      const std::string reason = hello == nullptr ? "expected Hello first"
+                                                  : to.replication->CheckHello(*hello);
+      if (!reason.empty()) {
+        Fail("handshake", fmt::format("r{} refused r{}: {}", to.index, from, reason));
+        return;
+      }
+      l.hello_seen[direction] = true;
+      to.replication->OnConnected(peer, now);
+    }
+    if (!options_.watch_key.empty()) WatchOps(to, from, *message);
+    to.replication->OnMessage(peer, *message, now);
+    if (!to.up()) return;
+  }
+  EndOfBatch(to);
+}
+
+// ---- events -----------------------------------------------------------------------------
+
+void World::Schedule(Event event) {
+  event.seq = next_seq_++;
+  queue_.push(std::move(event));
+}
+
+void World::At(int64_t at_ms, EventKind kind, int region, std::function<void()> action) {
+  Event event;
+  event.at_ms = at_ms;
+  event.kind = kind;
+  event.region = region;
+  event.action = std::move(action);
+  Schedule(std::move(event));
+}
+
+void World::OnTick(Region& region) {
+  if (!stop_ticks) {
+    At(now_ms_ + kTickMs, EventKind::kTick, region.index, nullptr);
+  }
+  if (!region.up()) return;
+  const int64_t now = region.clock.NowMs();
+  region.replication->Tick(now);
+  if ((now_ms_ / kTickMs) % 2 == static_cast<int64_t>(region.index % 2)) {
+    region.server->Cron();  // hz 10
+  }
+  EndOfBatch(region);
+}
+
+void World::Dispatch(Event& event) {
+  Region& target = region(event.region);
+  const bool needs_disk = event.kind == EventKind::kDeliver || event.kind == EventKind::kTick ||
+                          event.kind == EventKind::kClient;
+  if (needs_disk && target.up() && target.busy_until_ms > now_ms_) {
+    event.at_ms = target.busy_until_ms;  // a slow fsync holds the event loop
+    queue_.push(std::move(event));        // same seq: the region's events keep their order
+    return;
+  }
+  switch (event.kind) {
+    case EventKind::kDeliver:
+      --deliveries_in_flight_;
+      Deliver(target, event.peer, event.epoch, event.bytes);
+      break;
+    case EventKind::kTick:
+      OnTick(target);
+      break;
+    case EventKind::kConnect:
+      Connect(event.region, event.peer);
+      break;
+    case EventKind::kRestart:
+      if (!target.up()) Start(target);
+      break;
+    case EventKind::kClient:
+    case EventKind::kFault:
+      if (event.action) event.action();
+      break;
+  }
+}
+
+bool World::RunUntil(int64_t until_ms) {
+  while (!failure_.has_value() && !queue_.empty() && queue_.top().at_ms <= until_ms) {
+    Event event = queue_.top();
+    queue_.pop();
+    now_ms_ = std::max(now_ms_, event.at_ms);
+    Dispatch(event);
+  }
+  now_ms_ = std::max(now_ms_, until_ms);
+  return !failure_.has_value();
+}
+
+// ---- failures and trace -----------------------------------------------------------------
+
+void World::Fail(std::string check, std::string details) {
+  if (failure_.has_value()) return;
+  Trace("FAILED " + check + ": " + details);
+  failure_ = Failure{std::move(check), std::move(details)};
+}
+
+void World::Trace(std::string line) {
+  if (trace_.size() == kTraceKept) trace_.pop_front();
+  trace_.push_back(fmt::format("[{:>7} ms] {}", now_ms_, line));
+}
+
+std::string World::TraceText(size_t lines) const {
+  std::string text;
+  const size_t first = trace_.size() > lines ? trace_.size() - lines : 0;
+  for (size_t i = first; i < trace_.size(); ++i) {
+    text += trace_[i];
+    text += '\n';
+  }
+  return text;
+}
+
+}  // namespace lattice::sim

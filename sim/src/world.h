@@ -1,0 +1,196 @@
+#pragma once
+// The simulated world of one run: regions (each the production Server + Replication over a
+// MemoryStorage, a skewed clock and a disk), the network between them, and the event queue that
+// orders everything by simulated time. Internal to lattice_sim; see simulator.h for the contract.
+//
+// Ownership: World owns the regions and the queue. A region's Server and Replication are built
+// on Start() and destroyed on a crash; its MemoryStorage lives for the whole run, which is what
+// makes a restart recover what was durable. Single-threaded.
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <queue>
+#include <string>
+#include <vector>
+
+#include "lattice/common/rng.h"
+#include "lattice/repl/memory_storage.h"
+#include "lattice/repl/messages.h"
+#include "lattice/repl/replicator.h"
+#include "lattice/sim/simulator.h"
+#include "server/replication.h"
+#include "server/server.h"
+
+namespace lattice::sim {
+
+// A region's wall clock: simulated true time plus the region's skew (which jumps under faults).
+class SimClock final : public server::Clock {
+ public:
+  explicit SimClock(const int64_t& true_ms) : true_ms_(true_ms) {}
+  int64_t NowMs() const override { return true_ms_ + offset_ms; }
+  int64_t NowUs() const override { return NowMs() * 1000; }
+  int64_t MonotonicUs() const override { return true_ms_ * 1000; }
+  int64_t offset_ms = 0;
+
+ private:
+  const int64_t& true_ms_;
+};
+
+class World;
+
+// One region. It is the Transport of its Replication: Send only queues (as the production
+// transport only queues bytes until the handler ends), and World releases the outbox after the
+// batch is durable.
+class Region final : public repl::Transport {
+ public:
+  Region(World& world, int index, ReplicaId id, repl::FsyncPolicy fsync);
+  void Send(ReplicaId to, const repl::Message& message) override;
+  void Close(ReplicaId to) override;
+
+  bool up() const { return replication != nullptr; }
+  server::Keyspace& keyspace() { return server->keyspace(); }
+
+  const int index;
+  const ReplicaId id;
+  const repl::FsyncPolicy fsync;
+  SimClock clock;
+  repl::MemoryStorage storage;
+  std::unique_ptr<server::Server> server;
+  std::unique_ptr<server::Replication> replication;
+  std::unique_ptr<server::ClientState> client;
+  std::vector<std::pair<ReplicaId, repl::Message>> outbox;
+  std::vector<ReplicaId> closes;  // links the engine asked to close in this batch
+  int64_t busy_until_ms = 0;      // a slow fsync in progress: events wait until then
+  int64_t disk_latency_ms = 0;    // per fsync, under the disk fault
+  int64_t disk_full_until_ms = 0;
+  uint64_t syncs_seen = 0;
+  std::string last_event;         // Replication's last engine event, polled after each batch
+  uint64_t starts = 0;
+
+ private:
+  World& world_;
+};
+
+enum class EventKind { kDeliver, kTick, kClient, kConnect, kRestart, kFault };
+
+struct Event {
+  int64_t at_ms = 0;
+  uint64_t seq = 0;  // FIFO among events at the same time: the queue is a total order
+  EventKind kind = EventKind::kTick;
+  int region = 0;    // target (kDeliver: receiver)
+  int peer = -1;     // kDeliver: sender; kConnect: the other end
+  uint64_t epoch = 0;
+  std::string bytes;  // kDeliver: frames
+  std::function<void()> action;  // kFault and kClient
+};
+
+struct EventAfter {
+  bool operator()(const Event& a, const Event& b) const {
+    return a.at_ms != b.at_ms ? a.at_ms > b.at_ms : a.seq > b.seq;
+  }
+};
+
+// A link between two regions. Direction 0 carries a -> b (a < b), direction 1 b -> a.
+struct Link {
+  bool partitioned = false;
+  bool up = false;
+  uint64_t epoch = 0;  // bumped when the link goes down: what was in flight is lost
+  int64_t latency_ms = 1;
+  int64_t jitter_ms = 0;
+  bool hello_seen[2] = {false, false};    // the receiver of this direction had its Hello
+  int64_t hello_arrival_ms[2] = {0, 0};
+  int64_t last_arrival_ms[2] = {0, 0};
+  bool connect_pending = false;
+};
+
+struct NetworkFaults {
+  uint64_t loss_per_mille = 0;
+  uint64_t duplicate_per_mille = 0;
+  bool reorder = false;
+};
+
+// A failure found by a check, with the seed's trace printed by the caller.
+struct Failure {
+  std::string check;
+  std::string details;
+};
+
+class World {
+ public:
+  World(const SimOptions& options, Rng& rng);
+  ~World();
+
+  // ---- regions --------------------------------------------------------------------------
+  Region& region(int i) { return *regions_[static_cast<size_t>(i)]; }
+  int size() const { return static_cast<int>(regions_.size()); }
+  void Start(Region& region);                   // builds Server + Replication from storage
+  void Crash(Region& region, bool power_cut);   // power cut: unsynced bytes are lost
+  // Runs one command on the region as its client; returns the raw RESP reply and whether the
+  // batch became durable (acknowledged).
+  std::pair<std::string, bool> Execute(Region& region, const std::vector<std::string>& args);
+  // Ends a batch: the op log per appendfsync, then the outbox leaves. False if the log failed
+  // (the region exits, as production does).
+  bool EndOfBatch(Region& region);
+
+  // ---- network --------------------------------------------------------------------------
+  Link& link(int a, int b);
+  void SetPartitioned(int a, int b, bool partitioned);
+  void LinkDown(int a, int b);
+  void ScheduleConnect(int a, int b, int64_t delay_ms);
+  NetworkFaults net;
+
+  // ---- events ---------------------------------------------------------------------------
+  // A reference: region clocks read simulated time through it.
+  const int64_t& now_ms() const { return now_ms_; }
+  void Schedule(Event event);
+  void At(int64_t at_ms, EventKind kind, int region, std::function<void()> action);
+  // Runs events until `until_ms` (or a failure). Returns false on a failure.
+  bool RunUntil(int64_t until_ms);
+  bool QueueHasDeliveries() const { return deliveries_in_flight_ > 0; }
+
+  // ---- failures and trace ---------------------------------------------------------------
+  void Fail(std::string check, std::string details);
+  const std::optional<Failure>& failure() const { return failure_; }
+  void Trace(std::string line);
+  std::string TraceText(size_t lines) const;
+  bool stop_ticks = false;
+
+  Rng& rng() { return rng_; }
+  const SimOptions& options() const { return options_; }
+  uint64_t messages = 0;
+  uint64_t crashes = 0;
+  uint64_t snapshots = 0;
+  int64_t max_retained_ops = 1'000'000;
+  uint64_t rewrite_min_bytes = 64 << 20;
+
+ private:
+  void Dispatch(Event& event);
+  void Deliver(Region& to, int from, uint64_t epoch, const std::string& bytes);
+  void OnTick(Region& region);
+  void Connect(int a, int b);
+  void SendChunk(int from, int to, std::string bytes, bool hello, int64_t leave_ms);
+  void Release(Region& region);
+  void CheckRegion(Region& region);
+  void WatchKey(Region& region);
+  void WatchOps(Region& to, int from, const repl::Message& message);
+
+  const SimOptions& options_;
+  Rng& rng_;
+  int64_t now_ms_ = 0;
+  uint64_t next_seq_ = 0;
+  uint64_t deliveries_in_flight_ = 0;
+  std::vector<std::unique_ptr<Region>> regions_;
+  std::map<std::pair<int, int>, Link> links_;
+  std::priority_queue<Event, std::vector<Event>, EventAfter> queue_;
+  std::deque<std::string> trace_;
+  std::optional<Failure> failure_;
+  std::map<int, std::string> watched_;  // --watch: last state shown per region
+};
+
+// The one world being run, for the abort handler's trace (nullptr between runs).
+extern World* g_current_world;
+
+}  // namespace lattice::sim
