@@ -662,9 +662,13 @@ size_t Keyspace::ActiveExpireCycle(int64_t now_ms, size_t max_keys) {
         has_ttl = has_ttl || cell.ttl.get() != nullptr;
       }
       Reindex(db, it->first, it->second);
-      EraseIfEmpty(db, *table, it);
-      next = has_ttl ? d.field_ttl_keys.upper_bound(key)
-                     : d.field_ttl_keys.erase(d.field_ttl_keys.find(key));
+      EraseIfEmpty(db, *table, it);  // may erase the key, and unindex it from field_ttl_keys
+      auto indexed = d.field_ttl_keys.find(key);
+      if (indexed == d.field_ttl_keys.end()) {
+        next = d.field_ttl_keys.upper_bound(key);
+      } else {
+        next = has_ttl ? std::next(indexed) : d.field_ttl_keys.erase(indexed);
+      }
     }
   }
   return visited;

@@ -17,7 +17,6 @@ namespace {
 
 constexpr char kPeersFile[] = "peers";
 constexpr size_t kSnapshotKeysPerChunk = 1024;
-constexpr size_t kCompactKeysPerTick = 1000;  // ~20,000 keys/s at the 50 ms tick
 
 repl::ReplicatorConfig EngineConfig(const ReplicationOptions& options, ReplicaId replica,
                                     uint32_t databases, std::vector<ReplicaId> peers) {
@@ -343,8 +342,11 @@ Result<void> Replication::EndOfBatch() {
 void Replication::Tick(int64_t now_ms) {
   now_ms_ = now_ms;
   replicator_->Tick(now_ms);
-  // Metadata every known replica has seen (tombstones, observed offsets) can go.
-  server_.keyspace().CompactSome(replicator_->StableVector(), kCompactKeysPerTick);
+  // Metadata compaction (Keyspace::CompactSome with the stable vector) is off: the simulator
+  // found that crdt Compact narrows a live member's concurrent dots to one, so a later remove
+  // made where it ran misses the dots a region that had not compacted yet still holds, and the
+  // regions diverge (docs/simulation.md, known bug 2). It returns when Compact drops only what
+  // no later op can refer to.
   if (!failed_.has_value() && options_.fsync == repl::FsyncPolicy::kEverySec) {
     if (Result<bool> synced = log_.MaybeSync(now_ms); !synced.ok()) {
       Fail(synced.error());

@@ -77,24 +77,6 @@ bool StringLengthOk(const CommandContext& ctx, uint64_t size, uint64_t append) {
 constexpr std::string_view kTooLong =
     "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
 
-// Whether an increment must be written as SET "0" instead. A counter register with no SET
-// under it is visible only while its sum is non-zero, so "INCR n; DECR n" would make n vanish
-// where Valkey shows "0". When the result is zero and no SET is under the counter, a SET of "0"
-// (keeping the TTL, as INCR does) has the same value here and, because a SET records the
-// increments it observed, the same merge with increments made concurrently elsewhere.
-bool IncrementNeedsBase(CommandContext& ctx, std::string_view key, int64_t by,
-                        std::optional<long double> float_by) {
-  const crdt::Key* entry = ctx.keyspace().Find(ctx.db(), key, ctx.now_ms);
-  if (entry != nullptr && (!IsString(ctx, *entry) || entry->string().Winner() != nullptr)) {
-    return false;
-  }
-  const std::optional<std::string> current =
-      entry == nullptr ? std::nullopt : entry->GetString(ctx.now_ms);
-  Result<std::string> next =
-      crdt::NextCounterValue(current, by, float_by.value_or(0), float_by.has_value());
-  return next.ok() && *next == "0";
-}
-
 // INCRBY / INCRBYFLOAT. Replies the value Valkey would produce from the current value, which
 // is also what this replica then renders. The crdt counter keeps one cumulative total per
 // replica beside the last SET and renders SET + totals; two corners differ from Valkey's
@@ -114,11 +96,6 @@ Result<std::string> OpIncrement(CommandContext& ctx, std::string_view key, int64
   Result<std::string> expected =
       crdt::NextCounterValue(current, by, float_by.value_or(0), float_by.has_value());
   if (!expected.ok()) {
-    return expected;
-  }
-  if (IncrementNeedsBase(ctx, key, by, float_by)) {
-    Result<void> written = OpSet(ctx, key, "0", /*keep_ttl=*/true, std::nullopt);
-    LATTICE_ASSERT_MSG(written.ok(), "SET cannot fail");
     return expected;
   }
   Result<void> written =
