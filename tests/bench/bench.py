@@ -27,13 +27,13 @@ import report  # noqa: E402
 import throughput  # noqa: E402
 
 FULL = {
-    "rounds": 3, "n": {1: 60000, 16: 300000}, "cap_s": 3.0,
+    "rounds": 3, "n": {1: 20000, 16: 100000, "collection": 1000}, "cap_s": 15.0,
     "memory": {"string_keys": 1000000, "collection_keys": 100, "elements": 1000},
     "replication": {"delay_ms": 50, "jitter_ms": 5, "rate": 1000, "lag_s": 15,
                     "redis_lag_s": 10, "bytes_ops": 2000, "partition_s": 60},
 }
 QUICK = {
-    "rounds": 1, "n": {1: 10000, 16: 50000}, "cap_s": 1.5,
+    "rounds": 1, "n": {1: 10000, 16: 50000, "collection": 500}, "cap_s": 5.0,
     "memory": {"string_keys": 100000, "collection_keys": 10, "elements": 1000},
     "replication": {"delay_ms": 50, "jitter_ms": 5, "rate": 1000, "lag_s": 3,
                     "redis_lag_s": 2, "bytes_ops": 300, "partition_s": 5},
@@ -49,9 +49,11 @@ def machine(lattice_binary):
                 break
     redis_version = subprocess.run(["redis-server", "--version"], capture_output=True,
                                    text=True).stdout.strip()
-    commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
-                            capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"],
+    # The commit of the tree the binary was built in (a build dir inside a work tree).
+    tree = os.path.dirname(os.path.abspath(lattice_binary))
+    commit = subprocess.run(["git", "-C", tree, "rev-parse", "--short", "HEAD"],
+                            capture_output=True, text=True).stdout.strip() or "unknown"
+    dirty = subprocess.run(["git", "-C", tree, "status", "--porcelain", "--untracked-files=no"],
                            capture_output=True, text=True).stdout.strip()
     return {"cpu": model, "cores": os.cpu_count(), "kernel": platform.release(),
             "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30),

@@ -44,7 +44,7 @@ def top_symbols(perf_data, limit=10):
     for line in done.stdout.splitlines():
         match = re.match(r"\s*([0-9.]+)%\s+\[[.k]\]\s+(.*)", line)
         if match:
-            rows.append((float(match.group(1)), short_symbol(match.group(2).strip())[:100]))
+            rows.append((float(match.group(1)), short_symbol(match.group(2)).strip()[:100]))
     return rows[:limit]
 
 

@@ -53,7 +53,7 @@ def profile_section(profile):
              f"`perf record -F 999` of the pinned server for {profile['seconds']} s under "
              "redis-benchmark; self time per symbol (template arguments removed):", "",
              "| self % | symbol |", "| ---: | --- |"]
-    lines += [f"| {pct:.1f} | `{symbol}` |" for pct, symbol in profile["top"]]
+    lines += [f"| {pct:.1f} | `{symbol.strip()}` |" for pct, symbol in profile["top"]]
     return lines + [""]
 
 
@@ -138,11 +138,12 @@ def markdown(results):
              f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Linux "
              f"{m['kernel']}; load average {m['load_start'][0]:.2f} at the start and "
              f"{m['load_end'][0]:.2f} at the end (a shared machine). Lattice at {m['commit']} "
-             f"(`{os.path.relpath(m['lattice_binary'])}`); {m['redis']}.", ""]
+             f"(`{m['lattice_binary']}`); {m['redis']}.", ""]
     if "throughput" in results:
         plan = results["plan"]
         lines += [f"{plan['rounds']} rounds; n = {plan['n']['1']:,} requests at -P 1 and "
-                  f"{plan['n']['16']:,} at -P 16, capped at {plan['cap_s']} s per run.", ""]
+                  f"{plan['n']['16']:,} at -P 16 ({plan['n']['collection']:,} for HSET, SADD and "
+                  f"ZADD on one key), each run capped at {plan['cap_s']} s.", ""]
         lines += throughput_section(results["throughput"], misses)
         lines += profile_section(results.get("profile"))
     if "memory" in results:
@@ -199,7 +200,7 @@ set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.8 border -1
 set logscale y
-set yrange [0.005:2]
+set yrange [0.0005:2]
 set ylabel "ratio (log scale)"
 set xtics rotate by -40 scale 0
 set grid ytics
