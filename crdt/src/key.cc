@@ -92,7 +92,7 @@ ObjectType Key::Type() const {
            ObjectType::kString);
   if (const KeyRest* rest = rest_.get()) {
     consider(rest->hash.AnyPresent(), CreatorStamp(rest->hash_created), ObjectType::kHash);
-    consider(rest->set.Size() > 0, CreatorStamp(rest->set_created), ObjectType::kSet);
+    consider(rest->set.AnyPresent(), CreatorStamp(rest->set_created), ObjectType::kSet);
     consider(rest->zset.Size() > 0, CreatorStamp(rest->zset_created), ObjectType::kZSet);
   }
   return best.second;

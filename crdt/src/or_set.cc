@@ -17,6 +17,15 @@ size_t OrSet::Size() const {
   return size;
 }
 
+bool OrSet::AnyPresent() const {
+  for (const auto& [member, dots] : adds_) {
+    if (!removes_.contains(member)) {
+      return true;  // the first member not removed: usually the first one
+    }
+  }
+  return false;
+}
+
 std::vector<std::string> OrSet::Members() const {
   std::vector<std::string> out;
   for (const auto& [member, dots] : adds_) {

@@ -151,8 +151,7 @@ std::string Unquiet(World& world) {
       return fmt::format("r{} applied {} but r0 applied {}", a, engine.applied().ToString(),
                          world.region(0).replication->replicator().applied().ToString());
     }
-    // Without --known-bugs a phantom peer never acknowledges, so ops stay retained.
-    const uint64_t retained = world.options().known_bugs ? engine.retained_ops() : 0;
+    const uint64_t retained = engine.retained_ops();
     if (engine.buffered_ops() != 0 || retained != 0) {
       return fmt::format("r{} still buffers {} and retains {} ops", a, engine.buffered_ops(),
                          engine.retained_ops());

@@ -15,7 +15,6 @@ namespace {
 
 constexpr int64_t kTickMs = 50;
 constexpr size_t kTraceKept = 4000;
-constexpr ReplicaId kPhantomPeer = 0x7ffffffffffffff0;
 
 std::string Describe(const repl::Message& message) {
   struct Visitor {
@@ -106,13 +105,6 @@ void World::Start(Region& region) {
   }
   region.replication = std::move(*opened);
   region.server->set_replication(region.replication.get());
-  if (!options_.known_bugs) {
-    // A known peer that never connects holds the stable vector back, so metadata compaction
-    // (which diverges replicas: docs/simulation.md, "Known bugs") never runs.
-    region.replication->OnConnected(kPhantomPeer, region.clock.NowMs());
-    region.replication->OnDisconnected(kPhantomPeer, region.clock.NowMs());
-    region.outbox.clear();
-  }
   region.client = std::make_unique<server::ClientState>();
   region.client->id = region.server->NextClientId();
   region.client->authenticated = true;
