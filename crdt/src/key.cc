@@ -111,7 +111,7 @@ ObjectType Key::TypeAt(int64_t now_ms) const {
       (rest_.get() != nullptr && ExpiredAt(&rest_.get()->expiry, now_ms))) {
     return ObjectType::kNone;
   }
-  if (type == ObjectType::kHash && hash().GetAll(now_ms).empty()) {
+  if (type == ObjectType::kHash && !hash().AnyPresentAt(now_ms)) {
     return ObjectType::kNone;
   }
   return type;

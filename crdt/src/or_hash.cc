@@ -37,11 +37,23 @@ std::optional<int64_t> OrHash::FieldExpiry(const std::string& field) const {
 std::vector<std::pair<std::string, std::string>> OrHash::GetAll(int64_t now_ms) const {
   std::vector<std::pair<std::string, std::string>> out;
   for (const auto& [name, field] : fields_) {
-    if (auto value = Get(name, now_ms)) {
+    if (ExpiredAt(field.ttl.get(), now_ms)) {
+      continue;
+    }
+    if (auto value = RenderString(field.value)) {  // as Get, without a lookup per field
       out.emplace_back(name, std::move(*value));
     }
   }
   return out;
+}
+
+bool OrHash::AnyPresentAt(int64_t now_ms) const {
+  for (const auto& [name, field] : fields_) {
+    if (!ExpiredAt(field.ttl.get(), now_ms) && RenderString(field.value).has_value()) {
+      return true;  // usually the first field
+    }
+  }
+  return false;
 }
 
 std::vector<std::string> OrHash::ExpiredFields(int64_t now_ms) const {
