@@ -189,19 +189,25 @@ void Replicator::OnMessage(ReplicaId from, const Message& message, int64_t now_m
   }
 }
 
-void Replicator::OnHello(Peer& peer, const Hello& hello) {
+std::string Replicator::RefusalOf(const Hello& hello) const {
   if (hello.shard_id != config_.shard_id) {
-    Fail(peer, EventKind::kPeerRefused,
-         "wrong shard: '" + hello.shard_id + "', expected '" + config_.shard_id + "'");
-    return;
+    return "wrong shard: '" + hello.shard_id + "', expected '" + config_.shard_id + "'";
   }
   if (hello.protocol_version != kProtocolVersion) {
-    Fail(peer, EventKind::kPeerRefused,
-         "unsupported protocol version " + std::to_string(hello.protocol_version));
-    return;
+    return "unsupported protocol version " + std::to_string(hello.protocol_version);
   }
   if (hello.replica == config_.replica) {
-    Fail(peer, EventKind::kPeerRefused, "peer has our own replica id");
+    return "peer has our own replica id";
+  }
+  if (hello.replica == kNoReplica) {
+    return "peer has no replica id";
+  }
+  return "";
+}
+
+void Replicator::OnHello(Peer& peer, const Hello& hello) {
+  if (std::string refusal = RefusalOf(hello); !refusal.empty()) {
+    Fail(peer, EventKind::kPeerRefused, refusal);
     return;
   }
   if (hello.replica != peer.id) {

@@ -214,6 +214,9 @@ asio::awaitable<void> ClientListener::WaitForRegions(server::ClientState& client
     boost::system::error_code ec;
     co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
+  if (server::Replication* replication = server_.replication()) {
+    replication->RemoveWaiter(&client);
+  }
   client.wake_hook = nullptr;
   client.wait.reset();
 }

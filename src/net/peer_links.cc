@@ -284,11 +284,8 @@ void PeerLinks::Send(ReplicaId to, const repl::Message& message) {
                  link->remote, ReplicaText(to), kOutboxLimitBytes >> 20);
     link->outbox.clear();
     link->closing = true;  // Send drops what comes next
-    asio::post(io_, [this, link, to] {
-      auto active = active_.find(to);
-      if (active != active_.end() && active->second == link) {
-        active_.erase(active);
-        replication_->OnDisconnected(to, NowMs());
+    asio::post(io_, [this, link] {
+      if (Deactivate(link)) {
         server_.EndOfBatch();
       }
       link->closed = true;
@@ -352,6 +349,16 @@ void PeerLinks::Kick(const LinkPtr& link) {
                     });
 }
 
+bool PeerLinks::Deactivate(const LinkPtr& link) {
+  auto active = active_.find(link->peer);
+  if (active == active_.end() || active->second != link) {
+    return false;
+  }
+  active_.erase(active);
+  replication_->OnDisconnected(link->peer, NowMs());
+  return true;
+}
+
 void PeerLinks::Refuse(const LinkPtr& link, const std::string& reason, bool expected) {
   spdlog::log(expected ? spdlog::level::debug : spdlog::level::warn,
               "Closing replication link {} (replica {}): {}", link->remote,
@@ -359,21 +366,14 @@ void PeerLinks::Refuse(const LinkPtr& link, const std::string& reason, bool expe
   for (auto& [address, dialer] : dialers_) {
     if (dialer->link == link) dialer->last_error = reason;
   }
-  auto active = active_.find(link->peer);
-  if (active != active_.end() && active->second == link) {
-    active_.erase(active);
-    replication_->OnDisconnected(link->peer, NowMs());
-  }
+  Deactivate(link);
   Queue(*link, repl::Goodbye{reason});
   link->closing = true;
   PostKick(link);
 }
 
 void PeerLinks::Disconnect(const LinkPtr& link) {
-  auto active = active_.find(link->peer);
-  if (active != active_.end() && active->second == link) {
-    active_.erase(active);
-    replication_->OnDisconnected(link->peer, NowMs());
+  if (Deactivate(link)) {
     spdlog::info("Replication link to replica {} at {} closed", ReplicaText(link->peer),
                  link->remote);
     server_.EndOfBatch();

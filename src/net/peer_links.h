@@ -79,6 +79,8 @@ class PeerLinks final : public repl::Transport, public server::PeerDirectory {
   // (a duplicate link, a removed peer).
   void Refuse(const LinkPtr& link, const std::string& reason, bool expected = false);
   void Disconnect(const LinkPtr& link);
+  // If `link` is its peer's active link: no longer, and the engine hears OnDisconnected.
+  bool Deactivate(const LinkPtr& link);
   void Tick();
   int64_t NowMs() const { return server_.clock().NowMs(); }
 

@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "lattice/common/assert.h"
+#include "server/command.h"
 #include "server/glob.h"
 #include "server/policy_table.h"
 
@@ -594,10 +595,10 @@ Result<ConfigValue> ParseCrdtPolicy(std::span<const std::string> args, const Con
   if (args.size() != 3) {
     return Unexpected("crdt-policy takes <pattern> <type> <rule>");
   }
-  std::string type = args[1];
-  std::string rule = args[2];
-  for (char& c : type) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  for (char& c : rule) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::string type_buffer;
+  std::string rule_buffer;
+  const std::string type(AsciiLower(args[1], type_buffer));
+  const std::string rule(AsciiLower(args[2], rule_buffer));
   if (std::string error = PolicyTable::CheckRule(type, rule); !error.empty()) {
     return Unexpected(error.substr(error.starts_with("ERR ") ? 4 : 0));
   }

@@ -1,5 +1,6 @@
 #include "server/conflict_log.h"
 
+#include "server/keyspace.h"
 #include "spdlog/spdlog.h"
 
 namespace lattice::server {
@@ -10,17 +11,6 @@ constexpr int64_t kLogIntervalMs = 1000;  // at most one log line per second
 std::string ValueText(const crdt::RegisterEntry<std::string>& entry) { return entry.value; }
 
 }  // namespace
-
-std::string_view ObjectTypeName(crdt::ObjectType type) {
-  switch (type) {
-    case crdt::ObjectType::kString: return "string";
-    case crdt::ObjectType::kHash: return "hash";
-    case crdt::ObjectType::kSet: return "set";
-    case crdt::ObjectType::kZSet: return "zset";
-    case crdt::ObjectType::kNone: break;
-  }
-  return "none";
-}
 
 ConflictLog::Before ConflictLog::Capture(const crdt::Key* local, const crdt::KeyOp& op) {
   Before before;
@@ -81,8 +71,8 @@ void ConflictLog::Record(int db, std::string_view key, const Before& before,
     Add(Conflict{now_ms, db, std::string(key), "", "type", "newest-creator-wins",
                  remote_won ? op.first_dot.replica : kNoReplica, remote_won ? op.hlc : 0,
                  remote_won ? kNoReplica : op.first_dot.replica, remote_won ? 0 : op.hlc,
-                 std::string(ObjectTypeName(now)),
-                 std::string(ObjectTypeName(remote_won ? before.type : theirs))});
+                 std::string(TypeName(now)),
+                 std::string(TypeName(remote_won ? before.type : theirs))});
   }
 }
 

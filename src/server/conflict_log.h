@@ -68,6 +68,4 @@ class ConflictLog {
   uint64_t unlogged_ = 0;
 };
 
-std::string_view ObjectTypeName(crdt::ObjectType type);
-
 }  // namespace lattice::server

@@ -164,6 +164,7 @@ void CmdCrdtWait(CommandContext& ctx, ArgList args) {
     return;
   }
   ctx.client.wait = ClientState::Wait{seq, regions, timeout_ms == 0 ? 0 : ctx.now_ms + timeout_ms};
+  replication->AddWaiter(&ctx.client);
 }
 
 // ---- CRDT.CONFLICTS ---------------------------------------------------------------------------

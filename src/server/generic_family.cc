@@ -29,21 +29,6 @@ constexpr std::string_view kSameObject = "ERR source and destination objects are
 constexpr std::string_view kDbOutOfRange = "ERR DB index is out of range";
 
 
-std::string_view TypeName(ObjectType type) {
-  switch (type) {
-    case ObjectType::kString:
-      return "string";
-    case ObjectType::kHash:
-      return "hash";
-    case ObjectType::kSet:
-      return "set";
-    case ObjectType::kZSet:
-      return "zset";
-    case ObjectType::kNone:
-      break;
-  }
-  return "none";
-}
 
 // Valkey's getIntFromObjectOrReply: a long long that also fits an int.
 bool ParseInt32(std::string_view text, int* out) {
@@ -245,66 +230,18 @@ void CmdKeys(CommandContext& ctx, ArgList args) {
 }
 
 
-struct ScanOptions {
-  size_t count = 10;
-  std::string_view pattern;
-  bool use_pattern = false;
-  std::optional<ObjectType> type;  // nullopt: any type
-  bool type_never = false;         // a type Lattice does not store (list, stream): no match
-};
-
-// Parses SCAN's options as Valkey's scanGenericCommand; replies and returns false on error.
-bool ParseScanOptions(CommandContext& ctx, ArgList args, ScanOptions* options) {
-  for (size_t i = 2; i < args.size(); i += 2) {
-    const bool has_value = i + 1 < args.size();
-    if (EqualsIgnoreCase(args[i], "count") && has_value) {
-      int64_t count = 0;
-      if (!ParseInt64(args[i + 1], &count)) {
-        ctx.reply.Error(errors::kNotInteger);
-        return false;
-      }
-      if (count < 1) {
-        ctx.reply.Error(errors::kSyntax);
-        return false;
-      }
-      options->count = static_cast<size_t>(count);
-    } else if (EqualsIgnoreCase(args[i], "match") && has_value) {
-      options->pattern = args[i + 1];
-      options->use_pattern = options->pattern != "*";
-    } else if (EqualsIgnoreCase(args[i], "type") && has_value) {
-      const std::string_view name = args[i + 1];
-      options->type_never = false;
-      options->type.reset();
-      for (ObjectType t : {ObjectType::kString, ObjectType::kHash, ObjectType::kSet,
-                           ObjectType::kZSet}) {
-        if (EqualsIgnoreCase(name, TypeName(t))) {
-          options->type = t;
-        }
-      }
-      if (!options->type && (EqualsIgnoreCase(name, "list") || EqualsIgnoreCase(name, "stream"))) {
-        options->type_never = true;
-      } else if (!options->type) {
-        ctx.reply.Error("ERR unknown type name '" + std::string(name) + "'");
-        return false;
-      }
-    } else {
-      ctx.reply.Error(errors::kSyntax);
-      return false;
-    }
-  }
-  return true;
-}
-
 void CmdScan(CommandContext& ctx, ArgList args) {
   uint64_t cursor = 0;
   if (!ParseScanCursor(args[1], &cursor)) {
-    ctx.reply.Error("ERR invalid cursor");
+    ctx.reply.Error(errors::kInvalidCursor);
     return;
   }
-  ScanOptions options;
-  if (!ParseScanOptions(ctx, args, &options)) {
+  Result<ScanArgs> parsed = ParseScanArgs(args.subspan(2), kScanType);
+  if (!parsed.ok()) {
+    ctx.reply.Error(parsed.error().message);
     return;
   }
+  const ScanArgs& options = *parsed;
   // Keyspace::Scan visits about `count` entries (hidden expired ones included), as Valkey's
   // COUNT bounds the work, not the reply; filters apply to what was visited.
   std::vector<const std::string*> keys;
@@ -313,7 +250,7 @@ void CmdScan(CommandContext& ctx, ArgList args) {
         const ObjectType type = value.TypeAt(ctx.now_ms);
         if (type == ObjectType::kNone || options.type_never ||
             (options.type && *options.type != type) ||
-            (options.use_pattern && !GlobMatch(options.pattern, key))) {
+            !options.Matches(key)) {
           return;
         }
         keys.push_back(&key);

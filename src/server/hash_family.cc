@@ -496,40 +496,6 @@ void CmdHRandField(CommandContext& ctx, ArgList args) {
 // ---- HSCAN ----------------------------------------------------------------------------------
 
 
-struct ScanOptions {
-  size_t count = 10;
-  std::optional<std::string_view> pattern;
-  bool no_values = false;
-};
-
-Result<ScanOptions> ParseScanOptions(ArgList args) {
-  ScanOptions options;
-  for (size_t i = 3; i < args.size(); i += 2) {
-    const bool has_value = i + 1 < args.size();
-    if (EqualsIgnoreCase(args[i], "count") && has_value) {
-      int64_t count = 0;
-      if (!ParseInt64(args[i + 1], &count)) {
-        return Unexpected(std::string(errors::kNotInteger));
-      }
-      if (count < 1) {
-        return Unexpected(std::string(errors::kSyntax));
-      }
-      options.count = static_cast<size_t>(count);
-    } else if (EqualsIgnoreCase(args[i], "match") && has_value) {
-      options.pattern = args[i + 1];
-      if (*options.pattern == "*") {
-        options.pattern.reset();
-      }
-    } else if (EqualsIgnoreCase(args[i], "novalues")) {
-      options.no_values = true;
-      --i;  // a flag without a value
-    } else {
-      return Unexpected(std::string(errors::kSyntax));
-    }
-  }
-  return options;
-}
-
 // StableHash folded into [1, 2^63): the order in which a large hash is scanned, the same in
 // every run, so a cursor stays meaningful while fields come and go.
 uint64_t FieldHash(std::string_view field) {
@@ -592,7 +558,7 @@ uint64_t ScanStep(const std::vector<std::pair<std::string, std::string>>& all, u
 void CmdHScan(CommandContext& ctx, ArgList args) {
   uint64_t cursor = 0;
   if (!ParseScanCursor(args[2], &cursor)) {
-    ctx.reply.Error("ERR invalid cursor");
+    ctx.reply.Error(errors::kInvalidCursor);
     return;
   }
   const HashLookup hash = LookupHash(ctx, args[1]);
@@ -606,7 +572,7 @@ void CmdHScan(CommandContext& ctx, ArgList args) {
     ctx.reply.Array(0);
     return;
   }
-  Result<ScanOptions> options = ParseScanOptions(args);
+  Result<ScanArgs> options = ParseScanArgs(args.subspan(3), kScanNoValues);
   if (!options.ok()) {
     ctx.reply.Error(options.error().message);
     return;
@@ -623,7 +589,7 @@ void CmdHScan(CommandContext& ctx, ArgList args) {
   }
   std::vector<size_t> matched;
   for (size_t index : picked) {
-    if (!options->pattern || GlobMatch(*options->pattern, all[index].first)) {
+    if (options->Matches(all[index].first)) {
       matched.push_back(index);
     }
   }

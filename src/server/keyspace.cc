@@ -32,6 +32,22 @@ bool DeltaHasFieldTtl(const crdt::KeyOp& op) { return HasFieldTtl(op.delta); }
 
 }  // namespace
 
+std::string_view TypeName(crdt::ObjectType type) {
+  switch (type) {
+    case crdt::ObjectType::kString:
+      return "string";
+    case crdt::ObjectType::kHash:
+      return "hash";
+    case crdt::ObjectType::kSet:
+      return "set";
+    case crdt::ObjectType::kZSet:
+      return "zset";
+    case crdt::ObjectType::kNone:
+      break;
+  }
+  return "none";
+}
+
 uint64_t StableHash(std::string_view bytes) {
   uint64_t h = 0xcbf29ce484222325ULL;
   for (unsigned char c : bytes) {

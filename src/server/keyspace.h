@@ -41,6 +41,9 @@ namespace lattice::server {
 // same thing in every run, on every replica and in the simulator.
 uint64_t StableHash(std::string_view bytes);
 
+// The type's name as TYPE replies it ("none" for kNone).
+std::string_view TypeName(crdt::ObjectType type);
+
 // CRC16/XMODEM of the key, or of its {hash tag}, & 16383 (Valkey Cluster's slot function).
 uint16_t KeySlot(std::string_view key);
 

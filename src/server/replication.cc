@@ -241,16 +241,7 @@ repl::Hello Replication::LinkHello() const {
 }
 
 std::string Replication::CheckHello(const repl::Hello& hello) const {
-  if (hello.shard_id != options_.shard_id) {
-    return "wrong shard: '" + hello.shard_id + "', expected '" + options_.shard_id + "'";
-  }
-  if (hello.protocol_version != repl::kProtocolVersion) {
-    return "unsupported protocol version " + std::to_string(hello.protocol_version);
-  }
-  if (hello.replica == kNoReplica || hello.replica == server_.keyspace().replica()) {
-    return "peer has our own replica id (or none)";
-  }
-  return "";
+  return replicator_->RefusalOf(hello);
 }
 
 void Replication::OnConnected(ReplicaId peer, int64_t now_ms) {
@@ -271,7 +262,7 @@ void Replication::OnMessage(ReplicaId from, const repl::Message& message, int64_
   now_ms_ = now_ms;
   replicator_->OnMessage(from, message, now_ms);
   // Acknowledgements may have advanced: wake the clients blocked in CRDT.WAIT.
-  for (const auto& [id, client] : server_.clients()) {
+  for (ClientState* client : waiters_) {
     if (client->wait.has_value() && client->wake_hook &&
         RegionsHaving(client->wait->seq) >= client->wait->regions) {
       client->wake_hook();
@@ -356,7 +347,7 @@ void Replication::Tick(int64_t now_ms) {
   const bool rewrite =
       options_.rewrite_percentage > 0 && grown >= options_.rewrite_min_bytes &&
       grown * 100 >= stats_.last_snapshot_bytes * static_cast<uint64_t>(options_.rewrite_percentage);
-  if (!failed_.has_value() && (checkpoint_due_ || rewrite)) {
+  if (!failed_.has_value() && rewrite) {
     if (Result<void> written = Checkpoint(now_ms); !written.ok()) {
       Fail(written.error());
     }
@@ -381,7 +372,6 @@ Result<void> Replication::Checkpoint(int64_t now_ms) {
   if (Result<void> truncated = log_.TruncatePrefix(covers_index + 1); !truncated.ok()) {
     return truncated;
   }
-  checkpoint_due_ = false;
   ++stats_.snapshots_written;
   stats_.last_snapshot_bytes = bytes.size();
   stats_.last_snapshot_ms = now_ms;
@@ -439,8 +429,7 @@ void Replication::InstallSnapshot(const std::vector<repl::SnapshotChunk>& chunks
     }
   }
   keyspace.context().Join(theirs);
-  // The log cannot replay a snapshot: checkpoint the joined state before the next batch ends.
-  checkpoint_due_ = true;
+  // The log cannot replay a snapshot: checkpoint the joined state at once.
   if (Result<void> written = Checkpoint(now_ms_); !written.ok()) {
     Fail(written.error());
   }

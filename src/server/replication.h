@@ -38,6 +38,7 @@
 namespace lattice::server {
 
 class Server;
+struct ClientState;
 
 // How peers are dialed (CRDT.PEER): implemented by the network layer.
 class PeerDirectory {
@@ -78,7 +79,7 @@ struct ReplicationStats {
   uint64_t recovered_records = 0;  // replayed by Open
   uint64_t recovered_keys = 0;     // loaded from the snapshot by Open
   std::string torn_tail;           // what Open cut, "" if nothing
-  std::string last_event;          // the engine's last event, for INFO
+  std::string last_event;          // the engine's last event (the simulator's trace polls it)
   // Per origin region: the most its ops' HLC was ahead of this node's clock when applied (clock
   // skew; 0 when never ahead). The HLC absorbs skew; this shows how much there is.
   std::map<ReplicaId, int64_t> clock_ahead_ms;
@@ -125,6 +126,10 @@ class Replication final : public repl::Applier, public repl::Observer {
   repl::ReplicatorStatus Status(int64_t now_ms) const { return replicator_->Status(now_ms); }
   // How many peer regions acknowledged this replica's op `seq` (CRDT.WAIT).
   int64_t RegionsHaving(uint64_t seq) const;
+  // Clients blocked in CRDT.WAIT: woken (ClientState::wake_hook) when acknowledgements advance
+  // enough for them. The network layer removes a client when its wait ends.
+  void AddWaiter(ClientState* client) { waiters_.push_back(client); }
+  void RemoveWaiter(ClientState* client) { std::erase(waiters_, client); }
   const ReplicationOptions& options() const { return options_; }
   const ReplicationStats& stats() const { return stats_; }
   const repl::Replicator& replicator() const { return *replicator_; }
@@ -154,8 +159,8 @@ class Replication final : public repl::Applier, public repl::Observer {
   std::unique_ptr<repl::Replicator> replicator_;
   PeerDirectory* directory_ = nullptr;
   std::vector<ReplicaId> known_peers_;
+  std::vector<ClientState*> waiters_;
   std::optional<Error> failed_;  // a log write failed: EndOfBatch reports it
-  bool checkpoint_due_ = false;  // a snapshot was installed: checkpoint at the next Tick
   int64_t now_ms_ = 0;
   ReplicationStats stats_;
 };

@@ -4,6 +4,7 @@
 #include <random>
 
 #include "lattice/common/numbers.h"
+#include "server/glob.h"
 #include "server/replication.h"
 #include "spdlog/spdlog.h"
 
@@ -44,6 +45,57 @@ bool ParseInt64(std::string_view text, int64_t* value) {
     *value = *parsed;
   }
   return parsed.has_value();
+}
+
+bool ScanArgs::Matches(std::string_view text) const {
+  return match_all || GlobMatch(pattern, text);
+}
+
+Result<ScanArgs> ParseScanArgs(ArgList options, uint32_t accepted) {
+  ScanArgs args;
+  for (size_t i = 0; i < options.size(); ++i) {
+    const std::string_view option = options[i];
+    const bool has_value = i + 1 < options.size();
+    if (EqualsIgnoreCase(option, "count") && has_value) {
+      int64_t count = 0;
+      if (!ParseInt64(options[++i], &count)) {
+        return Unexpected(std::string(errors::kNotInteger));
+      }
+      if (count < 1) {
+        return Unexpected(std::string(errors::kSyntax));
+      }
+      args.count = static_cast<size_t>(count);
+    } else if (EqualsIgnoreCase(option, "match") && has_value) {
+      args.pattern = options[++i];
+      args.match_all = args.pattern == "*";
+    } else if ((accepted & kScanType) && EqualsIgnoreCase(option, "type") && has_value) {
+      const std::string_view name = options[++i];
+      args.type_never = false;
+      args.type.reset();
+      for (crdt::ObjectType t : {crdt::ObjectType::kString, crdt::ObjectType::kHash,
+                                 crdt::ObjectType::kSet, crdt::ObjectType::kZSet}) {
+        if (EqualsIgnoreCase(name, TypeName(t))) {
+          args.type = t;
+        }
+      }
+      if (!args.type && (EqualsIgnoreCase(name, "list") || EqualsIgnoreCase(name, "stream"))) {
+        args.type_never = true;
+      } else if (!args.type) {
+        return Unexpected("ERR unknown type name '" + std::string(name) + "'");
+      }
+    } else if ((accepted & kScanNoValues) && EqualsIgnoreCase(option, "novalues")) {
+      args.no_values = true;
+    } else if ((accepted & kScanNoScores) && EqualsIgnoreCase(option, "noscores")) {
+      args.no_scores = true;
+    } else if ((accepted & kScanNameOtherFlags) && EqualsIgnoreCase(option, "novalues")) {
+      return Unexpected(std::string("ERR NOVALUES option can only be used in HSCAN"));
+    } else if ((accepted & kScanNameOtherFlags) && EqualsIgnoreCase(option, "noscores")) {
+      return Unexpected(std::string("ERR NOSCORES option can only be used in ZSCAN"));
+    } else {
+      return Unexpected(std::string(errors::kSyntax));
+    }
+  }
+  return args;
 }
 
 bool ParseScanCursor(std::string_view text, uint64_t* cursor) {

@@ -176,6 +176,7 @@ inline constexpr std::string_view kWrongType =
     "WRONGTYPE Operation against a key holding the wrong kind of value";
 inline constexpr std::string_view kNotFloat = "ERR value is not a valid float";
 inline constexpr std::string_view kOverflow = "ERR increment or decrement would overflow";
+inline constexpr std::string_view kInvalidCursor = "ERR invalid cursor";
 inline constexpr std::string_view kWrongPass =
     "WRONGPASS invalid username-password pair or user is disabled.";
 std::string WrongArity(std::string_view full_name);
@@ -193,5 +194,27 @@ bool ParseInt64(std::string_view text, int64_t* value);
 // else strtoull's grammar over the whole text (leading blanks, an optional sign with "-n"
 // wrapping modulo 2^64, digits). Empty text, trailing bytes and overflow are invalid.
 bool ParseScanCursor(std::string_view text, uint64_t* cursor);
+
+// The options after a SCAN/HSCAN/SSCAN/ZSCAN cursor: COUNT n (n >= 1) and MATCH pattern in any
+// order, later ones overriding, plus the options in `accepted`. Errors are Valkey's: a bad
+// COUNT, an unknown type name, anything else a syntax error (SSCAN names HSCAN's and ZSCAN's
+// flags, with kScanNameOtherFlags).
+enum ScanOption : uint32_t {
+  kScanType = 1U << 0,            // SCAN: TYPE name
+  kScanNoValues = 1U << 1,        // HSCAN: NOVALUES
+  kScanNoScores = 1U << 2,        // ZSCAN: NOSCORES
+  kScanNameOtherFlags = 1U << 3,  // SSCAN: "ERR NOVALUES option can only be used in HSCAN"...
+};
+struct ScanArgs {
+  size_t count = 10;
+  std::string_view pattern;
+  bool match_all = true;    // no MATCH, or MATCH *
+  bool no_values = false;
+  bool no_scores = false;
+  std::optional<crdt::ObjectType> type;  // TYPE of a stored type; nullopt: any type
+  bool type_never = false;  // TYPE of a type Lattice does not store (list, stream): no match
+  bool Matches(std::string_view text) const;
+};
+Result<ScanArgs> ParseScanArgs(ArgList options, uint32_t accepted);
 
 }  // namespace lattice::server

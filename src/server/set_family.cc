@@ -35,7 +35,6 @@ constexpr std::string_view kPopCountError = "ERR value is out of range, must be 
 constexpr std::string_view kRandCountError =
     "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807";
 constexpr std::string_view kRepeatsError = "ERR value is out of range";
-constexpr std::string_view kInvalidCursor = "ERR invalid cursor";
 // SRANDMEMBER with a negative count may repeat members, so its reply is not bounded by the set:
 // Valkey streams it until memory runs out. Lattice refuses counts whose reply could not be
 // built in reasonable memory (documented difference).
@@ -574,42 +573,7 @@ ScanPage ScanByHash(const OrSet& set, uint64_t cursor, size_t batch) {
   return page;
 }
 
-struct ScanOptions {
-  size_t count = 10;
-  std::string_view pattern;
-  bool match_all = true;
-};
-
-// COUNT n (n >= 1) and MATCH pattern, in any order, later options overriding; Valkey 9 names
-// the HSCAN/ZSCAN-only flags in its error.
-Result<ScanOptions> ParseScanOptions(ArgList args) {
-  ScanOptions options;
-  for (size_t i = 0; i < args.size(); i += 2) {
-    const bool has_value = i + 1 < args.size();
-    if (EqualsIgnoreCase(args[i], "count") && has_value) {
-      int64_t count = 0;
-      if (!ParseInt64(args[i + 1], &count)) {
-        return Unexpected(std::string(errors::kNotInteger));
-      }
-      if (count < 1) {
-        return Unexpected(std::string(errors::kSyntax));
-      }
-      options.count = static_cast<size_t>(std::min<uint64_t>(count, SIZE_MAX));
-    } else if (EqualsIgnoreCase(args[i], "match") && has_value) {
-      options.pattern = args[i + 1];
-      options.match_all = options.pattern == "*";
-    } else if (EqualsIgnoreCase(args[i], "novalues")) {
-      return Unexpected(std::string("ERR NOVALUES option can only be used in HSCAN"));
-    } else if (EqualsIgnoreCase(args[i], "noscores")) {
-      return Unexpected(std::string("ERR NOSCORES option can only be used in ZSCAN"));
-    } else {
-      return Unexpected(std::string(errors::kSyntax));
-    }
-  }
-  return options;
-}
-
-ScanPage OpScan(const OrSet& set, uint64_t cursor, const ScanOptions& options) {
+ScanPage OpScan(const OrSet& set, uint64_t cursor, const ScanArgs& options) {
   ScanPage page;
   const size_t size = set.Size();
   if (size <= kScanWholeMax) {
@@ -617,17 +581,14 @@ ScanPage OpScan(const OrSet& set, uint64_t cursor, const ScanOptions& options) {
   } else {
     page = ScanByHash(set, cursor, std::max(options.count, size / kScanPassesMax));
   }
-  if (!options.match_all) {
-    std::erase_if(page.members,
-                  [&](const std::string& member) { return !GlobMatch(options.pattern, member); });
-  }
+  std::erase_if(page.members, [&](const std::string& member) { return !options.Matches(member); });
   return page;
 }
 
 void CmdSScan(CommandContext& ctx, ArgList args) {
   uint64_t cursor = 0;
   if (!ParseScanCursor(args[2], &cursor)) {
-    ctx.reply.Error(kInvalidCursor);
+    ctx.reply.Error(errors::kInvalidCursor);
     return;
   }
   Result<const OrSet*> set = FindSet(ctx, args[1]);
@@ -637,7 +598,7 @@ void CmdSScan(CommandContext& ctx, ArgList args) {
   }
   ScanPage page;
   if (*set != nullptr) {  // Valkey checks the options only once it has a set to scan
-    Result<ScanOptions> options = ParseScanOptions(args.subspan(3));
+    Result<ScanArgs> options = ParseScanArgs(args.subspan(3), kScanNameOtherFlags);
     if (!options.ok()) {
       ctx.reply.Error(options.error().message);
       return;

@@ -509,19 +509,24 @@ void CmdZIncrBy(CommandContext& ctx, ArgList args) {
 
 // ---- point reads -----------------------------------------------------------------------------
 
+// A member's score, or null when the key or the member is missing.
+void ReplyScore(CommandContext& ctx, const ZSetLookup& lookup, std::string_view member) {
+  const std::optional<double> score =
+      lookup.zset != nullptr ? lookup.zset->Score(std::string(member)) : std::nullopt;
+  if (score.has_value()) {
+    ctx.reply.Double(*score);
+  } else {
+    ctx.reply.Null();
+  }
+}
+
 void CmdZScore(CommandContext& ctx, ArgList args) {
   const ZSetLookup lookup = LookupZSet(ctx, args[1]);
   if (lookup.wrong_type) {
     ctx.reply.Error(errors::kWrongType);
     return;
   }
-  const std::optional<double> score =
-      lookup.zset != nullptr ? lookup.zset->Score(std::string(args[2])) : std::nullopt;
-  if (score.has_value()) {
-    ctx.reply.Double(*score);
-  } else {
-    ctx.reply.Null();
-  }
+  ReplyScore(ctx, lookup, args[2]);
 }
 
 void CmdZMScore(CommandContext& ctx, ArgList args) {
@@ -532,13 +537,7 @@ void CmdZMScore(CommandContext& ctx, ArgList args) {
   }
   ctx.reply.Array(args.size() - 2);
   for (size_t i = 2; i < args.size(); ++i) {
-    const std::optional<double> score =
-        lookup.zset != nullptr ? lookup.zset->Score(std::string(args[i])) : std::nullopt;
-    if (score.has_value()) {
-      ctx.reply.Double(*score);
-    } else {
-      ctx.reply.Null();
-    }
+    ReplyScore(ctx, lookup, args[i]);
   }
 }
 
@@ -1319,44 +1318,10 @@ uint64_t OpScan(const SortedSet& zset, uint64_t cursor, size_t count, Items* out
   return 0;
 }
 
-struct ScanOptions {
-  std::string_view pattern;
-  bool use_pattern = false;
-  int64_t count = 10;
-  bool no_scores = false;
-};
-
-bool ParseScanOptions(CommandContext& ctx, ArgList args, ScanOptions* options) {
-  for (size_t i = 3; i < args.size(); ++i) {
-    const size_t remaining = args.size() - i;
-    if (EqualsIgnoreCase(args[i], "count") && remaining >= 2) {
-      if (!ParseInt64(args[i + 1], &options->count)) {
-        ctx.reply.Error(errors::kNotInteger);
-        return false;
-      }
-      if (options->count < 1) {
-        ctx.reply.Error(errors::kSyntax);
-        return false;
-      }
-      ++i;
-    } else if (EqualsIgnoreCase(args[i], "match") && remaining >= 2) {
-      options->pattern = args[i + 1];
-      options->use_pattern = options->pattern != "*";
-      ++i;
-    } else if (EqualsIgnoreCase(args[i], "noscores")) {
-      options->no_scores = true;
-    } else {
-      ctx.reply.Error(errors::kSyntax);
-      return false;
-    }
-  }
-  return true;
-}
-
 void CmdZScan(CommandContext& ctx, ArgList args) {
   uint64_t cursor = 0;
   if (!ParseScanCursor(args[2], &cursor)) {
-    ctx.reply.Error("ERR invalid cursor");
+    ctx.reply.Error(errors::kInvalidCursor);
     return;
   }
   const ZSetLookup lookup = LookupZSet(ctx, args[1]);
@@ -1370,17 +1335,15 @@ void CmdZScan(CommandContext& ctx, ArgList args) {
     ctx.reply.Array(0);
     return;
   }
-  ScanOptions options;
-  if (!ParseScanOptions(ctx, args, &options)) {
+  Result<ScanArgs> parsed = ParseScanArgs(args.subspan(3), kScanNoScores);
+  if (!parsed.ok()) {
+    ctx.reply.Error(parsed.error().message);
     return;
   }
+  const ScanArgs& options = *parsed;
   Items items;
-  const uint64_t next = OpScan(*lookup.zset, cursor, static_cast<size_t>(options.count), &items);
-  if (options.use_pattern) {
-    std::erase_if(items, [&](const auto& item) {
-      return !GlobMatch(options.pattern, item.second);
-    });
-  }
+  const uint64_t next = OpScan(*lookup.zset, cursor, options.count, &items);
+  std::erase_if(items, [&](const auto& item) { return !options.Matches(item.second); });
   ctx.reply.Array(2);
   ctx.reply.Bulk(std::to_string(next));
   ctx.reply.Array(options.no_scores ? items.size() : items.size() * 2);

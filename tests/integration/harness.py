@@ -177,7 +177,7 @@ class ServerTestCase(unittest.TestCase):
         cls.server.cleanup()
 
 
-def start_regions(count, *args, shard_args=None):
+def start_regions(count, *args):
     """`count` lattice-servers of one shard, each peered with every other (full mesh), started
     and waited for until every region sees every other as connected. Returns the processes."""
     servers = [ServerProcess("--region", f"region-{i}", "--enable-debug-command", "yes", *args)

@@ -520,7 +520,11 @@ class PeerCommands(unittest.TestCase):
             self.assertTrue(a.client().execute_command("CRDT.PEER", "REMOVE", address))
             self.assertEqual(a.client().execute_command("CRDT.PEER", "LIST"), [])
             wait_until(lambda: crdt_status(a)[b"peers"] == [], what="the peer to be forgotten")
-            a.client().set("peer:after", "x")
+            writer = a.client()
+            writer.set("peer:after", "x")
+            # No region acknowledges it within 200 ms (CRDT.WAIT's own bounded timeout), so the
+            # write was given time to cross, and did not.
+            self.assertEqual(writer.execute_command("CRDT.WAIT", 1, 200), 0)
             with self.assertRaises(redis.ResponseError):
                 a.client().execute_command("CRDT.PEER", "REMOVE", address)
             self.assertIsNone(b.client().get("peer:after"))
