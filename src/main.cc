@@ -144,6 +144,7 @@ int main(int argc, char** argv) {
   server.set_replication(replication->get());
   links.Attach(replication->get());
   server.config().set_on_change([&server](std::string_view name) {
+    server.ApplyConfig(name);
     if (name == "loglevel") {
       spdlog::default_logger()->set_level(LogLevel(server.config().loglevel()));
     }

@@ -280,6 +280,8 @@ const Directive kDirectives[] = {
     Str("region", "", A | I),
     Str("shard-id", "default", A | I),
     Int("crdt-backlog-ops", "1000000", 1, kLongMax, A | I),
+    Int("crdt-conflicts-max-len", "128", 0, 1000000, A),
+    Int("crdt-conflicts-log-rate", "1", 0, 1000000, A),
     Int("replication-port", "0", 0, 65535, A | I),
     Special("peer", "", &ParsePeer, A | I | kMultiArg | kAccumulate),
     Special("crdt-policy", "", &ParseCrdtPolicy, A | I | kMultiArg | kAccumulate),
@@ -1280,6 +1282,8 @@ uint64_t Config::auto_aof_rewrite_min_size() const {
 }
 int64_t Config::repl_timeout() const { return At("repl-timeout").number; }
 int64_t Config::crdt_backlog_ops() const { return At("crdt-backlog-ops").number; }
+int64_t Config::crdt_conflicts_max_len() const { return At("crdt-conflicts-max-len").number; }
+int64_t Config::crdt_conflicts_log_rate() const { return At("crdt-conflicts-log-rate").number; }
 int Config::replication_port() const {
   const int configured = static_cast<int>(At("replication-port").number);
   return configured != 0 ? configured : port() + 10000;

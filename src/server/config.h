@@ -93,6 +93,8 @@ class Config {
   int64_t repl_timeout() const;  // seconds a silent peer link is kept
   // Ops retained for a peer that is behind; past this it is stale and will get a snapshot.
   int64_t crdt_backlog_ops() const;
+  int64_t crdt_conflicts_max_len() const;   // CRDT.CONFLICTS ring size
+  int64_t crdt_conflicts_log_rate() const;  // conflict log lines a second at most
   // `replication-port`, or port() + 10000 when it is 0 (unset). May exceed 65535 when port() is
   // above 55535: the caller validates before listening.
   int replication_port() const;

@@ -168,6 +168,16 @@ Server::Server(Config config, const Clock& clock, ReplicaId replica,
   RegisterTransactionFamily(registry_);
   RegisterCrdtFamily(registry_);
   keyspace_.set_sink(this);
+  ApplyConfig("crdt-conflicts-max-len");
+  ApplyConfig("crdt-conflicts-log-rate");
+}
+
+void Server::ApplyConfig(std::string_view name) {
+  if (name == "crdt-conflicts-max-len") {
+    keyspace_.conflicts().set_capacity(static_cast<size_t>(config_.crdt_conflicts_max_len()));
+  } else if (name == "crdt-conflicts-log-rate") {
+    keyspace_.conflicts().set_log_rate(config_.crdt_conflicts_log_rate());
+  }
 }
 
 Keyspace& CommandContext::keyspace() { return server.keyspace(); }

@@ -87,6 +87,9 @@ class Server final : public OpSink {
   const CommandRegistry& registry() const { return registry_; }
   ServerStats& stats() { return stats_; }
   void ResetStats();  // CONFIG RESETSTAT
+  // Applies a configuration value that takes effect at once (the network layer calls it after
+  // CONFIG SET changes `name`; the constructor applies them all).
+  void ApplyConfig(std::string_view name);
   const std::string& run_id() const { return run_id_; }
   int64_t start_ms() const { return start_ms_; }
 

@@ -15,8 +15,21 @@ TEST_CASE("policy: rules are validated per type", "[policy]") {
   CHECK(PolicyTable::CheckRule("list", "lww").starts_with("ERR unknown policy type 'list'"));
   CHECK(PolicyTable::CheckRule("string", "max") ==
         "ERR unknown rule 'max' for string, expected counter | lww");
-  CHECK(PolicyTable::CheckRule("zset", "remove-wins") ==
-        "ERR rule 'remove-wins' for zset is not supported yet");
+  CHECK(PolicyTable::CheckRule("zset", "remove-wins").empty());
+  CHECK(PolicyTable::CheckRule("type", "fixed-precedence").empty());
+  CHECK(PolicyTable::CheckRule("type", "oldest") ==
+        "ERR unknown rule 'oldest' for type, expected newest-creator-wins | fixed-precedence");
+}
+
+TEST_CASE("policy: zset and type rules reach the write's policies", "[policy]") {
+  PolicyTable table;
+  REQUIRE(table.Set({"board:*", "zset", "remove-wins"}).ok());
+  REQUIRE(table.Set({"doc:*", "type", "fixed-precedence"}).ok());
+  CHECK(table.For("board:1").zset == crdt::SetRule::kRemoveWins);
+  CHECK(table.For("board:1").set == crdt::SetRule::kAddWins);
+  CHECK(table.For("doc:1").type == crdt::TypeRule::kFixedPrecedence);
+  CHECK(table.For("other").zset == crdt::SetRule::kAddWins);
+  CHECK(table.For("other").type == crdt::TypeRule::kNewestCreator);
 }
 
 TEST_CASE("policy: the most specific matching pattern decides, per type", "[policy]") {
