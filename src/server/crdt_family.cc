@@ -93,7 +93,18 @@ PeerDirectory* DirectoryOrError(CommandContext& ctx) {
   return replication->peer_directory();
 }
 
+// Which regions this one replicates with is as dangerous as `dir`: a peer receives every write.
+// Adding or removing one at runtime is a protected action, as enable-protected-configs says.
+bool PeerChangeAllowed(CommandContext& ctx, std::string_view what) {
+  if (ProtectedActionAllowed(ctx.server.config().enable_protected_configs(), ctx.client.is_local)) {
+    return true;
+  }
+  ctx.reply.Error(ProtectedActionError(what, "enable-protected-configs"));
+  return false;
+}
+
 void CmdCrdtPeerAdd(CommandContext& ctx, ArgList args) {
+  if (!PeerChangeAllowed(ctx, "CRDT.PEER ADD")) return;
   PeerDirectory* directory = DirectoryOrError(ctx);
   if (directory == nullptr) return;
   if (Result<void> added = directory->AddAddress(std::string(args[2])); !added.ok()) {
@@ -105,6 +116,7 @@ void CmdCrdtPeerAdd(CommandContext& ctx, ArgList args) {
 }
 
 void CmdCrdtPeerRemove(CommandContext& ctx, ArgList args) {
+  if (!PeerChangeAllowed(ctx, "CRDT.PEER REMOVE")) return;
   PeerDirectory* directory = DirectoryOrError(ctx);
   if (directory == nullptr) return;
   Result<ReplicaId> removed = directory->RemoveAddress(std::string(args[2]));
