@@ -406,7 +406,7 @@ void RegisterConnectionFamily(CommandRegistry& registry) {
   registry.Add({.name = "reset", .arity = 1, .flags = kNoScript | kLoading | kStale | kFast | kNoAuth | kAllowBusy,
                 .acl = kConn | kAclFast, .handler = &CmdReset, .group = "connection", .summary = "Resets the connection.", .since = "6.2.0"});
   constexpr uint32_t kClientFlags = kNoScript | kLoading | kStale;
-  registry.Add({.name = "client", .arity = -2, .acl = kConn | kAclSlow, .group = "connection",
+  registry.Add({.name = "client", .arity = -2, .acl = kAclSlow, .group = "connection",
                 .summary = "A container for client connection commands.", .since = "2.4.0",
                 .subcommands = {
       {.name = "id", .arity = 2, .flags = kClientFlags, .acl = kConn | kAclSlow, .handler = &CmdClientId, .group = "connection", .summary = "Returns the unique client ID of the connection.", .since = "5.0.0"},
