@@ -123,6 +123,10 @@ int main(int argc, char** argv) {
   lattice::net::asio::io_context io(1);
   lattice::server::SystemClock clock;
   lattice::server::Server server(std::move(*config), clock, *replica);
+  if (Result<void> acls = lattice::server::LoadAclsAtStartup(server); !acls.ok()) {
+    spdlog::critical("{}", acls.error().message);
+    return 1;
+  }
   lattice::net::PeerLinks links(io, server);
   auto replication = lattice::server::Replication::Open(
       server, **storage, links, ReplicationOptionsOf(server.config()), clock.NowMs());

@@ -100,6 +100,15 @@ asio::awaitable<void> ClientListener::Session(tcp::socket socket) {
   client.id = server_.NextClientId();
   client.addr = EndpointText(socket.remote_endpoint(ec));
   client.laddr = EndpointText(socket.local_endpoint(ec));
+  client.is_local = server::IsLoopbackAddress(socket.remote_endpoint(ec).address().to_string());
+  if (server::DeniedByProtectedMode(server_.config().protected_mode(),
+                                    server_.acl().default_user(), client.is_local)) {
+    ++server_.stats().rejected_connections;
+    co_await asio::async_write(socket, asio::buffer(server::kProtectedModeDenied.data(),
+                                                    server::kProtectedModeDenied.size()),
+                               asio::redirect_error(asio::use_awaitable, ec));
+    co_return;
+  }
   client.fd = socket.native_handle();
   client.authenticated = !server_.auth_required();
   client.created_ms = client.last_interaction_ms = server_.clock().NowMs();

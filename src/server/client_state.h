@@ -15,6 +15,8 @@
 
 namespace lattice::server {
 
+struct AclUser;
+
 struct ClientState {
   uint64_t id = 0;
   std::string addr;   // "127.0.0.1:54321"
@@ -27,6 +29,10 @@ struct ClientState {
   Protocol protocol = Protocol::kResp2;
   bool authenticated = true;
   std::string user = "default";
+  const AclUser* acl_user = nullptr;  // the user's permissions (server/acl.h); null: default
+  // The peer is loopback (or the client is in-process): protected mode and the "local" setting
+  // of enable-protected-configs / enable-debug-command let it through.
+  bool is_local = true;
   int64_t created_ms = 0;
   int64_t last_interaction_ms = 0;
   std::string last_command = "NULL";  // full name of the last command, for CLIENT LIST cmd=

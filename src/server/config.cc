@@ -251,12 +251,6 @@ const char* CheckAppendDirname(std::string_view value) {
 const char* CheckDir(std::string_view value) {
   return value.empty() ? "No such file or directory" : nullptr;
 }
-// An ACL file would define users (the default user's password among them) that Lattice does not
-// load: refusing it is safer than starting with weaker authentication than the operator wrote.
-const char* CheckAclFile(std::string_view value) {
-  return value.empty() ? nullptr : "aclfile is not supported by Lattice; use requirepass";
-}
-
 Result<ConfigValue> ParseBind(std::span<const std::string> args, const ConfigValue&, bool);
 Result<ConfigValue> ParseSave(std::span<const std::string> args, const ConfigValue&, bool);
 Result<ConfigValue> ParsePeer(std::span<const std::string> args, const ConfigValue&, bool);
@@ -402,8 +396,8 @@ const Directive kDirectives[] = {
 
     // Security.
     Str("requirepass", "", A),
-    Str("aclfile", "", I, {}, &CheckAclFile),
-    Int("acllog-max-len", "128", 0, kLongMax, kUnsigned),
+    Str("aclfile", "", A | I),
+    Int("acllog-max-len", "128", 0, kLongMax, A | kUnsigned),
     Enum("acl-pubsub-default", "resetchannels", kAclPubsubDefault, 0),
 
     // Memory and eviction.
@@ -1082,7 +1076,11 @@ Result<void> Config::ApplyDirective(std::vector<std::string>& tokens) {
     }
     return {};
   }
-  if (name == "include" || name == "rename-command" || name == "user" || name == "loadmodule" ||
+  if (name == "user" && tokens.size() >= 2) {  // ACL users, applied at startup (server/acl.h)
+    acl_users_.emplace_back(tokens.begin() + 1, tokens.end());
+    return {};
+  }
+  if (name == "include" || name == "rename-command" || name == "loadmodule" ||
       name == "sentinel") {
     return Unexpected("The '" + name + "' directive is not supported by Lattice");
   }
@@ -1293,6 +1291,8 @@ std::vector<std::string> Config::crdt_policies() const { return At("crdt-policy"
 std::string Config::appendfsync() const { return At("appendfsync").text; }
 bool Config::appendonly() const { return At("appendonly").number != 0; }
 std::string Config::requirepass() const { return At("requirepass").text; }
+std::string Config::aclfile() const { return At("aclfile").text; }
+int64_t Config::acllog_max_len() const { return At("acllog-max-len").number; }
 std::string Config::masterauth() const { return At("primaryauth").text; }
 std::string Config::masteruser() const { return At("primaryuser").text; }
 bool Config::cluster_enabled() const { return At("cluster-enabled").number != 0; }

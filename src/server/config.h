@@ -43,7 +43,8 @@ class Config {
   // Parses redis.conf text: one directive per line, `name arg...`, '#' comments, blank lines,
   // quoting as Valkey's sdssplitargs ("..." with \n \t \xHH escapes, '...'), names
   // case-insensitive, a later line overriding an earlier one (save and peer lines accumulate).
-  // `include`, `rename-command`, `user`, `loadmodule` and `sentinel` are rejected. On error the
+  // `include`, `rename-command`, `loadmodule` and `sentinel` are rejected; `user` lines are
+  // kept for the ACL (acl_users()). On error the
   // lines before the bad one stay applied (the caller exits), and the message reads as Valkey's:
   //   *** FATAL CONFIG FILE ERROR (Lattice) ***
   //   Reading the configuration file, at line 12 (source_name)
@@ -104,6 +105,10 @@ class Config {
   std::string appendfsync() const;         // always | everysec | no
   bool appendonly() const;
   std::string requirepass() const;
+  std::string aclfile() const;
+  int64_t acllog_max_len() const;
+  // `user <name> <rules...>` lines of the config file, each as {name, rules...}, in order.
+  const std::vector<std::vector<std::string>>& acl_users() const { return acl_users_; }
   std::string masterauth() const;
   std::string masteruser() const;
   bool cluster_enabled() const;
@@ -163,6 +168,7 @@ class Config {
   std::set<std::string> noticed_;    // not-applicable names already reported or pending
   std::vector<std::string> pending_notices_;
   std::function<void(std::string_view)> on_change_;
+  std::vector<std::vector<std::string>> acl_users_;
 };
 
 }  // namespace lattice::server

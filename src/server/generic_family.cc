@@ -673,16 +673,7 @@ Sha1Digest OpDatasetDigest(const Keyspace& ks, int64_t now_ms) {
 
 // DEBUG is refused unless enable-debug-command allows it (Valkey's protected action).
 bool DebugAllowed(const CommandContext& ctx) {
-  const std::string_view patterns[] = {"enable-debug-command"};
-  const auto values = ctx.server.config().Get(patterns);
-  const std::string mode = values.empty() ? "no" : values.front().second;
-  if (mode == "yes") {
-    return true;
-  }
-  const std::string& addr = ctx.client.addr;
-  const bool local = addr.rfind("127.0.0.1:", 0) == 0 || addr.rfind("::1:", 0) == 0 ||
-                     addr.rfind("[::1]:", 0) == 0 || addr.empty() || addr[0] == '/';
-  return mode == "local" && local;
+  return ProtectedActionAllowed(ctx.server.config().enable_debug_command(), ctx.client.is_local);
 }
 
 void DebugHelp(CommandContext& ctx) {
@@ -705,10 +696,7 @@ void DebugHelp(CommandContext& ctx) {
 // before any subcommand lookup.
 void CmdDebug(CommandContext& ctx, ArgList args) {
   if (!DebugAllowed(ctx)) {
-    ctx.reply.Error(
-        "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", "
-        "you can run it from a local connection, otherwise you need to set this option in the "
-        "configuration file, and then restart the server.");
+    ctx.reply.Error(ProtectedActionError("DEBUG", "enable-debug-command"));
     return;
   }
   const std::string_view sub = args[1];

@@ -157,7 +157,8 @@ Server::Server(Config config, const Clock& clock, ReplicaId replica,
                ? *rng_seed
                : std::random_device()() ^ (static_cast<uint64_t>(clock.NowUs()) << 1)),
       run_id_(MakeRunId(rng_seed.has_value() ? &rng_ : nullptr)),
-      start_ms_(clock.NowMs()) {
+      start_ms_(clock.NowMs()),
+      acl_(registry_) {
   RegisterConnectionFamily(registry_);
   RegisterServerFamily(registry_);
   RegisterStringFamily(registry_);
@@ -167,7 +168,9 @@ Server::Server(Config config, const Clock& clock, ReplicaId replica,
   RegisterZSetFamily(registry_);
   RegisterTransactionFamily(registry_);
   RegisterCrdtFamily(registry_);
+  RegisterAclFamily(registry_);
   keyspace_.set_sink(this);
+  if (!config_.requirepass().empty()) acl_.SetDefaultPassword(config_.requirepass());
   ApplyConfig("crdt-conflicts-max-len");
   ApplyConfig("crdt-conflicts-log-rate");
 }
@@ -327,7 +330,7 @@ bool Server::CheckBeforeRun(ClientState& client, const Command& command, ArgList
     reply.Error(errors::kNoAuth);
     return false;
   }
-  return true;
+  return CheckAcl(client, command, args, reply);
 }
 
 // Commands that act on the transaction itself run at once inside MULTI; the rest are queued.
@@ -355,10 +358,12 @@ void Server::ExecQueued(ClientState& client, ReplyBuilder& reply) {
   client.in_multi = false;
   reply.Array(queued.size());
   std::vector<std::string_view> views;
+  executing_multi_ = true;
   for (const std::vector<std::string>& command : queued) {
     views.assign(command.begin(), command.end());
     Execute(client, views, reply);
   }
+  executing_multi_ = false;
 }
 
 void Server::Execute(ClientState& client, ArgList args, ReplyBuilder& reply) {

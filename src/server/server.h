@@ -20,6 +20,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "resp/reply_builder.h"
 #include "resp/request_parser.h"
+#include "server/acl.h"
 #include "server/client_state.h"
 #include "server/clock.h"
 #include "server/command.h"
@@ -102,8 +103,18 @@ class Server final : public OpSink {
   void UnregisterClient(ClientState* client);
   const std::map<uint64_t, ClientState*>& clients() const { return clients_; }
   ClientState* FindClient(uint64_t id) const;
-  // A new client starts authenticated only when no password is required.
-  bool auth_required() const { return !config_.requirepass().empty(); }
+  // A new client starts authenticated only when the default user is on and needs no password.
+  bool auth_required() const {
+    return !acl_.default_user().nopass || !acl_.default_user().enabled;
+  }
+  // Users and permissions (server/acl.h); acl_user() is the client's user (default when unset).
+  Acl& acl() { return acl_; }
+  const AclUser& acl_user(const ClientState& client) const {
+    return client.acl_user != nullptr ? *client.acl_user : acl_.default_user();
+  }
+  // Adds an ACL LOG entry for a refusal (or a failed AUTH) of `client`.
+  void LogAclDenial(const ClientState& client, AclDenial reason, std::string object,
+                    std::string username);
   RequestLimits LimitsFor(const ClientState& client) const;
 
   // SHUTDOWN: the network layer installs the hook that stops the event loop.
@@ -139,6 +150,7 @@ class Server final : public OpSink {
  private:
   bool CheckBeforeRun(ClientState& client, const Command& command, ArgList args,
                       ReplyBuilder& reply);
+  bool CheckAcl(ClientState& client, const Command& command, ArgList args, ReplyBuilder& reply);
   void Queue(ClientState& client, const Command& command, ArgList args, ReplyBuilder& reply);
   const Command* ResolveSubcommand(const Command& command, ArgList args, ReplyBuilder& reply);
   void RecordError(std::string_view reply_bytes);
@@ -157,6 +169,8 @@ class Server final : public OpSink {
   std::map<std::pair<int, std::string>, std::vector<ClientState*>, std::less<>> watchers_;
   std::function<void()> shutdown_hook_;
   Replication* replication_ = nullptr;
+  Acl acl_;
+  bool executing_multi_ = false;  // inside EXEC: ACL LOG context "multi"
 };
 
 // Registration functions of the command families (one per file, at its bottom).
@@ -169,6 +183,7 @@ void RegisterSetFamily(CommandRegistry& registry);
 void RegisterZSetFamily(CommandRegistry& registry);
 void RegisterTransactionFamily(CommandRegistry& registry);
 void RegisterCrdtFamily(CommandRegistry& registry);
+void RegisterAclFamily(CommandRegistry& registry);
 
 // Valkey's error texts that many families share, from one place.
 namespace errors {
@@ -186,6 +201,9 @@ std::string WrongArity(std::string_view full_name);
 std::string UnknownCommand(ArgList args);
 std::string UnknownSubcommand(std::string_view subcommand, std::string_view container);
 }  // namespace errors
+
+// One CLIENT INFO / CLIENT LIST line (also the client-info of ACL LOG entries).
+std::string ClientInfoLine(const Server& server, const ClientState& client);
 
 // A HELP subcommand's reply: one simple string per line.
 void ReplyHelp(CommandContext& ctx, std::initializer_list<std::string_view> lines);

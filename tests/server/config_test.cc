@@ -156,8 +156,7 @@ TEST_CASE("config: load errors name the line, its text and Valkey's reason", "[c
         "The 'include' directive is not supported by Lattice");
   CHECK(LoadReason("rename-command FLUSHALL \"\"") ==
         "The 'rename-command' directive is not supported by Lattice");
-  CHECK(LoadReason("aclfile /etc/valkey/users.acl") ==
-        "aclfile is not supported by Lattice; use requirepass");
+  CHECK(LoadReason("user") == "Bad directive or wrong number of arguments");
   CHECK(LoadReason("peer nonsense") == "Invalid peer address 'nonsense', expected host:port");
   CHECK(LoadReason("peer host:0") == "Invalid peer address 'host:0', expected host:port");
   CHECK(LoadReason("bind 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17") ==
