@@ -81,6 +81,13 @@ class Config {
   void set_on_change(std::function<void(std::string_view name)> callback) {
     on_change_ = std::move(callback);
   }
+  // Called by Set for each directive whose value changed, after the new values are stored and
+  // before on_change; an error restores every value of the call and fails it with
+  // "ERR CONFIG SET failed (possibly related to argument 'name') - <error>" (Valkey's apply
+  // functions: a TLS certificate that does not load is refused and the old one kept).
+  void set_on_apply(std::function<Result<void>(std::string_view name)> callback) {
+    on_apply_ = std::move(callback);
+  }
 
   // Typed accessors for what the server uses.
   int port() const;
@@ -93,8 +100,8 @@ class Config {
   int64_t repl_timeout() const;  // seconds a silent peer link is kept
   // Ops retained for a peer that is behind; past this it is stale and will get a snapshot.
   int64_t crdt_backlog_ops() const;
-  // `replication-port`, or port() + 10000 when it is 0 (unset). May exceed 65535 when port() is
-  // above 55535: the caller validates before listening.
+  // `replication-port`, or port() + 10000 when it is 0 (unset), tls-port + 10000 when port is 0
+  // (no plain TCP). May exceed 65535: the caller validates before listening.
   int replication_port() const;
   std::vector<std::string> peers() const;  // "host:port" as written, in order
   // crdt-policy lines as (pattern, type, rule) triples, flattened, in order.
@@ -119,6 +126,7 @@ class Config {
   std::string tls_protocols() const;
   std::string tls_ciphers() const;
   std::string tls_ciphersuites() const;
+  std::string crdt_shard_secret() const;  // "" = replication links prove no secret
   std::string loglevel() const;  // debug | verbose | notice | warning | nothing
   std::string logfile() const;
   std::string pidfile() const;
@@ -161,6 +169,7 @@ class Config {
   std::set<std::string> noticed_;    // not-applicable names already reported or pending
   std::vector<std::string> pending_notices_;
   std::function<void(std::string_view)> on_change_;
+  std::function<Result<void>(std::string_view)> on_apply_;
 };
 
 }  // namespace lattice::server
