@@ -158,21 +158,8 @@ int main(int argc, char** argv) {
     }
   }
   links.set_tls(&tls);
-  // CONFIG SET of a certificate, key, CA or TLS option rebuilds the contexts for new
-  // connections; one that does not load is refused and the old contexts stay.
-  server.config().set_on_apply([&server, &tls](std::string_view name) -> Result<void> {
-    if (!lattice::net::IsTlsContextDirective(name) ||
-        !lattice::net::Tls::Wanted(server.config())) {
-      return {};
-    }
-    if (Result<void> reloaded = tls.Reload(server.config()); !reloaded.ok()) {
-      spdlog::warn("Failed applying new configuration. Possibly related to new {} setting. "
-                      "Restoring previous settings. {}",
-                      name, reloaded.error().message);
-      return lattice::Unexpected("Unable to update TLS configuration. Check server logs.");
-    }
-    spdlog::info("TLS configuration reloaded ({} changed)", name);
-    return {};
+  server.config().set_on_apply([&server, &tls](std::string_view name) {
+    return tls.ApplyConfigChange(server.config(), name);
   });
   if (server.config().port() == 0 && server.config().tls_port() == 0) {
     spdlog::critical("Configured to not listen anywhere, exiting.");

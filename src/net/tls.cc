@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "lattice/common/assert.h"
+#include "spdlog/spdlog.h"
 
 namespace lattice::net {
 namespace {
@@ -180,6 +181,20 @@ Result<void> Tls::Reload(const server::Config& config) {
     return Unexpected(built.error());
   }
   contexts_ = std::move(*built);
+  return {};
+}
+
+Result<void> Tls::ApplyConfigChange(const server::Config& config, std::string_view name) {
+  if (!IsTlsContextDirective(name) || !Wanted(config)) {
+    return {};
+  }
+  if (Result<void> reloaded = Reload(config); !reloaded.ok()) {
+    spdlog::warn("Failed applying new configuration. Possibly related to new {} setting. "
+                 "Restoring previous settings. {}",
+                 name, reloaded.error().message);
+    return Unexpected("Unable to update TLS configuration. Check server logs.");
+  }
+  spdlog::info("TLS configuration reloaded ({} changed)", name);
   return {};
 }
 

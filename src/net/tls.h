@@ -48,6 +48,11 @@ class Tls {
 
   // Builds and swaps in new contexts; on error the current ones stay.
   Result<void> Reload(const server::Config& config);
+  // CONFIG SET's apply step (Config::set_on_apply) for directive `name`, already stored in
+  // `config`: a TLS directive, while TLS is wanted, rebuilds the contexts for new connections.
+  // A failure is logged with its reason and returned in Valkey's words ("Unable to update TLS
+  // configuration. Check server logs."); the old contexts stay.
+  Result<void> ApplyConfigChange(const server::Config& config, std::string_view name);
   bool loaded() const { return contexts_.server != nullptr; }
   std::shared_ptr<ssl::context> server_context() const { return contexts_.server; }
   std::shared_ptr<ssl::context> client_context() const { return contexts_.client; }
