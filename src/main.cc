@@ -13,6 +13,7 @@
 #include "net/asio.h"
 #include "net/client_listener.h"
 #include "net/peer_links.h"
+#include "net/tls.h"
 #include "server/file_storage.h"
 #include "server/info.h"
 #include "server/replication.h"
@@ -153,6 +154,22 @@ int main(int argc, char** argv) {
       spdlog::default_logger()->set_level(LogLevel(server.config().loglevel()));
     }
   });
+  lattice::net::Tls tls;
+  if (lattice::net::Tls::Wanted(server.config())) {
+    if (Result<void> loaded = tls.Reload(server.config()); !loaded.ok()) {
+      spdlog::critical("{}", loaded.error().message);
+      spdlog::critical("Failed to configure TLS. Check logs for more info.");
+      return 1;
+    }
+  }
+  links.set_tls(&tls);
+  server.config().set_on_apply([&server, &tls](std::string_view name) {
+    return tls.ApplyConfigChange(server.config(), name);
+  });
+  if (server.config().port() == 0 && server.config().tls_port() == 0) {
+    spdlog::critical("Configured to not listen anywhere, exiting.");
+    return 1;
+  }
   lattice::net::ClientListener listener(io, server);
   auto stop = [&] {
     listener.Stop();
@@ -173,6 +190,14 @@ int main(int argc, char** argv) {
     spdlog::critical("{}", listening.error().message);
     return 1;
   }
+  if (server.config().tls_port() != 0) {
+    if (Result<void> listening =
+            listener.ListenTls(server.config().bind(), server.config().tls_port(), &tls);
+        !listening.ok()) {
+      spdlog::critical("{}", listening.error().message);
+      return 1;
+    }
+  }
   if (Result<void> listening =
           links.Listen(server.config().bind(), server.config().replication_port());
       !listening.ok()) {
@@ -184,8 +209,12 @@ int main(int argc, char** argv) {
                lattice::server::kLatticeVersion, server.config().region(),
                lattice::server::ReplicaIdText(*replica), server.config().shard_id(),
                static_cast<int>(getpid()));
-  spdlog::info("Ready to accept connections tcp on port {}, replication on port {}",
-               listener.bound_port(), links.bound_port());
+  spdlog::info("Ready to accept connections tcp on port {}, replication on port {}{}",
+               listener.bound_port(), links.bound_port(),
+               server.config().tls_replication() ? " (TLS)" : "");
+  if (listener.bound_tls_port() != 0) {
+    spdlog::info("Ready to accept connections tls on port {}", listener.bound_tls_port());
+  }
   io.run();
   if (Result<void> closed = (*replication)->Close(); !closed.ok()) {
     spdlog::warn("Syncing the op log at exit: {}", closed.error().message);

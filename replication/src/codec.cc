@@ -234,6 +234,10 @@ void PutMessage(const Hello& m, wire::Envelope* out) {
   h->set_region(m.region);
   h->set_protocol_version(m.protocol_version);
   PutVector(m.applied, h->mutable_applied());
+  h->set_auth_nonce(m.auth_nonce);
+}
+void PutMessage(const LinkProof& m, wire::Envelope* out) {
+  out->mutable_link_proof()->set_proof(m.proof);
 }
 void PutMessage(const OpBatch& m, wire::Envelope* out) {
   wire::OpBatch* batch = out->mutable_op_batch();
@@ -1026,7 +1030,7 @@ Result<Message> GetHello(const wire::Hello& in) {
   auto applied = GetVector(in.applied());
   CODEC_RETURN_IF_ERROR(applied);
   return Message(Hello{in.shard_id(), in.replica(), in.region(), in.protocol_version(),
-                       std::move(*applied)});
+                       std::move(*applied), in.auth_nonce()});
 }
 
 Result<Message> GetOpBatch(const wire::OpBatch& in) {
@@ -1078,6 +1082,8 @@ Result<Message> GetMessage(const wire::Envelope& in) {
       return GetSnapshotChunk(in.snapshot_chunk());
     case wire::Envelope::kGoodbye:
       return Message(Goodbye{in.goodbye().reason()});
+    case wire::Envelope::kLinkProof:
+      return Message(LinkProof{in.link_proof().proof()});
     case wire::Envelope::BODY_NOT_SET:
       break;
   }

@@ -273,6 +273,7 @@ const Directive kDirectives[] = {
     // Lattice's own.
     Str("region", "", A | I),
     Str("shard-id", "default", A | I),
+    Str("crdt-shard-secret", "", A),
     Int("crdt-backlog-ops", "1000000", 1, kLongMax, A | I),
     Int("crdt-conflicts-max-len", "128", 0, 1000000, A),
     Int("crdt-conflicts-log-rate", "1", 0, 1000000, A),
@@ -327,7 +328,7 @@ const Directive kDirectives[] = {
     Str("tls-protocols", "", A),
     Str("tls-ciphers", "", A),
     Str("tls-ciphersuites", "", A),
-    Bool("tls-prefer-server-ciphers", "no", 0),
+    Bool("tls-prefer-server-ciphers", "no", A),
     Bool("tls-session-caching", "yes", 0),
     Int("tls-session-cache-size", "20480", 0, kIntMax, 0),
     Int("tls-session-cache-timeout", "300", 0, kIntMax, 0),
@@ -1217,13 +1218,24 @@ Result<void> Config::Set(std::span<const std::pair<std::string_view, std::string
     parsed.push_back(std::move(value).value());
   }
   std::vector<size_t> changed;
+  std::vector<ConfigValue> previous;
   for (size_t i = 0; i < pairs.size(); ++i) {
     if (values_[indexes[i]].text != parsed[i].text) {
       changed.push_back(indexes[i]);
     }
+    previous.push_back(std::move(values_[indexes[i]]));
     values_[indexes[i]] = std::move(parsed[i]);
-    NoteSet(indexes[i]);
   }
+  // Valkey's apply step: a refusal restores every value of this CONFIG SET.
+  for (const size_t index : changed) {
+    if (!on_apply_) break;
+    if (Result<void> applied = on_apply_(kDirectives[index].name); !applied.ok()) {
+      for (size_t i = 0; i < pairs.size(); ++i) values_[indexes[i]] = std::move(previous[i]);
+      return Unexpected("ERR CONFIG SET failed (possibly related to argument '" +
+                        std::string(kDirectives[index].name) + "') - " + applied.error().message);
+    }
+  }
+  for (const size_t index : indexes) NoteSet(index);
   if (on_change_) {
     for (const size_t index : changed) {
       on_change_(kDirectives[index].name);
@@ -1284,7 +1296,7 @@ int64_t Config::crdt_conflicts_max_len() const { return At("crdt-conflicts-max-l
 int64_t Config::crdt_conflicts_log_rate() const { return At("crdt-conflicts-log-rate").number; }
 int Config::replication_port() const {
   const int configured = static_cast<int>(At("replication-port").number);
-  return configured != 0 ? configured : port() + 10000;
+  return configured != 0 ? configured : (port() != 0 ? port() : tls_port()) + 10000;
 }
 std::vector<std::string> Config::peers() const { return At("peer").items; }
 std::vector<std::string> Config::crdt_policies() const { return At("crdt-policy").items; }
@@ -1310,6 +1322,7 @@ bool Config::tls_replication() const { return At("tls-replication").number != 0;
 std::string Config::tls_protocols() const { return At("tls-protocols").text; }
 std::string Config::tls_ciphers() const { return At("tls-ciphers").text; }
 std::string Config::tls_ciphersuites() const { return At("tls-ciphersuites").text; }
+std::string Config::crdt_shard_secret() const { return At("crdt-shard-secret").text; }
 std::string Config::loglevel() const { return At("loglevel").text; }
 std::string Config::logfile() const { return At("logfile").text; }
 std::string Config::pidfile() const { return At("pidfile").text; }

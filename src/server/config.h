@@ -82,6 +82,13 @@ class Config {
   void set_on_change(std::function<void(std::string_view name)> callback) {
     on_change_ = std::move(callback);
   }
+  // Called by Set for each directive whose value changed, after the new values are stored and
+  // before on_change; an error restores every value of the call and fails it with
+  // "ERR CONFIG SET failed (possibly related to argument 'name') - <error>" (Valkey's apply
+  // functions: a TLS certificate that does not load is refused and the old one kept).
+  void set_on_apply(std::function<Result<void>(std::string_view name)> callback) {
+    on_apply_ = std::move(callback);
+  }
 
   // Typed accessors for what the server uses.
   int port() const;
@@ -96,8 +103,8 @@ class Config {
   int64_t crdt_backlog_ops() const;
   int64_t crdt_conflicts_max_len() const;   // CRDT.CONFLICTS ring size
   int64_t crdt_conflicts_log_rate() const;  // conflict log lines a second at most
-  // `replication-port`, or port() + 10000 when it is 0 (unset). May exceed 65535 when port() is
-  // above 55535: the caller validates before listening.
+  // `replication-port`, or port() + 10000 when it is 0 (unset), tls-port + 10000 when port is 0
+  // (no plain TCP). May exceed 65535: the caller validates before listening.
   int replication_port() const;
   std::vector<std::string> peers() const;  // "host:port" as written, in order
   // crdt-policy lines as (pattern, type, rule) triples, flattened, in order.
@@ -126,6 +133,7 @@ class Config {
   std::string tls_protocols() const;
   std::string tls_ciphers() const;
   std::string tls_ciphersuites() const;
+  std::string crdt_shard_secret() const;  // "" = replication links prove no secret
   std::string loglevel() const;  // debug | verbose | notice | warning | nothing
   std::string logfile() const;
   std::string pidfile() const;
@@ -169,6 +177,7 @@ class Config {
   std::vector<std::string> pending_notices_;
   std::function<void(std::string_view)> on_change_;
   std::vector<std::vector<std::string>> acl_users_;
+  std::function<Result<void>(std::string_view)> on_apply_;
 };
 
 }  // namespace lattice::server

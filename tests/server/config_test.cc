@@ -415,5 +415,43 @@ TEST_CASE("config lines split like inline commands (one sdssplitargs)", "[config
   CHECK_FALSE(config.LoadText("requirepass \"x\"y\n", "test.conf").ok());  // quote then text
 }
 
+TEST_CASE("config: an apply refusal restores every value of the CONFIG SET", "[config][tls]") {
+  Config config;
+  std::vector<std::string> applied;
+  config.set_on_apply([&applied](std::string_view name) -> Result<void> {
+    applied.emplace_back(name);
+    if (name == "tls-key-file") {
+      return Unexpected("Unable to update TLS configuration. Check server logs.");
+    }
+    return {};
+  });
+  REQUIRE(SetPairs(config, {{"tls-cert-file", "/a.crt"}}).ok());
+  CHECK(config.tls_cert_file() == "/a.crt");
+  CHECK(SetError(config, {{"tls-cert-file", "/b.crt"}, {"timeout", "5"},
+                          {"tls-key-file", "/b.key"}}) ==
+        "ERR CONFIG SET failed (possibly related to argument 'tls-key-file') - Unable to update "
+        "TLS configuration. Check server logs.");
+  CHECK(config.tls_cert_file() == "/a.crt");
+  CHECK(config.tls_key_file().empty());
+  CHECK(config.timeout() == 0);
+  CHECK(applied == std::vector<std::string>{"tls-cert-file", "tls-cert-file", "timeout",
+                                            "tls-key-file"});
+}
+
+TEST_CASE("config: TLS directives Lattice applies", "[config][tls]") {
+  Config config;
+  CHECK(config.crdt_shard_secret().empty());
+  CHECK(config.tls_auth_clients() == "yes");
+  std::vector<std::string_view> args = {"--port", "0", "--tls-port", "7443",
+                                        "--crdt-shard-secret", "s"};
+  REQUIRE(config.ApplyArgs(args).ok());
+  CHECK(config.replication_port() == 17443);  // tls-port + 10000 without a plain port
+  CHECK(config.crdt_shard_secret() == "s");
+  CHECK(config.TakeNotApplicableNotices().empty());
+  REQUIRE(SetPairs(config, {{"tls-prefer-server-ciphers", "yes"}, {"tls-auth-clients", "optional"},
+                            {"tls-client-cert-file", "/c.crt"}}).ok());
+  CHECK(config.TakeNotApplicableNotices().empty());
+}
+
 }  // namespace
 }  // namespace lattice::server
