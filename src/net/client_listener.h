@@ -35,6 +35,7 @@ class ClientListener {
   asio::awaitable<void> AcceptLoop(tcp::acceptor& acceptor);
   asio::awaitable<void> Session(tcp::socket socket);
   asio::awaitable<void> WaitForRegions(server::ClientState& client, server::ReplyBuilder& reply);
+  asio::awaitable<void> WaitForUnpause(server::ClientState& client, server::ReplyBuilder& reply);
   void Cron();
 
   asio::io_context& io_;
