@@ -559,11 +559,15 @@ void Cluster::SendToTargets(MigrationJob& job, std::vector<std::string> args, bo
     ++stats_.messages_sent;
     const std::string name = job.name;
     const std::string what = args.size() > 2 ? args[2] : "";
+    if (what == "SNAPSHOT") ++job.snapshot_outstanding;
     bus_->Send(node->ip, node->port, "migrate-" + name, args,
                [this, name, what, count_wait, id](Result<RespValue> reply) {
                  MigrationJob* job = FindJob(name, /*export_side=*/true);
                  if (job == nullptr) return;
                  if (job->outstanding > 0) --job->outstanding;
+                 if (what == "SNAPSHOT" && job->snapshot_outstanding > 0) {
+                   --job->snapshot_outstanding;
+                 }
                  if (job->terminal()) return;
                  if (!IsOk(reply)) {
                    const std::string why =
@@ -584,16 +588,18 @@ void Cluster::StepExport(MigrationJob& job, int64_t now_ms) {
     SetState(job, "snapshotting", now_ms);
   }
   if (job.state == "snapshotting") {
-    while (job.outstanding < kSnapshotChunksInFlight * job.targets.size() &&
+    while (job.snapshot_outstanding < kSnapshotChunksInFlight * job.targets.size() &&
            job.snapshot_db < static_cast<size_t>(server_.keyspace().databases())) {
       SendSnapshotChunk(job);
     }
     if (job.snapshot_db >= static_cast<size_t>(server_.keyspace().databases()) &&
-        job.outstanding == 0) {
+        job.snapshot_outstanding == 0) {
       SetState(job, "replicating", now_ms);
     }
   }
-  if (job.state == "replicating" && job.outstanding <= 2 * job.targets.size()) {
+  // Every target joined the whole snapshot; what is left is the op stream in flight, which the
+  // pause lets drain.
+  if (job.state == "replicating") {
     StartPause(job, now_ms);
   }
   if (job.state == "waiting-to-pause" && job.waiting == 0) {
@@ -634,7 +640,11 @@ void Cluster::SendSnapshotChunk(MigrationJob& job) {
       ++job.snapshot_db;
     }
   }
-  chunk.context = ks.context();
+  // The chunk's context is the dots its keys hold, not this node's whole context: the target's
+  // context is shared by all its keys, and a dot it covers but its state lacks counts as removed,
+  // so a whole context would delete the keys of later chunks as they arrive. Removals made here
+  // before the chunk was taken reached the target as ops, ahead of it.
+  for (const repl::SnapshotKey& key : chunk.keys) key.state.CollectDots(chunk.context);
   job.keys_sent += chunk.keys.size();
   SendToTargets(job, {"CLUSTER", "SYNCSLOTS", "SNAPSHOT", job.name,
                       repl::Encode(repl::Message(std::move(chunk)))},

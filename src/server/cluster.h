@@ -76,6 +76,7 @@ struct MigrationJob {
   std::vector<std::string> targets;       // node ids of the target shard
   size_t outstanding = 0;                 // commands in flight to targets
   size_t waiting = 0;                     // replies a step still waits for
+  size_t snapshot_outstanding = 0;        // snapshot chunks not yet acknowledged
   size_t snapshot_db = 0;
   size_t snapshot_slot = 0;               // index into `slots`
   std::vector<std::string> op_buffer;     // encoded ops not yet sent
