@@ -597,9 +597,11 @@ void Cluster::StepExport(MigrationJob& job, int64_t now_ms) {
       SetState(job, "replicating", now_ms);
     }
   }
-  // Every target joined the whole snapshot; what is left is the op stream in flight, which the
-  // pause lets drain.
-  if (job.state == "replicating") {
+  // Every target joined the whole snapshot. Writes pause once the op stream in flight is short
+  // (Valkey waits for its buffer to drain the same way), or after 5 s of trying: the pause then
+  // lets the rest drain.
+  if (job.state == "replicating" &&
+      (job.outstanding <= 2 * job.targets.size() || now_ms - job.update_ms > 5000)) {
     StartPause(job, now_ms);
   }
   if (job.state == "waiting-to-pause" && job.waiting == 0) {

@@ -282,6 +282,7 @@ class ClusterMigrationTest(unittest.TestCase):
         acked = [dict(), dict()]     # per writer: key -> last acknowledged value
         increments = [0, 0]          # per writer: acknowledged INCRs of the shared counter
         errors = []
+        slowest = [0.0, 0.0]         # per writer: the longest write (s), the handoff pause included
         counter = next(f"ctr:{i}" for i in range(1000) if first <= key_slot(f"ctr:{i}") <= last)
         write_keys = [f"w:{{{i}}}" for i in range(5000)
                       if first <= key_slot(f"w:{{{i}}}") <= last][:200]  # tagged: ":n" keeps the slot
@@ -292,9 +293,13 @@ class ClusterMigrationTest(unittest.TestCase):
                 n = 0
                 while not stop.is_set() and n < 1_000_000:
                     key = f"{write_keys[n % len(write_keys)]}:{index}"
+                    began = time.monotonic()
                     rc.set(key, n)
+                    slowest[index] = max(slowest[index], time.monotonic() - began)
                     acked[index][key] = str(n)
+                    began = time.monotonic()
                     rc.incr(counter)
+                    slowest[index] = max(slowest[index], time.monotonic() - began)
                     increments[index] += 1
                     n += 1
                 rc.close()
@@ -323,7 +328,8 @@ class ClusterMigrationTest(unittest.TestCase):
                 thread.join(timeout=60)
         self.assertEqual(errors, [])
         info = text(a0.client().execute_command("CLUSTER", "INFO"))
-        print(f"\nmigrated {len(keys)} keys in {elapsed:.2f} s; "
+        print(f"\nmigrated {len(keys)} keys in {elapsed:.2f} s; longest client write "
+              f"{max(slowest) * 1000:.0f} ms; "
               + " ".join(line for line in info.split() if line.startswith("lattice_")))
         c.wait_agreed()
         self.assertEqual(c.owner_of(a0, first), frozenset({c.node_id(b0), c.node_id(b1)}))
