@@ -12,8 +12,10 @@
 #include "lattice/repl/op_log.h"
 #include "net/asio.h"
 #include "net/client_listener.h"
+#include "net/cluster_bus.h"
 #include "net/peer_links.h"
 #include "net/tls.h"
+#include "server/cluster.h"
 #include "server/file_storage.h"
 #include "server/info.h"
 #include "server/replication.h"
@@ -49,6 +51,15 @@ lattice::ReplicaId FreshReplicaId() {
   while (id == lattice::kNoReplica) {
     id = (static_cast<uint64_t>(device()) << 32) ^ device();
   }
+  return id;
+}
+
+// A fresh cluster node id: 40 random hex characters, as Valkey's.
+std::string FreshNodeId() {
+  std::random_device device;
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id;
+  for (int i = 0; i < 40; ++i) id.push_back(kHex[device() & 15]);
   return id;
 }
 
@@ -170,8 +181,23 @@ int main(int argc, char** argv) {
     spdlog::critical("Configured to not listen anywhere, exiting.");
     return 1;
   }
+  std::unique_ptr<lattice::server::Cluster> cluster;
+  std::unique_ptr<lattice::net::ClusterBusLinks> cluster_bus;
+  if (server.config().cluster_enabled()) {
+    cluster = std::make_unique<lattice::server::Cluster>(server);
+    const std::string path = server.config().dir() + "/" + server.config().cluster_config_file();
+    if (Result<void> loaded = cluster->Load(path, FreshNodeId(), clock.NowMs()); !loaded.ok()) {
+      spdlog::critical("{}", loaded.error().message);
+      return 1;
+    }
+    server.set_cluster(cluster.get());
+    cluster_bus = std::make_unique<lattice::net::ClusterBusLinks>(io, server, *cluster);
+    cluster->set_bus(cluster_bus.get());
+    spdlog::info("Cluster mode: node {} of shard '{}'", cluster->myid(), cluster->myself().shard);
+  }
   lattice::net::ClientListener listener(io, server);
   auto stop = [&] {
+    if (cluster_bus) cluster_bus->Stop();
     listener.Stop();
     links.Stop();
     io.stop();
@@ -205,6 +231,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   links.Start(server.config().peers());
+  if (cluster_bus) cluster_bus->Start();
   spdlog::info("Lattice {} started, region '{}', replica {}, shard '{}', pid {}",
                lattice::server::kLatticeVersion, server.config().region(),
                lattice::server::ReplicaIdText(*replica), server.config().shard_id(),

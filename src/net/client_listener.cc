@@ -159,7 +159,7 @@ asio::awaitable<void> ClientListener::Session(Stream& stream) {
   if (server::DeniedByProtectedMode(server_.config().protected_mode(),
                                     server_.acl().default_user(), client.is_local)) {
     ++server_.stats().rejected_connections;
-    co_await asio::async_write(socket, asio::buffer(server::kProtectedModeDenied.data(),
+    co_await asio::async_write(stream, asio::buffer(server::kProtectedModeDenied.data(),
                                                     server::kProtectedModeDenied.size()),
                                asio::redirect_error(asio::use_awaitable, ec));
     co_return;
@@ -213,7 +213,7 @@ asio::awaitable<void> ClientListener::Session(Stream& stream) {
           break;
         }
         if (client.authenticated != was_authenticated) parser.set_limits(server_.LimitsFor(client));
-        if (client.wait.has_value()) {
+        if (client.wait.has_value() || !client.paused_command.empty()) {
           std::string rest(input);  // the pipeline after it waits (input may point into held)
           held.swap(rest);
           input = held;
@@ -246,7 +246,9 @@ asio::awaitable<void> ClientListener::Session(Stream& stream) {
           break;
         }
       }
-      if (blocked) {
+      if (blocked && !client.paused_command.empty()) {
+        co_await WaitForUnpause(client, reply);
+      } else if (blocked) {
         co_await WaitForRegions(client, reply);
       }
     }
@@ -283,6 +285,30 @@ asio::awaitable<void> ClientListener::WaitForRegions(server::ClientState& client
   }
   client.wake_hook = nullptr;
   client.wait.reset();
+}
+
+// Holds a client whose write hit a slot paused for a migration handoff (Cluster::Route) and runs
+// the command again every millisecond until the slot is served again (it then runs here, or gets
+// MOVED once the slot changed hands). The pause itself is bounded (it times out on the server
+// side), and so is this loop.
+asio::awaitable<void> ClientListener::WaitForUnpause(server::ClientState& client,
+                                                     server::ReplyBuilder& reply) {
+  asio::steady_timer timer(io_);
+  constexpr int kMaxTries = 30'000;
+  for (int i = 0; i < kMaxTries && !client.paused_command.empty(); ++i) {
+    timer.expires_after(std::chrono::milliseconds(1));
+    boost::system::error_code ec;
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (client.killed || stopping_) break;
+    const std::vector<std::string> command = std::move(client.paused_command);
+    client.paused_command.clear();
+    const std::vector<std::string_view> args(command.begin(), command.end());
+    server_.Execute(client, args, reply);
+  }
+  if (!client.paused_command.empty()) {
+    client.paused_command.clear();
+    reply.Error("TRYAGAIN Slot paused for a migration handoff");
+  }
 }
 
 }  // namespace lattice::net

@@ -45,6 +45,7 @@ class ClientListener {
   template <typename Stream>
   asio::awaitable<void> Session(Stream& stream);
   asio::awaitable<void> WaitForRegions(server::ClientState& client, server::ReplyBuilder& reply);
+  asio::awaitable<void> WaitForUnpause(server::ClientState& client, server::ReplyBuilder& reply);
   void Cron();
 
   asio::io_context& io_;

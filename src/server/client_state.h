@@ -64,6 +64,13 @@ struct ClientState {
   std::optional<Wait> wait;
   std::function<void()> wake_hook;
 
+  // Cluster mode: ASKING applies to the next command; READONLY is kept for READWRITE. A write to
+  // a slot paused for a migration handoff is not run: the command is kept here and the network
+  // layer holds the client and runs it again (Cluster::Route).
+  bool asking = false;
+  bool readonly = false;
+  std::vector<std::string> paused_command;
+
   // Set by QUIT, SHUTDOWN or CLIENT KILL of oneself: flush the pending replies, then close.
   bool close_after_reply = false;
   // Set when another client killed this one: close at once, without flushing.

@@ -1336,7 +1336,10 @@ uint64_t Config::proto_max_bulk_len() const {
 uint64_t Config::client_query_buffer_limit() const {
   return static_cast<uint64_t>(At("client-query-buffer-limit").number);
 }
-int Config::databases() const { return static_cast<int>(At("databases").number); }
+// Valkey 9: in cluster mode the number of databases is cluster-databases.
+int Config::databases() const {
+  return cluster_enabled() ? cluster_databases() : static_cast<int>(At("databases").number);
+}
 int Config::maxclients() const {
   return static_cast<int>(std::min<int64_t>(At("maxclients").number, INT_MAX));
 }

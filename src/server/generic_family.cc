@@ -1,6 +1,6 @@
 // Generic keyspace commands: DEL, UNLINK, EXISTS, TOUCH, TYPE, RENAME, RENAMENX, COPY, MOVE,
 // RANDOMKEY, SWAPDB, SCAN, KEYS, the EXPIRE and TTL families, PERSIST, OBJECT, DEBUG DIGEST and
-// DIGEST-VALUE, CLUSTER KEYSLOT.
+// DIGEST-VALUE.
 //
 // CRDT notes (docs/commands/generic.md has the table): DEL is an observed-remove, so a write made
 // concurrently in another region survives it. RENAME, COPY and MOVE read the visible value at
@@ -718,14 +718,6 @@ void CmdDebug(CommandContext& ctx, ArgList args) {
   }
 }
 
-// ---- CLUSTER KEYSLOT -------------------------------------------------------------------------
-
-// Answered with cluster mode on or off (Valkey refuses every CLUSTER subcommand when cluster
-// support is disabled; the slot of a key is a pure function, and tools use it either way).
-void CmdClusterKeySlot(CommandContext& ctx, ArgList args) {
-  ctx.reply.Integer(KeySlot(args[2]));
-}
-
 }  // namespace
 
 void RegisterGenericFamily(CommandRegistry& registry) {
@@ -769,9 +761,6 @@ void RegisterGenericFamily(CommandRegistry& registry) {
       {.name = "help", .arity = 2, .flags = kLoading | kStale, .acl = kKs | kAclSlow, .handler = &CmdObjectHelp, .group = "generic", .summary = "Returns helpful text about the different subcommands.", .since = "6.2.0", .complexity = "O(1)"},
   }});
   registry.Add({.name = "debug", .arity = -2, .flags = kAdmin | kNoScript | kLoading | kStale, .acl = kAclAdmin | kAclSlow | kAclDangerous, .handler = &CmdDebug, .group = "server", .summary = "A container for debugging commands.", .since = "1.0.0", .complexity = "Depends on subcommand."});
-  registry.Add({.name = "cluster", .arity = -2, .acl = kAclSlow, .group = "cluster", .summary = "A container for Redis Cluster commands.", .since = "3.0.0", .complexity = "Depends on subcommand.", .subcommands = {
-      {.name = "keyslot", .arity = 3, .flags = kStale, .acl = kAclSlow, .handler = &CmdClusterKeySlot, .group = "cluster", .summary = "Returns the hash slot for a key.", .since = "3.0.0", .complexity = "O(N) where N is the number of bytes in the key"},
-  }});
 }
 
 }  // namespace lattice::server

@@ -520,6 +520,32 @@ void Keyspace::ResumeDots() {
   dots_ = crdt::DotSource(dots_.replica(), context_.vector().Get(dots_.replica()) + 1);
 }
 
+void Keyspace::ForEachInSlot(
+    int db, uint16_t slot,
+    const std::function<void(const std::string& key, const crdt::Key& value)>& visit) const {
+  const Table* table = dbs_[db]->slots[slot].get();
+  if (table == nullptr) {
+    return;
+  }
+  for (const auto& [key, value] : *table) {
+    visit(key, value);
+  }
+}
+
+size_t Keyspace::DropSlot(int db, uint16_t slot) {
+  Db& d = *dbs_[db];
+  std::unique_ptr<Table> table = std::move(d.slots[slot]);
+  if (table == nullptr) {
+    return 0;
+  }
+  for (const auto& [key, value] : *table) {
+    d.hidden.erase(key);
+    Unindex(db, key);
+  }
+  d.size -= table->size();
+  return table->size();
+}
+
 void Keyspace::FlushDb(int db, int64_t now_ms) {
   std::vector<std::string> keys;
   keys.reserve(dbs_[db]->size);

@@ -173,6 +173,14 @@ class Keyspace {
   // Up to `count` keys of a slot (CLUSTER GETKEYSINSLOT).
   std::vector<std::string> KeysInSlot(int db, uint16_t slot, size_t count) const;
 
+  // Every entry of one slot (cluster migration snapshots), hidden expired keys included.
+  void ForEachInSlot(int db, uint16_t slot,
+                     const std::function<void(const std::string& key, const crdt::Key& value)>&
+                         visit) const;
+  // Forgets every key of one slot here only: no op is shipped (the slot moved to another shard,
+  // or an import was abandoned). Returns the number of entries dropped.
+  size_t DropSlot(int db, uint16_t slot);
+
   // SCAN: visits about `count` keys from `cursor` and returns the next cursor (0 when done).
   // Guarantee (Valkey's): every key present for the whole scan is visited at least once, even
   // while tables grow or shrink. The cursor is (slot << 50) | (50-bit key-hash threshold):

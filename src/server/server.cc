@@ -4,6 +4,7 @@
 #include <random>
 
 #include "lattice/common/numbers.h"
+#include "server/cluster.h"
 #include "server/glob.h"
 #include "server/replication.h"
 #include "spdlog/spdlog.h"
@@ -168,6 +169,7 @@ Server::Server(Config config, const Clock& clock, ReplicaId replica,
   RegisterZSetFamily(registry_);
   RegisterTransactionFamily(registry_);
   RegisterCrdtFamily(registry_);
+  RegisterClusterFamily(registry_);
   RegisterAclFamily(registry_);
   keyspace_.set_sink(this);
   if (!config_.requirepass().empty()) acl_.SetDefaultPassword(config_.requirepass());
@@ -229,6 +231,9 @@ void Server::TouchKey(int db, std::string_view key) {
 
 void Server::OnLocalOp(int db, std::string_view key, const crdt::KeyOp& op) {
   TouchKey(db, key);
+  if (cluster_ != nullptr) {
+    cluster_->OnLocalOp(db, key, op);
+  }
   if (replication_ != nullptr) {
     replication_->OnLocalOp(db, key, op);
   }
@@ -242,6 +247,9 @@ void ReplyHelp(CommandContext& ctx, std::initializer_list<std::string_view> line
 }
 
 void Server::EndOfBatch() {
+  if (cluster_ != nullptr) {
+    cluster_->Flush();
+  }
   if (replication_ == nullptr) {
     return;
   }
@@ -385,6 +393,18 @@ void Server::Execute(ClientState& client, ArgList args, ReplyBuilder& reply) {
     }
     client.multi_dirty = client.multi_dirty || client.in_multi;
     RecordError(std::string_view(*out).substr(reply_start));
+    return;
+  }
+  if (cluster_ != nullptr && !cluster_->Route(client, *command, args, reply)) {
+    if (out->size() > reply_start) {  // redirected (not held for a handoff pause)
+      if (command->full_name == "exec") {
+        client.in_multi = false;  // Valkey discards the transaction
+        client.queued.clear();
+        Unwatch(client);
+      }
+      client.multi_dirty = client.multi_dirty || client.in_multi;
+      RecordError(std::string_view(*out).substr(reply_start));
+    }
     return;
   }
   if (client.in_multi && !RunsInsideMulti(*command)) {

@@ -48,6 +48,7 @@ struct ServerStats {
 
 class Server;
 class Replication;
+class Cluster;
 
 // What a handler sees: the server, the calling client, where to write the reply, and the
 // command being run. Handlers parse arguments, call logic that returns a result, and reply.
@@ -142,6 +143,10 @@ class Server final : public OpSink {
   // Replication (src/server/replication.h), when the node runs with a data dir; may be null.
   void set_replication(Replication* replication) { replication_ = replication; }
   Replication* replication() const { return replication_; }
+  // Cluster mode (src/server/cluster.h), when --cluster-enabled yes; may be null. Routes every
+  // command before it runs and sees every op applied (slot migration streams them).
+  void set_cluster(Cluster* cluster) { cluster_ = cluster; }
+  Cluster* cluster() const { return cluster_; }
   // Called by the network layer after a batch of commands or peer messages, before it yields:
   // makes the batch durable per appendfsync and lets replication send. A failed op log write is
   // fatal, as in Valkey under appendfsync always: logged, then the process exits.
@@ -171,6 +176,7 @@ class Server final : public OpSink {
   Replication* replication_ = nullptr;
   Acl acl_;
   bool executing_multi_ = false;  // inside EXEC: ACL LOG context "multi"
+  Cluster* cluster_ = nullptr;
 };
 
 // Registration functions of the command families (one per file, at its bottom).
@@ -184,6 +190,7 @@ void RegisterZSetFamily(CommandRegistry& registry);
 void RegisterTransactionFamily(CommandRegistry& registry);
 void RegisterCrdtFamily(CommandRegistry& registry);
 void RegisterAclFamily(CommandRegistry& registry);
+void RegisterClusterFamily(CommandRegistry& registry);
 
 // Valkey's error texts that many families share, from one place.
 namespace errors {
