@@ -369,7 +369,7 @@ TEST_CASE("config: not-applicable directives are accepted and noticed once", "[c
 }
 
 std::filesystem::path FixturePath() {
-  return std::filesystem::path(__FILE__).parent_path() / "data" / "valkey-like.conf";
+  return std::filesystem::path(LATTICE_TESTS_DIR) / "server" / "data" / "valkey-like.conf";
 }
 
 TEST_CASE("config: a valkey.conf from an existing deployment loads", "[config]") {
