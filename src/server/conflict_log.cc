@@ -91,6 +91,32 @@ ConflictLog::Before ConflictLog::Capture(const crdt::Key* local, const crdt::Key
   return before;
 }
 
+crdt::KeyOp ConflictLog::StateAsOp(const crdt::Key& state, const crdt::DotContext& context) {
+  crdt::KeyOp op;
+  op.delta = state;
+  op.context = context;
+  const crdt::RegisterEntry<uint8_t>* creator = nullptr;
+  if (const crdt::KeyRest* rest = state.rest()) {
+    switch (state.Type()) {
+      case crdt::ObjectType::kHash: creator = rest->hash_created.Winner(); break;
+      case crdt::ObjectType::kSet: creator = rest->set_created.Winner(); break;
+      case crdt::ObjectType::kZSet: creator = rest->zset_created.Winner(); break;
+      default: break;
+    }
+  }
+  if (creator != nullptr) {
+    op.first_dot = creator->dot;
+    op.hlc = creator->hlc;
+    if ((creator->value & crdt::kFixedPrecedenceFlag) != 0) {
+      op.policies.type = crdt::TypeRule::kFixedPrecedence;
+    }
+  } else if (const auto* winner = state.string().Winner()) {
+    op.first_dot = winner->dot;
+    op.hlc = winner->hlc;
+  }
+  return op;
+}
+
 void ConflictLog::Record(int db, std::string_view key, const Before& before,
                          const crdt::KeyOp& op, const crdt::Key& after, int64_t now_ms) {
   auto lww = [&](const std::string& type, const std::string& field,
@@ -144,7 +170,22 @@ void ConflictLog::Record(int db, std::string_view key, const Before& before,
   }
 }
 
+// The same decision can be met twice: a snapshot and the op stream may overlap (a peer that
+// catches up from a snapshot also receives the ops it covers), and each join judges it again.
+static bool SameDecision(const Conflict& a, const Conflict& b) {
+  return a.db == b.db && a.key == b.key && a.field == b.field && a.type == b.type &&
+         a.winner == b.winner && a.winner_hlc == b.winner_hlc && a.loser == b.loser &&
+         a.loser_hlc == b.loser_hlc && a.winner_value == b.winner_value &&
+         a.loser_value == b.loser_value;
+}
+
 void ConflictLog::Add(Conflict conflict) {
+  constexpr size_t kRecentToCompare = 32;
+  size_t compared = 0;
+  for (auto it = ring_.rbegin(); it != ring_.rend() && compared < kRecentToCompare;
+       ++it, ++compared) {
+    if (SameDecision(*it, conflict)) return;
+  }
   ++total_;
   ++counts_[conflict.type + "/" + conflict.rule];
   if (conflict.time_ms - window_ms_ >= 1000 || conflict.time_ms < window_ms_) {

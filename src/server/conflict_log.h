@@ -60,6 +60,10 @@ class ConflictLog {
     std::vector<Removal> removals;
   };
   static Before Capture(const crdt::Key* local, const crdt::KeyOp& op);
+  // A peer's whole key state (a snapshot being installed) seen as one op: the state as delta,
+  // its context, and the creator of its type as the op's origin, so that Capture and Record
+  // judge a snapshot join as they judge an op.
+  static crdt::KeyOp StateAsOp(const crdt::Key& state, const crdt::DotContext& context);
   void Record(int db, std::string_view key, const Before& before, const crdt::KeyOp& op,
               const crdt::Key& after, int64_t now_ms);
 

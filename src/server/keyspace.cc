@@ -478,7 +478,16 @@ void Keyspace::JoinState(int db, std::string_view key, const crdt::Key& theirs,
     it = table->emplace(std::string(key), crdt::Key()).first;
     ++dbs_[db]->size;
   }
+  std::optional<crdt::KeyOp> as_op;
+  ConflictLog::Before before;
+  if (db != system_db() && !it->second.empty() && !theirs.empty()) {
+    as_op = ConflictLog::StateAsOp(theirs, theirs_context);
+    before = ConflictLog::Capture(&it->second, *as_op);
+  }
   it->second.Join(theirs, context_, theirs_context);
+  if (as_op.has_value()) {
+    conflicts_.Record(db, key, before, *as_op, it->second, crdt::HlcPhysicalMs(hlc_.last()));
+  }
   if (HasFieldTtl(it->second)) {
     dbs_[db]->field_ttl_keys.insert(it->first);
   }

@@ -149,8 +149,9 @@ class Keyspace {
   void ApplyRemote(int db, std::string_view key, const crdt::KeyOp& op);
 
   // Joins state received whole (a snapshot): Key::Join(theirs, context(), theirs_context) on
-  // `key`, creating or dropping the entry as needed. `theirs` may be empty (a key the snapshot
-  // lacks: what it observed of ours is removed). The caller joins the shard context afterwards.
+  // `key`, creating or dropping the entry as needed, and records the conflicts the join decides
+  // (as ApplyRemote does). `theirs` may be empty (a key the snapshot lacks: what it observed of
+  // ours is removed). The caller joins the shard context afterwards.
   void JoinState(int db, std::string_view key, const crdt::Key& theirs,
                  const crdt::DotContext& theirs_context);
   // After loading state from disk: the next local dot follows the highest of ours in context(),

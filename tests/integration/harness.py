@@ -120,7 +120,8 @@ class ServerProcess:
 
     def cleanup(self):
         self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        if not os.environ.get("LATTICE_KEEP_DIRS"):
+            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def read_until_closed(sock, timeout=10.0):

@@ -154,5 +154,34 @@ TEST_CASE("conflicts: concurrent assignments and types are logged, merges are no
   CHECK(a.Run({"crdt.conflicts", "bogus"}) == "(error) ERR syntax error");
 }
 
+TEST_CASE("conflicts: a snapshot join is judged like an op, and an overlap counts once",
+          "[policy][conflicts]") {
+  testing::Region a(1), b(2);
+  CHECK(a.Run({"set", "s", "from-a"}) == "OK");
+  CHECK(b.Run({"set", "s", "from-b"}) == "OK");  // concurrent
+  CHECK(a.Run({"sadd", "rw", "m"}) == "1");
+  // b's whole state arrives as a snapshot would: the key state and b's context.
+  const crdt::Key* theirs = b.keyspace().Find(0, "s", 0);
+  REQUIRE(theirs != nullptr);
+  const crdt::Key mine_before = *a.keyspace().Find(0, "s", 0);
+  a.keyspace().JoinState(0, "s", *theirs, b.keyspace().context());
+  const ConflictLog& log = a.keyspace().conflicts();
+  CHECK(log.counts().at("string/lww") == 1);
+  REQUIRE(log.Recent(1).size() == 1);
+  CHECK(log.Recent(1)[0].loser_value != log.Recent(1)[0].winner_value);
+  // The op stream overlapping the snapshot: the op finds its write already in, no new conflict.
+  b.sink.DeliverTo(a.keyspace());
+  CHECK(log.total() == 1);
+  // The same decision judged twice (from the same local state) is counted once.
+  const crdt::KeyOp op = ConflictLog::StateAsOp(*theirs, b.keyspace().context());
+  ConflictLog twice;
+  const crdt::Key* after = a.keyspace().Find(0, "s", 0);
+  for (int i = 0; i < 2; ++i) {
+    twice.Record(0, "s", ConflictLog::Capture(&mine_before, op), op, *after, 1000 + i);
+  }
+  CHECK(twice.total() == 1);
+  CHECK(twice.Recent(10).size() == 1);
+}
+
 }  // namespace
 }  // namespace lattice::server
