@@ -55,8 +55,8 @@ const std::vector<std::vector<std::string>>& Writes() {
       {"HDEL", "h", "f2"},            {"HEXPIRE", "h", "100", "FIELDS", "1", "f1"},
       {"ZADD", "z", "1", "m", "2", "n"}, {"ZINCRBY", "z", "5", "m"},
       {"ZREM", "z", "n"},             {"PEXPIRE", "s", "50000"},
-      {"PERSIST", "s"},               {"SELECT", "3"},
-      {"SET", "db3", "x"},            {"DEL", "db3"},
+      {"PERSIST", "s"},               {"SELECT", "1"},
+      {"SET", "db1", "x"},            {"DEL", "db1"},
   };
   return writes;
 }
