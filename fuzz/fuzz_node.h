@@ -115,6 +115,14 @@ class FuzzNode {
   std::string error_;
 };
 
+// The engine applies ops only through the keyspace, and hears of every local op: between steps
+// both must agree on what is applied.
+inline void CheckEngineMatchesKeyspace(FuzzNode& node) {
+  LATTICE_ASSERT_MSG(node.replication().replicator().applied() ==
+                         node.server().keyspace().context().vector(),
+                     "the engine's applied vector is not the keyspace's");
+}
+
 // Asserts that `recovered` holds what `live` holds: the same dataset (DEBUG DIGEST) and the same
 // applied vector. `how` names the recovery in the failure message.
 inline void CheckSameState(FuzzNode& recovered, FuzzNode& live, const char* how) {

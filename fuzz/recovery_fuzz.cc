@@ -16,8 +16,9 @@
 //   truncate:  one file cut to a chosen length
 //   remove:    one file removed
 //   write:     a file (snapshot, replica-id, peers, or a segment name) replaced by raw bytes
-// Checked when recovery succeeds: the node serves commands, and after a write and a checkpoint
-// a second recovery of the same storage shows the same dataset and applied vector.
+// Checked when recovery succeeds: the engine starts from what the keyspace holds, the node serves
+// commands, and after a write and a checkpoint a second recovery of the same storage shows the
+// same dataset and applied vector.
 
 #include <cstddef>
 #include <cstdint>
@@ -157,6 +158,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!node.ok()) {
     return 0;  // refused with an error: fine
   }
+  CheckEngineMatchesKeyspace(node);
   node.Run({"SET", "after-restart", "1"});
   node.Run({"INCR", "counter-after-restart"});
   node.EndOfBatch();

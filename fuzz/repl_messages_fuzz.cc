@@ -15,6 +15,7 @@
 //   relink:   the link drops and the peer reconnects
 // Checked, besides "never crashes, never asserts, never leaks":
 // - every message Decode accepts re-encodes to bytes that decode to the same message;
+// - after every step, the engine's applied vector is the keyspace's;
 // - the state is consistent with what was made durable: a second node recovered from the same
 //   storage (op log replay), and a third one recovered after a checkpoint (snapshot), show the
 //   same dataset (DEBUG DIGEST) and the same applied vector as the live node.
@@ -190,8 +191,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         link.Connect();
         break;
     }
+    CheckEngineMatchesKeyspace(node);
   }
   link.Deliver(stream, stream.size() + 1);
+  CheckEngineMatchesKeyspace(node);
   CheckRecovers(storage, clock, node, "replaying the op log must rebuild the live state");
   const Result<void> checkpoint = node.replication().Checkpoint(clock.NowMs());
   LATTICE_ASSERT_MSG(checkpoint.ok(), "a checkpoint to memory cannot fail");
