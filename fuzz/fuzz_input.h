@@ -55,3 +55,11 @@ class FuzzInput {
 };
 
 }  // namespace lattice::fuzz
+
+// Defines libFuzzer's entry point (also what replay_main.cc calls) as `run(FuzzInput&)`.
+#define LATTICE_FUZZ_TARGET(run)                                            \
+  extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) { \
+    ::lattice::fuzz::FuzzInput in(data, size);                              \
+    run(in);                                                                \
+    return 0;                                                               \
+  }

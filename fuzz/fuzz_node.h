@@ -68,13 +68,16 @@ class FuzzNode {
     }
     replication_ = std::move(*opened);
     server_->set_replication(replication_.get());
-    client_.id = server_->NextClientId();
-    server_->RegisterClient(&client_);
+    for (server::ClientState* client : {&admin_, &client_}) {
+      client->id = server_->NextClientId();
+      server_->RegisterClient(client);
+    }
   }
 
   ~FuzzNode() {
     if (replication_ != nullptr) {
       server_->UnregisterClient(&client_);
+      server_->UnregisterClient(&admin_);
     }
     replication_.reset();  // before the server it refers to
   }
@@ -87,13 +90,16 @@ class FuzzNode {
   server::Server& server() { return *server_; }
   server::Replication& replication() { return *replication_; }
   CountingTransport& transport() { return transport_; }
+  // A local client for the fuzz input's own commands (authenticated, registered with the
+  // server). Run() uses another one, so a MULTI or a SELECT of the input never affects checks.
+  server::ClientState& client() { return client_; }
 
-  // Runs one command as an authenticated local client; returns the raw RESP reply.
+  // Runs one command as the harness's own authenticated local client; returns the RESP reply.
   std::string Run(const std::vector<std::string>& args) {
     std::vector<std::string_view> views(args.begin(), args.end());
     std::string out;
     server::ReplyBuilder reply(&out);
-    server_->Execute(client_, views, reply);
+    server_->Execute(admin_, views, reply);
     return out;
   }
 
@@ -111,6 +117,7 @@ class FuzzNode {
   CountingTransport transport_;
   std::unique_ptr<server::Server> server_;
   std::unique_ptr<server::Replication> replication_;
+  server::ClientState admin_;
   server::ClientState client_;
   std::string error_;
 };

@@ -143,20 +143,14 @@ void BuildDir(repl::MemoryStorage& storage, FuzzInput& in) {
   }
 }
 
-}  // namespace
-}  // namespace lattice::fuzz
-
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  using namespace lattice;
-  using namespace lattice::fuzz;
-  FuzzInput in(data, size);
+void Run(FuzzInput& in) {
   repl::MemoryStorage storage;
   BuildDir(storage, in);
   (void)repl::ReplicaIdentity::Load(storage);
   FuzzClock clock;
   FuzzNode node(storage, clock);
   if (!node.ok()) {
-    return 0;  // refused with an error: fine
+    return;  // refused with an error: fine
   }
   CheckEngineMatchesKeyspace(node);
   node.Run({"SET", "after-restart", "1"});
@@ -166,5 +160,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   LATTICE_ASSERT_MSG(checkpoint.ok(), "a checkpoint to memory cannot fail");
   FuzzNode again(storage, clock);
   CheckSameState(again, node, "a recovered node's own checkpoint must load the same state");
-  return 0;
 }
+
+}  // namespace
+}  // namespace lattice::fuzz
+
+LATTICE_FUZZ_TARGET(lattice::fuzz::Run)

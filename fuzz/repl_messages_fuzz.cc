@@ -153,13 +153,7 @@ void CheckRecovers(repl::Storage& storage, FuzzClock& clock, FuzzNode& live, con
   CheckSameState(recovered, live, how);
 }
 
-}  // namespace
-}  // namespace lattice::fuzz
-
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  using namespace lattice;
-  using namespace lattice::fuzz;
-  FuzzInput in(data, size);
+void Run(FuzzInput& in) {
   repl::MemoryStorage storage;
   FuzzClock clock;
   FuzzNode node(storage, clock);
@@ -199,5 +193,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const Result<void> checkpoint = node.replication().Checkpoint(clock.NowMs());
   LATTICE_ASSERT_MSG(checkpoint.ok(), "a checkpoint to memory cannot fail");
   CheckRecovers(storage, clock, node, "loading the checkpoint must rebuild the live state");
-  return 0;
 }
+
+}  // namespace
+}  // namespace lattice::fuzz
+
+LATTICE_FUZZ_TARGET(lattice::fuzz::Run)

@@ -115,12 +115,7 @@ Outcome Fragmented(RequestParser& parser, std::string_view stream,
   return outcome;
 }
 
-}  // namespace
-}  // namespace lattice::fuzz
-
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  using namespace lattice::fuzz;
-  FuzzInput in(data, size);
+void Run(FuzzInput& in) {
   const uint8_t flags = in.Byte();
   RequestLimits limits;
   limits.authenticated = (flags & 1) == 0;
@@ -143,5 +138,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   whole_parser.Reset();
   LATTICE_ASSERT_MSG(Whole(whole_parser, stream) == whole, "Reset() left state behind");
-  return 0;
 }
+
+}  // namespace
+}  // namespace lattice::fuzz
+
+LATTICE_FUZZ_TARGET(lattice::fuzz::Run)
