@@ -1,6 +1,8 @@
 """Bugs the fuzz targets found (docs/security.md, "Fuzzing and limits"), each checked on a real
 lattice-server. The inputs that found them are replayed by ctest from tests/fuzz/regressions/.
 """
+import os
+import subprocess
 import unittest
 
 from harness import ServerProcess
@@ -33,3 +35,26 @@ class SwapDbSurvivesRestartTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class PeersFileNamingThisReplicaTest(unittest.TestCase):
+    """A peers file that names the replica itself (copied from another node's data dir) used to
+    trip an assertion in the replication engine at startup (found by the `recovery` target):
+    now it is refused with an error naming the line, like any other damaged line."""
+
+    def test_refused_with_an_error_not_an_abort(self):
+        server = ServerProcess()
+        try:
+            server.start()
+            server.stop()
+            with open(os.path.join(server.dir, "replica-id")) as f:
+                own_id = f.read().split()[1]
+            with open(os.path.join(server.dir, "peers"), "w") as f:
+                f.write(own_id + "\n")
+            done = subprocess.run(server.command_line(), capture_output=True, text=True,
+                                  timeout=30)
+            self.assertEqual(1, done.returncode, done.stdout + done.stderr)
+            self.assertIn(f"Bad line in the peers file: '{own_id}' is this replica's own id",
+                          done.stdout + done.stderr)
+        finally:
+            server.cleanup()
