@@ -44,7 +44,7 @@ std::string Describe(const repl::Message& message) {
 }  // namespace
 
 Region::Region(World& world, int index, ReplicaId id, repl::FsyncPolicy fsync)
-    : index(index), id(id), fsync(fsync), clock(world.now_ms()), world_(world) {}
+    : index(index), id(id), fsync(fsync), clock(world.now_ms()) {}
 
 void Region::Send(ReplicaId to, const repl::Message& message) { outbox.emplace_back(to, message); }
 

@@ -69,9 +69,6 @@ class Region final : public repl::Transport {
   uint64_t syncs_seen = 0;
   std::string last_event;         // Replication's last engine event, polled after each batch
   uint64_t starts = 0;
-
- private:
-  World& world_;
 };
 
 enum class EventKind { kDeliver, kTick, kClient, kConnect, kRestart, kFault };

@@ -6,7 +6,8 @@
 // concurrently in another region survives it. RENAME, COPY and MOVE read the visible value at
 // the command's instant and rebuild it in the destination as fresh local writes
 // (Keyspace::WriteVisible); the source of RENAME/MOVE is then removed by an observed-remove DEL.
-// SWAPDB swaps this node's databases only and is not replicated.
+// SWAPDB swaps this node's databases only and is not replicated; it writes a snapshot, as the op
+// log cannot record it.
 
 #include <algorithm>
 #include <cstdio>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "server/glob.h"
+#include "server/replication.h"
 #include "server/server.h"
 #include "server/sha1.h"
 
@@ -203,6 +205,15 @@ void CmdSwapDb(CommandContext& ctx, ArgList args) {
     return;
   }
   ctx.keyspace().SwapDb(a, b);
+  // The op log names databases by number and cannot record a swap: without a checkpoint, a
+  // restart would replay earlier writes into the unswapped databases and undo it.
+  if (Replication* replication = ctx.server.replication(); replication != nullptr) {
+    if (Result<void> written = replication->Checkpoint(ctx.now_ms); !written.ok()) {
+      ctx.keyspace().SwapDb(a, b);
+      ctx.reply.Error("ERR SWAPDB failed to write a snapshot: " + written.error().message);
+      return;
+    }
+  }
   ctx.reply.Ok();
 }
 

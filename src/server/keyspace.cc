@@ -430,9 +430,9 @@ void Keyspace::WriteVisible(int db, std::string_view key, const VisibleValue& va
                [&](Key& k, const Writer& w) { return k.SAdd(value.set, w, context_); });
       break;
     case crdt::ObjectType::kZSet:
-      for (const auto& [member, score] : value.zset) {
-        WriteOne(*this, db, key, now_ms, [&](Key& k, const Writer& w) {
-          return k.ZAdd(member, score, w, context_);
+      for (const auto& entry : value.zset) {  // not a structured binding: clang 14 cannot
+        WriteOne(*this, db, key, now_ms, [&](Key& k, const Writer& w) {  // capture those
+          return k.ZAdd(entry.first, entry.second, w, context_);
         });
       }
       break;

@@ -217,6 +217,11 @@ Result<void> Replication::LoadPeers() {
     if (parse_end != line.c_str() + line.size() || id == kNoReplica || line.size() > 16) {
       return Unexpected("Bad line in the peers file: '" + line + "'");
     }
+    // Never written by this node (a peer's Hello with our own id is refused): a peers file
+    // copied from another node's data dir. The engine would assert on it.
+    if (id == server_.keyspace().replica()) {
+      return Unexpected("Bad line in the peers file: '" + line + "' is this replica's own id");
+    }
     known_peers_.push_back(id);
   }
   return {};

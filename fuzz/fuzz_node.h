@@ -1,0 +1,143 @@
+#pragma once
+// FuzzNode is one Lattice node without sockets, as the simulator runs it: a Server (keyspace,
+// commands) and its Replication (engine + op log) over a Storage the fuzz target owns, a fake
+// clock, and a transport that only counts what would be sent. It lets a target feed a peer's
+// messages or a damaged data dir to the very code the server runs, then check the state by
+// running commands (DEBUG DIGEST) or by restarting a second node on the same storage.
+// Not thread-safe; the storage must outlive the node.
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "lattice/common/assert.h"
+#include "lattice/repl/storage.h"
+#include "resp/reply_builder.h"
+#include "server/client_state.h"
+#include "server/replication.h"
+#include "server/server.h"
+#include "spdlog/spdlog.h"
+
+namespace lattice::fuzz {
+
+inline constexpr ReplicaId kSelf = 1;
+inline constexpr ReplicaId kPeer = 2;
+inline constexpr char kShard[] = "fuzz";
+
+class FuzzClock final : public server::Clock {
+ public:
+  int64_t NowMs() const override { return now_us / 1000; }
+  int64_t NowUs() const override { return now_us; }
+  int64_t MonotonicUs() const override { return now_us; }
+  int64_t now_us = 1'700'000'000'000'000;
+};
+
+class CountingTransport final : public repl::Transport {
+ public:
+  void Send(ReplicaId, const repl::Message&) override { ++sent; }
+  void Close(ReplicaId) override { ++closed; }
+  uint64_t sent = 0;
+  uint64_t closed = 0;
+};
+
+class FuzzNode {
+ public:
+  // Opens the node over `storage`: recovery runs here. ok() says whether it succeeded.
+  FuzzNode(repl::Storage& storage, FuzzClock& clock) : clock_(clock) {
+    static const bool quiet = [] {
+      spdlog::set_level(spdlog::level::off);  // recovery warnings would flood the fuzzer
+      return true;
+    }();
+    (void)quiet;
+    server::Config config;
+    // Two databases (plus the system one): a full scan (DEBUG DIGEST, a snapshot) walks 16384
+    // slots per database, which would otherwise dominate every run.
+    const Result<void> loaded = config.LoadText("enable-debug-command yes\ndatabases 2\n", "fuzz");
+    LATTICE_ASSERT_MSG(loaded.ok(), "the fuzz node's config loads");
+    server_ = std::make_unique<server::Server>(std::move(config), clock_, kSelf, /*rng_seed=*/1);
+    server::ReplicationOptions options;
+    options.shard_id = kShard;
+    options.region = "self";
+    Result<std::unique_ptr<server::Replication>> opened =
+        server::Replication::Open(*server_, storage, transport_, options, clock_.NowMs());
+    if (!opened.ok()) {
+      error_ = opened.error().message;
+      return;
+    }
+    replication_ = std::move(*opened);
+    server_->set_replication(replication_.get());
+    for (server::ClientState* client : {&admin_, &client_}) {
+      client->id = server_->NextClientId();
+      server_->RegisterClient(client);
+    }
+  }
+
+  ~FuzzNode() {
+    if (replication_ != nullptr) {
+      server_->UnregisterClient(&client_);
+      server_->UnregisterClient(&admin_);
+    }
+    replication_.reset();  // before the server it refers to
+  }
+
+  FuzzNode(const FuzzNode&) = delete;
+  FuzzNode& operator=(const FuzzNode&) = delete;
+
+  bool ok() const { return replication_ != nullptr; }
+  const std::string& error() const { return error_; }
+  server::Server& server() { return *server_; }
+  server::Replication& replication() { return *replication_; }
+  CountingTransport& transport() { return transport_; }
+  // A local client for the fuzz input's own commands (authenticated, registered with the
+  // server). Run() uses another one, so a MULTI or a SELECT of the input never affects checks.
+  server::ClientState& client() { return client_; }
+
+  // Runs one command as the harness's own authenticated local client; returns the RESP reply.
+  std::string Run(const std::vector<std::string>& args) {
+    std::vector<std::string_view> views(args.begin(), args.end());
+    std::string out;
+    server::ReplyBuilder reply(&out);
+    server_->Execute(admin_, views, reply);
+    return out;
+  }
+
+  std::string Digest() { return Run({"DEBUG", "DIGEST"}); }
+
+  // What the server does after each batch of commands or peer input: the log is written, then
+  // the engine sends. A failed log write is fatal in the server; MemoryStorage never fails here.
+  void EndOfBatch() {
+    const Result<void> ended = replication_->EndOfBatch();
+    LATTICE_ASSERT_MSG(ended.ok(), "writing the op log to memory cannot fail");
+  }
+
+ private:
+  FuzzClock& clock_;
+  CountingTransport transport_;
+  std::unique_ptr<server::Server> server_;
+  std::unique_ptr<server::Replication> replication_;
+  server::ClientState admin_;
+  server::ClientState client_;
+  std::string error_;
+};
+
+// The engine applies ops only through the keyspace, and hears of every local op: between steps
+// both must agree on what is applied.
+inline void CheckEngineMatchesKeyspace(FuzzNode& node) {
+  LATTICE_ASSERT_MSG(node.replication().replicator().applied() ==
+                         node.server().keyspace().context().vector(),
+                     "the engine's applied vector is not the keyspace's");
+}
+
+// Asserts that `recovered` holds what `live` holds: the same dataset (DEBUG DIGEST) and the same
+// applied vector. `how` names the recovery in the failure message.
+inline void CheckSameState(FuzzNode& recovered, FuzzNode& live, const char* how) {
+  LATTICE_ASSERT_MSG(recovered.ok(), how);
+  LATTICE_ASSERT_MSG(recovered.Digest() == live.Digest(), how);
+  LATTICE_ASSERT_MSG(recovered.server().keyspace().context().vector() ==
+                         live.server().keyspace().context().vector(),
+                     how);
+}
+
+}  // namespace lattice::fuzz

@@ -1,0 +1,145 @@
+// Writes the seed corpora of the replication fuzz targets (fuzz/corpus/repl_messages/ and
+// fuzz/corpus/recovery/) from real traffic: a peer node (replica kPeer) runs writes of every
+// type, and what its engine sends to kSelf (Hello, OpBatches, Heartbeats, Acks), its snapshot
+// chunks and its encoded ops are laid out in each target's input format. Run by hand after a
+// wire or log format change: build/bin/fuzz_make_seeds fuzz/corpus. Deterministic (fake clock,
+// fixed seed), so rerunning it rewrites the same files.
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "fuzz_node.h"
+#include "lattice/repl/codec.h"
+#include "lattice/repl/memory_storage.h"
+#include "lattice/repl/replicator.h"
+
+namespace lattice::fuzz {
+namespace {
+
+// Tags of repl_messages_fuzz.cc and recovery_fuzz.cc (their enums are local to each target).
+constexpr char kMessagesFrame = 0;
+constexpr char kMessagesDeliver = 2;
+constexpr char kMessagesTick = 4;
+constexpr char kRecoveryRecord = 0;
+constexpr char kRecoveryChunk = 1;
+constexpr char kRecoverySnapshot = 2;
+
+class RecordingTransport final : public repl::Transport {
+ public:
+  void Send(ReplicaId, const repl::Message& message) override { sent.push_back(message); }
+  void Close(ReplicaId) override {}
+  std::vector<repl::Message> sent;
+};
+
+void PutSized(std::string& out, std::string_view payload) {
+  out.push_back(static_cast<char>(payload.size() & 0xff));
+  out.push_back(static_cast<char>(payload.size() >> 8));
+  out.append(payload);
+}
+
+void WriteFile(const std::filesystem::path& path, const std::string& bytes) {
+  std::filesystem::create_directories(path.parent_path());
+  std::ofstream(path, std::ios::binary) << bytes;
+  std::printf("%s: %zu bytes\n", path.c_str(), bytes.size());
+}
+
+const std::vector<std::vector<std::string>>& Writes() {
+  static const std::vector<std::vector<std::string>> writes = {
+      {"SET", "s", "hello"},          {"APPEND", "s", "!"},
+      {"INCR", "c"},                  {"INCRBYFLOAT", "f", "1.5"},
+      {"SADD", "set", "a", "b"},      {"SREM", "set", "a"},
+      {"HSET", "h", "f1", "v", "f2", "w"}, {"HINCRBY", "h", "n", "3"},
+      {"HDEL", "h", "f2"},            {"HEXPIRE", "h", "100", "FIELDS", "1", "f1"},
+      {"ZADD", "z", "1", "m", "2", "n"}, {"ZINCRBY", "z", "5", "m"},
+      {"ZREM", "z", "n"},             {"PEXPIRE", "s", "50000"},
+      {"PERSIST", "s"},               {"SELECT", "1"},
+      {"SET", "db1", "x"},            {"DEL", "db1"},
+  };
+  return writes;
+}
+
+}  // namespace
+}  // namespace lattice::fuzz
+
+int main(int argc, char** argv) {
+  using namespace lattice;
+  using namespace lattice::fuzz;
+  if (argc != 2) {
+    std::fprintf(stderr, "usage: %s <corpus dir>\n", argv[0]);
+    return 2;
+  }
+  const std::filesystem::path dir = argv[1];
+  spdlog::set_level(spdlog::level::off);
+  FuzzClock clock;
+  server::Config config;
+  server::Server peer(std::move(config), clock, kPeer, /*rng_seed=*/2);
+  repl::MemoryStorage storage;
+  RecordingTransport transport;
+  server::ReplicationOptions options;
+  options.shard_id = kShard;
+  options.region = "peer";
+  auto opened = server::Replication::Open(peer, storage, transport, options, clock.NowMs());
+  LATTICE_ASSERT(opened.ok());
+  server::Replication& replication = **opened;
+  peer.set_replication(&replication);
+  repl::Hello hello;
+  hello.shard_id = kShard;
+  hello.replica = kSelf;
+  hello.region = "self";
+  replication.OnConnected(kSelf, clock.NowMs());
+  replication.OnMessage(kSelf, hello, clock.NowMs());
+
+  server::ClientState client;
+  client.id = peer.NextClientId();
+  peer.RegisterClient(&client);
+  std::string messages;  // repl_messages input: every sent message, framed, then delivered
+  std::string recovery(1, '\0');  // recovery input: default segment size, then the steps
+  for (const std::vector<std::string>& write : Writes()) {
+    std::vector<std::string_view> args(write.begin(), write.end());
+    std::string out;
+    server::ReplyBuilder reply(&out);
+    peer.Execute(client, args, reply);
+    LATTICE_ASSERT_MSG(out[0] != '-', out.c_str());
+    LATTICE_ASSERT(replication.EndOfBatch().ok());
+  }
+  clock.now_us += 2'000'000;
+  replication.Tick(clock.NowMs());
+  LATTICE_ASSERT(replication.EndOfBatch().ok());
+  for (const repl::Message& message : transport.sent) {
+    messages.push_back(kMessagesFrame);
+    PutSized(messages, repl::Encode(message));
+    if (const auto* batch = std::get_if<repl::OpBatch>(&message)) {
+      for (const repl::OpRecord& op : batch->ops) {
+        recovery.push_back(kRecoveryRecord);
+        PutSized(recovery, repl::EncodeOp(op));
+      }
+    }
+  }
+  messages += std::string{kMessagesDeliver, '\x00', '\x00'};  // in fragments of 1 byte
+  messages += std::string{kMessagesTick, '\xe8', '\x03'};
+  WriteFile(dir / "repl_messages" / "peer-traffic", messages);
+
+  std::string snapshot_messages;
+  std::string snapshot_recovery(1, '\x02');  // small segments
+  uint64_t index = 0;
+  for (repl::SnapshotChunk& chunk : replication.TakeSnapshot(/*keys_per_chunk=*/3)) {
+    chunk.snapshot_id = (uint64_t{1} << repl::kSnapshotChunkBits) | index++;  // as the engine
+    const std::string bytes = repl::Encode(repl::Message(chunk));
+    snapshot_messages.push_back(kMessagesFrame);
+    PutSized(snapshot_messages, bytes);
+    snapshot_recovery.push_back(kRecoveryChunk);
+    PutSized(snapshot_recovery, bytes);
+  }
+  snapshot_messages += std::string{kMessagesDeliver, '\x40', '\x00'};  // of 65 bytes
+  WriteFile(dir / "repl_messages" / "peer-snapshot", snapshot_messages);
+  snapshot_recovery += std::string{kRecoverySnapshot, '\x00'};
+  snapshot_recovery += recovery.substr(1);
+  WriteFile(dir / "recovery" / "snapshot-and-log", snapshot_recovery);
+  WriteFile(dir / "recovery" / "log-only", recovery);
+  peer.UnregisterClient(&client);
+  opened->reset();
+  return 0;
+}
