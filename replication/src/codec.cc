@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "google/protobuf/arena.h"
 #include "lattice/repl/lattice.pb.h"
 
 namespace lattice::repl {
@@ -1094,6 +1095,13 @@ Result<Message> GetMessage(const wire::Envelope& in) {
 
 namespace {
 
+google::protobuf::ArenaOptions ArenaOptions() {
+  google::protobuf::ArenaOptions options;
+  options.start_block_size = 4096;
+  options.max_block_size = 1 << 20;
+  return options;
+}
+
 void AppendVarint(uint64_t value, std::string& out) {
   while (value >= 0x80) {
     out.push_back(static_cast<char>((value & 0x7F) | 0x80));
@@ -1133,18 +1141,22 @@ std::string Encode(const Message& message) {
   if (const auto* batch = std::get_if<OpBatch>(&message)) {
     return EncodeOpBatch(*batch);
   }
-  wire::Envelope envelope;
-  std::visit([&](const auto& m) { PutMessage(m, &envelope); }, message);
-  return envelope.SerializeAsString();
+  // On an arena: a snapshot chunk is thousands of small messages, and allocating and freeing
+  // each from the heap was most of the cost of encoding one (slot migration, checkpoints).
+  google::protobuf::Arena arena(ArenaOptions());
+  auto* envelope = google::protobuf::Arena::CreateMessage<wire::Envelope>(&arena);
+  std::visit([&](const auto& m) { PutMessage(m, envelope); }, message);
+  return envelope->SerializeAsString();
 }
 
 Result<Message> Decode(std::string_view bytes) {
-  wire::Envelope envelope;
-  if (bytes.size() > INT_MAX || !envelope.ParseFromArray(bytes.data(),
-                                                         static_cast<int>(bytes.size()))) {
+  google::protobuf::Arena arena(ArenaOptions());
+  auto* envelope = google::protobuf::Arena::CreateMessage<wire::Envelope>(&arena);
+  if (bytes.size() > INT_MAX || !envelope->ParseFromArray(bytes.data(),
+                                                          static_cast<int>(bytes.size()))) {
     return Unexpected("malformed protobuf");
   }
-  return GetMessage(envelope);
+  return GetMessage(*envelope);
 }
 
 std::string EncodeOp(const OpRecord& op) {

@@ -18,7 +18,8 @@ constexpr int64_t kGossipIntervalMs = 1000;
 constexpr size_t kSnapshotKeysPerChunk = 2000;
 constexpr size_t kSnapshotChunksInFlight = 4;
 constexpr size_t kOpsPerMessage = 512;
-constexpr size_t kJobLogMax = 1000;  // cluster-slot-migration-log-max-len
+constexpr size_t kJobLogMax = 1000;
+constexpr size_t kFreeKeysPerTick = 2000;  // dropped keys freed per tick (~10 ms)  // cluster-slot-migration-log-max-len
 
 std::string ConfigText(const Config& config, std::string_view name) {
   const std::string_view patterns[] = {name};
@@ -333,16 +334,13 @@ void Cluster::Changed(std::vector<std::string> old_owners, int64_t now_ms) {
         FailExport(job, "failed", "Slot ownership changed during the migration", now_ms);
       }
     } else if (all_mine) {
-      for (uint16_t slot : job.slots) importing_[slot] = false;
+      for (uint16_t slot : job.slots) SetImporting(slot, false);
       SetState(job, "success", now_ms);
       spdlog::info("Slot import {} of slots {} from shard '{}' succeeded", job.name,
                    SlotRangesText(job.ranges), job.peer_shard);
-      if (Replication* replication = server_.replication()) {
-        // The imported state is in no op log: a snapshot makes it durable.
-        if (Result<void> done = replication->Checkpoint(now_ms); !done.ok()) {
-          spdlog::warn("Checkpoint after slot import {}: {}", job.name, done.error().message);
-        }
-      }
+      // The imported state is in no op log: a snapshot makes it durable. It is written at the
+      // next tick, after the reply to FINISH: the source's write pause does not wait for it.
+      checkpoint_due_ = true;
     } else if (!all_source) {
       FailImport(job, "Slot ownership changed during the import", now_ms);
     }
@@ -355,6 +353,16 @@ void Cluster::Tick(int64_t now_ms) {
   now_ms_ = now_ms;
   if (dirty_ || now_ms - last_gossip_ms_ >= kGossipIntervalMs) {
     Gossip(now_ms);
+  }
+  // Memory of slots that left (or imports abandoned), a bounded part per tick.
+  server_.keyspace().FreeDropped(kFreeKeysPerTick);
+  if (checkpoint_due_) {
+    checkpoint_due_ = false;
+    if (Replication* replication = server_.replication()) {
+      if (Result<void> done = replication->Checkpoint(now_ms); !done.ok()) {
+        spdlog::warn("Checkpoint after a slot import: {}", done.error().message);
+      }
+    }
   }
   if (any_paused_) {
     bool still = false;
@@ -479,6 +487,8 @@ MigrationJob* Cluster::FindJob(std::string_view name, bool export_side) {
 }
 
 void Cluster::SetState(MigrationJob& job, const std::string& state, int64_t now_ms) {
+  spdlog::info("Slot {} {}: {} at {} ms", job.export_side ? "migration" : "import", job.name.substr(0, 8),
+               state, now_ms - job.create_ms);
   job.state = state;
   job.update_ms = now_ms;
 }
@@ -552,7 +562,8 @@ Result<void> Cluster::MigrateSlots(
 void Cluster::SendToTargets(MigrationJob& job, std::vector<std::string> args, bool count_wait) {
   if (bus_ == nullptr) return;
   if (count_wait) job.waiting += job.targets.size();
-  for (const std::string& id : job.targets) {
+  for (size_t i = 0; i < job.targets.size(); ++i) {
+    const std::string& id = job.targets[i];
     const ClusterNode* node = topology_.FindNode(id);
     if (node == nullptr) continue;
     ++job.outstanding;
@@ -560,7 +571,9 @@ void Cluster::SendToTargets(MigrationJob& job, std::vector<std::string> args, bo
     const std::string name = job.name;
     const std::string what = args.size() > 2 ? args[2] : "";
     if (what == "SNAPSHOT") ++job.snapshot_outstanding;
-    bus_->Send(node->ip, node->port, "migrate-" + name, args,
+    // The last target gets the arguments themselves: a snapshot chunk is megabytes.
+    bus_->Send(node->ip, node->port, "migrate-" + name,
+               i + 1 == job.targets.size() ? std::move(args) : args,
                [this, name, what, count_wait, id](Result<RespValue> reply) {
                  MigrationJob* job = FindJob(name, /*export_side=*/true);
                  if (job == nullptr) return;
@@ -618,6 +631,14 @@ void Cluster::StepExport(MigrationJob& job, int64_t now_ms) {
   }
   if (job.state == "waiting-to-finish" && job.waiting == 0) {
     Finish(job, now_ms);
+  }
+  if (job.state == "failover-granted" && job.waiting == 0) {
+    // Every target owns the slots: adopt the same topology at once (Changed ends the job and the
+    // pause) rather than wait for a target's gossip.
+    Result<ClusterTopology> next = ClusterTopology::Decode(job.finish_topology);
+    LATTICE_ASSERT(next.ok());
+    Adopt(*next, now_ms);
+    return;
   }
   const int64_t pause_max_ms = 10'000;  // 2 x cluster-manual-failover-timeout
   if (job.pause_start_us != 0 && !job.terminal() &&
@@ -697,6 +718,13 @@ void Cluster::Pause(const std::vector<uint16_t>& slots, int64_t until_ms) {
     paused_until_ms_[slot] = until_ms;
   }
   any_paused_ = true;
+}
+
+// Keys of a slot being imported are hidden from DBSIZE, KEYS, SCAN, RANDOMKEY and INFO until
+// the handoff, as Valkey's.
+void Cluster::SetImporting(uint16_t slot, bool importing) {
+  importing_[slot] = importing;
+  server_.keyspace().SetSlotHidden(slot, importing);
 }
 
 void Cluster::Unpause(const std::vector<uint16_t>& slots) {
@@ -803,7 +831,7 @@ void Cluster::FailImport(MigrationJob& job, const std::string& why, int64_t now_
   job.message = why;
   const std::string& mine = myself().shard;
   for (uint16_t slot : job.slots) {
-    importing_[slot] = false;
+    SetImporting(slot, false);
     if (topology_.owner(slot).shard != mine) DropSlotKeys(slot);
   }
   SetState(job, "failed", now_ms);
@@ -939,7 +967,7 @@ void Cluster::SyncEstablish(ArgList args, ReplyBuilder& reply, int64_t now_ms) {
   job.create_ms = job.update_ms = job.ack_ms = now_ms;
   job.state = "receiving-snapshot";
   for (uint16_t slot : slots) {
-    importing_[slot] = true;
+    SetImporting(slot, true);
     DropSlotKeys(slot);  // leftovers of an earlier failed import
   }
   spdlog::info("Slot import {} of slots {} from shard '{}' started", name, SlotRangesText(ranges),

@@ -145,7 +145,7 @@ class Cluster {
   void OnSyncSlots(ArgList args, ReplyBuilder& reply, int64_t now_ms);
   // Slots of a migration on this node: "[n->-id]" / "[n-<-id]" in CLUSTER NODES.
   std::vector<std::string> MigratingSlotsText() const;
-  // Keys of slots being imported here (hidden from DBSIZE/KEYS/SCAN in Valkey; counted here).
+  // Slots being imported here (their keys are hidden from DBSIZE/KEYS/SCAN/RANDOMKEY).
   const SlotFlags& importing() const { return importing_; }
 
   // Ops: every op applied here (own and remote) passes through, for the migration stream.
@@ -179,6 +179,7 @@ class Cluster {
   void SetState(MigrationJob& job, const std::string& state, int64_t now_ms);
   void Pause(const std::vector<uint16_t>& slots, int64_t until_ms);
   void Unpause(const std::vector<uint16_t>& slots);
+  void SetImporting(uint16_t slot, bool importing);
   void TrimJobs();
   std::string NewName();
   void SyncEstablish(ArgList args, ReplyBuilder& reply, int64_t now_ms);
@@ -201,6 +202,7 @@ class Cluster {
   SlotFlags paused_{};
   std::array<int64_t, kSlotCount> paused_until_ms_{};
   bool any_paused_ = false;
+  bool checkpoint_due_ = false;  // an import finished: snapshot the state at the next tick
   int64_t now_ms_ = 0;
 };
 

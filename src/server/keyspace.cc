@@ -542,8 +542,26 @@ size_t Keyspace::DropSlot(int db, uint16_t slot) {
     d.hidden.erase(key);
     Unindex(db, key);
   }
-  d.size -= table->size();
-  return table->size();
+  const size_t dropped = table->size();
+  d.size -= dropped;
+  dropped_pending_ += dropped;
+  dropped_.push_back(std::move(table));
+  return dropped;
+}
+
+size_t Keyspace::FreeDropped(size_t max_keys) {
+  size_t freed = 0;
+  while (!dropped_.empty() && freed < max_keys) {
+    Table& table = *dropped_.back();
+    // Erase a bounded part of a large table, then the rest on later calls.
+    while (!table.empty() && freed < max_keys) {
+      table.erase(table.begin());
+      ++freed;
+    }
+    if (table.empty()) dropped_.pop_back();
+  }
+  dropped_pending_ -= std::min(dropped_pending_, freed);
+  return freed;
 }
 
 void Keyspace::FlushDb(int db, int64_t now_ms) {
@@ -563,7 +581,28 @@ void Keyspace::FlushAll(int64_t now_ms) {
 
 void Keyspace::SwapDb(int a, int b) { std::swap(dbs_[a], dbs_[b]); }
 
-uint64_t Keyspace::Size(int db) const { return dbs_[db]->size - dbs_[db]->hidden.size(); }
+void Keyspace::SetSlotHidden(uint16_t slot, bool hidden) {
+  if (hidden_slots_[slot] != hidden) {
+    hidden_slots_[slot] = hidden;
+    hidden_slot_count_ = hidden ? hidden_slot_count_ + 1 : hidden_slot_count_ - 1;
+  }
+}
+
+uint64_t Keyspace::Size(int db) const {
+  const Db& d = *dbs_[db];
+  uint64_t size = d.size - d.hidden.size();
+  if (hidden_slot_count_ == 0) {
+    return size;
+  }
+  // Entries of hidden slots that are not metadata-only (`hidden`) are not counted.
+  for (uint32_t slot = 0; slot < kSlotCount; ++slot) {
+    if (hidden_slots_[slot] && d.slots[slot] != nullptr) size -= d.slots[slot]->size();
+  }
+  for (const std::string& key : d.hidden) {
+    if (hidden_slots_[KeySlot(key)]) ++size;
+  }
+  return size;
+}
 
 uint64_t Keyspace::VolatileCount(int db) const { return dbs_[db]->expiry_of.size(); }
 
@@ -600,7 +639,7 @@ uint64_t Keyspace::Scan(
   std::vector<std::pair<uint64_t, const Table::value_type*>> batch;
   for (; slot < kSlotCount; ++slot, threshold = 0) {
     const Table* table = d.slots[slot].get();
-    if (table == nullptr) {
+    if (table == nullptr || hidden_slots_[slot]) {
       continue;
     }
     batch.clear();
@@ -639,16 +678,29 @@ void Keyspace::ForEach(
   }
 }
 
+void Keyspace::ForEachListed(
+    int db, const std::function<void(const std::string&, const crdt::Key&)>& visit) const {
+  const Db& d = *dbs_[db];
+  for (uint32_t slot = 0; slot < kSlotCount; ++slot) {
+    if (d.slots[slot] == nullptr || hidden_slots_[slot]) {
+      continue;
+    }
+    for (const auto& [key, value] : *d.slots[slot]) {
+      visit(key, value);
+    }
+  }
+}
+
 std::string Keyspace::RandomKey(int db, int64_t now_ms, Rng& rng) const {
   const Db& d = *dbs_[db];
-  if (d.size == 0) {
+  if (Size(db) == 0) {
     return "";
   }
   for (int attempt = 0; attempt < 100; ++attempt) {
     uint64_t slot = rng.Uniform(kSlotCount);
     for (uint64_t step = 0; step < kSlotCount; ++step, slot = (slot + 1) % kSlotCount) {
       const Table* table = d.slots[slot].get();
-      if (table == nullptr || table->empty()) {
+      if (table == nullptr || table->empty() || hidden_slots_[slot]) {
         continue;
       }
       auto it = table->begin();

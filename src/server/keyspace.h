@@ -178,8 +178,19 @@ class Keyspace {
                      const std::function<void(const std::string& key, const crdt::Key& value)>&
                          visit) const;
   // Forgets every key of one slot here only: no op is shipped (the slot moved to another shard,
-  // or an import was abandoned). Returns the number of entries dropped.
+  // or an import was abandoned). Returns the number of entries dropped. The keys are gone at
+  // once; their memory is freed later, a bounded amount per FreeDropped call, so dropping a
+  // large slot range does not stall the event loop (Valkey's lazy free).
   size_t DropSlot(int db, uint16_t slot);
+  // Frees the memory of dropped slots, about `max_keys` entries. Returns entries freed.
+  size_t FreeDropped(size_t max_keys);
+  size_t dropped_pending() const { return dropped_pending_; }
+
+  // Slots whose keys are hidden from listing and counting (a slot being imported by a cluster
+  // migration, as Valkey): DBSIZE (Size), KEYS (ForEachListed), SCAN, RANDOMKEY and INFO
+  // keyspace skip them; reads by name, CountKeysInSlot, KeysInSlot and ForEach do not.
+  void SetSlotHidden(uint16_t slot, bool hidden);
+  bool slot_hidden(uint16_t slot) const { return hidden_slots_[slot]; }
 
   // SCAN: visits about `count` keys from `cursor` and returns the next cursor (0 when done).
   // Guarantee (Valkey's): every key present for the whole scan is visited at least once, even
@@ -188,9 +199,13 @@ class Keyspace {
   uint64_t Scan(int db, uint64_t cursor, size_t count,
                 const std::function<void(const std::string& key, const crdt::Key& value)>& visit)
       const;
-  // Every key of the db (KEYS); hidden expired keys included: callers filter with Find.
+  // Every key of the db; hidden expired keys included: callers filter with Find.
   void ForEach(int db,
                const std::function<void(const std::string& key, const crdt::Key& value)>& visit)
+      const;
+  // ForEach without the hidden slots (KEYS).
+  void ForEachListed(
+      int db, const std::function<void(const std::string& key, const crdt::Key& value)>& visit)
       const;
   // A uniformly chosen slot-weighted random key, or "" when the db is empty.
   std::string RandomKey(int db, int64_t now_ms, Rng& rng) const;
@@ -232,6 +247,10 @@ class Keyspace {
   PolicyTable policy_table_;
   ConflictLog conflicts_;
   crdt::Policies current_policies_;  // of the key the current write opened
+  std::vector<bool> hidden_slots_ = std::vector<bool>(kSlotCount);
+  size_t hidden_slot_count_ = 0;
+  std::vector<std::unique_ptr<Table>> dropped_;  // tables of dropped slots, freed lazily
+  size_t dropped_pending_ = 0;                   // entries in dropped_
   size_t compact_db_ = 0;     // CompactSome's cursor
   size_t compact_slot_ = 0;
 };
