@@ -19,7 +19,11 @@ constexpr size_t kSnapshotKeysPerChunk = 2000;
 constexpr size_t kSnapshotChunksInFlight = 4;
 constexpr size_t kOpsPerMessage = 512;
 constexpr size_t kJobLogMax = 1000;
-constexpr size_t kFreeKeysPerTick = 2000;  // dropped keys freed per tick (~10 ms)  // cluster-slot-migration-log-max-len
+constexpr size_t kFreeKeysPerTick = 2000;  // dropped keys freed per tick (~10 ms)
+constexpr int64_t kPauseMaxMs = 10'000;     // 2 x cluster-manual-failover-timeout
+// A target takes FINISH only this soon after DRAINED: a source node whose pause (which began
+// before DRAINED was sent) timed out can then trust the target's view once it has asked.
+constexpr int64_t kFinishAfterDrainedMaxUs = 5'000'000;  // cluster-slot-migration-log-max-len
 
 std::string ConfigText(const Config& config, std::string_view name) {
   const std::string_view patterns[] = {name};
@@ -303,6 +307,7 @@ void Cluster::Changed(std::vector<std::string> old_owners, int64_t now_ms) {
       // The slot left this shard: writes held for the handoff now get MOVED, and the keys go
       // (the target shard holds them).
       paused_[slot] = false;
+      unconfirmed_[slot] = false;
       exporting_[slot] = false;
       DropSlotKeys(slot);
     }
@@ -366,14 +371,21 @@ void Cluster::Tick(int64_t now_ms) {
   }
   if (any_paused_) {
     bool still = false;
+    std::vector<uint16_t> timed_out;
     for (uint32_t s = 0; s < kSlotCount; ++s) {
       if (paused_[s] && now_ms >= paused_until_ms_[s]) {
         paused_[s] = false;
-        spdlog::warn("Write pause of slot {} for a migration handoff timed out", s);
+        timed_out.push_back(static_cast<uint16_t>(s));
       }
       still = still || paused_[s];
     }
     any_paused_ = still;
+    if (!timed_out.empty()) {
+      spdlog::warn("Write pause of {} slot(s) from {} for a migration handoff timed out without "
+                   "an outcome: writes to them get TRYAGAIN until the target shard confirms the "
+                   "slot map", timed_out.size(), timed_out.front());
+      MarkUnconfirmed(timed_out);
+    }
   }
   for (size_t i = 0; i < jobs_.size(); ++i) {
     MigrationJob& job = jobs_[i];
@@ -394,6 +406,7 @@ void Cluster::Tick(int64_t now_ms) {
 
 void Cluster::Gossip(int64_t now_ms) {
   if (bus_ == nullptr) return;
+  ++gossip_round_;
   dirty_ = false;
   last_gossip_ms_ = now_ms;
   for (const auto& [id, node] : topology_.nodes()) {
@@ -408,7 +421,7 @@ void Cluster::SendGossip(const std::string& ip, int port) {
   gossip_inflight_[address] = true;
   ++stats_.messages_sent;
   bus_->Send(ip, port, "gossip", {"CLUSTER", "LATTICE-GOSSIP", topology_.Encode()},
-             [this, address](Result<RespValue> reply) {
+             [this, address, ip, port, round = gossip_round_](Result<RespValue> reply) {
                gossip_inflight_[address] = false;
                if (!reply.ok() || reply->type != RespValue::Type::kBulk) {
                  spdlog::debug("Cluster gossip to {}: {}", address, ReplyText(reply));
@@ -421,7 +434,50 @@ void Cluster::SendGossip(const std::string& ip, int port) {
                  return;
                }
                Adopt(*theirs, now_ms_);
+               Confirm(ip, port, round);
              });
+}
+
+// Slots whose handoff pause ended without an outcome (it timed out here, or the handoff was
+// granted but not acknowledged): the migration may have succeeded, so writes to them are
+// refused until the target shard's own view is known.
+void Cluster::MarkUnconfirmed(const std::vector<uint16_t>& slots) {
+  for (uint16_t slot : slots) {
+    unconfirmed_[slot] = true;
+    unconfirmed_round_[slot] = gossip_round_;
+  }
+  any_unconfirmed_ = true;
+  dirty_ = true;  // ask at the next tick
+}
+
+// A gossip reply from ip:port, sent in `round`, was just joined. If it came from a node of the
+// shard an unconfirmed slot was being handed to, and was asked after the slot became
+// unconfirmed, that node's view is known here now: a slot still owned by this shard was not
+// handed over, and writes to it resume. (A slot handed over left this shard in Adopt.)
+void Cluster::Confirm(const std::string& ip, int port, uint64_t round) {
+  if (!any_unconfirmed_) return;
+  const ClusterNode* from = nullptr;
+  for (const auto& [id, node] : topology_.nodes()) {
+    if (node.ip == ip && node.port == port) from = &node;
+  }
+  if (from == nullptr) return;
+  const std::string& mine = myself().shard;
+  bool still = false;
+  size_t confirmed = 0;
+  for (uint32_t s = 0; s < kSlotCount; ++s) {
+    if (!unconfirmed_[s]) continue;
+    if (pause_target_[s] == from->shard && round > unconfirmed_round_[s] &&
+        topology_.owner(static_cast<uint16_t>(s)).shard == mine) {
+      unconfirmed_[s] = false;
+      ++confirmed;
+    }
+    still = still || unconfirmed_[s];
+  }
+  any_unconfirmed_ = still;
+  if (confirmed > 0) {
+    spdlog::info("Shard '{}' confirmed that {} slot(s) were not handed over: writes resume",
+                 from->shard, confirmed);
+  }
 }
 
 // ---- routing -----------------------------------------------------------------------------------
@@ -466,6 +522,15 @@ bool Cluster::Route(ClientState& client, const Command& command, ArgList args,
       .importing = &importing_,
   };
   const lattice::server::Route route = RouteKeys(topology_, slots, context);
+  if (route.kind == RouteKind::kLocal && write && any_unconfirmed_) {
+    for (uint16_t slot : slots) {
+      if (unconfirmed_[slot]) {
+        reply.Error("TRYAGAIN Slot " + std::to_string(slot) +
+                    " may have moved: its migration handoff is not confirmed yet");
+        return false;
+      }
+    }
+  }
   if (route.kind == RouteKind::kLocal) return true;
   if (route.kind == RouteKind::kPaused) {
     client.paused_command.assign(args.begin(), args.end());
@@ -640,9 +705,8 @@ void Cluster::StepExport(MigrationJob& job, int64_t now_ms) {
     Adopt(*next, now_ms);
     return;
   }
-  const int64_t pause_max_ms = 10'000;  // 2 x cluster-manual-failover-timeout
   if (job.pause_start_us != 0 && !job.terminal() &&
-      server_.clock().MonotonicUs() - job.pause_start_us > pause_max_ms * 1000) {
+      server_.clock().MonotonicUs() - job.pause_start_us > kPauseMaxMs * 1000) {
     FailExport(job, "failed", "Timed out before streaming completed", now_ms);
   }
 }
@@ -712,10 +776,12 @@ void Cluster::SendOps(MigrationJob& job) {
   SendToTargets(job, std::move(args), /*count_wait=*/false);
 }
 
-void Cluster::Pause(const std::vector<uint16_t>& slots, int64_t until_ms) {
+void Cluster::Pause(const std::vector<uint16_t>& slots, const std::string& target_shard,
+                    int64_t until_ms) {
   for (uint16_t slot : slots) {
     paused_[slot] = true;
     paused_until_ms_[slot] = until_ms;
+    pause_target_[slot] = target_shard;
   }
   any_paused_ = true;
 }
@@ -728,16 +794,20 @@ void Cluster::SetImporting(uint16_t slot, bool importing) {
 }
 
 void Cluster::Unpause(const std::vector<uint16_t>& slots) {
-  for (uint16_t slot : slots) paused_[slot] = false;
+  for (uint16_t slot : slots) {
+    paused_[slot] = false;
+    unconfirmed_[slot] = false;  // the migration ended without a handoff: an outcome
+  }
 }
 
 // Writes to the slots are held here and on every other node of this shard; each peer replies with
 // its last own sequence number, and the handoff waits until this node has applied up to it.
 void Cluster::StartPause(MigrationJob& job, int64_t now_ms) {
-  Pause(job.slots, now_ms + 10'000);
+  Pause(job.slots, job.peer_shard, now_ms + kPauseMaxMs);
   job.pause_start_us = server_.clock().MonotonicUs();
   SetState(job, "waiting-to-pause", now_ms);
-  std::vector<std::string> args{"CLUSTER", "SYNCSLOTS", "PAUSE", job.name};
+  std::vector<std::string> args{"CLUSTER", "SYNCSLOTS", "PAUSE", job.name, "TARGET",
+                                job.peer_shard};
   for (std::string& arg : RangeArgs(job.ranges)) args.push_back(std::move(arg));
   for (const ClusterNode* node : topology_.NodesOf(myself().shard)) {
     if (node->id == myid_ || bus_ == nullptr) continue;
@@ -791,14 +861,22 @@ void Cluster::FailExport(MigrationJob& job, const std::string& state, const std:
                         : why;
   job.op_buffer.clear();
   for (uint16_t slot : job.slots) exporting_[slot] = false;
-  Unpause(job.slots);
   spdlog::warn("Slot migration {} of slots {} to shard '{}' {}: {}", job.name,
                SlotRangesText(job.ranges), job.peer_shard, state, job.message);
+  if (granted) {
+    // The targets may have taken the slots: writes wait until their view is known here, and
+    // the other source nodes' pauses time out into the same state. ABORT still goes: a target
+    // that has not taken FINISH yet then never will.
+    for (uint16_t slot : job.slots) paused_[slot] = false;
+    MarkUnconfirmed(job.slots);
+  } else {
+    Unpause(job.slots);
+  }
   if (bus_ == nullptr) return;
   std::vector<std::string> unpause{"CLUSTER", "SYNCSLOTS", "UNPAUSE", job.name};
   for (std::string& arg : RangeArgs(job.ranges)) unpause.push_back(std::move(arg));
   for (const ClusterNode* node : topology_.NodesOf(myself().shard)) {
-    if (node->id != myid_) {
+    if (node->id != myid_ && !granted) {
       bus_->Send(node->ip, node->port, "control", unpause, [](Result<RespValue>) {});
     }
   }
@@ -853,7 +931,13 @@ void Cluster::OnSyncSlots(ArgList args, ReplyBuilder& reply, int64_t now_ms) {
   }
   const std::string_view name = args[3];
   if (EqualsIgnoreCase(sub, "pause") || EqualsIgnoreCase(sub, "unpause")) {
-    Result<std::vector<SlotRange>> ranges = ParseRanges(args, 4);
+    std::string target_shard;
+    size_t at = 4;
+    if (at + 1 < args.size() && EqualsIgnoreCase(args[at], "target")) {
+      target_shard = std::string(args[at + 1]);
+      at += 2;
+    }
+    Result<std::vector<SlotRange>> ranges = ParseRanges(args, at);
     if (!ranges.ok()) {
       reply.Error(ranges.error().message);
       return;
@@ -872,7 +956,11 @@ void Cluster::OnSyncSlots(ArgList args, ReplyBuilder& reply, int64_t now_ms) {
       reply.Ok();
       return;
     }
-    Pause(slots, now_ms + 10'000);
+    if (target_shard.empty() || target_shard == myself().shard) {
+      reply.Error(errors::kSyntax);
+      return;
+    }
+    Pause(slots, target_shard, now_ms + kPauseMaxMs);
     const uint64_t next = server_.keyspace().next_seq();
     reply.Array(2);
     reply.Bulk(ReplicaIdText(server_.keyspace().replica()));
@@ -891,12 +979,19 @@ void Cluster::OnSyncSlots(ArgList args, ReplyBuilder& reply, int64_t now_ms) {
     reply.Ok();
   } else if (EqualsIgnoreCase(sub, "drained")) {
     SetState(*job, "failover-requested", now_ms);
+    job->drained_us = server_.clock().MonotonicUs();
     reply.Ok();
   } else if (EqualsIgnoreCase(sub, "finish") && args.size() == 5) {
     Result<ClusterTopology> next = ClusterTopology::Decode(args[4]);
     if (!next.ok()) {
       reply.Error("ERR " + next.error().message);
       FailImport(*job, next.error().message, now_ms);
+      return;
+    }
+    if (job->state != "failover-requested" ||
+        server_.clock().MonotonicUs() - job->drained_us > kFinishAfterDrainedMaxUs) {
+      reply.Error("ERR FINISH came too late after DRAINED: the source may have resumed writes");
+      FailImport(*job, "FINISH came too late after DRAINED", now_ms);
       return;
     }
     SetState(*job, "failover-granted", now_ms);

@@ -82,6 +82,7 @@ struct MigrationJob {
   std::vector<std::string> op_buffer;     // encoded ops not yet sent
   std::map<ReplicaId, uint64_t> drain_until;  // per source node: its last seq at PAUSE
   int64_t pause_start_us = 0;
+  int64_t drained_us = 0;                 // import: when DRAINED arrived (monotonic)
   int64_t pause_us = 0;
   uint64_t keys_sent = 0;
   uint64_t ops_sent = 0;
@@ -143,6 +144,8 @@ class Cluster {
   const std::deque<MigrationJob>& jobs() const { return jobs_; }  // newest first
   // CLUSTER SYNCSLOTS <args...> from a source or a peer; writes the reply.
   void OnSyncSlots(ArgList args, ReplyBuilder& reply, int64_t now_ms);
+  // Slots whose handoff is not confirmed (writes get TRYAGAIN).
+  const SlotFlags& unconfirmed() const { return unconfirmed_; }
   // Slots of a migration on this node: "[n->-id]" / "[n-<-id]" in CLUSTER NODES.
   std::vector<std::string> MigratingSlotsText() const;
   // Slots being imported here (their keys are hidden from DBSIZE/KEYS/SCAN/RANDOMKEY).
@@ -177,7 +180,10 @@ class Cluster {
                   int64_t now_ms);
   void FailImport(MigrationJob& job, const std::string& why, int64_t now_ms);
   void SetState(MigrationJob& job, const std::string& state, int64_t now_ms);
-  void Pause(const std::vector<uint16_t>& slots, int64_t until_ms);
+  void Pause(const std::vector<uint16_t>& slots, const std::string& target_shard,
+             int64_t until_ms);
+  void MarkUnconfirmed(const std::vector<uint16_t>& slots);
+  void Confirm(const std::string& ip, int port, uint64_t round);
   void Unpause(const std::vector<uint16_t>& slots);
   void SetImporting(uint16_t slot, bool importing);
   void TrimJobs();
@@ -202,7 +208,14 @@ class Cluster {
   SlotFlags paused_{};
   std::array<int64_t, kSlotCount> paused_until_ms_{};
   bool any_paused_ = false;
-  bool checkpoint_due_ = false;  // an import finished: snapshot the state at the next tick
+  bool checkpoint_due_ = false;
+  // Slots whose handoff pause ended without a known outcome: writes get TRYAGAIN until a node
+  // of pause_target_ (the shard they were being handed to) answers a gossip sent afterwards.
+  SlotFlags unconfirmed_{};
+  std::array<uint64_t, kSlotCount> unconfirmed_round_{};
+  std::vector<std::string> pause_target_ = std::vector<std::string>(kSlotCount);
+  bool any_unconfirmed_ = false;
+  uint64_t gossip_round_ = 0;  // an import finished: snapshot the state at the next tick
   int64_t now_ms_ = 0;
 };
 

@@ -40,14 +40,14 @@ class FakeBus final : public ClusterBus {
 };
 
 // What the bus does with one message.
-enum class Fate { kDeliver, kHold, kFail };
+enum class Fate { kDeliver, kHold, kFail, kLoseReply };
 
 struct Node {
-  Node(const std::string& shard, int port, FakeBus& bus) {
+  Node(const std::string& shard, int port, FakeBus& bus, const std::string& region = "r0") {
     Config config;
     const std::string port_text = std::to_string(port);
     const std::string_view args[] = {"--cluster-enabled", "yes", "--port", port_text,
-                                     "--shard-id", shard, "--region", "r0"};
+                                     "--shard-id", shard, "--region", region};
     REQUIRE(config.ApplyArgs(args).ok());
     server = std::make_unique<TestServer>(std::move(config), static_cast<ReplicaId>(port));
     cluster = std::make_unique<Cluster>(server->server());
@@ -67,22 +67,43 @@ struct Node {
   int port = 0;
 };
 
-// Shard A (port 7001) and shard B (port 7002), one region each; A owns slots 0-8191.
+// Shard A (port 7001) and shard B (port 7002), one region each; A owns slots 0-8191. With
+// `second_region`, shard A also has a node in region r1 (port 7003). The regions of a shard do
+// not replicate here: the tests write to the coordinator only.
 class Net {
  public:
-  Net() : a("A", 7001, bus), b("B", 7002, bus) {
-    REQUIRE(a.Run({"CLUSTER", "CREATE", "SHARD", "A", "127.0.0.1:7001", "SHARD", "B",
-                   "127.0.0.1:7002"}) == "OK");
+  explicit Net(bool second_region = false) : a("A", 7001, bus), b("B", 7002, bus) {
+    std::vector<std::string> create{"CLUSTER", "CREATE", "SHARD", "A", "127.0.0.1:7001"};
+    if (second_region) {
+      a1 = std::make_unique<Node>("A", 7003, bus, "r1");
+      create.push_back("127.0.0.1:7003");
+    }
+    for (const char* arg : {"SHARD", "B", "127.0.0.1:7002"}) create.push_back(arg);
+    REQUIRE(a.Run(create) == "OK");
     for (int i = 0; i < 20 && !Agreed(); ++i) Step();
     REQUIRE(Agreed());
   }
 
-  bool Agreed() {
-    return a.cluster->topology().Encode() == b.cluster->topology().Encode() &&
-           a.cluster->topology().FindNode(b.cluster->myid()) != nullptr;
+  std::vector<Node*> Nodes() {
+    std::vector<Node*> nodes{&a, &b};
+    if (a1 != nullptr) nodes.push_back(a1.get());
+    return nodes;
   }
 
-  Node& ByPort(int port) { return port == a.port ? a : b; }
+  bool Agreed() {
+    for (Node* node : Nodes()) {
+      if (node->cluster->topology().Encode() != a.cluster->topology().Encode()) return false;
+    }
+    return a.cluster->topology().FindNode(b.cluster->myid()) != nullptr;
+  }
+
+  Node& ByPort(int port) {
+    for (Node* node : Nodes()) {
+      if (node->port == port) return *node;
+    }
+    FAIL("no node on port " << port);
+    return a;
+  }
 
   // Delivers what is queued (and what that sends in turn), at most `max` messages; `fate`
   // decides per message. Held messages stay queued, in order.
@@ -101,14 +122,21 @@ class Net {
         continue;
       }
       RespValue reply = ByPort(message.port).RunValue(message.args);
+      if (f == Fate::kLoseReply) {
+        message.done(Unexpected(std::string("cluster bus link failed: test")));
+        continue;
+      }
       message.done(std::move(reply));
     }
     for (Message& message : held) bus.queue.push_front(std::move(message));
   }
 
+  // Every queued message fails, as when the links break (handlers see an error).
+  void FailQueued() { Pump([](const Message&) { return Fate::kFail; }); }
+
   // One round: both nodes tick at the same time, then the bus delivers.
   void Step(int64_t advance_ms = 10, const std::function<Fate(const Message&)>& fate = nullptr) {
-    for (Node* node : {&a, &b}) {
+    for (Node* node : Nodes()) {
       node->server->clock().now_us += advance_ms * 1000;
       node->cluster->Tick(node->server->clock().NowMs());
       node->cluster->Flush();
@@ -129,6 +157,7 @@ class Net {
   FakeBus bus;
   Node a;
   Node b;
+  std::unique_ptr<Node> a1;
 };
 
 bool IsCommand(const Message& message, std::string_view sub) {
@@ -306,7 +335,7 @@ TEST_CASE("Migration: ESTABLISH refused", "[cluster][migration]") {
   REQUIRE(Migrate(net) == "OK");
   net.Pump([](const Message&) { return Fate::kDeliver; }, 1);  // ESTABLISH only
   REQUIRE(net.a.Run({"CLUSTER", "CANCELSLOTMIGRATIONS"}) == "OK");
-  net.bus.queue.clear();  // ABORT lost: the target still imports
+  net.FailQueued();  // ABORT lost: the target still imports
   REQUIRE(StateOf(net.b, false) == "receiving-snapshot");
   REQUIRE(Migrate(net) == "OK");
   REQUIRE(net.StepUntil([&] { return Job(net.a, true)->terminal(); }));
@@ -333,7 +362,7 @@ TEST_CASE("Migration: a silent target times out (repl-timeout)", "[cluster][migr
   CHECK(Job(net.a, true)->message == "Timed out waiting for the target");
   CHECK(StateOf(net.b, false) == "failed");
   CHECK(Job(net.b, false)->message == "Timed out waiting for the source");
-  net.bus.queue.clear();
+  net.FailQueued();
   CheckSourceKeeps(net, keys);
 }
 
@@ -358,8 +387,92 @@ TEST_CASE("Migration: the write pause ends after 10 s without a handoff", "[clus
   net.Step(200, hold_drained);
   CHECK(StateOf(net.a, true) == "failed");
   CHECK(Job(net.a, true)->message == "Timed out before streaming completed");
-  net.bus.queue.clear();
+  net.FailQueued();
   net.Step();
+  CheckSourceKeeps(net, keys);
+}
+
+// The known risk of an active-active source: a source node that misses the handoff. Its pause
+// times out, and it must not resume writes to slots the target may own.
+TEST_CASE("Migration: a source region that misses the handoff refuses writes until confirmed",
+          "[cluster][migration]") {
+  Net net(/*second_region=*/true);
+  Node& a1 = *net.a1;
+  const std::vector<std::string> keys = LoadAndMigrate(net, 20);
+  // Everything reaches a1 until it is paused; after that, nothing reaches it or leaves it.
+  bool cut = false;
+  auto cut_a1 = [&](const Message& m) {
+    if (IsCommand(m, "PAUSE") && m.port == 7003) {
+      cut = true;
+      return Fate::kDeliver;
+    }
+    return cut && (m.port == 7003 || m.args[1] == "LATTICE-GOSSIP") ? Fate::kHold : Fate::kDeliver;
+  };
+  REQUIRE(net.StepUntil([&] { return StateOf(net.a, true) == "success"; }, 500, cut_a1));
+  CHECK(net.b.cluster->topology().owner(5).shard == "B");
+  CHECK(a1.cluster->topology().owner(5).shard == "A");  // a1 has not heard
+  // Held while paused (no reply yet), then refused once the pause timed out.
+  std::string out;
+  ReplyBuilder reply(&out);
+  const std::string_view set[] = {"SET", keys[0], "lost?"};
+  a1.server->server().Execute(a1.server->client(), set, reply);
+  CHECK(out.empty());
+  a1.server->client().paused_command.clear();
+  for (int i = 0; i < 101; ++i) net.Step(100, cut_a1);
+  CHECK(a1.cluster->unconfirmed()[KeySlot(keys[0])]);
+  CHECK(a1.Run({"SET", keys[0], "lost?"}).starts_with("(error) TRYAGAIN"));
+  CHECK(a1.Run({"GET", keys[0]}) != "(error)");  // reads go on
+  CHECK(a1.Run({"SET", "bar", "x"}) == "OK");     // other slots go on
+  // a1 hears the target shard: the slots moved; writes get MOVED.
+  net.FailQueued();
+  REQUIRE(net.StepUntil([&] { return a1.cluster->topology().owner(5).shard == "B"; }));
+  CHECK_FALSE(a1.cluster->unconfirmed()[KeySlot(keys[0])]);
+  CHECK(a1.Run({"SET", keys[0], "x"}).starts_with("(error) MOVED"));
+  CHECK(net.b.Run({"GET", keys[0]}) == "\"v\"");
+}
+
+TEST_CASE("Migration: FINISH granted but unanswered leaves the source unconfirmed",
+          "[cluster][migration]") {
+  SECTION("the target took the slots: the source learns it and redirects") {
+    Net net;
+    const std::vector<std::string> keys = LoadAndMigrate(net, 20);
+    auto lose_finish = [&](const Message& m) {
+      if (IsCommand(m, "FINISH")) return Fate::kLoseReply;
+      return m.args[1] == "LATTICE-GOSSIP" ? Fate::kHold : Fate::kDeliver;
+    };
+    REQUIRE(net.StepUntil([&] { return Job(net.a, true)->terminal(); }, 500, lose_finish));
+    CHECK(StateOf(net.a, true) == "failed");
+    CHECK(Job(net.a, true)->message.starts_with("Unpaused before migration completed"));
+    CHECK(StateOf(net.b, false) == "success");
+    CHECK(net.a.Run({"SET", keys[0], "x"}).starts_with("(error) TRYAGAIN"));
+    net.FailQueued();
+    REQUIRE(net.StepUntil([&] { return net.a.cluster->topology().owner(5).shard == "B"; }));
+    CHECK(net.a.Run({"SET", keys[0], "x"}).starts_with("(error) MOVED"));
+  }
+  SECTION("the target never got FINISH: confirmed, the source writes again") {
+    Net net;
+    const std::vector<std::string> keys = LoadAndMigrate(net, 20);
+    REQUIRE(net.StepUntil([&] { return Job(net.a, true)->terminal(); }, 500,
+                          Only("FINISH", Fate::kFail)));
+    CHECK(StateOf(net.a, true) == "failed");
+    CHECK(net.a.Run({"SET", keys[0], "x"}).starts_with("(error) TRYAGAIN"));
+    REQUIRE(net.StepUntil([&] { return net.a.Run({"SET", keys[0], "x"}) == "OK"; }));
+    CHECK(StateOf(net.b, false) == "failed");  // the ABORT that followed
+    CheckSourceKeeps(net, keys);
+  }
+}
+
+TEST_CASE("Migration: a target refuses a FINISH that comes long after DRAINED",
+          "[cluster][migration]") {
+  Net net;
+  const std::vector<std::string> keys = LoadAndMigrate(net, 20);
+  REQUIRE(net.StepUntil([&] { return StateOf(net.a, true) == "failover-granted"; }, 500,
+                        Only("FINISH", Fate::kHold)));
+  net.b.server->clock().now_us += 6'000'000;  // the FINISH was 6 s on its way
+  REQUIRE(net.StepUntil([&] { return Job(net.a, true)->terminal(); }));
+  CHECK(StateOf(net.b, false) == "failed");
+  CHECK(Job(net.b, false)->message == "FINISH came too late after DRAINED");
+  REQUIRE(net.StepUntil([&] { return net.a.Run({"SET", keys[0], "x"}) == "OK"; }));
   CheckSourceKeeps(net, keys);
 }
 
