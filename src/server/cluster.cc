@@ -364,8 +364,12 @@ void Cluster::Tick(int64_t now_ms) {
   if (checkpoint_due_) {
     checkpoint_due_ = false;
     if (Replication* replication = server_.replication()) {
+      const int64_t began_us = server_.clock().MonotonicUs();
       if (Result<void> done = replication->Checkpoint(now_ms); !done.ok()) {
         spdlog::warn("Checkpoint after a slot import: {}", done.error().message);
+      } else {
+        spdlog::info("Checkpoint after a slot import took {} ms",
+                     (server_.clock().MonotonicUs() - began_us) / 1000);
       }
     }
   }
@@ -1099,7 +1103,7 @@ void Cluster::SyncData(MigrationJob& job, std::string_view kind, ArgList blobs, 
       }
     }
     for (const repl::SnapshotKey& key : chunk->keys) {
-      ks.JoinState(static_cast<int>(key.db), key.key, key.state, chunk->context);
+      ks.JoinImported(static_cast<int>(key.db), key.key, key.state, chunk->context);
       server_.TouchKey(static_cast<int>(key.db), key.key);
     }
     ks.context().Join(chunk->context);

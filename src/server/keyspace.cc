@@ -469,6 +469,16 @@ void Keyspace::ApplyRemote(int db, std::string_view key, const crdt::KeyOp& op) 
 
 void Keyspace::JoinState(int db, std::string_view key, const crdt::Key& theirs,
                          const crdt::DotContext& theirs_context) {
+  JoinWith(db, key, theirs, theirs_context, /*imported=*/false);
+}
+
+void Keyspace::JoinImported(int db, std::string_view key, const crdt::Key& theirs,
+                            const crdt::DotContext& theirs_context) {
+  JoinWith(db, key, theirs, theirs_context, /*imported=*/true);
+}
+
+void Keyspace::JoinWith(int db, std::string_view key, const crdt::Key& theirs,
+                        const crdt::DotContext& theirs_context, bool imported) {
   Table* table = TableFor(db, key, /*create=*/true);
   auto it = table->find(absl::string_view(key.data(), key.size()));
   if (it == table->end()) {
@@ -478,7 +488,13 @@ void Keyspace::JoinState(int db, std::string_view key, const crdt::Key& theirs,
     it = table->emplace(std::string(key), crdt::Key()).first;
     ++dbs_[db]->size;
   }
-  it->second.Join(theirs, context_, theirs_context);
+  if (imported) {
+    crdt::DotContext seen;
+    it->second.CollectDots(seen);
+    it->second.Join(theirs, seen, theirs_context);
+  } else {
+    it->second.Join(theirs, context_, theirs_context);
+  }
   if (HasFieldTtl(it->second)) {
     dbs_[db]->field_ttl_keys.insert(it->first);
   }

@@ -153,6 +153,12 @@ class Keyspace {
   // lacks: what it observed of ours is removed). The caller joins the shard context afterwards.
   void JoinState(int db, std::string_view key, const crdt::Key& theirs,
                  const crdt::DotContext& theirs_context);
+  // JoinState for a key of a slot being imported (cluster migration): the key's own dots stand
+  // for what this node has seen of it, not context(). This node dropped whatever it held of the
+  // slot before (an abandoned import), and context() still covers those dots: joined with it,
+  // the same entries arriving again would count as removed here.
+  void JoinImported(int db, std::string_view key, const crdt::Key& theirs,
+                    const crdt::DotContext& theirs_context);
   // After loading state from disk: the next local dot follows the highest of ours in context(),
   // so a restarted replica never reuses a sequence number.
   void ResumeDots();
@@ -231,6 +237,8 @@ class Keyspace {
   const Table* TableFor(int db, std::string_view key) const;
   void Reindex(int db, const std::string& key, const crdt::Key& value);
   void Unindex(int db, const std::string& key);
+  void JoinWith(int db, std::string_view key, const crdt::Key& theirs,
+                const crdt::DotContext& theirs_context, bool imported);
   void Ship(int db, std::string_view key, const crdt::KeyOp& op);
   void ReclaimIfExpired(int db, Table& table, Table::iterator it, int64_t now_ms);
   void EraseIfEmpty(int db, Table& table, Table::iterator it);

@@ -314,6 +314,21 @@ TEST_CASE("Migration: cancel mid-snapshot", "[cluster][migration]") {
   CheckSourceKeeps(net, keys);
 }
 
+TEST_CASE("Migration: a retry after a cancel moves every key", "[cluster][migration]") {
+  Net net;
+  const std::vector<std::string> keys = LoadAndMigrate(net, 5000);
+  net.Step();
+  net.Step();
+  REQUIRE(KeysIn(net.b, 0, 99) > 0);  // some chunks arrived, then the target dropped them
+  REQUIRE(net.a.Run({"CLUSTER", "CANCELSLOTMIGRATIONS"}) == "OK");
+  net.Step();
+  REQUIRE(KeysIn(net.b, 0, 99) == 0);
+  REQUIRE(Migrate(net) == "OK");
+  REQUIRE(net.StepUntil([&] { return StateOf(net.a, true) == "success"; }));
+  CHECK(KeysIn(net.b, 0, 99) == keys.size());
+  CHECK(net.b.Run({"DBSIZE"}) == std::to_string(keys.size()));
+}
+
 TEST_CASE("Migration: a failed link to the target", "[cluster][migration]") {
   Net net;
   const std::vector<std::string> keys = LoadAndMigrate(net, 100);
