@@ -253,16 +253,20 @@ void PutMessage(const Heartbeat& m, wire::Envelope* out) {
   out->mutable_heartbeat()->set_sender_time_ms(m.sender_time_ms);
   PutVector(m.applied, out->mutable_heartbeat()->mutable_applied());
 }
+void PutSnapshotKey(uint32_t db, std::string_view key, const crdt::Key& state,
+                    wire::SnapshotChunk* chunk) {
+  wire::SnapshotKey* k = chunk->add_keys();
+  k->set_db(db);
+  k->set_key(std::string(key));
+  if (!state.empty()) {
+    PutKey(state, k->mutable_state());
+  }
+}
 void PutMessage(const SnapshotChunk& m, wire::Envelope* out) {
   wire::SnapshotChunk* chunk = out->mutable_snapshot_chunk();
   chunk->set_snapshot_id(m.snapshot_id);
   for (const SnapshotKey& key : m.keys) {
-    wire::SnapshotKey* k = chunk->add_keys();
-    k->set_db(key.db);
-    k->set_key(key.key);
-    if (!key.state.empty()) {
-      PutKey(key.state, k->mutable_state());
-    }
+    PutSnapshotKey(key.db, key.key, key.state, chunk);
   }
   chunk->set_last(m.last);
   PutContext(m.context, chunk->mutable_context());
@@ -1146,6 +1150,20 @@ std::string Encode(const Message& message) {
   google::protobuf::Arena arena(ArenaOptions());
   auto* envelope = google::protobuf::Arena::CreateMessage<wire::Envelope>(&arena);
   std::visit([&](const auto& m) { PutMessage(m, envelope); }, message);
+  return envelope->SerializeAsString();
+}
+
+std::string EncodeSnapshotChunk(uint64_t snapshot_id, std::span<const SnapshotKeyRef> keys,
+                                const crdt::DotContext& context, bool last) {
+  google::protobuf::Arena arena(ArenaOptions());
+  auto* envelope = google::protobuf::Arena::CreateMessage<wire::Envelope>(&arena);
+  wire::SnapshotChunk* chunk = envelope->mutable_snapshot_chunk();
+  chunk->set_snapshot_id(snapshot_id);
+  for (const SnapshotKeyRef& key : keys) {
+    PutSnapshotKey(key.db, key.key, *key.state, chunk);
+  }
+  chunk->set_last(last);
+  PutContext(context, chunk->mutable_context());
   return envelope->SerializeAsString();
 }
 

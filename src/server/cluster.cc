@@ -718,13 +718,13 @@ void Cluster::StepExport(MigrationJob& job, int64_t now_ms) {
 void Cluster::SendSnapshotChunk(MigrationJob& job) {
   Flush();  // ops applied before the chunk is taken go first: the stream stays in applied order
   Keyspace& ks = server_.keyspace();
-  repl::SnapshotChunk chunk;
+  std::vector<repl::SnapshotKeyRef> keys;  // encoded from where they are, without copies
   while (job.snapshot_db < static_cast<size_t>(ks.databases()) &&
-         chunk.keys.size() < kSnapshotKeysPerChunk) {
+         keys.size() < kSnapshotKeysPerChunk) {
     const int db = static_cast<int>(job.snapshot_db);
     ks.ForEachInSlot(db, job.slots[job.snapshot_slot],
                      [&](const std::string& key, const crdt::Key& value) {
-                       chunk.keys.push_back({static_cast<uint32_t>(db), key, value});
+                       keys.push_back({static_cast<uint32_t>(db), key, &value});
                      });
     if (++job.snapshot_slot == job.slots.size()) {
       job.snapshot_slot = 0;
@@ -735,10 +735,11 @@ void Cluster::SendSnapshotChunk(MigrationJob& job) {
   // context is shared by all its keys, and a dot it covers but its state lacks counts as removed,
   // so a whole context would delete the keys of later chunks as they arrive. Removals made here
   // before the chunk was taken reached the target as ops, ahead of it.
-  for (const repl::SnapshotKey& key : chunk.keys) key.state.CollectDots(chunk.context);
-  job.keys_sent += chunk.keys.size();
+  crdt::DotContext context;
+  for (const repl::SnapshotKeyRef& key : keys) key.state->CollectDots(context);
+  job.keys_sent += keys.size();
   SendToTargets(job, {"CLUSTER", "SYNCSLOTS", "SNAPSHOT", job.name,
-                      repl::Encode(repl::Message(std::move(chunk)))},
+                      repl::EncodeSnapshotChunk(0, keys, context, /*last=*/false)},
                 /*count_wait=*/false);
 }
 
