@@ -17,10 +17,13 @@
 //   causal order) -> PAUSE writes to the slots on every node of this shard, each replying with
 //   its last own sequence number -> wait until this node has applied those (drained) ->
 //   DRAINED to the targets -> FINISH: the targets adopt a topology where they own the slots at a
-//   new epoch -> this node adopts it and gossips it; every source node then unpauses (writes
-//   get MOVED), and drops its keys of those slots.
+//   new epoch -> once every target acknowledged it, this node adopts it and gossips it; every
+//   source node then unpauses (writes get MOVED), and drops its keys of those slots.
 // Join makes duplicates between snapshot and stream harmless. Any failure before FINISH leaves
-// the source owning the slots: its nodes unpause and the targets drop what they imported.
+// the source owning the slots: its nodes unpause and the targets drop what they imported. When
+// the outcome is unknown (FINISH unanswered, or another source node's pause timed out), the
+// slots are "unconfirmed": writes get TRYAGAIN until a node of the target shard answers a
+// gossip sent afterwards (docs/cluster.md, "Failure").
 //
 // Event-loop thread only.
 
