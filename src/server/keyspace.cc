@@ -569,12 +569,16 @@ size_t Keyspace::FreeDropped(size_t max_keys) {
   size_t freed = 0;
   while (!dropped_.empty() && freed < max_keys) {
     Table& table = *dropped_.back();
-    // Erase a bounded part of a large table, then the rest on later calls.
-    while (!table.empty() && freed < max_keys) {
-      table.erase(table.begin());
-      ++freed;
+    if (table.size() <= max_keys - freed) {
+      freed += table.size();
+      dropped_.pop_back();
+      continue;
     }
-    if (table.empty()) dropped_.pop_back();
+    // A large table: a bounded part now (one pass from begin(), which scans for the first
+    // entry), the rest on later calls.
+    for (auto it = table.begin(); it != table.end() && freed < max_keys; ++freed) {
+      table.erase(it++);
+    }
   }
   dropped_pending_ -= std::min(dropped_pending_, freed);
   return freed;
