@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <set>
 
-#include "lattice/common/mutation.h"
 
 namespace lattice::crdt {
 
@@ -184,7 +183,7 @@ Key Key::RemoveAllDelta(bool keep_expiry, WriteStamp& stamp, DotContext& context
 }
 
 void Key::Apply(const KeyOp& op, DotContext& shard) {
-  Join(op.delta, shard, op.context);
+  JoinDelta(op.delta, shard, op.context, op.first_dot, op.dot_count);
   shard.Join(op.context);
 }
 
@@ -198,12 +197,7 @@ void Key::Join(const Key& other, const DotContext& mine, const DotContext& their
   a.hash.Join(b.hash, mine, theirs);
   a.set.Join(b.set, mine, theirs);
   a.zset.Join(b.zset, mine, theirs);
-  a.hash_created.Join(b.hash_created, mine, theirs);
-  a.set_created.Join(b.set_created, mine, theirs);
-  a.zset_created.Join(b.zset_created, mine, theirs);
-  if (!MutationInjected(Mutation::kNonCommutativeJoin) || a.expiry.empty()) {
-    a.expiry.Join(b.expiry, mine, theirs);  // the injected bug keeps ours: not commutative
-  }
+  JoinKeyCells(a, b, mine, theirs);
   rest_.Normalize();
 }
 

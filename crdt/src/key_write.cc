@@ -151,7 +151,7 @@ Result<KeyOp> Key::SAdd(const std::vector<std::string>& members, const Writer& w
     DotContext context;
     Key piece;
     piece.MutableRest().set = set().AddDelta(member, write.stamp(), context);
-    write.Step(std::move(piece), context);
+    write.Step(std::move(piece), context, TouchedNames{.set = {member}});
   }
   return write.Finish();
 }
@@ -171,7 +171,7 @@ Result<KeyOp> Key::SRem(const std::vector<std::string>& members, const Writer& w
     Key piece;
     piece.MutableRest().set =
         set().RemoveDelta(member, writer.policies.set, write.stamp(), context);
-    write.Step(std::move(piece), context);
+    write.Step(std::move(piece), context, TouchedNames{.set = {member}});
   }
   return write.Finish();
 }
@@ -186,7 +186,7 @@ Result<KeyOp> Key::HSet(const std::string& field, std::string value, bool keep_t
   Key piece;
   piece.MutableRest().hash = hash().SetDelta(field, std::move(value), keep_ttl, write.stamp(),
                                              context);
-  write.Step(std::move(piece), context);
+  write.Step(std::move(piece), context, TouchedNames{.hash = {field}});
   return write.Finish();
 }
 
@@ -204,7 +204,7 @@ Result<KeyOp> Key::HDel(const std::vector<std::string>& fields, const Writer& wr
     DotContext context;
     Key piece;
     piece.MutableRest().hash = hash().RemoveDelta(field, write.stamp(), context);
-    write.Step(std::move(piece), context);
+    write.Step(std::move(piece), context, TouchedNames{.hash = {field}});
   }
   return write.Finish();
 }
@@ -237,7 +237,7 @@ Result<KeyOp> HashIncrement(Key& key, const std::string& field, int64_t by, long
     DotContext context;  // an expired field counts as absent: reclaim it first
     Key piece;
     KeyWrite::RestOf(piece).hash = key.hash().RemoveDelta(field, write.stamp(), context);
-    write.Step(std::move(piece), context);
+    write.Step(std::move(piece), context, TouchedNames{.hash = {field}});
   }
   DotContext context;
   auto delta = key.hash().IncrementDelta(field, by, float_by, is_float,
@@ -247,7 +247,7 @@ Result<KeyOp> HashIncrement(Key& key, const std::string& field, int64_t by, long
   }
   Key piece;
   KeyWrite::RestOf(piece).hash = std::move(*delta);
-  write.Step(std::move(piece), context);
+  write.Step(std::move(piece), context, TouchedNames{.hash = {field}});
   return write.Finish();
 }
 
@@ -277,7 +277,7 @@ Result<KeyOp> Key::HExpire(const std::string& field, int64_t at_ms, const Writer
   Key piece;
   piece.MutableRest().hash =
       hash().ExpireDelta(field, at_ms, writer.policies.expiry, write.stamp(), context);
-  write.Step(std::move(piece), context);
+  write.Step(std::move(piece), context, TouchedNames{.hash = {field}});
   return write.Finish();
 }
 
@@ -290,7 +290,7 @@ Result<KeyOp> Key::ZAdd(const std::string& member, double score, const Writer& w
   DotContext context;
   Key piece;
   piece.MutableRest().zset = zset().AddDelta(member, score, write.stamp(), context);
-  write.Step(std::move(piece), context);
+  write.Step(std::move(piece), context, TouchedNames{.zset = {member}});
   return write.Finish();
 }
 
@@ -314,7 +314,7 @@ Result<KeyOp> Key::ZIncrBy(const std::string& member, double by, const Writer& w
   auto delta = zset().IncrementDelta(member, by, write.stamp(), context);
   Key piece;
   piece.MutableRest().zset = std::move(*delta);
-  write.Step(std::move(piece), context);
+  write.Step(std::move(piece), context, TouchedNames{.zset = {member}});
   return write.Finish();
 }
 
@@ -333,7 +333,7 @@ Result<KeyOp> Key::ZRem(const std::vector<std::string>& members, const Writer& w
     Key piece;
     piece.MutableRest().zset =
         zset().RemoveDelta(member, writer.policies.zset, write.stamp(), context);
-    write.Step(std::move(piece), context);
+    write.Step(std::move(piece), context, TouchedNames{.zset = {member}});
   }
   return write.Finish();
 }
@@ -354,7 +354,7 @@ std::optional<KeyOp> Key::Reclaim(const Writer& writer, DotContext& shard) {
     DotContext context;
     Key piece;
     piece.MutableRest().hash = hash().RemoveDelta(field, write.stamp(), context);
-    write.Step(std::move(piece), context);
+    write.Step(std::move(piece), context, TouchedNames{.hash = {field}});
   }
   return write.Finish();
 }

@@ -5,6 +5,16 @@
 
 namespace lattice::crdt {
 
+// Names of collection elements, per collection type (sorted and distinct once normalized).
+struct TouchedNames {
+  std::vector<std::string> hash;
+  std::vector<std::string> set;
+  std::vector<std::string> zset;
+};
+
+// Joins the envelope's O(1) cells (creation cells, key expiry): Join and JoinDelta alike.
+void JoinKeyCells(KeyRest& a, const KeyRest& b, const DotContext& mine, const DotContext& theirs);
+
 // One local write in progress: every step is applied to the key at once (so the next step sees
 // it) and folded into the op, whose delta is the join of the steps.
 class KeyWrite {
@@ -23,10 +33,23 @@ class KeyWrite {
   const KeyRest& rest() const;
   const Key& key() const { return key_; }
 
+  // A step that may touch anything (type change, DEL): full joins.
   void Step(Key piece, const DotContext& piece_context) {
     key_.Join(piece, shard_, piece_context);
     shard_.Join(piece_context);
     op_.delta.Join(piece, op_.context, piece_context);
+    op_.context.Join(piece_context);
+  }
+
+  // A step whose context covers dots of the elements in `names` only (besides this write's own
+  // dots and key-level cells): joined in O(|piece| log n). Key::JoinDelta still checks every
+  // covered dot, so a wrong `names` costs time, never correctness.
+  void Step(Key piece, const DotContext& piece_context, const TouchedNames& names) {
+    const uint64_t own_count = stamp_.dots->next_seq() - op_.first_dot.seq;
+    key_.JoinTouched(piece, shard_, piece_context, op_.first_dot, own_count, &names, false);
+    shard_.Join(piece_context);
+    op_.delta.JoinTouched(piece, op_.context, piece_context, op_.first_dot, own_count, &names,
+                          true);
     op_.context.Join(piece_context);
   }
 

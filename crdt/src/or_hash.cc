@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "lattice/crdt/join_stats.h"
+
 namespace lattice::crdt {
 
 const HashField* OrHash::Find(const std::string& field) const {
@@ -149,6 +151,7 @@ void JoinField(HashField& mine, const HashField& theirs, const DotContext& my_co
 
 void OrHash::Join(const OrHash& other, const DotContext& mine, const DotContext& theirs) {
   static const HashField kEmpty{};
+  ThreadJoinStats().elements += fields_.size() + other.fields_.size();
   for (auto it = fields_.begin(); it != fields_.end();) {
     const HashField* found = other.Find(it->first);
     JoinField(it->second, found != nullptr ? *found : kEmpty, mine, theirs);
@@ -161,6 +164,57 @@ void OrHash::Join(const OrHash& other, const DotContext& mine, const DotContext&
       if (!joined.empty()) {
         fields_.emplace(name, std::move(joined));
       }
+    }
+  }
+}
+
+void OrHash::JoinSome(const OrHash& other, const DotContext& mine, const DotContext& theirs,
+                      const std::vector<std::string>& names) {
+  static const HashField kEmpty{};
+  ThreadJoinStats().elements += names.size();
+  for (const std::string& name : names) {
+    const HashField* found = other.Find(name);
+    if (auto it = fields_.find(name); it != fields_.end()) {
+      JoinField(it->second, found != nullptr ? *found : kEmpty, mine, theirs);
+      if (it->second.empty()) {
+        fields_.erase(it);
+      }
+    } else if (found != nullptr) {
+      HashField joined;
+      JoinField(joined, *found, mine, theirs);
+      if (!joined.empty()) {
+        fields_.emplace(name, std::move(joined));
+      }
+    }
+  }
+}
+
+void OrHash::AppendNames(std::vector<std::string>& out) const {
+  for (const auto& [name, field] : fields_) {
+    out.push_back(name);
+  }
+}
+
+void OrHash::ForEachDotOf(const std::string& field, absl::FunctionRef<void(Dot)> f) const {
+  if (const HashField* found = Find(field)) {
+    found->value.ForEachDot(f);
+    if (found->ttl.get() != nullptr) {
+      found->ttl.get()->ForEachDot(f);
+    }
+  }
+}
+
+void OrHash::ScanDots(absl::FunctionRef<bool(const std::string&, Dot)> f) const {
+  for (const auto& [name, field] : fields_) {
+    ++ThreadJoinStats().scanned;
+    bool stop = false;
+    auto visit = [&](Dot dot) { stop = stop || f(name, dot); };
+    field.value.ForEachDot(visit);
+    if (field.ttl.get() != nullptr) {
+      field.ttl.get()->ForEachDot(visit);
+    }
+    if (stop) {
+      return;
     }
   }
 }

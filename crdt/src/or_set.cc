@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "lattice/crdt/join_stats.h"
+
 namespace lattice::crdt {
 
 bool OrSet::Contains(std::string_view member) const {
@@ -81,6 +83,7 @@ void JoinDotMaps(absl::btree_map<std::string, DotSet>& mine, const DotContext& m
                  const absl::btree_map<std::string, DotSet>& theirs,
                  const DotContext& their_context) {
   static const DotSet kEmpty;
+  ThreadJoinStats().elements += mine.size() + theirs.size();
   for (auto it = mine.begin(); it != mine.end();) {
     auto other = theirs.find(it->first);
     it->second = JoinDots(it->second, my_context, other != theirs.end() ? other->second : kEmpty,
@@ -97,9 +100,70 @@ void JoinDotMaps(absl::btree_map<std::string, DotSet>& mine, const DotContext& m
   }
 }
 
+void JoinDotMapEntry(absl::btree_map<std::string, DotSet>& mine, const DotContext& my_context,
+                     const absl::btree_map<std::string, DotSet>& theirs,
+                     const DotContext& their_context, const std::string& member) {
+  static const DotSet kEmpty;
+  auto other = theirs.find(member);
+  const DotSet& their_dots = other != theirs.end() ? other->second : kEmpty;
+  if (auto it = mine.find(member); it != mine.end()) {
+    it->second = JoinDots(it->second, my_context, their_dots, their_context);
+    if (it->second.empty()) {
+      mine.erase(it);
+    }
+  } else if (other != theirs.end()) {
+    DotSet joined = JoinDots(kEmpty, my_context, their_dots, their_context);
+    if (!joined.empty()) {
+      mine.emplace(member, std::move(joined));
+    }
+  }
+}
+
 void OrSet::Join(const OrSet& other, const DotContext& mine, const DotContext& theirs) {
   JoinDotMaps(adds_, mine, other.adds_, theirs);
   JoinDotMaps(removes_, mine, other.removes_, theirs);
+}
+
+void OrSet::JoinSome(const OrSet& other, const DotContext& mine, const DotContext& theirs,
+                     const std::vector<std::string>& names) {
+  ThreadJoinStats().elements += names.size();
+  for (const std::string& member : names) {
+    JoinDotMapEntry(adds_, mine, other.adds_, theirs, member);
+    if (!removes_.empty() || !other.removes_.empty()) {
+      JoinDotMapEntry(removes_, mine, other.removes_, theirs, member);
+    }
+  }
+}
+
+void OrSet::AppendNames(std::vector<std::string>& out) const {
+  for (const auto* map : {&adds_, &removes_}) {
+    for (const auto& [member, dots] : *map) {
+      out.push_back(member);
+    }
+  }
+}
+
+void OrSet::ForEachDotOf(const std::string& member, absl::FunctionRef<void(Dot)> f) const {
+  for (const auto* map : {&adds_, &removes_}) {
+    if (auto it = map->find(member); it != map->end()) {
+      for (const Dot& dot : it->second.dots()) {
+        f(dot);
+      }
+    }
+  }
+}
+
+void OrSet::ScanDots(absl::FunctionRef<bool(const std::string&, Dot)> f) const {
+  for (const auto* map : {&adds_, &removes_}) {
+    for (const auto& [member, dots] : *map) {
+      ++ThreadJoinStats().scanned;
+      for (const Dot& dot : dots.dots()) {
+        if (f(member, dot)) {
+          return;
+        }
+      }
+    }
+  }
 }
 
 void OrSet::Compact(const VersionVector& stable) {

@@ -23,7 +23,9 @@ bool Before(double score, std::string_view member, double other_score, std::stri
 
 }  // namespace
 
-OrderIndex::OrderIndex() : head_(new Node) { head_->levels.resize(kMaxLevel); }
+// The head is allocated by the first Insert: most indexes belong to the empty sorted set of a
+// temporary Key (a write step, an op's delta, a hash or set key), which never inserts.
+OrderIndex::OrderIndex() : head_(nullptr) {}
 
 OrderIndex::~OrderIndex() {
   Clear();
@@ -31,6 +33,9 @@ OrderIndex::~OrderIndex() {
 }
 
 void OrderIndex::Clear() {
+  if (head_ == nullptr) {
+    return;
+  }
   Node* node = head_->levels[0].next;
   while (node != nullptr) {
     Node* next = node->levels[0].next;
@@ -60,6 +65,10 @@ int OrderIndex::LevelFor(std::string_view member) {
 
 void OrderIndex::Insert(double score, const std::string& member) {
   LATTICE_ASSERT(score == score);
+  if (head_ == nullptr) {
+    head_ = new Node;
+    head_->levels.resize(kMaxLevel);
+  }
   Node* update[kMaxLevel];
   size_t rank[kMaxLevel];
   Node* x = head_;
@@ -93,6 +102,7 @@ void OrderIndex::Insert(double score, const std::string& member) {
 }
 
 void OrderIndex::Erase(double score, const std::string& member) {
+  LATTICE_ASSERT(head_ != nullptr);
   Node* update[kMaxLevel];
   Node* x = head_;
   for (int i = level_ - 1; i >= 0; --i) {
@@ -121,6 +131,9 @@ void OrderIndex::Erase(double score, const std::string& member) {
 
 size_t OrderIndex::Rank(double score, std::string_view member) const {
   size_t rank = 0;
+  if (head_ == nullptr) {
+    return rank;
+  }
   const Node* x = head_;
   for (int i = level_ - 1; i >= 0; --i) {
     while (x->levels[i].next != nullptr &&
@@ -134,6 +147,9 @@ size_t OrderIndex::Rank(double score, std::string_view member) const {
 
 size_t OrderIndex::CountBelow(double score, bool inclusive) const {
   size_t rank = 0;
+  if (head_ == nullptr) {
+    return rank;
+  }
   const Node* x = head_;
   for (int i = level_ - 1; i >= 0; --i) {
     while (x->levels[i].next != nullptr && (inclusive ? x->levels[i].next->score <= score

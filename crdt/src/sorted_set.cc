@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "lattice/crdt/join_stats.h"
 #include "lattice/crdt/or_set.h"  // JoinDotMaps
 
 namespace lattice::crdt {
@@ -141,6 +142,7 @@ void SortedSet::CollectDots(DotContext& out) const {
 
 void SortedSet::Join(const SortedSet& other, const DotContext& mine, const DotContext& theirs) {
   static const ScoreCell kEmpty{};
+  ThreadJoinStats().elements += members_.size() + other.members_.size();
   std::vector<std::string> touched;
   for (auto it = members_.begin(); it != members_.end();) {
     auto found = other.members_.find(it->first);
@@ -165,6 +167,70 @@ void SortedSet::Join(const SortedSet& other, const DotContext& mine, const DotCo
   }
   for (const std::string& member : touched) {
     Refresh(member);
+  }
+}
+
+void SortedSet::JoinSome(const SortedSet& other, const DotContext& mine,
+                         const DotContext& theirs, const std::vector<std::string>& names) {
+  static const ScoreCell kEmpty{};
+  ThreadJoinStats().elements += names.size();
+  for (const std::string& member : names) {
+    auto found = other.members_.find(member);
+    if (auto it = members_.find(member); it != members_.end()) {
+      it->second.Join(found != other.members_.end() ? found->second : kEmpty, mine, theirs);
+      if (it->second.empty()) {
+        members_.erase(it);
+      }
+    } else if (found != other.members_.end()) {
+      ScoreCell joined;
+      joined.Join(found->second, mine, theirs);
+      if (!joined.empty()) {
+        members_.emplace(member, std::move(joined));
+      }
+    }
+    if (!removes_.empty() || !other.removes_.empty()) {
+      JoinDotMapEntry(removes_, mine, other.removes_, theirs, member);
+    }
+    Refresh(member);
+  }
+}
+
+void SortedSet::AppendNames(std::vector<std::string>& out) const {
+  for (const auto& [member, cell] : members_) {
+    out.push_back(member);
+  }
+  for (const auto& [member, dots] : removes_) {
+    out.push_back(member);
+  }
+}
+
+void SortedSet::ForEachDotOf(const std::string& member, absl::FunctionRef<void(Dot)> f) const {
+  if (auto it = members_.find(member); it != members_.end()) {
+    it->second.ForEachDot(f);
+  }
+  if (auto it = removes_.find(member); it != removes_.end()) {
+    for (const Dot& dot : it->second.dots()) {
+      f(dot);
+    }
+  }
+}
+
+void SortedSet::ScanDots(absl::FunctionRef<bool(const std::string&, Dot)> f) const {
+  for (const auto& [member, cell] : members_) {
+    ++ThreadJoinStats().scanned;
+    bool stop = false;
+    cell.ForEachDot([&](Dot dot) { stop = stop || f(member, dot); });
+    if (stop) {
+      return;
+    }
+  }
+  for (const auto& [member, dots] : removes_) {
+    ++ThreadJoinStats().scanned;
+    for (const Dot& dot : dots.dots()) {
+      if (f(member, dot)) {
+        return;
+      }
+    }
   }
 }
 

@@ -236,7 +236,10 @@ void Keyspace::ReclaimIfExpired(int db, Table& table, Table::iterator it, int64_
   crdt::Key& value = it->second;
   const bool key_expired = value.ExpiryMs().has_value() && *value.ExpiryMs() <= now_ms &&
                            value.Type() != crdt::ObjectType::kNone;
-  const size_t fields = key_expired ? 0 : value.hash().ExpiredFields(now_ms).size();
+  // Only hashes in field_ttl_keys can hold field TTLs (every path that adds one indexes the
+  // key): a write to any other key must not walk its fields.
+  const bool field_ttls = !key_expired && dbs_[db]->field_ttl_keys.contains(it->first);
+  const size_t fields = field_ttls ? value.hash().ExpiredFields(now_ms).size() : 0;
   if (!key_expired && fields == 0) {
     return;
   }

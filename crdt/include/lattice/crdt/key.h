@@ -68,6 +68,9 @@ class Key;
 // first_dot and dot_count name the dots it consumed (first_dot.seq .. + dot_count - 1).
 struct KeyOp;
 
+// The collection elements a delta join may change (internal to lattice_crdt; key_write.h).
+struct TouchedNames;
+
 class Key {
  public:
   // Reads. "At" variants take the local time and hide what has expired.
@@ -115,9 +118,19 @@ class Key {
   // The observed-remove that reclaims an expired key or expired hash fields, if any.
   std::optional<KeyOp> Reclaim(const Writer& writer, DotContext& shard);
 
-  // Remote ops and state transfer.
+  // Remote ops and state transfer. Apply joins with JoinDelta: O(delta log n).
   void Apply(const KeyOp& op, DotContext& shard);
   void Join(const Key& other, const DotContext& mine, const DotContext& theirs);
+  // The same result as Join(delta, mine, theirs), but it joins only the collection elements
+  // that `delta` holds or that hold a dot `theirs` covers, so its cost is O(|delta| + |theirs|)
+  // lookups, not O(collection). first_own/own_count name the dots the delta's op took (its
+  // first_dot and dot_count): such a dot is only ever held by an element the delta names or by
+  // a key-level cell, so it needs no lookup. Another dot of `theirs` is looked up in the elements
+  // the delta names and the key-level cells; one found nowhere there costs one read-only scan of
+  // the key's elements (no joins); a context too large to enumerate takes the full Join. See
+  // docs/crdt.md, "Applying a delta in O(delta)".
+  void JoinDelta(const Key& delta, const DotContext& mine, const DotContext& theirs,
+                 Dot first_own, uint64_t own_count);
   void Compact(const VersionVector& stable);
   void CollectDots(DotContext& out) const;
   size_t MetadataItems() const;
@@ -128,6 +141,11 @@ class Key {
   friend class KeyWrite;
   KeyRest& MutableRest() { return rest_.Mutable(); }
   Key RemoveAllDelta(bool keep_expiry, WriteStamp& stamp, DotContext& context) const;
+  // JoinDelta with names the caller knows the delta touches (`hint`, may be null); when
+  // `holds_only_own` this key holds no dot outside the own range (a write's op delta).
+  void JoinTouched(const Key& delta, const DotContext& mine, const DotContext& theirs,
+                   Dot first_own, uint64_t own_count, const TouchedNames* hint,
+                   bool holds_only_own);
 
   StringCell string_;
   Boxed<KeyRest> rest_;

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "absl/container/btree_map.h"
+#include "absl/functional/function_ref.h"
 #include "lattice/crdt/expiry.h"
 #include "lattice/crdt/string_value.h"
 
@@ -53,6 +54,14 @@ class OrHash {
   void CollectDots(DotContext& out) const;
 
   void Join(const OrHash& other, const DotContext& mine, const DotContext& theirs);
+  // Join restricted to the fields in `names` (sorted, distinct); see OrSet::JoinSome.
+  void JoinSome(const OrHash& other, const DotContext& mine, const DotContext& theirs,
+                const std::vector<std::string>& names);
+  void AppendNames(std::vector<std::string>& out) const;  // unsorted
+  // Calls f for each dot `field` holds (value and TTL cells).
+  void ForEachDotOf(const std::string& field, absl::FunctionRef<void(Dot)> f) const;
+  // Calls f(field, dot) for every dot held, in field order, until f returns true.
+  void ScanDots(absl::FunctionRef<bool(const std::string&, Dot)> f) const;
   void Compact(const VersionVector& stable);
   size_t MetadataItems() const;
 

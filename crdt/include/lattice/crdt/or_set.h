@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "absl/container/btree_map.h"
+#include "absl/functional/function_ref.h"
 #include "lattice/crdt/dot_set.h"
 #include "lattice/crdt/policy.h"
 
@@ -40,6 +41,17 @@ class OrSet {
   void CollectDots(DotContext& out) const;
 
   void Join(const OrSet& other, const DotContext& mine, const DotContext& theirs);
+  // Join restricted to the members in `names` (sorted, distinct): the same result as Join when
+  // `other` holds no other member and `theirs` covers no dot of any other member of *this
+  // (Key::JoinDelta checks both). O(|names| log n).
+  void JoinSome(const OrSet& other, const DotContext& mine, const DotContext& theirs,
+                const std::vector<std::string>& names);
+  // Appends the members this state holds anything of (adds or tokens), unsorted.
+  void AppendNames(std::vector<std::string>& out) const;
+  // Calls f for each dot `member` holds (adds and tokens).
+  void ForEachDotOf(const std::string& member, absl::FunctionRef<void(Dot)> f) const;
+  // Calls f(member, dot) for every dot held, in member order, until f returns true.
+  void ScanDots(absl::FunctionRef<bool(const std::string&, Dot)> f) const;
   void Compact(const VersionVector& stable);
   size_t MetadataItems() const;
 
@@ -56,5 +68,9 @@ class OrSet {
 void JoinDotMaps(absl::btree_map<std::string, DotSet>& mine, const DotContext& my_context,
                  const absl::btree_map<std::string, DotSet>& theirs,
                  const DotContext& their_context);
+// The same rule for one member only.
+void JoinDotMapEntry(absl::btree_map<std::string, DotSet>& mine, const DotContext& my_context,
+                     const absl::btree_map<std::string, DotSet>& theirs,
+                     const DotContext& their_context, const std::string& member);
 
 }  // namespace lattice::crdt

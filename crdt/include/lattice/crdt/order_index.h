@@ -41,7 +41,7 @@ class OrderIndex {
   static constexpr int kMaxLevel = 32;
   static int LevelFor(std::string_view member);
 
-  Node* head_;
+  Node* head_;  // null until the first Insert
   int level_ = 1;
   size_t size_ = 0;
 };

@@ -116,6 +116,18 @@ class Register {
   Dot Epoch() const;
   // Adds every dot this register holds to `out` (what an observed-remove must cover).
   void CollectDots(DotContext& out) const;
+  // Calls f(dot) for every dot CollectDots would add, without building a context.
+  template <typename F>
+  void ForEachDot(F&& f) const {
+    if (head_.dot.valid()) {
+      f(head_.dot);
+    }
+    if (const RegisterRest<V>* rest = rest_.get()) {
+      for (const Entry& e : rest->more) f(e.dot);
+      for (const Tomb& t : rest->tombs) f(t.dot);
+      for (const IncEntry& inc : rest->incs) f(inc.dot);
+    }
+  }
   const RegisterRest<V>* rest() const { return rest_.get(); }
 
   // Delta builders: they do not modify *this. Each adds the dots it covers to `context`.

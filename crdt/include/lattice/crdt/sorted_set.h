@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "absl/container/btree_map.h"
+#include "absl/functional/function_ref.h"
 #include "lattice/crdt/dot_set.h"
 #include "lattice/crdt/order_index.h"
 #include "lattice/crdt/policy.h"
@@ -57,6 +58,15 @@ class SortedSet {
   void CollectDots(DotContext& out) const;
 
   void Join(const SortedSet& other, const DotContext& mine, const DotContext& theirs);
+  // Join restricted to the members in `names` (sorted, distinct); see OrSet::JoinSome. Keeps
+  // the order index in sync for those members only: O(|names| log n).
+  void JoinSome(const SortedSet& other, const DotContext& mine, const DotContext& theirs,
+                const std::vector<std::string>& names);
+  void AppendNames(std::vector<std::string>& out) const;  // score cells and tokens, unsorted
+  // Calls f for each dot `member` holds (score cell and tokens).
+  void ForEachDotOf(const std::string& member, absl::FunctionRef<void(Dot)> f) const;
+  // Calls f(member, dot) for every dot held, in member order, until f returns true.
+  void ScanDots(absl::FunctionRef<bool(const std::string&, Dot)> f) const;
   void Compact(const VersionVector& stable);
   size_t MetadataItems() const;
 
