@@ -12,7 +12,10 @@
 #include "lattice/repl/op_log.h"
 #include "net/asio.h"
 #include "net/client_listener.h"
+#include "net/cluster_bus.h"
 #include "net/peer_links.h"
+#include "net/tls.h"
+#include "server/cluster.h"
 #include "server/file_storage.h"
 #include "server/info.h"
 #include "server/replication.h"
@@ -48,6 +51,15 @@ lattice::ReplicaId FreshReplicaId() {
   while (id == lattice::kNoReplica) {
     id = (static_cast<uint64_t>(device()) << 32) ^ device();
   }
+  return id;
+}
+
+// A fresh cluster node id: 40 random hex characters, as Valkey's.
+std::string FreshNodeId() {
+  std::random_device device;
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id;
+  for (int i = 0; i < 40; ++i) id.push_back(kHex[device() & 15]);
   return id;
 }
 
@@ -123,6 +135,10 @@ int main(int argc, char** argv) {
   lattice::net::asio::io_context io(1);
   lattice::server::SystemClock clock;
   lattice::server::Server server(std::move(*config), clock, *replica);
+  if (Result<void> acls = lattice::server::LoadAclsAtStartup(server); !acls.ok()) {
+    spdlog::critical("{}", acls.error().message);
+    return 1;
+  }
   lattice::net::PeerLinks links(io, server);
   auto replication = lattice::server::Replication::Open(
       server, **storage, links, ReplicationOptionsOf(server.config()), clock.NowMs());
@@ -144,12 +160,44 @@ int main(int argc, char** argv) {
   server.set_replication(replication->get());
   links.Attach(replication->get());
   server.config().set_on_change([&server](std::string_view name) {
+    server.ApplyConfig(name);
     if (name == "loglevel") {
       spdlog::default_logger()->set_level(LogLevel(server.config().loglevel()));
     }
   });
+  lattice::net::Tls tls;
+  if (lattice::net::Tls::Wanted(server.config())) {
+    if (Result<void> loaded = tls.Reload(server.config()); !loaded.ok()) {
+      spdlog::critical("{}", loaded.error().message);
+      spdlog::critical("Failed to configure TLS. Check logs for more info.");
+      return 1;
+    }
+  }
+  links.set_tls(&tls);
+  server.config().set_on_apply([&server, &tls](std::string_view name) {
+    return tls.ApplyConfigChange(server.config(), name);
+  });
+  if (server.config().port() == 0 && server.config().tls_port() == 0) {
+    spdlog::critical("Configured to not listen anywhere, exiting.");
+    return 1;
+  }
+  std::unique_ptr<lattice::server::Cluster> cluster;
+  std::unique_ptr<lattice::net::ClusterBusLinks> cluster_bus;
+  if (server.config().cluster_enabled()) {
+    cluster = std::make_unique<lattice::server::Cluster>(server);
+    const std::string path = server.config().dir() + "/" + server.config().cluster_config_file();
+    if (Result<void> loaded = cluster->Load(path, FreshNodeId(), clock.NowMs()); !loaded.ok()) {
+      spdlog::critical("{}", loaded.error().message);
+      return 1;
+    }
+    server.set_cluster(cluster.get());
+    cluster_bus = std::make_unique<lattice::net::ClusterBusLinks>(io, server, *cluster);
+    cluster->set_bus(cluster_bus.get());
+    spdlog::info("Cluster mode: node {} of shard '{}'", cluster->myid(), cluster->myself().shard);
+  }
   lattice::net::ClientListener listener(io, server);
   auto stop = [&] {
+    if (cluster_bus) cluster_bus->Stop();
     listener.Stop();
     links.Stop();
     io.stop();
@@ -168,6 +216,14 @@ int main(int argc, char** argv) {
     spdlog::critical("{}", listening.error().message);
     return 1;
   }
+  if (server.config().tls_port() != 0) {
+    if (Result<void> listening =
+            listener.ListenTls(server.config().bind(), server.config().tls_port(), &tls);
+        !listening.ok()) {
+      spdlog::critical("{}", listening.error().message);
+      return 1;
+    }
+  }
   if (Result<void> listening =
           links.Listen(server.config().bind(), server.config().replication_port());
       !listening.ok()) {
@@ -175,12 +231,17 @@ int main(int argc, char** argv) {
     return 1;
   }
   links.Start(server.config().peers());
+  if (cluster_bus) cluster_bus->Start();
   spdlog::info("Lattice {} started, region '{}', replica {}, shard '{}', pid {}",
                lattice::server::kLatticeVersion, server.config().region(),
                lattice::server::ReplicaIdText(*replica), server.config().shard_id(),
                static_cast<int>(getpid()));
-  spdlog::info("Ready to accept connections tcp on port {}, replication on port {}",
-               listener.bound_port(), links.bound_port());
+  spdlog::info("Ready to accept connections tcp on port {}, replication on port {}{}",
+               listener.bound_port(), links.bound_port(),
+               server.config().tls_replication() ? " (TLS)" : "");
+  if (listener.bound_tls_port() != 0) {
+    spdlog::info("Ready to accept connections tls on port {}", listener.bound_tls_port());
+  }
   io.run();
   if (Result<void> closed = (*replication)->Close(); !closed.ok()) {
     spdlog::warn("Syncing the op log at exit: {}", closed.error().message);

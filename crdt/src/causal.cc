@@ -1,6 +1,7 @@
 #include "lattice/crdt/causal.h"
 
 #include <algorithm>
+#include <limits>
 
 namespace lattice::crdt {
 
@@ -80,17 +81,27 @@ void DotContext::Join(const DotContext& other) {
 }
 
 void DotContext::Compact() {
-  // The cloud is ordered by (replica, seq), so one pass extends each replica's prefix.
+  // The cloud is ordered by (replica, seq): only a replica's first cloud dots can extend its
+  // prefix, so each replica costs one seek, not a walk over its whole cloud. A cloud of many
+  // dots that cannot extend (another shard's dots, imported by a slot migration) then stays
+  // cheap to keep.
   for (auto it = cloud_.begin(); it != cloud_.end();) {
-    const uint64_t have = vector_.Get(it->replica);
-    if (it->seq <= have) {
+    const ReplicaId replica = it->replica;
+    uint64_t have = vector_.Get(replica);
+    while (it != cloud_.end() && it->replica == replica && it->seq <= have + 1) {
+      if (it->seq == have + 1) {
+        have = it->seq;
+        vector_.Set(replica, have);
+      }
       it = cloud_.erase(it);
-    } else if (it->seq == have + 1) {
-      vector_.Set(it->replica, it->seq);
-      it = cloud_.erase(it);
-    } else {
-      ++it;
     }
+    if (it == cloud_.end() || it->replica != replica) {
+      continue;
+    }
+    if (replica == std::numeric_limits<ReplicaId>::max()) {
+      break;
+    }
+    it = cloud_.lower_bound(Dot{replica + 1, 0});
   }
 }
 

@@ -26,6 +26,21 @@ Stamp CreatorStamp(const CreationCell& cell) {
   return cell.Winner() != nullptr ? cell.Winner()->stamp() : Stamp{};
 }
 
+bool MadeUnderFixedPrecedence(const CreationCell& cell) {
+  return cell.Winner() != nullptr && (cell.Winner()->value & kFixedPrecedenceFlag) != 0;
+}
+
+// TypeRule::kFixedPrecedence: hash > zset > set > string.
+int Precedence(ObjectType type) {
+  switch (type) {
+    case ObjectType::kHash: return 4;
+    case ObjectType::kZSet: return 3;
+    case ObjectType::kSet: return 2;
+    case ObjectType::kString: return 1;
+    default: return 0;
+  }
+}
+
 }  // namespace
 
 Result<void> KeyWrite::Prepare(ObjectType want, bool any_type) {
@@ -46,7 +61,9 @@ Result<void> KeyWrite::Prepare(ObjectType want, bool any_type) {
       CreationCell& cell = want == ObjectType::kHash  ? rest.hash_created
                            : want == ObjectType::kSet ? rest.set_created
                                                       : rest.zset_created;
-      cell = CreationCell{}.AssignDelta(static_cast<uint8_t>(want), stamp_, create_context);
+      const uint8_t flag =
+          op_.policies.type == TypeRule::kFixedPrecedence ? kFixedPrecedenceFlag : 0;
+      cell = CreationCell{}.AssignDelta(static_cast<uint8_t>(want) | flag, stamp_, create_context);
       Step(std::move(created), create_context);
     }
     return {};
@@ -81,21 +98,34 @@ const OrHash& Key::hash() const { return (rest_.get() ? *rest_.get() : EmptyRest
 const OrSet& Key::set() const { return (rest_.get() ? *rest_.get() : EmptyRest()).set; }
 const SortedSet& Key::zset() const { return (rest_.get() ? *rest_.get() : EmptyRest()).zset; }
 
+// The newest creator among the present incarnations wins, unless one of them was created under
+// the fixed-precedence rule: then the present type of highest precedence wins. Both are functions
+// of the state alone, so every replica decides alike.
 ObjectType Key::Type() const {
   std::pair<Stamp, ObjectType> best{Stamp{}, ObjectType::kNone};
-  auto consider = [&](bool present, Stamp stamp, ObjectType type) {
-    if (present && std::pair(stamp, type) > best) {
+  ObjectType highest = ObjectType::kNone;
+  bool fixed = false;
+  auto consider = [&](bool present, Stamp stamp, ObjectType type, bool fixed_rule) {
+    if (!present) return;
+    if (std::pair(stamp, type) > best) {
       best = {stamp, type};
     }
+    if (Precedence(type) > Precedence(highest)) {
+      highest = type;
+    }
+    fixed = fixed || fixed_rule;
   };
   consider(string_.Alive(), string_.Winner() ? string_.Winner()->stamp() : Stamp{},
-           ObjectType::kString);
+           ObjectType::kString, false);
   if (const KeyRest* rest = rest_.get()) {
-    consider(rest->hash.AnyPresent(), CreatorStamp(rest->hash_created), ObjectType::kHash);
-    consider(rest->set.AnyPresent(), CreatorStamp(rest->set_created), ObjectType::kSet);
-    consider(rest->zset.Size() > 0, CreatorStamp(rest->zset_created), ObjectType::kZSet);
+    consider(rest->hash.AnyPresent(), CreatorStamp(rest->hash_created), ObjectType::kHash,
+             MadeUnderFixedPrecedence(rest->hash_created));
+    consider(rest->set.AnyPresent(), CreatorStamp(rest->set_created), ObjectType::kSet,
+             MadeUnderFixedPrecedence(rest->set_created));
+    consider(rest->zset.Size() > 0, CreatorStamp(rest->zset_created), ObjectType::kZSet,
+             MadeUnderFixedPrecedence(rest->zset_created));
   }
-  return best.second;
+  return fixed ? highest : best.second;
 }
 
 std::optional<int64_t> Key::ExpiryMs() const {
@@ -133,7 +163,11 @@ Key Key::RemoveAllDelta(bool keep_expiry, WriteStamp& stamp, DotContext& context
       out.hash.Join(rest->hash.RemoveDelta(field, stamp, context), DotContext{}, DotContext{});
     }
     for (const auto& [member, cell] : rest->zset.members()) {
-      out.zset.Join(rest->zset.RemoveDelta(member, stamp, context), DotContext{}, DotContext{});
+      out.zset.Join(rest->zset.RemoveDelta(member, SetRule::kAddWins, stamp, context),
+                    DotContext{}, DotContext{});
+    }
+    for (const auto& [member, tokens] : rest->zset.removes()) {
+      for (const Dot& dot : tokens.dots()) context.Add(dot);  // DEL observes remove tokens too
     }
     rest->set.CollectDots(context);
     rest->hash_created.CollectDots(context);

@@ -331,7 +331,8 @@ Result<KeyOp> Key::ZRem(const std::vector<std::string>& members, const Writer& w
     }
     DotContext context;
     Key piece;
-    piece.MutableRest().zset = zset().RemoveDelta(member, write.stamp(), context);
+    piece.MutableRest().zset =
+        zset().RemoveDelta(member, writer.policies.zset, write.stamp(), context);
     write.Step(std::move(piece), context);
   }
   return write.Finish();

@@ -2,18 +2,21 @@
 
 #include <cmath>
 
+#include "lattice/crdt/or_set.h"  // JoinDotMaps
+
 namespace lattice::crdt {
 
 SortedSet& SortedSet::operator=(const SortedSet& other) {
   if (this != &other) {
     members_ = other.members_;
+    removes_ = other.removes_;
     Reindex();
   }
   return *this;
 }
 
-std::optional<double> SortedSet::ScoreOf(const ScoreCell& cell) {
-  if (!cell.Alive()) {
+std::optional<double> SortedSet::ScoreOf(const std::string& member, const ScoreCell& cell) const {
+  if (!cell.Alive() || (!removes_.empty() && removes_.contains(member))) {
     return std::nullopt;
   }
   const CounterSum sum = cell.Sum();
@@ -39,7 +42,7 @@ void SortedSet::Reindex() {
   index_.Clear();
   indexed_.clear();
   for (const auto& [member, cell] : members_) {
-    if (auto score = ScoreOf(cell)) {
+    if (auto score = ScoreOf(member, cell)) {
       index_.Insert(*score, member);
       indexed_.emplace(member, *score);
     }
@@ -50,7 +53,7 @@ void SortedSet::Refresh(const std::string& member) {
   auto old = indexed_.find(member);
   auto cell = members_.find(member);
   const std::optional<double> score =
-      cell == members_.end() ? std::nullopt : ScoreOf(cell->second);
+      cell == members_.end() ? std::nullopt : ScoreOf(member, cell->second);
   const bool present = score.has_value();
   const double value = score.value_or(0.0);
   if (old != indexed_.end()) {
@@ -71,6 +74,7 @@ SortedSet SortedSet::AddDelta(const std::string& member, double score, WriteStam
   static const ScoreCell kEmpty{};
   auto it = members_.find(member);
   SortedSet delta;
+  CollectTokens(member, context);  // the add supersedes the remove tokens it observed
   delta.members_[member] =
       (it != members_.end() ? it->second : kEmpty).AssignDelta(score, stamp, context);
   delta.Reindex();
@@ -90,28 +94,48 @@ Result<SortedSet> SortedSet::IncrementDelta(const std::string& member, double by
     return Unexpected(cell.error());
   }
   SortedSet delta;
+  CollectTokens(member, context);
   delta.members_[member] = std::move(*cell);
   delta.Reindex();
   return delta;
 }
 
-SortedSet SortedSet::RemoveDelta(const std::string& member, WriteStamp& stamp,
+SortedSet SortedSet::RemoveDelta(const std::string& member, SetRule rule, WriteStamp& stamp,
                                  DotContext& context) const {
   SortedSet delta;
+  CollectTokens(member, context);
   auto it = members_.find(member);
   if (it != members_.end()) {
     ScoreCell cell = it->second.RemoveDelta(stamp, context);
     if (!cell.empty()) {
       delta.members_[member] = std::move(cell);
-      delta.Reindex();
     }
   }
+  if (rule == SetRule::kRemoveWins) {
+    const Dot dot = stamp.dots->Next();
+    delta.removes_[member] = DotSet(dot);
+    context.Add(dot);
+  }
+  delta.Reindex();
   return delta;
+}
+
+void SortedSet::CollectTokens(const std::string& member, DotContext& out) const {
+  if (auto it = removes_.find(member); it != removes_.end()) {
+    for (const Dot& dot : it->second.dots()) {
+      out.Add(dot);
+    }
+  }
 }
 
 void SortedSet::CollectDots(DotContext& out) const {
   for (const auto& [member, cell] : members_) {
     cell.CollectDots(out);
+  }
+  for (const auto& [member, dots] : removes_) {
+    for (const Dot& dot : dots.dots()) {
+      out.Add(dot);
+    }
   }
 }
 
@@ -134,6 +158,11 @@ void SortedSet::Join(const SortedSet& other, const DotContext& mine, const DotCo
       }
     }
   }
+  if (!removes_.empty() || !other.removes_.empty()) {
+    for (const auto& [member, dots] : removes_) touched.push_back(member);
+    for (const auto& [member, dots] : other.removes_) touched.push_back(member);
+    JoinDotMaps(removes_, mine, other.removes_, theirs);
+  }
   for (const std::string& member : touched) {
     Refresh(member);
   }
@@ -152,6 +181,9 @@ size_t SortedSet::MetadataItems() const {
   size_t items = 0;
   for (const auto& [member, cell] : members_) {
     items += cell.MetadataItems();
+  }
+  for (const auto& [member, dots] : removes_) {
+    items += dots.size();
   }
   return items;
 }

@@ -117,7 +117,10 @@ void PutEntry(const crdt::RegisterEntry<crdt::ExpiryValue>& entry, wire::ExpiryE
 }
 
 void PutEntry(const crdt::RegisterEntry<uint8_t>& entry, wire::CreationEntry* out) {
-  out->set_type(entry.value);
+  out->set_type(entry.value & ~crdt::kFixedPrecedenceFlag);
+  if ((entry.value & crdt::kFixedPrecedenceFlag) != 0) {
+    out->set_fixed_precedence(true);
+  }
   out->set_hlc(entry.hlc);
   PutDot(entry.dot, out->mutable_dot());
 }
@@ -187,6 +190,9 @@ void PutKey(const crdt::Key& key, wire::Key* out) {
     m->set_name(name);
     PutRegister(cell, m->mutable_score());
   }
+  for (const auto& [name, dots] : key.zset().removes()) {
+    PutDotSet(name, dots, out->add_zset_removes());
+  }
   PutKeyCells(key, out);
 }
 
@@ -195,6 +201,8 @@ void PutPolicies(const crdt::Policies& policies, wire::Policies* out) {
   out->set_string(static_cast<uint32_t>(policies.string));
   out->set_hash_field(static_cast<uint32_t>(policies.hash_field));
   out->set_expiry(static_cast<uint32_t>(policies.expiry));
+  out->set_zset(static_cast<uint32_t>(policies.zset));
+  out->set_type(static_cast<uint32_t>(policies.type));
 }
 
 void PutKeyOp(const crdt::KeyOp& op, wire::KeyOp* out) {
@@ -226,6 +234,10 @@ void PutMessage(const Hello& m, wire::Envelope* out) {
   h->set_region(m.region);
   h->set_protocol_version(m.protocol_version);
   PutVector(m.applied, h->mutable_applied());
+  h->set_auth_nonce(m.auth_nonce);
+}
+void PutMessage(const LinkProof& m, wire::Envelope* out) {
+  out->mutable_link_proof()->set_proof(m.proof);
 }
 void PutMessage(const OpBatch& m, wire::Envelope* out) {
   wire::OpBatch* batch = out->mutable_op_batch();
@@ -332,7 +344,8 @@ Result<crdt::DotContext> GetContext(const wire::DotContext& in) {
 }
 
 Result<crdt::Policies> GetPolicies(const wire::Policies& in) {
-  if (in.set() > 1 || in.string() > 1 || in.hash_field() > 1 || in.expiry() > 2) {
+  if (in.set() > 1 || in.string() > 1 || in.hash_field() > 1 || in.expiry() > 2 ||
+      in.zset() > 1 || in.type() > 1) {
     return Unexpected("policy value out of range");
   }
   crdt::Policies out;
@@ -340,6 +353,8 @@ Result<crdt::Policies> GetPolicies(const wire::Policies& in) {
   out.string = static_cast<crdt::StringRule>(in.string());
   out.hash_field = static_cast<crdt::StringRule>(in.hash_field());
   out.expiry = static_cast<crdt::ExpiryRule>(in.expiry());
+  out.zset = static_cast<crdt::SetRule>(in.zset());
+  out.type = static_cast<crdt::TypeRule>(in.type());
   return out;
 }
 
@@ -482,6 +497,7 @@ Result<void> KeyChecker::Check(const wire::Key& key) {
   for (const wire::ZSetMember& member : key.zset()) {
     CODEC_RETURN_IF_ERROR(CheckCell(member.score(), /*score=*/true));
   }
+  CODEC_RETURN_IF_ERROR(CheckMembers(key.zset_removes()));
   CODEC_RETURN_IF_ERROR(CheckCreation(key.hash_created(), crdt::ObjectType::kHash));
   CODEC_RETURN_IF_ERROR(CheckCreation(key.set_created(), crdt::ObjectType::kSet));
   CODEC_RETURN_IF_ERROR(CheckCreation(key.zset_created(), crdt::ObjectType::kZSet));
@@ -556,6 +572,7 @@ class KeyBuilder {
   Result<void> AddCreation(crdt::ObjectType type, const wire::CreationCell& cell);
   Result<void> AddMembers(const google::protobuf::RepeatedPtrField<wire::SetMember>& members,
                           bool removes);
+  Result<void> AddZSetTokens(const google::protobuf::RepeatedPtrField<wire::SetMember>& members);
 
   ReplicaId scratch_replica_;
   uint64_t scratch_seq_ = 1;
@@ -802,7 +819,11 @@ Result<void> KeyBuilder::AddCreation(crdt::ObjectType type, const wire::Creation
   for (const wire::CreationEntry& entry : cell.entries()) {
     const Dot dot{entry.dot().replica(), entry.dot().seq()};
     crdt::Key base;
-    auto piece = Write(base, dot, entry.hlc(), {},
+    crdt::Policies policies;
+    if (entry.fixed_precedence()) {
+      policies.type = crdt::TypeRule::kFixedPrecedence;
+    }
+    auto piece = Write(base, dot, entry.hlc(), policies,
                        [&](crdt::Key& k, const crdt::Writer& w, auto& s) -> Result<crdt::KeyOp> {
                          switch (type) {
                            case crdt::ObjectType::kHash:
@@ -848,6 +869,28 @@ Result<void> KeyBuilder::AddMembers(
   return {};
 }
 
+// Sorted-set remove tokens: a ZREM under remove-wins of a member the scratch key holds.
+Result<void> KeyBuilder::AddZSetTokens(
+    const google::protobuf::RepeatedPtrField<wire::SetMember>& members) {
+  crdt::Policies policies;
+  policies.zset = crdt::SetRule::kRemoveWins;
+  for (const wire::SetMember& member : members) {
+    const std::vector<std::string> name{member.name()};
+    for (int i = 0; i < member.replica_size(); ++i) {
+      crdt::Key base;
+      (void)Write(base, Scratch(), 0, {}, [&](crdt::Key& k, const crdt::Writer& w, auto& s) {
+        return k.ZAdd(member.name(), 0.0, w, s);
+      });
+      const Dot dot{member.replica(i), member.seq(i)};
+      auto piece = Write(base, dot, 0, policies, [&](crdt::Key& k, const crdt::Writer& w,
+                                                     auto& s) { return k.ZRem(name, w, s); });
+      CODEC_RETURN_IF_ERROR(piece);
+      pieces_.push_back(std::move(*piece));
+    }
+  }
+  return {};
+}
+
 Result<void> KeyBuilder::AddKey(const wire::Key& key) {
   if (key.has_string()) {
     CODEC_RETURN_IF_ERROR(AddCell(Slot{SlotKind::kString, {}}, key.string()));
@@ -863,6 +906,7 @@ Result<void> KeyBuilder::AddKey(const wire::Key& key) {
   for (const wire::ZSetMember& member : key.zset()) {
     CODEC_RETURN_IF_ERROR(AddCell(Slot{SlotKind::kScore, member.name()}, member.score()));
   }
+  CODEC_RETURN_IF_ERROR(AddZSetTokens(key.zset_removes()));
   CODEC_RETURN_IF_ERROR(AddCreation(crdt::ObjectType::kHash, key.hash_created()));
   CODEC_RETURN_IF_ERROR(AddCreation(crdt::ObjectType::kSet, key.set_created()));
   CODEC_RETURN_IF_ERROR(AddCreation(crdt::ObjectType::kZSet, key.zset_created()));
@@ -986,7 +1030,7 @@ Result<Message> GetHello(const wire::Hello& in) {
   auto applied = GetVector(in.applied());
   CODEC_RETURN_IF_ERROR(applied);
   return Message(Hello{in.shard_id(), in.replica(), in.region(), in.protocol_version(),
-                       std::move(*applied)});
+                       std::move(*applied), in.auth_nonce()});
 }
 
 Result<Message> GetOpBatch(const wire::OpBatch& in) {
@@ -1038,6 +1082,8 @@ Result<Message> GetMessage(const wire::Envelope& in) {
       return GetSnapshotChunk(in.snapshot_chunk());
     case wire::Envelope::kGoodbye:
       return Message(Goodbye{in.goodbye().reason()});
+    case wire::Envelope::kLinkProof:
+      return Message(LinkProof{in.link_proof().proof()});
     case wire::Envelope::BODY_NOT_SET:
       break;
   }

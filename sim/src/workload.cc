@@ -82,6 +82,22 @@ std::vector<std::string> ZSetCommand(Rng& rng, const std::string& key) {
   return KeyCommand(rng, key);
 }
 
+// CRDT.POLICY SET/DEL on the convergence-only families (never ctr/reg/oset, whose models assume
+// the default rules): policy changes race with conflicting writes, and every op must still merge
+// alike everywhere, as it carries the rules in force where it was made.
+std::vector<std::string> PolicyCommand(Rng& rng) {
+  const std::string pattern =
+      Pick(rng, {"str:*", "h:*", "s:*", "z:*", "mix:*", "str:1", "h:0", "s:2", "z:1", "mix:0"});
+  const std::string type = Pick(rng, {"string", "hash", "set", "zset", "expiry", "type"});
+  if (rng.Chance(1, 4)) return {"CRDT.POLICY", "DEL", pattern, type};
+  std::string rule;
+  if (type == "string" || type == "hash") rule = Pick(rng, {"counter", "lww"});
+  if (type == "set" || type == "zset") rule = Pick(rng, {"add-wins", "remove-wins"});
+  if (type == "expiry") rule = Pick(rng, {"lww", "longest", "shortest"});
+  if (type == "type") rule = Pick(rng, {"newest-creator-wins", "fixed-precedence"});
+  return {"CRDT.POLICY", "SET", pattern, type, rule};
+}
+
 bool IsError(const std::string& reply) { return !reply.empty() && reply[0] == '-'; }
 
 std::string Brief(std::string reply) {
@@ -117,6 +133,10 @@ std::vector<std::string> Workload::RandomCommand(Rng& rng, const std::string& fa
 }
 
 void Workload::Step(Region& region) {
+  if (world_.rng().Chance(1, 40)) {
+    Issue(region, PolicyCommand(world_.rng()));
+    return;
+  }
   const std::string& family = Families()[world_.rng().Uniform(Families().size())];
   Issue(region, RandomCommand(world_.rng(), family));
 }

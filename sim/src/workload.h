@@ -6,7 +6,8 @@
 //   oset:N  SADD/SREM/DEL only: membership must match an add-wins observed-remove model, where
 //           a remove (or DEL) cancels exactly the adds whose dots the removing region had seen
 //   str:N, h:N, s:N, z:N, mix:N   every command of every type (type conflicts, EXPIRE vs
-//           PERSIST, HEXPIRE vs HSET/HDEL, ZADD vs ZINCRBY vs ZREM, ...): convergence only
+//           PERSIST, HEXPIRE vs HSET/HDEL, ZADD vs ZINCRBY vs ZREM, ...): convergence only,
+//           under rules that CRDT.POLICY SET/DEL (1 step in 40) keep changing for these families
 // Single-threaded; deterministic given the Rng.
 
 #include <cstdint>

@@ -36,6 +36,7 @@ std::string Describe(const repl::Message& message) {
                          m.last ? " last" : "");
     }
     std::string operator()(const repl::Goodbye& m) const { return "Goodbye " + m.reason; }
+    std::string operator()(const repl::LinkProof&) const { return "LinkProof"; }
   };
   return std::visit(Visitor{}, message);
 }

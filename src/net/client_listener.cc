@@ -10,6 +10,7 @@
 #include <chrono>
 
 #include "net/endpoint.h"
+#include "net/tls.h"
 #include "server/replication.h"
 #include "spdlog/spdlog.h"
 
@@ -19,6 +20,10 @@ namespace {
 constexpr size_t kReadChunk = 16 * 1024;
 constexpr size_t kUnauthenticatedQueryBufferLimit = 1024 * 1024;
 constexpr size_t kKeepOutputCapacity = 64 * 1024;
+constexpr int64_t kTlsHandshakeTimeoutMs = 10'000;
+
+tcp::socket& Lowest(tcp::socket& socket) { return socket; }
+tcp::socket& Lowest(TlsStream& stream) { return stream.next_layer(); }
 
 }  // namespace
 
@@ -26,13 +31,30 @@ ClientListener::ClientListener(asio::io_context& io, server::Server& server)
     : io_(io), server_(server), cron_timer_(io) {}
 
 Result<void> ClientListener::Listen(const std::vector<std::string>& bind, int port) {
-  Result<int> bound = ListenAll(io_, bind, port, server_.config().tcp_backlog(), "tcp", acceptors_,
-                                [this](tcp::acceptor& acceptor) { return AcceptLoop(acceptor); });
+  if (port != 0) {
+    Result<int> bound =
+        ListenAll(io_, bind, port, server_.config().tcp_backlog(), "tcp", acceptors_,
+                  [this](tcp::acceptor& acceptor) { return AcceptLoop(acceptor, false); });
+    if (!bound.ok()) {
+      return Unexpected(bound.error());
+    }
+    bound_port_ = *bound;
+  }
+  Cron();
+  return {};
+}
+
+Result<void> ClientListener::ListenTls(const std::vector<std::string>& bind, int port, Tls* tls) {
+  tls_ = tls;
+  std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
+  Result<int> bound =
+      ListenAll(io_, bind, port, server_.config().tcp_backlog(), "tls", acceptors,
+                [this](tcp::acceptor& acceptor) { return AcceptLoop(acceptor, true); });
   if (!bound.ok()) {
     return Unexpected(bound.error());
   }
-  bound_port_ = *bound;
-  Cron();
+  for (auto& acceptor : acceptors) acceptors_.push_back(std::move(acceptor));
+  bound_tls_port_ = *bound;
   return {};
 }
 
@@ -50,7 +72,7 @@ void ClientListener::Stop() {
   }
 }
 
-asio::awaitable<void> ClientListener::AcceptLoop(tcp::acceptor& acceptor) {
+asio::awaitable<void> ClientListener::AcceptLoop(tcp::acceptor& acceptor, bool tls) {
   while (!stopping_) {
     boost::system::error_code ec;
     tcp::socket socket = co_await acceptor.async_accept(asio::redirect_error(asio::use_awaitable, ec));
@@ -59,8 +81,39 @@ asio::awaitable<void> ClientListener::AcceptLoop(tcp::acceptor& acceptor) {
       spdlog::warn("Accepting client connection: {}", ec.message());
       continue;
     }
-    asio::co_spawn(io_, Session(std::move(socket)), asio::detached);
+    asio::co_spawn(io_, tls ? TlsSession(std::move(socket)) : PlainSession(std::move(socket)),
+                   asio::detached);
   }
+}
+
+asio::awaitable<void> ClientListener::PlainSession(tcp::socket socket) {
+  co_await Session(socket);
+}
+
+// The TLS handshake (bounded in time), with the client certificate required, optional or not
+// asked for as tls-auth-clients says; then the same session as on the plain port.
+asio::awaitable<void> ClientListener::TlsSession(tcp::socket socket) {
+  boost::system::error_code ec;
+  const std::string addr = EndpointText(socket.remote_endpoint(ec));
+  const std::string laddr = EndpointText(socket.local_endpoint(ec));
+  std::shared_ptr<ssl::context> context = tls_->server_context();  // kept across a reload
+  TlsStream stream(std::move(socket), *context);
+  stream.set_verify_mode(ClientVerifyMode(server_.config().tls_auth_clients()), ec);
+  asio::steady_timer deadline(io_);
+  deadline.expires_after(std::chrono::milliseconds(kTlsHandshakeTimeoutMs));
+  deadline.async_wait([&stream](const boost::system::error_code& waited) {
+    boost::system::error_code ignored;
+    if (!waited) stream.next_layer().close(ignored);
+  });
+  co_await stream.async_handshake(ssl::stream_base::server,
+                                  asio::redirect_error(asio::use_awaitable, ec));
+  deadline.cancel();
+  if (ec || stopping_) {
+    spdlog::debug("Error accepting a client connection: {} (addr={} laddr={})",
+                  HandshakeFailure(stream, ec), addr, laddr);
+    co_return;
+  }
+  co_await Session(stream);
 }
 
 // Closes idle clients (config `timeout`) once per cron tick (1000/hz ms).
@@ -86,12 +139,14 @@ void ClientListener::Cron() {
   });
 }
 
-asio::awaitable<void> ClientListener::Session(tcp::socket socket) {
+template <typename Stream>
+asio::awaitable<void> ClientListener::Session(Stream& stream) {
   boost::system::error_code ec;
+  tcp::socket& socket = Lowest(stream);
   if (static_cast<int>(server_.clients().size()) >= server_.config().maxclients()) {
     ++server_.stats().rejected_connections;
     static constexpr std::string_view kFull = "-ERR max number of clients reached\r\n";
-    co_await asio::async_write(socket, asio::buffer(kFull.data(), kFull.size()),
+    co_await asio::async_write(stream, asio::buffer(kFull.data(), kFull.size()),
                                asio::redirect_error(asio::use_awaitable, ec));
     co_return;
   }
@@ -100,6 +155,15 @@ asio::awaitable<void> ClientListener::Session(tcp::socket socket) {
   client.id = server_.NextClientId();
   client.addr = EndpointText(socket.remote_endpoint(ec));
   client.laddr = EndpointText(socket.local_endpoint(ec));
+  client.is_local = server::IsLoopbackAddress(socket.remote_endpoint(ec).address().to_string());
+  if (server::DeniedByProtectedMode(server_.config().protected_mode(),
+                                    server_.acl().default_user(), client.is_local)) {
+    ++server_.stats().rejected_connections;
+    co_await asio::async_write(stream, asio::buffer(server::kProtectedModeDenied.data(),
+                                                    server::kProtectedModeDenied.size()),
+                               asio::redirect_error(asio::use_awaitable, ec));
+    co_return;
+  }
   client.fd = socket.native_handle();
   client.authenticated = !server_.auth_required();
   client.created_ms = client.last_interaction_ms = server_.clock().NowMs();
@@ -117,7 +181,7 @@ asio::awaitable<void> ClientListener::Session(tcp::socket socket) {
   server::ServerStats& stats = server_.stats();
   std::string held;  // input after a command that blocked (CRDT.WAIT), run once it is released
   for (bool open = true; open;) {
-    const size_t n = co_await socket.async_read_some(
+    const size_t n = co_await stream.async_read_some(
         asio::buffer(buffer), asio::redirect_error(asio::use_awaitable, ec));
     if (ec || client.killed) break;
     stats.total_net_input_bytes += n;
@@ -149,7 +213,7 @@ asio::awaitable<void> ClientListener::Session(tcp::socket socket) {
           break;
         }
         if (client.authenticated != was_authenticated) parser.set_limits(server_.LimitsFor(client));
-        if (client.wait.has_value()) {
+        if (client.wait.has_value() || !client.paused_command.empty()) {
           std::string rest(input);  // the pipeline after it waits (input may point into held)
           held.swap(rest);
           input = held;
@@ -172,7 +236,7 @@ asio::awaitable<void> ClientListener::Session(tcp::socket socket) {
       }
       server_.EndOfBatch();
       if (!out.empty() && !client.killed) {
-        co_await asio::async_write(socket, asio::buffer(out),
+        co_await asio::async_write(stream, asio::buffer(out),
                                    asio::redirect_error(asio::use_awaitable, ec));
         stats.total_net_output_bytes += out.size();
         out.clear();
@@ -182,7 +246,9 @@ asio::awaitable<void> ClientListener::Session(tcp::socket socket) {
           break;
         }
       }
-      if (blocked) {
+      if (blocked && !client.paused_command.empty()) {
+        co_await WaitForUnpause(client, reply);
+      } else if (blocked) {
         co_await WaitForRegions(client, reply);
       }
     }
@@ -219,6 +285,30 @@ asio::awaitable<void> ClientListener::WaitForRegions(server::ClientState& client
   }
   client.wake_hook = nullptr;
   client.wait.reset();
+}
+
+// Holds a client whose write hit a slot paused for a migration handoff (Cluster::Route) and runs
+// the command again every millisecond until the slot is served again (it then runs here, or gets
+// MOVED once the slot changed hands). The pause itself is bounded (it times out on the server
+// side), and so is this loop.
+asio::awaitable<void> ClientListener::WaitForUnpause(server::ClientState& client,
+                                                     server::ReplyBuilder& reply) {
+  asio::steady_timer timer(io_);
+  constexpr int kMaxTries = 30'000;
+  for (int i = 0; i < kMaxTries && !client.paused_command.empty(); ++i) {
+    timer.expires_after(std::chrono::milliseconds(1));
+    boost::system::error_code ec;
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (client.killed || stopping_) break;
+    const std::vector<std::string> command = std::move(client.paused_command);
+    client.paused_command.clear();
+    const std::vector<std::string_view> args(command.begin(), command.end());
+    server_.Execute(client, args, reply);
+  }
+  if (!client.paused_command.empty()) {
+    client.paused_command.clear();
+    reply.Error("TRYAGAIN Slot paused for a migration handoff");
+  }
 }
 
 }  // namespace lattice::net

@@ -1,6 +1,7 @@
 #pragma once
-// ClientListener accepts RESP client connections and runs one coroutine per connection on the
-// event-loop thread that owns the Server. Each connection reads into a reused buffer, parses
+// ClientListener accepts RESP client connections, on the plain port and (with a Tls) on the TLS
+// port, and runs one coroutine per connection on the event-loop thread that owns the Server. The
+// session loop is one template over the byte stream (a TCP socket or a TLS stream over one). Each connection reads into a reused buffer, parses
 // every complete command in it, executes them in order, and writes all their replies with one
 // write (pipelining). Protocol errors reply and close; a client over client-query-buffer-limit
 // is closed without a reply, as Valkey does. Not thread-safe: everything runs on one
@@ -17,31 +18,43 @@
 
 namespace lattice::net {
 
+class Tls;
+
 class ClientListener {
  public:
   ClientListener(asio::io_context& io, server::Server& server);
 
   // Binds every address of `bind` (Valkey's `bind` list; "*" is 0.0.0.0, "-::*" / "::*" IPv6
-  // any, a leading '-' marks an address that may be unavailable) on `port`.
+  // any, a leading '-' marks an address that may be unavailable) on `port`; port 0 opens no
+  // plain TCP listener, as in Valkey. Starts the client cron either way.
   Result<void> Listen(const std::vector<std::string>& bind, int port);
+  // The TLS port (tls-port), with the contexts of `tls` (which must be loaded and outlive this).
+  Result<void> ListenTls(const std::vector<std::string>& bind, int port, Tls* tls);
 
   // Closes the acceptors and every client connection.
   void Stop();
 
   // The port actually bound (for --port 0 in tests).
   int bound_port() const { return bound_port_; }
+  int bound_tls_port() const { return bound_tls_port_; }
 
  private:
-  asio::awaitable<void> AcceptLoop(tcp::acceptor& acceptor);
-  asio::awaitable<void> Session(tcp::socket socket);
+  asio::awaitable<void> AcceptLoop(tcp::acceptor& acceptor, bool tls);
+  asio::awaitable<void> PlainSession(tcp::socket socket);
+  asio::awaitable<void> TlsSession(tcp::socket socket);
+  template <typename Stream>
+  asio::awaitable<void> Session(Stream& stream);
   asio::awaitable<void> WaitForRegions(server::ClientState& client, server::ReplyBuilder& reply);
+  asio::awaitable<void> WaitForUnpause(server::ClientState& client, server::ReplyBuilder& reply);
   void Cron();
 
   asio::io_context& io_;
   server::Server& server_;
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;
   asio::steady_timer cron_timer_;
+  Tls* tls_ = nullptr;
   int bound_port_ = 0;
+  int bound_tls_port_ = 0;
   bool stopping_ = false;
 };
 

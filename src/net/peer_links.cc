@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 
 #include "lattice/repl/codec.h"
 #include "lattice/repl/frame.h"
 #include "net/endpoint.h"
+#include "net/tls.h"
 #include "spdlog/spdlog.h"
 
 namespace lattice::net {
@@ -21,6 +23,7 @@ constexpr int64_t kLinkedPollMs = 1000;  // a dialer whose peer dialed us checks
 // once this much is queued for it, like Valkey's output buffer limit for replicas; it resumes
 // from its vector when it reconnects (or gets a snapshot).
 constexpr size_t kOutboxLimitBytes = 256u << 20;
+constexpr size_t kNonceBytes = 32;
 
 std::string ReplicaText(ReplicaId replica) { return server::ReplicaIdText(replica); }
 
@@ -28,7 +31,14 @@ std::string ReplicaText(ReplicaId replica) { return server::ReplicaIdText(replic
 
 struct PeerLinks::Link {
   explicit Link(tcp::socket s) : socket(std::move(s)) {}
-  tcp::socket socket;
+  tcp::socket socket;             // a plain link; moved into `tls` on a TLS link
+  std::unique_ptr<TlsStream> tls;
+  tcp::socket& Lowest() { return tls ? tls->next_layer() : socket; }
+  bool securing = false;          // TLS handshake in progress: nothing may be written
+  std::string secret;             // crdt-shard-secret when the link started ("" = none)
+  std::string nonce;              // ours, in our Hello
+  std::string binding;            // the TLS channel binding ("" on plain TCP)
+  std::optional<repl::Hello> peer_hello;  // received, awaiting its LinkProof
   repl::FrameReader reader;
   std::string outbox;   // frames queued, not yet handed to a write
   std::string writing;  // frames of the write in progress
@@ -97,7 +107,7 @@ void PeerLinks::Stop() {
   }
   for (const LinkPtr& link : std::vector<LinkPtr>(links_.begin(), links_.end())) {
     link->closed = true;
-    link->socket.close(ec);
+    link->Lowest().close(ec);
   }
 }
 
@@ -183,12 +193,27 @@ asio::awaitable<void> PeerLinks::RunLink(LinkPtr link) {
   link->socket.set_option(tcp::no_delay(true), ec);
   link->remote = EndpointText(link->socket.remote_endpoint(ec));
   links_.insert(link);
-  Queue(*link, replication_->LinkHello());
+  if (server_.config().tls_replication() && !co_await Secure(link)) {
+    Disconnect(link);
+    co_return;
+  }
+  repl::Hello hello = replication_->LinkHello();
+  link->secret = server_.config().crdt_shard_secret();
+  if (!link->secret.empty()) {
+    link->nonce = hello.auth_nonce = RandomBytes(kNonceBytes);
+  }
+  Queue(*link, hello);
   PostKick(link);
   std::vector<char> buffer(kReadChunk);
   while (!link->closed && !link->closing) {
-    const size_t n = co_await link->socket.async_read_some(
-        asio::buffer(buffer), asio::redirect_error(asio::use_awaitable, ec));
+    size_t n = 0;
+    if (link->tls) {
+      n = co_await link->tls->async_read_some(asio::buffer(buffer),
+                                              asio::redirect_error(asio::use_awaitable, ec));
+    } else {
+      n = co_await link->socket.async_read_some(asio::buffer(buffer),
+                                                asio::redirect_error(asio::use_awaitable, ec));
+    }
     if (ec || link->closed) break;
     if (link->peer != kNoReplica) bytes_in_[link->peer] += n;
     link->reader.Feed(std::string_view(buffer.data(), n));
@@ -205,7 +230,7 @@ asio::awaitable<void> PeerLinks::RunLink(LinkPtr link) {
         break;
       }
       if (link->peer == kNoReplica) {
-        if (!Handshake(link, *message)) break;
+        if (!Admit(link, *message)) break;
         continue;
       }
       auto active = active_.find(link->peer);
@@ -219,18 +244,103 @@ asio::awaitable<void> PeerLinks::RunLink(LinkPtr link) {
   Disconnect(link);
 }
 
-bool PeerLinks::Handshake(const LinkPtr& link, const repl::Message& message) {
-  const auto* hello = std::get_if<repl::Hello>(&message);
-  if (hello == nullptr) {
-    Refuse(link, "expected Hello as the first message");
-    return false;
+asio::awaitable<bool> PeerLinks::Secure(LinkPtr link) {
+  if (tls_ == nullptr || !tls_->loaded()) {
+    spdlog::warn("Refusing replication link {}: tls-replication is on but TLS is not configured",
+                 link->remote);
+    co_return false;
   }
-  if (std::string reason = replication_->CheckHello(*hello); !reason.empty()) {
+  std::shared_ptr<ssl::context> context =
+      link->dialed ? tls_->client_context() : tls_->server_context();
+  link->tls = std::make_unique<TlsStream>(std::move(link->socket), *context);
+  boost::system::error_code ec;
+  link->tls->set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert, ec);
+  link->securing = true;
+  asio::steady_timer deadline(io_);
+  deadline.expires_after(std::chrono::milliseconds(kConnectTimeoutMs));
+  deadline.async_wait([link](const boost::system::error_code& waited) {
+    boost::system::error_code ignored;
+    if (!waited) link->Lowest().close(ignored);
+  });
+  co_await link->tls->async_handshake(
+      link->dialed ? ssl::stream_base::client : ssl::stream_base::server,
+      asio::redirect_error(asio::use_awaitable, ec));
+  deadline.cancel();
+  link->securing = false;
+  if (ec || link->closed) {
+    if (!stopping_ && !link->closed) {
+      const std::string reason = "TLS handshake failed: " + HandshakeFailure(*link->tls, ec);
+      spdlog::warn("Refusing replication link {}: {}", link->remote, reason);
+      for (auto& [address, dialer] : dialers_) {
+        if (dialer->link == link) dialer->last_error = reason;
+      }
+    }
+    co_return false;
+  }
+  link->binding = ChannelBinding(*link->tls);
+  if (std::string reason = CheckPeerShard(*link->tls, server_.config().shard_id());
+      !reason.empty()) {
     Refuse(link, reason);
+    co_return false;
+  }
+  PostKick(link);  // a Goodbye queued during the handshake
+  co_return true;
+}
+
+bool PeerLinks::Admit(const LinkPtr& link, const repl::Message& message) {
+  if (const auto* goodbye = std::get_if<repl::Goodbye>(&message)) {
+    spdlog::warn("Replication link {} refused by the peer: {}", link->remote, goodbye->reason);
+    for (auto& [address, dialer] : dialers_) {
+      if (dialer->link == link) dialer->last_error = "refused by the peer: " + goodbye->reason;
+    }
     return false;
   }
   const ReplicaId self = server_.keyspace().replica();
-  const ReplicaId peer = hello->replica;
+  if (!link->peer_hello) {
+    const auto* hello = std::get_if<repl::Hello>(&message);
+    if (hello == nullptr) {
+      Refuse(link, "expected Hello as the first message");
+      return false;
+    }
+    if (std::string reason = replication_->CheckHello(*hello); !reason.empty()) {
+      Refuse(link, reason);
+      return false;
+    }
+    if (link->secret.empty()) {
+      if (!hello->auth_nonce.empty()) {
+        Refuse(link, "the peer uses a shard secret and crdt-shard-secret is not set here");
+        return false;
+      }
+      return Handshake(link, *hello);
+    }
+    if (hello->auth_nonce.size() != kNonceBytes) {
+      Refuse(link, "the peer proves no shard secret (crdt-shard-secret is not set there)");
+      return false;
+    }
+    link->peer_hello = *hello;
+    Queue(*link, repl::LinkProof{LinkProof(link->secret, link->nonce, hello->auth_nonce, self,
+                                           hello->replica, link->binding)});
+    PostKick(link);
+    return true;
+  }
+  const auto* proof = std::get_if<repl::LinkProof>(&message);
+  if (proof == nullptr) {
+    Refuse(link, "expected the shard secret proof after Hello");
+    return false;
+  }
+  const repl::Hello hello = *link->peer_hello;
+  const std::string expected =
+      LinkProof(link->secret, hello.auth_nonce, link->nonce, hello.replica, self, link->binding);
+  if (!ConstantTimeEqual(proof->proof, expected)) {
+    Refuse(link, "wrong shard secret (crdt-shard-secret)");
+    return false;
+  }
+  return Handshake(link, hello);
+}
+
+bool PeerLinks::Handshake(const LinkPtr& link, const repl::Hello& hello) {
+  const ReplicaId self = server_.keyspace().replica();
+  const ReplicaId peer = hello.replica;
   auto existing = active_.find(peer);
   if (existing != active_.end()) {
     const Link& old = *existing->second;
@@ -259,9 +369,9 @@ bool PeerLinks::Handshake(const LinkPtr& link, const repl::Message& message) {
     }
   }
   spdlog::info("Replication link to replica {} (region '{}') at {} ({})", ReplicaText(peer),
-               hello->region, link->remote, link->dialed ? "dialed" : "accepted");
+               hello.region, link->remote, link->dialed ? "dialed" : "accepted");
   replication_->OnConnected(peer, NowMs());
-  replication_->OnMessage(peer, message, NowMs());
+  replication_->OnMessage(peer, repl::Message(hello), NowMs());
   return true;
 }
 
@@ -290,7 +400,7 @@ void PeerLinks::Send(ReplicaId to, const repl::Message& message) {
       }
       link->closed = true;
       boost::system::error_code ignored;
-      link->socket.close(ignored);
+      link->Lowest().close(ignored);
     });
     return;
   }
@@ -320,33 +430,37 @@ void PeerLinks::PostKick(const LinkPtr& link) {
 }
 
 void PeerLinks::Kick(const LinkPtr& link) {
-  if (link->write_pending || link->closed) {
+  if (link->write_pending || link->closed || link->securing) {
     return;
   }
   if (link->outbox.empty()) {
     if (link->closing) {
       boost::system::error_code ignored;
-      link->socket.shutdown(tcp::socket::shutdown_both, ignored);
-      link->socket.close(ignored);
+      link->Lowest().shutdown(tcp::socket::shutdown_both, ignored);
+      link->Lowest().close(ignored);
       link->closed = true;
     }
     return;
   }
   link->writing.swap(link->outbox);
   link->write_pending = true;
-  asio::async_write(link->socket, asio::buffer(link->writing),
-                    [this, link](const boost::system::error_code& ec, size_t n) {
-                      link->write_pending = false;
-                      link->writing.clear();
-                      if (link->peer != kNoReplica) bytes_out_[link->peer] += n;
-                      if (ec) {
-                        boost::system::error_code ignored;
-                        link->socket.close(ignored);
-                        link->closed = true;
-                        return;
-                      }
-                      Kick(link);
-                    });
+  auto written = [this, link](const boost::system::error_code& ec, size_t n) {
+    link->write_pending = false;
+    link->writing.clear();
+    if (link->peer != kNoReplica) bytes_out_[link->peer] += n;
+    if (ec) {
+      boost::system::error_code ignored;
+      link->Lowest().close(ignored);
+      link->closed = true;
+      return;
+    }
+    Kick(link);
+  };
+  if (link->tls) {
+    asio::async_write(*link->tls, asio::buffer(link->writing), written);
+  } else {
+    asio::async_write(link->socket, asio::buffer(link->writing), written);
+  }
 }
 
 bool PeerLinks::Deactivate(const LinkPtr& link) {
@@ -381,7 +495,7 @@ void PeerLinks::Disconnect(const LinkPtr& link) {
   links_.erase(link);
   if (!link->closing) {
     boost::system::error_code ignored;
-    link->socket.close(ignored);
+    link->Lowest().close(ignored);
     link->closed = true;
   }
 }

@@ -4,10 +4,15 @@
 //
 // - It listens on the replication port and dials every configured peer address (`peer`,
 //   CRDT.PEER ADD), reconnecting with jittered exponential backoff (100 ms doubling to 5 s).
+// - With tls-replication, every link is TLS with mutual authentication: both ends verify the
+//   other's certificate against the CA and check that it names this shard (net/tls.h). A failed
+//   handshake or a certificate of another shard closes the link, logged with the reason.
 // - Every link first sends this replica's Hello; the first frame received must be the peer's
 //   Hello, which names the replica at the other end. A Hello from another shard, another protocol
 //   version or this replica's own id is answered with a Goodbye and the link closed, before any
-//   op is read. Then the engine (server::Replication) gets OnConnected and every later message.
+//   op is read. With crdt-shard-secret, the Hello carries a nonce and the next frame must be the
+//   peer's LinkProof over both nonces (net/tls.h); a missing or wrong proof closes the link the
+//   same way. Then the engine (server::Replication) gets OnConnected and every later message.
 // - Two regions that both list each other dial each other: when a second link to the same
 //   replica completes its Hello, both ends keep the link dialed by the smaller replica id and
 //   close the other (a redial from the same side replaces a stale link). A dialer whose peer
@@ -35,6 +40,8 @@
 
 namespace lattice::net {
 
+class Tls;
+
 class PeerLinks final : public repl::Transport, public server::PeerDirectory {
  public:
   PeerLinks(asio::io_context& io, server::Server& server);
@@ -44,6 +51,8 @@ class PeerLinks final : public repl::Transport, public server::PeerDirectory {
 
   // The engine; must be set before Listen/Start.
   void Attach(server::Replication* replication) { replication_ = replication; }
+  // The TLS contexts, required (loaded) when tls-replication is yes; must outlive this.
+  void set_tls(Tls* tls) { tls_ = tls; }
   Result<void> Listen(const std::vector<std::string>& bind, int port);
   // Dials `addresses` and starts the replication timer.
   void Start(const std::vector<std::string>& addresses);
@@ -69,9 +78,14 @@ class PeerLinks final : public repl::Transport, public server::PeerDirectory {
   asio::awaitable<void> AcceptLoop(tcp::acceptor& acceptor);
   asio::awaitable<void> Dial(std::shared_ptr<Dialer> dialer);
   asio::awaitable<void> RunLink(LinkPtr link);
+  // The TLS handshake and the peer's shard identity. False: the link is refused (logged).
+  asio::awaitable<bool> Secure(LinkPtr link);
+  // The frames before the link is accepted: the peer's Hello, then its LinkProof when a shard
+  // secret is configured. False: the link is closed.
+  bool Admit(const LinkPtr& link, const repl::Message& message);
   asio::awaitable<void> Sleep(asio::steady_timer& timer, int64_t ms);
-  // The first frame: checks the Hello and registers the link. False: the link is closed.
-  bool Handshake(const LinkPtr& link, const repl::Message& message);
+  // Registers the link of an admitted peer. False: the link is closed (a duplicate).
+  bool Handshake(const LinkPtr& link, const repl::Hello& hello);
   void Queue(Link& link, const repl::Message& message);
   void PostKick(const LinkPtr& link);
   void Kick(const LinkPtr& link);
@@ -87,6 +101,7 @@ class PeerLinks final : public repl::Transport, public server::PeerDirectory {
   asio::io_context& io_;
   server::Server& server_;
   server::Replication* replication_ = nullptr;
+  Tls* tls_ = nullptr;
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;
   asio::steady_timer tick_timer_;
   int bound_port_ = 0;

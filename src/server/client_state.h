@@ -15,6 +15,8 @@
 
 namespace lattice::server {
 
+struct AclUser;
+
 struct ClientState {
   uint64_t id = 0;
   std::string addr;   // "127.0.0.1:54321"
@@ -27,6 +29,10 @@ struct ClientState {
   Protocol protocol = Protocol::kResp2;
   bool authenticated = true;
   std::string user = "default";
+  const AclUser* acl_user = nullptr;  // the user's permissions (server/acl.h); null: default
+  // The peer is loopback (or the client is in-process): protected mode and the "local" setting
+  // of enable-protected-configs / enable-debug-command let it through.
+  bool is_local = true;
   int64_t created_ms = 0;
   int64_t last_interaction_ms = 0;
   std::string last_command = "NULL";  // full name of the last command, for CLIENT LIST cmd=
@@ -57,6 +63,13 @@ struct ClientState {
   };
   std::optional<Wait> wait;
   std::function<void()> wake_hook;
+
+  // Cluster mode: ASKING applies to the next command; READONLY is kept for READWRITE. A write to
+  // a slot paused for a migration handoff is not run: the command is kept here and the network
+  // layer holds the client and runs it again (Cluster::Route).
+  bool asking = false;
+  bool readonly = false;
+  std::vector<std::string> paused_command;
 
   // Set by QUIT, SHUTDOWN or CLIENT KILL of oneself: flush the pending replies, then close.
   bool close_after_reply = false;

@@ -35,10 +35,12 @@ void CommandRegistry::Add(CommandSpec spec) {
   std::string name(spec.name);
   LATTICE_ASSERT_MSG(!commands_.contains(name), "command registered twice");
   command->full_name = name;
+  command->acl_id = next_acl_id_++;
   for (CommandSpec& sub_spec : spec.subcommands) {
     auto sub = std::make_unique<Command>();
     sub->full_name = name + "|" + std::string(sub_spec.name);
     sub->parent = command.get();
+    sub->acl_id = next_acl_id_++;
     std::string sub_name(sub_spec.name);
     sub->spec = std::move(sub_spec);
     command->subcommands.emplace(std::move(sub_name), std::move(sub));

@@ -108,6 +108,7 @@ struct Command {
   CommandSpec spec;
   std::string full_name;  // "get", or "client|setname" for a subcommand
   const Command* parent = nullptr;
+  uint32_t acl_id = 0;  // this command's bit in ACL users' command bitmaps (server/acl.h)
   absl::flat_hash_map<std::string, std::unique_ptr<Command>> subcommands;
   // Statistics live beside the command so the hot path does no map lookup; the table is
   // otherwise immutable after startup.
@@ -136,6 +137,7 @@ class CommandRegistry {
 
  private:
   absl::flat_hash_map<std::string, std::unique_ptr<Command>> commands_;
+  uint32_t next_acl_id_ = 0;
 };
 
 // Positions of the keys of `args` per the command's key spec (for COMMAND GETKEYS and routing),

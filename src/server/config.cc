@@ -251,12 +251,6 @@ const char* CheckAppendDirname(std::string_view value) {
 const char* CheckDir(std::string_view value) {
   return value.empty() ? "No such file or directory" : nullptr;
 }
-// An ACL file would define users (the default user's password among them) that Lattice does not
-// load: refusing it is safer than starting with weaker authentication than the operator wrote.
-const char* CheckAclFile(std::string_view value) {
-  return value.empty() ? nullptr : "aclfile is not supported by Lattice; use requirepass";
-}
-
 Result<ConfigValue> ParseBind(std::span<const std::string> args, const ConfigValue&, bool);
 Result<ConfigValue> ParseSave(std::span<const std::string> args, const ConfigValue&, bool);
 Result<ConfigValue> ParsePeer(std::span<const std::string> args, const ConfigValue&, bool);
@@ -279,7 +273,10 @@ const Directive kDirectives[] = {
     // Lattice's own.
     Str("region", "", A | I),
     Str("shard-id", "default", A | I),
+    Str("crdt-shard-secret", "", A),
     Int("crdt-backlog-ops", "1000000", 1, kLongMax, A | I),
+    Int("crdt-conflicts-max-len", "128", 0, 1000000, A),
+    Int("crdt-conflicts-log-rate", "1", 0, 1000000, A),
     Int("replication-port", "0", 0, 65535, A | I),
     Special("peer", "", &ParsePeer, A | I | kMultiArg | kAccumulate),
     Special("crdt-policy", "", &ParseCrdtPolicy, A | I | kMultiArg | kAccumulate),
@@ -331,7 +328,7 @@ const Directive kDirectives[] = {
     Str("tls-protocols", "", A),
     Str("tls-ciphers", "", A),
     Str("tls-ciphersuites", "", A),
-    Bool("tls-prefer-server-ciphers", "no", 0),
+    Bool("tls-prefer-server-ciphers", "no", A),
     Bool("tls-session-caching", "yes", 0),
     Int("tls-session-cache-size", "20480", 0, kIntMax, 0),
     Int("tls-session-cache-timeout", "300", 0, kIntMax, 0),
@@ -400,8 +397,8 @@ const Directive kDirectives[] = {
 
     // Security.
     Str("requirepass", "", A),
-    Str("aclfile", "", I, {}, &CheckAclFile),
-    Int("acllog-max-len", "128", 0, kLongMax, kUnsigned),
+    Str("aclfile", "", A | I),
+    Int("acllog-max-len", "128", 0, kLongMax, A | kUnsigned),
     Enum("acl-pubsub-default", "resetchannels", kAclPubsubDefault, 0),
 
     // Memory and eviction.
@@ -1080,7 +1077,11 @@ Result<void> Config::ApplyDirective(std::vector<std::string>& tokens) {
     }
     return {};
   }
-  if (name == "include" || name == "rename-command" || name == "user" || name == "loadmodule" ||
+  if (name == "user" && tokens.size() >= 2) {  // ACL users, applied at startup (server/acl.h)
+    acl_users_.emplace_back(tokens.begin() + 1, tokens.end());
+    return {};
+  }
+  if (name == "include" || name == "rename-command" || name == "loadmodule" ||
       name == "sentinel") {
     return Unexpected("The '" + name + "' directive is not supported by Lattice");
   }
@@ -1217,13 +1218,24 @@ Result<void> Config::Set(std::span<const std::pair<std::string_view, std::string
     parsed.push_back(std::move(value).value());
   }
   std::vector<size_t> changed;
+  std::vector<ConfigValue> previous;
   for (size_t i = 0; i < pairs.size(); ++i) {
     if (values_[indexes[i]].text != parsed[i].text) {
       changed.push_back(indexes[i]);
     }
+    previous.push_back(std::move(values_[indexes[i]]));
     values_[indexes[i]] = std::move(parsed[i]);
-    NoteSet(indexes[i]);
   }
+  // Valkey's apply step: a refusal restores every value of this CONFIG SET.
+  for (const size_t index : changed) {
+    if (!on_apply_) break;
+    if (Result<void> applied = on_apply_(kDirectives[index].name); !applied.ok()) {
+      for (size_t i = 0; i < pairs.size(); ++i) values_[indexes[i]] = std::move(previous[i]);
+      return Unexpected("ERR CONFIG SET failed (possibly related to argument '" +
+                        std::string(kDirectives[index].name) + "') - " + applied.error().message);
+    }
+  }
+  for (const size_t index : indexes) NoteSet(index);
   if (on_change_) {
     for (const size_t index : changed) {
       on_change_(kDirectives[index].name);
@@ -1280,15 +1292,19 @@ uint64_t Config::auto_aof_rewrite_min_size() const {
 }
 int64_t Config::repl_timeout() const { return At("repl-timeout").number; }
 int64_t Config::crdt_backlog_ops() const { return At("crdt-backlog-ops").number; }
+int64_t Config::crdt_conflicts_max_len() const { return At("crdt-conflicts-max-len").number; }
+int64_t Config::crdt_conflicts_log_rate() const { return At("crdt-conflicts-log-rate").number; }
 int Config::replication_port() const {
   const int configured = static_cast<int>(At("replication-port").number);
-  return configured != 0 ? configured : port() + 10000;
+  return configured != 0 ? configured : (port() != 0 ? port() : tls_port()) + 10000;
 }
 std::vector<std::string> Config::peers() const { return At("peer").items; }
 std::vector<std::string> Config::crdt_policies() const { return At("crdt-policy").items; }
 std::string Config::appendfsync() const { return At("appendfsync").text; }
 bool Config::appendonly() const { return At("appendonly").number != 0; }
 std::string Config::requirepass() const { return At("requirepass").text; }
+std::string Config::aclfile() const { return At("aclfile").text; }
+int64_t Config::acllog_max_len() const { return At("acllog-max-len").number; }
 std::string Config::masterauth() const { return At("primaryauth").text; }
 std::string Config::masteruser() const { return At("primaryuser").text; }
 bool Config::cluster_enabled() const { return At("cluster-enabled").number != 0; }
@@ -1306,6 +1322,7 @@ bool Config::tls_replication() const { return At("tls-replication").number != 0;
 std::string Config::tls_protocols() const { return At("tls-protocols").text; }
 std::string Config::tls_ciphers() const { return At("tls-ciphers").text; }
 std::string Config::tls_ciphersuites() const { return At("tls-ciphersuites").text; }
+std::string Config::crdt_shard_secret() const { return At("crdt-shard-secret").text; }
 std::string Config::loglevel() const { return At("loglevel").text; }
 std::string Config::logfile() const { return At("logfile").text; }
 std::string Config::pidfile() const { return At("pidfile").text; }
@@ -1319,7 +1336,10 @@ uint64_t Config::proto_max_bulk_len() const {
 uint64_t Config::client_query_buffer_limit() const {
   return static_cast<uint64_t>(At("client-query-buffer-limit").number);
 }
-int Config::databases() const { return static_cast<int>(At("databases").number); }
+// Valkey 9: in cluster mode the number of databases is cluster-databases.
+int Config::databases() const {
+  return cluster_enabled() ? cluster_databases() : static_cast<int>(At("databases").number);
+}
 int Config::maxclients() const {
   return static_cast<int>(std::min<int64_t>(At("maxclients").number, INT_MAX));
 }

@@ -43,7 +43,8 @@ class Config {
   // Parses redis.conf text: one directive per line, `name arg...`, '#' comments, blank lines,
   // quoting as Valkey's sdssplitargs ("..." with \n \t \xHH escapes, '...'), names
   // case-insensitive, a later line overriding an earlier one (save and peer lines accumulate).
-  // `include`, `rename-command`, `user`, `loadmodule` and `sentinel` are rejected. On error the
+  // `include`, `rename-command`, `loadmodule` and `sentinel` are rejected; `user` lines are
+  // kept for the ACL (acl_users()). On error the
   // lines before the bad one stay applied (the caller exits), and the message reads as Valkey's:
   //   *** FATAL CONFIG FILE ERROR (Lattice) ***
   //   Reading the configuration file, at line 12 (source_name)
@@ -81,6 +82,13 @@ class Config {
   void set_on_change(std::function<void(std::string_view name)> callback) {
     on_change_ = std::move(callback);
   }
+  // Called by Set for each directive whose value changed, after the new values are stored and
+  // before on_change; an error restores every value of the call and fails it with
+  // "ERR CONFIG SET failed (possibly related to argument 'name') - <error>" (Valkey's apply
+  // functions: a TLS certificate that does not load is refused and the old one kept).
+  void set_on_apply(std::function<Result<void>(std::string_view name)> callback) {
+    on_apply_ = std::move(callback);
+  }
 
   // Typed accessors for what the server uses.
   int port() const;
@@ -93,8 +101,10 @@ class Config {
   int64_t repl_timeout() const;  // seconds a silent peer link is kept
   // Ops retained for a peer that is behind; past this it is stale and will get a snapshot.
   int64_t crdt_backlog_ops() const;
-  // `replication-port`, or port() + 10000 when it is 0 (unset). May exceed 65535 when port() is
-  // above 55535: the caller validates before listening.
+  int64_t crdt_conflicts_max_len() const;   // CRDT.CONFLICTS ring size
+  int64_t crdt_conflicts_log_rate() const;  // conflict log lines a second at most
+  // `replication-port`, or port() + 10000 when it is 0 (unset), tls-port + 10000 when port is 0
+  // (no plain TCP). May exceed 65535: the caller validates before listening.
   int replication_port() const;
   std::vector<std::string> peers() const;  // "host:port" as written, in order
   // crdt-policy lines as (pattern, type, rule) triples, flattened, in order.
@@ -102,6 +112,10 @@ class Config {
   std::string appendfsync() const;         // always | everysec | no
   bool appendonly() const;
   std::string requirepass() const;
+  std::string aclfile() const;
+  int64_t acllog_max_len() const;
+  // `user <name> <rules...>` lines of the config file, each as {name, rules...}, in order.
+  const std::vector<std::vector<std::string>>& acl_users() const { return acl_users_; }
   std::string masterauth() const;
   std::string masteruser() const;
   bool cluster_enabled() const;
@@ -119,6 +133,7 @@ class Config {
   std::string tls_protocols() const;
   std::string tls_ciphers() const;
   std::string tls_ciphersuites() const;
+  std::string crdt_shard_secret() const;  // "" = replication links prove no secret
   std::string loglevel() const;  // debug | verbose | notice | warning | nothing
   std::string logfile() const;
   std::string pidfile() const;
@@ -161,6 +176,8 @@ class Config {
   std::set<std::string> noticed_;    // not-applicable names already reported or pending
   std::vector<std::string> pending_notices_;
   std::function<void(std::string_view)> on_change_;
+  std::vector<std::vector<std::string>> acl_users_;
+  std::function<Result<void>(std::string_view)> on_apply_;
 };
 
 }  // namespace lattice::server

@@ -6,9 +6,64 @@
 namespace lattice::server {
 namespace {
 
-constexpr int64_t kLogIntervalMs = 1000;  // at most one log line per second
-
 std::string ValueText(const crdt::RegisterEntry<std::string>& entry) { return entry.value; }
+
+// Dots of `member` in a set or zset of `local` that `op` did not observe: a concurrent add or
+// a concurrent remove token.
+template <typename Dots>
+ReplicaId UnseenReplica(const Dots& dots, const crdt::KeyOp& op) {
+  for (const crdt::Dot& dot : dots) {
+    if (!op.context.Contains(dot)) return dot.replica;
+  }
+  return kNoReplica;
+}
+
+std::vector<crdt::Dot> CellDots(const crdt::ScoreCell& cell) {
+  crdt::DotContext dots;
+  cell.CollectDots(dots);
+  std::vector<crdt::Dot> out(dots.cloud().begin(), dots.cloud().end());
+  for (const auto& [replica, seq] : dots.vector().entries()) {
+    out.push_back(crdt::Dot{replica, seq});  // the contiguous run's latest dot stands for it
+  }
+  return out;
+}
+
+void CaptureRemovals(const crdt::Key& local, const crdt::KeyOp& op, ConflictLog::Before& before) {
+  using Removal = ConflictLog::Before::Removal;
+  const crdt::OrSet& mine = local.set();
+  const crdt::OrSet& theirs = op.delta.set();
+  for (const auto& [member, tokens] : theirs.removes()) {  // their remove vs my add
+    if (auto add = mine.adds().find(member); add != mine.adds().end()) {
+      if (ReplicaId adder = UnseenReplica(add->second.dots(), op); adder != kNoReplica) {
+        before.removals.push_back(Removal{false, member, tokens.dots().front().replica, adder, true});
+      }
+    }
+  }
+  for (const auto& [member, adds] : theirs.adds()) {  // my remove vs their add
+    if (auto token = mine.removes().find(member); token != mine.removes().end()) {
+      if (ReplicaId remover = UnseenReplica(token->second.dots(), op); remover != kNoReplica) {
+        before.removals.push_back(Removal{false, member, remover, adds.dots().front().replica, false});
+      }
+    }
+  }
+  const crdt::SortedSet& zmine = local.zset();
+  const crdt::SortedSet& ztheirs = op.delta.zset();
+  for (const auto& [member, tokens] : ztheirs.removes()) {
+    if (auto cell = zmine.members().find(member); cell != zmine.members().end()) {
+      if (ReplicaId adder = UnseenReplica(CellDots(cell->second), op); adder != kNoReplica) {
+        before.removals.push_back(Removal{true, member, tokens.dots().front().replica, adder, true});
+      }
+    }
+  }
+  for (const auto& [member, cell] : ztheirs.members()) {
+    if (ztheirs.removes().contains(member) || !cell.Alive()) continue;
+    if (auto token = zmine.removes().find(member); token != zmine.removes().end()) {
+      if (ReplicaId remover = UnseenReplica(token->second.dots(), op); remover != kNoReplica) {
+        before.removals.push_back(Removal{true, member, remover, op.first_dot.replica, false});
+      }
+    }
+  }
+}
 
 }  // namespace
 
@@ -22,6 +77,7 @@ ConflictLog::Before ConflictLog::Capture(const crdt::Key* local, const crdt::Key
                                                      op.delta.string().Winner() != nullptr) {
     before.string_winner = *winner;
   }
+  CaptureRemovals(*local, op, before);
   if (!op.delta.hash().empty() && !local->hash().empty()) {
     for (const auto& [field, cell] : op.delta.hash().fields()) {
       if (cell.value.Winner() == nullptr) continue;
@@ -33,6 +89,32 @@ ConflictLog::Before ConflictLog::Capture(const crdt::Key* local, const crdt::Key
     }
   }
   return before;
+}
+
+crdt::KeyOp ConflictLog::StateAsOp(const crdt::Key& state, const crdt::DotContext& context) {
+  crdt::KeyOp op;
+  op.delta = state;
+  op.context = context;
+  const crdt::RegisterEntry<uint8_t>* creator = nullptr;
+  if (const crdt::KeyRest* rest = state.rest()) {
+    switch (state.Type()) {
+      case crdt::ObjectType::kHash: creator = rest->hash_created.Winner(); break;
+      case crdt::ObjectType::kSet: creator = rest->set_created.Winner(); break;
+      case crdt::ObjectType::kZSet: creator = rest->zset_created.Winner(); break;
+      default: break;
+    }
+  }
+  if (creator != nullptr) {
+    op.first_dot = creator->dot;
+    op.hlc = creator->hlc;
+    if ((creator->value & crdt::kFixedPrecedenceFlag) != 0) {
+      op.policies.type = crdt::TypeRule::kFixedPrecedence;
+    }
+  } else if (const auto* winner = state.string().Winner()) {
+    op.first_dot = winner->dot;
+    op.hlc = winner->hlc;
+  }
+  return op;
 }
 
 void ConflictLog::Record(int db, std::string_view key, const Before& before,
@@ -63,12 +145,24 @@ void ConflictLog::Record(int db, std::string_view key, const Before& before,
       lww("hash", field, local, *remote, now->second.value.Winner());
     }
   }
+  for (const Before::Removal& removal : before.removals) {
+    const bool gone = removal.zset ? !after.zset().Score(removal.member).has_value()
+                                   : !after.set().Contains(removal.member);
+    if (!gone) continue;
+    const uint64_t remote_hlc = op.hlc;
+    Add(Conflict{now_ms, db, std::string(key), removal.member, removal.zset ? "zset" : "set",
+                 "remove-wins", removal.remover, removal.remote_removed ? remote_hlc : 0,
+                 removal.adder, removal.remote_removed ? 0 : remote_hlc, "(removed)",
+                 removal.member});
+  }
   const crdt::ObjectType theirs = op.delta.Type();
   if (before.type != crdt::ObjectType::kNone && theirs != crdt::ObjectType::kNone &&
       theirs != before.type) {
     const crdt::ObjectType now = after.Type();
     const bool remote_won = now == theirs;
-    Add(Conflict{now_ms, db, std::string(key), "", "type", "newest-creator-wins",
+    const bool fixed = op.policies.type == crdt::TypeRule::kFixedPrecedence;
+    Add(Conflict{now_ms, db, std::string(key), "", "type",
+                 fixed ? "fixed-precedence" : "newest-creator-wins",
                  remote_won ? op.first_dot.replica : kNoReplica, remote_won ? op.hlc : 0,
                  remote_won ? kNoReplica : op.first_dot.replica, remote_won ? 0 : op.hlc,
                  std::string(TypeName(now)),
@@ -76,15 +170,34 @@ void ConflictLog::Record(int db, std::string_view key, const Before& before,
   }
 }
 
+// The same decision can be met twice: a snapshot and the op stream may overlap (a peer that
+// catches up from a snapshot also receives the ops it covers), and each join judges it again.
+static bool SameDecision(const Conflict& a, const Conflict& b) {
+  return a.db == b.db && a.key == b.key && a.field == b.field && a.type == b.type &&
+         a.winner == b.winner && a.winner_hlc == b.winner_hlc && a.loser == b.loser &&
+         a.loser_hlc == b.loser_hlc && a.winner_value == b.winner_value &&
+         a.loser_value == b.loser_value;
+}
+
 void ConflictLog::Add(Conflict conflict) {
+  constexpr size_t kRecentToCompare = 32;
+  size_t compared = 0;
+  for (auto it = ring_.rbegin(); it != ring_.rend() && compared < kRecentToCompare;
+       ++it, ++compared) {
+    if (SameDecision(*it, conflict)) return;
+  }
   ++total_;
   ++counts_[conflict.type + "/" + conflict.rule];
-  if (conflict.time_ms - last_log_ms_ >= kLogIntervalMs) {
+  if (conflict.time_ms - window_ms_ >= 1000 || conflict.time_ms < window_ms_) {
+    window_ms_ = conflict.time_ms;
+    window_lines_ = 0;
+  }
+  if (window_lines_ < log_rate_) {
+    ++window_lines_;
     spdlog::info("Conflict on db {} key '{}'{}: {} by {} ({} more since the last line)",
                  conflict.db, conflict.key,
                  conflict.field.empty() ? "" : " field '" + conflict.field + "'", conflict.type,
                  conflict.rule, unlogged_);
-    last_log_ms_ = conflict.time_ms;
     unlogged_ = 0;
   } else {
     ++unlogged_;

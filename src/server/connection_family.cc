@@ -22,14 +22,18 @@ bool ValidClientAttribute(std::string_view value) {
   return true;
 }
 
-// Checks a password for `user` against requirepass. With no requirepass the default user has
-// no password and accepts any.
-bool CheckPassword(const Server& server, std::string_view user, std::string_view password) {
-  if (user != "default") {
+// AUTH and HELLO AUTH: on success the client becomes `name`; a failure goes to the ACL LOG.
+bool Authenticate(CommandContext& ctx, std::string_view command, std::string_view name,
+                  std::string_view password) {
+  const AclUser* user = ctx.server.acl().Authenticate(name, password);
+  if (user == nullptr) {
+    ctx.server.LogAclDenial(ctx.client, AclDenial::kAuth, std::string(command), std::string(name));
     return false;
   }
-  const std::string required = server.config().requirepass();
-  return required.empty() || required == password;
+  ctx.client.authenticated = true;
+  ctx.client.user = user->name;
+  ctx.client.acl_user = user;
+  return true;
 }
 
 void CmdPing(CommandContext& ctx, ArgList args) {
@@ -49,19 +53,17 @@ void CmdAuth(CommandContext& ctx, ArgList args) {
     ctx.reply.Error(errors::kSyntax);
     return;
   }
-  if (args.size() == 2 && !ctx.server.auth_required()) {
+  if (args.size() == 2 && ctx.server.acl().default_user().nopass) {
     ctx.reply.Error(
         "ERR AUTH <password> called without any password configured for the default user. "
         "Are you sure your configuration is correct?");
     return;
   }
   const std::string_view user = args.size() == 3 ? args[1] : std::string_view("default");
-  if (!CheckPassword(ctx.server, user, args.back())) {
+  if (!Authenticate(ctx, args[0], user, args.back())) {
     ctx.reply.Error(errors::kWrongPass);
     return;
   }
-  ctx.client.authenticated = true;
-  ctx.client.user = std::string(user);
   ctx.reply.Ok();
 }
 
@@ -121,17 +123,13 @@ void CmdHello(CommandContext& ctx, ArgList args) {
         "RESP protocol version at the same time");
     return;
   }
-  if (has_auth && !CheckPassword(ctx.server, user, password)) {
+  if (has_auth && !Authenticate(ctx, args[0], user, password)) {
     ctx.reply.Error(errors::kWrongPass);
     return;
   }
   if (has_name && !ValidClientAttribute(name)) {
     ctx.reply.Error("ERR Client names cannot contain spaces, newlines or special characters.");
     return;
-  }
-  if (has_auth) {
-    ctx.client.authenticated = true;
-    ctx.client.user = std::string(user);
   }
   if (has_name) {
     ctx.client.name = std::string(name);
@@ -172,10 +170,13 @@ void CmdReset(CommandContext& ctx, ArgList /*args*/) {
   ctx.reply.set_protocol(Protocol::kResp2);
   client.authenticated = !ctx.server.auth_required();
   client.user = "default";
+  client.acl_user = nullptr;
   ctx.reply.SimpleString("RESET");
 }
 
 // ---- CLIENT ----------------------------------------------------------------------------------
+
+}  // namespace
 
 std::string ClientInfoLine(const Server& server, const ClientState& client) {
   const int64_t now_ms = server.clock().NowMs();
@@ -195,6 +196,8 @@ std::string ClientInfoLine(const Server& server, const ClientState& client) {
   line += " lib-name=" + client.lib_name + " lib-ver=" + client.lib_ver;
   return line;
 }
+
+namespace {
 
 void CmdClientId(CommandContext& ctx, ArgList /*args*/) {
   ctx.reply.Integer(static_cast<int64_t>(ctx.client.id));
@@ -403,7 +406,7 @@ void RegisterConnectionFamily(CommandRegistry& registry) {
   registry.Add({.name = "reset", .arity = 1, .flags = kNoScript | kLoading | kStale | kFast | kNoAuth | kAllowBusy,
                 .acl = kConn | kAclFast, .handler = &CmdReset, .group = "connection", .summary = "Resets the connection.", .since = "6.2.0"});
   constexpr uint32_t kClientFlags = kNoScript | kLoading | kStale;
-  registry.Add({.name = "client", .arity = -2, .acl = kConn | kAclSlow, .group = "connection",
+  registry.Add({.name = "client", .arity = -2, .acl = kAclSlow, .group = "connection",
                 .summary = "A container for client connection commands.", .since = "2.4.0",
                 .subcommands = {
       {.name = "id", .arity = 2, .flags = kClientFlags, .acl = kConn | kAclSlow, .handler = &CmdClientId, .group = "connection", .summary = "Returns the unique client ID of the connection.", .since = "5.0.0"},

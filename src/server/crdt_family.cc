@@ -93,7 +93,18 @@ PeerDirectory* DirectoryOrError(CommandContext& ctx) {
   return replication->peer_directory();
 }
 
+// Which regions this one replicates with is as dangerous as `dir`: a peer receives every write.
+// Adding or removing one at runtime is a protected action, as enable-protected-configs says.
+bool PeerChangeAllowed(CommandContext& ctx, std::string_view what) {
+  if (ProtectedActionAllowed(ctx.server.config().enable_protected_configs(), ctx.client.is_local)) {
+    return true;
+  }
+  ctx.reply.Error(ProtectedActionError(what, "enable-protected-configs"));
+  return false;
+}
+
 void CmdCrdtPeerAdd(CommandContext& ctx, ArgList args) {
+  if (!PeerChangeAllowed(ctx, "CRDT.PEER ADD")) return;
   PeerDirectory* directory = DirectoryOrError(ctx);
   if (directory == nullptr) return;
   if (Result<void> added = directory->AddAddress(std::string(args[2])); !added.ok()) {
@@ -105,6 +116,7 @@ void CmdCrdtPeerAdd(CommandContext& ctx, ArgList args) {
 }
 
 void CmdCrdtPeerRemove(CommandContext& ctx, ArgList args) {
+  if (!PeerChangeAllowed(ctx, "CRDT.PEER REMOVE")) return;
   PeerDirectory* directory = DirectoryOrError(ctx);
   if (directory == nullptr) return;
   Result<ReplicaId> removed = directory->RemoveAddress(std::string(args[2]));
@@ -278,7 +290,7 @@ void CmdCrdtPeerHelp(CommandContext& ctx, ArgList /*args*/) {
 void RegisterCrdtFamily(CommandRegistry& registry) {
   constexpr uint32_t kAdminFlags = kAdmin | kNoScript | kLoading | kStale;
   constexpr uint32_t kAdminAcl = kAclAdmin | kAclSlow | kAclDangerous;
-  registry.Add({.name = "crdt.status", .arity = 1, .flags = kLoading | kStale, .acl = kAclSlow,
+  registry.Add({.name = "crdt.status", .arity = 1, .flags = kLoading | kStale, .acl = kAclRead | kAclSlow,
                 .handler = &CmdCrdtStatus, .group = "server",
                 .summary = "Returns this replica's replication state: vectors, op log and peers.",
                 .since = "0.1.0"});
@@ -286,7 +298,8 @@ void RegisterCrdtFamily(CommandRegistry& registry) {
                 .handler = &CmdCrdtWait, .group = "server",
                 .summary = "Blocks until the client's last write is acknowledged by that many other regions, or the timeout.",
                 .since = "0.1.0"});
-  registry.Add({.name = "crdt.conflicts", .arity = -1, .flags = kLoading | kStale, .acl = kAclSlow,
+  // Admin: it shows winning and losing values of any key, past users' key patterns.
+  registry.Add({.name = "crdt.conflicts", .arity = -1, .flags = kLoading | kStale, .acl = kAdminAcl,
                 .handler = &CmdCrdtConflicts, .group = "server",
                 .summary = "Returns the most recent conflicts the merge rules decided, or resets them.",
                 .since = "0.1.0"});
@@ -294,8 +307,8 @@ void RegisterCrdtFamily(CommandRegistry& registry) {
                 .summary = "A container for conflict policy commands.", .since = "0.1.0",
                 .subcommands = {
       {.name = "set", .arity = 5, .flags = kAdminFlags | kWrite, .acl = kAdminAcl, .handler = &CmdCrdtPolicySet, .group = "server", .summary = "Binds a key pattern and a data type to a conflict rule.", .since = "0.1.0"},
-      {.name = "get", .arity = 3, .flags = kLoading | kStale, .acl = kAclSlow, .handler = &CmdCrdtPolicyGet, .group = "server", .summary = "Returns the conflict rules in force for a key and why.", .since = "0.1.0"},
-      {.name = "list", .arity = 2, .flags = kLoading | kStale, .acl = kAclSlow, .handler = &CmdCrdtPolicyList, .group = "server", .summary = "Lists the conflict policy entries.", .since = "0.1.0"},
+      {.name = "get", .arity = 3, .flags = kLoading | kStale, .acl = kAclRead | kAclSlow, .handler = &CmdCrdtPolicyGet, .group = "server", .summary = "Returns the conflict rules in force for a key and why.", .since = "0.1.0"},
+      {.name = "list", .arity = 2, .flags = kLoading | kStale, .acl = kAclRead | kAclSlow, .handler = &CmdCrdtPolicyList, .group = "server", .summary = "Lists the conflict policy entries.", .since = "0.1.0"},
       {.name = "del", .arity = 4, .flags = kAdminFlags | kWrite, .acl = kAdminAcl, .handler = &CmdCrdtPolicyDel, .group = "server", .summary = "Removes a conflict policy entry.", .since = "0.1.0"},
       {.name = "help", .arity = 2, .flags = kLoading | kStale, .acl = kAclSlow, .handler = &CmdCrdtPolicyHelp, .group = "server", .summary = "Returns helpful text about the different subcommands.", .since = "0.1.0"},
   }});

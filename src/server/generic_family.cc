@@ -1,6 +1,6 @@
 // Generic keyspace commands: DEL, UNLINK, EXISTS, TOUCH, TYPE, RENAME, RENAMENX, COPY, MOVE,
 // RANDOMKEY, SWAPDB, SCAN, KEYS, the EXPIRE and TTL families, PERSIST, OBJECT, DEBUG DIGEST and
-// DIGEST-VALUE, CLUSTER KEYSLOT.
+// DIGEST-VALUE.
 //
 // CRDT notes (docs/commands/generic.md has the table): DEL is an observed-remove, so a write made
 // concurrently in another region survives it. RENAME, COPY and MOVE read the visible value at
@@ -684,16 +684,7 @@ Sha1Digest OpDatasetDigest(const Keyspace& ks, int64_t now_ms) {
 
 // DEBUG is refused unless enable-debug-command allows it (Valkey's protected action).
 bool DebugAllowed(const CommandContext& ctx) {
-  const std::string_view patterns[] = {"enable-debug-command"};
-  const auto values = ctx.server.config().Get(patterns);
-  const std::string mode = values.empty() ? "no" : values.front().second;
-  if (mode == "yes") {
-    return true;
-  }
-  const std::string& addr = ctx.client.addr;
-  const bool local = addr.rfind("127.0.0.1:", 0) == 0 || addr.rfind("::1:", 0) == 0 ||
-                     addr.rfind("[::1]:", 0) == 0 || addr.empty() || addr[0] == '/';
-  return mode == "local" && local;
+  return ProtectedActionAllowed(ctx.server.config().enable_debug_command(), ctx.client.is_local);
 }
 
 void DebugHelp(CommandContext& ctx) {
@@ -716,10 +707,7 @@ void DebugHelp(CommandContext& ctx) {
 // before any subcommand lookup.
 void CmdDebug(CommandContext& ctx, ArgList args) {
   if (!DebugAllowed(ctx)) {
-    ctx.reply.Error(
-        "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", "
-        "you can run it from a local connection, otherwise you need to set this option in the "
-        "configuration file, and then restart the server.");
+    ctx.reply.Error(ProtectedActionError("DEBUG", "enable-debug-command"));
     return;
   }
   const std::string_view sub = args[1];
@@ -739,14 +727,6 @@ void CmdDebug(CommandContext& ctx, ArgList args) {
   } else {
     ctx.reply.Error(errors::UnknownSubcommand(sub, "debug"));
   }
-}
-
-// ---- CLUSTER KEYSLOT -------------------------------------------------------------------------
-
-// Answered with cluster mode on or off (Valkey refuses every CLUSTER subcommand when cluster
-// support is disabled; the slot of a key is a pure function, and tools use it either way).
-void CmdClusterKeySlot(CommandContext& ctx, ArgList args) {
-  ctx.reply.Integer(KeySlot(args[2]));
 }
 
 }  // namespace
@@ -792,9 +772,6 @@ void RegisterGenericFamily(CommandRegistry& registry) {
       {.name = "help", .arity = 2, .flags = kLoading | kStale, .acl = kKs | kAclSlow, .handler = &CmdObjectHelp, .group = "generic", .summary = "Returns helpful text about the different subcommands.", .since = "6.2.0", .complexity = "O(1)"},
   }});
   registry.Add({.name = "debug", .arity = -2, .flags = kAdmin | kNoScript | kLoading | kStale, .acl = kAclAdmin | kAclSlow | kAclDangerous, .handler = &CmdDebug, .group = "server", .summary = "A container for debugging commands.", .since = "1.0.0", .complexity = "Depends on subcommand."});
-  registry.Add({.name = "cluster", .arity = -2, .acl = kAclSlow, .group = "cluster", .summary = "A container for Redis Cluster commands.", .since = "3.0.0", .complexity = "Depends on subcommand.", .subcommands = {
-      {.name = "keyslot", .arity = 3, .flags = kStale, .acl = kAclSlow, .handler = &CmdClusterKeySlot, .group = "cluster", .summary = "Returns the hash slot for a key.", .since = "3.0.0", .complexity = "O(N) where N is the number of bytes in the key"},
-  }});
 }
 
 }  // namespace lattice::server

@@ -478,7 +478,16 @@ void Keyspace::JoinState(int db, std::string_view key, const crdt::Key& theirs,
     it = table->emplace(std::string(key), crdt::Key()).first;
     ++dbs_[db]->size;
   }
+  std::optional<crdt::KeyOp> as_op;
+  ConflictLog::Before before;
+  if (db != system_db() && !it->second.empty() && !theirs.empty()) {
+    as_op = ConflictLog::StateAsOp(theirs, theirs_context);
+    before = ConflictLog::Capture(&it->second, *as_op);
+  }
   it->second.Join(theirs, context_, theirs_context);
+  if (as_op.has_value()) {
+    conflicts_.Record(db, key, before, *as_op, it->second, crdt::HlcPhysicalMs(hlc_.last()));
+  }
   if (HasFieldTtl(it->second)) {
     dbs_[db]->field_ttl_keys.insert(it->first);
   }
@@ -518,6 +527,32 @@ size_t Keyspace::CompactSome(const crdt::VersionVector& stable, size_t max_keys)
 
 void Keyspace::ResumeDots() {
   dots_ = crdt::DotSource(dots_.replica(), context_.vector().Get(dots_.replica()) + 1);
+}
+
+void Keyspace::ForEachInSlot(
+    int db, uint16_t slot,
+    const std::function<void(const std::string& key, const crdt::Key& value)>& visit) const {
+  const Table* table = dbs_[db]->slots[slot].get();
+  if (table == nullptr) {
+    return;
+  }
+  for (const auto& [key, value] : *table) {
+    visit(key, value);
+  }
+}
+
+size_t Keyspace::DropSlot(int db, uint16_t slot) {
+  Db& d = *dbs_[db];
+  std::unique_ptr<Table> table = std::move(d.slots[slot]);
+  if (table == nullptr) {
+    return 0;
+  }
+  for (const auto& [key, value] : *table) {
+    d.hidden.erase(key);
+    Unindex(db, key);
+  }
+  d.size -= table->size();
+  return table->size();
 }
 
 void Keyspace::FlushDb(int db, int64_t now_ms) {

@@ -149,8 +149,9 @@ class Keyspace {
   void ApplyRemote(int db, std::string_view key, const crdt::KeyOp& op);
 
   // Joins state received whole (a snapshot): Key::Join(theirs, context(), theirs_context) on
-  // `key`, creating or dropping the entry as needed. `theirs` may be empty (a key the snapshot
-  // lacks: what it observed of ours is removed). The caller joins the shard context afterwards.
+  // `key`, creating or dropping the entry as needed, and records the conflicts the join decides
+  // (as ApplyRemote does). `theirs` may be empty (a key the snapshot lacks: what it observed of
+  // ours is removed). The caller joins the shard context afterwards.
   void JoinState(int db, std::string_view key, const crdt::Key& theirs,
                  const crdt::DotContext& theirs_context);
   // After loading state from disk: the next local dot follows the highest of ours in context(),
@@ -172,6 +173,14 @@ class Keyspace {
   uint64_t CountKeysInSlot(int db, uint16_t slot) const;
   // Up to `count` keys of a slot (CLUSTER GETKEYSINSLOT).
   std::vector<std::string> KeysInSlot(int db, uint16_t slot, size_t count) const;
+
+  // Every entry of one slot (cluster migration snapshots), hidden expired keys included.
+  void ForEachInSlot(int db, uint16_t slot,
+                     const std::function<void(const std::string& key, const crdt::Key& value)>&
+                         visit) const;
+  // Forgets every key of one slot here only: no op is shipped (the slot moved to another shard,
+  // or an import was abandoned). Returns the number of entries dropped.
+  size_t DropSlot(int db, uint16_t slot);
 
   // SCAN: visits about `count` keys from `cursor` and returns the next cursor (0 when done).
   // Guarantee (Valkey's): every key present for the whole scan is visited at least once, even

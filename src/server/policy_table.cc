@@ -9,18 +9,17 @@ namespace {
 
 struct RuleSpec {
   std::string_view type;
-  std::vector<std::string_view> rules;       // supported; the first is the default
-  std::vector<std::string_view> unsupported;  // named by the design, not available yet
+  std::vector<std::string_view> rules;  // the first is the default
 };
 
 const std::vector<RuleSpec>& Specs() {
   static const std::vector<RuleSpec> kSpecs = {
-      {"string", {"counter", "lww"}, {}},
-      {"hash", {"counter", "lww"}, {}},
-      {"set", {"add-wins", "remove-wins"}, {}},
-      {"zset", {"add-wins"}, {"remove-wins"}},
-      {"expiry", {"lww", "longest", "shortest"}, {}},
-      {"type", {"newest-creator-wins"}, {"fixed-precedence"}},
+      {"string", {"counter", "lww"}},
+      {"hash", {"counter", "lww"}},
+      {"set", {"add-wins", "remove-wins"}},
+      {"zset", {"add-wins", "remove-wins"}},
+      {"expiry", {"lww", "longest", "shortest"}},
+      {"type", {"newest-creator-wins", "fixed-precedence"}},
   };
   return kSpecs;
 }
@@ -61,6 +60,11 @@ void Apply(std::string_view type, std::string_view rule, crdt::Policies& policie
     policies.hash_field = rule == "lww" ? crdt::StringRule::kLww : crdt::StringRule::kCounter;
   } else if (type == "set") {
     policies.set = rule == "remove-wins" ? crdt::SetRule::kRemoveWins : crdt::SetRule::kAddWins;
+  } else if (type == "zset") {
+    policies.zset = rule == "remove-wins" ? crdt::SetRule::kRemoveWins : crdt::SetRule::kAddWins;
+  } else if (type == "type") {
+    policies.type = rule == "fixed-precedence" ? crdt::TypeRule::kFixedPrecedence
+                                               : crdt::TypeRule::kNewestCreator;
   } else if (type == "expiry") {
     policies.expiry = rule == "longest"    ? crdt::ExpiryRule::kLongest
                       : rule == "shortest" ? crdt::ExpiryRule::kShortest
@@ -87,11 +91,6 @@ std::string PolicyTable::CheckRule(std::string_view type, std::string_view rule)
   }
   if (std::find(spec->rules.begin(), spec->rules.end(), rule) != spec->rules.end()) {
     return "";
-  }
-  if (std::find(spec->unsupported.begin(), spec->unsupported.end(), rule) !=
-      spec->unsupported.end()) {
-    return "ERR rule '" + std::string(rule) + "' for " + std::string(type) +
-           " is not supported yet";
   }
   std::string expected;
   for (std::string_view known : spec->rules) {

@@ -9,9 +9,10 @@
 //   string  counter | lww             INCR on a string merges as a counter, or as LWW
 //   hash    counter | lww             the same for HINCRBY on hash fields
 //   set     add-wins | remove-wins    SADD concurrent with SREM of the same member
-//   zset    add-wins                  (remove-wins for sorted sets is not supported yet)
+//   zset    add-wins | remove-wins    ZADD/ZINCRBY concurrent with ZREM of the same member
 //   expiry  lww | longest | shortest  concurrent EXPIRE/PERSIST of one key or hash field
-//   type    newest-creator-wins       (fixed type precedence is not supported yet)
+//   type    newest-creator-wins | fixed-precedence   a key written with different types
+//           concurrently: the newest creator, or the type first in hash > zset > set > string
 //
 // Two entries of one type whose patterns are equally specific and either matches the other are
 // refused at Set (a tie the lookup could not decide). Two layers: the config file's

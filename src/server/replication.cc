@@ -9,6 +9,7 @@
 #include "lattice/crdt/hlc.h"
 #include "lattice/repl/codec.h"
 #include "lattice/repl/frame.h"
+#include "server/cluster.h"
 #include "server/server.h"
 #include "spdlog/spdlog.h"
 
@@ -320,6 +321,9 @@ void Replication::Apply(const repl::OpRecord& op) {
   most = std::max(most, ahead);
   server_.keyspace().ApplyRemote(static_cast<int>(op.db), op.key, op.op);
   server_.TouchKey(static_cast<int>(op.db), op.key);
+  if (Cluster* cluster = server_.cluster()) {
+    cluster->OnAppliedOp(op);  // a slot migration streams it on
+  }
 }
 
 Result<void> Replication::EndOfBatch() {

@@ -4,6 +4,7 @@
 #include <random>
 
 #include "lattice/common/numbers.h"
+#include "server/cluster.h"
 #include "server/glob.h"
 #include "server/replication.h"
 #include "spdlog/spdlog.h"
@@ -157,7 +158,8 @@ Server::Server(Config config, const Clock& clock, ReplicaId replica,
                ? *rng_seed
                : std::random_device()() ^ (static_cast<uint64_t>(clock.NowUs()) << 1)),
       run_id_(MakeRunId(rng_seed.has_value() ? &rng_ : nullptr)),
-      start_ms_(clock.NowMs()) {
+      start_ms_(clock.NowMs()),
+      acl_(registry_) {
   RegisterConnectionFamily(registry_);
   RegisterServerFamily(registry_);
   RegisterStringFamily(registry_);
@@ -167,7 +169,20 @@ Server::Server(Config config, const Clock& clock, ReplicaId replica,
   RegisterZSetFamily(registry_);
   RegisterTransactionFamily(registry_);
   RegisterCrdtFamily(registry_);
+  RegisterClusterFamily(registry_);
+  RegisterAclFamily(registry_);
   keyspace_.set_sink(this);
+  if (!config_.requirepass().empty()) acl_.SetDefaultPassword(config_.requirepass());
+  ApplyConfig("crdt-conflicts-max-len");
+  ApplyConfig("crdt-conflicts-log-rate");
+}
+
+void Server::ApplyConfig(std::string_view name) {
+  if (name == "crdt-conflicts-max-len") {
+    keyspace_.conflicts().set_capacity(static_cast<size_t>(config_.crdt_conflicts_max_len()));
+  } else if (name == "crdt-conflicts-log-rate") {
+    keyspace_.conflicts().set_log_rate(config_.crdt_conflicts_log_rate());
+  }
 }
 
 Keyspace& CommandContext::keyspace() { return server.keyspace(); }
@@ -216,6 +231,9 @@ void Server::TouchKey(int db, std::string_view key) {
 
 void Server::OnLocalOp(int db, std::string_view key, const crdt::KeyOp& op) {
   TouchKey(db, key);
+  if (cluster_ != nullptr) {
+    cluster_->OnLocalOp(db, key, op);
+  }
   if (replication_ != nullptr) {
     replication_->OnLocalOp(db, key, op);
   }
@@ -229,6 +247,9 @@ void ReplyHelp(CommandContext& ctx, std::initializer_list<std::string_view> line
 }
 
 void Server::EndOfBatch() {
+  if (cluster_ != nullptr) {
+    cluster_->Flush();
+  }
   if (replication_ == nullptr) {
     return;
   }
@@ -317,7 +338,7 @@ bool Server::CheckBeforeRun(ClientState& client, const Command& command, ArgList
     reply.Error(errors::kNoAuth);
     return false;
   }
-  return true;
+  return CheckAcl(client, command, args, reply);
 }
 
 // Commands that act on the transaction itself run at once inside MULTI; the rest are queued.
@@ -345,10 +366,12 @@ void Server::ExecQueued(ClientState& client, ReplyBuilder& reply) {
   client.in_multi = false;
   reply.Array(queued.size());
   std::vector<std::string_view> views;
+  executing_multi_ = true;
   for (const std::vector<std::string>& command : queued) {
     views.assign(command.begin(), command.end());
     Execute(client, views, reply);
   }
+  executing_multi_ = false;
 }
 
 void Server::Execute(ClientState& client, ArgList args, ReplyBuilder& reply) {
@@ -370,6 +393,18 @@ void Server::Execute(ClientState& client, ArgList args, ReplyBuilder& reply) {
     }
     client.multi_dirty = client.multi_dirty || client.in_multi;
     RecordError(std::string_view(*out).substr(reply_start));
+    return;
+  }
+  if (cluster_ != nullptr && !cluster_->Route(client, *command, args, reply)) {
+    if (out->size() > reply_start) {  // redirected (not held for a handoff pause)
+      if (command->full_name == "exec") {
+        client.in_multi = false;  // Valkey discards the transaction
+        client.queued.clear();
+        Unwatch(client);
+      }
+      client.multi_dirty = client.multi_dirty || client.in_multi;
+      RecordError(std::string_view(*out).substr(reply_start));
+    }
     return;
   }
   if (client.in_multi && !RunsInsideMulti(*command)) {

@@ -20,6 +20,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "resp/reply_builder.h"
 #include "resp/request_parser.h"
+#include "server/acl.h"
 #include "server/client_state.h"
 #include "server/clock.h"
 #include "server/command.h"
@@ -47,6 +48,7 @@ struct ServerStats {
 
 class Server;
 class Replication;
+class Cluster;
 
 // What a handler sees: the server, the calling client, where to write the reply, and the
 // command being run. Handlers parse arguments, call logic that returns a result, and reply.
@@ -87,6 +89,9 @@ class Server final : public OpSink {
   const CommandRegistry& registry() const { return registry_; }
   ServerStats& stats() { return stats_; }
   void ResetStats();  // CONFIG RESETSTAT
+  // Applies a configuration value that takes effect at once (the network layer calls it after
+  // CONFIG SET changes `name`; the constructor applies them all).
+  void ApplyConfig(std::string_view name);
   const std::string& run_id() const { return run_id_; }
   int64_t start_ms() const { return start_ms_; }
 
@@ -99,8 +104,18 @@ class Server final : public OpSink {
   void UnregisterClient(ClientState* client);
   const std::map<uint64_t, ClientState*>& clients() const { return clients_; }
   ClientState* FindClient(uint64_t id) const;
-  // A new client starts authenticated only when no password is required.
-  bool auth_required() const { return !config_.requirepass().empty(); }
+  // A new client starts authenticated only when the default user is on and needs no password.
+  bool auth_required() const {
+    return !acl_.default_user().nopass || !acl_.default_user().enabled;
+  }
+  // Users and permissions (server/acl.h); acl_user() is the client's user (default when unset).
+  Acl& acl() { return acl_; }
+  const AclUser& acl_user(const ClientState& client) const {
+    return client.acl_user != nullptr ? *client.acl_user : acl_.default_user();
+  }
+  // Adds an ACL LOG entry for a refusal (or a failed AUTH) of `client`.
+  void LogAclDenial(const ClientState& client, AclDenial reason, std::string object,
+                    std::string username);
   RequestLimits LimitsFor(const ClientState& client) const;
 
   // SHUTDOWN: the network layer installs the hook that stops the event loop.
@@ -128,6 +143,10 @@ class Server final : public OpSink {
   // Replication (src/server/replication.h), when the node runs with a data dir; may be null.
   void set_replication(Replication* replication) { replication_ = replication; }
   Replication* replication() const { return replication_; }
+  // Cluster mode (src/server/cluster.h), when --cluster-enabled yes; may be null. Routes every
+  // command before it runs and sees every op applied (slot migration streams them).
+  void set_cluster(Cluster* cluster) { cluster_ = cluster; }
+  Cluster* cluster() const { return cluster_; }
   // Called by the network layer after a batch of commands or peer messages, before it yields:
   // makes the batch durable per appendfsync and lets replication send. A failed op log write is
   // fatal, as in Valkey under appendfsync always: logged, then the process exits.
@@ -136,6 +155,7 @@ class Server final : public OpSink {
  private:
   bool CheckBeforeRun(ClientState& client, const Command& command, ArgList args,
                       ReplyBuilder& reply);
+  bool CheckAcl(ClientState& client, const Command& command, ArgList args, ReplyBuilder& reply);
   void Queue(ClientState& client, const Command& command, ArgList args, ReplyBuilder& reply);
   const Command* ResolveSubcommand(const Command& command, ArgList args, ReplyBuilder& reply);
   void RecordError(std::string_view reply_bytes);
@@ -154,6 +174,9 @@ class Server final : public OpSink {
   std::map<std::pair<int, std::string>, std::vector<ClientState*>, std::less<>> watchers_;
   std::function<void()> shutdown_hook_;
   Replication* replication_ = nullptr;
+  Acl acl_;
+  bool executing_multi_ = false;  // inside EXEC: ACL LOG context "multi"
+  Cluster* cluster_ = nullptr;
 };
 
 // Registration functions of the command families (one per file, at its bottom).
@@ -166,6 +189,8 @@ void RegisterSetFamily(CommandRegistry& registry);
 void RegisterZSetFamily(CommandRegistry& registry);
 void RegisterTransactionFamily(CommandRegistry& registry);
 void RegisterCrdtFamily(CommandRegistry& registry);
+void RegisterAclFamily(CommandRegistry& registry);
+void RegisterClusterFamily(CommandRegistry& registry);
 
 // Valkey's error texts that many families share, from one place.
 namespace errors {
@@ -183,6 +208,9 @@ std::string WrongArity(std::string_view full_name);
 std::string UnknownCommand(ArgList args);
 std::string UnknownSubcommand(std::string_view subcommand, std::string_view container);
 }  // namespace errors
+
+// One CLIENT INFO / CLIENT LIST line (also the client-info of ACL LOG entries).
+std::string ClientInfoLine(const Server& server, const ClientState& client);
 
 // A HELP subcommand's reply: one simple string per line.
 void ReplyHelp(CommandContext& ctx, std::initializer_list<std::string_view> lines);

@@ -91,10 +91,13 @@ void CmdConfigSet(CommandContext& ctx, ArgList args) {
   for (size_t i = 2; i + 1 < args.size(); i += 2) {
     pairs.emplace_back(args[i], args[i + 1]);
   }
-  Result<void> result = ctx.server.config().Set(pairs);
+  Result<void> result = ctx.server.config().Set(pairs, ctx.client.is_local);
   if (!result.ok()) {
     ctx.reply.Error(result.error().message);
     return;
+  }
+  for (const auto& [name, value] : pairs) {
+    if (EqualsIgnoreCase(name, "requirepass")) ctx.server.acl().SetDefaultPassword(value);
   }
   for (const std::string& name : ctx.server.config().TakeNotApplicableNotices()) {
     spdlog::info("Config '{}' is accepted for compatibility but does not apply to Lattice", name);

@@ -45,6 +45,8 @@ inline Policies RandomPolicies(Rng& rng) {
   p.string = rng.Chance(1, 3) ? StringRule::kLww : StringRule::kCounter;
   p.hash_field = rng.Chance(1, 3) ? StringRule::kLww : StringRule::kCounter;
   p.expiry = static_cast<ExpiryRule>(rng.Uniform(3));  // lww, longest, shortest
+  p.zset = rng.Chance(1, 3) ? SetRule::kRemoveWins : SetRule::kAddWins;
+  p.type = rng.Chance(1, 3) ? TypeRule::kFixedPrecedence : TypeRule::kNewestCreator;
   return p;
 }
 

@@ -90,6 +90,42 @@ TEST_CASE("type conflict: the creating op with the higher (hlc, replica) wins",
   CHECK(wrong.error().message == kWrongTypeError);
 }
 
+TEST_CASE("type conflict under fixed precedence: hash > zset > set > string, whatever the timing",
+          "[crdt][key]") {
+  Policies fixed;
+  fixed.type = TypeRule::kFixedPrecedence;
+  Node a(1), b(2), c(3);
+  // The string is the newest write, the set the oldest: the hash wins all the same.
+  auto s = Ok(a.key.Set("v", false, std::nullopt, a.W(30, fixed), a.context));
+  auto h = Ok(b.key.HSet("f", "x", false, b.W(20, fixed), b.context));
+  auto z = Ok(c.key.SAdd({"m"}, c.W(10, fixed), c.context));
+  a.Apply(h);
+  a.Apply(z);
+  b.Apply(z);
+  b.Apply(s);
+  c.Apply(s);
+  c.Apply(h);
+  CHECK(a.key == b.key);
+  CHECK(b.key == c.key);
+  CHECK(a.key.TypeAt(1000) == ObjectType::kHash);
+  // Under newest-creator-wins the same writes give the string.
+  Node d(1), e(2);
+  auto s2 = Ok(d.key.Set("v", false, std::nullopt, d.W(30), d.context));
+  auto h2 = Ok(e.key.HSet("f", "x", false, e.W(20), e.context));
+  d.Apply(h2);
+  e.Apply(s2);
+  CHECK(d.key.TypeAt(1000) == ObjectType::kString);
+  CHECK(d.key == e.key);
+  // A set made under fixed precedence beats a newer string SET.
+  Node f(1), g(2);
+  auto s3 = Ok(f.key.Set("v", false, std::nullopt, f.W(30, fixed), f.context));
+  auto z3 = Ok(g.key.SAdd({"m"}, g.W(10, fixed), g.context));
+  f.Apply(z3);
+  g.Apply(s3);
+  CHECK(f.key.TypeAt(1000) == ObjectType::kSet);
+  CHECK(f.key == g.key);
+}
+
 TEST_CASE("key expiry: hidden at now_ms, LWW by default, longest under its rule",
           "[crdt][key][expiry]") {
   Node a(1), b(2);

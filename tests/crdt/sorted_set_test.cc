@@ -92,5 +92,46 @@ TEST_CASE("the sorted set's index follows merges", "[crdt][zset]") {
   }
 }
 
+TEST_CASE("ZADD or ZINCRBY concurrent with ZREM: add wins by default, remove wins under its rule",
+          "[crdt][zset]") {
+  for (SetRule rule : {SetRule::kAddWins, SetRule::kRemoveWins}) {
+    for (bool incr : {false, true}) {
+      Policies p;
+      p.zset = rule;
+      Node a(1), b(2);
+      b.Apply(Ok(a.key.ZAdd("m", 1.0, a.W(1, p), a.context)));
+      b.Apply(Ok(a.key.ZAdd("keep", 2.0, a.W(2, p), a.context)));
+      auto rem = Ok(a.key.ZRem({"m"}, a.W(5, p), a.context));
+      auto add = incr ? Ok(b.key.ZIncrBy("m", 3.0, b.W(4, p), b.context))
+                      : Ok(b.key.ZAdd("m", 7.0, b.W(4, p), b.context));
+      a.Apply(add);
+      b.Apply(rem);
+      CHECK(a.key == b.key);
+      CHECK(a.key.zset().Score("m").has_value() == (rule == SetRule::kAddWins));
+      CHECK(b.key.zset().Score("keep") == 2.0);
+      CHECK(a.key.zset().index().size() == a.key.zset().Size());
+      // A later ZADD that observed the token brings the member back under either rule, and its
+      // delta carries the token's removal to the other region.
+      b.Apply(Ok(a.key.ZAdd("m", 9.0, a.W(9, p), a.context)));
+      CHECK(b.key.zset().Score("m") == 9.0);
+      CHECK(a.key == b.key);
+      CHECK(a.key.zset().removes().empty());
+    }
+  }
+}
+
+TEST_CASE("a ZREM under remove-wins leaves a token that DEL observes", "[crdt][zset]") {
+  Policies p;
+  p.zset = SetRule::kRemoveWins;
+  Node a(1), b(2);
+  b.Apply(Ok(a.key.ZAdd("m", 1.0, a.W(1, p), a.context)));
+  b.Apply(Ok(a.key.ZAdd("n", 1.0, a.W(2, p), a.context)));
+  b.Apply(Ok(a.key.ZRem({"m"}, a.W(3, p), a.context)));
+  REQUIRE(b.key.zset().removes().size() == 1);
+  a.Apply(Ok(b.key.Del(b.W(4, p), b.context)));
+  CHECK(a.key.zset().empty());
+  CHECK(a.key == b.key);
+}
+
 }  // namespace
 }  // namespace lattice::crdt::testing

@@ -68,6 +68,9 @@ class ServerProcess:
         if self.config_path:
             line.append(self.config_path)
         line += ["--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir]
+        # As Valkey's own test suite: tests may change protected configs and peers at runtime
+        # (CRDT.PEER ADD); a test of the protection passes "--enable-protected-configs no".
+        line += ["--enable-protected-configs", "yes"]
         return line + self.args
 
     def start(self, timeout=10.0):
@@ -117,7 +120,8 @@ class ServerProcess:
 
     def cleanup(self):
         self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        if not os.environ.get("LATTICE_KEEP_DIRS"):
+            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def read_until_closed(sock, timeout=10.0):

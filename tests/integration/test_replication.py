@@ -269,6 +269,61 @@ class Policies(unittest.TestCase):
             a.cleanup()
             b.cleanup()
 
+    def test_remove_wins_and_fixed_precedence(self):
+        a = ServerProcess("--enable-debug-command", "yes").start()
+        b = ServerProcess("--enable-debug-command", "yes",
+                          "--crdt-conflicts-max-len", "2").start()
+        try:
+            ca, cb = a.client(), b.client()
+            for entry in (("rw:*", "set", "remove-wins"), ("rw:*", "zset", "remove-wins"),
+                          ("fx:*", "type", "fixed-precedence")):
+                self.assertTrue(ca.execute_command("CRDT.POLICY", "SET", *entry))
+            ca.sadd("rw:s", "m", "keep")
+            ca.zadd("rw:z", {"m": 1, "keep": 2})
+            ca.sadd("aw:s", "m")
+            address = f"127.0.0.1:{b.port + 10000}"
+            ca.execute_command("CRDT.PEER", "ADD", address)
+            wait_converged([a, b])
+            ca.execute_command("CRDT.PEER", "REMOVE", address)
+            wait_until(lambda: connected_peers(b) == 0, what="the link to close")
+            # Concurrent: A removes, B adds again; B's string SET is the newer type write.
+            ca.srem("rw:s", "m")
+            cb.sadd("rw:s", "m")
+            ca.zrem("rw:z", "m")
+            cb.zincrby("rw:z", 5, "m")
+            ca.srem("aw:s", "m")
+            cb.sadd("aw:s", "m")
+            ca.hset("fx:k", "f", "v")
+            cb.set("fx:k", "newer")
+            ca.execute_command("CRDT.PEER", "ADD", address)
+            wait_converged([a, b])
+            for client in (ca, cb):
+                self.assertEqual(client.smembers("rw:s"), {b"keep"})      # remove wins
+                self.assertEqual(client.zrange("rw:z", 0, -1), [b"keep"])
+                self.assertEqual(client.smembers("aw:s"), {b"m"})         # add wins (default)
+                self.assertEqual(client.type("fx:k"), b"hash")            # precedence, not time
+                self.assertEqual(client.hgetall("fx:k"), {b"f": b"v"})
+            logged = [dict(zip(e[0::2], e[1::2]))
+                      for e in ca.execute_command("CRDT.CONFLICTS", "COUNT", 100)]
+            seen = {(e[b"type"], e[b"rule"], e[b"key"]) for e in logged}
+            self.assertIn((b"set", b"remove-wins", b"rw:s"), seen, logged)
+            self.assertIn((b"zset", b"remove-wins", b"rw:z"), seen, logged)
+            self.assertIn((b"type", b"fixed-precedence", b"fx:k"), seen, logged)
+            for e in logged:
+                if e[b"rule"] == b"remove-wins":
+                    self.assertEqual((e[b"field"], e[b"loser_value"]), (b"m", b"m"))
+            # B keeps at most 2 (crdt-conflicts-max-len), and the size changes at runtime.
+            self.assertLessEqual(len(cb.execute_command("CRDT.CONFLICTS", "COUNT", 100)), 2)
+            self.assertTrue(cb.config_set("crdt-conflicts-max-len", 1))
+            self.assertEqual(len(cb.execute_command("CRDT.CONFLICTS", "COUNT", 100)), 1)
+            self.assertEqual(cb.config_get("crdt-conflicts-log-rate"),
+                             {"crdt-conflicts-log-rate": "1"})
+            info = info_fields(a, "crdt")
+            self.assertGreaterEqual(int(info["crdt_conflicts_set_remove_wins"]), 1)
+        finally:
+            a.cleanup()
+            b.cleanup()
+
 
 class CatchUp(unittest.TestCase):
     """A region that was down catches up: from the retained ops, or from a snapshot when the

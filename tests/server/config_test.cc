@@ -156,8 +156,7 @@ TEST_CASE("config: load errors name the line, its text and Valkey's reason", "[c
         "The 'include' directive is not supported by Lattice");
   CHECK(LoadReason("rename-command FLUSHALL \"\"") ==
         "The 'rename-command' directive is not supported by Lattice");
-  CHECK(LoadReason("aclfile /etc/valkey/users.acl") ==
-        "aclfile is not supported by Lattice; use requirepass");
+  CHECK(LoadReason("user") == "Bad directive or wrong number of arguments");
   CHECK(LoadReason("peer nonsense") == "Invalid peer address 'nonsense', expected host:port");
   CHECK(LoadReason("peer host:0") == "Invalid peer address 'host:0', expected host:port");
   CHECK(LoadReason("bind 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17") ==
@@ -370,7 +369,7 @@ TEST_CASE("config: not-applicable directives are accepted and noticed once", "[c
 }
 
 std::filesystem::path FixturePath() {
-  return std::filesystem::path(__FILE__).parent_path() / "data" / "valkey-like.conf";
+  return std::filesystem::path(LATTICE_TESTS_DIR) / "server" / "data" / "valkey-like.conf";
 }
 
 TEST_CASE("config: a valkey.conf from an existing deployment loads", "[config]") {
@@ -414,6 +413,44 @@ TEST_CASE("config lines split like inline commands (one sdssplitargs)", "[config
   CHECK(SplitArgs("requirepass a\"b c\"") ==
         std::optional<std::vector<std::string>>({"requirepass", "ab c"}));
   CHECK_FALSE(config.LoadText("requirepass \"x\"y\n", "test.conf").ok());  // quote then text
+}
+
+TEST_CASE("config: an apply refusal restores every value of the CONFIG SET", "[config][tls]") {
+  Config config;
+  std::vector<std::string> applied;
+  config.set_on_apply([&applied](std::string_view name) -> Result<void> {
+    applied.emplace_back(name);
+    if (name == "tls-key-file") {
+      return Unexpected("Unable to update TLS configuration. Check server logs.");
+    }
+    return {};
+  });
+  REQUIRE(SetPairs(config, {{"tls-cert-file", "/a.crt"}}).ok());
+  CHECK(config.tls_cert_file() == "/a.crt");
+  CHECK(SetError(config, {{"tls-cert-file", "/b.crt"}, {"timeout", "5"},
+                          {"tls-key-file", "/b.key"}}) ==
+        "ERR CONFIG SET failed (possibly related to argument 'tls-key-file') - Unable to update "
+        "TLS configuration. Check server logs.");
+  CHECK(config.tls_cert_file() == "/a.crt");
+  CHECK(config.tls_key_file().empty());
+  CHECK(config.timeout() == 0);
+  CHECK(applied == std::vector<std::string>{"tls-cert-file", "tls-cert-file", "timeout",
+                                            "tls-key-file"});
+}
+
+TEST_CASE("config: TLS directives Lattice applies", "[config][tls]") {
+  Config config;
+  CHECK(config.crdt_shard_secret().empty());
+  CHECK(config.tls_auth_clients() == "yes");
+  std::vector<std::string_view> args = {"--port", "0", "--tls-port", "7443",
+                                        "--crdt-shard-secret", "s"};
+  REQUIRE(config.ApplyArgs(args).ok());
+  CHECK(config.replication_port() == 17443);  // tls-port + 10000 without a plain port
+  CHECK(config.crdt_shard_secret() == "s");
+  CHECK(config.TakeNotApplicableNotices().empty());
+  REQUIRE(SetPairs(config, {{"tls-prefer-server-ciphers", "yes"}, {"tls-auth-clients", "optional"},
+                            {"tls-client-cert-file", "/c.crt"}}).ok());
+  CHECK(config.TakeNotApplicableNotices().empty());
 }
 
 }  // namespace

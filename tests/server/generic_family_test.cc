@@ -441,7 +441,7 @@ TEST_CASE("DEBUG is refused unless enable-debug-command allows it", "[generic]")
   REQUIRE(local.ApplyArgs(args).ok());
   TestServer l(std::move(local));
   CHECK(l.Run({"debug", "digest"}) == "0000000000000000000000000000000000000000");
-  l.client().addr = "10.0.0.1:5000";
+  l.client().is_local = false;  // a peer that is not loopback
   CHECK(l.Run({"debug", "digest"}).rfind("(error) ERR DEBUG command not allowed.", 0) == 0);
 }
 

@@ -15,8 +15,21 @@ TEST_CASE("policy: rules are validated per type", "[policy]") {
   CHECK(PolicyTable::CheckRule("list", "lww").starts_with("ERR unknown policy type 'list'"));
   CHECK(PolicyTable::CheckRule("string", "max") ==
         "ERR unknown rule 'max' for string, expected counter | lww");
-  CHECK(PolicyTable::CheckRule("zset", "remove-wins") ==
-        "ERR rule 'remove-wins' for zset is not supported yet");
+  CHECK(PolicyTable::CheckRule("zset", "remove-wins").empty());
+  CHECK(PolicyTable::CheckRule("type", "fixed-precedence").empty());
+  CHECK(PolicyTable::CheckRule("type", "oldest") ==
+        "ERR unknown rule 'oldest' for type, expected newest-creator-wins | fixed-precedence");
+}
+
+TEST_CASE("policy: zset and type rules reach the write's policies", "[policy]") {
+  PolicyTable table;
+  REQUIRE(table.Set({"board:*", "zset", "remove-wins"}).ok());
+  REQUIRE(table.Set({"doc:*", "type", "fixed-precedence"}).ok());
+  CHECK(table.For("board:1").zset == crdt::SetRule::kRemoveWins);
+  CHECK(table.For("board:1").set == crdt::SetRule::kAddWins);
+  CHECK(table.For("doc:1").type == crdt::TypeRule::kFixedPrecedence);
+  CHECK(table.For("other").zset == crdt::SetRule::kAddWins);
+  CHECK(table.For("other").type == crdt::TypeRule::kNewestCreator);
 }
 
 TEST_CASE("policy: the most specific matching pattern decides, per type", "[policy]") {
@@ -139,6 +152,35 @@ TEST_CASE("conflicts: concurrent assignments and types are logged, merges are no
   CHECK(a.Run({"crdt.conflicts", "count", "x"}) ==
         "(error) ERR value is not an integer or out of range");
   CHECK(a.Run({"crdt.conflicts", "bogus"}) == "(error) ERR syntax error");
+}
+
+TEST_CASE("conflicts: a snapshot join is judged like an op, and an overlap counts once",
+          "[policy][conflicts]") {
+  testing::Region a(1), b(2);
+  CHECK(a.Run({"set", "s", "from-a"}) == "OK");
+  CHECK(b.Run({"set", "s", "from-b"}) == "OK");  // concurrent
+  CHECK(a.Run({"sadd", "rw", "m"}) == "1");
+  // b's whole state arrives as a snapshot would: the key state and b's context.
+  const crdt::Key* theirs = b.keyspace().Find(0, "s", 0);
+  REQUIRE(theirs != nullptr);
+  const crdt::Key mine_before = *a.keyspace().Find(0, "s", 0);
+  a.keyspace().JoinState(0, "s", *theirs, b.keyspace().context());
+  const ConflictLog& log = a.keyspace().conflicts();
+  CHECK(log.counts().at("string/lww") == 1);
+  REQUIRE(log.Recent(1).size() == 1);
+  CHECK(log.Recent(1)[0].loser_value != log.Recent(1)[0].winner_value);
+  // The op stream overlapping the snapshot: the op finds its write already in, no new conflict.
+  b.sink.DeliverTo(a.keyspace());
+  CHECK(log.total() == 1);
+  // The same decision judged twice (from the same local state) is counted once.
+  const crdt::KeyOp op = ConflictLog::StateAsOp(*theirs, b.keyspace().context());
+  ConflictLog twice;
+  const crdt::Key* after = a.keyspace().Find(0, "s", 0);
+  for (int i = 0; i < 2; ++i) {
+    twice.Record(0, "s", ConflictLog::Capture(&mine_before, op), op, *after, 1000 + i);
+  }
+  CHECK(twice.total() == 1);
+  CHECK(twice.Recent(10).size() == 1);
 }
 
 }  // namespace

@@ -34,7 +34,10 @@ inline constexpr char kWrongTypeError[] =
 
 enum class ObjectType : uint8_t { kNone = 0, kString = 1, kHash = 2, kSet = 3, kZSet = 4 };
 
-using CreationCell = Register<uint8_t>;  // creation events of one typed incarnation
+// Creation events of one typed incarnation. An entry's value is the ObjectType, plus
+// kFixedPrecedenceFlag when it was made under TypeRule::kFixedPrecedence.
+using CreationCell = Register<uint8_t>;
+inline constexpr uint8_t kFixedPrecedenceFlag = 0x80;
 
 struct KeyRest {
   OrHash hash;

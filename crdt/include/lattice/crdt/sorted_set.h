@@ -7,7 +7,10 @@
 //
 // Merge rule: ZREM removes exactly the dots it observed (add wins over a concurrent ZADD; a
 // concurrent ZINCRBY survives as itself: 6.1 - 4.1 = 2.0, as Redis Enterprise documents). A
-// merged score that is NaN (+inf and -inf increments met) is stored as 0.
+// merged score that is NaN (+inf and -inf increments met) is stored as 0. Under the remove-wins
+// rule a ZREM also writes a remove token (a dot) for the member, as OrSet does: a member is
+// visible only while its score cell is alive and it has no token, so a concurrent ZADD or
+// ZINCRBY loses; a later ZADD/ZINCRBY that observed the token clears it.
 //
 // An OrderIndex (skip list with spans) mirrors the visible (score, member) pairs for O(log n)
 // rank and range by rank, score or lex. Value type (copies rebuild the index); not thread-safe.
@@ -19,7 +22,9 @@
 #include <vector>
 
 #include "absl/container/btree_map.h"
+#include "lattice/crdt/dot_set.h"
 #include "lattice/crdt/order_index.h"
+#include "lattice/crdt/policy.h"
 #include "lattice/crdt/register.h"
 
 namespace lattice::crdt {
@@ -29,10 +34,12 @@ using ScoreCell = Register<double>;
 class SortedSet {
  public:
   SortedSet() = default;
-  SortedSet(const SortedSet& other) : members_(other.members_) { Reindex(); }
+  SortedSet(const SortedSet& other) : members_(other.members_), removes_(other.removes_) {
+    Reindex();
+  }
   SortedSet& operator=(const SortedSet& other);
 
-  bool empty() const { return members_.empty(); }
+  bool empty() const { return members_.empty() && removes_.empty(); }
   size_t Size() const { return index_.size(); }
   std::optional<double> Score(const std::string& member) const;
   std::optional<size_t> Rank(const std::string& member) const;
@@ -43,7 +50,10 @@ class SortedSet {
                      DotContext& context) const;
   Result<SortedSet> IncrementDelta(const std::string& member, double by, WriteStamp& stamp,
                                    DotContext& context) const;
-  SortedSet RemoveDelta(const std::string& member, WriteStamp& stamp, DotContext& context) const;
+  SortedSet RemoveDelta(const std::string& member, SetRule rule, WriteStamp& stamp,
+                        DotContext& context) const;
+  // Remove tokens (remove-wins rule); empty under add-wins.
+  const absl::btree_map<std::string, DotSet>& removes() const { return removes_; }
   void CollectDots(DotContext& out) const;
 
   void Join(const SortedSet& other, const DotContext& mine, const DotContext& theirs);
@@ -51,15 +61,17 @@ class SortedSet {
   size_t MetadataItems() const;
 
   friend bool operator==(const SortedSet& a, const SortedSet& b) {
-    return a.members_ == b.members_;
+    return a.members_ == b.members_ && a.removes_ == b.removes_;
   }
 
  private:
-  static std::optional<double> ScoreOf(const ScoreCell& cell);
+  std::optional<double> ScoreOf(const std::string& member, const ScoreCell& cell) const;
+  void CollectTokens(const std::string& member, DotContext& out) const;
   void Reindex();
   void Refresh(const std::string& member);
 
   absl::btree_map<std::string, ScoreCell> members_;
+  absl::btree_map<std::string, DotSet> removes_;  // remove-wins tokens
   absl::btree_map<std::string, double> indexed_;  // what the index holds for each member
   OrderIndex index_;
 };

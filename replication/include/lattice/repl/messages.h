@@ -46,7 +46,18 @@ struct Hello {
   std::string region;
   uint32_t protocol_version = kProtocolVersion;
   crdt::VersionVector applied;  // what the sender has applied: the peer resumes from here
+  // Set by the transport on a link's first Hello when a shard secret is configured: the nonce
+  // the peer's LinkProof must cover. Empty otherwise; the engine ignores it.
+  std::string auth_nonce;
   bool operator==(const Hello&) const = default;
+};
+
+// The transport's proof that the sender knows the shard secret, sent once after the peer's
+// Hello (src/net/tls.h says how it is computed). Never reaches the engine before the link is
+// accepted; the engine ignores one that arrives later.
+struct LinkProof {
+  std::string proof;
+  bool operator==(const LinkProof&) const = default;
 };
 
 // Ops in causal order for the receiver (each origin's ops in sequence order).
@@ -89,6 +100,6 @@ struct Goodbye {
   bool operator==(const Goodbye&) const = default;
 };
 
-using Message = std::variant<Hello, OpBatch, Ack, Heartbeat, SnapshotChunk, Goodbye>;
+using Message = std::variant<Hello, OpBatch, Ack, Heartbeat, SnapshotChunk, Goodbye, LinkProof>;
 
 }  // namespace lattice::repl

@@ -1,0 +1,1019 @@
+#include "server/cluster.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "lattice/common/numbers.h"
+#include "lattice/repl/codec.h"
+#include "server/replication.h"
+#include "server/server.h"
+#include "spdlog/spdlog.h"
+
+namespace lattice::server {
+namespace {
+
+constexpr int64_t kGossipIntervalMs = 1000;
+constexpr size_t kSnapshotKeysPerChunk = 2000;
+constexpr size_t kSnapshotChunksInFlight = 4;
+constexpr size_t kOpsPerMessage = 512;
+constexpr size_t kJobLogMax = 1000;  // cluster-slot-migration-log-max-len
+
+std::string ConfigText(const Config& config, std::string_view name) {
+  const std::string_view patterns[] = {name};
+  auto values = config.Get(patterns);
+  return values.empty() ? std::string() : values.front().second;
+}
+
+std::string Hex40(Rng& rng) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id;
+  for (int i = 0; i < 40; ++i) id.push_back(kHex[rng.Next() & 15]);
+  return id;
+}
+
+bool IsOk(const Result<RespValue>& reply) {
+  return reply.ok() && reply->type == RespValue::Type::kSimpleString && reply->text == "OK";
+}
+
+std::string ReplyText(const Result<RespValue>& reply) {
+  if (!reply.ok()) return reply.error().message;
+  return reply->type == RespValue::Type::kError ? reply->text : reply->ToString();
+}
+
+std::vector<std::string> RangeArgs(const std::vector<SlotRange>& ranges) {
+  std::vector<std::string> out{"SLOTSRANGE"};
+  for (const SlotRange& range : ranges) {
+    out.push_back(std::to_string(range.start));
+    out.push_back(std::to_string(range.end));
+  }
+  return out;
+}
+
+std::vector<uint16_t> SlotsOf(const std::vector<SlotRange>& ranges) {
+  std::vector<uint16_t> slots;
+  for (const SlotRange& range : ranges) {
+    for (uint32_t slot = range.start; slot <= range.end; ++slot) {
+      slots.push_back(static_cast<uint16_t>(slot));
+    }
+  }
+  std::sort(slots.begin(), slots.end());
+  slots.erase(std::unique(slots.begin(), slots.end()), slots.end());
+  return slots;
+}
+
+// "SLOTSRANGE s e [s e ...]" from args[i...]; the ranges are checked.
+Result<std::vector<SlotRange>> ParseRanges(ArgList args, size_t i) {
+  if (i >= args.size() || !EqualsIgnoreCase(args[i], "slotsrange")) {
+    return Unexpected("ERR syntax error");
+  }
+  std::vector<SlotRange> ranges;
+  for (++i; i < args.size(); i += 2) {
+    if (i + 1 >= args.size()) return Unexpected("ERR No end slot for final slot range");
+    int64_t start = 0, end = 0;
+    if (!ParseInt64(args[i], &start) || !ParseInt64(args[i + 1], &end) || start < 0 ||
+        end < 0 || start >= kSlotCount || end >= kSlotCount) {
+      return Unexpected("ERR Invalid or out of range slot");
+    }
+    if (start > end) {
+      return Unexpected("ERR Start slot number " + std::to_string(start) +
+                        " is greater than end slot number " + std::to_string(end) + ".");
+    }
+    ranges.push_back({static_cast<uint16_t>(start), static_cast<uint16_t>(end)});
+  }
+  if (ranges.empty()) return Unexpected("ERR No slot ranges specified");
+  return ranges;
+}
+
+}  // namespace
+
+Cluster::Cluster(Server& server) : server_(server) {}
+Cluster::~Cluster() = default;
+
+const ClusterNode& Cluster::myself() const {
+  const ClusterNode* me = topology_.FindNode(myid_);
+  LATTICE_ASSERT(me != nullptr);
+  return *me;
+}
+
+bool Cluster::StateOk() const {
+  return !server_.config().cluster_enabled() ||
+         ConfigText(server_.config(), "cluster-require-full-coverage") == "no" ||
+         topology_.FullyCovered();
+}
+
+// ---- identity and persistence -------------------------------------------------------------------
+
+Result<void> Cluster::Load(const std::string& path, const std::string& fresh_id, int64_t now_ms) {
+  now_ms_ = now_ms;
+  path_ = path;
+  std::ifstream in(path, std::ios::binary);
+  if (in) {
+    std::stringstream buffer;
+    buffer << in.rdbuf();
+    const std::string text = buffer.str();
+    const size_t newline = text.find('\n');
+    const std::string first = text.substr(0, newline);
+    if (!first.starts_with("myself ") || !IsNodeId(first.substr(7)) || newline == std::string::npos) {
+      return Unexpected("Cluster config file " + path + " is not a Lattice nodes.conf");
+    }
+    Result<ClusterTopology> topology = ClusterTopology::Decode(text.substr(newline + 1));
+    if (!topology.ok()) {
+      return Unexpected("Cluster config file " + path + ": " + topology.error().message);
+    }
+    myid_ = first.substr(7);
+    topology_ = std::move(*topology);
+  } else {
+    myid_ = fresh_id;
+  }
+  const Config& config = server_.config();
+  ClusterNode me{.id = myid_, .shard = config.shard_id(), .region = config.region()};
+  me.ip = ConfigText(config, "cluster-announce-ip");
+  if (me.ip.empty()) {
+    for (const std::string& bind : config.bind()) {
+      std::string address = bind.starts_with("-") ? bind.substr(1) : bind;
+      if (address != "*" && address != "0.0.0.0" && address.find(':') == std::string::npos) {
+        me.ip = address;
+        break;
+      }
+    }
+  }
+  if (me.ip.empty()) me.ip = "127.0.0.1";
+  const std::string announce_port = ConfigText(config, "cluster-announce-port");
+  me.port = announce_port.empty() || announce_port == "0" ? config.port()
+                                                          : std::stoi(announce_port);
+  const ClusterNode* stored = topology_.FindNode(myid_);
+  me.version = stored == nullptr ? 1 : stored->version;
+  if (stored == nullptr || !(*stored == me)) {
+    me.version = stored == nullptr ? 1 : stored->version + 1;
+    topology_.UpsertNode(me);
+  }
+  Persist();
+  if (topology_.AssignedSlots() > 0) {
+    for (uint32_t slot = 0; slot < kSlotCount; ++slot) {
+      if (topology_.owner(static_cast<uint16_t>(slot)).shard != me.shard) {
+        DropSlotKeys(static_cast<uint16_t>(slot));
+      }
+    }
+  }
+  dirty_ = true;
+  return {};
+}
+
+void Cluster::Persist() {
+  if (path_.empty()) return;
+  const std::string tmp = path_ + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << "myself " << myid_ << "\n" << topology_.Encode();
+    out.flush();
+    if (!out) {
+      spdlog::warn("Can't write the cluster config file {}", tmp);
+      return;
+    }
+  }
+  if (std::rename(tmp.c_str(), path_.c_str()) != 0) {
+    spdlog::warn("Can't rename the cluster config file {} to {}", tmp, path_);
+  }
+}
+
+std::vector<std::string> Cluster::Owners() const {
+  std::vector<std::string> owners;
+  owners.reserve(kSlotCount);
+  for (uint32_t slot = 0; slot < kSlotCount; ++slot) {
+    owners.push_back(topology_.owner(static_cast<uint16_t>(slot)).shard);
+  }
+  return owners;
+}
+
+void Cluster::DropSlotKeys(uint16_t slot) {
+  Keyspace& ks = server_.keyspace();
+  for (int db = 0; db < ks.databases(); ++db) {
+    ks.DropSlot(db, slot);
+  }
+}
+
+// ---- topology changes --------------------------------------------------------------------------
+
+Result<void> Cluster::AddSlots(const std::vector<uint16_t>& slots) {
+  std::vector<bool> seen(kSlotCount);
+  for (uint16_t slot : slots) {
+    if (seen[slot]) return Unexpected("ERR Slot " + std::to_string(slot) + " specified multiple times");
+    seen[slot] = true;
+    if (!topology_.owner(slot).shard.empty()) {
+      return Unexpected("ERR Slot " + std::to_string(slot) + " is already busy");
+    }
+  }
+  std::vector<std::string> old = Owners();
+  topology_.Assign(slots, myself().shard);
+  Changed(std::move(old), now_ms_);
+  return {};
+}
+
+Result<void> Cluster::DelSlots(const std::vector<uint16_t>& slots) {
+  std::vector<bool> seen(kSlotCount);
+  for (uint16_t slot : slots) {
+    if (seen[slot]) return Unexpected("ERR Slot " + std::to_string(slot) + " specified multiple times");
+    seen[slot] = true;
+    if (topology_.owner(slot).shard.empty()) {
+      return Unexpected("ERR Slot " + std::to_string(slot) + " is already unassigned");
+    }
+  }
+  std::vector<std::string> old = Owners();
+  topology_.Assign(slots, "");
+  Changed(std::move(old), now_ms_);
+  return {};
+}
+
+void Cluster::Meet(const std::string& ip, int port) {
+  for (const auto& [id, node] : topology_.nodes()) {
+    if (node.ip == ip && node.port == port) return;
+  }
+  if (std::find(meet_.begin(), meet_.end(), std::make_pair(ip, port)) == meet_.end()) {
+    meet_.emplace_back(ip, port);
+  }
+  dirty_ = true;
+}
+
+void Cluster::Reset(int64_t now_ms) {
+  const ClusterNode me = myself();
+  std::vector<std::string> old = Owners();
+  // Unassigning at a fresh epoch (rather than forgetting) keeps a reset node from taking the old
+  // assignments back from the first gossip it hears.
+  std::vector<uint16_t> all(kSlotCount);
+  for (uint32_t s = 0; s < kSlotCount; ++s) all[s] = static_cast<uint16_t>(s);
+  topology_.Clear();
+  topology_.Assign(all, "");
+  topology_.UpsertNode(me);
+  meet_.clear();
+  Changed(std::move(old), now_ms);
+}
+
+void Cluster::Create(const std::vector<std::string>& shards,
+                     const std::vector<std::pair<std::string, int>>& addresses) {
+  std::vector<std::string> old = Owners();
+  const size_t n = shards.size();
+  for (size_t i = 0; i < n; ++i) {
+    const size_t start = i * kSlotCount / n;
+    const size_t end = (i + 1) * kSlotCount / n;
+    std::vector<uint16_t> slots;
+    for (size_t s = start; s < end; ++s) slots.push_back(static_cast<uint16_t>(s));
+    topology_.Assign(slots, shards[i]);
+  }
+  for (const auto& [ip, port] : addresses) Meet(ip, port);
+  Changed(std::move(old), now_ms_);
+}
+
+Result<std::string> Cluster::OnGossip(std::string_view text, int64_t now_ms) {
+  ++stats_.messages_received;
+  Result<ClusterTopology> other = ClusterTopology::Decode(text);
+  if (!other.ok()) {
+    return Unexpected("ERR " + other.error().message);
+  }
+  Adopt(*other, now_ms);
+  return topology_.Encode();
+}
+
+void Cluster::Adopt(const ClusterTopology& other, int64_t now_ms) {
+  std::vector<std::string> old = Owners();
+  ClusterTopology merged = topology_;
+  if (!merged.Merge(other)) return;
+  // Our own record is ours alone: a stale copy with a higher version would be a bug elsewhere.
+  topology_ = std::move(merged);
+  Changed(std::move(old), now_ms);
+}
+
+// After any change of the view: persist, gossip soon, and act on slots that changed hands.
+void Cluster::Changed(std::vector<std::string> old_owners, int64_t now_ms) {
+  Persist();
+  dirty_ = true;
+  std::erase_if(meet_, [&](const std::pair<std::string, int>& address) {
+    for (const auto& [id, node] : topology_.nodes()) {
+      if (node.ip == address.first && node.port == address.second) return true;
+    }
+    return false;
+  });
+  const std::string& mine = myself().shard;
+  for (uint32_t s = 0; s < kSlotCount; ++s) {
+    const uint16_t slot = static_cast<uint16_t>(s);
+    const std::string& now_owner = topology_.owner(slot).shard;
+    if (old_owners[s] == mine && now_owner != mine) {
+      // The slot left this shard: writes held for the handoff now get MOVED, and the keys go
+      // (the target shard holds them).
+      paused_[slot] = false;
+      exporting_[slot] = false;
+      DropSlotKeys(slot);
+    }
+  }
+  for (MigrationJob& job : jobs_) {
+    if (job.terminal()) continue;
+    bool all_target = true, all_mine = true, all_source = true;
+    for (uint16_t slot : job.slots) {
+      const std::string& owner = topology_.owner(slot).shard;
+      all_target = all_target && owner == job.peer_shard;
+      all_mine = all_mine && owner == mine;
+      all_source = all_source && owner == job.peer_shard;
+    }
+    if (job.export_side) {
+      if (all_target) {
+        job.pause_us = job.pause_start_us == 0 ? 0
+                                               : server_.clock().MonotonicUs() - job.pause_start_us;
+        const int64_t ms = now_ms - job.create_ms;
+        stats_.last_migration_ms = ms;
+        stats_.last_migration_pause_ms = job.pause_us / 1000;
+        stats_.max_migration_pause_ms = std::max(stats_.max_migration_pause_ms, job.pause_us / 1000);
+        stats_.last_migration_keys = job.keys_sent;
+        SetState(job, "success", now_ms);
+        spdlog::info("Slot migration {} of slots {} to shard '{}' succeeded: {} keys and {} ops in "
+                     "{} ms, writes paused {:.3f} ms",
+                     job.name, SlotRangesText(job.ranges), job.peer_shard, job.keys_sent,
+                     job.ops_sent, ms, static_cast<double>(job.pause_us) / 1000.0);
+      } else if (!all_mine) {
+        FailExport(job, "failed", "Slot ownership changed during the migration", now_ms);
+      }
+    } else if (all_mine) {
+      for (uint16_t slot : job.slots) importing_[slot] = false;
+      SetState(job, "success", now_ms);
+      spdlog::info("Slot import {} of slots {} from shard '{}' succeeded", job.name,
+                   SlotRangesText(job.ranges), job.peer_shard);
+      if (Replication* replication = server_.replication()) {
+        // The imported state is in no op log: a snapshot makes it durable.
+        if (Result<void> done = replication->Checkpoint(now_ms); !done.ok()) {
+          spdlog::warn("Checkpoint after slot import {}: {}", job.name, done.error().message);
+        }
+      }
+    } else if (!all_source) {
+      FailImport(job, "Slot ownership changed during the import", now_ms);
+    }
+  }
+}
+
+// ---- gossip ------------------------------------------------------------------------------------
+
+void Cluster::Tick(int64_t now_ms) {
+  now_ms_ = now_ms;
+  if (dirty_ || now_ms - last_gossip_ms_ >= kGossipIntervalMs) {
+    Gossip(now_ms);
+  }
+  if (any_paused_) {
+    bool still = false;
+    for (uint32_t s = 0; s < kSlotCount; ++s) {
+      if (paused_[s] && now_ms >= paused_until_ms_[s]) {
+        paused_[s] = false;
+        spdlog::warn("Write pause of slot {} for a migration handoff timed out", s);
+      }
+      still = still || paused_[s];
+    }
+    any_paused_ = still;
+  }
+  for (size_t i = 0; i < jobs_.size(); ++i) {
+    MigrationJob& job = jobs_[i];
+    if (job.terminal()) continue;
+    const int64_t timeout_ms = std::max<int64_t>(server_.config().repl_timeout() * 1000, 1000);
+    if (now_ms - job.ack_ms > timeout_ms) {
+      if (job.export_side) {
+        FailExport(job, "failed", "Timed out waiting for the target", now_ms);
+      } else {
+        FailImport(job, "Timed out waiting for the source", now_ms);
+      }
+      continue;
+    }
+    if (job.export_side) StepExport(job, now_ms);
+  }
+  Flush();
+}
+
+void Cluster::Gossip(int64_t now_ms) {
+  if (bus_ == nullptr) return;
+  dirty_ = false;
+  last_gossip_ms_ = now_ms;
+  for (const auto& [id, node] : topology_.nodes()) {
+    if (id != myid_) SendGossip(node.ip, node.port);
+  }
+  for (const auto& [ip, port] : std::vector(meet_)) SendGossip(ip, port);
+}
+
+void Cluster::SendGossip(const std::string& ip, int port) {
+  const std::string address = ip + ":" + std::to_string(port);
+  if (gossip_inflight_[address]) return;
+  gossip_inflight_[address] = true;
+  ++stats_.messages_sent;
+  bus_->Send(ip, port, "gossip", {"CLUSTER", "LATTICE-GOSSIP", topology_.Encode()},
+             [this, address](Result<RespValue> reply) {
+               gossip_inflight_[address] = false;
+               if (!reply.ok() || reply->type != RespValue::Type::kBulk) {
+                 spdlog::debug("Cluster gossip to {}: {}", address, ReplyText(reply));
+                 return;
+               }
+               ++stats_.messages_received;
+               Result<ClusterTopology> theirs = ClusterTopology::Decode(reply->text);
+               if (!theirs.ok()) {
+                 spdlog::warn("Cluster gossip from {}: {}", address, theirs.error().message);
+                 return;
+               }
+               Adopt(*theirs, now_ms_);
+             });
+}
+
+// ---- routing -----------------------------------------------------------------------------------
+
+bool Cluster::Route(ClientState& client, const Command& command, ArgList args,
+                    ReplyBuilder& reply) {
+  const bool asking = client.asking;
+  client.asking = false;
+  std::vector<uint16_t> slots;
+  bool write = (command.spec.flags & kWrite) != 0;
+  auto add_keys = [&](const Command& cmd, ArgList cmd_args) {
+    std::optional<std::vector<size_t>> positions = KeyPositions(cmd, cmd_args);
+    if (!positions.has_value()) return;
+    for (size_t position : *positions) slots.push_back(KeySlot(cmd_args[position]));
+  };
+  if (command.full_name == "exec") {
+    std::vector<std::string_view> views;
+    for (const std::vector<std::string>& queued : client.queued) {
+      const Command* cmd = server_.registry().Find(queued[0]);
+      if (cmd != nullptr && cmd->has_subcommands() && queued.size() > 1) {
+        cmd = server_.registry().FindSubcommand(*cmd, queued[1]);
+      }
+      if (cmd == nullptr) continue;
+      write = write || (cmd->spec.flags & kWrite) != 0;
+      views.assign(queued.begin(), queued.end());
+      add_keys(*cmd, views);
+    }
+  } else {
+    add_keys(command, args);
+  }
+  if (slots.empty()) return true;
+  const std::string require = ConfigText(server_.config(), "cluster-require-full-coverage");
+  const RouteContext context{
+      .my_shard = myself().shard,
+      .my_region = myself().region,
+      .write = write,
+      .asking = asking,
+      .require_full_coverage = require != "no",
+      .allow_reads_when_down =
+          ConfigText(server_.config(), "cluster-allow-reads-when-down") == "yes",
+      .paused = client.in_multi && command.full_name != "exec" ? nullptr : &paused_,
+      .importing = &importing_,
+  };
+  const lattice::server::Route route = RouteKeys(topology_, slots, context);
+  if (route.kind == RouteKind::kLocal) return true;
+  if (route.kind == RouteKind::kPaused) {
+    client.paused_command.assign(args.begin(), args.end());
+    return false;
+  }
+  reply.Error(RouteError(route));
+  return false;
+}
+
+// ---- slot migration: source side -----------------------------------------------------------------
+
+std::string Cluster::NewName() { return Hex40(server_.rng()); }
+
+MigrationJob* Cluster::FindJob(std::string_view name, bool export_side) {
+  for (MigrationJob& job : jobs_) {
+    if (job.name == name && job.export_side == export_side) return &job;
+  }
+  return nullptr;
+}
+
+void Cluster::SetState(MigrationJob& job, const std::string& state, int64_t now_ms) {
+  job.state = state;
+  job.update_ms = now_ms;
+}
+
+void Cluster::TrimJobs() {
+  while (jobs_.size() > kJobLogMax && jobs_.back().terminal()) jobs_.pop_back();
+}
+
+Result<void> Cluster::MigrateSlots(
+    std::vector<std::pair<std::vector<SlotRange>, std::string>> requests, int64_t now_ms) {
+  const std::string& mine = myself().shard;
+  std::vector<bool> taken(kSlotCount);
+  for (const auto& [ranges, node_id] : requests) {
+    if (!IsNodeId(node_id)) return Unexpected("ERR Invalid node name: " + node_id);
+    const ClusterNode* target = topology_.FindNode(node_id);
+    if (target == nullptr) return Unexpected("ERR Unknown node name: " + node_id);
+    if (node_id == myid_ || target->shard == mine) {
+      return Unexpected(std::string("ERR Target node can not be this node."));
+    }
+    for (size_t i = 0; i < ranges.size(); ++i) {
+      for (size_t j = 0; j < i; ++j) {
+        if (ranges[i].start <= ranges[j].end && ranges[j].start <= ranges[i].end) {
+          return Unexpected("ERR Slot range " + std::to_string(ranges[i].start) + "-" +
+                            std::to_string(ranges[i].end) + " overlaps with previous range " +
+                            std::to_string(ranges[j].start) + "-" + std::to_string(ranges[j].end) +
+                            ".");
+        }
+      }
+    }
+    for (uint16_t slot : SlotsOf(ranges)) {
+      if (topology_.owner(slot).shard.empty()) {
+        return Unexpected("ERR Slot " + std::to_string(slot) + " has no node served.");
+      }
+      if (topology_.owner(slot).shard != mine) {
+        return Unexpected(std::string("ERR Slots are not served by this node."));
+      }
+      if (exporting_[slot]) {
+        return Unexpected("ERR I am already migrating slot " + std::to_string(slot) + ".");
+      }
+      if (taken[slot]) return Unexpected(std::string("ERR Slot ranges in migrations overlap"));
+      taken[slot] = true;
+    }
+  }
+  for (auto& [ranges, node_id] : requests) {
+    MigrationJob job;
+    job.name = NewName();
+    job.ranges = ranges;
+    job.slots = SlotsOf(ranges);
+    job.source_node = myid_;
+    job.target_node = node_id;
+    job.peer_shard = topology_.FindNode(node_id)->shard;
+    job.create_ms = job.update_ms = job.ack_ms = now_ms;
+    for (const ClusterNode* node : topology_.NodesOf(job.peer_shard)) job.targets.push_back(node->id);
+    job.state = "connecting";
+    for (uint16_t slot : job.slots) exporting_[slot] = true;
+    jobs_.push_front(std::move(job));
+    MigrationJob& created = jobs_.front();
+    spdlog::info("Slot migration {} of slots {} to shard '{}' ({} nodes) started", created.name,
+                 SlotRangesText(created.ranges), created.peer_shard, created.targets.size());
+    std::vector<std::string> establish{"CLUSTER", "SYNCSLOTS", "ESTABLISH", "SOURCE", myid_,
+                                       "NAME", created.name};
+    for (std::string& arg : RangeArgs(created.ranges)) establish.push_back(std::move(arg));
+    SendToTargets(created, establish, /*count_wait=*/true);
+  }
+  TrimJobs();
+  return {};
+}
+
+// Sends to every node of the target shard on the job's channel. A failed reply fails the job;
+// with count_wait, each OK counts the step's `waiting` down.
+void Cluster::SendToTargets(MigrationJob& job, std::vector<std::string> args, bool count_wait) {
+  if (bus_ == nullptr) return;
+  if (count_wait) job.waiting += job.targets.size();
+  for (const std::string& id : job.targets) {
+    const ClusterNode* node = topology_.FindNode(id);
+    if (node == nullptr) continue;
+    ++job.outstanding;
+    ++stats_.messages_sent;
+    const std::string name = job.name;
+    const std::string what = args.size() > 2 ? args[2] : "";
+    if (what == "SNAPSHOT") ++job.snapshot_outstanding;
+    bus_->Send(node->ip, node->port, "migrate-" + name, args,
+               [this, name, what, count_wait, id](Result<RespValue> reply) {
+                 MigrationJob* job = FindJob(name, /*export_side=*/true);
+                 if (job == nullptr) return;
+                 if (job->outstanding > 0) --job->outstanding;
+                 if (what == "SNAPSHOT" && job->snapshot_outstanding > 0) {
+                   --job->snapshot_outstanding;
+                 }
+                 if (job->terminal()) return;
+                 if (!IsOk(reply)) {
+                   const std::string why =
+                       what == "ESTABLISH"
+                           ? "Received error during handshake to target: " + ReplyText(reply)
+                           : "Target " + id + " failed on " + what + ": " + ReplyText(reply);
+                   FailExport(*job, "failed", why, now_ms_);
+                   return;
+                 }
+                 job->ack_ms = now_ms_;
+                 if (count_wait && job->waiting > 0) --job->waiting;
+               });
+  }
+}
+
+void Cluster::StepExport(MigrationJob& job, int64_t now_ms) {
+  if (job.state == "connecting" && job.waiting == 0) {
+    SetState(job, "snapshotting", now_ms);
+  }
+  if (job.state == "snapshotting") {
+    while (job.snapshot_outstanding < kSnapshotChunksInFlight * job.targets.size() &&
+           job.snapshot_db < static_cast<size_t>(server_.keyspace().databases())) {
+      SendSnapshotChunk(job);
+    }
+    if (job.snapshot_db >= static_cast<size_t>(server_.keyspace().databases()) &&
+        job.snapshot_outstanding == 0) {
+      SetState(job, "replicating", now_ms);
+    }
+  }
+  // Every target joined the whole snapshot. Writes pause once the op stream in flight is short
+  // (Valkey waits for its buffer to drain the same way), or after 5 s of trying: the pause then
+  // lets the rest drain.
+  if (job.state == "replicating" &&
+      (job.outstanding <= 2 * job.targets.size() || now_ms - job.update_ms > 5000)) {
+    StartPause(job, now_ms);
+  }
+  if (job.state == "waiting-to-pause" && job.waiting == 0) {
+    SetState(job, "failover-paused", now_ms);
+  }
+  if (job.state == "failover-paused") {
+    const crdt::VersionVector& have = server_.keyspace().context().vector();
+    for (const auto& [replica, seq] : job.drain_until) {
+      if (have.Get(replica) < seq) return;  // ops of that region still on their way here
+    }
+    Flush();
+    SendToTargets(job, {"CLUSTER", "SYNCSLOTS", "DRAINED", job.name}, /*count_wait=*/true);
+    SetState(job, "waiting-to-finish", now_ms);
+  }
+  if (job.state == "waiting-to-finish" && job.waiting == 0) {
+    Finish(job, now_ms);
+  }
+  const int64_t pause_max_ms = 10'000;  // 2 x cluster-manual-failover-timeout
+  if (job.pause_start_us != 0 && !job.terminal() &&
+      server_.clock().MonotonicUs() - job.pause_start_us > pause_max_ms * 1000) {
+    FailExport(job, "failed", "Timed out before streaming completed", now_ms);
+  }
+}
+
+void Cluster::SendSnapshotChunk(MigrationJob& job) {
+  Flush();  // ops applied before the chunk is taken go first: the stream stays in applied order
+  Keyspace& ks = server_.keyspace();
+  repl::SnapshotChunk chunk;
+  while (job.snapshot_db < static_cast<size_t>(ks.databases()) &&
+         chunk.keys.size() < kSnapshotKeysPerChunk) {
+    const int db = static_cast<int>(job.snapshot_db);
+    ks.ForEachInSlot(db, job.slots[job.snapshot_slot],
+                     [&](const std::string& key, const crdt::Key& value) {
+                       chunk.keys.push_back({static_cast<uint32_t>(db), key, value});
+                     });
+    if (++job.snapshot_slot == job.slots.size()) {
+      job.snapshot_slot = 0;
+      ++job.snapshot_db;
+    }
+  }
+  // The chunk's context is the dots its keys hold, not this node's whole context: the target's
+  // context is shared by all its keys, and a dot it covers but its state lacks counts as removed,
+  // so a whole context would delete the keys of later chunks as they arrive. Removals made here
+  // before the chunk was taken reached the target as ops, ahead of it.
+  for (const repl::SnapshotKey& key : chunk.keys) key.state.CollectDots(chunk.context);
+  job.keys_sent += chunk.keys.size();
+  SendToTargets(job, {"CLUSTER", "SYNCSLOTS", "SNAPSHOT", job.name,
+                      repl::Encode(repl::Message(std::move(chunk)))},
+                /*count_wait=*/false);
+}
+
+void Cluster::OnLocalOp(int db, std::string_view key, const crdt::KeyOp& op) {
+  if (!std::any_of(jobs_.begin(), jobs_.end(),
+                   [](const MigrationJob& j) { return j.export_side && !j.terminal(); })) {
+    return;
+  }
+  if (db >= server_.keyspace().databases() || !exporting_[KeySlot(key)]) return;
+  repl::OpRecord record{.db = static_cast<uint32_t>(db), .key = std::string(key), .op = op};
+  OnAppliedOp(record);
+}
+
+void Cluster::OnAppliedOp(const repl::OpRecord& op) {
+  if (static_cast<int>(op.db) >= server_.keyspace().databases()) return;
+  const uint16_t slot = KeySlot(op.key);
+  if (!exporting_[slot]) return;
+  for (MigrationJob& job : jobs_) {
+    if (!job.export_side || job.terminal() ||
+        !std::binary_search(job.slots.begin(), job.slots.end(), slot)) {
+      continue;
+    }
+    job.op_buffer.push_back(repl::EncodeOp(op));
+    ++job.ops_sent;
+    if (job.op_buffer.size() >= kOpsPerMessage) SendOps(job);
+  }
+}
+
+void Cluster::Flush() {
+  for (MigrationJob& job : jobs_) {
+    if (job.export_side && !job.terminal() && !job.op_buffer.empty()) SendOps(job);
+  }
+}
+
+void Cluster::SendOps(MigrationJob& job) {
+  std::vector<std::string> args{"CLUSTER", "SYNCSLOTS", "OPS", job.name};
+  for (std::string& blob : job.op_buffer) args.push_back(std::move(blob));
+  job.op_buffer.clear();
+  SendToTargets(job, std::move(args), /*count_wait=*/false);
+}
+
+void Cluster::Pause(const std::vector<uint16_t>& slots, int64_t until_ms) {
+  for (uint16_t slot : slots) {
+    paused_[slot] = true;
+    paused_until_ms_[slot] = until_ms;
+  }
+  any_paused_ = true;
+}
+
+void Cluster::Unpause(const std::vector<uint16_t>& slots) {
+  for (uint16_t slot : slots) paused_[slot] = false;
+}
+
+// Writes to the slots are held here and on every other node of this shard; each peer replies with
+// its last own sequence number, and the handoff waits until this node has applied up to it.
+void Cluster::StartPause(MigrationJob& job, int64_t now_ms) {
+  Pause(job.slots, now_ms + 10'000);
+  job.pause_start_us = server_.clock().MonotonicUs();
+  SetState(job, "waiting-to-pause", now_ms);
+  std::vector<std::string> args{"CLUSTER", "SYNCSLOTS", "PAUSE", job.name};
+  for (std::string& arg : RangeArgs(job.ranges)) args.push_back(std::move(arg));
+  for (const ClusterNode* node : topology_.NodesOf(myself().shard)) {
+    if (node->id == myid_ || bus_ == nullptr) continue;
+    ++job.waiting;
+    ++stats_.messages_sent;
+    const std::string name = job.name;
+    const std::string id = node->id;
+    bus_->Send(node->ip, node->port, "migrate-" + name, args,
+               [this, name, id](Result<RespValue> reply) {
+                 MigrationJob* job = FindJob(name, /*export_side=*/true);
+                 if (job == nullptr || job->terminal()) return;
+                 uint64_t replica = 0;
+                 int64_t seq = -1;
+                 if (reply.ok() && reply->type == RespValue::Type::kArray &&
+                     reply->elements.size() == 2) {
+                   const std::string& hex = reply->elements[0].text;
+                   char* end = nullptr;
+                   replica = std::strtoull(hex.c_str(), &end, 16);
+                   if (hex.empty() || end != hex.c_str() + hex.size()) replica = 0;
+                   seq = reply->elements[1].integer;
+                 }
+                 if (replica == 0 || seq < 0) {
+                   FailExport(*job, "failed",
+                              "Source node " + id + " did not pause: " + ReplyText(reply), now_ms_);
+                   return;
+                 }
+                 job->drain_until[replica] = static_cast<uint64_t>(seq);
+                 if (job->waiting > 0) --job->waiting;
+               });
+  }
+}
+
+// Every target holds everything: hand the slots over. The targets adopt the new assignment
+// first, so a client redirected by a source node is never sent back.
+void Cluster::Finish(MigrationJob& job, int64_t now_ms) {
+  ClusterTopology next = topology_;
+  next.Assign(job.slots, job.peer_shard);
+  job.finish_topology = next.Encode();
+  SetState(job, "failover-granted", now_ms);
+  SendToTargets(job, {"CLUSTER", "SYNCSLOTS", "FINISH", job.name, job.finish_topology},
+                /*count_wait=*/true);
+}
+
+void Cluster::FailExport(MigrationJob& job, const std::string& state, const std::string& why,
+                         int64_t now_ms) {
+  if (job.terminal()) return;
+  const bool granted = job.state == "failover-granted";
+  SetState(job, state, now_ms);
+  job.message = granted ? "Unpaused before migration completed (migration may have succeeded): " +
+                              why
+                        : why;
+  job.op_buffer.clear();
+  for (uint16_t slot : job.slots) exporting_[slot] = false;
+  Unpause(job.slots);
+  spdlog::warn("Slot migration {} of slots {} to shard '{}' {}: {}", job.name,
+               SlotRangesText(job.ranges), job.peer_shard, state, job.message);
+  if (bus_ == nullptr) return;
+  std::vector<std::string> unpause{"CLUSTER", "SYNCSLOTS", "UNPAUSE", job.name};
+  for (std::string& arg : RangeArgs(job.ranges)) unpause.push_back(std::move(arg));
+  for (const ClusterNode* node : topology_.NodesOf(myself().shard)) {
+    if (node->id != myid_) {
+      bus_->Send(node->ip, node->port, "control", unpause, [](Result<RespValue>) {});
+    }
+  }
+  for (const std::string& id : job.targets) {
+    if (const ClusterNode* node = topology_.FindNode(id)) {
+      bus_->Send(node->ip, node->port, "control",
+                 {"CLUSTER", "SYNCSLOTS", "ABORT", job.name, "MESSAGE", job.message},
+                 [](Result<RespValue>) {});
+    }
+  }
+}
+
+Result<void> Cluster::CancelMigrations(int64_t now_ms) {
+  bool any = false;
+  for (MigrationJob& job : jobs_) {
+    if (job.export_side && !job.terminal()) {
+      FailExport(job, "cancelled", "Cancelled by CLUSTER CANCELSLOTMIGRATIONS", now_ms);
+      any = true;
+    }
+  }
+  if (!any) return Unexpected(std::string("ERR No migrations ongoing"));
+  return {};
+}
+
+// ---- slot migration: target side and source peers ------------------------------------------------
+
+void Cluster::FailImport(MigrationJob& job, const std::string& why, int64_t now_ms) {
+  if (job.terminal()) return;
+  SetState(job, "cleaning-up", now_ms);
+  job.message = why;
+  const std::string& mine = myself().shard;
+  for (uint16_t slot : job.slots) {
+    importing_[slot] = false;
+    if (topology_.owner(slot).shard != mine) DropSlotKeys(slot);
+  }
+  SetState(job, "failed", now_ms);
+  spdlog::warn("Slot import {} of slots {} from shard '{}' failed: {}", job.name,
+               SlotRangesText(job.ranges), job.peer_shard, why);
+}
+
+void Cluster::OnSyncSlots(ArgList args, ReplyBuilder& reply, int64_t now_ms) {
+  now_ms_ = now_ms;
+  ++stats_.messages_received;
+  const std::string_view sub = args[2];
+  if (EqualsIgnoreCase(sub, "establish")) {
+    SyncEstablish(args, reply, now_ms);
+    return;
+  }
+  if (args.size() < 4) {
+    reply.Error(errors::kSyntax);
+    return;
+  }
+  const std::string_view name = args[3];
+  if (EqualsIgnoreCase(sub, "pause") || EqualsIgnoreCase(sub, "unpause")) {
+    Result<std::vector<SlotRange>> ranges = ParseRanges(args, 4);
+    if (!ranges.ok()) {
+      reply.Error(ranges.error().message);
+      return;
+    }
+    const std::vector<uint16_t> slots = SlotsOf(*ranges);
+    for (uint16_t slot : slots) {
+      if (topology_.owner(slot).shard != myself().shard) {
+        reply.Error("ERR Slots are not served by this node.");
+        return;
+      }
+    }
+    if (EqualsIgnoreCase(sub, "unpause")) {
+      Unpause(slots);
+      spdlog::info("Slot migration {}: writes to slots {} resumed (the migration ended)", name,
+                   SlotRangesText(*ranges));
+      reply.Ok();
+      return;
+    }
+    Pause(slots, now_ms + 10'000);
+    const uint64_t next = server_.keyspace().next_seq();
+    reply.Array(2);
+    reply.Bulk(ReplicaIdText(server_.keyspace().replica()));
+    reply.Integer(static_cast<int64_t>(next - 1));
+    return;
+  }
+  MigrationJob* job = FindJob(name, /*export_side=*/false);
+  if (job == nullptr || job->terminal()) {
+    reply.Error("ERR No active slot import named " + std::string(name.substr(0, 64)));
+    return;
+  }
+  job->ack_ms = now_ms;
+  if (EqualsIgnoreCase(sub, "abort")) {
+    FailImport(*job, args.size() >= 6 ? "Source: " + std::string(args[5]) : "Aborted by source",
+               now_ms);
+    reply.Ok();
+  } else if (EqualsIgnoreCase(sub, "drained")) {
+    SetState(*job, "failover-requested", now_ms);
+    reply.Ok();
+  } else if (EqualsIgnoreCase(sub, "finish") && args.size() == 5) {
+    Result<ClusterTopology> next = ClusterTopology::Decode(args[4]);
+    if (!next.ok()) {
+      reply.Error("ERR " + next.error().message);
+      FailImport(*job, next.error().message, now_ms);
+      return;
+    }
+    SetState(*job, "failover-granted", now_ms);
+    Adopt(*next, now_ms);
+    if (job->state != "success") {
+      reply.Error("ERR Target node does not agree about the new slot ownership");
+      FailImport(*job, "the handoff topology did not give this shard the slots", now_ms);
+      return;
+    }
+    reply.Ok();
+  } else if (EqualsIgnoreCase(sub, "snapshot") || EqualsIgnoreCase(sub, "ops")) {
+    SyncData(*job, sub, args.subspan(4), reply, now_ms);
+  } else {
+    reply.Error(errors::kSyntax);
+  }
+}
+
+void Cluster::SyncEstablish(ArgList args, ReplyBuilder& reply, int64_t now_ms) {
+  std::string source, name;
+  std::vector<SlotRange> ranges;
+  for (size_t i = 3; i < args.size(); ++i) {
+    if (EqualsIgnoreCase(args[i], "source") && i + 1 < args.size()) {
+      source = std::string(args[++i]);
+    } else if (EqualsIgnoreCase(args[i], "name") && i + 1 < args.size()) {
+      name = std::string(args[++i]);
+    } else if (EqualsIgnoreCase(args[i], "slotsrange")) {
+      Result<std::vector<SlotRange>> parsed = ParseRanges(args, i);
+      if (!parsed.ok()) {
+        reply.Error(parsed.error().message);
+        return;
+      }
+      ranges = *parsed;
+      break;
+    }
+  }
+  const ClusterNode* node = topology_.FindNode(source);
+  if (node == nullptr) {
+    reply.Error("ERR Target node does not know the source node");
+    return;
+  }
+  if (source == myid_) {
+    reply.Error("ERR Source node is target node itself");
+    return;
+  }
+  if (!IsNodeId(name) || ranges.empty()) {
+    reply.Error(errors::kSyntax);
+    return;
+  }
+  const std::vector<uint16_t> slots = SlotsOf(ranges);
+  for (uint16_t slot : slots) {
+    if (importing_[slot]) {
+      reply.Error("ERR Slot is already being imported on the target by a different migration");
+      return;
+    }
+    if (topology_.owner(slot).shard != node->shard) {
+      reply.Error("ERR Target node does not agree about current slot ownership");
+      return;
+    }
+  }
+  MigrationJob job;
+  job.name = name;
+  job.export_side = false;
+  job.ranges = ranges;
+  job.slots = slots;
+  job.source_node = source;
+  job.target_node = myid_;
+  job.peer_shard = node->shard;
+  job.create_ms = job.update_ms = job.ack_ms = now_ms;
+  job.state = "receiving-snapshot";
+  for (uint16_t slot : slots) {
+    importing_[slot] = true;
+    DropSlotKeys(slot);  // leftovers of an earlier failed import
+  }
+  spdlog::info("Slot import {} of slots {} from shard '{}' started", name, SlotRangesText(ranges),
+               node->shard);
+  jobs_.push_front(std::move(job));
+  TrimJobs();
+  reply.Ok();
+}
+
+// Snapshot chunks and ops of an import: every key must be in the job's slots and a client db.
+void Cluster::SyncData(MigrationJob& job, std::string_view kind, ArgList blobs, ReplyBuilder& reply,
+                       int64_t now_ms) {
+  Keyspace& ks = server_.keyspace();
+  auto valid = [&](uint32_t db, std::string_view key) {
+    return db < static_cast<uint32_t>(ks.databases()) &&
+           std::binary_search(job.slots.begin(), job.slots.end(), KeySlot(key));
+  };
+  if (EqualsIgnoreCase(kind, "snapshot")) {
+    Result<repl::Message> message =
+        blobs.size() == 1 ? repl::Decode(blobs[0]) : Result<repl::Message>(Unexpected("arity"));
+    const repl::SnapshotChunk* chunk =
+        message.ok() ? std::get_if<repl::SnapshotChunk>(&*message) : nullptr;
+    if (chunk == nullptr) {
+      const std::string why = "malformed snapshot chunk";
+      reply.Error("ERR " + why);
+      FailImport(job, why, now_ms);
+      return;
+    }
+    for (const repl::SnapshotKey& key : chunk->keys) {
+      if (!valid(key.db, key.key)) {
+        reply.Error("ERR snapshot key outside the imported slots");
+        FailImport(job, "snapshot key outside the imported slots", now_ms);
+        return;
+      }
+    }
+    for (const repl::SnapshotKey& key : chunk->keys) {
+      ks.JoinState(static_cast<int>(key.db), key.key, key.state, chunk->context);
+      server_.TouchKey(static_cast<int>(key.db), key.key);
+    }
+    ks.context().Join(chunk->context);
+    reply.Ok();
+    return;
+  }
+  std::vector<repl::OpRecord> ops;
+  for (std::string_view blob : blobs) {
+    Result<repl::OpRecord> op = repl::DecodeOp(blob);
+    if (!op.ok() || !valid(op->db, op->key)) {
+      const std::string why = op.ok() ? "op outside the imported slots" : op.error().message;
+      reply.Error("ERR " + why);
+      FailImport(job, why, now_ms);
+      return;
+    }
+    ops.push_back(std::move(*op));
+  }
+  for (const repl::OpRecord& op : ops) {
+    ks.ApplyRemote(static_cast<int>(op.db), op.key, op.op);
+    server_.TouchKey(static_cast<int>(op.db), op.key);
+  }
+  reply.Ok();
+}
+
+std::vector<std::string> Cluster::MigratingSlotsText() const {
+  std::vector<std::string> out;
+  for (const MigrationJob& job : jobs_) {
+    if (job.terminal()) continue;
+    for (const SlotRange& range : job.ranges) {
+      const std::string slots = range.start == range.end
+                                    ? std::to_string(range.start)
+                                    : std::to_string(range.start) + "-" + std::to_string(range.end);
+      out.push_back(job.export_side ? "[" + slots + "->-" + job.target_node + "]"
+                                    : "[" + slots + "-<-" + job.source_node + "]");
+    }
+  }
+  return out;
+}
+
+}  // namespace lattice::server
