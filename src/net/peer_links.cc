@@ -545,11 +545,14 @@ Result<ReplicaId> PeerLinks::RemoveAddress(const std::string& address) {
   if (replica != kNoReplica) {
     auto active = active_.find(replica);
     if (active != active_.end()) {
-      Refuse(active->second, "peer removed by CRDT.PEER REMOVE", /*expected=*/true);
+      // A copy: Refuse deactivates the link, which erases this entry of active_.
+      const LinkPtr link = active->second;
+      Refuse(link, "peer removed by CRDT.PEER REMOVE", /*expected=*/true);
     }
   }
-  if (dialer->link != nullptr && !dialer->link->closing) {
-    Refuse(dialer->link, "peer removed by CRDT.PEER REMOVE", /*expected=*/true);
+  // A copy: Refuse takes a reference, and what it calls may reset dialer->link.
+  if (const LinkPtr link = dialer->link; link != nullptr && !link->closing) {
+    Refuse(link, "peer removed by CRDT.PEER REMOVE", /*expected=*/true);
   }
   return replica;
 }

@@ -18,7 +18,12 @@ constexpr int64_t kGossipIntervalMs = 1000;
 constexpr size_t kSnapshotKeysPerChunk = 2000;
 constexpr size_t kSnapshotChunksInFlight = 4;
 constexpr size_t kOpsPerMessage = 512;
-constexpr size_t kJobLogMax = 1000;  // cluster-slot-migration-log-max-len
+constexpr size_t kJobLogMax = 1000;
+constexpr size_t kFreeKeysPerTick = 2000;  // dropped keys freed per tick (~10 ms)
+constexpr int64_t kPauseMaxMs = 10'000;     // 2 x cluster-manual-failover-timeout
+// A target takes FINISH only this soon after DRAINED: a source node whose pause (which began
+// before DRAINED was sent) timed out can then trust the target's view once it has asked.
+constexpr int64_t kFinishAfterDrainedMaxUs = 5'000'000;  // cluster-slot-migration-log-max-len
 
 std::string ConfigText(const Config& config, std::string_view name) {
   const std::string_view patterns[] = {name};
@@ -302,6 +307,7 @@ void Cluster::Changed(std::vector<std::string> old_owners, int64_t now_ms) {
       // The slot left this shard: writes held for the handoff now get MOVED, and the keys go
       // (the target shard holds them).
       paused_[slot] = false;
+      unconfirmed_[slot] = false;
       exporting_[slot] = false;
       DropSlotKeys(slot);
     }
@@ -333,16 +339,13 @@ void Cluster::Changed(std::vector<std::string> old_owners, int64_t now_ms) {
         FailExport(job, "failed", "Slot ownership changed during the migration", now_ms);
       }
     } else if (all_mine) {
-      for (uint16_t slot : job.slots) importing_[slot] = false;
+      for (uint16_t slot : job.slots) SetImporting(slot, false);
       SetState(job, "success", now_ms);
       spdlog::info("Slot import {} of slots {} from shard '{}' succeeded", job.name,
                    SlotRangesText(job.ranges), job.peer_shard);
-      if (Replication* replication = server_.replication()) {
-        // The imported state is in no op log: a snapshot makes it durable.
-        if (Result<void> done = replication->Checkpoint(now_ms); !done.ok()) {
-          spdlog::warn("Checkpoint after slot import {}: {}", job.name, done.error().message);
-        }
-      }
+      // The imported state is in no op log: a snapshot makes it durable. It is written at the
+      // next tick, after the reply to FINISH: the source's write pause does not wait for it.
+      checkpoint_due_ = true;
     } else if (!all_source) {
       FailImport(job, "Slot ownership changed during the import", now_ms);
     }
@@ -356,16 +359,37 @@ void Cluster::Tick(int64_t now_ms) {
   if (dirty_ || now_ms - last_gossip_ms_ >= kGossipIntervalMs) {
     Gossip(now_ms);
   }
+  // Memory of slots that left (or imports abandoned), a bounded part per tick.
+  server_.keyspace().FreeDropped(kFreeKeysPerTick);
+  if (checkpoint_due_) {
+    checkpoint_due_ = false;
+    if (Replication* replication = server_.replication()) {
+      const int64_t began_us = server_.clock().MonotonicUs();
+      if (Result<void> done = replication->Checkpoint(now_ms); !done.ok()) {
+        spdlog::warn("Checkpoint after a slot import: {}", done.error().message);
+      } else {
+        spdlog::info("Checkpoint after a slot import took {} ms",
+                     (server_.clock().MonotonicUs() - began_us) / 1000);
+      }
+    }
+  }
   if (any_paused_) {
     bool still = false;
+    std::vector<uint16_t> timed_out;
     for (uint32_t s = 0; s < kSlotCount; ++s) {
       if (paused_[s] && now_ms >= paused_until_ms_[s]) {
         paused_[s] = false;
-        spdlog::warn("Write pause of slot {} for a migration handoff timed out", s);
+        timed_out.push_back(static_cast<uint16_t>(s));
       }
       still = still || paused_[s];
     }
     any_paused_ = still;
+    if (!timed_out.empty()) {
+      spdlog::warn("Write pause of {} slot(s) from {} for a migration handoff timed out without "
+                   "an outcome: writes to them get TRYAGAIN until the target shard confirms the "
+                   "slot map", timed_out.size(), timed_out.front());
+      MarkUnconfirmed(timed_out);
+    }
   }
   for (size_t i = 0; i < jobs_.size(); ++i) {
     MigrationJob& job = jobs_[i];
@@ -386,6 +410,7 @@ void Cluster::Tick(int64_t now_ms) {
 
 void Cluster::Gossip(int64_t now_ms) {
   if (bus_ == nullptr) return;
+  ++gossip_round_;
   dirty_ = false;
   last_gossip_ms_ = now_ms;
   for (const auto& [id, node] : topology_.nodes()) {
@@ -400,7 +425,7 @@ void Cluster::SendGossip(const std::string& ip, int port) {
   gossip_inflight_[address] = true;
   ++stats_.messages_sent;
   bus_->Send(ip, port, "gossip", {"CLUSTER", "LATTICE-GOSSIP", topology_.Encode()},
-             [this, address](Result<RespValue> reply) {
+             [this, address, ip, port, round = gossip_round_](Result<RespValue> reply) {
                gossip_inflight_[address] = false;
                if (!reply.ok() || reply->type != RespValue::Type::kBulk) {
                  spdlog::debug("Cluster gossip to {}: {}", address, ReplyText(reply));
@@ -413,7 +438,50 @@ void Cluster::SendGossip(const std::string& ip, int port) {
                  return;
                }
                Adopt(*theirs, now_ms_);
+               Confirm(ip, port, round);
              });
+}
+
+// Slots whose handoff pause ended without an outcome (it timed out here, or the handoff was
+// granted but not acknowledged): the migration may have succeeded, so writes to them are
+// refused until the target shard's own view is known.
+void Cluster::MarkUnconfirmed(const std::vector<uint16_t>& slots) {
+  for (uint16_t slot : slots) {
+    unconfirmed_[slot] = true;
+    unconfirmed_round_[slot] = gossip_round_;
+  }
+  any_unconfirmed_ = true;
+  dirty_ = true;  // ask at the next tick
+}
+
+// A gossip reply from ip:port, sent in `round`, was just joined. If it came from a node of the
+// shard an unconfirmed slot was being handed to, and was asked after the slot became
+// unconfirmed, that node's view is known here now: a slot still owned by this shard was not
+// handed over, and writes to it resume. (A slot handed over left this shard in Adopt.)
+void Cluster::Confirm(const std::string& ip, int port, uint64_t round) {
+  if (!any_unconfirmed_) return;
+  const ClusterNode* from = nullptr;
+  for (const auto& [id, node] : topology_.nodes()) {
+    if (node.ip == ip && node.port == port) from = &node;
+  }
+  if (from == nullptr) return;
+  const std::string& mine = myself().shard;
+  bool still = false;
+  size_t confirmed = 0;
+  for (uint32_t s = 0; s < kSlotCount; ++s) {
+    if (!unconfirmed_[s]) continue;
+    if (pause_target_[s] == from->shard && round > unconfirmed_round_[s] &&
+        topology_.owner(static_cast<uint16_t>(s)).shard == mine) {
+      unconfirmed_[s] = false;
+      ++confirmed;
+    }
+    still = still || unconfirmed_[s];
+  }
+  any_unconfirmed_ = still;
+  if (confirmed > 0) {
+    spdlog::info("Shard '{}' confirmed that {} slot(s) were not handed over: writes resume",
+                 from->shard, confirmed);
+  }
 }
 
 // ---- routing -----------------------------------------------------------------------------------
@@ -458,6 +526,15 @@ bool Cluster::Route(ClientState& client, const Command& command, ArgList args,
       .importing = &importing_,
   };
   const lattice::server::Route route = RouteKeys(topology_, slots, context);
+  if (route.kind == RouteKind::kLocal && write && any_unconfirmed_) {
+    for (uint16_t slot : slots) {
+      if (unconfirmed_[slot]) {
+        reply.Error("TRYAGAIN Slot " + std::to_string(slot) +
+                    " may have moved: its migration handoff is not confirmed yet");
+        return false;
+      }
+    }
+  }
   if (route.kind == RouteKind::kLocal) return true;
   if (route.kind == RouteKind::kPaused) {
     client.paused_command.assign(args.begin(), args.end());
@@ -479,6 +556,8 @@ MigrationJob* Cluster::FindJob(std::string_view name, bool export_side) {
 }
 
 void Cluster::SetState(MigrationJob& job, const std::string& state, int64_t now_ms) {
+  spdlog::info("Slot {} {}: {} at {} ms", job.export_side ? "migration" : "import", job.name.substr(0, 8),
+               state, now_ms - job.create_ms);
   job.state = state;
   job.update_ms = now_ms;
 }
@@ -552,7 +631,8 @@ Result<void> Cluster::MigrateSlots(
 void Cluster::SendToTargets(MigrationJob& job, std::vector<std::string> args, bool count_wait) {
   if (bus_ == nullptr) return;
   if (count_wait) job.waiting += job.targets.size();
-  for (const std::string& id : job.targets) {
+  for (size_t i = 0; i < job.targets.size(); ++i) {
+    const std::string& id = job.targets[i];
     const ClusterNode* node = topology_.FindNode(id);
     if (node == nullptr) continue;
     ++job.outstanding;
@@ -560,7 +640,9 @@ void Cluster::SendToTargets(MigrationJob& job, std::vector<std::string> args, bo
     const std::string name = job.name;
     const std::string what = args.size() > 2 ? args[2] : "";
     if (what == "SNAPSHOT") ++job.snapshot_outstanding;
-    bus_->Send(node->ip, node->port, "migrate-" + name, args,
+    // The last target gets the arguments themselves: a snapshot chunk is megabytes.
+    bus_->Send(node->ip, node->port, "migrate-" + name,
+               i + 1 == job.targets.size() ? std::move(args) : args,
                [this, name, what, count_wait, id](Result<RespValue> reply) {
                  MigrationJob* job = FindJob(name, /*export_side=*/true);
                  if (job == nullptr) return;
@@ -619,9 +701,16 @@ void Cluster::StepExport(MigrationJob& job, int64_t now_ms) {
   if (job.state == "waiting-to-finish" && job.waiting == 0) {
     Finish(job, now_ms);
   }
-  const int64_t pause_max_ms = 10'000;  // 2 x cluster-manual-failover-timeout
+  if (job.state == "failover-granted" && job.waiting == 0) {
+    // Every target owns the slots: adopt the same topology at once (Changed ends the job and the
+    // pause) rather than wait for a target's gossip.
+    Result<ClusterTopology> next = ClusterTopology::Decode(job.finish_topology);
+    LATTICE_ASSERT(next.ok());
+    Adopt(*next, now_ms);
+    return;
+  }
   if (job.pause_start_us != 0 && !job.terminal() &&
-      server_.clock().MonotonicUs() - job.pause_start_us > pause_max_ms * 1000) {
+      server_.clock().MonotonicUs() - job.pause_start_us > kPauseMaxMs * 1000) {
     FailExport(job, "failed", "Timed out before streaming completed", now_ms);
   }
 }
@@ -629,13 +718,13 @@ void Cluster::StepExport(MigrationJob& job, int64_t now_ms) {
 void Cluster::SendSnapshotChunk(MigrationJob& job) {
   Flush();  // ops applied before the chunk is taken go first: the stream stays in applied order
   Keyspace& ks = server_.keyspace();
-  repl::SnapshotChunk chunk;
+  std::vector<repl::SnapshotKeyRef> keys;  // encoded from where they are, without copies
   while (job.snapshot_db < static_cast<size_t>(ks.databases()) &&
-         chunk.keys.size() < kSnapshotKeysPerChunk) {
+         keys.size() < kSnapshotKeysPerChunk) {
     const int db = static_cast<int>(job.snapshot_db);
     ks.ForEachInSlot(db, job.slots[job.snapshot_slot],
                      [&](const std::string& key, const crdt::Key& value) {
-                       chunk.keys.push_back({static_cast<uint32_t>(db), key, value});
+                       keys.push_back({static_cast<uint32_t>(db), key, &value});
                      });
     if (++job.snapshot_slot == job.slots.size()) {
       job.snapshot_slot = 0;
@@ -646,10 +735,11 @@ void Cluster::SendSnapshotChunk(MigrationJob& job) {
   // context is shared by all its keys, and a dot it covers but its state lacks counts as removed,
   // so a whole context would delete the keys of later chunks as they arrive. Removals made here
   // before the chunk was taken reached the target as ops, ahead of it.
-  for (const repl::SnapshotKey& key : chunk.keys) key.state.CollectDots(chunk.context);
-  job.keys_sent += chunk.keys.size();
+  crdt::DotContext context;
+  for (const repl::SnapshotKeyRef& key : keys) key.state->CollectDots(context);
+  job.keys_sent += keys.size();
   SendToTargets(job, {"CLUSTER", "SYNCSLOTS", "SNAPSHOT", job.name,
-                      repl::Encode(repl::Message(std::move(chunk)))},
+                      repl::EncodeSnapshotChunk(0, keys, context, /*last=*/false)},
                 /*count_wait=*/false);
 }
 
@@ -691,25 +781,38 @@ void Cluster::SendOps(MigrationJob& job) {
   SendToTargets(job, std::move(args), /*count_wait=*/false);
 }
 
-void Cluster::Pause(const std::vector<uint16_t>& slots, int64_t until_ms) {
+void Cluster::Pause(const std::vector<uint16_t>& slots, const std::string& target_shard,
+                    int64_t until_ms) {
   for (uint16_t slot : slots) {
     paused_[slot] = true;
     paused_until_ms_[slot] = until_ms;
+    pause_target_[slot] = target_shard;
   }
   any_paused_ = true;
 }
 
+// Keys of a slot being imported are hidden from DBSIZE, KEYS, SCAN, RANDOMKEY and INFO until
+// the handoff, as Valkey's.
+void Cluster::SetImporting(uint16_t slot, bool importing) {
+  importing_[slot] = importing;
+  server_.keyspace().SetSlotHidden(slot, importing);
+}
+
 void Cluster::Unpause(const std::vector<uint16_t>& slots) {
-  for (uint16_t slot : slots) paused_[slot] = false;
+  for (uint16_t slot : slots) {
+    paused_[slot] = false;
+    unconfirmed_[slot] = false;  // the migration ended without a handoff: an outcome
+  }
 }
 
 // Writes to the slots are held here and on every other node of this shard; each peer replies with
 // its last own sequence number, and the handoff waits until this node has applied up to it.
 void Cluster::StartPause(MigrationJob& job, int64_t now_ms) {
-  Pause(job.slots, now_ms + 10'000);
+  Pause(job.slots, job.peer_shard, now_ms + kPauseMaxMs);
   job.pause_start_us = server_.clock().MonotonicUs();
   SetState(job, "waiting-to-pause", now_ms);
-  std::vector<std::string> args{"CLUSTER", "SYNCSLOTS", "PAUSE", job.name};
+  std::vector<std::string> args{"CLUSTER", "SYNCSLOTS", "PAUSE", job.name, "TARGET",
+                                job.peer_shard};
   for (std::string& arg : RangeArgs(job.ranges)) args.push_back(std::move(arg));
   for (const ClusterNode* node : topology_.NodesOf(myself().shard)) {
     if (node->id == myid_ || bus_ == nullptr) continue;
@@ -763,14 +866,22 @@ void Cluster::FailExport(MigrationJob& job, const std::string& state, const std:
                         : why;
   job.op_buffer.clear();
   for (uint16_t slot : job.slots) exporting_[slot] = false;
-  Unpause(job.slots);
   spdlog::warn("Slot migration {} of slots {} to shard '{}' {}: {}", job.name,
                SlotRangesText(job.ranges), job.peer_shard, state, job.message);
+  if (granted) {
+    // The targets may have taken the slots: writes wait until their view is known here, and
+    // the other source nodes' pauses time out into the same state. ABORT still goes: a target
+    // that has not taken FINISH yet then never will.
+    for (uint16_t slot : job.slots) paused_[slot] = false;
+    MarkUnconfirmed(job.slots);
+  } else {
+    Unpause(job.slots);
+  }
   if (bus_ == nullptr) return;
   std::vector<std::string> unpause{"CLUSTER", "SYNCSLOTS", "UNPAUSE", job.name};
   for (std::string& arg : RangeArgs(job.ranges)) unpause.push_back(std::move(arg));
   for (const ClusterNode* node : topology_.NodesOf(myself().shard)) {
-    if (node->id != myid_) {
+    if (node->id != myid_ && !granted) {
       bus_->Send(node->ip, node->port, "control", unpause, [](Result<RespValue>) {});
     }
   }
@@ -803,7 +914,7 @@ void Cluster::FailImport(MigrationJob& job, const std::string& why, int64_t now_
   job.message = why;
   const std::string& mine = myself().shard;
   for (uint16_t slot : job.slots) {
-    importing_[slot] = false;
+    SetImporting(slot, false);
     if (topology_.owner(slot).shard != mine) DropSlotKeys(slot);
   }
   SetState(job, "failed", now_ms);
@@ -825,7 +936,13 @@ void Cluster::OnSyncSlots(ArgList args, ReplyBuilder& reply, int64_t now_ms) {
   }
   const std::string_view name = args[3];
   if (EqualsIgnoreCase(sub, "pause") || EqualsIgnoreCase(sub, "unpause")) {
-    Result<std::vector<SlotRange>> ranges = ParseRanges(args, 4);
+    std::string target_shard;
+    size_t at = 4;
+    if (at + 1 < args.size() && EqualsIgnoreCase(args[at], "target")) {
+      target_shard = std::string(args[at + 1]);
+      at += 2;
+    }
+    Result<std::vector<SlotRange>> ranges = ParseRanges(args, at);
     if (!ranges.ok()) {
       reply.Error(ranges.error().message);
       return;
@@ -844,7 +961,11 @@ void Cluster::OnSyncSlots(ArgList args, ReplyBuilder& reply, int64_t now_ms) {
       reply.Ok();
       return;
     }
-    Pause(slots, now_ms + 10'000);
+    if (target_shard.empty() || target_shard == myself().shard) {
+      reply.Error(errors::kSyntax);
+      return;
+    }
+    Pause(slots, target_shard, now_ms + kPauseMaxMs);
     const uint64_t next = server_.keyspace().next_seq();
     reply.Array(2);
     reply.Bulk(ReplicaIdText(server_.keyspace().replica()));
@@ -863,12 +984,19 @@ void Cluster::OnSyncSlots(ArgList args, ReplyBuilder& reply, int64_t now_ms) {
     reply.Ok();
   } else if (EqualsIgnoreCase(sub, "drained")) {
     SetState(*job, "failover-requested", now_ms);
+    job->drained_us = server_.clock().MonotonicUs();
     reply.Ok();
   } else if (EqualsIgnoreCase(sub, "finish") && args.size() == 5) {
     Result<ClusterTopology> next = ClusterTopology::Decode(args[4]);
     if (!next.ok()) {
       reply.Error("ERR " + next.error().message);
       FailImport(*job, next.error().message, now_ms);
+      return;
+    }
+    if (job->state != "failover-requested" ||
+        server_.clock().MonotonicUs() - job->drained_us > kFinishAfterDrainedMaxUs) {
+      reply.Error("ERR FINISH came too late after DRAINED: the source may have resumed writes");
+      FailImport(*job, "FINISH came too late after DRAINED", now_ms);
       return;
     }
     SetState(*job, "failover-granted", now_ms);
@@ -939,7 +1067,7 @@ void Cluster::SyncEstablish(ArgList args, ReplyBuilder& reply, int64_t now_ms) {
   job.create_ms = job.update_ms = job.ack_ms = now_ms;
   job.state = "receiving-snapshot";
   for (uint16_t slot : slots) {
-    importing_[slot] = true;
+    SetImporting(slot, true);
     DropSlotKeys(slot);  // leftovers of an earlier failed import
   }
   spdlog::info("Slot import {} of slots {} from shard '{}' started", name, SlotRangesText(ranges),
@@ -976,7 +1104,7 @@ void Cluster::SyncData(MigrationJob& job, std::string_view kind, ArgList blobs, 
       }
     }
     for (const repl::SnapshotKey& key : chunk->keys) {
-      ks.JoinState(static_cast<int>(key.db), key.key, key.state, chunk->context);
+      ks.JoinImported(static_cast<int>(key.db), key.key, key.state, chunk->context);
       server_.TouchKey(static_cast<int>(key.db), key.key);
     }
     ks.context().Join(chunk->context);

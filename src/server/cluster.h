@@ -17,10 +17,13 @@
 //   causal order) -> PAUSE writes to the slots on every node of this shard, each replying with
 //   its last own sequence number -> wait until this node has applied those (drained) ->
 //   DRAINED to the targets -> FINISH: the targets adopt a topology where they own the slots at a
-//   new epoch -> this node adopts it and gossips it; every source node then unpauses (writes
-//   get MOVED), and drops its keys of those slots.
+//   new epoch -> once every target acknowledged it, this node adopts it and gossips it; every
+//   source node then unpauses (writes get MOVED), and drops its keys of those slots.
 // Join makes duplicates between snapshot and stream harmless. Any failure before FINISH leaves
-// the source owning the slots: its nodes unpause and the targets drop what they imported.
+// the source owning the slots: its nodes unpause and the targets drop what they imported. When
+// the outcome is unknown (FINISH unanswered, or another source node's pause timed out), the
+// slots are "unconfirmed": writes get TRYAGAIN until a node of the target shard answers a
+// gossip sent afterwards (docs/cluster.md, "Failure").
 //
 // Event-loop thread only.
 
@@ -82,6 +85,7 @@ struct MigrationJob {
   std::vector<std::string> op_buffer;     // encoded ops not yet sent
   std::map<ReplicaId, uint64_t> drain_until;  // per source node: its last seq at PAUSE
   int64_t pause_start_us = 0;
+  int64_t drained_us = 0;                 // import: when DRAINED arrived (monotonic)
   int64_t pause_us = 0;
   uint64_t keys_sent = 0;
   uint64_t ops_sent = 0;
@@ -143,9 +147,11 @@ class Cluster {
   const std::deque<MigrationJob>& jobs() const { return jobs_; }  // newest first
   // CLUSTER SYNCSLOTS <args...> from a source or a peer; writes the reply.
   void OnSyncSlots(ArgList args, ReplyBuilder& reply, int64_t now_ms);
+  // Slots whose handoff is not confirmed (writes get TRYAGAIN).
+  const SlotFlags& unconfirmed() const { return unconfirmed_; }
   // Slots of a migration on this node: "[n->-id]" / "[n-<-id]" in CLUSTER NODES.
   std::vector<std::string> MigratingSlotsText() const;
-  // Keys of slots being imported here (hidden from DBSIZE/KEYS/SCAN in Valkey; counted here).
+  // Slots being imported here (their keys are hidden from DBSIZE/KEYS/SCAN/RANDOMKEY).
   const SlotFlags& importing() const { return importing_; }
 
   // Ops: every op applied here (own and remote) passes through, for the migration stream.
@@ -177,8 +183,12 @@ class Cluster {
                   int64_t now_ms);
   void FailImport(MigrationJob& job, const std::string& why, int64_t now_ms);
   void SetState(MigrationJob& job, const std::string& state, int64_t now_ms);
-  void Pause(const std::vector<uint16_t>& slots, int64_t until_ms);
+  void Pause(const std::vector<uint16_t>& slots, const std::string& target_shard,
+             int64_t until_ms);
+  void MarkUnconfirmed(const std::vector<uint16_t>& slots);
+  void Confirm(const std::string& ip, int port, uint64_t round);
   void Unpause(const std::vector<uint16_t>& slots);
+  void SetImporting(uint16_t slot, bool importing);
   void TrimJobs();
   std::string NewName();
   void SyncEstablish(ArgList args, ReplyBuilder& reply, int64_t now_ms);
@@ -201,6 +211,14 @@ class Cluster {
   SlotFlags paused_{};
   std::array<int64_t, kSlotCount> paused_until_ms_{};
   bool any_paused_ = false;
+  bool checkpoint_due_ = false;
+  // Slots whose handoff pause ended without a known outcome: writes get TRYAGAIN until a node
+  // of pause_target_ (the shard they were being handed to) answers a gossip sent afterwards.
+  SlotFlags unconfirmed_{};
+  std::array<uint64_t, kSlotCount> unconfirmed_round_{};
+  std::vector<std::string> pause_target_ = std::vector<std::string>(kSlotCount);
+  bool any_unconfirmed_ = false;
+  uint64_t gossip_round_ = 0;  // an import finished: snapshot the state at the next tick
   int64_t now_ms_ = 0;
 };
 

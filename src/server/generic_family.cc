@@ -229,7 +229,7 @@ void CmdKeys(CommandContext& ctx, ArgList args) {
   const bool all = pattern == "*";
   std::vector<const std::string*> keys;
   const Keyspace& ks = ctx.keyspace();
-  ks.ForEach(ctx.db(), [&](const std::string& key, const crdt::Key& value) {
+  ks.ForEachListed(ctx.db(), [&](const std::string& key, const crdt::Key& value) {
     if (KeyMatches(pattern, all, key) && value.TypeAt(ctx.now_ms) != ObjectType::kNone) {
       keys.push_back(&key);
     }

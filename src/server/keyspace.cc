@@ -469,6 +469,16 @@ void Keyspace::ApplyRemote(int db, std::string_view key, const crdt::KeyOp& op) 
 
 void Keyspace::JoinState(int db, std::string_view key, const crdt::Key& theirs,
                          const crdt::DotContext& theirs_context) {
+  JoinWith(db, key, theirs, theirs_context, /*imported=*/false);
+}
+
+void Keyspace::JoinImported(int db, std::string_view key, const crdt::Key& theirs,
+                            const crdt::DotContext& theirs_context) {
+  JoinWith(db, key, theirs, theirs_context, /*imported=*/true);
+}
+
+void Keyspace::JoinWith(int db, std::string_view key, const crdt::Key& theirs,
+                        const crdt::DotContext& theirs_context, bool imported) {
   Table* table = TableFor(db, key, /*create=*/true);
   auto it = table->find(absl::string_view(key.data(), key.size()));
   if (it == table->end()) {
@@ -480,11 +490,17 @@ void Keyspace::JoinState(int db, std::string_view key, const crdt::Key& theirs,
   }
   std::optional<crdt::KeyOp> as_op;
   ConflictLog::Before before;
-  if (db != system_db() && !it->second.empty() && !theirs.empty()) {
+  if (!imported && db != system_db() && !it->second.empty() && !theirs.empty()) {
     as_op = ConflictLog::StateAsOp(theirs, theirs_context);
     before = ConflictLog::Capture(&it->second, *as_op);
   }
-  it->second.Join(theirs, context_, theirs_context);
+  if (imported) {
+    crdt::DotContext seen;
+    it->second.CollectDots(seen);
+    it->second.Join(theirs, seen, theirs_context);
+  } else {
+    it->second.Join(theirs, context_, theirs_context);
+  }
   if (as_op.has_value()) {
     conflicts_.Record(db, key, before, *as_op, it->second, crdt::HlcPhysicalMs(hlc_.last()));
   }
@@ -551,8 +567,30 @@ size_t Keyspace::DropSlot(int db, uint16_t slot) {
     d.hidden.erase(key);
     Unindex(db, key);
   }
-  d.size -= table->size();
-  return table->size();
+  const size_t dropped = table->size();
+  d.size -= dropped;
+  dropped_pending_ += dropped;
+  dropped_.push_back(std::move(table));
+  return dropped;
+}
+
+size_t Keyspace::FreeDropped(size_t max_keys) {
+  size_t freed = 0;
+  while (!dropped_.empty() && freed < max_keys) {
+    Table& table = *dropped_.back();
+    if (table.size() <= max_keys - freed) {
+      freed += table.size();
+      dropped_.pop_back();
+      continue;
+    }
+    // A large table: a bounded part now (one pass from begin(), which scans for the first
+    // entry), the rest on later calls.
+    for (auto it = table.begin(); it != table.end() && freed < max_keys; ++freed) {
+      table.erase(it++);
+    }
+  }
+  dropped_pending_ -= std::min(dropped_pending_, freed);
+  return freed;
 }
 
 void Keyspace::FlushDb(int db, int64_t now_ms) {
@@ -572,7 +610,28 @@ void Keyspace::FlushAll(int64_t now_ms) {
 
 void Keyspace::SwapDb(int a, int b) { std::swap(dbs_[a], dbs_[b]); }
 
-uint64_t Keyspace::Size(int db) const { return dbs_[db]->size - dbs_[db]->hidden.size(); }
+void Keyspace::SetSlotHidden(uint16_t slot, bool hidden) {
+  if (hidden_slots_[slot] != hidden) {
+    hidden_slots_[slot] = hidden;
+    hidden_slot_count_ = hidden ? hidden_slot_count_ + 1 : hidden_slot_count_ - 1;
+  }
+}
+
+uint64_t Keyspace::Size(int db) const {
+  const Db& d = *dbs_[db];
+  uint64_t size = d.size - d.hidden.size();
+  if (hidden_slot_count_ == 0) {
+    return size;
+  }
+  // Entries of hidden slots that are not metadata-only (`hidden`) are not counted.
+  for (uint32_t slot = 0; slot < kSlotCount; ++slot) {
+    if (hidden_slots_[slot] && d.slots[slot] != nullptr) size -= d.slots[slot]->size();
+  }
+  for (const std::string& key : d.hidden) {
+    if (hidden_slots_[KeySlot(key)]) ++size;
+  }
+  return size;
+}
 
 uint64_t Keyspace::VolatileCount(int db) const { return dbs_[db]->expiry_of.size(); }
 
@@ -609,7 +668,7 @@ uint64_t Keyspace::Scan(
   std::vector<std::pair<uint64_t, const Table::value_type*>> batch;
   for (; slot < kSlotCount; ++slot, threshold = 0) {
     const Table* table = d.slots[slot].get();
-    if (table == nullptr) {
+    if (table == nullptr || hidden_slots_[slot]) {
       continue;
     }
     batch.clear();
@@ -648,16 +707,29 @@ void Keyspace::ForEach(
   }
 }
 
+void Keyspace::ForEachListed(
+    int db, const std::function<void(const std::string&, const crdt::Key&)>& visit) const {
+  const Db& d = *dbs_[db];
+  for (uint32_t slot = 0; slot < kSlotCount; ++slot) {
+    if (d.slots[slot] == nullptr || hidden_slots_[slot]) {
+      continue;
+    }
+    for (const auto& [key, value] : *d.slots[slot]) {
+      visit(key, value);
+    }
+  }
+}
+
 std::string Keyspace::RandomKey(int db, int64_t now_ms, Rng& rng) const {
   const Db& d = *dbs_[db];
-  if (d.size == 0) {
+  if (Size(db) == 0) {
     return "";
   }
   for (int attempt = 0; attempt < 100; ++attempt) {
     uint64_t slot = rng.Uniform(kSlotCount);
     for (uint64_t step = 0; step < kSlotCount; ++step, slot = (slot + 1) % kSlotCount) {
       const Table* table = d.slots[slot].get();
-      if (table == nullptr || table->empty()) {
+      if (table == nullptr || table->empty() || hidden_slots_[slot]) {
         continue;
       }
       auto it = table->begin();

@@ -154,6 +154,12 @@ class Keyspace {
   // ours is removed). The caller joins the shard context afterwards.
   void JoinState(int db, std::string_view key, const crdt::Key& theirs,
                  const crdt::DotContext& theirs_context);
+  // JoinState for a key of a slot being imported (cluster migration): the key's own dots stand
+  // for what this node has seen of it, not context(). This node dropped whatever it held of the
+  // slot before (an abandoned import), and context() still covers those dots: joined with it,
+  // the same entries arriving again would count as removed here.
+  void JoinImported(int db, std::string_view key, const crdt::Key& theirs,
+                    const crdt::DotContext& theirs_context);
   // After loading state from disk: the next local dot follows the highest of ours in context(),
   // so a restarted replica never reuses a sequence number.
   void ResumeDots();
@@ -179,8 +185,19 @@ class Keyspace {
                      const std::function<void(const std::string& key, const crdt::Key& value)>&
                          visit) const;
   // Forgets every key of one slot here only: no op is shipped (the slot moved to another shard,
-  // or an import was abandoned). Returns the number of entries dropped.
+  // or an import was abandoned). Returns the number of entries dropped. The keys are gone at
+  // once; their memory is freed later, a bounded amount per FreeDropped call, so dropping a
+  // large slot range does not stall the event loop (Valkey's lazy free).
   size_t DropSlot(int db, uint16_t slot);
+  // Frees the memory of dropped slots, about `max_keys` entries. Returns entries freed.
+  size_t FreeDropped(size_t max_keys);
+  size_t dropped_pending() const { return dropped_pending_; }
+
+  // Slots whose keys are hidden from listing and counting (a slot being imported by a cluster
+  // migration, as Valkey): DBSIZE (Size), KEYS (ForEachListed), SCAN, RANDOMKEY and INFO
+  // keyspace skip them; reads by name, CountKeysInSlot, KeysInSlot and ForEach do not.
+  void SetSlotHidden(uint16_t slot, bool hidden);
+  bool slot_hidden(uint16_t slot) const { return hidden_slots_[slot]; }
 
   // SCAN: visits about `count` keys from `cursor` and returns the next cursor (0 when done).
   // Guarantee (Valkey's): every key present for the whole scan is visited at least once, even
@@ -189,9 +206,13 @@ class Keyspace {
   uint64_t Scan(int db, uint64_t cursor, size_t count,
                 const std::function<void(const std::string& key, const crdt::Key& value)>& visit)
       const;
-  // Every key of the db (KEYS); hidden expired keys included: callers filter with Find.
+  // Every key of the db; hidden expired keys included: callers filter with Find.
   void ForEach(int db,
                const std::function<void(const std::string& key, const crdt::Key& value)>& visit)
+      const;
+  // ForEach without the hidden slots (KEYS).
+  void ForEachListed(
+      int db, const std::function<void(const std::string& key, const crdt::Key& value)>& visit)
       const;
   // A uniformly chosen slot-weighted random key, or "" when the db is empty.
   std::string RandomKey(int db, int64_t now_ms, Rng& rng) const;
@@ -217,6 +238,8 @@ class Keyspace {
   const Table* TableFor(int db, std::string_view key) const;
   void Reindex(int db, const std::string& key, const crdt::Key& value);
   void Unindex(int db, const std::string& key);
+  void JoinWith(int db, std::string_view key, const crdt::Key& theirs,
+                const crdt::DotContext& theirs_context, bool imported);
   void Ship(int db, std::string_view key, const crdt::KeyOp& op);
   void ReclaimIfExpired(int db, Table& table, Table::iterator it, int64_t now_ms);
   void EraseIfEmpty(int db, Table& table, Table::iterator it);
@@ -233,6 +256,10 @@ class Keyspace {
   PolicyTable policy_table_;
   ConflictLog conflicts_;
   crdt::Policies current_policies_;  // of the key the current write opened
+  std::vector<bool> hidden_slots_ = std::vector<bool>(kSlotCount);
+  size_t hidden_slot_count_ = 0;
+  std::vector<std::unique_ptr<Table>> dropped_;  // tables of dropped slots, freed lazily
+  size_t dropped_pending_ = 0;                   // entries in dropped_
   size_t compact_db_ = 0;     // CompactSome's cursor
   size_t compact_slot_ = 0;
 };

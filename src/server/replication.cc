@@ -371,10 +371,22 @@ Result<void> Replication::Checkpoint(int64_t now_ms) {
     return synced;
   }
   const uint64_t covers_index = log_.next_index() - 1;
+  // Encoded from the keys where they are (as TakeSnapshot's chunks, without copying them).
   std::string bytes;
-  for (const repl::SnapshotChunk& chunk : TakeSnapshot(kSnapshotKeysPerChunk)) {
-    repl::AppendFrame(repl::Encode(chunk), bytes);
+  Keyspace& keyspace = server_.keyspace();
+  std::vector<repl::SnapshotKeyRef> chunk;
+  const crdt::DotContext none;
+  for (int db = 0; db < keyspace.all_databases(); ++db) {
+    keyspace.ForEach(db, [&](const std::string& name, const crdt::Key& state) {
+      if (chunk.size() >= kSnapshotKeysPerChunk) {
+        repl::AppendFrame(repl::EncodeSnapshotChunk(0, chunk, none, /*last=*/false), bytes);
+        chunk.clear();
+      }
+      chunk.push_back({static_cast<uint32_t>(db), name, &state});
+    });
   }
+  repl::AppendFrame(repl::EncodeSnapshotChunk(0, chunk, keyspace.context(), /*last=*/true),
+                    bytes);
   if (Result<void> written = log_.WriteSnapshot(bytes, covers_index); !written.ok()) {
     return written;
   }

@@ -4,7 +4,8 @@ Each shard's two regions replicate with each other (--shard-id, --peer); the clu
 with CLUSTER CREATE and converges by gossip. Cluster clients (redis-py's RedisCluster, redis-cli
 -c) read and write across all slots; slot migration moves a range with keys of every type while
 RedisCluster clients write to it in both regions; a cancelled migration and a target killed
-mid-migration leave the source owning everything.
+mid-migration leave the source owning everything; keys being imported are hidden on the target
+until the handoff, and a migration retried after a cancel moves every key.
 
 LATTICE_MIGRATION_KEYS sets the migration test's key count (default 20,000; docs/cluster.md
 reports a run with 100,000).
@@ -377,6 +378,52 @@ class ClusterMigrationTest(unittest.TestCase):
         self.assertEqual(c.owner_of(b0, 150), frozenset({c.node_id(a0), c.node_id(c.node("A", 1))}))
         self.assertEqual(keys_in_slots(a0, 100, 199), len(keys))
         self.assertEqual(a0.client().set(keys[0], "after"), True)
+
+    def test_importing_keys_hidden_and_retry_after_cancel(self):
+        """With the source's other region stopped (SIGSTOP, by our PID), the export cannot get
+        past its write pause: the targets hold every key, hidden until a handoff that does not
+        come. Cancelled, then retried, the migration moves every key."""
+        import signal
+        c = self.cluster
+        a0, a1, b0, b1 = c.node("A", 0), c.node("A", 1), c.node("B", 0), c.node("B", 1)
+        keys = self.load(a0, 500, 599, 3000)
+        b0.client().set("own", "x")  # slot 11260: shard B's own
+        wait_until(lambda: a1.client().dbsize() == a0.client().dbsize(), timeout=30,
+                   what="region r1 to receive the loaded keys")
+        os.kill(a1.proc.pid, signal.SIGSTOP)
+        try:
+            a0.client().execute_command("CLUSTER", "MIGRATESLOTS", "SLOTSRANGE", 500, 599,
+                                        "NODE", c.node_id(b0))
+            wait_job(a0, "EXPORT", ("waiting-to-pause",), timeout=30)
+            for target in (b0, b1):
+                wait_until(lambda: keys_in_slots(target, 500, 599) == len(keys), timeout=30,
+                           what="the target to hold the snapshot")
+            client = b0.client()
+            self.assertEqual(client.dbsize(), 1)
+            self.assertEqual(client.keys("*"), [b"own"])
+            self.assertEqual(client.scan(0, count=10000), (0, [b"own"]))
+            self.assertEqual(client.randomkey(), b"own")
+            self.assertEqual(client.info("keyspace")["db0"]["keys"], 1)
+            self.assertEqual(a0.client().execute_command("CLUSTER", "CANCELSLOTMIGRATIONS"),
+                             b"OK")
+            for target in (b0, b1):
+                wait_job(target, "IMPORT", ("failed",), timeout=30)
+                self.assertEqual(keys_in_slots(target, 500, 599), 0)
+        finally:
+            os.kill(a1.proc.pid, signal.SIGCONT)
+        self.assertEqual(a0.client().set(keys[0], "after"), True)
+        wait_until(lambda: a1.client().get(keys[0]) == b"after", timeout=30,
+                   what="region r1 to take writes again")
+        a0.client().execute_command("CLUSTER", "MIGRATESLOTS", "SLOTSRANGE", 500, 599,
+                                    "NODE", c.node_id(b0))
+        wait_until(lambda: migrations(a0)[0]["state"] in ("success", "failed", "cancelled"),
+                   timeout=60, what="the retried migration to end")
+        self.assertEqual(migrations(a0)[0]["state"], "success", migrations(a0)[0])
+        for target in (b0, b1):
+            wait_job(target, "IMPORT", ("success",))
+            self.assertEqual(keys_in_slots(target, 500, 599), len(keys))
+            self.assertEqual(target.client().dbsize(), len(keys) + 1)
+            self.assertEqual(target.client().get(keys[0]), b"after")
 
     def test_target_killed_mid_migration(self):
         c = self.cluster

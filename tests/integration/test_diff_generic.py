@@ -82,8 +82,13 @@ class Generator:
         r, k = self.rng, self.key()
         kind = r.randrange(8)
         if kind == 0:
-            return [r.choice(["EXPIRE", "PEXPIRE"]), k, str(r.choice([100, 5000, 300000, -1, 0]))] \
-                + r.choice([[], ["NX"], ["XX"]])
+            # PEXPIRE in ms too: a TTL short enough to run out during the stream would expire at
+            # different moments in the two servers (the stream runs on each in turn).
+            command = r.choice(["EXPIRE", "PEXPIRE"])
+            ttl = r.choice([100, 5000, 300000, -1, 0])
+            if command == "PEXPIRE" and ttl > 0:
+                ttl *= 1000
+            return [command, k, str(ttl)] + r.choice([[], ["NX"], ["XX"]])
         if kind == 1:
             cond = r.choice([[], ["NX"], ["XX"], ["GT"], ["LT"], ["XX", "GT"], ["lt"]])
             return ["PEXPIREAT", k, str(self.abs_ms())] + cond

@@ -335,3 +335,60 @@ TEST_CASE("concurrent increments that each reach 0 are both kept", "[keyspace]")
 
 }  // namespace
 }  // namespace lattice::server
+
+namespace lattice::server {
+namespace {
+
+TEST_CASE("Keyspace: hidden slots are not counted or listed; dropped slots freed lazily",
+          "[keyspace][cluster]") {
+  testing::TestServer t;
+  Keyspace& ks = t.server().keyspace();
+  const int64_t now = t.clock().NowMs();
+  std::vector<std::string> keys;
+  for (int i = 0; keys.size() < 20; ++i) {
+    // The first five share one slot ({t}).
+    const std::string key = (i < 5 ? "{t}" : "k") + std::to_string(i);
+    REQUIRE(t.Run({"set", key, "v"}) == "OK");
+    keys.push_back(key);
+  }
+  const uint16_t slot = KeySlot(keys[0]);
+  const uint64_t in_slot = ks.CountKeysInSlot(0, slot);
+  REQUIRE(in_slot >= 5);
+  REQUIRE(ks.Size(0) == 20);
+  ks.SetSlotHidden(slot, true);
+  CHECK(ks.slot_hidden(slot));
+  CHECK(ks.Size(0) == 20 - in_slot);
+  CHECK(ks.CountKeysInSlot(0, slot) == in_slot);  // COUNTKEYSINSLOT still counts them
+  size_t listed = 0;
+  ks.ForEachListed(0, [&](const std::string& key, const crdt::Key&) {
+    CHECK(KeySlot(key) != slot);
+    ++listed;
+  });
+  CHECK(listed == 20 - in_slot);
+  size_t scanned = 0;
+  uint64_t cursor = 0;
+  for (int round = 0; round < 100; ++round) {
+    cursor = ks.Scan(0, cursor, 3, [&](const std::string& key, const crdt::Key&) {
+      CHECK(KeySlot(key) != slot);
+      ++scanned;
+    });
+    if (cursor == 0) break;
+  }
+  CHECK(cursor == 0);
+  CHECK(scanned == 20 - in_slot);
+  ks.SetSlotHidden(slot, false);
+  CHECK(ks.Size(0) == 20);
+
+  CHECK(ks.DropSlot(0, slot) == in_slot);
+  CHECK(ks.Size(0) == 20 - in_slot);
+  CHECK(ks.Find(0, keys[0], now) == nullptr);
+  CHECK(ks.dropped_pending() == in_slot);
+  CHECK(ks.FreeDropped(1) == 1);
+  CHECK(ks.dropped_pending() == in_slot - 1);
+  CHECK(ks.FreeDropped(1000) == in_slot - 1);
+  CHECK(ks.dropped_pending() == 0);
+  CHECK(ks.FreeDropped(1000) == 0);
+}
+
+}  // namespace
+}  // namespace lattice::server

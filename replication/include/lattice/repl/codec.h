@@ -15,6 +15,8 @@
 //
 // Pure functions; thread-safe. No I/O, no clock.
 
+#include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -32,5 +34,16 @@ std::string EncodeOp(const OpRecord& op);
 // Sets op.wire to EncodeOp(op) if unset, and returns it.
 const std::string& CacheWire(OpRecord& op);
 Result<OpRecord> DecodeOp(std::string_view bytes);
+
+// A key of a snapshot chunk by reference: its state stays where it is held.
+struct SnapshotKeyRef {
+  uint32_t db = 0;
+  std::string_view key;
+  const crdt::Key* state = nullptr;
+};
+// Encode(SnapshotChunk{snapshot_id, keys, context, last}), byte for byte, without copying the
+// keys' state into a SnapshotChunk first (checkpoints and slot migration snapshots).
+std::string EncodeSnapshotChunk(uint64_t snapshot_id, std::span<const SnapshotKeyRef> keys,
+                                const crdt::DotContext& context, bool last);
 
 }  // namespace lattice::repl

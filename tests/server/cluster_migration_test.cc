@@ -1,0 +1,495 @@
+// Slot migration's state machine on real Servers without sockets: each node is a TestServer
+// with a Cluster, and a FakeBus carries the CLUSTER commands between them, delivering, holding
+// or failing each one as the test decides. Time is the nodes' FakeClocks, moved by hand.
+//
+// Covered: the states of a successful export and import and what each side keeps; imported keys
+// hidden from DBSIZE/KEYS/SCAN/RANDOMKEY until the handoff; cancel, a failed link, a silent
+// target (repl-timeout) and a pause that outlasts its limit, each leaving the source owning its
+// keys and the target holding none.
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "server/cluster.h"
+#include "server/server_test_util.h"
+
+namespace lattice::server {
+namespace {
+
+using testing::TestServer;
+
+struct Message {
+  std::string ip;
+  int port = 0;
+  std::vector<std::string> args;
+  ClusterBus::ReplyHandler done;
+};
+
+class FakeBus final : public ClusterBus {
+ public:
+  void Send(const std::string& ip, int port, std::string_view /*channel*/,
+            std::vector<std::string> args, ReplyHandler done) override {
+    queue.push_back({ip, port, std::move(args), std::move(done)});
+  }
+  std::deque<Message> queue;
+};
+
+// What the bus does with one message.
+enum class Fate { kDeliver, kHold, kFail, kLoseReply };
+
+struct Node {
+  Node(const std::string& shard, int port, FakeBus& bus, const std::string& region = "r0") {
+    Config config;
+    const std::string port_text = std::to_string(port);
+    const std::string_view args[] = {"--cluster-enabled", "yes", "--port", port_text,
+                                     "--shard-id", shard, "--region", region};
+    REQUIRE(config.ApplyArgs(args).ok());
+    server = std::make_unique<TestServer>(std::move(config), static_cast<ReplicaId>(port));
+    cluster = std::make_unique<Cluster>(server->server());
+    REQUIRE(cluster->Load("", std::string(40, static_cast<char>('a' + port % 6)),
+                          server->clock().NowMs())
+                .ok());
+    server->server().set_cluster(cluster.get());
+    cluster->set_bus(&bus);
+    this->port = port;
+  }
+  std::string Run(std::vector<std::string> args) { return server->Run(std::move(args)); }
+  RespValue RunValue(std::vector<std::string> args) { return server->RunValue(std::move(args)); }
+  Keyspace& keyspace() { return server->server().keyspace(); }
+
+  std::unique_ptr<TestServer> server;
+  std::unique_ptr<Cluster> cluster;
+  int port = 0;
+};
+
+// Shard A (port 7001) and shard B (port 7002), one region each; A owns slots 0-8191. With
+// `second_region`, shard A also has a node in region r1 (port 7003). The regions of a shard do
+// not replicate here: the tests write to the coordinator only.
+class Net {
+ public:
+  explicit Net(bool second_region = false) : a("A", 7001, bus), b("B", 7002, bus) {
+    std::vector<std::string> create{"CLUSTER", "CREATE", "SHARD", "A", "127.0.0.1:7001"};
+    if (second_region) {
+      a1 = std::make_unique<Node>("A", 7003, bus, "r1");
+      create.push_back("127.0.0.1:7003");
+    }
+    for (const char* arg : {"SHARD", "B", "127.0.0.1:7002"}) create.push_back(arg);
+    REQUIRE(a.Run(create) == "OK");
+    for (int i = 0; i < 20 && !Agreed(); ++i) Step();
+    REQUIRE(Agreed());
+  }
+
+  std::vector<Node*> Nodes() {
+    std::vector<Node*> nodes{&a, &b};
+    if (a1 != nullptr) nodes.push_back(a1.get());
+    return nodes;
+  }
+
+  bool Agreed() {
+    for (Node* node : Nodes()) {
+      if (node->cluster->topology().Encode() != a.cluster->topology().Encode()) return false;
+    }
+    return a.cluster->topology().FindNode(b.cluster->myid()) != nullptr;
+  }
+
+  Node& ByPort(int port) {
+    for (Node* node : Nodes()) {
+      if (node->port == port) return *node;
+    }
+    FAIL("no node on port " << port);
+    return a;
+  }
+
+  // Delivers what is queued (and what that sends in turn), at most `max` messages; `fate`
+  // decides per message. Held messages stay queued, in order.
+  void Pump(const std::function<Fate(const Message&)>& fate = nullptr, size_t max = 10'000) {
+    std::deque<Message> held;
+    for (size_t n = 0; n < max && !bus.queue.empty(); ++n) {
+      Message message = std::move(bus.queue.front());
+      bus.queue.pop_front();
+      const Fate f = fate ? fate(message) : Fate::kDeliver;
+      if (f == Fate::kHold) {
+        held.push_back(std::move(message));
+        continue;
+      }
+      if (f == Fate::kFail) {
+        message.done(Unexpected(std::string("cluster bus link failed: test")));
+        continue;
+      }
+      RespValue reply = ByPort(message.port).RunValue(message.args);
+      if (f == Fate::kLoseReply) {
+        message.done(Unexpected(std::string("cluster bus link failed: test")));
+        continue;
+      }
+      message.done(std::move(reply));
+    }
+    for (Message& message : held) bus.queue.push_front(std::move(message));
+  }
+
+  // Every queued message fails, as when the links break (handlers see an error).
+  void FailQueued() { Pump([](const Message&) { return Fate::kFail; }); }
+
+  // One round: both nodes tick at the same time, then the bus delivers.
+  void Step(int64_t advance_ms = 10, const std::function<Fate(const Message&)>& fate = nullptr) {
+    for (Node* node : Nodes()) {
+      node->server->clock().now_us += advance_ms * 1000;
+      node->cluster->Tick(node->server->clock().NowMs());
+      node->cluster->Flush();
+    }
+    Pump(fate);
+  }
+
+  // Steps until `done` holds, at most `max_steps` times.
+  bool StepUntil(const std::function<bool()>& done, int max_steps = 500,
+                 const std::function<Fate(const Message&)>& fate = nullptr) {
+    for (int i = 0; i < max_steps; ++i) {
+      if (done()) return true;
+      Step(10, fate);
+    }
+    return done();
+  }
+
+  FakeBus bus;
+  Node a;
+  Node b;
+  std::unique_ptr<Node> a1;
+};
+
+bool IsCommand(const Message& message, std::string_view sub) {
+  return message.args.size() > 2 && message.args[1] == "SYNCSLOTS" && message.args[2] == sub;
+}
+
+// A bus policy: `fate` for SYNCSLOTS `sub`, every other message delivered.
+std::function<Fate(const Message&)> Only(std::string sub, Fate fate) {
+  return [sub, fate](const Message& m) { return IsCommand(m, sub) ? fate : Fate::kDeliver; };
+}
+
+const MigrationJob* Job(const Node& node, bool export_side) {
+  for (const MigrationJob& job : node.cluster->jobs()) {
+    if (job.export_side == export_side) return &job;
+  }
+  return nullptr;
+}
+
+std::string StateOf(const Node& node, bool export_side) {
+  const MigrationJob* job = Job(node, export_side);
+  return job == nullptr ? "" : job->state;
+}
+
+// `n` keys of every kind in slots 0..99 (owned by A), written on `node`.
+std::vector<std::string> Load(Node& node, int n) {
+  std::vector<std::string> keys;
+  for (int i = 0; static_cast<int>(keys.size()) < n; ++i) {
+    const std::string key = "k:" + std::to_string(i);
+    if (KeySlot(key) > 99) continue;
+    switch (keys.size() % 4) {
+      case 0: REQUIRE(node.Run({"SET", key, "v"}) == "OK"); break;
+      case 1: REQUIRE(node.Run({"HSET", key, "f", "v"}) == "1"); break;
+      case 2: REQUIRE(node.Run({"SADD", key, "m"}) == "1"); break;
+      default: REQUIRE(node.Run({"INCRBY", key, "5"}) == "5"); break;
+    }
+    keys.push_back(key);
+  }
+  return keys;
+}
+
+uint64_t KeysIn(Node& node, uint16_t first, uint16_t last) {
+  uint64_t n = 0;
+  for (uint32_t slot = first; slot <= last; ++slot) {
+    n += node.keyspace().CountKeysInSlot(0, static_cast<uint16_t>(slot));
+  }
+  return n;
+}
+
+std::string Migrate(Net& net) {
+  return net.a.Run({"CLUSTER", "MIGRATESLOTS", "SLOTSRANGE", "0", "99", "NODE",
+                    net.b.cluster->myid()});
+}
+
+// Loads `n` keys into A's slots 0-99 and starts their migration to B.
+std::vector<std::string> LoadAndMigrate(Net& net, int n) {
+  std::vector<std::string> keys = Load(net.a, n);
+  REQUIRE(Migrate(net) == "OK");
+  return keys;
+}
+
+TEST_CASE("Migration: states, handoff, and what each side keeps", "[cluster][migration]") {
+  Net net;
+  const std::vector<std::string> keys = LoadAndMigrate(net, 300);
+  CHECK(StateOf(net.a, true) == "connecting");
+  // The export walks its states in order; FINISH is held to look at the moment before handoff.
+  std::vector<std::string> seen{"connecting"};
+  const auto hold_finish = Only("FINISH", Fate::kHold);
+  REQUIRE(net.StepUntil(
+      [&] {
+        const std::string state = StateOf(net.a, true);
+        if (state != seen.back()) seen.push_back(state);
+        return state == "failover-granted";
+      },
+      500, hold_finish));
+  const std::vector<std::string> expected{"connecting", "snapshotting", "replicating",
+                                          "waiting-to-pause", "failover-paused",
+                                          "waiting-to-finish", "failover-granted"};
+  // Some states may pass within one step; the order never changes.
+  size_t at = 0;
+  for (const std::string& state : seen) {
+    while (at < expected.size() && expected[at] != state) ++at;
+    CHECK(at < expected.size());
+  }
+  CHECK(StateOf(net.b, false) == "failover-requested");
+
+  // Before the handoff: the target holds every key but lists none (Valkey hides importing
+  // slots), and redirects them to the source; the source still serves them, writes paused.
+  CHECK(KeysIn(net.b, 0, 99) == keys.size());
+  CHECK(net.b.Run({"DBSIZE"}) == "0");
+  CHECK(net.b.Run({"KEYS", "*"}) == "[]");
+  CHECK(net.b.Run({"SCAN", "0", "COUNT", "1000"}) == "[\"0\", []]");
+  CHECK(net.b.Run({"RANDOMKEY"}) == "(nil)");
+  CHECK(net.b.Run({"INFO", "keyspace"}).find("db0:keys=") == std::string::npos);
+  CHECK(net.b.Run({"CLUSTER", "COUNTKEYSINSLOT", std::to_string(KeySlot(keys[0]))}) != "0");
+  CHECK(net.b.Run({"GET", keys[0]}).starts_with("(error) MOVED"));
+  CHECK(net.a.Run({"GET", keys[0]}) == "\"v\"");
+  CHECK(net.a.Run({"DBSIZE"}) == std::to_string(keys.size()));
+
+  // Handoff.
+  REQUIRE(net.StepUntil([&] { return StateOf(net.a, true) == "success"; }));
+  CHECK(StateOf(net.b, false) == "success");
+  CHECK(net.b.Run({"DBSIZE"}) == std::to_string(keys.size()));
+  CHECK(net.b.Run({"GET", keys[0]}) == "\"v\"");
+  CHECK(net.b.Run({"GET", keys[3]}) == "\"5\"");
+  CHECK(net.b.Run({"INFO", "keyspace"}).find("db0:keys=" + std::to_string(keys.size())) !=
+        std::string::npos);
+  CHECK(net.b.Run({"KEYS", "*"}).find(keys[0]) != std::string::npos);
+  CHECK(net.a.Run({"GET", keys[0]}).starts_with("(error) MOVED"));
+  // The source dropped the keys; their memory goes a bounded part per tick.
+  CHECK(KeysIn(net.a, 0, 99) == 0);
+  CHECK(net.a.Run({"DBSIZE"}) == "0");
+  REQUIRE(net.StepUntil([&] { return net.a.keyspace().dropped_pending() == 0; }));
+  CHECK(net.a.cluster->stats().last_migration_keys == keys.size());
+}
+
+TEST_CASE("Migration: writes during the export reach the target", "[cluster][migration]") {
+  Net net;
+  const std::vector<std::string> keys = LoadAndMigrate(net, 50);
+  net.Step();
+  // Written while the snapshot is on its way: streamed as ops.
+  CHECK(net.a.Run({"SET", keys[0], "changed"}) == "OK");
+  CHECK(net.a.Run({"DEL", keys[1]}) == "1");
+  CHECK(net.a.Run({"INCRBY", keys[3], "10"}) == "15");
+  REQUIRE(net.StepUntil([&] { return StateOf(net.a, true) == "success"; }));
+  CHECK(net.b.Run({"GET", keys[0]}) == "\"changed\"");
+  CHECK(net.b.Run({"EXISTS", keys[1]}) == "0");
+  CHECK(net.b.Run({"GET", keys[3]}) == "\"15\"");
+  CHECK(net.b.Run({"DBSIZE"}) == "49");
+}
+
+// After a failed or cancelled export: the source owns and serves every key, the target holds
+// none, and nothing stays hidden or paused.
+void CheckSourceKeeps(Net& net, const std::vector<std::string>& keys) {
+  CHECK(KeysIn(net.a, 0, 99) == keys.size());
+  CHECK(net.a.Run({"SET", keys[0], "after"}) == "OK");
+  CHECK(KeysIn(net.b, 0, 99) == 0);
+  CHECK(net.b.Run({"GET", keys[0]}).starts_with("(error) MOVED"));
+  CHECK(net.a.cluster->topology().owner(50).shard == "A");
+  CHECK(net.b.cluster->topology().owner(50).shard == "A");
+  CHECK(net.a.Run({"CLUSTER", "CANCELSLOTMIGRATIONS"}) == "(error) ERR No migrations ongoing");
+}
+
+TEST_CASE("Migration: cancel mid-snapshot", "[cluster][migration]") {
+  Net net;
+  const std::vector<std::string> keys = LoadAndMigrate(net, 5000);  // more than one chunk
+  net.Step();
+  net.Step();
+  REQUIRE(StateOf(net.a, true) == "snapshotting");
+  CHECK(KeysIn(net.b, 0, 99) > 0);
+  CHECK(net.a.Run({"CLUSTER", "CANCELSLOTMIGRATIONS"}) == "OK");
+  CHECK(StateOf(net.a, true) == "cancelled");
+  net.Step();  // the target hears ABORT
+  CHECK(StateOf(net.b, false) == "failed");
+  CheckSourceKeeps(net, keys);
+}
+
+TEST_CASE("Migration: a retry after a cancel moves every key", "[cluster][migration]") {
+  Net net;
+  const std::vector<std::string> keys = LoadAndMigrate(net, 5000);
+  net.Step();
+  net.Step();
+  REQUIRE(KeysIn(net.b, 0, 99) > 0);  // some chunks arrived, then the target dropped them
+  REQUIRE(net.a.Run({"CLUSTER", "CANCELSLOTMIGRATIONS"}) == "OK");
+  net.Step();
+  REQUIRE(KeysIn(net.b, 0, 99) == 0);
+  REQUIRE(Migrate(net) == "OK");
+  REQUIRE(net.StepUntil([&] { return StateOf(net.a, true) == "success"; }));
+  CHECK(KeysIn(net.b, 0, 99) == keys.size());
+  CHECK(net.b.Run({"DBSIZE"}) == std::to_string(keys.size()));
+}
+
+TEST_CASE("Migration: a failed link to the target", "[cluster][migration]") {
+  Net net;
+  const std::vector<std::string> keys = LoadAndMigrate(net, 100);
+  const auto fail_drained = Only("DRAINED", Fate::kFail);
+  REQUIRE(net.StepUntil([&] { return Job(net.a, true)->terminal(); }, 500, fail_drained));
+  CHECK(StateOf(net.a, true) == "failed");
+  CHECK(Job(net.a, true)->message.find("failed on DRAINED") != std::string::npos);
+  // The source was paused: it is not any more.
+  CHECK(net.a.Run({"SET", keys[1], "x"}) == "OK");
+  net.Step();
+  CHECK(StateOf(net.b, false) == "failed");
+  CheckSourceKeeps(net, keys);
+}
+
+TEST_CASE("Migration: ESTABLISH refused", "[cluster][migration]") {
+  Net net;
+  const std::vector<std::string> keys = Load(net.a, 10);
+  // The target already imports the slots (a stale job of another source would do the same).
+  REQUIRE(Migrate(net) == "OK");
+  net.Pump([](const Message&) { return Fate::kDeliver; }, 1);  // ESTABLISH only
+  REQUIRE(net.a.Run({"CLUSTER", "CANCELSLOTMIGRATIONS"}) == "OK");
+  net.FailQueued();  // ABORT lost: the target still imports
+  REQUIRE(StateOf(net.b, false) == "receiving-snapshot");
+  REQUIRE(Migrate(net) == "OK");
+  REQUIRE(net.StepUntil([&] { return Job(net.a, true)->terminal(); }));
+  CHECK(StateOf(net.a, true) == "failed");
+  CHECK(Job(net.a, true)->message ==
+        "Received error during handshake to target: ERR Slot is already being imported on the "
+        "target by a different migration");
+}
+
+TEST_CASE("Migration: a silent target times out (repl-timeout)", "[cluster][migration]") {
+  Net net;
+  const std::vector<std::string> keys = Load(net.a, 100);
+  REQUIRE(net.a.Run({"CONFIG", "SET", "repl-timeout", "2"}) == "OK");
+  REQUIRE(net.b.Run({"CONFIG", "SET", "repl-timeout", "2"}) == "OK");
+  REQUIRE(Migrate(net) == "OK");
+  net.Step();
+  REQUIRE(StateOf(net.b, false) == "receiving-snapshot");
+  // From now on nothing is delivered either way.
+  auto hold_all = [](const Message&) { return Fate::kHold; };
+  for (int i = 0; i < 19; ++i) net.Step(100, hold_all);
+  CHECK_FALSE(Job(net.a, true)->terminal());
+  for (int i = 0; i < 3; ++i) net.Step(100, hold_all);
+  CHECK(StateOf(net.a, true) == "failed");
+  CHECK(Job(net.a, true)->message == "Timed out waiting for the target");
+  CHECK(StateOf(net.b, false) == "failed");
+  CHECK(Job(net.b, false)->message == "Timed out waiting for the source");
+  net.FailQueued();
+  CheckSourceKeeps(net, keys);
+}
+
+TEST_CASE("Migration: the write pause ends after 10 s without a handoff", "[cluster][migration]") {
+  Net net;
+  const std::vector<std::string> keys = LoadAndMigrate(net, 100);
+  const auto hold_drained = Only("DRAINED", Fate::kHold);
+  REQUIRE(net.StepUntil([&] { return StateOf(net.a, true) == "waiting-to-finish"; }, 500,
+                        hold_drained));
+  // Writes to the slots are held (the client is parked with its command), others go on.
+  ClientState& client = net.a.server->client();
+  const std::string_view set[] = {"SET", keys[0], "held"};
+  std::string out;
+  ReplyBuilder reply(&out);
+  net.a.server->server().Execute(client, set, reply);
+  CHECK(out.empty());  // no reply yet: the network layer retries the command
+  CHECK_FALSE(client.paused_command.empty());
+  client.paused_command.clear();
+  CHECK(net.a.Run({"SET", "bar", "x"}) == "OK");  // slot 5061: A's, not migrating
+  for (int i = 0; i < 99; ++i) net.Step(100, hold_drained);
+  CHECK(StateOf(net.a, true) == "waiting-to-finish");
+  net.Step(200, hold_drained);
+  CHECK(StateOf(net.a, true) == "failed");
+  CHECK(Job(net.a, true)->message == "Timed out before streaming completed");
+  net.FailQueued();
+  net.Step();
+  CheckSourceKeeps(net, keys);
+}
+
+// The known risk of an active-active source: a source node that misses the handoff. Its pause
+// times out, and it must not resume writes to slots the target may own.
+TEST_CASE("Migration: a source region that misses the handoff refuses writes until confirmed",
+          "[cluster][migration]") {
+  Net net(/*second_region=*/true);
+  Node& a1 = *net.a1;
+  const std::vector<std::string> keys = LoadAndMigrate(net, 20);
+  // Everything reaches a1 until it is paused; after that, nothing reaches it or leaves it.
+  bool cut = false;
+  auto cut_a1 = [&](const Message& m) {
+    if (IsCommand(m, "PAUSE") && m.port == 7003) {
+      cut = true;
+      return Fate::kDeliver;
+    }
+    return cut && (m.port == 7003 || m.args[1] == "LATTICE-GOSSIP") ? Fate::kHold : Fate::kDeliver;
+  };
+  REQUIRE(net.StepUntil([&] { return StateOf(net.a, true) == "success"; }, 500, cut_a1));
+  CHECK(net.b.cluster->topology().owner(5).shard == "B");
+  CHECK(a1.cluster->topology().owner(5).shard == "A");  // a1 has not heard
+  // Held while paused (no reply yet), then refused once the pause timed out.
+  std::string out;
+  ReplyBuilder reply(&out);
+  const std::string_view set[] = {"SET", keys[0], "lost?"};
+  a1.server->server().Execute(a1.server->client(), set, reply);
+  CHECK(out.empty());
+  a1.server->client().paused_command.clear();
+  for (int i = 0; i < 101; ++i) net.Step(100, cut_a1);
+  CHECK(a1.cluster->unconfirmed()[KeySlot(keys[0])]);
+  CHECK(a1.Run({"SET", keys[0], "lost?"}).starts_with("(error) TRYAGAIN"));
+  CHECK(a1.Run({"GET", keys[0]}) != "(error)");  // reads go on
+  CHECK(a1.Run({"SET", "bar", "x"}) == "OK");     // other slots go on
+  // a1 hears the target shard: the slots moved; writes get MOVED.
+  net.FailQueued();
+  REQUIRE(net.StepUntil([&] { return a1.cluster->topology().owner(5).shard == "B"; }));
+  CHECK_FALSE(a1.cluster->unconfirmed()[KeySlot(keys[0])]);
+  CHECK(a1.Run({"SET", keys[0], "x"}).starts_with("(error) MOVED"));
+  CHECK(net.b.Run({"GET", keys[0]}) == "\"v\"");
+}
+
+TEST_CASE("Migration: FINISH granted but unanswered leaves the source unconfirmed",
+          "[cluster][migration]") {
+  SECTION("the target took the slots: the source learns it and redirects") {
+    Net net;
+    const std::vector<std::string> keys = LoadAndMigrate(net, 20);
+    auto lose_finish = [&](const Message& m) {
+      if (IsCommand(m, "FINISH")) return Fate::kLoseReply;
+      return m.args[1] == "LATTICE-GOSSIP" ? Fate::kHold : Fate::kDeliver;
+    };
+    REQUIRE(net.StepUntil([&] { return Job(net.a, true)->terminal(); }, 500, lose_finish));
+    CHECK(StateOf(net.a, true) == "failed");
+    CHECK(Job(net.a, true)->message.starts_with("Unpaused before migration completed"));
+    CHECK(StateOf(net.b, false) == "success");
+    CHECK(net.a.Run({"SET", keys[0], "x"}).starts_with("(error) TRYAGAIN"));
+    net.FailQueued();
+    REQUIRE(net.StepUntil([&] { return net.a.cluster->topology().owner(5).shard == "B"; }));
+    CHECK(net.a.Run({"SET", keys[0], "x"}).starts_with("(error) MOVED"));
+  }
+  SECTION("the target never got FINISH: confirmed, the source writes again") {
+    Net net;
+    const std::vector<std::string> keys = LoadAndMigrate(net, 20);
+    REQUIRE(net.StepUntil([&] { return Job(net.a, true)->terminal(); }, 500,
+                          Only("FINISH", Fate::kFail)));
+    CHECK(StateOf(net.a, true) == "failed");
+    CHECK(net.a.Run({"SET", keys[0], "x"}).starts_with("(error) TRYAGAIN"));
+    REQUIRE(net.StepUntil([&] { return net.a.Run({"SET", keys[0], "x"}) == "OK"; }));
+    CHECK(StateOf(net.b, false) == "failed");  // the ABORT that followed
+    CheckSourceKeeps(net, keys);
+  }
+}
+
+TEST_CASE("Migration: a target refuses a FINISH that comes long after DRAINED",
+          "[cluster][migration]") {
+  Net net;
+  const std::vector<std::string> keys = LoadAndMigrate(net, 20);
+  REQUIRE(net.StepUntil([&] { return StateOf(net.a, true) == "failover-granted"; }, 500,
+                        Only("FINISH", Fate::kHold)));
+  net.b.server->clock().now_us += 6'000'000;  // the FINISH was 6 s on its way
+  REQUIRE(net.StepUntil([&] { return Job(net.a, true)->terminal(); }));
+  CHECK(StateOf(net.b, false) == "failed");
+  CHECK(Job(net.b, false)->message == "FINISH came too late after DRAINED");
+  REQUIRE(net.StepUntil([&] { return net.a.Run({"SET", keys[0], "x"}) == "OK"; }));
+  CheckSourceKeeps(net, keys);
+}
+
+}  // namespace
+}  // namespace lattice::server
