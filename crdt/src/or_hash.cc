@@ -205,7 +205,9 @@ void OrHash::ForEachDotOf(const std::string& field, absl::FunctionRef<void(Dot)>
 }
 
 void OrHash::ScanDots(absl::FunctionRef<bool(const std::string&, Dot)> f) const {
-  for (const auto& [name, field] : fields_) {
+  for (const auto& entry : fields_) {  // not a structured binding: clang 14 cannot capture one
+    const std::string& name = entry.first;
+    const auto& field = entry.second;
     ++ThreadJoinStats().scanned;
     bool stop = false;
     auto visit = [&](Dot dot) { stop = stop || f(name, dot); };

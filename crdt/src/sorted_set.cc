@@ -216,10 +216,11 @@ void SortedSet::ForEachDotOf(const std::string& member, absl::FunctionRef<void(D
 }
 
 void SortedSet::ScanDots(absl::FunctionRef<bool(const std::string&, Dot)> f) const {
-  for (const auto& [member, cell] : members_) {
+  for (const auto& entry : members_) {  // not a structured binding: clang 14 cannot capture one
+    const std::string& member = entry.first;
     ++ThreadJoinStats().scanned;
     bool stop = false;
-    cell.ForEachDot([&](Dot dot) { stop = stop || f(member, dot); });
+    entry.second.ForEachDot([&](Dot dot) { stop = stop || f(member, dot); });
     if (stop) {
       return;
     }
