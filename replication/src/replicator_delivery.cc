@@ -51,6 +51,33 @@ std::string Replicator::CheckOp(const OpRecord& op) const {
   if (have >= first.seq && have < LastSeq(op)) {
     return "op overlaps ops already applied";
   }
+  // Every dot an op names (what it observed, what its delta holds) of a replica this shard
+  // replicates with is in its causal past (deps) or one of its own dots: anything else would put
+  // dots into this replica's context that no op it applied ever took. Dots of replicas outside
+  // the stream (state imported by a slot migration from another shard) are not judged here.
+  const uint64_t last = LastSeq(op);
+  auto known = [&](ReplicaId replica, uint64_t seq) {
+    if (replica == first.replica) return seq <= last;
+    const uint64_t past = op.deps.Get(replica);
+    return (past == 0 && applied_.Get(replica) == 0) || seq <= past;
+  };
+  auto check = [&](const crdt::DotContext& dots) {
+    for (const auto& [replica, seq] : dots.vector().entries()) {
+      if (!known(replica, seq)) return false;
+    }
+    for (const crdt::Dot& dot : dots.cloud()) {
+      if (!known(dot.replica, dot.seq)) return false;
+    }
+    return true;
+  };
+  if (!check(op.op.context)) {
+    return "op observed dots outside its causal past";
+  }
+  crdt::DotContext held;
+  op.op.delta.CollectDots(held);
+  if (!check(held)) {
+    return "op holds dots outside its causal past";
+  }
   return "";
 }
 
