@@ -59,6 +59,7 @@ std::string Replicator::CheckOp(const OpRecord& op) const {
   auto known = [&](ReplicaId replica, uint64_t seq) {
     if (replica == first.replica) return seq <= last;
     const uint64_t past = op.deps.Get(replica);
+    if (replica == config_.replica) return seq <= past;  // ours: it can only have seen ours
     return (past == 0 && applied_.Get(replica) == 0) || seq <= past;
   };
   auto check = [&](const crdt::DotContext& dots) {

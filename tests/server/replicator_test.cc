@@ -681,5 +681,41 @@ TEST_CASE("ops are applied in causal order whatever order they arrive in", "[rep
   CHECK(std::holds_alternative<Goodbye>(transport.sent.back().second));
 }
 
+TEST_CASE("an op naming dots outside its causal past is refused, imported foreign dots are not",
+          "[replicator]") {
+  auto op = [](uint64_t seq, crdt::Dot observed) {
+    OpRecord record;
+    record.op.first_dot = crdt::Dot{22, seq};
+    record.op.dot_count = 1;
+    record.deps.Set(22, seq - 1);
+    record.op.context.Add(observed);
+    return record;
+  };
+  struct Case {
+    crdt::Dot observed;
+    bool accepted;
+  };
+  const std::vector<Case> cases = {
+      {crdt::Dot{22, 1}, true},    // its own earlier dot
+      {crdt::Dot{22, 2}, true},    // its own dot
+      {crdt::Dot{22, 43}, false},  // the origin's future: the fuzzer's find
+      {crdt::Dot{11, 5}, false},   // ours, beyond what its deps say it saw
+      {crdt::Dot{77, 9}, true},    // a replica outside the stream (a slot-migration import)
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.observed.replica, c.observed.seq);
+    RecordingTransport transport;
+    NullApplier applier;
+    Replicator rep(ConfigFor(11, {11, 22}), {}, transport, applier);
+    rep.OnConnected(22, 0);
+    rep.OnMessage(22, MakeHello("shard-1", 22), 1);
+    rep.OnMessage(22, OpBatch{{op(1, crdt::Dot{22, 1})}}, 2);
+    REQUIRE(applier.applied == 1);
+    rep.OnMessage(22, OpBatch{{op(2, c.observed)}}, 3);
+    CHECK(applier.applied == (c.accepted ? 2 : 1));
+    CHECK(transport.closed.empty() == c.accepted);
+  }
+}
+
 }  // namespace
 }  // namespace lattice::repl
