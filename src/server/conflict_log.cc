@@ -8,40 +8,39 @@ namespace {
 
 std::string ValueText(const crdt::RegisterEntry<std::string>& entry) { return entry.value; }
 
-// Dots of `member` in a set or zset of `local` that `op` did not observe: a concurrent add or
-// a concurrent remove token.
-template <typename Dots>
-ReplicaId UnseenReplica(const Dots& dots, const crdt::KeyOp& op) {
-  for (const crdt::Dot& dot : dots) {
+// The replica of the first of `dots` (a set member's add dots or remove tokens) that the remote
+// side did not observe: a concurrent add or a concurrent remove; kNoReplica if it saw them all.
+ReplicaId UnseenReplica(const crdt::DotSet& dots, const ConflictLog::Remote& op) {
+  for (const crdt::Dot& dot : dots.dots()) {
     if (!op.context.Contains(dot)) return dot.replica;
   }
   return kNoReplica;
 }
 
-std::vector<crdt::Dot> CellDots(const crdt::ScoreCell& cell) {
-  crdt::DotContext dots;
-  cell.CollectDots(dots);
-  std::vector<crdt::Dot> out(dots.cloud().begin(), dots.cloud().end());
-  for (const auto& [replica, seq] : dots.vector().entries()) {
-    out.push_back(crdt::Dot{replica, seq});  // the contiguous run's latest dot stands for it
-  }
-  return out;
+// The same for the dots of a sorted-set member's score cell.
+ReplicaId UnseenReplica(const crdt::ScoreCell& cell, const ConflictLog::Remote& op) {
+  ReplicaId unseen = kNoReplica;
+  cell.ForEachDot([&](crdt::Dot dot) {
+    if (unseen == kNoReplica && !op.context.Contains(dot)) unseen = dot.replica;
+  });
+  return unseen;
 }
 
-void CaptureRemovals(const crdt::Key& local, const crdt::KeyOp& op, ConflictLog::Before& before) {
+void CaptureRemovals(const crdt::Key& local, const ConflictLog::Remote& op,
+                     ConflictLog::Before& before) {
   using Removal = ConflictLog::Before::Removal;
   const crdt::OrSet& mine = local.set();
   const crdt::OrSet& theirs = op.delta.set();
   for (const auto& [member, tokens] : theirs.removes()) {  // their remove vs my add
     if (auto add = mine.adds().find(member); add != mine.adds().end()) {
-      if (ReplicaId adder = UnseenReplica(add->second.dots(), op); adder != kNoReplica) {
+      if (ReplicaId adder = UnseenReplica(add->second, op); adder != kNoReplica) {
         before.removals.push_back(Removal{false, member, tokens.dots().front().replica, adder, true});
       }
     }
   }
   for (const auto& [member, adds] : theirs.adds()) {  // my remove vs their add
     if (auto token = mine.removes().find(member); token != mine.removes().end()) {
-      if (ReplicaId remover = UnseenReplica(token->second.dots(), op); remover != kNoReplica) {
+      if (ReplicaId remover = UnseenReplica(token->second, op); remover != kNoReplica) {
         before.removals.push_back(Removal{false, member, remover, adds.dots().front().replica, false});
       }
     }
@@ -50,7 +49,7 @@ void CaptureRemovals(const crdt::Key& local, const crdt::KeyOp& op, ConflictLog:
   const crdt::SortedSet& ztheirs = op.delta.zset();
   for (const auto& [member, tokens] : ztheirs.removes()) {
     if (auto cell = zmine.members().find(member); cell != zmine.members().end()) {
-      if (ReplicaId adder = UnseenReplica(CellDots(cell->second), op); adder != kNoReplica) {
+      if (ReplicaId adder = UnseenReplica(cell->second, op); adder != kNoReplica) {
         before.removals.push_back(Removal{true, member, tokens.dots().front().replica, adder, true});
       }
     }
@@ -58,8 +57,8 @@ void CaptureRemovals(const crdt::Key& local, const crdt::KeyOp& op, ConflictLog:
   for (const auto& [member, cell] : ztheirs.members()) {
     if (ztheirs.removes().contains(member) || !cell.Alive()) continue;
     if (auto token = zmine.removes().find(member); token != zmine.removes().end()) {
-      if (ReplicaId remover = UnseenReplica(token->second.dots(), op); remover != kNoReplica) {
-        before.removals.push_back(Removal{true, member, remover, op.first_dot.replica, false});
+      if (ReplicaId remover = UnseenReplica(token->second, op); remover != kNoReplica) {
+        before.removals.push_back(Removal{true, member, remover, op.origin.replica, false});
       }
     }
   }
@@ -67,7 +66,7 @@ void CaptureRemovals(const crdt::Key& local, const crdt::KeyOp& op, ConflictLog:
 
 }  // namespace
 
-ConflictLog::Before ConflictLog::Capture(const crdt::Key* local, const crdt::KeyOp& op) {
+ConflictLog::Before ConflictLog::Capture(const crdt::Key* local, const Remote& op) {
   Before before;
   if (local == nullptr) {
     return before;
@@ -91,10 +90,13 @@ ConflictLog::Before ConflictLog::Capture(const crdt::Key* local, const crdt::Key
   return before;
 }
 
-crdt::KeyOp ConflictLog::StateAsOp(const crdt::Key& state, const crdt::DotContext& context) {
-  crdt::KeyOp op;
-  op.delta = state;
-  op.context = context;
+ConflictLog::Remote ConflictLog::Remote::Of(const crdt::KeyOp& op) {
+  return Remote{op.delta, op.context, op.first_dot, op.hlc, op.policies.type};
+}
+
+ConflictLog::Remote ConflictLog::Remote::OfState(const crdt::Key& state,
+                                                 const crdt::DotContext& context) {
+  Remote remote{state, context, crdt::Dot{}};
   const crdt::RegisterEntry<uint8_t>* creator = nullptr;
   if (const crdt::KeyRest* rest = state.rest()) {
     switch (state.Type()) {
@@ -105,20 +107,20 @@ crdt::KeyOp ConflictLog::StateAsOp(const crdt::Key& state, const crdt::DotContex
     }
   }
   if (creator != nullptr) {
-    op.first_dot = creator->dot;
-    op.hlc = creator->hlc;
+    remote.origin = creator->dot;
+    remote.hlc = creator->hlc;
     if ((creator->value & crdt::kFixedPrecedenceFlag) != 0) {
-      op.policies.type = crdt::TypeRule::kFixedPrecedence;
+      remote.type_rule = crdt::TypeRule::kFixedPrecedence;
     }
   } else if (const auto* winner = state.string().Winner()) {
-    op.first_dot = winner->dot;
-    op.hlc = winner->hlc;
+    remote.origin = winner->dot;
+    remote.hlc = winner->hlc;
   }
-  return op;
+  return remote;
 }
 
-void ConflictLog::Record(int db, std::string_view key, const Before& before,
-                         const crdt::KeyOp& op, const crdt::Key& after, int64_t now_ms) {
+void ConflictLog::Record(int db, std::string_view key, const Before& before, const Remote& op,
+                         const crdt::Key& after, int64_t now_ms) {
   auto lww = [&](const std::string& type, const std::string& field,
                  const crdt::RegisterEntry<std::string>& local,
                  const crdt::RegisterEntry<std::string>& remote,
@@ -160,11 +162,11 @@ void ConflictLog::Record(int db, std::string_view key, const Before& before,
       theirs != before.type) {
     const crdt::ObjectType now = after.Type();
     const bool remote_won = now == theirs;
-    const bool fixed = op.policies.type == crdt::TypeRule::kFixedPrecedence;
+    const bool fixed = op.type_rule == crdt::TypeRule::kFixedPrecedence;
     Add(Conflict{now_ms, db, std::string(key), "", "type",
                  fixed ? "fixed-precedence" : "newest-creator-wins",
-                 remote_won ? op.first_dot.replica : kNoReplica, remote_won ? op.hlc : 0,
-                 remote_won ? kNoReplica : op.first_dot.replica, remote_won ? 0 : op.hlc,
+                 remote_won ? op.origin.replica : kNoReplica, remote_won ? op.hlc : 0,
+                 remote_won ? kNoReplica : op.origin.replica, remote_won ? 0 : op.hlc,
                  std::string(TypeName(now)),
                  std::string(TypeName(remote_won ? before.type : theirs))});
   }

@@ -59,12 +59,20 @@ class ConflictLog {
     };
     std::vector<Removal> removals;
   };
-  static Before Capture(const crdt::Key* local, const crdt::KeyOp& op);
-  // A peer's whole key state (a snapshot being installed) seen as one op: the state as delta,
-  // its context, and the creator of its type as the op's origin, so that Capture and Record
-  // judge a snapshot join as they judge an op.
-  static crdt::KeyOp StateAsOp(const crdt::Key& state, const crdt::DotContext& context);
-  void Record(int db, std::string_view key, const Before& before, const crdt::KeyOp& op,
+  // What the local state is judged against: a peer's op, or a peer's whole key state (a snapshot
+  // being installed) seen as one op whose origin is the creator of its type. A view: nothing is
+  // copied, so it must not outlive what it names.
+  struct Remote {
+    const crdt::Key& delta;
+    const crdt::DotContext& context;
+    crdt::Dot origin;  // the op's first dot, or the dot of the state's type creator
+    uint64_t hlc = 0;
+    crdt::TypeRule type_rule = crdt::TypeRule::kNewestCreator;
+    static Remote Of(const crdt::KeyOp& op);
+    static Remote OfState(const crdt::Key& state, const crdt::DotContext& context);
+  };
+  static Before Capture(const crdt::Key* local, const Remote& remote);
+  void Record(int db, std::string_view key, const Before& before, const Remote& remote,
               const crdt::Key& after, int64_t now_ms);
 
   void set_capacity(size_t capacity);

@@ -452,15 +452,18 @@ void Keyspace::ApplyRemote(int db, std::string_view key, const crdt::KeyOp& op) 
   (void)hlc_.Update(op.hlc, crdt::HlcPhysicalMs(hlc_.last()));
   Table* table = TableFor(db, key, /*create=*/true);
   auto it = table->find(absl::string_view(key.data(), key.size()));
+  const ConflictLog::Remote remote = ConflictLog::Remote::Of(op);
+  const bool judged = db != system_db();  // policy entries are not conflicts an operator reads
   const ConflictLog::Before before =
-      ConflictLog::Capture(it == table->end() ? nullptr : &it->second, op);
+      judged ? ConflictLog::Capture(it == table->end() ? nullptr : &it->second, remote)
+             : ConflictLog::Before{};
   if (it == table->end()) {
     it = table->emplace(std::string(key), crdt::Key()).first;
     ++dbs_[db]->size;
   }
   it->second.Apply(op, context_);
-  if (db != system_db()) {
-    conflicts_.Record(db, key, before, op, it->second, crdt::HlcPhysicalMs(hlc_.last()));
+  if (judged) {
+    conflicts_.Record(db, key, before, remote, it->second, crdt::HlcPhysicalMs(hlc_.last()));
   }
   if (DeltaHasFieldTtl(op)) {
     dbs_[db]->field_ttl_keys.insert(it->first);
@@ -491,11 +494,11 @@ void Keyspace::JoinWith(int db, std::string_view key, const crdt::Key& theirs,
     it = table->emplace(std::string(key), crdt::Key()).first;
     ++dbs_[db]->size;
   }
-  std::optional<crdt::KeyOp> as_op;
+  std::optional<ConflictLog::Remote> remote;
   ConflictLog::Before before;
   if (!imported && db != system_db() && !it->second.empty() && !theirs.empty()) {
-    as_op = ConflictLog::StateAsOp(theirs, theirs_context);
-    before = ConflictLog::Capture(&it->second, *as_op);
+    remote.emplace(ConflictLog::Remote::OfState(theirs, theirs_context));
+    before = ConflictLog::Capture(&it->second, *remote);
   }
   if (imported) {
     crdt::DotContext seen;
@@ -504,8 +507,8 @@ void Keyspace::JoinWith(int db, std::string_view key, const crdt::Key& theirs,
   } else {
     it->second.Join(theirs, context_, theirs_context);
   }
-  if (as_op.has_value()) {
-    conflicts_.Record(db, key, before, *as_op, it->second, crdt::HlcPhysicalMs(hlc_.last()));
+  if (remote.has_value()) {
+    conflicts_.Record(db, key, before, *remote, it->second, crdt::HlcPhysicalMs(hlc_.last()));
   }
   if (HasFieldTtl(it->second)) {
     dbs_[db]->field_ttl_keys.insert(it->first);
