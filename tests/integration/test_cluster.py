@@ -219,7 +219,7 @@ class ClusterTopologyTest(unittest.TestCase):
             self.assertTrue(all(rc.get(key) == key.encode() for key in pipe_keys))
             rc.close()
         slots_a = sum(1 for i in range(3000) if key_slot(f"rw:0:{i}") < 8192)
-        wait_until(lambda: keys_in_slots(c.node("A", 1), 0, 8191) >= slots_a * 2 - 0,
+        wait_until(lambda: keys_in_slots(c.node("A", 1), 0, 8191) >= slots_a * 2,
                    timeout=20, what="region r1 of shard A to hold both regions' keys")
         code, out = c.node("B", 1).cli("-c", "set", "cli{x}", "hello")
         self.assertEqual((code, out.strip()), (0, "OK"))
@@ -369,10 +369,13 @@ class ClusterMigrationTest(unittest.TestCase):
         self.assertEqual(pipe.execute(), [b"OK", b"OK"])
         job = wait_job(a0, "EXPORT", ("success", "failed", "cancelled"))
         self.assertEqual(job["state"], "cancelled")
+        def imports(target):
+            return [j for j in migrations(target) if j["operation"] == "IMPORT"]
         for target in (b0, b1):
-            wait_until(lambda: all(j["state"] in ("failed", "success") for j in migrations(target)
-                                   if j["operation"] == "IMPORT"), timeout=30,
-                       what="imports to end")
+            # The target got the migration (ESTABLISH) and its import ended.
+            wait_until(lambda: imports(target) and all(j["state"] in ("failed", "success")
+                                                       for j in imports(target)),
+                       timeout=30, what="the import to start and end")
             self.assertTrue(all(j["state"] == "failed" for j in migrations(target)))
             self.assertEqual(keys_in_slots(target, 100, 199), 0)
         self.assertEqual(c.owner_of(b0, 150), frozenset({c.node_id(a0), c.node_id(c.node("A", 1))}))
@@ -446,7 +449,6 @@ class ClusterMigrationTest(unittest.TestCase):
         c.wait_agreed()
         self.assertEqual(keys_in_slots(b0, 200, 399), 0)
         self.assertEqual(c.owner_of(b0, 300), frozenset({c.node_id(a0), c.node_id(a1)}))
-        self.assertIn("failed", job["state"])
 
 
 if __name__ == "__main__":
