@@ -25,12 +25,6 @@ constexpr int64_t kPauseMaxMs = 10'000;     // 2 x cluster-manual-failover-timeo
 // before DRAINED was sent) timed out can then trust the target's view once it has asked.
 constexpr int64_t kFinishAfterDrainedMaxUs = 5'000'000;  // cluster-slot-migration-log-max-len
 
-std::string ConfigText(const Config& config, std::string_view name) {
-  const std::string_view patterns[] = {name};
-  auto values = config.Get(patterns);
-  return values.empty() ? std::string() : values.front().second;
-}
-
 std::string Hex40(Rng& rng) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string id;
@@ -68,14 +62,19 @@ std::vector<uint16_t> SlotsOf(const std::vector<SlotRange>& ranges) {
   return slots;
 }
 
-// "SLOTSRANGE s e [s e ...]" from args[i...]; the ranges are checked.
-Result<std::vector<SlotRange>> ParseRanges(ArgList args, size_t i) {
+}  // namespace
+
+Result<std::vector<SlotRange>> ParseSlotRanges(ArgList args, size_t first, size_t* next) {
+  size_t i = first;
   if (i >= args.size() || !EqualsIgnoreCase(args[i], "slotsrange")) {
     return Unexpected("ERR syntax error");
   }
+  auto is_node = [&](size_t at) { return next != nullptr && EqualsIgnoreCase(args[at], "node"); };
   std::vector<SlotRange> ranges;
-  for (++i; i < args.size(); i += 2) {
-    if (i + 1 >= args.size()) return Unexpected("ERR No end slot for final slot range");
+  for (++i; i < args.size() && !is_node(i); i += 2) {
+    if (i + 1 >= args.size() || is_node(i + 1)) {
+      return Unexpected("ERR No end slot for final slot range");
+    }
     int64_t start = 0, end = 0;
     if (!ParseInt64(args[i], &start) || !ParseInt64(args[i + 1], &end) || start < 0 ||
         end < 0 || start >= kSlotCount || end >= kSlotCount) {
@@ -88,10 +87,28 @@ Result<std::vector<SlotRange>> ParseRanges(ArgList args, size_t i) {
     ranges.push_back({static_cast<uint16_t>(start), static_cast<uint16_t>(end)});
   }
   if (ranges.empty()) return Unexpected("ERR No slot ranges specified");
+  if (next != nullptr) *next = i;
   return ranges;
 }
 
-}  // namespace
+std::string_view MigrationStateName(MigrationState state) {
+  switch (state) {
+    case MigrationState::kConnecting: return "connecting";
+    case MigrationState::kSnapshotting: return "snapshotting";
+    case MigrationState::kReplicating: return "replicating";
+    case MigrationState::kWaitingToPause: return "waiting-to-pause";
+    case MigrationState::kFailoverPaused: return "failover-paused";
+    case MigrationState::kWaitingToFinish: return "waiting-to-finish";
+    case MigrationState::kFailoverGranted: return "failover-granted";
+    case MigrationState::kReceivingSnapshot: return "receiving-snapshot";
+    case MigrationState::kFailoverRequested: return "failover-requested";
+    case MigrationState::kCleaningUp: return "cleaning-up";
+    case MigrationState::kSuccess: return "success";
+    case MigrationState::kFailed: return "failed";
+    case MigrationState::kCancelled: return "cancelled";
+  }
+  return "unknown";
+}
 
 Cluster::Cluster(Server& server) : server_(server) {}
 Cluster::~Cluster() = default;
@@ -104,8 +121,7 @@ const ClusterNode& Cluster::myself() const {
 
 bool Cluster::StateOk() const {
   return !server_.config().cluster_enabled() ||
-         ConfigText(server_.config(), "cluster-require-full-coverage") == "no" ||
-         topology_.FullyCovered();
+         !server_.config().cluster_require_full_coverage() || topology_.FullyCovered();
 }
 
 // ---- identity and persistence -------------------------------------------------------------------
@@ -134,7 +150,7 @@ Result<void> Cluster::Load(const std::string& path, const std::string& fresh_id,
   }
   const Config& config = server_.config();
   ClusterNode me{.id = myid_, .shard = config.shard_id(), .region = config.region()};
-  me.ip = ConfigText(config, "cluster-announce-ip");
+  me.ip = config.cluster_announce_ip();
   if (me.ip.empty()) {
     for (const std::string& bind : config.bind()) {
       std::string address = bind.starts_with("-") ? bind.substr(1) : bind;
@@ -145,9 +161,8 @@ Result<void> Cluster::Load(const std::string& path, const std::string& fresh_id,
     }
   }
   if (me.ip.empty()) me.ip = "127.0.0.1";
-  const std::string announce_port = ConfigText(config, "cluster-announce-port");
-  me.port = announce_port.empty() || announce_port == "0" ? config.port()
-                                                          : std::stoi(announce_port);
+  const int announce_port = config.cluster_announce_port();
+  me.port = announce_port == 0 ? config.port() : announce_port;
   const ClusterNode* stored = topology_.FindNode(myid_);
   me.version = stored == nullptr ? 1 : stored->version;
   if (stored == nullptr || !(*stored == me)) {
@@ -183,13 +198,18 @@ void Cluster::Persist() {
   }
 }
 
-std::vector<std::string> Cluster::Owners() const {
-  std::vector<std::string> owners;
-  owners.reserve(kSlotCount);
+Cluster::SlotFlags Cluster::OwnedBy(std::string_view shard) const {
+  SlotFlags owned{};
   for (uint32_t slot = 0; slot < kSlotCount; ++slot) {
-    owners.push_back(topology_.owner(static_cast<uint16_t>(slot)).shard);
+    owned[slot] = topology_.owner(static_cast<uint16_t>(slot)).shard == shard;
   }
-  return owners;
+  return owned;
+}
+
+void Cluster::Send(const std::string& ip, int port, std::string_view channel,
+                   std::vector<std::string> args, ClusterBus::ReplyHandler done) {
+  ++stats_.messages_sent;
+  bus_->Send(ip, port, channel, std::move(args), std::move(done));
 }
 
 void Cluster::DropSlotKeys(uint16_t slot) {
@@ -201,33 +221,20 @@ void Cluster::DropSlotKeys(uint16_t slot) {
 
 // ---- topology changes --------------------------------------------------------------------------
 
-Result<void> Cluster::AddSlots(const std::vector<uint16_t>& slots) {
+Result<void> Cluster::SetSlots(const std::vector<uint16_t>& slots, bool add) {
   std::vector<bool> seen(kSlotCount);
   for (uint16_t slot : slots) {
     if (seen[slot]) return Unexpected("ERR Slot " + std::to_string(slot) + " specified multiple times");
     seen[slot] = true;
-    if (!topology_.owner(slot).shard.empty()) {
-      return Unexpected("ERR Slot " + std::to_string(slot) + " is already busy");
+    if (topology_.owner(slot).shard.empty() != add) {
+      return Unexpected("ERR Slot " + std::to_string(slot) +
+                        (add ? " is already busy" : " is already unassigned"));
     }
   }
-  std::vector<std::string> old = Owners();
-  topology_.Assign(slots, myself().shard);
-  Changed(std::move(old), now_ms_);
-  return {};
-}
-
-Result<void> Cluster::DelSlots(const std::vector<uint16_t>& slots) {
-  std::vector<bool> seen(kSlotCount);
-  for (uint16_t slot : slots) {
-    if (seen[slot]) return Unexpected("ERR Slot " + std::to_string(slot) + " specified multiple times");
-    seen[slot] = true;
-    if (topology_.owner(slot).shard.empty()) {
-      return Unexpected("ERR Slot " + std::to_string(slot) + " is already unassigned");
-    }
-  }
-  std::vector<std::string> old = Owners();
-  topology_.Assign(slots, "");
-  Changed(std::move(old), now_ms_);
+  const std::string mine = myself().shard;
+  const SlotFlags was_mine = OwnedBy(mine);
+  topology_.Assign(slots, add ? mine : std::string());
+  Changed(was_mine, now_ms_);
   return {};
 }
 
@@ -243,7 +250,7 @@ void Cluster::Meet(const std::string& ip, int port) {
 
 void Cluster::Reset(int64_t now_ms) {
   const ClusterNode me = myself();
-  std::vector<std::string> old = Owners();
+  const SlotFlags was_mine = OwnedBy(me.shard);
   // Unassigning at a fresh epoch (rather than forgetting) keeps a reset node from taking the old
   // assignments back from the first gossip it hears.
   std::vector<uint16_t> all(kSlotCount);
@@ -252,12 +259,12 @@ void Cluster::Reset(int64_t now_ms) {
   topology_.Assign(all, "");
   topology_.UpsertNode(me);
   meet_.clear();
-  Changed(std::move(old), now_ms);
+  Changed(was_mine, now_ms);
 }
 
 void Cluster::Create(const std::vector<std::string>& shards,
                      const std::vector<std::pair<std::string, int>>& addresses) {
-  std::vector<std::string> old = Owners();
+  const SlotFlags was_mine = OwnedBy(myself().shard);
   const size_t n = shards.size();
   for (size_t i = 0; i < n; ++i) {
     const size_t start = i * kSlotCount / n;
@@ -267,7 +274,7 @@ void Cluster::Create(const std::vector<std::string>& shards,
     topology_.Assign(slots, shards[i]);
   }
   for (const auto& [ip, port] : addresses) Meet(ip, port);
-  Changed(std::move(old), now_ms_);
+  Changed(was_mine, now_ms_);
 }
 
 Result<std::string> Cluster::OnGossip(std::string_view text, int64_t now_ms) {
@@ -281,16 +288,19 @@ Result<std::string> Cluster::OnGossip(std::string_view text, int64_t now_ms) {
 }
 
 void Cluster::Adopt(const ClusterTopology& other, int64_t now_ms) {
-  std::vector<std::string> old = Owners();
-  ClusterTopology merged = topology_;
-  if (!merged.Merge(other)) return;
-  // Our own record is ours alone: a stale copy with a higher version would be a bug elsewhere.
-  topology_ = std::move(merged);
-  Changed(std::move(old), now_ms);
+  // The join keeps the higher version of every node record, this node's own included (nothing
+  // here refuses a copy of it from a peer), so the slots that were "mine" are those of the shard
+  // this node's record names after the join.
+  const ClusterNode* incoming = other.FindNode(myid_);
+  const SlotFlags was_mine = OwnedBy(incoming != nullptr && incoming->version > myself().version
+                                         ? incoming->shard
+                                         : myself().shard);
+  if (!topology_.Merge(other)) return;
+  Changed(was_mine, now_ms);
 }
 
 // After any change of the view: persist, gossip soon, and act on slots that changed hands.
-void Cluster::Changed(std::vector<std::string> old_owners, int64_t now_ms) {
+void Cluster::Changed(const SlotFlags& was_mine, int64_t now_ms) {
   Persist();
   dirty_ = true;
   std::erase_if(meet_, [&](const std::pair<std::string, int>& address) {
@@ -303,7 +313,7 @@ void Cluster::Changed(std::vector<std::string> old_owners, int64_t now_ms) {
   for (uint32_t s = 0; s < kSlotCount; ++s) {
     const uint16_t slot = static_cast<uint16_t>(s);
     const std::string& now_owner = topology_.owner(slot).shard;
-    if (old_owners[s] == mine && now_owner != mine) {
+    if (was_mine[s] && now_owner != mine) {
       // The slot left this shard: writes held for the handoff now get MOVED, and the keys go
       // (the target shard holds them).
       paused_[slot] = false;
@@ -314,39 +324,40 @@ void Cluster::Changed(std::vector<std::string> old_owners, int64_t now_ms) {
   }
   for (MigrationJob& job : jobs_) {
     if (job.terminal()) continue;
-    bool all_target = true, all_mine = true, all_source = true;
+    // The peer shard is the target of an export and the source of an import.
+    bool all_peer = true, all_mine = true;
     for (uint16_t slot : job.slots) {
       const std::string& owner = topology_.owner(slot).shard;
-      all_target = all_target && owner == job.peer_shard;
+      all_peer = all_peer && owner == job.peer_shard;
       all_mine = all_mine && owner == mine;
-      all_source = all_source && owner == job.peer_shard;
     }
     if (job.export_side) {
-      if (all_target) {
-        job.pause_us = job.pause_start_us == 0 ? 0
-                                               : server_.clock().MonotonicUs() - job.pause_start_us;
+      if (all_peer) {
+        const int64_t pause_us =
+            job.pause_start_us == 0 ? 0 : server_.clock().MonotonicUs() - job.pause_start_us;
         const int64_t ms = now_ms - job.create_ms;
         stats_.last_migration_ms = ms;
-        stats_.last_migration_pause_ms = job.pause_us / 1000;
-        stats_.max_migration_pause_ms = std::max(stats_.max_migration_pause_ms, job.pause_us / 1000);
+        stats_.last_migration_pause_ms = pause_us / 1000;
+        stats_.max_migration_pause_ms = std::max(stats_.max_migration_pause_ms, pause_us / 1000);
         stats_.last_migration_keys = job.keys_sent;
-        SetState(job, "success", now_ms);
+        SetState(job, MigrationState::kSuccess, now_ms);
         spdlog::info("Slot migration {} of slots {} to shard '{}' succeeded: {} keys and {} ops in "
                      "{} ms, writes paused {:.3f} ms",
                      job.name, SlotRangesText(job.ranges), job.peer_shard, job.keys_sent,
-                     job.ops_sent, ms, static_cast<double>(job.pause_us) / 1000.0);
+                     job.ops_sent, ms, static_cast<double>(pause_us) / 1000.0);
       } else if (!all_mine) {
-        FailExport(job, "failed", "Slot ownership changed during the migration", now_ms);
+        FailExport(job, MigrationState::kFailed, "Slot ownership changed during the migration",
+                   now_ms);
       }
     } else if (all_mine) {
       for (uint16_t slot : job.slots) SetImporting(slot, false);
-      SetState(job, "success", now_ms);
+      SetState(job, MigrationState::kSuccess, now_ms);
       spdlog::info("Slot import {} of slots {} from shard '{}' succeeded", job.name,
                    SlotRangesText(job.ranges), job.peer_shard);
       // The imported state is in no op log: a snapshot makes it durable. It is written at the
       // next tick, after the reply to FINISH: the source's write pause does not wait for it.
       checkpoint_due_ = true;
-    } else if (!all_source) {
+    } else if (!all_peer) {
       FailImport(job, "Slot ownership changed during the import", now_ms);
     }
   }
@@ -397,7 +408,7 @@ void Cluster::Tick(int64_t now_ms) {
     const int64_t timeout_ms = std::max<int64_t>(server_.config().repl_timeout() * 1000, 1000);
     if (now_ms - job.ack_ms > timeout_ms) {
       if (job.export_side) {
-        FailExport(job, "failed", "Timed out waiting for the target", now_ms);
+        FailExport(job, MigrationState::kFailed, "Timed out waiting for the target", now_ms);
       } else {
         FailImport(job, "Timed out waiting for the source", now_ms);
       }
@@ -413,18 +424,18 @@ void Cluster::Gossip(int64_t now_ms) {
   ++gossip_round_;
   dirty_ = false;
   last_gossip_ms_ = now_ms;
+  const std::string view = topology_.Encode();  // one encoding for every peer of the round
   for (const auto& [id, node] : topology_.nodes()) {
-    if (id != myid_) SendGossip(node.ip, node.port);
+    if (id != myid_) SendGossip(node.ip, node.port, view);
   }
-  for (const auto& [ip, port] : std::vector(meet_)) SendGossip(ip, port);
+  for (const auto& [ip, port] : std::vector(meet_)) SendGossip(ip, port, view);
 }
 
-void Cluster::SendGossip(const std::string& ip, int port) {
+void Cluster::SendGossip(const std::string& ip, int port, const std::string& view) {
   const std::string address = ip + ":" + std::to_string(port);
   if (gossip_inflight_[address]) return;
   gossip_inflight_[address] = true;
-  ++stats_.messages_sent;
-  bus_->Send(ip, port, "gossip", {"CLUSTER", "LATTICE-GOSSIP", topology_.Encode()},
+  Send(ip, port, "gossip", {"CLUSTER", "LATTICE-GOSSIP", view},
              [this, address, ip, port, round = gossip_round_](Result<RespValue> reply) {
                gossip_inflight_[address] = false;
                if (!reply.ok() || reply->type != RespValue::Type::kBulk) {
@@ -487,9 +498,10 @@ void Cluster::Confirm(const std::string& ip, int port, uint64_t round) {
 // ---- routing -----------------------------------------------------------------------------------
 
 bool Cluster::Route(ClientState& client, const Command& command, ArgList args,
-                    ReplyBuilder& reply) {
+                    ReplyBuilder& reply, bool inside_exec) {
   const bool asking = client.asking;
   client.asking = false;
+  if (inside_exec) return true;
   std::vector<uint16_t> slots;
   bool write = (command.spec.flags & kWrite) != 0;
   auto add_keys = [&](const Command& cmd, ArgList cmd_args) {
@@ -513,17 +525,18 @@ bool Cluster::Route(ClientState& client, const Command& command, ArgList args,
     add_keys(command, args);
   }
   if (slots.empty()) return true;
-  const std::string require = ConfigText(server_.config(), "cluster-require-full-coverage");
+  const Config& config = server_.config();
+  const ClusterNode& me = myself();
   const RouteContext context{
-      .my_shard = myself().shard,
-      .my_region = myself().region,
+      .my_shard = me.shard,
+      .my_region = me.region,
       .write = write,
       .asking = asking,
-      .require_full_coverage = require != "no",
-      .allow_reads_when_down =
-          ConfigText(server_.config(), "cluster-allow-reads-when-down") == "yes",
+      .require_full_coverage = config.cluster_require_full_coverage(),
+      .allow_reads_when_down = config.cluster_allow_reads_when_down(),
       .paused = client.in_multi && command.full_name != "exec" ? nullptr : &paused_,
-      .importing = &importing_,
+      // RouteKeys judges the first key's slot (any other slot is CROSSSLOT).
+      .importing = server_.keyspace().slot_hidden(slots.front()),
   };
   const lattice::server::Route route = RouteKeys(topology_, slots, context);
   if (route.kind == RouteKind::kLocal && write && any_unconfirmed_) {
@@ -555,10 +568,12 @@ MigrationJob* Cluster::FindJob(std::string_view name, bool export_side) {
   return nullptr;
 }
 
-void Cluster::SetState(MigrationJob& job, const std::string& state, int64_t now_ms) {
+void Cluster::SetState(MigrationJob& job, MigrationState state, int64_t now_ms) {
   spdlog::info("Slot {} {}: {} at {} ms", job.export_side ? "migration" : "import", job.name.substr(0, 8),
-               state, now_ms - job.create_ms);
+               MigrationStateName(state), now_ms - job.create_ms);
+  const bool was_active = !job.terminal();
   job.state = state;
+  if (job.export_side && was_active && job.terminal()) --active_exports_;
   job.update_ms = now_ms;
 }
 
@@ -602,17 +617,20 @@ Result<void> Cluster::MigrateSlots(
     }
   }
   for (auto& [ranges, node_id] : requests) {
-    MigrationJob job;
-    job.name = NewName();
-    job.ranges = ranges;
-    job.slots = SlotsOf(ranges);
-    job.source_node = myid_;
-    job.target_node = node_id;
-    job.peer_shard = topology_.FindNode(node_id)->shard;
-    job.create_ms = job.update_ms = job.ack_ms = now_ms;
+    MigrationJob job{.name = NewName(),
+                     .export_side = true,
+                     .ranges = ranges,
+                     .slots = SlotsOf(ranges),
+                     .source_node = myid_,
+                     .target_node = node_id,
+                     .peer_shard = topology_.FindNode(node_id)->shard,
+                     .state = MigrationState::kConnecting,
+                     .create_ms = now_ms,
+                     .update_ms = now_ms,
+                     .ack_ms = now_ms};
     for (const ClusterNode* node : topology_.NodesOf(job.peer_shard)) job.targets.push_back(node->id);
-    job.state = "connecting";
     for (uint16_t slot : job.slots) exporting_[slot] = true;
+    ++active_exports_;
     jobs_.push_front(std::move(job));
     MigrationJob& created = jobs_.front();
     spdlog::info("Slot migration {} of slots {} to shard '{}' ({} nodes) started", created.name,
@@ -636,12 +654,11 @@ void Cluster::SendToTargets(MigrationJob& job, std::vector<std::string> args, bo
     const ClusterNode* node = topology_.FindNode(id);
     if (node == nullptr) continue;
     ++job.outstanding;
-    ++stats_.messages_sent;
     const std::string name = job.name;
     const std::string what = args.size() > 2 ? args[2] : "";
     if (what == "SNAPSHOT") ++job.snapshot_outstanding;
     // The last target gets the arguments themselves: a snapshot chunk is megabytes.
-    bus_->Send(node->ip, node->port, "migrate-" + name,
+    Send(node->ip, node->port, "migrate-" + name,
                i + 1 == job.targets.size() ? std::move(args) : args,
                [this, name, what, count_wait, id](Result<RespValue> reply) {
                  MigrationJob* job = FindJob(name, /*export_side=*/true);
@@ -656,7 +673,7 @@ void Cluster::SendToTargets(MigrationJob& job, std::vector<std::string> args, bo
                        what == "ESTABLISH"
                            ? "Received error during handshake to target: " + ReplyText(reply)
                            : "Target " + id + " failed on " + what + ": " + ReplyText(reply);
-                   FailExport(*job, "failed", why, now_ms_);
+                   FailExport(*job, MigrationState::kFailed, why, now_ms_);
                    return;
                  }
                  job->ack_ms = now_ms_;
@@ -666,42 +683,42 @@ void Cluster::SendToTargets(MigrationJob& job, std::vector<std::string> args, bo
 }
 
 void Cluster::StepExport(MigrationJob& job, int64_t now_ms) {
-  if (job.state == "connecting" && job.waiting == 0) {
-    SetState(job, "snapshotting", now_ms);
+  if (job.state == MigrationState::kConnecting && job.waiting == 0) {
+    SetState(job, MigrationState::kSnapshotting, now_ms);
   }
-  if (job.state == "snapshotting") {
+  if (job.state == MigrationState::kSnapshotting) {
     while (job.snapshot_outstanding < kSnapshotChunksInFlight * job.targets.size() &&
            job.snapshot_db < static_cast<size_t>(server_.keyspace().databases())) {
       SendSnapshotChunk(job);
     }
     if (job.snapshot_db >= static_cast<size_t>(server_.keyspace().databases()) &&
         job.snapshot_outstanding == 0) {
-      SetState(job, "replicating", now_ms);
+      SetState(job, MigrationState::kReplicating, now_ms);
     }
   }
   // Every target joined the whole snapshot. Writes pause once the op stream in flight is short
   // (Valkey waits for its buffer to drain the same way), or after 5 s of trying: the pause then
   // lets the rest drain.
-  if (job.state == "replicating" &&
+  if (job.state == MigrationState::kReplicating &&
       (job.outstanding <= 2 * job.targets.size() || now_ms - job.update_ms > 5000)) {
     StartPause(job, now_ms);
   }
-  if (job.state == "waiting-to-pause" && job.waiting == 0) {
-    SetState(job, "failover-paused", now_ms);
+  if (job.state == MigrationState::kWaitingToPause && job.waiting == 0) {
+    SetState(job, MigrationState::kFailoverPaused, now_ms);
   }
-  if (job.state == "failover-paused") {
+  if (job.state == MigrationState::kFailoverPaused) {
     const crdt::VersionVector& have = server_.keyspace().context().vector();
     for (const auto& [replica, seq] : job.drain_until) {
       if (have.Get(replica) < seq) return;  // ops of that region still on their way here
     }
     Flush();
     SendToTargets(job, {"CLUSTER", "SYNCSLOTS", "DRAINED", job.name}, /*count_wait=*/true);
-    SetState(job, "waiting-to-finish", now_ms);
+    SetState(job, MigrationState::kWaitingToFinish, now_ms);
   }
-  if (job.state == "waiting-to-finish" && job.waiting == 0) {
+  if (job.state == MigrationState::kWaitingToFinish && job.waiting == 0) {
     Finish(job, now_ms);
   }
-  if (job.state == "failover-granted" && job.waiting == 0) {
+  if (job.state == MigrationState::kFailoverGranted && job.waiting == 0) {
     // Every target owns the slots: adopt the same topology at once (Changed ends the job and the
     // pause) rather than wait for a target's gossip.
     Result<ClusterTopology> next = ClusterTopology::Decode(job.finish_topology);
@@ -711,7 +728,7 @@ void Cluster::StepExport(MigrationJob& job, int64_t now_ms) {
   }
   if (job.pause_start_us != 0 && !job.terminal() &&
       server_.clock().MonotonicUs() - job.pause_start_us > kPauseMaxMs * 1000) {
-    FailExport(job, "failed", "Timed out before streaming completed", now_ms);
+    FailExport(job, MigrationState::kFailed, "Timed out before streaming completed", now_ms);
   }
 }
 
@@ -744,10 +761,6 @@ void Cluster::SendSnapshotChunk(MigrationJob& job) {
 }
 
 void Cluster::OnLocalOp(int db, std::string_view key, const crdt::KeyOp& op) {
-  if (!std::any_of(jobs_.begin(), jobs_.end(),
-                   [](const MigrationJob& j) { return j.export_side && !j.terminal(); })) {
-    return;
-  }
   if (db >= server_.keyspace().databases() || !exporting_[KeySlot(key)]) return;
   repl::OpRecord record{.db = static_cast<uint32_t>(db), .key = std::string(key), .op = op};
   OnAppliedOp(record);
@@ -769,6 +782,7 @@ void Cluster::OnAppliedOp(const repl::OpRecord& op) {
 }
 
 void Cluster::Flush() {
+  if (active_exports_ == 0) return;
   for (MigrationJob& job : jobs_) {
     if (job.export_side && !job.terminal() && !job.op_buffer.empty()) SendOps(job);
   }
@@ -794,7 +808,6 @@ void Cluster::Pause(const std::vector<uint16_t>& slots, const std::string& targe
 // Keys of a slot being imported are hidden from DBSIZE, KEYS, SCAN, RANDOMKEY and INFO until
 // the handoff, as Valkey's.
 void Cluster::SetImporting(uint16_t slot, bool importing) {
-  importing_[slot] = importing;
   server_.keyspace().SetSlotHidden(slot, importing);
 }
 
@@ -810,17 +823,16 @@ void Cluster::Unpause(const std::vector<uint16_t>& slots) {
 void Cluster::StartPause(MigrationJob& job, int64_t now_ms) {
   Pause(job.slots, job.peer_shard, now_ms + kPauseMaxMs);
   job.pause_start_us = server_.clock().MonotonicUs();
-  SetState(job, "waiting-to-pause", now_ms);
+  SetState(job, MigrationState::kWaitingToPause, now_ms);
   std::vector<std::string> args{"CLUSTER", "SYNCSLOTS", "PAUSE", job.name, "TARGET",
                                 job.peer_shard};
   for (std::string& arg : RangeArgs(job.ranges)) args.push_back(std::move(arg));
   for (const ClusterNode* node : topology_.NodesOf(myself().shard)) {
     if (node->id == myid_ || bus_ == nullptr) continue;
     ++job.waiting;
-    ++stats_.messages_sent;
     const std::string name = job.name;
     const std::string id = node->id;
-    bus_->Send(node->ip, node->port, "migrate-" + name, args,
+    Send(node->ip, node->port, "migrate-" + name, args,
                [this, name, id](Result<RespValue> reply) {
                  MigrationJob* job = FindJob(name, /*export_side=*/true);
                  if (job == nullptr || job->terminal()) return;
@@ -835,7 +847,7 @@ void Cluster::StartPause(MigrationJob& job, int64_t now_ms) {
                    seq = reply->elements[1].integer;
                  }
                  if (replica == 0 || seq < 0) {
-                   FailExport(*job, "failed",
+                   FailExport(*job, MigrationState::kFailed,
                               "Source node " + id + " did not pause: " + ReplyText(reply), now_ms_);
                    return;
                  }
@@ -851,15 +863,15 @@ void Cluster::Finish(MigrationJob& job, int64_t now_ms) {
   ClusterTopology next = topology_;
   next.Assign(job.slots, job.peer_shard);
   job.finish_topology = next.Encode();
-  SetState(job, "failover-granted", now_ms);
+  SetState(job, MigrationState::kFailoverGranted, now_ms);
   SendToTargets(job, {"CLUSTER", "SYNCSLOTS", "FINISH", job.name, job.finish_topology},
                 /*count_wait=*/true);
 }
 
-void Cluster::FailExport(MigrationJob& job, const std::string& state, const std::string& why,
+void Cluster::FailExport(MigrationJob& job, MigrationState state, const std::string& why,
                          int64_t now_ms) {
   if (job.terminal()) return;
-  const bool granted = job.state == "failover-granted";
+  const bool granted = job.state == MigrationState::kFailoverGranted;
   SetState(job, state, now_ms);
   job.message = granted ? "Unpaused before migration completed (migration may have succeeded): " +
                               why
@@ -867,7 +879,8 @@ void Cluster::FailExport(MigrationJob& job, const std::string& state, const std:
   job.op_buffer.clear();
   for (uint16_t slot : job.slots) exporting_[slot] = false;
   spdlog::warn("Slot migration {} of slots {} to shard '{}' {}: {}", job.name,
-               SlotRangesText(job.ranges), job.peer_shard, state, job.message);
+               SlotRangesText(job.ranges), job.peer_shard, MigrationStateName(state),
+               job.message);
   if (granted) {
     // The targets may have taken the slots: writes wait until their view is known here, and
     // the other source nodes' pauses time out into the same state. ABORT still goes: a target
@@ -878,16 +891,17 @@ void Cluster::FailExport(MigrationJob& job, const std::string& state, const std:
     Unpause(job.slots);
   }
   if (bus_ == nullptr) return;
-  std::vector<std::string> unpause{"CLUSTER", "SYNCSLOTS", "UNPAUSE", job.name};
-  for (std::string& arg : RangeArgs(job.ranges)) unpause.push_back(std::move(arg));
-  for (const ClusterNode* node : topology_.NodesOf(myself().shard)) {
-    if (node->id != myid_ && !granted) {
-      bus_->Send(node->ip, node->port, "control", unpause, [](Result<RespValue>) {});
+  if (!granted) {
+    std::vector<std::string> unpause{"CLUSTER", "SYNCSLOTS", "UNPAUSE", job.name};
+    for (std::string& arg : RangeArgs(job.ranges)) unpause.push_back(std::move(arg));
+    for (const ClusterNode* node : topology_.NodesOf(myself().shard)) {
+      if (node->id == myid_) continue;
+      Send(node->ip, node->port, "control", unpause, [](Result<RespValue>) {});
     }
   }
   for (const std::string& id : job.targets) {
     if (const ClusterNode* node = topology_.FindNode(id)) {
-      bus_->Send(node->ip, node->port, "control",
+      Send(node->ip, node->port, "control",
                  {"CLUSTER", "SYNCSLOTS", "ABORT", job.name, "MESSAGE", job.message},
                  [](Result<RespValue>) {});
     }
@@ -898,7 +912,8 @@ Result<void> Cluster::CancelMigrations(int64_t now_ms) {
   bool any = false;
   for (MigrationJob& job : jobs_) {
     if (job.export_side && !job.terminal()) {
-      FailExport(job, "cancelled", "Cancelled by CLUSTER CANCELSLOTMIGRATIONS", now_ms);
+      FailExport(job, MigrationState::kCancelled, "Cancelled by CLUSTER CANCELSLOTMIGRATIONS",
+                 now_ms);
       any = true;
     }
   }
@@ -910,14 +925,14 @@ Result<void> Cluster::CancelMigrations(int64_t now_ms) {
 
 void Cluster::FailImport(MigrationJob& job, const std::string& why, int64_t now_ms) {
   if (job.terminal()) return;
-  SetState(job, "cleaning-up", now_ms);
+  SetState(job, MigrationState::kCleaningUp, now_ms);
   job.message = why;
   const std::string& mine = myself().shard;
   for (uint16_t slot : job.slots) {
     SetImporting(slot, false);
     if (topology_.owner(slot).shard != mine) DropSlotKeys(slot);
   }
-  SetState(job, "failed", now_ms);
+  SetState(job, MigrationState::kFailed, now_ms);
   spdlog::warn("Slot import {} of slots {} from shard '{}' failed: {}", job.name,
                SlotRangesText(job.ranges), job.peer_shard, why);
 }
@@ -942,7 +957,7 @@ void Cluster::OnSyncSlots(ArgList args, ReplyBuilder& reply, int64_t now_ms) {
       target_shard = std::string(args[at + 1]);
       at += 2;
     }
-    Result<std::vector<SlotRange>> ranges = ParseRanges(args, at);
+    Result<std::vector<SlotRange>> ranges = ParseSlotRanges(args, at);
     if (!ranges.ok()) {
       reply.Error(ranges.error().message);
       return;
@@ -983,7 +998,7 @@ void Cluster::OnSyncSlots(ArgList args, ReplyBuilder& reply, int64_t now_ms) {
                now_ms);
     reply.Ok();
   } else if (EqualsIgnoreCase(sub, "drained")) {
-    SetState(*job, "failover-requested", now_ms);
+    SetState(*job, MigrationState::kFailoverRequested, now_ms);
     job->drained_us = server_.clock().MonotonicUs();
     reply.Ok();
   } else if (EqualsIgnoreCase(sub, "finish") && args.size() == 5) {
@@ -993,15 +1008,15 @@ void Cluster::OnSyncSlots(ArgList args, ReplyBuilder& reply, int64_t now_ms) {
       FailImport(*job, next.error().message, now_ms);
       return;
     }
-    if (job->state != "failover-requested" ||
+    if (job->state != MigrationState::kFailoverRequested ||
         server_.clock().MonotonicUs() - job->drained_us > kFinishAfterDrainedMaxUs) {
       reply.Error("ERR FINISH came too late after DRAINED: the source may have resumed writes");
       FailImport(*job, "FINISH came too late after DRAINED", now_ms);
       return;
     }
-    SetState(*job, "failover-granted", now_ms);
+    SetState(*job, MigrationState::kFailoverGranted, now_ms);
     Adopt(*next, now_ms);
-    if (job->state != "success") {
+    if (job->state != MigrationState::kSuccess) {
       reply.Error("ERR Target node does not agree about the new slot ownership");
       FailImport(*job, "the handoff topology did not give this shard the slots", now_ms);
       return;
@@ -1023,7 +1038,7 @@ void Cluster::SyncEstablish(ArgList args, ReplyBuilder& reply, int64_t now_ms) {
     } else if (EqualsIgnoreCase(args[i], "name") && i + 1 < args.size()) {
       name = std::string(args[++i]);
     } else if (EqualsIgnoreCase(args[i], "slotsrange")) {
-      Result<std::vector<SlotRange>> parsed = ParseRanges(args, i);
+      Result<std::vector<SlotRange>> parsed = ParseSlotRanges(args, i);
       if (!parsed.ok()) {
         reply.Error(parsed.error().message);
         return;
@@ -1047,7 +1062,7 @@ void Cluster::SyncEstablish(ArgList args, ReplyBuilder& reply, int64_t now_ms) {
   }
   const std::vector<uint16_t> slots = SlotsOf(ranges);
   for (uint16_t slot : slots) {
-    if (importing_[slot]) {
+    if (server_.keyspace().slot_hidden(slot)) {  // being imported
       reply.Error("ERR Slot is already being imported on the target by a different migration");
       return;
     }
@@ -1056,16 +1071,17 @@ void Cluster::SyncEstablish(ArgList args, ReplyBuilder& reply, int64_t now_ms) {
       return;
     }
   }
-  MigrationJob job;
-  job.name = name;
-  job.export_side = false;
-  job.ranges = ranges;
-  job.slots = slots;
-  job.source_node = source;
-  job.target_node = myid_;
-  job.peer_shard = node->shard;
-  job.create_ms = job.update_ms = job.ack_ms = now_ms;
-  job.state = "receiving-snapshot";
+  MigrationJob job{.name = name,
+                   .export_side = false,
+                   .ranges = ranges,
+                   .slots = slots,
+                   .source_node = source,
+                   .target_node = myid_,
+                   .peer_shard = node->shard,
+                   .state = MigrationState::kReceivingSnapshot,
+                   .create_ms = now_ms,
+                   .update_ms = now_ms,
+                   .ack_ms = now_ms};
   for (uint16_t slot : slots) {
     SetImporting(slot, true);
     DropSlotKeys(slot);  // leftovers of an earlier failed import
@@ -1134,9 +1150,7 @@ std::vector<std::string> Cluster::MigratingSlotsText() const {
   for (const MigrationJob& job : jobs_) {
     if (job.terminal()) continue;
     for (const SlotRange& range : job.ranges) {
-      const std::string slots = range.start == range.end
-                                    ? std::to_string(range.start)
-                                    : std::to_string(range.start) + "-" + std::to_string(range.end);
+      const std::string slots = SlotRangeShortText(range);
       out.push_back(job.export_side ? "[" + slots + "->-" + job.target_node + "]"
                                     : "[" + slots + "-<-" + job.source_node + "]");
     }

@@ -62,6 +62,29 @@ class ClusterBus {
                     std::vector<std::string> args, ReplyHandler done) = 0;
 };
 
+// A migration's state, on the export side: connecting -> snapshotting -> replicating ->
+// waiting-to-pause -> failover-paused -> waiting-to-finish -> failover-granted -> success; on the
+// import side: receiving-snapshot -> failover-requested -> failover-granted -> success, or
+// cleaning-up -> failed. Any export may end failed or cancelled.
+enum class MigrationState {
+  kConnecting,
+  kSnapshotting,
+  kReplicating,
+  kWaitingToPause,
+  kFailoverPaused,
+  kWaitingToFinish,
+  kFailoverGranted,
+  kReceivingSnapshot,
+  kFailoverRequested,
+  kCleaningUp,
+  kSuccess,
+  kFailed,
+  kCancelled,
+};
+
+// The name CLUSTER GETSLOTMIGRATIONS shows ("waiting-to-pause").
+std::string_view MigrationStateName(MigrationState state);
+
 struct MigrationJob {
   std::string name;  // 40 hex
   bool export_side = true;
@@ -70,7 +93,7 @@ struct MigrationJob {
   std::string source_node;
   std::string target_node;
   std::string peer_shard;  // export: the target shard; import: the source shard
-  std::string state;
+  MigrationState state = MigrationState::kConnecting;
   std::string message;
   int64_t create_ms = 0;
   int64_t update_ms = 0;
@@ -86,15 +109,22 @@ struct MigrationJob {
   std::map<ReplicaId, uint64_t> drain_until;  // per source node: its last seq at PAUSE
   int64_t pause_start_us = 0;
   int64_t drained_us = 0;                 // import: when DRAINED arrived (monotonic)
-  int64_t pause_us = 0;
   uint64_t keys_sent = 0;
   uint64_t ops_sent = 0;
   std::string finish_topology;            // the topology FINISH sends
-  bool terminal() const { return state == "success" || state == "failed" || state == "cancelled"; }
+  bool terminal() const {
+    return state == MigrationState::kSuccess || state == MigrationState::kFailed ||
+           state == MigrationState::kCancelled;
+  }
 };
 
+// "SLOTSRANGE s e [s e ...]" from args[first], checked, with Valkey's error texts. Without
+// `next`, the ranges run to the end of args; with it, they stop at a NODE argument (CLUSTER
+// MIGRATESLOTS), whose index (or args.size()) goes to *next.
+Result<std::vector<SlotRange>> ParseSlotRanges(ArgList args, size_t first, size_t* next = nullptr);
+
 struct ClusterStats {
-  uint64_t messages_sent = 0;
+  uint64_t messages_sent = 0;  // every command sent over the bus
   uint64_t messages_received = 0;
   int64_t last_migration_ms = 0;
   int64_t last_migration_pause_ms = 0;
@@ -126,11 +156,15 @@ class Cluster {
   // Routing of one command (Server::Execute calls it when cluster mode is on). True: run it.
   // False: the reply was written (a redirect or error), or the client was held because the slot
   // is paused for a migration handoff (client.paused_command is set; the network layer retries).
-  bool Route(ClientState& client, const Command& command, ArgList args, ReplyBuilder& reply);
+  // `inside_exec`: a command of a transaction EXEC runs, routed already with the whole
+  // transaction; it only ends an ASKING.
+  bool Route(ClientState& client, const Command& command, ArgList args, ReplyBuilder& reply,
+             bool inside_exec = false);
 
   // Topology commands. Errors are Valkey's texts.
-  Result<void> AddSlots(const std::vector<uint16_t>& slots);
-  Result<void> DelSlots(const std::vector<uint16_t>& slots);
+  // ADDSLOTS (`add`: the slots must be unassigned; they go to this shard) or DELSLOTS (they must
+  // be assigned; they are unassigned).
+  Result<void> SetSlots(const std::vector<uint16_t>& slots, bool add);
   void Meet(const std::string& ip, int port);
   void Reset(int64_t now_ms);
   // CLUSTER CREATE: gives the slots to `shards` in equal ranges (in the order given) and meets
@@ -151,8 +185,6 @@ class Cluster {
   const SlotFlags& unconfirmed() const { return unconfirmed_; }
   // Slots of a migration on this node: "[n->-id]" / "[n-<-id]" in CLUSTER NODES.
   std::vector<std::string> MigratingSlotsText() const;
-  // Slots being imported here (their keys are hidden from DBSIZE/KEYS/SCAN/RANDOMKEY).
-  const SlotFlags& importing() const { return importing_; }
 
   // Ops: every op applied here (own and remote) passes through, for the migration stream.
   void OnLocalOp(int db, std::string_view key, const crdt::KeyOp& op);
@@ -165,12 +197,16 @@ class Cluster {
 
  private:
   void Persist();
-  void Changed(std::vector<std::string> old_owners, int64_t now_ms);
+  // `was_mine`: the slots this shard owned before the change.
+  void Changed(const SlotFlags& was_mine, int64_t now_ms);
   void Gossip(int64_t now_ms);
-  void SendGossip(const std::string& ip, int port);
+  void SendGossip(const std::string& ip, int port, const std::string& view);
   void Adopt(const ClusterTopology& other, int64_t now_ms);
   void DropSlotKeys(uint16_t slot);
-  std::vector<std::string> Owners() const;  // the owner shard of every slot, before a change
+  SlotFlags OwnedBy(std::string_view shard) const;  // the slots `shard` owns
+  // Every command to another node goes through here (it counts messages_sent).
+  void Send(const std::string& ip, int port, std::string_view channel,
+            std::vector<std::string> args, ClusterBus::ReplyHandler done);
 
   MigrationJob* FindJob(std::string_view name, bool export_side);
   void StepExport(MigrationJob& job, int64_t now_ms);
@@ -179,10 +215,10 @@ class Cluster {
   void SendOps(MigrationJob& job);
   void StartPause(MigrationJob& job, int64_t now_ms);
   void Finish(MigrationJob& job, int64_t now_ms);
-  void FailExport(MigrationJob& job, const std::string& state, const std::string& why,
+  void FailExport(MigrationJob& job, MigrationState state, const std::string& why,
                   int64_t now_ms);
   void FailImport(MigrationJob& job, const std::string& why, int64_t now_ms);
-  void SetState(MigrationJob& job, const std::string& state, int64_t now_ms);
+  void SetState(MigrationJob& job, MigrationState state, int64_t now_ms);
   void Pause(const std::vector<uint16_t>& slots, const std::string& target_shard,
              int64_t until_ms);
   void MarkUnconfirmed(const std::vector<uint16_t>& slots);
@@ -206,19 +242,20 @@ class Cluster {
   std::map<std::string, bool> gossip_inflight_;    // by "ip:port"
   ClusterStats stats_;
   std::deque<MigrationJob> jobs_;
+  size_t active_exports_ = 0;  // export jobs not terminal
   SlotFlags exporting_{};   // slots whose ops are streamed to a migration target
-  SlotFlags importing_{};
+  // Slots being imported are the keyspace's hidden slots (Keyspace::slot_hidden).
   SlotFlags paused_{};
   std::array<int64_t, kSlotCount> paused_until_ms_{};
   bool any_paused_ = false;
-  bool checkpoint_due_ = false;
+  bool checkpoint_due_ = false;  // an import finished: snapshot the state at the next tick
   // Slots whose handoff pause ended without a known outcome: writes get TRYAGAIN until a node
   // of pause_target_ (the shard they were being handed to) answers a gossip sent afterwards.
   SlotFlags unconfirmed_{};
   std::array<uint64_t, kSlotCount> unconfirmed_round_{};
   std::vector<std::string> pause_target_ = std::vector<std::string>(kSlotCount);
   bool any_unconfirmed_ = false;
-  uint64_t gossip_round_ = 0;  // an import finished: snapshot the state at the next tick
+  uint64_t gossip_round_ = 0;  // gossip rounds sent
   int64_t now_ms_ = 0;
 };
 

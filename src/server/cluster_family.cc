@@ -172,9 +172,7 @@ void CmdClusterNodes(CommandContext& ctx, ArgList) {
             " connected";
     if (is_primary) {
       for (const SlotRange& range : topology.RangesOf(node.shard)) {
-        text += " " + (range.start == range.end ? std::to_string(range.start)
-                                                : std::to_string(range.start) + "-" +
-                                                      std::to_string(range.end));
+        text += " " + SlotRangeShortText(range);
       }
       if (id == cluster->myid()) {
         for (const std::string& migrating : cluster->MigratingSlotsText()) text += " " + migrating;
@@ -240,7 +238,7 @@ void SlotsCommand(CommandContext& ctx, ArgList args, bool ranges, bool add) {
     }
     for (uint32_t slot = start; slot <= end; ++slot) slots.push_back(static_cast<uint16_t>(slot));
   }
-  ReplyResult(ctx, add ? cluster->AddSlots(slots) : cluster->DelSlots(slots));
+  ReplyResult(ctx, cluster->SetSlots(slots, add));
 }
 
 void CmdClusterAddSlots(CommandContext& ctx, ArgList args) { SlotsCommand(ctx, args, false, true); }
@@ -271,7 +269,9 @@ void CmdClusterMeet(CommandContext& ctx, ArgList args) {
     ctx.reply.Error("ERR Invalid base port specified: " + std::string(args[3].substr(0, 64)));
     return;
   }
-  if (args.size() == 5 && (!ParseInt64(args[4], &port) || port < 0 || port > 65535)) {
+  // The bus port is checked, then unused: the cluster bus runs on the client port.
+  int64_t bus_port = 0;
+  if (args.size() == 5 && (!ParseInt64(args[4], &bus_port) || bus_port < 0 || bus_port > 65535)) {
     ctx.reply.Error("ERR Invalid bus port specified: " + std::string(args[4].substr(0, 64)));
     return;
   }
@@ -279,7 +279,6 @@ void CmdClusterMeet(CommandContext& ctx, ArgList args) {
     ctx.reply.Error(errors::kSyntax);
     return;
   }
-  ParseInt64(args[3], &port);
   cluster->Meet(std::string(args[2]), static_cast<int>(port));
   ctx.reply.Ok();
 }
@@ -351,37 +350,16 @@ void CmdClusterMigrateSlots(CommandContext& ctx, ArgList args) {
   std::vector<std::pair<std::vector<SlotRange>, std::string>> jobs;
   size_t i = 2;
   while (i < args.size()) {
-    if (!EqualsIgnoreCase(args[i], "slotsrange")) {
-      ctx.reply.Error(errors::kSyntax);
-      return;
-    }
-    std::vector<SlotRange> ranges;
-    for (++i; i < args.size() && !EqualsIgnoreCase(args[i], "node"); i += 2) {
-      if (i + 1 >= args.size() || EqualsIgnoreCase(args[i + 1], "node")) {
-        ctx.reply.Error("ERR No end slot for final slot range");
-        return;
-      }
-      uint16_t start = 0, end = 0;
-      if (!ParseSlot(args[i], &start) || !ParseSlot(args[i + 1], &end)) {
-        ctx.reply.Error("ERR Invalid or out of range slot");
-        return;
-      }
-      if (start > end) {
-        ctx.reply.Error("ERR Start slot number " + std::to_string(start) +
-                        " is greater than end slot number " + std::to_string(end) + ".");
-        return;
-      }
-      ranges.push_back({start, end});
-    }
-    if (ranges.empty()) {
-      ctx.reply.Error("ERR No slot ranges specified");
+    Result<std::vector<SlotRange>> ranges = ParseSlotRanges(args, i, &i);
+    if (!ranges.ok()) {
+      ctx.reply.Error(ranges.error().message);
       return;
     }
     if (i + 1 >= args.size()) {
       ctx.reply.Error(errors::kSyntax);
       return;
     }
-    jobs.emplace_back(std::move(ranges), std::string(args[i + 1]));
+    jobs.emplace_back(std::move(*ranges), std::string(args[i + 1]));
     i += 2;
   }
   ReplyResult(ctx, cluster->MigrateSlots(std::move(jobs), ctx.now_ms));
@@ -409,7 +387,7 @@ void CmdClusterGetSlotMigrations(CommandContext& ctx, ArgList) {
     number("create_time", job.create_ms / 1000);
     number("last_update_time", job.update_ms / 1000);
     number("last_ack_time", job.ack_ms / 1000);
-    field("state", job.state);
+    field("state", MigrationStateName(job.state));
     field("message", job.message);
     number("cow_size", 0);
   }

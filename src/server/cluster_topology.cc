@@ -86,17 +86,7 @@ bool Wins(const SlotOwner& a, const SlotOwner& b) {
   return a.epoch != b.epoch ? a.epoch > b.epoch : a.shard > b.shard;
 }
 
-}  // namespace
-
-std::string SlotRangesText(std::span<const SlotRange> ranges) {
-  std::string out;
-  for (const SlotRange& range : ranges) {
-    if (!out.empty()) out += ' ';
-    out += std::to_string(range.start) + "-" + std::to_string(range.end);
-  }
-  return out;
-}
-
+// Collapses sorted slots into ranges.
 std::vector<SlotRange> ToRanges(std::span<const uint16_t> slots) {
   std::vector<SlotRange> out;
   for (uint16_t slot : slots) {
@@ -109,6 +99,23 @@ std::vector<SlotRange> ToRanges(std::span<const uint16_t> slots) {
   return out;
 }
 
+}  // namespace
+
+std::string SlotRangesText(std::span<const SlotRange> ranges) {
+  std::string out;
+  for (const SlotRange& range : ranges) {
+    if (!out.empty()) out += ' ';
+    out += std::to_string(range.start) + "-" + std::to_string(range.end);
+  }
+  return out;
+}
+
+std::string SlotRangeShortText(const SlotRange& range) {
+  return range.start == range.end
+             ? std::to_string(range.start)
+             : std::to_string(range.start) + "-" + std::to_string(range.end);
+}
+
 bool IsNodeId(std::string_view text) {
   return text.size() == 40 && std::all_of(text.begin(), text.end(), [](char c) {
            return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
@@ -118,7 +125,7 @@ bool IsNodeId(std::string_view text) {
 ClusterTopology::ClusterTopology() : slots_(kSlotCount) {}
 
 const ClusterNode* ClusterTopology::FindNode(std::string_view id) const {
-  auto it = nodes_.find(std::string(id));
+  auto it = nodes_.find(id);
   return it == nodes_.end() ? nullptr : &it->second;
 }
 
@@ -134,12 +141,15 @@ bool ClusterTopology::UpsertNode(const ClusterNode& node) {
   return false;
 }
 
-bool ClusterTopology::RemoveNode(std::string_view id) { return nodes_.erase(std::string(id)) > 0; }
+void ClusterTopology::SetOwner(size_t slot, SlotOwner owner) {
+  assigned_ = assigned_ - (slots_[slot].shard.empty() ? 0 : 1) + (owner.shard.empty() ? 0 : 1);
+  slots_[slot] = std::move(owner);
+}
 
 uint64_t ClusterTopology::Assign(std::span<const uint16_t> slots, const std::string& shard) {
   ++current_epoch_;
   for (uint16_t slot : slots) {
-    slots_[slot] = SlotOwner{shard, current_epoch_};
+    SetOwner(slot, SlotOwner{shard, current_epoch_});
   }
   return current_epoch_;
 }
@@ -151,7 +161,7 @@ bool ClusterTopology::Merge(const ClusterTopology& other) {
   }
   for (size_t slot = 0; slot < kSlotCount; ++slot) {
     if (Wins(other.slots_[slot], slots_[slot])) {
-      slots_[slot] = other.slots_[slot];
+      SetOwner(slot, other.slots_[slot]);
       changed = true;
     }
   }
@@ -165,11 +175,7 @@ bool ClusterTopology::Merge(const ClusterTopology& other) {
 void ClusterTopology::Clear() {
   nodes_.clear();
   slots_.assign(kSlotCount, SlotOwner{});
-}
-
-size_t ClusterTopology::AssignedSlots() const {
-  return static_cast<size_t>(std::count_if(slots_.begin(), slots_.end(),
-                                           [](const SlotOwner& o) { return !o.shard.empty(); }));
+  assigned_ = 0;
 }
 
 std::vector<SlotRange> ClusterTopology::RangesOf(std::string_view shard) const {
@@ -286,7 +292,7 @@ Result<ClusterTopology> ClusterTopology::Decode(std::string_view text) {
         return fail("bad slot range");
       }
       for (uint64_t slot = *start; slot <= *end; ++slot) {
-        topology.slots_[slot] = SlotOwner{*shard, *epoch};
+        topology.SetOwner(slot, SlotOwner{*shard, *epoch});
       }
       topology.current_epoch_ = std::max(topology.current_epoch_, *epoch);
     } else {
@@ -326,7 +332,7 @@ Route RouteKeys(const ClusterTopology& topology, std::span<const uint16_t> slots
     }
     return {.kind = RouteKind::kLocal, .slot = slot};
   }
-  if (context.asking && context.importing != nullptr && (*context.importing)[slot]) {
+  if (context.asking && context.importing) {
     return {.kind = RouteKind::kLocal, .slot = slot};
   }
   const ClusterNode* node = topology.ServingNode(owner.shard, context.my_region);
@@ -339,9 +345,7 @@ Route RouteKeys(const ClusterTopology& topology, std::span<const uint16_t> slots
 std::string RouteError(const Route& route) {
   switch (route.kind) {
     case RouteKind::kMoved:
-    case RouteKind::kAsk:
-      return std::string(route.kind == RouteKind::kMoved ? "MOVED " : "ASK ") +
-             std::to_string(route.slot) + " " + route.node->ip + ":" +
+      return "MOVED " + std::to_string(route.slot) + " " + route.node->ip + ":" +
              std::to_string(route.node->port);
     case RouteKind::kCrossSlot:
       return "CROSSSLOT Keys in request don't hash to the same slot";

@@ -13,6 +13,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <span>
@@ -49,8 +50,8 @@ struct SlotRange {
 
 // "0-10 20-29" (CLUSTER GETSLOTMIGRATIONS' slot_ranges).
 std::string SlotRangesText(std::span<const SlotRange> ranges);
-// Collapses sorted slots into ranges.
-std::vector<SlotRange> ToRanges(std::span<const uint16_t> slots);
+// "7" or "0-10" (CLUSTER NODES).
+std::string SlotRangeShortText(const SlotRange& range);
 
 // 40 hex characters.
 bool IsNodeId(std::string_view text);
@@ -59,11 +60,12 @@ class ClusterTopology {
  public:
   ClusterTopology();
 
-  const std::map<std::string, ClusterNode>& nodes() const { return nodes_; }
+  using NodeMap = std::map<std::string, ClusterNode, std::less<>>;  // by id
+
+  const NodeMap& nodes() const { return nodes_; }
   const ClusterNode* FindNode(std::string_view id) const;
   // Keeps the record with the higher version (the stored one on a tie). True if it changed.
   bool UpsertNode(const ClusterNode& node);
-  bool RemoveNode(std::string_view id);
 
   const SlotOwner& owner(uint16_t slot) const { return slots_[slot]; }
   uint64_t current_epoch() const { return current_epoch_; }
@@ -74,8 +76,8 @@ class ClusterTopology {
   // Forgets every slot assignment and node (CLUSTER RESET); keeps the epoch.
   void Clear();
 
-  size_t AssignedSlots() const;
-  bool FullyCovered() const { return AssignedSlots() == kSlotCount; }
+  size_t AssignedSlots() const { return assigned_; }
+  bool FullyCovered() const { return assigned_ == kSlotCount; }
   std::vector<SlotRange> RangesOf(std::string_view shard) const;
   // Shards that own slots or have nodes, sorted.
   std::vector<std::string> Shards() const;
@@ -95,8 +97,12 @@ class ClusterTopology {
   bool operator==(const ClusterTopology&) const = default;
 
  private:
-  std::map<std::string, ClusterNode> nodes_;
+  // Every write of slots_ goes through here: it keeps assigned_.
+  void SetOwner(size_t slot, SlotOwner owner);
+
+  NodeMap nodes_;
   std::vector<SlotOwner> slots_;
+  size_t assigned_ = 0;  // slots with an owner shard
   uint64_t current_epoch_ = 0;
 };
 
@@ -105,7 +111,6 @@ class ClusterTopology {
 enum class RouteKind {
   kLocal,      // run it here
   kMoved,      // -MOVED slot ip:port
-  kAsk,        // -ASK slot ip:port
   kCrossSlot,  // -CROSSSLOT
   kDown,       // -CLUSTERDOWN The cluster is down
   kUnserved,   // -CLUSTERDOWN Hash slot not served
@@ -115,7 +120,7 @@ enum class RouteKind {
 struct Route {
   RouteKind kind = RouteKind::kLocal;
   uint16_t slot = 0;
-  const ClusterNode* node = nullptr;  // kMoved / kAsk
+  const ClusterNode* node = nullptr;  // kMoved
 };
 
 // What the router knows besides the topology.
@@ -126,8 +131,8 @@ struct RouteContext {
   bool asking = false;           // the client sent ASKING just before
   bool require_full_coverage = true;
   bool allow_reads_when_down = false;
-  const std::array<bool, kSlotCount>* paused = nullptr;     // writes held here
-  const std::array<bool, kSlotCount>* importing = nullptr;  // served after ASKING
+  const std::array<bool, kSlotCount>* paused = nullptr;  // writes held here
+  bool importing = false;  // the keys' slot is being imported here: served after ASKING
 };
 
 // The decision for a command whose keys hash to `slots` (empty: no keys, runs locally).

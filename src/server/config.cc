@@ -1311,6 +1311,16 @@ bool Config::cluster_enabled() const { return At("cluster-enabled").number != 0;
 int Config::cluster_databases() const { return static_cast<int>(At("cluster-databases").number); }
 int64_t Config::cluster_node_timeout() const { return At("cluster-node-timeout").number; }
 std::string Config::cluster_config_file() const { return At("cluster-config-file").text; }
+bool Config::cluster_require_full_coverage() const {
+  return At("cluster-require-full-coverage").number != 0;
+}
+bool Config::cluster_allow_reads_when_down() const {
+  return At("cluster-allow-reads-when-down").number != 0;
+}
+std::string Config::cluster_announce_ip() const { return At("cluster-announce-ip").text; }
+int Config::cluster_announce_port() const {
+  return static_cast<int>(At("cluster-announce-port").number);
+}
 int Config::tls_port() const { return static_cast<int>(At("tls-port").number); }
 std::string Config::tls_cert_file() const { return At("tls-cert-file").text; }
 std::string Config::tls_key_file() const { return At("tls-key-file").text; }

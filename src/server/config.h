@@ -122,6 +122,10 @@ class Config {
   int cluster_databases() const;
   int64_t cluster_node_timeout() const;
   std::string cluster_config_file() const;
+  bool cluster_require_full_coverage() const;
+  bool cluster_allow_reads_when_down() const;
+  std::string cluster_announce_ip() const;  // "" = unset
+  int cluster_announce_port() const;        // 0 = unset
   int tls_port() const;
   std::string tls_cert_file() const;
   std::string tls_key_file() const;

@@ -395,7 +395,7 @@ void Server::Execute(ClientState& client, ArgList args, ReplyBuilder& reply) {
     RecordError(std::string_view(*out).substr(reply_start));
     return;
   }
-  if (cluster_ != nullptr && !cluster_->Route(client, *command, args, reply)) {
+  if (cluster_ != nullptr && !cluster_->Route(client, *command, args, reply, executing_multi_)) {
     if (out->size() > reply_start) {  // redirected (not held for a handoff pause)
       if (command->full_name == "exec") {
         client.in_multi = false;  // Valkey discards the transaction

@@ -5,7 +5,7 @@
 // Covered: the states of a successful export and import and what each side keeps; imported keys
 // hidden from DBSIZE/KEYS/SCAN/RANDOMKEY until the handoff; cancel, a failed link, a silent
 // target (repl-timeout) and a pause that outlasts its limit, each leaving the source owning its
-// keys and the target holding none.
+// keys and the target holding none. Also the routing of a transaction (MULTI/EXEC).
 
 #include <deque>
 #include <functional>
@@ -178,7 +178,7 @@ const MigrationJob* Job(const Node& node, bool export_side) {
 
 std::string StateOf(const Node& node, bool export_side) {
   const MigrationJob* job = Job(node, export_side);
-  return job == nullptr ? "" : job->state;
+  return job == nullptr ? "" : std::string(MigrationStateName(job->state));
 }
 
 // `n` keys of every kind in slots 0..99 (owned by A), written on `node`.
@@ -436,7 +436,7 @@ TEST_CASE("Migration: a source region that misses the handoff refuses writes unt
   for (int i = 0; i < 101; ++i) net.Step(100, cut_a1);
   CHECK(a1.cluster->unconfirmed()[KeySlot(keys[0])]);
   CHECK(a1.Run({"SET", keys[0], "lost?"}).starts_with("(error) TRYAGAIN"));
-  CHECK(a1.Run({"GET", keys[0]}) != "(error)");  // reads go on
+  CHECK(a1.Run({"GET", keys[0]}) == "(nil)");  // reads go on (a1 never had the key)
   CHECK(a1.Run({"SET", "bar", "x"}) == "OK");     // other slots go on
   // a1 hears the target shard: the slots moved; writes get MOVED.
   net.FailQueued();
@@ -489,6 +489,25 @@ TEST_CASE("Migration: a target refuses a FINISH that comes long after DRAINED",
   CHECK(Job(net.b, false)->message == "FINISH came too late after DRAINED");
   REQUIRE(net.StepUntil([&] { return net.a.Run({"SET", keys[0], "x"}) == "OK"; }));
   CheckSourceKeeps(net, keys);
+}
+
+// EXEC is routed with every queued command; the commands it then runs are not routed again,
+// but an ASKING among them still ends at the next command.
+TEST_CASE("Cluster: a transaction is routed as a whole", "[cluster]") {
+  Net net;
+  // "bar" hashes to slot 5061 (A's), "foo" to slot 12182 (B's).
+  CHECK(net.a.Run({"MULTI"}) == "OK");
+  CHECK(net.a.Run({"SET", "bar", "1"}) == "QUEUED");
+  CHECK(net.a.Run({"INCR", "bar"}) == "QUEUED");
+  CHECK(net.a.Run({"EXEC"}) == "[OK, 2]");
+  CHECK(net.a.Run({"MULTI"}) == "OK");
+  CHECK(net.a.Run({"ASKING"}) == "QUEUED");
+  CHECK(net.a.Run({"GET", "bar"}) == "QUEUED");
+  CHECK(net.a.Run({"EXEC"}) == "[OK, \"2\"]");
+  CHECK_FALSE(net.a.server->client().asking);  // the GET after it took it
+  CHECK(net.a.Run({"MULTI"}) == "OK");
+  CHECK(net.a.Run({"SET", "foo", "1"}).starts_with("(error) MOVED 12182 "));
+  CHECK(net.a.Run({"EXEC"}).starts_with("(error) EXECABORT"));
 }
 
 }  // namespace

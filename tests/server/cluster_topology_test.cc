@@ -98,9 +98,7 @@ TEST_CASE("ranges and serving nodes per region", "[cluster]") {
 TEST_CASE("routing decisions", "[cluster]") {
   ClusterTopology t = TwoShards();
   std::array<bool, kSlotCount> paused{};
-  std::array<bool, kSlotCount> importing{};
-  RouteContext ctx{.my_shard = "A", .my_region = "us", .paused = &paused,
-                   .importing = &importing};
+  RouteContext ctx{.my_shard = "A", .my_region = "us", .paused = &paused};
   const std::vector<uint16_t> none;
   CHECK(RouteKeys(t, none, ctx).kind == RouteKind::kLocal);
   const std::vector<uint16_t> mine{5, 5};
@@ -116,11 +114,12 @@ TEST_CASE("routing decisions", "[cluster]") {
   CHECK(RouteKeys(t, mine, ctx).kind == RouteKind::kLocal);  // reads go on
   ctx.write = true;
   CHECK(RouteKeys(t, mine, ctx).kind == RouteKind::kPaused);
-  importing[9000] = true;
+  ctx.importing = true;  // slot 9000 is being imported here
   ctx.asking = true;
   CHECK(RouteKeys(t, theirs, ctx).kind == RouteKind::kLocal);
   t.Assign(Range(9000, 9000), "");
   ctx.asking = false;
+  ctx.importing = false;
   CHECK(RouteError(RouteKeys(t, theirs, ctx)) == "CLUSTERDOWN The cluster is down");
   ctx.require_full_coverage = false;
   CHECK(RouteError(RouteKeys(t, theirs, ctx)) == "CLUSTERDOWN Hash slot not served");
