@@ -1,7 +1,7 @@
 #pragma once
 // FuzzNode is one Lattice node without sockets, as the simulator runs it: a Server (keyspace,
 // commands) and its Replication (engine + op log) over a Storage the fuzz target owns, a fake
-// clock, and a transport that only counts what would be sent. It lets a target feed a peer's
+// clock, and a transport that drops what would be sent. It lets a target feed a peer's
 // messages or a damaged data dir to the very code the server runs, then check the state by
 // running commands (DEBUG DIGEST) or by restarting a second node on the same storage.
 // Not thread-safe; the storage must outlive the node.
@@ -34,12 +34,11 @@ class FuzzClock final : public server::Clock {
   int64_t now_us = 1'700'000'000'000'000;
 };
 
-class CountingTransport final : public repl::Transport {
+// Drops what the engine sends: a target sees its effects through the node's state.
+class NullTransport final : public repl::Transport {
  public:
-  void Send(ReplicaId, const repl::Message&) override { ++sent; }
-  void Close(ReplicaId) override { ++closed; }
-  uint64_t sent = 0;
-  uint64_t closed = 0;
+  void Send(ReplicaId, const repl::Message&) override {}
+  void Close(ReplicaId) override {}
 };
 
 class FuzzNode {
@@ -63,7 +62,6 @@ class FuzzNode {
     Result<std::unique_ptr<server::Replication>> opened =
         server::Replication::Open(*server_, storage, transport_, options, clock_.NowMs());
     if (!opened.ok()) {
-      error_ = opened.error().message;
       return;
     }
     replication_ = std::move(*opened);
@@ -86,10 +84,8 @@ class FuzzNode {
   FuzzNode& operator=(const FuzzNode&) = delete;
 
   bool ok() const { return replication_ != nullptr; }
-  const std::string& error() const { return error_; }
   server::Server& server() { return *server_; }
   server::Replication& replication() { return *replication_; }
-  CountingTransport& transport() { return transport_; }
   // A local client for the fuzz input's own commands (authenticated, registered with the
   // server). Run() uses another one, so a MULTI or a SELECT of the input never affects checks.
   server::ClientState& client() { return client_; }
@@ -114,12 +110,11 @@ class FuzzNode {
 
  private:
   FuzzClock& clock_;
-  CountingTransport transport_;
+  NullTransport transport_;
   std::unique_ptr<server::Server> server_;
   std::unique_ptr<server::Replication> replication_;
   server::ClientState admin_;
   server::ClientState client_;
-  std::string error_;
 };
 
 // The engine applies ops only through the keyspace, and hears of every local op: between steps

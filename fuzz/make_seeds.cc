@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "fuzz_node.h"
+#include "fuzz_tags.h"
 #include "lattice/repl/codec.h"
 #include "lattice/repl/memory_storage.h"
 #include "lattice/repl/replicator.h"
@@ -19,13 +20,13 @@
 namespace lattice::fuzz {
 namespace {
 
-// Tags of repl_messages_fuzz.cc and recovery_fuzz.cc (their enums are local to each target).
-constexpr char kMessagesFrame = 0;
-constexpr char kMessagesDeliver = 2;
-constexpr char kMessagesTick = 4;
-constexpr char kRecoveryRecord = 0;
-constexpr char kRecoveryChunk = 1;
-constexpr char kRecoverySnapshot = 2;
+// The step tags of repl_messages_fuzz.cc and recovery_fuzz.cc, as input bytes.
+constexpr char kMessagesFrame = repl_messages::kFrame;
+constexpr char kMessagesDeliver = repl_messages::kDeliver;
+constexpr char kMessagesTick = repl_messages::kTick;
+constexpr char kRecoveryRecord = recovery::kRecord;
+constexpr char kRecoveryChunk = recovery::kChunk;
+constexpr char kRecoverySnapshot = recovery::kSnapshot;
 
 class RecordingTransport final : public repl::Transport {
  public:

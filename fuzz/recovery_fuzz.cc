@@ -29,6 +29,7 @@
 
 #include "fuzz_input.h"
 #include "fuzz_node.h"
+#include "fuzz_tags.h"
 #include "lattice/common/rng.h"
 #include "lattice/repl/frame.h"
 #include "lattice/repl/memory_storage.h"
@@ -37,17 +38,7 @@
 namespace lattice::fuzz {
 namespace {
 
-enum Tag : uint8_t {
-  kRecord,
-  kChunk,
-  kSnapshot,
-  kCrash,
-  kAppend,
-  kTruncate,
-  kRemove,
-  kWrite,
-  kTagCount
-};
+using namespace recovery;  // the step tags (fuzz_tags.h)
 
 constexpr uint64_t kSegmentChoices[] = {64ull << 20, 64, 200, 1};
 

@@ -29,6 +29,7 @@
 
 #include "fuzz_input.h"
 #include "fuzz_node.h"
+#include "fuzz_tags.h"
 #include "lattice/repl/codec.h"
 #include "lattice/repl/frame.h"
 #include "lattice/repl/memory_storage.h"
@@ -39,7 +40,7 @@ namespace {
 // Small enough that a short input reaches "frame too large".
 constexpr uint32_t kMaxFrameBytes = 1u << 16;
 
-enum Tag : uint8_t { kFrame, kRaw, kDeliver, kCommand, kTick, kRelink, kTagCount };
+using namespace repl_messages;  // the step tags (fuzz_tags.h)
 
 repl::Hello PeerHello() {
   repl::Hello hello;

@@ -165,9 +165,7 @@ Key Key::RemoveAllDelta(bool keep_expiry, WriteStamp& stamp, DotContext& context
       out.zset.Join(rest->zset.RemoveDelta(member, SetRule::kAddWins, stamp, context),
                     DotContext{}, DotContext{});
     }
-    for (const auto& [member, tokens] : rest->zset.removes()) {
-      for (const Dot& dot : tokens.dots()) context.Add(dot);  // DEL observes remove tokens too
-    }
+    AddMapDots(rest->zset.removes(), context);  // DEL observes remove tokens too
     rest->set.CollectDots(context);
     rest->hash_created.CollectDots(context);
     rest->set_created.CollectDots(context);

@@ -17,6 +17,7 @@
 // - a context whose version-vector part is too large to enumerate takes the full Join.
 #include <algorithm>
 #include <optional>
+#include <utility>
 
 #include "key_write.h"
 #include "lattice/common/mutation.h"
@@ -74,7 +75,7 @@ const KeyRest& RestOrEmpty(const Key& key) {
 // The elements of `state` that joining (delta, theirs) can change, or nullopt for "take the
 // full join". See the comment at the top of the file.
 std::optional<TouchedNames> Touched(const Key& state, const Key& delta, const DotContext& theirs,
-                                    Dot first_own, uint64_t own_count, const TouchedNames* hint,
+                                    Dot first_own, uint64_t own_count, TouchedNames touched,
                                     bool holds_only_own) {
   uint64_t enumerated = theirs.cloud().size();
   for (const auto& [replica, seq] : theirs.vector().entries()) {
@@ -83,6 +84,17 @@ std::optional<TouchedNames> Touched(const Key& state, const Key& delta, const Do
   if (enumerated > kMaxContextDots) {
     return std::nullopt;
   }
+  const KeyRest& theirs_rest = RestOrEmpty(delta);
+  theirs_rest.hash.AppendNames(touched.hash);
+  theirs_rest.set.AppendNames(touched.set);
+  theirs_rest.zset.AppendNames(touched.zset);
+  Normalize(touched.hash);
+  Normalize(touched.set);
+  Normalize(touched.zset);
+  if (holds_only_own) {
+    return touched;  // a write's op delta holds only its own dots
+  }
+
   auto own = [&](Dot dot) {
     return dot.replica == first_own.replica && dot.seq >= first_own.seq &&
            dot.seq - first_own.seq < own_count;
@@ -97,17 +109,8 @@ std::optional<TouchedNames> Touched(const Key& state, const Key& delta, const Do
     if (!own(dot)) pending.Add(dot);
   }
   pending.Seal();
-
-  TouchedNames touched = hint != nullptr ? *hint : TouchedNames{};
-  const KeyRest& theirs_rest = RestOrEmpty(delta);
-  theirs_rest.hash.AppendNames(touched.hash);
-  theirs_rest.set.AppendNames(touched.set);
-  theirs_rest.zset.AppendNames(touched.zset);
-  Normalize(touched.hash);
-  Normalize(touched.set);
-  Normalize(touched.zset);
-  if (pending.left() == 0 || holds_only_own) {
-    return touched;  // a write's op delta holds only its own dots
+  if (pending.left() == 0) {
+    return touched;
   }
 
   const KeyRest& rest = RestOrEmpty(state);
@@ -157,11 +160,11 @@ void JoinKeyCells(KeyRest& a, const KeyRest& b, const DotContext& mine, const Do
 
 void Key::JoinDelta(const Key& delta, const DotContext& mine, const DotContext& theirs,
                     Dot first_own, uint64_t own_count) {
-  JoinTouched(delta, mine, theirs, first_own, own_count, nullptr, false);
+  JoinTouched(delta, mine, theirs, first_own, own_count, TouchedNames{}, false);
 }
 
 void Key::JoinTouched(const Key& delta, const DotContext& mine, const DotContext& theirs,
-                      Dot first_own, uint64_t own_count, const TouchedNames* hint,
+                      Dot first_own, uint64_t own_count, TouchedNames hint,
                       bool holds_only_own) {
   JoinStats& stats = ThreadJoinStats();
   if (rest_.get() == nullptr && delta.rest_.get() == nullptr) {
@@ -171,7 +174,8 @@ void Key::JoinTouched(const Key& delta, const DotContext& mine, const DotContext
   }
   std::optional<TouchedNames> touched;
   if (!stats.force_full) {
-    touched = Touched(*this, delta, theirs, first_own, own_count, hint, holds_only_own);
+    touched = Touched(*this, delta, theirs, first_own, own_count, std::move(hint),
+                      holds_only_own);
   }
   if (!touched) {
     ++stats.full_joins;

@@ -1,6 +1,8 @@
 #pragma once
 // Internal to lattice_crdt: the builder of one local write on a Key (see key.h).
 
+#include <utility>
+
 #include "lattice/crdt/key.h"
 
 namespace lattice::crdt {
@@ -44,12 +46,12 @@ class KeyWrite {
   // A step whose context covers dots of the elements in `names` only (besides this write's own
   // dots and key-level cells): joined in O(|piece| log n). Key::JoinDelta still checks every
   // covered dot, so a wrong `names` costs time, never correctness.
-  void Step(Key piece, const DotContext& piece_context, const TouchedNames& names) {
+  void Step(Key piece, const DotContext& piece_context, TouchedNames names) {
     const uint64_t own_count = stamp_.dots->next_seq() - op_.first_dot.seq;
-    key_.JoinTouched(piece, shard_, piece_context, op_.first_dot, own_count, &names, false);
+    key_.JoinTouched(piece, shard_, piece_context, op_.first_dot, own_count, names, false);
     shard_.Join(piece_context);
-    op_.delta.JoinTouched(piece, op_.context, piece_context, op_.first_dot, own_count, &names,
-                          true);
+    op_.delta.JoinTouched(piece, op_.context, piece_context, op_.first_dot, own_count,
+                          std::move(names), true);
     op_.context.Join(piece_context);
   }
 

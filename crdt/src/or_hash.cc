@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "lattice/crdt/join_stats.h"
+#include "lattice/crdt/or_set.h"  // JoinMapEntry
 
 namespace lattice::crdt {
 
@@ -51,7 +52,7 @@ std::vector<std::pair<std::string, std::string>> OrHash::GetAll(int64_t now_ms) 
 
 bool OrHash::AnyPresentAt(int64_t now_ms) const {
   for (const auto& [name, field] : fields_) {
-    if (!ExpiredAt(field.ttl.get(), now_ms) && RenderString(field.value).has_value()) {
+    if (!ExpiredAt(field.ttl.get(), now_ms) && field.value.Alive()) {
       return true;  // usually the first field
     }
   }
@@ -170,22 +171,12 @@ void OrHash::Join(const OrHash& other, const DotContext& mine, const DotContext&
 
 void OrHash::JoinSome(const OrHash& other, const DotContext& mine, const DotContext& theirs,
                       const std::vector<std::string>& names) {
-  static const HashField kEmpty{};
   ThreadJoinStats().elements += names.size();
+  auto join = [&](HashField& field, const HashField& theirs_field) {
+    JoinField(field, theirs_field, mine, theirs);
+  };
   for (const std::string& name : names) {
-    const HashField* found = other.Find(name);
-    if (auto it = fields_.find(name); it != fields_.end()) {
-      JoinField(it->second, found != nullptr ? *found : kEmpty, mine, theirs);
-      if (it->second.empty()) {
-        fields_.erase(it);
-      }
-    } else if (found != nullptr) {
-      HashField joined;
-      JoinField(joined, *found, mine, theirs);
-      if (!joined.empty()) {
-        fields_.emplace(name, std::move(joined));
-      }
-    }
+    JoinMapEntry(fields_, other.fields_, name, join);
   }
 }
 
@@ -205,10 +196,11 @@ void OrHash::ForEachDotOf(const std::string& field, absl::FunctionRef<void(Dot)>
 }
 
 void OrHash::ScanDots(absl::FunctionRef<bool(const std::string&, Dot)> f) const {
+  ScannedCount scanned;
   for (const auto& entry : fields_) {  // not a structured binding: clang 14 cannot capture one
     const std::string& name = entry.first;
     const auto& field = entry.second;
-    ++ThreadJoinStats().scanned;
+    ++scanned.count;
     bool stop = false;
     auto visit = [&](Dot dot) { stop = stop || f(name, dot); };
     field.value.ForEachDot(visit);

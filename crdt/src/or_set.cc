@@ -39,23 +39,13 @@ std::vector<std::string> OrSet::Members() const {
 }
 
 void OrSet::CollectMemberDots(const std::string& member, DotContext& out) const {
-  for (const auto* map : {&adds_, &removes_}) {
-    if (auto it = map->find(member); it != map->end()) {
-      for (const Dot& dot : it->second.dots()) {
-        out.Add(dot);
-      }
-    }
-  }
+  AddMapDots(adds_, member, out);
+  AddMapDots(removes_, member, out);
 }
 
 void OrSet::CollectDots(DotContext& out) const {
-  for (const auto* map : {&adds_, &removes_}) {
-    for (const auto& [member, dots] : *map) {
-      for (const Dot& dot : dots.dots()) {
-        out.Add(dot);
-      }
-    }
-  }
+  AddMapDots(adds_, out);
+  AddMapDots(removes_, out);
 }
 
 OrSet OrSet::AddDelta(const std::string& member, WriteStamp& stamp, DotContext& context) const {
@@ -103,18 +93,24 @@ void JoinDotMaps(absl::btree_map<std::string, DotSet>& mine, const DotContext& m
 void JoinDotMapEntry(absl::btree_map<std::string, DotSet>& mine, const DotContext& my_context,
                      const absl::btree_map<std::string, DotSet>& theirs,
                      const DotContext& their_context, const std::string& member) {
-  static const DotSet kEmpty;
-  auto other = theirs.find(member);
-  const DotSet& their_dots = other != theirs.end() ? other->second : kEmpty;
-  if (auto it = mine.find(member); it != mine.end()) {
-    it->second = JoinDots(it->second, my_context, their_dots, their_context);
-    if (it->second.empty()) {
-      mine.erase(it);
+  JoinMapEntry(mine, theirs, member, [&](DotSet& dots, const DotSet& other) {
+    dots = JoinDots(dots, my_context, other, their_context);
+  });
+}
+
+void AddMapDots(const absl::btree_map<std::string, DotSet>& map, DotContext& out) {
+  for (const auto& [member, dots] : map) {
+    for (const Dot& dot : dots.dots()) {
+      out.Add(dot);
     }
-  } else if (other != theirs.end()) {
-    DotSet joined = JoinDots(kEmpty, my_context, their_dots, their_context);
-    if (!joined.empty()) {
-      mine.emplace(member, std::move(joined));
+  }
+}
+
+void AddMapDots(const absl::btree_map<std::string, DotSet>& map, const std::string& member,
+                DotContext& out) {
+  if (auto it = map.find(member); it != map.end()) {
+    for (const Dot& dot : it->second.dots()) {
+      out.Add(dot);
     }
   }
 }
@@ -154,9 +150,10 @@ void OrSet::ForEachDotOf(const std::string& member, absl::FunctionRef<void(Dot)>
 }
 
 void OrSet::ScanDots(absl::FunctionRef<bool(const std::string&, Dot)> f) const {
+  ScannedCount scanned;
   for (const auto* map : {&adds_, &removes_}) {
     for (const auto& [member, dots] : *map) {
-      ++ThreadJoinStats().scanned;
+      ++scanned.count;
       for (const Dot& dot : dots.dots()) {
         if (f(member, dot)) {
           return;

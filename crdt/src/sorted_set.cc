@@ -3,7 +3,7 @@
 #include <cmath>
 
 #include "lattice/crdt/join_stats.h"
-#include "lattice/crdt/or_set.h"  // JoinDotMaps
+#include "lattice/crdt/or_set.h"  // JoinDotMaps, JoinMapEntry, AddMapDots
 
 namespace lattice::crdt {
 
@@ -122,22 +122,14 @@ SortedSet SortedSet::RemoveDelta(const std::string& member, SetRule rule, WriteS
 }
 
 void SortedSet::CollectTokens(const std::string& member, DotContext& out) const {
-  if (auto it = removes_.find(member); it != removes_.end()) {
-    for (const Dot& dot : it->second.dots()) {
-      out.Add(dot);
-    }
-  }
+  AddMapDots(removes_, member, out);
 }
 
 void SortedSet::CollectDots(DotContext& out) const {
   for (const auto& [member, cell] : members_) {
     cell.CollectDots(out);
   }
-  for (const auto& [member, dots] : removes_) {
-    for (const Dot& dot : dots.dots()) {
-      out.Add(dot);
-    }
-  }
+  AddMapDots(removes_, out);
 }
 
 void SortedSet::Join(const SortedSet& other, const DotContext& mine, const DotContext& theirs) {
@@ -172,22 +164,12 @@ void SortedSet::Join(const SortedSet& other, const DotContext& mine, const DotCo
 
 void SortedSet::JoinSome(const SortedSet& other, const DotContext& mine,
                          const DotContext& theirs, const std::vector<std::string>& names) {
-  static const ScoreCell kEmpty{};
   ThreadJoinStats().elements += names.size();
+  auto join = [&](ScoreCell& cell, const ScoreCell& theirs_cell) {
+    cell.Join(theirs_cell, mine, theirs);
+  };
   for (const std::string& member : names) {
-    auto found = other.members_.find(member);
-    if (auto it = members_.find(member); it != members_.end()) {
-      it->second.Join(found != other.members_.end() ? found->second : kEmpty, mine, theirs);
-      if (it->second.empty()) {
-        members_.erase(it);
-      }
-    } else if (found != other.members_.end()) {
-      ScoreCell joined;
-      joined.Join(found->second, mine, theirs);
-      if (!joined.empty()) {
-        members_.emplace(member, std::move(joined));
-      }
-    }
+    JoinMapEntry(members_, other.members_, member, join);
     if (!removes_.empty() || !other.removes_.empty()) {
       JoinDotMapEntry(removes_, mine, other.removes_, theirs, member);
     }
@@ -216,9 +198,10 @@ void SortedSet::ForEachDotOf(const std::string& member, absl::FunctionRef<void(D
 }
 
 void SortedSet::ScanDots(absl::FunctionRef<bool(const std::string&, Dot)> f) const {
+  ScannedCount scanned;
   for (const auto& entry : members_) {  // not a structured binding: clang 14 cannot capture one
     const std::string& member = entry.first;
-    ++ThreadJoinStats().scanned;
+    ++scanned.count;
     bool stop = false;
     entry.second.ForEachDot([&](Dot dot) { stop = stop || f(member, dot); });
     if (stop) {
@@ -226,7 +209,7 @@ void SortedSet::ScanDots(absl::FunctionRef<bool(const std::string&, Dot)> f) con
     }
   }
   for (const auto& [member, dots] : removes_) {
-    ++ThreadJoinStats().scanned;
+    ++scanned.count;
     for (const Dot& dot : dots.dots()) {
       if (f(member, dot)) {
         return;

@@ -575,9 +575,9 @@ class KeyBuilder {
   Result<void> AddCell(const Slot& slot, const Cell& cell);
   Result<void> AddExpiry(const Slot& slot, const wire::ExpiryCell& cell);
   Result<void> AddCreation(crdt::ObjectType type, const wire::CreationCell& cell);
+  enum class MemberDots { kSetAdd, kSetToken, kZSetToken };
   Result<void> AddMembers(const google::protobuf::RepeatedPtrField<wire::SetMember>& members,
-                          bool removes);
-  Result<void> AddZSetTokens(const google::protobuf::RepeatedPtrField<wire::SetMember>& members);
+                          MemberDots kind);
 
   ReplicaId scratch_replica_;
   uint64_t scratch_seq_ = 1;
@@ -848,47 +848,35 @@ Result<void> KeyBuilder::AddCreation(crdt::ObjectType type, const wire::Creation
   return {};
 }
 
-// Set dots: an SADD of the member on a set key (an add dot), or an SREM under remove-wins of a
-// member the scratch key holds (a remove token).
+// Member dots, one piece per dot:
+// - kSetAdd: an SADD of the member on a set key (an add dot);
+// - kSetToken: an SREM under remove-wins of a member the scratch key holds (a remove token);
+// - kZSetToken: a ZREM under remove-wins of a member the scratch key holds (a remove token).
 Result<void> KeyBuilder::AddMembers(
-    const google::protobuf::RepeatedPtrField<wire::SetMember>& members, bool removes) {
+    const google::protobuf::RepeatedPtrField<wire::SetMember>& members, MemberDots kind) {
   crdt::Policies policies;
-  policies.set = crdt::SetRule::kRemoveWins;
+  if (kind == MemberDots::kZSetToken) {
+    policies.zset = crdt::SetRule::kRemoveWins;
+  } else {
+    policies.set = crdt::SetRule::kRemoveWins;
+  }
   for (const wire::SetMember& member : members) {
     const std::vector<std::string> name{member.name()};
-    const std::vector<std::string> seed{removes ? member.name() : member.name() + "~"};
+    const std::vector<std::string> seed{kind == MemberDots::kSetAdd ? member.name() + "~"
+                                                                    : member.name()};
     for (int i = 0; i < member.replica_size(); ++i) {
       crdt::Key base;
       (void)Write(base, Scratch(), 0, {}, [&](crdt::Key& k, const crdt::Writer& w, auto& s) {
-        return k.SAdd(seed, w, s);
+        return kind == MemberDots::kZSetToken ? k.ZAdd(member.name(), 0.0, w, s)
+                                              : k.SAdd(seed, w, s);
       });
       const Dot dot{member.replica(i), member.seq(i)};
       auto piece = Write(base, dot, 0, policies, [&](crdt::Key& k, const crdt::Writer& w,
                                                      auto& s) {
-        return removes ? k.SRem(name, w, s) : k.SAdd(name, w, s);
+        if (kind == MemberDots::kSetAdd) return k.SAdd(name, w, s);
+        if (kind == MemberDots::kSetToken) return k.SRem(name, w, s);
+        return k.ZRem(name, w, s);
       });
-      CODEC_RETURN_IF_ERROR(piece);
-      pieces_.push_back(std::move(*piece));
-    }
-  }
-  return {};
-}
-
-// Sorted-set remove tokens: a ZREM under remove-wins of a member the scratch key holds.
-Result<void> KeyBuilder::AddZSetTokens(
-    const google::protobuf::RepeatedPtrField<wire::SetMember>& members) {
-  crdt::Policies policies;
-  policies.zset = crdt::SetRule::kRemoveWins;
-  for (const wire::SetMember& member : members) {
-    const std::vector<std::string> name{member.name()};
-    for (int i = 0; i < member.replica_size(); ++i) {
-      crdt::Key base;
-      (void)Write(base, Scratch(), 0, {}, [&](crdt::Key& k, const crdt::Writer& w, auto& s) {
-        return k.ZAdd(member.name(), 0.0, w, s);
-      });
-      const Dot dot{member.replica(i), member.seq(i)};
-      auto piece = Write(base, dot, 0, policies, [&](crdt::Key& k, const crdt::Writer& w,
-                                                     auto& s) { return k.ZRem(name, w, s); });
       CODEC_RETURN_IF_ERROR(piece);
       pieces_.push_back(std::move(*piece));
     }
@@ -906,12 +894,12 @@ Result<void> KeyBuilder::AddKey(const wire::Key& key) {
     }
     CODEC_RETURN_IF_ERROR(AddExpiry(Slot{SlotKind::kHashValue, field.name()}, field.ttl()));
   }
-  CODEC_RETURN_IF_ERROR(AddMembers(key.set_adds(), /*removes=*/false));
-  CODEC_RETURN_IF_ERROR(AddMembers(key.set_removes(), /*removes=*/true));
+  CODEC_RETURN_IF_ERROR(AddMembers(key.set_adds(), MemberDots::kSetAdd));
+  CODEC_RETURN_IF_ERROR(AddMembers(key.set_removes(), MemberDots::kSetToken));
   for (const wire::ZSetMember& member : key.zset()) {
     CODEC_RETURN_IF_ERROR(AddCell(Slot{SlotKind::kScore, member.name()}, member.score()));
   }
-  CODEC_RETURN_IF_ERROR(AddZSetTokens(key.zset_removes()));
+  CODEC_RETURN_IF_ERROR(AddMembers(key.zset_removes(), MemberDots::kZSetToken));
   CODEC_RETURN_IF_ERROR(AddCreation(crdt::ObjectType::kHash, key.hash_created()));
   CODEC_RETURN_IF_ERROR(AddCreation(crdt::ObjectType::kSet, key.set_created()));
   CODEC_RETURN_IF_ERROR(AddCreation(crdt::ObjectType::kZSet, key.zset_created()));

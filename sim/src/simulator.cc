@@ -279,7 +279,7 @@ SimResult RunSimulation(const SimOptions& options) {
   spdlog::set_level(spdlog::level::off);
   Rng rng(options.seed);
   World world(options, rng);
-  Workload workload(world, options.known_bugs);
+  Workload workload(world);
   DrawConditions(world, options.faults);
   const int64_t window_ms = std::max<int64_t>(3000, int64_t{options.ops} * 25);
   for (int r = 0; r < world.size(); ++r) {
@@ -306,7 +306,6 @@ SimResult RunSimulation(const SimOptions& options) {
   if (!result.ok || options.verbose) {
     result.trace = world.TraceText(options.verbose ? SIZE_MAX : options.trace_lines);
   }
-  world.stop_ticks = true;
   return result;
 }
 

@@ -48,13 +48,10 @@ std::vector<std::string> StringCommand(Rng& rng, const std::string& key, const s
 
 // Field TTLs (HEXPIRE, HPERSIST) are in every run since the active-expiry double free they found
 // was fixed (docs/simulation.md, "Bugs found").
-std::vector<std::string> HashCommand(Rng& rng, const std::string& key, const std::string& value,
-                                     bool field_ttls) {
+std::vector<std::string> HashCommand(Rng& rng, const std::string& key, const std::string& value) {
   const std::string field = fmt::format("f{}", rng.Uniform(kMembers));
-  const std::string cmd =
-      field_ttls ? Pick(rng, {"HSET", "HSET", "HDEL", "HINCRBY", "HINCRBYFLOAT", "HEXPIRE",
-                              "HPERSIST", "HGETALL", "KEY"})
-                 : Pick(rng, {"HSET", "HSET", "HDEL", "HINCRBY", "HINCRBYFLOAT", "HGETALL", "KEY"});
+  const std::string cmd = Pick(rng, {"HSET", "HSET", "HDEL", "HINCRBY", "HINCRBYFLOAT", "HEXPIRE",
+                                     "HPERSIST", "HGETALL", "KEY"});
   if (cmd == "HSET") return {cmd, key, field, value};
   if (cmd == "HDEL") return {cmd, key, field};
   if (cmd == "HINCRBY") return {cmd, key, field, Num(rng, -5, 20)};
@@ -127,7 +124,7 @@ std::vector<std::string> Workload::RandomCommand(Rng& rng, const std::string& fa
   std::string kind = family;
   if (family == "mix") kind = Pick(rng, {"str", "h", "s", "z"});
   if (kind == "str") return StringCommand(rng, key, value);
-  if (kind == "h") return HashCommand(rng, key, value, /*field_ttls=*/true);
+  if (kind == "h") return HashCommand(rng, key, value);
   if (kind == "s") return SetCommand(rng, key);
   return ZSetCommand(rng, key);
 }

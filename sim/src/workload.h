@@ -1,7 +1,7 @@
 #pragma once
 // The workload: real commands through Server::Execute on a small, conflict-prone key space, and
 // the reference model of what acknowledged writes promise. Key families:
-//   ctr:N   INCR/INCRBY (and DECRBY with --known-bugs) only: the value must equal the sum of acknowledged increments
+//   ctr:N   INCR/INCRBY/DECRBY only: the value must equal the sum of acknowledged increments
 //   reg:N   SET only: the value must be one of the acknowledged SETs
 //   oset:N  SADD/SREM/DEL only: membership must match an add-wins observed-remove model, where
 //           a remove (or DEL) cancels exactly the adds whose dots the removing region had seen
@@ -23,7 +23,7 @@ namespace lattice::sim {
 
 class Workload {
  public:
-  Workload(World& world, bool known_bugs) : world_(world), known_bugs_(known_bugs) {}
+  explicit Workload(World& world) : world_(world) {}
 
   // Issues one random command at `region` (which must be up) and updates the model.
   void Step(Region& region);
@@ -46,7 +46,6 @@ class Workload {
   void RemoveObserved(Region& region, const std::string& key, const std::string* member);
 
   World& world_;
-  const bool known_bugs_;  // also issue commands that trip known, reported bugs
   std::map<std::string, int64_t> counter_sums_;
   std::map<std::string, std::set<std::string>> register_values_;
   std::map<std::string, std::map<std::string, std::vector<Tag>>> set_tags_;  // key -> member

@@ -246,16 +246,21 @@ void World::WatchOps(Region& to, int from, const repl::Message& message) {
 
 Link& World::link(int a, int b) { return links_.at({std::min(a, b), std::max(a, b)}); }
 
+int World::RegionIndexOf(ReplicaId id) const {
+  for (int r = 0; r < size(); ++r) {
+    if (regions_[static_cast<size_t>(r)]->id == id) return r;
+  }
+  return -1;
+}
+
 void World::Release(Region& region) {
   const int64_t leave_ms = std::max(now_ms_, region.busy_until_ms);
   std::map<int, std::string> chunks;  // by receiver, in send order
   for (const auto& [to, message] : region.outbox) {
-    for (int r = 0; r < size(); ++r) {
-      if (regions_[static_cast<size_t>(r)]->id == to) {
-        repl::AppendFrame(repl::Encode(message), chunks[r]);
-        if (options_.verbose || !std::holds_alternative<repl::Heartbeat>(message)) {
-          Trace(fmt::format("r{} -> r{} {}", region.index, r, Describe(message)));
-        }
+    if (const int r = RegionIndexOf(to); r >= 0) {
+      repl::AppendFrame(repl::Encode(message), chunks[r]);
+      if (options_.verbose || !std::holds_alternative<repl::Heartbeat>(message)) {
+        Trace(fmt::format("r{} -> r{} {}", region.index, r, Describe(message)));
       }
     }
   }
@@ -266,12 +271,10 @@ void World::Release(Region& region) {
   std::vector<ReplicaId> closes = std::move(region.closes);
   region.closes.clear();
   for (ReplicaId id : closes) {
-    for (int r = 0; r < size(); ++r) {
-      if (regions_[static_cast<size_t>(r)]->id == id) {
-        Trace(fmt::format("r{} closes its link to r{}", region.index, r));
-        LinkDown(region.index, r);
-        ScheduleConnect(region.index, r, rng_.Range(50, 500));
-      }
+    if (const int r = RegionIndexOf(id); r >= 0) {
+      Trace(fmt::format("r{} closes its link to r{}", region.index, r));
+      LinkDown(region.index, r);
+      ScheduleConnect(region.index, r, rng_.Range(50, 500));
     }
   }
 }
@@ -302,7 +305,6 @@ void World::SendChunk(int from, int to, std::string bytes, bool hello, int64_t l
     event.peer = from;
     event.epoch = l.epoch;
     event.bytes = bytes;
-    ++deliveries_in_flight_;
     Schedule(std::move(event));
   }
 }
@@ -420,9 +422,7 @@ void World::At(int64_t at_ms, EventKind kind, int region, std::function<void()> 
 }
 
 void World::OnTick(Region& region) {
-  if (!stop_ticks) {
-    At(now_ms_ + kTickMs, EventKind::kTick, region.index, nullptr);
-  }
+  At(now_ms_ + kTickMs, EventKind::kTick, region.index, nullptr);
   if (!region.up()) return;
   const int64_t now = region.clock.NowMs();
   region.replication->Tick(now);
@@ -443,7 +443,6 @@ void World::Dispatch(Event& event) {
   }
   switch (event.kind) {
     case EventKind::kDeliver:
-      --deliveries_in_flight_;
       Deliver(target, event.peer, event.epoch, event.bytes);
       break;
     case EventKind::kTick:

@@ -134,6 +134,8 @@ class World {
 
   // ---- network --------------------------------------------------------------------------
   Link& link(int a, int b);
+  // The index of the region whose replica id is `id`, or -1.
+  int RegionIndexOf(ReplicaId id) const;
   void SetPartitioned(int a, int b, bool partitioned);
   void LinkDown(int a, int b);
   void ScheduleConnect(int a, int b, int64_t delay_ms);
@@ -146,14 +148,12 @@ class World {
   void At(int64_t at_ms, EventKind kind, int region, std::function<void()> action);
   // Runs events until `until_ms` (or a failure). Returns false on a failure.
   bool RunUntil(int64_t until_ms);
-  bool QueueHasDeliveries() const { return deliveries_in_flight_ > 0; }
 
   // ---- failures and trace ---------------------------------------------------------------
   void Fail(std::string check, std::string details);
   const std::optional<Failure>& failure() const { return failure_; }
   void Trace(std::string line);
   std::string TraceText(size_t lines) const;
-  bool stop_ticks = false;
 
   Rng& rng() { return rng_; }
   const SimOptions& options() const { return options_; }
@@ -178,7 +178,6 @@ class World {
   Rng& rng_;
   int64_t now_ms_ = 0;
   uint64_t next_seq_ = 0;
-  uint64_t deliveries_in_flight_ = 0;
   std::vector<std::unique_ptr<Region>> regions_;
   std::map<std::pair<int, int>, Link> links_;
   std::priority_queue<Event, std::vector<Event>, EventAfter> queue_;

@@ -24,4 +24,13 @@ inline JoinStats& ThreadJoinStats() {
   return stats;
 }
 
+// Counts the elements one scan visits, and adds them to `scanned` once, when the scan ends.
+struct ScannedCount {
+  uint64_t count = 0;
+  ScannedCount() = default;
+  ScannedCount(const ScannedCount&) = delete;
+  ScannedCount& operator=(const ScannedCount&) = delete;
+  ~ScannedCount() { ThreadJoinStats().scanned += count; }
+};
+
 }  // namespace lattice::crdt

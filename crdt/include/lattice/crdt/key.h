@@ -141,11 +141,10 @@ class Key {
   friend class KeyWrite;
   KeyRest& MutableRest() { return rest_.Mutable(); }
   Key RemoveAllDelta(bool keep_expiry, WriteStamp& stamp, DotContext& context) const;
-  // JoinDelta with names the caller knows the delta touches (`hint`, may be null); when
+  // JoinDelta with names the caller knows the delta touches (`hint`, may be empty); when
   // `holds_only_own` this key holds no dot outside the own range (a write's op delta).
   void JoinTouched(const Key& delta, const DotContext& mine, const DotContext& theirs,
-                   Dot first_own, uint64_t own_count, const TouchedNames* hint,
-                   bool holds_only_own);
+                   Dot first_own, uint64_t own_count, TouchedNames hint, bool holds_only_own);
 
   StringCell string_;
   Boxed<KeyRest> rest_;

@@ -15,6 +15,7 @@
 
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/container/btree_map.h"
@@ -72,5 +73,33 @@ void JoinDotMaps(absl::btree_map<std::string, DotSet>& mine, const DotContext& m
 void JoinDotMapEntry(absl::btree_map<std::string, DotSet>& mine, const DotContext& my_context,
                      const absl::btree_map<std::string, DotSet>& theirs,
                      const DotContext& their_context, const std::string& member);
+// Adds every dot of every member of `map` to `out`.
+void AddMapDots(const absl::btree_map<std::string, DotSet>& map, DotContext& out);
+// Adds the dots `member` holds in `map` (none if it holds none) to `out`.
+void AddMapDots(const absl::btree_map<std::string, DotSet>& map, const std::string& member,
+                DotContext& out);
+
+// Joins the element `name` of two maps of elements: join(element, other) joins `other` into
+// `element` (an empty V where `theirs` lacks `name`); an element left empty is erased, and one
+// only `theirs` holds is added if the join leaves anything of it.
+template <typename V, typename Join>
+void JoinMapEntry(absl::btree_map<std::string, V>& mine,
+                  const absl::btree_map<std::string, V>& theirs, const std::string& name,
+                  Join join) {
+  static const V kEmpty{};
+  auto other = theirs.find(name);
+  if (auto it = mine.find(name); it != mine.end()) {
+    join(it->second, other != theirs.end() ? other->second : kEmpty);
+    if (it->second.empty()) {
+      mine.erase(it);
+    }
+  } else if (other != theirs.end()) {
+    V joined;
+    join(joined, other->second);
+    if (!joined.empty()) {
+      mine.emplace(name, std::move(joined));
+    }
+  }
+}
 
 }  // namespace lattice::crdt

@@ -116,7 +116,7 @@ class Register {
   Dot Epoch() const;
   // Adds every dot this register holds to `out` (what an observed-remove must cover).
   void CollectDots(DotContext& out) const;
-  // Calls f(dot) for every dot CollectDots would add, without building a context.
+  // Calls f(dot) for every dot the register holds (entries, tombstones, increments).
   template <typename F>
   void ForEachDot(F&& f) const {
     if (head_.dot.valid()) {
@@ -263,17 +263,7 @@ CounterSum Register<V>::Sum() const {
 
 template <typename V>
 void Register<V>::CollectDots(DotContext& out) const {
-  for (const Entry& e : Entries()) {
-    out.Add(e.dot);
-  }
-  if (rest_.get() != nullptr) {
-    for (const Tomb& t : rest_.get()->tombs) {
-      out.Add(t.dot);
-    }
-    for (const IncEntry& inc : rest_.get()->incs) {
-      out.Add(inc.dot);
-    }
-  }
+  ForEachDot([&](Dot dot) { out.Add(dot); });
 }
 
 template <typename V>
