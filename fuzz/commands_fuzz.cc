@@ -22,8 +22,8 @@
 #include <vector>
 
 #include "fuzz_input.h"
-#include "lattice/common/numbers.h"
 #include "fuzz_node.h"
+#include "lattice/common/numbers.h"
 #include "lattice/repl/memory_storage.h"
 #include "resp/reply_decoder.h"
 #include "resp/request_parser.h"

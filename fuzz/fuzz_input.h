@@ -16,8 +16,7 @@ namespace lattice::fuzz {
 
 class FuzzInput {
  public:
-  FuzzInput(const uint8_t* data, size_t size)
-      : bytes_(reinterpret_cast<const char*>(data), size) {}
+  FuzzInput(const uint8_t* data, size_t size) : bytes_(reinterpret_cast<const char*>(data), size) {}
 
   bool empty() const { return pos_ == bytes_.size(); }
 

@@ -16,9 +16,9 @@
 #include "lattice/repl/storage.h"
 #include "resp/reply_builder.h"
 #include "server/client_state.h"
-#include "server/replication.h"
 #include "server/server.h"
 #include "spdlog/spdlog.h"
+#include "store/replication.h"
 
 namespace lattice::fuzz {
 
@@ -59,8 +59,8 @@ class FuzzNode {
     server::ReplicationOptions options;
     options.shard_id = kShard;
     options.region = "self";
-    Result<std::unique_ptr<server::Replication>> opened =
-        server::Replication::Open(*server_, storage, transport_, options, clock_.NowMs());
+    Result<std::unique_ptr<server::Replication>> opened = server::Replication::Open(
+        server_->keyspace(), storage, transport_, options, clock_.NowMs());
     if (!opened.ok()) {
       return;
     }
@@ -120,9 +120,9 @@ class FuzzNode {
 // The engine applies ops only through the keyspace, and hears of every local op: between steps
 // both must agree on what is applied.
 inline void CheckEngineMatchesKeyspace(FuzzNode& node) {
-  LATTICE_ASSERT_MSG(node.replication().replicator().applied() ==
-                         node.server().keyspace().context().vector(),
-                     "the engine's applied vector is not the keyspace's");
+  LATTICE_ASSERT_MSG(
+      node.replication().replicator().applied() == node.server().keyspace().context().vector(),
+      "the engine's applied vector is not the keyspace's");
 }
 
 // Asserts that `recovered` holds what `live` holds: the same dataset (DEBUG DIGEST) and the same

@@ -49,15 +49,24 @@ void WriteFile(const std::filesystem::path& path, const std::string& bytes) {
 
 const std::vector<std::vector<std::string>>& Writes() {
   static const std::vector<std::vector<std::string>> writes = {
-      {"SET", "s", "hello"},          {"APPEND", "s", "!"},
-      {"INCR", "c"},                  {"INCRBYFLOAT", "f", "1.5"},
-      {"SADD", "set", "a", "b"},      {"SREM", "set", "a"},
-      {"HSET", "h", "f1", "v", "f2", "w"}, {"HINCRBY", "h", "n", "3"},
-      {"HDEL", "h", "f2"},            {"HEXPIRE", "h", "100", "FIELDS", "1", "f1"},
-      {"ZADD", "z", "1", "m", "2", "n"}, {"ZINCRBY", "z", "5", "m"},
-      {"ZREM", "z", "n"},             {"PEXPIRE", "s", "50000"},
-      {"PERSIST", "s"},               {"SELECT", "1"},
-      {"SET", "db1", "x"},            {"DEL", "db1"},
+      {"SET", "s", "hello"},
+      {"APPEND", "s", "!"},
+      {"INCR", "c"},
+      {"INCRBYFLOAT", "f", "1.5"},
+      {"SADD", "set", "a", "b"},
+      {"SREM", "set", "a"},
+      {"HSET", "h", "f1", "v", "f2", "w"},
+      {"HINCRBY", "h", "n", "3"},
+      {"HDEL", "h", "f2"},
+      {"HEXPIRE", "h", "100", "FIELDS", "1", "f1"},
+      {"ZADD", "z", "1", "m", "2", "n"},
+      {"ZINCRBY", "z", "5", "m"},
+      {"ZREM", "z", "n"},
+      {"PEXPIRE", "s", "50000"},
+      {"PERSIST", "s"},
+      {"SELECT", "1"},
+      {"SET", "db1", "x"},
+      {"DEL", "db1"},
   };
   return writes;
 }
@@ -82,7 +91,8 @@ int main(int argc, char** argv) {
   server::ReplicationOptions options;
   options.shard_id = kShard;
   options.region = "peer";
-  auto opened = server::Replication::Open(peer, storage, transport, options, clock.NowMs());
+  auto opened =
+      server::Replication::Open(peer.keyspace(), storage, transport, options, clock.NowMs());
   LATTICE_ASSERT(opened.ok());
   server::Replication& replication = **opened;
   peer.set_replication(&replication);
@@ -96,7 +106,7 @@ int main(int argc, char** argv) {
   server::ClientState client;
   client.id = peer.NextClientId();
   peer.RegisterClient(&client);
-  std::string messages;  // repl_messages input: every sent message, framed, then delivered
+  std::string messages;           // repl_messages input: every sent message, framed, then delivered
   std::string recovery(1, '\0');  // recovery input: default segment size, then the steps
   for (const std::vector<std::string>& write : Writes()) {
     std::vector<std::string_view> args(write.begin(), write.end());

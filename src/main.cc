@@ -9,20 +9,20 @@
 #include <string>
 #include <vector>
 
+#include "cluster/cluster.h"
 #include "lattice/repl/op_log.h"
 #include "net/asio.h"
 #include "net/client_listener.h"
 #include "net/cluster_bus.h"
 #include "net/peer_links.h"
 #include "net/tls.h"
-#include "server/cluster.h"
-#include "server/file_storage.h"
 #include "server/info.h"
-#include "server/replication.h"
 #include "server/server.h"
 #include "spdlog/sinks/basic_file_sink.h"
 #include "spdlog/sinks/stdout_sinks.h"
 #include "spdlog/spdlog.h"
+#include "store/file_storage.h"
+#include "store/replication.h"
 
 namespace {
 
@@ -63,19 +63,6 @@ std::string FreshNodeId() {
   return id;
 }
 
-lattice::server::ReplicationOptions ReplicationOptionsOf(const Config& config) {
-  lattice::server::ReplicationOptions options;
-  options.shard_id = config.shard_id();
-  options.region = config.region();
-  options.fsync = lattice::repl::ParseFsyncPolicy(config.appendfsync())
-                      .value_or(lattice::repl::FsyncPolicy::kEverySec);
-  options.rewrite_percentage = config.auto_aof_rewrite_percentage();
-  options.rewrite_min_bytes = config.auto_aof_rewrite_min_size();
-  options.peer_timeout_ms = config.repl_timeout() * 1000;
-  options.max_retained_ops = static_cast<size_t>(config.crdt_backlog_ops());
-  return options;
-}
-
 spdlog::level::level_enum LogLevel(const std::string& name) {
   if (name == "debug") return spdlog::level::debug;
   if (name == "verbose") return spdlog::level::debug;
@@ -86,8 +73,8 @@ spdlog::level::level_enum LogLevel(const std::string& name) {
 
 void SetUpLogging(const Config& config) {
   const std::string file = config.logfile();
-  auto logger = file.empty() ? spdlog::stdout_logger_st("lattice")
-                             : spdlog::basic_logger_st("lattice", file);
+  auto logger =
+      file.empty() ? spdlog::stdout_logger_st("lattice") : spdlog::basic_logger_st("lattice", file);
   logger->set_pattern("%P:M %d %b %Y %H:%M:%S.%e %^%L%$ %v");
   logger->set_level(LogLevel(config.loglevel()));
   logger->flush_on(spdlog::level::info);
@@ -141,7 +128,8 @@ int main(int argc, char** argv) {
   }
   lattice::net::PeerLinks links(io, server);
   auto replication = lattice::server::Replication::Open(
-      server, **storage, links, ReplicationOptionsOf(server.config()), clock.NowMs());
+      server.keyspace(), **storage, links, lattice::server::ReplicationOptionsOf(server.config()),
+      clock.NowMs());
   if (!replication.ok()) {
     spdlog::critical("{}", replication.error().message);
     return 1;
@@ -184,7 +172,9 @@ int main(int argc, char** argv) {
   std::unique_ptr<lattice::server::Cluster> cluster;
   std::unique_ptr<lattice::net::ClusterBusLinks> cluster_bus;
   if (server.config().cluster_enabled()) {
-    cluster = std::make_unique<lattice::server::Cluster>(server);
+    cluster = std::make_unique<lattice::server::Cluster>(
+        server.keyspace(), server.clock(), server.rng(),
+        lattice::server::ClusterOptionsOf(server.config()));
     const std::string path = server.config().dir() + "/" + server.config().cluster_config_file();
     if (Result<void> loaded = cluster->Load(path, FreshNodeId(), clock.NowMs()); !loaded.ok()) {
       spdlog::critical("{}", loaded.error().message);

@@ -58,9 +58,7 @@ std::string VersionVector::ToString() const {
   return out + "}";
 }
 
-bool DotContext::Contains(Dot dot) const {
-  return vector_.Contains(dot) || cloud_.contains(dot);
-}
+bool DotContext::Contains(Dot dot) const { return vector_.Contains(dot) || cloud_.contains(dot); }
 
 void DotContext::Add(Dot dot) {
   if (!dot.valid() || vector_.Contains(dot)) {

@@ -53,8 +53,8 @@ void DotSet::Clear() {
 }
 
 void DotSet::Assign(std::span<const Dot> dots) {
-  std::vector<Dot>* fresh = dots.size() > 1 ? new std::vector<Dot>(dots.begin(), dots.end())
-                                            : nullptr;
+  std::vector<Dot>* fresh =
+      dots.size() > 1 ? new std::vector<Dot>(dots.begin(), dots.end()) : nullptr;
   const Dot single = dots.size() == 1 ? dots[0] : Dot{};
   Clear();
   if (fresh != nullptr) {

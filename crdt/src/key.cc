@@ -1,10 +1,9 @@
 #include "lattice/crdt/key.h"
 
-#include "key_write.h"
-
 #include <algorithm>
 #include <set>
 
+#include "key_write.h"
 
 namespace lattice::crdt {
 
@@ -32,11 +31,16 @@ bool MadeUnderFixedPrecedence(const CreationCell& cell) {
 // TypeRule::kFixedPrecedence: hash > zset > set > string.
 int Precedence(ObjectType type) {
   switch (type) {
-    case ObjectType::kHash: return 4;
-    case ObjectType::kZSet: return 3;
-    case ObjectType::kSet: return 2;
-    case ObjectType::kString: return 1;
-    default: return 0;
+    case ObjectType::kHash:
+      return 4;
+    case ObjectType::kZSet:
+      return 3;
+    case ObjectType::kSet:
+      return 2;
+    case ObjectType::kString:
+      return 1;
+    default:
+      return 0;
   }
 }
 
@@ -162,8 +166,8 @@ Key Key::RemoveAllDelta(bool keep_expiry, WriteStamp& stamp, DotContext& context
       out.hash.Join(rest->hash.RemoveDelta(field, stamp, context), DotContext{}, DotContext{});
     }
     for (const auto& [member, cell] : rest->zset.members()) {
-      out.zset.Join(rest->zset.RemoveDelta(member, SetRule::kAddWins, stamp, context),
-                    DotContext{}, DotContext{});
+      out.zset.Join(rest->zset.RemoveDelta(member, SetRule::kAddWins, stamp, context), DotContext{},
+                    DotContext{});
     }
     AddMapDots(rest->zset.removes(), context);  // DEL observes remove tokens too
     rest->set.CollectDots(context);
@@ -246,10 +250,9 @@ void Key::CollectDots(DotContext& out) const {
 size_t Key::MetadataItems() const {
   size_t items = string_.MetadataItems();
   if (const KeyRest* rest = rest_.get()) {
-    items += rest->hash.MetadataItems() + rest->set.MetadataItems() +
-             rest->zset.MetadataItems() + rest->hash_created.MetadataItems() +
-             rest->set_created.MetadataItems() + rest->zset_created.MetadataItems() +
-             rest->expiry.MetadataItems();
+    items += rest->hash.MetadataItems() + rest->set.MetadataItems() + rest->zset.MetadataItems() +
+             rest->hash_created.MetadataItems() + rest->set_created.MetadataItems() +
+             rest->zset_created.MetadataItems() + rest->expiry.MetadataItems();
   }
   return items;
 }

@@ -164,8 +164,7 @@ void Key::JoinDelta(const Key& delta, const DotContext& mine, const DotContext& 
 }
 
 void Key::JoinTouched(const Key& delta, const DotContext& mine, const DotContext& theirs,
-                      Dot first_own, uint64_t own_count, TouchedNames hint,
-                      bool holds_only_own) {
+                      Dot first_own, uint64_t own_count, TouchedNames hint, bool holds_only_own) {
   JoinStats& stats = ThreadJoinStats();
   if (rest_.get() == nullptr && delta.rest_.get() == nullptr) {
     ++stats.delta_joins;
@@ -174,8 +173,7 @@ void Key::JoinTouched(const Key& delta, const DotContext& mine, const DotContext
   }
   std::optional<TouchedNames> touched;
   if (!stats.force_full) {
-    touched = Touched(*this, delta, theirs, first_own, own_count, std::move(hint),
-                      holds_only_own);
+    touched = Touched(*this, delta, theirs, first_own, own_count, std::move(hint), holds_only_own);
   }
   if (!touched) {
     ++stats.full_joins;

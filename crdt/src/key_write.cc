@@ -1,8 +1,9 @@
 // The local mutators of Key: each checks the type, builds its delta in steps and returns the op.
+#include "key_write.h"
+
 #include <algorithm>
 #include <set>
 
-#include "key_write.h"
 #include "lattice/crdt/key.h"
 
 namespace lattice::crdt {
@@ -88,10 +89,11 @@ Result<KeyOp> Increment(Key& key, int64_t by, long double float_by, bool is_floa
   if (auto next = NextCounterValue(current, by, float_by, is_float); !next.ok()) {
     return Unexpected(next.error());
   }
-  if (auto probe = Probe(writer, [&](WriteStamp& stamp, DotContext& context) {
-        return IncrementDelta(key.string(), by, float_by, is_float, writer.policies.string,
-                              stamp, context);
-      });
+  if (auto probe = Probe(writer,
+                         [&](WriteStamp& stamp, DotContext& context) {
+                           return IncrementDelta(key.string(), by, float_by, is_float,
+                                                 writer.policies.string, stamp, context);
+                         });
       !probe.ok()) {
     return Unexpected(probe.error());
   }
@@ -184,8 +186,8 @@ Result<KeyOp> Key::HSet(const std::string& field, std::string value, bool keep_t
   }
   DotContext context;
   Key piece;
-  piece.MutableRest().hash = hash().SetDelta(field, std::move(value), keep_ttl, write.stamp(),
-                                             context);
+  piece.MutableRest().hash =
+      hash().SetDelta(field, std::move(value), keep_ttl, write.stamp(), context);
   write.Step(std::move(piece), context, TouchedNames{.hash = {field}});
   return write.Finish();
 }
@@ -217,15 +219,17 @@ Result<KeyOp> HashIncrement(Key& key, const std::string& field, int64_t by, long
   if (type != ObjectType::kNone && type != ObjectType::kHash) {
     return Unexpected(kWrongTypeError);
   }
-  const auto current = type == ObjectType::kNone ? std::nullopt
-                                                 : key.hash().Get(field, writer.now_ms);
+  const auto current =
+      type == ObjectType::kNone ? std::nullopt : key.hash().Get(field, writer.now_ms);
   if (auto next = NextCounterValue(current, by, float_by, is_float); !next.ok()) {
     return Unexpected(next.error());
   }
-  if (auto probe = Probe(writer, [&](WriteStamp& stamp, DotContext& context) {
-        return key.hash().IncrementDelta(field, by, float_by, is_float, writer.policies.hash_field,
-                                         stamp, context);
-      });
+  if (auto probe = Probe(writer,
+                         [&](WriteStamp& stamp, DotContext& context) {
+                           return key.hash().IncrementDelta(field, by, float_by, is_float,
+                                                            writer.policies.hash_field, stamp,
+                                                            context);
+                         });
       !probe.ok()) {
     return Unexpected(probe.error());
   }
@@ -240,8 +244,8 @@ Result<KeyOp> HashIncrement(Key& key, const std::string& field, int64_t by, long
     write.Step(std::move(piece), context, TouchedNames{.hash = {field}});
   }
   DotContext context;
-  auto delta = key.hash().IncrementDelta(field, by, float_by, is_float,
-                                         writer.policies.hash_field, write.stamp(), context);
+  auto delta = key.hash().IncrementDelta(field, by, float_by, is_float, writer.policies.hash_field,
+                                         write.stamp(), context);
   if (!delta.ok()) {
     return Unexpected(delta.error());
   }
@@ -300,9 +304,10 @@ Result<KeyOp> Key::ZIncrBy(const std::string& member, double by, const Writer& w
       type != ObjectType::kNone && type != ObjectType::kZSet) {
     return Unexpected(kWrongTypeError);
   }
-  if (auto probe = Probe(writer, [&](WriteStamp& stamp, DotContext& context) {
-        return zset().IncrementDelta(member, by, stamp, context);  // NaN
-      });
+  if (auto probe = Probe(writer,
+                         [&](WriteStamp& stamp, DotContext& context) {
+                           return zset().IncrementDelta(member, by, stamp, context);  // NaN
+                         });
       !probe.ok()) {
     return Unexpected(probe.error());
   }

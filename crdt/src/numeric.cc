@@ -1,19 +1,20 @@
 #include "lattice/crdt/numeric.h"
 
-#include "lattice/common/numbers.h"
-
 #include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 
+#include "lattice/common/numbers.h"
+
 namespace lattice::crdt {
 
 std::optional<int64_t> ParseInt64(std::string_view text) { return ParseInt64Strict(text); }
 
 std::optional<long double> ParseLongDouble(std::string_view text) {
-  if (text.empty() || text.size() >= 5 * 1024 || std::isspace(static_cast<unsigned char>(text[0]))) {
+  if (text.empty() || text.size() >= 5 * 1024 ||
+      std::isspace(static_cast<unsigned char>(text[0]))) {
     return std::nullopt;
   }
   const std::string buffer(text);
@@ -53,8 +54,8 @@ std::string FormatInt128(__int128 value) {
     return "0";
   }
   const bool negative = value < 0;
-  unsigned __int128 magnitude =
-      negative ? static_cast<unsigned __int128>(-(value + 1)) + 1 : static_cast<unsigned __int128>(value);
+  unsigned __int128 magnitude = negative ? static_cast<unsigned __int128>(-(value + 1)) + 1
+                                         : static_cast<unsigned __int128>(value);
   std::string digits;
   while (magnitude != 0) {
     digits.insert(digits.begin(), static_cast<char>('0' + static_cast<int>(magnitude % 10)));

@@ -98,8 +98,7 @@ Result<OrHash> OrHash::IncrementDelta(const std::string& field, int64_t by, long
   return delta;
 }
 
-OrHash OrHash::RemoveDelta(const std::string& field, WriteStamp& stamp,
-                           DotContext& context) const {
+OrHash OrHash::RemoveDelta(const std::string& field, WriteStamp& stamp, DotContext& context) const {
   OrHash delta;
   const HashField* found = Find(field);
   if (found == nullptr) {
@@ -221,10 +220,9 @@ void OrHash::Compact(const VersionVector& stable) {
       // A TTL left without a value (HEXPIRE concurrent with HDEL) is inert once stable.
       DotContext dots;
       ttl->CollectDots(dots);
-      const bool stable_ttl =
-          dots.vector().LessOrEqual(stable) &&
-          std::all_of(dots.cloud().begin(), dots.cloud().end(),
-                      [&](Dot dot) { return stable.Contains(dot); });
+      const bool stable_ttl = dots.vector().LessOrEqual(stable) &&
+                              std::all_of(dots.cloud().begin(), dots.cloud().end(),
+                                          [&](Dot dot) { return stable.Contains(dot); });
       if (it->second.value.empty() && stable_ttl) {
         it->second.ttl.Reset();
       }

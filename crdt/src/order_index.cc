@@ -152,8 +152,8 @@ size_t OrderIndex::CountBelow(double score, bool inclusive) const {
   }
   const Node* x = head_;
   for (int i = level_ - 1; i >= 0; --i) {
-    while (x->levels[i].next != nullptr && (inclusive ? x->levels[i].next->score <= score
-                                                      : x->levels[i].next->score < score)) {
+    while (x->levels[i].next != nullptr &&
+           (inclusive ? x->levels[i].next->score <= score : x->levels[i].next->score < score)) {
       rank += x->levels[i].span;
       x = x->levels[i].next;
     }

@@ -82,8 +82,8 @@ SortedSet SortedSet::AddDelta(const std::string& member, double score, WriteStam
   return delta;
 }
 
-Result<SortedSet> SortedSet::IncrementDelta(const std::string& member, double by,
-                                            WriteStamp& stamp, DotContext& context) const {
+Result<SortedSet> SortedSet::IncrementDelta(const std::string& member, double by, WriteStamp& stamp,
+                                            DotContext& context) const {
   static const ScoreCell kEmpty{};
   const double next = Score(member).value_or(0.0) + by;
   if (std::isnan(next)) {
@@ -162,8 +162,8 @@ void SortedSet::Join(const SortedSet& other, const DotContext& mine, const DotCo
   }
 }
 
-void SortedSet::JoinSome(const SortedSet& other, const DotContext& mine,
-                         const DotContext& theirs, const std::vector<std::string>& names) {
+void SortedSet::JoinSome(const SortedSet& other, const DotContext& mine, const DotContext& theirs,
+                         const std::vector<std::string>& names) {
   ThreadJoinStats().elements += names.size();
   auto join = [&](ScoreCell& cell, const ScoreCell& theirs_cell) {
     cell.Join(theirs_cell, mine, theirs);

@@ -23,12 +23,12 @@ constexpr uint64_t kSeqMax = uint64_t{1} << 62;
 // Register joins are quadratic in the items of one cell; a real cell holds O(replicas) of them.
 constexpr int kCellItemsMax = 1024;
 
-#define CODEC_RETURN_IF_ERROR(expr)          \
-  do {                                       \
-    auto codec_status = (expr);              \
-    if (!codec_status.ok()) {                \
+#define CODEC_RETURN_IF_ERROR(expr)            \
+  do {                                         \
+    auto codec_status = (expr);                \
+    if (!codec_status.ok()) {                  \
       return Unexpected(codec_status.error()); \
-    }                                        \
+    }                                          \
   } while (false)
 
 // ---------------------------------------------------------------------------------------------
@@ -349,8 +349,8 @@ Result<crdt::DotContext> GetContext(const wire::DotContext& in) {
 }
 
 Result<crdt::Policies> GetPolicies(const wire::Policies& in) {
-  if (in.set() > 1 || in.string() > 1 || in.hash_field() > 1 || in.expiry() > 2 ||
-      in.zset() > 1 || in.type() > 1) {
+  if (in.set() > 1 || in.string() > 1 || in.hash_field() > 1 || in.expiry() > 2 || in.zset() > 1 ||
+      in.type() > 1) {
     return Unexpected("policy value out of range");
   }
   crdt::Policies out;
@@ -586,8 +586,8 @@ class KeyBuilder {
 
 // Runs one local write on `base` whose dots start at `dot`, and returns its delta.
 template <typename Fn>
-Result<crdt::Key> KeyBuilder::Write(crdt::Key& base, Dot dot, uint64_t hlc,
-                                    crdt::Policies policies, Fn mutate) {
+Result<crdt::Key> KeyBuilder::Write(crdt::Key& base, Dot dot, uint64_t hlc, crdt::Policies policies,
+                                    Fn mutate) {
   crdt::DotSource dots(dot.replica, dot.seq);
   crdt::DotContext shard;
   const crdt::Writer writer{&dots, hlc, /*now_ms=*/0, policies};
@@ -614,8 +614,8 @@ crdt::Key KeyBuilder::Base(const Slot& slot) {
   return base;
 }
 
-Result<crdt::Key> KeyBuilder::Assign(crdt::Key& base, const Slot& slot, Value value,
-                                     uint64_t hlc, Dot dot) {
+Result<crdt::Key> KeyBuilder::Assign(crdt::Key& base, const Slot& slot, Value value, uint64_t hlc,
+                                     Dot dot) {
   return Write(base, dot, hlc, {},
                [&](crdt::Key& k, const crdt::Writer& w, auto& s) -> Result<crdt::KeyOp> {
                  switch (slot.kind) {
@@ -803,12 +803,11 @@ Result<void> KeyBuilder::AddExpiry(const Slot& slot, const wire::ExpiryCell& cel
     crdt::Policies policies;
     policies.expiry = static_cast<crdt::ExpiryRule>(entry.rule());
     const Dot dot{entry.dot().replica(), entry.dot().seq()};
-    auto piece = Write(base, dot, entry.hlc(), policies,
-                       [&](crdt::Key& k, const crdt::Writer& w, auto& s) {
-                         return slot.kind == SlotKind::kString
-                                    ? k.Expire(entry.at_ms(), w, s)
-                                    : k.HExpire(slot.name, entry.at_ms(), w, s);
-                       });
+    auto piece =
+        Write(base, dot, entry.hlc(), policies, [&](crdt::Key& k, const crdt::Writer& w, auto& s) {
+          return slot.kind == SlotKind::kString ? k.Expire(entry.at_ms(), w, s)
+                                                : k.HExpire(slot.name, entry.at_ms(), w, s);
+        });
     CODEC_RETURN_IF_ERROR(piece);
     pieces_.push_back(std::move(*piece));
   }
@@ -871,8 +870,7 @@ Result<void> KeyBuilder::AddMembers(
                                               : k.SAdd(seed, w, s);
       });
       const Dot dot{member.replica(i), member.seq(i)};
-      auto piece = Write(base, dot, 0, policies, [&](crdt::Key& k, const crdt::Writer& w,
-                                                     auto& s) {
+      auto piece = Write(base, dot, 0, policies, [&](crdt::Key& k, const crdt::Writer& w, auto& s) {
         if (kind == MemberDots::kSetAdd) return k.SAdd(name, w, s);
         if (kind == MemberDots::kSetToken) return k.SRem(name, w, s);
         return k.ZRem(name, w, s);
@@ -971,8 +969,8 @@ Result<void> CheckOpDots(const crdt::KeyOp& op) {
     }
   }
   // Bounded: every step past the vector must hit a cloud dot, or the check fails there.
-  for (uint64_t seq = std::max(first.seq, op.context.vector().Get(first.replica) + 1);
-       seq <= last; ++seq) {
+  for (uint64_t seq = std::max(first.seq, op.context.vector().Get(first.replica) + 1); seq <= last;
+       ++seq) {
     if (!op.context.Contains(Dot{first.replica, seq})) {
       return Unexpected("op context does not cover the op's dots");
     }
@@ -1158,8 +1156,8 @@ std::string EncodeSnapshotChunk(uint64_t snapshot_id, std::span<const SnapshotKe
 Result<Message> Decode(std::string_view bytes) {
   google::protobuf::Arena arena(ArenaOptions());
   auto* envelope = google::protobuf::Arena::CreateMessage<wire::Envelope>(&arena);
-  if (bytes.size() > INT_MAX || !envelope->ParseFromArray(bytes.data(),
-                                                          static_cast<int>(bytes.size()))) {
+  if (bytes.size() > INT_MAX ||
+      !envelope->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
     return Unexpected("malformed protobuf");
   }
   return GetMessage(*envelope);

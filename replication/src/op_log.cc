@@ -1,7 +1,5 @@
 #include "lattice/repl/op_log.h"
 
-#include "lattice/repl/crc32c.h"
-
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -11,6 +9,7 @@
 
 #include "lattice/common/assert.h"
 #include "lattice/common/mutation.h"
+#include "lattice/repl/crc32c.h"
 
 namespace lattice::repl {
 
@@ -25,7 +24,6 @@ constexpr char kSnapshotName[] = "snapshot";
 constexpr std::string_view kSnapshotMagic = "LATSNAP1";
 constexpr char kIdentityName[] = "replica-id";
 constexpr int64_t kEverySecMs = 1000;
-
 
 void PutFixed32(std::string& out, uint32_t value) {
   for (int i = 0; i < 4; ++i) {

@@ -14,27 +14,42 @@ namespace lattice::repl {
 
 std::string_view EventKindName(EventKind kind) {
   switch (kind) {
-    case EventKind::kPeerConnected: return "peer_connected";
-    case EventKind::kPeerDisconnected: return "peer_disconnected";
-    case EventKind::kPeerRefused: return "peer_refused";
-    case EventKind::kPeerGoodbye: return "peer_goodbye";
-    case EventKind::kProtocolError: return "protocol_error";
-    case EventKind::kPeerTimeout: return "peer_timeout";
-    case EventKind::kPeerStale: return "peer_stale";
-    case EventKind::kBufferOverflow: return "buffer_overflow";
-    case EventKind::kSnapshotSent: return "snapshot_sent";
-    case EventKind::kSnapshotInstalled: return "snapshot_installed";
-    case EventKind::kLostOwnOps: return "lost_own_ops";
+    case EventKind::kPeerConnected:
+      return "peer_connected";
+    case EventKind::kPeerDisconnected:
+      return "peer_disconnected";
+    case EventKind::kPeerRefused:
+      return "peer_refused";
+    case EventKind::kPeerGoodbye:
+      return "peer_goodbye";
+    case EventKind::kProtocolError:
+      return "protocol_error";
+    case EventKind::kPeerTimeout:
+      return "peer_timeout";
+    case EventKind::kPeerStale:
+      return "peer_stale";
+    case EventKind::kBufferOverflow:
+      return "buffer_overflow";
+    case EventKind::kSnapshotSent:
+      return "snapshot_sent";
+    case EventKind::kSnapshotInstalled:
+      return "snapshot_installed";
+    case EventKind::kLostOwnOps:
+      return "lost_own_ops";
   }
   return "unknown";
 }
 
 std::string_view PeerStateName(PeerState state) {
   switch (state) {
-    case PeerState::kDown: return "down";
-    case PeerState::kHandshaking: return "handshaking";
-    case PeerState::kConnected: return "connected";
-    case PeerState::kStale: return "stale";
+    case PeerState::kDown:
+      return "down";
+    case PeerState::kHandshaking:
+      return "handshaking";
+    case PeerState::kConnected:
+      return "connected";
+    case PeerState::kStale:
+      return "stale";
   }
   return "unknown";
 }
@@ -45,15 +60,13 @@ void MemoryRetainedOps::DropFront() {
   ++first_;
 }
 
-Replicator::Replicator(ReplicatorConfig config, crdt::VersionVector applied,
-                       Transport& transport, Applier& applier, Observer* observer,
-                       std::unique_ptr<RetainedOps> retained)
+Replicator::Replicator(ReplicatorConfig config, crdt::VersionVector applied, Transport& transport,
+                       Applier& applier, Observer* observer, std::unique_ptr<RetainedOps> retained)
     : config_(std::move(config)),
       transport_(transport),
       applier_(applier),
       observer_(observer),
-      retained_(retained != nullptr ? std::move(retained)
-                                    : std::make_unique<MemoryRetainedOps>()),
+      retained_(retained != nullptr ? std::move(retained) : std::make_unique<MemoryRetainedOps>()),
       applied_(std::move(applied)),
       floor_(applied_) {
   LATTICE_ASSERT(config_.replica != kNoReplica);
@@ -211,9 +224,9 @@ void Replicator::OnHello(Peer& peer, const Hello& hello) {
     return;
   }
   if (hello.replica != peer.id) {
-    Fail(peer, EventKind::kPeerRefused, "replica id mismatch: link is to " +
-                                            std::to_string(peer.id) + ", Hello says " +
-                                            std::to_string(hello.replica));
+    Fail(peer, EventKind::kPeerRefused,
+         "replica id mismatch: link is to " + std::to_string(peer.id) + ", Hello says " +
+             std::to_string(hello.replica));
     return;
   }
   peer.region = hello.region;
@@ -341,10 +354,10 @@ ReplicatorStatus Replicator::Status(int64_t now_ms) const {
     PeerStatus& out = status.peers.emplace_back();
     out.replica = id;
     out.region = peer->region;
-    out.state = peer->stale                         ? PeerState::kStale
-                : peer->link == Link::kConnected    ? PeerState::kConnected
-                : peer->link == Link::kHandshaking  ? PeerState::kHandshaking
-                                                    : PeerState::kDown;
+    out.state = peer->stale                        ? PeerState::kStale
+                : peer->link == Link::kConnected   ? PeerState::kConnected
+                : peer->link == Link::kHandshaking ? PeerState::kHandshaking
+                                                   : PeerState::kDown;
     out.acked = peer->acked;
     for (uint64_t p = retained_->first(); p < retained_->end(); ++p) {
       const OpRecord& op = retained_->At(p);
@@ -352,8 +365,8 @@ ReplicatorStatus Replicator::Status(int64_t now_ms) const {
         continue;
       }
       if (out.lag_ops++ == 0) {
-        out.lag_ms = std::max<int64_t>(
-            0, now_ms - static_cast<int64_t>(crdt::HlcPhysicalMs(op.op.hlc)));
+        out.lag_ms =
+            std::max<int64_t>(0, now_ms - static_cast<int64_t>(crdt::HlcPhysicalMs(op.op.hlc)));
       }
     }
     out.ops_sent = peer->ops_sent;

@@ -108,8 +108,8 @@ void Replicator::Receive(OpRecord op) {
   }
   if (Origin(op) == config_.replica) {
     Report(EventKind::kLostOwnOps, kNoReplica,
-           "a peer holds our op " + std::to_string(op.op.first_dot.seq) +
-               " beyond our applied " + std::to_string(applied_.Get(config_.replica)));
+           "a peer holds our op " + std::to_string(op.op.first_dot.seq) + " beyond our applied " +
+               std::to_string(applied_.Get(config_.replica)));
     return;
   }
   if (Deliverable(op)) {

@@ -62,9 +62,7 @@ struct Replicator::Peer {
 };
 
 // The last sequence number an op consumed.
-inline uint64_t LastSeq(const OpRecord& op) {
-  return op.op.first_dot.seq + op.op.dot_count - 1;
-}
+inline uint64_t LastSeq(const OpRecord& op) { return op.op.first_dot.seq + op.op.dot_count - 1; }
 inline ReplicaId Origin(const OpRecord& op) { return op.op.first_dot.replica; }
 inline bool Covers(const crdt::VersionVector& vector, const OpRecord& op) {
   return vector.Get(Origin(op)) >= LastSeq(op);

@@ -133,18 +133,17 @@ bool RunSeed(const Args& args, uint64_t seed) {
   }
   if (!result.ok) {
     std::printf("FAILED seed %llu: check '%s': %s\n  replay: %s\n",
-                static_cast<unsigned long long>(seed), result.check.c_str(),
-                result.details.c_str(), ReplayLine(args, seed).c_str());
+                static_cast<unsigned long long>(seed), result.check.c_str(), result.details.c_str(),
+                ReplayLine(args, seed).c_str());
   } else if (options.verbose || args.first == args.last) {
-    std::printf("seed %llu ok: %llu commands (%llu acknowledged), %llu chunks, %llu crashes, "
-                "%llu snapshots installed, %lld ms simulated\n",
-                static_cast<unsigned long long>(seed),
-                static_cast<unsigned long long>(result.commands),
-                static_cast<unsigned long long>(result.acknowledged),
-                static_cast<unsigned long long>(result.messages),
-                static_cast<unsigned long long>(result.crashes),
-                static_cast<unsigned long long>(result.snapshots),
-                static_cast<long long>(result.sim_ms));
+    std::printf(
+        "seed %llu ok: %llu commands (%llu acknowledged), %llu chunks, %llu crashes, "
+        "%llu snapshots installed, %lld ms simulated\n",
+        static_cast<unsigned long long>(seed), static_cast<unsigned long long>(result.commands),
+        static_cast<unsigned long long>(result.acknowledged),
+        static_cast<unsigned long long>(result.messages),
+        static_cast<unsigned long long>(result.crashes),
+        static_cast<unsigned long long>(result.snapshots), static_cast<long long>(result.sim_ms));
   }
   std::fflush(stdout);
   return result.ok;

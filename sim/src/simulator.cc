@@ -1,14 +1,15 @@
 // RunSimulation: builds the world from the seed, schedules the workload and the faults, heals,
 // waits for quiescence and runs the checkers (docs/simulation.md).
 
+#include "lattice/sim/simulator.h"
+
 #include <algorithm>
 #include <set>
 #include <sstream>
 
 #include "fmt/format.h"
-#include "lattice/sim/simulator.h"
-#include "server/keyspace.h"
 #include "spdlog/spdlog.h"
+#include "store/keyspace.h"
 #include "workload.h"
 #include "world.h"
 
@@ -19,9 +20,10 @@ constexpr int64_t kQuiescenceLimitMs = 90'000;
 constexpr int64_t kQuiescenceStepMs = 250;
 
 const std::pair<const char*, uint32_t> kFaultNames[] = {
-    {"latency", kFaultLatency}, {"partition", kFaultPartition}, {"loss", kFaultLoss},
-    {"duplicate", kFaultDuplicate}, {"reorder", kFaultReorder}, {"clock", kFaultClock},
-    {"crash", kFaultCrash}, {"disk", kFaultDisk}};
+    {"latency", kFaultLatency}, {"partition", kFaultPartition},
+    {"loss", kFaultLoss},       {"duplicate", kFaultDuplicate},
+    {"reorder", kFaultReorder}, {"clock", kFaultClock},
+    {"crash", kFaultCrash},     {"disk", kFaultDisk}};
 
 const std::pair<const char*, Mutation> kMutationNames[] = {
     {"apply-without-deps", Mutation::kApplyWithoutDeps},
@@ -43,8 +45,8 @@ void DrawConditions(World& world, uint32_t faults) {
     region.disk_latency_ms = (faults & kFaultDisk) != 0 ? rng.Range(0, 25) : 0;
   }
   world.max_retained_ops = rng.Chance(1, 3) ? rng.Range(15, 80) : 1'000'000;
-  world.rewrite_min_bytes = rng.Chance(1, 2) ? static_cast<uint64_t>(rng.Range(1000, 20'000))
-                                             : uint64_t{64} << 20;
+  world.rewrite_min_bytes =
+      rng.Chance(1, 2) ? static_cast<uint64_t>(rng.Range(1000, 20'000)) : uint64_t{64} << 20;
 }
 
 void SchedulePartitions(World& world, int64_t window_ms) {
@@ -198,7 +200,8 @@ void CheckConvergence(World& world, int64_t at_ms) {
   for (int r = 0; r < world.size(); ++r) {
     server::Keyspace& keyspace = world.region(r).keyspace();
     for (int db = 0; db < keyspace.all_databases(); ++db) {
-      keyspace.ForEach(db, [&](const std::string& key, const crdt::Key&) { keys.emplace(db, key); });
+      keyspace.ForEach(db,
+                       [&](const std::string& key, const crdt::Key&) { keys.emplace(db, key); });
     }
   }
   for (const auto& [db, key] : keys) {
@@ -231,8 +234,8 @@ void Settle(World& world, Workload& workload, int64_t window_ms) {
     if (why.empty()) break;
   }
   if (!why.empty()) {
-    world.Fail("quiescence", fmt::format("not quiet {} ms after healing: {}{}",
-                                         kQuiescenceLimitMs, why, EngineStatus(world)));
+    world.Fail("quiescence", fmt::format("not quiet {} ms after healing: {}{}", kQuiescenceLimitMs,
+                                         why, EngineStatus(world)));
     return;
   }
   world.Trace("quiet: checking");

@@ -4,7 +4,7 @@
 #include <utility>
 
 #include "fmt/format.h"
-#include "server/keyspace.h"
+#include "store/keyspace.h"
 
 namespace lattice::sim {
 namespace {
@@ -13,8 +13,8 @@ constexpr int kKeysPerFamily = 3;
 constexpr int kMembers = 5;
 
 const std::vector<std::string>& Families() {
-  static const std::vector<std::string> kFamilies = {"ctr", "reg", "oset", "str", "h",
-                                                      "s",   "z",   "mix"};
+  static const std::vector<std::string> kFamilies = {"ctr", "reg", "oset", "str",
+                                                     "h",   "s",   "z",    "mix"};
   return kFamilies;
 }
 
@@ -198,19 +198,19 @@ void Workload::Check(Region& region, int64_t now_ms) {
   for (const auto& [key, sum] : counter_sums_) {
     const server::VisibleValue value = visible(key);
     if (value.string != std::to_string(sum)) {
-      world_.Fail("acknowledged increments",
-                  fmt::format("{} is '{}' but acknowledged increments sum to {}", key,
-                              value.string, sum));
+      world_.Fail(
+          "acknowledged increments",
+          fmt::format("{} is '{}' but acknowledged increments sum to {}", key, value.string, sum));
       return;
     }
   }
   for (const auto& [key, values] : register_values_) {
     const server::VisibleValue value = visible(key);
     if (!values.contains(value.string)) {
-      world_.Fail("acknowledged SET", fmt::format("{} is '{}' (type {}), not one of the {} "
-                                                  "acknowledged values",
-                                                  key, value.string,
-                                                  static_cast<int>(value.type), values.size()));
+      world_.Fail("acknowledged SET",
+                  fmt::format("{} is '{}' (type {}), not one of the {} "
+                              "acknowledged values",
+                              key, value.string, static_cast<int>(value.type), values.size()));
       return;
     }
   }

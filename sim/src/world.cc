@@ -88,19 +88,19 @@ void World::Start(Region& region) {
     Fail("config", loaded.error().message);
     return;
   }
-  region.server = std::make_unique<server::Server>(std::move(config), region.clock, region.id,
-                                                   rng_.Next());
+  region.server =
+      std::make_unique<server::Server>(std::move(config), region.clock, region.id, rng_.Next());
   server::ReplicationOptions options;
   options.shard_id = "sim";
   options.region = fmt::format("r{}", region.index);
   options.fsync = region.fsync;
   options.rewrite_min_bytes = rewrite_min_bytes;
   options.max_retained_ops = static_cast<size_t>(max_retained_ops);
-  auto opened = server::Replication::Open(*region.server, region.storage, region, options,
-                                          region.clock.NowMs());
+  auto opened = server::Replication::Open(region.server->keyspace(), region.storage, region,
+                                          options, region.clock.NowMs());
   if (!opened.ok()) {
-    Fail("recovery", fmt::format("r{} could not restart: {}", region.index,
-                                 opened.error().message));
+    Fail("recovery",
+         fmt::format("r{} could not restart: {}", region.index, opened.error().message));
     region.server.reset();
     return;
   }
@@ -205,13 +205,15 @@ void World::CheckRegion(Region& region) {
 void World::WatchKey(Region& region) {
   const std::string& name = options_.watch_key;
   const crdt::Key* key = region.keyspace().Find(0, name, region.clock.NowMs());
-  std::string state = key == nullptr ? "none"
-                                     : fmt::format("type={} expiry={}", static_cast<int>(key->Type()),
-                                                   key->ExpiryMs().value_or(-1));
+  std::string state = key == nullptr
+                          ? "none"
+                          : fmt::format("type={} expiry={}", static_cast<int>(key->Type()),
+                                        key->ExpiryMs().value_or(-1));
   if (key != nullptr) {
     for (const auto& [member, dots] : key->set().adds()) {
       state += " " + member + ":";
-      for (crdt::Dot dot : dots.dots()) state += fmt::format("{:x}.{},", dot.replica & 0xfff, dot.seq);
+      for (crdt::Dot dot : dots.dots())
+        state += fmt::format("{:x}.{},", dot.replica & 0xfff, dot.seq);
     }
     if (const crdt::RegisterEntry<std::string>* winner = key->string().Winner()) {
       state += " string=" + winner->value;
@@ -232,7 +234,8 @@ void World::WatchOps(Region& to, int from, const repl::Message& message) {
     std::string what;
     if (const crdt::KeyRest* rest = op.op.delta.rest()) {
       for (const auto& e : rest->expiry.Entries()) {
-        what += fmt::format(" expiry({:x}.{} at {})", e.dot.replica & 0xfff, e.dot.seq, e.value.at_ms);
+        what +=
+            fmt::format(" expiry({:x}.{} at {})", e.dot.replica & 0xfff, e.dot.seq, e.value.at_ms);
       }
       for (const std::string& member : rest->set.Members()) what += " +" + member;
     }
@@ -382,15 +385,15 @@ void World::Deliver(Region& to, int from, uint64_t epoch, const std::string& byt
     }
     Result<repl::Message> message = repl::Decode(reader.payload());
     if (!message.ok()) {
-      Fail("codec", fmt::format("r{} -> r{}: undecodable: {}", from, to.index,
-                                message.error().message));
+      Fail("codec",
+           fmt::format("r{} -> r{}: undecodable: {}", from, to.index, message.error().message));
       return;
     }
     const int64_t now = to.clock.NowMs();
     if (!l.hello_seen[direction]) {
       const auto* hello = std::get_if<repl::Hello>(&*message);
-      const std::string reason = hello == nullptr ? "expected Hello first"
-                                                  : to.replication->CheckHello(*hello);
+      const std::string reason =
+          hello == nullptr ? "expected Hello first" : to.replication->CheckHello(*hello);
       if (!reason.empty()) {
         Fail("handshake", fmt::format("r{} refused r{}: {}", to.index, from, reason));
         return;
@@ -438,7 +441,7 @@ void World::Dispatch(Event& event) {
                           event.kind == EventKind::kClient;
   if (needs_disk && target.up() && target.busy_until_ms > now_ms_) {
     event.at_ms = target.busy_until_ms;  // a slow fsync holds the event loop
-    queue_.push(std::move(event));        // same seq: the region's events keep their order
+    queue_.push(std::move(event));       // same seq: the region's events keep their order
     return;
   }
   switch (event.kind) {

@@ -21,8 +21,8 @@
 #include "lattice/repl/messages.h"
 #include "lattice/repl/replicator.h"
 #include "lattice/sim/simulator.h"
-#include "server/replication.h"
 #include "server/server.h"
+#include "store/replication.h"
 
 namespace lattice::sim {
 
@@ -67,7 +67,7 @@ class Region final : public repl::Transport {
   int64_t disk_latency_ms = 0;    // per fsync, under the disk fault
   int64_t disk_full_until_ms = 0;
   uint64_t syncs_seen = 0;
-  std::string last_event;         // Replication's last engine event, polled after each batch
+  std::string last_event;  // Replication's last engine event, polled after each batch
   uint64_t starts = 0;
 };
 
@@ -77,10 +77,10 @@ struct Event {
   int64_t at_ms = 0;
   uint64_t seq = 0;  // FIFO among events at the same time: the queue is a total order
   EventKind kind = EventKind::kTick;
-  int region = 0;    // target (kDeliver: receiver)
-  int peer = -1;     // kDeliver: sender; kConnect: the other end
+  int region = 0;  // target (kDeliver: receiver)
+  int peer = -1;   // kDeliver: sender; kConnect: the other end
   uint64_t epoch = 0;
-  std::string bytes;  // kDeliver: frames
+  std::string bytes;             // kDeliver: frames
   std::function<void()> action;  // kFault and kClient
 };
 
@@ -97,7 +97,7 @@ struct Link {
   uint64_t epoch = 0;  // bumped when the link goes down: what was in flight is lost
   int64_t latency_ms = 1;
   int64_t jitter_ms = 0;
-  bool hello_seen[2] = {false, false};    // the receiver of this direction had its Hello
+  bool hello_seen[2] = {false, false};  // the receiver of this direction had its Hello
   int64_t hello_arrival_ms[2] = {0, 0};
   int64_t last_arrival_ms[2] = {0, 0};
   bool connect_pending = false;
@@ -123,8 +123,8 @@ class World {
   // ---- regions --------------------------------------------------------------------------
   Region& region(int i) { return *regions_[static_cast<size_t>(i)]; }
   int size() const { return static_cast<int>(regions_.size()); }
-  void Start(Region& region);                   // builds Server + Replication from storage
-  void Crash(Region& region, bool power_cut);   // power cut: unsynced bytes are lost
+  void Start(Region& region);                  // builds Server + Replication from storage
+  void Crash(Region& region, bool power_cut);  // power cut: unsynced bytes are lost
   // Runs one command on the region as its client; returns the raw RESP reply and whether the
   // batch became durable (acknowledged).
   std::pair<std::string, bool> Execute(Region& region, const std::vector<std::string>& args);

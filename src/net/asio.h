@@ -2,14 +2,13 @@
 // The one way src/net/ includes Boost.Asio. Boost 1.74's asio/awaitable.hpp uses std::exchange
 // without including <utility>, which fails under GCC 12, so <utility> comes first.
 
-#include <utility>
-
 #include <boost/asio.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <utility>
 
 namespace lattice::net {
 namespace asio = boost::asio;

@@ -11,8 +11,8 @@
 
 #include "net/endpoint.h"
 #include "net/tls.h"
-#include "server/replication.h"
 #include "spdlog/spdlog.h"
+#include "store/replication.h"
 
 namespace lattice::net {
 namespace {
@@ -75,7 +75,8 @@ void ClientListener::Stop() {
 asio::awaitable<void> ClientListener::AcceptLoop(tcp::acceptor& acceptor, bool tls) {
   while (!stopping_) {
     boost::system::error_code ec;
-    tcp::socket socket = co_await acceptor.async_accept(asio::redirect_error(asio::use_awaitable, ec));
+    tcp::socket socket =
+        co_await acceptor.async_accept(asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
       if (ec == asio::error::operation_aborted || stopping_) co_return;
       spdlog::warn("Accepting client connection: {}", ec.message());
@@ -86,9 +87,7 @@ asio::awaitable<void> ClientListener::AcceptLoop(tcp::acceptor& acceptor, bool t
   }
 }
 
-asio::awaitable<void> ClientListener::PlainSession(tcp::socket socket) {
-  co_await Session(socket);
-}
+asio::awaitable<void> ClientListener::PlainSession(tcp::socket socket) { co_await Session(socket); }
 
 // The TLS handshake (bounded in time), with the client certificate required, optional or not
 // asked for as tls-auth-clients says; then the same session as on the plain port.
@@ -156,12 +155,13 @@ asio::awaitable<void> ClientListener::Session(Stream& stream) {
   client.addr = EndpointText(socket.remote_endpoint(ec));
   client.laddr = EndpointText(socket.local_endpoint(ec));
   client.is_local = server::IsLoopbackAddress(socket.remote_endpoint(ec).address().to_string());
-  if (server::DeniedByProtectedMode(server_.config().protected_mode(),
-                                    server_.acl().default_user(), client.is_local)) {
+  if (server::DeniedByProtectedMode(server_.config().protected_mode(), server_.acl().default_user(),
+                                    client.is_local)) {
     ++server_.stats().rejected_connections;
-    co_await asio::async_write(stream, asio::buffer(server::kProtectedModeDenied.data(),
-                                                    server::kProtectedModeDenied.size()),
-                               asio::redirect_error(asio::use_awaitable, ec));
+    co_await asio::async_write(
+        stream,
+        asio::buffer(server::kProtectedModeDenied.data(), server::kProtectedModeDenied.size()),
+        asio::redirect_error(asio::use_awaitable, ec));
     co_return;
   }
   client.fd = socket.native_handle();
@@ -181,8 +181,8 @@ asio::awaitable<void> ClientListener::Session(Stream& stream) {
   server::ServerStats& stats = server_.stats();
   std::string held;  // input after a command that blocked (CRDT.WAIT), run once it is released
   for (bool open = true; open;) {
-    const size_t n = co_await stream.async_read_some(
-        asio::buffer(buffer), asio::redirect_error(asio::use_awaitable, ec));
+    const size_t n = co_await stream.async_read_some(asio::buffer(buffer),
+                                                     asio::redirect_error(asio::use_awaitable, ec));
     if (ec || client.killed) break;
     stats.total_net_input_bytes += n;
     client.last_interaction_ms = server_.clock().NowMs();
@@ -223,9 +223,8 @@ asio::awaitable<void> ClientListener::Session(Stream& stream) {
       }
       if (!blocked) {
         client.query_buffer_bytes = parser.pending_bytes();
-        const uint64_t limit = client.authenticated
-                                   ? server_.config().client_query_buffer_limit()
-                                   : kUnauthenticatedQueryBufferLimit;
+        const uint64_t limit = client.authenticated ? server_.config().client_query_buffer_limit()
+                                                    : kUnauthenticatedQueryBufferLimit;
         if (parser.pending_bytes() > limit) {
           spdlog::warn("Closing client that reached max query buffer length (id={} addr={})",
                        client.id, client.addr);
@@ -280,9 +279,7 @@ asio::awaitable<void> ClientListener::WaitForRegions(server::ClientState& client
     boost::system::error_code ec;
     co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
-  if (server::Replication* replication = server_.replication()) {
-    replication->RemoveWaiter(&client);
-  }
+  server_.RemoveAckWaiter(&client);
   client.wake_hook = nullptr;
   client.wait.reset();
 }

@@ -1,11 +1,11 @@
 #pragma once
 // ClientListener accepts RESP client connections, on the plain port and (with a Tls) on the TLS
 // port, and runs one coroutine per connection on the event-loop thread that owns the Server. The
-// session loop is one template over the byte stream (a TCP socket or a TLS stream over one). Each connection reads into a reused buffer, parses
-// every complete command in it, executes them in order, and writes all their replies with one
-// write (pipelining). Protocol errors reply and close; a client over client-query-buffer-limit
-// is closed without a reply, as Valkey does. Not thread-safe: everything runs on one
-// io_context thread.
+// session loop is one template over the byte stream (a TCP socket or a TLS stream over one). Each
+// connection reads into a reused buffer, parses every complete command in it, executes them in
+// order, and writes all their replies with one write (pipelining). Protocol errors reply and close;
+// a client over client-query-buffer-limit is closed without a reply, as Valkey does. Not
+// thread-safe: everything runs on one io_context thread.
 
 #include <cstdint>
 #include <memory>

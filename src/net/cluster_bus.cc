@@ -101,8 +101,8 @@ void ClusterBusLinks::Fail(const std::shared_ptr<Conn>& conn, const std::string&
   std::deque<ReplyHandler> handlers = std::move(conn->awaiting);
   for (auto& [args, handler] : conn->queued) handlers.push_back(std::move(handler));
   conn->queued.clear();
-  const std::string message = "cluster bus link to " + conn->ip + ":" +
-                              std::to_string(conn->port) + " failed: " + why;
+  const std::string message =
+      "cluster bus link to " + conn->ip + ":" + std::to_string(conn->port) + " failed: " + why;
   for (ReplyHandler& handler : handlers) handler(Unexpected(message));
   server_.EndOfBatch();
 }

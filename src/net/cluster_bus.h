@@ -17,8 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "cluster/cluster.h"
 #include "net/asio.h"
-#include "server/cluster.h"
 #include "server/server.h"
 
 namespace lattice::net {

@@ -68,8 +68,8 @@ Result<std::vector<std::unique_ptr<tcp::acceptor>>> OpenAcceptors(
       }
       std::string upper(what);
       for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-      return Unexpected("Could not create server " + upper + " listening socket " +
-                        text + ":" + std::to_string(port) + ": " + ec.message());
+      return Unexpected("Could not create server " + upper + " listening socket " + text + ":" +
+                        std::to_string(port) + ": " + ec.message());
     }
     bound_port = acceptor->local_endpoint().port();
     acceptors.push_back(std::move(acceptor));

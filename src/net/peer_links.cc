@@ -31,13 +31,13 @@ std::string ReplicaText(ReplicaId replica) { return server::ReplicaIdText(replic
 
 struct PeerLinks::Link {
   explicit Link(tcp::socket s) : socket(std::move(s)) {}
-  tcp::socket socket;             // a plain link; moved into `tls` on a TLS link
+  tcp::socket socket;  // a plain link; moved into `tls` on a TLS link
   std::unique_ptr<TlsStream> tls;
   tcp::socket& Lowest() { return tls ? tls->next_layer() : socket; }
-  bool securing = false;          // TLS handshake in progress: nothing may be written
-  std::string secret;             // crdt-shard-secret when the link started ("" = none)
-  std::string nonce;              // ours, in our Hello
-  std::string binding;            // the TLS channel binding ("" on plain TCP)
+  bool securing = false;                  // TLS handshake in progress: nothing may be written
+  std::string secret;                     // crdt-shard-secret when the link started ("" = none)
+  std::string nonce;                      // ours, in our Hello
+  std::string binding;                    // the TLS channel binding ("" on plain TCP)
   std::optional<repl::Hello> peer_hello;  // received, awaiting its LinkProof
   repl::FrameReader reader;
   std::string outbox;   // frames queued, not yet handed to a write
@@ -46,10 +46,10 @@ struct PeerLinks::Link {
   bool kick_posted = false;
   bool closing = false;  // close once the outbox is written (after a Goodbye)
   bool closed = false;
-  bool dialed = false;   // this node dialed it
+  bool dialed = false;      // this node dialed it
   bool handshaken = false;  // it became the active link of its peer
   ReplicaId peer = kNoReplica;
-  std::string remote;    // "ip:port"
+  std::string remote;  // "ip:port"
 };
 
 struct PeerLinks::Dialer {
@@ -143,8 +143,8 @@ asio::awaitable<void> PeerLinks::Dial(std::shared_ptr<Dialer> dialer) {
     }
     dialer->state = "connecting";
     boost::system::error_code ec;
-    auto endpoints = co_await resolver.async_resolve(
-        dialer->host, dialer->port, asio::redirect_error(asio::use_awaitable, ec));
+    auto endpoints = co_await resolver.async_resolve(dialer->host, dialer->port,
+                                                     asio::redirect_error(asio::use_awaitable, ec));
     tcp::socket socket(io_);
     if (!ec) {
       // A connect that hangs (a peer behind a black hole) is cut by a timer.

@@ -35,8 +35,8 @@
 #include "lattice/common/result.h"
 #include "lattice/repl/replicator.h"
 #include "net/asio.h"
-#include "server/replication.h"
 #include "server/server.h"
+#include "store/replication.h"
 
 namespace lattice::net {
 
@@ -106,8 +106,8 @@ class PeerLinks final : public repl::Transport, public server::PeerDirectory {
   asio::steady_timer tick_timer_;
   int bound_port_ = 0;
   bool stopping_ = false;
-  std::set<LinkPtr> links_;                      // every open link
-  std::map<ReplicaId, LinkPtr> active_;          // the link the engine uses, per peer
+  std::set<LinkPtr> links_;                                 // every open link
+  std::map<ReplicaId, LinkPtr> active_;                     // the link the engine uses, per peer
   std::map<std::string, std::shared_ptr<Dialer>> dialers_;  // by address
   std::map<ReplicaId, uint64_t> bytes_in_;
   std::map<ReplicaId, uint64_t> bytes_out_;

@@ -166,8 +166,7 @@ Result<TlsContexts> Tls::Build(const server::Config& config) {
     return Unexpected("No tls-client-key-file configured!");
   }
   contexts.client = std::make_shared<ssl::context>(ssl::context::tls_client);
-  if (Result<void> done = Configure(*contexts.client, config, client_cert, client_key,
-                                    client_pass);
+  if (Result<void> done = Configure(*contexts.client, config, client_cert, client_key, client_pass);
       !done.ok()) {
     return Unexpected(done.error());
   }
@@ -189,9 +188,10 @@ Result<void> Tls::ApplyConfigChange(const server::Config& config, std::string_vi
     return {};
   }
   if (Result<void> reloaded = Reload(config); !reloaded.ok()) {
-    spdlog::warn("Failed applying new configuration. Possibly related to new {} setting. "
-                 "Restoring previous settings. {}",
-                 name, reloaded.error().message);
+    spdlog::warn(
+        "Failed applying new configuration. Possibly related to new {} setting. "
+        "Restoring previous settings. {}",
+        name, reloaded.error().message);
     return Unexpected("Unable to update TLS configuration. Check server logs.");
   }
   spdlog::info("TLS configuration reloaded ({} changed)", name);
@@ -260,8 +260,8 @@ std::string HmacSha256(std::string_view key, std::string_view data) {
 
 std::string RandomBytes(size_t size) {
   std::string bytes(size, '\0');
-  const int done = RAND_bytes(reinterpret_cast<unsigned char*>(bytes.data()),
-                              static_cast<int>(size));
+  const int done =
+      RAND_bytes(reinterpret_cast<unsigned char*>(bytes.data()), static_cast<int>(size));
   LATTICE_ASSERT(done == 1);
   return bytes;
 }

@@ -18,6 +18,7 @@
 //
 // Event-loop thread only.
 
+#include <boost/asio/ssl.hpp>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -26,8 +27,6 @@
 #include "lattice/common/result.h"
 #include "net/asio.h"
 #include "server/config.h"
-
-#include <boost/asio/ssl.hpp>
 
 namespace lattice::net {
 

@@ -1,11 +1,11 @@
 #include "resp/request_parser.h"
 
-#include "lattice/common/numbers.h"
-
 #include <algorithm>
 #include <climits>
 #include <cstring>
 #include <utility>
+
+#include "lattice/common/numbers.h"
 
 // Notes on matching Valkey (networking.c parseMultibulk/processInlineBuffer, sds.c sdsparsearg,
 // util.c string2ll):
@@ -27,7 +27,6 @@ constexpr int64_t kUnauthenticatedBulkMax = 16384;
 // command does not pin its memory for the life of the connection.
 constexpr size_t kRetainedBytesMax = 1024 * 1024;
 constexpr size_t kRetainedArgsMax = 1024;
-
 
 // C's isspace in the "C" locale, which sdssplitargs uses to skip blanks between arguments.
 bool IsSpace(char c) {

@@ -22,6 +22,9 @@
 
 namespace lattice::server {
 
+// The arguments of one command, as views into the request buffer.
+using ArgList = std::span<const std::string_view>;
+
 struct RequestLimits {
   uint64_t proto_max_bulk_len = 512ULL * 1024 * 1024;
   // Longest inline request, and longest `*n` / `$n` header line, before a protocol error.

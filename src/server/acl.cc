@@ -2,8 +2,8 @@
 
 #include <algorithm>
 
-#include "server/glob.h"
-#include "server/sha256.h"
+#include "util/glob.h"
+#include "util/sha256.h"
 
 namespace lattice::server {
 namespace {
@@ -27,9 +27,8 @@ constexpr std::string_view kEalready =
 Unexpected Reason(std::string_view reason) { return Unexpected(std::string(reason)); }
 
 bool HasSpaces(std::string_view text) {
-  return std::any_of(text.begin(), text.end(), [](char c) {
-    return c == ' ' || (c >= '\t' && c <= '\r') || c == '\0';
-  });
+  return std::any_of(text.begin(), text.end(),
+                     [](char c) { return c == ' ' || (c >= '\t' && c <= '\r') || c == '\0'; });
 }
 
 bool ValidHash(std::string_view hash) {
@@ -211,8 +210,8 @@ Result<void> Acl::ApplyRule(AclUser& user, std::string_view rule) const {
   } else if (is("clearselectors")) {
     // no selectors to clear
   } else if (is("reset")) {
-    for (std::string_view step : {"resetpass", "resetkeys", "resetchannels", "off",
-                                  "sanitize-payload", "-@all"}) {
+    for (std::string_view step :
+         {"resetpass", "resetkeys", "resetchannels", "off", "sanitize-payload", "-@all"}) {
       LATTICE_ASSERT(ApplyRule(user, step).ok());
     }
   } else if (is("allkeys") || is("~*") || is("resetkeys")) {
@@ -436,8 +435,8 @@ Result<void> Acl::Load(std::string_view text, std::string_view source,
       continue;
     }
     if (!ValidAclName(argv[1])) {
-      errors += "'" + where + ": username '" + std::string(argv[1]) +
-                "' contains invalid characters. ";
+      errors +=
+          "'" + where + ": username '" + std::string(argv[1]) + "' contains invalid characters. ";
       continue;
     }
     if (loaded.contains(argv[1])) {
@@ -542,8 +541,8 @@ void Acl::Log(AclLogEntry entry, size_t max_len) {
   while (log_.size() > max_len) log_.pop_back();
 }
 
-std::string AclDenialMessage(const AclVerdict& verdict, const AclUser& user,
-                             const Command& command, ArgList args, bool verbose) {
+std::string AclDenialMessage(const AclVerdict& verdict, const AclUser& user, const Command& command,
+                             ArgList args, bool verbose) {
   switch (verdict.denial) {
     case AclDenial::kCommand:
       return "User " + user.name + " has no permissions to run the '" + command.full_name +
@@ -571,8 +570,7 @@ std::string ProtectedActionError(std::string_view what, std::string_view option)
          "need to set this option in the configuration file, and then restart the server.";
 }
 
-bool DeniedByProtectedMode(bool protected_mode, const AclUser& default_user,
-                           bool client_is_local) {
+bool DeniedByProtectedMode(bool protected_mode, const AclUser& default_user, bool client_is_local) {
   return protected_mode && default_user.nopass && !client_is_local;
 }
 

@@ -54,7 +54,7 @@ struct AclUser {
   std::string name;
   bool enabled = false;
   bool nopass = false;
-  bool sanitize_payload = true;  // shown as Valkey shows it; Lattice has no RESTORE payloads
+  bool sanitize_payload = true;        // shown as Valkey shows it; Lattice has no RESTORE payloads
   std::vector<std::string> passwords;  // lowercase hex SHA-256, in the order added
   // Command permissions: one bit per Command::acl_id. `all_commands` holds while no bit was
   // cleared since +@all; `future_commands` records that the rules start from +@all (ACL LIST
@@ -172,8 +172,8 @@ uint32_t AclCategoryByName(std::string_view name);
 
 // The reply text for a refused command, as processCommand writes it (NOPERM ...); `verbose` is
 // ACL DRYRUN's form that names the key.
-std::string AclDenialMessage(const AclVerdict& verdict, const AclUser& user,
-                             const Command& command, ArgList args, bool verbose);
+std::string AclDenialMessage(const AclVerdict& verdict, const AclUser& user, const Command& command,
+                             ArgList args, bool verbose);
 
 // A username may not contain spaces or NUL (Valkey's ACLStringHasSpaces).
 bool ValidAclName(std::string_view name);

@@ -36,7 +36,7 @@ struct ClientState {
   int64_t created_ms = 0;
   int64_t last_interaction_ms = 0;
   std::string last_command = "NULL";  // full name of the last command, for CLIENT LIST cmd=
-  size_t query_buffer_bytes = 0;     // pending request bytes, for CLIENT LIST qbuf=
+  size_t query_buffer_bytes = 0;      // pending request bytes, for CLIENT LIST qbuf=
 
   // MULTI/EXEC state. `multi_dirty`: a command failed to queue, so EXEC aborts.
   // `watch_dirty`: a watched key was written (here or by a peer region), so EXEC returns null.

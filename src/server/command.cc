@@ -7,29 +7,6 @@
 
 namespace lattice::server {
 
-std::string_view AsciiLower(std::string_view in, std::string& out) {
-  out.resize(in.size());
-  for (size_t i = 0; i < in.size(); ++i) {
-    const char c = in[i];
-    out[i] = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-  }
-  return out;
-}
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) {
-    return false;
-  }
-  for (size_t i = 0; i < a.size(); ++i) {
-    const char x = (a[i] >= 'A' && a[i] <= 'Z') ? static_cast<char>(a[i] - 'A' + 'a') : a[i];
-    const char y = (b[i] >= 'A' && b[i] <= 'Z') ? static_cast<char>(b[i] - 'A' + 'a') : b[i];
-    if (x != y) {
-      return false;
-    }
-  }
-  return true;
-}
-
 void CommandRegistry::Add(CommandSpec spec) {
   auto command = std::make_unique<Command>();
   std::string name(spec.name);
@@ -123,12 +100,23 @@ std::optional<std::vector<size_t>> KeyPositions(const Command& command, ArgList 
 
 std::vector<std::string_view> FlagNames(uint32_t flags) {
   static constexpr std::pair<uint32_t, std::string_view> kNames[] = {
-      {kWrite, "write"},           {kReadOnly, "readonly"},        {kDenyOom, "denyoom"},
-      {kAdmin, "admin"},           {kPubSub, "pubsub"},            {kNoScript, "noscript"},
-      {kBlocking, "blocking"},     {kLoading, "loading"},          {kStale, "stale"},
-      {kSkipMonitor, "skip_monitor"}, {kSkipSlowlog, "skip_slowlog"}, {kFast, "fast"},
-      {kNoAuth, "no_auth"},        {kMayReplicate, "may_replicate"}, {kNoMulti, "no_multi"},
-      {kMovableKeys, "movablekeys"}, {kAllowBusy, "allow_busy"},
+      {kWrite, "write"},
+      {kReadOnly, "readonly"},
+      {kDenyOom, "denyoom"},
+      {kAdmin, "admin"},
+      {kPubSub, "pubsub"},
+      {kNoScript, "noscript"},
+      {kBlocking, "blocking"},
+      {kLoading, "loading"},
+      {kStale, "stale"},
+      {kSkipMonitor, "skip_monitor"},
+      {kSkipSlowlog, "skip_slowlog"},
+      {kFast, "fast"},
+      {kNoAuth, "no_auth"},
+      {kMayReplicate, "may_replicate"},
+      {kNoMulti, "no_multi"},
+      {kMovableKeys, "movablekeys"},
+      {kAllowBusy, "allow_busy"},
   };
   std::vector<std::string_view> names;
   for (const auto& [bit, name] : kNames) {
@@ -141,13 +129,26 @@ std::vector<std::string_view> FlagNames(uint32_t flags) {
 
 std::vector<std::string_view> AclCategoryNames(uint32_t acl) {
   static constexpr std::pair<uint32_t, std::string_view> kNames[] = {
-      {kAclKeyspace, "@keyspace"},   {kAclRead, "@read"},       {kAclWrite, "@write"},
-      {kAclSet, "@set"},             {kAclSortedSet, "@sortedset"}, {kAclList, "@list"},
-      {kAclHash, "@hash"},           {kAclString, "@string"},   {kAclBitmap, "@bitmap"},
-      {kAclHyperLogLog, "@hyperloglog"}, {kAclGeo, "@geo"},     {kAclStream, "@stream"},
-      {kAclPubSub, "@pubsub"},       {kAclAdmin, "@admin"},     {kAclFast, "@fast"},
-      {kAclSlow, "@slow"},           {kAclBlocking, "@blocking"}, {kAclDangerous, "@dangerous"},
-      {kAclConnection, "@connection"}, {kAclTransaction, "@transaction"},
+      {kAclKeyspace, "@keyspace"},
+      {kAclRead, "@read"},
+      {kAclWrite, "@write"},
+      {kAclSet, "@set"},
+      {kAclSortedSet, "@sortedset"},
+      {kAclList, "@list"},
+      {kAclHash, "@hash"},
+      {kAclString, "@string"},
+      {kAclBitmap, "@bitmap"},
+      {kAclHyperLogLog, "@hyperloglog"},
+      {kAclGeo, "@geo"},
+      {kAclStream, "@stream"},
+      {kAclPubSub, "@pubsub"},
+      {kAclAdmin, "@admin"},
+      {kAclFast, "@fast"},
+      {kAclSlow, "@slow"},
+      {kAclBlocking, "@blocking"},
+      {kAclDangerous, "@dangerous"},
+      {kAclConnection, "@connection"},
+      {kAclTransaction, "@transaction"},
       {kAclScripting, "@scripting"},
   };
   std::vector<std::string_view> names;

@@ -17,6 +17,8 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "resp/request_parser.h"
+#include "util/ascii.h"
 
 namespace lattice::server {
 
@@ -29,7 +31,6 @@ struct CommandStats {
   uint64_t failed_calls = 0;    // ran and replied with an error
 };
 
-using ArgList = std::span<const std::string_view>;
 using CommandHandler = void (*)(CommandContext& ctx, ArgList args);
 
 // Command flags, as Valkey names them in COMMAND INFO.
@@ -96,7 +97,7 @@ struct CommandSpec {
   KeySpec keys;
   uint32_t acl = 0;
   CommandHandler handler = nullptr;
-  std::string_view group;    // "string", "server", "connection", "generic", ...
+  std::string_view group;  // "string", "server", "connection", "generic", ...
   std::string_view summary;
   std::string_view since;
   std::string_view complexity;
@@ -147,11 +148,5 @@ std::optional<std::vector<size_t>> KeyPositions(const Command& command, ArgList 
 // Flag and category names, for COMMAND INFO.
 std::vector<std::string_view> FlagNames(uint32_t flags);
 std::vector<std::string_view> AclCategoryNames(uint32_t acl);
-
-// Lower-cases ASCII into `out` (reused buffer) and returns a view of it.
-std::string_view AsciiLower(std::string_view in, std::string& out);
-
-// ASCII case-insensitive equality, for option keywords ("NX", "withscores", ...).
-bool EqualsIgnoreCase(std::string_view a, std::string_view b);
 
 }  // namespace lattice::server

@@ -1,8 +1,5 @@
 #include "server/config.h"
 
-#include "lattice/common/numbers.h"
-#include "resp/request_parser.h"
-
 #include <algorithm>
 #include <cerrno>
 #include <climits>
@@ -15,9 +12,11 @@
 #include <sstream>
 
 #include "lattice/common/assert.h"
+#include "lattice/common/numbers.h"
+#include "resp/request_parser.h"
 #include "server/command.h"
-#include "server/glob.h"
-#include "server/policy_table.h"
+#include "store/policy_table.h"
+#include "util/glob.h"
 
 namespace lattice::server {
 namespace {
@@ -37,7 +36,6 @@ std::string ToLower(std::string_view text) {
 }
 
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
-
 
 // Valkey's memtoull: digits then an optional unit b, k, kb, m, mb, g, gb (case-insensitive;
 // k = 1000, kb = 1024). Like Valkey, no digits at all reads as 0.
@@ -1081,8 +1079,7 @@ Result<void> Config::ApplyDirective(std::vector<std::string>& tokens) {
     acl_users_.emplace_back(tokens.begin() + 1, tokens.end());
     return {};
   }
-  if (name == "include" || name == "rename-command" || name == "loadmodule" ||
-      name == "sentinel") {
+  if (name == "include" || name == "rename-command" || name == "loadmodule" || name == "sentinel") {
     return Unexpected("The '" + name + "' directive is not supported by Lattice");
   }
   return Unexpected("Bad directive or wrong number of arguments");

@@ -109,7 +109,7 @@ class Config {
   std::vector<std::string> peers() const;  // "host:port" as written, in order
   // crdt-policy lines as (pattern, type, rule) triples, flattened, in order.
   std::vector<std::string> crdt_policies() const;
-  std::string appendfsync() const;         // always | everysec | no
+  std::string appendfsync() const;  // always | everysec | no
   bool appendonly() const;
   std::string requirepass() const;
   std::string aclfile() const;
@@ -138,7 +138,7 @@ class Config {
   std::string tls_ciphers() const;
   std::string tls_ciphersuites() const;
   std::string crdt_shard_secret() const;  // "" = replication links prove no secret
-  std::string loglevel() const;  // debug | verbose | notice | warning | nothing
+  std::string loglevel() const;           // debug | verbose | notice | warning | nothing
   std::string logfile() const;
   std::string pidfile() const;
   std::string dbfilename() const;

@@ -11,7 +11,7 @@
 #include <set>
 
 #include "fmt/format.h"
-#include "server/replication.h"
+#include "store/replication.h"
 
 namespace lattice::server {
 namespace {
@@ -170,12 +170,10 @@ void ReplicationSection(Server& server, Lines& out) {
         fmt::format("id={},region={},state={},lag_ops={},lag_ms={},bytes_in={},bytes_out={},"
                     "ops_sent={},ops_received={},snapshots_sent={},stale={},last_error={}",
                     ReplicaIdText(peer.replica), peer.region, repl::PeerStateName(peer.state),
-                    peer.lag_ops, peer.lag_ms,
-                    directory ? directory->BytesIn(peer.replica) : 0,
+                    peer.lag_ops, peer.lag_ms, directory ? directory->BytesIn(peer.replica) : 0,
                     directory ? directory->BytesOut(peer.replica) : 0, peer.ops_sent,
                     peer.ops_received, peer.snapshots_sent,
-                    peer.state == repl::PeerState::kStale ? 1 : 0,
-                    error.empty() ? "none" : error));
+                    peer.state == repl::PeerState::kStale ? 1 : 0, error.empty() ? "none" : error));
   }
 }
 
@@ -229,8 +227,7 @@ void KeyspaceSection(Server& server, Lines& out) {
     if (keys > 0) {
       Add(out, fmt::format("db{}", db),
           fmt::format("keys={},expires={},avg_ttl=0,keys_with_volatile_items={}", keys,
-                      server.keyspace().VolatileCount(db),
-                      server.keyspace().FieldTtlKeyCount(db)));
+                      server.keyspace().VolatileCount(db), server.keyspace().FieldTtlKeyCount(db)));
     }
   }
 }

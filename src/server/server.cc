@@ -4,49 +4,12 @@
 #include <random>
 
 #include "lattice/common/numbers.h"
-#include "server/cluster.h"
-#include "server/glob.h"
-#include "server/replication.h"
+#include "server/cluster_routing.h"
 #include "spdlog/spdlog.h"
+#include "store/replication.h"
+#include "util/glob.h"
 
 namespace lattice::server {
-
-namespace errors {
-
-std::string WrongArity(std::string_view full_name) {
-  return "ERR wrong number of arguments for '" + std::string(full_name) + "' command";
-}
-
-// Valkey quotes up to 128 bytes of the name and of the arguments, and a reply never carries a
-// newline (the ReplyBuilder replaces CR/LF).
-std::string UnknownCommand(ArgList args) {
-  std::string quoted_args;
-  for (size_t i = 1; i < args.size() && quoted_args.size() < 128; ++i) {
-    const size_t room = 128 - quoted_args.size();
-    quoted_args += "'" + std::string(args[i].substr(0, room)) + "' ";
-  }
-  return "ERR unknown command '" + std::string(args[0].substr(0, 128)) +
-         "', with args beginning with: " + quoted_args;
-}
-
-std::string UnknownSubcommand(std::string_view subcommand, std::string_view container) {
-  std::string upper(container);
-  for (char& c : upper) {
-    c = (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
-  }
-  return "ERR unknown subcommand '" + std::string(subcommand.substr(0, 128)) + "'. Try " + upper +
-         " HELP.";
-}
-
-}  // namespace errors
-
-bool ParseInt64(std::string_view text, int64_t* value) {
-  const std::optional<int64_t> parsed = ParseInt64Strict(text);
-  if (parsed.has_value()) {
-    *value = *parsed;
-  }
-  return parsed.has_value();
-}
 
 bool ScanArgs::Matches(std::string_view text) const {
   return match_all || GlobMatch(pattern, text);
@@ -171,13 +134,47 @@ Server::Server(Config config, const Clock& clock, ReplicaId replica,
   RegisterCrdtFamily(registry_);
   RegisterClusterFamily(registry_);
   RegisterAclFamily(registry_);
-  keyspace_.set_sink(this);
+  keyspace_.AddObserver(this);
   if (!config_.requirepass().empty()) acl_.SetDefaultPassword(config_.requirepass());
+  // CONFIG SET applies at once (the node's own hook, if it installs one, calls this too).
+  config_.set_on_change([this](std::string_view name) { ApplyConfig(name); });
   ApplyConfig("crdt-conflicts-max-len");
   ApplyConfig("crdt-conflicts-log-rate");
 }
 
+ReplicationOptions ReplicationOptionsOf(const Config& config) {
+  ReplicationOptions options;
+  options.dir = config.dir();
+  options.shard_id = config.shard_id();
+  options.region = config.region();
+  options.fsync =
+      repl::ParseFsyncPolicy(config.appendfsync()).value_or(repl::FsyncPolicy::kEverySec);
+  options.rewrite_percentage = config.auto_aof_rewrite_percentage();
+  options.rewrite_min_bytes = config.auto_aof_rewrite_min_size();
+  options.peer_timeout_ms = config.repl_timeout() * 1000;
+  options.max_retained_ops = static_cast<size_t>(config.crdt_backlog_ops());
+  return options;
+}
+
+ClusterOptions ClusterOptionsOf(const Config& config) {
+  return ClusterOptions{
+      .enabled = config.cluster_enabled(),
+      .require_full_coverage = config.cluster_require_full_coverage(),
+      .allow_reads_when_down = config.cluster_allow_reads_when_down(),
+      .shard_id = config.shard_id(),
+      .region = config.region(),
+      .announce_ip = config.cluster_announce_ip(),
+      .bind = config.bind(),
+      .port = config.port(),
+      .announce_port = config.cluster_announce_port(),
+      .repl_timeout_s = config.repl_timeout(),
+  };
+}
+
 void Server::ApplyConfig(std::string_view name) {
+  if (cluster_ != nullptr && (name.starts_with("cluster-") || name == "repl-timeout")) {
+    cluster_->set_options(ClusterOptionsOf(config_));
+  }
   if (name == "crdt-conflicts-max-len") {
     keyspace_.conflicts().set_capacity(static_cast<size_t>(config_.crdt_conflicts_max_len()));
   } else if (name == "crdt-conflicts-log-rate") {
@@ -229,14 +226,33 @@ void Server::TouchKey(int db, std::string_view key) {
   }
 }
 
+void Server::set_cluster(Cluster* cluster) {
+  cluster_ = cluster;
+  if (cluster_ != nullptr) cluster_->set_replication(replication_);
+}
+
+void Server::set_replication(Replication* replication) {
+  replication_ = replication;
+  if (cluster_ != nullptr) cluster_->set_replication(replication_);
+  if (replication_ == nullptr) return;
+  replication_->set_acks_hook([this] {
+    for (ClientState* client : ack_waiters_) {
+      if (client->wait.has_value() && client->wake_hook &&
+          replication_->RegionsHaving(client->wait->seq) >= client->wait->regions) {
+        client->wake_hook();
+      }
+    }
+  });
+}
+
 void Server::OnLocalOp(int db, std::string_view key, const crdt::KeyOp& op) {
+  (void)op;
   TouchKey(db, key);
-  if (cluster_ != nullptr) {
-    cluster_->OnLocalOp(db, key, op);
-  }
-  if (replication_ != nullptr) {
-    replication_->OnLocalOp(db, key, op);
-  }
+}
+
+void Server::OnRemoteOp(int db, std::string_view key, const crdt::KeyOp& op) {
+  (void)op;
+  TouchKey(db, key);
 }
 
 void ReplyHelp(CommandContext& ctx, std::initializer_list<std::string_view> lines) {
@@ -348,8 +364,7 @@ static bool RunsInsideMulti(const Command& command) {
          name == "quit" || name == "reset";
 }
 
-void Server::Queue(ClientState& client, const Command& command, ArgList args,
-                   ReplyBuilder& reply) {
+void Server::Queue(ClientState& client, const Command& command, ArgList args, ReplyBuilder& reply) {
   const Command& top = command.parent != nullptr ? *command.parent : command;
   if ((top.spec.flags & kNoMulti) || (command.spec.flags & kNoMulti)) {
     client.multi_dirty = true;
@@ -395,7 +410,8 @@ void Server::Execute(ClientState& client, ArgList args, ReplyBuilder& reply) {
     RecordError(std::string_view(*out).substr(reply_start));
     return;
   }
-  if (cluster_ != nullptr && !cluster_->Route(client, *command, args, reply, executing_multi_)) {
+  if (cluster_ != nullptr &&
+      !RouteCommand(*cluster_, registry_, client, *command, args, reply, executing_multi_)) {
     if (out->size() > reply_start) {  // redirected (not held for a handoff pause)
       if (command->full_name == "exec") {
         client.in_multi = false;  // Valkey discards the transaction

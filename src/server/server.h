@@ -18,15 +18,17 @@
 #include <string_view>
 
 #include "absl/container/flat_hash_map.h"
+#include "lattice/common/rng.h"
+#include "resp/errors.h"
 #include "resp/reply_builder.h"
 #include "resp/request_parser.h"
 #include "server/acl.h"
 #include "server/client_state.h"
-#include "server/clock.h"
 #include "server/command.h"
 #include "server/config.h"
-#include "server/keyspace.h"
-#include "lattice/common/rng.h"
+#include "store/clock.h"
+#include "store/keyspace.h"
+#include "util/ascii.h"
 
 namespace lattice::server {
 
@@ -43,12 +45,14 @@ struct ServerStats {
   uint64_t expired_fields = 0;
   uint64_t keyspace_hits = 0;
   uint64_t keyspace_misses = 0;
-  std::map<std::string, uint64_t, std::less<>> errors;        // by error prefix ("ERR")
+  std::map<std::string, uint64_t, std::less<>> errors;  // by error prefix ("ERR")
 };
 
 class Server;
 class Replication;
 class Cluster;
+struct ReplicationOptions;
+struct ClusterOptions;
 
 // What a handler sees: the server, the calling client, where to write the reply, and the
 // command being run. Handlers parse arguments, call logic that returns a result, and reply.
@@ -69,7 +73,7 @@ class CommandContext {
   const int64_t now_ms;
 };
 
-class Server final : public OpSink {
+class Server final : public KeyspaceObserver {
  public:
   // `replica` is this node's stable replica id (kept in its data dir by main). `rng_seed` seeds
   // rng() and the run id; without one they come from std::random_device. The simulator passes
@@ -105,9 +109,7 @@ class Server final : public OpSink {
   const std::map<uint64_t, ClientState*>& clients() const { return clients_; }
   ClientState* FindClient(uint64_t id) const;
   // A new client starts authenticated only when the default user is on and needs no password.
-  bool auth_required() const {
-    return !acl_.default_user().nopass || !acl_.default_user().enabled;
-  }
+  bool auth_required() const { return !acl_.default_user().nopass || !acl_.default_user().enabled; }
   // Users and permissions (server/acl.h); acl_user() is the client's user (default when unset).
   Acl& acl() { return acl_; }
   const AclUser& acl_user(const ClientState& client) const {
@@ -137,15 +139,21 @@ class Server final : public OpSink {
   // Runs the queued commands of `client` (EXEC), replying with one array.
   void ExecQueued(ClientState& client, ReplyBuilder& reply);
 
-  // OpSink: every local op passes through here (watch invalidation, then replication).
+  // KeyspaceObserver: every op and changed key invalidates the WATCHes on it.
   void OnLocalOp(int db, std::string_view key, const crdt::KeyOp& op) override;
+  void OnRemoteOp(int db, std::string_view key, const crdt::KeyOp& op) override;
+  void OnKeyChanged(int db, std::string_view key) override { TouchKey(db, key); }
 
   // Replication (src/server/replication.h), when the node runs with a data dir; may be null.
-  void set_replication(Replication* replication) { replication_ = replication; }
+  void set_replication(Replication* replication);
   Replication* replication() const { return replication_; }
+  // Clients blocked in CRDT.WAIT: woken (ClientState::wake_hook) when acknowledgements advance
+  // enough for them. The network layer removes a client when its wait ends.
+  void AddAckWaiter(ClientState* client) { ack_waiters_.push_back(client); }
+  void RemoveAckWaiter(ClientState* client) { std::erase(ack_waiters_, client); }
   // Cluster mode (src/server/cluster.h), when --cluster-enabled yes; may be null. Routes every
   // command before it runs and sees every op applied (slot migration streams them).
-  void set_cluster(Cluster* cluster) { cluster_ = cluster; }
+  void set_cluster(Cluster* cluster);
   Cluster* cluster() const { return cluster_; }
   // Called by the network layer after a batch of commands or peer messages, before it yields:
   // makes the batch durable per appendfsync and lets replication send. A failed op log write is
@@ -174,6 +182,7 @@ class Server final : public OpSink {
   std::map<std::pair<int, std::string>, std::vector<ClientState*>, std::less<>> watchers_;
   std::function<void()> shutdown_hook_;
   Replication* replication_ = nullptr;
+  std::vector<ClientState*> ack_waiters_;
   Acl acl_;
   bool executing_multi_ = false;  // inside EXEC: ACL LOG context "multi"
   Cluster* cluster_ = nullptr;
@@ -192,31 +201,16 @@ void RegisterCrdtFamily(CommandRegistry& registry);
 void RegisterAclFamily(CommandRegistry& registry);
 void RegisterClusterFamily(CommandRegistry& registry);
 
-// Valkey's error texts that many families share, from one place.
-namespace errors {
-inline constexpr std::string_view kSyntax = "ERR syntax error";
-inline constexpr std::string_view kNotInteger = "ERR value is not an integer or out of range";
-inline constexpr std::string_view kNoAuth = "NOAUTH Authentication required.";
-inline constexpr std::string_view kWrongType =
-    "WRONGTYPE Operation against a key holding the wrong kind of value";
-inline constexpr std::string_view kNotFloat = "ERR value is not a valid float";
-inline constexpr std::string_view kOverflow = "ERR increment or decrement would overflow";
-inline constexpr std::string_view kInvalidCursor = "ERR invalid cursor";
-inline constexpr std::string_view kWrongPass =
-    "WRONGPASS invalid username-password pair or user is disabled.";
-std::string WrongArity(std::string_view full_name);
-std::string UnknownCommand(ArgList args);
-std::string UnknownSubcommand(std::string_view subcommand, std::string_view container);
-}  // namespace errors
+// What the lower layers read of the configuration: replication (store/replication.h) and the
+// cluster (cluster/cluster.h) take options, not the Config.
+ReplicationOptions ReplicationOptionsOf(const Config& config);
+ClusterOptions ClusterOptionsOf(const Config& config);
 
 // One CLIENT INFO / CLIENT LIST line (also the client-info of ACL LOG entries).
 std::string ClientInfoLine(const Server& server, const ClientState& client);
 
 // A HELP subcommand's reply: one simple string per line.
 void ReplyHelp(CommandContext& ctx, std::initializer_list<std::string_view> lines);
-
-// Parses a decimal int64 exactly as Valkey's string2ll (no spaces, no '+', no leading zeros).
-bool ParseInt64(std::string_view text, int64_t* value);
 
 // Parses a SCAN/HSCAN/SSCAN/ZSCAN cursor as Valkey 9's string2ull: a non-negative string2ll, or
 // else strtoull's grammar over the whole text (leading blanks, an optional sign with "-n"
@@ -236,7 +230,7 @@ enum ScanOption : uint32_t {
 struct ScanArgs {
   size_t count = 10;
   std::string_view pattern;
-  bool match_all = true;    // no MATCH, or MATCH *
+  bool match_all = true;  // no MATCH, or MATCH *
   bool no_values = false;
   bool no_scores = false;
   std::optional<crdt::ObjectType> type;  // TYPE of a stored type; nullopt: any type

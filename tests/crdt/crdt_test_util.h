@@ -64,11 +64,16 @@ std::optional<KeyOp> Take(R result) {
 struct StringWorkload {
   static std::optional<KeyOp> Write(Rng& rng, Key& key, const Writer& w, DotContext& ctx) {
     switch (rng.Uniform(5)) {
-      case 0: return Take(key.Set(Pick(rng, kValues), false, std::nullopt, w, ctx));
-      case 1: return Take(key.IncrBy(rng.Range(-5, 5), w, ctx));
-      case 2: return Take(key.IncrByFloat(0.25L * static_cast<long double>(rng.Range(-4, 4)), w, ctx));
-      case 3: return Take(key.Del(w, ctx));
-      default: return Take(key.IncrBy(1, w, ctx));
+      case 0:
+        return Take(key.Set(Pick(rng, kValues), false, std::nullopt, w, ctx));
+      case 1:
+        return Take(key.IncrBy(rng.Range(-5, 5), w, ctx));
+      case 2:
+        return Take(key.IncrByFloat(0.25L * static_cast<long double>(rng.Range(-4, 4)), w, ctx));
+      case 3:
+        return Take(key.Del(w, ctx));
+      default:
+        return Take(key.IncrBy(1, w, ctx));
     }
   }
 };
@@ -76,9 +81,13 @@ struct StringWorkload {
 struct SetWorkload {
   static std::optional<KeyOp> Write(Rng& rng, Key& key, const Writer& w, DotContext& ctx) {
     switch (rng.Uniform(4)) {
-      case 0: case 1: return Take(key.SAdd({Pick(rng, kNames), Pick(rng, kNames)}, w, ctx));
-      case 2: return Take(key.SRem({Pick(rng, kNames)}, w, ctx));
-      default: return Take(key.Del(w, ctx));
+      case 0:
+      case 1:
+        return Take(key.SAdd({Pick(rng, kNames), Pick(rng, kNames)}, w, ctx));
+      case 2:
+        return Take(key.SRem({Pick(rng, kNames)}, w, ctx));
+      default:
+        return Take(key.Del(w, ctx));
     }
   }
 };
@@ -87,13 +96,18 @@ struct HashWorkload {
   static std::optional<KeyOp> Write(Rng& rng, Key& key, const Writer& w, DotContext& ctx) {
     const std::string field = Pick(rng, kNames);
     switch (rng.Uniform(6)) {
-      case 0: return Take(key.HSet(field, Pick(rng, kValues), rng.Chance(1, 4), w, ctx));
-      case 1: return Take(key.HIncrBy(field, rng.Range(-3, 3), w, ctx));
-      case 2: return Take(key.HIncrByFloat(field, 0.5L, w, ctx));
-      case 3: return Take(key.HDel({field}, w, ctx));
-      case 4: return Take(key.HExpire(field, rng.Chance(1, 4) ? 0 : w.now_ms + rng.Range(1, 20),
-                                      w, ctx));
-      default: return Take(key.Reclaim(w, ctx));
+      case 0:
+        return Take(key.HSet(field, Pick(rng, kValues), rng.Chance(1, 4), w, ctx));
+      case 1:
+        return Take(key.HIncrBy(field, rng.Range(-3, 3), w, ctx));
+      case 2:
+        return Take(key.HIncrByFloat(field, 0.5L, w, ctx));
+      case 3:
+        return Take(key.HDel({field}, w, ctx));
+      case 4:
+        return Take(key.HExpire(field, rng.Chance(1, 4) ? 0 : w.now_ms + rng.Range(1, 20), w, ctx));
+      default:
+        return Take(key.Reclaim(w, ctx));
     }
   }
 };
@@ -102,10 +116,14 @@ struct ZSetWorkload {
   static std::optional<KeyOp> Write(Rng& rng, Key& key, const Writer& w, DotContext& ctx) {
     const std::string member = Pick(rng, kNames);
     switch (rng.Uniform(4)) {
-      case 0: return Take(key.ZAdd(member, static_cast<double>(rng.Range(-3, 3)), w, ctx));
-      case 1: return Take(key.ZIncrBy(member, 0.5 * static_cast<double>(rng.Range(-3, 3)), w, ctx));
-      case 2: return Take(key.ZRem({member}, w, ctx));
-      default: return Take(key.Del(w, ctx));
+      case 0:
+        return Take(key.ZAdd(member, static_cast<double>(rng.Range(-3, 3)), w, ctx));
+      case 1:
+        return Take(key.ZIncrBy(member, 0.5 * static_cast<double>(rng.Range(-3, 3)), w, ctx));
+      case 2:
+        return Take(key.ZRem({member}, w, ctx));
+      default:
+        return Take(key.Del(w, ctx));
     }
   }
 };
@@ -114,13 +132,20 @@ struct ZSetWorkload {
 struct KeyWorkload {
   static std::optional<KeyOp> Write(Rng& rng, Key& key, const Writer& w, DotContext& ctx) {
     switch (rng.Uniform(7)) {
-      case 0: return StringWorkload::Write(rng, key, w, ctx);
-      case 1: return SetWorkload::Write(rng, key, w, ctx);
-      case 2: return HashWorkload::Write(rng, key, w, ctx);
-      case 3: return ZSetWorkload::Write(rng, key, w, ctx);
-      case 4: return Take(key.Expire(rng.Chance(1, 4) ? 0 : w.now_ms + rng.Range(1, 20), w, ctx));
-      case 5: return Take(key.Set(Pick(rng, kValues), true, std::nullopt, w, ctx));
-      default: return Take(key.Reclaim(w, ctx));
+      case 0:
+        return StringWorkload::Write(rng, key, w, ctx);
+      case 1:
+        return SetWorkload::Write(rng, key, w, ctx);
+      case 2:
+        return HashWorkload::Write(rng, key, w, ctx);
+      case 3:
+        return ZSetWorkload::Write(rng, key, w, ctx);
+      case 4:
+        return Take(key.Expire(rng.Chance(1, 4) ? 0 : w.now_ms + rng.Range(1, 20), w, ctx));
+      case 5:
+        return Take(key.Set(Pick(rng, kValues), true, std::nullopt, w, ctx));
+      default:
+        return Take(key.Reclaim(w, ctx));
     }
   }
 };
@@ -131,8 +156,8 @@ class World {
  public:
   World(uint64_t seed, int replicas) : rng_(seed) {
     for (int i = 0; i < replicas; ++i) {
-      replicas_.push_back(Replica{Key{}, DotContext{}, DotSource(static_cast<ReplicaId>(i + 1)),
-                                  HlcClock{1'000'000}, {}});
+      replicas_.push_back(Replica{
+          Key{}, DotContext{}, DotSource(static_cast<ReplicaId>(i + 1)), HlcClock{1'000'000}, {}});
     }
   }
 

@@ -22,9 +22,17 @@ std::vector<std::string> SomeNames(Rng& rng) {
 struct WideSet {
   static std::optional<KeyOp> Write(Rng& rng, Key& key, const Writer& w, DotContext& ctx) {
     switch (rng.Uniform(8)) {
-      case 0: case 1: case 2: case 3: return Take(key.SAdd(SomeNames(rng), w, ctx));
-      case 4: case 5: case 6: return Take(key.SRem(SomeNames(rng), w, ctx));
-      default: return rng.Chance(1, 4) ? Take(key.Del(w, ctx)) : Take(key.SAdd({"a"}, w, ctx));
+      case 0:
+      case 1:
+      case 2:
+      case 3:
+        return Take(key.SAdd(SomeNames(rng), w, ctx));
+      case 4:
+      case 5:
+      case 6:
+        return Take(key.SRem(SomeNames(rng), w, ctx));
+      default:
+        return rng.Chance(1, 4) ? Take(key.Del(w, ctx)) : Take(key.SAdd({"a"}, w, ctx));
     }
   }
 };
@@ -33,14 +41,22 @@ struct WideHash {
   static std::optional<KeyOp> Write(Rng& rng, Key& key, const Writer& w, DotContext& ctx) {
     const std::string field = Pick(rng, kWide);
     switch (rng.Uniform(9)) {
-      case 0: case 1: return Take(key.HSet(field, Pick(rng, kValues), rng.Chance(1, 4), w, ctx));
-      case 2: return Take(key.HIncrBy(field, rng.Range(-3, 3), w, ctx));
-      case 3: return Take(key.HIncrByFloat(field, 0.5L, w, ctx));
-      case 4: case 5: return Take(key.HDel(SomeNames(rng), w, ctx));
-      case 6: return Take(key.HExpire(field, rng.Chance(1, 4) ? 0 : w.now_ms + rng.Range(1, 20),
-                                      w, ctx));
-      case 7: return Take(key.Reclaim(w, ctx));
-      default: return rng.Chance(1, 4) ? Take(key.Del(w, ctx)) : Take(key.HSet(field, "v", false, w, ctx));
+      case 0:
+      case 1:
+        return Take(key.HSet(field, Pick(rng, kValues), rng.Chance(1, 4), w, ctx));
+      case 2:
+        return Take(key.HIncrBy(field, rng.Range(-3, 3), w, ctx));
+      case 3:
+        return Take(key.HIncrByFloat(field, 0.5L, w, ctx));
+      case 4:
+      case 5:
+        return Take(key.HDel(SomeNames(rng), w, ctx));
+      case 6:
+        return Take(key.HExpire(field, rng.Chance(1, 4) ? 0 : w.now_ms + rng.Range(1, 20), w, ctx));
+      case 7:
+        return Take(key.Reclaim(w, ctx));
+      default:
+        return rng.Chance(1, 4) ? Take(key.Del(w, ctx)) : Take(key.HSet(field, "v", false, w, ctx));
     }
   }
 };
@@ -49,10 +65,18 @@ struct WideZSet {
   static std::optional<KeyOp> Write(Rng& rng, Key& key, const Writer& w, DotContext& ctx) {
     const std::string member = Pick(rng, kWide);
     switch (rng.Uniform(8)) {
-      case 0: case 1: return Take(key.ZAdd(member, static_cast<double>(rng.Range(-3, 3)), w, ctx));
-      case 2: case 3: return Take(key.ZIncrBy(member, 0.5 * static_cast<double>(rng.Range(-3, 3)), w, ctx));
-      case 4: case 5: case 6: return Take(key.ZRem(SomeNames(rng), w, ctx));
-      default: return rng.Chance(1, 4) ? Take(key.Del(w, ctx)) : Take(key.ZAdd(member, 1, w, ctx));
+      case 0:
+      case 1:
+        return Take(key.ZAdd(member, static_cast<double>(rng.Range(-3, 3)), w, ctx));
+      case 2:
+      case 3:
+        return Take(key.ZIncrBy(member, 0.5 * static_cast<double>(rng.Range(-3, 3)), w, ctx));
+      case 4:
+      case 5:
+      case 6:
+        return Take(key.ZRem(SomeNames(rng), w, ctx));
+      default:
+        return rng.Chance(1, 4) ? Take(key.Del(w, ctx)) : Take(key.ZAdd(member, 1, w, ctx));
     }
   }
 };
@@ -61,11 +85,16 @@ struct WideZSet {
 struct WideKey {
   static std::optional<KeyOp> Write(Rng& rng, Key& key, const Writer& w, DotContext& ctx) {
     switch (rng.Uniform(5)) {
-      case 0: return WideSet::Write(rng, key, w, ctx);
-      case 1: return WideHash::Write(rng, key, w, ctx);
-      case 2: return WideZSet::Write(rng, key, w, ctx);
-      case 3: return KeyWorkload::Write(rng, key, w, ctx);
-      default: return StringWorkload::Write(rng, key, w, ctx);
+      case 0:
+        return WideSet::Write(rng, key, w, ctx);
+      case 1:
+        return WideHash::Write(rng, key, w, ctx);
+      case 2:
+        return WideZSet::Write(rng, key, w, ctx);
+      case 3:
+        return KeyWorkload::Write(rng, key, w, ctx);
+      default:
+        return StringWorkload::Write(rng, key, w, ctx);
     }
   }
 };
@@ -75,8 +104,8 @@ struct ForceFull {
   ~ForceFull() { ThreadJoinStats().force_full = false; }
 };
 
-TEMPLATE_TEST_CASE("JoinDelta gives exactly the state of the full Join", "[crdt][delta]",
-                   WideSet, WideHash, WideZSet, WideKey, SetWorkload, HashWorkload, ZSetWorkload,
+TEMPLATE_TEST_CASE("JoinDelta gives exactly the state of the full Join", "[crdt][delta]", WideSet,
+                   WideHash, WideZSet, WideKey, SetWorkload, HashWorkload, ZSetWorkload,
                    KeyWorkload) {
   ThreadJoinStats() = JoinStats{};
   for (uint64_t i = 0; i < 1500; ++i) {
@@ -132,17 +161,23 @@ enum class Kind { kSet, kHash, kZSet };
 
 KeyOp Add(Node& node, Kind kind, const std::string& name, uint64_t hlc) {
   switch (kind) {
-    case Kind::kSet: return Ok(node.key.SAdd({name}, node.W(hlc), node.context));
-    case Kind::kHash: return Ok(node.key.HSet(name, "value", false, node.W(hlc), node.context));
-    default: return Ok(node.key.ZAdd(name, 1.5, node.W(hlc), node.context));
+    case Kind::kSet:
+      return Ok(node.key.SAdd({name}, node.W(hlc), node.context));
+    case Kind::kHash:
+      return Ok(node.key.HSet(name, "value", false, node.W(hlc), node.context));
+    default:
+      return Ok(node.key.ZAdd(name, 1.5, node.W(hlc), node.context));
   }
 }
 
 KeyOp Remove(Node& node, Kind kind, const std::string& name, uint64_t hlc) {
   switch (kind) {
-    case Kind::kSet: return Ok(node.key.SRem({name}, node.W(hlc), node.context));
-    case Kind::kHash: return Ok(node.key.HDel({name}, node.W(hlc), node.context));
-    default: return Ok(node.key.ZRem({name}, node.W(hlc), node.context));
+    case Kind::kSet:
+      return Ok(node.key.SRem({name}, node.W(hlc), node.context));
+    case Kind::kHash:
+      return Ok(node.key.HDel({name}, node.W(hlc), node.context));
+    default:
+      return Ok(node.key.ZRem({name}, node.W(hlc), node.context));
   }
 }
 
@@ -201,7 +236,7 @@ TEST_CASE("a context too large to enumerate takes the full Join", "[crdt][delta]
     Ok(a.key.SAdd({"m" + std::to_string(i)}, a.W(static_cast<uint64_t>(i + 1)), a.context));
   }
   VersionVector covers;
-  covers.Set(1, 30);  // the first 30 adds
+  covers.Set(1, 30);       // the first 30 adds
   covers.Set(7, 100'000);  // and a long run of another replica's dots
   const DotContext theirs = DotContext::FromVector(covers);
   Key by_join = a.key;

@@ -1,6 +1,5 @@
 // The key envelope: DEL as observed-remove, type conflicts, key expiry and its rules, HLC.
 #include <catch2/catch.hpp>
-
 #include <cstdint>
 
 #include "crdt/crdt_test_util.h"
@@ -46,8 +45,7 @@ TEST_CASE("increments that cancel to zero keep the counter alive, in one region 
 // Found by the hash differential test once every local op went through the replication engine:
 // this replica's increment total overflowed after the dot was taken, leaving a gap in its
 // sequence numbers. A refused command must take no dot and change nothing.
-TEST_CASE("an increment refused for overflowing this replica's total takes no dot",
-          "[crdt][key]") {
+TEST_CASE("an increment refused for overflowing this replica's total takes no dot", "[crdt][key]") {
   constexpr int64_t kMin = INT64_MIN;
   Node a(1);
   (void)Ok(a.key.HSet("f", "121", false, a.W(1), a.context));
@@ -68,8 +66,7 @@ TEST_CASE("an increment refused for overflowing this replica's total takes no do
   CHECK(b.key == string_before);
 }
 
-TEST_CASE("type conflict: the creating op with the higher (hlc, replica) wins",
-          "[crdt][key]") {
+TEST_CASE("type conflict: the creating op with the higher (hlc, replica) wins", "[crdt][key]") {
   Node a(1), b(2);
   auto s = Ok(a.key.Set("v", false, std::nullopt, a.W(10), a.context));
   auto h = Ok(b.key.SAdd({"m"}, b.W(20), b.context));

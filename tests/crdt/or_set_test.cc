@@ -31,7 +31,7 @@ TEST_CASE("SREM removes only what it observed, one dot per member", "[crdt][set]
   auto add_a = Ok(a.key.SAdd({"m"}, a.W(1), a.context));
   auto add_b = Ok(b.key.SAdd({"m"}, b.W(1), b.context));
   a.Apply(add_b);
-  CHECK(a.key.set().adds().at("m").size() == 2);  // concurrent adds met
+  CHECK(a.key.set().adds().at("m").size() == 2);        // concurrent adds met
   auto rem = Ok(b.key.SRem({"m"}, b.W(2), b.context));  // b saw only its own add
   a.Apply(rem);
   CHECK(a.key.set().Contains("m"));  // a's add was not observed by the SREM

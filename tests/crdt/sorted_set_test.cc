@@ -41,8 +41,8 @@ TEST_CASE("order index: rank, select and score bounds match a sorted vector", "[
   std::vector<std::pair<double, std::string>> model;
   for (int step = 0; step < 4000; ++step) {
     const std::string member = "m" + std::to_string(rng.Uniform(300));
-    auto found = std::find_if(model.begin(), model.end(),
-                              [&](const auto& e) { return e.second == member; });
+    auto found =
+        std::find_if(model.begin(), model.end(), [&](const auto& e) { return e.second == member; });
     if (found != model.end()) {
       index.Erase(found->first, member);
       model.erase(found);

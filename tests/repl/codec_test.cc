@@ -3,15 +3,15 @@
 // refused, never crashes; bytes per op are measured.
 //
 // Every op and state must round-trip to itself exactly, creation cells and key expiry included.
-#include <catch2/catch.hpp>
+#include "lattice/repl/codec.h"
 
+#include <catch2/catch.hpp>
 #include <cstdio>
 #include <string>
 #include <vector>
 
 #include "lattice/common/rng.h"
 #include "lattice/crdt/hlc.h"
-#include "lattice/repl/codec.h"
 #include "lattice/repl/lattice.pb.h"
 
 namespace lattice::repl {
@@ -71,22 +71,38 @@ std::optional<KeyOp> RandomWrite(Rng& rng, Replica& r, int64_t now_ms) {
   switch (rng.Uniform(17)) {
     case 0:
       return Take(k.Set(std::string(rng.Uniform(20), 'v'), rng.Chance(1, 2), std::nullopt, w, c));
-    case 1: return Take(k.IncrBy(rng.Range(-1000, 1000), w, c));
-    case 2: return Take(k.IncrByFloat(RandomFloat(rng), w, c));
-    case 3: return Take(k.Del(w, c));
-    case 4: return Take(k.SAdd({name, Pick(rng, kNames)}, w, c));
-    case 5: return Take(k.SRem({name}, w, c));
-    case 6: return Take(k.HSet(name, "value-" + name, rng.Chance(1, 2), w, c));
-    case 7: return Take(k.HDel({name}, w, c));
-    case 8: return Take(k.HIncrBy(name, rng.Range(INT64_MIN / 4, INT64_MAX / 4), w, c));
-    case 9: return Take(k.HIncrByFloat(name, RandomFloat(rng), w, c));
-    case 10: return Take(k.HExpire(name, now_ms + rng.Range(-10, 5000), w, c));
-    case 11: return Take(k.ZAdd(name, rng.NextDouble() * 100 - 50, w, c));
-    case 12: return Take(k.ZIncrBy(name, rng.NextDouble() * 1e6 - 5e5, w, c));
-    case 13: return Take(k.ZRem({name}, w, c));
-    case 14: return Take(k.Expire(now_ms + rng.Range(0, 5000), w, c));
-    case 15: return Take(k.Reclaim(w, c));
-    default: return Take(k.Set("123", false, now_ms + 100, w, c));
+    case 1:
+      return Take(k.IncrBy(rng.Range(-1000, 1000), w, c));
+    case 2:
+      return Take(k.IncrByFloat(RandomFloat(rng), w, c));
+    case 3:
+      return Take(k.Del(w, c));
+    case 4:
+      return Take(k.SAdd({name, Pick(rng, kNames)}, w, c));
+    case 5:
+      return Take(k.SRem({name}, w, c));
+    case 6:
+      return Take(k.HSet(name, "value-" + name, rng.Chance(1, 2), w, c));
+    case 7:
+      return Take(k.HDel({name}, w, c));
+    case 8:
+      return Take(k.HIncrBy(name, rng.Range(INT64_MIN / 4, INT64_MAX / 4), w, c));
+    case 9:
+      return Take(k.HIncrByFloat(name, RandomFloat(rng), w, c));
+    case 10:
+      return Take(k.HExpire(name, now_ms + rng.Range(-10, 5000), w, c));
+    case 11:
+      return Take(k.ZAdd(name, rng.NextDouble() * 100 - 50, w, c));
+    case 12:
+      return Take(k.ZIncrBy(name, rng.NextDouble() * 1e6 - 5e5, w, c));
+    case 13:
+      return Take(k.ZRem({name}, w, c));
+    case 14:
+      return Take(k.Expire(now_ms + rng.Range(0, 5000), w, c));
+    case 15:
+      return Take(k.Reclaim(w, c));
+    default:
+      return Take(k.Set("123", false, now_ms + 100, w, c));
   }
 }
 
@@ -189,16 +205,18 @@ TEST_CASE("codec: every random op round-trips exactly, key cells included", "[re
       REQUIRE(decoded.ok());
       REQUIRE(*decoded == record);
       if (const crdt::KeyRest* rest = record.op.delta.rest()) {
-        created += rest->hash_created.empty() && rest->set_created.empty() &&
-                           rest->zset_created.empty()
-                       ? 0
-                       : 1;
+        created +=
+            rest->hash_created.empty() && rest->set_created.empty() && rest->zset_created.empty()
+                ? 0
+                : 1;
         expiry += rest->expiry.empty() ? 0 : 1;
       }
     }
   }
-  std::printf("random ops: %zu, all round-tripped exactly; with a creation event: %zu, with a key "
-              "expiry entry: %zu\n", all, created, expiry);
+  std::printf(
+      "random ops: %zu, all round-tripped exactly; with a creation event: %zu, with a key "
+      "expiry entry: %zu\n",
+      all, created, expiry);
   CHECK(all >= 4000);
   CHECK(created >= 300);
   CHECK(expiry >= 300);
@@ -253,8 +271,8 @@ TEST_CASE("codec: key expiry and creation events replicate", "[repl][codec]") {
     crdt::Writer longest = wa;
     longest.policies.expiry = crdt::ExpiryRule::kLongest;
     const KeyOp from_a = *a.key.Expire(7'000, longest, a.context);
-    const KeyOp from_b = *b.key.Expire(3'000, crdt::Writer{&b.dots, 200, 10, longest.policies},
-                                      b.context);
+    const KeyOp from_b =
+        *b.key.Expire(3'000, crdt::Writer{&b.dots, 200, 10, longest.policies}, b.context);
     Ship(from_a, b);
     Ship(from_b, a);
     CHECK(a.key.ExpiryMs() == 7'000);
@@ -320,7 +338,11 @@ TEST_CASE("codec: control messages round-trip", "[repl][codec]") {
 
 TEST_CASE("codec: long double totals round-trip bit for bit", "[repl][codec]") {
   Replica r = MakeReplica(42);
-  const long double values[] = {0.1L, -0.1L, 1e-4940L, 1.18e4932L, 0x1.23456789abcdef1p-3L,
+  const long double values[] = {0.1L,
+                                -0.1L,
+                                1e-4940L,
+                                1.18e4932L,
+                                0x1.23456789abcdef1p-3L,
                                 static_cast<long double>(INT64_MAX) + 0.5L};
   for (long double v : values) {
     auto op = r.key.IncrByFloat(v, crdt::Writer{&r.dots, 1, 1, {}}, r.context);
@@ -636,11 +658,12 @@ TEST_CASE("codec: bytes per op", "[repl][codec]") {
   Replica m = MakeReplica(0x9E3779B97F4A7C15ULL, 1'000'000);
   const crdt::Writer wm{&m.dots, hlc, 0, {}};
   const size_t create_hset_bytes = size_of(*m.key.HSet("field-0001", value, false, wm, m.context));
-  std::printf("bytes per op (OpRecord, 10-byte key, no deps): SET 16-byte value %zu, INCR %zu, "
-              "SADD 11-byte member %zu, HSET 10-byte field 16-byte value %zu, ZADD %zu, "
-              "EXPIRE %zu, SET EX %zu, SADD creating the key %zu, HSET creating the key %zu\n",
-              set_bytes, incr_bytes, sadd_bytes, hset_bytes, zadd_bytes, expire_bytes,
-              set_ex_bytes, create_sadd_bytes, create_hset_bytes);
+  std::printf(
+      "bytes per op (OpRecord, 10-byte key, no deps): SET 16-byte value %zu, INCR %zu, "
+      "SADD 11-byte member %zu, HSET 10-byte field 16-byte value %zu, ZADD %zu, "
+      "EXPIRE %zu, SET EX %zu, SADD creating the key %zu, HSET creating the key %zu\n",
+      set_bytes, incr_bytes, sadd_bytes, hset_bytes, zadd_bytes, expire_bytes, set_ex_bytes,
+      create_sadd_bytes, create_hset_bytes);
   CHECK(set_bytes < 120);
   CHECK(incr_bytes < 120);
   CHECK(sadd_bytes < 120);

@@ -1,13 +1,13 @@
 // Frames: CRC32C check values, incremental parsing under every fragmentation, and rejection of
 // corrupt, truncated and oversized frames with the right reason.
-#include <catch2/catch.hpp>
+#include "lattice/repl/frame.h"
 
+#include <catch2/catch.hpp>
 #include <string>
 #include <vector>
 
 #include "lattice/common/rng.h"
 #include "lattice/repl/crc32c.h"
-#include "lattice/repl/frame.h"
 
 namespace lattice::repl {
 namespace {

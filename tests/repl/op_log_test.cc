@@ -1,17 +1,17 @@
 // OpLog, MemoryStorage and ReplicaIdentity (replication/): framing, segments, recovery of torn
 // and corrupt tails, the fsync policies, compaction, the memory ring, snapshots.
 
+#include "lattice/repl/op_log.h"
+
+#include <catch2/catch.hpp>
 #include <cstdint>
 #include <cstdio>
 #include <string>
 #include <vector>
 
-#include <catch2/catch.hpp>
-
 #include "lattice/common/rng.h"
-#include "lattice/repl/memory_storage.h"
 #include "lattice/repl/crc32c.h"
-#include "lattice/repl/op_log.h"
+#include "lattice/repl/memory_storage.h"
 
 namespace lattice::repl {
 namespace {
@@ -332,8 +332,7 @@ TEST_CASE("rollover syncs the full segment whatever the policy", "[storage]") {
   CHECK(RecoverOk(reopened).payloads.size() == 18);  // only the last segment's 2 are lost
 }
 
-TEST_CASE("TruncatePrefix drops whole segments below an index, never the active one",
-          "[storage]") {
+TEST_CASE("TruncatePrefix drops whole segments below an index, never the active one", "[storage]") {
   MemoryStorage storage;
   std::vector<std::string> payloads;
   OpLog log(storage, {.segment_bytes_max = 100});
@@ -457,14 +456,11 @@ TEST_CASE("the replica id is created once and read back", "[storage]") {
   CHECK_FALSE(ReplicaIdentity::Load(storage)->has_value());
   CHECK(*ReplicaIdentity::LoadOrCreate(storage, 0x1234abcd5678ef01ull) == 0x1234abcd5678ef01ull);
   CHECK(*ReplicaIdentity::LoadOrCreate(storage, 42) == 0x1234abcd5678ef01ull);
-  CHECK(*storage.ReadAll("replica-id") ==
-        "lattice-replica-id 1234abcd5678ef01 " +
-            [] {
-              char crc[9];
-              std::snprintf(crc, sizeof(crc), "%08x", Crc32c("1234abcd5678ef01"));
-              return std::string(crc);
-            }() +
-            "\n");
+  CHECK(*storage.ReadAll("replica-id") == "lattice-replica-id 1234abcd5678ef01 " + [] {
+    char crc[9];
+    std::snprintf(crc, sizeof(crc), "%08x", Crc32c("1234abcd5678ef01"));
+    return std::string(crc);
+  }() + "\n");
   storage.Crash();  // written atomically: survives
   CHECK(ReplicaIdentity::Load(storage)->value() == 0x1234abcd5678ef01ull);
 
@@ -476,8 +472,7 @@ TEST_CASE("the replica id is created once and read back", "[storage]") {
   CHECK_THAT(damaged.error().message, Catch::Contains("damaged"));
 }
 
-TEST_CASE("MemoryStorage: handles die in a crash; truncate and remove are durable",
-          "[storage]") {
+TEST_CASE("MemoryStorage: handles die in a crash; truncate and remove are durable", "[storage]") {
   MemoryStorage storage;
   std::unique_ptr<AppendFile> file = storage.OpenAppend("f").value();
   REQUIRE(file->Append("durable").ok());

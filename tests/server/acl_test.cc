@@ -3,8 +3,8 @@
 
 #include "server/acl.h"
 
-#include "server/sha256.h"
 #include "server_test_util.h"
+#include "util/sha256.h"
 
 namespace lattice::server {
 namespace {
@@ -61,16 +61,18 @@ TEST_CASE("the default user is on, nopass and may do everything", "[acl]") {
 
 TEST_CASE("SETUSER rules build the description ACL LIST shows", "[acl]") {
   AclFixture f;
-  REQUIRE(f.acl()
-              .SetUser("alice", Rules({"on", ">pw", "~k*", "%R~r*", "+@read", "-get", "+set", "&ch"}))
-              .ok());
+  REQUIRE(
+      f.acl()
+          .SetUser("alice", Rules({"on", ">pw", "~k*", "%R~r*", "+@read", "-get", "+set", "&ch"}))
+          .ok());
   const AclUser* alice = f.acl().Find("alice");
   REQUIRE(alice != nullptr);
   CHECK(f.acl().Describe(*alice) ==
         "on sanitize-payload #30c952fab122c3f9759f02a6d95c3758b246b4fee239957b2d4fee46e26170c4 "
         "~k* %R~r* resetchannels &ch -@all +@read -get +set");
   // Each command or category once; a whole-command rule drops its subcommand rules.
-  REQUIRE(f.acl().SetUser("bob", Rules({"+config|get", "+client", "-client|kill", "+get", "-get"}))
+  REQUIRE(f.acl()
+              .SetUser("bob", Rules({"+config|get", "+client", "-client|kill", "+get", "-get"}))
               .ok());
   CHECK(f.acl().DescribeCommandRules(*f.acl().Find("bob")) ==
         "-@all +config|get +client -client|kill -get");
@@ -118,8 +120,8 @@ TEST_CASE("SETUSER errors are Valkey's and apply nothing", "[acl]") {
 
 TEST_CASE("permissions by command, category, subcommand and key", "[acl]") {
   AclFixture f;
-  REQUIRE(f.acl().SetUser("reader", Rules({"on", "nopass", "~app:*", "+@read", "+@connection"}))
-              .ok());
+  REQUIRE(
+      f.acl().SetUser("reader", Rules({"on", "nopass", "~app:*", "+@read", "+@connection"})).ok());
   const AclUser& reader = *f.acl().Find("reader");
   CHECK(f.Verdict(reader, {"get", "app:1"}) == AclDenial::kNone);
   CHECK(f.Verdict(reader, {"get", "other"}) == AclDenial::kKey);
@@ -177,10 +179,11 @@ TEST_CASE("AUTH and HELLO AUTH log in ACL users; NOPERM texts are Valkey's", "[a
         "(error) NOPERM User ro has no permissions to run the 'set' command");
   CHECK(t.Run({"get", "k"}) == "(nil)");
   CHECK(t.Run({"client", "info"}).find("user=ro ") != std::string::npos);
-  CHECK(t.Run({"hello", "2", "auth", "default", "x"}) == "[\"server\", \"valkey\", \"version\", "
-                                                         "\"9.0.0\", \"proto\", 2, \"id\", 1, "
-                                                         "\"mode\", \"standalone\", \"role\", "
-                                                         "\"master\", \"modules\", []]");
+  CHECK(t.Run({"hello", "2", "auth", "default", "x"}) ==
+        "[\"server\", \"valkey\", \"version\", "
+        "\"9.0.0\", \"proto\", 2, \"id\", 1, "
+        "\"mode\", \"standalone\", \"role\", "
+        "\"master\", \"modules\", []]");
   CHECK(t.Run({"acl", "whoami"}) == "\"default\"");
   CHECK(t.Run({"acl", "setuser", "keys", "on", "nopass", "+@all", "~allowed*"}) == "OK");
   CHECK(t.Run({"auth", "keys", "x"}) == "OK");
@@ -287,8 +290,8 @@ TEST_CASE("the ACL file round-trips and a bad file changes nothing", "[acl]") {
 TEST_CASE("config user lines; the default user's line starts from reset", "[acl]") {
   AclFixture f;
   REQUIRE(f.acl()
-              .LoadConfigUsers({{"default", "on", ">pw", "~*", "+@all"},
-                                {"ops", "on", "nopass", "+@admin"}})
+              .LoadConfigUsers(
+                  {{"default", "on", ">pw", "~*", "+@all"}, {"ops", "on", "nopass", "+@admin"}})
               .ok());
   CHECK_FALSE(f.acl().default_user().nopass);
   CHECK(f.acl().Find("ops") != nullptr);
@@ -327,8 +330,8 @@ TEST_CASE("CRDT.PEER ADD/REMOVE and protected configs need enable-protected-conf
       "set to \"local\", you can run it from a local connection, otherwise you need to set this "
       "option in the configuration file, and then restart the server.";
   CHECK(t.Run({"crdt.peer", "add", "127.0.0.1:1"}) == refused);
-  CHECK(t.Run({"crdt.peer", "remove", "127.0.0.1:1"}).starts_with(
-      "(error) ERR CRDT.PEER REMOVE command not allowed."));
+  CHECK(t.Run({"crdt.peer", "remove", "127.0.0.1:1"})
+            .starts_with("(error) ERR CRDT.PEER REMOVE command not allowed."));
   CHECK(t.Run({"config", "set", "dbfilename", "x.rdb"}) ==
         "(error) ERR CONFIG SET failed (possibly related to argument 'dbfilename') - can't set "
         "protected config");
@@ -341,7 +344,8 @@ TEST_CASE("CRDT.PEER ADD/REMOVE and protected configs need enable-protected-conf
   CHECK(local.Run({"crdt.peer", "add", "127.0.0.1:1"}) != refused);
   local.client().is_local = false;
   CHECK(local.Run({"crdt.peer", "add", "127.0.0.1:1"}) == refused);
-  CHECK(local.Run({"config", "set", "dbfilename", "y.rdb"}).ends_with("can't set protected config"));
+  CHECK(
+      local.Run({"config", "set", "dbfilename", "y.rdb"}).ends_with("can't set protected config"));
 }
 
 }  // namespace

@@ -7,15 +7,14 @@
 // target (repl-timeout) and a pause that outlasts its limit, each leaving the source owning its
 // keys and the target holding none. Also the routing of a transaction (MULTI/EXEC).
 
+#include <catch2/catch.hpp>
 #include <deque>
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include <catch2/catch.hpp>
-
-#include "server/cluster.h"
+#include "cluster/cluster.h"
 #include "server/server_test_util.h"
 
 namespace lattice::server {
@@ -46,14 +45,17 @@ struct Node {
   Node(const std::string& shard, int port, FakeBus& bus, const std::string& region = "r0") {
     Config config;
     const std::string port_text = std::to_string(port);
-    const std::string_view args[] = {"--cluster-enabled", "yes", "--port", port_text,
-                                     "--shard-id", shard, "--region", region};
+    const std::string_view args[] = {"--cluster-enabled", "yes", "--port",   port_text,
+                                     "--shard-id",        shard, "--region", region};
     REQUIRE(config.ApplyArgs(args).ok());
     server = std::make_unique<TestServer>(std::move(config), static_cast<ReplicaId>(port));
-    cluster = std::make_unique<Cluster>(server->server());
-    REQUIRE(cluster->Load("", std::string(40, static_cast<char>('a' + port % 6)),
-                          server->clock().NowMs())
-                .ok());
+    Server& s = server->server();
+    cluster =
+        std::make_unique<Cluster>(s.keyspace(), s.clock(), s.rng(), ClusterOptionsOf(s.config()));
+    REQUIRE(
+        cluster
+            ->Load("", std::string(40, static_cast<char>('a' + port % 6)), server->clock().NowMs())
+            .ok());
     server->server().set_cluster(cluster.get());
     cluster->set_bus(&bus);
     this->port = port;
@@ -132,7 +134,9 @@ class Net {
   }
 
   // Every queued message fails, as when the links break (handlers see an error).
-  void FailQueued() { Pump([](const Message&) { return Fate::kFail; }); }
+  void FailQueued() {
+    Pump([](const Message&) { return Fate::kFail; });
+  }
 
   // One round: both nodes tick at the same time, then the bus delivers.
   void Step(int64_t advance_ms = 10, const std::function<Fate(const Message&)>& fate = nullptr) {
@@ -188,10 +192,18 @@ std::vector<std::string> Load(Node& node, int n) {
     const std::string key = "k:" + std::to_string(i);
     if (KeySlot(key) > 99) continue;
     switch (keys.size() % 4) {
-      case 0: REQUIRE(node.Run({"SET", key, "v"}) == "OK"); break;
-      case 1: REQUIRE(node.Run({"HSET", key, "f", "v"}) == "1"); break;
-      case 2: REQUIRE(node.Run({"SADD", key, "m"}) == "1"); break;
-      default: REQUIRE(node.Run({"INCRBY", key, "5"}) == "5"); break;
+      case 0:
+        REQUIRE(node.Run({"SET", key, "v"}) == "OK");
+        break;
+      case 1:
+        REQUIRE(node.Run({"HSET", key, "f", "v"}) == "1");
+        break;
+      case 2:
+        REQUIRE(node.Run({"SADD", key, "m"}) == "1");
+        break;
+      default:
+        REQUIRE(node.Run({"INCRBY", key, "5"}) == "5");
+        break;
     }
     keys.push_back(key);
   }
@@ -207,8 +219,8 @@ uint64_t KeysIn(Node& node, uint16_t first, uint16_t last) {
 }
 
 std::string Migrate(Net& net) {
-  return net.a.Run({"CLUSTER", "MIGRATESLOTS", "SLOTSRANGE", "0", "99", "NODE",
-                    net.b.cluster->myid()});
+  return net.a.Run(
+      {"CLUSTER", "MIGRATESLOTS", "SLOTSRANGE", "0", "99", "NODE", net.b.cluster->myid()});
 }
 
 // Loads `n` keys into A's slots 0-99 and starts their migration to B.
@@ -232,9 +244,9 @@ TEST_CASE("Migration: states, handoff, and what each side keeps", "[cluster][mig
         return state == "failover-granted";
       },
       500, hold_finish));
-  const std::vector<std::string> expected{"connecting", "snapshotting", "replicating",
-                                          "waiting-to-pause", "failover-paused",
-                                          "waiting-to-finish", "failover-granted"};
+  const std::vector<std::string> expected{
+      "connecting",      "snapshotting",      "replicating",     "waiting-to-pause",
+      "failover-paused", "waiting-to-finish", "failover-granted"};
   // Some states may pass within one step; the order never changes.
   size_t at = 0;
   for (const std::string& state : seen) {
@@ -437,7 +449,7 @@ TEST_CASE("Migration: a source region that misses the handoff refuses writes unt
   CHECK(a1.cluster->unconfirmed()[KeySlot(keys[0])]);
   CHECK(a1.Run({"SET", keys[0], "lost?"}).starts_with("(error) TRYAGAIN"));
   CHECK(a1.Run({"GET", keys[0]}) == "(nil)");  // reads go on (a1 never had the key)
-  CHECK(a1.Run({"SET", "bar", "x"}) == "OK");     // other slots go on
+  CHECK(a1.Run({"SET", "bar", "x"}) == "OK");  // other slots go on
   // a1 hears the target shard: the slots moved; writes get MOVED.
   net.FailQueued();
   REQUIRE(net.StepUntil([&] { return a1.cluster->topology().owner(5).shard == "B"; }));

@@ -3,7 +3,6 @@
 // not-applicable notices, and loading a stock valkey.conf / redis.conf.
 
 #include "server/config.h"
-#include "resp/request_parser.h"
 
 #include <algorithm>
 #include <catch2/catch.hpp>
@@ -12,6 +11,8 @@
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "resp/request_parser.h"
 
 namespace lattice::server {
 namespace {
@@ -427,29 +428,31 @@ TEST_CASE("config: an apply refusal restores every value of the CONFIG SET", "[c
   });
   REQUIRE(SetPairs(config, {{"tls-cert-file", "/a.crt"}}).ok());
   CHECK(config.tls_cert_file() == "/a.crt");
-  CHECK(SetError(config, {{"tls-cert-file", "/b.crt"}, {"timeout", "5"},
-                          {"tls-key-file", "/b.key"}}) ==
+  CHECK(SetError(config,
+                 {{"tls-cert-file", "/b.crt"}, {"timeout", "5"}, {"tls-key-file", "/b.key"}}) ==
         "ERR CONFIG SET failed (possibly related to argument 'tls-key-file') - Unable to update "
         "TLS configuration. Check server logs.");
   CHECK(config.tls_cert_file() == "/a.crt");
   CHECK(config.tls_key_file().empty());
   CHECK(config.timeout() == 0);
-  CHECK(applied == std::vector<std::string>{"tls-cert-file", "tls-cert-file", "timeout",
-                                            "tls-key-file"});
+  CHECK(applied ==
+        std::vector<std::string>{"tls-cert-file", "tls-cert-file", "timeout", "tls-key-file"});
 }
 
 TEST_CASE("config: TLS directives Lattice applies", "[config][tls]") {
   Config config;
   CHECK(config.crdt_shard_secret().empty());
   CHECK(config.tls_auth_clients() == "yes");
-  std::vector<std::string_view> args = {"--port", "0", "--tls-port", "7443",
-                                        "--crdt-shard-secret", "s"};
+  std::vector<std::string_view> args = {"--port", "0", "--tls-port", "7443", "--crdt-shard-secret",
+                                        "s"};
   REQUIRE(config.ApplyArgs(args).ok());
   CHECK(config.replication_port() == 17443);  // tls-port + 10000 without a plain port
   CHECK(config.crdt_shard_secret() == "s");
   CHECK(config.TakeNotApplicableNotices().empty());
-  REQUIRE(SetPairs(config, {{"tls-prefer-server-ciphers", "yes"}, {"tls-auth-clients", "optional"},
-                            {"tls-client-cert-file", "/c.crt"}}).ok());
+  REQUIRE(SetPairs(config, {{"tls-prefer-server-ciphers", "yes"},
+                            {"tls-auth-clients", "optional"},
+                            {"tls-client-cert-file", "/c.crt"}})
+              .ok());
   CHECK(config.TakeNotApplicableNotices().empty());
 }
 

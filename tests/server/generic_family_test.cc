@@ -2,12 +2,11 @@
 // Keyspace API directly, so these tests do not depend on the other families' commands.
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <set>
 #include <string>
 #include <tuple>
 #include <vector>
-
-#include <catch2/catch.hpp>
 
 #include "server/server_test_util.h"
 
@@ -141,8 +140,7 @@ TEST_CASE("RENAME and RENAMENX", "[generic]") {
   CHECK(t.Run({"rename", "a", "b"}) == "OK");
   CHECK(t.Run({"exists", "a"}) == "0");
   CHECK(t.Run({"ttl", "b"}) == "100");
-  CHECK(t.server().keyspace().Find(0, "b", t.clock().NowMs())->GetString(t.clock().NowMs()) ==
-        "1");
+  CHECK(t.server().keyspace().Find(0, "b", t.clock().NowMs())->GetString(t.clock().NowMs()) == "1");
   PutHash(t, "h", {{"f", "v"}, {"g", "w"}});
   FieldTtl(t, "h", "g", t.clock().NowMs() + 5000);
   CHECK(t.Run({"renamenx", "h", "b"}) == "0");
@@ -422,8 +420,7 @@ TEST_CASE("OBJECT REFCOUNT, IDLETIME, FREQ and HELP", "[generic]") {
         0);
   CHECK(t.Run({"config", "set", "maxmemory-policy", "allkeys-lfu"}) == "OK");
   CHECK(t.Run({"object", "freq", "big"}) == "0");
-  CHECK(t.Run({"object", "idletime", "big"}).rfind("(error) ERR An LRU maxmemory policy", 0) ==
-        0);
+  CHECK(t.Run({"object", "idletime", "big"}).rfind("(error) ERR An LRU maxmemory policy", 0) == 0);
   CHECK(t.RunValue({"object", "help"}).elements.size() == 15);
   CHECK(t.Run({"object", "foo", "k"}) == "(error) ERR unknown subcommand 'foo'. Try OBJECT HELP.");
   CHECK(t.Run({"object"}) == "(error) ERR wrong number of arguments for 'object' command");
@@ -514,7 +511,7 @@ TEST_CASE("generic writes converge on a second replica", "[generic]") {
   Config config_b = DebugConfig();
   TestServer b(std::move(config_b));
   Sink sink;
-  a.server().keyspace().set_sink(&sink);
+  a.server().keyspace().AddObserver(&sink);
   PutString(a, "s", "v");
   PutHash(a, "h", {{"f", "1"}, {"g", "2"}});
   FieldTtl(a, "h", "g", a.clock().NowMs() + 100'000);

@@ -3,7 +3,6 @@
 // of a second replica fed the ops this one shipped.
 
 #include <catch2/catch.hpp>
-
 #include <set>
 #include <string>
 #include <tuple>
@@ -71,18 +70,36 @@ TEST_CASE("hash: HGETALL, HKEYS, HVALS, HDEL and the key going away", "[hash]") 
 TEST_CASE("hash: WRONGTYPE on every command, nothing half-applied", "[hash]") {
   TestServer t;
   CHECK(t.Run({"set", "s", "x"}) == "OK");
-  const std::string wrong = "(error) WRONGTYPE Operation against a key holding the wrong kind of value";
+  const std::string wrong =
+      "(error) WRONGTYPE Operation against a key holding the wrong kind of value";
   const std::vector<std::vector<std::string>> commands = {
-      {"hset", "s", "a", "1"}, {"hsetnx", "s", "a", "1"}, {"hmset", "s", "a", "1"},
-      {"hget", "s", "a"}, {"hmget", "s", "a"}, {"hgetall", "s"}, {"hkeys", "s"}, {"hvals", "s"},
-      {"hlen", "s"}, {"hexists", "s", "a"}, {"hdel", "s", "a"}, {"hincrby", "s", "a", "1"},
-      {"hincrbyfloat", "s", "a", "1"}, {"hstrlen", "s", "a"}, {"hrandfield", "s"},
-      {"hrandfield", "s", "2"}, {"hscan", "s", "0"},
-      {"hsetex", "s", "EX", "10", "FIELDS", "1", "a", "1"}, {"hgetex", "s", "FIELDS", "1", "a"},
-      {"hexpire", "s", "10", "FIELDS", "1", "a"}, {"hpexpire", "s", "10", "FIELDS", "1", "a"},
-      {"hexpireat", "s", "10", "FIELDS", "1", "a"}, {"hpexpireat", "s", "10", "FIELDS", "1", "a"},
-      {"httl", "s", "FIELDS", "1", "a"}, {"hpttl", "s", "FIELDS", "1", "a"},
-      {"hexpiretime", "s", "FIELDS", "1", "a"}, {"hpexpiretime", "s", "FIELDS", "1", "a"},
+      {"hset", "s", "a", "1"},
+      {"hsetnx", "s", "a", "1"},
+      {"hmset", "s", "a", "1"},
+      {"hget", "s", "a"},
+      {"hmget", "s", "a"},
+      {"hgetall", "s"},
+      {"hkeys", "s"},
+      {"hvals", "s"},
+      {"hlen", "s"},
+      {"hexists", "s", "a"},
+      {"hdel", "s", "a"},
+      {"hincrby", "s", "a", "1"},
+      {"hincrbyfloat", "s", "a", "1"},
+      {"hstrlen", "s", "a"},
+      {"hrandfield", "s"},
+      {"hrandfield", "s", "2"},
+      {"hscan", "s", "0"},
+      {"hsetex", "s", "EX", "10", "FIELDS", "1", "a", "1"},
+      {"hgetex", "s", "FIELDS", "1", "a"},
+      {"hexpire", "s", "10", "FIELDS", "1", "a"},
+      {"hpexpire", "s", "10", "FIELDS", "1", "a"},
+      {"hexpireat", "s", "10", "FIELDS", "1", "a"},
+      {"hpexpireat", "s", "10", "FIELDS", "1", "a"},
+      {"httl", "s", "FIELDS", "1", "a"},
+      {"hpttl", "s", "FIELDS", "1", "a"},
+      {"hexpiretime", "s", "FIELDS", "1", "a"},
+      {"hpexpiretime", "s", "FIELDS", "1", "a"},
       {"hpersist", "s", "FIELDS", "1", "a"}};
   for (const auto& command : commands) {
     CAPTURE(command[0]);
@@ -223,7 +240,8 @@ TEST_CASE("hash TTL: HEXPIRE family reply codes, conditions and parsing", "[hash
   CHECK(t.Run({"hpexpireat", "g", Ms(kNowMs + 5000), "FIELDS", "1", "b"}) == "[1]");
   CHECK(t.Run({"hpexpire", "g", "1500", "FIELDS", "1", "b"}) == "[1]");
   CHECK(t.Run({"hpexpiretime", "g", "FIELDS", "1", "b"}) == "[" + Ms(kNowMs + 1500) + "]");
-  CHECK(t.Run({"hexpiretime", "g", "FIELDS", "1", "b"}) == "[" + Ms((kNowMs + 1500 + 500) / 1000) + "]");
+  CHECK(t.Run({"hexpiretime", "g", "FIELDS", "1", "b"}) ==
+        "[" + Ms((kNowMs + 1500 + 500) / 1000) + "]");
   CHECK(t.Run({"httl", "g", "FIELDS", "1", "b"}) == "[2]");  // (1500 + 500) / 1000
 
   const std::string numfields =
@@ -369,8 +387,7 @@ TEST_CASE("hash TTL: HGETEX reads before it changes, PERSIST, past times, errors
         "(error) ERR invalid expire time in 'hgetex' command");
 }
 
-TEST_CASE("hash TTL: expired fields hidden from reads, HLEN counts them, cron reclaims",
-          "[hash]") {
+TEST_CASE("hash TTL: expired fields hidden from reads, HLEN counts them, cron reclaims", "[hash]") {
   TestServer t;
   for (int i = 0; i < 30; ++i) {
     REQUIRE(t.Run({"hset", "h", "f" + std::to_string(i), "v"}) == "1");
@@ -416,7 +433,6 @@ TEST_CASE("hash TTL: expired fields hidden from reads, HLEN counts them, cron re
   CHECK(t.Run({"hlen", "k"}) == "0");
 }
 
-
 using Sink = testing::OpCollector;
 using Region = testing::Region;
 
@@ -424,7 +440,7 @@ TEST_CASE("hash: a replica fed the shipped ops reads the same", "[hash]") {
   TestServer a;
   TestServer b;
   Sink sink;
-  a.server().keyspace().set_sink(&sink);
+  a.server().keyspace().AddObserver(&sink);
   const std::vector<std::vector<std::string>> writes = {
       {"hset", "h", "a", "1", "b", "2", "c", "3"},
       {"hincrby", "h", "n", "5"},
@@ -469,8 +485,8 @@ TEST_CASE("hash: concurrent HINCRBY in two regions adds up; HSET vs HDEL: add wi
   Region b(2);
   Sink to_b;
   Sink to_a;
-  a.server().keyspace().set_sink(&to_b);
-  b.server().keyspace().set_sink(&to_a);
+  a.server().keyspace().AddObserver(&to_b);
+  b.server().keyspace().AddObserver(&to_a);
   CHECK(a.Run({"hset", "h", "f", "x", "n", "10"}) == "2");
   to_b.DeliverTo(b.server().keyspace());
   CHECK(a.Run({"hincrby", "h", "n", "1"}) == "11");

@@ -1,6 +1,9 @@
 // Keyspace: slot function, SCAN's guarantee under concurrent changes, bounded active expiry,
 // FLUSHDB, and the visible-value rebuild used by RENAME/COPY/MOVE (incl. under concurrency).
 
+#include "store/keyspace.h"
+
+#include <catch2/catch.hpp>
 #include <map>
 #include <random>
 #include <set>
@@ -8,10 +11,7 @@
 #include <tuple>
 #include <vector>
 
-#include <catch2/catch.hpp>
-
 #include "lattice/common/rng.h"
-#include "server/keyspace.h"
 #include "server/server_test_util.h"
 
 namespace lattice::server {
@@ -27,8 +27,8 @@ void Write(Keyspace& ks, int db, const std::string& key, int64_t now, const Muta
   ks.Commit(db, key, std::move(*op));
 }
 
-void PutString(Keyspace& ks, const std::string& key, const std::string& value,
-               int64_t now = kNow, std::optional<int64_t> expire_at = std::nullopt) {
+void PutString(Keyspace& ks, const std::string& key, const std::string& value, int64_t now = kNow,
+               std::optional<int64_t> expire_at = std::nullopt) {
   Write(ks, 0, key, now, [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& c) {
     return k.Set(value, false, expire_at, w, c);
   });
@@ -83,9 +83,8 @@ TEST_CASE("SCAN returns every key present for the whole scan", "[generic][keyspa
   int calls = 0;
   do {
     const size_t count = 1 + rng.Uniform(20);
-    cursor = ks.Scan(0, cursor, count, [&](const std::string& key, const crdt::Key&) {
-      seen.insert(key);
-    });
+    cursor = ks.Scan(0, cursor, count,
+                     [&](const std::string& key, const crdt::Key&) { seen.insert(key); });
     ++calls;
     // Between calls: inserts (which may grow and rehash tables) and deletes of churn keys.
     for (uint64_t n = rng.Uniform(30); n > 0; --n) {
@@ -110,7 +109,7 @@ TEST_CASE("active expiry does bounded work per call and reclaims everything even
           "[generic][keyspace]") {
   Keyspace ks(1, 2);
   Sink sink;
-  ks.set_sink(&sink);
+  ks.AddObserver(&sink);
   for (int i = 0; i < 500; ++i) {
     PutString(ks, "e" + std::to_string(i), "v", kNow, kNow + 10 + i % 7);
   }
@@ -145,7 +144,7 @@ TEST_CASE("FlushDb removes one database and replicates as observed-removes",
           "[generic][keyspace]") {
   Keyspace a(1, 3), b(2, 3);
   Sink sink;
-  a.set_sink(&sink);
+  a.AddObserver(&sink);
   for (int i = 0; i < 100; ++i) {
     PutString(a, "k" + std::to_string(i), "v");
   }
@@ -203,12 +202,11 @@ TEST_CASE("ReadVisible and WriteVisible rebuild every type", "[generic][keyspace
 // RENAME as Lattice runs it: snapshot the source, rebuild the destination, observed-remove the
 // source. Region B adds to the source concurrently: its add survives in the source everywhere
 // (add wins over the rename's DEL), and the destination holds what A saw.
-TEST_CASE("RENAME concurrent with a remote write to the source converges",
-          "[generic][keyspace]") {
+TEST_CASE("RENAME concurrent with a remote write to the source converges", "[generic][keyspace]") {
   Keyspace a(1, 1), b(2, 1);
   Sink sink_a, sink_b;
-  a.set_sink(&sink_a);
-  b.set_sink(&sink_b);
+  a.AddObserver(&sink_a);
+  b.AddObserver(&sink_b);
   AddMember(a, "k", "x");
   sink_a.DeliverTo(b);
   AddMember(b, "k", "y");  // concurrent with the rename below
@@ -230,8 +228,8 @@ TEST_CASE("COPY REPLACE concurrent with a remote write to the destination conver
           "[generic][keyspace]") {
   Keyspace a(1, 1), b(2, 1);
   Sink sink_a, sink_b;
-  a.set_sink(&sink_a);
-  b.set_sink(&sink_b);
+  a.AddObserver(&sink_a);
+  b.AddObserver(&sink_b);
   AddMember(a, "src", "s");
   AddMember(a, "dst", "old");
   sink_a.DeliverTo(b);
@@ -262,7 +260,8 @@ TEST_CASE("DBSIZE does not count entries that hold only CRDT metadata", "[generi
   CHECK(t.Run({"dbsize"}) == "2");
 }
 
-TEST_CASE("CompactSome drops metadata once stable, round-robin and bounded", "[generic][keyspace]") {
+TEST_CASE("CompactSome drops metadata once stable, round-robin and bounded",
+          "[generic][keyspace]") {
   testing::TestServer t;
   for (int i = 0; i < 50; ++i) {
     const std::string key = "counter" + std::to_string(i);

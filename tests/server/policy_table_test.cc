@@ -1,8 +1,9 @@
 // PolicyTable: rule validation, most specific pattern wins, ties refused, config and runtime
 // layers, and that a key's writes carry the rules in force for it.
+#include "store/policy_table.h"
+
 #include <catch2/catch.hpp>
 
-#include "server/policy_table.h"
 #include "server/server_test_util.h"
 
 namespace lattice::server {
@@ -117,13 +118,13 @@ TEST_CASE("conflicts: concurrent assignments and types are logged, merges are no
           "[policy][conflicts]") {
   testing::Region a(1), b(2);
   CHECK(a.Run({"set", "s", "from-a"}) == "OK");
-  CHECK(b.Run({"set", "s", "from-b"}) == "OK");        // concurrent with a's SET
+  CHECK(b.Run({"set", "s", "from-b"}) == "OK");  // concurrent with a's SET
   CHECK(a.Run({"hset", "h", "f", "1", "g", "1"}) == "2");
-  CHECK(b.Run({"hset", "h", "f", "2"}) == "1");        // field f concurrent
+  CHECK(b.Run({"hset", "h", "f", "2"}) == "1");  // field f concurrent
   CHECK(a.Run({"set", "t", "string"}) == "OK");
-  CHECK(b.Run({"sadd", "t", "member"}) == "1");        // type conflict
+  CHECK(b.Run({"sadd", "t", "member"}) == "1");  // type conflict
   CHECK(a.Run({"incr", "c"}) == "1");
-  CHECK(b.Run({"incr", "c"}) == "1");                  // counter: merged, no conflict
+  CHECK(b.Run({"incr", "c"}) == "1");  // counter: merged, no conflict
   b.sink.DeliverTo(a.keyspace());
   const ConflictLog& log = a.keyspace().conflicts();
   CHECK(log.total() == 3);

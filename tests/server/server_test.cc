@@ -112,8 +112,7 @@ TEST_CASE("client: id, names, info, list and kill", "[server]") {
   CHECK(info.find("cmd=client|info") != std::string::npos);
   const std::string list = t.Run({"client", "list"});
   CHECK(list.find("id=" + std::to_string(t.client(other).id) + " ") != std::string::npos);
-  CHECK(t.Run({"client", "kill", "id", "x"}) ==
-        "(error) ERR client-id should be greater than 0");
+  CHECK(t.Run({"client", "kill", "id", "x"}) == "(error) ERR client-id should be greater than 0");
   CHECK(t.Run({"client", "kill", "9.9.9.9:1"}) == "(error) ERR No such client");
   CHECK(t.Run({"client", "kill", "id", std::to_string(t.client(other).id)}) == "1");
   CHECK(t.client(other).killed);
@@ -164,12 +163,11 @@ TEST_CASE("stats: commandstats and errorstats count calls, rejections and failur
 TEST_CASE("info: sections and their fields", "[server]") {
   TestServer t;
   const std::string all = t.Run({"info"});
-  for (const char* field : {"# Server", "redis_version:7.2.4", "server_name:valkey",
-                            "# Clients", "connected_clients:1", "# Memory", "used_memory:",
-                            "# Persistence", "loading:0", "# Stats",
-                            "total_commands_processed:", "expired_fields:",
-                            "client_query_buffer_limit_disconnections:", "# Replication",
-                            "role:master", "# Cluster", "cluster_enabled:0", "# Keyspace"}) {
+  for (const char* field :
+       {"# Server", "redis_version:7.2.4", "server_name:valkey", "# Clients", "connected_clients:1",
+        "# Memory", "used_memory:", "# Persistence", "loading:0", "# Stats",
+        "total_commands_processed:", "expired_fields:", "client_query_buffer_limit_disconnections:",
+        "# Replication", "role:master", "# Cluster", "cluster_enabled:0", "# Keyspace"}) {
     CAPTURE(field);
     CHECK(all.find(field) != std::string::npos);
   }
@@ -191,7 +189,8 @@ TEST_CASE("command: count, info, docs, list and getkeys", "[server]") {
   CHECK(info.elements[0].elements[1].integer == 2);
   CHECK(info.elements[1].type == RespValue::Type::kNullArray);
   CHECK(info.elements[2].elements[0].text == "client|id");
-  CHECK(t.Run({"command", "getkeys", "ping", "x"}) == "(error) ERR The command has no key arguments");
+  CHECK(t.Run({"command", "getkeys", "ping", "x"}) ==
+        "(error) ERR The command has no key arguments");
   CHECK(t.Run({"command", "getkeys", "nosuch", "x"}) == "(error) ERR Invalid command specified");
   CHECK(t.Run({"command", "getkeys", "echo", "a", "b"}) ==
         "(error) ERR Invalid number of arguments specified for command");

@@ -4,14 +4,13 @@
 //   CHECK(t.Run({"PING"}) == "PONG");
 // Time comes from a FakeClock that tests move by hand.
 
+#include <catch2/catch.hpp>
 #include <initializer_list>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <tuple>
 #include <vector>
-
-#include <catch2/catch.hpp>
 
 #include "resp/reply_decoder.h"
 #include "server/server.h"
@@ -28,7 +27,7 @@ class FakeClock final : public Clock {
 
 // Collects the ops a replica originates so a test can deliver them to another replica: the
 // network of a two-region test, without sockets.
-class OpCollector final : public OpSink {
+class OpCollector final : public KeyspaceObserver {
  public:
   void OnLocalOp(int db, std::string_view key, const crdt::KeyOp& op) override {
     ops.emplace_back(db, std::string(key), op);
@@ -96,7 +95,7 @@ class TestServer {
 class Region : public TestServer {
  public:
   explicit Region(ReplicaId replica) : TestServer(Config(), replica) {
-    server().keyspace().set_sink(&sink);
+    server().keyspace().AddObserver(&sink);
   }
   Keyspace& keyspace() { return server().keyspace(); }
 

@@ -2,9 +2,8 @@
 // error, RESP2 and RESP3 reply shapes, the SSCAN cursor guarantee, and convergence of replicas
 // fed each other's ops (including concurrent SADD/SREM/SPOP).
 
-#include <catch2/catch.hpp>
-
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <set>
 #include <string>
 #include <tuple>
@@ -209,7 +208,7 @@ TEST_CASE("SRANDMEMBER reply shapes, counts and errors", "[set]") {
   CHECK(distinct.size() == 3);  // 50 draws from 3 members hit all of them (p ~ 1 - 3e-9)
   CHECK(t.Run({"srandmember", "s", "-9223372036854775807"}) ==
         "(error) ERR value is out of range");  // a reply Lattice refuses to build
-  CHECK(t.Run({"scard", "s"}) == "3");  // reads only
+  CHECK(t.Run({"scard", "s"}) == "3");         // reads only
 
   t.client().protocol = Protocol::kResp3;
   CHECK(t.RunValue({"srandmember", "s", "2"}).type == RespValue::Type::kArray);
@@ -354,8 +353,8 @@ TEST_CASE("SSCAN arguments and errors", "[set]") {
   CHECK(t.Run({"sscan", "nokey", "0"}) == "[\"0\", []]");
   CHECK(t.Run({"sscan", "nokey", "0", "count", "0"}) == "[\"0\", []]");  // options unchecked
   const std::string invalid = "(error) ERR invalid cursor";
-  for (const char* cursor : {"abc", "", " ", "1 ", "-", "+", "-1", "-5", "18446744073709551616",
-                             "1.5", "0x10"}) {
+  for (const char* cursor :
+       {"abc", "", " ", "1 ", "-", "+", "-1", "-5", "18446744073709551616", "1.5", "0x10"}) {
     CAPTURE(cursor);
     CHECK(t.Run({"sscan", "s", cursor}) == invalid);
     CHECK(t.Run({"sscan", "str", cursor}) == invalid);  // the cursor is parsed first
@@ -408,7 +407,8 @@ TEST_CASE("SSCAN of a large set returns every member that stays, in several call
   }
   CHECK(t.Run(add) == "2000");
   int calls = 0;
-  std::set<std::string> seen = FullScan(t, "big", "10", [] {}, &calls);
+  std::set<std::string> seen = FullScan(
+      t, "big", "10", [] {}, &calls);
   CHECK(seen.size() == 2000);
   CHECK(calls > 1);
   CHECK(calls <= 40);  // a batch is at least size/32 members whatever COUNT says
@@ -428,18 +428,18 @@ TEST_CASE("SSCAN of a large set returns every member that stays, in several call
     CHECK(seen.count("m" + std::to_string(i)) == 1);
   }
   // MATCH filters a page after it is chosen.
-  seen = FullScan(t, "big", "1000", [] {}, &calls);
+  seen = FullScan(
+      t, "big", "1000", [] {}, &calls);
   const RespValue filtered = t.RunValue({"sscan", "big", "0", "match", "m1?", "count", "5000"});
   CHECK(filtered.elements[0].text == "0");
-  CHECK(Sorted(filtered.elements[1]) == Strings{"m10", "m11", "m12", "m13", "m14", "m15", "m16",
-                                                 "m17", "m18", "m19"});
+  CHECK(Sorted(filtered.elements[1]) ==
+        Strings{"m10", "m11", "m12", "m13", "m14", "m15", "m16", "m17", "m18", "m19"});
   CHECK(t.Run({"sscan", "big", "18446744073709551615"}) == "[\"0\", []]");
 }
 
 // Collects every op this replica originates, to replay on another replica.
 using Sink = testing::OpCollector;
 using Replica = testing::Region;
-
 
 TEST_CASE("set writes converge on a second replica", "[set]") {
   const uint64_t seed = GENERATE(take(20, random<uint64_t>(0, UINT64_MAX)));
@@ -452,14 +452,30 @@ TEST_CASE("set writes converge on a second replica", "[set]") {
   auto member = [&] { return "m" + std::to_string(rng.Uniform(8)); };
   for (int i = 0; i < 300; ++i) {
     switch (rng.Uniform(8)) {
-      case 0: a.Run({"sadd", key(), member(), member()}); break;
-      case 1: a.Run({"srem", key(), member(), member()}); break;
-      case 2: a.Run({"spop", key(), std::to_string(rng.Uniform(4))}); break;
-      case 3: a.Run({"smove", key(), key(), member()}); break;
-      case 4: a.Run({"sinterstore", key(), key(), key()}); break;
-      case 5: a.Run({"sunionstore", key(), key(), key()}); break;
-      case 6: a.Run({"sdiffstore", key(), key(), key()}); break;
-      default: a.Run({"spop", key()}); break;
+      case 0:
+        a.Run({"sadd", key(), member(), member()});
+        break;
+      case 1:
+        a.Run({"srem", key(), member(), member()});
+        break;
+      case 2:
+        a.Run({"spop", key(), std::to_string(rng.Uniform(4))});
+        break;
+      case 3:
+        a.Run({"smove", key(), key(), member()});
+        break;
+      case 4:
+        a.Run({"sinterstore", key(), key(), key()});
+        break;
+      case 5:
+        a.Run({"sunionstore", key(), key(), key()});
+        break;
+      case 6:
+        a.Run({"sdiffstore", key(), key(), key()});
+        break;
+      default:
+        a.Run({"spop", key()});
+        break;
     }
   }
   a.sink.DeliverTo(b.keyspace());

@@ -2,7 +2,6 @@
 // and error, expiry moved by the fake clock, and convergence of replicas fed the same ops.
 
 #include <catch2/catch.hpp>
-
 #include <memory>
 #include <string>
 #include <tuple>
@@ -47,8 +46,9 @@ TEST_CASE("GET and SET", "[string]") {
   CHECK(t.Run({"set", "bin", std::string("a\0b", 3)}) == "OK");
   CHECK(t.RunValue({"get", "bin"}).text == std::string("a\0b", 3));
   PutSet(t, "s", {"x"});
-  CHECK(t.Run({"get", "s"}) == "(error) WRONGTYPE Operation against a key holding the wrong kind "
-                               "of value");
+  CHECK(t.Run({"get", "s"}) ==
+        "(error) WRONGTYPE Operation against a key holding the wrong kind "
+        "of value");
   CHECK(t.Run({"set", "s", "now-a-string"}) == "OK");  // SET ignores the old type
   CHECK(t.Run({"get", "s"}) == "\"now-a-string\"");
   CHECK(t.Run({"get"}) == "(error) ERR wrong number of arguments for 'get' command");
@@ -93,8 +93,9 @@ TEST_CASE("SET option conflicts and bad times", "[string]") {
   CHECK(t.Run({"set", "k", "v", "ifeq"}) == syntax);
   CHECK(t.Run({"set", "k", "v", "ifeq", "a", "nx"}) == syntax);
   CHECK(t.Run({"set", "k", "v", "xx", "ifeq", "a"}) == syntax);
-  CHECK(t.Run({"set", "k", "v", "ex", "abc"}) == "(error) ERR value is not an integer or out of "
-                                                 "range");
+  CHECK(t.Run({"set", "k", "v", "ex", "abc"}) ==
+        "(error) ERR value is not an integer or out of "
+        "range");
   CHECK(t.Run({"set", "k", "v", "ex", "0"}) == invalid);
   CHECK(t.Run({"set", "k", "v", "px", "-5"}) == invalid);
   CHECK(t.Run({"set", "k", "v", "exat", "0"}) == invalid);
@@ -105,8 +106,7 @@ TEST_CASE("SET option conflicts and bad times", "[string]") {
   CHECK(t.Run({"set", "k", "v", "ex", "10", "ex", "20"}) == "OK");  // the last one wins
   CHECK(Pttl(t, "k") == "20000");
   CHECK(t.Run({"setex", "k", "0", "v"}) == "(error) ERR invalid expire time in 'setex' command");
-  CHECK(t.Run({"psetex", "k", "-1", "v"}) ==
-        "(error) ERR invalid expire time in 'psetex' command");
+  CHECK(t.Run({"psetex", "k", "-1", "v"}) == "(error) ERR invalid expire time in 'psetex' command");
   // The time is checked before GET looks at the type.
   PutSet(t, "s", {"x"});
   CHECK(t.Run({"set", "s", "v", "get", "ex", "0"}) == invalid);
@@ -247,8 +247,9 @@ TEST_CASE("MGET, MSET, MSETNX", "[string]") {
   PutSet(t, "s", {"x"});
   CHECK(t.Run({"mget", "a", "b", "s", "nope", "a"}) == "[\"1\", \"2\", (nil), (nil), \"1\"]");
   CHECK(t.Run({"mset", "a"}) == "(error) ERR wrong number of arguments for 'mset' command");
-  CHECK(t.Run({"mset", "a", "1", "b"}) == "(error) ERR wrong number of arguments for 'mset' "
-                                          "command");
+  CHECK(t.Run({"mset", "a", "1", "b"}) ==
+        "(error) ERR wrong number of arguments for 'mset' "
+        "command");
   CHECK(t.Run({"msetnx", "a", "1", "c"}) ==
         "(error) ERR wrong number of arguments for 'msetnx' command");
   CHECK(t.Run({"mset", "a", "x", "a", "y"}) == "OK");  // the last value wins
@@ -455,10 +456,10 @@ TEST_CASE("string commands are in the command table with Valkey's key specs", "[
   CHECK(t.Run({"command", "getkeys", "mget", "a", "b", "c"}) == "[\"a\", \"b\", \"c\"]");
   CHECK(t.Run({"command", "getkeys", "set", "k", "v", "ex", "1"}) == "[\"k\"]");
   const std::vector<std::pair<std::string, int64_t>> arities = {
-      {"get", 2},     {"set", -3},    {"setnx", 3},       {"setex", 4},     {"psetex", 4},
-      {"getset", 3},  {"getdel", 2},  {"getex", -2},      {"mget", -2},     {"mset", -3},
-      {"msetnx", -3}, {"append", 3},  {"strlen", 2},      {"setrange", 4},  {"getrange", 4},
-      {"incr", 2},    {"decr", 2},    {"incrby", 3},      {"decrby", 3},    {"incrbyfloat", 3}};
+      {"get", 2},     {"set", -3},   {"setnx", 3},  {"setex", 4},    {"psetex", 4},
+      {"getset", 3},  {"getdel", 2}, {"getex", -2}, {"mget", -2},    {"mset", -3},
+      {"msetnx", -3}, {"append", 3}, {"strlen", 2}, {"setrange", 4}, {"getrange", 4},
+      {"incr", 2},    {"decr", 2},   {"incrby", 3}, {"decrby", 3},   {"incrbyfloat", 3}};
   for (const auto& [name, arity] : arities) {
     const Command* command = t.server().registry().Find(name);
     REQUIRE(command != nullptr);
@@ -473,21 +474,32 @@ TEST_CASE("string commands are in the command table with Valkey's key specs", "[
 using Sink = testing::OpCollector;
 using Replica = testing::Region;
 
-
 TEST_CASE("string writes converge on a second replica", "[string]") {
   TestServer a;
   TestServer b;
   Sink sink;
-  a.server().keyspace().set_sink(&sink);
+  a.server().keyspace().AddObserver(&sink);
   PutSet(a, "typed", {"x"});
-  const std::vector<std::vector<std::string>> writes = {
-      {"set", "a", "1"},           {"set", "b", "v", "ex", "100"}, {"setnx", "c", "x"},
-      {"setex", "d", "10", "y"},   {"psetex", "e", "500", "z"},    {"getset", "a", "2"},
-      {"mset", "f", "1", "g", "2"}, {"msetnx", "h", "1", "i", "2"}, {"append", "b", "w"},
-      {"setrange", "c", "3", "Q"}, {"incr", "a"},                  {"decrby", "f", "7"},
-      {"incrbyfloat", "g", "0.25"}, {"getex", "d", "persist"},      {"getex", "e", "px", "99"},
-      {"getdel", "h"},             {"set", "typed", "now-string"}, {"set", "i", "n", "keepttl"},
-      {"set", "c", "q", "ifeq", "nope"}, {"set", "j", "v", "pxat", "1"}};
+  const std::vector<std::vector<std::string>> writes = {{"set", "a", "1"},
+                                                        {"set", "b", "v", "ex", "100"},
+                                                        {"setnx", "c", "x"},
+                                                        {"setex", "d", "10", "y"},
+                                                        {"psetex", "e", "500", "z"},
+                                                        {"getset", "a", "2"},
+                                                        {"mset", "f", "1", "g", "2"},
+                                                        {"msetnx", "h", "1", "i", "2"},
+                                                        {"append", "b", "w"},
+                                                        {"setrange", "c", "3", "Q"},
+                                                        {"incr", "a"},
+                                                        {"decrby", "f", "7"},
+                                                        {"incrbyfloat", "g", "0.25"},
+                                                        {"getex", "d", "persist"},
+                                                        {"getex", "e", "px", "99"},
+                                                        {"getdel", "h"},
+                                                        {"set", "typed", "now-string"},
+                                                        {"set", "i", "n", "keepttl"},
+                                                        {"set", "c", "q", "ifeq", "nope"},
+                                                        {"set", "j", "v", "pxat", "1"}};
   for (const auto& write : writes) {
     CAPTURE(write);
     CHECK(a.Run(write).rfind("(error)", 0) == std::string::npos);

@@ -2,7 +2,6 @@
 // shapes, and convergence of two replicas fed the same ops.
 
 #include <catch2/catch.hpp>
-
 #include <set>
 #include <string>
 #include <tuple>
@@ -142,8 +141,7 @@ TEST_CASE("zrange by rank, score and lex, with REV, LIMIT and WITHSCORES", "[zse
   CHECK(t.Run({"zrevrange", "z", "0", "1", "withscores"}) == "[\"e\", \"5\", \"d\", \"4\"]");
   CHECK(t.Run({"zrange", "z", "(1", "3", "byscore"}) == "[\"b\", \"c\"]");
   CHECK(t.Run({"zrange", "z", "3", "(1", "byscore", "rev"}) == "[\"c\", \"b\"]");
-  CHECK(t.Run({"zrange", "z", "-inf", "+inf", "byscore", "limit", "1", "2"}) ==
-        "[\"b\", \"c\"]");
+  CHECK(t.Run({"zrange", "z", "-inf", "+inf", "byscore", "limit", "1", "2"}) == "[\"b\", \"c\"]");
   CHECK(t.Run({"zrange", "z", "+inf", "-inf", "byscore", "rev", "limit", "1", "-1"}) ==
         "[\"d\", \"c\", \"b\", \"a\"]");
   CHECK(t.Run({"zrange", "z", "-inf", "+inf", "byscore", "limit", "-1", "2"}) == "[]");
@@ -158,8 +156,7 @@ TEST_CASE("zrange by rank, score and lex, with REV, LIMIT and WITHSCORES", "[zse
 
   t.Run({"zadd", "l", "0", "a", "0", "b", "0", "c", "0", "d"});
   CHECK(t.Run({"zrange", "l", "[b", "(d", "bylex"}) == "[\"b\", \"c\"]");
-  CHECK(t.Run({"zrange", "l", "+", "-", "bylex", "rev", "limit", "1", "2"}) ==
-        "[\"c\", \"b\"]");
+  CHECK(t.Run({"zrange", "l", "+", "-", "bylex", "rev", "limit", "1", "2"}) == "[\"c\", \"b\"]");
   CHECK(t.Run({"zrangebylex", "l", "-", "+"}) == "[\"a\", \"b\", \"c\", \"d\"]");
   CHECK(t.Run({"zrangebylex", "l", "(a", "[c", "limit", "1", "5"}) == "[\"c\"]");
   CHECK(t.Run({"zrevrangebylex", "l", "[c", "-"}) == "[\"c\", \"b\", \"a\"]");
@@ -178,8 +175,7 @@ TEST_CASE("zrange by rank, score and lex, with REV, LIMIT and WITHSCORES", "[zse
         "(error) ERR min or max not valid string range item");
   CHECK(t.Run({"zrangebylex", "z", "+x", "-"}) ==
         "(error) ERR min or max not valid string range item");
-  CHECK(t.Run({"zrange", "z", "x", "1"}) ==
-        "(error) ERR value is not an integer or out of range");
+  CHECK(t.Run({"zrange", "z", "x", "1"}) == "(error) ERR value is not an integer or out of range");
   CHECK(t.Run({"zrange", "z", "0", "1", "bogus"}) == "(error) ERR syntax error");
   CHECK(t.Run({"zrange", "z", "0", "1", "byscore", "bylex"}) == "(error) ERR syntax error");
   CHECK(t.Run({"zrangebyscore", "z", "0", "1", "limit", "x", "1"}) ==
@@ -353,8 +349,7 @@ TEST_CASE("zrandmember: single, counts, repeats and errors", "[zset]") {
   const RespValue two = t.RunValue({"zrandmember", "z", "2"});
   CHECK(two.elements[0].text != two.elements[1].text);
   CHECK(t.Run({"zrandmember", "z", "0"}) == "[]");
-  CHECK(t.Run({"zrandmember", "z", "x"}) ==
-        "(error) ERR value is not an integer or out of range");
+  CHECK(t.Run({"zrandmember", "z", "x"}) == "(error) ERR value is not an integer or out of range");
   CHECK(t.Run({"zrandmember", "z", "1", "bogus"}) == "(error) ERR syntax error");
   CHECK(t.Run({"zrandmember", "z", "-9223372036854775808"}) ==
         "(error) ERR value is out of range, value must between -9223372036854775807 and "
@@ -420,7 +415,7 @@ TEST_CASE("zset writes converge on a replica fed the same ops", "[zset]") {
   TestServer a;
   TestServer b;
   Sink sink;
-  a.server().keyspace().set_sink(&sink);
+  a.server().keyspace().AddObserver(&sink);
   a.Run({"zadd", "z", "1", "a", "2", "b", "3", "c", "4", "d"});
   a.Run({"zincrby", "z", "5", "a"});
   a.Run({"zadd", "z", "gt", "ch", "10", "b", "0", "c"});
@@ -440,15 +435,13 @@ TEST_CASE("zset writes converge on a replica fed the same ops", "[zset]") {
         "[\"c\", \"6\", \"a\", \"12\", \"b\", \"20\"]");
 }
 
-
-
 TEST_CASE("concurrent zset writes from two regions converge", "[zset]") {
   Replica a(1);
   Replica b(2);
   Sink to_b;
   Sink to_a;
-  a.keyspace().set_sink(&to_b);
-  b.keyspace().set_sink(&to_a);
+  a.keyspace().AddObserver(&to_b);
+  b.keyspace().AddObserver(&to_a);
   a.Run({"zadd", "z", "1", "m", "1", "n", "1", "o"});
   to_b.DeliverTo(b.keyspace());
   // Concurrent: increments add up; ZREM does not remove a member re-added concurrently.

@@ -11,12 +11,12 @@
 namespace lattice::crdt {
 
 struct JoinStats {
-  uint64_t delta_joins = 0;    // JoinDelta calls that joined only the touched elements
-  uint64_t full_joins = 0;     // JoinDelta calls that fell back to the full Join
-  uint64_t scans = 0;          // delta joins that scanned the key for the holder of a dot
-  uint64_t elements = 0;       // collection elements joined, on either path
-  uint64_t scanned = 0;        // collection elements visited by those scans
-  bool force_full = false;     // tests: always take the full Join
+  uint64_t delta_joins = 0;  // JoinDelta calls that joined only the touched elements
+  uint64_t full_joins = 0;   // JoinDelta calls that fell back to the full Join
+  uint64_t scans = 0;        // delta joins that scanned the key for the holder of a dot
+  uint64_t elements = 0;     // collection elements joined, on either path
+  uint64_t scanned = 0;      // collection elements visited by those scans
+  bool force_full = false;   // tests: always take the full Join
 };
 
 inline JoinStats& ThreadJoinStats() {

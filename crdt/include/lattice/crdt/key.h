@@ -129,8 +129,8 @@ class Key {
   // the delta names and the key-level cells; one found nowhere there costs one read-only scan of
   // the key's elements (no joins); a context too large to enumerate takes the full Join. See
   // docs/crdt.md, "Applying a delta in O(delta)".
-  void JoinDelta(const Key& delta, const DotContext& mine, const DotContext& theirs,
-                 Dot first_own, uint64_t own_count);
+  void JoinDelta(const Key& delta, const DotContext& mine, const DotContext& theirs, Dot first_own,
+                 uint64_t own_count);
   void Compact(const VersionVector& stable);
   void CollectDots(DotContext& out) const;
   size_t MetadataItems() const;

@@ -34,7 +34,7 @@ struct HashField {
 class OrHash {
  public:
   bool empty() const { return fields_.empty(); }
-  bool AnyPresent() const;  // some field alive, ignoring time
+  bool AnyPresent() const;                  // some field alive, ignoring time
   bool AnyPresentAt(int64_t now_ms) const;  // some field visible at now_ms (GetAll non-empty)
   std::optional<std::string> Get(const std::string& field, int64_t now_ms) const;
   std::optional<int64_t> FieldExpiry(const std::string& field) const;

@@ -29,8 +29,8 @@ class OrSet {
  public:
   bool empty() const { return adds_.empty() && removes_.empty(); }
   bool Contains(std::string_view member) const;
-  size_t Size() const;        // O(n): walks the members
-  bool AnyPresent() const;    // whether Size() > 0, usually O(1)
+  size_t Size() const;                       // O(n): walks the members
+  bool AnyPresent() const;                   // whether Size() > 0, usually O(1)
   std::vector<std::string> Members() const;  // sorted by bytes
   const absl::btree_map<std::string, DotSet>& adds() const { return adds_; }
   const absl::btree_map<std::string, DotSet>& removes() const { return removes_; }

@@ -204,9 +204,9 @@ Dot Register<V>::Epoch() const {
     return Dot{};
   }
   const auto& tombs = rest_.get()->tombs;
-  return std::max_element(tombs.begin(), tombs.end(), [](const Tomb& a, const Tomb& b) {
-           return a.stamp() < b.stamp();
-         })->dot;
+  return std::max_element(tombs.begin(), tombs.end(),
+                          [](const Tomb& a, const Tomb& b) { return a.stamp() < b.stamp(); })
+      ->dot;
 }
 
 template <typename V>
@@ -343,8 +343,8 @@ void Register<V>::Store(std::vector<Entry> entries, std::vector<Tomb> tombs,
   std::erase_if(observed, [&](const Observed& o) {
     const bool entry = std::any_of(entries.begin(), entries.end(),
                                    [&](const Entry& e) { return e.dot == o.owner; });
-    const bool tomb = std::any_of(tombs.begin(), tombs.end(),
-                                  [&](const Tomb& t) { return t.dot == o.owner; });
+    const bool tomb =
+        std::any_of(tombs.begin(), tombs.end(), [&](const Tomb& t) { return t.dot == o.owner; });
     return !entry && !tomb;
   });
   std::sort(observed.begin(), observed.end(),
@@ -365,19 +365,16 @@ void Register<V>::Store(std::vector<Entry> entries, std::vector<Tomb> tombs,
 }
 
 template <typename V>
-void Register<V>::Join(const Register& other, const DotContext& mine,
-                       const DotContext& theirs) {
+void Register<V>::Join(const Register& other, const DotContext& mine, const DotContext& theirs) {
   static const RegisterRest<V> kNone{};
   const RegisterRest<V>& a = rest_.get() != nullptr ? *rest_.get() : kNone;
   const RegisterRest<V>& b = other.rest_.get() != nullptr ? *other.rest_.get() : kNone;
   auto entries = detail::JoinByDot(Entries(), mine, other.Entries(), theirs,
                                    [](const Entry& e) { return e.dot; });
-  auto tombs = detail::JoinByDot(a.tombs, mine, b.tombs, theirs, [](const Tomb& t) {
-    return t.dot;
-  });
-  auto incs = detail::JoinByDot(a.incs, mine, b.incs, theirs, [](const IncEntry& i) {
-    return i.dot;
-  });
+  auto tombs =
+      detail::JoinByDot(a.tombs, mine, b.tombs, theirs, [](const Tomb& t) { return t.dot; });
+  auto incs =
+      detail::JoinByDot(a.incs, mine, b.incs, theirs, [](const IncEntry& i) { return i.dot; });
   std::vector<Observed> observed = a.observed;
   for (const Observed& o : b.observed) {
     if (FindObserved(o.owner) == nullptr) {
@@ -396,17 +393,16 @@ void Register<V>::Compact(const VersionVector& stable) {
   static const RegisterRest<V> kNone{};
   RegisterRest<V> rest = rest_.get() != nullptr ? *rest_.get() : kNone;
   auto is_stable = [&](Dot dot) { return stable.Contains(dot); };
-  const bool entries_stable = std::all_of(entries.begin(), entries.end(),
-                                          [&](const Entry& e) { return is_stable(e.dot); });
+  const bool entries_stable =
+      std::all_of(entries.begin(), entries.end(), [&](const Entry& e) { return is_stable(e.dot); });
   const bool tombs_stable = std::all_of(rest.tombs.begin(), rest.tombs.end(),
                                         [&](const Tomb& t) { return is_stable(t.dot); });
   // Every future op is causally after these: it observes all of them, so only the winner can
   // still be seen, and a tombstone only matters while it is the epoch of live increments.
   if (entries_stable && entries.size() > 1) {
     const Dot extra = ViewKeeps<V>::Extra(entries);
-    std::erase_if(entries, [&](const Entry& e) {
-      return e.dot != entries.front().dot && e.dot != extra;
-    });
+    std::erase_if(entries,
+                  [&](const Entry& e) { return e.dot != entries.front().dot && e.dot != extra; });
   }
   if (entries_stable && tombs_stable && !rest.tombs.empty()) {
     const Dot epoch = Epoch();

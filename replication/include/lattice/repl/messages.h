@@ -27,8 +27,8 @@ inline constexpr uint32_t kProtocolVersion = 1;
 struct OpRecord {
   uint32_t db = 0;
   std::string key;
-  crdt::KeyOp op;           // op.first_dot.replica is the origin
-  crdt::VersionVector deps; // the origin's applied vector when the op was made
+  crdt::KeyOp op;            // op.first_dot.replica is the origin
+  crdt::VersionVector deps;  // the origin's applied vector when the op was made
   // Optional cache of EncodeOp(*this), set once the record is final (the server sets it when it
   // logs an op) and shared by copies: the op log, every peer's batches and relays then reuse one
   // encoding. Not part of the value; whoever changes a field after setting it must reset it.

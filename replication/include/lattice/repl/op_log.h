@@ -73,9 +73,9 @@ struct TornTail {
 };
 
 struct Recovery {
-  uint64_t first_index = 1;            // index of payloads[0] (older ones were compacted)
-  std::vector<std::string> payloads;   // every record still in the log, in order
-  std::optional<TornTail> torn_tail;   // set when the tail was cut
+  uint64_t first_index = 1;           // index of payloads[0] (older ones were compacted)
+  std::vector<std::string> payloads;  // every record still in the log, in order
+  std::optional<TornTail> torn_tail;  // set when the tail was cut
 };
 
 struct Snapshot {

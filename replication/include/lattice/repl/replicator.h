@@ -108,7 +108,7 @@ class RetainedOps {
   virtual ~RetainedOps() = default;
   virtual void Append(OpRecord op) = 0;
   virtual const OpRecord& At(uint64_t position) const = 0;  // first() <= position < end()
-  virtual void DropFront() = 0;                              // requires size() > 0
+  virtual void DropFront() = 0;                             // requires size() > 0
   virtual uint64_t first() const = 0;
   virtual uint64_t end() const = 0;
   uint64_t size() const { return end() - first(); }
@@ -131,16 +131,16 @@ struct ReplicatorConfig {
   std::string shard_id;
   ReplicaId replica = kNoReplica;
   std::string region;
-  std::vector<ReplicaId> peers;     // known peers: they hold back log compaction even when down
-  uint32_t databases = 16;          // ops and snapshot keys for db >= databases are refused
+  std::vector<ReplicaId> peers;       // known peers: they hold back log compaction even when down
+  uint32_t databases = 16;            // ops and snapshot keys for db >= databases are refused
   size_t max_retained_ops = 100'000;  // backlog bound
   int64_t heartbeat_interval_ms = 1000;
   int64_t ack_interval_ms = 20;     // minimum gap between two Acks to one peer
   int64_t resend_timeout_ms = 500;  // unacknowledged ops, Hello and snapshots are resent after
   int64_t peer_timeout_ms = 0;      // close a link silent this long; 0 = the transport decides
   size_t max_batch_ops = 128;
-  size_t max_inflight_ops = 4096;   // per peer, sent beyond its acknowledged position
-  size_t max_buffered_ops = 65'536; // ops waiting for their deps, all peers together
+  size_t max_inflight_ops = 4096;    // per peer, sent beyond its acknowledged position
+  size_t max_buffered_ops = 65'536;  // ops waiting for their deps, all peers together
   size_t snapshot_keys_per_chunk = 256;
 };
 
@@ -149,15 +149,15 @@ std::string_view PeerStateName(PeerState state);
 
 struct PeerStatus {
   ReplicaId replica = kNoReplica;
-  std::string region;       // from its Hello ("" before the first)
+  std::string region;  // from its Hello ("" before the first)
   PeerState state = PeerState::kDown;
   crdt::VersionVector acked;
-  uint64_t lag_ops = 0;     // retained ops it has not acknowledged
-  int64_t lag_ms = 0;       // now - HLC physical time of the oldest of those (0 if none)
-  uint64_t ops_sent = 0;    // including resends and relays
+  uint64_t lag_ops = 0;       // retained ops it has not acknowledged
+  int64_t lag_ms = 0;         // now - HLC physical time of the oldest of those (0 if none)
+  uint64_t ops_sent = 0;      // including resends and relays
   uint64_t ops_received = 0;  // including duplicates
   uint64_t snapshots_sent = 0;
-  uint64_t resends = 0;     // rewinds after a timeout or a resend request
+  uint64_t resends = 0;  // rewinds after a timeout or a resend request
   std::string last_error;
 };
 

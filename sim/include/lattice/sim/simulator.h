@@ -39,15 +39,15 @@ std::optional<Mutation> ParseMutation(const std::string& name);
 
 struct SimOptions {
   uint64_t seed = 1;
-  int regions = 3;          // 2 .. 8
-  int ops = 400;            // client commands in the workload
+  int regions = 3;  // 2 .. 8
+  int ops = 400;    // client commands in the workload
   uint32_t faults = kFaultAll;
   size_t trace_lines = 60;  // events printed with a failure
   bool verbose = false;     // print the whole trace, even on success
   // Also run what trips known, reported bugs (docs/simulation.md): nothing at present, so only
   // the replay line shows it; kept for the next bug a default run has to steer around.
   bool known_bugs = false;
-  std::string watch_key;    // trace every state change of this key (db 0) and every op on it
+  std::string watch_key;  // trace every state change of this key (db 0) and every op on it
 };
 
 struct SimResult {

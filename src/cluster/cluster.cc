@@ -1,0 +1,1123 @@
+#include "cluster/cluster.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "lattice/common/numbers.h"
+#include "lattice/repl/codec.h"
+#include "resp/errors.h"
+#include "spdlog/spdlog.h"
+#include "store/replication.h"
+#include "util/ascii.h"
+
+namespace lattice::server {
+namespace {
+
+constexpr int64_t kGossipIntervalMs = 1000;
+constexpr size_t kSnapshotKeysPerChunk = 2000;
+constexpr size_t kSnapshotChunksInFlight = 4;
+constexpr size_t kOpsPerMessage = 512;
+constexpr size_t kJobLogMax = 1000;
+constexpr size_t kFreeKeysPerTick = 2000;  // dropped keys freed per tick (~10 ms)
+constexpr int64_t kPauseMaxMs = 10'000;    // 2 x cluster-manual-failover-timeout
+// A target takes FINISH only this soon after DRAINED: a source node whose pause (which began
+// before DRAINED was sent) timed out can then trust the target's view once it has asked.
+constexpr int64_t kFinishAfterDrainedMaxUs = 5'000'000;  // cluster-slot-migration-log-max-len
+
+std::string Hex40(Rng& rng) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id;
+  for (int i = 0; i < 40; ++i) id.push_back(kHex[rng.Next() & 15]);
+  return id;
+}
+
+bool IsOk(const Result<RespValue>& reply) {
+  return reply.ok() && reply->type == RespValue::Type::kSimpleString && reply->text == "OK";
+}
+
+std::string ReplyText(const Result<RespValue>& reply) {
+  if (!reply.ok()) return reply.error().message;
+  return reply->type == RespValue::Type::kError ? reply->text : reply->ToString();
+}
+
+std::vector<std::string> RangeArgs(const std::vector<SlotRange>& ranges) {
+  std::vector<std::string> out{"SLOTSRANGE"};
+  for (const SlotRange& range : ranges) {
+    out.push_back(std::to_string(range.start));
+    out.push_back(std::to_string(range.end));
+  }
+  return out;
+}
+
+std::vector<uint16_t> SlotsOf(const std::vector<SlotRange>& ranges) {
+  std::vector<uint16_t> slots;
+  for (const SlotRange& range : ranges) {
+    for (uint32_t slot = range.start; slot <= range.end; ++slot) {
+      slots.push_back(static_cast<uint16_t>(slot));
+    }
+  }
+  std::sort(slots.begin(), slots.end());
+  slots.erase(std::unique(slots.begin(), slots.end()), slots.end());
+  return slots;
+}
+
+}  // namespace
+
+Result<std::vector<SlotRange>> ParseSlotRanges(ArgList args, size_t first, size_t* next) {
+  size_t i = first;
+  if (i >= args.size() || !EqualsIgnoreCase(args[i], "slotsrange")) {
+    return Unexpected("ERR syntax error");
+  }
+  auto is_node = [&](size_t at) { return next != nullptr && EqualsIgnoreCase(args[at], "node"); };
+  std::vector<SlotRange> ranges;
+  for (++i; i < args.size() && !is_node(i); i += 2) {
+    if (i + 1 >= args.size() || is_node(i + 1)) {
+      return Unexpected("ERR No end slot for final slot range");
+    }
+    int64_t start = 0, end = 0;
+    if (!ParseInt64(args[i], &start) || !ParseInt64(args[i + 1], &end) || start < 0 || end < 0 ||
+        start >= kSlotCount || end >= kSlotCount) {
+      return Unexpected("ERR Invalid or out of range slot");
+    }
+    if (start > end) {
+      return Unexpected("ERR Start slot number " + std::to_string(start) +
+                        " is greater than end slot number " + std::to_string(end) + ".");
+    }
+    ranges.push_back({static_cast<uint16_t>(start), static_cast<uint16_t>(end)});
+  }
+  if (ranges.empty()) return Unexpected("ERR No slot ranges specified");
+  if (next != nullptr) *next = i;
+  return ranges;
+}
+
+std::string_view MigrationStateName(MigrationState state) {
+  switch (state) {
+    case MigrationState::kConnecting:
+      return "connecting";
+    case MigrationState::kSnapshotting:
+      return "snapshotting";
+    case MigrationState::kReplicating:
+      return "replicating";
+    case MigrationState::kWaitingToPause:
+      return "waiting-to-pause";
+    case MigrationState::kFailoverPaused:
+      return "failover-paused";
+    case MigrationState::kWaitingToFinish:
+      return "waiting-to-finish";
+    case MigrationState::kFailoverGranted:
+      return "failover-granted";
+    case MigrationState::kReceivingSnapshot:
+      return "receiving-snapshot";
+    case MigrationState::kFailoverRequested:
+      return "failover-requested";
+    case MigrationState::kCleaningUp:
+      return "cleaning-up";
+    case MigrationState::kSuccess:
+      return "success";
+    case MigrationState::kFailed:
+      return "failed";
+    case MigrationState::kCancelled:
+      return "cancelled";
+  }
+  return "unknown";
+}
+
+Cluster::Cluster(Keyspace& keyspace, const Clock& clock, Rng& rng, ClusterOptions options)
+    : keyspace_(keyspace), clock_(clock), rng_(rng), options_(std::move(options)) {
+  keyspace_.AddObserver(this);
+}
+
+Cluster::~Cluster() { keyspace_.RemoveObserver(this); }
+
+const ClusterNode& Cluster::myself() const {
+  const ClusterNode* me = topology_.FindNode(myid_);
+  LATTICE_ASSERT(me != nullptr);
+  return *me;
+}
+
+bool Cluster::StateOk() const {
+  return !options_.enabled || !options_.require_full_coverage || topology_.FullyCovered();
+}
+
+// ---- identity and persistence -------------------------------------------------------------------
+
+Result<void> Cluster::Load(const std::string& path, const std::string& fresh_id, int64_t now_ms) {
+  now_ms_ = now_ms;
+  path_ = path;
+  std::ifstream in(path, std::ios::binary);
+  if (in) {
+    std::stringstream buffer;
+    buffer << in.rdbuf();
+    const std::string text = buffer.str();
+    const size_t newline = text.find('\n');
+    const std::string first = text.substr(0, newline);
+    if (!first.starts_with("myself ") || !IsNodeId(first.substr(7)) ||
+        newline == std::string::npos) {
+      return Unexpected("Cluster config file " + path + " is not a Lattice nodes.conf");
+    }
+    Result<ClusterTopology> topology = ClusterTopology::Decode(text.substr(newline + 1));
+    if (!topology.ok()) {
+      return Unexpected("Cluster config file " + path + ": " + topology.error().message);
+    }
+    myid_ = first.substr(7);
+    topology_ = std::move(*topology);
+  } else {
+    myid_ = fresh_id;
+  }
+  const ClusterOptions& config = options_;
+  ClusterNode me{.id = myid_, .shard = config.shard_id, .region = config.region};
+  me.ip = config.announce_ip;
+  if (me.ip.empty()) {
+    for (const std::string& bind : config.bind) {
+      std::string address = bind.starts_with("-") ? bind.substr(1) : bind;
+      if (address != "*" && address != "0.0.0.0" && address.find(':') == std::string::npos) {
+        me.ip = address;
+        break;
+      }
+    }
+  }
+  if (me.ip.empty()) me.ip = "127.0.0.1";
+  const int announce_port = config.announce_port;
+  me.port = announce_port == 0 ? config.port : announce_port;
+  const ClusterNode* stored = topology_.FindNode(myid_);
+  me.version = stored == nullptr ? 1 : stored->version;
+  if (stored == nullptr || !(*stored == me)) {
+    me.version = stored == nullptr ? 1 : stored->version + 1;
+    topology_.UpsertNode(me);
+  }
+  Persist();
+  if (topology_.AssignedSlots() > 0) {
+    for (uint32_t slot = 0; slot < kSlotCount; ++slot) {
+      if (topology_.owner(static_cast<uint16_t>(slot)).shard != me.shard) {
+        DropSlotKeys(static_cast<uint16_t>(slot));
+      }
+    }
+  }
+  dirty_ = true;
+  return {};
+}
+
+void Cluster::Persist() {
+  if (path_.empty()) return;
+  const std::string tmp = path_ + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << "myself " << myid_ << "\n" << topology_.Encode();
+    out.flush();
+    if (!out) {
+      spdlog::warn("Can't write the cluster config file {}", tmp);
+      return;
+    }
+  }
+  if (std::rename(tmp.c_str(), path_.c_str()) != 0) {
+    spdlog::warn("Can't rename the cluster config file {} to {}", tmp, path_);
+  }
+}
+
+Cluster::SlotFlags Cluster::OwnedBy(std::string_view shard) const {
+  SlotFlags owned{};
+  for (uint32_t slot = 0; slot < kSlotCount; ++slot) {
+    owned[slot] = topology_.owner(static_cast<uint16_t>(slot)).shard == shard;
+  }
+  return owned;
+}
+
+void Cluster::Send(const std::string& ip, int port, std::string_view channel,
+                   std::vector<std::string> args, ClusterBus::ReplyHandler done) {
+  ++stats_.messages_sent;
+  bus_->Send(ip, port, channel, std::move(args), std::move(done));
+}
+
+void Cluster::DropSlotKeys(uint16_t slot) {
+  Keyspace& ks = keyspace_;
+  for (int db = 0; db < ks.databases(); ++db) {
+    ks.DropSlot(db, slot);
+  }
+}
+
+// ---- topology changes --------------------------------------------------------------------------
+
+Result<void> Cluster::SetSlots(const std::vector<uint16_t>& slots, bool add) {
+  std::vector<bool> seen(kSlotCount);
+  for (uint16_t slot : slots) {
+    if (seen[slot])
+      return Unexpected("ERR Slot " + std::to_string(slot) + " specified multiple times");
+    seen[slot] = true;
+    if (topology_.owner(slot).shard.empty() != add) {
+      return Unexpected("ERR Slot " + std::to_string(slot) +
+                        (add ? " is already busy" : " is already unassigned"));
+    }
+  }
+  const std::string mine = myself().shard;
+  const SlotFlags was_mine = OwnedBy(mine);
+  topology_.Assign(slots, add ? mine : std::string());
+  Changed(was_mine, now_ms_);
+  return {};
+}
+
+void Cluster::Meet(const std::string& ip, int port) {
+  for (const auto& [id, node] : topology_.nodes()) {
+    if (node.ip == ip && node.port == port) return;
+  }
+  if (std::find(meet_.begin(), meet_.end(), std::make_pair(ip, port)) == meet_.end()) {
+    meet_.emplace_back(ip, port);
+  }
+  dirty_ = true;
+}
+
+void Cluster::Reset(int64_t now_ms) {
+  const ClusterNode me = myself();
+  const SlotFlags was_mine = OwnedBy(me.shard);
+  // Unassigning at a fresh epoch (rather than forgetting) keeps a reset node from taking the old
+  // assignments back from the first gossip it hears.
+  std::vector<uint16_t> all(kSlotCount);
+  for (uint32_t s = 0; s < kSlotCount; ++s) all[s] = static_cast<uint16_t>(s);
+  topology_.Clear();
+  topology_.Assign(all, "");
+  topology_.UpsertNode(me);
+  meet_.clear();
+  Changed(was_mine, now_ms);
+}
+
+void Cluster::Create(const std::vector<std::string>& shards,
+                     const std::vector<std::pair<std::string, int>>& addresses) {
+  const SlotFlags was_mine = OwnedBy(myself().shard);
+  const size_t n = shards.size();
+  for (size_t i = 0; i < n; ++i) {
+    const size_t start = i * kSlotCount / n;
+    const size_t end = (i + 1) * kSlotCount / n;
+    std::vector<uint16_t> slots;
+    for (size_t s = start; s < end; ++s) slots.push_back(static_cast<uint16_t>(s));
+    topology_.Assign(slots, shards[i]);
+  }
+  for (const auto& [ip, port] : addresses) Meet(ip, port);
+  Changed(was_mine, now_ms_);
+}
+
+Result<std::string> Cluster::OnGossip(std::string_view text, int64_t now_ms) {
+  ++stats_.messages_received;
+  Result<ClusterTopology> other = ClusterTopology::Decode(text);
+  if (!other.ok()) {
+    return Unexpected("ERR " + other.error().message);
+  }
+  Adopt(*other, now_ms);
+  return topology_.Encode();
+}
+
+void Cluster::Adopt(const ClusterTopology& other, int64_t now_ms) {
+  // The join keeps the higher version of every node record, this node's own included (nothing
+  // here refuses a copy of it from a peer), so the slots that were "mine" are those of the shard
+  // this node's record names after the join.
+  const ClusterNode* incoming = other.FindNode(myid_);
+  const SlotFlags was_mine =
+      OwnedBy(incoming != nullptr && incoming->version > myself().version ? incoming->shard
+                                                                          : myself().shard);
+  if (!topology_.Merge(other)) return;
+  Changed(was_mine, now_ms);
+}
+
+// After any change of the view: persist, gossip soon, and act on slots that changed hands.
+void Cluster::Changed(const SlotFlags& was_mine, int64_t now_ms) {
+  Persist();
+  dirty_ = true;
+  std::erase_if(meet_, [&](const std::pair<std::string, int>& address) {
+    for (const auto& [id, node] : topology_.nodes()) {
+      if (node.ip == address.first && node.port == address.second) return true;
+    }
+    return false;
+  });
+  const std::string& mine = myself().shard;
+  for (uint32_t s = 0; s < kSlotCount; ++s) {
+    const uint16_t slot = static_cast<uint16_t>(s);
+    const std::string& now_owner = topology_.owner(slot).shard;
+    if (was_mine[s] && now_owner != mine) {
+      // The slot left this shard: writes held for the handoff now get MOVED, and the keys go
+      // (the target shard holds them).
+      paused_[slot] = false;
+      unconfirmed_[slot] = false;
+      exporting_[slot] = false;
+      DropSlotKeys(slot);
+    }
+  }
+  for (MigrationJob& job : jobs_) {
+    if (job.terminal()) continue;
+    // The peer shard is the target of an export and the source of an import.
+    bool all_peer = true, all_mine = true;
+    for (uint16_t slot : job.slots) {
+      const std::string& owner = topology_.owner(slot).shard;
+      all_peer = all_peer && owner == job.peer_shard;
+      all_mine = all_mine && owner == mine;
+    }
+    if (job.export_side) {
+      if (all_peer) {
+        const int64_t pause_us =
+            job.pause_start_us == 0 ? 0 : clock_.MonotonicUs() - job.pause_start_us;
+        const int64_t ms = now_ms - job.create_ms;
+        stats_.last_migration_ms = ms;
+        stats_.last_migration_pause_ms = pause_us / 1000;
+        stats_.max_migration_pause_ms = std::max(stats_.max_migration_pause_ms, pause_us / 1000);
+        stats_.last_migration_keys = job.keys_sent;
+        SetState(job, MigrationState::kSuccess, now_ms);
+        spdlog::info(
+            "Slot migration {} of slots {} to shard '{}' succeeded: {} keys and {} ops in "
+            "{} ms, writes paused {:.3f} ms",
+            job.name, SlotRangesText(job.ranges), job.peer_shard, job.keys_sent, job.ops_sent, ms,
+            static_cast<double>(pause_us) / 1000.0);
+      } else if (!all_mine) {
+        FailExport(job, MigrationState::kFailed, "Slot ownership changed during the migration",
+                   now_ms);
+      }
+    } else if (all_mine) {
+      for (uint16_t slot : job.slots) SetImporting(slot, false);
+      SetState(job, MigrationState::kSuccess, now_ms);
+      spdlog::info("Slot import {} of slots {} from shard '{}' succeeded", job.name,
+                   SlotRangesText(job.ranges), job.peer_shard);
+      // The imported state is in no op log: a snapshot makes it durable. It is written at the
+      // next tick, after the reply to FINISH: the source's write pause does not wait for it.
+      checkpoint_due_ = true;
+    } else if (!all_peer) {
+      FailImport(job, "Slot ownership changed during the import", now_ms);
+    }
+  }
+}
+
+// ---- gossip ------------------------------------------------------------------------------------
+
+void Cluster::Tick(int64_t now_ms) {
+  now_ms_ = now_ms;
+  if (dirty_ || now_ms - last_gossip_ms_ >= kGossipIntervalMs) {
+    Gossip(now_ms);
+  }
+  // Memory of slots that left (or imports abandoned), a bounded part per tick.
+  keyspace_.FreeDropped(kFreeKeysPerTick);
+  if (checkpoint_due_) {
+    checkpoint_due_ = false;
+    if (Replication* replication = replication_) {
+      const int64_t began_us = clock_.MonotonicUs();
+      if (Result<void> done = replication->Checkpoint(now_ms); !done.ok()) {
+        spdlog::warn("Checkpoint after a slot import: {}", done.error().message);
+      } else {
+        spdlog::info("Checkpoint after a slot import took {} ms",
+                     (clock_.MonotonicUs() - began_us) / 1000);
+      }
+    }
+  }
+  if (any_paused_) {
+    bool still = false;
+    std::vector<uint16_t> timed_out;
+    for (uint32_t s = 0; s < kSlotCount; ++s) {
+      if (paused_[s] && now_ms >= paused_until_ms_[s]) {
+        paused_[s] = false;
+        timed_out.push_back(static_cast<uint16_t>(s));
+      }
+      still = still || paused_[s];
+    }
+    any_paused_ = still;
+    if (!timed_out.empty()) {
+      spdlog::warn(
+          "Write pause of {} slot(s) from {} for a migration handoff timed out without "
+          "an outcome: writes to them get TRYAGAIN until the target shard confirms the "
+          "slot map",
+          timed_out.size(), timed_out.front());
+      MarkUnconfirmed(timed_out);
+    }
+  }
+  for (size_t i = 0; i < jobs_.size(); ++i) {
+    MigrationJob& job = jobs_[i];
+    if (job.terminal()) continue;
+    const int64_t timeout_ms = std::max<int64_t>(options_.repl_timeout_s * 1000, 1000);
+    if (now_ms - job.ack_ms > timeout_ms) {
+      if (job.export_side) {
+        FailExport(job, MigrationState::kFailed, "Timed out waiting for the target", now_ms);
+      } else {
+        FailImport(job, "Timed out waiting for the source", now_ms);
+      }
+      continue;
+    }
+    if (job.export_side) StepExport(job, now_ms);
+  }
+  Flush();
+}
+
+void Cluster::Gossip(int64_t now_ms) {
+  if (bus_ == nullptr) return;
+  ++gossip_round_;
+  dirty_ = false;
+  last_gossip_ms_ = now_ms;
+  const std::string view = topology_.Encode();  // one encoding for every peer of the round
+  for (const auto& [id, node] : topology_.nodes()) {
+    if (id != myid_) SendGossip(node.ip, node.port, view);
+  }
+  for (const auto& [ip, port] : std::vector(meet_)) SendGossip(ip, port, view);
+}
+
+void Cluster::SendGossip(const std::string& ip, int port, const std::string& view) {
+  const std::string address = ip + ":" + std::to_string(port);
+  if (gossip_inflight_[address]) return;
+  gossip_inflight_[address] = true;
+  Send(ip, port, "gossip", {"CLUSTER", "LATTICE-GOSSIP", view},
+       [this, address, ip, port, round = gossip_round_](Result<RespValue> reply) {
+         gossip_inflight_[address] = false;
+         if (!reply.ok() || reply->type != RespValue::Type::kBulk) {
+           spdlog::debug("Cluster gossip to {}: {}", address, ReplyText(reply));
+           return;
+         }
+         ++stats_.messages_received;
+         Result<ClusterTopology> theirs = ClusterTopology::Decode(reply->text);
+         if (!theirs.ok()) {
+           spdlog::warn("Cluster gossip from {}: {}", address, theirs.error().message);
+           return;
+         }
+         Adopt(*theirs, now_ms_);
+         Confirm(ip, port, round);
+       });
+}
+
+// Slots whose handoff pause ended without an outcome (it timed out here, or the handoff was
+// granted but not acknowledged): the migration may have succeeded, so writes to them are
+// refused until the target shard's own view is known.
+void Cluster::MarkUnconfirmed(const std::vector<uint16_t>& slots) {
+  for (uint16_t slot : slots) {
+    unconfirmed_[slot] = true;
+    unconfirmed_round_[slot] = gossip_round_;
+  }
+  any_unconfirmed_ = true;
+  dirty_ = true;  // ask at the next tick
+}
+
+// A gossip reply from ip:port, sent in `round`, was just joined. If it came from a node of the
+// shard an unconfirmed slot was being handed to, and was asked after the slot became
+// unconfirmed, that node's view is known here now: a slot still owned by this shard was not
+// handed over, and writes to it resume. (A slot handed over left this shard in Adopt.)
+void Cluster::Confirm(const std::string& ip, int port, uint64_t round) {
+  if (!any_unconfirmed_) return;
+  const ClusterNode* from = nullptr;
+  for (const auto& [id, node] : topology_.nodes()) {
+    if (node.ip == ip && node.port == port) from = &node;
+  }
+  if (from == nullptr) return;
+  const std::string& mine = myself().shard;
+  bool still = false;
+  size_t confirmed = 0;
+  for (uint32_t s = 0; s < kSlotCount; ++s) {
+    if (!unconfirmed_[s]) continue;
+    if (pause_target_[s] == from->shard && round > unconfirmed_round_[s] &&
+        topology_.owner(static_cast<uint16_t>(s)).shard == mine) {
+      unconfirmed_[s] = false;
+      ++confirmed;
+    }
+    still = still || unconfirmed_[s];
+  }
+  any_unconfirmed_ = still;
+  if (confirmed > 0) {
+    spdlog::info("Shard '{}' confirmed that {} slot(s) were not handed over: writes resume",
+                 from->shard, confirmed);
+  }
+}
+
+// ---- routing -----------------------------------------------------------------------------------
+
+// ---- slot migration: source side
+// -----------------------------------------------------------------
+
+std::string Cluster::NewName() { return Hex40(rng_); }
+
+MigrationJob* Cluster::FindJob(std::string_view name, bool export_side) {
+  for (MigrationJob& job : jobs_) {
+    if (job.name == name && job.export_side == export_side) return &job;
+  }
+  return nullptr;
+}
+
+void Cluster::SetState(MigrationJob& job, MigrationState state, int64_t now_ms) {
+  spdlog::info("Slot {} {}: {} at {} ms", job.export_side ? "migration" : "import",
+               job.name.substr(0, 8), MigrationStateName(state), now_ms - job.create_ms);
+  const bool was_active = !job.terminal();
+  job.state = state;
+  if (job.export_side && was_active && job.terminal()) --active_exports_;
+  job.update_ms = now_ms;
+}
+
+void Cluster::TrimJobs() {
+  while (jobs_.size() > kJobLogMax && jobs_.back().terminal()) jobs_.pop_back();
+}
+
+Result<void> Cluster::MigrateSlots(
+    std::vector<std::pair<std::vector<SlotRange>, std::string>> requests, int64_t now_ms) {
+  const std::string& mine = myself().shard;
+  std::vector<bool> taken(kSlotCount);
+  for (const auto& [ranges, node_id] : requests) {
+    if (!IsNodeId(node_id)) return Unexpected("ERR Invalid node name: " + node_id);
+    const ClusterNode* target = topology_.FindNode(node_id);
+    if (target == nullptr) return Unexpected("ERR Unknown node name: " + node_id);
+    if (node_id == myid_ || target->shard == mine) {
+      return Unexpected(std::string("ERR Target node can not be this node."));
+    }
+    for (size_t i = 0; i < ranges.size(); ++i) {
+      for (size_t j = 0; j < i; ++j) {
+        if (ranges[i].start <= ranges[j].end && ranges[j].start <= ranges[i].end) {
+          return Unexpected("ERR Slot range " + std::to_string(ranges[i].start) + "-" +
+                            std::to_string(ranges[i].end) + " overlaps with previous range " +
+                            std::to_string(ranges[j].start) + "-" + std::to_string(ranges[j].end) +
+                            ".");
+        }
+      }
+    }
+    for (uint16_t slot : SlotsOf(ranges)) {
+      if (topology_.owner(slot).shard.empty()) {
+        return Unexpected("ERR Slot " + std::to_string(slot) + " has no node served.");
+      }
+      if (topology_.owner(slot).shard != mine) {
+        return Unexpected(std::string("ERR Slots are not served by this node."));
+      }
+      if (exporting_[slot]) {
+        return Unexpected("ERR I am already migrating slot " + std::to_string(slot) + ".");
+      }
+      if (taken[slot]) return Unexpected(std::string("ERR Slot ranges in migrations overlap"));
+      taken[slot] = true;
+    }
+  }
+  for (auto& [ranges, node_id] : requests) {
+    MigrationJob job{.name = NewName(),
+                     .export_side = true,
+                     .ranges = ranges,
+                     .slots = SlotsOf(ranges),
+                     .source_node = myid_,
+                     .target_node = node_id,
+                     .peer_shard = topology_.FindNode(node_id)->shard,
+                     .state = MigrationState::kConnecting,
+                     .create_ms = now_ms,
+                     .update_ms = now_ms,
+                     .ack_ms = now_ms};
+    for (const ClusterNode* node : topology_.NodesOf(job.peer_shard))
+      job.targets.push_back(node->id);
+    for (uint16_t slot : job.slots) exporting_[slot] = true;
+    ++active_exports_;
+    jobs_.push_front(std::move(job));
+    MigrationJob& created = jobs_.front();
+    spdlog::info("Slot migration {} of slots {} to shard '{}' ({} nodes) started", created.name,
+                 SlotRangesText(created.ranges), created.peer_shard, created.targets.size());
+    std::vector<std::string> establish{"CLUSTER", "SYNCSLOTS", "ESTABLISH", "SOURCE",
+                                       myid_,     "NAME",      created.name};
+    for (std::string& arg : RangeArgs(created.ranges)) establish.push_back(std::move(arg));
+    SendToTargets(created, establish, /*count_wait=*/true);
+  }
+  TrimJobs();
+  return {};
+}
+
+// Sends to every node of the target shard on the job's channel. A failed reply fails the job;
+// with count_wait, each OK counts the step's `waiting` down.
+void Cluster::SendToTargets(MigrationJob& job, std::vector<std::string> args, bool count_wait) {
+  if (bus_ == nullptr) return;
+  if (count_wait) job.waiting += job.targets.size();
+  for (size_t i = 0; i < job.targets.size(); ++i) {
+    const std::string& id = job.targets[i];
+    const ClusterNode* node = topology_.FindNode(id);
+    if (node == nullptr) continue;
+    ++job.outstanding;
+    const std::string name = job.name;
+    const std::string what = args.size() > 2 ? args[2] : "";
+    if (what == "SNAPSHOT") ++job.snapshot_outstanding;
+    // The last target gets the arguments themselves: a snapshot chunk is megabytes.
+    Send(node->ip, node->port, "migrate-" + name,
+         i + 1 == job.targets.size() ? std::move(args) : args,
+         [this, name, what, count_wait, id](Result<RespValue> reply) {
+           MigrationJob* job = FindJob(name, /*export_side=*/true);
+           if (job == nullptr) return;
+           if (job->outstanding > 0) --job->outstanding;
+           if (what == "SNAPSHOT" && job->snapshot_outstanding > 0) {
+             --job->snapshot_outstanding;
+           }
+           if (job->terminal()) return;
+           if (!IsOk(reply)) {
+             const std::string why =
+                 what == "ESTABLISH"
+                     ? "Received error during handshake to target: " + ReplyText(reply)
+                     : "Target " + id + " failed on " + what + ": " + ReplyText(reply);
+             FailExport(*job, MigrationState::kFailed, why, now_ms_);
+             return;
+           }
+           job->ack_ms = now_ms_;
+           if (count_wait && job->waiting > 0) --job->waiting;
+         });
+  }
+}
+
+void Cluster::StepExport(MigrationJob& job, int64_t now_ms) {
+  if (job.state == MigrationState::kConnecting && job.waiting == 0) {
+    SetState(job, MigrationState::kSnapshotting, now_ms);
+  }
+  if (job.state == MigrationState::kSnapshotting) {
+    while (job.snapshot_outstanding < kSnapshotChunksInFlight * job.targets.size() &&
+           job.snapshot_db < static_cast<size_t>(keyspace_.databases())) {
+      SendSnapshotChunk(job);
+    }
+    if (job.snapshot_db >= static_cast<size_t>(keyspace_.databases()) &&
+        job.snapshot_outstanding == 0) {
+      SetState(job, MigrationState::kReplicating, now_ms);
+    }
+  }
+  // Every target joined the whole snapshot. Writes pause once the op stream in flight is short
+  // (Valkey waits for its buffer to drain the same way), or after 5 s of trying: the pause then
+  // lets the rest drain.
+  if (job.state == MigrationState::kReplicating &&
+      (job.outstanding <= 2 * job.targets.size() || now_ms - job.update_ms > 5000)) {
+    StartPause(job, now_ms);
+  }
+  if (job.state == MigrationState::kWaitingToPause && job.waiting == 0) {
+    SetState(job, MigrationState::kFailoverPaused, now_ms);
+  }
+  if (job.state == MigrationState::kFailoverPaused) {
+    const crdt::VersionVector& have = keyspace_.context().vector();
+    for (const auto& [replica, seq] : job.drain_until) {
+      if (have.Get(replica) < seq) return;  // ops of that region still on their way here
+    }
+    Flush();
+    SendToTargets(job, {"CLUSTER", "SYNCSLOTS", "DRAINED", job.name}, /*count_wait=*/true);
+    SetState(job, MigrationState::kWaitingToFinish, now_ms);
+  }
+  if (job.state == MigrationState::kWaitingToFinish && job.waiting == 0) {
+    Finish(job, now_ms);
+  }
+  if (job.state == MigrationState::kFailoverGranted && job.waiting == 0) {
+    // Every target owns the slots: adopt the same topology at once (Changed ends the job and the
+    // pause) rather than wait for a target's gossip.
+    Result<ClusterTopology> next = ClusterTopology::Decode(job.finish_topology);
+    LATTICE_ASSERT(next.ok());
+    Adopt(*next, now_ms);
+    return;
+  }
+  if (job.pause_start_us != 0 && !job.terminal() &&
+      clock_.MonotonicUs() - job.pause_start_us > kPauseMaxMs * 1000) {
+    FailExport(job, MigrationState::kFailed, "Timed out before streaming completed", now_ms);
+  }
+}
+
+void Cluster::SendSnapshotChunk(MigrationJob& job) {
+  Flush();  // ops applied before the chunk is taken go first: the stream stays in applied order
+  Keyspace& ks = keyspace_;
+  std::vector<repl::SnapshotKeyRef> keys;  // encoded from where they are, without copies
+  while (job.snapshot_db < static_cast<size_t>(ks.databases()) &&
+         keys.size() < kSnapshotKeysPerChunk) {
+    const int db = static_cast<int>(job.snapshot_db);
+    ks.ForEachInSlot(db, job.slots[job.snapshot_slot],
+                     [&](const std::string& key, const crdt::Key& value) {
+                       keys.push_back({static_cast<uint32_t>(db), key, &value});
+                     });
+    if (++job.snapshot_slot == job.slots.size()) {
+      job.snapshot_slot = 0;
+      ++job.snapshot_db;
+    }
+  }
+  // The chunk's context is the dots its keys hold, not this node's whole context: the target's
+  // context is shared by all its keys, and a dot it covers but its state lacks counts as removed,
+  // so a whole context would delete the keys of later chunks as they arrive. Removals made here
+  // before the chunk was taken reached the target as ops, ahead of it.
+  crdt::DotContext context;
+  for (const repl::SnapshotKeyRef& key : keys) key.state->CollectDots(context);
+  job.keys_sent += keys.size();
+  SendToTargets(job,
+                {"CLUSTER", "SYNCSLOTS", "SNAPSHOT", job.name,
+                 repl::EncodeSnapshotChunk(0, keys, context, /*last=*/false)},
+                /*count_wait=*/false);
+}
+
+void Cluster::OnLocalOp(int db, std::string_view key, const crdt::KeyOp& op) {
+  if (active_exports_ == 0 || db >= keyspace_.databases() || !exporting_[KeySlot(key)]) return;
+  StreamOp(repl::OpRecord{.db = static_cast<uint32_t>(db), .key = std::string(key), .op = op});
+}
+
+void Cluster::OnRemoteOp(int db, std::string_view key, const crdt::KeyOp& op) {
+  OnLocalOp(db, key, op);  // the migration target joins ops: who made one does not matter
+}
+
+void Cluster::StreamOp(const repl::OpRecord& op) {
+  const uint16_t slot = KeySlot(op.key);
+  for (MigrationJob& job : jobs_) {
+    if (!job.export_side || job.terminal() ||
+        !std::binary_search(job.slots.begin(), job.slots.end(), slot)) {
+      continue;
+    }
+    job.op_buffer.push_back(repl::EncodeOp(op));
+    ++job.ops_sent;
+    if (job.op_buffer.size() >= kOpsPerMessage) SendOps(job);
+  }
+}
+
+void Cluster::Flush() {
+  if (active_exports_ == 0) return;
+  for (MigrationJob& job : jobs_) {
+    if (job.export_side && !job.terminal() && !job.op_buffer.empty()) SendOps(job);
+  }
+}
+
+void Cluster::SendOps(MigrationJob& job) {
+  std::vector<std::string> args{"CLUSTER", "SYNCSLOTS", "OPS", job.name};
+  for (std::string& blob : job.op_buffer) args.push_back(std::move(blob));
+  job.op_buffer.clear();
+  SendToTargets(job, std::move(args), /*count_wait=*/false);
+}
+
+void Cluster::Pause(const std::vector<uint16_t>& slots, const std::string& target_shard,
+                    int64_t until_ms) {
+  for (uint16_t slot : slots) {
+    paused_[slot] = true;
+    paused_until_ms_[slot] = until_ms;
+    pause_target_[slot] = target_shard;
+  }
+  any_paused_ = true;
+}
+
+// Keys of a slot being imported are hidden from DBSIZE, KEYS, SCAN, RANDOMKEY and INFO until
+// the handoff, as Valkey's.
+void Cluster::SetImporting(uint16_t slot, bool importing) {
+  keyspace_.SetSlotHidden(slot, importing);
+}
+
+void Cluster::Unpause(const std::vector<uint16_t>& slots) {
+  for (uint16_t slot : slots) {
+    paused_[slot] = false;
+    unconfirmed_[slot] = false;  // the migration ended without a handoff: an outcome
+  }
+}
+
+// Writes to the slots are held here and on every other node of this shard; each peer replies with
+// its last own sequence number, and the handoff waits until this node has applied up to it.
+void Cluster::StartPause(MigrationJob& job, int64_t now_ms) {
+  Pause(job.slots, job.peer_shard, now_ms + kPauseMaxMs);
+  job.pause_start_us = clock_.MonotonicUs();
+  SetState(job, MigrationState::kWaitingToPause, now_ms);
+  std::vector<std::string> args{"CLUSTER", "SYNCSLOTS", "PAUSE",
+                                job.name,  "TARGET",    job.peer_shard};
+  for (std::string& arg : RangeArgs(job.ranges)) args.push_back(std::move(arg));
+  for (const ClusterNode* node : topology_.NodesOf(myself().shard)) {
+    if (node->id == myid_ || bus_ == nullptr) continue;
+    ++job.waiting;
+    const std::string name = job.name;
+    const std::string id = node->id;
+    Send(node->ip, node->port, "migrate-" + name, args, [this, name, id](Result<RespValue> reply) {
+      MigrationJob* job = FindJob(name, /*export_side=*/true);
+      if (job == nullptr || job->terminal()) return;
+      uint64_t replica = 0;
+      int64_t seq = -1;
+      if (reply.ok() && reply->type == RespValue::Type::kArray && reply->elements.size() == 2) {
+        const std::string& hex = reply->elements[0].text;
+        char* end = nullptr;
+        replica = std::strtoull(hex.c_str(), &end, 16);
+        if (hex.empty() || end != hex.c_str() + hex.size()) replica = 0;
+        seq = reply->elements[1].integer;
+      }
+      if (replica == 0 || seq < 0) {
+        FailExport(*job, MigrationState::kFailed,
+                   "Source node " + id + " did not pause: " + ReplyText(reply), now_ms_);
+        return;
+      }
+      job->drain_until[replica] = static_cast<uint64_t>(seq);
+      if (job->waiting > 0) --job->waiting;
+    });
+  }
+}
+
+// Every target holds everything: hand the slots over. The targets adopt the new assignment
+// first, so a client redirected by a source node is never sent back.
+void Cluster::Finish(MigrationJob& job, int64_t now_ms) {
+  ClusterTopology next = topology_;
+  next.Assign(job.slots, job.peer_shard);
+  job.finish_topology = next.Encode();
+  SetState(job, MigrationState::kFailoverGranted, now_ms);
+  SendToTargets(job, {"CLUSTER", "SYNCSLOTS", "FINISH", job.name, job.finish_topology},
+                /*count_wait=*/true);
+}
+
+void Cluster::FailExport(MigrationJob& job, MigrationState state, const std::string& why,
+                         int64_t now_ms) {
+  if (job.terminal()) return;
+  const bool granted = job.state == MigrationState::kFailoverGranted;
+  SetState(job, state, now_ms);
+  job.message =
+      granted ? "Unpaused before migration completed (migration may have succeeded): " + why : why;
+  job.op_buffer.clear();
+  for (uint16_t slot : job.slots) exporting_[slot] = false;
+  spdlog::warn("Slot migration {} of slots {} to shard '{}' {}: {}", job.name,
+               SlotRangesText(job.ranges), job.peer_shard, MigrationStateName(state), job.message);
+  if (granted) {
+    // The targets may have taken the slots: writes wait until their view is known here, and
+    // the other source nodes' pauses time out into the same state. ABORT still goes: a target
+    // that has not taken FINISH yet then never will.
+    for (uint16_t slot : job.slots) paused_[slot] = false;
+    MarkUnconfirmed(job.slots);
+  } else {
+    Unpause(job.slots);
+  }
+  if (bus_ == nullptr) return;
+  if (!granted) {
+    std::vector<std::string> unpause{"CLUSTER", "SYNCSLOTS", "UNPAUSE", job.name};
+    for (std::string& arg : RangeArgs(job.ranges)) unpause.push_back(std::move(arg));
+    for (const ClusterNode* node : topology_.NodesOf(myself().shard)) {
+      if (node->id == myid_) continue;
+      Send(node->ip, node->port, "control", unpause, [](Result<RespValue>) {});
+    }
+  }
+  for (const std::string& id : job.targets) {
+    if (const ClusterNode* node = topology_.FindNode(id)) {
+      Send(node->ip, node->port, "control",
+           {"CLUSTER", "SYNCSLOTS", "ABORT", job.name, "MESSAGE", job.message},
+           [](Result<RespValue>) {});
+    }
+  }
+}
+
+Result<void> Cluster::CancelMigrations(int64_t now_ms) {
+  bool any = false;
+  for (MigrationJob& job : jobs_) {
+    if (job.export_side && !job.terminal()) {
+      FailExport(job, MigrationState::kCancelled, "Cancelled by CLUSTER CANCELSLOTMIGRATIONS",
+                 now_ms);
+      any = true;
+    }
+  }
+  if (!any) return Unexpected(std::string("ERR No migrations ongoing"));
+  return {};
+}
+
+// ---- slot migration: target side and source peers
+// ------------------------------------------------
+
+void Cluster::FailImport(MigrationJob& job, const std::string& why, int64_t now_ms) {
+  if (job.terminal()) return;
+  SetState(job, MigrationState::kCleaningUp, now_ms);
+  job.message = why;
+  const std::string& mine = myself().shard;
+  for (uint16_t slot : job.slots) {
+    SetImporting(slot, false);
+    if (topology_.owner(slot).shard != mine) DropSlotKeys(slot);
+  }
+  SetState(job, MigrationState::kFailed, now_ms);
+  spdlog::warn("Slot import {} of slots {} from shard '{}' failed: {}", job.name,
+               SlotRangesText(job.ranges), job.peer_shard, why);
+}
+
+void Cluster::OnSyncSlots(ArgList args, ReplyBuilder& reply, int64_t now_ms) {
+  now_ms_ = now_ms;
+  ++stats_.messages_received;
+  const std::string_view sub = args[2];
+  if (EqualsIgnoreCase(sub, "establish")) {
+    SyncEstablish(args, reply, now_ms);
+    return;
+  }
+  if (args.size() < 4) {
+    reply.Error(errors::kSyntax);
+    return;
+  }
+  const std::string_view name = args[3];
+  if (EqualsIgnoreCase(sub, "pause") || EqualsIgnoreCase(sub, "unpause")) {
+    std::string target_shard;
+    size_t at = 4;
+    if (at + 1 < args.size() && EqualsIgnoreCase(args[at], "target")) {
+      target_shard = std::string(args[at + 1]);
+      at += 2;
+    }
+    Result<std::vector<SlotRange>> ranges = ParseSlotRanges(args, at);
+    if (!ranges.ok()) {
+      reply.Error(ranges.error().message);
+      return;
+    }
+    const std::vector<uint16_t> slots = SlotsOf(*ranges);
+    for (uint16_t slot : slots) {
+      if (topology_.owner(slot).shard != myself().shard) {
+        reply.Error("ERR Slots are not served by this node.");
+        return;
+      }
+    }
+    if (EqualsIgnoreCase(sub, "unpause")) {
+      Unpause(slots);
+      spdlog::info("Slot migration {}: writes to slots {} resumed (the migration ended)", name,
+                   SlotRangesText(*ranges));
+      reply.Ok();
+      return;
+    }
+    if (target_shard.empty() || target_shard == myself().shard) {
+      reply.Error(errors::kSyntax);
+      return;
+    }
+    Pause(slots, target_shard, now_ms + kPauseMaxMs);
+    const uint64_t next = keyspace_.next_seq();
+    reply.Array(2);
+    reply.Bulk(ReplicaIdText(keyspace_.replica()));
+    reply.Integer(static_cast<int64_t>(next - 1));
+    return;
+  }
+  MigrationJob* job = FindJob(name, /*export_side=*/false);
+  if (job == nullptr || job->terminal()) {
+    reply.Error("ERR No active slot import named " + std::string(name.substr(0, 64)));
+    return;
+  }
+  job->ack_ms = now_ms;
+  if (EqualsIgnoreCase(sub, "abort")) {
+    FailImport(*job, args.size() >= 6 ? "Source: " + std::string(args[5]) : "Aborted by source",
+               now_ms);
+    reply.Ok();
+  } else if (EqualsIgnoreCase(sub, "drained")) {
+    SetState(*job, MigrationState::kFailoverRequested, now_ms);
+    job->drained_us = clock_.MonotonicUs();
+    reply.Ok();
+  } else if (EqualsIgnoreCase(sub, "finish") && args.size() == 5) {
+    Result<ClusterTopology> next = ClusterTopology::Decode(args[4]);
+    if (!next.ok()) {
+      reply.Error("ERR " + next.error().message);
+      FailImport(*job, next.error().message, now_ms);
+      return;
+    }
+    if (job->state != MigrationState::kFailoverRequested ||
+        clock_.MonotonicUs() - job->drained_us > kFinishAfterDrainedMaxUs) {
+      reply.Error("ERR FINISH came too late after DRAINED: the source may have resumed writes");
+      FailImport(*job, "FINISH came too late after DRAINED", now_ms);
+      return;
+    }
+    SetState(*job, MigrationState::kFailoverGranted, now_ms);
+    Adopt(*next, now_ms);
+    if (job->state != MigrationState::kSuccess) {
+      reply.Error("ERR Target node does not agree about the new slot ownership");
+      FailImport(*job, "the handoff topology did not give this shard the slots", now_ms);
+      return;
+    }
+    reply.Ok();
+  } else if (EqualsIgnoreCase(sub, "snapshot") || EqualsIgnoreCase(sub, "ops")) {
+    SyncData(*job, sub, args.subspan(4), reply, now_ms);
+  } else {
+    reply.Error(errors::kSyntax);
+  }
+}
+
+void Cluster::SyncEstablish(ArgList args, ReplyBuilder& reply, int64_t now_ms) {
+  std::string source, name;
+  std::vector<SlotRange> ranges;
+  for (size_t i = 3; i < args.size(); ++i) {
+    if (EqualsIgnoreCase(args[i], "source") && i + 1 < args.size()) {
+      source = std::string(args[++i]);
+    } else if (EqualsIgnoreCase(args[i], "name") && i + 1 < args.size()) {
+      name = std::string(args[++i]);
+    } else if (EqualsIgnoreCase(args[i], "slotsrange")) {
+      Result<std::vector<SlotRange>> parsed = ParseSlotRanges(args, i);
+      if (!parsed.ok()) {
+        reply.Error(parsed.error().message);
+        return;
+      }
+      ranges = *parsed;
+      break;
+    }
+  }
+  const ClusterNode* node = topology_.FindNode(source);
+  if (node == nullptr) {
+    reply.Error("ERR Target node does not know the source node");
+    return;
+  }
+  if (source == myid_) {
+    reply.Error("ERR Source node is target node itself");
+    return;
+  }
+  if (!IsNodeId(name) || ranges.empty()) {
+    reply.Error(errors::kSyntax);
+    return;
+  }
+  const std::vector<uint16_t> slots = SlotsOf(ranges);
+  for (uint16_t slot : slots) {
+    if (keyspace_.slot_hidden(slot)) {  // being imported
+      reply.Error("ERR Slot is already being imported on the target by a different migration");
+      return;
+    }
+    if (topology_.owner(slot).shard != node->shard) {
+      reply.Error("ERR Target node does not agree about current slot ownership");
+      return;
+    }
+  }
+  MigrationJob job{.name = name,
+                   .export_side = false,
+                   .ranges = ranges,
+                   .slots = slots,
+                   .source_node = source,
+                   .target_node = myid_,
+                   .peer_shard = node->shard,
+                   .state = MigrationState::kReceivingSnapshot,
+                   .create_ms = now_ms,
+                   .update_ms = now_ms,
+                   .ack_ms = now_ms};
+  for (uint16_t slot : slots) {
+    SetImporting(slot, true);
+    DropSlotKeys(slot);  // leftovers of an earlier failed import
+  }
+  spdlog::info("Slot import {} of slots {} from shard '{}' started", name, SlotRangesText(ranges),
+               node->shard);
+  jobs_.push_front(std::move(job));
+  TrimJobs();
+  reply.Ok();
+}
+
+// Snapshot chunks and ops of an import: every key must be in the job's slots and a client db.
+void Cluster::SyncData(MigrationJob& job, std::string_view kind, ArgList blobs, ReplyBuilder& reply,
+                       int64_t now_ms) {
+  Keyspace& ks = keyspace_;
+  auto valid = [&](uint32_t db, std::string_view key) {
+    return db < static_cast<uint32_t>(ks.databases()) &&
+           std::binary_search(job.slots.begin(), job.slots.end(), KeySlot(key));
+  };
+  if (EqualsIgnoreCase(kind, "snapshot")) {
+    Result<repl::Message> message =
+        blobs.size() == 1 ? repl::Decode(blobs[0]) : Result<repl::Message>(Unexpected("arity"));
+    const repl::SnapshotChunk* chunk =
+        message.ok() ? std::get_if<repl::SnapshotChunk>(&*message) : nullptr;
+    if (chunk == nullptr) {
+      const std::string why = "malformed snapshot chunk";
+      reply.Error("ERR " + why);
+      FailImport(job, why, now_ms);
+      return;
+    }
+    for (const repl::SnapshotKey& key : chunk->keys) {
+      if (!valid(key.db, key.key)) {
+        reply.Error("ERR snapshot key outside the imported slots");
+        FailImport(job, "snapshot key outside the imported slots", now_ms);
+        return;
+      }
+    }
+    for (const repl::SnapshotKey& key : chunk->keys) {
+      ks.JoinImported(static_cast<int>(key.db), key.key, key.state, chunk->context);
+      ks.NotifyKeyChanged(static_cast<int>(key.db), key.key);
+    }
+    ks.context().Join(chunk->context);
+    reply.Ok();
+    return;
+  }
+  std::vector<repl::OpRecord> ops;
+  for (std::string_view blob : blobs) {
+    Result<repl::OpRecord> op = repl::DecodeOp(blob);
+    if (!op.ok() || !valid(op->db, op->key)) {
+      const std::string why = op.ok() ? "op outside the imported slots" : op.error().message;
+      reply.Error("ERR " + why);
+      FailImport(job, why, now_ms);
+      return;
+    }
+    ops.push_back(std::move(*op));
+  }
+  for (const repl::OpRecord& op : ops) {
+    ks.ApplyRemote(static_cast<int>(op.db), op.key, op.op);  // observers see it
+  }
+  reply.Ok();
+}
+
+std::vector<std::string> Cluster::MigratingSlotsText() const {
+  std::vector<std::string> out;
+  for (const MigrationJob& job : jobs_) {
+    if (job.terminal()) continue;
+    for (const SlotRange& range : job.ranges) {
+      const std::string slots = SlotRangeShortText(range);
+      out.push_back(job.export_side ? "[" + slots + "->-" + job.target_node + "]"
+                                    : "[" + slots + "-<-" + job.source_node + "]");
+    }
+  }
+  return out;
+}
+
+}  // namespace lattice::server

@@ -1,0 +1,288 @@
+#pragma once
+// Cluster is a node's cluster-mode state and logic: its identity (a 40-hex node id kept in
+// --dir/nodes.conf), its view of the topology (cluster_topology.h), the routing of commands, the
+// gossip that makes every node converge on one slot map, and atomic slot migration. It does no
+// I/O of its own: messages to other nodes go through a ClusterBus (src/net/cluster_bus.h in
+// production), and time comes in as arguments, so tests drive it with a fake bus and clock.
+//
+// Gossip: every second, and at once after a change, the node sends its whole view to every node
+// it knows and every address it was asked to MEET (CLUSTER LATTICE-GOSSIP <topology text>);
+// the receiver joins it into its own (ClusterTopology::Merge) and replies with its view, which
+// the sender joins too. Merge is a join, so any delivery order converges.
+//
+// Slot migration (Valkey 9's CLUSTER MIGRATESLOTS; docs/cluster.md): the node that receives the
+// command exports to every node of the target shard over the bus (CLUSTER SYNCSLOTS ...):
+//   ESTABLISH -> snapshot chunks of the slots' CRDT state, interleaved with every op applied here
+//   to those slots (own ops and ops of the other regions of this shard, in applied order: a
+//   causal order) -> PAUSE writes to the slots on every node of this shard, each replying with
+//   its last own sequence number -> wait until this node has applied those (drained) ->
+//   DRAINED to the targets -> FINISH: the targets adopt a topology where they own the slots at a
+//   new epoch -> once every target acknowledged it, this node adopts it and gossips it; every
+//   source node then unpauses (writes get MOVED), and drops its keys of those slots.
+// Join makes duplicates between snapshot and stream harmless. Any failure before FINISH leaves
+// the source owning the slots: its nodes unpause and the targets drop what they imported. When
+// the outcome is unknown (FINISH unanswered, or another source node's pause timed out), the
+// slots are "unconfirmed": writes get TRYAGAIN until a node of the target shard answers a
+// gossip sent afterwards (docs/cluster.md, "Failure").
+//
+// Event-loop thread only.
+
+#include <array>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cluster/cluster_topology.h"
+#include "lattice/common/result.h"
+#include "lattice/common/rng.h"
+#include "lattice/repl/messages.h"
+#include "resp/reply_builder.h"
+#include "resp/reply_decoder.h"
+#include "resp/request_parser.h"
+#include "store/clock.h"
+#include "store/keyspace.h"
+
+namespace lattice::server {
+
+class Replication;
+
+// How a node reaches other nodes: commands over their client port, one ordered connection per
+// (address, channel). Implemented in src/net/cluster_bus.h.
+class ClusterBus {
+ public:
+  using ReplyHandler = std::function<void(Result<RespValue> reply)>;
+  virtual ~ClusterBus() = default;
+  // Sends `args` as one command; `done` receives the reply, or an error if the link failed
+  // (every command queued on a failed link gets the error, in order).
+  virtual void Send(const std::string& ip, int port, std::string_view channel,
+                    std::vector<std::string> args, ReplyHandler done) = 0;
+};
+
+// A migration's state, on the export side: connecting -> snapshotting -> replicating ->
+// waiting-to-pause -> failover-paused -> waiting-to-finish -> failover-granted -> success; on the
+// import side: receiving-snapshot -> failover-requested -> failover-granted -> success, or
+// cleaning-up -> failed. Any export may end failed or cancelled.
+enum class MigrationState {
+  kConnecting,
+  kSnapshotting,
+  kReplicating,
+  kWaitingToPause,
+  kFailoverPaused,
+  kWaitingToFinish,
+  kFailoverGranted,
+  kReceivingSnapshot,
+  kFailoverRequested,
+  kCleaningUp,
+  kSuccess,
+  kFailed,
+  kCancelled,
+};
+
+// The name CLUSTER GETSLOTMIGRATIONS shows ("waiting-to-pause").
+std::string_view MigrationStateName(MigrationState state);
+
+struct MigrationJob {
+  std::string name;  // 40 hex
+  bool export_side = true;
+  std::vector<SlotRange> ranges;
+  std::vector<uint16_t> slots;
+  std::string source_node;
+  std::string target_node;
+  std::string peer_shard;  // export: the target shard; import: the source shard
+  MigrationState state = MigrationState::kConnecting;
+  std::string message;
+  int64_t create_ms = 0;
+  int64_t update_ms = 0;
+  int64_t ack_ms = 0;
+  // Export progress.
+  std::vector<std::string> targets;  // node ids of the target shard
+  size_t outstanding = 0;            // commands in flight to targets
+  size_t waiting = 0;                // replies a step still waits for
+  size_t snapshot_outstanding = 0;   // snapshot chunks not yet acknowledged
+  size_t snapshot_db = 0;
+  size_t snapshot_slot = 0;                   // index into `slots`
+  std::vector<std::string> op_buffer;         // encoded ops not yet sent
+  std::map<ReplicaId, uint64_t> drain_until;  // per source node: its last seq at PAUSE
+  int64_t pause_start_us = 0;
+  int64_t drained_us = 0;  // import: when DRAINED arrived (monotonic)
+  uint64_t keys_sent = 0;
+  uint64_t ops_sent = 0;
+  std::string finish_topology;  // the topology FINISH sends
+  bool terminal() const {
+    return state == MigrationState::kSuccess || state == MigrationState::kFailed ||
+           state == MigrationState::kCancelled;
+  }
+};
+
+// "SLOTSRANGE s e [s e ...]" from args[first], checked, with Valkey's error texts. Without
+// `next`, the ranges run to the end of args; with it, they stop at a NODE argument (CLUSTER
+// MIGRATESLOTS), whose index (or args.size()) goes to *next.
+Result<std::vector<SlotRange>> ParseSlotRanges(ArgList args, size_t first, size_t* next = nullptr);
+
+struct ClusterStats {
+  uint64_t messages_sent = 0;  // every command sent over the bus
+  uint64_t messages_received = 0;
+  int64_t last_migration_ms = 0;
+  int64_t last_migration_pause_ms = 0;
+  int64_t max_migration_pause_ms = 0;
+  uint64_t last_migration_keys = 0;
+};
+
+// What the cluster reads of the node's configuration. The server refreshes it when CONFIG SET
+// changes one of these (Cluster::set_options).
+struct ClusterOptions {
+  bool enabled = false;                // cluster-enabled
+  bool require_full_coverage = true;   // cluster-require-full-coverage
+  bool allow_reads_when_down = false;  // cluster-allow-reads-when-down
+  std::string shard_id = "default";
+  std::string region;
+  std::string announce_ip;  // cluster-announce-ip ("" : from bind)
+  std::vector<std::string> bind;
+  int port = 0;
+  int announce_port = 0;        // cluster-announce-port (0: port)
+  int64_t repl_timeout_s = 60;  // a migration step waits this long at most
+};
+
+class Cluster : public KeyspaceObserver {
+ public:
+  using SlotFlags = std::array<bool, kSlotCount>;
+
+  // Observes `keyspace` (the ops of exported slots stream to the migration's targets) until
+  // destroyed. `clock` and `rng` (names of migrations) must outlive the cluster.
+  Cluster(Keyspace& keyspace, const Clock& clock, Rng& rng, ClusterOptions options);
+  ~Cluster();
+  Cluster(const Cluster&) = delete;
+  Cluster& operator=(const Cluster&) = delete;
+
+  void set_bus(ClusterBus* bus) { bus_ = bus; }
+  // The node's replication, when it has one: a finished import is checkpointed through it.
+  void set_replication(Replication* replication) { replication_ = replication; }
+  const ClusterOptions& options() const { return options_; }
+  const Keyspace& keyspace() const { return keyspace_; }
+  void set_options(ClusterOptions options) { options_ = std::move(options); }
+  // Loads `path` (nodes.conf) or creates it with `fresh_id`; refreshes this node's record from
+  // the configuration (address, shard, region). Then drops keys of slots this shard does not own
+  // (left by an interrupted import or a finished export).
+  Result<void> Load(const std::string& path, const std::string& fresh_id, int64_t now_ms);
+
+  const std::string& myid() const { return myid_; }
+  const ClusterNode& myself() const;
+  const ClusterTopology& topology() const { return topology_; }
+  const ClusterStats& stats() const { return stats_; }
+  bool StateOk() const;
+
+  // What routing (server/cluster_routing.h) reads: the slots whose writes are held for a
+  // migration handoff, and whether any slot's handoff is unconfirmed.
+  const SlotFlags& paused() const { return paused_; }
+  bool any_unconfirmed() const { return any_unconfirmed_; }
+
+  // Topology commands. Errors are Valkey's texts.
+  // ADDSLOTS (`add`: the slots must be unassigned; they go to this shard) or DELSLOTS (they must
+  // be assigned; they are unassigned).
+  Result<void> SetSlots(const std::vector<uint16_t>& slots, bool add);
+  void Meet(const std::string& ip, int port);
+  void Reset(int64_t now_ms);
+  // CLUSTER CREATE: gives the slots to `shards` in equal ranges (in the order given) and meets
+  // `addresses`.
+  void Create(const std::vector<std::string>& shards,
+              const std::vector<std::pair<std::string, int>>& addresses);
+  // A peer's gossip: joins it and returns this node's view.
+  Result<std::string> OnGossip(std::string_view text, int64_t now_ms);
+
+  // Migration commands (Valkey 9).
+  Result<void> MigrateSlots(std::vector<std::pair<std::vector<SlotRange>, std::string>> jobs,
+                            int64_t now_ms);
+  Result<void> CancelMigrations(int64_t now_ms);
+  const std::deque<MigrationJob>& jobs() const { return jobs_; }  // newest first
+  // CLUSTER SYNCSLOTS <args...> from a source or a peer; writes the reply.
+  void OnSyncSlots(ArgList args, ReplyBuilder& reply, int64_t now_ms);
+  // Slots whose handoff is not confirmed (writes get TRYAGAIN).
+  const SlotFlags& unconfirmed() const { return unconfirmed_; }
+  // Slots of a migration on this node: "[n->-id]" / "[n-<-id]" in CLUSTER NODES.
+  std::vector<std::string> MigratingSlotsText() const;
+
+  // KeyspaceObserver: every op applied here (own and remote) passes through, for the migration
+  // stream.
+  void OnLocalOp(int db, std::string_view key, const crdt::KeyOp& op) override;
+  void OnRemoteOp(int db, std::string_view key, const crdt::KeyOp& op) override;
+
+  // Gossip, migration steps and timeouts; called every ~10 ms.
+  void Tick(int64_t now_ms);
+  // Sends buffered migration ops (after a batch of commands, before the loop yields).
+  void Flush();
+
+ private:
+  void Persist();
+  // `was_mine`: the slots this shard owned before the change.
+  void Changed(const SlotFlags& was_mine, int64_t now_ms);
+  void Gossip(int64_t now_ms);
+  void SendGossip(const std::string& ip, int port, const std::string& view);
+  void Adopt(const ClusterTopology& other, int64_t now_ms);
+  void DropSlotKeys(uint16_t slot);
+  SlotFlags OwnedBy(std::string_view shard) const;  // the slots `shard` owns
+  // Every command to another node goes through here (it counts messages_sent).
+  void Send(const std::string& ip, int port, std::string_view channel,
+            std::vector<std::string> args, ClusterBus::ReplyHandler done);
+
+  MigrationJob* FindJob(std::string_view name, bool export_side);
+  void StepExport(MigrationJob& job, int64_t now_ms);
+  void SendToTargets(MigrationJob& job, std::vector<std::string> args, bool count_wait);
+  void SendSnapshotChunk(MigrationJob& job);
+  void SendOps(MigrationJob& job);
+  void StartPause(MigrationJob& job, int64_t now_ms);
+  void Finish(MigrationJob& job, int64_t now_ms);
+  void FailExport(MigrationJob& job, MigrationState state, const std::string& why, int64_t now_ms);
+  void FailImport(MigrationJob& job, const std::string& why, int64_t now_ms);
+  void SetState(MigrationJob& job, MigrationState state, int64_t now_ms);
+  void Pause(const std::vector<uint16_t>& slots, const std::string& target_shard, int64_t until_ms);
+  void MarkUnconfirmed(const std::vector<uint16_t>& slots);
+  void Confirm(const std::string& ip, int port, uint64_t round);
+  void Unpause(const std::vector<uint16_t>& slots);
+  void SetImporting(uint16_t slot, bool importing);
+  void TrimJobs();
+  std::string NewName();
+  void SyncEstablish(ArgList args, ReplyBuilder& reply, int64_t now_ms);
+  void SyncData(MigrationJob& job, std::string_view kind, ArgList blobs, ReplyBuilder& reply,
+                int64_t now_ms);
+
+  void StreamOp(const repl::OpRecord& op);
+
+  Keyspace& keyspace_;
+  const Clock& clock_;
+  Rng& rng_;
+  ClusterOptions options_;
+  Replication* replication_ = nullptr;
+  ClusterBus* bus_ = nullptr;
+  std::string path_;
+  std::string myid_;
+  ClusterTopology topology_;
+  std::vector<std::pair<std::string, int>> meet_;  // addresses to gossip to until known
+  bool dirty_ = false;                             // gossip at the next tick
+  int64_t last_gossip_ms_ = 0;
+  std::map<std::string, bool> gossip_inflight_;  // by "ip:port"
+  ClusterStats stats_;
+  std::deque<MigrationJob> jobs_;
+  size_t active_exports_ = 0;  // export jobs not terminal
+  SlotFlags exporting_{};      // slots whose ops are streamed to a migration target
+  // Slots being imported are the keyspace's hidden slots (Keyspace::slot_hidden).
+  SlotFlags paused_{};
+  std::array<int64_t, kSlotCount> paused_until_ms_{};
+  bool any_paused_ = false;
+  bool checkpoint_due_ = false;  // an import finished: snapshot the state at the next tick
+  // Slots whose handoff pause ended without a known outcome: writes get TRYAGAIN until a node
+  // of pause_target_ (the shard they were being handed to) answers a gossip sent afterwards.
+  SlotFlags unconfirmed_{};
+  std::array<uint64_t, kSlotCount> unconfirmed_round_{};
+  std::vector<std::string> pause_target_ = std::vector<std::string>(kSlotCount);
+  bool any_unconfirmed_ = false;
+  uint64_t gossip_round_ = 0;  // gossip rounds sent
+  int64_t now_ms_ = 0;
+};
+
+}  // namespace lattice::server

@@ -1,0 +1,29 @@
+#pragma once
+// Valkey's error texts that several layers share (the command families, cluster routing and
+// slot migration), from one place, so every reply matches Valkey's wording.
+
+#include <string>
+#include <string_view>
+
+#include "resp/request_parser.h"
+
+namespace lattice::server {
+
+// Valkey's error texts that many families share, from one place.
+namespace errors {
+inline constexpr std::string_view kSyntax = "ERR syntax error";
+inline constexpr std::string_view kNotInteger = "ERR value is not an integer or out of range";
+inline constexpr std::string_view kNoAuth = "NOAUTH Authentication required.";
+inline constexpr std::string_view kWrongType =
+    "WRONGTYPE Operation against a key holding the wrong kind of value";
+inline constexpr std::string_view kNotFloat = "ERR value is not a valid float";
+inline constexpr std::string_view kOverflow = "ERR increment or decrement would overflow";
+inline constexpr std::string_view kInvalidCursor = "ERR invalid cursor";
+inline constexpr std::string_view kWrongPass =
+    "WRONGPASS invalid username-password pair or user is disabled.";
+std::string WrongArity(std::string_view full_name);
+std::string UnknownCommand(ArgList args);
+std::string UnknownSubcommand(std::string_view subcommand, std::string_view container);
+}  // namespace errors
+
+}  // namespace lattice::server

@@ -1,0 +1,501 @@
+// Cluster commands: CLUSTER (INFO, MYID, MYSHARDID, SLOTS, SHARDS, NODES, KEYSLOT,
+// COUNTKEYSINSLOT, GETKEYSINSLOT, ADDSLOTS[RANGE], DELSLOTS[RANGE], MEET, RESET, SAVECONFIG,
+// CREATE, MIGRATESLOTS, GETSLOTMIGRATIONS, CANCELSLOTMIGRATIONS, and the internal SYNCSLOTS and
+// LATTICE-GOSSIP), ASKING, READONLY and READWRITE. Parsing and replies live here; the logic is
+// in cluster.h / cluster_topology.h. Replies and errors follow Valkey 9.
+//
+// Views are per region: for a client of this node, the node of each shard in this node's region
+// is that shard's primary and the shard's nodes in other regions are its replicas, so
+// cluster-aware clients talk to their nearest region.
+
+#include <algorithm>
+
+#include "cluster/cluster.h"
+#include "server/server.h"
+
+namespace lattice::server {
+namespace {
+
+constexpr std::string_view kDisabled = "ERR This instance has cluster support disabled";
+
+Cluster* Need(CommandContext& ctx) {
+  Cluster* cluster = ctx.server.cluster();
+  if (cluster == nullptr) ctx.reply.Error(kDisabled);
+  return cluster;
+}
+
+bool ParseSlot(std::string_view text, uint16_t* slot) {
+  int64_t value = 0;
+  if (!ParseInt64(text, &value) || value < 0 || value >= kSlotCount) return false;
+  *slot = static_cast<uint16_t>(value);
+  return true;
+}
+
+// The shard's nodes as this region shows them: the serving node first.
+std::vector<const ClusterNode*> RegionOrder(const ClusterTopology& topology,
+                                            const std::string& shard, const std::string& region) {
+  std::vector<const ClusterNode*> nodes = topology.NodesOf(shard);
+  const ClusterNode* primary = topology.ServingNode(shard, region);
+  std::stable_partition(nodes.begin(), nodes.end(),
+                        [&](const ClusterNode* node) { return node == primary; });
+  return nodes;
+}
+
+void CmdClusterKeySlot(CommandContext& ctx, ArgList args) { ctx.reply.Integer(KeySlot(args[2])); }
+
+void CmdClusterMyId(CommandContext& ctx, ArgList) {
+  if (Cluster* cluster = Need(ctx)) ctx.reply.Bulk(cluster->myid());
+}
+
+void CmdClusterMyShardId(CommandContext& ctx, ArgList) {
+  if (Cluster* cluster = Need(ctx)) ctx.reply.Bulk(cluster->myself().shard);
+}
+
+void CmdClusterInfo(CommandContext& ctx, ArgList) {
+  Cluster* cluster = Need(ctx);
+  if (cluster == nullptr) return;
+  const ClusterTopology& topology = cluster->topology();
+  const size_t assigned = topology.AssignedSlots();
+  size_t size = 0;
+  for (const std::string& shard : topology.Shards()) {
+    if (!topology.RangesOf(shard).empty()) ++size;
+  }
+  const ClusterStats& stats = cluster->stats();
+  std::string text;
+  auto add = [&](std::string_view name, const std::string& value) {
+    text += std::string(name) + ":" + value + "\r\n";
+  };
+  add("cluster_state", cluster->StateOk() ? "ok" : "fail");
+  add("cluster_slots_assigned", std::to_string(assigned));
+  add("cluster_slots_ok", std::to_string(assigned));
+  add("cluster_slots_pfail", "0");
+  add("cluster_slots_fail", "0");
+  add("cluster_known_nodes", std::to_string(topology.nodes().size()));
+  add("cluster_size", std::to_string(size));
+  add("cluster_current_epoch", std::to_string(topology.current_epoch()));
+  add("cluster_my_epoch", std::to_string(topology.ShardEpoch(cluster->myself().shard)));
+  add("cluster_stats_messages_sent", std::to_string(stats.messages_sent));
+  add("cluster_stats_messages_received", std::to_string(stats.messages_received));
+  add("total_cluster_links_buffer_limit_exceeded", "0");
+  add("lattice_last_migration_ms", std::to_string(stats.last_migration_ms));
+  add("lattice_last_migration_keys", std::to_string(stats.last_migration_keys));
+  add("lattice_last_migration_pause_ms", std::to_string(stats.last_migration_pause_ms));
+  add("lattice_max_migration_pause_ms", std::to_string(stats.max_migration_pause_ms));
+  ctx.reply.Verbatim(text);
+}
+
+void ReplyNodeEntry(CommandContext& ctx, const ClusterNode& node) {
+  ctx.reply.Array(4);
+  ctx.reply.Bulk(node.ip);
+  ctx.reply.Integer(node.port);
+  ctx.reply.Bulk(node.id);
+  ctx.reply.Map(0);
+}
+
+void CmdClusterSlots(CommandContext& ctx, ArgList) {
+  Cluster* cluster = Need(ctx);
+  if (cluster == nullptr) return;
+  const ClusterTopology& topology = cluster->topology();
+  const std::string& region = cluster->myself().region;
+  std::vector<std::pair<SlotRange, std::vector<const ClusterNode*>>> entries;
+  for (const std::string& shard : topology.Shards()) {
+    std::vector<const ClusterNode*> nodes = RegionOrder(topology, shard, region);
+    if (nodes.empty()) continue;
+    for (const SlotRange& range : topology.RangesOf(shard)) entries.emplace_back(range, nodes);
+  }
+  std::sort(entries.begin(), entries.end(),
+            [](const auto& a, const auto& b) { return a.first.start < b.first.start; });
+  ctx.reply.Array(entries.size());
+  for (const auto& [range, nodes] : entries) {
+    ctx.reply.Array(2 + nodes.size());
+    ctx.reply.Integer(range.start);
+    ctx.reply.Integer(range.end);
+    for (const ClusterNode* node : nodes) ReplyNodeEntry(ctx, *node);
+  }
+}
+
+void CmdClusterShards(CommandContext& ctx, ArgList) {
+  Cluster* cluster = Need(ctx);
+  if (cluster == nullptr) return;
+  const ClusterTopology& topology = cluster->topology();
+  const std::string& region = cluster->myself().region;
+  const std::vector<std::string> shards = topology.Shards();
+  ctx.reply.Array(shards.size());
+  for (const std::string& shard : shards) {
+    const std::vector<const ClusterNode*> nodes = RegionOrder(topology, shard, region);
+    const std::vector<SlotRange> ranges = topology.RangesOf(shard);
+    ctx.reply.Map(2);
+    ctx.reply.Bulk("slots");
+    ctx.reply.Array(ranges.size() * 2);
+    for (const SlotRange& range : ranges) {
+      ctx.reply.Integer(range.start);
+      ctx.reply.Integer(range.end);
+    }
+    ctx.reply.Bulk("nodes");
+    ctx.reply.Array(nodes.size());
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      const ClusterNode& node = *nodes[i];
+      ctx.reply.Map(7);
+      ctx.reply.Bulk("id");
+      ctx.reply.Bulk(node.id);
+      ctx.reply.Bulk("port");
+      ctx.reply.Integer(node.port);
+      ctx.reply.Bulk("ip");
+      ctx.reply.Bulk(node.ip);
+      ctx.reply.Bulk("endpoint");
+      ctx.reply.Bulk(node.ip);
+      ctx.reply.Bulk("role");
+      ctx.reply.Bulk(i == 0 ? "master" : "replica");
+      ctx.reply.Bulk("replication-offset");
+      ctx.reply.Integer(0);
+      ctx.reply.Bulk("health");
+      ctx.reply.Bulk("online");
+    }
+  }
+}
+
+void CmdClusterNodes(CommandContext& ctx, ArgList) {
+  Cluster* cluster = Need(ctx);
+  if (cluster == nullptr) return;
+  const ClusterTopology& topology = cluster->topology();
+  const std::string& region = cluster->myself().region;
+  std::string text;
+  for (const auto& [id, node] : topology.nodes()) {
+    const ClusterNode* primary = topology.ServingNode(node.shard, region);
+    const bool is_primary = primary == &node;
+    std::string flags = id == cluster->myid() ? "myself," : "";
+    flags += is_primary ? "master" : "slave";
+    text += id + " " + node.ip + ":" + std::to_string(node.port) + "@" +
+            std::to_string(node.port + 10000) + " " + flags + " " +
+            (is_primary ? std::string("-") : primary->id) + " 0 " + std::to_string(ctx.now_ms) +
+            " " + std::to_string(topology.ShardEpoch(node.shard)) + " connected";
+    if (is_primary) {
+      for (const SlotRange& range : topology.RangesOf(node.shard)) {
+        text += " " + SlotRangeShortText(range);
+      }
+      if (id == cluster->myid()) {
+        for (const std::string& migrating : cluster->MigratingSlotsText()) text += " " + migrating;
+      }
+    }
+    text += "\n";
+  }
+  ctx.reply.Verbatim(text);
+}
+
+void CmdClusterCountKeysInSlot(CommandContext& ctx, ArgList args) {
+  if (Need(ctx) == nullptr) return;
+  uint16_t slot = 0;
+  if (!ParseSlot(args[2], &slot)) {
+    ctx.reply.Error("ERR Invalid slot");
+    return;
+  }
+  ctx.reply.Integer(static_cast<int64_t>(ctx.keyspace().CountKeysInSlot(ctx.db(), slot)));
+}
+
+void CmdClusterGetKeysInSlot(CommandContext& ctx, ArgList args) {
+  if (Need(ctx) == nullptr) return;
+  uint16_t slot = 0;
+  int64_t count = 0;
+  if (!ParseSlot(args[2], &slot) || !ParseInt64(args[3], &count) || count < 0) {
+    ctx.reply.Error("ERR Invalid slot or number of keys");
+    return;
+  }
+  const std::vector<std::string> keys =
+      ctx.keyspace().KeysInSlot(ctx.db(), slot, static_cast<size_t>(count));
+  ctx.reply.Array(keys.size());
+  for (const std::string& key : keys) ctx.reply.Bulk(key);
+}
+
+void ReplyResult(CommandContext& ctx, const Result<void>& done) {
+  if (done.ok()) {
+    ctx.reply.Ok();
+  } else {
+    ctx.reply.Error(done.error().message);
+  }
+}
+
+// ADDSLOTS / DELSLOTS (single slots) and their RANGE forms (pairs).
+void SlotsCommand(CommandContext& ctx, ArgList args, bool ranges, bool add) {
+  Cluster* cluster = Need(ctx);
+  if (cluster == nullptr) return;
+  if (ranges && args.size() % 2 == 1) {
+    ctx.reply.Error(errors::WrongArity(ctx.command.full_name));
+    return;
+  }
+  std::vector<uint16_t> slots;
+  for (size_t i = 2; i < args.size(); i += ranges ? 2 : 1) {
+    uint16_t start = 0, end = 0;
+    if (!ParseSlot(args[i], &start) || (ranges && !ParseSlot(args[i + 1], &end))) {
+      ctx.reply.Error("ERR Invalid or out of range slot");
+      return;
+    }
+    if (!ranges) end = start;
+    if (start > end) {
+      ctx.reply.Error("ERR start slot number " + std::to_string(start) +
+                      " is greater than end slot number " + std::to_string(end));
+      return;
+    }
+    for (uint32_t slot = start; slot <= end; ++slot) slots.push_back(static_cast<uint16_t>(slot));
+  }
+  ReplyResult(ctx, cluster->SetSlots(slots, add));
+}
+
+void CmdClusterAddSlots(CommandContext& ctx, ArgList args) { SlotsCommand(ctx, args, false, true); }
+void CmdClusterAddSlotsRange(CommandContext& ctx, ArgList args) {
+  SlotsCommand(ctx, args, true, true);
+}
+void CmdClusterDelSlots(CommandContext& ctx, ArgList args) {
+  SlotsCommand(ctx, args, false, false);
+}
+void CmdClusterDelSlotsRange(CommandContext& ctx, ArgList args) {
+  SlotsCommand(ctx, args, true, false);
+}
+
+// "ip:port" -> (ip, port); the port must be 1..65535.
+std::optional<std::pair<std::string, int>> ParseAddress(std::string_view text) {
+  const size_t colon = text.rfind(':');
+  int64_t port = 0;
+  if (colon == std::string_view::npos || colon == 0 || !ParseInt64(text.substr(colon + 1), &port) ||
+      port < 1 || port > 65535) {
+    return std::nullopt;
+  }
+  return std::make_pair(std::string(text.substr(0, colon)), static_cast<int>(port));
+}
+
+void CmdClusterMeet(CommandContext& ctx, ArgList args) {
+  Cluster* cluster = Need(ctx);
+  if (cluster == nullptr) return;
+  int64_t port = 0;
+  if (!ParseInt64(args[3], &port) || port < 1 || port > 65535) {
+    ctx.reply.Error("ERR Invalid base port specified: " + std::string(args[3].substr(0, 64)));
+    return;
+  }
+  // The bus port is checked, then unused: the cluster bus runs on the client port.
+  int64_t bus_port = 0;
+  if (args.size() == 5 && (!ParseInt64(args[4], &bus_port) || bus_port < 0 || bus_port > 65535)) {
+    ctx.reply.Error("ERR Invalid bus port specified: " + std::string(args[4].substr(0, 64)));
+    return;
+  }
+  if (args.size() > 5 || args[2].empty()) {
+    ctx.reply.Error(errors::kSyntax);
+    return;
+  }
+  cluster->Meet(std::string(args[2]), static_cast<int>(port));
+  ctx.reply.Ok();
+}
+
+void CmdClusterReset(CommandContext& ctx, ArgList args) {
+  Cluster* cluster = Need(ctx);
+  if (cluster == nullptr) return;
+  if (args.size() == 3 && !EqualsIgnoreCase(args[2], "hard") &&
+      !EqualsIgnoreCase(args[2], "soft")) {
+    ctx.reply.Error(errors::kSyntax);
+    return;
+  }
+  for (int db = 0; db < ctx.keyspace().databases(); ++db) {
+    if (ctx.keyspace().Size(db) > 0) {
+      ctx.reply.Error("ERR CLUSTER RESET can't be called with master nodes containing keys");
+      return;
+    }
+  }
+  cluster->Reset(ctx.now_ms);
+  ctx.reply.Ok();
+}
+
+void CmdClusterSaveConfig(CommandContext& ctx, ArgList) {
+  if (Need(ctx) != nullptr) ctx.reply.Ok();  // every change is saved as it happens
+}
+
+// CLUSTER CREATE SHARD <id> <ip:port> [<ip:port> ...] [SHARD <id> ...]: the slots are split in
+// equal ranges between the shards, in the order given, and every address is met.
+void CmdClusterCreate(CommandContext& ctx, ArgList args) {
+  Cluster* cluster = Need(ctx);
+  if (cluster == nullptr) return;
+  std::vector<std::string> shards;
+  std::vector<std::pair<std::string, int>> addresses;
+  for (size_t i = 2; i < args.size(); ++i) {
+    if (EqualsIgnoreCase(args[i], "shard") && i + 1 < args.size()) {
+      const std::string shard(args[++i]);
+      if (shard.empty() || std::find(shards.begin(), shards.end(), shard) != shards.end()) {
+        ctx.reply.Error("ERR Invalid or repeated shard id: '" + shard.substr(0, 64) + "'");
+        return;
+      }
+      shards.push_back(shard);
+    } else if (!shards.empty()) {
+      std::optional<std::pair<std::string, int>> address = ParseAddress(args[i]);
+      if (!address) {
+        ctx.reply.Error("ERR Invalid node address specified: " +
+                        std::string(args[i].substr(0, 64)));
+        return;
+      }
+      addresses.push_back(*address);
+    } else {
+      ctx.reply.Error(errors::kSyntax);
+      return;
+    }
+  }
+  if (shards.empty()) {
+    ctx.reply.Error(errors::kSyntax);
+    return;
+  }
+  if (cluster->topology().AssignedSlots() > 0) {
+    ctx.reply.Error("ERR Slots are already assigned: CLUSTER RESET first");
+    return;
+  }
+  cluster->Create(shards, addresses);
+  ctx.reply.Ok();
+}
+
+// CLUSTER MIGRATESLOTS SLOTSRANGE s e [s e ...] NODE <id> [SLOTSRANGE ... NODE <id> ...]
+void CmdClusterMigrateSlots(CommandContext& ctx, ArgList args) {
+  Cluster* cluster = Need(ctx);
+  if (cluster == nullptr) return;
+  std::vector<std::pair<std::vector<SlotRange>, std::string>> jobs;
+  size_t i = 2;
+  while (i < args.size()) {
+    Result<std::vector<SlotRange>> ranges = ParseSlotRanges(args, i, &i);
+    if (!ranges.ok()) {
+      ctx.reply.Error(ranges.error().message);
+      return;
+    }
+    if (i + 1 >= args.size()) {
+      ctx.reply.Error(errors::kSyntax);
+      return;
+    }
+    jobs.emplace_back(std::move(*ranges), std::string(args[i + 1]));
+    i += 2;
+  }
+  ReplyResult(ctx, cluster->MigrateSlots(std::move(jobs), ctx.now_ms));
+}
+
+void CmdClusterGetSlotMigrations(CommandContext& ctx, ArgList) {
+  Cluster* cluster = Need(ctx);
+  if (cluster == nullptr) return;
+  ctx.reply.Array(cluster->jobs().size());
+  for (const MigrationJob& job : cluster->jobs()) {
+    ctx.reply.Map(11);
+    auto field = [&](std::string_view name, std::string_view value) {
+      ctx.reply.Bulk(name);
+      ctx.reply.Bulk(value);
+    };
+    auto number = [&](std::string_view name, int64_t value) {
+      ctx.reply.Bulk(name);
+      ctx.reply.Integer(value);
+    };
+    field("name", job.name);
+    field("operation", job.export_side ? "EXPORT" : "IMPORT");
+    field("slot_ranges", SlotRangesText(job.ranges));
+    field("target_node", job.target_node);
+    field("source_node", job.source_node);
+    number("create_time", job.create_ms / 1000);
+    number("last_update_time", job.update_ms / 1000);
+    number("last_ack_time", job.ack_ms / 1000);
+    field("state", MigrationStateName(job.state));
+    field("message", job.message);
+    number("cow_size", 0);
+  }
+}
+
+void CmdClusterCancelSlotMigrations(CommandContext& ctx, ArgList) {
+  if (Cluster* cluster = Need(ctx)) ReplyResult(ctx, cluster->CancelMigrations(ctx.now_ms));
+}
+
+void CmdClusterSyncSlots(CommandContext& ctx, ArgList args) {
+  if (Cluster* cluster = Need(ctx)) cluster->OnSyncSlots(args, ctx.reply, ctx.now_ms);
+}
+
+void CmdClusterGossip(CommandContext& ctx, ArgList args) {
+  Cluster* cluster = Need(ctx);
+  if (cluster == nullptr) return;
+  Result<std::string> mine = cluster->OnGossip(args[2], ctx.now_ms);
+  if (mine.ok()) {
+    ctx.reply.Bulk(*mine);
+  } else {
+    ctx.reply.Error(mine.error().message);
+  }
+}
+
+void CmdClusterHelp(CommandContext& ctx, ArgList) {
+  ReplyHelp(ctx, {"CLUSTER <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                  "ADDSLOTS <slot> [<slot> ...]",
+                  "ADDSLOTSRANGE <start slot> <end slot> [<start> <end> ...]",
+                  "DELSLOTS <slot> [<slot> ...]",
+                  "DELSLOTSRANGE <start slot> <end slot> [<start> <end> ...]",
+                  "COUNTKEYSINSLOT <slot>",
+                  "GETKEYSINSLOT <slot> <count>",
+                  "INFO",
+                  "KEYSLOT <key>",
+                  "MEET <ip> <port> [<bus-port>]",
+                  "MYID",
+                  "MYSHARDID",
+                  "NODES",
+                  "RESET [HARD|SOFT]",
+                  "SAVECONFIG",
+                  "SHARDS",
+                  "SLOTS",
+                  "CREATE SHARD <id> <ip:port> [<ip:port> ...] [SHARD <id> ...]",
+                  "    (Lattice) Split the slots between the shards and meet every node.",
+                  "MIGRATESLOTS SLOTSRANGE <start> <end> [<start> <end> ...] NODE <node-id> [...]",
+                  "GETSLOTMIGRATIONS",
+                  "CANCELSLOTMIGRATIONS",
+                  "HELP"});
+}
+
+void CmdAsking(CommandContext& ctx, ArgList) {
+  if (Need(ctx) == nullptr) return;
+  ctx.client.asking = true;
+  ctx.reply.Ok();
+}
+
+void CmdReadOnly(CommandContext& ctx, ArgList) {
+  if (Need(ctx) == nullptr) return;
+  ctx.client.readonly = true;
+  ctx.reply.Ok();
+}
+
+void CmdReadWrite(CommandContext& ctx, ArgList) {
+  if (Need(ctx) == nullptr) return;
+  ctx.client.readonly = false;
+  ctx.reply.Ok();
+}
+
+}  // namespace
+
+void RegisterClusterFamily(CommandRegistry& registry) {
+  // clang-format off
+  constexpr uint32_t kAdm = kAdmin | kStale | kNoScript;
+  constexpr uint32_t kAdmAcl = kAclAdmin | kAclSlow | kAclDangerous;
+  constexpr uint32_t kInfo = kLoading | kStale;
+  constexpr std::string_view kG = "cluster";
+  registry.Add({.name = "cluster", .arity = -2, .acl = kAclSlow, .group = kG, .summary = "A container for Redis Cluster commands.", .since = "3.0.0", .complexity = "Depends on subcommand.", .subcommands = {
+      {.name = "keyslot", .arity = 3, .flags = kStale, .acl = kAclSlow, .handler = &CmdClusterKeySlot, .group = kG, .summary = "Returns the hash slot for a key.", .since = "3.0.0", .complexity = "O(N) where N is the number of bytes in the key"},
+      {.name = "myid", .arity = 2, .flags = kInfo, .acl = kAclSlow, .handler = &CmdClusterMyId, .group = kG, .summary = "Returns the ID of a node.", .since = "3.0.0", .complexity = "O(1)"},
+      {.name = "myshardid", .arity = 2, .flags = kInfo, .acl = kAclSlow, .handler = &CmdClusterMyShardId, .group = kG, .summary = "Returns the shard ID of a node.", .since = "7.2.0", .complexity = "O(1)"},
+      {.name = "info", .arity = 2, .flags = kInfo, .acl = kAclSlow, .handler = &CmdClusterInfo, .group = kG, .summary = "Returns information about the state of a node.", .since = "3.0.0", .complexity = "O(1)"},
+      {.name = "slots", .arity = 2, .flags = kInfo, .acl = kAclSlow, .handler = &CmdClusterSlots, .group = kG, .summary = "Returns the mapping of cluster slots to nodes.", .since = "3.0.0", .complexity = "O(N) where N is the total number of Cluster nodes"},
+      {.name = "shards", .arity = 2, .flags = kInfo, .acl = kAclSlow, .handler = &CmdClusterShards, .group = kG, .summary = "Returns the mapping of cluster slots to shards.", .since = "7.0.0", .complexity = "O(N) where N is the total number of cluster nodes"},
+      {.name = "nodes", .arity = 2, .flags = kInfo, .acl = kAclSlow, .handler = &CmdClusterNodes, .group = kG, .summary = "Returns the cluster configuration for a node.", .since = "3.0.0", .complexity = "O(N) where N is the total number of Cluster nodes"},
+      {.name = "countkeysinslot", .arity = 3, .flags = kStale, .acl = kAclSlow, .handler = &CmdClusterCountKeysInSlot, .group = kG, .summary = "Returns the number of keys in a hash slot.", .since = "3.0.0", .complexity = "O(1)"},
+      {.name = "getkeysinslot", .arity = 4, .flags = kStale, .acl = kAclSlow, .handler = &CmdClusterGetKeysInSlot, .group = kG, .summary = "Returns the key names in a hash slot.", .since = "3.0.0", .complexity = "O(N) where N is the number of requested keys"},
+      {.name = "addslots", .arity = -3, .flags = kAdm, .acl = kAdmAcl, .handler = &CmdClusterAddSlots, .group = kG, .summary = "Assigns new hash slots to a node.", .since = "3.0.0", .complexity = "O(N) where N is the total number of hash slot arguments"},
+      {.name = "addslotsrange", .arity = -4, .flags = kAdm, .acl = kAdmAcl, .handler = &CmdClusterAddSlotsRange, .group = kG, .summary = "Assigns new hash slot ranges to a node.", .since = "7.0.0", .complexity = "O(N) where N is the total number of the slots between the start slot and end slot arguments."},
+      {.name = "delslots", .arity = -3, .flags = kAdm, .acl = kAdmAcl, .handler = &CmdClusterDelSlots, .group = kG, .summary = "Sets hash slots as unbound for a node.", .since = "3.0.0", .complexity = "O(N) where N is the total number of hash slot arguments"},
+      {.name = "delslotsrange", .arity = -4, .flags = kAdm, .acl = kAdmAcl, .handler = &CmdClusterDelSlotsRange, .group = kG, .summary = "Sets hash slot ranges as unbound for a node.", .since = "7.0.0", .complexity = "O(N) where N is the total number of the slots between the start slot and end slot arguments."},
+      {.name = "meet", .arity = -4, .flags = kAdm, .acl = kAdmAcl, .handler = &CmdClusterMeet, .group = kG, .summary = "Forces a node to handshake with another node.", .since = "3.0.0", .complexity = "O(1)"},
+      {.name = "reset", .arity = -2, .flags = kAdm | kNoScript, .acl = kAdmAcl, .handler = &CmdClusterReset, .group = kG, .summary = "Resets a node.", .since = "3.0.0", .complexity = "O(N) where N is the number of known nodes."},
+      {.name = "saveconfig", .arity = 2, .flags = kAdm, .acl = kAdmAcl, .handler = &CmdClusterSaveConfig, .group = kG, .summary = "Forces a node to save the cluster configuration to disk.", .since = "3.0.0", .complexity = "O(1)"},
+      {.name = "create", .arity = -5, .flags = kAdm, .acl = kAdmAcl, .handler = &CmdClusterCreate, .group = kG, .summary = "Creates a cluster from a list of shards (Lattice).", .since = "1.0.0", .complexity = "O(N) where N is the number of nodes"},
+      {.name = "migrateslots", .arity = -4, .flags = kAdm, .acl = kAdmAcl, .handler = &CmdClusterMigrateSlots, .group = kG, .summary = "Migrates slot ranges to another shard atomically.", .since = "9.0.0", .complexity = "O(N) where N is the number of slots"},
+      {.name = "getslotmigrations", .arity = 2, .flags = kAdm | kLoading, .acl = kAdmAcl, .handler = &CmdClusterGetSlotMigrations, .group = kG, .summary = "Returns the active and recent slot migrations.", .since = "9.0.0", .complexity = "O(N) where N is the number of migrations"},
+      {.name = "cancelslotmigrations", .arity = 2, .flags = kAdm, .acl = kAdmAcl, .handler = &CmdClusterCancelSlotMigrations, .group = kG, .summary = "Cancels the active slot migrations of this node.", .since = "9.0.0", .complexity = "O(N) where N is the number of migrations"},
+      {.name = "syncslots", .arity = -3, .flags = kAdm | kNoMulti, .acl = kAdmAcl, .handler = &CmdClusterSyncSlots, .group = kG, .summary = "An internal command used in slot migration.", .since = "9.0.0", .complexity = "O(N)"},
+      {.name = "lattice-gossip", .arity = 3, .flags = kAdm | kNoMulti, .acl = kAdmAcl, .handler = &CmdClusterGossip, .group = kG, .summary = "An internal command: one node's view of the cluster topology (Lattice).", .since = "1.0.0", .complexity = "O(N) where N is the number of nodes"},
+      {.name = "help", .arity = 2, .flags = kLoading | kStale, .acl = kAclSlow, .handler = &CmdClusterHelp, .group = kG, .summary = "Returns helpful text about the different subcommands.", .since = "5.0.0", .complexity = "O(1)"},
+  }});
+  registry.Add({.name = "asking", .arity = 1, .flags = kFast, .acl = kAclConnection | kAclFast, .handler = &CmdAsking, .group = kG, .summary = "Signals that a cluster client is following an -ASK redirect.", .since = "3.0.0", .complexity = "O(1)"});
+  registry.Add({.name = "readonly", .arity = 1, .flags = kFast | kLoading | kStale, .acl = kAclConnection | kAclFast, .handler = &CmdReadOnly, .group = kG, .summary = "Enables read-only queries for a connection to a Valkey Cluster replica node.", .since = "3.0.0", .complexity = "O(1)"});
+  registry.Add({.name = "readwrite", .arity = 1, .flags = kFast | kLoading | kStale, .acl = kAclConnection | kAclFast, .handler = &CmdReadWrite, .group = kG, .summary = "Enables read-write queries for a connection to a Valkey Cluster replica node.", .since = "3.0.0", .complexity = "O(1)"});
+  // clang-format on
+}
+
+}  // namespace lattice::server

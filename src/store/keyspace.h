@@ -1,0 +1,280 @@
+#pragma once
+// Keyspace holds every key of the node's databases as CRDT state (crdt::Key), organised by hash
+// slot: each database keeps one Swiss table per non-empty slot (as Valkey 8 keeps a dictionary
+// per slot), so counting, listing and later moving a slot's keys never scans the rest. It also
+// owns the shard-wide causal state of this replica: the DotContext (what this replica has seen),
+// the DotSource (this replica's next sequence number) and the HLC.
+//
+// Command families use it in three steps for a write:
+//   crdt::Key& key = ks.Open(db, name, now_ms);           // reclaims an expired key first
+//   Result<crdt::KeyOp> op = key.SAdd(members, ks.BeginWrite(now_ms), ks.context());
+//   if (op.ok()) ks.Commit(db, name, std::move(*op)); else ks.Close(db, name);
+// Commit hands the op to every KeyspaceObserver, updates the expiry index, and drops the
+// entry if the key became empty; Close drops an entry that Open created and nothing wrote.
+// Reads use Find(), which hides expired keys (they stay until reclaimed, as in Valkey: reads hide,
+// the active cycle or the next write reclaims, and reclaiming is an observed-remove DEL op).
+//
+// Pure: no I/O and no clock of its own (time is a parameter), so the simulator runs it as is.
+// Not thread-safe: the event-loop thread owns it.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/container/btree_set.h"
+#include "absl/container/flat_hash_map.h"
+#include "lattice/common/ids.h"
+#include "lattice/common/rng.h"
+#include "lattice/crdt/hlc.h"
+#include "lattice/crdt/key.h"
+#include "store/conflict_log.h"
+#include "store/policy_table.h"
+
+namespace lattice::server {
+
+// A fixed (process- and run-independent) 64-bit hash: FNV-1a with a splitmix64 finaliser. SCAN
+// cursors (keys, and members/fields of large collections) order by it, so a cursor means the
+// same thing in every run, on every replica and in the simulator.
+uint64_t StableHash(std::string_view bytes);
+
+// The type's name as TYPE replies it ("none" for kNone).
+std::string_view TypeName(crdt::ObjectType type);
+
+// CRC16/XMODEM of the key, or of its {hash tag}, & 16383 (Valkey Cluster's slot function).
+uint16_t KeySlot(std::string_view key);
+
+// The one fan-out of what happens to keys. Every op this replica originates, every op applied
+// from a peer (or imported by a slot migration), and every key changed without an op (snapshot
+// install, imported state) reaches each observer, in registration order. The server invalidates
+// WATCHes, a slot migration streams the ops on, and replication ships local ops; tests apply
+// them to another Keyspace to check convergence. Observers never write to the keyspace.
+class KeyspaceObserver {
+ public:
+  virtual ~KeyspaceObserver() = default;
+  virtual void OnLocalOp(int db, std::string_view key, const crdt::KeyOp& op) = 0;
+  virtual void OnRemoteOp(int db, std::string_view key, const crdt::KeyOp& op) {
+    (void)db, (void)key, (void)op;
+  }
+  virtual void OnKeyChanged(int db, std::string_view key) { (void)db, (void)key; }
+};
+
+// The visible value of one key at one instant, as plain data: what RENAME, COPY and MOVE rebuild
+// into another key and what DEBUG DIGEST hashes. It holds no CRDT metadata, so two replicas that
+// show the same data produce equal VisibleValues. Hash fields and set members are sorted by bytes;
+// sorted-set entries by (score, member), as ZRANGE shows them.
+struct VisibleValue {
+  struct HashEntry {
+    std::string field;
+    std::string value;
+    int64_t ttl_at_ms = 0;  // absolute expiry of the field, 0 for none
+    bool operator==(const HashEntry&) const = default;
+  };
+  crdt::ObjectType type = crdt::ObjectType::kNone;
+  std::string string;
+  std::vector<HashEntry> hash;
+  std::vector<std::string> set;
+  std::vector<std::pair<std::string, double>> zset;  // (member, score)
+  std::optional<int64_t> expiry_ms;                  // key-level expiry
+  bool operator==(const VisibleValue&) const = default;
+};
+
+// Reads what `key` shows at now_ms (type kNone when it is missing or expired).
+VisibleValue ReadVisible(const crdt::Key& key, int64_t now_ms);
+
+struct KeyspaceStats {
+  uint64_t expired_keys = 0;    // keys reclaimed because their TTL passed
+  uint64_t expired_fields = 0;  // hash fields reclaimed because their TTL passed
+  uint64_t local_ops = 0;       // ops originated here
+  uint64_t remote_ops = 0;      // ops applied from peers
+};
+
+class Keyspace {
+ public:
+  Keyspace(ReplicaId replica, int databases);
+  Keyspace(const Keyspace&) = delete;
+  Keyspace& operator=(const Keyspace&) = delete;
+  ~Keyspace();
+
+  // The databases clients see (SELECT 0 .. databases() - 1). One more, the system db, holds
+  // Lattice's own replicated state (the policy table); it is replicated and snapshotted like
+  // the others but invisible to commands: all_databases() counts it.
+  int databases() const { return static_cast<int>(dbs_.size()) - 1; }
+  int all_databases() const { return static_cast<int>(dbs_.size()); }
+  int system_db() const { return static_cast<int>(dbs_.size()) - 1; }
+  ReplicaId replica() const { return dots_.replica(); }
+  // The sequence number the next local write will take (CRDT.WAIT tracks a client's last).
+  uint64_t next_seq() const { return dots_.next_seq(); }
+  crdt::DotContext& context() { return context_; }
+  const crdt::DotContext& context() const { return context_; }
+  crdt::HlcClock& hlc() { return hlc_; }
+  // Observers are not owned; each must outlive the keyspace or be removed first.
+  void AddObserver(KeyspaceObserver* observer) { observers_.push_back(observer); }
+  void RemoveObserver(KeyspaceObserver* observer) { std::erase(observers_, observer); }
+  // Tells the observers that `key` changed without an op (snapshot install, imported state).
+  void NotifyKeyChanged(int db, std::string_view key) {
+    for (KeyspaceObserver* observer : observers_) observer->OnKeyChanged(db, key);
+  }
+  // The rules of writes when the policy table is empty (tests set them directly).
+  void set_policies(const crdt::Policies& policies) { policies_ = policies; }
+  // Conflict rules by key pattern. Runtime entries live in the system db (a hash, field
+  // "<type>:<pattern>" -> rule, LWW), so they replicate with every other op; the table is
+  // rebuilt whenever the system db changes, here or from a peer.
+  PolicyTable& policy_table() { return policy_table_; }
+  // What the merge rules decided when peers' ops met concurrent local writes.
+  ConflictLog& conflicts() { return conflicts_; }
+  const ConflictLog& conflicts() const { return conflicts_; }
+  const PolicyTable& policy_table() const { return policy_table_; }
+  // CRDT.POLICY SET/DEL: writes the entry into the system db (replicated) and the table.
+  Result<void> SetPolicy(const std::string& pattern, const std::string& type,
+                         const std::string& rule, int64_t now_ms);
+  bool DelPolicy(const std::string& pattern, const std::string& type, int64_t now_ms);
+  const KeyspaceStats& stats() const { return stats_; }
+
+  // ---- reads ------------------------------------------------------------------------------
+  // The key if it exists and has not expired at now_ms (nullptr otherwise).
+  const crdt::Key* Find(int db, std::string_view key, int64_t now_ms) const;
+  // Visible type at now_ms (kNone when missing or expired).
+  crdt::ObjectType TypeOf(int db, std::string_view key, int64_t now_ms) const;
+
+  // ---- writes -----------------------------------------------------------------------------
+  // A Writer for one local write: ticks the HLC at now_ms; dots come from this replica.
+  crdt::Writer BeginWrite(int64_t now_ms);
+  // The key for writing. If it exists but has expired, its reclaiming DEL is shipped first, so
+  // the write starts from an empty key. Creates an empty entry when missing.
+  crdt::Key& Open(int db, std::string_view key, int64_t now_ms);
+  // Records a local op on `key` (which Open returned): ships it, reindexes, drops it if empty.
+  void Commit(int db, std::string_view key, crdt::KeyOp op);
+  // Ends a write that produced no op: drops the entry if it is empty.
+  void Close(int db, std::string_view key);
+  // DEL: an observed-remove of the key. Returns whether a visible key was removed.
+  bool Delete(int db, std::string_view key, int64_t now_ms);
+  // Replaces whatever `key` holds with `value` (RENAME, COPY, MOVE): an observed-remove DEL of
+  // the old value, then fresh local writes of the new one, one op each (string SET; hash HSET per
+  // field then HEXPIRE per field TTL; set SADD; zset ZADD per member; then the key's EXPIRE).
+  // Nothing is written for a value of type kNone beyond the DEL. `value` must not point into this
+  // keyspace (the tables may rehash while writing): pass a copy made by ReadVisible.
+  void WriteVisible(int db, std::string_view key, const VisibleValue& value, int64_t now_ms);
+  // Applies a peer's op (a delta join). Creates or drops the entry as needed.
+  void ApplyRemote(int db, std::string_view key, const crdt::KeyOp& op);
+
+  // Joins state received whole (a snapshot): Key::Join(theirs, context(), theirs_context) on
+  // `key`, creating or dropping the entry as needed, and records the conflicts the join decides
+  // (as ApplyRemote does). `theirs` may be empty (a key the snapshot lacks: what it observed of
+  // ours is removed). The caller joins the shard context afterwards.
+  void JoinState(int db, std::string_view key, const crdt::Key& theirs,
+                 const crdt::DotContext& theirs_context);
+  // JoinState for a key of a slot being imported (cluster migration): the key's own dots stand
+  // for what this node has seen of it, not context(). This node dropped whatever it held of the
+  // slot before (an abandoned import), and context() still covers those dots: joined with it,
+  // the same entries arriving again would count as removed here.
+  void JoinImported(int db, std::string_view key, const crdt::Key& theirs,
+                    const crdt::DotContext& theirs_context);
+  // After loading state from disk: the next local dot follows the highest of ours in context(),
+  // so a restarted replica never reuses a sequence number.
+  void ResumeDots();
+
+  // FLUSHDB/FLUSHALL: an observed-remove DEL of every key.
+  void FlushDb(int db, int64_t now_ms);
+  void FlushAll(int64_t now_ms);
+  // SWAPDB exchanges two databases locally (not replicated: documented difference).
+  void SwapDb(int a, int b);
+
+  // ---- counting and iteration ---------------------------------------------------------------
+  // Keys in `db`, including expired keys not yet reclaimed (as Valkey's DBSIZE), excluding
+  // entries that hold only CRDT metadata.
+  uint64_t Size(int db) const;
+  uint64_t VolatileCount(int db) const;     // keys with a key-level expiry
+  uint64_t FieldTtlKeyCount(int db) const;  // hashes that may hold fields with a TTL
+  uint64_t CountKeysInSlot(int db, uint16_t slot) const;
+  // Up to `count` keys of a slot (CLUSTER GETKEYSINSLOT).
+  std::vector<std::string> KeysInSlot(int db, uint16_t slot, size_t count) const;
+
+  // Every entry of one slot (cluster migration snapshots), hidden expired keys included.
+  void ForEachInSlot(
+      int db, uint16_t slot,
+      const std::function<void(const std::string& key, const crdt::Key& value)>& visit) const;
+  // Forgets every key of one slot here only: no op is shipped (the slot moved to another shard,
+  // or an import was abandoned). Returns the number of entries dropped. The keys are gone at
+  // once; their memory is freed later, a bounded amount per FreeDropped call, so dropping a
+  // large slot range does not stall the event loop (Valkey's lazy free).
+  size_t DropSlot(int db, uint16_t slot);
+  // Frees the memory of dropped slots, about `max_keys` entries. Returns entries freed.
+  size_t FreeDropped(size_t max_keys);
+  size_t dropped_pending() const { return dropped_pending_; }
+
+  // Slots whose keys are hidden from listing and counting (a slot being imported by a cluster
+  // migration, as Valkey): DBSIZE (Size), KEYS (ForEachListed), SCAN, RANDOMKEY and INFO
+  // keyspace skip them; reads by name, CountKeysInSlot, KeysInSlot and ForEach do not.
+  void SetSlotHidden(uint16_t slot, bool hidden);
+  bool slot_hidden(uint16_t slot) const { return hidden_slots_[slot]; }
+
+  // SCAN: visits about `count` keys from `cursor` and returns the next cursor (0 when done).
+  // Guarantee (Valkey's): every key present for the whole scan is visited at least once, even
+  // while tables grow or shrink. The cursor is (slot << 50) | (50-bit key-hash threshold):
+  // within a slot, keys are visited in hash order, and all keys of one hash value together.
+  uint64_t Scan(
+      int db, uint64_t cursor, size_t count,
+      const std::function<void(const std::string& key, const crdt::Key& value)>& visit) const;
+  // Every key of the db; hidden expired keys included: callers filter with Find.
+  void ForEach(
+      int db,
+      const std::function<void(const std::string& key, const crdt::Key& value)>& visit) const;
+  // ForEach without the hidden slots (KEYS).
+  void ForEachListed(
+      int db,
+      const std::function<void(const std::string& key, const crdt::Key& value)>& visit) const;
+  // A uniformly chosen slot-weighted random key, or "" when the db is empty.
+  std::string RandomKey(int db, int64_t now_ms, Rng& rng) const;
+
+  // ---- metadata compaction -------------------------------------------------------------------
+  // Compacts the CRDT metadata of about `max_keys` keys with `stable` (the causally stable
+  // vector: every known replica has applied it), continuing round-robin over dbs and slots from
+  // where the last call stopped; entries left with nothing are dropped. Returns keys visited.
+  size_t CompactSome(const crdt::VersionVector& stable, size_t max_keys);
+
+  // ---- expiry ------------------------------------------------------------------------------
+  // Reclaims keys and hash fields whose time has passed, at most `max_keys` keys per call
+  // (bounded work per tick). Returns the number of keys visited.
+  size_t ActiveExpireCycle(int64_t now_ms, size_t max_keys);
+  // Earliest pending expiry (key or field) of any key, or INT64_MAX.
+  int64_t NextExpiryMs() const;
+
+ private:
+  struct Db;
+  using Table = absl::flat_hash_map<std::string, crdt::Key>;
+
+  Table* TableFor(int db, std::string_view key, bool create);
+  const Table* TableFor(int db, std::string_view key) const;
+  void Reindex(int db, const std::string& key, const crdt::Key& value);
+  void Unindex(int db, const std::string& key);
+  void JoinWith(int db, std::string_view key, const crdt::Key& theirs,
+                const crdt::DotContext& theirs_context, bool imported);
+  void Ship(int db, std::string_view key, const crdt::KeyOp& op);
+  void ReclaimIfExpired(int db, Table& table, Table::iterator it, int64_t now_ms);
+  void EraseIfEmpty(int db, Table& table, Table::iterator it);
+  crdt::Policies PoliciesFor(int db, std::string_view key) const;
+  void SystemChanged(int db);  // rebuilds the policy table after a change to the system db
+
+  std::vector<std::unique_ptr<Db>> dbs_;
+  crdt::DotContext context_;
+  crdt::DotSource dots_;
+  crdt::HlcClock hlc_;
+  crdt::Policies policies_;
+  std::vector<KeyspaceObserver*> observers_;
+  KeyspaceStats stats_;
+  PolicyTable policy_table_;
+  ConflictLog conflicts_;
+  crdt::Policies current_policies_;  // of the key the current write opened
+  std::vector<bool> hidden_slots_ = std::vector<bool>(kSlotCount);
+  size_t hidden_slot_count_ = 0;
+  std::vector<std::unique_ptr<Table>> dropped_;  // tables of dropped slots, freed lazily
+  size_t dropped_pending_ = 0;                   // entries in dropped_
+  size_t compact_db_ = 0;                        // CompactSome's cursor
+  size_t compact_slot_ = 0;
+};
+
+}  // namespace lattice::server

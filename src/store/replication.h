@@ -1,0 +1,175 @@
+#pragma once
+// Replication ties a node's keyspace to the replication engine (lattice::repl::Replicator) and
+// to its durable op log (lattice::repl::OpLog), without any I/O of its own: bytes reach peers
+// through a repl::Transport and the disk through a repl::Storage, both handed in. The network
+// layer (src/net/peer_links.h) is the production Transport; tests and the simulator pass theirs.
+//
+// What it does:
+// - Open() recovers the data dir: the last snapshot, then every op logged after it (own and
+//   remote, in the order they were applied), a torn tail cut and reported. The keyspace resumes
+//   its dots after the highest own one, so a restarted replica never reuses a sequence number.
+// - Every op the engine applies, own (OnLocalOp: it observes the keyspace) or a peer's
+//   (Applier::Apply), is appended to the log as the engine retains it; its encoding is cached on
+//   the record, so batches to every peer reuse the logged bytes.
+// - EndOfBatch() is called by whoever ran commands or handled peer input, before it yields to the
+//   event loop: the log is written (and synced under appendfsync always), and only then does the
+//   engine flush its batches, so no peer and no client learns of an op that a crash could lose.
+// - Tick() drives the engine's timers, everysec syncs, and log compaction: once the log grew by
+//   auto-aof-rewrite-percentage of the last snapshot (and at least auto-aof-rewrite-min-size),
+//   the whole state is written as a new snapshot and the log prefix it covers is removed.
+// - Applier: TakeSnapshot/InstallSnapshot stream the keyspace to a peer that is behind the
+//   retained ops, and join one received; an installed snapshot is checkpointed at once.
+//
+// Not thread-safe: the event-loop thread that owns the Server owns this too.
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "lattice/common/result.h"
+#include "lattice/repl/op_log.h"
+#include "lattice/repl/replicator.h"
+#include "lattice/repl/storage.h"
+#include "store/keyspace.h"
+
+namespace lattice::server {
+
+class Keyspace;
+
+// How peers are dialed (CRDT.PEER): implemented by the network layer.
+class PeerDirectory {
+ public:
+  struct Address {
+    std::string address;             // "host:port" of the peer's replication port
+    ReplicaId replica = kNoReplica;  // learned from its Hello; kNoReplica before
+    std::string state;               // "connecting", "connected", "backoff", "refused"
+    std::string last_error;
+  };
+  virtual ~PeerDirectory() = default;
+  virtual Result<void> AddAddress(const std::string& address) = 0;
+  // The replica behind the address (kNoReplica if never connected), or an error if unknown.
+  virtual Result<ReplicaId> RemoveAddress(const std::string& address) = 0;
+  virtual std::vector<Address> Addresses() const = 0;
+  // Bytes this node sent to / received from `replica` over every link.
+  virtual uint64_t BytesIn(ReplicaId replica) const = 0;
+  virtual uint64_t BytesOut(ReplicaId replica) const = 0;
+};
+
+struct ReplicationOptions {
+  std::string dir;  // the data dir, as error messages name it
+  std::string shard_id = "default";
+  std::string region;
+  repl::FsyncPolicy fsync = repl::FsyncPolicy::kEverySec;
+  int64_t rewrite_percentage = 100;       // auto-aof-rewrite-percentage (0 disables)
+  uint64_t rewrite_min_bytes = 64 << 20;  // auto-aof-rewrite-min-size
+  int64_t peer_timeout_ms = 60'000;       // repl-timeout
+  size_t max_retained_ops = 1'000'000;    // backlog before a down peer is marked stale
+};
+
+struct ReplicationStats {
+  uint64_t log_records = 0;  // appended since start
+  uint64_t log_bytes = 0;    // payload bytes appended since start
+  uint64_t log_bytes_since_snapshot = 0;
+  uint64_t snapshots_written = 0;
+  uint64_t last_snapshot_bytes = 0;
+  int64_t last_snapshot_ms = 0;
+  uint64_t recovered_records = 0;  // replayed by Open
+  uint64_t recovered_keys = 0;     // loaded from the snapshot by Open
+  std::string torn_tail;           // what Open cut, "" if nothing
+  std::string last_event;          // the engine's last event (the simulator's trace polls it)
+  // Per origin region: the most its ops' HLC was ahead of this node's clock when applied (clock
+  // skew; 0 when never ahead). The HLC absorbs skew; this shows how much there is.
+  std::map<ReplicaId, int64_t> clock_ahead_ms;
+};
+
+class Replication final : public repl::Applier, public repl::Observer, public KeyspaceObserver {
+ public:
+  // Recovers `storage` into `keyspace` and starts the engine, which then observes the keyspace's
+  // local ops. `storage` and `transport`
+  // must outlive the result. Known peers (the "peers" file) hold back compaction while down.
+  static Result<std::unique_ptr<Replication>> Open(Keyspace& keyspace, repl::Storage& storage,
+                                                   repl::Transport& transport,
+                                                   ReplicationOptions options, int64_t now_ms);
+  ~Replication() override;
+  Replication(const Replication&) = delete;
+  Replication& operator=(const Replication&) = delete;
+
+  void set_peer_directory(PeerDirectory* directory) { directory_ = directory; }
+  PeerDirectory* peer_directory() const { return directory_; }
+
+  // The Hello a link sends first (before the engine knows which replica is at the other end).
+  repl::Hello LinkHello() const;
+  // A Hello must name this shard and protocol and another replica: "" if fine, else why not.
+  std::string CheckHello(const repl::Hello& hello) const;
+
+  // Link events and peer messages, from the transport.
+  void OnConnected(ReplicaId peer, int64_t now_ms);
+  void OnDisconnected(ReplicaId peer, int64_t now_ms);
+  void OnMessage(ReplicaId from, const repl::Message& message, int64_t now_ms);
+  void RemovePeer(ReplicaId peer);
+
+  // KeyspaceObserver: a local op goes to the engine (and is logged as it is retained).
+  void OnLocalOp(int db, std::string_view key, const crdt::KeyOp& op) override;
+  // Makes what the last commands or messages did durable per appendfsync, then lets the engine
+  // send. A failed log write or sync is fatal (as Valkey under appendfsync always): the error
+  // is returned and the caller exits.
+  Result<void> EndOfBatch();
+  // Timers, every ~50 ms; the caller then ends the batch (Server::EndOfBatch reports failures).
+  void Tick(int64_t now_ms);
+  // Writes a snapshot of the whole state and truncates the log it covers.
+  Result<void> Checkpoint(int64_t now_ms);
+  // Clean shutdown: flushes and syncs the log.
+  Result<void> Close();
+
+  repl::ReplicatorStatus Status(int64_t now_ms) const { return replicator_->Status(now_ms); }
+  // How many peer regions acknowledged this replica's op `seq` (CRDT.WAIT).
+  int64_t RegionsHaving(uint64_t seq) const;
+  // Called after every peer message, whose acknowledgements may have advanced (the server wakes
+  // the clients blocked in CRDT.WAIT).
+  void set_acks_hook(std::function<void()> hook) { acks_hook_ = std::move(hook); }
+  const ReplicationOptions& options() const { return options_; }
+  const ReplicationStats& stats() const { return stats_; }
+  const repl::Replicator& replicator() const { return *replicator_; }
+
+  // repl::Applier
+  void Apply(const repl::OpRecord& op) override;
+  std::vector<repl::SnapshotChunk> TakeSnapshot(size_t keys_per_chunk) override;
+  void InstallSnapshot(const std::vector<repl::SnapshotChunk>& chunks) override;
+  // repl::Observer
+  void OnEvent(const repl::Event& event) override;
+
+ private:
+  Replication(Keyspace& keyspace, repl::Storage& storage, repl::Transport& transport,
+              ReplicationOptions options);
+  Result<void> Recover(int64_t now_ms);
+  Result<void> LoadSnapshot(const std::string& bytes);
+  Result<void> LoadPeers();
+  void SavePeers();
+  void Append(repl::OpRecord& op);  // to the op log, caching the op's encoding
+  void Fail(const Error& error);
+
+  Keyspace& keyspace_;
+  repl::Storage& storage_;
+  repl::Transport& transport_;
+  ReplicationOptions options_;
+  repl::OpLog log_;
+  std::unique_ptr<repl::Replicator> replicator_;
+  PeerDirectory* directory_ = nullptr;
+  std::vector<ReplicaId> known_peers_;
+  std::function<void()> acks_hook_;
+  std::optional<Error> failed_;  // a log write failed: EndOfBatch reports it
+  int64_t now_ms_ = 0;
+  ReplicationStats stats_;
+};
+
+// The text of a replica id as shown to operators (16 hex digits).
+std::string ReplicaIdText(ReplicaId replica);
+// A version vector as shown to operators: "<replica hex>:<seq>,..." ("" when empty).
+std::string VectorText(const crdt::VersionVector& vector);
+
+}  // namespace lattice::server

@@ -1,0 +1,38 @@
+#include "util/ascii.h"
+
+#include "lattice/common/numbers.h"
+
+namespace lattice::server {
+
+std::string_view AsciiLower(std::string_view in, std::string& out) {
+  out.resize(in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    const char c = in[i];
+    out[i] = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+  }
+  return out;
+}
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < a.size(); ++i) {
+    const char x = (a[i] >= 'A' && a[i] <= 'Z') ? static_cast<char>(a[i] - 'A' + 'a') : a[i];
+    const char y = (b[i] >= 'A' && b[i] <= 'Z') ? static_cast<char>(b[i] - 'A' + 'a') : b[i];
+    if (x != y) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool ParseInt64(std::string_view text, int64_t* value) {
+  const std::optional<int64_t> parsed = ParseInt64Strict(text);
+  if (parsed.has_value()) {
+    *value = *parsed;
+  }
+  return parsed.has_value();
+}
+
+}  // namespace lattice::server

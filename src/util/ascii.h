@@ -1,0 +1,19 @@
+#pragma once
+// ASCII helpers for command names, option keywords and integer arguments.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace lattice::server {
+
+// Lower-cases ASCII into `out` (reused buffer) and returns a view of it.
+std::string_view AsciiLower(std::string_view in, std::string& out);
+
+// ASCII case-insensitive equality, for option keywords ("NX", "withscores", ...).
+bool EqualsIgnoreCase(std::string_view a, std::string_view b);
+
+// Parses a decimal int64 exactly as Valkey's string2ll (no spaces, no '+', no leading zeros).
+bool ParseInt64(std::string_view text, int64_t* value);
+
+}  // namespace lattice::server
