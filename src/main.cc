@@ -175,8 +175,9 @@ int main(int argc, char** argv) {
     cluster = std::make_unique<lattice::server::Cluster>(
         server.keyspace(), server.clock(), server.rng(),
         lattice::server::ClusterOptionsOf(server.config()));
-    const std::string path = server.config().dir() + "/" + server.config().cluster_config_file();
-    if (Result<void> loaded = cluster->Load(path, FreshNodeId(), clock.NowMs()); !loaded.ok()) {
+    if (Result<void> loaded = cluster->Load(storage->get(), server.config().cluster_config_file(),
+                                            FreshNodeId(), clock.NowMs());
+        !loaded.ok()) {
       spdlog::critical("{}", loaded.error().message);
       return 1;
     }

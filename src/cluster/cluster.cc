@@ -143,14 +143,21 @@ bool Cluster::StateOk() const {
 
 // ---- identity and persistence -------------------------------------------------------------------
 
-Result<void> Cluster::Load(const std::string& path, const std::string& fresh_id, int64_t now_ms) {
+Result<void> Cluster::Load(repl::Storage* storage, const std::string& name,
+                           const std::string& fresh_id, int64_t now_ms) {
   now_ms_ = now_ms;
-  path_ = path;
-  std::ifstream in(path, std::ios::binary);
-  if (in) {
-    std::stringstream buffer;
-    buffer << in.rdbuf();
-    const std::string text = buffer.str();
+  storage_ = storage;
+  file_name_ = name;
+  const std::string path = name;
+  if (storage_ != nullptr && !repl::IsValidStorageName(name)) {
+    return Unexpected("cluster-config-file '" + name + "' must be a file name inside dir");
+  }
+  Result<std::optional<std::string>> file = ReadStored();
+  if (!file.ok()) {
+    return Unexpected("Can't read the cluster config file " + path + ": " + file.error().message);
+  }
+  if (file->has_value()) {
+    const std::string& text = **file;
     const size_t newline = text.find('\n');
     const std::string first = text.substr(0, newline);
     if (!first.starts_with("myself ") || !IsNodeId(first.substr(7)) ||
@@ -199,20 +206,24 @@ Result<void> Cluster::Load(const std::string& path, const std::string& fresh_id,
   return {};
 }
 
-void Cluster::Persist() {
-  if (path_.empty()) return;
-  const std::string tmp = path_ + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << "myself " << myid_ << "\n" << topology_.Encode();
-    out.flush();
-    if (!out) {
-      spdlog::warn("Can't write the cluster config file {}", tmp);
-      return;
-    }
+// nodes.conf's content, or nullopt when there is none yet.
+Result<std::optional<std::string>> Cluster::ReadStored() {
+  if (storage_ == nullptr) return std::optional<std::string>();
+  Result<std::vector<std::string>> names = storage_->List();
+  if (!names.ok()) return Unexpected(names.error());
+  if (!std::binary_search(names->begin(), names->end(), file_name_)) {
+    return std::optional<std::string>();
   }
-  if (std::rename(tmp.c_str(), path_.c_str()) != 0) {
-    spdlog::warn("Can't rename the cluster config file {} to {}", tmp, path_);
+  Result<std::string> text = storage_->ReadAll(file_name_);
+  if (!text.ok()) return Unexpected(text.error());
+  return std::optional<std::string>(std::move(*text));
+}
+
+void Cluster::Persist() {
+  if (storage_ == nullptr) return;
+  const std::string text = "myself " + myid_ + "\n" + topology_.Encode();
+  if (Result<void> written = storage_->WriteAtomically(file_name_, text); !written.ok()) {
+    spdlog::warn("Can't write the cluster config file {}: {}", file_name_, written.error().message);
   }
 }
 

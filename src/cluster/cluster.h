@@ -42,6 +42,7 @@
 #include "lattice/common/result.h"
 #include "lattice/common/rng.h"
 #include "lattice/repl/messages.h"
+#include "lattice/repl/storage.h"
 #include "resp/reply_builder.h"
 #include "resp/reply_decoder.h"
 #include "resp/request_parser.h"
@@ -166,10 +167,13 @@ class Cluster : public KeyspaceObserver {
   const ClusterOptions& options() const { return options_; }
   const Keyspace& keyspace() const { return keyspace_; }
   void set_options(ClusterOptions options) { options_ = std::move(options); }
-  // Loads `path` (nodes.conf) or creates it with `fresh_id`; refreshes this node's record from
-  // the configuration (address, shard, region). Then drops keys of slots this shard does not own
-  // (left by an interrupted import or a finished export).
-  Result<void> Load(const std::string& path, const std::string& fresh_id, int64_t now_ms);
+  // Loads the file `name` (nodes.conf) of `storage` (the data dir) or creates it with `fresh_id`;
+  // refreshes this node's record from the configuration (address, shard, region). Then drops
+  // keys of slots this shard does not own (left by an interrupted import or a finished export).
+  // Every change is persisted there atomically and durably (Storage::WriteAtomically). Without
+  // a storage (tests) nothing is persisted. `storage` must outlive the cluster.
+  Result<void> Load(repl::Storage* storage, const std::string& name, const std::string& fresh_id,
+                    int64_t now_ms);
 
   const std::string& myid() const { return myid_; }
   const ClusterNode& myself() const;
@@ -219,6 +223,7 @@ class Cluster : public KeyspaceObserver {
 
  private:
   void Persist();
+  Result<std::optional<std::string>> ReadStored();
   // `was_mine`: the slots this shard owned before the change.
   void Changed(const SlotFlags& was_mine, int64_t now_ms);
   void Gossip(int64_t now_ms);
@@ -259,7 +264,8 @@ class Cluster : public KeyspaceObserver {
   ClusterOptions options_;
   Replication* replication_ = nullptr;
   ClusterBus* bus_ = nullptr;
-  std::string path_;
+  repl::Storage* storage_ = nullptr;
+  std::string file_name_;
   std::string myid_;
   ClusterTopology topology_;
   std::vector<std::pair<std::string, int>> meet_;  // addresses to gossip to until known

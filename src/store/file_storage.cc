@@ -106,9 +106,9 @@ class PosixAppendFile final : public repl::AppendFile {
 
 }  // namespace
 
-Result<std::unique_ptr<FileStorage>> FileStorage::Open(const std::string& dir) {
+Result<std::unique_ptr<FileStorage>> FileStorage::Open(const std::string& dir, bool create) {
   LATTICE_ASSERT(!dir.empty());
-  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+  if (create && ::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
     return SystemError("mkdir", dir);
   }
   struct stat info;
@@ -119,6 +119,19 @@ Result<std::unique_ptr<FileStorage>> FileStorage::Open(const std::string& dir) {
     return Unexpected("storage: " + dir + " is not a directory");
   }
   return std::unique_ptr<FileStorage>(new FileStorage(dir));
+}
+
+Result<FileStorage::FileAt> FileStorage::OpenFileAt(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  const std::string dir =
+      slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+  if (!repl::IsValidStorageName(name)) {
+    return Unexpected("storage: '" + path + "' does not name a file");
+  }
+  Result<std::unique_ptr<FileStorage>> storage = Open(dir, /*create=*/false);
+  if (!storage.ok()) return Unexpected(storage.error());
+  return FileAt{std::move(*storage), std::move(name)};
 }
 
 std::string FileStorage::PathOf(const std::string& name) const {

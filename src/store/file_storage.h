@@ -22,8 +22,15 @@ namespace lattice::server {
 
 class FileStorage final : public repl::Storage {
  public:
-  // Uses `dir`, creating it (one level, mode 0755) if it does not exist.
-  static Result<std::unique_ptr<FileStorage>> Open(const std::string& dir);
+  // Uses `dir`, creating it (one level, mode 0755) if it does not exist and `create` is set.
+  static Result<std::unique_ptr<FileStorage>> Open(const std::string& dir, bool create = true);
+
+  // A file anywhere (the ACL file): the storage of its folder and its name there.
+  struct FileAt {
+    std::unique_ptr<FileStorage> storage;
+    std::string name;
+  };
+  static Result<FileAt> OpenFileAt(const std::string& path);
 
   Result<std::unique_ptr<repl::AppendFile>> OpenAppend(const std::string& name) override;
   Result<std::string> ReadAll(const std::string& name) override;

@@ -52,10 +52,10 @@ struct Node {
     Server& s = server->server();
     cluster =
         std::make_unique<Cluster>(s.keyspace(), s.clock(), s.rng(), ClusterOptionsOf(s.config()));
-    REQUIRE(
-        cluster
-            ->Load("", std::string(40, static_cast<char>('a' + port % 6)), server->clock().NowMs())
-            .ok());
+    REQUIRE(cluster
+                ->Load(nullptr, "", std::string(40, static_cast<char>('a' + port % 6)),
+                       server->clock().NowMs())
+                .ok());
     server->server().set_cluster(cluster.get());
     cluster->set_bus(&bus);
     this->port = port;

@@ -15,6 +15,7 @@
 #include "server/acl.h"
 #include "server/server.h"
 #include "spdlog/spdlog.h"
+#include "store/file_storage.h"
 
 namespace lattice::server {
 
@@ -51,41 +52,28 @@ void Server::LogAclDenial(const ClientState& client, AclDenial reason, std::stri
 namespace {
 
 Result<std::string> ReadFile(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) {
-    return Unexpected("Error loading ACLs, opening file '" + path + "': " + std::strerror(errno));
+  Result<FileStorage::FileAt> file = FileStorage::OpenFileAt(path);
+  Result<std::string> text = file.ok() ? file->storage->ReadAll(file->name)
+                                       : Result<std::string>(Unexpected(file.error()));
+  if (!text.ok()) {
+    // Valkey's wording names the path once and then strerror's text: the storage's message ends
+    // with it ("open <path>: <reason>").
+    const std::string& message = text.error().message;
+    const size_t colon = message.rfind(": ");
+    const std::string reason = colon == std::string::npos ? message : message.substr(colon + 2);
+    return Unexpected("Error loading ACLs, opening file '" + path + "': " + reason);
   }
-  std::stringstream contents;
-  contents << file.rdbuf();
-  return contents.str();
+  return text;
 }
 
-// Writes a temporary file beside `path`, syncs it, and renames it over `path` (Valkey's
-// ACLSaveToFile): a crash leaves the old file or the new one, never half of one.
+// Through the storage seam (Valkey's ACLSaveToFile does the same dance): a temporary file beside
+// `path`, synced, renamed over it, and the folder synced, so a crash leaves the old file or the
+// new one, never half of one.
 Result<void> WriteFileAtomically(const std::string& path, std::string_view text) {
-  const std::string temp = path + ".tmp-" + std::to_string(getpid());
-  const int fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd == -1) {
-    return Unexpected("Opening temp ACL file for ACL SAVE: " + std::string(std::strerror(errno)));
-  }
-  size_t offset = 0;
-  while (offset < text.size()) {
-    const ssize_t written = write(fd, text.data() + offset, text.size() - offset);
-    if (written <= 0 && errno == EINTR) continue;
-    if (written <= 0) {
-      const std::string error = std::strerror(errno);
-      close(fd);
-      unlink(temp.c_str());
-      return Unexpected("Writing ACL file for ACL SAVE: " + error);
-    }
-    offset += static_cast<size_t>(written);
-  }
-  const bool synced = fsync(fd) == 0;
-  close(fd);
-  if (!synced || rename(temp.c_str(), path.c_str()) == -1) {
-    const std::string error = std::strerror(errno);
-    unlink(temp.c_str());
-    return Unexpected("Saving ACL file for ACL SAVE: " + error);
+  Result<FileStorage::FileAt> file = FileStorage::OpenFileAt(path);
+  if (!file.ok()) return Unexpected("Saving ACL file for ACL SAVE: " + file.error().message);
+  if (Result<void> written = file->storage->WriteAtomically(file->name, text); !written.ok()) {
+    return Unexpected("Saving ACL file for ACL SAVE: " + written.error().message);
   }
   return {};
 }
