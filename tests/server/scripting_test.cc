@@ -84,9 +84,8 @@ TEST_CASE("Script errors carry Valkey's text, script sha and line") {
             .starts_with("(error) ERR Please specify at least one argument for this call"));
   CHECK(Eval(t, "return redis.call('get', {})")
             .starts_with("(error) ERR Command arguments must be strings or integers"));
-  CHECK(Eval(t, "error('boom')") ==
-        "(error) ERR user_script:1: boom script: " + Sha1Hex("error('boom')") +
-            ", on @user_script:1.");
+  CHECK(Eval(t, "error('boom')") == "(error) ERR user_script:1: boom script: " +
+                                        Sha1Hex("error('boom')") + ", on @user_script:1.");
   CHECK(Eval(t, "\n\nerror({err='MY boom'})").starts_with("(error) MY boom script: "));
   CHECK(Eval(t, "\n\nerror({err='MY boom'})").ends_with(", on @user_script:3."));
   CHECK(Eval(t, "return 1 +") ==
@@ -103,8 +102,7 @@ TEST_CASE("EVAL argument checks and KEYS/ARGV") {
         "(error) ERR Number of keys can't be greater than number of args");
   CHECK(t.Run({"EVAL", "return 1", "-1"}) == "(error) ERR Number of keys can't be negative");
   CHECK(t.Run({"EVAL", "return 1", "x"}) == "(error) ERR value is not an integer or out of range");
-  CHECK(t.Run({"EVAL", "return 1"}) ==
-        "(error) ERR wrong number of arguments for 'eval' command");
+  CHECK(t.Run({"EVAL", "return 1"}) == "(error) ERR wrong number of arguments for 'eval' command");
   CHECK(t.Run({"EVAL", "return {KEYS[1], KEYS[2], ARGV[1], #ARGV}", "2", "k1", "k2", "a"}) ==
         "[\"k1\", \"k2\", \"a\", 1]");
   CHECK(t.Run({"EVAL", "return redis.call('set', KEYS[1], ARGV[1])", "1", "k", "v"}) == "OK");
@@ -113,15 +111,16 @@ TEST_CASE("EVAL argument checks and KEYS/ARGV") {
 
 TEST_CASE("The sandbox: no new or changed globals, no os/io/loadfile, no bytecode") {
   TestServer t;
-  CHECK(Eval(t, "x = 1").starts_with(
-      "(error) ERR user_script:1: Attempt to modify a readonly table script: "));
+  CHECK(Eval(t, "x = 1")
+            .starts_with("(error) ERR user_script:1: Attempt to modify a readonly table script: "));
   CHECK(Eval(t, "redis = nil").starts_with("(error) ERR user_script:1: Attempt to modify"));
   CHECK(Eval(t, "string.rep = nil").starts_with("(error) ERR user_script:1: Attempt to modify"));
   CHECK(Eval(t, "_G.y = 1").starts_with("(error) ERR user_script:1: Attempt to modify"));
   CHECK(Eval(t, "rawset(_G, 'y', 1)").starts_with("(error) ERR user_script:1: Attempt to modify"));
   CHECK(Eval(t, "setmetatable(_G, nil)").starts_with("(error) ERR user_script:1: cannot change"));
-  CHECK(Eval(t, "return y").starts_with(
-      "(error) ERR user_script:1: Script attempted to access nonexistent global variable 'y'"));
+  CHECK(Eval(t, "return y")
+            .starts_with("(error) ERR user_script:1: Script attempted to access nonexistent global "
+                         "variable 'y'"));
   for (const char* name : {"io", "loadfile", "dofile", "require", "debug", "print", "setfenv"}) {
     CHECK(Eval(t, std::string("return ") + name).find("nonexistent global variable") !=
           std::string::npos);
@@ -154,8 +153,8 @@ TEST_CASE("SCRIPT LOAD/EXISTS/FLUSH/KILL and EVALSHA") {
         "(error) NOSCRIPT No matching script. Please use EVAL.");
   CHECK(t.Run({"EVALSHA", "short", "0"}) ==
         "(error) NOSCRIPT No matching script. Please use EVAL.");
-  CHECK(t.Run({"SCRIPT", "LOAD", "return +"}).starts_with(
-      "(error) ERR Error compiling script (new function): user_script:1:"));
+  CHECK(t.Run({"SCRIPT", "LOAD", "return +"})
+            .starts_with("(error) ERR Error compiling script (new function): user_script:1:"));
   CHECK(t.Run({"SCRIPT", "KILL"}) == "(error) NOTBUSY No scripts in execution right now.");
   CHECK(t.Run({"SCRIPT", "FLUSH", "BOGUS"}) ==
         "(error) ERR SCRIPT FLUSH only support SYNC|ASYNC option");
@@ -177,8 +176,7 @@ TEST_CASE("EVAL caches at most kMaxEvalScripts scripts; SCRIPT LOAD pins") {
     REQUIRE(Eval(t, "return " + std::to_string(i)) == std::to_string(i));
   }
   CHECK(t.server().scripting().cached_scripts() == ScriptEngine::kMaxEvalScripts + 1);
-  CHECK(t.Run({"SCRIPT", "EXISTS", Sha1Hex("return 0"), Sha1Hex("return 'pinned'")}) ==
-        "[0, 1]");
+  CHECK(t.Run({"SCRIPT", "EXISTS", Sha1Hex("return 0"), Sha1Hex("return 'pinned'")}) == "[0, 1]");
 }
 
 TEST_CASE("Read-only scripts and shebang flags") {

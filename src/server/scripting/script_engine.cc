@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <lua.hpp>
 
 #include "lattice/common/assert.h"
 #include "server/scripting/script_lua.h"
@@ -9,8 +10,6 @@
 #include "server/server.h"
 #include "spdlog/spdlog.h"
 #include "util/ascii.h"
-
-#include <lua.hpp>
 
 namespace lattice::server {
 namespace {
@@ -29,7 +28,8 @@ void CountHook(lua_State* lua, lua_Debug* /*ar*/) { EngineOf(lua).OnCountHook(lu
 bool Protected(lua_State* lua, const std::function<void(lua_State*)>& fn,
                std::string* error = nullptr) {
   auto trampoline = [](lua_State* state) -> int {
-    const auto* body = static_cast<const std::function<void(lua_State*)>*>(lua_touserdata(state, 1));
+    const auto* body =
+        static_cast<const std::function<void(lua_State*)>*>(lua_touserdata(state, 1));
     lua_remove(state, 1);
     (*body)(state);
     return 0;
@@ -166,8 +166,7 @@ Result<void> ScriptEngine::Compile(const std::string& sha, std::string_view body
       },
       &error);
   if (!ran || !syntax_error.empty()) {
-    return Unexpected("ERR Error compiling script (new function): " +
-                      (ran ? syntax_error : error));
+    return Unexpected("ERR Error compiling script (new function): " + (ran ? syntax_error : error));
   }
   scripts_[sha] = Script{std::string(body), *flags, loaded};
   if (!loaded) {

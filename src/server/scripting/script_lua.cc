@@ -8,14 +8,13 @@
 #include <cstdint>
 #include <cstdlib>
 #include <ctime>
+#include <lua.hpp>
 #include <string>
 #include <vector>
 
 #include "server/scripting/script_engine.h"
 #include "server/scripting/sha1.h"
 #include "spdlog/spdlog.h"
-
-#include <lua.hpp>
 
 extern "C" {
 int luaopen_cjson(lua_State* lua);
@@ -120,7 +119,8 @@ int LuaSha1Hex(lua_State* lua) {
   }
   size_t len = 0;
   const char* text = lua_tolstring(lua, 1, &len);
-  const std::string digest = Sha1Hex(text == nullptr ? std::string_view() : std::string_view(text, len));
+  const std::string digest =
+      Sha1Hex(text == nullptr ? std::string_view() : std::string_view(text, len));
   lua_pushlstring(lua, digest.data(), digest.size());
   return 1;
 }
@@ -190,7 +190,8 @@ int LuaSetResp(lua_State* lua) {
     PushErrorTable(lua, "RESP version must be 2 or 3.");
     return lua_error(lua);
   }
-  if (engine.run() != nullptr) engine.run()->protocol = resp == 3 ? Protocol::kResp3 : Protocol::kResp2;
+  if (engine.run() != nullptr)
+    engine.run()->protocol = resp == 3 ? Protocol::kResp3 : Protocol::kResp2;
   return 0;
 }
 
@@ -202,7 +203,8 @@ int LuaSetRepl(lua_State* lua) {
     return lua_error(lua);
   }
   if (lua_tonumber(lua, 1) != 3) {
-    PushErrorTable(lua, "server.set_repl() is not supported: Lattice replicates every write of a script");
+    PushErrorTable(
+        lua, "server.set_repl() is not supported: Lattice replicates every write of a script");
     return lua_error(lua);
   }
   return 0;
@@ -287,7 +289,9 @@ int LuaRawSet(lua_State* lua) {
   return 1;
 }
 
-int ReadonlyNewIndex(lua_State* lua) { return luaL_error(lua, "Attempt to modify a readonly table"); }
+int ReadonlyNewIndex(lua_State* lua) {
+  return luaL_error(lua, "Attempt to modify a readonly table");
+}
 
 int GlobalIndex(lua_State* lua) {
   lua_pushvalue(lua, 2);
@@ -349,9 +353,17 @@ void RegisterServerApi(lua_State* lua) {
     lua_setfield(lua, -2, fn.name);
   }
   static const std::pair<const char*, int> kNumbers[] = {
-      {"LOG_DEBUG", 0}, {"LOG_VERBOSE", 1}, {"LOG_NOTICE", 2}, {"LOG_WARNING", 3},
-      {"REPL_NONE", 0}, {"REPL_AOF", 1},    {"REPL_SLAVE", 2}, {"REPL_REPLICA", 2},
-      {"REPL_ALL", 3},  {"REDIS_VERSION_NUM", 0x070204}, {"VALKEY_VERSION_NUM", 0x090000},
+      {"LOG_DEBUG", 0},
+      {"LOG_VERBOSE", 1},
+      {"LOG_NOTICE", 2},
+      {"LOG_WARNING", 3},
+      {"REPL_NONE", 0},
+      {"REPL_AOF", 1},
+      {"REPL_SLAVE", 2},
+      {"REPL_REPLICA", 2},
+      {"REPL_ALL", 3},
+      {"REDIS_VERSION_NUM", 0x070204},
+      {"VALKEY_VERSION_NUM", 0x090000},
   };
   for (const auto& [name, value] : kNumbers) {
     lua_pushnumber(lua, value);
@@ -390,8 +402,7 @@ void TrimGlobals(lua_State* lua) {
 
 // Seals the library tables and the globals; from here on the thread's globals are the proxy.
 void SealGlobals(lua_State* lua) {
-  for (const char* name : {"string", "table", "math", "coroutine", "os", "cjson", "bit",
-                           "redis"}) {
+  for (const char* name : {"string", "table", "math", "coroutine", "os", "cjson", "bit", "redis"}) {
     lua_getfield(lua, LUA_GLOBALSINDEX, name);
     if (!lua_istable(lua, -1)) {
       lua_pop(lua, 1);

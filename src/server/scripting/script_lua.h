@@ -5,10 +5,11 @@
 // RESP -> Lua (a redis.call reply): integer -> number, bulk -> string, null bulk / null array ->
 // false (RESP2) or nil (RESP3 null), simple string -> {ok=s}, error -> {err=s}, array -> table,
 // and with redis.setresp(3): map -> {map={...}}, set -> {set={k=true}}, bool -> boolean,
-// double -> {double=n}, big number -> {big_number=s}, verbatim -> {verbatim_string={string,format}}.
-// Lua -> RESP (a script's result): string -> bulk, number -> integer (truncated), true -> 1 (or
-// RESP3 #t), false/nil -> null (or RESP3 #f), {err=} -> error, {ok=} -> status, {double=},
-// {big_number=}, {verbatim_string=}, {map=}, {set=}, else an array up to the first nil.
+// double -> {double=n}, big number -> {big_number=s}, verbatim ->
+// {verbatim_string={string,format}}. Lua -> RESP (a script's result): string -> bulk, number ->
+// integer (truncated), true -> 1 (or RESP3 #t), false/nil -> null (or RESP3 #f), {err=} -> error,
+// {ok=} -> status, {double=}, {big_number=}, {verbatim_string=}, {map=}, {set=}, else an array up
+// to the first nil.
 
 #include <string>
 

@@ -37,9 +37,8 @@ void CmdScriptExists(CommandContext& ctx, ArgList args) {
 }
 
 void CmdScriptFlush(CommandContext& ctx, ArgList args) {
-  if (args.size() > 3 ||
-      (args.size() == 3 && !EqualsIgnoreCase(args[2], "sync") &&
-       !EqualsIgnoreCase(args[2], "async"))) {
+  if (args.size() > 3 || (args.size() == 3 && !EqualsIgnoreCase(args[2], "sync") &&
+                          !EqualsIgnoreCase(args[2], "async"))) {
     ctx.reply.Error("ERR SCRIPT FLUSH only support SYNC|ASYNC option");
     return;
   }
@@ -52,23 +51,25 @@ void CmdScriptKill(CommandContext& ctx, ArgList /*args*/) {
 }
 
 void CmdScriptHelp(CommandContext& ctx, ArgList /*args*/) {
-  ReplyHelp(ctx, {
-                     "SCRIPT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-                     "EXISTS <sha1> [<sha1> ...]",
-                     "    Return information about the existence of the scripts in the script cache.",
-                     "FLUSH [ASYNC|SYNC]",
-                     "    Flush the Lua scripts cache. Very dangerous on replicas.",
-                     "    When called without the optional mode argument, the behavior is determined by the",
-                     "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
-                     "    * ASYNC: Asynchronously flush the scripts cache.",
-                     "    * SYNC: Synchronously flush the scripts cache.",
-                     "KILL",
-                     "    Kill the currently executing Lua script.",
-                     "LOAD <script>",
-                     "    Load a script into the scripts cache without executing it.",
-                     "HELP",
-                     "    Print this help.",
-                 });
+  ReplyHelp(
+      ctx,
+      {
+          "SCRIPT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+          "EXISTS <sha1> [<sha1> ...]",
+          "    Return information about the existence of the scripts in the script cache.",
+          "FLUSH [ASYNC|SYNC]",
+          "    Flush the Lua scripts cache. Very dangerous on replicas.",
+          "    When called without the optional mode argument, the behavior is determined by the",
+          "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
+          "    * ASYNC: Asynchronously flush the scripts cache.",
+          "    * SYNC: Synchronously flush the scripts cache.",
+          "KILL",
+          "    Kill the currently executing Lua script.",
+          "LOAD <script>",
+          "    Load a script into the scripts cache without executing it.",
+          "HELP",
+          "    Print this help.",
+      });
 }
 
 }  // namespace
