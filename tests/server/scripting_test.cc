@@ -43,8 +43,10 @@ TEST_CASE("Lua values become RESP replies as in Valkey") {
   CHECK(Eval(t, "return {map={a=1}}") == "{\"a\": 1}");
   CHECK(Eval(t, "return {set={a=true}}") == "~[\"a\"]");
   CHECK(Eval(t, "return {big_number='123'}") == "(big) 123");
-  CHECK(Eval(t, "return true") == "(true)");
-  CHECK(Eval(t, "return false") == "(false)");
+  // Booleans follow the script's protocol (redis.setresp), not the caller's, as in Valkey.
+  CHECK(Eval(t, "return true") == "1");
+  CHECK(Eval(t, "redis.setresp(3) return true") == "(true)");
+  CHECK(Eval(t, "redis.setresp(3) return false") == "(false)");
 }
 
 TEST_CASE("redis.call replies become Lua values, RESP2 and RESP3") {
@@ -133,7 +135,7 @@ TEST_CASE("The sandbox: no new or changed globals, no os/io/loadfile, no bytecod
   CHECK(Eval(t, "local local_ok = 5 return local_ok") == "5");
   CHECK(Eval(t, "return ('abc'):upper()") == "\"ABC\"");
   CHECK(Eval(t, "return cjson.decode('[1,2]')[2]") == "2");
-  CHECK(Eval(t, "return cjson.encode({1,'a'})") == "\"[1,\\\"a\\\"]\"");
+  CHECK(Eval(t, "return cjson.encode({1,'a'})") == "\"[1,\"a\"]\"");
   CHECK(Eval(t, "return bit.bxor(5, 3)") == "6");
   CHECK(Eval(t, "return redis.sha1hex('abc')") == "\"a9993e364706816aba3e25717850c26c9cd0d89d\"");
   CHECK(Eval(t, "redis.log(redis.LOG_WARNING, 'from a script') return 1") == "1");
@@ -216,7 +218,7 @@ TEST_CASE("Commands in a script run with the caller's db and ACL user") {
 
 TEST_CASE("A script's memory is bounded and the state survives running out") {
   TestServer t;
-  CHECK(Eval(t, "local t = {} for i = 1, 1e9 do t[i] = string.rep('x', 1000) .. i end") ==
+  CHECK(Eval(t, "local t = {} for i = 1, 1e9 do t[i] = {i, i} end") ==
         "(error) ERR not enough memory");
   CHECK(t.server().scripting().memory_used() < ScriptEngine::kDefaultMemoryLimit / 2);
   CHECK(Eval(t, "return 'alive'") == "\"alive\"");
