@@ -22,7 +22,7 @@
 namespace lattice::fuzz {
 namespace {
 
-class MovingClock final : public Clock {
+class MovingClock final : public server::Clock {
  public:
   int64_t NowMs() const override { return NowUs() / 1000; }
   int64_t NowUs() const override { return now_us += 1000; }
