@@ -503,7 +503,7 @@ const Directive kDirectives[] = {
     Int("commandlog-reply-larger-than", "1048576", -1, kLongMax, 0),
     Int("commandlog-large-reply-max-len", "128", 0, kLongMax, kUnsigned),
     Special("notify-keyspace-events", "", &ParseKeyspaceEvents, A),
-    Int("busy-reply-threshold", "5000", 0, kLongMax, 0, "lua-time-limit"),
+    Int("busy-reply-threshold", "5000", 0, kLongMax, A, "lua-time-limit"),  // scripting
     Bool("import-mode", "no", 0),
 };
 // clang-format on

@@ -5,6 +5,7 @@
 
 #include "lattice/common/numbers.h"
 #include "server/cluster_routing.h"
+#include "server/scripting/script_engine.h"
 #include "spdlog/spdlog.h"
 #include "store/replication.h"
 #include "util/glob.h"
@@ -134,6 +135,8 @@ Server::Server(Config config, const Clock& clock, ReplicaId replica,
   RegisterCrdtFamily(registry_);
   RegisterClusterFamily(registry_);
   RegisterAclFamily(registry_);
+  RegisterScriptingFamily(registry_);
+  scripting_ = std::make_unique<ScriptEngine>(*this);
   keyspace_.AddObserver(this);
   if (!config_.requirepass().empty()) acl_.SetDefaultPassword(config_.requirepass());
   // CONFIG SET applies at once (the node's own hook, if it installs one, calls this too).
@@ -141,6 +144,8 @@ Server::Server(Config config, const Clock& clock, ReplicaId replica,
   ApplyConfig("crdt-conflicts-max-len");
   ApplyConfig("crdt-conflicts-log-rate");
 }
+
+Server::~Server() = default;
 
 ReplicationOptions ReplicationOptionsOf(const Config& config) {
   ReplicationOptions options;
@@ -401,6 +406,10 @@ void Server::Execute(ClientState& client, ArgList args, ReplyBuilder& reply) {
   }
   if (command->has_subcommands()) {
     command = ResolveSubcommand(*command, args, reply);
+  }
+  if (command != nullptr && scripting_->RefuseWhileBusy(client, *command, reply)) {
+    RecordError(std::string_view(*out).substr(reply_start));
+    return;
   }
   if (command == nullptr || !CheckBeforeRun(client, *command, args, reply)) {
     if (command != nullptr) {

@@ -49,6 +49,7 @@ struct ServerStats {
 };
 
 class Server;
+class ScriptEngine;
 class Replication;
 class Cluster;
 struct ReplicationOptions;
@@ -82,6 +83,7 @@ class Server final : public KeyspaceObserver {
          std::optional<uint64_t> rng_seed = std::nullopt);
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
+  ~Server() override;
 
   Config& config() { return config_; }
   const Config& config() const { return config_; }
@@ -91,6 +93,8 @@ class Server final : public KeyspaceObserver {
   // Randomness for commands that pick (RANDOMKEY, SPOP, SRANDMEMBER, HRANDFIELD...).
   Rng& rng() { return rng_; }
   const CommandRegistry& registry() const { return registry_; }
+  // Lua scripting (server/scripting/script_engine.h): EVAL, SCRIPT, the script cache.
+  ScriptEngine& scripting() { return *scripting_; }
   ServerStats& stats() { return stats_; }
   void ResetStats();  // CONFIG RESETSTAT
   // Applies a configuration value that takes effect at once (the network layer calls it after
@@ -186,6 +190,7 @@ class Server final : public KeyspaceObserver {
   Acl acl_;
   bool executing_multi_ = false;  // inside EXEC: ACL LOG context "multi"
   Cluster* cluster_ = nullptr;
+  std::unique_ptr<ScriptEngine> scripting_;
 };
 
 // Registration functions of the command families (one per file, at its bottom).
@@ -200,6 +205,7 @@ void RegisterTransactionFamily(CommandRegistry& registry);
 void RegisterCrdtFamily(CommandRegistry& registry);
 void RegisterAclFamily(CommandRegistry& registry);
 void RegisterClusterFamily(CommandRegistry& registry);
+void RegisterScriptingFamily(CommandRegistry& registry);
 
 // What the lower layers read of the configuration: replication (store/replication.h) and the
 // cluster (cluster/cluster.h) take options, not the Config.
