@@ -424,6 +424,8 @@ void World::Deliver(Region& to, int from, uint64_t epoch, const std::string& byt
     std::optional<repl::Message> hello;  // admitted: the engine gets the Hello first
     if (step == repl::LinkHandshake::Step::kAdmitted) {
       l.hello_seen[direction] = true;
+      Trace(fmt::format("r{} admits r{}{}", to.index, from,
+                        shard_secret_.empty() ? "" : " (shard secret proven)"));
       to.replication->OnConnected(peer, now);
       hello.emplace(end.peer_hello());
     }
