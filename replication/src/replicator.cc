@@ -8,6 +8,7 @@
 
 #include "lattice/common/assert.h"
 #include "lattice/crdt/hlc.h"
+#include "lattice/repl/link_handshake.h"
 #include "replicator_peer.h"
 
 namespace lattice::repl {
@@ -203,19 +204,7 @@ void Replicator::OnMessage(ReplicaId from, const Message& message, int64_t now_m
 }
 
 std::string Replicator::RefusalOf(const Hello& hello) const {
-  if (hello.shard_id != config_.shard_id) {
-    return "wrong shard: '" + hello.shard_id + "', expected '" + config_.shard_id + "'";
-  }
-  if (hello.protocol_version != kProtocolVersion) {
-    return "unsupported protocol version " + std::to_string(hello.protocol_version);
-  }
-  if (hello.replica == config_.replica) {
-    return "peer has our own replica id";
-  }
-  if (hello.replica == kNoReplica) {
-    return "peer has no replica id";
-  }
-  return "";
+  return HelloRefusal(config_.shard_id, config_.replica, hello);
 }
 
 void Replicator::OnHello(Peer& peer, const Hello& hello) {

@@ -1,6 +1,8 @@
 #include "world.h"
 
 #include <algorithm>
+#include <optional>
+#include <string>
 #include <utility>
 
 #include "fmt/format.h"
@@ -41,6 +43,13 @@ std::string Describe(const repl::Message& message) {
   return std::visit(Visitor{}, message);
 }
 
+// The check a refused link fails: a bad frame, an undecodable message, or the handshake.
+std::string RefusalCheck(const std::string& reason) {
+  if (reason.starts_with("bad frame")) return "frame";
+  if (reason.starts_with("undecodable")) return "codec";
+  return "handshake";
+}
+
 }  // namespace
 
 Region::Region(World& world, int index, ReplicaId id, repl::FsyncPolicy fsync)
@@ -50,7 +59,11 @@ void Region::Send(ReplicaId to, const repl::Message& message) { outbox.emplace_b
 
 void Region::Close(ReplicaId to) { closes.push_back(to); }
 
-World::World(const SimOptions& options, Rng& rng) : options_(options), rng_(rng) {
+World::World(const SimOptions& options, Rng& rng)
+    : options_(options),
+      rng_(rng),
+      shard_secret_(options.seed % 2 == 1 ? "sim-shard-secret" : ""),
+      handshake_rng_(options.seed ^ 0x6c696e6b73ULL) {
   for (int i = 0; i < options.regions; ++i) {
     // Random ids: the replica tie-break of last-writer-wins must not follow region order.
     const ReplicaId id = (rng_.Next() | 1) & ~(uint64_t{1} << 63);
@@ -352,8 +365,22 @@ void World::ScheduleConnect(int a, int b, int64_t delay_ms) {
   Schedule(std::move(event));
 }
 
-// Both ends are up and not partitioned: the link comes up and each end sends its LinkHello
-// first, as PeerLinks::RunLink does.
+repl::LinkOptions World::HandshakeOptions(Region& region, bool dialed, const std::string& binding) {
+  repl::LinkOptions options;
+  options.hello = region.replication->LinkHello();
+  options.role = dialed ? repl::LinkRole::kDialed : repl::LinkRole::kAccepted;
+  options.secret = shard_secret_;
+  options.binding = binding;
+  if (!shard_secret_.empty()) {
+    options.nonce.resize(repl::kLinkNonceBytes);
+    for (char& c : options.nonce) c = static_cast<char>(handshake_rng_.Uniform(256));
+  }
+  return options;
+}
+
+// Both ends are up and not partitioned: the link comes up and each end starts the production
+// handshake (its Hello first), as PeerLinks::RunLink does. The handshake's frames travel like a
+// Hello: never lost, duplicated or overtaken.
 void World::Connect(int a, int b) {
   Link& l = link(a, b);
   if (l.up || l.partitioned || !region(a).up() || !region(b).up()) return;
@@ -361,11 +388,15 @@ void World::Connect(int a, int b) {
   l.hello_seen[0] = l.hello_seen[1] = false;
   l.hello_arrival_ms[0] = l.hello_arrival_ms[1] = 0;
   Trace(fmt::format("link r{}-r{} up (epoch {})", a, b, l.epoch));
+  // One pair of regions has one link, so the handshake's duplicate rule never applies here.
+  const std::string binding =
+      shard_secret_.empty() ? "" : fmt::format("tls-exporter-{}", handshake_rng_.Next());
   for (int from : {a, b}) {
     const int to = from == a ? b : a;
-    std::string bytes;
-    repl::AppendFrame(repl::Encode(region(from).replication->LinkHello()), bytes);
-    SendChunk(from, to, std::move(bytes), /*hello=*/true, now_ms_);
+    auto& end = l.handshake[to < from ? 0 : 1];  // receives to -> from
+    end = std::make_unique<repl::LinkHandshake>(
+        HandshakeOptions(region(from), /*dialed=*/from == a, binding));
+    SendChunk(from, to, end->TakeOutput(), /*hello=*/true, now_ms_);
   }
 }
 
@@ -374,35 +405,33 @@ void World::Deliver(Region& to, int from, uint64_t epoch, const std::string& byt
   if (!to.up() || !l.up || l.epoch != epoch) return;
   const int direction = from < to.index ? 0 : 1;
   const ReplicaId peer = region(from).id;
-  repl::FrameReader reader;
-  reader.Feed(bytes);
+  repl::LinkHandshake& end = *l.handshake[direction];
+  end.Feed(bytes);
   for (;;) {
-    const repl::FrameReader::Status status = reader.Next();
-    if (status == repl::FrameReader::Status::kNeedMore) break;
-    if (status == repl::FrameReader::Status::kError) {
-      Fail("frame", "bad frame: " + reader.error());
-      return;
+    const repl::LinkHandshake::Step step = end.Next();
+    if (std::string reply = end.TakeOutput(); !reply.empty()) {
+      SendChunk(to.index, from, std::move(reply), /*hello=*/true, now_ms_);  // a LinkProof
     }
-    Result<repl::Message> message = repl::Decode(reader.payload());
-    if (!message.ok()) {
-      Fail("codec",
-           fmt::format("r{} -> r{}: undecodable: {}", from, to.index, message.error().message));
+    if (step == repl::LinkHandshake::Step::kNeedMore) break;
+    if (step != repl::LinkHandshake::Step::kAdmitted &&
+        step != repl::LinkHandshake::Step::kMessage) {
+      // Simulated peers send only good frames: any refusal is a bug.
+      Fail(RefusalCheck(end.reason()),
+           fmt::format("r{} refused r{}: {}", to.index, from, end.reason()));
       return;
     }
     const int64_t now = to.clock.NowMs();
-    if (!l.hello_seen[direction]) {
-      const auto* hello = std::get_if<repl::Hello>(&*message);
-      const std::string reason =
-          hello == nullptr ? "expected Hello first" : to.replication->CheckHello(*hello);
-      if (!reason.empty()) {
-        Fail("handshake", fmt::format("r{} refused r{}: {}", to.index, from, reason));
-        return;
-      }
+    std::optional<repl::Message> hello;  // admitted: the engine gets the Hello first
+    if (step == repl::LinkHandshake::Step::kAdmitted) {
       l.hello_seen[direction] = true;
+      Trace(fmt::format("r{} admits r{}{}", to.index, from,
+                        shard_secret_.empty() ? "" : " (shard secret proven)"));
       to.replication->OnConnected(peer, now);
+      hello.emplace(end.peer_hello());
     }
-    if (!options_.watch_key.empty()) WatchOps(to, from, *message);
-    to.replication->OnMessage(peer, *message, now);
+    const repl::Message& message = hello.has_value() ? *hello : end.message();
+    if (!options_.watch_key.empty()) WatchOps(to, from, message);
+    to.replication->OnMessage(peer, message, now);
     if (!to.up()) return;
   }
   EndOfBatch(to);

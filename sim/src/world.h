@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "lattice/common/rng.h"
+#include "lattice/repl/link_handshake.h"
 #include "lattice/repl/memory_storage.h"
 #include "lattice/repl/messages.h"
 #include "lattice/repl/replicator.h"
@@ -97,7 +98,9 @@ struct Link {
   uint64_t epoch = 0;  // bumped when the link goes down: what was in flight is lost
   int64_t latency_ms = 1;
   int64_t jitter_ms = 0;
-  bool hello_seen[2] = {false, false};  // the receiver of this direction had its Hello
+  bool hello_seen[2] = {false, false};  // the receiver of this direction admitted the sender
+  // Per direction, its receiver's end of the production handshake (made by Connect).
+  std::unique_ptr<repl::LinkHandshake> handshake[2];
   int64_t hello_arrival_ms[2] = {0, 0};
   int64_t last_arrival_ms[2] = {0, 0};
   bool connect_pending = false;
@@ -169,6 +172,7 @@ class World {
   void OnTick(Region& region);
   void Connect(int a, int b);
   void SendChunk(int from, int to, std::string bytes, bool hello, int64_t leave_ms);
+  repl::LinkOptions HandshakeOptions(Region& region, bool dialed, const std::string& binding);
   void Release(Region& region);
   void CheckRegion(Region& region);
   void WatchKey(Region& region);
@@ -184,6 +188,11 @@ class World {
   std::deque<std::string> trace_;
   std::optional<Failure> failure_;
   std::map<int, std::string> watched_;  // --watch: last state shown per region
+  // Odd seeds run with a shard secret, so links prove it as production does. Nonces and the
+  // stand-in TLS channel binding come from their own stream: runs without a secret draw
+  // exactly what they drew before the handshake was simulated.
+  std::string shard_secret_;
+  Rng handshake_rng_;
 };
 
 // The one world being run, for the abort handler's trace (nullptr between runs).

@@ -6,6 +6,7 @@
 
 #include "lattice/repl/codec.h"
 #include "lattice/repl/frame.h"
+#include "lattice/repl/link_handshake.h"
 #include "net/endpoint.h"
 #include "net/tls.h"
 #include "spdlog/spdlog.h"
@@ -23,7 +24,6 @@ constexpr int64_t kLinkedPollMs = 1000;  // a dialer whose peer dialed us checks
 // once this much is queued for it, like Valkey's output buffer limit for replicas; it resumes
 // from its vector when it reconnects (or gets a snapshot).
 constexpr size_t kOutboxLimitBytes = 256u << 20;
-constexpr size_t kNonceBytes = 32;
 
 std::string ReplicaText(ReplicaId replica) { return server::ReplicaIdText(replica); }
 
@@ -34,12 +34,10 @@ struct PeerLinks::Link {
   tcp::socket socket;  // a plain link; moved into `tls` on a TLS link
   std::unique_ptr<TlsStream> tls;
   tcp::socket& Lowest() { return tls ? tls->next_layer() : socket; }
-  bool securing = false;                  // TLS handshake in progress: nothing may be written
-  std::string secret;                     // crdt-shard-secret when the link started ("" = none)
-  std::string nonce;                      // ours, in our Hello
-  std::string binding;                    // the TLS channel binding ("" on plain TCP)
-  std::optional<repl::Hello> peer_hello;  // received, awaiting its LinkProof
-  repl::FrameReader reader;
+  bool securing = false;  // TLS handshake in progress: nothing may be written
+  std::string binding;    // the TLS channel binding ("" on plain TCP)
+  // Every byte read goes through it: the Hello exchange, the proof, then the engine's frames.
+  std::optional<repl::LinkHandshake> handshake;
   std::string outbox;   // frames queued, not yet handed to a write
   std::string writing;  // frames of the write in progress
   bool write_pending = false;
@@ -197,13 +195,8 @@ asio::awaitable<void> PeerLinks::RunLink(LinkPtr link) {
     Disconnect(link);
     co_return;
   }
-  repl::Hello hello = replication_->LinkHello();
-  link->secret = server_.config().crdt_shard_secret();
-  if (!link->secret.empty()) {
-    link->nonce = hello.auth_nonce = RandomBytes(kNonceBytes);
-  }
-  Queue(*link, hello);
-  PostKick(link);
+  link->handshake.emplace(HandshakeOptions(*link));
+  TakeOutput(link);
   std::vector<char> buffer(kReadChunk);
   while (!link->closed && !link->closing) {
     size_t n = 0;
@@ -216,32 +209,64 @@ asio::awaitable<void> PeerLinks::RunLink(LinkPtr link) {
     }
     if (ec || link->closed) break;
     if (link->peer != kNoReplica) bytes_in_[link->peer] += n;
-    link->reader.Feed(std::string_view(buffer.data(), n));
-    for (;;) {
-      const repl::FrameReader::Status status = link->reader.Next();
-      if (status == repl::FrameReader::Status::kNeedMore) break;
-      if (status == repl::FrameReader::Status::kError) {
-        Refuse(link, "bad frame: " + link->reader.error());
-        break;
-      }
-      Result<repl::Message> message = repl::Decode(link->reader.payload());
-      if (!message.ok()) {
-        Refuse(link, "undecodable message: " + message.error().message);
-        break;
-      }
-      if (link->peer == kNoReplica) {
-        if (!Admit(link, *message)) break;
-        continue;
-      }
-      auto active = active_.find(link->peer);
-      if (active == active_.end() || active->second != link) {
-        break;  // replaced by another link, or closed by the engine
-      }
-      replication_->OnMessage(link->peer, *message, NowMs());
+    link->handshake->Feed(std::string_view(buffer.data(), n));
+    while (Receive(link)) {
     }
     server_.EndOfBatch();
   }
   Disconnect(link);
+}
+
+repl::LinkOptions PeerLinks::HandshakeOptions(const Link& link) {
+  repl::LinkOptions options;
+  options.hello = replication_->LinkHello();
+  options.role = link.dialed ? repl::LinkRole::kDialed : repl::LinkRole::kAccepted;
+  options.secret = server_.config().crdt_shard_secret();
+  if (!options.secret.empty()) options.nonce = RandomBytes(repl::kLinkNonceBytes);
+  options.binding = link.binding;
+  options.active_link = [this](ReplicaId peer) -> std::optional<repl::LinkRole> {
+    auto active = active_.find(peer);
+    if (active == active_.end()) return std::nullopt;
+    return active->second->dialed ? repl::LinkRole::kDialed : repl::LinkRole::kAccepted;
+  };
+  return options;
+}
+
+void PeerLinks::TakeOutput(const LinkPtr& link) {
+  if (std::string bytes = link->handshake->TakeOutput(); !bytes.empty()) {
+    link->outbox += bytes;
+    PostKick(link);
+  }
+}
+
+bool PeerLinks::Receive(const LinkPtr& link) {
+  repl::LinkHandshake& handshake = *link->handshake;
+  const repl::LinkHandshake::Step step = handshake.Next();
+  TakeOutput(link);
+  switch (step) {
+    case repl::LinkHandshake::Step::kNeedMore:
+    case repl::LinkHandshake::Step::kClosed:
+      return false;
+    case repl::LinkHandshake::Step::kRefused:
+      link->peer = handshake.peer();  // known when refused as a duplicate: the dialer waits
+      CloseAfterGoodbye(link, handshake.reason(), handshake.expected());
+      return false;
+    case repl::LinkHandshake::Step::kPeerGoodbye:
+      RefusedByPeer(link, handshake.reason());
+      return false;
+    case repl::LinkHandshake::Step::kAdmitted:
+      Activate(link, handshake.peer_hello(), handshake.replaces_active());
+      return true;
+    case repl::LinkHandshake::Step::kMessage: {
+      auto active = active_.find(link->peer);
+      if (active == active_.end() || active->second != link) {
+        return false;  // replaced by another link, or closed by the engine
+      }
+      replication_->OnMessage(link->peer, handshake.message(), NowMs());
+      return true;
+    }
+  }
+  return false;
 }
 
 asio::awaitable<bool> PeerLinks::Secure(LinkPtr link) {
@@ -287,73 +312,18 @@ asio::awaitable<bool> PeerLinks::Secure(LinkPtr link) {
   co_return true;
 }
 
-bool PeerLinks::Admit(const LinkPtr& link, const repl::Message& message) {
-  if (const auto* goodbye = std::get_if<repl::Goodbye>(&message)) {
-    spdlog::warn("Replication link {} refused by the peer: {}", link->remote, goodbye->reason);
-    for (auto& [address, dialer] : dialers_) {
-      if (dialer->link == link) dialer->last_error = "refused by the peer: " + goodbye->reason;
-    }
-    return false;
+void PeerLinks::RefusedByPeer(const LinkPtr& link, const std::string& reason) {
+  spdlog::warn("Replication link {} refused by the peer: {}", link->remote, reason);
+  for (auto& [address, dialer] : dialers_) {
+    if (dialer->link == link) dialer->last_error = "refused by the peer: " + reason;
   }
-  const ReplicaId self = server_.keyspace().replica();
-  if (!link->peer_hello) {
-    const auto* hello = std::get_if<repl::Hello>(&message);
-    if (hello == nullptr) {
-      Refuse(link, "expected Hello as the first message");
-      return false;
-    }
-    if (std::string reason = replication_->CheckHello(*hello); !reason.empty()) {
-      Refuse(link, reason);
-      return false;
-    }
-    if (link->secret.empty()) {
-      if (!hello->auth_nonce.empty()) {
-        Refuse(link, "the peer uses a shard secret and crdt-shard-secret is not set here");
-        return false;
-      }
-      return Handshake(link, *hello);
-    }
-    if (hello->auth_nonce.size() != kNonceBytes) {
-      Refuse(link, "the peer proves no shard secret (crdt-shard-secret is not set there)");
-      return false;
-    }
-    link->peer_hello = *hello;
-    Queue(*link, repl::LinkProof{LinkProof(link->secret, link->nonce, hello->auth_nonce, self,
-                                           hello->replica, link->binding)});
-    PostKick(link);
-    return true;
-  }
-  const auto* proof = std::get_if<repl::LinkProof>(&message);
-  if (proof == nullptr) {
-    Refuse(link, "expected the shard secret proof after Hello");
-    return false;
-  }
-  const repl::Hello hello = *link->peer_hello;
-  const std::string expected =
-      LinkProof(link->secret, hello.auth_nonce, link->nonce, hello.replica, self, link->binding);
-  if (!ConstantTimeEqual(proof->proof, expected)) {
-    Refuse(link, "wrong shard secret (crdt-shard-secret)");
-    return false;
-  }
-  return Handshake(link, hello);
+  link->closing = true;  // nothing more is read from it
+  PostKick(link);
 }
 
-bool PeerLinks::Handshake(const LinkPtr& link, const repl::Hello& hello) {
-  const ReplicaId self = server_.keyspace().replica();
+void PeerLinks::Activate(const LinkPtr& link, const repl::Hello& hello, bool replaces) {
   const ReplicaId peer = hello.replica;
-  auto existing = active_.find(peer);
-  if (existing != active_.end()) {
-    const Link& old = *existing->second;
-    const ReplicaId old_dialer = old.dialed ? self : peer;
-    const ReplicaId new_dialer = link->dialed ? self : peer;
-    // Same dialer: the peer (or we) redialed, so the old link is stale. Otherwise both ends
-    // keep the link dialed by the smaller id.
-    const bool keep_old = old_dialer != new_dialer && old_dialer == std::min(self, peer);
-    if (keep_old) {
-      link->peer = peer;
-      Refuse(link, "duplicate link", /*expected=*/true);
-      return false;
-    }
+  if (auto existing = active_.find(peer); replaces && existing != active_.end()) {
     LinkPtr replaced = existing->second;
     active_.erase(existing);
     Refuse(replaced, "replaced by a newer link", /*expected=*/true);
@@ -372,7 +342,6 @@ bool PeerLinks::Handshake(const LinkPtr& link, const repl::Hello& hello) {
                hello.region, link->remote, link->dialed ? "dialed" : "accepted");
   replication_->OnConnected(peer, NowMs());
   replication_->OnMessage(peer, repl::Message(hello), NowMs());
-  return true;
 }
 
 void PeerLinks::Queue(Link& link, const repl::Message& message) {
@@ -474,6 +443,11 @@ bool PeerLinks::Deactivate(const LinkPtr& link) {
 }
 
 void PeerLinks::Refuse(const LinkPtr& link, const std::string& reason, bool expected) {
+  Queue(*link, repl::Goodbye{reason});
+  CloseAfterGoodbye(link, reason, expected);
+}
+
+void PeerLinks::CloseAfterGoodbye(const LinkPtr& link, const std::string& reason, bool expected) {
   spdlog::log(expected ? spdlog::level::debug : spdlog::level::warn,
               "Closing replication link {} (replica {}): {}", link->remote,
               link->peer == kNoReplica ? std::string("unknown") : ReplicaText(link->peer), reason);
@@ -481,7 +455,6 @@ void PeerLinks::Refuse(const LinkPtr& link, const std::string& reason, bool expe
     if (dialer->link == link) dialer->last_error = reason;
   }
   Deactivate(link);
-  Queue(*link, repl::Goodbye{reason});
   link->closing = true;
   PostKick(link);
 }

@@ -7,16 +7,14 @@
 // - With tls-replication, every link is TLS with mutual authentication: both ends verify the
 //   other's certificate against the CA and check that it names this shard (net/tls.h). A failed
 //   handshake or a certificate of another shard closes the link, logged with the reason.
-// - Every link first sends this replica's Hello; the first frame received must be the peer's
-//   Hello, which names the replica at the other end. A Hello from another shard, another protocol
-//   version or this replica's own id is answered with a Goodbye and the link closed, before any
-//   op is read. With crdt-shard-secret, the Hello carries a nonce and the next frame must be the
-//   peer's LinkProof over both nonces (net/tls.h); a missing or wrong proof closes the link the
-//   same way. Then the engine (server::Replication) gets OnConnected and every later message.
-// - Two regions that both list each other dial each other: when a second link to the same
-//   replica completes its Hello, both ends keep the link dialed by the smaller replica id and
-//   close the other (a redial from the same side replaces a stale link). A dialer whose peer
-//   already has a live link waits instead of dialing.
+// - Every byte a link reads goes through its repl::LinkHandshake (lattice/repl/link_handshake.h),
+//   which owns the protocol: the Hello exchange, the shard, version and replica id checks, the
+//   crdt-shard-secret proof (bound to the TLS exporter value here), and which of two links to
+//   one replica both ends keep. This class moves the bytes, supplies the nonce and the binding,
+//   and acts on the verdict: a refused link gets its Goodbye written and is closed, before any
+//   op is read; an admitted one becomes its peer's active link, and the engine
+//   (server::Replication) gets OnConnected, the Hello and every later message.
+// - A dialer whose peer already has a live link waits instead of dialing.
 // - A frame that fails its length or checksum check, or a message that does not decode, closes
 //   that link with a logged reason; nothing of it reaches the state.
 // - Send() only queues bytes: writes start from a handler posted to the event loop, so they run
@@ -33,6 +31,7 @@
 #include <vector>
 
 #include "lattice/common/result.h"
+#include "lattice/repl/link_handshake.h"
 #include "lattice/repl/replicator.h"
 #include "net/asio.h"
 #include "server/server.h"
@@ -80,18 +79,23 @@ class PeerLinks final : public repl::Transport, public server::PeerDirectory {
   asio::awaitable<void> RunLink(LinkPtr link);
   // The TLS handshake and the peer's shard identity. False: the link is refused (logged).
   asio::awaitable<bool> Secure(LinkPtr link);
-  // The frames before the link is accepted: the peer's Hello, then its LinkProof when a shard
-  // secret is configured. False: the link is closed.
-  bool Admit(const LinkPtr& link, const repl::Message& message);
+  repl::LinkOptions HandshakeOptions(const Link& link);
+  // Acts on the link's next handshake step. False: nothing more to read for now.
+  bool Receive(const LinkPtr& link);
+  // Queues what the handshake has to send.
+  void TakeOutput(const LinkPtr& link);
+  void RefusedByPeer(const LinkPtr& link, const std::string& reason);
   asio::awaitable<void> Sleep(asio::steady_timer& timer, int64_t ms);
-  // Registers the link of an admitted peer. False: the link is closed (a duplicate).
-  bool Handshake(const LinkPtr& link, const repl::Hello& hello);
+  // Registers the link of an admitted peer, closing the one it replaces.
+  void Activate(const LinkPtr& link, const repl::Hello& hello, bool replaces);
   void Queue(Link& link, const repl::Message& message);
   void PostKick(const LinkPtr& link);
   void Kick(const LinkPtr& link);
   // Sends Goodbye{reason} and closes once it is written; logged as a warning unless expected
   // (a duplicate link, a removed peer).
   void Refuse(const LinkPtr& link, const std::string& reason, bool expected = false);
+  // Refuse, when the Goodbye is already queued (by the handshake).
+  void CloseAfterGoodbye(const LinkPtr& link, const std::string& reason, bool expected);
   void Disconnect(const LinkPtr& link);
   // If `link` is its peer's active link: no longer, and the engine hears OnDisconnected.
   bool Deactivate(const LinkPtr& link);

@@ -1,8 +1,6 @@
 #include "net/tls.h"
 
-#include <openssl/crypto.h>
 #include <openssl/err.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -248,26 +246,12 @@ std::string HandshakeFailure(TlsStream& stream, const boost::system::error_code&
   return reason;
 }
 
-std::string HmacSha256(std::string_view key, std::string_view data) {
-  std::array<unsigned char, EVP_MAX_MD_SIZE> out{};
-  unsigned int size = 0;
-  const unsigned char* done =
-      HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-           reinterpret_cast<const unsigned char*>(data.data()), data.size(), out.data(), &size);
-  LATTICE_ASSERT(done != nullptr && size == 32);
-  return std::string(reinterpret_cast<const char*>(out.data()), size);
-}
-
 std::string RandomBytes(size_t size) {
   std::string bytes(size, '\0');
   const int done =
       RAND_bytes(reinterpret_cast<unsigned char*>(bytes.data()), static_cast<int>(size));
   LATTICE_ASSERT(done == 1);
   return bytes;
-}
-
-bool ConstantTimeEqual(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
 std::string ChannelBinding(TlsStream& stream) {
@@ -280,26 +264,6 @@ std::string ChannelBinding(TlsStream& stream) {
     return "";
   }
   return out;
-}
-
-std::string LinkProof(std::string_view secret, std::string_view own_nonce,
-                      std::string_view other_nonce, uint64_t own_id, uint64_t other_id,
-                      std::string_view binding) {
-  std::string data = "lattice-link-proof-v1";
-  auto put = [&data](std::string_view part) {
-    const uint32_t size = static_cast<uint32_t>(part.size());
-    for (int shift = 24; shift >= 0; shift -= 8) data += static_cast<char>(size >> shift);
-    data += part;
-  };
-  auto put_id = [&data](uint64_t id) {
-    for (int shift = 56; shift >= 0; shift -= 8) data += static_cast<char>(id >> shift);
-  };
-  put(own_nonce);
-  put(other_nonce);
-  put_id(own_id);
-  put_id(other_id);
-  put(binding);
-  return HmacSha256(secret, data);
 }
 
 }  // namespace lattice::net

@@ -11,10 +11,10 @@
 // - Shard identity (replication): a node's certificate names its shard as the subjectAltName
 //   DNS:<shard-id>.shard.lattice (or, when it has no DNS name at all, as its CN). Both ends of a
 //   replication link verify the other's certificate against the CA and check this name.
-// - Shard secret (crdt-shard-secret): each end proves it knows the secret with
-//   HMAC-SHA256(secret, label | its nonce | the other's nonce | its id | the other's id |
-//   channel binding), where the channel binding is the TLS exporter value of the session (empty
-//   on plain TCP). The secret never travels; a proof is useless on another connection.
+// - Shard secret (crdt-shard-secret): each end proves it knows the secret with the proof of
+//   lattice/repl/link_handshake.h, bound to the TLS exporter value of the session
+//   (ChannelBinding; empty on plain TCP). The secret never travels; a proof is useless on another
+//   connection.
 //
 // Event-loop thread only.
 
@@ -76,18 +76,9 @@ std::string CheckPeerShard(TlsStream& stream, std::string_view shard_id);
 // certificate").
 std::string HandshakeFailure(TlsStream& stream, const boost::system::error_code& ec);
 
-// HMAC-SHA256 of `data` under `key` (32 bytes).
-std::string HmacSha256(std::string_view key, std::string_view data);
 // `size` cryptographically random bytes.
 std::string RandomBytes(size_t size);
-// Equality in time independent of where the inputs differ.
-bool ConstantTimeEqual(std::string_view a, std::string_view b);
 // The session's exporter value (RFC 5705/8446) for the shard-secret proof: 32 bytes.
 std::string ChannelBinding(TlsStream& stream);
-
-// The proof one end of a link sends: see the header comment. `binding` is empty on plain TCP.
-std::string LinkProof(std::string_view secret, std::string_view own_nonce,
-                      std::string_view other_nonce, uint64_t own_id, uint64_t other_id,
-                      std::string_view binding);
 
 }  // namespace lattice::net

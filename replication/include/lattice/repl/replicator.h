@@ -196,8 +196,9 @@ class Replicator {
   void OnLocalOp(uint32_t db, std::string_view key, const crdt::KeyOp& op);
   void OnMessage(ReplicaId from, const Message& message, int64_t now_ms);
   // Why a Hello must be refused (another shard, another protocol version, this replica's own id
-  // or none), or "" if it may be accepted. OnMessage applies it; a transport that learns the
-  // peer's id from its Hello checks it first, so a stranger never becomes a known peer.
+  // or none), or "" if it may be accepted: HelloRefusal (link_handshake.h) for this replica.
+  // OnMessage applies it; a transport's LinkHandshake checks the same before admitting a peer,
+  // so a stranger never becomes a known peer.
   std::string RefusalOf(const Hello& hello) const;
   // Heartbeats, acks, resends, snapshots for stale peers, log compaction; then Flush. Bounded
   // work per peer (one window of ops), except a snapshot when one is due.
