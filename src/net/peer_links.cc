@@ -4,6 +4,7 @@
 #include <chrono>
 #include <optional>
 
+#include "lattice/common/assert.h"
 #include "lattice/repl/codec.h"
 #include "lattice/repl/frame.h"
 #include "net/endpoint.h"
@@ -14,7 +15,6 @@ namespace lattice::net {
 namespace {
 
 constexpr size_t kReadChunk = 64 * 1024;
-constexpr int64_t kTickMs = 50;
 constexpr int64_t kBackoffMinMs = 100;
 constexpr int64_t kBackoffMaxMs = 5000;
 constexpr int64_t kConnectTimeoutMs = 5000;
@@ -65,10 +65,16 @@ struct PeerLinks::Dialer {
   asio::steady_timer timer;
 };
 
-PeerLinks::PeerLinks(asio::io_context& io, server::Server& server)
-    : io_(io), server_(server), tick_timer_(io) {}
+PeerLinks::PeerLinks(asio::io_context& io) : io_(io) {}
 
 PeerLinks::~PeerLinks() = default;
+
+void PeerLinks::Attach(server::Node& node) {
+  LATTICE_ASSERT(node.replication() != nullptr);
+  node_ = &node;
+  server_ = &node.server();
+  replication_ = node.replication();
+}
 
 Result<void> PeerLinks::Listen(const std::vector<std::string>& bind, int port) {
   if (port <= 0 || port > 65535) {
@@ -76,7 +82,7 @@ Result<void> PeerLinks::Listen(const std::vector<std::string>& bind, int port) {
                       " is out of range: set replication-port (default: port + 10000)");
   }
   Result<int> bound =
-      ListenAll(io_, bind, port, server_.config().tcp_backlog(), "replication", acceptors_,
+      ListenAll(io_, bind, port, server_->config().tcp_backlog(), "replication", acceptors_,
                 [this](tcp::acceptor& acceptor) { return AcceptLoop(acceptor); });
   if (!bound.ok()) {
     return Unexpected(bound.error());
@@ -91,7 +97,6 @@ void PeerLinks::Start(const std::vector<std::string>& addresses) {
       spdlog::warn("Peer {}: {}", address, added.error().message);
     }
   }
-  Tick();
 }
 
 void PeerLinks::Stop() {
@@ -100,7 +105,6 @@ void PeerLinks::Stop() {
   for (auto& acceptor : acceptors_) {
     acceptor->close(ec);
   }
-  tick_timer_.cancel();
   for (auto& [address, dialer] : dialers_) {
     dialer->removed = true;
     dialer->timer.cancel();
@@ -167,7 +171,7 @@ asio::awaitable<void> PeerLinks::Dial(std::shared_ptr<Dialer> dialer) {
       dialer->state = "backoff";
       spdlog::debug("Connecting to peer {}: {}", dialer->address, ec.message());
       // Jitter: uniform in [backoff/2, backoff], so regions restarted together spread out.
-      const int64_t wait = backoff / 2 + server_.rng().Range(0, backoff / 2);
+      const int64_t wait = backoff / 2 + server_->rng().Range(0, backoff / 2);
       backoff = std::min(backoff * 2, kBackoffMaxMs);
       co_await Sleep(dialer->timer, wait);
       continue;
@@ -183,7 +187,7 @@ asio::awaitable<void> PeerLinks::Dial(std::shared_ptr<Dialer> dialer) {
     // a duplicate) keeps growing it, so a misconfigured peer is retried ever less often.
     backoff = link->handshaken ? kBackoffMinMs : std::min(backoff * 2, kBackoffMaxMs);
     dialer->state = link->handshaken ? "connecting" : "backoff";
-    co_await Sleep(dialer->timer, backoff / 2 + server_.rng().Range(0, backoff / 2));
+    co_await Sleep(dialer->timer, backoff / 2 + server_->rng().Range(0, backoff / 2));
   }
   dialer->state = "removed";
 }
@@ -193,12 +197,12 @@ asio::awaitable<void> PeerLinks::RunLink(LinkPtr link) {
   link->socket.set_option(tcp::no_delay(true), ec);
   link->remote = EndpointText(link->socket.remote_endpoint(ec));
   links_.insert(link);
-  if (server_.config().tls_replication() && !co_await Secure(link)) {
+  if (server_->config().tls_replication() && !co_await Secure(link)) {
     Disconnect(link);
     co_return;
   }
   repl::Hello hello = replication_->LinkHello();
-  link->secret = server_.config().crdt_shard_secret();
+  link->secret = server_->config().crdt_shard_secret();
   if (!link->secret.empty()) {
     link->nonce = hello.auth_nonce = RandomBytes(kNonceBytes);
   }
@@ -239,7 +243,7 @@ asio::awaitable<void> PeerLinks::RunLink(LinkPtr link) {
       }
       replication_->OnMessage(link->peer, *message, NowMs());
     }
-    server_.EndOfBatch();
+    node_->EndOfBatch();
   }
   Disconnect(link);
 }
@@ -278,7 +282,7 @@ asio::awaitable<bool> PeerLinks::Secure(LinkPtr link) {
     co_return false;
   }
   link->binding = ChannelBinding(*link->tls);
-  if (std::string reason = CheckPeerShard(*link->tls, server_.config().shard_id());
+  if (std::string reason = CheckPeerShard(*link->tls, server_->config().shard_id());
       !reason.empty()) {
     Refuse(link, reason);
     co_return false;
@@ -295,7 +299,7 @@ bool PeerLinks::Admit(const LinkPtr& link, const repl::Message& message) {
     }
     return false;
   }
-  const ReplicaId self = server_.keyspace().replica();
+  const ReplicaId self = server_->keyspace().replica();
   if (!link->peer_hello) {
     const auto* hello = std::get_if<repl::Hello>(&message);
     if (hello == nullptr) {
@@ -339,7 +343,7 @@ bool PeerLinks::Admit(const LinkPtr& link, const repl::Message& message) {
 }
 
 bool PeerLinks::Handshake(const LinkPtr& link, const repl::Hello& hello) {
-  const ReplicaId self = server_.keyspace().replica();
+  const ReplicaId self = server_->keyspace().replica();
   const ReplicaId peer = hello.replica;
   auto existing = active_.find(peer);
   if (existing != active_.end()) {
@@ -396,7 +400,7 @@ void PeerLinks::Send(ReplicaId to, const repl::Message& message) {
     link->closing = true;  // Send drops what comes next
     asio::post(io_, [this, link] {
       if (Deactivate(link)) {
-        server_.EndOfBatch();
+        node_->EndOfBatch();
       }
       link->closed = true;
       boost::system::error_code ignored;
@@ -490,7 +494,7 @@ void PeerLinks::Disconnect(const LinkPtr& link) {
   if (Deactivate(link)) {
     spdlog::info("Replication link to replica {} at {} closed", ReplicaText(link->peer),
                  link->remote);
-    server_.EndOfBatch();
+    node_->EndOfBatch();
   }
   links_.erase(link);
   if (!link->closing) {
@@ -498,18 +502,6 @@ void PeerLinks::Disconnect(const LinkPtr& link) {
     link->Lowest().close(ignored);
     link->closed = true;
   }
-}
-
-void PeerLinks::Tick() {
-  if (stopping_) {
-    return;
-  }
-  replication_->Tick(NowMs());
-  server_.EndOfBatch();
-  tick_timer_.expires_after(std::chrono::milliseconds(kTickMs));
-  tick_timer_.async_wait([this](const boost::system::error_code& ec) {
-    if (!ec) Tick();
-  });
 }
 
 Result<void> PeerLinks::AddAddress(const std::string& address) {
