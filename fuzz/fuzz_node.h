@@ -1,7 +1,7 @@
 #pragma once
-// FuzzNode is one Lattice node without sockets, as the simulator runs it: a Server (keyspace,
-// commands) and its Replication (engine + op log) over a Storage the fuzz target owns, a fake
-// clock, and a transport that drops what would be sent. It lets a target feed a peer's
+// FuzzNode is one Lattice node without sockets, as the simulator runs it: a server::Node (the
+// Server and its Replication) over a Storage the fuzz target owns, a fake clock, and a transport
+// that drops what would be sent (or one the caller passes). It lets a target feed a peer's
 // messages or a damaged data dir to the very code the server runs, then check the state by
 // running commands (DEBUG DIGEST) or by restarting a second node on the same storage.
 // Not thread-safe; the storage must outlive the node.
@@ -14,6 +14,7 @@
 
 #include "lattice/common/assert.h"
 #include "lattice/repl/storage.h"
+#include "node/node.h"
 #include "resp/reply_builder.h"
 #include "server/client_state.h"
 #include "server/server.h"
@@ -41,10 +42,19 @@ class NullTransport final : public repl::Transport {
   void Close(ReplicaId) override {}
 };
 
+// Who a FuzzNode is: kSelf by default; fuzz/make_seeds.cc runs a kPeer whose sends it records.
+struct FuzzIdentity {
+  ReplicaId replica = kSelf;
+  const char* region = "self";
+  uint64_t rng_seed = 1;
+};
+
 class FuzzNode {
  public:
-  // Opens the node over `storage`: recovery runs here. ok() says whether it succeeded.
-  FuzzNode(repl::Storage& storage, FuzzClock& clock) : clock_(clock) {
+  // Opens the node over `storage`: recovery runs here. ok() says whether it succeeded. What the
+  // engine sends goes to `transport` (dropped without one).
+  FuzzNode(repl::Storage& storage, FuzzClock& clock, FuzzIdentity identity = {},
+           repl::Transport* transport = nullptr) {
     static const bool quiet = [] {
       spdlog::set_level(spdlog::level::off);  // recovery warnings would flood the fuzzer
       return true;
@@ -53,39 +63,42 @@ class FuzzNode {
     server::Config config;
     // Two databases (plus the system one): a full scan (DEBUG DIGEST, a snapshot) walks 16384
     // slots per database, which would otherwise dominate every run.
-    const Result<void> loaded = config.LoadText("enable-debug-command yes\ndatabases 2\n", "fuzz");
+    const Result<void> loaded =
+        config.LoadText(std::string("enable-debug-command yes\ndatabases 2\nshard-id ") + kShard +
+                            "\nregion " + identity.region + "\n",
+                        "fuzz");
     LATTICE_ASSERT_MSG(loaded.ok(), "the fuzz node's config loads");
-    server_ = std::make_unique<server::Server>(std::move(config), clock_, kSelf, /*rng_seed=*/1);
-    server::ReplicationOptions options;
-    options.shard_id = kShard;
-    options.region = "self";
-    Result<std::unique_ptr<server::Replication>> opened = server::Replication::Open(
-        server_->keyspace(), storage, transport_, options, clock_.NowMs());
+    Result<std::unique_ptr<server::Node>> opened = server::Node::Open(
+        server::NodeOptions{.config = std::move(config),
+                            .replica = identity.replica,
+                            .rng_seed = identity.rng_seed,
+                            .on_log_failure = nullptr},
+        server::NodeSeams{.clock = clock,
+                          .storage = &storage,
+                          .transport = transport != nullptr ? transport : &null_transport_});
     if (!opened.ok()) {
       return;
     }
-    replication_ = std::move(*opened);
-    server_->set_replication(replication_.get());
+    node_ = std::move(*opened);
     for (server::ClientState* client : {&admin_, &client_}) {
-      client->id = server_->NextClientId();
-      server_->RegisterClient(client);
+      client->id = server().NextClientId();
+      server().RegisterClient(client);
     }
   }
 
   ~FuzzNode() {
-    if (replication_ != nullptr) {
-      server_->UnregisterClient(&client_);
-      server_->UnregisterClient(&admin_);
+    if (node_ != nullptr) {
+      server().UnregisterClient(&client_);
+      server().UnregisterClient(&admin_);
     }
-    replication_.reset();  // before the server it refers to
   }
 
   FuzzNode(const FuzzNode&) = delete;
   FuzzNode& operator=(const FuzzNode&) = delete;
 
-  bool ok() const { return replication_ != nullptr; }
-  server::Server& server() { return *server_; }
-  server::Replication& replication() { return *replication_; }
+  bool ok() const { return node_ != nullptr; }
+  server::Server& server() { return node_->server(); }
+  server::Replication& replication() { return *node_->replication(); }
   // A local client for the fuzz input's own commands (authenticated, registered with the
   // server). Run() uses another one, so a MULTI or a SELECT of the input never affects checks.
   server::ClientState& client() { return client_; }
@@ -95,7 +108,7 @@ class FuzzNode {
     std::vector<std::string_view> views(args.begin(), args.end());
     std::string out;
     server::ReplyBuilder reply(&out);
-    server_->Execute(admin_, views, reply);
+    server().Execute(admin_, views, reply);
     return out;
   }
 
@@ -104,15 +117,12 @@ class FuzzNode {
   // What the server does after each batch of commands or peer input: the log is written, then
   // the engine sends. A failed log write is fatal in the server; MemoryStorage never fails here.
   void EndOfBatch() {
-    const Result<void> ended = replication_->EndOfBatch();
-    LATTICE_ASSERT_MSG(ended.ok(), "writing the op log to memory cannot fail");
+    LATTICE_ASSERT_MSG(node_->EndOfBatch(), "writing the op log to memory cannot fail");
   }
 
  private:
-  FuzzClock& clock_;
-  NullTransport transport_;
-  std::unique_ptr<server::Server> server_;
-  std::unique_ptr<server::Replication> replication_;
+  NullTransport null_transport_;
+  std::unique_ptr<server::Node> node_;
   server::ClientState admin_;
   server::ClientState client_;
 };

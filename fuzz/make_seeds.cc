@@ -84,18 +84,11 @@ int main(int argc, char** argv) {
   const std::filesystem::path dir = argv[1];
   spdlog::set_level(spdlog::level::off);
   FuzzClock clock;
-  server::Config config;
-  server::Server peer(std::move(config), clock, kPeer, /*rng_seed=*/2);
   repl::MemoryStorage storage;
   RecordingTransport transport;
-  server::ReplicationOptions options;
-  options.shard_id = kShard;
-  options.region = "peer";
-  auto opened =
-      server::Replication::Open(peer.keyspace(), storage, transport, options, clock.NowMs());
-  LATTICE_ASSERT(opened.ok());
-  server::Replication& replication = **opened;
-  peer.set_replication(&replication);
+  FuzzNode peer(storage, clock, {.replica = kPeer, .region = "peer", .rng_seed = 2}, &transport);
+  LATTICE_ASSERT(peer.ok());
+  server::Replication& replication = peer.replication();
   repl::Hello hello;
   hello.shard_id = kShard;
   hello.replica = kSelf;
@@ -103,22 +96,16 @@ int main(int argc, char** argv) {
   replication.OnConnected(kSelf, clock.NowMs());
   replication.OnMessage(kSelf, hello, clock.NowMs());
 
-  server::ClientState client;
-  client.id = peer.NextClientId();
-  peer.RegisterClient(&client);
   std::string messages;           // repl_messages input: every sent message, framed, then delivered
   std::string recovery(1, '\0');  // recovery input: default segment size, then the steps
   for (const std::vector<std::string>& write : Writes()) {
-    std::vector<std::string_view> args(write.begin(), write.end());
-    std::string out;
-    server::ReplyBuilder reply(&out);
-    peer.Execute(client, args, reply);
+    const std::string out = peer.Run(write);
     LATTICE_ASSERT_MSG(out[0] != '-', out.c_str());
-    LATTICE_ASSERT(replication.EndOfBatch().ok());
+    peer.EndOfBatch();
   }
   clock.now_us += 2'000'000;
   replication.Tick(clock.NowMs());
-  LATTICE_ASSERT(replication.EndOfBatch().ok());
+  peer.EndOfBatch();
   for (const repl::Message& message : transport.sent) {
     messages.push_back(kMessagesFrame);
     PutSized(messages, repl::Encode(message));
@@ -150,7 +137,5 @@ int main(int argc, char** argv) {
   snapshot_recovery += recovery.substr(1);
   WriteFile(dir / "recovery" / "snapshot-and-log", snapshot_recovery);
   WriteFile(dir / "recovery" / "log-only", recovery);
-  peer.UnregisterClient(&client);
-  opened->reset();
   return 0;
 }

@@ -9,20 +9,19 @@
 #include <string>
 #include <vector>
 
-#include "cluster/cluster.h"
-#include "lattice/repl/op_log.h"
 #include "net/asio.h"
 #include "net/client_listener.h"
 #include "net/cluster_bus.h"
+#include "net/node_timer.h"
 #include "net/peer_links.h"
 #include "net/tls.h"
+#include "node/node.h"
 #include "server/info.h"
 #include "server/server.h"
 #include "spdlog/sinks/basic_file_sink.h"
 #include "spdlog/sinks/stdout_sinks.h"
 #include "spdlog/spdlog.h"
 #include "store/file_storage.h"
-#include "store/replication.h"
 
 namespace {
 
@@ -104,6 +103,18 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::signal(SIGPIPE, SIG_IGN);
+  lattice::net::Tls tls;
+  if (lattice::net::Tls::Wanted(*config)) {
+    if (Result<void> loaded = tls.Reload(*config); !loaded.ok()) {
+      spdlog::critical("{}", loaded.error().message);
+      spdlog::critical("Failed to configure TLS. Check logs for more info.");
+      return 1;
+    }
+  }
+  if (config->port() == 0 && config->tls_port() == 0) {
+    spdlog::critical("Configured to not listen anywhere, exiting.");
+    return 1;
+  }
 
   auto storage = lattice::server::FileStorage::Open(config->dir());
   if (!storage.ok()) {
@@ -111,83 +122,46 @@ int main(int argc, char** argv) {
                      storage.error().message);
     return 1;
   }
-  Result<lattice::ReplicaId> replica =
-      lattice::repl::ReplicaIdentity::LoadOrCreate(**storage, FreshReplicaId());
-  if (!replica.ok()) {
-    spdlog::critical("Can't load the replica id in '{}': {}", config->dir(),
-                     replica.error().message);
-    return 1;
-  }
-
   lattice::net::asio::io_context io(1);
   lattice::server::SystemClock clock;
-  lattice::server::Server server(std::move(*config), clock, *replica);
-  if (Result<void> acls = lattice::server::LoadAclsAtStartup(server); !acls.ok()) {
-    spdlog::critical("{}", acls.error().message);
+  lattice::net::PeerLinks links(io);
+  std::unique_ptr<lattice::net::ClusterBusLinks> cluster_bus;
+  if (config->cluster_enabled()) cluster_bus = std::make_unique<lattice::net::ClusterBusLinks>(io);
+  lattice::server::NodeOptions options{.config = std::move(*config),
+                                       .fresh_replica_id = FreshReplicaId(),
+                                       .fresh_node_id = FreshNodeId()};
+  lattice::server::NodeSeams seams{.clock = clock,
+                                   .storage = storage->get(),
+                                   .transport = &links,
+                                   .peers = &links,
+                                   .bus = cluster_bus.get()};
+  Result<std::unique_ptr<lattice::server::Node>> node =
+      lattice::server::Node::Open(std::move(options), seams);
+  if (!node.ok()) {
+    spdlog::critical("{}", node.error().message);
     return 1;
   }
-  lattice::net::PeerLinks links(io, server);
-  auto replication = lattice::server::Replication::Open(
-      server.keyspace(), **storage, links, lattice::server::ReplicationOptionsOf(server.config()),
-      clock.NowMs());
-  if (!replication.ok()) {
-    spdlog::critical("{}", replication.error().message);
-    return 1;
+  lattice::server::Server& server = (*node)->server();
+  links.Attach(**node);
+  links.set_tls(&tls);
+  if (cluster_bus) {
+    cluster_bus->Attach(**node);
+    spdlog::info("Cluster mode: node {} of shard '{}'", (*node)->cluster()->myid(),
+                 (*node)->cluster()->myself().shard);
   }
-  const std::vector<std::string> policies = server.config().crdt_policies();
-  for (size_t i = 0; i + 2 < policies.size(); i += 3) {
-    lattice::server::PolicyEntry entry{policies[i], policies[i + 1], policies[i + 2],
-                                       /*from_config=*/true};
-    if (Result<void> set = server.keyspace().policy_table().Set(entry); !set.ok()) {
-      spdlog::critical("crdt-policy {} {} {}: {}", policies[i], policies[i + 1], policies[i + 2],
-                       set.error().message);
-      return 1;
-    }
-  }
-  (*replication)->set_peer_directory(&links);
-  server.set_replication(replication->get());
-  links.Attach(replication->get());
   server.config().set_on_change([&server](std::string_view name) {
     server.ApplyConfig(name);
     if (name == "loglevel") {
       spdlog::default_logger()->set_level(LogLevel(server.config().loglevel()));
     }
   });
-  lattice::net::Tls tls;
-  if (lattice::net::Tls::Wanted(server.config())) {
-    if (Result<void> loaded = tls.Reload(server.config()); !loaded.ok()) {
-      spdlog::critical("{}", loaded.error().message);
-      spdlog::critical("Failed to configure TLS. Check logs for more info.");
-      return 1;
-    }
-  }
-  links.set_tls(&tls);
   server.config().set_on_apply([&server, &tls](std::string_view name) {
     return tls.ApplyConfigChange(server.config(), name);
   });
-  if (server.config().port() == 0 && server.config().tls_port() == 0) {
-    spdlog::critical("Configured to not listen anywhere, exiting.");
-    return 1;
-  }
-  std::unique_ptr<lattice::server::Cluster> cluster;
-  std::unique_ptr<lattice::net::ClusterBusLinks> cluster_bus;
-  if (server.config().cluster_enabled()) {
-    cluster = std::make_unique<lattice::server::Cluster>(
-        server.keyspace(), server.clock(), server.rng(),
-        lattice::server::ClusterOptionsOf(server.config()));
-    if (Result<void> loaded = cluster->Load(storage->get(), server.config().cluster_config_file(),
-                                            FreshNodeId(), clock.NowMs());
-        !loaded.ok()) {
-      spdlog::critical("{}", loaded.error().message);
-      return 1;
-    }
-    server.set_cluster(cluster.get());
-    cluster_bus = std::make_unique<lattice::net::ClusterBusLinks>(io, server, *cluster);
-    cluster->set_bus(cluster_bus.get());
-    spdlog::info("Cluster mode: node {} of shard '{}'", cluster->myid(), cluster->myself().shard);
-  }
-  lattice::net::ClientListener listener(io, server);
+  lattice::net::ClientListener listener(io, **node);
+  lattice::net::NodeTimer timer(io, **node);
   auto stop = [&] {
+    timer.Stop();
     if (cluster_bus) cluster_bus->Stop();
     listener.Stop();
     links.Stop();
@@ -222,10 +196,10 @@ int main(int argc, char** argv) {
     return 1;
   }
   links.Start(server.config().peers());
-  if (cluster_bus) cluster_bus->Start();
+  timer.Start();
   spdlog::info("Lattice {} started, region '{}', replica {}, shard '{}', pid {}",
                lattice::server::kLatticeVersion, server.config().region(),
-               lattice::server::ReplicaIdText(*replica), server.config().shard_id(),
+               lattice::server::ReplicaIdText((*node)->replica()), server.config().shard_id(),
                static_cast<int>(getpid()));
   spdlog::info("Ready to accept connections tcp on port {}, replication on port {}{}",
                listener.bound_port(), links.bound_port(),
@@ -234,7 +208,7 @@ int main(int argc, char** argv) {
     spdlog::info("Ready to accept connections tls on port {}", listener.bound_tls_port());
   }
   io.run();
-  if (Result<void> closed = (*replication)->Close(); !closed.ok()) {
+  if (Result<void> closed = (*node)->Close(); !closed.ok()) {
     spdlog::warn("Syncing the op log at exit: {}", closed.error().message);
   }
   spdlog::info("Lattice is now ready to exit, bye bye...");

@@ -148,10 +148,10 @@ std::string Unquiet(World& world) {
   for (int a = 0; a < world.size(); ++a) {
     Region& region = world.region(a);
     if (!region.up()) return fmt::format("r{} is down", a);
-    const repl::Replicator& engine = region.replication->replicator();
-    if (engine.applied() != world.region(0).replication->replicator().applied()) {
+    const repl::Replicator& engine = region.replication().replicator();
+    if (engine.applied() != world.region(0).replication().replicator().applied()) {
       return fmt::format("r{} applied {} but r0 applied {}", a, engine.applied().ToString(),
-                         world.region(0).replication->replicator().applied().ToString());
+                         world.region(0).replication().replicator().applied().ToString());
     }
     const uint64_t retained = engine.retained_ops();
     if (engine.buffered_ops() != 0 || retained != 0) {
@@ -171,7 +171,7 @@ std::string EngineStatus(World& world) {
   for (int r = 0; r < world.size(); ++r) {
     Region& region = world.region(r);
     if (!region.up()) continue;
-    const repl::ReplicatorStatus status = region.replication->Status(region.clock.NowMs());
+    const repl::ReplicatorStatus status = region.replication().Status(region.clock.NowMs());
     text += fmt::format("\n    r{} ({:x}) applied {} backlog {} buffered {}", r, region.id,
                         status.applied.ToString(), status.backlog_ops, status.buffered_ops);
     for (const repl::PeerStatus& peer : status.peers) {

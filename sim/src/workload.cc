@@ -154,7 +154,7 @@ void Workload::ConflictBurst() {
 }
 
 void Workload::Issue(Region& region, std::vector<std::string> args) {
-  const uint64_t before = region.replication->replicator().applied().Get(region.id);
+  const uint64_t before = region.replication().replicator().applied().Get(region.id);
   const std::string& key = args[1];
   const bool oset = key.starts_with("oset:");
   // What a remove observes is decided before it runs.
@@ -182,7 +182,7 @@ void Workload::Issue(Region& region, std::vector<std::string> args) {
   } else if (key.starts_with("reg:")) {
     register_values_[key].insert(args[2]);
   } else if (oset && args[0] == "SADD") {
-    const uint64_t after = region.replication->replicator().applied().Get(region.id);
+    const uint64_t after = region.replication().replicator().applied().Get(region.id);
     if (after > before) {
       set_tags_[key][args[2]].push_back(Tag{crdt::Dot{region.id, before + 1}});
     }

@@ -84,52 +84,46 @@ World::World(const SimOptions& options, Rng& rng)
   g_current_world = this;
 }
 
-World::~World() {
-  // Replication before Server: it holds a reference to the server.
-  for (auto& region : regions_) {
-    region->replication.reset();
-    region->server.reset();
-  }
-  g_current_world = nullptr;
-}
+World::~World() { g_current_world = nullptr; }
 
 // ---- regions ----------------------------------------------------------------------------
 
 void World::Start(Region& region) {
   server::Config config;
-  if (Result<void> loaded = config.LoadText("hz 10\n", "sim"); !loaded.ok()) {
+  const std::string text = fmt::format(
+      "hz 10\nshard-id sim\nregion r{}\nappendfsync {}\nauto-aof-rewrite-min-size {}\n"
+      "crdt-backlog-ops {}\n",
+      region.index, repl::FsyncPolicyName(region.fsync), rewrite_min_bytes, max_retained_ops);
+  if (Result<void> loaded = config.LoadText(text, "sim"); !loaded.ok()) {
     Fail("config", loaded.error().message);
     return;
   }
-  region.server =
-      std::make_unique<server::Server>(std::move(config), region.clock, region.id, rng_.Next());
-  server::ReplicationOptions options;
-  options.shard_id = "sim";
-  options.region = fmt::format("r{}", region.index);
-  options.fsync = region.fsync;
-  options.rewrite_min_bytes = rewrite_min_bytes;
-  options.max_retained_ops = static_cast<size_t>(max_retained_ops);
-  auto opened = server::Replication::Open(region.server->keyspace(), region.storage, region,
-                                          options, region.clock.NowMs());
+  auto opened = server::Node::Open(
+      server::NodeOptions{.config = std::move(config),
+                          .replica = region.id,
+                          .rng_seed = rng_.Next(),
+                          .on_log_failure =
+                              [&region](const Error& error, const server::Config&) {
+                                region.log_failure = error.message;
+                              }},
+      server::NodeSeams{.clock = region.clock, .storage = &region.storage, .transport = &region});
   if (!opened.ok()) {
     Fail("recovery",
          fmt::format("r{} could not restart: {}", region.index, opened.error().message));
-    region.server.reset();
     return;
   }
-  region.replication = std::move(*opened);
-  region.server->set_replication(region.replication.get());
+  region.node = std::move(*opened);
   region.client = std::make_unique<server::ClientState>();
-  region.client->id = region.server->NextClientId();
+  region.client->id = region.server().NextClientId();
   region.client->authenticated = true;
-  region.server->RegisterClient(region.client.get());
+  region.server().RegisterClient(region.client.get());
   region.syncs_seen = region.storage.sync_count();
   region.busy_until_ms = now_ms_;
   ++region.starts;
   Trace(fmt::format("r{} start #{}: recovered {} records, {} keys, applied {}", region.index,
-                    region.starts, region.replication->stats().recovered_records,
-                    region.replication->stats().recovered_keys,
-                    region.replication->replicator().applied().ToString()));
+                    region.starts, region.replication().stats().recovered_records,
+                    region.replication().stats().recovered_keys,
+                    region.replication().replicator().applied().ToString()));
   for (int other = 0; other < size(); ++other) {
     if (other != region.index) ScheduleConnect(region.index, other, rng_.Range(1, 30));
   }
@@ -146,10 +140,9 @@ void World::Crash(Region& region, bool power_cut) {
     }
   }
   Trace(fmt::format("r{} {}", region.index, power_cut ? "POWER CUT" : "process killed"));
-  region.server->UnregisterClient(region.client.get());
+  region.server().UnregisterClient(region.client.get());
   region.client.reset();
-  region.replication.reset();
-  region.server.reset();
+  region.node.reset();
   region.outbox.clear();
   region.closes.clear();
   // The peers notice the broken links (the region is down first, so it is not told).
@@ -163,7 +156,7 @@ std::pair<std::string, bool> World::Execute(Region& region, const std::vector<st
   std::string out;
   server::ReplyBuilder reply(&out);
   reply.set_protocol(region.client->protocol);
-  region.server->Execute(*region.client, views, reply);
+  region.server().Execute(*region.client, views, reply);
   const bool durable = EndOfBatch(region);
   return {std::move(out), durable};
 }
@@ -171,10 +164,10 @@ std::pair<std::string, bool> World::Execute(Region& region, const std::vector<st
 bool World::EndOfBatch(Region& region) {
   if (!region.up()) return false;
   region.storage.FailWrites(region.disk_full_until_ms > now_ms_);
-  Result<void> done = region.replication->EndOfBatch();
+  const bool done = region.node->EndOfBatch();
   region.storage.FailWrites(false);
-  if (!done.ok()) {
-    Trace(fmt::format("r{} op log failed ({}): exits", region.index, done.error().message));
+  if (!done) {
+    Trace(fmt::format("r{} op log failed ({}): exits", region.index, region.log_failure));
     Crash(region, /*power_cut=*/false);
     At(std::max(now_ms_, region.disk_full_until_ms) + rng_.Range(50, 500), EventKind::kRestart,
        region.index, nullptr);
@@ -195,14 +188,14 @@ bool World::EndOfBatch(Region& region) {
 void World::CheckRegion(Region& region) {
   if (!options_.watch_key.empty()) WatchKey(region);
   const crdt::DotContext& context = region.keyspace().context();
-  const crdt::VersionVector& applied = region.replication->replicator().applied();
+  const crdt::VersionVector& applied = region.replication().replicator().applied();
   if (!context.cloud().empty() || !context.vector().LessOrEqual(applied)) {
     Fail("causal delivery",
          fmt::format("r{}: keyspace context {} (cloud {}) is ahead of the applied vector {}",
                      region.index, context.vector().ToString(), context.cloud().size(),
                      applied.ToString()));
   }
-  const std::string& event = region.replication->stats().last_event;
+  const std::string& event = region.replication().stats().last_event;
   if (event != region.last_event) {
     region.last_event = event;
     Trace(fmt::format("r{} event: {}", region.index, event));
@@ -350,7 +343,7 @@ void World::LinkDown(int a, int b) {
     Region& other = region(ends[1 - side]);
     const bool handshaken = l.hello_seen[1 - side];  // self received other's Hello
     if (self.up() && handshaken) {
-      self.replication->OnDisconnected(other.id, self.clock.NowMs());
+      self.replication().OnDisconnected(other.id, self.clock.NowMs());
       EndOfBatch(self);
     }
   }
@@ -367,7 +360,7 @@ void World::ScheduleConnect(int a, int b, int64_t delay_ms) {
 
 repl::LinkOptions World::HandshakeOptions(Region& region, bool dialed, const std::string& binding) {
   repl::LinkOptions options;
-  options.hello = region.replication->LinkHello();
+  options.hello = region.replication().LinkHello();
   options.role = dialed ? repl::LinkRole::kDialed : repl::LinkRole::kAccepted;
   options.secret = shard_secret_;
   options.binding = binding;
@@ -426,12 +419,12 @@ void World::Deliver(Region& to, int from, uint64_t epoch, const std::string& byt
       l.hello_seen[direction] = true;
       Trace(fmt::format("r{} admits r{}{}", to.index, from,
                         shard_secret_.empty() ? "" : " (shard secret proven)"));
-      to.replication->OnConnected(peer, now);
+      to.replication().OnConnected(peer, now);
       hello.emplace(end.peer_hello());
     }
     const repl::Message& message = hello.has_value() ? *hello : end.message();
     if (!options_.watch_key.empty()) WatchOps(to, from, message);
-    to.replication->OnMessage(peer, message, now);
+    to.replication().OnMessage(peer, message, now);
     if (!to.up()) return;
   }
   EndOfBatch(to);
@@ -456,11 +449,7 @@ void World::At(int64_t at_ms, EventKind kind, int region, std::function<void()> 
 void World::OnTick(Region& region) {
   At(now_ms_ + kTickMs, EventKind::kTick, region.index, nullptr);
   if (!region.up()) return;
-  const int64_t now = region.clock.NowMs();
-  region.replication->Tick(now);
-  if ((now_ms_ / kTickMs) % 2 == static_cast<int64_t>(region.index % 2)) {
-    region.server->Cron();  // hz 10
-  }
+  region.node->Tick();  // replication every tick, the server cron at hz 10
   EndOfBatch(region);
 }
 

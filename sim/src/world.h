@@ -1,11 +1,12 @@
 #pragma once
-// The simulated world of one run: regions (each the production Server + Replication over a
-// MemoryStorage, a skewed clock and a disk), the network between them, and the event queue that
-// orders everything by simulated time. Internal to lattice_sim; see simulator.h for the contract.
+// The simulated world of one run: regions (each the production Node -- Server + Replication --
+// over a MemoryStorage, a skewed clock and a disk), the network between them, and the event queue
+// that orders everything by simulated time. Internal to lattice_sim; see simulator.h for the
+// contract.
 //
-// Ownership: World owns the regions and the queue. A region's Server and Replication are built
-// on Start() and destroyed on a crash; its MemoryStorage lives for the whole run, which is what
-// makes a restart recover what was durable. Single-threaded.
+// Ownership: World owns the regions and the queue. A region's Node is built on Start() and
+// destroyed on a crash; its MemoryStorage lives for the whole run, which is what makes a restart
+// recover what was durable. Single-threaded.
 
 #include <cstdint>
 #include <deque>
@@ -22,6 +23,7 @@
 #include "lattice/repl/messages.h"
 #include "lattice/repl/replicator.h"
 #include "lattice/sim/simulator.h"
+#include "node/node.h"
 #include "server/server.h"
 #include "store/replication.h"
 
@@ -51,16 +53,17 @@ class Region final : public repl::Transport {
   void Send(ReplicaId to, const repl::Message& message) override;
   void Close(ReplicaId to) override;
 
-  bool up() const { return replication != nullptr; }
-  server::Keyspace& keyspace() { return server->keyspace(); }
+  bool up() const { return node != nullptr; }
+  server::Server& server() { return node->server(); }
+  server::Keyspace& keyspace() { return node->keyspace(); }
+  server::Replication& replication() { return *node->replication(); }
 
   const int index;
   const ReplicaId id;
   const repl::FsyncPolicy fsync;
   SimClock clock;
   repl::MemoryStorage storage;
-  std::unique_ptr<server::Server> server;
-  std::unique_ptr<server::Replication> replication;
+  std::unique_ptr<server::Node> node;
   std::unique_ptr<server::ClientState> client;
   std::vector<std::pair<ReplicaId, repl::Message>> outbox;
   std::vector<ReplicaId> closes;  // links the engine asked to close in this batch
@@ -68,7 +71,8 @@ class Region final : public repl::Transport {
   int64_t disk_latency_ms = 0;    // per fsync, under the disk fault
   int64_t disk_full_until_ms = 0;
   uint64_t syncs_seen = 0;
-  std::string last_event;  // Replication's last engine event, polled after each batch
+  std::string last_event;   // Replication's last engine event, polled after each batch
+  std::string log_failure;  // why the op log failed in this batch (the node's on_log_failure)
   uint64_t starts = 0;
 };
 
@@ -126,7 +130,7 @@ class World {
   // ---- regions --------------------------------------------------------------------------
   Region& region(int i) { return *regions_[static_cast<size_t>(i)]; }
   int size() const { return static_cast<int>(regions_.size()); }
-  void Start(Region& region);                  // builds Server + Replication from storage
+  void Start(Region& region);                  // builds the Node from storage
   void Crash(Region& region, bool power_cut);  // power cut: unsynced bytes are lost
   // Runs one command on the region as its client; returns the raw RESP reply and whether the
   // batch became durable (acknowledged).

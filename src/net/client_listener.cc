@@ -27,8 +27,8 @@ tcp::socket& Lowest(TlsStream& stream) { return stream.next_layer(); }
 
 }  // namespace
 
-ClientListener::ClientListener(asio::io_context& io, server::Server& server)
-    : io_(io), server_(server), cron_timer_(io) {}
+ClientListener::ClientListener(asio::io_context& io, server::Node& node)
+    : io_(io), node_(node), server_(node.server()), cron_timer_(io) {}
 
 Result<void> ClientListener::Listen(const std::vector<std::string>& bind, int port) {
   if (port != 0) {
@@ -115,14 +115,13 @@ asio::awaitable<void> ClientListener::TlsSession(tcp::socket socket) {
   co_await Session(stream);
 }
 
-// Closes idle clients (config `timeout`) once per cron tick (1000/hz ms).
+// Closes idle clients (config `timeout`) once per cron tick (1000/hz ms); the server's own cron
+// is the Node's (net/node_timer.h).
 void ClientListener::Cron() {
   const int hz = std::max(1, server_.config().hz());
   cron_timer_.expires_after(std::chrono::milliseconds(1000 / hz));
   cron_timer_.async_wait([this](const boost::system::error_code& ec) {
     if (ec || stopping_) return;
-    server_.Cron();
-    server_.EndOfBatch();  // active expiry writes ops
     const int64_t timeout_s = server_.config().timeout();
     if (timeout_s > 0) {
       const int64_t now_ms = server_.clock().NowMs();
@@ -233,7 +232,7 @@ asio::awaitable<void> ClientListener::Session(Stream& stream) {
           break;
         }
       }
-      server_.EndOfBatch();
+      node_.EndOfBatch();
       if (!out.empty() && !client.killed) {
         co_await asio::async_write(stream, asio::buffer(out),
                                    asio::redirect_error(asio::use_awaitable, ec));

@@ -14,6 +14,7 @@
 
 #include "lattice/common/result.h"
 #include "net/asio.h"
+#include "node/node.h"
 #include "server/server.h"
 
 namespace lattice::net {
@@ -22,7 +23,7 @@ class Tls;
 
 class ClientListener {
  public:
-  ClientListener(asio::io_context& io, server::Server& server);
+  ClientListener(asio::io_context& io, server::Node& node);
 
   // Binds every address of `bind` (Valkey's `bind` list; "*" is 0.0.0.0, "-::*" / "::*" IPv6
   // any, a leading '-' marks an address that may be unavailable) on `port`; port 0 opens no
@@ -49,6 +50,7 @@ class ClientListener {
   void Cron();
 
   asio::io_context& io_;
+  server::Node& node_;
   server::Server& server_;
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;
   asio::steady_timer cron_timer_;

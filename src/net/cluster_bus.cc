@@ -8,7 +8,6 @@ namespace {
 
 constexpr int64_t kConnectTimeoutMs = 2000;
 constexpr int64_t kReplyTimeoutMs = 30'000;
-constexpr int64_t kTickMs = 10;
 constexpr size_t kMaxReplyBytes = 64 << 20;  // a gossip reply is a few KB; bound what we buffer
 
 void AppendCommand(std::string& out, const std::vector<std::string>& args) {
@@ -35,29 +34,14 @@ struct ClusterBusLinks::Conn {
   bool closed = false;
 };
 
-ClusterBusLinks::ClusterBusLinks(asio::io_context& io, server::Server& server,
-                                 server::Cluster& cluster)
-    : io_(io), server_(server), cluster_(cluster), tick_timer_(io) {}
+ClusterBusLinks::ClusterBusLinks(asio::io_context& io) : io_(io) {}
 
 ClusterBusLinks::~ClusterBusLinks() = default;
 
-void ClusterBusLinks::Start() { Tick(); }
-
 void ClusterBusLinks::Stop() {
   stopping_ = true;
-  tick_timer_.cancel();
   const auto conns = conns_;
   for (const auto& [key, conn] : conns) Fail(conn, "shutting down");
-}
-
-void ClusterBusLinks::Tick() {
-  tick_timer_.expires_after(std::chrono::milliseconds(kTickMs));
-  tick_timer_.async_wait([this](const boost::system::error_code& ec) {
-    if (ec || stopping_) return;
-    cluster_.Tick(server_.clock().NowMs());
-    server_.EndOfBatch();
-    Tick();
-  });
 }
 
 void ClusterBusLinks::Send(const std::string& ip, int port, std::string_view channel,
@@ -73,9 +57,9 @@ void ClusterBusLinks::Send(const std::string& ip, int port, std::string_view cha
     conn->key = key;
     conn->ip = ip;
     conn->port = port;
-    const std::string password = !server_.config().masterauth().empty()
-                                     ? server_.config().masterauth()
-                                     : server_.config().requirepass();
+    const server::Config& config = node_->server().config();
+    const std::string password =
+        !config.masterauth().empty() ? config.masterauth() : config.requirepass();
     if (!password.empty()) {
       conn->queued.emplace_back(std::vector<std::string>{"AUTH", password},
                                 [](Result<server::RespValue>) {});
@@ -104,7 +88,7 @@ void ClusterBusLinks::Fail(const std::shared_ptr<Conn>& conn, const std::string&
   const std::string message =
       "cluster bus link to " + conn->ip + ":" + std::to_string(conn->port) + " failed: " + why;
   for (ReplyHandler& handler : handlers) handler(Unexpected(message));
-  server_.EndOfBatch();
+  node_->EndOfBatch();
 }
 
 asio::awaitable<void> ClusterBusLinks::Run(std::shared_ptr<Conn> conn) {
@@ -181,7 +165,7 @@ asio::awaitable<void> ClusterBusLinks::Run(std::shared_ptr<Conn> conn) {
       in.append(buffer.data(), n);
     }
     conn->deadline.cancel();
-    server_.EndOfBatch();
+    node_->EndOfBatch();
     if (ec) break;
   }
   Fail(conn, ec ? ec.message() : "closed");

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <optional>
 
+#include "lattice/common/assert.h"
 #include "lattice/repl/codec.h"
 #include "lattice/repl/frame.h"
 #include "lattice/repl/link_handshake.h"
@@ -15,7 +16,6 @@ namespace lattice::net {
 namespace {
 
 constexpr size_t kReadChunk = 64 * 1024;
-constexpr int64_t kTickMs = 50;
 constexpr int64_t kBackoffMinMs = 100;
 constexpr int64_t kBackoffMaxMs = 5000;
 constexpr int64_t kConnectTimeoutMs = 5000;
@@ -63,10 +63,16 @@ struct PeerLinks::Dialer {
   asio::steady_timer timer;
 };
 
-PeerLinks::PeerLinks(asio::io_context& io, server::Server& server)
-    : io_(io), server_(server), tick_timer_(io) {}
+PeerLinks::PeerLinks(asio::io_context& io) : io_(io) {}
 
 PeerLinks::~PeerLinks() = default;
+
+void PeerLinks::Attach(server::Node& node) {
+  LATTICE_ASSERT(node.replication() != nullptr);
+  node_ = &node;
+  server_ = &node.server();
+  replication_ = node.replication();
+}
 
 Result<void> PeerLinks::Listen(const std::vector<std::string>& bind, int port) {
   if (port <= 0 || port > 65535) {
@@ -74,7 +80,7 @@ Result<void> PeerLinks::Listen(const std::vector<std::string>& bind, int port) {
                       " is out of range: set replication-port (default: port + 10000)");
   }
   Result<int> bound =
-      ListenAll(io_, bind, port, server_.config().tcp_backlog(), "replication", acceptors_,
+      ListenAll(io_, bind, port, server_->config().tcp_backlog(), "replication", acceptors_,
                 [this](tcp::acceptor& acceptor) { return AcceptLoop(acceptor); });
   if (!bound.ok()) {
     return Unexpected(bound.error());
@@ -89,7 +95,6 @@ void PeerLinks::Start(const std::vector<std::string>& addresses) {
       spdlog::warn("Peer {}: {}", address, added.error().message);
     }
   }
-  Tick();
 }
 
 void PeerLinks::Stop() {
@@ -98,7 +103,6 @@ void PeerLinks::Stop() {
   for (auto& acceptor : acceptors_) {
     acceptor->close(ec);
   }
-  tick_timer_.cancel();
   for (auto& [address, dialer] : dialers_) {
     dialer->removed = true;
     dialer->timer.cancel();
@@ -165,7 +169,7 @@ asio::awaitable<void> PeerLinks::Dial(std::shared_ptr<Dialer> dialer) {
       dialer->state = "backoff";
       spdlog::debug("Connecting to peer {}: {}", dialer->address, ec.message());
       // Jitter: uniform in [backoff/2, backoff], so regions restarted together spread out.
-      const int64_t wait = backoff / 2 + server_.rng().Range(0, backoff / 2);
+      const int64_t wait = backoff / 2 + server_->rng().Range(0, backoff / 2);
       backoff = std::min(backoff * 2, kBackoffMaxMs);
       co_await Sleep(dialer->timer, wait);
       continue;
@@ -181,7 +185,7 @@ asio::awaitable<void> PeerLinks::Dial(std::shared_ptr<Dialer> dialer) {
     // a duplicate) keeps growing it, so a misconfigured peer is retried ever less often.
     backoff = link->handshaken ? kBackoffMinMs : std::min(backoff * 2, kBackoffMaxMs);
     dialer->state = link->handshaken ? "connecting" : "backoff";
-    co_await Sleep(dialer->timer, backoff / 2 + server_.rng().Range(0, backoff / 2));
+    co_await Sleep(dialer->timer, backoff / 2 + server_->rng().Range(0, backoff / 2));
   }
   dialer->state = "removed";
 }
@@ -191,7 +195,7 @@ asio::awaitable<void> PeerLinks::RunLink(LinkPtr link) {
   link->socket.set_option(tcp::no_delay(true), ec);
   link->remote = EndpointText(link->socket.remote_endpoint(ec));
   links_.insert(link);
-  if (server_.config().tls_replication() && !co_await Secure(link)) {
+  if (server_->config().tls_replication() && !co_await Secure(link)) {
     Disconnect(link);
     co_return;
   }
@@ -212,7 +216,7 @@ asio::awaitable<void> PeerLinks::RunLink(LinkPtr link) {
     link->handshake->Feed(std::string_view(buffer.data(), n));
     while (Receive(link)) {
     }
-    server_.EndOfBatch();
+    node_->EndOfBatch();
   }
   Disconnect(link);
 }
@@ -221,7 +225,7 @@ repl::LinkOptions PeerLinks::HandshakeOptions(const Link& link) {
   repl::LinkOptions options;
   options.hello = replication_->LinkHello();
   options.role = link.dialed ? repl::LinkRole::kDialed : repl::LinkRole::kAccepted;
-  options.secret = server_.config().crdt_shard_secret();
+  options.secret = server_->config().crdt_shard_secret();
   if (!options.secret.empty()) options.nonce = RandomBytes(repl::kLinkNonceBytes);
   options.binding = link.binding;
   options.active_link = [this](ReplicaId peer) -> std::optional<repl::LinkRole> {
@@ -303,7 +307,7 @@ asio::awaitable<bool> PeerLinks::Secure(LinkPtr link) {
     co_return false;
   }
   link->binding = ChannelBinding(*link->tls);
-  if (std::string reason = CheckPeerShard(*link->tls, server_.config().shard_id());
+  if (std::string reason = CheckPeerShard(*link->tls, server_->config().shard_id());
       !reason.empty()) {
     Refuse(link, reason);
     co_return false;
@@ -365,7 +369,7 @@ void PeerLinks::Send(ReplicaId to, const repl::Message& message) {
     link->closing = true;  // Send drops what comes next
     asio::post(io_, [this, link] {
       if (Deactivate(link)) {
-        server_.EndOfBatch();
+        node_->EndOfBatch();
       }
       link->closed = true;
       boost::system::error_code ignored;
@@ -463,7 +467,7 @@ void PeerLinks::Disconnect(const LinkPtr& link) {
   if (Deactivate(link)) {
     spdlog::info("Replication link to replica {} at {} closed", ReplicaText(link->peer),
                  link->remote);
-    server_.EndOfBatch();
+    node_->EndOfBatch();
   }
   links_.erase(link);
   if (!link->closing) {
@@ -471,18 +475,6 @@ void PeerLinks::Disconnect(const LinkPtr& link) {
     link->Lowest().close(ignored);
     link->closed = true;
   }
-}
-
-void PeerLinks::Tick() {
-  if (stopping_) {
-    return;
-  }
-  replication_->Tick(NowMs());
-  server_.EndOfBatch();
-  tick_timer_.expires_after(std::chrono::milliseconds(kTickMs));
-  tick_timer_.async_wait([this](const boost::system::error_code& ec) {
-    if (!ec) Tick();
-  });
 }
 
 Result<void> PeerLinks::AddAddress(const std::string& address) {

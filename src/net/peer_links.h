@@ -18,7 +18,7 @@
 // - A frame that fails its length or checksum check, or a message that does not decode, closes
 //   that link with a logged reason; nothing of it reaches the state.
 // - Send() only queues bytes: writes start from a handler posted to the event loop, so they run
-//   after the current handler ended its batch (Server::EndOfBatch wrote and synced the op log).
+//   after the current handler ended its batch (Node::EndOfBatch wrote and synced the op log).
 //   Flow control is the engine's window (max_inflight_ops per peer).
 //
 // Event-loop thread only, like the Server.
@@ -34,6 +34,7 @@
 #include "lattice/repl/link_handshake.h"
 #include "lattice/repl/replicator.h"
 #include "net/asio.h"
+#include "node/node.h"
 #include "server/server.h"
 #include "store/replication.h"
 
@@ -43,17 +44,18 @@ class Tls;
 
 class PeerLinks final : public repl::Transport, public server::PeerDirectory {
  public:
-  PeerLinks(asio::io_context& io, server::Server& server);
+  // Built before the Node it is the transport of; Attach() it before Listen/Start.
+  explicit PeerLinks(asio::io_context& io);
   ~PeerLinks() override;
   PeerLinks(const PeerLinks&) = delete;
   PeerLinks& operator=(const PeerLinks&) = delete;
 
-  // The engine; must be set before Listen/Start.
-  void Attach(server::Replication* replication) { replication_ = replication; }
+  // The node whose engine the links carry (it must have a Replication).
+  void Attach(server::Node& node);
   // The TLS contexts, required (loaded) when tls-replication is yes; must outlive this.
   void set_tls(Tls* tls) { tls_ = tls; }
   Result<void> Listen(const std::vector<std::string>& bind, int port);
-  // Dials `addresses` and starts the replication timer.
+  // Dials `addresses`.
   void Start(const std::vector<std::string>& addresses);
   void Stop();
   int bound_port() const { return bound_port_; }
@@ -99,15 +101,14 @@ class PeerLinks final : public repl::Transport, public server::PeerDirectory {
   void Disconnect(const LinkPtr& link);
   // If `link` is its peer's active link: no longer, and the engine hears OnDisconnected.
   bool Deactivate(const LinkPtr& link);
-  void Tick();
-  int64_t NowMs() const { return server_.clock().NowMs(); }
+  int64_t NowMs() const { return server_->clock().NowMs(); }
 
   asio::io_context& io_;
-  server::Server& server_;
+  server::Node* node_ = nullptr;
+  server::Server* server_ = nullptr;
   server::Replication* replication_ = nullptr;
   Tls* tls_ = nullptr;
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;
-  asio::steady_timer tick_timer_;
   int bound_port_ = 0;
   bool stopping_ = false;
   std::set<LinkPtr> links_;                                 // every open link

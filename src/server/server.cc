@@ -231,14 +231,8 @@ void Server::TouchKey(int db, std::string_view key) {
   }
 }
 
-void Server::set_cluster(Cluster* cluster) {
-  cluster_ = cluster;
-  if (cluster_ != nullptr) cluster_->set_replication(replication_);
-}
-
 void Server::set_replication(Replication* replication) {
   replication_ = replication;
-  if (cluster_ != nullptr) cluster_->set_replication(replication_);
   if (replication_ == nullptr) return;
   replication_->set_acks_hook([this] {
     for (ClientState* client : ack_waiters_) {
@@ -264,21 +258,6 @@ void ReplyHelp(CommandContext& ctx, std::initializer_list<std::string_view> line
   ctx.reply.Array(lines.size());
   for (std::string_view line : lines) {
     ctx.reply.SimpleString(line);
-  }
-}
-
-void Server::EndOfBatch() {
-  if (cluster_ != nullptr) {
-    cluster_->Flush();
-  }
-  if (replication_ == nullptr) {
-    return;
-  }
-  if (Result<void> done = replication_->EndOfBatch(); !done.ok()) {
-    spdlog::critical("Can't write to the op log in '{}': {}. Exiting...", config_.dir(),
-                     done.error().message);
-    spdlog::default_logger()->flush();
-    std::_Exit(1);
   }
 }
 

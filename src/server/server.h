@@ -148,21 +148,18 @@ class Server final : public KeyspaceObserver {
   void OnRemoteOp(int db, std::string_view key, const crdt::KeyOp& op) override;
   void OnKeyChanged(int db, std::string_view key) override { TouchKey(db, key); }
 
-  // Replication (src/server/replication.h), when the node runs with a data dir; may be null.
+  // Replication (src/store/replication.h), when the node runs with a data dir; may be null. The
+  // Node (src/node/node.h) sets both; the command families read them.
   void set_replication(Replication* replication);
   Replication* replication() const { return replication_; }
   // Clients blocked in CRDT.WAIT: woken (ClientState::wake_hook) when acknowledgements advance
   // enough for them. The network layer removes a client when its wait ends.
   void AddAckWaiter(ClientState* client) { ack_waiters_.push_back(client); }
   void RemoveAckWaiter(ClientState* client) { std::erase(ack_waiters_, client); }
-  // Cluster mode (src/server/cluster.h), when --cluster-enabled yes; may be null. Routes every
-  // command before it runs and sees every op applied (slot migration streams them).
-  void set_cluster(Cluster* cluster);
+  // Cluster mode (src/cluster/cluster.h), when --cluster-enabled yes; may be null. Routes every
+  // command before it runs.
+  void set_cluster(Cluster* cluster) { cluster_ = cluster; }
   Cluster* cluster() const { return cluster_; }
-  // Called by the network layer after a batch of commands or peer messages, before it yields:
-  // makes the batch durable per appendfsync and lets replication send. A failed op log write is
-  // fatal, as in Valkey under appendfsync always: logged, then the process exits.
-  void EndOfBatch();
 
  private:
   bool CheckBeforeRun(ClientState& client, const Command& command, ArgList args,

@@ -119,7 +119,7 @@ class Replication final : public repl::Applier, public repl::Observer, public Ke
   // send. A failed log write or sync is fatal (as Valkey under appendfsync always): the error
   // is returned and the caller exits.
   Result<void> EndOfBatch();
-  // Timers, every ~50 ms; the caller then ends the batch (Server::EndOfBatch reports failures).
+  // Timers, every ~50 ms; the caller then ends the batch (Node::EndOfBatch reports failures).
   void Tick(int64_t now_ms);
   // Writes a snapshot of the whole state and truncates the log it covers.
   Result<void> Checkpoint(int64_t now_ms);

@@ -41,23 +41,17 @@ class FakeBus final : public ClusterBus {
 // What the bus does with one message.
 enum class Fate { kDeliver, kHold, kFail, kLoseReply };
 
-struct Node {
-  Node(const std::string& shard, int port, FakeBus& bus, const std::string& region = "r0") {
+// One node of the test cluster: a TestServer whose Node runs in cluster mode on `bus`.
+struct TestNode {
+  TestNode(const std::string& shard, int port, FakeBus& bus, const std::string& region = "r0") {
     Config config;
     const std::string port_text = std::to_string(port);
     const std::string_view args[] = {"--cluster-enabled", "yes", "--port",   port_text,
                                      "--shard-id",        shard, "--region", region};
     REQUIRE(config.ApplyArgs(args).ok());
-    server = std::make_unique<TestServer>(std::move(config), static_cast<ReplicaId>(port));
-    Server& s = server->server();
-    cluster =
-        std::make_unique<Cluster>(s.keyspace(), s.clock(), s.rng(), ClusterOptionsOf(s.config()));
-    REQUIRE(cluster
-                ->Load(nullptr, "", std::string(40, static_cast<char>('a' + port % 6)),
-                       server->clock().NowMs())
-                .ok());
-    server->server().set_cluster(cluster.get());
-    cluster->set_bus(&bus);
+    server = std::make_unique<TestServer>(std::move(config), static_cast<ReplicaId>(port),
+                                          std::string(40, static_cast<char>('a' + port % 6)), &bus);
+    cluster = server->node().cluster();
     this->port = port;
   }
   std::string Run(std::vector<std::string> args) { return server->Run(std::move(args)); }
@@ -65,7 +59,7 @@ struct Node {
   Keyspace& keyspace() { return server->server().keyspace(); }
 
   std::unique_ptr<TestServer> server;
-  std::unique_ptr<Cluster> cluster;
+  Cluster* cluster = nullptr;
   int port = 0;
 };
 
@@ -77,7 +71,7 @@ class Net {
   explicit Net(bool second_region = false) : a("A", 7001, bus), b("B", 7002, bus) {
     std::vector<std::string> create{"CLUSTER", "CREATE", "SHARD", "A", "127.0.0.1:7001"};
     if (second_region) {
-      a1 = std::make_unique<Node>("A", 7003, bus, "r1");
+      a1 = std::make_unique<TestNode>("A", 7003, bus, "r1");
       create.push_back("127.0.0.1:7003");
     }
     for (const char* arg : {"SHARD", "B", "127.0.0.1:7002"}) create.push_back(arg);
@@ -86,21 +80,21 @@ class Net {
     REQUIRE(Agreed());
   }
 
-  std::vector<Node*> Nodes() {
-    std::vector<Node*> nodes{&a, &b};
+  std::vector<TestNode*> Nodes() {
+    std::vector<TestNode*> nodes{&a, &b};
     if (a1 != nullptr) nodes.push_back(a1.get());
     return nodes;
   }
 
   bool Agreed() {
-    for (Node* node : Nodes()) {
+    for (TestNode* node : Nodes()) {
       if (node->cluster->topology().Encode() != a.cluster->topology().Encode()) return false;
     }
     return a.cluster->topology().FindNode(b.cluster->myid()) != nullptr;
   }
 
-  Node& ByPort(int port) {
-    for (Node* node : Nodes()) {
+  TestNode& ByPort(int port) {
+    for (TestNode* node : Nodes()) {
       if (node->port == port) return *node;
     }
     FAIL("no node on port " << port);
@@ -140,10 +134,10 @@ class Net {
 
   // One round: both nodes tick at the same time, then the bus delivers.
   void Step(int64_t advance_ms = 10, const std::function<Fate(const Message&)>& fate = nullptr) {
-    for (Node* node : Nodes()) {
+    for (TestNode* node : Nodes()) {
       node->server->clock().now_us += advance_ms * 1000;
-      node->cluster->Tick(node->server->clock().NowMs());
-      node->cluster->Flush();
+      node->server->node().Tick();
+      node->server->node().EndOfBatch();
     }
     Pump(fate);
   }
@@ -159,9 +153,9 @@ class Net {
   }
 
   FakeBus bus;
-  Node a;
-  Node b;
-  std::unique_ptr<Node> a1;
+  TestNode a;
+  TestNode b;
+  std::unique_ptr<TestNode> a1;
 };
 
 bool IsCommand(const Message& message, std::string_view sub) {
@@ -173,20 +167,20 @@ std::function<Fate(const Message&)> Only(std::string sub, Fate fate) {
   return [sub, fate](const Message& m) { return IsCommand(m, sub) ? fate : Fate::kDeliver; };
 }
 
-const MigrationJob* Job(const Node& node, bool export_side) {
+const MigrationJob* Job(const TestNode& node, bool export_side) {
   for (const MigrationJob& job : node.cluster->jobs()) {
     if (job.export_side == export_side) return &job;
   }
   return nullptr;
 }
 
-std::string StateOf(const Node& node, bool export_side) {
+std::string StateOf(const TestNode& node, bool export_side) {
   const MigrationJob* job = Job(node, export_side);
   return job == nullptr ? "" : std::string(MigrationStateName(job->state));
 }
 
 // `n` keys of every kind in slots 0..99 (owned by A), written on `node`.
-std::vector<std::string> Load(Node& node, int n) {
+std::vector<std::string> Load(TestNode& node, int n) {
   std::vector<std::string> keys;
   for (int i = 0; static_cast<int>(keys.size()) < n; ++i) {
     const std::string key = "k:" + std::to_string(i);
@@ -210,7 +204,7 @@ std::vector<std::string> Load(Node& node, int n) {
   return keys;
 }
 
-uint64_t KeysIn(Node& node, uint16_t first, uint16_t last) {
+uint64_t KeysIn(TestNode& node, uint16_t first, uint16_t last) {
   uint64_t n = 0;
   for (uint32_t slot = first; slot <= last; ++slot) {
     n += node.keyspace().CountKeysInSlot(0, static_cast<uint16_t>(slot));
@@ -424,7 +418,7 @@ TEST_CASE("Migration: the write pause ends after 10 s without a handoff", "[clus
 TEST_CASE("Migration: a source region that misses the handoff refuses writes until confirmed",
           "[cluster][migration]") {
   Net net(/*second_region=*/true);
-  Node& a1 = *net.a1;
+  TestNode& a1 = *net.a1;
   const std::vector<std::string> keys = LoadAndMigrate(net, 20);
   // Everything reaches a1 until it is paused; after that, nothing reaches it or leaves it.
   bool cut = false;

@@ -1,8 +1,9 @@
 #pragma once
-// TestServer runs commands through the real Server without a socket: each Run() executes one
-// command for a client and decodes its reply, so tests read like
+// TestServer runs commands through a real Node (src/node/node.h) without a socket or storage:
+// each Run() executes one command for a client and decodes its reply, so tests read like
 //   CHECK(t.Run({"PING"}) == "PONG");
-// Time comes from a FakeClock that tests move by hand.
+// Time comes from a FakeClock that tests move by hand. The node has no Replication (no storage);
+// it has a Cluster when the config enables cluster mode, its messages on the bus given.
 
 #include <catch2/catch.hpp>
 #include <initializer_list>
@@ -12,6 +13,7 @@
 #include <tuple>
 #include <vector>
 
+#include "node/node.h"
 #include "resp/reply_decoder.h"
 #include "server/server.h"
 
@@ -43,21 +45,29 @@ class OpCollector final : public KeyspaceObserver {
 
 class TestServer {
  public:
-  // `replica` is the replica id: two TestServers with different ids are two regions.
-  explicit TestServer(Config config = Config(), ReplicaId replica = 1)
-      : server_(std::move(config), clock_, replica) {
+  // `replica` is the replica id: two TestServers with different ids are two regions. In cluster
+  // mode, `node_id` names the node and `bus` carries its messages.
+  explicit TestServer(Config config = Config(), ReplicaId replica = 1, std::string node_id = "",
+                      ClusterBus* bus = nullptr) {
+    Result<std::unique_ptr<Node>> node = Node::Open(NodeOptions{.config = std::move(config),
+                                                                .replica = replica,
+                                                                .fresh_node_id = std::move(node_id),
+                                                                .persist_cluster_config = false},
+                                                    NodeSeams{.clock = clock_, .bus = bus});
+    REQUIRE(node.ok());
+    node_ = std::move(*node);
     AddClient();
   }
 
   // Adds another client (index returned); client 0 exists from the start.
   size_t AddClient() {
     auto client = std::make_unique<ClientState>();
-    client->id = server_.NextClientId();
+    client->id = server().NextClientId();
     client->addr = "127.0.0.1:" + std::to_string(40000 + client->id);
     client->laddr = "127.0.0.1:6379";
-    client->authenticated = !server_.auth_required();
+    client->authenticated = !server().auth_required();
     client->created_ms = client->last_interaction_ms = clock_.NowMs();
-    server_.RegisterClient(client.get());
+    server().RegisterClient(client.get());
     clients_.push_back(std::move(client));
     return clients_.size() - 1;
   }
@@ -74,19 +84,20 @@ class TestServer {
     ReplyBuilder reply(&out);
     ClientState& client = *clients_[index];
     reply.set_protocol(client.protocol);
-    server_.Execute(client, views, reply);
+    server().Execute(client, views, reply);
     Result<RespValue> decoded = DecodeReply(out);
     REQUIRE(decoded.ok());  // the server wrote a reply that decodes
     return std::move(decoded).value();
   }
 
-  Server& server() { return server_; }
+  Server& server() { return node_->server(); }
+  Node& node() { return *node_; }
   ClientState& client(size_t index = 0) { return *clients_[index]; }
   FakeClock& clock() { return clock_; }
 
  private:
   FakeClock clock_;
-  Server server_;
+  std::unique_ptr<Node> node_;
   std::vector<std::unique_ptr<ClientState>> clients_;
 };
 

@@ -1,0 +1,162 @@
+#include "node/node.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <utility>
+#include <vector>
+
+#include "lattice/common/assert.h"
+#include "lattice/repl/op_log.h"
+#include "server/acl.h"
+#include "spdlog/spdlog.h"
+
+namespace lattice::server {
+namespace {
+
+// The cadences of the periodic work, as the event-loop timers ran it before the Node did.
+constexpr int64_t kReplicationTickMs = 50;  // Replication::Tick: "every ~50 ms"
+constexpr int64_t kClusterTickMs = 10;      // Cluster::Tick: "every ~10 ms"
+
+Result<ReplicaId> ResolveReplica(const NodeOptions& options, repl::Storage* storage) {
+  if (options.replica.has_value()) return *options.replica;
+  if (storage == nullptr) return ReplicaId{1};
+  Result<ReplicaId> loaded =
+      repl::ReplicaIdentity::LoadOrCreate(*storage, options.fresh_replica_id);
+  if (!loaded.ok()) {
+    return Unexpected("Can't load the replica id in '" + options.config.dir() +
+                      "': " + loaded.error().message);
+  }
+  return loaded;
+}
+
+}  // namespace
+
+void ExitOnLogFailure(const Error& error, const Config& config) {
+  spdlog::critical("Can't write to the op log in '{}': {}. Exiting...", config.dir(),
+                   error.message);
+  spdlog::default_logger()->flush();
+  std::_Exit(1);
+}
+
+Result<std::unique_ptr<Node>> Node::Open(NodeOptions options, NodeSeams seams) {
+  LATTICE_ASSERT((seams.storage == nullptr) == (seams.transport == nullptr));
+  Result<ReplicaId> replica = ResolveReplica(options, seams.storage);
+  if (!replica.ok()) return Unexpected(replica.error());
+  options.replica = *replica;
+  std::unique_ptr<Node> node(new Node(options, seams));
+  if (Result<void> acls = LoadAclsAtStartup(*node->server_); !acls.ok()) {
+    return Unexpected(acls.error());
+  }
+  if (seams.storage != nullptr) {
+    if (Result<void> opened = node->OpenReplication(seams); !opened.ok()) {
+      return Unexpected(opened.error());
+    }
+  }
+  if (Result<void> policies = node->ApplyConfigPolicies(); !policies.ok()) {
+    return Unexpected(policies.error());
+  }
+  if (node->server_->config().cluster_enabled()) {
+    if (Result<void> loaded = node->OpenCluster(options, seams); !loaded.ok()) {
+      return Unexpected(loaded.error());
+    }
+  }
+  return node;
+}
+
+Node::Node(NodeOptions& options, const NodeSeams& seams)
+    : clock_(seams.clock),
+      on_log_failure_(std::move(options.on_log_failure)),
+      server_(std::make_unique<Server>(std::move(options.config), seams.clock, *options.replica,
+                                       options.rng_seed)) {
+  // Each timer's first run is one period after the start, as the event-loop timers' were; the
+  // replication tick runs at once (the peer links started it with the links).
+  const int64_t now = MonotonicMs();
+  replication_tick_.due_ms = now;
+  cluster_tick_.due_ms = now + kClusterTickMs;
+  cron_.due_ms = now + CronPeriodMs();
+}
+
+Node::~Node() {
+  // The observers of the keyspace go before the server that owns it.
+  cluster_.reset();
+  replication_.reset();
+}
+
+Result<void> Node::OpenReplication(const NodeSeams& seams) {
+  auto opened = Replication::Open(server_->keyspace(), *seams.storage, *seams.transport,
+                                  ReplicationOptionsOf(server_->config()), clock_.NowMs());
+  if (!opened.ok()) return Unexpected(opened.error());
+  replication_ = std::move(*opened);
+  replication_->set_peer_directory(seams.peers);
+  server_->set_replication(replication_.get());
+  return {};
+}
+
+// The crdt-policy lines of the config: (pattern, type, rule) triples, below the runtime entries.
+Result<void> Node::ApplyConfigPolicies() {
+  const std::vector<std::string> policies = server_->config().crdt_policies();
+  for (size_t i = 0; i + 2 < policies.size(); i += 3) {
+    PolicyEntry entry{policies[i], policies[i + 1], policies[i + 2], /*from_config=*/true};
+    if (Result<void> set = server_->keyspace().policy_table().Set(entry); !set.ok()) {
+      return Unexpected("crdt-policy " + policies[i] + " " + policies[i + 1] + " " +
+                        policies[i + 2] + ": " + set.error().message);
+    }
+  }
+  return {};
+}
+
+Result<void> Node::OpenCluster(const NodeOptions& options, const NodeSeams& seams) {
+  const Config& config = server_->config();
+  cluster_ = std::make_unique<Cluster>(server_->keyspace(), clock_, server_->rng(),
+                                       ClusterOptionsOf(config));
+  // nodes.conf lives in the data dir, written through the storage seam.
+  repl::Storage* storage = options.persist_cluster_config ? seams.storage : nullptr;
+  if (Result<void> loaded = cluster_->Load(storage, config.cluster_config_file(),
+                                           options.fresh_node_id, clock_.NowMs());
+      !loaded.ok()) {
+    return Unexpected(loaded.error());
+  }
+  cluster_->set_replication(replication_.get());
+  cluster_->set_bus(seams.bus);
+  server_->set_cluster(cluster_.get());
+  return {};
+}
+
+int64_t Node::CronPeriodMs() const { return 1000 / std::max(1, server_->config().hz()); }
+
+bool Node::Due(Timer& timer, int64_t now, int64_t period_ms) {
+  if (now < timer.due_ms) return false;
+  timer.due_ms = now + period_ms;
+  return true;
+}
+
+int64_t Node::Tick() {
+  const int64_t now = MonotonicMs();
+  if (cluster_ != nullptr && Due(cluster_tick_, now, kClusterTickMs)) {
+    cluster_->Tick(clock_.NowMs());
+  }
+  if (replication_ != nullptr && Due(replication_tick_, now, kReplicationTickMs)) {
+    replication_->Tick(clock_.NowMs());
+  }
+  if (Due(cron_, now, CronPeriodMs())) server_->Cron();
+  int64_t next = cron_.due_ms;
+  if (replication_ != nullptr) next = std::min(next, replication_tick_.due_ms);
+  if (cluster_ != nullptr) next = std::min(next, cluster_tick_.due_ms);
+  return std::max<int64_t>(1, next - now);
+}
+
+bool Node::EndOfBatch() {
+  if (cluster_ != nullptr) cluster_->Flush();
+  if (replication_ == nullptr) return true;
+  Result<void> done = replication_->EndOfBatch();
+  if (done.ok()) return true;
+  if (on_log_failure_) on_log_failure_(done.error(), server_->config());
+  return false;
+}
+
+Result<void> Node::Close() {
+  if (replication_ == nullptr) return {};
+  return replication_->Close();
+}
+
+}  // namespace lattice::server
