@@ -56,13 +56,15 @@ void CmdDel(CommandContext& ctx, ArgList args) {
 void CmdExists(CommandContext& ctx, ArgList args) {
   int64_t count = 0;
   for (size_t i = 1; i < args.size(); ++i) {
-    count += ctx.keyspace().Find(ctx.db(), args[i], ctx.now_ms) != nullptr ? 1 : 0;
+    count += *ctx.Read(args[i]) != nullptr ? 1 : 0;
   }
   ctx.reply.Integer(count);
 }
 
 void CmdType(CommandContext& ctx, ArgList args) {
-  ctx.reply.SimpleString(TypeName(ctx.keyspace().TypeOf(ctx.db(), args[1], ctx.now_ms)));
+  const crdt::Key* found = *ctx.Read(args[1]);
+  ctx.reply.SimpleString(
+      TypeName(found == nullptr ? crdt::ObjectType::kNone : found->TypeAt(ctx.now_ms)));
 }
 
 // ---- RENAME, RENAMENX, COPY, MOVE ------------------------------------------------------------
@@ -245,7 +247,7 @@ void CmdScan(CommandContext& ctx, ArgList args) {
   }
   Result<ScanArgs> parsed = ParseScanArgs(args.subspan(2), kScanType);
   if (!parsed.ok()) {
-    ctx.reply.Error(parsed.error().message);
+    ctx.reply.Error(parsed.error());
     return;
   }
   const ScanArgs& options = *parsed;
@@ -332,14 +334,11 @@ int64_t OpExpire(Keyspace& ks, int db, std::string_view key, int64_t when_ms, un
     (void)ks.Delete(db, key, now_ms);  // Valkey deletes (and propagates a DEL)
     return 1;
   }
-  crdt::Key& value = ks.Open(db, key, now_ms);
-  Result<crdt::KeyOp> op = value.Expire(when_ms, ks.BeginWrite(now_ms), ks.context());
-  if (!op.ok()) {
-    ks.Close(db, key);
-    return 0;
-  }
-  ks.Commit(db, key, std::move(*op));
-  return 1;
+  Result<void> done =
+      ks.Write(db, key, now_ms, [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& shard) {
+        return k.Expire(when_ms, w, shard);
+      });
+  return done.ok() ? 1 : 0;
 }
 
 // EXPIRE/PEXPIRE (relative: basetime is now) and EXPIREAT/PEXPIREAT (basetime 0).
@@ -378,7 +377,7 @@ void CmdPExpireAt(CommandContext& ctx, ArgList args) { ExpireGeneric(ctx, args, 
 
 // TTL (relative) or EXPIRETIME (absolute), in ms or rounded seconds: -2 missing, -1 no expiry.
 void TtlGeneric(CommandContext& ctx, ArgList args, bool output_ms, bool absolute) {
-  const crdt::Key* found = ctx.keyspace().Find(ctx.db(), args[1], ctx.now_ms);
+  const crdt::Key* found = *ctx.Read(args[1]);
   if (found == nullptr) {
     ctx.reply.Integer(-2);
     return;
@@ -408,15 +407,11 @@ void CmdPersist(CommandContext& ctx, ArgList args) {
     ctx.reply.Integer(0);
     return;
   }
-  crdt::Key& value = ks.Open(ctx.db(), args[1], ctx.now_ms);
-  Result<crdt::KeyOp> op = value.Expire(0, ks.BeginWrite(ctx.now_ms), ks.context());
-  if (!op.ok()) {
-    ks.Close(ctx.db(), args[1]);
-    ctx.reply.Integer(0);
-    return;
-  }
-  ks.Commit(ctx.db(), args[1], std::move(*op));
-  ctx.reply.Integer(1);
+  Result<void> done =
+      ctx.Write(args[1], [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& shard) {
+        return k.Expire(0, w, shard);  // 0 is PERSIST
+      });
+  ctx.reply.Integer(done.ok() ? 1 : 0);
 }
 
 // ---- OBJECT ----------------------------------------------------------------------------------
@@ -483,7 +478,7 @@ std::string_view OpEncoding(const Config& config, const crdt::Key& key, int64_t 
 }
 
 void CmdObjectEncoding(CommandContext& ctx, ArgList args) {
-  const crdt::Key* found = ctx.keyspace().Find(ctx.db(), args[2], ctx.now_ms);
+  const crdt::Key* found = *ctx.Read(args[2]);
   if (found == nullptr) {
     ctx.reply.Null();
     return;
@@ -493,7 +488,7 @@ void CmdObjectEncoding(CommandContext& ctx, ArgList args) {
 
 // Valkey shares the integers 0..9999 between keys (refcount INT_MAX); everything else is 1.
 void CmdObjectRefCount(CommandContext& ctx, ArgList args) {
-  const crdt::Key* found = ctx.keyspace().Find(ctx.db(), args[2], ctx.now_ms);
+  const crdt::Key* found = *ctx.Read(args[2]);
   if (found == nullptr) {
     ctx.reply.Null();
     return;
@@ -511,7 +506,7 @@ bool LfuPolicy(const Config& config) {
 // No access times are kept (no LRU eviction): every key reports idle time 0.
 // As Valkey, a missing key answers null before the policy is checked.
 void CmdObjectIdleTime(CommandContext& ctx, ArgList args) {
-  if (ctx.keyspace().Find(ctx.db(), args[2], ctx.now_ms) == nullptr) {
+  if (*ctx.Read(args[2]) == nullptr) {
     ctx.reply.Null();
     return;
   }
@@ -526,7 +521,7 @@ void CmdObjectIdleTime(CommandContext& ctx, ArgList args) {
 }
 
 void CmdObjectFreq(CommandContext& ctx, ArgList args) {
-  if (ctx.keyspace().Find(ctx.db(), args[2], ctx.now_ms) == nullptr) {
+  if (*ctx.Read(args[2]) == nullptr) {
     ctx.reply.Null();
     return;
   }
