@@ -4,8 +4,7 @@ Valkey counts a hit or miss in lookupKeyRead (every read command's key lookup, a
 type included) and nothing in lookupKeyWrite (write commands).
 
 Left out, as known differences: SUNION/SDIFF/SINTER(STORE) with a missing key (redis-server 7.0
-counts no miss there; Lattice counts one per key, as Valkey's lookupKeyRead does) and COPY (Lattice
-does not count the source lookup).
+counts no miss there; Lattice counts one per key, as Valkey's lookupKeyRead does).
 """
 import unittest
 
@@ -30,7 +29,8 @@ SEQUENCE = [
     ["SSCAN", "s", "0"], ["SMEMBERS", "s"], ["SRANDMEMBER", "s"], ["TOUCH", "k", "nokey"],
     ["OBJECT", "ENCODING", "k"], ["GETDEL", "nokey"], ["GETEX", "k"], ["GETSET", "k", "v2"],
     ["SMOVE", "s", "s2", "a"], ["SPOP", "nokey"], ["ZPOPMIN", "nokey"], ["RENAME", "dst", "dst2"],
-    ["DEL", "dst2"], ["MSETNX", "n1", "1"], ["SETNX", "k", "z"], ["HGET", "s2", "f"],
+    ["DEL", "dst2"], ["COPY", "k", "k2"], ["COPY", "nokey", "k9"], ["MSETNX", "n1", "1"],
+    ["SETNX", "k", "z"], ["HGET", "s2", "f"],
 ]
 
 

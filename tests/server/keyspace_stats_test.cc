@@ -79,6 +79,8 @@ TEST_CASE("each command adds the hits and misses redis-server adds", "[stats]") 
       {{"smembers", "s"}, 1, 0},
       {{"touch", "k", "nokey"}, 1, 1},
       {{"object", "encoding", "k"}, 1, 0},
+      {{"copy", "k", "k2"}, 1, 0},
+      {{"rename", "k2", "k3"}, 0, 0},
   };
   TestServer t;
   const ServerStats& stats = t.server().stats();
@@ -90,7 +92,7 @@ TEST_CASE("each command adds the hits and misses redis-server adds", "[stats]") 
     CHECK(stats.keyspace_hits - hits == step.hits);
     CHECK(stats.keyspace_misses - misses == step.misses);
   }
-  CHECK(stats.keyspace_hits == 25);
+  CHECK(stats.keyspace_hits == 26);
   CHECK(stats.keyspace_misses == 9);
 }
 

@@ -71,11 +71,15 @@ void CmdType(CommandContext& ctx, ArgList args) {
 
 enum class MoveResult { kNoSource, kDestinationExists, kDone };
 
-// Rebuilds `from` (db `from_db`) into `to` (db `to_db`); removes the source when `remove_source`.
-// `replace` allows overwriting an existing destination.
-MoveResult OpTransfer(Keyspace& ks, int from_db, std::string_view from, int to_db,
-                      std::string_view to, bool replace, bool remove_source, int64_t now_ms) {
-  const crdt::Key* source = ks.Find(from_db, from, now_ms);
+// Rebuilds `from` (in the client's db) into `to` (db `to_db`); removes the source when
+// `remove_source`. `replace` allows overwriting an existing destination. COPY's source lookup is
+// a read (Valkey counts a keyspace hit or miss for it); RENAME's and MOVE's are writes.
+MoveResult OpTransfer(CommandContext& ctx, std::string_view from, int to_db, std::string_view to,
+                      bool replace, bool remove_source) {
+  Keyspace& ks = ctx.keyspace();
+  const int from_db = ctx.db();
+  const int64_t now_ms = ctx.now_ms;
+  const crdt::Key* source = *(remove_source ? ctx.Peek(from) : ctx.Read(from));
   if (source == nullptr) {
     return MoveResult::kNoSource;
   }
@@ -101,8 +105,8 @@ void RenameGeneric(CommandContext& ctx, ArgList args, bool nx) {
     nx ? ctx.reply.Integer(0) : ctx.reply.Ok();
     return;
   }
-  const MoveResult result = OpTransfer(ks, ctx.db(), args[1], ctx.db(), args[2], /*replace=*/!nx,
-                                       /*remove_source=*/true, ctx.now_ms);
+  const MoveResult result = OpTransfer(ctx, args[1], ctx.db(), args[2], /*replace=*/!nx,
+                                       /*remove_source=*/true);
   if (nx) {
     ctx.reply.Integer(result == MoveResult::kDone ? 1 : 0);
   } else {
@@ -152,8 +156,8 @@ void CmdCopy(CommandContext& ctx, ArgList args) {
     ctx.reply.Error(kSameObject);
     return;
   }
-  const MoveResult result = OpTransfer(ctx.keyspace(), ctx.db(), args[1], dst_db, args[2], replace,
-                                       /*remove_source=*/false, ctx.now_ms);
+  const MoveResult result = OpTransfer(ctx, args[1], dst_db, args[2], replace,
+                                       /*remove_source=*/false);
   ctx.reply.Integer(result == MoveResult::kDone ? 1 : 0);
 }
 
@@ -166,8 +170,8 @@ void CmdMove(CommandContext& ctx, ArgList args) {
     ctx.reply.Error(kSameObject);
     return;
   }
-  const MoveResult result = OpTransfer(ctx.keyspace(), ctx.db(), args[1], dst_db, args[1],
-                                       /*replace=*/false, /*remove_source=*/true, ctx.now_ms);
+  const MoveResult result = OpTransfer(ctx, args[1], dst_db, args[1], /*replace=*/false,
+                                       /*remove_source=*/true);
   ctx.reply.Integer(result == MoveResult::kDone ? 1 : 0);
 }
 

@@ -15,7 +15,7 @@ namespace lattice {
 
 // What kind of failure an Error is. The lower layers (crdt/, replication/, store/, cluster/)
 // report a code and put only detail in the message; they never phrase a client reply. The
-// server chooses Valkey's reply text for a code in one place (server/reply_errors.h).
+// server chooses Valkey's reply text for a code in one place (ErrorReply, resp/errors.h).
 enum class ErrorCode : uint8_t {
   kOther,          // no code of its own: the message says it all (the server's own replies)
   kWrongType,      // the key holds a value of another type
