@@ -17,9 +17,10 @@ uint64_t HlcClock::Now(uint64_t physical_ms) { return Advance(last_, physical_ms
 Result<uint64_t> HlcClock::Update(uint64_t remote, uint64_t physical_ms) {
   if (HlcPhysicalMs(remote) > physical_ms + max_drift_ms_) {
     ++drift_rejections_;
-    return Unexpected("ERR remote HLC " + std::to_string(HlcPhysicalMs(remote)) +
-                      "ms is more than " + std::to_string(max_drift_ms_) +
-                      "ms ahead of local clock " + std::to_string(physical_ms) + "ms");
+    return Unexpected(ErrorCode::kInvalid, "remote HLC " + std::to_string(HlcPhysicalMs(remote)) +
+                                               "ms is more than " + std::to_string(max_drift_ms_) +
+                                               "ms ahead of local clock " +
+                                               std::to_string(physical_ms) + "ms");
   }
   return Advance(std::max(last_, remote), physical_ms);
 }

@@ -49,7 +49,7 @@ int Precedence(ObjectType type) {
 Result<void> KeyWrite::Prepare(ObjectType want, bool any_type) {
   const ObjectType current = key_.TypeAt(now_ms_);
   if (current != ObjectType::kNone && current != want && !any_type) {
-    return Unexpected(kWrongTypeError);
+    return Unexpected(ErrorCode::kWrongType);
   }
   if (current == ObjectType::kNone || current != want) {
     DotContext context;

@@ -82,7 +82,7 @@ Result<KeyOp> Increment(Key& key, int64_t by, long double float_by, bool is_floa
                         const Writer& writer, DotContext& shard) {
   const ObjectType type = key.TypeAt(writer.now_ms);
   if (type != ObjectType::kNone && type != ObjectType::kString) {
-    return Unexpected(kWrongTypeError);
+    return Unexpected(ErrorCode::kWrongType);
   }
   // Validate before any step: a refused command changes nothing.
   const auto current = type == ObjectType::kNone ? std::nullopt : RenderString(key.string());
@@ -136,7 +136,7 @@ std::optional<KeyOp> Key::Del(const Writer& writer, DotContext& shard) {
 
 Result<KeyOp> Key::Expire(int64_t at_ms, const Writer& writer, DotContext& shard) {
   if (TypeAt(writer.now_ms) == ObjectType::kNone) {
-    return Unexpected("ERR no such key");
+    return Unexpected(ErrorCode::kNoSuchKey);
   }
   KeyWrite write(*this, writer, shard);
   StepExpiry(write, at_ms, writer.policies.expiry);
@@ -162,7 +162,7 @@ Result<KeyOp> Key::SRem(const std::vector<std::string>& members, const Writer& w
                         DotContext& shard) {
   const ObjectType type = TypeAt(writer.now_ms);
   if (type != ObjectType::kNone && type != ObjectType::kSet) {
-    return Unexpected(kWrongTypeError);
+    return Unexpected(ErrorCode::kWrongType);
   }
   KeyWrite write(*this, writer, shard);
   for (const std::string& member : Distinct(members)) {
@@ -196,7 +196,7 @@ Result<KeyOp> Key::HDel(const std::vector<std::string>& fields, const Writer& wr
                         DotContext& shard) {
   const ObjectType type = TypeAt(writer.now_ms);
   if (type != ObjectType::kNone && type != ObjectType::kHash) {
-    return Unexpected(kWrongTypeError);
+    return Unexpected(ErrorCode::kWrongType);
   }
   KeyWrite write(*this, writer, shard);
   for (const std::string& field : Distinct(fields)) {
@@ -217,7 +217,7 @@ Result<KeyOp> HashIncrement(Key& key, const std::string& field, int64_t by, long
                             bool is_float, const Writer& writer, DotContext& shard) {
   const ObjectType type = key.TypeAt(writer.now_ms);
   if (type != ObjectType::kNone && type != ObjectType::kHash) {
-    return Unexpected(kWrongTypeError);
+    return Unexpected(ErrorCode::kWrongType);
   }
   const auto current =
       type == ObjectType::kNone ? std::nullopt : key.hash().Get(field, writer.now_ms);
@@ -270,11 +270,11 @@ Result<KeyOp> Key::HIncrByFloat(const std::string& field, long double by, const 
 Result<KeyOp> Key::HExpire(const std::string& field, int64_t at_ms, const Writer& writer,
                            DotContext& shard) {
   if (TypeAt(writer.now_ms) != ObjectType::kHash) {
-    return Unexpected(TypeAt(writer.now_ms) == ObjectType::kNone ? "ERR no such key"
-                                                                 : kWrongTypeError);
+    return Unexpected(TypeAt(writer.now_ms) == ObjectType::kNone ? ErrorCode::kNoSuchKey
+                                                                 : ErrorCode::kWrongType);
   }
   if (!hash().Get(field, writer.now_ms)) {
-    return Unexpected("ERR no such field");
+    return Unexpected(ErrorCode::kNoSuchField);
   }
   KeyWrite write(*this, writer, shard);
   DotContext context;
@@ -302,7 +302,7 @@ Result<KeyOp> Key::ZIncrBy(const std::string& member, double by, const Writer& w
                            DotContext& shard) {
   if (const ObjectType type = TypeAt(writer.now_ms);
       type != ObjectType::kNone && type != ObjectType::kZSet) {
-    return Unexpected(kWrongTypeError);
+    return Unexpected(ErrorCode::kWrongType);
   }
   if (auto probe = Probe(writer,
                          [&](WriteStamp& stamp, DotContext& context) {
@@ -327,7 +327,7 @@ Result<KeyOp> Key::ZRem(const std::vector<std::string>& members, const Writer& w
                         DotContext& shard) {
   const ObjectType type = TypeAt(writer.now_ms);
   if (type != ObjectType::kNone && type != ObjectType::kZSet) {
-    return Unexpected(kWrongTypeError);
+    return Unexpected(ErrorCode::kWrongType);
   }
   KeyWrite write(*this, writer, shard);
   for (const std::string& member : Distinct(members)) {

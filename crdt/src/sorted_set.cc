@@ -87,7 +87,7 @@ Result<SortedSet> SortedSet::IncrementDelta(const std::string& member, double by
   static const ScoreCell kEmpty{};
   const double next = Score(member).value_or(0.0) + by;
   if (std::isnan(next)) {
-    return Unexpected("ERR resulting score is not a number (NaN)");
+    return Unexpected(ErrorCode::kNanScore);
   }
   auto it = members_.find(member);
   auto cell = (it != members_.end() ? it->second : kEmpty).IncrementDelta(0, by, stamp, context);

@@ -33,21 +33,21 @@ Result<std::string> NextCounterValue(const std::optional<std::string>& current, 
   if (is_float) {
     auto value = ParseLongDouble(text);
     if (!value) {
-      return Unexpected(kNotFloatError);
+      return Unexpected(ErrorCode::kNotFloat);
     }
     const long double sum = *value + float_by;
     if (std::isnan(sum) || std::isinf(sum)) {
-      return Unexpected(kNanOrInfinityError);
+      return Unexpected(ErrorCode::kNanOrInfinity);
     }
     return FormatLongDouble(sum);
   }
   auto value = ParseInt64(text);
   if (!value) {
-    return Unexpected(kNotIntegerError);
+    return Unexpected(ErrorCode::kNotInteger);
   }
   int64_t sum = 0;
   if (__builtin_add_overflow(*value, by, &sum)) {
-    return Unexpected(kOverflowError);
+    return Unexpected(ErrorCode::kOverflow);
   }
   return std::to_string(sum);
 }

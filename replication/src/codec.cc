@@ -284,10 +284,10 @@ namespace {
 
 Result<Dot> GetDot(ReplicaId replica, uint64_t seq) {
   if (replica == kNoReplica) {
-    return Unexpected("dot with replica 0");
+    return Unexpected(ErrorCode::kCorrupt, "dot with replica 0");
   }
   if (seq == 0 || seq > kSeqMax) {
-    return Unexpected("dot with seq out of range");
+    return Unexpected(ErrorCode::kCorrupt, "dot with seq out of range");
   }
   return Dot{replica, seq};
 }
@@ -311,21 +311,21 @@ Result<long double> GetFloat(const std::string& text) {
   const long double value = std::strtold(text.c_str(), &end);
   // Only the encoder's own rendering is accepted: exact, and the same bytes on re-export.
   if (end != text.c_str() + text.size() || std::isnan(value) || FloatText(value) != text) {
-    return Unexpected("float total is not canonical %La text");
+    return Unexpected(ErrorCode::kCorrupt, "float total is not canonical %La text");
   }
   return value;
 }
 
 Result<crdt::VersionVector> GetVector(const wire::VersionVector& in) {
   if (in.replica_size() != in.seq_size()) {
-    return Unexpected("version vector: replica and seq counts differ");
+    return Unexpected(ErrorCode::kCorrupt, "version vector: replica and seq counts differ");
   }
   crdt::VersionVector out;
   for (int i = 0; i < in.replica_size(); ++i) {
     auto dot = GetDot(in.replica(i), in.seq(i));
     CODEC_RETURN_IF_ERROR(dot);
     if (i > 0 && in.replica(i) <= in.replica(i - 1)) {
-      return Unexpected("version vector not sorted by replica");
+      return Unexpected(ErrorCode::kCorrupt, "version vector not sorted by replica");
     }
     out.Set(dot->replica, dot->seq);
   }
@@ -337,7 +337,7 @@ Result<crdt::DotContext> GetContext(const wire::DotContext& in) {
   auto vector = GetVector(in.vector());
   CODEC_RETURN_IF_ERROR(vector);
   if (in.cloud_replica_size() != in.cloud_seq_size()) {
-    return Unexpected("dot context: cloud replica and seq counts differ");
+    return Unexpected(ErrorCode::kCorrupt, "dot context: cloud replica and seq counts differ");
   }
   crdt::DotContext out = crdt::DotContext::FromVector(std::move(*vector));
   for (int i = 0; i < in.cloud_replica_size(); ++i) {
@@ -351,7 +351,7 @@ Result<crdt::DotContext> GetContext(const wire::DotContext& in) {
 Result<crdt::Policies> GetPolicies(const wire::Policies& in) {
   if (in.set() > 1 || in.string() > 1 || in.hash_field() > 1 || in.expiry() > 2 || in.zset() > 1 ||
       in.type() > 1) {
-    return Unexpected("policy value out of range");
+    return Unexpected(ErrorCode::kCorrupt, "policy value out of range");
   }
   crdt::Policies out;
   out.set = static_cast<crdt::SetRule>(in.set());
@@ -398,13 +398,13 @@ Result<void> KeyChecker::CheckMeta(const wire::RegisterMeta& meta, bool score) {
     CODEC_RETURN_IF_ERROR(GetEpoch(inc));
     CODEC_RETURN_IF_ERROR(GetFloat(inc.ftotal()));
     if (score && inc.total() != 0) {
-      return Unexpected("score increment with an integer total");
+      return Unexpected(ErrorCode::kCorrupt, "score increment with an integer total");
     }
   }
   for (const wire::Observed& observed : meta.observed()) {
     CODEC_RETURN_IF_ERROR(CheckDot(observed.owner()));
     if (observed.offsets().empty()) {
-      return Unexpected("observed offsets list is empty");
+      return Unexpected(ErrorCode::kCorrupt, "observed offsets list is empty");
     }
     for (const wire::Offset& offset : observed.offsets()) {
       auto dot = GetDot(offset.replica(), offset.seq());
@@ -413,7 +413,7 @@ Result<void> KeyChecker::CheckMeta(const wire::RegisterMeta& meta, bool score) {
       CODEC_RETURN_IF_ERROR(GetEpoch(offset));
       CODEC_RETURN_IF_ERROR(GetFloat(offset.ftotal()));
       if (score && offset.total() != 0) {
-        return Unexpected("score offset with an integer total");
+        return Unexpected(ErrorCode::kCorrupt, "score offset with an integer total");
       }
     }
   }
@@ -427,13 +427,13 @@ Result<void> KeyChecker::CheckCell(const Cell& cell, bool score) {
     items += observed.offsets_size();
   }
   if (items > kCellItemsMax) {
-    return Unexpected("register cell with too many items");
+    return Unexpected(ErrorCode::kCorrupt, "register cell with too many items");
   }
   for (const auto& entry : cell.entries()) {
     CODEC_RETURN_IF_ERROR(CheckDot(entry.dot()));
     if constexpr (std::is_same_v<Cell, wire::ScoreCell>) {
       if (std::isnan(entry.value())) {
-        return Unexpected("NaN score");
+        return Unexpected(ErrorCode::kCorrupt, "NaN score");
       }
     }
   }
@@ -445,7 +445,8 @@ template <typename Cell, typename EntryCheck>
 Result<void> KeyChecker::CheckEntriesOnly(const Cell& cell, const char* kind,
                                           EntryCheck check_entry) {
   if (cell.has_meta() || cell.entries_size() > kCellItemsMax) {
-    return Unexpected(std::string(kind) + " cell with counter metadata or too many entries");
+    return Unexpected(ErrorCode::kCorrupt,
+                      std::string(kind) + " cell with counter metadata or too many entries");
   }
   for (const auto& entry : cell.entries()) {
     CODEC_RETURN_IF_ERROR(CheckDot(entry.dot()));
@@ -457,7 +458,7 @@ Result<void> KeyChecker::CheckEntriesOnly(const Cell& cell, const char* kind,
 Result<void> KeyChecker::CheckExpiry(const wire::ExpiryCell& cell) {
   return CheckEntriesOnly(cell, "expiry", [](const wire::ExpiryEntry& entry) -> Result<void> {
     if (entry.rule() > 2) {
-      return Unexpected("expiry rule out of range");
+      return Unexpected(ErrorCode::kCorrupt, "expiry rule out of range");
     }
     return {};
   });
@@ -467,7 +468,7 @@ Result<void> KeyChecker::CheckExpiry(const wire::ExpiryCell& cell) {
 Result<void> KeyChecker::CheckCreation(const wire::CreationCell& cell, crdt::ObjectType type) {
   return CheckEntriesOnly(cell, "creation", [&](const wire::CreationEntry& entry) -> Result<void> {
     if (entry.type() != static_cast<uint32_t>(type)) {
-      return Unexpected("creation entry type does not match its cell");
+      return Unexpected(ErrorCode::kCorrupt, "creation entry type does not match its cell");
     }
     return {};
   });
@@ -477,10 +478,10 @@ Result<void> KeyChecker::CheckMembers(
     const google::protobuf::RepeatedPtrField<wire::SetMember>& members) {
   for (const wire::SetMember& member : members) {
     if (member.replica_size() != member.seq_size()) {
-      return Unexpected("set member: replica and seq counts differ");
+      return Unexpected(ErrorCode::kCorrupt, "set member: replica and seq counts differ");
     }
     if (member.replica_size() == 0 || member.replica_size() > kCellItemsMax) {
-      return Unexpected("set member with no dots or too many");
+      return Unexpected(ErrorCode::kCorrupt, "set member with no dots or too many");
     }
     for (int i = 0; i < member.replica_size(); ++i) {
       auto dot = GetDot(member.replica(i), member.seq(i));
@@ -593,7 +594,7 @@ Result<crdt::Key> KeyBuilder::Write(crdt::Key& base, Dot dot, uint64_t hlc, crdt
   const crdt::Writer writer{&dots, hlc, /*now_ms=*/0, policies};
   Result<crdt::KeyOp> op = mutate(base, writer, shard);
   if (!op.ok()) {
-    return Unexpected("state cannot be rebuilt: " + op.error().message);
+    return Unexpected(ErrorCode::kCorrupt, "state cannot be rebuilt: " + op.error().message);
   }
   return std::move(op->delta);
 }
@@ -626,7 +627,7 @@ Result<crdt::Key> KeyBuilder::Assign(crdt::Key& base, const Slot& slot, Value va
                    case SlotKind::kScore:
                      return k.ZAdd(slot.name, value.score, w, s);
                  }
-                 return Unexpected("unknown slot");
+                 return Unexpected(ErrorCode::kCorrupt, "unknown slot");
                });
 }
 
@@ -643,7 +644,7 @@ Result<crdt::Key> KeyBuilder::Increment(crdt::Key& base, const Slot& slot, int64
                    case SlotKind::kScore:
                      return k.ZIncrBy(slot.name, static_cast<double>(float_by), w, s);
                  }
-                 return Unexpected("unknown slot");
+                 return Unexpected(ErrorCode::kCorrupt, "unknown slot");
                });
 }
 
@@ -654,7 +655,7 @@ Result<crdt::Key> KeyBuilder::Remove(crdt::Key& base, const Slot& slot, uint64_t
                    case SlotKind::kString: {
                      auto op = k.Del(w, s);
                      if (!op) {
-                       return Unexpected("nothing to remove");
+                       return Unexpected(ErrorCode::kCorrupt, "nothing to remove");
                      }
                      return std::move(*op);
                    }
@@ -663,7 +664,7 @@ Result<crdt::Key> KeyBuilder::Remove(crdt::Key& base, const Slot& slot, uint64_t
                    case SlotKind::kScore:
                      return k.ZRem({slot.name}, w, s);
                  }
-                 return Unexpected("unknown slot");
+                 return Unexpected(ErrorCode::kCorrupt, "unknown slot");
                });
 }
 
@@ -686,7 +687,7 @@ Result<crdt::Key> KeyBuilder::IncPiece(const Slot& slot, const IncSpec& inc) {
       return Increment(base, slot, 0, high, true, inc.dot);
     }
     if (static_cast<long double>(high) + low != inc.ftotal) {
-      return Unexpected("score total is not a sum of two doubles");
+      return Unexpected(ErrorCode::kCorrupt, "score total is not a sum of two doubles");
     }
     CODEC_RETURN_IF_ERROR(Increment(base, slot, 0, high, true, step));
     return Increment(base, slot, 0, low, true, inc.dot);
@@ -714,7 +715,7 @@ Result<crdt::Key> KeyBuilder::WithOffsets(const Slot& slot, const wire::Observed
     auto epoch = GetEpoch(offset);
     auto ftotal = GetFloat(offset.ftotal());
     if (!dot.ok() || !epoch.ok() || !ftotal.ok()) {
-      return Unexpected("bad offset");
+      return Unexpected(ErrorCode::kCorrupt, "bad offset");
     }
     auto piece = IncPiece(slot, IncSpec{*dot, *epoch, offset.total(), *ftotal});
     CODEC_RETURN_IF_ERROR(piece);
@@ -784,7 +785,7 @@ Result<void> KeyBuilder::AddCell(const Slot& slot, const Cell& cell) {
     auto epoch = GetEpoch(inc);
     auto ftotal = GetFloat(inc.ftotal());
     if (!epoch.ok() || !ftotal.ok()) {
-      return Unexpected("bad increment entry");
+      return Unexpected(ErrorCode::kCorrupt, "bad increment entry");
     }
     const Dot dot{inc.dot().replica(), inc.dot().seq()};
     auto piece = IncPiece(slot, IncSpec{dot, *epoch, inc.total(), *ftotal});
@@ -940,7 +941,7 @@ Result<crdt::Key> GetKey(const wire::Key& in) {
   wire::Key again;
   PutKey(key, &again);
   if (again.SerializeAsString() != in.SerializeAsString()) {
-    return Unexpected("key state is not canonical or not representable");
+    return Unexpected(ErrorCode::kCorrupt, "key state is not canonical or not representable");
   }
   return key;
 }
@@ -960,19 +961,19 @@ Result<void> CheckOpDots(const crdt::KeyOp& op) {
   op.delta.CollectDots(written);
   for (const auto& [replica, seq] : written.vector().entries()) {
     if (!in_range(replica, 1) || !in_range(replica, seq)) {
-      return Unexpected("op delta holds a dot outside first_dot/dot_count");
+      return Unexpected(ErrorCode::kCorrupt, "op delta holds a dot outside first_dot/dot_count");
     }
   }
   for (const Dot& dot : written.cloud()) {
     if (!in_range(dot.replica, dot.seq)) {
-      return Unexpected("op delta holds a dot outside first_dot/dot_count");
+      return Unexpected(ErrorCode::kCorrupt, "op delta holds a dot outside first_dot/dot_count");
     }
   }
   // Bounded: every step past the vector must hit a cloud dot, or the check fails there.
   for (uint64_t seq = std::max(first.seq, op.context.vector().Get(first.replica) + 1); seq <= last;
        ++seq) {
     if (!op.context.Contains(Dot{first.replica, seq})) {
-      return Unexpected("op context does not cover the op's dots");
+      return Unexpected(ErrorCode::kCorrupt, "op context does not cover the op's dots");
     }
   }
   return {};
@@ -989,7 +990,7 @@ Result<crdt::KeyOp> GetKeyOp(const wire::KeyOp& in) {
   auto first = GetDot(in.first_dot());
   CODEC_RETURN_IF_ERROR(first);
   if (in.dot_count() == 0 || in.dot_count() > kSeqMax) {
-    return Unexpected("op dot_count out of range");
+    return Unexpected(ErrorCode::kCorrupt, "op dot_count out of range");
   }
   op.delta = std::move(*delta);
   op.context = std::move(*context);
@@ -1016,7 +1017,7 @@ Result<OpRecord> GetOpRecord(const wire::OpRecord& in) {
 
 Result<Message> GetHello(const wire::Hello& in) {
   if (in.replica() == kNoReplica) {
-    return Unexpected("hello with replica 0");
+    return Unexpected(ErrorCode::kCorrupt, "hello with replica 0");
   }
   auto applied = GetVector(in.applied());
   CODEC_RETURN_IF_ERROR(applied);
@@ -1078,7 +1079,7 @@ Result<Message> GetMessage(const wire::Envelope& in) {
     case wire::Envelope::BODY_NOT_SET:
       break;
   }
-  return Unexpected("envelope without a known message");
+  return Unexpected(ErrorCode::kCorrupt, "envelope without a known message");
 }
 
 }  // namespace
@@ -1158,7 +1159,7 @@ Result<Message> Decode(std::string_view bytes) {
   auto* envelope = google::protobuf::Arena::CreateMessage<wire::Envelope>(&arena);
   if (bytes.size() > INT_MAX ||
       !envelope->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-    return Unexpected("malformed protobuf");
+    return Unexpected(ErrorCode::kCorrupt, "malformed protobuf");
   }
   return GetMessage(*envelope);
 }
@@ -1183,7 +1184,7 @@ Result<OpRecord> DecodeOp(std::string_view bytes) {
   wire::OpRecord record;
   if (bytes.size() > INT_MAX ||
       !record.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-    return Unexpected("malformed protobuf");
+    return Unexpected(ErrorCode::kCorrupt, "malformed protobuf");
   }
   return GetOpRecord(record);
 }

@@ -17,7 +17,7 @@ struct FileData {
 };
 
 Unexpected NotFound(const std::string& name) {
-  return Unexpected(name + ": No such file or directory");
+  return Unexpected(ErrorCode::kIo, name + ": No such file or directory");
 }
 
 }  // namespace
@@ -44,7 +44,7 @@ class MemoryStorage::File final : public AppendFile {
       return Unexpected(file.error());
     }
     if (state_->fail_writes) {
-      return Unexpected(name_ + ": " + kDiskFull);
+      return Unexpected(ErrorCode::kIo, name_ + ": " + kDiskFull);
     }
     (*file)->bytes.append(data);
     return {};
@@ -56,7 +56,7 @@ class MemoryStorage::File final : public AppendFile {
       return Unexpected(file.error());
     }
     if (state_->fail_writes) {
-      return Unexpected(name_ + ": " + kDiskFull);
+      return Unexpected(ErrorCode::kIo, name_ + ": " + kDiskFull);
     }
     (*file)->durable = (*file)->bytes.size();
     ++state_->sync_count;
@@ -71,7 +71,7 @@ class MemoryStorage::File final : public AppendFile {
  private:
   Result<FileData*> Lookup() {
     if (epoch_ != state_->epoch) {
-      return Unexpected(name_ + ": file handle from before a crash");
+      return Unexpected(ErrorCode::kIo, name_ + ": file handle from before a crash");
     }
     auto it = state_->files.find(name_);
     if (it == state_->files.end()) {
@@ -106,7 +106,7 @@ Result<std::string> MemoryStorage::ReadAll(const std::string& name) {
 Result<void> MemoryStorage::WriteAtomically(const std::string& name, std::string_view bytes) {
   LATTICE_ASSERT(IsValidStorageName(name));
   if (state_->fail_writes) {
-    return Unexpected(name + ": " + kDiskFull);
+    return Unexpected(ErrorCode::kIo, name + ": " + kDiskFull);
   }
   const std::string temp = name + ".tmp";
   if (state_->crash_in_next_write_atomically) {
@@ -115,7 +115,7 @@ Result<void> MemoryStorage::WriteAtomically(const std::string& name, std::string
     const uint64_t written = std::min<uint64_t>(state_->crash_bytes_written, bytes.size());
     state_->files[temp] = FileData{std::string(bytes.substr(0, written)), written};
     Crash();
-    return Unexpected(name + ": simulated crash during an atomic write");
+    return Unexpected(ErrorCode::kIo, name + ": simulated crash during an atomic write");
   }
   state_->files.erase(temp);
   state_->files[name] = FileData{std::string(bytes), bytes.size()};
@@ -146,7 +146,7 @@ Result<void> MemoryStorage::Truncate(const std::string& name, uint64_t size) {
     return NotFound(name);
   }
   if (state_->fail_writes) {
-    return Unexpected(name + ": " + kDiskFull);
+    return Unexpected(ErrorCode::kIo, name + ": " + kDiskFull);
   }
   FileData& file = it->second;
   LATTICE_ASSERT(size <= file.bytes.size());

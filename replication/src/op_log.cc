@@ -118,7 +118,7 @@ std::optional<uint64_t> ParseSegmentName(std::string_view name) {
 }
 
 Unexpected WithContext(const std::string& context, const Error& error) {
-  return Unexpected(context + ": " + error.message);
+  return Unexpected(Error{error.code, context + ": " + error.message});
 }
 
 }  // namespace
@@ -222,15 +222,17 @@ Result<void> OpLog::RecoverSegment(size_t position, std::string_view bytes, Reco
                                    uint64_t& next) {
   const Segment& segment = segments_[position];
   if (segment.first_index != next) {
-    return Unexpected("op log: segment " + segment.name + " should start at record " +
-                      std::to_string(next) + ": a segment is missing");
+    return Unexpected(ErrorCode::kCorrupt, "op log: segment " + segment.name +
+                                               " should start at record " + std::to_string(next) +
+                                               ": a segment is missing");
   }
   ParsedSegment parsed = ParseSegment(bytes);
   const bool last = position + 1 == segments_.size();
   if (!parsed.error.empty() && !last) {
-    return Unexpected("op log: corrupt record in " + segment.name + " at offset " +
-                      std::to_string(parsed.valid_bytes) + " (" + parsed.error +
-                      "), and it is not the last segment");
+    return Unexpected(ErrorCode::kCorrupt, "op log: corrupt record in " + segment.name +
+                                               " at offset " + std::to_string(parsed.valid_bytes) +
+                                               " (" + parsed.error +
+                                               "), and it is not the last segment");
   }
   for (std::string_view payload : parsed.payloads) {
     recovery.payloads.emplace_back(payload);
@@ -267,8 +269,9 @@ Result<uint64_t> OpLog::Append(std::string_view payload) {
     return Unexpected(r.error());
   }
   if (payload.size() > kRecordBytesMax) {
-    return Unexpected("op log: record of " + std::to_string(payload.size()) +
-                      " bytes exceeds the limit of " + std::to_string(kRecordBytesMax));
+    return Unexpected(ErrorCode::kInvalid, "op log: record of " + std::to_string(payload.size()) +
+                                               " bytes exceeds the limit of " +
+                                               std::to_string(kRecordBytesMax));
   }
   const uint64_t frame_bytes = kHeaderBytes + payload.size();
   if (active_bytes_ > 0 && active_bytes_ + frame_bytes > options_.segment_bytes_max) {
@@ -400,7 +403,8 @@ Result<std::vector<std::string>> OpLog::ReadFromSegments(uint64_t from, size_t c
     }
     ParsedSegment parsed = ParseSegment(*data);
     if (!parsed.error.empty()) {
-      return Unexpected("op log: corrupt record in " + it->name + " (" + parsed.error + ")");
+      return Unexpected(ErrorCode::kCorrupt,
+                        "op log: corrupt record in " + it->name + " (" + parsed.error + ")");
     }
     for (size_t k = from > it->first_index ? from - it->first_index : 0;
          k < parsed.payloads.size() && out.size() < count_max; ++k) {
@@ -464,15 +468,16 @@ Result<std::optional<Snapshot>> OpLog::ReadSnapshot() {
   std::string_view view = *file;
   constexpr size_t kFixedBytes = 8 + 16 + 4;
   if (view.size() < kFixedBytes || !view.starts_with(kSnapshotMagic)) {
-    return Unexpected("snapshot: not a snapshot file (bad magic or too short)");
+    return Unexpected(ErrorCode::kCorrupt,
+                      "snapshot: not a snapshot file (bad magic or too short)");
   }
   std::string_view fields = view.substr(8, 16);
   std::string_view data = view.substr(kFixedBytes);
   if (GetFixed64(fields.substr(8)) != data.size()) {
-    return Unexpected("snapshot: length mismatch");
+    return Unexpected(ErrorCode::kCorrupt, "snapshot: length mismatch");
   }
   if (GetFixed32(view.substr(24)) != Crc32cExtend(Crc32c(fields), data)) {
-    return Unexpected("snapshot: bad checksum");
+    return Unexpected(ErrorCode::kCorrupt, "snapshot: bad checksum");
   }
   return std::optional<Snapshot>(Snapshot{std::string(data), GetFixed64(fields)});
 }
@@ -507,8 +512,8 @@ Result<std::optional<ReplicaId>> ReplicaIdentity::Load(Storage& storage) {
   char line_end = 0;
   if (std::sscanf(text->c_str(), "lattice-replica-id %16llx %*8x%c", &id, &line_end) != 2 ||
       line_end != '\n' || id == kNoReplica || IdentityLine(id) != *text) {
-    return Unexpected("replica id: the file '" + std::string(kIdentityName) +
-                      "' is damaged (bad format or checksum)");
+    return Unexpected(ErrorCode::kCorrupt, "replica id: the file '" + std::string(kIdentityName) +
+                                               "' is damaged (bad format or checksum)");
   }
   return std::optional<ReplicaId>(id);
 }

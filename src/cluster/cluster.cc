@@ -68,26 +68,27 @@ std::vector<uint16_t> SlotsOf(const std::vector<SlotRange>& ranges) {
 Result<std::vector<SlotRange>> ParseSlotRanges(ArgList args, size_t first, size_t* next) {
   size_t i = first;
   if (i >= args.size() || !EqualsIgnoreCase(args[i], "slotsrange")) {
-    return Unexpected("ERR syntax error");
+    return Unexpected(ErrorCode::kSyntax);
   }
   auto is_node = [&](size_t at) { return next != nullptr && EqualsIgnoreCase(args[at], "node"); };
   std::vector<SlotRange> ranges;
   for (++i; i < args.size() && !is_node(i); i += 2) {
     if (i + 1 >= args.size() || is_node(i + 1)) {
-      return Unexpected("ERR No end slot for final slot range");
+      return Unexpected(ErrorCode::kInvalid, "No end slot for final slot range");
     }
     int64_t start = 0, end = 0;
     if (!ParseInt64(args[i], &start) || !ParseInt64(args[i + 1], &end) || start < 0 || end < 0 ||
         start >= kSlotCount || end >= kSlotCount) {
-      return Unexpected("ERR Invalid or out of range slot");
+      return Unexpected(ErrorCode::kInvalid, "Invalid or out of range slot");
     }
     if (start > end) {
-      return Unexpected("ERR Start slot number " + std::to_string(start) +
-                        " is greater than end slot number " + std::to_string(end) + ".");
+      return Unexpected(ErrorCode::kInvalid, "Start slot number " + std::to_string(start) +
+                                                 " is greater than end slot number " +
+                                                 std::to_string(end) + ".");
     }
     ranges.push_back({static_cast<uint16_t>(start), static_cast<uint16_t>(end)});
   }
-  if (ranges.empty()) return Unexpected("ERR No slot ranges specified");
+  if (ranges.empty()) return Unexpected(ErrorCode::kInvalid, "No slot ranges specified");
   if (next != nullptr) *next = i;
   return ranges;
 }
@@ -254,11 +255,13 @@ Result<void> Cluster::SetSlots(const std::vector<uint16_t>& slots, bool add) {
   std::vector<bool> seen(kSlotCount);
   for (uint16_t slot : slots) {
     if (seen[slot])
-      return Unexpected("ERR Slot " + std::to_string(slot) + " specified multiple times");
+      return Unexpected(ErrorCode::kInvalid,
+                        "Slot " + std::to_string(slot) + " specified multiple times");
     seen[slot] = true;
     if (topology_.owner(slot).shard.empty() != add) {
-      return Unexpected("ERR Slot " + std::to_string(slot) +
-                        (add ? " is already busy" : " is already unassigned"));
+      return Unexpected(
+          ErrorCode::kInvalid,
+          "Slot " + std::to_string(slot) + (add ? " is already busy" : " is already unassigned"));
     }
   }
   const std::string mine = myself().shard;
@@ -311,7 +314,7 @@ Result<std::string> Cluster::OnGossip(std::string_view text, int64_t now_ms) {
   ++stats_.messages_received;
   Result<ClusterTopology> other = ClusterTopology::Decode(text);
   if (!other.ok()) {
-    return Unexpected("ERR " + other.error().message);
+    return Unexpected(ErrorCode::kCorrupt, other.error().message);
   }
   Adopt(*other, now_ms);
   return topology_.Encode();
@@ -560,33 +563,37 @@ Result<void> Cluster::MigrateSlots(
   const std::string& mine = myself().shard;
   std::vector<bool> taken(kSlotCount);
   for (const auto& [ranges, node_id] : requests) {
-    if (!IsNodeId(node_id)) return Unexpected("ERR Invalid node name: " + node_id);
+    if (!IsNodeId(node_id)) return Unexpected(ErrorCode::kInvalid, "Invalid node name: " + node_id);
     const ClusterNode* target = topology_.FindNode(node_id);
-    if (target == nullptr) return Unexpected("ERR Unknown node name: " + node_id);
+    if (target == nullptr) return Unexpected(ErrorCode::kInvalid, "Unknown node name: " + node_id);
     if (node_id == myid_ || target->shard == mine) {
-      return Unexpected(std::string("ERR Target node can not be this node."));
+      return Unexpected(ErrorCode::kInvalid, std::string("Target node can not be this node."));
     }
     for (size_t i = 0; i < ranges.size(); ++i) {
       for (size_t j = 0; j < i; ++j) {
         if (ranges[i].start <= ranges[j].end && ranges[j].start <= ranges[i].end) {
-          return Unexpected("ERR Slot range " + std::to_string(ranges[i].start) + "-" +
-                            std::to_string(ranges[i].end) + " overlaps with previous range " +
-                            std::to_string(ranges[j].start) + "-" + std::to_string(ranges[j].end) +
-                            ".");
+          return Unexpected(ErrorCode::kInvalid, "Slot range " + std::to_string(ranges[i].start) +
+                                                     "-" + std::to_string(ranges[i].end) +
+                                                     " overlaps with previous range " +
+                                                     std::to_string(ranges[j].start) + "-" +
+                                                     std::to_string(ranges[j].end) + ".");
         }
       }
     }
     for (uint16_t slot : SlotsOf(ranges)) {
       if (topology_.owner(slot).shard.empty()) {
-        return Unexpected("ERR Slot " + std::to_string(slot) + " has no node served.");
+        return Unexpected(ErrorCode::kInvalid,
+                          "Slot " + std::to_string(slot) + " has no node served.");
       }
       if (topology_.owner(slot).shard != mine) {
-        return Unexpected(std::string("ERR Slots are not served by this node."));
+        return Unexpected(ErrorCode::kInvalid, std::string("Slots are not served by this node."));
       }
       if (exporting_[slot]) {
-        return Unexpected("ERR I am already migrating slot " + std::to_string(slot) + ".");
+        return Unexpected(ErrorCode::kInvalid,
+                          "I am already migrating slot " + std::to_string(slot) + ".");
       }
-      if (taken[slot]) return Unexpected(std::string("ERR Slot ranges in migrations overlap"));
+      if (taken[slot])
+        return Unexpected(ErrorCode::kInvalid, std::string("Slot ranges in migrations overlap"));
       taken[slot] = true;
     }
   }
@@ -890,7 +897,7 @@ Result<void> Cluster::CancelMigrations(int64_t now_ms) {
       any = true;
     }
   }
-  if (!any) return Unexpected(std::string("ERR No migrations ongoing"));
+  if (!any) return Unexpected(ErrorCode::kInvalid, std::string("No migrations ongoing"));
   return {};
 }
 
@@ -933,7 +940,7 @@ void Cluster::OnSyncSlots(ArgList args, ReplyBuilder& reply, int64_t now_ms) {
     }
     Result<std::vector<SlotRange>> ranges = ParseSlotRanges(args, at);
     if (!ranges.ok()) {
-      reply.Error(ranges.error().message);
+      reply.Error(ranges.error());
       return;
     }
     const std::vector<uint16_t> slots = SlotsOf(*ranges);
@@ -1014,7 +1021,7 @@ void Cluster::SyncEstablish(ArgList args, ReplyBuilder& reply, int64_t now_ms) {
     } else if (EqualsIgnoreCase(args[i], "slotsrange")) {
       Result<std::vector<SlotRange>> parsed = ParseSlotRanges(args, i);
       if (!parsed.ok()) {
-        reply.Error(parsed.error().message);
+        reply.Error(parsed.error());
         return;
       }
       ranges = *parsed;

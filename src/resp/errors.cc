@@ -2,6 +2,36 @@
 
 namespace lattice::server {
 
+std::string ErrorReply(const Error& error) {
+  switch (error.code) {
+    case ErrorCode::kOther:
+      return error.message;
+    case ErrorCode::kWrongType:
+      return std::string(errors::kWrongType);
+    case ErrorCode::kNotInteger:
+      return std::string(errors::kNotInteger);
+    case ErrorCode::kNotFloat:
+      return std::string(errors::kNotFloat);
+    case ErrorCode::kNanOrInfinity:
+      return "ERR increment would produce NaN or Infinity";
+    case ErrorCode::kNanScore:
+      return "ERR resulting score is not a number (NaN)";
+    case ErrorCode::kOverflow:
+      return std::string(errors::kOverflow);
+    case ErrorCode::kNoSuchKey:
+      return "ERR no such key";
+    case ErrorCode::kNoSuchField:
+      return "ERR no such field";
+    case ErrorCode::kSyntax:
+      return std::string(errors::kSyntax);
+    case ErrorCode::kInvalid:
+    case ErrorCode::kIo:
+    case ErrorCode::kCorrupt:
+      break;
+  }
+  return "ERR " + error.message;
+}
+
 namespace errors {
 
 std::string WrongArity(std::string_view full_name) {

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "lattice/common/assert.h"
+#include "resp/errors.h"
 
 namespace lattice::server {
 namespace {
@@ -153,6 +154,8 @@ void ReplyBuilder::Error(std::string_view message) {
   out_->append(kCrlf);
   ++errors_written_;
 }
+
+void ReplyBuilder::Error(const lattice::Error& error) { Error(ErrorReply(error)); }
 
 void ReplyBuilder::Integer(int64_t value) { Header(':', value); }
 

@@ -12,6 +12,8 @@
 #include <string>
 #include <string_view>
 
+#include "lattice/common/result.h"
+
 namespace lattice::server {
 
 enum class Protocol : uint8_t { kResp2 = 2, kResp3 = 3 };
@@ -29,6 +31,8 @@ class ReplyBuilder {
   // "-message". The message carries its own prefix ("ERR ...", "WRONGTYPE ..."). CR and LF in
   // the message are replaced by spaces so that an error can never break the framing.
   void Error(std::string_view message);
+  // "-" + Valkey's text for `error` (ErrorReply in resp/errors.h).
+  void Error(const lattice::Error& error);
   void Integer(int64_t value);
   void Bulk(std::string_view value);
   void Null();       // RESP2 "$-1", RESP3 "_"

@@ -595,7 +595,7 @@ Result<ConfigValue> ParseCrdtPolicy(std::span<const std::string> args, const Con
   const std::string type(AsciiLower(args[1], type_buffer));
   const std::string rule(AsciiLower(args[2], rule_buffer));
   if (std::string error = PolicyTable::CheckRule(type, rule); !error.empty()) {
-    return Unexpected(error.substr(error.starts_with("ERR ") ? 4 : 0));
+    return Unexpected(std::move(error));
   }
   items.insert(items.end(), {args[0], type, rule});
   return ListValue(std::move(items));

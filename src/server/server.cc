@@ -24,10 +24,10 @@ Result<ScanArgs> ParseScanArgs(ArgList options, uint32_t accepted) {
     if (EqualsIgnoreCase(option, "count") && has_value) {
       int64_t count = 0;
       if (!ParseInt64(options[++i], &count)) {
-        return Unexpected(std::string(errors::kNotInteger));
+        return Unexpected(ErrorCode::kNotInteger);
       }
       if (count < 1) {
-        return Unexpected(std::string(errors::kSyntax));
+        return Unexpected(ErrorCode::kSyntax);
       }
       args.count = static_cast<size_t>(count);
     } else if (EqualsIgnoreCase(option, "match") && has_value) {
@@ -57,7 +57,7 @@ Result<ScanArgs> ParseScanArgs(ArgList options, uint32_t accepted) {
     } else if ((accepted & kScanNameOtherFlags) && EqualsIgnoreCase(option, "noscores")) {
       return Unexpected(std::string("ERR NOSCORES option can only be used in ZSCAN"));
     } else {
-      return Unexpected(std::string(errors::kSyntax));
+      return Unexpected(ErrorCode::kSyntax);
     }
   }
   return args;
@@ -188,6 +188,17 @@ void Server::ApplyConfig(std::string_view name) {
 }
 
 Keyspace& CommandContext::keyspace() { return server.keyspace(); }
+
+Result<const crdt::Key*> CommandContext::Read(std::string_view key, crdt::ObjectType type) {
+  Result<const crdt::Key*> found = keyspace().FindTyped(db(), key, type, now_ms);
+  const bool missing = found.ok() && *found == nullptr;  // a wrong type is a hit
+  ++(missing ? server.stats().keyspace_misses : server.stats().keyspace_hits);
+  return found;
+}
+
+Result<const crdt::Key*> CommandContext::Peek(std::string_view key, crdt::ObjectType type) {
+  return keyspace().FindTyped(db(), key, type, now_ms);
+}
 
 void Server::RegisterClient(ClientState* client) {
   clients_[client->id] = client;

@@ -20,7 +20,7 @@ namespace {
 // strerror's text without strerror's shared buffer.
 Unexpected SystemError(std::string_view call, const std::string& path) {
   const int error = errno;
-  return Unexpected(std::string(call) + " " + path + ": " +
+  return Unexpected(ErrorCode::kIo, std::string(call) + " " + path + ": " +
                     std::error_code(error, std::generic_category()).message());
 }
 
@@ -116,7 +116,7 @@ Result<std::unique_ptr<FileStorage>> FileStorage::Open(const std::string& dir, b
     return SystemError("stat", dir);
   }
   if (!S_ISDIR(info.st_mode)) {
-    return Unexpected("storage: " + dir + " is not a directory");
+    return Unexpected(ErrorCode::kIo, "storage: " + dir + " is not a directory");
   }
   return std::unique_ptr<FileStorage>(new FileStorage(dir));
 }

@@ -141,6 +141,15 @@ const crdt::Key* Keyspace::Find(int db, std::string_view key, int64_t now_ms) co
   return &it->second;
 }
 
+Result<const crdt::Key*> Keyspace::FindTyped(int db, std::string_view key, crdt::ObjectType type,
+                                             int64_t now_ms) const {
+  const crdt::Key* found = Find(db, key, now_ms);
+  if (found != nullptr && type != crdt::ObjectType::kNone && found->TypeAt(now_ms) != type) {
+    return Unexpected(ErrorCode::kWrongType);
+  }
+  return found;
+}
+
 crdt::ObjectType Keyspace::TypeOf(int db, std::string_view key, int64_t now_ms) const {
   const crdt::Key* found = Find(db, key, now_ms);
   return found == nullptr ? crdt::ObjectType::kNone : found->TypeAt(now_ms);
@@ -194,15 +203,10 @@ Result<void> Keyspace::SetPolicy(const std::string& pattern, const std::string& 
     return valid;
   }
   const int db = system_db();
-  crdt::Key& key = Open(db, kPolicyKey, now_ms);
-  Result<crdt::KeyOp> op =
-      key.HSet(type + ":" + pattern, rule, /*keep_ttl=*/true, BeginWrite(now_ms), context_);
-  if (!op.ok()) {
-    Close(db, kPolicyKey);
-    return Unexpected(op.error());
-  }
-  Commit(db, kPolicyKey, std::move(*op));
-  return {};
+  return Write(db, kPolicyKey, now_ms,
+               [&](crdt::Key& key, const crdt::Writer& w, crdt::DotContext& shard) {
+                 return key.HSet(type + ":" + pattern, rule, /*keep_ttl=*/true, w, shard);
+               });
 }
 
 bool Keyspace::DelPolicy(const std::string& pattern, const std::string& type, int64_t now_ms) {
@@ -212,14 +216,11 @@ bool Keyspace::DelPolicy(const std::string& pattern, const std::string& type, in
   if (existing == nullptr || !existing->hash().Get(field, now_ms)) {
     return false;
   }
-  crdt::Key& key = Open(db, kPolicyKey, now_ms);
-  Result<crdt::KeyOp> op = key.HDel({field}, BeginWrite(now_ms), context_);
-  if (!op.ok()) {
-    Close(db, kPolicyKey);
-    return false;
-  }
-  Commit(db, kPolicyKey, std::move(*op));
-  return true;
+  return Write(db, kPolicyKey, now_ms,
+               [&](crdt::Key& key, const crdt::Writer& w, crdt::DotContext& shard) {
+                 return key.HDel({field}, w, shard);
+               })
+      .ok();
 }
 
 void Keyspace::Ship(int db, std::string_view key, const crdt::KeyOp& op) {
@@ -251,16 +252,20 @@ void Keyspace::ReclaimIfExpired(int db, Table& table, Table::iterator it, int64_
 }
 
 crdt::Key& Keyspace::Open(int db, std::string_view key, int64_t now_ms) {
+  return OpenEntry(db, key, now_ms).it->second;
+}
+
+Keyspace::Entry Keyspace::OpenEntry(int db, std::string_view key, int64_t now_ms) {
   current_policies_ = PoliciesFor(db, key);
   Table* table = TableFor(db, key, /*create=*/true);
   auto it = table->find(absl::string_view(key.data(), key.size()));
   if (it == table->end()) {
     it = table->emplace(std::string(key), crdt::Key()).first;
     ++dbs_[db]->size;
-    return it->second;
+    return {table, it};
   }
   ReclaimIfExpired(db, *table, it, now_ms);
-  return it->second;
+  return {table, it};
 }
 
 void Keyspace::EraseIfEmpty(int db, Table& table, Table::iterator it) {
@@ -315,12 +320,16 @@ void Keyspace::Commit(int db, std::string_view key, crdt::KeyOp op) {
   LATTICE_ASSERT_MSG(table != nullptr, "Commit without Open");
   auto it = table->find(absl::string_view(key.data(), key.size()));
   LATTICE_ASSERT_MSG(it != table->end(), "Commit without Open");
+  CommitEntry(db, key, {table, it}, std::move(op));
+}
+
+void Keyspace::CommitEntry(int db, std::string_view key, Entry entry, crdt::KeyOp op) {
   Ship(db, key, op);
   if (DeltaHasFieldTtl(op)) {
-    dbs_[db]->field_ttl_keys.insert(it->first);
+    dbs_[db]->field_ttl_keys.insert(entry.it->first);
   }
-  Reindex(db, it->first, it->second);
-  EraseIfEmpty(db, *table, it);
+  Reindex(db, entry.it->first, entry.it->second);
+  EraseIfEmpty(db, *entry.table, entry.it);
   SystemChanged(db);
 }
 
@@ -331,9 +340,13 @@ void Keyspace::Close(int db, std::string_view key) {
   }
   auto it = table->find(absl::string_view(key.data(), key.size()));
   if (it != table->end()) {
-    Reindex(db, it->first, it->second);
-    EraseIfEmpty(db, *table, it);
+    CloseEntry(db, {table, it});
   }
+}
+
+void Keyspace::CloseEntry(int db, Entry entry) {
+  Reindex(db, entry.it->first, entry.it->second);
+  EraseIfEmpty(db, *entry.table, entry.it);
 }
 
 bool Keyspace::Delete(int db, std::string_view key, int64_t now_ms) {
@@ -384,19 +397,6 @@ VisibleValue ReadVisible(const crdt::Key& key, int64_t now_ms) {
   return out;
 }
 
-// One local write through the Open/Commit protocol; a refused mutator changes nothing.
-template <typename Mutate>
-static void WriteOne(Keyspace& ks, int db, std::string_view key, int64_t now_ms,
-                     const Mutate& mutate) {
-  crdt::Key& value = ks.Open(db, key, now_ms);
-  Result<crdt::KeyOp> op = mutate(value, ks.BeginWrite(now_ms));
-  if (op.ok()) {
-    ks.Commit(db, key, std::move(*op));
-  } else {
-    ks.Close(db, key);
-  }
-}
-
 void Keyspace::WriteVisible(int db, std::string_view key, const VisibleValue& value,
                             int64_t now_ms) {
   (void)Delete(db, key, now_ms);
@@ -407,39 +407,42 @@ void Keyspace::WriteVisible(int db, std::string_view key, const VisibleValue& va
       return;
     case crdt::ObjectType::kString:
       // SET carries the expiry in the same op, as Valkey propagates SET ... PXAT.
-      WriteOne(*this, db, key, now_ms, [&](Key& k, const Writer& w) {
+      (void)Write(db, key, now_ms, [&](Key& k, const Writer& w, crdt::DotContext&) {
         return k.Set(value.string, false, value.expiry_ms, w, context_);
       });
       return;
     case crdt::ObjectType::kHash:
       for (const auto& entry : value.hash) {
-        WriteOne(*this, db, key, now_ms, [&](Key& k, const Writer& w) {
+        (void)Write(db, key, now_ms, [&](Key& k, const Writer& w, crdt::DotContext&) {
           return k.HSet(entry.field, entry.value, false, w, context_);
         });
       }
       for (const auto& entry : value.hash) {
         if (entry.ttl_at_ms != 0) {
-          WriteOne(*this, db, key, now_ms, [&](Key& k, const Writer& w) {
+          (void)Write(db, key, now_ms, [&](Key& k, const Writer& w, crdt::DotContext&) {
             return k.HExpire(entry.field, entry.ttl_at_ms, w, context_);
           });
         }
       }
       break;
     case crdt::ObjectType::kSet:
-      WriteOne(*this, db, key, now_ms,
-               [&](Key& k, const Writer& w) { return k.SAdd(value.set, w, context_); });
+      (void)Write(db, key, now_ms, [&](Key& k, const Writer& w, crdt::DotContext&) {
+        return k.SAdd(value.set, w, context_);
+      });
       break;
     case crdt::ObjectType::kZSet:
-      for (const auto& entry : value.zset) {  // not a structured binding: clang 14 cannot
-        WriteOne(*this, db, key, now_ms, [&](Key& k, const Writer& w) {  // capture those
+      // Not a structured binding: clang 14 cannot capture those.
+      for (const auto& entry : value.zset) {
+        (void)Write(db, key, now_ms, [&](Key& k, const Writer& w, crdt::DotContext&) {
           return k.ZAdd(entry.first, entry.second, w, context_);
         });
       }
       break;
   }
   if (value.expiry_ms.has_value()) {
-    WriteOne(*this, db, key, now_ms,
-             [&](Key& k, const Writer& w) { return k.Expire(*value.expiry_ms, w, context_); });
+    (void)Write(db, key, now_ms, [&](Key& k, const Writer& w, crdt::DotContext&) {
+      return k.Expire(*value.expiry_ms, w, context_);
+    });
   }
 }
 

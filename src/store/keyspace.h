@@ -5,14 +5,19 @@
 // owns the shard-wide causal state of this replica: the DotContext (what this replica has seen),
 // the DotSource (this replica's next sequence number) and the HLC.
 //
-// Command families use it in three steps for a write:
-//   crdt::Key& key = ks.Open(db, name, now_ms);           // reclaims an expired key first
-//   Result<crdt::KeyOp> op = key.SAdd(members, ks.BeginWrite(now_ms), ks.context());
-//   if (op.ok()) ks.Commit(db, name, std::move(*op)); else ks.Close(db, name);
-// Commit hands the op to every KeyspaceObserver, updates the expiry index, and drops the
-// entry if the key became empty; Close drops an entry that Open created and nothing wrote.
-// Reads use Find(), which hides expired keys (they stay until reclaimed, as in Valkey: reads hide,
-// the active cycle or the next write reclaims, and reclaiming is an observed-remove DEL op).
+// Command families write through one entry point, Write, which opens the key (reclaiming an
+// expired value first), runs a CRDT mutator and commits its op, or closes the key if the mutator
+// refused:
+//   Result<void> done = ks.Write(db, name, now_ms, [&](crdt::Key& k, const crdt::Writer& w,
+//                                                      crdt::DotContext& shard) {
+//     return k.SAdd(members, w, shard);
+//   });
+// Committing hands the op to every KeyspaceObserver, updates the expiry index, and drops the
+// entry if the key became empty; closing drops an entry that the write created and nothing
+// wrote. (Open/Commit/Close are the same protocol in three calls, for callers that need them.)
+// Reads use FindTyped (or Find), which hide expired keys (they stay until reclaimed, as in
+// Valkey: reads hide, the active cycle or the next write reclaims, and reclaiming is an
+// observed-remove DEL op).
 //
 // Pure: no I/O and no clock of its own (time is a parameter), so the simulator runs it as is.
 // Not thread-safe: the event-loop thread owns it.
@@ -139,8 +144,31 @@ class Keyspace {
   const crdt::Key* Find(int db, std::string_view key, int64_t now_ms) const;
   // Visible type at now_ms (kNone when missing or expired).
   crdt::ObjectType TypeOf(int db, std::string_view key, int64_t now_ms) const;
+  // The typed lookup: the key if it exists at now_ms and holds `type` (any type for kNone),
+  // nullptr when it is missing or expired, ErrorCode::kWrongType when it holds another type.
+  // It counts nothing; the server counts keyspace hits and misses (CommandContext::Read).
+  Result<const crdt::Key*> FindTyped(int db, std::string_view key, crdt::ObjectType type,
+                                     int64_t now_ms) const;
 
   // ---- writes -----------------------------------------------------------------------------
+  // The write entry point: one local op on `key`. Opens it (as Open), calls
+  // mutate(crdt::Key&, const crdt::Writer&, crdt::DotContext& shard) -> Result<crdt::KeyOp>
+  // with a Writer taken after the open (so a reclaim the open ships comes first in HLC order),
+  // then commits the op, or, if the mutator refused (wrong type, bad value), closes the key
+  // unchanged and returns the mutator's error. One hash lookup for the whole write and no
+  // allocation of its own: a template, so the mutator inlines. The mutator must not write to
+  // the keyspace (it holds a reference into a table that a write may rehash).
+  template <typename Mutate>
+  Result<void> Write(int db, std::string_view key, int64_t now_ms, Mutate&& mutate) {
+    const Entry entry = OpenEntry(db, key, now_ms);
+    Result<crdt::KeyOp> op = mutate(entry.it->second, BeginWrite(now_ms), context_);
+    if (!op.ok()) {
+      CloseEntry(db, entry);
+      return Unexpected(op.error());
+    }
+    CommitEntry(db, key, entry, std::move(*op));
+    return {};
+  }
   // A Writer for one local write: ticks the HLC at now_ms; dots come from this replica.
   crdt::Writer BeginWrite(int64_t now_ms);
   // The key for writing. If it exists but has expired, its reclaiming DEL is shipped first, so
@@ -246,6 +274,15 @@ class Keyspace {
  private:
   struct Db;
   using Table = absl::flat_hash_map<std::string, crdt::Key>;
+  // A key's slot in its table, as Open found or made it: valid until the table changes.
+  struct Entry {
+    Table* table;
+    Table::iterator it;
+  };
+
+  Entry OpenEntry(int db, std::string_view key, int64_t now_ms);
+  void CommitEntry(int db, std::string_view key, Entry entry, crdt::KeyOp op);
+  void CloseEntry(int db, Entry entry);
 
   Table* TableFor(int db, std::string_view key, bool create);
   const Table* TableFor(int db, std::string_view key) const;

@@ -86,7 +86,7 @@ const std::vector<std::string_view>& PolicyTable::Types() {
 std::string PolicyTable::CheckRule(std::string_view type, std::string_view rule) {
   const RuleSpec* spec = SpecOf(type);
   if (spec == nullptr) {
-    return "ERR unknown policy type '" + std::string(type) +
+    return "unknown policy type '" + std::string(type) +
            "', expected string, hash, set, zset, expiry or type";
   }
   if (std::find(spec->rules.begin(), spec->rules.end(), rule) != spec->rules.end()) {
@@ -96,16 +96,16 @@ std::string PolicyTable::CheckRule(std::string_view type, std::string_view rule)
   for (std::string_view known : spec->rules) {
     expected += (expected.empty() ? "" : " | ") + std::string(known);
   }
-  return "ERR unknown rule '" + std::string(rule) + "' for " + std::string(type) + ", expected " +
+  return "unknown rule '" + std::string(rule) + "' for " + std::string(type) + ", expected " +
          expected;
 }
 
 Result<void> PolicyTable::Set(PolicyEntry entry, bool check_ties) {
   if (std::string error = CheckRule(entry.type, entry.rule); !error.empty()) {
-    return Unexpected(error);
+    return Unexpected(ErrorCode::kInvalid, std::move(error));
   }
   if (entry.pattern.empty()) {
-    return Unexpected("ERR the pattern must not be empty");
+    return Unexpected(ErrorCode::kInvalid, "the pattern must not be empty");
   }
   const size_t specificity = Specificity(entry.pattern);
   for (const PolicyEntry& other : check_ties ? List() : std::vector<PolicyEntry>()) {
@@ -114,9 +114,10 @@ Result<void> PolicyTable::Set(PolicyEntry entry, bool check_ties) {
       continue;
     }
     if (GlobMatch(other.pattern, entry.pattern) || GlobMatch(entry.pattern, other.pattern)) {
-      return Unexpected("ERR pattern '" + entry.pattern + "' ties with '" + other.pattern +
-                        "' for " + entry.type +
-                        ": equally specific patterns that overlap; make one more specific");
+      return Unexpected(ErrorCode::kInvalid,
+                        "pattern '" + entry.pattern + "' ties with '" + other.pattern + "' for " +
+                            entry.type +
+                            ": equally specific patterns that overlap; make one more specific");
     }
   }
   auto& layer = entry.from_config ? config_entries_ : entries_;

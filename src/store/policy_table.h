@@ -47,7 +47,7 @@ struct PolicyChoice {
 
 class PolicyTable {
  public:
-  // "" if `rule` is a valid rule of `type`, else the error to reply (Valkey style, "ERR ...").
+  // "" if `rule` is a valid rule of `type`, else what is wrong (kInvalid detail, no "ERR ").
   static std::string CheckRule(std::string_view type, std::string_view rule);
   static const std::vector<std::string_view>& Types();
 

@@ -84,7 +84,7 @@ TEST_CASE("type conflict: the creating op with the higher (hlc, replica) wins", 
   // WRONGTYPE locally.
   auto wrong = b.key.SAdd({"q"}, b.W(40), b.context);
   REQUIRE_FALSE(wrong);
-  CHECK(wrong.error().message == kWrongTypeError);
+  CHECK(wrong.error().code == ErrorCode::kWrongType);
 }
 
 TEST_CASE("type conflict under fixed precedence: hash > zset > set > string, whatever the timing",

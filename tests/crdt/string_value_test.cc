@@ -82,19 +82,19 @@ TEST_CASE("integer overflow and type errors use Valkey's wording", "[crdt][strin
   Ok(a.key.IncrBy(1, a.W(2), a.context));
   auto over = a.key.IncrBy(1, a.W(3), a.context);
   REQUIRE_FALSE(over);
-  CHECK(over.error().message == "ERR increment or decrement would overflow");
+  CHECK(over.error().code == ErrorCode::kOverflow);
   CHECK(a.Get() == "9223372036854775807");
   Ok(a.key.Set("abc", false, std::nullopt, a.W(4), a.context));
   auto not_int = a.key.IncrBy(1, a.W(5), a.context);
   REQUIRE_FALSE(not_int);
-  CHECK(not_int.error().message == "ERR value is not an integer or out of range");
+  CHECK(not_int.error().code == ErrorCode::kNotInteger);
   auto not_float = a.key.IncrByFloat(1.5L, a.W(6), a.context);
   REQUIRE_FALSE(not_float);
-  CHECK(not_float.error().message == "ERR value is not a valid float");
+  CHECK(not_float.error().code == ErrorCode::kNotFloat);
   Ok(a.key.Set("1.1e4932", false, std::nullopt, a.W(7), a.context));
   auto inf = a.key.IncrByFloat(1.1e4932L, a.W(8), a.context);
   REQUIRE_FALSE(inf);
-  CHECK(inf.error().message == "ERR increment would produce NaN or Infinity");
+  CHECK(inf.error().code == ErrorCode::kNanOrInfinity);
 }
 
 TEST_CASE("a merged sum beyond int64 is exact and deterministic", "[crdt][string]") {
@@ -107,7 +107,7 @@ TEST_CASE("a merged sum beyond int64 is exact and deterministic", "[crdt][string
   CHECK(b.Get() == a.Get());
   auto more = a.key.IncrBy(1, a.W(2), a.context);
   REQUIRE_FALSE(more);
-  CHECK(more.error().message == "ERR value is not an integer or out of range");
+  CHECK(more.error().code == ErrorCode::kNotInteger);
 }
 
 TEST_CASE("INCRBYFLOAT renders as Valkey's ld2string human mode", "[crdt][string]") {

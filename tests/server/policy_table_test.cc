@@ -13,13 +13,13 @@ TEST_CASE("policy: rules are validated per type", "[policy]") {
   CHECK(PolicyTable::CheckRule("string", "lww").empty());
   CHECK(PolicyTable::CheckRule("expiry", "shortest").empty());
   CHECK(PolicyTable::CheckRule("set", "remove-wins").empty());
-  CHECK(PolicyTable::CheckRule("list", "lww").starts_with("ERR unknown policy type 'list'"));
+  CHECK(PolicyTable::CheckRule("list", "lww").starts_with("unknown policy type 'list'"));
   CHECK(PolicyTable::CheckRule("string", "max") ==
-        "ERR unknown rule 'max' for string, expected counter | lww");
+        "unknown rule 'max' for string, expected counter | lww");
   CHECK(PolicyTable::CheckRule("zset", "remove-wins").empty());
   CHECK(PolicyTable::CheckRule("type", "fixed-precedence").empty());
   CHECK(PolicyTable::CheckRule("type", "oldest") ==
-        "ERR unknown rule 'oldest' for type, expected newest-creator-wins | fixed-precedence");
+        "unknown rule 'oldest' for type, expected newest-creator-wins | fixed-precedence");
 }
 
 TEST_CASE("policy: zset and type rules reach the write's policies", "[policy]") {

@@ -104,7 +104,7 @@ void DisconnectClientsOf(Server& server, ClientState& me, const AclUser& user) {
 void CmdAclSetUser(CommandContext& ctx, ArgList args) {
   Result<void> set = ctx.server.acl().SetUser(args[2], args.subspan(3));
   if (!set.ok()) {
-    ctx.reply.Error(set.error().message);
+    ctx.reply.Error(set.error());
     return;
   }
   ctx.reply.Ok();
@@ -326,7 +326,7 @@ void CmdAclLoad(CommandContext& ctx, ArgList /*args*/) {
     DisconnectClientsOf(ctx.server, ctx.client, user);
   });
   if (!loaded.ok()) {
-    ctx.reply.Error(loaded.error().message);
+    ctx.reply.Error(loaded.error());
     return;
   }
   ctx.reply.Ok();

@@ -210,7 +210,7 @@ void ReplyResult(CommandContext& ctx, const Result<void>& done) {
   if (done.ok()) {
     ctx.reply.Ok();
   } else {
-    ctx.reply.Error(done.error().message);
+    ctx.reply.Error(done.error());
   }
 }
 
@@ -355,7 +355,7 @@ void CmdClusterMigrateSlots(CommandContext& ctx, ArgList args) {
   while (i < args.size()) {
     Result<std::vector<SlotRange>> ranges = ParseSlotRanges(args, i, &i);
     if (!ranges.ok()) {
-      ctx.reply.Error(ranges.error().message);
+      ctx.reply.Error(ranges.error());
       return;
     }
     if (i + 1 >= args.size()) {
@@ -411,7 +411,7 @@ void CmdClusterGossip(CommandContext& ctx, ArgList args) {
   if (mine.ok()) {
     ctx.reply.Bulk(*mine);
   } else {
-    ctx.reply.Error(mine.error().message);
+    ctx.reply.Error(mine.error());
   }
 }
 

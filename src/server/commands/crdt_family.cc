@@ -121,7 +121,7 @@ void CmdCrdtPeerRemove(CommandContext& ctx, ArgList args) {
   if (directory == nullptr) return;
   Result<ReplicaId> removed = directory->RemoveAddress(std::string(args[2]));
   if (!removed.ok()) {
-    ctx.reply.Error(removed.error().message);
+    ctx.reply.Error(removed.error());
     return;
   }
   if (*removed != kNoReplica) {
@@ -233,7 +233,7 @@ void CmdCrdtPolicySet(CommandContext& ctx, ArgList args) {
   Result<void> set =
       ctx.keyspace().SetPolicy(std::string(args[2]), Lower(args[3]), Lower(args[4]), ctx.now_ms);
   if (!set.ok()) {
-    ctx.reply.Error(set.error().message);
+    ctx.reply.Error(set.error());
     return;
   }
   ctx.reply.Ok();

@@ -56,24 +56,30 @@ void CmdDel(CommandContext& ctx, ArgList args) {
 void CmdExists(CommandContext& ctx, ArgList args) {
   int64_t count = 0;
   for (size_t i = 1; i < args.size(); ++i) {
-    count += ctx.keyspace().Find(ctx.db(), args[i], ctx.now_ms) != nullptr ? 1 : 0;
+    count += *ctx.Read(args[i]) != nullptr ? 1 : 0;
   }
   ctx.reply.Integer(count);
 }
 
 void CmdType(CommandContext& ctx, ArgList args) {
-  ctx.reply.SimpleString(TypeName(ctx.keyspace().TypeOf(ctx.db(), args[1], ctx.now_ms)));
+  const crdt::Key* found = *ctx.Read(args[1]);
+  ctx.reply.SimpleString(
+      TypeName(found == nullptr ? crdt::ObjectType::kNone : found->TypeAt(ctx.now_ms)));
 }
 
 // ---- RENAME, RENAMENX, COPY, MOVE ------------------------------------------------------------
 
 enum class MoveResult { kNoSource, kDestinationExists, kDone };
 
-// Rebuilds `from` (db `from_db`) into `to` (db `to_db`); removes the source when `remove_source`.
-// `replace` allows overwriting an existing destination.
-MoveResult OpTransfer(Keyspace& ks, int from_db, std::string_view from, int to_db,
-                      std::string_view to, bool replace, bool remove_source, int64_t now_ms) {
-  const crdt::Key* source = ks.Find(from_db, from, now_ms);
+// Rebuilds `from` (in the client's db) into `to` (db `to_db`); removes the source when
+// `remove_source`. `replace` allows overwriting an existing destination. COPY's source lookup is
+// a read (Valkey counts a keyspace hit or miss for it); RENAME's and MOVE's are writes.
+MoveResult OpTransfer(CommandContext& ctx, std::string_view from, int to_db, std::string_view to,
+                      bool replace, bool remove_source) {
+  Keyspace& ks = ctx.keyspace();
+  const int from_db = ctx.db();
+  const int64_t now_ms = ctx.now_ms;
+  const crdt::Key* source = *(remove_source ? ctx.Peek(from) : ctx.Read(from));
   if (source == nullptr) {
     return MoveResult::kNoSource;
   }
@@ -99,8 +105,8 @@ void RenameGeneric(CommandContext& ctx, ArgList args, bool nx) {
     nx ? ctx.reply.Integer(0) : ctx.reply.Ok();
     return;
   }
-  const MoveResult result = OpTransfer(ks, ctx.db(), args[1], ctx.db(), args[2], /*replace=*/!nx,
-                                       /*remove_source=*/true, ctx.now_ms);
+  const MoveResult result = OpTransfer(ctx, args[1], ctx.db(), args[2], /*replace=*/!nx,
+                                       /*remove_source=*/true);
   if (nx) {
     ctx.reply.Integer(result == MoveResult::kDone ? 1 : 0);
   } else {
@@ -150,8 +156,8 @@ void CmdCopy(CommandContext& ctx, ArgList args) {
     ctx.reply.Error(kSameObject);
     return;
   }
-  const MoveResult result = OpTransfer(ctx.keyspace(), ctx.db(), args[1], dst_db, args[2], replace,
-                                       /*remove_source=*/false, ctx.now_ms);
+  const MoveResult result = OpTransfer(ctx, args[1], dst_db, args[2], replace,
+                                       /*remove_source=*/false);
   ctx.reply.Integer(result == MoveResult::kDone ? 1 : 0);
 }
 
@@ -164,8 +170,8 @@ void CmdMove(CommandContext& ctx, ArgList args) {
     ctx.reply.Error(kSameObject);
     return;
   }
-  const MoveResult result = OpTransfer(ctx.keyspace(), ctx.db(), args[1], dst_db, args[1],
-                                       /*replace=*/false, /*remove_source=*/true, ctx.now_ms);
+  const MoveResult result = OpTransfer(ctx, args[1], dst_db, args[1], /*replace=*/false,
+                                       /*remove_source=*/true);
   ctx.reply.Integer(result == MoveResult::kDone ? 1 : 0);
 }
 
@@ -245,7 +251,7 @@ void CmdScan(CommandContext& ctx, ArgList args) {
   }
   Result<ScanArgs> parsed = ParseScanArgs(args.subspan(2), kScanType);
   if (!parsed.ok()) {
-    ctx.reply.Error(parsed.error().message);
+    ctx.reply.Error(parsed.error());
     return;
   }
   const ScanArgs& options = *parsed;
@@ -332,14 +338,11 @@ int64_t OpExpire(Keyspace& ks, int db, std::string_view key, int64_t when_ms, un
     (void)ks.Delete(db, key, now_ms);  // Valkey deletes (and propagates a DEL)
     return 1;
   }
-  crdt::Key& value = ks.Open(db, key, now_ms);
-  Result<crdt::KeyOp> op = value.Expire(when_ms, ks.BeginWrite(now_ms), ks.context());
-  if (!op.ok()) {
-    ks.Close(db, key);
-    return 0;
-  }
-  ks.Commit(db, key, std::move(*op));
-  return 1;
+  Result<void> done =
+      ks.Write(db, key, now_ms, [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& shard) {
+        return k.Expire(when_ms, w, shard);
+      });
+  return done.ok() ? 1 : 0;
 }
 
 // EXPIRE/PEXPIRE (relative: basetime is now) and EXPIREAT/PEXPIREAT (basetime 0).
@@ -378,7 +381,7 @@ void CmdPExpireAt(CommandContext& ctx, ArgList args) { ExpireGeneric(ctx, args, 
 
 // TTL (relative) or EXPIRETIME (absolute), in ms or rounded seconds: -2 missing, -1 no expiry.
 void TtlGeneric(CommandContext& ctx, ArgList args, bool output_ms, bool absolute) {
-  const crdt::Key* found = ctx.keyspace().Find(ctx.db(), args[1], ctx.now_ms);
+  const crdt::Key* found = *ctx.Read(args[1]);
   if (found == nullptr) {
     ctx.reply.Integer(-2);
     return;
@@ -408,15 +411,11 @@ void CmdPersist(CommandContext& ctx, ArgList args) {
     ctx.reply.Integer(0);
     return;
   }
-  crdt::Key& value = ks.Open(ctx.db(), args[1], ctx.now_ms);
-  Result<crdt::KeyOp> op = value.Expire(0, ks.BeginWrite(ctx.now_ms), ks.context());
-  if (!op.ok()) {
-    ks.Close(ctx.db(), args[1]);
-    ctx.reply.Integer(0);
-    return;
-  }
-  ks.Commit(ctx.db(), args[1], std::move(*op));
-  ctx.reply.Integer(1);
+  Result<void> done =
+      ctx.Write(args[1], [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& shard) {
+        return k.Expire(0, w, shard);  // 0 is PERSIST
+      });
+  ctx.reply.Integer(done.ok() ? 1 : 0);
 }
 
 // ---- OBJECT ----------------------------------------------------------------------------------
@@ -483,7 +482,7 @@ std::string_view OpEncoding(const Config& config, const crdt::Key& key, int64_t 
 }
 
 void CmdObjectEncoding(CommandContext& ctx, ArgList args) {
-  const crdt::Key* found = ctx.keyspace().Find(ctx.db(), args[2], ctx.now_ms);
+  const crdt::Key* found = *ctx.Read(args[2]);
   if (found == nullptr) {
     ctx.reply.Null();
     return;
@@ -493,7 +492,7 @@ void CmdObjectEncoding(CommandContext& ctx, ArgList args) {
 
 // Valkey shares the integers 0..9999 between keys (refcount INT_MAX); everything else is 1.
 void CmdObjectRefCount(CommandContext& ctx, ArgList args) {
-  const crdt::Key* found = ctx.keyspace().Find(ctx.db(), args[2], ctx.now_ms);
+  const crdt::Key* found = *ctx.Read(args[2]);
   if (found == nullptr) {
     ctx.reply.Null();
     return;
@@ -511,7 +510,7 @@ bool LfuPolicy(const Config& config) {
 // No access times are kept (no LRU eviction): every key reports idle time 0.
 // As Valkey, a missing key answers null before the policy is checked.
 void CmdObjectIdleTime(CommandContext& ctx, ArgList args) {
-  if (ctx.keyspace().Find(ctx.db(), args[2], ctx.now_ms) == nullptr) {
+  if (*ctx.Read(args[2]) == nullptr) {
     ctx.reply.Null();
     return;
   }
@@ -526,7 +525,7 @@ void CmdObjectIdleTime(CommandContext& ctx, ArgList args) {
 }
 
 void CmdObjectFreq(CommandContext& ctx, ArgList args) {
-  if (ctx.keyspace().Find(ctx.db(), args[2], ctx.now_ms) == nullptr) {
+  if (*ctx.Read(args[2]) == nullptr) {
     ctx.reply.Null();
     return;
   }

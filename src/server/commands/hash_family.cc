@@ -3,9 +3,10 @@
 // HPEXPIRETIME, HPERSIST) on the CRDT OrHash (crdt/or_hash.h).
 //
 // Shape (Dragonfly's): Cmd* functions parse arguments and write the reply; Op* functions hold the
-// logic and return a result. Every write goes Open -> mutator -> Commit (or Close) per CRDT op;
-// a command that writes several fields issues one op per field, re-opening the key each time so
-// that a reference never outlives a Commit that may have dropped an emptied key.
+// logic and return a result. Every write is one ctx.Write (Keyspace::Write) per CRDT op; a
+// command that writes several fields issues one op per field, re-opening the key each time so
+// that a reference never outlives a commit that may have dropped an emptied key. Reads look up
+// with Access::kRead, which counts keyspace hits and misses as Valkey does.
 //
 // Expired but unreclaimed fields are hidden from every read (OrHash::Get takes now_ms); HLEN
 // counts them, as Valkey does, until the active cycle or the next write to the key reclaims
@@ -45,15 +46,14 @@ struct HashLookup {
   bool wrong_type = false;
 };
 
-HashLookup LookupHash(CommandContext& ctx, std::string_view key) {
-  const crdt::Key* found = ctx.keyspace().Find(ctx.db(), key, ctx.now_ms);
-  if (found == nullptr) {
-    return {};
-  }
-  if (found->TypeAt(ctx.now_ms) != ObjectType::kHash) {
-    return {nullptr, true};
-  }
-  return {found, false};
+// kRead lookups count keyspace hits and misses (Valkey's lookupKeyRead); kWrite ones, made to
+// write the key (lookupKeyWrite), do not.
+enum class Access { kRead, kWrite };
+
+HashLookup LookupHash(CommandContext& ctx, std::string_view key, Access access = Access::kWrite) {
+  Result<const crdt::Key*> found =
+      access == Access::kRead ? ctx.Read(key, ObjectType::kHash) : ctx.Peek(key, ObjectType::kHash);
+  return found.ok() ? HashLookup{*found, false} : HashLookup{nullptr, true};
 }
 
 std::optional<std::string> VisibleValue(const HashLookup& hash, std::string_view field,
@@ -73,31 +73,16 @@ std::optional<int64_t> VisibleTtl(const HashLookup& hash, std::string_view field
   return at.has_value() && *at > 0 ? *at : 0;
 }
 
-// One CRDT op on `key`: Open, mutate, Commit (or Close on error). A fresh Writer per op, taken
-// after Open so that the reclaim Open may ship comes first in HLC order.
-template <typename Mutate>
-Result<void> WriteOp(CommandContext& ctx, std::string_view key, Mutate&& mutate) {
-  Keyspace& ks = ctx.keyspace();
-  crdt::Key& value = ks.Open(ctx.db(), key, ctx.now_ms);
-  Result<crdt::KeyOp> op = mutate(value, ks.BeginWrite(ctx.now_ms), ks.context());
-  if (!op.ok()) {
-    ks.Close(ctx.db(), key);
-    return Unexpected(op.error());
-  }
-  ks.Commit(ctx.db(), key, std::move(*op));
-  return {};
-}
-
 Result<void> SetField(CommandContext& ctx, std::string_view key, std::string_view field,
                       std::string_view value, bool keep_ttl) {
-  return WriteOp(ctx, key, [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& shard) {
+  return ctx.Write(key, [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& shard) {
     return k.HSet(std::string(field), std::string(value), keep_ttl, w, shard);
   });
 }
 
 Result<void> DeleteFields(CommandContext& ctx, std::string_view key,
                           const std::vector<std::string>& fields) {
-  auto done = WriteOp(ctx, key, [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& s) {
+  auto done = ctx.Write(key, [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& s) {
     return k.HDel(fields, w, s);
   });
   if (done.ok() && ctx.keyspace().Find(ctx.db(), key, ctx.now_ms) == nullptr) {
@@ -112,7 +97,7 @@ Result<void> DeleteFields(CommandContext& ctx, std::string_view key,
 // at_ms == 0 removes the TTL (HPERSIST).
 Result<void> ExpireField(CommandContext& ctx, std::string_view key, std::string_view field,
                          int64_t at_ms) {
-  return WriteOp(ctx, key, [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& shard) {
+  return ctx.Write(key, [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& shard) {
     return k.HExpire(std::string(field), at_ms, w, shard);
   });
 }
@@ -123,7 +108,7 @@ Result<void> ExpireField(CommandContext& ctx, std::string_view key, std::string_
 Result<int64_t> OpSetFields(CommandContext& ctx, std::string_view key, ArgList pairs,
                             bool keep_ttl) {
   if (LookupHash(ctx, key).wrong_type) {
-    return Unexpected(std::string(errors::kWrongType));
+    return Unexpected(ErrorCode::kWrongType);
   }
   int64_t created = 0;
   for (size_t i = 0; i + 1 < pairs.size(); i += 2) {
@@ -142,7 +127,7 @@ void CmdHSet(CommandContext& ctx, ArgList args) {
   }
   Result<int64_t> created = OpSetFields(ctx, args[1], args.subspan(2), /*keep_ttl=*/false);
   if (!created.ok()) {
-    ctx.reply.Error(created.error().message);
+    ctx.reply.Error(created.error());
   } else if (ctx.command.full_name == "hmset") {
     ctx.reply.Ok();
   } else {
@@ -157,7 +142,7 @@ void CmdHSetNx(CommandContext& ctx, ArgList args) {
   } else if (VisibleValue(hash, args[2], ctx.now_ms)) {
     ctx.reply.Integer(0);
   } else if (auto done = SetField(ctx, args[1], args[2], args[3], false); !done.ok()) {
-    ctx.reply.Error(done.error().message);
+    ctx.reply.Error(done.error());
   } else {
     ctx.reply.Integer(1);
   }
@@ -167,7 +152,7 @@ void CmdHSetNx(CommandContext& ctx, ArgList args) {
 Result<int64_t> OpDeleteFields(CommandContext& ctx, std::string_view key, ArgList fields) {
   const HashLookup hash = LookupHash(ctx, key);
   if (hash.wrong_type) {
-    return Unexpected(std::string(errors::kWrongType));
+    return Unexpected(ErrorCode::kWrongType);
   }
   std::vector<std::string> present;
   for (std::string_view field : fields) {
@@ -191,14 +176,14 @@ void CmdHDel(CommandContext& ctx, ArgList args) {
   if (deleted.ok()) {
     ctx.reply.Integer(*deleted);
   } else {
-    ctx.reply.Error(deleted.error().message);
+    ctx.reply.Error(deleted.error());
   }
 }
 
 // ---- reads ----------------------------------------------------------------------------------
 
 void CmdHGet(CommandContext& ctx, ArgList args) {
-  const HashLookup hash = LookupHash(ctx, args[1]);
+  const HashLookup hash = LookupHash(ctx, args[1], Access::kRead);
   if (hash.wrong_type) {
     ctx.reply.Error(errors::kWrongType);
   } else if (auto value = VisibleValue(hash, args[2], ctx.now_ms)) {
@@ -209,7 +194,7 @@ void CmdHGet(CommandContext& ctx, ArgList args) {
 }
 
 void CmdHMGet(CommandContext& ctx, ArgList args) {
-  const HashLookup hash = LookupHash(ctx, args[1]);
+  const HashLookup hash = LookupHash(ctx, args[1], Access::kRead);
   if (hash.wrong_type) {
     ctx.reply.Error(errors::kWrongType);
     return;
@@ -227,7 +212,7 @@ void CmdHMGet(CommandContext& ctx, ArgList args) {
 enum class Parts { kFields, kValues, kBoth };
 
 void ReplyAll(CommandContext& ctx, ArgList args, Parts parts) {
-  const HashLookup hash = LookupHash(ctx, args[1]);
+  const HashLookup hash = LookupHash(ctx, args[1], Access::kRead);
   if (hash.wrong_type) {
     ctx.reply.Error(errors::kWrongType);
     return;
@@ -256,7 +241,7 @@ void CmdHKeys(CommandContext& ctx, ArgList args) { ReplyAll(ctx, args, Parts::kF
 void CmdHVals(CommandContext& ctx, ArgList args) { ReplyAll(ctx, args, Parts::kValues); }
 
 void CmdHLen(CommandContext& ctx, ArgList args) {
-  const HashLookup hash = LookupHash(ctx, args[1]);
+  const HashLookup hash = LookupHash(ctx, args[1], Access::kRead);
   if (hash.wrong_type) {
     ctx.reply.Error(errors::kWrongType);
     return;
@@ -272,7 +257,7 @@ void CmdHLen(CommandContext& ctx, ArgList args) {
 }
 
 void CmdHExists(CommandContext& ctx, ArgList args) {
-  const HashLookup hash = LookupHash(ctx, args[1]);
+  const HashLookup hash = LookupHash(ctx, args[1], Access::kRead);
   if (hash.wrong_type) {
     ctx.reply.Error(errors::kWrongType);
   } else {
@@ -281,7 +266,7 @@ void CmdHExists(CommandContext& ctx, ArgList args) {
 }
 
 void CmdHStrLen(CommandContext& ctx, ArgList args) {
-  const HashLookup hash = LookupHash(ctx, args[1]);
+  const HashLookup hash = LookupHash(ctx, args[1], Access::kRead);
   if (hash.wrong_type) {
     ctx.reply.Error(errors::kWrongType);
   } else {
@@ -308,7 +293,7 @@ Result<int64_t> OpHIncrBy(CommandContext& ctx, std::string_view key, std::string
                           int64_t by) {
   const HashLookup hash = LookupHash(ctx, key);
   if (hash.wrong_type) {
-    return Unexpected(std::string(errors::kWrongType));
+    return Unexpected(ErrorCode::kWrongType);
   }
   int64_t current = 0;
   if (auto text = VisibleValue(hash, field, ctx.now_ms)) {
@@ -318,12 +303,12 @@ Result<int64_t> OpHIncrBy(CommandContext& ctx, std::string_view key, std::string
   }
   int64_t sum = 0;
   if (__builtin_add_overflow(current, by, &sum)) {
-    return Unexpected(std::string(errors::kOverflow));
+    return Unexpected(ErrorCode::kOverflow);
   }
   if (auto based = EnsureCounterBase(ctx, key, field); !based.ok()) {
     return Unexpected(based.error());
   }
-  auto done = WriteOp(ctx, key, [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& s) {
+  auto done = ctx.Write(key, [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& s) {
     return k.HIncrBy(std::string(field), by, w, s);
   });
   if (!done.ok()) {
@@ -346,7 +331,7 @@ void CmdHIncrBy(CommandContext& ctx, ArgList args) {
   if (value.ok()) {
     ctx.reply.Integer(*value);
   } else {
-    ctx.reply.Error(value.error().message);
+    ctx.reply.Error(value.error());
   }
 }
 
@@ -354,7 +339,7 @@ Result<std::string> OpHIncrByFloat(CommandContext& ctx, std::string_view key,
                                    std::string_view field, long double by) {
   const HashLookup hash = LookupHash(ctx, key);
   if (hash.wrong_type) {
-    return Unexpected(std::string(errors::kWrongType));
+    return Unexpected(ErrorCode::kWrongType);
   }
   long double current = 0;
   if (auto text = VisibleValue(hash, field, ctx.now_ms)) {
@@ -366,7 +351,7 @@ Result<std::string> OpHIncrByFloat(CommandContext& ctx, std::string_view key,
   }
   const long double sum = current + by;
   if (std::isnan(sum) || std::isinf(sum)) {
-    return Unexpected(std::string(crdt::kNanOrInfinityError));
+    return Unexpected(ErrorCode::kNanOrInfinity);
   }
   // Valkey formats the result and replicates it as an HSET of that text, so that rounding can
   // never differ between replicas; we write it the same way (an LWW assignment that keeps the
@@ -393,7 +378,7 @@ void CmdHIncrByFloat(CommandContext& ctx, ArgList args) {
   if (value.ok()) {
     ctx.reply.Bulk(*value);
   } else {
-    ctx.reply.Error(value.error().message);
+    ctx.reply.Error(value.error());
   }
 }
 
@@ -465,7 +450,7 @@ void CmdHRandField(CommandContext& ctx, ArgList args) {
       return;
     }
   }
-  const HashLookup hash = LookupHash(ctx, args[1]);
+  const HashLookup hash = LookupHash(ctx, args[1], Access::kRead);
   if (hash.wrong_type) {
     ctx.reply.Error(errors::kWrongType);
     return;
@@ -558,7 +543,7 @@ void CmdHScan(CommandContext& ctx, ArgList args) {
     ctx.reply.Error(errors::kInvalidCursor);
     return;
   }
-  const HashLookup hash = LookupHash(ctx, args[1]);
+  const HashLookup hash = LookupHash(ctx, args[1], Access::kRead);
   if (hash.wrong_type) {
     ctx.reply.Error(errors::kWrongType);
     return;
@@ -571,7 +556,7 @@ void CmdHScan(CommandContext& ctx, ArgList args) {
   }
   Result<ScanArgs> options = ParseScanArgs(args.subspan(3), kScanNoValues);
   if (!options.ok()) {
-    ctx.reply.Error(options.error().message);
+    ctx.reply.Error(options.error());
     return;
   }
   const auto all = hash.key->hash().GetAll(ctx.now_ms);
@@ -659,7 +644,7 @@ Result<void> ParseSetGetOptions(ArgList args, size_t begin, size_t end, bool is_
         want = TimeOption::kPxAt;
       }
       if (want == TimeOption::kNone || !time_ok(want)) {
-        return Unexpected(std::string(errors::kSyntax));
+        return Unexpected(ErrorCode::kSyntax);
       }
       out->time = want;
       out->time_arg = args[++j];
@@ -680,7 +665,7 @@ Result<FieldTtlArgs> ParseSetGetArgs(ArgList args, bool is_set) {
       return Unexpected(parsed.error());
     }
     if (!ParseInt64(args[token + 1], &out.num_fields)) {
-      return Unexpected(std::string(errors::kNotInteger));
+      return Unexpected(ErrorCode::kNotInteger);
     }
     out.fields_index = token + 2;
   }
@@ -700,7 +685,7 @@ Result<int64_t> ExpireTimeMs(CommandContext& ctx, std::string_view text, bool se
                              bool absolute) {
   int64_t when = 0;
   if (!ParseInt64(text, &when)) {
-    return Unexpected(std::string(errors::kNotInteger));
+    return Unexpected(ErrorCode::kNotInteger);
   }
   const std::string invalid = "ERR invalid expire time in '" + ctx.command.full_name + "' command";
   if (when < 0) {
@@ -747,7 +732,7 @@ Result<int64_t> OpHSetEx(CommandContext& ctx, ArgList args, const FieldTtlArgs& 
   const std::string_view key = args[1];
   const HashLookup hash = LookupHash(ctx, key);
   if (hash.wrong_type) {
-    return Unexpected(std::string(errors::kWrongType));
+    return Unexpected(ErrorCode::kWrongType);
   }
   std::optional<int64_t> when;
   if (p.time != TimeOption::kNone) {
@@ -783,14 +768,14 @@ Result<int64_t> OpHSetEx(CommandContext& ctx, ArgList args, const FieldTtlArgs& 
 void CmdHSetEx(CommandContext& ctx, ArgList args) {
   Result<FieldTtlArgs> parsed = ParseSetGetArgs(args, /*is_set=*/true);
   if (!parsed.ok()) {
-    ctx.reply.Error(parsed.error().message);
+    ctx.reply.Error(parsed.error());
     return;
   }
   Result<int64_t> result = OpHSetEx(ctx, args, *parsed);
   if (result.ok()) {
     ctx.reply.Integer(*result);
   } else {
-    ctx.reply.Error(result.error().message);
+    ctx.reply.Error(result.error());
   }
 }
 
@@ -818,7 +803,7 @@ Result<void> ApplyGetEx(CommandContext& ctx, std::string_view key, ArgList field
 void CmdHGetEx(CommandContext& ctx, ArgList args) {
   Result<FieldTtlArgs> parsed = ParseSetGetArgs(args, /*is_set=*/false);
   if (!parsed.ok()) {
-    ctx.reply.Error(parsed.error().message);
+    ctx.reply.Error(parsed.error());
     return;
   }
   const HashLookup hash = LookupHash(ctx, args[1]);
@@ -830,7 +815,7 @@ void CmdHGetEx(CommandContext& ctx, ArgList args) {
   if (parsed->time != TimeOption::kNone) {
     Result<int64_t> at = OptionTimeMs(ctx, *parsed);
     if (!at.ok()) {
-      ctx.reply.Error(at.error().message);
+      ctx.reply.Error(at.error());
       return;
     }
     when = *at;
@@ -923,7 +908,7 @@ void HExpireGeneric(CommandContext& ctx, ArgList args, bool seconds, bool absolu
   if (const size_t token = FindFieldsToken(args, 3); token != 0) {
     Result<uint8_t> parsed = ParseExpireConditions(args, 3, token);
     if (!parsed.ok()) {
-      ctx.reply.Error(parsed.error().message);
+      ctx.reply.Error(parsed.error());
       return;
     }
     flags = *parsed;
@@ -939,7 +924,7 @@ void HExpireGeneric(CommandContext& ctx, ArgList args, bool seconds, bool absolu
   }
   Result<int64_t> when = ExpireTimeMs(ctx, args[2], seconds, absolute);
   if (!when.ok()) {
-    ctx.reply.Error(when.error().message);
+    ctx.reply.Error(when.error());
     return;
   }
   if (LookupHash(ctx, args[1]).wrong_type) {
@@ -1002,7 +987,7 @@ void HTtlGeneric(CommandContext& ctx, ArgList args, bool seconds, bool absolute)
   if (!ParseFixedFields(ctx, args, errors::kSyntax)) {
     return;
   }
-  const HashLookup hash = LookupHash(ctx, args[1]);
+  const HashLookup hash = LookupHash(ctx, args[1], Access::kRead);
   if (hash.wrong_type) {
     ctx.reply.Error(errors::kWrongType);
     return;

@@ -92,7 +92,7 @@ void CmdConfigSet(CommandContext& ctx, ArgList args) {
   }
   Result<void> result = ctx.server.config().Set(pairs, ctx.client.is_local);
   if (!result.ok()) {
-    ctx.reply.Error(result.error().message);
+    ctx.reply.Error(result.error());
     return;
   }
   for (const auto& [name, value] : pairs) {

@@ -56,18 +56,12 @@ enum class Access { kRead, kWrite };
 // The pointer is valid until the next write to the keyspace.
 Result<const OrSet*> FindSet(CommandContext& ctx, std::string_view key,
                              Access access = Access::kRead) {
-  const crdt::Key* found = ctx.keyspace().Find(ctx.db(), key, ctx.now_ms);
-  if (access == Access::kRead) {
-    ServerStats& stats = ctx.server.stats();
-    ++(found != nullptr ? stats.keyspace_hits : stats.keyspace_misses);
+  Result<const crdt::Key*> found = access == Access::kRead ? ctx.Read(key, crdt::ObjectType::kSet)
+                                                           : ctx.Peek(key, crdt::ObjectType::kSet);
+  if (!found.ok()) {
+    return Unexpected(found.error());
   }
-  if (found == nullptr) {
-    return static_cast<const OrSet*>(nullptr);
-  }
-  if (found->TypeAt(ctx.now_ms) != crdt::ObjectType::kSet) {
-    return Unexpected(std::string(errors::kWrongType));
-  }
-  return &found->set();
+  return *found == nullptr ? nullptr : &(*found)->set();
 }
 
 // Every set named by `keys` (nullptr for a missing key), or WRONGTYPE if any key holds another
@@ -90,17 +84,9 @@ enum class Mutation { kAdd, kRemove };
 // Applies one SADD or SREM of `members` (not empty) to `key` as one op.
 Result<void> Write(CommandContext& ctx, std::string_view key, const Members& members,
                    Mutation mutation) {
-  Keyspace& ks = ctx.keyspace();
-  crdt::Key& value = ks.Open(ctx.db(), key, ctx.now_ms);
-  const crdt::Writer writer = ks.BeginWrite(ctx.now_ms);
-  Result<crdt::KeyOp> op = mutation == Mutation::kAdd ? value.SAdd(members, writer, ks.context())
-                                                      : value.SRem(members, writer, ks.context());
-  if (!op.ok()) {
-    ks.Close(ctx.db(), key);
-    return Unexpected(op.error());
-  }
-  ks.Commit(ctx.db(), key, std::move(*op));
-  return {};
+  return ctx.Write(key, [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& shard) {
+    return mutation == Mutation::kAdd ? k.SAdd(members, w, shard) : k.SRem(members, w, shard);
+  });
 }
 
 // The distinct members named in `args`, in first-seen order.
@@ -198,7 +184,7 @@ Result<int64_t> OpMove(CommandContext& ctx, std::string_view source, std::string
   }
   Result<const OrSet*> to = FindSet(ctx, destination, Access::kWrite);
   if (!from.ok() || !to.ok()) {
-    return Unexpected(std::string(errors::kWrongType));
+    return Unexpected(ErrorCode::kWrongType);
   }
   const bool present = (*from)->Contains(member);
   if (source == destination || !present) {
@@ -218,17 +204,17 @@ Result<int64_t> OpMove(CommandContext& ctx, std::string_view source, std::string
 
 void CmdSAdd(CommandContext& ctx, ArgList args) {
   Result<int64_t> added = OpAdd(ctx, args[1], Distinct(args.subspan(2)));
-  added.ok() ? ctx.reply.Integer(*added) : ctx.reply.Error(added.error().message);
+  added.ok() ? ctx.reply.Integer(*added) : ctx.reply.Error(added.error());
 }
 
 void CmdSRem(CommandContext& ctx, ArgList args) {
   Result<int64_t> removed = OpRemove(ctx, args[1], Distinct(args.subspan(2)));
-  removed.ok() ? ctx.reply.Integer(*removed) : ctx.reply.Error(removed.error().message);
+  removed.ok() ? ctx.reply.Integer(*removed) : ctx.reply.Error(removed.error());
 }
 
 void CmdSMove(CommandContext& ctx, ArgList args) {
   Result<int64_t> moved = OpMove(ctx, args[1], args[2], std::string(args[3]));
-  moved.ok() ? ctx.reply.Integer(*moved) : ctx.reply.Error(moved.error().message);
+  moved.ok() ? ctx.reply.Integer(*moved) : ctx.reply.Error(moved.error());
 }
 
 // ---- reads of one set ----------------------------------------------------------------------
@@ -236,7 +222,7 @@ void CmdSMove(CommandContext& ctx, ArgList args) {
 void CmdSMembers(CommandContext& ctx, ArgList args) {
   Result<const OrSet*> set = FindSet(ctx, args[1]);
   if (!set.ok()) {
-    ctx.reply.Error(set.error().message);
+    ctx.reply.Error(set.error());
   } else {
     ReplySet(ctx, *set == nullptr ? Members() : (*set)->Members());
   }
@@ -245,7 +231,7 @@ void CmdSMembers(CommandContext& ctx, ArgList args) {
 void CmdSIsMember(CommandContext& ctx, ArgList args) {
   Result<const OrSet*> set = FindSet(ctx, args[1]);
   if (!set.ok()) {
-    ctx.reply.Error(set.error().message);
+    ctx.reply.Error(set.error());
   } else {
     ctx.reply.Integer(*set != nullptr && (*set)->Contains(args[2]) ? 1 : 0);
   }
@@ -254,7 +240,7 @@ void CmdSIsMember(CommandContext& ctx, ArgList args) {
 void CmdSMIsMember(CommandContext& ctx, ArgList args) {
   Result<const OrSet*> set = FindSet(ctx, args[1]);
   if (!set.ok()) {
-    ctx.reply.Error(set.error().message);
+    ctx.reply.Error(set.error());
     return;
   }
   ctx.reply.Array(args.size() - 2);
@@ -266,7 +252,7 @@ void CmdSMIsMember(CommandContext& ctx, ArgList args) {
 void CmdSCard(CommandContext& ctx, ArgList args) {
   Result<const OrSet*> set = FindSet(ctx, args[1]);
   if (!set.ok()) {
-    ctx.reply.Error(set.error().message);
+    ctx.reply.Error(set.error());
   } else {
     ctx.reply.Integer(*set == nullptr ? 0 : static_cast<int64_t>((*set)->Size()));
   }
@@ -303,7 +289,7 @@ void CmdSPop(CommandContext& ctx, ArgList args) {
   }
   Result<Members> popped = OpPop(ctx, args[1], static_cast<uint64_t>(count));
   if (!popped.ok()) {
-    ctx.reply.Error(popped.error().message);
+    ctx.reply.Error(popped.error());
   } else if (args.size() == 3) {
     ReplySet(ctx, *popped);
   } else if (popped->empty()) {
@@ -347,7 +333,7 @@ void CmdSRandMember(CommandContext& ctx, ArgList args) {
   if (args.size() == 2) {
     Result<Members> one = OpRandomMembers(ctx, args[1], 1);
     if (!one.ok()) {
-      ctx.reply.Error(one.error().message);
+      ctx.reply.Error(one.error());
     } else if (one->empty()) {
       ctx.reply.Null();
     } else {
@@ -365,7 +351,7 @@ void CmdSRandMember(CommandContext& ctx, ArgList args) {
     return;
   }
   Result<Members> picked = OpRandomMembers(ctx, args[1], count);
-  picked.ok() ? ReplyArray(ctx, *picked) : ctx.reply.Error(picked.error().message);
+  picked.ok() ? ReplyArray(ctx, *picked) : ctx.reply.Error(picked.error());
 }
 
 // ---- SINTER, SUNION, SDIFF and the *STORE variants -------------------------------------------
@@ -443,17 +429,17 @@ Result<int64_t> OpStore(CommandContext& ctx, std::string_view destination, const
 
 void CombineCommand(CommandContext& ctx, ArgList args, Algebra algebra) {
   Result<Members> members = OpCombine(ctx, args.subspan(1), algebra);
-  members.ok() ? ReplySet(ctx, *members) : ctx.reply.Error(members.error().message);
+  members.ok() ? ReplySet(ctx, *members) : ctx.reply.Error(members.error());
 }
 
 void StoreCommand(CommandContext& ctx, ArgList args, Algebra algebra) {
   Result<Members> members = OpCombine(ctx, args.subspan(2), algebra);
   if (!members.ok()) {
-    ctx.reply.Error(members.error().message);
+    ctx.reply.Error(members.error());
     return;
   }
   Result<int64_t> stored = OpStore(ctx, args[1], *members);
-  stored.ok() ? ctx.reply.Integer(*stored) : ctx.reply.Error(stored.error().message);
+  stored.ok() ? ctx.reply.Integer(*stored) : ctx.reply.Error(stored.error());
 }
 
 void CmdSInter(CommandContext& ctx, ArgList args) { CombineCommand(ctx, args, Algebra::kInter); }
@@ -513,7 +499,7 @@ void CmdSInterCard(CommandContext& ctx, ArgList args) {
   }
   Result<int64_t> cardinality =
       OpInterCard(ctx, args.subspan(2, static_cast<size_t>(numkeys)), static_cast<uint64_t>(limit));
-  cardinality.ok() ? ctx.reply.Integer(*cardinality) : ctx.reply.Error(cardinality.error().message);
+  cardinality.ok() ? ctx.reply.Integer(*cardinality) : ctx.reply.Error(cardinality.error());
 }
 
 // ---- SSCAN ---------------------------------------------------------------------------------
@@ -585,14 +571,14 @@ void CmdSScan(CommandContext& ctx, ArgList args) {
   }
   Result<const OrSet*> set = FindSet(ctx, args[1]);
   if (!set.ok()) {
-    ctx.reply.Error(set.error().message);
+    ctx.reply.Error(set.error());
     return;
   }
   ScanPage page;
   if (*set != nullptr) {  // Valkey checks the options only once it has a set to scan
     Result<ScanArgs> options = ParseScanArgs(args.subspan(3), kScanNameOtherFlags);
     if (!options.ok()) {
-      ctx.reply.Error(options.error().message);
+      ctx.reply.Error(options.error());
       return;
     }
     page = OpScan(**set, cursor, *options);

@@ -27,42 +27,21 @@ std::string InvalidExpireTime(const CommandContext& ctx) {
   return "ERR invalid expire time in '" + ctx.command.full_name + "' command";
 }
 
-// A read that counts keyspace hits and misses, as Valkey's lookupKeyRead does.
-const crdt::Key* LookupRead(CommandContext& ctx, std::string_view key) {
-  const crdt::Key* found = ctx.keyspace().Find(ctx.db(), key, ctx.now_ms);
-  ++(found != nullptr ? ctx.server.stats().keyspace_hits : ctx.server.stats().keyspace_misses);
-  return found;
-}
-
 bool IsString(const CommandContext& ctx, const crdt::Key& key) {
   return key.TypeAt(ctx.now_ms) == crdt::ObjectType::kString;
-}
-
-// Runs one mutator on `key` under the keyspace's Open/Commit/Close protocol.
-template <typename Mutate>
-Result<void> WriteKey(CommandContext& ctx, std::string_view key, Mutate&& mutate) {
-  Keyspace& ks = ctx.keyspace();
-  crdt::Key& entry = ks.Open(ctx.db(), key, ctx.now_ms);
-  Result<crdt::KeyOp> op = mutate(entry, ks.BeginWrite(ctx.now_ms), ks.context());
-  if (!op.ok()) {
-    ks.Close(ctx.db(), key);
-    return Unexpected(op.error());
-  }
-  ks.Commit(ctx.db(), key, std::move(*op));
-  return {};
 }
 
 // ---- logic (Op*): no argument parsing, no reply ---------------------------------------------
 
 Result<void> OpSet(CommandContext& ctx, std::string_view key, std::string value, bool keep_ttl,
                    std::optional<int64_t> expire_at_ms) {
-  return WriteKey(ctx, key, [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& shard) {
+  return ctx.Write(key, [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& shard) {
     return k.Set(std::move(value), keep_ttl, expire_at_ms, w, shard);
   });
 }
 
 Result<void> OpExpire(CommandContext& ctx, std::string_view key, int64_t at_ms) {
-  return WriteKey(ctx, key, [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& shard) {
+  return ctx.Write(key, [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& shard) {
     return k.Expire(at_ms, w, shard);
   });
 }
@@ -88,7 +67,7 @@ Result<std::string> OpIncrement(CommandContext& ctx, std::string_view key, int64
                                 std::optional<long double> float_by) {
   const crdt::Key* entry = ctx.keyspace().Find(ctx.db(), key, ctx.now_ms);
   if (entry != nullptr && !IsString(ctx, *entry)) {
-    return Unexpected(std::string(errors::kWrongType));
+    return Unexpected(ErrorCode::kWrongType);
   }
   const std::optional<std::string> current =
       entry == nullptr ? std::nullopt : entry->GetString(ctx.now_ms);
@@ -98,7 +77,7 @@ Result<std::string> OpIncrement(CommandContext& ctx, std::string_view key, int64
     return expected;
   }
   Result<void> written =
-      WriteKey(ctx, key, [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& shard) {
+      ctx.Write(key, [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& shard) {
         return float_by ? k.IncrByFloat(*float_by, w, shard) : k.IncrBy(by, w, shard);
       });
   const crdt::Key* after = ctx.keyspace().Find(ctx.db(), key, ctx.now_ms);
@@ -178,7 +157,7 @@ bool HasTime(ExpireKind kind) {
 Result<int64_t> ExpireAtMs(const CommandContext& ctx, ExpireKind kind, std::string_view arg) {
   int64_t value = 0;
   if (!ParseInt64(arg, &value)) {
-    return Unexpected(std::string(errors::kNotInteger));
+    return Unexpected(ErrorCode::kNotInteger);
   }
   const bool seconds = kind == ExpireKind::kEx || kind == ExpireKind::kExAt;
   if (value <= 0 || (seconds && value > std::numeric_limits<int64_t>::max() / 1000)) {
@@ -200,7 +179,7 @@ Result<int64_t> ExpireAtMs(const CommandContext& ctx, ExpireKind kind, std::stri
 // Valkey's getGenericCommand: replies with the value or nil; false (after replying WRONGTYPE)
 // when the key holds another type.
 bool ReplyGet(CommandContext& ctx, std::string_view key) {
-  const crdt::Key* entry = LookupRead(ctx, key);
+  const crdt::Key* entry = *ctx.Read(key);
   if (entry == nullptr) {
     ctx.reply.Null();
     return true;
@@ -248,7 +227,7 @@ void SetGeneric(CommandContext& ctx, const ExtendedOptions& options, std::string
   if (HasTime(options.expire)) {
     Result<int64_t> at = ExpireAtMs(ctx, options.expire, options.expire_arg);
     if (!at.ok()) {
-      ctx.reply.Error(at.error().message);
+      ctx.reply.Error(at.error());
       return;
     }
     expire_at = *at;
@@ -324,7 +303,7 @@ void CmdGetEx(CommandContext& ctx, ArgList args) {
     ctx.reply.Error(errors::kSyntax);
     return;
   }
-  const crdt::Key* entry = LookupRead(ctx, args[1]);
+  const crdt::Key* entry = *ctx.Read(args[1]);
   if (entry == nullptr) {
     ctx.reply.Null();
     return;
@@ -337,7 +316,7 @@ void CmdGetEx(CommandContext& ctx, ArgList args) {
   if (HasTime(options.expire)) {
     Result<int64_t> at = ExpireAtMs(ctx, options.expire, options.expire_arg);
     if (!at.ok()) {
-      ctx.reply.Error(at.error().message);
+      ctx.reply.Error(at.error());
       return;
     }
     at_ms = *at;
@@ -358,7 +337,7 @@ void CmdGetEx(CommandContext& ctx, ArgList args) {
 void CmdMGet(CommandContext& ctx, ArgList args) {
   ctx.reply.Array(args.size() - 1);
   for (size_t i = 1; i < args.size(); ++i) {
-    const crdt::Key* entry = LookupRead(ctx, args[i]);
+    const crdt::Key* entry = *ctx.Read(args[i]);
     if (entry == nullptr || !IsString(ctx, *entry)) {
       ctx.reply.Null();
     } else {
@@ -414,7 +393,7 @@ void CmdAppend(CommandContext& ctx, ArgList args) {
 }
 
 void CmdStrLen(CommandContext& ctx, ArgList args) {
-  const crdt::Key* entry = LookupRead(ctx, args[1]);
+  const crdt::Key* entry = *ctx.Read(args[1]);
   if (entry == nullptr) {
     ctx.reply.Integer(0);
   } else if (!IsString(ctx, *entry)) {
@@ -471,7 +450,7 @@ void CmdGetRange(CommandContext& ctx, ArgList args) {
     ctx.reply.Error(errors::kNotInteger);
     return;
   }
-  const crdt::Key* entry = LookupRead(ctx, args[1]);
+  const crdt::Key* entry = *ctx.Read(args[1]);
   if (entry == nullptr) {
     ctx.reply.Bulk("");
     return;
@@ -505,7 +484,7 @@ void CmdGetRange(CommandContext& ctx, ArgList args) {
 void ReplyIncrement(CommandContext& ctx, std::string_view key, int64_t by) {
   Result<std::string> value = OpIncrement(ctx, key, by, std::nullopt);
   if (!value.ok()) {
-    ctx.reply.Error(value.error().message);
+    ctx.reply.Error(value.error());
     return;
   }
   int64_t number = 0;
@@ -550,7 +529,7 @@ void CmdIncrByFloat(CommandContext& ctx, ArgList args) {
   }
   Result<std::string> value = OpIncrement(ctx, args[1], 0, *by);
   if (!value.ok()) {
-    ctx.reply.Error(value.error().message);
+    ctx.reply.Error(value.error());
     return;
   }
   ctx.reply.Bulk(*value);

@@ -183,19 +183,17 @@ struct ZSetLookup {
   bool wrong_type = false;
 };
 
-ZSetLookup LookupZSet(CommandContext& ctx, std::string_view key) {
-  const crdt::Key* found = ctx.keyspace().Find(ctx.db(), key, ctx.now_ms);
-  if (found == nullptr) {
-    return {};
-  }
-  const crdt::ObjectType type = found->TypeAt(ctx.now_ms);
-  if (type == crdt::ObjectType::kNone) {
-    return {};
-  }
-  if (type != crdt::ObjectType::kZSet) {
+// kRead lookups count keyspace hits and misses (Valkey's lookupKeyRead); kWrite ones, made to
+// write the key (lookupKeyWrite), do not.
+enum class Access { kRead, kWrite };
+
+ZSetLookup LookupZSet(CommandContext& ctx, std::string_view key, Access access = Access::kWrite) {
+  Result<const crdt::Key*> found = access == Access::kRead ? ctx.Read(key, crdt::ObjectType::kZSet)
+                                                           : ctx.Peek(key, crdt::ObjectType::kZSet);
+  if (!found.ok()) {
     return {nullptr, true};
   }
-  return {&found->zset(), false};
+  return {*found == nullptr ? nullptr : &(*found)->zset(), false};
 }
 
 // Ranks [first, last) of the members whose score is in `range`: two CountBelow lookups.
@@ -307,17 +305,9 @@ void ReplyItems(ReplyBuilder& reply, const Items& items, bool with_scores) {
 // One ZADD (score assignment) or ZINCRBY (increment) of one member: one op.
 Result<void> WriteMember(CommandContext& ctx, std::string_view key, const std::string& member,
                          double value, bool increment) {
-  Keyspace& ks = ctx.keyspace();
-  crdt::Key& k = ks.Open(ctx.db(), key, ctx.now_ms);
-  Result<crdt::KeyOp> op = increment
-                               ? k.ZIncrBy(member, value, ks.BeginWrite(ctx.now_ms), ks.context())
-                               : k.ZAdd(member, value, ks.BeginWrite(ctx.now_ms), ks.context());
-  if (!op.ok()) {
-    ks.Close(ctx.db(), key);
-    return Unexpected(op.error());
-  }
-  ks.Commit(ctx.db(), key, std::move(*op));
-  return {};
+  return ctx.Write(key, [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& shard) {
+    return increment ? k.ZIncrBy(member, value, w, shard) : k.ZAdd(member, value, w, shard);
+  });
 }
 
 // Removes members of a zset known to exist: one observed-remove op.
@@ -325,14 +315,9 @@ void RemoveMembers(CommandContext& ctx, std::string_view key, std::vector<std::s
   if (members.empty()) {
     return;
   }
-  Keyspace& ks = ctx.keyspace();
-  crdt::Key& k = ks.Open(ctx.db(), key, ctx.now_ms);
-  Result<crdt::KeyOp> op = k.ZRem(members, ks.BeginWrite(ctx.now_ms), ks.context());
-  if (op.ok()) {
-    ks.Commit(ctx.db(), key, std::move(*op));
-  } else {
-    ks.Close(ctx.db(), key);
-  }
+  (void)ctx.Write(key, [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& shard) {
+    return k.ZRem(members, w, shard);
+  });
 }
 
 std::vector<std::string> MembersOf(const Items& items) {
@@ -412,7 +397,7 @@ ZAddOutcome OpZAdd(CommandContext& ctx, std::string_view key, const ZAddOptions&
     const bool increment = options.incr && score != 0;
     if (auto written = WriteMember(ctx, key, member, increment ? score : next, increment);
         !written.ok()) {
-      out.error = written.error().message;
+      out.error = ErrorReply(written.error());
       break;
     }
     // The crdt drops a member whose score is only increments that sum to 0 (no assigned base):
@@ -519,7 +504,7 @@ void ReplyScore(CommandContext& ctx, const ZSetLookup& lookup, std::string_view 
 }
 
 void CmdZScore(CommandContext& ctx, ArgList args) {
-  const ZSetLookup lookup = LookupZSet(ctx, args[1]);
+  const ZSetLookup lookup = LookupZSet(ctx, args[1], Access::kRead);
   if (lookup.wrong_type) {
     ctx.reply.Error(errors::kWrongType);
     return;
@@ -528,7 +513,7 @@ void CmdZScore(CommandContext& ctx, ArgList args) {
 }
 
 void CmdZMScore(CommandContext& ctx, ArgList args) {
-  const ZSetLookup lookup = LookupZSet(ctx, args[1]);
+  const ZSetLookup lookup = LookupZSet(ctx, args[1], Access::kRead);
   if (lookup.wrong_type) {
     ctx.reply.Error(errors::kWrongType);
     return;
@@ -540,7 +525,7 @@ void CmdZMScore(CommandContext& ctx, ArgList args) {
 }
 
 void CmdZCard(CommandContext& ctx, ArgList args) {
-  const ZSetLookup lookup = LookupZSet(ctx, args[1]);
+  const ZSetLookup lookup = LookupZSet(ctx, args[1], Access::kRead);
   if (lookup.wrong_type) {
     ctx.reply.Error(errors::kWrongType);
     return;
@@ -558,7 +543,7 @@ void RankCommand(CommandContext& ctx, ArgList args, bool reverse) {
     ctx.reply.Error(errors::kSyntax);
     return;
   }
-  const ZSetLookup lookup = LookupZSet(ctx, args[1]);
+  const ZSetLookup lookup = LookupZSet(ctx, args[1], Access::kRead);
   if (lookup.wrong_type) {
     ctx.reply.Error(errors::kWrongType);
     return;
@@ -589,7 +574,7 @@ void CmdZCount(CommandContext& ctx, ArgList args) {
     ctx.reply.Error(kRangeNotFloat);
     return;
   }
-  const ZSetLookup lookup = LookupZSet(ctx, args[1]);
+  const ZSetLookup lookup = LookupZSet(ctx, args[1], Access::kRead);
   if (lookup.wrong_type) {
     ctx.reply.Error(errors::kWrongType);
     return;
@@ -608,7 +593,7 @@ void CmdZLexCount(CommandContext& ctx, ArgList args) {
     ctx.reply.Error(kRangeNotLex);
     return;
   }
-  const ZSetLookup lookup = LookupZSet(ctx, args[1]);
+  const ZSetLookup lookup = LookupZSet(ctx, args[1], Access::kRead);
   if (lookup.wrong_type) {
     ctx.reply.Error(errors::kWrongType);
     return;
@@ -746,7 +731,7 @@ void RangeCommand(CommandContext& ctx, ArgList args, size_t key_index, bool stor
   if (!ParseRangeBounds(ctx, args, key_index, &req)) {
     return;
   }
-  const ZSetLookup lookup = LookupZSet(ctx, args[key_index]);
+  const ZSetLookup lookup = LookupZSet(ctx, args[key_index], Access::kRead);
   if (lookup.wrong_type) {
     ctx.reply.Error(errors::kWrongType);
     return;
@@ -972,7 +957,7 @@ bool LoadSources(CommandContext& ctx, ArgList args, size_t numkeys_index, SetOpR
   size_t j = numkeys_index + 1;
   for (int64_t i = 0; i < numkeys; ++i, ++j) {
     Source source;
-    const crdt::Key* found = ctx.keyspace().Find(ctx.db(), args[j], ctx.now_ms);
+    const crdt::Key* found = *ctx.Read(args[j]);
     const crdt::ObjectType type =
         found != nullptr ? found->TypeAt(ctx.now_ms) : crdt::ObjectType::kNone;
     if (type != crdt::ObjectType::kNone && type != crdt::ObjectType::kZSet &&
@@ -1207,7 +1192,7 @@ std::vector<size_t> RandomRanks(Rng& rng, size_t size, int64_t count) {
 }
 
 void RandMemberWithCount(CommandContext& ctx, ArgList args, int64_t count, bool with_scores) {
-  const ZSetLookup lookup = LookupZSet(ctx, args[1]);
+  const ZSetLookup lookup = LookupZSet(ctx, args[1], Access::kRead);
   if (lookup.wrong_type) {
     ctx.reply.Error(errors::kWrongType);
     return;
@@ -1254,7 +1239,7 @@ void CmdZRandMember(CommandContext& ctx, ArgList args) {
     RandMemberWithCount(ctx, args, count, with_scores);
     return;
   }
-  const ZSetLookup lookup = LookupZSet(ctx, args[1]);
+  const ZSetLookup lookup = LookupZSet(ctx, args[1], Access::kRead);
   if (lookup.wrong_type) {
     ctx.reply.Error(errors::kWrongType);
     return;
@@ -1320,7 +1305,7 @@ void CmdZScan(CommandContext& ctx, ArgList args) {
     ctx.reply.Error(errors::kInvalidCursor);
     return;
   }
-  const ZSetLookup lookup = LookupZSet(ctx, args[1]);
+  const ZSetLookup lookup = LookupZSet(ctx, args[1], Access::kRead);
   if (lookup.wrong_type) {
     ctx.reply.Error(errors::kWrongType);
     return;
@@ -1333,7 +1318,7 @@ void CmdZScan(CommandContext& ctx, ArgList args) {
   }
   Result<ScanArgs> parsed = ParseScanArgs(args.subspan(3), kScanNoScores);
   if (!parsed.ok()) {
-    ctx.reply.Error(parsed.error().message);
+    ctx.reply.Error(parsed.error());
     return;
   }
   const ScanArgs& options = *parsed;

@@ -4,6 +4,7 @@
 // a misbehaving peer, a full disk. Programmer errors are LATTICE_ASSERT instead. Exceptions never
 // cross a library boundary. A Result is a value type; it is as thread-safe as T.
 
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <variant>
@@ -12,17 +13,38 @@
 
 namespace lattice {
 
-// An error with a human-readable message. For errors that reach a RESP client the message is
-// the exact Valkey error text, prefix included (for example "ERR syntax error").
+// What kind of failure an Error is. The lower layers (crdt/, replication/, store/, cluster/)
+// report a code and put only detail in the message; they never phrase a client reply. The
+// server chooses Valkey's reply text for a code in one place (ErrorReply, resp/errors.h).
+enum class ErrorCode : uint8_t {
+  kOther,          // no code of its own: the message says it all (the server's own replies)
+  kWrongType,      // the key holds a value of another type
+  kNotInteger,     // not an integer, or out of range
+  kNotFloat,       // not a valid float
+  kNanOrInfinity,  // an increment would produce NaN or infinity
+  kNanScore,       // a sorted-set score would become NaN
+  kOverflow,       // an integer increment would overflow
+  kNoSuchKey,      // the key a write needs does not exist
+  kNoSuchField,    // the hash field a write needs does not exist
+  kSyntax,         // malformed arguments
+  kInvalid,        // a well-formed request that cannot be done; the message says why
+  kIo,             // the file system failed
+  kCorrupt,        // stored or received bytes that do not decode
+};
+
+// An error: a code and a human-readable message (detail for logs, or for kOther and kInvalid
+// the whole story).
 struct Error {
+  ErrorCode code = ErrorCode::kOther;
   std::string message;
 
   bool operator==(const Error&) const = default;
 };
 
-// Wraps an Error so that `return Unexpected("...")` converts into any Result<T>.
+// Wraps an Error so that `return Unexpected(...)` converts into any Result<T>.
 struct Unexpected {
-  explicit Unexpected(std::string message) : error{std::move(message)} {}
+  explicit Unexpected(std::string message) : error{ErrorCode::kOther, std::move(message)} {}
+  explicit Unexpected(ErrorCode code, std::string detail = {}) : error{code, std::move(detail)} {}
   explicit Unexpected(Error e) : error(std::move(e)) {}
   Error error;
 };

@@ -29,9 +29,6 @@
 
 namespace lattice::crdt {
 
-inline constexpr char kWrongTypeError[] =
-    "WRONGTYPE Operation against a key holding the wrong kind of value";
-
 enum class ObjectType : uint8_t { kNone = 0, kString = 1, kHash = 2, kSet = 3, kZSet = 4 };
 
 // Creation events of one typed incarnation. An entry's value is the ObjectType, plus

@@ -12,10 +12,6 @@
 
 namespace lattice::crdt {
 
-inline constexpr char kNotIntegerError[] = "ERR value is not an integer or out of range";
-inline constexpr char kNotFloatError[] = "ERR value is not a valid float";
-inline constexpr char kNanOrInfinityError[] = "ERR increment would produce NaN or Infinity";
-
 std::optional<int64_t> ParseInt64(std::string_view text);
 std::optional<long double> ParseLongDouble(std::string_view text);
 std::string FormatLongDouble(long double value);

@@ -32,8 +32,6 @@
 
 namespace lattice::crdt {
 
-inline constexpr char kOverflowError[] = "ERR increment or decrement would overflow";
-
 template <typename V>
 struct RegisterEntry {
   V value{};
@@ -319,7 +317,7 @@ Result<Register<V>> Register<V>::IncrementDelta(int64_t by, long double float_by
     }
   }
   if (__builtin_add_overflow(next.total, by, &next.total)) {
-    return Unexpected(kOverflowError);
+    return Unexpected(ErrorCode::kOverflow);
   }
   next.ftotal += float_by;
   context.Add(next.dot);
