@@ -67,4 +67,16 @@ Sha1Digest Sha1(std::string_view data) {
   return out;
 }
 
+std::string Sha1Hex(std::string_view data) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  const Sha1Digest digest = Sha1(data);
+  std::string hex;
+  hex.reserve(digest.size() * 2);
+  for (const uint8_t byte : digest) {
+    hex.push_back(kHex[byte >> 4]);
+    hex.push_back(kHex[byte & 15]);
+  }
+  return hex;
+}
+
 }  // namespace lattice::server

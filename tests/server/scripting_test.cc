@@ -5,8 +5,8 @@
 #include <string>
 
 #include "server/scripting/script_engine.h"
-#include "server/scripting/sha1.h"
 #include "server_test_util.h"
+#include "util/sha1.h"
 
 namespace lattice::server::testing {
 namespace {

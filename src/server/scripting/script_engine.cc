@@ -6,10 +6,10 @@
 
 #include "lattice/common/assert.h"
 #include "server/scripting/script_lua.h"
-#include "server/scripting/sha1.h"
 #include "server/server.h"
 #include "spdlog/spdlog.h"
 #include "util/ascii.h"
+#include "util/sha1.h"
 
 namespace lattice::server {
 namespace {

@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "server/scripting/script_engine.h"
-#include "server/scripting/sha1.h"
 #include "spdlog/spdlog.h"
+#include "util/sha1.h"
 
 extern "C" {
 int luaopen_cjson(lua_State* lua);
