@@ -186,7 +186,8 @@ void Workload::Issue(Region& client, std::vector<std::string> args) {
   std::string reply;
   bool durable = false;
   Region& region = world_.sharded() ? Route(client, args, &reply, &durable) : client;
-  const uint64_t before = region.replication().replicator().applied().Get(region.id);
+  const uint64_t before =
+      region.up() ? region.replication().replicator().applied().Get(region.id) : 0;
   const std::string& key = args[1];
   const bool oset = key.starts_with("oset:");
   // What a remove observes is decided before it runs.

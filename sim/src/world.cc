@@ -211,8 +211,8 @@ void World::CheckRegion(Region& region) {
   if (!options_.watch_key.empty()) WatchKey(region);
   const crdt::DotContext& context = region.keyspace().context();
   const crdt::VersionVector& applied = region.replication().replicator().applied();
-  if (sharded() ? !ShardCausal(region) : !context.cloud().empty() ||
-                                              !context.vector().LessOrEqual(applied)) {
+  if (sharded() ? !ShardCausal(region)
+                : !context.cloud().empty() || !context.vector().LessOrEqual(applied)) {
     Fail("causal delivery",
          fmt::format("r{}: keyspace context {} (cloud {}) is ahead of the applied vector {}",
                      region.index, context.vector().ToString(), context.cloud().size(),
