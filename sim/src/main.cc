@@ -48,9 +48,10 @@ void OnAbort(int) {
 }
 
 std::string ReplayLine(const Args& args, uint64_t seed) {
-  std::string line = fmt::format("lattice-sim --seed {} --regions {} --ops {} --faults {}", seed,
-                                 args.options.regions, args.options.ops,
-                                 lattice::sim::FaultsText(args.options.faults));
+  std::string line = fmt::format(
+      "lattice-sim --seed {}{} --regions {} --ops {} --faults {}", seed,
+      args.options.shards > 1 ? fmt::format(" --shards {}", args.options.shards) : std::string(),
+      args.options.regions, args.options.ops, lattice::sim::FaultsText(args.options.faults));
   if (!args.mutation.empty()) line += " --mutation " + args.mutation;
   if (args.options.known_bugs) line += " --known-bugs";
   return line;
@@ -83,6 +84,9 @@ bool Parse(int argc, char** argv, Args& args) {
       ++i;
     } else if (flag == "--seeds") {
       if (!ParseRange(value, &args.first, &args.last)) return false;
+      ++i;
+    } else if (flag == "--shards") {
+      args.options.shards = std::atoi(value.c_str());
       ++i;
     } else if (flag == "--regions") {
       args.options.regions = std::atoi(value.c_str());
@@ -118,7 +122,8 @@ bool Parse(int argc, char** argv, Args& args) {
       return false;
     }
   }
-  return args.options.regions >= 2 && args.options.regions <= 8 && args.options.ops >= 0;
+  return args.options.regions >= 2 && args.options.regions <= 8 && args.options.ops >= 0 &&
+         args.options.shards >= 1 && args.options.shards <= 4;
 }
 
 // Runs one seed; returns whether every check held.
@@ -173,11 +178,12 @@ bool RunSeedIsolated(const Args& args, uint64_t seed) {
 int main(int argc, char** argv) {
   Args args;
   if (!Parse(argc, argv, args)) {
-    std::fprintf(stderr,
-                 "usage: lattice-sim (--seed N | --seeds A..B) [--regions 2-8] [--ops K]\n"
-                 "         [--faults all|none|latency,partition,loss,duplicate,reorder,clock,"
-                 "crash,disk]\n         [--mutation NAME [--expect-failure]] [--trace LINES] "
-                 "[--verbose]\n         [--known-bugs] [--watch KEY]\n");
+    std::fprintf(
+        stderr,
+        "usage: lattice-sim (--seed N | --seeds A..B) [--regions 2-8] [--shards 1-4] [--ops K]\n"
+        "         [--faults all|none|latency,partition,loss,duplicate,reorder,clock,"
+        "crash,disk]\n         [--mutation NAME [--expect-failure]] [--trace LINES] "
+        "[--verbose]\n         [--known-bugs] [--watch KEY]\n");
     return 2;
   }
   std::signal(SIGABRT, OnAbort);

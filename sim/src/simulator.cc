@@ -7,6 +7,7 @@
 #include <set>
 #include <sstream>
 
+#include "cluster/cluster.h"
 #include "fmt/format.h"
 #include "spdlog/spdlog.h"
 #include "store/keyspace.h"
@@ -56,23 +57,25 @@ void SchedulePartitions(World& world, int64_t window_ms) {
     const int64_t at = rng.Range(0, window_ms);
     const int64_t heal = at + rng.Range(100, 5000);
     std::vector<std::pair<int, int>> cut;
+    // Regions (within a shard) are cut: in every shard, and the cluster bus between them.
+    const int regions = world.regions_per_shard();
     if (rng.Chance(1, 2)) {  // one link
-      const int a = static_cast<int>(rng.Uniform(world.size()));
-      const int b = (a + 1 + static_cast<int>(rng.Uniform(world.size() - 1))) % world.size();
+      const int a = static_cast<int>(rng.Uniform(regions));
+      const int b = (a + 1 + static_cast<int>(rng.Uniform(regions - 1))) % regions;
       cut.emplace_back(a, b);
     } else {  // a split of the regions into two sides
       const uint64_t side = rng.Next();
-      for (int a = 0; a < world.size(); ++a) {
-        for (int b = a + 1; b < world.size(); ++b) {
+      for (int a = 0; a < regions; ++a) {
+        for (int b = a + 1; b < regions; ++b) {
           if (((side >> a) & 1) != ((side >> b) & 1)) cut.emplace_back(a, b);
         }
       }
     }
     world.At(at, EventKind::kFault, 0, [&world, cut] {
-      for (auto [a, b] : cut) world.SetPartitioned(a, b, true);
+      for (auto [a, b] : cut) world.SetRegionsPartitioned(a, b, true);
     });
     world.At(heal, EventKind::kFault, 0, [&world, cut] {
-      for (auto [a, b] : cut) world.SetPartitioned(a, b, false);
+      for (auto [a, b] : cut) world.SetRegionsPartitioned(a, b, false);
     });
   }
 }
@@ -112,6 +115,71 @@ void ScheduleRegionFaults(World& world, uint32_t faults, int64_t window_ms) {
   }
 }
 
+// Sharded runs: CLUSTER CREATE on node 0 at the start (every shard with its regions), as an
+// operator would; gossip spreads it.
+void CreateCluster(World& world) {
+  std::vector<std::string> args{"CLUSTER", "CREATE"};
+  for (int shard = 0; shard < world.shards(); ++shard) {
+    args.push_back("SHARD");
+    args.push_back(World::ShardName(shard));
+    for (int r = 0; r < world.regions_per_shard(); ++r) {
+      args.push_back(
+          fmt::format("127.0.0.1:{}", World::PortOf(shard * world.regions_per_shard() + r)));
+    }
+  }
+  world.At(0, EventKind::kClient, 0, [&world, args] {
+    if (!world.region(0).up()) return;
+    auto [reply, durable] = world.Execute(world.region(0), args);
+    world.Trace(fmt::format("r0 CLUSTER CREATE -> {}", reply.substr(0, reply.find('\r'))));
+  });
+}
+
+// Starts CLUSTER MIGRATESLOTS of some slots `node`'s shard owns (by its own view) to another
+// shard; sometimes cancels it a little later.
+void StartMigration(World& world, int node, uint64_t draw) {
+  Region& source = world.region(node);
+  if (!source.up()) return;
+  const server::ClusterTopology& topology = source.node->cluster()->topology();
+  const std::vector<server::SlotRange> owned =
+      topology.RangesOf(World::ShardName(world.ShardOf(node)));
+  if (owned.empty()) return;
+  Rng rng(draw);  // its own stream: what this node sees must not shift the world's draws
+  const server::SlotRange& range = owned[rng.Uniform(owned.size())];
+  const int64_t width = rng.Range(1, 4096);
+  const int64_t start = rng.Range(range.start, std::max<int64_t>(range.start, range.end - width));
+  const int64_t end = std::min<int64_t>(range.end, start + width - 1);
+  const int shard = (world.ShardOf(node) + 1 + static_cast<int>(rng.Uniform(world.shards() - 1))) %
+                    world.shards();
+  const int target = world.Peer(static_cast<int>(rng.Uniform(world.size())), shard);
+  std::vector<std::string> args{
+      "CLUSTER",           "MIGRATESLOTS", "SLOTSRANGE",           std::to_string(start),
+      std::to_string(end), "NODE",         World::NodeIdOf(target)};
+  auto [reply, durable] = world.Execute(source, args);
+  world.Trace(fmt::format("r{} MIGRATESLOTS {}-{} to r{} (s{}) -> {}", node, start, end, target,
+                          shard, reply.substr(0, reply.find('\r'))));
+}
+
+void ScheduleMigrations(World& world, int64_t window_ms) {
+  Rng& rng = world.rng();
+  const int count = static_cast<int>(rng.Range(1, 2 + window_ms / 3000));
+  for (int n = 0; n < count; ++n) {
+    const int node = static_cast<int>(rng.Uniform(world.size()));
+    const int64_t at = rng.Range(300, window_ms);
+    const uint64_t draw = rng.Next();
+    world.At(at, EventKind::kClient, node,
+             [&world, node, draw] { StartMigration(world, node, draw); });
+    if (rng.Chance(1, 4)) {
+      world.At(at + rng.Range(0, 1500), EventKind::kClient, node, [&world, node] {
+        if (!world.region(node).up()) return;
+        auto [reply, durable] =
+            world.Execute(world.region(node), {"CLUSTER", "CANCELSLOTMIGRATIONS"});
+        world.Trace(
+            fmt::format("r{} CANCELSLOTMIGRATIONS -> {}", node, reply.substr(0, reply.find('\r'))));
+      });
+    }
+  }
+}
+
 void ScheduleWorkload(World& world, Workload& workload, int ops, int64_t window_ms) {
   Rng& rng = world.rng();
   for (int n = 0; n < ops; ++n) {
@@ -136,10 +204,46 @@ void Heal(World& world) {
     world.region(a).disk_full_until_ms = 0;
     if (!world.region(a).up()) world.Start(world.region(a));
     for (int b = a + 1; b < world.size(); ++b) {
+      if (!world.SameShard(a, b)) continue;
       world.SetPartitioned(a, b, false);
       world.ScheduleConnect(a, b, 1);
     }
   }
+  for (int a = 0; a < world.regions_per_shard(); ++a) {
+    for (int b = a + 1; b < world.regions_per_shard(); ++b)
+      world.SetRegionsPartitioned(a, b, false);
+  }
+}
+
+// The slot owners as a node sees them, for comparing slot maps.
+std::vector<std::string> SlotMap(const server::Cluster& cluster) {
+  std::vector<std::string> owners;
+  for (uint32_t slot = 0; slot < kSlotCount; ++slot) {
+    owners.push_back(cluster.topology().owner(static_cast<uint16_t>(slot)).shard);
+  }
+  return owners;
+}
+
+// Sharded runs are quiet when no migration is running, no slot is paused or unconfirmed, and
+// every node sees the same slot map.
+std::string ClusterUnquiet(World& world) {
+  const std::vector<std::string> reference = SlotMap(*world.region(0).node->cluster());
+  for (int n = 0; n < world.size(); ++n) {
+    const server::Cluster& cluster = *world.region(n).node->cluster();
+    for (const server::MigrationJob& job : cluster.jobs()) {
+      if (!job.terminal()) {
+        return fmt::format("r{} migration {} is {}", n, job.name,
+                           server::MigrationStateName(job.state));
+      }
+    }
+    const auto& paused = cluster.paused();
+    if (std::find(paused.begin(), paused.end(), true) != paused.end() ||
+        cluster.any_unconfirmed()) {
+      return fmt::format("r{} has paused or unconfirmed slots", n);
+    }
+    if (SlotMap(cluster) != reference) return fmt::format("r{} sees another slot map than r0", n);
+  }
+  return "";
 }
 
 // Quiet: every region up with the same applied vector, nothing buffered, nothing retained
@@ -149,9 +253,11 @@ std::string Unquiet(World& world) {
     Region& region = world.region(a);
     if (!region.up()) return fmt::format("r{} is down", a);
     const repl::Replicator& engine = region.replication().replicator();
-    if (engine.applied() != world.region(0).replication().replicator().applied()) {
-      return fmt::format("r{} applied {} but r0 applied {}", a, engine.applied().ToString(),
-                         world.region(0).replication().replicator().applied().ToString());
+    Region& first = world.region(world.ShardOf(a) * world.regions_per_shard());
+    if (!first.up()) return fmt::format("r{} is down", first.index);
+    if (engine.applied() != first.replication().replicator().applied()) {
+      return fmt::format("r{} applied {} but r{} applied {}", a, engine.applied().ToString(),
+                         first.index, first.replication().replicator().applied().ToString());
     }
     const uint64_t retained = engine.retained_ops();
     if (engine.buffered_ops() != 0 || retained != 0) {
@@ -159,10 +265,12 @@ std::string Unquiet(World& world) {
                          engine.retained_ops());
     }
     for (int b = a + 1; b < world.size(); ++b) {
-      if (!world.link(a, b).up) return fmt::format("link r{}-r{} is down", a, b);
+      if (world.SameShard(a, b) && !world.link(a, b).up) {
+        return fmt::format("link r{}-r{} is down", a, b);
+      }
     }
   }
-  return "";
+  return world.sharded() ? ClusterUnquiet(world) : "";
 }
 
 // Every region's engine as CRDT.STATUS shows it, for a failure report.
@@ -195,9 +303,9 @@ std::string Render(const server::VisibleValue& v) {
 
 // Every region shows the same value for every key, read at the same instant (the hidden system
 // db too: every region must end with the same policy table).
-void CheckConvergence(World& world, int64_t at_ms) {
+void CheckConvergence(World& world, int64_t at_ms, const std::vector<int>& nodes) {
   std::set<std::pair<int, std::string>> keys;
-  for (int r = 0; r < world.size(); ++r) {
+  for (int r : nodes) {
     server::Keyspace& keyspace = world.region(r).keyspace();
     for (int db = 0; db < keyspace.all_databases(); ++db) {
       keyspace.ForEach(db,
@@ -206,21 +314,38 @@ void CheckConvergence(World& world, int64_t at_ms) {
   }
   for (const auto& [db, key] : keys) {
     std::vector<server::VisibleValue> values;
-    for (int r = 0; r < world.size(); ++r) {
+    for (int r : nodes) {
       const crdt::Key* found = world.region(r).keyspace().Find(db, key, at_ms);
       values.push_back(found == nullptr ? server::VisibleValue{}
                                         : server::ReadVisible(*found, at_ms));
     }
-    for (int r = 1; r < world.size(); ++r) {
-      if (values[static_cast<size_t>(r)] != values[0]) {
+    for (size_t i = 1; i < values.size(); ++i) {
+      if (values[i] != values[0]) {
         std::string details = fmt::format("db {} key '{}' differs:", db, key);
-        for (int i = 0; i < world.size(); ++i) {
-          details += fmt::format("\n    r{}: {}", i, Render(values[static_cast<size_t>(i)]));
+        for (size_t j = 0; j < values.size(); ++j) {
+          details += fmt::format("\n    r{}: {}", nodes[j], Render(values[j]));
         }
         world.Fail("convergence", details);
         return;
       }
     }
+  }
+}
+
+// A node holds keys only of slots its shard owns: a migration that failed or was cancelled left
+// nothing at the target, and one that succeeded left nothing at the source.
+void CheckSlotOwnership(World& world) {
+  const server::ClusterTopology& topology = world.region(0).node->cluster()->topology();
+  for (int n = 0; n < world.size(); ++n) {
+    const std::string shard = World::ShardName(world.ShardOf(n));
+    server::Keyspace& keyspace = world.region(n).keyspace();
+    keyspace.ForEach(0, [&](const std::string& key, const crdt::Key&) {
+      const std::string& owner = topology.owner(server::KeySlot(key)).shard;
+      if (owner != shard) {
+        world.Fail("slot ownership", fmt::format("r{} (shard {}) holds '{}' of slot {} owned by {}",
+                                                 n, shard, key, server::KeySlot(key), owner));
+      }
+    });
   }
 }
 
@@ -239,8 +364,27 @@ void Settle(World& world, Workload& workload, int64_t window_ms) {
     return;
   }
   world.Trace("quiet: checking");
-  CheckConvergence(world, world.now_ms());
-  if (!world.failure().has_value()) workload.Check(world.region(0), world.now_ms());
+  for (int shard = 0; shard < world.shards() && !world.failure().has_value(); ++shard) {
+    std::vector<int> nodes;
+    for (int r = 0; r < world.regions_per_shard(); ++r) {
+      nodes.push_back(shard * world.regions_per_shard() + r);
+    }
+    CheckConvergence(world, world.now_ms(), nodes);
+  }
+  if (world.failure().has_value()) return;
+  if (!world.sharded()) {
+    workload.Check(world.region(0), world.now_ms(), nullptr);
+    return;
+  }
+  CheckSlotOwnership(world);
+  // Every acknowledged write is read in its key's owning shard, in every region.
+  const server::ClusterTopology& topology = world.region(0).node->cluster()->topology();
+  for (int n = 0; n < world.size() && !world.failure().has_value(); ++n) {
+    const std::string shard = World::ShardName(world.ShardOf(n));
+    workload.Check(world.region(n), world.now_ms(), [&](const std::string& key) {
+      return topology.owner(server::KeySlot(key)).shard == shard;
+    });
+  }
 }
 
 }  // namespace
@@ -289,9 +433,11 @@ SimResult RunSimulation(const SimOptions& options) {
     world.Start(world.region(r));
     world.At(rng.Range(0, 49), EventKind::kTick, r, nullptr);
   }
+  if (world.sharded()) CreateCluster(world);
   if (options.faults & kFaultPartition) SchedulePartitions(world, window_ms);
   ScheduleRegionFaults(world, options.faults, window_ms);
   ScheduleWorkload(world, workload, options.ops, window_ms);
+  if (world.sharded()) ScheduleMigrations(world, window_ms);
   Settle(world, workload, window_ms);
 
   SimResult result;

@@ -11,6 +11,7 @@
 // Single-threaded; deterministic given the Rng.
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -30,8 +31,9 @@ class Workload {
   // Issues the same kind of write on one key at every region that is up, at the same instant:
   // the concurrent pairs the merge rules exist for.
   void ConflictBurst();
-  // Checks the final state (read at `now_ms` from region 0) against the model.
-  void Check(Region& region, int64_t now_ms);
+  // Checks the final state (read at `now_ms` from `region`) against the model, for the keys
+  // `owned` accepts (null: every key).
+  void Check(Region& region, int64_t now_ms, const std::function<bool(const std::string&)>& owned);
 
   uint64_t commands = 0;
   uint64_t acknowledged = 0;
@@ -43,6 +45,10 @@ class Workload {
   };
   std::vector<std::string> RandomCommand(Rng& rng, const std::string& family);
   void Issue(Region& region, std::vector<std::string> args);
+  // Sharded runs: runs `args` where the key lives, following MOVED and ASK to the owning
+  // shard's node in `region`'s region. Returns the node that answered last.
+  Region& Route(Region& region, const std::vector<std::string>& args, std::string* reply,
+                bool* durable);
   void RemoveObserved(Region& region, const std::string& key, const std::string* member);
 
   World& world_;

@@ -8,6 +8,7 @@
 #include "fmt/format.h"
 #include "lattice/repl/codec.h"
 #include "lattice/repl/frame.h"
+#include "resp/reply_decoder.h"
 
 namespace lattice::sim {
 
@@ -16,6 +17,7 @@ World* g_current_world = nullptr;
 namespace {
 
 constexpr int64_t kTickMs = 50;
+constexpr int64_t kClusterTickMs = 10;
 constexpr size_t kTraceKept = 4000;
 
 std::string Describe(const repl::Message& message) {
@@ -64,7 +66,7 @@ World::World(const SimOptions& options, Rng& rng)
       rng_(rng),
       shard_secret_(options.seed % 2 == 1 ? "sim-shard-secret" : ""),
       handshake_rng_(options.seed ^ 0x6c696e6b73ULL) {
-  for (int i = 0; i < options.regions; ++i) {
+  for (int i = 0; i < options.regions * options.shards; ++i) {
     // Random ids: the replica tie-break of last-writer-wins must not follow region order.
     const ReplicaId id = (rng_.Next() | 1) & ~(uint64_t{1} << 63);
     const uint64_t draw = rng_.Uniform(6);
@@ -75,6 +77,7 @@ World::World(const SimOptions& options, Rng& rng)
   }
   for (int a = 0; a < size(); ++a) {
     for (int b = a + 1; b < size(); ++b) {
+      if (!SameShard(a, b)) continue;  // shards replicate only within themselves
       Link& l = links_[{a, b}];
       const bool latency = (options.faults & kFaultLatency) != 0;
       l.latency_ms = latency ? rng_.Range(1, 150) : 1;
@@ -90,10 +93,17 @@ World::~World() { g_current_world = nullptr; }
 
 void World::Start(Region& region) {
   server::Config config;
-  const std::string text = fmt::format(
-      "hz 10\nshard-id sim\nregion r{}\nappendfsync {}\nauto-aof-rewrite-min-size {}\n"
+  std::string text = fmt::format(
+      "hz 10\nshard-id {}\nregion r{}\nappendfsync {}\nauto-aof-rewrite-min-size {}\n"
       "crdt-backlog-ops {}\n",
-      region.index, repl::FsyncPolicyName(region.fsync), rewrite_min_bytes, max_retained_ops);
+      sharded() ? ShardName(ShardOf(region.index)) : "sim", region.index % regions_per_shard(),
+      repl::FsyncPolicyName(region.fsync), rewrite_min_bytes, max_retained_ops);
+  if (sharded()) {
+    // Distinct ports give the topology distinct addresses; the bus finds nodes by port.
+    text += fmt::format("cluster-enabled yes\nport {}\ncluster-announce-ip 127.0.0.1\n",
+                        PortOf(region.index));
+    if (region.bus == nullptr) region.bus = std::make_unique<SimBus>(*this, region.index);
+  }
   if (Result<void> loaded = config.LoadText(text, "sim"); !loaded.ok()) {
     Fail("config", loaded.error().message);
     return;
@@ -102,11 +112,15 @@ void World::Start(Region& region) {
       server::NodeOptions{.config = std::move(config),
                           .replica = region.id,
                           .rng_seed = rng_.Next(),
+                          .fresh_node_id = NodeIdOf(region.index),
                           .on_log_failure =
                               [&region](const Error& error, const server::Config&) {
                                 region.log_failure = error.message;
                               }},
-      server::NodeSeams{.clock = region.clock, .storage = &region.storage, .transport = &region});
+      server::NodeSeams{.clock = region.clock,
+                        .storage = &region.storage,
+                        .transport = &region,
+                        .bus = region.bus.get()});
   if (!opened.ok()) {
     Fail("recovery",
          fmt::format("r{} could not restart: {}", region.index, opened.error().message));
@@ -117,6 +131,10 @@ void World::Start(Region& region) {
   region.client->id = region.server().NextClientId();
   region.client->authenticated = true;
   region.server().RegisterClient(region.client.get());
+  region.bus_client = std::make_unique<server::ClientState>();
+  region.bus_client->id = region.server().NextClientId();
+  region.bus_client->authenticated = true;
+  region.server().RegisterClient(region.bus_client.get());
   region.syncs_seen = region.storage.sync_count();
   region.busy_until_ms = now_ms_;
   ++region.starts;
@@ -125,7 +143,9 @@ void World::Start(Region& region) {
                     region.replication().stats().recovered_keys,
                     region.replication().replicator().applied().ToString()));
   for (int other = 0; other < size(); ++other) {
-    if (other != region.index) ScheduleConnect(region.index, other, rng_.Range(1, 30));
+    if (other != region.index && SameShard(other, region.index)) {
+      ScheduleConnect(region.index, other, rng_.Range(1, 30));
+    }
   }
 }
 
@@ -142,12 +162,14 @@ void World::Crash(Region& region, bool power_cut) {
   Trace(fmt::format("r{} {}", region.index, power_cut ? "POWER CUT" : "process killed"));
   region.server().UnregisterClient(region.client.get());
   region.client.reset();
+  region.server().UnregisterClient(region.bus_client.get());
+  region.bus_client.reset();
   region.node.reset();
   region.outbox.clear();
   region.closes.clear();
   // The peers notice the broken links (the region is down first, so it is not told).
   for (int other = 0; other < size(); ++other) {
-    if (other != region.index) LinkDown(region.index, other);
+    if (other != region.index && SameShard(other, region.index)) LinkDown(region.index, other);
   }
 }
 
@@ -189,7 +211,8 @@ void World::CheckRegion(Region& region) {
   if (!options_.watch_key.empty()) WatchKey(region);
   const crdt::DotContext& context = region.keyspace().context();
   const crdt::VersionVector& applied = region.replication().replicator().applied();
-  if (!context.cloud().empty() || !context.vector().LessOrEqual(applied)) {
+  if (sharded() ? !ShardCausal(region)
+                : !context.cloud().empty() || !context.vector().LessOrEqual(applied)) {
     Fail("causal delivery",
          fmt::format("r{}: keyspace context {} (cloud {}) is ahead of the applied vector {}",
                      region.index, context.vector().ToString(), context.cloud().size(),
@@ -204,6 +227,19 @@ void World::CheckRegion(Region& region) {
     }
     if (event.starts_with("snapshot_installed")) ++snapshots;
   }
+}
+
+// Sharded runs: a migration imports keys with the dots of another shard's replicas, so the
+// context may hold foreign dots (and a cloud of them); only this shard's replicas are compared.
+bool World::ShardCausal(Region& region) {
+  const crdt::VersionVector& context = region.keyspace().context().vector();
+  const crdt::VersionVector& applied = region.replication().replicator().applied();
+  const int first = ShardOf(region.index) * regions_per_shard();
+  for (int n = first; n < first + regions_per_shard(); ++n) {
+    const ReplicaId id = this->region(n).id;
+    if (context.Get(id) > applied.Get(id)) return false;
+  }
+  return true;
 }
 
 // --watch KEY: traces every change of the key's state at each region and every op on it that
@@ -330,6 +366,13 @@ void World::SetPartitioned(int a, int b, bool partitioned) {
   }
 }
 
+void World::SetRegionsPartitioned(int a, int b, bool partitioned) {
+  region_cut_[{std::min(a, b), std::max(a, b)}] = partitioned;
+  for (int shard = 0; shard < shards(); ++shard) {
+    SetPartitioned(shard * regions_per_shard() + a, shard * regions_per_shard() + b, partitioned);
+  }
+}
+
 // The link breaks: in-flight chunks are lost, and each end that had completed its side of the
 // handshake is told (as PeerLinks::Disconnect does).
 void World::LinkDown(int a, int b) {
@@ -447,7 +490,8 @@ void World::At(int64_t at_ms, EventKind kind, int region, std::function<void()> 
 }
 
 void World::OnTick(Region& region) {
-  At(now_ms_ + kTickMs, EventKind::kTick, region.index, nullptr);
+  // Sharded runs tick every 10 ms: the cluster's gossip and migration steps run that often.
+  At(now_ms_ + (sharded() ? kClusterTickMs : kTickMs), EventKind::kTick, region.index, nullptr);
   if (!region.up()) return;
   region.node->Tick();  // replication every tick, the server cron at hz 10
   EndOfBatch(region);
@@ -514,6 +558,88 @@ std::string World::TraceText(size_t lines) const {
     text += '\n';
   }
   return text;
+}
+
+}  // namespace lattice::sim
+
+namespace lattice::sim {
+
+// ---- cluster bus (sharded runs) ---------------------------------------------------------
+
+void SimBus::Send(const std::string& /*ip*/, int port, std::string_view channel,
+                  std::vector<std::string> args, ReplyHandler done) {
+  world_.BusSend(from_, port, channel, std::move(args), std::move(done));
+}
+
+std::string World::NodeIdOf(int node) { return fmt::format("{:040x}", 0xc0de0000 + node); }
+
+// Fixed per ordered pair: one connection's requests, and its replies, arrive in order.
+int64_t World::BusLatency(int from, int to) {
+  auto [it, fresh] = bus_latency_.try_emplace({from, to}, 1);
+  if (fresh && (options_.faults & kFaultLatency) != 0) it->second = rng_.Range(1, 60);
+  return it->second;
+}
+
+void World::BusSend(int from, int port, std::string_view channel, std::vector<std::string> args,
+                    server::ClusterBus::ReplyHandler done) {
+  const int to = port - PortOf(0);
+  if (to < 0 || to >= size()) {
+    Fail("cluster bus", fmt::format("n{} sent to unknown port {}", from, port));
+    return;
+  }
+  BusConnection connection{from, to, std::string(channel)};
+  const uint64_t epoch = bus_epoch_[connection];
+  const uint64_t start = region(from).starts;
+  At(now_ms_ + BusLatency(from, to), EventKind::kClient, to,
+     [this, from, start, connection, epoch, args = std::move(args), done = std::move(done)] {
+       BusDeliver(from, start, connection, epoch, args, done);
+     });
+}
+
+// Runs the command on the target, unless the connection broke (target down, partition, loss);
+// a lost reply breaks the connection after the command ran.
+void World::BusDeliver(int from, uint64_t start, const BusConnection& connection, uint64_t epoch,
+                       const std::vector<std::string>& args,
+                       server::ClusterBus::ReplyHandler done) {
+  const int to = std::get<1>(connection);
+  const int64_t latency = BusLatency(to, from);
+  Region& target = region(to);
+  const int ra = from % regions_per_shard();
+  const int rb = to % regions_per_shard();
+  const bool cut = ra != rb && region_cut_[{std::min(ra, rb), std::max(ra, rb)}];
+  uint64_t& current = bus_epoch_[connection];
+  if (epoch != current || !target.up() || cut || rng_.Chance(net.loss_per_mille, 1000)) {
+    if (epoch == current) ++current;
+    BusReply(from, start, latency, Unexpected(std::string("cluster bus link failed: sim")),
+             std::move(done));
+    return;
+  }
+  std::vector<std::string_view> views(args.begin(), args.end());
+  std::string out;
+  server::ReplyBuilder reply(&out);
+  target.server().Execute(*target.bus_client, views, reply);
+  const bool durable = EndOfBatch(target);
+  if (!durable || rng_.Chance(net.loss_per_mille, 1000)) {
+    ++current;
+    Trace(fmt::format("n{} -> n{} bus reply lost: {}", from, to, args.size() > 2 ? args[2] : ""));
+    BusReply(from, start, latency, Unexpected(std::string("cluster bus link failed: sim")),
+             std::move(done));
+    return;
+  }
+  BusReply(from, start, latency, server::DecodeReply(out), std::move(done));
+}
+
+// The reply reaches the sender unless it restarted since (its Cluster, and the handler, died
+// with the crash).
+void World::BusReply(int from, uint64_t start, int64_t latency_ms, Result<server::RespValue> reply,
+                     server::ClusterBus::ReplyHandler done) {
+  At(now_ms_ + latency_ms, EventKind::kClient, from,
+     [this, from, start, reply = std::move(reply), done = std::move(done)]() mutable {
+       Region& sender = region(from);
+       if (!sender.up() || sender.starts != start) return;
+       done(std::move(reply));
+       EndOfBatch(sender);
+     });
 }
 
 }  // namespace lattice::sim

@@ -15,6 +15,7 @@
 #include <memory>
 #include <queue>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "lattice/common/rng.h"
@@ -44,6 +45,19 @@ class SimClock final : public server::Clock {
 
 class World;
 
+// A node's cluster bus (sharded runs): each Send becomes an event of the world's queue, runs on
+// the target node as a command of its bus client, and its reply comes back as another event.
+class SimBus final : public server::ClusterBus {
+ public:
+  SimBus(World& world, int from) : world_(world), from_(from) {}
+  void Send(const std::string& ip, int port, std::string_view channel,
+            std::vector<std::string> args, ReplyHandler done) override;
+
+ private:
+  World& world_;
+  const int from_;
+};
+
 // One region. It is the Transport of its Replication: Send only queues (as the production
 // transport only queues bytes until the handler ends), and World releases the outbox after the
 // batch is durable.
@@ -65,6 +79,8 @@ class Region final : public repl::Transport {
   repl::MemoryStorage storage;
   std::unique_ptr<server::Node> node;
   std::unique_ptr<server::ClientState> client;
+  std::unique_ptr<server::ClientState> bus_client;  // runs what other nodes send over the bus
+  std::unique_ptr<SimBus> bus;                      // sharded runs only
   std::vector<std::pair<ReplicaId, repl::Message>> outbox;
   std::vector<ReplicaId> closes;  // links the engine asked to close in this batch
   int64_t busy_until_ms = 0;      // a slow fsync in progress: events wait until then
@@ -128,8 +144,19 @@ class World {
   ~World();
 
   // ---- regions --------------------------------------------------------------------------
+  // Regions are nodes: node i is region i % R of shard i / R (one shard: as before).
   Region& region(int i) { return *regions_[static_cast<size_t>(i)]; }
   int size() const { return static_cast<int>(regions_.size()); }
+  int regions_per_shard() const { return options_.regions; }
+  int shards() const { return options_.shards; }
+  bool sharded() const { return options_.shards > 1; }
+  int ShardOf(int node) const { return node / options_.regions; }
+  bool SameShard(int a, int b) const { return ShardOf(a) == ShardOf(b); }
+  static std::string ShardName(int shard) { return "s" + std::to_string(shard); }
+  static int PortOf(int node) { return 7000 + node; }
+  static std::string NodeIdOf(int node);
+  // The node of `shard` in the same region as `node`.
+  int Peer(int node, int shard) const { return shard * options_.regions + node % options_.regions; }
   void Start(Region& region);                  // builds the Node from storage
   void Crash(Region& region, bool power_cut);  // power cut: unsynced bytes are lost
   // Runs one command on the region as its client; returns the raw RESP reply and whether the
@@ -144,6 +171,12 @@ class World {
   // The index of the region whose replica id is `id`, or -1.
   int RegionIndexOf(ReplicaId id) const;
   void SetPartitioned(int a, int b, bool partitioned);
+  // Cuts (or heals) regions a and b (indices within a shard) in every shard, and the cluster bus
+  // between nodes of those regions. One shard: SetPartitioned.
+  void SetRegionsPartitioned(int a, int b, bool partitioned);
+  // Sharded runs: carries a bus command from node `from` to the node on `port`.
+  void BusSend(int from, int port, std::string_view channel, std::vector<std::string> args,
+               server::ClusterBus::ReplyHandler done);
   void LinkDown(int a, int b);
   void ScheduleConnect(int a, int b, int64_t delay_ms);
   NetworkFaults net;
@@ -171,6 +204,14 @@ class World {
   uint64_t rewrite_min_bytes = 64 << 20;
 
  private:
+  // A bus connection: (from, to, channel). A failure breaks it, and what was sent on it before
+  // fails too, in order, as on the production bus.
+  using BusConnection = std::tuple<int, int, std::string>;
+  void BusDeliver(int from, uint64_t start, const BusConnection& connection, uint64_t epoch,
+                  const std::vector<std::string>& args, server::ClusterBus::ReplyHandler done);
+  void BusReply(int from, uint64_t start, int64_t latency_ms, Result<server::RespValue> reply,
+                server::ClusterBus::ReplyHandler done);
+  int64_t BusLatency(int from, int to);
   void Dispatch(Event& event);
   void Deliver(Region& to, int from, uint64_t epoch, const std::string& bytes);
   void OnTick(Region& region);
@@ -179,6 +220,7 @@ class World {
   repl::LinkOptions HandshakeOptions(Region& region, bool dialed, const std::string& binding);
   void Release(Region& region);
   void CheckRegion(Region& region);
+  bool ShardCausal(Region& region);
   void WatchKey(Region& region);
   void WatchOps(Region& to, int from, const repl::Message& message);
 
@@ -191,7 +233,10 @@ class World {
   std::priority_queue<Event, std::vector<Event>, EventAfter> queue_;
   std::deque<std::string> trace_;
   std::optional<Failure> failure_;
-  std::map<int, std::string> watched_;  // --watch: last state shown per region
+  std::map<int, std::string> watched_;
+  std::map<std::pair<int, int>, bool> region_cut_;  // by region indices (a < b)
+  std::map<BusConnection, uint64_t> bus_epoch_;
+  std::map<std::pair<int, int>, int64_t> bus_latency_;  // --watch: last state shown per region
   // Odd seeds run with a shard secret, so links prove it as production does. Nonces and the
   // stand-in TLS channel binding come from their own stream: runs without a secret draw
   // exactly what they drew before the handshake was simulated.

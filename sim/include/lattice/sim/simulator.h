@@ -40,7 +40,10 @@ std::optional<Mutation> ParseMutation(const std::string& name);
 struct SimOptions {
   uint64_t seed = 1;
   int regions = 3;  // 2 .. 8
-  int ops = 400;    // client commands in the workload
+  // Shards (1 .. 4). Above 1, every node runs in cluster mode, each shard is `regions` nodes that
+  // replicate with each other, and slots migrate between shards under the faults (sharded runs).
+  int shards = 1;
+  int ops = 400;  // client commands in the workload
   uint32_t faults = kFaultAll;
   size_t trace_lines = 60;  // events printed with a failure
   bool verbose = false;     // print the whole trace, even on success
