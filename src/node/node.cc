@@ -145,13 +145,18 @@ int64_t Node::Tick() {
   return std::max<int64_t>(1, next - now);
 }
 
+// Log before send, for the migration stream as for the peer links: the batch's ops are written
+// to the op log (synced per appendfsync) before any of them leaves for a migration target, so a
+// crash can never leave a target shard holding an op its source lost and never acknowledged.
 bool Node::EndOfBatch() {
+  if (replication_ != nullptr) {
+    if (Result<void> done = replication_->EndOfBatch(); !done.ok()) {
+      if (on_log_failure_) on_log_failure_(done.error(), server_->config());
+      return false;
+    }
+  }
   if (cluster_ != nullptr) cluster_->Flush();
-  if (replication_ == nullptr) return true;
-  Result<void> done = replication_->EndOfBatch();
-  if (done.ok()) return true;
-  if (on_log_failure_) on_log_failure_(done.error(), server_->config());
-  return false;
+  return true;
 }
 
 Result<void> Node::Close() {
