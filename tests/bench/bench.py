@@ -17,6 +17,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -33,8 +34,8 @@ import throughput  # noqa: E402
 
 FULL = {
     "rounds": 3, "n": {1: 20000, 16: 100000, "collection": 1000}, "cap_s": 15.0,
-    "cpu": {"rounds": 2, "n": {16: 200000, 1: 50000}, "n_collection": {16: 50000, 1: 20000},
-            "n_mesh": 20000},
+    "cpu": {"rounds": 1, "n": {16: 200000, 1: 50000}, "n_collection": {16: 20000, 1: 10000},
+            "n_mesh": 10000},
     "profile": [("set", 16), ("hset", 16), ("sadd", 16), ("zadd", 16)],
     "memory": {"string_keys": 1000000, "collection_keys": 100, "elements": 1000,
                "small_keys": 10000, "small_elements": 10},
@@ -89,6 +90,8 @@ def main():
     parser.add_argument("--redis", default=shutil.which("redis-server") or "redis-server")
     parser.add_argument("--compare", help="an earlier results.json to print beside this run")
     args = parser.parse_args()
+    # A SIGTERM (timeout, kill) unwinds like Ctrl-C, so every server started is stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("bench.py: terminated"))
     plan = QUICK if args.quick else FULL
     phases = set(args.only.split(","))
     os.makedirs(args.out, exist_ok=True)
