@@ -89,6 +89,9 @@ def main():
         "LATTICE_SERVER", os.path.join(ROOT, "build", "bin", "lattice-server")))
     parser.add_argument("--redis", default=shutil.which("redis-server") or "redis-server")
     parser.add_argument("--compare", help="an earlier results.json to print beside this run")
+    parser.add_argument("--cpu-pipelines", default="16,1", help="the cpu phase's -P values")
+    parser.add_argument("--cpu-scale", type=float, default=1.0,
+                        help="multiplies the cpu phase's request counts (a loaded machine)")
     args = parser.parse_args()
     # A SIGTERM (timeout, kill) unwinds like Ctrl-C, so every server started is stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("bench.py: terminated"))
@@ -107,6 +110,8 @@ def main():
         sys.exit("the delaying proxy failed its self-check")
     results = {"mode": "quick" if args.quick else "full", "machine": machine(args.lattice), "plan": plan}
     if "cpu" in phases:
+        plan["cpu"] = {**plan["cpu"], "pipelines": [int(p) for p in args.cpu_pipelines.split(",")],
+                       "scale": args.cpu_scale}
         results["cpu"] = cpu.run(args.lattice, args.redis, plan["cpu"], log)
     if "profile" in phases:
         results["profiles"] = profile_worst.run_tests(args.lattice, plan["profile"], log)

@@ -18,13 +18,13 @@ import statistics
 import subprocess
 import time
 
-from servers import PRIORITY, Server, start_lattice_regions, wait_caught_up
-from throughput import COLLECTION_KEYS, FINAL, KEYSPACE, preload
+import throughput
+from servers import PRIORITY, wait_caught_up
+from throughput import COLLECTION_KEYS, FINAL, KEYSPACE, PEERS, preload
 
 CLIENTS = 50
 TESTS = ["GET", "SET", "INCR", "HSET", "SADD", "ZADD"]
 WRITES = {"SET", "INCR", "HSET", "SADD", "ZADD"}
-PEERS = "lattice+2 peers"
 TICK_S = 1.0 / os.sysconf("SC_CLK_TCK")
 
 
@@ -48,19 +48,11 @@ def benchmark(port, test, pipeline, n):
     return float(final[-1])
 
 
-class Targets:
+class Targets(throughput.Targets):
+    """throughput.py's three targets, by name."""
+
     def __init__(self, lattice_binary, redis_binary):
-        self.redis = Server("redis", redis_binary, cpus="0", label="redis-server").start()
-        self.lattice = Server("lattice", lattice_binary, cpus="0",
-                              label="lattice standalone").start()
-        self.regions = []
-        try:
-            self.regions = start_lattice_regions(lattice_binary, 3, cpus=["0", "1", "1"])
-            if not wait_caught_up(self.regions, timeout=20):
-                raise RuntimeError("Lattice regions did not connect")
-        except BaseException:
-            self.stop()
-            raise
+        super().__init__(lattice_binary, redis_binary)
         self.servers = {"redis": self.redis, "lattice": self.lattice, PEERS: self.regions[0]}
 
     def prepare(self, name, test):
@@ -75,11 +67,6 @@ class Targets:
                            stdout=subprocess.DEVNULL, check=True, timeout=60)
         if name == PEERS:
             wait_caught_up(self.regions, timeout=60)
-
-    def stop(self):
-        for server in [self.redis, self.lattice, *self.regions]:
-            server.cleanup()
-
 
 def one_run(targets, name, test, pipeline, n):
     targets.prepare(name, test)
@@ -106,7 +93,7 @@ def run(lattice_binary, redis_binary, plan, log):
     try:
         for round_index in range(plan["rounds"]):
             order = names[round_index % len(names):] + names[:round_index % len(names)]
-            for pipeline in (16, 1):
+            for pipeline in plan.get("pipelines", (16, 1)):
                 for test in TESTS:
                     for name in order:
                         if name == PEERS and (pipeline != 16 or test not in WRITES):
@@ -114,6 +101,7 @@ def run(lattice_binary, redis_binary, plan, log):
                         n = (plan["n_mesh"] if name == PEERS else
                              plan["n_collection"][pipeline] if test.lower() in COLLECTION_KEYS
                              else plan["n"][pipeline])
+                        n = int(n * plan.get("scale", 1.0))
                         result = one_run(targets, name, test, pipeline, n)
                         runs.setdefault(f"P{pipeline}", {}).setdefault(test, {}).setdefault(
                             name, []).append(result)

@@ -48,18 +48,18 @@ def top_symbols(perf_data, limit=10):
     return rows[:limit]
 
 
-def record(lattice_binary, test, pipeline, seconds=RECORD_S, size=16):
-    """`perf record` of a fresh pinned Lattice under redis-benchmark `test` at -P `pipeline`;
-    returns the top symbols by self time."""
+def record(lattice_binary, test, pipeline, seconds=RECORD_S, size=16, limit=15):
+    """`perf record` of a fresh pinned Lattice under redis-benchmark `test` at -P `pipeline`
+    ("mixed": its SETs, over preloaded keys); returns the top symbols by self time."""
     server = Server("lattice", lattice_binary, cpus="0", label="lattice profile").start()
     tmp = tempfile.mkdtemp(prefix="lattice-bench-perf-")
     try:
-        if test == "get":
+        if test in ("get", "mixed"):
             throughput.preload(server.port, size)
         runner = subprocess.Popen(
             ["taskset", "-c", "1", "redis-benchmark", "-p", str(server.port), "-c", "50",
              "-P", str(pipeline), "-n", "100000000", "-r", str(throughput.KEYSPACE),
-             "-d", str(size), "-t", test, "-q"],
+             "-d", str(size), "-t", "set" if test == "mixed" else test, "-q"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(1.0)
         perf_data = f"{tmp}/perf.data"
@@ -68,7 +68,7 @@ def record(lattice_binary, test, pipeline, seconds=RECORD_S, size=16):
                        timeout=seconds + 60)
         runner.terminate()
         runner.wait(timeout=10)
-        return top_symbols(perf_data, limit=15)
+        return top_symbols(perf_data, limit=limit)
     finally:
         server.cleanup()
         shutil.rmtree(tmp, ignore_errors=True)
@@ -96,27 +96,7 @@ def run(lattice_binary, results, plan, log):
         log("profile: skipped (perf is not installed or not permitted here)")
         return {"skipped": "perf is not installed or not permitted here", "test": name}
     test, size, pipeline = (results[name][k] for k in ("test", "size", "pipeline"))
-    server = Server("lattice", lattice_binary, cpus="0", label="lattice profile").start()
-    tmp = tempfile.mkdtemp(prefix="lattice-bench-perf-")
-    try:
-        if test in ("get", "mixed"):
-            throughput.preload(server.port, size)
-        runner = subprocess.Popen(
-            ["taskset", "-c", "1", "redis-benchmark", "-p", str(server.port), "-c", "50",
-             "-P", str(pipeline), "-n", "100000000", "-r", str(throughput.KEYSPACE),
-             "-d", str(size or 16), "-t", "set" if test == "mixed" else test, "-q"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(1.0)
-        perf_data = f"{tmp}/perf.data"
-        subprocess.run(["perf", "record", "-F", "999", "-p", str(server.proc.pid), "-o",
-                        perf_data, "--", "sleep", str(RECORD_S)], capture_output=True,
-                       timeout=RECORD_S + 60)
-        runner.terminate()
-        runner.wait(timeout=10)
-        rows = top_symbols(perf_data)
-    finally:
-        server.cleanup()
-        shutil.rmtree(tmp, ignore_errors=True)
+    rows = record(lattice_binary, test, pipeline, size=size or 16, limit=10)
     log(f"profile of {name} (ratio {ratio:.3f}): " +
         "; ".join(f"{pct:.1f}% {sym}" for pct, sym in rows[:5]))
     return {"test": name, "ratio": ratio, "seconds": RECORD_S, "top": rows}
