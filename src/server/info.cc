@@ -1,6 +1,5 @@
 #include "server/info.h"
 
-#include <malloc.h>
 #include <sys/resource.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -12,6 +11,7 @@
 
 #include "fmt/format.h"
 #include "store/replication.h"
+#include "util/allocator.h"
 
 namespace lattice::server {
 namespace {
@@ -32,11 +32,6 @@ std::string HumanBytes(uint64_t bytes) {
   if (bytes < 1024ULL * 1024) return fmt::format("{:.2f}K", value / 1024);
   if (bytes < 1024ULL * 1024 * 1024) return fmt::format("{:.2f}M", value / (1024.0 * 1024));
   return fmt::format("{:.2f}G", value / (1024.0 * 1024 * 1024));
-}
-
-uint64_t UsedMemory() {
-  const struct mallinfo2 info = mallinfo2();
-  return info.uordblks + info.hblkhd;
 }
 
 uint64_t RssBytes() {
@@ -82,8 +77,22 @@ void ClientsSection(Server& server, Lines& out) {
   Add(out, "watching_clients", "0");
 }
 
+std::string Ratio(uint64_t numerator, uint64_t denominator) {
+  return fmt::format(
+      "{:.2f}",
+      denominator == 0 ? 0.0 : static_cast<double>(numerator) / static_cast<double>(denominator));
+}
+
+int64_t Difference(uint64_t a, uint64_t b) {
+  return static_cast<int64_t>(a) - static_cast<int64_t>(b);
+}
+
+// Valkey's memory fields, from the allocator's statistics (util/allocator.h): used_memory is
+// what the program holds; the ratios show what the allocator (active/allocated: fragmentation
+// inside its pages; resident/active) and the rest of the process (rss/resident) add on top.
 void MemorySection(Server& server, Lines& out) {
-  const uint64_t used = UsedMemory();
+  const util::AllocatorStats heap = util::ReadAllocatorStats();
+  const uint64_t used = heap.allocated;
   const uint64_t rss = RssBytes();
   Add(out, "used_memory", used);
   Add(out, "used_memory_human", HumanBytes(used));
@@ -92,7 +101,20 @@ void MemorySection(Server& server, Lines& out) {
   Add(out, "maxmemory", server.config().maxmemory());
   Add(out, "maxmemory_human", HumanBytes(server.config().maxmemory()));
   Add(out, "maxmemory_policy", "noeviction");
-  Add(out, "mem_allocator", "libc");
+  Add(out, "allocator_allocated", heap.allocated);
+  Add(out, "allocator_active", heap.active);
+  Add(out, "allocator_resident", heap.resident);
+  Add(out, "allocator_mapped", heap.mapped);
+  Add(out, "allocator_retained", heap.retained);
+  Add(out, "allocator_frag_ratio", Ratio(heap.active, heap.allocated));
+  AddSigned(out, "allocator_frag_bytes", Difference(heap.active, heap.allocated));
+  Add(out, "allocator_rss_ratio", Ratio(heap.resident, heap.active));
+  AddSigned(out, "allocator_rss_bytes", Difference(heap.resident, heap.active));
+  Add(out, "rss_overhead_ratio", Ratio(rss, heap.resident));
+  AddSigned(out, "rss_overhead_bytes", Difference(rss, heap.resident));
+  Add(out, "mem_fragmentation_ratio", Ratio(rss, used));
+  AddSigned(out, "mem_fragmentation_bytes", Difference(rss, used));
+  Add(out, "mem_allocator", util::AllocatorName());
 }
 
 // The op log stands where Valkey's AOF does: every applied op, synced per appendfsync.

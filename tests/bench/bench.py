@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
-"""Lattice side by side with redis-server on this machine: throughput, memory, replication.
+"""Lattice side by side with redis-server on this machine: CPU per request, memory, replication.
 
-Run through scripts/bench. Phases: the proxy self-check, throughput (throughput.py), a perf
-profile of the worst throughput ratio (when perf works here), memory (memory.py) and
-replication (replication.py). Writes results.json, the plots and a summary to --out; a full run
-also rewrites the generated part of docs/benchmarks.md and docs/benchmarks/*.png.
-Usage: bench.py [--quick] [--only throughput,memory,replication] [--out DIR] [--no-docs]
+Run through scripts/bench. Phases: the proxy self-check, cpu (cpu.py: server CPU time per
+request and throughput), perf profiles of SET (and in a full run HSET, SADD, ZADD) at -P16
+(profile_worst.py, when perf works here), memory (memory.py), replication (replication.py); the
+older alternating-rounds throughput phase (throughput.py) runs only when named in --only.
+Writes results.json, the plots and a summary to --out; a full run also rewrites the generated
+part of docs/benchmarks.md and docs/benchmarks/*.png. --compare OLD.json prints, beside this
+run's ratios, those of an earlier run (e.g. the code before a change).
+Usage: bench.py [--quick] [--only cpu,profile,memory,replication,throughput] [--out DIR]
+                [--no-docs] [--lattice BINARY] [--compare results.json]
 """
 import argparse
 import datetime
@@ -13,6 +17,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -20,6 +25,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, HERE)
+import cpu  # noqa: E402
 import memory  # noqa: E402
 import profile_worst  # noqa: E402
 import replication  # noqa: E402
@@ -28,15 +34,25 @@ import throughput  # noqa: E402
 
 FULL = {
     "rounds": 3, "n": {1: 20000, 16: 100000, "collection": 1000}, "cap_s": 15.0,
-    "memory": {"string_keys": 1000000, "collection_keys": 100, "elements": 1000},
+    "cpu": {"rounds": 1, "n": {16: 200000, 1: 50000}, "n_collection": {16: 20000, 1: 10000},
+            "n_mesh": 10000},
+    "profile": [("set", 16), ("hset", 16), ("sadd", 16), ("zadd", 16)],
+    "memory": {"string_keys": 1000000, "collection_keys": 100, "elements": 1000,
+               "small_keys": 10000, "small_elements": 10},
     "replication": {"delay_ms": 50, "jitter_ms": 5, "rate": 1000, "lag_s": 15,
-                    "redis_lag_s": 10, "bytes_ops": 2000, "partition_s": 60},
+                    "redis_lag_s": 10, "bytes_ops": 2000, "partition_s": 60,
+                    "lagging_ops": 50000},
 }
 QUICK = {
     "rounds": 1, "n": {1: 10000, 16: 50000, "collection": 500}, "cap_s": 5.0,
-    "memory": {"string_keys": 100000, "collection_keys": 10, "elements": 1000},
+    "cpu": {"rounds": 1, "n": {16: 50000, 1: 10000}, "n_collection": {16: 10000, 1: 5000},
+            "n_mesh": 5000},
+    "profile": [("set", 16)],
+    "memory": {"string_keys": 100000, "collection_keys": 10, "elements": 1000,
+               "small_keys": 1000, "small_elements": 10},
     "replication": {"delay_ms": 50, "jitter_ms": 5, "rate": 1000, "lag_s": 3,
-                    "redis_lag_s": 2, "bytes_ops": 300, "partition_s": 5},
+                    "redis_lag_s": 2, "bytes_ops": 300, "partition_s": 5,
+                    "lagging_ops": 5000},
 }
 
 
@@ -66,13 +82,19 @@ def machine(lattice_binary):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run of every phase")
-    parser.add_argument("--only", default="throughput,memory,replication")
+    parser.add_argument("--only", default="cpu,profile,memory,replication")
     parser.add_argument("--out", default=os.path.join(ROOT, "build", "bench"))
     parser.add_argument("--no-docs", action="store_true", help="do not touch docs/")
     parser.add_argument("--lattice", default=os.environ.get(
         "LATTICE_SERVER", os.path.join(ROOT, "build", "bin", "lattice-server")))
     parser.add_argument("--redis", default=shutil.which("redis-server") or "redis-server")
+    parser.add_argument("--compare", help="an earlier results.json to print beside this run")
+    parser.add_argument("--cpu-pipelines", default="16,1", help="the cpu phase's -P values")
+    parser.add_argument("--cpu-scale", type=float, default=1.0,
+                        help="multiplies the cpu phase's request counts (a loaded machine)")
     args = parser.parse_args()
+    # A SIGTERM (timeout, kill) unwinds like Ctrl-C, so every server started is stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("bench.py: terminated"))
     plan = QUICK if args.quick else FULL
     phases = set(args.only.split(","))
     os.makedirs(args.out, exist_ok=True)
@@ -87,6 +109,12 @@ def main():
     if check.returncode != 0:
         sys.exit("the delaying proxy failed its self-check")
     results = {"mode": "quick" if args.quick else "full", "machine": machine(args.lattice), "plan": plan}
+    if "cpu" in phases:
+        plan["cpu"] = {**plan["cpu"], "pipelines": [int(p) for p in args.cpu_pipelines.split(",")],
+                       "scale": args.cpu_scale}
+        results["cpu"] = cpu.run(args.lattice, args.redis, plan["cpu"], log)
+    if "profile" in phases:
+        results["profiles"] = profile_worst.run_tests(args.lattice, plan["profile"], log)
     if "throughput" in phases:
         results["throughput"] = throughput.run(args.lattice, args.redis, plan["rounds"],
                                                (plan["n"], plan["cap_s"]), log)
@@ -101,7 +129,13 @@ def main():
     with open(os.path.join(args.out, "results.json"), "w") as f:
         json.dump(results, f, indent=1)
     write_docs = not args.quick and not args.no_docs
-    report.write(results, args.out, os.path.join(ROOT, "docs") if write_docs else None, log)
+    earlier = None
+    if args.compare:
+        with open(args.compare) as f:
+            earlier = json.load(f)
+    report.write(results, args.out, os.path.join(ROOT, "docs") if write_docs else None, log,
+                 earlier)
+    print(report.ratio_table(results, earlier), flush=True)
     log(f"done in {results['elapsed_s'] / 60:.1f} min; results in {args.out}")
 
 

@@ -1,6 +1,8 @@
 """Memory per key and per element: each dataset is loaded with `redis-cli --pipe` into a fresh
 server (redis-server, then Lattice standalone), and the growth of INFO memory used_memory and of
-the process RSS (/proc/PID/status VmRSS) is divided by the number of keys or elements."""
+the process RSS (/proc/PID/status VmRSS) is divided by the number of keys or elements.
+Datasets: 16-byte strings; hashes, sets and zsets of `elements` (large: redis-server's hashtable,
+skiplist encodings) and of `small_elements` each (small: its listpack encodings)."""
 import subprocess
 import time
 
@@ -53,10 +55,14 @@ def measure(server, payload, elements):
     return {"used_memory_per": used / elements, "rss_per": rss / elements, "load_s": load_s}
 
 
-def run(lattice_binary, redis_binary, string_keys, collection_keys, elements, log):
-    """Returns {dataset: {"elements": n, "redis": {...}, "lattice": {...}}}."""
+def run(lattice_binary, redis_binary, string_keys, collection_keys, elements, log,
+        small_keys=0, small_elements=10):
+    """Returns {dataset: {"elements": n, "redis": {...}, "lattice": {...}}}; the small
+    collections are named "small hash" etc."""
     plan = [("string", string_keys, 1), ("hash", collection_keys, elements),
             ("set", collection_keys, elements), ("zset", collection_keys, elements)]
+    if small_keys:
+        plan += [(kind, small_keys, small_elements) for kind in ("hash", "set", "zset")]
     results = {}
     for kind, keys, per_key in plan:
         payload = dataset_bytes(kind, keys, per_key)
@@ -75,5 +81,5 @@ def run(lattice_binary, redis_binary, string_keys, collection_keys, elements, lo
             log(f"memory {label:<26} {target:<8} used_memory {entry[target]['used_memory_per']:7.1f}"
                 f" B, RSS {entry[target]['rss_per']:7.1f} B per element "
                 f"(load {entry[target]['load_s']:.1f} s)")
-        results[kind] = entry
+        results[kind if per_key >= elements or kind == "string" else f"small {kind}"] = entry
     return results

@@ -48,14 +48,9 @@ def top_symbols(perf_data, limit=10):
     return rows[:limit]
 
 
-def run(lattice_binary, results, plan, log):
-    ratio, name = worst(results)
-    if name is None:
-        return {"skipped": "no throughput results"}
-    if not perf_works():
-        log("profile: skipped (perf is not installed or not permitted here)")
-        return {"skipped": "perf is not installed or not permitted here", "test": name}
-    test, size, pipeline = (results[name][k] for k in ("test", "size", "pipeline"))
+def record(lattice_binary, test, pipeline, seconds=RECORD_S, size=16, limit=15):
+    """`perf record` of a fresh pinned Lattice under redis-benchmark `test` at -P `pipeline`
+    ("mixed": its SETs, over preloaded keys); returns the top symbols by self time."""
     server = Server("lattice", lattice_binary, cpus="0", label="lattice profile").start()
     tmp = tempfile.mkdtemp(prefix="lattice-bench-perf-")
     try:
@@ -64,19 +59,44 @@ def run(lattice_binary, results, plan, log):
         runner = subprocess.Popen(
             ["taskset", "-c", "1", "redis-benchmark", "-p", str(server.port), "-c", "50",
              "-P", str(pipeline), "-n", "100000000", "-r", str(throughput.KEYSPACE),
-             "-d", str(size or 16), "-t", "set" if test == "mixed" else test, "-q"],
+             "-d", str(size), "-t", "set" if test == "mixed" else test, "-q"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(1.0)
         perf_data = f"{tmp}/perf.data"
         subprocess.run(["perf", "record", "-F", "999", "-p", str(server.proc.pid), "-o",
-                        perf_data, "--", "sleep", str(RECORD_S)], capture_output=True,
-                       timeout=RECORD_S + 60)
+                        perf_data, "--", "sleep", str(seconds)], capture_output=True,
+                       timeout=seconds + 60)
         runner.terminate()
         runner.wait(timeout=10)
-        rows = top_symbols(perf_data)
+        return top_symbols(perf_data, limit=limit)
     finally:
         server.cleanup()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run_tests(lattice_binary, tests, log):
+    """Profiles of the given (redis-benchmark test, pipeline) pairs: {"SET -P16": rows}."""
+    if not perf_works():
+        log("profile: skipped (perf is not installed or not permitted here)")
+        return {"skipped": "perf is not installed or not permitted here"}
+    out = {"seconds": RECORD_S, "tests": {}}
+    for test, pipeline in tests:
+        name = f"{test.upper()} -P{pipeline}"
+        rows = record(lattice_binary, test, pipeline)
+        out["tests"][name] = rows
+        log(f"profile of {name}: " + "; ".join(f"{pct:.1f}% {sym}" for pct, sym in rows[:5]))
+    return out
+
+
+def run(lattice_binary, results, plan, log):
+    ratio, name = worst(results)
+    if name is None:
+        return {"skipped": "no throughput results"}
+    if not perf_works():
+        log("profile: skipped (perf is not installed or not permitted here)")
+        return {"skipped": "perf is not installed or not permitted here", "test": name}
+    test, size, pipeline = (results[name][k] for k in ("test", "size", "pipeline"))
+    rows = record(lattice_binary, test, pipeline, size=size or 16, limit=10)
     log(f"profile of {name} (ratio {ratio:.3f}): " +
         "; ".join(f"{pct:.1f}% {sym}" for pct, sym in rows[:5]))
     return {"test": name, "ratio": ratio, "seconds": RECORD_S, "top": rows}

@@ -245,6 +245,41 @@ def partition_run(mesh, rate, before_s, partition_s, log, catch_up_cap_s=120):
             "after_heal": lag_summary_after(run, "c", healed_at - run.t0 + (catch_up_s or 0))}
 
 
+def used_memory(server):
+    return int(server.info("memory")["used_memory"])
+
+
+def lagging_peer_memory(mesh, ops, log, keys=100, batch=100):
+    """The memory region a holds for a peer that stopped receiving: c is cut off, a takes `ops`
+    SETs that overwrite `keys` keys (so its keyspace does not grow), and a's used_memory growth
+    per op is what it keeps for c (and for b, until b acknowledges). After the heal and c's
+    catch-up, what is left of the growth. redis-server keeps a fixed-size backlog instead (1 MB
+    by default) and falls back to a full resync beyond it."""
+    a, b = mesh.regions[0], mesh.regions[1]
+    client = a.client()
+    for start in range(0, keys, batch):
+        client.mset({f"lagging:{i:04d}": b"v" * 16 for i in range(start, start + batch)})
+    wait_caught_up(mesh.regions, timeout=30)
+    mesh.proxy.command("block c")
+    time.sleep(0.5)
+    before_a, before_b = used_memory(a), used_memory(b)
+    for start in range(0, ops, batch):
+        pipe = client.pipeline(transaction=False)
+        for i in range(start, min(ops, start + batch)):
+            pipe.set(f"lagging:{i % keys:04d}", b"v" * 16)
+        pipe.execute()
+    time.sleep(1.0)  # b's acknowledgements arrive (50 ms away) and a trims what b has
+    held_a, held_b = used_memory(a) - before_a, used_memory(b) - before_b
+    mesh.proxy.command("unblock")
+    caught = wait_caught_up(mesh.regions, timeout=120)
+    time.sleep(1.0)
+    after_a = used_memory(a) - before_a
+    result = {"ops": ops, "held_per_op_a": held_a / ops, "held_per_op_b": held_b / ops,
+              "left_after_catch_up_per_op_a": after_a / ops, "caught_up": caught}
+    log(f"replication: memory held for a lagging peer: {result}")
+    return result
+
+
 def lag_summary_after(run, name, since_s):
     lags = [lag for t, lag in run.series(name) if t >= since_s]
     return {"p50_ms": percentile(lags, 0.5), "p99_ms": percentile(lags, 0.99)}
@@ -274,6 +309,8 @@ def run(lattice_binary, redis_binary, plan, log):
         results["partition"] = partition_run(mesh, plan["rate"], 3.0, plan["partition_s"], log)
         log(f"replication: catch-up after {plan['partition_s']} s partition: "
             f"{results['partition']['catch_up_s']} s")
+        if plan.get("lagging_ops"):
+            results["lagging_memory"] = lagging_peer_memory(mesh, plan["lagging_ops"], log)
     finally:
         mesh.stop()
     pair = RedisPair(redis_binary, delay_ms, jitter_ms)

@@ -130,7 +130,98 @@ def replication_section(rep, misses):
     return lines
 
 
-def markdown(results):
+def ratio_rows(results):
+    """[(figure, lattice, redis, ratio, unit)]: the run's headline ratios, Lattice / redis-server
+    (CPU per request, memory per element, bytes per op), and Lattice's own multi-region ratios."""
+    rows = []
+    cpu = results.get("cpu", {})
+    for pipeline in ("P16", "P1"):
+        for test, per in cpu.get(pipeline, {}).items():
+            lat, red = per.get("lattice", {}).get("cpu_us"), per.get("redis", {}).get("cpu_us")
+            rows.append((f"CPU per request {test} -{pipeline}", lat, red, ratio(lat, red), "us"))
+    for pipeline in ("P16", "P1"):
+        for test, per in cpu.get(pipeline, {}).items():
+            if test == "GET" or PEERS not in per:
+                continue
+            alone, origin = per["lattice"]["cpu_us"], per[PEERS]["cpu_us"]
+            rows.append((f"origin CPU per {test} with 2 peers / standalone -{pipeline}", origin,
+                         alone, ratio(origin, alone), "us"))
+            peer = per[PEERS].get("peer_cpu_us")
+            red = per.get("redis", {}).get("cpu_us")
+            rows.append((f"peer CPU per applied {test} / redis CPU per {test} -{pipeline}", peer,
+                         red, ratio(peer, red), "us"))
+    for kind, entry in results.get("memory", {}).items():
+        lat, red = entry["lattice"]["used_memory_per"], entry["redis"]["used_memory_per"]
+        rows.append((f"used_memory per element, {entry['label']}", lat, red, ratio(lat, red), "B"))
+    rep = results.get("replication", {})
+    for command, lattice in rep.get("lattice_bytes", {}).items():
+        red = rep.get("redis_bytes", {}).get(command, {}).get("primary_to_replica")
+        rows.append((f"bytes per {command}, one link vs replication stream", lattice["a_to_b"],
+                     red, ratio(lattice["a_to_b"], red), "B"))
+    lagging = rep.get("lagging_memory")
+    if lagging:
+        rows.append(("used_memory held per op for a lagging peer (origin)",
+                     lagging["held_per_op_a"], None, None, "B"))
+        rows.append(("  ... left per op after the peer caught up",
+                     lagging["left_after_catch_up_per_op_a"], None, None, "B"))
+    return rows
+
+
+def ratio_table(results, earlier=None):
+    """The headline ratios as a markdown table; with `earlier` (another run's results), its
+    ratios beside this run's."""
+    old = {row[0]: row for row in ratio_rows(earlier)} if earlier else {}
+    head = "| figure | Lattice | redis-server | ratio |"
+    rule = "| --- | ---: | ---: | ---: |"
+    if earlier:
+        head += " earlier Lattice | earlier ratio |"
+        rule += " ---: | ---: |"
+    lines = [head, rule]
+    for figure, lat, red, r, unit in ratio_rows(results):
+        digits = 2 if unit == "us" else 1
+        line = (f"| {figure} | {fmt(lat, digits)} {unit} | {fmt(red, digits)} "
+                f"{unit if red is not None else ''} | {fmt(r, 2)}{'x' if r else ''} |")
+        if earlier:
+            prev = old.get(figure)
+            line += (f" {fmt(prev[1], digits)} | {fmt(prev[3], 2)}{'x' if prev[3] else ''} |"
+                     if prev else " n/a | n/a |")
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def cpu_section(cpu):
+    lines = ["### CPU per request and throughput (median of the rounds)", "",
+             "Server CPU time (user + system, every thread) per request, and redis-benchmark's "
+             "rate; peers: the mean CPU time of regions b and c per op they applied.", "",
+             "| test | redis us/req | Lattice us/req | ratio | Lattice+2 peers origin us/req | "
+             "peer us/op | redis req/s | Lattice req/s | Lattice+2 peers req/s |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for pipeline in ("P16", "P1"):
+        for test, per in cpu.get(pipeline, {}).items():
+            red, lat, mesh = per.get("redis", {}), per.get("lattice", {}), per.get(PEERS, {})
+            lines.append(
+                f"| {test} -{pipeline} | {fmt(red.get('cpu_us'), 2)} | {fmt(lat.get('cpu_us'), 2)}"
+                f" | {fmt(ratio(lat.get('cpu_us'), red.get('cpu_us')), 2)} | "
+                f"{fmt(mesh.get('cpu_us'), 2)} | {fmt(mesh.get('peer_cpu_us'), 2)} | "
+                f"{fmt(red.get('rps'))} | {fmt(lat.get('rps'))} | {fmt(mesh.get('rps'))} |")
+    return lines + [""]
+
+
+def profiles_section(profiles):
+    if not profiles or profiles.get("skipped"):
+        reason = profiles.get("skipped") if profiles else "not run"
+        return ["### Profiles", "", f"Skipped: {reason}.", ""]
+    lines = ["### Profiles", "", f"`perf record -F 999` of a fresh pinned Lattice for "
+             f"{profiles['seconds']} s under redis-benchmark; self time per symbol (template "
+             "arguments removed).", ""]
+    for name, rows in profiles["tests"].items():
+        lines += [f"#### {name}", "", "| self % | symbol |", "| ---: | --- |"]
+        lines += [f"| {pct:.1f} | `{symbol.strip()}` |" for pct, symbol in rows]
+        lines.append("")
+    return lines
+
+
+def markdown(results, earlier=None):
     m = results["machine"]
     misses = []
     lines = [f"## Results: {m['date']} ({results['mode']} run, "
@@ -139,6 +230,16 @@ def markdown(results):
              f"{m['kernel']}; load average {m['load_start'][0]:.2f} at the start and "
              f"{m['load_end'][0]:.2f} at the end (a shared machine). Lattice at {m['commit']} "
              f"(`{m['lattice_binary']}`); {m['redis']}.", ""]
+    lines += ["### Ratios (Lattice / redis-server; lower is better)", ""]
+    if earlier:
+        em = earlier["machine"]
+        lines += [f"\"earlier\": the run of {em['date']} on Lattice at {em['commit']} "
+                  f"(`{em['lattice_binary']}`).", ""]
+    lines += [ratio_table(results, earlier)]
+    if "cpu" in results:
+        lines += cpu_section(results["cpu"])
+    if "profiles" in results:
+        lines += profiles_section(results["profiles"])
     if "throughput" in results:
         plan = results["plan"]
         lines += [f"{plan['rounds']} rounds; n = {plan['n']['1']:,} requests at -P 1 and "
@@ -150,16 +251,25 @@ def markdown(results):
         lines += memory_section(results["memory"], misses)
     if "replication" in results:
         lines += replication_section(results["replication"], misses)
+        lagging = results["replication"].get("lagging_memory")
+        if lagging:
+            lines += [f"Memory held for a lagging peer: with region c cut off, region a took "
+                      f"{lagging['ops']:,} SETs overwriting 100 keys; a's used_memory grew "
+                      f"{lagging['held_per_op_a']:.1f} B per op (b, which c also missed: "
+                      f"{lagging['held_per_op_b']:.1f} B per op); after the heal and c's "
+                      f"catch-up, {lagging['left_after_catch_up_per_op_a']:.1f} B per op of "
+                      f"a's growth remained. redis-server holds a fixed-size backlog (1 MB by "
+                      f"default) instead and resyncs a replica that falls behind it in full.", ""]
     lines += ["### Targets missed in this run", ""]
     lines += [f"- {miss}" for miss in misses] or ["- none"]
     return "\n".join(lines) + "\n"
 
 
-def write(results, out_dir, docs_dir, log):
+def write(results, out_dir, docs_dir, log, earlier=None):
     # JSON turns the int keys of plan["n"] into strings; normalise for the text.
     if "plan" in results:
         results["plan"]["n"] = {str(k): v for k, v in results["plan"]["n"].items()}
-    text = markdown(results)
+    text = markdown(results, earlier)
     with open(os.path.join(out_dir, "benchmarks.md"), "w") as f:
         f.write(text)
     plots(results, out_dir, log)

@@ -160,6 +160,25 @@ class BasicsTest(ServerTestCase):
         everything = r.info("everything")
         self.assertIn("cmdstat_info", everything)
 
+    def test_memory_figures_come_from_the_allocator(self):
+        r = self.server.client()
+        memory = r.info("memory")
+        # Release builds link jemalloc as Valkey does (a sanitizer build would say libc).
+        self.assertIn(memory["mem_allocator"], ("jemalloc-5.3.0", "libc"))
+        self.assertGreater(memory["used_memory"], 0)
+        self.assertGreaterEqual(memory["allocator_active"], memory["allocator_allocated"])
+        self.assertIn("mem_fragmentation_ratio", memory)
+        before = r.info("memory")["used_memory"]
+        r.set("big", b"x" * (4 << 20))
+        self.assertGreater(r.info("memory")["used_memory"], before + (3 << 20))
+        stats = r.execute_command("MEMORY", "STATS")
+        fields = dict(zip(stats[::2], stats[1::2]))
+        self.assertGreaterEqual(fields[b"keys.count"], 1)
+        self.assertGreater(fields[b"total.allocated"], 4 << 20)
+        self.assertTrue(r.execute_command("MEMORY", "PURGE"))
+        self.assertTrue(r.execute_command("MEMORY", "MALLOC-STATS"))
+        r.delete("big")
+
     def test_errorstats_count_errors(self):
         r = self.server.client()
         def err_count():

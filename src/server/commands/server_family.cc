@@ -1,4 +1,5 @@
-// Server commands: INFO, CONFIG, COMMAND, DBSIZE, FLUSHDB, FLUSHALL, TIME, SHUTDOWN.
+// Server commands: INFO, CONFIG, COMMAND, DBSIZE, FLUSHDB, FLUSHALL, TIME, SHUTDOWN, MEMORY
+// (STATS, MALLOC-STATS, PURGE: the allocator's figures; MEMORY USAGE is not implemented).
 
 #include <algorithm>
 #include <string>
@@ -8,6 +9,7 @@
 #include "server/info.h"
 #include "server/server.h"
 #include "spdlog/spdlog.h"
+#include "util/allocator.h"
 #include "util/glob.h"
 
 namespace lattice::server {
@@ -116,6 +118,54 @@ void CmdConfigHelp(CommandContext& ctx, ArgList /*args*/) {
        "    Return parameters matching the glob-like <pattern> and their values.",
        "SET <directive> <value>", "    Set the configuration <directive> to <value>.", "RESETSTAT",
        "    Reset statistics reported by the INFO command.", "HELP", "    Print this help."});
+}
+
+// ---- MEMORY ----------------------------------------------------------------------------------
+
+// Valkey's MEMORY STATS keys that Lattice can fill from the allocator (util/allocator.h); the
+// per-structure overheads it also lists (clients, replication backlog, ...) are not tracked.
+void CmdMemoryStats(CommandContext& ctx, ArgList /*args*/) {
+  const util::AllocatorStats heap = util::ReadAllocatorStats();
+  const auto ratio = [](uint64_t a, uint64_t b) {
+    return b == 0 ? 0.0 : static_cast<double>(a) / static_cast<double>(b);
+  };
+  ctx.reply.Map(8);
+  ctx.reply.Bulk("total.allocated");
+  ctx.reply.Integer(static_cast<int64_t>(heap.allocated));
+  ctx.reply.Bulk("keys.count");
+  ctx.reply.Integer(static_cast<int64_t>(ctx.server.DbSize(ctx.client.db)));
+  ctx.reply.Bulk("allocator.allocated");
+  ctx.reply.Integer(static_cast<int64_t>(heap.allocated));
+  ctx.reply.Bulk("allocator.active");
+  ctx.reply.Integer(static_cast<int64_t>(heap.active));
+  ctx.reply.Bulk("allocator.resident");
+  ctx.reply.Integer(static_cast<int64_t>(heap.resident));
+  ctx.reply.Bulk("allocator-fragmentation.ratio");
+  ctx.reply.Double(ratio(heap.active, heap.allocated));
+  ctx.reply.Bulk("allocator-fragmentation.bytes");
+  ctx.reply.Integer(static_cast<int64_t>(heap.active) - static_cast<int64_t>(heap.allocated));
+  ctx.reply.Bulk("allocator.name");
+  ctx.reply.Bulk(util::AllocatorName());
+}
+
+void CmdMemoryMallocStats(CommandContext& ctx, ArgList /*args*/) {
+  ctx.reply.Verbatim(util::AllocatorReport());
+}
+
+void CmdMemoryPurge(CommandContext& ctx, ArgList /*args*/) {
+  if (util::PurgeAllocator()) {
+    ctx.reply.Ok();
+  } else {
+    ctx.reply.Error("ERR Error purging dirty pages");
+  }
+}
+
+void CmdMemoryHelp(CommandContext& ctx, ArgList /*args*/) {
+  ReplyHelp(ctx, {"MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", "STATS",
+                  "    Return information about the memory usage of the server.", "MALLOC-STATS",
+                  "    Return internal statistics report from the memory allocator.", "PURGE",
+                  "    Attempt to purge dirty pages for reclamation by the allocator.", "HELP",
+                  "    Print this help."});
 }
 
 // ---- COMMAND ---------------------------------------------------------------------------------
@@ -388,6 +438,13 @@ void RegisterServerFamily(CommandRegistry& registry) {
       {.name = "set", .arity = -4, .flags = kCfg | kMayReplicate, .acl = kAdminAcl, .handler = &CmdConfigSet, .group = "server", .summary = "Sets configuration parameters in-flight.", .since = "2.0.0"},
       {.name = "resetstat", .arity = 2, .flags = kCfg, .acl = kAdminAcl, .handler = &CmdConfigResetStat, .group = "server", .summary = "Resets the server's statistics.", .since = "2.0.0"},
       {.name = "help", .arity = 2, .flags = kLoading | kStale, .acl = kAclSlow, .handler = &CmdConfigHelp, .group = "server", .summary = "Returns helpful text about the different subcommands.", .since = "5.0.0"},
+  }});
+  registry.Add({.name = "memory", .arity = -2, .acl = kAclSlow, .group = "server", .summary = "A container for memory diagnostics commands.", .since = "4.0.0",
+                .subcommands = {
+      {.name = "stats", .arity = 2, .flags = kReadOnly, .acl = kAclSlow, .handler = &CmdMemoryStats, .group = "server", .summary = "Returns details about memory usage.", .since = "4.0.0"},
+      {.name = "malloc-stats", .arity = 2, .flags = kReadOnly, .acl = kAclSlow, .handler = &CmdMemoryMallocStats, .group = "server", .summary = "Returns the allocator statistics.", .since = "4.0.0"},
+      {.name = "purge", .arity = 2, .acl = kAclSlow, .handler = &CmdMemoryPurge, .group = "server", .summary = "Asks the allocator to release memory.", .since = "4.0.0"},
+      {.name = "help", .arity = 2, .flags = kLoading | kStale, .acl = kAclSlow, .handler = &CmdMemoryHelp, .group = "server", .summary = "Returns helpful text about the different subcommands.", .since = "4.0.0"},
   }});
   constexpr uint32_t kCmd = kLoading | kStale;
   registry.Add({.name = "command", .arity = -1, .flags = kCmd, .acl = kAclConnection | kAclSlow, .handler = &CmdCommand,

@@ -1,0 +1,39 @@
+#pragma once
+// The process's heap allocator, as INFO memory and MEMORY report it. Release builds link
+// jemalloc (as Valkey ships): the figures come from its mallctl statistics, refreshed on every
+// read. Builds without it (LATTICE_JEMALLOC off, e.g. the ASan/libFuzzer build, whose sanitizer
+// owns malloc) fall back to glibc's mallinfo2(), which reports zeros under a sanitizer.
+// Reads are cheap but not free (an epoch refresh takes a global jemalloc lock): for INFO and
+// tests, never per request. Thread-safe.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace lattice::util {
+
+struct AllocatorStats {
+  uint64_t allocated = 0;  // bytes the program holds (malloc'ed and not freed)
+  uint64_t active = 0;     // bytes in pages with live allocations (>= allocated)
+  uint64_t resident = 0;   // bytes of the allocator's mappings in RAM (>= active)
+  uint64_t mapped = 0;     // bytes the allocator has mapped
+  uint64_t retained = 0;   // bytes returned to the OS but kept as address space
+};
+
+// "jemalloc-5.3.0" or "libc": INFO memory's mem_allocator.
+std::string_view AllocatorName();
+
+// Fresh figures (jemalloc: after an epoch refresh).
+AllocatorStats ReadAllocatorStats();
+
+// Shorthand for ReadAllocatorStats().allocated.
+uint64_t AllocatedBytes();
+
+// The allocator's own text report (jemalloc's malloc_stats_print): MEMORY MALLOC-STATS.
+std::string AllocatorReport();
+
+// Hands unused dirty pages back to the OS now (jemalloc: every arena's purge; libc:
+// malloc_trim). Returns false when the allocator refused.
+bool PurgeAllocator();
+
+}  // namespace lattice::util

@@ -1,0 +1,122 @@
+"""Server CPU time per request: the figure that does not depend on how busy this shared machine
+is. Every target is pinned to CPU 0 and redis-benchmark to CPU 1; the server's CPU time (utime +
+stime of every thread, from /proc/PID/stat) is read before and after a run of exactly `n`
+requests, and the difference divided by n. Throughput (redis-benchmark's own figure) is kept
+beside it, but on a loaded 2-core machine it is the noisier of the two.
+
+Targets: redis-server (appendonly yes, appendfsync everysec), Lattice standalone, and region a of
+three Lattice regions (full mesh; the peers b and c share CPU 1 with the client), the latter for
+the writes at -P 16 only and with fewer requests (n_mesh): the peers' CPU time per applied op is
+read too, after both have caught up (applying is part of the cost of a write), and on this
+2-core machine they apply slowly. Tests: GET, SET, INCR (keys from -r 100000), HSET, SADD, ZADD
+(redis-benchmark's single-key tests, the key deleted before every run, n_collection requests:
+Lattice's cost per op grows with the collection), at -P 16 and -P 1, 50 clients. Targets take
+turns per test, and the first target rotates per round; the figure is the median of the rounds.
+"""
+import os
+import statistics
+import subprocess
+import time
+
+import throughput
+from servers import PRIORITY, wait_caught_up
+from throughput import COLLECTION_KEYS, FINAL, KEYSPACE, PEERS, preload
+
+CLIENTS = 50
+TESTS = ["GET", "SET", "INCR", "HSET", "SADD", "ZADD"]
+WRITES = {"SET", "INCR", "HSET", "SADD", "ZADD"}
+TICK_S = 1.0 / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid):
+    """utime + stime of the whole process (every thread), in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * TICK_S  # fields 14 and 15 of proc(5)
+
+
+def benchmark(port, test, pipeline, n):
+    """One redis-benchmark run of exactly n requests pinned to CPU 1; returns requests/s."""
+    command = PRIORITY + ["taskset", "-c", "1", "redis-benchmark", "-h", "127.0.0.1", "-p",
+                          str(port), "-c", str(CLIENTS), "-P", str(pipeline), "-n", str(n),
+                          "-r", str(KEYSPACE), "-d", "16", "-t", test.lower(), "-q"]
+    done = subprocess.run(command, capture_output=True, timeout=600)
+    text = done.stdout.decode(errors="replace").replace("\r", "\n")
+    final = FINAL.findall(text)
+    if done.returncode != 0 or not final:
+        raise RuntimeError(f"redis-benchmark {test} failed: {text[-500:]}")
+    return float(final[-1])
+
+
+class Targets(throughput.Targets):
+    """throughput.py's three targets, by name."""
+
+    def __init__(self, lattice_binary, redis_binary):
+        super().__init__(lattice_binary, redis_binary)
+        self.servers = {"redis": self.redis, "lattice": self.lattice, PEERS: self.regions[0]}
+
+    def prepare(self, name, test):
+        port = self.servers[name].port
+        if test == "GET":
+            # The GETs hit: every key -r can draw holds a 16-byte value (loaded once).
+            if not getattr(self.servers[name], "preloaded", False):
+                preload(port, 16)
+                self.servers[name].preloaded = True
+        elif test.lower() in COLLECTION_KEYS:
+            subprocess.run(["redis-cli", "-p", str(port), "del", COLLECTION_KEYS[test.lower()]],
+                           stdout=subprocess.DEVNULL, check=True, timeout=60)
+        if name == PEERS:
+            wait_caught_up(self.regions, timeout=60)
+
+def one_run(targets, name, test, pipeline, n):
+    targets.prepare(name, test)
+    server = targets.servers[name]
+    watched = [server] + (targets.regions[1:] if name == PEERS else [])
+    before = [cpu_seconds(s.proc.pid) for s in watched]
+    rps = benchmark(server.port, test, pipeline, n)
+    origin_s = cpu_seconds(server.proc.pid) - before[0]
+    result = {"rps": rps, "cpu_us": origin_s / n * 1e6}
+    if name == PEERS:
+        # The peers apply after the origin acknowledged: wait until they are done.
+        caught = wait_caught_up(targets.regions, timeout=120)
+        peer_s = [cpu_seconds(s.proc.pid) - b for s, b in zip(watched[1:], before[1:])]
+        result["peer_cpu_us"] = statistics.mean(peer_s) / n * 1e6
+        result["peers_caught_up"] = caught
+    return result
+
+
+def run(lattice_binary, redis_binary, plan, log):
+    """Returns {"P16": {test: {target: {"rps", "cpu_us"[, "peer_cpu_us"]}, "runs": ...}}, ...}."""
+    targets = Targets(lattice_binary, redis_binary)
+    names = list(targets.servers)
+    runs = {}
+    try:
+        for round_index in range(plan["rounds"]):
+            order = names[round_index % len(names):] + names[:round_index % len(names)]
+            for pipeline in plan.get("pipelines", (16, 1)):
+                for test in TESTS:
+                    for name in order:
+                        if name == PEERS and (pipeline != 16 or test not in WRITES):
+                            continue
+                        n = (plan["n_mesh"] if name == PEERS else
+                             plan["n_collection"][pipeline] if test.lower() in COLLECTION_KEYS
+                             else plan["n"][pipeline])
+                        n = int(n * plan.get("scale", 1.0))
+                        result = one_run(targets, name, test, pipeline, n)
+                        runs.setdefault(f"P{pipeline}", {}).setdefault(test, {}).setdefault(
+                            name, []).append(result)
+                        peer = (f", peers {result['peer_cpu_us']:.2f} us/op"
+                                if "peer_cpu_us" in result else "")
+                        log(f"cpu round {round_index + 1}/{plan['rounds']} {test:<4} "
+                            f"-P{pipeline:<2} {name:<16} {result['cpu_us']:7.2f} us/req "
+                            f"{result['rps']:>10.0f} req/s{peer}")
+    finally:
+        targets.stop()
+    out = {}
+    for pipeline, tests in runs.items():
+        for test, per in tests.items():
+            entry = out.setdefault(pipeline, {}).setdefault(test, {"runs": per})
+            for name, results in per.items():
+                entry[name] = {key: statistics.median(r[key] for r in results)
+                               for key in ("rps", "cpu_us", "peer_cpu_us") if key in results[0]}
+    return out
