@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "lattice/common/rng.h"
+#include "lattice/repl/codec.h"
 #include "store/keyspace.h"
 
 namespace lattice::repl {
@@ -154,10 +155,18 @@ class Network {
     }
   }
 
-  void Send(ReplicaId from, ReplicaId to, const Message& message) {
+  // Op batches cross as bytes, as on a real link: the engine sends retained ops as shells (their
+  // encoding only, messages.h).
+  void Send(ReplicaId from, ReplicaId to, const Message& sent) {
     const LinkState& link = links_[Key(from, to)];
     if (!link.up || rng_.Chance(faults.loss_percent, 100)) {
       return;
+    }
+    Message message = sent;
+    if (std::holds_alternative<OpBatch>(sent)) {
+      Result<Message> decoded = Decode(Encode(sent));
+      REQUIRE(decoded.ok());
+      message = std::move(*decoded);
     }
     const int copies = rng_.Chance(faults.duplicate_percent, 100) ? 2 : 1;
     for (int i = 0; i < copies; ++i) {
