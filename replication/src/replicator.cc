@@ -55,19 +55,13 @@ std::string_view PeerStateName(PeerState state) {
   return "unknown";
 }
 
-void MemoryRetainedOps::DropFront() {
-  LATTICE_ASSERT(!ops_.empty());
-  ops_.pop_front();
-  ++first_;
-}
-
 Replicator::Replicator(ReplicatorConfig config, crdt::VersionVector applied, Transport& transport,
                        Applier& applier, Observer* observer, std::unique_ptr<RetainedOps> retained)
     : config_(std::move(config)),
       transport_(transport),
       applier_(applier),
       observer_(observer),
-      retained_(retained != nullptr ? std::move(retained) : std::make_unique<MemoryRetainedOps>()),
+      retained_(retained != nullptr ? std::move(retained) : std::make_unique<RetainedOpRing>()),
       applied_(std::move(applied)),
       floor_(applied_) {
   LATTICE_ASSERT(config_.replica != kNoReplica);
@@ -336,6 +330,7 @@ ReplicatorStatus Replicator::Status(int64_t now_ms) const {
                           .applied = applied_,
                           .stable = StableVector(),
                           .backlog_ops = retained_->size(),
+                          .backlog_bytes = retained_->bytes(),
                           .buffered_ops = buffered_.size(),
                           .duplicate_ops = duplicate_ops_,
                           .peers = {}};
@@ -349,13 +344,13 @@ ReplicatorStatus Replicator::Status(int64_t now_ms) const {
                                                    : PeerState::kDown;
     out.acked = peer->acked;
     for (uint64_t p = retained_->first(); p < retained_->end(); ++p) {
-      const OpRecord& op = retained_->At(p);
+      const RetainedOpView op = retained_->At(p);
       if (Covers(peer->acked, op)) {
         continue;
       }
       if (out.lag_ops++ == 0) {
         out.lag_ms =
-            std::max<int64_t>(0, now_ms - static_cast<int64_t>(crdt::HlcPhysicalMs(op.op.hlc)));
+            std::max<int64_t>(0, now_ms - static_cast<int64_t>(crdt::HlcPhysicalMs(op.hlc)));
       }
     }
     out.ops_sent = peer->ops_sent;

@@ -2,6 +2,8 @@
 // backlog bound) and snapshots. Links, handshake and timers are in replicator.cc.
 
 #include <algorithm>
+#include <memory>
+#include <string>
 #include <utility>
 
 #include "lattice/common/assert.h"
@@ -177,10 +179,13 @@ void Replicator::OverflowBuffer() {
   }
 }
 
+// Keeps the op for the peers that lack it, within both bounds (the newest op always stays, so
+// one op larger than max_retained_bytes can still be streamed).
 void Replicator::Retain(OpRecord op) {
   LATTICE_ASSERT(Covers(applied_, op));
   retained_->Append(std::move(op));
-  while (retained_->size() > config_.max_retained_ops) {
+  while (retained_->size() > config_.max_retained_ops ||
+         (retained_->size() > 1 && retained_->bytes() > config_.max_retained_bytes)) {
     DropFront();
   }
 }
@@ -188,9 +193,9 @@ void Replicator::Retain(OpRecord op) {
 // Drops the oldest retained op. Peers that have not acknowledged it can no longer be served
 // from the log: they become stale and get a snapshot.
 void Replicator::DropFront() {
-  const OpRecord& op = retained_->At(retained_->first());
-  if (floor_.Get(Origin(op)) < LastSeq(op)) {
-    floor_.Set(Origin(op), LastSeq(op));
+  const RetainedOpView op = retained_->At(retained_->first());
+  if (floor_.Get(op.origin) < op.last_seq) {
+    floor_.Set(op.origin, op.last_seq);
   }
   for (auto& [id, peer] : peers_) {
     if (!Covers(peer->acked, op)) {
@@ -203,7 +208,7 @@ void Replicator::DropFront() {
 // Compaction: drops the retained prefix every known peer acknowledged.
 void Replicator::DropAcknowledged() {
   while (retained_->size() > 0) {
-    const OpRecord& op = retained_->At(retained_->first());
+    const RetainedOpView op = retained_->At(retained_->first());
     const bool everyone = std::all_of(peers_.begin(), peers_.end(), [&](const auto& entry) {
       return Covers(entry.second->acked, op);
     });
@@ -230,6 +235,20 @@ void Replicator::AdvanceAckPosition(Peer& peer) {
   peer.cursor = std::max(peer.cursor, peer.ack_position);
 }
 
+namespace {
+
+// A retained op as sent: its stored encoding, and the fields the engine and traces read.
+OpRecord Shell(const RetainedOpView& op) {
+  OpRecord record;
+  record.op.first_dot = crdt::Dot{op.origin, op.first_seq};
+  record.op.dot_count = op.last_seq - op.first_seq + 1;
+  record.op.hlc = op.hlc;
+  record.wire = std::make_shared<const std::string>(op.wire);
+  return record;
+}
+
+}  // namespace
+
 // Streams retained ops the peer lacks, in retained (causal) order, at most max_inflight_ops
 // beyond its acknowledged position. Without `partial`, only full batches go.
 void Replicator::Pump(Peer& peer, bool partial) {
@@ -246,9 +265,9 @@ void Replicator::Pump(Peer& peer, bool partial) {
     const bool idle = peer.cursor == peer.ack_position;
     OpBatch batch;
     while (peer.cursor < end && batch.ops.size() < config_.max_batch_ops && window_open()) {
-      const OpRecord& op = retained_->At(peer.cursor++);
+      const RetainedOpView op = retained_->At(peer.cursor++);
       if (!Covers(peer.known, op)) {
-        batch.ops.push_back(op);
+        batch.ops.push_back(Shell(op));
       }
     }
     if (batch.ops.empty()) {

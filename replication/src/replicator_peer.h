@@ -67,5 +67,8 @@ inline ReplicaId Origin(const OpRecord& op) { return op.op.first_dot.replica; }
 inline bool Covers(const crdt::VersionVector& vector, const OpRecord& op) {
   return vector.Get(Origin(op)) >= LastSeq(op);
 }
+inline bool Covers(const crdt::VersionVector& vector, const RetainedOpView& op) {
+  return vector.Get(op.origin) >= op.last_seq;
+}
 
 }  // namespace lattice::repl

@@ -273,6 +273,7 @@ const Directive kDirectives[] = {
     Str("shard-id", "default", A | I),
     Str("crdt-shard-secret", "", A),
     Int("crdt-backlog-ops", "1000000", 1, kLongMax, A | I),
+    Mem("crdt-backlog-size", "64mb", 1, kLongMax, A | I),
     Int("crdt-conflicts-max-len", "128", 0, 1000000, A),
     Int("crdt-conflicts-log-rate", "1", 0, 1000000, A),
     Int("replication-port", "0", 0, 65535, A | I),
@@ -1289,6 +1290,7 @@ uint64_t Config::auto_aof_rewrite_min_size() const {
 }
 int64_t Config::repl_timeout() const { return At("repl-timeout").number; }
 int64_t Config::crdt_backlog_ops() const { return At("crdt-backlog-ops").number; }
+int64_t Config::crdt_backlog_size() const { return At("crdt-backlog-size").number; }
 int64_t Config::crdt_conflicts_max_len() const { return At("crdt-conflicts-max-len").number; }
 int64_t Config::crdt_conflicts_log_rate() const { return At("crdt-conflicts-log-rate").number; }
 int Config::replication_port() const {

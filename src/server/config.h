@@ -101,6 +101,9 @@ class Config {
   int64_t repl_timeout() const;  // seconds a silent peer link is kept
   // Ops retained for a peer that is behind; past this it is stale and will get a snapshot.
   int64_t crdt_backlog_ops() const;
+  // The same bound in bytes (retained ops' encodings plus their index): what a lagging or dead
+  // peer region can cost at most.
+  int64_t crdt_backlog_size() const;
   int64_t crdt_conflicts_max_len() const;   // CRDT.CONFLICTS ring size
   int64_t crdt_conflicts_log_rate() const;  // conflict log lines a second at most
   // `replication-port`, or port() + 10000 when it is 0 (unset), tls-port + 10000 when port is 0

@@ -158,6 +158,7 @@ ReplicationOptions ReplicationOptionsOf(const Config& config) {
   options.rewrite_min_bytes = config.auto_aof_rewrite_min_size();
   options.peer_timeout_ms = config.repl_timeout() * 1000;
   options.max_retained_ops = static_cast<size_t>(config.crdt_backlog_ops());
+  options.max_retained_bytes = static_cast<uint64_t>(config.crdt_backlog_size());
   return options;
 }
 

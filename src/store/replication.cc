@@ -26,13 +26,15 @@ repl::ReplicatorConfig EngineConfig(const ReplicationOptions& options, ReplicaId
   config.peers = std::move(peers);
   config.databases = databases;
   config.max_retained_ops = options.max_retained_ops;
+  config.max_retained_bytes = options.max_retained_bytes;
   config.peer_timeout_ms = options.peer_timeout_ms;
   return config;
 }
 
 // The engine's retained ops, logging each one as it is retained: every op the engine applies,
 // own or remote, passes here once, in the order applied. Its encoding is cached on the record,
-// so the batches to every peer (and relays) reuse the bytes written to the log.
+// and the ring keeps those bytes: the batches to every peer (and relays) are the bytes written
+// to the log.
 class LoggedRetainedOps final : public repl::RetainedOps {
  public:
   explicit LoggedRetainedOps(std::function<void(repl::OpRecord&)> log) : log_(std::move(log)) {}
@@ -40,14 +42,15 @@ class LoggedRetainedOps final : public repl::RetainedOps {
     log_(op);
     ops_.Append(std::move(op));
   }
-  const repl::OpRecord& At(uint64_t position) const override { return ops_.At(position); }
+  repl::RetainedOpView At(uint64_t position) const override { return ops_.At(position); }
   void DropFront() override { ops_.DropFront(); }
   uint64_t first() const override { return ops_.first(); }
   uint64_t end() const override { return ops_.end(); }
+  uint64_t bytes() const override { return ops_.bytes(); }
 
  private:
   std::function<void(repl::OpRecord&)> log_;
-  repl::MemoryRetainedOps ops_;
+  repl::RetainedOpRing ops_;
 };
 
 }  // namespace

@@ -65,10 +65,11 @@ struct ReplicationOptions {
   std::string shard_id = "default";
   std::string region;
   repl::FsyncPolicy fsync = repl::FsyncPolicy::kEverySec;
-  int64_t rewrite_percentage = 100;       // auto-aof-rewrite-percentage (0 disables)
-  uint64_t rewrite_min_bytes = 64 << 20;  // auto-aof-rewrite-min-size
-  int64_t peer_timeout_ms = 60'000;       // repl-timeout
-  size_t max_retained_ops = 1'000'000;    // backlog before a down peer is marked stale
+  int64_t rewrite_percentage = 100;        // auto-aof-rewrite-percentage (0 disables)
+  uint64_t rewrite_min_bytes = 64 << 20;   // auto-aof-rewrite-min-size
+  int64_t peer_timeout_ms = 60'000;        // repl-timeout
+  size_t max_retained_ops = 1'000'000;     // crdt-backlog-ops: backlog before a peer is stale
+  uint64_t max_retained_bytes = 64 << 20;  // crdt-backlog-size: the same bound in bytes
 };
 
 struct ReplicationStats {

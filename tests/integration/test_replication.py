@@ -382,6 +382,39 @@ class CatchUp(unittest.TestCase):
                 server.cleanup()
 
 
+    def test_a_stopped_region_costs_at_most_the_backlog_size(self):
+        """SIGSTOP one region (its links stay open, it just stops reading and acking) while
+        another writes far more than crdt-backlog-size: the writer's retained ops stay within
+        the bound, and the stopped region catches up by snapshot after SIGCONT."""
+        bound = 64 * 1024
+        regions = start_regions(3, "--crdt-backlog-size", "64kb")
+        stopped = regions[2]
+        try:
+            a = regions[0].client()
+            a.set("before", "1")
+            wait_converged(regions)
+            stopped.proc.send_signal(signal.SIGSTOP)
+            try:
+                for batch in range(10):
+                    pipe = a.pipeline(transaction=False)
+                    for i in range(200):
+                        pipe.set(f"stopped:{batch}:{i}", "v" * 64)
+                    pipe.execute()
+                    backlog = int(info_fields(regions[0], "replication")["crdt_backlog_bytes"])
+                    self.assertLessEqual(backlog, bound)
+                retained = int(info_fields(regions[0], "replication")["crdt_backlog_ops"])
+                self.assertLess(retained, 2000)
+            finally:
+                stopped.proc.send_signal(signal.SIGCONT)
+            wait_converged(regions)
+            self.assertEqual(stopped.client().get("stopped:9:199"), b"v" * 64)
+            sent = sum(int(peer[b"snapshots_sent"]) for server in regions[:2]
+                       for peer in crdt_status(server)[b"peers"])
+            self.assertGreaterEqual(sent, 1, "the stopped region should get a snapshot")
+        finally:
+            for server in regions:
+                server.cleanup()
+
 class Relay(unittest.TestCase):
     def test_ops_cross_a_region_that_links_two_unlinked_ones(self):
         """A and B never link (neither lists the other); C links both. A's writes reach B

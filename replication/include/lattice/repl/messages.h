@@ -1,8 +1,8 @@
 #pragma once
 // The messages replicas of one shard exchange, as plain C++ values. The wire codec
 // (lattice/repl/codec.h) turns them into protobuf frames (replication/proto/) and back; the
-// protocol engine (lattice/repl/peer.h) consumes and produces them without any I/O. Value types;
-// thread-compatible.
+// protocol engine (lattice/repl/replicator.h) consumes and produces them without any I/O. Value
+// types; thread-compatible.
 //
 // Causality: every op names its origin replica and the dots it consumed (KeyOp::first_dot,
 // dot_count: seq first_dot.seq .. first_dot.seq + dot_count - 1 of the origin), and `deps`, the
@@ -32,6 +32,10 @@ struct OpRecord {
   // Optional cache of EncodeOp(*this), set once the record is final (the server sets it when it
   // logs an op) and shared by copies: the op log, every peer's batches and relays then reuse one
   // encoding. Not part of the value; whoever changes a field after setting it must reset it.
+  // The engine sends retained ops as shells: `wire` set, and of the rest only op.first_dot,
+  // op.dot_count and op.hlc (retained ops are kept encoded, retained_ops.h). Encode, EncodeOp and
+  // the frames built from them are the same bytes as for the full record; a transport that hands
+  // messages over without encoding them must decode shells first (DecodeOp(*wire)).
   std::shared_ptr<const std::string> wire;
   bool operator==(const OpRecord& other) const {
     return db == other.db && key == other.key && op == other.op && deps == other.deps;

@@ -7,14 +7,17 @@
 //
 // What it does (docs/replication.md has the full protocol and a sequence diagram):
 // - Local ops (OnLocalOp) get deps = this replica's applied vector before them, are retained in
-//   a bounded log (RetainedOps) and streamed in OpBatches to every connected peer.
+//   a log bounded in ops and in bytes (RetainedOps: their encodings in a byte ring, retained_ops.h)
+//   and streamed in OpBatches to every connected peer, as the retained bytes (shell records,
+//   messages.h), never decoded again.
 // - Remote ops (OpBatch) are applied in causal order: an op is applied only once the applied
 //   vector covers its deps and the origin's earlier sequence numbers; until then it waits in a
 //   bounded buffer. Applied remote ops are retained too and relayed to peers that lack them.
 // - Transport is best effort (loss, duplication, reordering): ops already covered are ignored,
 //   unacknowledged ops are resent after a timeout, a dropped buffer asks for a resend via Ack.
 // - Acks carry applied vectors; a retained op every peer acknowledged is dropped. A peer that
-//   lacks an op that had to be dropped (the log is full) is stale and gets a snapshot
+//   lacks an op that had to be dropped (the log is full: max_retained_ops or max_retained_bytes)
+//   is stale and gets a snapshot
 //   (Applier::TakeSnapshot), after which streaming resumes.
 // - StableVector() is the causally stable vector that drives crdt::Key::Compact.
 //
@@ -23,8 +26,9 @@
 // into Applier happen on that thread, from inside OnMessage.
 //
 // Invariants (LATTICE_ASSERT): local ops arrive with contiguous sequence numbers (a gap would
-// stall every peer forever); retained ops never exceed max_retained_ops; every retained op is
-// covered by applied(). Peer input is never asserted on: a malformed message is reported and the
+// stall every peer forever); retained ops never exceed max_retained_ops, nor max_retained_bytes
+// unless one op alone does (the newest op is always kept); every retained op is covered by
+// applied(). Peer input is never asserted on: a malformed message is reported and the
 // link closed (Goodbye, then Transport::Close).
 
 #include <cstdint>
@@ -39,6 +43,7 @@
 #include "lattice/crdt/causal.h"
 #include "lattice/crdt/key.h"
 #include "lattice/repl/messages.h"
+#include "lattice/repl/retained_ops.h"
 
 namespace lattice::repl {
 
@@ -99,41 +104,16 @@ class Observer {
   virtual void OnEvent(const Event& event) = 0;
 };
 
-// The ops this replica retains for its peers, in the order it applied them (a causal order),
-// each at a position: first() .. end() - 1, positions growing by one per Append for the life of
-// the engine. The in-memory implementation below is the default; the durable op log
-// (op_log.h) can stand behind this interface later. Not thread-safe.
-class RetainedOps {
- public:
-  virtual ~RetainedOps() = default;
-  virtual void Append(OpRecord op) = 0;
-  virtual const OpRecord& At(uint64_t position) const = 0;  // first() <= position < end()
-  virtual void DropFront() = 0;                             // requires size() > 0
-  virtual uint64_t first() const = 0;
-  virtual uint64_t end() const = 0;
-  uint64_t size() const { return end() - first(); }
-};
-
-class MemoryRetainedOps final : public RetainedOps {
- public:
-  void Append(OpRecord op) override { ops_.push_back(std::move(op)); }
-  const OpRecord& At(uint64_t position) const override { return ops_[position - first_]; }
-  void DropFront() override;
-  uint64_t first() const override { return first_; }
-  uint64_t end() const override { return first_ + ops_.size(); }
-
- private:
-  std::deque<OpRecord> ops_;
-  uint64_t first_ = 0;
-};
-
 struct ReplicatorConfig {
   std::string shard_id;
   ReplicaId replica = kNoReplica;
   std::string region;
   std::vector<ReplicaId> peers;       // known peers: they hold back log compaction even when down
   uint32_t databases = 16;            // ops and snapshot keys for db >= databases are refused
-  size_t max_retained_ops = 100'000;  // backlog bound
+  size_t max_retained_ops = 100'000;  // backlog bound in ops
+  // Backlog bound in bytes (RetainedOps::bytes: encodings plus index): what a lagging or dead
+  // peer can cost this replica at most before it is moved to a snapshot.
+  uint64_t max_retained_bytes = uint64_t{64} << 20;
   int64_t heartbeat_interval_ms = 1000;
   int64_t ack_interval_ms = 20;     // minimum gap between two Acks to one peer
   int64_t resend_timeout_ms = 500;  // unacknowledged ops, Hello and snapshots are resent after
@@ -166,8 +146,9 @@ struct ReplicatorStatus {
   std::string region;
   crdt::VersionVector applied;
   crdt::VersionVector stable;
-  uint64_t backlog_ops = 0;   // retained ops
-  uint64_t buffered_ops = 0;  // remote ops waiting for their deps
+  uint64_t backlog_ops = 0;    // retained ops
+  uint64_t backlog_bytes = 0;  // what they cost (RetainedOps::bytes)
+  uint64_t buffered_ops = 0;   // remote ops waiting for their deps
   uint64_t duplicate_ops = 0;
   std::vector<PeerStatus> peers;  // sorted by replica id
 };
@@ -176,7 +157,7 @@ class Replicator {
  public:
   // `applied`: what the state behind `applier` already covers (the keyspace context's vector
   // after loading). Ops at or below it are not retained: a peer lacking them gets a snapshot.
-  // `retained` defaults to MemoryRetainedOps.
+  // `retained` defaults to RetainedOpRing.
   Replicator(ReplicatorConfig config, crdt::VersionVector applied, Transport& transport,
              Applier& applier, Observer* observer = nullptr,
              std::unique_ptr<RetainedOps> retained = nullptr);
@@ -214,6 +195,7 @@ class Replicator {
   crdt::VersionVector StableVector() const;
   ReplicatorStatus Status(int64_t now_ms) const;
   uint64_t retained_ops() const { return retained_->size(); }
+  uint64_t retained_bytes() const { return retained_->bytes(); }
   uint64_t buffered_ops() const { return buffered_.size(); }
 
  private:

@@ -1,0 +1,103 @@
+#pragma once
+// The ops a Replicator retains for its peers, as their wire encoding (EncodeOp) in one byte ring
+// with an index beside it: what a peer lacks is decided from the index (origin, dot range, HLC)
+// and sent as the stored bytes, never decoded. A retained op costs its encoding plus one index
+// entry (sizeof(RetainedOpRing::Entry)), instead of a decoded OpRecord and its heap.
+//
+// Positions: first() .. end() - 1, growing by one per Append for the life of the engine; ops are
+// dropped from the front only, in the order they were appended (the engine's causal order).
+//
+// Ownership: the ring owns its chunks; At() views point into them and stay valid until that op
+// is dropped. Not thread-safe (the engine's thread owns it).
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string_view>
+
+#include "lattice/common/ids.h"
+#include "lattice/repl/messages.h"
+
+namespace lattice::repl {
+
+// What the engine knows of a retained op without decoding it.
+struct RetainedOpView {
+  ReplicaId origin = kNoReplica;
+  uint64_t first_seq = 0;  // the dots it consumed: first_seq .. last_seq of origin
+  uint64_t last_seq = 0;
+  uint64_t hlc = 0;
+  std::string_view wire;  // EncodeOp of the op
+};
+
+// Where the engine keeps its retained ops. The default is RetainedOpRing; the server's wraps one
+// and logs each op as it is appended (src/store/replication.cc).
+class RetainedOps {
+ public:
+  virtual ~RetainedOps() = default;
+  // Keeps `op`, whose encoding is op.wire when set (else it is encoded here).
+  virtual void Append(OpRecord op) = 0;
+  virtual RetainedOpView At(uint64_t position) const = 0;  // first() <= position < end()
+  virtual void DropFront() = 0;                            // requires size() > 0
+  virtual uint64_t first() const = 0;
+  virtual uint64_t end() const = 0;
+  // What the retained ops cost: their encodings plus their index entries. The backlog bound
+  // (ReplicatorConfig::max_retained_bytes) applies to this.
+  virtual uint64_t bytes() const = 0;
+  uint64_t size() const { return end() - first(); }
+};
+
+// Encoded ops packed into chunks of chunk_bytes (an op larger than that gets a chunk of its
+// own), each op contiguous so At() is a view. The chunk freed at the front is reused at the back,
+// so a steady backlog allocates nothing: the chunks are a ring. Memory held is bytes() plus at
+// most one partly filled chunk and the unused tail of each chunk (less than one op each).
+class RetainedOpRing final : public RetainedOps {
+ public:
+  static constexpr size_t kDefaultChunkBytes = 64 << 10;
+  // What an op costs beyond its encoding: the index entry.
+  static constexpr size_t kEntryBytes = 48;
+
+  explicit RetainedOpRing(size_t chunk_bytes = kDefaultChunkBytes);
+  ~RetainedOpRing() override;
+
+  void Append(OpRecord op) override;
+  RetainedOpView At(uint64_t position) const override;
+  void DropFront() override;
+  uint64_t first() const override { return first_; }
+  uint64_t end() const override { return first_ + entries_.size(); }
+  uint64_t bytes() const override { return bytes_; }
+  // Bytes allocated for chunks, the spare included (for tests and INFO).
+  uint64_t allocated_bytes() const { return allocated_; }
+  size_t chunks() const { return chunks_.size(); }
+
+ private:
+  struct Chunk {
+    std::unique_ptr<char[]> data;
+    size_t capacity = 0;
+    size_t used = 0;
+    size_t live = 0;  // ops in it not yet dropped
+  };
+  struct Entry {
+    ReplicaId origin;
+    uint64_t first_seq;
+    uint64_t dot_count;
+    uint64_t hlc;
+    uint64_t chunk;  // serial number of its chunk: chunks_[chunk - first_chunk_]
+    uint32_t offset;
+    uint32_t length;
+  };
+  static_assert(sizeof(Entry) == kEntryBytes);
+
+  Chunk& BackChunkFor(size_t length);
+
+  size_t chunk_bytes_;
+  std::deque<Chunk> chunks_;
+  uint64_t first_chunk_ = 0;  // serial number of chunks_.front()
+  Chunk spare_;               // the last chunk freed, reused before allocating
+  std::deque<Entry> entries_;
+  uint64_t first_ = 0;
+  uint64_t bytes_ = 0;
+  uint64_t allocated_ = 0;
+};
+
+}  // namespace lattice::repl

@@ -1,0 +1,93 @@
+#include "lattice/repl/retained_ops.h"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+#include <utility>
+
+#include "lattice/common/assert.h"
+#include "lattice/repl/codec.h"
+
+namespace lattice::repl {
+
+RetainedOpRing::RetainedOpRing(size_t chunk_bytes) : chunk_bytes_(chunk_bytes) {
+  LATTICE_ASSERT(chunk_bytes_ > 0 && chunk_bytes_ <= UINT32_MAX);
+}
+
+RetainedOpRing::~RetainedOpRing() = default;
+
+// The chunk the next op of `length` bytes goes into: the back one if it fits there, else a new
+// one (the spare when it is large enough, so a steady backlog cycles through the same memory).
+RetainedOpRing::Chunk& RetainedOpRing::BackChunkFor(size_t length) {
+  if (!chunks_.empty() && chunks_.back().capacity - chunks_.back().used >= length) {
+    return chunks_.back();
+  }
+  Chunk chunk;
+  if (spare_.data != nullptr && spare_.capacity >= length) {
+    chunk = std::exchange(spare_, Chunk{});
+  } else {
+    chunk.capacity = std::max(chunk_bytes_, length);
+    chunk.data = std::make_unique_for_overwrite<char[]>(chunk.capacity);
+    allocated_ += chunk.capacity;
+  }
+  chunk.used = chunk.live = 0;
+  chunks_.push_back(std::move(chunk));
+  return chunks_.back();
+}
+
+void RetainedOpRing::Append(OpRecord op) {
+  std::string encoded;
+  const std::string_view wire =
+      op.wire != nullptr ? std::string_view(*op.wire) : std::string_view(encoded = EncodeOp(op));
+  LATTICE_ASSERT_MSG(wire.size() <= UINT32_MAX, "an encoded op is limited to 4 GiB");
+  Chunk& chunk = BackChunkFor(wire.size());
+  if (!wire.empty()) {
+    std::memcpy(chunk.data.get() + chunk.used, wire.data(), wire.size());
+  }
+  entries_.push_back(Entry{.origin = op.op.first_dot.replica,
+                           .first_seq = op.op.first_dot.seq,
+                           .dot_count = op.op.dot_count,
+                           .hlc = op.op.hlc,
+                           .chunk = first_chunk_ + chunks_.size() - 1,
+                           .offset = static_cast<uint32_t>(chunk.used),
+                           .length = static_cast<uint32_t>(wire.size())});
+  chunk.used += wire.size();
+  ++chunk.live;
+  bytes_ += wire.size() + kEntryBytes;
+}
+
+RetainedOpView RetainedOpRing::At(uint64_t position) const {
+  LATTICE_ASSERT(position >= first_ && position < end());
+  const Entry& entry = entries_[position - first_];
+  const Chunk& chunk = chunks_[entry.chunk - first_chunk_];
+  return RetainedOpView{.origin = entry.origin,
+                        .first_seq = entry.first_seq,
+                        .last_seq = entry.first_seq + entry.dot_count - 1,
+                        .hlc = entry.hlc,
+                        .wire = std::string_view(chunk.data.get() + entry.offset, entry.length)};
+}
+
+void RetainedOpRing::DropFront() {
+  LATTICE_ASSERT(!entries_.empty());
+  const Entry& entry = entries_.front();
+  LATTICE_ASSERT(entry.chunk == first_chunk_);
+  bytes_ -= entry.length + kEntryBytes;
+  Chunk& chunk = chunks_.front();
+  entries_.pop_front();
+  ++first_;
+  if (--chunk.live > 0) {
+    return;
+  }
+  // Its last op is gone: keep it as the spare if it is of the regular size (an oversized one,
+  // made for one large op, is released rather than held for good).
+  Chunk freed = std::move(chunk);
+  chunks_.pop_front();
+  ++first_chunk_;
+  if (spare_.data == nullptr && freed.capacity == chunk_bytes_) {
+    spare_ = std::move(freed);
+    return;
+  }
+  allocated_ -= freed.capacity;  // released as `freed` goes out of scope
+}
+
+}  // namespace lattice::repl
