@@ -65,7 +65,8 @@ class Link {
   void Connect() {
     reader_ = repl::FrameReader(kMaxFrameBytes);
     const repl::Hello hello = PeerHello();
-    LATTICE_ASSERT_MSG(node_.replication().CheckHello(hello).empty(), "the peer's Hello is fine");
+    LATTICE_ASSERT_MSG(node_.replication().replicator().RefusalOf(hello).empty(),
+                       "the peer's Hello is fine");
     node_.replication().OnConnected(kPeer, clock_.NowMs());
     node_.replication().OnMessage(kPeer, hello, clock_.NowMs());
     up_ = true;

@@ -2,8 +2,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <fstream>
-#include <sstream>
 
 #include "lattice/common/numbers.h"
 #include "lattice/repl/codec.h"
@@ -149,13 +147,12 @@ Result<void> Cluster::Load(repl::Storage* storage, const std::string& name,
   now_ms_ = now_ms;
   storage_ = storage;
   file_name_ = name;
-  const std::string path = name;
   if (storage_ != nullptr && !repl::IsValidStorageName(name)) {
     return Unexpected("cluster-config-file '" + name + "' must be a file name inside dir");
   }
   Result<std::optional<std::string>> file = ReadStored();
   if (!file.ok()) {
-    return Unexpected("Can't read the cluster config file " + path + ": " + file.error().message);
+    return Unexpected("Can't read the cluster config file " + name + ": " + file.error().message);
   }
   if (file->has_value()) {
     const std::string& text = **file;
@@ -163,11 +160,11 @@ Result<void> Cluster::Load(repl::Storage* storage, const std::string& name,
     const std::string first = text.substr(0, newline);
     if (!first.starts_with("myself ") || !IsNodeId(first.substr(7)) ||
         newline == std::string::npos) {
-      return Unexpected("Cluster config file " + path + " is not a Lattice nodes.conf");
+      return Unexpected("Cluster config file " + name + " is not a Lattice nodes.conf");
     }
     Result<ClusterTopology> topology = ClusterTopology::Decode(text.substr(newline + 1));
     if (!topology.ok()) {
-      return Unexpected("Cluster config file " + path + ": " + topology.error().message);
+      return Unexpected("Cluster config file " + name + ": " + topology.error().message);
     }
     myid_ = first.substr(7);
     topology_ = std::move(*topology);

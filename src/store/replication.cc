@@ -244,10 +244,6 @@ repl::Hello Replication::LinkHello() const {
   return hello;
 }
 
-std::string Replication::CheckHello(const repl::Hello& hello) const {
-  return replicator_->RefusalOf(hello);
-}
-
 void Replication::OnConnected(ReplicaId peer, int64_t now_ms) {
   now_ms_ = now_ms;
   if (std::find(known_peers_.begin(), known_peers_.end(), peer) == known_peers_.end()) {

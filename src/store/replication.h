@@ -105,8 +105,6 @@ class Replication final : public repl::Applier, public repl::Observer, public Ke
 
   // The Hello a link sends first (before the engine knows which replica is at the other end).
   repl::Hello LinkHello() const;
-  // A Hello must name this shard and protocol and another replica: "" if fine, else why not.
-  std::string CheckHello(const repl::Hello& hello) const;
 
   // Link events and peer messages, from the transport.
   void OnConnected(ReplicaId peer, int64_t now_ms);

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -519,6 +520,33 @@ TEST_CASE("relaying: with the A-B link down, B gets A's ops through C", "[replic
   }
 }
 
+// Region C (node 2) is cut off from A and B on a lossy network for 200 steps while every region
+// (C too) writes at random; `check` sees each node's engine after every step.
+void WriteWithCCutOff(Network& net, Rng& plan,
+                      const std::function<void(const Replicator&)>& check) {
+  const ReplicaId c = net.node(2).id();
+  net.SetDesired(net.node(0).id(), c, false);
+  net.SetDesired(net.node(1).id(), c, false);
+  net.faults = Faults{.loss_percent = 5, .duplicate_percent = 5, .delay_max_ms = 20};
+  for (int step = 0; step < 200; ++step) {
+    net.Step();
+    for (size_t i = 0; i < net.size(); ++i) {
+      if (plan.Chance(1, 2)) {
+        RandomWrite(net.node(i), plan);
+      }
+      check(*net.node(i).rep);
+    }
+  }
+}
+
+// Heals every link: the regions converge, C by installing a snapshot.
+void HealAndCheckSnapshot(Network& net) {
+  net.SetAllDesired(true);
+  REQUIRE(Quiesce(net, 4000));
+  CheckConverged(net);
+  CHECK(net.node(2).event_counts[EventKind::kSnapshotInstalled] >= 1);
+}
+
 TEST_CASE("a peer down past the backlog bound is stale, then catches up by snapshot",
           "[replicator]") {
   for (uint64_t seed = 1; seed <= 20; ++seed) {
@@ -528,28 +556,15 @@ TEST_CASE("a peer down past the backlog bound is stale, then catches up by snaps
     auto net = ThreeRegions(seed, kBound);
     Node& a = net->node(0);
     Node& c = net->node(2);
-    net->SetDesired(a.id(), c.id(), false);
-    net->SetDesired(net->node(1).id(), c.id(), false);
-    net->faults = Faults{.loss_percent = 5, .duplicate_percent = 5, .delay_max_ms = 20};
-    for (int step = 0; step < 200; ++step) {
-      net->Step();
-      for (size_t i = 0; i < net->size(); ++i) {
-        if (plan.Chance(1, 2)) {
-          RandomWrite(net->node(i), plan);  // C writes too, while cut off
-        }
-        REQUIRE(net->node(i).rep->retained_ops() <= kBound);
-      }
-    }
+    WriteWithCCutOff(*net, plan,
+                     [&](const Replicator& rep) { REQUIRE(rep.retained_ops() <= kBound); });
     ReplicatorStatus status = a.rep->Status(net->now_ms());
     CHECK(status.peers[1].replica == c.id());
     CHECK(status.peers[1].state == PeerState::kStale);
     CHECK(status.peers[1].lag_ops == a.rep->retained_ops());
     CHECK(a.event_counts[EventKind::kPeerStale] >= 1);
 
-    net->SetAllDesired(true);
-    REQUIRE(Quiesce(*net, 4000));
-    CheckConverged(*net);
-    CHECK(c.event_counts[EventKind::kSnapshotInstalled] >= 1);
+    HealAndCheckSnapshot(*net);
     status = a.rep->Status(net->now_ms());
     CHECK(status.peers[1].state == PeerState::kConnected);
     CHECK(status.peers[1].lag_ops == 0);
@@ -564,27 +579,13 @@ TEST_CASE("a peer down past the backlog's byte bound is stale, then catches up b
     constexpr uint64_t kBound = 3000;  // a few dozen ops
     auto net = ThreeRegions(seed, /*max_retained_ops=*/1'000'000, kBound);
     Node& a = net->node(0);
-    Node& c = net->node(2);
-    net->SetDesired(a.id(), c.id(), false);
-    net->SetDesired(net->node(1).id(), c.id(), false);
-    net->faults = Faults{.loss_percent = 5, .duplicate_percent = 5, .delay_max_ms = 20};
-    for (int step = 0; step < 200; ++step) {
-      net->Step();
-      for (size_t i = 0; i < net->size(); ++i) {
-        if (plan.Chance(1, 2)) {
-          RandomWrite(net->node(i), plan);
-        }
-        const Replicator& rep = *net->node(i).rep;
-        REQUIRE((rep.retained_bytes() <= kBound || rep.retained_ops() == 1));
-      }
-    }
+    WriteWithCCutOff(*net, plan, [&](const Replicator& rep) {
+      REQUIRE((rep.retained_bytes() <= kBound || rep.retained_ops() == 1));
+    });
     const ReplicatorStatus status = a.rep->Status(net->now_ms());
     CHECK(status.backlog_bytes <= kBound);
     CHECK(status.peers[1].state == PeerState::kStale);
-    net->SetAllDesired(true);
-    REQUIRE(Quiesce(*net, 4000));
-    CheckConverged(*net);
-    CHECK(c.event_counts[EventKind::kSnapshotInstalled] >= 1);
+    HealAndCheckSnapshot(*net);
     CHECK(a.rep->Status(net->now_ms()).peers[1].state == PeerState::kConnected);
   }
 }

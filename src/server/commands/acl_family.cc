@@ -3,14 +3,7 @@
 // the ACL LOG entries it writes, and loading users at startup (config `user` lines, aclfile).
 // The users-and-rules model itself is pure, in acl.{h,cc}; this file does the ACL file I/O.
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
-#include <fstream>
 #include <random>
-#include <sstream>
 
 #include "server/acl.h"
 #include "server/server.h"

@@ -172,8 +172,9 @@ class Replicator {
   void AddPeer(ReplicaId peer);
   void RemovePeer(ReplicaId peer);  // stops holding back compaction for it
 
-  // A write this replica made (the keyspace's OpSink). op.first_dot must be this replica's next
-  // sequence number. Full batches are sent at once; Flush() or Tick() sends the rest.
+  // A write this replica made (Replication observes the keyspace's local ops). op.first_dot must be
+  // this replica's next sequence number. Full batches are sent at once; Flush() or Tick() sends the
+  // rest.
   void OnLocalOp(uint32_t db, std::string_view key, const crdt::KeyOp& op);
   void OnMessage(ReplicaId from, const Message& message, int64_t now_ms);
   // Why a Hello must be refused (another shard, another protocol version, this replica's own id
