@@ -10,6 +10,7 @@
 #include <set>
 
 #include "fmt/format.h"
+#include "server/scripting/script_engine.h"
 #include "store/replication.h"
 #include "util/allocator.h"
 
@@ -115,6 +116,7 @@ void MemorySection(Server& server, Lines& out) {
   Add(out, "mem_fragmentation_ratio", Ratio(rss, used));
   AddSigned(out, "mem_fragmentation_bytes", Difference(rss, used));
   Add(out, "mem_allocator", util::AllocatorName());
+  for (const auto& [name, value] : server.scripting().InfoFields()) Add(out, name, value);
 }
 
 // The op log stands where Valkey's AOF does: every applied op, synced per appendfsync.

@@ -17,16 +17,36 @@ namespace {
 // Instructions between two looks at the clock (Valkey's value).
 constexpr int kHookInstructions = 100000;
 
-void* LuaAllocate(void* engine, void* ptr, size_t old_size, size_t new_size) {
-  return static_cast<ScriptEngine*>(engine)->Allocate(ptr, old_size, new_size);
+void* LuaAllocate(void* heap, void* ptr, size_t old_size, size_t new_size) {
+  auto* owner = static_cast<ScriptEngine::Heap*>(heap);
+  return owner->engine->Allocate(*owner, ptr, old_size, new_size);
 }
 
 void CountHook(lua_State* lua, lua_Debug* /*ar*/) { EngineOf(lua).OnCountHook(lua); }
 
-// Runs `fn` with Lua errors (an allocation past the limit included) caught: false on error, with
-// the message in *error when given.
-bool Protected(lua_State* lua, const std::function<void(lua_State*)>& fn,
-               std::string* error = nullptr) {
+void PushArray(lua_State* lua, ArgList values) {
+  lua_createtable(lua, static_cast<int>(values.size()), 0);
+  for (size_t i = 0; i < values.size(); ++i) {
+    lua_pushlstring(lua, values[i].data(), values[i].size());
+    lua_rawseti(lua, -2, static_cast<int>(i + 1));
+  }
+}
+
+void SetGlobalArray(lua_State* lua, const char* name, ArgList values) {
+  lua_getfield(lua, LUA_REGISTRYINDEX, kGlobalsKey);
+  PushArray(lua, values);
+  lua_setfield(lua, -2, name);  // the real globals table has no metamethods
+  lua_pop(lua, 1);
+}
+
+int64_t BusyThresholdMs(const Config& config) {
+  int64_t ms = 0;
+  return ParseInt64(config.ValueOf("busy-reply-threshold"), &ms) ? ms : 5000;
+}
+
+}  // namespace
+
+bool Protected(lua_State* lua, const std::function<void(lua_State*)>& fn, std::string* error) {
   auto trampoline = [](lua_State* state) -> int {
     const auto* body =
         static_cast<const std::function<void(lua_State*)>*>(lua_touserdata(state, 1));
@@ -44,29 +64,6 @@ bool Protected(lua_State* lua, const std::function<void(lua_State*)>& fn,
   lua_pop(lua, 1);
   return false;
 }
-
-void SetGlobalArray(lua_State* lua, const char* name, ArgList values) {
-  lua_getfield(lua, LUA_REGISTRYINDEX, kGlobalsKey);
-  lua_createtable(lua, static_cast<int>(values.size()), 0);
-  for (size_t i = 0; i < values.size(); ++i) {
-    lua_pushlstring(lua, values[i].data(), values[i].size());
-    lua_rawseti(lua, -2, static_cast<int>(i + 1));
-  }
-  lua_setfield(lua, -2, name);  // the real globals table has no metamethods
-  lua_pop(lua, 1);
-}
-
-std::string BusyMessage(const Config& config) {
-  return std::string("BUSY ") + (config.extended_redis_compatibility() ? "Redis" : "Valkey") +
-         " is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
-}
-
-int64_t BusyThresholdMs(const Config& config) {
-  int64_t ms = 0;
-  return ParseInt64(config.ValueOf("busy-reply-threshold"), &ms) ? ms : 5000;
-}
-
-}  // namespace
 
 Result<ScriptFlags> ParseShebang(std::string_view body, size_t* body_offset) {
   *body_offset = 0;
@@ -112,38 +109,53 @@ Result<ScriptFlags> ParseShebang(std::string_view body, size_t* body_offset) {
   return flags;
 }
 
+std::string ScriptEngine::BusyMessage(bool function) const {
+  return std::string("BUSY ") +
+         (server_.config().extended_redis_compatibility() ? "Redis" : "Valkey") +
+         " is busy running a script. You can only call " + (function ? "FUNCTION" : "SCRIPT") +
+         " KILL or SHUTDOWN NOSAVE.";
+}
+
 ScriptEngine::ScriptEngine(Server& server, size_t memory_limit)
     : server_(server), memory_limit_(memory_limit) {
   Open();
+  functions_lua_ = OpenState(functions_heap_, &OpenFunctionSandbox);
+  server_.keyspace().AddObserver(this);
 }
 
-ScriptEngine::~ScriptEngine() { Close(); }
+ScriptEngine::~ScriptEngine() {
+  server_.keyspace().RemoveObserver(this);
+  Close();
+  lua_close(functions_lua_);
+}
 
-void ScriptEngine::Open() {
-  lua_ = lua_newstate(&LuaAllocate, this);
-  LATTICE_ASSERT(lua_ != nullptr);
-  std::string error;
-  const int status = lua_cpcall(lua_, &OpenSandbox, nullptr);
+lua_State* ScriptEngine::OpenState(Heap& heap, int (*open)(lua_State*)) {
+  lua_State* lua = lua_newstate(&LuaAllocate, &heap);
+  LATTICE_ASSERT(lua != nullptr);
+  const int status = lua_cpcall(lua, open, nullptr);
   LATTICE_ASSERT_MSG(status == 0, "the Lua sandbox does not open");
+  return lua;
 }
+
+void ScriptEngine::Open() { lua_ = OpenState(eval_heap_, &OpenSandbox); }
 
 void ScriptEngine::Close() {
   if (lua_ != nullptr) lua_close(lua_);
   lua_ = nullptr;
 }
 
-void* ScriptEngine::Allocate(void* ptr, size_t old_size, size_t new_size) {
+void* ScriptEngine::Allocate(Heap& heap, void* ptr, size_t old_size, size_t new_size) {
   if (new_size == 0) {
     std::free(ptr);
-    memory_used_ -= old_size;
+    heap.used -= old_size;
     return nullptr;
   }
-  if (new_size > old_size && memory_used_ + (new_size - old_size) > memory_limit_) {
+  if (new_size > old_size && heap.used + (new_size - old_size) > memory_limit_) {
     return nullptr;  // Lua raises "not enough memory" in the script
   }
   void* grown = std::realloc(ptr, new_size);
   if (grown == nullptr) return nullptr;
-  memory_used_ = memory_used_ - old_size + new_size;
+  heap.used = heap.used - old_size + new_size;
   return grown;
 }
 
@@ -216,7 +228,7 @@ void ScriptEngine::Flush() {
   Open();
 }
 
-void ScriptEngine::Kill(ReplyBuilder& reply) {
+void ScriptEngine::Kill(ReplyBuilder& reply, bool function) {
   if (run_ == nullptr) {
     reply.Error("NOTBUSY No scripts in execution right now.");
   } else if (run_->wrote) {
@@ -224,6 +236,8 @@ void ScriptEngine::Kill(ReplyBuilder& reply) {
         "UNKILLABLE Sorry the script already executed write commands against the dataset. You "
         "can either wait the script termination or kill the server in a hard way using the "
         "SHUTDOWN NOSAVE command.");
+  } else if (run_->function != function) {
+    reply.Error(BusyMessage(run_->function));
   } else {
     run_->killed = true;
     reply.Ok();
@@ -236,11 +250,20 @@ bool ScriptEngine::RefuseWhileBusy(const ClientState& client, const Command& com
                                    ReplyBuilder& reply) {
   if (!timed_out() || &client == &run_->client || &client == run_->caller) return false;
   if (command.spec.flags & kAllowBusy) return false;
-  reply.Error(BusyMessage(server_.config()));
+  reply.Error(BusyMessage(run_->function));
   return true;
 }
 
 void ScriptEngine::OnCountHook(lua_State* lua) {
+  if (loading_ != nullptr) {  // FUNCTION LOAD running a library's code: Valkey's 500 ms limit
+    const int64_t elapsed_us = server_.clock().MonotonicUs() - loading_->start_us;
+    if (loading_->timeout_ms > 0 && elapsed_us > loading_->timeout_ms * 1000) {
+      lua_sethook(lua, CountHook, LUA_MASKLINE, 0);
+      PushErrorTable(lua, "FUNCTION LOAD timeout");
+      lua_error(lua);
+    }
+    return;
+  }
   Run* run = run_;
   if (run == nullptr) return;
   if (!run->timed_out) {
@@ -320,7 +343,7 @@ std::string ScriptEngine::CallCommand(std::vector<std::string>& args, std::strin
 
 void ScriptEngine::Eval(CommandContext& ctx, ArgList args, bool by_sha, bool read_only) {
   if (run_ != nullptr) {  // only reachable through a poll hook that runs EVAL
-    ctx.reply.Error(BusyMessage(server_.config()));
+    ctx.reply.Error(BusyMessage(false));
     return;
   }
   int64_t numkeys = 0;
@@ -352,8 +375,7 @@ void ScriptEngine::Eval(CommandContext& ctx, ArgList args, bool by_sha, bool rea
       }
     }
   }
-  const Script& script = scripts_.at(sha);
-  const ScriptFlags flags = script.flags;
+  const ScriptFlags flags = scripts_.at(sha).flags;
   if (flags.shebang && flags.no_cluster && server_.cluster() != nullptr) {
     ctx.reply.Error("ERR Can not run script on cluster, 'no-cluster' flag is set.");
     return;
@@ -363,12 +385,13 @@ void ScriptEngine::Eval(CommandContext& ctx, ArgList args, bool by_sha, bool rea
     return;
   }
   const auto count = static_cast<size_t>(numkeys);
-  RunScript(ctx, sha, script, args.subspan(3, count), args.subspan(3 + count),
-            read_only || (flags.shebang && flags.no_writes));
+  RunScript(ctx, args, sha, flags, args.subspan(3, count), args.subspan(3 + count),
+            read_only || (flags.shebang && flags.no_writes), false);
 }
 
-void ScriptEngine::RunScript(CommandContext& ctx, const std::string& sha, const Script& script,
-                             ArgList keys, ArgList argv, bool read_only) {
+void ScriptEngine::RunScript(CommandContext& ctx, ArgList command, const std::string& name,
+                             const ScriptFlags& flags, ArgList keys, ArgList argv, bool read_only,
+                             bool function) {
   Run run;
   const ClientState& caller = ctx.client;
   run.caller = &ctx.client;
@@ -381,31 +404,41 @@ void ScriptEngine::RunScript(CommandContext& ctx, const std::string& sha, const 
   run.client.acl_user = caller.acl_user;
   run.client.is_local = caller.is_local;
   run.client.created_ms = caller.created_ms;
-  run.sha = sha;
+  run.sha = name;
+  run.function = function;
+  run.command = command;
   run.read_only = read_only;
-  run.allow_cross_slot = !script.flags.shebang || script.flags.allow_cross_slot_keys;
+  run.allow_cross_slot = !flags.shebang || flags.allow_cross_slot_keys;
   if (!keys.empty()) run.slot = KeySlot(keys[0]);
   run.start_us = server_.clock().MonotonicUs();
   run_ = &run;
-  lua_sethook(lua_, CountHook, LUA_MASKCOUNT, kHookInstructions);
+  lua_State* const state = function ? functions_lua_ : lua_;
+  Heap& heap = function ? functions_heap_ : eval_heap_;
+  lua_sethook(state, CountHook, LUA_MASKCOUNT, kHookInstructions);
 
   ReplyBuilder& reply = ctx.reply;
   std::string* out = reply.buffer();
   const size_t reply_start = out->size();
   std::string error;
   const bool ran = Protected(
-      lua_,
+      state,
       [&](lua_State* lua) {
-        SetGlobalArray(lua, "KEYS", keys);
-        SetGlobalArray(lua, "ARGV", argv);
+        if (!function) {
+          SetGlobalArray(lua, "KEYS", keys);
+          SetGlobalArray(lua, "ARGV", argv);
+        }
         lua_pushcfunction(lua, ScriptErrorHandler);
-        lua_getfield(lua, LUA_REGISTRYINDEX, kScriptsKey);
-        lua_getfield(lua, -1, sha.c_str());
+        lua_getfield(lua, LUA_REGISTRYINDEX, function ? kFunctionsKey : kScriptsKey);
+        lua_getfield(lua, -1, name.c_str());
         lua_remove(lua, -2);
-        if (lua_pcall(lua, 0, 1, -2) == 0) {
+        if (function) {
+          PushArray(lua, keys);
+          PushArray(lua, argv);
+        }
+        if (lua_pcall(lua, function ? 2 : 0, 1, -2 - (function ? 2 : 0)) == 0) {
           WriteScriptResult(lua, reply, run.protocol);
         } else {
-          reply.Error(ScriptErrorText(lua, sha));
+          reply.Error(ScriptErrorText(lua, name));
         }
         lua_settop(lua, 0);
       },
@@ -414,10 +447,10 @@ void ScriptEngine::RunScript(CommandContext& ctx, const std::string& sha, const 
     out->resize(reply_start);
     reply.Error("ERR Error running script: " + error);
   }
-  lua_sethook(lua_, nullptr, 0, 0);
+  lua_sethook(state, nullptr, 0, 0);
   run_ = nullptr;
   // Keep the heap small between scripts; a full collection when it has grown large.
-  lua_gc(lua_, memory_used_ > memory_limit_ / 2 ? LUA_GCCOLLECT : LUA_GCSTEP, 0);
+  lua_gc(state, heap.used > memory_limit_ / 2 ? LUA_GCCOLLECT : LUA_GCSTEP, 0);
 }
 
 }  // namespace lattice::server

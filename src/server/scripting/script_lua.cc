@@ -12,8 +12,10 @@
 #include <string>
 #include <vector>
 
+#include "server/scripting/lua_libs.h"
 #include "server/scripting/script_engine.h"
 #include "spdlog/spdlog.h"
+#include "util/ascii.h"
 #include "util/sha1.h"
 
 extern "C" {
@@ -335,6 +337,31 @@ void OpenLibrary(lua_State* lua, const char* name, lua_CFunction open) {
   }
 }
 
+// The log levels and version fields of the table on top (the redis API, also at FUNCTION LOAD).
+void SetConstants(lua_State* lua, bool replication) {
+  static const std::pair<const char*, int> kLogLevels[] = {
+      {"LOG_DEBUG", 0}, {"LOG_VERBOSE", 1}, {"LOG_NOTICE", 2}, {"LOG_WARNING", 3}};
+  static const std::pair<const char*, int> kReplication[] = {
+      {"REPL_NONE", 0}, {"REPL_AOF", 1}, {"REPL_SLAVE", 2}, {"REPL_REPLICA", 2}, {"REPL_ALL", 3}};
+  for (const auto& [name, value] : kLogLevels) {
+    lua_pushnumber(lua, value);
+    lua_setfield(lua, -2, name);
+  }
+  if (replication) {
+    for (const auto& [name, value] : kReplication) {
+      lua_pushnumber(lua, value);
+      lua_setfield(lua, -2, name);
+    }
+  }
+  lua_pushnumber(lua, 0x070204);
+  lua_setfield(lua, -2, "REDIS_VERSION_NUM");
+  lua_pushnumber(lua, 0x090000);
+  lua_setfield(lua, -2, "VALKEY_VERSION_NUM");
+  SetField(lua, "REDIS_VERSION", "7.2.4");
+  SetField(lua, "VALKEY_VERSION", "9.0.0");
+  SetField(lua, "SERVER_NAME", "valkey");
+}
+
 void RegisterServerApi(lua_State* lua) {
   static const luaL_Reg kFunctions[] = {
       {"call", LuaCall},
@@ -352,26 +379,7 @@ void RegisterServerApi(lua_State* lua) {
     lua_pushcfunction(lua, fn.func);
     lua_setfield(lua, -2, fn.name);
   }
-  static const std::pair<const char*, int> kNumbers[] = {
-      {"LOG_DEBUG", 0},
-      {"LOG_VERBOSE", 1},
-      {"LOG_NOTICE", 2},
-      {"LOG_WARNING", 3},
-      {"REPL_NONE", 0},
-      {"REPL_AOF", 1},
-      {"REPL_SLAVE", 2},
-      {"REPL_REPLICA", 2},
-      {"REPL_ALL", 3},
-      {"REDIS_VERSION_NUM", 0x070204},
-      {"VALKEY_VERSION_NUM", 0x090000},
-  };
-  for (const auto& [name, value] : kNumbers) {
-    lua_pushnumber(lua, value);
-    lua_setfield(lua, -2, name);
-  }
-  SetField(lua, "REDIS_VERSION", "7.2.4");
-  SetField(lua, "VALKEY_VERSION", "9.0.0");
-  SetField(lua, "SERVER_NAME", "valkey");
+  SetConstants(lua, true);
   lua_pushvalue(lua, -1);
   lua_setfield(lua, LUA_GLOBALSINDEX, "server");
   lua_setfield(lua, LUA_GLOBALSINDEX, "redis");
@@ -402,7 +410,8 @@ void TrimGlobals(lua_State* lua) {
 
 // Seals the library tables and the globals; from here on the thread's globals are the proxy.
 void SealGlobals(lua_State* lua) {
-  for (const char* name : {"string", "table", "math", "coroutine", "os", "cjson", "bit", "redis"}) {
+  for (const char* name : {"string", "table", "math", "coroutine", "os", "cjson", "bit", "cmsgpack",
+                           "struct", "redis"}) {
     lua_getfield(lua, LUA_GLOBALSINDEX, name);
     if (!lua_istable(lua, -1)) {
       lua_pop(lua, 1);
@@ -431,12 +440,163 @@ void SealGlobals(lua_State* lua) {
   lua_replace(lua, LUA_GLOBALSINDEX);
 }
 
+// Reads the flags table on top (Valkey's names, any case): false on anything else.
+bool ReadFunctionFlags(lua_State* lua, ScriptFlags* flags) {
+  for (int i = 1;; ++i) {
+    lua_rawgeti(lua, -1, i);
+    if (lua_isnil(lua, -1)) {
+      lua_pop(lua, 1);
+      return true;
+    }
+    const char* flag = lua_isstring(lua, -1) ? lua_tostring(lua, -1) : "";
+    const std::string_view name = flag;
+    bool known = true;
+    if (EqualsIgnoreCase(name, "no-writes")) {
+      flags->no_writes = true;
+    } else if (EqualsIgnoreCase(name, "allow-oom")) {
+      flags->allow_oom = true;
+    } else if (EqualsIgnoreCase(name, "allow-stale")) {
+      flags->allow_stale = true;
+    } else if (EqualsIgnoreCase(name, "no-cluster")) {
+      flags->no_cluster = true;
+    } else if (EqualsIgnoreCase(name, "allow-cross-slot-keys")) {
+      flags->allow_cross_slot_keys = true;
+    } else {
+      known = false;
+    }
+    lua_pop(lua, 1);
+    if (!known) return false;
+  }
+}
+
+int RaiseError(lua_State* lua, std::string_view message) {
+  PushErrorTable(lua, message);
+  return lua_error(lua);
+}
+
+std::string StringAt(lua_State* lua, int index) {
+  size_t len = 0;
+  const char* text = lua_tolstring(lua, index, &len);
+  return std::string(text, len);
+}
+
+// redis.register_function('name', callback) or redis.register_function{function_name=...,
+// callback=..., flags={...}, description=...}: Valkey's checks and texts.
+int LuaRegisterFunction(lua_State* lua) {
+  ScriptEngine& engine = EngineOf(lua);
+  if (!engine.loading_library()) {
+    return RaiseError(lua, "redis.register_function can only be called on FUNCTION LOAD command");
+  }
+  const int argc = lua_gettop(lua);
+  if (argc < 1 || argc > 2) {
+    return RaiseError(lua, "wrong number of arguments to redis.register_function");
+  }
+  FunctionInfo info;
+  info.flags.shebang = true;
+  if (argc == 2) {
+    if (!lua_isstring(lua, 1)) {
+      return RaiseError(lua, "first argument to redis.register_function must be a string");
+    }
+    if (!lua_isfunction(lua, 2)) {
+      return RaiseError(lua, "second argument to redis.register_function must be a function");
+    }
+    info.name = StringAt(lua, 1);
+  } else {
+    if (!lua_istable(lua, 1)) {
+      return RaiseError(lua,
+                        "calling redis.register_function with a single argument is only "
+                        "applicable to Lua table (representing named arguments).");
+    }
+    lua_pushnil(lua);  // 2: the callback
+    bool named = false;
+    lua_pushnil(lua);
+    while (lua_next(lua, 1) != 0) {  // 3: key, 4: value
+      if (!lua_isstring(lua, 3)) {
+        return RaiseError(lua,
+                          "named argument key given to redis.register_function is not a string");
+      }
+      lua_pushvalue(lua, 3);  // a copy: lua_tostring must not change the key lua_next reads
+      const std::string key = StringAt(lua, -1);
+      lua_pop(lua, 1);
+      if (EqualsIgnoreCase(key, "function_name")) {
+        if (!lua_isstring(lua, 4)) {
+          return RaiseError(
+              lua, "function_name argument given to redis.register_function must be a string");
+        }
+        info.name = StringAt(lua, 4);
+        named = true;
+      } else if (EqualsIgnoreCase(key, "description")) {
+        if (!lua_isstring(lua, 4)) {
+          return RaiseError(
+              lua, "description argument given to redis.register_function must be a string");
+        }
+        info.description = StringAt(lua, 4);
+      } else if (EqualsIgnoreCase(key, "callback")) {
+        if (!lua_isfunction(lua, 4)) {
+          return RaiseError(
+              lua, "callback argument given to redis.register_function must be a function");
+        }
+        lua_pushvalue(lua, 4);
+        lua_replace(lua, 2);
+      } else if (EqualsIgnoreCase(key, "flags")) {
+        if (!lua_istable(lua, 4)) {
+          return RaiseError(lua,
+                            "flags argument to redis.register_function must be a table "
+                            "representing function flags");
+        }
+        if (!ReadFunctionFlags(lua, &info.flags)) return RaiseError(lua, "unknown flag given");
+      } else {
+        return RaiseError(lua, "unknown argument given to redis.register_function");
+      }
+      lua_pop(lua, 1);
+    }
+    if (!named) return RaiseError(lua, "redis.register_function must get a function name argument");
+    if (lua_isnil(lua, 2)) {
+      return RaiseError(lua, "redis.register_function must get a callback argument");
+    }
+  }
+  lua_settop(lua, 2);  // the callback on top
+  if (Result<void> added = engine.RegisterFunction(lua, std::move(info)); !added.ok()) {
+    return RaiseError(lua, added.error().message);
+  }
+  return 0;
+}
+
 }  // namespace
 
+int OpenFunctionSandbox(lua_State* lua) {
+  OpenSandbox(lua);
+  lua_newtable(lua);
+  lua_setfield(lua, LUA_REGISTRYINDEX, kFunctionsKey);
+  lua_newtable(lua);
+  lua_setfield(lua, LUA_REGISTRYINDEX, kLoadingKey);
+  lua_newtable(lua);  // the load globals
+  lua_newtable(lua);  // their redis table
+  lua_pushcfunction(lua, LuaRegisterFunction);
+  lua_setfield(lua, -2, "register_function");
+  lua_pushcfunction(lua, LuaLog);
+  lua_setfield(lua, -2, "log");
+  SetConstants(lua, false);
+  Seal(lua, true);
+  lua_pushvalue(lua, -1);
+  lua_setfield(lua, -3, "server");
+  lua_setfield(lua, -2, "redis");
+  lua_setfield(lua, LUA_REGISTRYINDEX, kLoadApiKey);
+  return 0;
+}
+
+void SetLoadGlobals(lua_State* lua, bool loading) {
+  lua_getmetatable(lua, LUA_GLOBALSINDEX);
+  lua_getfield(lua, -1, "__index");
+  lua_getfield(lua, LUA_REGISTRYINDEX, loading ? kLoadApiKey : kGlobalsKey);
+  lua_setupvalue(lua, -2, 1);
+  lua_pop(lua, 2);
+}
+
 ScriptEngine& EngineOf(lua_State* lua) {
-  void* engine = nullptr;
-  lua_getallocf(lua, &engine);
-  return *static_cast<ScriptEngine*>(engine);
+  void* heap = nullptr;
+  lua_getallocf(lua, &heap);
+  return *static_cast<ScriptEngine::Heap*>(heap)->engine;
 }
 
 int OpenSandbox(lua_State* lua) {
@@ -455,6 +615,8 @@ int OpenSandbox(lua_State* lua) {
   OpenLibrary(lua, LUA_MATHLIBNAME, luaopen_math);
   OpenLibrary(lua, "cjson", luaopen_cjson);
   OpenLibrary(lua, "bit", luaopen_bit);
+  OpenLibrary(lua, "cmsgpack", OpenCmsgpack);
+  OpenLibrary(lua, "struct", OpenStruct);
   RegisterServerApi(lua);
   TrimGlobals(lua);
   SealGlobals(lua);
