@@ -71,10 +71,11 @@ size_t OptionSize(lua_State* lua, char opt, const char** fmt) {
   }
 }
 
-size_t Padding(lua_State* lua, size_t offset, const Options& options, char opt, size_t size) {
-  if (size <= 1 || opt == 'c') return 0;
-  size_t align = size < options.max_align ? size : options.max_align;
-  if ((align & (align - 1)) != 0) luaL_error(lua, "alignment must be power of 2");
+// Bytes of padding before an item of `size` at `offset`: the item is aligned to
+// min(size, max_align) (for sizes that are not a power of two, as struct.c computes it).
+size_t Padding(size_t offset, const Options& options, char opt, size_t size) {
+  if (size == 0 || opt == 'c') return 0;
+  const size_t align = size < options.max_align ? size : options.max_align;
   return (align - (offset & (align - 1))) & (align - 1);
 }
 
@@ -92,7 +93,9 @@ bool ControlOption(lua_State* lua, char opt, const char** fmt, Options* options)
       return true;
     case '!':
       options->max_align = ReadCount(lua, fmt, 8);
-      if (options->max_align == 0) options->max_align = 1;
+      if ((options->max_align & (options->max_align - 1)) != 0 || options->max_align == 0) {
+        luaL_error(lua, "alignment %d is not a power of 2", static_cast<int>(options->max_align));
+      }
       return true;
     default:
       return false;
@@ -134,7 +137,7 @@ int Pack(lua_State* lua) {
     if (ControlOption(lua, opt, &fmt, &options)) continue;
     if (!KnownOption(opt)) return InvalidOption(lua, opt);
     size_t size = OptionSize(lua, opt, &fmt);
-    out.append(Padding(lua, out.size(), options, opt, size), '\0');
+    out.append(Padding(out.size(), options, opt, size), '\0');
     switch (opt) {
       case 'b':
       case 'B':
@@ -214,7 +217,7 @@ int Unpack(lua_State* lua) {
     if (ControlOption(lua, opt, &fmt, &options)) continue;
     if (!KnownOption(opt)) return InvalidOption(lua, opt);
     size_t size = OptionSize(lua, opt, &fmt);
-    pos += Padding(lua, pos, options, opt, size);
+    pos += Padding(pos, options, opt, size);
     luaL_argcheck(lua, pos <= len && size <= len - pos, 2, "data string too short");
     if (!lua_checkstack(lua, 2)) return luaL_error(lua, "too many results");
     switch (opt) {
@@ -299,7 +302,7 @@ int Size(lua_State* lua) {
     const size_t size = OptionSize(lua, opt, &fmt);
     if (opt == 's') luaL_argerror(lua, 1, "option 's' has no fixed size");
     if (opt == 'c' && size == 0) luaL_argerror(lua, 1, "option 'c0' has no fixed size");
-    total += Padding(lua, total, options, opt, size) + size;
+    total += Padding(total, options, opt, size) + size;
   }
   lua_pushnumber(lua, static_cast<lua_Number>(total));
   return 1;
