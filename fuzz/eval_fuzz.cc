@@ -1,7 +1,10 @@
 // Fuzz target: Lua scripts a client sends with EVAL. The input is split at NUL bytes: the first
 // part is the script, the rest its arguments; the first byte of the script part picks the form
 // (EVAL, EVAL_RO, SCRIPT LOAD + EVALSHA), the protocol (RESP2/RESP3) and how many arguments are
-// keys. The script runs on a Server whose clock moves 1 ms per read and whose busy-reply-threshold
+// keys; bit 8 makes it a function: the script part becomes the body of function 'f' of a library
+// (FUNCTION LOAD REPLACE, then FCALL / FCALL_RO), or, with bit 2 as well, the whole rest of the
+// input (NUL bytes included) is a FUNCTION RESTORE payload (Valkey's format: the payload and LZF
+// parsers), then FCALL f. The script runs on a Server whose clock moves 1 ms per read and whose busy-reply-threshold
 // is 20 ms, and the poll hook SCRIPT KILLs a timed-out script, so an endless loop ends the run
 // instead of hanging it (a script that wrote is unkillable by Valkey's rule; the harness clears
 // that mark first, as only the fuzzer needs every script to end).
@@ -69,8 +72,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   killer.id = server.NextClientId();
   server.RegisterClient(&killer);
   server.scripting().set_poll_hook([&] {
-    if (server::ScriptEngine::Run* run = server.scripting().run()) run->wrote = false;
-    fuzz::RunOne(server, killer, {"SCRIPT", "KILL"});
+    server::ScriptEngine::Run* run = server.scripting().run();
+    if (run != nullptr) run->wrote = false;
+    fuzz::RunOne(server, killer,
+                 {run != nullptr && run->function ? "FUNCTION" : "SCRIPT", "KILL"});
   });
 
   const size_t argc = parts.size() - 1;
@@ -78,7 +83,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::vector<std::string> eval = {(mode & 1) ? "EVAL_RO" : "EVAL", parts[0],
                                    std::to_string(numkeys)};
   eval.insert(eval.end(), parts.begin() + 1, parts.end());
-  if (mode & 2) {
+  if (mode & 8) {
+    if (mode & 2) {
+      const std::string payload(reinterpret_cast<const char*>(data) + 1, size - 1);
+      fuzz::RunOne(server, client, {"FUNCTION", "RESTORE", payload, "REPLACE"});
+    } else {
+      fuzz::RunOne(server, client,
+                   {"FUNCTION", "LOAD", "REPLACE",
+                    "#!lua name=fz\nredis.register_function{function_name='f', callback=function("
+                    "KEYS, ARGV)\n" + parts[0] + "\nend, flags={" +
+                        ((mode & 1) ? "'no-writes'" : "") + "}}"});
+    }
+    eval[0] = (mode & 1) ? "FCALL_RO" : "FCALL";
+    eval[1] = "f";
+  } else if (mode & 2) {
     const std::string loaded = fuzz::RunOne(server, client, {"SCRIPT", "LOAD", parts[0]});
     if (loaded[0] == '$') eval[0] = (mode & 1) ? "EVALSHA_RO" : "EVALSHA";
     if (loaded[0] == '$') eval[1] = loaded.substr(loaded.find('\n') + 1, 40);
@@ -87,6 +105,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (fuzz::RunOne(server, client, {"EVAL", "return 'ok'", "0"}) != "$2\r\nok\r\n") {
     __builtin_trap();  // the engine no longer runs a trivial script
   }
+  fuzz::RunOne(server, client, {"FUNCTION", "LIST", "WITHCODE"});
+  fuzz::RunOne(server, client, {"FUNCTION", "DUMP"});
   server.scripting().set_poll_hook(nullptr);
   server.UnregisterClient(&killer);
   server.UnregisterClient(&client);
