@@ -298,4 +298,69 @@ TEST_CASE("A timed-out script gets BUSY for others and SCRIPT KILL stops it") {
 }
 
 }  // namespace
+TEST_CASE(
+    "A timed-out function: BUSY names FUNCTION KILL, STATS shows it, FUNCTION KILL stops it") {
+  MovingClock clock;
+  Server server(Config(), clock);
+  ClientState runner, other;
+  runner.id = server.NextClientId();
+  other.id = server.NextClientId();
+  server.RegisterClient(&runner);
+  server.RegisterClient(&other);
+  auto run = [&](ClientState& client, std::vector<std::string> args) {
+    std::vector<std::string_view> views(args.begin(), args.end());
+    std::string out;
+    ReplyBuilder reply(&out);
+    server.Execute(client, views, reply);
+    Result<RespValue> value = DecodeReply(out);
+    REQUIRE(value.ok());
+    return value->ToString();
+  };
+  REQUIRE(run(runner, {"CONFIG", "SET", "busy-reply-threshold", "50"}) == "OK");
+  // The moving clock passes FUNCTION LOAD's 500 ms while a library's top level loops.
+  CHECK(run(runner, {"FUNCTION", "LOAD", "#!lua name=loop\nwhile true do end"}) ==
+        "(error) ERR Error registering functions: ERR FUNCTION LOAD timeout");
+  REQUIRE(run(runner, {"FUNCTION", "LOAD",
+                       "#!lua name=spin\nredis.register_function('spin', function() "
+                       "while true do end end)"}) == "\"spin\"");
+  std::vector<std::string> seen;
+  server.scripting().set_poll_hook([&] {
+    if (!seen.empty()) return;
+    seen.push_back(run(other, {"GET", "k"}));
+    seen.push_back(run(other, {"SCRIPT", "KILL"}));
+    seen.push_back(run(other, {"FUNCTION", "STATS"}));
+    seen.push_back(run(other, {"FUNCTION", "KILL"}));
+  });
+  CHECK(run(runner, {"FCALL", "spin", "0"}) ==
+        "(error) ERR Script killed by user with SCRIPT KILL. script: spin, on @user_function:2.");
+  REQUIRE(seen.size() == 4);
+  CHECK(seen[0] ==
+        "(error) BUSY Valkey is busy running a script. You can only call FUNCTION KILL or "
+        "SHUTDOWN NOSAVE.");
+  CHECK(seen[1] == seen[0]);
+  CHECK(seen[2].starts_with(
+      "[\"running_script\", [\"name\", \"spin\", \"command\", [\"FCALL\", \"spin\", \"0\"], "
+      "\"duration_ms\", "));
+  CHECK(seen[3] == "OK");
+  // While an EVAL runs, FUNCTION KILL and FUNCTION STATS answer BUSY naming SCRIPT KILL.
+  seen.clear();
+  server.scripting().set_poll_hook([&] {
+    if (!seen.empty()) return;
+    seen.push_back(run(other, {"FUNCTION", "KILL"}));
+    seen.push_back(run(other, {"FUNCTION", "STATS"}));
+    seen.push_back(run(other, {"SCRIPT", "KILL"}));
+  });
+  CHECK(run(runner, {"EVAL", "while true do end", "0"}).find("Script killed by user") !=
+        std::string::npos);
+  REQUIRE(seen.size() == 3);
+  CHECK(seen[0] ==
+        "(error) BUSY Valkey is busy running a script. You can only call SCRIPT KILL or "
+        "SHUTDOWN NOSAVE.");
+  CHECK(seen[1] == seen[0]);
+  CHECK(seen[2] == "OK");
+  server.scripting().set_poll_hook(nullptr);
+  server.UnregisterClient(&runner);
+  server.UnregisterClient(&other);
+}
+
 }  // namespace lattice::server::testing

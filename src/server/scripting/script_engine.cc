@@ -273,8 +273,8 @@ void ScriptEngine::OnCountHook(lua_State* lua) {
     run->timed_out = true;
     spdlog::warn(
         "Slow script detected: still in execution after {} milliseconds. You can try killing "
-        "the script using the SCRIPT KILL command. Script name is: {}.",
-        elapsed_ms, run->sha);
+        "the script using the {} KILL command. Script name is: {}.",
+        elapsed_ms, run->function ? "FUNCTION" : "SCRIPT", run->sha);
   }
   if (poll_hook_) poll_hook_();
   if (run->killed) {
