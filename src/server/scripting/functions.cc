@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <lua.hpp>
+#include <set>
 
 #include "fmt/format.h"
 #include "server/scripting/function_payload.h"
@@ -358,11 +359,11 @@ Result<void> ScriptEngine::RestoreLibraries(std::string_view payload, RestorePol
         return Unexpected("ERR Library " + candidate.name + " already exists");
       }
     }
+    // An existing function collides unless its library is one the payload replaces.
+    std::set<std::string> restored;
+    for (const Candidate& candidate : candidates) restored.insert(candidate.name);
     for (const auto& [key, info] : functions_) {
-      auto owner = owners.find(key);
-      const bool replaced = std::any_of(candidates.begin(), candidates.end(),
-                                        [&](const Candidate& c) { return c.name == info.library; });
-      if (owner != owners.end() && !replaced) {
+      if (owners.contains(key) && !restored.contains(info.library)) {
         return Unexpected("ERR Function " + info.name + " already exists");
       }
     }
