@@ -229,7 +229,9 @@ TEST_CASE("Libraries replicate through the system db and converge") {
   CHECK(a.Run({"FCALL", "same", "0"}) == "\"a\"");
   CHECK(b.Run({"FCALL", "same", "0"}) == "\"a\"");
   CHECK(a.Run({"FUNCTION", "LIST"}) == b.Run({"FUNCTION", "LIST"}));
-  // Deleting the loaded one lets the other load, everywhere.
+  // A skipped library is listed nowhere but can be deleted; deleting the loaded one lets the
+  // other load, everywhere.
+  CHECK(a.Run({"FUNCTION", "LIST", "LIBRARYNAME", "zeta"}) == "[]");
   CHECK(a.Run({"FUNCTION", "DELETE", "alpha"}) == "OK");
   a.sink.DeliverTo(b.keyspace());
   CHECK(a.Run({"FCALL", "same", "0"}) == "\"z\"");

@@ -305,7 +305,8 @@ Result<std::string> ScriptEngine::LoadLibrary(std::string_view code, bool replac
 
 bool ScriptEngine::DeleteLibrary(const std::string& name, int64_t now_ms) {
   SyncFunctions();
-  if (!libraries_.contains(name)) return false;
+  // A stored library that did not load here (skipped) can be deleted too.
+  if (!libraries_.contains(name) && !synced_.contains(name)) return false;
   Keyspace& keyspace = server_.keyspace();
   (void)keyspace.Write(keyspace.system_db(), kLibrariesKey, now_ms,
                        [&](crdt::Key& key, const crdt::Writer& writer, crdt::DotContext& shard) {
@@ -389,11 +390,6 @@ const FunctionInfo* ScriptEngine::FindFunction(std::string_view name) {
   SyncFunctions();
   auto it = functions_.find(Lower(name));
   return it == functions_.end() ? nullptr : &it->second;
-}
-
-size_t ScriptEngine::function_count() {
-  SyncFunctions();
-  return functions_.size();
 }
 
 void ScriptEngine::FunctionStats(ReplyBuilder& reply) {

@@ -117,7 +117,7 @@ class ScriptEngine final : public KeyspaceObserver {
   // FUNCTION LOAD: compiles the library, stores it in the system db (replicated) and loads it.
   // The library name, or the error reply text.
   Result<std::string> LoadLibrary(std::string_view code, bool replace, int64_t now_ms);
-  // FUNCTION DELETE: false when no such library is loaded.
+  // FUNCTION DELETE: false when no such library is stored (loaded or skipped).
   bool DeleteLibrary(const std::string& name, int64_t now_ms);
   // FUNCTION FLUSH: removes every library (an observed remove: a library another region loads
   // concurrently survives).
@@ -130,7 +130,6 @@ class ScriptEngine final : public KeyspaceObserver {
   // The loaded libraries by name (brought up to date with the system db first).
   const std::map<std::string, FunctionLibrary>& libraries();
   const FunctionInfo* FindFunction(std::string_view name);
-  size_t function_count();
   // INFO's scripting memory fields (Valkey's names), in order.
   std::vector<std::pair<std::string, std::string>> InfoFields();
 
