@@ -4,10 +4,10 @@
 // keys; bit 8 makes it a function: the script part becomes the body of function 'f' of a library
 // (FUNCTION LOAD REPLACE, then FCALL / FCALL_RO), or, with bit 2 as well, the whole rest of the
 // input (NUL bytes included) is a FUNCTION RESTORE payload (Valkey's format: the payload and LZF
-// parsers), then FCALL f. The script runs on a Server whose clock moves 1 ms per read and whose busy-reply-threshold
-// is 20 ms, and the poll hook SCRIPT KILLs a timed-out script, so an endless loop ends the run
-// instead of hanging it (a script that wrote is unkillable by Valkey's rule; the harness clears
-// that mark first, as only the fuzzer needs every script to end).
+// parsers), then FCALL f. The script runs on a Server whose clock moves 1 ms per read and whose
+// busy-reply-threshold is 20 ms, and the poll hook SCRIPT KILLs a timed-out script, so an endless
+// loop ends the run instead of hanging it (a script that wrote is unkillable by Valkey's rule; the
+// harness clears that mark first, as only the fuzzer needs every script to end).
 //
 // Checked, besides "never crashes, never asserts, never leaks, never hangs": every EVAL gets
 // exactly one well-formed reply, and the server still answers PING and a trivial script after.
@@ -74,8 +74,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   server.scripting().set_poll_hook([&] {
     server::ScriptEngine::Run* run = server.scripting().run();
     if (run != nullptr) run->wrote = false;
-    fuzz::RunOne(server, killer,
-                 {run != nullptr && run->function ? "FUNCTION" : "SCRIPT", "KILL"});
+    fuzz::RunOne(server, killer, {run != nullptr && run->function ? "FUNCTION" : "SCRIPT", "KILL"});
   });
 
   const size_t argc = parts.size() - 1;
@@ -91,8 +90,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       fuzz::RunOne(server, client,
                    {"FUNCTION", "LOAD", "REPLACE",
                     "#!lua name=fz\nredis.register_function{function_name='f', callback=function("
-                    "KEYS, ARGV)\n" + parts[0] + "\nend, flags={" +
-                        ((mode & 1) ? "'no-writes'" : "") + "}}"});
+                    "KEYS, ARGV)\n" +
+                        parts[0] + "\nend, flags={" + ((mode & 1) ? "'no-writes'" : "") + "}}"});
     }
     eval[0] = (mode & 1) ? "FCALL_RO" : "FCALL";
     eval[1] = "f";
