@@ -4,7 +4,8 @@
 //   0/1  DecodeFunctionPayload(rest, relaxed = byte & 1); a payload that decodes re-encodes to
 //        one that decodes to the same libraries;
 //   2    LzfDecompress(rest after 2 size bytes, size);
-//   3    cmsgpack.unpack(rest); what it returns packs and unpacks again;
+//   3    cmsgpack.unpack(rest); what it returns packs into bytes that unpack (pack's output is
+//        always valid input; not the same bytes: an array holding nil comes back shorter);
 //   4    cmsgpack.unpack_limit(rest after 2 bytes, limit, offset);
 //   5    struct.unpack(format, data) with the rest split at its first NUL;
 //   6    struct.pack(format, 1, -2, 'ab', 3.5, ...) and struct.size(format), format = rest.
@@ -91,9 +92,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     case 3:
       RunLua(
-          "local first = cmsgpack.pack(cmsgpack.unpack(input)) "
-          "local second = cmsgpack.pack(cmsgpack.unpack(first)) "
-          "if #first ~= #second then return 'mismatch' end",
+          "local packed = cmsgpack.pack(cmsgpack.unpack(input)) "
+          "local ok, err = pcall(cmsgpack.unpack, packed) "
+          "if not ok and not tostring(err):find('memory') then return 'mismatch' end",
           rest);
       break;
     case 4:
