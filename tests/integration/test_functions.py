@@ -63,9 +63,9 @@ class FunctionClients(ServerTestCase):
         self.assertEqual(self.r.function_list(), [])
 
     def test_cmsgpack_and_struct(self):
-        self.assertEqual(self.r.eval(
-            "local t = cmsgpack.unpack(cmsgpack.pack({1, 'two', {x=3}})) return {t[1], t[2], t[3].x}",
-            0), [1, b"two", 3])
+        script = ("local t = cmsgpack.unpack(cmsgpack.pack({1, 'two', {x=3}})) "
+                  "return {t[1], t[2], t[3].x}")
+        self.assertEqual(self.r.eval(script, 0), [1, b"two", 3])
         self.assertEqual(self.r.eval("return {struct.unpack('>I2', struct.pack('>I2', 513))}", 0),
                          [513, 3])
         with self.assertRaisesRegex(redis.ResponseError, "Missing bytes in input"):
@@ -88,12 +88,12 @@ class Replication(unittest.TestCase):
             self.assertEqual(c.function_stats()[3], [b"LUA", [b"libraries_count", 1,
                                                                b"functions_count", 2]])
             # A clean restart and a kill -9 both keep the library (the op log carries it).
-            for sig in (signal.SIGTERM, signal.SIGKILL):
+            for count, sig in enumerate((signal.SIGTERM, signal.SIGKILL), start=1):
                 regions[2].stop(sig)
                 regions[2].start()
                 wait_connected(regions[2], 2)
                 c = regions[2].client()
-                self.assertEqual(c.fcall("incr_by", 1, "restarted", 1), 1 if sig == signal.SIGTERM else 2)
+                self.assertEqual(c.fcall("incr_by", 1, "restarted", 1), count)
                 self.assertEqual(c.function_list(withcode=True), a.function_list(withcode=True))
             # Deleting in b removes it everywhere.
             self.assertTrue(b.function_delete("mylib"))
