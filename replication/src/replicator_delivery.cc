@@ -83,20 +83,22 @@ std::string Replicator::CheckOp(const OpRecord& op) const {
 
 void Replicator::OnOpBatch(Peer& peer, const OpBatch& batch) {
   const size_t applied_before = retained_->end();
-  for (const OpRecord& op : batch.ops) {
+  for (const OpRecord& received : batch.ops) {
     ++peer.ops_received;
+    OpRecord op = received;
+    FillDeps(op);
     const std::string error = CheckOp(op);
     if (!error.empty()) {
       Fail(peer, EventKind::kProtocolError, error);
       return;
     }
-    // The sender applied this op, hence its deps and the origin's earlier ops: no need to send
-    // them back to it.
-    peer.known.Join(op.deps);
+    // The sender applied this op, hence its deps (those it sent) and the origin's earlier ops:
+    // no need to send them back to it.
+    peer.known.Join(received.deps);
     if (peer.known.Get(Origin(op)) < LastSeq(op)) {
       peer.known.Set(Origin(op), LastSeq(op));
     }
-    Receive(op);
+    Receive(std::move(op));
   }
   if (retained_->end() != applied_before) {
     Flush();  // relay what was applied to the peers that lack it
@@ -125,6 +127,17 @@ void Replicator::Receive(OpRecord op) {
   }
   const crdt::Dot first = op.op.first_dot;
   buffered_.try_emplace(first, std::move(op));
+}
+
+// The sender leaves out deps this replica reported applied (OpBatch::receiver_has): they are at
+// most our applied vector now, so it stands in for them. That may overstate the op's causal
+// past, never understate it: the op and its relays wait for nothing this replica lacks.
+void Replicator::FillDeps(OpRecord& op) const {
+  for (const auto& [replica, seq] : applied_.entries()) {
+    if (replica != Origin(op) && op.deps.Get(replica) == 0) {
+      op.deps.Set(replica, seq);
+    }
+  }
 }
 
 bool Replicator::Deliverable(const OpRecord& op) const {
@@ -249,6 +262,14 @@ OpRecord Shell(const RetainedOpView& op) {
 
 }  // namespace
 
+// Whether an op of `origin` is a relay the peer does not need: it gets that origin's ops over
+// its own live link (its last Heartbeat said so). Skipped ops stay unacknowledged until the
+// origin's copy arrives; if the peer loses that link, OnDirectLinks rewinds and they are sent.
+bool Replicator::Relayed(const Peer& peer, ReplicaId origin) const {
+  return origin != config_.replica && origin != peer.id && peer.direct.has_value() &&
+         std::binary_search(peer.direct->begin(), peer.direct->end(), origin);
+}
+
 // Streams retained ops the peer lacks, in retained (causal) order, at most max_inflight_ops
 // beyond its acknowledged position. Without `partial`, only full batches go.
 void Replicator::Pump(Peer& peer, bool partial) {
@@ -263,10 +284,10 @@ void Replicator::Pump(Peer& peer, bool partial) {
       return;
     }
     const bool idle = peer.cursor == peer.ack_position;
-    OpBatch batch;
+    OpBatch batch{.ops = {}, .sender = config_.replica, .receiver_has = peer.reported};
     while (peer.cursor < end && batch.ops.size() < config_.max_batch_ops && window_open()) {
       const RetainedOpView op = retained_->At(peer.cursor++);
-      if (!Covers(peer.known, op)) {
+      if (!Covers(peer.known, op) && !Relayed(peer, op.origin)) {
         batch.ops.push_back(Shell(op));
       }
     }
