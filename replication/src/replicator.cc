@@ -304,6 +304,7 @@ void Replicator::OnAck(Peer& peer, const crdt::VersionVector& applied, bool is_a
     peer.last_progress_ms = now_ms_;
   } else if (is_ack && peer.cursor > peer.ack_position &&
              now_ms_ - peer.last_rewind_ms >= config_.ack_interval_ms) {
+    peer.relay_before = std::max(peer.relay_before, peer.cursor);
     peer.cursor = peer.ack_position;
     peer.last_rewind_ms = now_ms_;
     ++peer.resends;
@@ -349,7 +350,11 @@ void Replicator::TickPeer(Peer& peer) {
   AdvanceAckPosition(peer);
   if (peer.cursor > peer.ack_position &&
       now_ms_ - peer.last_progress_ms >= config_.resend_timeout_ms) {
-    peer.cursor = peer.ack_position;  // lost ops: resend what it has not acknowledged
+    // Lost ops: resend what it has not acknowledged, relays it was expected to get from their
+    // origin included (that copy did not come either, or two relayers' windows could each wait
+    // for the other's origin forever).
+    peer.relay_before = std::max(peer.relay_before, peer.cursor);
+    peer.cursor = peer.ack_position;
     peer.last_progress_ms = peer.last_rewind_ms = now_ms_;
     ++peer.resends;
   }

@@ -264,7 +264,8 @@ OpRecord Shell(const RetainedOpView& op) {
 
 // Whether an op of `origin` is a relay the peer does not need: it gets that origin's ops over
 // its own live link (its last Heartbeat said so). Skipped ops stay unacknowledged until the
-// origin's copy arrives; if the peer loses that link, OnDirectLinks rewinds and they are sent.
+// origin's copy arrives; if the peer loses that link, OnDirectLinks rewinds and they are sent,
+// and so does any resend rewind (Peer::relay_before).
 bool Replicator::Relayed(const Peer& peer, ReplicaId origin) const {
   return origin != config_.replica && origin != peer.id && peer.direct.has_value() &&
          std::binary_search(peer.direct->begin(), peer.direct->end(), origin);
@@ -286,8 +287,9 @@ void Replicator::Pump(Peer& peer, bool partial) {
     const bool idle = peer.cursor == peer.ack_position;
     OpBatch batch{.ops = {}, .sender = config_.replica, .receiver_has = peer.reported};
     while (peer.cursor < end && batch.ops.size() < config_.max_batch_ops && window_open()) {
+      const bool rewound = peer.cursor < peer.relay_before;
       const RetainedOpView op = retained_->At(peer.cursor++);
-      if (!Covers(peer.known, op) && !Relayed(peer, op.origin)) {
+      if (!Covers(peer.known, op) && (rewound || !Relayed(peer, op.origin))) {
         batch.ops.push_back(Shell(op));
       }
     }

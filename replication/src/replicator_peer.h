@@ -33,6 +33,9 @@ struct Replicator::Peer {
   // The peers it has a live link to, from its last Heartbeat (nullopt before one on this
   // connection): ops of those origins reach it directly, so they are not relayed to it.
   std::optional<std::vector<ReplicaId>> direct;
+  // Retained ops before this position are sent even when `direct` says the peer gets them from
+  // their origin: they were in flight when a resend rewind happened, so that copy did not come.
+  uint64_t relay_before = 0;
   // Acks usable for StableVector: `stable_basis` joins acks whose sender's own ops we had all
   // applied; `stable_pending` the others, until we have (see Replicator::StableVector).
   crdt::VersionVector stable_basis;

@@ -447,7 +447,7 @@ TEST_CASE("codec: invalid messages are refused with a reason", "[repl][codec]") 
         "op record of another format (an op log written before protocol 2?)");
   CHECK(DecodeOp(bytes + "x").error().message == "trailing bytes after an op");
   CHECK(DecodeOp(bytes.substr(0, bytes.size() - 1)).error().code == ErrorCode::kCorrupt);
-  CHECK(DecodeOp(bytes.substr(0, 20)).error().message == "op truncated");
+  CHECK(DecodeOp(bytes.substr(0, 12)).error().message == "op truncated");
   e = wire::Envelope{};
   e.mutable_hello()->set_replica(0);
   CHECK(DecodeError(e) == "hello with replica 0");
