@@ -54,29 +54,41 @@ std::string Replicator::CheckOp(const OpRecord& op) const {
     return "op overlaps ops already applied";
   }
   // Every dot an op names (what it observed, what its delta holds) of a replica this shard
-  // replicates with is in its causal past (deps) or one of its own dots: anything else would put
-  // dots into this replica's context that no op it applied ever took. Dots of replicas outside
-  // the stream (state imported by a slot migration from another shard) are not judged here.
+  // replicates with (a peer) is in its causal past (deps) or one of its own dots: anything else
+  // would put dots into this replica's context that no op it applied ever took. Dots of replicas
+  // outside the stream (state imported by a slot migration from another shard) are not judged here.
   const uint64_t last = LastSeq(op);
   auto known = [&](ReplicaId replica, uint64_t seq) {
     if (replica == first.replica) return seq <= last;
     const uint64_t past = op.deps.Get(replica);
     if (replica == config_.replica) return seq <= past;  // ours: it can only have seen ours
+    // A replica that is not one of our peers is outside the stream: its dots came with state
+    // imported by a slot migration, and a snapshot of such state may have put it in applied.
+    if (!peers_.contains(replica)) return true;
     return (past == 0 && applied_.Get(replica) == 0) || seq <= past;
   };
+  crdt::Dot unknown;
   auto check = [&](const crdt::DotContext& dots) {
     for (const auto& [replica, seq] : dots.vector().entries()) {
-      if (!known(replica, seq)) return false;
+      if (!known(replica, seq)) {
+        unknown = crdt::Dot{replica, seq};
+        return false;
+      }
     }
     for (const crdt::Dot& dot : dots.cloud()) {
-      if (!known(dot.replica, dot.seq)) return false;
+      if (!known(dot.replica, dot.seq)) {
+        unknown = dot;
+        return false;
+      }
     }
     return true;
   };
   // The dots its delta holds are not checked again here: Decode (CheckOpDots in codec.cc)
   // refuses an op whose delta holds any dot outside its own range, and those are all known.
   if (!check(op.op.context)) {
-    return "op observed dots outside its causal past";
+    return "op observed dots outside its causal past: " + std::to_string(unknown.replica) + ":" +
+           std::to_string(unknown.seq) + " of op " + std::to_string(first.replica) + ":" +
+           std::to_string(first.seq) + " deps " + op.deps.ToString();
   }
   return "";
 }
