@@ -4,7 +4,9 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <set>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -475,6 +477,8 @@ namespace {
 // (step 3 verifies it).
 
 enum class SlotKind { kString, kHashValue, kScore };
+// The scratch keys a piece is written on: empty, or holding one hash field, member or set member.
+enum class BaseKind { kNone, kHash, kScore, kSet };
 
 // Where a register lives in a Key: the string cell, a hash field's value, or a member's score.
 struct Slot {
@@ -510,9 +514,11 @@ class KeyBuilder {
   // The pieces of the common writes (detail:: below): a scratch key of the slot's type, an
   // entry written on it, an increment chain, one set add dot.
   crdt::Key Base(const Slot& slot);
+  crdt::Key BaseHolding(BaseKind kind, const std::string& other);
   Result<crdt::Key> Assign(crdt::Key& base, const Slot& slot, Value value, uint64_t hlc, Dot dot);
   Result<crdt::Key> IncPiece(const Slot& slot, const IncSpec& inc);
-  void AddSetMember(const std::string& name, Dot dot);
+  // An SADD of `name` taking `dot`, on a copy of `base` (a set holding one other member).
+  void AddSetMember(const crdt::Key& base, const std::string& name, Dot dot);
 
  private:
   template <typename Fn>
@@ -558,13 +564,24 @@ Result<crdt::Key> KeyBuilder::Write(crdt::Key& base, Dot dot, uint64_t hlc, crdt
 
 // A scratch key of the slot's type, holding one element other than the slot's own.
 crdt::Key KeyBuilder::Base(const Slot& slot) {
+  const BaseKind kind = slot.kind == SlotKind::kHashValue ? BaseKind::kHash
+                        : slot.kind == SlotKind::kScore   ? BaseKind::kScore
+                                                          : BaseKind::kNone;
+  return BaseHolding(kind, slot.name + "~");
+}
+
+// A scratch key of `kind` holding the one element `other` (a set: an SADD of it).
+crdt::Key KeyBuilder::BaseHolding(BaseKind kind, const std::string& other) {
   crdt::Key base;
-  const std::string other = slot.name + "~";
-  if (slot.kind == SlotKind::kHashValue) {
+  if (kind == BaseKind::kSet) {
+    (void)Write(base, Scratch(), 0, {}, [&](crdt::Key& k, const crdt::Writer& w, auto& s) {
+      return k.SAdd({other}, w, s);
+    });
+  } else if (kind == BaseKind::kHash) {
     (void)Write(base, Scratch(), 0, {}, [&](crdt::Key& k, const crdt::Writer& w, auto& s) {
       return k.HSet(other, kZeroText, /*keep_ttl=*/true, w, s);
     });
-  } else if (slot.kind == SlotKind::kScore) {
+  } else if (kind == BaseKind::kScore) {
     (void)Write(base, Scratch(), 0, {}, [&](crdt::Key& k, const crdt::Writer& w, auto& s) {
       return k.ZAdd(other, 0.0, w, s);
     });
@@ -843,9 +860,15 @@ Result<void> KeyBuilder::AddMemberDot(const std::string& member, Dot dot, Member
   return {};
 }
 
-void KeyBuilder::AddSetMember(const std::string& name, Dot dot) {
-  const Result<void> added = AddMemberDot(name, dot, MemberDots::kSetAdd);
-  LATTICE_ASSERT_MSG(added.ok(), "a set add dot could not be rebuilt");
+void KeyBuilder::AddSetMember(const crdt::Key& base, const std::string& name, Dot dot) {
+  crdt::Policies policies;
+  policies.set = crdt::SetRule::kRemoveWins;
+  crdt::Key scratch = base;
+  auto piece = Write(scratch, dot, 0, policies, [&](crdt::Key& k, const crdt::Writer& w, auto& s) {
+    return k.SAdd({name}, w, s);
+  });
+  LATTICE_ASSERT_MSG(piece.ok(), "a set add dot could not be rebuilt");
+  pieces_.push_back(std::move(*piece));
 }
 
 Result<void> KeyBuilder::AddKey(const wire::Key& key) {
@@ -1168,26 +1191,44 @@ crdt::Key IncrementDelta(crdt::Dot dot, crdt::Dot epoch, int64_t total) {
   return Checked(builder.IncPiece(Slot{SlotKind::kString, {}}, IncSpec{dot, epoch, total, 0}));
 }
 
+// Scratch keys of one type holding one element, made once per thread and copied for each op
+// (a copy costs less than the mutator that makes one). The element is one of two names, whichever
+// differs from the op's, and the scratch replica is not the op's origin.
+const crdt::Key& CachedBase(BaseKind kind, ReplicaId scratch, const std::string& avoid) {
+  static const std::string kNames[2] = {std::string(1, '\x01'), std::string(1, '\x02')};
+  const int name = avoid == kNames[0] ? 1 : 0;
+  thread_local std::map<std::tuple<BaseKind, ReplicaId, int>, crdt::Key> cache;
+  auto [it, made] = cache.try_emplace({kind, scratch, name});
+  if (made) {
+    it->second = KeyBuilder(scratch).BaseHolding(kind, kNames[name]);
+  }
+  return it->second;
+}
+
 crdt::Key HashEntryDelta(const std::string& field, const std::string& value, uint64_t hlc,
                          crdt::Dot dot) {
-  KeyBuilder builder(ScratchAvoiding(dot.replica));
+  const ReplicaId scratch = ScratchAvoiding(dot.replica);
+  KeyBuilder builder(scratch);
   const Slot slot{SlotKind::kHashValue, field};
-  crdt::Key base = builder.Base(slot);
+  crdt::Key base = CachedBase(BaseKind::kHash, scratch, field);
   return Checked(builder.Assign(base, slot, Value{&value, 0}, hlc, dot));
 }
 
 crdt::Key SetAddsDelta(const std::vector<std::pair<std::string, crdt::Dot>>& members) {
-  KeyBuilder builder(ScratchAvoiding(members.empty() ? kNoReplica : members[0].second.replica));
+  const ReplicaId scratch =
+      ScratchAvoiding(members.empty() ? kNoReplica : members[0].second.replica);
+  KeyBuilder builder(scratch);
   for (const auto& [name, dot] : members) {
-    builder.AddSetMember(name, dot);
+    builder.AddSetMember(CachedBase(BaseKind::kSet, scratch, name), name, dot);
   }
   return builder.Finish();
 }
 
 crdt::Key ScoreEntryDelta(const std::string& member, double score, uint64_t hlc, crdt::Dot dot) {
-  KeyBuilder builder(ScratchAvoiding(dot.replica));
+  const ReplicaId scratch = ScratchAvoiding(dot.replica);
+  KeyBuilder builder(scratch);
   const Slot slot{SlotKind::kScore, member};
-  crdt::Key base = builder.Base(slot);
+  crdt::Key base = CachedBase(BaseKind::kScore, scratch, member);
   return Checked(builder.Assign(base, slot, Value{nullptr, score}, hlc, dot));
 }
 

@@ -7,6 +7,7 @@
 
 #include <catch2/catch.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -717,6 +718,39 @@ TEST_CASE("codec: bytes per op", "[repl][codec]") {
   CHECK(set_ex_bytes < 125);
   CHECK(create_sadd_bytes < 105);
   CHECK(create_hset_bytes < 135);
+}
+
+}  // namespace
+}  // namespace lattice::repl
+
+namespace lattice::repl {
+namespace {
+
+// Not run by default: decode cost per op kind, for callgrind (bench "[.decode]" with the kind).
+TEST_CASE("codec: decode cost per op", "[.decode]") {
+  const char* kind = std::getenv("LATTICE_DECODE_KIND");
+  const std::string which = kind != nullptr ? kind : "SET";
+  Replica r = MakeReplica(0x9E3779B97F4A7C15ULL, 1'000'000);
+  const crdt::Writer w{&r.dots, crdt::MakeHlc(1'700'000'000'000ULL, 3), 0, {}};
+  std::vector<OpRecord> ops;
+  for (int i = 0; i < 2000; ++i) {
+    const std::string name = "member:" + std::to_string(i);
+    Result<KeyOp> op = which == "HSET" ? r.key.HSet(name, std::string(16, 'v'), false, w, r.context)
+                       : which == "SADD" ? r.key.SAdd({name}, w, r.context)
+                       : which == "ZADD"
+                           ? r.key.ZAdd(name, i, w, r.context)
+                           : r.key.Set(std::string(16, 'v'), false, std::nullopt, w, r.context);
+    REQUIRE(op.ok());
+    ops.push_back(OpRecord{0, "key:00000001", *op, {}});
+  }
+  const std::string bytes = Encode(Message(OpBatch{ops}));
+  size_t decoded = 0;
+  for (int round = 0; round < 5; ++round) {
+    auto batch = Decode(bytes);
+    REQUIRE(batch.ok());
+    decoded += std::get<OpBatch>(*batch).ops.size();
+  }
+  CHECK(decoded == 10'000);
 }
 
 }  // namespace
