@@ -103,7 +103,8 @@ class Link {
         Drop();
         return;
       }
-      Result<repl::Message> message = repl::Decode(reader_.payload());
+      // The link's peer is the origin of the ops that travel without one (as LinkHandshake).
+      Result<repl::Message> message = repl::Decode(reader_.payload(), kPeer);
       if (!message.ok()) {
         Drop();
         return;

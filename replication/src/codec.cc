@@ -4,12 +4,17 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <set>
+#include <tuple>
 #include <utility>
 #include <vector>
 
+#include "codec_internal.h"
 #include "google/protobuf/arena.h"
+#include "lattice/common/assert.h"
 #include "lattice/repl/lattice.pb.h"
+#include "op_codec.h"
 
 namespace lattice::repl {
 
@@ -17,9 +22,7 @@ namespace {
 
 using crdt::Dot;
 
-// Sequence numbers count one replica's writes: 2^62 is unreachable, and the bound keeps every
-// seq + small constant and first_dot.seq + dot_count free of overflow.
-constexpr uint64_t kSeqMax = uint64_t{1} << 62;
+using detail::kSeqMax;
 // Register joins are quadratic in the items of one cell; a real cell holds O(replicas) of them.
 constexpr int kCellItemsMax = 1024;
 
@@ -197,37 +200,6 @@ void PutKey(const crdt::Key& key, wire::Key* out) {
   PutKeyCells(key, out);
 }
 
-void PutPolicies(const crdt::Policies& policies, wire::Policies* out) {
-  out->set_set(static_cast<uint32_t>(policies.set));
-  out->set_string(static_cast<uint32_t>(policies.string));
-  out->set_hash_field(static_cast<uint32_t>(policies.hash_field));
-  out->set_expiry(static_cast<uint32_t>(policies.expiry));
-  out->set_zset(static_cast<uint32_t>(policies.zset));
-  out->set_type(static_cast<uint32_t>(policies.type));
-}
-
-void PutKeyOp(const crdt::KeyOp& op, wire::KeyOp* out) {
-  if (!op.delta.empty()) {
-    PutKey(op.delta, out->mutable_delta());
-  }
-  PutContext(op.context, out->mutable_context());
-  if (!(op.policies == crdt::Policies{})) {
-    PutPolicies(op.policies, out->mutable_policies());
-  }
-  out->set_hlc(op.hlc);
-  PutDot(op.first_dot, out->mutable_first_dot());
-  out->set_dot_count(op.dot_count);
-}
-
-void PutOpRecord(const OpRecord& record, wire::OpRecord* out) {
-  out->set_db(record.db);
-  out->set_key(record.key);
-  PutKeyOp(record.op, out->mutable_op());
-  if (!record.deps.entries().empty()) {
-    PutVector(record.deps, out->mutable_deps());
-  }
-}
-
 void PutMessage(const Hello& m, wire::Envelope* out) {
   wire::Hello* h = out->mutable_hello();
   h->set_shard_id(m.shard_id);
@@ -240,18 +212,15 @@ void PutMessage(const Hello& m, wire::Envelope* out) {
 void PutMessage(const LinkProof& m, wire::Envelope* out) {
   out->mutable_link_proof()->set_proof(m.proof);
 }
-void PutMessage(const OpBatch& m, wire::Envelope* out) {
-  wire::OpBatch* batch = out->mutable_op_batch();
-  for (const OpRecord& record : m.ops) {
-    PutOpRecord(record, batch->add_ops());
-  }
-}
 void PutMessage(const Ack& m, wire::Envelope* out) {
   PutVector(m.applied, out->mutable_ack()->mutable_applied());
 }
 void PutMessage(const Heartbeat& m, wire::Envelope* out) {
   out->mutable_heartbeat()->set_sender_time_ms(m.sender_time_ms);
   PutVector(m.applied, out->mutable_heartbeat()->mutable_applied());
+  for (ReplicaId replica : m.connected) {
+    out->mutable_heartbeat()->add_connected(replica);
+  }
 }
 void PutSnapshotKey(uint32_t db, std::string_view key, const crdt::Key& state,
                     wire::SnapshotChunk* chunk) {
@@ -345,21 +314,6 @@ Result<crdt::DotContext> GetContext(const wire::DotContext& in) {
     CODEC_RETURN_IF_ERROR(dot);
     out.Add(*dot);
   }
-  return out;
-}
-
-Result<crdt::Policies> GetPolicies(const wire::Policies& in) {
-  if (in.set() > 1 || in.string() > 1 || in.hash_field() > 1 || in.expiry() > 2 || in.zset() > 1 ||
-      in.type() > 1) {
-    return Unexpected(ErrorCode::kCorrupt, "policy value out of range");
-  }
-  crdt::Policies out;
-  out.set = static_cast<crdt::SetRule>(in.set());
-  out.string = static_cast<crdt::StringRule>(in.string());
-  out.hash_field = static_cast<crdt::StringRule>(in.hash_field());
-  out.expiry = static_cast<crdt::ExpiryRule>(in.expiry());
-  out.zset = static_cast<crdt::SetRule>(in.zset());
-  out.type = static_cast<crdt::TypeRule>(in.type());
   return out;
 }
 
@@ -523,6 +477,8 @@ namespace {
 // (step 3 verifies it).
 
 enum class SlotKind { kString, kHashValue, kScore };
+// The scratch keys a piece is written on: empty, or holding one hash field, member or set member.
+enum class BaseKind { kNone, kHash, kScore, kSet };
 
 // Where a register lives in a Key: the string cell, a hash field's value, or a member's score.
 struct Slot {
@@ -555,6 +511,15 @@ class KeyBuilder {
   Result<void> AddKey(const wire::Key& key);
   crdt::Key Finish();
 
+  // The pieces of the common writes (detail:: below): a scratch key of the slot's type, an
+  // entry written on it, an increment chain, one set add dot.
+  crdt::Key Base(const Slot& slot);
+  crdt::Key BaseHolding(BaseKind kind, const std::string& other);
+  Result<crdt::Key> Assign(crdt::Key& base, const Slot& slot, Value value, uint64_t hlc, Dot dot);
+  Result<crdt::Key> IncPiece(const Slot& slot, const IncSpec& inc);
+  // An SADD of `name` taking `dot`, on a copy of `base` (a set holding one other member).
+  void AddSetMember(const crdt::Key& base, const std::string& name, Dot dot);
+
  private:
   template <typename Fn>
   Result<crdt::Key> Write(crdt::Key& base, Dot dot, uint64_t hlc, crdt::Policies policies,
@@ -564,12 +529,9 @@ class KeyBuilder {
     scratch_seq_ += 4;  // a mutator may take two dots (creation + element)
     return dot;
   }
-  crdt::Key Base(const Slot& slot);
-  Result<crdt::Key> Assign(crdt::Key& base, const Slot& slot, Value value, uint64_t hlc, Dot dot);
   Result<crdt::Key> Increment(crdt::Key& base, const Slot& slot, int64_t by, long double float_by,
                               bool is_float, Dot dot);
   Result<crdt::Key> Remove(crdt::Key& base, const Slot& slot, uint64_t hlc, Dot dot);
-  Result<crdt::Key> IncPiece(const Slot& slot, const IncSpec& inc);
   Result<crdt::Key> WithOffsets(const Slot& slot, const wire::Observed* observed);
   Result<crdt::Key> BareTomb(const Slot& slot, uint64_t hlc, Dot dot);
   template <typename Cell>
@@ -579,6 +541,7 @@ class KeyBuilder {
   enum class MemberDots { kSetAdd, kSetToken, kZSetToken };
   Result<void> AddMembers(const google::protobuf::RepeatedPtrField<wire::SetMember>& members,
                           MemberDots kind);
+  Result<void> AddMemberDot(const std::string& member, Dot dot, MemberDots kind);
 
   ReplicaId scratch_replica_;
   uint64_t scratch_seq_ = 1;
@@ -601,13 +564,24 @@ Result<crdt::Key> KeyBuilder::Write(crdt::Key& base, Dot dot, uint64_t hlc, crdt
 
 // A scratch key of the slot's type, holding one element other than the slot's own.
 crdt::Key KeyBuilder::Base(const Slot& slot) {
+  const BaseKind kind = slot.kind == SlotKind::kHashValue ? BaseKind::kHash
+                        : slot.kind == SlotKind::kScore   ? BaseKind::kScore
+                                                          : BaseKind::kNone;
+  return BaseHolding(kind, slot.name + "~");
+}
+
+// A scratch key of `kind` holding the one element `other` (a set: an SADD of it).
+crdt::Key KeyBuilder::BaseHolding(BaseKind kind, const std::string& other) {
   crdt::Key base;
-  const std::string other = slot.name + "~";
-  if (slot.kind == SlotKind::kHashValue) {
+  if (kind == BaseKind::kSet) {
+    (void)Write(base, Scratch(), 0, {}, [&](crdt::Key& k, const crdt::Writer& w, auto& s) {
+      return k.SAdd({other}, w, s);
+    });
+  } else if (kind == BaseKind::kHash) {
     (void)Write(base, Scratch(), 0, {}, [&](crdt::Key& k, const crdt::Writer& w, auto& s) {
       return k.HSet(other, kZeroText, /*keep_ttl=*/true, w, s);
     });
-  } else if (slot.kind == SlotKind::kScore) {
+  } else if (kind == BaseKind::kScore) {
     (void)Write(base, Scratch(), 0, {}, [&](crdt::Key& k, const crdt::Writer& w, auto& s) {
       return k.ZAdd(other, 0.0, w, s);
     });
@@ -854,33 +828,47 @@ Result<void> KeyBuilder::AddCreation(crdt::ObjectType type, const wire::Creation
 // - kZSetToken: a ZREM under remove-wins of a member the scratch key holds (a remove token).
 Result<void> KeyBuilder::AddMembers(
     const google::protobuf::RepeatedPtrField<wire::SetMember>& members, MemberDots kind) {
+  for (const wire::SetMember& member : members) {
+    for (int i = 0; i < member.replica_size(); ++i) {
+      const Dot dot{member.replica(i), member.seq(i)};
+      CODEC_RETURN_IF_ERROR(AddMemberDot(member.name(), dot, kind));
+    }
+  }
+  return {};
+}
+
+Result<void> KeyBuilder::AddMemberDot(const std::string& member, Dot dot, MemberDots kind) {
   crdt::Policies policies;
   if (kind == MemberDots::kZSetToken) {
     policies.zset = crdt::SetRule::kRemoveWins;
   } else {
     policies.set = crdt::SetRule::kRemoveWins;
   }
-  for (const wire::SetMember& member : members) {
-    const std::vector<std::string> name{member.name()};
-    const std::vector<std::string> seed{kind == MemberDots::kSetAdd ? member.name() + "~"
-                                                                    : member.name()};
-    for (int i = 0; i < member.replica_size(); ++i) {
-      crdt::Key base;
-      (void)Write(base, Scratch(), 0, {}, [&](crdt::Key& k, const crdt::Writer& w, auto& s) {
-        return kind == MemberDots::kZSetToken ? k.ZAdd(member.name(), 0.0, w, s)
-                                              : k.SAdd(seed, w, s);
-      });
-      const Dot dot{member.replica(i), member.seq(i)};
-      auto piece = Write(base, dot, 0, policies, [&](crdt::Key& k, const crdt::Writer& w, auto& s) {
-        if (kind == MemberDots::kSetAdd) return k.SAdd(name, w, s);
-        if (kind == MemberDots::kSetToken) return k.SRem(name, w, s);
-        return k.ZRem(name, w, s);
-      });
-      CODEC_RETURN_IF_ERROR(piece);
-      pieces_.push_back(std::move(*piece));
-    }
-  }
+  const std::vector<std::string> name{member};
+  const std::vector<std::string> seed{kind == MemberDots::kSetAdd ? member + "~" : member};
+  crdt::Key base;
+  (void)Write(base, Scratch(), 0, {}, [&](crdt::Key& k, const crdt::Writer& w, auto& s) {
+    return kind == MemberDots::kZSetToken ? k.ZAdd(member, 0.0, w, s) : k.SAdd(seed, w, s);
+  });
+  auto piece = Write(base, dot, 0, policies, [&](crdt::Key& k, const crdt::Writer& w, auto& s) {
+    if (kind == MemberDots::kSetAdd) return k.SAdd(name, w, s);
+    if (kind == MemberDots::kSetToken) return k.SRem(name, w, s);
+    return k.ZRem(name, w, s);
+  });
+  CODEC_RETURN_IF_ERROR(piece);
+  pieces_.push_back(std::move(*piece));
   return {};
+}
+
+void KeyBuilder::AddSetMember(const crdt::Key& base, const std::string& name, Dot dot) {
+  crdt::Policies policies;
+  policies.set = crdt::SetRule::kRemoveWins;
+  crdt::Key scratch = base;
+  auto piece = Write(scratch, dot, 0, policies, [&](crdt::Key& k, const crdt::Writer& w, auto& s) {
+    return k.SAdd({name}, w, s);
+  });
+  LATTICE_ASSERT_MSG(piece.ok(), "a set add dot could not be rebuilt");
+  pieces_.push_back(std::move(*piece));
 }
 
 Result<void> KeyBuilder::AddKey(const wire::Key& key) {
@@ -951,7 +939,7 @@ Result<crdt::Key> GetKey(const wire::Key& in) {
 namespace {
 
 // An op's delta holds only what the op wrote (its own dots), and its context covers them all.
-Result<void> CheckOpDots(const crdt::KeyOp& op) {
+Result<void> CheckOwnDots(const crdt::KeyOp& op) {
   const Dot first = op.first_dot;
   const uint64_t last = first.seq + op.dot_count - 1;
   auto in_range = [&](ReplicaId replica, uint64_t seq) {
@@ -979,42 +967,6 @@ Result<void> CheckOpDots(const crdt::KeyOp& op) {
   return {};
 }
 
-Result<crdt::KeyOp> GetKeyOp(const wire::KeyOp& in) {
-  crdt::KeyOp op;
-  auto delta = GetKey(in.delta());
-  CODEC_RETURN_IF_ERROR(delta);
-  auto context = GetContext(in.context());
-  CODEC_RETURN_IF_ERROR(context);
-  auto policies = GetPolicies(in.policies());
-  CODEC_RETURN_IF_ERROR(policies);
-  auto first = GetDot(in.first_dot());
-  CODEC_RETURN_IF_ERROR(first);
-  if (in.dot_count() == 0 || in.dot_count() > kSeqMax) {
-    return Unexpected(ErrorCode::kCorrupt, "op dot_count out of range");
-  }
-  op.delta = std::move(*delta);
-  op.context = std::move(*context);
-  op.policies = *policies;
-  op.hlc = in.hlc();
-  op.first_dot = *first;
-  op.dot_count = in.dot_count();
-  CODEC_RETURN_IF_ERROR(CheckOpDots(op));
-  return op;
-}
-
-Result<OpRecord> GetOpRecord(const wire::OpRecord& in) {
-  OpRecord out;
-  auto op = GetKeyOp(in.op());
-  CODEC_RETURN_IF_ERROR(op);
-  auto deps = GetVector(in.deps());
-  CODEC_RETURN_IF_ERROR(deps);
-  out.db = in.db();
-  out.key = in.key();
-  out.op = std::move(*op);
-  out.deps = std::move(*deps);
-  return out;
-}
-
 Result<Message> GetHello(const wire::Hello& in) {
   if (in.replica() == kNoReplica) {
     return Unexpected(ErrorCode::kCorrupt, "hello with replica 0");
@@ -1023,17 +975,6 @@ Result<Message> GetHello(const wire::Hello& in) {
   CODEC_RETURN_IF_ERROR(applied);
   return Message(Hello{in.shard_id(), in.replica(), in.region(), in.protocol_version(),
                        std::move(*applied), in.auth_nonce()});
-}
-
-Result<Message> GetOpBatch(const wire::OpBatch& in) {
-  OpBatch out;
-  out.ops.reserve(in.ops_size());
-  for (const wire::OpRecord& record : in.ops()) {
-    auto op = GetOpRecord(record);
-    CODEC_RETURN_IF_ERROR(op);
-    out.ops.push_back(std::move(*op));
-  }
-  return Message(std::move(out));
 }
 
 Result<Message> GetSnapshotChunk(const wire::SnapshotChunk& in) {
@@ -1058,15 +999,26 @@ Result<Message> GetVectorMessage(const wire::Envelope& in) {
   if (ack) {
     return Message(Ack{std::move(*applied)});
   }
-  return Message(Heartbeat{in.heartbeat().sender_time_ms(), std::move(*applied)});
+  std::vector<ReplicaId> connected(in.heartbeat().connected().begin(),
+                                   in.heartbeat().connected().end());
+  for (size_t i = 0; i < connected.size(); ++i) {
+    if (connected[i] == kNoReplica || (i > 0 && connected[i] <= connected[i - 1])) {
+      return Unexpected(ErrorCode::kCorrupt, "heartbeat: connected replicas not sorted or 0");
+    }
+  }
+  return Message(
+      Heartbeat{in.heartbeat().sender_time_ms(), std::move(*applied), std::move(connected)});
 }
 
-Result<Message> GetMessage(const wire::Envelope& in) {
+Result<Message> GetMessage(const wire::Envelope& in, ReplicaId sender) {
   switch (in.body_case()) {
     case wire::Envelope::kHello:
       return GetHello(in.hello());
-    case wire::Envelope::kOpBatch:
-      return GetOpBatch(in.op_batch());
+    case wire::Envelope::kOps: {
+      auto batch = DecodeOpBatch(in.ops(), sender);
+      CODEC_RETURN_IF_ERROR(batch);
+      return Message(std::move(*batch));
+    }
     case wire::Envelope::kAck:
     case wire::Envelope::kHeartbeat:
       return GetVectorMessage(in);
@@ -1108,22 +1060,35 @@ void AppendLengthDelimited(int field, std::string_view bytes, std::string& out) 
   out.append(bytes);
 }
 
-// Envelope{op_batch: OpBatch{ops: [...]}} built from each op's encoding (cached or made here):
-// a message's encoding is the concatenation of its fields', so this is byte for byte what
-// protobuf would serialize, without building the message again for every peer.
+// Envelope{ops: <compact batch>}, written directly (a length-delimited field 8).
 std::string EncodeOpBatch(const OpBatch& batch) {
   std::string inner;
-  for (const OpRecord& op : batch.ops) {
-    if (op.wire != nullptr) {
-      AppendLengthDelimited(wire::OpBatch::kOpsFieldNumber, *op.wire, inner);
-    } else {
-      AppendLengthDelimited(wire::OpBatch::kOpsFieldNumber, EncodeOp(op), inner);
-    }
-  }
+  AppendOpBatch(batch, inner);
   std::string out;
   out.reserve(inner.size() + 8);
-  AppendLengthDelimited(wire::Envelope::kOpBatchFieldNumber, inner, out);
+  AppendLengthDelimited(wire::Envelope::kOpsFieldNumber, inner, out);
   return out;
+}
+
+// The payload of an Envelope that is only field 8 (how EncodeOpBatch writes one), or nullopt.
+std::optional<std::string_view> OpsPayload(std::string_view bytes) {
+  constexpr char kTag = (wire::Envelope::kOpsFieldNumber << 3) | 2;
+  if (bytes.empty() || bytes[0] != kTag) {
+    return std::nullopt;
+  }
+  uint64_t size = 0;
+  size_t pos = 1;
+  for (int shift = 0; shift < 35 && pos < bytes.size(); shift += 7) {
+    const auto byte = static_cast<uint8_t>(bytes[pos++]);
+    size |= uint64_t{byte & 0x7Fu} << shift;
+    if ((byte & 0x80) == 0) {
+      if (size != bytes.size() - pos) {
+        return std::nullopt;
+      }
+      return bytes.substr(pos);
+    }
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -1136,7 +1101,13 @@ std::string Encode(const Message& message) {
   // each from the heap was most of the cost of encoding one (slot migration, checkpoints).
   google::protobuf::Arena arena(ArenaOptions());
   auto* envelope = google::protobuf::Arena::CreateMessage<wire::Envelope>(&arena);
-  std::visit([&](const auto& m) { PutMessage(m, envelope); }, message);
+  std::visit(
+      [&](const auto& m) {
+        if constexpr (!std::is_same_v<std::decay_t<decltype(m)>, OpBatch>) {
+          PutMessage(m, envelope);
+        }
+      },
+      message);
   return envelope->SerializeAsString();
 }
 
@@ -1154,39 +1125,113 @@ std::string EncodeSnapshotChunk(uint64_t snapshot_id, std::span<const SnapshotKe
   return envelope->SerializeAsString();
 }
 
-Result<Message> Decode(std::string_view bytes) {
+Result<Message> Decode(std::string_view bytes, ReplicaId sender) {
+  if (std::optional<std::string_view> ops = OpsPayload(bytes)) {
+    auto batch = DecodeOpBatch(*ops, sender);
+    CODEC_RETURN_IF_ERROR(batch);
+    return Message(std::move(*batch));
+  }
   google::protobuf::Arena arena(ArenaOptions());
   auto* envelope = google::protobuf::Arena::CreateMessage<wire::Envelope>(&arena);
   if (bytes.size() > INT_MAX ||
       !envelope->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
     return Unexpected(ErrorCode::kCorrupt, "malformed protobuf");
   }
-  return GetMessage(*envelope);
+  return GetMessage(*envelope, sender);
 }
 
-std::string EncodeOp(const OpRecord& op) {
-  if (op.wire != nullptr) {
-    return *op.wire;
-  }
-  wire::OpRecord record;
-  PutOpRecord(op, &record);
-  return record.SerializeAsString();
+namespace detail {
+
+Result<crdt::Dot> CheckedDot(ReplicaId replica, uint64_t seq) { return GetDot(replica, seq); }
+
+std::string EncodeKeyState(const crdt::Key& key) {
+  wire::Key message;
+  PutKey(key, &message);
+  return message.SerializeAsString();
 }
 
-const std::string& CacheWire(OpRecord& op) {
-  if (op.wire == nullptr) {
-    op.wire = std::make_shared<const std::string>(EncodeOp(op));
-  }
-  return *op.wire;
-}
-
-Result<OpRecord> DecodeOp(std::string_view bytes) {
-  wire::OpRecord record;
+Result<crdt::Key> DecodeKeyState(std::string_view bytes) {
+  google::protobuf::Arena arena(ArenaOptions());
+  auto* key = google::protobuf::Arena::CreateMessage<wire::Key>(&arena);
   if (bytes.size() > INT_MAX ||
-      !record.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-    return Unexpected(ErrorCode::kCorrupt, "malformed protobuf");
+      !key->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return Unexpected(ErrorCode::kCorrupt, "malformed protobuf key state");
   }
-  return GetOpRecord(record);
+  return GetKey(*key);
 }
+
+Result<void> CheckOpDots(const crdt::KeyOp& op) { return CheckOwnDots(op); }
+
+namespace {
+
+// A scratch replica that none of the given dots names.
+ReplicaId ScratchAvoiding(ReplicaId a, ReplicaId b = kNoReplica) {
+  ReplicaId scratch = 1;
+  while (scratch == a || scratch == b) {
+    ++scratch;
+  }
+  return scratch;
+}
+
+crdt::Key Checked(Result<crdt::Key> piece) {
+  LATTICE_ASSERT_MSG(piece.ok(), "a common write's delta could not be rebuilt");
+  return std::move(*piece);
+}
+
+}  // namespace
+
+crdt::Key StringEntryDelta(const std::string& value, uint64_t hlc, crdt::Dot dot) {
+  KeyBuilder builder(ScratchAvoiding(dot.replica));
+  crdt::Key base;
+  return Checked(builder.Assign(base, Slot{SlotKind::kString, {}}, Value{&value, 0}, hlc, dot));
+}
+
+crdt::Key IncrementDelta(crdt::Dot dot, crdt::Dot epoch, int64_t total) {
+  KeyBuilder builder(ScratchAvoiding(dot.replica, epoch.replica));
+  return Checked(builder.IncPiece(Slot{SlotKind::kString, {}}, IncSpec{dot, epoch, total, 0}));
+}
+
+// Scratch keys of one type holding one element, made once per thread and copied for each op
+// (a copy costs less than the mutator that makes one). The element is one of two names, whichever
+// differs from the op's, and the scratch replica is not the op's origin.
+const crdt::Key& CachedBase(BaseKind kind, ReplicaId scratch, const std::string& avoid) {
+  static const std::string kNames[2] = {std::string(1, '\x01'), std::string(1, '\x02')};
+  const int name = avoid == kNames[0] ? 1 : 0;
+  thread_local std::map<std::tuple<BaseKind, ReplicaId, int>, crdt::Key> cache;
+  auto [it, made] = cache.try_emplace({kind, scratch, name});
+  if (made) {
+    it->second = KeyBuilder(scratch).BaseHolding(kind, kNames[name]);
+  }
+  return it->second;
+}
+
+crdt::Key HashEntryDelta(const std::string& field, const std::string& value, uint64_t hlc,
+                         crdt::Dot dot) {
+  const ReplicaId scratch = ScratchAvoiding(dot.replica);
+  KeyBuilder builder(scratch);
+  const Slot slot{SlotKind::kHashValue, field};
+  crdt::Key base = CachedBase(BaseKind::kHash, scratch, field);
+  return Checked(builder.Assign(base, slot, Value{&value, 0}, hlc, dot));
+}
+
+crdt::Key SetAddsDelta(const std::vector<std::pair<std::string, crdt::Dot>>& members) {
+  const ReplicaId scratch =
+      ScratchAvoiding(members.empty() ? kNoReplica : members[0].second.replica);
+  KeyBuilder builder(scratch);
+  for (const auto& [name, dot] : members) {
+    builder.AddSetMember(CachedBase(BaseKind::kSet, scratch, name), name, dot);
+  }
+  return builder.Finish();
+}
+
+crdt::Key ScoreEntryDelta(const std::string& member, double score, uint64_t hlc, crdt::Dot dot) {
+  const ReplicaId scratch = ScratchAvoiding(dot.replica);
+  KeyBuilder builder(scratch);
+  const Slot slot{SlotKind::kScore, member};
+  crdt::Key base = CachedBase(BaseKind::kScore, scratch, member);
+  return Checked(builder.Assign(base, slot, Value{nullptr, score}, hlc, dot));
+}
+
+}  // namespace detail
 
 }  // namespace lattice::repl

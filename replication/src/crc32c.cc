@@ -1,6 +1,7 @@
 #include "lattice/repl/crc32c.h"
 
 #include <array>
+#include <cstring>
 
 namespace lattice::repl {
 
@@ -34,7 +35,7 @@ constexpr Tables kTables = MakeTables();
 
 }  // namespace
 
-uint32_t Crc32cExtend(uint32_t crc, std::string_view data) {
+uint32_t Crc32cExtendSoftware(uint32_t crc, std::string_view data) {
   const auto* p = reinterpret_cast<const unsigned char*>(data.data());
   size_t n = data.size();
   crc = ~crc;
@@ -51,6 +52,48 @@ uint32_t Crc32cExtend(uint32_t crc, std::string_view data) {
     crc = (crc >> 8) ^ kTables[0][(crc ^ *p++) & 0xFF];
   }
   return ~crc;
+}
+
+#if defined(__x86_64__)
+
+// The SSE4.2 crc32 instruction computes exactly this polynomial, reflected, 8 bytes per step.
+__attribute__((target("sse4.2"))) uint32_t Crc32cExtendHardware(uint32_t crc,
+                                                                std::string_view data) {
+  const char* p = data.data();
+  size_t n = data.size();
+  uint64_t c = ~crc;
+  while (n >= 8) {
+    uint64_t word;
+    std::memcpy(&word, p, 8);
+    c = __builtin_ia32_crc32di(c, word);
+    p += 8;
+    n -= 8;
+  }
+  auto c32 = static_cast<uint32_t>(c);
+  while (n-- > 0) {
+    c32 = __builtin_ia32_crc32qi(c32, static_cast<unsigned char>(*p++));
+  }
+  return ~c32;
+}
+
+bool Crc32cHardwareAvailable() {
+  static const bool available = __builtin_cpu_supports("sse4.2");
+  return available;
+}
+
+#else
+
+uint32_t Crc32cExtendHardware(uint32_t crc, std::string_view data) {
+  return Crc32cExtendSoftware(crc, data);
+}
+
+bool Crc32cHardwareAvailable() { return false; }
+
+#endif
+
+uint32_t Crc32cExtend(uint32_t crc, std::string_view data) {
+  return Crc32cHardwareAvailable() ? Crc32cExtendHardware(crc, data)
+                                   : Crc32cExtendSoftware(crc, data);
 }
 
 }  // namespace lattice::repl

@@ -85,7 +85,8 @@ LinkHandshake::Step LinkHandshake::Next() {
     if (status == FrameReader::Status::kError) {
       return Refuse("bad frame: " + reader_.error());
     }
-    Result<Message> message = Decode(reader_.payload());
+    Result<Message> message =
+        Decode(reader_.payload(), hello_received_ ? peer_hello_.replica : kNoReplica);
     if (!message.ok()) {
       return Refuse("undecodable message: " + message.error().message);
     }

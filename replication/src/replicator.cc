@@ -120,11 +120,56 @@ void Replicator::Fail(Peer& peer, EventKind kind, const std::string& reason) {
 
 // Forgets everything tied to the current connection; what the peer acknowledged stays.
 void Replicator::MarkDown(Peer& peer) {
+  const bool was_connected = peer.link == Link::kConnected;
   peer.link = Link::kDown;
+  peer.reported = {};
+  peer.direct.reset();
   peer.snapshot_in_flight = false;
   peer.incoming_number.reset();
   peer.incoming_chunks.clear();
   peer.incoming_count.reset();
+  if (was_connected) {
+    AnnounceLinks();
+  }
+}
+
+// The peers this replica has a live link to, sorted (Heartbeat::connected).
+std::vector<ReplicaId> Replicator::Connected() const {
+  std::vector<ReplicaId> out;
+  for (const auto& [id, peer] : peers_) {
+    if (peer->link == Link::kConnected) {
+      out.push_back(id);
+    }
+  }
+  return out;
+}
+
+void Replicator::SendHeartbeat(Peer& peer) {
+  transport_.Send(peer.id, Heartbeat{now_ms_, applied_, Connected()});
+  peer.heartbeat_sent_ms = now_ms_;
+}
+
+// A link came up or went down: every connected peer learns at once which origins this replica
+// now gets directly (they relay the others to it).
+void Replicator::AnnounceLinks() {
+  for (auto& [id, peer] : peers_) {
+    if (peer->link == Link::kConnected) {
+      SendHeartbeat(*peer);
+    }
+  }
+}
+
+// A peer's Heartbeat said which origins it gets directly. Ops of an origin it no longer reaches
+// were skipped for it: rewind, so they are relayed now.
+void Replicator::OnDirectLinks(Peer& peer, const std::vector<ReplicaId>& connected) {
+  const bool lost = peer.direct.has_value() &&
+                    std::any_of(peer.direct->begin(), peer.direct->end(), [&](ReplicaId origin) {
+                      return !std::binary_search(connected.begin(), connected.end(), origin);
+                    });
+  peer.direct = connected;
+  if (lost) {
+    peer.cursor = peer.ack_position;
+  }
 }
 
 void Replicator::OnConnected(ReplicaId peer, int64_t now_ms) {
@@ -191,6 +236,7 @@ void Replicator::OnMessage(ReplicaId from, const Message& message, int64_t now_m
   } else if (const auto* ack = std::get_if<Ack>(&message)) {
     OnAck(*peer, ack->applied, /*is_ack=*/true);
   } else if (const auto* heartbeat = std::get_if<Heartbeat>(&message)) {
+    OnDirectLinks(*peer, heartbeat->connected);
     OnAck(*peer, heartbeat->applied, /*is_ack=*/false);
   } else if (const auto* chunk = std::get_if<SnapshotChunk>(&message)) {
     OnSnapshotChunk(*peer, *chunk);
@@ -220,11 +266,12 @@ void Replicator::OnHello(Peer& peer, const Hello& hello) {
   }
   if (peer.link == Link::kHandshaking) {
     peer.link = Link::kConnected;
-    peer.heartbeat_sent_ms = now_ms_;
     Report(EventKind::kPeerConnected, peer.id, hello.region);
+    AnnounceLinks();  // this peer too: its first Heartbeat on the connection
   }
   // Resume from the peer's vector: it may have restarted and lost ops, so `known` restarts here.
   peer.known = hello.applied;
+  peer.reported = hello.applied;
   peer.cursor = peer.ack_position = retained_->first();
   peer.last_progress_ms = now_ms_;
   OnAck(peer, hello.applied, /*is_ack=*/false);
@@ -241,6 +288,7 @@ void Replicator::OnAck(Peer& peer, const crdt::VersionVector& applied, bool is_a
   const crdt::VersionVector before = peer.known;
   peer.acked.Join(applied);
   peer.known.Join(applied);
+  peer.reported.Join(applied);
   if (applied.Get(peer.id) <= applied_.Get(peer.id)) {
     peer.stable_basis.Join(applied);
   } else {
@@ -256,6 +304,7 @@ void Replicator::OnAck(Peer& peer, const crdt::VersionVector& applied, bool is_a
     peer.last_progress_ms = now_ms_;
   } else if (is_ack && peer.cursor > peer.ack_position &&
              now_ms_ - peer.last_rewind_ms >= config_.ack_interval_ms) {
+    peer.relay_before = std::max(peer.relay_before, peer.cursor);
     peer.cursor = peer.ack_position;
     peer.last_rewind_ms = now_ms_;
     ++peer.resends;
@@ -293,8 +342,7 @@ void Replicator::TickPeer(Peer& peer) {
     return;
   }
   if (now_ms_ - peer.heartbeat_sent_ms >= config_.heartbeat_interval_ms) {
-    transport_.Send(peer.id, Heartbeat{now_ms_, applied_});
-    peer.heartbeat_sent_ms = now_ms_;
+    SendHeartbeat(peer);
   }
   if (!(peer.ack_sent == applied_) && now_ms_ - peer.ack_sent_ms >= config_.ack_interval_ms) {
     SendAck(peer);
@@ -302,7 +350,11 @@ void Replicator::TickPeer(Peer& peer) {
   AdvanceAckPosition(peer);
   if (peer.cursor > peer.ack_position &&
       now_ms_ - peer.last_progress_ms >= config_.resend_timeout_ms) {
-    peer.cursor = peer.ack_position;  // lost ops: resend what it has not acknowledged
+    // Lost ops: resend what it has not acknowledged, relays it was expected to get from their
+    // origin included (that copy did not come either, or two relayers' windows could each wait
+    // for the other's origin forever).
+    peer.relay_before = std::max(peer.relay_before, peer.cursor);
+    peer.cursor = peer.ack_position;
     peer.last_progress_ms = peer.last_rewind_ms = now_ms_;
     ++peer.resends;
   }

@@ -54,49 +54,63 @@ std::string Replicator::CheckOp(const OpRecord& op) const {
     return "op overlaps ops already applied";
   }
   // Every dot an op names (what it observed, what its delta holds) of a replica this shard
-  // replicates with is in its causal past (deps) or one of its own dots: anything else would put
-  // dots into this replica's context that no op it applied ever took. Dots of replicas outside
-  // the stream (state imported by a slot migration from another shard) are not judged here.
+  // replicates with (a peer) is in its causal past (deps) or one of its own dots: anything else
+  // would put dots into this replica's context that no op it applied ever took. Dots of replicas
+  // outside the stream (state imported by a slot migration from another shard) are not judged here.
   const uint64_t last = LastSeq(op);
   auto known = [&](ReplicaId replica, uint64_t seq) {
     if (replica == first.replica) return seq <= last;
     const uint64_t past = op.deps.Get(replica);
     if (replica == config_.replica) return seq <= past;  // ours: it can only have seen ours
+    // A replica that is not one of our peers is outside the stream: its dots came with state
+    // imported by a slot migration, and a snapshot of such state may have put it in applied.
+    if (!peers_.contains(replica)) return true;
     return (past == 0 && applied_.Get(replica) == 0) || seq <= past;
   };
+  crdt::Dot unknown;
   auto check = [&](const crdt::DotContext& dots) {
     for (const auto& [replica, seq] : dots.vector().entries()) {
-      if (!known(replica, seq)) return false;
+      if (!known(replica, seq)) {
+        unknown = crdt::Dot{replica, seq};
+        return false;
+      }
     }
     for (const crdt::Dot& dot : dots.cloud()) {
-      if (!known(dot.replica, dot.seq)) return false;
+      if (!known(dot.replica, dot.seq)) {
+        unknown = dot;
+        return false;
+      }
     }
     return true;
   };
   // The dots its delta holds are not checked again here: Decode (CheckOpDots in codec.cc)
   // refuses an op whose delta holds any dot outside its own range, and those are all known.
   if (!check(op.op.context)) {
-    return "op observed dots outside its causal past";
+    return "op observed dots outside its causal past: " + std::to_string(unknown.replica) + ":" +
+           std::to_string(unknown.seq) + " of op " + std::to_string(first.replica) + ":" +
+           std::to_string(first.seq) + " deps " + op.deps.ToString();
   }
   return "";
 }
 
 void Replicator::OnOpBatch(Peer& peer, const OpBatch& batch) {
   const size_t applied_before = retained_->end();
-  for (const OpRecord& op : batch.ops) {
+  for (const OpRecord& received : batch.ops) {
     ++peer.ops_received;
+    OpRecord op = received;
+    FillDeps(op);
     const std::string error = CheckOp(op);
     if (!error.empty()) {
       Fail(peer, EventKind::kProtocolError, error);
       return;
     }
-    // The sender applied this op, hence its deps and the origin's earlier ops: no need to send
-    // them back to it.
-    peer.known.Join(op.deps);
+    // The sender applied this op, hence its deps (those it sent) and the origin's earlier ops:
+    // no need to send them back to it.
+    peer.known.Join(received.deps);
     if (peer.known.Get(Origin(op)) < LastSeq(op)) {
       peer.known.Set(Origin(op), LastSeq(op));
     }
-    Receive(op);
+    Receive(std::move(op));
   }
   if (retained_->end() != applied_before) {
     Flush();  // relay what was applied to the peers that lack it
@@ -125,6 +139,17 @@ void Replicator::Receive(OpRecord op) {
   }
   const crdt::Dot first = op.op.first_dot;
   buffered_.try_emplace(first, std::move(op));
+}
+
+// The sender leaves out deps this replica reported applied (OpBatch::receiver_has): they are at
+// most our applied vector now, so it stands in for them. That may overstate the op's causal
+// past, never understate it: the op and its relays wait for nothing this replica lacks.
+void Replicator::FillDeps(OpRecord& op) const {
+  for (const auto& [replica, seq] : applied_.entries()) {
+    if (replica != Origin(op) && op.deps.Get(replica) == 0) {
+      op.deps.Set(replica, seq);
+    }
+  }
 }
 
 bool Replicator::Deliverable(const OpRecord& op) const {
@@ -249,6 +274,15 @@ OpRecord Shell(const RetainedOpView& op) {
 
 }  // namespace
 
+// Whether an op of `origin` is a relay the peer does not need: it gets that origin's ops over
+// its own live link (its last Heartbeat said so). Skipped ops stay unacknowledged until the
+// origin's copy arrives; if the peer loses that link, OnDirectLinks rewinds and they are sent,
+// and so does any resend rewind (Peer::relay_before).
+bool Replicator::Relayed(const Peer& peer, ReplicaId origin) const {
+  return origin != config_.replica && origin != peer.id && peer.direct.has_value() &&
+         std::binary_search(peer.direct->begin(), peer.direct->end(), origin);
+}
+
 // Streams retained ops the peer lacks, in retained (causal) order, at most max_inflight_ops
 // beyond its acknowledged position. Without `partial`, only full batches go.
 void Replicator::Pump(Peer& peer, bool partial) {
@@ -263,10 +297,11 @@ void Replicator::Pump(Peer& peer, bool partial) {
       return;
     }
     const bool idle = peer.cursor == peer.ack_position;
-    OpBatch batch;
+    OpBatch batch{.ops = {}, .sender = config_.replica, .receiver_has = peer.reported};
     while (peer.cursor < end && batch.ops.size() < config_.max_batch_ops && window_open()) {
+      const bool rewound = peer.cursor < peer.relay_before;
       const RetainedOpView op = retained_->At(peer.cursor++);
-      if (!Covers(peer.known, op)) {
+      if (!Covers(peer.known, op) && (rewound || !Relayed(peer, op.origin))) {
         batch.ops.push_back(Shell(op));
       }
     }

@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "lattice/repl/replicator.h"
 
@@ -26,6 +27,15 @@ struct Replicator::Peer {
   // acked, reset by each Hello (it may have restarted), plus what its ops and our snapshots
   // imply it holds: ops it covers are not sent to it.
   crdt::VersionVector known;
+  // What it reported applied on this connection (its Hello, then Acks and Heartbeats): deps it
+  // covers are left out of the ops sent to it. Reset when the link goes down.
+  crdt::VersionVector reported;
+  // The peers it has a live link to, from its last Heartbeat (nullopt before one on this
+  // connection): ops of those origins reach it directly, so they are not relayed to it.
+  std::optional<std::vector<ReplicaId>> direct;
+  // Retained ops before this position are sent even when `direct` says the peer gets them from
+  // their origin: they were in flight when a resend rewind happened, so that copy did not come.
+  uint64_t relay_before = 0;
   // Acks usable for StableVector: `stable_basis` joins acks whose sender's own ops we had all
   // applied; `stable_pending` the others, until we have (see Replicator::StableVector).
   crdt::VersionVector stable_basis;

@@ -66,6 +66,26 @@ TEST_CASE("crc32c check values", "[repl][frame]") {
   }
 }
 
+TEST_CASE("crc32c: the hardware and the software implementations agree", "[repl][frame]") {
+  const uint64_t seed = 0xC0FFEE;
+  INFO("seed " << seed << ", hardware " << Crc32cHardwareAvailable());
+  Rng rng(seed);
+  if (!Crc32cHardwareAvailable()) {
+    SUCCEED("no SSE4.2 on this CPU: only the software implementation runs");
+    return;
+  }
+  CHECK(Crc32cExtendHardware(0, "123456789") == 0xE3069283u);
+  for (int i = 0; i < 2000; ++i) {
+    const std::string bytes = RandomBytes(rng, rng.Uniform(300));
+    const auto start = static_cast<uint32_t>(rng.Next());
+    REQUIRE(Crc32cExtendHardware(start, bytes) == Crc32cExtendSoftware(start, bytes));
+    // Misaligned starts and every length modulo 8.
+    const size_t skip = std::min<size_t>(bytes.size(), rng.Uniform(8));
+    const std::string_view tail = std::string_view(bytes).substr(skip);
+    REQUIRE(Crc32cExtendHardware(start, tail) == Crc32cExtendSoftware(start, tail));
+  }
+}
+
 TEST_CASE("frame layout: length and checksum little-endian, then the payload", "[repl][frame]") {
   const std::string frame = EncodeFrame("123456789");
   REQUIRE(frame.size() == kFrameHeaderBytes + 9);

@@ -186,9 +186,13 @@ TEST_CASE("link handshake: a wrong Hello is refused with a Goodbye", "[repl][han
     hello.shard_id = "s2";
     expected = "wrong shard: 's2', expected 's1'";
   }
-  SECTION("another protocol version") {
+  SECTION("a newer protocol version") {
     hello.protocol_version = kProtocolVersion + 1;
-    expected = "unsupported protocol version 2";
+    expected = "unsupported protocol version 3";
+  }
+  SECTION("protocol 1 (protobuf ops): mixed versions refuse cleanly") {
+    hello.protocol_version = 1;
+    expected = "unsupported protocol version 1";
   }
   SECTION("our own replica id") {
     hello.replica = kA;

@@ -209,10 +209,10 @@ TEST_CASE("retained ops: batches are the same bytes as batches of the full recor
   // Rebuild what the old engine sent, batch by batch, from full records.
   size_t next = 0;
   for (const std::string& bytes : transport.batches[kPeerA]) {
-    Result<Message> decoded = Decode(bytes);
+    Result<Message> decoded = Decode(bytes, kSelf);  // our own ops travel without an origin
     REQUIRE(decoded.ok());
     const OpBatch& batch = std::get<OpBatch>(*decoded);
-    OpBatch full;
+    OpBatch full{.ops = {}, .sender = kSelf, .receiver_has = {}};
     for (size_t i = 0; i < batch.ops.size(); ++i) {
       REQUIRE(next < made.size());
       CHECK(batch.ops[i] == made[next]);

@@ -165,7 +165,7 @@ class Network {
     }
     Message message = sent;
     if (std::holds_alternative<OpBatch>(sent)) {
-      Result<Message> decoded = Decode(Encode(sent));
+      Result<Message> decoded = Decode(Encode(sent), from);
       REQUIRE(decoded.ok());
       message = std::move(*decoded);
     }

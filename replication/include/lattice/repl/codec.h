@@ -1,6 +1,7 @@
 #pragma once
-// The wire codec: Message (lattice/repl/messages.h) <-> protobuf bytes of one
-// lattice.repl.wire.Envelope (replication/proto/lattice.proto). Frames (frame.h) carry the bytes.
+// The wire codec: Message (lattice/repl/messages.h) <-> bytes of one lattice.repl.wire.Envelope
+// (replication/proto/lattice.proto; an OpBatch's ops in the compact op encoding of op_codec.cc).
+// Frames (frame.h) carry the bytes.
 //
 // Decode never crashes or asserts, whatever the input: malformed protobuf, an empty oneof, enum
 // values out of range, dots with replica 0 or seq 0, parallel arrays of different lengths, an op
@@ -25,11 +26,16 @@
 
 namespace lattice::repl {
 
+// An OpBatch travels in the compact op encoding (docs/replication-wire.md, "Ops") as field 8 of
+// the Envelope; every other message is protobuf. `sender` is the link's peer: the origin of the
+// batch's ops that carry none (OpBatch::sender on the sending side); kNoReplica when unknown,
+// and then such an op is refused.
 std::string Encode(const Message& message);
-Result<Message> Decode(std::string_view bytes);
+Result<Message> Decode(std::string_view bytes, ReplicaId sender = kNoReplica);
 
-// One op alone (an OpRecord message): the unit of the op log, and of bytes-per-op figures.
-// Returns op.wire when it is set (see OpRecord::wire).
+// One op alone (an op record: header and body in the compact encoding): the unit of the op log,
+// the retained ring and slot migration. Returns op.wire when it is set (see OpRecord::wire), and
+// reuses op.body (the bytes an op arrived in) when that is set.
 std::string EncodeOp(const OpRecord& op);
 // Sets op.wire to EncodeOp(op) if unset, and returns it.
 const std::string& CacheWire(OpRecord& op);

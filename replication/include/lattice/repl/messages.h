@@ -21,7 +21,9 @@
 
 namespace lattice::repl {
 
-inline constexpr uint32_t kProtocolVersion = 1;
+// 2: compact op encoding (docs/replication-wire.md), Heartbeat.connected. A peer speaking
+// another version is refused in the Hello.
+inline constexpr uint32_t kProtocolVersion = 2;
 
 // One op as shipped: where it applies (db, key), what it is, and what it depended on.
 struct OpRecord {
@@ -37,6 +39,11 @@ struct OpRecord {
   // the frames built from them are the same bytes as for the full record; a transport that hands
   // messages over without encoding them must decode shells first (DecodeOp(*wire)).
   std::shared_ptr<const std::string> wire;
+  // Set by the decoder of an OpBatch: the op's body (db, key, delta, context, policies) exactly
+  // as it arrived. EncodeOp then adds only the header (origin, dots, HLC, deps), so a peer logs
+  // and relays the bytes it received instead of encoding the op again. Not part of the value;
+  // reset it when changing db, key or op.
+  std::string body;
   bool operator==(const OpRecord& other) const {
     return db == other.db && key == other.key && op == other.op && deps == other.deps;
   }
@@ -65,9 +72,15 @@ struct LinkProof {
 };
 
 // Ops in causal order for the receiver (each origin's ops in sequence order).
+// Sender-side hints, not on the wire: `sender` is the sending replica (ops of its own travel
+// without their origin id; Decode gets it from the link), and `receiver_has` what the receiver
+// reported applied on this connection (deps it covers are left out: the receiver fills them in
+// from its own applied vector, Replicator::OnOpBatch).
 struct OpBatch {
   std::vector<OpRecord> ops;
-  bool operator==(const OpBatch&) const = default;
+  ReplicaId sender = kNoReplica;
+  crdt::VersionVector receiver_has;
+  bool operator==(const OpBatch& other) const { return ops == other.ops; }
 };
 
 // The receiver's applied vector: the sender may drop ops it covers once every peer acked them.
@@ -79,6 +92,9 @@ struct Ack {
 struct Heartbeat {
   int64_t sender_time_ms = 0;
   crdt::VersionVector applied;
+  // The peers the sender has a live link to (sorted): ops of those origins reach it directly,
+  // so nobody relays them to it (docs/replication.md, "Relays").
+  std::vector<ReplicaId> connected;
   bool operator==(const Heartbeat&) const = default;
 };
 

@@ -208,6 +208,10 @@ class Replicator {
   void MarkDown(Peer& peer);
   void SendHello(Peer& peer);
   void SendAck(Peer& peer);
+  void SendHeartbeat(Peer& peer);
+  std::vector<ReplicaId> Connected() const;
+  void AnnounceLinks();
+  void OnDirectLinks(Peer& peer, const std::vector<ReplicaId>& connected);
 
   void OnHello(Peer& peer, const Hello& hello);
   void OnOpBatch(Peer& peer, const OpBatch& batch);
@@ -218,6 +222,7 @@ class Replicator {
   std::string CheckOp(const OpRecord& op) const;
   void Receive(OpRecord op);
   bool Deliverable(const OpRecord& op) const;
+  void FillDeps(OpRecord& op) const;
   void ApplyAndRetain(OpRecord op);
   void Drain();
   void OverflowBuffer();
@@ -229,6 +234,7 @@ class Replicator {
   void SendSnapshot(Peer& peer);
   void AdvanceAckPosition(Peer& peer);
   void Pump(Peer& peer, bool partial);
+  bool Relayed(const Peer& peer, ReplicaId origin) const;
   void TickPeer(Peer& peer);
 
   ReplicatorConfig config_;

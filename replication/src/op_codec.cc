@@ -1,0 +1,806 @@
+// The compact op encoding of protocol 2 (docs/replication-wire.md, "Ops"): an op record
+// (EncodeOp: the unit of the op log and the retained ring) is a header (origin, dots, HLC, deps)
+// and a body (db, key, kind, policies, context, payload); an OpBatch carries each op's body as
+// stored, behind a header coded against the batch and the link. Written and read directly, with
+// no protobuf objects: only the general kind's delta is a protobuf wire::Key.
+
+#include "op_codec.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "codec_internal.h"
+#include "lattice/repl/codec.h"
+
+namespace lattice::repl {
+
+namespace {
+
+using crdt::Dot;
+
+constexpr uint8_t kRecordFormat = 2;  // the first byte of an op record: protocol 2
+
+// What the body's payload holds. The common writes have a kind of their own, whose dots and
+// HLC are implied by the header; everything else is kGeneric (the delta as a wire::Key).
+enum Kind : uint8_t {
+  kGeneric = 0,
+  kSet = 1,   // one string entry {value, op hlc, first dot}
+  kIncr = 2,  // one integer increment {first dot, epoch, total}
+  kHSet = 3,  // one hash field entry {value, op hlc, first dot}
+  kSAdd = 4,  // set adds, one own dot per member
+  kZAdd = 5,  // one score entry {score, op hlc, first dot}
+  kKindEnd = 6,
+};
+constexpr uint8_t kKindMask = 0x0F;
+constexpr uint8_t kHasContext = 0x10;   // context dots besides the op's own follow
+constexpr uint8_t kHasPolicies = 0x20;  // six policy bytes follow
+
+// Batch op header flags.
+constexpr uint8_t kOriginSender = 0;    // the link's peer
+constexpr uint8_t kOriginPrevious = 1;  // the previous op's origin
+constexpr uint8_t kOriginExplicit = 2;  // fixed64 follows
+constexpr uint8_t kOriginMask = 0x03;
+constexpr uint8_t kSeqFollows = 0x04;   // same origin as the previous op, first = its last + 1
+constexpr uint8_t kHlcExplicit = 0x08;  // fixed64 follows; else a zigzag delta to the previous
+constexpr uint8_t kBatchFlagsMask = 0x0F;
+
+// Replica references inside a body: the op's origin, or an explicit id.
+constexpr uint8_t kRefOrigin = 0;
+constexpr uint8_t kRefExplicit = 1;
+
+// ---------------------------------------------------------------------------------------------
+// Byte writer and reader.
+
+class Out {
+ public:
+  explicit Out(std::string& out) : out_(out) {}
+  void Byte(uint8_t value) { out_.push_back(static_cast<char>(value)); }
+  void Varint(uint64_t value) {
+    while (value >= 0x80) {
+      out_.push_back(static_cast<char>((value & 0x7F) | 0x80));
+      value >>= 7;
+    }
+    out_.push_back(static_cast<char>(value));
+  }
+  void Zigzag(int64_t value) {
+    Varint((static_cast<uint64_t>(value) << 1) ^ static_cast<uint64_t>(value >> 63));
+  }
+  void Fixed64(uint64_t value) {
+    char bytes[8];
+    for (int i = 0; i < 8; ++i) {
+      bytes[i] = static_cast<char>(value >> (8 * i));
+    }
+    out_.append(bytes, 8);
+  }
+  void Bytes(std::string_view bytes) {
+    Varint(bytes.size());
+    out_.append(bytes);
+  }
+  void Ref(ReplicaId replica, ReplicaId origin) {
+    if (replica == origin) {
+      Byte(kRefOrigin);
+    } else {
+      Byte(kRefExplicit);
+      Fixed64(replica);
+    }
+  }
+
+ private:
+  std::string& out_;
+};
+
+// Every read is bounds-checked; a failed read leaves the reader failed (ok() false) and every
+// later read fails too, so a decoder checks ok() once per step.
+class In {
+ public:
+  explicit In(std::string_view in) : in_(in) {}
+  bool ok() const { return ok_; }
+  bool done() const { return pos_ == in_.size(); }
+  size_t pos() const { return pos_; }
+  std::string_view Slice(size_t from) const { return in_.substr(from, pos_ - from); }
+  uint8_t Byte() {
+    if (!Need(1)) return 0;
+    return static_cast<uint8_t>(in_[pos_++]);
+  }
+  uint64_t Varint() {
+    uint64_t value = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (!Need(1)) return 0;
+      const auto byte = static_cast<uint8_t>(in_[pos_++]);
+      if (shift == 63 && byte > 1) break;
+      value |= uint64_t{byte & 0x7Fu} << shift;
+      if ((byte & 0x80) == 0) return value;
+    }
+    ok_ = false;
+    return 0;
+  }
+  int64_t Zigzag() {
+    const uint64_t raw = Varint();
+    return static_cast<int64_t>((raw >> 1) ^ (~(raw & 1) + 1));
+  }
+  uint64_t Fixed64() {
+    if (!Need(8)) return 0;
+    uint64_t value = 0;
+    for (int i = 0; i < 8; ++i) {
+      value |= uint64_t{static_cast<uint8_t>(in_[pos_ + i])} << (8 * i);
+    }
+    pos_ += 8;
+    return value;
+  }
+  std::string_view Bytes() {
+    const uint64_t size = Varint();
+    if (!Need(size)) return {};
+    const std::string_view out = in_.substr(pos_, size);
+    pos_ += size;
+    return out;
+  }
+  ReplicaId Ref(ReplicaId origin) {
+    const uint8_t tag = Byte();
+    if (tag == kRefOrigin) return origin;
+    if (tag != kRefExplicit) ok_ = false;
+    return Fixed64();
+  }
+
+ private:
+  bool Need(uint64_t bytes) {
+    if (ok_ && bytes <= in_.size() - pos_) return true;
+    ok_ = false;
+    return false;
+  }
+
+  std::string_view in_;
+  size_t pos_ = 0;
+  bool ok_ = true;
+};
+
+Unexpected Corrupt(std::string_view what) {
+  return Unexpected(ErrorCode::kCorrupt, std::string(what));
+}
+
+#define OP_CODEC_RETURN_IF_ERROR(expr)         \
+  do {                                         \
+    auto codec_status = (expr);                \
+    if (!codec_status.ok()) {                  \
+      return Unexpected(codec_status.error()); \
+    }                                          \
+  } while (false)
+
+// ---------------------------------------------------------------------------------------------
+// The kind of a delta: a common write's shape, or kGeneric.
+
+bool SingleEntry(const crdt::StringCell& cell, const crdt::KeyOp& op) {
+  const auto* winner = cell.Winner();
+  return winner != nullptr && cell.rest() == nullptr && winner->dot == op.first_dot &&
+         winner->hlc == op.hlc;
+}
+
+bool SingleEntry(const crdt::ScoreCell& cell, const crdt::KeyOp& op) {
+  const auto* winner = cell.Winner();
+  return winner != nullptr && cell.rest() == nullptr && winner->dot == op.first_dot &&
+         winner->hlc == op.hlc && !std::isnan(winner->value);
+}
+
+bool SingleIncrement(const crdt::StringCell& cell, const crdt::KeyOp& op) {
+  const auto* rest = cell.rest();
+  if (cell.Winner() != nullptr || rest == nullptr || rest->incs.size() != 1 ||
+      !rest->more.empty() || !rest->tombs.empty() || !rest->observed.empty()) {
+    return false;
+  }
+  const crdt::IncEntry& inc = rest->incs.front();
+  return inc.dot == op.first_dot && inc.ftotal == 0 && !std::signbit(inc.ftotal) &&
+         inc.epoch != op.first_dot;
+}
+
+// The key's objects besides the string cell: which one alone holds something.
+Kind RestKind(const crdt::KeyRest& rest, const crdt::KeyOp& op) {
+  if (!rest.hash_created.empty() || !rest.set_created.empty() || !rest.zset_created.empty() ||
+      !rest.expiry.empty()) {
+    return kGeneric;
+  }
+  const int objects =
+      (rest.hash.empty() ? 0 : 1) + (rest.set.empty() ? 0 : 1) + (rest.zset.empty() ? 0 : 1);
+  if (objects != 1 || op.dot_count != 1) {
+    if (objects == 1 && !rest.set.empty() && rest.set.removes().empty() &&
+        rest.set.adds().size() == op.dot_count) {
+      const uint64_t last = op.first_dot.seq + op.dot_count - 1;
+      for (const auto& [name, dots] : rest.set.adds()) {
+        if (dots.size() != 1 || dots.dots()[0].replica != op.first_dot.replica ||
+            dots.dots()[0].seq < op.first_dot.seq || dots.dots()[0].seq > last) {
+          return kGeneric;
+        }
+      }
+      return kSAdd;
+    }
+    return kGeneric;
+  }
+  if (rest.hash.fields().size() == 1) {
+    const crdt::HashField& field = rest.hash.fields().begin()->second;
+    const bool no_ttl = field.ttl.get() == nullptr || field.ttl.get()->empty();
+    return no_ttl && SingleEntry(field.value, op) ? kHSet : kGeneric;
+  }
+  if (rest.zset.members().size() == 1 && rest.zset.removes().empty()) {
+    return SingleEntry(rest.zset.members().begin()->second, op) ? kZAdd : kGeneric;
+  }
+  if (!rest.set.empty() && rest.set.removes().empty() && rest.set.adds().size() == 1) {
+    const auto dots = rest.set.adds().begin()->second.dots();
+    return dots.size() == 1 && dots[0] == op.first_dot ? kSAdd : kGeneric;
+  }
+  return kGeneric;
+}
+
+Kind KindOf(const crdt::KeyOp& op) {
+  const crdt::Key& delta = op.delta;
+  if (delta.rest() != nullptr) {
+    return delta.string().empty() ? RestKind(*delta.rest(), op) : kGeneric;
+  }
+  if (op.dot_count != 1) {
+    return kGeneric;
+  }
+  if (SingleEntry(delta.string(), op)) {
+    return kSet;
+  }
+  return SingleIncrement(delta.string(), op) ? kIncr : kGeneric;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Body encoding.
+
+bool OwnDot(const crdt::KeyOp& op, Dot dot) {
+  return dot.replica == op.first_dot.replica && dot.seq >= op.first_dot.seq &&
+         dot.seq - op.first_dot.seq < op.dot_count;
+}
+
+// The context without the op's own dots (implied: every op's context covers them).
+bool HasContextExtras(const crdt::KeyOp& op) {
+  if (!op.context.vector().entries().empty()) {
+    return true;
+  }
+  return std::any_of(op.context.cloud().begin(), op.context.cloud().end(),
+                     [&](Dot dot) { return !OwnDot(op, dot); });
+}
+
+void PutContextExtras(const crdt::KeyOp& op, Out& out) {
+  const ReplicaId origin = op.first_dot.replica;
+  out.Varint(op.context.vector().entries().size());
+  for (const auto& [replica, seq] : op.context.vector().entries()) {
+    out.Ref(replica, origin);
+    out.Varint(seq);
+  }
+  size_t extra = 0;
+  for (const Dot& dot : op.context.cloud()) {
+    extra += OwnDot(op, dot) ? 0 : 1;
+  }
+  out.Varint(extra);
+  for (const Dot& dot : op.context.cloud()) {
+    if (!OwnDot(op, dot)) {
+      out.Ref(dot.replica, origin);
+      out.Varint(dot.seq);
+    }
+  }
+}
+
+void PutPolicies(const crdt::Policies& p, Out& out) {
+  out.Byte(static_cast<uint8_t>(p.set));
+  out.Byte(static_cast<uint8_t>(p.zset));
+  out.Byte(static_cast<uint8_t>(p.string));
+  out.Byte(static_cast<uint8_t>(p.hash_field));
+  out.Byte(static_cast<uint8_t>(p.expiry));
+  out.Byte(static_cast<uint8_t>(p.type));
+}
+
+void PutSetAdds(const crdt::KeyOp& op, Out& out) {
+  const auto& adds = op.delta.rest()->set.adds();
+  std::vector<std::pair<std::string_view, uint64_t>> members;
+  members.reserve(adds.size());
+  for (const auto& [name, dots] : adds) {
+    members.emplace_back(name, dots.dots()[0].seq - op.first_dot.seq);
+  }
+  std::sort(members.begin(), members.end());  // canonical whatever the map's order
+  out.Varint(members.size());
+  for (const auto& [name, index] : members) {
+    out.Bytes(name);
+    out.Varint(index);
+  }
+}
+
+void PutPayload(Kind kind, const crdt::KeyOp& op, Out& out) {
+  const crdt::Key& delta = op.delta;
+  switch (kind) {
+    case kSet:
+      out.Bytes(delta.string().Winner()->value);
+      return;
+    case kIncr: {
+      const crdt::IncEntry& inc = delta.string().rest()->incs.front();
+      if (!inc.epoch.valid()) {
+        out.Byte(2);
+      } else {
+        out.Ref(inc.epoch.replica, op.first_dot.replica);
+        out.Varint(inc.epoch.seq);
+      }
+      out.Zigzag(inc.total);
+      return;
+    }
+    case kHSet: {
+      const auto& [name, field] = *delta.rest()->hash.fields().begin();
+      out.Bytes(name);
+      out.Bytes(field.value.Winner()->value);
+      return;
+    }
+    case kSAdd:
+      PutSetAdds(op, out);
+      return;
+    case kZAdd: {
+      const auto& [name, cell] = *delta.rest()->zset.members().begin();
+      out.Bytes(name);
+      uint64_t bits = 0;
+      std::memcpy(&bits, &cell.Winner()->value, sizeof(bits));
+      out.Fixed64(bits);
+      return;
+    }
+    default:
+      out.Bytes(delta.empty() ? std::string() : detail::EncodeKeyState(delta));
+      return;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Body decoding.
+
+struct Header {
+  ReplicaId origin = kNoReplica;
+  uint64_t first_seq = 0;
+  uint64_t dot_count = 0;
+  uint64_t hlc = 0;
+};
+
+Result<crdt::Policies> GetPolicies(In& in) {
+  uint8_t raw[6];
+  for (uint8_t& byte : raw) {
+    byte = in.Byte();
+  }
+  if (!in.ok() || raw[0] > 1 || raw[1] > 1 || raw[2] > 1 || raw[3] > 1 || raw[4] > 2 ||
+      raw[5] > 1) {
+    return Corrupt("policy value out of range");
+  }
+  crdt::Policies p;
+  p.set = static_cast<crdt::SetRule>(raw[0]);
+  p.zset = static_cast<crdt::SetRule>(raw[1]);
+  p.string = static_cast<crdt::StringRule>(raw[2]);
+  p.hash_field = static_cast<crdt::StringRule>(raw[3]);
+  p.expiry = static_cast<crdt::ExpiryRule>(raw[4]);
+  p.type = static_cast<crdt::TypeRule>(raw[5]);
+  return p;
+}
+
+// The context: the extras (a vector sorted by replica, then cloud dots), then the own dots.
+Result<crdt::DotContext> GetContext(In& in, bool extras, const Header& h) {
+  crdt::VersionVector vector;
+  crdt::DotContext context;
+  if (extras) {
+    const uint64_t entries = in.Varint();
+    ReplicaId previous = kNoReplica;
+    for (uint64_t i = 0; i < entries && in.ok(); ++i) {
+      const ReplicaId replica = in.Ref(h.origin);
+      auto dot = detail::CheckedDot(replica, in.Varint());
+      if (!in.ok() || !dot.ok() || (i > 0 && replica <= previous)) {
+        return Corrupt("op context vector malformed or not sorted by replica");
+      }
+      vector.Set(dot->replica, dot->seq);
+      previous = replica;
+    }
+    context = crdt::DotContext::FromVector(std::move(vector));
+    const uint64_t cloud = in.Varint();
+    for (uint64_t i = 0; i < cloud && in.ok(); ++i) {
+      const ReplicaId replica = in.Ref(h.origin);
+      auto dot = detail::CheckedDot(replica, in.Varint());
+      if (!in.ok() || !dot.ok()) {
+        return Corrupt("op context dot malformed");
+      }
+      context.Add(*dot);
+    }
+  }
+  for (uint64_t i = 0; i < h.dot_count; ++i) {
+    context.Add(Dot{h.origin, h.first_seq + i});
+  }
+  return context;
+}
+
+Result<std::string> GetText(In& in) {
+  const std::string_view text = in.Bytes();
+  if (!in.ok()) {
+    return Corrupt("op truncated");
+  }
+  return std::string(text);
+}
+
+Result<crdt::Key> GetIncrement(In& in, const Header& h, Dot first) {
+  Dot epoch;
+  const uint8_t tag = in.Byte();
+  if (tag == kRefOrigin || tag == kRefExplicit) {
+    const ReplicaId replica = tag == kRefOrigin ? h.origin : in.Fixed64();
+    auto dot = detail::CheckedDot(replica, in.Varint());
+    if (!dot.ok() || *dot == first) {
+      return Corrupt("increment epoch is not a valid dot");
+    }
+    epoch = *dot;
+  } else if (tag != 2) {
+    return Corrupt("increment epoch tag out of range");
+  }
+  const int64_t total = in.Zigzag();
+  if (!in.ok()) {
+    return Corrupt("op truncated");
+  }
+  return detail::IncrementDelta(first, epoch, total);
+}
+
+Result<crdt::Key> GetSetAdds(In& in, const Header& h) {
+  const uint64_t count = in.Varint();
+  if (!in.ok() || count != h.dot_count) {
+    return Corrupt("set adds: member count is not the op's dot count");
+  }
+  std::vector<std::pair<std::string, Dot>> members;
+  std::vector<bool> used(count, false);
+  for (uint64_t i = 0; i < count; ++i) {
+    auto name = GetText(in);
+    OP_CODEC_RETURN_IF_ERROR(name);
+    const uint64_t index = in.Varint();
+    if (!in.ok() || index >= count || used[index] || (i > 0 && *name <= members.back().first)) {
+      return Corrupt("set adds: members not sorted and distinct, or dots not the op's own");
+    }
+    used[index] = true;
+    members.emplace_back(std::move(*name), Dot{h.origin, h.first_seq + index});
+  }
+  return detail::SetAddsDelta(members);
+}
+
+Result<crdt::Key> GetPayload(Kind kind, In& in, const Header& h) {
+  const Dot first{h.origin, h.first_seq};
+  switch (kind) {
+    case kSet: {
+      auto value = GetText(in);
+      OP_CODEC_RETURN_IF_ERROR(value);
+      return detail::StringEntryDelta(*value, h.hlc, first);
+    }
+    case kIncr:
+      return GetIncrement(in, h, first);
+    case kHSet: {
+      auto field = GetText(in);
+      auto value = GetText(in);
+      OP_CODEC_RETURN_IF_ERROR(value);
+      return detail::HashEntryDelta(*field, *value, h.hlc, first);
+    }
+    case kSAdd:
+      return GetSetAdds(in, h);
+    case kZAdd: {
+      auto member = GetText(in);
+      const uint64_t bits = in.Fixed64();
+      double score = 0;
+      std::memcpy(&score, &bits, sizeof(score));
+      if (!in.ok() || std::isnan(score)) {
+        return Corrupt("score truncated or NaN");
+      }
+      return detail::ScoreEntryDelta(*member, score, h.hlc, first);
+    }
+    default: {
+      const std::string_view state = in.Bytes();
+      if (!in.ok()) {
+        return Corrupt("op truncated");
+      }
+      return state.empty() ? crdt::Key{} : detail::DecodeKeyState(state);
+    }
+  }
+}
+
+// The own dots are implied, so their count is bounded by what a body can name: each of an op's
+// dots is held by its delta, which costs at least a byte per dot.
+Result<void> CheckHeader(const Header& h, size_t body_bytes) {
+  if (!detail::CheckedDot(h.origin, h.first_seq).ok()) {
+    return Corrupt("op without a valid first dot");
+  }
+  if (h.dot_count == 0 || h.dot_count > 4 * body_bytes + 16 ||
+      h.dot_count > detail::kSeqMax - h.first_seq) {
+    return Corrupt("op dot_count out of range");
+  }
+  return {};
+}
+
+Result<void> GetBody(In& in, const Header& h, size_t body_bytes, OpRecord& out) {
+  OP_CODEC_RETURN_IF_ERROR(CheckHeader(h, body_bytes));
+  const uint64_t db = in.Varint();
+  auto key = GetText(in);
+  OP_CODEC_RETURN_IF_ERROR(key);
+  const uint8_t tag = in.Byte();
+  const auto kind = static_cast<Kind>(tag & kKindMask);
+  if (!in.ok() || db > UINT32_MAX || kind >= kKindEnd ||
+      (tag & ~(kKindMask | kHasContext | kHasPolicies)) != 0) {
+    return Corrupt("op body header malformed");
+  }
+  if (kind != kGeneric && kind != kSAdd && h.dot_count != 1) {
+    return Corrupt("op kind takes one dot");
+  }
+  crdt::KeyOp& op = out.op;
+  if ((tag & kHasPolicies) != 0) {
+    auto policies = GetPolicies(in);
+    OP_CODEC_RETURN_IF_ERROR(policies);
+    op.policies = *policies;
+  }
+  auto context = GetContext(in, (tag & kHasContext) != 0, h);
+  OP_CODEC_RETURN_IF_ERROR(context);
+  auto delta = GetPayload(kind, in, h);
+  OP_CODEC_RETURN_IF_ERROR(delta);
+  out.db = static_cast<uint32_t>(db);
+  out.key = std::move(*key);
+  op.delta = std::move(*delta);
+  op.context = std::move(*context);
+  op.hlc = h.hlc;
+  op.first_dot = Dot{h.origin, h.first_seq};
+  op.dot_count = h.dot_count;
+  if (kind == kGeneric) {
+    OP_CODEC_RETURN_IF_ERROR(detail::CheckOpDots(op));
+  }
+  return {};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Op records.
+
+void PutDeps(const crdt::VersionVector& deps, Out& out) {
+  out.Varint(deps.entries().size());
+  for (const auto& [replica, seq] : deps.entries()) {
+    out.Fixed64(replica);
+    out.Varint(seq);
+  }
+}
+
+Result<crdt::VersionVector> GetDeps(In& in) {
+  crdt::VersionVector deps;
+  const uint64_t entries = in.Varint();
+  ReplicaId previous = kNoReplica;
+  for (uint64_t i = 0; i < entries && in.ok(); ++i) {
+    const ReplicaId replica = in.Fixed64();
+    auto dot = detail::CheckedDot(replica, in.Varint());
+    if (!in.ok() || !dot.ok() || (i > 0 && replica <= previous)) {
+      return Corrupt("deps malformed or not sorted by replica");
+    }
+    deps.Set(replica, dot->seq);
+    previous = replica;
+  }
+  if (!in.ok()) {
+    return Corrupt("op truncated");
+  }
+  return deps;
+}
+
+// An op record's parts, pointing into its bytes.
+struct RecordView {
+  Header header;
+  crdt::VersionVector deps;
+  std::string_view body;
+};
+
+Result<RecordView> ParseRecord(std::string_view bytes) {
+  In in(bytes);
+  if (in.Byte() != kRecordFormat || !in.ok()) {
+    return Corrupt("op record of another format (an op log written before protocol 2?)");
+  }
+  RecordView view;
+  view.header.origin = in.Fixed64();
+  view.header.first_seq = in.Varint();
+  view.header.dot_count = in.Varint();
+  view.header.hlc = in.Fixed64();
+  auto deps = GetDeps(in);
+  OP_CODEC_RETURN_IF_ERROR(deps);
+  view.deps = std::move(*deps);
+  view.body = bytes.substr(in.pos());
+  return view;
+}
+
+void PutHeader(const OpRecord& op, Out& out) {
+  out.Byte(kRecordFormat);
+  out.Fixed64(op.op.first_dot.replica);
+  out.Varint(op.op.first_dot.seq);
+  out.Varint(op.op.dot_count);
+  out.Fixed64(op.op.hlc);
+  PutDeps(op.deps, out);
+}
+
+Result<void> DecodeBody(std::string_view body, const Header& h, OpRecord& out) {
+  In in(body);
+  OP_CODEC_RETURN_IF_ERROR(GetBody(in, h, body.size(), out));
+  if (!in.done()) {
+    return Corrupt("trailing bytes after an op");
+  }
+  return {};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Batches.
+
+struct BatchState {
+  ReplicaId origin = kNoReplica;
+  uint64_t last_seq = 0;
+  uint64_t hlc = 0;
+  bool first = true;
+};
+
+void PutBatchOp(const RecordView& op, const OpBatch& batch, BatchState& state, Out& out) {
+  const Header& h = op.header;
+  uint8_t flags = kOriginExplicit;
+  if (!state.first && h.origin == state.origin) {
+    flags = kOriginPrevious;
+    if (h.first_seq == state.last_seq + 1) {
+      flags |= kSeqFollows;
+    }
+  } else if (h.origin == batch.sender) {
+    flags = kOriginSender;
+  }
+  if (state.first) {
+    flags |= kHlcExplicit;
+  }
+  out.Byte(flags);
+  if ((flags & kOriginMask) == kOriginExplicit) {
+    out.Fixed64(h.origin);
+  }
+  if ((flags & kSeqFollows) == 0) {
+    out.Varint(h.first_seq);
+  }
+  out.Varint(h.dot_count);
+  if ((flags & kHlcExplicit) != 0) {
+    out.Fixed64(h.hlc);
+  } else {
+    out.Zigzag(static_cast<int64_t>(h.hlc - state.hlc));
+  }
+  // Deps: the origin's entry is implied (first_seq - 1), and entries the receiver reported
+  // applied on this connection are left out (it fills them in from its own applied vector).
+  size_t sent = 0;
+  for (const auto& [replica, seq] : op.deps.entries()) {
+    const bool implied = replica == h.origin && seq + 1 == h.first_seq;
+    sent += implied || seq <= batch.receiver_has.Get(replica) ? 0 : 1;
+  }
+  out.Varint(sent);
+  for (const auto& [replica, seq] : op.deps.entries()) {
+    const bool implied = replica == h.origin && seq + 1 == h.first_seq;
+    if (!implied && seq > batch.receiver_has.Get(replica)) {
+      out.Fixed64(replica);
+      out.Varint(seq);
+    }
+  }
+  state = BatchState{h.origin, h.first_seq + h.dot_count - 1, h.hlc, false};
+}
+
+Result<Header> GetBatchHeader(In& in, ReplicaId sender, BatchState& state) {
+  const uint8_t flags = in.Byte();
+  if ((flags & ~kBatchFlagsMask) != 0 || (flags & kOriginMask) > kOriginExplicit ||
+      (state.first && (flags & kHlcExplicit) == 0) ||
+      ((flags & kSeqFollows) != 0 && (flags & kOriginMask) != kOriginPrevious)) {
+    return Corrupt("batch op flags malformed");
+  }
+  Header h;
+  switch (flags & kOriginMask) {
+    case kOriginSender:
+      h.origin = sender;
+      break;
+    case kOriginPrevious:
+      h.origin = state.origin;
+      break;
+    default:
+      h.origin = in.Fixed64();
+  }
+  h.first_seq = (flags & kSeqFollows) != 0 ? state.last_seq + 1 : in.Varint();
+  h.dot_count = in.Varint();
+  h.hlc =
+      (flags & kHlcExplicit) != 0 ? in.Fixed64() : state.hlc + static_cast<uint64_t>(in.Zigzag());
+  if (!in.ok()) {
+    return Corrupt("op batch truncated");
+  }
+  if (h.origin == kNoReplica) {
+    return Corrupt("op of the sender on a link whose sender is unknown");
+  }
+  return h;
+}
+
+}  // namespace
+
+std::string EncodeOp(const OpRecord& op) {
+  if (op.wire != nullptr) {
+    return *op.wire;
+  }
+  std::string out;
+  out.reserve(64 + op.key.size() + op.body.size());
+  Out o(out);
+  PutHeader(op, o);
+  if (!op.body.empty()) {
+    out.append(op.body);
+  } else {
+    AppendOpBody(op, out);
+  }
+  return out;
+}
+
+const std::string& CacheWire(OpRecord& op) {
+  if (op.wire == nullptr) {
+    op.wire = std::make_shared<const std::string>(EncodeOp(op));
+  }
+  return *op.wire;
+}
+
+Result<OpRecord> DecodeOp(std::string_view bytes) {
+  auto view = ParseRecord(bytes);
+  OP_CODEC_RETURN_IF_ERROR(view);
+  OpRecord out;
+  OP_CODEC_RETURN_IF_ERROR(DecodeBody(view->body, view->header, out));
+  out.deps = std::move(view->deps);
+  return out;
+}
+
+void AppendOpBody(const OpRecord& record, std::string& out) {
+  Out o(out);
+  const crdt::KeyOp& op = record.op;
+  const Kind kind = KindOf(op);
+  const bool extras = HasContextExtras(op);
+  const bool policies = !(op.policies == crdt::Policies{});
+  o.Varint(record.db);
+  o.Bytes(record.key);
+  o.Byte(kind | (extras ? kHasContext : 0) | (policies ? kHasPolicies : 0));
+  if (policies) {
+    PutPolicies(op.policies, o);
+  }
+  if (extras) {
+    PutContextExtras(op, o);
+  }
+  PutPayload(kind, op, o);
+}
+
+void AppendOpBatch(const OpBatch& batch, std::string& out) {
+  Out o(out);
+  o.Varint(batch.ops.size());
+  BatchState state;
+  std::string scratch;
+  for (const OpRecord& op : batch.ops) {
+    if (op.wire == nullptr) {
+      scratch = EncodeOp(op);
+    }
+    auto view = ParseRecord(op.wire != nullptr ? std::string_view(*op.wire) : scratch);
+    LATTICE_ASSERT_MSG(view.ok(), "a retained op record does not parse");
+    PutBatchOp(*view, batch, state, o);
+    out.append(view->body);
+  }
+}
+
+Result<OpBatch> DecodeOpBatch(std::string_view bytes, ReplicaId sender) {
+  In in(bytes);
+  const uint64_t count = in.Varint();
+  if (!in.ok() || count > bytes.size()) {
+    return Corrupt("op batch count out of range");
+  }
+  OpBatch batch;
+  batch.ops.reserve(std::min<uint64_t>(count, 1024));
+  BatchState state;
+  for (uint64_t i = 0; i < count; ++i) {
+    auto header = GetBatchHeader(in, sender, state);
+    OP_CODEC_RETURN_IF_ERROR(header);
+    auto deps = GetDeps(in);
+    OP_CODEC_RETURN_IF_ERROR(deps);
+    if (deps->Get(header->origin) == 0 && header->first_seq > 1) {
+      deps->Set(header->origin, header->first_seq - 1);
+    }
+    OpRecord& op = batch.ops.emplace_back();
+    const size_t start = in.pos();
+    OP_CODEC_RETURN_IF_ERROR(GetBody(in, *header, bytes.size() - start, op));
+    op.body = std::string(in.Slice(start));
+    op.deps = std::move(*deps);
+    state =
+        BatchState{header->origin, header->first_seq + header->dot_count - 1, header->hlc, false};
+  }
+  if (!in.done()) {
+    return Corrupt("trailing bytes after an op batch");
+  }
+  return batch;
+}
+
+}  // namespace lattice::repl
