@@ -356,6 +356,9 @@ void Settle(World& world, Workload& workload, int64_t window_ms) {
   for (int64_t t = window_ms; t <= window_ms + kQuiescenceLimitMs; t += kQuiescenceStepMs) {
     if (!world.RunUntil(t)) return;
     why = Unquiet(world);
+    if (why.empty() && workload.held() != 0) {
+      why = fmt::format("{} commands held by paused slots", workload.held());
+    }
     if (why.empty()) break;
   }
   if (!why.empty()) {
