@@ -195,9 +195,8 @@ Result<void> Cluster::Load(repl::Storage* storage, const std::string& name,
   Persist();
   if (topology_.AssignedSlots() > 0) {
     for (uint32_t slot = 0; slot < kSlotCount; ++slot) {
-      if (topology_.owner(static_cast<uint16_t>(slot)).shard != me.shard &&
-          DropSlotKeys(static_cast<uint16_t>(slot)) > 0) {
-        handed_away_[slot] = any_handed_away_ = true;  // a finished export, or an import cut off
+      if (topology_.owner(static_cast<uint16_t>(slot)).shard != me.shard) {
+        DropSlotKeys(static_cast<uint16_t>(slot));
       }
     }
   }
@@ -240,19 +239,20 @@ void Cluster::Send(const std::string& ip, int port, std::string_view channel,
   bus_->Send(ip, port, channel, std::move(args), std::move(done));
 }
 
-size_t Cluster::DropSlotKeys(uint16_t slot) {
+void Cluster::DropSlotKeys(uint16_t slot) {
   Keyspace& ks = keyspace_;
-  size_t dropped = 0;
   for (int db = 0; db < ks.databases(); ++db) {
-    dropped += ks.DropSlot(db, slot);
+    ks.DropSlot(db, slot);
   }
-  return dropped;
 }
 
-void Cluster::DropIfHandedAway(int db, std::string_view key) {
-  if (!any_handed_away_ || db >= keyspace_.databases()) return;  // the system db has no slots
+void Cluster::DropIfForeign(int db, std::string_view key) {
+  if (db >= keyspace_.databases()) return;  // the system db (policies) has no slots
   const uint16_t slot = KeySlot(key);
-  if (handed_away_[slot]) keyspace_.DropSlot(db, slot);
+  const std::string& owner = topology_.owner(slot).shard;
+  if (owner.empty() || keyspace_.slot_hidden(slot)) return;
+  const ClusterNode* me = topology_.FindNode(myid_);
+  if (me != nullptr && owner != me->shard) keyspace_.DropSlot(db, slot);
 }
 
 // ---- topology changes --------------------------------------------------------------------------
@@ -359,9 +359,6 @@ void Cluster::Changed(const SlotFlags& was_mine, int64_t now_ms) {
       unconfirmed_[slot] = false;
       exporting_[slot] = false;
       DropSlotKeys(slot);
-      handed_away_[slot] = any_handed_away_ = true;
-    } else if (now_owner == mine) {
-      handed_away_[slot] = false;
     }
   }
   for (MigrationJob& job : jobs_) {
@@ -759,10 +756,10 @@ void Cluster::OnLocalOp(int db, std::string_view key, const crdt::KeyOp& op) {
 
 void Cluster::OnRemoteOp(int db, std::string_view key, const crdt::KeyOp& op) {
   OnLocalOp(db, key, op);  // the migration target joins ops: who made one does not matter
-  DropIfHandedAway(db, key);
+  DropIfForeign(db, key);
 }
 
-void Cluster::OnKeyChanged(int db, std::string_view key) { DropIfHandedAway(db, key); }
+void Cluster::OnKeyChanged(int db, std::string_view key) { DropIfForeign(db, key); }
 
 void Cluster::StreamOp(const repl::OpRecord& op) {
   const uint16_t slot = KeySlot(op.key);
@@ -805,7 +802,6 @@ void Cluster::Pause(const std::vector<uint16_t>& slots, const std::string& targe
 // the handoff, as Valkey's.
 void Cluster::SetImporting(uint16_t slot, bool importing) {
   keyspace_.SetSlotHidden(slot, importing);
-  if (importing) handed_away_[slot] = false;  // the slot comes back: its import joins it
 }
 
 void Cluster::Unpause(const std::vector<uint16_t>& slots) {

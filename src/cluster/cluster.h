@@ -231,12 +231,15 @@ class Cluster : public KeyspaceObserver {
   void Gossip(int64_t now_ms);
   void SendGossip(const std::string& ip, int port, const std::string& view);
   void Adopt(const ClusterTopology& other, int64_t now_ms);
-  // Returns the number of keys dropped (every client db).
-  size_t DropSlotKeys(uint16_t slot);
-  // A peer region's op or snapshot key that reaches a slot this shard handed away (made before
-  // the handoff pause, and so streamed to the target already, but late here): the engine counts
-  // it applied, the keyspace forgets it again, or it would outlive the handoff here only.
-  void DropIfHandedAway(int db, std::string_view key);
+  void DropSlotKeys(uint16_t slot);
+  // A peer region's op or snapshot key in a slot another shard owns (by this node's view) and
+  // this node does not import: the engine counts it applied, the keyspace forgets it again (as
+  // Load does on a restart), or the key would stay here only. Such keys come late: an op made
+  // before the handoff pause (and streamed to the target) that reaches a region of the source
+  // shard after it dropped the slot, or a key of another node's import (a peer's snapshot holds
+  // its hidden slots) whose import here never started or failed. Unassigned slots are kept: a
+  // node that has not heard of CLUSTER CREATE or ADDSLOTS yet must not drop its peers' writes.
+  void DropIfForeign(int db, std::string_view key);
   SlotFlags OwnedBy(std::string_view shard) const;  // the slots `shard` owns
   // Every command to another node goes through here (it counts messages_sent).
   void Send(const std::string& ip, int port, std::string_view channel,
@@ -287,10 +290,6 @@ class Cluster : public KeyspaceObserver {
   SlotFlags paused_{};
   std::array<int64_t, kSlotCount> paused_until_ms_{};
   bool any_paused_ = false;
-  // Slots that left this shard while this node held keys of them (Changed; Load after a
-  // restart), until they come back (owned again, or imported): late peer ops there are dropped.
-  SlotFlags handed_away_{};
-  bool any_handed_away_ = false;
   bool checkpoint_due_ = false;  // an import finished: snapshot the state at the next tick
   // Slots whose handoff pause ended without a known outcome: writes get TRYAGAIN until a node
   // of pause_target_ (the shard they were being handed to) answers a gossip sent afterwards.

@@ -512,12 +512,15 @@ class OpCapture final : public KeyspaceObserver {
   Keyspace& keyspace_;
 };
 
-// Simulator seed 23 (--shards 2): a source region's write made before the handoff pause was
-// streamed to the target, but reached another region of the source shard only after that region
-// had dropped the slot (a partition between them). Applied there, the key came back in a shard
-// that no longer owns it, and stayed: the regions of the source shard diverged. The late op (or
-// a peer's snapshot key) is applied, then dropped again; other slots are untouched.
-TEST_CASE("Migration: a peer's op that reaches a handed-away slot late is dropped",
+// Simulator seeds 23 and 41 (--shards 2). 23: a source region's write made before the handoff
+// pause was streamed to the target, but reached another region of the source shard only after
+// that region had dropped the slot (a partition between them). Applied there, the key came back
+// in a shard that no longer owns it, and stayed: the regions of the source shard diverged. 41: a
+// target region's snapshot carried its import in progress (hidden slots) to a peer region whose
+// own import never started; the import failed, and the peer kept the keys. A peer's op or
+// snapshot key in a slot another shard owns, not imported here, is applied, then dropped again;
+// other slots are untouched.
+TEST_CASE("Migration: a peer's op or snapshot key in another shard's slot is dropped",
           "[cluster][migration]") {
   Net net(/*second_region=*/true);
   TestNode& a1 = *net.a1;
