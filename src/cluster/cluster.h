@@ -225,6 +225,9 @@ class Cluster : public KeyspaceObserver {
 
  private:
   void Persist();
+  Result<void> ReadMeets(const std::string& text, size_t* at);
+  // Adds an address to gossip to until a node there is known. Returns whether it was new.
+  bool AddMeet(const std::string& ip, int port);
   Result<std::optional<std::string>> ReadStored();
   // `was_mine`: the slots this shard owned before the change.
   void Changed(const SlotFlags& was_mine, int64_t now_ms);
@@ -278,8 +281,9 @@ class Cluster : public KeyspaceObserver {
   std::string file_name_;
   std::string myid_;
   ClusterTopology topology_;
-  std::vector<std::pair<std::string, int>> meet_;  // addresses to gossip to until known
-  bool dirty_ = false;                             // gossip at the next tick
+  // Addresses to gossip to until known; in nodes.conf, so that a restart goes on meeting them.
+  std::vector<std::pair<std::string, int>> meet_;
+  bool dirty_ = false;  // gossip at the next tick
   int64_t last_gossip_ms_ = 0;
   std::map<std::string, bool> gossip_inflight_;  // by "ip:port"
   ClusterStats stats_;
