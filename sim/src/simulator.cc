@@ -241,7 +241,12 @@ std::string ClusterUnquiet(World& world) {
         cluster.any_unconfirmed()) {
       return fmt::format("r{} has paused or unconfirmed slots", n);
     }
-    if (SlotMap(cluster) != reference) return fmt::format("r{} sees another slot map than r0", n);
+    if (const std::vector<std::string> map = SlotMap(cluster); map != reference) {
+      const size_t slot = static_cast<size_t>(
+          std::mismatch(map.begin(), map.end(), reference.begin()).first - map.begin());
+      return fmt::format("r{} sees another slot map than r0: slot {} is '{}' there, '{}' at r0", n,
+                         slot, map[slot], reference[slot]);
+    }
   }
   return "";
 }
@@ -356,6 +361,9 @@ void Settle(World& world, Workload& workload, int64_t window_ms) {
   for (int64_t t = window_ms; t <= window_ms + kQuiescenceLimitMs; t += kQuiescenceStepMs) {
     if (!world.RunUntil(t)) return;
     why = Unquiet(world);
+    if (why.empty() && workload.held() != 0) {
+      why = fmt::format("{} commands held by paused slots", workload.held());
+    }
     if (why.empty()) break;
   }
   if (!why.empty()) {

@@ -159,41 +159,73 @@ void Workload::ConflictBurst() {
   }
 }
 
-Region& Workload::Route(Region& region, const std::vector<std::string>& args, std::string* reply,
-                        bool* durable) {
-  Region* node = &region;
-  std::tie(*reply, *durable) = world_.Execute(*node, args);
-  for (int hop = 0; hop < 3; ++hop) {
-    const bool moved = reply->starts_with("-MOVED ");
-    if (!moved && !reply->starts_with("-ASK ")) break;
-    // "-MOVED <slot> <ip>:<port>": the owning shard; its node in this client's region answers.
-    const size_t colon = reply->rfind(':');
-    const int owner = std::atoi(reply->c_str() + colon + 1) - World::PortOf(0);
-    if (colon == std::string::npos || owner < 0 || owner >= world_.size()) break;
-    node = &world_.region(world_.Peer(region.index, world_.ShardOf(owner)));
-    if (!node->up()) {
-      *reply = "-ERR (sim) the owning node is down";
-      *durable = false;
-      break;
-    }
-    if (!moved) world_.Execute(*node, {"ASKING"});
-    std::tie(*reply, *durable) = world_.Execute(*node, args);
+void Workload::Route(Routed command, int index) {
+  Region& node = world_.region(index);
+  if (!node.up()) {
+    Record(node, command.args, "-ERR (sim) the owning node is down", false, 0, {});
+    return;
   }
-  return *node;
+  auto [reply, durable] = world_.Execute(node, command.args);
+  if (node.up() && !node.client->paused_command.empty()) {
+    Hold(std::move(command), node);
+    return;
+  }
+  const bool moved = reply.starts_with("-MOVED ");
+  if (command.hops < 3 && (moved || reply.starts_with("-ASK "))) {
+    // "-MOVED <slot> <ip>:<port>": the owning shard; its node in this client's region answers.
+    const size_t colon = reply.rfind(':');
+    const int owner =
+        colon == std::string::npos ? -1 : std::atoi(reply.c_str() + colon + 1) - World::PortOf(0);
+    if (owner >= 0 && owner < world_.size()) {
+      const int next = world_.Peer(command.client, world_.ShardOf(owner));
+      if (!moved && world_.region(next).up()) world_.Execute(world_.region(next), {"ASKING"});
+      ++command.hops;
+      Route(std::move(command), next);
+      return;
+    }
+  }
+  Record(node, command.args, reply, durable, 0, {});
+}
+
+void Workload::Hold(Routed command, Region& node) {
+  // Production holds a paused client for at most 30,000 retries of 1 ms, then answers TRYAGAIN.
+  constexpr int kMaxHolds = 30'000;
+  node.client->paused_command.clear();  // the sim keeps it here, in `command`
+  if (command.holds == kMaxHolds) {
+    Record(node, command.args, "-TRYAGAIN Slot paused for a migration handoff", true, 0, {});
+    return;
+  }
+  if (command.holds++ == 0) {
+    std::string line = fmt::format("r{}", node.index);
+    for (const std::string& arg : command.args) line += " " + arg;
+    world_.Trace(line + " -> held: its slot is paused for a migration handoff");
+  }
+  ++held_;
+  const uint64_t start = node.starts;
+  world_.At(world_.now_ms() + 1, EventKind::kClient, node.index,
+            [this, command = std::move(command), index = node.index, start]() mutable {
+              --held_;
+              Region& at = world_.region(index);
+              if (!at.up() || at.starts != start) {  // the connection died with the node
+                Record(at, command.args, "-ERR (sim) connection lost while held", false, 0, {});
+                return;
+              }
+              Route(std::move(command), index);
+            });
 }
 
 void Workload::Issue(Region& client, std::vector<std::string> args) {
-  std::string reply;
-  bool durable = false;
-  Region& region = world_.sharded() ? Route(client, args, &reply, &durable) : client;
-  const uint64_t before =
-      region.up() ? region.replication().replicator().applied().Get(region.id) : 0;
+  ++commands;
+  if (world_.sharded()) {
+    Route(Routed{.client = client.index, .args = std::move(args)}, client.index);
+    return;
+  }
+  const uint64_t before = client.replication().replicator().applied().Get(client.id);
   const std::string& key = args[1];
-  const bool oset = key.starts_with("oset:");
   // What a remove observes is decided before it runs.
   std::vector<Tag*> removes;
-  if (oset && (args[0] == "SREM" || args[0] == "DEL")) {
-    const crdt::DotContext& seen = region.keyspace().context();
+  if (key.starts_with("oset:") && (args[0] == "SREM" || args[0] == "DEL")) {
+    const crdt::DotContext& seen = client.keyspace().context();
     for (auto& [member, tags] : set_tags_[key]) {
       if (args[0] == "SREM" && member != args[2]) continue;
       for (Tag& tag : tags) {
@@ -201,8 +233,13 @@ void Workload::Issue(Region& client, std::vector<std::string> args) {
       }
     }
   }
-  if (!world_.sharded()) std::tie(reply, durable) = world_.Execute(region, args);
-  ++commands;
+  auto [reply, durable] = world_.Execute(client, args);
+  Record(client, args, reply, durable, before, removes);
+}
+
+void Workload::Record(Region& region, const std::vector<std::string>& args,
+                      const std::string& reply, bool durable, uint64_t seq_before,
+                      const std::vector<Tag*>& removes) {
   std::string line = fmt::format("r{}", region.index);
   for (const std::string& arg : args) line += " " + arg;
   world_.Trace(line + " -> " + Brief(reply) + (durable ? "" : " (NOT acknowledged)"));
@@ -211,16 +248,21 @@ void Workload::Issue(Region& client, std::vector<std::string> args) {
     if (!world_.sharded()) ++acknowledged;  // as before; a redirect or refusal acknowledges nothing
     return;
   }
+  if (reply.empty()) {  // a held command must not count: it ran nothing (yet)
+    world_.Fail("reply", line + " was acknowledged without a reply");
+    return;
+  }
   if (world_.sharded()) ++acknowledged;
+  const std::string& key = args[1];
   if (key.starts_with("ctr:")) {
     const int64_t by = args[0] == "INCR" ? 1 : std::stoll(args[2]);
     counter_sums_[key] += args[0] == "DECRBY" ? -by : by;
   } else if (key.starts_with("reg:")) {
     register_values_[key].insert(args[2]);
-  } else if (oset && args[0] == "SADD") {
+  } else if (key.starts_with("oset:") && args[0] == "SADD") {
     const uint64_t after = region.replication().replicator().applied().Get(region.id);
-    if (after > before) {
-      set_tags_[key][args[2]].push_back(Tag{crdt::Dot{region.id, before + 1}});
+    if (after > seq_before) {
+      set_tags_[key][args[2]].push_back(Tag{crdt::Dot{region.id, seq_before + 1}});
     }
   }
   for (Tag* tag : removes) tag->removed = true;

@@ -35,6 +35,10 @@ class Workload {
   // `owned` accepts (null: every key).
   void Check(Region& region, int64_t now_ms, const std::function<bool(const std::string&)>& owned);
 
+  // Sharded runs: commands held at a node because their slot is paused for a migration handoff,
+  // waiting to be run again (a run is not quiet while one is held).
+  int held() const { return held_; }
+
   uint64_t commands = 0;
   uint64_t acknowledged = 0;
 
@@ -43,15 +47,29 @@ class Workload {
     crdt::Dot dot;
     bool removed = false;
   };
+  // A sharded run's command on its way to the key's owner: the client's region, the redirects
+  // it followed and how often a paused slot held it.
+  struct Routed {
+    int client = 0;
+    std::vector<std::string> args;
+    int hops = 0;
+    int holds = 0;
+  };
   std::vector<std::string> RandomCommand(Rng& rng, const std::string& family);
   void Issue(Region& region, std::vector<std::string> args);
-  // Sharded runs: runs `args` where the key lives, following MOVED and ASK to the owning
-  // shard's node in `region`'s region. Returns the node that answered last.
-  Region& Route(Region& region, const std::vector<std::string>& args, std::string* reply,
-                bool* durable);
-  void RemoveObserved(Region& region, const std::string& key, const std::string* member);
+  // Sharded runs: runs the command at `node`, following MOVED and ASK to the owning shard's
+  // node in the client's region. A write to a slot paused for a migration handoff runs nothing
+  // and gets no reply: the node holds the client and runs it again 1 ms later, as the network
+  // layer does (ClientListener::WaitForUnpause), until the slot is served or the hold times out.
+  void Route(Routed command, int node);
+  void Hold(Routed command, Region& node);
+  // Updates the model with a command's outcome: only a durable, non-error reply acknowledges.
+  // `seq_before` (the region's own applied seq before it ran) and `removes` serve the oset model.
+  void Record(Region& region, const std::vector<std::string>& args, const std::string& reply,
+              bool durable, uint64_t seq_before, const std::vector<Tag*>& removes);
 
   World& world_;
+  int held_ = 0;
   std::map<std::string, int64_t> counter_sums_;
   std::map<std::string, std::set<std::string>> register_values_;
   std::map<std::string, std::map<std::string, std::vector<Tag>>> set_tags_;  // key -> member

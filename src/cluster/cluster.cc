@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 
 #include "lattice/common/numbers.h"
 #include "lattice/repl/codec.h"
@@ -162,7 +163,11 @@ Result<void> Cluster::Load(repl::Storage* storage, const std::string& name,
         newline == std::string::npos) {
       return Unexpected("Cluster config file " + name + " is not a Lattice nodes.conf");
     }
-    Result<ClusterTopology> topology = ClusterTopology::Decode(text.substr(newline + 1));
+    size_t at = newline + 1;
+    Result<void> meets = ReadMeets(text, &at);
+    if (!meets.ok())
+      return Unexpected("Cluster config file " + name + ": " + meets.error().message);
+    Result<ClusterTopology> topology = ClusterTopology::Decode(text.substr(at));
     if (!topology.ok()) {
       return Unexpected("Cluster config file " + name + ": " + topology.error().message);
     }
@@ -204,6 +209,24 @@ Result<void> Cluster::Load(repl::Storage* storage, const std::string& name,
   return {};
 }
 
+// nodes.conf's "meet <ip> <port>" lines from `*at` (addresses CLUSTER MEET or CREATE named that
+// gossip has not reached yet: a restart goes on meeting them); `*at` ends after them.
+Result<void> Cluster::ReadMeets(const std::string& text, size_t* at) {
+  while (text.compare(*at, 5, "meet ") == 0) {
+    const size_t end = text.find('\n', *at);
+    if (end == std::string::npos) return Unexpected(std::string("unterminated meet line"));
+    const std::string line = text.substr(*at + 5, end - *at - 5);
+    const size_t space = line.find(' ');
+    const int port = space == std::string::npos ? 0 : std::atoi(line.c_str() + space + 1);
+    if (space == 0 || port <= 0 || port > 65535 || std::to_string(port) != line.substr(space + 1)) {
+      return Unexpected("bad meet line '" + line + "'");
+    }
+    AddMeet(line.substr(0, space), port);
+    *at = end + 1;
+  }
+  return {};
+}
+
 // nodes.conf's content, or nullopt when there is none yet.
 Result<std::optional<std::string>> Cluster::ReadStored() {
   if (storage_ == nullptr) return std::optional<std::string>();
@@ -219,7 +242,9 @@ Result<std::optional<std::string>> Cluster::ReadStored() {
 
 void Cluster::Persist() {
   if (storage_ == nullptr) return;
-  const std::string text = "myself " + myid_ + "\n" + topology_.Encode();
+  std::string text = "myself " + myid_ + "\n";
+  for (const auto& [ip, port] : meet_) text += "meet " + ip + " " + std::to_string(port) + "\n";
+  text += topology_.Encode();
   if (Result<void> written = storage_->WriteAtomically(file_name_, text); !written.ok()) {
     spdlog::warn("Can't write the cluster config file {}: {}", file_name_, written.error().message);
   }
@@ -246,6 +271,15 @@ void Cluster::DropSlotKeys(uint16_t slot) {
   }
 }
 
+void Cluster::DropIfForeign(int db, std::string_view key) {
+  if (db >= keyspace_.databases()) return;  // the system db (policies) has no slots
+  const uint16_t slot = KeySlot(key);
+  const std::string& owner = topology_.owner(slot).shard;
+  if (owner.empty() || keyspace_.slot_hidden(slot)) return;
+  const ClusterNode* me = topology_.FindNode(myid_);
+  if (me != nullptr && owner != me->shard) keyspace_.DropSlot(db, slot);
+}
+
 // ---- topology changes --------------------------------------------------------------------------
 
 Result<void> Cluster::SetSlots(const std::vector<uint16_t>& slots, bool add) {
@@ -269,13 +303,17 @@ Result<void> Cluster::SetSlots(const std::vector<uint16_t>& slots, bool add) {
 }
 
 void Cluster::Meet(const std::string& ip, int port) {
+  if (AddMeet(ip, port)) Persist();
+}
+
+bool Cluster::AddMeet(const std::string& ip, int port) {
   for (const auto& [id, node] : topology_.nodes()) {
-    if (node.ip == ip && node.port == port) return;
-  }
-  if (std::find(meet_.begin(), meet_.end(), std::make_pair(ip, port)) == meet_.end()) {
-    meet_.emplace_back(ip, port);
+    if (node.ip == ip && node.port == port) return false;
   }
   dirty_ = true;
+  if (std::find(meet_.begin(), meet_.end(), std::make_pair(ip, port)) != meet_.end()) return false;
+  meet_.emplace_back(ip, port);
+  return true;
 }
 
 void Cluster::Reset(int64_t now_ms) {
@@ -303,7 +341,7 @@ void Cluster::Create(const std::vector<std::string>& shards,
     for (size_t s = start; s < end; ++s) slots.push_back(static_cast<uint16_t>(s));
     topology_.Assign(slots, shards[i]);
   }
-  for (const auto& [ip, port] : addresses) Meet(ip, port);
+  for (const auto& [ip, port] : addresses) AddMeet(ip, port);
   Changed(was_mine, now_ms_);
 }
 
@@ -331,14 +369,14 @@ void Cluster::Adopt(const ClusterTopology& other, int64_t now_ms) {
 
 // After any change of the view: persist, gossip soon, and act on slots that changed hands.
 void Cluster::Changed(const SlotFlags& was_mine, int64_t now_ms) {
-  Persist();
-  dirty_ = true;
   std::erase_if(meet_, [&](const std::pair<std::string, int>& address) {
     for (const auto& [id, node] : topology_.nodes()) {
       if (node.ip == address.first && node.port == address.second) return true;
     }
     return false;
   });
+  Persist();
+  dirty_ = true;
   const std::string& mine = myself().shard;
   for (uint32_t s = 0; s < kSlotCount; ++s) {
     const uint16_t slot = static_cast<uint16_t>(s);
@@ -747,7 +785,10 @@ void Cluster::OnLocalOp(int db, std::string_view key, const crdt::KeyOp& op) {
 
 void Cluster::OnRemoteOp(int db, std::string_view key, const crdt::KeyOp& op) {
   OnLocalOp(db, key, op);  // the migration target joins ops: who made one does not matter
+  DropIfForeign(db, key);
 }
+
+void Cluster::OnKeyChanged(int db, std::string_view key) { DropIfForeign(db, key); }
 
 void Cluster::StreamOp(const repl::OpRecord& op) {
   const uint16_t slot = KeySlot(op.key);

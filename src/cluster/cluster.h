@@ -215,6 +215,8 @@ class Cluster : public KeyspaceObserver {
   // stream.
   void OnLocalOp(int db, std::string_view key, const crdt::KeyOp& op) override;
   void OnRemoteOp(int db, std::string_view key, const crdt::KeyOp& op) override;
+  // A key a peer's snapshot brought in (Replication::InstallSnapshot) or an import joined.
+  void OnKeyChanged(int db, std::string_view key) override;
 
   // Gossip, migration steps and timeouts; called every ~10 ms.
   void Tick(int64_t now_ms);
@@ -223,6 +225,9 @@ class Cluster : public KeyspaceObserver {
 
  private:
   void Persist();
+  Result<void> ReadMeets(const std::string& text, size_t* at);
+  // Adds an address to gossip to until a node there is known. Returns whether it was new.
+  bool AddMeet(const std::string& ip, int port);
   Result<std::optional<std::string>> ReadStored();
   // `was_mine`: the slots this shard owned before the change.
   void Changed(const SlotFlags& was_mine, int64_t now_ms);
@@ -230,6 +235,14 @@ class Cluster : public KeyspaceObserver {
   void SendGossip(const std::string& ip, int port, const std::string& view);
   void Adopt(const ClusterTopology& other, int64_t now_ms);
   void DropSlotKeys(uint16_t slot);
+  // A peer region's op or snapshot key in a slot another shard owns (by this node's view) and
+  // this node does not import: the engine counts it applied, the keyspace forgets it again (as
+  // Load does on a restart), or the key would stay here only. Such keys come late: an op made
+  // before the handoff pause (and streamed to the target) that reaches a region of the source
+  // shard after it dropped the slot, or a key of another node's import (a peer's snapshot holds
+  // its hidden slots) whose import here never started or failed. Unassigned slots are kept: a
+  // node that has not heard of CLUSTER CREATE or ADDSLOTS yet must not drop its peers' writes.
+  void DropIfForeign(int db, std::string_view key);
   SlotFlags OwnedBy(std::string_view shard) const;  // the slots `shard` owns
   // Every command to another node goes through here (it counts messages_sent).
   void Send(const std::string& ip, int port, std::string_view channel,
@@ -268,8 +281,9 @@ class Cluster : public KeyspaceObserver {
   std::string file_name_;
   std::string myid_;
   ClusterTopology topology_;
-  std::vector<std::pair<std::string, int>> meet_;  // addresses to gossip to until known
-  bool dirty_ = false;                             // gossip at the next tick
+  // Addresses to gossip to until known; in nodes.conf, so that a restart goes on meeting them.
+  std::vector<std::pair<std::string, int>> meet_;
+  bool dirty_ = false;  // gossip at the next tick
   int64_t last_gossip_ms_ = 0;
   std::map<std::string, bool> gossip_inflight_;  // by "ip:port"
   ClusterStats stats_;
