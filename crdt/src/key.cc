@@ -127,13 +127,19 @@ ObjectType Key::Type() const {
   };
   consider(string_.Alive(), string_.Winner() ? string_.Winner()->stamp() : Stamp{},
            ObjectType::kString, false);
-  if (const KeyRest* rest = rest_.get()) {
-    consider(rest->hash().AnyPresent(), CreatorStamp(rest->hash_created()), ObjectType::kHash,
-             MadeUnderFixedPrecedence(rest->hash_created()));
-    consider(rest->set().AnyPresent(), CreatorStamp(rest->set_created()), ObjectType::kSet,
-             MadeUnderFixedPrecedence(rest->set_created()));
-    consider(rest->zset().Size() > 0, CreatorStamp(rest->zset_created()), ObjectType::kZSet,
-             MadeUnderFixedPrecedence(rest->zset_created()));
+  if (const KeyRest* rest = rest_.get()) {  // only the parts the key holds
+    if (rest->has_hash()) {
+      consider(rest->hash().AnyPresent(), CreatorStamp(rest->hash_created()), ObjectType::kHash,
+               MadeUnderFixedPrecedence(rest->hash_created()));
+    }
+    if (rest->has_set()) {
+      consider(rest->set().AnyPresent(), CreatorStamp(rest->set_created()), ObjectType::kSet,
+               MadeUnderFixedPrecedence(rest->set_created()));
+    }
+    if (rest->has_zset()) {
+      consider(rest->zset().Size() > 0, CreatorStamp(rest->zset_created()), ObjectType::kZSet,
+               MadeUnderFixedPrecedence(rest->zset_created()));
+    }
   }
   return fixed ? highest : best.second;
 }
