@@ -205,10 +205,10 @@ TEST_CASE("codec: every random op round-trips exactly, key cells included", "[re
       REQUIRE(decoded.ok());
       REQUIRE(*decoded == record);
       if (const crdt::KeyRest* rest = record.op.delta.rest()) {
-        created +=
-            rest->hash_created().empty() && rest->set_created().empty() && rest->zset_created().empty()
-                ? 0
-                : 1;
+        created += rest->hash_created().empty() && rest->set_created().empty() &&
+                           rest->zset_created().empty()
+                       ? 0
+                       : 1;
         expiry += rest->expiry().empty() ? 0 : 1;
       }
     }
