@@ -61,9 +61,9 @@ Result<void> KeyWrite::Prepare(ObjectType want, bool any_type) {
       DotContext create_context;
       Key created;
       KeyRest& rest = created.MutableRest();
-      CreationCell& cell = want == ObjectType::kHash  ? rest.hash_created
-                           : want == ObjectType::kSet ? rest.set_created
-                                                      : rest.zset_created;
+      CreationCell& cell = want == ObjectType::kHash  ? rest.mutable_hash_created()
+                           : want == ObjectType::kSet ? rest.mutable_set_created()
+                                                      : rest.mutable_zset_created();
       const uint8_t flag =
           op_.policies.type == TypeRule::kFixedPrecedence ? kFixedPrecedenceFlag : 0;
       cell = CreationCell{}.AssignDelta(static_cast<uint8_t>(want) | flag, stamp_, create_context);
@@ -80,16 +80,16 @@ Result<void> KeyWrite::Prepare(ObjectType want, bool any_type) {
     piece.string_ = std::move(removed);
   }
   if (want != ObjectType::kHash) {
-    rest.hash.CollectDots(context);
-    rest.hash_created.CollectDots(context);
+    rest.hash().CollectDots(context);
+    rest.hash_created().CollectDots(context);
   }
   if (want != ObjectType::kSet) {
-    rest.set.CollectDots(context);
-    rest.set_created.CollectDots(context);
+    rest.set().CollectDots(context);
+    rest.set_created().CollectDots(context);
   }
   if (want != ObjectType::kZSet) {
-    rest.zset.CollectDots(context);
-    rest.zset_created.CollectDots(context);
+    rest.zset().CollectDots(context);
+    rest.zset_created().CollectDots(context);
   }
   if (!context.cloud().empty() || !context.vector().entries().empty()) {
     Step(std::move(piece), context);
@@ -97,9 +97,16 @@ Result<void> KeyWrite::Prepare(ObjectType want, bool any_type) {
   return {};
 }
 
-const OrHash& Key::hash() const { return (rest_.get() ? *rest_.get() : EmptyRest()).hash; }
-const OrSet& Key::set() const { return (rest_.get() ? *rest_.get() : EmptyRest()).set; }
-const SortedSet& Key::zset() const { return (rest_.get() ? *rest_.get() : EmptyRest()).zset; }
+const OrHash& Key::hash() const { return (rest_.get() ? *rest_.get() : EmptyRest()).hash(); }
+const OrSet& Key::set() const { return (rest_.get() ? *rest_.get() : EmptyRest()).set(); }
+const SortedSet& Key::zset() const { return (rest_.get() ? *rest_.get() : EmptyRest()).zset(); }
+
+void Key::NormalizeRest() {
+  if (KeyRest* rest = rest_.get()) {
+    rest->Normalize();
+  }
+  rest_.Normalize();
+}
 
 // The newest creator among the present incarnations wins, unless one of them was created under
 // the fixed-precedence rule: then the present type of highest precedence wins. Both are functions
@@ -120,13 +127,19 @@ ObjectType Key::Type() const {
   };
   consider(string_.Alive(), string_.Winner() ? string_.Winner()->stamp() : Stamp{},
            ObjectType::kString, false);
-  if (const KeyRest* rest = rest_.get()) {
-    consider(rest->hash.AnyPresent(), CreatorStamp(rest->hash_created), ObjectType::kHash,
-             MadeUnderFixedPrecedence(rest->hash_created));
-    consider(rest->set.AnyPresent(), CreatorStamp(rest->set_created), ObjectType::kSet,
-             MadeUnderFixedPrecedence(rest->set_created));
-    consider(rest->zset.Size() > 0, CreatorStamp(rest->zset_created), ObjectType::kZSet,
-             MadeUnderFixedPrecedence(rest->zset_created));
+  if (const KeyRest* rest = rest_.get()) {  // only the parts the key holds
+    if (rest->has_hash()) {
+      consider(rest->hash().AnyPresent(), CreatorStamp(rest->hash_created()), ObjectType::kHash,
+               MadeUnderFixedPrecedence(rest->hash_created()));
+    }
+    if (rest->has_set()) {
+      consider(rest->set().AnyPresent(), CreatorStamp(rest->set_created()), ObjectType::kSet,
+               MadeUnderFixedPrecedence(rest->set_created()));
+    }
+    if (rest->has_zset()) {
+      consider(rest->zset().Size() > 0, CreatorStamp(rest->zset_created()), ObjectType::kZSet,
+               MadeUnderFixedPrecedence(rest->zset_created()));
+    }
   }
   return fixed ? highest : best.second;
 }
@@ -135,13 +148,13 @@ std::optional<int64_t> Key::ExpiryMs() const {
   if (rest_.get() == nullptr || Type() == ObjectType::kNone) {
     return std::nullopt;  // an attribute left on a dead key is invisible
   }
-  return ExpiryAt(rest_.get()->expiry);
+  return ExpiryAt(rest_.get()->expiry());
 }
 
 ObjectType Key::TypeAt(int64_t now_ms) const {
   const ObjectType type = Type();
   if (type == ObjectType::kNone ||
-      (rest_.get() != nullptr && ExpiredAt(&rest_.get()->expiry, now_ms))) {
+      (rest_.get() != nullptr && ExpiredAt(&rest_.get()->expiry(), now_ms))) {
     return ObjectType::kNone;
   }
   if (type == ObjectType::kHash && !hash().AnyPresentAt(now_ms)) {
@@ -162,20 +175,22 @@ Key Key::RemoveAllDelta(bool keep_expiry, WriteStamp& stamp, DotContext& context
   delta.string_ = string_.RemoveDelta(stamp, context);
   if (const KeyRest* rest = rest_.get()) {
     KeyRest out;
-    for (const auto& [field, cell] : rest->hash.fields()) {
-      out.hash.Join(rest->hash.RemoveDelta(field, stamp, context), DotContext{}, DotContext{});
+    for (const auto& [field, cell] : rest->hash().fields()) {
+      out.mutable_hash().Join(rest->hash().RemoveDelta(field, stamp, context), DotContext{},
+                              DotContext{});
     }
-    for (const auto& [member, cell] : rest->zset.members()) {
-      out.zset.Join(rest->zset.RemoveDelta(member, SetRule::kAddWins, stamp, context), DotContext{},
-                    DotContext{});
+    for (const auto& [member, cell] : rest->zset().members()) {
+      out.mutable_zset().Join(rest->zset().RemoveDelta(member, SetRule::kAddWins, stamp, context),
+                              DotContext{}, DotContext{});
     }
-    AddMapDots(rest->zset.removes(), context);  // DEL observes remove tokens too
-    rest->set.CollectDots(context);
-    rest->hash_created.CollectDots(context);
-    rest->set_created.CollectDots(context);
-    rest->zset_created.CollectDots(context);
+    out.Normalize();
+    AddMapDots(rest->zset().removes(), context);  // DEL observes remove tokens too
+    rest->set().CollectDots(context);
+    rest->hash_created().CollectDots(context);
+    rest->set_created().CollectDots(context);
+    rest->zset_created().CollectDots(context);
     if (!keep_expiry) {
-      rest->expiry.CollectDots(context);
+      rest->expiry().CollectDots(context);
     }
     if (!out.empty()) {
       delta.rest_.Mutable() = std::move(out);
@@ -196,63 +211,69 @@ void Key::Join(const Key& other, const DotContext& mine, const DotContext& their
   }
   KeyRest& a = rest_.Mutable();
   const KeyRest& b = other.rest_.get() != nullptr ? *other.rest_.get() : EmptyRest();
-  a.hash.Join(b.hash, mine, theirs);
-  a.set.Join(b.set, mine, theirs);
-  a.zset.Join(b.zset, mine, theirs);
+  if (a.has_hash() || b.has_hash()) a.mutable_hash().Join(b.hash(), mine, theirs);
+  if (a.has_set() || b.has_set()) a.mutable_set().Join(b.set(), mine, theirs);
+  if (a.has_zset() || b.has_zset()) a.mutable_zset().Join(b.zset(), mine, theirs);
   JoinKeyCells(a, b, mine, theirs);
-  rest_.Normalize();
+  NormalizeRest();
 }
 
 void Key::Compact(const VersionVector& stable) {
   string_.Compact(stable);
   if (KeyRest* rest = rest_.get()) {
-    rest->hash.Compact(stable);
-    rest->set.Compact(stable);
-    rest->zset.Compact(stable);
+    if (rest->has_hash()) rest->mutable_hash().Compact(stable);
+    if (rest->has_set()) rest->mutable_set().Compact(stable);
+    if (rest->has_zset()) rest->mutable_zset().Compact(stable);
     // A creation event or expiry of an incarnation that no longer has contents is inert once
     // stable: every future op observes it.
-    const std::pair<CreationCell*, bool> cells[] = {{&rest->hash_created, rest->hash.empty()},
-                                                    {&rest->set_created, rest->set.empty()},
-                                                    {&rest->zset_created, rest->zset.empty()}};
-    for (auto [cell, contents_empty] : cells) {
+    CreationCell* cells[] = {rest->has_hash() ? &rest->mutable_hash_created() : nullptr,
+                             rest->has_set() ? &rest->mutable_set_created() : nullptr,
+                             rest->has_zset() ? &rest->mutable_zset_created() : nullptr};
+    const bool contents_empty[] = {rest->hash().empty(), rest->set().empty(), rest->zset().empty()};
+    for (size_t i = 0; i < 3; ++i) {
+      CreationCell* cell = cells[i];
+      if (cell == nullptr) continue;
       cell->Compact(stable);
       DotContext dots;
       cell->CollectDots(dots);
-      if (contents_empty && AllStable(dots, stable)) {
+      if (contents_empty[i] && AllStable(dots, stable)) {
         *cell = CreationCell{};
       }
     }
-    rest->expiry.Compact(stable);
-    if (rest->hash.empty() && rest->set.empty() && rest->zset.empty() && string_.empty()) {
-      DotContext dots;
-      rest->expiry.CollectDots(dots);
-      if (AllStable(dots, stable)) {
-        rest->expiry = ExpiryCell{};
+    if (!rest->expiry().empty()) {
+      rest->mutable_expiry().Compact(stable);
+      if (rest->hash().empty() && rest->set().empty() && rest->zset().empty() && string_.empty()) {
+        DotContext dots;
+        rest->expiry().CollectDots(dots);
+        if (AllStable(dots, stable)) {
+          rest->mutable_expiry() = ExpiryCell{};
+        }
       }
     }
-    rest_.Normalize();
+    NormalizeRest();
   }
 }
 
 void Key::CollectDots(DotContext& out) const {
   string_.CollectDots(out);
   if (const KeyRest* rest = rest_.get()) {
-    rest->hash.CollectDots(out);
-    rest->set.CollectDots(out);
-    rest->zset.CollectDots(out);
-    rest->hash_created.CollectDots(out);
-    rest->set_created.CollectDots(out);
-    rest->zset_created.CollectDots(out);
-    rest->expiry.CollectDots(out);
+    rest->hash().CollectDots(out);
+    rest->set().CollectDots(out);
+    rest->zset().CollectDots(out);
+    rest->hash_created().CollectDots(out);
+    rest->set_created().CollectDots(out);
+    rest->zset_created().CollectDots(out);
+    rest->expiry().CollectDots(out);
   }
 }
 
 size_t Key::MetadataItems() const {
   size_t items = string_.MetadataItems();
   if (const KeyRest* rest = rest_.get()) {
-    items += rest->hash.MetadataItems() + rest->set.MetadataItems() + rest->zset.MetadataItems() +
-             rest->hash_created.MetadataItems() + rest->set_created.MetadataItems() +
-             rest->zset_created.MetadataItems() + rest->expiry.MetadataItems();
+    items += rest->hash().MetadataItems() + rest->set().MetadataItems() +
+             rest->zset().MetadataItems() + rest->hash_created().MetadataItems() +
+             rest->set_created().MetadataItems() + rest->zset_created().MetadataItems() +
+             rest->expiry().MetadataItems();
   }
   return items;
 }

@@ -85,9 +85,9 @@ std::optional<TouchedNames> Touched(const Key& state, const Key& delta, const Do
     return std::nullopt;
   }
   const KeyRest& theirs_rest = RestOrEmpty(delta);
-  theirs_rest.hash.AppendNames(touched.hash);
-  theirs_rest.set.AppendNames(touched.set);
-  theirs_rest.zset.AppendNames(touched.zset);
+  theirs_rest.hash().AppendNames(touched.hash);
+  theirs_rest.set().AppendNames(touched.set);
+  theirs_rest.zset().AppendNames(touched.zset);
   Normalize(touched.hash);
   Normalize(touched.set);
   Normalize(touched.zset);
@@ -115,14 +115,14 @@ std::optional<TouchedNames> Touched(const Key& state, const Key& delta, const Do
 
   const KeyRest& rest = RestOrEmpty(state);
   auto take = [&](Dot dot) { pending.Take(dot); };
-  for (const std::string& name : touched.hash) rest.hash.ForEachDotOf(name, take);
-  for (const std::string& name : touched.set) rest.set.ForEachDotOf(name, take);
-  for (const std::string& name : touched.zset) rest.zset.ForEachDotOf(name, take);
+  for (const std::string& name : touched.hash) rest.hash().ForEachDotOf(name, take);
+  for (const std::string& name : touched.set) rest.set().ForEachDotOf(name, take);
+  for (const std::string& name : touched.zset) rest.zset().ForEachDotOf(name, take);
   state.string().ForEachDot(take);
-  rest.hash_created.ForEachDot(take);
-  rest.set_created.ForEachDot(take);
-  rest.zset_created.ForEachDot(take);
-  rest.expiry.ForEachDot(take);
+  rest.hash_created().ForEachDot(take);
+  rest.set_created().ForEachDot(take);
+  rest.zset_created().ForEachDot(take);
+  rest.expiry().ForEachDot(take);
   if (pending.left() == 0) {
     return touched;
   }
@@ -137,9 +137,9 @@ std::optional<TouchedNames> Touched(const Key& state, const Key& delta, const Do
       return pending.left() == 0;
     };
   };
-  rest.hash.ScanDots(scan(touched.hash));
-  if (pending.left() > 0) rest.set.ScanDots(scan(touched.set));
-  if (pending.left() > 0) rest.zset.ScanDots(scan(touched.zset));
+  rest.hash().ScanDots(scan(touched.hash));
+  if (pending.left() > 0) rest.set().ScanDots(scan(touched.set));
+  if (pending.left() > 0) rest.zset().ScanDots(scan(touched.zset));
   Normalize(touched.hash);
   Normalize(touched.set);
   Normalize(touched.zset);
@@ -150,11 +150,13 @@ std::optional<TouchedNames> Touched(const Key& state, const Key& delta, const Do
 
 // Everything of the envelope besides the string cell and the collections: O(1) cells.
 void JoinKeyCells(KeyRest& a, const KeyRest& b, const DotContext& mine, const DotContext& theirs) {
-  a.hash_created.Join(b.hash_created, mine, theirs);
-  a.set_created.Join(b.set_created, mine, theirs);
-  a.zset_created.Join(b.zset_created, mine, theirs);
-  if (!MutationInjected(Mutation::kNonCommutativeJoin) || a.expiry.empty()) {
-    a.expiry.Join(b.expiry, mine, theirs);  // the injected bug keeps ours: not commutative
+  if (a.has_hash() || b.has_hash()) a.mutable_hash_created().Join(b.hash_created(), mine, theirs);
+  if (a.has_set() || b.has_set()) a.mutable_set_created().Join(b.set_created(), mine, theirs);
+  if (a.has_zset() || b.has_zset()) a.mutable_zset_created().Join(b.zset_created(), mine, theirs);
+  if (!a.expiry().empty() || !b.expiry().empty()) {
+    if (!MutationInjected(Mutation::kNonCommutativeJoin) || a.expiry().empty()) {
+      a.mutable_expiry().Join(b.expiry(), mine, theirs);  // the injected bug keeps ours
+    }
   }
 }
 
@@ -184,11 +186,17 @@ void Key::JoinTouched(const Key& delta, const DotContext& mine, const DotContext
   string_.Join(delta.string_, mine, theirs);
   KeyRest& a = rest_.Mutable();
   const KeyRest& b = RestOrEmpty(delta);
-  a.hash.JoinSome(b.hash, mine, theirs, touched->hash);
-  a.set.JoinSome(b.set, mine, theirs, touched->set);
-  a.zset.JoinSome(b.zset, mine, theirs, touched->zset);
+  if (!touched->hash.empty() && (a.has_hash() || b.has_hash())) {
+    a.mutable_hash().JoinSome(b.hash(), mine, theirs, touched->hash);
+  }
+  if (!touched->set.empty() && (a.has_set() || b.has_set())) {
+    a.mutable_set().JoinSome(b.set(), mine, theirs, touched->set);
+  }
+  if (!touched->zset.empty() && (a.has_zset() || b.has_zset())) {
+    a.mutable_zset().JoinSome(b.zset(), mine, theirs, touched->zset);
+  }
   JoinKeyCells(a, b, mine, theirs);
-  rest_.Normalize();
+  NormalizeRest();
 }
 
 }  // namespace lattice::crdt

@@ -2,6 +2,7 @@
 #include "key_write.h"
 
 #include <algorithm>
+#include <optional>
 #include <set>
 
 #include "lattice/crdt/key.h"
@@ -20,18 +21,89 @@ std::vector<std::string> Distinct(const std::vector<std::string>& items) {
   return {unique.begin(), unique.end()};
 }
 
+thread_local bool generic_writes = false;
+
+// In-place local writes. Each applies where the generic path (Prepare, then one Step per
+// element) would only replace whole plain elements: the key holds a visible object of `type`
+// and nothing else (no string cell, no part of another type), so Prepare steps nothing, and
+// each element it writes holds nothing its delta does not observe (a set member: anything; a
+// hash field: a value without concurrent entries, counters or TTL; a zset member: a score cell
+// without concurrent entries or counters, and no token). Joining such a step's delta replaces
+// the element by the delta's, changes nothing else, and adds exactly the observed dots and the
+// new one to the shard's and the op's contexts: that is what these paths do directly. The
+// property tests in tests/crdt/in_place_write_test.cc hold them to the generic path.
+class InPlace {
+ public:
+  // Nullopt when the key does not qualify (see above), the write names no element (the
+  // generic path gives such an op an identity dot) or generic writes are forced.
+  static std::optional<InPlace> Begin(Key& key, ObjectType type, size_t elements,
+                                      const Writer& writer, DotContext& shard) {
+    const KeyRest* rest = key.rest();
+    if (generic_writes || elements == 0 || rest == nullptr || !key.string().empty() ||
+        rest->has_hash() != (type == ObjectType::kHash) ||
+        rest->has_set() != (type == ObjectType::kSet) ||
+        rest->has_zset() != (type == ObjectType::kZSet) || key.TypeAt(writer.now_ms) != type) {
+      return std::nullopt;
+    }
+    return InPlace(key, writer, shard);
+  }
+
+  KeyRest& rest() { return KeyWrite::RestOf(key_); }
+  KeyRest& delta() { return KeyWrite::RestOf(op_.delta); }
+  WriteStamp& stamp() { return stamp_; }
+  // Records a dot the write observed or took, in the shard's and the op's contexts.
+  void Cover(Dot dot) {
+    shard_.Add(dot);
+    op_.context.Add(dot);
+  }
+  DotContext& shard() { return shard_; }
+  DotContext& op_context() { return op_.context; }
+  KeyOp Finish() {
+    op_.dot_count = stamp_.dots->next_seq() - op_.first_dot.seq;
+    return std::move(op_);
+  }
+
+ private:
+  InPlace(Key& key, const Writer& writer, DotContext& shard)
+      : key_(key), shard_(shard), stamp_{writer.dots, writer.hlc} {
+    op_.policies = writer.policies;
+    op_.hlc = writer.hlc;
+    op_.first_dot = Dot{writer.dots->replica(), writer.dots->next_seq()};
+  }
+
+  Key& key_;
+  DotContext& shard_;
+  WriteStamp stamp_;
+  KeyOp op_;
+};
+
+// A register the in-place paths may replace outright: one plain entry or none.
+template <typename V>
+bool Plain(const Register<V>& cell) {
+  return cell.rest() == nullptr;
+}
+
+// The new cell of a plain element: the observed entry's dot and the new one covered.
+template <typename V>
+Register<V> Reassign(InPlace& write, const Register<V>& current, V value) {
+  current.ForEachDot([&](Dot dot) { write.shard().Add(dot); });
+  Register<V> cell = current.AssignDelta(std::move(value), write.stamp(), write.op_context());
+  write.shard().Add(cell.Winner()->dot);
+  return cell;
+}
+
 // A step that only changes the key-level expiry.
 void StepExpiry(KeyWrite& write, int64_t at_ms, ExpiryRule rule) {
   DotContext context;
   Key piece;
-  KeyWrite::RestOf(piece).expiry =
-      write.rest().expiry.AssignDelta(ExpiryValue{at_ms, rule}, write.stamp(), context);
+  KeyWrite::RestOf(piece).mutable_expiry() =
+      write.rest().expiry().AssignDelta(ExpiryValue{at_ms, rule}, write.stamp(), context);
   write.Step(std::move(piece), context);
 }
 
 void StepClearExpiry(KeyWrite& write) {
   DotContext context;
-  write.rest().expiry.CollectDots(context);
+  write.rest().expiry().CollectDots(context);
   if (!context.vector().entries().empty() || !context.cloud().empty()) {
     write.Step(Key{}, context);
   }
@@ -143,8 +215,22 @@ Result<KeyOp> Key::Expire(int64_t at_ms, const Writer& writer, DotContext& shard
   return write.Finish();
 }
 
+void SetGenericWritesForTesting(bool generic) { generic_writes = generic; }
+
 Result<KeyOp> Key::SAdd(const std::vector<std::string>& members, const Writer& writer,
                         DotContext& shard) {
+  if (auto in_place = InPlace::Begin(*this, ObjectType::kSet, members.size(), writer, shard)) {
+    OrSet& set = in_place->rest().mutable_set();
+    OrSet& out = in_place->delta().mutable_set();
+    for (const std::string& member : Distinct(members)) {
+      set.ForEachDotOf(member, [&](Dot dot) { in_place->Cover(dot); });
+      const Dot dot = in_place->stamp().dots->Next();
+      in_place->Cover(dot);
+      set.Put(member, dot);
+      out.Put(member, dot);
+    }
+    return in_place->Finish();
+  }
   KeyWrite write(*this, writer, shard);
   if (auto ready = write.Prepare(ObjectType::kSet); !ready.ok()) {
     return Unexpected(ready.error());
@@ -152,7 +238,7 @@ Result<KeyOp> Key::SAdd(const std::vector<std::string>& members, const Writer& w
   for (const std::string& member : Distinct(members)) {
     DotContext context;
     Key piece;
-    piece.MutableRest().set = set().AddDelta(member, write.stamp(), context);
+    piece.MutableRest().mutable_set() = set().AddDelta(member, write.stamp(), context);
     write.Step(std::move(piece), context, TouchedNames{.set = {member}});
   }
   return write.Finish();
@@ -171,7 +257,7 @@ Result<KeyOp> Key::SRem(const std::vector<std::string>& members, const Writer& w
     }
     DotContext context;
     Key piece;
-    piece.MutableRest().set =
+    piece.MutableRest().mutable_set() =
         set().RemoveDelta(member, writer.policies.set, write.stamp(), context);
     write.Step(std::move(piece), context, TouchedNames{.set = {member}});
   }
@@ -180,15 +266,42 @@ Result<KeyOp> Key::SRem(const std::vector<std::string>& members, const Writer& w
 
 Result<KeyOp> Key::HSet(const std::string& field, std::string value, bool keep_ttl,
                         const Writer& writer, DotContext& shard) {
+  std::vector<std::pair<std::string, std::string>> pairs;
+  pairs.emplace_back(field, std::move(value));
+  return HSetMany(std::move(pairs), keep_ttl, writer, shard);
+}
+
+Result<KeyOp> Key::HSetMany(std::vector<std::pair<std::string, std::string>> pairs, bool keep_ttl,
+                            const Writer& writer, DotContext& shard) {
+  auto in_place = InPlace::Begin(*this, ObjectType::kHash, pairs.size(), writer, shard);
+  if (in_place && std::all_of(pairs.begin(), pairs.end(), [&](const auto& pair) {
+        const HashField* found = hash().Find(pair.first);
+        return found == nullptr ||
+               (Plain(found->value) && (found->ttl.get() == nullptr || found->ttl.get()->empty()));
+      })) {
+    OrHash& fields = in_place->rest().mutable_hash();
+    OrHash& out = in_place->delta().mutable_hash();
+    for (auto& [field, value] : pairs) {
+      static const StringCell kNone{};
+      const HashField* found = fields.Find(field);
+      StringCell cell =
+          Reassign(*in_place, found != nullptr ? found->value : kNone, std::move(value));
+      fields.Put(field, cell);
+      out.Put(field, std::move(cell));
+    }
+    return in_place->Finish();
+  }
   KeyWrite write(*this, writer, shard);
   if (auto ready = write.Prepare(ObjectType::kHash); !ready.ok()) {
     return Unexpected(ready.error());
   }
-  DotContext context;
-  Key piece;
-  piece.MutableRest().hash =
-      hash().SetDelta(field, std::move(value), keep_ttl, write.stamp(), context);
-  write.Step(std::move(piece), context, TouchedNames{.hash = {field}});
+  for (auto& [field, value] : pairs) {
+    DotContext context;
+    Key piece;
+    piece.MutableRest().mutable_hash() =
+        hash().SetDelta(field, std::move(value), keep_ttl, write.stamp(), context);
+    write.Step(std::move(piece), context, TouchedNames{.hash = {field}});
+  }
   return write.Finish();
 }
 
@@ -205,7 +318,7 @@ Result<KeyOp> Key::HDel(const std::vector<std::string>& fields, const Writer& wr
     }
     DotContext context;
     Key piece;
-    piece.MutableRest().hash = hash().RemoveDelta(field, write.stamp(), context);
+    piece.MutableRest().mutable_hash() = hash().RemoveDelta(field, write.stamp(), context);
     write.Step(std::move(piece), context, TouchedNames{.hash = {field}});
   }
   return write.Finish();
@@ -240,7 +353,7 @@ Result<KeyOp> HashIncrement(Key& key, const std::string& field, int64_t by, long
   if (key.hash().fields().contains(field) && !key.hash().Get(field, writer.now_ms)) {
     DotContext context;  // an expired field counts as absent: reclaim it first
     Key piece;
-    KeyWrite::RestOf(piece).hash = key.hash().RemoveDelta(field, write.stamp(), context);
+    KeyWrite::RestOf(piece).mutable_hash() = key.hash().RemoveDelta(field, write.stamp(), context);
     write.Step(std::move(piece), context, TouchedNames{.hash = {field}});
   }
   DotContext context;
@@ -250,7 +363,7 @@ Result<KeyOp> HashIncrement(Key& key, const std::string& field, int64_t by, long
     return Unexpected(delta.error());
   }
   Key piece;
-  KeyWrite::RestOf(piece).hash = std::move(*delta);
+  KeyWrite::RestOf(piece).mutable_hash() = std::move(*delta);
   write.Step(std::move(piece), context, TouchedNames{.hash = {field}});
   return write.Finish();
 }
@@ -279,7 +392,7 @@ Result<KeyOp> Key::HExpire(const std::string& field, int64_t at_ms, const Writer
   KeyWrite write(*this, writer, shard);
   DotContext context;
   Key piece;
-  piece.MutableRest().hash =
+  piece.MutableRest().mutable_hash() =
       hash().ExpireDelta(field, at_ms, writer.policies.expiry, write.stamp(), context);
   write.Step(std::move(piece), context, TouchedNames{.hash = {field}});
   return write.Finish();
@@ -287,14 +400,40 @@ Result<KeyOp> Key::HExpire(const std::string& field, int64_t at_ms, const Writer
 
 Result<KeyOp> Key::ZAdd(const std::string& member, double score, const Writer& writer,
                         DotContext& shard) {
+  return ZAddMany({{member, score}}, writer, shard);
+}
+
+Result<KeyOp> Key::ZAddMany(const std::vector<std::pair<std::string, double>>& pairs,
+                            const Writer& writer, DotContext& shard) {
+  auto in_place = InPlace::Begin(*this, ObjectType::kZSet, pairs.size(), writer, shard);
+  if (in_place && std::all_of(pairs.begin(), pairs.end(), [&](const auto& pair) {
+        const auto& members = zset().members();
+        auto found = members.find(pair.first);
+        return (found == members.end() || Plain(found->second)) &&
+               !zset().removes().contains(pair.first);
+      })) {
+    SortedSet& zset = in_place->rest().mutable_zset();
+    SortedSet& out = in_place->delta().mutable_zset();
+    for (const auto& [member, score] : pairs) {
+      static const ScoreCell kNone{};
+      auto found = zset.members().find(member);
+      ScoreCell cell =
+          Reassign(*in_place, found != zset.members().end() ? found->second : kNone, score);
+      zset.Put(member, cell);
+      out.Put(member, std::move(cell));
+    }
+    return in_place->Finish();
+  }
   KeyWrite write(*this, writer, shard);
   if (auto ready = write.Prepare(ObjectType::kZSet); !ready.ok()) {
     return Unexpected(ready.error());
   }
-  DotContext context;
-  Key piece;
-  piece.MutableRest().zset = zset().AddDelta(member, score, write.stamp(), context);
-  write.Step(std::move(piece), context, TouchedNames{.zset = {member}});
+  for (const auto& [member, score] : pairs) {
+    DotContext context;
+    Key piece;
+    piece.MutableRest().mutable_zset() = zset().AddDelta(member, score, write.stamp(), context);
+    write.Step(std::move(piece), context, TouchedNames{.zset = {member}});
+  }
   return write.Finish();
 }
 
@@ -318,7 +457,7 @@ Result<KeyOp> Key::ZIncrBy(const std::string& member, double by, const Writer& w
   DotContext context;
   auto delta = zset().IncrementDelta(member, by, write.stamp(), context);
   Key piece;
-  piece.MutableRest().zset = std::move(*delta);
+  piece.MutableRest().mutable_zset() = std::move(*delta);
   write.Step(std::move(piece), context, TouchedNames{.zset = {member}});
   return write.Finish();
 }
@@ -336,7 +475,7 @@ Result<KeyOp> Key::ZRem(const std::vector<std::string>& members, const Writer& w
     }
     DotContext context;
     Key piece;
-    piece.MutableRest().zset =
+    piece.MutableRest().mutable_zset() =
         zset().RemoveDelta(member, writer.policies.zset, write.stamp(), context);
     write.Step(std::move(piece), context, TouchedNames{.zset = {member}});
   }
@@ -347,7 +486,7 @@ std::optional<KeyOp> Key::Reclaim(const Writer& writer, DotContext& shard) {
   if (rest_.get() == nullptr) {
     return std::nullopt;
   }
-  if (ExpiredAt(&rest_.get()->expiry, writer.now_ms) && Type() != ObjectType::kNone) {
+  if (ExpiredAt(&rest_.get()->expiry(), writer.now_ms) && Type() != ObjectType::kNone) {
     return Del(writer, shard);
   }
   const auto expired = hash().ExpiredFields(writer.now_ms);
@@ -358,7 +497,7 @@ std::optional<KeyOp> Key::Reclaim(const Writer& writer, DotContext& shard) {
   for (const std::string& field : expired) {
     DotContext context;
     Key piece;
-    piece.MutableRest().hash = hash().RemoveDelta(field, write.stamp(), context);
+    piece.MutableRest().mutable_hash() = hash().RemoveDelta(field, write.stamp(), context);
     write.Step(std::move(piece), context, TouchedNames{.hash = {field}});
   }
   return write.Finish();

@@ -232,6 +232,12 @@ void OrHash::Compact(const VersionVector& stable) {
   }
 }
 
+void OrHash::Put(const std::string& field, StringCell value) {
+  HashField& slot = fields_[field];
+  slot.value = std::move(value);
+  slot.ttl.Reset();
+}
+
 size_t OrHash::MetadataItems() const {
   size_t items = 0;
   for (const auto& [name, field] : fields_) {

@@ -189,6 +189,13 @@ void OrSet::Compact(const VersionVector& stable) {
   }
 }
 
+void OrSet::Put(const std::string& member, Dot dot) {
+  adds_.insert_or_assign(member, DotSet(dot));
+  if (!removes_.empty()) {
+    removes_.erase(member);
+  }
+}
+
 size_t OrSet::MetadataItems() const {
   size_t items = 0;
   for (const auto* map : {&adds_, &removes_}) {

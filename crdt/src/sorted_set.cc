@@ -9,6 +9,7 @@ namespace lattice::crdt {
 
 SortedSet& SortedSet::operator=(const SortedSet& other) {
   if (this != &other) {
+    index_.Clear();  // before the members it points at go
     members_ = other.members_;
     removes_ = other.removes_;
     Reindex();
@@ -27,46 +28,39 @@ std::optional<double> SortedSet::ScoreOf(const std::string& member, const ScoreC
 }
 
 std::optional<double> SortedSet::Score(const std::string& member) const {
-  auto it = indexed_.find(member);
-  return it == indexed_.end() ? std::nullopt : std::optional<double>(it->second);
+  auto it = members_.find(member);
+  return it == members_.end() ? std::nullopt : ScoreOf(it->first, it->second);
 }
 
 std::optional<size_t> SortedSet::Rank(const std::string& member) const {
-  auto it = indexed_.find(member);
-  if (it == indexed_.end()) {
+  const std::optional<double> score = Score(member);
+  if (!score) {
     return std::nullopt;
   }
-  return index_.Rank(it->second, member);
+  return index_.Rank(*score, member);
 }
 
 void SortedSet::Reindex() {
   index_.Clear();
-  indexed_.clear();
   for (const auto& [member, cell] : members_) {
     if (auto score = ScoreOf(member, cell)) {
-      index_.Insert(*score, member);
-      indexed_.emplace(member, *score);
+      index_.Insert(*score, &member);
     }
   }
 }
 
-void SortedSet::Refresh(const std::string& member) {
-  auto old = indexed_.find(member);
-  auto cell = members_.find(member);
-  const std::optional<double> score =
-      cell == members_.end() ? std::nullopt : ScoreOf(member, cell->second);
-  const bool present = score.has_value();
-  const double value = score.value_or(0.0);
-  if (old != indexed_.end()) {
-    if (present && value == old->second) {
-      return;
+void SortedSet::Settle(Members::iterator it, std::optional<double> old) {
+  const std::optional<double> now = ScoreOf(it->first, it->second);
+  if (old != now) {
+    if (old) {
+      index_.Erase(*old, it->first);
     }
-    index_.Erase(old->second, member);
-    indexed_.erase(old);
+    if (now) {
+      index_.Insert(*now, &it->first);
+    }
   }
-  if (present) {
-    index_.Insert(value, member);
-    indexed_.emplace(member, value);
+  if (it->second.empty()) {
+    members_.erase(it);  // not alive, so not indexed
   }
 }
 
@@ -135,45 +129,52 @@ void SortedSet::CollectDots(DotContext& out) const {
 void SortedSet::Join(const SortedSet& other, const DotContext& mine, const DotContext& theirs) {
   static const ScoreCell kEmpty{};
   ThreadJoinStats().elements += members_.size() + other.members_.size();
-  std::vector<std::string> touched;
+  index_.Clear();  // rebuilt below: a full join may change any member
   for (auto it = members_.begin(); it != members_.end();) {
     auto found = other.members_.find(it->first);
     it->second.Join(found != other.members_.end() ? found->second : kEmpty, mine, theirs);
-    touched.push_back(it->first);
     it = it->second.empty() ? members_.erase(it) : std::next(it);
   }
   for (const auto& [member, cell] : other.members_) {
-    if (!members_.contains(member) && !indexed_.contains(member)) {
+    if (!members_.contains(member)) {
       ScoreCell joined;
       joined.Join(cell, mine, theirs);
       if (!joined.empty()) {
         members_.emplace(member, std::move(joined));
-        touched.push_back(member);
       }
     }
   }
   if (!removes_.empty() || !other.removes_.empty()) {
-    for (const auto& [member, dots] : removes_) touched.push_back(member);
-    for (const auto& [member, dots] : other.removes_) touched.push_back(member);
     JoinDotMaps(removes_, mine, other.removes_, theirs);
   }
-  for (const std::string& member : touched) {
-    Refresh(member);
-  }
+  Reindex();
 }
 
 void SortedSet::JoinSome(const SortedSet& other, const DotContext& mine, const DotContext& theirs,
                          const std::vector<std::string>& names) {
+  static const ScoreCell kEmpty{};
   ThreadJoinStats().elements += names.size();
-  auto join = [&](ScoreCell& cell, const ScoreCell& theirs_cell) {
-    cell.Join(theirs_cell, mine, theirs);
-  };
+  const bool tokens = !removes_.empty() || !other.removes_.empty();
   for (const std::string& member : names) {
-    JoinMapEntry(members_, other.members_, member, join);
-    if (!removes_.empty() || !other.removes_.empty()) {
+    auto it = members_.find(member);
+    const std::optional<double> old =
+        it != members_.end() ? ScoreOf(it->first, it->second) : std::nullopt;
+    auto found = other.members_.find(member);
+    if (it != members_.end()) {
+      it->second.Join(found != other.members_.end() ? found->second : kEmpty, mine, theirs);
+    } else if (found != other.members_.end()) {
+      ScoreCell joined;
+      joined.Join(found->second, mine, theirs);
+      if (!joined.empty()) {
+        it = members_.emplace(member, std::move(joined)).first;
+      }
+    }
+    if (tokens) {
       JoinDotMapEntry(removes_, mine, other.removes_, theirs, member);
     }
-    Refresh(member);
+    if (it != members_.end()) {
+      Settle(it, old);
+    }
   }
 }
 
@@ -220,11 +221,23 @@ void SortedSet::ScanDots(absl::FunctionRef<bool(const std::string&, Dot)> f) con
 
 void SortedSet::Compact(const VersionVector& stable) {
   for (auto it = members_.begin(); it != members_.end();) {
+    const std::optional<double> old = ScoreOf(it->first, it->second);
     it->second.Compact(stable);
-    const std::string member = it->first;
-    it = it->second.empty() ? members_.erase(it) : std::next(it);
-    Refresh(member);
+    auto next = std::next(it);
+    Settle(it, old);
+    it = next;
   }
+}
+
+void SortedSet::Put(const std::string& member, ScoreCell cell) {
+  auto it = members_.find(member);
+  if (it == members_.end()) {
+    Settle(members_.emplace(member, std::move(cell)).first, std::nullopt);
+    return;
+  }
+  const std::optional<double> old = ScoreOf(it->first, it->second);
+  it->second = std::move(cell);
+  Settle(it, old);
 }
 
 size_t SortedSet::MetadataItems() const {

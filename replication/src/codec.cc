@@ -155,17 +155,17 @@ void PutKeyCells(const crdt::Key& key, wire::Key* out) {
   if (rest == nullptr) {
     return;
   }
-  if (!rest->hash_created.empty()) {
-    PutRegister(rest->hash_created, out->mutable_hash_created());
+  if (!rest->hash_created().empty()) {
+    PutRegister(rest->hash_created(), out->mutable_hash_created());
   }
-  if (!rest->set_created.empty()) {
-    PutRegister(rest->set_created, out->mutable_set_created());
+  if (!rest->set_created().empty()) {
+    PutRegister(rest->set_created(), out->mutable_set_created());
   }
-  if (!rest->zset_created.empty()) {
-    PutRegister(rest->zset_created, out->mutable_zset_created());
+  if (!rest->zset_created().empty()) {
+    PutRegister(rest->zset_created(), out->mutable_zset_created());
   }
-  if (!rest->expiry.empty()) {
-    PutRegister(rest->expiry, out->mutable_expiry());
+  if (!rest->expiry().empty()) {
+    PutRegister(rest->expiry(), out->mutable_expiry());
   }
 }
 

@@ -275,11 +275,11 @@ void World::WatchOps(Region& to, int from, const repl::Message& message) {
     if (op.key != options_.watch_key) continue;
     std::string what;
     if (const crdt::KeyRest* rest = op.op.delta.rest()) {
-      for (const auto& e : rest->expiry.Entries()) {
+      for (const auto& e : rest->expiry().Entries()) {
         what +=
             fmt::format(" expiry({:x}.{} at {})", e.dot.replica & 0xfff, e.dot.seq, e.value.at_ms);
       }
-      for (const std::string& member : rest->set.Members()) what += " +" + member;
+      for (const std::string& member : rest->set().Members()) what += " +" + member;
     }
     Trace(fmt::format("watch r{} <- r{} op {:x}.{}x{} context {} cloud {}{}", to.index, from,
                       op.op.first_dot.replica & 0xfff, op.op.first_dot.seq, op.op.dot_count,

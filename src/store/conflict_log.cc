@@ -104,13 +104,13 @@ ConflictLog::Remote ConflictLog::Remote::OfState(const crdt::Key& state,
   if (const crdt::KeyRest* rest = state.rest()) {
     switch (state.Type()) {
       case crdt::ObjectType::kHash:
-        creator = rest->hash_created.Winner();
+        creator = rest->hash_created().Winner();
         break;
       case crdt::ObjectType::kSet:
-        creator = rest->set_created.Winner();
+        creator = rest->set_created().Winner();
         break;
       case crdt::ObjectType::kZSet:
-        creator = rest->zset_created.Winner();
+        creator = rest->zset_created().Winner();
         break;
       default:
         break;

@@ -30,6 +30,26 @@ TEST_CASE("an LWW string write costs 24 bytes of metadata, a set member one dot"
   CHECK(s.key.set().removes().empty());
 }
 
+TEST_CASE("a collection key boxes only the parts it uses", "[crdt][memory]") {
+  // Four pointers (hash, set, zset, expiry), each null until its part is written.
+  STATIC_REQUIRE(sizeof(KeyRest) == 4 * sizeof(void*));
+  Node s(1);
+  Ok(s.key.SAdd({"a", "b"}, s.W(1), s.context));
+  REQUIRE(s.key.rest() != nullptr);
+  CHECK(s.key.rest()->has_set());
+  CHECK_FALSE(s.key.rest()->has_hash());
+  CHECK_FALSE(s.key.rest()->has_zset());
+  CHECK(s.key.rest()->expiry().empty());
+  // A DEL leaves only the creation event until compaction; the next type gets its own part.
+  REQUIRE(s.key.Del(s.W(2), s.context).has_value());
+  s.key.Compact(s.context.vector());
+  CHECK(s.key.rest() == nullptr);
+  Ok(s.key.HSet("f", "v", false, s.W(3), s.context));
+  REQUIRE(s.key.rest() != nullptr);
+  CHECK(s.key.rest()->has_hash());
+  CHECK_FALSE(s.key.rest()->has_set());
+}
+
 // What a client can see, to check that compaction changes no visible value.
 std::string View(const Key& key, int64_t now_ms) {
   std::string out = std::to_string(static_cast<int>(key.TypeAt(now_ms))) + "|";

@@ -1,6 +1,7 @@
 // Sorted sets: membership, score merge, and the order index against a sorted-vector model.
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <set>
 
 #include "crdt/crdt_test_util.h"
 
@@ -39,8 +40,9 @@ TEST_CASE("order index: rank, select and score bounds match a sorted vector", "[
   Rng rng(42);
   OrderIndex index;
   std::vector<std::pair<double, std::string>> model;
+  std::set<std::string> names;  // the index points at the members: they must stay put
   for (int step = 0; step < 4000; ++step) {
-    const std::string member = "m" + std::to_string(rng.Uniform(300));
+    const std::string& member = *names.insert("m" + std::to_string(rng.Uniform(300))).first;
     auto found =
         std::find_if(model.begin(), model.end(), [&](const auto& e) { return e.second == member; });
     if (found != model.end()) {
@@ -49,7 +51,7 @@ TEST_CASE("order index: rank, select and score bounds match a sorted vector", "[
     }
     if (rng.Chance(3, 4)) {
       const double score = static_cast<double>(rng.Range(-20, 20));
-      index.Insert(score, member);
+      index.Insert(score, &member);
       model.emplace_back(score, member);
     }
     std::sort(model.begin(), model.end());

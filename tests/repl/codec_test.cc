@@ -226,11 +226,11 @@ TEST_CASE("codec: every random op round-trips exactly, key cells included", "[re
       REQUIRE(decoded.ok());
       REQUIRE(*decoded == record);
       if (const crdt::KeyRest* rest = record.op.delta.rest()) {
-        created +=
-            rest->hash_created.empty() && rest->set_created.empty() && rest->zset_created.empty()
-                ? 0
-                : 1;
-        expiry += rest->expiry.empty() ? 0 : 1;
+        created += rest->hash_created().empty() && rest->set_created().empty() &&
+                           rest->zset_created().empty()
+                       ? 0
+                       : 1;
+        expiry += rest->expiry().empty() ? 0 : 1;
       }
     }
   }
@@ -303,7 +303,7 @@ TEST_CASE("codec: key expiry and creation events replicate", "[repl][codec]") {
     const KeyOp hset = *a.key.HSet("f", "x", false, wa, a.context);  // creates a hash, hlc 100
     const KeyOp set = *b.key.Set("s", false, std::nullopt, wb, b.context);  // hlc 50
     REQUIRE(hset.delta.rest() != nullptr);
-    CHECK_FALSE(hset.delta.rest()->hash_created.empty());
+    CHECK_FALSE(hset.delta.rest()->hash_created().empty());
     Ship(hset, b);
     Ship(set, a);
     CHECK(a.key.Type() == crdt::ObjectType::kHash);
@@ -317,11 +317,11 @@ TEST_CASE("codec: key expiry and creation events replicate", "[repl][codec]") {
   }
   SECTION("first SADD and ZADD create their incarnation") {
     Ship(*a.key.SAdd({"m"}, wa, a.context), b);
-    CHECK(b.key.rest()->set_created.Winner()->value == uint8_t{3});
+    CHECK(b.key.rest()->set_created().Winner()->value == uint8_t{3});
     Replica c = MakeReplica(3);
     Replica d = MakeReplica(4);
     Ship(*c.key.ZAdd("m", 1, crdt::Writer{&c.dots, 300, 10, {}}, c.context), d);
-    CHECK(d.key.rest()->zset_created.Winner()->value == uint8_t{4});
+    CHECK(d.key.rest()->zset_created().Winner()->value == uint8_t{4});
     CHECK(d.key.Type() == crdt::ObjectType::kZSet);
   }
 }
@@ -543,7 +543,7 @@ TEST_CASE("codec: invalid creation cells and key expiry are refused", "[repl][co
     const Key& state = std::get<SnapshotChunk>(*decoded).keys.at(0).state;
     CHECK(state.Type() == crdt::ObjectType::kSet);
     CHECK(state.ExpiryMs() == 5'000);
-    CHECK(state.rest()->set_created.Entries().size() == 2);
+    CHECK(state.rest()->set_created().Entries().size() == 2);
   }
   SECTION("bad dots") {
     created->mutable_dot()->set_replica(0);

@@ -21,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "lattice/crdt/numeric.h"
 #include "server/server.h"
 #include "util/glob.h"
@@ -107,15 +108,26 @@ Result<void> ExpireField(CommandContext& ctx, std::string_view key, std::string_
 // Sets each (field, value) pair; returns how many fields were created.
 Result<int64_t> OpSetFields(CommandContext& ctx, std::string_view key, ArgList pairs,
                             bool keep_ttl) {
-  if (LookupHash(ctx, key).wrong_type) {
+  const HashLookup hash = LookupHash(ctx, key);
+  if (hash.wrong_type) {
     return Unexpected(ErrorCode::kWrongType);
   }
-  int64_t created = 0;
+  // One op for the whole command; a field named twice is created at most once.
+  std::vector<std::pair<std::string, std::string>> writes;
+  writes.reserve(pairs.size() / 2);
+  absl::flat_hash_set<std::string_view> created_fields;
   for (size_t i = 0; i + 1 < pairs.size(); i += 2) {
-    created += VisibleValue(LookupHash(ctx, key), pairs[i], ctx.now_ms) ? 0 : 1;
-    if (auto done = SetField(ctx, key, pairs[i], pairs[i + 1], keep_ttl); !done.ok()) {
-      return Unexpected(done.error());
+    if (!VisibleValue(hash, pairs[i], ctx.now_ms)) {
+      created_fields.insert(pairs[i]);
     }
+    writes.emplace_back(std::string(pairs[i]), std::string(pairs[i + 1]));
+  }
+  const auto created = static_cast<int64_t>(created_fields.size());
+  auto done = ctx.Write(key, [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& shard) {
+    return k.HSetMany(std::move(writes), keep_ttl, w, shard);
+  });
+  if (!done.ok()) {
+    return Unexpected(done.error());
   }
   return created;
 }

@@ -333,9 +333,17 @@ std::vector<std::string> MembersOf(const Items& items) {
 // deletes it, as Valkey does.
 void StoreItems(CommandContext& ctx, std::string_view destination, const Items& items) {
   ctx.keyspace().Delete(ctx.db(), destination, ctx.now_ms);
-  for (const auto& [score, member] : items) {
-    (void)WriteMember(ctx, destination, member, score, /*increment=*/false);
+  if (items.empty()) {
+    return;
   }
+  std::vector<std::pair<std::string, double>> pairs;
+  pairs.reserve(items.size());
+  for (const auto& [score, member] : items) {
+    pairs.emplace_back(member, score);
+  }
+  (void)ctx.Write(destination, [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& shard) {
+    return k.ZAddMany(pairs, w, shard);  // one op
+  });
 }
 
 // ---- ZADD, ZINCRBY -------------------------------------------------------------------------
@@ -357,14 +365,21 @@ struct ZAddOutcome {
   std::optional<std::string> error;
 };
 
-// Valkey's zsetAdd for each pair in turn (a later pair sees the earlier ones).
+// Valkey's zsetAdd for each pair in turn (a later pair sees the earlier ones). Score writes
+// (no INCR) go out as one op for the whole command; an INCR (one pair) is written at once.
 ZAddOutcome OpZAdd(CommandContext& ctx, std::string_view key, const ZAddOptions& options,
                    const std::vector<std::pair<double, std::string>>& pairs) {
   ZAddOutcome out;
+  std::vector<std::pair<std::string, double>> writes;
+  absl::flat_hash_map<std::string_view, double> batched;  // written by this command, so far
+  const ZSetLookup before = options.incr ? ZSetLookup{} : LookupZSet(ctx, key);
   for (const auto& [score, member] : pairs) {
-    const ZSetLookup lookup = LookupZSet(ctx, key);
-    const std::optional<double> current =
-        lookup.zset != nullptr ? lookup.zset->Score(member) : std::nullopt;
+    const ZSetLookup lookup = options.incr ? LookupZSet(ctx, key) : before;
+    auto pending = batched.find(member);
+    const std::optional<double> current = pending != batched.end()
+                                              ? std::optional<double>(pending->second)
+                                          : lookup.zset != nullptr ? lookup.zset->Score(member)
+                                                                   : std::nullopt;
     double next = score;
     if (current.has_value()) {
       if (options.nx) {
@@ -392,6 +407,11 @@ ZAddOutcome OpZAdd(CommandContext& ctx, std::string_view key, const ZAddOptions&
       ++out.added;
       out.score = next;
     }
+    if (!options.incr) {
+      writes.emplace_back(member, next);
+      batched[member] = next;
+      continue;
+    }
     // INCR ships an increment, so concurrent increments from other regions add up. A zero
     // increment of a new member creates nothing in the crdt, so it is written as a score.
     const bool increment = options.incr && score != 0;
@@ -405,6 +425,14 @@ ZAddOutcome OpZAdd(CommandContext& ctx, std::string_view key, const ZAddOptions&
     const ZSetLookup after = increment ? LookupZSet(ctx, key) : ZSetLookup{};
     if (increment && (after.zset == nullptr || !after.zset->Score(member).has_value())) {
       (void)WriteMember(ctx, key, member, next, /*increment=*/false);
+    }
+  }
+  if (!writes.empty() && !out.error.has_value()) {
+    auto done = ctx.Write(key, [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& shard) {
+      return k.ZAddMany(writes, w, shard);
+    });
+    if (!done.ok()) {
+      out.error = ErrorReply(done.error());
     }
   }
   return out;

@@ -21,6 +21,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "lattice/crdt/or_hash.h"
@@ -36,19 +37,64 @@ enum class ObjectType : uint8_t { kNone = 0, kString = 1, kHash = 2, kSet = 3, k
 using CreationCell = Register<uint8_t>;
 inline constexpr uint8_t kFixedPrecedenceFlag = 0x80;
 
-struct KeyRest {
-  OrHash hash;
-  OrSet set;
-  SortedSet zset;
-  CreationCell hash_created;
-  CreationCell set_created;
-  CreationCell zset_created;
-  ExpiryCell expiry;
+// One typed incarnation of a collection: its contents and its creation events, boxed together so
+// a key pays only for the types it holds.
+template <typename T>
+struct TypedPart {
+  T object;
+  CreationCell created;
+  bool empty() const { return object.empty() && created.empty(); }
+  bool operator==(const TypedPart&) const = default;
+};
+
+// Everything of a key besides the string cell. Each part is a box allocated when first written
+// and dropped by Normalize() once empty, so a set key holds one 8-byte pointer per absent type
+// and the one part it uses (32 bytes of pointers plus the part, not all three objects inline).
+class KeyRest {
+ public:
+  const OrHash& hash() const { return Part(hash_).object; }
+  const OrSet& set() const { return Part(set_).object; }
+  const SortedSet& zset() const { return Part(zset_).object; }
+  const CreationCell& hash_created() const { return Part(hash_).created; }
+  const CreationCell& set_created() const { return Part(set_).created; }
+  const CreationCell& zset_created() const { return Part(zset_).created; }
+  const ExpiryCell& expiry() const { return Part(expiry_); }
+  bool has_hash() const { return hash_.get() != nullptr; }
+  bool has_set() const { return set_.get() != nullptr; }
+  bool has_zset() const { return zset_.get() != nullptr; }
+
+  OrHash& mutable_hash() { return hash_.Mutable().object; }
+  OrSet& mutable_set() { return set_.Mutable().object; }
+  SortedSet& mutable_zset() { return zset_.Mutable().object; }
+  CreationCell& mutable_hash_created() { return hash_.Mutable().created; }
+  CreationCell& mutable_set_created() { return set_.Mutable().created; }
+  CreationCell& mutable_zset_created() { return zset_.Mutable().created; }
+  ExpiryCell& mutable_expiry() { return expiry_.Mutable(); }
+
   bool empty() const {
-    return hash.empty() && set.empty() && zset.empty() && hash_created.empty() &&
-           set_created.empty() && zset_created.empty() && expiry.empty();
+    return hash_.get() == nullptr && set_.get() == nullptr && zset_.get() == nullptr &&
+           expiry_.get() == nullptr;
+  }
+  // Drops the parts that became empty.
+  void Normalize() {
+    hash_.Normalize();
+    set_.Normalize();
+    zset_.Normalize();
+    expiry_.Normalize();
   }
   bool operator==(const KeyRest&) const = default;
+
+ private:
+  template <typename T>
+  static const T& Part(const Boxed<T>& box) {
+    static const T kEmpty{};
+    return box.get() != nullptr ? *box.get() : kEmpty;
+  }
+
+  Boxed<TypedPart<OrHash>> hash_;
+  Boxed<TypedPart<OrSet>> set_;
+  Boxed<TypedPart<SortedSet>> zset_;
+  Boxed<ExpiryCell> expiry_;
 };
 
 // What a local write needs: fresh dots, the op's HLC, the local time and the rules in force.
@@ -98,6 +144,10 @@ class Key {
                      DotContext& shard);
   Result<KeyOp> HSet(const std::string& field, std::string value, bool keep_ttl,
                      const Writer& writer, DotContext& shard);
+  // HSET of several (field, value) pairs in order, as one op (a later pair overwrites an
+  // earlier one of the same field).
+  Result<KeyOp> HSetMany(std::vector<std::pair<std::string, std::string>> pairs, bool keep_ttl,
+                         const Writer& writer, DotContext& shard);
   Result<KeyOp> HDel(const std::vector<std::string>& fields, const Writer& writer,
                      DotContext& shard);
   Result<KeyOp> HIncrBy(const std::string& field, int64_t by, const Writer& writer,
@@ -108,6 +158,9 @@ class Key {
                         DotContext& shard);
   Result<KeyOp> ZAdd(const std::string& member, double score, const Writer& writer,
                      DotContext& shard);
+  // ZADD of several (member, score) pairs in order, as one op.
+  Result<KeyOp> ZAddMany(const std::vector<std::pair<std::string, double>>& pairs,
+                         const Writer& writer, DotContext& shard);
   Result<KeyOp> ZIncrBy(const std::string& member, double by, const Writer& writer,
                         DotContext& shard);
   Result<KeyOp> ZRem(const std::vector<std::string>& members, const Writer& writer,
@@ -137,6 +190,7 @@ class Key {
  private:
   friend class KeyWrite;
   KeyRest& MutableRest() { return rest_.Mutable(); }
+  void NormalizeRest();
   Key RemoveAllDelta(bool keep_expiry, WriteStamp& stamp, DotContext& context) const;
   // JoinDelta with names the caller knows the delta touches (`hint`, may be empty); when
   // `holds_only_own` this key holds no dot outside the own range (a write's op delta).
@@ -146,6 +200,12 @@ class Key {
   StringCell string_;
   Boxed<KeyRest> rest_;
 };
+
+// SAdd, HSet(Many) and ZAdd(Many) write a plain element of a key that holds only their type in
+// place (the state mutated directly, the op built directly); every other case, and every write
+// while this is set (on this thread), takes the generic delta-join path, the reference the
+// in-place paths must match exactly (state, shard context and op). Tests only.
+void SetGenericWritesForTesting(bool generic);
 
 struct KeyOp {
   Key delta;

@@ -65,11 +65,15 @@ class OrHash {
   void Compact(const VersionVector& stable);
   size_t MetadataItems() const;
 
+  // For Key's in-place writes: the field's slot (nullptr when absent), and a plain write that
+  // replaces the field with `value` and no TTL (what joining a SetDelta that observed the whole
+  // field leaves).
+  const HashField* Find(const std::string& field) const;
+  void Put(const std::string& field, StringCell value);
+
   bool operator==(const OrHash&) const = default;
 
  private:
-  const HashField* Find(const std::string& field) const;
-
   absl::btree_map<std::string, HashField> fields_;
 };
 

@@ -56,6 +56,10 @@ class OrSet {
   void Compact(const VersionVector& stable);
   size_t MetadataItems() const;
 
+  // For Key's in-place writes: `member` held by exactly `dot` and no token (what joining an
+  // AddDelta that observed the whole member leaves).
+  void Put(const std::string& member, Dot dot);
+
   bool operator==(const OrSet&) const = default;
 
  private:

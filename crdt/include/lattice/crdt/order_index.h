@@ -5,25 +5,34 @@
 // Node heights come from a hash of the member, not from a random generator, so the structure
 // (and its cost) is the same on every replica and in every run.
 //
-// Owns its nodes; copying is disabled (the owner rebuilds it). Not thread-safe. Invariant: no
+// The index does not copy member strings: a node points at the member its owner stores (the
+// SortedSet's map key), which must stay put and alive until the node is erased. A node is one
+// allocation (score, member pointer, its levels inline); the head grows with the tallest node.
+//
+// Owns its nodes; movable, not copyable (the owner rebuilds it). Not thread-safe. Invariant: no
 // two nodes hold the same member; scores are not NaN.
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace lattice::crdt {
 
 class OrderIndex {
  public:
-  OrderIndex();
+  OrderIndex() = default;
   ~OrderIndex();
   OrderIndex(const OrderIndex&) = delete;
   OrderIndex& operator=(const OrderIndex&) = delete;
+  OrderIndex(OrderIndex&& other) noexcept;
+  OrderIndex& operator=(OrderIndex&& other) noexcept;
 
-  void Insert(double score, const std::string& member);
-  void Erase(double score, const std::string& member);
+  // `member` must outlive the node (until Erase or Clear).
+  void Insert(double score, const std::string* member);
+  void Erase(double score, std::string_view member);
   void Clear();
   size_t size() const { return size_; }
 
@@ -40,8 +49,10 @@ class OrderIndex {
   struct Node;
   static constexpr int kMaxLevel = 32;
   static int LevelFor(std::string_view member);
+  void GrowHead(int level);
 
-  Node* head_;  // null until the first Insert
+  Node* head_ = nullptr;  // null until the first Insert; its height is head_height_
+  int head_height_ = 0;
   int level_ = 1;
   size_t size_ = 0;
 };

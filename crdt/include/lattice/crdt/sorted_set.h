@@ -13,9 +13,12 @@
 // ZINCRBY loses; a later ZADD/ZINCRBY that observed the token clears it.
 //
 // An OrderIndex (skip list with spans) mirrors the visible (score, member) pairs for O(log n)
-// rank and range by rank, score or lex. Value type (copies rebuild the index); not thread-safe.
+// rank and range by rank, score or lex. A member's bytes are stored once: the index points at
+// the key of its std::map node (node-based, so the key never moves while the member exists).
+// Value type (copies rebuild the index; moves keep it); not thread-safe.
 // Invariant: the index holds exactly the alive members with their current scores.
 
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -34,18 +37,22 @@ using ScoreCell = Register<double>;
 
 class SortedSet {
  public:
+  using Members = std::map<std::string, ScoreCell, std::less<>>;
+
   SortedSet() = default;
   SortedSet(const SortedSet& other) : members_(other.members_), removes_(other.removes_) {
     Reindex();
   }
+  SortedSet(SortedSet&&) noexcept = default;
   SortedSet& operator=(const SortedSet& other);
+  SortedSet& operator=(SortedSet&&) noexcept = default;
 
   bool empty() const { return members_.empty() && removes_.empty(); }
   size_t Size() const { return index_.size(); }
   std::optional<double> Score(const std::string& member) const;
   std::optional<size_t> Rank(const std::string& member) const;
   const OrderIndex& index() const { return index_; }
-  const absl::btree_map<std::string, ScoreCell>& members() const { return members_; }
+  const Members& members() const { return members_; }
 
   SortedSet AddDelta(const std::string& member, double score, WriteStamp& stamp,
                      DotContext& context) const;
@@ -70,6 +77,9 @@ class SortedSet {
   void Compact(const VersionVector& stable);
   size_t MetadataItems() const;
 
+  // For Key's in-place writes: replaces (or adds) `member`'s score cell, keeping the index.
+  void Put(const std::string& member, ScoreCell cell);
+
   friend bool operator==(const SortedSet& a, const SortedSet& b) {
     return a.members_ == b.members_ && a.removes_ == b.removes_;
   }
@@ -78,11 +88,12 @@ class SortedSet {
   std::optional<double> ScoreOf(const std::string& member, const ScoreCell& cell) const;
   void CollectTokens(const std::string& member, DotContext& out) const;
   void Reindex();
-  void Refresh(const std::string& member);
+  // Brings the index in line with the member at `it` after its cell or token changed, given
+  // what the index held for it before (`old`); erases the entry when it became empty.
+  void Settle(Members::iterator it, std::optional<double> old);
 
-  absl::btree_map<std::string, ScoreCell> members_;
+  Members members_;
   absl::btree_map<std::string, DotSet> removes_;  // remove-wins tokens
-  absl::btree_map<std::string, double> indexed_;  // what the index holds for each member
   OrderIndex index_;
 };
 
