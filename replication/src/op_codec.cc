@@ -198,17 +198,17 @@ bool SingleIncrement(const crdt::StringCell& cell, const crdt::KeyOp& op) {
 
 // The key's objects besides the string cell: which one alone holds something.
 Kind RestKind(const crdt::KeyRest& rest, const crdt::KeyOp& op) {
-  if (!rest.hash_created.empty() || !rest.set_created.empty() || !rest.zset_created.empty() ||
-      !rest.expiry.empty()) {
+  if (!rest.hash_created().empty() || !rest.set_created().empty() || !rest.zset_created().empty() ||
+      !rest.expiry().empty()) {
     return kGeneric;
   }
   const int objects =
-      (rest.hash.empty() ? 0 : 1) + (rest.set.empty() ? 0 : 1) + (rest.zset.empty() ? 0 : 1);
+      (rest.hash().empty() ? 0 : 1) + (rest.set().empty() ? 0 : 1) + (rest.zset().empty() ? 0 : 1);
   if (objects != 1 || op.dot_count != 1) {
-    if (objects == 1 && !rest.set.empty() && rest.set.removes().empty() &&
-        rest.set.adds().size() == op.dot_count) {
+    if (objects == 1 && !rest.set().empty() && rest.set().removes().empty() &&
+        rest.set().adds().size() == op.dot_count) {
       const uint64_t last = op.first_dot.seq + op.dot_count - 1;
-      for (const auto& [name, dots] : rest.set.adds()) {
+      for (const auto& [name, dots] : rest.set().adds()) {
         if (dots.size() != 1 || dots.dots()[0].replica != op.first_dot.replica ||
             dots.dots()[0].seq < op.first_dot.seq || dots.dots()[0].seq > last) {
           return kGeneric;
@@ -218,16 +218,16 @@ Kind RestKind(const crdt::KeyRest& rest, const crdt::KeyOp& op) {
     }
     return kGeneric;
   }
-  if (rest.hash.fields().size() == 1) {
-    const crdt::HashField& field = rest.hash.fields().begin()->second;
+  if (rest.hash().fields().size() == 1) {
+    const crdt::HashField& field = rest.hash().fields().begin()->second;
     const bool no_ttl = field.ttl.get() == nullptr || field.ttl.get()->empty();
     return no_ttl && SingleEntry(field.value, op) ? kHSet : kGeneric;
   }
-  if (rest.zset.members().size() == 1 && rest.zset.removes().empty()) {
-    return SingleEntry(rest.zset.members().begin()->second, op) ? kZAdd : kGeneric;
+  if (rest.zset().members().size() == 1 && rest.zset().removes().empty()) {
+    return SingleEntry(rest.zset().members().begin()->second, op) ? kZAdd : kGeneric;
   }
-  if (!rest.set.empty() && rest.set.removes().empty() && rest.set.adds().size() == 1) {
-    const auto dots = rest.set.adds().begin()->second.dots();
+  if (!rest.set().empty() && rest.set().removes().empty() && rest.set().adds().size() == 1) {
+    const auto dots = rest.set().adds().begin()->second.dots();
     return dots.size() == 1 && dots[0] == op.first_dot ? kSAdd : kGeneric;
   }
   return kGeneric;
@@ -294,7 +294,7 @@ void PutPolicies(const crdt::Policies& p, Out& out) {
 }
 
 void PutSetAdds(const crdt::KeyOp& op, Out& out) {
-  const auto& adds = op.delta.rest()->set.adds();
+  const auto& adds = op.delta.rest()->set().adds();
   std::vector<std::pair<std::string_view, uint64_t>> members;
   members.reserve(adds.size());
   for (const auto& [name, dots] : adds) {
@@ -326,7 +326,7 @@ void PutPayload(Kind kind, const crdt::KeyOp& op, Out& out) {
       return;
     }
     case kHSet: {
-      const auto& [name, field] = *delta.rest()->hash.fields().begin();
+      const auto& [name, field] = *delta.rest()->hash().fields().begin();
       out.Bytes(name);
       out.Bytes(field.value.Winner()->value);
       return;
@@ -335,7 +335,7 @@ void PutPayload(Kind kind, const crdt::KeyOp& op, Out& out) {
       PutSetAdds(op, out);
       return;
     case kZAdd: {
-      const auto& [name, cell] = *delta.rest()->zset.members().begin();
+      const auto& [name, cell] = *delta.rest()->zset().members().begin();
       out.Bytes(name);
       uint64_t bits = 0;
       std::memcpy(&bits, &cell.Winner()->value, sizeof(bits));
