@@ -293,6 +293,7 @@ void Keyspace::Settle(int db, Table& table, Table::iterator it) {
 }
 
 Keyspace::Entry Keyspace::OpenEntry(int db, std::string_view key, int64_t now_ms) {
+  BeginChange();
   current_policies_ = PoliciesFor(db, key);
   Table* table = TableFor(db, key, /*create=*/true);
   auto it = table->find(key);
@@ -396,6 +397,7 @@ void Keyspace::CloseEntry(int db, Entry entry) {
 }
 
 bool Keyspace::Delete(int db, std::string_view key, int64_t now_ms) {
+  BeginChange();
   current_policies_ = PoliciesFor(db, key);
   Table* table = TableFor(db, key, /*create=*/false);
   if (table == nullptr) {
@@ -436,6 +438,7 @@ bool Keyspace::Delete(int db, std::string_view key, int64_t now_ms) {
 
 void Keyspace::SetString(int db, std::string_view key, std::string_view value, bool keep_ttl,
                          int64_t now_ms) {
+  BeginChange();
   Table* table = TableFor(db, key, /*create=*/true);
   auto it = table->find(key);
   const bool exists = it != table->end();
@@ -462,8 +465,7 @@ void Keyspace::SetString(int db, std::string_view key, std::string_view value, b
     op.context.Add(observed);
     context_.Add(observed);
     if (!(*it)->AssignInPlace(value, writer.hlc, *packed)) {
-      const_cast<StoredKeyPtr&>(*it).reset(
-          StoredKey::NewCompact(key, value, writer.hlc, *packed));
+      const_cast<StoredKeyPtr&>(*it).reset(StoredKey::NewCompact(key, value, writer.hlc, *packed));
     }
   } else {
     table->emplace(StoredKey::NewCompact(key, value, writer.hlc, *packed));
@@ -476,6 +478,7 @@ void Keyspace::SetString(int db, std::string_view key, std::string_view value, b
 }
 
 Result<void> Keyspace::IncrString(int db, std::string_view key, int64_t by, int64_t now_ms) {
+  BeginChange();
   Table* table = TableFor(db, key, /*create=*/true);
   auto it = table->find(key);
   if (db == system_db() ||
@@ -588,6 +591,7 @@ void Keyspace::WriteVisible(int db, std::string_view key, const VisibleValue& va
 }
 
 void Keyspace::ApplyRemote(int db, std::string_view key, const crdt::KeyOp& op) {
+  BeginChange();
   ++stats_.remote_ops;
   (void)hlc_.Update(op.hlc, crdt::HlcPhysicalMs(hlc_.last()));
   Table* table = TableFor(db, key, /*create=*/true);
@@ -627,6 +631,7 @@ void Keyspace::JoinImported(int db, std::string_view key, const crdt::Key& their
 
 void Keyspace::JoinWith(int db, std::string_view key, const crdt::Key& theirs,
                         const crdt::DotContext& theirs_context, bool imported) {
+  BeginChange();
   Table* table = TableFor(db, key, /*create=*/true);
   auto it = table->find(key);
   if (it == table->end()) {
@@ -662,6 +667,7 @@ void Keyspace::JoinWith(int db, std::string_view key, const crdt::Key& theirs,
 }
 
 size_t Keyspace::CompactSome(const crdt::VersionVector& stable, size_t max_keys) {
+  BeginChange();
   size_t visited = 0;
   std::vector<std::string> emptied;
   for (size_t step = 0; step < dbs_.size() * kSlotCount && visited < max_keys; ++step) {
@@ -710,11 +716,10 @@ void Keyspace::ForEachInSlot(
 void Keyspace::VisitTable(
     const Table& table,
     const std::function<void(const std::string&, const crdt::Key&)>& visit) const {
-  std::string name;
   for (const StoredKeyPtr& stored : table) {
-    name.assign(stored->name());
+    const std::string& name = visited_names_.emplace_back(stored->name());
     if (stored->compact()) {
-      visit(name, ExpandCompact(*stored, replicas_));
+      visit(name, expanded_.emplace_back(ExpandCompact(*stored, replicas_)));
     } else {
       visit(name, stored->full());
     }
@@ -722,6 +727,7 @@ void Keyspace::VisitTable(
 }
 
 size_t Keyspace::DropSlot(int db, uint16_t slot) {
+  BeginChange();
   Db& d = *dbs_[db];
   std::unique_ptr<Table> table = std::move(d.slots[slot]);
   if (table == nullptr) {
@@ -741,6 +747,7 @@ size_t Keyspace::DropSlot(int db, uint16_t slot) {
 }
 
 size_t Keyspace::FreeDropped(size_t max_keys) {
+  BeginChange();
   size_t freed = 0;
   while (!dropped_.empty() && freed < max_keys) {
     Table& table = *dropped_.back();
@@ -774,7 +781,10 @@ void Keyspace::FlushAll(int64_t now_ms) {
   }
 }
 
-void Keyspace::SwapDb(int a, int b) { std::swap(dbs_[a], dbs_[b]); }
+void Keyspace::SwapDb(int a, int b) {
+  BeginChange();
+  std::swap(dbs_[a], dbs_[b]);
+}
 
 void Keyspace::SetSlotHidden(uint16_t slot, bool hidden) {
   if (hidden_slots_[slot] != hidden) {
@@ -831,7 +841,6 @@ uint64_t Keyspace::Scan(
   uint64_t slot = cursor >> kCursorHashBits;
   uint64_t threshold = cursor & kCursorHashMask;
   size_t visited = 0;
-  std::string name;
   std::vector<std::pair<uint64_t, const StoredKey*>> batch;
   for (; slot < kSlotCount; ++slot, threshold = 0) {
     const Table* table = d.slots[slot].get();
@@ -853,9 +862,9 @@ uint64_t Keyspace::Scan(
         return (slot << kCursorHashBits) | batch[i].first;
       }
       const StoredKey& stored = *batch[i].second;
-      name.assign(stored.name());
+      const std::string& name = visited_names_.emplace_back(stored.name());
       if (stored.compact()) {
-        visit(name, ExpandCompact(stored, replicas_));
+        visit(name, expanded_.emplace_back(ExpandCompact(stored, replicas_)));
       } else {
         visit(name, stored.full());
       }
@@ -911,6 +920,7 @@ std::string Keyspace::RandomKey(int db, int64_t now_ms, Rng& rng) const {
 }
 
 size_t Keyspace::ActiveExpireCycle(int64_t now_ms, size_t max_keys) {
+  BeginChange();
   size_t visited = 0;
   for (int db = 0; db < databases() && visited < max_keys; ++db) {
     Db& d = *dbs_[db];

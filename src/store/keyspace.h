@@ -23,6 +23,7 @@
 // Not thread-safe: the event-loop thread owns it.
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -230,6 +231,10 @@ class Keyspace {
   // Up to `count` keys of a slot (CLUSTER GETKEYSINSLOT).
   std::vector<std::string> KeysInSlot(int db, uint16_t slot, size_t count) const;
 
+  // The iterations below pass each key's name and state by reference; a compact key's state is
+  // expanded for the call (docs/architecture.md, "Storage of keys"). Both references stay valid
+  // until the next write to the keyspace, so a caller may collect them across several calls
+  // (snapshot chunks encode the keys where they are).
   // Every entry of one slot (cluster migration snapshots), hidden expired keys included.
   void ForEachInSlot(
       int db, uint16_t slot,
@@ -300,6 +305,13 @@ class Keyspace {
   crdt::Key& ToFull(Table::iterator it);
   void Settle(int db, Table& table, Table::iterator it);
   KeyRef RefOf(const StoredKey& stored) const { return KeyRef(&stored, &replicas_); }
+  // Every write starts here: what iterations handed out is released.
+  void BeginChange() {
+    if (!visited_names_.empty()) {
+      visited_names_.clear();
+      expanded_.clear();
+    }
+  }
   void VisitTable(const Table& table,
                   const std::function<void(const std::string&, const crdt::Key&)>& visit) const;
   void Unindex(int db, std::string_view key);
@@ -316,6 +328,9 @@ class Keyspace {
   crdt::DotSource dots_;
   crdt::HlcClock hlc_;
   ReplicaIndex replicas_;
+  // Names and expanded compact states handed to iteration callbacks, kept until the next write.
+  mutable std::deque<std::string> visited_names_;
+  mutable std::deque<crdt::Key> expanded_;
   crdt::Policies policies_;
   std::vector<KeyspaceObserver*> observers_;
   KeyspaceStats stats_;

@@ -174,7 +174,8 @@ TEST_CASE("conflicts: a snapshot join is judged like an op, and an overlap count
   b.sink.DeliverTo(a.keyspace());
   CHECK(log.total() == 1);
   // The same decision judged twice (from the same local state) is counted once.
-  const ConflictLog::Remote op = ConflictLog::Remote::OfState(theirs->ToKey(), b.keyspace().context());
+  const ConflictLog::Remote op =
+      ConflictLog::Remote::OfState(theirs->ToKey(), b.keyspace().context());
   ConflictLog twice;
   KeyRef after = a.keyspace().Find(0, "s", 0);
   for (int i = 0; i < 2; ++i) {

@@ -189,7 +189,7 @@ enum class Access { kRead, kWrite };
 
 ZSetLookup LookupZSet(CommandContext& ctx, std::string_view key, Access access = Access::kWrite) {
   Result<KeyRef> found = access == Access::kRead ? ctx.Read(key, crdt::ObjectType::kZSet)
-                                                           : ctx.Peek(key, crdt::ObjectType::kZSet);
+                                                 : ctx.Peek(key, crdt::ObjectType::kZSet);
   if (!found.ok()) {
     return {nullptr, true};
   }
