@@ -208,6 +208,9 @@ void CmdGet(CommandContext& ctx, ArgList args) { ReplyGet(ctx, args[1]); }
 // WRONGTYPE for IFEQ against another type and returns nullopt then.
 std::optional<bool> SetConditionHolds(CommandContext& ctx, const ExtendedOptions& options,
                                       std::string_view key) {
+  if (options.condition == Condition::kNone) {
+    return true;  // a plain SET looks the key up once, when it writes
+  }
   KeyRef entry = ctx.keyspace().Find(ctx.db(), key, ctx.now_ms);
   const bool found = entry != nullptr;
   switch (options.condition) {
