@@ -5,6 +5,7 @@
 #include <optional>
 #include <set>
 
+#include "lattice/common/assert.h"
 #include "lattice/crdt/key.h"
 
 namespace lattice::crdt {
@@ -189,6 +190,35 @@ Result<KeyOp> Increment(Key& key, int64_t by, long double float_by, bool is_floa
 
 Result<KeyOp> Key::IncrBy(int64_t by, const Writer& writer, DotContext& shard) {
   return Increment(*this, by, 0, false, writer, shard);
+}
+
+Result<KeyOp> Key::IncrByInPlace(int64_t by, const Writer& writer, DotContext& shard) {
+  LATTICE_ASSERT(PlainIncrementable(writer.now_ms));
+  const auto current = string_.empty() ? std::nullopt : RenderString(string_);
+  Result<std::string> next = NextCounterValue(current, by, 0, false);
+  if (!next.ok()) {
+    return Unexpected(next.error());
+  }
+  KeyOp op;
+  op.policies = writer.policies;
+  op.hlc = writer.hlc;
+  op.first_dot = Dot{writer.dots->replica(), writer.dots->next_seq()};
+  WriteStamp stamp{writer.dots, writer.hlc};
+  if (writer.policies.string == StringRule::kLww) {
+    // A read-modify-write SET: the new entry observes every dot of the cell, so the join of its
+    // delta leaves the delta alone.
+    op.delta.string_ = string_.AssignDelta(std::move(*next), stamp, op.context);
+    string_ = op.delta.string_;
+  } else {
+    Result<StringCell> delta = string_.IncrementInPlace(by, 0, stamp, op.context);
+    if (!delta.ok()) {
+      return Unexpected(delta.error());
+    }
+    op.delta.string_ = std::move(*delta);
+  }
+  shard.Join(op.context);
+  op.dot_count = 1;
+  return op;
 }
 
 Result<KeyOp> Key::IncrByFloat(long double by, const Writer& writer, DotContext& shard) {

@@ -320,7 +320,7 @@ void CheckConvergence(World& world, int64_t at_ms, const std::vector<int>& nodes
   for (const auto& [db, key] : keys) {
     std::vector<server::VisibleValue> values;
     for (int r : nodes) {
-      const crdt::Key* found = world.region(r).keyspace().Find(db, key, at_ms);
+      server::KeyRef found = world.region(r).keyspace().Find(db, key, at_ms);
       values.push_back(found == nullptr ? server::VisibleValue{}
                                         : server::ReadVisible(*found, at_ms));
     }

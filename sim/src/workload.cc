@@ -271,7 +271,7 @@ void Workload::Record(Region& region, const std::vector<std::string>& args,
 void Workload::Check(Region& region, int64_t now_ms,
                      const std::function<bool(const std::string&)>& owned) {
   auto visible = [&](const std::string& key) {
-    const crdt::Key* found = region.keyspace().Find(0, key, now_ms);
+    server::KeyRef found = region.keyspace().Find(0, key, now_ms);
     return found == nullptr ? server::VisibleValue{} : server::ReadVisible(*found, now_ms);
   };
   for (const auto& [key, sum] : counter_sums_) {

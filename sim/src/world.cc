@@ -246,7 +246,7 @@ bool World::ShardCausal(Region& region) {
 // arrives, to debug a failing seed.
 void World::WatchKey(Region& region) {
   const std::string& name = options_.watch_key;
-  const crdt::Key* key = region.keyspace().Find(0, name, region.clock.NowMs());
+  server::KeyRef key = region.keyspace().Find(0, name, region.clock.NowMs());
   std::string state = key == nullptr
                           ? "none"
                           : fmt::format("type={} expiry={}", static_cast<int>(key->Type()),
@@ -257,7 +257,8 @@ void World::WatchKey(Region& region) {
       for (crdt::Dot dot : dots.dots())
         state += fmt::format("{:x}.{},", dot.replica & 0xfff, dot.seq);
     }
-    if (const crdt::RegisterEntry<std::string>* winner = key->string().Winner()) {
+    const crdt::Key whole = key->ToKey();
+    if (const crdt::RegisterEntry<std::string>* winner = whole.string().Winner()) {
       state += " string=" + winner->value;
     }
   }

@@ -190,14 +190,14 @@ void Server::ApplyConfig(std::string_view name) {
 
 Keyspace& CommandContext::keyspace() { return server.keyspace(); }
 
-Result<const crdt::Key*> CommandContext::Read(std::string_view key, crdt::ObjectType type) {
-  Result<const crdt::Key*> found = keyspace().FindTyped(db(), key, type, now_ms);
+Result<KeyRef> CommandContext::Read(std::string_view key, crdt::ObjectType type) {
+  Result<KeyRef> found = keyspace().FindTyped(db(), key, type, now_ms);
   const bool missing = found.ok() && *found == nullptr;  // a wrong type is a hit
   ++(missing ? server.stats().keyspace_misses : server.stats().keyspace_hits);
   return found;
 }
 
-Result<const crdt::Key*> CommandContext::Peek(std::string_view key, crdt::ObjectType type) {
+Result<KeyRef> CommandContext::Peek(std::string_view key, crdt::ObjectType type) {
   return keyspace().FindTyped(db(), key, type, now_ms);
 }
 

@@ -70,10 +70,8 @@ class CommandContext {
   // when `key` holds another type; kNone accepts any type), counting a keyspace hit or miss as
   // Valkey's lookupKeyRead does (a key of another type counts as a hit). Lookups made to write
   // the key (Valkey's lookupKeyWrite) use Peek, which counts nothing.
-  Result<const crdt::Key*> Read(std::string_view key,
-                                crdt::ObjectType type = crdt::ObjectType::kNone);
-  Result<const crdt::Key*> Peek(std::string_view key,
-                                crdt::ObjectType type = crdt::ObjectType::kNone);
+  Result<KeyRef> Read(std::string_view key, crdt::ObjectType type = crdt::ObjectType::kNone);
+  Result<KeyRef> Peek(std::string_view key, crdt::ObjectType type = crdt::ObjectType::kNone);
   // The write entry point (Keyspace::Write) on the client's db at this command's time.
   template <typename Mutate>
   Result<void> Write(std::string_view key, Mutate&& mutate) {

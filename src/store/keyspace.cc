@@ -13,6 +13,9 @@ namespace {
 constexpr int kCursorHashBits = 50;
 constexpr uint64_t kCursorHashMask = (uint64_t{1} << kCursorHashBits) - 1;
 
+// The Db's indexes are keyed by std::string, whose heterogeneous lookup takes absl::string_view.
+absl::string_view Abs(std::string_view s) { return absl::string_view(s.data(), s.size()); }
+
 uint64_t CursorHash(std::string_view key) { return StableHash(key) >> (64 - kCursorHashBits); }
 
 bool HasFieldTtl(const crdt::Key& key) {
@@ -107,7 +110,7 @@ struct Keyspace::Db {
   std::string field_ttl_cursor;
 };
 
-Keyspace::Keyspace(ReplicaId replica, int databases) : dots_(replica) {
+Keyspace::Keyspace(ReplicaId replica, int databases) : dots_(replica), replicas_(replica) {
   LATTICE_ASSERT(replica != kNoReplica);
   LATTICE_ASSERT(databases > 0);
   for (int i = 0; i < databases + 1; ++i) {  // + the system db
@@ -129,21 +132,25 @@ const Keyspace::Table* Keyspace::TableFor(int db, std::string_view key) const {
   return dbs_[db]->slots[KeySlot(key)].get();
 }
 
-const crdt::Key* Keyspace::Find(int db, std::string_view key, int64_t now_ms) const {
+KeyRef Keyspace::Find(int db, std::string_view key, int64_t now_ms) const {
   const Table* table = TableFor(db, key);
   if (table == nullptr) {
     return nullptr;
   }
-  auto it = table->find(absl::string_view(key.data(), key.size()));
-  if (it == table->end() || it->second.TypeAt(now_ms) == crdt::ObjectType::kNone) {
+  auto it = table->find(key);
+  if (it == table->end()) {
     return nullptr;
   }
-  return &it->second;
+  const KeyRef found = RefOf(**it);
+  if (found.TypeAt(now_ms) == crdt::ObjectType::kNone) {
+    return nullptr;
+  }
+  return found;
 }
 
-Result<const crdt::Key*> Keyspace::FindTyped(int db, std::string_view key, crdt::ObjectType type,
-                                             int64_t now_ms) const {
-  const crdt::Key* found = Find(db, key, now_ms);
+Result<KeyRef> Keyspace::FindTyped(int db, std::string_view key, crdt::ObjectType type,
+                                   int64_t now_ms) const {
+  const KeyRef found = Find(db, key, now_ms);
   if (found != nullptr && type != crdt::ObjectType::kNone && found->TypeAt(now_ms) != type) {
     return Unexpected(ErrorCode::kWrongType);
   }
@@ -151,7 +158,7 @@ Result<const crdt::Key*> Keyspace::FindTyped(int db, std::string_view key, crdt:
 }
 
 crdt::ObjectType Keyspace::TypeOf(int db, std::string_view key, int64_t now_ms) const {
-  const crdt::Key* found = Find(db, key, now_ms);
+  const KeyRef found = Find(db, key, now_ms);
   return found == nullptr ? crdt::ObjectType::kNone : found->TypeAt(now_ms);
 }
 
@@ -185,8 +192,8 @@ void Keyspace::SystemChanged(int db) {
   for (const PolicyEntry& entry : policy_table_.List()) {
     if (entry.from_config) (void)rebuilt.Set(entry, /*check_ties=*/false);
   }
-  if (const crdt::Key* key = Find(system_db(), kPolicyKey, INT64_MAX / 2)) {
-    for (const VisibleValue::HashEntry& field : ReadVisible(*key, INT64_MAX / 2).hash) {
+  if (const KeyRef key = Find(system_db(), kPolicyKey, INT64_MAX / 2)) {
+    for (const VisibleValue::HashEntry& field : ReadVisible(key, INT64_MAX / 2).hash) {
       const size_t colon = field.field.find(':');
       if (colon == std::string::npos) continue;
       PolicyEntry entry{field.field.substr(colon + 1), field.field.substr(0, colon), field.value};
@@ -211,7 +218,7 @@ Result<void> Keyspace::SetPolicy(const std::string& pattern, const std::string& 
 
 bool Keyspace::DelPolicy(const std::string& pattern, const std::string& type, int64_t now_ms) {
   const int db = system_db();
-  const crdt::Key* existing = Find(db, kPolicyKey, now_ms);
+  const KeyRef existing = Find(db, kPolicyKey, now_ms);
   const std::string field = type + ":" + pattern;
   if (existing == nullptr || !existing->hash().Get(field, now_ms)) {
     return false;
@@ -231,12 +238,15 @@ void Keyspace::Ship(int db, std::string_view key, const crdt::KeyOp& op) {
 // Reclaims the key at `it` if it (or any of its hash fields) has expired at now_ms, shipping
 // the observed-remove op. The entry may become empty; the caller decides whether to erase it.
 void Keyspace::ReclaimIfExpired(int db, Table& table, Table::iterator it, int64_t now_ms) {
-  crdt::Key& value = it->second;
+  if ((*it)->compact()) {
+    return;  // no expiry, no fields
+  }
+  crdt::Key& value = (*it)->full();
   const bool key_expired = value.ExpiryMs().has_value() && *value.ExpiryMs() <= now_ms &&
                            value.Type() != crdt::ObjectType::kNone;
   // Only hashes in field_ttl_keys can hold field TTLs (every path that adds one indexes the
   // key): a write to any other key must not walk its fields.
-  const bool field_ttls = !key_expired && dbs_[db]->field_ttl_keys.contains(it->first);
+  const bool field_ttls = !key_expired && dbs_[db]->field_ttl_keys.contains(Abs((*it)->name()));
   const size_t fields = field_ttls ? value.hash().ExpiredFields(now_ms).size() : 0;
   if (!key_expired && fields == 0) {
     return;
@@ -247,78 +257,115 @@ void Keyspace::ReclaimIfExpired(int db, Table& table, Table::iterator it, int64_
   }
   stats_.expired_keys += key_expired ? 1 : 0;
   stats_.expired_fields += fields;
-  Ship(db, it->first, *op);
+  Ship(db, (*it)->name(), *op);
   (void)table;
 }
 
 crdt::Key& Keyspace::Open(int db, std::string_view key, int64_t now_ms) {
-  return OpenEntry(db, key, now_ms).it->second;
+  return (*OpenEntry(db, key, now_ms).it)->full();
+}
+
+crdt::Key& Keyspace::ToFull(Table::iterator it) {
+  if ((*it)->compact()) {
+    // Replacing the pointer keeps the element's hash: the name is the same.
+    auto& slot = const_cast<StoredKeyPtr&>(*it);
+    slot.reset(StoredKey::NewFull(slot->name(), ExpandCompact(*slot, replicas_)));
+  }
+  return (*it)->full();
+}
+
+void Keyspace::Settle(int db, Table& table, Table::iterator it) {
+  if (EraseIfEmpty(db, table, it) || (*it)->compact() || !(*it)->full().PlainString() ||
+      db == system_db()) {
+    return;
+  }
+  const crdt::RegisterEntry<std::string>& head = *(*it)->full().string().Winner();
+  const std::optional<uint64_t> dot = replicas_.Pack(head.dot);
+  if (!dot.has_value() || head.value.size() >= 0x80000000u) {
+    return;
+  }
+  Db& d = *dbs_[db];
+  if (!d.field_ttl_keys.empty()) {
+    d.field_ttl_keys.erase(std::string((*it)->name()));
+  }
+  auto& slot = const_cast<StoredKeyPtr&>(*it);
+  slot.reset(StoredKey::NewCompact(slot->name(), head.value, head.hlc, *dot));
 }
 
 Keyspace::Entry Keyspace::OpenEntry(int db, std::string_view key, int64_t now_ms) {
+  BeginChange();
   current_policies_ = PoliciesFor(db, key);
   Table* table = TableFor(db, key, /*create=*/true);
-  auto it = table->find(absl::string_view(key.data(), key.size()));
+  auto it = table->find(key);
   if (it == table->end()) {
-    it = table->emplace(std::string(key), crdt::Key()).first;
+    it = table->emplace(StoredKey::NewFull(key, crdt::Key())).first;
     ++dbs_[db]->size;
     return {table, it};
   }
+  ToFull(it);
   ReclaimIfExpired(db, *table, it, now_ms);
   return {table, it};
 }
 
-void Keyspace::EraseIfEmpty(int db, Table& table, Table::iterator it) {
+bool Keyspace::EraseIfEmpty(int db, Table& table, Table::iterator it) {
   Db& d = *dbs_[db];
-  if (!it->second.empty()) {
-    if (it->second.Type() == crdt::ObjectType::kNone) {
-      d.hidden.insert(it->first);
+  const StoredKey& stored = **it;
+  if (stored.compact() || !stored.full().empty()) {
+    if (!stored.compact() && stored.full().Type() == crdt::ObjectType::kNone) {
+      d.hidden.emplace(std::string(stored.name()));
     } else if (!d.hidden.empty()) {
-      d.hidden.erase(it->first);
+      d.hidden.erase(Abs(stored.name()));
     }
-    return;
+    return false;
   }
   if (!d.hidden.empty()) {
-    d.hidden.erase(it->first);
+    d.hidden.erase(Abs(stored.name()));
   }
-  Unindex(db, it->first);
+  Unindex(db, stored.name());
   table.erase(it);
   --dbs_[db]->size;
+  return true;
 }
 
-void Keyspace::Reindex(int db, const std::string& key, const crdt::Key& value) {
+void Keyspace::Reindex(int db, std::string_view key, const StoredKey& value) {
   Db& d = *dbs_[db];
   // A key that no longer exists (or has no expiry) is kept out of the index: -1 stands for
   // "no expiry" (GCC 12 misreports optional<int64_t> here as maybe-uninitialized).
-  const int64_t at = value.empty() ? -1 : value.ExpiryMs().value_or(-1);
-  auto old = d.expiry_of.find(key);
+  const int64_t at =
+      value.compact() || value.full().empty() ? -1 : value.full().ExpiryMs().value_or(-1);
+  if (at < 0 && d.expiry_of.empty()) {
+    return;
+  }
+  auto old = d.expiry_of.find(Abs(key));
   if (old != d.expiry_of.end()) {
     if (at == old->second) {
       return;
     }
-    d.expiry_index.erase({old->second, key});
+    d.expiry_index.erase({old->second, std::string(key)});
     d.expiry_of.erase(old);
   }
   if (at >= 0) {
-    d.expiry_index.insert({at, key});
-    d.expiry_of.emplace(key, at);
+    d.expiry_index.insert({at, std::string(key)});
+    d.expiry_of.emplace(std::string(key), at);
   }
 }
 
-void Keyspace::Unindex(int db, const std::string& key) {
+void Keyspace::Unindex(int db, std::string_view key) {
   Db& d = *dbs_[db];
-  auto old = d.expiry_of.find(key);
+  auto old = d.expiry_of.find(Abs(key));
   if (old != d.expiry_of.end()) {
-    d.expiry_index.erase({old->second, key});
+    d.expiry_index.erase({old->second, std::string(key)});
     d.expiry_of.erase(old);
   }
-  d.field_ttl_keys.erase(key);
+  if (!d.field_ttl_keys.empty()) {
+    d.field_ttl_keys.erase(std::string(key));
+  }
 }
 
 void Keyspace::Commit(int db, std::string_view key, crdt::KeyOp op) {
   Table* table = TableFor(db, key, /*create=*/false);
   LATTICE_ASSERT_MSG(table != nullptr, "Commit without Open");
-  auto it = table->find(absl::string_view(key.data(), key.size()));
+  auto it = table->find(key);
   LATTICE_ASSERT_MSG(it != table->end(), "Commit without Open");
   CommitEntry(db, key, {table, it}, std::move(op));
 }
@@ -326,10 +373,10 @@ void Keyspace::Commit(int db, std::string_view key, crdt::KeyOp op) {
 void Keyspace::CommitEntry(int db, std::string_view key, Entry entry, crdt::KeyOp op) {
   Ship(db, key, op);
   if (DeltaHasFieldTtl(op)) {
-    dbs_[db]->field_ttl_keys.insert(entry.it->first);
+    dbs_[db]->field_ttl_keys.emplace(std::string((*entry.it)->name()));
   }
-  Reindex(db, entry.it->first, entry.it->second);
-  EraseIfEmpty(db, *entry.table, entry.it);
+  Reindex(db, key, **entry.it);
+  Settle(db, *entry.table, entry.it);
   SystemChanged(db);
 }
 
@@ -338,35 +385,132 @@ void Keyspace::Close(int db, std::string_view key) {
   if (table == nullptr) {
     return;
   }
-  auto it = table->find(absl::string_view(key.data(), key.size()));
+  auto it = table->find(key);
   if (it != table->end()) {
     CloseEntry(db, {table, it});
   }
 }
 
 void Keyspace::CloseEntry(int db, Entry entry) {
-  Reindex(db, entry.it->first, entry.it->second);
-  EraseIfEmpty(db, *entry.table, entry.it);
+  Reindex(db, (*entry.it)->name(), **entry.it);
+  Settle(db, *entry.table, entry.it);
 }
 
 bool Keyspace::Delete(int db, std::string_view key, int64_t now_ms) {
+  BeginChange();
   current_policies_ = PoliciesFor(db, key);
   Table* table = TableFor(db, key, /*create=*/false);
   if (table == nullptr) {
     return false;
   }
-  auto it = table->find(absl::string_view(key.data(), key.size()));
+  auto it = table->find(key);
   if (it == table->end()) {
     return false;
   }
-  const bool visible = it->second.TypeAt(now_ms) != crdt::ObjectType::kNone;
-  std::optional<crdt::KeyOp> op = it->second.Del(BeginWrite(now_ms), context_);
+  if ((*it)->compact()) {
+    // In place: the op Key::Del gives on a plain string (an observed-remove of its one dot, plus
+    // the op's own dot), and the entry goes.
+    const crdt::Writer writer = BeginWrite(now_ms);
+    crdt::KeyOp op;
+    op.policies = writer.policies;
+    op.hlc = writer.hlc;
+    op.first_dot = dots_.Next();
+    op.dot_count = 1;
+    const crdt::Dot observed = replicas_.Unpack((*it)->packed_dot());
+    op.context.Add(observed);
+    op.context.Add(op.first_dot);
+    context_.Add(observed);
+    context_.Add(op.first_dot);
+    table->erase(it);
+    --dbs_[db]->size;
+    Ship(db, key, op);
+    return true;
+  }
+  const bool visible = (*it)->full().TypeAt(now_ms) != crdt::ObjectType::kNone;
+  std::optional<crdt::KeyOp> op = (*it)->full().Del(BeginWrite(now_ms), context_);
   if (op.has_value()) {
     Ship(db, key, *op);
   }
-  Reindex(db, it->first, it->second);
-  EraseIfEmpty(db, *table, it);
+  Reindex(db, key, **it);
+  Settle(db, *table, it);
   return visible;
+}
+
+void Keyspace::SetString(int db, std::string_view key, std::string_view value, bool keep_ttl,
+                         int64_t now_ms) {
+  BeginChange();
+  Table* table = TableFor(db, key, /*create=*/true);
+  auto it = table->find(key);
+  const bool exists = it != table->end();
+  if (db == system_db() || (exists && !(*it)->compact()) || value.size() >= 0x80000000u) {
+    (void)Write(db, key, now_ms, [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& c) {
+      return k.Set(std::string(value), keep_ttl, std::nullopt, w, c);
+    });
+    return;
+  }
+  // Key::Set on a missing or plain string (which has no TTL to keep): one new entry that
+  // observes the old one's dot.
+  current_policies_ = PoliciesFor(db, key);
+  const crdt::Writer writer = BeginWrite(now_ms);
+  const crdt::Dot dot = dots_.Next();
+  const std::optional<uint64_t> packed = replicas_.Pack(dot);
+  LATTICE_ASSERT_MSG(packed.has_value(), "this replica's sequence outgrew 48 bits");
+  crdt::KeyOp op;
+  op.policies = writer.policies;
+  op.hlc = writer.hlc;
+  op.first_dot = dot;
+  op.dot_count = 1;
+  if (exists) {
+    const crdt::Dot observed = replicas_.Unpack((*it)->packed_dot());
+    op.context.Add(observed);
+    context_.Add(observed);
+    if (!(*it)->AssignInPlace(value, writer.hlc, *packed)) {
+      const_cast<StoredKeyPtr&>(*it).reset(StoredKey::NewCompact(key, value, writer.hlc, *packed));
+    }
+  } else {
+    table->emplace(StoredKey::NewCompact(key, value, writer.hlc, *packed));
+    ++dbs_[db]->size;
+  }
+  op.context.Add(dot);
+  context_.Add(dot);
+  op.delta = crdt::Key::OfString({std::string(value), writer.hlc, dot});
+  Ship(db, key, op);
+}
+
+Result<void> Keyspace::IncrString(int db, std::string_view key, int64_t by, int64_t now_ms) {
+  BeginChange();
+  Table* table = TableFor(db, key, /*create=*/true);
+  auto it = table->find(key);
+  if (db == system_db() ||
+      (it != table->end() && !(*it)->compact() && !(*it)->full().PlainIncrementable(now_ms))) {
+    return Write(db, key, now_ms, [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& c) {
+      return k.IncrBy(by, w, c);
+    });
+  }
+  current_policies_ = PoliciesFor(db, key);
+  if (it == table->end()) {
+    it = table->emplace(StoredKey::NewFull(key, crdt::Key())).first;
+    ++dbs_[db]->size;
+  }
+  Result<crdt::KeyOp> op = ToFull(it).IncrByInPlace(by, BeginWrite(now_ms), context_);
+  if (op.ok()) {
+    Ship(db, key, *op);
+  }
+  Settle(db, *table, it);  // drops an entry a refused write created; a LWW result turns compact
+  if (!op.ok()) {
+    return Unexpected(op.error());
+  }
+  return {};
+}
+
+VisibleValue ReadVisible(const KeyRef& key, int64_t now_ms) {
+  if (const crdt::Key* full = key.full()) {
+    return ReadVisible(*full, now_ms);
+  }
+  VisibleValue out;
+  out.type = crdt::ObjectType::kString;
+  out.string = std::string(*key.CompactValue());
+  return out;
 }
 
 VisibleValue ReadVisible(const crdt::Key& key, int64_t now_ms) {
@@ -447,28 +591,30 @@ void Keyspace::WriteVisible(int db, std::string_view key, const VisibleValue& va
 }
 
 void Keyspace::ApplyRemote(int db, std::string_view key, const crdt::KeyOp& op) {
+  BeginChange();
   ++stats_.remote_ops;
   (void)hlc_.Update(op.hlc, crdt::HlcPhysicalMs(hlc_.last()));
   Table* table = TableFor(db, key, /*create=*/true);
-  auto it = table->find(absl::string_view(key.data(), key.size()));
+  auto it = table->find(key);
   const ConflictLog::Remote remote = ConflictLog::Remote::Of(op);
   const bool judged = db != system_db();  // policy entries are not conflicts an operator reads
-  const ConflictLog::Before before =
-      judged ? ConflictLog::Capture(it == table->end() ? nullptr : &it->second, remote)
-             : ConflictLog::Before{};
   if (it == table->end()) {
-    it = table->emplace(std::string(key), crdt::Key()).first;
+    it = table->emplace(StoredKey::NewFull(key, crdt::Key())).first;
     ++dbs_[db]->size;
   }
-  it->second.Apply(op, context_);
+  crdt::Key& state = ToFull(it);
+  const ConflictLog::Before before =
+      judged ? ConflictLog::Capture(state.empty() ? nullptr : &state, remote)
+             : ConflictLog::Before{};
+  state.Apply(op, context_);
   if (judged) {
-    conflicts_.Record(db, key, before, remote, it->second, crdt::HlcPhysicalMs(hlc_.last()));
+    conflicts_.Record(db, key, before, remote, state, crdt::HlcPhysicalMs(hlc_.last()));
   }
   if (DeltaHasFieldTtl(op)) {
-    dbs_[db]->field_ttl_keys.insert(it->first);
+    dbs_[db]->field_ttl_keys.emplace(std::string(key));
   }
-  Reindex(db, it->first, it->second);
-  EraseIfEmpty(db, *table, it);
+  Reindex(db, key, **it);
+  Settle(db, *table, it);
   SystemChanged(db);
   for (KeyspaceObserver* observer : observers_) observer->OnRemoteOp(db, key, op);
 }
@@ -485,40 +631,43 @@ void Keyspace::JoinImported(int db, std::string_view key, const crdt::Key& their
 
 void Keyspace::JoinWith(int db, std::string_view key, const crdt::Key& theirs,
                         const crdt::DotContext& theirs_context, bool imported) {
+  BeginChange();
   Table* table = TableFor(db, key, /*create=*/true);
-  auto it = table->find(absl::string_view(key.data(), key.size()));
+  auto it = table->find(key);
   if (it == table->end()) {
     if (theirs.empty()) {
       return;
     }
-    it = table->emplace(std::string(key), crdt::Key()).first;
+    it = table->emplace(StoredKey::NewFull(key, crdt::Key())).first;
     ++dbs_[db]->size;
   }
+  crdt::Key& state = ToFull(it);
   std::optional<ConflictLog::Remote> remote;
   ConflictLog::Before before;
-  if (!imported && db != system_db() && !it->second.empty() && !theirs.empty()) {
+  if (!imported && db != system_db() && !state.empty() && !theirs.empty()) {
     remote.emplace(ConflictLog::Remote::OfState(theirs, theirs_context));
-    before = ConflictLog::Capture(&it->second, *remote);
+    before = ConflictLog::Capture(&state, *remote);
   }
   if (imported) {
     crdt::DotContext seen;
-    it->second.CollectDots(seen);
-    it->second.Join(theirs, seen, theirs_context);
+    state.CollectDots(seen);
+    state.Join(theirs, seen, theirs_context);
   } else {
-    it->second.Join(theirs, context_, theirs_context);
+    state.Join(theirs, context_, theirs_context);
   }
   if (remote.has_value()) {
-    conflicts_.Record(db, key, before, *remote, it->second, crdt::HlcPhysicalMs(hlc_.last()));
+    conflicts_.Record(db, key, before, *remote, state, crdt::HlcPhysicalMs(hlc_.last()));
   }
-  if (HasFieldTtl(it->second)) {
-    dbs_[db]->field_ttl_keys.insert(it->first);
+  if (HasFieldTtl(state)) {
+    dbs_[db]->field_ttl_keys.emplace(std::string(key));
   }
-  Reindex(db, it->first, it->second);
-  EraseIfEmpty(db, *table, it);
+  Reindex(db, key, **it);
+  Settle(db, *table, it);
   SystemChanged(db);
 }
 
 size_t Keyspace::CompactSome(const crdt::VersionVector& stable, size_t max_keys) {
+  BeginChange();
   size_t visited = 0;
   std::vector<std::string> emptied;
   for (size_t step = 0; step < dbs_.size() * kSlotCount && visited < max_keys; ++step) {
@@ -532,16 +681,20 @@ size_t Keyspace::CompactSome(const crdt::VersionVector& stable, size_t max_keys)
       continue;
     }
     emptied.clear();
-    for (auto& [name, key] : *table) {
-      key.Compact(stable);
+    for (const StoredKeyPtr& stored : *table) {
       ++visited;
-      if (key.Type() == crdt::ObjectType::kNone) {
-        emptied.push_back(name);  // metadata only: maybe nothing is left
+      if (stored->compact()) {
+        continue;  // one entry: nothing to compact
+      }
+      crdt::Key& key = stored->full();
+      key.Compact(stable);
+      if (key.Type() == crdt::ObjectType::kNone || key.PlainString()) {
+        emptied.emplace_back(stored->name());  // maybe nothing is left, or a compact string
       }
     }
     for (const std::string& name : emptied) {
-      auto it = table->find(absl::string_view(name));
-      EraseIfEmpty(db, *table, it);
+      auto it = table->find(name);
+      Settle(db, *table, it);
     }
   }
   return visited;
@@ -555,23 +708,36 @@ void Keyspace::ForEachInSlot(
     int db, uint16_t slot,
     const std::function<void(const std::string& key, const crdt::Key& value)>& visit) const {
   const Table* table = dbs_[db]->slots[slot].get();
-  if (table == nullptr) {
-    return;
+  if (table != nullptr) {
+    VisitTable(*table, visit);
   }
-  for (const auto& [key, value] : *table) {
-    visit(key, value);
+}
+
+void Keyspace::VisitTable(
+    const Table& table,
+    const std::function<void(const std::string&, const crdt::Key&)>& visit) const {
+  for (const StoredKeyPtr& stored : table) {
+    const std::string& name = visited_names_.emplace_back(stored->name());
+    if (stored->compact()) {
+      visit(name, expanded_.emplace_back(ExpandCompact(*stored, replicas_)));
+    } else {
+      visit(name, stored->full());
+    }
   }
 }
 
 size_t Keyspace::DropSlot(int db, uint16_t slot) {
+  BeginChange();
   Db& d = *dbs_[db];
   std::unique_ptr<Table> table = std::move(d.slots[slot]);
   if (table == nullptr) {
     return 0;
   }
-  for (const auto& [key, value] : *table) {
-    d.hidden.erase(key);
-    Unindex(db, key);
+  for (const StoredKeyPtr& stored : *table) {
+    if (!stored->compact()) {
+      d.hidden.erase(Abs(stored->name()));
+      Unindex(db, stored->name());
+    }
   }
   const size_t dropped = table->size();
   d.size -= dropped;
@@ -581,6 +747,7 @@ size_t Keyspace::DropSlot(int db, uint16_t slot) {
 }
 
 size_t Keyspace::FreeDropped(size_t max_keys) {
+  BeginChange();
   size_t freed = 0;
   while (!dropped_.empty() && freed < max_keys) {
     Table& table = *dropped_.back();
@@ -614,7 +781,10 @@ void Keyspace::FlushAll(int64_t now_ms) {
   }
 }
 
-void Keyspace::SwapDb(int a, int b) { std::swap(dbs_[a], dbs_[b]); }
+void Keyspace::SwapDb(int a, int b) {
+  BeginChange();
+  std::swap(dbs_[a], dbs_[b]);
+}
 
 void Keyspace::SetSlotHidden(uint16_t slot, bool hidden) {
   if (hidden_slots_[slot] != hidden) {
@@ -654,11 +824,11 @@ std::vector<std::string> Keyspace::KeysInSlot(int db, uint16_t slot, size_t coun
   if (table == nullptr) {
     return keys;
   }
-  for (const auto& [key, value] : *table) {
+  for (const StoredKeyPtr& stored : *table) {
     if (keys.size() >= count) {
       break;
     }
-    keys.push_back(key);
+    keys.emplace_back(stored->name());
   }
   std::sort(keys.begin(), keys.end());
   return keys;
@@ -671,17 +841,17 @@ uint64_t Keyspace::Scan(
   uint64_t slot = cursor >> kCursorHashBits;
   uint64_t threshold = cursor & kCursorHashMask;
   size_t visited = 0;
-  std::vector<std::pair<uint64_t, const Table::value_type*>> batch;
+  std::vector<std::pair<uint64_t, const StoredKey*>> batch;
   for (; slot < kSlotCount; ++slot, threshold = 0) {
     const Table* table = d.slots[slot].get();
     if (table == nullptr || hidden_slots_[slot]) {
       continue;
     }
     batch.clear();
-    for (const auto& entry : *table) {
-      const uint64_t h = CursorHash(entry.first);
+    for (const StoredKeyPtr& entry : *table) {
+      const uint64_t h = CursorHash(entry->name());
       if (h >= threshold) {
-        batch.emplace_back(h, &entry);
+        batch.emplace_back(h, entry.get());
       }
     }
     std::sort(batch.begin(), batch.end(),
@@ -691,7 +861,13 @@ uint64_t Keyspace::Scan(
       if (visited >= count && batch[i].first != batch[i - 1].first) {
         return (slot << kCursorHashBits) | batch[i].first;
       }
-      visit(batch[i].second->first, batch[i].second->second);
+      const StoredKey& stored = *batch[i].second;
+      const std::string& name = visited_names_.emplace_back(stored.name());
+      if (stored.compact()) {
+        visit(name, expanded_.emplace_back(ExpandCompact(stored, replicas_)));
+      } else {
+        visit(name, stored.full());
+      }
       ++visited;
     }
     if (visited >= count) {
@@ -704,11 +880,8 @@ uint64_t Keyspace::Scan(
 void Keyspace::ForEach(
     int db, const std::function<void(const std::string&, const crdt::Key&)>& visit) const {
   for (const auto& table : dbs_[db]->slots) {
-    if (table == nullptr) {
-      continue;
-    }
-    for (const auto& [key, value] : *table) {
-      visit(key, value);
+    if (table != nullptr) {
+      VisitTable(*table, visit);
     }
   }
 }
@@ -717,11 +890,8 @@ void Keyspace::ForEachListed(
     int db, const std::function<void(const std::string&, const crdt::Key&)>& visit) const {
   const Db& d = *dbs_[db];
   for (uint32_t slot = 0; slot < kSlotCount; ++slot) {
-    if (d.slots[slot] == nullptr || hidden_slots_[slot]) {
-      continue;
-    }
-    for (const auto& [key, value] : *d.slots[slot]) {
-      visit(key, value);
+    if (d.slots[slot] != nullptr && !hidden_slots_[slot]) {
+      VisitTable(*d.slots[slot], visit);
     }
   }
 }
@@ -740,8 +910,8 @@ std::string Keyspace::RandomKey(int db, int64_t now_ms, Rng& rng) const {
       }
       auto it = table->begin();
       std::advance(it, static_cast<std::ptrdiff_t>(rng.Uniform(table->size())));
-      if (it->second.TypeAt(now_ms) != crdt::ObjectType::kNone) {
-        return it->first;
+      if (RefOf(**it).TypeAt(now_ms) != crdt::ObjectType::kNone) {
+        return std::string((*it)->name());
       }
       break;
     }
@@ -750,6 +920,7 @@ std::string Keyspace::RandomKey(int db, int64_t now_ms, Rng& rng) const {
 }
 
 size_t Keyspace::ActiveExpireCycle(int64_t now_ms, size_t max_keys) {
+  BeginChange();
   size_t visited = 0;
   for (int db = 0; db < databases() && visited < max_keys; ++db) {
     Db& d = *dbs_[db];
@@ -760,14 +931,14 @@ size_t Keyspace::ActiveExpireCycle(int64_t now_ms, size_t max_keys) {
       Table* table = TableFor(db, key, /*create=*/false);
       auto it = table->find(key);
       ReclaimIfExpired(db, *table, it, now_ms);
-      Reindex(db, it->first, it->second);
+      Reindex(db, key, **it);
       if (d.expiry_of.contains(key) && d.expiry_of[key] <= now_ms) {
         // The expiry did not go away (a concurrent write kept it): drop it from the index so
         // the cycle makes progress; the key stays hidden and will be reclaimed on write.
         d.expiry_index.erase({d.expiry_of[key], key});
         d.expiry_of.erase(key);
       }
-      EraseIfEmpty(db, *table, it);
+      Settle(db, *table, it);
     }
     // Hashes with field TTLs, round-robin from where the last cycle stopped.
     auto next = d.field_ttl_keys.upper_bound(d.field_ttl_cursor);
@@ -787,11 +958,11 @@ size_t Keyspace::ActiveExpireCycle(int64_t now_ms, size_t max_keys) {
       }
       ReclaimIfExpired(db, *table, it, now_ms);
       bool has_ttl = false;
-      for (const auto& [field, cell] : it->second.hash().fields()) {
+      for (const auto& [field, cell] : RefOf(**it).hash().fields()) {
         has_ttl = has_ttl || cell.ttl.get() != nullptr;
       }
-      Reindex(db, it->first, it->second);
-      EraseIfEmpty(db, *table, it);  // may erase the key, and unindex it from field_ttl_keys
+      Reindex(db, key, **it);
+      Settle(db, *table, it);  // may erase the key, and unindex it from field_ttl_keys
       auto indexed = d.field_ttl_keys.find(key);
       if (indexed == d.field_ttl_keys.end()) {
         next = d.field_ttl_keys.upper_bound(key);

@@ -23,6 +23,7 @@
 // Not thread-safe: the event-loop thread owns it.
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -32,12 +33,14 @@
 
 #include "absl/container/btree_set.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "lattice/common/ids.h"
 #include "lattice/common/rng.h"
 #include "lattice/crdt/hlc.h"
 #include "lattice/crdt/key.h"
 #include "store/conflict_log.h"
 #include "store/policy_table.h"
+#include "store/stored_key.h"
 
 namespace lattice::server {
 
@@ -89,6 +92,7 @@ struct VisibleValue {
 
 // Reads what `key` shows at now_ms (type kNone when it is missing or expired).
 VisibleValue ReadVisible(const crdt::Key& key, int64_t now_ms);
+VisibleValue ReadVisible(const KeyRef& key, int64_t now_ms);
 
 struct KeyspaceStats {
   uint64_t expired_keys = 0;    // keys reclaimed because their TTL passed
@@ -141,14 +145,14 @@ class Keyspace {
 
   // ---- reads ------------------------------------------------------------------------------
   // The key if it exists and has not expired at now_ms (nullptr otherwise).
-  const crdt::Key* Find(int db, std::string_view key, int64_t now_ms) const;
+  KeyRef Find(int db, std::string_view key, int64_t now_ms) const;
   // Visible type at now_ms (kNone when missing or expired).
   crdt::ObjectType TypeOf(int db, std::string_view key, int64_t now_ms) const;
   // The typed lookup: the key if it exists at now_ms and holds `type` (any type for kNone),
   // nullptr when it is missing or expired, ErrorCode::kWrongType when it holds another type.
   // It counts nothing; the server counts keyspace hits and misses (CommandContext::Read).
-  Result<const crdt::Key*> FindTyped(int db, std::string_view key, crdt::ObjectType type,
-                                     int64_t now_ms) const;
+  Result<KeyRef> FindTyped(int db, std::string_view key, crdt::ObjectType type,
+                           int64_t now_ms) const;
 
   // ---- writes -----------------------------------------------------------------------------
   // The write entry point: one local op on `key`. Opens it (as Open), calls
@@ -161,7 +165,7 @@ class Keyspace {
   template <typename Mutate>
   Result<void> Write(int db, std::string_view key, int64_t now_ms, Mutate&& mutate) {
     const Entry entry = OpenEntry(db, key, now_ms);
-    Result<crdt::KeyOp> op = mutate(entry.it->second, BeginWrite(now_ms), context_);
+    Result<crdt::KeyOp> op = mutate((*entry.it)->full(), BeginWrite(now_ms), context_);
     if (!op.ok()) {
       CloseEntry(db, entry);
       return Unexpected(op.error());
@@ -180,6 +184,12 @@ class Keyspace {
   void Close(int db, std::string_view key);
   // DEL: an observed-remove of the key. Returns whether a visible key was removed.
   bool Delete(int db, std::string_view key, int64_t now_ms);
+  // The in-place string writes: the same state and the same op as the generic mutators
+  // (Key::Set without KEEPTTL or expiry, Key::IncrBy) would give, built directly on a compact or
+  // plain stored string; any other state takes the generic path. One slot and one hash lookup.
+  void SetString(int db, std::string_view key, std::string_view value, bool keep_ttl,
+                 int64_t now_ms);
+  Result<void> IncrString(int db, std::string_view key, int64_t by, int64_t now_ms);
   // Replaces whatever `key` holds with `value` (RENAME, COPY, MOVE): an observed-remove DEL of
   // the old value, then fresh local writes of the new one, one op each (string SET; hash HSET per
   // field then HEXPIRE per field TTL; set SADD; zset ZADD per member; then the key's EXPIRE).
@@ -221,6 +231,10 @@ class Keyspace {
   // Up to `count` keys of a slot (CLUSTER GETKEYSINSLOT).
   std::vector<std::string> KeysInSlot(int db, uint16_t slot, size_t count) const;
 
+  // The iterations below pass each key's name and state by reference; a compact key's state is
+  // expanded for the call (docs/architecture.md, "Storage of keys"). Both references stay valid
+  // until the next write to the keyspace, so a caller may collect them across several calls
+  // (snapshot chunks encode the keys where they are).
   // Every entry of one slot (cluster migration snapshots), hidden expired keys included.
   void ForEachInSlot(
       int db, uint16_t slot,
@@ -273,7 +287,7 @@ class Keyspace {
 
  private:
   struct Db;
-  using Table = absl::flat_hash_map<std::string, crdt::Key>;
+  using Table = absl::flat_hash_set<StoredKeyPtr, StoredKeyHash, StoredKeyEq>;
   // A key's slot in its table, as Open found or made it: valid until the table changes.
   struct Entry {
     Table* table;
@@ -286,13 +300,26 @@ class Keyspace {
 
   Table* TableFor(int db, std::string_view key, bool create);
   const Table* TableFor(int db, std::string_view key) const;
-  void Reindex(int db, const std::string& key, const crdt::Key& value);
-  void Unindex(int db, const std::string& key);
+  void Reindex(int db, std::string_view key, const StoredKey& value);
+  // The full form of the entry at `it` (converting a compact one), and back once it settles.
+  crdt::Key& ToFull(Table::iterator it);
+  void Settle(int db, Table& table, Table::iterator it);
+  KeyRef RefOf(const StoredKey& stored) const { return KeyRef(&stored, &replicas_); }
+  // Every write starts here: what iterations handed out is released.
+  void BeginChange() {
+    if (!visited_names_.empty()) {
+      visited_names_.clear();
+      expanded_.clear();
+    }
+  }
+  void VisitTable(const Table& table,
+                  const std::function<void(const std::string&, const crdt::Key&)>& visit) const;
+  void Unindex(int db, std::string_view key);
   void JoinWith(int db, std::string_view key, const crdt::Key& theirs,
                 const crdt::DotContext& theirs_context, bool imported);
   void Ship(int db, std::string_view key, const crdt::KeyOp& op);
   void ReclaimIfExpired(int db, Table& table, Table::iterator it, int64_t now_ms);
-  void EraseIfEmpty(int db, Table& table, Table::iterator it);
+  bool EraseIfEmpty(int db, Table& table, Table::iterator it);  // true if it erased
   crdt::Policies PoliciesFor(int db, std::string_view key) const;
   void SystemChanged(int db);  // rebuilds the policy table after a change to the system db
 
@@ -300,6 +327,10 @@ class Keyspace {
   crdt::DotContext context_;
   crdt::DotSource dots_;
   crdt::HlcClock hlc_;
+  ReplicaIndex replicas_;
+  // Names and expanded compact states handed to iteration callbacks, kept until the next write.
+  mutable std::deque<std::string> visited_names_;
+  mutable std::deque<crdt::Key> expanded_;
   crdt::Policies policies_;
   std::vector<KeyspaceObserver*> observers_;
   KeyspaceStats stats_;

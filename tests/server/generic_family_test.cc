@@ -70,7 +70,7 @@ void FieldTtl(TestServer& t, const std::string& key, const std::string& field, i
 }
 
 std::string Visible(TestServer& t, const std::string& key, int db = 0) {
-  const crdt::Key* found = t.server().keyspace().Find(db, key, t.clock().NowMs());
+  KeyRef found = t.server().keyspace().Find(db, key, t.clock().NowMs());
   if (found == nullptr) {
     return "(none)";
   }

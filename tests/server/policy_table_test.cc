@@ -162,10 +162,11 @@ TEST_CASE("conflicts: a snapshot join is judged like an op, and an overlap count
   CHECK(b.Run({"set", "s", "from-b"}) == "OK");  // concurrent
   CHECK(a.Run({"sadd", "rw", "m"}) == "1");
   // b's whole state arrives as a snapshot would: the key state and b's context.
-  const crdt::Key* theirs = b.keyspace().Find(0, "s", 0);
-  REQUIRE(theirs != nullptr);
-  const crdt::Key mine_before = *a.keyspace().Find(0, "s", 0);
-  a.keyspace().JoinState(0, "s", *theirs, b.keyspace().context());
+  KeyRef theirs_ref = b.keyspace().Find(0, "s", 0);
+  REQUIRE(theirs_ref != nullptr);
+  const crdt::Key theirs = theirs_ref->ToKey();  // a Remote keeps a pointer to the state
+  const crdt::Key mine_before = a.keyspace().Find(0, "s", 0)->ToKey();
+  a.keyspace().JoinState(0, "s", theirs, b.keyspace().context());
   const ConflictLog& log = a.keyspace().conflicts();
   CHECK(log.counts().at("string/lww") == 1);
   REQUIRE(log.Recent(1).size() == 1);
@@ -174,11 +175,11 @@ TEST_CASE("conflicts: a snapshot join is judged like an op, and an overlap count
   b.sink.DeliverTo(a.keyspace());
   CHECK(log.total() == 1);
   // The same decision judged twice (from the same local state) is counted once.
-  const ConflictLog::Remote op = ConflictLog::Remote::OfState(*theirs, b.keyspace().context());
+  const ConflictLog::Remote op = ConflictLog::Remote::OfState(theirs, b.keyspace().context());
   ConflictLog twice;
-  const crdt::Key* after = a.keyspace().Find(0, "s", 0);
+  KeyRef after = a.keyspace().Find(0, "s", 0);
   for (int i = 0; i < 2; ++i) {
-    twice.Record(0, "s", ConflictLog::Capture(&mine_before, op), op, *after, 1000 + i);
+    twice.Record(0, "s", ConflictLog::Capture(&mine_before, op), op, after->ToKey(), 1000 + i);
   }
   CHECK(twice.total() == 1);
   CHECK(twice.Recent(10).size() == 1);

@@ -26,7 +26,7 @@ void PutSet(TestServer& t, const std::string& key, std::vector<std::string> memb
 }
 
 std::string Pttl(TestServer& t, const std::string& key) {
-  const crdt::Key* k = t.server().keyspace().Find(0, key, t.clock().NowMs());
+  KeyRef k = t.server().keyspace().Find(0, key, t.clock().NowMs());
   if (k == nullptr) {
     return "-2";
   }

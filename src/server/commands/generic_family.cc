@@ -62,7 +62,7 @@ void CmdExists(CommandContext& ctx, ArgList args) {
 }
 
 void CmdType(CommandContext& ctx, ArgList args) {
-  const crdt::Key* found = *ctx.Read(args[1]);
+  KeyRef found = *ctx.Read(args[1]);
   ctx.reply.SimpleString(
       TypeName(found == nullptr ? crdt::ObjectType::kNone : found->TypeAt(ctx.now_ms)));
 }
@@ -79,7 +79,7 @@ MoveResult OpTransfer(CommandContext& ctx, std::string_view from, int to_db, std
   Keyspace& ks = ctx.keyspace();
   const int from_db = ctx.db();
   const int64_t now_ms = ctx.now_ms;
-  const crdt::Key* source = *(remove_source ? ctx.Peek(from) : ctx.Read(from));
+  KeyRef source = *(remove_source ? ctx.Peek(from) : ctx.Read(from));
   if (source == nullptr) {
     return MoveResult::kNoSource;
   }
@@ -327,7 +327,7 @@ bool ExpireConditionHolds(unsigned flags, int64_t current, int64_t when) {
 // past, if the key was deleted), 0 otherwise.
 int64_t OpExpire(Keyspace& ks, int db, std::string_view key, int64_t when_ms, unsigned flags,
                  int64_t now_ms) {
-  const crdt::Key* found = ks.Find(db, key, now_ms);
+  KeyRef found = ks.Find(db, key, now_ms);
   if (found == nullptr) {
     return 0;
   }
@@ -381,7 +381,7 @@ void CmdPExpireAt(CommandContext& ctx, ArgList args) { ExpireGeneric(ctx, args, 
 
 // TTL (relative) or EXPIRETIME (absolute), in ms or rounded seconds: -2 missing, -1 no expiry.
 void TtlGeneric(CommandContext& ctx, ArgList args, bool output_ms, bool absolute) {
-  const crdt::Key* found = *ctx.Read(args[1]);
+  KeyRef found = *ctx.Read(args[1]);
   if (found == nullptr) {
     ctx.reply.Integer(-2);
     return;
@@ -406,7 +406,7 @@ void CmdPExpireTime(CommandContext& ctx, ArgList args) { TtlGeneric(ctx, args, t
 
 void CmdPersist(CommandContext& ctx, ArgList args) {
   Keyspace& ks = ctx.keyspace();
-  const crdt::Key* found = ks.Find(ctx.db(), args[1], ctx.now_ms);
+  KeyRef found = ks.Find(ctx.db(), args[1], ctx.now_ms);
   if (found == nullptr || !found->ExpiryMs().has_value()) {
     ctx.reply.Integer(0);
     return;
@@ -437,7 +437,7 @@ bool FitsInt64(std::string_view text) {
 
 // The encoding Valkey would choose for the value as it is now (Valkey never converts back to a
 // compact encoding after deletes; Lattice reports from the current contents).
-std::string_view OpEncoding(const Config& config, const crdt::Key& key, int64_t now_ms) {
+std::string_view OpEncoding(const Config& config, const KeyRef& key, int64_t now_ms) {
   const VisibleValue value = ReadVisible(key, now_ms);
   switch (value.type) {
     case ObjectType::kString:
@@ -482,7 +482,7 @@ std::string_view OpEncoding(const Config& config, const crdt::Key& key, int64_t 
 }
 
 void CmdObjectEncoding(CommandContext& ctx, ArgList args) {
-  const crdt::Key* found = *ctx.Read(args[2]);
+  KeyRef found = *ctx.Read(args[2]);
   if (found == nullptr) {
     ctx.reply.Null();
     return;
@@ -492,7 +492,7 @@ void CmdObjectEncoding(CommandContext& ctx, ArgList args) {
 
 // Valkey shares the integers 0..9999 between keys (refcount INT_MAX); everything else is 1.
 void CmdObjectRefCount(CommandContext& ctx, ArgList args) {
-  const crdt::Key* found = *ctx.Read(args[2]);
+  KeyRef found = *ctx.Read(args[2]);
   if (found == nullptr) {
     ctx.reply.Null();
     return;
@@ -708,7 +708,7 @@ void CmdDebug(CommandContext& ctx, ArgList args) {
     ctx.reply.Array(args.size() - 2);
     for (size_t j = 2; j < args.size(); ++j) {
       Sha1Digest digest{};
-      if (const crdt::Key* found = ctx.keyspace().Find(ctx.db(), args[j], ctx.now_ms)) {
+      if (const KeyRef found = ctx.keyspace().Find(ctx.db(), args[j], ctx.now_ms)) {
         DigestValueInto(digest, ReadVisible(*found, ctx.now_ms));
       }
       ctx.reply.SimpleString(Hex(digest));

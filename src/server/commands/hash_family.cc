@@ -43,7 +43,7 @@ constexpr uint64_t kMaxRandomPicks = uint64_t{1} << 24;
 
 // A read of the hash at `key`: missing (key == nullptr), a visible hash, or another type.
 struct HashLookup {
-  const crdt::Key* key = nullptr;
+  KeyRef key;
   bool wrong_type = false;
 };
 
@@ -52,7 +52,7 @@ struct HashLookup {
 enum class Access { kRead, kWrite };
 
 HashLookup LookupHash(CommandContext& ctx, std::string_view key, Access access = Access::kWrite) {
-  Result<const crdt::Key*> found =
+  Result<KeyRef> found =
       access == Access::kRead ? ctx.Read(key, ObjectType::kHash) : ctx.Peek(key, ObjectType::kHash);
   return found.ok() ? HashLookup{*found, false} : HashLookup{nullptr, true};
 }
@@ -509,7 +509,7 @@ int64_t ConfigInt(const Config& config, std::string_view name, int64_t fallback)
 
 // Valkey keeps a small hash as a listpack and HSCAN returns all of it at once with cursor 0;
 // a hash with TTL fields, many fields or long strings is a hash table, scanned in steps.
-bool ScansAtOnce(CommandContext& ctx, const crdt::Key& key,
+bool ScansAtOnce(CommandContext& ctx, const KeyRef& key,
                  const std::vector<std::pair<std::string, std::string>>& all) {
   const Config& config = ctx.server.config();
   const int64_t max_entries = ConfigInt(config, "hash-max-listpack-entries", 128);

@@ -56,7 +56,7 @@ enum class Access { kRead, kWrite };
 // The pointer is valid until the next write to the keyspace.
 Result<const OrSet*> FindSet(CommandContext& ctx, std::string_view key,
                              Access access = Access::kRead) {
-  Result<const crdt::Key*> found = access == Access::kRead ? ctx.Read(key, crdt::ObjectType::kSet)
+  Result<KeyRef> found = access == Access::kRead ? ctx.Read(key, crdt::ObjectType::kSet)
                                                            : ctx.Peek(key, crdt::ObjectType::kSet);
   if (!found.ok()) {
     return Unexpected(found.error());

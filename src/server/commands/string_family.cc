@@ -27,7 +27,7 @@ std::string InvalidExpireTime(const CommandContext& ctx) {
   return "ERR invalid expire time in '" + ctx.command.full_name + "' command";
 }
 
-bool IsString(const CommandContext& ctx, const crdt::Key& key) {
+bool IsString(const CommandContext& ctx, const KeyRef& key) {
   return key.TypeAt(ctx.now_ms) == crdt::ObjectType::kString;
 }
 
@@ -35,6 +35,10 @@ bool IsString(const CommandContext& ctx, const crdt::Key& key) {
 
 Result<void> OpSet(CommandContext& ctx, std::string_view key, std::string value, bool keep_ttl,
                    std::optional<int64_t> expire_at_ms) {
+  if (!expire_at_ms.has_value()) {
+    ctx.keyspace().SetString(ctx.db(), key, value, keep_ttl, ctx.now_ms);  // in place
+    return {};
+  }
   return ctx.Write(key, [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& shard) {
     return k.Set(std::move(value), keep_ttl, expire_at_ms, w, shard);
   });
@@ -65,7 +69,7 @@ constexpr std::string_view kTooLong =
 // concurrently elsewhere still add on top of it.
 Result<std::string> OpIncrement(CommandContext& ctx, std::string_view key, int64_t by,
                                 std::optional<long double> float_by) {
-  const crdt::Key* entry = ctx.keyspace().Find(ctx.db(), key, ctx.now_ms);
+  KeyRef entry = ctx.keyspace().Find(ctx.db(), key, ctx.now_ms);
   if (entry != nullptr && !IsString(ctx, *entry)) {
     return Unexpected(ErrorCode::kWrongType);
   }
@@ -77,10 +81,12 @@ Result<std::string> OpIncrement(CommandContext& ctx, std::string_view key, int64
     return expected;
   }
   Result<void> written =
-      ctx.Write(key, [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& shard) {
-        return float_by ? k.IncrByFloat(*float_by, w, shard) : k.IncrBy(by, w, shard);
-      });
-  const crdt::Key* after = ctx.keyspace().Find(ctx.db(), key, ctx.now_ms);
+      float_by ? ctx.Write(key,
+                           [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& shard) {
+                             return k.IncrByFloat(*float_by, w, shard);
+                           })
+               : ctx.keyspace().IncrString(ctx.db(), key, by, ctx.now_ms);
+  KeyRef after = ctx.keyspace().Find(ctx.db(), key, ctx.now_ms);
   if (!written.ok() || after == nullptr || after->GetString(ctx.now_ms) != *expected) {
     Result<void> set = OpSet(ctx, key, *expected, /*keep_ttl=*/true, std::nullopt);
     LATTICE_ASSERT_MSG(set.ok(), "SET cannot fail");
@@ -179,7 +185,7 @@ Result<int64_t> ExpireAtMs(const CommandContext& ctx, ExpireKind kind, std::stri
 // Valkey's getGenericCommand: replies with the value or nil; false (after replying WRONGTYPE)
 // when the key holds another type.
 bool ReplyGet(CommandContext& ctx, std::string_view key) {
-  const crdt::Key* entry = *ctx.Read(key);
+  KeyRef entry = *ctx.Read(key);
   if (entry == nullptr) {
     ctx.reply.Null();
     return true;
@@ -188,7 +194,11 @@ bool ReplyGet(CommandContext& ctx, std::string_view key) {
     ctx.reply.Error(errors::kWrongType);
     return false;
   }
-  ctx.reply.Bulk(*entry->GetString(ctx.now_ms));
+  if (const std::optional<std::string_view> value = entry->CompactValue()) {
+    ctx.reply.Bulk(*value);  // no copy
+  } else {
+    ctx.reply.Bulk(*entry->GetString(ctx.now_ms));
+  }
   return true;
 }
 
@@ -198,7 +208,10 @@ void CmdGet(CommandContext& ctx, ArgList args) { ReplyGet(ctx, args[1]); }
 // WRONGTYPE for IFEQ against another type and returns nullopt then.
 std::optional<bool> SetConditionHolds(CommandContext& ctx, const ExtendedOptions& options,
                                       std::string_view key) {
-  const crdt::Key* entry = ctx.keyspace().Find(ctx.db(), key, ctx.now_ms);
+  if (options.condition == Condition::kNone) {
+    return true;  // a plain SET looks the key up once, when it writes
+  }
+  KeyRef entry = ctx.keyspace().Find(ctx.db(), key, ctx.now_ms);
   const bool found = entry != nullptr;
   switch (options.condition) {
     case Condition::kNone:
@@ -303,7 +316,7 @@ void CmdGetEx(CommandContext& ctx, ArgList args) {
     ctx.reply.Error(errors::kSyntax);
     return;
   }
-  const crdt::Key* entry = *ctx.Read(args[1]);
+  KeyRef entry = *ctx.Read(args[1]);
   if (entry == nullptr) {
     ctx.reply.Null();
     return;
@@ -337,7 +350,7 @@ void CmdGetEx(CommandContext& ctx, ArgList args) {
 void CmdMGet(CommandContext& ctx, ArgList args) {
   ctx.reply.Array(args.size() - 1);
   for (size_t i = 1; i < args.size(); ++i) {
-    const crdt::Key* entry = *ctx.Read(args[i]);
+    KeyRef entry = *ctx.Read(args[i]);
     if (entry == nullptr || !IsString(ctx, *entry)) {
       ctx.reply.Null();
     } else {
@@ -372,7 +385,7 @@ void CmdMSetNx(CommandContext& ctx, ArgList args) { MSetGeneric(ctx, args, true)
 // APPEND is a read-modify-write SET of the whole value that keeps the TTL (as Valkey's APPEND
 // leaves the expiry alone). Under concurrent writes the later write wins whole.
 void CmdAppend(CommandContext& ctx, ArgList args) {
-  const crdt::Key* entry = ctx.keyspace().Find(ctx.db(), args[1], ctx.now_ms);
+  KeyRef entry = ctx.keyspace().Find(ctx.db(), args[1], ctx.now_ms);
   std::string value;
   if (entry != nullptr) {
     if (!IsString(ctx, *entry)) {
@@ -393,7 +406,7 @@ void CmdAppend(CommandContext& ctx, ArgList args) {
 }
 
 void CmdStrLen(CommandContext& ctx, ArgList args) {
-  const crdt::Key* entry = *ctx.Read(args[1]);
+  KeyRef entry = *ctx.Read(args[1]);
   if (entry == nullptr) {
     ctx.reply.Integer(0);
   } else if (!IsString(ctx, *entry)) {
@@ -415,7 +428,7 @@ void CmdSetRange(CommandContext& ctx, ArgList args) {
     return;
   }
   const std::string_view patch = args[3];
-  const crdt::Key* entry = ctx.keyspace().Find(ctx.db(), args[1], ctx.now_ms);
+  KeyRef entry = ctx.keyspace().Find(ctx.db(), args[1], ctx.now_ms);
   std::string value;
   if (entry != nullptr) {
     if (!IsString(ctx, *entry)) {
@@ -450,7 +463,7 @@ void CmdGetRange(CommandContext& ctx, ArgList args) {
     ctx.reply.Error(errors::kNotInteger);
     return;
   }
-  const crdt::Key* entry = *ctx.Read(args[1]);
+  KeyRef entry = *ctx.Read(args[1]);
   if (entry == nullptr) {
     ctx.reply.Bulk("");
     return;

@@ -188,8 +188,8 @@ struct ZSetLookup {
 enum class Access { kRead, kWrite };
 
 ZSetLookup LookupZSet(CommandContext& ctx, std::string_view key, Access access = Access::kWrite) {
-  Result<const crdt::Key*> found = access == Access::kRead ? ctx.Read(key, crdt::ObjectType::kZSet)
-                                                           : ctx.Peek(key, crdt::ObjectType::kZSet);
+  Result<KeyRef> found = access == Access::kRead ? ctx.Read(key, crdt::ObjectType::kZSet)
+                                                 : ctx.Peek(key, crdt::ObjectType::kZSet);
   if (!found.ok()) {
     return {nullptr, true};
   }
@@ -909,7 +909,7 @@ enum class Aggregate { kSum, kMin, kMax };
 
 // One input: a sorted set, a plain set (every score 1), or a missing key (empty).
 struct Source {
-  const crdt::Key* key = nullptr;
+  KeyRef key;
   bool is_set = false;
   double weight = 1.0;
   size_t size() const {
@@ -985,7 +985,7 @@ bool LoadSources(CommandContext& ctx, ArgList args, size_t numkeys_index, SetOpR
   size_t j = numkeys_index + 1;
   for (int64_t i = 0; i < numkeys; ++i, ++j) {
     Source source;
-    const crdt::Key* found = *ctx.Read(args[j]);
+    KeyRef found = *ctx.Read(args[j]);
     const crdt::ObjectType type =
         found != nullptr ? found->TypeAt(ctx.now_ms) : crdt::ObjectType::kNone;
     if (type != crdt::ObjectType::kNone && type != crdt::ObjectType::kZSet &&

@@ -129,12 +129,28 @@ class Key {
   // Everything besides the string cell (objects, creation cells, key expiry), or nullptr when
   // the key has none of it. Read-only: state transfer (the codec) reads the cells here.
   const KeyRest* rest() const { return rest_.get(); }
+  // A key holding only the string entry `head` (the state of a compact stored string).
+  static Key OfString(RegisterEntry<std::string> head) {
+    Key key;
+    key.string_ = StringCell::OfEntry(std::move(head));
+    return key;
+  }
+  // Whether the state is a plain single-writer string: one live entry and nothing else.
+  bool PlainString() const {
+    return rest_.get() == nullptr && string_.rest() == nullptr && string_.Winner() != nullptr;
+  }
 
   // Local writes: apply to *this and `shard`, return the op. Errors are Valkey's replies.
   Result<KeyOp> Set(std::string value, bool keep_ttl, std::optional<int64_t> expire_at_ms,
                     const Writer& writer, DotContext& shard);
   Result<KeyOp> IncrBy(int64_t by, const Writer& writer, DotContext& shard);
   Result<KeyOp> IncrByFloat(long double by, const Writer& writer, DotContext& shard);
+  // IncrBy on a key that is empty or a live string with nothing besides its string cell
+  // (PlainIncrementable): the same state and op, mutated in place instead of joined.
+  bool PlainIncrementable(int64_t now_ms) const {
+    return rest_.get() == nullptr && (string_.empty() || TypeAt(now_ms) == ObjectType::kString);
+  }
+  Result<KeyOp> IncrByInPlace(int64_t by, const Writer& writer, DotContext& shard);
   std::optional<KeyOp> Del(const Writer& writer, DotContext& shard);
   // at_ms == 0 is PERSIST.
   Result<KeyOp> Expire(int64_t at_ms, const Writer& writer, DotContext& shard);

@@ -127,12 +127,22 @@ class Register {
     }
   }
   const RegisterRest<V>* rest() const { return rest_.get(); }
+  // A register holding only `head` (a plain single-writer value).
+  static Register OfEntry(Entry head) {
+    Register r;
+    r.head_ = std::move(head);
+    return r;
+  }
 
   // Delta builders: they do not modify *this. Each adds the dots it covers to `context`.
   Register AssignDelta(V value, WriteStamp& stamp, DotContext& context) const;
   Register RemoveDelta(WriteStamp& stamp, DotContext& context) const;
   Result<Register> IncrementDelta(int64_t by, long double float_by, WriteStamp& stamp,
                                   DotContext& context) const;
+  // IncrementDelta joined into *this at once (the in-place local write): the same state and the
+  // same delta, without building and joining it. Refuses (overflow) before taking a dot.
+  Result<Register> IncrementInPlace(int64_t by, long double float_by, WriteStamp& stamp,
+                                    DotContext& context);
 
   void Join(const Register& other, const DotContext& mine, const DotContext& theirs);
   // Drops what cannot matter once `stable` is causally stable (see docs/crdt.md).
@@ -323,6 +333,39 @@ Result<Register<V>> Register<V>::IncrementDelta(int64_t by, long double float_by
   context.Add(next.dot);
   Register delta;
   delta.Store({}, {}, {next}, {});
+  return delta;
+}
+
+template <typename V>
+Result<Register<V>> Register<V>::IncrementInPlace(int64_t by, long double float_by,
+                                                  WriteStamp& stamp, DotContext& context) {
+  const Dot epoch = Epoch();
+  const ReplicaId self = stamp.dots->replica();
+  IncEntry* mine = nullptr;
+  if (RegisterRest<V>* rest = rest_.get()) {
+    for (IncEntry& inc : rest->incs) {
+      if (inc.dot.replica == self && inc.epoch == epoch) {
+        mine = &inc;
+      }
+    }
+  }
+  IncEntry next{Dot{}, epoch, mine != nullptr ? mine->total : 0,
+                mine != nullptr ? mine->ftotal : 0};
+  if (__builtin_add_overflow(next.total, by, &next.total)) {
+    return Unexpected(ErrorCode::kOverflow);
+  }
+  next.ftotal += float_by;
+  next.dot = stamp.dots->Next();
+  if (mine != nullptr) {
+    context.Add(mine->dot);  // the new total supersedes the old one, in the same sorted place
+    *mine = next;
+  } else {
+    std::vector<IncEntry>& incs = rest_.Mutable().incs;
+    incs.insert(std::upper_bound(incs.begin(), incs.end(), next, detail::IncLess), next);
+  }
+  context.Add(next.dot);
+  Register delta;
+  delta.rest_.Mutable().incs.push_back(next);
   return delta;
 }
 

@@ -1,0 +1,139 @@
+#include "store/stored_key.h"
+
+#include <malloc.h>
+
+#include <cstdlib>
+#include <new>
+
+#include "lattice/common/assert.h"
+
+namespace lattice::server {
+
+std::optional<uint64_t> ReplicaIndex::Pack(crdt::Dot dot) {
+  if (dot.seq > kSeqMask || !dot.valid()) {
+    return std::nullopt;
+  }
+  uint64_t index = 0;
+  if (dot.replica != ids_[0]) {
+    auto it = index_.find(dot.replica);
+    if (it == index_.end()) {
+      if (ids_.size() > 0xffff) {
+        return std::nullopt;
+      }
+      it = index_.emplace(dot.replica, static_cast<uint16_t>(ids_.size())).first;
+      ids_.push_back(dot.replica);
+    }
+    index = it->second;
+  }
+  return (index << kSeqBits) | dot.seq;
+}
+
+StoredKey* StoredKey::Allocate(std::string_view name, size_t extra) {
+  LATTICE_ASSERT(name.size() < kFullFlag && extra < kFullFlag);
+  void* memory = std::malloc(sizeof(StoredKey) + name.size() + extra);
+  if (memory == nullptr) {
+    throw std::bad_alloc();
+  }
+  auto* stored = new (memory) StoredKey();
+  stored->name_len_ = static_cast<uint32_t>(name.size());
+  if (!name.empty()) {
+    std::memcpy(stored->bytes(), name.data(), name.size());
+  }
+  return stored;
+}
+
+StoredKey* StoredKey::NewCompact(std::string_view name, std::string_view value, uint64_t hlc,
+                                 uint64_t packed_dot) {
+  StoredKey* stored = Allocate(name, value.size());
+  stored->hlc_ = hlc;
+  stored->dot_ = packed_dot;
+  stored->value_len_ = static_cast<uint32_t>(value.size());
+  if (!value.empty()) {
+    std::memcpy(stored->bytes() + name.size(), value.data(), value.size());
+  }
+  return stored;
+}
+
+StoredKey* StoredKey::NewFull(std::string_view name, crdt::Key key) {
+  auto full = std::make_unique<crdt::Key>(std::move(key));
+  StoredKey* stored = Allocate(name, 0);
+  stored->full_ = full.release();
+  stored->value_len_ = kFullFlag;
+  return stored;
+}
+
+void StoredKey::Free(StoredKey* stored) {
+  if (stored == nullptr) {
+    return;
+  }
+  if (!stored->compact()) {
+    delete stored->full_;
+  }
+  stored->~StoredKey();
+  std::free(stored);
+}
+
+bool StoredKey::AssignInPlace(std::string_view value, uint64_t hlc, uint64_t packed_dot) {
+  LATTICE_ASSERT(compact());
+  if (sizeof(StoredKey) + name_len_ + value.size() > malloc_usable_size(this)) {
+    return false;
+  }
+  hlc_ = hlc;
+  dot_ = packed_dot;
+  value_len_ = static_cast<uint32_t>(value.size());
+  if (!value.empty()) {
+    std::memmove(bytes() + name_len_, value.data(), value.size());
+  }
+  return true;
+}
+
+crdt::Key ExpandCompact(const StoredKey& stored, const ReplicaIndex& replicas) {
+  return crdt::Key::OfString(crdt::RegisterEntry<std::string>{
+      std::string(stored.value()), stored.hlc(), replicas.Unpack(stored.packed_dot())});
+}
+
+namespace {
+
+const crdt::Key& EmptyKey() {
+  static const crdt::Key kEmpty;
+  return kEmpty;
+}
+
+}  // namespace
+
+crdt::ObjectType KeyRef::Type() const {
+  return stored_->compact() ? crdt::ObjectType::kString : stored_->full().Type();
+}
+
+crdt::ObjectType KeyRef::TypeAt(int64_t now_ms) const {
+  return stored_->compact() ? crdt::ObjectType::kString : stored_->full().TypeAt(now_ms);
+}
+
+std::optional<int64_t> KeyRef::ExpiryMs() const {
+  return stored_->compact() ? std::nullopt : stored_->full().ExpiryMs();
+}
+
+std::optional<std::string> KeyRef::GetString(int64_t now_ms) const {
+  if (stored_->compact()) {
+    return std::string(stored_->value());
+  }
+  return stored_->full().GetString(now_ms);
+}
+
+const crdt::OrHash& KeyRef::hash() const {
+  return (stored_->compact() ? EmptyKey() : stored_->full()).hash();
+}
+
+const crdt::OrSet& KeyRef::set() const {
+  return (stored_->compact() ? EmptyKey() : stored_->full()).set();
+}
+
+const crdt::SortedSet& KeyRef::zset() const {
+  return (stored_->compact() ? EmptyKey() : stored_->full()).zset();
+}
+
+crdt::Key KeyRef::ToKey() const {
+  return stored_->compact() ? ExpandCompact(*stored_, *replicas_) : stored_->full();
+}
+
+}  // namespace lattice::server

@@ -1,0 +1,153 @@
+#pragma once
+// How the keyspace stores one key (docs/architecture.md, "Storage of keys"). Every key is one
+// StoredKey allocation, and a slot's table holds only pointers to them. A StoredKey has one of
+// two forms:
+//
+// - compact: a plain single-writer string (one live SET entry, nothing concurrent, no counter
+//   state, no expiry, no other type): a 24-byte header (HLC, packed dot, lengths) followed by the
+//   key bytes and the value bytes. The dot is packed as a 16-bit index into the keyspace's
+//   ReplicaIndex and a 48-bit sequence number.
+// - full: the header holds a pointer to a crdt::Key, the generic CRDT state that every unusual
+//   case (concurrent entries, counters, tombstones, expiry, collections) lives in.
+//
+// The keyspace converts between the two as writes change the state (ToFull before the generic
+// mutators run, and back to compact when a key settles as a plain string), so crdt::Key stays the
+// reference for the semantics, and the compact form is only a smaller encoding of one of its
+// states. KeyRef is the read handle commands get: it answers the common reads of either form and
+// materialises a crdt::Key when a caller needs the whole state. Not thread-safe.
+
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/hash/hash.h"
+#include "lattice/common/ids.h"
+#include "lattice/crdt/key.h"
+
+namespace lattice::server {
+
+// The replicas whose dots compact keys hold, each named by a 16-bit index (this replica is 0).
+class ReplicaIndex {
+ public:
+  static constexpr int kSeqBits = 48;
+  static constexpr uint64_t kSeqMask = (uint64_t{1} << kSeqBits) - 1;
+
+  explicit ReplicaIndex(ReplicaId own) { ids_.push_back(own); }
+  // The packed form of `dot`, or nullopt when it cannot be packed (the sequence needs more than
+  // 48 bits, or 65536 replicas are already indexed).
+  std::optional<uint64_t> Pack(crdt::Dot dot);
+  crdt::Dot Unpack(uint64_t packed) const {
+    return crdt::Dot{ids_[packed >> kSeqBits], packed & kSeqMask};
+  }
+
+ private:
+  std::vector<ReplicaId> ids_;
+  absl::flat_hash_map<ReplicaId, uint16_t> index_;  // every id but ids_[0]
+};
+
+class StoredKey {
+ public:
+  struct Deleter {
+    void operator()(StoredKey* stored) const { Free(stored); }
+  };
+
+  static StoredKey* NewCompact(std::string_view name, std::string_view value, uint64_t hlc,
+                               uint64_t packed_dot);
+  static StoredKey* NewFull(std::string_view name, crdt::Key key);
+  static void Free(StoredKey* stored);
+
+  std::string_view name() const { return {bytes(), name_len_}; }
+  bool compact() const { return (value_len_ & kFullFlag) == 0; }
+
+  // Compact form only.
+  std::string_view value() const { return {bytes() + name_len_, value_len_}; }
+  uint64_t hlc() const { return hlc_; }
+  uint64_t packed_dot() const { return dot_; }
+  // Overwrites the value, HLC and dot in place if the new value fits the allocation.
+  bool AssignInPlace(std::string_view value, uint64_t hlc, uint64_t packed_dot);
+
+  // Full form only.
+  crdt::Key& full() { return *full_; }
+  const crdt::Key& full() const { return *full_; }
+
+ private:
+  static constexpr uint32_t kFullFlag = 0x80000000u;
+  StoredKey() = default;
+  ~StoredKey() = default;
+  char* bytes() { return reinterpret_cast<char*>(this + 1); }
+  const char* bytes() const { return reinterpret_cast<const char*>(this + 1); }
+  static StoredKey* Allocate(std::string_view name, size_t extra);
+
+  union {
+    uint64_t hlc_;
+    crdt::Key* full_;
+  };
+  uint64_t dot_ = 0;
+  uint32_t name_len_ = 0;
+  uint32_t value_len_ = 0;  // kFullFlag set in the full form
+};
+static_assert(sizeof(StoredKey) == 24);
+
+using StoredKeyPtr = std::unique_ptr<StoredKey, StoredKey::Deleter>;
+
+// Hash and equality of table entries by key name, with string_view lookup.
+struct StoredKeyHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view name) const { return absl::Hash<std::string_view>{}(name); }
+  size_t operator()(const StoredKeyPtr& stored) const { return (*this)(stored->name()); }
+};
+struct StoredKeyEq {
+  using is_transparent = void;
+  static std::string_view NameOf(std::string_view name) { return name; }
+  static std::string_view NameOf(const StoredKeyPtr& stored) { return stored->name(); }
+  template <typename A, typename B>
+  bool operator()(const A& a, const B& b) const {
+    return NameOf(a) == NameOf(b);
+  }
+};
+
+// The full state a compact key stands for.
+crdt::Key ExpandCompact(const StoredKey& stored, const ReplicaIndex& replicas);
+
+// A read handle on one stored key (or none): pointer-like, so `ref->TypeAt(now)`, `ref ==
+// nullptr` and `*ref` read as they did on a const crdt::Key*. Valid until the keyspace changes.
+class KeyRef {
+ public:
+  KeyRef() = default;
+  KeyRef(std::nullptr_t) {}  // NOLINT: reads as a null pointer
+  KeyRef(const StoredKey* stored, const ReplicaIndex* replicas)
+      : stored_(stored), replicas_(replicas) {}
+
+  explicit operator bool() const { return stored_ != nullptr; }
+  friend bool operator==(const KeyRef& ref, std::nullptr_t) { return ref.stored_ == nullptr; }
+  friend bool operator==(const KeyRef& a, const KeyRef& b) { return a.stored_ == b.stored_; }
+  const KeyRef* operator->() const { return this; }
+  const KeyRef& operator*() const { return *this; }
+
+  crdt::ObjectType Type() const;
+  crdt::ObjectType TypeAt(int64_t now_ms) const;
+  std::optional<int64_t> ExpiryMs() const;
+  std::optional<std::string> GetString(int64_t now_ms) const;
+  // The value of a compact key without a copy (nullopt for the full form: use GetString).
+  std::optional<std::string_view> CompactValue() const {
+    if (stored_->compact()) return stored_->value();
+    return std::nullopt;
+  }
+  const crdt::OrHash& hash() const;
+  const crdt::OrSet& set() const;
+  const crdt::SortedSet& zset() const;
+  // The generic state: nullptr for a compact key (ToKey materialises it).
+  const crdt::Key* full() const { return stored_->compact() ? nullptr : &stored_->full(); }
+  crdt::Key ToKey() const;
+
+ private:
+  const StoredKey* stored_ = nullptr;
+  const ReplicaIndex* replicas_ = nullptr;
+};
+
+}  // namespace lattice::server
