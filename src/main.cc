@@ -158,7 +158,8 @@ int main(int argc, char** argv) {
   server.config().set_on_apply([&server, &tls](std::string_view name) {
     return tls.ApplyConfigChange(server.config(), name);
   });
-  lattice::net::ClientListener listener(io, **node);
+  lattice::net::LoopTurn turn(io, **node);  // before the links and listeners can take input
+  lattice::net::ClientListener listener(io, **node, turn);
   lattice::net::NodeTimer timer(io, **node);
   auto stop = [&] {
     timer.Stop();

@@ -27,8 +27,8 @@ tcp::socket& Lowest(TlsStream& stream) { return stream.next_layer(); }
 
 }  // namespace
 
-ClientListener::ClientListener(asio::io_context& io, server::Node& node)
-    : io_(io), node_(node), server_(node.server()), cron_timer_(io) {}
+ClientListener::ClientListener(asio::io_context& io, server::Node& node, LoopTurn& turn)
+    : io_(io), node_(node), turn_(turn), server_(node.server()), cron_timer_(io) {}
 
 Result<void> ClientListener::Listen(const std::vector<std::string>& bind, int port) {
   if (port != 0) {
@@ -232,7 +232,12 @@ asio::awaitable<void> ClientListener::Session(Stream& stream) {
           break;
         }
       }
-      node_.EndOfBatch();
+      if (out.empty() || client.killed) {
+        node_.EndOfBatch();
+      } else {
+        // Log before reply: the replies leave once the end of the turn wrote the op log.
+        co_await turn_.AsyncWaitEnd(asio::use_awaitable);
+      }
       if (!out.empty() && !client.killed) {
         co_await asio::async_write(stream, asio::buffer(out),
                                    asio::redirect_error(asio::use_awaitable, ec));

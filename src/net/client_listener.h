@@ -3,9 +3,10 @@
 // port, and runs one coroutine per connection on the event-loop thread that owns the Server. The
 // session loop is one template over the byte stream (a TCP socket or a TLS stream over one). Each
 // connection reads into a reused buffer, parses every complete command in it, executes them in
-// order, and writes all their replies with one write (pipelining). Protocol errors reply and close;
-// a client over client-query-buffer-limit is closed without a reply, as Valkey does. Not
-// thread-safe: everything runs on one io_context thread.
+// order, waits for the end of the event-loop turn (net/loop_turn.h: the op log written for every
+// client of the turn) and writes all their replies with one write (pipelining). Protocol errors
+// reply and close; a client over client-query-buffer-limit is closed without a reply, as Valkey
+// does. Not thread-safe: everything runs on one io_context thread.
 
 #include <cstdint>
 #include <memory>
@@ -14,6 +15,7 @@
 
 #include "lattice/common/result.h"
 #include "net/asio.h"
+#include "net/loop_turn.h"
 #include "node/node.h"
 #include "server/server.h"
 
@@ -23,7 +25,8 @@ class Tls;
 
 class ClientListener {
  public:
-  ClientListener(asio::io_context& io, server::Node& node);
+  // `turn` ends the event-loop turns of `node`; both must outlive the listener.
+  ClientListener(asio::io_context& io, server::Node& node, LoopTurn& turn);
 
   // Binds every address of `bind` (Valkey's `bind` list; "*" is 0.0.0.0, "-::*" / "::*" IPv6
   // any, a leading '-' marks an address that may be unavailable) on `port`; port 0 opens no
@@ -51,6 +54,7 @@ class ClientListener {
 
   asio::io_context& io_;
   server::Node& node_;
+  LoopTurn& turn_;
   server::Server& server_;
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;
   asio::steady_timer cron_timer_;

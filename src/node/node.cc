@@ -66,7 +66,7 @@ Result<std::unique_ptr<Node>> Node::Open(NodeOptions options, NodeSeams seams) {
 Node::Node(NodeOptions& options, const NodeSeams& seams)
     : clock_(seams.clock),
       on_log_failure_(std::move(options.on_log_failure)),
-      server_(std::make_unique<Server>(std::move(options.config), seams.clock, *options.replica,
+      server_(std::make_unique<Server>(std::move(options.config), clock_, *options.replica,
                                        options.rng_seed)) {
   // Each timer's first run is one period after the start, as the event-loop timers' were; the
   // replication tick runs at once (the peer links started it with the links).
@@ -145,18 +145,35 @@ int64_t Node::Tick() {
   return std::max<int64_t>(1, next - now);
 }
 
-// Log before send, for the migration stream as for the peer links: the batch's ops are written
+void Node::set_end_of_turn_hook(std::function<void()> hook) {
+  end_of_turn_hook_ = std::move(hook);
+  clock_.set_caching(end_of_turn_hook_);
+}
+
+bool Node::EndOfBatch() {
+  if (end_of_turn_hook_) {
+    end_of_turn_hook_();
+    return true;
+  }
+  return EndOfTurn();
+}
+
+// Log before send, for the migration stream as for the peer links: the turn's ops are written
 // to the op log (synced per appendfsync) before any of them leaves for a migration target, so a
 // crash can never leave a target shard holding an op its source lost and never acknowledged.
-bool Node::EndOfBatch() {
+// The turn's cached wall-clock time is forgotten last, so nothing here reads a fresh one (which
+// would ask for another end of turn).
+bool Node::EndOfTurn() {
+  bool durable = true;
   if (replication_ != nullptr) {
     if (Result<void> done = replication_->EndOfBatch(); !done.ok()) {
       if (on_log_failure_) on_log_failure_(done.error(), server_->config());
-      return false;
+      durable = false;
     }
   }
-  if (cluster_ != nullptr) cluster_->Flush();
-  return true;
+  if (durable && cluster_ != nullptr) cluster_->Flush();
+  clock_.Forget();
+  return durable;
 }
 
 Result<void> Node::Close() {

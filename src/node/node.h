@@ -14,6 +14,12 @@
 // every 50 ms, Cluster::Tick every 10 ms) and says when to call it next; EndOfBatch() is called
 // by whoever ran commands or handled input, before it yields. Neither does I/O of its own.
 //
+// Turns: production's event loop (net/loop_turn.h) installs an end-of-turn hook. Then
+// EndOfBatch() only asks for the end of the turn (the hook posts one handler per turn, which
+// calls EndOfTurn() once for every batch of the turn), and the wall clock the Server and Cluster
+// read is cached for the turn (node/turn_clock.h). Without a hook (the simulator, fuzz targets,
+// tests) EndOfBatch() ends the turn at once and every clock read reads the seam's clock.
+//
 // Ownership: the Node owns the Server, Replication and Cluster; the seams must outlive it.
 // Not thread-safe: the event-loop thread (or the simulator) owns the Node.
 
@@ -27,6 +33,7 @@
 #include "lattice/common/result.h"
 #include "lattice/repl/replicator.h"
 #include "lattice/repl/storage.h"
+#include "node/turn_clock.h"
 #include "server/config.h"
 #include "server/server.h"
 #include "store/clock.h"
@@ -90,10 +97,16 @@ class Node {
   // Runs the periodic work that is due by the clock's monotonic time; returns how many ms until
   // the next is due. The caller ends the batch afterwards (as after any other input).
   int64_t Tick();
-  // After a batch of commands or peer input, before yielding: sends buffered migration ops, then
-  // makes the batch durable per appendfsync and lets replication send. False if the op log
-  // failed: on_log_failure ran, and nothing of the batch may be acknowledged.
+  // After a batch of commands or peer input, before yielding. Without an end-of-turn hook, the
+  // same as EndOfTurn(); with one, asks for the end of the turn and returns true.
   bool EndOfBatch();
+  // Makes every batch since the last call durable per appendfsync (the op log written and
+  // synced), then sends the buffered migration ops and lets replication send. False if the op
+  // log failed: on_log_failure ran, and nothing of the batch may be acknowledged.
+  bool EndOfTurn();
+  // The event loop's end-of-turn request (see Turns above); null: none (EndOfBatch ends the
+  // turn itself). The hook must post the end of the turn, never call EndOfTurn() inline.
+  void set_end_of_turn_hook(std::function<void()> hook);
   // Clean shutdown: flushes and syncs the op log.
   Result<void> Close();
 
@@ -111,8 +124,9 @@ class Node {
   // Whether `timer` is due at `now`; if so it is rearmed `period_ms` later.
   static bool Due(Timer& timer, int64_t now, int64_t period_ms);
 
-  const Clock& clock_;
+  TurnClock clock_;  // over the seam's clock; what the Server and Cluster read
   std::function<void(const Error&, const Config&)> on_log_failure_;
+  std::function<void()> end_of_turn_hook_;
   std::unique_ptr<Server> server_;
   std::unique_ptr<Replication> replication_;  // after server_: it observes the keyspace
   std::unique_ptr<Cluster> cluster_;          // likewise

@@ -160,6 +160,10 @@ RequestParser::Status RequestParser::Parse(std::string_view input, size_t* consu
           *consumed = pos;
           return Status::kNeedMore;
         }
+        if (input[pos] == '*' && ParseWhole(input, &pos)) {
+          *consumed = pos;
+          return Status::kCommand;
+        }
         state_ = input[pos] == '*' ? State::kMultibulkCount : State::kInline;
         continue;
       case State::kMultibulkCount:
@@ -413,6 +417,77 @@ RequestParser::Step RequestParser::ParseBulkData(std::string_view input, size_t*
   state_ = State::kStart;
   FinishCommand();
   return Step::kCommand;
+}
+
+// The common case: a whole multibulk command inside `input`, whose arguments become views into
+// `input` with nothing copied. It reads exactly what the incremental path would (a header line
+// ends at its first '\r', the byte after it and the two bytes after bulk data are skipped
+// unchecked) and gives up, consuming nothing, on anything else: a partial command, a count or
+// length the incremental path refuses or skips, an unauthenticated client. The incremental path
+// then parses the same bytes and gives its verdict.
+bool RequestParser::ParseWhole(std::string_view input, size_t* pos) {
+  if (!limits_.authenticated) {
+    return false;
+  }
+  size_t at = *pos;
+  int64_t count = 0;
+  if (!WholeHeader(input, '*', &at, &count) || count <= 0 || count > INT_MAX) {
+    return false;
+  }
+  views_.clear();
+  for (int64_t i = 0; i < count; ++i) {
+    int64_t len = 0;
+    if (!WholeHeader(input, '$', &at, &len) || len < 0 ||
+        static_cast<uint64_t>(len) > limits_.proto_max_bulk_len ||
+        static_cast<uint64_t>(len) + 2 > input.size() - at) {
+      return false;
+    }
+    views_.emplace_back(input.data() + at, static_cast<size_t>(len));
+    at += static_cast<size_t>(len) + 2;
+  }
+  *pos = at;
+  return true;
+}
+
+// One `<prefix><integer>\r?` header line wholly inside `input` at *at, within inline_max.
+bool RequestParser::WholeHeader(std::string_view input, char prefix, size_t* at, int64_t* value) {
+  const size_t available = input.size() - *at;
+  if (available < 3 || input[*at] != prefix) {
+    return false;
+  }
+  const char* begin = input.data() + *at;
+  // Most headers are a few digits: read them straight, as ParseInt64Strict would.
+  if (begin[1] >= '0' && begin[1] <= '9') {
+    constexpr size_t kDigitsMax = 18;  // below INT64_MAX whatever the digits
+    const size_t limit = std::min(available - 1, kDigitsMax + 1);
+    int64_t number = begin[1] - '0';
+    size_t i = 2;
+    for (; i < limit && begin[i] >= '0' && begin[i] <= '9'; ++i) {
+      number = number * 10 + (begin[i] - '0');
+    }
+    const bool plain = (begin[1] != '0' || i == 2) && i <= kDigitsMax;
+    if (plain && i <= limits_.inline_max && i + 1 < available && begin[i] == '\r') {
+      *value = number;
+      *at += i + 2;
+      return true;
+    }
+  }
+  const size_t scan = std::min<uint64_t>(available, limits_.inline_max + 1);
+  const char* cr = static_cast<const char*>(std::memchr(begin, '\r', scan));
+  if (cr == nullptr) {
+    return false;
+  }
+  const size_t part = static_cast<size_t>(cr - begin);
+  if (part > limits_.inline_max || part + 1 >= available) {
+    return false;
+  }
+  const std::optional<int64_t> parsed = ParseInt64Strict(std::string_view(begin + 1, part - 1));
+  if (!parsed.has_value()) {
+    return false;
+  }
+  *value = *parsed;
+  *at += part + 2;
+  return true;
 }
 
 RequestParser::LineStatus RequestParser::TakeHeaderLine(std::string_view input, size_t* pos,

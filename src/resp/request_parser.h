@@ -6,11 +6,13 @@
 // exactly Valkey's (see shared/reference/valkey-compat.md §4.7); a protocol error is final: the
 // caller replies with error() and closes the connection.
 //
-// Ownership: the parser copies argument bytes into its own reusable storage, so the caller may
-// discard consumed input at once. The views returned by args() stay valid until the next call to
-// Parse() or Reset(). Memory held is bounded by the limits: a header line is at most 64 KB, an
-// argument at most proto_max_bulk_len, and argument storage is never reserved from a count the
-// client claims, only grown as bytes arrive. Not thread-safe; one parser per connection.
+// Ownership: a command wholly inside the input given to Parse() (the common case) is returned as
+// views into that input, nothing copied; the parts of a command split across calls are copied
+// into the parser's own reusable storage. So the views returned by args() stay valid until the
+// next call to Parse() or Reset(), and as long as the input bytes of the call that returned them.
+// Memory held is bounded by the limits: a header line is at most 64 KB, an argument at most
+// proto_max_bulk_len, and argument storage is never reserved from a count the client claims, only
+// grown as bytes arrive. Not thread-safe; one parser per connection.
 
 #include <cstddef>
 #include <cstdint>
@@ -86,6 +88,8 @@ class RequestParser {
   enum class Step { kCommand, kNeedMore, kSkipped, kError };
   enum class LineStatus { kDone, kNeedMore, kTooBig };
 
+  bool ParseWhole(std::string_view input, size_t* pos);
+  bool WholeHeader(std::string_view input, char prefix, size_t* at, int64_t* value);
   Step ParseInline(std::string_view input, size_t* pos);
   Step ParseHiddenInline(std::string_view input, size_t* pos);
   Step ParseMultibulk(std::string_view input, size_t* pos);

@@ -28,16 +28,12 @@ void CommandRegistry::Add(CommandSpec spec) {
 }
 
 const Command* CommandRegistry::Find(std::string_view name) const {
-  thread_local std::string lowered;
-  const std::string_view key = AsciiLower(name, lowered);
-  auto it = commands_.find(absl::string_view(key.data(), key.size()));
+  auto it = commands_.find(name);
   return it == commands_.end() ? nullptr : it->second.get();
 }
 
 const Command* CommandRegistry::FindSubcommand(const Command& parent, std::string_view name) const {
-  thread_local std::string lowered;
-  const std::string_view key = AsciiLower(name, lowered);
-  auto it = parent.subcommands.find(absl::string_view(key.data(), key.size()));
+  auto it = parent.subcommands.find(name);
   return it == parent.subcommands.end() ? nullptr : it->second.get();
 }
 

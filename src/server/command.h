@@ -110,7 +110,8 @@ struct Command {
   std::string full_name;  // "get", or "client|setname" for a subcommand
   const Command* parent = nullptr;
   uint32_t acl_id = 0;  // this command's bit in ACL users' command bitmaps (server/acl.h)
-  absl::flat_hash_map<std::string, std::unique_ptr<Command>> subcommands;
+  absl::flat_hash_map<std::string, std::unique_ptr<Command>, CaseInsensitiveHash, CaseInsensitiveEq>
+      subcommands;
   // Statistics live beside the command so the hot path does no map lookup; the table is
   // otherwise immutable after startup.
   mutable CommandStats stats;
@@ -137,7 +138,9 @@ class CommandRegistry {
   size_t size() const { return commands_.size(); }
 
  private:
-  absl::flat_hash_map<std::string, std::unique_ptr<Command>> commands_;
+  // Keyed by lower-case name, looked up in any case without a copy.
+  absl::flat_hash_map<std::string, std::unique_ptr<Command>, CaseInsensitiveHash, CaseInsensitiveEq>
+      commands_;
   uint32_t next_acl_id_ = 0;
 };
 

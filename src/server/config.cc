@@ -1275,101 +1275,142 @@ std::string Config::ValueOf(std::string_view name) const {
 
 const ConfigValue& Config::At(std::string_view name) const { return values_[MustLookup(name)]; }
 
+// An accessor's directive, looked up by name once per accessor (the table is fixed), not per
+// call: some accessors run for every client read batch.
+#define LATTICE_CONFIG_AT(name)                   \
+  values_[([] {                                   \
+    static const size_t index = MustLookup(name); \
+    return index;                                 \
+  })()]
+
 // Accessors. Integer directives are range-checked on the way in, so the narrowing casts below
 // never lose information.
-int Config::port() const { return static_cast<int>(At("port").number); }
-std::vector<std::string> Config::bind() const { return At("bind").items; }
-std::string Config::dir() const { return At("dir").text; }
-std::string Config::region() const { return At("region").text; }
-std::string Config::shard_id() const { return At("shard-id").text; }
+int Config::port() const { return static_cast<int>(LATTICE_CONFIG_AT("port").number); }
+std::vector<std::string> Config::bind() const { return LATTICE_CONFIG_AT("bind").items; }
+std::string Config::dir() const { return LATTICE_CONFIG_AT("dir").text; }
+std::string Config::region() const { return LATTICE_CONFIG_AT("region").text; }
+std::string Config::shard_id() const { return LATTICE_CONFIG_AT("shard-id").text; }
 int64_t Config::auto_aof_rewrite_percentage() const {
-  return At("auto-aof-rewrite-percentage").number;
+  return LATTICE_CONFIG_AT("auto-aof-rewrite-percentage").number;
 }
 uint64_t Config::auto_aof_rewrite_min_size() const {
-  return static_cast<uint64_t>(At("auto-aof-rewrite-min-size").number);
+  return static_cast<uint64_t>(LATTICE_CONFIG_AT("auto-aof-rewrite-min-size").number);
 }
-int64_t Config::repl_timeout() const { return At("repl-timeout").number; }
-int64_t Config::crdt_backlog_ops() const { return At("crdt-backlog-ops").number; }
-int64_t Config::crdt_backlog_size() const { return At("crdt-backlog-size").number; }
-int64_t Config::crdt_conflicts_max_len() const { return At("crdt-conflicts-max-len").number; }
-int64_t Config::crdt_conflicts_log_rate() const { return At("crdt-conflicts-log-rate").number; }
+int64_t Config::repl_timeout() const { return LATTICE_CONFIG_AT("repl-timeout").number; }
+int64_t Config::crdt_backlog_ops() const { return LATTICE_CONFIG_AT("crdt-backlog-ops").number; }
+int64_t Config::crdt_backlog_size() const { return LATTICE_CONFIG_AT("crdt-backlog-size").number; }
+int64_t Config::crdt_conflicts_max_len() const {
+  return LATTICE_CONFIG_AT("crdt-conflicts-max-len").number;
+}
+int64_t Config::crdt_conflicts_log_rate() const {
+  return LATTICE_CONFIG_AT("crdt-conflicts-log-rate").number;
+}
 int Config::replication_port() const {
-  const int configured = static_cast<int>(At("replication-port").number);
+  const int configured = static_cast<int>(LATTICE_CONFIG_AT("replication-port").number);
   return configured != 0 ? configured : (port() != 0 ? port() : tls_port()) + 10000;
 }
-std::vector<std::string> Config::peers() const { return At("peer").items; }
-std::vector<std::string> Config::crdt_policies() const { return At("crdt-policy").items; }
-std::string Config::appendfsync() const { return At("appendfsync").text; }
-bool Config::appendonly() const { return At("appendonly").number != 0; }
-std::string Config::requirepass() const { return At("requirepass").text; }
-std::string Config::aclfile() const { return At("aclfile").text; }
-int64_t Config::acllog_max_len() const { return At("acllog-max-len").number; }
-std::string Config::masterauth() const { return At("primaryauth").text; }
-std::string Config::masteruser() const { return At("primaryuser").text; }
-bool Config::cluster_enabled() const { return At("cluster-enabled").number != 0; }
-int Config::cluster_databases() const { return static_cast<int>(At("cluster-databases").number); }
-int64_t Config::cluster_node_timeout() const { return At("cluster-node-timeout").number; }
-std::string Config::cluster_config_file() const { return At("cluster-config-file").text; }
+std::vector<std::string> Config::peers() const { return LATTICE_CONFIG_AT("peer").items; }
+std::vector<std::string> Config::crdt_policies() const {
+  return LATTICE_CONFIG_AT("crdt-policy").items;
+}
+std::string Config::appendfsync() const { return LATTICE_CONFIG_AT("appendfsync").text; }
+bool Config::appendonly() const { return LATTICE_CONFIG_AT("appendonly").number != 0; }
+std::string Config::requirepass() const { return LATTICE_CONFIG_AT("requirepass").text; }
+std::string Config::aclfile() const { return LATTICE_CONFIG_AT("aclfile").text; }
+int64_t Config::acllog_max_len() const { return LATTICE_CONFIG_AT("acllog-max-len").number; }
+std::string Config::masterauth() const { return LATTICE_CONFIG_AT("primaryauth").text; }
+std::string Config::masteruser() const { return LATTICE_CONFIG_AT("primaryuser").text; }
+bool Config::cluster_enabled() const { return LATTICE_CONFIG_AT("cluster-enabled").number != 0; }
+int Config::cluster_databases() const {
+  return static_cast<int>(LATTICE_CONFIG_AT("cluster-databases").number);
+}
+int64_t Config::cluster_node_timeout() const {
+  return LATTICE_CONFIG_AT("cluster-node-timeout").number;
+}
+std::string Config::cluster_config_file() const {
+  return LATTICE_CONFIG_AT("cluster-config-file").text;
+}
 bool Config::cluster_require_full_coverage() const {
-  return At("cluster-require-full-coverage").number != 0;
+  return LATTICE_CONFIG_AT("cluster-require-full-coverage").number != 0;
 }
 bool Config::cluster_allow_reads_when_down() const {
-  return At("cluster-allow-reads-when-down").number != 0;
+  return LATTICE_CONFIG_AT("cluster-allow-reads-when-down").number != 0;
 }
-std::string Config::cluster_announce_ip() const { return At("cluster-announce-ip").text; }
+std::string Config::cluster_announce_ip() const {
+  return LATTICE_CONFIG_AT("cluster-announce-ip").text;
+}
 int Config::cluster_announce_port() const {
-  return static_cast<int>(At("cluster-announce-port").number);
+  return static_cast<int>(LATTICE_CONFIG_AT("cluster-announce-port").number);
 }
-int Config::tls_port() const { return static_cast<int>(At("tls-port").number); }
-std::string Config::tls_cert_file() const { return At("tls-cert-file").text; }
-std::string Config::tls_key_file() const { return At("tls-key-file").text; }
-std::string Config::tls_key_file_pass() const { return At("tls-key-file-pass").text; }
-std::string Config::tls_ca_cert_file() const { return At("tls-ca-cert-file").text; }
-std::string Config::tls_ca_cert_dir() const { return At("tls-ca-cert-dir").text; }
-std::string Config::tls_auth_clients() const { return At("tls-auth-clients").text; }
-bool Config::tls_replication() const { return At("tls-replication").number != 0; }
-std::string Config::tls_protocols() const { return At("tls-protocols").text; }
-std::string Config::tls_ciphers() const { return At("tls-ciphers").text; }
-std::string Config::tls_ciphersuites() const { return At("tls-ciphersuites").text; }
-std::string Config::crdt_shard_secret() const { return At("crdt-shard-secret").text; }
-std::string Config::loglevel() const { return At("loglevel").text; }
-std::string Config::logfile() const { return At("logfile").text; }
-std::string Config::pidfile() const { return At("pidfile").text; }
-std::string Config::dbfilename() const { return At("dbfilename").text; }
-std::string Config::appendfilename() const { return At("appendfilename").text; }
-std::string Config::appenddirname() const { return At("appenddirname").text; }
-std::string Config::save() const { return At("save").text; }
+int Config::tls_port() const { return static_cast<int>(LATTICE_CONFIG_AT("tls-port").number); }
+std::string Config::tls_cert_file() const { return LATTICE_CONFIG_AT("tls-cert-file").text; }
+std::string Config::tls_key_file() const { return LATTICE_CONFIG_AT("tls-key-file").text; }
+std::string Config::tls_key_file_pass() const {
+  return LATTICE_CONFIG_AT("tls-key-file-pass").text;
+}
+std::string Config::tls_ca_cert_file() const { return LATTICE_CONFIG_AT("tls-ca-cert-file").text; }
+std::string Config::tls_ca_cert_dir() const { return LATTICE_CONFIG_AT("tls-ca-cert-dir").text; }
+std::string Config::tls_auth_clients() const { return LATTICE_CONFIG_AT("tls-auth-clients").text; }
+bool Config::tls_replication() const { return LATTICE_CONFIG_AT("tls-replication").number != 0; }
+std::string Config::tls_protocols() const { return LATTICE_CONFIG_AT("tls-protocols").text; }
+std::string Config::tls_ciphers() const { return LATTICE_CONFIG_AT("tls-ciphers").text; }
+std::string Config::tls_ciphersuites() const { return LATTICE_CONFIG_AT("tls-ciphersuites").text; }
+std::string Config::crdt_shard_secret() const {
+  return LATTICE_CONFIG_AT("crdt-shard-secret").text;
+}
+std::string Config::loglevel() const { return LATTICE_CONFIG_AT("loglevel").text; }
+std::string Config::logfile() const { return LATTICE_CONFIG_AT("logfile").text; }
+std::string Config::pidfile() const { return LATTICE_CONFIG_AT("pidfile").text; }
+std::string Config::dbfilename() const { return LATTICE_CONFIG_AT("dbfilename").text; }
+std::string Config::appendfilename() const { return LATTICE_CONFIG_AT("appendfilename").text; }
+std::string Config::appenddirname() const { return LATTICE_CONFIG_AT("appenddirname").text; }
+std::string Config::save() const { return LATTICE_CONFIG_AT("save").text; }
 uint64_t Config::proto_max_bulk_len() const {
-  return static_cast<uint64_t>(At("proto-max-bulk-len").number);
+  return static_cast<uint64_t>(LATTICE_CONFIG_AT("proto-max-bulk-len").number);
 }
 uint64_t Config::client_query_buffer_limit() const {
-  return static_cast<uint64_t>(At("client-query-buffer-limit").number);
+  return static_cast<uint64_t>(LATTICE_CONFIG_AT("client-query-buffer-limit").number);
 }
 // Valkey 9: in cluster mode the number of databases is cluster-databases.
 int Config::databases() const {
-  return cluster_enabled() ? cluster_databases() : static_cast<int>(At("databases").number);
+  return cluster_enabled() ? cluster_databases()
+                           : static_cast<int>(LATTICE_CONFIG_AT("databases").number);
 }
 int Config::maxclients() const {
-  return static_cast<int>(std::min<int64_t>(At("maxclients").number, INT_MAX));
+  return static_cast<int>(std::min<int64_t>(LATTICE_CONFIG_AT("maxclients").number, INT_MAX));
 }
-int Config::timeout() const { return static_cast<int>(At("timeout").number); }
+int Config::timeout() const { return static_cast<int>(LATTICE_CONFIG_AT("timeout").number); }
 int Config::hz() const {
   constexpr int64_t kHzMin = 1;
   constexpr int64_t kHzMax = 500;
-  return static_cast<int>(std::clamp(At("hz").number, kHzMin, kHzMax));
+  return static_cast<int>(std::clamp(LATTICE_CONFIG_AT("hz").number, kHzMin, kHzMax));
 }
-int Config::tcp_keepalive() const { return static_cast<int>(At("tcp-keepalive").number); }
-bool Config::protected_mode() const { return At("protected-mode").number != 0; }
-uint64_t Config::maxmemory() const { return static_cast<uint64_t>(At("maxmemory").number); }
-std::string Config::maxmemory_policy() const { return At("maxmemory-policy").text; }
-int Config::tcp_backlog() const { return static_cast<int>(At("tcp-backlog").number); }
-std::string Config::notify_keyspace_events() const { return At("notify-keyspace-events").text; }
-std::string Config::enable_protected_configs() const { return At("enable-protected-configs").text; }
-std::string Config::enable_debug_command() const { return At("enable-debug-command").text; }
-bool Config::latency_tracking() const { return At("latency-tracking").number != 0; }
-std::string Config::availability_zone() const { return At("availability-zone").text; }
+int Config::tcp_keepalive() const {
+  return static_cast<int>(LATTICE_CONFIG_AT("tcp-keepalive").number);
+}
+bool Config::protected_mode() const { return LATTICE_CONFIG_AT("protected-mode").number != 0; }
+uint64_t Config::maxmemory() const {
+  return static_cast<uint64_t>(LATTICE_CONFIG_AT("maxmemory").number);
+}
+std::string Config::maxmemory_policy() const { return LATTICE_CONFIG_AT("maxmemory-policy").text; }
+int Config::tcp_backlog() const {
+  return static_cast<int>(LATTICE_CONFIG_AT("tcp-backlog").number);
+}
+std::string Config::notify_keyspace_events() const {
+  return LATTICE_CONFIG_AT("notify-keyspace-events").text;
+}
+std::string Config::enable_protected_configs() const {
+  return LATTICE_CONFIG_AT("enable-protected-configs").text;
+}
+std::string Config::enable_debug_command() const {
+  return LATTICE_CONFIG_AT("enable-debug-command").text;
+}
+bool Config::latency_tracking() const { return LATTICE_CONFIG_AT("latency-tracking").number != 0; }
+std::string Config::availability_zone() const {
+  return LATTICE_CONFIG_AT("availability-zone").text;
+}
 bool Config::extended_redis_compatibility() const {
-  return At("extended-redis-compatibility").number != 0;
+  return LATTICE_CONFIG_AT("extended-redis-compatibility").number != 0;
 }
 
 }  // namespace lattice::server

@@ -27,6 +27,16 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
   return true;
 }
 
+// FNV-1a over the lower-cased bytes: command names are short, so a byte loop beats a copy.
+size_t CaseInsensitiveHash::operator()(std::string_view text) const {
+  uint64_t hash = 14695981039346656037ULL;
+  for (const char c : text) {
+    const char lower = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+    hash = (hash ^ static_cast<unsigned char>(lower)) * 1099511628211ULL;
+  }
+  return static_cast<size_t>(hash);
+}
+
 bool ParseInt64(std::string_view text, int64_t* value) {
   const std::optional<int64_t> parsed = ParseInt64Strict(text);
   if (parsed.has_value()) {

@@ -125,14 +125,43 @@ TEST_CASE("pipelined commands come back one per Parse call", "[resp][parser]") {
   CHECK(consumed == 0);
 }
 
-TEST_CASE("arguments are copied, so the input may be discarded", "[resp][parser]") {
+TEST_CASE("a whole command is read in place, a split one is copied", "[resp][parser]") {
   std::string buffer = Multibulk({"ECHO", "hello"});
   RequestParser parser;
   size_t consumed = 0;
-  REQUIRE(parser.Parse(buffer, &consumed) == RequestParser::Status::kCommand);
-  buffer.assign(buffer.size(), 'X');
-  CHECK(parser.args()[0] == "ECHO");
-  CHECK(parser.args()[1] == "hello");
+  SECTION("whole: the arguments are views into the input") {
+    REQUIRE(parser.Parse(buffer, &consumed) == RequestParser::Status::kCommand);
+    CHECK(consumed == buffer.size());
+    CHECK(parser.args()[1] == "hello");
+    CHECK(parser.args()[1].data() == buffer.data() + buffer.find("hello"));
+  }
+  SECTION("split: the arguments survive the input") {
+    const size_t half = buffer.size() / 2;
+    std::string first = buffer.substr(0, half);
+    std::string second = buffer.substr(half);
+    REQUIRE(parser.Parse(first, &consumed) == RequestParser::Status::kNeedMore);
+    first.assign(first.size(), 'X');
+    REQUIRE(parser.Parse(second, &consumed) == RequestParser::Status::kCommand);
+    second.assign(second.size(), 'X');
+    CHECK(parser.args()[0] == "ECHO");
+    CHECK(parser.args()[1] == "hello");
+  }
+}
+
+TEST_CASE("the in-place path gives the incremental path's verdict", "[resp][parser]") {
+  // Leading zeros, signs, long digit runs, a missing byte after CR, zero-length bulks: the same
+  // outcome whole as one byte at a time.
+  for (std::string_view input :
+       {"*2\r\n$3\r\nGET\r\n$0\r\n\r\n", "*02\r\n$3\r\nGET\r\n$1\r\nk\r\n",
+        "*2\r\n$03\r\nGET\r\n$1\r\nk\r\n", "*-1\r\n*1\r\n$4\r\nPING\r\n", "*1\r\n$-1\r\n",
+        "*1\r\n$4\rxPINGxx", "*1\r\n$00000000000000000004\r\nPING\r\n",
+        "*1\r\n$99999999999999999999\r\nPING\r\n", "*1\r\n$+4\r\nPING\r\n", "*1\r",
+        "*1\r\n$4\r\nPIN"}) {
+    CAPTURE(input);
+    std::vector<std::string_view> bytes;
+    for (size_t i = 0; i < input.size(); ++i) bytes.push_back(input.substr(i, 1));
+    CHECK(FeedChunks({input}) == FeedChunks(bytes));
+  }
 }
 
 TEST_CASE("counts <= 0 and empty inline lines are skipped", "[resp][parser]") {
@@ -319,10 +348,14 @@ TEST_CASE("memory follows received bytes, not claimed lengths", "[resp][parser]"
   CHECK(parser.pending_bytes() == 1000);
   CHECK(HeapInUse() < before + 64 * 1024);
 
-  // A huge argument that did arrive is released once the next command starts.
+  // A huge argument that did arrive (in two reads, so it was copied) is released once the next
+  // command starts.
   RequestParser big;
   const std::string huge = Multibulk({"SET", "k", std::string(8 << 20, 'v')});
-  REQUIRE(big.Parse(huge, &consumed) == RequestParser::Status::kCommand);
+  const std::string_view halves[] = {std::string_view(huge).substr(0, huge.size() / 2),
+                                     std::string_view(huge).substr(huge.size() / 2)};
+  REQUIRE(big.Parse(halves[0], &consumed) == RequestParser::Status::kNeedMore);
+  REQUIRE(big.Parse(halves[1], &consumed) == RequestParser::Status::kCommand);
   const size_t with_huge = HeapInUse();
   REQUIRE(big.Parse("PING\r\n", &consumed) == RequestParser::Status::kCommand);
   CHECK(HeapInUse() + (8u << 20) <= with_huge);
