@@ -538,9 +538,9 @@ TEST_CASE("Migration: a peer's op or snapshot key in another shard's slot is dro
   CHECK(a1.Run({"GET", "bar"}) == "\"x\"");
   // A snapshot from a peer that still held the key (as Replication::InstallSnapshot joins it).
   const int64_t now_ms = net.b.server->clock().now_us / 1000;
-  const crdt::Key* state = net.b.keyspace().Find(0, keys[0], now_ms);
+  const KeyRef state = net.b.keyspace().Find(0, keys[0], now_ms);
   REQUIRE(state != nullptr);
-  const crdt::Key copy = *state;
+  const crdt::Key copy = state.ToKey();
   a1.keyspace().JoinState(0, keys[0], copy, net.b.keyspace().context());
   a1.keyspace().NotifyKeyChanged(0, keys[0]);
   CHECK(KeysIn(a1, 0, 99) == 0);

@@ -230,7 +230,7 @@ std::map<std::string, std::string> ScriptEngine::StoredLibraries() const {
   std::map<std::string, std::string> stored;
   const Keyspace& keyspace = server_.keyspace();
   constexpr int64_t kNever = INT64_MAX / 2;  // system entries carry no TTL
-  if (const crdt::Key* key = keyspace.Find(keyspace.system_db(), kLibrariesKey, kNever)) {
+  if (const KeyRef key = keyspace.Find(keyspace.system_db(), kLibrariesKey, kNever)) {
     for (VisibleValue::HashEntry& field : ReadVisible(*key, kNever).hash) {
       stored.emplace(std::move(field.field), std::move(field.value));
     }
