@@ -61,7 +61,20 @@ std::string VersionVector::ToString() const {
 bool DotContext::Contains(Dot dot) const { return vector_.Contains(dot) || cloud_.contains(dot); }
 
 void DotContext::Add(Dot dot) {
-  if (!dot.valid() || vector_.Contains(dot)) {
+  if (!dot.valid()) {
+    return;
+  }
+  const uint64_t have = vector_.Get(dot.replica);
+  if (dot.seq <= have) {
+    return;
+  }
+  if (dot.seq == have + 1) {
+    // The common case (every local write, every in-order peer op): the dot extends the prefix,
+    // so it goes straight into the vector; only a non-empty cloud can then extend further.
+    vector_.Set(dot.replica, dot.seq);
+    if (!cloud_.empty()) {
+      Compact();
+    }
     return;
   }
   cloud_.insert(dot);
