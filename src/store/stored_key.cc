@@ -28,14 +28,29 @@ std::optional<uint64_t> ReplicaIndex::Pack(crdt::Dot dot) {
   return (index << kSeqBits) | dot.seq;
 }
 
-StoredKey* StoredKey::Allocate(std::string_view name, size_t extra) {
-  LATTICE_ASSERT(name.size() < kFullFlag && extra < kFullFlag);
-  void* memory = std::malloc(sizeof(StoredKey) + name.size() + extra);
+void StoredKey::SetLengths(size_t name, size_t value, bool is_long) {
+  const uint32_t full = lens_ & kFullFlag;
+  if (!is_long) {
+    lens_ = full | static_cast<uint32_t>(name) | (static_cast<uint32_t>(value) << kNameBits);
+    return;
+  }
+  lens_ = full | kLongFlag;
+  const uint32_t lengths[2] = {static_cast<uint32_t>(name), static_cast<uint32_t>(value)};
+  std::memcpy(raw(), lengths, sizeof(lengths));
+}
+
+StoredKey* StoredKey::Allocate(std::string_view name, size_t value_size, bool full) {
+  LATTICE_ASSERT(name.size() <= UINT32_MAX && value_size <= UINT32_MAX);
+  const bool is_long = !FitsShort(name.size(), value_size);
+  const size_t size =
+      sizeof(StoredKey) + (is_long ? 2 * sizeof(uint32_t) : 0) + name.size() + value_size;
+  void* memory = std::malloc(size);
   if (memory == nullptr) {
     throw std::bad_alloc();
   }
   auto* stored = new (memory) StoredKey();
-  stored->name_len_ = static_cast<uint32_t>(name.size());
+  stored->lens_ = full ? kFullFlag : 0;
+  stored->SetLengths(name.size(), value_size, is_long);
   if (!name.empty()) {
     std::memcpy(stored->bytes(), name.data(), name.size());
   }
@@ -44,10 +59,9 @@ StoredKey* StoredKey::Allocate(std::string_view name, size_t extra) {
 
 StoredKey* StoredKey::NewCompact(std::string_view name, std::string_view value, uint64_t hlc,
                                  uint64_t packed_dot) {
-  StoredKey* stored = Allocate(name, value.size());
+  StoredKey* stored = Allocate(name, value.size(), /*full=*/false);
   stored->hlc_ = hlc;
   stored->dot_ = packed_dot;
-  stored->value_len_ = static_cast<uint32_t>(value.size());
   if (!value.empty()) {
     std::memcpy(stored->bytes() + name.size(), value.data(), value.size());
   }
@@ -56,9 +70,8 @@ StoredKey* StoredKey::NewCompact(std::string_view name, std::string_view value, 
 
 StoredKey* StoredKey::NewFull(std::string_view name, crdt::Key key) {
   auto full = std::make_unique<crdt::Key>(std::move(key));
-  StoredKey* stored = Allocate(name, 0);
+  StoredKey* stored = Allocate(name, 0, /*full=*/true);
   stored->full_ = full.release();
-  stored->value_len_ = kFullFlag;
   return stored;
 }
 
@@ -75,14 +88,18 @@ void StoredKey::Free(StoredKey* stored) {
 
 bool StoredKey::AssignInPlace(std::string_view value, uint64_t hlc, uint64_t packed_dot) {
   LATTICE_ASSERT(compact());
-  if (sizeof(StoredKey) + name_len_ + value.size() > malloc_usable_size(this)) {
+  const uint32_t name = name_len();
+  const bool is_long = long_lengths();
+  // A long layout holds any length; a short one only short lengths.
+  if ((!is_long && !FitsShort(name, value.size())) || value.size() > UINT32_MAX ||
+      sizeof(StoredKey) + lengths_size() + name + value.size() > malloc_usable_size(this)) {
     return false;
   }
   hlc_ = hlc;
   dot_ = packed_dot;
-  value_len_ = static_cast<uint32_t>(value.size());
+  SetLengths(name, value.size(), is_long);
   if (!value.empty()) {
-    std::memmove(bytes() + name_len_, value.data(), value.size());
+    std::memmove(bytes() + name, value.data(), value.size());
   }
   return true;
 }

@@ -4,7 +4,7 @@
 // two forms:
 //
 // - compact: a plain single-writer string (one live SET entry, nothing concurrent, no counter
-//   state, no expiry, no other type): a 24-byte header (HLC, packed dot, lengths) followed by the
+//   state, no expiry, no other type): a 20-byte header (HLC, packed dot, lengths) followed by the
 //   key bytes and the value bytes. The dot is packed as a 16-bit index into the keyspace's
 //   ReplicaIndex and a 48-bit sequence number.
 // - full: the header holds a pointer to a crdt::Key, the generic CRDT state that every unusual
@@ -50,6 +50,9 @@ class ReplicaIndex {
   absl::flat_hash_map<ReplicaId, uint16_t> index_;  // every id but ids_[0]
 };
 
+// Packed to 4-byte alignment: a 20-byte header, so a 12-byte key with a 16-byte value is one
+// 48-byte allocation (jemalloc's size classes go 48, 56, 64).
+#pragma pack(push, 4)
 class StoredKey {
  public:
   struct Deleter {
@@ -61,11 +64,11 @@ class StoredKey {
   static StoredKey* NewFull(std::string_view name, crdt::Key key);
   static void Free(StoredKey* stored);
 
-  std::string_view name() const { return {bytes(), name_len_}; }
-  bool compact() const { return (value_len_ & kFullFlag) == 0; }
+  std::string_view name() const { return {bytes(), name_len()}; }
+  bool compact() const { return (lens_ & kFullFlag) == 0; }
 
   // Compact form only.
-  std::string_view value() const { return {bytes() + name_len_, value_len_}; }
+  std::string_view value() const { return {bytes() + name_len(), value_len()}; }
   uint64_t hlc() const { return hlc_; }
   uint64_t packed_dot() const { return dot_; }
   // Overwrites the value, HLC and dot in place if the new value fits the allocation.
@@ -76,22 +79,48 @@ class StoredKey {
   const crdt::Key& full() const { return *full_; }
 
  private:
+  // lens_: bit 31 marks the full form. Short lengths (name < 4096 and value < 256 KiB, the
+  // common case) sit in the low 30 bits: name in bits 0-11, value in bits 12-29. Otherwise bit
+  // 30 is set and both lengths are two uint32 at the start of the bytes, before the name.
   static constexpr uint32_t kFullFlag = 0x80000000u;
+  static constexpr uint32_t kLongFlag = 0x40000000u;
+  static constexpr int kNameBits = 12;
+  static constexpr uint32_t kNameMax = (1u << kNameBits) - 1;
+  static constexpr uint32_t kValueMax = (1u << 18) - 1;
+  static bool FitsShort(size_t name, size_t value) {
+    return name <= kNameMax && value <= kValueMax;
+  }
+
   StoredKey() = default;
   ~StoredKey() = default;
-  char* bytes() { return reinterpret_cast<char*>(this + 1); }
-  const char* bytes() const { return reinterpret_cast<const char*>(this + 1); }
-  static StoredKey* Allocate(std::string_view name, size_t extra);
+  bool long_lengths() const { return (lens_ & kLongFlag) != 0; }
+  size_t lengths_size() const { return long_lengths() ? 2 * sizeof(uint32_t) : 0; }
+  char* raw() { return reinterpret_cast<char*>(this + 1); }
+  const char* raw() const { return reinterpret_cast<const char*>(this + 1); }
+  char* bytes() { return raw() + lengths_size(); }
+  const char* bytes() const { return raw() + lengths_size(); }
+  uint32_t LongLength(int i) const {
+    uint32_t length;
+    std::memcpy(&length, raw() + i * sizeof(uint32_t), sizeof(length));
+    return length;
+  }
+  uint32_t name_len() const { return long_lengths() ? LongLength(0) : lens_ & kNameMax; }
+  uint32_t value_len() const {
+    return long_lengths() ? LongLength(1) : (lens_ >> kNameBits) & kValueMax;
+  }
+  // Sets both lengths in the layout `is_long` says (which the allocation was made for).
+  void SetLengths(size_t name, size_t value, bool is_long);
+  static StoredKey* Allocate(std::string_view name, size_t value_size, bool full);
 
   union {
     uint64_t hlc_;
     crdt::Key* full_;
   };
   uint64_t dot_ = 0;
-  uint32_t name_len_ = 0;
-  uint32_t value_len_ = 0;  // kFullFlag set in the full form
+  uint32_t lens_ = 0;
 };
-static_assert(sizeof(StoredKey) == 24);
+#pragma pack(pop)
+static_assert(sizeof(StoredKey) == 20);
 
 using StoredKeyPtr = std::unique_ptr<StoredKey, StoredKey::Deleter>;
 

@@ -192,5 +192,28 @@ TEST_CASE("A plain string is stored compact and converts as writes change it",
   CHECK(ks.Size(0) == 1);
 }
 
+TEST_CASE("Compact keys keep names and values of every length across the short/long layouts",
+          "[keyspace][strings]") {
+  // Short layout: name < 4096 and value < 256 KiB; anything longer stores both lengths apart.
+  const std::string long_name(5000, 'n');
+  const std::vector<size_t> sizes = {
+      0, 1, 16, 4095, 4096, (size_t{1} << 18) - 1, size_t{1} << 18, 300'000, 17};
+  for (const std::string& name : {std::string("k"), std::string(4095, 'm'), long_name}) {
+    Keyspace ks(7, 1);
+    for (size_t size : sizes) {  // each write grows, shrinks or keeps the allocation
+      const std::string value(size, static_cast<char>('a' + size % 26));
+      ks.SetString(0, name, value, false, kStart);
+      const KeyRef ref = ks.Find(0, name, kStart);
+      REQUIRE(ref != nullptr);
+      CHECK(ref->full() == nullptr);
+      CHECK(ref->CompactValue() == std::optional<std::string_view>(value));
+      CHECK(ks.Find(0, name, kStart)->GetString(kStart) == value);
+    }
+    CHECK(ks.Size(0) == 1);
+    CHECK(ks.Delete(0, name, kStart));
+    CHECK(ks.Size(0) == 0);
+  }
+}
+
 }  // namespace
 }  // namespace lattice::server
