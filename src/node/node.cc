@@ -172,6 +172,7 @@ bool Node::EndOfTurn() {
     }
   }
   if (durable && cluster_ != nullptr) cluster_->Flush();
+  server_->keyspace().ReleaseIterations();
   clock_.Forget();
   return durable;
 }

@@ -272,6 +272,17 @@ class Keyspace {
   // A uniformly chosen slot-weighted random key, or "" when the db is empty.
   std::string RandomKey(int db, int64_t now_ms, Rng& rng) const;
 
+  // The names and expanded compact states that iteration callbacks were handed (ForEach, Scan,
+  // ...) stay valid until the next write or this call; the node calls it at the end of every
+  // event-loop turn, so what a turn's iterations expanded (a checkpoint's, KEYS') is not held on.
+  void ReleaseIterations() const {
+    if (!visited_names_.empty() || !expanded_.empty()) {
+      visited_names_.clear();
+      expanded_.clear();
+    }
+  }
+  size_t held_iterations() const { return visited_names_.size() + expanded_.size(); }
+
   // ---- metadata compaction -------------------------------------------------------------------
   // Compacts the CRDT metadata of about `max_keys` keys with `stable` (the causally stable
   // vector: every known replica has applied it), continuing round-robin over dbs and slots from
@@ -306,12 +317,7 @@ class Keyspace {
   void Settle(int db, Table& table, Table::iterator it);
   KeyRef RefOf(const StoredKey& stored) const { return KeyRef(&stored, &replicas_); }
   // Every write starts here: what iterations handed out is released.
-  void BeginChange() {
-    if (!visited_names_.empty()) {
-      visited_names_.clear();
-      expanded_.clear();
-    }
-  }
+  void BeginChange() { ReleaseIterations(); }
   void VisitTable(const Table& table,
                   const std::function<void(const std::string&, const crdt::Key&)>& visit) const;
   void Unindex(int db, std::string_view key);
@@ -328,7 +334,8 @@ class Keyspace {
   crdt::DotSource dots_;
   crdt::HlcClock hlc_;
   ReplicaIndex replicas_;
-  // Names and expanded compact states handed to iteration callbacks, kept until the next write.
+  // Names and expanded compact states handed to iteration callbacks, kept until the next write
+  // or ReleaseIterations.
   mutable std::deque<std::string> visited_names_;
   mutable std::deque<crdt::Key> expanded_;
   crdt::Policies policies_;

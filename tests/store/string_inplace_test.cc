@@ -215,5 +215,24 @@ TEST_CASE("Compact keys keep names and values of every length across the short/l
   }
 }
 
+TEST_CASE("What iterations expanded is released by a write or ReleaseIterations",
+          "[keyspace][strings]") {
+  Keyspace ks(7, 1);
+  for (int i = 0; i < 10; ++i) ks.SetString(0, "k" + std::to_string(i), "v", false, kStart);
+  CHECK(ks.held_iterations() == 0);
+  size_t seen = 0;
+  ks.ForEach(0, [&](const std::string&, const crdt::Key& value) {
+    seen += value.GetString(kStart) == "v" ? 1 : 0;
+  });
+  CHECK(seen == 10);
+  CHECK(ks.held_iterations() == 20);  // each name, and each compact key expanded
+  ks.ReleaseIterations();
+  CHECK(ks.held_iterations() == 0);
+  (void)ks.Scan(0, 0, 100, [](const std::string&, const crdt::Key&) {});
+  CHECK(ks.held_iterations() > 0);
+  ks.SetString(0, "k0", "w", false, kStart);
+  CHECK(ks.held_iterations() == 0);
+}
+
 }  // namespace
 }  // namespace lattice::server
