@@ -26,14 +26,6 @@ using detail::kSeqMax;
 // Register joins are quadratic in the items of one cell; a real cell holds O(replicas) of them.
 constexpr int kCellItemsMax = 1024;
 
-#define CODEC_RETURN_IF_ERROR(expr)            \
-  do {                                         \
-    auto codec_status = (expr);                \
-    if (!codec_status.ok()) {                  \
-      return Unexpected(codec_status.error()); \
-    }                                          \
-  } while (false)
-
 // ---------------------------------------------------------------------------------------------
 // Encoding: crdt values -> wire messages. Empty parts are left unset (absent == empty).
 

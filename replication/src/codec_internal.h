@@ -11,6 +11,15 @@
 #include "lattice/common/result.h"
 #include "lattice/crdt/key.h"
 
+// Returns the error of a Result-returning expression from the enclosing function (both codecs).
+#define CODEC_RETURN_IF_ERROR(expr)            \
+  do {                                         \
+    auto codec_status = (expr);                \
+    if (!codec_status.ok()) {                  \
+      return Unexpected(codec_status.error()); \
+    }                                          \
+  } while (false)
+
 namespace lattice::repl::detail {
 
 // Sequence numbers count one replica's writes: 2^62 is unreachable, and the bound keeps every

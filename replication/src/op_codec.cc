@@ -162,14 +162,6 @@ Unexpected Corrupt(std::string_view what) {
   return Unexpected(ErrorCode::kCorrupt, std::string(what));
 }
 
-#define OP_CODEC_RETURN_IF_ERROR(expr)         \
-  do {                                         \
-    auto codec_status = (expr);                \
-    if (!codec_status.ok()) {                  \
-      return Unexpected(codec_status.error()); \
-    }                                          \
-  } while (false)
-
 // ---------------------------------------------------------------------------------------------
 // The kind of a delta: a common write's shape, or kGeneric.
 
@@ -447,7 +439,7 @@ Result<crdt::Key> GetSetAdds(In& in, const Header& h) {
   std::vector<bool> used(count, false);
   for (uint64_t i = 0; i < count; ++i) {
     auto name = GetText(in);
-    OP_CODEC_RETURN_IF_ERROR(name);
+    CODEC_RETURN_IF_ERROR(name);
     const uint64_t index = in.Varint();
     if (!in.ok() || index >= count || used[index] || (i > 0 && *name <= members.back().first)) {
       return Corrupt("set adds: members not sorted and distinct, or dots not the op's own");
@@ -463,7 +455,7 @@ Result<crdt::Key> GetPayload(Kind kind, In& in, const Header& h) {
   switch (kind) {
     case kSet: {
       auto value = GetText(in);
-      OP_CODEC_RETURN_IF_ERROR(value);
+      CODEC_RETURN_IF_ERROR(value);
       return detail::StringEntryDelta(*value, h.hlc, first);
     }
     case kIncr:
@@ -471,7 +463,7 @@ Result<crdt::Key> GetPayload(Kind kind, In& in, const Header& h) {
     case kHSet: {
       auto field = GetText(in);
       auto value = GetText(in);
-      OP_CODEC_RETURN_IF_ERROR(value);
+      CODEC_RETURN_IF_ERROR(value);
       return detail::HashEntryDelta(*field, *value, h.hlc, first);
     }
     case kSAdd:
@@ -510,10 +502,10 @@ Result<void> CheckHeader(const Header& h, size_t body_bytes) {
 }
 
 Result<void> GetBody(In& in, const Header& h, size_t body_bytes, OpRecord& out) {
-  OP_CODEC_RETURN_IF_ERROR(CheckHeader(h, body_bytes));
+  CODEC_RETURN_IF_ERROR(CheckHeader(h, body_bytes));
   const uint64_t db = in.Varint();
   auto key = GetText(in);
-  OP_CODEC_RETURN_IF_ERROR(key);
+  CODEC_RETURN_IF_ERROR(key);
   const uint8_t tag = in.Byte();
   const auto kind = static_cast<Kind>(tag & kKindMask);
   if (!in.ok() || db > UINT32_MAX || kind >= kKindEnd ||
@@ -526,13 +518,13 @@ Result<void> GetBody(In& in, const Header& h, size_t body_bytes, OpRecord& out) 
   crdt::KeyOp& op = out.op;
   if ((tag & kHasPolicies) != 0) {
     auto policies = GetPolicies(in);
-    OP_CODEC_RETURN_IF_ERROR(policies);
+    CODEC_RETURN_IF_ERROR(policies);
     op.policies = *policies;
   }
   auto context = GetContext(in, (tag & kHasContext) != 0, h);
-  OP_CODEC_RETURN_IF_ERROR(context);
+  CODEC_RETURN_IF_ERROR(context);
   auto delta = GetPayload(kind, in, h);
-  OP_CODEC_RETURN_IF_ERROR(delta);
+  CODEC_RETURN_IF_ERROR(delta);
   out.db = static_cast<uint32_t>(db);
   out.key = std::move(*key);
   op.delta = std::move(*delta);
@@ -541,7 +533,7 @@ Result<void> GetBody(In& in, const Header& h, size_t body_bytes, OpRecord& out) 
   op.first_dot = Dot{h.origin, h.first_seq};
   op.dot_count = h.dot_count;
   if (kind == kGeneric) {
-    OP_CODEC_RETURN_IF_ERROR(detail::CheckOpDots(op));
+    CODEC_RETURN_IF_ERROR(detail::CheckOpDots(op));
   }
   return {};
 }
@@ -594,7 +586,7 @@ Result<RecordView> ParseRecord(std::string_view bytes) {
   view.header.dot_count = in.Varint();
   view.header.hlc = in.Fixed64();
   auto deps = GetDeps(in);
-  OP_CODEC_RETURN_IF_ERROR(deps);
+  CODEC_RETURN_IF_ERROR(deps);
   view.deps = std::move(*deps);
   view.body = bytes.substr(in.pos());
   return view;
@@ -611,7 +603,7 @@ void PutHeader(const OpRecord& op, Out& out) {
 
 Result<void> DecodeBody(std::string_view body, const Header& h, OpRecord& out) {
   In in(body);
-  OP_CODEC_RETURN_IF_ERROR(GetBody(in, h, body.size(), out));
+  CODEC_RETURN_IF_ERROR(GetBody(in, h, body.size(), out));
   if (!in.done()) {
     return Corrupt("trailing bytes after an op");
   }
@@ -731,9 +723,9 @@ const std::string& CacheWire(OpRecord& op) {
 
 Result<OpRecord> DecodeOp(std::string_view bytes) {
   auto view = ParseRecord(bytes);
-  OP_CODEC_RETURN_IF_ERROR(view);
+  CODEC_RETURN_IF_ERROR(view);
   OpRecord out;
-  OP_CODEC_RETURN_IF_ERROR(DecodeBody(view->body, view->header, out));
+  CODEC_RETURN_IF_ERROR(DecodeBody(view->body, view->header, out));
   out.deps = std::move(view->deps);
   return out;
 }
@@ -783,15 +775,15 @@ Result<OpBatch> DecodeOpBatch(std::string_view bytes, ReplicaId sender) {
   BatchState state;
   for (uint64_t i = 0; i < count; ++i) {
     auto header = GetBatchHeader(in, sender, state);
-    OP_CODEC_RETURN_IF_ERROR(header);
+    CODEC_RETURN_IF_ERROR(header);
     auto deps = GetDeps(in);
-    OP_CODEC_RETURN_IF_ERROR(deps);
+    CODEC_RETURN_IF_ERROR(deps);
     if (deps->Get(header->origin) == 0 && header->first_seq > 1) {
       deps->Set(header->origin, header->first_seq - 1);
     }
     OpRecord& op = batch.ops.emplace_back();
     const size_t start = in.pos();
-    OP_CODEC_RETURN_IF_ERROR(GetBody(in, *header, bytes.size() - start, op));
+    CODEC_RETURN_IF_ERROR(GetBody(in, *header, bytes.size() - start, op));
     op.body = std::string(in.Slice(start));
     op.deps = std::move(*deps);
     state =

@@ -248,15 +248,18 @@ class MovingClock final : public Clock {
   mutable int64_t now_us = 1'700'000'000'000'000;
 };
 
-TEST_CASE("A timed-out script gets BUSY for others and SCRIPT KILL stops it") {
+// A server on a MovingClock with two clients: one runs a script, the other is refused BUSY.
+struct BusyFixture {
   MovingClock clock;
-  Server server(Config(), clock);
+  Server server{Config(), clock};
   ClientState runner, other;
-  runner.id = server.NextClientId();
-  other.id = server.NextClientId();
-  server.RegisterClient(&runner);
-  server.RegisterClient(&other);
-  auto run = [&](ClientState& client, std::vector<std::string> args) {
+  BusyFixture() {
+    runner.id = server.NextClientId();
+    other.id = server.NextClientId();
+    server.RegisterClient(&runner);
+    server.RegisterClient(&other);
+  }
+  std::string run(ClientState& client, std::vector<std::string> args) {
     std::vector<std::string_view> views(args.begin(), args.end());
     std::string out;
     ReplyBuilder reply(&out);
@@ -264,6 +267,16 @@ TEST_CASE("A timed-out script gets BUSY for others and SCRIPT KILL stops it") {
     Result<RespValue> value = DecodeReply(out);
     REQUIRE(value.ok());
     return value->ToString();
+  }
+};
+
+TEST_CASE("A timed-out script gets BUSY for others and SCRIPT KILL stops it") {
+  BusyFixture fixture;
+  Server& server = fixture.server;
+  ClientState& runner = fixture.runner;
+  ClientState& other = fixture.other;
+  auto run = [&](ClientState& client, std::vector<std::string> args) {
+    return fixture.run(client, std::move(args));
   };
   REQUIRE(run(runner, {"CONFIG", "SET", "busy-reply-threshold", "50"}) == "OK");
   std::vector<std::string> seen;
@@ -300,21 +313,12 @@ TEST_CASE("A timed-out script gets BUSY for others and SCRIPT KILL stops it") {
 }  // namespace
 TEST_CASE(
     "A timed-out function: BUSY names FUNCTION KILL, STATS shows it, FUNCTION KILL stops it") {
-  MovingClock clock;
-  Server server(Config(), clock);
-  ClientState runner, other;
-  runner.id = server.NextClientId();
-  other.id = server.NextClientId();
-  server.RegisterClient(&runner);
-  server.RegisterClient(&other);
+  BusyFixture fixture;
+  Server& server = fixture.server;
+  ClientState& runner = fixture.runner;
+  ClientState& other = fixture.other;
   auto run = [&](ClientState& client, std::vector<std::string> args) {
-    std::vector<std::string_view> views(args.begin(), args.end());
-    std::string out;
-    ReplyBuilder reply(&out);
-    server.Execute(client, views, reply);
-    Result<RespValue> value = DecodeReply(out);
-    REQUIRE(value.ok());
-    return value->ToString();
+    return fixture.run(client, std::move(args));
   };
   REQUIRE(run(runner, {"CONFIG", "SET", "busy-reply-threshold", "50"}) == "OK");
   // The moving clock passes FUNCTION LOAD's 500 ms while a library's top level loops.
