@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "codec_internal.h"
+#include "lattice/common/byte_codec.h"
 #include "lattice/repl/codec.h"
 
 namespace lattice::repl {
@@ -54,33 +55,10 @@ constexpr uint8_t kRefOrigin = 0;
 constexpr uint8_t kRefExplicit = 1;
 
 // ---------------------------------------------------------------------------------------------
-// Byte writer and reader.
-
-class Out {
+// Byte writer and reader: lattice/common/byte_codec.h's, with the replica references of a body.
+class Out : public ByteWriter {
  public:
-  explicit Out(std::string& out) : out_(out) {}
-  void Byte(uint8_t value) { out_.push_back(static_cast<char>(value)); }
-  void Varint(uint64_t value) {
-    while (value >= 0x80) {
-      out_.push_back(static_cast<char>((value & 0x7F) | 0x80));
-      value >>= 7;
-    }
-    out_.push_back(static_cast<char>(value));
-  }
-  void Zigzag(int64_t value) {
-    Varint((static_cast<uint64_t>(value) << 1) ^ static_cast<uint64_t>(value >> 63));
-  }
-  void Fixed64(uint64_t value) {
-    char bytes[8];
-    for (int i = 0; i < 8; ++i) {
-      bytes[i] = static_cast<char>(value >> (8 * i));
-    }
-    out_.append(bytes, 8);
-  }
-  void Bytes(std::string_view bytes) {
-    Varint(bytes.size());
-    out_.append(bytes);
-  }
+  using ByteWriter::ByteWriter;
   void Ref(ReplicaId replica, ReplicaId origin) {
     if (replica == origin) {
       Byte(kRefOrigin);
@@ -89,73 +67,17 @@ class Out {
       Fixed64(replica);
     }
   }
-
- private:
-  std::string& out_;
 };
 
-// Every read is bounds-checked; a failed read leaves the reader failed (ok() false) and every
-// later read fails too, so a decoder checks ok() once per step.
-class In {
+class In : public ByteReader {
  public:
-  explicit In(std::string_view in) : in_(in) {}
-  bool ok() const { return ok_; }
-  bool done() const { return pos_ == in_.size(); }
-  size_t pos() const { return pos_; }
-  std::string_view Slice(size_t from) const { return in_.substr(from, pos_ - from); }
-  uint8_t Byte() {
-    if (!Need(1)) return 0;
-    return static_cast<uint8_t>(in_[pos_++]);
-  }
-  uint64_t Varint() {
-    uint64_t value = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-      if (!Need(1)) return 0;
-      const auto byte = static_cast<uint8_t>(in_[pos_++]);
-      if (shift == 63 && byte > 1) break;
-      value |= uint64_t{byte & 0x7Fu} << shift;
-      if ((byte & 0x80) == 0) return value;
-    }
-    ok_ = false;
-    return 0;
-  }
-  int64_t Zigzag() {
-    const uint64_t raw = Varint();
-    return static_cast<int64_t>((raw >> 1) ^ (~(raw & 1) + 1));
-  }
-  uint64_t Fixed64() {
-    if (!Need(8)) return 0;
-    uint64_t value = 0;
-    for (int i = 0; i < 8; ++i) {
-      value |= uint64_t{static_cast<uint8_t>(in_[pos_ + i])} << (8 * i);
-    }
-    pos_ += 8;
-    return value;
-  }
-  std::string_view Bytes() {
-    const uint64_t size = Varint();
-    if (!Need(size)) return {};
-    const std::string_view out = in_.substr(pos_, size);
-    pos_ += size;
-    return out;
-  }
+  using ByteReader::ByteReader;
   ReplicaId Ref(ReplicaId origin) {
     const uint8_t tag = Byte();
     if (tag == kRefOrigin) return origin;
-    if (tag != kRefExplicit) ok_ = false;
+    if (tag != kRefExplicit) Fail();
     return Fixed64();
   }
-
- private:
-  bool Need(uint64_t bytes) {
-    if (ok_ && bytes <= in_.size() - pos_) return true;
-    ok_ = false;
-    return false;
-  }
-
-  std::string_view in_;
-  size_t pos_ = 0;
-  bool ok_ = true;
 };
 
 Unexpected Corrupt(std::string_view what) {
