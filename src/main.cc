@@ -28,6 +28,31 @@ namespace {
 using lattice::Result;
 using lattice::server::Config;
 
+constexpr const char* kUsage =
+    "Usage: lattice-server [/path/to/lattice.conf] [--name value ...]\n"
+    "       lattice-server -v or --version\n"
+    "       lattice-server -h or --help\n"
+    "\n"
+    "The config file takes valkey.conf's syntax and directives; every directive can also be\n"
+    "given as --name value (options win over the file). The directives of a region:\n"
+    "  --port 6379                 the client port (0: none)\n"
+    "  --bind 127.0.0.1            the client addresses\n"
+    "  --dir ./                    data directory (must exist): replica id, op log, snapshots\n"
+    "  --region NAME               this region's name, shown to operators\n"
+    "  --shard-id ID               regions replicate only within one shard id\n"
+    "  --replication-port N        where peers connect (default: port + 10000)\n"
+    "  --peer HOST:PORT            another region's replication port (repeatable)\n"
+    "  --appendfsync everysec      when the op log is synced: always, everysec or no\n"
+    "  --cluster-enabled yes       cluster mode: shards split the 16384 slots\n"
+    "  --tls-port, --tls-cert-file, --tls-key-file, --tls-ca-cert-file, --tls-replication yes\n"
+    "  --logfile FILE, --loglevel notice\n"
+    "\n"
+    "Examples:\n"
+    "  lattice-server --port 7001 --dir data/7001 --region a --peer 127.0.0.1:17002\n"
+    "  lattice-server /etc/lattice/lattice.conf --loglevel verbose\n"
+    "\n"
+    "README.md and docs/operations.md describe every directive and how to run three regions.\n";
+
 Result<Config> LoadConfig(int argc, char** argv) {
   Config config;
   std::vector<std::string_view> args(argv + 1, argv + argc);
@@ -87,6 +112,10 @@ int main(int argc, char** argv) {
     std::printf("lattice-server v=%s\n", std::string(lattice::server::kLatticeVersion).c_str());
     return 0;
   }
+  if (argc == 2 && (std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h")) {
+    std::fputs(kUsage, stdout);
+    return 0;
+  }
   Result<Config> config = LoadConfig(argc, argv);
   if (!config.ok()) {
     std::fprintf(stderr, "%s\n", config.error().message.c_str());
@@ -95,12 +124,6 @@ int main(int argc, char** argv) {
   SetUpLogging(*config);
   for (const std::string& name : config->TakeNotApplicableNotices()) {
     spdlog::info("Config '{}' is accepted for compatibility but does not apply to Lattice", name);
-  }
-  std::error_code fs_error;
-  std::filesystem::create_directories(config->dir(), fs_error);
-  if (fs_error) {
-    spdlog::critical("Can't create the data directory '{}': {}", config->dir(), fs_error.message());
-    return 1;
   }
   std::signal(SIGPIPE, SIG_IGN);
   lattice::net::Tls tls;

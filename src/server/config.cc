@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <optional>
@@ -246,8 +247,17 @@ const char* CheckAppendFilename(std::string_view value) {
 const char* CheckAppendDirname(std::string_view value) {
   return CheckBaseName(value, "appenddirname can't be a path, just a dirname");
 }
+// Valkey changes into `dir` when it reads the directive, so a directory that does not exist is a
+// fatal config error there (strerror of chdir); Lattice checks the same, and creates nothing.
 const char* CheckDir(std::string_view value) {
-  return value.empty() ? "No such file or directory" : nullptr;
+  std::error_code error;
+  if (value.empty() || !std::filesystem::exists(std::string(value), error)) {
+    return "No such file or directory";
+  }
+  if (!std::filesystem::is_directory(std::string(value), error)) {
+    return "Not a directory";
+  }
+  return nullptr;
 }
 Result<ConfigValue> ParseBind(std::span<const std::string> args, const ConfigValue&, bool);
 Result<ConfigValue> ParseSave(std::span<const std::string> args, const ConfigValue&, bool);

@@ -153,6 +153,12 @@ TEST_CASE("config: load errors name the line, its text and Valkey's reason", "[c
   CHECK(LoadReason("notify-keyspace-events Q") ==
         "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.");
   CHECK(LoadReason("dbfilename /tmp/dump.rdb") == "dbfilename can't be a path, just a filename");
+  // dir must name an existing directory (Valkey's chdir), and nothing is created.
+  CHECK(LoadReason("dir /nonexistent/lattice-data") == "No such file or directory");
+  CHECK(LoadReason("dir /dev/null") == "Not a directory");
+  CHECK_FALSE(std::filesystem::exists("/nonexistent/lattice-data"));
+  Config with_dir;
+  CHECK(with_dir.LoadText("dir /tmp", "test.conf").ok());
   CHECK(LoadReason("include /etc/other.conf") ==
         "The 'include' directive is not supported by Lattice");
   CHECK(LoadReason("rename-command FLUSHALL \"\"") ==
