@@ -1137,6 +1137,9 @@ Result<void> Config::LoadFile(const std::string& path) {
     return Unexpected("Fatal error, can't read config file '" + path +
                       "': " + std::strerror(errno));
   }
+  std::error_code error;
+  const std::filesystem::path absolute = std::filesystem::absolute(path, error);
+  config_file_ = error ? path : absolute.lexically_normal().string();
   return LoadText(contents.str(), path);
 }
 

@@ -54,6 +54,8 @@ class Config {
   // Reads the file and calls LoadText; a missing file is
   // "Fatal error, can't open config file '<path>': <strerror>".
   Result<void> LoadFile(const std::string& path);
+  // The absolute path LoadFile read ("" when no file was loaded), for INFO's config_file.
+  const std::string& config_file() const { return config_file_; }
   // Command-line arguments after the optional config file, handled like Valkey's main():
   // `--name value...` becomes the line `name value...`; the first argument after `--name` is
   // always a value (so `--requirepass --x` works); `--save` with no value means `save ""`;
@@ -179,8 +181,9 @@ class Config {
   void NoteSet(size_t index);
 
   std::vector<ConfigValue> values_;  // one per directive, in table order
-  std::set<size_t> loaded_;          // directives seen while loading (save/peer accumulate)
-  std::set<std::string> noticed_;    // not-applicable names already reported or pending
+  std::string config_file_;
+  std::set<size_t> loaded_;        // directives seen while loading (save/peer accumulate)
+  std::set<std::string> noticed_;  // not-applicable names already reported or pending
   std::vector<std::string> pending_notices_;
   std::function<void(std::string_view)> on_change_;
   std::vector<std::vector<std::string>> acl_users_;

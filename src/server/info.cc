@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <set>
 
@@ -33,6 +34,23 @@ std::string HumanBytes(uint64_t bytes) {
   if (bytes < 1024ULL * 1024) return fmt::format("{:.2f}K", value / 1024);
   if (bytes < 1024ULL * 1024 * 1024) return fmt::format("{:.2f}M", value / (1024.0 * 1024));
   return fmt::format("{:.2f}G", value / (1024.0 * 1024 * 1024));
+}
+
+std::string ExecutablePath() {
+  std::error_code error;
+  const auto path = std::filesystem::read_symlink("/proc/self/exe", error);
+  return error ? "" : path.string();
+}
+
+uint64_t TotalSystemMemory() {
+  const long pages = sysconf(_SC_PHYS_PAGES);
+  const long page_size = sysconf(_SC_PAGESIZE);
+  return pages > 0 && page_size > 0 ? static_cast<uint64_t>(pages) * page_size : 0;
+}
+
+std::string Percent(uint64_t part, uint64_t whole) {
+  return fmt::format(
+      "{:.2f}%", whole == 0 ? 0.0 : 100.0 * static_cast<double>(part) / static_cast<double>(whole));
 }
 
 uint64_t RssBytes() {
@@ -67,6 +85,15 @@ void ServerSection(Server& server, Lines& out) {
   AddSigned(out, "uptime_in_days", uptime_s / 86400);
   AddSigned(out, "hz", config.hz());
   AddSigned(out, "configured_hz", config.hz());
+  // Valkey's LRU clock: seconds, 24 bits.
+  AddSigned(out, "lru_clock", (now_us / 1'000'000) & ((int64_t{1} << 24) - 1));
+  Add(out, "executable", ExecutablePath());
+  Add(out, "config_file", config.config_file());
+  Add(out, "monotonic_clock", "POSIX clock_gettime");
+  Add(out, "atomicvar_api", "c11-builtin");
+  Add(out, "process_supervised", "no");
+  Add(out, "redis_build_id", "0");
+  Add(out, "redis_git_dirty", "0");
 }
 
 void ClientsSection(Server& server, Lines& out) {
@@ -75,7 +102,17 @@ void ClientsSection(Server& server, Lines& out) {
   Add(out, "blocked_clients", "0");
   Add(out, "tracking_clients", "0");
   Add(out, "pubsub_clients", "0");
-  Add(out, "watching_clients", "0");
+  size_t watching = 0;
+  size_t max_query_buffer = 0;
+  for (const auto& [id, client] : server.clients()) {
+    watching += client->watched.empty() ? 0 : 1;
+    max_query_buffer = std::max(max_query_buffer, client->query_buffer_bytes);
+  }
+  Add(out, "watching_clients", watching);
+  Add(out, "clients_in_timeout_table", "0");
+  Add(out, "total_watched_keys", server.watched_keys());
+  Add(out, "client_recent_max_input_buffer", max_query_buffer);
+  Add(out, "client_recent_max_output_buffer", "0");
 }
 
 std::string Ratio(uint64_t numerator, uint64_t denominator) {
@@ -99,6 +136,29 @@ void MemorySection(Server& server, Lines& out) {
   Add(out, "used_memory_human", HumanBytes(used));
   Add(out, "used_memory_rss", rss);
   Add(out, "used_memory_rss_human", HumanBytes(rss));
+  const uint64_t peak = server.metrics().ObserveMemory(used);
+  Add(out, "used_memory_peak", peak);
+  Add(out, "used_memory_peak_human", HumanBytes(peak));
+  Add(out, "used_memory_peak_perc", Percent(used, peak));
+  // Overhead as far as Lattice tells it apart: the memory at startup (before any data was
+  // loaded) and the clients' pending query buffers; the dataset is the rest.
+  uint64_t client_buffers = 0;
+  for (const auto& [id, client] : server.clients()) client_buffers += client->query_buffer_bytes;
+  const uint64_t overhead = std::min(used, server.metrics().startup() + client_buffers);
+  Add(out, "used_memory_overhead", overhead);
+  Add(out, "used_memory_startup", server.metrics().startup());
+  Add(out, "used_memory_dataset", used - overhead);
+  Add(out, "used_memory_dataset_perc",
+      Percent(used - overhead, used - std::min(used, server.metrics().startup())));
+  const uint64_t system = TotalSystemMemory();
+  Add(out, "total_system_memory", system);
+  Add(out, "total_system_memory_human", HumanBytes(system));
+  Add(out, "mem_clients_normal", client_buffers);
+  Add(out, "mem_clients_slaves", "0");
+  Add(out, "mem_not_counted_for_evict", "0");
+  Add(out, "lazyfree_pending_objects", "0");
+  Add(out, "lazyfreed_objects", "0");
+  Add(out, "active_defrag_running", "0");
   Add(out, "maxmemory", server.config().maxmemory());
   Add(out, "maxmemory_human", HumanBytes(server.config().maxmemory()));
   Add(out, "maxmemory_policy", "noeviction");
@@ -133,6 +193,27 @@ void PersistenceSection(Server& server, Lines& out) {
   }
   const ReplicationStats& stats = replication->stats();
   Add(out, "aof_last_write_status", "ok");  // a failed write exits, as under appendfsync always
+  // A snapshot stands where an RDB save does (the op log is compacted into it).
+  const int64_t last_save_ms =
+      stats.last_snapshot_ms != 0 ? stats.last_snapshot_ms : server.start_ms();
+  AddSigned(out, "rdb_last_save_time", last_save_ms / 1000);
+  Add(out, "rdb_last_bgsave_status", "ok");
+  Add(out, "rdb_last_bgsave_time_sec", "-1");
+  Add(out, "rdb_current_bgsave_time_sec", "-1");
+  Add(out, "rdb_saves", stats.snapshots_written);
+  Add(out, "rdb_last_cow_size", "0");
+  Add(out, "rdb_last_load_keys_expired", "0");
+  Add(out, "rdb_last_load_keys_loaded", stats.recovered_keys);
+  for (const char* field :
+       {"aof_rewrite_scheduled", "aof_rewrites", "aof_rewrites_consecutive_failures",
+        "aof_last_cow_size", "module_fork_in_progress", "module_fork_last_cow_size",
+        "current_cow_peak", "current_cow_size", "current_cow_size_age", "current_fork_perc",
+        "current_save_keys_processed", "current_save_keys_total"}) {
+    Add(out, field, "0");
+  }
+  Add(out, "aof_last_rewrite_time_sec", "-1");
+  Add(out, "aof_current_rewrite_time_sec", "-1");
+  Add(out, "aof_last_bgrewrite_status", "ok");
   Add(out, "crdt_appendfsync", repl::FsyncPolicyName(replication->options().fsync));
   Add(out, "crdt_log_records", stats.log_records);
   Add(out, "crdt_log_bytes", stats.log_bytes);
@@ -146,19 +227,68 @@ void PersistenceSection(Server& server, Lines& out) {
 
 void StatsSection(Server& server, Lines& out) {
   const ServerStats& stats = server.stats();
+  const InfoMetrics& metrics = server.metrics();
+  auto kbps = [&](InfoMetrics::Metric metric) {
+    return fmt::format("{:.2f}", metrics.PerSecond(metric) / 1024);
+  };
   Add(out, "total_connections_received", stats.total_connections_received);
   Add(out, "total_commands_processed", stats.total_commands_processed);
+  Add(out, "instantaneous_ops_per_sec",
+      static_cast<uint64_t>(metrics.PerSecond(InfoMetrics::kCommands) + 0.5));
   Add(out, "total_net_input_bytes", stats.total_net_input_bytes);
   Add(out, "total_net_output_bytes", stats.total_net_output_bytes);
+  Add(out, "instantaneous_input_kbps", kbps(InfoMetrics::kNetInputBytes));
+  Add(out, "instantaneous_output_kbps", kbps(InfoMetrics::kNetOutputBytes));
+  uint64_t repl_in = 0;
+  uint64_t repl_out = 0;
+  if (const Replication* replication = server.replication()) {
+    if (const PeerDirectory* directory = replication->peer_directory()) {
+      for (const repl::PeerStatus& peer : replication->Status(server.clock().NowMs()).peers) {
+        repl_in += directory->BytesIn(peer.replica);
+        repl_out += directory->BytesOut(peer.replica);
+      }
+    }
+  }
+  Add(out, "total_net_repl_input_bytes", repl_in);
+  Add(out, "total_net_repl_output_bytes", repl_out);
   Add(out, "rejected_connections", stats.rejected_connections);
   Add(out, "expired_keys", stats.expired_keys);
   Add(out, "expired_fields", stats.expired_fields);
+  Add(out, "expired_stale_perc", "0.00");
+  Add(out, "expired_time_cap_reached_count", "0");
   Add(out, "evicted_keys", "0");
+  Add(out, "evicted_clients", "0");
+  Add(out, "total_eviction_exceeded_time", "0");
+  Add(out, "current_eviction_exceeded_time", "0");
   Add(out, "keyspace_hits", stats.keyspace_hits);
   Add(out, "keyspace_misses", stats.keyspace_misses);
   Add(out, "total_error_replies", stats.total_error_replies);
   Add(out, "client_query_buffer_limit_disconnections",
       stats.client_query_buffer_limit_disconnections);
+  // Features Lattice does not have yet, so truly zero: Pub/Sub, tracking, forks, defrag.
+  for (const char* zero : {"pubsub_channels",
+                           "pubsub_patterns",
+                           "pubsubshard_channels",
+                           "latest_fork_usec",
+                           "total_forks",
+                           "migrate_cached_sockets",
+                           "slave_expires_tracked_keys",
+                           "active_defrag_hits",
+                           "active_defrag_misses",
+                           "active_defrag_key_hits",
+                           "active_defrag_key_misses",
+                           "total_active_defrag_time",
+                           "current_active_defrag_time",
+                           "tracking_total_keys",
+                           "tracking_total_items",
+                           "tracking_total_prefixes",
+                           "unexpected_error_replies",
+                           "dump_payload_sanitizations",
+                           "sync_full",
+                           "sync_partial_ok",
+                           "sync_partial_err"}) {
+    Add(out, zero, "0");
+  }
 }
 
 // Valkey's fields first (every region is a primary: clients may write anywhere), then Lattice's:
@@ -234,6 +364,14 @@ void CpuSection(Server& /*server*/, Lines& out) {
   };
   Add(out, "used_cpu_sys", seconds(self.ru_stime));
   Add(out, "used_cpu_user", seconds(self.ru_utime));
+  struct rusage children {};
+  getrusage(RUSAGE_CHILDREN, &children);
+  Add(out, "used_cpu_sys_children", seconds(children.ru_stime));
+  Add(out, "used_cpu_user_children", seconds(children.ru_utime));
+  struct rusage thread {};
+  getrusage(RUSAGE_THREAD, &thread);  // INFO runs on the event-loop (main) thread
+  Add(out, "used_cpu_sys_main_thread", seconds(thread.ru_stime));
+  Add(out, "used_cpu_user_main_thread", seconds(thread.ru_utime));
 }
 
 void ErrorStatsSection(Server& server, Lines& out) {

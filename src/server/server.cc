@@ -8,6 +8,7 @@
 #include "server/scripting/script_engine.h"
 #include "spdlog/spdlog.h"
 #include "store/replication.h"
+#include "util/allocator.h"
 #include "util/glob.h"
 
 namespace lattice::server {
@@ -121,6 +122,7 @@ Server::Server(Config config, const Clock& clock, ReplicaId replica,
       rng_(rng_seed.has_value()
                ? *rng_seed
                : std::random_device()() ^ (static_cast<uint64_t>(clock.NowUs()) << 1)),
+      metrics_(util::AllocatedBytes()),
       run_id_(MakeRunId(rng_seed.has_value() ? &rng_ : nullptr)),
       start_ms_(clock.NowMs()),
       acl_(registry_) {
@@ -312,6 +314,9 @@ void Server::Cron() {
   keyspace_.ActiveExpireCycle(clock_.NowMs(), kExpireKeysPerTick);
   stats_.expired_keys = keyspace_.stats().expired_keys;
   stats_.expired_fields = keyspace_.stats().expired_fields;
+  metrics_.Sample(clock_.NowMs(), {stats_.total_commands_processed, stats_.total_net_input_bytes,
+                                   stats_.total_net_output_bytes});
+  metrics_.ObserveMemory(util::AllocatedBytes());
 }
 
 void Server::RecordError(std::string_view reply_bytes) {

@@ -26,6 +26,7 @@
 #include "server/client_state.h"
 #include "server/command.h"
 #include "server/config.h"
+#include "server/info_metrics.h"
 #include "store/clock.h"
 #include "store/keyspace.h"
 #include "util/ascii.h"
@@ -108,6 +109,9 @@ class Server final : public KeyspaceObserver {
   // Lua scripting (server/scripting/script_engine.h): EVAL, SCRIPT, the script cache.
   ScriptEngine& scripting() { return *scripting_; }
   ServerStats& stats() { return stats_; }
+  InfoMetrics& metrics() { return metrics_; }
+  // Keys some client WATCHes (INFO total_watched_keys).
+  size_t watched_keys() const { return watchers_.size(); }
   void ResetStats();  // CONFIG RESETSTAT
   // Applies a configuration value that takes effect at once (the network layer calls it after
   // CONFIG SET changes `name`; the constructor applies them all).
@@ -187,6 +191,7 @@ class Server final : public KeyspaceObserver {
   Keyspace keyspace_;
   Rng rng_;
   ServerStats stats_;
+  InfoMetrics metrics_;
   std::string run_id_;
   int64_t start_ms_ = 0;
   uint64_t next_client_id_ = 1;
