@@ -220,6 +220,10 @@ Result<int64_t> NextCounterInt(const StringCell& cell, int64_t by) {
 // key held, so the shard (which covers the key's dots) already has it, and `fresh` extends this
 // replica's prefix. Falls back to the join if that does not hold.
 void JoinLocalContext(DotContext& shard, const DotContext& op_context, Dot fresh) {
+  if (!op_context.Contains(fresh)) {
+    shard.Join(op_context);
+    return;
+  }
   for (const auto& [replica, seq] : op_context.vector().entries()) {
     const uint64_t have = shard.vector().Get(replica);
     const bool fresh_extends = replica == fresh.replica && seq == fresh.seq && have + 1 >= seq;
