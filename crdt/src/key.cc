@@ -112,6 +112,9 @@ void Key::NormalizeRest() {
 // the fixed-precedence rule: then the present type of highest precedence wins. Both are functions
 // of the state alone, so every replica decides alike.
 ObjectType Key::Type() const {
+  if (rest_.get() == nullptr) {  // only the string cell: what the general rule below gives
+    return string_.Alive() ? ObjectType::kString : ObjectType::kNone;
+  }
   std::pair<Stamp, ObjectType> best{Stamp{}, ObjectType::kNone};
   ObjectType highest = ObjectType::kNone;
   bool fixed = false;

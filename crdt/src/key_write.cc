@@ -7,6 +7,7 @@
 
 #include "lattice/common/assert.h"
 #include "lattice/crdt/key.h"
+#include "lattice/crdt/numeric.h"
 
 namespace lattice::crdt {
 
@@ -192,12 +193,65 @@ Result<KeyOp> Key::IncrBy(int64_t by, const Writer& writer, DotContext& shard) {
   return Increment(*this, by, 0, false, writer, shard);
 }
 
-Result<KeyOp> Key::IncrByInPlace(int64_t by, const Writer& writer, DotContext& shard) {
+namespace {
+
+// The integer INCRBY `by` gives from `cell` (absent: 0), or Valkey's error: from the cell's
+// numbers when CounterInt knows them, else by parsing the rendered text.
+Result<int64_t> NextCounterInt(const StringCell& cell, int64_t by) {
+  std::optional<Result<int64_t>> current = CounterInt(cell);
+  if (!current.has_value()) {
+    Result<std::string> next = NextCounterValue(RenderString(cell), by, 0, false);
+    if (!next.ok()) {
+      return Unexpected(next.error());
+    }
+    return *ParseInt64(*next);  // NextCounterValue prints an int64
+  }
+  if (!current->ok()) {
+    return Unexpected(current->error());
+  }
+  int64_t next = 0;
+  if (__builtin_add_overflow(**current, by, &next)) {
+    return Unexpected(ErrorCode::kOverflow);
+  }
+  return next;
+}
+
+// shard.Join(op_context) for a local op's context: every dot it holds but `fresh` is one the
+// key held, so the shard (which covers the key's dots) already has it, and `fresh` extends this
+// replica's prefix. Falls back to the join if that does not hold.
+void JoinLocalContext(DotContext& shard, const DotContext& op_context, Dot fresh) {
+  if (!op_context.Contains(fresh)) {
+    shard.Join(op_context);
+    return;
+  }
+  for (const auto& [replica, seq] : op_context.vector().entries()) {
+    const uint64_t have = shard.vector().Get(replica);
+    const bool fresh_extends = replica == fresh.replica && seq == fresh.seq && have + 1 >= seq;
+    if (have < seq && !fresh_extends) {
+      shard.Join(op_context);
+      return;
+    }
+  }
+  for (const Dot& dot : op_context.cloud()) {
+    if (dot != fresh && !shard.Contains(dot)) {
+      shard.Join(op_context);
+      return;
+    }
+  }
+  shard.Add(fresh);
+}
+
+}  // namespace
+
+Result<KeyOp> Key::IncrByInPlace(int64_t by, const Writer& writer, DotContext& shard,
+                                 std::optional<int64_t>* expected) {
   LATTICE_ASSERT(PlainIncrementable(writer.now_ms));
-  const auto current = string_.empty() ? std::nullopt : RenderString(string_);
-  Result<std::string> next = NextCounterValue(current, by, 0, false);
+  Result<int64_t> next = NextCounterInt(string_, by);
   if (!next.ok()) {
     return Unexpected(next.error());
+  }
+  if (expected != nullptr) {
+    *expected = *next;
   }
   KeyOp op;
   op.policies = writer.policies;
@@ -207,7 +261,7 @@ Result<KeyOp> Key::IncrByInPlace(int64_t by, const Writer& writer, DotContext& s
   if (writer.policies.string == StringRule::kLww) {
     // A read-modify-write SET: the new entry observes every dot of the cell, so the join of its
     // delta leaves the delta alone.
-    op.delta.string_ = string_.AssignDelta(std::move(*next), stamp, op.context);
+    op.delta.string_ = string_.AssignDelta(std::to_string(*next), stamp, op.context);
     string_ = op.delta.string_;
   } else {
     Result<StringCell> delta = string_.IncrementInPlace(by, 0, stamp, op.context);
@@ -216,7 +270,7 @@ Result<KeyOp> Key::IncrByInPlace(int64_t by, const Writer& writer, DotContext& s
     }
     op.delta.string_ = std::move(*delta);
   }
-  shard.Join(op.context);
+  JoinLocalContext(shard, op.context, op.first_dot);
   op.dot_count = 1;
   return op;
 }

@@ -1,6 +1,7 @@
 #include "lattice/crdt/string_value.h"
 
 #include <cmath>
+#include <limits>
 
 #include "lattice/crdt/numeric.h"
 
@@ -25,6 +26,30 @@ std::optional<std::string> RenderString(const StringCell& cell) {
     return base;  // A non-number SET wins over concurrent increments.
   }
   return FormatLongDouble(*as_float + static_cast<long double>(sum.ints) + sum.floats);
+}
+
+std::optional<Result<int64_t>> CounterInt(const StringCell& cell) {
+  const StringCell::Entry* winner = cell.Winner();
+  const CounterSum sum = cell.Sum();
+  if (sum.any_float) {
+    return std::nullopt;
+  }
+  int64_t base = 0;
+  if (winner != nullptr) {
+    const std::optional<int64_t> parsed = ParseInt64(winner->value);
+    if (!parsed) {
+      return std::nullopt;
+    }
+    base = *parsed;
+  }
+  if (!sum.unobserved) {
+    return Result<int64_t>(base);  // the base itself, or a dead cell's "0"
+  }
+  const __int128 value = static_cast<__int128>(base) + sum.ints;
+  if (value < std::numeric_limits<int64_t>::min() || value > std::numeric_limits<int64_t>::max()) {
+    return Result<int64_t>(Unexpected(ErrorCode::kNotInteger));
+  }
+  return Result<int64_t>(static_cast<int64_t>(value));
 }
 
 Result<std::string> NextCounterValue(const std::optional<std::string>& current, int64_t by,

@@ -6,6 +6,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "lattice/common/assert.h"
+#include "lattice/crdt/string_value.h"
 
 namespace lattice::server {
 namespace {
@@ -478,29 +479,56 @@ void Keyspace::SetString(int db, std::string_view key, std::string_view value, b
 }
 
 Result<void> Keyspace::IncrString(int db, std::string_view key, int64_t by, int64_t now_ms) {
-  BeginChange();
-  Table* table = TableFor(db, key, /*create=*/true);
-  auto it = table->find(key);
-  if (db == system_db() ||
-      (it != table->end() && !(*it)->compact() && !(*it)->full().PlainIncrementable(now_ms))) {
+  Result<std::optional<CounterIncrement>> fast = IncrCounter(db, key, by, now_ms);
+  if (!fast.ok()) {
+    return Unexpected(fast.error());
+  }
+  if (!fast->has_value()) {
     return Write(db, key, now_ms, [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& c) {
       return k.IncrBy(by, w, c);
     });
+  }
+  if (!(*fast)->written) {
+    return Unexpected(ErrorCode::kOverflow);
+  }
+  return {};
+}
+
+Result<std::optional<Keyspace::CounterIncrement>> Keyspace::IncrCounter(int db,
+                                                                        std::string_view key,
+                                                                        int64_t by,
+                                                                        int64_t now_ms) {
+  if (db == system_db()) {
+    return std::optional<CounterIncrement>();
+  }
+  BeginChange();
+  Table* table = TableFor(db, key, /*create=*/true);
+  auto it = table->find(key);
+  if (it != table->end() && !(*it)->compact() && !(*it)->full().PlainIncrementable(now_ms)) {
+    return std::optional<CounterIncrement>();
   }
   current_policies_ = PoliciesFor(db, key);
   if (it == table->end()) {
     it = table->emplace(StoredKey::NewFull(key, crdt::Key())).first;
     ++dbs_[db]->size;
   }
-  Result<crdt::KeyOp> op = ToFull(it).IncrByInPlace(by, BeginWrite(now_ms), context_);
+  crdt::Key& state = ToFull(it);
+  std::optional<int64_t> expected;
+  Result<crdt::KeyOp> op = state.IncrByInPlace(by, BeginWrite(now_ms), context_, &expected);
+  CounterIncrement out;
   if (op.ok()) {
     Ship(db, key, *op);
+    out.written = true;
+    const std::optional<Result<int64_t>> now = crdt::CounterInt(state.string());
+    out.rendered = now.has_value() ? now->ok() && **now == *expected
+                                   : state.GetString(now_ms) == std::to_string(*expected);
   }
   Settle(db, *table, it);  // drops an entry a refused write created; a LWW result turns compact
-  if (!op.ok()) {
-    return Unexpected(op.error());
+  if (!expected.has_value()) {
+    return Unexpected(op.error());  // Valkey's refusal, before any write
   }
-  return {};
+  out.value = *expected;
+  return std::optional<CounterIncrement>(out);
 }
 
 VisibleValue ReadVisible(const KeyRef& key, int64_t now_ms) {

@@ -190,6 +190,17 @@ class Keyspace {
   void SetString(int db, std::string_view key, std::string_view value, bool keep_ttl,
                  int64_t now_ms);
   Result<void> IncrString(int db, std::string_view key, int64_t by, int64_t now_ms);
+  // INCRBY in place (Key::IncrByInPlace) on a key that is missing, a compact string, or a string
+  // cell with nothing else (no TTL, no other type): one lookup, and the value comes from the
+  // cell's numbers, not from text. nullopt when the key is anything else: nothing was written,
+  // take the generic path. An error is Valkey's, and nothing was written.
+  struct CounterIncrement {
+    int64_t value = 0;      // what Valkey's INCRBY gives: parse, add, print
+    bool written = false;   // false: a replica's int64 total would overflow, nothing written
+    bool rendered = false;  // the key now reads as `value`
+  };
+  Result<std::optional<CounterIncrement>> IncrCounter(int db, std::string_view key, int64_t by,
+                                                      int64_t now_ms);
   // Replaces whatever `key` holds with `value` (RENAME, COPY, MOVE): an observed-remove DEL of
   // the old value, then fresh local writes of the new one, one op each (string SET; hash HSET per
   // field then HEXPIRE per field TTL; set SADD; zset ZADD per member; then the key's EXPIRE).

@@ -1,9 +1,9 @@
-// The in-place string writes (Keyspace::SetString, IncrString, Delete of a compact key) against
-// the generic delta-join mutators they replace: random histories, with a peer's concurrent writes
-// applied in between, run through both on two keyspaces of the same replica; after every step
-// both must hold identical state (every key, the shard context, the next dot) and must have
-// shipped identical ops. Also: the compact form converts back and forth as writes change the
-// state, and the KeyRef reads agree with the full state.
+// The in-place string writes (Keyspace::SetString, IncrString / IncrCounter, Delete of a compact
+// key) against the generic delta-join mutators they replace: random histories, with a peer's
+// concurrent writes (SET, INCRBY, INCRBYFLOAT) applied in between, run through both on two
+// keyspaces of the same replica; after every step both must hold identical state (every key, the
+// shard context, the next dot) and must have shipped identical ops. Also: the compact form converts
+// back and forth as writes change the state, and the KeyRef reads agree with the full state.
 
 #include <catch2/catch.hpp>
 #include <map>
@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "lattice/common/rng.h"
+#include "lattice/crdt/string_value.h"
 #include "store/keyspace.h"
 
 namespace lattice::server {
@@ -63,6 +64,38 @@ Result<void> Expire(Keyspace& ks, const std::string& key, int64_t at, int64_t no
   });
 }
 
+// Keyspace::IncrCounter against the generic IncrBy and what OpIncrement derives from it: the
+// value is Valkey's parse-add-print of what the key read before, `written` says whether the
+// generic write succeeded, `rendered` whether the key now reads as the value. A key it does not
+// take (nullopt) is left untouched, and the generic write runs on both.
+void CheckIncrCounter(Keyspace& fast, Keyspace& reference, const std::string& key, int64_t by,
+                      int64_t now) {
+  const KeyRef before = reference.Find(0, key, now);
+  const std::optional<std::string> current =
+      before == nullptr ? std::nullopt : before->GetString(now);
+  const Result<std::optional<Keyspace::CounterIncrement>> a = fast.IncrCounter(0, key, by, now);
+  const Result<void> b = GenericIncr(reference, key, by, now);
+  if (!a.ok()) {
+    REQUIRE(!b.ok());
+    REQUIRE(a.error().code == b.error().code);
+    return;
+  }
+  if (!a->has_value()) {
+    const Result<void> again = GenericIncr(fast, key, by, now);
+    REQUIRE(again.ok() == b.ok());
+    return;
+  }
+  const Keyspace::CounterIncrement& done = **a;
+  const Result<std::string> expected = crdt::NextCounterValue(current, by, 0, false);
+  REQUIRE(expected.ok());
+  CHECK(*expected == std::to_string(done.value));
+  REQUIRE(done.written == b.ok());
+  if (!b.ok()) REQUIRE(b.error().code == ErrorCode::kOverflow);
+  const KeyRef after = reference.Find(0, key, now);
+  const bool reads = after != nullptr && after->GetString(now) == *expected;
+  CHECK(done.rendered == (done.written && reads));
+}
+
 void RunHistory(uint64_t seed, crdt::StringRule rule) {
   INFO("seed " << seed << " rule " << static_cast<int>(rule));
   Rng rng(seed);
@@ -93,10 +126,14 @@ void RunHistory(uint64_t seed, crdt::StringRule rule) {
       REQUIRE(GenericSet(reference, key, value, keep_ttl, now).ok());
     } else if (what <= 4) {
       const int64_t by = rng.Uniform(8) == 0 ? INT64_MAX : static_cast<int64_t>(rng.Uniform(7)) - 3;
-      const Result<void> a = fast.IncrString(0, key, by, now);
-      const Result<void> b = GenericIncr(reference, key, by, now);
-      REQUIRE(a.ok() == b.ok());
-      if (!a.ok()) REQUIRE(a.error().code == b.error().code);
+      if (rng.Uniform(2) == 0) {
+        const Result<void> a = fast.IncrString(0, key, by, now);
+        const Result<void> b = GenericIncr(reference, key, by, now);
+        REQUIRE(a.ok() == b.ok());
+        if (!a.ok()) REQUIRE(a.error().code == b.error().code);
+      } else {
+        CheckIncrCounter(fast, reference, key, by, now);
+      }
     } else if (what == 5) {
       const bool a = fast.Delete(0, key, now);
       const bool b = reference.Find(0, key, now) != nullptr;
@@ -113,8 +150,15 @@ void RunHistory(uint64_t seed, crdt::StringRule rule) {
     } else if (what == 7) {
       // The peer writes concurrently.
       const std::string& value = values[rng.Uniform(values.size())];
-      if (rng.Uniform(2) == 0) {
+      const uint64_t kind = rng.Uniform(3);
+      if (kind == 0) {
         peer.SetString(0, key, value, false, now);
+      } else if (kind == 1) {
+        // A float increment: the value is no longer an integer sum (CounterInt's text path).
+        (void)peer.Write(0, key, now,
+                         [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& c) {
+                           return k.IncrByFloat(0.5, w, c);
+                         });
       } else {
         (void)peer.IncrString(0, key, static_cast<int64_t>(rng.Uniform(5)), now);
       }

@@ -148,9 +148,16 @@ class Key {
   // IncrBy on a key that is empty or a live string with nothing besides its string cell
   // (PlainIncrementable): the same state and op, mutated in place instead of joined.
   bool PlainIncrementable(int64_t now_ms) const {
-    return rest_.get() == nullptr && (string_.empty() || TypeAt(now_ms) == ObjectType::kString);
+    // With nothing besides the string cell there is no TTL and no other type: the key is a
+    // string exactly when the cell is alive.
+    (void)now_ms;
+    return rest_.get() == nullptr && (string_.empty() || string_.Alive());
   }
-  Result<KeyOp> IncrByInPlace(int64_t by, const Writer& writer, DotContext& shard);
+  // `expected`, when given, receives the value the increment means to give (Valkey's
+  // parse-add-print of the current value); the state renders it unless a replica's total would
+  // overflow (refused) or the rendering differs (see string_family's OpIncrement).
+  Result<KeyOp> IncrByInPlace(int64_t by, const Writer& writer, DotContext& shard,
+                              std::optional<int64_t>* expected = nullptr);
   std::optional<KeyOp> Del(const Writer& writer, DotContext& shard);
   // at_ms == 0 is PERSIST.
   Result<KeyOp> Expire(int64_t at_ms, const Writer& writer, DotContext& shard);

@@ -22,6 +22,12 @@ using StringCell = Register<std::string>;
 // What GET would return; nullopt when the cell is not alive.
 std::optional<std::string> RenderString(const StringCell& cell);
 
+// The integer INCRBY reads from `cell` (0 when it is not alive), worked out from the cell's
+// numbers without rendering text: what ParseInt64(RenderString(cell).value_or("0")) gives, with
+// kNotInteger for a sum outside int64. nullopt when only the text can tell (float increments, a
+// base that is not a canonical integer): the caller renders then.
+std::optional<Result<int64_t>> CounterInt(const StringCell& cell);
+
 // The value INCRBY / INCRBYFLOAT would produce from `current` (nullopt: absent), or Valkey's error.
 Result<std::string> NextCounterValue(const std::optional<std::string>& current, int64_t by,
                                      long double float_by, bool is_float);
