@@ -105,6 +105,12 @@ ZMember* SortedSet::Emplace(std::string_view member, ScoreCell cell) {
 }
 
 void SortedSet::ForEachMember(absl::FunctionRef<void(std::string_view, const ScoreCell&)> f) const {
+  if (members_.size() <= 1) {  // an op's delta: nothing to sort
+    for (const ZMember* m : members_) {
+      f(m->view(), m->cell);
+    }
+    return;
+  }
   std::vector<const ZMember*> sorted(members_.begin(), members_.end());
   std::sort(sorted.begin(), sorted.end(),
             [](const ZMember* a, const ZMember* b) { return a->view() < b->view(); });
