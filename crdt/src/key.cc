@@ -182,10 +182,11 @@ Key Key::RemoveAllDelta(bool keep_expiry, WriteStamp& stamp, DotContext& context
       out.mutable_hash().Join(rest->hash().RemoveDelta(field, stamp, context), DotContext{},
                               DotContext{});
     }
-    for (const auto& [member, cell] : rest->zset().members()) {
-      out.mutable_zset().Join(rest->zset().RemoveDelta(member, SetRule::kAddWins, stamp, context),
-                              DotContext{}, DotContext{});
-    }
+    rest->zset().ForEachMember([&](std::string_view member, const ScoreCell&) {
+      out.mutable_zset().Join(
+          rest->zset().RemoveDelta(std::string(member), SetRule::kAddWins, stamp, context),
+          DotContext{}, DotContext{});
+    });
     out.Normalize();
     AddMapDots(rest->zset().removes(), context);  // DEL observes remove tokens too
     rest->set().CollectDots(context);

@@ -130,9 +130,9 @@ std::optional<TouchedNames> Touched(const Key& state, const Key& delta, const Do
   // Dots held by elements the delta does not name (a remote remove), or by nothing any more.
   ++ThreadJoinStats().scans;
   auto scan = [&pending](std::vector<std::string>& names) {
-    return [&pending, out = &names](const std::string& name, Dot dot) {
+    return [&pending, out = &names](std::string_view name, Dot dot) {
       if (pending.Take(dot)) {
-        out->push_back(name);
+        out->emplace_back(name);
       }
       return pending.left() == 0;
     };

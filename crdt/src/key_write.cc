@@ -2,8 +2,8 @@
 #include "key_write.h"
 
 #include <algorithm>
+#include <functional>
 #include <optional>
-#include <set>
 
 #include "lattice/common/assert.h"
 #include "lattice/crdt/key.h"
@@ -18,9 +18,15 @@ const KeyRest& KeyWrite::rest() const {
 
 namespace {
 
+// The items sorted and without repeats (a one-element or already sorted list is copied as is).
 std::vector<std::string> Distinct(const std::vector<std::string>& items) {
-  std::set<std::string> unique(items.begin(), items.end());
-  return {unique.begin(), unique.end()};
+  if (std::adjacent_find(items.begin(), items.end(), std::greater_equal<>()) == items.end()) {
+    return items;
+  }
+  std::vector<std::string> unique(items);
+  std::sort(unique.begin(), unique.end());
+  unique.erase(std::unique(unique.begin(), unique.end()), unique.end());
+  return unique;
 }
 
 thread_local bool generic_writes = false;
@@ -307,10 +313,10 @@ Result<KeyOp> Key::SAdd(const std::vector<std::string>& members, const Writer& w
     OrSet& set = in_place->rest().mutable_set();
     OrSet& out = in_place->delta().mutable_set();
     for (const std::string& member : Distinct(members)) {
-      set.ForEachDotOf(member, [&](Dot dot) { in_place->Cover(dot); });
-      const Dot dot = in_place->stamp().dots->Next();
+      const Dot dot = set.PutObserving(
+          member, [&](Dot old) { in_place->Cover(old); },
+          [&] { return in_place->stamp().dots->Next(); });
       in_place->Cover(dot);
-      set.Put(member, dot);
       out.Put(member, dot);
     }
     return in_place->Finish();
@@ -491,18 +497,15 @@ Result<KeyOp> Key::ZAddMany(const std::vector<std::pair<std::string, double>>& p
                             const Writer& writer, DotContext& shard) {
   auto in_place = InPlace::Begin(*this, ObjectType::kZSet, pairs.size(), writer, shard);
   if (in_place && std::all_of(pairs.begin(), pairs.end(), [&](const auto& pair) {
-        const auto& members = zset().members();
-        auto found = members.find(pair.first);
-        return (found == members.end() || Plain(found->second)) &&
-               !zset().removes().contains(pair.first);
+        const ScoreCell* found = zset().Find(pair.first);
+        return (found == nullptr || Plain(*found)) && !zset().removes().contains(pair.first);
       })) {
     SortedSet& zset = in_place->rest().mutable_zset();
     SortedSet& out = in_place->delta().mutable_zset();
     for (const auto& [member, score] : pairs) {
       static const ScoreCell kNone{};
-      auto found = zset.members().find(member);
-      ScoreCell cell =
-          Reassign(*in_place, found != zset.members().end() ? found->second : kNone, score);
+      const ScoreCell* found = zset.Find(member);
+      ScoreCell cell = Reassign(*in_place, found != nullptr ? *found : kNone, score);
       zset.Put(member, cell);
       out.Put(member, std::move(cell));
     }

@@ -8,7 +8,7 @@ namespace lattice::crdt {
 
 bool OrSet::Contains(std::string_view member) const {
   const std::string key(member);
-  return adds_.contains(key) && !removes_.contains(key);
+  return adds_.contains(key) && (removes_.empty() || !removes_.contains(key));
 }
 
 size_t OrSet::Size() const {
@@ -194,6 +194,25 @@ void OrSet::Put(const std::string& member, Dot dot) {
   if (!removes_.empty()) {
     removes_.erase(member);
   }
+}
+
+Dot OrSet::PutObserving(const std::string& member, absl::FunctionRef<void(Dot)> observe,
+                        absl::FunctionRef<Dot()> next) {
+  auto [it, inserted] = adds_.try_emplace(member);
+  for (const Dot& dot : it->second.dots()) {
+    observe(dot);
+  }
+  if (!removes_.empty()) {
+    if (auto token = removes_.find(member); token != removes_.end()) {
+      for (const Dot& dot : token->second.dots()) {
+        observe(dot);
+      }
+      removes_.erase(token);
+    }
+  }
+  const Dot dot = next();
+  it->second = DotSet(dot);
+  return dot;
 }
 
 size_t OrSet::MetadataItems() const {

@@ -15,12 +15,12 @@ struct OrderIndex::Node {
     size_t span;  // nodes skipped by this link, counting its target
   };
   double score;
-  const std::string* member;
+  const PackedName* member;
   // The node's `height` levels, right after it in the same allocation.
   Level* levels() { return reinterpret_cast<Level*>(this + 1); }
   const Level* levels() const { return reinterpret_cast<const Level*>(this + 1); }
 
-  static Node* Make(double score, const std::string* member, int height) {
+  static Node* Make(double score, const PackedName* member, int height) {
     void* raw = ::operator new(sizeof(Node) + sizeof(Level) * static_cast<size_t>(height));
     Node* node = new (raw) Node{score, member};
     std::fill_n(node->levels(), height, Level{nullptr, 0});
@@ -116,9 +116,9 @@ int OrderIndex::LevelFor(std::string_view member) {
   return level;
 }
 
-void OrderIndex::Insert(double score, const std::string* member_ptr) {
+void OrderIndex::Insert(double score, const PackedName* member_ptr) {
   LATTICE_ASSERT(score == score);
-  const std::string& member = *member_ptr;
+  const std::string_view member = member_ptr->view();
   const int level = LevelFor(member);
   GrowHead(std::max(level, level_));
   Node* update[kMaxLevel];
@@ -127,7 +127,7 @@ void OrderIndex::Insert(double score, const std::string* member_ptr) {
   for (int i = level_ - 1; i >= 0; --i) {
     rank[i] = i == level_ - 1 ? 0 : rank[i + 1];
     while (x->levels()[i].next != nullptr &&
-           Before(x->levels()[i].next->score, *x->levels()[i].next->member, score, member)) {
+           Before(x->levels()[i].next->score, x->levels()[i].next->member->view(), score, member)) {
       rank[i] += x->levels()[i].span;
       x = x->levels()[i].next;
     }
@@ -158,13 +158,13 @@ void OrderIndex::Erase(double score, std::string_view member) {
   Node* x = head_;
   for (int i = level_ - 1; i >= 0; --i) {
     while (x->levels()[i].next != nullptr &&
-           Before(x->levels()[i].next->score, *x->levels()[i].next->member, score, member)) {
+           Before(x->levels()[i].next->score, x->levels()[i].next->member->view(), score, member)) {
       x = x->levels()[i].next;
     }
     update[i] = x;
   }
   Node* node = x->levels()[0].next;
-  LATTICE_ASSERT(node != nullptr && node->score == score && *node->member == member);
+  LATTICE_ASSERT(node != nullptr && node->score == score && node->member->view() == member);
   for (int i = 0; i < level_; ++i) {
     if (update[i]->levels()[i].next == node) {
       update[i]->levels()[i].span += node->levels()[i].span - 1;
@@ -188,7 +188,7 @@ size_t OrderIndex::Rank(double score, std::string_view member) const {
   const Node* x = head_;
   for (int i = level_ - 1; i >= 0; --i) {
     while (x->levels()[i].next != nullptr &&
-           Before(x->levels()[i].next->score, *x->levels()[i].next->member, score, member)) {
+           Before(x->levels()[i].next->score, x->levels()[i].next->member->view(), score, member)) {
       rank += x->levels()[i].span;
       x = x->levels()[i].next;
     }
@@ -212,7 +212,7 @@ size_t OrderIndex::CountBelow(double score, bool inclusive) const {
   return rank;
 }
 
-std::pair<double, const std::string*> OrderIndex::At(size_t rank) const {
+std::pair<double, std::string_view> OrderIndex::At(size_t rank) const {
   LATTICE_ASSERT(rank < size_);
   size_t traversed = 0;
   const Node* x = head_;
@@ -222,7 +222,7 @@ std::pair<double, const std::string*> OrderIndex::At(size_t rank) const {
       x = x->levels()[i].next;
     }
   }
-  return {x->score, x->member};
+  return {x->score, x->member->view()};
 }
 
 std::vector<std::pair<double, std::string>> OrderIndex::Range(size_t first, size_t count) const {
@@ -239,7 +239,7 @@ std::vector<std::pair<double, std::string>> OrderIndex::Range(size_t first, size
     }
   }
   for (; x != nullptr && out.size() < count; x = x->levels()[0].next) {
-    out.emplace_back(x->score, *x->member);
+    out.emplace_back(x->score, std::string(x->member->view()));
   }
   return out;
 }

@@ -181,11 +181,11 @@ void PutKey(const crdt::Key& key, wire::Key* out) {
   for (const auto& [name, dots] : key.set().removes()) {
     PutDotSet(name, dots, out->add_set_removes());
   }
-  for (const auto& [name, cell] : key.zset().members()) {
+  key.zset().ForEachMember([&](std::string_view name, const crdt::ScoreCell& cell) {
     wire::ZSetMember* m = out->add_zset();
-    m->set_name(name);
+    m->set_name(std::string(name));
     PutRegister(cell, m->mutable_score());
-  }
+  });
   for (const auto& [name, dots] : key.zset().removes()) {
     PutDotSet(name, dots, out->add_zset_removes());
   }

@@ -137,8 +137,11 @@ Kind RestKind(const crdt::KeyRest& rest, const crdt::KeyOp& op) {
     const bool no_ttl = field.ttl.get() == nullptr || field.ttl.get()->empty();
     return no_ttl && SingleEntry(field.value, op) ? kHSet : kGeneric;
   }
-  if (rest.zset().members().size() == 1 && rest.zset().removes().empty()) {
-    return SingleEntry(rest.zset().members().begin()->second, op) ? kZAdd : kGeneric;
+  if (rest.zset().MemberCount() == 1 && rest.zset().removes().empty()) {
+    bool single = false;
+    rest.zset().ForEachMember(
+        [&](std::string_view, const crdt::ScoreCell& cell) { single = SingleEntry(cell, op); });
+    return single ? kZAdd : kGeneric;
   }
   if (!rest.set().empty() && rest.set().removes().empty() && rest.set().adds().size() == 1) {
     const auto dots = rest.set().adds().begin()->second.dots();
@@ -249,11 +252,12 @@ void PutPayload(Kind kind, const crdt::KeyOp& op, Out& out) {
       PutSetAdds(op, out);
       return;
     case kZAdd: {
-      const auto& [name, cell] = *delta.rest()->zset().members().begin();
-      out.Bytes(name);
-      uint64_t bits = 0;
-      std::memcpy(&bits, &cell.Winner()->value, sizeof(bits));
-      out.Fixed64(bits);
+      delta.rest()->zset().ForEachMember([&](std::string_view name, const crdt::ScoreCell& cell) {
+        out.Bytes(name);
+        uint64_t bits = 0;
+        std::memcpy(&bits, &cell.Winner()->value, sizeof(bits));
+        out.Fixed64(bits);
+      });
       return;
     }
     default:

@@ -50,21 +50,22 @@ void CaptureRemovals(const crdt::Key& local, const ConflictLog::Remote& op,
   const crdt::SortedSet& zmine = local.zset();
   const crdt::SortedSet& ztheirs = op.delta.zset();
   for (const auto& [member, tokens] : ztheirs.removes()) {
-    if (auto cell = zmine.members().find(member); cell != zmine.members().end()) {
-      if (ReplicaId adder = UnseenReplica(cell->second, op); adder != kNoReplica) {
+    if (const crdt::ScoreCell* cell = zmine.Find(member); cell != nullptr) {
+      if (ReplicaId adder = UnseenReplica(*cell, op); adder != kNoReplica) {
         before.removals.push_back(
             Removal{true, member, tokens.dots().front().replica, adder, true});
       }
     }
   }
-  for (const auto& [member, cell] : ztheirs.members()) {
-    if (ztheirs.removes().contains(member) || !cell.Alive()) continue;
+  ztheirs.ForEachMember([&](std::string_view name, const crdt::ScoreCell& cell) {
+    const std::string member(name);
+    if (ztheirs.removes().contains(member) || !cell.Alive()) return;
     if (auto token = zmine.removes().find(member); token != zmine.removes().end()) {
       if (ReplicaId remover = UnseenReplica(token->second, op); remover != kNoReplica) {
         before.removals.push_back(Removal{true, member, remover, op.origin.replica, false});
       }
     }
-  }
+  });
 }
 
 }  // namespace

@@ -215,7 +215,7 @@ size_t FirstRankWhere(const OrderIndex& index, Pred pred) {
   size_t high = index.size();
   while (low < high) {
     const size_t mid = low + (high - low) / 2;
-    if (pred(*index.At(mid).second)) {
+    if (pred(index.At(mid).second)) {
       high = mid;
     } else {
       low = mid + 1;
@@ -231,9 +231,9 @@ std::pair<size_t, size_t> LexSpan(const OrderIndex& index, const LexRange& range
     return {0, 0};
   }
   const size_t first =
-      FirstRankWhere(index, [&](const std::string& m) { return LexGteMin(m, range); });
+      FirstRankWhere(index, [&](std::string_view m) { return LexGteMin(m, range); });
   const size_t last =
-      FirstRankWhere(index, [&](const std::string& m) { return !LexLteMax(m, range); });
+      FirstRankWhere(index, [&](std::string_view m) { return !LexLteMax(m, range); });
   return first < last ? std::make_pair(first, last) : std::make_pair(size_t{0}, size_t{0});
 }
 
@@ -1237,7 +1237,7 @@ void RandMemberWithCount(CommandContext& ctx, ArgList args, int64_t count, bool 
   Items items;
   for (size_t rank : RandomRanks(ctx.server.rng(), index.size(), count)) {
     const auto [score, member] = index.At(rank);
-    items.emplace_back(score, *member);
+    items.emplace_back(score, std::string(member));
   }
   ReplyItems(ctx.reply, items, with_scores);
 }
@@ -1277,7 +1277,7 @@ void CmdZRandMember(CommandContext& ctx, ArgList args) {
     return;
   }
   const OrderIndex& index = lookup.zset->index();
-  ctx.reply.Bulk(*index.At(static_cast<size_t>(ctx.server.rng().Uniform(index.size()))).second);
+  ctx.reply.Bulk(index.At(static_cast<size_t>(ctx.server.rng().Uniform(index.size()))).second);
 }
 
 // ---- ZSCAN -----------------------------------------------------------------------------------

@@ -59,6 +59,10 @@ class OrSet {
   // For Key's in-place writes: `member` held by exactly `dot` and no token (what joining an
   // AddDelta that observed the whole member leaves).
   void Put(const std::string& member, Dot dot);
+  // Put in one lookup for the in-place SADD: calls observe(d) for every dot `member` holds
+  // (adds, then tokens), then puts the dot next() returns, and returns it.
+  Dot PutObserving(const std::string& member, absl::FunctionRef<void(Dot)> observe,
+                   absl::FunctionRef<Dot()> next);
 
   bool operator==(const OrSet&) const = default;
 
