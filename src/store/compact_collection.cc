@@ -31,6 +31,9 @@ const crdt::RegisterEntry<V>* PlainEntry(const crdt::Register<V>& cell) {
 }  // namespace
 
 uint64_t CompactReader::Varint() {
+  if (pos_ < blob_.size() && static_cast<uint8_t>(blob_[pos_]) < 0x80) {
+    return static_cast<uint8_t>(blob_[pos_++]);  // the common case: one byte
+  }
   uint64_t value = 0;
   for (int shift = 0; pos_ < blob_.size(); shift += 7) {
     const auto byte = static_cast<uint8_t>(blob_[pos_++]);

@@ -564,9 +564,15 @@ bool Keyspace::WriteCompact(int db, std::string_view key, Entry entry, crdt::Obj
   const StoredKey& stored = **entry.it;
   const CompactLimits& limits = compact_limits(type);
   std::vector<CompactElement> elements;
-  elements.reserve(edits.size() + 16);
+  std::vector<size_t> starts;  // each element's offset in the blob
+  elements.reserve(CompactLimits::kMaxCompactEntries);
+  starts.reserve(CompactLimits::kMaxCompactEntries);
   CompactReader reader(stored.value(), stored.hlc(), stored.packed_dot());
-  for (CompactElement element; reader.Next(element);) elements.push_back(element);
+  for (CompactElement element; reader.Next(element, &starts.emplace_back());) {
+    elements.push_back(element);
+  }
+  starts.back() = stored.value().size();  // the end, where appends go
+  size_t kept = elements.size();          // elements before the first one replaced keep their bytes
   auto find = [&](std::string_view name) {
     return std::find_if(elements.begin(), elements.end(),
                         [&](const CompactElement& e) { return e.name == name; });
@@ -600,6 +606,7 @@ bool Keyspace::WriteCompact(int db, std::string_view key, Entry entry, crdt::Obj
       const crdt::Dot observed = replicas_.Unpack(found->packed_dot);
       context_.Add(observed);
       op.context.Add(observed);
+      kept = std::min(kept, static_cast<size_t>(found - elements.begin()));
       elements.erase(found);
     }
     const crdt::Dot dot = dots_.Next();
@@ -623,12 +630,14 @@ bool Keyspace::WriteCompact(int db, std::string_view key, Entry entry, crdt::Obj
   op.delta = type == crdt::ObjectType::kHash  ? crdt::Key::OfHash({}, std::move(hash))
              : type == crdt::ObjectType::kSet ? crdt::Key::OfSet({}, std::move(set))
                                               : crdt::Key::OfZSet({}, std::move(zset));
-  // Re-encoded whole (the elements are delta-coded), the replaced ones moved to the end.
+  // The replaced elements move to the end; the elements from the first replaced one on are
+  // re-encoded (each is delta-coded against the one before), the bytes before it are kept.
   std::string blob;
   blob.reserve(stored.value().size() + edits.size() * 24);
-  blob.push_back(stored.value()[0]);
-  CompactWriter out(blob, type, stored.hlc(), stored.packed_dot());
-  for (const CompactElement& element : elements) out.Add(element);
+  blob.append(stored.value().substr(0, starts[kept]));
+  CompactWriter out(blob, type, kept == 0 ? stored.hlc() : elements[kept - 1].hlc,
+                    kept == 0 ? stored.packed_dot() : elements[kept - 1].packed_dot);
+  for (size_t i = kept; i < elements.size(); ++i) out.Add(elements[i]);
   auto& slot = const_cast<StoredKeyPtr&>(*entry.it);
   if (!slot->AssignInPlace(blob, slot->hlc(), slot->packed_dot())) {
     slot.reset(StoredKey::NewCollection(key, blob, slot->hlc(), slot->packed_dot()));

@@ -487,7 +487,7 @@ void RunZAdd(CommandContext& ctx, ArgList args, const ZAddOptions& options, size
     }
     pairs.emplace_back(score, std::string(args[i + 1]));
   }
-  if (LookupZSet(ctx, args[1]).wrong_type) {
+  if (!ctx.Peek(args[1], crdt::ObjectType::kZSet).ok()) {  // a type check: nothing materialised
     ctx.reply.Error(errors::kWrongType);
     return;
   }
