@@ -145,6 +145,7 @@ Server::Server(Config config, const Clock& clock, ReplicaId replica,
   config_.set_on_change([this](std::string_view name) { ApplyConfig(name); });
   ApplyConfig("crdt-conflicts-max-len");
   ApplyConfig("crdt-conflicts-log-rate");
+  ApplyConfig("hash-max-listpack-entries");  // and the other compact-collection limits
 }
 
 Server::~Server() = default;
@@ -187,6 +188,23 @@ void Server::ApplyConfig(std::string_view name) {
     keyspace_.conflicts().set_capacity(static_cast<size_t>(config_.crdt_conflicts_max_len()));
   } else if (name == "crdt-conflicts-log-rate") {
     keyspace_.conflicts().set_log_rate(config_.crdt_conflicts_log_rate());
+  } else if (name.find("-max-listpack-") != std::string_view::npos) {
+    // When small collections are stored compact (docs/architecture.md, "Storage of keys").
+    for (const auto& [type, prefix] :
+         {std::pair{crdt::ObjectType::kHash, "hash"}, std::pair{crdt::ObjectType::kSet, "set"},
+          std::pair{crdt::ObjectType::kZSet, "zset"}}) {
+      const std::string entries = std::string(prefix) + "-max-listpack-entries";
+      const std::string value = std::string(prefix) + "-max-listpack-value";
+      const std::string_view names[] = {entries, value};
+      CompactLimits limits;
+      for (const auto& [directive, text] : config_.Get(names)) {
+        const std::optional<int64_t> number = ParseInt64Strict(text);
+        if (!number.has_value() || *number < 0) continue;
+        (directive == entries ? limits.max_entries : limits.max_value) =
+            static_cast<size_t>(*number);
+      }
+      keyspace_.set_compact_limits(type, limits);
+    }
   }
 }
 

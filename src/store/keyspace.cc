@@ -276,8 +276,11 @@ crdt::Key& Keyspace::ToFull(Table::iterator it) {
 }
 
 void Keyspace::Settle(int db, Table& table, Table::iterator it) {
-  if (EraseIfEmpty(db, table, it) || (*it)->compact() || !(*it)->full().PlainString() ||
-      db == system_db()) {
+  if (EraseIfEmpty(db, table, it) || (*it)->compact() || db == system_db()) {
+    return;
+  }
+  if (!(*it)->full().PlainString()) {
+    SettleCollection(db, it);
     return;
   }
   const crdt::RegisterEntry<std::string>& head = *(*it)->full().string().Winner();
@@ -291,6 +294,43 @@ void Keyspace::Settle(int db, Table& table, Table::iterator it) {
   }
   auto& slot = const_cast<StoredKeyPtr&>(*it);
   slot.reset(StoredKey::NewCompact(slot->name(), head.value, head.hlc, *dot));
+}
+
+void Keyspace::SettleCollection(int db, Table::iterator it) {
+  const crdt::Key& key = (*it)->full();
+  const crdt::KeyRest* rest = key.rest();
+  if (rest == nullptr) {
+    return;
+  }
+  const CompactLimits& limits = compact_limits(rest->has_hash()  ? crdt::ObjectType::kHash
+                                               : rest->has_set() ? crdt::ObjectType::kSet
+                                                                 : crdt::ObjectType::kZSet);
+  if (!CompactCandidate(key, limits)) {
+    return;  // O(1): large keys stop here
+  }
+  const std::optional<CompactCollection> compact = EncodeCompact(key, replicas_, limits);
+  if (!compact.has_value()) {
+    return;
+  }
+  Db& d = *dbs_[db];
+  if (!d.field_ttl_keys.empty()) {
+    d.field_ttl_keys.erase(std::string((*it)->name()));
+  }
+  auto& slot = const_cast<StoredKeyPtr&>(*it);
+  slot.reset(
+      StoredKey::NewCollection(slot->name(), compact->blob, compact->hlc, compact->packed_dot));
+}
+
+void Keyspace::set_compact_limits(crdt::ObjectType type, CompactLimits limits) {
+  if (type == crdt::ObjectType::kHash) hash_limits_ = limits;
+  if (type == crdt::ObjectType::kSet) set_limits_ = limits;
+  if (type == crdt::ObjectType::kZSet) zset_limits_ = limits;
+}
+
+const CompactLimits& Keyspace::compact_limits(crdt::ObjectType type) const {
+  return type == crdt::ObjectType::kHash  ? hash_limits_
+         : type == crdt::ObjectType::kSet ? set_limits_
+                                          : zset_limits_;
 }
 
 Keyspace::Entry Keyspace::OpenEntry(int db, std::string_view key, int64_t now_ms) {
@@ -408,7 +448,7 @@ bool Keyspace::Delete(int db, std::string_view key, int64_t now_ms) {
   if (it == table->end()) {
     return false;
   }
-  if ((*it)->compact()) {
+  if ((*it)->compact_string()) {
     // In place: the op Key::Del gives on a plain string (an observed-remove of its one dot, plus
     // the op's own dot), and the entry goes.
     const crdt::Writer writer = BeginWrite(now_ms);
@@ -427,7 +467,7 @@ bool Keyspace::Delete(int db, std::string_view key, int64_t now_ms) {
     Ship(db, key, op);
     return true;
   }
-  const bool visible = (*it)->full().TypeAt(now_ms) != crdt::ObjectType::kNone;
+  const bool visible = ToFull(it).TypeAt(now_ms) != crdt::ObjectType::kNone;
   std::optional<crdt::KeyOp> op = (*it)->full().Del(BeginWrite(now_ms), context_);
   if (op.has_value()) {
     Ship(db, key, *op);
@@ -443,7 +483,7 @@ void Keyspace::SetString(int db, std::string_view key, std::string_view value, b
   Table* table = TableFor(db, key, /*create=*/true);
   auto it = table->find(key);
   const bool exists = it != table->end();
-  if (db == system_db() || (exists && !(*it)->compact()) || value.size() >= 0x80000000u) {
+  if (db == system_db() || (exists && !(*it)->compact_string()) || value.size() >= 0x80000000u) {
     (void)Write(db, key, now_ms, [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& c) {
       return k.Set(std::string(value), keep_ttl, std::nullopt, w, c);
     });
@@ -504,8 +544,9 @@ Result<std::optional<Keyspace::CounterIncrement>> Keyspace::IncrCounter(int db,
   BeginChange();
   Table* table = TableFor(db, key, /*create=*/true);
   auto it = table->find(key);
-  if (it != table->end() && !(*it)->compact() && !(*it)->full().PlainIncrementable(now_ms)) {
-    return std::optional<CounterIncrement>();
+  if (it != table->end() && ((*it)->collection() || (!(*it)->compact() &&
+                                                     !(*it)->full().PlainIncrementable(now_ms)))) {
+    return std::optional<CounterIncrement>();  // a compact collection, or not a plain counter
   }
   current_policies_ = PoliciesFor(db, key);
   if (it == table->end()) {
@@ -531,9 +572,172 @@ Result<std::optional<Keyspace::CounterIncrement>> Keyspace::IncrCounter(int db,
   return std::optional<CounterIncrement>(out);
 }
 
+std::optional<Keyspace::Entry> Keyspace::FindCompact(int db, std::string_view key,
+                                                     crdt::ObjectType type) {
+  if (db == system_db()) {
+    return std::nullopt;
+  }
+  Table* table = TableFor(db, key, /*create=*/false);
+  if (table == nullptr) {
+    return std::nullopt;
+  }
+  auto it = table->find(key);
+  if (it == table->end() || !(*it)->collection() || CompactType((*it)->value()) != type) {
+    return std::nullopt;
+  }
+  return Entry{table, it};
+}
+
+bool Keyspace::WriteCompact(int db, std::string_view key, Entry entry, crdt::ObjectType type,
+                            const std::vector<CompactElement>& edits, int64_t now_ms) {
+  const StoredKey& stored = **entry.it;
+  const CompactLimits& limits = compact_limits(type);
+  std::vector<CompactElement> elements;
+  std::vector<size_t> starts;  // each element's offset in the blob
+  elements.reserve(CompactLimits::kMaxCompactEntries);
+  starts.reserve(CompactLimits::kMaxCompactEntries);
+  CompactReader reader(stored.value(), stored.hlc(), stored.packed_dot());
+  for (CompactElement element; reader.Next(element, &starts.emplace_back());) {
+    elements.push_back(element);
+  }
+  starts.back() = stored.value().size();  // the end, where appends go
+  size_t kept = elements.size();          // elements before the first one replaced keep their bytes
+  auto find = [&](std::string_view name) {
+    return std::find_if(elements.begin(), elements.end(),
+                        [&](const CompactElement& e) { return e.name == name; });
+  };
+  size_t count = elements.size();
+  for (size_t i = 0; i < edits.size(); ++i) {
+    const CompactElement& edit = edits[i];
+    if (edit.name.size() > limits.max_value || edit.value.size() > limits.max_value) {
+      return false;
+    }
+    const bool earlier = std::any_of(edits.begin(), edits.begin() + static_cast<ptrdiff_t>(i),
+                                     [&](const CompactElement& e) { return e.name == edit.name; });
+    count += !earlier && find(edit.name) == elements.end() ? 1 : 0;
+  }
+  if (count > std::min(limits.max_entries, CompactLimits::kMaxCompactEntries)) {
+    return false;
+  }
+  // What the mutators' in-place paths do (crdt/src/key_write.cc): each element observes the
+  // entry it replaces and takes a new dot; the delta holds the new elements.
+  current_policies_ = PoliciesFor(db, key);
+  const crdt::Writer writer = BeginWrite(now_ms);
+  crdt::KeyOp op;
+  op.policies = writer.policies;
+  op.hlc = writer.hlc;
+  op.first_dot = crdt::Dot{dots_.replica(), dots_.next_seq()};
+  crdt::OrHash hash;
+  crdt::OrSet set;
+  crdt::SortedSet zset;
+  for (const CompactElement& edit : edits) {
+    if (auto found = find(edit.name); found != elements.end()) {
+      const crdt::Dot observed = replicas_.Unpack(found->packed_dot);
+      context_.Add(observed);
+      op.context.Add(observed);
+      kept = std::min(kept, static_cast<size_t>(found - elements.begin()));
+      elements.erase(found);
+    }
+    const crdt::Dot dot = dots_.Next();
+    const std::optional<uint64_t> packed = replicas_.Pack(dot);
+    LATTICE_ASSERT_MSG(packed.has_value(), "this replica's sequence outgrew 48 bits");
+    context_.Add(dot);
+    op.context.Add(dot);
+    CompactElement& added = elements.emplace_back(edit);
+    added.hlc = writer.hlc;
+    added.packed_dot = *packed;
+    const std::string name(edit.name);
+    if (type == crdt::ObjectType::kHash) {
+      hash.Put(name, crdt::StringCell::OfEntry({std::string(edit.value), writer.hlc, dot}));
+    } else if (type == crdt::ObjectType::kSet) {
+      set.Put(name, dot);
+    } else {
+      zset.Put(name, crdt::ScoreCell::OfEntry({edit.score, writer.hlc, dot}));
+    }
+  }
+  op.dot_count = dots_.next_seq() - op.first_dot.seq;
+  op.delta = type == crdt::ObjectType::kHash  ? crdt::Key::OfHash({}, std::move(hash))
+             : type == crdt::ObjectType::kSet ? crdt::Key::OfSet({}, std::move(set))
+                                              : crdt::Key::OfZSet({}, std::move(zset));
+  // The replaced elements move to the end; the elements from the first replaced one on are
+  // re-encoded (each is delta-coded against the one before), the bytes before it are kept.
+  std::string blob;
+  blob.reserve(stored.value().size() + edits.size() * 24);
+  blob.append(stored.value().substr(0, starts[kept]));
+  CompactWriter out(blob, type, kept == 0 ? stored.hlc() : elements[kept - 1].hlc,
+                    kept == 0 ? stored.packed_dot() : elements[kept - 1].packed_dot);
+  for (size_t i = kept; i < elements.size(); ++i) out.Add(elements[i]);
+  auto& slot = const_cast<StoredKeyPtr&>(*entry.it);
+  if (!slot->AssignInPlace(blob, slot->hlc(), slot->packed_dot())) {
+    slot.reset(StoredKey::NewCollection(key, blob, slot->hlc(), slot->packed_dot()));
+  }
+  CommitEntry(db, key, entry, std::move(op));
+  return true;
+}
+
+Result<void> Keyspace::HSetMany(int db, std::string_view key,
+                                std::vector<std::pair<std::string, std::string>> pairs,
+                                bool keep_ttl, int64_t now_ms) {
+  BeginChange();
+  if (auto entry = FindCompact(db, key, crdt::ObjectType::kHash); entry && !pairs.empty()) {
+    std::vector<CompactElement> edits;
+    edits.reserve(pairs.size());
+    for (const auto& [field, value] : pairs) edits.push_back({.name = field, .value = value});
+    if (WriteCompact(db, key, *entry, crdt::ObjectType::kHash, edits, now_ms)) {
+      return {};
+    }
+  }
+  return Write(db, key, now_ms, [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& c) {
+    return k.HSetMany(std::move(pairs), keep_ttl, w, c);
+  });
+}
+
+Result<void> Keyspace::SAdd(int db, std::string_view key, const std::vector<std::string>& members,
+                            int64_t now_ms) {
+  BeginChange();
+  if (auto entry = FindCompact(db, key, crdt::ObjectType::kSet); entry && !members.empty()) {
+    std::vector<CompactElement> edits;  // distinct and sorted, as Key::SAdd takes them
+    edits.reserve(members.size());
+    for (const std::string& member : members) edits.push_back({.name = member});
+    std::sort(edits.begin(), edits.end(),
+              [](const CompactElement& a, const CompactElement& b) { return a.name < b.name; });
+    edits.erase(std::unique(edits.begin(), edits.end(),
+                            [](const CompactElement& a, const CompactElement& b) {
+                              return a.name == b.name;
+                            }),
+                edits.end());
+    if (WriteCompact(db, key, *entry, crdt::ObjectType::kSet, edits, now_ms)) {
+      return {};
+    }
+  }
+  return Write(db, key, now_ms, [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& c) {
+    return k.SAdd(members, w, c);
+  });
+}
+
+Result<void> Keyspace::ZAddMany(int db, std::string_view key,
+                                const std::vector<std::pair<std::string, double>>& pairs,
+                                int64_t now_ms) {
+  BeginChange();
+  if (auto entry = FindCompact(db, key, crdt::ObjectType::kZSet); entry && !pairs.empty()) {
+    std::vector<CompactElement> edits;
+    edits.reserve(pairs.size());
+    for (const auto& [member, score] : pairs) edits.push_back({.name = member, .score = score});
+    if (WriteCompact(db, key, *entry, crdt::ObjectType::kZSet, edits, now_ms)) {
+      return {};
+    }
+  }
+  return Write(db, key, now_ms, [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& c) {
+    return k.ZAddMany(pairs, w, c);
+  });
+}
+
 VisibleValue ReadVisible(const KeyRef& key, int64_t now_ms) {
   if (const crdt::Key* full = key.full()) {
     return ReadVisible(*full, now_ms);
+  }
+  if (!key.CompactValue().has_value()) {
+    return ReadVisible(key.ToKey(), now_ms);  // a compact collection
   }
   VisibleValue out;
   out.type = crdt::ObjectType::kString;
@@ -716,8 +920,11 @@ size_t Keyspace::CompactSome(const crdt::VersionVector& stable, size_t max_keys)
       }
       crdt::Key& key = stored->full();
       key.Compact(stable);
-      if (key.Type() == crdt::ObjectType::kNone || key.PlainString()) {
-        emptied.emplace_back(stored->name());  // maybe nothing is left, or a compact string
+      if (key.Type() == crdt::ObjectType::kNone || key.PlainString() ||
+          (key.rest() != nullptr && key.rest()->expiry().empty() &&
+           CompactCandidate(key, compact_limits(key.Type())))) {
+        // Maybe nothing is left, or a compact string or collection.
+        emptied.emplace_back(stored->name());
       }
     }
     for (const std::string& name : emptied) {

@@ -38,6 +38,7 @@
 #include "lattice/common/rng.h"
 #include "lattice/crdt/hlc.h"
 #include "lattice/crdt/key.h"
+#include "store/compact_collection.h"
 #include "store/conflict_log.h"
 #include "store/policy_table.h"
 #include "store/stored_key.h"
@@ -201,6 +202,17 @@ class Keyspace {
   };
   Result<std::optional<CounterIncrement>> IncrCounter(int db, std::string_view key, int64_t by,
                                                       int64_t now_ms);
+  // The in-place collection writes: HSET (Key::HSetMany), SADD (Key::SAdd) and ZADD
+  // (Key::ZAddMany) on a compact collection of their type edit its packed elements and build the
+  // op directly, the same state and op as the mutators give; any other key (or a write that
+  // would outgrow the compact limits) takes the generic path through Write.
+  Result<void> HSetMany(int db, std::string_view key,
+                        std::vector<std::pair<std::string, std::string>> pairs, bool keep_ttl,
+                        int64_t now_ms);
+  Result<void> SAdd(int db, std::string_view key, const std::vector<std::string>& members,
+                    int64_t now_ms);
+  Result<void> ZAddMany(int db, std::string_view key,
+                        const std::vector<std::pair<std::string, double>>& pairs, int64_t now_ms);
   // Replaces whatever `key` holds with `value` (RENAME, COPY, MOVE): an observed-remove DEL of
   // the old value, then fresh local writes of the new one, one op each (string SET; hash HSET per
   // field then HEXPIRE per field TTL; set SADD; zset ZADD per member; then the key's EXPIRE).
@@ -286,13 +298,21 @@ class Keyspace {
   // The names and expanded compact states that iteration callbacks were handed (ForEach, Scan,
   // ...) stay valid until the next write or this call; the node calls it at the end of every
   // event-loop turn, so what a turn's iterations expanded (a checkpoint's, KEYS') is not held on.
+  // It also drops the compact collections that reads materialised this turn (KeyRef::hash()
+  // and the like), which a write does not release: a command may read one key, write another
+  // and still hold the first read.
   void ReleaseIterations() const {
-    if (!visited_names_.empty() || !expanded_.empty()) {
-      visited_names_.clear();
-      expanded_.clear();
-    }
+    ReleaseVisited();
+    if (!reads_.keys.empty()) reads_.Clear();
   }
   size_t held_iterations() const { return visited_names_.size() + expanded_.size(); }
+  size_t held_reads() const { return reads_.keys.size(); }
+
+  // When a small hash, set or sorted set is stored compact (docs/architecture.md, "Storage of
+  // keys"); the server sets them from its *-max-listpack-* directives. Keys convert as they are
+  // next written.
+  void set_compact_limits(crdt::ObjectType type, CompactLimits limits);
+  const CompactLimits& compact_limits(crdt::ObjectType type) const;
 
   // ---- metadata compaction -------------------------------------------------------------------
   // Compacts the CRDT metadata of about `max_keys` keys with `stable` (the causally stable
@@ -326,9 +346,28 @@ class Keyspace {
   // The full form of the entry at `it` (converting a compact one), and back once it settles.
   crdt::Key& ToFull(Table::iterator it);
   void Settle(int db, Table& table, Table::iterator it);
-  KeyRef RefOf(const StoredKey& stored) const { return KeyRef(&stored, &replicas_); }
-  // Every write starts here: what iterations handed out is released.
-  void BeginChange() { ReleaseIterations(); }
+  KeyRef RefOf(const StoredKey& stored) const { return KeyRef(&stored, &replicas_, &reads_); }
+  void ReleaseVisited() const {
+    if (!visited_names_.empty() || !expanded_.empty()) {
+      visited_names_.clear();
+      expanded_.clear();
+    }
+  }
+  // Every write starts here: what iterations handed out is released, and the reads' scratch no
+  // longer stands for any stored key (it may change or be freed).
+  void BeginChange() {
+    ReleaseVisited();
+    reads_.last = nullptr;
+  }
+  // The compact collection form of the full key at `it`, if it qualifies (Settle's second half).
+  void SettleCollection(int db, Table::iterator it);
+  // The compact collection of `type` at `key` (nullopt if the key is not one).
+  std::optional<Entry> FindCompact(int db, std::string_view key, crdt::ObjectType type);
+  // Writes `edits` (name, and value or score; in order) into the compact collection at `entry`
+  // in place and commits the op; false, having done nothing, when the result would not fit the
+  // compact limits.
+  bool WriteCompact(int db, std::string_view key, Entry entry, crdt::ObjectType type,
+                    const std::vector<CompactElement>& edits, int64_t now_ms);
   void VisitTable(const Table& table,
                   const std::function<void(const std::string&, const crdt::Key&)>& visit) const;
   void Unindex(int db, std::string_view key);
@@ -349,6 +388,8 @@ class Keyspace {
   // or ReleaseIterations.
   mutable std::deque<std::string> visited_names_;
   mutable std::deque<crdt::Key> expanded_;
+  mutable ExpandScratch reads_;  // compact collections materialised by reads this turn
+  CompactLimits hash_limits_, set_limits_, zset_limits_;
   crdt::Policies policies_;
   std::vector<KeyspaceObserver*> observers_;
   KeyspaceStats stats_;

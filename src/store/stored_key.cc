@@ -6,6 +6,7 @@
 #include <new>
 
 #include "lattice/common/assert.h"
+#include "store/compact_collection.h"
 
 namespace lattice::server {
 
@@ -29,7 +30,7 @@ std::optional<uint64_t> ReplicaIndex::Pack(crdt::Dot dot) {
 }
 
 void StoredKey::SetLengths(size_t name, size_t value, bool is_long) {
-  const uint32_t full = lens_ & kFullFlag;
+  const uint32_t full = lens_ & (kFullFlag | kCollectionFlag);
   if (!is_long) {
     lens_ = full | static_cast<uint32_t>(name) | (static_cast<uint32_t>(value) << kNameBits);
     return;
@@ -65,6 +66,13 @@ StoredKey* StoredKey::NewCompact(std::string_view name, std::string_view value, 
   if (!value.empty()) {
     std::memcpy(stored->bytes() + name.size(), value.data(), value.size());
   }
+  return stored;
+}
+
+StoredKey* StoredKey::NewCollection(std::string_view name, std::string_view blob, uint64_t hlc,
+                                    uint64_t packed_dot) {
+  StoredKey* stored = NewCompact(name, blob, hlc, packed_dot);
+  stored->lens_ |= kCollectionFlag;
   return stored;
 }
 
@@ -105,6 +113,9 @@ bool StoredKey::AssignInPlace(std::string_view value, uint64_t hlc, uint64_t pac
 }
 
 crdt::Key ExpandCompact(const StoredKey& stored, const ReplicaIndex& replicas) {
+  if (stored.collection()) {
+    return DecodeCompact(stored.value(), stored.hlc(), stored.packed_dot(), replicas);
+  }
   return crdt::Key::OfString(crdt::RegisterEntry<std::string>{
       std::string(stored.value()), stored.hlc(), replicas.Unpack(stored.packed_dot())});
 }
@@ -118,12 +129,30 @@ const crdt::Key& EmptyKey() {
 
 }  // namespace
 
+const crdt::Key& KeyRef::State() const {
+  if (!stored_->compact()) {
+    return stored_->full();
+  }
+  if (!stored_->collection()) {
+    return EmptyKey();  // a string has no collection objects
+  }
+  LATTICE_ASSERT_MSG(scratch_ != nullptr, "a compact collection read without scratch");
+  if (scratch_->last != stored_ || scratch_->keys.empty()) {
+    scratch_->keys.push_back(ExpandCompact(*stored_, *replicas_));
+    scratch_->last = stored_;
+  }
+  return scratch_->keys.back();
+}
+
 crdt::ObjectType KeyRef::Type() const {
-  return stored_->compact() ? crdt::ObjectType::kString : stored_->full().Type();
+  if (stored_->compact()) {
+    return stored_->collection() ? CompactType(stored_->value()) : crdt::ObjectType::kString;
+  }
+  return stored_->full().Type();
 }
 
 crdt::ObjectType KeyRef::TypeAt(int64_t now_ms) const {
-  return stored_->compact() ? crdt::ObjectType::kString : stored_->full().TypeAt(now_ms);
+  return stored_->compact() ? Type() : stored_->full().TypeAt(now_ms);
 }
 
 std::optional<int64_t> KeyRef::ExpiryMs() const {
@@ -132,21 +161,86 @@ std::optional<int64_t> KeyRef::ExpiryMs() const {
 
 std::optional<std::string> KeyRef::GetString(int64_t now_ms) const {
   if (stored_->compact()) {
-    return std::string(stored_->value());
+    return stored_->collection() ? std::nullopt : std::optional(std::string(stored_->value()));
   }
   return stored_->full().GetString(now_ms);
 }
 
-const crdt::OrHash& KeyRef::hash() const {
-  return (stored_->compact() ? EmptyKey() : stored_->full()).hash();
+const crdt::OrHash& KeyRef::hash() const { return State().hash(); }
+
+const crdt::OrSet& KeyRef::set() const { return State().set(); }
+
+const crdt::SortedSet& KeyRef::zset() const { return State().zset(); }
+
+bool KeyRef::FindCompact(std::string_view name, CompactElement& out) const {
+  CompactReader reader(stored_->value(), stored_->hlc(), stored_->packed_dot());
+  while (reader.Next(out)) {
+    if (out.name == name) return true;
+  }
+  return false;
 }
 
-const crdt::OrSet& KeyRef::set() const {
-  return (stored_->compact() ? EmptyKey() : stored_->full()).set();
+size_t KeyRef::CompactCount() const {
+  CompactReader reader(stored_->value(), stored_->hlc(), stored_->packed_dot());
+  CompactElement element;
+  size_t count = 0;
+  while (reader.Next(element)) ++count;
+  return count;
 }
 
-const crdt::SortedSet& KeyRef::zset() const {
-  return (stored_->compact() ? EmptyKey() : stored_->full()).zset();
+std::optional<std::string> KeyRef::HashGet(std::string_view field, int64_t now_ms) const {
+  if (!stored_->collection()) {
+    return hash().Get(std::string(field), now_ms);
+  }
+  CompactElement element;
+  if (CompactType(stored_->value()) != crdt::ObjectType::kHash || !FindCompact(field, element)) {
+    return std::nullopt;
+  }
+  return std::string(element.value);
+}
+
+size_t KeyRef::HashLen() const {
+  if (stored_->collection()) {
+    return CompactType(stored_->value()) == crdt::ObjectType::kHash ? CompactCount() : 0;
+  }
+  size_t count = 0;
+  for (const auto& [name, field] : hash().fields()) {
+    count += field.value.Alive() ? 1 : 0;
+  }
+  return count;
+}
+
+bool KeyRef::SetContains(std::string_view member) const {
+  if (!stored_->collection()) {
+    return set().Contains(member);
+  }
+  CompactElement element;
+  return CompactType(stored_->value()) == crdt::ObjectType::kSet && FindCompact(member, element);
+}
+
+size_t KeyRef::SetSize() const {
+  if (stored_->collection()) {
+    return CompactType(stored_->value()) == crdt::ObjectType::kSet ? CompactCount() : 0;
+  }
+  return set().Size();
+}
+
+std::optional<double> KeyRef::ZScore(std::string_view member) const {
+  if (!stored_->collection()) {
+    return zset().Score(std::string(member));
+  }
+  CompactElement element;
+  if (CompactType(stored_->value()) != crdt::ObjectType::kZSet || !FindCompact(member, element)) {
+    return std::nullopt;
+  }
+  return element.score;
+}
+
+size_t KeyRef::ZSize() const {
+  if (stored_->collection()) {
+    return CompactType(stored_->value()) == crdt::ObjectType::kZSet ? CompactCount() : 0;
+  }
+  return zset().Size();
 }
 
 crdt::Key KeyRef::ToKey() const {

@@ -1,23 +1,28 @@
 #pragma once
 // How the keyspace stores one key (docs/architecture.md, "Storage of keys"). Every key is one
 // StoredKey allocation, and a slot's table holds only pointers to them. A StoredKey has one of
-// two forms:
+// three forms:
 //
-// - compact: a plain single-writer string (one live SET entry, nothing concurrent, no counter
-//   state, no expiry, no other type): a 20-byte header (HLC, packed dot, lengths) followed by the
-//   key bytes and the value bytes. The dot is packed as a 16-bit index into the keyspace's
-//   ReplicaIndex and a 48-bit sequence number.
+// - compact string: a plain single-writer string (one live SET entry, nothing concurrent, no
+//   counter state, no expiry, no other type): a 20-byte header (HLC, packed dot, lengths)
+//   followed by the key bytes and the value bytes. The dot is packed as a 16-bit index into the
+//   keyspace's ReplicaIndex and a 48-bit sequence number.
+// - compact collection: a small hash, set or sorted set whose elements are each one plain entry
+//   (store/compact_collection.h): the header holds the creation entry's HLC and packed dot, and
+//   the value bytes are the packed elements.
 // - full: the header holds a pointer to a crdt::Key, the generic CRDT state that every unusual
 //   case (concurrent entries, counters, tombstones, expiry, collections) lives in.
 //
 // The keyspace converts between the two as writes change the state (ToFull before the generic
-// mutators run, and back to compact when a key settles as a plain string), so crdt::Key stays the
+// mutators run, and back to compact when a key settles as a plain string or a small plain
+// collection), so crdt::Key stays the
 // reference for the semantics, and the compact form is only a smaller encoding of one of its
 // states. KeyRef is the read handle commands get: it answers the common reads of either form and
 // materialises a crdt::Key when a caller needs the whole state. Not thread-safe.
 
 #include <cstdint>
 #include <cstring>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -30,6 +35,8 @@
 #include "lattice/crdt/key.h"
 
 namespace lattice::server {
+
+struct CompactElement;
 
 // The replicas whose dots compact keys hold, each named by a 16-bit index (this replica is 0).
 class ReplicaIndex {
@@ -61,17 +68,24 @@ class StoredKey {
 
   static StoredKey* NewCompact(std::string_view name, std::string_view value, uint64_t hlc,
                                uint64_t packed_dot);
+  static StoredKey* NewCollection(std::string_view name, std::string_view blob, uint64_t hlc,
+                                  uint64_t packed_dot);
   static StoredKey* NewFull(std::string_view name, crdt::Key key);
   static void Free(StoredKey* stored);
 
   std::string_view name() const { return {bytes(), name_len()}; }
+  // Either compact form (not full).
   bool compact() const { return (lens_ & kFullFlag) == 0; }
+  bool compact_string() const { return (lens_ & (kFullFlag | kCollectionFlag)) == 0; }
+  bool collection() const { return (lens_ & kCollectionFlag) != 0; }
 
-  // Compact form only.
+  // Compact forms only (a collection's value is its packed elements; the HLC and dot are its
+  // creation entry's).
   std::string_view value() const { return {bytes() + name_len(), value_len()}; }
   uint64_t hlc() const { return hlc_; }
   uint64_t packed_dot() const { return dot_; }
-  // Overwrites the value, HLC and dot in place if the new value fits the allocation.
+  // Overwrites the value (a collection: its packed elements), HLC and dot in place if the new
+  // value fits the allocation.
   bool AssignInPlace(std::string_view value, uint64_t hlc, uint64_t packed_dot);
 
   // Full form only.
@@ -79,14 +93,16 @@ class StoredKey {
   const crdt::Key& full() const { return *full_; }
 
  private:
-  // lens_: bit 31 marks the full form. Short lengths (name < 4096 and value < 256 KiB, the
-  // common case) sit in the low 30 bits: name in bits 0-11, value in bits 12-29. Otherwise bit
-  // 30 is set and both lengths are two uint32 at the start of the bytes, before the name.
+  // lens_: bit 31 marks the full form, bit 29 the compact collection. Short lengths (name <
+  // 4096 and value < 128 KiB, the common case) sit in bits 0-28: name in bits 0-11, value in
+  // bits 12-28. Otherwise bit 30 is set and both lengths are two uint32 at the start of the
+  // bytes, before the name.
   static constexpr uint32_t kFullFlag = 0x80000000u;
   static constexpr uint32_t kLongFlag = 0x40000000u;
+  static constexpr uint32_t kCollectionFlag = 0x20000000u;
   static constexpr int kNameBits = 12;
   static constexpr uint32_t kNameMax = (1u << kNameBits) - 1;
-  static constexpr uint32_t kValueMax = (1u << 18) - 1;
+  static constexpr uint32_t kValueMax = (1u << 17) - 1;
   static bool FitsShort(size_t name, size_t value) {
     return name <= kNameMax && value <= kValueMax;
   }
@@ -140,8 +156,19 @@ struct StoredKeyEq {
   }
 };
 
-// The full state a compact key stands for.
+// The full state a compact key (either form) stands for.
 crdt::Key ExpandCompact(const StoredKey& stored, const ReplicaIndex& replicas);
+
+// Where KeyRef materialises a compact collection for a read that needs the crdt object (owned by
+// the keyspace, emptied at the end of every event-loop turn: Keyspace::ReleaseIterations).
+struct ExpandScratch {
+  std::deque<crdt::Key> keys;
+  const StoredKey* last = nullptr;  // the stored key keys.back() expands, while still current
+  void Clear() {
+    keys.clear();
+    last = nullptr;
+  }
+};
 
 // A read handle on one stored key (or none): pointer-like, so `ref->TypeAt(now)`, `ref ==
 // nullptr` and `*ref` read as they did on a const crdt::Key*. Valid until the keyspace changes.
@@ -149,8 +176,8 @@ class KeyRef {
  public:
   KeyRef() = default;
   KeyRef(std::nullptr_t) {}  // NOLINT: reads as a null pointer
-  KeyRef(const StoredKey* stored, const ReplicaIndex* replicas)
-      : stored_(stored), replicas_(replicas) {}
+  KeyRef(const StoredKey* stored, const ReplicaIndex* replicas, ExpandScratch* scratch = nullptr)
+      : stored_(stored), replicas_(replicas), scratch_(scratch) {}
 
   explicit operator bool() const { return stored_ != nullptr; }
   friend bool operator==(const KeyRef& ref, std::nullptr_t) { return ref.stored_ == nullptr; }
@@ -162,21 +189,38 @@ class KeyRef {
   crdt::ObjectType TypeAt(int64_t now_ms) const;
   std::optional<int64_t> ExpiryMs() const;
   std::optional<std::string> GetString(int64_t now_ms) const;
-  // The value of a compact key without a copy (nullopt for the full form: use GetString).
+  // The value of a compact string without a copy (nullopt otherwise: use GetString).
   std::optional<std::string_view> CompactValue() const {
-    if (stored_->compact()) return stored_->value();
+    if (stored_->compact_string()) return stored_->value();
     return std::nullopt;
   }
+  // The collection objects. A compact collection is materialised into the keyspace's scratch
+  // (valid until the end of the event-loop turn), so the common reads below skip them.
   const crdt::OrHash& hash() const;
   const crdt::OrSet& set() const;
   const crdt::SortedSet& zset() const;
+  // Common collection reads, answered from a compact collection's packed elements directly
+  // (the same answers as hash().Get, set().Contains/Size, zset().Score/Size).
+  std::optional<std::string> HashGet(std::string_view field, int64_t now_ms) const;
+  size_t HashLen() const;  // fields alive, ignoring TTLs (Valkey's HLEN)
+  bool SetContains(std::string_view member) const;
+  size_t SetSize() const;
+  std::optional<double> ZScore(std::string_view member) const;
+  size_t ZSize() const;
   // The generic state: nullptr for a compact key (ToKey materialises it).
   const crdt::Key* full() const { return stored_->compact() ? nullptr : &stored_->full(); }
   crdt::Key ToKey() const;
 
  private:
+  // The full state, materialised into the scratch for a compact collection.
+  const crdt::Key& State() const;
+  // The packed element named `name` of a compact collection (false if none).
+  bool FindCompact(std::string_view name, CompactElement& out) const;
+  size_t CompactCount() const;
+
   const StoredKey* stored_ = nullptr;
   const ReplicaIndex* replicas_ = nullptr;
+  ExpandScratch* scratch_ = nullptr;
 };
 
 }  // namespace lattice::server

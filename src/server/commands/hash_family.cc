@@ -62,7 +62,7 @@ std::optional<std::string> VisibleValue(const HashLookup& hash, std::string_view
   if (hash.key == nullptr) {
     return std::nullopt;
   }
-  return hash.key->hash().Get(std::string(field), now_ms);
+  return hash.key->HashGet(field, now_ms);
 }
 
 // The TTL of a visible field: nullopt for "no field", 0 for "no TTL", else the absolute ms.
@@ -123,9 +123,8 @@ Result<int64_t> OpSetFields(CommandContext& ctx, std::string_view key, ArgList p
     writes.emplace_back(std::string(pairs[i]), std::string(pairs[i + 1]));
   }
   const auto created = static_cast<int64_t>(created_fields.size());
-  auto done = ctx.Write(key, [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& shard) {
-    return k.HSetMany(std::move(writes), keep_ttl, w, shard);
-  });
+  // Key::HSetMany, in place on a compact hash.
+  auto done = ctx.keyspace().HSetMany(ctx.db(), key, std::move(writes), keep_ttl, ctx.now_ms);
   if (!done.ok()) {
     return Unexpected(done.error());
   }
@@ -258,14 +257,8 @@ void CmdHLen(CommandContext& ctx, ArgList args) {
     ctx.reply.Error(errors::kWrongType);
     return;
   }
-  int64_t count = 0;
-  if (hash.key != nullptr) {
-    // Counts fields whose TTL has passed but that are not reclaimed yet (Valkey's HLEN).
-    for (const auto& [name, field] : hash.key->hash().fields()) {
-      count += field.value.Alive() ? 1 : 0;
-    }
-  }
-  ctx.reply.Integer(count);
+  // Counts fields whose TTL has passed but that are not reclaimed yet (Valkey's HLEN).
+  ctx.reply.Integer(hash.key != nullptr ? static_cast<int64_t>(hash.key->HashLen()) : 0);
 }
 
 void CmdHExists(CommandContext& ctx, ArgList args) {

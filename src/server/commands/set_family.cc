@@ -57,7 +57,7 @@ enum class Access { kRead, kWrite };
 Result<const OrSet*> FindSet(CommandContext& ctx, std::string_view key,
                              Access access = Access::kRead) {
   Result<KeyRef> found = access == Access::kRead ? ctx.Read(key, crdt::ObjectType::kSet)
-                                                           : ctx.Peek(key, crdt::ObjectType::kSet);
+                                                 : ctx.Peek(key, crdt::ObjectType::kSet);
   if (!found.ok()) {
     return Unexpected(found.error());
   }
@@ -139,15 +139,16 @@ Members Sample(Members members, size_t count, Rng& rng) {
 // ---- SADD, SREM, SMOVE ----------------------------------------------------------------------
 
 Result<int64_t> OpAdd(CommandContext& ctx, std::string_view key, const Members& members) {
-  Result<const OrSet*> set = FindSet(ctx, key, Access::kWrite);
+  Result<KeyRef> set = ctx.Peek(key, crdt::ObjectType::kSet);
   if (!set.ok()) {
     return Unexpected(set.error());
   }
   int64_t added = 0;
   for (const std::string& member : members) {
-    added += (*set == nullptr || !(*set)->Contains(member)) ? 1 : 0;
+    added += (*set == nullptr || !(*set)->SetContains(member)) ? 1 : 0;
   }
-  Result<void> written = Write(ctx, key, members, Mutation::kAdd);
+  // Key::SAdd, in place on a compact set.
+  Result<void> written = ctx.keyspace().SAdd(ctx.db(), key, members, ctx.now_ms);
   if (!written.ok()) {
     return Unexpected(written.error());
   }
@@ -228,33 +229,34 @@ void CmdSMembers(CommandContext& ctx, ArgList args) {
   }
 }
 
+// The point reads take the KeyRef, which answers them without materialising a compact set.
 void CmdSIsMember(CommandContext& ctx, ArgList args) {
-  Result<const OrSet*> set = FindSet(ctx, args[1]);
+  Result<KeyRef> set = ctx.Read(args[1], crdt::ObjectType::kSet);
   if (!set.ok()) {
     ctx.reply.Error(set.error());
   } else {
-    ctx.reply.Integer(*set != nullptr && (*set)->Contains(args[2]) ? 1 : 0);
+    ctx.reply.Integer(*set != nullptr && (*set)->SetContains(args[2]) ? 1 : 0);
   }
 }
 
 void CmdSMIsMember(CommandContext& ctx, ArgList args) {
-  Result<const OrSet*> set = FindSet(ctx, args[1]);
+  Result<KeyRef> set = ctx.Read(args[1], crdt::ObjectType::kSet);
   if (!set.ok()) {
     ctx.reply.Error(set.error());
     return;
   }
   ctx.reply.Array(args.size() - 2);
   for (std::string_view member : args.subspan(2)) {
-    ctx.reply.Integer(*set != nullptr && (*set)->Contains(member) ? 1 : 0);
+    ctx.reply.Integer(*set != nullptr && (*set)->SetContains(member) ? 1 : 0);
   }
 }
 
 void CmdSCard(CommandContext& ctx, ArgList args) {
-  Result<const OrSet*> set = FindSet(ctx, args[1]);
+  Result<KeyRef> set = ctx.Read(args[1], crdt::ObjectType::kSet);
   if (!set.ok()) {
     ctx.reply.Error(set.error());
   } else {
-    ctx.reply.Integer(*set == nullptr ? 0 : static_cast<int64_t>((*set)->Size()));
+    ctx.reply.Integer(*set == nullptr ? 0 : static_cast<int64_t>((*set)->SetSize()));
   }
 }
 

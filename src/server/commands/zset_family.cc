@@ -372,14 +372,16 @@ ZAddOutcome OpZAdd(CommandContext& ctx, std::string_view key, const ZAddOptions&
   ZAddOutcome out;
   std::vector<std::pair<std::string, double>> writes;
   absl::flat_hash_map<std::string_view, double> batched;  // written by this command, so far
-  const ZSetLookup before = options.incr ? ZSetLookup{} : LookupZSet(ctx, key);
+  // The KeyRef reads a compact zset's scores without materialising it.
+  const Result<KeyRef> before =
+      options.incr ? Result<KeyRef>(nullptr) : ctx.Peek(key, crdt::ObjectType::kZSet);
   for (const auto& [score, member] : pairs) {
-    const ZSetLookup lookup = options.incr ? LookupZSet(ctx, key) : before;
+    const Result<KeyRef> lookup = options.incr ? ctx.Peek(key, crdt::ObjectType::kZSet) : before;
     auto pending = batched.find(member);
-    const std::optional<double> current = pending != batched.end()
-                                              ? std::optional<double>(pending->second)
-                                          : lookup.zset != nullptr ? lookup.zset->Score(member)
-                                                                   : std::nullopt;
+    const std::optional<double> current =
+        pending != batched.end()            ? std::optional<double>(pending->second)
+        : lookup.ok() && *lookup != nullptr ? (*lookup)->ZScore(member)
+                                            : std::nullopt;
     double next = score;
     if (current.has_value()) {
       if (options.nx) {
@@ -428,9 +430,8 @@ ZAddOutcome OpZAdd(CommandContext& ctx, std::string_view key, const ZAddOptions&
     }
   }
   if (!writes.empty() && !out.error.has_value()) {
-    auto done = ctx.Write(key, [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& shard) {
-      return k.ZAddMany(writes, w, shard);
-    });
+    // Key::ZAddMany, in place on a compact zset.
+    auto done = ctx.keyspace().ZAddMany(ctx.db(), key, writes, ctx.now_ms);
     if (!done.ok()) {
       out.error = ErrorReply(done.error());
     }
@@ -486,7 +487,7 @@ void RunZAdd(CommandContext& ctx, ArgList args, const ZAddOptions& options, size
     }
     pairs.emplace_back(score, std::string(args[i + 1]));
   }
-  if (LookupZSet(ctx, args[1]).wrong_type) {
+  if (!ctx.Peek(args[1], crdt::ObjectType::kZSet).ok()) {  // a type check: nothing materialised
     ctx.reply.Error(errors::kWrongType);
     return;
   }
@@ -521,9 +522,9 @@ void CmdZIncrBy(CommandContext& ctx, ArgList args) {
 // ---- point reads -----------------------------------------------------------------------------
 
 // A member's score, or null when the key or the member is missing.
-void ReplyScore(CommandContext& ctx, const ZSetLookup& lookup, std::string_view member) {
-  const std::optional<double> score =
-      lookup.zset != nullptr ? lookup.zset->Score(std::string(member)) : std::nullopt;
+// The point reads take the KeyRef, which answers them without materialising a compact zset.
+void ReplyScore(CommandContext& ctx, const KeyRef& key, std::string_view member) {
+  const std::optional<double> score = key != nullptr ? key->ZScore(member) : std::nullopt;
   if (score.has_value()) {
     ctx.reply.Double(*score);
   } else {
@@ -532,33 +533,33 @@ void ReplyScore(CommandContext& ctx, const ZSetLookup& lookup, std::string_view 
 }
 
 void CmdZScore(CommandContext& ctx, ArgList args) {
-  const ZSetLookup lookup = LookupZSet(ctx, args[1], Access::kRead);
-  if (lookup.wrong_type) {
+  const Result<KeyRef> found = ctx.Read(args[1], crdt::ObjectType::kZSet);
+  if (!found.ok()) {
     ctx.reply.Error(errors::kWrongType);
     return;
   }
-  ReplyScore(ctx, lookup, args[2]);
+  ReplyScore(ctx, *found, args[2]);
 }
 
 void CmdZMScore(CommandContext& ctx, ArgList args) {
-  const ZSetLookup lookup = LookupZSet(ctx, args[1], Access::kRead);
-  if (lookup.wrong_type) {
+  const Result<KeyRef> found = ctx.Read(args[1], crdt::ObjectType::kZSet);
+  if (!found.ok()) {
     ctx.reply.Error(errors::kWrongType);
     return;
   }
   ctx.reply.Array(args.size() - 2);
   for (size_t i = 2; i < args.size(); ++i) {
-    ReplyScore(ctx, lookup, args[i]);
+    ReplyScore(ctx, *found, args[i]);
   }
 }
 
 void CmdZCard(CommandContext& ctx, ArgList args) {
-  const ZSetLookup lookup = LookupZSet(ctx, args[1], Access::kRead);
-  if (lookup.wrong_type) {
+  const Result<KeyRef> found = ctx.Read(args[1], crdt::ObjectType::kZSet);
+  if (!found.ok()) {
     ctx.reply.Error(errors::kWrongType);
     return;
   }
-  ctx.reply.Integer(lookup.zset != nullptr ? static_cast<int64_t>(lookup.zset->Size()) : 0);
+  ctx.reply.Integer(*found != nullptr ? static_cast<int64_t>((*found)->ZSize()) : 0);
 }
 
 void RankCommand(CommandContext& ctx, ArgList args, bool reverse) {

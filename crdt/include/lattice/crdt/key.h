@@ -135,6 +135,26 @@ class Key {
     key.string_ = StringCell::OfEntry(std::move(head));
     return key;
   }
+  // A key holding only one collection incarnation, `created` and its object (the state of a
+  // compact stored collection; the keyspace's storage, not a write path).
+  static Key OfHash(CreationCell created, OrHash hash) {
+    Key key;
+    key.rest_.Mutable().mutable_hash_created() = std::move(created);
+    key.rest_.Mutable().mutable_hash() = std::move(hash);
+    return key;
+  }
+  static Key OfSet(CreationCell created, OrSet set) {
+    Key key;
+    key.rest_.Mutable().mutable_set_created() = std::move(created);
+    key.rest_.Mutable().mutable_set() = std::move(set);
+    return key;
+  }
+  static Key OfZSet(CreationCell created, SortedSet zset) {
+    Key key;
+    key.rest_.Mutable().mutable_zset_created() = std::move(created);
+    key.rest_.Mutable().mutable_zset() = std::move(zset);
+    return key;
+  }
   // Whether the state is a plain single-writer string: one live entry and nothing else.
   bool PlainString() const {
     return rest_.get() == nullptr && string_.rest() == nullptr && string_.Winner() != nullptr;
