@@ -13,6 +13,7 @@
 #include "codec_internal.h"
 #include "google/protobuf/arena.h"
 #include "lattice/common/assert.h"
+#include "lattice/repl/frame.h"
 #include "lattice/repl/lattice.pb.h"
 #include "op_codec.h"
 
@@ -1062,6 +1063,16 @@ std::string EncodeOpBatch(const OpBatch& batch) {
   return out;
 }
 
+// What precedes an encoded batch's ops in its Envelope: the field 8 tag and length, the count.
+std::string EnvelopeHead(const EncodedOpBatch& batch) {
+  std::string count;
+  AppendVarint(batch.count, count);
+  std::string head(1, static_cast<char>((wire::Envelope::kOpsFieldNumber << 3) | 2));
+  AppendVarint(count.size() + batch.ops.size(), head);
+  head += count;
+  return head;
+}
+
 // The payload of an Envelope that is only field 8 (how EncodeOpBatch writes one), or nullopt.
 std::optional<std::string_view> OpsPayload(std::string_view bytes) {
   constexpr char kTag = (wire::Envelope::kOpsFieldNumber << 3) | 2;
@@ -1101,6 +1112,16 @@ std::string Encode(const Message& message) {
       },
       message);
   return envelope->SerializeAsString();
+}
+
+std::string EncodeOpBatch(const EncodedOpBatch& batch) {
+  std::string out = EnvelopeHead(batch);
+  out.append(batch.ops);
+  return out;
+}
+
+void AppendOpBatchFrame(const EncodedOpBatch& batch, std::string& out) {
+  AppendFrame(EnvelopeHead(batch), batch.ops, out);
 }
 
 std::string EncodeSnapshotChunk(uint64_t snapshot_id, std::span<const SnapshotKeyRef> keys,

@@ -30,6 +30,15 @@ void AppendFrame(std::string_view payload, std::string& out) {
   out.append(payload);
 }
 
+void AppendFrame(std::string_view head, std::string_view tail, std::string& out) {
+  LATTICE_ASSERT(head.size() <= UINT32_MAX && tail.size() <= UINT32_MAX - head.size());
+  out.reserve(out.size() + kFrameHeaderBytes + head.size() + tail.size());
+  PutFixed32(static_cast<uint32_t>(head.size() + tail.size()), out);
+  PutFixed32(Crc32cExtend(Crc32c(head), tail), out);
+  out.append(head);
+  out.append(tail);
+}
+
 std::string EncodeFrame(std::string_view payload) {
   std::string out;
   AppendFrame(payload, out);

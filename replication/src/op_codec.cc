@@ -380,9 +380,11 @@ Result<crdt::Key> GetPayload(Kind kind, In& in, const Header& h) {
   const Dot first{h.origin, h.first_seq};
   switch (kind) {
     case kSet: {
+      // One entry with a checked dot is canonical as it stands: built directly (as the local
+      // in-place SET builds its delta), it equals what StringEntryDelta's mutator run gives.
       auto value = GetText(in);
       CODEC_RETURN_IF_ERROR(value);
-      return detail::StringEntryDelta(*value, h.hlc, first);
+      return crdt::Key::OfString({std::move(*value), h.hlc, first});
     }
     case kIncr:
       return GetIncrement(in, h, first);
@@ -518,13 +520,13 @@ Result<RecordView> ParseRecord(std::string_view bytes) {
   return view;
 }
 
-void PutHeader(const OpRecord& op, Out& out) {
+void PutHeader(const crdt::KeyOp& op, const crdt::VersionVector& deps, Out& out) {
   out.Byte(kRecordFormat);
-  out.Fixed64(op.op.first_dot.replica);
-  out.Varint(op.op.first_dot.seq);
-  out.Varint(op.op.dot_count);
-  out.Fixed64(op.op.hlc);
-  PutDeps(op.deps, out);
+  out.Fixed64(op.first_dot.replica);
+  out.Varint(op.first_dot.seq);
+  out.Varint(op.dot_count);
+  out.Fixed64(op.hlc);
+  PutDeps(deps, out);
 }
 
 Result<void> DecodeBody(std::string_view body, const Header& h, OpRecord& out) {
@@ -545,51 +547,6 @@ struct BatchState {
   uint64_t hlc = 0;
   bool first = true;
 };
-
-void PutBatchOp(const RecordView& op, const OpBatch& batch, BatchState& state, Out& out) {
-  const Header& h = op.header;
-  uint8_t flags = kOriginExplicit;
-  if (!state.first && h.origin == state.origin) {
-    flags = kOriginPrevious;
-    if (h.first_seq == state.last_seq + 1) {
-      flags |= kSeqFollows;
-    }
-  } else if (h.origin == batch.sender) {
-    flags = kOriginSender;
-  }
-  if (state.first) {
-    flags |= kHlcExplicit;
-  }
-  out.Byte(flags);
-  if ((flags & kOriginMask) == kOriginExplicit) {
-    out.Fixed64(h.origin);
-  }
-  if ((flags & kSeqFollows) == 0) {
-    out.Varint(h.first_seq);
-  }
-  out.Varint(h.dot_count);
-  if ((flags & kHlcExplicit) != 0) {
-    out.Fixed64(h.hlc);
-  } else {
-    out.Zigzag(static_cast<int64_t>(h.hlc - state.hlc));
-  }
-  // Deps: the origin's entry is implied (first_seq - 1), and entries the receiver reported
-  // applied on this connection are left out (it fills them in from its own applied vector).
-  size_t sent = 0;
-  for (const auto& [replica, seq] : op.deps.entries()) {
-    const bool implied = replica == h.origin && seq + 1 == h.first_seq;
-    sent += implied || seq <= batch.receiver_has.Get(replica) ? 0 : 1;
-  }
-  out.Varint(sent);
-  for (const auto& [replica, seq] : op.deps.entries()) {
-    const bool implied = replica == h.origin && seq + 1 == h.first_seq;
-    if (!implied && seq > batch.receiver_has.Get(replica)) {
-      out.Fixed64(replica);
-      out.Varint(seq);
-    }
-  }
-  state = BatchState{h.origin, h.first_seq + h.dot_count - 1, h.hlc, false};
-}
 
 Result<Header> GetBatchHeader(In& in, ReplicaId sender, BatchState& state) {
   const uint8_t flags = in.Byte();
@@ -630,14 +587,27 @@ std::string EncodeOp(const OpRecord& op) {
   }
   std::string out;
   out.reserve(64 + op.key.size() + op.body.size());
-  Out o(out);
-  PutHeader(op, o);
-  if (!op.body.empty()) {
+  AppendOpRecord(op, out);
+  return out;
+}
+
+void AppendOpRecord(const OpRecord& op, std::string& out) {
+  if (op.wire != nullptr) {
+    out.append(*op.wire);
+  } else if (!op.body.empty()) {
+    Out o(out);
+    PutHeader(op.op, op.deps, o);
     out.append(op.body);
   } else {
-    AppendOpBody(op, out);
+    AppendOpRecord(op.db, op.key, op.op, op.deps, out);
   }
-  return out;
+}
+
+void AppendOpRecord(uint32_t db, std::string_view key, const crdt::KeyOp& op,
+                    const crdt::VersionVector& deps, std::string& out) {
+  Out o(out);
+  PutHeader(op, deps, o);
+  AppendOpBody(db, key, op, out);
 }
 
 const std::string& CacheWire(OpRecord& op) {
@@ -656,14 +626,13 @@ Result<OpRecord> DecodeOp(std::string_view bytes) {
   return out;
 }
 
-void AppendOpBody(const OpRecord& record, std::string& out) {
+void AppendOpBody(uint32_t db, std::string_view key, const crdt::KeyOp& op, std::string& out) {
   Out o(out);
-  const crdt::KeyOp& op = record.op;
   const Kind kind = KindOf(op);
   const bool extras = HasContextExtras(op);
   const bool policies = !(op.policies == crdt::Policies{});
-  o.Varint(record.db);
-  o.Bytes(record.key);
+  o.Varint(db);
+  o.Bytes(key);
   o.Byte(kind | (extras ? kHasContext : 0) | (policies ? kHasPolicies : 0));
   if (policies) {
     PutPolicies(op.policies, o);
@@ -675,19 +644,92 @@ void AppendOpBody(const OpRecord& record, std::string& out) {
 }
 
 void AppendOpBatch(const OpBatch& batch, std::string& out) {
-  Out o(out);
-  o.Varint(batch.ops.size());
-  BatchState state;
+  OpBatchWriter writer;
+  writer.Start(batch.sender, batch.receiver_has);
   std::string scratch;
   for (const OpRecord& op : batch.ops) {
     if (op.wire == nullptr) {
       scratch = EncodeOp(op);
     }
-    auto view = ParseRecord(op.wire != nullptr ? std::string_view(*op.wire) : scratch);
-    LATTICE_ASSERT_MSG(view.ok(), "a retained op record does not parse");
-    PutBatchOp(*view, batch, state, o);
-    out.append(view->body);
+    writer.Add(op.wire != nullptr ? std::string_view(*op.wire) : std::string_view(scratch));
   }
+  Out(out).Varint(writer.count());
+  out.append(writer.ops());
+}
+
+void OpBatchWriter::Start(ReplicaId sender, const crdt::VersionVector& receiver_has) {
+  ops_.clear();
+  sender_ = sender;
+  receiver_has_ = &receiver_has;
+  count_ = 0;
+}
+
+// The record's header is read (its body is copied as it is) and coded against the previous op
+// of the batch and the link.
+void OpBatchWriter::Add(std::string_view record) {
+  In in(record);
+  const bool format = in.Byte() == kRecordFormat;
+  Header h;
+  h.origin = in.Fixed64();
+  h.first_seq = in.Varint();
+  h.dot_count = in.Varint();
+  h.hlc = in.Fixed64();
+  const uint64_t entries = in.Varint();
+  deps_.clear();
+  for (uint64_t i = 0; i < entries && in.ok(); ++i) {
+    const ReplicaId replica = in.Fixed64();
+    deps_.emplace_back(replica, in.Varint());
+  }
+  LATTICE_ASSERT_MSG(format && in.ok(), "a retained op record does not parse");
+  Out out(ops_);
+  uint8_t flags = kOriginExplicit;
+  if (count_ > 0 && h.origin == origin_) {
+    flags = kOriginPrevious;
+    if (h.first_seq == last_seq_ + 1) {
+      flags |= kSeqFollows;
+    }
+  } else if (h.origin == sender_) {
+    flags = kOriginSender;
+  }
+  if (count_ == 0) {
+    flags |= kHlcExplicit;
+  }
+  out.Byte(flags);
+  if ((flags & kOriginMask) == kOriginExplicit) {
+    out.Fixed64(h.origin);
+  }
+  if ((flags & kSeqFollows) == 0) {
+    out.Varint(h.first_seq);
+  }
+  out.Varint(h.dot_count);
+  if ((flags & kHlcExplicit) != 0) {
+    out.Fixed64(h.hlc);
+  } else {
+    out.Zigzag(static_cast<int64_t>(h.hlc - hlc_));
+  }
+  // Deps: the origin's entry is implied (first_seq - 1), and entries the receiver reported
+  // applied on this connection are left out (it fills them in from its own applied vector).
+  size_t sent = 0;
+  for (auto& [replica, seq] : deps_) {
+    const bool implied = replica == h.origin && seq + 1 == h.first_seq;
+    if (implied || seq <= receiver_has_->Get(replica)) {
+      replica = kNoReplica;  // not sent
+    } else {
+      ++sent;
+    }
+  }
+  out.Varint(sent);
+  for (const auto& [replica, seq] : deps_) {
+    if (replica != kNoReplica) {
+      out.Fixed64(replica);
+      out.Varint(seq);
+    }
+  }
+  ops_.append(record.substr(in.pos()));
+  origin_ = h.origin;
+  last_seq_ = h.first_seq + h.dot_count - 1;
+  hlc_ = h.hlc;
+  ++count_;
 }
 
 Result<OpBatch> DecodeOpBatch(std::string_view bytes, ReplicaId sender) {

@@ -8,7 +8,9 @@
 
 #include "lattice/common/assert.h"
 #include "lattice/crdt/hlc.h"
+#include "lattice/repl/codec.h"
 #include "lattice/repl/link_handshake.h"
+#include "op_codec.h"
 #include "replicator_peer.h"
 
 namespace lattice::repl {
@@ -62,6 +64,7 @@ Replicator::Replicator(ReplicatorConfig config, crdt::VersionVector applied, Tra
       applier_(applier),
       observer_(observer),
       retained_(retained != nullptr ? std::move(retained) : std::make_unique<RetainedOpRing>()),
+      writer_(std::make_unique<OpBatchWriter>()),
       applied_(std::move(applied)),
       floor_(applied_) {
   LATTICE_ASSERT(config_.replica != kNoReplica);
@@ -74,6 +77,14 @@ Replicator::Replicator(ReplicatorConfig config, crdt::VersionVector applied, Tra
 }
 
 Replicator::~Replicator() = default;
+
+void Transport::SendOps(ReplicaId to, const EncodedOpBatch& batch) {
+  Result<Message> decoded = Decode(EncodeOpBatch(batch), batch.sender);
+  LATTICE_ASSERT_MSG(decoded.ok(), "an encoded batch of retained ops does not decode");
+  // Encoding it again gives the same bytes: the deps left out stay out, the origin is implied.
+  std::get<OpBatch>(*decoded).sender = batch.sender;
+  Send(to, *decoded);
+}
 
 Replicator::Peer* Replicator::FindPeer(ReplicaId replica) {
   auto it = peers_.find(replica);
@@ -208,6 +219,10 @@ void Replicator::SendAck(Peer& peer) {
 }
 
 void Replicator::OnMessage(ReplicaId from, const Message& message, int64_t now_ms) {
+  OnMessage(from, Message(message), now_ms);  // the engine keeps (buffers, retains) ops
+}
+
+void Replicator::OnMessage(ReplicaId from, Message&& message, int64_t now_ms) {
   now_ms_ = std::max(now_ms_, now_ms);
   Peer* peer = FindPeer(from);
   if (peer == nullptr) {
@@ -231,8 +246,8 @@ void Replicator::OnMessage(ReplicaId from, const Message& message, int64_t now_m
   if (peer->link != Link::kConnected) {
     return;  // overtook the peer's Hello; it will be resent
   }
-  if (const auto* batch = std::get_if<OpBatch>(&message)) {
-    OnOpBatch(*peer, *batch);
+  if (auto* batch = std::get_if<OpBatch>(&message)) {
+    OnOpBatch(*peer, std::move(*batch));
   } else if (const auto* ack = std::get_if<Ack>(&message)) {
     OnAck(*peer, ack->applied, /*is_ack=*/true);
   } else if (const auto* heartbeat = std::get_if<Heartbeat>(&message)) {

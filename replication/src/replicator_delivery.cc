@@ -8,7 +8,9 @@
 
 #include "lattice/common/assert.h"
 #include "lattice/common/mutation.h"
+#include "lattice/repl/codec.h"
 #include "lattice/repl/replicator.h"
+#include "op_codec.h"
 #include "replicator_peer.h"
 
 namespace lattice::repl {
@@ -19,9 +21,17 @@ void Replicator::OnLocalOp(uint32_t db, std::string_view key, const crdt::KeyOp&
   // A gap in our own sequence would make every peer wait forever for the missing seqs.
   LATTICE_ASSERT_MSG(op.first_dot.seq == applied_.Get(config_.replica) + 1,
                      "local ops must arrive in sequence order, without gaps");
-  OpRecord record{.db = db, .key = std::string(key), .op = op, .deps = applied_};
-  applied_.Set(config_.replica, LastSeq(record));
-  Retain(std::move(record));
+  // Encoded once, straight from the op: the log, the ring and every peer's batches take these
+  // bytes.
+  record_.clear();
+  AppendOpRecord(db, key, op, applied_, record_);
+  const uint64_t last = op.first_dot.seq + op.dot_count - 1;
+  applied_.Set(config_.replica, last);
+  Retain(RetainedOpView{.origin = config_.replica,
+                        .first_seq = op.first_dot.seq,
+                        .last_seq = last,
+                        .hlc = op.hlc,
+                        .wire = record_});
   for (auto& [id, peer] : peers_) {
     Pump(*peer, /*partial=*/false);
   }
@@ -93,20 +103,20 @@ std::string Replicator::CheckOp(const OpRecord& op) const {
   return "";
 }
 
-void Replicator::OnOpBatch(Peer& peer, const OpBatch& batch) {
+void Replicator::OnOpBatch(Peer& peer, OpBatch&& batch) {
   const size_t applied_before = retained_->end();
-  for (const OpRecord& received : batch.ops) {
+  for (OpRecord& op : batch.ops) {
     ++peer.ops_received;
-    OpRecord op = received;
+    // The sender applied this op, hence its deps (those it sent) and the origin's earlier ops:
+    // no need to send them back to it. (If the op fails its checks the link goes down, and the
+    // next Hello resets what the peer is known to hold.)
+    peer.known.Join(op.deps);
     FillDeps(op);
     const std::string error = CheckOp(op);
     if (!error.empty()) {
       Fail(peer, EventKind::kProtocolError, error);
       return;
     }
-    // The sender applied this op, hence its deps (those it sent) and the origin's earlier ops:
-    // no need to send them back to it.
-    peer.known.Join(received.deps);
     if (peer.known.Get(Origin(op)) < LastSeq(op)) {
       peer.known.Set(Origin(op), LastSeq(op));
     }
@@ -162,7 +172,13 @@ bool Replicator::Deliverable(const OpRecord& op) const {
 void Replicator::ApplyAndRetain(OpRecord op) {
   applier_.Apply(op);
   applied_.Set(Origin(op), LastSeq(op));
-  Retain(std::move(op));
+  record_.clear();
+  AppendOpRecord(op, record_);  // the body as it arrived, behind the filled-in header
+  Retain(RetainedOpView{.origin = Origin(op),
+                        .first_seq = op.op.first_dot.seq,
+                        .last_seq = LastSeq(op),
+                        .hlc = op.op.hlc,
+                        .wire = record_});
 }
 
 // Applies buffered ops that became deliverable, and forgets those already covered. Per round it
@@ -206,9 +222,9 @@ void Replicator::OverflowBuffer() {
 
 // Keeps the op for the peers that lack it, within both bounds (the newest op always stays, so
 // one op larger than max_retained_bytes can still be streamed).
-void Replicator::Retain(OpRecord op) {
+void Replicator::Retain(const RetainedOpView& op) {
   LATTICE_ASSERT(Covers(applied_, op));
-  retained_->Append(std::move(op));
+  retained_->AppendEncoded(op);
   while (retained_->size() > config_.max_retained_ops ||
          (retained_->size() > 1 && retained_->bytes() > config_.max_retained_bytes)) {
     DropFront();
@@ -260,20 +276,6 @@ void Replicator::AdvanceAckPosition(Peer& peer) {
   peer.cursor = std::max(peer.cursor, peer.ack_position);
 }
 
-namespace {
-
-// A retained op as sent: its stored encoding, and the fields the engine and traces read.
-OpRecord Shell(const RetainedOpView& op) {
-  OpRecord record;
-  record.op.first_dot = crdt::Dot{op.origin, op.first_seq};
-  record.op.dot_count = op.last_seq - op.first_seq + 1;
-  record.op.hlc = op.hlc;
-  record.wire = std::make_shared<const std::string>(op.wire);
-  return record;
-}
-
-}  // namespace
-
 // Whether an op of `origin` is a relay the peer does not need: it gets that origin's ops over
 // its own live link (its last Heartbeat said so). Skipped ops stay unacknowledged until the
 // origin's copy arrives; if the peer loses that link, OnDirectLinks rewinds and they are sent,
@@ -297,22 +299,27 @@ void Replicator::Pump(Peer& peer, bool partial) {
       return;
     }
     const bool idle = peer.cursor == peer.ack_position;
-    OpBatch batch{.ops = {}, .sender = config_.replica, .receiver_has = peer.reported};
-    while (peer.cursor < end && batch.ops.size() < config_.max_batch_ops && window_open()) {
+    // The ops' stored records, behind headers coded for this peer: no op is decoded or copied
+    // into an object on the way.
+    OpBatchWriter& batch = *writer_;
+    batch.Start(config_.replica, peer.reported);
+    while (peer.cursor < end && batch.count() < config_.max_batch_ops && window_open()) {
       const bool rewound = peer.cursor < peer.relay_before;
       const RetainedOpView op = retained_->At(peer.cursor++);
       if (!Covers(peer.known, op) && (rewound || !Relayed(peer, op.origin))) {
-        batch.ops.push_back(Shell(op));
+        batch.Add(op.wire);
       }
     }
-    if (batch.ops.empty()) {
+    if (batch.count() == 0) {
       continue;
     }
     if (idle) {
       peer.last_progress_ms = now_ms_;  // the resend timer starts with the first op in flight
     }
-    peer.ops_sent += batch.ops.size();
-    transport_.Send(peer.id, batch);
+    peer.ops_sent += batch.count();
+    transport_.SendOps(
+        peer.id,
+        EncodedOpBatch{.sender = config_.replica, .count = batch.count(), .ops = batch.ops()});
   }
 }
 

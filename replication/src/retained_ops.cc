@@ -35,19 +35,29 @@ RetainedOpRing::Chunk& RetainedOpRing::BackChunkFor(size_t length) {
   return chunks_.back();
 }
 
-void RetainedOpRing::Append(OpRecord op) {
+void RetainedOps::Append(const OpRecord& op) {
   std::string encoded;
   const std::string_view wire =
       op.wire != nullptr ? std::string_view(*op.wire) : std::string_view(encoded = EncodeOp(op));
+  AppendEncoded(RetainedOpView{.origin = op.op.first_dot.replica,
+                               .first_seq = op.op.first_dot.seq,
+                               .last_seq = op.op.first_dot.seq + op.op.dot_count - 1,
+                               .hlc = op.op.hlc,
+                               .wire = wire});
+}
+
+void RetainedOpRing::AppendEncoded(const RetainedOpView& op) {
+  const std::string_view wire = op.wire;
   LATTICE_ASSERT_MSG(wire.size() <= UINT32_MAX, "an encoded op is limited to 4 GiB");
+  LATTICE_ASSERT(op.last_seq >= op.first_seq);
   Chunk& chunk = BackChunkFor(wire.size());
   if (!wire.empty()) {
     std::memcpy(chunk.data.get() + chunk.used, wire.data(), wire.size());
   }
-  entries_.push_back(Entry{.origin = op.op.first_dot.replica,
-                           .first_seq = op.op.first_dot.seq,
-                           .dot_count = op.op.dot_count,
-                           .hlc = op.op.hlc,
+  entries_.push_back(Entry{.origin = op.origin,
+                           .first_seq = op.first_seq,
+                           .dot_count = op.last_seq - op.first_seq + 1,
+                           .hlc = op.hlc,
                            .chunk = first_chunk_ + chunks_.size() - 1,
                            .offset = static_cast<uint32_t>(chunk.used),
                            .length = static_cast<uint32_t>(wire.size())});

@@ -266,7 +266,7 @@ bool PeerLinks::Receive(const LinkPtr& link) {
       if (active == active_.end() || active->second != link) {
         return false;  // replaced by another link, or closed by the engine
       }
-      replication_->OnMessage(link->peer, handshake.message(), NowMs());
+      replication_->OnMessage(link->peer, handshake.TakeMessage(), NowMs());
       return true;
     }
   }
@@ -353,18 +353,34 @@ void PeerLinks::Queue(Link& link, const repl::Message& message) {
 }
 
 void PeerLinks::Send(ReplicaId to, const repl::Message& message) {
+  if (LinkPtr link = Writable(to)) {
+    Queue(*link, message);
+    Queued(link);
+  }
+}
+
+void PeerLinks::SendOps(ReplicaId to, const repl::EncodedOpBatch& batch) {
+  if (LinkPtr link = Writable(to)) {
+    repl::AppendOpBatchFrame(batch, link->outbox);  // the ops' retained bytes, framed as they are
+    Queued(link);
+  }
+}
+
+PeerLinks::LinkPtr PeerLinks::Writable(ReplicaId to) const {
   auto it = active_.find(to);
   if (it == active_.end() || it->second->closing || it->second->closed) {
-    return;  // best effort: the engine resends after reconnecting
+    return nullptr;  // best effort: the engine resends after reconnecting
   }
-  LinkPtr link = it->second;
-  Queue(*link, message);
+  return it->second;
+}
+
+void PeerLinks::Queued(const LinkPtr& link) {
   if (link->outbox.size() + link->writing.size() > kOutboxLimitBytes) {
     // It does not read: a Goodbye would wait behind the rest. Close now (the pending write is
     // cancelled) and let it resume when it reconnects.
     // Done from a posted handler: Send runs inside the engine, which must not be re-entered.
     spdlog::warn("Closing replication link {} (replica {}): too slow, over {} MiB queued for it",
-                 link->remote, ReplicaText(to), kOutboxLimitBytes >> 20);
+                 link->remote, ReplicaText(link->peer), kOutboxLimitBytes >> 20);
     link->outbox.clear();
     link->closing = true;  // Send drops what comes next
     asio::post(io_, [this, link] {

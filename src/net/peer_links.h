@@ -62,6 +62,7 @@ class PeerLinks final : public repl::Transport, public server::PeerDirectory {
 
   // repl::Transport
   void Send(ReplicaId to, const repl::Message& message) override;
+  void SendOps(ReplicaId to, const repl::EncodedOpBatch& batch) override;
   void Close(ReplicaId to) override;
 
   // server::PeerDirectory
@@ -91,6 +92,10 @@ class PeerLinks final : public repl::Transport, public server::PeerDirectory {
   // Registers the link of an admitted peer, closing the one it replaces.
   void Activate(const LinkPtr& link, const repl::Hello& hello, bool replaces);
   void Queue(Link& link, const repl::Message& message);
+  // The active link to `to` if bytes may be queued on it, else nullptr.
+  LinkPtr Writable(ReplicaId to) const;
+  // After bytes were queued on `link`: starts the write, or closes a link that does not read.
+  void Queued(const LinkPtr& link);
   void PostKick(const LinkPtr& link);
   void Kick(const LinkPtr& link);
   // Sends Goodbye{reason} and closes once it is written; logged as a warning unless expected

@@ -32,15 +32,14 @@ repl::ReplicatorConfig EngineConfig(const ReplicationOptions& options, ReplicaId
 }
 
 // The engine's retained ops, logging each one as it is retained: every op the engine applies,
-// own or remote, passes here once, in the order applied. Its encoding is cached on the record,
-// and the ring keeps those bytes: the batches to every peer (and relays) are the bytes written
-// to the log.
+// own or remote, passes here once, in the order applied, as its encoded record. The ring keeps
+// those bytes: the batches to every peer (and relays) are the bytes written to the log.
 class LoggedRetainedOps final : public repl::RetainedOps {
  public:
-  explicit LoggedRetainedOps(std::function<void(repl::OpRecord&)> log) : log_(std::move(log)) {}
-  void Append(repl::OpRecord op) override {
-    log_(op);
-    ops_.Append(std::move(op));
+  explicit LoggedRetainedOps(std::function<void(std::string_view)> log) : log_(std::move(log)) {}
+  void AppendEncoded(const repl::RetainedOpView& op) override {
+    log_(op.wire);
+    ops_.AppendEncoded(op);
   }
   repl::RetainedOpView At(uint64_t position) const override { return ops_.At(position); }
   void DropFront() override { ops_.DropFront(); }
@@ -49,7 +48,7 @@ class LoggedRetainedOps final : public repl::RetainedOps {
   uint64_t bytes() const override { return ops_.bytes(); }
 
  private:
-  std::function<void(repl::OpRecord&)> log_;
+  std::function<void(std::string_view)> log_;
   repl::RetainedOpRing ops_;
 };
 
@@ -138,7 +137,7 @@ Result<void> Replication::Recover(int64_t now_ms) {
       EngineConfig(options_, keyspace.replica(), static_cast<uint32_t>(keyspace.all_databases()),
                    known_peers_),
       keyspace.context().vector(), transport_, *this, this,
-      std::make_unique<LoggedRetainedOps>([this](repl::OpRecord& op) { Append(op); }));
+      std::make_unique<LoggedRetainedOps>([this](std::string_view record) { Append(record); }));
   keyspace.AddObserver(this);
   if (stats_.recovered_keys > 0 || stats_.recovered_records > 0) {
     spdlog::info("Loaded {} keys from the snapshot and replayed {} op log records; applied {}",
@@ -259,8 +258,12 @@ void Replication::OnDisconnected(ReplicaId peer, int64_t now_ms) {
 }
 
 void Replication::OnMessage(ReplicaId from, const repl::Message& message, int64_t now_ms) {
+  OnMessage(from, repl::Message(message), now_ms);
+}
+
+void Replication::OnMessage(ReplicaId from, repl::Message&& message, int64_t now_ms) {
   now_ms_ = now_ms;
-  replicator_->OnMessage(from, message, now_ms);
+  replicator_->OnMessage(from, std::move(message), now_ms);
   // Acknowledgements may have advanced: whoever waits on them (CRDT.WAIT) looks again.
   if (acks_hook_) acks_hook_();
 }
@@ -280,11 +283,10 @@ void Replication::RemovePeer(ReplicaId peer) {
   replicator_->RemovePeer(peer);
 }
 
-void Replication::Append(repl::OpRecord& op) {
+void Replication::Append(std::string_view payload) {
   if (failed_.has_value()) {
     return;
   }
-  const std::string& payload = repl::CacheWire(op);
   if (Result<uint64_t> appended = log_.Append(payload); !appended.ok()) {
     Fail(appended.error());
     return;

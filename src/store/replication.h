@@ -9,8 +9,8 @@
 //   remote, in the order they were applied), a torn tail cut and reported. The keyspace resumes
 //   its dots after the highest own one, so a restarted replica never reuses a sequence number.
 // - Every op the engine applies, own (OnLocalOp: it observes the keyspace) or a peer's
-//   (Applier::Apply), is appended to the log as the engine retains it; its encoding is cached on
-//   the record, so batches to every peer reuse the logged bytes.
+//   (Applier::Apply), is appended to the log as the engine retains it, as the record the engine
+//   encoded once: batches to every peer reuse the logged bytes.
 // - EndOfBatch() is called by whoever ran commands or handled peer input, before it yields to the
 //   event loop: the log is written (and synced under appendfsync always), and only then does the
 //   engine flush its batches, so no peer and no client learns of an op that a crash could lose.
@@ -110,6 +110,7 @@ class Replication final : public repl::Applier, public repl::Observer, public Ke
   void OnConnected(ReplicaId peer, int64_t now_ms);
   void OnDisconnected(ReplicaId peer, int64_t now_ms);
   void OnMessage(ReplicaId from, const repl::Message& message, int64_t now_ms);
+  void OnMessage(ReplicaId from, repl::Message&& message, int64_t now_ms);
   void RemovePeer(ReplicaId peer);
 
   // KeyspaceObserver: a local op goes to the engine (and is logged as it is retained).
@@ -149,7 +150,7 @@ class Replication final : public repl::Applier, public repl::Observer, public Ke
   Result<void> LoadSnapshot(const std::string& bytes);
   Result<void> LoadPeers();
   void SavePeers();
-  void Append(repl::OpRecord& op);  // to the op log, caching the op's encoding
+  void Append(std::string_view record);  // an op record (repl::EncodeOp's bytes) to the op log
   void Fail(const Error& error);
 
   Keyspace& keyspace_;

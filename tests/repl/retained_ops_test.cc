@@ -17,6 +17,7 @@
 
 #include "lattice/crdt/hlc.h"
 #include "lattice/repl/codec.h"
+#include "lattice/repl/frame.h"
 #include "lattice/repl/replicator.h"
 
 namespace lattice::repl {
@@ -131,12 +132,17 @@ TEST_CASE("retained ops: an op larger than a chunk gets its own, released once d
 
 class RecordingTransport final : public Transport {
  public:
-  void Send(ReplicaId to, const Message& message) override {
-    if (const auto* batch = std::get_if<OpBatch>(&message)) {
-      batches[to].push_back(Encode(message));
-      ops_sent[to] += batch->ops.size();
-    }
-    sent.emplace_back(to, message);
+  void Send(ReplicaId to, const Message& message) override { sent.emplace_back(to, message); }
+  // The bytes a link carries; then the default (decoded, to Send) for `sent`.
+  void SendOps(ReplicaId to, const EncodedOpBatch& batch) override {
+    const std::string bytes = EncodeOpBatch(batch);
+    batches[to].push_back(bytes);
+    ops_sent[to] += batch.count;
+    std::string frame;
+    AppendOpBatchFrame(batch, frame);
+    CHECK(frame == EncodeFrame(bytes));  // framed without joining the parts first
+    Transport::SendOps(to, batch);
+    CHECK(Encode(sent.back().second) == bytes);  // the decoded batch encodes to the same bytes
   }
   void Close(ReplicaId) override {}
   std::map<ReplicaId, std::vector<std::string>> batches;  // encoded, as a link carries them

@@ -22,11 +22,14 @@ class ByteWriter {
   explicit ByteWriter(std::string& out) : out_(out) {}
   void Byte(uint8_t value) { out_.push_back(static_cast<char>(value)); }
   void Varint(uint64_t value) {
+    char bytes[10];  // one append: push_back per byte checks the capacity each time
+    size_t n = 0;
     while (value >= 0x80) {
-      out_.push_back(static_cast<char>((value & 0x7F) | 0x80));
+      bytes[n++] = static_cast<char>((value & 0x7F) | 0x80);
       value >>= 7;
     }
-    out_.push_back(static_cast<char>(value));
+    bytes[n++] = static_cast<char>(value);
+    out_.append(bytes, n);
   }
   void Zigzag(int64_t value) { Varint(ZigzagEncode(value)); }
   void Fixed64(uint64_t value) {

@@ -37,6 +37,16 @@ Result<Message> Decode(std::string_view bytes, ReplicaId sender = kNoReplica);
 // the retained ring and slot migration. Returns op.wire when it is set (see OpRecord::wire), and
 // reuses op.body (the bytes an op arrived in) when that is set.
 std::string EncodeOp(const OpRecord& op);
+// EncodeOp(op) appended to `out`.
+void AppendOpRecord(const OpRecord& op, std::string& out);
+// EncodeOp of an op given by its parts, appended to `out` (the engine encodes its own ops so,
+// without copying them into an OpRecord first).
+void AppendOpRecord(uint32_t db, std::string_view key, const crdt::KeyOp& op,
+                    const crdt::VersionVector& deps, std::string& out);
+// The Envelope of an encoded batch: Encode of the OpBatch it holds, byte for byte.
+std::string EncodeOpBatch(const EncodedOpBatch& batch);
+// AppendFrame(EncodeOpBatch(batch), out), without the intermediate copy.
+void AppendOpBatchFrame(const EncodedOpBatch& batch, std::string& out);
 // Sets op.wire to EncodeOp(op) if unset, and returns it.
 const std::string& CacheWire(OpRecord& op);
 Result<OpRecord> DecodeOp(std::string_view bytes);

@@ -25,6 +25,8 @@ inline constexpr uint32_t kDefaultMaxFrameBytes = 64u << 20;  // 64 MiB of paylo
 std::string EncodeFrame(std::string_view payload);
 // Appends the frame of `payload` to `out` (batching several frames into one write).
 void AppendFrame(std::string_view payload, std::string& out);
+// Appends the frame of the payload `head` + `tail` (without joining them first).
+void AppendFrame(std::string_view head, std::string_view tail, std::string& out);
 
 // Incremental frame parser: Feed() any fragment of the stream, then call Next() until it
 // returns kNeedMore (or kError). Correct under any fragmentation of the input.

@@ -101,6 +101,8 @@ class LinkHandshake {
   // a newer link"), as the peer closes its end of it.
   bool replaces_active() const { return replaces_active_; }
   const Message& message() const { return message_; }
+  // message(), moved out (its ops are then the engine's without a copy).
+  Message TakeMessage() { return std::move(message_); }
   const std::string& reason() const { return reason_; }
   // With kRefused: routine (a duplicate link), worth a debug line rather than a warning.
   bool expected() const { return expected_; }

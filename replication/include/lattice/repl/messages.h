@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -81,6 +82,17 @@ struct OpBatch {
   ReplicaId sender = kNoReplica;
   crdt::VersionVector receiver_has;
   bool operator==(const OpBatch& other) const { return ops == other.ops; }
+};
+
+// An OpBatch already encoded: how the engine streams retained ops (their stored bytes, never
+// decoded). `ops` is the batch's `count` ops in the compact encoding, coded against `sender` and
+// the receiver (docs/replication-wire.md, "Batch"): Envelope.ops without its leading count.
+// codec.h frames it (AppendOpBatchFrame) or encodes it as an Envelope (EncodeOpBatch). A view:
+// valid during the Transport call that receives it.
+struct EncodedOpBatch {
+  ReplicaId sender = kNoReplica;
+  uint64_t count = 0;
+  std::string_view ops;
 };
 
 // The receiver's applied vector: the sender may drop ops it covers once every peer acked them.

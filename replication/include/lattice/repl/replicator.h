@@ -49,10 +49,16 @@ namespace lattice::repl {
 
 // Delivers messages to peers, best effort: a message may be lost, duplicated or reordered.
 // Implementations: the server's Asio transport (through the codec) and the tests' fake network.
+class OpBatchWriter;  // op_codec.h (internal)
+
 class Transport {
  public:
   virtual ~Transport() = default;
   virtual void Send(ReplicaId to, const Message& message) = 0;
+  // The engine streams ops as encoded batches (their retained bytes, never decoded). A byte
+  // transport frames them as they are (codec.h: AppendOpBatchFrame); this default decodes the
+  // batch and calls Send with the OpBatch, for transports that carry Message values.
+  virtual void SendOps(ReplicaId to, const EncodedOpBatch& batch);
   // Closes the link to `to` (after a refused Hello, a protocol error or a silent peer). The
   // engine has already marked the peer down; the owner reconnects later (with backoff) and
   // calls OnConnected again.
@@ -177,6 +183,8 @@ class Replicator {
   // rest.
   void OnLocalOp(uint32_t db, std::string_view key, const crdt::KeyOp& op);
   void OnMessage(ReplicaId from, const Message& message, int64_t now_ms);
+  // The same, taking the message's ops without copying them.
+  void OnMessage(ReplicaId from, Message&& message, int64_t now_ms);
   // Why a Hello must be refused (another shard, another protocol version, this replica's own id
   // or none), or "" if it may be accepted: HelloRefusal (link_handshake.h) for this replica.
   // OnMessage applies it; a transport's LinkHandshake checks the same before admitting a peer,
@@ -214,7 +222,7 @@ class Replicator {
   void OnDirectLinks(Peer& peer, const std::vector<ReplicaId>& connected);
 
   void OnHello(Peer& peer, const Hello& hello);
-  void OnOpBatch(Peer& peer, const OpBatch& batch);
+  void OnOpBatch(Peer& peer, OpBatch&& batch);
   void OnAck(Peer& peer, const crdt::VersionVector& applied, bool is_ack);
   void OnSnapshotChunk(Peer& peer, const SnapshotChunk& chunk);
   void InstallSnapshot(Peer& peer);
@@ -227,7 +235,8 @@ class Replicator {
   void Drain();
   void OverflowBuffer();
 
-  void Retain(OpRecord op);
+  // Keeps an op (view.wire: its record) for the peers that lack it, within both bounds.
+  void Retain(const RetainedOpView& op);
   void DropFront();
   void DropAcknowledged();
   void MarkStale(Peer& peer);
@@ -242,6 +251,8 @@ class Replicator {
   Applier& applier_;
   Observer* observer_;
   std::unique_ptr<RetainedOps> retained_;
+  std::string record_;                     // the op record being retained (reused)
+  std::unique_ptr<OpBatchWriter> writer_;  // the batch being streamed to a peer (reused)
   crdt::VersionVector applied_;
   // Per origin, the highest seq this replica no longer retains (dropped, or covered by the
   // starting state or an installed snapshot): a peer whose vector is not >= floor_ needs a

@@ -35,8 +35,10 @@ struct RetainedOpView {
 class RetainedOps {
  public:
   virtual ~RetainedOps() = default;
-  // Keeps `op`, whose encoding is op.wire when set (else it is encoded here).
-  virtual void Append(OpRecord op) = 0;
+  // Keeps an op: its record (op.wire: EncodeOp's bytes, copied) and its index fields.
+  virtual void AppendEncoded(const RetainedOpView& op) = 0;
+  // AppendEncoded of `op`'s encoding (op.wire when set, else EncodeOp(op)).
+  void Append(const OpRecord& op);
   virtual RetainedOpView At(uint64_t position) const = 0;  // first() <= position < end()
   virtual void DropFront() = 0;                            // requires size() > 0
   virtual uint64_t first() const = 0;
@@ -60,7 +62,7 @@ class RetainedOpRing final : public RetainedOps {
   explicit RetainedOpRing(size_t chunk_bytes = kDefaultChunkBytes);
   ~RetainedOpRing() override;
 
-  void Append(OpRecord op) override;
+  void AppendEncoded(const RetainedOpView& op) override;
   RetainedOpView At(uint64_t position) const override;
   void DropFront() override;
   uint64_t first() const override { return first_; }
