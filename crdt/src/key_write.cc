@@ -313,10 +313,14 @@ Result<KeyOp> Key::HSetMany(std::vector<std::pair<std::string, std::string>> pai
     OrHash& out = in_place->delta().mutable_hash();
     for (auto& [field, value] : pairs) {
       static const StringCell kNone{};
-      const HashField* found = fields.Find(field);
+      HashField* found = fields.FindMutable(field);  // a plain field: no TTL to clear
       StringCell cell =
           Reassign(*in_place, found != nullptr ? found->value : kNone, std::move(value));
-      fields.Put(field, cell);
+      if (found != nullptr) {
+        found->value = cell;
+      } else {
+        fields.Put(field, cell);
+      }
       out.Put(field, std::move(cell));
     }
     return in_place->Finish();
@@ -343,7 +347,7 @@ Result<KeyOp> Key::HDel(const std::vector<std::string>& fields, const Writer& wr
   }
   KeyWrite write(*this, writer, shard);
   for (const std::string& field : Distinct(fields)) {
-    if (type == ObjectType::kNone || !hash().fields().contains(field)) {
+    if (type == ObjectType::kNone || !hash().Contains(field)) {
       continue;
     }
     DotContext context;
@@ -380,7 +384,7 @@ Result<KeyOp> HashIncrement(Key& key, const std::string& field, int64_t by, long
   if (auto ready = write.Prepare(ObjectType::kHash); !ready.ok()) {
     return Unexpected(ready.error());
   }
-  if (key.hash().fields().contains(field) && !key.hash().Get(field, writer.now_ms)) {
+  if (key.hash().Contains(field) && !key.hash().Get(field, writer.now_ms)) {
     DotContext context;  // an expired field counts as absent: reclaim it first
     Key piece;
     KeyWrite::RestOf(piece).mutable_hash() = key.hash().RemoveDelta(field, write.stamp(), context);
