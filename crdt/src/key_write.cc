@@ -371,6 +371,33 @@ Result<KeyOp> HashIncrement(Key& key, const std::string& field, int64_t by, long
   if (auto next = NextCounterValue(current, by, float_by, is_float); !next.ok()) {
     return Unexpected(next.error());
   }
+  if (auto in_place = InPlace::Begin(key, ObjectType::kHash, 1, writer, shard)) {
+    // In place when the field is absent, or alive without a TTL: then the generic path steps
+    // nothing but the increment (no reclaim), and joining its delta gives what is built here.
+    const StringRule rule = writer.policies.hash_field;
+    OrHash& fields = in_place->rest().mutable_hash();
+    HashField* found = fields.FindMutable(field);
+    if (found == nullptr || (found->ttl.get() == nullptr && found->value.Alive())) {
+      static const StringCell kNone{};
+      Result<StringCell> delta =
+          found != nullptr && rule == StringRule::kCounter
+              ? found->value.IncrementInPlace(is_float ? 0 : by, is_float ? float_by : 0,
+                                              in_place->stamp(), in_place->op_context())
+              : crdt::IncrementDelta(found != nullptr ? found->value : kNone, by, float_by,
+                                     is_float, rule, in_place->stamp(), in_place->op_context());
+      if (!delta.ok()) {
+        return Unexpected(delta.error());  // refused before taking a dot
+      }
+      if (found == nullptr) {
+        fields.Put(field, *delta);
+      } else if (rule == StringRule::kLww) {
+        found->value = *delta;  // a read-modify-write SET observed every dot of the cell
+      }
+      in_place->shard().Join(in_place->op_context());
+      in_place->delta().mutable_hash().Put(field, std::move(*delta));
+      return in_place->Finish();
+    }
+  }
   if (auto probe = Probe(writer,
                          [&](WriteStamp& stamp, DotContext& context) {
                            return key.hash().IncrementDelta(field, by, float_by, is_float,
