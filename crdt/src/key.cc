@@ -178,8 +178,8 @@ Key Key::RemoveAllDelta(bool keep_expiry, WriteStamp& stamp, DotContext& context
   delta.string_ = string_.RemoveDelta(stamp, context);
   if (const KeyRest* rest = rest_.get()) {
     KeyRest out;
-    for (const auto& [field, cell] : rest->hash().fields()) {
-      out.mutable_hash().Join(rest->hash().RemoveDelta(field, stamp, context), DotContext{},
+    for (const FieldNode* node : rest->hash().SortedFields()) {  // dots in name order
+      out.mutable_hash().Join(rest->hash().RemoveDelta(node->name(), stamp, context), DotContext{},
                               DotContext{});
     }
     rest->zset().ForEachMember([&](std::string_view member, const ScoreCell&) {

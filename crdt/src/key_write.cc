@@ -373,10 +373,14 @@ Result<KeyOp> Key::HSetMany(std::vector<std::pair<std::string, std::string>> pai
     OrHash& out = in_place->delta().mutable_hash();
     for (auto& [field, value] : pairs) {
       static const StringCell kNone{};
-      const HashField* found = fields.Find(field);
+      HashField* found = fields.FindMutable(field);  // a plain field: no TTL to clear
       StringCell cell =
           Reassign(*in_place, found != nullptr ? found->value : kNone, std::move(value));
-      fields.Put(field, cell);
+      if (found != nullptr) {
+        found->value = cell;
+      } else {
+        fields.Put(field, cell);
+      }
       out.Put(field, std::move(cell));
     }
     return in_place->Finish();
@@ -403,7 +407,7 @@ Result<KeyOp> Key::HDel(const std::vector<std::string>& fields, const Writer& wr
   }
   KeyWrite write(*this, writer, shard);
   for (const std::string& field : Distinct(fields)) {
-    if (type == ObjectType::kNone || !hash().fields().contains(field)) {
+    if (type == ObjectType::kNone || !hash().Contains(field)) {
       continue;
     }
     DotContext context;
@@ -427,6 +431,33 @@ Result<KeyOp> HashIncrement(Key& key, const std::string& field, int64_t by, long
   if (auto next = NextCounterValue(current, by, float_by, is_float); !next.ok()) {
     return Unexpected(next.error());
   }
+  if (auto in_place = InPlace::Begin(key, ObjectType::kHash, 1, writer, shard)) {
+    // In place when the field is absent, or alive without a TTL: then the generic path steps
+    // nothing but the increment (no reclaim), and joining its delta gives what is built here.
+    const StringRule rule = writer.policies.hash_field;
+    OrHash& fields = in_place->rest().mutable_hash();
+    HashField* found = fields.FindMutable(field);
+    if (found == nullptr || (found->ttl.get() == nullptr && found->value.Alive())) {
+      static const StringCell kNone{};
+      Result<StringCell> delta =
+          found != nullptr && rule == StringRule::kCounter
+              ? found->value.IncrementInPlace(is_float ? 0 : by, is_float ? float_by : 0,
+                                              in_place->stamp(), in_place->op_context())
+              : crdt::IncrementDelta(found != nullptr ? found->value : kNone, by, float_by,
+                                     is_float, rule, in_place->stamp(), in_place->op_context());
+      if (!delta.ok()) {
+        return Unexpected(delta.error());  // refused before taking a dot
+      }
+      if (found == nullptr) {
+        fields.Put(field, *delta);
+      } else if (rule == StringRule::kLww) {
+        found->value = *delta;  // a read-modify-write SET observed every dot of the cell
+      }
+      in_place->shard().Join(in_place->op_context());
+      in_place->delta().mutable_hash().Put(field, std::move(*delta));
+      return in_place->Finish();
+    }
+  }
   if (auto probe = Probe(writer,
                          [&](WriteStamp& stamp, DotContext& context) {
                            return key.hash().IncrementDelta(field, by, float_by, is_float,
@@ -440,7 +471,7 @@ Result<KeyOp> HashIncrement(Key& key, const std::string& field, int64_t by, long
   if (auto ready = write.Prepare(ObjectType::kHash); !ready.ok()) {
     return Unexpected(ready.error());
   }
-  if (key.hash().fields().contains(field) && !key.hash().Get(field, writer.now_ms)) {
+  if (key.hash().Contains(field) && !key.hash().Get(field, writer.now_ms)) {
     DotContext context;  // an expired field counts as absent: reclaim it first
     Key piece;
     KeyWrite::RestOf(piece).mutable_hash() = key.hash().RemoveDelta(field, write.stamp(), context);

@@ -1,27 +1,117 @@
 #include "lattice/crdt/or_hash.h"
 
 #include <algorithm>
+#include <cstring>
+#include <new>
 
+#include "lattice/common/assert.h"
 #include "lattice/crdt/join_stats.h"
-#include "lattice/crdt/or_set.h"  // JoinMapEntry
 
 namespace lattice::crdt {
 
-const HashField* OrHash::Find(const std::string& field) const {
+size_t FieldNode::Bytes(size_t name_size) { return sizeof(FieldNode) + name_size; }
+
+FieldNode* FieldNode::New(std::string_view name, HashField field) {
+  LATTICE_ASSERT(name.size() <= UINT32_MAX);
+  void* memory = ::operator new(Bytes(name.size()));
+  auto* node = new (memory) FieldNode(std::move(field), static_cast<uint32_t>(name.size()));
+  if (!name.empty()) {
+    std::memcpy(node->NameBytes(), name.data(), name.size());
+  }
+  return node;
+}
+
+FieldNode* FieldNode::Copy(const FieldNode& other) { return New(other.name(), other.field); }
+
+void FieldNode::Delete(FieldNode* node) {
+  const size_t bytes = Bytes(node->size_);
+  node->~FieldNode();
+  ::operator delete(static_cast<void*>(node), bytes);
+}
+
+size_t OrHash::NodeHash::operator()(std::string_view name) const {
+  return absl::Hash<std::string_view>{}(name);
+}
+
+OrHash::OrHash(const OrHash& other) {
+  fields_.reserve(other.fields_.size());
+  for (const FieldNode* node : other.fields_) {
+    fields_.insert(FieldNode::Copy(*node));
+  }
+}
+
+OrHash& OrHash::operator=(const OrHash& other) {
+  if (this != &other) {
+    OrHash copy(other);
+    *this = std::move(copy);
+  }
+  return *this;
+}
+
+OrHash& OrHash::operator=(OrHash&& other) noexcept {
+  if (this != &other) {
+    Clear();
+    fields_ = std::move(other.fields_);
+    other.fields_.clear();
+  }
+  return *this;
+}
+
+OrHash::~OrHash() { Clear(); }
+
+void OrHash::Clear() {
+  for (FieldNode* node : fields_) {
+    FieldNode::Delete(node);
+  }
+  fields_.clear();
+}
+
+void OrHash::Erase(Table::iterator it) {
+  FieldNode* node = *it;
+  fields_.erase(it);
+  FieldNode::Delete(node);
+}
+
+const HashField* OrHash::Find(std::string_view field) const {
   auto it = fields_.find(field);
-  return it == fields_.end() ? nullptr : &it->second;
+  return it == fields_.end() ? nullptr : &(*it)->field;
+}
+
+HashField* OrHash::FindMutable(std::string_view field) {
+  auto it = fields_.find(field);
+  return it == fields_.end() ? nullptr : &(*it)->field;
+}
+
+std::vector<const FieldNode*> OrHash::SortedFields() const {
+  std::vector<const FieldNode*> out(fields_.begin(), fields_.end());
+  std::sort(out.begin(), out.end(),
+            [](const FieldNode* a, const FieldNode* b) { return a->name() < b->name(); });
+  return out;
+}
+
+bool OrHash::operator==(const OrHash& other) const {
+  if (fields_.size() != other.fields_.size()) {
+    return false;
+  }
+  for (const FieldNode* node : fields_) {
+    const HashField* theirs = other.Find(node->name());
+    if (theirs == nullptr || !(*theirs == node->field)) {
+      return false;
+    }
+  }
+  return true;
 }
 
 bool OrHash::AnyPresent() const {
-  for (const auto& [name, field] : fields_) {
-    if (field.value.Alive()) {
+  for (const FieldNode* node : fields_) {
+    if (node->field.value.Alive()) {
       return true;
     }
   }
   return false;
 }
 
-std::optional<std::string> OrHash::Get(const std::string& field, int64_t now_ms) const {
+std::optional<std::string> OrHash::Get(std::string_view field, int64_t now_ms) const {
   const HashField* found = Find(field);
   if (found == nullptr || ExpiredAt(found->ttl.get(), now_ms)) {
     return std::nullopt;
@@ -29,7 +119,12 @@ std::optional<std::string> OrHash::Get(const std::string& field, int64_t now_ms)
   return RenderString(found->value);
 }
 
-std::optional<int64_t> OrHash::FieldExpiry(const std::string& field) const {
+bool OrHash::Visible(std::string_view field, int64_t now_ms) const {
+  const HashField* found = Find(field);
+  return found != nullptr && !ExpiredAt(found->ttl.get(), now_ms) && found->value.Alive();
+}
+
+std::optional<int64_t> OrHash::FieldExpiry(std::string_view field) const {
   const HashField* found = Find(field);
   if (found == nullptr || found->ttl.get() == nullptr || !found->value.Alive()) {
     return std::nullopt;
@@ -39,20 +134,21 @@ std::optional<int64_t> OrHash::FieldExpiry(const std::string& field) const {
 
 std::vector<std::pair<std::string, std::string>> OrHash::GetAll(int64_t now_ms) const {
   std::vector<std::pair<std::string, std::string>> out;
-  for (const auto& [name, field] : fields_) {
-    if (ExpiredAt(field.ttl.get(), now_ms)) {
+  out.reserve(fields_.size());
+  for (const FieldNode* node : SortedFields()) {
+    if (ExpiredAt(node->field.ttl.get(), now_ms)) {
       continue;
     }
-    if (auto value = RenderString(field.value)) {  // as Get, without a lookup per field
-      out.emplace_back(name, std::move(*value));
+    if (auto value = RenderString(node->field.value)) {  // as Get, without a lookup per field
+      out.emplace_back(node->name(), std::move(*value));
     }
   }
   return out;
 }
 
 bool OrHash::AnyPresentAt(int64_t now_ms) const {
-  for (const auto& [name, field] : fields_) {
-    if (!ExpiredAt(field.ttl.get(), now_ms) && field.value.Alive()) {
+  for (const FieldNode* node : fields_) {
+    if (!ExpiredAt(node->field.ttl.get(), now_ms) && node->field.value.Alive()) {
       return true;  // usually the first field
     }
   }
@@ -61,44 +157,50 @@ bool OrHash::AnyPresentAt(int64_t now_ms) const {
 
 std::vector<std::string> OrHash::ExpiredFields(int64_t now_ms) const {
   std::vector<std::string> out;
-  for (const auto& [name, field] : fields_) {
-    if (field.value.Alive() && ExpiredAt(field.ttl.get(), now_ms)) {
-      out.push_back(name);
+  for (const FieldNode* node : fields_) {
+    if (node->field.value.Alive() && ExpiredAt(node->field.ttl.get(), now_ms)) {
+      out.emplace_back(node->name());
     }
   }
+  std::sort(out.begin(), out.end());
   return out;
 }
 
-OrHash OrHash::SetDelta(const std::string& field, std::string value, bool keep_ttl,
-                        WriteStamp& stamp, DotContext& context) const {
-  static const HashField kEmpty{};
+namespace {
+
+const HashField kEmptyField{};
+
+}  // namespace
+
+OrHash OrHash::SetDelta(std::string_view field, std::string value, bool keep_ttl, WriteStamp& stamp,
+                        DotContext& context) const {
   const HashField* found = Find(field);
-  const HashField& current = found != nullptr ? *found : kEmpty;
-  OrHash delta;
-  HashField& out = delta.fields_[field];
+  const HashField& current = found != nullptr ? *found : kEmptyField;
+  HashField out;
   out.value = current.value.AssignDelta(std::move(value), stamp, context);
   if (!keep_ttl && current.ttl.get() != nullptr) {
     current.ttl.get()->CollectDots(context);  // clears the TTL it observed
   }
+  OrHash delta;
+  delta.fields_.insert(FieldNode::New(field, std::move(out)));
   return delta;
 }
 
-Result<OrHash> OrHash::IncrementDelta(const std::string& field, int64_t by, long double float_by,
+Result<OrHash> OrHash::IncrementDelta(std::string_view field, int64_t by, long double float_by,
                                       bool is_float, StringRule rule, WriteStamp& stamp,
                                       DotContext& context) const {
-  static const HashField kEmpty{};
   const HashField* found = Find(field);
-  auto cell = crdt::IncrementDelta(found != nullptr ? found->value : kEmpty.value, by, float_by,
-                                   is_float, rule, stamp, context);
+  auto cell = crdt::IncrementDelta(found != nullptr ? found->value : kEmptyField.value, by,
+                                   float_by, is_float, rule, stamp, context);
   if (!cell.ok()) {
     return Unexpected(cell.error());
   }
   OrHash delta;
-  delta.fields_[field].value = std::move(*cell);
+  delta.fields_.insert(FieldNode::New(field, HashField{std::move(*cell), {}}));
   return delta;
 }
 
-OrHash OrHash::RemoveDelta(const std::string& field, WriteStamp& stamp, DotContext& context) const {
+OrHash OrHash::RemoveDelta(std::string_view field, WriteStamp& stamp, DotContext& context) const {
   OrHash delta;
   const HashField* found = Find(field);
   if (found == nullptr) {
@@ -109,27 +211,29 @@ OrHash OrHash::RemoveDelta(const std::string& field, WriteStamp& stamp, DotConte
     found->ttl.get()->CollectDots(context);
   }
   if (!cell.empty()) {
-    delta.fields_[field].value = std::move(cell);
+    delta.fields_.insert(FieldNode::New(field, HashField{std::move(cell), {}}));
   }
   return delta;
 }
 
-OrHash OrHash::ExpireDelta(const std::string& field, int64_t at_ms, ExpiryRule rule,
+OrHash OrHash::ExpireDelta(std::string_view field, int64_t at_ms, ExpiryRule rule,
                            WriteStamp& stamp, DotContext& context) const {
   static const ExpiryCell kEmpty{};
   const HashField* found = Find(field);
   const ExpiryCell* ttl = found != nullptr ? found->ttl.get() : nullptr;
-  OrHash delta;
-  delta.fields_[field].ttl.Mutable() =
+  HashField out;
+  out.ttl.Mutable() =
       (ttl != nullptr ? *ttl : kEmpty).AssignDelta(ExpiryValue{at_ms, rule}, stamp, context);
+  OrHash delta;
+  delta.fields_.insert(FieldNode::New(field, std::move(out)));
   return delta;
 }
 
 void OrHash::CollectDots(DotContext& out) const {
-  for (const auto& [name, field] : fields_) {
-    field.value.CollectDots(out);
-    if (field.ttl.get() != nullptr) {
-      field.ttl.get()->CollectDots(out);
+  for (const FieldNode* node : fields_) {
+    node->field.value.CollectDots(out);
+    if (node->field.ttl.get() != nullptr) {
+      node->field.ttl.get()->CollectDots(out);
     }
   }
 }
@@ -150,19 +254,24 @@ void JoinField(HashField& mine, const HashField& theirs, const DotContext& my_co
 }  // namespace
 
 void OrHash::Join(const OrHash& other, const DotContext& mine, const DotContext& theirs) {
-  static const HashField kEmpty{};
   ThreadJoinStats().elements += fields_.size() + other.fields_.size();
   for (auto it = fields_.begin(); it != fields_.end();) {
-    const HashField* found = other.Find(it->first);
-    JoinField(it->second, found != nullptr ? *found : kEmpty, mine, theirs);
-    it = it->second.empty() ? fields_.erase(it) : std::next(it);
+    FieldNode* node = *it;
+    const HashField* found = other.Find(node->name());
+    JoinField(node->field, found != nullptr ? *found : kEmptyField, mine, theirs);
+    if (node->field.empty()) {
+      fields_.erase(it++);  // erasing keeps the other iterators valid
+      FieldNode::Delete(node);
+    } else {
+      ++it;
+    }
   }
-  for (const auto& [name, field] : other.fields_) {
-    if (!fields_.contains(name)) {
+  for (const FieldNode* node : other.fields_) {
+    if (!fields_.contains(node->name())) {
       HashField joined;
-      JoinField(joined, field, mine, theirs);
+      JoinField(joined, node->field, mine, theirs);
       if (!joined.empty()) {
-        fields_.emplace(name, std::move(joined));
+        fields_.insert(FieldNode::New(node->name(), std::move(joined)));
       }
     }
   }
@@ -171,21 +280,30 @@ void OrHash::Join(const OrHash& other, const DotContext& mine, const DotContext&
 void OrHash::JoinSome(const OrHash& other, const DotContext& mine, const DotContext& theirs,
                       const std::vector<std::string>& names) {
   ThreadJoinStats().elements += names.size();
-  auto join = [&](HashField& field, const HashField& theirs_field) {
-    JoinField(field, theirs_field, mine, theirs);
-  };
   for (const std::string& name : names) {
-    JoinMapEntry(fields_, other.fields_, name, join);
+    const HashField* found = other.Find(name);
+    if (auto it = fields_.find(std::string_view(name)); it != fields_.end()) {
+      JoinField((*it)->field, found != nullptr ? *found : kEmptyField, mine, theirs);
+      if ((*it)->field.empty()) {
+        Erase(it);
+      }
+    } else if (found != nullptr) {
+      HashField joined;
+      JoinField(joined, *found, mine, theirs);
+      if (!joined.empty()) {
+        fields_.insert(FieldNode::New(name, std::move(joined)));
+      }
+    }
   }
 }
 
 void OrHash::AppendNames(std::vector<std::string>& out) const {
-  for (const auto& [name, field] : fields_) {
-    out.push_back(name);
+  for (const FieldNode* node : fields_) {
+    out.emplace_back(node->name());
   }
 }
 
-void OrHash::ForEachDotOf(const std::string& field, absl::FunctionRef<void(Dot)> f) const {
+void OrHash::ForEachDotOf(std::string_view field, absl::FunctionRef<void(Dot)> f) const {
   if (const HashField* found = Find(field)) {
     found->value.ForEachDot(f);
     if (found->ttl.get() != nullptr) {
@@ -196,15 +314,14 @@ void OrHash::ForEachDotOf(const std::string& field, absl::FunctionRef<void(Dot)>
 
 void OrHash::ScanDots(absl::FunctionRef<bool(const std::string&, Dot)> f) const {
   ScannedCount scanned;
-  for (const auto& entry : fields_) {  // not a structured binding: clang 14 cannot capture one
-    const std::string& name = entry.first;
-    const auto& field = entry.second;
+  for (const FieldNode* node : fields_) {
     ++scanned.count;
+    const std::string name(node->name());
     bool stop = false;
     auto visit = [&](Dot dot) { stop = stop || f(name, dot); };
-    field.value.ForEachDot(visit);
-    if (field.ttl.get() != nullptr) {
-      field.ttl.get()->ForEachDot(visit);
+    node->field.value.ForEachDot(visit);
+    if (node->field.ttl.get() != nullptr) {
+      node->field.ttl.get()->ForEachDot(visit);
     }
     if (stop) {
       return;
@@ -214,8 +331,10 @@ void OrHash::ScanDots(absl::FunctionRef<bool(const std::string&, Dot)> f) const 
 
 void OrHash::Compact(const VersionVector& stable) {
   for (auto it = fields_.begin(); it != fields_.end();) {
-    it->second.value.Compact(stable);
-    if (ExpiryCell* ttl = it->second.ttl.get()) {
+    FieldNode* node = *it;
+    HashField& field = node->field;
+    field.value.Compact(stable);
+    if (ExpiryCell* ttl = field.ttl.get()) {
       ttl->Compact(stable);
       // A TTL left without a value (HEXPIRE concurrent with HDEL) is inert once stable.
       DotContext dots;
@@ -223,27 +342,35 @@ void OrHash::Compact(const VersionVector& stable) {
       const bool stable_ttl = dots.vector().LessOrEqual(stable) &&
                               std::all_of(dots.cloud().begin(), dots.cloud().end(),
                                           [&](Dot dot) { return stable.Contains(dot); });
-      if (it->second.value.empty() && stable_ttl) {
-        it->second.ttl.Reset();
+      if (field.value.empty() && stable_ttl) {
+        field.ttl.Reset();
       }
-      it->second.ttl.Normalize();
+      field.ttl.Normalize();
     }
-    it = it->second.empty() ? fields_.erase(it) : std::next(it);
+    if (field.empty()) {
+      fields_.erase(it++);
+      FieldNode::Delete(node);
+    } else {
+      ++it;
+    }
   }
 }
 
-void OrHash::Put(const std::string& field, StringCell value) {
-  HashField& slot = fields_[field];
-  slot.value = std::move(value);
-  slot.ttl.Reset();
+void OrHash::Put(std::string_view field, StringCell value) {
+  if (HashField* slot = FindMutable(field)) {
+    slot->value = std::move(value);
+    slot->ttl.Reset();
+    return;
+  }
+  fields_.insert(FieldNode::New(field, HashField{std::move(value), {}}));
 }
 
 size_t OrHash::MetadataItems() const {
   size_t items = 0;
-  for (const auto& [name, field] : fields_) {
-    items += field.value.MetadataItems();
-    if (field.ttl.get() != nullptr) {
-      items += field.ttl.get()->MetadataItems();
+  for (const FieldNode* node : fields_) {
+    items += node->field.value.MetadataItems();
+    if (node->field.ttl.get() != nullptr) {
+      items += node->field.ttl.get()->MetadataItems();
     }
   }
   return items;

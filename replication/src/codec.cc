@@ -166,9 +166,10 @@ void PutKey(const crdt::Key& key, wire::Key* out) {
   if (!key.string().empty()) {
     PutRegister(key.string(), out->mutable_string());
   }
-  for (const auto& [name, field] : key.hash().fields()) {
+  for (const crdt::FieldNode* node : key.hash().SortedFields()) {  // bytes not by table layout
+    const crdt::HashField& field = node->field;
     wire::HashField* f = out->add_hash();
-    f->set_name(name);
+    f->set_name(std::string(node->name()));
     if (!field.value.empty()) {
       PutRegister(field.value, f->mutable_value());
     }

@@ -133,7 +133,7 @@ Kind RestKind(const crdt::KeyRest& rest, const crdt::KeyOp& op) {
     return kGeneric;
   }
   if (rest.hash().fields().size() == 1) {
-    const crdt::HashField& field = rest.hash().fields().begin()->second;
+    const crdt::HashField& field = (*rest.hash().fields().begin()).second;
     const bool no_ttl = field.ttl.get() == nullptr || field.ttl.get()->empty();
     return no_ttl && SingleEntry(field.value, op) ? kHSet : kGeneric;
   }

@@ -1,5 +1,7 @@
 #include "store/conflict_log.h"
 
+#include <algorithm>
+
 #include "spdlog/spdlog.h"
 #include "store/keyspace.h"
 
@@ -84,12 +86,14 @@ ConflictLog::Before ConflictLog::Capture(const crdt::Key* local, const Remote& o
   if (!op.delta.hash().empty() && !local->hash().empty()) {
     for (const auto& [field, cell] : op.delta.hash().fields()) {
       if (cell.value.Winner() == nullptr) continue;
-      auto mine = local->hash().fields().find(field);
-      if (mine == local->hash().fields().end()) continue;
-      if (const auto* winner = mine->second.value.Winner()) {
-        before.fields.emplace_back(field, *winner);
+      const crdt::HashField* mine = local->hash().Find(field);
+      if (mine == nullptr) continue;
+      if (const auto* winner = mine->value.Winner()) {
+        before.fields.emplace_back(std::string(field), *winner);
       }
     }
+    std::sort(before.fields.begin(), before.fields.end(),  // not by the delta's table layout
+              [](const auto& a, const auto& b) { return a.first < b.first; });
   }
   return before;
 }
@@ -151,11 +155,11 @@ void ConflictLog::Record(int db, std::string_view key, const Before& before, con
     }
   }
   for (const auto& [field, local] : before.fields) {
-    auto theirs = op.delta.hash().fields().find(field);
-    auto now = after.hash().fields().find(field);
-    if (theirs == op.delta.hash().fields().end() || now == after.hash().fields().end()) continue;
-    if (const auto* remote = theirs->second.value.Winner()) {
-      lww("hash", field, local, *remote, now->second.value.Winner());
+    const crdt::HashField* theirs = op.delta.hash().Find(field);
+    const crdt::HashField* now = after.hash().Find(field);
+    if (theirs == nullptr || now == nullptr) continue;
+    if (const auto* remote = theirs->value.Winner()) {
+      lww("hash", field, local, *remote, now->value.Winner());
     }
   }
   for (const Before::Removal& removal : before.removals) {

@@ -1,4 +1,5 @@
 // Hashes: HSET vs HDEL, field counters, field TTL vs HSET.
+#include <algorithm>
 #include <catch2/catch.hpp>
 
 #include "crdt/crdt_test_util.h"
@@ -67,4 +68,57 @@ TEST_CASE("field TTL concurrent with HSET: the write the reclaim did not see sur
 }
 
 }  // namespace
+
+// The fields live in a hash table of one-allocation nodes: equality, copies and every ordered
+// view must not depend on the table's layout (insertion order, growth, erasures).
+TEST_CASE("hash table layout: equality, copies and sorted views ignore insertion order",
+          "[crdt][hash]") {
+  const uint64_t seed = GENERATE(take(5, random<uint64_t>(0, UINT64_MAX)));
+  CAPTURE(seed);
+  Rng rng(seed);
+  std::vector<std::string> names;
+  for (int i = 0; i < 300; ++i) names.push_back("field:" + std::to_string(i));
+  names.push_back("");                         // an empty name
+  names.push_back(std::string("nul\0in", 6));  // a NUL inside
+  names.push_back(std::string(300, 'x'));      // a long name
+  std::vector<std::string> shuffled = names;
+  for (size_t i = shuffled.size(); i > 1; --i) std::swap(shuffled[i - 1], shuffled[rng.Uniform(i)]);
+  // Two replicas write the same fields in different orders, then exchange states.
+  Node a(1), b(2);
+  for (const std::string& name : names) Ok(a.key.HSet(name, "a" + name, false, a.W(1), a.context));
+  for (const std::string& name : shuffled)
+    Ok(b.key.HSet(name, "b" + name, false, b.W(2), b.context));
+  const Key a_key = a.key;  // copies own their nodes
+  const DotContext a_context = a.context;
+  a.key.Join(b.key, a.context, b.context);
+  a.context.Join(b.context);
+  b.key.Join(a_key, b.context, a_context);
+  b.context.Join(a_context);
+  CHECK(a.key == b.key);  // set equality over differently grown tables
+  CHECK(a.key.hash().size() == names.size());
+  std::vector<std::string> sorted = names;
+  std::sort(sorted.begin(), sorted.end());
+  const auto all = a.key.hash().GetAll(1000);
+  REQUIRE(all.size() == sorted.size());
+  for (size_t i = 0; i < sorted.size(); ++i) {
+    CHECK(all[i].first == sorted[i]);
+    CHECK(all[i].second == "b" + sorted[i]);  // the later stamp wins
+  }
+  const auto nodes = a.key.hash().SortedFields();
+  REQUIRE(nodes.size() == sorted.size());
+  for (size_t i = 0; i < sorted.size(); ++i) CHECK(nodes[i]->name() == sorted[i]);
+  // The same fields built in another order compare equal; one differing cell does not.
+  Node c(1), d(1);
+  for (const std::string& name : names) Ok(c.key.HSet(name, "v", false, c.W(1), c.context));
+  for (const std::string& name : names) Ok(d.key.HSet(name, "v", false, d.W(1), d.context));
+  CHECK(c.key == d.key);
+  Key moved = std::move(d.key);
+  CHECK(d.key.hash().empty());  // NOLINT(bugprone-use-after-move): moved-from is empty
+  CHECK(moved == c.key);
+  Ok(c.key.HDel({names[7]}, c.W(2), c.context));
+  CHECK_FALSE(c.key == moved);
+  CHECK(c.key.hash().size() == names.size() - 1);
+  CHECK_FALSE(c.key.hash().Visible(names[7], 1000));
+  CHECK(c.key.hash().Visible(names[8], 1000));
+}
 }  // namespace lattice::crdt::testing

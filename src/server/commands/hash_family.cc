@@ -65,12 +65,21 @@ std::optional<std::string> VisibleValue(const HashLookup& hash, std::string_view
   return hash.key->HashGet(field, now_ms);
 }
 
+// Whether `field` is visible, without copying its value (a compact hash answers from its bytes).
+bool Visible(const HashLookup& hash, std::string_view field, int64_t now_ms) {
+  if (hash.key == nullptr) {
+    return false;
+  }
+  return hash.key->full() != nullptr ? hash.key->hash().Visible(field, now_ms)
+                                     : hash.key->HashGet(field, now_ms).has_value();
+}
+
 // The TTL of a visible field: nullopt for "no field", 0 for "no TTL", else the absolute ms.
 std::optional<int64_t> VisibleTtl(const HashLookup& hash, std::string_view field, int64_t now_ms) {
-  if (!VisibleValue(hash, field, now_ms)) {
+  if (!Visible(hash, field, now_ms)) {
     return std::nullopt;
   }
-  const std::optional<int64_t> at = hash.key->hash().FieldExpiry(std::string(field));
+  const std::optional<int64_t> at = hash.key->hash().FieldExpiry(field);
   return at.has_value() && *at > 0 ? *at : 0;
 }
 
@@ -115,14 +124,20 @@ Result<int64_t> OpSetFields(CommandContext& ctx, std::string_view key, ArgList p
   // One op for the whole command; a field named twice is created at most once.
   std::vector<std::pair<std::string, std::string>> writes;
   writes.reserve(pairs.size() / 2);
-  absl::flat_hash_set<std::string_view> created_fields;
-  for (size_t i = 0; i + 1 < pairs.size(); i += 2) {
-    if (!VisibleValue(hash, pairs[i], ctx.now_ms)) {
-      created_fields.insert(pairs[i]);
+  int64_t created = 0;
+  if (pairs.size() == 2) {  // the common case, without the set of names
+    created = Visible(hash, pairs[0], ctx.now_ms) ? 0 : 1;
+    writes.emplace_back(std::string(pairs[0]), std::string(pairs[1]));
+  } else {
+    absl::flat_hash_set<std::string_view> created_fields;
+    for (size_t i = 0; i + 1 < pairs.size(); i += 2) {
+      if (!Visible(hash, pairs[i], ctx.now_ms)) {
+        created_fields.insert(pairs[i]);
+      }
+      writes.emplace_back(std::string(pairs[i]), std::string(pairs[i + 1]));
     }
-    writes.emplace_back(std::string(pairs[i]), std::string(pairs[i + 1]));
+    created = static_cast<int64_t>(created_fields.size());
   }
-  const auto created = static_cast<int64_t>(created_fields.size());
   // Key::HSetMany, in place on a compact hash.
   auto done = ctx.keyspace().HSetMany(ctx.db(), key, std::move(writes), keep_ttl, ctx.now_ms);
   if (!done.ok()) {
@@ -150,7 +165,7 @@ void CmdHSetNx(CommandContext& ctx, ArgList args) {
   const HashLookup hash = LookupHash(ctx, args[1]);
   if (hash.wrong_type) {
     ctx.reply.Error(errors::kWrongType);
-  } else if (VisibleValue(hash, args[2], ctx.now_ms)) {
+  } else if (Visible(hash, args[2], ctx.now_ms)) {
     ctx.reply.Integer(0);
   } else if (auto done = SetField(ctx, args[1], args[2], args[3], false); !done.ok()) {
     ctx.reply.Error(done.error());
@@ -168,7 +183,7 @@ Result<int64_t> OpDeleteFields(CommandContext& ctx, std::string_view key, ArgLis
   std::vector<std::string> present;
   for (std::string_view field : fields) {
     std::string name(field);
-    if (VisibleValue(hash, name, ctx.now_ms) &&
+    if (Visible(hash, name, ctx.now_ms) &&
         std::find(present.begin(), present.end(), name) == present.end()) {
       present.push_back(std::move(name));
     }
@@ -266,7 +281,7 @@ void CmdHExists(CommandContext& ctx, ArgList args) {
   if (hash.wrong_type) {
     ctx.reply.Error(errors::kWrongType);
   } else {
-    ctx.reply.Integer(VisibleValue(hash, args[2], ctx.now_ms) ? 1 : 0);
+    ctx.reply.Integer(Visible(hash, args[2], ctx.now_ms) ? 1 : 0);
   }
 }
 
@@ -724,7 +739,7 @@ bool FieldConditionHolds(CommandContext& ctx, const HashLookup& hash, const Fiel
     return true;
   }
   for (size_t i = p.fields_index; i < args.size(); i += 2) {
-    const bool exists = VisibleValue(hash, args[i], ctx.now_ms).has_value();
+    const bool exists = Visible(hash, args[i], ctx.now_ms);
     if ((p.fnx && exists) || (p.fxx && !exists)) {
       return false;
     }
