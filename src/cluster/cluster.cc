@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 
 #include "lattice/common/numbers.h"
 #include "lattice/repl/codec.h"
@@ -60,6 +61,36 @@ std::vector<uint16_t> SlotsOf(const std::vector<SlotRange>& ranges) {
   std::sort(slots.begin(), slots.end());
   slots.erase(std::unique(slots.begin(), slots.end()), slots.end());
   return slots;
+}
+
+// The dots both contexts cover. `small` is a key's dots, `large` a shard context: the work is
+// bounded by `small` and the part of `large`'s cloud within its prefixes.
+crdt::DotContext Intersect(const crdt::DotContext& small, const crdt::DotContext& large) {
+  crdt::VersionVector both = small.vector();
+  both.Meet(large.vector());
+  crdt::DotContext out = crdt::DotContext::FromVector(std::move(both));
+  for (const auto& [replica, seq] : small.vector().entries()) {
+    const uint64_t prefix = large.vector().Get(replica);
+    for (auto it = large.cloud().lower_bound(crdt::Dot{replica, prefix + 1});
+         it != large.cloud().end() && it->replica == replica && it->seq <= seq; ++it) {
+      out.Add(*it);
+    }
+  }
+  for (const crdt::Dot& dot : small.cloud()) {
+    if (large.Contains(dot)) out.Add(dot);
+  }
+  return out;
+}
+
+// The dots `key` holds here, expired or not (none when it is missing).
+void CollectHeldDots(const Keyspace& ks, int db, std::string_view key, crdt::DotContext& dots) {
+  const KeyRef held = ks.Find(db, key, std::numeric_limits<int64_t>::min());
+  if (held == nullptr) return;
+  if (const crdt::Key* full = held.full()) {
+    full->CollectDots(dots);
+  } else {
+    held.ToKey().CollectDots(dots);
+  }
 }
 
 }  // namespace
@@ -788,7 +819,24 @@ void Cluster::OnRemoteOp(int db, std::string_view key, const crdt::KeyOp& op) {
   DropIfForeign(db, key);
 }
 
-void Cluster::OnKeyChanged(int db, std::string_view key) { DropIfForeign(db, key); }
+// A key that changed here without an op (a replication snapshot from another region of this
+// shard, joined by Replication::InstallSnapshot) carries writes the op stream will never see:
+// the engine counts the ops the snapshot covers as applied, so they are not applied (nor
+// streamed) again, and the handoff's drain check, which reads this node's context, passes. The
+// key is sent again whole, after the snapshot is joined (the shard context then covers it) and
+// before any later op. Simulator seed 14 (--shards 2 --regions 2): writes of one region lost.
+void Cluster::OnKeyChanged(int db, std::string_view key) {
+  if (active_exports_ > 0 && db < keyspace_.databases() && exporting_[KeySlot(key)]) {
+    const uint16_t slot = KeySlot(key);
+    for (MigrationJob& job : jobs_) {
+      if (job.export_side && !job.terminal() &&
+          std::binary_search(job.slots.begin(), job.slots.end(), slot)) {
+        job.changed_keys.emplace_back(db, std::string(key));
+      }
+    }
+  }
+  DropIfForeign(db, key);
+}
 
 void Cluster::StreamOp(const repl::OpRecord& op) {
   const uint16_t slot = KeySlot(op.key);
@@ -797,6 +845,7 @@ void Cluster::StreamOp(const repl::OpRecord& op) {
         !std::binary_search(job.slots.begin(), job.slots.end(), slot)) {
       continue;
     }
+    if (!job.changed_keys.empty()) SendPending(job);  // they were changed before this op
     job.op_buffer.push_back(repl::EncodeOp(op));
     ++job.ops_sent;
     if (job.op_buffer.size() >= kOpsPerMessage) SendOps(job);
@@ -806,7 +855,40 @@ void Cluster::StreamOp(const repl::OpRecord& op) {
 void Cluster::Flush() {
   if (active_exports_ == 0) return;
   for (MigrationJob& job : jobs_) {
-    if (job.export_side && !job.terminal() && !job.op_buffer.empty()) SendOps(job);
+    if (job.export_side && !job.terminal()) SendPending(job);
+  }
+}
+
+// What the stream holds, in applied order: the buffered ops, then the keys changed since.
+void Cluster::SendPending(MigrationJob& job) {
+  if (!job.op_buffer.empty()) SendOps(job);
+  if (!job.changed_keys.empty()) SendChangedKeys(job);
+}
+
+// The changed keys as snapshot chunks whose context is this node's whole context: the target
+// then drops what its copy holds that this node removed (dots its context covers that the key
+// lacks here), and joins into its own context only the dots of the key (SyncData).
+void Cluster::SendChangedKeys(MigrationJob& job) {
+  std::vector<std::pair<int, std::string>> changed = std::move(job.changed_keys);
+  job.changed_keys.clear();
+  std::sort(changed.begin(), changed.end());
+  changed.erase(std::unique(changed.begin(), changed.end()), changed.end());
+  for (size_t first = 0; first < changed.size(); first += kSnapshotKeysPerChunk) {
+    const size_t end = std::min(changed.size(), first + kSnapshotKeysPerChunk);
+    std::vector<crdt::Key> states;  // copies: a compact key has no crdt::Key to point at
+    states.reserve(end - first);
+    std::vector<repl::SnapshotKeyRef> keys;
+    for (size_t i = first; i < end; ++i) {
+      const auto& [db, name] = changed[i];
+      const KeyRef held = keyspace_.Find(db, name, std::numeric_limits<int64_t>::min());
+      states.push_back(held == nullptr ? crdt::Key() : held.ToKey());
+      keys.push_back({static_cast<uint32_t>(db), name, &states.back()});
+    }
+    job.keys_sent += keys.size();
+    SendToTargets(job,
+                  {"CLUSTER", "SYNCSLOTS", "SNAPSHOT", job.name,
+                   repl::EncodeSnapshotChunk(0, keys, keyspace_.context(), /*last=*/false)},
+                  /*count_wait=*/false);
   }
 }
 
@@ -896,6 +978,7 @@ void Cluster::FailExport(MigrationJob& job, MigrationState state, const std::str
   job.message =
       granted ? "Unpaused before migration completed (migration may have succeeded): " + why : why;
   job.op_buffer.clear();
+  job.changed_keys.clear();
   for (uint16_t slot : job.slots) exporting_[slot] = false;
   spdlog::warn("Slot migration {} of slots {} to shard '{}' {}: {}", job.name,
                SlotRangesText(job.ranges), job.peer_shard, MigrationStateName(state), job.message);
@@ -1138,11 +1221,19 @@ void Cluster::SyncData(MigrationJob& job, std::string_view kind, ArgList blobs, 
         return;
       }
     }
+    // The chunk's context may be the source's whole context (SendChangedKeys): of it, only the
+    // dots of each key join this shard's context, those it holds and those it drops. The rest
+    // belongs to keys of the source shard that this shard does not hold; covered here, they
+    // would count as removed when they arrive (a later import, a peer's snapshot).
     for (const repl::SnapshotKey& key : chunk->keys) {
-      ks.JoinImported(static_cast<int>(key.db), key.key, key.state, chunk->context);
-      ks.NotifyKeyChanged(static_cast<int>(key.db), key.key);
+      const int db = static_cast<int>(key.db);
+      crdt::DotContext dots;
+      CollectHeldDots(ks, db, key.key, dots);
+      key.state.CollectDots(dots);
+      ks.JoinImported(db, key.key, key.state, chunk->context);
+      ks.NotifyKeyChanged(db, key.key);
+      ks.context().Join(Intersect(dots, chunk->context));
     }
-    ks.context().Join(chunk->context);
     reply.Ok();
     return;
   }

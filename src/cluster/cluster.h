@@ -107,8 +107,11 @@ struct MigrationJob {
   size_t waiting = 0;                // replies a step still waits for
   size_t snapshot_outstanding = 0;   // snapshot chunks not yet acknowledged
   size_t snapshot_db = 0;
-  size_t snapshot_slot = 0;                   // index into `slots`
-  std::vector<std::string> op_buffer;         // encoded ops not yet sent
+  size_t snapshot_slot = 0;            // index into `slots`
+  std::vector<std::string> op_buffer;  // encoded ops not yet sent
+  // Keys of the slots that changed here without an op (a replication snapshot installed from
+  // another region of this shard): sent again whole, ahead of any later op (SendChangedKeys).
+  std::vector<std::pair<int, std::string>> changed_keys;
   std::map<ReplicaId, uint64_t> drain_until;  // per source node: its last seq at PAUSE
   int64_t pause_start_us = 0;
   int64_t drained_us = 0;  // import: when DRAINED arrived (monotonic)
@@ -253,6 +256,8 @@ class Cluster : public KeyspaceObserver {
   void SendToTargets(MigrationJob& job, std::vector<std::string> args, bool count_wait);
   void SendSnapshotChunk(MigrationJob& job);
   void SendOps(MigrationJob& job);
+  void SendChangedKeys(MigrationJob& job);
+  void SendPending(MigrationJob& job);
   void StartPause(MigrationJob& job, int64_t now_ms);
   void Finish(MigrationJob& job, int64_t now_ms);
   void FailExport(MigrationJob& job, MigrationState state, const std::string& why, int64_t now_ms);

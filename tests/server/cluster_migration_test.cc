@@ -548,6 +548,53 @@ TEST_CASE("Migration: a peer's op or snapshot key in another shard's slot is dro
   CHECK(net.b.Run({"GET", keys[0]}) == "\"v\"");
 }
 
+// Simulator seed 14 (--shards 2 --regions 2): a source region installed a replication snapshot
+// from the shard's other region in the middle of an export. The snapshot brought that region's
+// writes into keys being exported, but not as ops, so the stream never carried them, and the
+// handoff's drain check (which reads this node's context) passed: the target took the slots
+// without them, and acknowledged writes were lost. Here r1 (a1) increments one key and deletes
+// another; the coordinator installs r1's snapshot once its pause waits for r1's ops, as
+// Replication::InstallSnapshot joins it.
+TEST_CASE("Migration: keys a replication snapshot changes during the export reach the target",
+          "[cluster][migration]") {
+  Net net(/*second_region=*/true);
+  TestNode& a1 = *net.a1;
+  const std::vector<std::string> keys = Load(net.a, 20);
+  // r1 holds what the coordinator holds (as replication would give it), then writes.
+  const int64_t now_ms = net.a.server->clock().now_us / 1000;
+  for (const std::string& key : keys) {
+    a1.keyspace().JoinState(0, key, net.a.keyspace().Find(0, key, now_ms).ToKey(),
+                            net.a.keyspace().context());
+  }
+  a1.keyspace().context().Join(net.a.keyspace().context());
+  REQUIRE(a1.Run({"INCRBY", keys[3], "7"}) == "12");
+  REQUIRE(a1.Run({"DEL", keys[2]}) == "1");
+  REQUIRE(net.a.Run({"SET", "bar", "x"}) == "OK");  // slot 5061: not migrated
+  const crdt::Dot bar{net.a.keyspace().replica(), net.a.keyspace().next_seq() - 1};
+  REQUIRE(Migrate(net) == "OK");
+  // The pause waits until the coordinator has r1's ops, which only the snapshot brings.
+  REQUIRE(net.StepUntil([&] { return StateOf(net.a, true) == "failover-paused"; }));
+  net.Step();
+  CHECK(StateOf(net.a, true) == "failover-paused");
+  Keyspace& ks = net.a.keyspace();
+  const crdt::DotContext& theirs = a1.keyspace().context();
+  for (const std::string& key : keys) {
+    const KeyRef state = a1.keyspace().Find(0, key, now_ms);
+    ks.JoinState(0, key, state == nullptr ? crdt::Key() : state.ToKey(), theirs);
+    ks.NotifyKeyChanged(0, key);
+  }
+  ks.context().Join(theirs);
+  CHECK(net.a.Run({"GET", keys[3]}) == "\"12\"");
+  REQUIRE(net.StepUntil([&] { return StateOf(net.a, true) == "success"; }));
+  CHECK(StateOf(net.b, false) == "success");
+  CHECK(net.b.Run({"GET", keys[3]}) == "\"12\"");
+  CHECK(net.b.Run({"EXISTS", keys[2]}) == "0");
+  CHECK(net.b.Run({"DBSIZE"}) == std::to_string(keys.size() - 1));
+  // Of the source's context, only the dots of the migrated keys joined the target's.
+  CHECK(net.a.keyspace().context().Contains(bar));
+  CHECK(!net.b.keyspace().context().Contains(bar));
+}
+
 // EXEC is routed with every queued command; the commands it then runs are not routed again,
 // but an ASKING among them still ends at the next command.
 TEST_CASE("Cluster: a transaction is routed as a whole", "[cluster]") {
