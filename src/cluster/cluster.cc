@@ -507,6 +507,10 @@ void Cluster::Tick(int64_t now_ms) {
   for (size_t i = 0; i < jobs_.size(); ++i) {
     MigrationJob& job = jobs_[i];
     if (job.terminal()) continue;
+    if (job.undecided_until_us != 0) {
+      StepUndecided(job, nullptr, 0, now_ms);
+      continue;
+    }
     const int64_t timeout_ms = std::max<int64_t>(options_.repl_timeout_s * 1000, 1000);
     if (now_ms - job.ack_ms > timeout_ms) {
       if (job.export_side) {
@@ -552,6 +556,11 @@ void Cluster::SendGossip(const std::string& ip, int port, const std::string& vie
          }
          Adopt(*theirs, now_ms_);
          Confirm(ip, port, round);
+         const ClusterNode* from = nullptr;
+         for (const auto& [id, node] : topology_.nodes()) {
+           if (node.ip == ip && node.port == port) from = &node;
+         }
+         for (MigrationJob& job : jobs_) StepUndecided(job, from, round, now_ms_);
        });
 }
 
@@ -1026,9 +1035,62 @@ Result<void> Cluster::CancelMigrations(int64_t now_ms) {
 // ------------------------------------------------
 
 void Cluster::FailImport(MigrationJob& job, const std::string& why, int64_t now_ms) {
-  if (job.terminal()) return;
+  if (job.terminal() || job.undecided_until_us != 0) return;
+  const bool drained = job.state == MigrationState::kFailoverRequested;
   SetState(job, MigrationState::kCleaningUp, now_ms);
   job.message = why;
+  if (drained) {
+    // The source may have sent FINISH to this shard's other nodes, and one of them taken it:
+    // dropped here, the keys would be missing in this region for good once it learns that
+    // its shard owns the slots (its context covers their dots: a peer's snapshot does not
+    // bring them back). Simulator seed 12 (--shards 2, on the build of the seed-14 fix): the
+    // FINISH to r1 failed, the source sent ABORT, r0 and r2 took the slots. A node takes
+    // FINISH within 5 s of its DRAINED, which came before the source sent FINISH, and the
+    // source sends it within its 10 s pause, which began before any DRAINED.
+    const int64_t now_us = clock_.MonotonicUs();
+    job.undecided_until_us =
+        std::max(job.drained_us + kPauseMaxMs * 1000 + kFinishAfterDrainedMaxUs,
+                 now_us + kFinishAfterDrainedMaxUs);
+    spdlog::warn(
+        "Slot import {} of slots {} from shard '{}' failed after DRAINED ({}): its keys are "
+        "kept until it is known whether another node of this shard took the slots",
+        job.name, SlotRangesText(job.ranges), job.peer_shard, why);
+    return;
+  }
+  DropImport(job, now_ms);
+}
+
+// An undecided import (FailImport after DRAINED): once no node can take FINISH any more, ask
+// every other node of this shard (gossip); `answered` replied to a gossip of `round`. The
+// handoff happened if any of them took the slots (their view comes with the answer, and
+// Changed ends the job as a success); if all answered without, it did not.
+void Cluster::StepUndecided(MigrationJob& job, const ClusterNode* answered, uint64_t round,
+                            int64_t now_ms) {
+  if (job.terminal() || job.export_side || job.undecided_until_us == 0) return;
+  if (job.undecided_round == 0) {
+    if (clock_.MonotonicUs() < job.undecided_until_us) return;
+    job.undecided_round = gossip_round_;
+    dirty_ = true;  // the next round asks
+    return;
+  }
+  const std::string& mine = myself().shard;
+  if (answered != nullptr && round > job.undecided_round && answered->shard == mine &&
+      std::find(job.undecided_heard.begin(), job.undecided_heard.end(), answered->id) ==
+          job.undecided_heard.end()) {
+    job.undecided_heard.push_back(answered->id);
+  }
+  for (const ClusterNode* node : topology_.NodesOf(mine)) {
+    if (node->id != myid_ && std::find(job.undecided_heard.begin(), job.undecided_heard.end(),
+                                       node->id) == job.undecided_heard.end()) {
+      return;
+    }
+  }
+  spdlog::info("Slot import {}: no node of shard '{}' took the slots; dropping its keys", job.name,
+               mine);
+  DropImport(job, now_ms);
+}
+
+void Cluster::DropImport(MigrationJob& job, int64_t now_ms) {
   const std::string& mine = myself().shard;
   for (uint16_t slot : job.slots) {
     SetImporting(slot, false);
@@ -1036,7 +1098,7 @@ void Cluster::FailImport(MigrationJob& job, const std::string& why, int64_t now_
   }
   SetState(job, MigrationState::kFailed, now_ms);
   spdlog::warn("Slot import {} of slots {} from shard '{}' failed: {}", job.name,
-               SlotRangesText(job.ranges), job.peer_shard, why);
+               SlotRangesText(job.ranges), job.peer_shard, job.message);
 }
 
 void Cluster::OnSyncSlots(ArgList args, ReplyBuilder& reply, int64_t now_ms) {

@@ -115,6 +115,13 @@ struct MigrationJob {
   std::map<ReplicaId, uint64_t> drain_until;  // per source node: its last seq at PAUSE
   int64_t pause_start_us = 0;
   int64_t drained_us = 0;  // import: when DRAINED arrived (monotonic)
+  // Import failed after DRAINED: the source may have handed the slots to this shard's other
+  // nodes. The keys stay (hidden) until that is known: this shard owns the slots (success), or
+  // every other node of it answered a gossip sent once no node can take FINISH any more, the
+  // round `undecided_round`, without giving them (then they are dropped).
+  int64_t undecided_until_us = 0;  // monotonic: when no node can take FINISH any more
+  uint64_t undecided_round = 0;
+  std::vector<std::string> undecided_heard;  // node ids of this shard that answered since
   uint64_t keys_sent = 0;
   uint64_t ops_sent = 0;
   std::string finish_topology;  // the topology FINISH sends
@@ -262,6 +269,9 @@ class Cluster : public KeyspaceObserver {
   void Finish(MigrationJob& job, int64_t now_ms);
   void FailExport(MigrationJob& job, MigrationState state, const std::string& why, int64_t now_ms);
   void FailImport(MigrationJob& job, const std::string& why, int64_t now_ms);
+  void DropImport(MigrationJob& job, int64_t now_ms);
+  void StepUndecided(MigrationJob& job, const ClusterNode* answered, uint64_t round,
+                     int64_t now_ms);
   void SetState(MigrationJob& job, MigrationState state, int64_t now_ms);
   void Pause(const std::vector<uint16_t>& slots, const std::string& target_shard, int64_t until_ms);
   void MarkUnconfirmed(const std::vector<uint16_t>& slots);
