@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 
 #include "lattice/common/numbers.h"
 #include "lattice/repl/codec.h"
@@ -60,6 +61,36 @@ std::vector<uint16_t> SlotsOf(const std::vector<SlotRange>& ranges) {
   std::sort(slots.begin(), slots.end());
   slots.erase(std::unique(slots.begin(), slots.end()), slots.end());
   return slots;
+}
+
+// The dots both contexts cover. `small` is a key's dots, `large` a shard context: the work is
+// bounded by `small` and the part of `large`'s cloud within its prefixes.
+crdt::DotContext Intersect(const crdt::DotContext& small, const crdt::DotContext& large) {
+  crdt::VersionVector both = small.vector();
+  both.Meet(large.vector());
+  crdt::DotContext out = crdt::DotContext::FromVector(std::move(both));
+  for (const auto& [replica, seq] : small.vector().entries()) {
+    const uint64_t prefix = large.vector().Get(replica);
+    for (auto it = large.cloud().lower_bound(crdt::Dot{replica, prefix + 1});
+         it != large.cloud().end() && it->replica == replica && it->seq <= seq; ++it) {
+      out.Add(*it);
+    }
+  }
+  for (const crdt::Dot& dot : small.cloud()) {
+    if (large.Contains(dot)) out.Add(dot);
+  }
+  return out;
+}
+
+// The dots `key` holds here, expired or not (none when it is missing).
+void CollectHeldDots(const Keyspace& ks, int db, std::string_view key, crdt::DotContext& dots) {
+  const KeyRef held = ks.Find(db, key, std::numeric_limits<int64_t>::min());
+  if (held == nullptr) return;
+  if (const crdt::Key* full = held.full()) {
+    full->CollectDots(dots);
+  } else {
+    held.ToKey().CollectDots(dots);
+  }
 }
 
 }  // namespace
@@ -476,6 +507,10 @@ void Cluster::Tick(int64_t now_ms) {
   for (size_t i = 0; i < jobs_.size(); ++i) {
     MigrationJob& job = jobs_[i];
     if (job.terminal()) continue;
+    if (job.undecided_until_us != 0) {
+      StepUndecided(job, nullptr, 0, now_ms);
+      continue;
+    }
     const int64_t timeout_ms = std::max<int64_t>(options_.repl_timeout_s * 1000, 1000);
     if (now_ms - job.ack_ms > timeout_ms) {
       if (job.export_side) {
@@ -521,6 +556,11 @@ void Cluster::SendGossip(const std::string& ip, int port, const std::string& vie
          }
          Adopt(*theirs, now_ms_);
          Confirm(ip, port, round);
+         const ClusterNode* from = nullptr;
+         for (const auto& [id, node] : topology_.nodes()) {
+           if (node.ip == ip && node.port == port) from = &node;
+         }
+         for (MigrationJob& job : jobs_) StepUndecided(job, from, round, now_ms_);
        });
 }
 
@@ -788,7 +828,24 @@ void Cluster::OnRemoteOp(int db, std::string_view key, const crdt::KeyOp& op) {
   DropIfForeign(db, key);
 }
 
-void Cluster::OnKeyChanged(int db, std::string_view key) { DropIfForeign(db, key); }
+// A key that changed here without an op (a replication snapshot from another region of this
+// shard, joined by Replication::InstallSnapshot) carries writes the op stream will never see:
+// the engine counts the ops the snapshot covers as applied, so they are not applied (nor
+// streamed) again, and the handoff's drain check, which reads this node's context, passes. The
+// key is sent again whole, after the snapshot is joined (the shard context then covers it) and
+// before any later op. Simulator seed 14 (--shards 2 --regions 2): writes of one region lost.
+void Cluster::OnKeyChanged(int db, std::string_view key) {
+  if (active_exports_ > 0 && db < keyspace_.databases() && exporting_[KeySlot(key)]) {
+    const uint16_t slot = KeySlot(key);
+    for (MigrationJob& job : jobs_) {
+      if (job.export_side && !job.terminal() &&
+          std::binary_search(job.slots.begin(), job.slots.end(), slot)) {
+        job.changed_keys.emplace_back(db, std::string(key));
+      }
+    }
+  }
+  DropIfForeign(db, key);
+}
 
 void Cluster::StreamOp(const repl::OpRecord& op) {
   const uint16_t slot = KeySlot(op.key);
@@ -797,6 +854,7 @@ void Cluster::StreamOp(const repl::OpRecord& op) {
         !std::binary_search(job.slots.begin(), job.slots.end(), slot)) {
       continue;
     }
+    if (!job.changed_keys.empty()) SendPending(job);  // they were changed before this op
     job.op_buffer.push_back(repl::EncodeOp(op));
     ++job.ops_sent;
     if (job.op_buffer.size() >= kOpsPerMessage) SendOps(job);
@@ -806,7 +864,40 @@ void Cluster::StreamOp(const repl::OpRecord& op) {
 void Cluster::Flush() {
   if (active_exports_ == 0) return;
   for (MigrationJob& job : jobs_) {
-    if (job.export_side && !job.terminal() && !job.op_buffer.empty()) SendOps(job);
+    if (job.export_side && !job.terminal()) SendPending(job);
+  }
+}
+
+// What the stream holds, in applied order: the buffered ops, then the keys changed since.
+void Cluster::SendPending(MigrationJob& job) {
+  if (!job.op_buffer.empty()) SendOps(job);
+  if (!job.changed_keys.empty()) SendChangedKeys(job);
+}
+
+// The changed keys as snapshot chunks whose context is this node's whole context: the target
+// then drops what its copy holds that this node removed (dots its context covers that the key
+// lacks here), and joins into its own context only the dots of the key (SyncData).
+void Cluster::SendChangedKeys(MigrationJob& job) {
+  std::vector<std::pair<int, std::string>> changed = std::move(job.changed_keys);
+  job.changed_keys.clear();
+  std::sort(changed.begin(), changed.end());
+  changed.erase(std::unique(changed.begin(), changed.end()), changed.end());
+  for (size_t first = 0; first < changed.size(); first += kSnapshotKeysPerChunk) {
+    const size_t end = std::min(changed.size(), first + kSnapshotKeysPerChunk);
+    std::vector<crdt::Key> states;  // copies: a compact key has no crdt::Key to point at
+    states.reserve(end - first);
+    std::vector<repl::SnapshotKeyRef> keys;
+    for (size_t i = first; i < end; ++i) {
+      const auto& [db, name] = changed[i];
+      const KeyRef held = keyspace_.Find(db, name, std::numeric_limits<int64_t>::min());
+      states.push_back(held == nullptr ? crdt::Key() : held.ToKey());
+      keys.push_back({static_cast<uint32_t>(db), name, &states.back()});
+    }
+    job.keys_sent += keys.size();
+    SendToTargets(job,
+                  {"CLUSTER", "SYNCSLOTS", "SNAPSHOT", job.name,
+                   repl::EncodeSnapshotChunk(0, keys, keyspace_.context(), /*last=*/false)},
+                  /*count_wait=*/false);
   }
 }
 
@@ -896,6 +987,7 @@ void Cluster::FailExport(MigrationJob& job, MigrationState state, const std::str
   job.message =
       granted ? "Unpaused before migration completed (migration may have succeeded): " + why : why;
   job.op_buffer.clear();
+  job.changed_keys.clear();
   for (uint16_t slot : job.slots) exporting_[slot] = false;
   spdlog::warn("Slot migration {} of slots {} to shard '{}' {}: {}", job.name,
                SlotRangesText(job.ranges), job.peer_shard, MigrationStateName(state), job.message);
@@ -943,9 +1035,62 @@ Result<void> Cluster::CancelMigrations(int64_t now_ms) {
 // ------------------------------------------------
 
 void Cluster::FailImport(MigrationJob& job, const std::string& why, int64_t now_ms) {
-  if (job.terminal()) return;
+  if (job.terminal() || job.undecided_until_us != 0) return;
+  const bool drained = job.state == MigrationState::kFailoverRequested;
   SetState(job, MigrationState::kCleaningUp, now_ms);
   job.message = why;
+  if (drained) {
+    // The source may have sent FINISH to this shard's other nodes, and one of them taken it:
+    // dropped here, the keys would be missing in this region for good once it learns that
+    // its shard owns the slots (its context covers their dots: a peer's snapshot does not
+    // bring them back). Simulator seed 12 (--shards 2, on the build of the seed-14 fix): the
+    // FINISH to r1 failed, the source sent ABORT, r0 and r2 took the slots. A node takes
+    // FINISH within 5 s of its DRAINED, which came before the source sent FINISH, and the
+    // source sends it within its 10 s pause, which began before any DRAINED.
+    const int64_t now_us = clock_.MonotonicUs();
+    job.undecided_until_us =
+        std::max(job.drained_us + kPauseMaxMs * 1000 + kFinishAfterDrainedMaxUs,
+                 now_us + kFinishAfterDrainedMaxUs);
+    spdlog::warn(
+        "Slot import {} of slots {} from shard '{}' failed after DRAINED ({}): its keys are "
+        "kept until it is known whether another node of this shard took the slots",
+        job.name, SlotRangesText(job.ranges), job.peer_shard, why);
+    return;
+  }
+  DropImport(job, now_ms);
+}
+
+// An undecided import (FailImport after DRAINED): once no node can take FINISH any more, ask
+// every other node of this shard (gossip); `answered` replied to a gossip of `round`. The
+// handoff happened if any of them took the slots (their view comes with the answer, and
+// Changed ends the job as a success); if all answered without, it did not.
+void Cluster::StepUndecided(MigrationJob& job, const ClusterNode* answered, uint64_t round,
+                            int64_t now_ms) {
+  if (job.terminal() || job.export_side || job.undecided_until_us == 0) return;
+  if (job.undecided_round == 0) {
+    if (clock_.MonotonicUs() < job.undecided_until_us) return;
+    job.undecided_round = gossip_round_;
+    dirty_ = true;  // the next round asks
+    return;
+  }
+  const std::string& mine = myself().shard;
+  if (answered != nullptr && round > job.undecided_round && answered->shard == mine &&
+      std::find(job.undecided_heard.begin(), job.undecided_heard.end(), answered->id) ==
+          job.undecided_heard.end()) {
+    job.undecided_heard.push_back(answered->id);
+  }
+  for (const ClusterNode* node : topology_.NodesOf(mine)) {
+    if (node->id != myid_ && std::find(job.undecided_heard.begin(), job.undecided_heard.end(),
+                                       node->id) == job.undecided_heard.end()) {
+      return;
+    }
+  }
+  spdlog::info("Slot import {}: no node of shard '{}' took the slots; dropping its keys", job.name,
+               mine);
+  DropImport(job, now_ms);
+}
+
+void Cluster::DropImport(MigrationJob& job, int64_t now_ms) {
   const std::string& mine = myself().shard;
   for (uint16_t slot : job.slots) {
     SetImporting(slot, false);
@@ -953,7 +1098,7 @@ void Cluster::FailImport(MigrationJob& job, const std::string& why, int64_t now_
   }
   SetState(job, MigrationState::kFailed, now_ms);
   spdlog::warn("Slot import {} of slots {} from shard '{}' failed: {}", job.name,
-               SlotRangesText(job.ranges), job.peer_shard, why);
+               SlotRangesText(job.ranges), job.peer_shard, job.message);
 }
 
 void Cluster::OnSyncSlots(ArgList args, ReplyBuilder& reply, int64_t now_ms) {
@@ -1138,11 +1283,19 @@ void Cluster::SyncData(MigrationJob& job, std::string_view kind, ArgList blobs, 
         return;
       }
     }
+    // The chunk's context may be the source's whole context (SendChangedKeys): of it, only the
+    // dots of each key join this shard's context, those it holds and those it drops. The rest
+    // belongs to keys of the source shard that this shard does not hold; covered here, they
+    // would count as removed when they arrive (a later import, a peer's snapshot).
     for (const repl::SnapshotKey& key : chunk->keys) {
-      ks.JoinImported(static_cast<int>(key.db), key.key, key.state, chunk->context);
-      ks.NotifyKeyChanged(static_cast<int>(key.db), key.key);
+      const int db = static_cast<int>(key.db);
+      crdt::DotContext dots;
+      CollectHeldDots(ks, db, key.key, dots);
+      key.state.CollectDots(dots);
+      ks.JoinImported(db, key.key, key.state, chunk->context);
+      ks.NotifyKeyChanged(db, key.key);
+      ks.context().Join(Intersect(dots, chunk->context));
     }
-    ks.context().Join(chunk->context);
     reply.Ok();
     return;
   }

@@ -107,11 +107,21 @@ struct MigrationJob {
   size_t waiting = 0;                // replies a step still waits for
   size_t snapshot_outstanding = 0;   // snapshot chunks not yet acknowledged
   size_t snapshot_db = 0;
-  size_t snapshot_slot = 0;                   // index into `slots`
-  std::vector<std::string> op_buffer;         // encoded ops not yet sent
+  size_t snapshot_slot = 0;            // index into `slots`
+  std::vector<std::string> op_buffer;  // encoded ops not yet sent
+  // Keys of the slots that changed here without an op (a replication snapshot installed from
+  // another region of this shard): sent again whole, ahead of any later op (SendChangedKeys).
+  std::vector<std::pair<int, std::string>> changed_keys;
   std::map<ReplicaId, uint64_t> drain_until;  // per source node: its last seq at PAUSE
   int64_t pause_start_us = 0;
   int64_t drained_us = 0;  // import: when DRAINED arrived (monotonic)
+  // Import failed after DRAINED: the source may have handed the slots to this shard's other
+  // nodes. The keys stay (hidden) until that is known: this shard owns the slots (success), or
+  // every other node of it answered a gossip sent once no node can take FINISH any more, the
+  // round `undecided_round`, without giving them (then they are dropped).
+  int64_t undecided_until_us = 0;  // monotonic: when no node can take FINISH any more
+  uint64_t undecided_round = 0;
+  std::vector<std::string> undecided_heard;  // node ids of this shard that answered since
   uint64_t keys_sent = 0;
   uint64_t ops_sent = 0;
   std::string finish_topology;  // the topology FINISH sends
@@ -253,10 +263,15 @@ class Cluster : public KeyspaceObserver {
   void SendToTargets(MigrationJob& job, std::vector<std::string> args, bool count_wait);
   void SendSnapshotChunk(MigrationJob& job);
   void SendOps(MigrationJob& job);
+  void SendChangedKeys(MigrationJob& job);
+  void SendPending(MigrationJob& job);
   void StartPause(MigrationJob& job, int64_t now_ms);
   void Finish(MigrationJob& job, int64_t now_ms);
   void FailExport(MigrationJob& job, MigrationState state, const std::string& why, int64_t now_ms);
   void FailImport(MigrationJob& job, const std::string& why, int64_t now_ms);
+  void DropImport(MigrationJob& job, int64_t now_ms);
+  void StepUndecided(MigrationJob& job, const ClusterNode* answered, uint64_t round,
+                     int64_t now_ms);
   void SetState(MigrationJob& job, MigrationState state, int64_t now_ms);
   void Pause(const std::vector<uint16_t>& slots, const std::string& target_shard, int64_t until_ms);
   void MarkUnconfirmed(const std::vector<uint16_t>& slots);

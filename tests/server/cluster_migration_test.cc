@@ -68,13 +68,18 @@ struct TestNode {
 // not replicate here: the tests write to the coordinator only.
 class Net {
  public:
-  explicit Net(bool second_region = false) : a("A", 7001, bus), b("B", 7002, bus) {
+  explicit Net(bool second_region = false, bool second_target = false)
+      : a("A", 7001, bus), b("B", 7002, bus) {
     std::vector<std::string> create{"CLUSTER", "CREATE", "SHARD", "A", "127.0.0.1:7001"};
     if (second_region) {
       a1 = std::make_unique<TestNode>("A", 7003, bus, "r1");
       create.push_back("127.0.0.1:7003");
     }
     for (const char* arg : {"SHARD", "B", "127.0.0.1:7002"}) create.push_back(arg);
+    if (second_target) {
+      b1 = std::make_unique<TestNode>("B", 7004, bus, "r1");
+      create.push_back("127.0.0.1:7004");
+    }
     REQUIRE(a.Run(create) == "OK");
     for (int i = 0; i < 20 && !Agreed(); ++i) Step();
     REQUIRE(Agreed());
@@ -83,6 +88,7 @@ class Net {
   std::vector<TestNode*> Nodes() {
     std::vector<TestNode*> nodes{&a, &b};
     if (a1 != nullptr) nodes.push_back(a1.get());
+    if (b1 != nullptr) nodes.push_back(b1.get());
     return nodes;
   }
 
@@ -156,6 +162,7 @@ class Net {
   TestNode a;
   TestNode b;
   std::unique_ptr<TestNode> a1;
+  std::unique_ptr<TestNode> b1;  // shard B's node in region r1 (second_target)
 };
 
 bool IsCommand(const Message& message, std::string_view sub) {
@@ -478,7 +485,10 @@ TEST_CASE("Migration: FINISH granted but unanswered leaves the source unconfirme
     CHECK(StateOf(net.a, true) == "failed");
     CHECK(net.a.Run({"SET", keys[0], "x"}).starts_with("(error) TRYAGAIN"));
     REQUIRE(net.StepUntil([&] { return net.a.Run({"SET", keys[0], "x"}) == "OK"; }));
-    CHECK(StateOf(net.b, false) == "failed");  // the ABORT that followed
+    // The ABORT that followed came after DRAINED: the target keeps the keys until no node of
+    // its shard can have taken FINISH (it is the only one), then drops them.
+    CHECK(StateOf(net.b, false) == "cleaning-up");
+    REQUIRE(net.StepUntil([&] { return StateOf(net.b, false) == "failed"; }, 3000));
     CheckSourceKeeps(net, keys);
   }
 }
@@ -491,9 +501,9 @@ TEST_CASE("Migration: a target refuses a FINISH that comes long after DRAINED",
                         Only("FINISH", Fate::kHold)));
   net.b.server->clock().now_us += 6'000'000;  // the FINISH was 6 s on its way
   REQUIRE(net.StepUntil([&] { return Job(net.a, true)->terminal(); }));
-  CHECK(StateOf(net.b, false) == "failed");
   CHECK(Job(net.b, false)->message == "FINISH came too late after DRAINED");
   REQUIRE(net.StepUntil([&] { return net.a.Run({"SET", keys[0], "x"}) == "OK"; }));
+  REQUIRE(net.StepUntil([&] { return StateOf(net.b, false) == "failed"; }, 3000));
   CheckSourceKeeps(net, keys);
 }
 
@@ -546,6 +556,102 @@ TEST_CASE("Migration: a peer's op or snapshot key in another shard's slot is dro
   CHECK(KeysIn(a1, 0, 99) == 0);
   CHECK(a1.Run({"GET", keys[0]}).starts_with("(error) MOVED"));
   CHECK(net.b.Run({"GET", keys[0]}) == "\"v\"");
+}
+
+// Simulator seed 14 (--shards 2 --regions 2): a source region installed a replication snapshot
+// from the shard's other region in the middle of an export. The snapshot brought that region's
+// writes into keys being exported, but not as ops, so the stream never carried them, and the
+// handoff's drain check (which reads this node's context) passed: the target took the slots
+// without them, and acknowledged writes were lost. Here r1 (a1) increments one key and deletes
+// another; the coordinator installs r1's snapshot once its pause waits for r1's ops, as
+// Replication::InstallSnapshot joins it.
+TEST_CASE("Migration: keys a replication snapshot changes during the export reach the target",
+          "[cluster][migration]") {
+  Net net(/*second_region=*/true);
+  TestNode& a1 = *net.a1;
+  const std::vector<std::string> keys = Load(net.a, 20);
+  // r1 holds what the coordinator holds (as replication would give it), then writes.
+  const int64_t now_ms = net.a.server->clock().now_us / 1000;
+  for (const std::string& key : keys) {
+    a1.keyspace().JoinState(0, key, net.a.keyspace().Find(0, key, now_ms).ToKey(),
+                            net.a.keyspace().context());
+  }
+  a1.keyspace().context().Join(net.a.keyspace().context());
+  REQUIRE(a1.Run({"INCRBY", keys[3], "7"}) == "12");
+  REQUIRE(a1.Run({"DEL", keys[2]}) == "1");
+  REQUIRE(net.a.Run({"SET", "bar", "x"}) == "OK");  // slot 5061: not migrated
+  const crdt::Dot bar{net.a.keyspace().replica(), net.a.keyspace().next_seq() - 1};
+  REQUIRE(Migrate(net) == "OK");
+  // The pause waits until the coordinator has r1's ops, which only the snapshot brings.
+  REQUIRE(net.StepUntil([&] { return StateOf(net.a, true) == "failover-paused"; }));
+  net.Step();
+  CHECK(StateOf(net.a, true) == "failover-paused");
+  Keyspace& ks = net.a.keyspace();
+  const crdt::DotContext& theirs = a1.keyspace().context();
+  for (const std::string& key : keys) {
+    const KeyRef state = a1.keyspace().Find(0, key, now_ms);
+    ks.JoinState(0, key, state == nullptr ? crdt::Key() : state.ToKey(), theirs);
+    ks.NotifyKeyChanged(0, key);
+  }
+  ks.context().Join(theirs);
+  CHECK(net.a.Run({"GET", keys[3]}) == "\"12\"");
+  REQUIRE(net.StepUntil([&] { return StateOf(net.a, true) == "success"; }));
+  CHECK(StateOf(net.b, false) == "success");
+  CHECK(net.b.Run({"GET", keys[3]}) == "\"12\"");
+  CHECK(net.b.Run({"EXISTS", keys[2]}) == "0");
+  CHECK(net.b.Run({"DBSIZE"}) == std::to_string(keys.size() - 1));
+  // Of the source's context, only the dots of the migrated keys joined the target's.
+  CHECK(net.a.keyspace().context().Contains(bar));
+  CHECK(!net.b.keyspace().context().Contains(bar));
+}
+
+// Simulator seed 12 (--shards 2, three regions): the source's FINISH reached two of the target
+// shard's nodes but not the third (r1), and the source, not knowing, sent ABORT to all. r1
+// dropped what it had imported; the others took the slots, and when r1 learned by gossip that
+// its shard owned them it held none of their keys, for good (its context covered their dots).
+// A target that fails after DRAINED now keeps the keys until it knows: here it learns that b
+// took the slots. In the second part no FINISH went out at all, and b drops them once b1 has
+// answered a gossip sent after no node could take FINISH any more.
+TEST_CASE("Migration: a target that fails after DRAINED keeps the keys until the outcome is known",
+          "[cluster][migration]") {
+  const auto is_to = [](const Message& m, std::string_view sub, int port) {
+    return IsCommand(m, sub) && m.port == port;
+  };
+  SECTION("another target took FINISH") {
+    Net net(/*second_region=*/false, /*second_target=*/true);
+    TestNode& b1 = *net.b1;
+    const std::vector<std::string> keys = LoadAndMigrate(net, 20);
+    // FINISH to b1 fails; gossip is held meanwhile, so b1 hears of the handoff only afterwards.
+    bool aborted = false;
+    REQUIRE(net.StepUntil([&] { return aborted && StateOf(b1, false) == "cleaning-up"; }, 500,
+                          [&](const Message& m) {
+                            if (is_to(m, "FINISH", 7004)) return Fate::kFail;
+                            if (IsCommand(m, "ABORT")) aborted = true;
+                            if (m.args[1] == "LATTICE-GOSSIP") return Fate::kHold;
+                            return Fate::kDeliver;
+                          }));
+    CHECK(StateOf(net.b, false) == "success");
+    CHECK(KeysIn(b1, 0, 99) == keys.size());  // kept, hidden
+    CHECK(b1.Run({"DBSIZE"}) == "0");
+    REQUIRE(net.StepUntil([&] { return StateOf(b1, false) == "success"; }));
+    CHECK(b1.Run({"DBSIZE"}) == std::to_string(keys.size()));
+    CHECK(b1.Run({"GET", keys[0]}) == "\"v\"");
+  }
+  SECTION("no FINISH went out") {
+    Net net(/*second_region=*/false, /*second_target=*/true);
+    const std::vector<std::string> keys = LoadAndMigrate(net, 20);
+    // b1's reply to DRAINED is lost: the source fails before FINISH; b got DRAINED.
+    REQUIRE(net.StepUntil([&] { return StateOf(net.a, true) == "failed"; }, 500,
+                          [&](const Message& m) {
+                            return is_to(m, "DRAINED", 7004) ? Fate::kLoseReply : Fate::kDeliver;
+                          }));
+    REQUIRE(net.StepUntil([&] { return StateOf(net.b, false) == "cleaning-up"; }));
+    CHECK(KeysIn(net.b, 0, 99) == keys.size());
+    REQUIRE(net.StepUntil([&] { return StateOf(net.b, false) == "failed"; }, 3000));
+    CHECK(KeysIn(net.b, 0, 99) == 0);
+    CHECK(KeysIn(*net.b1, 0, 99) == 0);
+    CheckSourceKeeps(net, keys);
+  }
 }
 
 // EXEC is routed with every queued command; the commands it then runs are not routed again,

@@ -784,5 +784,29 @@ TEST_CASE("an op naming dots outside its causal past is refused, imported foreig
   }
 }
 
+// Simulator seed 5 --shards 3 (and 13, the class of seed 97), before the CheckOp fix on main:
+// a replication snapshot, or a restart, puts the keyspace context into applied, and that context
+// holds dots of another shard's replicas that slot imports brought (here 77 up to 3). Imports
+// then bring more of 77's dots (6) into keys, without ops, so a peer's op that observes one
+// names a dot beyond what its deps say of 77. 77 is outside the stream: not judged.
+TEST_CASE("an op observing imported dots beyond its deps' entry for that replica is accepted",
+          "[replicator]") {
+  RecordingTransport transport;
+  NullApplier applier;
+  crdt::VersionVector applied;
+  applied.Set(77, 3);
+  Replicator rep(ConfigFor(11, {11, 22}), applied, transport, applier);
+  rep.OnConnected(22, 0);
+  rep.OnMessage(22, MakeHello("shard-1", 22), 1);
+  OpRecord record;
+  record.op.first_dot = crdt::Dot{22, 1};
+  record.op.dot_count = 1;
+  record.deps.Set(77, 3);
+  record.op.context.Add(crdt::Dot{77, 6});
+  rep.OnMessage(22, OpBatch{{record}}, 2);
+  CHECK(applier.applied == 1);
+  CHECK(transport.closed.empty());
+}
+
 }  // namespace
 }  // namespace lattice::repl
