@@ -20,7 +20,7 @@ uint64_t UnZigZag(uint64_t z) { return (z >> 1) ^ (~(z & 1) + 1); }
 size_t ElementCount(const crdt::KeyRest& rest) {
   if (rest.has_hash()) return rest.hash().fields().size();
   if (rest.has_set()) return rest.set().adds().size();
-  return rest.zset().members().size();
+  return rest.zset().MemberCount();
 }
 
 template <typename V>
@@ -175,12 +175,14 @@ std::optional<CompactCollection> EncodeCompact(const crdt::Key& key, ReplicaInde
       break;
     default:
       if (!rest.zset().removes().empty()) return std::nullopt;
-      for (const auto& [member, cell] : rest.zset().members()) {
-        const auto* entry = PlainEntry(cell);
-        if (entry == nullptr ||
-            !add(member, entry->dot, {.score = entry->value, .hlc = entry->hlc})) {
-          return std::nullopt;
-        }
+      {
+        bool representable = true;
+        rest.zset().ForEachMember([&](std::string_view member, const crdt::ScoreCell& cell) {
+          const auto* entry = PlainEntry(cell);
+          representable = representable && entry != nullptr &&
+                          add(member, entry->dot, {.score = entry->value, .hlc = entry->hlc});
+        });
+        if (!representable) return std::nullopt;
       }
       break;
   }
