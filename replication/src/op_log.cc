@@ -357,6 +357,10 @@ Result<void> OpLog::Sync() { return Flush(FsyncPolicy::kAlways); }
 // ---- Reading and compaction ----
 
 void OpLog::PushRing(std::string_view payload) {
+  if (options_.ring_bytes_max == 0) {
+    ++ring_first_index_;  // no memory ring: Read() serves every record from the segments
+    return;
+  }
   ring_.emplace_back(payload);
   ring_bytes_ += payload.size();
   // Keep at least the newest record, however big, so the ring always ends at next_index_ - 1.

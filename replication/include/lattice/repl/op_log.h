@@ -24,8 +24,10 @@
 // Recovery::torn_tail for the server to log; corruption in any earlier segment, or a missing
 // segment, is an error: those bytes were synced, so it is damage, not a crash.
 //
-// The last records appended are also kept in a memory ring (OpLogOptions::ring_bytes_max), so a
-// peer that is only a little behind is served from memory; Read() falls back to the segments.
+// The last records appended may also be kept in a memory ring (OpLogOptions::ring_bytes_max) for
+// Read(); Read() falls back to the segments. The server keeps none (the default): peers are
+// served from the engine's retained-op ring (retained_ops.h), which holds the same bytes, and
+// a second copy cost a heap string per op (about 94 bytes per SET, up to 16 MiB of payload).
 //
 // After a failed write or sync the log refuses every further write with that error (a failed
 // fsync may have dropped pages, so retrying could report durable what is not); restarting and
@@ -61,7 +63,7 @@ std::string_view FsyncPolicyName(FsyncPolicy policy);
 
 struct OpLogOptions {
   uint64_t segment_bytes_max = 64ull << 20;  // rollover threshold (a bigger record gets its own)
-  uint64_t ring_bytes_max = 16ull << 20;     // payload bytes kept in memory for Read
+  uint64_t ring_bytes_max = 0;               // payload bytes kept in memory for Read (0: none)
 };
 
 // What Recover() cut from the end of the log.
