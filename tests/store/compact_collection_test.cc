@@ -17,25 +17,15 @@
 
 #include "lattice/common/rng.h"
 #include "store/keyspace.h"
+#include "store/keyspace_test_util.h"
 
 namespace lattice::server {
 namespace {
 
 constexpr int64_t kStart = 1'700'000'000'000;
 
-class Collector final : public KeyspaceObserver {
- public:
-  void OnLocalOp(int db, std::string_view key, const crdt::KeyOp& op) override {
-    ops.emplace_back(db, std::string(key), op);
-  }
-  std::vector<std::tuple<int, std::string, crdt::KeyOp>> ops;
-};
-
-std::map<std::string, crdt::Key> StateOf(const Keyspace& ks) {
-  std::map<std::string, crdt::Key> out;
-  ks.ForEach(0, [&](const std::string& key, const crdt::Key& value) { out.emplace(key, value); });
-  return out;
-}
+using testing::Collector;
+using testing::StateOf;
 
 template <typename Mutate>
 Result<void> Run(Keyspace& ks, const std::string& key, int64_t now, Mutate mutate) {
