@@ -309,10 +309,12 @@ std::optional<std::string_view> List::At(size_t index) const {
   if (index >= size_) {
     return std::nullopt;
   }
-  const auto [chunk, offset] = Locate(index);
+  // Not a structured binding: clang 14 does not let a lambda capture one.
+  const std::pair<size_t, size_t> located = Locate(index);
+  const size_t offset = located.second;
   std::string_view found;
   size_t at = 0;
-  ScanChunk<Element>(chunks_[chunk].bytes, replicas_, [&](const Element& element) {
+  ScanChunk<Element>(chunks_[located.first].bytes, replicas_, [&](const Element& element) {
     if (at++ < offset) {
       return true;
     }
