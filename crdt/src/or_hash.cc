@@ -24,9 +24,8 @@ FieldNode* FieldNode::New(std::string_view name, HashField field) {
 FieldNode* FieldNode::Copy(const FieldNode& other) { return New(other.name(), other.field); }
 
 void FieldNode::Delete(FieldNode* node) {
-  const size_t bytes = Bytes(node->size_);
   node->~FieldNode();
-  ::operator delete(static_cast<void*>(node), bytes);
+  ::operator delete(static_cast<void*>(node));  // unsized: clang 14 has no sized delete by default
 }
 
 size_t OrHash::NodeHash::operator()(std::string_view name) const {
