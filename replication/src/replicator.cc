@@ -311,7 +311,18 @@ void Replicator::OnAck(Peer& peer, const crdt::VersionVector& applied, bool is_a
   }
   if (peer.stale && floor_.LessOrEqual(applied)) {
     peer.stale = false;
-    peer.snapshot_in_flight = false;
+    if (peer.snapshot_in_flight) {
+      // The snapshot's fate is settled by what the peer acknowledges: if it was lost, the ops
+      // it covered and the peer still lacks are streamed again from the first one it lacks.
+      peer.snapshot_in_flight = false;
+      const uint64_t was = peer.ack_position;
+      peer.ack_position = retained_->first();
+      AdvanceAckPosition(peer);
+      if (peer.ack_position < was) {
+        peer.relay_before = std::max(peer.relay_before, peer.cursor);
+        peer.cursor = peer.ack_position;
+      }
+    }
   }
   AdvanceAckPosition(peer);
   const bool progress = !(peer.known == before);

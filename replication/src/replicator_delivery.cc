@@ -269,8 +269,7 @@ void Replicator::MarkStale(Peer& peer) {
 
 void Replicator::AdvanceAckPosition(Peer& peer) {
   peer.ack_position = std::max(peer.ack_position, retained_->first());
-  while (peer.ack_position < retained_->end() &&
-         Covers(peer.known, retained_->At(peer.ack_position))) {
+  while (peer.ack_position < retained_->end() && peer.Delivered(retained_->At(peer.ack_position))) {
     ++peer.ack_position;
   }
   peer.cursor = std::max(peer.cursor, peer.ack_position);
@@ -306,7 +305,7 @@ void Replicator::Pump(Peer& peer, bool partial) {
     while (peer.cursor < end && batch.count() < config_.max_batch_ops && window_open()) {
       const bool rewound = peer.cursor < peer.relay_before;
       const RetainedOpView op = retained_->At(peer.cursor++);
-      if (!Covers(peer.known, op) && (rewound || !Relayed(peer, op.origin))) {
+      if (!peer.Delivered(op) && (rewound || !Relayed(peer, op.origin))) {
         batch.Add(op.wire);
       }
     }
@@ -335,7 +334,8 @@ void Replicator::SendSnapshot(Peer& peer) {
   peer.snapshot_in_flight = true;
   peer.snapshot_covers = chunks.back().context.vector();
   peer.snapshot_sent_ms = now_ms_;
-  peer.known.Join(peer.snapshot_covers);  // its ops need not be streamed too
+  // Its ops need not be streamed while it is in flight (Delivered); they join `known` only when
+  // the peer's Ack shows it installed them.
   ++peer.snapshots_sent;
   Report(EventKind::kSnapshotSent, peer.id, std::to_string(chunks.size()) + " chunks");
 }

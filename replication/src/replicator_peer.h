@@ -41,8 +41,8 @@ struct Replicator::Peer {
   crdt::VersionVector stable_basis;
   crdt::VersionVector stable_pending;
 
-  // Streaming: every retained op before `cursor` was sent (or is covered by `known`); every op
-  // before `ack_position` is covered by `known`. Ops in between are in flight.
+  // Streaming: every retained op before `cursor` was sent (or is Delivered); every op before
+  // `ack_position` is Delivered. Ops in between are in flight.
   uint64_t cursor = 0;
   uint64_t ack_position = 0;
   int64_t last_progress_ms = 0;  // when in-flight ops last got acknowledged (or started)
@@ -53,6 +53,8 @@ struct Replicator::Peer {
   int64_t heartbeat_sent_ms = 0;
   int64_t ack_sent_ms = 0;
   crdt::VersionVector ack_sent;  // the vector of the last Ack or Heartbeat we sent it
+
+  bool Delivered(const RetainedOpView& op) const;  // defined below, after Covers
 
   // Outgoing snapshot.
   bool snapshot_in_flight = false;
@@ -79,6 +81,12 @@ inline bool Covers(const crdt::VersionVector& vector, const OpRecord& op) {
 }
 inline bool Covers(const crdt::VersionVector& vector, const RetainedOpView& op) {
   return vector.Get(op.origin) >= op.last_seq;
+}
+// Whether `peer` has `op` or will get it without streaming: it acknowledged or otherwise showed
+// it (`known`), or a snapshot in flight to it covers it. A snapshot's coverage is kept apart from
+// `known` until the peer acknowledges it: a lost snapshot must not hide ops from the stream.
+inline bool Replicator::Peer::Delivered(const RetainedOpView& op) const {
+  return Covers(known, op) || (snapshot_in_flight && Covers(snapshot_covers, op));
 }
 
 }  // namespace lattice::repl
