@@ -71,6 +71,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   server::ClientState killer;
   killer.id = server.NextClientId();
   server.RegisterClient(&killer);
+  server.scripting().set_hook_instructions(1000);  // see set_hook_instructions
   server.scripting().set_poll_hook([&] {
     server::ScriptEngine::Run* run = server.scripting().run();
     if (run != nullptr) run->wrote = false;

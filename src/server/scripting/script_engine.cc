@@ -14,9 +14,6 @@
 namespace lattice::server {
 namespace {
 
-// Instructions between two looks at the clock (Valkey's value).
-constexpr int kHookInstructions = 100000;
-
 void* LuaAllocate(void* heap, void* ptr, size_t old_size, size_t new_size) {
   auto* owner = static_cast<ScriptEngine::Heap*>(heap);
   return owner->engine->Allocate(*owner, ptr, old_size, new_size);
@@ -414,7 +411,7 @@ void ScriptEngine::RunScript(CommandContext& ctx, ArgList command, const std::st
   run_ = &run;
   lua_State* const state = function ? functions_lua_ : lua_;
   Heap& heap = function ? functions_heap_ : eval_heap_;
-  lua_sethook(state, CountHook, LUA_MASKCOUNT, kHookInstructions);
+  lua_sethook(state, CountHook, LUA_MASKCOUNT, hook_instructions_);
 
   ReplyBuilder& reply = ctx.reply;
   std::string* out = reply.buffer();

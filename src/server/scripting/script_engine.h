@@ -147,6 +147,11 @@ class ScriptEngine final : public KeyspaceObserver {
   // Called from the script's count hook while it is timed out: lets the network layer serve
   // other clients (which then get BUSY or may SCRIPT KILL). Unset: nobody else is served.
   void set_poll_hook(std::function<void()> hook) { poll_hook_ = std::move(hook); }
+  // How many Lua VM instructions run between two busy checks (Valkey's 100,000). The eval fuzz
+  // target checks more often: one VM instruction can be slow (Lua 5.1 interns strings by a hash of
+  // at most 32 of their bytes, so a loop making long strings that differ in a few bytes turns
+  // each new string into a scan of a long bucket), and it needs every script to end quickly.
+  void set_hook_instructions(int instructions) { hook_instructions_ = instructions; }
 
   size_t memory_used() const { return eval_heap_.used; }
   size_t functions_memory_used() const { return functions_heap_.used; }
@@ -233,6 +238,7 @@ class ScriptEngine final : public KeyspaceObserver {
   std::deque<std::string> eval_order_;  // EVAL-cached scripts, oldest first
   Run* run_ = nullptr;
   std::function<void()> poll_hook_;
+  int hook_instructions_ = 100000;
 };
 
 // What a running script has: its caller, the client its commands run as, and its state.
