@@ -25,7 +25,7 @@ namespace {
 constexpr int64_t kStart = 1'700'000'000'000;
 
 using testing::Collector;
-using testing::StateOf;
+using testing::RequireSameKeyspaces;
 
 template <typename Mutate>
 Result<void> Run(Keyspace& ks, const std::string& key, int64_t now, Mutate mutate) {
@@ -189,15 +189,7 @@ void RunHistory(uint64_t seed, crdt::SetRule rule) {
         peer.ApplyRemote(db, name, op);
       }
     }
-    REQUIRE(fast_ops.ops.size() == reference_ops.ops.size());
-    for (size_t i = 0; i < fast_ops.ops.size(); ++i) {
-      REQUIRE(std::get<1>(fast_ops.ops[i]) == std::get<1>(reference_ops.ops[i]));
-      REQUIRE(std::get<2>(fast_ops.ops[i]) == std::get<2>(reference_ops.ops[i]));
-    }
-    REQUIRE(StateOf(fast) == StateOf(reference));
-    REQUIRE(fast.context() == reference.context());
-    REQUIRE(fast.next_seq() == reference.next_seq());
-    REQUIRE(fast.Size(0) == reference.Size(0));
+    RequireSameKeyspaces(fast, fast_ops, reference, reference_ops);
     for (const std::string& name : keys) {
       const KeyRef a = fast.Find(0, name, now);
       REQUIRE((a == nullptr) == (reference.Find(0, name, now) == nullptr));

@@ -22,7 +22,7 @@ namespace {
 constexpr int64_t kStart = 1'700'000'000'000;
 
 using testing::Collector;
-using testing::StateOf;
+using testing::RequireSameKeyspaces;
 
 // Generic reference writes: the crdt::Key mutators through Keyspace::Write.
 Result<void> GenericSet(Keyspace& ks, const std::string& key, const std::string& value,
@@ -166,15 +166,7 @@ void RunHistory(uint64_t seed, crdt::StringRule rule) {
         peer.ApplyRemote(db, name, op);
       }
     }
-    REQUIRE(fast_ops.ops.size() == reference_ops.ops.size());
-    for (size_t i = 0; i < fast_ops.ops.size(); ++i) {
-      REQUIRE(std::get<1>(fast_ops.ops[i]) == std::get<1>(reference_ops.ops[i]));
-      REQUIRE(std::get<2>(fast_ops.ops[i]) == std::get<2>(reference_ops.ops[i]));
-    }
-    REQUIRE(StateOf(fast) == StateOf(reference));
-    REQUIRE(fast.context() == reference.context());
-    REQUIRE(fast.next_seq() == reference.next_seq());
-    REQUIRE(fast.Size(0) == reference.Size(0));
+    RequireSameKeyspaces(fast, fast_ops, reference, reference_ops);
     for (const std::string& name : keys) {
       const KeyRef a = fast.Find(0, name, now);
       const KeyRef b = reference.Find(0, name, now);
