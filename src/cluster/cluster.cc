@@ -504,6 +504,7 @@ void Cluster::Tick(int64_t now_ms) {
       MarkUnconfirmed(timed_out);
     }
   }
+  if (any_unconfirmed_) AskUnconfirmed();
   for (size_t i = 0; i < jobs_.size(); ++i) {
     MigrationJob& job = jobs_[i];
     if (job.terminal()) continue;
@@ -570,16 +571,37 @@ void Cluster::SendGossip(const std::string& ip, int port, const std::string& vie
 void Cluster::MarkUnconfirmed(const std::vector<uint16_t>& slots) {
   for (uint16_t slot : slots) {
     unconfirmed_[slot] = true;
-    unconfirmed_round_[slot] = gossip_round_;
+    unconfirmed_round_[slot] = 0;  // AskUnconfirmed sets it once no target can take FINISH
+    unconfirmed_heard_.erase(slot);
   }
   any_unconfirmed_ = true;
-  dirty_ = true;  // ask at the next tick
+  AskUnconfirmed();
+}
+
+// A target node takes FINISH only within 5 s of its DRAINED (kFinishAfterDrainedMaxUs), which
+// it got before the source sent FINISH, within the source's pause of at most 10 s; every node
+// of the source shard paused after the source did. So 15 s after this node paused a slot (plus
+// a second for clock rates), no target can still take it, and an answer asked afterwards is
+// final. Until then an answer saying "not taken" may be overtaken by a FINISH in flight.
+void Cluster::AskUnconfirmed() {
+  const int64_t now_us = clock_.MonotonicUs();
+  constexpr int64_t kMarginUs = 1'000'000;
+  for (uint32_t s = 0; s < kSlotCount; ++s) {
+    if (!unconfirmed_[s] || unconfirmed_round_[s] != 0) continue;
+    if (now_us - pause_start_us_[s] < kPauseMaxMs * 1000 + kFinishAfterDrainedMaxUs + kMarginUs) {
+      continue;
+    }
+    unconfirmed_round_[s] = gossip_round_;
+    dirty_ = true;  // ask at the next tick
+  }
 }
 
 // A gossip reply from ip:port, sent in `round`, was just joined. If it came from a node of the
-// shard an unconfirmed slot was being handed to, and was asked after the slot became
-// unconfirmed, that node's view is known here now: a slot still owned by this shard was not
-// handed over, and writes to it resume. (A slot handed over left this shard in Adopt.)
+// shard an unconfirmed slot was being handed to, and was asked once no target could take FINISH
+// any more, that node's final view is known here: it did not take a slot this shard still owns.
+// Once every node of that shard has answered so, the slot was not handed over, and writes to it
+// resume. (A slot handed over left this shard in Adopt.) One node's answer is not enough: a
+// FINISH may have reached another node of the target shard, whose view has not arrived yet.
 void Cluster::Confirm(const std::string& ip, int port, uint64_t round) {
   if (!any_unconfirmed_) return;
   const ClusterNode* from = nullptr;
@@ -590,12 +612,24 @@ void Cluster::Confirm(const std::string& ip, int port, uint64_t round) {
   const std::string& mine = myself().shard;
   bool still = false;
   size_t confirmed = 0;
+  const std::vector<const ClusterNode*> targets = topology_.NodesOf(from->shard);
   for (uint32_t s = 0; s < kSlotCount; ++s) {
     if (!unconfirmed_[s]) continue;
-    if (pause_target_[s] == from->shard && round > unconfirmed_round_[s] &&
-        topology_.owner(static_cast<uint16_t>(s)).shard == mine) {
-      unconfirmed_[s] = false;
-      ++confirmed;
+    const uint16_t slot = static_cast<uint16_t>(s);
+    if (pause_target_[s] == from->shard && unconfirmed_round_[s] != 0 &&
+        round > unconfirmed_round_[s] && topology_.owner(slot).shard == mine) {
+      std::vector<std::string>& heard = unconfirmed_heard_[slot];
+      if (std::find(heard.begin(), heard.end(), from->id) == heard.end()) {
+        heard.push_back(from->id);
+      }
+      const bool all = std::all_of(targets.begin(), targets.end(), [&](const ClusterNode* node) {
+        return std::find(heard.begin(), heard.end(), node->id) != heard.end();
+      });
+      if (all) {
+        unconfirmed_[s] = false;
+        unconfirmed_heard_.erase(slot);
+        ++confirmed;
+      }
     }
     still = still || unconfirmed_[s];
   }
@@ -910,9 +944,11 @@ void Cluster::SendOps(MigrationJob& job) {
 
 void Cluster::Pause(const std::vector<uint16_t>& slots, const std::string& target_shard,
                     int64_t until_ms) {
+  const int64_t now_us = clock_.MonotonicUs();
   for (uint16_t slot : slots) {
     paused_[slot] = true;
     paused_until_ms_[slot] = until_ms;
+    pause_start_us_[slot] = now_us;
     pause_target_[slot] = target_shard;
   }
   any_paused_ = true;

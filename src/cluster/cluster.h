@@ -22,8 +22,8 @@
 // Join makes duplicates between snapshot and stream harmless. Any failure before FINISH leaves
 // the source owning the slots: its nodes unpause and the targets drop what they imported. When
 // the outcome is unknown (FINISH unanswered, or another source node's pause timed out), the
-// slots are "unconfirmed": writes get TRYAGAIN until a node of the target shard answers a
-// gossip sent afterwards (docs/cluster.md, "Failure").
+// slots are "unconfirmed": writes get TRYAGAIN until every node of the target shard answers a
+// gossip sent once none of them can take FINISH any more (docs/cluster.md, "Failure").
 //
 // Event-loop thread only.
 
@@ -276,6 +276,7 @@ class Cluster : public KeyspaceObserver {
   void Pause(const std::vector<uint16_t>& slots, const std::string& target_shard, int64_t until_ms);
   void MarkUnconfirmed(const std::vector<uint16_t>& slots);
   void Confirm(const std::string& ip, int port, uint64_t round);
+  void AskUnconfirmed();
   void Unpause(const std::vector<uint16_t>& slots);
   void SetImporting(uint16_t slot, bool importing);
   void TrimJobs();
@@ -310,10 +311,14 @@ class Cluster : public KeyspaceObserver {
   std::array<int64_t, kSlotCount> paused_until_ms_{};
   bool any_paused_ = false;
   bool checkpoint_due_ = false;  // an import finished: snapshot the state at the next tick
-  // Slots whose handoff pause ended without a known outcome: writes get TRYAGAIN until a node
-  // of pause_target_ (the shard they were being handed to) answers a gossip sent afterwards.
+  std::array<int64_t, kSlotCount> pause_start_us_{};  // monotonic, when this node paused it
+  // Slots whose handoff pause ended without a known outcome: writes get TRYAGAIN until every
+  // node of pause_target_ (the shard they were being handed to) has answered a gossip asked
+  // once none of them can take FINISH any more (unconfirmed_round_: 0 until then). A target
+  // that took the slots ends it sooner: its view moves the slot away (Adopt).
   SlotFlags unconfirmed_{};
   std::array<uint64_t, kSlotCount> unconfirmed_round_{};
+  std::map<uint16_t, std::vector<std::string>> unconfirmed_heard_;  // node ids that answered
   std::vector<std::string> pause_target_ = std::vector<std::string>(kSlotCount);
   bool any_unconfirmed_ = false;
   uint64_t gossip_round_ = 0;  // gossip rounds sent

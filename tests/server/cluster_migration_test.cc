@@ -27,6 +27,7 @@ struct Message {
   int port = 0;
   std::vector<std::string> args;
   ClusterBus::ReplyHandler done;
+  int from = 0;  // the sending node's port
 };
 
 class FakeBus final : public ClusterBus {
@@ -38,19 +39,35 @@ class FakeBus final : public ClusterBus {
   std::deque<Message> queue;
 };
 
+// One node's view of the shared FakeBus: its messages carry the sender's port.
+class NodeBus final : public ClusterBus {
+ public:
+  NodeBus(FakeBus& shared, int from) : shared_(shared), from_(from) {}
+  void Send(const std::string& ip, int port, std::string_view /*channel*/,
+            std::vector<std::string> args, ReplyHandler done) override {
+    shared_.queue.push_back({ip, port, std::move(args), std::move(done), from_});
+  }
+
+ private:
+  FakeBus& shared_;
+  int from_;
+};
+
 // What the bus does with one message.
 enum class Fate { kDeliver, kHold, kFail, kLoseReply };
 
 // One node of the test cluster: a TestServer whose Node runs in cluster mode on `bus`.
 struct TestNode {
-  TestNode(const std::string& shard, int port, FakeBus& bus, const std::string& region = "r0") {
+  TestNode(const std::string& shard, int port, FakeBus& shared, const std::string& region = "r0")
+      : bus(std::make_unique<NodeBus>(shared, port)) {
     Config config;
     const std::string port_text = std::to_string(port);
     const std::string_view args[] = {"--cluster-enabled", "yes", "--port",   port_text,
                                      "--shard-id",        shard, "--region", region};
     REQUIRE(config.ApplyArgs(args).ok());
-    server = std::make_unique<TestServer>(std::move(config), static_cast<ReplicaId>(port),
-                                          std::string(40, static_cast<char>('a' + port % 6)), &bus);
+    server =
+        std::make_unique<TestServer>(std::move(config), static_cast<ReplicaId>(port),
+                                     std::string(40, static_cast<char>('a' + port % 6)), bus.get());
     cluster = server->node().cluster();
     this->port = port;
   }
@@ -58,6 +75,7 @@ struct TestNode {
   RespValue RunValue(std::vector<std::string> args) { return server->RunValue(std::move(args)); }
   Keyspace& keyspace() { return server->server().keyspace(); }
 
+  std::unique_ptr<NodeBus> bus;  // outlives the server
   std::unique_ptr<TestServer> server;
   Cluster* cluster = nullptr;
   int port = 0;
@@ -484,13 +502,53 @@ TEST_CASE("Migration: FINISH granted but unanswered leaves the source unconfirme
                           Only("FINISH", Fate::kFail)));
     CHECK(StateOf(net.a, true) == "failed");
     CHECK(net.a.Run({"SET", keys[0], "x"}).starts_with("(error) TRYAGAIN"));
-    REQUIRE(net.StepUntil([&] { return net.a.Run({"SET", keys[0], "x"}) == "OK"; }));
     // The ABORT that followed came after DRAINED: the target keeps the keys until no node of
     // its shard can have taken FINISH (it is the only one), then drops them.
+    net.Step();
     CHECK(StateOf(net.b, false) == "cleaning-up");
+    // Writes resume once no target can take FINISH any more (15 s after the pause began) and
+    // every target node has answered.
+    REQUIRE(net.StepUntil([&] { return net.a.Run({"SET", keys[0], "x"}) == "OK"; }, 2000));
     REQUIRE(net.StepUntil([&] { return StateOf(net.b, false) == "failed"; }, 3000));
     CheckSourceKeeps(net, keys);
   }
+}
+
+// Found by reading Cluster::Confirm: the source's FINISH reached b, which took the slots, but the
+// reply was lost, and b is cut off afterwards; the FINISH to b1 is delayed until after the
+// source's ABORT. b1 never took the slots and says so when asked. One target's answer is not
+// enough: writes accepted on it would be dropped once b's epoch reaches the source. The source
+// waits until no target can take FINISH any more (its pause began 10 s + 5 s ago) and then for
+// an answer from every node of the target shard.
+TEST_CASE("Migration: an unconfirmed source waits for every target node's answer",
+          "[cluster][migration]") {
+  Net net(/*second_region=*/false, /*second_target=*/true);
+  const std::vector<std::string> keys = LoadAndMigrate(net, 20);
+  bool b_cut = false;
+  auto policy = [&](const Message& m) {
+    if (IsCommand(m, "FINISH") && m.port == 7002) {
+      b_cut = true;
+      return Fate::kLoseReply;  // b takes the slots; the source never hears
+    }
+    if (IsCommand(m, "FINISH") && m.port == 7004) return Fate::kHold;  // delayed
+    if (b_cut && (m.port == 7002 || m.from == 7002)) return Fate::kHold;
+    return Fate::kDeliver;
+  };
+  REQUIRE(net.StepUntil([&] { return Job(net.a, true)->terminal(); }, 500, policy));
+  CHECK(StateOf(net.b, false) == "success");
+  CHECK(net.a.Run({"SET", keys[0], "x"}).starts_with("(error) TRYAGAIN"));
+  // Twenty seconds of gossip with b1, which answers that the source still owns the slots.
+  for (int i = 0; i < 200; ++i) {
+    net.Step(100, policy);
+    INFO("step " << i);
+    REQUIRE(net.a.cluster->topology().owner(5).shard == "A");
+    REQUIRE(net.a.Run({"SET", keys[0], "x"}).starts_with("(error) TRYAGAIN"));
+  }
+  // b is heard again: the slots moved, and nothing was accepted meanwhile.
+  net.FailQueued();
+  REQUIRE(net.StepUntil([&] { return net.a.cluster->topology().owner(5).shard == "B"; }));
+  CHECK(net.a.Run({"SET", keys[0], "x"}).starts_with("(error) MOVED"));
+  CHECK(net.b.Run({"GET", keys[0]}) == "\"v\"");
 }
 
 TEST_CASE("Migration: a target refuses a FINISH that comes long after DRAINED",
@@ -502,7 +560,9 @@ TEST_CASE("Migration: a target refuses a FINISH that comes long after DRAINED",
   net.b.server->clock().now_us += 6'000'000;  // the FINISH was 6 s on its way
   REQUIRE(net.StepUntil([&] { return Job(net.a, true)->terminal(); }));
   CHECK(Job(net.b, false)->message == "FINISH came too late after DRAINED");
-  REQUIRE(net.StepUntil([&] { return net.a.Run({"SET", keys[0], "x"}) == "OK"; }));
+  // Writes resume once no target can take FINISH any more (15 s after the pause began) and
+  // every target node has answered.
+  REQUIRE(net.StepUntil([&] { return net.a.Run({"SET", keys[0], "x"}) == "OK"; }, 2000));
   REQUIRE(net.StepUntil([&] { return StateOf(net.b, false) == "failed"; }, 3000));
   CheckSourceKeeps(net, keys);
 }
