@@ -13,7 +13,7 @@ import unittest
 
 import redis
 
-from differential import Differential
+from differential import Differential, RespConnection
 from harness import ServerProcess, ServerTestCase, info_fields, start_regions, wait_until
 
 
@@ -138,11 +138,26 @@ class Blocking(ServerTestCase):
         self.assertIn(out.strip(), ("", "(nil)"))
 
     def test_resp3_replies(self):
-        r3 = self.server.client(protocol=3)
-        r3.zadd("r3", {"a": 1, "b": 2})
-        self.assertEqual(r3.execute_command("BZPOPMIN", "r3", 0), [b"r3", b"a", 1.0])
-        self.assertEqual(r3.execute_command("ZMPOP", 1, "r3", "MAX"), [b"r3", [[b"b", 2.0]]])
-        self.assertIsNone(r3.execute_command("ZMPOP", 1, "r3", "MAX"))
+        # redis-py 4.3 has no RESP3 parser: the raw bytes after HELLO 3, through RespConnection.
+        self.r.zadd("r3", {"a": 1, "b": 2.5})
+        conn = RespConnection(self.server.port)
+        try:
+            conn.sock.sendall(RespConnection.encode(["HELLO", "3"]))
+            while not conn.buffer.endswith(b"$7\r\nmodules\r\n*0\r\n"):
+                conn._fill()
+            conn.buffer = b""
+            conn.sock.sendall(RespConnection.encode(["BZPOPMIN", "r3", "0"]) +
+                              RespConnection.encode(["ZMPOP", "1", "r3", "MAX"]) +
+                              RespConnection.encode(["ZMPOP", "1", "r3", "MAX"]) +
+                              RespConnection.encode(["BZPOPMIN", "r3", "0.01"]))
+            expected = (b"*3\r\n$2\r\nr3\r\n$1\r\na\r\n,1\r\n"
+                        b"*2\r\n$2\r\nr3\r\n*1\r\n*2\r\n$1\r\nb\r\n,2.5\r\n"
+                        b"_\r\n_\r\n")
+            while len(conn.buffer) < len(expected):
+                conn._fill()
+            self.assertEqual(bytes(conn.buffer), expected)
+        finally:
+            conn.close()
 
 
 class AcrossRegions(unittest.TestCase):

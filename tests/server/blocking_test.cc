@@ -17,7 +17,8 @@ namespace {
 // answered later) and count their wake-ups (the network layer's wake_hook).
 class BlockingServer : public TestServer {
  public:
-  explicit BlockingServer(ReplicaId replica = 1) : TestServer(Config(), replica) {
+  explicit BlockingServer(ReplicaId replica = 1, Config config = Config())
+      : TestServer(std::move(config), replica) {
     Attach(0);
     server().keyspace().AddObserver(&sink);
   }
@@ -282,6 +283,22 @@ TEST_CASE("a served pop wakes the next waiter only when members remain", "[block
   CHECK(t.Blocked(waiters[3]));
   CHECK(t.Blocked(waiters[4]));
   CHECK(t.server().blocking().size() == 2);
+}
+
+TEST_CASE("cluster mode: a waiter whose slot leaves this node is redirected", "[blocking]") {
+  Config config;
+  const std::string_view args[] = {"--cluster-enabled", "yes", "--port", "7001"};
+  REQUIRE(config.ApplyArgs(args).ok());
+  BlockingServer t(1, std::move(config));
+  const size_t admin = t.Connect();
+  const std::string slot = std::to_string(KeySlot("job"));
+  REQUIRE(t.Send({"cluster", "addslots", slot}, admin) == "OK");
+  REQUIRE(t.Send({"config", "set", "cluster-require-full-coverage", "no"}, admin) == "OK");
+  CHECK(t.Send({"bzpopmin", "job", "0"}).empty());
+  CHECK(t.Blocked(0));
+  CHECK(t.Send({"cluster", "delslots", slot}, admin) == "OK");
+  CHECK(t.Take(0) == "(error) CLUSTERDOWN Hash slot not served");
+  CHECK_FALSE(t.Blocked(0));
 }
 
 }  // namespace lattice::server::testing
