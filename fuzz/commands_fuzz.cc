@@ -68,7 +68,8 @@ bool RunOne(FuzzNode& node, server::RequestParser& parser) {
   reply.set_protocol(client.protocol);
   node.server().Execute(client, parser.args(), reply);
   parser.set_limits(node.server().LimitsFor(client));
-  if (client.wait.has_value() || client.killed) {
+  if (node.server().blocking().IsBlocked(&client) || client.killed) {
+    node.server().blocking().Remove(&client);  // the connection ends: its reply builder goes
     return false;
   }
   Result<std::vector<server::RespValue>> replies = server::DecodeReplies(out);

@@ -421,6 +421,7 @@ void Cluster::Changed(const SlotFlags& was_mine, int64_t now_ms) {
       DropSlotKeys(slot);
     }
   }
+  RoutingChanged();
   for (MigrationJob& job : jobs_) {
     if (job.terminal()) continue;
     // The peer shard is the target of an export and the source of an import.
@@ -496,6 +497,7 @@ void Cluster::Tick(int64_t now_ms) {
     }
     any_paused_ = still;
     if (!timed_out.empty()) {
+      RoutingChanged();
       spdlog::warn(
           "Write pause of {} slot(s) from {} for a migration handoff timed out without "
           "an outcome: writes to them get TRYAGAIN until the target shard confirms the "
@@ -965,6 +967,7 @@ void Cluster::Unpause(const std::vector<uint16_t>& slots) {
     paused_[slot] = false;
     unconfirmed_[slot] = false;  // the migration ended without a handoff: an outcome
   }
+  RoutingChanged();
 }
 
 // Writes to the slots are held here and on every other node of this shard; each peer replies with
@@ -1033,6 +1036,7 @@ void Cluster::FailExport(MigrationJob& job, MigrationState state, const std::str
     // that has not taken FINISH yet then never will.
     for (uint16_t slot : job.slots) paused_[slot] = false;
     MarkUnconfirmed(job.slots);
+    RoutingChanged();
   } else {
     Unpause(job.slots);
   }

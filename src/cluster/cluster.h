@@ -172,6 +172,9 @@ class Cluster : public KeyspaceObserver {
   Cluster& operator=(const Cluster&) = delete;
 
   void set_bus(ClusterBus* bus) { bus_ = bus; }
+  // Called (never inline in a command's routing) when a paused slot is served again or a slot
+  // leaves this shard: the server then retries held writes and redirects blocked clients.
+  void set_routing_hook(std::function<void()> hook) { routing_hook_ = std::move(hook); }
   // The node's replication, when it has one: a finished import is checkpointed through it.
   void set_replication(Replication* replication) { replication_ = replication; }
   const ClusterOptions& options() const { return options_; }
@@ -278,6 +281,9 @@ class Cluster : public KeyspaceObserver {
   void Confirm(const std::string& ip, int port, uint64_t round);
   void AskUnconfirmed();
   void Unpause(const std::vector<uint16_t>& slots);
+  void RoutingChanged() {
+    if (routing_hook_) routing_hook_();
+  }
   void SetImporting(uint16_t slot, bool importing);
   void TrimJobs();
   std::string NewName();
@@ -310,6 +316,7 @@ class Cluster : public KeyspaceObserver {
   SlotFlags paused_{};
   std::array<int64_t, kSlotCount> paused_until_ms_{};
   bool any_paused_ = false;
+  std::function<void()> routing_hook_;
   bool checkpoint_due_ = false;  // an import finished: snapshot the state at the next tick
   std::array<int64_t, kSlotCount> pause_start_us_{};  // monotonic, when this node paused it
   // Slots whose handoff pause ended without a known outcome: writes get TRYAGAIN until every

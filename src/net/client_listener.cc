@@ -127,7 +127,8 @@ void ClientListener::Cron() {
       const int64_t now_ms = server_.clock().NowMs();
       const auto clients = server_.clients();
       for (const auto& [id, client] : clients) {
-        if (now_ms - client->last_interaction_ms > timeout_s * 1000 && client->close_hook) {
+        if (now_ms - client->last_interaction_ms > timeout_s * 1000 && client->close_hook &&
+            !server_.blocking().IsBlocked(client)) {  // Valkey spares blocked clients
           client->killed = true;
           client->close_hook();
         }
@@ -169,7 +170,7 @@ asio::awaitable<void> ClientListener::Session(Stream& stream) {
   client.close_hook = [&socket, &client] {
     boost::system::error_code ignored;
     socket.close(ignored);
-    if (client.wake_hook) client.wake_hook();  // a client blocked in CRDT.WAIT
+    if (client.wake_hook) client.wake_hook();  // a blocked client (server/blocking.h)
   };
   server_.RegisterClient(&client);
 
@@ -178,10 +179,23 @@ asio::awaitable<void> ClientListener::Session(Stream& stream) {
   std::string out;
   server::ReplyBuilder reply(&out);
   server::ServerStats& stats = server_.stats();
-  std::string held;  // input after a command that blocked (CRDT.WAIT), run once it is released
+  std::string held;  // input after a command that blocked, run once it is served
+  PendingRead read;  // a read started while blocked
+  asio::steady_timer wake(io_);
   for (bool open = true; open;) {
-    const size_t n = co_await stream.async_read_some(asio::buffer(buffer),
-                                                     asio::redirect_error(asio::use_awaitable, ec));
+    size_t n = 0;
+    if (read.outstanding) {
+      while (!read.done) {
+        wake.expires_at(asio::steady_timer::time_point::max());
+        co_await wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      }
+      read.outstanding = read.done = false;
+      ec = read.ec;
+      n = read.bytes;
+    } else {
+      n = co_await stream.async_read_some(asio::buffer(buffer),
+                                          asio::redirect_error(asio::use_awaitable, ec));
+    }
     if (ec || client.killed) break;
     stats.total_net_input_bytes += n;
     client.last_interaction_ms = server_.clock().NowMs();
@@ -212,7 +226,8 @@ asio::awaitable<void> ClientListener::Session(Stream& stream) {
           break;
         }
         if (client.authenticated != was_authenticated) parser.set_limits(server_.LimitsFor(client));
-        if (client.wait.has_value() || !client.paused_command.empty()) {
+        if (!client.paused_command.empty()) server_.HoldPaused(client, reply);
+        if (server_.blocking().IsBlocked(&client)) {
           std::string rest(input);  // the pipeline after it waits (input may point into held)
           held.swap(rest);
           input = held;
@@ -249,67 +264,71 @@ asio::awaitable<void> ClientListener::Session(Stream& stream) {
           break;
         }
       }
-      if (blocked && !client.paused_command.empty()) {
-        co_await WaitForUnpause(client, reply);
-      } else if (blocked) {
-        co_await WaitForRegions(client, reply);
+      if (blocked) {
+        open = co_await WaitWhileBlocked(stream, client, buffer, held, read, wake);
+        input = held;
       }
     }
   }
-  server_.UnregisterClient(&client);
+  server_.UnregisterClient(&client);  // forgets a wait it was still in
   client.close_hook = nullptr;
   socket.close(ec);
+  while (read.outstanding && !read.done) {  // the read's handler refers to this frame
+    wake.expires_at(asio::steady_timer::time_point::max());
+    co_await wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
 }
 
-// Holds a client blocked by CRDT.WAIT until enough regions acknowledged its last write, the
-// timeout passes or it is closed; then replies with the count. Replication wakes it (wake_hook)
-// whenever acknowledgements advance; the loop runs once per wake-up.
-asio::awaitable<void> ClientListener::WaitForRegions(server::ClientState& client,
-                                                     server::ReplyBuilder& reply) {
-  asio::steady_timer timer(io_);
-  client.wake_hook = [&timer] { timer.cancel(); };
-  const server::ClientState::Wait wait = *client.wait;
-  for (;;) {
-    const server::Replication* replication = server_.replication();
-    const int64_t have = replication != nullptr ? replication->RegionsHaving(wait.seq) : 0;
-    const int64_t now_ms = server_.clock().NowMs();
-    if (have >= wait.regions || client.killed || stopping_ ||
-        (wait.deadline_ms != 0 && now_ms >= wait.deadline_ms)) {
-      reply.Integer(have);
+template <typename Stream>
+asio::awaitable<bool> ClientListener::WaitWhileBlocked(Stream& stream, server::ClientState& client,
+                                                       std::vector<char>& buffer, std::string& held,
+                                                       PendingRead& read,
+                                                       asio::steady_timer& wake) {
+  client.wake_hook = [&wake] { wake.cancel(); };
+  bool open = true;
+  while (open && server_.blocking().IsBlocked(&client)) {
+    if (client.killed || stopping_) {
+      open = false;
       break;
     }
-    timer.expires_after(wait.deadline_ms != 0 ? std::chrono::milliseconds(wait.deadline_ms - now_ms)
-                                              : std::chrono::milliseconds(60'000));
+    if (read.done) {
+      read.outstanding = read.done = false;
+      open = !read.ec;  // the client went away: the session drops its wait
+      held.append(buffer.data(), read.bytes);
+      server_.stats().total_net_input_bytes += read.bytes;
+      client.last_interaction_ms = server_.clock().NowMs();
+      if (held.size() > server_.config().client_query_buffer_limit()) {
+        spdlog::warn("Closing client that reached max query buffer length (id={} addr={})",
+                     client.id, client.addr);
+        ++server_.stats().client_query_buffer_limit_disconnections;
+        open = false;
+      }
+      continue;
+    }
+    if (!read.outstanding) {
+      read.outstanding = true;
+      stream.async_read_some(asio::buffer(buffer),
+                             [&read, &wake](const boost::system::error_code& ec, size_t bytes) {
+                               read.done = true;
+                               read.ec = ec;
+                               read.bytes = bytes;
+                               wake.cancel();
+                             });
+    }
+    const int64_t deadline_ms = server_.blocking().DeadlineOf(&client);
+    const int64_t now_ms = server_.clock().NowMs();
+    if (deadline_ms != 0 && now_ms >= deadline_ms) {
+      server_.blocking().ExpireDue(now_ms);  // replies to every client due, wakes them
+      continue;
+    }
+    constexpr int64_t kIdleWaitMs = 3'600'000;  // no deadline: only a wake-up ends the wait
+    wake.expires_after(
+        std::chrono::milliseconds(deadline_ms != 0 ? deadline_ms - now_ms : kIdleWaitMs));
     boost::system::error_code ec;
-    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    co_await wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
-  server_.RemoveAckWaiter(&client);
   client.wake_hook = nullptr;
-  client.wait.reset();
-}
-
-// Holds a client whose write hit a slot paused for a migration handoff (Cluster::Route) and runs
-// the command again every millisecond until the slot is served again (it then runs here, or gets
-// MOVED once the slot changed hands). The pause itself is bounded (it times out on the server
-// side), and so is this loop.
-asio::awaitable<void> ClientListener::WaitForUnpause(server::ClientState& client,
-                                                     server::ReplyBuilder& reply) {
-  asio::steady_timer timer(io_);
-  constexpr int kMaxTries = 30'000;
-  for (int i = 0; i < kMaxTries && !client.paused_command.empty(); ++i) {
-    timer.expires_after(std::chrono::milliseconds(1));
-    boost::system::error_code ec;
-    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    if (client.killed || stopping_) break;
-    const std::vector<std::string> command = std::move(client.paused_command);
-    client.paused_command.clear();
-    const std::vector<std::string_view> args(command.begin(), command.end());
-    server_.Execute(client, args, reply);
-  }
-  if (!client.paused_command.empty()) {
-    client.paused_command.clear();
-    reply.Error("TRYAGAIN Slot paused for a migration handoff");
-  }
+  co_return open;
 }
 
 }  // namespace lattice::net

@@ -48,8 +48,21 @@ class ClientListener {
   asio::awaitable<void> TlsSession(tcp::socket socket);
   template <typename Stream>
   asio::awaitable<void> Session(Stream& stream);
-  asio::awaitable<void> WaitForRegions(server::ClientState& client, server::ReplyBuilder& reply);
-  asio::awaitable<void> WaitForUnpause(server::ClientState& client, server::ReplyBuilder& reply);
+  // A read of the client's socket that may still be in flight when the coroutine that started it
+  // moves on (one started while the client was blocked). Its handler cancels `wake`.
+  struct PendingRead {
+    bool outstanding = false;
+    bool done = false;
+    boost::system::error_code ec;
+    size_t bytes = 0;
+  };
+  // Holds a blocked client (server/blocking.h) until the registry served it, its deadline
+  // passed, or it closed; reads (and keeps in `held`) what it sends meanwhile, so a client that
+  // disconnects while blocked is noticed and removed. False: the connection ends.
+  template <typename Stream>
+  asio::awaitable<bool> WaitWhileBlocked(Stream& stream, server::ClientState& client,
+                                         std::vector<char>& buffer, std::string& held,
+                                         PendingRead& read, asio::steady_timer& wake);
   void Cron();
 
   asio::io_context& io_;

@@ -164,6 +164,9 @@ bool Node::EndOfBatch() {
 // The turn's cached wall-clock time is forgotten last, so nothing here reads a fresh one (which
 // would ask for another end of turn).
 bool Node::EndOfTurn() {
+  // Blocked clients the turn's peer ops, acknowledgements or cluster changes woke are served
+  // first: their pops are ops, logged below before their replies leave.
+  server_->ServeBlocked();
   bool durable = true;
   if (replication_ != nullptr) {
     if (Result<void> done = replication_->EndOfBatch(); !done.ok()) {

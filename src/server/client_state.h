@@ -51,22 +51,17 @@ struct ClientState {
   std::vector<WatchedKey> watched;
   bool watch_dirty = false;
 
-  // CRDT.WAIT: this replica's sequence number of the client's last write (0: none yet), and,
-  // while the client is blocked in CRDT.WAIT, what it waits for. The network layer holds the
-  // client's further commands until `wait` is cleared, and installs `wake_hook` to be called
-  // when peers' acknowledgements advance (or the client is closed).
+  // CRDT.WAIT: this replica's sequence number of the client's last write (0: none yet).
   uint64_t last_write_seq = 0;
-  struct Wait {
-    uint64_t seq = 0;
-    int64_t regions = 0;
-    int64_t deadline_ms = 0;  // 0: no timeout
-  };
-  std::optional<Wait> wait;
+  // Blocking commands (server/blocking.h): while the client waits in the Server's registry
+  // (Server::blocking().IsBlocked), the network layer holds its further commands and installs
+  // `wake_hook`, which the registry calls once the client is served, timed out or unblocked
+  // (and the close hook calls when the client is closed).
   std::function<void()> wake_hook;
 
   // Cluster mode: ASKING applies to the next command; READONLY is kept for READWRITE. A write to
   // a slot paused for a migration handoff is not run: the command is kept here and the network
-  // layer holds the client and runs it again (Cluster::Route).
+  // layer blocks the client until the slot is served again (Server::HoldPaused).
   bool asking = false;
   bool readonly = false;
   std::vector<std::string> paused_command;

@@ -99,7 +99,7 @@ void ServerSection(Server& server, Lines& out) {
 void ClientsSection(Server& server, Lines& out) {
   Add(out, "connected_clients", server.clients().size());
   AddSigned(out, "maxclients", server.config().maxclients());
-  Add(out, "blocked_clients", "0");
+  Add(out, "blocked_clients", server.blocking().size());
   Add(out, "tracking_clients", "0");
   Add(out, "pubsub_clients", "0");
   size_t watching = 0;
@@ -109,8 +109,10 @@ void ClientsSection(Server& server, Lines& out) {
     max_query_buffer = std::max(max_query_buffer, client->query_buffer_bytes);
   }
   Add(out, "watching_clients", watching);
-  Add(out, "clients_in_timeout_table", "0");
+  Add(out, "clients_in_timeout_table", server.blocking().with_timeout());
   Add(out, "total_watched_keys", server.watched_keys());
+  Add(out, "total_blocking_keys", server.blocking().blocking_keys());
+  Add(out, "total_blocking_keys_on_nokey", "0");
   Add(out, "client_recent_max_input_buffer", max_query_buffer);
   Add(out, "client_recent_max_output_buffer", "0");
 }

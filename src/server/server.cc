@@ -228,6 +228,7 @@ void Server::RegisterClient(ClientState* client) {
 
 void Server::UnregisterClient(ClientState* client) {
   Unwatch(*client);
+  blocking_.Remove(client);
   clients_.erase(client->id);
 }
 
@@ -266,24 +267,63 @@ void Server::TouchKey(int db, std::string_view key) {
 void Server::set_replication(Replication* replication) {
   replication_ = replication;
   if (replication_ == nullptr) return;
-  replication_->set_acks_hook([this] {
-    for (ClientState* client : ack_waiters_) {
-      if (client->wait.has_value() && client->wake_hook &&
-          replication_->RegionsHaving(client->wait->seq) >= client->wait->regions) {
-        client->wake_hook();
-      }
-    }
+  replication_->set_acks_hook([this] { blocking_.Wake(BlockChannel::kAcks); });
+}
+
+void Server::set_cluster(Cluster* cluster) {
+  cluster_ = cluster;
+  if (cluster_ == nullptr) return;
+  cluster_->set_routing_hook([this] {
+    blocking_.Wake(BlockChannel::kUnpause);
+    blocking_.WakeAllKeys();
   });
+}
+
+bool Server::MayBlock() const { return !executing_multi_ && !scripting_->running(); }
+
+void Server::ServeBlocked() {
+  if (execute_depth_ > 0 || scripting_->running()) return;
+  blocking_.ServeReady();
+}
+
+void Server::HoldPaused(ClientState& client, ReplyBuilder& reply) {
+  constexpr int64_t kHoldMaxMs = 30'000;
+  std::vector<std::string> held = std::move(client.paused_command);
+  client.paused_command.clear();
+  const Command* command = registry_.Find(held[0]);
+  LATTICE_ASSERT(command != nullptr);
+  CommandContext ctx(*this, client, reply, *command, clock_.NowMs());
+  BlockRequest request{.channel = BlockChannel::kUnpause,
+                       .deadline_ms = ctx.now_ms + kHoldMaxMs,
+                       .unblockable = false};
+  request.serve = [this, held](CommandContext& served) {
+    std::string* out = served.reply.buffer();
+    const size_t start = out->size();
+    const std::vector<std::string_view> views(held.begin(), held.end());
+    Execute(served.client, views, served.reply);
+    if (!served.client.paused_command.empty()) {
+      served.client.paused_command.clear();  // still paused: keep waiting
+      return false;
+    }
+    return out->size() > start;  // nothing written: it blocked (its new wait replaced this one)
+  };
+  request.timed_out = [](CommandContext& served) {
+    served.reply.Error("TRYAGAIN Slot paused for a migration handoff");
+  };
+  const std::vector<std::string_view> views(held.begin(), held.end());
+  blocking_.Block(ctx, views, std::move(request));
 }
 
 void Server::OnLocalOp(int db, std::string_view key, const crdt::KeyOp& op) {
   (void)op;
   TouchKey(db, key);
+  blocking_.OnKey(db, key);
 }
 
 void Server::OnRemoteOp(int db, std::string_view key, const crdt::KeyOp& op) {
   (void)op;
   TouchKey(db, key);
+  blocking_.OnKey(db, key);
 }
 
 void ReplyHelp(CommandContext& ctx, std::initializer_list<std::string_view> lines) {
@@ -335,6 +375,7 @@ void Server::Cron() {
   metrics_.Sample(clock_.NowMs(), {stats_.total_commands_processed, stats_.total_net_input_bytes,
                                    stats_.total_net_output_bytes});
   metrics_.ObserveMemory(util::AllocatedBytes());
+  blocking_.ExpireDue(clock_.NowMs());  // the network layer's timers come first; a backstop
 }
 
 void Server::RecordError(std::string_view reply_bytes) {
@@ -409,6 +450,13 @@ void Server::ExecQueued(ClientState& client, ReplyBuilder& reply) {
 }
 
 void Server::Execute(ClientState& client, ArgList args, ReplyBuilder& reply) {
+  ++execute_depth_;
+  ExecuteOne(client, args, reply);
+  --execute_depth_;
+  if (execute_depth_ == 0 && blocking_.has_ready()) ServeBlocked();
+}
+
+void Server::ExecuteOne(ClientState& client, ArgList args, ReplyBuilder& reply) {
   std::string* out = reply.buffer();
   const size_t reply_start = out->size();
   const Command* command = registry_.Find(args[0]);

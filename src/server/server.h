@@ -23,6 +23,7 @@
 #include "resp/reply_builder.h"
 #include "resp/request_parser.h"
 #include "server/acl.h"
+#include "server/blocking.h"
 #include "server/client_state.h"
 #include "server/command.h"
 #include "server/config.h"
@@ -119,8 +120,24 @@ class Server final : public KeyspaceObserver {
   const std::string& run_id() const { return run_id_; }
   int64_t start_ms() const { return start_ms_; }
 
-  // Runs one command for `client`, writing exactly one reply into `reply`.
+  // Runs one command for `client`, writing exactly one reply into `reply` (none when the
+  // client blocked: blocking().IsBlocked(), or a write was held: client.paused_command). After a
+  // top-level command, serves the blocked clients its writes woke (Valkey's order).
   void Execute(ClientState& client, ArgList args, ReplyBuilder& reply);
+
+  // Blocking commands (server/blocking.h). MayBlock: false inside EXEC and scripts, where a
+  // blocking command behaves as its non-blocking form (Valkey's CLIENT_DENY_BLOCKING).
+  BlockedClients& blocking() { return blocking_; }
+  const BlockedClients& blocking() const { return blocking_; }
+  bool MayBlock() const;
+  // Serves blocked clients whose keys or channels are ready (no-op inside a command or script):
+  // after each top-level command, and at the end of each event-loop turn (Node::EndOfTurn) for
+  // what peers, the cluster and the timer woke.
+  void ServeBlocked();
+  // A write held for a migration handoff pause (client.paused_command set): the client waits in
+  // the registry until the slot is served again (the command then runs, here or to -MOVED) or
+  // 30 s pass (-TRYAGAIN). The network layer calls it; the simulator holds writes itself.
+  void HoldPaused(ClientState& client, ReplyBuilder& reply);
 
   // Connections. The network layer owns each ClientState and registers it for its lifetime.
   uint64_t NextClientId() { return next_client_id_++; }
@@ -162,25 +179,26 @@ class Server final : public KeyspaceObserver {
   // KeyspaceObserver: every op and changed key invalidates the WATCHes on it.
   void OnLocalOp(int db, std::string_view key, const crdt::KeyOp& op) override;
   void OnRemoteOp(int db, std::string_view key, const crdt::KeyOp& op) override;
-  void OnKeyChanged(int db, std::string_view key) override { TouchKey(db, key); }
+  void OnKeyChanged(int db, std::string_view key) override {
+    TouchKey(db, key);
+    blocking_.OnKey(db, key);
+  }
 
   // Replication (src/store/replication.h), when the node runs with a data dir; may be null. The
   // Node (src/node/node.h) sets both; the command families read them.
   void set_replication(Replication* replication);
   Replication* replication() const { return replication_; }
-  // Clients blocked in CRDT.WAIT: woken (ClientState::wake_hook) when acknowledgements advance
-  // enough for them. The network layer removes a client when its wait ends.
-  void AddAckWaiter(ClientState* client) { ack_waiters_.push_back(client); }
-  void RemoveAckWaiter(ClientState* client) { std::erase(ack_waiters_, client); }
   // Cluster mode (src/cluster/cluster.h), when --cluster-enabled yes; may be null. Routes every
   // command before it runs.
-  void set_cluster(Cluster* cluster) { cluster_ = cluster; }
+  // The cluster's routing changes (a pause ends, a slot moves) wake held writes and keyed waiters.
+  void set_cluster(Cluster* cluster);
   Cluster* cluster() const { return cluster_; }
 
  private:
   bool CheckBeforeRun(ClientState& client, const Command& command, ArgList args,
                       ReplyBuilder& reply);
   bool CheckAcl(ClientState& client, const Command& command, ArgList args, ReplyBuilder& reply);
+  void ExecuteOne(ClientState& client, ArgList args, ReplyBuilder& reply);
   void Queue(ClientState& client, const Command& command, ArgList args, ReplyBuilder& reply);
   const Command* ResolveSubcommand(const Command& command, ArgList args, ReplyBuilder& reply);
   void RecordError(std::string_view reply_bytes);
@@ -200,7 +218,8 @@ class Server final : public KeyspaceObserver {
   std::map<std::pair<int, std::string>, std::vector<ClientState*>, std::less<>> watchers_;
   std::function<void()> shutdown_hook_;
   Replication* replication_ = nullptr;
-  std::vector<ClientState*> ack_waiters_;
+  BlockedClients blocking_{*this};
+  int execute_depth_ = 0;  // Execute calls in progress (EXEC and scripts nest them)
   Acl acl_;
   bool executing_multi_ = false;  // inside EXEC: ACL LOG context "multi"
   Cluster* cluster_ = nullptr;

@@ -186,7 +186,8 @@ std::string ClientInfoLine(const Server& server, const ClientState& client) {
   line += " fd=" + std::to_string(client.fd) + " name=" + client.name;
   line += " age=" + std::to_string((now_ms - client.created_ms) / 1000);
   line += " idle=" + std::to_string((now_ms - client.last_interaction_ms) / 1000);
-  line += " flags=N db=" + std::to_string(client.db);
+  line += server.blocking().IsBlocked(&client) ? " flags=b" : " flags=N";
+  line += " db=" + std::to_string(client.db);
   line += " sub=0 psub=0 ssub=0 multi=-1 watch=0";
   line += " qbuf=" + std::to_string(client.query_buffer_bytes) + " qbuf-free=0";
   line += " argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r";
@@ -370,6 +371,33 @@ void CmdClientKill(CommandContext& ctx, ArgList args) {
   ctx.reply.Integer(static_cast<int64_t>(victims.size()));
 }
 
+// CLIENT UNBLOCK id [TIMEOUT|ERROR]: ends another client's blocking command (server/blocking.h)
+// with its timeout reply or an -UNBLOCKED error; 1 when it was blocked, else 0.
+void CmdClientUnblock(CommandContext& ctx, ArgList args) {
+  bool error = false;
+  if (args.size() == 4) {
+    error = EqualsIgnoreCase(args[3], "error");
+    if (!error && !EqualsIgnoreCase(args[3], "timeout")) {
+      ctx.reply.Error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR");
+      return;
+    }
+  } else if (args.size() != 3) {
+    ctx.reply.Error(errors::kSyntax);
+    return;
+  }
+  int64_t id = 0;
+  if (!ParseInt64(args[2], &id)) {
+    ctx.reply.Error(errors::kNotInteger);
+    return;
+  }
+  ClientState* target = ctx.server.FindClient(static_cast<uint64_t>(id));
+  const bool unblocked =
+      target != nullptr &&
+      ctx.server.blocking().Unblock(
+          target, error ? "UNBLOCKED client unblocked via CLIENT UNBLOCK" : std::string_view());
+  ctx.reply.Integer(unblocked ? 1 : 0);
+}
+
 void CmdClientHelp(CommandContext& ctx, ArgList /*args*/) {
   ReplyHelp(ctx, {
                      "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -425,6 +453,7 @@ void RegisterConnectionFamily(CommandRegistry& registry) {
       {.name = "info", .arity = 2, .flags = kClientFlags, .acl = kConn | kAclSlow, .handler = &CmdClientInfo, .group = "connection", .summary = "Returns information about the connection.", .since = "6.2.0"},
       {.name = "list", .arity = -2, .flags = kAdmin | kClientFlags, .acl = kConn | kAclAdmin | kAclSlow | kAclDangerous, .handler = &CmdClientList, .group = "connection", .summary = "Lists open connections.", .since = "2.4.0"},
       {.name = "kill", .arity = -3, .flags = kAdmin | kClientFlags, .acl = kConn | kAclAdmin | kAclSlow | kAclDangerous, .handler = &CmdClientKill, .group = "connection", .summary = "Terminates open connections.", .since = "2.4.0"},
+      {.name = "unblock", .arity = -3, .flags = kAdmin | kClientFlags, .acl = kConn | kAclAdmin | kAclSlow | kAclDangerous, .handler = &CmdClientUnblock, .group = "connection", .summary = "Unblocks a client blocked by a blocking command from a different connection.", .since = "5.0.0"},
       {.name = "help", .arity = 2, .flags = kLoading | kStale, .acl = kConn | kAclSlow, .handler = &CmdClientHelp, .group = "connection", .summary = "Returns helpful text about the different subcommands.", .since = "5.0.0"},
   }});
   // clang-format on

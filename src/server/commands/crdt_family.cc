@@ -146,9 +146,9 @@ void CmdCrdtPeerList(CommandContext& ctx, ArgList /*args*/) {
 }
 
 // CRDT.WAIT regions timeout-ms: like WAIT, for regions. Replies at once when `regions` peers
-// already acknowledged the client's last write; otherwise marks the client blocked (no reply
-// yet): the network layer replies with the count when enough acknowledgements arrive or the
-// timeout (0: none) passes.
+// already acknowledged the client's last write; otherwise blocks the client (server/blocking.h)
+// until acknowledgements advance enough (Replication's acks hook wakes the kAcks channel) or the
+// timeout (0: none) passes, then replies with the count. CLIENT UNBLOCK ends it as WAIT's.
 void CmdCrdtWait(CommandContext& ctx, ArgList args) {
   int64_t regions = 0;
   if (!ParseInt64(args[1], &regions)) {
@@ -164,19 +164,27 @@ void CmdCrdtWait(CommandContext& ctx, ArgList args) {
     ctx.reply.Error("ERR timeout is negative");
     return;
   }
-  Replication* replication = ctx.server.replication();
-  if (replication == nullptr) {
+  if (ctx.server.replication() == nullptr) {
     ctx.reply.Error(kNotRunning);
     return;
   }
   const uint64_t seq = ctx.client.last_write_seq;
-  const int64_t have = replication->RegionsHaving(seq);
-  if (have >= regions) {
-    ctx.reply.Integer(have);
+  const auto have = [seq](CommandContext& c) { return c.server.replication()->RegionsHaving(seq); };
+  if (have(ctx) >= regions || !ctx.server.MayBlock()) {
+    ctx.reply.Integer(have(ctx));
     return;
   }
-  ctx.client.wait = ClientState::Wait{seq, regions, timeout_ms == 0 ? 0 : ctx.now_ms + timeout_ms};
-  ctx.server.AddAckWaiter(&ctx.client);
+  BlockRequest request{
+      .channel = BlockChannel::kAcks,
+      .deadline_ms =
+          timeout_ms == 0 ? 0 : ctx.now_ms + std::min(timeout_ms, INT64_MAX - ctx.now_ms)};
+  request.serve = [have, regions](CommandContext& c) {
+    if (have(c) < regions) return false;
+    c.reply.Integer(have(c));
+    return true;
+  };
+  request.timed_out = [have](CommandContext& c) { c.reply.Integer(have(c)); };
+  ctx.server.blocking().Block(ctx, args, std::move(request));
 }
 
 // ---- CRDT.CONFLICTS ---------------------------------------------------------------------------

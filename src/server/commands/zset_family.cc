@@ -903,6 +903,143 @@ void PopCommand(CommandContext& ctx, ArgList args, bool max) {
 void CmdZPopMin(CommandContext& ctx, ArgList args) { PopCommand(ctx, args, false); }
 void CmdZPopMax(CommandContext& ctx, ArgList args) { PopCommand(ctx, args, true); }
 
+// ---- ZMPOP, BZPOPMIN, BZPOPMAX, BZMPOP --------------------------------------------------------
+
+// A pop from the first non-empty sorted set of several keys (Valkey's genericZpopCommand).
+struct MultiPop {
+  std::vector<std::string> keys;
+  bool max = false;
+  int64_t count = -1;   // -1: BZPOPMIN/BZPOPMAX, one member replied flat as [key, member, score]
+  bool nested = false;  // ZMPOP/BZMPOP: [key, [[member, score], ...]]
+};
+
+// Pops from the first key holding a non-empty sorted set and replies; a key of another type met
+// first replies WRONGTYPE. False (nothing written) when every key is missing or empty.
+bool TryMultiPop(CommandContext& ctx, const MultiPop& pop) {
+  for (const std::string& key : pop.keys) {
+    const ZSetLookup lookup = LookupZSet(ctx, key);
+    if (lookup.wrong_type) {
+      ctx.reply.Error(errors::kWrongType);
+      return true;
+    }
+    if (lookup.zset == nullptr || lookup.zset->Size() == 0) {
+      continue;
+    }
+    const size_t size = lookup.zset->Size();
+    const size_t take = pop.count < 0 ? 1 : std::min<uint64_t>(pop.count, size);
+    const auto span = pop.max ? std::make_pair(size - take, size) : std::make_pair(size_t{0}, take);
+    const Items items = ItemsOfSpan(lookup.zset->index(), span, pop.max);
+    ctx.reply.Array(pop.nested ? 2 : 3);
+    ctx.reply.Bulk(key);
+    if (pop.nested) {
+      ctx.reply.Array(items.size());
+    }
+    for (const auto& [score, member] : items) {
+      if (pop.nested) {
+        ctx.reply.Array(2);
+      }
+      ctx.reply.Bulk(member);
+      ctx.reply.Double(score);
+    }
+    RemoveMembers(ctx, key, MembersOf(items));
+    return true;
+  }
+  return false;
+}
+
+// Whether some key holds a non-empty sorted set: a woken client runs its pop only then, as
+// Valkey wakes a client blocked on a zset only when the ready key holds one.
+bool AnyZSetReady(CommandContext& ctx, const std::vector<std::string>& keys) {
+  for (const std::string& key : keys) {
+    const ZSetLookup lookup = LookupZSet(ctx, key);
+    if (lookup.zset != nullptr && lookup.zset->Size() > 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// The blocking forms: pop now, or reply null where blocking is denied (MULTI, scripts), or block
+// until a key gets members (server/blocking.h) or the deadline passes (a null array).
+void BlockingPop(CommandContext& ctx, ArgList args, MultiPop pop, std::string_view timeout) {
+  const Result<int64_t> deadline_ms = ParseBlockTimeout(timeout, ctx.now_ms);
+  if (!deadline_ms.ok()) {
+    ctx.reply.Error(deadline_ms.error());
+    return;
+  }
+  if (TryMultiPop(ctx, pop)) {
+    return;
+  }
+  if (!ctx.server.MayBlock()) {
+    ctx.reply.NullArray();
+    return;
+  }
+  BlockRequest request{.keys = pop.keys, .deadline_ms = *deadline_ms};
+  request.serve = [pop = std::move(pop)](CommandContext& woken) {
+    return AnyZSetReady(woken, pop.keys) && TryMultiPop(woken, pop);
+  };
+  ctx.server.blocking().Block(ctx, args, std::move(request));
+}
+
+// BZPOPMIN/BZPOPMAX key [key ...] timeout
+void BlockingPopOne(CommandContext& ctx, ArgList args, bool max) {
+  MultiPop pop{.keys = {args.begin() + 1, args.end() - 1}, .max = max};
+  BlockingPop(ctx, args, std::move(pop), args.back());
+}
+void CmdBZPopMin(CommandContext& ctx, ArgList args) { BlockingPopOne(ctx, args, false); }
+void CmdBZPopMax(CommandContext& ctx, ArgList args) { BlockingPopOne(ctx, args, true); }
+
+// numkeys key [key ...] MIN|MAX [COUNT count] from args[numkeys_index], with Valkey's errors in
+// its order (zmpopGenericCommand).
+Result<MultiPop> ParseMultiPop(ArgList args, size_t numkeys_index) {
+  int64_t numkeys = 0;
+  if (!ParseInt64(args[numkeys_index], &numkeys) || numkeys < 1) {
+    return Unexpected(std::string("ERR numkeys should be greater than 0"));
+  }
+  if (static_cast<uint64_t>(numkeys) >= args.size() - numkeys_index - 1) {
+    return Unexpected(ErrorCode::kSyntax);  // no room for MIN|MAX after the keys
+  }
+  const size_t where = numkeys_index + static_cast<size_t>(numkeys) + 1;
+  MultiPop pop{.keys = {args.begin() + numkeys_index + 1, args.begin() + where}, .nested = true};
+  if (EqualsIgnoreCase(args[where], "max")) {
+    pop.max = true;
+  } else if (!EqualsIgnoreCase(args[where], "min")) {
+    return Unexpected(ErrorCode::kSyntax);
+  }
+  for (size_t j = where + 1; j < args.size(); ++j) {
+    if (pop.count != -1 || !EqualsIgnoreCase(args[j], "count") || j + 1 == args.size()) {
+      return Unexpected(ErrorCode::kSyntax);
+    }
+    if (!ParseInt64(args[++j], &pop.count) || pop.count < 1) {
+      return Unexpected(std::string("ERR count should be greater than 0"));
+    }
+  }
+  pop.count = std::max<int64_t>(pop.count, 1);
+  return pop;
+}
+
+// ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]
+void CmdZMPop(CommandContext& ctx, ArgList args) {
+  Result<MultiPop> pop = ParseMultiPop(args, 1);
+  if (!pop.ok()) {
+    ctx.reply.Error(pop.error());
+    return;
+  }
+  if (!TryMultiPop(ctx, *pop)) {
+    ctx.reply.NullArray();
+  }
+}
+
+// BZMPOP timeout numkeys key [key ...] MIN|MAX [COUNT count]
+void CmdBZMPop(CommandContext& ctx, ArgList args) {
+  Result<MultiPop> pop = ParseMultiPop(args, 2);
+  if (!pop.ok()) {
+    ctx.reply.Error(pop.error());
+    return;
+  }
+  BlockingPop(ctx, args, std::move(*pop), args[1]);
+}
+
 // ---- ZUNION, ZINTER, ZDIFF and their STORE forms, ZINTERCARD ---------------------------------
 
 enum class SetOp { kUnion, kInter, kDiff };
@@ -1425,6 +1562,21 @@ void RegisterZSetFamily(CommandRegistry& registry) {
       "Removes and returns the members with the lowest scores.", "O(log(N)*M)");
   add("zpopmax", -2, kWrite | kFast, kOne, kWriteAcl | kAclFast, &CmdZPopMax, "5.0.0",
       "Removes and returns the members with the highest scores.", "O(log(N)*M)");
+  add("zmpop", -4, kWrite | kMovableKeys, kNumKeys, kWriteAcl | kAclSlow, &CmdZMPop, "7.0.0",
+      "Returns the highest- or lowest-scoring members from one or more sorted sets after "
+      "removing them.", "O(K) + O(M*log(N))");
+  add("bzpopmin", -3, kWrite | kFast | kBlocking, KeySpec{.first = 1, .last = -2, .step = 1},
+      kWriteAcl | kAclFast | kAclBlocking, &CmdBZPopMin, "5.0.0",
+      "Removes and returns the member with the lowest score from one or more sorted sets. "
+      "Blocks until a member is available otherwise.", "O(log(N))");
+  add("bzpopmax", -3, kWrite | kFast | kBlocking, KeySpec{.first = 1, .last = -2, .step = 1},
+      kWriteAcl | kAclFast | kAclBlocking, &CmdBZPopMax, "5.0.0",
+      "Removes and returns the member with the highest score from one or more sorted sets. "
+      "Blocks until a member is available otherwise.", "O(log(N))");
+  add("bzmpop", -5, kWrite | kBlocking | kMovableKeys, KeySpec{.numkeys_index = 2},
+      kWriteAcl | kAclSlow | kAclBlocking, &CmdBZMPop, "7.0.0",
+      "Removes and returns a member by score from one or more sorted sets. Blocks until a "
+      "member is available otherwise.", "O(K) + O(M*log(N))");
   add("zrem", -3, kWrite | kFast, kOne, kWriteAcl | kAclFast, &CmdZRem, "1.2.0",
       "Removes one or more members from a sorted set.", "O(M*log(N))");
   add("zremrangebyrank", 4, kWrite, kOne, kWriteAcl | kAclSlow, &CmdZRemRangeByRank, "2.0.0",

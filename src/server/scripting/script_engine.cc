@@ -299,7 +299,9 @@ std::string ScriptEngine::CallCommand(std::vector<std::string>& args, std::strin
     return {};
   }
   const uint32_t flags = command->spec.flags | target->spec.flags;
-  if (flags & (kNoScript | kBlocking)) {
+  // Blocking commands run (Valkey allows them): inside a script they never block
+  // (Server::MayBlock) and reply as on timeout.
+  if (flags & kNoScript) {
     *error = "This Redis command is not allowed from script";
     return {};
   }
