@@ -353,7 +353,10 @@ Result<crdt::Key> GetIncrement(In& in, const Header& h, Dot first) {
   if (!in.ok()) {
     return Corrupt("op truncated");
   }
-  return detail::IncrementDelta(first, epoch, total);
+  // One increment with checked dots is canonical as it stands: built directly, it equals what
+  // IncrementDelta's mutator run gives (tests/store/peer_apply_test.cc compares them).
+  return crdt::Key::OfStringCell(
+      crdt::StringCell::OfIncrement(crdt::IncEntry{first, epoch, total, 0}));
 }
 
 Result<crdt::Key> GetSetAdds(In& in, const Header& h) {
@@ -361,19 +364,22 @@ Result<crdt::Key> GetSetAdds(In& in, const Header& h) {
   if (!in.ok() || count != h.dot_count) {
     return Corrupt("set adds: member count is not the op's dot count");
   }
-  std::vector<std::pair<std::string, Dot>> members;
+  // Members sorted and distinct, each with one own dot: built directly (as the local SADD builds
+  // its delta), the set equals what SetAddsDelta's mutator run gives.
+  crdt::OrSet set;
   std::vector<bool> used(count, false);
+  std::string previous;
   for (uint64_t i = 0; i < count; ++i) {
-    auto name = GetText(in);
-    CODEC_RETURN_IF_ERROR(name);
+    const std::string_view name = in.Bytes();
     const uint64_t index = in.Varint();
-    if (!in.ok() || index >= count || used[index] || (i > 0 && *name <= members.back().first)) {
+    if (!in.ok() || index >= count || used[index] || (i > 0 && name <= previous)) {
       return Corrupt("set adds: members not sorted and distinct, or dots not the op's own");
     }
     used[index] = true;
-    members.emplace_back(std::move(*name), Dot{h.origin, h.first_seq + index});
+    previous.assign(name);
+    set.Put(previous, Dot{h.origin, h.first_seq + index});
   }
-  return detail::SetAddsDelta(members);
+  return crdt::Key::OfSet({}, std::move(set));
 }
 
 Result<crdt::Key> GetPayload(Kind kind, In& in, const Header& h) {
@@ -389,10 +395,13 @@ Result<crdt::Key> GetPayload(Kind kind, In& in, const Header& h) {
     case kIncr:
       return GetIncrement(in, h, first);
     case kHSet: {
-      auto field = GetText(in);
+      // One plain field entry, built directly as the kSet entry is.
+      const std::string_view field = in.Bytes();
       auto value = GetText(in);
       CODEC_RETURN_IF_ERROR(value);
-      return detail::HashEntryDelta(*field, *value, h.hlc, first);
+      crdt::OrHash hash;
+      hash.Put(field, crdt::StringCell::OfEntry({std::move(*value), h.hlc, first}));
+      return crdt::Key::OfHash({}, std::move(hash));
     }
     case kSAdd:
       return GetSetAdds(in, h);
@@ -404,7 +413,9 @@ Result<crdt::Key> GetPayload(Kind kind, In& in, const Header& h) {
       if (!in.ok() || std::isnan(score)) {
         return Corrupt("score truncated or NaN");
       }
-      return detail::ScoreEntryDelta(*member, score, h.hlc, first);
+      crdt::SortedSet zset;
+      zset.Put(*member, crdt::ScoreCell::OfEntry({score, h.hlc, first}));
+      return crdt::Key::OfZSet({}, std::move(zset));
     }
     default: {
       const std::string_view state = in.Bytes();
