@@ -80,6 +80,15 @@ class In : public ByteReader {
   }
 };
 
+// CODEC_RETURN_IF_ERROR for a Result held in a variable: checked where it is, not copied (a
+// copy of a decoded delta or context costs as much as building it).
+#define OP_RETURN_IF_ERROR(result)           \
+  do {                                       \
+    if (!(result).ok()) {                    \
+      return Unexpected((result).error());   \
+    }                                        \
+  } while (0)
+
 Unexpected Corrupt(std::string_view what) {
   return Unexpected(ErrorCode::kCorrupt, std::string(what));
 }
@@ -389,7 +398,7 @@ Result<crdt::Key> GetPayload(Kind kind, In& in, const Header& h) {
       // One entry with a checked dot is canonical as it stands: built directly (as the local
       // in-place SET builds its delta), it equals what StringEntryDelta's mutator run gives.
       auto value = GetText(in);
-      CODEC_RETURN_IF_ERROR(value);
+      OP_RETURN_IF_ERROR(value);
       return crdt::Key::OfString({std::move(*value), h.hlc, first});
     }
     case kIncr:
@@ -398,7 +407,7 @@ Result<crdt::Key> GetPayload(Kind kind, In& in, const Header& h) {
       // One plain field entry, built directly as the kSet entry is.
       const std::string_view field = in.Bytes();
       auto value = GetText(in);
-      CODEC_RETURN_IF_ERROR(value);
+      OP_RETURN_IF_ERROR(value);
       crdt::OrHash hash;
       hash.Put(field, crdt::StringCell::OfEntry({std::move(*value), h.hlc, first}));
       return crdt::Key::OfHash({}, std::move(hash));
@@ -444,7 +453,7 @@ Result<void> GetBody(In& in, const Header& h, size_t body_bytes, OpRecord& out) 
   CODEC_RETURN_IF_ERROR(CheckHeader(h, body_bytes));
   const uint64_t db = in.Varint();
   auto key = GetText(in);
-  CODEC_RETURN_IF_ERROR(key);
+  OP_RETURN_IF_ERROR(key);
   const uint8_t tag = in.Byte();
   const auto kind = static_cast<Kind>(tag & kKindMask);
   if (!in.ok() || db > UINT32_MAX || kind >= kKindEnd ||
@@ -457,13 +466,13 @@ Result<void> GetBody(In& in, const Header& h, size_t body_bytes, OpRecord& out) 
   crdt::KeyOp& op = out.op;
   if ((tag & kHasPolicies) != 0) {
     auto policies = GetPolicies(in);
-    CODEC_RETURN_IF_ERROR(policies);
+    OP_RETURN_IF_ERROR(policies);
     op.policies = *policies;
   }
   auto context = GetContext(in, (tag & kHasContext) != 0, h);
-  CODEC_RETURN_IF_ERROR(context);
+  OP_RETURN_IF_ERROR(context);
   auto delta = GetPayload(kind, in, h);
-  CODEC_RETURN_IF_ERROR(delta);
+  OP_RETURN_IF_ERROR(delta);
   out.db = static_cast<uint32_t>(db);
   out.key = std::move(*key);
   op.delta = std::move(*delta);
@@ -525,7 +534,7 @@ Result<RecordView> ParseRecord(std::string_view bytes) {
   view.header.dot_count = in.Varint();
   view.header.hlc = in.Fixed64();
   auto deps = GetDeps(in);
-  CODEC_RETURN_IF_ERROR(deps);
+  OP_RETURN_IF_ERROR(deps);
   view.deps = std::move(*deps);
   view.body = bytes.substr(in.pos());
   return view;
@@ -630,7 +639,7 @@ const std::string& CacheWire(OpRecord& op) {
 
 Result<OpRecord> DecodeOp(std::string_view bytes) {
   auto view = ParseRecord(bytes);
-  CODEC_RETURN_IF_ERROR(view);
+  OP_RETURN_IF_ERROR(view);
   OpRecord out;
   CODEC_RETURN_IF_ERROR(DecodeBody(view->body, view->header, out));
   out.deps = std::move(view->deps);
@@ -754,9 +763,9 @@ Result<OpBatch> DecodeOpBatch(std::string_view bytes, ReplicaId sender) {
   BatchState state;
   for (uint64_t i = 0; i < count; ++i) {
     auto header = GetBatchHeader(in, sender, state);
-    CODEC_RETURN_IF_ERROR(header);
+    OP_RETURN_IF_ERROR(header);
     auto deps = GetDeps(in);
-    CODEC_RETURN_IF_ERROR(deps);
+    OP_RETURN_IF_ERROR(deps);
     if (deps->Get(header->origin) == 0 && header->first_seq > 1) {
       deps->Set(header->origin, header->first_seq - 1);
     }
