@@ -80,6 +80,15 @@ class In : public ByteReader {
   }
 };
 
+// CODEC_RETURN_IF_ERROR for a Result held in a variable: checked where it is, not copied (a
+// copy of a decoded delta or context costs as much as building it).
+#define OP_RETURN_IF_ERROR(result)           \
+  do {                                       \
+    if (!(result).ok()) {                    \
+      return Unexpected((result).error());   \
+    }                                        \
+  } while (0)
+
 Unexpected Corrupt(std::string_view what) {
   return Unexpected(ErrorCode::kCorrupt, std::string(what));
 }
@@ -353,7 +362,10 @@ Result<crdt::Key> GetIncrement(In& in, const Header& h, Dot first) {
   if (!in.ok()) {
     return Corrupt("op truncated");
   }
-  return detail::IncrementDelta(first, epoch, total);
+  // One increment with checked dots is canonical as it stands: built directly, it equals what
+  // IncrementDelta's mutator run gives (tests/store/peer_apply_test.cc compares them).
+  return crdt::Key::OfStringCell(
+      crdt::StringCell::OfIncrement(crdt::IncEntry{first, epoch, total, 0}));
 }
 
 Result<crdt::Key> GetSetAdds(In& in, const Header& h) {
@@ -361,19 +373,22 @@ Result<crdt::Key> GetSetAdds(In& in, const Header& h) {
   if (!in.ok() || count != h.dot_count) {
     return Corrupt("set adds: member count is not the op's dot count");
   }
-  std::vector<std::pair<std::string, Dot>> members;
+  // Members sorted and distinct, each with one own dot: built directly (as the local SADD builds
+  // its delta), the set equals what SetAddsDelta's mutator run gives.
+  crdt::OrSet set;
   std::vector<bool> used(count, false);
+  std::string previous;
   for (uint64_t i = 0; i < count; ++i) {
-    auto name = GetText(in);
-    CODEC_RETURN_IF_ERROR(name);
+    const std::string_view name = in.Bytes();
     const uint64_t index = in.Varint();
-    if (!in.ok() || index >= count || used[index] || (i > 0 && *name <= members.back().first)) {
+    if (!in.ok() || index >= count || used[index] || (i > 0 && name <= previous)) {
       return Corrupt("set adds: members not sorted and distinct, or dots not the op's own");
     }
     used[index] = true;
-    members.emplace_back(std::move(*name), Dot{h.origin, h.first_seq + index});
+    previous.assign(name);
+    set.Put(previous, Dot{h.origin, h.first_seq + index});
   }
-  return detail::SetAddsDelta(members);
+  return crdt::Key::OfSet({}, std::move(set));
 }
 
 Result<crdt::Key> GetPayload(Kind kind, In& in, const Header& h) {
@@ -383,16 +398,19 @@ Result<crdt::Key> GetPayload(Kind kind, In& in, const Header& h) {
       // One entry with a checked dot is canonical as it stands: built directly (as the local
       // in-place SET builds its delta), it equals what StringEntryDelta's mutator run gives.
       auto value = GetText(in);
-      CODEC_RETURN_IF_ERROR(value);
+      OP_RETURN_IF_ERROR(value);
       return crdt::Key::OfString({std::move(*value), h.hlc, first});
     }
     case kIncr:
       return GetIncrement(in, h, first);
     case kHSet: {
-      auto field = GetText(in);
+      // One plain field entry, built directly as the kSet entry is.
+      const std::string_view field = in.Bytes();
       auto value = GetText(in);
-      CODEC_RETURN_IF_ERROR(value);
-      return detail::HashEntryDelta(*field, *value, h.hlc, first);
+      OP_RETURN_IF_ERROR(value);
+      crdt::OrHash hash;
+      hash.Put(field, crdt::StringCell::OfEntry({std::move(*value), h.hlc, first}));
+      return crdt::Key::OfHash({}, std::move(hash));
     }
     case kSAdd:
       return GetSetAdds(in, h);
@@ -404,7 +422,9 @@ Result<crdt::Key> GetPayload(Kind kind, In& in, const Header& h) {
       if (!in.ok() || std::isnan(score)) {
         return Corrupt("score truncated or NaN");
       }
-      return detail::ScoreEntryDelta(*member, score, h.hlc, first);
+      crdt::SortedSet zset;
+      zset.Put(*member, crdt::ScoreCell::OfEntry({score, h.hlc, first}));
+      return crdt::Key::OfZSet({}, std::move(zset));
     }
     default: {
       const std::string_view state = in.Bytes();
@@ -433,7 +453,7 @@ Result<void> GetBody(In& in, const Header& h, size_t body_bytes, OpRecord& out) 
   CODEC_RETURN_IF_ERROR(CheckHeader(h, body_bytes));
   const uint64_t db = in.Varint();
   auto key = GetText(in);
-  CODEC_RETURN_IF_ERROR(key);
+  OP_RETURN_IF_ERROR(key);
   const uint8_t tag = in.Byte();
   const auto kind = static_cast<Kind>(tag & kKindMask);
   if (!in.ok() || db > UINT32_MAX || kind >= kKindEnd ||
@@ -446,13 +466,13 @@ Result<void> GetBody(In& in, const Header& h, size_t body_bytes, OpRecord& out) 
   crdt::KeyOp& op = out.op;
   if ((tag & kHasPolicies) != 0) {
     auto policies = GetPolicies(in);
-    CODEC_RETURN_IF_ERROR(policies);
+    OP_RETURN_IF_ERROR(policies);
     op.policies = *policies;
   }
   auto context = GetContext(in, (tag & kHasContext) != 0, h);
-  CODEC_RETURN_IF_ERROR(context);
+  OP_RETURN_IF_ERROR(context);
   auto delta = GetPayload(kind, in, h);
-  CODEC_RETURN_IF_ERROR(delta);
+  OP_RETURN_IF_ERROR(delta);
   out.db = static_cast<uint32_t>(db);
   out.key = std::move(*key);
   op.delta = std::move(*delta);
@@ -514,7 +534,7 @@ Result<RecordView> ParseRecord(std::string_view bytes) {
   view.header.dot_count = in.Varint();
   view.header.hlc = in.Fixed64();
   auto deps = GetDeps(in);
-  CODEC_RETURN_IF_ERROR(deps);
+  OP_RETURN_IF_ERROR(deps);
   view.deps = std::move(*deps);
   view.body = bytes.substr(in.pos());
   return view;
@@ -619,7 +639,7 @@ const std::string& CacheWire(OpRecord& op) {
 
 Result<OpRecord> DecodeOp(std::string_view bytes) {
   auto view = ParseRecord(bytes);
-  CODEC_RETURN_IF_ERROR(view);
+  OP_RETURN_IF_ERROR(view);
   OpRecord out;
   CODEC_RETURN_IF_ERROR(DecodeBody(view->body, view->header, out));
   out.deps = std::move(view->deps);
@@ -743,9 +763,9 @@ Result<OpBatch> DecodeOpBatch(std::string_view bytes, ReplicaId sender) {
   BatchState state;
   for (uint64_t i = 0; i < count; ++i) {
     auto header = GetBatchHeader(in, sender, state);
-    CODEC_RETURN_IF_ERROR(header);
+    OP_RETURN_IF_ERROR(header);
     auto deps = GetDeps(in);
-    CODEC_RETURN_IF_ERROR(deps);
+    OP_RETURN_IF_ERROR(deps);
     if (deps->Get(header->origin) == 0 && header->first_seq > 1) {
       deps->Set(header->origin, header->first_seq - 1);
     }

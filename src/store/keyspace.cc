@@ -544,8 +544,8 @@ Result<std::optional<Keyspace::CounterIncrement>> Keyspace::IncrCounter(int db,
   BeginChange();
   Table* table = TableFor(db, key, /*create=*/true);
   auto it = table->find(key);
-  if (it != table->end() && ((*it)->collection() || (!(*it)->compact() &&
-                                                     !(*it)->full().PlainIncrementable(now_ms)))) {
+  if (it != table->end() &&
+      ((*it)->collection() || (!(*it)->compact() && !(*it)->full().PlainIncrementable(now_ms)))) {
     return std::optional<CounterIncrement>();  // a compact collection, or not a plain counter
   }
   current_policies_ = PoliciesFor(db, key);
@@ -828,12 +828,17 @@ void Keyspace::ApplyRemote(int db, std::string_view key, const crdt::KeyOp& op) 
   (void)hlc_.Update(op.hlc, crdt::HlcPhysicalMs(hlc_.last()));
   Table* table = TableFor(db, key, /*create=*/true);
   auto it = table->find(key);
-  const ConflictLog::Remote remote = ConflictLog::Remote::Of(op);
-  const bool judged = db != system_db();  // policy entries are not conflicts an operator reads
   if (it == table->end()) {
     it = table->emplace(StoredKey::NewFull(key, crdt::Key())).first;
     ++dbs_[db]->size;
   }
+  if (ApplyDirect(db, *table, it, op)) {
+    ++stats_.remote_in_place;
+    for (KeyspaceObserver* observer : observers_) observer->OnRemoteOp(db, key, op);
+    return;
+  }
+  const ConflictLog::Remote remote = ConflictLog::Remote::Of(op);
+  const bool judged = db != system_db();  // policy entries are not conflicts an operator reads
   crdt::Key& state = ToFull(it);
   const ConflictLog::Before before =
       judged ? ConflictLog::Capture(state.empty() ? nullptr : &state, remote)
@@ -849,6 +854,41 @@ void Keyspace::ApplyRemote(int db, std::string_view key, const crdt::KeyOp& op) 
   Settle(db, *table, it);
   SystemChanged(db);
   for (KeyspaceObserver* observer : observers_) observer->OnRemoteOp(db, key, op);
+}
+
+// The direct apply paths (docs/replication.md, "Applying an op"): a SET that observed a compact
+// string's one entry is assigned in place; a full key takes Key::ApplyInPlace. Either gives the
+// state and context ApplyRemote's join would, and records no conflict: the op observed every dot
+// of what it replaces, so no local write was concurrent with it. Compact collections, the system
+// db and ops under non-default policies take the join.
+bool Keyspace::ApplyDirect(int db, Table& table, Table::iterator it, const crdt::KeyOp& op) {
+  if (!direct_apply_ || db == system_db() || (*it)->collection() ||
+      !(op.policies == crdt::Policies{})) {
+    return false;
+  }
+  if ((*it)->compact_string()) {
+    if (!op.delta.PlainString() || op.dot_count != 1) {
+      return false;
+    }
+    const crdt::RegisterEntry<std::string>& head = *op.delta.string().Winner();
+    const std::optional<uint64_t> packed = replicas_.Pack(head.dot);
+    if (!packed.has_value() || head.value.size() >= 0x80000000u || context_.Contains(head.dot) ||
+        !op.context.Contains(replicas_.Unpack((*it)->packed_dot()))) {
+      return false;
+    }
+    auto& slot = const_cast<StoredKeyPtr&>(*it);
+    if (!slot->AssignInPlace(head.value, head.hlc, *packed)) {
+      slot.reset(StoredKey::NewCompact(slot->name(), head.value, head.hlc, *packed));
+    }
+    context_.Join(op.context);
+    return true;
+  }
+  if (!(*it)->full().ApplyInPlace(op, context_)) {
+    return false;
+  }
+  Reindex(db, (*it)->name(), **it);
+  Settle(db, table, it);
+  return true;
 }
 
 void Keyspace::JoinState(int db, std::string_view key, const crdt::Key& theirs,

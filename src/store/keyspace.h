@@ -96,10 +96,11 @@ VisibleValue ReadVisible(const crdt::Key& key, int64_t now_ms);
 VisibleValue ReadVisible(const KeyRef& key, int64_t now_ms);
 
 struct KeyspaceStats {
-  uint64_t expired_keys = 0;    // keys reclaimed because their TTL passed
-  uint64_t expired_fields = 0;  // hash fields reclaimed because their TTL passed
-  uint64_t local_ops = 0;       // ops originated here
-  uint64_t remote_ops = 0;      // ops applied from peers
+  uint64_t expired_keys = 0;     // keys reclaimed because their TTL passed
+  uint64_t expired_fields = 0;   // hash fields reclaimed because their TTL passed
+  uint64_t local_ops = 0;        // ops originated here
+  uint64_t remote_ops = 0;       // ops applied from peers
+  uint64_t remote_in_place = 0;  // of those, applied by a direct path (no join)
 };
 
 class Keyspace {
@@ -219,8 +220,11 @@ class Keyspace {
   // Nothing is written for a value of type kNone beyond the DEL. `value` must not point into this
   // keyspace (the tables may rehash while writing): pass a copy made by ReadVisible.
   void WriteVisible(int db, std::string_view key, const VisibleValue& value, int64_t now_ms);
-  // Applies a peer's op (a delta join). Creates or drops the entry as needed.
+  // Applies a peer's op: the common shapes directly (ApplyDirect), anything else by a delta
+  // join. Creates or drops the entry as needed.
   void ApplyRemote(int db, std::string_view key, const crdt::KeyOp& op);
+  // Tests only: false sends every remote op through the join (the reference of the direct paths).
+  void set_direct_apply_for_testing(bool direct) { direct_apply_ = direct; }
 
   // Joins state received whole (a snapshot): Key::Join(theirs, context(), theirs_context) on
   // `key`, creating or dropping the entry as needed, and records the conflicts the join decides
@@ -371,6 +375,9 @@ class Keyspace {
   void VisitTable(const Table& table,
                   const std::function<void(const std::string&, const crdt::Key&)>& visit) const;
   void Unindex(int db, std::string_view key);
+  // ApplyRemote's direct paths for the entry at `it` (created empty if it was missing): false,
+  // with nothing changed, when the op or the entry needs the join.
+  bool ApplyDirect(int db, Table& table, Table::iterator it, const crdt::KeyOp& op);
   void JoinWith(int db, std::string_view key, const crdt::Key& theirs,
                 const crdt::DotContext& theirs_context, bool imported);
   void Ship(int db, std::string_view key, const crdt::KeyOp& op);
@@ -396,6 +403,7 @@ class Keyspace {
   PolicyTable policy_table_;
   ConflictLog conflicts_;
   crdt::Policies current_policies_;  // of the key the current write opened
+  bool direct_apply_ = true;         // ApplyRemote's direct paths (tests turn them off)
   std::vector<bool> hidden_slots_ = std::vector<bool>(kSlotCount);
   size_t hidden_slot_count_ = 0;
   std::vector<std::unique_ptr<Table>> dropped_;  // tables of dropped slots, freed lazily

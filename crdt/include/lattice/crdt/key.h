@@ -135,6 +135,12 @@ class Key {
     key.string_ = StringCell::OfEntry(std::move(head));
     return key;
   }
+  // A key holding only the string cell `cell` (a decoded remote increment's delta).
+  static Key OfStringCell(StringCell cell) {
+    Key key;
+    key.string_ = std::move(cell);
+    return key;
+  }
   // A key holding only one collection incarnation, `created` and its object (the state of a
   // compact stored collection; the keyspace's storage, not a write path).
   static Key OfHash(CreationCell created, OrHash hash) {
@@ -213,6 +219,12 @@ class Key {
 
   // Remote ops and state transfer. Apply joins with JoinDelta: O(delta log n).
   void Apply(const KeyOp& op, DotContext& shard);
+  // Apply done in place for the common op shapes (docs/crdt.md, "Applying a remote op in
+  // place"): a string assignment or increment on a key holding only its string cell, and HSET /
+  // SADD / ZADD of plain elements on a key holding only that type, whose context observed exactly
+  // the elements' old dots. The same state and shard context as Apply; false, with nothing
+  // changed, for anything else (the caller then calls Apply).
+  bool ApplyInPlace(const KeyOp& op, DotContext& shard);
   void Join(const Key& other, const DotContext& mine, const DotContext& theirs);
   // The same result as Join(delta, mine, theirs), but it joins only the collection elements
   // that `delta` holds or that hold a dot `theirs` covers, so its cost is O(|delta| + |theirs|)

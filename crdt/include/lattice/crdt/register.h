@@ -133,6 +133,13 @@ class Register {
     r.head_ = std::move(head);
     return r;
   }
+  // A register holding only the increment `inc` (what IncrementDelta gives: a remote INCRBY's
+  // delta, built directly by the op decoder).
+  static Register OfIncrement(const IncEntry& inc) {
+    Register r;
+    r.rest_.Mutable().incs.push_back(inc);
+    return r;
+  }
 
   // Delta builders: they do not modify *this. Each adds the dots it covers to `context`.
   Register AssignDelta(V value, WriteStamp& stamp, DotContext& context) const;
@@ -145,6 +152,12 @@ class Register {
                                     DotContext& context);
 
   void Join(const Register& other, const DotContext& mine, const DotContext& theirs);
+  // Join(delta, mine, theirs) in place, for the two shapes a remote op usually brings: `delta`
+  // one plain entry that observed everything *this holds (it replaces *this), or one increment
+  // whose context covers, of *this, at most the previous total of its own chain (it replaces
+  // that total or joins the chain list). False, with nothing changed, for any other case or
+  // when `mine` already covers the delta's dot (then the full Join decides).
+  bool JoinSimple(const Register& delta, const DotContext& mine, const DotContext& theirs);
   // Drops what cannot matter once `stable` is causally stable (see docs/crdt.md).
   void Compact(const VersionVector& stable);
   size_t MetadataItems() const;
@@ -423,6 +436,61 @@ void Register<V>::Join(const Register& other, const DotContext& mine, const DotC
     }
   }
   Store(std::move(entries), std::move(tombs), std::move(incs), std::move(observed));
+}
+
+template <typename V>
+bool Register<V>::JoinSimple(const Register& delta, const DotContext& mine,
+                             const DotContext& theirs) {
+  const RegisterRest<V>* d = delta.rest_.get();
+  if (delta.head_.dot.valid() && d == nullptr) {
+    // An assignment: Join keeps no entry of ours (theirs covers every dot), no tombstone, no
+    // increment, and so no offsets; it keeps the delta's entry (mine has not seen it).
+    if (mine.Contains(delta.head_.dot)) {
+      return false;
+    }
+    bool observed = true;
+    ForEachDot([&](Dot dot) { observed = observed && theirs.Contains(dot); });
+    if (!observed) {
+      return false;
+    }
+    head_ = delta.head_;
+    rest_.Reset();
+    return true;
+  }
+  if (delta.head_.dot.valid() || d == nullptr || d->incs.size() != 1 || !d->more.empty() ||
+      !d->tombs.empty() || !d->observed.empty()) {
+    return false;
+  }
+  // An increment: Join keeps every item of ours theirs does not cover; only the chain's previous
+  // total may be covered (it is replaced, in its sorted place), and nothing else changes.
+  const IncEntry& next = d->incs.front();
+  if (mine.Contains(next.dot) || (head_.dot.valid() && theirs.Contains(head_.dot))) {
+    return false;
+  }
+  IncEntry* replaced = nullptr;
+  if (RegisterRest<V>* rest = rest_.get()) {
+    for (const Entry& e : rest->more) {
+      if (theirs.Contains(e.dot)) return false;
+    }
+    for (const Tomb& t : rest->tombs) {
+      if (theirs.Contains(t.dot)) return false;
+    }
+    for (IncEntry& inc : rest->incs) {
+      const bool chain = inc.dot.replica == next.dot.replica && inc.epoch == next.epoch;
+      const bool covered = theirs.Contains(inc.dot);
+      if (chain != covered || (chain && replaced != nullptr)) {
+        return false;  // two totals of one chain would stay, or another item would go
+      }
+      if (chain) replaced = &inc;
+    }
+  }
+  if (replaced != nullptr) {
+    *replaced = next;
+  } else {
+    std::vector<IncEntry>& incs = rest_.Mutable().incs;
+    incs.insert(std::upper_bound(incs.begin(), incs.end(), next, detail::IncLess), next);
+  }
+  return true;
 }
 
 template <typename V>
