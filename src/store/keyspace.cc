@@ -544,8 +544,8 @@ Result<std::optional<Keyspace::CounterIncrement>> Keyspace::IncrCounter(int db,
   BeginChange();
   Table* table = TableFor(db, key, /*create=*/true);
   auto it = table->find(key);
-  if (it != table->end() && ((*it)->collection() || (!(*it)->compact() &&
-                                                     !(*it)->full().PlainIncrementable(now_ms)))) {
+  if (it != table->end() &&
+      ((*it)->collection() || (!(*it)->compact() && !(*it)->full().PlainIncrementable(now_ms)))) {
     return std::optional<CounterIncrement>();  // a compact collection, or not a plain counter
   }
   current_policies_ = PoliciesFor(db, key);
@@ -1045,6 +1045,16 @@ uint64_t Keyspace::Size(int db) const {
 }
 
 uint64_t Keyspace::VolatileCount(int db) const { return dbs_[db]->expiry_of.size(); }
+
+int64_t Keyspace::SampleAverageTtlMs(int db, int64_t now_ms, size_t samples) const {
+  int64_t sum = 0;
+  size_t seen = 0;
+  for (auto it = dbs_[db]->expiry_of.begin(); it != dbs_[db]->expiry_of.end() && seen < samples;
+       ++it, ++seen) {
+    sum += std::max<int64_t>(0, it->second - now_ms);
+  }
+  return seen == 0 ? 0 : sum / static_cast<int64_t>(seen);
+}
 
 uint64_t Keyspace::FieldTtlKeyCount(int db) const { return dbs_[db]->field_ttl_keys.size(); }
 
