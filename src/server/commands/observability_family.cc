@@ -53,23 +53,36 @@ uint64_t RedactedArgs(const Command& command, ArgList args) {
 
 }  // namespace
 
+namespace {
+
+// The slow log entry and latency event of a command that was slow or ran with the monitor on.
+[[gnu::noinline]] void ObserveSlowCommand(Server& server, bool log_slow, const ClientState& client,
+                                          const Command& command, ArgList args,
+                                          int64_t duration_us) {
+  const uint32_t flags =
+      command.spec.flags | (command.parent != nullptr ? command.parent->spec.flags : 0);
+  if (log_slow && !(flags & kSkipSlowlog) && server.slowlog().max_len() > 0) {
+    server.slowlog().Add({.time_s = server.clock().NowUs() / 1'000'000,
+                          .duration_us = duration_us,
+                          .argv = SlowLogArgv(args, RedactedArgs(command, args)),
+                          .peer = client.addr,
+                          .name = client.name});
+  }
+  server.AddLatencySample((flags & kFast) ? "fast-command" : "command", duration_us);
+}
+
+}  // namespace
+
+// The common case (nothing slow, the monitor off) costs the histogram and two compares; the rest
+// is out of line so that this one stays small.
 void Server::ObserveCommand(const ClientState& client, const Command& command, ArgList args,
                             int64_t duration_us) {
   if (latency_tracking_) {
     command.stats.latency.Record(static_cast<uint64_t>(duration_us) * 1000);
   }
-  const uint32_t flags =
-      command.spec.flags | (command.parent != nullptr ? command.parent->spec.flags : 0);
-  if (slowlog_threshold_us_ >= 0 && duration_us >= slowlog_threshold_us_ &&
-      !(flags & kSkipSlowlog) && slowlog_.max_len() > 0) {
-    slowlog_.Add({.time_s = clock_.NowUs() / 1'000'000,
-                  .duration_us = duration_us,
-                  .argv = SlowLogArgv(args, RedactedArgs(command, args)),
-                  .peer = client.addr,
-                  .name = client.name});
-  }
-  if (latency_threshold_ms_ > 0) {
-    AddLatencySample((flags & kFast) ? "fast-command" : "command", duration_us);
+  const bool log_slow = slowlog_threshold_us_ >= 0 && duration_us >= slowlog_threshold_us_;
+  if (log_slow || latency_threshold_ms_ > 0) [[unlikely]] {
+    ObserveSlowCommand(*this, log_slow, client, command, args, duration_us);
   }
 }
 

@@ -373,7 +373,7 @@ void CmdCommandGetKeysAndFlags(CommandContext& ctx, ArgList args) {
     ctx.reply.Array(2);
     ctx.reply.Bulk(target[position]);
     ctx.reply.Array(1);
-    ctx.reply.Bulk((command->spec.flags & kWrite) ? "RW" : "RO");
+    ctx.reply.SimpleString((command->spec.flags & kWrite) ? "RW" : "RO");
   }
 }
 
