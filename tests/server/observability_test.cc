@@ -133,9 +133,10 @@ TEST_CASE("SLOWLOG records commands over the threshold", "[observability]") {
         "[\"SET\", \"k\", \"" + std::string(128, 'v') + "... (2 more bytes)\"]");
   CHECK(entry.elements[4].text == t.client().addr);
   CHECK(entry.elements[5].text == "tester");
-  CHECK(t.Run({"SLOWLOG", "LEN"}) == "3");                     // CONFIG SET, CLIENT SETNAME, SET
-  CHECK(t.RunValue({"SLOWLOG", "GET"}).elements.size() == 4);  // and the SLOWLOG LEN
-  CHECK(t.RunValue({"SLOWLOG", "GET", "-1"}).elements.size() == 5);
+  // CONFIG SET, CLIENT SETNAME, SET, SLOWLOG GET 1; then the SLOWLOG LEN and the GETs.
+  CHECK(t.Run({"SLOWLOG", "LEN"}) == "4");
+  CHECK(t.RunValue({"SLOWLOG", "GET"}).elements.size() == 5);
+  CHECK(t.RunValue({"SLOWLOG", "GET", "-1"}).elements.size() == 6);
   CHECK(t.Run({"SLOWLOG", "GET", "-2"}) ==
         "(error) ERR count should be greater than or equal to -1");
   CHECK(t.Run({"AUTH", "nobody", "secret"}).starts_with("(error)"));
@@ -153,6 +154,7 @@ TEST_CASE("SLOWLOG records commands over the threshold", "[observability]") {
 
 TEST_CASE("LATENCY HISTOGRAM and INFO latencystats report tracked commands", "[observability]") {
   TestServer t;
+  t.client().protocol = Protocol::kResp3;  // maps shown as maps
   CHECK(t.Run({"SET", "k", "v"}) == "OK");
   CHECK(t.Run({"SET", "k", "w"}) == "OK");
   CHECK(t.Run({"LATENCY", "HISTOGRAM", "set", "nosuchcommand"}) ==
@@ -203,7 +205,35 @@ TEST_CASE("MEMORY USAGE grows with the value and is null for a missing key", "[o
         "dataset.bytes", "fragmentation", "db.0"}) {
     CHECK(std::find(names.begin(), names.end(), name) != names.end());
   }
-  CHECK(t.RunValue({"MEMORY", "DOCTOR"}).type == RespValue::Type::kVerbatim);
+  CHECK_THAT(t.RunValue({"MEMORY", "DOCTOR"}).text, Catch::Contains("Sam"));
+}
+
+TEST_CASE("CLIENT LIST shows watches, the transaction and the client's totals", "[observability]") {
+  TestServer t;
+  const size_t observer = t.AddClient();  // client 0 may be inside MULTI: another one looks
+  auto field = [&](const std::string& name) {
+    const std::string list = t.RunValue({"CLIENT", "LIST"}, observer).text;
+    const size_t line = list.find("id=" + std::to_string(t.client(0).id) + " ");
+    REQUIRE(line != std::string::npos);
+    const size_t at = list.find(" " + name + "=", line);
+    REQUIRE(at != std::string::npos);
+    const size_t start = at + name.size() + 2;
+    return list.substr(start, list.find_first_of(" \n", start) - start);
+  };
+  CHECK(field("watch") == "0");
+  CHECK(field("multi") == "-1");
+  CHECK(field("flags") == "N");
+  CHECK(t.Run({"WATCH", "a", "b"}) == "OK");
+  CHECK(field("watch") == "2");
+  CHECK(t.Run({"MULTI"}) == "OK");
+  CHECK(t.Run({"SET", "a", "1234567890"}) == "QUEUED");
+  CHECK(field("multi") == "1");
+  CHECK(field("flags") == "x");
+  CHECK(field("multi-mem") == "15");  // SET a 1234567890
+  CHECK(t.Run({"DISCARD"}) == "OK");
+  CHECK(field("tot-cmds") == "3");  // WATCH, MULTI, DISCARD: a queued command has not run
+  CHECK(std::stoul(field("tot-mem")) >= sizeof(ClientState));
+  CHECK(field("tot-net-in") == "0");  // no socket here: the network layer counts bytes
 }
 
 }  // namespace
