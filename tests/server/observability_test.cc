@@ -229,7 +229,7 @@ TEST_CASE("CLIENT LIST shows watches, the transaction and the client's totals", 
   CHECK(t.Run({"SET", "a", "1234567890"}) == "QUEUED");
   CHECK(field("multi") == "1");
   CHECK(field("flags") == "x");
-  CHECK(field("multi-mem") == "15");  // SET a 1234567890
+  CHECK(field("multi-mem") == "14");  // SET a 1234567890
   CHECK(t.Run({"DISCARD"}) == "OK");
   CHECK(field("tot-cmds") == "3");  // WATCH, MULTI, DISCARD: a queued command has not run
   CHECK(std::stoul(field("tot-mem")) >= sizeof(ClientState));
