@@ -198,6 +198,7 @@ asio::awaitable<void> ClientListener::Session(Stream& stream) {
     }
     if (ec || client.killed) break;
     stats.total_net_input_bytes += n;
+    client.net_input_bytes += n;
     client.last_interaction_ms = server_.clock().NowMs();
     parser.set_limits(server_.LimitsFor(client));
     std::string_view input(buffer.data(), n);
@@ -257,6 +258,7 @@ asio::awaitable<void> ClientListener::Session(Stream& stream) {
         co_await asio::async_write(stream, asio::buffer(out),
                                    asio::redirect_error(asio::use_awaitable, ec));
         stats.total_net_output_bytes += out.size();
+        client.net_output_bytes += out.size();
         out.clear();
         if (out.capacity() > kKeepOutputCapacity) out.shrink_to_fit();
         if (ec) {

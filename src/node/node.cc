@@ -169,10 +169,15 @@ bool Node::EndOfTurn() {
   server_->ServeBlocked();
   bool durable = true;
   if (replication_ != nullptr) {
+    const int64_t start_us = clock_.MonotonicUs();
     if (Result<void> done = replication_->EndOfBatch(); !done.ok()) {
       if (on_log_failure_) on_log_failure_(done.error(), server_->config());
       durable = false;
     }
+    // The op log's write (synced too under appendfsync always): Valkey's AOF latency events.
+    const bool always = replication_->options().fsync == repl::FsyncPolicy::kAlways;
+    server_->AddLatencySample(always ? "aof-fsync-always" : "aof-write",
+                              clock_.MonotonicUs() - start_us);
   }
   if (durable && cluster_ != nullptr) cluster_->Flush();
   server_->keyspace().ReleaseIterations();

@@ -37,6 +37,10 @@ struct ClientState {
   int64_t last_interaction_ms = 0;
   std::string last_command = "NULL";  // full name of the last command, for CLIENT LIST cmd=
   size_t query_buffer_bytes = 0;      // pending request bytes, for CLIENT LIST qbuf=
+  // CLIENT LIST tot-net-in, tot-net-out (the network layer counts) and tot-cmds (Execute).
+  uint64_t net_input_bytes = 0;
+  uint64_t net_output_bytes = 0;
+  uint64_t commands_processed = 0;
 
   // MULTI/EXEC state. `multi_dirty`: a command failed to queue, so EXEC aborts.
   // `watch_dirty`: a watched key was written (here or by a peer region), so EXEC returns null.

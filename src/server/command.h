@@ -18,6 +18,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "resp/request_parser.h"
+#include "server/latency.h"
 #include "util/ascii.h"
 
 namespace lattice::server {
@@ -29,6 +30,7 @@ struct CommandStats {
   uint64_t usec = 0;
   uint64_t rejected_calls = 0;  // refused before running: arity, auth, unknown subcommand
   uint64_t failed_calls = 0;    // ran and replied with an error
+  LatencyHistogram latency;     // durations of the calls (latency-tracking)
 };
 
 using CommandHandler = void (*)(CommandContext& ctx, ArgList args);

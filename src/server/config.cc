@@ -505,10 +505,10 @@ const Directive kDirectives[] = {
 
     // Observability and scripting.
     Bool("latency-tracking", "yes", A),
-    Special("latency-tracking-info-percentiles", "50 99 99.9", &ParsePercentiles, kMultiArg),
-    Int("latency-monitor-threshold", "0", 0, kLongMax, 0),
-    Int("commandlog-execution-slower-than", "10000", -1, kLongMax, 0, "slowlog-log-slower-than"),
-    Int("commandlog-slow-execution-max-len", "128", 0, kLongMax, kUnsigned, "slowlog-max-len"),
+    Special("latency-tracking-info-percentiles", "50 99 99.9", &ParsePercentiles, A | kMultiArg),
+    Int("latency-monitor-threshold", "0", 0, kLongMax, A),
+    Int("commandlog-execution-slower-than", "10000", -1, kLongMax, A, "slowlog-log-slower-than"),
+    Int("commandlog-slow-execution-max-len", "128", 0, kLongMax, A | kUnsigned, "slowlog-max-len"),
     Int("commandlog-request-larger-than", "1048576", -1, kLongMax, 0),
     Int("commandlog-large-request-max-len", "128", 0, kLongMax, kUnsigned),
     Int("commandlog-reply-larger-than", "1048576", -1, kLongMax, 0),
@@ -1419,6 +1419,22 @@ std::string Config::enable_debug_command() const {
   return LATTICE_CONFIG_AT("enable-debug-command").text;
 }
 bool Config::latency_tracking() const { return LATTICE_CONFIG_AT("latency-tracking").number != 0; }
+int64_t Config::slowlog_log_slower_than() const {
+  return LATTICE_CONFIG_AT("commandlog-execution-slower-than").number;
+}
+int64_t Config::slowlog_max_len() const {
+  return LATTICE_CONFIG_AT("commandlog-slow-execution-max-len").number;
+}
+int64_t Config::latency_monitor_threshold() const {
+  return LATTICE_CONFIG_AT("latency-monitor-threshold").number;
+}
+std::vector<double> Config::latency_tracking_info_percentiles() const {
+  std::vector<double> percentiles;
+  for (const std::string& item : LATTICE_CONFIG_AT("latency-tracking-info-percentiles").items) {
+    percentiles.push_back(std::strtod(item.c_str(), nullptr));
+  }
+  return percentiles;
+}
 std::string Config::availability_zone() const {
   return LATTICE_CONFIG_AT("availability-zone").text;
 }

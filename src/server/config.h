@@ -165,6 +165,10 @@ class Config {
   std::string enable_protected_configs() const;  // no | yes | local
   std::string enable_debug_command() const;      // no | yes | local
   bool latency_tracking() const;
+  int64_t slowlog_log_slower_than() const;  // microseconds; -1 disables, 0 logs every command
+  int64_t slowlog_max_len() const;
+  int64_t latency_monitor_threshold() const;                      // milliseconds; 0 disables
+  std::vector<double> latency_tracking_info_percentiles() const;  // INFO latencystats
   std::string availability_zone() const;
   bool extended_redis_compatibility() const;
 

@@ -127,35 +127,52 @@ int64_t Difference(uint64_t a, uint64_t b) {
   return static_cast<int64_t>(a) - static_cast<int64_t>(b);
 }
 
+}  // namespace
+
+MemoryFigures ReadMemoryFigures(Server& server) {
+  MemoryFigures m;
+  m.allocator = util::ReadAllocatorStats();
+  m.used = m.allocator.allocated;
+  m.rss = RssBytes();
+  m.peak = server.metrics().ObserveMemory(m.used);
+  m.startup = server.metrics().startup();
+  for (const auto& [id, client] : server.clients()) m.client_buffers += client->query_buffer_bytes;
+  if (const Replication* replication = server.replication()) {
+    m.backlog = replication->Status(server.clock().NowMs()).backlog_bytes;
+  }
+  m.overhead = std::min(m.used, m.startup + m.client_buffers + m.backlog);
+  m.dataset = m.used - m.overhead;
+  return m;
+}
+
+namespace {
+
 // Valkey's memory fields, from the allocator's statistics (util/allocator.h): used_memory is
 // what the program holds; the ratios show what the allocator (active/allocated: fragmentation
 // inside its pages; resident/active) and the rest of the process (rss/resident) add on top.
 void MemorySection(Server& server, Lines& out) {
-  const util::AllocatorStats heap = util::ReadAllocatorStats();
-  const uint64_t used = heap.allocated;
-  const uint64_t rss = RssBytes();
+  const MemoryFigures m = ReadMemoryFigures(server);
+  const util::AllocatorStats& heap = m.allocator;
+  const uint64_t used = m.used;
+  const uint64_t rss = m.rss;
   Add(out, "used_memory", used);
   Add(out, "used_memory_human", HumanBytes(used));
   Add(out, "used_memory_rss", rss);
   Add(out, "used_memory_rss_human", HumanBytes(rss));
-  const uint64_t peak = server.metrics().ObserveMemory(used);
-  Add(out, "used_memory_peak", peak);
-  Add(out, "used_memory_peak_human", HumanBytes(peak));
-  Add(out, "used_memory_peak_perc", Percent(used, peak));
+  Add(out, "used_memory_peak", m.peak);
+  Add(out, "used_memory_peak_human", HumanBytes(m.peak));
+  Add(out, "used_memory_peak_perc", Percent(used, m.peak));
   // Overhead as far as Lattice tells it apart: the memory at startup (before any data was
-  // loaded) and the clients' pending query buffers; the dataset is the rest.
-  uint64_t client_buffers = 0;
-  for (const auto& [id, client] : server.clients()) client_buffers += client->query_buffer_bytes;
-  const uint64_t overhead = std::min(used, server.metrics().startup() + client_buffers);
-  Add(out, "used_memory_overhead", overhead);
-  Add(out, "used_memory_startup", server.metrics().startup());
-  Add(out, "used_memory_dataset", used - overhead);
-  Add(out, "used_memory_dataset_perc",
-      Percent(used - overhead, used - std::min(used, server.metrics().startup())));
+  // loaded), the clients' pending query buffers and the ops kept for peer regions; the dataset
+  // is the rest.
+  Add(out, "used_memory_overhead", m.overhead);
+  Add(out, "used_memory_startup", m.startup);
+  Add(out, "used_memory_dataset", m.dataset);
+  Add(out, "used_memory_dataset_perc", Percent(m.dataset, used - std::min(used, m.startup)));
   const uint64_t system = TotalSystemMemory();
   Add(out, "total_system_memory", system);
   Add(out, "total_system_memory_human", HumanBytes(system));
-  Add(out, "mem_clients_normal", client_buffers);
+  Add(out, "mem_clients_normal", m.client_buffers);
   Add(out, "mem_clients_slaves", "0");
   Add(out, "mem_not_counted_for_evict", "0");
   Add(out, "lazyfree_pending_objects", "0");
@@ -387,12 +404,15 @@ void ClusterSection(Server& server, Lines& out) {
 }
 
 void KeyspaceSection(Server& server, Lines& out) {
+  constexpr size_t kTtlSamples = 1000;
   for (int db = 0; db < server.config().databases(); ++db) {
     const uint64_t keys = server.DbSize(db);
     if (keys > 0) {
       Add(out, fmt::format("db{}", db),
-          fmt::format("keys={},expires={},avg_ttl=0,keys_with_volatile_items={}", keys,
-                      server.keyspace().VolatileCount(db), server.keyspace().FieldTtlKeyCount(db)));
+          fmt::format("keys={},expires={},avg_ttl={},keys_with_volatile_items={}", keys,
+                      server.keyspace().VolatileCount(db),
+                      server.keyspace().SampleAverageTtlMs(db, server.clock().NowMs(), kTtlSamples),
+                      server.keyspace().FieldTtlKeyCount(db)));
     }
   }
 }
@@ -408,6 +428,22 @@ void CommandStatsSection(Server& server, Lines& out) {
     Add(out, "cmdstat_" + command->full_name,
         fmt::format("calls={},usec={},usec_per_call={:.2f},rejected_calls={},failed_calls={}",
                     stats.calls, stats.usec, per_call, stats.rejected_calls, stats.failed_calls));
+  }
+}
+
+// Valkey's latencystats: each command's latency-tracking-info-percentiles, in microseconds.
+void LatencyStatsSection(Server& server, Lines& out) {
+  const std::vector<double> percentiles = server.config().latency_tracking_info_percentiles();
+  for (const Command* command : server.registry().AllWithSubcommands()) {
+    const LatencyHistogram& histogram = command->stats.latency;
+    if (histogram.total() == 0) continue;
+    std::string value;
+    for (double percentile : percentiles) {
+      if (!value.empty()) value += ',';
+      value += fmt::format("p{}={:.3f}", percentile,
+                           static_cast<double>(histogram.ValueAtPercentile(percentile)) / 1000.0);
+    }
+    Add(out, "latency_percentiles_usec_" + command->full_name, value);
   }
 }
 
@@ -432,6 +468,7 @@ constexpr Section kSections[] = {
     {"cluster", "Cluster", &ClusterSection, true},
     {"keyspace", "Keyspace", &KeyspaceSection, true},
     {"commandstats", "Commandstats", &CommandStatsSection, false},
+    {"latencystats", "Latencystats", &LatencyStatsSection, false},
 };
 
 std::set<std::string> Requested(ArgList sections) {

@@ -138,6 +138,7 @@ Server::Server(Config config, const Clock& clock, ReplicaId replica,
   RegisterClusterFamily(registry_);
   RegisterAclFamily(registry_);
   RegisterScriptingFamily(registry_);
+  RegisterObservabilityFamily(registry_);
   scripting_ = std::make_unique<ScriptEngine>(*this);
   keyspace_.AddObserver(this);
   if (!config_.requirepass().empty()) acl_.SetDefaultPassword(config_.requirepass());
@@ -146,6 +147,7 @@ Server::Server(Config config, const Clock& clock, ReplicaId replica,
   ApplyConfig("crdt-conflicts-max-len");
   ApplyConfig("crdt-conflicts-log-rate");
   ApplyConfig("hash-max-listpack-entries");  // and the other compact-collection limits
+  ApplyConfig("slowlog-max-len");            // and the other observability settings
 }
 
 Server::~Server() = default;
@@ -188,6 +190,9 @@ void Server::ApplyConfig(std::string_view name) {
     keyspace_.conflicts().set_capacity(static_cast<size_t>(config_.crdt_conflicts_max_len()));
   } else if (name == "crdt-conflicts-log-rate") {
     keyspace_.conflicts().set_log_rate(config_.crdt_conflicts_log_rate());
+  } else if (name.starts_with("slowlog-") || name.starts_with("commandlog-") ||
+             name.starts_with("latency-")) {
+    ApplyObservabilityConfig();
   } else if (name.find("-max-listpack-") != std::string_view::npos) {
     // When small collections are stored compact (docs/architecture.md, "Storage of keys").
     for (const auto& [type, prefix] :
@@ -369,7 +374,9 @@ void Server::Cron() {
   // Valkey's active expire cycle visits 20 keys per loop and loops while it keeps finding
   // expired ones; a fixed budget per tick keeps the event loop responsive.
   constexpr size_t kExpireKeysPerTick = 200;
+  const int64_t expire_start_us = clock_.MonotonicUs();
   keyspace_.ActiveExpireCycle(clock_.NowMs(), kExpireKeysPerTick);
+  AddLatencySample("expire-cycle", clock_.MonotonicUs() - expire_start_us);
   stats_.expired_keys = keyspace_.stats().expired_keys;
   stats_.expired_fields = keyspace_.stats().expired_fields;
   metrics_.Sample(clock_.NowMs(), {stats_.total_commands_processed, stats_.total_net_input_bytes,
@@ -505,8 +512,11 @@ void Server::ExecuteOne(ClientState& client, ArgList args, ReplyBuilder& reply) 
   command->spec.handler(ctx, args);
   CommandStats& cmd_stats = command->stats;
   ++cmd_stats.calls;
-  cmd_stats.usec += static_cast<uint64_t>(clock_.MonotonicUs() - start_us);
+  const int64_t duration_us = clock_.MonotonicUs() - start_us;
+  cmd_stats.usec += static_cast<uint64_t>(duration_us);
+  ObserveCommand(client, *command, args, duration_us);
   ++stats_.total_commands_processed;
+  ++client.commands_processed;
   if (out->size() > reply_start && (*out)[reply_start] == '-') {
     ++cmd_stats.failed_calls;
     RecordError(std::string_view(*out).substr(reply_start));

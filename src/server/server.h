@@ -28,6 +28,8 @@
 #include "server/command.h"
 #include "server/config.h"
 #include "server/info_metrics.h"
+#include "server/latency.h"
+#include "server/slowlog.h"
 #include "store/clock.h"
 #include "store/keyspace.h"
 #include "util/ascii.h"
@@ -111,6 +113,12 @@ class Server final : public KeyspaceObserver {
   ScriptEngine& scripting() { return *scripting_; }
   ServerStats& stats() { return stats_; }
   InfoMetrics& metrics() { return metrics_; }
+  // SLOWLOG and LATENCY (server/slowlog.h, server/latency.h), fed by ObserveCommand.
+  SlowLog& slowlog() { return slowlog_; }
+  LatencyMonitor& latency() { return latency_; }
+  // Records a latency event sample (LATENCY) when `latency_us` reaches
+  // latency-monitor-threshold; other layers' events (the op log's writes) come through here.
+  void AddLatencySample(std::string_view event, int64_t latency_us);
   // Keys some client WATCHes (INFO total_watched_keys).
   size_t watched_keys() const { return watchers_.size(); }
   void ResetStats();  // CONFIG RESETSTAT
@@ -202,6 +210,11 @@ class Server final : public KeyspaceObserver {
   void Queue(ClientState& client, const Command& command, ArgList args, ReplyBuilder& reply);
   const Command* ResolveSubcommand(const Command& command, ArgList args, ReplyBuilder& reply);
   void RecordError(std::string_view reply_bytes);
+  // After a command ran for `duration_us`: latency tracking, the slow log, the latency monitor
+  // (commands/observability_family.cc).
+  void ApplyObservabilityConfig();
+  void ObserveCommand(const ClientState& client, const Command& command, ArgList args,
+                      int64_t duration_us);
 
   Config config_;
   const Clock& clock_;
@@ -210,6 +223,12 @@ class Server final : public KeyspaceObserver {
   Rng rng_;
   ServerStats stats_;
   InfoMetrics metrics_;
+  SlowLog slowlog_;
+  LatencyMonitor latency_;
+  // The observability settings, read per command, cached by ApplyConfig.
+  int64_t slowlog_threshold_us_ = 10000;
+  int64_t latency_threshold_ms_ = 0;
+  bool latency_tracking_ = true;
   std::string run_id_;
   int64_t start_ms_ = 0;
   uint64_t next_client_id_ = 1;
@@ -239,6 +258,7 @@ void RegisterCrdtFamily(CommandRegistry& registry);
 void RegisterAclFamily(CommandRegistry& registry);
 void RegisterClusterFamily(CommandRegistry& registry);
 void RegisterScriptingFamily(CommandRegistry& registry);
+void RegisterObservabilityFamily(CommandRegistry& registry);
 
 // What the lower layers read of the configuration: replication (store/replication.h) and the
 // cluster (cluster/cluster.h) take options, not the Config.

@@ -1086,6 +1086,16 @@ uint64_t Keyspace::Size(int db) const {
 
 uint64_t Keyspace::VolatileCount(int db) const { return dbs_[db]->expiry_of.size(); }
 
+int64_t Keyspace::SampleAverageTtlMs(int db, int64_t now_ms, size_t samples) const {
+  int64_t sum = 0;
+  size_t seen = 0;
+  for (auto it = dbs_[db]->expiry_of.begin(); it != dbs_[db]->expiry_of.end() && seen < samples;
+       ++it, ++seen) {
+    sum += std::max<int64_t>(0, it->second - now_ms);
+  }
+  return seen == 0 ? 0 : sum / static_cast<int64_t>(seen);
+}
+
 uint64_t Keyspace::FieldTtlKeyCount(int db) const { return dbs_[db]->field_ttl_keys.size(); }
 
 uint64_t Keyspace::CountKeysInSlot(int db, uint16_t slot) const {

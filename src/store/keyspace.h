@@ -252,7 +252,10 @@ class Keyspace {
   // Keys in `db`, including expired keys not yet reclaimed (as Valkey's DBSIZE), excluding
   // entries that hold only CRDT metadata.
   uint64_t Size(int db) const;
-  uint64_t VolatileCount(int db) const;     // keys with a key-level expiry
+  uint64_t VolatileCount(int db) const;  // keys with a key-level expiry
+  // The mean time to live left (ms) of up to `samples` keys with an expiry, in hash order (an
+  // estimate, as Valkey's avg_ttl); 0 when there are none.
+  int64_t SampleAverageTtlMs(int db, int64_t now_ms, size_t samples) const;
   uint64_t FieldTtlKeyCount(int db) const;  // hashes that may hold fields with a TTL
   uint64_t CountKeysInSlot(int db, uint16_t slot) const;
   // Up to `count` keys of a slot (CLUSTER GETKEYSINSLOT).

@@ -210,6 +210,8 @@ class KeyRef {
   // The generic state: nullptr for a compact key (ToKey materialises it).
   const crdt::Key* full() const { return stored_->compact() ? nullptr : &stored_->full(); }
   crdt::Key ToKey() const;
+  // The stored allocation itself (MEMORY USAGE measures it).
+  const StoredKey* stored() const { return stored_; }
 
  private:
   // The full state, materialised into the scratch for a compact collection.

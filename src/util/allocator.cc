@@ -53,6 +53,12 @@ std::string AllocatorReport() {
   return out;
 }
 
+uint64_t ThreadAllocatedBytes() {
+  uint64_t value = 0;
+  size_t length = sizeof(value);
+  return mallctl("thread.allocated", &value, &length, nullptr, 0) == 0 ? value : 0;
+}
+
 bool PurgeAllocator() {
   // MALLCTL_ARENAS_ALL (4096) names every arena at once.
   return mallctl("arena.4096.purge", nullptr, nullptr, nullptr, 0) == 0;
@@ -74,6 +80,11 @@ AllocatorStats ReadAllocatorStats() {
 
 std::string AllocatorReport() { return "Stats not supported for the current allocator\n"; }
 
+uint64_t ThreadAllocatedBytes() {
+  const struct mallinfo2 info = mallinfo2();
+  return info.uordblks + info.hblkhd;
+}
+
 bool PurgeAllocator() {
   malloc_trim(0);  // returns whether it released anything; either way the purge happened
   return true;
@@ -82,5 +93,7 @@ bool PurgeAllocator() {
 #endif
 
 uint64_t AllocatedBytes() { return ReadAllocatorStats().allocated; }
+
+size_t UsableSize(const void* pointer) { return malloc_usable_size(const_cast<void*>(pointer)); }
 
 }  // namespace lattice::util

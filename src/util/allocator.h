@@ -6,6 +6,7 @@
 // Reads are cheap but not free (an epoch refresh takes a global jemalloc lock): for INFO and
 // tests, never per request. Thread-safe.
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -31,6 +32,14 @@ uint64_t AllocatedBytes();
 
 // The allocator's own text report (jemalloc's malloc_stats_print): MEMORY MALLOC-STATS.
 std::string AllocatorReport();
+
+// Bytes the calling thread has allocated so far (jemalloc: its cumulative thread.allocated
+// counter; libc: the heap's current total). Across a call that frees nothing, the difference is
+// what the call allocated (MEMORY USAGE measures a copy of a key's state this way).
+uint64_t ThreadAllocatedBytes();
+
+// The usable size of a live allocation (malloc_usable_size: the size class it occupies).
+size_t UsableSize(const void* pointer);
 
 // Hands unused dirty pages back to the OS now (jemalloc: every arena's purge; libc:
 // malloc_trim). Returns false when the allocator refused.

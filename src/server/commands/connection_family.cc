@@ -175,25 +175,56 @@ void CmdReset(CommandContext& ctx, ArgList /*args*/) {
 
 // ---- CLIENT ----------------------------------------------------------------------------------
 
+// Valkey's flags letters that apply: x in MULTI, d when a WATCHed key changed; N for none.
+std::string ClientFlags(const Server& server, const ClientState& client) {
+  std::string flags;
+  if (client.in_multi) flags += 'x';
+  if (server.blocking().IsBlocked(&client)) flags += 'b';
+  if (client.watch_dirty) flags += 'd';
+  return flags.empty() ? "N" : flags;
+}
+
+size_t ArgsBytes(const std::vector<std::string>& args) {
+  size_t bytes = 0;
+  for (const std::string& arg : args) bytes += arg.size();
+  return bytes;
+}
+
 }  // namespace
 
+// Memory fields as Lattice accounts them: argv-mem is a command held for a paused slot, multi-mem
+// the queued MULTI commands, tot-mem those plus the pending query buffer, the WATCHed key names
+// and the client's own state (the reply buffer lives in the network layer: omem is 0).
 std::string ClientInfoLine(const Server& server, const ClientState& client) {
   const int64_t now_ms = server.clock().NowMs();
+  size_t multi_bytes = 0;
+  for (const std::vector<std::string>& queued : client.queued) multi_bytes += ArgsBytes(queued);
+  size_t watched_bytes = 0;
+  for (const ClientState::WatchedKey& watched : client.watched) watched_bytes += watched.key.size();
+  const size_t argv_bytes = ArgsBytes(client.paused_command);
+  const size_t total_bytes =
+      sizeof(ClientState) + client.query_buffer_bytes + argv_bytes + multi_bytes + watched_bytes;
   std::string line;
-  line.reserve(256);
+  line.reserve(320);
   line += "id=" + std::to_string(client.id);
   line += " addr=" + client.addr + " laddr=" + client.laddr;
   line += " fd=" + std::to_string(client.fd) + " name=" + client.name;
   line += " age=" + std::to_string((now_ms - client.created_ms) / 1000);
   line += " idle=" + std::to_string((now_ms - client.last_interaction_ms) / 1000);
-  line += server.blocking().IsBlocked(&client) ? " flags=b" : " flags=N";
-  line += " db=" + std::to_string(client.db);
-  line += " sub=0 psub=0 ssub=0 multi=-1 watch=0";
+  line += " flags=" + ClientFlags(server, client) + " db=" + std::to_string(client.db);
+  line += " sub=0 psub=0 ssub=0 multi=";
+  line += client.in_multi ? std::to_string(client.queued.size()) : "-1";
+  line += " watch=" + std::to_string(client.watched.size());
   line += " qbuf=" + std::to_string(client.query_buffer_bytes) + " qbuf-free=0";
-  line += " argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r";
-  line += " cmd=" + client.last_command + " user=" + client.user;
+  line += " argv-mem=" + std::to_string(argv_bytes);
+  line += " multi-mem=" + std::to_string(multi_bytes);
+  line += " rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=" + std::to_string(total_bytes);
+  line += " events=r cmd=" + client.last_command + " user=" + client.user;
   line += " redir=-1 resp=" + std::to_string(static_cast<int>(client.protocol));
   line += " lib-name=" + client.lib_name + " lib-ver=" + client.lib_ver;
+  line += " tot-net-in=" + std::to_string(client.net_input_bytes);
+  line += " tot-net-out=" + std::to_string(client.net_output_bytes);
+  line += " tot-cmds=" + std::to_string(client.commands_processed);
   return line;
 }
 

@@ -1,5 +1,5 @@
-// Server commands: INFO, CONFIG, COMMAND, DBSIZE, FLUSHDB, FLUSHALL, TIME, SHUTDOWN, MEMORY
-// (STATS, MALLOC-STATS, PURGE: the allocator's figures; MEMORY USAGE is not implemented).
+// Server commands: INFO, CONFIG, COMMAND, DBSIZE, FLUSHDB, FLUSHALL, TIME, SHUTDOWN (MEMORY,
+// SLOWLOG and LATENCY are in observability_family.cc).
 
 #include <algorithm>
 #include <string>
@@ -9,7 +9,6 @@
 #include "server/info.h"
 #include "server/server.h"
 #include "spdlog/spdlog.h"
-#include "util/allocator.h"
 #include "util/glob.h"
 
 namespace lattice::server {
@@ -118,54 +117,6 @@ void CmdConfigHelp(CommandContext& ctx, ArgList /*args*/) {
        "    Return parameters matching the glob-like <pattern> and their values.",
        "SET <directive> <value>", "    Set the configuration <directive> to <value>.", "RESETSTAT",
        "    Reset statistics reported by the INFO command.", "HELP", "    Print this help."});
-}
-
-// ---- MEMORY ----------------------------------------------------------------------------------
-
-// Valkey's MEMORY STATS keys that Lattice can fill from the allocator (util/allocator.h); the
-// per-structure overheads it also lists (clients, replication backlog, ...) are not tracked.
-void CmdMemoryStats(CommandContext& ctx, ArgList /*args*/) {
-  const util::AllocatorStats heap = util::ReadAllocatorStats();
-  const auto ratio = [](uint64_t a, uint64_t b) {
-    return b == 0 ? 0.0 : static_cast<double>(a) / static_cast<double>(b);
-  };
-  ctx.reply.Map(8);
-  ctx.reply.Bulk("total.allocated");
-  ctx.reply.Integer(static_cast<int64_t>(heap.allocated));
-  ctx.reply.Bulk("keys.count");
-  ctx.reply.Integer(static_cast<int64_t>(ctx.server.DbSize(ctx.client.db)));
-  ctx.reply.Bulk("allocator.allocated");
-  ctx.reply.Integer(static_cast<int64_t>(heap.allocated));
-  ctx.reply.Bulk("allocator.active");
-  ctx.reply.Integer(static_cast<int64_t>(heap.active));
-  ctx.reply.Bulk("allocator.resident");
-  ctx.reply.Integer(static_cast<int64_t>(heap.resident));
-  ctx.reply.Bulk("allocator-fragmentation.ratio");
-  ctx.reply.Double(ratio(heap.active, heap.allocated));
-  ctx.reply.Bulk("allocator-fragmentation.bytes");
-  ctx.reply.Integer(static_cast<int64_t>(heap.active) - static_cast<int64_t>(heap.allocated));
-  ctx.reply.Bulk("allocator.name");
-  ctx.reply.Bulk(util::AllocatorName());
-}
-
-void CmdMemoryMallocStats(CommandContext& ctx, ArgList /*args*/) {
-  ctx.reply.Verbatim(util::AllocatorReport());
-}
-
-void CmdMemoryPurge(CommandContext& ctx, ArgList /*args*/) {
-  if (util::PurgeAllocator()) {
-    ctx.reply.Ok();
-  } else {
-    ctx.reply.Error("ERR Error purging dirty pages");
-  }
-}
-
-void CmdMemoryHelp(CommandContext& ctx, ArgList /*args*/) {
-  ReplyHelp(ctx, {"MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", "STATS",
-                  "    Return information about the memory usage of the server.", "MALLOC-STATS",
-                  "    Return internal statistics report from the memory allocator.", "PURGE",
-                  "    Attempt to purge dirty pages for reclamation by the allocator.", "HELP",
-                  "    Print this help."});
 }
 
 // ---- COMMAND ---------------------------------------------------------------------------------
@@ -373,12 +324,13 @@ void CmdCommandList(CommandContext& ctx, ArgList args) {
   for (const std::string& name : names) ctx.reply.Bulk(name);
 }
 
-void CmdCommandGetKeys(CommandContext& ctx, ArgList args) {
-  const ArgList target = args.subspan(2);
+// The command COMMAND GETKEYS / GETKEYSANDFLAGS name and the positions of its keys, or nullptr
+// after replying with Valkey's error.
+const Command* FindKeys(CommandContext& ctx, ArgList target, std::vector<size_t>* positions) {
   const Command* command = ctx.server.registry().Find(target[0]);
   if (command == nullptr) {
     ctx.reply.Error("ERR Invalid command specified");
-    return;
+    return nullptr;
   }
   if (command->has_subcommands() && target.size() >= 2) {
     if (const Command* sub = ctx.server.registry().FindSubcommand(*command, target[1])) {
@@ -387,20 +339,42 @@ void CmdCommandGetKeys(CommandContext& ctx, ArgList args) {
   }
   if (!command->ArityOk(target.size())) {
     ctx.reply.Error("ERR Invalid number of arguments specified for command");
-    return;
+    return nullptr;
   }
-  const std::optional<std::vector<size_t>> found = KeyPositions(*command, target);
+  std::optional<std::vector<size_t>> found = KeyPositions(*command, target);
   if (!found.has_value()) {
     ctx.reply.Error("ERR Invalid arguments specified for command");
-    return;
+    return nullptr;
   }
-  const std::vector<size_t>& positions = *found;
-  if (positions.empty()) {
+  if (found->empty()) {
     ctx.reply.Error("ERR The command has no key arguments");
-    return;
+    return nullptr;
   }
+  *positions = std::move(*found);
+  return command;
+}
+
+void CmdCommandGetKeys(CommandContext& ctx, ArgList args) {
+  const ArgList target = args.subspan(2);
+  std::vector<size_t> positions;
+  if (FindKeys(ctx, target, &positions) == nullptr) return;
   ctx.reply.Array(positions.size());
   for (size_t position : positions) ctx.reply.Bulk(target[position]);
+}
+
+// Each key with the flags of its key spec as COMMAND INFO shows them here (RW or RO).
+void CmdCommandGetKeysAndFlags(CommandContext& ctx, ArgList args) {
+  const ArgList target = args.subspan(2);
+  std::vector<size_t> positions;
+  const Command* command = FindKeys(ctx, target, &positions);
+  if (command == nullptr) return;
+  ctx.reply.Array(positions.size());
+  for (size_t position : positions) {
+    ctx.reply.Array(2);
+    ctx.reply.Bulk(target[position]);
+    ctx.reply.Array(1);
+    ctx.reply.SimpleString((command->spec.flags & kWrite) ? "RW" : "RO");
+  }
 }
 
 void CmdCommandHelp(CommandContext& ctx, ArgList /*args*/) {
@@ -411,7 +385,9 @@ void CmdCommandHelp(CommandContext& ctx, ArgList /*args*/) {
                   "    Return a list of all commands in this server.", "INFO [<command-name> ...]",
                   "    Return details about the given commands.", "DOCS [<command-name> ...]",
                   "    Return documentation details about commands.", "GETKEYS <full-command>",
-                  "    Return the keys from a full command.", "HELP", "    Print this help."});
+                  "    Return the keys from a full command.", "GETKEYSANDFLAGS <full-command>",
+                  "    Return the keys and the access flags from a full command.", "HELP",
+                  "    Print this help."});
 }
 
 }  // namespace
@@ -439,13 +415,6 @@ void RegisterServerFamily(CommandRegistry& registry) {
       {.name = "resetstat", .arity = 2, .flags = kCfg, .acl = kAdminAcl, .handler = &CmdConfigResetStat, .group = "server", .summary = "Resets the server's statistics.", .since = "2.0.0"},
       {.name = "help", .arity = 2, .flags = kLoading | kStale, .acl = kAclSlow, .handler = &CmdConfigHelp, .group = "server", .summary = "Returns helpful text about the different subcommands.", .since = "5.0.0"},
   }});
-  registry.Add({.name = "memory", .arity = -2, .acl = kAclSlow, .group = "server", .summary = "A container for memory diagnostics commands.", .since = "4.0.0",
-                .subcommands = {
-      {.name = "stats", .arity = 2, .flags = kReadOnly, .acl = kAclSlow, .handler = &CmdMemoryStats, .group = "server", .summary = "Returns details about memory usage.", .since = "4.0.0"},
-      {.name = "malloc-stats", .arity = 2, .flags = kReadOnly, .acl = kAclSlow, .handler = &CmdMemoryMallocStats, .group = "server", .summary = "Returns the allocator statistics.", .since = "4.0.0"},
-      {.name = "purge", .arity = 2, .acl = kAclSlow, .handler = &CmdMemoryPurge, .group = "server", .summary = "Asks the allocator to release memory.", .since = "4.0.0"},
-      {.name = "help", .arity = 2, .flags = kLoading | kStale, .acl = kAclSlow, .handler = &CmdMemoryHelp, .group = "server", .summary = "Returns helpful text about the different subcommands.", .since = "4.0.0"},
-  }});
   constexpr uint32_t kCmd = kLoading | kStale;
   registry.Add({.name = "command", .arity = -1, .flags = kCmd, .acl = kAclConnection | kAclSlow, .handler = &CmdCommand,
                 .group = "server", .summary = "Returns detailed information about all commands.", .since = "2.8.13",
@@ -455,6 +424,7 @@ void RegisterServerFamily(CommandRegistry& registry) {
       {.name = "docs", .arity = -2, .flags = kCmd, .acl = kAclConnection | kAclSlow, .handler = &CmdCommandDocs, .group = "server", .summary = "Returns documentary information about one, multiple or all commands.", .since = "7.0.0"},
       {.name = "list", .arity = -2, .flags = kCmd, .acl = kAclConnection | kAclSlow, .handler = &CmdCommandList, .group = "server", .summary = "Returns a list of command names.", .since = "7.0.0"},
       {.name = "getkeys", .arity = -3, .flags = kCmd, .acl = kAclConnection | kAclSlow, .handler = &CmdCommandGetKeys, .group = "server", .summary = "Extracts the key names from an arbitrary command.", .since = "2.8.13"},
+      {.name = "getkeysandflags", .arity = -3, .flags = kCmd, .acl = kAclConnection | kAclSlow, .handler = &CmdCommandGetKeysAndFlags, .group = "server", .summary = "Extracts the key names and access flags for an arbitrary command.", .since = "7.0.0"},
       {.name = "help", .arity = 2, .flags = kCmd, .acl = kAclConnection | kAclSlow, .handler = &CmdCommandHelp, .group = "server", .summary = "Returns helpful text about the different subcommands.", .since = "5.0.0"},
   }});
   // clang-format on
