@@ -280,7 +280,12 @@ void Keyspace::Settle(int db, Table& table, Table::iterator it) {
     return;
   }
   if (!(*it)->full().PlainString()) {
-    SettleCollection(db, it);
+    const crdt::IncEntry* inc = LoneCounter((*it)->full());
+    if (inc == nullptr) {
+      SettleCollection(db, it);
+    } else if (const std::optional<uint64_t> dot = replicas_.Pack(inc->dot)) {
+      ReplaceWithCompact(db, it, StoredKey::NewCounter((*it)->name(), inc->total, *dot));
+    }
     return;
   }
   const crdt::RegisterEntry<std::string>& head = *(*it)->full().string().Winner();
@@ -288,12 +293,17 @@ void Keyspace::Settle(int db, Table& table, Table::iterator it) {
   if (!dot.has_value() || head.value.size() >= 0x80000000u) {
     return;
   }
+  ReplaceWithCompact(db, it, StoredKey::NewCompact((*it)->name(), head.value, head.hlc, *dot));
+}
+
+void Keyspace::ReplaceWithCompact(int db, Table::iterator it, StoredKey* compact) {
+  StoredKeyPtr owned(compact);
   Db& d = *dbs_[db];
   if (!d.field_ttl_keys.empty()) {
     d.field_ttl_keys.erase(std::string((*it)->name()));
   }
-  auto& slot = const_cast<StoredKeyPtr&>(*it);
-  slot.reset(StoredKey::NewCompact(slot->name(), head.value, head.hlc, *dot));
+  // Replacing the pointer keeps the element's hash: the name is the same.
+  const_cast<StoredKeyPtr&>(*it) = std::move(owned);
 }
 
 void Keyspace::SettleCollection(int db, Table::iterator it) {
@@ -312,13 +322,9 @@ void Keyspace::SettleCollection(int db, Table::iterator it) {
   if (!compact.has_value()) {
     return;
   }
-  Db& d = *dbs_[db];
-  if (!d.field_ttl_keys.empty()) {
-    d.field_ttl_keys.erase(std::string((*it)->name()));
-  }
-  auto& slot = const_cast<StoredKeyPtr&>(*it);
-  slot.reset(
-      StoredKey::NewCollection(slot->name(), compact->blob, compact->hlc, compact->packed_dot));
+  ReplaceWithCompact(
+      db, it,
+      StoredKey::NewCollection((*it)->name(), compact->blob, compact->hlc, compact->packed_dot));
 }
 
 void Keyspace::set_compact_limits(crdt::ObjectType type, CompactLimits limits) {
@@ -544,11 +550,16 @@ Result<std::optional<Keyspace::CounterIncrement>> Keyspace::IncrCounter(int db,
   BeginChange();
   Table* table = TableFor(db, key, /*create=*/true);
   auto it = table->find(key);
-  if (it != table->end() && ((*it)->collection() || (!(*it)->compact() &&
-                                                     !(*it)->full().PlainIncrementable(now_ms)))) {
+  if (it != table->end() &&
+      ((*it)->collection() || (!(*it)->compact() && !(*it)->full().PlainIncrementable(now_ms)))) {
     return std::optional<CounterIncrement>();  // a compact collection, or not a plain counter
   }
   current_policies_ = PoliciesFor(db, key);
+  if ((it == table->end() ||
+       ((*it)->counter() && replicas_.Unpack((*it)->packed_dot()).replica == dots_.replica())) &&
+      current_policies_.string != crdt::StringRule::kLww) {
+    return IncrCompactCounter(db, *table, it, key, by, now_ms);
+  }
   if (it == table->end()) {
     it = table->emplace(StoredKey::NewFull(key, crdt::Key())).first;
     ++dbs_[db]->size;
@@ -570,6 +581,41 @@ Result<std::optional<Keyspace::CounterIncrement>> Keyspace::IncrCounter(int db,
   }
   out.value = *expected;
   return std::optional<CounterIncrement>(out);
+}
+
+// Key::IncrByInPlace on a missing key or on a compact counter of this replica (the state it
+// leaves there: one increment chain with no base), straight on the stored total: the same state
+// and op. The op observes the chain's previous dot and takes one new dot.
+Result<std::optional<Keyspace::CounterIncrement>> Keyspace::IncrCompactCounter(
+    int db, Table& table, Table::iterator it, std::string_view key, int64_t by, int64_t now_ms) {
+  const bool exists = it != table.end();
+  const crdt::Writer writer = BeginWrite(now_ms);  // ticks the HLC even when refused, as Write
+  int64_t next = 0;
+  if (__builtin_add_overflow(exists ? (*it)->counter_total() : 0, by, &next)) {
+    return Unexpected(ErrorCode::kOverflow);
+  }
+  crdt::KeyOp op;
+  op.policies = writer.policies;
+  op.hlc = writer.hlc;
+  op.first_dot = dots_.Next();
+  op.dot_count = 1;
+  const std::optional<uint64_t> packed = replicas_.Pack(op.first_dot);
+  LATTICE_ASSERT_MSG(packed.has_value(), "this replica's sequence outgrew 48 bits");
+  if (exists) {
+    const crdt::Dot observed = replicas_.Unpack((*it)->packed_dot());
+    op.context.Add(observed);
+    context_.Add(observed);
+    const_cast<StoredKey&>(**it).SetCounter(next, *packed);
+  } else {
+    table.emplace(StoredKey::NewCounter(key, next, *packed));
+    ++dbs_[db]->size;
+  }
+  op.context.Add(op.first_dot);
+  context_.Add(op.first_dot);
+  op.delta = crdt::Key::OfCounter(crdt::IncEntry{op.first_dot, crdt::Dot{}, next});
+  Ship(db, key, op);
+  return std::optional<CounterIncrement>(
+      CounterIncrement{.value = next, .written = true, .rendered = true});
 }
 
 std::optional<Keyspace::Entry> Keyspace::FindCompact(int db, std::string_view key,

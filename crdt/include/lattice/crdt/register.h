@@ -133,6 +133,13 @@ class Register {
     r.head_ = std::move(head);
     return r;
   }
+  // A register holding only the increments `inc` (a counter that no write has set: the state of
+  // a compact stored counter, and the delta of an increment).
+  static Register OfIncrement(const IncEntry& inc) {
+    Register r;
+    r.rest_.Mutable().incs.push_back(inc);
+    return r;
+  }
 
   // Delta builders: they do not modify *this. Each adds the dots it covers to `context`.
   Register AssignDelta(V value, WriteStamp& stamp, DotContext& context) const;
