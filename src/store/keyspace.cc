@@ -98,7 +98,15 @@ uint16_t KeySlot(std::string_view key) {
 }
 
 struct Keyspace::Db {
-  std::vector<std::unique_ptr<Table>> slots = std::vector<std::unique_ptr<Table>>(kSlotCount);
+  // One table per slot, held inline (a lookup chases no pointer to a table header), allocated
+  // when the db gets its first key: empty until then.
+  std::vector<Table> slots;
+  Table* at(size_t slot) { return slots.empty() ? nullptr : &slots[slot]; }
+  const Table* at(size_t slot) const { return slots.empty() ? nullptr : &slots[slot]; }
+  Table& Create(size_t slot) {
+    if (slots.empty()) slots.resize(kSlotCount);
+    return slots[slot];
+  }
   uint64_t size = 0;  // table entries, including `hidden` ones
   // Entries that hold only CRDT metadata (e.g. the increments a DEL observed, kept until they
   // are causally stable): no visible type, so DBSIZE and INFO do not count them.
@@ -122,15 +130,13 @@ Keyspace::Keyspace(ReplicaId replica, int databases) : dots_(replica), replicas_
 Keyspace::~Keyspace() = default;
 
 Keyspace::Table* Keyspace::TableFor(int db, std::string_view key, bool create) {
-  auto& slot = dbs_[db]->slots[KeySlot(key)];
-  if (slot == nullptr && create) {
-    slot = std::make_unique<Table>();
-  }
-  return slot.get();
+  Db& d = *dbs_[db];
+  const uint16_t slot = KeySlot(key);
+  return create ? &d.Create(slot) : d.at(slot);
 }
 
 const Keyspace::Table* Keyspace::TableFor(int db, std::string_view key) const {
-  return dbs_[db]->slots[KeySlot(key)].get();
+  return dbs_[db]->at(KeySlot(key));
 }
 
 KeyRef Keyspace::Find(int db, std::string_view key, int64_t now_ms) const {
@@ -950,7 +956,7 @@ size_t Keyspace::CompactSome(const crdt::VersionVector& stable, size_t max_keys)
   std::vector<std::string> emptied;
   for (size_t step = 0; step < dbs_.size() * kSlotCount && visited < max_keys; ++step) {
     const int db = static_cast<int>(compact_db_);
-    Table* table = dbs_[compact_db_]->slots[compact_slot_].get();
+    Table* table = dbs_[compact_db_]->at(compact_slot_);
     if (++compact_slot_ == kSlotCount) {
       compact_slot_ = 0;
       compact_db_ = (compact_db_ + 1) % dbs_.size();
@@ -988,7 +994,7 @@ void Keyspace::ResumeDots() {
 void Keyspace::ForEachInSlot(
     int db, uint16_t slot,
     const std::function<void(const std::string& key, const crdt::Key& value)>& visit) const {
-  const Table* table = dbs_[db]->slots[slot].get();
+  const Table* table = dbs_[db]->at(slot);
   if (table != nullptr) {
     VisitTable(*table, visit);
   }
@@ -1010,10 +1016,12 @@ void Keyspace::VisitTable(
 size_t Keyspace::DropSlot(int db, uint16_t slot) {
   BeginChange();
   Db& d = *dbs_[db];
-  std::unique_ptr<Table> table = std::move(d.slots[slot]);
-  if (table == nullptr) {
+  Table* held = d.at(slot);
+  if (held == nullptr || held->empty()) {
     return 0;
   }
+  auto table = std::make_unique<Table>();
+  table->swap(*held);
   for (const StoredKeyPtr& stored : *table) {
     if (!stored->compact()) {
       d.hidden.erase(Abs(stored->name()));
@@ -1082,7 +1090,7 @@ uint64_t Keyspace::Size(int db) const {
   }
   // Entries of hidden slots that are not metadata-only (`hidden`) are not counted.
   for (uint32_t slot = 0; slot < kSlotCount; ++slot) {
-    if (hidden_slots_[slot] && d.slots[slot] != nullptr) size -= d.slots[slot]->size();
+    if (hidden_slots_[slot] && d.at(slot) != nullptr) size -= d.at(slot)->size();
   }
   for (const std::string& key : d.hidden) {
     if (hidden_slots_[KeySlot(key)]) ++size;
@@ -1095,13 +1103,13 @@ uint64_t Keyspace::VolatileCount(int db) const { return dbs_[db]->expiry_of.size
 uint64_t Keyspace::FieldTtlKeyCount(int db) const { return dbs_[db]->field_ttl_keys.size(); }
 
 uint64_t Keyspace::CountKeysInSlot(int db, uint16_t slot) const {
-  const Table* table = dbs_[db]->slots[slot].get();
+  const Table* table = dbs_[db]->at(slot);
   return table == nullptr ? 0 : table->size();
 }
 
 std::vector<std::string> Keyspace::KeysInSlot(int db, uint16_t slot, size_t count) const {
   std::vector<std::string> keys;
-  const Table* table = dbs_[db]->slots[slot].get();
+  const Table* table = dbs_[db]->at(slot);
   if (table == nullptr) {
     return keys;
   }
@@ -1124,7 +1132,7 @@ uint64_t Keyspace::Scan(
   size_t visited = 0;
   std::vector<std::pair<uint64_t, const StoredKey*>> batch;
   for (; slot < kSlotCount; ++slot, threshold = 0) {
-    const Table* table = d.slots[slot].get();
+    const Table* table = d.at(slot);
     if (table == nullptr || hidden_slots_[slot]) {
       continue;
     }
@@ -1160,9 +1168,9 @@ uint64_t Keyspace::Scan(
 
 void Keyspace::ForEach(
     int db, const std::function<void(const std::string&, const crdt::Key&)>& visit) const {
-  for (const auto& table : dbs_[db]->slots) {
-    if (table != nullptr) {
-      VisitTable(*table, visit);
+  for (const Table& table : dbs_[db]->slots) {
+    if (!table.empty()) {
+      VisitTable(table, visit);
     }
   }
 }
@@ -1171,8 +1179,8 @@ void Keyspace::ForEachListed(
     int db, const std::function<void(const std::string&, const crdt::Key&)>& visit) const {
   const Db& d = *dbs_[db];
   for (uint32_t slot = 0; slot < kSlotCount; ++slot) {
-    if (d.slots[slot] != nullptr && !hidden_slots_[slot]) {
-      VisitTable(*d.slots[slot], visit);
+    if (d.at(slot) != nullptr && !hidden_slots_[slot]) {
+      VisitTable(*d.at(slot), visit);
     }
   }
 }
@@ -1185,7 +1193,7 @@ std::string Keyspace::RandomKey(int db, int64_t now_ms, Rng& rng) const {
   for (int attempt = 0; attempt < 100; ++attempt) {
     uint64_t slot = rng.Uniform(kSlotCount);
     for (uint64_t step = 0; step < kSlotCount; ++step, slot = (slot + 1) % kSlotCount) {
-      const Table* table = d.slots[slot].get();
+      const Table* table = d.at(slot);
       if (table == nullptr || table->empty() || hidden_slots_[slot]) {
         continue;
       }
