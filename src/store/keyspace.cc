@@ -98,7 +98,15 @@ uint16_t KeySlot(std::string_view key) {
 }
 
 struct Keyspace::Db {
-  std::vector<std::unique_ptr<Table>> slots = std::vector<std::unique_ptr<Table>>(kSlotCount);
+  // One table per slot, held inline (a lookup chases no pointer to a table header), allocated
+  // when the db gets its first key: empty until then.
+  std::vector<Table> slots;
+  Table* at(size_t slot) { return slots.empty() ? nullptr : &slots[slot]; }
+  const Table* at(size_t slot) const { return slots.empty() ? nullptr : &slots[slot]; }
+  Table& Create(size_t slot) {
+    if (slots.empty()) slots.resize(kSlotCount);
+    return slots[slot];
+  }
   uint64_t size = 0;  // table entries, including `hidden` ones
   // Entries that hold only CRDT metadata (e.g. the increments a DEL observed, kept until they
   // are causally stable): no visible type, so DBSIZE and INFO do not count them.
@@ -122,15 +130,13 @@ Keyspace::Keyspace(ReplicaId replica, int databases) : dots_(replica), replicas_
 Keyspace::~Keyspace() = default;
 
 Keyspace::Table* Keyspace::TableFor(int db, std::string_view key, bool create) {
-  auto& slot = dbs_[db]->slots[KeySlot(key)];
-  if (slot == nullptr && create) {
-    slot = std::make_unique<Table>();
-  }
-  return slot.get();
+  Db& d = *dbs_[db];
+  const uint16_t slot = KeySlot(key);
+  return create ? &d.Create(slot) : d.at(slot);
 }
 
 const Keyspace::Table* Keyspace::TableFor(int db, std::string_view key) const {
-  return dbs_[db]->slots[KeySlot(key)].get();
+  return dbs_[db]->at(KeySlot(key));
 }
 
 KeyRef Keyspace::Find(int db, std::string_view key, int64_t now_ms) const {
@@ -280,7 +286,12 @@ void Keyspace::Settle(int db, Table& table, Table::iterator it) {
     return;
   }
   if (!(*it)->full().PlainString()) {
-    SettleCollection(db, it);
+    const crdt::IncEntry* inc = LoneCounter((*it)->full());
+    if (inc == nullptr) {
+      SettleCollection(db, it);
+    } else if (const std::optional<uint64_t> dot = replicas_.Pack(inc->dot)) {
+      ReplaceWithCompact(db, it, StoredKey::NewCounter((*it)->name(), inc->total, *dot));
+    }
     return;
   }
   const crdt::RegisterEntry<std::string>& head = *(*it)->full().string().Winner();
@@ -288,12 +299,17 @@ void Keyspace::Settle(int db, Table& table, Table::iterator it) {
   if (!dot.has_value() || head.value.size() >= 0x80000000u) {
     return;
   }
+  ReplaceWithCompact(db, it, StoredKey::NewCompact((*it)->name(), head.value, head.hlc, *dot));
+}
+
+void Keyspace::ReplaceWithCompact(int db, Table::iterator it, StoredKey* compact) {
+  StoredKeyPtr owned(compact);
   Db& d = *dbs_[db];
   if (!d.field_ttl_keys.empty()) {
     d.field_ttl_keys.erase(std::string((*it)->name()));
   }
-  auto& slot = const_cast<StoredKeyPtr&>(*it);
-  slot.reset(StoredKey::NewCompact(slot->name(), head.value, head.hlc, *dot));
+  // Replacing the pointer keeps the element's hash: the name is the same.
+  const_cast<StoredKeyPtr&>(*it) = std::move(owned);
 }
 
 void Keyspace::SettleCollection(int db, Table::iterator it) {
@@ -312,13 +328,9 @@ void Keyspace::SettleCollection(int db, Table::iterator it) {
   if (!compact.has_value()) {
     return;
   }
-  Db& d = *dbs_[db];
-  if (!d.field_ttl_keys.empty()) {
-    d.field_ttl_keys.erase(std::string((*it)->name()));
-  }
-  auto& slot = const_cast<StoredKeyPtr&>(*it);
-  slot.reset(
-      StoredKey::NewCollection(slot->name(), compact->blob, compact->hlc, compact->packed_dot));
+  ReplaceWithCompact(
+      db, it,
+      StoredKey::NewCollection((*it)->name(), compact->blob, compact->hlc, compact->packed_dot));
 }
 
 void Keyspace::set_compact_limits(crdt::ObjectType type, CompactLimits limits) {
@@ -549,6 +561,11 @@ Result<std::optional<Keyspace::CounterIncrement>> Keyspace::IncrCounter(int db,
     return std::optional<CounterIncrement>();  // a compact collection, or not a plain counter
   }
   current_policies_ = PoliciesFor(db, key);
+  if ((it == table->end() ||
+       ((*it)->counter() && replicas_.Unpack((*it)->packed_dot()).replica == dots_.replica())) &&
+      current_policies_.string != crdt::StringRule::kLww) {
+    return IncrCompactCounter(db, *table, it, key, by, now_ms);
+  }
   if (it == table->end()) {
     it = table->emplace(StoredKey::NewFull(key, crdt::Key())).first;
     ++dbs_[db]->size;
@@ -570,6 +587,41 @@ Result<std::optional<Keyspace::CounterIncrement>> Keyspace::IncrCounter(int db,
   }
   out.value = *expected;
   return std::optional<CounterIncrement>(out);
+}
+
+// Key::IncrByInPlace on a missing key or on a compact counter of this replica (the state it
+// leaves there: one increment chain with no base), straight on the stored total: the same state
+// and op. The op observes the chain's previous dot and takes one new dot.
+Result<std::optional<Keyspace::CounterIncrement>> Keyspace::IncrCompactCounter(
+    int db, Table& table, Table::iterator it, std::string_view key, int64_t by, int64_t now_ms) {
+  const bool exists = it != table.end();
+  const crdt::Writer writer = BeginWrite(now_ms);  // ticks the HLC even when refused, as Write
+  int64_t next = 0;
+  if (__builtin_add_overflow(exists ? (*it)->counter_total() : 0, by, &next)) {
+    return Unexpected(ErrorCode::kOverflow);
+  }
+  crdt::KeyOp op;
+  op.policies = writer.policies;
+  op.hlc = writer.hlc;
+  op.first_dot = dots_.Next();
+  op.dot_count = 1;
+  const std::optional<uint64_t> packed = replicas_.Pack(op.first_dot);
+  LATTICE_ASSERT_MSG(packed.has_value(), "this replica's sequence outgrew 48 bits");
+  if (exists) {
+    const crdt::Dot observed = replicas_.Unpack((*it)->packed_dot());
+    op.context.Add(observed);
+    context_.Add(observed);
+    const_cast<StoredKey&>(**it).SetCounter(next, *packed);
+  } else {
+    table.emplace(StoredKey::NewCounter(key, next, *packed));
+    ++dbs_[db]->size;
+  }
+  op.context.Add(op.first_dot);
+  context_.Add(op.first_dot);
+  op.delta = crdt::Key::OfCounter(crdt::IncEntry{op.first_dot, crdt::Dot{}, next});
+  Ship(db, key, op);
+  return std::optional<CounterIncrement>(
+      CounterIncrement{.value = next, .written = true, .rendered = true});
 }
 
 std::optional<Keyspace::Entry> Keyspace::FindCompact(int db, std::string_view key,
@@ -944,7 +996,7 @@ size_t Keyspace::CompactSome(const crdt::VersionVector& stable, size_t max_keys)
   std::vector<std::string> emptied;
   for (size_t step = 0; step < dbs_.size() * kSlotCount && visited < max_keys; ++step) {
     const int db = static_cast<int>(compact_db_);
-    Table* table = dbs_[compact_db_]->slots[compact_slot_].get();
+    Table* table = dbs_[compact_db_]->at(compact_slot_);
     if (++compact_slot_ == kSlotCount) {
       compact_slot_ = 0;
       compact_db_ = (compact_db_ + 1) % dbs_.size();
@@ -982,7 +1034,7 @@ void Keyspace::ResumeDots() {
 void Keyspace::ForEachInSlot(
     int db, uint16_t slot,
     const std::function<void(const std::string& key, const crdt::Key& value)>& visit) const {
-  const Table* table = dbs_[db]->slots[slot].get();
+  const Table* table = dbs_[db]->at(slot);
   if (table != nullptr) {
     VisitTable(*table, visit);
   }
@@ -1004,10 +1056,12 @@ void Keyspace::VisitTable(
 size_t Keyspace::DropSlot(int db, uint16_t slot) {
   BeginChange();
   Db& d = *dbs_[db];
-  std::unique_ptr<Table> table = std::move(d.slots[slot]);
-  if (table == nullptr) {
+  Table* held = d.at(slot);
+  if (held == nullptr || held->empty()) {
     return 0;
   }
+  auto table = std::make_unique<Table>();
+  table->swap(*held);
   for (const StoredKeyPtr& stored : *table) {
     if (!stored->compact()) {
       d.hidden.erase(Abs(stored->name()));
@@ -1076,7 +1130,7 @@ uint64_t Keyspace::Size(int db) const {
   }
   // Entries of hidden slots that are not metadata-only (`hidden`) are not counted.
   for (uint32_t slot = 0; slot < kSlotCount; ++slot) {
-    if (hidden_slots_[slot] && d.slots[slot] != nullptr) size -= d.slots[slot]->size();
+    if (hidden_slots_[slot] && d.at(slot) != nullptr) size -= d.at(slot)->size();
   }
   for (const std::string& key : d.hidden) {
     if (hidden_slots_[KeySlot(key)]) ++size;
@@ -1099,13 +1153,13 @@ int64_t Keyspace::SampleAverageTtlMs(int db, int64_t now_ms, size_t samples) con
 uint64_t Keyspace::FieldTtlKeyCount(int db) const { return dbs_[db]->field_ttl_keys.size(); }
 
 uint64_t Keyspace::CountKeysInSlot(int db, uint16_t slot) const {
-  const Table* table = dbs_[db]->slots[slot].get();
+  const Table* table = dbs_[db]->at(slot);
   return table == nullptr ? 0 : table->size();
 }
 
 std::vector<std::string> Keyspace::KeysInSlot(int db, uint16_t slot, size_t count) const {
   std::vector<std::string> keys;
-  const Table* table = dbs_[db]->slots[slot].get();
+  const Table* table = dbs_[db]->at(slot);
   if (table == nullptr) {
     return keys;
   }
@@ -1128,7 +1182,7 @@ uint64_t Keyspace::Scan(
   size_t visited = 0;
   std::vector<std::pair<uint64_t, const StoredKey*>> batch;
   for (; slot < kSlotCount; ++slot, threshold = 0) {
-    const Table* table = d.slots[slot].get();
+    const Table* table = d.at(slot);
     if (table == nullptr || hidden_slots_[slot]) {
       continue;
     }
@@ -1164,9 +1218,9 @@ uint64_t Keyspace::Scan(
 
 void Keyspace::ForEach(
     int db, const std::function<void(const std::string&, const crdt::Key&)>& visit) const {
-  for (const auto& table : dbs_[db]->slots) {
-    if (table != nullptr) {
-      VisitTable(*table, visit);
+  for (const Table& table : dbs_[db]->slots) {
+    if (!table.empty()) {
+      VisitTable(table, visit);
     }
   }
 }
@@ -1175,8 +1229,8 @@ void Keyspace::ForEachListed(
     int db, const std::function<void(const std::string&, const crdt::Key&)>& visit) const {
   const Db& d = *dbs_[db];
   for (uint32_t slot = 0; slot < kSlotCount; ++slot) {
-    if (d.slots[slot] != nullptr && !hidden_slots_[slot]) {
-      VisitTable(*d.slots[slot], visit);
+    if (d.at(slot) != nullptr && !hidden_slots_[slot]) {
+      VisitTable(*d.at(slot), visit);
     }
   }
 }
@@ -1189,7 +1243,7 @@ std::string Keyspace::RandomKey(int db, int64_t now_ms, Rng& rng) const {
   for (int attempt = 0; attempt < 100; ++attempt) {
     uint64_t slot = rng.Uniform(kSlotCount);
     for (uint64_t step = 0; step < kSlotCount; ++step, slot = (slot + 1) % kSlotCount) {
-      const Table* table = d.slots[slot].get();
+      const Table* table = d.at(slot);
       if (table == nullptr || table->empty() || hidden_slots_[slot]) {
         continue;
       }

@@ -368,6 +368,13 @@ class Keyspace {
   }
   // The compact collection form of the full key at `it`, if it qualifies (Settle's second half).
   void SettleCollection(int db, Table::iterator it);
+  // Replaces the full key at `it` with `compact`, a compact form of the same state.
+  void ReplaceWithCompact(int db, Table::iterator it, StoredKey* compact);
+  // IncrCounter on a missing key or a compact counter of this replica (no LWW string rule).
+  Result<std::optional<CounterIncrement>> IncrCompactCounter(int db, Table& table,
+                                                             Table::iterator it,
+                                                             std::string_view key, int64_t by,
+                                                             int64_t now_ms);
   // The compact collection of `type` at `key` (nullopt if the key is not one).
   std::optional<Entry> FindCompact(int db, std::string_view key, crdt::ObjectType type);
   // Writes `edits` (name, and value or score; in order) into the compact collection at `entry`

@@ -2,6 +2,7 @@
 
 #include <malloc.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <new>
 
@@ -30,7 +31,7 @@ std::optional<uint64_t> ReplicaIndex::Pack(crdt::Dot dot) {
 }
 
 void StoredKey::SetLengths(size_t name, size_t value, bool is_long) {
-  const uint32_t full = lens_ & (kFullFlag | kCollectionFlag);
+  const uint32_t full = lens_ & (kFullFlag | kCollectionFlag | kCounterFlag);
   if (!is_long) {
     lens_ = full | static_cast<uint32_t>(name) | (static_cast<uint32_t>(value) << kNameBits);
     return;
@@ -76,6 +77,13 @@ StoredKey* StoredKey::NewCollection(std::string_view name, std::string_view blob
   return stored;
 }
 
+StoredKey* StoredKey::NewCounter(std::string_view name, int64_t total, uint64_t packed_dot) {
+  StoredKey* stored = Allocate(name, 0, /*full=*/false);
+  stored->lens_ |= kCounterFlag;
+  stored->SetCounter(total, packed_dot);
+  return stored;
+}
+
 StoredKey* StoredKey::NewFull(std::string_view name, crdt::Key key) {
   auto full = std::make_unique<crdt::Key>(std::move(key));
   StoredKey* stored = Allocate(name, 0, /*full=*/true);
@@ -95,7 +103,7 @@ void StoredKey::Free(StoredKey* stored) {
 }
 
 bool StoredKey::AssignInPlace(std::string_view value, uint64_t hlc, uint64_t packed_dot) {
-  LATTICE_ASSERT(compact());
+  LATTICE_ASSERT(compact() && !counter());
   const uint32_t name = name_len();
   const bool is_long = long_lengths();
   // A long layout holds any length; a short one only short lengths.
@@ -116,8 +124,26 @@ crdt::Key ExpandCompact(const StoredKey& stored, const ReplicaIndex& replicas) {
   if (stored.collection()) {
     return DecodeCompact(stored.value(), stored.hlc(), stored.packed_dot(), replicas);
   }
+  if (stored.counter()) {
+    return crdt::Key::OfCounter(
+        crdt::IncEntry{replicas.Unpack(stored.packed_dot()), crdt::Dot{}, stored.counter_total()});
+  }
   return crdt::Key::OfString(crdt::RegisterEntry<std::string>{
       std::string(stored.value()), stored.hlc(), replicas.Unpack(stored.packed_dot())});
+}
+
+const crdt::IncEntry* LoneCounter(const crdt::Key& key) {
+  const crdt::StringCell& cell = key.string();
+  const crdt::RegisterRest<std::string>* rest = cell.rest();
+  if (key.rest() != nullptr || cell.Winner() != nullptr || rest == nullptr ||
+      rest->incs.size() != 1 || !rest->more.empty() || !rest->tombs.empty() ||
+      !rest->observed.empty()) {
+    return nullptr;
+  }
+  const crdt::IncEntry& inc = rest->incs.front();
+  // +0 exactly (a -0.0 float total would not survive the round trip).
+  const bool no_float = inc.ftotal == 0 && !std::signbit(inc.ftotal);
+  return !inc.epoch.valid() && no_float ? &inc : nullptr;
 }
 
 namespace {
@@ -160,6 +186,9 @@ std::optional<int64_t> KeyRef::ExpiryMs() const {
 }
 
 std::optional<std::string> KeyRef::GetString(int64_t now_ms) const {
+  if (stored_->counter()) {
+    return std::to_string(stored_->counter_total());
+  }
   if (stored_->compact()) {
     return stored_->collection() ? std::nullopt : std::optional(std::string(stored_->value()));
   }

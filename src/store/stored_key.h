@@ -1,7 +1,7 @@
 #pragma once
 // How the keyspace stores one key (docs/architecture.md, "Storage of keys"). Every key is one
 // StoredKey allocation, and a slot's table holds only pointers to them. A StoredKey has one of
-// three forms:
+// four forms:
 //
 // - compact string: a plain single-writer string (one live SET entry, nothing concurrent, no
 //   counter state, no expiry, no other type): a 20-byte header (HLC, packed dot, lengths)
@@ -10,6 +10,10 @@
 // - compact collection: a small hash, set or sorted set whose elements are each one plain entry
 //   (store/compact_collection.h): the header holds the creation entry's HLC and packed dot, and
 //   the value bytes are the packed elements.
+// - compact counter: a counter that one replica incremented and no write has set (the state
+//   INCR leaves on a missing key: one increment chain with no base, no TTL): the header holds
+//   the replica's int64 total and the packed dot of its latest increment; no value bytes. INCR
+//   on it is one lookup and two stores (Keyspace::IncrCounter), and the key is one allocation.
 // - full: the header holds a pointer to a crdt::Key, the generic CRDT state that every unusual
 //   case (concurrent entries, counters, tombstones, expiry, collections) lives in.
 //
@@ -70,14 +74,18 @@ class StoredKey {
                                uint64_t packed_dot);
   static StoredKey* NewCollection(std::string_view name, std::string_view blob, uint64_t hlc,
                                   uint64_t packed_dot);
+  static StoredKey* NewCounter(std::string_view name, int64_t total, uint64_t packed_dot);
   static StoredKey* NewFull(std::string_view name, crdt::Key key);
   static void Free(StoredKey* stored);
 
   std::string_view name() const { return {bytes(), name_len()}; }
   // Either compact form (not full).
   bool compact() const { return (lens_ & kFullFlag) == 0; }
-  bool compact_string() const { return (lens_ & (kFullFlag | kCollectionFlag)) == 0; }
+  bool compact_string() const {
+    return (lens_ & (kFullFlag | kCollectionFlag | kCounterFlag)) == 0;
+  }
   bool collection() const { return (lens_ & kCollectionFlag) != 0; }
+  bool counter() const { return (lens_ & kCounterFlag) != 0; }
 
   // Compact forms only (a collection's value is its packed elements; the HLC and dot are its
   // creation entry's).
@@ -88,21 +96,30 @@ class StoredKey {
   // value fits the allocation.
   bool AssignInPlace(std::string_view value, uint64_t hlc, uint64_t packed_dot);
 
+  // Compact counter only: the replica's total (the HLC field holds it; the dot is the latest
+  // increment's), and an increment in place.
+  int64_t counter_total() const { return static_cast<int64_t>(hlc_); }
+  void SetCounter(int64_t total, uint64_t packed_dot) {
+    hlc_ = static_cast<uint64_t>(total);
+    dot_ = packed_dot;
+  }
+
   // Full form only.
   crdt::Key& full() { return *full_; }
   const crdt::Key& full() const { return *full_; }
 
  private:
-  // lens_: bit 31 marks the full form, bit 29 the compact collection. Short lengths (name <
-  // 4096 and value < 128 KiB, the common case) sit in bits 0-28: name in bits 0-11, value in
-  // bits 12-28. Otherwise bit 30 is set and both lengths are two uint32 at the start of the
-  // bytes, before the name.
+  // lens_: bit 31 marks the full form, bit 29 the compact collection, bit 28 the compact
+  // counter. Short lengths (name < 4096 and value < 64 KiB, the common case) sit in bits 0-27:
+  // name in bits 0-11, value in bits 12-27. Otherwise bit 30 is set and both lengths are two
+  // uint32 at the start of the bytes, before the name.
   static constexpr uint32_t kFullFlag = 0x80000000u;
   static constexpr uint32_t kLongFlag = 0x40000000u;
   static constexpr uint32_t kCollectionFlag = 0x20000000u;
+  static constexpr uint32_t kCounterFlag = 0x10000000u;
   static constexpr int kNameBits = 12;
   static constexpr uint32_t kNameMax = (1u << kNameBits) - 1;
-  static constexpr uint32_t kValueMax = (1u << 17) - 1;
+  static constexpr uint32_t kValueMax = (1u << 16) - 1;
   static bool FitsShort(size_t name, size_t value) {
     return name <= kNameMax && value <= kValueMax;
   }
@@ -156,8 +173,11 @@ struct StoredKeyEq {
   }
 };
 
-// The full state a compact key (either form) stands for.
+// The full state a compact key (any compact form) stands for.
 crdt::Key ExpandCompact(const StoredKey& stored, const ReplicaIndex& replicas);
+// The increments of `key` if it is exactly a compact counter's state: a string cell holding one
+// integer increment chain with no base entry, epoch, tombstone or offsets, and nothing else.
+const crdt::IncEntry* LoneCounter(const crdt::Key& key);
 
 // Where KeyRef materialises a compact collection for a read that needs the crdt object (owned by
 // the keyspace, emptied at the end of every event-loop turn: Keyspace::ReleaseIterations).

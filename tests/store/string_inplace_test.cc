@@ -4,6 +4,8 @@
 // keyspaces of the same replica; after every step both must hold identical state (every key, the
 // shard context, the next dot) and must have shipped identical ops. Also: the compact form converts
 // back and forth as writes change the state, and the KeyRef reads agree with the full state.
+// Counters get their own mix (INCRBY-heavy, with SET, DEL, EXPIRE, INCRBYFLOAT, peer increments
+// and metadata compaction), which keeps keys moving in and out of the compact counter form.
 
 #include <catch2/catch.hpp>
 #include <map>
@@ -86,8 +88,17 @@ void CheckIncrCounter(Keyspace& fast, Keyspace& reference, const std::string& ke
   CHECK(done.rendered == (done.written && reads));
 }
 
-void RunHistory(uint64_t seed, crdt::StringRule rule) {
-  INFO("seed " << seed << " rule " << static_cast<int>(rule));
+// Step kinds of a history: the first RunHistory mix, or the counter-heavy one.
+enum class Mix { kStrings, kCounters };
+
+Result<void> IncrByFloat(Keyspace& ks, const std::string& key, long double by, int64_t now) {
+  return ks.Write(0, key, now, [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& c) {
+    return k.IncrByFloat(by, w, c);
+  });
+}
+
+void RunHistory(uint64_t seed, crdt::StringRule rule, Mix mix = Mix::kStrings) {
+  INFO("seed " << seed << " rule " << static_cast<int>(rule) << " mix " << static_cast<int>(mix));
   Rng rng(seed);
   Keyspace fast(7, 1);
   Keyspace reference(7, 1);
@@ -107,7 +118,13 @@ void RunHistory(uint64_t seed, crdt::StringRule rule) {
   for (int step = 0; step < 300; ++step) {
     now += static_cast<int64_t>(rng.Uniform(3));
     const std::string& key = keys[rng.Uniform(keys.size())];
-    const uint64_t what = rng.Uniform(10);
+    uint64_t what = rng.Uniform(10);
+    if (mix == Mix::kCounters) {
+      // Mostly INCRBY (3, 4); the rest as the strings mix, plus INCRBYFLOAT (10) and metadata
+      // compaction (11).
+      const uint64_t roll = rng.Uniform(20);
+      what = roll < 8 ? 3 + roll % 2 : roll < 18 ? rng.Uniform(10) : 10 + roll % 2;
+    }
     INFO("step " << step << " op " << what << " key " << key);
     if (what <= 2) {
       const std::string& value = values[rng.Uniform(values.size())];
@@ -152,6 +169,18 @@ void RunHistory(uint64_t seed, crdt::StringRule rule) {
       } else {
         (void)peer.IncrString(0, key, static_cast<int64_t>(rng.Uniform(5)), now);
       }
+    } else if (what == 10) {
+      const long double by = rng.Uniform(2) == 0 ? 0.5L : -1.0L;
+      const Result<void> a = IncrByFloat(fast, key, by, now);
+      const Result<void> b = IncrByFloat(reference, key, by, now);
+      REQUIRE(a.ok() == b.ok());
+    } else if (what == 11) {
+      // Compaction with what both replicas have seen taken as stable.
+      crdt::VersionVector stable = fast.context().vector();
+      stable.Set(9, std::min(stable.Get(9), peer.context().vector().Get(9)));
+      stable.Set(7, std::min(stable.Get(7), peer.context().vector().Get(7)));
+      (void)fast.CompactSome(stable, 1'000'000);
+      (void)reference.CompactSome(stable, 1'000'000);
     } else if (what == 8) {
       // The peer's ops reach us (both keyspaces alike).
       for (const auto& [db, name, op] : peer_ops.ops) {
@@ -189,6 +218,65 @@ TEST_CASE("In-place string writes equal the generic mutators on random histories
   }
 }
 
+TEST_CASE("In-place counter increments equal the generic mutators on counter-heavy histories",
+          "[keyspace][strings]") {
+  for (uint64_t seed = 1; seed <= 40; ++seed) {
+    RunHistory(seed, seed % 4 == 0 ? crdt::StringRule::kLww : crdt::StringRule::kCounter,
+               Mix::kCounters);
+  }
+}
+
+TEST_CASE("A counter of one replica is stored compact and converts as writes change it",
+          "[keyspace][strings]") {
+  Keyspace ks(7, 1);
+  Keyspace peer(9, 1);
+  Collector ops, peer_ops;
+  ks.AddObserver(&ops);
+  peer.AddObserver(&peer_ops);
+  auto compact = [&](std::string_view key) { return ks.Find(0, key, kStart)->full() == nullptr; };
+  // INCR on a missing key: the compact counter, one op whose delta is the lone chain.
+  REQUIRE(ks.IncrString(0, "n", 5, kStart).ok());
+  CHECK(compact("n"));
+  CHECK(ks.Find(0, "n", kStart)->GetString(kStart) == "5");
+  CHECK(ks.Find(0, "n", kStart)->CompactValue() == std::nullopt);  // no text stored
+  REQUIRE(ks.IncrString(0, "n", -7, kStart).ok());
+  CHECK(compact("n"));
+  CHECK(ks.Find(0, "n", kStart)->GetString(kStart) == "-2");
+  CHECK(ks.Find(0, "n", kStart)->TypeAt(kStart) == crdt::ObjectType::kString);
+  REQUIRE(ops.ops.size() == 2);
+  const crdt::KeyOp& last = std::get<2>(ops.ops.back());
+  CHECK(last.delta.GetString(kStart) == "-2");
+  CHECK(last.context.Contains(std::get<2>(ops.ops.front()).first_dot));  // observes the last
+  // An overflowing total is refused and leaves the counter as it was.
+  REQUIRE(ks.IncrString(0, "m", INT64_MAX, kStart).ok());
+  CHECK(ks.IncrString(0, "m", 1, kStart).error().code == ErrorCode::kOverflow);
+  CHECK(ks.Find(0, "m", kStart)->GetString(kStart) == std::to_string(INT64_MAX));
+  // A peer's counter arrives compact too (another replica's chain); our INCR on it makes two
+  // chains: the full form.
+  REQUIRE(peer.IncrString(0, "p", 3, kStart).ok());
+  for (const auto& [db, name, op] : peer_ops.ops) ks.ApplyRemote(db, name, op);
+  CHECK(compact("p"));
+  REQUIRE(ks.IncrString(0, "p", 1, kStart).ok());
+  CHECK(!compact("p"));
+  CHECK(ks.Find(0, "p", kStart)->GetString(kStart) == "4");
+  // A TTL needs the full form; SET makes a compact string; INCR then keeps the base in full.
+  REQUIRE(Expire(ks, "n", kStart + 1000, kStart).ok());
+  CHECK(!compact("n"));
+  ks.SetString(0, "n", "10", false, kStart);
+  REQUIRE(ks.IncrString(0, "n", 1, kStart).ok());
+  CHECK(ks.Find(0, "n", kStart)->GetString(kStart) == "11");
+  // DEL leaves the chain's offsets as hidden metadata: no visible key, not counted.
+  CHECK(ks.Delete(0, "m", kStart));
+  CHECK(ks.Find(0, "m", kStart) == nullptr);
+  CHECK(ks.Size(0) == 2);
+  // Iteration hands out the expanded state.
+  size_t counters = 0;
+  ks.ForEach(0, [&](const std::string& key, const crdt::Key& value) {
+    counters += (key == "p" || key == "n") && value.GetString(kStart).has_value() ? 1 : 0;
+  });
+  CHECK(counters == 2);
+}
+
 TEST_CASE("A plain string is stored compact and converts as writes change it",
           "[keyspace][strings]") {
   Keyspace ks(7, 1);
@@ -207,10 +295,10 @@ TEST_CASE("A plain string is stored compact and converts as writes change it",
   ref = ks.Find(0, "k", kStart);
   CHECK(ref->full() == nullptr);
   CHECK(ks.VolatileCount(0) == 0);
-  // A counter keeps the full form (its increments are state beside the value).
+  // A counter on a missing key is a compact counter (the test below).
   REQUIRE(ks.IncrString(0, "n", 5, kStart).ok());
   ref = ks.Find(0, "n", kStart);
-  CHECK(ref->full() != nullptr);
+  CHECK(ref->full() == nullptr);
   CHECK(ref->GetString(kStart) == "5");
   // DEL of a compact key removes it at once.
   CHECK(ks.Delete(0, "k", kStart));
@@ -220,10 +308,10 @@ TEST_CASE("A plain string is stored compact and converts as writes change it",
 
 TEST_CASE("Compact keys keep names and values of every length across the short/long layouts",
           "[keyspace][strings]") {
-  // Short layout: name < 4096 and value < 256 KiB; anything longer stores both lengths apart.
+  // Short layout: name < 4096 and value < 64 KiB; anything longer stores both lengths apart.
   const std::string long_name(5000, 'n');
   const std::vector<size_t> sizes = {
-      0, 1, 16, 4095, 4096, (size_t{1} << 18) - 1, size_t{1} << 18, 300'000, 17};
+      0, 1, 16, 4095, 4096, (size_t{1} << 16) - 1, size_t{1} << 16, 300'000, 17};
   for (const std::string& name : {std::string("k"), std::string(4095, 'm'), long_name}) {
     Keyspace ks(7, 1);
     for (size_t size : sizes) {  // each write grows, shrinks or keeps the allocation

@@ -141,6 +141,12 @@ class Key {
     key.string_ = std::move(cell);
     return key;
   }
+  // A key holding only the increments `inc` (the state of a compact stored counter).
+  static Key OfCounter(const IncEntry& inc) {
+    Key key;
+    key.string_ = StringCell::OfIncrement(inc);
+    return key;
+  }
   // A key holding only one collection incarnation, `created` and its object (the state of a
   // compact stored collection; the keyspace's storage, not a write path).
   static Key OfHash(CreationCell created, OrHash hash) {

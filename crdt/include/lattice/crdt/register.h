@@ -133,8 +133,8 @@ class Register {
     r.head_ = std::move(head);
     return r;
   }
-  // A register holding only the increment `inc` (what IncrementDelta gives: a remote INCRBY's
-  // delta, built directly by the op decoder).
+  // A register holding only the increments `inc` (a counter that no write has set: the state of
+  // a compact stored counter, and the delta of an increment, as the op decoder builds it).
   static Register OfIncrement(const IncEntry& inc) {
     Register r;
     r.rest_.Mutable().incs.push_back(inc);
