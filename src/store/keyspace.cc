@@ -24,7 +24,7 @@ bool HasFieldTtl(const crdt::Key& key) {
     return false;
   }
   for (const auto& [field, cell] : key.hash().fields()) {
-    if (cell.ttl.get() != nullptr) {
+    if (cell.ttl() != nullptr) {
       return true;
     }
   }
@@ -544,8 +544,8 @@ Result<std::optional<Keyspace::CounterIncrement>> Keyspace::IncrCounter(int db,
   BeginChange();
   Table* table = TableFor(db, key, /*create=*/true);
   auto it = table->find(key);
-  if (it != table->end() && ((*it)->collection() || (!(*it)->compact() &&
-                                                     !(*it)->full().PlainIncrementable(now_ms)))) {
+  if (it != table->end() &&
+      ((*it)->collection() || (!(*it)->compact() && !(*it)->full().PlainIncrementable(now_ms)))) {
     return std::optional<CounterIncrement>();  // a compact collection, or not a plain counter
   }
   current_policies_ = PoliciesFor(db, key);
@@ -1194,7 +1194,7 @@ size_t Keyspace::ActiveExpireCycle(int64_t now_ms, size_t max_keys) {
       ReclaimIfExpired(db, *table, it, now_ms);
       bool has_ttl = false;
       for (const auto& [field, cell] : RefOf(**it).hash().fields()) {
-        has_ttl = has_ttl || cell.ttl.get() != nullptr;
+        has_ttl = has_ttl || cell.ttl() != nullptr;
       }
       Reindex(db, key, **it);
       Settle(db, *table, it);  // may erase the key, and unindex it from field_ttl_keys
