@@ -365,23 +365,22 @@ Result<KeyOp> Key::HSetMany(std::vector<std::pair<std::string, std::string>> pai
                             const Writer& writer, DotContext& shard) {
   auto in_place = InPlace::Begin(*this, ObjectType::kHash, pairs.size(), writer, shard);
   if (in_place && std::all_of(pairs.begin(), pairs.end(), [&](const auto& pair) {
-        const HashField* found = hash().Find(pair.first);
-        return found == nullptr ||
-               (Plain(found->value) && (found->ttl.get() == nullptr || found->ttl.get()->empty()));
+        const FieldNode* found = hash().Find(pair.first);
+        return found == nullptr || found->Plain().has_value();
       })) {
+    // What Reassign does to a plain field (no TTL to clear), on the packed node directly.
     OrHash& fields = in_place->rest().mutable_hash();
     OrHash& out = in_place->delta().mutable_hash();
+    const uint64_t hlc = in_place->stamp().hlc;
     for (auto& [field, value] : pairs) {
-      static const StringCell kNone{};
-      HashField* found = fields.FindMutable(field);  // a plain field: no TTL to clear
-      StringCell cell =
-          Reassign(*in_place, found != nullptr ? found->value : kNone, std::move(value));
-      if (found != nullptr) {
-        found->value = cell;
-      } else {
-        fields.Put(field, cell);
-      }
-      out.Put(field, std::move(cell));
+      const Dot dot = fields.AssignPlain(
+          field, value, hlc, [&](Dot observed) { in_place->Cover(observed); },
+          [&] {
+            const Dot next = in_place->stamp().dots->Next();
+            in_place->Cover(next);
+            return next;
+          });
+      out.PutPlain(field, value, hlc, dot);
     }
     return in_place->Finish();
   }
@@ -436,22 +435,24 @@ Result<KeyOp> HashIncrement(Key& key, const std::string& field, int64_t by, long
     // nothing but the increment (no reclaim), and joining its delta gives what is built here.
     const StringRule rule = writer.policies.hash_field;
     OrHash& fields = in_place->rest().mutable_hash();
-    HashField* found = fields.FindMutable(field);
-    if (found == nullptr || (found->ttl.get() == nullptr && found->value.Alive())) {
-      static const StringCell kNone{};
+    const FieldNode* found = fields.Find(field);
+    if (found == nullptr || (found->ttl() == nullptr && found->Alive())) {
+      const bool absent = found == nullptr;
       Result<StringCell> delta =
-          found != nullptr && rule == StringRule::kCounter
-              ? found->value.IncrementInPlace(is_float ? 0 : by, is_float ? float_by : 0,
-                                              in_place->stamp(), in_place->op_context())
-              : crdt::IncrementDelta(found != nullptr ? found->value : kNone, by, float_by,
-                                     is_float, rule, in_place->stamp(), in_place->op_context());
+          !absent && rule == StringRule::kCounter
+              ? fields.FindMutable(field)->value.IncrementInPlace(
+                    is_float ? 0 : by, is_float ? float_by : 0, in_place->stamp(),
+                    in_place->op_context())
+              : crdt::IncrementDelta(absent ? HashField{}.value : found->cells().value, by,
+                                     float_by, is_float, rule, in_place->stamp(),
+                                     in_place->op_context());
       if (!delta.ok()) {
         return Unexpected(delta.error());  // refused before taking a dot
       }
-      if (found == nullptr) {
+      if (absent) {
         fields.Put(field, *delta);
       } else if (rule == StringRule::kLww) {
-        found->value = *delta;  // a read-modify-write SET observed every dot of the cell
+        fields.Put(field, *delta);  // a read-modify-write SET observed every dot of the cell
       }
       in_place->shard().Join(in_place->op_context());
       in_place->delta().mutable_hash().Put(field, std::move(*delta));

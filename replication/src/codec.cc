@@ -167,7 +167,7 @@ void PutKey(const crdt::Key& key, wire::Key* out) {
     PutRegister(key.string(), out->mutable_string());
   }
   for (const crdt::FieldNode* node : key.hash().SortedFields()) {  // bytes not by table layout
-    const crdt::HashField& field = node->field;
+    const crdt::HashField field = node->cells();
     wire::HashField* f = out->add_hash();
     f->set_name(std::string(node->name()));
     if (!field.value.empty()) {

@@ -142,9 +142,8 @@ Kind RestKind(const crdt::KeyRest& rest, const crdt::KeyOp& op) {
     return kGeneric;
   }
   if (rest.hash().fields().size() == 1) {
-    const crdt::HashField& field = (*rest.hash().fields().begin()).second;
-    const bool no_ttl = field.ttl.get() == nullptr || field.ttl.get()->empty();
-    return no_ttl && SingleEntry(field.value, op) ? kHSet : kGeneric;
+    const auto entry = (*rest.hash().fields().begin()).second.Plain();
+    return entry && entry->dot == op.first_dot && entry->hlc == op.hlc ? kHSet : kGeneric;
   }
   if (rest.zset().MemberCount() == 1 && rest.zset().removes().empty()) {
     bool single = false;
@@ -254,7 +253,7 @@ void PutPayload(Kind kind, const crdt::KeyOp& op, Out& out) {
     case kHSet: {
       const auto& [name, field] = *delta.rest()->hash().fields().begin();
       out.Bytes(name);
-      out.Bytes(field.value.Winner()->value);
+      out.Bytes(field.Winner()->value);
       return;
     }
     case kSAdd:

@@ -160,8 +160,8 @@ std::optional<CompactCollection> EncodeCompact(const crdt::Key& key, ReplicaInde
   switch (type) {
     case crdt::ObjectType::kHash:
       for (const auto& [field, cell] : rest.hash().fields()) {
-        const auto* entry = PlainEntry(cell.value);
-        if (entry == nullptr || (cell.ttl.get() != nullptr && !cell.ttl.get()->empty()) ||
+        const auto entry = cell.Plain();  // its bytes stay in the node
+        if (!entry.has_value() ||
             !add(field, entry->dot, {.value = entry->value, .hlc = entry->hlc})) {
           return std::nullopt;
         }

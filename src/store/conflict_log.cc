@@ -85,11 +85,11 @@ ConflictLog::Before ConflictLog::Capture(const crdt::Key* local, const Remote& o
   CaptureRemovals(*local, op, before);
   if (!op.delta.hash().empty() && !local->hash().empty()) {
     for (const auto& [field, cell] : op.delta.hash().fields()) {
-      if (cell.value.Winner() == nullptr) continue;
-      const crdt::HashField* mine = local->hash().Find(field);
+      if (!cell.Winner().has_value()) continue;
+      const crdt::FieldNode* mine = local->hash().Find(field);
       if (mine == nullptr) continue;
-      if (const auto* winner = mine->value.Winner()) {
-        before.fields.emplace_back(std::string(field), *winner);
+      if (const auto winner = mine->Winner()) {
+        before.fields.emplace_back(std::string(field), winner->ToEntry());
       }
     }
     std::sort(before.fields.begin(), before.fields.end(),  // not by the delta's table layout
@@ -155,11 +155,13 @@ void ConflictLog::Record(int db, std::string_view key, const Before& before, con
     }
   }
   for (const auto& [field, local] : before.fields) {
-    const crdt::HashField* theirs = op.delta.hash().Find(field);
-    const crdt::HashField* now = after.hash().Find(field);
+    const crdt::FieldNode* theirs = op.delta.hash().Find(field);
+    const crdt::FieldNode* now = after.hash().Find(field);
     if (theirs == nullptr || now == nullptr) continue;
-    if (const auto* remote = theirs->value.Winner()) {
-      lww("hash", field, local, *remote, now->value.Winner());
+    if (const auto remote = theirs->Winner()) {
+      const auto winner = now->Winner();
+      const auto won = winner ? std::optional(winner->ToEntry()) : std::nullopt;
+      lww("hash", field, local, remote->ToEntry(), won ? &*won : nullptr);
     }
   }
   for (const Before::Removal& removal : before.removals) {

@@ -24,7 +24,7 @@ bool HasFieldTtl(const crdt::Key& key) {
     return false;
   }
   for (const auto& [field, cell] : key.hash().fields()) {
-    if (cell.ttl.get() != nullptr) {
+    if (cell.ttl() != nullptr) {
       return true;
     }
   }
@@ -1298,7 +1298,7 @@ size_t Keyspace::ActiveExpireCycle(int64_t now_ms, size_t max_keys) {
       ReclaimIfExpired(db, *table, it, now_ms);
       bool has_ttl = false;
       for (const auto& [field, cell] : RefOf(**it).hash().fields()) {
-        has_ttl = has_ttl || cell.ttl.get() != nullptr;
+        has_ttl = has_ttl || cell.ttl() != nullptr;
       }
       Reindex(db, key, **it);
       Settle(db, *table, it);  // may erase the key, and unindex it from field_ttl_keys

@@ -234,7 +234,7 @@ size_t KeyRef::HashLen() const {
   }
   size_t count = 0;
   for (const auto& [name, field] : hash().fields()) {
-    count += field.value.Alive() ? 1 : 0;
+    count += field.Alive() ? 1 : 0;
   }
   return count;
 }

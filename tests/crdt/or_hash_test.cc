@@ -122,3 +122,114 @@ TEST_CASE("hash table layout: equality, copies and sorted views ignore insertion
   CHECK(c.key.hash().Visible(names[8], 1000));
 }
 }  // namespace lattice::crdt::testing
+
+namespace lattice::crdt::testing {
+namespace {
+
+// Whether `field` of `node`'s hash is stored packed (one allocation: header, name, value).
+bool Packed(const Node& node, const std::string& field) {
+  const FieldNode* found = node.key.hash().Find(field);
+  REQUIRE(found != nullptr);
+  return found->packed();
+}
+
+}  // namespace
+
+TEST_CASE("packed fields: a plain field is one 32-byte header plus its bytes", "[crdt][hash]") {
+  Node a(1);
+  const std::string name = "field:00000042";  // the memory benchmark's shape: 14 + 16 bytes
+  const std::string value(16, 'v');
+  Ok(a.key.HSet(name, value, false, a.W(1), a.context));
+  const FieldNode* node = a.key.hash().Find(name);
+  REQUIRE(node != nullptr);
+  CHECK(node->packed());
+  CHECK(node->full() == nullptr);
+  CHECK(node->AllocatedBytes() == 32 + name.size() + value.size());  // 62: jemalloc's 64 class
+  CHECK(node->AllocatedBytes() <= 64);
+  CHECK(node->ttl() == nullptr);
+  CHECK(node->Alive());
+  REQUIRE(node->Winner().has_value());
+  CHECK(node->Winner()->value == value);
+  CHECK(node->Plain()->dot == node->Winner()->dot);
+  CHECK(node->MetadataItems() == 1);
+  // The rebuilt cells are the register a full field would hold.
+  const HashField cells = node->cells();
+  REQUIRE(cells.value.Winner() != nullptr);
+  CHECK(cells.value.Winner()->value == value);
+  CHECK(cells.value.rest() == nullptr);
+  CHECK(a.key.hash().Get(name, 1000) == value);
+  CHECK(a.key.hash().GetAll(1000) ==
+        std::vector<std::pair<std::string, std::string>>{{name, value}});
+  // An overwrite of the same length stays in the node; a longer one moves it.
+  Ok(a.key.HSet(name, std::string(16, 'w'), false, a.W(2), a.context));
+  CHECK(a.key.hash().Get(name, 1000) == std::string(16, 'w'));
+  Ok(a.key.HSet(name, std::string(100, 'x'), false, a.W(3), a.context));
+  CHECK(a.key.hash().Get(name, 1000) == std::string(100, 'x'));
+  CHECK(Packed(a, name));
+  Ok(a.key.HSet(name, "", false, a.W(4), a.context));
+  CHECK(a.key.hash().Get(name, 1000) == "");
+  CHECK(Packed(a, name));
+}
+
+TEST_CASE("packed fields: TTLs, counters and concurrent writes unpack; plain writes repack",
+          "[crdt][hash][expiry]") {
+  Node a(1), b(2);
+  const auto set = Ok(a.key.HSet("f", "v", false, a.W(1), a.context));
+  b.Apply(set);
+  CHECK(Packed(a, "f"));
+  CHECK(Packed(b, "f"));  // joined from a peer's op
+  // A TTL unpacks it; an HSET that clears the TTL packs it again.
+  Ok(a.key.HExpire("f", 5000, a.W(2), a.context));
+  CHECK_FALSE(Packed(a, "f"));
+  CHECK(a.key.hash().FieldExpiry("f") == 5000);
+  Ok(a.key.HSet("f", "w", /*keep_ttl=*/false, a.W(3), a.context));
+  CHECK(Packed(a, "f"));
+  CHECK(a.key.hash().FieldExpiry("f") == std::nullopt);
+  // Concurrent HSETs keep both entries (full) until compaction makes the loser unobservable.
+  Node c(1), d(2);
+  const auto x = Ok(c.key.HSet("g", "x", false, c.W(5), c.context));
+  const auto y = Ok(d.key.HSet("g", "y", false, d.W(6), d.context));
+  c.Apply(y);
+  d.Apply(x);
+  CHECK_FALSE(Packed(c, "g"));
+  CHECK(c.key == d.key);
+  CHECK(c.key.hash().Get("g", 1000) == "y");
+  VersionVector stable;
+  stable.Set(1, 100);
+  stable.Set(2, 100);
+  c.key.Compact(stable);
+  CHECK(Packed(c, "g"));
+  CHECK(c.key.hash().Get("g", 1000) == "y");
+  // A counter is full; an HSET over it is plain once its offsets are compacted away.
+  Ok(c.key.HIncrBy("n", 5, c.W(7), c.context));
+  CHECK_FALSE(Packed(c, "n"));
+  CHECK(c.key.hash().Get("n", 1000) == "5");
+}
+
+TEST_CASE("packed fields: FindMutable unpacks, equality and copies ignore the form",
+          "[crdt][hash]") {
+  Node a(1);
+  for (int i = 0; i < 20; ++i) {
+    Ok(a.key.HSet("f" + std::to_string(i), "value" + std::to_string(i), false, a.W(1), a.context));
+  }
+  const OrHash before = a.key.hash();
+  OrHash unpacked = before;
+  HashField* cells = unpacked.FindMutable("f3");
+  REQUIRE(cells != nullptr);
+  CHECK_FALSE(unpacked.Find("f3")->packed());
+  CHECK(unpacked == before);  // one full node, one packed: the same cells
+  CHECK(before == unpacked);
+  const OrHash copy = unpacked;  // copies pack what is plain
+  CHECK(copy.Find("f3")->packed());
+  CHECK(copy == before);
+  cells->value = StringCell::OfEntry({"other", 5, Dot{1, 99}});
+  CHECK_FALSE(unpacked == before);
+  unpacked.Put("f3", before.Find("f3")->cells().value);  // Put packs a plain cell again
+  CHECK(unpacked.Find("f3")->packed());
+  CHECK(unpacked == before);
+  DotContext dots;
+  before.CollectDots(dots);
+  CHECK(before.MetadataItems() == 20);
+}
+
+}  // namespace lattice::crdt::testing

@@ -125,7 +125,7 @@ void CheckReads(const KeyRef& ref, const std::vector<std::string>& names, int64_
   CHECK(ref->set() == whole.set());
   CHECK(ref->zset() == whole.zset());
   size_t alive = 0;
-  for (const auto& [field, cell] : whole.hash().fields()) alive += cell.value.Alive() ? 1 : 0;
+  for (const auto& [field, cell] : whole.hash().fields()) alive += cell.Alive() ? 1 : 0;
   CHECK(ref->HashLen() == alive);
   CHECK(ref->SetSize() == whole.set().Size());
   CHECK(ref->ZSize() == whole.zset().Size());
