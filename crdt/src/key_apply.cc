@@ -98,13 +98,12 @@ bool Key::ApplyInPlace(const KeyOp& op, DotContext& shard) {
   };
   for (const auto& [name, field] : d.hash().fields()) {
     if (!plain) break;
-    if (field.ttl.get() != nullptr || !PlainEntry(field.value) ||
-        shard.Contains(field.value.Winner()->dot)) {
-      return false;
-    }
-    if (const HashField* mine = state.hash().Find(name)) {
-      if (mine->ttl.get() != nullptr || !PlainEntry(mine->value)) return false;
-      observe(mine->value.Winner()->dot);
+    const std::optional<EntryView> entry = field.Plain();
+    if (field.ttl() != nullptr || !entry || shard.Contains(entry->dot)) return false;
+    if (const FieldNode* mine = state.hash().Find(name)) {
+      const std::optional<EntryView> old = mine->Plain();
+      if (mine->ttl() != nullptr || !old) return false;
+      observe(old->dot);
     }
   }
   for (const auto& [name, dots] : d.set().adds()) {
@@ -149,11 +148,8 @@ bool Key::ApplyInPlace(const KeyOp& op, DotContext& shard) {
   if (d.has_hash()) {
     OrHash& hash = a.mutable_hash();
     for (const auto& [name, field] : d.hash().fields()) {
-      if (HashField* mine = hash.FindMutable(name)) {
-        mine->value = field.value;
-      } else {
-        hash.Put(name, field.value);
-      }
+      const std::optional<EntryView> entry = field.Plain();  // checked above
+      hash.PutPlain(name, entry->value, entry->hlc, entry->dot);
     }
   } else if (d.has_set()) {
     OrSet& set = a.mutable_set();
