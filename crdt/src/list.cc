@@ -494,6 +494,41 @@ void List::CollectDots(DotContext& out) const {
   }
 }
 
+void List::ScanDotsFromEnds(absl::FunctionRef<bool(const ListPosition&, Dot)> f) const {
+  bool done = false;
+  auto visit = [&](const Chunk& chunk) {
+    ScanChunk<Element>(chunk.bytes, replicas_, [&](const Element& element) {
+      done = f(element.position, element.position.id()) ||
+             (element.value_dot != element.position.id() && f(element.position, element.value_dot));
+      return !done;
+    });
+  };
+  size_t head = 0;
+  size_t tail = chunks_.size();
+  while (head < tail && !done) {
+    visit(chunks_[head++]);
+    if (head < tail && !done) {
+      visit(chunks_[--tail]);
+    }
+  }
+}
+
+void List::ForEachDotAt(const ListPosition& position, absl::FunctionRef<void(Dot)> f) const {
+  if (chunks_.empty()) {
+    return;
+  }
+  ScanChunk<Element>(chunks_[ChunkFor(position)].bytes, replicas_, [&](const Element& element) {
+    if (element.position == position) {
+      f(element.position.id());
+      if (element.value_dot != element.position.id()) {
+        f(element.value_dot);
+      }
+      return false;
+    }
+    return element.position < position;
+  });
+}
+
 void List::Join(const List& other, const DotContext& mine, const DotContext& theirs) {
   // Held on both sides: the newer value. Held here only: kept unless theirs saw it (and so
   // removed it). Held there only: added unless this side saw it.
