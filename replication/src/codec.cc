@@ -1021,6 +1021,27 @@ Result<crdt::Key> GetKey(const wire::Key& in) {
 
 namespace {
 
+// The dots an op's delta wrote: every dot it holds, except that an LSET's element is named by its
+// position and identity (the dot of the insert, an earlier op), and only its value dot is new.
+void CollectWrittenDots(const crdt::Key& delta, crdt::DotContext& out) {
+  const crdt::KeyRest* rest = delta.rest();
+  if (rest == nullptr || !rest->has_list()) {
+    delta.CollectDots(out);
+    return;
+  }
+  delta.string().CollectDots(out);
+  rest->hash().CollectDots(out);
+  rest->set().CollectDots(out);
+  rest->zset().CollectDots(out);
+  rest->hash_created().CollectDots(out);
+  rest->set_created().CollectDots(out);
+  rest->zset_created().CollectDots(out);
+  rest->list_created().CollectDots(out);
+  rest->expiry().CollectDots(out);
+  rest->list().ForEachElement(
+      [&](const crdt::ListPosition&, const crdt::ListValue& value) { out.Add(value.dot); });
+}
+
 // An op's delta holds only what the op wrote (its own dots), and its context covers them all.
 Result<void> CheckOwnDots(const crdt::KeyOp& op) {
   const Dot first = op.first_dot;
@@ -1029,7 +1050,7 @@ Result<void> CheckOwnDots(const crdt::KeyOp& op) {
     return replica == first.replica && seq >= first.seq && seq <= last;
   };
   crdt::DotContext written;
-  op.delta.CollectDots(written);
+  CollectWrittenDots(op.delta, written);
   for (const auto& [replica, seq] : written.vector().entries()) {
     if (!in_range(replica, 1) || !in_range(replica, seq)) {
       return Unexpected(ErrorCode::kCorrupt, "op delta holds a dot outside first_dot/dot_count");

@@ -34,6 +34,9 @@ WRITES = {"SET", "INCR", "HSET", "SADD", "ZADD", "LPUSH", "RPUSH", "LPOP", "RPOP
 # LRANGE_100 is redis-benchmark's own pair, n LPUSHes then n LRANGE 0 99, both measured (the
 # figure is their mean).
 LIST_KEY = "mylist"
+# LATTICE_BENCH_CPU_TESTS=LPUSH,LPOP runs only those tests (a quick look at one family).
+if os.environ.get("LATTICE_BENCH_CPU_TESTS"):
+    TESTS = [t for t in os.environ["LATTICE_BENCH_CPU_TESTS"].upper().split(",") if t]
 FILLED_FIRST = {"LPOP", "RPOP"}
 TICK_S = 1.0 / os.sysconf("SC_CLK_TCK")
 
