@@ -595,6 +595,13 @@ void List::JoinDelta(const List& delta, const DotContext& mine, const DotContext
       continue;
     }
     const size_t chunk = ChunkFor(element.position);
+    // A full chunk takes a new element at either of its ends into a chunk of its own beside it,
+    // so repeated LPUSHes fill new chunks instead of splitting one element off a full chunk each.
+    if (chunks_[chunk].bytes.size() >= kChunkBytes && !mine.Contains(element.position.id()) &&
+        (element.position < chunks_[chunk].first || chunks_[chunk].last < element.position)) {
+      Splice(element.position < chunks_[chunk].first ? chunk : chunk + 1, 0, {element});
+      continue;
+    }
     elements.clear();
     Decode(chunks_[chunk], elements);
     auto at =
