@@ -28,14 +28,16 @@ bool MadeUnderFixedPrecedence(const CreationCell& cell) {
   return cell.Winner() != nullptr && (cell.Winner()->value & kFixedPrecedenceFlag) != 0;
 }
 
-// TypeRule::kFixedPrecedence: hash > zset > set > string.
+// TypeRule::kFixedPrecedence: hash > zset > set > list > string.
 int Precedence(ObjectType type) {
   switch (type) {
     case ObjectType::kHash:
-      return 4;
+      return 5;
     case ObjectType::kZSet:
-      return 3;
+      return 4;
     case ObjectType::kSet:
+      return 3;
+    case ObjectType::kList:
       return 2;
     case ObjectType::kString:
       return 1;
@@ -61,9 +63,10 @@ Result<void> KeyWrite::Prepare(ObjectType want, bool any_type) {
       DotContext create_context;
       Key created;
       KeyRest& rest = created.MutableRest();
-      CreationCell& cell = want == ObjectType::kHash  ? rest.mutable_hash_created()
-                           : want == ObjectType::kSet ? rest.mutable_set_created()
-                                                      : rest.mutable_zset_created();
+      CreationCell& cell = want == ObjectType::kHash   ? rest.mutable_hash_created()
+                           : want == ObjectType::kSet  ? rest.mutable_set_created()
+                           : want == ObjectType::kList ? rest.mutable_list_created()
+                                                       : rest.mutable_zset_created();
       const uint8_t flag =
           op_.policies.type == TypeRule::kFixedPrecedence ? kFixedPrecedenceFlag : 0;
       cell = CreationCell{}.AssignDelta(static_cast<uint8_t>(want) | flag, stamp_, create_context);
@@ -91,6 +94,10 @@ Result<void> KeyWrite::Prepare(ObjectType want, bool any_type) {
     rest.zset().CollectDots(context);
     rest.zset_created().CollectDots(context);
   }
+  if (want != ObjectType::kList) {
+    rest.list().CollectDots(context);
+    rest.list_created().CollectDots(context);
+  }
   if (!context.cloud().empty() || !context.vector().entries().empty()) {
     Step(std::move(piece), context);
   }
@@ -100,6 +107,7 @@ Result<void> KeyWrite::Prepare(ObjectType want, bool any_type) {
 const OrHash& Key::hash() const { return (rest_.get() ? *rest_.get() : EmptyRest()).hash(); }
 const OrSet& Key::set() const { return (rest_.get() ? *rest_.get() : EmptyRest()).set(); }
 const SortedSet& Key::zset() const { return (rest_.get() ? *rest_.get() : EmptyRest()).zset(); }
+const List& Key::list() const { return (rest_.get() ? *rest_.get() : EmptyRest()).list(); }
 
 void Key::NormalizeRest() {
   if (KeyRest* rest = rest_.get()) {
@@ -142,6 +150,10 @@ ObjectType Key::Type() const {
     if (rest->has_zset()) {
       consider(rest->zset().Size() > 0, CreatorStamp(rest->zset_created()), ObjectType::kZSet,
                MadeUnderFixedPrecedence(rest->zset_created()));
+    }
+    if (rest->has_list()) {
+      consider(!rest->list().empty(), CreatorStamp(rest->list_created()), ObjectType::kList,
+               MadeUnderFixedPrecedence(rest->list_created()));
     }
   }
   return fixed ? highest : best.second;
@@ -190,9 +202,11 @@ Key Key::RemoveAllDelta(bool keep_expiry, WriteStamp& stamp, DotContext& context
     out.Normalize();
     AddMapDots(rest->zset().removes(), context);  // DEL observes remove tokens too
     rest->set().CollectDots(context);
+    rest->list().CollectDots(context);  // a list remove's delta holds nothing
     rest->hash_created().CollectDots(context);
     rest->set_created().CollectDots(context);
     rest->zset_created().CollectDots(context);
+    rest->list_created().CollectDots(context);
     if (!keep_expiry) {
       rest->expiry().CollectDots(context);
     }
@@ -218,6 +232,7 @@ void Key::Join(const Key& other, const DotContext& mine, const DotContext& their
   if (a.has_hash() || b.has_hash()) a.mutable_hash().Join(b.hash(), mine, theirs);
   if (a.has_set() || b.has_set()) a.mutable_set().Join(b.set(), mine, theirs);
   if (a.has_zset() || b.has_zset()) a.mutable_zset().Join(b.zset(), mine, theirs);
+  if (a.has_list() || b.has_list()) a.mutable_list().Join(b.list(), mine, theirs);
   JoinKeyCells(a, b, mine, theirs);
   NormalizeRest();
 }
@@ -230,11 +245,14 @@ void Key::Compact(const VersionVector& stable) {
     if (rest->has_zset()) rest->mutable_zset().Compact(stable);
     // A creation event or expiry of an incarnation that no longer has contents is inert once
     // stable: every future op observes it.
+    // (A list keeps no tombstones: nothing of its own to compact.)
     CreationCell* cells[] = {rest->has_hash() ? &rest->mutable_hash_created() : nullptr,
                              rest->has_set() ? &rest->mutable_set_created() : nullptr,
-                             rest->has_zset() ? &rest->mutable_zset_created() : nullptr};
-    const bool contents_empty[] = {rest->hash().empty(), rest->set().empty(), rest->zset().empty()};
-    for (size_t i = 0; i < 3; ++i) {
+                             rest->has_zset() ? &rest->mutable_zset_created() : nullptr,
+                             rest->has_list() ? &rest->mutable_list_created() : nullptr};
+    const bool contents_empty[] = {rest->hash().empty(), rest->set().empty(), rest->zset().empty(),
+                                   rest->list().empty()};
+    for (size_t i = 0; i < 4; ++i) {
       CreationCell* cell = cells[i];
       if (cell == nullptr) continue;
       cell->Compact(stable);
@@ -246,7 +264,8 @@ void Key::Compact(const VersionVector& stable) {
     }
     if (!rest->expiry().empty()) {
       rest->mutable_expiry().Compact(stable);
-      if (rest->hash().empty() && rest->set().empty() && rest->zset().empty() && string_.empty()) {
+      if (rest->hash().empty() && rest->set().empty() && rest->zset().empty() &&
+          rest->list().empty() && string_.empty()) {
         DotContext dots;
         rest->expiry().CollectDots(dots);
         if (AllStable(dots, stable)) {
@@ -264,9 +283,11 @@ void Key::CollectDots(DotContext& out) const {
     rest->hash().CollectDots(out);
     rest->set().CollectDots(out);
     rest->zset().CollectDots(out);
+    rest->list().CollectDots(out);
     rest->hash_created().CollectDots(out);
     rest->set_created().CollectDots(out);
     rest->zset_created().CollectDots(out);
+    rest->list_created().CollectDots(out);
     rest->expiry().CollectDots(out);
   }
 }
@@ -275,8 +296,9 @@ size_t Key::MetadataItems() const {
   size_t items = string_.MetadataItems();
   if (const KeyRest* rest = rest_.get()) {
     items += rest->hash().MetadataItems() + rest->set().MetadataItems() +
-             rest->zset().MetadataItems() + rest->hash_created().MetadataItems() +
-             rest->set_created().MetadataItems() + rest->zset_created().MetadataItems() +
+             rest->zset().MetadataItems() + rest->list().MetadataItems() +
+             rest->hash_created().MetadataItems() + rest->set_created().MetadataItems() +
+             rest->zset_created().MetadataItems() + rest->list_created().MetadataItems() +
              rest->expiry().MetadataItems();
   }
   return items;

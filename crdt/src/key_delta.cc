@@ -118,10 +118,12 @@ std::optional<TouchedNames> Touched(const Key& state, const Key& delta, const Do
   for (const std::string& name : touched.hash) rest.hash().ForEachDotOf(name, take);
   for (const std::string& name : touched.set) rest.set().ForEachDotOf(name, take);
   for (const std::string& name : touched.zset) rest.zset().ForEachDotOf(name, take);
+  for (const ListPosition& position : touched.list) rest.list().ForEachDotAt(position, take);
   state.string().ForEachDot(take);
   rest.hash_created().ForEachDot(take);
   rest.set_created().ForEachDot(take);
   rest.zset_created().ForEachDot(take);
+  rest.list_created().ForEachDot(take);
   rest.expiry().ForEachDot(take);
   if (pending.left() == 0) {
     return touched;
@@ -140,9 +142,20 @@ std::optional<TouchedNames> Touched(const Key& state, const Key& delta, const Do
   rest.hash().ScanDots(scan(touched.hash));
   if (pending.left() > 0) rest.set().ScanDots(scan(touched.set));
   if (pending.left() > 0) rest.zset().ScanDots(scan(touched.zset));
+  if (pending.left() > 0 && rest.has_list()) {
+    // A remote pop removes elements near an end: the scan starts from both.
+    rest.list().ScanDotsFromEnds([&](const ListPosition& position, Dot dot) {
+      if (pending.Take(dot)) {
+        touched.list.push_back(position);
+      }
+      return pending.left() == 0;
+    });
+  }
   Normalize(touched.hash);
   Normalize(touched.set);
   Normalize(touched.zset);
+  std::sort(touched.list.begin(), touched.list.end());
+  touched.list.erase(std::unique(touched.list.begin(), touched.list.end()), touched.list.end());
   return touched;
 }
 
@@ -153,6 +166,7 @@ void JoinKeyCells(KeyRest& a, const KeyRest& b, const DotContext& mine, const Do
   if (a.has_hash() || b.has_hash()) a.mutable_hash_created().Join(b.hash_created(), mine, theirs);
   if (a.has_set() || b.has_set()) a.mutable_set_created().Join(b.set_created(), mine, theirs);
   if (a.has_zset() || b.has_zset()) a.mutable_zset_created().Join(b.zset_created(), mine, theirs);
+  if (a.has_list() || b.has_list()) a.mutable_list_created().Join(b.list_created(), mine, theirs);
   if (!a.expiry().empty() || !b.expiry().empty()) {
     if (!MutationInjected(Mutation::kNonCommutativeJoin) || a.expiry().empty()) {
       a.mutable_expiry().Join(b.expiry(), mine, theirs);  // the injected bug keeps ours
@@ -194,6 +208,9 @@ void Key::JoinTouched(const Key& delta, const DotContext& mine, const DotContext
   }
   if (!touched->zset.empty() && (a.has_zset() || b.has_zset())) {
     a.mutable_zset().JoinSome(b.zset(), mine, theirs, touched->zset);
+  }
+  if ((!touched->list.empty() || !b.list().empty()) && (a.has_list() || b.has_list())) {
+    a.mutable_list().JoinDelta(b.list(), mine, theirs, touched->list);
   }
   JoinKeyCells(a, b, mine, theirs);
   NormalizeRest();

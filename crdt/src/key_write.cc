@@ -601,6 +601,75 @@ Result<KeyOp> Key::ZRem(const std::vector<std::string>& members, const Writer& w
   return write.Finish();
 }
 
+namespace {
+
+// The list writes' common start: the type check (a write that needs the elements needs a list),
+// then Prepare.
+Result<void> PrepareList(KeyWrite& write, bool needs_list) {
+  const ObjectType type = write.key().TypeAt(write.now_ms());
+  if (type != ObjectType::kNone && type != ObjectType::kList) {
+    return Unexpected(ErrorCode::kWrongType);
+  }
+  if (needs_list && type == ObjectType::kNone) {
+    return Unexpected(ErrorCode::kNoSuchKey);
+  }
+  return write.Prepare(ObjectType::kList);
+}
+
+}  // namespace
+
+Result<KeyOp> Key::LEdit(const std::vector<size_t>& remove, ListEnd end,
+                         const std::vector<std::string>& push, const Writer& writer,
+                         DotContext& shard) {
+  KeyWrite write(*this, writer, shard);
+  if (auto ready = PrepareList(write, !remove.empty()); !ready.ok()) {
+    return Unexpected(ready.error());
+  }
+  if (!remove.empty()) {
+    LATTICE_ASSERT(remove.back() < list().Size());
+    DotContext context;
+    std::vector<ListPosition> removed;
+    list().RemoveDelta(remove, context, &removed);  // the delta holds nothing
+    write.Step(Key{}, context, TouchedNames{.list = std::move(removed)});
+  }
+  if (!push.empty()) {
+    DotContext context;
+    Key piece;
+    piece.MutableRest().mutable_list() = list().PushDelta(end, push, write.stamp(), context);
+    write.Step(std::move(piece), context, TouchedNames{});
+  }
+  return write.Finish();
+}
+
+Result<KeyOp> Key::LInsert(size_t index, bool before, std::string_view value, const Writer& writer,
+                           DotContext& shard) {
+  KeyWrite write(*this, writer, shard);
+  if (auto ready = PrepareList(write, true); !ready.ok()) {
+    return Unexpected(ready.error());
+  }
+  LATTICE_ASSERT(index < list().Size());
+  DotContext context;
+  Key piece;
+  piece.MutableRest().mutable_list() =
+      list().InsertDelta(index, before, value, write.stamp(), context);
+  write.Step(std::move(piece), context, TouchedNames{});
+  return write.Finish();
+}
+
+Result<KeyOp> Key::LSet(size_t index, std::string_view value, const Writer& writer,
+                        DotContext& shard) {
+  KeyWrite write(*this, writer, shard);
+  if (auto ready = PrepareList(write, true); !ready.ok()) {
+    return Unexpected(ready.error());
+  }
+  LATTICE_ASSERT(index < list().Size());
+  DotContext context;
+  Key piece;
+  piece.MutableRest().mutable_list() = list().SetDelta(index, value, write.stamp(), context);
+  write.Step(std::move(piece), context, TouchedNames{});
+  return write.Finish();
+}
+
 std::optional<KeyOp> Key::Reclaim(const Writer& writer, DotContext& shard) {
   if (rest_.get() == nullptr) {
     return std::nullopt;

@@ -12,6 +12,8 @@ struct TouchedNames {
   std::vector<std::string> hash;
   std::vector<std::string> set;
   std::vector<std::string> zset;
+  // List elements a step removes (their positions; List::JoinDelta's hint).
+  std::vector<ListPosition> list;
 };
 
 // Joins the envelope's O(1) cells (creation cells, key expiry): Join and JoinDelta alike.

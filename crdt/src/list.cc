@@ -494,6 +494,41 @@ void List::CollectDots(DotContext& out) const {
   }
 }
 
+void List::ScanDotsFromEnds(absl::FunctionRef<bool(const ListPosition&, Dot)> f) const {
+  bool done = false;
+  auto visit = [&](const Chunk& chunk) {
+    ScanChunk<Element>(chunk.bytes, replicas_, [&](const Element& element) {
+      done = f(element.position, element.position.id()) ||
+             (element.value_dot != element.position.id() && f(element.position, element.value_dot));
+      return !done;
+    });
+  };
+  size_t head = 0;
+  size_t tail = chunks_.size();
+  while (head < tail && !done) {
+    visit(chunks_[head++]);
+    if (head < tail && !done) {
+      visit(chunks_[--tail]);
+    }
+  }
+}
+
+void List::ForEachDotAt(const ListPosition& position, absl::FunctionRef<void(Dot)> f) const {
+  if (chunks_.empty()) {
+    return;
+  }
+  ScanChunk<Element>(chunks_[ChunkFor(position)].bytes, replicas_, [&](const Element& element) {
+    if (element.position == position) {
+      f(element.position.id());
+      if (element.value_dot != element.position.id()) {
+        f(element.value_dot);
+      }
+      return false;
+    }
+    return element.position < position;
+  });
+}
+
 void List::Join(const List& other, const DotContext& mine, const DotContext& theirs) {
   // Held on both sides: the newer value. Held here only: kept unless theirs saw it (and so
   // removed it). Held there only: added unless this side saw it.
@@ -560,6 +595,13 @@ void List::JoinDelta(const List& delta, const DotContext& mine, const DotContext
       continue;
     }
     const size_t chunk = ChunkFor(element.position);
+    // A full chunk takes a new element at either of its ends into a chunk of its own beside it,
+    // so repeated LPUSHes fill new chunks instead of splitting one element off a full chunk each.
+    if (chunks_[chunk].bytes.size() >= kChunkBytes && !mine.Contains(element.position.id()) &&
+        (element.position < chunks_[chunk].first || chunks_[chunk].last < element.position)) {
+      Splice(element.position < chunks_[chunk].first ? chunk : chunk + 1, 0, {element});
+      continue;
+    }
     elements.clear();
     Decode(chunks_[chunk], elements);
     auto at =

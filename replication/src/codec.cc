@@ -157,6 +157,9 @@ void PutKeyCells(const crdt::Key& key, wire::Key* out) {
   if (!rest->zset_created().empty()) {
     PutRegister(rest->zset_created(), out->mutable_zset_created());
   }
+  if (!rest->list_created().empty()) {
+    PutRegister(rest->list_created(), out->mutable_list_created());
+  }
   if (!rest->expiry().empty()) {
     PutRegister(rest->expiry(), out->mutable_expiry());
   }
@@ -191,6 +194,22 @@ void PutKey(const crdt::Key& key, wire::Key* out) {
   for (const auto& [name, dots] : key.zset().removes()) {
     PutDotSet(name, dots, out->add_zset_removes());
   }
+  key.list().ForEachElement([&](const crdt::ListPosition& position, const crdt::ListValue& value) {
+    wire::ListElement* e = out->add_list();
+    for (size_t i = 0; i + 1 < position.depth(); ++i) {
+      const crdt::ListDigit& digit = position.digit(i);
+      e->add_prefix_n(digit.n);
+      e->add_prefix_replica(digit.dot.replica);
+      e->add_prefix_seq(digit.dot.seq);
+    }
+    e->set_n(position.digit(position.depth() - 1).n);
+    PutDot(position.id(), e->mutable_id());
+    e->set_value(value.value);
+    e->set_hlc(value.hlc);
+    if (value.dot != position.id()) {
+      PutDot(value.dot, e->mutable_value_dot());
+    }
+  });
   PutKeyCells(key, out);
 }
 
@@ -333,6 +352,7 @@ class KeyChecker {
   Result<void> CheckExpiry(const wire::ExpiryCell& cell);
   Result<void> CheckCreation(const wire::CreationCell& cell, crdt::ObjectType type);
   Result<void> CheckMembers(const google::protobuf::RepeatedPtrField<wire::SetMember>& members);
+  Result<void> CheckList(const google::protobuf::RepeatedPtrField<wire::ListElement>& elements);
 
   std::set<ReplicaId> replicas_;
 };
@@ -440,6 +460,40 @@ Result<void> KeyChecker::CheckMembers(
   return {};
 }
 
+// Every dot valid (a prefix digit's may be absent: replica 0 and seq 0), prefix arrays of one
+// length and bounded, identities distinct. The order is checked when the list is rebuilt.
+Result<void> KeyChecker::CheckList(
+    const google::protobuf::RepeatedPtrField<wire::ListElement>& elements) {
+  std::set<Dot> ids;
+  for (const wire::ListElement& element : elements) {
+    const int depth = element.prefix_n_size();
+    if (element.prefix_replica_size() != depth || element.prefix_seq_size() != depth) {
+      return Unexpected(ErrorCode::kCorrupt, "list element: prefix array lengths differ");
+    }
+    if (depth > kCellItemsMax) {
+      return Unexpected(ErrorCode::kCorrupt, "list element position too deep");
+    }
+    for (int i = 0; i < depth; ++i) {
+      if (element.prefix_replica(i) == kNoReplica && element.prefix_seq(i) == 0) {
+        continue;
+      }
+      auto dot = GetDot(element.prefix_replica(i), element.prefix_seq(i));
+      CODEC_RETURN_IF_ERROR(dot);
+      replicas_.insert(dot->replica);
+    }
+    auto id = GetDot(element.id());
+    CODEC_RETURN_IF_ERROR(id);
+    replicas_.insert(id->replica);
+    if (!ids.insert(*id).second) {
+      return Unexpected(ErrorCode::kCorrupt, "list element identity repeated");
+    }
+    if (element.has_value_dot()) {
+      CODEC_RETURN_IF_ERROR(CheckDot(element.value_dot()));
+    }
+  }
+  return {};
+}
+
 Result<void> KeyChecker::Check(const wire::Key& key) {
   CODEC_RETURN_IF_ERROR(CheckCell(key.string(), /*score=*/false));
   for (const wire::HashField& field : key.hash()) {
@@ -455,6 +509,8 @@ Result<void> KeyChecker::Check(const wire::Key& key) {
   CODEC_RETURN_IF_ERROR(CheckCreation(key.hash_created(), crdt::ObjectType::kHash));
   CODEC_RETURN_IF_ERROR(CheckCreation(key.set_created(), crdt::ObjectType::kSet));
   CODEC_RETURN_IF_ERROR(CheckCreation(key.zset_created(), crdt::ObjectType::kZSet));
+  CODEC_RETURN_IF_ERROR(CheckList(key.list()));
+  CODEC_RETURN_IF_ERROR(CheckCreation(key.list_created(), crdt::ObjectType::kList));
   return CheckExpiry(key.expiry());
 }
 
@@ -536,6 +592,7 @@ class KeyBuilder {
   Result<void> AddMembers(const google::protobuf::RepeatedPtrField<wire::SetMember>& members,
                           MemberDots kind);
   Result<void> AddMemberDot(const std::string& member, Dot dot, MemberDots kind);
+  Result<void> AddList(const google::protobuf::RepeatedPtrField<wire::ListElement>& elements);
 
   ReplicaId scratch_replica_;
   uint64_t scratch_seq_ = 1;
@@ -803,6 +860,8 @@ Result<void> KeyBuilder::AddCreation(crdt::ObjectType type, const wire::Creation
                              return k.HSet(element, kZeroText, /*keep_ttl=*/true, w, s);
                            case crdt::ObjectType::kSet:
                              return k.SAdd({element}, w, s);
+                           case crdt::ObjectType::kList:
+                             return k.LEdit({}, crdt::ListEnd::kHead, {element}, w, s);
                            default:
                              return k.ZAdd(element, 0.0, w, s);
                          }
@@ -813,6 +872,34 @@ Result<void> KeyBuilder::AddCreation(crdt::ObjectType type, const wire::Creation
     piece->Join(crdt::Key{}, none, drop);
     pieces_.push_back(std::move(*piece));
   }
+  return {};
+}
+
+// The list's elements as one piece (List takes decoded elements directly, in position order).
+Result<void> KeyBuilder::AddList(
+    const google::protobuf::RepeatedPtrField<wire::ListElement>& elements) {
+  if (elements.empty()) {
+    return {};
+  }
+  crdt::List list;
+  for (const wire::ListElement& element : elements) {
+    std::vector<crdt::ListDigit> prefix;
+    prefix.reserve(static_cast<size_t>(element.prefix_n_size()));
+    for (int i = 0; i < element.prefix_n_size(); ++i) {
+      prefix.push_back(crdt::ListDigit{element.prefix_n(i),
+                                       Dot{element.prefix_replica(i), element.prefix_seq(i)}});
+    }
+    const Dot id{element.id().replica(), element.id().seq()};
+    const Dot value_dot = element.has_value_dot()
+                              ? Dot{element.value_dot().replica(), element.value_dot().seq()}
+                              : id;
+    if (!list.AppendForDecode(
+            crdt::ListPosition(std::move(prefix), crdt::ListDigit{element.n(), id}),
+            crdt::ListValue{element.value(), element.hlc(), value_dot})) {
+      return Unexpected(ErrorCode::kCorrupt, "list elements not in position order");
+    }
+  }
+  pieces_.push_back(crdt::Key::OfList(crdt::CreationCell{}, std::move(list)));
   return {};
 }
 
@@ -884,6 +971,8 @@ Result<void> KeyBuilder::AddKey(const wire::Key& key) {
   CODEC_RETURN_IF_ERROR(AddCreation(crdt::ObjectType::kHash, key.hash_created()));
   CODEC_RETURN_IF_ERROR(AddCreation(crdt::ObjectType::kSet, key.set_created()));
   CODEC_RETURN_IF_ERROR(AddCreation(crdt::ObjectType::kZSet, key.zset_created()));
+  CODEC_RETURN_IF_ERROR(AddList(key.list()));
+  CODEC_RETURN_IF_ERROR(AddCreation(crdt::ObjectType::kList, key.list_created()));
   return AddExpiry(Slot{SlotKind::kString, {}}, key.expiry());
 }
 
@@ -932,6 +1021,27 @@ Result<crdt::Key> GetKey(const wire::Key& in) {
 
 namespace {
 
+// The dots an op's delta wrote: every dot it holds, except that an LSET's element is named by its
+// position and identity (the dot of the insert, an earlier op), and only its value dot is new.
+void CollectWrittenDots(const crdt::Key& delta, crdt::DotContext& out) {
+  const crdt::KeyRest* rest = delta.rest();
+  if (rest == nullptr || !rest->has_list()) {
+    delta.CollectDots(out);
+    return;
+  }
+  delta.string().CollectDots(out);
+  rest->hash().CollectDots(out);
+  rest->set().CollectDots(out);
+  rest->zset().CollectDots(out);
+  rest->hash_created().CollectDots(out);
+  rest->set_created().CollectDots(out);
+  rest->zset_created().CollectDots(out);
+  rest->list_created().CollectDots(out);
+  rest->expiry().CollectDots(out);
+  rest->list().ForEachElement(
+      [&](const crdt::ListPosition&, const crdt::ListValue& value) { out.Add(value.dot); });
+}
+
 // An op's delta holds only what the op wrote (its own dots), and its context covers them all.
 Result<void> CheckOwnDots(const crdt::KeyOp& op) {
   const Dot first = op.first_dot;
@@ -940,7 +1050,7 @@ Result<void> CheckOwnDots(const crdt::KeyOp& op) {
     return replica == first.replica && seq >= first.seq && seq <= last;
   };
   crdt::DotContext written;
-  op.delta.CollectDots(written);
+  CollectWrittenDots(op.delta, written);
   for (const auto& [replica, seq] : written.vector().entries()) {
     if (!in_range(replica, 1) || !in_range(replica, seq)) {
       return Unexpected(ErrorCode::kCorrupt, "op delta holds a dot outside first_dot/dot_count");

@@ -122,7 +122,7 @@ bool SingleIncrement(const crdt::StringCell& cell, const crdt::KeyOp& op) {
 // The key's objects besides the string cell: which one alone holds something.
 Kind RestKind(const crdt::KeyRest& rest, const crdt::KeyOp& op) {
   if (!rest.hash_created().empty() || !rest.set_created().empty() || !rest.zset_created().empty() ||
-      !rest.expiry().empty()) {
+      !rest.expiry().empty() || rest.has_list()) {
     return kGeneric;
   }
   const int objects =

@@ -14,8 +14,8 @@ constexpr int kKeysPerFamily = 3;
 constexpr int kMembers = 5;
 
 const std::vector<std::string>& Families() {
-  static const std::vector<std::string> kFamilies = {"ctr", "reg", "oset", "str",
-                                                     "h",   "s",   "z",    "mix"};
+  static const std::vector<std::string> kFamilies = {"ctr", "reg", "oset", "str", "h",
+                                                     "s",   "z",   "mix",  "l"};
   return kFamilies;
 }
 
@@ -80,6 +80,30 @@ std::vector<std::string> ZSetCommand(Rng& rng, const std::string& key) {
   return KeyCommand(rng, key);
 }
 
+// Lists: pushes at both ends, pops (with counts), LINSERT next to a pivot that may be gone,
+// LSET, LREM, LTRIM, LMOVE within and between keys of the family, and the reads.
+std::vector<std::string> ListCommand(Rng& rng, const std::string& key) {
+  const std::string cmd = Pick(rng, {"LPUSH", "RPUSH", "RPUSH", "LPOP", "RPOP", "LINSERT", "LSET",
+                                     "LREM", "LTRIM", "LMOVE", "LRANGE", "KEY"});
+  if (cmd == "LPUSH" || cmd == "RPUSH") return {cmd, key, Member(rng), Member(rng)};
+  if (cmd == "LPOP" || cmd == "RPOP") {
+    return rng.Chance(1, 2) ? std::vector<std::string>{cmd, key}
+                            : std::vector<std::string>{cmd, key, Num(rng, 0, 3)};
+  }
+  if (cmd == "LINSERT") {
+    return {cmd, key, Pick(rng, {"BEFORE", "AFTER"}), Member(rng), Member(rng)};
+  }
+  if (cmd == "LSET") return {cmd, key, Num(rng, -3, 3), Member(rng)};
+  if (cmd == "LREM") return {cmd, key, Num(rng, -2, 2), Member(rng)};
+  if (cmd == "LTRIM") return {cmd, key, Num(rng, -4, 2), Num(rng, -3, 4)};
+  if (cmd == "LMOVE") {
+    return {cmd, key, fmt::format("l:{}", rng.Uniform(kKeysPerFamily)),
+            Pick(rng, {"LEFT", "RIGHT"}), Pick(rng, {"LEFT", "RIGHT"})};
+  }
+  if (cmd == "LRANGE") return {cmd, key, "0", "-1"};
+  return KeyCommand(rng, key);
+}
+
 // CRDT.POLICY SET/DEL on the convergence-only families (never ctr/reg/oset, whose models assume
 // the default rules): policy changes race with conflicting writes, and every op must still merge
 // alike everywhere, as it carries the rules in force where it was made.
@@ -123,7 +147,8 @@ std::vector<std::string> Workload::RandomCommand(Rng& rng, const std::string& fa
     return {"DEL", key};
   }
   std::string kind = family;
-  if (family == "mix") kind = Pick(rng, {"str", "h", "s", "z"});
+  if (family == "mix") kind = Pick(rng, {"str", "h", "s", "z", "l"});
+  if (kind == "l") return ListCommand(rng, key);
   if (kind == "str") return StringCommand(rng, key, value);
   if (kind == "h") return HashCommand(rng, key, value);
   if (kind == "s") return SetCommand(rng, key);

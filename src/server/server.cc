@@ -38,13 +38,14 @@ Result<ScanArgs> ParseScanArgs(ArgList options, uint32_t accepted) {
       const std::string_view name = options[++i];
       args.type_never = false;
       args.type.reset();
-      for (crdt::ObjectType t : {crdt::ObjectType::kString, crdt::ObjectType::kHash,
-                                 crdt::ObjectType::kSet, crdt::ObjectType::kZSet}) {
+      for (crdt::ObjectType t :
+           {crdt::ObjectType::kString, crdt::ObjectType::kHash, crdt::ObjectType::kSet,
+            crdt::ObjectType::kZSet, crdt::ObjectType::kList}) {
         if (EqualsIgnoreCase(name, TypeName(t))) {
           args.type = t;
         }
       }
-      if (!args.type && (EqualsIgnoreCase(name, "list") || EqualsIgnoreCase(name, "stream"))) {
+      if (!args.type && EqualsIgnoreCase(name, "stream")) {
         args.type_never = true;
       } else if (!args.type) {
         return Unexpected("ERR unknown type name '" + std::string(name) + "'");
@@ -133,6 +134,7 @@ Server::Server(Config config, const Clock& clock, ReplicaId replica,
   RegisterHashFamily(registry_);
   RegisterSetFamily(registry_);
   RegisterZSetFamily(registry_);
+  RegisterListFamily(registry_);
   RegisterTransactionFamily(registry_);
   RegisterCrdtFamily(registry_);
   RegisterClusterFamily(registry_);

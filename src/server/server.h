@@ -252,6 +252,20 @@ void RegisterStringFamily(CommandRegistry& registry);
 void RegisterGenericFamily(CommandRegistry& registry);
 void RegisterHashFamily(CommandRegistry& registry);
 void RegisterSetFamily(CommandRegistry& registry);
+void RegisterListFamily(CommandRegistry& registry);
+
+// The list pops as functions, for the blocking commands to call when a key they wait on gets
+// data (commands/list_family.cc). ListPop pops up to `count` elements of `key` at `end` as one
+// op and returns them in pop order; nullopt when the key is missing (a list is never empty),
+// WRONGTYPE when it holds another type. ListMove is LMOVE: one element from `source`'s `from`
+// end to `destination`'s `to` end (one op when they are the same key, else a pop and a push);
+// nullopt when the source is missing; WRONGTYPE (nothing moved) when either key holds another
+// type.
+Result<std::optional<std::vector<std::string>>> ListPop(CommandContext& ctx, std::string_view key,
+                                                        crdt::ListEnd end, size_t count);
+Result<std::optional<std::string>> ListMove(CommandContext& ctx, std::string_view source,
+                                            std::string_view destination, crdt::ListEnd from,
+                                            crdt::ListEnd to);
 void RegisterZSetFamily(CommandRegistry& registry);
 void RegisterTransactionFamily(CommandRegistry& registry);
 void RegisterCrdtFamily(CommandRegistry& registry);

@@ -111,7 +111,7 @@ void CompactWriter::Add(const CompactElement& element) {
 
 bool CompactCandidate(const crdt::Key& key, const CompactLimits& limits) {
   const crdt::KeyRest* rest = key.rest();
-  if (rest == nullptr || !key.string().empty() ||
+  if (rest == nullptr || !key.string().empty() || rest->has_list() ||  // lists: never compact
       int{rest->has_hash()} + int{rest->has_set()} + int{rest->has_zset()} != 1) {
     return false;
   }

@@ -117,6 +117,9 @@ ConflictLog::Remote ConflictLog::Remote::OfState(const crdt::Key& state,
       case crdt::ObjectType::kZSet:
         creator = rest->zset_created().Winner();
         break;
+      case crdt::ObjectType::kList:
+        creator = rest->list_created().Winner();
+        break;
       default:
         break;
     }

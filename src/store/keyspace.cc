@@ -45,6 +45,8 @@ std::string_view TypeName(crdt::ObjectType type) {
       return "set";
     case crdt::ObjectType::kZSet:
       return "zset";
+    case crdt::ObjectType::kList:
+      return "list";
     case crdt::ObjectType::kNone:
       break;
   }
@@ -820,6 +822,11 @@ VisibleValue ReadVisible(const crdt::Key& key, int64_t now_ms) {
         out.zset.emplace_back(std::move(member), score);
       }
       break;
+    case crdt::ObjectType::kList:
+      if (!key.list().empty()) {
+        out.list = key.list().Range(0, key.list().Size() - 1);
+      }
+      break;
   }
   out.expiry_ms = key.ExpiryMs();
   return out;
@@ -865,6 +872,11 @@ void Keyspace::WriteVisible(int db, std::string_view key, const VisibleValue& va
           return k.ZAdd(entry.first, entry.second, w, context_);
         });
       }
+      break;
+    case crdt::ObjectType::kList:
+      (void)Write(db, key, now_ms, [&](Key& k, const Writer& w, crdt::DotContext&) {
+        return k.LEdit({}, crdt::ListEnd::kTail, value.list, w, context_);
+      });
       break;
   }
   if (value.expiry_ms.has_value()) {

@@ -87,6 +87,7 @@ struct VisibleValue {
   std::vector<HashEntry> hash;
   std::vector<std::string> set;
   std::vector<std::pair<std::string, double>> zset;  // (member, score)
+  std::vector<std::string> list;                     // head to tail
   std::optional<int64_t> expiry_ms;                  // key-level expiry
   bool operator==(const VisibleValue&) const = default;
 };

@@ -26,8 +26,18 @@ from servers import PRIORITY, wait_caught_up
 from throughput import COLLECTION_KEYS, FINAL, KEYSPACE, PEERS, preload
 
 CLIENTS = 50
-TESTS = ["GET", "SET", "INCR", "HSET", "SADD", "ZADD"]
-WRITES = {"SET", "INCR", "HSET", "SADD", "ZADD"}
+TESTS = ["GET", "SET", "INCR", "HSET", "SADD", "ZADD", "LPUSH", "RPUSH", "LPOP", "RPOP",
+         "LRANGE_100"]
+WRITES = {"SET", "INCR", "HSET", "SADD", "ZADD", "LPUSH", "RPUSH", "LPOP", "RPOP"}
+# The list tests all use redis-benchmark's key "mylist": LPUSH/RPUSH start from an empty list;
+# LPOP/RPOP pop from a list filled first (unmeasured) with n elements, so every pop finds one;
+# LRANGE_100 is redis-benchmark's own pair, n LPUSHes then n LRANGE 0 99, both measured (the
+# figure is their mean).
+LIST_KEY = "mylist"
+# LATTICE_BENCH_CPU_TESTS=LPUSH,LPOP runs only those tests (a quick look at one family).
+if os.environ.get("LATTICE_BENCH_CPU_TESTS"):
+    TESTS = [t for t in os.environ["LATTICE_BENCH_CPU_TESTS"].upper().split(",") if t]
+FILLED_FIRST = {"LPOP", "RPOP"}
 TICK_S = 1.0 / os.sysconf("SC_CLK_TCK")
 
 
@@ -88,12 +98,22 @@ class Targets(throughput.Targets):
         elif test.lower() in COLLECTION_KEYS:
             subprocess.run(["redis-cli", "-p", str(port), "del", COLLECTION_KEYS[test.lower()]],
                            stdout=subprocess.DEVNULL, check=True, timeout=60)
+        elif test in LIST_TESTS:
+            subprocess.run(["redis-cli", "-p", str(port), "del", LIST_KEY],
+                           stdout=subprocess.DEVNULL, check=True, timeout=60)
         if name == PEERS:
             wait_caught_up(self.regions, timeout=60)
+
+LIST_TESTS = {"LPUSH", "RPUSH", "LPOP", "RPOP", "LRANGE_100"}
+
 
 def one_run(targets, name, test, pipeline, n):
     targets.prepare(name, test)
     server = targets.servers[name]
+    if test in FILLED_FIRST:
+        benchmark(server.port, "LPUSH", pipeline, n)
+        if name == PEERS:
+            wait_caught_up(targets.regions, timeout=120)
     watched = [server] + (targets.regions[1:] if name == PEERS else [])
     before = [cpu_sample(s.proc.pid) for s in watched]
     rps = benchmark(server.port, test, pipeline, n)
@@ -123,7 +143,8 @@ def run(lattice_binary, redis_binary, plan, log):
                         if name == PEERS and (pipeline != 16 or test not in WRITES):
                             continue
                         n = (plan["n_mesh"] if name == PEERS else
-                             plan["n_collection"][pipeline] if test.lower() in COLLECTION_KEYS
+                             plan["n_collection"][pipeline]
+                             if test.lower() in COLLECTION_KEYS or test in LIST_TESTS
                              else plan["n"][pipeline])
                         n = int(n * plan.get("scale", 1.0))
                         result = one_run(targets, name, test, pipeline, n)

@@ -1,7 +1,7 @@
 """Memory per key and per element: each dataset is loaded with `redis-cli --pipe` into a fresh
 server (redis-server, then Lattice standalone), and the growth of INFO memory used_memory and of
 the process RSS (/proc/PID/status VmRSS) is divided by the number of keys or elements.
-Datasets: 16-byte strings; hashes, sets and zsets of `elements` (large: redis-server's hashtable,
+Datasets: 16-byte strings; hashes, sets, zsets and lists of `elements` (large: redis-server's hashtable,
 skiplist encodings) and of `small_elements` each (small: its listpack encodings)."""
 import subprocess
 import time
@@ -34,6 +34,8 @@ def dataset_bytes(kind, keys, elements):
                 words = [b"HSET", key] + [w for j in members for w in (b"field:%08d" % j, VALUE)]
             elif kind == "set":
                 words = [b"SADD", key] + [b"member:%08d" % j for j in members]
+            elif kind == "list":
+                words = [b"RPUSH", key] + [b"member:%08d" % j for j in members]
             else:
                 words = [b"ZADD", key] + [w for j in members for w in (b"%d" % j,
                                                                        b"member:%08d" % j)]
@@ -60,9 +62,10 @@ def run(lattice_binary, redis_binary, string_keys, collection_keys, elements, lo
     """Returns {dataset: {"elements": n, "redis": {...}, "lattice": {...}}}; the small
     collections are named "small hash" etc."""
     plan = [("string", string_keys, 1), ("hash", collection_keys, elements),
-            ("set", collection_keys, elements), ("zset", collection_keys, elements)]
+            ("set", collection_keys, elements), ("zset", collection_keys, elements),
+            ("list", collection_keys, elements)]
     if small_keys:
-        plan += [(kind, small_keys, small_elements) for kind in ("hash", "set", "zset")]
+        plan += [(kind, small_keys, small_elements) for kind in ("hash", "set", "zset", "list")]
     results = {}
     for kind, keys, per_key in plan:
         payload = dataset_bytes(kind, keys, per_key)

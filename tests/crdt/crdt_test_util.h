@@ -128,10 +128,48 @@ struct ZSetWorkload {
   }
 };
 
+struct ListWorkload {
+  static std::optional<KeyOp> Write(Rng& rng, Key& key, const Writer& w, DotContext& ctx) {
+    const size_t size = key.TypeAt(w.now_ms) == ObjectType::kList ? key.list().Size() : 0;
+    const ListEnd end = rng.Chance(1, 2) ? ListEnd::kHead : ListEnd::kTail;
+    switch (rng.Uniform(7)) {
+      case 0:
+      case 1:
+        return Take(key.LEdit({}, end, {Pick(rng, kValues), Pick(rng, kValues)}, w, ctx));
+      case 2:  // LPOP/RPOP, LREM, LTRIM: some elements observed and removed
+        if (size == 0) return std::nullopt;
+        if (rng.Chance(1, 2)) {
+          return Take(key.LEdit({end == ListEnd::kHead ? 0 : size - 1}, end, {}, w, ctx));
+        } else {
+          std::vector<size_t> indexes;
+          for (size_t i = 0; i < size; ++i) {
+            if (rng.Chance(1, 3)) indexes.push_back(i);
+          }
+          if (indexes.empty()) return std::nullopt;
+          return Take(key.LEdit(indexes, end, {}, w, ctx));
+        }
+      case 3:  // LINSERT
+        if (size == 0) return std::nullopt;
+        return Take(key.LInsert(static_cast<size_t>(rng.Uniform(size)), rng.Chance(1, 2),
+                                Pick(rng, kValues), w, ctx));
+      case 4:  // LSET
+        if (size == 0) return std::nullopt;
+        return Take(key.LSet(static_cast<size_t>(rng.Uniform(size)), Pick(rng, kValues), w, ctx));
+      case 5:  // LMOVE within the key
+        if (size == 0) return std::nullopt;
+        return Take(key.LEdit({0}, ListEnd::kTail, {std::string(*key.list().At(0))}, w, ctx));
+      default:
+        return Take(key.Del(w, ctx));
+    }
+  }
+};
+
 // Every type on one key: type conflicts, DEL, expiry and PERSIST.
 struct KeyWorkload {
   static std::optional<KeyOp> Write(Rng& rng, Key& key, const Writer& w, DotContext& ctx) {
-    switch (rng.Uniform(7)) {
+    switch (rng.Uniform(8)) {
+      case 7:
+        return ListWorkload::Write(rng, key, w, ctx);
       case 0:
         return StringWorkload::Write(rng, key, w, ctx);
       case 1:

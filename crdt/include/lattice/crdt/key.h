@@ -24,13 +24,21 @@
 #include <utility>
 #include <vector>
 
+#include "lattice/crdt/list.h"
 #include "lattice/crdt/or_hash.h"
 #include "lattice/crdt/or_set.h"
 #include "lattice/crdt/sorted_set.h"
 
 namespace lattice::crdt {
 
-enum class ObjectType : uint8_t { kNone = 0, kString = 1, kHash = 2, kSet = 3, kZSet = 4 };
+enum class ObjectType : uint8_t {
+  kNone = 0,
+  kString = 1,
+  kHash = 2,
+  kSet = 3,
+  kZSet = 4,
+  kList = 5
+};
 
 // Creation events of one typed incarnation. An entry's value is the ObjectType, plus
 // kFixedPrecedenceFlag when it was made under TypeRule::kFixedPrecedence.
@@ -55,31 +63,37 @@ class KeyRest {
   const OrHash& hash() const { return Part(hash_).object; }
   const OrSet& set() const { return Part(set_).object; }
   const SortedSet& zset() const { return Part(zset_).object; }
+  const List& list() const { return Part(list_).object; }
   const CreationCell& hash_created() const { return Part(hash_).created; }
   const CreationCell& set_created() const { return Part(set_).created; }
   const CreationCell& zset_created() const { return Part(zset_).created; }
+  const CreationCell& list_created() const { return Part(list_).created; }
   const ExpiryCell& expiry() const { return Part(expiry_); }
   bool has_hash() const { return hash_.get() != nullptr; }
   bool has_set() const { return set_.get() != nullptr; }
   bool has_zset() const { return zset_.get() != nullptr; }
+  bool has_list() const { return list_.get() != nullptr; }
 
   OrHash& mutable_hash() { return hash_.Mutable().object; }
   OrSet& mutable_set() { return set_.Mutable().object; }
   SortedSet& mutable_zset() { return zset_.Mutable().object; }
+  List& mutable_list() { return list_.Mutable().object; }
   CreationCell& mutable_hash_created() { return hash_.Mutable().created; }
   CreationCell& mutable_set_created() { return set_.Mutable().created; }
   CreationCell& mutable_zset_created() { return zset_.Mutable().created; }
+  CreationCell& mutable_list_created() { return list_.Mutable().created; }
   ExpiryCell& mutable_expiry() { return expiry_.Mutable(); }
 
   bool empty() const {
     return hash_.get() == nullptr && set_.get() == nullptr && zset_.get() == nullptr &&
-           expiry_.get() == nullptr;
+           list_.get() == nullptr && expiry_.get() == nullptr;
   }
   // Drops the parts that became empty.
   void Normalize() {
     hash_.Normalize();
     set_.Normalize();
     zset_.Normalize();
+    list_.Normalize();
     expiry_.Normalize();
   }
   bool operator==(const KeyRest&) const = default;
@@ -94,6 +108,7 @@ class KeyRest {
   Boxed<TypedPart<OrHash>> hash_;
   Boxed<TypedPart<OrSet>> set_;
   Boxed<TypedPart<SortedSet>> zset_;
+  Boxed<TypedPart<List>> list_;
   Boxed<ExpiryCell> expiry_;
 };
 
@@ -126,6 +141,7 @@ class Key {
   const OrHash& hash() const;
   const OrSet& set() const;
   const SortedSet& zset() const;
+  const List& list() const;
   // Everything besides the string cell (objects, creation cells, key expiry), or nullptr when
   // the key has none of it. Read-only: state transfer (the codec) reads the cells here.
   const KeyRest* rest() const { return rest_.get(); }
@@ -165,6 +181,12 @@ class Key {
     Key key;
     key.rest_.Mutable().mutable_zset_created() = std::move(created);
     key.rest_.Mutable().mutable_zset() = std::move(zset);
+    return key;
+  }
+  static Key OfList(CreationCell created, List list) {
+    Key key;
+    key.rest_.Mutable().mutable_list_created() = std::move(created);
+    key.rest_.Mutable().mutable_list() = std::move(list);
     return key;
   }
   // Whether the state is a plain single-writer string: one live entry and nothing else.
@@ -220,6 +242,19 @@ class Key {
                         DotContext& shard);
   Result<KeyOp> ZRem(const std::vector<std::string>& members, const Writer& writer,
                      DotContext& shard);
+  // List writes (LPUSH, RPUSH, LINSERT, LSET, and the removes of LPOP, RPOP, LREM, LTRIM,
+  // LMOVE): one op each. LEdit removes the elements at `remove` (sorted ascending, distinct,
+  // each < the list's size), then pushes `push` at `end` in order (each becomes the new head,
+  // or tail, in turn): LMOVE within one key is one LEdit. An edit that pushes creates the list
+  // (WRONGTYPE on a key of another type); one that only removes requires a list.
+  Result<KeyOp> LEdit(const std::vector<size_t>& remove, ListEnd end,
+                      const std::vector<std::string>& push, const Writer& writer,
+                      DotContext& shard);
+  // LINSERT before (or after) the element at `index`, which must exist.
+  Result<KeyOp> LInsert(size_t index, bool before, std::string_view value, const Writer& writer,
+                        DotContext& shard);
+  // LSET of the element at `index`, which must exist.
+  Result<KeyOp> LSet(size_t index, std::string_view value, const Writer& writer, DotContext& shard);
   // The observed-remove that reclaims an expired key or expired hash fields, if any.
   std::optional<KeyOp> Reclaim(const Writer& writer, DotContext& shard);
 

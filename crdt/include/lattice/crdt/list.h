@@ -129,6 +129,12 @@ class List {
                    std::vector<ListPosition>* removed = nullptr) const;
   // Every dot the list holds (identities and value writes): what DEL observed.
   void CollectDots(DotContext& out) const;
+  // Calls f(position, dot) for every dot the list holds (each element's identity, then its value
+  // dot when LSET gave it one), visiting chunks alternately from the head and from the tail
+  // inwards, until f returns true (done). A remote pop's dots are found in O(chunk).
+  void ScanDotsFromEnds(absl::FunctionRef<bool(const ListPosition&, Dot)> f) const;
+  // Calls f(dot) for the dots of the element at `position`, if the list holds it.
+  void ForEachDotAt(const ListPosition& position, absl::FunctionRef<void(Dot)> f) const;
 
   // The join of two states given both sides' contexts: O(size of both).
   void Join(const List& other, const DotContext& mine, const DotContext& theirs);
