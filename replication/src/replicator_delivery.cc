@@ -208,14 +208,17 @@ void Replicator::Drain() {
 }
 
 // The buffer is full of ops whose deps never came (lost in flight): drop it and ask every peer
-// to resend from our applied vector (an Ack that shows no progress).
+// to resend what we have not acknowledged: an Ack repeating our previous report (OnAck takes an
+// Ack no newer than the previous one as a resend request). The Ack of what we applied since
+// follows at the next Tick.
 void Replicator::OverflowBuffer() {
   Report(EventKind::kBufferOverflow, kNoReplica,
          std::to_string(buffered_.size()) + " ops waiting for their deps were dropped");
   buffered_.clear();
   for (auto& [id, peer] : peers_) {
     if (peer->link == Link::kConnected) {
-      SendAck(*peer);
+      transport_.Send(peer->id, Ack{peer->ack_sent});
+      peer->ack_sent_ms = now_ms_;
     }
   }
 }
@@ -397,7 +400,9 @@ void Replicator::InstallSnapshot(Peer& peer) {
     if (!floor_.LessOrEqual(other->acked)) {
       MarkStale(*other);
     }
-    if (other->link == Link::kConnected) {
+    // What the snapshot added (an unchanged vector is no news, and repeating the previous Ack
+    // would ask the peer for a resend).
+    if (other->link == Link::kConnected && !(other->ack_sent == applied_)) {
       SendAck(*other);
     }
   }

@@ -52,7 +52,14 @@ struct Replicator::Peer {
   int64_t hello_sent_ms = 0;
   int64_t heartbeat_sent_ms = 0;
   int64_t ack_sent_ms = 0;
-  crdt::VersionVector ack_sent;  // the vector of the last Ack or Heartbeat we sent it
+  // The vector of the last Hello or Ack we sent it (Heartbeats are left out). Repeating it in an
+  // Ack is how we ask for a resend (OverflowBuffer): a normal Ack is always newer.
+  crdt::VersionVector ack_sent;
+  // The vector of its Hello and Acks on this connection, joined (Heartbeats left out, as on
+  // its side): an Ack no newer than that is a resend request. Comparing with `known` instead
+  // made an ordinary Ack look like one whenever a Heartbeat, or the deps of ops the peer sent,
+  // had raised `known` first, and each such Ack rewound the whole window (docs/replication.md).
+  crdt::VersionVector last_ack;
 
   bool Delivered(const RetainedOpView& op) const;  // defined below, after Covers
 
