@@ -96,4 +96,23 @@ inline bool Replicator::Peer::Delivered(const RetainedOpView& op) const {
   return Covers(known, op) || (snapshot_in_flight && Covers(snapshot_covers, op));
 }
 
+// Peer::Delivered over a scan of retained ops in order (the peer's vectors do not change during
+// it): `known` is looked up once per run of ops of one origin, not once per op.
+class Replicator::DeliveredScan {
+ public:
+  explicit DeliveredScan(const Peer& peer) : peer_(peer) {}
+  bool operator()(const RetainedOpView& op) {
+    if (op.origin != origin_) {
+      origin_ = op.origin;
+      known_ = peer_.known.Get(origin_);
+    }
+    return op.last_seq <= known_ || (peer_.snapshot_in_flight && Covers(peer_.snapshot_covers, op));
+  }
+
+ private:
+  const Peer& peer_;
+  ReplicaId origin_ = kNoReplica;
+  uint64_t known_ = 0;
+};
+
 }  // namespace lattice::repl
