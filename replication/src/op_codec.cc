@@ -681,6 +681,7 @@ void OpBatchWriter::Start(ReplicaId sender, const crdt::VersionVector& receiver_
   sender_ = sender;
   receiver_has_ = &receiver_has;
   count_ = 0;
+  receiver_free_ = true;
 }
 
 // The record's header is read (its body is copied as it is) and coded against the previous op
@@ -731,6 +732,7 @@ void OpBatchWriter::Add(std::string_view record) {
   size_t sent = 0;
   for (auto& [replica, seq] : deps_) {
     const bool implied = replica == h.origin && seq + 1 == h.first_seq;
+    receiver_free_ = receiver_free_ && implied;
     if (implied || seq <= receiver_has_->Get(replica)) {
       replica = kNoReplica;  // not sent
     } else {

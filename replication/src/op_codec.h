@@ -29,6 +29,9 @@ class OpBatchWriter {
   void Add(std::string_view record);
   uint64_t count() const { return count_; }
   std::string_view ops() const { return ops_; }
+  // Whether the bytes are the same for any receiver: no op had a dep beyond its origin's implied
+  // entry (only those are coded against receiver_has).
+  bool receiver_free() const { return receiver_free_; }
 
  private:
   std::string ops_;
@@ -39,6 +42,7 @@ class OpBatchWriter {
   uint64_t last_seq_ = 0;
   uint64_t hlc_ = 0;
   uint64_t count_ = 0;
+  bool receiver_free_ = true;
 };
 
 // `sender`: the link's peer, the origin of ops that travel without one (kNoReplica: none may).

@@ -210,6 +210,7 @@ void Replicator::SendHello(Peer& peer) {
                                  .protocol_version = kProtocolVersion,
                                  .applied = applied_});
   peer.hello_sent_ms = now_ms_;
+  peer.ack_sent = applied_;  // the Hello reports it as an Ack does
 }
 
 void Replicator::SendAck(Peer& peer) {
@@ -287,6 +288,7 @@ void Replicator::OnHello(Peer& peer, const Hello& hello) {
   // Resume from the peer's vector: it may have restarted and lost ops, so `known` restarts here.
   peer.known = hello.applied;
   peer.reported = hello.applied;
+  peer.last_ack = hello.applied;
   peer.cursor = peer.ack_position = retained_->first();
   peer.last_progress_ms = now_ms_;
   OnAck(peer, hello.applied, /*is_ack=*/false);
@@ -297,9 +299,14 @@ void Replicator::OnHello(Peer& peer, const Hello& hello) {
   Pump(peer, /*partial=*/true);
 }
 
-// An applied vector reported by the peer (Ack, Heartbeat or Hello). An Ack that shows nothing
-// new while ops are in flight is a resend request (the peer dropped its buffer): rewind.
+// An applied vector reported by the peer (Ack, Heartbeat or Hello). An Ack no newer than its
+// previous Ack (or Hello) on this connection is a resend request (the peer dropped its buffer,
+// OverflowBuffer): rewind. Any other Ack is newer, since a peer acknowledges only what changed.
 void Replicator::OnAck(Peer& peer, const crdt::VersionVector& applied, bool is_ack) {
+  const bool resend_request = is_ack && applied.LessOrEqual(peer.last_ack);
+  if (is_ack) {
+    peer.last_ack.Join(applied);
+  }
   const crdt::VersionVector before = peer.known;
   peer.acked.Join(applied);
   peer.known.Join(applied);
@@ -328,7 +335,7 @@ void Replicator::OnAck(Peer& peer, const crdt::VersionVector& applied, bool is_a
   const bool progress = !(peer.known == before);
   if (progress) {
     peer.last_progress_ms = now_ms_;
-  } else if (is_ack && peer.cursor > peer.ack_position &&
+  } else if (resend_request && peer.cursor > peer.ack_position &&
              now_ms_ - peer.last_rewind_ms >= config_.ack_interval_ms) {
     peer.relay_before = std::max(peer.relay_before, peer.cursor);
     peer.cursor = peer.ack_position;

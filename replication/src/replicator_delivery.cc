@@ -32,8 +32,12 @@ void Replicator::OnLocalOp(uint32_t db, std::string_view key, const crdt::KeyOp&
                         .last_seq = last,
                         .hlc = op.hlc,
                         .wire = record_});
+  // Only full batches go now: a peer with fewer unsent ops waits for the end of the turn.
+  const uint64_t end = retained_->end();
   for (auto& [id, peer] : peers_) {
-    Pump(*peer, /*partial=*/false);
+    if (end - std::min(end, peer->cursor) >= config_.max_batch_ops) {
+      Pump(*peer, /*partial=*/false);
+    }
   }
 }
 
@@ -208,14 +212,17 @@ void Replicator::Drain() {
 }
 
 // The buffer is full of ops whose deps never came (lost in flight): drop it and ask every peer
-// to resend from our applied vector (an Ack that shows no progress).
+// to resend what we have not acknowledged: an Ack repeating our previous report (OnAck takes an
+// Ack no newer than the previous one as a resend request). The Ack of what we applied since
+// follows at the next Tick.
 void Replicator::OverflowBuffer() {
   Report(EventKind::kBufferOverflow, kNoReplica,
          std::to_string(buffered_.size()) + " ops waiting for their deps were dropped");
   buffered_.clear();
   for (auto& [id, peer] : peers_) {
     if (peer->link == Link::kConnected) {
-      SendAck(*peer);
+      transport_.Send(peer->id, Ack{peer->ack_sent});
+      peer->ack_sent_ms = now_ms_;
     }
   }
 }
@@ -235,28 +242,38 @@ void Replicator::Retain(const RetainedOpView& op) {
 // from the log: they become stale and get a snapshot.
 void Replicator::DropFront() {
   const RetainedOpView op = retained_->At(retained_->first());
-  if (floor_.Get(op.origin) < op.last_seq) {
-    floor_.Set(op.origin, op.last_seq);
-  }
   for (auto& [id, peer] : peers_) {
     if (!Covers(peer->acked, op)) {
       MarkStale(*peer);
     }
   }
+  DropFrontOp(op);
+}
+
+// Drops the oldest retained op, `op`, which no peer needs (or all were made stale).
+void Replicator::DropFrontOp(const RetainedOpView& op) {
+  if (floor_.Get(op.origin) < op.last_seq) {
+    floor_.Set(op.origin, op.last_seq);
+  }
   retained_->DropFront();
 }
 
-// Compaction: drops the retained prefix every known peer acknowledged.
+// Compaction: drops the retained prefix every known peer acknowledged (what all of them
+// acknowledged is one vector, the meet of theirs).
 void Replicator::DropAcknowledged() {
+  if (retained_->size() == 0) {
+    return;
+  }
+  crdt::VersionVector everyone = applied_;
+  for (const auto& [id, peer] : peers_) {
+    everyone.Meet(peer->acked);
+  }
   while (retained_->size() > 0) {
     const RetainedOpView op = retained_->At(retained_->first());
-    const bool everyone = std::all_of(peers_.begin(), peers_.end(), [&](const auto& entry) {
-      return Covers(entry.second->acked, op);
-    });
-    if (!everyone) {
+    if (!Covers(everyone, op)) {
       return;
     }
-    DropFront();
+    DropFrontOp(op);
   }
 }
 
@@ -269,7 +286,9 @@ void Replicator::MarkStale(Peer& peer) {
 
 void Replicator::AdvanceAckPosition(Peer& peer) {
   peer.ack_position = std::max(peer.ack_position, retained_->first());
-  while (peer.ack_position < retained_->end() && peer.Delivered(retained_->At(peer.ack_position))) {
+  const uint64_t end = retained_->end();
+  DeliveredScan delivered(peer);
+  while (peer.ack_position < end && delivered(retained_->At(peer.ack_position))) {
     ++peer.ack_position;
   }
   peer.cursor = std::max(peer.cursor, peer.ack_position);
@@ -298,28 +317,90 @@ void Replicator::Pump(Peer& peer, bool partial) {
       return;
     }
     const bool idle = peer.cursor == peer.ack_position;
-    // The ops' stored records, behind headers coded for this peer: no op is decoded or copied
-    // into an object on the way.
-    OpBatchWriter& batch = *writer_;
-    batch.Start(config_.replica, peer.reported);
-    while (peer.cursor < end && batch.count() < config_.max_batch_ops && window_open()) {
-      const bool rewound = peer.cursor < peer.relay_before;
-      const RetainedOpView op = retained_->At(peer.cursor++);
-      if (!peer.Delivered(op) && (rewound || !Relayed(peer, op.origin))) {
-        batch.Add(op.wire);
+    std::string_view ops;
+    uint64_t count = 0;
+    if (const SharedBatch* shared = SharedBatchFor(peer)) {
+      // Another peer got these very bytes: they are sent again, not coded again.
+      peer.cursor = shared->to;
+      ops = shared->ops;
+      count = shared->count;
+    } else {
+      // The ops' stored records, behind headers coded for this peer: no op is decoded or copied
+      // into an object on the way.
+      OpBatchWriter& batch = *writer_;
+      batch.Start(config_.replica, peer.reported);
+      DeliveredScan delivered(peer);
+      const uint64_t from = peer.cursor;
+      bool own_and_all = true;  // every op of the batch is ours, and none was left out
+      uint64_t first_seq = 0;
+      while (peer.cursor < end && batch.count() < config_.max_batch_ops && window_open()) {
+        const bool rewound = peer.cursor < peer.relay_before;
+        const RetainedOpView op = retained_->At(peer.cursor++);
+        if (!delivered(op) && (rewound || !Relayed(peer, op.origin))) {
+          first_seq = batch.count() == 0 ? op.first_seq : first_seq;
+          own_and_all = own_and_all && op.origin == config_.replica;
+          batch.Add(op.wire);
+        } else {
+          own_and_all = false;
+        }
       }
-    }
-    if (batch.count() == 0) {
-      continue;
+      if (batch.count() == 0) {
+        continue;
+      }
+      ops = batch.ops();
+      count = batch.count();
+      if (own_and_all && batch.receiver_free()) {
+        ShareBatch(from, peer.cursor, first_seq, batch);
+      }
     }
     if (idle) {
       peer.last_progress_ms = now_ms_;  // the resend timer starts with the first op in flight
     }
-    peer.ops_sent += batch.count();
-    transport_.SendOps(
-        peer.id,
-        EncodedOpBatch{.sender = config_.replica, .count = batch.count(), .ops = batch.ops()});
+    peer.ops_sent += count;
+    transport_.SendOps(peer.id,
+                       EncodedOpBatch{.sender = config_.replica, .count = count, .ops = ops});
   }
+}
+
+// A batch another peer at this peer's cursor was sent and that this peer takes whole: its ops
+// are all ours (seqs increasing, never relays), so none is delivered to this peer when the first
+// is not; its bytes are coded for no receiver in particular; it fits the peer's window.
+const Replicator::SharedBatch* Replicator::SharedBatchFor(const Peer& peer) const {
+  for (const SharedBatch& shared : shared_) {
+    if (shared.from == peer.cursor) {
+      const bool fits = shared.to - peer.ack_position <= config_.max_inflight_ops;
+      const bool lacks = peer.known.Get(config_.replica) < shared.first_seq;
+      return fits && lacks && !peer.snapshot_in_flight ? &shared : nullptr;
+    }
+  }
+  return nullptr;
+}
+
+// Keeps a batch that other peers may take as it is (SharedBatchFor): the last kSharedBatches,
+// and only while another peer is connected.
+void Replicator::ShareBatch(uint64_t from, uint64_t to, uint64_t first_seq,
+                            const OpBatchWriter& batch) {
+  const bool others = std::count_if(peers_.begin(), peers_.end(), [](const auto& entry) {
+                        return entry.second->link == Link::kConnected;
+                      }) > 1;
+  if (!others) {
+    return;
+  }
+  for (const SharedBatch& shared : shared_) {
+    if (shared.from == from) {
+      return;  // another batch from there is kept already
+    }
+  }
+  SharedBatch kept = shared_.size() < kSharedBatches ? SharedBatch{} : std::move(shared_.front());
+  if (shared_.size() >= kSharedBatches) {
+    shared_.pop_front();
+  }
+  kept.from = from;
+  kept.to = to;
+  kept.first_seq = first_seq;
+  kept.count = batch.count();
+  kept.ops.assign(batch.ops());
+  shared_.push_back(std::move(kept));
 }
 
 void Replicator::SendSnapshot(Peer& peer) {
@@ -397,7 +478,9 @@ void Replicator::InstallSnapshot(Peer& peer) {
     if (!floor_.LessOrEqual(other->acked)) {
       MarkStale(*other);
     }
-    if (other->link == Link::kConnected) {
+    // What the snapshot added (an unchanged vector is no news, and repeating the previous Ack
+    // would ask the peer for a resend).
+    if (other->link == Link::kConnected && !(other->ack_sent == applied_)) {
       SendAck(*other);
     }
   }

@@ -52,7 +52,14 @@ struct Replicator::Peer {
   int64_t hello_sent_ms = 0;
   int64_t heartbeat_sent_ms = 0;
   int64_t ack_sent_ms = 0;
-  crdt::VersionVector ack_sent;  // the vector of the last Ack or Heartbeat we sent it
+  // The vector of the last Hello or Ack we sent it (Heartbeats are left out). Repeating it in an
+  // Ack is how we ask for a resend (OverflowBuffer): a normal Ack is always newer.
+  crdt::VersionVector ack_sent;
+  // The vector of its Hello and Acks on this connection, joined (Heartbeats left out, as on
+  // its side): an Ack no newer than that is a resend request. Comparing with `known` instead
+  // made an ordinary Ack look like one whenever a Heartbeat, or the deps of ops the peer sent,
+  // had raised `known` first, and each such Ack rewound the whole window (docs/replication.md).
+  crdt::VersionVector last_ack;
 
   bool Delivered(const RetainedOpView& op) const;  // defined below, after Covers
 
@@ -88,5 +95,24 @@ inline bool Covers(const crdt::VersionVector& vector, const RetainedOpView& op) 
 inline bool Replicator::Peer::Delivered(const RetainedOpView& op) const {
   return Covers(known, op) || (snapshot_in_flight && Covers(snapshot_covers, op));
 }
+
+// Peer::Delivered over a scan of retained ops in order (the peer's vectors do not change during
+// it): `known` is looked up once per run of ops of one origin, not once per op.
+class Replicator::DeliveredScan {
+ public:
+  explicit DeliveredScan(const Peer& peer) : peer_(peer) {}
+  bool operator()(const RetainedOpView& op) {
+    if (op.origin != origin_) {
+      origin_ = op.origin;
+      known_ = peer_.known.Get(origin_);
+    }
+    return op.last_seq <= known_ || (peer_.snapshot_in_flight && Covers(peer_.snapshot_covers, op));
+  }
+
+ private:
+  const Peer& peer_;
+  ReplicaId origin_ = kNoReplica;
+  uint64_t known_ = 0;
+};
 
 }  // namespace lattice::repl

@@ -209,6 +209,7 @@ class Replicator {
 
  private:
   struct Peer;
+  class DeliveredScan;  // replicator_peer.h
 
   Peer* FindPeer(ReplicaId replica);
   void Report(EventKind kind, ReplicaId peer, std::string detail);
@@ -238,11 +239,24 @@ class Replicator {
   // Keeps an op (view.wire: its record) for the peers that lack it, within both bounds.
   void Retain(const RetainedOpView& op);
   void DropFront();
+  void DropFrontOp(const RetainedOpView& op);
   void DropAcknowledged();
   void MarkStale(Peer& peer);
   void SendSnapshot(Peer& peer);
   void AdvanceAckPosition(Peer& peer);
   void Pump(Peer& peer, bool partial);
+  // A batch of our own ops as coded for one peer, which another peer at the same position can
+  // be sent unchanged (Pump): positions [from, to) of the retained ops.
+  struct SharedBatch {
+    uint64_t from = 0;
+    uint64_t to = 0;
+    uint64_t first_seq = 0;  // of its first op
+    uint64_t count = 0;
+    std::string ops;
+  };
+  static constexpr size_t kSharedBatches = 64;
+  const SharedBatch* SharedBatchFor(const Peer& peer) const;
+  void ShareBatch(uint64_t from, uint64_t to, uint64_t first_seq, const OpBatchWriter& batch);
   bool Relayed(const Peer& peer, ReplicaId origin) const;
   void TickPeer(Peer& peer);
 
@@ -253,6 +267,7 @@ class Replicator {
   std::unique_ptr<RetainedOps> retained_;
   std::string record_;                     // the op record being retained (reused)
   std::unique_ptr<OpBatchWriter> writer_;  // the batch being streamed to a peer (reused)
+  std::deque<SharedBatch> shared_;         // the last batches other peers may be sent as well
   crdt::VersionVector applied_;
   // Per origin, the highest seq this replica no longer retains (dropped, or covered by the
   // starting state or an installed snapshot): a peer whose vector is not >= floor_ needs a
