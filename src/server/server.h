@@ -27,6 +27,7 @@
 #include "server/command.h"
 #include "server/config.h"
 #include "server/info_metrics.h"
+#include "server/pubsub.h"
 #include "store/clock.h"
 #include "store/keyspace.h"
 #include "util/ascii.h"
@@ -41,6 +42,7 @@ struct ServerStats {
   uint64_t total_net_output_bytes = 0;
   uint64_t total_error_replies = 0;
   uint64_t client_query_buffer_limit_disconnections = 0;
+  uint64_t client_output_buffer_limit_disconnections = 0;  // Pub/Sub subscribers cut off
   uint64_t protocol_error_disconnections = 0;
   uint64_t expired_keys = 0;
   uint64_t expired_fields = 0;
@@ -172,6 +174,13 @@ class Server final : public KeyspaceObserver {
   // enough for them. The network layer removes a client when its wait ends.
   void AddAckWaiter(ClientState* client) { ack_waiters_.push_back(client); }
   void RemoveAckWaiter(ClientState* client) { std::erase(ack_waiters_, client); }
+  // Pub/Sub (server/pubsub.h). Publish delivers to the local subscribers and returns their
+  // count (PUBLISH's reply); unless crdt-pubsub-region-local is set it also sends the message to
+  // the shard's other regions through Replication, whose messages from peers set_replication
+  // routes to the local subscribers (docs/semantics.md, "Pub/Sub across regions").
+  PubSub& pubsub() { return pubsub_; }
+  const PubSub& pubsub() const { return pubsub_; }
+  int64_t Publish(std::string_view channel, std::string_view message, bool sharded);
   // Cluster mode (src/cluster/cluster.h), when --cluster-enabled yes; may be null. Routes every
   // command before it runs.
   void set_cluster(Cluster* cluster) { cluster_ = cluster; }
@@ -180,6 +189,7 @@ class Server final : public KeyspaceObserver {
  private:
   bool CheckBeforeRun(ClientState& client, const Command& command, ArgList args,
                       ReplyBuilder& reply);
+  bool RefuseInSubscribedMode(ClientState& client, const Command& command, ReplyBuilder& reply);
   bool CheckAcl(ClientState& client, const Command& command, ArgList args, ReplyBuilder& reply);
   void Queue(ClientState& client, const Command& command, ArgList args, ReplyBuilder& reply);
   const Command* ResolveSubcommand(const Command& command, ArgList args, ReplyBuilder& reply);
@@ -202,6 +212,7 @@ class Server final : public KeyspaceObserver {
   Replication* replication_ = nullptr;
   std::vector<ClientState*> ack_waiters_;
   Acl acl_;
+  PubSub pubsub_;
   bool executing_multi_ = false;  // inside EXEC: ACL LOG context "multi"
   Cluster* cluster_ = nullptr;
   std::unique_ptr<ScriptEngine> scripting_;
@@ -220,6 +231,7 @@ void RegisterCrdtFamily(CommandRegistry& registry);
 void RegisterAclFamily(CommandRegistry& registry);
 void RegisterClusterFamily(CommandRegistry& registry);
 void RegisterScriptingFamily(CommandRegistry& registry);
+void RegisterPubSubFamily(CommandRegistry& registry);
 
 // What the lower layers read of the configuration: replication (store/replication.h) and the
 // cluster (cluster/cluster.h) take options, not the Config.

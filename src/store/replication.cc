@@ -240,6 +240,7 @@ repl::Hello Replication::LinkHello() const {
   hello.replica = keyspace_.replica();
   hello.region = options_.region;
   hello.applied = replicator_->applied();
+  hello.features = repl::kFeaturePubSub;
   return hello;
 }
 
@@ -254,6 +255,7 @@ void Replication::OnConnected(ReplicaId peer, int64_t now_ms) {
 
 void Replication::OnDisconnected(ReplicaId peer, int64_t now_ms) {
   now_ms_ = now_ms;
+  std::erase(pubsub_peers_, peer);
   replicator_->OnDisconnected(peer, now_ms);
 }
 
@@ -261,8 +263,20 @@ void Replication::OnMessage(ReplicaId from, const repl::Message& message, int64_
   OnMessage(from, repl::Message(message), now_ms);
 }
 
+void Replication::Publish(const repl::Publish& message) {
+  for (ReplicaId peer : pubsub_peers_) transport_.Send(peer, message);
+}
+
 void Replication::OnMessage(ReplicaId from, repl::Message&& message, int64_t now_ms) {
   now_ms_ = now_ms;
+  if (const auto* publish = std::get_if<repl::Publish>(&message)) {
+    if (pubsub_hook_) pubsub_hook_(*publish);
+    return;
+  }
+  if (const auto* hello = std::get_if<repl::Hello>(&message)) {
+    std::erase(pubsub_peers_, from);
+    if (hello->features & repl::kFeaturePubSub) pubsub_peers_.push_back(from);
+  }
   replicator_->OnMessage(from, std::move(message), now_ms);
   // Acknowledgements may have advanced: whoever waits on them (CRDT.WAIT) looks again.
   if (acks_hook_) acks_hook_();

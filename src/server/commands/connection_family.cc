@@ -2,6 +2,7 @@
 // the calling client's state (and, for CLIENT KILL/LIST, the server's index of clients).
 
 #include <algorithm>
+#include <optional>
 #include <string>
 
 #include "server/server.h"
@@ -38,6 +39,10 @@ bool Authenticate(CommandContext& ctx, std::string_view command, std::string_vie
 void CmdPing(CommandContext& ctx, ArgList args) {
   if (args.size() > 2) {
     ctx.reply.Error(errors::WrongArity("ping"));
+  } else if (ctx.client.subscribed() && ctx.client.protocol == Protocol::kResp2) {
+    ctx.reply.Array(2);  // subscribed mode: ["pong", message or ""]
+    ctx.reply.Bulk("pong");
+    ctx.reply.Bulk(args.size() == 2 ? args[1] : "");
   } else if (args.size() == 2) {
     ctx.reply.Bulk(args[1]);
   } else {
@@ -163,6 +168,7 @@ void CmdReset(CommandContext& ctx, ArgList /*args*/) {
   client.multi_dirty = false;
   client.queued.clear();
   ctx.server.Unwatch(client);
+  ctx.server.pubsub().UnsubscribeAll(client);
   client.db = 0;
   client.name.clear();
   client.protocol = Protocol::kResp2;
@@ -186,8 +192,12 @@ std::string ClientInfoLine(const Server& server, const ClientState& client) {
   line += " fd=" + std::to_string(client.fd) + " name=" + client.name;
   line += " age=" + std::to_string((now_ms - client.created_ms) / 1000);
   line += " idle=" + std::to_string((now_ms - client.last_interaction_ms) / 1000);
-  line += " flags=N db=" + std::to_string(client.db);
-  line += " sub=0 psub=0 ssub=0 multi=-1 watch=0";
+  line += client.subscribed() ? " flags=P" : " flags=N";
+  line += " db=" + std::to_string(client.db);
+  line += " sub=" + std::to_string(client.subscriptions[PubSub::kChannel]);
+  line += " psub=" + std::to_string(client.subscriptions[PubSub::kPattern]);
+  line += " ssub=" + std::to_string(client.subscriptions[PubSub::kShard]);
+  line += " multi=-1 watch=0";
   line += " qbuf=" + std::to_string(client.query_buffer_bytes) + " qbuf-free=0";
   line += " argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r";
   line += " cmd=" + client.last_command + " user=" + client.user;
@@ -240,6 +250,7 @@ void CmdClientInfo(CommandContext& ctx, ArgList /*args*/) {
 
 void CmdClientList(CommandContext& ctx, ArgList args) {
   std::vector<uint64_t> ids;
+  std::optional<char> wanted;  // a TYPE: 'N' normal, 'P' pubsub, 0 none of the clients
   for (size_t i = 2; i < args.size(); ++i) {
     if (EqualsIgnoreCase(args[i], "type") && i + 1 < args.size()) {
       const std::string_view type = args[++i];
@@ -249,9 +260,8 @@ void CmdClientList(CommandContext& ctx, ArgList args) {
         ctx.reply.Error("ERR Unknown client type '" + std::string(type) + "'");
         return;
       }
-      if (!EqualsIgnoreCase(type, "normal")) {
-        ids.push_back(0);  // no such clients: an id that never exists
-      }
+      // pubsub: the clients with subscriptions; normal: the others; no replicas or masters.
+      wanted = EqualsIgnoreCase(type, "normal") ? 'N' : EqualsIgnoreCase(type, "pubsub") ? 'P' : 0;
     } else if (EqualsIgnoreCase(args[i], "id") && i + 1 < args.size()) {
       for (++i; i < args.size(); ++i) {
         int64_t id = 0;
@@ -271,6 +281,7 @@ void CmdClientList(CommandContext& ctx, ArgList args) {
     if (!ids.empty() && std::find(ids.begin(), ids.end(), id) == ids.end()) {
       continue;
     }
+    if (wanted.has_value() && *wanted != (client->subscribed() ? 'P' : 'N')) continue;
     text += ClientInfoLine(ctx.server, *client);
     text += '\n';
   }
