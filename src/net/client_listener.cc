@@ -216,7 +216,9 @@ asio::awaitable<void> ClientListener::Flush(Stream& stream, server::ClientState&
                                             Outbox& box) {
   while (box.reading && !box.out.empty() && !client.killed && !stopping_) {
     co_await turn_.AsyncWaitEnd(asio::use_awaitable);
-    if (!box.reading || client.killed || !co_await WriteOut(stream, box)) break;
+    if (!box.reading || client.killed) break;
+    const bool written = co_await WriteOut(stream, box);  // (GCC 12: no co_await in a ||)
+    if (!written) break;
   }
   box.flushing = false;
   box.flushed.cancel();

@@ -273,9 +273,12 @@ void Replication::OnMessage(ReplicaId from, repl::Message&& message, int64_t now
     if (pubsub_hook_) pubsub_hook_(*publish);
     return;
   }
-  if (const auto* hello = std::get_if<repl::Hello>(&message)) {
-    std::erase(pubsub_peers_, from);
-    if (hello->features & repl::kFeaturePubSub) pubsub_peers_.push_back(from);
+  // The link's Hello (the transport's, on admission) carries the features; the engine's own
+  // Hellos on a live link do not, so only a disconnection forgets them.
+  const auto* hello = std::get_if<repl::Hello>(&message);
+  if (hello != nullptr && (hello->features & repl::kFeaturePubSub) &&
+      std::find(pubsub_peers_.begin(), pubsub_peers_.end(), from) == pubsub_peers_.end()) {
+    pubsub_peers_.push_back(from);
   }
   replicator_->OnMessage(from, std::move(message), now_ms);
   // Acknowledgements may have advanced: whoever waits on them (CRDT.WAIT) looks again.
