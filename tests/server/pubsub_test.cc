@@ -165,11 +165,9 @@ TEST_CASE("ACL channel permissions", "[server][pubsub][acl]") {
                  "&news*"}) == "OK");
   REQUIRE(t.Run({"AUTH", "u", "x"}) == "OK");
   CHECK(t.Run({"PUBLISH", "news1", "m"}) == "0");
-  CHECK(t.Run({"PUBLISH", "sport", "m"}) ==
-        "(error) NOPERM User u has no permissions to access the 'sport' channel");
+  CHECK(t.Run({"PUBLISH", "sport", "m"}) == "(error) NOPERM No permissions to access a channel");
   CHECK(Raw(t, {"PSUBSCRIBE", "news*"}).starts_with("*3\r\n$10\r\npsubscribe"));
-  CHECK(t.Run({"PSUBSCRIBE", "news1*"}) ==
-        "(error) NOPERM User u has no permissions to access the 'news1*' channel");
+  CHECK(t.Run({"PSUBSCRIBE", "news1*"}) == "(error) NOPERM No permissions to access a channel");
 }
 
 }  // namespace
