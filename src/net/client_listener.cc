@@ -339,11 +339,16 @@ asio::awaitable<void> ClientListener::Session(Stream& stream) {
       }
       co_await WaitFlushed(box);
       // Messages pushed during a write queue behind it: written after the next end of turn.
-      while (!out.empty() && !client.killed && open) {
-        open = co_await WriteOut(stream, box);
-        if (open && !out.empty()) co_await turn_.AsyncWaitEnd(asio::use_awaitable);
+      // (QUIT has cleared `open`: its reply is still written.)
+      bool written = true;
+      while (!out.empty() && !client.killed && written) {
+        written = co_await WriteOut(stream, box);
+        if (written && !out.empty()) co_await turn_.AsyncWaitEnd(asio::use_awaitable);
       }
-      if (!open) break;
+      if (!written) {
+        open = false;
+        break;
+      }
       if (blocked && !client.paused_command.empty()) {
         co_await WaitForUnpause(client, reply);
       } else if (blocked) {
