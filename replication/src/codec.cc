@@ -221,6 +221,13 @@ void PutMessage(const Hello& m, wire::Envelope* out) {
   h->set_protocol_version(m.protocol_version);
   PutVector(m.applied, h->mutable_applied());
   h->set_auth_nonce(m.auth_nonce);
+  h->set_features(m.features);
+}
+void PutMessage(const Publish& m, wire::Envelope* out) {
+  wire::Publish* p = out->mutable_publish();
+  p->set_channel(m.channel);
+  p->set_message(m.message);
+  p->set_sharded(m.sharded);
 }
 void PutMessage(const LinkProof& m, wire::Envelope* out) {
   out->mutable_link_proof()->set_proof(m.proof);
@@ -1078,7 +1085,7 @@ Result<Message> GetHello(const wire::Hello& in) {
   auto applied = GetVector(in.applied());
   CODEC_RETURN_IF_ERROR(applied);
   return Message(Hello{in.shard_id(), in.replica(), in.region(), in.protocol_version(),
-                       std::move(*applied), in.auth_nonce()});
+                       std::move(*applied), in.auth_nonce(), in.features()});
 }
 
 Result<Message> GetSnapshotChunk(const wire::SnapshotChunk& in) {
@@ -1132,6 +1139,9 @@ Result<Message> GetMessage(const wire::Envelope& in, ReplicaId sender) {
       return Message(Goodbye{in.goodbye().reason()});
     case wire::Envelope::kLinkProof:
       return Message(LinkProof{in.link_proof().proof()});
+    case wire::Envelope::kPublish:
+      return Message(
+          Publish{in.publish().channel(), in.publish().message(), in.publish().sharded()});
     case wire::Envelope::BODY_NOT_SET:
       break;
   }

@@ -41,6 +41,7 @@ std::string Describe(const repl::Message& message) {
     }
     std::string operator()(const repl::Goodbye& m) const { return "Goodbye " + m.reason; }
     std::string operator()(const repl::LinkProof&) const { return "LinkProof"; }
+    std::string operator()(const repl::Publish& m) const { return "Publish " + m.channel; }
   };
   return std::visit(Visitor{}, message);
 }

@@ -138,6 +138,103 @@ void ClientListener::Cron() {
   });
 }
 
+// What a session has to write. Replies and pushed messages queue in `out` (the ReplyBuilder's
+// buffer); a write moves them to `wire` first, so whatever is pushed during the write (another
+// client's PUBLISH) queues behind it. The session writes after each read batch; while it waits
+// for input, a push starts a Flush of its own. The two never write at once: the session waits
+// for a running Flush to end (`flushed` is cancelled then), and a Flush stops once the session
+// has input again.
+struct ClientListener::Outbox {
+  explicit Outbox(asio::io_context& io) : flushed(io) {}
+  std::string out;
+  std::string wire;
+  bool reading = false;        // the session waits for input
+  bool flushing = false;       // a Flush runs
+  int64_t soft_since_ms = -1;  // over the soft output limit since (-1: not over it)
+  asio::steady_timer flushed;
+};
+
+// client-output-buffer-limit pubsub, checked as Valkey's checkClientOutputBufferLimits: over the
+// hard limit at once, over the soft limit once it stayed over it longer than its seconds.
+bool ClientListener::OverOutputLimit(Outbox& box) {
+  const server::Config::OutputBufferLimit limit = server_.config().pubsub_output_buffer_limit();
+  const uint64_t pending = box.out.size() + box.wire.size();
+  if (limit.hard_bytes != 0 && pending >= limit.hard_bytes) return true;
+  if (limit.soft_bytes == 0 || pending < limit.soft_bytes) {
+    box.soft_since_ms = -1;
+    return false;
+  }
+  const int64_t now_ms = server_.clock().NowMs();
+  if (box.soft_since_ms < 0) {
+    box.soft_since_ms = now_ms;
+    return false;
+  }
+  return now_ms - box.soft_since_ms > limit.soft_seconds * 1000;
+}
+
+template <typename Stream>
+void ClientListener::InstallPushHook(Stream& stream, server::ClientState& client, Outbox& box) {
+  client.push_hook = [this, &stream, &client, &box](std::string_view bytes) {
+    if (client.killed) return;
+    box.out.append(bytes);
+    if (OverOutputLimit(box)) {
+      ++server_.stats().client_output_buffer_limit_disconnections;
+      spdlog::warn(
+          "Client id={} addr={} scheduled to be closed ASAP for overcoming of output "
+          "buffer limits.",
+          client.id, client.addr);
+      client.killed = true;
+      if (client.close_hook) client.close_hook();
+      return;
+    }
+    if (box.reading && !box.flushing) {
+      box.flushing = true;
+      asio::co_spawn(io_, Flush(stream, client, box), asio::detached);
+    }
+  };
+}
+
+// Writes `out` (by way of `wire`); false when the write failed.
+template <typename Stream>
+asio::awaitable<bool> ClientListener::WriteOut(Stream& stream, server::ClientState& client,
+                                               Outbox& box) {
+  box.wire.swap(box.out);
+  boost::system::error_code ec;
+  co_await asio::async_write(stream, asio::buffer(box.wire),
+                             asio::redirect_error(asio::use_awaitable, ec));
+  server_.stats().total_net_output_bytes += box.wire.size();
+  client.net_output_bytes += box.wire.size();
+  box.wire.clear();
+  if (box.wire.capacity() > kKeepOutputCapacity) box.wire.shrink_to_fit();
+  if (!ec && box.out.size() < server_.config().pubsub_output_buffer_limit().soft_bytes) {
+    box.soft_since_ms = -1;
+  }
+  co_return !ec;
+}
+
+// Pushed messages for a session that waits for input: written once the turn ended (the ops of
+// a keyspace notification are logged first), until the session has input again.
+template <typename Stream>
+asio::awaitable<void> ClientListener::Flush(Stream& stream, server::ClientState& client,
+                                            Outbox& box) {
+  while (box.reading && !box.out.empty() && !client.killed && !stopping_) {
+    co_await turn_.AsyncWaitEnd(asio::use_awaitable);
+    if (!box.reading || client.killed) break;
+    const bool written = co_await WriteOut(stream, client, box);  // (GCC 12: no co_await in a ||)
+    if (!written) break;
+  }
+  box.flushing = false;
+  box.flushed.cancel();
+}
+
+asio::awaitable<void> ClientListener::WaitFlushed(Outbox& box) {
+  while (box.flushing) {
+    box.flushed.expires_at(asio::steady_timer::time_point::max());
+    boost::system::error_code ec;
+    co_await box.flushed.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+}
+
 template <typename Stream>
 asio::awaitable<void> ClientListener::Session(Stream& stream) {
   boost::system::error_code ec;
@@ -176,15 +273,18 @@ asio::awaitable<void> ClientListener::Session(Stream& stream) {
 
   server::RequestParser parser;
   std::vector<char> buffer(kReadChunk);
-  std::string out;
+  Outbox box(io_);
+  std::string& out = box.out;
   server::ReplyBuilder reply(&out);
+  InstallPushHook(stream, client, box);
   server::ServerStats& stats = server_.stats();
   std::string held;  // input after a command that blocked, run once it is served
   PendingRead read;  // a read started while blocked
   asio::steady_timer wake(io_);
   for (bool open = true; open;) {
     size_t n = 0;
-    if (read.outstanding) {
+    box.reading = true;
+    if (read.outstanding) {  // a read started while the client was blocked
       while (!read.done) {
         wake.expires_at(asio::steady_timer::time_point::max());
         co_await wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
@@ -196,6 +296,7 @@ asio::awaitable<void> ClientListener::Session(Stream& stream) {
       n = co_await stream.async_read_some(asio::buffer(buffer),
                                           asio::redirect_error(asio::use_awaitable, ec));
     }
+    box.reading = false;
     if (ec || client.killed) break;
     stats.total_net_input_bytes += n;
     client.net_input_bytes += n;
@@ -254,17 +355,17 @@ asio::awaitable<void> ClientListener::Session(Stream& stream) {
         // Log before reply: the replies leave once the end of the turn wrote the op log.
         co_await turn_.AsyncWaitEnd(asio::use_awaitable);
       }
-      if (!out.empty() && !client.killed) {
-        co_await asio::async_write(stream, asio::buffer(out),
-                                   asio::redirect_error(asio::use_awaitable, ec));
-        stats.total_net_output_bytes += out.size();
-        client.net_output_bytes += out.size();
-        out.clear();
-        if (out.capacity() > kKeepOutputCapacity) out.shrink_to_fit();
-        if (ec) {
-          open = false;
-          break;
-        }
+      co_await WaitFlushed(box);
+      // Messages pushed during a write queue behind it: written after the next end of turn.
+      // (QUIT has cleared `open`: its reply is still written.)
+      bool written = true;
+      while (!out.empty() && !client.killed && written) {
+        written = co_await WriteOut(stream, client, box);
+        if (written && !out.empty()) co_await turn_.AsyncWaitEnd(asio::use_awaitable);
+      }
+      if (!written) {
+        open = false;
+        break;
       }
       if (blocked) {
         open = co_await WaitWhileBlocked(stream, client, buffer, held, read, wake);
@@ -274,11 +375,13 @@ asio::awaitable<void> ClientListener::Session(Stream& stream) {
   }
   server_.UnregisterClient(&client);  // forgets a wait it was still in
   client.close_hook = nullptr;
+  client.push_hook = nullptr;
   socket.close(ec);
   while (read.outstanding && !read.done) {  // the read's handler refers to this frame
     wake.expires_at(asio::steady_timer::time_point::max());
     co_await wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
+  co_await WaitFlushed(box);  // a Flush uses the stream and the outbox
 }
 
 template <typename Stream>
@@ -298,6 +401,7 @@ asio::awaitable<bool> ClientListener::WaitWhileBlocked(Stream& stream, server::C
       open = !read.ec;  // the client went away: the session drops its wait
       held.append(buffer.data(), read.bytes);
       server_.stats().total_net_input_bytes += read.bytes;
+      client.net_input_bytes += read.bytes;
       client.last_interaction_ms = server_.clock().NowMs();
       if (held.size() > server_.config().client_query_buffer_limit()) {
         spdlog::warn("Closing client that reached max query buffer length (id={} addr={})",

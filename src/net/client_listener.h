@@ -6,7 +6,10 @@
 // order, waits for the end of the event-loop turn (net/loop_turn.h: the op log written for every
 // client of the turn) and writes all their replies with one write (pipelining). Protocol errors
 // reply and close; a client over client-query-buffer-limit is closed without a reply, as Valkey
-// does. Not thread-safe: everything runs on one io_context thread.
+// does. A Pub/Sub message for a client (ClientState::push_hook) queues behind its replies; while
+// the client waits for input a flush of its own writes it once the turn ended, and a subscriber
+// whose pending output passes client-output-buffer-limit pubsub is closed. Not thread-safe:
+// everything runs on one io_context thread.
 
 #include <cstdint>
 #include <memory>
@@ -63,6 +66,16 @@ class ClientListener {
   asio::awaitable<bool> WaitWhileBlocked(Stream& stream, server::ClientState& client,
                                          std::vector<char>& buffer, std::string& held,
                                          PendingRead& read, asio::steady_timer& wake);
+  // Pushed messages (Pub/Sub) and their writes outside a read batch: client_listener.cc.
+  struct Outbox;
+  template <typename Stream>
+  void InstallPushHook(Stream& stream, server::ClientState& client, Outbox& box);
+  template <typename Stream>
+  asio::awaitable<void> Flush(Stream& stream, server::ClientState& client, Outbox& box);
+  template <typename Stream>
+  asio::awaitable<bool> WriteOut(Stream& stream, server::ClientState& client, Outbox& box);
+  asio::awaitable<void> WaitFlushed(Outbox& box);
+  bool OverOutputLimit(Outbox& box);
   void Cron();
 
   asio::io_context& io_;

@@ -332,14 +332,45 @@ void Acl::SetDefaultPassword(std::string_view password) {
   LATTICE_ASSERT(ApplyRule(*default_user_, rule).ok());
 }
 
+namespace {
+
+// Valkey's channel permissions: PUBLISH, SPUBLISH, SUBSCRIBE and SSUBSCRIBE name channels that a
+// `&pattern` of the user must match; PSUBSCRIBE names patterns that must equal one of them.
+AclVerdict CheckChannels(const AclUser& user, const Command& command, ArgList args) {
+  const std::string& name = command.full_name;
+  const bool literal = name == "psubscribe";
+  size_t first = 1, last = 0;
+  if (name == "publish" || name == "spublish") {
+    last = 1;
+  } else if (literal || name == "subscribe" || name == "ssubscribe") {
+    last = args.size() - 1;
+  }
+  for (size_t i = first; i <= last && i < args.size(); ++i) {
+    const bool allowed =
+        std::any_of(user.channels.begin(), user.channels.end(), [&](const std::string& pattern) {
+          return literal ? pattern == args[i] : GlobMatch(pattern, args[i]);
+        });
+    if (!allowed) return {AclDenial::kChannel, i};
+  }
+  return {};
+}
+
+}  // namespace
+
 AclVerdict Acl::Check(const AclUser& user, const Command& command, ArgList args) const {
   const Command& top = command.parent != nullptr ? *command.parent : command;
   const bool no_auth = ((top.spec.flags | command.spec.flags) & kNoAuth) != 0;
   if (!no_auth && !user.Allows(command)) {
     return {AclDenial::kCommand, 0};
   }
-  if (user.all_keys) {
-    return {};
+  if (!user.all_channels) {
+    if (const AclVerdict verdict = CheckChannels(user, command, args);
+        verdict.denial != AclDenial::kNone) {
+      return verdict;
+    }
+  }
+  if (user.all_keys || ((top.spec.flags | command.spec.flags) & kPubSub)) {
+    return {};  // the "keys" of SSUBSCRIBE and SPUBLISH are channels, for routing only
   }
   // One permission per command (Lattice's key specs carry no per-key access flags): a write
   // command needs write access to every key it names, any other command read access.

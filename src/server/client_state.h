@@ -9,6 +9,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "resp/reply_builder.h"
@@ -69,6 +70,15 @@ struct ClientState {
   bool asking = false;
   bool readonly = false;
   std::vector<std::string> paused_command;
+
+  // Pub/Sub: how many channels, patterns and shard channels the client subscribed to, indexed
+  // by PubSub::Kind (server/pubsub.h keeps the names). A RESP2 client with any is in subscribed
+  // mode (Valkey's CLIENT_PUBSUB flag: flags=P, only (P|S)(UN)SUBSCRIBE, PING, QUIT, RESET).
+  size_t subscriptions[3] = {0, 0, 0};
+  bool subscribed() const { return subscriptions[0] + subscriptions[1] + subscriptions[2] > 0; }
+  // Installed by the network layer: queues pushed bytes (a Pub/Sub message) behind the client's
+  // pending replies, enforcing client-output-buffer-limit pubsub. Unset: pushes are dropped.
+  std::function<void(std::string_view)> push_hook;
 
   // Set by QUIT, SHUTDOWN or CLIENT KILL of oneself: flush the pending replies, then close.
   bool close_after_reply = false;

@@ -286,6 +286,7 @@ const Directive kDirectives[] = {
     Mem("crdt-backlog-size", "64mb", 1, kLongMax, A | I),
     Int("crdt-conflicts-max-len", "128", 0, 1000000, A),
     Int("crdt-conflicts-log-rate", "1", 0, 1000000, A),
+    Bool("crdt-pubsub-region-local", "no", A),
     Int("replication-port", "0", 0, 65535, A | I),
     Special("peer", "", &ParsePeer, A | I | kMultiArg | kAccumulate),
     Special("crdt-policy", "", &ParseCrdtPolicy, A | I | kMultiArg | kAccumulate),
@@ -1411,6 +1412,18 @@ int Config::tcp_backlog() const {
 }
 std::string Config::notify_keyspace_events() const {
   return LATTICE_CONFIG_AT("notify-keyspace-events").text;
+}
+Config::OutputBufferLimit Config::pubsub_output_buffer_limit() const {
+  const std::vector<std::string>& items = LATTICE_CONFIG_AT("client-output-buffer-limit").items;
+  constexpr size_t kPubSubBase = 2 * 3;  // normal, replica, pubsub: 3 numbers each
+  if (items.size() < kPubSubBase + 3) return {};
+  const auto number = [&](size_t i) {
+    return ParseInt64Strict(items[kPubSubBase + i]).value_or(0);
+  };
+  return {static_cast<uint64_t>(number(0)), static_cast<uint64_t>(number(1)), number(2)};
+}
+bool Config::crdt_pubsub_region_local() const {
+  return LATTICE_CONFIG_AT("crdt-pubsub-region-local").number != 0;
 }
 std::string Config::enable_protected_configs() const {
   return LATTICE_CONFIG_AT("enable-protected-configs").text;

@@ -162,6 +162,14 @@ class Config {
   std::string maxmemory_policy() const;
   int tcp_backlog() const;
   std::string notify_keyspace_events() const;
+  // client-output-buffer-limit of the pubsub class: hard and soft bytes (0: none), soft seconds.
+  struct OutputBufferLimit {
+    uint64_t hard_bytes = 0;
+    uint64_t soft_bytes = 0;
+    int64_t soft_seconds = 0;
+  };
+  OutputBufferLimit pubsub_output_buffer_limit() const;
+  bool crdt_pubsub_region_local() const;         // PUBLISH stays in this region
   std::string enable_protected_configs() const;  // no | yes | local
   std::string enable_debug_command() const;      // no | yes | local
   bool latency_tracking() const;

@@ -101,7 +101,7 @@ void ClientsSection(Server& server, Lines& out) {
   AddSigned(out, "maxclients", server.config().maxclients());
   Add(out, "blocked_clients", server.blocking().size());
   Add(out, "tracking_clients", "0");
-  Add(out, "pubsub_clients", "0");
+  Add(out, "pubsub_clients", server.pubsub().clients());
   size_t watching = 0;
   size_t max_query_buffer = 0;
   for (const auto& [id, client] : server.clients()) {
@@ -284,28 +284,19 @@ void StatsSection(Server& server, Lines& out) {
   Add(out, "total_error_replies", stats.total_error_replies);
   Add(out, "client_query_buffer_limit_disconnections",
       stats.client_query_buffer_limit_disconnections);
-  // Features Lattice does not have yet, so truly zero: Pub/Sub, tracking, forks, defrag.
-  for (const char* zero : {"pubsub_channels",
-                           "pubsub_patterns",
-                           "pubsubshard_channels",
-                           "latest_fork_usec",
-                           "total_forks",
-                           "migrate_cached_sockets",
-                           "slave_expires_tracked_keys",
-                           "active_defrag_hits",
-                           "active_defrag_misses",
-                           "active_defrag_key_hits",
-                           "active_defrag_key_misses",
-                           "total_active_defrag_time",
-                           "current_active_defrag_time",
-                           "tracking_total_keys",
-                           "tracking_total_items",
-                           "tracking_total_prefixes",
-                           "unexpected_error_replies",
-                           "dump_payload_sanitizations",
-                           "sync_full",
-                           "sync_partial_ok",
-                           "sync_partial_err"}) {
+  Add(out, "client_output_buffer_limit_disconnections",
+      stats.client_output_buffer_limit_disconnections);
+  Add(out, "pubsub_channels", server.pubsub().Count(PubSub::kChannel));
+  Add(out, "pubsub_patterns", server.pubsub().Count(PubSub::kPattern));
+  Add(out, "pubsubshard_channels", server.pubsub().Count(PubSub::kShard));
+  // Features Lattice does not have yet, so truly zero: tracking, forks, defrag.
+  for (const char* zero :
+       {"latest_fork_usec", "total_forks", "migrate_cached_sockets", "slave_expires_tracked_keys",
+        "active_defrag_hits", "active_defrag_misses", "active_defrag_key_hits",
+        "active_defrag_key_misses", "total_active_defrag_time", "current_active_defrag_time",
+        "tracking_total_keys", "tracking_total_items", "tracking_total_prefixes",
+        "unexpected_error_replies", "dump_payload_sanitizations", "sync_full", "sync_partial_ok",
+        "sync_partial_err"}) {
     Add(out, zero, "0");
   }
 }

@@ -141,6 +141,7 @@ Server::Server(Config config, const Clock& clock, ReplicaId replica,
   RegisterAclFamily(registry_);
   RegisterScriptingFamily(registry_);
   RegisterObservabilityFamily(registry_);
+  RegisterPubSubFamily(registry_);
   scripting_ = std::make_unique<ScriptEngine>(*this);
   keyspace_.AddObserver(this);
   if (!config_.requirepass().empty()) acl_.SetDefaultPassword(config_.requirepass());
@@ -236,6 +237,7 @@ void Server::RegisterClient(ClientState* client) {
 void Server::UnregisterClient(ClientState* client) {
   Unwatch(*client);
   blocking_.Remove(client);
+  pubsub_.UnsubscribeAll(*client);
   clients_.erase(client->id);
 }
 
@@ -271,9 +273,35 @@ void Server::TouchKey(int db, std::string_view key) {
   }
 }
 
+int64_t Server::Publish(std::string_view channel, std::string_view message, bool sharded) {
+  const int64_t receivers = pubsub_.Publish(channel, message, sharded);
+  if (replication_ != nullptr && !config_.crdt_pubsub_region_local()) {
+    replication_->Publish(repl::Publish{std::string(channel), std::string(message), sharded});
+  }
+  return receivers;
+}
+
+// A RESP2 client with subscriptions may only run (P|S)(UN)SUBSCRIBE, PING, QUIT and RESET
+// (Valkey's processCommand; RESP3 clients run anything).
+bool Server::RefuseInSubscribedMode(ClientState& client, const Command& command,
+                                    ReplyBuilder& reply) {
+  if (!client.subscribed() || client.protocol != Protocol::kResp2) return false;
+  const std::string& name = command.full_name;
+  if (name == "ping" || name == "quit" || name == "reset" || name.ends_with("subscribe")) {
+    return false;
+  }
+  reply.Error("ERR Can't execute '" + name +
+              "': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in "
+              "this context");
+  return true;
+}
+
 void Server::set_replication(Replication* replication) {
   replication_ = replication;
   if (replication_ == nullptr) return;
+  replication_->set_pubsub_hook([this](const repl::Publish& publish) {
+    pubsub_.Publish(publish.channel, publish.message, publish.sharded);
+  });
   replication_->set_acks_hook([this] { blocking_.Wake(BlockChannel::kAcks); });
 }
 
@@ -501,6 +529,11 @@ void Server::ExecuteOne(ClientState& client, ArgList args, ReplyBuilder& reply) 
       client.multi_dirty = client.multi_dirty || client.in_multi;
       RecordError(std::string_view(*out).substr(reply_start));
     }
+    return;
+  }
+  if (RefuseInSubscribedMode(client, *command, reply)) {
+    ++command->stats.rejected_calls;
+    RecordError(std::string_view(*out).substr(reply_start));
     return;
   }
   if (client.in_multi && !RunsInsideMulti(*command)) {

@@ -29,6 +29,7 @@
 #include "server/config.h"
 #include "server/info_metrics.h"
 #include "server/latency.h"
+#include "server/pubsub.h"
 #include "server/slowlog.h"
 #include "store/clock.h"
 #include "store/keyspace.h"
@@ -44,6 +45,7 @@ struct ServerStats {
   uint64_t total_net_output_bytes = 0;
   uint64_t total_error_replies = 0;
   uint64_t client_query_buffer_limit_disconnections = 0;
+  uint64_t client_output_buffer_limit_disconnections = 0;  // Pub/Sub subscribers cut off
   uint64_t protocol_error_disconnections = 0;
   uint64_t expired_keys = 0;
   uint64_t expired_fields = 0;
@@ -196,6 +198,13 @@ class Server final : public KeyspaceObserver {
   // Node (src/node/node.h) sets both; the command families read them.
   void set_replication(Replication* replication);
   Replication* replication() const { return replication_; }
+  // Pub/Sub (server/pubsub.h). Publish delivers to the local subscribers and returns their
+  // count (PUBLISH's reply); unless crdt-pubsub-region-local is set it also sends the message to
+  // the shard's other regions through Replication, whose messages from peers set_replication
+  // routes to the local subscribers (docs/semantics.md, "Pub/Sub across regions").
+  PubSub& pubsub() { return pubsub_; }
+  const PubSub& pubsub() const { return pubsub_; }
+  int64_t Publish(std::string_view channel, std::string_view message, bool sharded);
   // Cluster mode (src/cluster/cluster.h), when --cluster-enabled yes; may be null. Routes every
   // command before it runs.
   // The cluster's routing changes (a pause ends, a slot moves) wake held writes and keyed waiters.
@@ -205,6 +214,7 @@ class Server final : public KeyspaceObserver {
  private:
   bool CheckBeforeRun(ClientState& client, const Command& command, ArgList args,
                       ReplyBuilder& reply);
+  bool RefuseInSubscribedMode(ClientState& client, const Command& command, ReplyBuilder& reply);
   bool CheckAcl(ClientState& client, const Command& command, ArgList args, ReplyBuilder& reply);
   void ExecuteOne(ClientState& client, ArgList args, ReplyBuilder& reply);
   void Queue(ClientState& client, const Command& command, ArgList args, ReplyBuilder& reply);
@@ -240,6 +250,7 @@ class Server final : public KeyspaceObserver {
   BlockedClients blocking_{*this};
   int execute_depth_ = 0;  // Execute calls in progress (EXEC and scripts nest them)
   Acl acl_;
+  PubSub pubsub_;
   bool executing_multi_ = false;  // inside EXEC: ACL LOG context "multi"
   Cluster* cluster_ = nullptr;
   std::unique_ptr<ScriptEngine> scripting_;
@@ -273,6 +284,7 @@ void RegisterAclFamily(CommandRegistry& registry);
 void RegisterClusterFamily(CommandRegistry& registry);
 void RegisterScriptingFamily(CommandRegistry& registry);
 void RegisterObservabilityFamily(CommandRegistry& registry);
+void RegisterPubSubFamily(CommandRegistry& registry);
 
 // What the lower layers read of the configuration: replication (store/replication.h) and the
 // cluster (cluster/cluster.h) take options, not the Config.

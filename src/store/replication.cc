@@ -240,6 +240,7 @@ repl::Hello Replication::LinkHello() const {
   hello.replica = keyspace_.replica();
   hello.region = options_.region;
   hello.applied = replicator_->applied();
+  hello.features = repl::kFeaturePubSub;
   return hello;
 }
 
@@ -254,6 +255,7 @@ void Replication::OnConnected(ReplicaId peer, int64_t now_ms) {
 
 void Replication::OnDisconnected(ReplicaId peer, int64_t now_ms) {
   now_ms_ = now_ms;
+  std::erase(pubsub_peers_, peer);
   replicator_->OnDisconnected(peer, now_ms);
 }
 
@@ -261,8 +263,23 @@ void Replication::OnMessage(ReplicaId from, const repl::Message& message, int64_
   OnMessage(from, repl::Message(message), now_ms);
 }
 
+void Replication::Publish(const repl::Publish& message) {
+  for (ReplicaId peer : pubsub_peers_) transport_.Send(peer, message);
+}
+
 void Replication::OnMessage(ReplicaId from, repl::Message&& message, int64_t now_ms) {
   now_ms_ = now_ms;
+  if (const auto* publish = std::get_if<repl::Publish>(&message)) {
+    if (pubsub_hook_) pubsub_hook_(*publish);
+    return;
+  }
+  // The link's Hello (the transport's, on admission) carries the features; the engine's own
+  // Hellos on a live link do not, so only a disconnection forgets them.
+  const auto* hello = std::get_if<repl::Hello>(&message);
+  if (hello != nullptr && (hello->features & repl::kFeaturePubSub) &&
+      std::find(pubsub_peers_.begin(), pubsub_peers_.end(), from) == pubsub_peers_.end()) {
+    pubsub_peers_.push_back(from);
+  }
   replicator_->OnMessage(from, std::move(message), now_ms);
   // Acknowledgements may have advanced: whoever waits on them (CRDT.WAIT) looks again.
   if (acks_hook_) acks_hook_();

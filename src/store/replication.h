@@ -132,6 +132,13 @@ class Replication final : public repl::Applier, public repl::Observer, public Ke
   // Called after every peer message, whose acknowledgements may have advanced (the server wakes
   // the clients blocked in CRDT.WAIT).
   void set_acks_hook(std::function<void()> hook) { acks_hook_ = std::move(hook); }
+  // Pub/Sub across regions (docs/semantics.md): Publish sends a message once to every peer
+  // whose link is up and whose Hello announced repl::kFeaturePubSub (nothing is logged, retried
+  // or relayed); a Publish from a peer goes to the hook (the server's local delivery).
+  void Publish(const repl::Publish& message);
+  void set_pubsub_hook(std::function<void(const repl::Publish&)> hook) {
+    pubsub_hook_ = std::move(hook);
+  }
   const ReplicationOptions& options() const { return options_; }
   const ReplicationStats& stats() const { return stats_; }
   const repl::Replicator& replicator() const { return *replicator_; }
@@ -162,7 +169,9 @@ class Replication final : public repl::Applier, public repl::Observer, public Ke
   PeerDirectory* directory_ = nullptr;
   std::vector<ReplicaId> known_peers_;
   std::function<void()> acks_hook_;
-  std::optional<Error> failed_;  // a log write failed: EndOfBatch reports it
+  std::function<void(const repl::Publish&)> pubsub_hook_;
+  std::vector<ReplicaId> pubsub_peers_;  // linked peers that accept Publish
+  std::optional<Error> failed_;          // a log write failed: EndOfBatch reports it
   int64_t now_ms_ = 0;
   ReplicationStats stats_;
 };

@@ -2,6 +2,7 @@
 // the calling client's state (and, for CLIENT KILL/LIST, the server's index of clients).
 
 #include <algorithm>
+#include <optional>
 #include <string>
 
 #include "server/server.h"
@@ -38,6 +39,10 @@ bool Authenticate(CommandContext& ctx, std::string_view command, std::string_vie
 void CmdPing(CommandContext& ctx, ArgList args) {
   if (args.size() > 2) {
     ctx.reply.Error(errors::WrongArity("ping"));
+  } else if (ctx.client.subscribed() && ctx.client.protocol == Protocol::kResp2) {
+    ctx.reply.Array(2);  // subscribed mode: ["pong", message or ""]
+    ctx.reply.Bulk("pong");
+    ctx.reply.Bulk(args.size() == 2 ? args[1] : "");
   } else if (args.size() == 2) {
     ctx.reply.Bulk(args[1]);
   } else {
@@ -163,6 +168,7 @@ void CmdReset(CommandContext& ctx, ArgList /*args*/) {
   client.multi_dirty = false;
   client.queued.clear();
   ctx.server.Unwatch(client);
+  ctx.server.pubsub().UnsubscribeAll(client);
   client.db = 0;
   client.name.clear();
   client.protocol = Protocol::kResp2;
@@ -178,6 +184,7 @@ void CmdReset(CommandContext& ctx, ArgList /*args*/) {
 // Valkey's flags letters that apply: x in MULTI, d when a WATCHed key changed; N for none.
 std::string ClientFlags(const Server& server, const ClientState& client) {
   std::string flags;
+  if (client.subscribed()) flags += 'P';
   if (client.in_multi) flags += 'x';
   if (server.blocking().IsBlocked(&client)) flags += 'b';
   if (client.watch_dirty) flags += 'd';
@@ -212,7 +219,10 @@ std::string ClientInfoLine(const Server& server, const ClientState& client) {
   line += " age=" + std::to_string((now_ms - client.created_ms) / 1000);
   line += " idle=" + std::to_string((now_ms - client.last_interaction_ms) / 1000);
   line += " flags=" + ClientFlags(server, client) + " db=" + std::to_string(client.db);
-  line += " sub=0 psub=0 ssub=0 multi=";
+  line += " sub=" + std::to_string(client.subscriptions[PubSub::kChannel]);
+  line += " psub=" + std::to_string(client.subscriptions[PubSub::kPattern]);
+  line += " ssub=" + std::to_string(client.subscriptions[PubSub::kShard]);
+  line += " multi=";
   line += client.in_multi ? std::to_string(client.queued.size()) : "-1";
   line += " watch=" + std::to_string(client.watched.size());
   line += " qbuf=" + std::to_string(client.query_buffer_bytes) + " qbuf-free=0";
@@ -272,6 +282,7 @@ void CmdClientInfo(CommandContext& ctx, ArgList /*args*/) {
 
 void CmdClientList(CommandContext& ctx, ArgList args) {
   std::vector<uint64_t> ids;
+  std::optional<char> wanted;  // a TYPE: 'N' normal, 'P' pubsub, 0 none of the clients
   for (size_t i = 2; i < args.size(); ++i) {
     if (EqualsIgnoreCase(args[i], "type") && i + 1 < args.size()) {
       const std::string_view type = args[++i];
@@ -281,9 +292,8 @@ void CmdClientList(CommandContext& ctx, ArgList args) {
         ctx.reply.Error("ERR Unknown client type '" + std::string(type) + "'");
         return;
       }
-      if (!EqualsIgnoreCase(type, "normal")) {
-        ids.push_back(0);  // no such clients: an id that never exists
-      }
+      // pubsub: the clients with subscriptions; normal: the others; no replicas or masters.
+      wanted = EqualsIgnoreCase(type, "normal") ? 'N' : EqualsIgnoreCase(type, "pubsub") ? 'P' : 0;
     } else if (EqualsIgnoreCase(args[i], "id") && i + 1 < args.size()) {
       for (++i; i < args.size(); ++i) {
         int64_t id = 0;
@@ -303,6 +313,7 @@ void CmdClientList(CommandContext& ctx, ArgList args) {
     if (!ids.empty() && std::find(ids.begin(), ids.end(), id) == ids.end()) {
       continue;
     }
+    if (wanted.has_value() && *wanted != (client->subscribed() ? 'P' : 'N')) continue;
     text += ClientInfoLine(ctx.server, *client);
     text += '\n';
   }

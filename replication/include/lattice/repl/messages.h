@@ -50,6 +50,11 @@ struct OpRecord {
   }
 };
 
+// Optional features a replica announces in its Hello (Hello::features, a bit set). Additive: a
+// peer that does not announce one is never sent its messages, so a feature needs no new
+// protocol version.
+inline constexpr uint32_t kFeaturePubSub = 1U << 0;  // accepts Publish
+
 // First message on a link, both directions. A receiver refuses a peer whose shard id differs,
 // whose protocol version it does not speak, or whose replica id equals its own.
 struct Hello {
@@ -61,6 +66,7 @@ struct Hello {
   // Set by the transport on a link's first Hello when a shard secret is configured: the nonce
   // the peer's LinkProof must cover. Empty otherwise; the engine ignores it.
   std::string auth_nonce;
+  uint32_t features = 0;  // kFeature* bits
   bool operator==(const Hello&) const = default;
 };
 
@@ -132,6 +138,18 @@ struct Goodbye {
   bool operator==(const Goodbye&) const = default;
 };
 
-using Message = std::variant<Hello, OpBatch, Ack, Heartbeat, SnapshotChunk, Goodbye, LinkProof>;
+// A Pub/Sub message published in the sender's region, for the receiver's local subscribers
+// (docs/semantics.md, "Pub/Sub across regions"). Sent only to peers whose Hello announced
+// kFeaturePubSub, on the live link, once: never logged, retried or relayed. The engine ignores
+// it; server::Replication hands it to the server.
+struct Publish {
+  std::string channel;
+  std::string message;
+  bool sharded = false;  // SPUBLISH
+  bool operator==(const Publish&) const = default;
+};
+
+using Message =
+    std::variant<Hello, OpBatch, Ack, Heartbeat, SnapshotChunk, Goodbye, LinkProof, Publish>;
 
 }  // namespace lattice::repl
