@@ -1,7 +1,7 @@
 // The list command family: LPUSH, RPUSH, LPUSHX, RPUSHX, LPOP, RPOP, LRANGE, LINDEX, LINSERT,
-// LLEN, LPOS, LREM, LSET, LTRIM, LMOVE, RPOPLPUSH and LMPOP, on the CRDT List (crdt/list.h).
-// Replies and errors follow Valkey 9's t_list.c. The blocking variants call ListPop and ListMove
-// (declared in server/server.h).
+// LLEN, LPOS, LREM, LSET, LTRIM, LMOVE, RPOPLPUSH and LMPOP, on the CRDT List (crdt/list.h), and
+// the blocking forms BLPOP, BRPOP, BLMPOP, BLMOVE and BRPOPLPUSH (server/blocking.h). Replies and
+// errors follow Valkey 9's t_list.c.
 //
 // Writes and the ops they ship (docs/commands/list.md says what each does under concurrency):
 // - LPUSH/RPUSH/LPUSHX/RPUSHX/LINSERT insert elements with positions between the neighbours the
@@ -150,51 +150,77 @@ void Pop(CommandContext& ctx, ArgList args, ListEnd end) {
 void CmdLPop(CommandContext& ctx, ArgList args) { Pop(ctx, args, ListEnd::kHead); }
 void CmdRPop(CommandContext& ctx, ArgList args) { Pop(ctx, args, ListEnd::kTail); }
 
-// LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count]
-void CmdLMPop(CommandContext& ctx, ArgList args) {
+// What LMPOP/BLMPOP/BLPOP/BRPOP pop: from the first of `keys` that holds a list, up to `count`
+// elements at `end`. `nested`: the reply is [key, [elements]] (LMPOP), else [key, element].
+struct MultiPop {
+  std::vector<std::string> keys;
+  ListEnd end = ListEnd::kHead;
+  size_t count = 1;
+  bool nested = true;
+};
+
+// numkeys key [key ...] LEFT|RIGHT [COUNT count] from args[numkeys_index], with Valkey's errors
+// in its order (lmpopGenericCommand).
+Result<MultiPop> ParseMultiPop(ArgList args, size_t numkeys_index) {
   int64_t numkeys = 0;
-  if (!ParseInt64(args[1], &numkeys) || numkeys < 1) {
-    ctx.reply.Error("ERR numkeys should be greater than 0");
-    return;
+  if (!ParseInt64(args[numkeys_index], &numkeys) || numkeys < 1) {
+    return Unexpected(std::string("ERR numkeys should be greater than 0"));
   }
-  if (numkeys >= static_cast<int64_t>(args.size()) - 2) {
-    ctx.reply.Error(errors::kSyntax);  // no LEFT|RIGHT after the keys
-    return;
+  if (static_cast<uint64_t>(numkeys) >= args.size() - numkeys_index - 1) {
+    return Unexpected(ErrorCode::kSyntax);  // no LEFT|RIGHT after the keys
   }
-  const size_t where = 2 + static_cast<size_t>(numkeys);
+  const size_t where = numkeys_index + 1 + static_cast<size_t>(numkeys);
   const std::optional<ListEnd> end = ParseEnd(args[where]);
   if (!end) {
-    ctx.reply.Error(errors::kSyntax);
-    return;
+    return Unexpected(ErrorCode::kSyntax);
   }
   int64_t count = -1;
   for (size_t i = where + 1; i < args.size(); ++i) {
-    if (count == -1 && EqualsIgnoreCase(args[i], "count") && i + 1 < args.size()) {
-      if (!ParseInt64(args[++i], &count) || count < 1) {
-        ctx.reply.Error("ERR count should be greater than 0");
-        return;
-      }
-    } else {
-      ctx.reply.Error(errors::kSyntax);
-      return;
+    if (count != -1 || !EqualsIgnoreCase(args[i], "count") || i + 1 == args.size()) {
+      return Unexpected(ErrorCode::kSyntax);
+    }
+    if (!ParseInt64(args[++i], &count) || count < 1) {
+      return Unexpected(std::string("ERR count should be greater than 0"));
     }
   }
-  count = std::max<int64_t>(count, 1);
-  for (size_t i = 2; i < where; ++i) {
-    Result<std::optional<Elements>> popped =
-        ListPop(ctx, args[i], *end, static_cast<size_t>(count));
+  return MultiPop{.keys = {args.begin() + numkeys_index + 1, args.begin() + where},
+                  .end = *end,
+                  .count = static_cast<size_t>(std::max<int64_t>(count, 1))};
+}
+
+// Pops from the first key holding a list and replies; false (no reply) when none holds one. A
+// key of another type before it replies WRONGTYPE, as Valkey's.
+bool TryMultiPop(CommandContext& ctx, const MultiPop& pop) {
+  for (const std::string& key : pop.keys) {
+    Result<std::optional<Elements>> popped = ListPop(ctx, key, pop.end, pop.count);
     if (!popped.ok()) {
       ctx.reply.Error(popped.error());
-      return;
+      return true;
     }
     if (popped->has_value()) {
       ctx.reply.Array(2);
-      ctx.reply.Bulk(args[i]);
-      ReplyElements(ctx, **popped);
-      return;
+      ctx.reply.Bulk(key);
+      if (pop.nested) {
+        ReplyElements(ctx, **popped);
+      } else {
+        ctx.reply.Bulk((*popped)->front());
+      }
+      return true;
     }
   }
-  ctx.reply.NullArray();
+  return false;
+}
+
+// LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count]
+void CmdLMPop(CommandContext& ctx, ArgList args) {
+  const Result<MultiPop> pop = ParseMultiPop(args, 1);
+  if (!pop.ok()) {
+    ctx.reply.Error(pop.error());
+    return;
+  }
+  if (!TryMultiPop(ctx, *pop)) {
+    ctx.reply.NullArray();
+  }
 }
 
 void Move(CommandContext& ctx, std::string_view source, std::string_view destination, ListEnd from,
@@ -221,6 +247,114 @@ void CmdLMove(CommandContext& ctx, ArgList args) {
 
 void CmdRPopLPush(CommandContext& ctx, ArgList args) {
   Move(ctx, args[1], args[2], ListEnd::kTail, ListEnd::kHead);
+}
+
+// ---- blocking forms (server/blocking.h) -----------------------------------------------------
+
+// Whether some key holds a non-empty list: a woken client runs its pop only then, as Valkey wakes
+// a client blocked on a list only when the ready key holds one.
+bool AnyListReady(CommandContext& ctx, const std::vector<std::string>& keys) {
+  for (const std::string& key : keys) {
+    const Result<const List*> list = FindList(ctx, key, Access::kWrite);
+    if (list.ok() && *list != nullptr && !(*list)->empty()) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// Pop now; or reply null where blocking is denied (MULTI, scripts); or wait until a key gets
+// elements or the deadline passes (a null array).
+void BlockingPop(CommandContext& ctx, ArgList args, MultiPop pop, std::string_view timeout) {
+  const Result<int64_t> deadline_ms = ParseBlockTimeout(timeout, ctx.now_ms);
+  if (!deadline_ms.ok()) {
+    ctx.reply.Error(deadline_ms.error());
+    return;
+  }
+  if (TryMultiPop(ctx, pop)) {
+    return;
+  }
+  if (!ctx.server.MayBlock()) {
+    ctx.reply.NullArray();
+    return;
+  }
+  BlockRequest request{.keys = pop.keys, .deadline_ms = *deadline_ms};
+  request.serve = [pop = std::move(pop)](CommandContext& woken) {
+    return AnyListReady(woken, pop.keys) && TryMultiPop(woken, pop);
+  };
+  ctx.server.blocking().Block(ctx, args, std::move(request));
+}
+
+// BLPOP/BRPOP key [key ...] timeout
+void CmdBLPop(CommandContext& ctx, ArgList args) {
+  BlockingPop(ctx, args,
+              MultiPop{.keys = {args.begin() + 1, args.end() - 1}, .end = ListEnd::kHead,
+                       .nested = false},
+              args.back());
+}
+void CmdBRPop(CommandContext& ctx, ArgList args) {
+  BlockingPop(ctx, args,
+              MultiPop{.keys = {args.begin() + 1, args.end() - 1}, .end = ListEnd::kTail,
+                       .nested = false},
+              args.back());
+}
+
+// BLMPOP timeout numkeys key [key ...] LEFT|RIGHT [COUNT count]
+void CmdBLMPop(CommandContext& ctx, ArgList args) {
+  Result<MultiPop> pop = ParseMultiPop(args, 2);
+  if (!pop.ok()) {
+    ctx.reply.Error(pop.error());
+    return;
+  }
+  BlockingPop(ctx, args, std::move(*pop), args[1]);
+}
+
+// LMOVE now when the source holds a list (or is of another type: WRONGTYPE); else a null bulk
+// where blocking is denied, or wait for the source (a null bulk on timeout).
+void BlockingMove(CommandContext& ctx, ArgList args, ListEnd from, ListEnd to,
+                  std::string_view timeout) {
+  const Result<int64_t> deadline_ms = ParseBlockTimeout(timeout, ctx.now_ms);
+  if (!deadline_ms.ok()) {
+    ctx.reply.Error(deadline_ms.error());
+    return;
+  }
+  const std::string source(args[1]);
+  const std::string destination(args[2]);
+  const Result<const List*> list = FindList(ctx, source, Access::kWrite);
+  if (!list.ok() || *list != nullptr) {
+    Move(ctx, source, destination, from, to);
+    return;
+  }
+  if (!ctx.server.MayBlock()) {
+    ctx.reply.Null();
+    return;
+  }
+  BlockRequest request{.keys = {source}, .deadline_ms = *deadline_ms};
+  request.serve = [source, destination, from, to](CommandContext& woken) {
+    if (!AnyListReady(woken, {source})) {
+      return false;
+    }
+    Move(woken, source, destination, from, to);
+    return true;
+  };
+  request.timed_out = [](CommandContext& woken) { woken.reply.Null(); };
+  ctx.server.blocking().Block(ctx, args, std::move(request));
+}
+
+// BLMOVE source destination LEFT|RIGHT LEFT|RIGHT timeout
+void CmdBLMove(CommandContext& ctx, ArgList args) {
+  const std::optional<ListEnd> from = ParseEnd(args[3]);
+  const std::optional<ListEnd> to = ParseEnd(args[4]);
+  if (!from || !to) {
+    ctx.reply.Error(errors::kSyntax);
+    return;
+  }
+  BlockingMove(ctx, args, *from, *to, args[5]);
+}
+
+// BRPOPLPUSH source destination timeout
+void CmdBRPopLPush(CommandContext& ctx, ArgList args) {
+  BlockingMove(ctx, args, ListEnd::kTail, ListEnd::kHead, args[3]);
 }
 
 // ---- reads ----------------------------------------------------------------------------------
@@ -570,6 +704,12 @@ void RegisterListFamily(CommandRegistry& registry) {
   registry.Add({.name = "rpoplpush", .arity = 3, .flags = kWrite | kDenyOom, .keys = kTwo, .acl = kW | kAclSlow, .handler = &CmdRPopLPush, .group = "list", .summary = "Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped.", .since = "1.2.0", .complexity = "O(1)"});
   // Keys are found through numkeys (a keynum key spec): legacy range 0 0 0 and movablekeys.
   registry.Add({.name = "lmpop", .arity = -4, .flags = kWrite | kMovableKeys, .keys = {.numkeys_index = 1}, .acl = kW | kAclSlow, .handler = &CmdLMPop, .group = "list", .summary = "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.", .since = "7.0.0", .complexity = "O(N+M) where N is the number of provided keys and M is the number of elements returned."});
+  constexpr KeySpec kAllButLast{.first = 1, .last = -2, .step = 1};
+  registry.Add({.name = "blpop", .arity = -3, .flags = kWrite | kBlocking, .keys = kAllButLast, .acl = kW | kAclSlow | kAclBlocking, .handler = &CmdBLPop, .group = "list", .summary = "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", .since = "2.0.0", .complexity = "O(N) where N is the number of provided keys."});
+  registry.Add({.name = "brpop", .arity = -3, .flags = kWrite | kBlocking, .keys = kAllButLast, .acl = kW | kAclSlow | kAclBlocking, .handler = &CmdBRPop, .group = "list", .summary = "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", .since = "2.0.0", .complexity = "O(N) where N is the number of provided keys."});
+  registry.Add({.name = "blmove", .arity = 6, .flags = kWrite | kDenyOom | kBlocking, .keys = kTwo, .acl = kW | kAclSlow | kAclBlocking, .handler = &CmdBLMove, .group = "list", .summary = "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved.", .since = "6.2.0", .complexity = "O(1)"});
+  registry.Add({.name = "brpoplpush", .arity = 4, .flags = kWrite | kDenyOom | kBlocking, .keys = kTwo, .acl = kW | kAclSlow | kAclBlocking, .handler = &CmdBRPopLPush, .group = "list", .summary = "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped.", .since = "2.2.0", .complexity = "O(1)"});
+  registry.Add({.name = "blmpop", .arity = -5, .flags = kWrite | kBlocking | kMovableKeys, .keys = {.numkeys_index = 2}, .acl = kW | kAclSlow | kAclBlocking, .handler = &CmdBLMPop, .group = "list", .summary = "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", .since = "7.0.0", .complexity = "O(N+M) where N is the number of provided keys and M is the number of elements returned."});
   // clang-format on
 }
 
