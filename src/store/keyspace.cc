@@ -923,10 +923,12 @@ void Keyspace::ApplyRemote(int db, std::string_view key, const crdt::KeyOp& op) 
 // The direct apply paths (docs/replication.md, "Applying an op"): a SET that observed a compact
 // string's one entry is assigned in place; a full key takes Key::ApplyInPlace. Either gives the
 // state and context ApplyRemote's join would, and records no conflict: the op observed every dot
-// of what it replaces, so no local write was concurrent with it. Compact collections, the system
-// db and ops under non-default policies take the join.
+// of what it replaces, so no local write was concurrent with it. Compact collections and counters,
+// the system db and ops under non-default policies take the join.
 bool Keyspace::ApplyDirect(int db, Table& table, Table::iterator it, const crdt::KeyOp& op) {
-  if (!direct_apply_ || db == system_db() || (*it)->collection() ||
+  // Compact collections and compact counters take the join (it expands them, Settle packs them
+  // again); a compact string and a full key have direct paths.
+  if (!direct_apply_ || db == system_db() || (*it)->collection() || (*it)->counter() ||
       !(op.policies == crdt::Policies{})) {
     return false;
   }

@@ -287,16 +287,16 @@ void BlockingPop(CommandContext& ctx, ArgList args, MultiPop pop, std::string_vi
 
 // BLPOP/BRPOP key [key ...] timeout
 void CmdBLPop(CommandContext& ctx, ArgList args) {
-  BlockingPop(ctx, args,
-              MultiPop{.keys = {args.begin() + 1, args.end() - 1}, .end = ListEnd::kHead,
-                       .nested = false},
-              args.back());
+  BlockingPop(
+      ctx, args,
+      MultiPop{.keys = {args.begin() + 1, args.end() - 1}, .end = ListEnd::kHead, .nested = false},
+      args.back());
 }
 void CmdBRPop(CommandContext& ctx, ArgList args) {
-  BlockingPop(ctx, args,
-              MultiPop{.keys = {args.begin() + 1, args.end() - 1}, .end = ListEnd::kTail,
-                       .nested = false},
-              args.back());
+  BlockingPop(
+      ctx, args,
+      MultiPop{.keys = {args.begin() + 1, args.end() - 1}, .end = ListEnd::kTail, .nested = false},
+      args.back());
 }
 
 // BLMPOP timeout numkeys key [key ...] LEFT|RIGHT [COUNT count]
