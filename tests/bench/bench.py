@@ -34,8 +34,7 @@ import throughput  # noqa: E402
 
 FULL = {
     "rounds": 3, "n": {1: 20000, 16: 100000, "collection": 1000}, "cap_s": 15.0,
-    "cpu": {"rounds": 1, "n": {16: 200000, 1: 50000}, "n_collection": {16: 20000, 1: 10000},
-            "n_mesh": 10000},
+    "cpu": {"rounds": 1, "n": {16: 200000, 1: 50000}, "n_collection": {16: 20000, 1: 10000}},
     "profile": [("set", 16), ("hset", 16), ("sadd", 16), ("zadd", 16)],
     "memory": {"string_keys": 1000000, "collection_keys": 100, "elements": 1000,
                "small_keys": 10000, "small_elements": 10},
@@ -45,8 +44,7 @@ FULL = {
 }
 QUICK = {
     "rounds": 1, "n": {1: 10000, 16: 50000, "collection": 500}, "cap_s": 5.0,
-    "cpu": {"rounds": 1, "n": {16: 50000, 1: 10000}, "n_collection": {16: 10000, 1: 5000},
-            "n_mesh": 5000},
+    "cpu": {"rounds": 1, "n": {16: 50000, 1: 10000}, "n_collection": {16: 10000, 1: 5000}},
     "profile": [("set", 16)],
     "memory": {"string_keys": 100000, "collection_keys": 10, "elements": 1000,
                "small_keys": 1000, "small_elements": 10},
