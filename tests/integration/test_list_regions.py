@@ -72,7 +72,8 @@ class ListRegions(unittest.TestCase):
     def test_a_pop_in_one_region_removes_the_element_everywhere(self):
         a, b, c = (server.client() for server in self.regions)
         a.rpush("jobs", "j1", "j2", "j3")
-        wait_until(lambda: c.llen("jobs") == 3, what="the pushes to reach region 2")
+        wait_until(lambda: b.llen("jobs") == 3 and c.llen("jobs") == 3,
+                   what="the pushes to reach regions 1 and 2")
         self.assertEqual(b.lpop("jobs"), b"j1")
         wait_until(lambda: a.lrange("jobs", 0, -1) == [b"j2", b"j3"] and
                    c.lrange("jobs", 0, -1) == [b"j2", b"j3"], what="the pop to replicate")
