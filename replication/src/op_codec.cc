@@ -80,13 +80,54 @@ class In : public ByteReader {
   }
 };
 
+// A batch header staged on the stack and appended in one piece: ByteWriter appends field by
+// field, each append checking the string's capacity, and the batch writer runs per op per peer.
+// Flushes early when a field might not fit (an op with many deps).
+class StagedOut {
+ public:
+  explicit StagedOut(std::string& out) : out_(out) {}
+  ~StagedOut() { Flush(); }
+  StagedOut(const StagedOut&) = delete;
+  StagedOut& operator=(const StagedOut&) = delete;
+  void Byte(uint8_t value) {
+    Room();
+    bytes_[n_++] = static_cast<char>(value);
+  }
+  void Varint(uint64_t value) {
+    Room();
+    while (value >= 0x80) {
+      bytes_[n_++] = static_cast<char>((value & 0x7F) | 0x80);
+      value >>= 7;
+    }
+    bytes_[n_++] = static_cast<char>(value);
+  }
+  void Fixed64(uint64_t value) {
+    Room();
+    StoreFixed64(bytes_ + n_, value);
+    n_ += 8;
+  }
+  void Flush() {
+    out_.append(bytes_, n_);
+    n_ = 0;
+  }
+
+ private:
+  static constexpr size_t kMaxField = 10;  // a varint's most bytes
+  void Room() {
+    if (sizeof(bytes_) - n_ < kMaxField) Flush();
+  }
+  std::string& out_;
+  char bytes_[128];
+  size_t n_ = 0;
+};
+
 // CODEC_RETURN_IF_ERROR for a Result held in a variable: checked where it is, not copied (a
 // copy of a decoded delta or context costs as much as building it).
-#define OP_RETURN_IF_ERROR(result)           \
-  do {                                       \
-    if (!(result).ok()) {                    \
-      return Unexpected((result).error());   \
-    }                                        \
+#define OP_RETURN_IF_ERROR(result)         \
+  do {                                     \
+    if (!(result).ok()) {                  \
+      return Unexpected((result).error()); \
+    }                                      \
   } while (0)
 
 Unexpected Corrupt(std::string_view what) {
@@ -701,7 +742,7 @@ void OpBatchWriter::Add(std::string_view record) {
     deps_.emplace_back(replica, in.Varint());
   }
   LATTICE_ASSERT_MSG(format && in.ok(), "a retained op record does not parse");
-  Out out(ops_);
+  StagedOut out(ops_);
   uint8_t flags = kOriginExplicit;
   if (count_ > 0 && h.origin == origin_) {
     flags = kOriginPrevious;
@@ -725,7 +766,7 @@ void OpBatchWriter::Add(std::string_view record) {
   if ((flags & kHlcExplicit) != 0) {
     out.Fixed64(h.hlc);
   } else {
-    out.Zigzag(static_cast<int64_t>(h.hlc - hlc_));
+    out.Varint(ZigzagEncode(static_cast<int64_t>(h.hlc - hlc_)));
   }
   // Deps: the origin's entry is implied (first_seq - 1), and entries the receiver reported
   // applied on this connection are left out (it fills them in from its own applied vector).
@@ -746,6 +787,7 @@ void OpBatchWriter::Add(std::string_view record) {
       out.Varint(seq);
     }
   }
+  out.Flush();
   ops_.append(record.substr(in.pos()));
   origin_ = h.origin;
   last_seq_ = h.first_seq + h.dot_count - 1;

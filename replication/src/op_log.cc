@@ -25,10 +25,16 @@ constexpr std::string_view kSnapshotMagic = "LATSNAP1";
 constexpr char kIdentityName[] = "replica-id";
 constexpr int64_t kEverySecMs = 1000;
 
-void PutFixed32(std::string& out, uint32_t value) {
+void StoreFixed32(char* out, uint32_t value) {
   for (int i = 0; i < 4; ++i) {
-    out.push_back(static_cast<char>((value >> (8 * i)) & 0xff));
+    out[i] = static_cast<char>((value >> (8 * i)) & 0xff);
   }
+}
+
+void PutFixed32(std::string& out, uint32_t value) {
+  char bytes[4];
+  StoreFixed32(bytes, value);
+  out.append(bytes, 4);
 }
 
 void PutFixed64(std::string& out, uint64_t value) {
@@ -55,10 +61,10 @@ uint32_t RecordCrc(std::string_view length_bytes, std::string_view payload) {
 }
 
 void AppendRecord(std::string& out, std::string_view payload) {
-  std::string length_bytes;
-  PutFixed32(length_bytes, static_cast<uint32_t>(payload.size()));
-  out += length_bytes;
-  PutFixed32(out, RecordCrc(length_bytes, payload));
+  char header[8];  // length, then the CRC; appended in one piece (this runs per op)
+  StoreFixed32(header, static_cast<uint32_t>(payload.size()));
+  StoreFixed32(header + 4, RecordCrc(std::string_view(header, 4), payload));
+  out.append(header, 8);
   out.append(payload);
 }
 

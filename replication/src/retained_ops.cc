@@ -54,37 +54,49 @@ void RetainedOpRing::AppendEncoded(const RetainedOpView& op) {
   if (!wire.empty()) {
     std::memcpy(chunk.data.get() + chunk.used, wire.data(), wire.size());
   }
-  entries_.push_back(Entry{.origin = op.origin,
-                           .first_seq = op.first_seq,
-                           .dot_count = op.last_seq - op.first_seq + 1,
-                           .hlc = op.hlc,
-                           .chunk = first_chunk_ + chunks_.size() - 1,
-                           .offset = static_cast<uint32_t>(chunk.used),
-                           .length = static_cast<uint32_t>(wire.size())});
+  if (count_ == (entries_ == nullptr ? 0 : mask_ + 1)) {
+    ResizeEntries(entries_ == nullptr ? kMinEntries : 2 * (mask_ + 1));
+  }
+  entries_[(head_ + count_) & mask_] =
+      Entry{.origin = op.origin,
+            .first_seq = op.first_seq,
+            .dot_count = op.last_seq - op.first_seq + 1,
+            .hlc = op.hlc,
+            .data = chunk.data.get() + chunk.used,
+            .length = static_cast<uint32_t>(wire.size()),
+            .chunk = static_cast<uint32_t>(first_chunk_ + chunks_.size() - 1)};
+  ++count_;
   chunk.used += wire.size();
   ++chunk.live;
   bytes_ += wire.size() + kEntryBytes;
 }
 
-RetainedOpView RetainedOpRing::At(uint64_t position) const {
-  LATTICE_ASSERT(position >= first_ && position < end());
-  const Entry& entry = entries_[position - first_];
-  const Chunk& chunk = chunks_[entry.chunk - first_chunk_];
-  return RetainedOpView{.origin = entry.origin,
-                        .first_seq = entry.first_seq,
-                        .last_seq = entry.first_seq + entry.dot_count - 1,
-                        .hlc = entry.hlc,
-                        .wire = std::string_view(chunk.data.get() + entry.offset, entry.length)};
+// Resizes the index ring to `capacity` (a power of two, >= count_), unrolling it so the oldest
+// entry is at 0.
+void RetainedOpRing::ResizeEntries(uint64_t capacity) {
+  auto grown = std::make_unique_for_overwrite<Entry[]>(capacity);
+  for (uint64_t i = 0; i < count_; ++i) {
+    grown[i] = entries_[(head_ + i) & mask_];
+  }
+  entries_ = std::move(grown);
+  mask_ = capacity - 1;
+  head_ = 0;
 }
 
 void RetainedOpRing::DropFront() {
-  LATTICE_ASSERT(!entries_.empty());
-  const Entry& entry = entries_.front();
-  LATTICE_ASSERT(entry.chunk == first_chunk_);
+  LATTICE_ASSERT(count_ > 0);
+  const Entry& entry = entries_[head_];
+  LATTICE_ASSERT(entry.chunk == static_cast<uint32_t>(first_chunk_));
   bytes_ -= entry.length + kEntryBytes;
   Chunk& chunk = chunks_.front();
-  entries_.pop_front();
+  head_ = (head_ + 1) & mask_;
+  --count_;
   ++first_;
+  // A backlog that drained gives back the index a burst grew (halving at a quarter full keeps
+  // the resizes amortised O(1) per op).
+  if (mask_ + 1 > kMinEntries && count_ < (mask_ + 1) / 4) {
+    ResizeEntries((mask_ + 1) / 2);
+  }
   if (--chunk.live > 0) {
     return;
   }

@@ -4,7 +4,9 @@
 // ByteReader never reads past its input: a failed read marks it failed (ok() false), returns
 // zero or an empty view, and every later read fails too, so a decoder checks ok() once per step.
 
+#include <bit>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -15,6 +17,28 @@ inline uint64_t ZigzagEncode(int64_t value) {
 }
 inline int64_t ZigzagDecode(uint64_t raw) {
   return static_cast<int64_t>((raw >> 1) ^ (~(raw & 1) + 1));
+}
+
+// Little-endian 64-bit values, one load or store on a little-endian host.
+inline void StoreFixed64(char* out, uint64_t value) {
+  if constexpr (std::endian::native == std::endian::little) {
+    std::memcpy(out, &value, 8);
+  } else {
+    for (int i = 0; i < 8; ++i) {
+      out[i] = static_cast<char>(value >> (8 * i));
+    }
+  }
+}
+inline uint64_t LoadFixed64(const char* in) {
+  uint64_t value = 0;
+  if constexpr (std::endian::native == std::endian::little) {
+    std::memcpy(&value, in, 8);
+  } else {
+    for (int i = 0; i < 8; ++i) {
+      value |= uint64_t{static_cast<uint8_t>(in[i])} << (8 * i);
+    }
+  }
+  return value;
 }
 
 class ByteWriter {
@@ -34,9 +58,7 @@ class ByteWriter {
   void Zigzag(int64_t value) { Varint(ZigzagEncode(value)); }
   void Fixed64(uint64_t value) {
     char bytes[8];
-    for (int i = 0; i < 8; ++i) {
-      bytes[i] = static_cast<char>(value >> (8 * i));
-    }
+    StoreFixed64(bytes, value);
     out_.append(bytes, 8);
   }
   // A varint length, then the bytes.
@@ -75,10 +97,7 @@ class ByteReader {
   int64_t Zigzag() { return ZigzagDecode(Varint()); }
   uint64_t Fixed64() {
     if (!Need(8)) return 0;
-    uint64_t value = 0;
-    for (int i = 0; i < 8; ++i) {
-      value |= uint64_t{static_cast<uint8_t>(in_[pos_ + i])} << (8 * i);
-    }
+    const uint64_t value = LoadFixed64(in_.data() + pos_);
     pos_ += 8;
     return value;
   }

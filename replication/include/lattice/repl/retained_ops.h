@@ -16,6 +16,7 @@
 #include <memory>
 #include <string_view>
 
+#include "lattice/common/assert.h"
 #include "lattice/common/ids.h"
 #include "lattice/repl/messages.h"
 
@@ -63,10 +64,20 @@ class RetainedOpRing final : public RetainedOps {
   ~RetainedOpRing() override;
 
   void AppendEncoded(const RetainedOpView& op) override;
-  RetainedOpView At(uint64_t position) const override;
+  // Inline: the engine reads every retained op once per peer per pass (the server's wrapper
+  // calls it directly).
+  RetainedOpView At(uint64_t position) const override {
+    LATTICE_ASSERT(position >= first_ && position < end());
+    const Entry& entry = entries_[(head_ + (position - first_)) & mask_];
+    return RetainedOpView{.origin = entry.origin,
+                          .first_seq = entry.first_seq,
+                          .last_seq = entry.first_seq + entry.dot_count - 1,
+                          .hlc = entry.hlc,
+                          .wire = std::string_view(entry.data, entry.length)};
+  }
   void DropFront() override;
   uint64_t first() const override { return first_; }
-  uint64_t end() const override { return first_ + entries_.size(); }
+  uint64_t end() const override { return first_ + count_; }
   uint64_t bytes() const override { return bytes_; }
   // Bytes allocated for chunks, the spare included (for tests and INFO).
   uint64_t allocated_bytes() const { return allocated_; }
@@ -84,19 +95,26 @@ class RetainedOpRing final : public RetainedOps {
     uint64_t first_seq;
     uint64_t dot_count;
     uint64_t hlc;
-    uint64_t chunk;  // serial number of its chunk: chunks_[chunk - first_chunk_]
-    uint32_t offset;
+    const char* data;  // in its chunk (chunk memory never moves)
     uint32_t length;
+    uint32_t chunk;  // low 32 bits of its chunk's serial number (checked by DropFront)
   };
   static_assert(sizeof(Entry) == kEntryBytes);
 
   Chunk& BackChunkFor(size_t length);
+  void ResizeEntries(uint64_t capacity);
+  static constexpr uint64_t kMinEntries = 64;
 
   size_t chunk_bytes_;
   std::deque<Chunk> chunks_;
   uint64_t first_chunk_ = 0;  // serial number of chunks_.front()
   Chunk spare_;               // the last chunk freed, reused before allocating
-  std::deque<Entry> entries_;
+  // The index: a ring of capacity mask_ + 1 (a power of two), count_ entries from head_
+  // (a deque's indexing cost a division and two loads per At, and At runs per op per peer).
+  std::unique_ptr<Entry[]> entries_;
+  uint64_t mask_ = 0;
+  uint64_t head_ = 0;
+  uint64_t count_ = 0;
   uint64_t first_ = 0;
   uint64_t bytes_ = 0;
   uint64_t allocated_ = 0;
