@@ -24,8 +24,9 @@ enum class Rule : uint8_t {
   kExpire,     // `expire`, or `del` when the time was in the past and the key went
   kRename,     // rename_from on the source, rename_to on the destination
   kSMove,      // srem on the source (and `del`), sadd on the destination
-  kPopPush,    // RPOPLPUSH: rpop on the source (and `del`), lpush on the destination
-  kLMove,      // LMOVE/BLMOVE: lpop|rpop per wherefrom, lpush|rpush per whereto
+  kPerKey,     // the event once per key argument, repeats included (MSET k 1 k 2: two `set`)
+  kPopPush,    // RPOPLPUSH: lpush on the destination, then rpop on the source (and `del`)
+  kLMove,      // LMOVE/BLMOVE: lpush|rpush per whereto, then lpop|rpop per wherefrom
   kMPop,       // LMPOP/ZMPOP...: lpop|rpop or zpopmin|zpopmax per LEFT/RIGHT/MIN/MAX
   kMove,       // move_from in the source db, move_to in the destination db
   kCopy,       // copy_to on the destination
@@ -61,7 +62,8 @@ const EventTable& Events() {
     constexpr uint32_t set = kNotifySet, h = kNotifyHash, z = kNotifyZSet;
     add({"set"}, s, "set", Rule::kSetExpire);
     add({"setex", "psetex"}, s, "set", Rule::kSetAndTtl);
-    add({"setnx", "getset", "mset", "msetnx"}, s, "set");
+    add({"setnx", "getset"}, s, "set");
+    add({"mset", "msetnx"}, s, "set", Rule::kPerKey);
     add({"append"}, s, "append");
     add({"setrange"}, s, "setrange");
     add({"incr", "decr", "incrby", "decrby"}, s, "incrby");
@@ -102,9 +104,9 @@ const EventTable& Events() {
     add({"zadd"}, z, "zadd", Rule::kZAdd);
     add({"zincrby"}, z, "zincr");
     add({"zrem"}, z, "zrem");
-    add({"zremrangebyscore"}, z, "zrembyscore");
-    add({"zremrangebyrank"}, z, "zrembyrank");
-    add({"zremrangebylex"}, z, "zrembylex");
+    add({"zremrangebyscore"}, z, "zremrangebyscore");
+    add({"zremrangebyrank"}, z, "zremrangebyrank");
+    add({"zremrangebylex"}, z, "zremrangebylex");
     add({"zpopmin", "bzpopmin"}, z, "zpopmin");
     add({"zpopmax", "bzpopmax"}, z, "zpopmax");
     add({"zmpop", "bzmpop"}, z, "zpopmin", Rule::kMPop);
@@ -309,9 +311,14 @@ void Notifier::EndCommand(const Command& command, ArgList args, int db, const Ke
     if (entry.kind != Kind::kOp) RaiseExpired(entry, keyspace, now_ms);
   }
   std::erase_if(touched, [](const Touched& entry) { return entry.kind != Kind::kOp; });
+  // A move raises the destination's push before the source's pop (Valkey's lmoveHandlePush).
+  const bool destination_first =
+      frame.spec->rule == Rule::kLMove || frame.spec->rule == Rule::kPopPush;
   std::stable_sort(touched.begin(), touched.end(), [&](const Touched& a, const Touched& b) {
     const std::vector<size_t> pa = PositionsOf(args, a.key), pb = PositionsOf(args, b.key);
-    return (pa.empty() ? args.size() : pa.front()) < (pb.empty() ? args.size() : pb.front());
+    const size_t first_a = pa.empty() ? args.size() : pa.front();
+    const size_t first_b = pb.empty() ? args.size() : pb.front();
+    return destination_first ? first_a > first_b : first_a < first_b;
   });
   for (const Touched& entry : touched) {
     const bool exists = keyspace.Find(entry.db, entry.key, now_ms) != nullptr;
@@ -369,21 +376,21 @@ void Notifier::RaiseForCommand(const EventSpec& spec, ArgList args, int db, cons
       }
       if (at(2)) raise(c, "sadd");
       break;
-    case Rule::kPopPush:
-      if (at(1)) {
-        raise(c, "rpop");
-        if (!at(2)) emptied();
+    case Rule::kPerKey:
+      for (size_t position = 1; position < args.size(); position += 2) {
+        if (at(position)) raise(c, spec.event);
       }
-      if (at(2)) raise(c, "lpush");
       break;
+    case Rule::kPopPush:
     case Rule::kLMove: {
-      const bool from_left = args.size() > 3 && EqualsIgnoreCase(args[3], "left");
-      const bool to_left = args.size() > 4 && EqualsIgnoreCase(args[4], "left");
+      const bool lmove = spec.rule == Rule::kLMove;
+      const bool from_left = lmove && args.size() > 3 && EqualsIgnoreCase(args[3], "left");
+      const bool to_left = !lmove || (args.size() > 4 && EqualsIgnoreCase(args[4], "left"));
+      if (at(2)) raise(c, to_left ? "lpush" : "rpush");
       if (at(1)) {
         raise(c, from_left ? "lpop" : "rpop");
         if (!at(2)) emptied();
       }
-      if (at(2)) raise(c, to_left ? "lpush" : "rpush");
       break;
     }
     case Rule::kMPop: {

@@ -94,7 +94,7 @@ Result<void> Tracking::Configure(ClientState& client, ArgList args) {
     return Unexpected(std::string("ERR OPTIN and OPTOUT are not compatible with BCAST"));
   }
   if (options.optin && options.optout) {
-    return Unexpected(std::string("ERR You can't use OPTIN and OPTOUT at the same time"));
+    return Unexpected(std::string("ERR You can't specify both OPTIN mode and OPTOUT mode"));
   }
   if ((options.optin && state.optout) || (options.optout && state.optin)) {
     return Unexpected(std::string(kSwitchOpt));
