@@ -40,6 +40,7 @@ struct Notifier::EventSpec {
   uint32_t event_class = 0;
   std::string_view event;
   Rule rule = Rule::kEach;
+  bool quiet_on_zero = false;  // nothing raised when the first key reads as before
 };
 
 namespace {
@@ -115,6 +116,32 @@ const EventTable& Events() {
     add({"zdiffstore"}, z, "zdiffstore", Rule::kStore);
     add({"zrangestore"}, z, "zrangestore", Rule::kStore);
     add({"sort"}, l, "sortstore", Rule::kStore);
+    // Commands that may write an op while Valkey changes nothing (they reply 0 or nil there).
+    // (Not EXPIRE: within one event-loop turn it may set the same time again, which Valkey
+    // reports.)
+    constexpr std::string_view kQuiet[] = {"del",
+                                           "unlink",
+                                           "getdel",
+                                           "setnx",
+                                           "msetnx",
+                                           "persist",
+                                           "renamenx",
+                                           "copy",
+                                           "lpushx",
+                                           "rpushx",
+                                           "lrem",
+                                           "sadd",
+                                           "srem",
+                                           "smove",
+                                           "hsetnx",
+                                           "hdel",
+                                           "zrem",
+                                           "zremrangebyscore",
+                                           "zremrangebyrank",
+                                           "zremrangebylex"};
+    for (std::string_view name : kQuiet) {
+      events->find(name)->second.quiet_on_zero = true;
+    }
     return events;
   }();
   return *table;
@@ -143,6 +170,14 @@ std::vector<size_t> PositionsOf(ArgList args, std::string_view key) {
 }
 
 }  // namespace
+
+// The first key of each running command with quiet_on_zero, as it read when the command
+// started, per notifier (a stack, as frames_: EXEC and scripts nest commands).
+using Before = std::vector<std::pair<std::string, VisibleValue>>;
+static absl::flat_hash_map<const Notifier*, std::vector<Before>>& Befores() {
+  static auto* befores = new absl::flat_hash_map<const Notifier*, std::vector<Before>>;
+  return *befores;
+}
 
 uint32_t ParseNotifyFlags(std::string_view text) {
   uint32_t flags = 0;
@@ -244,6 +279,17 @@ void Notifier::BeginCommand(const Command& command, ArgList args, int db, const 
   auto spec = Events().find(command.full_name);
   frames_.push_back(
       Frame{pending_.size(), absent_.size(), spec == Events().end() ? nullptr : &spec->second});
+  Before before;
+  if (spec != Events().end() && spec->second.quiet_on_zero) {
+    // The first key (both of SMOVE) as it reads now, to tell at the end whether it changed.
+    const size_t keys = spec->second.rule == Rule::kSMove ? 2 : 1;
+    for (size_t i = 1; i <= keys && i < args.size(); ++i) {
+      const KeyRef now = keyspace.Find(db, args[i], now_ms);
+      before.emplace_back(std::string(args[i]),
+                          now != nullptr ? ReadVisible(now, now_ms) : VisibleValue{});
+    }
+  }
+  Befores()[this].push_back(std::move(before));
   if ((flags_ & kNotifyNew) == 0) return;
   if (const std::optional<std::vector<size_t>> keys = KeyPositions(command, args)) {
     for (size_t position : *keys) {
@@ -297,6 +343,9 @@ void Notifier::EndCommand(const Command& command, ArgList args, int db, const Ke
   LATTICE_ASSERT(!frames_.empty());
   const Frame frame = frames_.back();
   frames_.pop_back();
+  std::vector<Before>& befores = Befores()[this];
+  const Before before = std::move(befores.back());
+  befores.pop_back();
   std::vector<Touched> touched(pending_.begin() + static_cast<ptrdiff_t>(frame.pending),
                                pending_.end());
   pending_.resize(frame.pending);
@@ -304,12 +353,13 @@ void Notifier::EndCommand(const Command& command, ArgList args, int db, const Ke
       absent_.begin() + static_cast<ptrdiff_t>(frame.absent), absent_.end());
   absent_.resize(frame.absent);
   (void)command;
-  if (touched.empty() || frame.spec == nullptr) return;
   // Expiry first (it happened when the command opened the key), then the keys written in the
   // order the command names them (Valkey raises rename_from before rename_to).
   for (const Touched& entry : touched) {
     if (entry.kind != Kind::kOp) RaiseExpired(entry, keyspace, now_ms);
   }
+  if (frame.spec == nullptr) return;  // its ops raised their own events as they came
+
   std::erase_if(touched, [](const Touched& entry) { return entry.kind != Kind::kOp; });
   // A move raises the destination's push before the source's pop (Valkey's lmoveHandlePush).
   const bool destination_first =
@@ -321,7 +371,16 @@ void Notifier::EndCommand(const Command& command, ArgList args, int db, const Ke
     return destination_first ? first_a > first_b : first_a < first_b;
   });
   for (const Touched& entry : touched) {
-    const bool exists = keyspace.Find(entry.db, entry.key, now_ms) != nullptr;
+    const KeyRef after = keyspace.Find(entry.db, entry.key, now_ms);
+    const bool exists = after != nullptr;
+    // These commands changed nothing for Valkey, which raises nothing, when the key reads as
+    // it did before; the CRDT may still have written an op (SADD re-adds a member
+    // with a new dot, DEL removes an entry that held only metadata).
+    auto same = [&](const std::pair<std::string, VisibleValue>& seen) {
+      return seen.first == entry.key &&
+             seen.second == (exists ? ReadVisible(after, now_ms) : VisibleValue{});
+    };
+    if (entry.db == db && std::any_of(before.begin(), before.end(), same)) continue;
     if (exists && std::find(absent.begin(), absent.end(),
                             std::pair<int, std::string>(entry.db, entry.key)) != absent.end()) {
       Notify(kNotifyNew, "new", entry.db, entry.key);
