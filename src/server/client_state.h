@@ -80,6 +80,20 @@ struct ClientState {
   // pending replies, enforcing client-output-buffer-limit pubsub. Unset: pushes are dropped.
   std::function<void(std::string_view)> push_hook;
 
+  // CLIENT TRACKING (server/tracking.h): the mode, and CLIENT CACHING's answer, which applies to
+  // the next command (or the next transaction).
+  struct Tracking {
+    bool on = false;
+    bool bcast = false;
+    bool optin = false;
+    bool optout = false;
+    bool noloop = false;
+    bool caching = false;               // CLIENT CACHING YES (optin) or NO (optout) was given
+    bool broken_redirect = false;       // the redirect target went away
+    uint64_t redirect = 0;              // 0: none
+    std::vector<std::string> prefixes;  // BCAST; none: every key
+  } tracking;
+
   // Set by QUIT, SHUTDOWN or CLIENT KILL of oneself: flush the pending replies, then close.
   bool close_after_reply = false;
   // Set when another client killed this one: close at once, without flushing.

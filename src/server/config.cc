@@ -447,7 +447,7 @@ const Directive kDirectives[] = {
     Mem("hll-sparse-max-bytes", "3000", 0, kLongMax, kUnsigned),
     Mem("stream-node-max-bytes", "4096", 0, kLongMax, kUnsigned),
     Int("stream-node-max-entries", "100", 0, kLongMax, 0),
-    Int("tracking-table-max-keys", "1000000", 0, kLongMax, kUnsigned),
+    Int("tracking-table-max-keys", "1000000", 0, kLongMax, kUnsigned | A),
 
     // Primary/replica replication (Lattice replicates active-active instead).
     Special("replicaof", "", &ParseReplicaOf, I | kMultiArg, "slaveof"),

@@ -78,7 +78,11 @@ void PubSub::Deliver(const Clients& receivers, std::string_view kind, const std:
       bytes = PubSubMessage(client->protocol, kind, pattern != nullptr ? *pattern : "", channel,
                             message, pattern != nullptr);
     }
-    client->push_hook(bytes);
+    if (client == hold_client_) {
+      held_->append(bytes);
+    } else {
+      client->push_hook(bytes);
+    }
   }
 }
 

@@ -43,6 +43,13 @@ class PubSub {
   // the number of receivers, as PUBLISH replies.
   int64_t Publish(std::string_view channel, std::string_view message, bool sharded);
 
+  // While set, what would go to `client` is appended to `held` instead (keyspace notifications
+  // and invalidations for the client running a command follow its reply; the Server flushes).
+  void Hold(ClientState* client, std::string* held) {
+    hold_client_ = client;
+    held_ = held;
+  }
+
   // PUBSUB CHANNELS / SHARDCHANNELS: the active names of `kind` matching `pattern` (every one
   // when `all`), sorted (Valkey's order is its dict's; sorting keeps replies deterministic).
   std::vector<std::string> Active(Kind kind, std::string_view pattern, bool all) const;
@@ -65,6 +72,8 @@ class PubSub {
     std::vector<std::string> names[kKinds];
   };
   absl::flat_hash_map<const ClientState*, Subscribed> by_client_;
+  ClientState* hold_client_ = nullptr;
+  std::string* held_ = nullptr;
 };
 
 // The RESP bytes of one pushed Pub/Sub message: [kind, pattern, channel, message] (no pattern

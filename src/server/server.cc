@@ -151,6 +151,8 @@ Server::Server(Config config, const Clock& clock, ReplicaId replica,
   ApplyConfig("crdt-conflicts-log-rate");
   ApplyConfig("hash-max-listpack-entries");  // and the other compact-collection limits
   ApplyConfig("slowlog-max-len");            // and the other observability settings
+  ApplyConfig("notify-keyspace-events");
+  ApplyConfig("tracking-table-max-keys");
 }
 
 Server::~Server() = default;
@@ -196,6 +198,11 @@ void Server::ApplyConfig(std::string_view name) {
   } else if (name.starts_with("slowlog-") || name.starts_with("commandlog-") ||
              name.starts_with("latency-")) {
     ApplyObservabilityConfig();
+  } else if (name == "notify-keyspace-events") {
+    notifier_.set_flags(ParseNotifyFlags(config_.notify_keyspace_events()));
+  } else if (name == "tracking-table-max-keys") {
+    tracking_table_max_keys_ =
+        static_cast<size_t>(ParseInt64Strict(config_.ValueOf(name)).value_or(0));
   } else if (name.find("-max-listpack-") != std::string_view::npos) {
     // When small collections are stored compact (docs/architecture.md, "Storage of keys").
     for (const auto& [type, prefix] :
@@ -238,6 +245,7 @@ void Server::UnregisterClient(ClientState* client) {
   Unwatch(*client);
   blocking_.Remove(client);
   pubsub_.UnsubscribeAll(*client);
+  tracking_.Disable(*client);
   clients_.erase(client->id);
 }
 
@@ -350,15 +358,26 @@ void Server::HoldPaused(ClientState& client, ReplyBuilder& reply) {
 }
 
 void Server::OnLocalOp(int db, std::string_view key, const crdt::KeyOp& op) {
-  (void)op;
   TouchKey(db, key);
   blocking_.OnKey(db, key);
+  if (flushing_) return;
+  if (notifier_.enabled()) notifier_.OnLocal(db, key, op, keyspace_, clock_.NowMs());
+  if (tracking_.active()) tracking_.KeyChanged(key, current_client_);
 }
 
 void Server::OnRemoteOp(int db, std::string_view key, const crdt::KeyOp& op) {
-  (void)op;
   TouchKey(db, key);
   blocking_.OnKey(db, key);
+  if (notifier_.enabled()) notifier_.OnRemote(db, key, op, keyspace_, clock_.NowMs());
+  if (tracking_.active()) tracking_.KeyChanged(key, nullptr);
+}
+
+void Server::PushTo(ClientState& target, std::string_view bytes) {
+  if (&target == current_client_) {
+    held_.append(bytes);
+  } else if (target.push_hook) {
+    target.push_hook(bytes);
+  }
 }
 
 void ReplyHelp(CommandContext& ctx, std::initializer_list<std::string_view> lines) {
@@ -397,8 +416,20 @@ void Server::ResetStats() {
 }
 
 uint64_t Server::DbSize(int db) const { return keyspace_.Size(db); }
-void Server::FlushDb(int db) { keyspace_.FlushDb(db, clock_.NowMs()); }
-void Server::FlushAll() { keyspace_.FlushAll(clock_.NowMs()); }
+// Valkey raises no keyspace event per key for a flush and sends tracking clients one null
+// invalidation; the per-key DEL ops are shipped to peers as usual (where they raise `del`).
+void Server::FlushDb(int db) {
+  flushing_ = true;
+  keyspace_.FlushDb(db, clock_.NowMs());
+  flushing_ = false;
+  tracking_.Flushed();
+}
+void Server::FlushAll() {
+  flushing_ = true;
+  keyspace_.FlushAll(clock_.NowMs());
+  flushing_ = false;
+  tracking_.Flushed();
+}
 
 void Server::Cron() {
   // Valkey's active expire cycle visits 20 keys per loop and loops while it keeps finding
@@ -487,9 +518,23 @@ void Server::ExecQueued(ClientState& client, ReplyBuilder& reply) {
 }
 
 void Server::Execute(ClientState& client, ArgList args, ReplyBuilder& reply) {
+  const bool top = execute_depth_ == 0;
+  if (top) {
+    current_client_ = &client;
+    notifier_.Hold(&client, &held_);
+  }
   ++execute_depth_;
   ExecuteOne(client, args, reply);
   --execute_depth_;
+  if (top) {
+    current_client_ = nullptr;
+    notifier_.Hold(nullptr, nullptr);
+    if (!held_.empty()) {
+      std::string held;
+      held.swap(held_);
+      if (client.push_hook) client.push_hook(held);
+    }
+  }
   if (execute_depth_ == 0 && blocking_.has_ready()) ServeBlocked();
 }
 
@@ -544,7 +589,11 @@ void Server::ExecuteOne(ClientState& client, ArgList args, ReplyBuilder& reply) 
   client.last_command = command->full_name;
   const int64_t start_us = clock_.MonotonicUs();
   CommandContext ctx(*this, client, reply, *command, clock_.NowMs());
+  const bool notify = notifier_.enabled();  // keyspace notifications (server/notify.h)
+  if (notify) notifier_.BeginCommand(*command, args, client.db, keyspace_, ctx.now_ms);
   command->spec.handler(ctx, args);
+  if (notify) notifier_.EndCommand(*command, args, client.db, keyspace_, ctx.now_ms);
+  if (client.tracking.on) tracking_.AfterCommand(client, *command, args, execute_depth_ == 1);
   CommandStats& cmd_stats = command->stats;
   ++cmd_stats.calls;
   const int64_t duration_us = clock_.MonotonicUs() - start_us;

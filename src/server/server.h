@@ -29,8 +29,10 @@
 #include "server/config.h"
 #include "server/info_metrics.h"
 #include "server/latency.h"
+#include "server/notify.h"
 #include "server/pubsub.h"
 #include "server/slowlog.h"
+#include "server/tracking.h"
 #include "store/clock.h"
 #include "store/keyspace.h"
 #include "util/ascii.h"
@@ -192,6 +194,7 @@ class Server final : public KeyspaceObserver {
   void OnKeyChanged(int db, std::string_view key) override {
     TouchKey(db, key);
     blocking_.OnKey(db, key);
+    if (tracking_.active() && !flushing_) tracking_.KeyChanged(key, current_client_);
   }
 
   // Replication (src/store/replication.h), when the node runs with a data dir; may be null. The
@@ -205,6 +208,15 @@ class Server final : public KeyspaceObserver {
   PubSub& pubsub() { return pubsub_; }
   const PubSub& pubsub() const { return pubsub_; }
   int64_t Publish(std::string_view channel, std::string_view message, bool sharded);
+  // Keyspace notifications (server/notify.h); eviction raises `evicted` with
+  // notifier().Evicted(db, key) before it deletes the key.
+  Notifier& notifier() { return notifier_; }
+  // CLIENT TRACKING (server/tracking.h).
+  Tracking& tracking() { return tracking_; }
+  size_t tracking_table_max_keys() const { return tracking_table_max_keys_; }
+  // Queues pushed bytes for `target`: after the reply when it runs the current command, else at
+  // once through its push hook.
+  void PushTo(ClientState& target, std::string_view bytes);
   // Cluster mode (src/cluster/cluster.h), when --cluster-enabled yes; may be null. Routes every
   // command before it runs.
   // The cluster's routing changes (a pause ends, a slot moves) wake held writes and keyed waiters.
@@ -251,7 +263,13 @@ class Server final : public KeyspaceObserver {
   int execute_depth_ = 0;  // Execute calls in progress (EXEC and scripts nest them)
   Acl acl_;
   PubSub pubsub_;
-  bool executing_multi_ = false;  // inside EXEC: ACL LOG context "multi"
+  Notifier notifier_{pubsub_};
+  Tracking tracking_{*this};
+  size_t tracking_table_max_keys_ = 1000000;
+  ClientState* current_client_ = nullptr;  // the client of the top-level command running
+  std::string held_;                       // pushes for it, sent after its reply
+  bool flushing_ = false;                  // FLUSHDB/FLUSHALL: one null invalidation, no events
+  bool executing_multi_ = false;           // inside EXEC: ACL LOG context "multi"
   Cluster* cluster_ = nullptr;
   std::unique_ptr<ScriptEngine> scripting_;
 };

@@ -266,7 +266,9 @@ void Keyspace::ReclaimIfExpired(int db, Table& table, Table::iterator it, int64_
   }
   stats_.expired_keys += key_expired ? 1 : 0;
   stats_.expired_fields += fields;
+  reclaiming_ = key_expired ? Reclaiming::kKey : Reclaiming::kFields;
   Ship(db, (*it)->name(), *op);
+  reclaiming_ = Reclaiming::kNone;
   (void)table;
 }
 

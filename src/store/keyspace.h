@@ -145,6 +145,11 @@ class Keyspace {
                          const std::string& rule, int64_t now_ms);
   bool DelPolicy(const std::string& pattern, const std::string& type, int64_t now_ms);
   const KeyspaceStats& stats() const { return stats_; }
+  // While the op that reclaims expired data is handed to the observers (OnLocalOp): kKey when
+  // the key expired, kFields when only hash fields did (keyspace notifications tell `expired`
+  // and `hexpired` from a DEL by it).
+  enum class Reclaiming : uint8_t { kNone, kKey, kFields };
+  Reclaiming reclaiming() const { return reclaiming_; }
 
   // ---- reads ------------------------------------------------------------------------------
   // The key if it exists and has not expired at now_ms (nullptr otherwise).
@@ -411,6 +416,7 @@ class Keyspace {
   crdt::Policies policies_;
   std::vector<KeyspaceObserver*> observers_;
   KeyspaceStats stats_;
+  Reclaiming reclaiming_ = Reclaiming::kNone;
   PolicyTable policy_table_;
   ConflictLog conflicts_;
   crdt::Policies current_policies_;  // of the key the current write opened

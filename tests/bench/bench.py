@@ -28,6 +28,7 @@ sys.path.insert(0, HERE)
 import cpu  # noqa: E402
 import memory  # noqa: E402
 import profile_worst  # noqa: E402
+import pubsub_fanout  # noqa: E402
 import replication  # noqa: E402
 import report  # noqa: E402
 import throughput  # noqa: E402
@@ -41,6 +42,7 @@ FULL = {
     "replication": {"delay_ms": 50, "jitter_ms": 5, "rate": 1000, "lag_s": 15,
                     "redis_lag_s": 10, "bytes_ops": 2000, "partition_s": 60,
                     "lagging_ops": 50000},
+    "pubsub": {"messages": 20000, "subscribers": 50, "size": 32},
 }
 QUICK = {
     "rounds": 1, "n": {1: 10000, 16: 50000, "collection": 500}, "cap_s": 5.0,
@@ -51,6 +53,7 @@ QUICK = {
     "replication": {"delay_ms": 50, "jitter_ms": 5, "rate": 1000, "lag_s": 3,
                     "redis_lag_s": 2, "bytes_ops": 300, "partition_s": 5,
                     "lagging_ops": 5000},
+    "pubsub": {"messages": 5000, "subscribers": 50, "size": 32},
 }
 
 
@@ -80,7 +83,7 @@ def machine(lattice_binary):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run of every phase")
-    parser.add_argument("--only", default="cpu,profile,memory,replication")
+    parser.add_argument("--only", default="cpu,profile,memory,replication,pubsub")
     parser.add_argument("--out", default=os.path.join(ROOT, "build", "bench"))
     parser.add_argument("--no-docs", action="store_true", help="do not touch docs/")
     parser.add_argument("--lattice", default=os.environ.get(
@@ -122,6 +125,8 @@ def main():
     if "replication" in phases:
         results["replication"] = replication.run(args.lattice, args.redis,
                                                  plan["replication"], log)
+    if "pubsub" in phases:
+        results["pubsub"] = pubsub_fanout.run_both(args.lattice, args.redis, plan["pubsub"], log)
     results["machine"]["load_end"] = os.getloadavg()
     results["elapsed_s"] = time.monotonic() - started
     with open(os.path.join(args.out, "results.json"), "w") as f:

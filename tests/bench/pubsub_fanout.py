@@ -97,6 +97,22 @@ def drain(sock, count):
         seen += data.count(b"\r\n")
 
 
+def run_both(lattice, redis_binary, plan, log=print):
+    """scripts/bench's pubsub phase: {kind: {"deliveries_per_s", "messages_per_s", "cpu_us"}}."""
+    results = {"load": os.getloadavg()[0]}
+    for kind, binary in (("lattice", lattice), ("redis", redis_binary)):
+        server = Server(kind, binary).start()
+        try:
+            rate, cpu_us = run(server, plan["messages"], plan["subscribers"], plan["size"])
+        finally:
+            server.cleanup()
+        results[kind] = {"deliveries_per_s": rate, "messages_per_s": rate / plan["subscribers"],
+                         "cpu_us": cpu_us}
+        log(f"pubsub fan-out {kind}: {rate:,.0f} deliveries/s to {plan['subscribers']} "
+            f"subscribers, {cpu_us:.2f} us server CPU per delivery")
+    return results
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=20000)

@@ -153,6 +153,14 @@ def ratio_rows(results):
     for kind, entry in results.get("memory", {}).items():
         lat, red = entry["lattice"]["used_memory_per"], entry["redis"]["used_memory_per"]
         rows.append((f"used_memory per element, {entry['label']}", lat, red, ratio(lat, red), "B"))
+    pubsub = results.get("pubsub")
+    if pubsub:
+        lat, red = pubsub["lattice"]["cpu_us"], pubsub["redis"]["cpu_us"]
+        rows.append(("CPU per Pub/Sub delivery, 1 publisher to 50 subscribers", lat, red,
+                     ratio(lat, red), "us"))
+        lat, red = pubsub["lattice"]["deliveries_per_s"], pubsub["redis"]["deliveries_per_s"]
+        rows.append(("Pub/Sub deliveries per second to 50 subscribers (higher is better)", lat,
+                     red, ratio(lat, red), "/s"))
     rep = results.get("replication", {})
     for command, lattice in rep.get("lattice_bytes", {}).items():
         red = rep.get("redis_bytes", {}).get(command, {}).get("primary_to_replica")

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "server/server.h"
+#include "server/tracking.h"
 
 namespace lattice::server {
 namespace {
@@ -169,6 +170,7 @@ void CmdReset(CommandContext& ctx, ArgList /*args*/) {
   client.queued.clear();
   ctx.server.Unwatch(client);
   ctx.server.pubsub().UnsubscribeAll(client);
+  ctx.server.tracking().Disable(client);
   client.db = 0;
   client.name.clear();
   client.protocol = Protocol::kResp2;
@@ -188,6 +190,9 @@ std::string ClientFlags(const Server& server, const ClientState& client) {
   if (client.in_multi) flags += 'x';
   if (server.blocking().IsBlocked(&client)) flags += 'b';
   if (client.watch_dirty) flags += 'd';
+  if (client.tracking.on) flags += 't';
+  if (client.tracking.broken_redirect) flags += 'R';
+  if (client.tracking.bcast) flags += 'B';
   return flags.empty() ? "N" : flags;
 }
 
@@ -230,7 +235,9 @@ std::string ClientInfoLine(const Server& server, const ClientState& client) {
   line += " multi-mem=" + std::to_string(multi_bytes);
   line += " rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=" + std::to_string(total_bytes);
   line += " events=r cmd=" + client.last_command + " user=" + client.user;
-  line += " redir=-1 resp=" + std::to_string(static_cast<int>(client.protocol));
+  line += " redir=";
+  line += client.tracking.on ? std::to_string(client.tracking.redirect) : "-1";
+  line += " resp=" + std::to_string(static_cast<int>(client.protocol));
   line += " lib-name=" + client.lib_name + " lib-ver=" + client.lib_ver;
   line += " tot-net-in=" + std::to_string(client.net_input_bytes);
   line += " tot-net-out=" + std::to_string(client.net_output_bytes);
@@ -485,7 +492,7 @@ void RegisterConnectionFamily(CommandRegistry& registry) {
   registry.Add({.name = "reset", .arity = 1, .flags = kNoScript | kLoading | kStale | kFast | kNoAuth | kAllowBusy,
                 .acl = kConn | kAclFast, .handler = &CmdReset, .group = "connection", .summary = "Resets the connection.", .since = "6.2.0"});
   constexpr uint32_t kClientFlags = kNoScript | kLoading | kStale;
-  registry.Add({.name = "client", .arity = -2, .acl = kAclSlow, .group = "connection",
+  CommandSpec client{.name = "client", .arity = -2, .acl = kAclSlow, .group = "connection",
                 .summary = "A container for client connection commands.", .since = "2.4.0",
                 .subcommands = {
       {.name = "id", .arity = 2, .flags = kClientFlags, .acl = kConn | kAclSlow, .handler = &CmdClientId, .group = "connection", .summary = "Returns the unique client ID of the connection.", .since = "5.0.0"},
@@ -497,7 +504,9 @@ void RegisterConnectionFamily(CommandRegistry& registry) {
       {.name = "kill", .arity = -3, .flags = kAdmin | kClientFlags, .acl = kConn | kAclAdmin | kAclSlow | kAclDangerous, .handler = &CmdClientKill, .group = "connection", .summary = "Terminates open connections.", .since = "2.4.0"},
       {.name = "unblock", .arity = -3, .flags = kAdmin | kClientFlags, .acl = kConn | kAclAdmin | kAclSlow | kAclDangerous, .handler = &CmdClientUnblock, .group = "connection", .summary = "Unblocks a client blocked by a blocking command from a different connection.", .since = "5.0.0"},
       {.name = "help", .arity = 2, .flags = kLoading | kStale, .acl = kConn | kAclSlow, .handler = &CmdClientHelp, .group = "connection", .summary = "Returns helpful text about the different subcommands.", .since = "5.0.0"},
-  }});
+  }};
+  for (CommandSpec& tracking : TrackingSubcommands()) client.subcommands.push_back(std::move(tracking));
+  registry.Add(std::move(client));
   // clang-format on
 }
 
