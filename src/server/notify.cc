@@ -171,14 +171,6 @@ std::vector<size_t> PositionsOf(ArgList args, std::string_view key) {
 
 }  // namespace
 
-// The first key of each running command with quiet_on_zero, as it read when the command
-// started, per notifier (a stack, as frames_: EXEC and scripts nest commands).
-using Before = std::vector<std::pair<std::string, VisibleValue>>;
-static absl::flat_hash_map<const Notifier*, std::vector<Before>>& Befores() {
-  static auto* befores = new absl::flat_hash_map<const Notifier*, std::vector<Before>>;
-  return *befores;
-}
-
 uint32_t ParseNotifyFlags(std::string_view text) {
   uint32_t flags = 0;
   for (const char c : text) {
@@ -279,7 +271,7 @@ void Notifier::BeginCommand(const Command& command, ArgList args, int db, const 
   auto spec = Events().find(command.full_name);
   frames_.push_back(
       Frame{pending_.size(), absent_.size(), spec == Events().end() ? nullptr : &spec->second});
-  Before before;
+  std::vector<std::pair<std::string, VisibleValue>>& before = frames_.back().before;
   if (spec != Events().end() && spec->second.quiet_on_zero) {
     // The first key (both of SMOVE) as it reads now, to tell at the end whether it changed.
     const size_t keys = spec->second.rule == Rule::kSMove ? 2 : 1;
@@ -289,7 +281,6 @@ void Notifier::BeginCommand(const Command& command, ArgList args, int db, const 
                           now != nullptr ? ReadVisible(now, now_ms) : VisibleValue{});
     }
   }
-  Befores()[this].push_back(std::move(before));
   if ((flags_ & kNotifyNew) == 0) return;
   if (const std::optional<std::vector<size_t>> keys = KeyPositions(command, args)) {
     for (size_t position : *keys) {
@@ -341,11 +332,9 @@ void Notifier::RaiseExpired(const Touched& touched, const Keyspace& keyspace, in
 void Notifier::EndCommand(const Command& command, ArgList args, int db, const Keyspace& keyspace,
                           int64_t now_ms) {
   LATTICE_ASSERT(!frames_.empty());
-  const Frame frame = frames_.back();
+  const Frame frame = std::move(frames_.back());
   frames_.pop_back();
-  std::vector<Before>& befores = Befores()[this];
-  const Before before = std::move(befores.back());
-  befores.pop_back();
+  const std::vector<std::pair<std::string, VisibleValue>>& before = frame.before;
   std::vector<Touched> touched(pending_.begin() + static_cast<ptrdiff_t>(frame.pending),
                                pending_.end());
   pending_.resize(frame.pending);

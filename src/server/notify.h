@@ -28,10 +28,12 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "lattice/crdt/key.h"
 #include "resp/request_parser.h"
+#include "store/keyspace.h"
 
 namespace lattice::server {
 
@@ -114,6 +116,9 @@ class Notifier {
     size_t pending = 0;
     size_t absent = 0;
     const EventSpec* spec = nullptr;  // null: a command the table does not name
+    // Its first key (both of SMOVE) as it read when the command started, for commands that
+    // raise nothing when the key reads the same after (quiet_on_zero).
+    std::vector<std::pair<std::string, VisibleValue>> before;
   };
   // The events an op shows by itself (remote ops, commands missing from the table).
   void RaiseDerived(int db, std::string_view key, const crdt::KeyOp& op, const Keyspace& keyspace,
