@@ -34,7 +34,12 @@ BusyPeriod::BusyPeriod(asio::io_context& io, server::Node& node) : io_(io), node
 BusyPeriod::~BusyPeriod() { node_.server().scripting().set_poll_hook(nullptr); }
 
 void BusyPeriod::Poll() {
-  io_.poll();
+  {
+    // Work outstanding during the poll: a poll that runs out of handlers would otherwise stop
+    // the context (and the outer run() would return), so only an explicit stop() stops it here.
+    auto work = asio::make_work_guard(io_);
+    io_.poll();
+  }
   if (!io_.stopped()) return;
   // SHUTDOWN NOSAVE (or a signal) while the script runs: the stop handler closed the listeners
   // and the clients. Nothing of this turn was written to the op log, sent or acknowledged, so

@@ -2,11 +2,13 @@
 // BusyPeriod serves clients while a Lua script runs past busy-reply-threshold, as Valkey's
 // processEventsWhileBlocked does. The script engine calls its poll hook from the script's count
 // hook (every 100,000 VM instructions once the script timed out); the hook runs the io_context's
-// ready handlers once (io_context::poll, which Asio supports nested on a one-thread context):
-// accepts, reads, the parse of each command and its reply. Execute refuses every command but
-// the allow-busy ones with BUSY (ScriptEngine::RefuseWhileBusy), and those (SCRIPT KILL,
-// FUNCTION KILL, SHUTDOWN NOSAVE, AUTH, HELLO, MULTI, WATCH...) write no op, so the replies of
-// the busy period leave at once, without waiting for the end of the turn.
+// ready handlers once (a nested io_context::poll): accepts, reads, the parse of each command and
+// its reply. The context must not use concurrency hint 1: in that one-thread mode a nested poll
+// runs the handlers the running one posted without moving their outstanding-work count, which
+// then drifts down by one each time until the context stops by itself (src/main.cc). Execute
+// refuses every command but the allow-busy ones with BUSY (ScriptEngine::RefuseWhileBusy), and
+// those (SCRIPT KILL, FUNCTION KILL, SHUTDOWN NOSAVE, AUTH, HELLO, MULTI, WATCH...) write no op, so
+// the replies of the busy period leave at once, without waiting for the end of the turn.
 //
 // Re-entrancy: the script holds the command path (the caller's Execute is on the stack below
 // the hook), so nothing that runs commands, applies ops or ends the turn may run from the poll.

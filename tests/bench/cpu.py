@@ -87,7 +87,8 @@ def benchmark(port, test, pipeline, n):
     text = done.stdout.decode(errors="replace").replace("\r", "\n")
     final = FINAL.findall(text)
     if done.returncode != 0 or not final:
-        raise RuntimeError(f"redis-benchmark {test} failed: {text[-500:]}")
+        raise RuntimeError(f"redis-benchmark {test} failed (exit {done.returncode}): "
+                           f"{text.strip()[-500:]} {done.stderr.decode(errors='replace')[-300:]}")
     return float(final[-1])
 
 
