@@ -145,7 +145,10 @@ int main(int argc, char** argv) {
                      storage.error().message);
     return 1;
   }
-  lattice::net::asio::io_context io(1);
+  // Not concurrency hint 1: its one-thread mode keeps a running handler's posts in a private queue
+  // that a nested poll (a busy script, net/busy_period.h) runs without moving their work count,
+  // and the count then drifts down until the context stops.
+  lattice::net::asio::io_context io;
   lattice::server::SystemClock clock;
   lattice::net::PeerLinks links(io);
   std::unique_ptr<lattice::net::ClusterBusLinks> cluster_bus;

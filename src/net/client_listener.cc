@@ -28,7 +28,7 @@ tcp::socket& Lowest(TlsStream& stream) { return stream.next_layer(); }
 }  // namespace
 
 ClientListener::ClientListener(asio::io_context& io, server::Node& node, LoopTurn& turn)
-    : io_(io), node_(node), turn_(turn), server_(node.server()), cron_timer_(io) {}
+    : io_(io), node_(node), turn_(turn), server_(node.server()), cron_timer_(io), busy_(io, node) {}
 
 Result<void> ClientListener::Listen(const std::vector<std::string>& bind, int port) {
   if (port != 0) {
@@ -123,7 +123,7 @@ void ClientListener::Cron() {
   cron_timer_.async_wait([this](const boost::system::error_code& ec) {
     if (ec || stopping_) return;
     const int64_t timeout_s = server_.config().timeout();
-    if (timeout_s > 0) {
+    if (timeout_s > 0 && !node_.busy()) {  // (the script's own caller may look idle)
       const int64_t now_ms = server_.clock().NowMs();
       const auto clients = server_.clients();
       for (const auto& [id, client] : clients) {
@@ -305,6 +305,9 @@ asio::awaitable<void> ClientListener::Session(Stream& stream) {
     std::string_view input(buffer.data(), n);
     for (bool blocked = true; blocked && open;) {
       blocked = false;
+      // Pushed messages queued before this batch may come from a busy script's writes: they
+      // wait for the end of the turn, and so do the replies behind them.
+      const bool nothing_queued = out.empty();
       for (;;) {
         size_t consumed = 0;
         const auto status = parser.Parse(input, &consumed);
@@ -351,8 +354,9 @@ asio::awaitable<void> ClientListener::Session(Stream& stream) {
       }
       if (out.empty() || client.killed) {
         node_.EndOfBatch();
-      } else {
-        // Log before reply: the replies leave once the end of the turn wrote the op log.
+      } else if (!(node_.busy() && nothing_queued)) {
+        // Log before reply: the replies leave once the end of the turn wrote the op log. (In the
+        // busy period no command of this batch wrote an op: its replies leave at once.)
         co_await turn_.AsyncWaitEnd(asio::use_awaitable);
       }
       co_await WaitFlushed(box);
@@ -424,6 +428,10 @@ asio::awaitable<bool> ClientListener::WaitWhileBlocked(Stream& stream, server::C
     const int64_t deadline_ms = server_.blocking().DeadlineOf(&client);
     const int64_t now_ms = server_.clock().NowMs();
     if (deadline_ms != 0 && now_ms >= deadline_ms) {
+      if (node_.busy()) {  // timeouts are served after the script, as Valkey's
+        co_await AwaitNotBusy(node_);
+        continue;
+      }
       server_.blocking().ExpireDue(now_ms);  // replies to every client due, wakes them
       continue;
     }

@@ -8,7 +8,9 @@
 // reply and close; a client over client-query-buffer-limit is closed without a reply, as Valkey
 // does. A Pub/Sub message for a client (ClientState::push_hook) queues behind its replies; while
 // the client waits for input a flush of its own writes it once the turn ended, and a subscriber
-// whose pending output passes client-output-buffer-limit pubsub is closed. Not thread-safe:
+// whose pending output passes client-output-buffer-limit pubsub is closed. While a script is busy
+// the sessions keep serving (net/busy_period.h): each command then gets BUSY or is allow-busy,
+// neither writes an op, and the replies leave at once. Not thread-safe:
 // everything runs on one io_context thread.
 
 #include <cstdint>
@@ -18,6 +20,7 @@
 
 #include "lattice/common/result.h"
 #include "net/asio.h"
+#include "net/busy_period.h"
 #include "net/loop_turn.h"
 #include "node/node.h"
 #include "server/server.h"
@@ -88,6 +91,7 @@ class ClientListener {
   int bound_port_ = 0;
   int bound_tls_port_ = 0;
   bool stopping_ = false;
+  BusyPeriod busy_;  // serves clients while a script is busy (net/busy_period.h)
 };
 
 }  // namespace lattice::net

@@ -1,5 +1,6 @@
 #include "net/cluster_bus.h"
 
+#include "net/busy_period.h"
 #include "resp/reply_decoder.h"
 #include "spdlog/spdlog.h"
 
@@ -161,6 +162,7 @@ asio::awaitable<void> ClusterBusLinks::Run(std::shared_ptr<Conn> conn) {
       }
       const size_t n = co_await conn->socket.async_read_some(
           asio::buffer(buffer), asio::redirect_error(asio::use_awaitable, ec));
+      if (node_->busy()) co_await AwaitNotBusy(*node_);  // busy_period.h
       if (ec) break;
       in.append(buffer.data(), n);
     }

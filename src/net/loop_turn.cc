@@ -1,5 +1,7 @@
 #include "net/loop_turn.h"
 
+#include "net/busy_period.h"
+
 namespace lattice::net {
 
 LoopTurn::LoopTurn(asio::io_context& io, server::Node& node) : io_(io), node_(node) {
@@ -19,6 +21,10 @@ void LoopTurn::Request() {
 // waiting client is released to write its replies. A released client only writes; a client that
 // runs commands again does so in a later handler, and waits for the next turn's end.
 void LoopTurn::End() {
+  if (node_.busy()) {  // a script holds the command path: the turn ends after it (busy_period.h)
+    PostWhenNotBusy(io_.get_executor(), node_, [this] { End(); });
+    return;
+  }
   posted_ = false;
   node_.EndOfTurn();
   releasing_.swap(waiters_);

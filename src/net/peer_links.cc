@@ -8,6 +8,7 @@
 #include "lattice/repl/codec.h"
 #include "lattice/repl/frame.h"
 #include "lattice/repl/link_handshake.h"
+#include "net/busy_period.h"
 #include "net/endpoint.h"
 #include "net/tls.h"
 #include "spdlog/spdlog.h"
@@ -211,6 +212,8 @@ asio::awaitable<void> PeerLinks::RunLink(LinkPtr link) {
       n = co_await link->socket.async_read_some(asio::buffer(buffer),
                                                 asio::redirect_error(asio::use_awaitable, ec));
     }
+    // No region's op interleaves with a running script: its frames wait (busy_period.h).
+    if (node_->busy()) co_await AwaitNotBusy(*node_);
     if (ec || link->closed) break;
     if (link->peer != kNoReplica) bytes_in_[link->peer] += n;
     link->handshake->Feed(std::string_view(buffer.data(), n));

@@ -74,9 +74,20 @@ Node::Node(NodeOptions& options, const NodeSeams& seams)
   replication_tick_.due_ms = now;
   cluster_tick_.due_ms = now + kClusterTickMs;
   cron_.due_ms = now + CronPeriodMs();
+  server_->scripting().set_busy_end_hook([this] {
+    std::vector<std::function<void()>> callbacks;
+    callbacks.swap(after_busy_);
+    for (std::function<void()>& callback : callbacks) callback();
+  });
+}
+
+void Node::AfterBusy(std::function<void()> callback) {
+  LATTICE_ASSERT(busy());
+  after_busy_.push_back(std::move(callback));
 }
 
 Node::~Node() {
+  server_->scripting().set_busy_end_hook(nullptr);
   // The observers of the keyspace go before the server that owns it.
   cluster_.reset();
   replication_.reset();

@@ -28,6 +28,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "cluster/cluster.h"
 #include "lattice/common/result.h"
@@ -35,6 +36,7 @@
 #include "lattice/repl/storage.h"
 #include "node/turn_clock.h"
 #include "server/config.h"
+#include "server/scripting/script_engine.h"
 #include "server/server.h"
 #include "store/clock.h"
 #include "store/replication.h"
@@ -110,6 +112,15 @@ class Node {
   // Clean shutdown: flushes and syncs the op log.
   Result<void> Close();
 
+  // The busy period: a Lua script has run past busy-reply-threshold, and the event loop serves
+  // clients from the script's hook (net/busy_period.h) until the script ends. Meanwhile nothing
+  // that runs commands or applies ops may run (the script holds the command path): the end of
+  // the turn, Tick, peer and cluster bus input wait for it to end (AfterBusy).
+  bool busy() const { return server_->scripting().timed_out(); }
+  // Calls `callback` when the busy period ends (from inside the command that ran the script, so
+  // the callback must only post work). Only while busy().
+  void AfterBusy(std::function<void()> callback);
+
  private:
   struct Timer {
     int64_t due_ms = 0;  // monotonic
@@ -127,6 +138,7 @@ class Node {
   TurnClock clock_;  // over the seam's clock; what the Server and Cluster read
   std::function<void(const Error&, const Config&)> on_log_failure_;
   std::function<void()> end_of_turn_hook_;
+  std::vector<std::function<void()>> after_busy_;
   std::unique_ptr<Server> server_;
   std::unique_ptr<Replication> replication_;  // after server_: it observes the keyspace
   std::unique_ptr<Cluster> cluster_;          // likewise

@@ -551,7 +551,8 @@ void Server::ExecuteOne(ClientState& client, ArgList args, ReplyBuilder& reply) 
   if (command->has_subcommands()) {
     command = ResolveSubcommand(*command, args, reply);
   }
-  if (command != nullptr && scripting_->RefuseWhileBusy(client, *command, reply)) {
+  if (command != nullptr && scripting_->RefuseWhileBusy(client, *command, args, reply)) {
+    client.multi_dirty = client.multi_dirty || client.in_multi;  // Valkey's flagTransaction
     RecordError(std::string_view(*out).substr(reply_start));
     return;
   }

@@ -115,6 +115,7 @@ class Server final : public KeyspaceObserver {
   const CommandRegistry& registry() const { return registry_; }
   // Lua scripting (server/scripting/script_engine.h): EVAL, SCRIPT, the script cache.
   ScriptEngine& scripting() { return *scripting_; }
+  const ScriptEngine& scripting() const { return *scripting_; }
   ServerStats& stats() { return stats_; }
   InfoMetrics& metrics() { return metrics_; }
   // SLOWLOG and LATENCY (server/slowlog.h, server/latency.h), fed by ObserveCommand.

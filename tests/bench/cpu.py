@@ -11,11 +11,13 @@ Targets: redis-server (appendonly yes, appendfsync everysec), Lattice standalone
 three Lattice regions (full mesh; the peers b and c share CPU 1 with the client), the latter for
 the writes at -P 16 only, with as many requests as standalone: the peers' CPU time per applied op is
 read too, after both have caught up (applying is part of the cost of a write), and on this
-2-core machine they apply slowly. Tests: GET, SET, INCR (keys from -r 100000), HSET, SADD, ZADD
+2-core machine they apply slowly. Tests: GET, SET, INCR, EVALSHA of a script doing one SET (keys
+from -r 100000), HSET, SADD, ZADD
 (redis-benchmark's single-key tests, the key deleted before every run, n_collection requests:
 Lattice's cost per op grows with the collection), at -P 16 and -P 1, 50 clients. Targets take
 turns per test, and the first target rotates per round; the figure is the median of the rounds.
 """
+import hashlib
 import os
 import statistics
 import subprocess
@@ -27,8 +29,12 @@ from throughput import COLLECTION_KEYS, FINAL, KEYSPACE, PEERS, preload
 
 CLIENTS = 50
 TESTS = ["GET", "SET", "INCR", "HSET", "SADD", "ZADD", "LPUSH", "RPUSH", "LPOP", "RPOP",
-         "LRANGE_100"]
-WRITES = {"SET", "INCR", "HSET", "SADD", "ZADD", "LPUSH", "RPUSH", "LPOP", "RPOP"}
+         "LRANGE_100", "EVALSHA"]
+WRITES = {"SET", "INCR", "HSET", "SADD", "ZADD", "LPUSH", "RPUSH", "LPOP", "RPOP", "EVALSHA"}
+# EVALSHA: a script doing one SET (what redis-py's Lock and most client-library scripts cost),
+# loaded with SCRIPT LOAD before every run, on the keys SET uses.
+SCRIPT = "return redis.call('set', KEYS[1], ARGV[1])"
+SCRIPT_SHA = hashlib.sha1(SCRIPT.encode()).hexdigest()
 # The list tests all use redis-benchmark's key "mylist": LPUSH/RPUSH start from an empty list;
 # LPOP/RPOP pop from a list filled first (unmeasured) with n elements, so every pop finds one;
 # LRANGE_100 is redis-benchmark's own pair, n LPUSHes then n LRANGE 0 99, both measured (the
@@ -72,12 +78,17 @@ def benchmark(port, test, pipeline, n):
     """One redis-benchmark run of exactly n requests pinned to CPU 1; returns requests/s."""
     command = PRIORITY + ["taskset", "-c", "1", "redis-benchmark", "-h", "127.0.0.1", "-p",
                           str(port), "-c", str(CLIENTS), "-P", str(pipeline), "-n", str(n),
-                          "-r", str(KEYSPACE), "-d", "16", "-t", test.lower(), "-q"]
+                          "-r", str(KEYSPACE), "-d", "16", "-q"]
+    if test == "EVALSHA":
+        command += ["EVALSHA", SCRIPT_SHA, "1", "key:__rand_int__", "xxxxxxxxxxxxxxxx"]
+    else:
+        command += ["-t", test.lower()]
     done = subprocess.run(command, capture_output=True, timeout=600)
     text = done.stdout.decode(errors="replace").replace("\r", "\n")
     final = FINAL.findall(text)
     if done.returncode != 0 or not final:
-        raise RuntimeError(f"redis-benchmark {test} failed: {text[-500:]}")
+        raise RuntimeError(f"redis-benchmark {test} failed (exit {done.returncode}): "
+                           f"{text.strip()[-500:]} {done.stderr.decode(errors='replace')[-300:]}")
     return float(final[-1])
 
 
@@ -100,6 +111,9 @@ class Targets(throughput.Targets):
                            stdout=subprocess.DEVNULL, check=True, timeout=60)
         elif test in LIST_TESTS:
             subprocess.run(["redis-cli", "-p", str(port), "del", LIST_KEY],
+                           stdout=subprocess.DEVNULL, check=True, timeout=60)
+        elif test == "EVALSHA":
+            subprocess.run(["redis-cli", "-p", str(port), "script", "load", SCRIPT],
                            stdout=subprocess.DEVNULL, check=True, timeout=60)
         if name == PEERS:
             wait_caught_up(self.regions, timeout=60)

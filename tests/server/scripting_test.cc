@@ -285,7 +285,7 @@ TEST_CASE("A timed-out script gets BUSY for others and SCRIPT KILL stops it") {
     seen.push_back(run(other, {"SCRIPT", "KILL"}));
   });
   CHECK(run(runner, {"EVAL", "local i = 0 while true do i = i + 1 end", "0"})
-            .starts_with("(error) ERR Script killed by user with SCRIPT KILL. script: "));
+            .starts_with("(error) ERR Script killed by user with SCRIPT KILL... script: "));
   REQUIRE(seen.size() == 2);
   CHECK(seen[0] ==
         "(error) BUSY Valkey is busy running a script. You can only call SCRIPT KILL or SHUTDOWN "
@@ -336,7 +336,7 @@ TEST_CASE(
     seen.push_back(run(other, {"FUNCTION", "KILL"}));
   });
   CHECK(run(runner, {"FCALL", "spin", "0"}) ==
-        "(error) ERR Script killed by user with SCRIPT KILL. script: spin, on @user_function:2.");
+        "(error) ERR Script killed by user with SCRIPT KILL... script: spin, on @user_function:2.");
   REQUIRE(seen.size() == 4);
   CHECK(seen[0] ==
         "(error) BUSY Valkey is busy running a script. You can only call FUNCTION KILL or "

@@ -481,9 +481,9 @@ void RegisterConnectionFamily(CommandRegistry& registry) {
                 .handler = &CmdPing, .group = "connection", .summary = "Returns the server's liveliness response.", .since = "1.0.0"});
   registry.Add({.name = "echo", .arity = 2, .flags = kFast | kStale, .acl = kConn | kAclFast,
                 .handler = &CmdEcho, .group = "connection", .summary = "Returns the given string.", .since = "1.0.0"});
-  registry.Add({.name = "auth", .arity = -2, .flags = kNoScript | kLoading | kStale | kFast | kNoAuth,
+  registry.Add({.name = "auth", .arity = -2, .flags = kNoScript | kLoading | kStale | kFast | kNoAuth | kAllowBusy,
                 .acl = kConn | kAclFast, .handler = &CmdAuth, .group = "connection", .summary = "Authenticates the connection.", .since = "1.0.0"});
-  registry.Add({.name = "hello", .arity = -1, .flags = kNoScript | kLoading | kStale | kFast | kNoAuth,
+  registry.Add({.name = "hello", .arity = -1, .flags = kNoScript | kLoading | kStale | kFast | kNoAuth | kAllowBusy,
                 .acl = kConn | kAclFast, .handler = &CmdHello, .group = "connection", .summary = "Handshakes with the server.", .since = "6.0.0"});
   registry.Add({.name = "select", .arity = 2, .flags = kLoading | kStale | kFast, .acl = kConn | kAclFast,
                 .handler = &CmdSelect, .group = "connection", .summary = "Changes the selected database.", .since = "1.0.0"});

@@ -243,10 +243,23 @@ void ScriptEngine::Kill(ReplyBuilder& reply, bool function) {
 
 bool ScriptEngine::timed_out() const { return run_ != nullptr && run_->timed_out; }
 
-bool ScriptEngine::RefuseWhileBusy(const ClientState& client, const Command& command,
+bool ScriptEngine::RefuseWhileBusy(ClientState& client, const Command& command, ArgList args,
                                    ReplyBuilder& reply) {
   if (!timed_out() || &client == &run_->client || &client == run_->caller) return false;
-  if (command.spec.flags & kAllowBusy) return false;
+  // SHUTDOWN is allow-busy only with NOSAVE: saving would need the script to end (Valkey's
+  // shutdownCommand).
+  const bool shutdown = command.full_name == "shutdown";
+  const bool nosave =
+      shutdown && std::any_of(args.begin() + 1, args.end(),
+                              [](std::string_view arg) { return EqualsIgnoreCase(arg, "nosave"); });
+  if ((command.spec.flags & kAllowBusy) && (!shutdown || nosave)) return false;
+  if (command.full_name == "exec" && client.in_multi) {  // Valkey's execCommandAbort
+    client.in_multi = false;
+    client.queued.clear();
+    server_.Unwatch(client);
+    reply.Error("EXECABORT Transaction discarded because of: " + BusyMessage(run_->function));
+    return true;
+  }
   reply.Error(BusyMessage(run_->function));
   return true;
 }
@@ -277,7 +290,7 @@ void ScriptEngine::OnCountHook(lua_State* lua) {
   if (run->killed) {
     // From now on every line raises again, so a pcall in the script cannot swallow the kill.
     lua_sethook(lua, CountHook, LUA_MASKLINE, 0);
-    PushErrorTable(lua, "Script killed by user with SCRIPT KILL.");
+    PushErrorTable(lua, "Script killed by user with SCRIPT KILL...");
     lua_error(lua);
   }
 }
@@ -448,6 +461,7 @@ void ScriptEngine::RunScript(CommandContext& ctx, ArgList command, const std::st
   }
   lua_sethook(state, nullptr, 0, 0);
   run_ = nullptr;
+  if (run.timed_out && busy_end_hook_) busy_end_hook_();
   // Keep the heap small between scripts; a full collection when it has grown large.
   lua_gc(state, heap.used > memory_limit_ / 2 ? LUA_GCCOLLECT : LUA_GCSTEP, 0);
 }

@@ -142,11 +142,16 @@ class ScriptEngine final : public KeyspaceObserver {
   bool running() const { return run_ != nullptr; }
   bool timed_out() const;
   // While a timed-out script runs, every client but the script's own gets BUSY except for
-  // commands flagged allow-busy. True when `reply` got BUSY.
-  bool RefuseWhileBusy(const ClientState& client, const Command& command, ReplyBuilder& reply);
+  // commands flagged allow-busy (and SHUTDOWN without NOSAVE gets BUSY too, as in Valkey). An
+  // EXEC refused so discards the client's transaction (EXECABORT). True when `reply` got BUSY.
+  bool RefuseWhileBusy(ClientState& client, const Command& command, ArgList args,
+                       ReplyBuilder& reply);
   // Called from the script's count hook while it is timed out: lets the network layer serve
   // other clients (which then get BUSY or may SCRIPT KILL). Unset: nobody else is served.
   void set_poll_hook(std::function<void()> hook) { poll_hook_ = std::move(hook); }
+  // Called once a script that timed out has ended (its reply written, run_ cleared), from inside
+  // the command that ran it: the busy period is over. The hook must not run commands.
+  void set_busy_end_hook(std::function<void()> hook) { busy_end_hook_ = std::move(hook); }
   // How many Lua VM instructions run between two busy checks (Valkey's 100,000). The eval fuzz
   // target checks more often: one VM instruction can be slow (Lua 5.1 interns strings by a hash of
   // at most 32 of their bytes, so a loop making long strings that differ in a few bytes turns
@@ -238,6 +243,7 @@ class ScriptEngine final : public KeyspaceObserver {
   std::deque<std::string> eval_order_;  // EVAL-cached scripts, oldest first
   Run* run_ = nullptr;
   std::function<void()> poll_hook_;
+  std::function<void()> busy_end_hook_;
   int hook_instructions_ = 100000;
 };
 
