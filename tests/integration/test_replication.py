@@ -597,6 +597,10 @@ class PeerCommands(unittest.TestCase):
                 a.client().execute_command("CRDT.PEER", "ADD", address)
             with self.assertRaises(redis.ResponseError):
                 a.client().execute_command("CRDT.PEER", "ADD", "no-port")
+            # Without a shard secret or TLS a region accepts links only from the addresses it
+            # lists (docs/security.md, peer protected mode): b lists a too.
+            self.assertTrue(b.client().execute_command("CRDT.PEER", "ADD",
+                                                       f"127.0.0.1:{a.port + 10000}"))
             wait_converged([a, b])
             self.assertEqual(b.client().get("peer:a"), b"1")
             listed = a.client().execute_command("CRDT.PEER", "LIST")
