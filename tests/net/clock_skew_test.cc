@@ -13,7 +13,7 @@
 #include "lattice/crdt/hlc.h"
 #include "lattice/repl/memory_storage.h"
 #include "node/node.h"
-#include "server_test_util.h"
+#include "../server/server_test_util.h"
 #include "store/keyspace.h"
 #include "store/replication.h"
 
