@@ -18,7 +18,11 @@
 // - after every step, the engine's applied vector is the keyspace's;
 // - the state is consistent with what was made durable: a second node recovered from the same
 //   storage (op log replay), and a third one recovered after a checkpoint (snapshot), show the
-//   same dataset (DEBUG DIGEST) and the same applied vector as the live node.
+//   same dataset (DEBUG DIGEST) and the same applied vector as the live node;
+// - the acknowledgement rules (docs/replication.md, "What a peer may acknowledge"): whatever
+//   the peer sends (Hello, Ack, Heartbeat, snapshot), no peer counts as holding an op of this
+//   replica beyond the last one it issued, and CRDT.WAIT (RegionsHaving) never counts a region
+//   for an op not issued yet.
 
 #include <cstddef>
 #include <cstdint>
@@ -150,6 +154,17 @@ void RunCommand(FuzzNode& node, FuzzInput& in) {
   node.EndOfBatch();
 }
 
+void CheckAcknowledgements(FuzzNode& node) {
+  const repl::ReplicatorStatus status = node.replication().Status(0);
+  const uint64_t issued = status.applied.Get(kSelf);
+  for (const repl::PeerStatus& peer : status.peers) {
+    LATTICE_ASSERT_MSG(peer.acked.Get(kSelf) <= issued,
+                       "a peer counts as holding an op of ours that was never issued");
+  }
+  LATTICE_ASSERT_MSG(node.replication().RegionsHaving(issued + 1) == 0,
+                     "CRDT.WAIT counts a region for an op not issued yet");
+}
+
 // A node recovered from `storage` must hold what `live` holds.
 void CheckRecovers(repl::Storage& storage, FuzzClock& clock, FuzzNode& live, const char* how) {
   FuzzNode recovered(storage, clock);
@@ -189,9 +204,11 @@ void Run(FuzzInput& in) {
         break;
     }
     CheckEngineMatchesKeyspace(node);
+    CheckAcknowledgements(node);
   }
   link.Deliver(stream, stream.size() + 1);
   CheckEngineMatchesKeyspace(node);
+  CheckAcknowledgements(node);
   CheckRecovers(storage, clock, node, "replaying the op log must rebuild the live state");
   const Result<void> checkpoint = node.replication().Checkpoint(clock.NowMs());
   LATTICE_ASSERT_MSG(checkpoint.ok(), "a checkpoint to memory cannot fail");

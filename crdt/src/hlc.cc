@@ -12,9 +12,13 @@ uint64_t HlcClock::Advance(uint64_t floor, uint64_t physical_ms) {
   return last_;
 }
 
-uint64_t HlcClock::Now(uint64_t physical_ms) { return Advance(last_, physical_ms); }
+uint64_t HlcClock::Now(uint64_t physical_ms) {
+  wall_ms_ = physical_ms;
+  return Advance(last_, physical_ms);
+}
 
 Result<uint64_t> HlcClock::Update(uint64_t remote, uint64_t physical_ms) {
+  wall_ms_ = physical_ms;
   if (HlcPhysicalMs(remote) > physical_ms + max_drift_ms_) {
     ++drift_rejections_;
     return Unexpected(ErrorCode::kInvalid, "remote HLC " + std::to_string(HlcPhysicalMs(remote)) +

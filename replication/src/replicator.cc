@@ -66,7 +66,8 @@ Replicator::Replicator(ReplicatorConfig config, crdt::VersionVector applied, Tra
       retained_(retained != nullptr ? std::move(retained) : std::make_unique<RetainedOpRing>()),
       writer_(std::make_unique<OpBatchWriter>()),
       applied_(std::move(applied)),
-      floor_(applied_) {
+      floor_(applied_),
+      own_sent_(applied_.Get(config_.replica)) {
   LATTICE_ASSERT(config_.replica != kNoReplica);
   LATTICE_ASSERT(config_.max_retained_ops > 0 && config_.max_batch_ops > 0);
   LATTICE_ASSERT(config_.max_inflight_ops > 0 && config_.max_buffered_ops > 0);
@@ -268,13 +269,17 @@ void Replicator::OnHello(Peer& peer, const Hello& hello) {
     Fail(peer, EventKind::kPeerRefused, refusal);
     return;
   }
+  peer.region = hello.region;
+  if (std::string error = CheckReport(peer, hello.applied); !error.empty()) {
+    Fail(peer, EventKind::kProtocolError, error);
+    return;
+  }
   if (hello.replica != peer.id) {
     Fail(peer, EventKind::kPeerRefused,
          "replica id mismatch: link is to " + std::to_string(peer.id) + ", Hello says " +
              std::to_string(hello.replica));
     return;
   }
-  peer.region = hello.region;
   // A second Hello on a live link means ours was lost: answer it, at most once per timeout so
   // that duplicated Hellos cannot ping-pong.
   if (peer.link == Link::kConnected && now_ms_ - peer.hello_sent_ms >= config_.resend_timeout_ms) {
@@ -303,6 +308,10 @@ void Replicator::OnHello(Peer& peer, const Hello& hello) {
 // previous Ack (or Hello) on this connection is a resend request (the peer dropped its buffer,
 // OverflowBuffer): rewind. Any other Ack is newer, since a peer acknowledges only what changed.
 void Replicator::OnAck(Peer& peer, const crdt::VersionVector& applied, bool is_ack) {
+  if (std::string error = CheckReport(peer, applied); !error.empty()) {
+    Fail(peer, EventKind::kProtocolError, error);  // nothing of it counts (CRDT.WAIT, compaction)
+    return;
+  }
   const bool resend_request = is_ack && applied.LessOrEqual(peer.last_ack);
   if (is_ack) {
     peer.last_ack.Join(applied);
@@ -346,6 +355,24 @@ void Replicator::OnAck(Peer& peer, const crdt::VersionVector& applied, bool is_a
     DropAcknowledged();
   }
   Pump(peer, /*partial=*/true);
+}
+
+// What a peer may report applied. Of this replica's own ops, nothing beyond the last one handed
+// to the transport: an op reaches a peer only from us or through a relay of what we sent. (A
+// region that lost ops it had sent, a power cut under appendfsync everysec, is refused here too:
+// reusing those seqs would make the regions diverge.) Of its own ops and a third region's, the
+// peer may be ahead of us (its own link to that origin), so nothing is refused; a claim beyond
+// what we hold counts for nothing, since compaction (DropAcknowledged, StableVector) meets the
+// peers' vectors with applied_.
+std::string Replicator::CheckReport(const Peer& peer, const crdt::VersionVector& applied) const {
+  const uint64_t claimed = applied.Get(config_.replica);
+  if (claimed <= own_sent_) {
+    return "";
+  }
+  return "peer (region '" + peer.region + "') reports our op " + std::to_string(claimed) +
+         " applied, but we sent ops up to " + std::to_string(own_sent_) + " only (issued " +
+         std::to_string(applied_.Get(config_.replica)) +
+         "): a forged acknowledgement, or this region lost ops it had sent";
 }
 
 void Replicator::Tick(int64_t now_ms) {

@@ -339,6 +339,7 @@ void Replicator::Pump(Peer& peer, bool partial) {
         if (!delivered(op) && (rewound || !Relayed(peer, op.origin))) {
           first_seq = batch.count() == 0 ? op.first_seq : first_seq;
           own_and_all = own_and_all && op.origin == config_.replica;
+          if (op.origin == config_.replica) own_sent_ = std::max(own_sent_, op.last_seq);
           batch.Add(op.wire);
         } else {
           own_and_all = false;
@@ -414,6 +415,7 @@ void Replicator::SendSnapshot(Peer& peer) {
   }
   peer.snapshot_in_flight = true;
   peer.snapshot_covers = chunks.back().context.vector();
+  own_sent_ = std::max(own_sent_, peer.snapshot_covers.Get(config_.replica));
   peer.snapshot_sent_ms = now_ms_;
   // Its ops need not be streamed while it is in flight (Delivered); they join `known` only when
   // the peer's Ack shows it installed them.
@@ -435,6 +437,12 @@ void Replicator::OnSnapshotChunk(Peer& peer, const SnapshotChunk& chunk) {
     return;  // this snapshot was installed already: a duplicate chunk
   }
   if (chunk.last) {
+    // Its coverage is a report of what the peer holds, checked as an Ack is (before anything
+    // of it is installed).
+    if (std::string error = CheckReport(peer, chunk.context.vector()); !error.empty()) {
+      Fail(peer, EventKind::kProtocolError, "snapshot: " + error);
+      return;
+    }
     peer.incoming_count = index + 1;
   }
   for (const SnapshotKey& key : chunk.keys) {

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <optional>
 
+#include "cluster/cluster.h"
 #include "lattice/common/assert.h"
 #include "lattice/repl/codec.h"
 #include "lattice/repl/frame.h"
@@ -28,6 +29,14 @@ constexpr size_t kOutboxLimitBytes = 256u << 20;
 
 std::string ReplicaText(ReplicaId replica) { return server::ReplicaIdText(replica); }
 
+// An address as admission compares it: an IPv4-mapped IPv6 address as plain IPv4.
+asio::ip::address Plain(const asio::ip::address& address) {
+  if (address.is_v6() && address.to_v6().is_v4_mapped()) {
+    return asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
+  }
+  return address;
+}
+
 }  // namespace
 
 struct PeerLinks::Link {
@@ -49,6 +58,8 @@ struct PeerLinks::Link {
   bool handshaken = false;  // it became the active link of its peer
   ReplicaId peer = kNoReplica;
   std::string remote;  // "ip:port"
+  asio::ip::address remote_ip;
+  std::string goodbye;  // the reason of the Goodbye the engine sent on it, if any
 };
 
 struct PeerLinks::Dialer {
@@ -56,7 +67,8 @@ struct PeerLinks::Dialer {
   std::string address;
   std::string host;
   std::string port;
-  ReplicaId replica = kNoReplica;  // learned from its Hello
+  std::vector<asio::ip::address> ips;  // the host's addresses (a literal, or last resolved)
+  ReplicaId replica = kNoReplica;      // learned from its Hello
   std::string state = "connecting";
   std::string last_error;
   bool removed = false;
@@ -150,6 +162,8 @@ asio::awaitable<void> PeerLinks::Dial(std::shared_ptr<Dialer> dialer) {
                                                      asio::redirect_error(asio::use_awaitable, ec));
     tcp::socket socket(io_);
     if (!ec) {
+      dialer->ips.clear();
+      for (const auto& entry : endpoints) dialer->ips.push_back(Plain(entry.endpoint().address()));
       // A connect that hangs (a peer behind a black hole) is cut by a timer.
       asio::steady_timer deadline(io_);
       deadline.expires_after(std::chrono::milliseconds(kConnectTimeoutMs));
@@ -194,8 +208,15 @@ asio::awaitable<void> PeerLinks::Dial(std::shared_ptr<Dialer> dialer) {
 asio::awaitable<void> PeerLinks::RunLink(LinkPtr link) {
   boost::system::error_code ec;
   link->socket.set_option(tcp::no_delay(true), ec);
-  link->remote = EndpointText(link->socket.remote_endpoint(ec));
+  const tcp::endpoint remote = link->socket.remote_endpoint(ec);
+  link->remote = EndpointText(remote);
+  link->remote_ip = Plain(remote.address());
   links_.insert(link);
+  if (std::string refusal = AdmissionRefusal(*link); !refusal.empty()) {
+    Refuse(link, refusal);  // a Goodbye and no Hello: it learns nothing of this replica
+    Disconnect(link);
+    co_return;
+  }
   if (server_->config().tls_replication() && !co_await Secure(link)) {
     Disconnect(link);
     co_return;
@@ -222,6 +243,45 @@ asio::awaitable<void> PeerLinks::RunLink(LinkPtr link) {
     node_->EndOfBatch();
   }
   Disconnect(link);
+}
+
+// Protected mode for peer links (docs/security.md): a link that nothing authenticates (no
+// crdt-shard-secret, no tls-replication) is accepted only from the address of a configured peer
+// (`peer`, CRDT.PEER ADD, or in cluster mode a node of this shard in the topology) and, under
+// crdt-peer-protected-mode yes (the default), only over loopback. A dialed link goes to a
+// configured address already.
+std::string PeerLinks::AdmissionRefusal(const Link& link) const {
+  const server::Config& config = server_->config();
+  if (link.dialed || !config.crdt_shard_secret().empty() || config.tls_replication()) {
+    return "";
+  }
+  if (config.crdt_peer_protected_mode() && !link.remote_ip.is_loopback()) {
+    return "peer link from a non-loopback address refused: without crdt-shard-secret or "
+           "tls-replication, crdt-peer-protected-mode yes accepts peer links on loopback only";
+  }
+  if (!Configured(link.remote_ip)) {
+    return "peer link from an address that is not a configured peer refused: without "
+           "crdt-shard-secret or tls-replication, only the addresses of `peer` and CRDT.PEER ADD "
+           "may link";
+  }
+  return "";
+}
+
+bool PeerLinks::Configured(const asio::ip::address& ip) const {
+  for (const auto& [address, dialer] : dialers_) {
+    if (std::find(dialer->ips.begin(), dialer->ips.end(), ip) != dialer->ips.end()) return true;
+  }
+  if (const server::Cluster* cluster = node_->cluster()) {
+    const server::ClusterNode& myself = cluster->myself();
+    for (const auto& [id, node] : cluster->topology().nodes()) {
+      boost::system::error_code ec;
+      const asio::ip::address node_ip = asio::ip::make_address(node.ip, ec);
+      if (!ec && id != myself.id && node.shard == myself.shard && Plain(node_ip) == ip) {
+        return true;
+      }
+    }
+  }
+  return false;
 }
 
 repl::LinkOptions PeerLinks::HandshakeOptions(const Link& link) {
@@ -357,6 +417,7 @@ void PeerLinks::Queue(Link& link, const repl::Message& message) {
 
 void PeerLinks::Send(ReplicaId to, const repl::Message& message) {
   if (LinkPtr link = Writable(to)) {
+    if (const auto* goodbye = std::get_if<repl::Goodbye>(&message)) link->goodbye = goodbye->reason;
     Queue(*link, message);
     Queued(link);
   }
@@ -406,6 +467,10 @@ void PeerLinks::Close(ReplicaId to) {
   }
   LinkPtr link = it->second;
   active_.erase(it);
+  if (!link->goodbye.empty()) {  // the engine refused what the peer sent (Replicator::Fail)
+    spdlog::warn("Closing replication link {} (replica {}): {}", link->remote, ReplicaText(to),
+                 link->goodbye);
+  }
   link->closing = true;  // after the Goodbye the engine queued
   PostKick(link);
 }
@@ -511,6 +576,10 @@ Result<void> PeerLinks::AddAddress(const std::string& address) {
     dialer->host = dialer->host.substr(1, dialer->host.size() - 2);
   }
   dialer->port = address.substr(colon + 1);
+  boost::system::error_code ec;
+  if (const asio::ip::address literal = asio::ip::make_address(dialer->host, ec); !ec) {
+    dialer->ips.push_back(Plain(literal));  // admission knows it before the first dial
+  }
   dialers_[address] = dialer;
   asio::co_spawn(io_, Dial(dialer), asio::detached);
   return {};

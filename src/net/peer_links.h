@@ -14,6 +14,9 @@
 //   and acts on the verdict: a refused link gets its Goodbye written and is closed, before any
 //   op is read; an admitted one becomes its peer's active link, and the engine
 //   (server::Replication) gets OnConnected, the Hello and every later message.
+// - Protected mode: without crdt-shard-secret or tls-replication, an accepted link is refused
+//   (a Goodbye, no Hello, logged with its address) unless it comes from the address of a
+//   configured peer, and under crdt-peer-protected-mode yes (the default) over loopback.
 // - A dialer whose peer already has a live link waits instead of dialing.
 // - A frame that fails its length or checksum check, or a message that does not decode, closes
 //   that link with a logged reason; nothing of it reaches the state.
@@ -82,6 +85,10 @@ class PeerLinks final : public repl::Transport, public server::PeerDirectory {
   asio::awaitable<void> RunLink(LinkPtr link);
   // The TLS handshake and the peer's shard identity. False: the link is refused (logged).
   asio::awaitable<bool> Secure(LinkPtr link);
+  // Why an accepted link is refused before any Hello (protected mode), or "".
+  std::string AdmissionRefusal(const Link& link) const;
+  // Whether `ip` is the address of a configured peer (or of a node of this shard, in cluster mode).
+  bool Configured(const asio::ip::address& ip) const;
   repl::LinkOptions HandshakeOptions(const Link& link);
   // Acts on the link's next handshake step. False: nothing more to read for now.
   bool Receive(const LinkPtr& link);

@@ -282,6 +282,7 @@ const Directive kDirectives[] = {
     Str("region", "", A | I),
     Str("shard-id", "default", A | I),
     Str("crdt-shard-secret", "", A),
+    Bool("crdt-peer-protected-mode", "yes", A),
     Int("crdt-backlog-ops", "1000000", 1, kLongMax, A | I),
     Mem("crdt-backlog-size", "64mb", 1, kLongMax, A | I),
     Int("crdt-conflicts-max-len", "128", 0, 1000000, A),
@@ -1371,6 +1372,9 @@ std::string Config::tls_ciphers() const { return LATTICE_CONFIG_AT("tls-ciphers"
 std::string Config::tls_ciphersuites() const { return LATTICE_CONFIG_AT("tls-ciphersuites").text; }
 std::string Config::crdt_shard_secret() const {
   return LATTICE_CONFIG_AT("crdt-shard-secret").text;
+}
+bool Config::crdt_peer_protected_mode() const {
+  return LATTICE_CONFIG_AT("crdt-peer-protected-mode").number != 0;
 }
 std::string Config::loglevel() const { return LATTICE_CONFIG_AT("loglevel").text; }
 std::string Config::logfile() const { return LATTICE_CONFIG_AT("logfile").text; }

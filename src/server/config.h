@@ -143,6 +143,7 @@ class Config {
   std::string tls_ciphers() const;
   std::string tls_ciphersuites() const;
   std::string crdt_shard_secret() const;  // "" = replication links prove no secret
+  bool crdt_peer_protected_mode() const;  // unauthenticated peer links: loopback only
   std::string loglevel() const;           // debug | verbose | notice | warning | nothing
   std::string logfile() const;
   std::string pidfile() const;

@@ -363,6 +363,9 @@ void CrdtSection(Server& server, Lines& out) {
     for (const auto& [origin, ahead_ms] : replication->stats().clock_ahead_ms) {
       Add(out, "crdt_clock_ahead_ms_" + ReplicaIdText(origin), std::to_string(ahead_ms));
     }
+    // Remote stamps too far ahead of our wall clock for the HLC to follow (docs/replication.md).
+    Add(out, "crdt_clock_max_drift_ms", server.keyspace().hlc().max_drift_ms());
+    Add(out, "crdt_clock_drift_rejections", server.keyspace().hlc().drift_rejections());
   }
 }
 

@@ -891,7 +891,7 @@ void Keyspace::WriteVisible(int db, std::string_view key, const VisibleValue& va
 void Keyspace::ApplyRemote(int db, std::string_view key, const crdt::KeyOp& op) {
   BeginChange();
   ++stats_.remote_ops;
-  (void)hlc_.Update(op.hlc, crdt::HlcPhysicalMs(hlc_.last()));
+  (void)hlc_.Update(op.hlc, hlc_.wall_ms());  // bounded by the wall clock, not by last()
   Table* table = TableFor(db, key, /*create=*/true);
   auto it = table->find(key);
   if (it == table->end()) {

@@ -88,6 +88,7 @@ Result<std::unique_ptr<Replication>> Replication::Open(Keyspace& keyspace, repl:
 
 Result<void> Replication::Recover(int64_t now_ms) {
   now_ms_ = now_ms;
+  keyspace_.hlc().SetWall(static_cast<uint64_t>(std::max<int64_t>(now_ms, 0)));
   Keyspace& keyspace = keyspace_;
   Result<std::optional<repl::Snapshot>> snapshot = log_.ReadSnapshot();
   if (!snapshot.ok()) {
@@ -324,10 +325,38 @@ void Replication::OnLocalOp(int db, std::string_view key, const crdt::KeyOp& op)
 }
 
 void Replication::Apply(const repl::OpRecord& op) {
+  const ReplicaId origin = op.op.first_dot.replica;
   const int64_t ahead = static_cast<int64_t>(crdt::HlcPhysicalMs(op.op.hlc)) - now_ms_;
-  int64_t& most = stats_.clock_ahead_ms[op.op.first_dot.replica];
+  int64_t& most = stats_.clock_ahead_ms[origin];
   most = std::max(most, ahead);
+  crdt::HlcClock& hlc = keyspace_.hlc();
+  hlc.SetWall(static_cast<uint64_t>(std::max<int64_t>(now_ms_, 0)));
+  const uint64_t refused = hlc.drift_rejections();
   keyspace_.ApplyRemote(static_cast<int>(op.db), op.key, op.op);  // observers see it
+  if (hlc.drift_rejections() != refused) {
+    ClockTooFarAhead(origin, ahead);
+  }
+}
+
+// An op stamped more than the HLC's max drift ahead of our wall clock is applied (every region
+// applies it, or they diverge) but our clock does not follow it (docs/replication.md, "Clock
+// skew"). Logged at most once a minute per origin.
+void Replication::ClockTooFarAhead(ReplicaId origin, int64_t ahead_ms) {
+  constexpr int64_t kLogEveryMs = 60'000;
+  auto [it, first] = drift_logged_ms_.try_emplace(origin, now_ms_);
+  if (!first && now_ms_ - it->second < kLogEveryMs) {
+    return;
+  }
+  it->second = now_ms_;
+  std::string region;
+  for (const repl::PeerStatus& peer : replicator_->Status(now_ms_).peers) {
+    if (peer.replica == origin) region = peer.region;
+  }
+  spdlog::warn(
+      "Clock skew: an op of replica {} (region '{}') is stamped {} ms ahead of this region's "
+      "clock, more than the {} ms the HLC follows: applied, but this region's clock does not "
+      "follow it (crdt_clock_drift_rejections counts them). Check NTP in that region.",
+      ReplicaIdText(origin), region, ahead_ms, keyspace_.hlc().max_drift_ms());
 }
 
 Result<void> Replication::EndOfBatch() {

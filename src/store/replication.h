@@ -158,6 +158,7 @@ class Replication final : public repl::Applier, public repl::Observer, public Ke
   Result<void> LoadPeers();
   void SavePeers();
   void Append(std::string_view record);  // an op record (repl::EncodeOp's bytes) to the op log
+  void ClockTooFarAhead(ReplicaId origin, int64_t ahead_ms);
   void Fail(const Error& error);
 
   Keyspace& keyspace_;
@@ -173,6 +174,7 @@ class Replication final : public repl::Applier, public repl::Observer, public Ke
   std::vector<ReplicaId> pubsub_peers_;  // linked peers that accept Publish
   std::optional<Error> failed_;          // a log write failed: EndOfBatch reports it
   int64_t now_ms_ = 0;
+  std::map<ReplicaId, int64_t> drift_logged_ms_;  // when ClockTooFarAhead last logged, per origin
   ReplicationStats stats_;
 };
 

@@ -224,6 +224,8 @@ class Policies(unittest.TestCase):
             address = f"127.0.0.1:{b.port + 10000}"
             ca.execute_command("CRDT.POLICY", "SET", "long:*", "expiry", "longest")
             ca.execute_command("CRDT.PEER", "ADD", address)
+            # B lists A too (peer protected mode); A's REMOVE below cuts the link both ways.
+            cb.execute_command("CRDT.PEER", "ADD", f"127.0.0.1:{a.port + 10000}")
             wait_converged([a, b])
             listed = cb.execute_command("CRDT.POLICY", "LIST")
             entries = {tuple(dict(zip(e[0::2], e[1::2]))[f] for f in (b"pattern", b"rule"))
@@ -283,6 +285,7 @@ class Policies(unittest.TestCase):
             ca.sadd("aw:s", "m")
             address = f"127.0.0.1:{b.port + 10000}"
             ca.execute_command("CRDT.PEER", "ADD", address)
+            cb.execute_command("CRDT.PEER", "ADD", f"127.0.0.1:{a.port + 10000}")
             wait_converged([a, b])
             ca.execute_command("CRDT.PEER", "REMOVE", address)
             wait_until(lambda: connected_peers(b) == 0, what="the link to close")
@@ -419,12 +422,13 @@ class Relay(unittest.TestCase):
     def test_ops_cross_a_region_that_links_two_unlinked_ones(self):
         """A and B never link (neither lists the other); C links both. A's writes reach B
         through C, in causal order: B never shows an effect without its cause."""
-        hub = ServerProcess("--region", "hub", "--enable-debug-command", "yes").start()
+        hub = ServerProcess("--region", "hub", "--enable-debug-command", "yes")
         hub_address = f"127.0.0.1:{hub.port + 10000}"
-        a = ServerProcess("--region", "a", "--enable-debug-command", "yes",
-                          "--peer", hub_address).start()
-        b = ServerProcess("--region", "b", "--enable-debug-command", "yes",
-                          "--peer", hub_address).start()
+        a = ServerProcess("--region", "a", "--enable-debug-command", "yes", "--peer", hub_address)
+        b = ServerProcess("--region", "b", "--enable-debug-command", "yes", "--peer", hub_address)
+        hub.args += ["--peer", f"127.0.0.1:{a.port + 10000}", "--peer", f"127.0.0.1:{b.port + 10000}"]
+        for server in (hub, a, b):
+            server.start()
         try:
             wait_connected(hub, 2)
             client_a, client_b = a.client(), b.client()
@@ -545,6 +549,9 @@ class Strangers(unittest.TestCase):
         self.region.client().set("shard:key", "ours")
         stranger = ServerProcess("--shard-id", "other", "--peer",
                                  f"127.0.0.1:{self.region.port + 10000}").start()
+        # Listed here, so that its links pass peer protected mode and reach the shard check.
+        stranger_address = f"127.0.0.1:{stranger.port + 10000}"
+        self.region.client().execute_command("CRDT.PEER", "ADD", stranger_address)
         try:
             stranger.client().set("stranger:key", "theirs")
             wait_until(lambda: "wrong shard" in self.region.read_log(),
@@ -553,11 +560,16 @@ class Strangers(unittest.TestCase):
             self.assertIsNone(stranger.client().get("shard:key"))
             self.assertEqual(crdt_status(self.region)[b"peers"], [])
         finally:
+            self.region.client().execute_command("CRDT.PEER", "REMOVE", stranger_address)
             stranger.cleanup()
         self.assert_still_serving()
 
     def test_garbage_and_corrupt_frames_close_the_link(self):
         port = self.region.port + 10000
+        # A configured peer on loopback (nothing listens there), so that these connections pass
+        # peer protected mode and their bytes reach the frame reader.
+        self.region.client().execute_command("CRDT.PEER", "ADD", "127.0.0.1:1")
+        self.addCleanup(self.region.client().execute_command, "CRDT.PEER", "REMOVE", "127.0.0.1:1")
         rng = random.Random(SEED)
         cases = [
             (bytes(rng.randrange(256) for _ in range(4096)), True),    # noise, then EOF
@@ -597,6 +609,10 @@ class PeerCommands(unittest.TestCase):
                 a.client().execute_command("CRDT.PEER", "ADD", address)
             with self.assertRaises(redis.ResponseError):
                 a.client().execute_command("CRDT.PEER", "ADD", "no-port")
+            # Without a shard secret or TLS a region accepts links only from the addresses it
+            # lists (docs/security.md, peer protected mode): b lists a too.
+            self.assertTrue(b.client().execute_command("CRDT.PEER", "ADD",
+                                                       f"127.0.0.1:{a.port + 10000}"))
             wait_converged([a, b])
             self.assertEqual(b.client().get("peer:a"), b"1")
             listed = a.client().execute_command("CRDT.PEER", "LIST")

@@ -7,7 +7,11 @@
 //
 // The clock never reads time: the caller passes physical_ms in. A remote timestamp more than
 // max_drift_ms ahead of the local physical clock is refused with an error (and not absorbed),
-// so one region with a bad clock cannot drag every other region's clock into the future.
+// so one region with a bad clock cannot drag every other region's clock into the future. The
+// bound is the wall clock, never the clock's own last timestamp: otherwise remotes each a little
+// ahead of the last one would ratchet it forward without limit. wall_ms() is the latest physical
+// time the owner passed in (Now, SetWall), for owners that observe a remote without a reading
+// of their own at hand (Keyspace::ApplyRemote).
 // One HlcClock per replica; not thread-safe. Invariant: Now() is strictly increasing.
 
 #include <cstdint>
@@ -35,6 +39,9 @@ class HlcClock {
   // Observes a remote timestamp. Returns the new local time, or an error (and leaves the clock
   // unchanged) when the remote is more than max_drift_ms ahead of physical_ms.
   Result<uint64_t> Update(uint64_t remote, uint64_t physical_ms);
+  // The current wall time, without an event (the bound Update(remote, wall_ms()) uses).
+  void SetWall(uint64_t physical_ms) { wall_ms_ = physical_ms; }
+  uint64_t wall_ms() const { return wall_ms_; }
 
   uint64_t last() const { return last_; }
   uint64_t max_drift_ms() const { return max_drift_ms_; }
@@ -44,6 +51,7 @@ class HlcClock {
   uint64_t Advance(uint64_t floor, uint64_t physical_ms);
 
   uint64_t last_ = 0;
+  uint64_t wall_ms_ = 0;
   uint64_t max_drift_ms_;
   uint64_t drift_rejections_ = 0;
 };

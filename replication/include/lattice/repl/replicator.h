@@ -229,6 +229,9 @@ class Replicator {
   void InstallSnapshot(Peer& peer);
 
   std::string CheckOp(const OpRecord& op) const;
+  // Why a vector the peer reports applied (Hello, Ack, Heartbeat, a snapshot's coverage) cannot
+  // be true, or "" (docs/replication.md, "What a peer may acknowledge").
+  std::string CheckReport(const Peer& peer, const crdt::VersionVector& applied) const;
   void Receive(OpRecord op);
   bool Deliverable(const OpRecord& op) const;
   void FillDeps(OpRecord& op) const;
@@ -278,6 +281,10 @@ class Replicator {
   int64_t now_ms_ = 0;
   uint64_t snapshot_counter_ = 0;
   uint64_t duplicate_ops_ = 0;
+  // The highest seq of this replica's own ops handed to the transport (in a batch or covered
+  // by a snapshot), or recovered at start (sent before a restart, perhaps): no peer can hold
+  // more of ours, directly or through relays.
+  uint64_t own_sent_ = 0;
 };
 
 // snapshot_id layout (the message has no chunk index, and chunks may be lost or reordered):
