@@ -142,6 +142,8 @@ Server::Server(Config config, const Clock& clock, ReplicaId replica,
   RegisterScriptingFamily(registry_);
   RegisterObservabilityFamily(registry_);
   RegisterPubSubFamily(registry_);
+  RegisterPersistenceFamily(registry_);
+  RegisterMonitorFamily(registry_);
   scripting_ = std::make_unique<ScriptEngine>(*this);
   keyspace_.AddObserver(this);
   if (!config_.requirepass().empty()) acl_.SetDefaultPassword(config_.requirepass());
@@ -238,6 +240,7 @@ void Server::UnregisterClient(ClientState* client) {
   Unwatch(*client);
   blocking_.Remove(client);
   pubsub_.UnsubscribeAll(*client);
+  monitors_.Remove(client);
   clients_.erase(client->id);
 }
 
@@ -356,7 +359,9 @@ void Server::OnLocalOp(int db, std::string_view key, const crdt::KeyOp& op) {
 }
 
 void Server::OnRemoteOp(int db, std::string_view key, const crdt::KeyOp& op) {
-  (void)op;
+  if (!monitors_.empty()) [[unlikely]] {
+    FeedMonitorsRemoteOp(db, key, op);
+  }
   TouchKey(db, key);
   blocking_.OnKey(db, key);
 }
@@ -413,6 +418,7 @@ void Server::Cron() {
                                    stats_.total_net_output_bytes});
   metrics_.ObserveMemory(util::AllocatedBytes());
   blocking_.ExpireDue(clock_.NowMs());  // the network layer's timers come first; a backstop
+  persistence_.Cron(clock_.NowMs());
 }
 
 void Server::RecordError(std::string_view reply_bytes) {
