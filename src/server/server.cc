@@ -5,6 +5,7 @@
 
 #include "lattice/common/numbers.h"
 #include "server/cluster_routing.h"
+#include "server/monitor_feed.h"
 #include "server/scripting/script_engine.h"
 #include "spdlog/spdlog.h"
 #include "store/replication.h"
@@ -550,6 +551,9 @@ void Server::ExecuteOne(ClientState& client, ArgList args, ReplyBuilder& reply) 
   client.last_command = command->full_name;
   const int64_t start_us = clock_.MonotonicUs();
   CommandContext ctx(*this, client, reply, *command, clock_.NowMs());
+  if (!monitors_.empty()) [[unlikely]] {
+    FeedMonitorsBeforeRun(*this, client, *command, args);
+  }
   command->spec.handler(ctx, args);
   CommandStats& cmd_stats = command->stats;
   ++cmd_stats.calls;

@@ -183,6 +183,11 @@ class MonitorTest(unittest.TestCase):
             self.assertRegex(lines[-1], head + r'"(?i:get)" "k"$')
             self.assertNotIn("sekret", "".join(lines))
             self.assertNotIn("hz", "".join(lines).lower())
+            # A script's line comes first, then those of the commands it called, from "lua".
+            r.eval("redis.call('set', 'e', '1') return 1", 0)
+            lines = read_until(mon, b'"e" "1"\r\n').decode().split("\r\n")[:-1]
+            self.assertRegex(lines[-2], head + r'"(?i:eval)" "redis.call\(\'set\', \'e\', \'1\'\) return 1" "0"$')
+            self.assertRegex(lines[-1], r'^\+\d+\.\d{6} \[0 lua\] "set" "e" "1"$')
             code, out = server.cli("-a", "sekret", "--no-auth-warning", "client", "list")
             self.assertIn("flags=", out)
         finally:

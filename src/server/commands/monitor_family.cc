@@ -4,19 +4,41 @@
 #include <string>
 
 #include "fmt/format.h"
+#include "server/monitor_feed.h"
 #include "server/scripting/script_engine.h"
 #include "server/server.h"
 #include "store/replication.h"
 
 namespace lattice::server {
 
-void Server::FeedMonitors(const ClientState& client, const Command& command, ArgList args) {
-  const uint32_t flags =
-      command.spec.flags | (command.parent != nullptr ? command.parent->spec.flags : 0);
-  if ((flags & (kAdmin | kSkipMonitor)) != 0) return;  // Valkey hides these
+namespace {
+
+// The line of one command: "[<db> <addr>]", or "lua" as the address inside a script.
+void FeedCommand(Server& server, const ClientState& client, const Command& command, ArgList args) {
   const std::string origin =
-      fmt::format("{} {}", client.db, scripting_->running() ? "lua" : client.addr);
-  monitors_.FeedCommand(clock_.NowUs(), origin, args, RedactedArgs(command, args));
+      fmt::format("{} {}", client.db, server.scripting().running() ? "lua" : client.addr);
+  server.monitors().FeedCommand(server.clock().NowUs(), origin, args, RedactedArgs(command, args));
+}
+
+uint32_t FlagsOf(const Command& command) {
+  return command.spec.flags | (command.parent != nullptr ? command.parent->spec.flags : 0);
+}
+
+}  // namespace
+
+// As Valkey: admin commands are not shown; a script (EVAL, FCALL: flagged skip-monitor) is shown
+// before it runs (FeedMonitorsBeforeRun), so that its line comes before those of the commands it
+// calls; every other command after it ran.
+void Server::FeedMonitors(const ClientState& client, const Command& command, ArgList args) {
+  if ((FlagsOf(command) & (kAdmin | kSkipMonitor)) == 0) FeedCommand(*this, client, command, args);
+}
+
+void FeedMonitorsBeforeRun(Server& server, const ClientState& client, const Command& command,
+                           ArgList args) {
+  const uint32_t flags = FlagsOf(command);
+  if ((flags & kSkipMonitor) != 0 && (flags & kAdmin) == 0) {
+    FeedCommand(server, client, command, args);
+  }
 }
 
 // The origin region's name as the peer announced it (its replica id before its Hello).
