@@ -2,6 +2,7 @@
 // value options), sets up logging, binds the client port and runs the event loop until SHUTDOWN
 // or SIGINT/SIGTERM.
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -46,6 +47,8 @@ constexpr const char* kUsage =
     "  --cluster-enabled yes       cluster mode: shards split the 16384 slots\n"
     "  --tls-port, --tls-cert-file, --tls-key-file, --tls-ca-cert-file, --tls-replication yes\n"
     "  --logfile FILE, --loglevel notice\n"
+    "  --reset-replica-id          serve the data dir under a new replica id (a copy of another\n"
+    "                              region's dir, a restored backup: docs/operations.md)\n"
     "\n"
     "Examples:\n"
     "  lattice-server --port 7001 --dir data/7001 --region a --peer 127.0.0.1:17002\n"
@@ -53,9 +56,12 @@ constexpr const char* kUsage =
     "\n"
     "README.md and docs/operations.md describe every directive and how to run three regions.\n";
 
+constexpr std::string_view kResetReplicaId = "--reset-replica-id";
+
 Result<Config> LoadConfig(int argc, char** argv) {
   Config config;
   std::vector<std::string_view> args(argv + 1, argv + argc);
+  std::erase(args, kResetReplicaId);  // a process option, not a directive
   if (!args.empty() && !args[0].starts_with("--")) {
     if (Result<void> loaded = config.LoadFile(std::string(args[0])); !loaded.ok()) {
       return lattice::Unexpected(loaded.error());
@@ -144,6 +150,18 @@ int main(int argc, char** argv) {
     spdlog::critical("Can't open the data directory '{}': {}", config->dir(),
                      storage.error().message);
     return 1;
+  }
+  // A copied or restored data dir must not keep the replica id it was taken from: two live
+  // replicas with one id would reuse each other's sequence numbers. Its data stays (the ops of
+  // the old id are then another replica's, as if received from it).
+  if (std::find(argv + 1, argv + argc, kResetReplicaId) != argv + argc) {
+    if (Result<void> removed = (*storage)->Remove("replica-id"); !removed.ok()) {
+      spdlog::warn("--reset-replica-id: {}", removed.error().message);
+    }
+    spdlog::warn(
+        "Replica id reset (--reset-replica-id): the data in '{}' is served by a new "
+        "replica id",
+        config->dir());
   }
   // Not concurrency hint 1: its one-thread mode keeps a running handler's posts in a private queue
   // that a nested poll (a busy script, net/busy_period.h) runs without moving their work count,

@@ -277,6 +277,7 @@ asio::awaitable<void> ClientListener::Session(Stream& stream) {
   std::string& out = box.out;
   server::ReplyBuilder reply(&out);
   InstallPushHook(stream, client, box);
+  client.output_bytes = [&box] { return box.out.size() + box.wire.size(); };
   server::ServerStats& stats = server_.stats();
   std::string held;  // input after a command that blocked, run once it is served
   PendingRead read;  // a read started while blocked
@@ -380,6 +381,7 @@ asio::awaitable<void> ClientListener::Session(Stream& stream) {
   server_.UnregisterClient(&client);  // forgets a wait it was still in
   client.close_hook = nullptr;
   client.push_hook = nullptr;
+  client.output_bytes = nullptr;
   socket.close(ec);
   while (read.outstanding && !read.done) {  // the read's handler refers to this frame
     wake.expires_at(asio::steady_timer::time_point::max());

@@ -42,6 +42,8 @@ struct ClientState {
   uint64_t net_input_bytes = 0;
   uint64_t net_output_bytes = 0;
   uint64_t commands_processed = 0;
+  // The reply bytes waiting to be written (set by the network layer): CLIENT LIST obl/oll/omem.
+  std::function<size_t()> output_bytes;
 
   // MULTI/EXEC state. `multi_dirty`: a command failed to queue, so EXEC aborts.
   // `watch_dirty`: a watched key was written (here or by a peer region), so EXEC returns null.

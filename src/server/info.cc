@@ -201,38 +201,40 @@ void MemorySection(Server& server, Lines& out) {
 // The op log stands where Valkey's AOF does: every applied op, synced per appendfsync.
 void PersistenceSection(Server& server, Lines& out) {
   const Replication* replication = server.replication();
+  Persistence& persistence = server.persistence();
+  persistence.Refresh();
+  const auto status = [](bool ok) { return ok ? "ok" : "err"; };
   Add(out, "loading", "0");
   Add(out, "async_loading", "0");
-  Add(out, "rdb_changes_since_last_save", "0");
-  Add(out, "rdb_bgsave_in_progress", "0");
+  Add(out, "rdb_changes_since_last_save", persistence.changes_since_last_save());
+  Add(out, "rdb_bgsave_in_progress", persistence.bgsave_in_progress() ? "1" : "0");
   Add(out, "aof_enabled", replication != nullptr ? "1" : "0");
-  Add(out, "aof_rewrite_in_progress", "0");
+  Add(out, "aof_rewrite_in_progress", persistence.rewrite_in_progress() ? "1" : "0");
   if (replication == nullptr) {
     return;
   }
   const ReplicationStats& stats = replication->stats();
   Add(out, "aof_last_write_status", "ok");  // a failed write exits, as under appendfsync always
   // A snapshot stands where an RDB save does (the op log is compacted into it).
-  const int64_t last_save_ms =
-      stats.last_snapshot_ms != 0 ? stats.last_snapshot_ms : server.start_ms();
-  AddSigned(out, "rdb_last_save_time", last_save_ms / 1000);
-  Add(out, "rdb_last_bgsave_status", "ok");
-  Add(out, "rdb_last_bgsave_time_sec", "-1");
+  AddSigned(out, "rdb_last_save_time", persistence.last_save_s());
+  Add(out, "rdb_last_bgsave_status", status(persistence.last_bgsave_ok()));
+  AddSigned(out, "rdb_last_bgsave_time_sec", persistence.last_bgsave_time_s());
   Add(out, "rdb_current_bgsave_time_sec", "-1");
   Add(out, "rdb_saves", stats.snapshots_written);
   Add(out, "rdb_last_cow_size", "0");
   Add(out, "rdb_last_load_keys_expired", "0");
   Add(out, "rdb_last_load_keys_loaded", stats.recovered_keys);
+  Add(out, "aof_rewrite_scheduled", persistence.rewrite_in_progress() ? "1" : "0");
+  Add(out, "aof_rewrites", persistence.rewrites());
   for (const char* field :
-       {"aof_rewrite_scheduled", "aof_rewrites", "aof_rewrites_consecutive_failures",
-        "aof_last_cow_size", "module_fork_in_progress", "module_fork_last_cow_size",
-        "current_cow_peak", "current_cow_size", "current_cow_size_age", "current_fork_perc",
-        "current_save_keys_processed", "current_save_keys_total"}) {
+       {"aof_rewrites_consecutive_failures", "aof_last_cow_size", "module_fork_in_progress",
+        "module_fork_last_cow_size", "current_cow_peak", "current_cow_size", "current_cow_size_age",
+        "current_fork_perc", "current_save_keys_processed", "current_save_keys_total"}) {
     Add(out, field, "0");
   }
-  Add(out, "aof_last_rewrite_time_sec", "-1");
+  AddSigned(out, "aof_last_rewrite_time_sec", persistence.last_rewrite_time_s());
   Add(out, "aof_current_rewrite_time_sec", "-1");
-  Add(out, "aof_last_bgrewrite_status", "ok");
+  Add(out, "aof_last_bgrewrite_status", status(persistence.last_rewrite_ok()));
   Add(out, "crdt_appendfsync", repl::FsyncPolicyName(replication->options().fsync));
   Add(out, "crdt_log_records", stats.log_records);
   Add(out, "crdt_log_bytes", stats.log_bytes);

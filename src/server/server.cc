@@ -5,6 +5,7 @@
 
 #include "lattice/common/numbers.h"
 #include "server/cluster_routing.h"
+#include "server/monitor_feed.h"
 #include "server/scripting/script_engine.h"
 #include "spdlog/spdlog.h"
 #include "store/replication.h"
@@ -142,6 +143,8 @@ Server::Server(Config config, const Clock& clock, ReplicaId replica,
   RegisterScriptingFamily(registry_);
   RegisterObservabilityFamily(registry_);
   RegisterPubSubFamily(registry_);
+  RegisterPersistenceFamily(registry_);
+  RegisterMonitorFamily(registry_);
   scripting_ = std::make_unique<ScriptEngine>(*this);
   keyspace_.AddObserver(this);
   if (!config_.requirepass().empty()) acl_.SetDefaultPassword(config_.requirepass());
@@ -245,6 +248,7 @@ void Server::UnregisterClient(ClientState* client) {
   Unwatch(*client);
   blocking_.Remove(client);
   pubsub_.UnsubscribeAll(*client);
+  monitors_.Remove(client);
   tracking_.Disable(*client);
   clients_.erase(client->id);
 }
@@ -366,6 +370,9 @@ void Server::OnLocalOp(int db, std::string_view key, const crdt::KeyOp& op) {
 }
 
 void Server::OnRemoteOp(int db, std::string_view key, const crdt::KeyOp& op) {
+  if (!monitors_.empty()) [[unlikely]] {
+    FeedMonitorsRemoteOp(db, key, op);
+  }
   TouchKey(db, key);
   blocking_.OnKey(db, key);
   if (notifier_.enabled()) notifier_.OnRemote(db, key, op, keyspace_, clock_.NowMs());
@@ -444,6 +451,7 @@ void Server::Cron() {
                                    stats_.total_net_output_bytes});
   metrics_.ObserveMemory(util::AllocatedBytes());
   blocking_.ExpireDue(clock_.NowMs());  // the network layer's timers come first; a backstop
+  persistence_.Cron(clock_.NowMs());
 }
 
 void Server::RecordError(std::string_view reply_bytes) {
@@ -590,6 +598,9 @@ void Server::ExecuteOne(ClientState& client, ArgList args, ReplyBuilder& reply) 
   client.last_command = command->full_name;
   const int64_t start_us = clock_.MonotonicUs();
   CommandContext ctx(*this, client, reply, *command, clock_.NowMs());
+  if (!monitors_.empty()) [[unlikely]] {
+    FeedMonitorsBeforeRun(*this, client, *command, args);
+  }
   const bool notify = notifier_.enabled();  // keyspace notifications (server/notify.h)
   if (notify) notifier_.BeginCommand(*command, args, client.db, keyspace_, ctx.now_ms);
   command->spec.handler(ctx, args);

@@ -29,7 +29,9 @@
 #include "server/config.h"
 #include "server/info_metrics.h"
 #include "server/latency.h"
+#include "server/monitor.h"
 #include "server/notify.h"
+#include "server/persistence.h"
 #include "server/pubsub.h"
 #include "server/slowlog.h"
 #include "server/tracking.h"
@@ -121,6 +123,10 @@ class Server final : public KeyspaceObserver {
   // SLOWLOG and LATENCY (server/slowlog.h, server/latency.h), fed by ObserveCommand.
   SlowLog& slowlog() { return slowlog_; }
   LatencyMonitor& latency() { return latency_; }
+  // SAVE, BGSAVE, BGREWRITEAOF, save points and INFO persistence (server/persistence.h).
+  Persistence& persistence() { return persistence_; }
+  // MONITOR (server/monitor.h): fed every command run and every op applied from a peer.
+  Monitors& monitors() { return monitors_; }
   // Records a latency event sample (LATENCY) when `latency_us` reaches
   // latency-monitor-threshold; other layers' events (the op log's writes) come through here.
   void AddLatencySample(std::string_view event, int64_t latency_us);
@@ -238,6 +244,9 @@ class Server final : public KeyspaceObserver {
   void ApplyObservabilityConfig();
   void ObserveCommand(const ClientState& client, const Command& command, ArgList args,
                       int64_t duration_us);
+  // MONITOR lines (commands/monitor_family.cc): a command run, an op applied from a peer.
+  void FeedMonitors(const ClientState& client, const Command& command, ArgList args);
+  void FeedMonitorsRemoteOp(int db, std::string_view key, const crdt::KeyOp& op);
 
   Config config_;
   const Clock& clock_;
@@ -248,6 +257,8 @@ class Server final : public KeyspaceObserver {
   InfoMetrics metrics_;
   SlowLog slowlog_;
   LatencyMonitor latency_;
+  Persistence persistence_{*this};
+  Monitors monitors_;
   // The observability settings, read per command, cached by ApplyConfig.
   int64_t slowlog_threshold_us_ = 10000;
   int64_t latency_threshold_ms_ = 0;
@@ -304,11 +315,17 @@ void RegisterClusterFamily(CommandRegistry& registry);
 void RegisterScriptingFamily(CommandRegistry& registry);
 void RegisterObservabilityFamily(CommandRegistry& registry);
 void RegisterPubSubFamily(CommandRegistry& registry);
+void RegisterPersistenceFamily(CommandRegistry& registry);
+void RegisterMonitorFamily(CommandRegistry& registry);
 
 // What the lower layers read of the configuration: replication (store/replication.h) and the
 // cluster (cluster/cluster.h) take options, not the Config.
 ReplicationOptions ReplicationOptionsOf(const Config& config);
 ClusterOptions ClusterOptionsOf(const Config& config);
+
+// The arguments Valkey shows as "(redacted)" in the slow log and MONITOR, a bit per argument:
+// AUTH's, HELLO's AUTH pair, and the values of secret directives in CONFIG SET.
+uint64_t RedactedArgs(const Command& command, ArgList args);
 
 // One CLIENT INFO / CLIENT LIST line (also the client-info of ACL LOG entries).
 std::string ClientInfoLine(const Server& server, const ClientState& client);

@@ -33,6 +33,10 @@ class Server(ServerProcess):
         if self.kind == "redis":
             base += ["--save", "", "--appendonly", "yes", "--appendfsync", "everysec",
                      "--protected-mode", "no", "--daemonize", "no"]
+        else:
+            # As redis-server: no save points (both rely on their log; Lattice honours `save`
+            # with a snapshot on the event loop, which would land in some rounds only).
+            base += ["--save", ""]
         pin = PRIORITY + ["taskset", "-c", self.cpus] if self.cpus is not None else []
         return pin + base + self.args
 

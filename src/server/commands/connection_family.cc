@@ -206,16 +206,23 @@ size_t ArgsBytes(const std::vector<std::string>& args) {
 
 // Memory fields as Lattice accounts them: argv-mem is a command held for a paused slot, multi-mem
 // the queued MULTI commands, tot-mem those plus the pending query buffer, the WATCHed key names
-// and the client's own state (the reply buffer lives in the network layer: omem is 0).
+// and the client's own state and pending replies. The pending replies are shown as Valkey's
+// buffers would hold them: the first 16 KiB in its reply buffer (obl), the rest in a list of
+// 16 KiB blocks (oll blocks, omem bytes).
 std::string ClientInfoLine(const Server& server, const ClientState& client) {
+  constexpr size_t kReplyChunk = 16 * 1024;  // Valkey's PROTO_REPLY_CHUNK_BYTES
+  const size_t output_bytes = client.output_bytes ? client.output_bytes() : 0;
+  const size_t obl = std::min(output_bytes, kReplyChunk);
+  const size_t omem = output_bytes - obl;
+  const size_t oll = (omem + kReplyChunk - 1) / kReplyChunk;
   const int64_t now_ms = server.clock().NowMs();
   size_t multi_bytes = 0;
   for (const std::vector<std::string>& queued : client.queued) multi_bytes += ArgsBytes(queued);
   size_t watched_bytes = 0;
   for (const ClientState::WatchedKey& watched : client.watched) watched_bytes += watched.key.size();
   const size_t argv_bytes = ArgsBytes(client.paused_command);
-  const size_t total_bytes =
-      sizeof(ClientState) + client.query_buffer_bytes + argv_bytes + multi_bytes + watched_bytes;
+  const size_t total_bytes = sizeof(ClientState) + client.query_buffer_bytes + argv_bytes +
+                             multi_bytes + watched_bytes + output_bytes;
   std::string line;
   line.reserve(320);
   line += "id=" + std::to_string(client.id);
@@ -233,7 +240,8 @@ std::string ClientInfoLine(const Server& server, const ClientState& client) {
   line += " qbuf=" + std::to_string(client.query_buffer_bytes) + " qbuf-free=0";
   line += " argv-mem=" + std::to_string(argv_bytes);
   line += " multi-mem=" + std::to_string(multi_bytes);
-  line += " rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=" + std::to_string(total_bytes);
+  line += " rbs=16384 rbp=0 obl=" + std::to_string(obl) + " oll=" + std::to_string(oll);
+  line += " omem=" + std::to_string(omem) + " tot-mem=" + std::to_string(total_bytes);
   line += " events=r cmd=" + client.last_command + " user=" + client.user;
   line += " redir=";
   line += client.tracking.on ? std::to_string(client.tracking.redirect) : "-1";

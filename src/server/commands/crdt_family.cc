@@ -1,7 +1,7 @@
 // The CRDT.* commands: what an operator of an active-active shard needs beyond Valkey's set.
 //   CRDT.STATUS                  this replica, its vectors, its op log and every peer
-//   CRDT.PEER ADD host:port      dial another region's replication port (not persisted: add a
-//                                `peer` line to the config file to keep it across restarts)
+//   CRDT.PEER ADD host:port      dial another region's replication port (not persisted by itself:
+//                                CONFIG REWRITE writes the dialed peers as `peer` lines)
 //   CRDT.PEER REMOVE host:port   stop dialing it, close its link, stop holding back compaction
 //   CRDT.PEER LIST               the configured addresses and the replica behind each
 //   CRDT.POLICY SET|GET|LIST|DEL conflict rules by key pattern and type (server/policy_table.h)

@@ -26,10 +26,6 @@ void Server::AddLatencySample(std::string_view event, int64_t latency_us) {
   }
 }
 
-namespace {
-
-// The arguments the slow log shows as "(redacted)", as Valkey hides them: AUTH's, HELLO's AUTH
-// pair, and the values of secret directives in CONFIG SET.
 uint64_t RedactedArgs(const Command& command, ArgList args) {
   const std::string& name = command.full_name;
   uint64_t mask = 0;
@@ -50,8 +46,6 @@ uint64_t RedactedArgs(const Command& command, ArgList args) {
   }
   return mask;
 }
-
-}  // namespace
 
 namespace {
 
@@ -83,6 +77,9 @@ void Server::ObserveCommand(const ClientState& client, const Command& command, A
   const bool log_slow = slowlog_threshold_us_ >= 0 && duration_us >= slowlog_threshold_us_;
   if (log_slow || latency_threshold_ms_ > 0) [[unlikely]] {
     ObserveSlowCommand(*this, log_slow, client, command, args, duration_us);
+  }
+  if (!monitors_.empty()) [[unlikely]] {
+    FeedMonitors(client, command, args);
   }
 }
 

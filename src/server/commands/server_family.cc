@@ -9,6 +9,7 @@
 #include "server/info.h"
 #include "server/server.h"
 #include "spdlog/spdlog.h"
+#include "store/replication.h"
 #include "util/glob.h"
 
 namespace lattice::server {
@@ -102,6 +103,27 @@ void CmdConfigSet(CommandContext& ctx, ArgList args) {
   for (const std::string& name : ctx.server.config().TakeNotApplicableNotices()) {
     spdlog::info("Config '{}' is accepted for compatibility but does not apply to Lattice", name);
   }
+  ctx.reply.Ok();
+}
+
+// CONFIG REWRITE: the peers are the ones dialed now (config lines plus CRDT.PEER ADD, less
+// CRDT.PEER REMOVE), so they survive a restart too.
+void CmdConfigRewrite(CommandContext& ctx, ArgList /*args*/) {
+  std::vector<std::string> peers;
+  const Replication* replication = ctx.server.replication();
+  const bool dialing = replication != nullptr && replication->peer_directory() != nullptr;
+  if (dialing) {
+    for (const PeerDirectory::Address& peer : replication->peer_directory()->Addresses()) {
+      peers.push_back(peer.address);
+    }
+  }
+  Result<void> rewritten = ctx.server.config().Rewrite(dialing ? &peers : nullptr);
+  if (!rewritten.ok()) {
+    spdlog::warn("CONFIG REWRITE failed: {}", rewritten.error().message);
+    ctx.reply.Error(rewritten.error().message);
+    return;
+  }
+  spdlog::info("CONFIG REWRITE executed with success.");
   ctx.reply.Ok();
 }
 
@@ -412,6 +434,7 @@ void RegisterServerFamily(CommandRegistry& registry) {
                 .subcommands = {
       {.name = "get", .arity = -3, .flags = kCfg, .acl = kAdminAcl, .handler = &CmdConfigGet, .group = "server", .summary = "Returns the effective values of configuration parameters.", .since = "2.0.0"},
       {.name = "set", .arity = -4, .flags = kCfg | kMayReplicate, .acl = kAdminAcl, .handler = &CmdConfigSet, .group = "server", .summary = "Sets configuration parameters in-flight.", .since = "2.0.0"},
+      {.name = "rewrite", .arity = 2, .flags = kCfg, .acl = kAdminAcl, .handler = &CmdConfigRewrite, .group = "server", .summary = "Persists the effective configuration to file.", .since = "2.8.0"},
       {.name = "resetstat", .arity = 2, .flags = kCfg, .acl = kAdminAcl, .handler = &CmdConfigResetStat, .group = "server", .summary = "Resets the server's statistics.", .since = "2.0.0"},
       {.name = "help", .arity = 2, .flags = kLoading | kStale, .acl = kAclSlow, .handler = &CmdConfigHelp, .group = "server", .summary = "Returns helpful text about the different subcommands.", .since = "5.0.0"},
   }});

@@ -1,0 +1,44 @@
+#pragma once
+// One key's value in Valkey's RDB encoding: what DUMP writes and RESTORE reads, and what an RDB
+// file holds after each key's type byte, so a value moves between Lattice and Valkey or
+// redis-server (MIGRATE, DUMP/RESTORE) in both directions. The framing (lengths, strings, LZF,
+// the payload footer) is util/rdb.h's.
+//
+// Writing: a type byte then the value in the plain encodings every Valkey and Redis since 2.4
+// loads (and converts to its compact encodings as its limits say): string (0), list (1), set
+// (2), hash (4), sorted set with binary scores (5). DUMP payloads carry RDB version 10, the
+// newest redis-server 7.0 accepts (it refuses any payload newer than its own RDB_VERSION).
+// Reading: those, plus every encoding Valkey 9, Valkey 7/8 and Redis 2.6 to 7.2 write: zset
+// with text scores (3), ziplist list/zset/hash (10, 12, 13), intset (11), quicklist of ziplists
+// (14) or listpacks (18), listpack hash/zset/set (16, 17, 20). Not read: the zipmap hash (9,
+// Redis before 2.6), modules and streams (Lattice has no such type): a kCorrupt error.
+// Hash field TTLs and the key's TTL are not part of a value (RESTORE takes the TTL apart).
+//
+// Every length and count is checked against the bytes given; decoding never reserves more than
+// a bounded multiple of its input. Pure functions; thread-safe.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "lattice/common/result.h"
+#include "store/keyspace.h"
+
+namespace lattice::server {
+
+// The RDB version Lattice's DUMP payloads carry (redis-server 7.0's RDB_VERSION).
+inline constexpr uint16_t kDumpRdbVersion = 10;
+
+// The type byte and the value (no expiry; hash field TTLs are dropped). `value.type` is not kNone.
+std::string EncodeRdbValue(const VisibleValue& value);
+// Reads one value (type byte first) from the whole of `bytes`: kCorrupt on anything malformed,
+// trailing bytes included.
+Result<VisibleValue> DecodeRdbValue(std::string_view bytes);
+
+// DUMP's payload: EncodeRdbValue, then the version and CRC-64 footer.
+std::string EncodeDumpPayload(const VisibleValue& value);
+// RESTORE's reading: kInvalid ("DUMP payload version or checksum are wrong") when the footer
+// fails, kCorrupt ("Bad data format") when the value does not decode.
+Result<VisibleValue> DecodeDumpPayload(std::string_view payload, bool relaxed);
+
+}  // namespace lattice::server
