@@ -534,7 +534,16 @@ std::vector<repl::SnapshotChunk> Replication::TakeSnapshot(size_t keys_per_chunk
 // 2. every local key the snapshot lacks, slot by slot, joined with nothing under that context
 //    (what the cut observed of it was removed there);
 // 3. the shard context joins the cut's, and the joined state is checkpointed.
-// Meanwhile the server serves: a key not joined yet reads as it was here before the snapshot,
+// It is run to completion in one call (InstallSnapshot), not one Step per turn, because of
+// local writes in between: a write to a key already joined observes dots of the cut, and the
+// keyspace joins an op's observed dots into the shard context (crdt JoinLocalContext assumes the
+// shard covers the key's dots), so the context, and after a restart the applied vector read
+// from it, would claim ops of the cut whose state is not all joined yet. The way to slices:
+// join the cut into the context at the start, join each key with the context as it was then
+// (Keyspace::JoinState would take it as a parameter), and join a key before any write or
+// peer op touches it (an index of the snapshot's keys), so no op ever meets a key not joined.
+// The rest below is what the sliced form was designed to give:
+// meanwhile the server serves: a key not joined yet reads as it was here before the snapshot,
 // a joined one as joined; both are states this replica may show (it has applied a subset of
 // the ops either way). The engine does not apply a peer's op the cut covers until the install
 // is done (it would be joined twice, the second time under a context that claims it was
@@ -614,11 +623,6 @@ class Replication::SlicedInstall final : public repl::SnapshotInstall {
   size_t key_ = 0;                           // keys left in chunk_ - 1 (0: not started)
   uint64_t position_ = 0;                    // db * kSlotCount + slot of the absent pass
 };
-
-std::unique_ptr<repl::SnapshotInstall> Replication::StartInstall(
-    std::vector<repl::SnapshotChunk> chunks) {
-  return std::make_unique<SlicedInstall>(*this, std::move(chunks));
-}
 
 void Replication::InstallSnapshot(const std::vector<repl::SnapshotChunk>& chunks) {
   SlicedInstall install(*this, chunks);

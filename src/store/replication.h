@@ -153,10 +153,9 @@ class Replication final : public repl::Applier, public repl::Observer, public Ke
   void Apply(const repl::OpRecord& op) override;
   std::vector<repl::SnapshotChunk> TakeSnapshot(size_t keys_per_chunk) override;
   void InstallSnapshot(const std::vector<repl::SnapshotChunk>& chunks) override;
-  // The sliced forms (docs/replication.md, "Snapshots in slices").
+  // Taken in slices (docs/replication.md, "Snapshots in slices"). Installed at once (the
+  // engine's default StartInstall): see SlicedInstall in replication.cc for why not in slices.
   std::unique_ptr<repl::SnapshotSource> StartSnapshot(size_t keys_per_chunk) override;
-  std::unique_ptr<repl::SnapshotInstall> StartInstall(
-      std::vector<repl::SnapshotChunk> chunks) override;
   // repl::Observer
   void OnEvent(const repl::Event& event) override;
 

@@ -1,0 +1,195 @@
+"""Snapshot storms after restarts (issue 17, part 3), on real processes.
+
+- SIGTERM stops a region within a second while it is sending a large snapshot under load.
+- Three regions with LATTICE_STORM_ELEMENTS set members (default 200,000; run 1,000,000 by hand),
+  three kill -9s of a region under load, then quiet: the regions converge within 30 s of the
+  last write, and no PING (from a thread of its own, to every live region, throughout) takes
+  100 ms or more. The convergence time, the worst PING and the snapshots sent are printed.
+"""
+
+import os
+import random
+import signal
+import threading
+import time
+import unittest
+
+import redis
+
+from harness import ServerProcess, digest, start_regions, wait_connected, wait_until
+
+ELEMENTS = int(os.environ.get("LATTICE_STORM_ELEMENTS", "200000"))
+MEMBERS_PER_SET = 100
+SEED = int(os.environ.get("LATTICE_TEST_SEED", str(random.randrange(1 << 30))))
+
+
+def load(server, sets, members, prefix="s"):
+    """SADDs `members` members into each of `sets` sets, pipelined."""
+    client = server.client()
+    pipe = client.pipeline(transaction=False)
+    for s in range(sets):
+        pipe.sadd(f"{prefix}:{s}", *[f"m{m}" for m in range(members)])
+        if len(pipe) >= 200:
+            pipe.execute()
+    pipe.execute()
+
+
+class PingProbe:
+    """PINGs every live region in turn from a thread of its own; keeps the slowest."""
+
+    def __init__(self, servers):
+        self.servers = servers
+        self.worst = 0.0
+        self.worst_at = None
+        self.count = 0
+        self.stopping = threading.Event()
+        self.paused = set()  # indexes of regions being restarted
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        clients = {}
+        while not self.stopping.is_set():
+            for i, server in enumerate(self.servers):
+                if i in self.paused:
+                    clients.pop(i, None)
+                    continue
+                try:
+                    client = clients.get(i) or redis.Redis(host="127.0.0.1", port=server.port,
+                                                           socket_timeout=5)
+                    clients[i] = client
+                    start = time.monotonic()
+                    client.ping()
+                    took = time.monotonic() - start
+                except (redis.ConnectionError, redis.TimeoutError):
+                    clients.pop(i, None)
+                    continue
+                self.count += 1
+                if took > self.worst:
+                    self.worst, self.worst_at = took, i
+            time.sleep(0.002)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stopping.set()
+        self.thread.join(timeout=10)
+
+
+class Writer:
+    """SADDs to random sets of the first load in every live region until stopped."""
+
+    def __init__(self, servers, sets, rng):
+        self.servers = servers
+        self.sets = sets
+        self.rng = rng
+        self.paused = set()
+        self.stopping = threading.Event()
+        self.writes = 0
+        self.last_write = time.monotonic()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        clients = {}
+        n = 0
+        while not self.stopping.is_set():
+            i = n % len(self.servers)
+            n += 1
+            if i in self.paused:
+                clients.pop(i, None)
+                continue
+            try:
+                client = clients.get(i) or self.servers[i].client()
+                clients[i] = client
+                pipe = client.pipeline(transaction=False)
+                for _ in range(50):
+                    pipe.sadd(f"s:{self.rng.randrange(self.sets)}", f"w{self.rng.randrange(1 << 20)}")
+                pipe.execute()
+                self.writes += 50
+                self.last_write = time.monotonic()
+            except (redis.ConnectionError, redis.TimeoutError):
+                clients.pop(i, None)
+
+
+class SnapshotStorm(unittest.TestCase):
+
+    def test_sigterm_stops_a_region_sending_a_large_snapshot_within_a_second(self):
+        a = ServerProcess("--region", "a", "--enable-debug-command", "yes").start()
+        b = None
+        try:
+            load(a, ELEMENTS // MEMBERS_PER_SET, MEMBERS_PER_SET)
+            a.client().set("sentinel", "x")
+            # B lacks everything: A sends it a snapshot of the whole state.
+            b = ServerProcess("--region", "b", "--peer", f"127.0.0.1:{a.port + 10000}").start()
+            wait_until(lambda: "snapshot_sent" in a.read_log() or
+                       b.client().exists("sentinel") or b.client().dbsize() > 0,
+                       timeout=30, what="the snapshot to start")
+            start = time.monotonic()
+            a.proc.send_signal(signal.SIGTERM)
+            a.proc.wait(timeout=10)
+            took = time.monotonic() - start
+            print(f"SIGTERM while sending a snapshot of {ELEMENTS} elements: stopped in "
+                  f"{took * 1000:.0f} ms (exit {a.proc.returncode})")
+            self.assertLess(took, 1.0)
+            start = time.monotonic()
+            b.proc.send_signal(signal.SIGTERM)
+            b.proc.wait(timeout=10)
+            took = time.monotonic() - start
+            print(f"SIGTERM of the receiver: stopped in {took * 1000:.0f} ms "
+                  f"(exit {b.proc.returncode})")
+            self.assertLess(took, 1.0)
+        finally:
+            a.cleanup()
+            if b is not None:
+                b.cleanup()
+
+    def test_three_kill_9s_under_load_then_quiet_converge_without_stalls(self):
+        print(f"seed {SEED}, {ELEMENTS} elements")
+        rng = random.Random(SEED)
+        regions = start_regions(3, "--appendfsync", "everysec")
+        try:
+            sets = ELEMENTS // MEMBERS_PER_SET
+            load(regions[0], sets, MEMBERS_PER_SET)
+            with PingProbe(regions) as probe:
+                writer = Writer(regions, sets, rng)
+                writer.thread.start()
+                for kill in range(3):
+                    victim = rng.randrange(3)
+                    time.sleep(1.0)
+                    writer.paused.add(victim)
+                    probe.paused.add(victim)
+                    self.assertEqual(regions[victim].stop(signal.SIGKILL), -signal.SIGKILL)
+                    time.sleep(0.5)
+                    regions[victim].start(timeout=60)
+                    probe.paused.discard(victim)
+                    writer.paused.discard(victim)
+                time.sleep(1.0)
+                writer.stopping.set()
+                writer.thread.join(timeout=30)
+                last_write = writer.last_write
+                for server in regions:
+                    wait_connected(server, 2, timeout=30)
+
+                def same():
+                    return len({digest(server) for server in regions}) == 1
+                wait_until(same, timeout=30, interval=0.05, what="regions to converge")
+                converged = time.monotonic() - last_write
+            sizes = {server.cli("dbsize")[1].strip() for server in regions}
+            sent = sum(server.read_log().count("snapshot_sent") for server in regions)
+            installed = sum(server.read_log().count("snapshot_installed") for server in regions)
+            skipped = sum(server.read_log().count("snapshot_skipped") for server in regions)
+            print(f"{writer.writes} writes under load; converged {converged:.2f} s after the last "
+                  f"write; worst PING {probe.worst * 1000:.1f} ms (region {probe.worst_at}, "
+                  f"{probe.count} PINGs); snapshots sent {sent}, installed {installed}, "
+                  f"skipped {skipped} (logs since each region's last start)")
+            self.assertEqual(len(sizes), 1)
+            self.assertLess(converged, 30.0)
+            self.assertLess(probe.worst, 0.100)
+        finally:
+            for server in regions:
+                server.cleanup()
+
+
+if __name__ == "__main__":
+    unittest.main()
