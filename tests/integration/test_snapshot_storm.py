@@ -7,6 +7,7 @@
   100 ms or more. The convergence time, the worst PING and the snapshots sent are printed.
 """
 
+import multiprocessing
 import os
 import random
 import signal
@@ -34,47 +35,54 @@ def load(server, sets, members, prefix="s"):
     pipe.execute()
 
 
+def ping_loop(ports, paused, stopping, worst, worst_at, count):
+    """The probe's process: PINGs every live region in turn, keeps the slowest (a process of its
+    own, so the writer's GIL never delays a PING)."""
+    clients = {}
+    while not stopping.is_set():
+        for i, port in enumerate(ports):
+            if paused[i]:
+                clients.pop(i, None)
+                continue
+            try:
+                client = clients.get(i) or redis.Redis(host="127.0.0.1", port=port, socket_timeout=5)
+                clients[i] = client
+                start = time.monotonic()
+                client.ping()
+                took = time.monotonic() - start
+            except (redis.ConnectionError, redis.TimeoutError):
+                clients.pop(i, None)
+                continue
+            count.value += 1
+            if took > worst.value:
+                worst.value, worst_at.value = took, i
+        time.sleep(0.002)
+
+
 class PingProbe:
-    """PINGs every live region in turn from a thread of its own; keeps the slowest."""
+    """PINGs every live region from a process of its own, throughout; keeps the slowest."""
 
     def __init__(self, servers):
-        self.servers = servers
-        self.worst = 0.0
-        self.worst_at = None
-        self.count = 0
-        self.stopping = threading.Event()
-        self.paused = set()  # indexes of regions being restarted
-        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.paused = multiprocessing.Array("b", len(servers))
+        self.stopping = multiprocessing.Event()
+        self._worst = multiprocessing.Value("d", 0.0)
+        self._worst_at = multiprocessing.Value("i", -1)
+        self._count = multiprocessing.Value("q", 0)
+        self.process = multiprocessing.Process(
+            target=ping_loop, args=([s.port for s in servers], self.paused, self.stopping,
+                                    self._worst, self._worst_at, self._count), daemon=True)
 
-    def run(self):
-        clients = {}
-        while not self.stopping.is_set():
-            for i, server in enumerate(self.servers):
-                if i in self.paused:
-                    clients.pop(i, None)
-                    continue
-                try:
-                    client = clients.get(i) or redis.Redis(host="127.0.0.1", port=server.port,
-                                                           socket_timeout=5)
-                    clients[i] = client
-                    start = time.monotonic()
-                    client.ping()
-                    took = time.monotonic() - start
-                except (redis.ConnectionError, redis.TimeoutError):
-                    clients.pop(i, None)
-                    continue
-                self.count += 1
-                if took > self.worst:
-                    self.worst, self.worst_at = took, i
-            time.sleep(0.002)
+    worst = property(lambda self: self._worst.value)
+    worst_at = property(lambda self: self._worst_at.value)
+    count = property(lambda self: self._count.value)
 
     def __enter__(self):
-        self.thread.start()
+        self.process.start()
         return self
 
     def __exit__(self, *exc):
         self.stopping.set()
-        self.thread.join(timeout=10)
+        self.process.join(timeout=10)
 
 
 class Writer:
@@ -158,11 +166,11 @@ class SnapshotStorm(unittest.TestCase):
                     victim = rng.randrange(3)
                     time.sleep(1.0)
                     writer.paused.add(victim)
-                    probe.paused.add(victim)
+                    probe.paused[victim] = 1
                     self.assertEqual(regions[victim].stop(signal.SIGKILL), -signal.SIGKILL)
                     time.sleep(0.5)
                     regions[victim].start(timeout=60)
-                    probe.paused.discard(victim)
+                    probe.paused[victim] = 0
                     writer.paused.discard(victim)
                 time.sleep(1.0)
                 writer.stopping.set()
