@@ -482,20 +482,21 @@ void List::PushFront(const Element& element) {
   }
   std::string& bytes = Scratch();
   Code(element, Base{}, bytes);
+  const size_t coded = bytes.size();
+  // The old first element, coded against zero, is recoded against the new one.
   Chunk& chunk = chunks_.front();
-  if (chunk.size + bytes.size() > kChunkBytes) {
-    Chunk fresh;
-    fresh.Append(bytes);
+  Parsed p = ParseAt(chunk.bytes(), 0, replicas_);
+  const size_t old_end = p.end;
+  const Base own = Apply(p, Base{});
+  Code(Materialize<Element>(std::move(p), own, replicas_), IntsOf<Base>(element), bytes);
+  if (chunk.size - old_end + bytes.size() > kChunkBytes) {
+    Chunk fresh;  // the first chunk is full: a new one in front
+    fresh.Append(std::string_view(bytes).substr(0, coded));
     fresh.count = 1;
     chunks_.insert(chunks_.begin(), std::move(fresh));
     ++size_;
     return;
   }
-  // The old first element, coded against zero, is recoded against the new one.
-  Parsed p = ParseAt(chunk.bytes(), 0, replicas_);
-  const size_t old_end = p.end;
-  const Base own = Apply(p, Base{});
-  Code(Materialize<Element>(std::move(p), own, replicas_), IntsOf<Base>(element), bytes);
   chunk.ReplaceFront(old_end, bytes);
   ++chunk.count;
   ++size_;
@@ -966,7 +967,12 @@ void List::JoinDelta(const List& delta, const DotContext& mine, const DotContext
                              });
     return found;
   };
-  for (const ListPosition& position : removed) {
+  // Ascending positions, taken from the tail when they end there (RPOP of several): each is
+  // then the last element when its turn comes, an O(1) removal.
+  const bool from_tail =
+      removed.size() > 1 && !chunks_.empty() && Last().position == removed.back();
+  for (size_t i = 0; i < removed.size(); ++i) {
+    const ListPosition& position = removed[from_tail ? removed.size() - 1 - i : i];
     if (theirs.Contains(position.id()) && !in_delta(position)) {
       RemoveAt(position);
     }
