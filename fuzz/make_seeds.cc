@@ -67,6 +67,8 @@ const std::vector<std::vector<std::string>>& Writes() {
       {"LINSERT", "l", "BEFORE", "b", "ab"},
       {"LSET", "l", "0", "zz"},
       {"LPOP", "l"},
+      {"RPUSH", "l", "d", "e"},
+      {"RPOP", "l"},
       {"LREM", "l", "1", "c"},
       {"PEXPIRE", "s", "50000"},
       {"PERSIST", "s"},

@@ -50,7 +50,8 @@ class InPlace {
     if (generic_writes || elements == 0 || rest == nullptr || !key.string().empty() ||
         rest->has_hash() != (type == ObjectType::kHash) ||
         rest->has_set() != (type == ObjectType::kSet) ||
-        rest->has_zset() != (type == ObjectType::kZSet) || key.TypeAt(writer.now_ms) != type) {
+        rest->has_zset() != (type == ObjectType::kZSet) ||
+        rest->has_list() != (type == ObjectType::kList) || key.TypeAt(writer.now_ms) != type) {
       return std::nullopt;
     }
     return InPlace(key, writer, shard);
@@ -621,6 +622,34 @@ Result<void> PrepareList(KeyWrite& write, bool needs_list) {
 Result<KeyOp> Key::LEdit(const std::vector<size_t>& remove, ListEnd end,
                          const std::vector<std::string>& push, const Writer& writer,
                          DotContext& shard) {
+  // In place on a key that holds a visible list and nothing else: a remove's delta is its
+  // context (the removed elements' dots, which only they hold) and a push's elements carry
+  // fresh dots, so joining either changes the list alone, as List::JoinDelta does.
+  auto in_place =
+      InPlace::Begin(*this, ObjectType::kList, remove.size() + push.size(), writer, shard);
+  if (in_place) {
+    List& list = in_place->rest().mutable_list();
+    if (!remove.empty()) {
+      LATTICE_ASSERT(remove.back() < list.Size());
+      DotContext covered;
+      std::vector<ListPosition> removed;
+      list.RemoveDelta(remove, covered, &removed);
+      list.JoinDelta(List{}, in_place->shard(), covered, removed);  // O(1) each at the ends
+      in_place->shard().Join(covered);
+      in_place->op_context().Join(covered);
+    }
+    if (!push.empty()) {
+      DotContext covered;
+      List delta = list.PushDelta(end, push, in_place->stamp(), covered);
+      list.JoinDelta(delta, in_place->shard(), covered, {});
+      in_place->shard().Join(covered);
+      in_place->op_context().Join(covered);
+      in_place->delta().mutable_list() = std::move(delta);
+    } else {
+      in_place->Cover(in_place->stamp().dots->Next());  // a pure remove's identity (Finish)
+    }
+    return in_place->Finish();
+  }
   KeyWrite write(*this, writer, shard);
   if (auto ready = PrepareList(write, !remove.empty()); !ready.ok()) {
     return Unexpected(ready.error());

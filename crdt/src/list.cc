@@ -1,8 +1,12 @@
 #include "lattice/crdt/list.h"
 
 #include <algorithm>
+#include <bit>
+#include <cstring>
 #include <iterator>
 #include <limits>
+#include <memory>
+#include <optional>
 
 #include "lattice/common/assert.h"
 #include "lattice/common/byte_codec.h"
@@ -14,16 +18,12 @@ using Wide = __int128;
 constexpr Wide kBelowAll = Wide{std::numeric_limits<int64_t>::min()} - 1;
 constexpr Wide kAboveAll = Wide{std::numeric_limits<int64_t>::max()} + 1;
 
-constexpr uint8_t kFlagPrefix = 1;    // digits before the last follow
-constexpr uint8_t kFlagValueDot = 2;  // the value was written by its own dot (LSET)
-
-// What an element is coded against: the previous element of its chunk (zero at a chunk's start).
-// Unsigned, so the deltas wrap instead of overflowing.
-struct Previous {
-  uint64_t n = 0;
-  uint64_t seq = 0;
-  uint64_t hlc = 0;
-};
+// The flags in the low bits of an element's first varint (the replica index above them).
+constexpr uint64_t kFlagPrefix = 1;    // digits before the last follow
+constexpr uint64_t kFlagValueDot = 2;  // the value was written by its own dot (LSET)
+constexpr uint64_t kFlagNextSeq = 4;   // the identity's sequence is the previous one's + 1
+constexpr uint64_t kFlagSameHlc = 8;   // the HLC is the previous element's
+constexpr int kFlagBits = 4;
 
 int64_t Delta(uint64_t value, uint64_t previous) { return static_cast<int64_t>(value - previous); }
 
@@ -97,7 +97,224 @@ ListPosition PositionBetween(const ListPosition* left, const ListPosition* right
 }
 
 // ---------------------------------------------------------------------------------------------
-// Chunk coding.
+// Chunk buffers.
+
+namespace {
+
+// The size class the allocator (jemalloc) gives a request of `n` bytes: multiples of 16 up to
+// 128, then four classes per doubling. Allocating to it wastes nothing the allocator would not.
+size_t SizeClass(size_t n) {
+  if (n <= 128) {
+    return std::max<size_t>(16, (n + 15) & ~size_t{15});
+  }
+  const size_t step = std::bit_floor(n - 1) / 4;
+  return (n + step - 1) / step * step;
+}
+
+// The capacity for `needed` bytes in a buffer of `capacity`: a quarter more (amortised O(1)
+// appends with the classes' 25% spacing), but never past a full chunk's size for a chunk that
+// fits one.
+size_t Grown(size_t needed, size_t capacity, size_t full) {
+  size_t grown = std::max(needed, capacity + capacity / 4);
+  if (needed <= full) {
+    grown = std::min(grown, full);
+  }
+  return SizeClass(grown);
+}
+
+}  // namespace
+
+List::Chunk& List::Chunk::operator=(const Chunk& other) {
+  if (this != &other) {
+    data.reset();
+    size = 0;
+    capacity = 0;
+    Append(other.bytes());
+    count = other.count;
+  }
+  return *this;
+}
+
+void List::Chunk::Reallocate(size_t new_capacity) {
+  auto grown = std::make_unique_for_overwrite<char[]>(new_capacity);
+  if (size > 0) {
+    std::memcpy(grown.get(), data.get(), size);
+  }
+  data = std::move(grown);
+  capacity = static_cast<uint32_t>(new_capacity);
+}
+
+void List::Chunk::Append(std::string_view more) {
+  const size_t needed = size + more.size();
+  if (needed > capacity) {
+    Reallocate(Grown(needed, capacity, kChunkBytes));
+  }
+  std::memcpy(data.get() + size, more.data(), more.size());
+  size = static_cast<uint32_t>(needed);
+}
+
+void List::Chunk::ReplaceFront(size_t length, std::string_view with) {
+  LATTICE_ASSERT(length <= size);
+  const size_t new_size = size - length + with.size();
+  if (new_size > capacity) {
+    Reallocate(Grown(new_size, capacity, kChunkBytes));
+  }
+  std::memmove(data.get() + with.size(), data.get() + length, size - length);
+  std::memcpy(data.get(), with.data(), with.size());
+  size = static_cast<uint32_t>(new_size);
+  if (capacity > 64 && size_t{size} * 2 < capacity) {
+    Reallocate(SizeClass(size));  // shrunk by pops: give the space back
+  }
+}
+
+void List::Chunk::Truncate(size_t new_size) {
+  LATTICE_ASSERT(new_size <= size);
+  size = static_cast<uint32_t>(new_size);
+  if (capacity > 64 && size_t{size} * 2 < capacity) {
+    Reallocate(SizeClass(size));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Element coding.
+
+namespace {
+
+size_t BackLengthSize(size_t length) {
+  size_t n = 1;
+  while (length >= 0x80) {
+    length >>= 7;
+    ++n;
+  }
+  return n;
+}
+
+// One coded element as read: its fields before they are added to the previous element's.
+struct Parsed {
+  uint64_t flags = 0;
+  uint64_t ref = 0;  // the identity's replica index
+  std::vector<ListDigit> prefix;
+  uint64_t dn = 0;
+  uint64_t dseq = 0;
+  uint64_t dhlc = 0;
+  Dot value_dot;  // when kFlagValueDot
+  std::string_view value;
+  size_t end = 0;  // past the back length
+};
+
+ReplicaId ReplicaAt(const absl::InlinedVector<ReplicaId, 1>& replicas, uint64_t ref) {
+  LATTICE_ASSERT(ref <= replicas.size());
+  return ref == 0 ? kNoReplica : replicas[ref - 1];
+}
+
+// The element coded at `pos` (the chunk was coded by this list: asserted, not checked).
+template <typename Replicas>
+Parsed ParseAt(std::string_view bytes, size_t pos, const Replicas& replicas) {
+  ByteReader in(bytes.substr(pos));
+  Parsed p;
+  const uint64_t head = in.Varint();
+  p.flags = head & ((1U << kFlagBits) - 1);
+  p.ref = head >> kFlagBits;
+  if ((p.flags & kFlagPrefix) != 0) {
+    const uint64_t count = in.Varint();
+    LATTICE_ASSERT(in.ok() && count <= bytes.size());
+    p.prefix.reserve(count);
+    for (uint64_t i = 0; i < count; ++i) {
+      const int64_t n = in.Zigzag();
+      const ReplicaId r = ReplicaAt(replicas, in.Varint());
+      p.prefix.push_back(ListDigit{n, Dot{r, in.Varint()}});
+    }
+  }
+  p.dn = static_cast<uint64_t>(in.Zigzag());
+  p.dseq = (p.flags & kFlagNextSeq) != 0 ? 1 : static_cast<uint64_t>(in.Zigzag());
+  p.dhlc = (p.flags & kFlagSameHlc) != 0 ? 0 : static_cast<uint64_t>(in.Zigzag());
+  if ((p.flags & kFlagValueDot) != 0) {
+    const ReplicaId r = ReplicaAt(replicas, in.Varint());
+    p.value_dot = Dot{r, in.Varint()};
+  }
+  p.value = in.Bytes();
+  LATTICE_ASSERT(in.ok());
+  // The back length codes the element's size before it.
+  const size_t length = in.pos();
+  p.end = pos + length + BackLengthSize(length);
+  return p;
+}
+
+// Where the element that ends at `end` starts, from its back length.
+size_t StartBefore(std::string_view bytes, size_t end) {
+  size_t length = 0;
+  size_t at = end;
+  int shift = 0;
+  for (;;) {
+    LATTICE_ASSERT(at > 0);
+    const auto byte = static_cast<uint8_t>(bytes[--at]);
+    length |= size_t{byte & 0x7Fu} << shift;
+    shift += 7;
+    if ((byte & 0x80) == 0) {
+      break;
+    }
+  }
+  LATTICE_ASSERT(length <= at);
+  return at - length;
+}
+
+void PutBackLength(size_t length, std::string& out) {
+  char groups[10];
+  size_t n = 0;
+  do {
+    groups[n++] = static_cast<char>(length & 0x7F);
+    length >>= 7;
+  } while (length != 0);
+  // Written most significant group first; every byte after the first has the high bit set.
+  for (size_t i = n; i-- > 0;) {
+    out.push_back(static_cast<char>(groups[i] | (i + 1 < n ? 0x80 : 0)));
+  }
+}
+
+}  // namespace
+
+namespace {
+
+// The integers of a parsed element coded against `previous`, and the inverse: the previous
+// element's integers from the element's own.
+template <typename Base>
+Base Apply(const Parsed& p, const Base& previous) {
+  return Base{previous.n + p.dn, previous.seq + p.dseq, previous.hlc + p.dhlc};
+}
+template <typename Base>
+Base Unapply(const Parsed& p, const Base& own) {
+  return Base{own.n - p.dn, own.seq - p.dseq, own.hlc - p.dhlc};
+}
+
+}  // namespace
+
+namespace {
+
+// The element a parsed one is, given its integers.
+template <typename Element, typename Base, typename Replicas>
+Element Materialize(Parsed&& p, const Base& own, const Replicas& replicas) {
+  const Dot id{ReplicaAt(replicas, p.ref), own.seq};
+  return Element{ListPosition(std::move(p.prefix), ListDigit{static_cast<int64_t>(own.n), id}),
+                 p.value, own.hlc, (p.flags & kFlagValueDot) != 0 ? p.value_dot : id};
+}
+
+// Decodes the elements of one chunk in order, calling f(element) until it returns false.
+template <typename Element, typename Base, typename Replicas, typename F>
+void ScanChunk(std::string_view bytes, const Replicas& replicas, F f) {
+  Base base;
+  for (size_t pos = 0; pos < bytes.size();) {
+    Parsed p = ParseAt(bytes, pos, replicas);
+    pos = p.end;
+    base = Apply(p, base);
+    if (!f(Materialize<Element>(std::move(p), base, replicas))) {
+      return;
+    }
+  }
+}
+
+}  // namespace
+
+#define LATTICE_SCAN(bytes, f) ScanChunk<Element, Base>((bytes), replicas_, (f))
 
 uint64_t List::ReplicaIndex(ReplicaId replica) {
   if (replica == kNoReplica) {
@@ -111,55 +328,63 @@ uint64_t List::ReplicaIndex(ReplicaId replica) {
   return static_cast<uint64_t>(found - replicas_.begin()) + 1;
 }
 
-namespace {
-
-// Decodes the elements of one chunk in order, calling f(element) until it returns false.
-template <typename Element, typename F>
-void ScanChunk(std::string_view bytes, const std::vector<ReplicaId>& replicas, F f) {
-  ByteReader in(bytes);
-  Previous previous;
-  auto replica = [&](uint64_t ref) -> ReplicaId {
-    LATTICE_ASSERT(ref <= replicas.size());
-    return ref == 0 ? kNoReplica : replicas[ref - 1];
-  };
-  while (!in.done()) {
-    const uint8_t flags = in.Byte();
-    std::vector<ListDigit> prefix;
-    if ((flags & kFlagPrefix) != 0) {
-      const uint64_t count = in.Varint();
-      LATTICE_ASSERT(in.ok() && count <= bytes.size());
-      prefix.reserve(count);
-      for (uint64_t i = 0; i < count; ++i) {
-        const int64_t n = in.Zigzag();
-        const ReplicaId r = replica(in.Varint());
-        prefix.push_back(ListDigit{n, Dot{r, in.Varint()}});
-      }
-    }
-    const uint64_t n = previous.n + static_cast<uint64_t>(in.Zigzag());
-    const ReplicaId r = replica(in.Varint());
-    const uint64_t seq = previous.seq + static_cast<uint64_t>(in.Zigzag());
-    const uint64_t hlc = previous.hlc + static_cast<uint64_t>(in.Zigzag());
-    const Dot id{r, seq};
-    Dot value_dot = id;
-    if ((flags & kFlagValueDot) != 0) {
-      const ReplicaId vr = replica(in.Varint());
-      value_dot = Dot{vr, in.Varint()};
-    }
-    const std::string_view value = in.Bytes();
-    LATTICE_ASSERT(in.ok());
-    previous = Previous{n, seq, hlc};
-    if (!f(Element{ListPosition(std::move(prefix), ListDigit{static_cast<int64_t>(n), id}), value,
-                   hlc, value_dot})) {
-      return;
+void List::Code(const Element& element, const Base& previous, std::string& out) {
+  const size_t start = out.size();
+  ByteWriter w(out);
+  const ListPosition& position = element.position;
+  const Dot id = position.id();
+  const size_t prefix = position.depth() - 1;
+  const auto n = static_cast<uint64_t>(position.digit(prefix).n);
+  const uint64_t flags = (prefix > 0 ? kFlagPrefix : 0) |
+                         (element.value_dot != id ? kFlagValueDot : 0) |
+                         (id.seq == previous.seq + 1 ? kFlagNextSeq : 0) |
+                         (element.hlc == previous.hlc ? kFlagSameHlc : 0);
+  w.Varint((ReplicaIndex(id.replica) << kFlagBits) | flags);
+  if (prefix > 0) {
+    w.Varint(prefix);
+    for (size_t i = 0; i < prefix; ++i) {
+      const ListDigit& digit = position.digit(i);
+      w.Zigzag(digit.n);
+      w.Varint(ReplicaIndex(digit.dot.replica));
+      w.Varint(digit.dot.seq);
     }
   }
+  w.Zigzag(Delta(n, previous.n));
+  if ((flags & kFlagNextSeq) == 0) {
+    w.Zigzag(Delta(id.seq, previous.seq));
+  }
+  if ((flags & kFlagSameHlc) == 0) {
+    w.Zigzag(Delta(element.hlc, previous.hlc));
+  }
+  if ((flags & kFlagValueDot) != 0) {
+    w.Varint(ReplicaIndex(element.value_dot.replica));
+    w.Varint(element.value_dot.seq);
+  }
+  w.Bytes(element.value);
+  PutBackLength(out.size() - start, out);
+}
+
+namespace {
+
+// The integers an element is coded with.
+template <typename Base, typename Element>
+Base IntsOf(const Element& element) {
+  return Base{static_cast<uint64_t>(element.position.digit(element.position.depth() - 1).n),
+              element.position.id().seq, element.hlc};
+}
+
+// Scratch for coding one or two elements (kept between calls: no allocation per push or pop).
+std::string& Scratch() {
+  thread_local std::string scratch;
+  scratch.clear();
+  return scratch;
 }
 
 }  // namespace
 
 void List::Decode(const Chunk& chunk, std::vector<Element>& out) const {
   out.reserve(out.size() + chunk.count);
-  ScanChunk<Element>(chunk.bytes, replicas_, [&](Element element) {
+  LATTICE_SCAN(chunk.bytes(), [&](Element element) {
     out.push_back(std::move(element));
     return true;
   });
@@ -174,105 +399,183 @@ std::vector<List::Element> List::Elements() const {
   return out;
 }
 
+void List::ResetTail() {
+  tail_ = Base{};
+  if (!chunks_.empty()) {
+    LATTICE_SCAN(chunks_.back().bytes(), [&](const Element& element) {
+      tail_ = IntsOf<Base>(element);
+      return true;
+    });
+  }
+}
+
 void List::Splice(size_t at, size_t replace, const std::vector<Element>& elements) {
   // Code into new chunks first: the elements' values may point into the chunks replaced.
+  const bool at_end = at + replace == chunks_.size();
   std::vector<Chunk> coded;
-  Previous previous;
+  std::string bytes;
+  Base previous;
+  auto close = [&] {
+    coded.back().Append(bytes);
+    bytes.clear();
+  };
   for (const Element& element : elements) {
-    if (coded.empty() || coded.back().bytes.size() >= kChunkBytes) {
-      coded.emplace_back();
-      coded.back().first = element.position;
-      previous = Previous{};
+    const size_t before = bytes.size();
+    if (!coded.empty()) {
+      Code(element, previous, bytes);
     }
-    Chunk& chunk = coded.back();
-    ByteWriter out(chunk.bytes);
-    const ListPosition& position = element.position;
-    const Dot id = position.id();
-    const size_t prefix = position.depth() - 1;
-    const uint8_t flags = static_cast<uint8_t>((prefix > 0 ? kFlagPrefix : 0) |
-                                               (element.value_dot != id ? kFlagValueDot : 0));
-    out.Byte(flags);
-    if (prefix > 0) {
-      out.Varint(prefix);
-      for (size_t i = 0; i < prefix; ++i) {
-        const ListDigit& digit = position.digit(i);
-        out.Zigzag(digit.n);
-        out.Varint(ReplicaIndex(digit.dot.replica));
-        out.Varint(digit.dot.seq);
+    if (coded.empty() || bytes.size() > kChunkBytes) {
+      bytes.resize(before);
+      if (!coded.empty()) {
+        close();
       }
+      coded.emplace_back();
+      Code(element, Base{}, bytes);
     }
-    const auto n = static_cast<uint64_t>(position.digit(prefix).n);
-    out.Zigzag(Delta(n, previous.n));
-    out.Varint(ReplicaIndex(id.replica));
-    out.Zigzag(Delta(id.seq, previous.seq));
-    out.Zigzag(Delta(element.hlc, previous.hlc));
-    if ((flags & kFlagValueDot) != 0) {
-      out.Varint(ReplicaIndex(element.value_dot.replica));
-      out.Varint(element.value_dot.seq);
-    }
-    out.Bytes(element.value);
-    previous = Previous{n, id.seq, element.hlc};
-    chunk.last = position;
-    chunk.last_hlc = element.hlc;
-    ++chunk.count;
+    ++coded.back().count;
+    previous = IntsOf<Base>(element);
+  }
+  if (!coded.empty()) {
+    close();
   }
   for (size_t i = at; i < at + replace; ++i) {
     size_ -= chunks_[i].count;
   }
-  for (Chunk& chunk : coded) {
-    chunk.bytes.shrink_to_fit();
+  for (const Chunk& chunk : coded) {
     size_ += chunk.count;
   }
   chunks_.erase(chunks_.begin() + static_cast<ptrdiff_t>(at),
                 chunks_.begin() + static_cast<ptrdiff_t>(at + replace));
   chunks_.insert(chunks_.begin() + static_cast<ptrdiff_t>(at),
                  std::make_move_iterator(coded.begin()), std::make_move_iterator(coded.end()));
+  if (at_end) {
+    if (!elements.empty()) {
+      tail_ = previous;
+    } else {
+      ResetTail();
+    }
+  }
 }
 
-void List::Append(const Element& element) {
-  LATTICE_ASSERT(chunks_.empty() || chunks_.back().last < element.position);
-  if (chunks_.empty() || chunks_.back().bytes.size() >= kChunkBytes ||
-      element.position.depth() > 1 || element.value_dot != element.position.id()) {
-    // A new chunk, or an unusual element: code it through Splice (with the last chunk, unless
-    // that is full).
-    if (!chunks_.empty() && chunks_.back().bytes.size() < kChunkBytes) {
-      std::vector<Element> elements;
-      Decode(chunks_.back(), elements);
-      elements.push_back(element);
-      Splice(chunks_.size() - 1, 1, elements);
-    } else {
-      Splice(chunks_.size(), 0, {element});
+void List::PushBack(const Element& element) {
+  std::string& bytes = Scratch();
+  bool fresh = chunks_.empty();
+  if (!fresh) {
+    Code(element, tail_, bytes);
+    fresh = chunks_.back().size + bytes.size() > kChunkBytes;
+  }
+  if (fresh) {
+    bytes.clear();
+    Code(element, Base{}, bytes);
+    chunks_.emplace_back();
+  }
+  chunks_.back().Append(bytes);
+  ++chunks_.back().count;
+  ++size_;
+  tail_ = IntsOf<Base>(element);
+}
+
+void List::PushFront(const Element& element) {
+  if (chunks_.empty()) {
+    PushBack(element);
+    return;
+  }
+  std::string& bytes = Scratch();
+  Code(element, Base{}, bytes);
+  const size_t coded = bytes.size();
+  // The old first element, coded against zero, is recoded against the new one.
+  Chunk& chunk = chunks_.front();
+  Parsed p = ParseAt(chunk.bytes(), 0, replicas_);
+  const size_t old_end = p.end;
+  const Base own = Apply(p, Base{});
+  Code(Materialize<Element>(std::move(p), own, replicas_), IntsOf<Base>(element), bytes);
+  if (chunk.size - old_end + bytes.size() > kChunkBytes) {
+    Chunk fresh;  // the first chunk is full: a new one in front
+    fresh.Append(std::string_view(bytes).substr(0, coded));
+    fresh.count = 1;
+    chunks_.insert(chunks_.begin(), std::move(fresh));
+    ++size_;
+    return;
+  }
+  chunk.ReplaceFront(old_end, bytes);
+  ++chunk.count;
+  ++size_;
+}
+
+void List::PopFront() {
+  LATTICE_ASSERT(size_ > 0);
+  Chunk& chunk = chunks_.front();
+  --size_;
+  if (chunk.count == 1) {
+    chunks_.erase(chunks_.begin());
+    if (chunks_.empty()) {
+      tail_ = Base{};
     }
     return;
   }
-  // The common case: a one-digit element whose value is its insert's, coded against the chunk's
-  // last element without decoding anything.
-  Chunk& chunk = chunks_.back();
-  const Dot id = element.position.id();
-  const auto n = static_cast<uint64_t>(element.position.digit(0).n);
-  const Previous previous{static_cast<uint64_t>(chunk.last.digit(chunk.last.depth() - 1).n),
-                          chunk.last.id().seq, chunk.last_hlc};
-  ByteWriter out(chunk.bytes);
-  out.Byte(0);
-  out.Zigzag(Delta(n, previous.n));
-  out.Varint(ReplicaIndex(id.replica));
-  out.Zigzag(Delta(id.seq, previous.seq));
-  out.Zigzag(Delta(element.hlc, previous.hlc));
-  out.Bytes(element.value);
-  chunk.last = element.position;
-  chunk.last_hlc = element.hlc;
-  ++chunk.count;
-  ++size_;
-  if (chunk.bytes.size() >= kChunkBytes) {
-    chunk.bytes.shrink_to_fit();  // full: give back what the string's doubling over-reserved
-  }
+  // The second element is recoded against zero in place of the first two.
+  const Parsed first = ParseAt(chunk.bytes(), 0, replicas_);
+  Parsed second = ParseAt(chunk.bytes(), first.end, replicas_);
+  const size_t second_end = second.end;
+  const Base own = Apply(second, Apply(first, Base{}));
+  std::string& bytes = Scratch();
+  Code(Materialize<Element>(std::move(second), own, replicas_), Base{}, bytes);
+  chunk.ReplaceFront(second_end, bytes);
+  --chunk.count;
 }
 
+void List::PopBack() {
+  LATTICE_ASSERT(size_ > 0);
+  Chunk& chunk = chunks_.back();
+  --size_;
+  if (chunk.count == 1) {
+    chunks_.pop_back();
+    ResetTail();
+    return;
+  }
+  const size_t start = StartBefore(chunk.bytes(), chunk.size);
+  tail_ = Unapply(ParseAt(chunk.bytes(), start, replicas_), tail_);
+  chunk.Truncate(start);
+  --chunk.count;
+}
+
+List::Element List::FirstOf(size_t c) const {
+  const std::string_view bytes = chunks_[c].bytes();
+  Parsed p = ParseAt(bytes, 0, replicas_);
+  const Base own = Apply(p, Base{});
+  return Materialize<Element>(std::move(p), own, replicas_);
+}
+
+List::Element List::LastOf(size_t c) const {
+  if (c + 1 == chunks_.size()) {
+    const std::string_view bytes = chunks_[c].bytes();
+    Parsed p = ParseAt(bytes, StartBefore(bytes, bytes.size()), replicas_);
+    return Materialize<Element>(std::move(p), tail_, replicas_);
+  }
+  std::optional<Element> last;
+  LATTICE_SCAN(chunks_[c].bytes(), [&](Element element) {
+    last = std::move(element);
+    return true;
+  });
+  return std::move(*last);
+}
+
+List::Element List::First() const { return FirstOf(0); }
+List::Element List::Last() const { return LastOf(chunks_.size() - 1); }
+
 size_t List::ChunkFor(const ListPosition& position) const {
-  auto after =
-      std::upper_bound(chunks_.begin(), chunks_.end(), position,
-                       [](const ListPosition& p, const Chunk& chunk) { return p < chunk.first; });
-  return after == chunks_.begin() ? 0 : static_cast<size_t>(after - chunks_.begin()) - 1;
+  // The last chunk whose first element is not after `position` (binary search).
+  size_t low = 0;
+  size_t high = chunks_.size();
+  while (high - low > 1) {
+    const size_t mid = low + (high - low) / 2;
+    if (position < FirstOf(mid).position) {
+      high = mid;
+    } else {
+      low = mid;
+    }
+  }
+  return low;
 }
 
 std::pair<size_t, size_t> List::Locate(size_t index) const {
@@ -295,9 +598,10 @@ std::pair<size_t, size_t> List::Locate(size_t index) const {
 }
 
 size_t List::AllocatedBytes() const {
-  size_t bytes = chunks_.capacity() * sizeof(Chunk) + replicas_.capacity() * sizeof(ReplicaId);
+  size_t bytes = (chunks_.capacity() > 1 ? chunks_.capacity() * sizeof(Chunk) : 0) +
+                 (replicas_.capacity() > 1 ? replicas_.capacity() * sizeof(ReplicaId) : 0);
   for (const Chunk& chunk : chunks_) {
-    bytes += chunk.bytes.capacity() + 1;
+    bytes += chunk.capacity;
   }
   return bytes;
 }
@@ -309,12 +613,18 @@ std::optional<std::string_view> List::At(size_t index) const {
   if (index >= size_) {
     return std::nullopt;
   }
+  if (index == 0) {
+    return First().value;
+  }
+  if (index + 1 == size_) {
+    return Last().value;
+  }
   // Not a structured binding: clang 14 does not let a lambda capture one.
   const std::pair<size_t, size_t> located = Locate(index);
   const size_t offset = located.second;
   std::string_view found;
   size_t at = 0;
-  ScanChunk<Element>(chunks_[located.first].bytes, replicas_, [&](const Element& element) {
+  LATTICE_SCAN(chunks_[located.first].bytes(), [&](const Element& element) {
     if (at++ < offset) {
       return true;
     }
@@ -329,7 +639,7 @@ void List::Walk(ListEnd from_end, absl::FunctionRef<bool(size_t, std::string_vie
     size_t index = 0;
     bool more = true;
     for (size_t c = 0; c < chunks_.size() && more; ++c) {
-      ScanChunk<Element>(chunks_[c].bytes, replicas_, [&](const Element& element) {
+      LATTICE_SCAN(chunks_[c].bytes(), [&](const Element& element) {
         more = f(index++, element.value);
         return more;
       });
@@ -356,10 +666,14 @@ std::vector<std::string> List::Range(size_t start, size_t stop) const {
   }
   stop = std::min(stop, size_ - 1);
   out.reserve(stop - start + 1);
+  if (start == stop && (start == 0 || start + 1 == size_)) {
+    out.emplace_back(start == 0 ? First().value : Last().value);
+    return out;
+  }
   auto [chunk, offset] = Locate(start);
   size_t index = start - offset;
   for (size_t c = chunk; c < chunks_.size() && index <= stop; ++c) {
-    ScanChunk<Element>(chunks_[c].bytes, replicas_, [&](const Element& element) {
+    LATTICE_SCAN(chunks_[c].bytes(), [&](const Element& element) {
       if (index >= start && index <= stop) {
         out.emplace_back(element.value);
       }
@@ -371,7 +685,7 @@ std::vector<std::string> List::Range(size_t start, size_t stop) const {
 
 void List::ForEachElement(absl::FunctionRef<void(const ListPosition&, const ListValue&)> f) const {
   for (const Chunk& chunk : chunks_) {
-    ScanChunk<Element>(chunk.bytes, replicas_, [&](const Element& element) {
+    LATTICE_SCAN(chunk.bytes(), [&](const Element& element) {
       f(element.position, ListValue{std::string(element.value), element.hlc, element.value_dot});
       return true;
     });
@@ -399,25 +713,18 @@ List List::PushDelta(ListEnd end, const std::vector<std::string>& values, WriteS
   // The element each new one goes next to: the current end, then the previous new element.
   std::optional<ListPosition> neighbour;
   if (!chunks_.empty()) {
-    neighbour = end == ListEnd::kHead ? chunks_.front().first : chunks_.back().last;
+    neighbour = end == ListEnd::kHead ? First().position : Last().position;
   }
-  std::vector<Element> made;
-  made.reserve(values.size());
+  List delta;
   for (const std::string& value : values) {
     const Dot dot = stamp.dots->Next();
     const ListPosition* near = neighbour ? &*neighbour : nullptr;
     ListPosition position = end == ListEnd::kHead ? PositionBetween(nullptr, near, dot)
                                                   : PositionBetween(near, nullptr, dot);
-    neighbour = position;
-    made.push_back(Element{std::move(position), value, stamp.hlc, dot});
+    const Element element{position, value, stamp.hlc, dot};
+    end == ListEnd::kHead ? delta.PushFront(element) : delta.PushBack(element);
+    neighbour = std::move(position);
     context.Add(dot);
-  }
-  if (end == ListEnd::kHead) {
-    std::reverse(made.begin(), made.end());  // the last pushed is the new head
-  }
-  List delta;
-  for (const Element& element : made) {
-    delta.Append(element);
   }
   return delta;
 }
@@ -427,6 +734,7 @@ List List::InsertDelta(size_t index, bool before, std::string_view value, WriteS
   const auto [chunk, offset] = Locate(index);
   std::vector<Element> elements;
   Decode(chunks_[chunk], elements);
+  std::optional<Element> beside;  // the neighbour in the next or previous chunk
   const ListPosition* left = nullptr;
   const ListPosition* right = nullptr;
   if (before) {
@@ -434,19 +742,21 @@ List List::InsertDelta(size_t index, bool before, std::string_view value, WriteS
     if (offset > 0) {
       left = &elements[offset - 1].position;
     } else if (chunk > 0) {
-      left = &chunks_[chunk - 1].last;
+      beside = LastOf(chunk - 1);
+      left = &beside->position;
     }
   } else {
     left = &elements[offset].position;
     if (offset + 1 < elements.size()) {
       right = &elements[offset + 1].position;
     } else if (chunk + 1 < chunks_.size()) {
-      right = &chunks_[chunk + 1].first;
+      beside = FirstOf(chunk + 1);
+      right = &beside->position;
     }
   }
   const Dot dot = stamp.dots->Next();
   List delta;
-  delta.Append(Element{PositionBetween(left, right, dot), value, stamp.hlc, dot});
+  delta.PushBack(Element{PositionBetween(left, right, dot), value, stamp.hlc, dot});
   context.Add(dot);
   return delta;
 }
@@ -458,7 +768,7 @@ List List::SetDelta(size_t index, std::string_view value, WriteStamp& stamp,
   Decode(chunks_[chunk], elements);
   const Dot dot = stamp.dots->Next();
   List delta;
-  delta.Append(Element{elements[offset].position, value, stamp.hlc, dot});
+  delta.PushBack(Element{elements[offset].position, value, stamp.hlc, dot});
   context.Add(dot);
   return delta;
 }
@@ -467,26 +777,32 @@ List List::RemoveDelta(const std::vector<size_t>& indexes, DotContext& context,
                        std::vector<ListPosition>* removed) const {
   size_t decoded = chunks_.size();  // the chunk `elements` holds
   std::vector<Element> elements;
+  auto remove = [&](const Element& element) {
+    context.Add(element.position.id());
+    context.Add(element.value_dot);
+    if (removed != nullptr) {
+      removed->push_back(element.position);
+    }
+  };
   for (size_t index : indexes) {
+    if (index == 0 || index + 1 == size_) {
+      remove(index == 0 ? First() : Last());  // the ends: no decode
+      continue;
+    }
     const auto [chunk, offset] = Locate(index);
     if (chunk != decoded) {
       elements.clear();
       Decode(chunks_[chunk], elements);
       decoded = chunk;
     }
-    const Element& element = elements[offset];
-    context.Add(element.position.id());
-    context.Add(element.value_dot);
-    if (removed != nullptr) {
-      removed->push_back(element.position);
-    }
+    remove(elements[offset]);
   }
   return List{};
 }
 
 void List::CollectDots(DotContext& out) const {
   for (const Chunk& chunk : chunks_) {
-    ScanChunk<Element>(chunk.bytes, replicas_, [&](const Element& element) {
+    LATTICE_SCAN(chunk.bytes(), [&](const Element& element) {
       out.Add(element.position.id());
       out.Add(element.value_dot);
       return true;
@@ -495,20 +811,35 @@ void List::CollectDots(DotContext& out) const {
 }
 
 void List::ScanDotsFromEnds(absl::FunctionRef<bool(const ListPosition&, Dot)> f) const {
+  if (chunks_.empty()) {
+    return;
+  }
+  auto visit = [&](const Element& element) {
+    return f(element.position, element.position.id()) ||
+           (element.value_dot != element.position.id() && f(element.position, element.value_dot));
+  };
+  // The end elements first, in O(1): what a remote pop removed.
+  if (visit(First()) || (size_ > 1 && visit(Last()))) {
+    return;
+  }
   bool done = false;
-  auto visit = [&](const Chunk& chunk) {
-    ScanChunk<Element>(chunk.bytes, replicas_, [&](const Element& element) {
-      done = f(element.position, element.position.id()) ||
-             (element.value_dot != element.position.id() && f(element.position, element.value_dot));
+  auto scan = [&](size_t c) {
+    const bool first_chunk = c == 0;
+    const bool last_chunk = c + 1 == chunks_.size();
+    size_t at = 0;
+    LATTICE_SCAN(chunks_[c].bytes(), [&](const Element& element) {
+      const bool end = (first_chunk && at == 0) || (last_chunk && at + 1 == chunks_[c].count);
+      ++at;
+      done = !end && visit(element);
       return !done;
     });
   };
   size_t head = 0;
   size_t tail = chunks_.size();
   while (head < tail && !done) {
-    visit(chunks_[head++]);
+    scan(head++);
     if (head < tail && !done) {
-      visit(chunks_[--tail]);
+      scan(--tail);
     }
   }
 }
@@ -517,12 +848,19 @@ void List::ForEachDotAt(const ListPosition& position, absl::FunctionRef<void(Dot
   if (chunks_.empty()) {
     return;
   }
-  ScanChunk<Element>(chunks_[ChunkFor(position)].bytes, replicas_, [&](const Element& element) {
+  auto take = [&](const Element& element) {
+    f(element.position.id());
+    if (element.value_dot != element.position.id()) {
+      f(element.value_dot);
+    }
+  };
+  if (const Element last = Last(); last.position == position) {
+    take(last);  // a pop at the tail: no scan
+    return;
+  }
+  LATTICE_SCAN(chunks_[ChunkFor(position)].bytes(), [&](const Element& element) {
     if (element.position == position) {
-      f(element.position.id());
-      if (element.value_dot != element.position.id()) {
-        f(element.value_dot);
-      }
+      take(element);
       return false;
     }
     return element.position < position;
@@ -558,75 +896,103 @@ void List::Join(const List& other, const DotContext& mine, const DotContext& the
   Splice(0, chunks_.size(), out);
 }
 
+// Removes the element at `position` if the list holds it: O(1) at the ends.
+void List::RemoveAt(const ListPosition& position) {
+  if (chunks_.empty()) {
+    return;
+  }
+  if (First().position == position) {
+    PopFront();
+    return;
+  }
+  if (Last().position == position) {
+    PopBack();
+    return;
+  }
+  const size_t chunk = ChunkFor(position);
+  std::vector<Element> elements;
+  Decode(chunks_[chunk], elements);
+  auto found = std::find_if(elements.begin(), elements.end(),
+                            [&](const Element& e) { return e.position == position; });
+  if (found != elements.end()) {
+    elements.erase(found);
+    Splice(chunk, 1, elements);
+  }
+}
+
+// Joins one element of a delta: O(1) when it goes before or after every element.
+void List::JoinElement(const Element& element, const DotContext& mine) {
+  if (chunks_.empty() || Last().position < element.position) {
+    if (!mine.Contains(element.position.id())) {
+      PushBack(element);
+    }
+    return;
+  }
+  if (element.position < First().position) {
+    if (!mine.Contains(element.position.id())) {
+      PushFront(element);
+    }
+    return;
+  }
+  const size_t chunk = ChunkFor(element.position);
+  std::vector<Element> elements;
+  Decode(chunks_[chunk], elements);
+  auto at =
+      std::lower_bound(elements.begin(), elements.end(), element.position,
+                       [](const Element& e, const ListPosition& p) { return e.position < p; });
+  if (at != elements.end() && at->position == element.position) {
+    if (element.stamp() <= at->stamp()) {
+      return;
+    }
+    *at = element;
+  } else if (mine.Contains(element.position.id())) {
+    return;
+  } else {
+    elements.insert(at, element);
+  }
+  Splice(chunk, 1, elements);
+}
+
 void List::JoinDelta(const List& delta, const DotContext& mine, const DotContext& theirs,
                      const std::vector<ListPosition>& removed) {
-  std::vector<Element> elements;
   auto in_delta = [&delta](const ListPosition& position) {
     if (delta.chunks_.empty()) {
       return false;
     }
     bool found = false;
-    ScanChunk<Element>(delta.chunks_[delta.ChunkFor(position)].bytes, delta.replicas_,
-                       [&](const Element& element) {
-                         found = element.position == position;
-                         return !found && element.position < position;
-                       });
+    ScanChunk<Element, Base>(delta.chunks_[delta.ChunkFor(position)].bytes(), delta.replicas_,
+                             [&](const Element& element) {
+                               found = element.position == position;
+                               return !found && element.position < position;
+                             });
     return found;
   };
-  for (const ListPosition& position : removed) {
-    if (chunks_.empty() || !theirs.Contains(position.id()) || in_delta(position)) {
-      continue;
-    }
-    const size_t chunk = ChunkFor(position);
-    elements.clear();
-    Decode(chunks_[chunk], elements);
-    auto found = std::find_if(elements.begin(), elements.end(),
-                              [&](const Element& e) { return e.position == position; });
-    if (found != elements.end()) {
-      elements.erase(found);
-      Splice(chunk, 1, elements);
+  // Ascending positions, taken from the tail when they end there (RPOP of several): each is
+  // then the last element when its turn comes, an O(1) removal.
+  const bool from_tail =
+      removed.size() > 1 && !chunks_.empty() && Last().position == removed.back();
+  for (size_t i = 0; i < removed.size(); ++i) {
+    const ListPosition& position = removed[from_tail ? removed.size() - 1 - i : i];
+    if (theirs.Contains(position.id()) && !in_delta(position)) {
+      RemoveAt(position);
     }
   }
-  for (const Element& element : delta.Elements()) {
-    if (chunks_.empty() || chunks_.back().last < element.position) {
-      if (!mine.Contains(element.position.id())) {
-        Append(element);
-      }
-      continue;
-    }
-    const size_t chunk = ChunkFor(element.position);
-    // A full chunk takes a new element at either of its ends into a chunk of its own beside it,
-    // so repeated LPUSHes fill new chunks instead of splitting one element off a full chunk each.
-    if (chunks_[chunk].bytes.size() >= kChunkBytes && !mine.Contains(element.position.id()) &&
-        (element.position < chunks_[chunk].first || chunks_[chunk].last < element.position)) {
-      Splice(element.position < chunks_[chunk].first ? chunk : chunk + 1, 0, {element});
-      continue;
-    }
-    elements.clear();
-    Decode(chunks_[chunk], elements);
-    auto at =
-        std::lower_bound(elements.begin(), elements.end(), element.position,
-                         [](const Element& e, const ListPosition& p) { return e.position < p; });
-    if (at != elements.end() && at->position == element.position) {
-      if (element.stamp() <= at->stamp()) {
-        continue;
-      }
-      *at = element;
-    } else if (mine.Contains(element.position.id())) {
-      continue;
-    } else {
-      elements.insert(at, element);
-    }
-    Splice(chunk, 1, elements);
+  for (const Chunk& chunk : delta.chunks_) {
+    ScanChunk<Element, Base>(chunk.bytes(), delta.replicas_, [&](const Element& element) {
+      JoinElement(element, mine);
+      return true;
+    });
   }
 }
 
 bool List::AppendForDecode(const ListPosition& position, const ListValue& value) {
-  if (!chunks_.empty() && !(chunks_.back().last < position)) {
+  if (!chunks_.empty() && !(Last().position < position)) {
     return false;
   }
-  Append(Element{position, value.value, value.hlc, value.dot});
+  PushBack(Element{position, value.value, value.hlc, value.dot});
   return true;
 }
+
+#undef LATTICE_SCAN
 
 }  // namespace lattice::crdt

@@ -30,12 +30,13 @@ constexpr uint8_t kRecordFormat = 2;  // the first byte of an op record: protoco
 // HLC are implied by the header; everything else is kGeneric (the delta as a wire::Key).
 enum Kind : uint8_t {
   kGeneric = 0,
-  kSet = 1,   // one string entry {value, op hlc, first dot}
-  kIncr = 2,  // one integer increment {first dot, epoch, total}
-  kHSet = 3,  // one hash field entry {value, op hlc, first dot}
-  kSAdd = 4,  // set adds, one own dot per member
-  kZAdd = 5,  // one score entry {score, op hlc, first dot}
-  kKindEnd = 6,
+  kSet = 1,       // one string entry {value, op hlc, first dot}
+  kIncr = 2,      // one integer increment {first dot, epoch, total}
+  kHSet = 3,      // one hash field entry {value, op hlc, first dot}
+  kSAdd = 4,      // set adds, one own dot per member
+  kZAdd = 5,      // one score entry {score, op hlc, first dot}
+  kListPush = 6,  // list elements {one-digit position, value, op hlc}, one own dot each
+  kKindEnd = 7,
 };
 constexpr uint8_t kKindMask = 0x0F;
 constexpr uint8_t kHasContext = 0x10;   // context dots besides the op's own follow
@@ -161,7 +162,28 @@ bool SingleIncrement(const crdt::StringCell& cell, const crdt::KeyOp& op) {
 }
 
 // The key's objects besides the string cell: which one alone holds something.
+// LPUSH/RPUSH on an existing list: elements only, each a one-digit position whose dot is one of
+// the op's own, its value never LSET, its HLC the op's; as many elements as the op has dots.
+bool ListPushShape(const crdt::KeyRest& rest, const crdt::KeyOp& op) {
+  if (!rest.list_created().empty() || !rest.hash_created().empty() || !rest.set_created().empty() ||
+      !rest.zset_created().empty() || !rest.expiry().empty() || rest.has_hash() || rest.has_set() ||
+      rest.has_zset() || rest.list().Size() != op.dot_count) {
+    return false;
+  }
+  bool plain = true;
+  rest.list().ForEachElement([&](const crdt::ListPosition& position, const crdt::ListValue& value) {
+    const Dot id = position.id();
+    plain = plain && position.depth() == 1 && value.dot == id && value.hlc == op.hlc &&
+            id.replica == op.first_dot.replica && id.seq >= op.first_dot.seq &&
+            id.seq - op.first_dot.seq < op.dot_count;
+  });
+  return plain;
+}
+
 Kind RestKind(const crdt::KeyRest& rest, const crdt::KeyOp& op) {
+  if (rest.has_list()) {
+    return ListPushShape(rest, op) ? kListPush : kGeneric;
+  }
   if (!rest.hash_created().empty() || !rest.set_created().empty() || !rest.zset_created().empty() ||
       !rest.expiry().empty() || rest.has_list()) {
     return kGeneric;
@@ -274,6 +296,21 @@ void PutSetAdds(const crdt::KeyOp& op, Out& out) {
   }
 }
 
+// The elements in position order: zz integer (a delta to the previous element's), dot index,
+// value.
+void PutListPush(const crdt::KeyOp& op, Out& out) {
+  const crdt::List& list = op.delta.rest()->list();
+  out.Varint(list.Size());
+  int64_t previous = 0;
+  list.ForEachElement([&](const crdt::ListPosition& position, const crdt::ListValue& value) {
+    const int64_t n = position.digit(0).n;
+    out.Zigzag(static_cast<int64_t>(static_cast<uint64_t>(n) - static_cast<uint64_t>(previous)));
+    out.Varint(position.id().seq - op.first_dot.seq);
+    out.Bytes(value.value);
+    previous = n;
+  });
+}
+
 void PutPayload(Kind kind, const crdt::KeyOp& op, Out& out) {
   const crdt::Key& delta = op.delta;
   switch (kind) {
@@ -299,6 +336,9 @@ void PutPayload(Kind kind, const crdt::KeyOp& op, Out& out) {
     }
     case kSAdd:
       PutSetAdds(op, out);
+      return;
+    case kListPush:
+      PutListPush(op, out);
       return;
     case kZAdd: {
       delta.rest()->zset().ForEachMember([&](std::string_view name, const crdt::ScoreCell& cell) {
@@ -431,6 +471,33 @@ Result<crdt::Key> GetSetAdds(In& in, const Header& h) {
   return crdt::Key::OfSet({}, std::move(set));
 }
 
+Result<crdt::Key> GetListPush(In& in, const Header& h) {
+  const uint64_t count = in.Varint();
+  if (!in.ok() || count != h.dot_count) {
+    return Corrupt("list push: element count is not the op's dot count");
+  }
+  // One-digit elements in position order, each with one own dot: added as state transfer adds
+  // them, the list equals the mutator's delta (elements compare, not their chunking).
+  crdt::List list;
+  std::vector<bool> used(count, false);
+  uint64_t n = 0;
+  for (uint64_t i = 0; i < count; ++i) {
+    n += static_cast<uint64_t>(in.Zigzag());
+    const uint64_t index = in.Varint();
+    const std::string_view value = in.Bytes();
+    if (!in.ok() || index >= count || used[index]) {
+      return Corrupt("list push: truncated, or dots not the op's own");
+    }
+    used[index] = true;
+    const Dot id{h.origin, h.first_seq + index};
+    if (!list.AppendForDecode(crdt::ListPosition(crdt::ListDigit{static_cast<int64_t>(n), id}),
+                              crdt::ListValue{std::string(value), h.hlc, id})) {
+      return Corrupt("list push: elements not in position order");
+    }
+  }
+  return crdt::Key::OfList({}, std::move(list));
+}
+
 Result<crdt::Key> GetPayload(Kind kind, In& in, const Header& h) {
   const Dot first{h.origin, h.first_seq};
   switch (kind) {
@@ -454,6 +521,8 @@ Result<crdt::Key> GetPayload(Kind kind, In& in, const Header& h) {
     }
     case kSAdd:
       return GetSetAdds(in, h);
+    case kListPush:
+      return GetListPush(in, h);
     case kZAdd: {
       auto member = GetText(in);
       const uint64_t bits = in.Fixed64();
@@ -500,7 +569,7 @@ Result<void> GetBody(In& in, const Header& h, size_t body_bytes, OpRecord& out) 
       (tag & ~(kKindMask | kHasContext | kHasPolicies)) != 0) {
     return Corrupt("op body header malformed");
   }
-  if (kind != kGeneric && kind != kSAdd && h.dot_count != 1) {
+  if (kind != kGeneric && kind != kSAdd && kind != kListPush && h.dot_count != 1) {
     return Corrupt("op kind takes one dot");
   }
   crdt::KeyOp& op = out.op;

@@ -1,7 +1,7 @@
-// The in-place local writes (SADD, HSET, ZADD mutating the key and building the op directly)
-// against the generic delta-join path, their reference: random histories on twin replicas, one
-// writing in place where it can and one always generic, must leave identical keys, identical
-// shard contexts, identical dot sources and identical ops after every step.
+// The in-place local writes (SADD, HSET, ZADD, list pushes and pops mutating the key and building
+// the op directly) against the generic delta-join path, their reference: random histories on twin
+// replicas, one writing in place where it can and one always generic, must leave identical keys,
+// identical shard contexts, identical dot sources and identical ops after every step.
 #include <catch2/catch.hpp>
 #include <functional>
 
@@ -37,7 +37,31 @@ WriteFn RandomWrite(Rng& rng, int64_t now_ms) {
   const int64_t at = rng.Chance(1, 4) ? 0 : now_ms + rng.Range(1, 20);
   const bool keep = rng.Chance(1, 4);
   const int64_t by = rng.Range(-3, 3);
-  switch (rng.Uniform(20)) {
+  const ListEnd end = rng.Chance(1, 2) ? ListEnd::kHead : ListEnd::kTail;
+  const size_t pops = rng.Range(1, 2);
+  switch (rng.Uniform(24)) {
+    case 20:
+    case 21:
+      return [=](Key& k, const Writer& w, DotContext& c) {
+        return Take(k.LEdit({}, end, {value, name}, w, c));
+      };
+    case 22:
+    case 23:
+      // LPOP/RPOP of one or two (all of a short list), or LMOVE within the key.
+      return [=](Key& k, const Writer& w, DotContext& c) -> std::optional<KeyOp> {
+        const size_t size = k.TypeAt(w.now_ms) == ObjectType::kList ? k.list().Size() : 0;
+        if (size == 0) {
+          return std::nullopt;
+        }
+        const size_t n = std::min(pops, size);
+        std::vector<size_t> indexes;
+        for (size_t i = 0; i < n; ++i) {
+          indexes.push_back(end == ListEnd::kHead ? i : size - n + i);
+        }
+        const std::vector<std::string> moved =
+            keep ? std::vector<std::string>{value} : std::vector<std::string>{};
+        return Take(k.LEdit(indexes, end, moved, w, c));
+      };
     case 0:
     case 1:
     case 2:

@@ -25,12 +25,14 @@
 // positions are strictly increasing along the list.
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/functional/function_ref.h"
 #include "lattice/crdt/boxed.h"
 #include "lattice/crdt/causal.h"
@@ -83,14 +85,21 @@ struct ListValue {
 
 enum class ListEnd : uint8_t { kHead, kTail };
 
-// Storage: the elements in position order, in chunks of at most about kChunkBytes of encoded
-// elements (as Valkey's quicklist holds listpacks). Inside a chunk every element is coded against
-// the one before it: the last digit's integer, the identity's sequence and the HLC as zigzag
-// varint deltas, the replica as a one-byte index into the list's replica table, then the value's
-// length and bytes; digits before the last and a value written by LSET (its own dot) follow a
-// flag. Consecutive pushes from one region cost about 5 bytes besides the value. Each chunk also
-// keeps its first and last positions decoded, so an append needs no decoding and a lookup by
-// position is a binary search over chunks and one chunk decode.
+// Storage: the elements in position order, in chunks of at most kChunkBytes of coded elements
+// (as Valkey's quicklist holds listpacks; a list of one chunk is its listpack). Inside a chunk
+// every element is coded against the one before it (the first against zero): one varint holding
+// the replica (an index into the list's replica table) and four flags, the last digit's integer
+// as a zigzag delta, the identity's sequence and the HLC as zigzag deltas unless they are the
+// previous element's + 1 and equal to it, the value's length and bytes, and a back length (the
+// element's size as a varint read backwards, as a listpack entry's). Digits before the last and
+// a value written by LSET (its own dot) follow a flag. Consecutive pushes from one region cost
+// about 4 bytes besides the value.
+//
+// The deltas are invertible, so the list keeps the integers of its last element and reads the
+// last element, and the one before it, through the back lengths in O(1); the first element of a
+// chunk is coded against zero and read at once. So a push or pop at either end codes one or two
+// elements and moves the chunk's bytes, never decodes a chunk; only a write in the middle decodes
+// and recodes its chunk. Chunk buffers are allocated to the allocator's size classes.
 class List {
  public:
   static constexpr size_t kChunkBytes = 2048;
@@ -158,29 +167,70 @@ class List {
 
  private:
   struct Element;  // one decoded element (list.cc)
+  // The integers an element is coded against: the previous element's (zero at a chunk's start).
+  // Unsigned, so the deltas wrap instead of overflowing.
+  struct Base {
+    uint64_t n = 0;
+    uint64_t seq = 0;
+    uint64_t hlc = 0;
+  };
+  // A run of coded elements in a buffer allocated to a size class.
   struct Chunk {
-    std::string bytes;
+    Chunk() = default;
+    Chunk(const Chunk& other) { *this = other; }
+    Chunk& operator=(const Chunk& other);
+    Chunk(Chunk&&) noexcept = default;
+    Chunk& operator=(Chunk&&) noexcept = default;
+
+    std::string_view bytes() const { return {data.get(), size}; }
+    void Append(std::string_view more);
+    // Replaces bytes [0, length) by `with`.
+    void ReplaceFront(size_t length, std::string_view with);
+    void Truncate(size_t new_size);
+
+    std::unique_ptr<char[]> data;
+    uint32_t size = 0;
+    uint32_t capacity = 0;
     uint32_t count = 0;
-    ListPosition first;
-    ListPosition last;
-    uint64_t last_hlc = 0;
+
+   private:
+    void Reallocate(size_t capacity);
   };
 
+  // Codes `element` against `previous` (with its back length) at the end of `out`.
+  void Code(const Element& element, const Base& previous, std::string& out);
   void Decode(const Chunk& chunk, std::vector<Element>& out) const;
   // Codes `elements` (in order) into chunks and puts them in place of chunks_[at, at + replace).
   void Splice(size_t at, size_t replace, const std::vector<Element>& elements);
-  // Appends one element after every element (position greater than the last).
-  void Append(const Element& element);
+  // Adds one element before every element / after every element.
+  void PushFront(const Element& element);
+  void PushBack(const Element& element);
+  // Removes the first / the last element (the list is not empty).
+  void PopFront();
+  void PopBack();
+  // The first / last element (the list is not empty), in O(1).
+  Element First() const;
+  Element Last() const;
+  // The first element of chunk `c`, and its last (O(1) for the last chunk, else a decode).
+  Element FirstOf(size_t c) const;
+  Element LastOf(size_t c) const;
+  // Removes the element at `position`, if held (O(1) at the ends).
+  void RemoveAt(const ListPosition& position);
+  // Joins one element of a delta (O(1) before or after every element).
+  void JoinElement(const Element& element, const DotContext& mine);
   // The chunk that holds (or would hold) `position`.
   size_t ChunkFor(const ListPosition& position) const;
   // (chunk, offset in it) of the element at `index` (< Size()).
   std::pair<size_t, size_t> Locate(size_t index) const;
   std::vector<Element> Elements() const;
   uint64_t ReplicaIndex(ReplicaId replica);
+  // Sets tail_ from the last chunk (a decode of it).
+  void ResetTail();
 
-  std::vector<ReplicaId> replicas_;  // the replicas named by the chunks, by index
-  std::vector<Chunk> chunks_;
+  absl::InlinedVector<Chunk, 1> chunks_;
+  absl::InlinedVector<ReplicaId, 1> replicas_;  // the replicas named by the chunks, by index
   size_t size_ = 0;
+  Base tail_;  // the last element's integers
 };
 
 }  // namespace lattice::crdt

@@ -22,9 +22,9 @@
 
 namespace lattice::repl {
 
-// 2: compact op encoding (docs/replication-wire.md), Heartbeat.connected. A peer speaking
-// another version is refused in the Hello.
-inline constexpr uint32_t kProtocolVersion = 2;
+// 2: compact op encoding (docs/replication-wire.md), Heartbeat.connected. 3: the list push op
+// kind. A peer speaking another version is refused in the Hello.
+inline constexpr uint32_t kProtocolVersion = 3;
 
 // One op as shipped: where it applies (db, key), what it is, and what it depended on.
 struct OpRecord {
