@@ -10,6 +10,7 @@
 #include "store/keyspace.h"
 #include "store/replication.h"
 #include "util/allocator.h"
+#include "lattice/common/numbers.h"
 #include "util/ascii.h"
 
 namespace lattice::server {
