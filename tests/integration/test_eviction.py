@@ -332,7 +332,7 @@ class AccessTracking(unittest.TestCase):
         for _ in range(10):
             self.client.get("k")
         self.assertEqual(self.client.object("freq", "k"), 15)
-        with self.assertRaisesRegex(redis.ResponseError, "An LRU maxmemory policy is not selected"):
+        with self.assertRaisesRegex(redis.ResponseError, "An LFU maxmemory policy is selected, idle time"):
             self.client.object("idletime", "k")
         # With the default log factor the counter grows slower than the accesses.
         self.client.config_set("lfu-log-factor", "10")

@@ -554,9 +554,8 @@ void CmdObjectIdleTime(CommandContext& ctx, ArgList args) {
   const Evictor& evictor = ctx.server.evictor();
   if (evictor.lfu()) {
     ctx.reply.Error(
-        "ERR An LRU maxmemory policy is not selected, no access time tracked. Please note that "
-        "when switching between policies at runtime LRU and LFU data will take some time to "
-        "adjust.");
+        "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when "
+        "switching between policies at runtime LRU and LFU data will take some time to adjust.");
     return;
   }
   ctx.reply.Integer(static_cast<int64_t>(evictor.IdleMs(*found.stored(), ctx.now_ms) / 1000));
