@@ -4,13 +4,13 @@
 #include <cmath>
 #include <limits>
 
+#include "lattice/common/numbers.h"
 #include "resp/errors.h"
 #include "server/scripting/script_engine.h"
 #include "server/server.h"
 #include "store/keyspace.h"
 #include "store/replication.h"
 #include "util/allocator.h"
-#include "lattice/common/numbers.h"
 #include "util/ascii.h"
 
 namespace lattice::server {
@@ -327,8 +327,7 @@ void Server::NotifyEvicted(int db, std::string_view key) {
   (void)db, (void)key;
 }
 
-bool Server::AdmitUnderMaxmemory(const Command& command, ReplyBuilder& reply) {
-  const int64_t now_ms = clock_.NowMs();
+bool Server::AdmitUnderMaxmemory(const Command& command, int64_t now_ms, ReplyBuilder& reply) {
   StoredKey::SetNewAccessStamp(evictor_->NewKeyStamp(now_ms));
   if (evictor_->settings().maxmemory == 0) return true;
   const Command& top = command.parent != nullptr ? *command.parent : command;

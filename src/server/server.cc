@@ -554,7 +554,8 @@ void Server::ExecuteOne(ClientState& client, ArgList args, ReplyBuilder& reply) 
     RecordError(std::string_view(*out).substr(reply_start));
     return;
   }
-  if (!AdmitUnderMaxmemory(*command, reply)) {
+  const int64_t now_ms = clock_.NowMs();
+  if (!AdmitUnderMaxmemory(*command, now_ms, reply)) {
     ++command->stats.rejected_calls;
     client.multi_dirty = client.multi_dirty || client.in_multi;
     RecordError(std::string_view(*out).substr(reply_start));
@@ -567,7 +568,7 @@ void Server::ExecuteOne(ClientState& client, ArgList args, ReplyBuilder& reply) 
   }
   client.last_command = command->full_name;
   const int64_t start_us = clock_.MonotonicUs();
-  CommandContext ctx(*this, client, reply, *command, clock_.NowMs());
+  CommandContext ctx(*this, client, reply, *command, now_ms);
   command->spec.handler(ctx, args);
   CommandStats& cmd_stats = command->stats;
   ++cmd_stats.calls;
