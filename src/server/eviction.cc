@@ -327,7 +327,8 @@ void Server::NotifyEvicted(int db, std::string_view key) {
   (void)db, (void)key;
 }
 
-bool Server::AdmitUnderMaxmemory(const Command& command, int64_t now_ms, ReplyBuilder& reply) {
+bool Server::AdmitUnderMaxmemory(const Command& command, ReplyBuilder& reply) {
+  const int64_t now_ms = clock_.NowMs();
   StoredKey::SetNewAccessStamp(evictor_->NewKeyStamp(now_ms));
   if (evictor_->settings().maxmemory == 0) return true;
   const Command& top = command.parent != nullptr ? *command.parent : command;

@@ -554,8 +554,7 @@ void Server::ExecuteOne(ClientState& client, ArgList args, ReplyBuilder& reply) 
     RecordError(std::string_view(*out).substr(reply_start));
     return;
   }
-  const int64_t now_ms = clock_.NowMs();
-  if (!AdmitUnderMaxmemory(*command, now_ms, reply)) {
+  if (!AdmitUnderMaxmemory(*command, reply)) {
     ++command->stats.rejected_calls;
     client.multi_dirty = client.multi_dirty || client.in_multi;
     RecordError(std::string_view(*out).substr(reply_start));
@@ -568,7 +567,7 @@ void Server::ExecuteOne(ClientState& client, ArgList args, ReplyBuilder& reply) 
   }
   client.last_command = command->full_name;
   const int64_t start_us = clock_.MonotonicUs();
-  CommandContext ctx(*this, client, reply, *command, now_ms);
+  CommandContext ctx(*this, client, reply, *command, clock_.NowMs());
   command->spec.handler(ctx, args);
   CommandStats& cmd_stats = command->stats;
   ++cmd_stats.calls;

@@ -265,7 +265,7 @@ class Server final : public KeyspaceObserver {
   // before each command (false: it replied -OOM).
   UsedMemoryEstimate used_memory_;
   std::unique_ptr<Evictor> evictor_;
-  bool AdmitUnderMaxmemory(const Command& command, int64_t now_ms, ReplyBuilder& reply);
+  bool AdmitUnderMaxmemory(const Command& command, ReplyBuilder& reply);
   void ConfigureEviction();
 };
 
