@@ -554,7 +554,10 @@ void Server::ExecuteOne(ClientState& client, ArgList args, ReplyBuilder& reply) 
     RecordError(std::string_view(*out).substr(reply_start));
     return;
   }
-  if (!AdmitUnderMaxmemory(*command, reply)) {
+  // Over maxmemory, MULTI queues nothing (Valkey: queuing may grow without bound).
+  if (!AdmitUnderMaxmemory(*command, reply) ||
+      (client.in_multi && !RunsInsideMulti(*command) && OutOfMemory() &&
+       (reply.Error(errors::kOom), true))) {
     ++command->stats.rejected_calls;
     client.multi_dirty = client.multi_dirty || client.in_multi;
     RecordError(std::string_view(*out).substr(reply_start));
