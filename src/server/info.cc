@@ -174,13 +174,13 @@ void MemorySection(Server& server, Lines& out) {
   Add(out, "total_system_memory_human", HumanBytes(system));
   Add(out, "mem_clients_normal", m.client_buffers);
   Add(out, "mem_clients_slaves", "0");
-  Add(out, "mem_not_counted_for_evict", "0");
+  Add(out, "mem_not_counted_for_evict", server.evictor().NotCounted());
   Add(out, "lazyfree_pending_objects", "0");
   Add(out, "lazyfreed_objects", "0");
   Add(out, "active_defrag_running", "0");
   Add(out, "maxmemory", server.config().maxmemory());
   Add(out, "maxmemory_human", HumanBytes(server.config().maxmemory()));
-  Add(out, "maxmemory_policy", "noeviction");
+  Add(out, "maxmemory_policy", EvictionPolicyName(server.evictor().settings().policy));
   Add(out, "allocator_allocated", heap.allocated);
   Add(out, "allocator_active", heap.active);
   Add(out, "allocator_resident", heap.resident);
@@ -277,7 +277,7 @@ void StatsSection(Server& server, Lines& out) {
   Add(out, "expired_fields", stats.expired_fields);
   Add(out, "expired_stale_perc", "0.00");
   Add(out, "expired_time_cap_reached_count", "0");
-  Add(out, "evicted_keys", "0");
+  Add(out, "evicted_keys", server.evictor().evicted_keys());
   Add(out, "evicted_clients", "0");
   Add(out, "total_eviction_exceeded_time", "0");
   Add(out, "current_eviction_exceeded_time", "0");

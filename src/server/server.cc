@@ -146,6 +146,7 @@ Server::Server(Config config, const Clock& clock, ReplicaId replica,
   RegisterPersistenceFamily(registry_);
   RegisterMonitorFamily(registry_);
   scripting_ = std::make_unique<ScriptEngine>(*this);
+  ConfigureEviction();
   keyspace_.AddObserver(this);
   if (!config_.requirepass().empty()) acl_.SetDefaultPassword(config_.requirepass());
   // CONFIG SET applies at once (the node's own hook, if it installs one, calls this too).
@@ -198,6 +199,8 @@ void Server::ApplyConfig(std::string_view name) {
     keyspace_.conflicts().set_capacity(static_cast<size_t>(config_.crdt_conflicts_max_len()));
   } else if (name == "crdt-conflicts-log-rate") {
     keyspace_.conflicts().set_log_rate(config_.crdt_conflicts_log_rate());
+  } else if (name.starts_with("maxmemory") || name.starts_with("lfu-")) {
+    ConfigureEviction();
   } else if (name.starts_with("slowlog-") || name.starts_with("commandlog-") ||
              name.starts_with("latency-")) {
     ApplyObservabilityConfig();
@@ -232,6 +235,7 @@ Result<KeyRef> CommandContext::Read(std::string_view key, crdt::ObjectType type)
   Result<KeyRef> found = keyspace().FindTyped(db(), key, type, now_ms);
   const bool missing = found.ok() && *found == nullptr;  // a wrong type is a hit
   ++(missing ? server.stats().keyspace_misses : server.stats().keyspace_hits);
+  if (found.ok() && *found != nullptr) server.evictor().Touch(*(*found).stored(), now_ms);
   return found;
 }
 
@@ -363,6 +367,13 @@ void Server::HoldPaused(ClientState& client, ReplyBuilder& reply) {
 
 void Server::OnLocalOp(int db, std::string_view key, const crdt::KeyOp& op) {
   TouchKey(db, key);
+  if (execute_depth_ > 0) {  // a command's write is an access (LRU/LFU), but not a creation
+    const int64_t now_ms = clock_.NowMs();
+    const KeyRef written = keyspace_.Find(db, key, now_ms);
+    if (written && written.stored()->access() != StoredKey::new_access_stamp()) {
+      evictor_->Touch(*written.stored(), now_ms);
+    }
+  }
   blocking_.OnKey(db, key);
   if (flushing_) return;
   if (notifier_.enabled()) notifier_.OnLocal(db, key, op, keyspace_, clock_.NowMs());
@@ -417,6 +428,7 @@ void Server::ResetStats() {
   const uint64_t connections = stats_.total_connections_received;
   stats_ = ServerStats{};
   stats_.total_connections_received = connections;
+  evictor_->ResetStats();
   for (const Command* command : registry_.AllWithSubcommands()) {
     command->stats = CommandStats{};
   }
@@ -449,7 +461,13 @@ void Server::Cron() {
   stats_.expired_fields = keyspace_.stats().expired_fields;
   metrics_.Sample(clock_.NowMs(), {stats_.total_commands_processed, stats_.total_net_input_bytes,
                                    stats_.total_net_output_bytes});
-  metrics_.ObserveMemory(util::AllocatedBytes());
+  const uint64_t allocated = util::AllocatedBytes();
+  used_memory_.Refresh(allocated);
+  StoredKey::SetNewAccessStamp(evictor_->NewKeyStamp(clock_.NowMs()));  // for peers' new keys
+  metrics_.ObserveMemory(allocated);
+  if (evictor_->settings().maxmemory != 0) {  // goes on where a command's time budget stopped
+    evictor_->Perform(clock_.NowMs(), [this] { return clock_.MonotonicUs(); });
+  }
   blocking_.ExpireDue(clock_.NowMs());  // the network layer's timers come first; a backstop
   persistence_.Cron(clock_.NowMs());
 }
@@ -587,6 +605,15 @@ void Server::ExecuteOne(ClientState& client, ArgList args, ReplyBuilder& reply) 
   }
   if (RefuseInSubscribedMode(client, *command, reply)) {
     ++command->stats.rejected_calls;
+    RecordError(std::string_view(*out).substr(reply_start));
+    return;
+  }
+  // Over maxmemory, MULTI queues nothing (Valkey: queuing may grow without bound).
+  if (!AdmitUnderMaxmemory(*command, reply) ||
+      (client.in_multi && !RunsInsideMulti(*command) && OutOfMemory() &&
+       (reply.Error(errors::kOom), true))) {
+    ++command->stats.rejected_calls;
+    client.multi_dirty = client.multi_dirty || client.in_multi;
     RecordError(std::string_view(*out).substr(reply_start));
     return;
   }

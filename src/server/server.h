@@ -27,6 +27,7 @@
 #include "server/client_state.h"
 #include "server/command.h"
 #include "server/config.h"
+#include "server/eviction.h"
 #include "server/info_metrics.h"
 #include "server/latency.h"
 #include "server/monitor.h"
@@ -133,6 +134,12 @@ class Server final : public KeyspaceObserver {
   // Keys some client WATCHes (INFO total_watched_keys).
   size_t watched_keys() const { return watchers_.size(); }
   void ResetStats();  // CONFIG RESETSTAT
+  // maxmemory and eviction (server/eviction.h); OutOfMemory: the last check found memory over
+  // the limit with nothing to evict (denyoom commands get -OOM).
+  Evictor& evictor() { return *evictor_; }
+  bool OutOfMemory() const { return evictor_->out_of_memory(); }
+  // The `evicted` keyspace event of one evicted key (a hook for keyspace notifications).
+  void NotifyEvicted(int db, std::string_view key);
   // Applies a configuration value that takes effect at once (the network layer calls it after
   // CONFIG SET changes `name`; the constructor applies them all).
   void ApplyConfig(std::string_view name);
@@ -284,6 +291,12 @@ class Server final : public KeyspaceObserver {
   bool executing_multi_ = false;           // inside EXEC: ACL LOG context "multi"
   Cluster* cluster_ = nullptr;
   std::unique_ptr<ScriptEngine> scripting_;
+  // Eviction (eviction.cc): used memory between allocator reads, the evictor, and the check
+  // before each command (false: it replied -OOM).
+  UsedMemoryEstimate used_memory_;
+  std::unique_ptr<Evictor> evictor_;
+  bool AdmitUnderMaxmemory(const Command& command, ReplyBuilder& reply);
+  void ConfigureEviction();
 };
 
 // Registration functions of the command families (one per file, at its bottom).

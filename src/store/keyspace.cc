@@ -1274,6 +1274,52 @@ std::string Keyspace::RandomKey(int db, int64_t now_ms, Rng& rng) const {
   return "";  // only expired keys left
 }
 
+void Keyspace::SampleKeys(
+    int db, bool volatile_only, size_t count, int64_t now_ms, Rng& rng,
+    const std::function<void(std::string_view key, KeyRef ref)>& visit) const {
+  const Db& d = *dbs_[db];
+  if (count == 0 || d.size == 0) return;
+  const auto offer = [&](const StoredKey& stored) {
+    const KeyRef ref = RefOf(stored);
+    if (ref.TypeAt(now_ms) == crdt::ObjectType::kNone) return;
+    visit(stored.name(), ref);
+    --count;
+  };
+  if (volatile_only) {
+    // A random expiry time between the first and the last, then the keys that follow it.
+    if (d.expiry_index.empty()) return;
+    const int64_t first = d.expiry_index.begin()->first;
+    const int64_t last = d.expiry_index.rbegin()->first;
+    const auto span = static_cast<uint64_t>(last - first) + 1;
+    auto it = d.expiry_index.lower_bound({first + static_cast<int64_t>(rng.Uniform(span)), ""});
+    for (size_t seen = 0; seen < d.expiry_index.size() && count > 0; ++seen, ++it) {
+      if (it == d.expiry_index.end()) it = d.expiry_index.begin();
+      const Table* table = TableFor(db, it->second);
+      if (table == nullptr) continue;
+      if (auto found = table->find(it->second); found != table->end()) offer(**found);
+    }
+    return;
+  }
+  // A random slot and position; the visit goes on through the following slots, once around
+  // (the first slot's entries before the position come last).
+  const uint64_t first_slot = rng.Uniform(kSlotCount);
+  size_t head = 0;  // entries of the first slot left for the end
+  for (uint64_t step = 0; step <= kSlotCount && count > 0; ++step) {
+    const uint64_t slot = (first_slot + step) % kSlotCount;
+    const Table* table = d.at(slot);
+    if (table == nullptr || table->empty() || hidden_slots_[slot]) continue;
+    auto it = table->begin();
+    size_t limit = table->size();
+    if (step == 0) {
+      head = static_cast<size_t>(rng.Uniform(table->size()));
+      std::advance(it, static_cast<std::ptrdiff_t>(head));
+    } else if (step == kSlotCount) {
+      limit = head;
+    }
+    for (size_t i = 0; it != table->end() && i < limit && count > 0; ++it, ++i) offer(**it);
+  }
+}
+
 size_t Keyspace::ActiveExpireCycle(int64_t now_ms, size_t max_keys) {
   BeginChange();
   size_t visited = 0;

@@ -333,6 +333,14 @@ class Keyspace {
   // where the last call stopped; entries left with nothing are dropped. Returns keys visited.
   size_t CompactSome(const crdt::VersionVector& stable, size_t max_keys);
 
+  // ---- eviction sampling (server/eviction.h) ---------------------------------------------------
+  // Calls `visit` with up to `count` keys of `db` taken from a random place, as Valkey's
+  // dictGetSomeKeys (a random slot and position, then the keys that follow it; not uniform):
+  // from every key, or from the keys with an expiry when `volatile_only`. Keys that read as
+  // missing (expired, metadata only) are skipped. Reads only; `visit` must not write.
+  void SampleKeys(int db, bool volatile_only, size_t count, int64_t now_ms, Rng& rng,
+                  const std::function<void(std::string_view key, KeyRef ref)>& visit) const;
+
   // ---- expiry ------------------------------------------------------------------------------
   // Reclaims keys and hash fields whose time has passed, at most `max_keys` keys per call
   // (bounded work per tick). Returns the number of keys visited.

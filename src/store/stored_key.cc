@@ -11,6 +11,8 @@
 
 namespace lattice::server {
 
+thread_local uint32_t StoredKey::new_access_stamp_ = 0;
+
 std::optional<uint64_t> ReplicaIndex::Pack(crdt::Dot dot) {
   if (dot.seq > kSeqMask || !dot.valid()) {
     return std::nullopt;
@@ -52,6 +54,7 @@ StoredKey* StoredKey::Allocate(std::string_view name, size_t value_size, bool fu
   }
   auto* stored = new (memory) StoredKey();
   stored->lens_ = full ? kFullFlag : 0;
+  stored->access_ = new_access_stamp_;
   stored->SetLengths(name.size(), value_size, is_long);
   if (!name.empty()) {
     std::memcpy(stored->bytes(), name.data(), name.size());

@@ -5,8 +5,9 @@
 //
 // - compact string: a plain single-writer string (one live SET entry, nothing concurrent, no
 //   counter state, no expiry, no other type): a 20-byte header (HLC, packed dot, lengths)
-//   followed by the key bytes and the value bytes. The dot is packed as a 16-bit index into the
-//   keyspace's ReplicaIndex and a 48-bit sequence number.
+//   followed by the key bytes and the value bytes.
+//   (Every form's header also holds a 4-byte access word for LRU/LFU eviction: 24 bytes.) The dot
+//   is packed as a 16-bit index into the keyspace's ReplicaIndex and a 48-bit sequence number.
 // - compact collection: a small hash, set or sorted set whose elements are each one plain entry
 //   (store/compact_collection.h): the header holds the creation entry's HLC and packed dot, and
 //   the value bytes are the packed elements.
@@ -61,8 +62,9 @@ class ReplicaIndex {
   absl::flat_hash_map<ReplicaId, uint16_t> index_;  // every id but ids_[0]
 };
 
-// Packed to 4-byte alignment: a 20-byte header, so a 12-byte key with a 16-byte value is one
-// 48-byte allocation (jemalloc's size classes go 48, 56, 64).
+// Packed to 4-byte alignment: a 24-byte header (20 bytes of state and the 4-byte access word),
+// so a 12-byte key with a 16-byte value is one 52-byte request (jemalloc's 64-byte class: its
+// classes go 32, 48, 64, 80 on x86-64; without the access word it was exactly 48).
 #pragma pack(push, 4)
 class StoredKey {
  public:
@@ -108,6 +110,16 @@ class StoredKey {
   crdt::Key& full() { return *full_; }
   const crdt::Key& full() const { return *full_; }
 
+  // The access word of every form (Valkey's 24-bit robj->lru): the LRU clock of the last access,
+  // or under an LFU policy the minutes of the last decrement (16 bits) and the logarithmic
+  // counter (8 bits). The server reads and updates it (server/eviction.h); it is no part of the
+  // CRDT state, so a read may update it through a const handle. A new allocation (a new key, or
+  // the keyspace re-encoding one) starts at the stamp the server set last (SetNewAccessStamp).
+  uint32_t access() const { return access_; }
+  void set_access(uint32_t access) const { access_ = access; }
+  static void SetNewAccessStamp(uint32_t stamp) { new_access_stamp_ = stamp; }
+  static uint32_t new_access_stamp() { return new_access_stamp_; }
+
  private:
   // lens_: bit 31 marks the full form, bit 29 the compact collection, bit 28 the compact
   // counter. Short lengths (name < 4096 and value < 64 KiB, the common case) sit in bits 0-27:
@@ -151,9 +163,11 @@ class StoredKey {
   };
   uint64_t dot_ = 0;
   uint32_t lens_ = 0;
+  mutable uint32_t access_ = 0;
+  static thread_local uint32_t new_access_stamp_;
 };
 #pragma pack(pop)
-static_assert(sizeof(StoredKey) == 20);
+static_assert(sizeof(StoredKey) == 24);
 
 using StoredKeyPtr = std::unique_ptr<StoredKey, StoredKey::Deleter>;
 

@@ -59,6 +59,25 @@ uint64_t ThreadAllocatedBytes() {
   return mallctl("thread.allocated", &value, &length, nullptr, 0) == 0 ? value : 0;
 }
 
+int64_t ThreadNetAllocated() {
+  // The counters' addresses are per thread and fixed: look them up once.
+  struct Counters {
+    uint64_t* allocated = nullptr;
+    uint64_t* deallocated = nullptr;
+    Counters() {
+      size_t length = sizeof(allocated);
+      if (mallctl("thread.allocatedp", &allocated, &length, nullptr, 0) != 0) allocated = nullptr;
+      length = sizeof(deallocated);
+      if (mallctl("thread.deallocatedp", &deallocated, &length, nullptr, 0) != 0) {
+        deallocated = nullptr;
+      }
+    }
+  };
+  static thread_local const Counters counters;
+  if (counters.allocated == nullptr || counters.deallocated == nullptr) return 0;
+  return static_cast<int64_t>(*counters.allocated - *counters.deallocated);
+}
+
 bool PurgeAllocator() {
   // MALLCTL_ARENAS_ALL (4096) names every arena at once.
   return mallctl("arena.4096.purge", nullptr, nullptr, nullptr, 0) == 0;
@@ -83,6 +102,11 @@ std::string AllocatorReport() { return "Stats not supported for the current allo
 uint64_t ThreadAllocatedBytes() {
   const struct mallinfo2 info = mallinfo2();
   return info.uordblks + info.hblkhd;
+}
+
+int64_t ThreadNetAllocated() {
+  const struct mallinfo2 info = mallinfo2();
+  return static_cast<int64_t>(info.uordblks + info.hblkhd);
 }
 
 bool PurgeAllocator() {

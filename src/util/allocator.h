@@ -38,6 +38,13 @@ std::string AllocatorReport();
 // what the call allocated (MEMORY USAGE measures a copy of a key's state this way).
 uint64_t ThreadAllocatedBytes();
 
+// The calling thread's net allocation (bytes allocated minus bytes freed over its life; jemalloc:
+// read through the thread.allocatedp/deallocatedp counters without a lock or an epoch refresh,
+// so cheap enough for every command; libc: the heap's current total). Between two reads on one
+// thread the difference is what that thread's work changed in allocated memory: maxmemory
+// enforcement (server/eviction.h) adds it to the last full figure.
+int64_t ThreadNetAllocated();
+
 // The usable size of a live allocation (malloc_usable_size: the size class it occupies).
 size_t UsableSize(const void* pointer);
 

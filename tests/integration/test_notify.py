@@ -179,6 +179,28 @@ class NotifyLocalTest(unittest.TestCase):
                                ("__keyevent@0__:set", "fresh"),
                                ("__keyevent@0__:new", "not-notified")])
 
+    def test_eviction_raises_evicted_not_del(self):
+        """maxmemory eviction: `evicted` for each key it removes, and no `del` for its delete."""
+        self.client.config_set("notify-keyspace-events", "Eeg$")  # $: the end marker's SET
+        try:
+            self.client.config_set("maxmemory-policy", "allkeys-random")
+            self.client.config_set("maxmemory", str(4 << 20))
+            pipe = self.client.pipeline(transaction=False)
+            for i in range(8000):
+                pipe.set("evict:%d" % i, "v" * 1000)
+            pipe.execute()
+        finally:
+            self.client.config_set("maxmemory", "0")
+            self.client.config_set("maxmemory-policy", "noeviction")
+        evicted = int(self.client.info("stats")["evicted_keys"])
+        self.assertGreater(evicted, 0)
+        got = self.events()
+        keys = [key for channel, key in got if channel == "__keyevent@0__:evicted"]
+        self.assertEqual(len(keys), evicted)
+        self.assertTrue(all(key.startswith("evict:") for key in keys), keys[:5])
+        self.assertNotIn("__keyevent@0__:del", {channel for channel, _ in got})
+        self.client.flushall()
+
     def test_flushall_raises_no_event(self):
         self.client.set("x", "1")
         self.client.flushall()

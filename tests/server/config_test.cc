@@ -368,9 +368,10 @@ TEST_CASE("config: not-applicable directives are accepted and noticed once", "[c
   CHECK(Get1(config, "hash-max-listpack-entries") == "256");
   CHECK(Get1(config, "io-threads") == "4");
   REQUIRE(Args(config, {"--activerehashing", "no", "--io-threads", "2"}).ok());
-  REQUIRE(SetPairs(config, {{"hash-max-listpack-entries", "64"}, {"lfu-log-factor", "3"}}).ok());
+  REQUIRE(SetPairs(config, {{"hash-max-listpack-entries", "64"}, {"lazyfree-lazy-eviction", "no"}})
+              .ok());
   CHECK(config.TakeNotApplicableNotices() ==
-        std::vector<std::string>{"activerehashing", "lfu-log-factor"});
+        std::vector<std::string>{"activerehashing", "lazyfree-lazy-eviction"});
   CHECK(config.TakeNotApplicableNotices().empty());
   CHECK(Get1(config, "activerehashing") == "no");
 }

@@ -420,7 +420,9 @@ TEST_CASE("OBJECT REFCOUNT, IDLETIME, FREQ and HELP", "[generic]") {
         0);
   CHECK(t.Run({"config", "set", "maxmemory-policy", "allkeys-lfu"}) == "OK");
   CHECK(t.Run({"object", "freq", "big"}) == "0");
-  CHECK(t.Run({"object", "idletime", "big"}).rfind("(error) ERR An LRU maxmemory policy", 0) == 0);
+  CHECK(t.Run({"object", "idletime", "big"})
+            .rfind("(error) ERR An LFU maxmemory policy is selected, idle time not tracked", 0) ==
+        0);
   CHECK(t.RunValue({"object", "help"}).elements.size() == 15);
   CHECK(t.Run({"object", "foo", "k"}) == "(error) ERR unknown subcommand 'foo'. Try OBJECT HELP.");
   CHECK(t.Run({"object"}) == "(error) ERR wrong number of arguments for 'object' command");

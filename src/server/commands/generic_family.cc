@@ -52,8 +52,8 @@ void CmdDel(CommandContext& ctx, ArgList args) {
   ctx.reply.Integer(removed);
 }
 
-// EXISTS and TOUCH: a key named twice counts twice (Valkey's rule). TOUCH has no access time
-// to update here (no LRU/LFU eviction), so it only counts.
+// EXISTS and TOUCH: a key named twice counts twice (Valkey's rule). Reading a key updates its
+// access time (Server's CommandContext::Read), which is what TOUCH is for.
 void CmdExists(CommandContext& ctx, ArgList args) {
   int64_t count = 0;
   for (size_t i = 1; i < args.size(); ++i) {
@@ -543,40 +543,39 @@ void CmdObjectRefCount(CommandContext& ctx, ArgList args) {
   ctx.reply.Integer(shared ? std::numeric_limits<int>::max() : 1);
 }
 
-bool LfuPolicy(const Config& config) {
-  return config.maxmemory_policy().find("lfu") != std::string::npos;
-}
-
-// No access times are kept (no LRU eviction): every key reports idle time 0.
-// As Valkey, a missing key answers null before the policy is checked.
+// OBJECT IDLETIME and FREQ read the key's access word without touching it (Valkey's
+// LOOKUP_NOTOUCH); as Valkey, a missing key answers null before the policy is checked.
 void CmdObjectIdleTime(CommandContext& ctx, ArgList args) {
-  if (*ctx.Read(args[2]) == nullptr) {
+  KeyRef found = *ctx.Peek(args[2]);
+  if (found == nullptr) {
     ctx.reply.Null();
     return;
   }
-  if (LfuPolicy(ctx.server.config())) {
+  const Evictor& evictor = ctx.server.evictor();
+  if (evictor.lfu()) {
     ctx.reply.Error(
-        "ERR An LRU maxmemory policy is not selected, no access time tracked. Please note that "
-        "when switching between policies at runtime LRU and LFU data will take some time to "
-        "adjust.");
+        "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when "
+        "switching between policies at runtime LRU and LFU data will take some time to adjust.");
     return;
   }
-  ctx.reply.Integer(0);
+  ctx.reply.Integer(static_cast<int64_t>(evictor.IdleMs(*found.stored(), ctx.now_ms) / 1000));
 }
 
 void CmdObjectFreq(CommandContext& ctx, ArgList args) {
-  if (*ctx.Read(args[2]) == nullptr) {
+  KeyRef found = *ctx.Peek(args[2]);
+  if (found == nullptr) {
     ctx.reply.Null();
     return;
   }
-  if (!LfuPolicy(ctx.server.config())) {
+  const Evictor& evictor = ctx.server.evictor();
+  if (!evictor.lfu()) {
     ctx.reply.Error(
         "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note "
         "that when switching between policies at runtime LRU and LFU data will take some time "
         "to adjust.");
     return;
   }
-  ctx.reply.Integer(0);
+  ctx.reply.Integer(evictor.Frequency(*found.stored(), ctx.now_ms));
 }
 
 void CmdObjectHelp(CommandContext& ctx, ArgList /*args*/) {

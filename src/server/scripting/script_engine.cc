@@ -404,7 +404,14 @@ void ScriptEngine::Eval(CommandContext& ctx, ArgList args, bool by_sha, bool rea
 void ScriptEngine::RunScript(CommandContext& ctx, ArgList command, const std::string& name,
                              const ScriptFlags& flags, ArgList keys, ArgList argv, bool read_only,
                              bool function) {
+  // A script that declared flags and may write is refused up front when over maxmemory, unless
+  // it allows OOM (Valkey's scriptFlagsToCmdFlags: it counts as denyoom).
+  if (flags.shebang && !flags.no_writes && !flags.allow_oom && server_.OutOfMemory()) {
+    ctx.reply.Error(errors::kOom);
+    return;
+  }
   Run run;
+  run.allow_oom = flags.shebang && (flags.allow_oom || flags.no_writes);
   const ClientState& caller = ctx.client;
   run.caller = &ctx.client;
   run.client.id = caller.id;

@@ -259,6 +259,7 @@ struct ScriptEngine::Run {
   int slot = -1;  // cluster mode: the slot of the first key the script declared or touched
   Protocol protocol = Protocol::kResp2;  // redis.setresp()
   bool wrote = false;
+  bool allow_oom = false;  // Valkey's rule: a script without flags may not start writing when OOM
   bool timed_out = false;
   bool killed = false;
   int64_t start_us = 0;
