@@ -82,6 +82,12 @@ void DotContext::Add(Dot dot) {
 }
 
 void DotContext::Join(const DotContext& other) {
+  if (other.vector_.entries().empty() && other.cloud_.size() <= 4) {
+    // An op's context (its own dot and the few it observed): Add extends the vector in place,
+    // where an insert into the cloud and a Compact would allocate a node and free it again.
+    for (const Dot& dot : other.cloud_) Add(dot);
+    return;
+  }
   vector_.Join(other.vector_);
   for (const Dot& dot : other.cloud_) {
     if (!vector_.Contains(dot)) {

@@ -10,8 +10,8 @@
 // delta's and leaves every other element and key-level cell as it was: what this does directly.
 // A string cell takes Register::JoinSimple. Anything else returns false, untouched.
 #include <algorithm>
-#include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "lattice/crdt/key.h"
 
 namespace lattice::crdt {
@@ -21,8 +21,11 @@ namespace {
 // Listing more context dots than this is not a common op: the join decides.
 constexpr uint64_t kMaxExtras = 64;
 
+// The few dots of one op (held inline: no allocation per op).
+using Dots = absl::InlinedVector<Dot, 4>;
+
 // The dots the op's context covers besides its own, sorted and distinct; false if too many.
-bool ListExtras(const KeyOp& op, std::vector<Dot>& out) {
+bool ListExtras(const KeyOp& op, Dots& out) {
   auto own = [&](Dot dot) {
     return dot.replica == op.first_dot.replica && dot.seq >= op.first_dot.seq &&
            dot.seq - op.first_dot.seq < op.dot_count;
@@ -47,7 +50,7 @@ bool ListExtras(const KeyOp& op, std::vector<Dot>& out) {
 }
 
 template <typename Cell>
-bool HoldsAny(const Cell& cell, const std::vector<Dot>& dots) {
+bool HoldsAny(const Cell& cell, const Dots& dots) {
   bool any = false;
   cell.ForEachDot([&](Dot dot) { any = any || std::binary_search(dots.begin(), dots.end(), dot); });
   return any;
@@ -83,14 +86,14 @@ bool Key::ApplyInPlace(const KeyOp& op, DotContext& shard) {
   for (uint64_t i = 0; i < op.dot_count; ++i) {
     if (shard.Contains(Dot{op.first_dot.replica, op.first_dot.seq + i})) return false;
   }
-  std::vector<Dot> extras;
+  Dots extras;
   if (!ListExtras(op, extras)) {
     return false;
   }
   // Every element the delta writes: plain on both sides, observed whole; its old dots collected.
   static const KeyRest kNone{};
   const KeyRest& state = r != nullptr ? *r : kNone;
-  std::vector<Dot> observed;
+  Dots observed;
   bool plain = true;
   auto observe = [&](Dot dot) {
     plain = plain && op.context.Contains(dot);

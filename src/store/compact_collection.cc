@@ -109,6 +109,39 @@ void CompactWriter::Add(const CompactElement& element) {
   }
 }
 
+CompactEdit::CompactEdit(std::string_view blob, uint64_t created_hlc, uint64_t created_dot)
+    : blob_(blob), type_(CompactType(blob)), created_hlc_(created_hlc), created_dot_(created_dot) {
+  elements_.reserve(CompactLimits::kMaxCompactEntries);
+  starts_.reserve(CompactLimits::kMaxCompactEntries + 1);
+  CompactReader reader(blob, created_hlc, created_dot);
+  for (CompactElement element; reader.Next(element, &starts_.emplace_back());) {
+    elements_.push_back(element);
+  }
+  starts_.back() = blob.size();  // the end, where appends go
+  kept_ = elements_.size();
+}
+
+std::vector<CompactElement>::iterator CompactEdit::Find(std::string_view name) {
+  return std::find_if(elements_.begin(), elements_.end(),
+                      [&](const CompactElement& e) { return e.name == name; });
+}
+
+void CompactEdit::Remove(std::vector<CompactElement>::iterator element) {
+  kept_ = std::min(kept_, static_cast<size_t>(element - elements_.begin()));
+  elements_.erase(element);
+}
+
+std::string CompactEdit::Blob() const {
+  std::string blob;
+  blob.reserve(blob_.size() + (elements_.size() - kept_) * 24);
+  blob.append(blob_.substr(0, starts_[kept_]));
+  const bool first = kept_ == 0;
+  CompactWriter out(blob, type_, first ? created_hlc_ : elements_[kept_ - 1].hlc,
+                    first ? created_dot_ : elements_[kept_ - 1].packed_dot);
+  for (size_t i = kept_; i < elements_.size(); ++i) out.Add(elements_[i]);
+  return blob;
+}
+
 bool CompactCandidate(const crdt::Key& key, const CompactLimits& limits) {
   const crdt::KeyRest* rest = key.rest();
   if (rest == nullptr || !key.string().empty() || rest->has_list() ||  // lists: never compact

@@ -21,6 +21,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "lattice/crdt/key.h"
 #include "store/stored_key.h"
@@ -83,6 +84,30 @@ class CompactWriter {
   crdt::ObjectType type_;
   uint64_t hlc_;
   uint64_t dot_;
+};
+
+// An edit of one compact collection in place (Keyspace::WriteCompact, a local write, and
+// Keyspace::ApplyCompactCollection, a peer's op): its elements read out, some removed (Remove)
+// and new ones appended (Append), then the new blob (Blob): the elements before the first one
+// removed keep their bytes, the rest are re-encoded (each is delta-coded against the one before).
+class CompactEdit {
+ public:
+  CompactEdit(std::string_view blob, uint64_t created_hlc, uint64_t created_dot);
+  std::vector<CompactElement>& elements() { return elements_; }
+  // The element named `name`, or elements().end().
+  std::vector<CompactElement>::iterator Find(std::string_view name);
+  void Remove(std::vector<CompactElement>::iterator element);
+  void Append(const CompactElement& element) { elements_.push_back(element); }
+  std::string Blob() const;
+
+ private:
+  std::string_view blob_;
+  crdt::ObjectType type_;
+  uint64_t created_hlc_;
+  uint64_t created_dot_;
+  std::vector<CompactElement> elements_;
+  std::vector<size_t> starts_;  // each element's offset in the blob, then the blob's end
+  size_t kept_;                 // elements before the first one removed keep their bytes
 };
 
 // A collection in compact form: the creation entry's HLC and packed dot, and the blob.

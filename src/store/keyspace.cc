@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <limits>
+#include <span>
 
 #include "absl/container/flat_hash_set.h"
 #include "lattice/common/assert.h"
@@ -648,20 +649,9 @@ bool Keyspace::WriteCompact(int db, std::string_view key, Entry entry, crdt::Obj
                             const std::vector<CompactElement>& edits, int64_t now_ms) {
   const StoredKey& stored = **entry.it;
   const CompactLimits& limits = compact_limits(type);
-  std::vector<CompactElement> elements;
-  std::vector<size_t> starts;  // each element's offset in the blob
-  elements.reserve(CompactLimits::kMaxCompactEntries);
-  starts.reserve(CompactLimits::kMaxCompactEntries);
-  CompactReader reader(stored.value(), stored.hlc(), stored.packed_dot());
-  for (CompactElement element; reader.Next(element, &starts.emplace_back());) {
-    elements.push_back(element);
-  }
-  starts.back() = stored.value().size();  // the end, where appends go
-  size_t kept = elements.size();          // elements before the first one replaced keep their bytes
-  auto find = [&](std::string_view name) {
-    return std::find_if(elements.begin(), elements.end(),
-                        [&](const CompactElement& e) { return e.name == name; });
-  };
+  CompactEdit edit_blob(stored.value(), stored.hlc(), stored.packed_dot());
+  std::vector<CompactElement>& elements = edit_blob.elements();
+  auto find = [&](std::string_view name) { return edit_blob.Find(name); };
   size_t count = elements.size();
   for (size_t i = 0; i < edits.size(); ++i) {
     const CompactElement& edit = edits[i];
@@ -691,17 +681,17 @@ bool Keyspace::WriteCompact(int db, std::string_view key, Entry entry, crdt::Obj
       const crdt::Dot observed = replicas_.Unpack(found->packed_dot);
       context_.Add(observed);
       op.context.Add(observed);
-      kept = std::min(kept, static_cast<size_t>(found - elements.begin()));
-      elements.erase(found);
+      edit_blob.Remove(found);
     }
     const crdt::Dot dot = dots_.Next();
     const std::optional<uint64_t> packed = replicas_.Pack(dot);
     LATTICE_ASSERT_MSG(packed.has_value(), "this replica's sequence outgrew 48 bits");
     context_.Add(dot);
     op.context.Add(dot);
-    CompactElement& added = elements.emplace_back(edit);
+    CompactElement added = edit;
     added.hlc = writer.hlc;
     added.packed_dot = *packed;
+    edit_blob.Append(added);
     const std::string name(edit.name);
     if (type == crdt::ObjectType::kHash) {
       hash.Put(name, crdt::StringCell::OfEntry({std::string(edit.value), writer.hlc, dot}));
@@ -715,14 +705,8 @@ bool Keyspace::WriteCompact(int db, std::string_view key, Entry entry, crdt::Obj
   op.delta = type == crdt::ObjectType::kHash  ? crdt::Key::OfHash({}, std::move(hash))
              : type == crdt::ObjectType::kSet ? crdt::Key::OfSet({}, std::move(set))
                                               : crdt::Key::OfZSet({}, std::move(zset));
-  // The replaced elements move to the end; the elements from the first replaced one on are
-  // re-encoded (each is delta-coded against the one before), the bytes before it are kept.
-  std::string blob;
-  blob.reserve(stored.value().size() + edits.size() * 24);
-  blob.append(stored.value().substr(0, starts[kept]));
-  CompactWriter out(blob, type, kept == 0 ? stored.hlc() : elements[kept - 1].hlc,
-                    kept == 0 ? stored.packed_dot() : elements[kept - 1].packed_dot);
-  for (size_t i = kept; i < elements.size(); ++i) out.Add(elements[i]);
+  // The replaced elements move to the end.
+  const std::string blob = edit_blob.Blob();
   auto& slot = const_cast<StoredKeyPtr&>(*entry.it);
   if (!slot->AssignInPlace(blob, slot->hlc(), slot->packed_dot())) {
     slot.reset(StoredKey::NewCollection(key, blob, slot->hlc(), slot->packed_dot()));
@@ -895,6 +879,11 @@ void Keyspace::ApplyRemote(int db, std::string_view key, const crdt::KeyOp& op) 
   Table* table = TableFor(db, key, /*create=*/true);
   auto it = table->find(key);
   if (it == table->end()) {
+    if (ApplyToMissing(db, *table, key, op)) {
+      ++stats_.remote_in_place;
+      for (KeyspaceObserver* observer : observers_) observer->OnRemoteOp(db, key, op);
+      return;
+    }
     it = table->emplace(StoredKey::NewFull(key, crdt::Key())).first;
     ++dbs_[db]->size;
   }
@@ -922,40 +911,200 @@ void Keyspace::ApplyRemote(int db, std::string_view key, const crdt::KeyOp& op) 
   for (KeyspaceObserver* observer : observers_) observer->OnRemoteOp(db, key, op);
 }
 
-// The direct apply paths (docs/replication.md, "Applying an op"): a SET that observed a compact
-// string's one entry is assigned in place; a full key takes Key::ApplyInPlace. Either gives the
-// state and context ApplyRemote's join would, and records no conflict: the op observed every dot
-// of what it replaces, so no local write was concurrent with it. Compact collections and counters,
-// the system db and ops under non-default policies take the join.
-bool Keyspace::ApplyDirect(int db, Table& table, Table::iterator it, const crdt::KeyOp& op) {
-  // Compact collections and compact counters take the join (it expands them, Settle packs them
-  // again); a compact string and a full key have direct paths.
-  if (!direct_apply_ || db == system_db() || (*it)->collection() || (*it)->counter() ||
-      !(op.policies == crdt::Policies{})) {
+namespace {
+
+bool OwnDot(const crdt::KeyOp& op, crdt::Dot dot) {
+  return dot.replica == op.first_dot.replica && dot.seq >= op.first_dot.seq &&
+         dot.seq - op.first_dot.seq < op.dot_count;
+}
+
+// Whether the op's context is exactly its own dots and `observed` (distinct dots, none of them
+// the op's own): then the join removes what holds `observed` and nothing else.
+bool ContextIsOwnAnd(const crdt::KeyOp& op, std::span<const crdt::Dot> observed) {
+  uint64_t size = op.context.cloud().size();
+  for (const auto& [replica, seq] : op.context.vector().entries()) size += seq;
+  if (size != op.dot_count + observed.size()) {
     return false;
   }
-  if ((*it)->compact_string()) {
+  for (uint64_t i = 0; i < op.dot_count; ++i) {
+    if (!op.context.Contains({op.first_dot.replica, op.first_dot.seq + i})) return false;
+  }
+  return std::all_of(observed.begin(), observed.end(),
+                     [&](crdt::Dot dot) { return !OwnDot(op, dot) && op.context.Contains(dot); });
+}
+
+}  // namespace
+
+// The direct apply paths (docs/replication.md, "Applying an op"). Each gives the state and
+// context ApplyRemote's join would, and records no conflict: the op observed every dot of what
+// it replaces, so no local write was concurrent with it. The system db and ops under non-default
+// policies take the join.
+bool Keyspace::DirectAllowed(int db, const crdt::KeyOp& op) const {
+  return direct_apply_ && db != system_db() && op.policies == crdt::Policies{};
+}
+
+// A missing key and a SET or a counter increment: the join leaves the delta's one entry (the
+// shard has not seen its dot), which Settle would store compact: stored compact at once.
+bool Keyspace::ApplyToMissing(int db, Table& table, std::string_view key, const crdt::KeyOp& op) {
+  if (!DirectAllowed(db, op) || op.dot_count != 1) {
+    return false;
+  }
+  StoredKey* created = nullptr;
+  if (op.delta.PlainString()) {
+    const crdt::RegisterEntry<std::string>& head = *op.delta.string().Winner();
+    const std::optional<uint64_t> packed = replicas_.Pack(head.dot);
+    if (!packed.has_value() || head.value.size() >= 0x80000000u || context_.Contains(head.dot)) {
+      return false;
+    }
+    created = StoredKey::NewCompact(key, head.value, head.hlc, *packed);
+  } else if (const crdt::IncEntry* inc = LoneCounter(op.delta)) {
+    const std::optional<uint64_t> packed = replicas_.Pack(inc->dot);
+    if (!packed.has_value() || context_.Contains(inc->dot)) {
+      return false;
+    }
+    created = StoredKey::NewCounter(key, inc->total, *packed);
+  } else {
+    return false;
+  }
+  table.emplace(created);
+  ++dbs_[db]->size;
+  context_.Join(op.context);
+  return true;
+}
+
+// A SET that observed a compact string's one entry is assigned in place, an increment that
+// observed a compact counter's latest increment (the same replica's chain) is stored in place, a
+// plain add or replace of elements in a compact collection rewrites its blob, and a full key
+// takes Key::ApplyInPlace.
+bool Keyspace::ApplyDirect(int db, Table& table, Table::iterator it, const crdt::KeyOp& op) {
+  if (!DirectAllowed(db, op)) {
+    return false;
+  }
+  auto& slot = const_cast<StoredKeyPtr&>(*it);
+  if (slot->collection()) {
+    return ApplyCompactCollection(it, op);
+  }
+  if (slot->counter()) {
+    const crdt::IncEntry* inc = LoneCounter(op.delta);
+    if (inc == nullptr || op.dot_count != 1 || inc->dot != op.first_dot) {
+      return false;
+    }
+    const crdt::Dot observed[] = {replicas_.Unpack(slot->packed_dot())};
+    const std::optional<uint64_t> packed = replicas_.Pack(inc->dot);
+    if (!packed.has_value() || observed[0].replica != inc->dot.replica ||
+        context_.Contains(inc->dot) || !ContextIsOwnAnd(op, observed)) {
+      return false;
+    }
+    slot->SetCounter(inc->total, *packed);
+    context_.Join(op.context);
+    return true;
+  }
+  if (slot->compact_string()) {
     if (!op.delta.PlainString() || op.dot_count != 1) {
       return false;
     }
     const crdt::RegisterEntry<std::string>& head = *op.delta.string().Winner();
     const std::optional<uint64_t> packed = replicas_.Pack(head.dot);
     if (!packed.has_value() || head.value.size() >= 0x80000000u || context_.Contains(head.dot) ||
-        !op.context.Contains(replicas_.Unpack((*it)->packed_dot()))) {
+        !op.context.Contains(replicas_.Unpack(slot->packed_dot()))) {
       return false;
     }
-    auto& slot = const_cast<StoredKeyPtr&>(*it);
     if (!slot->AssignInPlace(head.value, head.hlc, *packed)) {
       slot.reset(StoredKey::NewCompact(slot->name(), head.value, head.hlc, *packed));
     }
     context_.Join(op.context);
     return true;
   }
-  if (!(*it)->full().ApplyInPlace(op, context_)) {
+  crdt::Key& state = slot->full();
+  if (!state.ApplyInPlace(op, context_)) {
     return false;
   }
-  Reindex(db, (*it)->name(), **it);
+  if (op.delta.rest() != nullptr && state.rest()->expiry().empty()) {
+    // Plain elements added to (or replacing others in) a collection without an expiry: the key
+    // holds a live element, so it is not empty and has a type, and it has no expiry to index.
+    // What Settle would do then: leave the hidden keys, maybe turn compact.
+    Db& d = *dbs_[db];
+    if (!d.hidden.empty()) {
+      d.hidden.erase(Abs(slot->name()));
+    }
+    SettleCollection(db, it);
+    return true;
+  }
+  Reindex(db, slot->name(), *slot);
   Settle(db, table, it);
+  return true;
+}
+
+// A plain add or replace of elements in a compact collection of their type (HSET, SADD, ZADD,
+// each element with one own dot, each element it replaces observed): the join would drop the
+// replaced elements and keep the delta's (the shard has seen none of its dots), and Settle
+// would store the result compact if it fits the limits. Rewritten in place instead.
+bool Keyspace::ApplyCompactCollection(Table::iterator it, const crdt::KeyOp& op) {
+  auto& slot = const_cast<StoredKeyPtr&>(*it);
+  const crdt::ObjectType type = CompactType(slot->value());
+  const crdt::KeyRest* d = op.delta.rest();
+  if (d == nullptr || !op.delta.string().empty() || !d->expiry().empty() || d->has_list() ||
+      d->has_hash() != (type == crdt::ObjectType::kHash) ||
+      d->has_set() != (type == crdt::ObjectType::kSet) ||
+      d->has_zset() != (type == crdt::ObjectType::kZSet) || !d->hash_created().empty() ||
+      !d->set_created().empty() || !d->zset_created().empty() || !d->set().removes().empty() ||
+      !d->zset().removes().empty() || op.dot_count > CompactLimits::kMaxCompactEntries) {
+    return false;
+  }
+  const CompactLimits& limits = compact_limits(type);
+  CompactEdit edit(slot->value(), slot->hlc(), slot->packed_dot());
+  std::vector<crdt::Dot> observed;
+  std::vector<uint64_t> own;  // the delta's dots, as offsets from the op's first dot
+  auto put = [&](std::string_view name, CompactElement element, crdt::Dot dot) {
+    const std::optional<uint64_t> packed = replicas_.Pack(dot);
+    if (!packed.has_value() || !OwnDot(op, dot) || context_.Contains(dot) ||
+        name.size() > limits.max_value || element.value.size() > limits.max_value) {
+      return false;
+    }
+    if (auto found = edit.Find(name); found != edit.elements().end()) {
+      observed.push_back(replicas_.Unpack(found->packed_dot));
+      edit.Remove(found);
+    }
+    own.push_back(dot.seq - op.first_dot.seq);
+    element.name = name;
+    element.packed_dot = *packed;
+    edit.Append(element);
+    return true;
+  };
+  bool plain = true;
+  if (type == crdt::ObjectType::kHash) {
+    for (const auto& [name, field] : d->hash().fields()) {
+      const std::optional<crdt::EntryView> entry = field.Plain();
+      plain = plain && field.ttl() == nullptr && entry.has_value() &&
+              put(name, {.value = entry->value, .hlc = entry->hlc}, entry->dot);
+      if (!plain) break;
+    }
+  } else if (type == crdt::ObjectType::kSet) {
+    for (const auto& [name, dots] : d->set().adds()) {
+      plain = plain && dots.size() == 1 && put(name, {}, dots.dots()[0]);
+      if (!plain) break;
+    }
+  } else {
+    d->zset().ForEachMember([&](std::string_view name, const crdt::ScoreCell& cell) {
+      const crdt::RegisterEntry<double>* entry = cell.rest() == nullptr ? cell.Winner() : nullptr;
+      plain = plain && entry != nullptr &&
+              put(name, {.score = entry->value, .hlc = entry->hlc}, entry->dot);
+    });
+  }
+  // Every own dot held by exactly one element (nothing else in the delta holds one), the result
+  // within the limits, and the context exactly the own dots and the replaced elements' dots.
+  std::sort(own.begin(), own.end());
+  for (size_t i = 0; plain && i < own.size(); ++i) plain = own[i] == i;
+  if (!plain || own.size() != op.dot_count ||
+      edit.elements().size() > std::min(limits.max_entries, CompactLimits::kMaxCompactEntries) ||
+      !ContextIsOwnAnd(op, observed)) {
+    return false;
+  }
+  const std::string blob = edit.Blob();
+  if (!slot->AssignInPlace(blob, slot->hlc(), slot->packed_dot())) {
+    slot.reset(StoredKey::NewCollection(slot->name(), blob, slot->hlc(), slot->packed_dot()));
+  }
+  context_.Join(op.context);
   return true;
 }
 

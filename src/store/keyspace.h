@@ -402,6 +402,13 @@ class Keyspace {
   // ApplyRemote's direct paths for the entry at `it` (created empty if it was missing): false,
   // with nothing changed, when the op or the entry needs the join.
   bool ApplyDirect(int db, Table& table, Table::iterator it, const crdt::KeyOp& op);
+  // Whether the direct paths may run: not for the system db, nor under non-default policies.
+  bool DirectAllowed(int db, const crdt::KeyOp& op) const;
+  // ApplyRemote's direct path for a missing key: false, with nothing changed, if it needs the
+  // join.
+  bool ApplyToMissing(int db, Table& table, std::string_view key, const crdt::KeyOp& op);
+  // ApplyDirect for a compact collection.
+  bool ApplyCompactCollection(Table::iterator it, const crdt::KeyOp& op);
   void JoinWith(int db, std::string_view key, const crdt::Key& theirs,
                 const crdt::DotContext& theirs_context, bool imported);
   void Ship(int db, std::string_view key, const crdt::KeyOp& op);
