@@ -2,11 +2,26 @@
 docs/replication-wire.md): enough of it to play a hostile or impostor region in tests. Frames are
 <u32 length LE><u32 CRC32C LE><payload>; payloads are protobuf Envelopes, encoded here by hand
 (redis-py is all the test interpreter has)."""
+import os
+import re
 import socket
 import struct
 import time
 
-PROTOCOL_VERSION = 2
+
+def _protocol_version():
+    """kProtocolVersion as the server is built with it (read from its header, so a version bump
+    does not leave this speaker behind)."""
+    header = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "replication",
+                          "include", "lattice", "repl", "messages.h")
+    with open(header, encoding="utf-8") as f:
+        match = re.search(r"kProtocolVersion = (\d+);", f.read())
+    if match is None:
+        raise RuntimeError("kProtocolVersion not found in " + header)
+    return int(match.group(1))
+
+
+PROTOCOL_VERSION = _protocol_version()
 
 
 def _crc32c_table():
