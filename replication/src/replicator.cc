@@ -37,8 +37,6 @@ std::string_view EventKindName(EventKind kind) {
       return "snapshot_sent";
     case EventKind::kSnapshotInstalled:
       return "snapshot_installed";
-    case EventKind::kSnapshotSkipped:
-      return "snapshot_skipped";
     case EventKind::kLostOwnOps:
       return "lost_own_ops";
   }
@@ -139,7 +137,6 @@ void Replicator::MarkDown(Peer& peer) {
   peer.reported = {};
   peer.direct.reset();
   peer.snapshot_in_flight = false;
-  peer.snapshot_source.reset();  // a snapshot being taken for it starts over when it returns
   peer.incoming_number.reset();
   peer.incoming_chunks.clear();
   peer.incoming_count.reset();
@@ -320,10 +317,6 @@ void Replicator::OnAck(Peer& peer, const crdt::VersionVector& applied, bool is_a
     peer.last_ack.Join(applied);
   }
   const crdt::VersionVector before = peer.known;
-  if (!applied.LessOrEqual(peer.acked)) {
-    peer.acked_grew_ms = now_ms_;  // progress: a snapshot resend waits longer
-    peer.snapshot_resends = 0;
-  }
   peer.acked.Join(applied);
   peer.known.Join(applied);
   peer.reported.Join(applied);
@@ -387,7 +380,6 @@ void Replicator::Tick(int64_t now_ms) {
   for (auto& [id, peer] : peers_) {
     TickPeer(*peer);
   }
-  StepSnapshots();
   DropAcknowledged();
   Flush();
 }
@@ -426,11 +418,8 @@ void Replicator::TickPeer(Peer& peer) {
     peer.last_progress_ms = peer.last_rewind_ms = now_ms_;
     ++peer.resends;
   }
-  // A snapshot in flight is sent again only when the peer has not acknowledged it, nor made any
-  // other progress, for longer than installing one of its size takes (SnapshotResendAfterMs).
-  if (peer.stale && peer.snapshot_source == nullptr &&
-      (!peer.snapshot_in_flight || now_ms_ - std::max(peer.snapshot_sent_ms, peer.acked_grew_ms) >=
-                                       SnapshotResendAfterMs(peer))) {
+  if (peer.stale && (!peer.snapshot_in_flight ||
+                     now_ms_ - peer.snapshot_sent_ms >= 4 * config_.resend_timeout_ms)) {
     SendSnapshot(peer);
   }
 }
