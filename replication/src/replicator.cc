@@ -270,6 +270,13 @@ void Replicator::OnHello(Peer& peer, const Hello& hello) {
     return;
   }
   peer.region = hello.region;
+  // A Hello may report our ops up to what we issued, not only what we sent: a region seeded from
+  // a copy of our data (docs/operations.md) holds them without our having sent them, and from
+  // then on they count as sent. Acks and Heartbeats stay bounded by what was sent.
+  if (const uint64_t claimed = hello.applied.Get(config_.replica);
+      claimed > own_sent_ && claimed <= applied_.Get(config_.replica)) {
+    own_sent_ = claimed;
+  }
   if (std::string error = CheckReport(peer, hello.applied); !error.empty()) {
     Fail(peer, EventKind::kProtocolError, error);
     return;

@@ -86,6 +86,18 @@ TEST_CASE("acks: a Hello's vector is checked before anything of it is used", "[r
   CHECK(e.Acked(kPeerA) == 0);
 }
 
+TEST_CASE("acks: a Hello may hold our issued ops unsent (a region seeded from a copy of ours)",
+          "[repl][acks]") {
+  Engine e;
+  e.Local(2, /*flush=*/false);  // issued, never sent: a copy of the data dir carried them
+  Connect(e.rep, kPeerA, 1000, Vector({{kSelf, 2}}));
+  CHECK(e.observer.Count(EventKind::kProtocolError, kPeerA) == 0);
+  CHECK(e.Acked(kPeerA) == 2);
+  // Later reports are bounded by that claim and what was sent after it, as any peer's.
+  e.rep.OnMessage(kPeerA, Ack{Vector({{kSelf, 3}})}, 1001);
+  CHECK(e.Dropped(kPeerA, "reports our op 3"));
+}
+
 TEST_CASE("acks: ops recovered at start may have been sent before the restart", "[repl][acks]") {
   RecordingTransport transport;
   CountingApplier applier;
