@@ -17,24 +17,9 @@ from harness import ServerProcess, free_port, wait_until
 from differential import RespConnection
 
 
-class Conn:
-    """A raw connection parsing RESP2 and RESP3 (pushes marked) into Python values."""
-
-    def __init__(self, port):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-        self.buffer = b""
-
-    def _fill(self):
-        chunk = self.sock.recv(1 << 16)
-        if not chunk:
-            raise ConnectionError("closed")
-        self.buffer += chunk
-
-    def _line(self):
-        while b"\r\n" not in self.buffer:
-            self._fill()
-        line, self.buffer = self.buffer.split(b"\r\n", 1)
-        return line
+class Conn(RespConnection):
+    """A raw connection parsing RESP2 and RESP3 (pushes marked) into Python values (the socket
+    and line plumbing are RespConnection's)."""
 
     def value(self):
         line = self._line()
@@ -49,12 +34,7 @@ class Conn:
             return rest == b"t"
         if kind == b"$":
             size = int(rest)
-            if size < 0:
-                return None
-            while len(self.buffer) < size + 2:
-                self._fill()
-            data, self.buffer = self.buffer[:size], self.buffer[size + 2:]
-            return data
+            return None if size < 0 else self._exact(size)
         if kind in (b"*", b"~", b">"):
             count = int(rest)
             items = None if count < 0 else [self.value() for _ in range(count)]
@@ -73,11 +53,6 @@ class Conn:
                                             len(value[1]) == 2 and value[1][1] == marker.encode()):
                 return out
             out.append(value)
-
-
-def normalize(values):
-    """Lists whose order Valkey does not define (PUBSUB CHANNELS) are sorted."""
-    return values
 
 
 class PubSubDifferentialTest(unittest.TestCase):
@@ -140,7 +115,7 @@ class PubSubDifferentialTest(unittest.TestCase):
                     conn.step(["HELLO", "3"], "hello")
                 steps = []
                 for i, command in enumerate(self.SCRIPT):
-                    steps.append((command, normalize(conn.step(command, f"m{i}"))))
+                    steps.append((command, conn.step(command, f"m{i}")))
                 outputs.append(steps)
             finally:
                 conn.sock.close()

@@ -15,26 +15,14 @@ from differential import Differential, RespConnection
 from harness import ServerProcess, start_regions, wait_until
 
 
-class Resp3:
-    """A raw RESP3 connection that keeps push messages apart from replies."""
+class Resp3(RespConnection):
+    """A raw RESP3 connection that keeps push messages apart from replies (the socket and line
+    plumbing are RespConnection's)."""
 
     def __init__(self, port):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-        self.buffer = b""
+        super().__init__(port)
         self.pushes = []
         self.call("HELLO", "3")
-
-    def _fill(self):
-        chunk = self.sock.recv(1 << 16)
-        if not chunk:
-            raise ConnectionError("closed")
-        self.buffer += chunk
-
-    def _line(self):
-        while b"\r\n" not in self.buffer:
-            self._fill()
-        line, self.buffer = self.buffer.split(b"\r\n", 1)
-        return line
 
     def _value(self):
         line = self._line()
@@ -47,10 +35,7 @@ class Resp3:
             return None
         if kind == b"$":
             size = int(rest)
-            while len(self.buffer) < size + 2:
-                self._fill()
-            data, self.buffer = self.buffer[:size], self.buffer[size + 2:]
-            return data
+            return self._exact(size)
         if kind in (b"*", b"~", b">"):
             items = [self._value() for _ in range(int(rest))]
             return ("push", items) if kind == b">" else items
@@ -91,9 +76,6 @@ class Resp3:
         """True when no push arrives before a PING's reply (ordering on one connection)."""
         self.call("PING")
         return not self.pushes
-
-    def close(self):
-        self.sock.close()
 
 
 class TrackingAcrossRegionsTest(unittest.TestCase):
