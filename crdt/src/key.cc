@@ -123,6 +123,17 @@ ObjectType Key::Type() const {
   if (rest_.get() == nullptr) {  // only the string cell: what the general rule below gives
     return string_.Alive() ? ObjectType::kString : ObjectType::kNone;
   }
+  const KeyRest& parts = *rest_.get();
+  if (!string_.Alive() &&
+      parts.has_hash() + parts.has_set() + parts.has_zset() + parts.has_list() <= 1) {
+    // The usual collection key: one part and no live string. That part decides, as the rule
+    // below would with a single candidate, without weighing stamps.
+    if (parts.has_set()) return parts.set().AnyPresent() ? ObjectType::kSet : ObjectType::kNone;
+    if (parts.has_hash()) return parts.hash().AnyPresent() ? ObjectType::kHash : ObjectType::kNone;
+    if (parts.has_zset()) return parts.zset().Size() > 0 ? ObjectType::kZSet : ObjectType::kNone;
+    if (parts.has_list()) return parts.list().empty() ? ObjectType::kNone : ObjectType::kList;
+    return ObjectType::kNone;
+  }
   std::pair<Stamp, ObjectType> best{Stamp{}, ObjectType::kNone};
   ObjectType highest = ObjectType::kNone;
   bool fixed = false;
@@ -160,10 +171,14 @@ ObjectType Key::Type() const {
 }
 
 std::optional<int64_t> Key::ExpiryMs() const {
-  if (rest_.get() == nullptr || Type() == ObjectType::kNone) {
+  if (rest_.get() == nullptr) {
+    return std::nullopt;
+  }
+  const std::optional<int64_t> at = ExpiryAt(rest_.get()->expiry());
+  if (!at.has_value() || Type() == ObjectType::kNone) {
     return std::nullopt;  // an attribute left on a dead key is invisible
   }
-  return ExpiryAt(rest_.get()->expiry());
+  return at;
 }
 
 ObjectType Key::TypeAt(int64_t now_ms) const {

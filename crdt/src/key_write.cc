@@ -18,16 +18,28 @@ const KeyRest& KeyWrite::rest() const {
 
 namespace {
 
-// The items sorted and without repeats (a one-element or already sorted list is copied as is).
-std::vector<std::string> Distinct(const std::vector<std::string>& items) {
-  if (std::adjacent_find(items.begin(), items.end(), std::greater_equal<>()) == items.end()) {
-    return items;
+// The items sorted and without repeats, to iterate: the items themselves when they already are
+// (one element, or a sorted list), else a sorted copy without repeats. Returned as a prvalue
+// and never moved, so `items_` can point at `copy_`.
+class Distinct {
+ public:
+  explicit Distinct(const std::vector<std::string>& items) : items_(&items) {
+    if (std::adjacent_find(items.begin(), items.end(), std::greater_equal<>()) != items.end()) {
+      copy_ = items;
+      std::sort(copy_.begin(), copy_.end());
+      copy_.erase(std::unique(copy_.begin(), copy_.end()), copy_.end());
+      items_ = &copy_;
+    }
   }
-  std::vector<std::string> unique(items);
-  std::sort(unique.begin(), unique.end());
-  unique.erase(std::unique(unique.begin(), unique.end()), unique.end());
-  return unique;
-}
+  Distinct(const Distinct&) = delete;
+  Distinct& operator=(const Distinct&) = delete;
+  auto begin() const { return items_->begin(); }
+  auto end() const { return items_->end(); }
+
+ private:
+  const std::vector<std::string>* items_;
+  std::vector<std::string> copy_;
+};
 
 thread_local bool generic_writes = false;
 

@@ -7,7 +7,9 @@
 namespace lattice::crdt {
 
 bool OrSet::Contains(std::string_view member) const {
-  const std::string key(member);
+  // absl's btree over std::string looks up an absl::string_view (Debian's absl has its own
+  // string_view type) without building a string.
+  const absl::string_view key(member.data(), member.size());
   return adds_.contains(key) && (removes_.empty() || !removes_.contains(key));
 }
 
@@ -20,6 +22,9 @@ size_t OrSet::Size() const {
 }
 
 bool OrSet::AnyPresent() const {
+  if (removes_.empty()) {
+    return !adds_.empty();  // add-wins sets keep no remove tokens
+  }
   for (const auto& [member, dots] : adds_) {
     if (!removes_.contains(member)) {
       return true;  // the first member not removed: usually the first one

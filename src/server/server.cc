@@ -368,10 +368,9 @@ void Server::HoldPaused(ClientState& client, ReplyBuilder& reply) {
 void Server::OnLocalOp(int db, std::string_view key, const crdt::KeyOp& op) {
   TouchKey(db, key);
   if (execute_depth_ > 0) {  // a command's write is an access (LRU/LFU), but not a creation
-    const int64_t now_ms = clock_.NowMs();
-    const KeyRef written = keyspace_.Find(db, key, now_ms);
-    if (written && written.stored()->access() != StoredKey::new_access_stamp()) {
-      evictor_->Touch(*written.stored(), now_ms);
+    const StoredKey* written = keyspace_.Stored(db, key);
+    if (written != nullptr && written->access() != StoredKey::new_access_stamp()) {
+      evictor_->Touch(*written, clock_.NowMs());
     }
   }
   blocking_.OnKey(db, key);

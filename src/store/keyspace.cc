@@ -21,8 +21,8 @@ absl::string_view Abs(std::string_view s) { return absl::string_view(s.data(), s
 uint64_t CursorHash(std::string_view key) { return StableHash(key) >> (64 - kCursorHashBits); }
 
 bool HasFieldTtl(const crdt::Key& key) {
-  if (key.Type() != crdt::ObjectType::kHash && key.hash().empty()) {
-    return false;
+  if (key.hash().empty()) {
+    return false;  // (a key whose type is hash has fields)
   }
   for (const auto& [field, cell] : key.hash().fields()) {
     if (cell.ttl() != nullptr) {
@@ -142,16 +142,21 @@ const Keyspace::Table* Keyspace::TableFor(int db, std::string_view key) const {
   return dbs_[db]->at(KeySlot(key));
 }
 
-KeyRef Keyspace::Find(int db, std::string_view key, int64_t now_ms) const {
+const StoredKey* Keyspace::Stored(int db, std::string_view key) const {
   const Table* table = TableFor(db, key);
   if (table == nullptr) {
     return nullptr;
   }
   auto it = table->find(key);
-  if (it == table->end()) {
+  return it == table->end() ? nullptr : it->get();
+}
+
+KeyRef Keyspace::Find(int db, std::string_view key, int64_t now_ms) const {
+  const StoredKey* stored = Stored(db, key);
+  if (stored == nullptr) {
     return nullptr;
   }
-  const KeyRef found = RefOf(**it);
+  const KeyRef found = RefOf(*stored);
   if (found.TypeAt(now_ms) == crdt::ObjectType::kNone) {
     return nullptr;
   }
@@ -160,8 +165,16 @@ KeyRef Keyspace::Find(int db, std::string_view key, int64_t now_ms) const {
 
 Result<KeyRef> Keyspace::FindTyped(int db, std::string_view key, crdt::ObjectType type,
                                    int64_t now_ms) const {
-  const KeyRef found = Find(db, key, now_ms);
-  if (found != nullptr && type != crdt::ObjectType::kNone && found->TypeAt(now_ms) != type) {
+  const StoredKey* stored = Stored(db, key);
+  if (stored == nullptr) {
+    return KeyRef(nullptr);
+  }
+  const KeyRef found = RefOf(*stored);
+  const crdt::ObjectType held = found.TypeAt(now_ms);  // once: it weighs the key's parts
+  if (held == crdt::ObjectType::kNone) {
+    return KeyRef(nullptr);
+  }
+  if (type != crdt::ObjectType::kNone && held != type) {
     return Unexpected(ErrorCode::kWrongType);
   }
   return found;

@@ -161,6 +161,9 @@ class Keyspace {
   // It counts nothing; the server counts keyspace hits and misses (CommandContext::Read).
   Result<KeyRef> FindTyped(int db, std::string_view key, crdt::ObjectType type,
                            int64_t now_ms) const;
+  // The stored entry under `key`, whatever it holds (a write's observer touching the entry it
+  // just wrote: no type or expiry check); nullptr when there is none.
+  const StoredKey* Stored(int db, std::string_view key) const;
 
   // ---- writes -----------------------------------------------------------------------------
   // The write entry point: one local op on `key`. Opens it (as Open), calls

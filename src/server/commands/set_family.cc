@@ -89,8 +89,21 @@ Result<void> Write(CommandContext& ctx, std::string_view key, const Members& mem
   });
 }
 
+// Up to this many members are deduplicated by comparing each with those kept.
+constexpr size_t kFewMembers = 8;
+
 // The distinct members named in `args`, in first-seen order.
 Members Distinct(ArgList args) {
+  if (args.size() <= kFewMembers) {  // the usual SADD/SREM of one or a few members
+    Members distinct;
+    distinct.reserve(args.size());
+    for (std::string_view arg : args) {
+      if (std::find(distinct.begin(), distinct.end(), arg) == distinct.end()) {
+        distinct.emplace_back(arg);
+      }
+    }
+    return distinct;
+  }
   Members members(args.begin(), args.end());
   std::vector<size_t> order(members.size());
   std::iota(order.begin(), order.end(), 0);
