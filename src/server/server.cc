@@ -231,12 +231,25 @@ void Server::ApplyConfig(std::string_view name) {
 
 Keyspace& CommandContext::keyspace() { return server.keyspace(); }
 
-Result<KeyRef> CommandContext::Read(std::string_view key, crdt::ObjectType type) {
-  Result<KeyRef> found = keyspace().FindTyped(db(), key, type, now_ms);
+namespace {
+
+Result<KeyRef> CountedLookup(CommandContext& ctx, std::string_view key, crdt::ObjectType type) {
+  Result<KeyRef> found = ctx.keyspace().FindTyped(ctx.db(), key, type, ctx.now_ms);
   const bool missing = found.ok() && *found == nullptr;  // a wrong type is a hit
-  ++(missing ? server.stats().keyspace_misses : server.stats().keyspace_hits);
+  ++(missing ? ctx.server.stats().keyspace_misses : ctx.server.stats().keyspace_hits);
+  return found;
+}
+
+}  // namespace
+
+Result<KeyRef> CommandContext::Read(std::string_view key, crdt::ObjectType type) {
+  Result<KeyRef> found = CountedLookup(*this, key, type);
   if (found.ok() && *found != nullptr) server.evictor().Touch(*(*found).stored(), now_ms);
   return found;
+}
+
+Result<KeyRef> CommandContext::ReadNoTouch(std::string_view key) {
+  return CountedLookup(*this, key, crdt::ObjectType::kNone);
 }
 
 Result<KeyRef> CommandContext::Peek(std::string_view key, crdt::ObjectType type) {

@@ -82,6 +82,9 @@ class CommandContext {
   // Valkey's lookupKeyRead does (a key of another type counts as a hit). Lookups made to write
   // the key (Valkey's lookupKeyWrite) use Peek, which counts nothing.
   Result<KeyRef> Read(std::string_view key, crdt::ObjectType type = crdt::ObjectType::kNone);
+  // Read without touching the key's LRU/LFU word, as Valkey's LOOKUP_NOTOUCH lookups (EXISTS,
+  // TYPE, TTL and the other expiry reads).
+  Result<KeyRef> ReadNoTouch(std::string_view key);
   Result<KeyRef> Peek(std::string_view key, crdt::ObjectType type = crdt::ObjectType::kNone);
   // The write entry point (Keyspace::Write) on the client's db at this command's time.
   template <typename Mutate>

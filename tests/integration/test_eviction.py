@@ -343,6 +343,25 @@ class AccessTracking(unittest.TestCase):
         self.assertGreater(freq, 5)
         self.assertLess(freq, 200)
 
+    def test_exists_type_and_ttl_do_not_touch_the_key(self):
+        # Valkey looks these keys up with LOOKUP_NOTOUCH: they count a keyspace hit but leave the
+        # key's LRU/LFU word alone.
+        self.client.config_set("maxmemory-policy", "allkeys-lfu")
+        self.client.config_set("lfu-log-factor", "0")  # every touching access increments
+        self.client.set("k", "v")
+        self.assertEqual(self.client.object("freq", "k"), 5)
+        hits = int(self.client.info("stats")["keyspace_hits"])
+        for _ in range(3):
+            self.assertEqual(self.client.exists("k"), 1)
+            self.assertEqual(self.client.type("k"), "string")
+            self.assertEqual(self.client.ttl("k"), -1)
+            self.assertEqual(self.client.pttl("k"), -1)
+            self.assertEqual(self.client.expiretime("k"), -1)
+        self.assertEqual(self.client.object("freq", "k"), 5)
+        self.assertEqual(int(self.client.info("stats")["keyspace_hits"]), hits + 15)
+        self.client.get("k")
+        self.assertEqual(self.client.object("freq", "k"), 6)
+
     def test_memory_usage_and_redis_cli_hotkeys_and_memkeys(self):
         self.client.set("small", "x")
         self.client.set("large", "x" * 5000)

@@ -57,13 +57,13 @@ void CmdDel(CommandContext& ctx, ArgList args) {
 void CmdExists(CommandContext& ctx, ArgList args) {
   int64_t count = 0;
   for (size_t i = 1; i < args.size(); ++i) {
-    count += *ctx.Read(args[i]) != nullptr ? 1 : 0;
+    count += *ctx.ReadNoTouch(args[i]) != nullptr ? 1 : 0;
   }
   ctx.reply.Integer(count);
 }
 
 void CmdType(CommandContext& ctx, ArgList args) {
-  KeyRef found = *ctx.Read(args[1]);
+  KeyRef found = *ctx.ReadNoTouch(args[1]);
   ctx.reply.SimpleString(
       TypeName(found == nullptr ? crdt::ObjectType::kNone : found->TypeAt(ctx.now_ms)));
 }
@@ -382,7 +382,7 @@ void CmdPExpireAt(CommandContext& ctx, ArgList args) { ExpireGeneric(ctx, args, 
 
 // TTL (relative) or EXPIRETIME (absolute), in ms or rounded seconds: -2 missing, -1 no expiry.
 void TtlGeneric(CommandContext& ctx, ArgList args, bool output_ms, bool absolute) {
-  KeyRef found = *ctx.Read(args[1]);
+  KeyRef found = *ctx.ReadNoTouch(args[1]);
   if (found == nullptr) {
     ctx.reply.Integer(-2);
     return;
