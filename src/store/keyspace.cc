@@ -898,6 +898,7 @@ void Keyspace::ApplyRemote(int db, std::string_view key, const crdt::KeyOp& op) 
   const ConflictLog::Before before =
       judged ? ConflictLog::Capture(state.empty() ? nullptr : &state, remote)
              : ConflictLog::Before{};
+  const bool was_visible = state.Type() != crdt::ObjectType::kNone;
   state.Apply(op, context_);
   if (judged) {
     conflicts_.Record(db, key, before, remote, state, crdt::HlcPhysicalMs(hlc_.last()));
@@ -905,9 +906,15 @@ void Keyspace::ApplyRemote(int db, std::string_view key, const crdt::KeyOp& op) 
   if (DeltaHasFieldTtl(op)) {
     dbs_[db]->field_ttl_keys.emplace(std::string(key));
   }
+  // A remove that changed nothing visible (a peer's purge of garbage, docs/crdt.md
+  // "Compaction") raises no event and wakes no one.
+  const bool unseen = !was_visible && op.delta.empty() && state.Type() == crdt::ObjectType::kNone;
   Reindex(db, key, **it);
   Settle(db, *table, it);
   SystemChanged(db);
+  if (unseen) {
+    return;
+  }
   for (KeyspaceObserver* observer : observers_) observer->OnRemoteOp(db, key, op);
 }
 
