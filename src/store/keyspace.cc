@@ -1164,10 +1164,11 @@ void Keyspace::JoinWith(int db, std::string_view key, const crdt::Key& theirs,
 
 namespace {
 
-// Erasing never shrinks an absl table: one that holds a quarter of its capacity is rebuilt to fit.
+// Erasing never shrinks an absl table: one under a third full is rebuilt to fit (an empty one
+// frees its array). Per-slot tables are small, so the bound has no constant slack.
 template <typename T>
 void ShrinkIfSparse(T& table) {
-  if (table.capacity() > 4 * table.size() + 32) {
+  if (table.capacity() > 3 * table.size() + 2) {
     table.rehash(0);
   }
 }

@@ -30,8 +30,9 @@ class ChurnMemoryTest(unittest.TestCase):
         after = [used_memory(r) for r in self.regions]
         ring = [backlog_bytes(r) for r in self.regions]
         took, end = wait_back(self.regions, start, 0.10, timeout=90)
+        ring_end = [backlog_bytes(r) for r in self.regions]
         report = (f"start {start}, after churn {after}, op ring after churn {ring}, "
-                  f"after quiescence {end} ({took} s)")
+                  f"after quiescence {end} ({took} s), op ring then {ring_end}")
         print(report, flush=True)
         self.assertIsNotNone(took, f"used_memory did not return within 10%: {report}")
         for client in clients:
