@@ -253,6 +253,16 @@ void Key::Join(const Key& other, const DotContext& mine, const DotContext& their
 }
 
 void Key::Compact(const VersionVector& stable) {
+  // Compaction in place drops no dot and no offset (docs/crdt.md, "Compaction"): a dot dropped
+  // here but held elsewhere is missing from the context of this region's next write or remove
+  // (the regions diverge), a dropped tombstone changes the epoch this region's next increment
+  // starts from, and offsets pruned here could be read again by an increment still in flight
+  // to this region. What is garbage is removed by an op instead (Keyspace::CompactSome, PurgeOp
+  // below), so every region removes the same dots. The rules below ran before; they are kept as
+  // the mutation the simulator must catch.
+  if (!MutationInjected(Mutation::kCompactNarrowsDots)) {
+    return;
+  }
   string_.Compact(stable);
   if (KeyRest* rest = rest_.get()) {
     if (rest->has_hash()) rest->mutable_hash().Compact(stable);
@@ -290,6 +300,38 @@ void Key::Compact(const VersionVector& stable) {
     }
     NormalizeRest();
   }
+}
+
+std::optional<ReplicaId> Key::PurgeableBy(const VersionVector& stable) const {
+  if (empty() || Type() != ObjectType::kNone ||
+      (rest_.get() != nullptr && !rest_.get()->expiry().empty())) {
+    return std::nullopt;  // something visible, or a key-level expiry: not garbage
+  }
+  DotContext dots;
+  CollectDots(dots);
+  if (!AllStable(dots, stable)) {
+    return std::nullopt;  // an op concurrent with one of its dots may still arrive
+  }
+  // Nothing live: a DEL of it leaves nothing behind (no increment needs a tombstone).
+  DotSource scratch(kNoReplica);
+  WriteStamp stamp{&scratch, 0};
+  DotContext seen;
+  if (!RemoveAllDelta(false, stamp, seen).empty()) {
+    return std::nullopt;
+  }
+  // One region issues the purge: the writer of the greatest dot, by (seq, replica).
+  Dot greatest;
+  auto consider = [&](Dot dot) {
+    if (std::pair(dot.seq, dot.replica) > std::pair(greatest.seq, greatest.replica)) {
+      greatest = dot;
+    }
+  };
+  for (const auto& [replica, seq] : dots.vector().entries()) consider(Dot{replica, seq});
+  for (const Dot& dot : dots.cloud()) consider(dot);
+  if (!greatest.valid()) {
+    return std::nullopt;
+  }
+  return greatest.replica;
 }
 
 void Key::CollectDots(DotContext& out) const {

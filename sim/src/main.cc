@@ -143,12 +143,13 @@ bool RunSeed(const Args& args, uint64_t seed) {
   } else if (options.verbose || args.first == args.last) {
     std::printf(
         "seed %llu ok: %llu commands (%llu acknowledged), %llu chunks, %llu crashes, "
-        "%llu snapshots installed, %lld ms simulated\n",
+        "%llu snapshots installed, %llu purges, %lld ms simulated\n",
         static_cast<unsigned long long>(seed), static_cast<unsigned long long>(result.commands),
         static_cast<unsigned long long>(result.acknowledged),
         static_cast<unsigned long long>(result.messages),
         static_cast<unsigned long long>(result.crashes),
-        static_cast<unsigned long long>(result.snapshots), static_cast<long long>(result.sim_ms));
+        static_cast<unsigned long long>(result.snapshots),
+        static_cast<unsigned long long>(result.purges), static_cast<long long>(result.sim_ms));
   }
   std::fflush(stdout);
   return result.ok;

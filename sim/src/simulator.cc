@@ -30,7 +30,8 @@ const std::pair<const char*, Mutation> kMutationNames[] = {
     {"apply-without-deps", Mutation::kApplyWithoutDeps},
     {"non-commutative-join", Mutation::kNonCommutativeJoin},
     {"drop-last-op-on-restart", Mutation::kDropLastOpOnRestart},
-    {"hlc-no-tie-break", Mutation::kHlcNoTieBreak}};
+    {"hlc-no-tie-break", Mutation::kHlcNoTieBreak},
+    {"compact-narrows-dots", Mutation::kCompactNarrowsDots}};
 
 // Network, clock and disk conditions of this seed.
 void DrawConditions(World& world, uint32_t faults) {
@@ -454,6 +455,9 @@ SimResult RunSimulation(const SimOptions& options) {
   result.messages = world.messages;
   result.crashes = world.crashes;
   result.snapshots = world.snapshots;
+  for (int r = 0; r < world.size(); ++r) {
+    if (world.region(r).up()) result.purges += world.region(r).keyspace().stats().purged_keys;
+  }
   result.sim_ms = world.now_ms();
   if (world.failure().has_value()) {
     result.ok = false;

@@ -14,8 +14,8 @@ constexpr int kKeysPerFamily = 3;
 constexpr int kMembers = 5;
 
 const std::vector<std::string>& Families() {
-  static const std::vector<std::string> kFamilies = {"ctr", "reg", "oset", "str", "h",
-                                                     "s",   "z",   "mix",  "l"};
+  static const std::vector<std::string> kFamilies = {"ctr", "reg", "oset", "str", "h",  "s",
+                                                     "z",   "mix", "l",    "cc",  "ch", "cz"};
   return kFamilies;
 }
 
@@ -138,6 +138,28 @@ std::vector<std::string> Workload::RandomCommand(Rng& rng, const std::string& fa
     const std::string cmd = Pick(rng, {"INCR", "INCRBY", "DECRBY"});
     return cmd == "INCR" ? std::vector<std::string>{cmd, key}
                          : std::vector<std::string>{cmd, key, Num(rng, 1, 25)};
+  }
+  // Counter churn: increments then DEL (or a short TTL) of the same few names, so deleted
+  // counters are purged once stable (Keyspace::CompactSome) and written again, under every fault.
+  if (family == "cc") {
+    const uint64_t draw = rng.Uniform(10);
+    if (draw < 5) return {"INCRBY", key, Num(rng, -3, 9)};
+    if (draw < 8) return {"DEL", key};
+    return {"PEXPIRE", key, Num(rng, 50, 800)};
+  }
+  if (family == "ch") {
+    const std::string field = fmt::format("f{}", rng.Uniform(2));
+    const uint64_t draw = rng.Uniform(10);
+    if (draw < 5) return {"HINCRBY", key, field, Num(rng, -3, 9)};
+    if (draw < 8) return {"HDEL", key, field};
+    return {"DEL", key};
+  }
+  if (family == "cz") {
+    const std::string member = fmt::format("m{}", rng.Uniform(2));
+    const uint64_t draw = rng.Uniform(10);
+    if (draw < 5) return {"ZINCRBY", key, Pick(rng, {"1", "2.5", "-4"}), member};
+    if (draw < 8) return {"ZREM", key, member};
+    return {"DEL", key};
   }
   if (family == "reg") return {"SET", key, value};
   if (family == "oset") {

@@ -323,6 +323,7 @@ void ReplicationSection(Server& server, Lines& out) {
   Add(out, "crdt_stable", VectorText(status.stable));
   Add(out, "crdt_backlog_ops", status.backlog_ops);
   Add(out, "crdt_backlog_bytes", status.backlog_bytes);
+  Add(out, "crdt_purged_keys", server.keyspace().stats().purged_keys);  // docs/crdt.md
   Add(out, "crdt_buffered_ops", status.buffered_ops);
   size_t connected = 0;
   for (const repl::PeerStatus& peer : status.peers) {

@@ -294,6 +294,7 @@ void Notifier::BeginCommand(const Command& command, ArgList args, int db, const 
 void Notifier::OnLocal(int db, std::string_view key, const crdt::KeyOp& op,
                        const Keyspace& keyspace, int64_t now_ms) {
   if (!evicted_.empty() && Consumed(db, key)) return;
+  if (keyspace.reclaiming() == Keyspace::Reclaiming::kPurge) return;  // garbage: nothing visible
   Kind kind = Kind::kOp;
   if (keyspace.reclaiming() != Keyspace::Reclaiming::kNone) {
     kind =

@@ -911,6 +911,7 @@ void Keyspace::ApplyRemote(int db, std::string_view key, const crdt::KeyOp& op) 
   const ConflictLog::Before before =
       judged ? ConflictLog::Capture(state.empty() ? nullptr : &state, remote)
              : ConflictLog::Before{};
+  const bool was_visible = state.Type() != crdt::ObjectType::kNone;
   state.Apply(op, context_);
   if (judged) {
     conflicts_.Record(db, key, before, remote, state, crdt::HlcPhysicalMs(hlc_.last()));
@@ -918,9 +919,15 @@ void Keyspace::ApplyRemote(int db, std::string_view key, const crdt::KeyOp& op) 
   if (DeltaHasFieldTtl(op)) {
     dbs_[db]->field_ttl_keys.emplace(std::string(key));
   }
+  // A remove that changed nothing visible (a peer's purge of garbage, docs/crdt.md
+  // "Compaction") raises no event and wakes no one.
+  const bool unseen = !was_visible && op.delta.empty() && state.Type() == crdt::ObjectType::kNone;
   Reindex(db, key, **it);
   Settle(db, *table, it);
   SystemChanged(db);
+  if (unseen) {
+    return;
+  }
   for (KeyspaceObserver* observer : observers_) observer->OnRemoteOp(db, key, op);
 }
 
@@ -1168,12 +1175,35 @@ void Keyspace::JoinWith(int db, std::string_view key, const crdt::Key& theirs,
   SystemChanged(db);
 }
 
-size_t Keyspace::CompactSome(const crdt::VersionVector& stable, size_t max_keys) {
+namespace {
+
+// Erasing never shrinks an absl table: one under a third full is rebuilt to fit (an empty one
+// frees its array). Per-slot tables are small, so the bound has no constant slack.
+template <typename T>
+void ShrinkIfSparse(T& table) {
+  if (table.capacity() > 3 * table.size() + 2) {
+    table.rehash(0);
+  }
+}
+
+}  // namespace
+
+size_t Keyspace::CompactSome(const crdt::VersionVector& stable, size_t max_keys, int64_t now_ms) {
   BeginChange();
   size_t visited = 0;
   std::vector<std::string> emptied;
-  for (size_t step = 0; step < dbs_.size() * kSlotCount && visited < max_keys; ++step) {
+  std::vector<std::string> purged;
+  // Empty slots cost a step too: a pass over a sparse keyspace is spread over calls.
+  const size_t max_steps = max_keys * 4 + 64;
+  for (size_t step = 0; step < std::min(dbs_.size() * kSlotCount, max_steps) && visited < max_keys;
+       ++step) {
     const int db = static_cast<int>(compact_db_);
+    if (dbs_[compact_db_]->slots.empty()) {
+      compact_slot_ = 0;  // a db that never had a key: skip it whole
+      compact_db_ = (compact_db_ + 1) % dbs_.size();
+      continue;
+    }
+    const bool importing = hidden_slots_[compact_slot_];  // not ours yet: no purge there
     Table* table = dbs_[compact_db_]->at(compact_slot_);
     if (++compact_slot_ == kSlotCount) {
       compact_slot_ = 0;
@@ -1183,16 +1213,19 @@ size_t Keyspace::CompactSome(const crdt::VersionVector& stable, size_t max_keys)
       continue;
     }
     emptied.clear();
+    purged.clear();
     for (const StoredKeyPtr& stored : *table) {
       ++visited;
       if (stored->compact()) {
         continue;  // one entry: nothing to compact
       }
       crdt::Key& key = stored->full();
-      key.Compact(stable);
-      if (key.Type() == crdt::ObjectType::kNone || key.PlainString() ||
-          (key.rest() != nullptr && key.rest()->expiry().empty() &&
-           CompactCandidate(key, compact_limits(key.Type())))) {
+      key.Compact(stable);  // drops nothing unless the simulator injects its old rules
+      if (db != system_db() && !importing && key.PurgeableBy(stable) == replica()) {
+        purged.emplace_back(stored->name());
+      } else if (key.Type() == crdt::ObjectType::kNone || key.PlainString() ||
+                 (key.rest() != nullptr && key.rest()->expiry().empty() &&
+                  CompactCandidate(key, compact_limits(key.Type())))) {
         // Maybe nothing is left, or a compact string or collection.
         emptied.emplace_back(stored->name());
       }
@@ -1201,8 +1234,29 @@ size_t Keyspace::CompactSome(const crdt::VersionVector& stable, size_t max_keys)
       auto it = table->find(name);
       Settle(db, *table, it);
     }
+    for (const std::string& name : purged) {
+      Purge(db, *table, table->find(name), now_ms);
+    }
+    ShrinkIfSparse(*table);  // a churn's garbage left its capacity behind (SCAN is hash-ordered)
   }
+  Db& current = *dbs_[compact_db_];
+  ShrinkIfSparse(current.hidden);
+  ShrinkIfSparse(current.expiry_of);
   return visited;
+}
+
+// Ships the DEL that removes a purgeable key's dots (Key::PurgeableBy) and frees the entry;
+// every region frees it on applying the op. No keyspace event: nothing visible changed.
+void Keyspace::Purge(int db, Table& table, Table::iterator it, int64_t now_ms) {
+  std::optional<crdt::KeyOp> op = (*it)->full().Del(BeginWrite(now_ms), context_);
+  if (op.has_value()) {
+    ++stats_.purged_keys;
+    reclaiming_ = Reclaiming::kPurge;
+    Ship(db, (*it)->name(), *op);
+    reclaiming_ = Reclaiming::kNone;
+  }
+  Reindex(db, (*it)->name(), **it);
+  Settle(db, table, it);
 }
 
 void Keyspace::ResumeDots() {

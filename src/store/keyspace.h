@@ -99,6 +99,7 @@ VisibleValue ReadVisible(const KeyRef& key, int64_t now_ms);
 struct KeyspaceStats {
   uint64_t expired_keys = 0;     // keys reclaimed because their TTL passed
   uint64_t expired_fields = 0;   // hash fields reclaimed because their TTL passed
+  uint64_t purged_keys = 0;      // garbage keys freed by CompactSome's DEL (crdt_purged_keys)
   uint64_t local_ops = 0;        // ops originated here
   uint64_t remote_ops = 0;       // ops applied from peers
   uint64_t remote_in_place = 0;  // of those, applied by a direct path (no join)
@@ -148,7 +149,8 @@ class Keyspace {
   // While the op that reclaims expired data is handed to the observers (OnLocalOp): kKey when
   // the key expired, kFields when only hash fields did (keyspace notifications tell `expired`
   // and `hexpired` from a DEL by it).
-  enum class Reclaiming : uint8_t { kNone, kKey, kFields };
+  // kPurge while CompactSome ships the DEL that frees a garbage key (no event: nothing visible).
+  enum class Reclaiming : uint8_t { kNone, kKey, kFields, kPurge };
   Reclaiming reclaiming() const { return reclaiming_; }
 
   // ---- reads ------------------------------------------------------------------------------
@@ -331,10 +333,13 @@ class Keyspace {
   const CompactLimits& compact_limits(crdt::ObjectType type) const;
 
   // ---- metadata compaction -------------------------------------------------------------------
-  // Compacts the CRDT metadata of about `max_keys` keys with `stable` (the causally stable
-  // vector: every known replica has applied it), continuing round-robin over dbs and slots from
-  // where the last call stopped; entries left with nothing are dropped. Returns keys visited.
-  size_t CompactSome(const crdt::VersionVector& stable, size_t max_keys);
+  // Visits about `max_keys` keys (and at most 4 * max_keys + 64 slots), round-robin over dbs and
+  // slots from where the last call stopped, with `stable` (the causally stable vector: every
+  // known replica has applied it). A key that holds only garbage once `stable` (a deleted or
+  // expired counter's tombstone and offsets: crdt::Key::PurgeableBy) and whose purge falls to
+  // this replica is freed by a DEL op shipped at `now_ms` (docs/crdt.md, "Compaction"); every
+  // region frees it on applying that op. Returns keys visited.
+  size_t CompactSome(const crdt::VersionVector& stable, size_t max_keys, int64_t now_ms = 0);
 
   // ---- eviction sampling (server/eviction.h) ---------------------------------------------------
   // Calls `visit` with up to `count` keys of `db` taken from a random place, as Valkey's
@@ -416,6 +421,7 @@ class Keyspace {
                 const crdt::DotContext& theirs_context, bool imported);
   void Ship(int db, std::string_view key, const crdt::KeyOp& op);
   void ReclaimIfExpired(int db, Table& table, Table::iterator it, int64_t now_ms);
+  void Purge(int db, Table& table, Table::iterator it, int64_t now_ms);
   bool EraseIfEmpty(int db, Table& table, Table::iterator it);  // true if it erased
   crdt::Policies PoliciesFor(int db, std::string_view key) const;
   void SystemChanged(int db);  // rebuilds the policy table after a change to the system db

@@ -16,6 +16,8 @@ namespace {
 
 constexpr char kPeersFile[] = "peers";
 constexpr size_t kSnapshotKeysPerChunk = 1024;
+// Keys Tick visits for compaction (about 20 ticks a second: 20k keys a second).
+constexpr size_t kCompactKeysPerTick = 1024;
 
 repl::ReplicatorConfig EngineConfig(const ReplicationOptions& options, ReplicaId replica,
                                     uint32_t databases, std::vector<ReplicaId> peers) {
@@ -375,11 +377,12 @@ Result<void> Replication::EndOfBatch() {
 void Replication::Tick(int64_t now_ms) {
   now_ms_ = now_ms;
   replicator_->Tick(now_ms);
-  // Metadata compaction (Keyspace::CompactSome with the stable vector) is off: the simulator
-  // found that crdt Compact narrows a live member's concurrent dots to one, so a later remove
-  // made where it ran misses the dots a region that had not compacted yet still holds, and the
-  // regions diverge (docs/simulation.md, known bug 2). It returns when Compact drops only what
-  // no later op can refer to.
+  // Metadata compaction, paced: a bounded number of keys per tick. Garbage keys whose dots are
+  // all causally stable are freed by a DEL op (docs/crdt.md, "Compaction"), shipped and logged
+  // like any local op of this batch.
+  if (!failed_.has_value()) {
+    keyspace_.CompactSome(replicator_->StableVector(), kCompactKeysPerTick, now_ms);
+  }
   if (!failed_.has_value() && options_.fsync == repl::FsyncPolicy::kEverySec) {
     if (Result<bool> synced = log_.MaybeSync(now_ms); !synced.ok()) {
       Fail(synced.error());

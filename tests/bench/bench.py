@@ -4,7 +4,8 @@
 Run through scripts/bench. Phases: the proxy self-check, cpu (cpu.py: server CPU time per
 request and throughput), perf profiles of SET (and in a full run HSET, SADD, ZADD) at -P16
 (profile_worst.py, when perf works here), memory (memory.py), replication (replication.py); the
-older alternating-rounds throughput phase (throughput.py) runs only when named in --only.
+older alternating-rounds throughput phase (throughput.py) and the churn phase (churn.py: memory
+after deleted and expired counters, issue #17) run only when named in --only.
 Writes results.json, the plots and a summary to --out; a full run also rewrites the generated
 part of docs/benchmarks.md and docs/benchmarks/*.png. --compare OLD.json prints, beside this
 run's ratios, those of an earlier run (e.g. the code before a change).
@@ -25,6 +26,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, HERE)
+import churn  # noqa: E402
 import cpu  # noqa: E402
 import memory  # noqa: E402
 import profile_worst  # noqa: E402
@@ -43,6 +45,8 @@ FULL = {
                     "redis_lag_s": 10, "bytes_ops": 2000, "partition_s": 60,
                     "lagging_ops": 50000},
     "pubsub": {"messages": 20000, "subscribers": 50, "size": 32},
+    "churn": {"baseline_keys": 100000, "windows": 6, "per_window": 10000, "ttl_ms": 100,
+              "quiet_s": 120},
 }
 QUICK = {
     "rounds": 1, "n": {1: 10000, 16: 50000, "collection": 500}, "cap_s": 5.0,
@@ -54,6 +58,8 @@ QUICK = {
                     "redis_lag_s": 2, "bytes_ops": 300, "partition_s": 5,
                     "lagging_ops": 5000},
     "pubsub": {"messages": 5000, "subscribers": 50, "size": 32},
+    "churn": {"baseline_keys": 20000, "windows": 2, "per_window": 2000, "ttl_ms": 100,
+              "quiet_s": 60},
 }
 
 
@@ -127,6 +133,8 @@ def main():
                                                  plan["replication"], log)
     if "pubsub" in phases:
         results["pubsub"] = pubsub_fanout.run_both(args.lattice, args.redis, plan["pubsub"], log)
+    if "churn" in phases:  # only when named: not a comparison with Redis
+        results["churn"] = churn.run(args.lattice, plan["churn"], log)
     results["machine"]["load_end"] = os.getloadavg()
     results["elapsed_s"] = time.monotonic() - started
     with open(os.path.join(args.out, "results.json"), "w") as f:

@@ -225,6 +225,24 @@ class World {
     r.applied.push_back(true);
   }
 
+  // The purge of Keyspace::CompactSome: if the key at `at` is garbage at `stable` and falls to
+  // it, ships the DEL that removes it (recorded like any op). Returns whether it did.
+  bool PurgeIfGarbage(size_t at, const VersionVector& stable) {
+    Replica& r = replicas_[at];
+    if (r.key.PurgeableBy(stable) != r.dots.replica()) {
+      return false;
+    }
+    r.applied.resize(log_.size(), false);
+    Writer w{&r.dots, r.clock.Now(static_cast<uint64_t>(now_ms_)), now_ms_, {}};
+    std::optional<KeyOp> op = r.key.Del(w, r.context);
+    if (!op || op->dot_count == 0) {
+      return false;
+    }
+    log_.push_back(Recorded{*op, r.applied});
+    r.applied.push_back(true);
+    return true;
+  }
+
   static bool Deliverable(const Recorded& rec, const std::vector<bool>& applied) {
     for (size_t i = 0; i < rec.deps.size(); ++i) {
       if (rec.deps[i] && (i >= applied.size() || !applied[i])) {

@@ -185,7 +185,8 @@ TEST_CASE("packed fields: TTLs, counters and concurrent writes unpack; plain wri
   Ok(a.key.HSet("f", "w", /*keep_ttl=*/false, a.W(3), a.context));
   CHECK(Packed(a, "f"));
   CHECK(a.key.hash().FieldExpiry("f") == std::nullopt);
-  // Concurrent HSETs keep both entries (full) until compaction makes the loser unobservable.
+  // Concurrent HSETs keep both entries (full) until a later write observes them (compaction
+  // drops no entry: docs/crdt.md, "Compaction").
   Node c(1), d(2);
   const auto x = Ok(c.key.HSet("g", "x", false, c.W(5), c.context));
   const auto y = Ok(d.key.HSet("g", "y", false, d.W(6), d.context));
@@ -198,6 +199,8 @@ TEST_CASE("packed fields: TTLs, counters and concurrent writes unpack; plain wri
   stable.Set(1, 100);
   stable.Set(2, 100);
   c.key.Compact(stable);
+  CHECK_FALSE(Packed(c, "g"));
+  Ok(c.key.HSet("g", "y", false, c.W(6), c.context));
   CHECK(Packed(c, "g"));
   CHECK(c.key.hash().Get("g", 1000) == "y");
   // A counter is full; an HSET over it is plain once its offsets are compacted away.

@@ -277,7 +277,15 @@ class Key {
   // docs/crdt.md, "Applying a delta in O(delta)".
   void JoinDelta(const Key& delta, const DotContext& mine, const DotContext& theirs, Dot first_own,
                  uint64_t own_count);
+  // Drops nothing (docs/crdt.md, "Compaction"); the old in-place rules run only as the
+  // simulator's kCompactNarrowsDots mutation.
   void Compact(const VersionVector& stable);
+  // Garbage that an op may remove: the key shows nothing (no type, no key expiry), every dot it
+  // holds is <= `stable` (no op concurrent with them can still arrive), and a DEL of it would
+  // leave nothing (no increment that needs a tombstone). Then the replica returned (the writer
+  // of its greatest dot) ships that DEL (Keyspace::CompactSome) and every region frees the key
+  // on applying it. Nullopt otherwise.
+  std::optional<ReplicaId> PurgeableBy(const VersionVector& stable) const;
   void CollectDots(DotContext& out) const;
   size_t MetadataItems() const;
 

@@ -64,6 +64,7 @@ struct SimResult {
   uint64_t messages = 0;
   uint64_t crashes = 0;
   uint64_t snapshots = 0;
+  uint64_t purges = 0;  // garbage keys freed by compaction (regions up at the end, since start)
   int64_t sim_ms = 0;
 };
 
