@@ -644,16 +644,13 @@ Result<KeyOp> Key::LEdit(const std::vector<size_t>& remove, ListEnd end,
     if (!remove.empty()) {
       LATTICE_ASSERT(remove.back() < list.Size());
       DotContext covered;
-      std::vector<ListPosition> removed;
-      list.RemoveDelta(remove, covered, &removed);
-      list.JoinDelta(List{}, in_place->shard(), covered, removed);  // O(1) each at the ends
+      list.RemoveLocal(remove, covered);  // O(1) each at the ends
       in_place->shard().Join(covered);
       in_place->op_context().Join(covered);
     }
     if (!push.empty()) {
       DotContext covered;
-      List delta = list.PushDelta(end, push, in_place->stamp(), covered);
-      list.JoinDelta(delta, in_place->shard(), covered, {});
+      List delta = list.PushLocal(end, push, in_place->stamp(), covered);
       in_place->shard().Join(covered);
       in_place->op_context().Join(covered);
       in_place->delta().mutable_list() = std::move(delta);

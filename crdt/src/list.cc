@@ -10,6 +10,7 @@
 
 #include "lattice/common/assert.h"
 #include "lattice/common/byte_codec.h"
+#include "lattice/common/numbers.h"
 
 namespace lattice::crdt {
 namespace {
@@ -23,7 +24,8 @@ constexpr uint64_t kFlagPrefix = 1;    // digits before the last follow
 constexpr uint64_t kFlagValueDot = 2;  // the value was written by its own dot (LSET)
 constexpr uint64_t kFlagNextSeq = 4;   // the identity's sequence is the previous one's + 1
 constexpr uint64_t kFlagSameHlc = 8;   // the HLC is the previous element's
-constexpr int kFlagBits = 4;
+constexpr uint64_t kFlagNextN = 16;    // the last digit's integer is the previous one's + 1
+constexpr int kFlagBits = 5;
 
 int64_t Delta(uint64_t value, uint64_t previous) { return static_cast<int64_t>(value - previous); }
 
@@ -111,10 +113,14 @@ size_t SizeClass(size_t n) {
   return (n + step - 1) / step * step;
 }
 
-// The capacity for `needed` bytes in a buffer of `capacity`: a quarter more (amortised O(1)
-// appends with the classes' 25% spacing), but never past a full chunk's size for a chunk that
-// fits one.
+// The capacity for `needed` bytes in a buffer of `capacity`: the class of `needed` while that is
+// small (a small list's one buffer stays the class of its bytes, as a listpack is allocated to
+// its size), then a quarter more (amortised O(1) appends with the classes' 25% spacing), but
+// never past a full chunk's size for a chunk that fits one.
 size_t Grown(size_t needed, size_t capacity, size_t full) {
+  if (needed <= 512) {
+    return SizeClass(needed);
+  }
   size_t grown = std::max(needed, capacity + capacity / 4);
   if (needed <= full) {
     grown = std::min(grown, full);
@@ -131,6 +137,7 @@ List::Chunk& List::Chunk::operator=(const Chunk& other) {
     capacity = 0;
     Append(other.bytes());
     count = other.count;
+    listpack = other.listpack;
   }
   return *this;
 }
@@ -207,17 +214,56 @@ ReplicaId ReplicaAt(const absl::InlinedVector<ReplicaId, 1>& replicas, uint64_t 
   return ref == 0 ? kNoReplica : replicas[ref - 1];
 }
 
+// Reads the varints of an element this list coded. The bytes are trusted (asserted, not
+// checked): one bound check per varint instead of ByteReader's per byte, since decoding the end
+// elements is most of what a push or pop costs.
+class CodedReader {
+ public:
+  CodedReader(std::string_view bytes, size_t pos)
+      : at_(bytes.data() + pos), begin_(at_), end_(bytes.data() + bytes.size()) {}
+  uint64_t Varint() {
+    LATTICE_ASSERT(at_ < end_);
+    uint64_t value = static_cast<uint8_t>(*at_++);
+    if (value < 0x80) {
+      return value;
+    }
+    value &= 0x7F;
+    for (int shift = 7;; shift += 7) {
+      LATTICE_ASSERT(at_ < end_ && shift < 64);
+      const auto byte = static_cast<uint8_t>(*at_++);
+      value |= uint64_t{byte & 0x7Fu} << shift;
+      if (byte < 0x80) {
+        return value;
+      }
+    }
+  }
+  int64_t Zigzag() { return ZigzagDecode(Varint()); }
+  std::string_view Bytes() {
+    const uint64_t size = Varint();
+    LATTICE_ASSERT(size <= static_cast<uint64_t>(end_ - at_));
+    const std::string_view out(at_, size);
+    at_ += size;
+    return out;
+  }
+  size_t pos() const { return static_cast<size_t>(at_ - begin_); }
+
+ private:
+  const char* at_;
+  const char* begin_;
+  const char* end_;
+};
+
 // The element coded at `pos` (the chunk was coded by this list: asserted, not checked).
 template <typename Replicas>
 Parsed ParseAt(std::string_view bytes, size_t pos, const Replicas& replicas) {
-  ByteReader in(bytes.substr(pos));
+  CodedReader in(bytes, pos);
   Parsed p;
   const uint64_t head = in.Varint();
   p.flags = head & ((1U << kFlagBits) - 1);
   p.ref = head >> kFlagBits;
   if ((p.flags & kFlagPrefix) != 0) {
     const uint64_t count = in.Varint();
-    LATTICE_ASSERT(in.ok() && count <= bytes.size());
+    LATTICE_ASSERT(count <= bytes.size());
     p.prefix.reserve(count);
     for (uint64_t i = 0; i < count; ++i) {
       const int64_t n = in.Zigzag();
@@ -225,7 +271,7 @@ Parsed ParseAt(std::string_view bytes, size_t pos, const Replicas& replicas) {
       p.prefix.push_back(ListDigit{n, Dot{r, in.Varint()}});
     }
   }
-  p.dn = static_cast<uint64_t>(in.Zigzag());
+  p.dn = (p.flags & kFlagNextN) != 0 ? 1 : static_cast<uint64_t>(in.Zigzag());
   p.dseq = (p.flags & kFlagNextSeq) != 0 ? 1 : static_cast<uint64_t>(in.Zigzag());
   p.dhlc = (p.flags & kFlagSameHlc) != 0 ? 0 : static_cast<uint64_t>(in.Zigzag());
   if ((p.flags & kFlagValueDot) != 0) {
@@ -233,10 +279,10 @@ Parsed ParseAt(std::string_view bytes, size_t pos, const Replicas& replicas) {
     p.value_dot = Dot{r, in.Varint()};
   }
   p.value = in.Bytes();
-  LATTICE_ASSERT(in.ok());
-  // The back length codes the element's size before it.
+  // The back length codes the element's size before it; a chunk's first element has none.
   const size_t length = in.pos();
-  p.end = pos + length + BackLengthSize(length);
+  p.end = pos + length + (pos == 0 ? 0 : BackLengthSize(length));
+  LATTICE_ASSERT(p.end <= bytes.size());
   return p;
 }
 
@@ -266,9 +312,20 @@ void PutBackLength(size_t length, std::string& out) {
     length >>= 7;
   } while (length != 0);
   // Written most significant group first; every byte after the first has the high bit set.
-  for (size_t i = n; i-- > 0;) {
-    out.push_back(static_cast<char>(groups[i] | (i + 1 < n ? 0x80 : 0)));
+  char bytes[10];
+  for (size_t i = 0; i < n; ++i) {
+    bytes[i] = static_cast<char>(groups[n - 1 - i] | (i > 0 ? 0x80 : 0));
   }
+  out.append(bytes, n);
+}
+
+// Writes `value` as a varint at `at` (which has room for 10 bytes) and moves past it.
+void PutVarint(char*& at, uint64_t value) {
+  while (value >= 0x80) {
+    *at++ = static_cast<char>((value & 0x7F) | 0x80);
+    value >>= 7;
+  }
+  *at++ = static_cast<char>(value);
 }
 
 }  // namespace
@@ -328,19 +385,24 @@ uint64_t List::ReplicaIndex(ReplicaId replica) {
   return static_cast<uint64_t>(found - replicas_.begin()) + 1;
 }
 
-void List::Code(const Element& element, const Base& previous, std::string& out) {
+void List::Code(const Element& element, const Base& previous, std::string& out, bool first) {
   const size_t start = out.size();
-  ByteWriter w(out);
   const ListPosition& position = element.position;
   const Dot id = position.id();
   const size_t prefix = position.depth() - 1;
   const auto n = static_cast<uint64_t>(position.digit(prefix).n);
-  const uint64_t flags = (prefix > 0 ? kFlagPrefix : 0) |
-                         (element.value_dot != id ? kFlagValueDot : 0) |
-                         (id.seq == previous.seq + 1 ? kFlagNextSeq : 0) |
-                         (element.hlc == previous.hlc ? kFlagSameHlc : 0);
-  w.Varint((ReplicaIndex(id.replica) << kFlagBits) | flags);
+  const uint64_t flags =
+      (prefix > 0 ? kFlagPrefix : 0) | (element.value_dot != id ? kFlagValueDot : 0) |
+      (id.seq == previous.seq + 1 ? kFlagNextSeq : 0) |
+      (element.hlc == previous.hlc ? kFlagSameHlc : 0) | (n == previous.n + 1 ? kFlagNextN : 0);
+  // The fields go to a buffer first (at most 7 varints), then to `out` in one append.
+  char fields[70];
+  char* at = fields;
+  PutVarint(at, (ReplicaIndex(id.replica) << kFlagBits) | flags);
   if (prefix > 0) {
+    out.append(fields, static_cast<size_t>(at - fields));
+    at = fields;
+    ByteWriter w(out);
     w.Varint(prefix);
     for (size_t i = 0; i < prefix; ++i) {
       const ListDigit& digit = position.digit(i);
@@ -349,19 +411,25 @@ void List::Code(const Element& element, const Base& previous, std::string& out) 
       w.Varint(digit.dot.seq);
     }
   }
-  w.Zigzag(Delta(n, previous.n));
+  if ((flags & kFlagNextN) == 0) {
+    PutVarint(at, ZigzagEncode(Delta(n, previous.n)));
+  }
   if ((flags & kFlagNextSeq) == 0) {
-    w.Zigzag(Delta(id.seq, previous.seq));
+    PutVarint(at, ZigzagEncode(Delta(id.seq, previous.seq)));
   }
   if ((flags & kFlagSameHlc) == 0) {
-    w.Zigzag(Delta(element.hlc, previous.hlc));
+    PutVarint(at, ZigzagEncode(Delta(element.hlc, previous.hlc)));
   }
   if ((flags & kFlagValueDot) != 0) {
-    w.Varint(ReplicaIndex(element.value_dot.replica));
-    w.Varint(element.value_dot.seq);
+    PutVarint(at, ReplicaIndex(element.value_dot.replica));
+    PutVarint(at, element.value_dot.seq);
   }
-  w.Bytes(element.value);
-  PutBackLength(out.size() - start, out);
+  PutVarint(at, element.value.size());
+  out.append(fields, static_cast<size_t>(at - fields));
+  out.append(element.value);
+  if (!first) {
+    PutBackLength(out.size() - start, out);
+  }
 }
 
 namespace {
@@ -430,9 +498,10 @@ void List::Splice(size_t at, size_t replace, const std::vector<Element>& element
         close();
       }
       coded.emplace_back();
-      Code(element, Base{}, bytes);
+      Code(element, Base{}, bytes, /*first=*/true);
     }
     ++coded.back().count;
+    coded.back().listpack += static_cast<uint32_t>(ListpackEntryBytes(element.value));
     previous = IntsOf<Base>(element);
   }
   if (!coded.empty()) {
@@ -466,11 +535,12 @@ void List::PushBack(const Element& element) {
   }
   if (fresh) {
     bytes.clear();
-    Code(element, Base{}, bytes);
+    Code(element, Base{}, bytes, /*first=*/true);
     chunks_.emplace_back();
   }
   chunks_.back().Append(bytes);
   ++chunks_.back().count;
+  chunks_.back().listpack += static_cast<uint32_t>(ListpackEntryBytes(element.value));
   ++size_;
   tail_ = IntsOf<Base>(element);
 }
@@ -480,31 +550,62 @@ void List::PushFront(const Element& element) {
     PushBack(element);
     return;
   }
+  size_t first_end = 0;
+  const Element first = FrontElement(&first_end);
+  PushFrontOf(element, first, first_end);
+}
+
+List::Element List::FrontElement(size_t* end) const {
+  Parsed p = ParseAt(chunks_.front().bytes(), 0, replicas_);
+  *end = p.end;
+  const Base own = Apply(p, Base{});
+  return Materialize<Element>(std::move(p), own, replicas_);
+}
+
+size_t List::PushFrontOf(const Element& element, const Element& first, size_t first_end) {
   std::string& bytes = Scratch();
-  Code(element, Base{}, bytes);
+  Code(element, Base{}, bytes, /*first=*/true);
   const size_t coded = bytes.size();
   // The old first element, coded against zero, is recoded against the new one.
+  Code(first, IntsOf<Base>(element), bytes);
   Chunk& chunk = chunks_.front();
-  Parsed p = ParseAt(chunk.bytes(), 0, replicas_);
-  const size_t old_end = p.end;
-  const Base own = Apply(p, Base{});
-  Code(Materialize<Element>(std::move(p), own, replicas_), IntsOf<Base>(element), bytes);
-  if (chunk.size - old_end + bytes.size() > kChunkBytes) {
+  const auto listpack = static_cast<uint32_t>(ListpackEntryBytes(element.value));
+  if (chunk.size - first_end + bytes.size() > kChunkBytes) {
     Chunk fresh;  // the first chunk is full: a new one in front
     fresh.Append(std::string_view(bytes).substr(0, coded));
     fresh.count = 1;
+    fresh.listpack = listpack;
     chunks_.insert(chunks_.begin(), std::move(fresh));
-    ++size_;
-    return;
+  } else {
+    chunk.ReplaceFront(first_end, bytes);
+    ++chunk.count;
+    chunk.listpack += listpack;
   }
-  chunk.ReplaceFront(old_end, bytes);
-  ++chunk.count;
   ++size_;
+  return coded;
 }
 
-void List::PopFront() {
+namespace {
+
+// Adds the dots of a parsed element whose integers are `own` to `covered`, if given.
+template <typename Base, typename Replicas>
+void CoverParsed(const Parsed& p, const Base& own, const Replicas& replicas, DotContext* covered) {
+  if (covered != nullptr) {
+    const Dot id{ReplicaAt(replicas, p.ref), own.seq};
+    covered->Add(id);
+    covered->Add((p.flags & kFlagValueDot) != 0 ? p.value_dot : id);
+  }
+}
+
+}  // namespace
+
+void List::PopFront(DotContext* covered) {
   LATTICE_ASSERT(size_ > 0);
   Chunk& chunk = chunks_.front();
+  const Parsed first = ParseAt(chunk.bytes(), 0, replicas_);
+  const Base first_own = Apply(first, Base{});
+  CoverParsed(first, first_own, replicas_, covered);
+  chunk.listpack -= static_cast<uint32_t>(ListpackEntryBytes(first.value));
   --size_;
   if (chunk.count == 1) {
     chunks_.erase(chunks_.begin());
@@ -514,27 +615,29 @@ void List::PopFront() {
     return;
   }
   // The second element is recoded against zero in place of the first two.
-  const Parsed first = ParseAt(chunk.bytes(), 0, replicas_);
   Parsed second = ParseAt(chunk.bytes(), first.end, replicas_);
   const size_t second_end = second.end;
-  const Base own = Apply(second, Apply(first, Base{}));
+  const Base own = Apply(second, first_own);
   std::string& bytes = Scratch();
-  Code(Materialize<Element>(std::move(second), own, replicas_), Base{}, bytes);
+  Code(Materialize<Element>(std::move(second), own, replicas_), Base{}, bytes, /*first=*/true);
   chunk.ReplaceFront(second_end, bytes);
   --chunk.count;
 }
 
-void List::PopBack() {
+void List::PopBack(DotContext* covered) {
   LATTICE_ASSERT(size_ > 0);
   Chunk& chunk = chunks_.back();
+  const size_t start = chunk.count == 1 ? 0 : StartBefore(chunk.bytes(), chunk.size);
+  const Parsed last = ParseAt(chunk.bytes(), start, replicas_);
+  CoverParsed(last, tail_, replicas_, covered);
+  chunk.listpack -= static_cast<uint32_t>(ListpackEntryBytes(last.value));
   --size_;
   if (chunk.count == 1) {
     chunks_.pop_back();
     ResetTail();
     return;
   }
-  const size_t start = StartBefore(chunk.bytes(), chunk.size);
-  tail_ = Unapply(ParseAt(chunk.bytes(), start, replicas_), tail_);
+  tail_ = Unapply(last, tail_);
   chunk.Truncate(start);
   --chunk.count;
 }
@@ -549,7 +652,8 @@ List::Element List::FirstOf(size_t c) const {
 List::Element List::LastOf(size_t c) const {
   if (c + 1 == chunks_.size()) {
     const std::string_view bytes = chunks_[c].bytes();
-    Parsed p = ParseAt(bytes, StartBefore(bytes, bytes.size()), replicas_);
+    const size_t start = chunks_[c].count == 1 ? 0 : StartBefore(bytes, bytes.size());
+    Parsed p = ParseAt(bytes, start, replicas_);
     return Materialize<Element>(std::move(p), tail_, replicas_);
   }
   std::optional<Element> last;
@@ -800,6 +904,61 @@ List List::RemoveDelta(const std::vector<size_t>& indexes, DotContext& context,
   return List{};
 }
 
+List List::PushLocal(ListEnd end, const std::vector<std::string>& values, WriteStamp& stamp,
+                     DotContext& context) {
+  // The element each new one goes next to: the current end, then the previous new element.
+  // For the head, first_end is the coded length of the first element of the first chunk.
+  std::optional<Element> neighbour;
+  size_t first_end = 0;
+  if (!chunks_.empty()) {
+    neighbour = end == ListEnd::kHead ? FrontElement(&first_end) : Last();
+  }
+  List delta;
+  for (const std::string& value : values) {
+    const Dot dot = stamp.dots->Next();
+    const ListPosition* near = neighbour ? &neighbour->position : nullptr;
+    Element element{end == ListEnd::kHead ? PositionBetween(nullptr, near, dot)
+                                          : PositionBetween(near, nullptr, dot),
+                    value, stamp.hlc, dot};
+    if (end == ListEnd::kTail) {
+      delta.PushBack(element);
+      PushBack(element);
+    } else {
+      delta.PushFront(element);
+      if (neighbour) {
+        first_end = PushFrontOf(element, *neighbour, first_end);
+      } else {
+        PushBack(element);
+        first_end = chunks_.front().size;
+      }
+    }
+    context.Add(dot);
+    neighbour = std::move(element);
+  }
+  return delta;
+}
+
+void List::RemoveLocal(const std::vector<size_t>& indexes, DotContext& context) {
+  if (indexes.empty()) {
+    return;
+  }
+  const size_t k = indexes.size();
+  LATTICE_ASSERT(indexes.back() < size_);
+  if (indexes.back() == k - 1) {  // sorted and distinct: exactly the first k
+    for (size_t i = 0; i < k; ++i) {
+      PopFront(&context);
+    }
+  } else if (indexes.front() == size_ - k) {  // exactly the last k
+    for (size_t i = 0; i < k; ++i) {
+      PopBack(&context);
+    }
+  } else {
+    std::vector<ListPosition> removed;
+    RemoveDelta(indexes, context, &removed);
+    JoinDelta(List{}, context, context, removed);
+  }
+}
+
 void List::CollectDots(DotContext& out) const {
   for (const Chunk& chunk : chunks_) {
     LATTICE_SCAN(chunk.bytes(), [&](const Element& element) {
@@ -983,6 +1142,54 @@ void List::JoinDelta(const List& delta, const DotContext& mine, const DotContext
       return true;
     });
   }
+}
+
+size_t ListpackEntryBytes(std::string_view element) {
+  size_t bytes = 0;
+  const std::optional<int64_t> integer =
+      element.size() <= 20 ? ParseInt64Strict(element) : std::nullopt;
+  if (integer.has_value()) {
+    const int64_t n = *integer;
+    bytes = n >= 0 && n <= 127                 ? 1
+            : n >= -4096 && n <= 4095          ? 2
+            : n >= INT16_MIN && n <= INT16_MAX ? 3
+            : n >= -(1 << 23) && n < (1 << 23) ? 4
+            : n >= INT32_MIN && n <= INT32_MAX ? 5
+                                               : 9;
+  } else {
+    bytes = element.size() + (element.size() < 64 ? 1 : element.size() < 4096 ? 2 : 5);
+  }
+  return bytes + (bytes < 128 ? 1 : bytes < 16384 ? 2 : bytes < 2097152 ? 3 : 5);
+}
+
+size_t List::ListpackBytes() const {
+  size_t bytes = 7;  // header and terminator
+  for (const Chunk& chunk : chunks_) {
+    bytes += chunk.listpack;
+  }
+  return bytes;
+}
+
+bool List::Passes(size_t count_limit, size_t bytes_limit) const {
+  // Every listpack entry takes at least 2 bytes: a bound before the chunks are summed.
+  return size_ > count_limit || 7 + 2 * size_ > bytes_limit || ListpackBytes() > bytes_limit;
+}
+
+void List::SettleEncoding(const ListpackLimits& limits) {
+  if (quicklist_ == 0) {
+    quicklist_ = Passes(limits.count, limits.bytes) ? 1 : 0;
+    return;
+  }
+  // Back to a listpack within half the limits. A count limit (Valkey: a size limit of
+  // SIZE_MAX, with its 8 KB safety limit only on growth) halves the count alone.
+  const bool by_count = limits.count != SIZE_MAX;
+  if (!Passes(limits.count / 2, by_count ? SIZE_MAX : limits.bytes / 2)) {
+    quicklist_ = 0;
+  }
+}
+
+bool List::Quicklist(const ListpackLimits& limits) const {
+  return quicklist_ != 0 || Passes(limits.count, limits.bytes);
 }
 
 bool List::AppendForDecode(const ListPosition& position, const ListValue& value) {

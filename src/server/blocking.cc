@@ -9,6 +9,24 @@
 
 namespace lattice::server {
 
+void BlockOrServe(CommandContext& ctx, ArgList args, std::string_view timeout,
+                  const std::function<bool(CommandContext&)>& now, BlockRequest request) {
+  const Result<int64_t> deadline_ms = ParseBlockTimeout(timeout, ctx.now_ms);
+  if (!deadline_ms.ok()) {
+    ctx.reply.Error(deadline_ms.error());
+    return;
+  }
+  if (now(ctx)) {
+    return;
+  }
+  if (!ctx.server.MayBlock()) {
+    request.timed_out ? request.timed_out(ctx) : ctx.reply.NullArray();
+    return;
+  }
+  request.deadline_ms = *deadline_ms;
+  ctx.server.blocking().Block(ctx, args, std::move(request));
+}
+
 Result<int64_t> ParseBlockTimeout(std::string_view text, int64_t now_ms) {
   const std::optional<long double> seconds = crdt::ParseLongDouble(text);
   if (!seconds.has_value()) {

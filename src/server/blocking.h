@@ -60,6 +60,14 @@ struct BlockRequest {
 // out of range").
 Result<int64_t> ParseBlockTimeout(std::string_view text, int64_t now_ms);
 
+// The shape the blocking pops and moves share (BLPOP, BLMOVE, BZPOPMIN, BZMPOP...): `timeout` is
+// parsed first (its error is the reply); then `now` serves at once if it can (it replies and
+// returns true); else, where blocking is denied (MULTI, scripts), the reply is what a timeout
+// gives (`request.timed_out`, a null array by default); else the client waits as `request` says,
+// until the parsed deadline.
+void BlockOrServe(CommandContext& ctx, ArgList args, std::string_view timeout,
+                  const std::function<bool(CommandContext&)>& now, BlockRequest request);
+
 class BlockedClients {
  public:
   explicit BlockedClients(Server& server) : server_(server) {}

@@ -210,6 +210,8 @@ void Server::ApplyConfig(std::string_view name) {
     tracking_table_max_keys_ =
         static_cast<size_t>(ParseInt64Strict(config_.ValueOf(name)).value_or(0));
   } else if (name.find("-max-listpack-") != std::string_view::npos) {
+    list_limits_ = crdt::ListpackLimits::OfFill(
+        ParseInt64Strict(config_.ValueOf("list-max-listpack-size")).value_or(-2));
     // When small collections are stored compact (docs/architecture.md, "Storage of keys").
     for (const auto& [type, prefix] :
          {std::pair{crdt::ObjectType::kHash, "hash"}, std::pair{crdt::ObjectType::kSet, "set"},

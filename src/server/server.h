@@ -231,6 +231,8 @@ class Server final : public KeyspaceObserver {
   // CLIENT TRACKING (server/tracking.h).
   Tracking& tracking() { return tracking_; }
   size_t tracking_table_max_keys() const { return tracking_table_max_keys_; }
+  // list-max-listpack-size, for the lists' OBJECT ENCODING state (crdt::List::SettleEncoding).
+  const crdt::ListpackLimits& list_limits() const { return list_limits_; }
   // Queues pushed bytes for `target`: after the reply when it runs the current command, else at
   // once through its push hook.
   void PushTo(ClientState& target, std::string_view bytes);
@@ -288,6 +290,7 @@ class Server final : public KeyspaceObserver {
   Notifier notifier_{pubsub_};
   Tracking tracking_{*this};
   size_t tracking_table_max_keys_ = 1000000;
+  crdt::ListpackLimits list_limits_;
   ClientState* current_client_ = nullptr;  // the client of the top-level command running
   std::string held_;                       // pushes for it, sent after its reply
   bool flushing_ = false;                  // FLUSHDB/FLUSHALL: one null invalidation, no events

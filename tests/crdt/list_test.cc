@@ -121,21 +121,44 @@ TEST_CASE("one region behaves as a deque", "[crdt][list]") {
     CAPTURE(seed);
     Rng rng(seed);
     ListReplica r(1);
+    List local;  // the same writes through the in-place paths (PushLocal, RemoveLocal)
     std::deque<std::string> model;
     for (int step = 0; step < 60; ++step) {
       DotContext covered;
       WriteStamp stamp = r.Stamp();
       const std::string value = "v" + std::to_string(rng.Uniform(6));
-      const uint64_t action = rng.Uniform(model.empty() ? 2 : 7);
+      const uint64_t action = rng.Uniform(model.empty() ? 2 : 9);
       if (action < 2) {  // LPUSH / RPUSH of 1-3 values
         std::vector<std::string> values;
         for (uint64_t i = 0; i <= rng.Uniform(3); ++i) {
           values.push_back(value + "." + std::to_string(i));
         }
         const ListEnd end = action == 0 ? ListEnd::kHead : ListEnd::kTail;
-        r.Commit(r.list.PushDelta(end, values, stamp, covered), covered);
+        DotSource dots = r.dots;
+        WriteStamp local_stamp{&dots, stamp.hlc};
+        DotContext local_covered;
+        const List local_delta = local.PushLocal(end, values, local_stamp, local_covered);
+        List delta = r.list.PushDelta(end, values, stamp, covered);
+        REQUIRE(local_delta == delta);
+        REQUIRE(local_covered == covered);
+        r.Commit(std::move(delta), covered);
         for (const std::string& v : values) {
           end == ListEnd::kHead ? model.push_front(v) : model.push_back(v);
+        }
+      } else if (action >= 7) {  // LPOP / RPOP of 1-3
+        const size_t count = std::min<size_t>(model.size(), 1 + rng.Uniform(3));
+        std::vector<size_t> indexes;
+        for (size_t i = 0; i < count; ++i) {
+          indexes.push_back(action == 7 ? i : model.size() - count + i);
+        }
+        DotContext local_covered;
+        local.RemoveLocal(indexes, local_covered);
+        std::vector<ListPosition> removed;
+        List delta = r.list.RemoveDelta(indexes, covered, &removed);
+        r.Commit(std::move(delta), covered, std::move(removed));
+        REQUIRE(local_covered == covered);
+        for (size_t i = 0; i < count; ++i) {
+          action == 7 ? model.pop_front() : model.pop_back();
         }
       } else if (action == 2) {  // LINSERT
         const size_t index = rng.Uniform(model.size());
@@ -163,6 +186,11 @@ TEST_CASE("one region behaves as a deque", "[crdt][list]") {
       }
       REQUIRE(Values(r.list) == std::vector<std::string>(model.begin(), model.end()));
       REQUIRE(r.list.Size() == model.size());
+      if (action >= 2 && action < 7) {
+        local = r.list;  // LINSERT, LSET, removes in the middle: the generic path only
+      }
+      REQUIRE(local == r.list);
+      REQUIRE(local.ListpackBytes() == r.list.ListpackBytes());
     }
     // Walk from either end visits every element once with head-based indexes.
     std::vector<size_t> from_tail;
@@ -436,6 +464,87 @@ TEST_CASE("list joins obey the laws over random concurrent histories", "[crdt][l
       }
       REQUIRE(fresh.list == all);
     }
+  }
+}
+
+// A small list is one buffer of its bytes' size class, as Valkey allocates a listpack: 10
+// RPUSHed 15-byte members of one op (the memory benchmark's small list) fit 192 bytes.
+TEST_CASE("a small list is one buffer of its size class", "[crdt][list][memory]") {
+  ListReplica r(0x5eed5eed5eedULL);
+  r.hlc = uint64_t{1'800'000'000'000} << 16;
+  r.dots = DotSource(r.dots.replica(), 100'000);
+  std::vector<std::string> values;
+  for (int i = 0; i < 10; ++i) {
+    char value[16];
+    std::snprintf(value, sizeof(value), "member:%08d", i);
+    values.emplace_back(value);
+  }
+  DotContext covered;
+  WriteStamp stamp = r.Stamp();
+  r.Commit(r.list.PushDelta(ListEnd::kTail, values, stamp, covered), covered);
+  CAPTURE(r.list.AllocatedBytes());
+  CHECK(r.list.AllocatedBytes() <= 192);
+  CHECK(sizeof(List) <= 88);  // with the one chunk inline: jemalloc's 128 class once boxed
+  REQUIRE(Values(r.list) == values);
+}
+
+TEST_CASE("listpack entry bytes are Valkey's", "[crdt][list]") {
+  CHECK(ListpackEntryBytes("xxx") == 5);    // 1 + 3 + back length
+  CHECK(ListpackEntryBytes("127") == 2);    // 7-bit uint
+  CHECK(ListpackEntryBytes("128") == 3);    // 13-bit int
+  CHECK(ListpackEntryBytes("-4096") == 3);  // 13-bit int
+  CHECK(ListpackEntryBytes("4096") == 4);   // 16-bit int
+  CHECK(ListpackEntryBytes("007") == 5);    // not an integer to Valkey
+  CHECK(ListpackEntryBytes(std::string(63, 'a')) == 65);
+  CHECK(ListpackEntryBytes(std::string(64, 'a')) == 67);
+  CHECK(ListpackEntryBytes(std::string(200, 'a')) == 204);  // 2-byte back length
+}
+
+// OBJECT ENCODING's hysteresis: a list converts to a quicklist once it passes the limit and back
+// only within half of it, so oscillating around the limit converts once, not on every write.
+TEST_CASE("a list oscillating around the listpack limit converts once", "[crdt][list]") {
+  for (const int64_t fill : {int64_t{16}, int64_t{-1}}) {
+    CAPTURE(fill);
+    const ListpackLimits limits = ListpackLimits::OfFill(fill);
+    ListReplica r(1);
+    const std::string value(100, 'v');  // 103 listpack bytes: 39 fit 4 KB, 19 fit half
+    int conversions = 0;
+    bool quicklist = false;
+    auto write = [&](bool push) {
+      DotContext covered;
+      WriteStamp stamp = r.Stamp();
+      if (push) {
+        r.list.PushLocal(ListEnd::kTail, {value}, stamp, covered);
+      } else {
+        r.list.RemoveLocal({r.list.Size() - 1}, covered);
+      }
+      r.list.SettleEncoding(limits);
+      conversions += r.list.Quicklist(limits) != quicklist ? 1 : 0;
+      quicklist = r.list.Quicklist(limits);
+    };
+    const size_t limit = fill > 0 ? 16 : 39;  // the most elements a listpack holds
+    const size_t half = fill > 0 ? 8 : 19;    // the most it converts back at
+    while (r.list.Size() < limit) {
+      write(true);
+    }
+    CHECK(conversions == 0);
+    for (int i = 0; i < 50; ++i) {  // around the limit
+      write(true);
+      write(false);
+    }
+    CHECK(conversions == 1);
+    CHECK(quicklist);
+    while (r.list.Size() > half + 1) {
+      write(false);
+    }
+    CHECK(quicklist);  // still above half the limit
+    write(false);
+    CHECK(!quicklist);
+    CHECK(conversions == 2);
+    List copy = r.list;  // the state is not part of equality
+    copy.SettleEncoding(ListpackLimits::OfFill(1));
+    CHECK(copy.Quicklist(ListpackLimits::OfFill(1)));
+    CHECK(copy == r.list);
   }
 }
 

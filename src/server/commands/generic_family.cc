@@ -436,45 +436,9 @@ bool FitsInt64(std::string_view text) {
   return text.size() <= 20 && ParseInt64(text, &ignored);
 }
 
-// Valkey's listpack bytes for one entry: the encoding and data (an integer-looking element is
-// stored as an integer), then the back length.
-size_t ListpackEntryBytes(std::string_view element) {
-  int64_t n = 0;
-  size_t bytes = 0;
-  if (element.size() <= 20 && ParseInt64(element, &n)) {
-    bytes = n >= 0 && n <= 127                 ? 1
-            : n >= -4096 && n <= 4095          ? 2
-            : n >= INT16_MIN && n <= INT16_MAX ? 3
-            : n >= -(1 << 23) && n < (1 << 23) ? 4
-            : n >= INT32_MIN && n <= INT32_MAX ? 5
-                                               : 9;
-  } else {
-    bytes = element.size() + (element.size() < 64 ? 1 : element.size() < 4096 ? 2 : 5);
-  }
-  return bytes + (bytes < 128 ? 1 : bytes < 16384 ? 2 : bytes < 2097152 ? 3 : 5);
-}
-
-// A list is a listpack while it would fit one quicklist node (list-max-listpack-size: a count
-// when positive, with Valkey's 8 KB safety limit; -1..-5 a size of 4..64 KB), else a quicklist.
-// Valkey converts back only below half the limit; Lattice reports from the current contents.
-std::string_view ListEncoding(const Config& config, const std::vector<std::string>& list) {
-  const int64_t fill = ConfigInt(config, "list-max-listpack-size");
-  size_t bytes = 7;  // header and terminator
-  for (const std::string& element : list) {
-    bytes += ListpackEntryBytes(element);
-  }
-  size_t size_limit = 8192;
-  size_t count_limit = SIZE_MAX;
-  if (fill >= 0) {
-    count_limit = static_cast<size_t>(fill);
-  } else {
-    size_limit = size_t{4096} << std::min<int64_t>(-fill - 1, 4);
-  }
-  return bytes <= size_limit && list.size() <= count_limit ? "listpack" : "quicklist";
-}
-
-// The encoding Valkey would choose for the value as it is now (Valkey never converts back to a
-// compact encoding after deletes; Lattice reports from the current contents).
+// The encoding Valkey would choose for the value as it is now (Valkey never converts a hash, set
+// or zset back to a compact encoding after deletes; Lattice reports from the current contents),
+// and for a list the one Valkey's conversions leave (crdt::List::SettleEncoding).
 std::string_view OpEncoding(const Config& config, const KeyRef& key, int64_t now_ms) {
   const VisibleValue value = ReadVisible(key, now_ms);
   switch (value.type) {
@@ -513,8 +477,11 @@ std::string_view OpEncoding(const Config& config, const KeyRef& key, int64_t now
       }
       return compact ? "listpack" : "skiplist";
     }
-    case ObjectType::kList:
-      return ListEncoding(config, value.list);
+    case ObjectType::kList:  // as Valkey converts: crdt::List::SettleEncoding
+      return key.full()->list().Quicklist(
+                 crdt::ListpackLimits::OfFill(ConfigInt(config, "list-max-listpack-size")))
+                 ? "quicklist"
+                 : "listpack";
     case ObjectType::kNone:
       break;
   }

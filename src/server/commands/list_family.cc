@@ -82,9 +82,22 @@ std::optional<std::pair<size_t, size_t>> Clamp(int64_t start, int64_t stop, size
   return std::pair{static_cast<size_t>(start), static_cast<size_t>(stop)};
 }
 
+// CommandContext::Write for a list write: after `mutate` writes, the list settles its OBJECT
+// ENCODING state under list-max-listpack-size (crdt::List::SettleEncoding).
+template <typename Mutate>
+Result<void> WriteList(CommandContext& ctx, std::string_view key, Mutate&& mutate) {
+  return ctx.Write(key, [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& shard) {
+    Result<crdt::KeyOp> op = mutate(k, w, shard);
+    if (op.ok()) {
+      k.SettleListEncoding(ctx.server.list_limits());
+    }
+    return op;
+  });
+}
+
 // Removes the elements at `indexes` (ascending, distinct) of `key` as one op.
 Result<void> Remove(CommandContext& ctx, std::string_view key, const std::vector<size_t>& indexes) {
-  return ctx.Write(key, [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& shard) {
+  return WriteList(ctx, key, [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& shard) {
     return k.LEdit(indexes, ListEnd::kHead, {}, w, shard);
   });
 }
@@ -109,7 +122,7 @@ void Push(CommandContext& ctx, ArgList args, ListEnd end, bool only_existing) {
   const Elements values(args.begin() + 2, args.end());
   size_t length = 0;
   Result<void> done =
-      ctx.Write(args[1], [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& shard) {
+      WriteList(ctx, args[1], [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& shard) {
         Result<crdt::KeyOp> op = k.LEdit({}, end, values, w, shard);
         length = k.list().Size();
         return op;
@@ -266,23 +279,13 @@ bool AnyListReady(CommandContext& ctx, const std::vector<std::string>& keys) {
 // Pop now; or reply null where blocking is denied (MULTI, scripts); or wait until a key gets
 // elements or the deadline passes (a null array).
 void BlockingPop(CommandContext& ctx, ArgList args, MultiPop pop, std::string_view timeout) {
-  const Result<int64_t> deadline_ms = ParseBlockTimeout(timeout, ctx.now_ms);
-  if (!deadline_ms.ok()) {
-    ctx.reply.Error(deadline_ms.error());
-    return;
-  }
-  if (TryMultiPop(ctx, pop)) {
-    return;
-  }
-  if (!ctx.server.MayBlock()) {
-    ctx.reply.NullArray();
-    return;
-  }
-  BlockRequest request{.keys = pop.keys, .deadline_ms = *deadline_ms};
-  request.serve = [pop = std::move(pop)](CommandContext& woken) {
+  BlockRequest request{.keys = pop.keys};
+  request.serve = [pop](CommandContext& woken) {
     return AnyListReady(woken, pop.keys) && TryMultiPop(woken, pop);
   };
-  ctx.server.blocking().Block(ctx, args, std::move(request));
+  BlockOrServe(
+      ctx, args, timeout, [&pop](CommandContext& now) { return TryMultiPop(now, pop); },
+      std::move(request));
 }
 
 // BLPOP/BRPOP key [key ...] timeout
@@ -313,23 +316,9 @@ void CmdBLMPop(CommandContext& ctx, ArgList args) {
 // where blocking is denied, or wait for the source (a null bulk on timeout).
 void BlockingMove(CommandContext& ctx, ArgList args, ListEnd from, ListEnd to,
                   std::string_view timeout) {
-  const Result<int64_t> deadline_ms = ParseBlockTimeout(timeout, ctx.now_ms);
-  if (!deadline_ms.ok()) {
-    ctx.reply.Error(deadline_ms.error());
-    return;
-  }
   const std::string source(args[1]);
   const std::string destination(args[2]);
-  const Result<const List*> list = FindList(ctx, source, Access::kWrite);
-  if (!list.ok() || *list != nullptr) {
-    Move(ctx, source, destination, from, to);
-    return;
-  }
-  if (!ctx.server.MayBlock()) {
-    ctx.reply.Null();
-    return;
-  }
-  BlockRequest request{.keys = {source}, .deadline_ms = *deadline_ms};
+  BlockRequest request{.keys = {source}};
   request.serve = [source, destination, from, to](CommandContext& woken) {
     if (!AnyListReady(woken, {source})) {
       return false;
@@ -338,7 +327,15 @@ void BlockingMove(CommandContext& ctx, ArgList args, ListEnd from, ListEnd to,
     return true;
   };
   request.timed_out = [](CommandContext& woken) { woken.reply.Null(); };
-  ctx.server.blocking().Block(ctx, args, std::move(request));
+  const auto now = [&](CommandContext& now_ctx) {
+    const Result<const List*> list = FindList(now_ctx, source, Access::kWrite);
+    if (list.ok() && *list == nullptr) {
+      return false;  // missing: wait
+    }
+    Move(now_ctx, source, destination, from, to);  // a list, or WRONGTYPE
+    return true;
+  };
+  BlockOrServe(ctx, args, timeout, now, std::move(request));
 }
 
 // BLMOVE source destination LEFT|RIGHT LEFT|RIGHT timeout
@@ -507,7 +504,7 @@ void CmdLInsert(CommandContext& ctx, ArgList args) {
   }
   size_t length = 0;
   Result<void> done =
-      ctx.Write(args[1], [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& shard) {
+      WriteList(ctx, args[1], [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& shard) {
         Result<crdt::KeyOp> op = k.LInsert(*pivot, before, args[4], w, shard);
         length = k.list().Size();
         return op;
@@ -566,7 +563,7 @@ void CmdLSet(CommandContext& ctx, ArgList args) {
     return;
   }
   Result<void> done =
-      ctx.Write(args[1], [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& shard) {
+      WriteList(ctx, args[1], [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& shard) {
         return k.LSet(static_cast<size_t>(index), args[3], w, shard);
       });
   done.ok() ? ctx.reply.Ok() : ctx.reply.Error(done.error());
@@ -622,7 +619,7 @@ Result<std::optional<Elements>> ListPop(CommandContext& ctx, std::string_view ke
     return std::optional<Elements>(std::move(popped));
   }
   Result<void> done =
-      ctx.Write(key, [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& shard) {
+      WriteList(ctx, key, [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& shard) {
         const size_t size = k.list().Size();
         const size_t n = std::min(count, size);
         const size_t first = end == ListEnd::kHead ? 0 : size - n;
@@ -659,7 +656,7 @@ Result<std::optional<std::string>> ListMove(CommandContext& ctx, std::string_vie
   std::string value(*(*list)->At(index));
   if (source == destination) {
     Result<void> done =
-        ctx.Write(source, [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& shard) {
+        WriteList(ctx, source, [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& shard) {
           return k.LEdit({index}, to, {value}, w, shard);
         });
     if (!done.ok()) {
@@ -670,8 +667,8 @@ Result<std::optional<std::string>> ListMove(CommandContext& ctx, std::string_vie
   if (Result<void> done = Remove(ctx, source, {index}); !done.ok()) {
     return Unexpected(done.error());
   }
-  Result<void> pushed =
-      ctx.Write(destination, [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& shard) {
+  Result<void> pushed = WriteList(
+      ctx, destination, [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& shard) {
         return k.LEdit({}, to, {value}, w, shard);
       });
   if (!pushed.ok()) {

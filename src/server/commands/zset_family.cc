@@ -962,23 +962,13 @@ bool AnyZSetReady(CommandContext& ctx, const std::vector<std::string>& keys) {
 // The blocking forms: pop now, or reply null where blocking is denied (MULTI, scripts), or block
 // until a key gets members (server/blocking.h) or the deadline passes (a null array).
 void BlockingPop(CommandContext& ctx, ArgList args, MultiPop pop, std::string_view timeout) {
-  const Result<int64_t> deadline_ms = ParseBlockTimeout(timeout, ctx.now_ms);
-  if (!deadline_ms.ok()) {
-    ctx.reply.Error(deadline_ms.error());
-    return;
-  }
-  if (TryMultiPop(ctx, pop)) {
-    return;
-  }
-  if (!ctx.server.MayBlock()) {
-    ctx.reply.NullArray();
-    return;
-  }
-  BlockRequest request{.keys = pop.keys, .deadline_ms = *deadline_ms};
-  request.serve = [pop = std::move(pop)](CommandContext& woken) {
+  BlockRequest request{.keys = pop.keys};
+  request.serve = [pop](CommandContext& woken) {
     return AnyZSetReady(woken, pop.keys) && TryMultiPop(woken, pop);
   };
-  ctx.server.blocking().Block(ctx, args, std::move(request));
+  BlockOrServe(
+      ctx, args, timeout, [&pop](CommandContext& now) { return TryMultiPop(now, pop); },
+      std::move(request));
 }
 
 // BZPOPMIN/BZPOPMAX key [key ...] timeout

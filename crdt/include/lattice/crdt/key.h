@@ -250,6 +250,12 @@ class Key {
   Result<KeyOp> LEdit(const std::vector<size_t>& remove, ListEnd end,
                       const std::vector<std::string>& push, const Writer& writer,
                       DotContext& shard);
+  // After a local list write: List::SettleEncoding of the key's list, if it has one.
+  void SettleListEncoding(const ListpackLimits& limits) {
+    if (rest_.get() != nullptr && rest_.get()->has_list()) {
+      rest_.Mutable().mutable_list().SettleEncoding(limits);
+    }
+  }
   // LINSERT before (or after) the element at `index`, which must exist.
   Result<KeyOp> LInsert(size_t index, bool before, std::string_view value, const Writer& writer,
                         DotContext& shard);

@@ -85,15 +85,36 @@ struct ListValue {
 
 enum class ListEnd : uint8_t { kHead, kTail };
 
+// The size of one node of Valkey's quicklist (list-max-listpack-size): a list that would pass
+// it is a quicklist, else a listpack.
+struct ListpackLimits {
+  size_t bytes = 8192;
+  size_t count = SIZE_MAX;
+  // Valkey's quicklistNodeLimit: a count when fill >= 0 (0 counts as 1; the 8 KB safety limit
+  // stays), else a size of 4 KB << (-fill - 1), at most 64 KB.
+  static ListpackLimits OfFill(int64_t fill) {
+    if (fill >= 0) {
+      return ListpackLimits{.bytes = 8192, .count = fill == 0 ? 1 : static_cast<size_t>(fill)};
+    }
+    const int64_t level = fill < -5 ? 4 : -fill - 1;
+    return ListpackLimits{.bytes = size_t{4096} << level, .count = SIZE_MAX};
+  }
+};
+
+// The bytes Valkey's listpack codes `element` in: an integer-looking element as an integer, any
+// other as a string, then the entry's back length.
+size_t ListpackEntryBytes(std::string_view element);
+
 // Storage: the elements in position order, in chunks of at most kChunkBytes of coded elements
 // (as Valkey's quicklist holds listpacks; a list of one chunk is its listpack). Inside a chunk
 // every element is coded against the one before it (the first against zero): one varint holding
-// the replica (an index into the list's replica table) and four flags, the last digit's integer
-// as a zigzag delta, the identity's sequence and the HLC as zigzag deltas unless they are the
-// previous element's + 1 and equal to it, the value's length and bytes, and a back length (the
-// element's size as a varint read backwards, as a listpack entry's). Digits before the last and
-// a value written by LSET (its own dot) follow a flag. Consecutive pushes from one region cost
-// about 4 bytes besides the value.
+// the replica (an index into the list's replica table) and five flags, the last digit's integer
+// and the identity's sequence as zigzag deltas unless they are the previous element's + 1, the
+// HLC as a zigzag delta unless it equals the previous one's, the value's length and bytes, and a
+// back length (the element's size as a varint read backwards, as a listpack entry's; a chunk's
+// first element has none: it starts at 0). Digits before the last and a value written by LSET
+// (its own dot) follow a flag. Consecutive RPUSHes from one region cost 3 bytes besides the value
+// (LPUSHes 4: their sequences descend), as a listpack entry costs 2.
 //
 // The deltas are invertible, so the list keeps the integers of its last element and reads the
 // last element, and the one before it, through the back lengths in O(1); the first element of a
@@ -136,6 +157,12 @@ class List {
   // `removed` (when given) receives their positions: the hint JoinDelta needs.
   List RemoveDelta(const std::vector<size_t>& indexes, DotContext& context,
                    std::vector<ListPosition>* removed = nullptr) const;
+  // PushDelta and RemoveDelta applied to *this for the key's own writes (Key::LEdit): the same
+  // state as joining their deltas (JoinDelta), but each end element is decoded once. PushLocal
+  // returns the delta PushDelta returns; RemoveLocal adds the removed elements' dots to `context`.
+  List PushLocal(ListEnd end, const std::vector<std::string>& values, WriteStamp& stamp,
+                 DotContext& context);
+  void RemoveLocal(const std::vector<size_t>& indexes, DotContext& context);
   // Every dot the list holds (identities and value writes): what DEL observed.
   void CollectDots(DotContext& out) const;
   // Calls f(position, dot) for every dot the list holds (each element's identity, then its value
@@ -161,6 +188,16 @@ class List {
   // Adds an element as state transfer decodes it, in position order (each position greater
   // than the last one added; returns false otherwise and adds nothing).
   bool AppendForDecode(const ListPosition& position, const ListValue& value);
+
+  // OBJECT ENCODING, as Valkey converts (docs/commands/list.md): SettleEncoding, called after
+  // each local write, turns the list into a quicklist once it passes `limits` and back into a
+  // listpack only once it is within half of them, so a list oscillating around a limit converts
+  // once, not on every write. Quicklist() is that state, or a list past `limits` (written by a
+  // peer since). Not part of the CRDT state: not compared, encoded or replicated.
+  void SettleEncoding(const ListpackLimits& limits);
+  bool Quicklist(const ListpackLimits& limits) const;
+  // The bytes of one listpack holding every element (ListpackEntryBytes, plus header).
+  size_t ListpackBytes() const;
 
   // Equal elements (positions, values and stamps), however they are chunked.
   friend bool operator==(const List& a, const List& b);
@@ -192,22 +229,30 @@ class List {
     uint32_t size = 0;
     uint32_t capacity = 0;
     uint32_t count = 0;
+    uint32_t listpack = 0;  // the elements' ListpackEntryBytes (OBJECT ENCODING)
 
    private:
     void Reallocate(size_t capacity);
   };
 
-  // Codes `element` against `previous` (with its back length) at the end of `out`.
-  void Code(const Element& element, const Base& previous, std::string& out);
+  // Codes `element` against `previous` at the end of `out`: with its back length, unless it is
+  // its chunk's first element (`first`; `previous` is then zero), which needs none.
+  void Code(const Element& element, const Base& previous, std::string& out, bool first = false);
   void Decode(const Chunk& chunk, std::vector<Element>& out) const;
   // Codes `elements` (in order) into chunks and puts them in place of chunks_[at, at + replace).
   void Splice(size_t at, size_t replace, const std::vector<Element>& elements);
   // Adds one element before every element / after every element.
   void PushFront(const Element& element);
   void PushBack(const Element& element);
-  // Removes the first / the last element (the list is not empty).
-  void PopFront();
-  void PopBack();
+  // The first element and the length of its coding (the list is not empty).
+  Element FrontElement(size_t* end) const;
+  // PushFront when the first element is known: `first`, coded in [0, first_end) of the first
+  // chunk. Returns the coded length of the new first element.
+  size_t PushFrontOf(const Element& element, const Element& first, size_t first_end);
+  // Removes the first / the last element (the list is not empty); `covered` (when given)
+  // receives its dots.
+  void PopFront(DotContext* covered = nullptr);
+  void PopBack(DotContext* covered = nullptr);
   // The first / last element (the list is not empty), in O(1).
   Element First() const;
   Element Last() const;
@@ -224,13 +269,16 @@ class List {
   std::pair<size_t, size_t> Locate(size_t index) const;
   std::vector<Element> Elements() const;
   uint64_t ReplicaIndex(ReplicaId replica);
+  // Whether the list passes a quicklist node's count or listpack bytes limit.
+  bool Passes(size_t count_limit, size_t bytes_limit) const;
   // Sets tail_ from the last chunk (a decode of it).
   void ResetTail();
 
   absl::InlinedVector<Chunk, 1> chunks_;
   absl::InlinedVector<ReplicaId, 1> replicas_;  // the replicas named by the chunks, by index
-  size_t size_ = 0;
-  Base tail_;  // the last element's integers
+  size_t size_ : 63 = 0;
+  size_t quicklist_ : 1 = 0;  // OBJECT ENCODING's state (SettleEncoding)
+  Base tail_;                 // the last element's integers
 };
 
 }  // namespace lattice::crdt
