@@ -301,12 +301,11 @@ void StatsSection(Server& server, Lines& out) {
   Add(out, "total_forks", children != nullptr ? children->forks() : 0);
   // Features Lattice does not have yet, so truly zero: tracking, defrag.
   for (const char* zero :
-       {"migrate_cached_sockets", "slave_expires_tracked_keys",
-        "active_defrag_hits", "active_defrag_misses", "active_defrag_key_hits",
-        "active_defrag_key_misses", "total_active_defrag_time", "current_active_defrag_time",
-        "tracking_total_keys", "tracking_total_items", "tracking_total_prefixes",
-        "unexpected_error_replies", "dump_payload_sanitizations", "sync_full", "sync_partial_ok",
-        "sync_partial_err"}) {
+       {"migrate_cached_sockets", "slave_expires_tracked_keys", "active_defrag_hits",
+        "active_defrag_misses", "active_defrag_key_hits", "active_defrag_key_misses",
+        "total_active_defrag_time", "current_active_defrag_time", "tracking_total_keys",
+        "tracking_total_items", "tracking_total_prefixes", "unexpected_error_replies",
+        "dump_payload_sanitizations", "sync_full", "sync_partial_ok", "sync_partial_err"}) {
     Add(out, zero, "0");
   }
 }

@@ -75,9 +75,9 @@ class Persistence {
   bool rewrite_pending_ = false;
   bool running_bgsave_ = false;  // a checkpoint StartChild began runs for BGSAVE or a save point
   bool running_rewrite_ = false;
-  int64_t started_ms_ = 0;            // monotonic, when it began
-  uint64_t changes_at_start_ = 0;     // what it covers
-  uint64_t ended_at_start_ = 0;       // Replication's checkpoints_ended then
+  int64_t started_ms_ = 0;         // monotonic, when it began
+  uint64_t changes_at_start_ = 0;  // what it covers
+  uint64_t ended_at_start_ = 0;    // Replication's checkpoints_ended then
   bool last_bgsave_ok_ = true;
   bool last_rewrite_ok_ = true;
   int64_t last_bgsave_time_s_ = -1;

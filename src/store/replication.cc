@@ -515,16 +515,14 @@ void Replication::ReapCheckpoint(int64_t now_ms) {
   }
   stats_.last_checkpoint_ok = true;
   stats_.log_bytes_since_snapshot = stats_.log_bytes - done.log_bytes;
-  CheckpointWritten(std::strtoull(ended->value().c_str(), nullptr, 10), done.covers_index,
-                    now_ms);
+  CheckpointWritten(std::strtoull(ended->value().c_str(), nullptr, 10), done.covers_index, now_ms);
 }
 
 void Replication::CheckpointWritten(uint64_t bytes, uint64_t covers_index, int64_t now_ms) {
   ++stats_.snapshots_written;
   stats_.last_snapshot_bytes = bytes;
   stats_.last_snapshot_ms = now_ms;
-  spdlog::info("Snapshot written: {} bytes covering op log records up to {}", bytes,
-               covers_index);
+  spdlog::info("Snapshot written: {} bytes covering op log records up to {}", bytes, covers_index);
 }
 
 // A failed background checkpoint changes nothing on disk that matters (the log is whole): it is

@@ -85,10 +85,10 @@ struct ReplicationStats {
   uint64_t snapshots_written = 0;
   uint64_t last_snapshot_bytes = 0;
   int64_t last_snapshot_ms = 0;
-  uint64_t recovered_records = 0;  // replayed by Open
-  uint64_t recovered_keys = 0;     // loaded from the snapshot by Open
-  std::string torn_tail;           // what Open cut, "" if nothing
-  std::string last_event;          // the engine's last event (the simulator's trace polls it)
+  uint64_t recovered_records = 0;    // replayed by Open
+  uint64_t recovered_keys = 0;       // loaded from the snapshot by Open
+  std::string torn_tail;             // what Open cut, "" if nothing
+  std::string last_event;            // the engine's last event (the simulator's trace polls it)
   uint64_t checkpoints_started = 0;  // in a child process
   uint64_t checkpoints_ended = 0;    // children reaped or killed, whatever their outcome
   bool last_checkpoint_ok = true;    // how the last child ended

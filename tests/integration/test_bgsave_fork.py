@@ -12,7 +12,18 @@ import unittest
 from harness import ServerProcess, info_fields, wait_until
 
 KEYS = 300_000
-LATENCY_MAX_S = 0.050
+
+
+def latency_bound(save_s):
+    """50 ms, or on a machine so loaded that the synchronous SAVE of the keys took over 0.5 s, a
+    tenth of it: a loop blocked by the checkpoint would answer after about all of it."""
+    return max(0.050, save_s / 10)
+
+
+def timed_save(r):
+    started = time.monotonic()
+    assert r.save()
+    return time.monotonic() - started
 
 
 def fill(server, count=KEYS, prefix="key"):
@@ -56,11 +67,9 @@ class BackgroundSaveTest(unittest.TestCase):
     def test_ping_answers_while_the_child_writes_and_keys_survive_kill_9(self):
         r = fill(self.server)
         self.assertEqual(r.dbsize(), KEYS)
-        started = time.monotonic()
-        self.assertTrue(r.save())  # the synchronous checkpoint, for the log's comparison
-        save_s = time.monotonic() - started
+        save_s = timed_save(r)  # the synchronous checkpoint: how long the loop would stall
         r.set("after-save", "1")
-        self.assertEqual(r.execute_command("BGSAVE"), "Background saving started")
+        self.assertEqual(self.server.cli("bgsave"), (0, "Background saving started\n"))
         pid = child_pid(self.server)
         latencies = []
         in_progress = True
@@ -73,7 +82,7 @@ class BackgroundSaveTest(unittest.TestCase):
         self.assertFalse(in_progress, "BGSAVE still in progress after 60 s")
         print(f"SAVE took {save_s * 1000:.1f} ms; {len(latencies)} PINGs during BGSAVE (child "
               f"{pid}), slowest {max(latencies) * 1000:.1f} ms")
-        self.assertLess(max(latencies), LATENCY_MAX_S)
+        self.assertLess(max(latencies), latency_bound(save_s))
         fields = persistence(self.server)
         self.assertEqual(fields["rdb_last_bgsave_status"], "ok")
         self.assertEqual(fields["crdt_checkpoint_child_pid"], "0")
@@ -90,7 +99,7 @@ class BackgroundSaveTest(unittest.TestCase):
     def test_a_killed_child_leaves_the_log_whole_and_reports_err(self):
         r = fill(self.server)
         segments = sorted(n for n in os.listdir(self.server.dir) if n.startswith("oplog-"))
-        self.assertEqual(r.execute_command("BGSAVE"), "Background saving started")
+        self.assertEqual(self.server.cli("bgsave"), (0, "Background saving started\n"))
         pid = child_pid(self.server)
         os.kill(pid, signal.SIGKILL)
         wait_until(lambda: persistence(self.server)["rdb_bgsave_in_progress"] == "0",
@@ -105,11 +114,10 @@ class BackgroundSaveTest(unittest.TestCase):
         self.assertNotIn("snapshot.tmp", names)
         self.assertEqual(sorted(n for n in names if n.startswith("oplog-")), segments)
         # BGSAVE while one runs; then one that succeeds after the failure.
-        r.execute_command("BGSAVE")
+        self.assertEqual(self.server.cli("bgsave"), (0, "Background saving started\n"))
         child_pid(self.server)
-        with self.assertRaises(Exception) as error:
-            r.execute_command("BGSAVE")
-        self.assertIn("Background save already in progress", str(error.exception))
+        self.assertEqual(self.server.cli("bgsave")[1].strip(),
+                         "ERR Background save already in progress")
         wait_until(lambda: persistence(self.server)["rdb_bgsave_in_progress"] == "0",
                    timeout=60, what="BGSAVE to finish")
         self.assertEqual(persistence(self.server)["rdb_last_bgsave_status"], "ok")
@@ -120,8 +128,8 @@ class BackgroundSaveTest(unittest.TestCase):
 
     def test_sigterm_while_a_child_writes_ends_it(self):
         r = fill(self.server)
-        self.assertEqual(r.execute_command("BGREWRITEAOF"),
-                         "Background append only file rewriting started")
+        self.assertEqual(self.server.cli("bgrewriteaof"),
+                         (0, "Background append only file rewriting started\n"))
         pid = child_pid(self.server)
         self.assertEqual(persistence(self.server)["aof_rewrite_in_progress"], "1")
         self.assertEqual(self.server.stop(signal.SIGTERM), 0)
@@ -140,6 +148,7 @@ class AutomaticRewriteTest(unittest.TestCase):
             r = fill(server)
             wait_until(lambda: persistence(server)["crdt_checkpoint_child_pid"] == "0",
                        timeout=60, what="the rewrites of the fill to end")
+            save_s = timed_save(r)
             saves = int(persistence(server)["rdb_saves"])
             latencies = []
             deadline = time.monotonic() + 120
@@ -150,9 +159,10 @@ class AutomaticRewriteTest(unittest.TestCase):
                     r.incr("counter")
                     latencies.append(time.monotonic() - started)
             latencies.sort()
-            print(f"{len(latencies)} INCRs across 2 automatic rewrites: slowest "
+            print(f"SAVE took {save_s * 1000:.1f} ms; "
+                  f"{len(latencies)} INCRs across 2 automatic rewrites: slowest "
                   f"{latencies[-1] * 1000:.1f} ms, p99 {latencies[len(latencies) * 99 // 100] * 1000:.2f} ms")
-            self.assertLess(latencies[-1], LATENCY_MAX_S)
+            self.assertLess(latencies[-1], latency_bound(save_s))
             self.assertEqual(int(r.get("counter")), len(latencies))
             self.assertEqual(persistence(server)["rdb_last_bgsave_status"], "ok")
         finally:

@@ -5,9 +5,11 @@
 // ops applied while it runs survive a crash, a failed child changes nothing and is reported, one
 // child runs at a time, and a synchronous checkpoint ends a running child first.
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "lattice/repl/memory_storage.h"
 #include "node/node.h"
@@ -43,11 +45,14 @@ class CheckpointNode {
   void Open() {
     node_.reset();
     Config config;
-    REQUIRE(config.LoadText("shard-id s\nregion here\nappendfsync always\nsave \"\"\n", "test").ok());
-    Result<std::unique_ptr<Node>> opened = Node::Open(
-        NodeOptions{.config = std::move(config), .replica = kHere, .rng_seed = 1},
-        NodeSeams{
-            .clock = clock_, .storage = &storage_, .transport = &transport_, .children = children_});
+    REQUIRE(
+        config.LoadText("shard-id s\nregion here\nappendfsync always\nsave \"\"\n", "test").ok());
+    Result<std::unique_ptr<Node>> opened =
+        Node::Open(NodeOptions{.config = std::move(config), .replica = kHere, .rng_seed = 1},
+                   NodeSeams{.clock = clock_,
+                             .storage = &storage_,
+                             .transport = &transport_,
+                             .children = children_});
     REQUIRE(opened.ok());
     node_ = std::move(*opened);
   }
@@ -76,9 +81,9 @@ class CheckpointNode {
   repl::MemoryStorage& storage() { return storage_; }
   bool HasSnapshot() { return storage_.ReadAll("snapshot").ok(); }
   size_t Segments() {
-    size_t count = 0;
-    for (const std::string& name : *storage_.List()) count += name.starts_with("oplog-") ? 1 : 0;
-    return count;
+    const std::vector<std::string> names = storage_.List().value();
+    return static_cast<size_t>(std::count_if(
+        names.begin(), names.end(), [](const std::string& n) { return n.starts_with("oplog-"); }));
   }
 
  private:
@@ -111,7 +116,7 @@ TEST_CASE("background checkpoint: the state at the start, the log cut once the c
   CHECK(t.replication().stats().log_bytes_since_snapshot > 0);  // the 50 after the fork
   t.CrashAndRestart();
   CHECK(t.keyspace().Size(0) == 150);
-  CHECK(t.replication().stats().recovered_keys == 100);  // from the snapshot
+  CHECK(t.replication().stats().recovered_keys == 100);    // from the snapshot
   CHECK(t.replication().stats().recovered_records == 50);  // replayed after it
 }
 
