@@ -168,6 +168,7 @@ int main(int argc, char** argv) {
   // and the count then drifts down until the context stops.
   lattice::net::asio::io_context io;
   lattice::server::SystemClock clock;
+  lattice::server::ForkChildProcesses children;  // checkpoints off the event loop; outlives node
   lattice::net::PeerLinks links(io);
   std::unique_ptr<lattice::net::ClusterBusLinks> cluster_bus;
   if (config->cluster_enabled()) cluster_bus = std::make_unique<lattice::net::ClusterBusLinks>(io);
@@ -178,7 +179,8 @@ int main(int argc, char** argv) {
                                    .storage = storage->get(),
                                    .transport = &links,
                                    .peers = &links,
-                                   .bus = cluster_bus.get()};
+                                   .bus = cluster_bus.get(),
+                                   .children = &children};
   Result<std::unique_ptr<lattice::server::Node>> node =
       lattice::server::Node::Open(std::move(options), seams);
   if (!node.ok()) {

@@ -99,6 +99,7 @@ Result<void> Node::OpenReplication(const NodeSeams& seams) {
   if (!opened.ok()) return Unexpected(opened.error());
   replication_ = std::move(*opened);
   replication_->set_peer_directory(seams.peers);
+  replication_->set_child_processes(seams.children);
   server_->set_replication(replication_.get());
   return {};
 }

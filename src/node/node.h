@@ -51,6 +51,7 @@ struct NodeSeams {
   repl::Transport* transport = nullptr;  // the peer links; required with `storage`
   PeerDirectory* peers = nullptr;        // how CRDT.PEER dials; null: not supported
   ClusterBus* bus = nullptr;             // cluster mode's messages; null: none sent
+  ChildProcesses* children = nullptr;    // background checkpoints; null: on the event loop
 };
 
 // The production policy for a failed op log write (as Valkey under appendfsync always): logged,

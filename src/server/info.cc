@@ -219,12 +219,12 @@ void PersistenceSection(Server& server, Lines& out) {
   AddSigned(out, "rdb_last_save_time", persistence.last_save_s());
   Add(out, "rdb_last_bgsave_status", status(persistence.last_bgsave_ok()));
   AddSigned(out, "rdb_last_bgsave_time_sec", persistence.last_bgsave_time_s());
-  Add(out, "rdb_current_bgsave_time_sec", "-1");
+  AddSigned(out, "rdb_current_bgsave_time_sec", persistence.current_bgsave_time_s());
   Add(out, "rdb_saves", stats.snapshots_written);
   Add(out, "rdb_last_cow_size", "0");
   Add(out, "rdb_last_load_keys_expired", "0");
   Add(out, "rdb_last_load_keys_loaded", stats.recovered_keys);
-  Add(out, "aof_rewrite_scheduled", persistence.rewrite_in_progress() ? "1" : "0");
+  Add(out, "aof_rewrite_scheduled", persistence.rewrite_scheduled() ? "1" : "0");
   Add(out, "aof_rewrites", persistence.rewrites());
   for (const char* field :
        {"aof_rewrites_consecutive_failures", "aof_last_cow_size", "module_fork_in_progress",
@@ -233,7 +233,7 @@ void PersistenceSection(Server& server, Lines& out) {
     Add(out, field, "0");
   }
   AddSigned(out, "aof_last_rewrite_time_sec", persistence.last_rewrite_time_s());
-  Add(out, "aof_current_rewrite_time_sec", "-1");
+  AddSigned(out, "aof_current_rewrite_time_sec", persistence.current_rewrite_time_s());
   Add(out, "aof_last_bgrewrite_status", status(persistence.last_rewrite_ok()));
   Add(out, "crdt_appendfsync", repl::FsyncPolicyName(replication->options().fsync));
   Add(out, "crdt_log_records", stats.log_records);
@@ -241,6 +241,8 @@ void PersistenceSection(Server& server, Lines& out) {
   Add(out, "crdt_log_bytes_since_snapshot", stats.log_bytes_since_snapshot);
   Add(out, "crdt_snapshots_written", stats.snapshots_written);
   Add(out, "crdt_last_snapshot_bytes", stats.last_snapshot_bytes);
+  // The child writing a checkpoint (0: none), for operators and tests that watch it.
+  AddSigned(out, "crdt_checkpoint_child_pid", replication->checkpoint_child());
   Add(out, "crdt_recovered_keys", stats.recovered_keys);
   Add(out, "crdt_recovered_records", stats.recovered_records);
   Add(out, "crdt_torn_tail", stats.torn_tail.empty() ? "none" : stats.torn_tail);
@@ -291,14 +293,19 @@ void StatsSection(Server& server, Lines& out) {
   Add(out, "pubsub_channels", server.pubsub().Count(PubSub::kChannel));
   Add(out, "pubsub_patterns", server.pubsub().Count(PubSub::kPattern));
   Add(out, "pubsubshard_channels", server.pubsub().Count(PubSub::kShard));
-  // Features Lattice does not have yet, so truly zero: tracking, forks, defrag.
+  // The checkpoint children (docs/durability.md); 0 without a data dir.
+  const Replication* replication = server.replication();
+  const ChildProcesses* children =
+      replication != nullptr ? replication->child_processes() : nullptr;
+  AddSigned(out, "latest_fork_usec", children != nullptr ? children->latest_fork_us() : 0);
+  Add(out, "total_forks", children != nullptr ? children->forks() : 0);
+  // Features Lattice does not have yet, so truly zero: tracking, defrag.
   for (const char* zero :
-       {"latest_fork_usec", "total_forks", "migrate_cached_sockets", "slave_expires_tracked_keys",
-        "active_defrag_hits", "active_defrag_misses", "active_defrag_key_hits",
-        "active_defrag_key_misses", "total_active_defrag_time", "current_active_defrag_time",
-        "tracking_total_keys", "tracking_total_items", "tracking_total_prefixes",
-        "unexpected_error_replies", "dump_payload_sanitizations", "sync_full", "sync_partial_ok",
-        "sync_partial_err"}) {
+       {"migrate_cached_sockets", "slave_expires_tracked_keys", "active_defrag_hits",
+        "active_defrag_misses", "active_defrag_key_hits", "active_defrag_key_misses",
+        "total_active_defrag_time", "current_active_defrag_time", "tracking_total_keys",
+        "tracking_total_items", "tracking_total_prefixes", "unexpected_error_replies",
+        "dump_payload_sanitizations", "sync_full", "sync_partial_ok", "sync_partial_err"}) {
     Add(out, zero, "0");
   }
 }

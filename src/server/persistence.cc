@@ -59,27 +59,46 @@ Result<void> Persistence::Checkpoint(int64_t now_ms) {
 Result<void> Persistence::Save(int64_t now_ms) {
   Result<void> done = Checkpoint(now_ms);
   last_bgsave_ok_ = done.ok();
+  if (running_rewrite_) Finish(done.ok(), now_ms);  // Checkpoint ended its child
   return done;
 }
 
 Persistence::Start Persistence::BackgroundSave(bool schedule) {
-  if (server_.replication() == nullptr) return Start::kNotPossible;
-  if (bgsave_pending_) return Start::kAlreadyInProgress;
+  const Replication* replication = server_.replication();
+  if (replication == nullptr) return Start::kNotPossible;
+  if (bgsave_in_progress()) return Start::kAlreadyInProgress;
+  if (replication->checkpoint_in_progress()) {
+    if (!schedule) return Start::kBusy;
+    bgsave_pending_ = true;
+    return Start::kScheduled;
+  }
   bgsave_pending_ = true;
   // A rewrite pending is the same checkpoint: the save is "scheduled" behind it, as Valkey.
   return rewrite_pending_ && schedule ? Start::kScheduled : Start::kStarted;
 }
 
 Persistence::Start Persistence::BackgroundRewrite() {
-  if (server_.replication() == nullptr) return Start::kNotPossible;
-  if (rewrite_pending_) return Start::kAlreadyInProgress;
+  const Replication* replication = server_.replication();
+  if (replication == nullptr) return Start::kNotPossible;
+  if (rewrite_in_progress()) return Start::kAlreadyInProgress;
   rewrite_pending_ = true;
-  return bgsave_pending_ ? Start::kScheduled : Start::kStarted;
+  return bgsave_pending_ || replication->checkpoint_in_progress() ? Start::kScheduled
+                                                                  : Start::kStarted;
+}
+
+bool Persistence::rewrite_in_progress() const {
+  const Replication* replication = server_.replication();
+  return rewrite_pending_ || running_rewrite_ ||
+         (replication != nullptr && replication->automatic_checkpoint_in_progress());
 }
 
 bool Persistence::CancelBackgroundSave() {
-  const bool pending = bgsave_pending_;
+  const bool pending = bgsave_pending_ || running_bgsave_;
   bgsave_pending_ = false;
+  if (running_bgsave_) {
+    server_.replication()->AbortBackgroundCheckpoint();
+    Finish(false, server_.clock().NowMs());
+  }
   return pending;
 }
 
@@ -96,26 +115,62 @@ bool Persistence::SavePointDue(int64_t now_ms) const {
 
 void Persistence::Cron(int64_t now_ms) {
   Refresh();
+  const Replication* replication = server_.replication();
+  if (replication == nullptr) return;
+  if ((running_bgsave_ || running_rewrite_) &&
+      replication->stats().checkpoints_ended != ended_at_start_) {
+    Finish(replication->stats().last_checkpoint_ok, now_ms);
+  }
+  if (replication->checkpoint_in_progress()) return;  // one child at a time
   const bool save_point = !bgsave_pending_ && !rewrite_pending_ && SavePointDue(now_ms);
   if (!bgsave_pending_ && !rewrite_pending_ && !save_point) return;
   if (save_point) {
     spdlog::info("{} changes since the last save: saving", Changes() - changes_at_save_);
   }
-  const int64_t start_ms = server_.clock().MonotonicUs() / 1000;
-  const bool ok = Checkpoint(now_ms).ok();
-  const int64_t took_s = (server_.clock().MonotonicUs() / 1000 - start_ms) / 1000;
-  if (bgsave_pending_ || save_point) {
+  StartChild(now_ms, bgsave_pending_ || save_point, rewrite_pending_);
+}
+
+// Without child processes (the simulator) the checkpoint is written here and ends at once.
+void Persistence::StartChild(int64_t now_ms, bool bgsave, bool rewrite) {
+  Replication* replication = server_.replication();
+  running_bgsave_ = bgsave;
+  running_rewrite_ = rewrite;
+  bgsave_pending_ = false;
+  rewrite_pending_ = false;
+  started_ms_ = MonotonicMs();
+  changes_at_start_ = Changes();
+  ended_at_start_ = replication->stats().checkpoints_ended;
+  Result<void> started = replication->CheckpointInBackground(now_ms);
+  if (!started.ok()) {
+    spdlog::warn("Checkpoint failed: {}", started.error().message);
+    Finish(false, now_ms);
+  } else if (!replication->checkpoint_in_progress()) {
+    Finish(true, now_ms);
+  }
+}
+
+void Persistence::Finish(bool ok, int64_t now_ms) {
+  const int64_t took_s = RunningS();
+  if (ok) {
+    Refresh();
+    changes_at_save_ = changes_at_start_;  // ops applied after the fork are not in the snapshot
+  } else {
+    last_failed_try_ms_ = now_ms;
+  }
+  if (running_bgsave_) {
     last_bgsave_ok_ = ok;
     last_bgsave_time_s_ = took_s;
   }
-  if (rewrite_pending_) {
+  if (running_rewrite_) {
     last_rewrite_ok_ = ok;
     last_rewrite_time_s_ = took_s;
     rewrites_ += ok ? 1 : 0;
   }
-  bgsave_pending_ = false;
-  rewrite_pending_ = false;
+  running_bgsave_ = false;
+  running_rewrite_ = false;
 }
+
+int64_t Persistence::MonotonicMs() const { return server_.clock().MonotonicUs() / 1000; }
 
 int64_t Persistence::last_save_s() const {
   return (last_save_ms_ != 0 ? last_save_ms_ : server_.start_ms()) / 1000;

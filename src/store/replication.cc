@@ -1,6 +1,7 @@
 #include "store/replication.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <functional>
 #include <set>
 #include <utility>
@@ -18,6 +19,8 @@ constexpr char kPeersFile[] = "peers";
 constexpr size_t kSnapshotKeysPerChunk = 1024;
 // Keys Tick visits for compaction (about 20 ticks a second: 20k keys a second).
 constexpr size_t kCompactKeysPerTick = 1024;
+// The temporary file of the snapshot's WriteAtomically ("<name>.tmp", storage.h).
+constexpr char kSnapshotTemp[] = "snapshot.tmp";
 
 repl::ReplicatorConfig EngineConfig(const ReplicationOptions& options, ReplicaId replica,
                                     uint32_t databases, std::vector<ReplicaId> peers) {
@@ -75,7 +78,10 @@ Replication::Replication(Keyspace& keyspace, repl::Storage& storage, repl::Trans
       options_(std::move(options)),
       log_(storage, repl::OpLogOptions{}) {}
 
-Replication::~Replication() { keyspace_.RemoveObserver(this); }
+Replication::~Replication() {
+  AbortBackgroundCheckpoint();
+  keyspace_.RemoveObserver(this);
+}
 
 Result<std::unique_ptr<Replication>> Replication::Open(Keyspace& keyspace, repl::Storage& storage,
                                                        repl::Transport& transport,
@@ -388,25 +394,31 @@ void Replication::Tick(int64_t now_ms) {
       Fail(synced.error());
     }
   }
+  ReapCheckpoint(now_ms);
+  MaybeRewrite(now_ms);
+}
+
+// The automatic op log rewrite: once the log grew by rewrite_percentage of the last snapshot.
+void Replication::MaybeRewrite(int64_t now_ms) {
   const uint64_t grown = stats_.log_bytes_since_snapshot;
   const bool rewrite = options_.rewrite_percentage > 0 && grown >= options_.rewrite_min_bytes &&
                        grown * 100 >= stats_.last_snapshot_bytes *
                                           static_cast<uint64_t>(options_.rewrite_percentage);
-  if (!failed_.has_value() && rewrite) {
+  if (failed_.has_value() || !rewrite || background_.has_value() || now_ms < rewrite_retry_ms_) {
+    return;
+  }
+  if (children_ == nullptr) {
     if (Result<void> written = Checkpoint(now_ms); !written.ok()) {
       Fail(written.error());
     }
+    return;
+  }
+  if (Result<void> started = StartCheckpoint(/*automatic=*/true); !started.ok()) {
+    CheckpointFailed(started.error(), now_ms);
   }
 }
 
-Result<void> Replication::Checkpoint(int64_t now_ms) {
-  // Every record the snapshot covers must be durable first: after a crash the log restarts
-  // numbering after the last durable record, and records numbered below covers_index would be
-  // skipped on the next recovery.
-  if (Result<void> synced = log_.Sync(); !synced.ok()) {
-    return synced;
-  }
-  const uint64_t covers_index = log_.next_index() - 1;
+std::string Replication::EncodeSnapshot() {
   // Encoded from the keys where they are (as TakeSnapshot's chunks, without copying them).
   std::string bytes;
   Keyspace& keyspace = keyspace_;
@@ -422,22 +434,124 @@ Result<void> Replication::Checkpoint(int64_t now_ms) {
     });
   }
   repl::AppendFrame(repl::EncodeSnapshotChunk(0, chunk, keyspace.context(), /*last=*/true), bytes);
+  return bytes;
+}
+
+Result<void> Replication::Checkpoint(int64_t now_ms) {
+  AbortBackgroundCheckpoint();  // one writer of the snapshot file at a time
+  // Every record the snapshot covers must be durable first: after a crash the log restarts
+  // numbering after the last durable record, and records numbered below covers_index would be
+  // skipped on the next recovery.
+  if (Result<void> synced = log_.Sync(); !synced.ok()) {
+    return synced;
+  }
+  const uint64_t covers_index = log_.next_index() - 1;
+  const std::string bytes = EncodeSnapshot();
   if (Result<void> written = log_.WriteSnapshot(bytes, covers_index); !written.ok()) {
     return written;
   }
   if (Result<void> truncated = log_.TruncatePrefix(covers_index + 1); !truncated.ok()) {
     return truncated;
   }
-  ++stats_.snapshots_written;
-  stats_.last_snapshot_bytes = bytes.size();
-  stats_.last_snapshot_ms = now_ms;
   stats_.log_bytes_since_snapshot = 0;
-  spdlog::info("Snapshot written: {} bytes covering op log records up to {}", bytes.size(),
+  CheckpointWritten(bytes.size(), covers_index, now_ms);
+  return {};
+}
+
+Result<void> Replication::CheckpointInBackground(int64_t now_ms) {
+  if (children_ == nullptr) {
+    return Checkpoint(now_ms);
+  }
+  return StartCheckpoint(/*automatic=*/false);
+}
+
+// The child writes the snapshot file itself (WriteAtomically: "snapshot.tmp", fsync, rename),
+// touching neither the op log's segments nor anything else the parent writes. That is safe
+// because the parent never writes a snapshot while a child runs (Checkpoint kills and reaps it
+// first), and truncates the log only once the child reported success: a child that dies
+// anywhere leaves either the old snapshot or its own, both covering records that are durable
+// and still in the log.
+Result<void> Replication::StartCheckpoint(bool automatic) {
+  if (background_.has_value()) {
+    return Unexpected(ErrorCode::kInvalid, "a background checkpoint is already running");
+  }
+  if (Result<void> synced = log_.Sync(); !synced.ok()) {  // covers_index durable before the fork
+    return synced;
+  }
+  const uint64_t covers_index = log_.next_index() - 1;
+  Result<int64_t> child = children_->Start([this, covers_index]() -> Result<std::string> {
+    const std::string bytes = EncodeSnapshot();
+    if (Result<void> written = log_.WriteSnapshot(bytes, covers_index); !written.ok()) {
+      return Unexpected(written.error());
+    }
+    return std::to_string(bytes.size());
+  });
+  if (!child.ok()) {
+    return Unexpected(child.error());
+  }
+  background_ = BackgroundCheckpoint{*child, covers_index, stats_.log_bytes, automatic};
+  ++stats_.checkpoints_started;
+  spdlog::info("Background checkpoint started by child {} (op log records up to {})", *child,
                covers_index);
   return {};
 }
 
+void Replication::ReapCheckpoint(int64_t now_ms) {
+  if (!background_.has_value()) {
+    return;
+  }
+  std::optional<Result<std::string>> ended = children_->Poll(background_->child);
+  if (!ended.has_value()) {
+    return;
+  }
+  const BackgroundCheckpoint done = *background_;
+  background_.reset();
+  ++stats_.checkpoints_ended;
+  if (!ended->ok()) {
+    CheckpointFailed(ended->error(), now_ms);
+    return;
+  }
+  // The snapshot covering done.covers_index is in place: the records it covers may go.
+  if (Result<void> truncated = log_.TruncatePrefix(done.covers_index + 1); !truncated.ok()) {
+    CheckpointFailed(truncated.error(), now_ms);
+    return;
+  }
+  stats_.last_checkpoint_ok = true;
+  stats_.log_bytes_since_snapshot = stats_.log_bytes - done.log_bytes;
+  CheckpointWritten(std::strtoull(ended->value().c_str(), nullptr, 10), done.covers_index, now_ms);
+}
+
+void Replication::CheckpointWritten(uint64_t bytes, uint64_t covers_index, int64_t now_ms) {
+  ++stats_.snapshots_written;
+  stats_.last_snapshot_bytes = bytes;
+  stats_.last_snapshot_ms = now_ms;
+  spdlog::info("Snapshot written: {} bytes covering op log records up to {}", bytes, covers_index);
+}
+
+// A failed background checkpoint changes nothing on disk that matters (the log is whole): it is
+// reported, and the automatic rewrite waits before it tries again, as Valkey's save points.
+void Replication::CheckpointFailed(const Error& error, int64_t now_ms) {
+  constexpr int64_t kRetryDelayMs = 5000;
+  stats_.last_checkpoint_ok = false;
+  rewrite_retry_ms_ = now_ms + kRetryDelayMs;
+  (void)storage_.Remove(kSnapshotTemp);  // what a child killed mid-write left, if anything
+  spdlog::warn("Background checkpoint failed: {}", error.message);
+}
+
+void Replication::AbortBackgroundCheckpoint() {
+  if (!background_.has_value()) {
+    return;
+  }
+  children_->Kill(background_->child);
+  spdlog::info("Background checkpoint child {} killed", background_->child);
+  background_.reset();
+  ++stats_.checkpoints_ended;
+  stats_.last_checkpoint_ok = false;
+  (void)storage_.Remove(kSnapshotTemp);
+}
+
 Result<void> Replication::Close() {
+  AbortBackgroundCheckpoint();
   if (failed_.has_value()) {
     return Unexpected(*failed_);
   }

@@ -17,6 +17,11 @@
 // - Tick() drives the engine's timers, everysec syncs, and log compaction: once the log grew by
 //   auto-aof-rewrite-percentage of the last snapshot (and at least auto-aof-rewrite-min-size),
 //   the whole state is written as a new snapshot and the log prefix it covers is removed.
+// - Checkpoints run on this thread (Checkpoint), or, once set_child_processes() gave a way to
+//   start children, in a forked child (CheckpointInBackground, the automatic compaction): the
+//   child writes the snapshot of the state at the fork; Tick reaps it and only then truncates
+//   the log. One child at a time; only one writer of the snapshot file at a time (Checkpoint ends
+//   a running child first). docs/durability.md, "Checkpoints in a child process".
 // - Applier: TakeSnapshot/InstallSnapshot stream the keyspace to a peer that is behind the
 //   retained ops, and join one received; an installed snapshot is checkpointed at once.
 //
@@ -35,6 +40,7 @@
 #include "lattice/repl/op_log.h"
 #include "lattice/repl/replicator.h"
 #include "lattice/repl/storage.h"
+#include "store/child_process.h"
 #include "store/keyspace.h"
 
 namespace lattice::server {
@@ -79,10 +85,13 @@ struct ReplicationStats {
   uint64_t snapshots_written = 0;
   uint64_t last_snapshot_bytes = 0;
   int64_t last_snapshot_ms = 0;
-  uint64_t recovered_records = 0;  // replayed by Open
-  uint64_t recovered_keys = 0;     // loaded from the snapshot by Open
-  std::string torn_tail;           // what Open cut, "" if nothing
-  std::string last_event;          // the engine's last event (the simulator's trace polls it)
+  uint64_t recovered_records = 0;    // replayed by Open
+  uint64_t recovered_keys = 0;       // loaded from the snapshot by Open
+  std::string torn_tail;             // what Open cut, "" if nothing
+  std::string last_event;            // the engine's last event (the simulator's trace polls it)
+  uint64_t checkpoints_started = 0;  // in a child process
+  uint64_t checkpoints_ended = 0;    // children reaped or killed, whatever their outcome
+  bool last_checkpoint_ok = true;    // how the last child ended
   // Per origin region: the most its ops' HLC was ahead of this node's clock when applied (clock
   // skew; 0 when never ahead). The HLC absorbs skew; this shows how much there is.
   std::map<ReplicaId, int64_t> clock_ahead_ms;
@@ -121,8 +130,22 @@ class Replication final : public repl::Applier, public repl::Observer, public Ke
   Result<void> EndOfBatch();
   // Timers, every ~50 ms; the caller then ends the batch (Node::EndOfBatch reports failures).
   void Tick(int64_t now_ms);
-  // Writes a snapshot of the whole state and truncates the log it covers.
+  // Writes a snapshot of the whole state and truncates the log it covers, on this thread. A
+  // background checkpoint still running is ended first: this snapshot is newer than its.
   Result<void> Checkpoint(int64_t now_ms);
+  // The same checkpoint written by a child process (BGSAVE, BGREWRITEAOF, save points): the log
+  // is synced, the child forked to write the state of this moment; a later Tick reaps it and
+  // truncates the log it covers. An error if a child runs already or the fork failed. Without
+  // child processes (the simulator, unit tests without them) this is Checkpoint.
+  Result<void> CheckpointInBackground(int64_t now_ms);
+  // Ends a running background checkpoint (SHUTDOWN, BGSAVE CANCEL): log and snapshot stay whole.
+  void AbortBackgroundCheckpoint();
+  bool checkpoint_in_progress() const { return background_.has_value(); }
+  // The running child's id (its pid), 0 when none runs.
+  int64_t checkpoint_child() const { return background_ ? background_->child : 0; }
+  bool automatic_checkpoint_in_progress() const { return background_ && background_->automatic; }
+  void set_child_processes(ChildProcesses* children) { children_ = children; }
+  const ChildProcesses* child_processes() const { return children_; }
   // Clean shutdown: flushes and syncs the log.
   Result<void> Close();
 
@@ -160,6 +183,21 @@ class Replication final : public repl::Applier, public repl::Observer, public Ke
   void Append(std::string_view record);  // an op record (repl::EncodeOp's bytes) to the op log
   void ClockTooFarAhead(ReplicaId origin, int64_t ahead_ms);
   void Fail(const Error& error);
+  // Checkpoints: the snapshot file's content (the keys as SnapshotChunk frames, the context in the
+  // last), what the child runs, and the parent's side of a background one.
+  std::string EncodeSnapshot();
+  void MaybeRewrite(int64_t now_ms);
+  Result<void> StartCheckpoint(bool automatic);
+  void ReapCheckpoint(int64_t now_ms);
+  void CheckpointWritten(uint64_t bytes, uint64_t covers_index, int64_t now_ms);
+  void CheckpointFailed(const Error& error, int64_t now_ms);
+
+  struct BackgroundCheckpoint {
+    int64_t child = 0;
+    uint64_t covers_index = 0;
+    uint64_t log_bytes = 0;  // stats_.log_bytes at the fork
+    bool automatic = false;  // the rewrite trigger started it (not BGSAVE and co.)
+  };
 
   Keyspace& keyspace_;
   repl::Storage& storage_;
@@ -176,6 +214,9 @@ class Replication final : public repl::Applier, public repl::Observer, public Ke
   int64_t now_ms_ = 0;
   std::map<ReplicaId, int64_t> drift_logged_ms_;  // when ClockTooFarAhead last logged, per origin
   ReplicationStats stats_;
+  ChildProcesses* children_ = nullptr;  // null: checkpoints on this thread
+  std::optional<BackgroundCheckpoint> background_;
+  int64_t rewrite_retry_ms_ = 0;  // after a failed automatic checkpoint, the next waits till then
 };
 
 // The text of a replica id as shown to operators (16 hex digits).

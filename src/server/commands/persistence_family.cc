@@ -64,6 +64,11 @@ void CmdBgSave(CommandContext& ctx, ArgList args) {
     case Start::kAlreadyInProgress:
       ctx.reply.Error("ERR Background save already in progress");
       return;
+    case Start::kBusy:
+      ctx.reply.Error(
+          "ERR Another child process is active (AOF?): can't BGSAVE right now. Use BGSAVE "
+          "SCHEDULE in order to schedule a BGSAVE whenever possible.");
+      return;
     case Start::kNotPossible:
       ctx.reply.Error(kNoDataDir);
       return;
@@ -79,6 +84,7 @@ void CmdBgRewriteAof(CommandContext& ctx, ArgList /*args*/) {
       ctx.reply.SimpleString("Background append only file rewriting scheduled");
       return;
     case Start::kAlreadyInProgress:
+    case Start::kBusy:
       ctx.reply.Error("ERR Background append only file rewriting already in progress");
       return;
     case Start::kNotPossible:
