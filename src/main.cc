@@ -17,6 +17,7 @@
 #include "net/cluster_bus.h"
 #include "net/node_timer.h"
 #include "net/peer_links.h"
+#include "net/replica_client.h"
 #include "net/tls.h"
 #include "node/node.h"
 #include "server/info.h"
@@ -251,8 +252,11 @@ int main(int argc, char** argv) {
   lattice::net::LoopTurn turn(io, **node);  // before the links and listeners can take input
   lattice::net::ClientListener listener(io, **node, turn);
   lattice::net::NodeTimer timer(io, **node);
+  lattice::net::ReplicaClient primary_link(io, **node);  // REPLICAOF (server/replica_of.h)
+  server.replica_of().set_link(&primary_link);
   auto stop = [&] {
     timer.Stop();
+    primary_link.Stop();
     if (cluster_bus) cluster_bus->Stop();
     listener.Stop();
     links.Stop();
