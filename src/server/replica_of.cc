@@ -346,9 +346,9 @@ bool ReplicaOf::ApplyStream(int64_t now_ms) {
     // resync after a drop asks for it again.
     partial_bytes_ += consumed;
     if (status == RequestParser::Status::kNeedMore) break;
+    Apply(parser_.args());  // a GETACK acknowledges what came before it, as Valkey's replica
     offset_ += static_cast<int64_t>(partial_bytes_);
     partial_bytes_ = 0;
-    Apply(parser_.args());
     if (state_ != State::kConnected) return false;
   }
   in_.erase(0, used);
