@@ -229,6 +229,7 @@ bool ReplicaOf::HandleHandshakeLine(std::string_view line, int64_t now_ms) {
     pos = end + 1;
   }
   int64_t offset = 0;
+  if (words.empty()) words.push_back(line);
   if (words[0] == "+FULLRESYNC" && words.size() == 3 && ParseInt(words[2], &offset) &&
       offset >= 0) {
     spdlog::info("Full resync from master: {}:{}", words[1], offset);
