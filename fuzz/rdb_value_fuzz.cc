@@ -3,7 +3,8 @@
 //   0/1  DecodeDumpPayload(rest, relaxed = byte & 1): the footer, then the value;
 //   2    DecodeRdbValue(rest): a value without footer (what an RDB file reader would hand it).
 // Checked: never crashes, never reads past its input, never allocates without bound; a value
-// that decodes re-encodes (EncodeDumpPayload) to a payload that decodes to the same value.
+// that decodes re-encodes (EncodeDumpPayload) to a payload that decodes to the same value (less
+// hash field TTLs, which a version 10 payload cannot carry).
 
 #include <cstddef>
 #include <cstdint>
@@ -20,6 +21,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       data[0] < 2 ? lattice::server::DecodeDumpPayload(rest, (data[0] & 1) != 0)
                   : lattice::server::DecodeRdbValue(rest);
   if (!value.ok()) return 0;
+  for (VisibleValue::HashEntry& entry : value->hash) entry.ttl_at_ms = 0;
   const lattice::Result<VisibleValue> again =
       lattice::server::DecodeDumpPayload(lattice::server::EncodeDumpPayload(*value), false);
   if (!again.ok() || !(*again == *value)) std::abort();

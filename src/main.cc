@@ -6,6 +6,8 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <random>
 #include <string>
 #include <vector>
@@ -15,9 +17,11 @@
 #include "net/cluster_bus.h"
 #include "net/node_timer.h"
 #include "net/peer_links.h"
+#include "net/replica_client.h"
 #include "net/tls.h"
 #include "node/node.h"
 #include "server/info.h"
+#include "server/rdb_import.h"
 #include "server/server.h"
 #include "spdlog/sinks/basic_file_sink.h"
 #include "spdlog/sinks/stdout_sinks.h"
@@ -49,6 +53,8 @@ constexpr const char* kUsage =
     "  --logfile FILE, --loglevel notice\n"
     "  --reset-replica-id          serve the data dir under a new replica id (a copy of another\n"
     "                              region's dir, a restored backup: docs/operations.md)\n"
+    "  --import-rdb FILE           load a Valkey/Redis RDB file into this (empty) region before\n"
+    "                              serving, as local writes that replicate (docs/operations.md)\n"
     "\n"
     "Examples:\n"
     "  lattice-server --port 7001 --dir data/7001 --region a --peer 127.0.0.1:17002\n"
@@ -57,11 +63,50 @@ constexpr const char* kUsage =
     "README.md and docs/operations.md describe every directive and how to run three regions.\n";
 
 constexpr std::string_view kResetReplicaId = "--reset-replica-id";
+constexpr std::string_view kImportRdb = "--import-rdb";
 
-Result<Config> LoadConfig(int argc, char** argv) {
+// --import-rdb FILE: a process option, not a directive; taken out of the arguments.
+std::string TakeImportRdb(std::vector<std::string_view>& args) {
+  std::string file;
+  for (size_t i = 0; i + 1 < args.size(); ++i) {
+    if (args[i] == kImportRdb) {
+      file = std::string(args[i + 1]);
+      args.erase(args.begin() + static_cast<std::ptrdiff_t>(i),
+                 args.begin() + static_cast<std::ptrdiff_t>(i) + 2);
+      break;
+    }
+  }
+  return file;
+}
+
+// Reads `path` and loads it into the node (server/rdb_import.h); false (logged) if it fails.
+bool ImportRdbFile(const std::string& path, lattice::server::Node& node) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    spdlog::critical("--import-rdb: can't open '{}'", path);
+    return false;
+  }
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  lattice::server::RdbImportOptions options;
+  options.on_batch = [&node] { (void)node.EndOfTurn(); };
+  Result<lattice::server::RdbImportSummary> summary =
+      lattice::server::ImportRdb(node.server(), bytes, options);
+  if (!summary.ok()) {
+    spdlog::critical("--import-rdb '{}' refused: {}", path, summary.error().message);
+    return false;
+  }
+  spdlog::info("--import-rdb '{}':", path);
+  for (const std::string& line : lattice::server::DescribeImport(*summary)) {
+    spdlog::info("  {}", line);
+  }
+  return true;
+}
+
+Result<Config> LoadConfig(int argc, char** argv, std::string* import_rdb) {
   Config config;
   std::vector<std::string_view> args(argv + 1, argv + argc);
   std::erase(args, kResetReplicaId);  // a process option, not a directive
+  *import_rdb = TakeImportRdb(args);
   if (!args.empty() && !args[0].starts_with("--")) {
     if (Result<void> loaded = config.LoadFile(std::string(args[0])); !loaded.ok()) {
       return lattice::Unexpected(loaded.error());
@@ -122,7 +167,8 @@ int main(int argc, char** argv) {
     std::fputs(kUsage, stdout);
     return 0;
   }
-  Result<Config> config = LoadConfig(argc, argv);
+  std::string import_rdb;
+  Result<Config> config = LoadConfig(argc, argv, &import_rdb);
   if (!config.ok()) {
     std::fprintf(stderr, "%s\n", config.error().message.c_str());
     return 1;
@@ -188,6 +234,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   lattice::server::Server& server = (*node)->server();
+  if (!import_rdb.empty() && !ImportRdbFile(import_rdb, **node)) return 1;
   links.Attach(**node);
   links.set_tls(&tls);
   if (cluster_bus) {
@@ -207,8 +254,11 @@ int main(int argc, char** argv) {
   lattice::net::LoopTurn turn(io, **node);  // before the links and listeners can take input
   lattice::net::ClientListener listener(io, **node, turn);
   lattice::net::NodeTimer timer(io, **node);
+  lattice::net::ReplicaClient primary_link(io, **node);  // REPLICAOF (server/replica_of.h)
+  server.replica_of().set_link(&primary_link);
   auto stop = [&] {
     timer.Stop();
+    primary_link.Stop();
     if (cluster_bus) cluster_bus->Stop();
     listener.Stop();
     links.Stop();

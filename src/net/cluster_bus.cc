@@ -1,6 +1,7 @@
 #include "net/cluster_bus.h"
 
 #include "net/busy_period.h"
+#include "net/endpoint.h"
 #include "resp/reply_decoder.h"
 #include "spdlog/spdlog.h"
 
@@ -93,23 +94,8 @@ void ClusterBusLinks::Fail(const std::shared_ptr<Conn>& conn, const std::string&
 }
 
 asio::awaitable<void> ClusterBusLinks::Run(std::shared_ptr<Conn> conn) {
-  boost::system::error_code ec;
-  tcp::resolver resolver(io_);
-  auto endpoints = co_await resolver.async_resolve(conn->ip, std::to_string(conn->port),
-                                                   asio::redirect_error(asio::use_awaitable, ec));
-  if (!ec) {
-    conn->deadline.expires_after(std::chrono::milliseconds(kConnectTimeoutMs));
-    conn->deadline.async_wait([conn](const boost::system::error_code& waited) {
-      if (!waited) {
-        boost::system::error_code ignored;
-        conn->socket.close(ignored);
-      }
-    });
-    co_await asio::async_connect(conn->socket, endpoints,
-                                 asio::redirect_error(asio::use_awaitable, ec));
-    conn->deadline.cancel();
-    if (!ec && !conn->socket.is_open()) ec = asio::error::timed_out;
-  }
+  boost::system::error_code ec =
+      co_await DialWithin(conn, conn->ip, conn->port, kConnectTimeoutMs);  // net/endpoint.h
   if (ec || conn->closed) {
     Fail(conn, ec ? ec.message() : "closed");
     co_return;

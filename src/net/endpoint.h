@@ -2,6 +2,8 @@
 // Listening and endpoint text shared by the client port (client_listener.h) and the replication
 // port (peer_links.h). Event-loop thread only.
 
+#include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -37,6 +39,32 @@ Result<int> ListenAll(asio::io_context& io, const std::vector<std::string>& bind
     asio::co_spawn(io, loop(*acceptor), asio::detached);
   }
   return static_cast<int>(acceptors.front()->local_endpoint().port());
+}
+
+// Resolves host:port and connects conn->socket, closing it if that takes longer than
+// `timeout_ms` (conn->deadline is the timer; it holds `conn` while it waits). The error:
+// timed_out when the deadline closed the socket. Conn: a struct with `socket` and `deadline`.
+template <typename Conn>
+asio::awaitable<boost::system::error_code> DialWithin(std::shared_ptr<Conn> conn,
+                                                      const std::string& host, int port,
+                                                      int64_t timeout_ms) {
+  boost::system::error_code ec;
+  tcp::resolver resolver(conn->socket.get_executor());
+  auto endpoints = co_await resolver.async_resolve(host, std::to_string(port),
+                                                   asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) co_return ec;
+  conn->deadline.expires_after(std::chrono::milliseconds(timeout_ms));
+  conn->deadline.async_wait([conn](const boost::system::error_code& waited) {
+    if (!waited) {
+      boost::system::error_code ignored;
+      conn->socket.close(ignored);
+    }
+  });
+  co_await asio::async_connect(conn->socket, endpoints,
+                               asio::redirect_error(asio::use_awaitable, ec));
+  conn->deadline.cancel();
+  if (!ec && !conn->socket.is_open()) ec = asio::error::timed_out;
+  co_return ec;
 }
 
 }  // namespace lattice::net

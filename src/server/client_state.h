@@ -34,6 +34,9 @@ struct ClientState {
   // The peer is loopback (or the client is in-process): protected mode and the "local" setting
   // of enable-protected-configs / enable-debug-command let it through.
   bool is_local = true;
+  // The stream of the primary this region follows (server/replica_of.h): its writes pass the
+  // READONLY refusal.
+  bool primary_link = false;
   int64_t created_ms = 0;
   int64_t last_interaction_ms = 0;
   std::string last_command = "NULL";  // full name of the last command, for CLIENT LIST cmd=

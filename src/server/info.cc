@@ -11,6 +11,7 @@
 #include <set>
 
 #include "fmt/format.h"
+#include "server/replica_of.h"
 #include "server/scripting/script_engine.h"
 #include "store/replication.h"
 #include "util/allocator.h"
@@ -312,17 +313,49 @@ void StatsSection(Server& server, Lines& out) {
 
 // Valkey's fields first (every region is a primary: clients may write anywhere), then Lattice's:
 // this replica, its vectors, and one line per peer region.
-void ReplicationSection(Server& server, Lines& out) {
-  Add(out, "role", "master");
+// A region following an outside primary (REPLICAOF) shows Valkey's replica fields, its offsets
+// those of the primary's stream.
+void ReplicaOfFields(Server& server, Lines& out) {
+  const ReplicaOf& replica = server.replica_of();
+  const int64_t now_ms = server.clock().NowMs();
+  Add(out, "role", "slave");
+  Add(out, "master_host", replica.host());
+  Add(out, "master_port", std::to_string(replica.port()));
+  Add(out, "master_link_status", replica.link_up() ? "up" : "down");
+  AddSigned(out, "master_last_io_seconds_ago",
+            replica.last_io_ms() == 0 ? -1 : (now_ms - replica.last_io_ms()) / 1000);
+  Add(out, "master_sync_in_progress", replica.state() == ReplicaOf::State::kTransfer ? "1" : "0");
+  AddSigned(out, "slave_read_repl_offset", replica.offset());
+  AddSigned(out, "slave_repl_offset", replica.offset());
+  Add(out, "slave_priority", "100");
+  Add(out, "slave_read_only", replica.refuses_writes() ? "1" : "0");
+  Add(out, "replica_announced", "1");
   Add(out, "connected_slaves", "0");
+  Add(out, "master_failover_state", "no-failover");
+  Add(out, "master_replid", replica.replid());
+  AddSigned(out, "master_repl_offset", replica.offset());
+  Add(out, "replica_of_full_syncs", replica.full_syncs());
+  Add(out, "replica_of_partial_syncs", replica.partial_syncs());
+  Add(out, "replica_of_commands_applied", replica.commands_applied());
+  Add(out, "replica_of_commands_refused", replica.commands_refused());
+}
+
+void ReplicationSection(Server& server, Lines& out) {
+  const bool following = server.replica_of().following();
+  if (following) {
+    ReplicaOfFields(server, out);
+  } else {
+    Add(out, "role", "master");
+    Add(out, "connected_slaves", "0");
+  }
   const Replication* replication = server.replication();
   if (replication == nullptr) {
-    Add(out, "master_repl_offset", "0");
+    if (!following) Add(out, "master_repl_offset", "0");
     return;
   }
   const repl::ReplicatorStatus status = replication->Status(server.clock().NowMs());
   const PeerDirectory* directory = replication->peer_directory();
-  Add(out, "master_repl_offset", status.applied.Get(status.replica));
+  if (!following) Add(out, "master_repl_offset", status.applied.Get(status.replica));
   Add(out, "crdt_replica_id", ReplicaIdText(status.replica));
   Add(out, "crdt_region", status.region);
   Add(out, "crdt_shard_id", replication->options().shard_id);

@@ -6,6 +6,7 @@
 #include "lattice/common/numbers.h"
 #include "server/cluster_routing.h"
 #include "server/monitor_feed.h"
+#include "server/replica_of.h"
 #include "server/scripting/script_engine.h"
 #include "spdlog/spdlog.h"
 #include "store/replication.h"
@@ -145,7 +146,9 @@ Server::Server(Config config, const Clock& clock, ReplicaId replica,
   RegisterPubSubFamily(registry_);
   RegisterPersistenceFamily(registry_);
   RegisterMonitorFamily(registry_);
+  RegisterReplicationFamily(registry_);
   scripting_ = std::make_unique<ScriptEngine>(*this);
+  replica_of_ = std::make_unique<ReplicaOf>(*this);
   ConfigureEviction();
   keyspace_.AddObserver(this);
   if (!config_.requirepass().empty()) acl_.SetDefaultPassword(config_.requirepass());
@@ -484,6 +487,7 @@ void Server::Cron() {
   }
   blocking_.ExpireDue(clock_.NowMs());  // the network layer's timers come first; a backstop
   persistence_.Cron(clock_.NowMs());
+  replica_of_->Tick(clock_.NowMs());
 }
 
 void Server::RecordError(std::string_view reply_bytes) {
@@ -615,6 +619,13 @@ void Server::ExecuteOne(ClientState& client, ArgList args, ReplyBuilder& reply) 
       client.multi_dirty = client.multi_dirty || client.in_multi;
       RecordError(std::string_view(*out).substr(reply_start));
     }
+    return;
+  }
+  if ((command->spec.flags & kWrite) && !client.primary_link && replica_of_->refuses_writes()) {
+    reply.Error("READONLY You can't write against a read only replica.");
+    ++command->stats.rejected_calls;
+    client.multi_dirty = client.multi_dirty || client.in_multi;
+    RecordError(std::string_view(*out).substr(reply_start));
     return;
   }
   if (RefuseInSubscribedMode(client, *command, reply)) {

@@ -61,6 +61,7 @@ struct ServerStats {
 
 class Server;
 class ScriptEngine;
+class ReplicaOf;
 class Replication;
 class Cluster;
 struct ReplicationOptions;
@@ -140,6 +141,9 @@ class Server final : public KeyspaceObserver {
   // maxmemory and eviction (server/eviction.h); OutOfMemory: the last check found memory over
   // the limit with nothing to evict (denyoom commands get -OOM).
   Evictor& evictor() { return *evictor_; }
+  // REPLICAOF: following a Valkey/Redis primary (server/replica_of.h).
+  ReplicaOf& replica_of() { return *replica_of_; }
+  const ReplicaOf& replica_of() const { return *replica_of_; }
   bool OutOfMemory() const { return evictor_->out_of_memory(); }
   // The `evicted` keyspace event of one evicted key (a hook for keyspace notifications).
   void NotifyEvicted(int db, std::string_view key);
@@ -301,6 +305,7 @@ class Server final : public KeyspaceObserver {
   // before each command (false: it replied -OOM).
   UsedMemoryEstimate used_memory_;
   std::unique_ptr<Evictor> evictor_;
+  std::unique_ptr<ReplicaOf> replica_of_;
   bool AdmitUnderMaxmemory(const Command& command, ReplyBuilder& reply);
   void ConfigureEviction();
 };
@@ -336,6 +341,7 @@ void RegisterObservabilityFamily(CommandRegistry& registry);
 void RegisterPubSubFamily(CommandRegistry& registry);
 void RegisterPersistenceFamily(CommandRegistry& registry);
 void RegisterMonitorFamily(CommandRegistry& registry);
+void RegisterReplicationFamily(CommandRegistry& registry);
 
 // What the lower layers read of the configuration: replication (store/replication.h) and the
 // cluster (cluster/cluster.h) take options, not the Config.

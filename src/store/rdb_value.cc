@@ -1,5 +1,6 @@
 #include "store/rdb_value.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstdlib>
@@ -33,6 +34,7 @@ enum RdbType : uint8_t {
   kZSetListpack = 17,
   kListQuicklist2 = 18,
   kSetListpack = 20,
+  kHash2 = 22,  // Valkey 9 (RDB 80): a hash whose fields carry their own expiry
 };
 
 constexpr uint64_t kStringMax = uint64_t{512} << 20;  // proto-max-bulk-len's default
@@ -285,6 +287,25 @@ bool PairsToZSet(Strings flat, VisibleValue* value) {
   return true;
 }
 
+// Valkey 9's hash with field TTLs: the count, then each field, its value and its absolute
+// expiry in ms (8 bytes little-endian, -1 for none).
+bool ReadHash2(RdbReader& in, VisibleValue* value) {
+  uint64_t count = 0;
+  if (!in.Length(&count) || count > in.remaining() / 10) return false;
+  for (uint64_t i = 0; i < count; ++i) {
+    VisibleValue::HashEntry entry;
+    uint64_t raw = 0;
+    if (!in.String(&entry.field, kStringMax) || !in.String(&entry.value, kStringMax) ||
+        !in.LittleEndian(8, &raw)) {
+      return false;
+    }
+    const auto expiry = static_cast<int64_t>(raw);
+    if (expiry != -1) entry.ttl_at_ms = std::max<int64_t>(expiry, 1);  // 0 here means none
+    value->hash.push_back(std::move(entry));
+  }
+  return true;
+}
+
 bool PairsToHash(Strings flat, VisibleValue* value) {
   if (flat.size() % 2 != 0) return false;
   for (size_t i = 0; i < flat.size(); i += 2) {
@@ -314,6 +335,7 @@ ObjectType TypeOf(uint8_t rdb_type) {
     case kHash:
     case kHashZiplist:
     case kHashListpack:
+    case kHash2:
       return ObjectType::kHash;
     default:
       return ObjectType::kNone;  // kHashZipmap, modules, streams, functions
@@ -353,6 +375,8 @@ bool ReadBody(RdbReader& in, uint8_t rdb_type, VisibleValue* value) {
     case kHashListpack:
       return ReadPacked(in, rdb_type == kHashZiplist ? ParseZiplist : ParseListpack, &flat) &&
              PairsToHash(std::move(flat), value);
+    case kHash2:
+      return ReadHash2(in, value);
     default:
       return false;
   }
@@ -420,14 +444,19 @@ std::string EncodeRdbValue(const VisibleValue& value) {
   return out;
 }
 
+bool RdbValueTypeKnown(uint8_t rdb_type) { return TypeOf(rdb_type) != ObjectType::kNone; }
+
+bool ReadRdbValue(RdbReader& in, uint8_t rdb_type, VisibleValue* value) {
+  *value = VisibleValue{};
+  value->type = TypeOf(rdb_type);
+  return value->type != ObjectType::kNone && ReadBody(in, rdb_type, value) && !Empty(*value);
+}
+
 Result<VisibleValue> DecodeRdbValue(std::string_view bytes) {
   RdbReader in(bytes);
   uint8_t rdb_type = 0;
   VisibleValue value;
-  if (!in.Byte(&rdb_type) || (value.type = TypeOf(rdb_type)) == ObjectType::kNone) {
-    return Corrupt();
-  }
-  if (!ReadBody(in, rdb_type, &value) || !in.done() || Empty(value)) return Corrupt();
+  if (!in.Byte(&rdb_type) || !ReadRdbValue(in, rdb_type, &value) || !in.done()) return Corrupt();
   return value;
 }
 

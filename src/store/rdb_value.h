@@ -10,9 +10,11 @@
 // newest redis-server 7.0 accepts (it refuses any payload newer than its own RDB_VERSION).
 // Reading: those, plus every encoding Valkey 9, Valkey 7/8 and Redis 2.6 to 7.2 write: zset
 // with text scores (3), ziplist list/zset/hash (10, 12, 13), intset (11), quicklist of ziplists
-// (14) or listpacks (18), listpack hash/zset/set (16, 17, 20). Not read: the zipmap hash (9,
+// (14) or listpacks (18), listpack hash/zset/set (16, 17, 20), Valkey 9's hash with field TTLs
+// (22: field, value, absolute expiry ms or -1). Not read: the zipmap hash (9,
 // Redis before 2.6), modules and streams (Lattice has no such type): a kCorrupt error.
-// Hash field TTLs and the key's TTL are not part of a value (RESTORE takes the TTL apart).
+// The key's TTL is not part of a value (RESTORE takes the TTL apart); field TTLs are written
+// by neither DUMP (version 10 has none) nor lost on reading (type 22).
 //
 // Every length and count is checked against the bytes given; decoding never reserves more than
 // a bounded multiple of its input. Pure functions; thread-safe.
@@ -23,6 +25,7 @@
 
 #include "lattice/common/result.h"
 #include "store/keyspace.h"
+#include "util/rdb.h"
 
 namespace lattice::server {
 
@@ -34,6 +37,12 @@ std::string EncodeRdbValue(const VisibleValue& value);
 // Reads one value (type byte first) from the whole of `bytes`: kCorrupt on anything malformed,
 // trailing bytes included.
 Result<VisibleValue> DecodeRdbValue(std::string_view bytes);
+
+// Whether ReadRdbValue reads `rdb_type` (one of the types above; not streams, modules).
+bool RdbValueTypeKnown(uint8_t rdb_type);
+// Reads one value of `rdb_type` at `in`'s position (what follows the key in an RDB file), leaving
+// `in` after it; false when malformed, empty or of a type not read. The value has no expiry.
+bool ReadRdbValue(RdbReader& in, uint8_t rdb_type, VisibleValue* value);
 
 // DUMP's payload: EncodeRdbValue, then the version and CRC-64 footer.
 std::string EncodeDumpPayload(const VisibleValue& value);

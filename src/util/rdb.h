@@ -49,6 +49,7 @@ class RdbReader {
   explicit RdbReader(std::string_view in) : in_(in) {}
   bool done() const { return pos_ == in_.size(); }
   size_t remaining() const { return in_.size() - pos_; }
+  size_t pos() const { return pos_; }  // bytes read so far: a corrupt file's error offset
   bool Byte(uint8_t* out);
   bool Take(uint64_t len, std::string_view* out);
   // A length, or (encoded = true) a special encoding's type in *len.

@@ -15,6 +15,7 @@ import redis
 
 from differential import Differential
 from harness import start_regions, wait_converged, wait_until
+from rdb_source import value_of
 
 
 def fill_oracle(r):
@@ -37,21 +38,6 @@ def fill_oracle(r):
     r.hset("h:small", mapping={"f1": "v1", "f2": "22"})
     r.hset("h:big", mapping={f"f{i}": "v" * i for i in range(300)})
     return sorted(k.decode() for k in r.keys("*"))
-
-
-def value_of(r, key):
-    kind = r.type(key).decode()
-    if kind == "string":
-        return kind, r.get(key)
-    if kind == "list":
-        return kind, r.lrange(key, 0, -1)
-    if kind == "set":
-        return kind, sorted(r.smembers(key))
-    if kind == "zset":
-        return kind, r.zrange(key, 0, -1, withscores=True)
-    if kind == "hash":
-        return kind, sorted(r.hgetall(key).items())
-    return kind, None
 
 
 class DumpRestoreTest(unittest.TestCase):

@@ -1,0 +1,67 @@
+#pragma once
+// A whole RDB file, as redis-server 2.6 to 7.2 and Valkey 7.2 to 9 write it (SAVE, BGSAVE, a
+// primary's full resync), read into a stream of keys for an importer:
+// - the header: "REDIS" and four digits (versions 1 to 12) or "VALKEY" and three (80, 81);
+// - the opcodes: AUX (name and value, handed on), SELECTDB, RESIZEDB, EXPIRETIME (seconds) and
+//   EXPIRETIME_MS before a key, IDLE/FREQ (the eviction hints: skipped), SLOT_INFO (skipped),
+//   FUNCTION2 (a function library's code, handed on), MODULE_AUX (skipped, counted), EOF;
+// - each key's value through store/rdb_value.h's ReadRdbValue (no second decoder); a stream
+//   (15, 19, 21) or module value (7) is parsed to its end and reported per key as skipped, with
+//   its type's name (a module's by its 9-character module name);
+// - the trailing CRC-64 (version 5 and later; 0 means the writer had rdbchecksum off).
+// Anything else (a truncated file, an unknown opcode or type, a value that does not decode, a
+// checksum that does not match, bytes after the checksum) is refused with a kCorrupt error
+// naming the byte offset where reading failed. The reader reports keys as it goes, so a caller
+// that must load nothing of a corrupt file reads it twice: once to check (RdbCountingSink), then
+// to load.
+//
+// Every length and count is checked against the bytes given; pure functions of the input (no
+// clock: a key's expiry is handed on as the file says, and the caller judges it).
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "lattice/common/result.h"
+#include "store/keyspace.h"
+
+namespace lattice::server {
+
+// What an RDB file's reader hands on, in file order.
+class RdbFileSink {
+ public:
+  virtual ~RdbFileSink() = default;
+  // A key of a type Lattice holds; value.expiry_ms is the file's EXPIRETIME, if any.
+  virtual void Key(int db, std::string key, VisibleValue value) = 0;
+  // A key of a type Lattice does not hold ("stream", "module:<name>").
+  virtual void Skipped(int db, std::string_view key, std::string_view type) = 0;
+  // A function library (FUNCTION2): its code, as FUNCTION LOAD takes it.
+  virtual void Function(std::string code) = 0;
+  virtual void Aux(std::string_view name, std::string_view value) = 0;
+};
+
+struct RdbFileSummary {
+  int version = 0;
+  bool valkey_magic = false;                // "VALKEY" rather than "REDIS"
+  uint64_t keys = 0;                        // handed to Key()
+  std::map<std::string, uint64_t> skipped;  // Skipped() by type name
+  uint64_t functions = 0;
+  uint64_t module_aux = 0;   // MODULE_AUX records skipped
+  bool checksummed = false;  // a non-zero CRC-64 was checked
+  uint64_t bytes = 0;
+};
+
+// Reads the whole of `bytes` (one RDB file, nothing after it) into `sink`.
+Result<RdbFileSummary> ReadRdbFile(std::string_view bytes, RdbFileSink& sink);
+
+// A sink that keeps nothing: for checking a file before loading it.
+class RdbCountingSink : public RdbFileSink {
+ public:
+  void Key(int, std::string, VisibleValue) override {}
+  void Skipped(int, std::string_view, std::string_view) override {}
+  void Function(std::string) override {}
+  void Aux(std::string_view, std::string_view) override {}
+};
+
+}  // namespace lattice::server

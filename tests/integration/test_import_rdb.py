@@ -1,0 +1,84 @@
+"""lattice-server --import-rdb FILE: Debian's redis-server (a temporary dir, its own port) is
+filled with every type Lattice holds in every encoding, with TTLs, in three dbs, plus a stream
+and a function library, and SAVEd; region a of a three-region shard imports the file, and every
+key reaches regions b and c as ordinary replicated writes (bounded polls). A corrupt file and a
+non-empty region are refused, nothing loaded.
+"""
+import os
+import unittest
+
+from harness import ServerProcess, start_regions, wait_connected, wait_converged, wait_until
+from rdb_source import RedisSource, fill, snapshot
+
+
+class ImportRdb(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.source = RedisSource().start()
+        fill(cls.source)
+        cls.expected = {db: snapshot(cls.source.client(db)) for db in (0, 1, 5)}
+        cls.rdb = cls.source.save()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.source.cleanup()
+
+    def test_import_into_region_a_reaches_b_and_c(self):
+        servers = start_regions(3)
+        try:
+            a = servers[0]
+            a.stop()
+            a.args += ["--import-rdb", self.rdb]
+            a.start()
+            log = a.read_log()
+            self.assertIn("Loaded 48 keys (hash=6 list=9 set=9 string=18 zset=6)", log)
+            self.assertIn("Skipped: 1 keys of type stream", log)
+            self.assertIn("Function libraries: 1 loaded, 0 refused", log)
+            wait_connected(a, 2)
+            wait_converged(servers, timeout=60)
+            for server in servers:
+                for db, keys in self.expected.items():
+                    self.assertEqual(snapshot(server.client(db=db)), keys,
+                                     f"db {db} on port {server.port}")
+                wait_until(lambda: server.client().fcall("movein_echo", 0, "hi") == b"hi",
+                           what=f"function library on port {server.port}")
+        finally:
+            for s in servers:
+                s.cleanup()
+
+    def test_a_non_empty_region_refuses(self):
+        server = ServerProcess().start()
+        try:
+            server.client().set("already", "here")
+            server.stop()
+            server.args += ["--import-rdb", self.rdb]
+            with self.assertRaises(AssertionError):
+                server.start(timeout=5)
+            self.assertIn("the region is not empty", server.read_log())
+        finally:
+            server.cleanup()
+
+    def test_a_corrupt_file_is_refused_with_the_offset_and_nothing_loaded(self):
+        with open(self.rdb, "rb") as f:
+            data = bytearray(f.read())
+        data[len(data) // 2] ^= 0x40
+        server = ServerProcess()
+        corrupt = os.path.join(server.dir, "corrupt.rdb")
+        with open(corrupt, "wb") as f:
+            f.write(data)
+        try:
+            server.args += ["--import-rdb", corrupt]
+            with self.assertRaises(AssertionError):
+                server.start(timeout=5)
+            self.assertRegex(server.read_log(), r"refused: Bad RDB file at byte offset \d+: ")
+            server.stop()
+            server.args = []
+            server.start()
+            self.assertEqual(server.client().dbsize(), 0)
+            self.assertEqual(server.client().function_list(), [])
+        finally:
+            server.cleanup()
+
+
+if __name__ == "__main__":
+    unittest.main()

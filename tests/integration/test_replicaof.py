@@ -1,0 +1,145 @@
+"""REPLICAOF: region a of a three-region Lattice shard follows Debian's redis-server as its
+primary while a writer keeps writing to the primary: the full resync (RDB of every type, TTLs,
+three dbs, a stream reported, a function library), the live command stream applied as local
+writes, READONLY for clients' writes, ROLE and INFO replication, a link killed on the primary
+(CLIENT KILL TYPE replica) resumed with a partial resync (+CONTINUE), then REPLICAOF NO ONE:
+every key equals the primary's last state in all three regions. Seeds are printed.
+"""
+import os
+import random
+import threading
+import unittest
+
+import redis
+
+from harness import info_fields, start_regions, wait_converged, wait_until
+from rdb_source import RedisSource, fill, snapshot
+
+SEED = int(os.environ.get("LATTICE_TEST_SEED", random.randrange(1 << 30)))
+print(f"test_replicaof seed: {SEED} (replay with LATTICE_TEST_SEED={SEED})", flush=True)
+
+DBS = (0, 1, 5)
+
+
+def write_some(client, rng, count):
+    """`count` random writes of every type Lattice holds (long TTLs: none expires in the test)."""
+    pipe = client.pipeline(transaction=False)
+    for _ in range(count):
+        k = f"w:{rng.randrange(50)}"
+        op = rng.randrange(9)
+        if op == 0:
+            pipe.set("s" + k, rng.randrange(1000))
+        elif op == 1:
+            pipe.incrby("n" + k, rng.randrange(1, 5))
+        elif op == 2:
+            pipe.hset("h" + k, f"f{rng.randrange(5)}", rng.randrange(100))
+        elif op == 3:
+            pipe.rpush("l" + k, rng.randrange(100))
+        elif op == 4:
+            pipe.sadd("set" + k, rng.randrange(20))
+        elif op == 5:
+            pipe.zadd("z" + k, {f"m{rng.randrange(10)}": rng.randrange(100)})
+        elif op == 6:
+            pipe.delete("s" + k)
+        elif op == 7:
+            pipe.set("s" + k, "ttl", ex=3600)
+        else:
+            pipe.pexpire("h" + k, 3_600_000)
+    pipe.execute()
+
+
+class ReplicaOf(unittest.TestCase):
+    def setUp(self):
+        self.source = RedisSource().start()
+        fill(self.source)
+        self.servers = start_regions(3)
+        self.a = self.servers[0]
+
+    def tearDown(self):
+        for s in self.servers:
+            s.cleanup()
+        self.source.cleanup()
+
+    def replica_info(self):
+        return info_fields(self.a, "replication")
+
+    def test_follow_a_live_primary_then_cut_over(self):
+        rng = random.Random(SEED)
+        primary = self.source.client()
+        stop = threading.Event()
+        written = [0]
+
+        def writer():
+            c = self.source.client(db=1)
+            wrng = random.Random(SEED + 1)
+            while not stop.is_set() and written[0] < 20000:
+                write_some(c, wrng, 50)
+                written[0] += 50
+
+        thread = threading.Thread(target=writer)
+        thread.start()
+        try:
+            a = self.a.client()
+            self.assertTrue(a.execute_command("REPLICAOF", "127.0.0.1", str(self.source.port)))
+            wait_until(lambda: self.replica_info()["master_link_status"] == "up", timeout=30,
+                       what="the link to the primary")
+            info = self.replica_info()
+            self.assertEqual(info["role"], "slave")
+            self.assertEqual(info["master_port"], str(self.source.port))
+            self.assertEqual(int(info["replica_of_full_syncs"]), 1)
+            role = a.execute_command("ROLE")
+            self.assertEqual(role[0], b"slave")
+            self.assertEqual(role[3], b"connected")
+            # redis-py turns the READONLY prefix into ReadOnlyError; redis-cli shows it whole.
+            with self.assertRaises(redis.exceptions.ReadOnlyError):
+                a.set("mine", "x")
+            self.assertEqual(self.a.cli("set", "mine", "x")[1].strip(),
+                             "READONLY You can't write against a read only replica.")
+            write_some(primary, rng, 200)  # db 0 too, while the other writer writes db 1
+            wait_until(lambda: written[0] >= 1000, timeout=30, what="the writer's first writes")
+
+            # Kill the link on the primary: the region resumes with PSYNC (+CONTINUE).
+            primary.execute_command("CLIENT", "KILL", "TYPE", "replica")
+            wait_until(lambda: int(self.replica_info()["replica_of_partial_syncs"]) >= 1,
+                       timeout=30, what="a partial resync")
+            wait_until(lambda: self.replica_info()["master_link_status"] == "up", timeout=30,
+                       what="the link back up")
+            self.assertEqual(int(self.replica_info()["replica_of_full_syncs"]), 1)
+            self.assertGreaterEqual(int(primary.info("stats")["sync_partial_ok"]), 1)
+            write_some(primary, rng, 200)
+        finally:
+            stop.set()
+            thread.join(timeout=60)
+
+        def caught_up():
+            want = int(primary.info("replication")["master_repl_offset"])
+            return int(self.replica_info()["slave_repl_offset"]) == want
+        wait_until(caught_up, timeout=60, what="the region to reach the primary's offset")
+        expected = {db: snapshot(self.source.client(db)) for db in DBS}
+        for db in DBS:
+            self.assertEqual(snapshot(self.a.client(db=db)), expected[db], f"db {db} on a")
+        self.assertEqual(int(self.replica_info()["replica_of_commands_refused"]), 0)
+
+        # Cut over: the region keeps everything, takes writes, and the shard converges on it.
+        self.assertTrue(a.execute_command("REPLICAOF", "NO", "ONE"))
+        self.assertEqual(self.replica_info()["role"], "master")
+        a.set("mine", "x")
+        wait_converged(self.servers, timeout=60)
+        for server in self.servers:
+            for db in DBS:
+                got = snapshot(server.client(db=db))
+                if db == 0:
+                    self.assertEqual(got.pop(b"mine"), ("string", b"x", False))
+                self.assertEqual(got, expected[db], f"db {db} on port {server.port}")
+            self.assertEqual(server.client().fcall("movein_echo", 0, "hi"), b"hi")
+
+    def test_replicaof_errors_and_no_one_when_not_following(self):
+        a = self.a.client()
+        self.assertTrue(a.execute_command("REPLICAOF", "NO", "ONE"))
+        with self.assertRaisesRegex(redis.ResponseError, "Invalid master port"):
+            a.execute_command("REPLICAOF", "127.0.0.1", "notaport")
+        self.assertEqual(a.execute_command("ROLE")[0], b"master")
+
+
+if __name__ == "__main__":
+    unittest.main()
