@@ -15,6 +15,7 @@ enum class Mutation {
   kNonCommutativeJoin,   // Key::Join keeps its own key expiry instead of joining the other's
   kDropLastOpOnRestart,  // op log recovery forgets the last record
   kHlcNoTieBreak,        // last-writer-wins compares HLCs without the replica tie-break
+  kSplitGroups,          // replication applies a group's ops as they come, not all together
 };
 
 inline Mutation g_injected_mutation = Mutation::kNone;
