@@ -156,7 +156,6 @@ std::string Replicator::CheckOp(const OpRecord& op) const {
 
 void Replicator::OnOpBatch(Peer& peer, OpBatch&& batch) {
   const size_t applied_before = retained_->end();
-  const size_t buffered_before = buffered_.size();
   for (OpRecord& op : batch.ops) {
     ++peer.ops_received;
     // The sender applied this op, hence its deps (those it sent) and the origin's earlier ops:
@@ -174,8 +173,10 @@ void Replicator::OnOpBatch(Peer& peer, OpBatch&& batch) {
     }
     Receive(std::move(op));
   }
-  if (buffered_.size() > buffered_before) {
-    Drain();  // the end of a group, or a missing op of one, may have come
+  if (!buffered_.empty()) {
+    // The end of a group, or a missing op of one, may have come (a look per origin: cheap when
+    // nothing is deliverable).
+    Drain();
   }
   if (retained_->end() != applied_before) {
     Flush();  // relay what was applied to the peers that lack it

@@ -4,6 +4,7 @@
 // all of them, never a part. A crash that tears the op log's last write inside a group loses the
 // whole group at recovery, never part of it (that write was never acknowledged).
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <memory>
 #include <string>
@@ -160,6 +161,9 @@ TEST_CASE("op groups: a write torn inside a group loses the whole group at recov
     a.Run({"SET", "k0", "old"});
     REQUIRE(a.node->replication()->Close().ok());  // durable: the crash keeps it
     a.Run({"EVAL", "for i = 0, 39 do redis.call('SET', 'k' .. i, 'new') end", "0"});
+    // A large record after the group: a tear lands in the group (about a third of the unsynced
+    // bytes) or after it.
+    a.Run({"SET", "pad", std::string(4000, 'p')});
     Rng rng(seed);
     a.node.reset();  // (before the crash: nothing more is written)
     a.storage.CrashTorn(rng);

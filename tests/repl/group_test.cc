@@ -51,13 +51,13 @@ std::vector<bool> Marks(const std::vector<OpRecord>& ops) {
 }
 
 // The origin kPeerA, one of its peers being this test's receiver (kSelf).
-struct Origin {
+struct Sender {
   RecordingTransport transport;
   CountingApplier applier;
   Replicator engine{GroupConfig(kPeerA, {kSelf}), {}, transport, applier};
   OpMaker maker{kPeerA};
 
-  Origin() { Connect(engine, kSelf, 1); }
+  Sender() { Connect(engine, kSelf, 1); }
   // A group of `n` SETs on n keys, flushed: its batches are in transport.
   void Group(int n) {
     engine.BeginGroup();
@@ -91,7 +91,7 @@ std::vector<uint64_t> Seqs(uint64_t from, uint64_t to) {
 
 TEST_CASE("groups: every op of a group but the last is marked, on the wire and in the record",
           "[repl][group]") {
-  Origin origin;
+  Sender origin;
   origin.Single();
   origin.Group(10);
   origin.Group(1);  // a group of one op is an ordinary op
@@ -145,7 +145,7 @@ TEST_CASE("groups: nested brackets make one group; a long group goes as several"
 
 TEST_CASE("groups: a group split over frames is applied only once all of it is here",
           "[repl][group]") {
-  Origin origin;
+  Sender origin;
   origin.Single();
   origin.Group(10);
   origin.Single();
@@ -192,7 +192,7 @@ TEST_CASE("groups: a group split over frames is applied only once all of it is h
 
 TEST_CASE("groups: over a reconnect the origin resends from the group's start, applied whole",
           "[repl][group]") {
-  Origin origin;
+  Sender origin;
   Receiver receiver;
   origin.Group(10);
   std::vector<OpBatch> batches = origin.transport.SentTo<OpBatch>(kSelf);
@@ -246,7 +246,7 @@ TEST_CASE("groups: a group waits for another origin's op it depends on, then app
   // Not the relayed op of B: the receiver gets that one from B.
   std::vector<OpBatch> own;
   for (OpBatch batch : batches) {
-    std::erase_if(batch.ops, [](const OpRecord& op) { return Origin(op) == kPeerB; });
+    std::erase_if(batch.ops, [](const OpRecord& op) { return op.op.first_dot.replica == kPeerB; });
     if (!batch.ops.empty()) own.push_back(batch);
   }
   RecordingTransport receiver_transport;
@@ -263,7 +263,7 @@ TEST_CASE("groups: a group waits for another origin's op it depends on, then app
 }
 
 TEST_CASE("groups: the op log's group record holds the group's op records", "[repl][group]") {
-  Origin origin;
+  Sender origin;
   origin.Group(3);
   const std::vector<OpRecord> ops = OpsSentTo(origin.transport, kSelf);
   REQUIRE(ops.size() == 3);
@@ -279,8 +279,10 @@ TEST_CASE("groups: the op log's group record holds the group's op records", "[re
   CHECK(*OpsOfLogRecord(single) == std::vector<std::string_view>{single});
   // Every truncation of a group record is refused or yields whole records only.
   for (size_t cut = 1; cut < group.size(); ++cut) {
-    Result<std::vector<std::string_view>> part = OpsOfLogRecord(group.substr(0, cut));
+    const std::string truncated = group.substr(0, cut);  // the views point into it
+    Result<std::vector<std::string_view>> part = OpsOfLogRecord(truncated);
     if (part.ok()) {
+      CAPTURE(cut, group.size(), part->size());
       for (std::string_view record : *part) CHECK(DecodeOp(record).ok());
     }
   }
