@@ -183,6 +183,21 @@ void Replicator::OnOpBatch(Peer& peer, OpBatch&& batch) {
   }
 }
 
+// Whether `a` is below `b`, leaving out this replica's own entry (FillDeps sets it to what was
+// applied when the copy came: always held here, so it never decides anything).
+namespace {
+bool SmallerDeps(const crdt::VersionVector& a, const crdt::VersionVector& b, ReplicaId self) {
+  bool smaller = false;
+  for (const auto& [replica, seq] : a.entries()) {
+    if (replica != self && seq > b.Get(replica)) return false;
+  }
+  for (const auto& [replica, seq] : b.entries()) {
+    if (replica != self && a.Get(replica) < seq) smaller = true;
+  }
+  return smaller;
+}
+}  // namespace
+
 void Replicator::Receive(OpRecord op) {
   if (Covers(applied_, op)) {
     ++duplicate_ops_;  // dots make duplicates harmless: ignore them
@@ -205,7 +220,14 @@ void Replicator::Receive(OpRecord op) {
     return;
   }
   const crdt::Dot first = op.op.first_dot;
-  buffered_.try_emplace(first, std::move(op));
+  auto [held, inserted] = buffered_.try_emplace(first, std::move(op));  // (op unmoved if held)
+  // A copy whose deps are smaller replaces the one held: deps a relay filled in from its own
+  // applied vector (FillDeps) may name ops of the relay made after this op, and two such relayed
+  // copies could wait for each other (a group's ops are held longer, which made it happen: sim
+  // seed 107). The origin's own copy, or a less overstated one, breaks that wait.
+  if (!inserted && SmallerDeps(op.deps, held->second.deps, config_.replica)) {
+    held->second = std::move(op);
+  }
 }
 
 // The sender leaves out deps this replica reported applied (OpBatch::receiver_has): they are at
