@@ -129,7 +129,7 @@ TEST_CASE("op groups: a script's, an EXEC's and a RENAME's writes reach a region
                   << values.back());
     REQUIRE(AllEqual(values));
   };
-  for (const std::string& value : {"one", "two"}) {
+  for (const std::string value : {"one", "two"}) {
     script[3] = value;
     a.Run(script);
     frames = 0;
