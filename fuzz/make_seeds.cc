@@ -114,6 +114,7 @@ int main(int argc, char** argv) {
   clock.now_us += 2'000'000;
   replication.Tick(clock.NowMs());
   peer.EndOfBatch();
+  std::string group;  // the ops of the first batch again, as one group record (OpsOfLogRecord)
   for (const repl::Message& message : transport.sent) {
     messages.push_back(kMessagesFrame);
     PutSized(messages, repl::Encode(message));
@@ -121,8 +122,13 @@ int main(int argc, char** argv) {
       for (const repl::OpRecord& op : batch->ops) {
         recovery.push_back(kRecoveryRecord);
         PutSized(recovery, repl::EncodeOp(op));
+        if (group.size() < 30'000) repl::AppendToGroupLogRecord(repl::EncodeOp(op), group);
       }
     }
+  }
+  if (!group.empty()) {
+    recovery.push_back(kRecoveryRecord);
+    PutSized(recovery, group);
   }
   messages += std::string{kMessagesDeliver, '\x00', '\x00'};  // in fragments of 1 byte
   messages += std::string{kMessagesTick, '\xe8', '\x03'};

@@ -24,7 +24,8 @@ namespace {
 
 using crdt::Dot;
 
-constexpr uint8_t kRecordFormat = 2;  // the first byte of an op record: protocol 2
+constexpr uint8_t kGroupLogFormat = 3;  // an op log record holding a group's op records
+constexpr uint8_t kRecordFormat = 2;    // the first byte of an op record: protocol 2
 
 // What the body's payload holds. The common writes have a kind of their own, whose dots and
 // HLC are implied by the header; everything else is kGeneric (the delta as a wire::Key).
@@ -41,6 +42,9 @@ enum Kind : uint8_t {
 constexpr uint8_t kKindMask = 0x0F;
 constexpr uint8_t kHasContext = 0x10;   // context dots besides the op's own follow
 constexpr uint8_t kHasPolicies = 0x20;  // six policy bytes follow
+// More ops of this op's group follow (protocol 4): a group (a script's or an EXEC's ops) is
+// applied by a receiver only whole (docs/replication.md, "Groups").
+constexpr uint8_t kGroupContinues = 0x40;
 
 // Batch op header flags.
 constexpr uint8_t kOriginSender = 0;    // the link's peer
@@ -566,9 +570,10 @@ Result<void> GetBody(In& in, const Header& h, size_t body_bytes, OpRecord& out) 
   const uint8_t tag = in.Byte();
   const auto kind = static_cast<Kind>(tag & kKindMask);
   if (!in.ok() || db > UINT32_MAX || kind >= kKindEnd ||
-      (tag & ~(kKindMask | kHasContext | kHasPolicies)) != 0) {
+      (tag & ~(kKindMask | kHasContext | kHasPolicies | kGroupContinues)) != 0) {
     return Corrupt("op body header malformed");
   }
+  out.group_continues = (tag & kGroupContinues) != 0;
   if (kind != kGeneric && kind != kSAdd && kind != kListPush && h.dot_count != 1) {
     return Corrupt("op kind takes one dot");
   }
@@ -728,15 +733,36 @@ void AppendOpRecord(const OpRecord& op, std::string& out) {
     PutHeader(op.op, op.deps, o);
     out.append(op.body);
   } else {
-    AppendOpRecord(op.db, op.key, op.op, op.deps, out);
+    AppendOpRecord(op.db, op.key, op.op, op.deps, out, op.group_continues);
   }
 }
 
 void AppendOpRecord(uint32_t db, std::string_view key, const crdt::KeyOp& op,
-                    const crdt::VersionVector& deps, std::string& out) {
+                    const crdt::VersionVector& deps, std::string& out, bool group_continues) {
   Out o(out);
   PutHeader(op, deps, o);
-  AppendOpBody(db, key, op, out);
+  AppendOpBody(db, key, op, out, group_continues);
+}
+
+// The body's tag byte follows the header, the db and the key: found by reading past them.
+void SetGroupContinues(std::string& records, size_t offset, bool group_continues) {
+  In in(std::string_view(records).substr(offset));
+  const bool format = in.Byte() == kRecordFormat;
+  in.Fixed64();
+  in.Varint();
+  in.Varint();
+  in.Fixed64();
+  const uint64_t entries = in.Varint();
+  for (uint64_t i = 0; i < entries && in.ok(); ++i) {
+    in.Fixed64();
+    in.Varint();
+  }
+  in.Varint();
+  const uint64_t key_bytes = in.Varint();
+  LATTICE_ASSERT_MSG(format && in.ok() && key_bytes < records.size() - offset - in.pos(),
+                     "an op record being grouped does not parse");
+  char& tag = records[offset + in.pos() + key_bytes];
+  tag = static_cast<char>(group_continues ? (tag | kGroupContinues) : (tag & ~kGroupContinues));
 }
 
 const std::string& CacheWire(OpRecord& op) {
@@ -744,6 +770,30 @@ const std::string& CacheWire(OpRecord& op) {
     op.wire = std::make_shared<const std::string>(EncodeOp(op));
   }
   return *op.wire;
+}
+
+void AppendToGroupLogRecord(std::string_view record, std::string& group) {
+  if (group.empty()) {
+    group.push_back(static_cast<char>(kGroupLogFormat));
+  }
+  Out o(group);
+  o.Bytes(record);
+}
+
+Result<std::vector<std::string_view>> OpsOfLogRecord(std::string_view payload) {
+  if (payload.empty() || static_cast<uint8_t>(payload[0]) != kGroupLogFormat) {
+    return std::vector<std::string_view>{payload};
+  }
+  In in(payload.substr(1));
+  std::vector<std::string_view> records;
+  while (!in.done()) {
+    const std::string_view record = in.Bytes();
+    if (!in.ok()) {
+      return Corrupt("group log record truncated");
+    }
+    records.push_back(record);
+  }
+  return records;
 }
 
 Result<OpRecord> DecodeOp(std::string_view bytes) {
@@ -755,14 +805,16 @@ Result<OpRecord> DecodeOp(std::string_view bytes) {
   return out;
 }
 
-void AppendOpBody(uint32_t db, std::string_view key, const crdt::KeyOp& op, std::string& out) {
+void AppendOpBody(uint32_t db, std::string_view key, const crdt::KeyOp& op, std::string& out,
+                  bool group_continues) {
   Out o(out);
   const Kind kind = KindOf(op);
   const bool extras = HasContextExtras(op);
   const bool policies = !(op.policies == crdt::Policies{});
   o.Varint(db);
   o.Bytes(key);
-  o.Byte(kind | (extras ? kHasContext : 0) | (policies ? kHasPolicies : 0));
+  o.Byte(kind | (extras ? kHasContext : 0) | (policies ? kHasPolicies : 0) |
+         (group_continues ? kGroupContinues : 0));
   if (policies) {
     PutPolicies(op.policies, o);
   }

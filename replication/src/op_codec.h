@@ -13,7 +13,11 @@
 namespace lattice::repl {
 
 // The body of an op (db, key, kind, policies, context, payload), as EncodeOp writes it.
-void AppendOpBody(uint32_t db, std::string_view key, const crdt::KeyOp& op, std::string& out);
+void AppendOpBody(uint32_t db, std::string_view key, const crdt::KeyOp& op, std::string& out,
+                  bool group_continues = false);
+// Sets or clears the "more ops of this group follow" bit of the op record at `offset` in
+// `records` (EncodeOp's bytes, as this replica wrote them: asserts they parse).
+void SetGroupContinues(std::string& records, size_t offset, bool group_continues);
 // The payload of Envelope.ops: ops' bodies as stored, behind headers coded against the batch.
 void AppendOpBatch(const OpBatch& batch, std::string& out);
 // Writes the ops of an OpBatch (AppendOpBatch's bytes after the leading count) from op records

@@ -21,18 +21,65 @@ void Replicator::OnLocalOp(uint32_t db, std::string_view key, const crdt::KeyOp&
   // A gap in our own sequence would make every peer wait forever for the missing seqs.
   LATTICE_ASSERT_MSG(op.first_dot.seq == applied_.Get(config_.replica) + 1,
                      "local ops must arrive in sequence order, without gaps");
+  const uint64_t last = op.first_dot.seq + op.dot_count - 1;
+  if (group_depth_ > 0) {
+    // Staged until the group ends; the op before it is marked "more follow" now (so the last
+    // op, and a group of one op, is never marked).
+    if (!group_ops_.empty()) {
+      SetGroupContinues(group_records_, group_ops_.back().offset, true);
+    }
+    const size_t offset = group_records_.size();
+    AppendOpRecord(db, key, op, applied_, group_records_);
+    applied_.Set(config_.replica, last);
+    group_ops_.push_back(
+        StagedOp{.offset = offset, .first_seq = op.first_dot.seq, .last_seq = last, .hlc = op.hlc});
+    if (group_ops_.size() >= std::min(config_.max_group_ops, config_.max_inflight_ops)) {
+      RetainGroup();  // a long group goes as several
+    }
+    return;
+  }
   // Encoded once, straight from the op: the log, the ring and every peer's batches take these
   // bytes.
   record_.clear();
   AppendOpRecord(db, key, op, applied_, record_);
-  const uint64_t last = op.first_dot.seq + op.dot_count - 1;
   applied_.Set(config_.replica, last);
   Retain(RetainedOpView{.origin = config_.replica,
                         .first_seq = op.first_dot.seq,
                         .last_seq = last,
                         .hlc = op.hlc,
                         .wire = record_});
-  // Only full batches go now: a peer with fewer unsent ops waits for the end of the turn.
+  PumpFullBatches();
+}
+
+void Replicator::EndGroup() {
+  LATTICE_ASSERT_MSG(group_depth_ > 0, "EndGroup without BeginGroup");
+  if (--group_depth_ == 0) {
+    RetainGroup();
+  }
+}
+
+void Replicator::RetainGroup() {
+  if (group_ops_.empty()) {
+    return;
+  }
+  for (size_t i = 0; i < group_ops_.size(); ++i) {
+    const StagedOp& op = group_ops_[i];
+    const size_t end = i + 1 < group_ops_.size() ? group_ops_[i + 1].offset : group_records_.size();
+    Retain(
+        RetainedOpView{.origin = config_.replica,
+                       .first_seq = op.first_seq,
+                       .last_seq = op.last_seq,
+                       .hlc = op.hlc,
+                       .wire = std::string_view(group_records_).substr(op.offset, end - op.offset),
+                       .group_continues = i + 1 < group_ops_.size()});
+  }
+  group_ops_.clear();
+  group_records_.clear();
+  PumpFullBatches();
+}
+
+// Only full batches go now: a peer with fewer unsent ops waits for the end of the turn.
+void Replicator::PumpFullBatches() {
   const uint64_t end = retained_->end();
   for (auto& [id, peer] : peers_) {
     if (end - std::min(end, peer->cursor) >= config_.max_batch_ops) {
@@ -126,10 +173,30 @@ void Replicator::OnOpBatch(Peer& peer, OpBatch&& batch) {
     }
     Receive(std::move(op));
   }
+  if (!buffered_.empty()) {
+    // The end of a group, or a missing op of one, may have come (a look per origin: cheap when
+    // nothing is deliverable).
+    Drain();
+  }
   if (retained_->end() != applied_before) {
     Flush();  // relay what was applied to the peers that lack it
   }
 }
+
+// Whether `a` is below `b`, leaving out this replica's own entry (FillDeps sets it to what was
+// applied when the copy came: always held here, so it never decides anything).
+namespace {
+bool SmallerDeps(const crdt::VersionVector& a, const crdt::VersionVector& b, ReplicaId self) {
+  bool smaller = false;
+  for (const auto& [replica, seq] : a.entries()) {
+    if (replica != self && seq > b.Get(replica)) return false;
+  }
+  for (const auto& [replica, seq] : b.entries()) {
+    if (replica != self && a.Get(replica) < seq) smaller = true;
+  }
+  return smaller;
+}
+}  // namespace
 
 void Replicator::Receive(OpRecord op) {
   if (Covers(applied_, op)) {
@@ -142,17 +209,25 @@ void Replicator::Receive(OpRecord op) {
                std::to_string(applied_.Get(config_.replica)));
     return;
   }
-  if (Deliverable(op)) {
+  if (!op.group_continues && Deliverable(op)) {
     ApplyAndRetain(std::move(op));
     Drain();
     return;
   }
+  // Buffered, and so is every op of a group until its last one is here (OnOpBatch drains).
   if (buffered_.size() >= config_.max_buffered_ops) {
     OverflowBuffer();
     return;
   }
   const crdt::Dot first = op.op.first_dot;
-  buffered_.try_emplace(first, std::move(op));
+  auto [held, inserted] = buffered_.try_emplace(first, std::move(op));  // (op unmoved if held)
+  // A copy whose deps are smaller replaces the one held: deps a relay filled in from its own
+  // applied vector (FillDeps) may name ops of the relay made after this op, and two such relayed
+  // copies could wait for each other (a group's ops are held longer, which made it happen: sim
+  // seed 107). The origin's own copy, or a less overstated one, breaks that wait.
+  if (!inserted && SmallerDeps(op.deps, held->second.deps, config_.replica)) {
+    held->second = std::move(op);
+  }
 }
 
 // The sender leaves out deps this replica reported applied (OpBatch::receiver_has): they are at
@@ -173,16 +248,69 @@ bool Replicator::Deliverable(const OpRecord& op) const {
   return applied_.Get(Origin(op)) + 1 == op.op.first_dot.seq && op.deps.LessOrEqual(applied_);
 }
 
+bool Replicator::OtherDepsApplied(const OpRecord& op) const {
+  if (MutationInjected(Mutation::kApplyWithoutDeps)) {
+    return true;
+  }
+  for (const auto& [replica, seq] : op.deps.entries()) {
+    if (replica != Origin(op) && seq > applied_.Get(replica)) {
+      return false;
+    }
+  }
+  return true;
+}
+
 void Replicator::ApplyAndRetain(OpRecord op) {
   applier_.Apply(op);
   applied_.Set(Origin(op), LastSeq(op));
   record_.clear();
-  AppendOpRecord(op, record_);  // the body as it arrived, behind the filled-in header
+  AppendOpRecord(op, record_);  // the body as it arrived (its group mark too), behind the header
   Retain(RetainedOpView{.origin = Origin(op),
                         .first_seq = op.op.first_dot.seq,
                         .last_seq = LastSeq(op),
                         .hlc = op.op.hlc,
-                        .wire = record_});
+                        .wire = record_,
+                        .group_continues = op.group_continues});
+}
+
+bool Replicator::DeliverBuffered(std::map<crdt::Dot, OpRecord>::iterator it) {
+  if (!it->second.group_continues || MutationInjected(Mutation::kSplitGroups)) {
+    if (!Deliverable(it->second)) {
+      return false;
+    }
+    OpRecord op = std::move(it->second);
+    buffered_.erase(it);
+    ApplyAndRetain(std::move(op));
+    return true;
+  }
+  // A group: consecutive seqs of one origin up to the op without the mark. The origin made them
+  // back to back, so each depends only on the ones before it and on what the first depended on;
+  // a peer's claims are checked all the same, before any op of the group is applied.
+  if (!Deliverable(it->second)) {
+    return false;
+  }
+  const ReplicaId origin = it->first.replica;
+  auto end = it;
+  uint64_t next_seq = it->first.seq;
+  for (;;) {
+    if (end == buffered_.end() || end->first.replica != origin || end->first.seq != next_seq ||
+        !OtherDepsApplied(end->second)) {
+      return false;  // not all here yet, or not deliverable yet
+    }
+    next_seq = LastSeq(end->second) + 1;
+    if (!(end++)->second.group_continues) {
+      break;
+    }
+  }
+  std::vector<OpRecord> group;
+  for (auto op = it; op != end; ++op) {
+    group.push_back(std::move(op->second));
+  }
+  buffered_.erase(it, end);
+  for (OpRecord& op : group) {
+    ApplyAndRetain(std::move(op));  // back to back, in this one call: no command in between
+  }
+  return true;
 }
 
 // Applies buffered ops that became deliverable, and forgets those already covered. Per round it
@@ -200,10 +328,7 @@ void Replicator::Drain() {
         it = buffered_.erase(it);  // covered meanwhile (a duplicate or a snapshot)
       }
       auto next = buffered_.find(crdt::Dot{origin, have + 1});
-      if (next != buffered_.end() && Deliverable(next->second)) {
-        OpRecord op = std::move(next->second);
-        buffered_.erase(next);
-        ApplyAndRetain(std::move(op));
+      if (next != buffered_.end() && DeliverBuffered(next)) {
         progress = true;
       }
       it = buffered_.upper_bound(crdt::Dot{origin, UINT64_MAX});

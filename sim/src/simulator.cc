@@ -31,7 +31,11 @@ const std::pair<const char*, Mutation> kMutationNames[] = {
     {"non-commutative-join", Mutation::kNonCommutativeJoin},
     {"drop-last-op-on-restart", Mutation::kDropLastOpOnRestart},
     {"hlc-no-tie-break", Mutation::kHlcNoTieBreak},
+<<<<<<< HEAD
     {"compact-narrows-dots", Mutation::kCompactNarrowsDots}};
+=======
+    {"split-groups", Mutation::kSplitGroups}};
+>>>>>>> scriptbatch
 
 // Network, clock and disk conditions of this seed.
 void DrawConditions(World& world, uint32_t faults) {
@@ -186,9 +190,12 @@ void ScheduleWorkload(World& world, Workload& workload, int ops, int64_t window_
   for (int n = 0; n < ops; ++n) {
     const int r = static_cast<int>(rng.Uniform(world.size()));
     const bool burst = rng.Chance(1, 10);
-    world.At(rng.Range(0, window_ms), EventKind::kClient, r, [&world, &workload, r, burst] {
+    const bool group = !burst && rng.Chance(1, 8);
+    world.At(rng.Range(0, window_ms), EventKind::kClient, r, [&world, &workload, r, burst, group] {
       if (burst) {
         workload.ConflictBurst();
+      } else if (group && world.region(r).up()) {
+        workload.Group(world.region(r));
       } else if (world.region(r).up()) {
         workload.Step(world.region(r));
       }

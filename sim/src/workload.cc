@@ -12,6 +12,10 @@ namespace {
 
 constexpr int kKeysPerFamily = 3;
 constexpr int kMembers = 5;
+constexpr int kGroupKeys = 8;
+
+// Writer `writer`'s group keys: one hash tag, so one slot (a sharded run routes them together).
+std::string GroupKey(int writer, int n) { return fmt::format("{{g{}}}:{}", writer, n); }
 
 const std::vector<std::string>& Families() {
   static const std::vector<std::string> kFamilies = {"ctr", "reg", "oset", "str", "h",  "s",
@@ -203,6 +207,66 @@ void Workload::ConflictBurst() {
     std::vector<std::string> own = RandomCommand(rng, family);
     own[1] = args[1];
     Issue(region, std::move(own));
+  }
+}
+
+void Workload::Group(Region& region) {
+  Rng& rng = world_.rng();
+  const int writer = region.index % world_.regions_per_shard();
+  const std::string value = fmt::format("g{}", ++groups_);
+  std::vector<std::string> keys;
+  for (int n = 0; n < kGroupKeys; ++n) keys.push_back(GroupKey(writer, n));
+  const uint64_t how = rng.Uniform(world_.sharded() ? 3 : 4);
+  std::vector<std::string> args;
+  if (how == 0) {
+    args = {"EVAL", "for _, k in ipairs(KEYS) do redis.call('SET', k, ARGV[1]) end",
+            std::to_string(kGroupKeys)};
+    args.insert(args.end(), keys.begin(), keys.end());
+    args.push_back(value);
+  } else if (how == 1) {
+    args = {"MSET"};
+    for (const std::string& key : keys) {
+      args.push_back(key);
+      args.push_back(value);
+    }
+  } else if (how == 2) {
+    args = {"DEL"};
+    args.insert(args.end(), keys.begin(), keys.end());
+  } else {
+    // MULTI/EXEC (one shard: its commands run here); the SETs are queued, EXEC runs them.
+    world_.Execute(region, {"MULTI"});
+    for (const std::string& key : keys) world_.Execute(region, {"SET", key, value});
+    ++commands;
+    auto [reply, durable] = world_.Execute(region, {"EXEC"});
+    world_.Trace(fmt::format("r{} MULTI SET {}..{} {} EXEC -> {}{}", region.index, keys.front(),
+                             keys.back(), value, Brief(reply),
+                             durable ? "" : " (NOT acknowledged)"));
+    return;
+  }
+  Issue(region, std::move(args));
+}
+
+void Workload::CheckGroups(Region& region) {
+  // A slot migration moves a group's keys to another shard one key at a time (docs/cluster.md),
+  // so sharded runs check convergence only.
+  if (world_.sharded() || !region.up()) return;
+  const int64_t now_ms = region.clock.NowMs();
+  for (int writer = 0; writer < world_.regions_per_shard(); ++writer) {
+    std::string first;
+    for (int n = 0; n < kGroupKeys; ++n) {
+      server::KeyRef found = region.keyspace().Find(0, GroupKey(writer, n), now_ms);
+      const std::string value =
+          found == nullptr ? "(nil)" : server::ReadVisible(*found, now_ms).string;
+      if (n == 0) {
+        first = value;
+      } else if (value != first) {
+        world_.Fail(
+            "op groups",
+            fmt::format("r{} shows part of a group of r{}: {} is '{}' but {} is '{}'", region.index,
+                        writer, GroupKey(writer, 0), first, GroupKey(writer, n), value));
+        return;
+      }
+    }
   }
 }
 

@@ -8,6 +8,9 @@
 //   str:N, h:N, s:N, z:N, mix:N   every command of every type (type conflicts, EXPIRE vs
 //           PERSIST, HEXPIRE vs HSET/HDEL, ZADD vs ZINCRBY vs ZREM, ...): convergence only,
 //           under rules that CRDT.POLICY SET/DEL (1 step in 40) keep changing for these families
+//   {gR}:N  op groups: only region R writes them, always all kGroupKeys of them at once (a
+//           script, MSET, a multi-key DEL, MULTI/EXEC): after every batch of every region they
+//           must all be equal there, as no region may show part of a group (CheckGroups)
 // Single-threaded; deterministic given the Rng.
 
 #include <cstdint>
@@ -24,13 +27,20 @@ namespace lattice::sim {
 
 class Workload {
  public:
-  explicit Workload(World& world) : world_(world) {}
+  explicit Workload(World& world) : world_(world) {
+    world_.batch_check = [this](Region& region) { CheckGroups(region); };
+  }
+  ~Workload() { world_.batch_check = nullptr; }
 
   // Issues one random command at `region` (which must be up) and updates the model.
   void Step(Region& region);
   // Issues the same kind of write on one key at every region that is up, at the same instant:
   // the concurrent pairs the merge rules exist for.
   void ConflictBurst();
+  // Region's group keys, all written by one script, EXEC, MSET or DEL.
+  void Group(Region& region);
+  // After every batch of `region`: each writer's group keys are all equal there.
+  void CheckGroups(Region& region);
   // Checks the final state (read at `now_ms` from `region`) against the model, for the keys
   // `owned` accepts (null: every key).
   void Check(Region& region, int64_t now_ms, const std::function<bool(const std::string&)>& owned);
@@ -70,6 +80,7 @@ class Workload {
 
   World& world_;
   int held_ = 0;
+  uint64_t groups_ = 0;
   std::map<std::string, int64_t> counter_sums_;
   std::map<std::string, std::set<std::string>> register_values_;
   std::map<std::string, std::map<std::string, std::vector<Tag>>> set_tags_;  // key -> member

@@ -228,6 +228,7 @@ void World::CheckRegion(Region& region) {
     }
     if (event.starts_with("snapshot_installed")) ++snapshots;
   }
+  if (batch_check) batch_check(region);
 }
 
 // Sharded runs: a migration imports keys with the dots of another shard's replicas, so the

@@ -197,6 +197,9 @@ class World {
 
   Rng& rng() { return rng_; }
   const SimOptions& options() const { return options_; }
+  // Run after every batch of a region (with CheckRegion's invariants): the workload's checks of
+  // what a region may show at any time (op groups: all of a group or none of it).
+  std::function<void(Region&)> batch_check;
   uint64_t messages = 0;
   uint64_t crashes = 0;
   uint64_t snapshots = 0;

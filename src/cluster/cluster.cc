@@ -295,6 +295,22 @@ void Cluster::Send(const std::string& ip, int port, std::string_view channel,
   bus_->Send(ip, port, channel, std::move(args), std::move(done));
 }
 
+void Cluster::PublishToShards(std::string_view channel, std::string_view message,
+                              bool region_local) {
+  const ClusterNode* me = topology_.FindNode(myid_);
+  if (bus_ == nullptr || me == nullptr) return;
+  for (const std::string& shard : topology_.Shards()) {
+    if (shard == me->shard) continue;
+    const ClusterNode* node = topology_.ServingNode(shard, me->region);
+    if (node == nullptr || node->id == myid_ || (region_local && node->region != me->region)) {
+      continue;
+    }
+    Send(node->ip, node->port, "pubsub",
+         {"CLUSTER", "LATTICE-PUBLISH", std::string(channel), std::string(message)},
+         [](const Result<RespValue>&) {});  // at most once: a lost message is not resent
+  }
+}
+
 void Cluster::DropSlotKeys(uint16_t slot) {
   Keyspace& ks = keyspace_;
   for (int db = 0; db < ks.databases(); ++db) {

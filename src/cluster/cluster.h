@@ -192,6 +192,14 @@ class Cluster : public KeyspaceObserver {
   const ClusterNode& myself() const;
   const ClusterTopology& topology() const { return topology_; }
   const ClusterStats& stats() const { return stats_; }
+
+  // PUBLISH in cluster mode reaches every shard, as Valkey broadcasts it over its cluster bus
+  // (docs/semantics.md, "Pub/Sub across shards"): the message goes once to one node of every
+  // other shard (its node in this region, else its node with the smallest id; with
+  // `region_local`, only a node in this region), as CLUSTER LATTICE-PUBLISH on the bus channel
+  // "pubsub", and that node delivers it and sends it on to its shard's other regions. One bus
+  // connection per node keeps each node's publish order. Fire and forget: nothing is retried.
+  void PublishToShards(std::string_view channel, std::string_view message, bool region_local);
   bool StateOk() const;
 
   // What routing (server/cluster_routing.h) reads: the slots whose writes are held for a

@@ -308,6 +308,14 @@ void Server::TouchKey(int db, std::string_view key) {
 }
 
 int64_t Server::Publish(std::string_view channel, std::string_view message, bool sharded) {
+  const int64_t receivers = PublishInShard(channel, message, sharded);
+  if (!sharded && cluster_ != nullptr && cluster_->options().enabled) {
+    cluster_->PublishToShards(channel, message, config_.crdt_pubsub_region_local());
+  }
+  return receivers;
+}
+
+int64_t Server::PublishInShard(std::string_view channel, std::string_view message, bool sharded) {
   const int64_t receivers = pubsub_.Publish(channel, message, sharded);
   if (replication_ != nullptr && !config_.crdt_pubsub_region_local()) {
     replication_->Publish(repl::Publish{std::string(channel), std::string(message), sharded});
@@ -352,7 +360,10 @@ bool Server::MayBlock() const { return !executing_multi_ && !scripting_->running
 
 void Server::ServeBlocked() {
   if (execute_depth_ > 0 || scripting_->running()) return;
+  // Served commands write as a command does (a BLMOVE's pop and push): one group of ops.
+  if (replication_ != nullptr) replication_->BeginGroup();
   blocking_.ServeReady();
+  if (replication_ != nullptr) replication_->EndGroup();
 }
 
 void Server::HoldPaused(ClientState& client, ReplyBuilder& reply) {
@@ -568,7 +579,11 @@ void Server::Execute(ClientState& client, ArgList args, ReplyBuilder& reply) {
     notifier_.Hold(&client, &held_);
   }
   ++execute_depth_;
+  // A command's ops (every write of an EXEC or a script, both keys of a RENAME...) reach the
+  // other regions as one group, applied there all together (docs/replication.md, "Groups").
+  if (top && replication_ != nullptr) replication_->BeginGroup();
   ExecuteOne(client, args, reply);
+  if (top && replication_ != nullptr) replication_->EndGroup();
   --execute_depth_;
   if (top) {
     current_client_ = nullptr;

@@ -229,6 +229,10 @@ class Server final : public KeyspaceObserver {
   PubSub& pubsub() { return pubsub_; }
   const PubSub& pubsub() const { return pubsub_; }
   int64_t Publish(std::string_view channel, std::string_view message, bool sharded);
+  // What Publish does but the other shards: a PUBLISH in cluster mode also goes to one node of
+  // every other shard (Cluster::PublishToShards), which delivers it with this (CLUSTER
+  // LATTICE-PUBLISH): its local subscribers and its shard's other regions.
+  int64_t PublishInShard(std::string_view channel, std::string_view message, bool sharded);
   // Keyspace notifications (server/notify.h); eviction raises `evicted` with
   // notifier().Evicted(db, key) before it deletes the key.
   Notifier& notifier() { return notifier_; }

@@ -38,12 +38,22 @@ repl::ReplicatorConfig EngineConfig(const ReplicationOptions& options, ReplicaId
 
 // The engine's retained ops, logging each one as it is retained: every op the engine applies,
 // own or remote, passes here once, in the order applied, as its encoded record. The ring keeps
-// those bytes: the batches to every peer (and relays) are the bytes written to the log.
+// those bytes: the batches to every peer (and relays) are the bytes written to the log. The ops
+// of a group (retained back to back by the engine) are logged as one group record, so a write
+// torn inside it loses all of it at recovery, as a torn record is lost.
 class LoggedRetainedOps final : public repl::RetainedOps {
  public:
   explicit LoggedRetainedOps(std::function<void(std::string_view)> log) : log_(std::move(log)) {}
   void AppendEncoded(const repl::RetainedOpView& op) override {
-    log_(op.wire);
+    if (op.group_continues || !group_.empty()) {
+      repl::AppendToGroupLogRecord(op.wire, group_);
+      if (!op.group_continues) {
+        log_(group_);
+        group_.clear();
+      }
+    } else {
+      log_(op.wire);
+    }
     ops_.AppendEncoded(op);
   }
   repl::RetainedOpView At(uint64_t position) const override { return ops_.At(position); }
@@ -55,6 +65,7 @@ class LoggedRetainedOps final : public repl::RetainedOps {
  private:
   std::function<void(std::string_view)> log_;
   repl::RetainedOpRing ops_;
+  std::string group_;  // the group record being built
 };
 
 }  // namespace
@@ -126,15 +137,22 @@ Result<void> Replication::Recover(int64_t now_ms) {
     if (this_index <= covers_index) {
       continue;
     }
-    Result<repl::OpRecord> op = repl::DecodeOp(payload);
-    if (!op.ok()) {
-      return Unexpected(fmt::format("Bad op log record {}: {}", this_index, op.error().message));
+    Result<std::vector<std::string_view>> records = repl::OpsOfLogRecord(payload);
+    if (!records.ok()) {
+      return Unexpected(
+          fmt::format("Bad op log record {}: {}", this_index, records.error().message));
     }
-    if (op->db >= static_cast<uint32_t>(keyspace.all_databases())) {
-      return Unexpected(fmt::format("Op log record {} is for db {}, but databases is {}",
-                                    this_index, op->db, keyspace.databases()));
+    for (std::string_view record : *records) {  // one op, or a group's
+      Result<repl::OpRecord> op = repl::DecodeOp(record);
+      if (!op.ok()) {
+        return Unexpected(fmt::format("Bad op log record {}: {}", this_index, op.error().message));
+      }
+      if (op->db >= static_cast<uint32_t>(keyspace.all_databases())) {
+        return Unexpected(fmt::format("Op log record {} is for db {}, but databases is {}",
+                                      this_index, op->db, keyspace.databases()));
+      }
+      keyspace.ApplyRemote(static_cast<int>(op->db), op->key, op->op);
     }
-    keyspace.ApplyRemote(static_cast<int>(op->db), op->key, op->op);
     ++stats_.recovered_records;
     stats_.log_bytes_since_snapshot += payload.size();
   }
@@ -331,6 +349,10 @@ void Replication::Fail(const Error& error) {
 void Replication::OnLocalOp(int db, std::string_view key, const crdt::KeyOp& op) {
   replicator_->OnLocalOp(static_cast<uint32_t>(db), key, op);  // logged as it is retained
 }
+
+void Replication::BeginGroup() { replicator_->BeginGroup(); }
+
+void Replication::EndGroup() { replicator_->EndGroup(); }
 
 void Replication::Apply(const repl::OpRecord& op) {
   const ReplicaId origin = op.op.first_dot.replica;

@@ -124,6 +124,10 @@ class Replication final : public repl::Applier, public repl::Observer, public Ke
 
   // KeyspaceObserver: a local op goes to the engine (and is logged as it is retained).
   void OnLocalOp(int db, std::string_view key, const crdt::KeyOp& op) override;
+  // Bracket the local ops of a script, an EXEC or a multi-key command: other regions apply them
+  // all together or none (repl::Replicator::BeginGroup; docs/replication.md, "Groups"). Nests.
+  void BeginGroup();
+  void EndGroup();
   // Makes what the last commands or messages did durable per appendfsync, then lets the engine
   // send. A failed log write or sync is fatal (as Valkey under appendfsync always): the error
   // is returned and the caller exits.

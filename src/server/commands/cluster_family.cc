@@ -415,6 +415,13 @@ void CmdClusterGossip(CommandContext& ctx, ArgList args) {
   }
 }
 
+// A PUBLISH made on another shard (Cluster::PublishToShards): delivered here and to this
+// shard's other regions, never sent on to other shards.
+void CmdClusterPublish(CommandContext& ctx, ArgList args) {
+  if (Need(ctx) == nullptr) return;
+  ctx.reply.Integer(ctx.server.PublishInShard(args[2], args[3], /*sharded=*/false));
+}
+
 void CmdClusterHelp(CommandContext& ctx, ArgList) {
   ReplyHelp(ctx, {"CLUSTER <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
                   "ADDSLOTS <slot> [<slot> ...]",
@@ -490,6 +497,7 @@ void RegisterClusterFamily(CommandRegistry& registry) {
       {.name = "cancelslotmigrations", .arity = 2, .flags = kAdm, .acl = kAdmAcl, .handler = &CmdClusterCancelSlotMigrations, .group = kG, .summary = "Cancels the active slot migrations of this node.", .since = "9.0.0", .complexity = "O(N) where N is the number of migrations"},
       {.name = "syncslots", .arity = -3, .flags = kAdm | kNoMulti, .acl = kAdmAcl, .handler = &CmdClusterSyncSlots, .group = kG, .summary = "An internal command used in slot migration.", .since = "9.0.0", .complexity = "O(N)"},
       {.name = "lattice-gossip", .arity = 3, .flags = kAdm | kNoMulti, .acl = kAdmAcl, .handler = &CmdClusterGossip, .group = kG, .summary = "An internal command: one node's view of the cluster topology (Lattice).", .since = "1.0.0", .complexity = "O(N) where N is the number of nodes"},
+      {.name = "lattice-publish", .arity = 4, .flags = kAdm | kNoMulti | kLoading | kStale, .acl = kAdmAcl, .handler = &CmdClusterPublish, .group = kG, .summary = "An internal command: a PUBLISH made on another shard (Lattice).", .since = "1.0.0", .complexity = "O(N+M) where N is the number of clients subscribed to the receiving channel and M is the total number of subscribed patterns (by any client)."},
       {.name = "help", .arity = 2, .flags = kLoading | kStale, .acl = kAclSlow, .handler = &CmdClusterHelp, .group = kG, .summary = "Returns helpful text about the different subcommands.", .since = "5.0.0", .complexity = "O(1)"},
   }});
   registry.Add({.name = "asking", .arity = 1, .flags = kFast, .acl = kAclConnection | kAclFast, .handler = &CmdAsking, .group = kG, .summary = "Signals that a cluster client is following an -ASK redirect.", .since = "3.0.0", .complexity = "O(1)"});

@@ -16,6 +16,7 @@ enum class Mutation {
   kDropLastOpOnRestart,  // op log recovery forgets the last record
   kHlcNoTieBreak,        // last-writer-wins compares HLCs without the replica tie-break
   kCompactNarrowsDots,   // compaction drops dots a later write or remove must still name
+  kSplitGroups,          // replication applies a group's ops as they come, not all together
 };
 
 inline Mutation g_injected_mutation = Mutation::kNone;

@@ -20,6 +20,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "lattice/common/result.h"
 #include "lattice/repl/messages.h"
@@ -42,7 +43,15 @@ void AppendOpRecord(const OpRecord& op, std::string& out);
 // EncodeOp of an op given by its parts, appended to `out` (the engine encodes its own ops so,
 // without copying them into an OpRecord first).
 void AppendOpRecord(uint32_t db, std::string_view key, const crdt::KeyOp& op,
-                    const crdt::VersionVector& deps, std::string& out);
+                    const crdt::VersionVector& deps, std::string& out,
+                    bool group_continues = false);
+// The op log's record of a group (OpRecord::group_continues): its op records in one log record,
+// so a write torn inside a group loses the whole group, never part of it. A group record is
+// byte 3, then per op a varint length and its op record. Appends `record` to the group record
+// being built in `group` (empty: a new one).
+void AppendToGroupLogRecord(std::string_view record, std::string& group);
+// The op records of one op log record: itself (an op record), or the ops of a group record.
+Result<std::vector<std::string_view>> OpsOfLogRecord(std::string_view payload);
 // The Envelope of an encoded batch: Encode of the OpBatch it holds, byte for byte.
 std::string EncodeOpBatch(const EncodedOpBatch& batch);
 // AppendFrame(EncodeOpBatch(batch), out), without the intermediate copy.

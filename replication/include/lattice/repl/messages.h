@@ -23,8 +23,9 @@
 namespace lattice::repl {
 
 // 2: compact op encoding (docs/replication-wire.md), Heartbeat.connected. 3: the list push op
-// kind. A peer speaking another version is refused in the Hello.
-inline constexpr uint32_t kProtocolVersion = 3;
+// kind. 4: op groups (OpRecord::group_continues). A peer speaking another version is refused in
+// the Hello.
+inline constexpr uint32_t kProtocolVersion = 4;
 
 // One op as shipped: where it applies (db, key), what it is, and what it depended on.
 struct OpRecord {
@@ -32,6 +33,10 @@ struct OpRecord {
   std::string key;
   crdt::KeyOp op;            // op.first_dot.replica is the origin
   crdt::VersionVector deps;  // the origin's applied vector when the op was made
+  // More ops of this op's group follow: the ops of one script, EXEC or multi-key command, made
+  // back to back by the origin (consecutive seqs), which a receiver applies only all together
+  // (docs/replication.md, "Groups"). The last op of a group, and every op alone, has it false.
+  bool group_continues = false;
   // Optional cache of EncodeOp(*this), set once the record is final (the server sets it when it
   // logs an op) and shared by copies: the op log, every peer's batches and relays then reuse one
   // encoding. Not part of the value; whoever changes a field after setting it must reset it.
@@ -46,7 +51,8 @@ struct OpRecord {
   // reset it when changing db, key or op.
   std::string body;
   bool operator==(const OpRecord& other) const {
-    return db == other.db && key == other.key && op == other.op && deps == other.deps;
+    return db == other.db && key == other.key && op == other.op && deps == other.deps &&
+           group_continues == other.group_continues;
   }
 };
 

@@ -128,6 +128,10 @@ struct ReplicatorConfig {
   size_t max_inflight_ops = 4096;    // per peer, sent beyond its acknowledged position
   size_t max_buffered_ops = 65'536;  // ops waiting for their deps, all peers together
   size_t snapshot_keys_per_chunk = 256;
+  // A group of local ops longer than this is sent as several groups of at most this many ops
+  // (a receiver holds a group's ops until its last arrives, so a group must fit in a peer's
+  // window and buffer). Clamped to max_inflight_ops.
+  size_t max_group_ops = 1024;
 };
 
 enum class PeerState { kDown, kHandshaking, kConnected, kStale };
@@ -182,6 +186,14 @@ class Replicator {
   // this replica's next sequence number. Full batches are sent at once; Flush() or Tick() sends the
   // rest.
   void OnLocalOp(uint32_t db, std::string_view key, const crdt::KeyOp& op);
+  // Brackets local ops that every peer must apply together or not at all (a script, an EXEC, a
+  // multi-key command): between BeginGroup and the matching EndGroup, OnLocalOp stages ops, and
+  // EndGroup retains them as one group (every op but the last marked group_continues), which a
+  // receiver applies back to back once all of it is there (docs/replication.md, "Groups").
+  // Nests; only the outermost pair counts. Nothing but OnLocalOp may run while a group is open
+  // (the event loop runs the script in one go).
+  void BeginGroup() { ++group_depth_; }
+  void EndGroup();
   void OnMessage(ReplicaId from, const Message& message, int64_t now_ms);
   // The same, taking the message's ops without copying them.
   void OnMessage(ReplicaId from, Message&& message, int64_t now_ms);
@@ -234,6 +246,15 @@ class Replicator {
   std::string CheckReport(const Peer& peer, const crdt::VersionVector& applied) const;
   void Receive(OpRecord op);
   bool Deliverable(const OpRecord& op) const;
+  // Whether the op's deps other than its origin's are applied (the origin's entry is checked by
+  // CheckOp and by the op's place in its group).
+  bool OtherDepsApplied(const OpRecord& op) const;
+  // Applies the buffered op at `it`, the next of its origin, with the rest of its group when it
+  // starts one: only when the whole group is buffered and every op of it deliverable after the
+  // ones before it. Returns whether anything was applied.
+  bool DeliverBuffered(std::map<crdt::Dot, OpRecord>::iterator it);
+  void RetainGroup();  // the staged group (OnLocalOp between BeginGroup and EndGroup)
+  void PumpFullBatches();
   void FillDeps(OpRecord& op) const;
   void ApplyAndRetain(OpRecord op);
   void Drain();
@@ -285,6 +306,17 @@ class Replicator {
   // by a snapshot), or recovered at start (sent before a restart, perhaps): no peer can hold
   // more of ours, directly or through relays.
   uint64_t own_sent_ = 0;
+  // A group of local ops being staged: their records, marked group_continues, and where each
+  // starts (BeginGroup, EndGroup).
+  struct StagedOp {
+    size_t offset = 0;
+    uint64_t first_seq = 0;
+    uint64_t last_seq = 0;
+    uint64_t hlc = 0;
+  };
+  int group_depth_ = 0;
+  std::string group_records_;
+  std::vector<StagedOp> group_ops_;
 };
 
 // snapshot_id layout (the message has no chunk index, and chunks may be lost or reordered):

@@ -29,6 +29,9 @@ struct RetainedOpView {
   uint64_t last_seq = 0;
   uint64_t hlc = 0;
   std::string_view wire;  // EncodeOp of the op
+  // OpRecord::group_continues, as the engine hands the op to AppendEncoded (the server's log
+  // writes a group as one record); At() does not say (false).
+  bool group_continues = false;
 };
 
 // Where the engine keeps its retained ops. The default is RetainedOpRing; the server's wraps one
