@@ -31,11 +31,8 @@ const std::pair<const char*, Mutation> kMutationNames[] = {
     {"non-commutative-join", Mutation::kNonCommutativeJoin},
     {"drop-last-op-on-restart", Mutation::kDropLastOpOnRestart},
     {"hlc-no-tie-break", Mutation::kHlcNoTieBreak},
-<<<<<<< HEAD
-    {"compact-narrows-dots", Mutation::kCompactNarrowsDots}};
-=======
+    {"compact-narrows-dots", Mutation::kCompactNarrowsDots},
     {"split-groups", Mutation::kSplitGroups}};
->>>>>>> scriptbatch
 
 // Network, clock and disk conditions of this seed.
 void DrawConditions(World& world, uint32_t faults) {
