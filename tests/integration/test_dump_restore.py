@@ -136,6 +136,30 @@ class DumpRestoreTest(unittest.TestCase):
             self.lattice.restore("z2", 0, payload)
         self.assertTrue(self.lattice.restore("z2", 0, payload, replace=True))
 
+    def test_idletime_and_freq_are_applied_as_redis_server_does(self):
+        for server in (self.oracle, self.lattice):
+            try:
+                self.check_idletime_and_freq(server)
+            finally:
+                server.config_set("maxmemory-policy", "noeviction")
+
+    def check_idletime_and_freq(self, server):
+        server.set("src", "v")
+        payload = server.dump("src")
+        server.config_set("maxmemory-policy", "allkeys-lru")
+        self.assertTrue(server.restore("idle", 0, payload, idletime=1000))
+        # FREQ is ignored under an LRU policy, IDLETIME under an LFU one.
+        self.assertTrue(server.restore("lru-freq", 0, payload, frequency=100))
+        server.config_set("maxmemory-policy", "allkeys-lfu")
+        self.assertTrue(server.restore("freq", 0, payload, frequency=100))
+        self.assertTrue(server.restore("lfu-idle", 0, payload, idletime=1000))
+        self.assertEqual(server.object("freq", "freq"), 100, server)
+        self.assertEqual(server.object("freq", "lfu-idle"), 5, server)  # LFU_INIT_VAL
+        server.config_set("maxmemory-policy", "noeviction")
+        self.assertGreaterEqual(server.object("idletime", "idle"), 1000, server)
+        self.assertLessEqual(server.object("idletime", "idle"), 1002, server)
+        self.assertLessEqual(server.object("idletime", "lru-freq"), 2, server)
+
 
 class RestoreReplicatesTest(unittest.TestCase):
     def test_restore_reaches_every_region(self):

@@ -353,7 +353,7 @@ class AccessTracking(unittest.TestCase):
         hits = int(self.client.info("stats")["keyspace_hits"])
         for _ in range(3):
             self.assertEqual(self.client.exists("k"), 1)
-            self.assertEqual(self.client.type("k"), "string")
+            self.assertEqual(self.client.type("k"), b"string")
             self.assertEqual(self.client.ttl("k"), -1)
             self.assertEqual(self.client.pttl("k"), -1)
             self.assertEqual(self.client.expiretime("k"), -1)

@@ -5,9 +5,10 @@
 //
 // CRDT notes: RESTORE is an ordinary local write (Keyspace::WriteVisible: an observed-remove DEL
 // of what REPLACE overwrites, then fresh writes of the value and its TTL), so it replicates as
-// ops and a write another region made concurrently survives as for RENAME. IDLETIME and FREQ are
-// parsed and checked as Valkey does but not applied: Lattice keeps no per-key LRU clock or LFU
-// counter yet (OBJECT IDLETIME/FREQ read 0).
+// ops and a write another region made concurrently survives as for RENAME. IDLETIME and FREQ set
+// the restored key's access word in this region as Valkey's objectSetLRUOrLFU does (IDLETIME
+// under an LRU or no LFU policy, FREQ under an LFU policy); access words are per region and do
+// not replicate.
 
 #include <cstdint>
 #include <string>
@@ -111,8 +112,8 @@ void CmdDump(CommandContext& ctx, ArgList args) {
 struct RestoreArgs {
   bool replace = false;
   bool absttl = false;
-  int64_t idle_s = -1;  // IDLETIME: parsed, not applied (no LRU clock per key)
-  int64_t freq = -1;    // FREQ: parsed, not applied (no LFU counter per key)
+  int64_t idle_s = -1;  // IDLETIME seconds, -1 when not given
+  int64_t freq = -1;    // FREQ (0..255), -1 when not given
 };
 
 // The options after the payload, with Valkey's checks and texts (IDLETIME and FREQ together are
@@ -139,6 +140,23 @@ Result<RestoreArgs> ParseRestoreArgs(ArgList args) {
     }
   }
   return out;
+}
+
+// RESTORE's IDLETIME or FREQ, as Valkey's objectSetLRUOrLFU: FREQ is the LFU counter now under
+// an LFU policy; IDLETIME backdates the LRU clock under any other policy.
+void SetRestoredAccess(CommandContext& ctx, const StoredKey& restored, const RestoreArgs& args) {
+  if (ctx.server.evictor().lfu()) {
+    if (args.freq >= 0) {
+      restored.set_access((LfuMinutes(ctx.now_ms) << 8) | static_cast<uint32_t>(args.freq));
+    }
+    return;
+  }
+  if (args.idle_s >= 0) {
+    const uint64_t units = static_cast<uint64_t>(args.idle_s) * 1000 / kLruResolutionMs;
+    const uint64_t span = uint64_t{kLruClockMax} + 1;
+    const uint64_t clock = LruClock(ctx.now_ms);
+    restored.set_access(static_cast<uint32_t>((clock + span - units % span) % span));
+  }
 }
 
 // RESTORE key ttl payload [REPLACE] [ABSTTL] [IDLETIME s] [FREQ f], in Valkey's order of checks:
@@ -180,6 +198,9 @@ void CmdRestore(CommandContext& ctx, ArgList args) {
   }
   if (ttl != 0) value->expiry_ms = ttl;
   ks.WriteVisible(ctx.db(), args[1], *value, ctx.now_ms);
+  if (const StoredKey* restored = ks.Stored(ctx.db(), args[1]); restored != nullptr) {
+    SetRestoredAccess(ctx, *restored, *options);
+  }
   ctx.reply.Ok();
 }
 
