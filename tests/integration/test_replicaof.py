@@ -50,7 +50,10 @@ def write_some(client, rng, count):
 
 class ReplicaOf(unittest.TestCase):
     def setUp(self):
-        self.source = RedisSource().start()
+        # A backlog the writer's 20,000 writes cannot overflow, so the PSYNC after the killed
+        # link continues (+CONTINUE) even when the redial is slow on a loaded machine (with the
+        # 1 MB default it could fall back to a second full resync).
+        self.source = RedisSource("--repl-backlog-size", "64mb").start()
         fill(self.source)
         self.servers = start_regions(3)
         self.a = self.servers[0]
