@@ -122,4 +122,11 @@ inline void Connect(Replicator& engine, ReplicaId peer, int64_t now_ms,
   engine.OnMessage(peer, hello, now_ms);
 }
 
+// The seqs first..last, to compare with the seqs an engine applied or sent.
+inline std::vector<uint64_t> SeqRange(uint64_t first, uint64_t last) {
+  std::vector<uint64_t> seqs;
+  for (uint64_t seq = first; seq <= last; ++seq) seqs.push_back(seq);
+  return seqs;
+}
+
 }  // namespace lattice::repl

@@ -83,12 +83,6 @@ struct Receiver {
   }
 };
 
-std::vector<uint64_t> Seqs(uint64_t from, uint64_t to) {
-  std::vector<uint64_t> seqs;
-  for (uint64_t seq = from; seq <= to; ++seq) seqs.push_back(seq);
-  return seqs;
-}
-
 TEST_CASE("groups: every op of a group but the last is marked, on the wire and in the record",
           "[repl][group]") {
   Sender origin;
@@ -162,7 +156,7 @@ TEST_CASE("groups: a group split over frames is applied only once all of it is h
     for (size_t count : applied_after) {
       CHECK((count <= 1 || count >= 11));
     }
-    CHECK(receiver.applier.seqs == Seqs(1, 12));
+    CHECK(receiver.applier.seqs == SeqRange(1, 12));
   }
   SECTION("in reverse order, each frame twice") {
     Receiver receiver;
@@ -171,7 +165,7 @@ TEST_CASE("groups: a group split over frames is applied only once all of it is h
       const size_t count = receiver.applier.seqs.size();
       CHECK((count == 0 || count == 12));
     }
-    CHECK(receiver.applier.seqs == Seqs(1, 12));
+    CHECK(receiver.applier.seqs == SeqRange(1, 12));
     CHECK(receiver.engine.buffered_ops() == 0);
   }
   SECTION("the group's last op missing: nothing of the group is applied") {
@@ -180,7 +174,7 @@ TEST_CASE("groups: a group split over frames is applied only once all of it is h
     partial.back().ops.clear();
     partial[partial.size() - 2].ops.pop_back();
     receiver.Deliver(partial);
-    CHECK(receiver.applier.seqs == Seqs(1, 1));
+    CHECK(receiver.applier.seqs == SeqRange(1, 1));
     CHECK(receiver.engine.applied().Get(kPeerA) == 1);
     // An Ack covers whole groups only: the origin resumes at the group's start.
     receiver.engine.Tick(100);
@@ -222,7 +216,7 @@ TEST_CASE("groups: over a reconnect the origin resends from the group's start, a
     CHECK(receiver.applier.seqs.empty());
     receiver.Deliver({batch}, 80);
   }
-  CHECK(receiver.applier.seqs == Seqs(1, 10));
+  CHECK(receiver.applier.seqs == SeqRange(1, 10));
   CHECK(receiver.engine.buffered_ops() == 0);
 }
 

@@ -166,12 +166,6 @@ std::vector<uint64_t> SeqsSent(const std::vector<std::string>& batches) {
   return seqs;
 }
 
-std::vector<uint64_t> Range(uint64_t first, uint64_t last) {
-  std::vector<uint64_t> out;
-  for (uint64_t seq = first; seq <= last; ++seq) out.push_back(seq);
-  return out;
-}
-
 TEST_CASE("stream: peers at the same position are sent the same bytes, coded once",
           "[repl][stream]") {
   RecordingTransport transport;
@@ -185,7 +179,7 @@ TEST_CASE("stream: peers at the same position are sent the same bytes, coded onc
   }
   engine.Flush();
   CHECK(transport.batches[kPeerA] == transport.batches[kPeerB]);
-  CHECK(SeqsSent(transport.batches[kPeerB]) == Range(1, kOps));
+  CHECK(SeqsSent(transport.batches[kPeerB]) == SeqRange(1, kOps));
   // B falls behind and asks for a resend: from 30 its batches start where none of A's did (they
   // are coded for B), from 32 where A's did (B is sent those). Either way B gets each op it
   // lacks once, and A nothing.
@@ -196,7 +190,7 @@ TEST_CASE("stream: peers at the same position are sent the same bytes, coded onc
     transport.batches.clear();
     engine.OnMessage(kPeerB, Ack{Has(kSelf, acked)}, 10 * static_cast<int64_t>(acked) + 5);
     CHECK(transport.batches[kPeerA].empty());
-    CHECK(SeqsSent(transport.batches[kPeerB]) == Range(acked + 1, kOps));
+    CHECK(SeqsSent(transport.batches[kPeerB]) == SeqRange(acked + 1, kOps));
   }
   // New ops go to both again, the same bytes.
   transport.batches.clear();
@@ -205,7 +199,7 @@ TEST_CASE("stream: peers at the same position are sent the same bytes, coded onc
   }
   engine.Flush();
   CHECK(transport.batches[kPeerA] == transport.batches[kPeerB]);
-  CHECK(SeqsSent(transport.batches[kPeerA]) == Range(kOps + 1, kOps + 20));
+  CHECK(SeqsSent(transport.batches[kPeerA]) == SeqRange(kOps + 1, kOps + 20));
 }
 
 }  // namespace
