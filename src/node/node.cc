@@ -178,6 +178,8 @@ bool Node::EndOfBatch() {
 bool Node::EndOfTurn() {
   // Blocked clients the turn's peer ops, acknowledgements or cluster changes woke are served
   // first: their pops are ops, logged below before their replies leave.
+  // A WAITAOF asked for the log's sync: done first, so it is served in this turn.
+  if (replication_ != nullptr) replication_->SyncIfRequested();
   server_->ServeBlocked();
   bool durable = true;
   if (replication_ != nullptr) {

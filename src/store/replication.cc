@@ -398,8 +398,26 @@ Result<void> Replication::EndOfBatch() {
   if (failed_.has_value()) {
     return Unexpected(*failed_);
   }
+  NoteSynced();
   replicator_->Flush();
   return {};
+}
+
+bool Replication::NoteSynced() {
+  const uint64_t logged = keyspace_.next_seq() - 1;
+  if (failed_.has_value() || log_.has_unsynced() || logged == synced_seq_) return false;
+  synced_seq_ = logged;
+  return true;
+}
+
+void Replication::SyncIfRequested() {
+  if (!sync_requested_ || failed_.has_value()) return;
+  sync_requested_ = false;
+  if (Result<void> synced = log_.Sync(); !synced.ok()) {
+    Fail(synced.error());
+    return;
+  }
+  if (NoteSynced() && acks_hook_) acks_hook_();
 }
 
 void Replication::Tick(int64_t now_ms) {
@@ -414,6 +432,8 @@ void Replication::Tick(int64_t now_ms) {
   if (!failed_.has_value() && options_.fsync == repl::FsyncPolicy::kEverySec) {
     if (Result<bool> synced = log_.MaybeSync(now_ms); !synced.ok()) {
       Fail(synced.error());
+    } else if (*synced && NoteSynced() && acks_hook_) {
+      acks_hook_();  // a WAITAOF may wait on it
     }
   }
   ReapCheckpoint(now_ms);

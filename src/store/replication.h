@@ -154,8 +154,15 @@ class Replication final : public repl::Applier, public repl::Observer, public Ke
   Result<void> Close();
 
   repl::ReplicatorStatus Status(int64_t now_ms) const { return replicator_->Status(now_ms); }
-  // How many peer regions acknowledged this replica's op `seq` (CRDT.WAIT).
+  // How many peer regions acknowledged this replica's op `seq` (CRDT.WAIT, WAIT).
   int64_t RegionsHaving(uint64_t seq) const;
+  // This replica's ops up to this seq are synced to the op log (WAITAOF's local count).
+  uint64_t LocalSyncedSeq() const { return synced_seq_; }
+  // Asks for a sync of the log before this turn's blocked clients are served, whatever
+  // appendfsync says (a WAITAOF waits on it); the acks hook then runs.
+  void RequestSync() { sync_requested_ = true; }
+  // The sync RequestSync asked for, if any: the node calls it before serving blocked clients.
+  void SyncIfRequested();
   // Called after every peer message, whose acknowledgements may have advanced (the server wakes
   // the clients blocked in CRDT.WAIT).
   void set_acks_hook(std::function<void()> hook) { acks_hook_ = std::move(hook); }
@@ -212,6 +219,10 @@ class Replication final : public repl::Applier, public repl::Observer, public Ke
   PeerDirectory* directory_ = nullptr;
   std::vector<ReplicaId> known_peers_;
   std::function<void()> acks_hook_;
+  // Notes that every op logged so far is synced, if it is; true when LocalSyncedSeq advanced.
+  bool NoteSynced();
+  uint64_t synced_seq_ = 0;  // LocalSyncedSeq
+  bool sync_requested_ = false;
   std::function<void(const repl::Publish&)> pubsub_hook_;
   std::vector<ReplicaId> pubsub_peers_;  // linked peers that accept Publish
   std::optional<Error> failed_;          // a log write failed: EndOfBatch reports it

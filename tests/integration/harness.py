@@ -197,6 +197,22 @@ def start_regions(count, *args):
     return servers
 
 
+class RegionsTestCase(unittest.TestCase):
+    """`region_count` regions of one shard (start_regions) for the whole test class."""
+    region_count = 3
+
+    @classmethod
+    def setUpClass(cls):
+        cls.regions = start_regions(cls.region_count)
+
+    @classmethod
+    def tearDownClass(cls):
+        for server in cls.regions:
+            if server.proc is not None and server.proc.poll() is None:
+                server.proc.send_signal(signal.SIGCONT)  # a test may have left one stopped
+            server.cleanup()
+
+
 def info_fields(server, section):
     """INFO <section> as a dict of strings (redis-cli, so it works whatever the RESP version)."""
     code, out = server.cli("info", section)

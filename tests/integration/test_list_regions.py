@@ -9,21 +9,13 @@ import random
 import threading
 import unittest
 
-from harness import start_regions, wait_converged, wait_until
+from harness import RegionsTestCase, wait_converged, wait_until
 
 SEED = int(os.environ.get("LATTICE_TEST_SEED", random.randrange(1 << 30)))
 print(f"test_list_regions seed: {SEED} (replay with LATTICE_TEST_SEED={SEED})", flush=True)
 
 
-class ListRegions(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.regions = start_regions(3)
-
-    @classmethod
-    def tearDownClass(cls):
-        for server in cls.regions:
-            server.cleanup()
+class ListRegions(RegionsTestCase):
 
     def ranges(self, key):
         return [server.client().lrange(key, 0, -1) for server in self.regions]

@@ -10,7 +10,7 @@ import random
 import threading
 import unittest
 
-from harness import start_regions, wait_until
+from harness import RegionsTestCase, wait_until
 
 SEED = int(os.environ.get("LATTICE_TEST_SEED", random.randrange(1 << 30)))
 print(f"test_op_groups seed: {SEED} (replay with LATTICE_TEST_SEED={SEED})", flush=True)
@@ -19,15 +19,7 @@ KEYS = [f"group:{{t}}:{i}" for i in range(200)]
 SCRIPT = "for i, k in ipairs(KEYS) do redis.call('SET', k, ARGV[1]) end return #KEYS"
 
 
-class OpGroups(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.regions = start_regions(3)
-
-    @classmethod
-    def tearDownClass(cls):
-        for server in cls.regions:
-            server.cleanup()
+class OpGroups(RegionsTestCase):
 
     def watch(self, write, rounds):
         """Runs `write(value)` in region a `rounds` times (values w0, w1, ...) while a reader in

@@ -10,7 +10,7 @@ import unittest
 
 import redis
 
-from harness import ServerProcess, info_fields, read_until, start_regions, wait_until
+from harness import RegionsTestCase, ServerProcess, info_fields, read_until, wait_until
 
 SEED = int(os.environ.get("LATTICE_TEST_SEED", random.randrange(1 << 30)))
 print(f"test_pubsub seed: {SEED} (replay with LATTICE_TEST_SEED={SEED})", flush=True)
@@ -122,15 +122,7 @@ class LocalPubSubTest(unittest.TestCase):
         client.config_set("client-output-buffer-limit", "pubsub 32mb 8mb 60")
 
 
-class CrossRegionPubSubTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.regions = start_regions(3)
-
-    @classmethod
-    def tearDownClass(cls):
-        for server in cls.regions:
-            server.cleanup()
+class CrossRegionPubSubTest(RegionsTestCase):
 
     def test_message_reaches_every_region_in_order(self):
         a, b, c = (server.client() for server in self.regions)

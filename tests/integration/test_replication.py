@@ -15,7 +15,7 @@ import unittest
 
 import redis
 
-from harness import (ServerProcess, connected_peers, info_fields, start_regions,
+from harness import (RegionsTestCase, ServerProcess, connected_peers, info_fields, start_regions,
                      wait_converged, wait_connected, wait_until)
 
 SEED = int(os.environ.get("LATTICE_TEST_SEED", random.randrange(1 << 30)))
@@ -64,15 +64,7 @@ def random_op(rng, client, keys):
             raise
 
 
-class ThreeRegions(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.regions = start_regions(3)
-
-    @classmethod
-    def tearDownClass(cls):
-        for server in cls.regions:
-            server.cleanup()
+class ThreeRegions(RegionsTestCase):
 
     def test_concurrent_writes_of_every_type_converge(self):
         rng = random.Random(SEED)

@@ -12,6 +12,7 @@
 #include <algorithm>
 
 #include "fmt/format.h"
+#include "server/replica_of.h"
 #include "server/server.h"
 #include "store/replication.h"
 
@@ -145,46 +146,128 @@ void CmdCrdtPeerList(CommandContext& ctx, ArgList /*args*/) {
   }
 }
 
-// CRDT.WAIT regions timeout-ms: like WAIT, for regions. Replies at once when `regions` peers
-// already acknowledged the client's last write; otherwise blocks the client (server/blocking.h)
-// until acknowledgements advance enough (Replication's acks hook wakes the kAcks channel) or the
-// timeout (0: none) passes, then replies with the count. CLIENT UNBLOCK ends it as WAIT's.
-void CmdCrdtWait(CommandContext& ctx, ArgList args) {
+// A WAIT-style timeout in milliseconds, as Valkey's getTimeoutFromObjectOrReply: the deadline,
+// 0 for none (a timeout of 0), or the error to reply.
+Result<int64_t> ParseWaitDeadline(std::string_view text, int64_t now_ms) {
+  int64_t timeout_ms = 0;
+  if (!ParseInt64(text, &timeout_ms)) {
+    return Unexpected(std::string("ERR timeout is not an integer or out of range"));
+  }
+  if (timeout_ms < 0) {
+    return Unexpected(std::string("ERR timeout is negative"));
+  }
+  if (timeout_ms > 0 && timeout_ms > INT64_MAX - now_ms) {
+    return Unexpected(std::string("ERR timeout is out of range"));
+  }
+  return timeout_ms == 0 ? 0 : now_ms + timeout_ms;
+}
+
+// Replies at once with `reply` when `done` holds or the client may not block (MULTI, scripts);
+// otherwise blocks it (server/blocking.h) until `done` holds -- acknowledgements and log syncs
+// wake the kAcks channel -- or the deadline passes, then replies the same way. CLIENT UNBLOCK
+// ends the wait with the current reply, as Valkey's WAIT.
+void WaitUntil(CommandContext& ctx, ArgList args, int64_t deadline_ms,
+               std::function<bool(CommandContext&)> done,
+               std::function<void(CommandContext&)> reply) {
+  if (done(ctx) || !ctx.server.MayBlock()) {
+    reply(ctx);
+    return;
+  }
+  BlockRequest request{.channel = BlockChannel::kAcks, .deadline_ms = deadline_ms};
+  request.serve = [done, reply](CommandContext& c) {
+    if (!done(c)) return false;
+    reply(c);
+    return true;
+  };
+  request.timed_out = reply;
+  ctx.server.blocking().Block(ctx, args, std::move(request));
+}
+
+// How many other regions acknowledged the client's last write.
+int64_t RegionsHavingLastWrite(CommandContext& ctx) {
+  return ctx.server.replication()->RegionsHaving(ctx.client.last_write_seq);
+}
+
+// CRDT.WAIT regions timeout-ms: like WAIT, for regions; refused inside MULTI and scripts.
+// WAIT numreplicas timeout-ms: Valkey's WAIT with the other regions of the shard as the
+// replicas (docs/commands/server.md): a region counts once it acknowledged the client's last
+// write (applied it and wrote it to its op log). Never blocks inside MULTI or a script.
+void CmdWait(CommandContext& ctx, ArgList args) {
+  const bool crdt = !EqualsIgnoreCase(args[0], "wait");
+  if (!crdt && ctx.server.replica_of().following()) {
+    ctx.reply.Error(
+        "ERR WAIT cannot be used with replica instances. Please also note that since Redis 4.0 "
+        "if a replica is configured to be writable (which is not the default) writes to "
+        "replicas are just local and are not propagated.");
+    return;
+  }
   int64_t regions = 0;
   if (!ParseInt64(args[1], &regions)) {
     ctx.reply.Error(errors::kNotInteger);
     return;
   }
-  int64_t timeout_ms = 0;
-  if (!ParseInt64(args[2], &timeout_ms)) {
-    ctx.reply.Error("ERR timeout is not an integer or out of range");
-    return;
-  }
-  if (timeout_ms < 0) {
-    ctx.reply.Error("ERR timeout is negative");
+  const Result<int64_t> deadline = ParseWaitDeadline(args[2], ctx.now_ms);
+  if (!deadline.ok()) {
+    ctx.reply.Error(deadline.error());
     return;
   }
   if (ctx.server.replication() == nullptr) {
     ctx.reply.Error(kNotRunning);
     return;
   }
-  const uint64_t seq = ctx.client.last_write_seq;
-  const auto have = [seq](CommandContext& c) { return c.server.replication()->RegionsHaving(seq); };
-  if (have(ctx) >= regions || !ctx.server.MayBlock()) {
-    ctx.reply.Integer(have(ctx));
+  WaitUntil(
+      ctx, args, *deadline,
+      [regions](CommandContext& c) { return RegionsHavingLastWrite(c) >= regions; },
+      [](CommandContext& c) { c.reply.Integer(RegionsHavingLastWrite(c)); });
+}
+
+// WAITAOF numlocal numreplicas timeout-ms: [1 once this region's op log is synced past the
+// client's last write, the regions that acknowledged it]. A WAITAOF waiting on the local sync
+// asks for one at the end of this turn (not the next everysec tick).
+void CmdWaitAof(CommandContext& ctx, ArgList args) {
+  int64_t numlocal = 0;
+  int64_t numreplicas = 0;
+  for (auto [arg, out] : {std::pair{args[1], &numlocal}, std::pair{args[2], &numreplicas}}) {
+    if (!ParseInt64(arg, out)) {
+      ctx.reply.Error(errors::kNotInteger);
+      return;
+    }
+    if (*out < 0) {
+      ctx.reply.Error("ERR value is out of range, must be positive");
+      return;
+    }
+  }
+  Result<int64_t> deadline = ParseWaitDeadline(args[3], ctx.now_ms);
+  if (!deadline.ok()) {
+    ctx.reply.Error(deadline.error());
     return;
   }
-  BlockRequest request{
-      .channel = BlockChannel::kAcks,
-      .deadline_ms =
-          timeout_ms == 0 ? 0 : ctx.now_ms + std::min(timeout_ms, INT64_MAX - ctx.now_ms)};
-  request.serve = [have, regions](CommandContext& c) {
-    if (have(c) < regions) return false;
-    c.reply.Integer(have(c));
-    return true;
+  if (ctx.server.replication() == nullptr) {
+    ctx.reply.Error(kNotRunning);
+    return;
+  }
+  if (ctx.server.replica_of().following()) {
+    ctx.reply.Error(
+        "ERR WAITAOF cannot be used with replica instances. Please also note that writes to "
+        "replicas are just local and are not propagated.");
+    return;
+  }
+  const auto local = [](CommandContext& c) -> int64_t {
+    return c.server.replication()->LocalSyncedSeq() >= c.client.last_write_seq ? 1 : 0;
   };
-  request.timed_out = [have](CommandContext& c) { c.reply.Integer(have(c)); };
-  ctx.server.blocking().Block(ctx, args, std::move(request));
+  if (numlocal > local(ctx)) {
+    ctx.server.replication()->RequestSync();
+  }
+  WaitUntil(
+      ctx, args, *deadline,
+      [=](CommandContext& c) {
+        return local(c) >= numlocal && RegionsHavingLastWrite(c) >= numreplicas;
+      },
+      [=](CommandContext& c) {
+        c.reply.Array(2);
+        c.reply.Integer(local(c));
+        c.reply.Integer(RegionsHavingLastWrite(c));
+      });
 }
 
 // ---- CRDT.CONFLICTS ---------------------------------------------------------------------------
@@ -309,9 +392,17 @@ void RegisterCrdtFamily(CommandRegistry& registry) {
                 .summary = "Returns this replica's replication state: vectors, op log and peers.",
                 .since = "0.1.0"});
   registry.Add({.name = "crdt.wait", .arity = 3, .flags = kNoScript | kNoMulti, .acl = kAclSlow | kAclConnection,
-                .handler = &CmdCrdtWait, .group = "server",
+                .handler = &CmdWait, .group = "server",
                 .summary = "Blocks until the client's last write is acknowledged by that many other regions, or the timeout.",
                 .since = "0.1.0"});
+  registry.Add({.name = "wait", .arity = 3, .flags = kBlocking, .acl = kAclSlow | kAclConnection,
+                .handler = &CmdWait, .group = "generic",
+                .summary = "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed.",
+                .since = "3.0.0", .complexity = "O(1)"});
+  registry.Add({.name = "waitaof", .arity = 4, .flags = kBlocking, .acl = kAclSlow | kAclConnection,
+                .handler = &CmdWaitAof, .group = "generic",
+                .summary = "Blocks until all of the preceding write commands sent by the connection are written to the append-only file of the primary and/or replicas.",
+                .since = "7.2.0", .complexity = "O(1)"});
   // Admin: it shows winning and losing values of any key, past users' key patterns.
   registry.Add({.name = "crdt.conflicts", .arity = -1, .flags = kLoading | kStale, .acl = kAdminAcl,
                 .handler = &CmdCrdtConflicts, .group = "server",
