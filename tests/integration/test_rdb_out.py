@@ -7,6 +7,9 @@
   the RDB, then the stream) while writes go to regions a and b; it ends equal, db by db; ROLE and
   INFO replication on region a list it.
 - The region's data dir keeps no temporary sync file afterwards.
+- Hash field TTLs (#21): DUMP of such a hash is a version 80 payload that RESTORE takes back
+  with the same field TTLs (and redis-server 7.0 refuses, as it refuses Valkey 9's); redis-cli
+  --rdb of a region holding one is a VALKEY080 file that --import-rdb loads back equal.
 
 Every wait is a bounded poll; processes are stopped by the PID we started.
 """
@@ -15,7 +18,7 @@ import shutil
 import subprocess
 import unittest
 
-from harness import info_fields, start_regions, wait_converged, wait_until
+from harness import ServerProcess, info_fields, start_regions, wait_converged, wait_until
 from rdb_source import RedisSource, snapshot
 
 DBS = (0, 1, 5)
@@ -142,6 +145,48 @@ class RdbOut(unittest.TestCase):
         # A deleted key and a FLUSHDB reach the replica too.
         a.client(db=1).flushdb()
         wait_until(lambda: replica.client(1).dbsize() == 0, timeout=30, what="FLUSHDB replicated")
+
+    def test_hash_field_ttls_survive_dump_restore_and_the_rdb_file(self):
+        a = self.servers[0]
+        r = a.client()
+        r.hset("h", mapping={"a": "1", "b": "2", "c": "3"})
+        r.execute_command("HPEXPIREAT", "h", 1_900_000_000_000, "FIELDS", 1, "a")
+        r.execute_command("HPEXPIREAT", "h", 1_900_000_123_456, "FIELDS", 1, "c")
+        r.set("plain", "x", px=FAR_TTL_MS)
+        want_ttls = r.execute_command("HPEXPIRETIME", "h", "FIELDS", 3, "a", "b", "c")
+        self.assertEqual(want_ttls, [1_900_000_000_000, -1, 1_900_000_123_456])
+
+        payload = r.dump("h")
+        self.assertEqual(payload[0], 22)  # Valkey 9's hash with field TTLs
+        self.assertEqual(int.from_bytes(payload[-10:-8], "little"), 80)
+        r.restore("copy", 0, payload)
+        self.assertEqual(r.hgetall("copy"), r.hgetall("h"))
+        self.assertEqual(r.execute_command("HPEXPIRETIME", "copy", "FIELDS", 3, "a", "b", "c"),
+                         want_ttls)
+        plain = r.dump("plain")
+        self.assertEqual(int.from_bytes(plain[-10:-8], "little"), 10)
+        target = self.redis()
+        target.start()
+        with self.assertRaises(Exception) as refused:
+            target.client().restore("h", 0, payload)
+        self.assertIn("DUMP payload version or checksum are wrong", str(refused.exception))
+
+        path = os.path.join(a.dir, "backup.rdb")
+        done = subprocess.run(["redis-cli", "-p", str(a.port), "--rdb", path],
+                              capture_output=True, text=True, timeout=60)
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        with open(path, "rb") as f:
+            self.assertEqual(f.read(9), b"VALKEY080")
+        fresh = ServerProcess("--import-rdb", path)
+        self.cleanups.append(fresh.cleanup)
+        fresh.start()
+        f = fresh.client()
+        for key in ("h", "copy"):
+            self.assertEqual(f.hgetall(key), r.hgetall(key))
+            self.assertEqual(f.execute_command("HPEXPIRETIME", key, "FIELDS", 3, "a", "b", "c"),
+                             want_ttls)
+        self.assertEqual(f.get("plain"), b"x")
+        self.assertGreater(f.pttl("plain"), 0)
 
 
 if __name__ == "__main__":
