@@ -356,6 +356,7 @@ void SyncReplicaFields(Server& server, Lines& out) {
   if (!replicas.replid().empty()) {
     Add(out, "master_replid", replicas.replid());
     Add(out, "sync_full_syncs", std::to_string(replicas.full_syncs()));
+    Add(out, "sync_partial_syncs", std::to_string(replicas.partial_syncs()));
   }
 }
 

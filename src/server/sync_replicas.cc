@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <initializer_list>
 
 #include "server/server.h"
@@ -21,6 +22,7 @@ constexpr size_t kChunkBytes = size_t{1} << 20;        // pushed at a time
 constexpr size_t kBehindMaxBytes = size_t{256} << 20;  // Valkey's replica hard limit
 constexpr int64_t kPingPeriodMs = 10'000;              // repl-ping-replica-period
 constexpr int64_t kNewlinePeriodMs = 1'000;
+constexpr int64_t kBacklogTtlMs = 3'600'000;  // repl-backlog-ttl
 
 void AppendCommand(std::string& out, std::initializer_list<std::string_view> args) {
   out += '*';
@@ -110,7 +112,8 @@ bool SyncReplicas::IsReplica(const ClientState* client) const {
                      [client](const auto& r) { return r->client == client; });
 }
 
-Result<void> SyncReplicas::Attach(ClientState& client, bool psync, int64_t now_ms) {
+Result<void> SyncReplicas::Attach(ClientState& client, bool psync, int64_t now_ms,
+                                  std::string_view replid, int64_t wanted) {
   if (IsReplica(&client)) return Unexpected(std::string("ERR the client is already a replica"));
   if (!client.push_hook) {
     return Unexpected(std::string("ERR SYNC needs a connection that can receive pushed bytes"));
@@ -129,8 +132,24 @@ Result<void> SyncReplicas::Attach(ClientState& client, bool psync, int64_t now_m
     }
   }
   if (replica->ip.empty()) replica->ip = client.addr.substr(0, client.addr.rfind(':'));
-  replicas_.push_back(std::move(replica));
   if (replid_.empty()) replid_ = server_.run_id();
+  alone_since_ms_ = -1;
+  // The replica has the stream up to wanted - 1: what follows is in the backlog, or it is not.
+  const int64_t have = wanted - 1;
+  if (psync && replid == replid_ && have >= backlog_start_ && have <= offset_) {
+    Flush();  // what is due goes to the others first; this replica gets it from the backlog
+    replica->state = State::kOnline;
+    replica->child = -2;  // none: it continues
+    Push(*replica, "+CONTINUE " + replid_ + "\r\n");
+    replica->pending = backlog_.substr(static_cast<size_t>(have - backlog_start_));
+    ++partial_syncs_;
+    spdlog::info("Partial resynchronization request from {} accepted, {} bytes of backlog",
+                 client.addr, replica->pending.size());
+    replicas_.push_back(std::move(replica));
+    Pump(*replicas_.back());
+    return {};
+  }
+  replicas_.push_back(std::move(replica));
   if (!observing_) {
     server_.keyspace().AddObserver(this);
     observing_ = true;
@@ -213,7 +232,7 @@ void SyncReplicas::ChildEnded(int64_t child, const Result<std::string>& result, 
   }
   ::unlink(child_path_.c_str());  // the replicas read it through their descriptors
   child_path_.clear();
-  Forget();
+  Forget(now_ms);
   const bool waiting = std::any_of(replicas_.begin(), replicas_.end(), [](const auto& r) {
     return r->state == State::kWaitChild && r->child < 0;
   });
@@ -265,6 +284,12 @@ void SyncReplicas::Pump(Replica& replica) {
 
 void SyncReplicas::Append(std::string_view bytes) {
   offset_ += static_cast<int64_t>(bytes.size());
+  backlog_.append(bytes);
+  if (backlog_.size() > 2 * kBacklogBytes) {  // trimmed now and then, to its size
+    const size_t cut = backlog_.size() - kBacklogBytes;
+    backlog_.erase(0, cut);
+    backlog_start_ += static_cast<int64_t>(cut);
+  }
   for (auto& replica : replicas_) {
     if (replica->child < 0 && replica->state == State::kWaitChild) continue;  // not forked yet
     if (replica->state == State::kDone || replica->rdb_only) continue;
@@ -294,12 +319,8 @@ void SyncReplicas::Drop(Replica& replica, const std::string& why) {
   if (replica.client->close_hook) replica.client->close_hook();
 }
 
-void SyncReplicas::Forget() {
-  if (!replicas_.empty() || !observing_) return;
-  server_.keyspace().RemoveObserver(this);
-  observing_ = false;
-  dirty_.clear();
-  dirty_set_.clear();
+void SyncReplicas::Forget(int64_t now_ms) {
+  if (replicas_.empty() && alone_since_ms_ < 0) alone_since_ms_ = now_ms;
 }
 
 void SyncReplicas::Remove(const ClientState* client) {
@@ -311,7 +332,7 @@ void SyncReplicas::Remove(const ClientState* client) {
     replicas_.erase(it);
     break;
   }
-  Forget();
+  Forget(server_.clock().NowMs());
 }
 
 void SyncReplicas::MarkDirty(int db, std::string_view key) {
@@ -349,6 +370,24 @@ void SyncReplicas::Flush() {
 }
 
 void SyncReplicas::Cron(int64_t now_ms) {
+  if (alone_since_ms_ >= 0 && now_ms - alone_since_ms_ >= kBacklogTtlMs && child_ < 0) {
+    // No replica for an hour: stop following the keyspace; the next stream has a new id (what
+    // changed meanwhile is in no backlog, so no PSYNC may continue the old one).
+    server_.keyspace().RemoveObserver(this);
+    observing_ = false;
+    alone_since_ms_ = -1;
+    dirty_.clear();
+    dirty_set_.clear();
+    backlog_.clear();
+    backlog_start_ = offset_;
+    char id[41];
+    std::snprintf(id, sizeof id, "%016llx%016llx%08x",
+                  static_cast<unsigned long long>(server_.rng().Next()),
+                  static_cast<unsigned long long>(server_.rng().Next()),
+                  static_cast<unsigned>(server_.rng().Next()));
+    replid_ = id;
+    return;
+  }
   if (child_ >= 0) {
     if (std::optional<Result<std::string>> ended = children_->Poll(child_); ended.has_value()) {
       const int64_t id = child_;

@@ -4,7 +4,8 @@
 // follows a region, and redis-cli takes a consistent RDB backup of it.
 //
 // - A replica asks with PSYNC <replid> <offset> (always answered +FULLRESYNC <replid> <offset>:
-//   there is no partial resync, docs/operations.md) or the old SYNC (no such line). A forked
+//   or +CONTINUE <replid> when the id is this stream's and the 1 MB backlog still holds what
+//   follows the offset) or the old SYNC (no such line). A forked
 //   child (store/child_process.h) writes the region's state of that moment as an RDB file
 //   (store/rdb_writer.h) beside the data dir; meanwhile the replica gets a newline each second
 //   (Valkey's keep-alive) and the stream from the fork on is kept for it. Then it gets
@@ -79,7 +80,10 @@ class SyncReplicas final : public KeyspaceObserver {
   // SYNC / PSYNC: `client` becomes a replica; a child starts unless one already runs for
   // others (it then waits for the next). The handler replies nothing: +FULLRESYNC (PSYNC) is
   // pushed when the replica's child forks, with the offset its stream starts at.
-  Result<void> Attach(ClientState& client, bool psync, int64_t now_ms);
+  // PSYNC <replid> <offset> continues instead (+CONTINUE, then the stream from that offset)
+  // when `replid` is this stream's and the backlog still holds everything after `offset`.
+  Result<void> Attach(ClientState& client, bool psync, int64_t now_ms,
+                      std::string_view replid = "?", int64_t wanted = -1);
   bool IsReplica(const ClientState* client) const;
   // The client closed.
   void Remove(const ClientState* client);
@@ -90,12 +94,17 @@ class SyncReplicas final : public KeyspaceObserver {
   // hz times a second: a child's end, keep-alive newlines, PING, topping up.
   void Cron(int64_t now_ms);
 
-  bool active() const { return !replicas_.empty(); }
+  // Replicas are attached, or were within the last hour (the backlog keeps growing for them:
+  // Valkey's repl-backlog-ttl); after that the stream gets a new id.
+  bool active() const { return observing_; }
   const std::string& replid() const { return replid_; }
   int64_t offset() const { return offset_; }
   const std::vector<std::unique_ptr<Replica>>& replicas() const { return replicas_; }
   size_t online() const;
   uint64_t full_syncs() const { return full_syncs_; }
+  uint64_t partial_syncs() const { return partial_syncs_; }
+  // The backlog partial resyncs are served from (repl-backlog-size's default).
+  static constexpr size_t kBacklogBytes = size_t{1} << 20;
 
   // KeyspaceObserver: every changed key (registered while any replica is attached).
   void OnLocalOp(int db, std::string_view key, const crdt::KeyOp& op) override;
@@ -110,7 +119,7 @@ class SyncReplicas final : public KeyspaceObserver {
   void Pump(Replica& replica);
   void Push(Replica& replica, std::string_view bytes);
   void Drop(Replica& replica, const std::string& why);
-  void Forget();  // removes the dropped and finished replicas
+  void Forget(int64_t now_ms);  // the last replica left: the backlog's hour starts
   std::string SyncPath();
 
   struct Pending {  // REPLCONF settings of a client that has not synced yet
@@ -132,8 +141,12 @@ class SyncReplicas final : public KeyspaceObserver {
   int64_t last_ping_ms_ = 0;
   int64_t last_newline_ms_ = 0;
   uint64_t full_syncs_ = 0;
+  uint64_t partial_syncs_ = 0;
+  std::string backlog_;        // the stream's last bytes,
+  int64_t backlog_start_ = 0;  // from this offset
   uint64_t sync_files_ = 0;
   bool observing_ = false;
+  int64_t alone_since_ms_ = -1;  // no replica since (-1: some)
   std::vector<std::pair<int, std::string>> dirty_;
   absl::flat_hash_set<std::pair<int, std::string>> dirty_set_;
 };

@@ -5,7 +5,7 @@
   of every db equal to what the region shows, TTLs included.
 - A redis-server started with `replicaof 127.0.0.1 <region a>` follows the region (+FULLRESYNC,
   the RDB, then the stream) while writes go to regions a and b; it ends equal, db by db; ROLE and
-  INFO replication on region a list it.
+  INFO replication on region a list it; a link killed on the replica resumes with +CONTINUE.
 - The region's data dir keeps no temporary sync file afterwards.
 - Hash field TTLs (#21): DUMP of such a hash is a version 80 payload that RESTORE takes back
   with the same field TTLs (and redis-server 7.0 refuses, as it refuses Valkey 9's); redis-cli
@@ -141,6 +141,16 @@ class RdbOut(unittest.TestCase):
         wait_until(lambda: int(info_fields(a, "replication")["master_repl_offset"]) ==
                    int(replica.client().info("replication")["master_repl_offset"]),
                    timeout=30, what="the replica's offset at the region's")
+
+        # A dropped link resumes with +CONTINUE from the region's backlog.
+        self.assertEqual(fields["sync_partial_syncs"], "0")
+        replica.client().execute_command("CLIENT", "KILL", "TYPE", "master")
+        a.client(db=5).set("after-the-drop", "1")
+        wait_until(lambda: info_fields(a, "replication").get("sync_partial_syncs") == "1",
+                   timeout=30, what="the replica's partial resync")
+        wait_until(lambda: replica.client(5).get("after-the-drop") == b"1", timeout=30,
+                   what="the write after the drop")
+        self.assertEqual(info_fields(a, "replication")["sync_full_syncs"], "1")
 
         # A deleted key and a FLUSHDB reach the replica too.
         a.client(db=1).flushdb()

@@ -111,13 +111,51 @@ TEST_CASE("psync: +FULLRESYNC, the RDB of the moment, then changed keys as comma
 
   // REPLCONF ACK: no reply; ROLE lists the replica.
   CHECK(RunRaw(a, {"REPLCONF", "ACK", std::to_string(offset)}, replica).empty());
-  CHECK(a.Run({"ROLE"}) == "[master, " + std::to_string(offset) + ", [[127.0.0.1, 6390, " +
-                               std::to_string(offset) + "]]]");
+  CHECK(a.Run({"ROLE"}) == "[\"master\", " + std::to_string(offset) +
+                               ", [[\"127.0.0.1\", \"6390\", \"" + std::to_string(offset) +
+                               "\"]]]");
 
   // The client closes: no replica left.
   a.server().UnregisterClient(&a.client(replica));
-  CHECK(!a.server().sync_replicas().active());
-  CHECK(a.Run({"ROLE"}) == "[master, " + std::to_string(offset) + ", []]");
+  CHECK(a.server().sync_replicas().replicas().empty());
+  CHECK(a.server().sync_replicas().active());  // the backlog goes on for an hour
+  CHECK(a.Run({"ROLE"}) == "[\"master\", " + std::to_string(offset) + ", []]");
+}
+
+TEST_CASE("psync continues from the backlog when the id is the stream's", "[server][sync]") {
+  TestServer t;
+  t.server().sync_replicas().set_children(std::make_unique<InlineChildProcesses>());
+  std::vector<std::string> pushed(4);
+  std::vector<size_t> clients;
+  for (size_t i = 0; i < pushed.size(); ++i) {
+    clients.push_back(t.AddClient());
+    t.client(clients[i]).push_hook = [&pushed, i](std::string_view bytes) {
+      pushed[i].append(bytes);
+    };
+  }
+  const std::string replid = t.server().run_id();
+  CHECK(RunRaw(t, {"PSYNC", "?", "-1"}, clients[0]).empty());
+  (void)TakeRdb(pushed[0], true, replid);
+  t.Run({"SET", "a", "1"});
+  const int64_t after_a = t.server().sync_replicas().offset();
+  t.Run({"SET", "b", "2"});
+  CHECK(pushed[0] ==
+        Command({"SELECT", "0"}) + Command({"SET", "a", "1"}) + Command({"SET", "b", "2"}));
+
+  // Had everything up to after_a: gets the rest.
+  CHECK(RunRaw(t, {"PSYNC", replid, std::to_string(after_a + 1)}, clients[1]).empty());
+  CHECK(pushed[1] == "+CONTINUE " + replid + "\r\n" + Command({"SET", "b", "2"}));
+  CHECK(t.server().sync_replicas().partial_syncs() == 1);
+  t.Run({"SET", "c", "3"});
+  CHECK(pushed[1].ends_with(Command({"SET", "c", "3"})));
+
+  // Another id, or an offset beyond the stream: a full resync.
+  CHECK(RunRaw(t, {"PSYNC", std::string(40, '0'), "1"}, clients[2]).empty());
+  CHECK(pushed[2].starts_with("+FULLRESYNC " + replid + " "));
+  const int64_t beyond = t.server().sync_replicas().offset() + 2;
+  CHECK(RunRaw(t, {"PSYNC", replid, std::to_string(beyond)}, clients[3]).empty());
+  CHECK(pushed[3].starts_with("+FULLRESYNC " + replid + " "));
+  CHECK(t.server().sync_replicas().partial_syncs() == 1);
 }
 
 TEST_CASE("sync with rdb-only: the file and nothing after it", "[server][sync]") {
@@ -134,7 +172,7 @@ TEST_CASE("sync with rdb-only: the file and nothing after it", "[server][sync]")
   t.Run({"SET", "after", "1"});
   CHECK(pushed.empty());
   CHECK(t.Run({"ROLE"}) ==
-        "[master, " + std::to_string(t.server().sync_replicas().offset()) + ", []]");
+        "[\"master\", " + std::to_string(t.server().sync_replicas().offset()) + ", []]");
 }
 
 TEST_CASE("replconf: bad options are refused", "[server][sync]") {

@@ -42,15 +42,18 @@ void CmdReplicaOf(CommandContext& ctx, ArgList args) {
   ctx.reply.Ok();
 }
 
-// SYNC, and PSYNC <replid> <offset> (always a full resync): no reply here; +FULLRESYNC, the
-// RDB and the stream are pushed (SyncReplicas).
+// SYNC, and PSYNC <replid> <offset>: no reply here; +FULLRESYNC, the RDB and the stream, or
+// +CONTINUE and the stream, are pushed (SyncReplicas).
 void CmdSync(CommandContext& ctx, ArgList args) {
   if (ctx.client.in_multi) {
     ctx.reply.Error("ERR Command is not allowed inside a transaction");
     return;
   }
   const bool psync = EqualsIgnoreCase(args[0], "psync");
-  Result<void> attached = ctx.server.sync_replicas().Attach(ctx.client, psync, ctx.now_ms);
+  int64_t wanted = -1;
+  if (psync && !ParseInt64(args[2], &wanted)) wanted = -1;
+  Result<void> attached = ctx.server.sync_replicas().Attach(
+      ctx.client, psync, ctx.now_ms, psync ? args[1] : std::string_view("?"), wanted);
   if (!attached.ok()) ctx.reply.Error(attached.error().message);
 }
 
