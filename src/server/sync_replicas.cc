@@ -136,7 +136,7 @@ Result<void> SyncReplicas::Attach(ClientState& client, bool psync, int64_t now_m
   alone_since_ms_ = -1;
   // The replica has the stream up to wanted - 1: what follows is in the backlog, or it is not.
   const int64_t have = wanted - 1;
-  if (psync && replid == replid_ && have >= backlog_start_ && have <= offset_) {
+  if (psync && observing_ && replid == replid_ && have >= backlog_start_ && have <= offset_) {
     Flush();  // what is due goes to the others first; this replica gets it from the backlog
     replica->state = State::kOnline;
     replica->child = -2;  // none: it continues
@@ -150,7 +150,7 @@ Result<void> SyncReplicas::Attach(ClientState& client, bool psync, int64_t now_m
     return {};
   }
   replicas_.push_back(std::move(replica));
-  if (!observing_) {
+  if (!observing_ && !replicas_.back()->rdb_only) {  // a backup alone needs no stream
     server_.keyspace().AddObserver(this);
     observing_ = true;
   }

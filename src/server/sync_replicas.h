@@ -95,8 +95,9 @@ class SyncReplicas final : public KeyspaceObserver {
   void Cron(int64_t now_ms);
 
   // Replicas are attached, or were within the last hour (the backlog keeps growing for them:
-  // Valkey's repl-backlog-ttl); after that the stream gets a new id.
-  bool active() const { return observing_; }
+  // Valkey's repl-backlog-ttl; not for rdb-only ones, redis-cli --rdb, which need no stream);
+  // after that the stream gets a new id.
+  bool active() const { return observing_ || !replicas_.empty(); }
   const std::string& replid() const { return replid_; }
   int64_t offset() const { return offset_; }
   const std::vector<std::unique_ptr<Replica>>& replicas() const { return replicas_; }

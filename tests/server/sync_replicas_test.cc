@@ -171,6 +171,7 @@ TEST_CASE("sync with rdb-only: the file and nothing after it", "[server][sync]")
   CHECK(rdb.keys.at({0, "h"}).hash.size() == 1);
   t.Run({"SET", "after", "1"});
   CHECK(pushed.empty());
+  CHECK(t.server().sync_replicas().offset() == 0);  // a backup alone starts no stream
   CHECK(t.Run({"ROLE"}) ==
         "[\"master\", " + std::to_string(t.server().sync_replicas().offset()) + ", []]");
 }
