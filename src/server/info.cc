@@ -13,6 +13,7 @@
 #include "fmt/format.h"
 #include "server/replica_of.h"
 #include "server/scripting/script_engine.h"
+#include "server/sync_replicas.h"
 #include "store/replication.h"
 #include "util/allocator.h"
 
@@ -340,22 +341,45 @@ void ReplicaOfFields(Server& server, Lines& out) {
   Add(out, "replica_of_commands_refused", replica.commands_refused());
 }
 
+// The Valkey replicas of this region (SYNC/PSYNC served, server/sync_replicas.h).
+void SyncReplicaFields(Server& server, Lines& out) {
+  const SyncReplicas& replicas = server.sync_replicas();
+  Add(out, "connected_slaves", std::to_string(replicas.online()));
+  size_t index = 0;
+  for (const auto& r : replicas.replicas()) {
+    if (r->state != SyncReplicas::State::kOnline) continue;
+    const int64_t lag_s = (server.clock().NowMs() - r->ack_ms) / 1000;
+    Add(out, "slave" + std::to_string(index++),
+        fmt::format("ip={},port={},state=online,offset={},lag={}", r->ip, r->listening_port,
+                    r->ack_offset, lag_s));
+  }
+  if (!replicas.replid().empty()) {
+    Add(out, "master_replid", replicas.replid());
+    Add(out, "sync_full_syncs", std::to_string(replicas.full_syncs()));
+    Add(out, "sync_partial_syncs", std::to_string(replicas.partial_syncs()));
+  }
+}
+
 void ReplicationSection(Server& server, Lines& out) {
   const bool following = server.replica_of().following();
   if (following) {
     ReplicaOfFields(server, out);
   } else {
     Add(out, "role", "master");
-    Add(out, "connected_slaves", "0");
+    SyncReplicaFields(server, out);
   }
   const Replication* replication = server.replication();
   if (replication == nullptr) {
-    if (!following) Add(out, "master_repl_offset", "0");
+    if (!following) AddSigned(out, "master_repl_offset", server.sync_replicas().offset());
     return;
   }
   const repl::ReplicatorStatus status = replication->Status(server.clock().NowMs());
   const PeerDirectory* directory = replication->peer_directory();
-  if (!following) Add(out, "master_repl_offset", status.applied.Get(status.replica));
+  if (!following && !server.sync_replicas().replid().empty()) {
+    AddSigned(out, "master_repl_offset", server.sync_replicas().offset());  // the SYNC stream's
+  } else if (!following) {
+    Add(out, "master_repl_offset", status.applied.Get(status.replica));
+  }
   Add(out, "crdt_replica_id", ReplicaIdText(status.replica));
   Add(out, "crdt_region", status.region);
   Add(out, "crdt_shard_id", replication->options().shard_id);

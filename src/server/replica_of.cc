@@ -74,7 +74,24 @@ void ReplicaOf::Stop() {
   port_ = 0;
 }
 
+void ReplicaOf::FollowConfigured(int64_t now_ms) {
+  config_applied_ = true;
+  const std::string configured = server_.config().ValueOf("replicaof");
+  const size_t space = configured.rfind(' ');
+  if (configured.empty() || space == std::string::npos) return;
+  if (server_.cluster() != nullptr) {
+    spdlog::warn("replicaof is ignored in cluster mode");
+    return;
+  }
+  int port = 0;
+  const std::string_view text = std::string_view(configured).substr(space + 1);
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), port);
+  if (ec != std::errc() || end != text.data() + text.size() || port <= 0) return;
+  Follow(configured.substr(0, space), port, now_ms);
+}
+
 void ReplicaOf::Tick(int64_t now_ms) {
+  if (!config_applied_) FollowConfigured(now_ms);
   switch (state_) {
     case State::kNone:
       return;

@@ -16,6 +16,9 @@
 // <offset> is sent each second. A command Lattice refuses (a stream command, say) is counted
 // and logged, never silently dropped.
 //
+// `replicaof <host> <port>` in the config file starts following at the first tick, as Valkey
+// does at startup (not in cluster mode).
+//
 // While following, clients' writes are refused with READONLY unless replica-read-only is no.
 // A dropped link is dialed again after a second, with PSYNC for a partial resync. REPLICAOF NO
 // ONE stops following: the region keeps its data and takes writes (the cut-over).
@@ -110,8 +113,12 @@ class ReplicaOf {
   void LoadRdb(std::string_view rdb, int64_t now_ms);
   void Apply(ArgList args);
   void SendAck();
+  // The `replicaof <host> <port>` config directive, at the first tick (once: REPLICAOF NO ONE
+  // afterwards is not undone).
+  void FollowConfigured(int64_t now_ms);
 
   Server& server_;
+  bool config_applied_ = false;
   PrimaryLink* link_ = nullptr;
   State state_ = State::kNone;
   Step step_ = Step::kPing;

@@ -8,6 +8,7 @@
 #include "server/monitor_feed.h"
 #include "server/replica_of.h"
 #include "server/scripting/script_engine.h"
+#include "server/sync_replicas.h"
 #include "spdlog/spdlog.h"
 #include "store/replication.h"
 #include "util/allocator.h"
@@ -149,6 +150,7 @@ Server::Server(Config config, const Clock& clock, ReplicaId replica,
   RegisterReplicationFamily(registry_);
   scripting_ = std::make_unique<ScriptEngine>(*this);
   replica_of_ = std::make_unique<ReplicaOf>(*this);
+  sync_replicas_ = std::make_unique<SyncReplicas>(*this);
   ConfigureEviction();
   keyspace_.AddObserver(this);
   if (!config_.requirepass().empty()) acl_.SetDefaultPassword(config_.requirepass());
@@ -271,6 +273,7 @@ void Server::UnregisterClient(ClientState* client) {
   blocking_.Remove(client);
   pubsub_.UnsubscribeAll(*client);
   monitors_.Remove(client);
+  sync_replicas_->Remove(client);
   tracking_.Disable(*client);
   clients_.erase(client->id);
 }
@@ -360,6 +363,7 @@ bool Server::MayBlock() const { return !executing_multi_ && !scripting_->running
 
 void Server::ServeBlocked() {
   if (execute_depth_ > 0 || scripting_->running()) return;
+  if (sync_replicas_->active()) sync_replicas_->Flush();  // peers' ops, as commands
   // Served commands write as a command does (a BLMOVE's pop and push): one group of ops.
   if (replication_ != nullptr) replication_->BeginGroup();
   blocking_.ServeReady();
@@ -499,6 +503,7 @@ void Server::Cron() {
   blocking_.ExpireDue(clock_.NowMs());  // the network layer's timers come first; a backstop
   persistence_.Cron(clock_.NowMs());
   replica_of_->Tick(clock_.NowMs());
+  if (sync_replicas_->active()) sync_replicas_->Cron(clock_.NowMs());
 }
 
 void Server::RecordError(std::string_view reply_bytes) {
@@ -595,6 +600,7 @@ void Server::Execute(ClientState& client, ArgList args, ReplyBuilder& reply) {
     }
   }
   if (execute_depth_ == 0 && blocking_.has_ready()) ServeBlocked();
+  if (execute_depth_ == 0 && sync_replicas_->active()) sync_replicas_->Flush();
 }
 
 void Server::ExecuteOne(ClientState& client, ArgList args, ReplyBuilder& reply) {

@@ -62,6 +62,7 @@ struct ServerStats {
 class Server;
 class ScriptEngine;
 class ReplicaOf;
+class SyncReplicas;
 class Replication;
 class Cluster;
 struct ReplicationOptions;
@@ -144,6 +145,9 @@ class Server final : public KeyspaceObserver {
   // REPLICAOF: following a Valkey/Redis primary (server/replica_of.h).
   ReplicaOf& replica_of() { return *replica_of_; }
   const ReplicaOf& replica_of() const { return *replica_of_; }
+  // SYNC/PSYNC served: Valkey replicas of this region, redis-cli --rdb (server/sync_replicas.h).
+  SyncReplicas& sync_replicas() { return *sync_replicas_; }
+  const SyncReplicas& sync_replicas() const { return *sync_replicas_; }
   bool OutOfMemory() const { return evictor_->out_of_memory(); }
   // The `evicted` keyspace event of one evicted key (a hook for keyspace notifications).
   void NotifyEvicted(int db, std::string_view key);
@@ -310,6 +314,7 @@ class Server final : public KeyspaceObserver {
   UsedMemoryEstimate used_memory_;
   std::unique_ptr<Evictor> evictor_;
   std::unique_ptr<ReplicaOf> replica_of_;
+  std::unique_ptr<SyncReplicas> sync_replicas_;
   bool AdmitUnderMaxmemory(const Command& command, ReplyBuilder& reply);
   void ConfigureEviction();
 };

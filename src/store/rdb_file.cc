@@ -10,21 +10,6 @@
 namespace lattice::server {
 namespace {
 
-// Opcodes (Valkey's rdb.h); they share the type byte's place and count down from 255.
-enum RdbOpcode : uint8_t {
-  kSlotInfo = 244,
-  kFunction2 = 245,
-  kModuleAux = 247,
-  kIdle = 248,
-  kFreq = 249,
-  kAux = 250,
-  kResizeDb = 251,
-  kExpireTimeMs = 252,
-  kExpireTime = 253,
-  kSelectDb = 254,
-  kEof = 255,
-};
-
 // The value types read here rather than by rdb_value: parsed to their end, then skipped.
 enum SkippedType : uint8_t {
   kModule2 = 7,
@@ -60,21 +45,21 @@ class FileReader {
       uint8_t type = 0;
       if (!Need(in_.Byte(&type), "truncated before the end-of-file marker")) return Fail();
       switch (type) {
-        case kEof:
+        case RdbOp::kEof:
           if (!Footer()) return Fail();
           return std::move(summary_);
-        case kSelectDb: {
+        case RdbOp::kSelectDb: {
           uint64_t index = 0;
           if (!Need(in_.Length(&index) && index < kDbMax, "bad SELECTDB")) return Fail();
           db = static_cast<int>(index);
           continue;
         }
-        case kResizeDb: {
+        case RdbOp::kResizeDb: {
           uint64_t ignored = 0;
           if (!Need(in_.Length(&ignored) && in_.Length(&ignored), "bad RESIZEDB")) return Fail();
           continue;
         }
-        case kSlotInfo: {
+        case RdbOp::kSlotInfo: {
           uint64_t ignored = 0;
           if (!Need(in_.Length(&ignored) && in_.Length(&ignored) && in_.Length(&ignored),
                     "bad SLOT_INFO")) {
@@ -82,27 +67,27 @@ class FileReader {
           }
           continue;
         }
-        case kExpireTimeMs:
-        case kExpireTime: {
+        case RdbOp::kExpireTimeMs:
+        case RdbOp::kExpireTime: {
           uint64_t raw = 0;
-          if (!Need(in_.LittleEndian(type == kExpireTime ? 4 : 8, &raw), "bad EXPIRETIME")) {
+          if (!Need(in_.LittleEndian(type == RdbOp::kExpireTime ? 4 : 8, &raw), "bad EXPIRETIME")) {
             return Fail();
           }
-          expiry =
-              type == kExpireTime ? static_cast<int64_t>(raw) * 1000 : static_cast<int64_t>(raw);
+          expiry = type == RdbOp::kExpireTime ? static_cast<int64_t>(raw) * 1000
+                                              : static_cast<int64_t>(raw);
           continue;
         }
-        case kIdle: {
+        case RdbOp::kIdle: {
           uint64_t ignored = 0;
           if (!Need(in_.Length(&ignored), "bad IDLE")) return Fail();
           continue;
         }
-        case kFreq: {
+        case RdbOp::kFreq: {
           uint8_t ignored = 0;
           if (!Need(in_.Byte(&ignored), "bad FREQ")) return Fail();
           continue;
         }
-        case kAux: {
+        case RdbOp::kAux: {
           std::string name;
           std::string value;
           if (!Need(in_.String(&name, kStringMax) && in_.String(&value, kStringMax), "bad AUX")) {
@@ -111,14 +96,14 @@ class FileReader {
           sink_.Aux(name, value);
           continue;
         }
-        case kFunction2: {
+        case RdbOp::kFunction2: {
           std::string code;
           if (!Need(in_.String(&code, kStringMax), "bad FUNCTION2")) return Fail();
           ++summary_.functions;
           sink_.Function(std::move(code));
           continue;
         }
-        case kModuleAux: {
+        case RdbOp::kModuleAux: {
           uint64_t module_id = 0;
           uint64_t when_opcode = 0;
           uint64_t when = 0;

@@ -28,6 +28,24 @@
 
 namespace lattice::server {
 
+// Opcodes (Valkey's rdb.h), read here and written by store/rdb_writer.h; they share the type
+// byte's place and count down from 255.
+struct RdbOp {
+  enum : uint8_t {
+    kSlotInfo = 244,
+    kFunction2 = 245,
+    kModuleAux = 247,
+    kIdle = 248,
+    kFreq = 249,
+    kAux = 250,
+    kResizeDb = 251,
+    kExpireTimeMs = 252,
+    kExpireTime = 253,
+    kSelectDb = 254,
+    kEof = 255,
+  };
+};
+
 // What an RDB file's reader hands on, in file order.
 class RdbFileSink {
  public:

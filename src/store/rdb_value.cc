@@ -405,6 +405,15 @@ void PutStrings(std::string& out, const Strings& strings) {
 
 }  // namespace
 
+bool HasFieldTtls(const VisibleValue& value) {
+  return std::any_of(value.hash.begin(), value.hash.end(),
+                     [](const VisibleValue::HashEntry& entry) { return entry.ttl_at_ms != 0; });
+}
+
+uint16_t RdbVersionFor(const VisibleValue& value) {
+  return HasFieldTtls(value) ? kFieldTtlRdbVersion : kDumpRdbVersion;
+}
+
 std::string EncodeRdbValue(const VisibleValue& value) {
   std::string out;
   switch (value.type) {
@@ -430,14 +439,20 @@ std::string EncodeRdbValue(const VisibleValue& value) {
         for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>(raw >> (8 * i)));
       }
       break;
-    case ObjectType::kHash:
-      out.push_back(static_cast<char>(kHash));
+    case ObjectType::kHash: {
+      const bool field_ttls = HasFieldTtls(value);
+      out.push_back(static_cast<char>(field_ttls ? kHash2 : kHash));
       RdbPutLength(out, value.hash.size());
       for (const auto& entry : value.hash) {
         RdbPutString(out, entry.field);
         RdbPutString(out, entry.value);
+        if (field_ttls) {
+          const auto expiry = static_cast<uint64_t>(entry.ttl_at_ms != 0 ? entry.ttl_at_ms : -1);
+          for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>(expiry >> (8 * i)));
+        }
       }
       break;
+    }
     case ObjectType::kNone:
       LATTICE_ASSERT(false);
   }
@@ -461,7 +476,7 @@ Result<VisibleValue> DecodeRdbValue(std::string_view bytes) {
 }
 
 std::string EncodeDumpPayload(const VisibleValue& value) {
-  return RdbSealPayload(EncodeRdbValue(value), kDumpRdbVersion);
+  return RdbSealPayload(EncodeRdbValue(value), RdbVersionFor(value));
 }
 
 Result<VisibleValue> DecodeDumpPayload(std::string_view payload, bool relaxed) {

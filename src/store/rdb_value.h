@@ -6,15 +6,17 @@
 //
 // Writing: a type byte then the value in the plain encodings every Valkey and Redis since 2.4
 // loads (and converts to its compact encodings as its limits say): string (0), list (1), set
-// (2), hash (4), sorted set with binary scores (5). DUMP payloads carry RDB version 10, the
-// newest redis-server 7.0 accepts (it refuses any payload newer than its own RDB_VERSION).
+// (2), hash (4), sorted set with binary scores (5); a hash some of whose fields have a TTL is
+// Valkey 9's hash with field TTLs (22). DUMP payloads carry RDB version 10, the newest
+// redis-server 7.0 accepts (it refuses any payload newer than its own RDB_VERSION), or 80 (Valkey
+// 9) for a hash with field TTLs, which only Valkey 9 reads.
 // Reading: those, plus every encoding Valkey 9, Valkey 7/8 and Redis 2.6 to 7.2 write: zset
 // with text scores (3), ziplist list/zset/hash (10, 12, 13), intset (11), quicklist of ziplists
 // (14) or listpacks (18), listpack hash/zset/set (16, 17, 20), Valkey 9's hash with field TTLs
 // (22: field, value, absolute expiry ms or -1). Not read: the zipmap hash (9,
 // Redis before 2.6), modules and streams (Lattice has no such type): a kCorrupt error.
-// The key's TTL is not part of a value (RESTORE takes the TTL apart); field TTLs are written
-// by neither DUMP (version 10 has none) nor lost on reading (type 22).
+// The key's TTL is not part of a value (RESTORE takes the TTL apart); field TTLs are kept both
+// ways (type 22).
 //
 // Every length and count is checked against the bytes given; decoding never reserves more than
 // a bounded multiple of its input. Pure functions; thread-safe.
@@ -32,7 +34,17 @@ namespace lattice::server {
 // The RDB version Lattice's DUMP payloads carry (redis-server 7.0's RDB_VERSION).
 inline constexpr uint16_t kDumpRdbVersion = 10;
 
-// The type byte and the value (no expiry; hash field TTLs are dropped). `value.type` is not kNone.
+// The RDB version of Valkey 9, whose hash with field TTLs (type 22) redis-server 7.0 cannot read.
+inline constexpr uint16_t kFieldTtlRdbVersion = 80;
+
+// Whether `value` is a hash with a field that has a TTL: written as type 22, which needs RDB
+// version 80 (RdbVersionFor: 80 then, else kDumpRdbVersion).
+bool HasFieldTtls(const VisibleValue& value);
+uint16_t RdbVersionFor(const VisibleValue& value);
+
+// The type byte and the value (no key expiry). `value.type` is not kNone. A hash with field TTLs
+// is Valkey 9's type 22 (each field's absolute expiry in ms, -1 for none); every other value is
+// in a plain encoding every version reads.
 std::string EncodeRdbValue(const VisibleValue& value);
 // Reads one value (type byte first) from the whole of `bytes`: kCorrupt on anything malformed,
 // trailing bytes included.

@@ -12,7 +12,7 @@ import unittest
 
 import redis
 
-from harness import info_fields, start_regions, wait_converged, wait_until
+from harness import ServerProcess, info_fields, start_regions, wait_converged, wait_until
 from rdb_source import RedisSource, fill, snapshot
 
 SEED = int(os.environ.get("LATTICE_TEST_SEED", random.randrange(1 << 30)))
@@ -142,6 +142,20 @@ class ReplicaOf(unittest.TestCase):
         with self.assertRaisesRegex(redis.ResponseError, "Invalid master port"):
             a.execute_command("REPLICAOF", "127.0.0.1", "notaport")
         self.assertEqual(a.execute_command("ROLE")[0], b"master")
+
+    def test_replicaof_in_the_config_file_follows_at_startup(self):
+        region = ServerProcess(config_text=f"replicaof 127.0.0.1 {self.source.port}\n")
+        self.servers.append(region)
+        region.start()
+        want = snapshot(self.source.client(0))
+        wait_until(lambda: snapshot(region.client()) == want, timeout=60, interval=0.1,
+                   what="the configured replica loaded the primary's data")
+        role = region.client().execute_command("ROLE")
+        self.assertEqual(role[0], b"slave")
+        self.assertEqual(role[2], self.source.port)
+        self.source.client().set("after-start", "1")
+        wait_until(lambda: region.client().get("after-start") == b"1", timeout=30,
+                   what="the stream applied")
 
 
 if __name__ == "__main__":
