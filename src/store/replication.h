@@ -113,8 +113,14 @@ class Replication final : public repl::Applier, public repl::Observer, public Ke
   void OnMessage(ReplicaId from, repl::Message&& message, int64_t now_ms);
   void RemovePeer(ReplicaId peer);
 
-  // KeyspaceObserver: a local op goes to the engine (and is logged as it is retained).
+  // KeyspaceObserver: a local op goes to the engine (and is logged as it is retained). Every
+  // change also reaches the snapshots being taken in slices (a key they already exported is
+  // exported again before their cut).
   void OnLocalOp(int db, std::string_view key, const crdt::KeyOp& op) override;
+  void OnRemoteOp(int db, std::string_view key, const crdt::KeyOp& op) override;
+  void OnKeyChanged(int db, std::string_view key) override;
+  // A snapshot is being taken or installed in slices: the caller should end another turn soon.
+  bool snapshot_work_pending() const { return replicator_->snapshot_work_pending(); }
   // Makes what the last commands or messages did durable per appendfsync, then lets the engine
   // send. A failed log write or sync is fatal (as Valkey under appendfsync always): the error
   // is returned and the caller exits.
@@ -147,6 +153,9 @@ class Replication final : public repl::Applier, public repl::Observer, public Ke
   void Apply(const repl::OpRecord& op) override;
   std::vector<repl::SnapshotChunk> TakeSnapshot(size_t keys_per_chunk) override;
   void InstallSnapshot(const std::vector<repl::SnapshotChunk>& chunks) override;
+  // Taken in slices (docs/replication.md, "Snapshots in slices"). Installed at once (the
+  // engine's default StartInstall): see SlicedInstall in replication.cc for why not in slices.
+  std::unique_ptr<repl::SnapshotSource> StartSnapshot(size_t keys_per_chunk) override;
   // repl::Observer
   void OnEvent(const repl::Event& event) override;
 
@@ -161,10 +170,15 @@ class Replication final : public repl::Applier, public repl::Observer, public Ke
   void ClockTooFarAhead(ReplicaId origin, int64_t ahead_ms);
   void Fail(const Error& error);
 
+  class SlicedSnapshot;
+  class SlicedInstall;
+  void Touched(int db, std::string_view key);
+
   Keyspace& keyspace_;
   repl::Storage& storage_;
   repl::Transport& transport_;
   ReplicationOptions options_;
+  std::vector<SlicedSnapshot*> exports_;  // snapshots being taken (the engine owns them)
   repl::OpLog log_;
   std::unique_ptr<repl::Replicator> replicator_;
   PeerDirectory* directory_ = nullptr;
