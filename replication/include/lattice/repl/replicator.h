@@ -286,6 +286,7 @@ class Replicator {
   std::string CheckReport(const Peer& peer, const crdt::VersionVector& applied) const;
   void Receive(OpRecord op);
   bool Deliverable(const OpRecord& op) const;
+  bool DepsApplied(const OpRecord& op) const;
   void FillDeps(OpRecord& op) const;
   void ApplyAndRetain(OpRecord op);
   void Drain();
