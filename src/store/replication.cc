@@ -55,6 +55,10 @@ class LoggedRetainedOps final : public repl::RetainedOps {
   repl::RetainedOpRing ops_;
 };
 
+// The first byte of an op log record that is not an op (an op record's is its format, 2): the
+// state of a key changed without an op, or an install's context (Replication::LogState).
+constexpr char kStateRecordTag = '\x5A';
+
 }  // namespace
 
 std::string ReplicaIdText(ReplicaId replica) { return fmt::format("{:016x}", replica); }
@@ -119,6 +123,15 @@ Result<void> Replication::Recover(int64_t now_ms) {
   for (const std::string& payload : recovery->payloads) {
     const uint64_t this_index = index++;
     if (this_index <= covers_index) {
+      continue;
+    }
+    if (!payload.empty() && payload[0] == kStateRecordTag) {
+      if (Result<void> joined = RecoverState(payload.substr(1)); !joined.ok()) {
+        return Unexpected(
+            fmt::format("Bad op log record {}: {}", this_index, joined.error().message));
+      }
+      ++stats_.recovered_records;
+      stats_.log_bytes_since_snapshot += payload.size();
       continue;
     }
     Result<repl::OpRecord> op = repl::DecodeOp(payload);
@@ -334,6 +347,67 @@ void Replication::OnRemoteOp(int db, std::string_view key, const crdt::KeyOp&) {
 
 void Replication::OnKeyChanged(int db, std::string_view key) {
   if (!exports_.empty()) Touched(db, key);
+  LogState(db, key);
+}
+
+// A key changed without an op (a snapshot install joined it, a slot migration imported it): the
+// op log cannot replay that change, so it logs the key's state as it now is, in a state record
+// (kStateRecordTag, then a SnapshotChunk of that one key). It is written with the ops of the
+// turn, before any reply or acknowledgement leaves, so a kill -9 right after an install or an
+// import loses none of it, without a checkpoint first. A key now gone is logged empty.
+void Replication::LogState(int db, std::string_view key) {
+  const crdt::DotContext none;
+  const crdt::Key gone;
+  std::string record(1, kStateRecordTag);
+  auto log = [&](const crdt::Key& state) {
+    const repl::SnapshotKeyRef ref{static_cast<uint32_t>(db), key, &state};
+    record += repl::EncodeSnapshotChunk(0, {&ref, 1}, none, /*last=*/false);
+  };
+  if (!keyspace_.VisitState(db, key, log)) {
+    log(gone);
+  }
+  Append(record);
+  state_logged_ = true;
+}
+
+// The shard context an install joined (after its keys): a state record with no key.
+void Replication::LogContext(const crdt::DotContext& context) {
+  std::string record(1, kStateRecordTag);
+  record += repl::EncodeSnapshotChunk(0, {}, context, /*last=*/true);
+  Append(record);
+  state_logged_ = true;
+}
+
+// Replays a state record. The log before it gave each key as it was before the change that
+// logged it, and that change joined into the key (nothing made it smaller but what the joined
+// context removed): joined over the key's own dots, under a context of its dots and the logged
+// state's, the key becomes the logged state exactly (its dots the state lacks are removed, the
+// rest is a join with something at least as large). The dots join the shard context, as the
+// change's did, and so does the record's context (an install's cut).
+Result<void> Replication::RecoverState(std::string_view bytes) {
+  Keyspace& keyspace = keyspace_;
+  Result<repl::Message> message = repl::Decode(bytes);
+  if (!message.ok()) {
+    return Unexpected(message.error());
+  }
+  auto* chunk = std::get_if<repl::SnapshotChunk>(&*message);
+  if (chunk == nullptr) {
+    return Unexpected("a state record that is not a snapshot chunk");
+  }
+  for (const repl::SnapshotKey& key : chunk->keys) {
+    if (key.db >= static_cast<uint32_t>(keyspace.all_databases())) {
+      return Unexpected(
+          fmt::format("key for db {}, but databases is {}", key.db, keyspace.databases()));
+    }
+    const int db = static_cast<int>(key.db);
+    crdt::DotContext dots;
+    keyspace.VisitState(db, key.key, [&](const crdt::Key& held) { held.CollectDots(dots); });
+    key.state.CollectDots(dots);
+    keyspace.JoinImported(db, key.key, key.state, dots);
+    keyspace.context().Join(dots);
+  }
+  keyspace.context().Join(chunk->context);
+  return {};
 }
 
 void Replication::Apply(const repl::OpRecord& op) {
@@ -376,7 +450,14 @@ Result<void> Replication::EndOfBatch() {
   // releases are logged by this very write, before they are relayed or acknowledged.
   replicator_->StepSnapshots();
   if (!failed_.has_value()) {
-    if (Result<void> flushed = log_.Flush(options_.fsync); !flushed.ok()) {
+    // State records are synced with their turn whatever appendfsync says: no peer would send
+    // an install's or an import's keys again (everysec may lose the last second of ops, which
+    // the peers hold and stream again).
+    const repl::FsyncPolicy policy = state_logged_ && options_.fsync != repl::FsyncPolicy::kNo
+                                         ? repl::FsyncPolicy::kAlways
+                                         : options_.fsync;
+    state_logged_ = false;
+    if (Result<void> flushed = log_.Flush(policy); !flushed.ok()) {
       Fail(flushed.error());
     }
   }
@@ -562,7 +643,7 @@ std::vector<repl::SnapshotChunk> Replication::TakeSnapshot(size_t keys_per_chunk
 //    Key::Join(theirs, mine, the cut's context);
 // 2. every local key the snapshot lacks, slot by slot, joined with nothing under that context
 //    (what the cut observed of it was removed there);
-// 3. the shard context joins the cut's, and the joined state is checkpointed.
+// 3. the shard context joins the cut's, and is logged after the keys (LogState, LogContext).
 // It is run to completion in one call (InstallSnapshot), not one Step per turn, because of
 // local writes in between: a write to a key already joined observes dots of the cut, and the
 // keyspace joins an op's observed dots into the shard context (crdt JoinLocalContext assumes the
@@ -635,11 +716,11 @@ class Replication::SlicedInstall final : public repl::SnapshotInstall {
     if (chunk_ > 0 || position_ < end) {
       return false;
     }
-    // 3. The context, then a checkpoint: the log cannot replay a snapshot.
+    // 3. The context, logged after the keys (each logged as it was joined: OnKeyChanged).
+    // Durable with the turn's log write, so no checkpoint is needed at once: the next one
+    // comes when the log has grown enough (Tick), as after any writes.
     keyspace.context().Join(theirs_);
-    if (Result<void> written = owner_.Checkpoint(owner_.now_ms_); !written.ok()) {
-      owner_.Fail(written.error());
-    }
+    owner_.LogContext(theirs_);
     return true;
   }
 

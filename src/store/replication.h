@@ -173,12 +173,16 @@ class Replication final : public repl::Applier, public repl::Observer, public Ke
   class SlicedSnapshot;
   class SlicedInstall;
   void Touched(int db, std::string_view key);
+  void LogState(int db, std::string_view key);
+  void LogContext(const crdt::DotContext& context);
+  Result<void> RecoverState(std::string_view bytes);
 
   Keyspace& keyspace_;
   repl::Storage& storage_;
   repl::Transport& transport_;
   ReplicationOptions options_;
   std::vector<SlicedSnapshot*> exports_;  // snapshots being taken (the engine owns them)
+  bool state_logged_ = false;             // a state record since the last log write
   repl::OpLog log_;
   std::unique_ptr<repl::Replicator> replicator_;
   PeerDirectory* directory_ = nullptr;
