@@ -31,6 +31,7 @@ repl::ReplicatorConfig EngineConfig(const ReplicationOptions& options, ReplicaId
   config.max_retained_bytes = options.max_retained_bytes;
   config.peer_timeout_ms = options.peer_timeout_ms;
   config.snapshot_keys_per_chunk = kSnapshotKeysPerChunk;
+  config.foreign_dots = options.cluster;
   return config;
 }
 

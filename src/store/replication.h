@@ -70,6 +70,7 @@ struct ReplicationOptions {
   int64_t peer_timeout_ms = 60'000;        // repl-timeout
   size_t max_retained_ops = 1'000'000;     // crdt-backlog-ops: backlog before a peer is stale
   uint64_t max_retained_bytes = 64 << 20;  // crdt-backlog-size: the same bound in bytes
+  bool cluster = false;  // cluster-enabled: imports may bring another shard's dots
 };
 
 struct ReplicationStats {

@@ -168,6 +168,9 @@ struct ReplicatorConfig {
   // doubled for every resend without progress (at most 16 times), counted from the last time
   // its acknowledged vector grew.
   uint64_t snapshot_keys_per_ms = 20;
+  // Another shard's dots may reach applied vectors (slot migrations import state): a dep entry of
+  // a replica that is neither this one nor a peer is then not waited for (DepsApplied).
+  bool foreign_dots = false;
 };
 
 enum class PeerState { kDown, kHandshaking, kConnected, kStale };
