@@ -444,7 +444,8 @@ std::optional<Mutation> ParseMutation(const std::string& name) {
 }
 
 SimResult RunSimulation(const SimOptions& options) {
-  spdlog::set_level(spdlog::level::off);
+  // With --verbose, the nodes' own log (warnings and up) goes to stderr beside the trace.
+  spdlog::set_level(options.verbose ? spdlog::level::warn : spdlog::level::off);
   Rng rng(options.seed);
   World world(options, rng);
   Workload workload(world);
