@@ -211,6 +211,7 @@ bool SmallerDeps(const crdt::VersionVector& a, const crdt::VersionVector& b, Rep
 }  // namespace
 
 void Replicator::Receive(OpRecord op) {
+  origins_.insert(Origin(op));
   // An op the snapshot being installed covers is in its state (joined or still to be joined):
   // applying it too could bring back what a later op in the cut removed.
   if (Covers(applied_, op) || (installing_ != nullptr && Covers(install_cut_, op))) {
@@ -264,12 +265,13 @@ bool Replicator::Deliverable(const OpRecord& op) const {
 }
 
 // Whether every dep of the op is applied here. In a cluster, an entry of a replica outside the
-// stream (neither this replica nor a peer: another shard's, whose dots a slot migration imported
-// into the origin's state, and which a snapshot or a restart then put into its applied vector)
-// is not waited for: no op of that replica ever comes through the stream (CheckOp does not judge
-// its dots either). Waiting for it held such an op, and every later one of its origin, forever.
-// Without a cluster every replica is of this shard, and one not yet a peer (its ops relayed
-// before its link came up) is waited for: skipping it broke causal delivery (sim --regions 5
+// stream (neither this replica, nor a peer, nor the origin of an op a peer sent: another shard's,
+// whose dots a slot migration imported into the origin's state, and which a snapshot or a restart
+// then put into its applied vector) is not waited for: no op of that replica ever comes through the
+// stream (CheckOp does not judge its dots either). Waiting for it held such an op, and every later
+// one of its origin, forever. Without a cluster every replica is of this shard, and one not yet a
+// peer (its ops relayed before its link came up) is waited for: skipping it broke causal delivery
+// (sim --regions 5
 // --seed 187).
 bool Replicator::DepsApplied(const OpRecord& op) const {
   for (const auto& [replica, seq] : op.deps.entries()) {
@@ -281,8 +283,8 @@ bool Replicator::DepsApplied(const OpRecord& op) const {
 }
 
 bool Replicator::DepApplied(ReplicaId replica, uint64_t seq) const {
-  return seq <= applied_.Get(replica) ||
-         (config_.foreign_dots && replica != config_.replica && !peers_.contains(replica));
+  return seq <= applied_.Get(replica) || (config_.foreign_dots && replica != config_.replica &&
+                                          !peers_.contains(replica) && !origins_.contains(replica));
 }
 
 bool Replicator::OtherDepsApplied(const OpRecord& op) const {

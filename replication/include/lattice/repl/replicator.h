@@ -35,6 +35,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -365,6 +366,9 @@ class Replicator {
   ReplicaId install_from_ = kNoReplica;
   crdt::VersionVector install_cut_;
   crdt::VersionVector deps_;  // a local op's deps: applied_, and install_cut_ while installing
+  // Origins of the ops peers sent (relays included): replicas of this shard, whose dep entries
+  // are always waited for, peers or not (DepApplied).
+  std::set<ReplicaId> origins_;
   uint64_t duplicate_ops_ = 0;
   // The highest seq of this replica's own ops handed to the transport (in a batch or covered
   // by a snapshot), or recovered at start (sent before a restart, perhaps): no peer can hold
