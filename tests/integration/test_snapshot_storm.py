@@ -123,13 +123,16 @@ class Writer:
 class SnapshotStorm(unittest.TestCase):
 
     def test_sigterm_stops_a_region_sending_a_large_snapshot_within_a_second(self):
-        a = ServerProcess("--region", "a", "--enable-debug-command", "yes").start()
-        b = None
+        b = ServerProcess("--region", "b")
+        # A admits B's link: protected mode admits only configured peers.
+        a = ServerProcess("--region", "a", "--enable-debug-command", "yes",
+                          "--peer", f"127.0.0.1:{b.port + 10000}").start()
         try:
             load(a, ELEMENTS // MEMBERS_PER_SET, MEMBERS_PER_SET)
             a.client().set("sentinel", "x")
             # B lacks everything: A sends it a snapshot of the whole state.
-            b = ServerProcess("--region", "b", "--peer", f"127.0.0.1:{a.port + 10000}").start()
+            b.args += ["--peer", f"127.0.0.1:{a.port + 10000}"]
+            b.start()
             wait_until(lambda: "snapshot_sent" in a.read_log() or
                        b.client().exists("sentinel") or b.client().dbsize() > 0,
                        timeout=30, what="the snapshot to start")
@@ -149,8 +152,7 @@ class SnapshotStorm(unittest.TestCase):
             self.assertLess(took, 1.0)
         finally:
             a.cleanup()
-            if b is not None:
-                b.cleanup()
+            b.cleanup()
 
     @unittest.skipUnless(os.environ.get("LATTICE_STORM"),
                          "set LATTICE_STORM=1: fails until a snapshot install runs in slices "
