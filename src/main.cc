@@ -2,14 +2,23 @@
 // value options), sets up logging, binds the client port and runs the event loop until SHUTDOWN
 // or SIGINT/SIGTERM.
 
+#include <pthread.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
+#include <mutex>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "net/asio.h"
@@ -156,6 +165,56 @@ void SetUpLogging(const Config& config) {
   spdlog::set_default_logger(logger);
 }
 
+// SIGINT and SIGTERM stop the server within a second, whatever it is doing. They are blocked in
+// every thread and taken by one thread of their own (sigwait), which posts the shutdown to the
+// event loop (the clean path: the loop ends its turn, the op log is synced) and then waits: if
+// the process has not exited kStopDeadline after the signal (the loop is in a long handler),
+// it exits at once. That is no worse than kill -9, which the op log is built to survive: under
+// appendfsync always every acknowledged write is synced already, under everysec at most the
+// last second is lost, as after a crash.
+class StopSignals {
+ public:
+  static constexpr std::chrono::milliseconds kStopDeadline{900};
+
+  // Blocks the signals in this thread, so in every thread started after it.
+  StopSignals() {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGINT);
+    sigaddset(&set_, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set_, nullptr);
+  }
+  // `stop` runs on the event loop at the first signal.
+  void Start(lattice::net::asio::io_context& io, std::function<void()> stop) {
+    std::thread([this, &io, stop = std::move(stop)] {
+      int signal = 0;
+      if (sigwait(&set_, &signal) != 0 || exiting_) return;
+      lattice::net::asio::post(io, [signal, stop] {
+        spdlog::warn("Received {} scheduling shutdown...", signal == SIGINT ? "SIGINT" : "SIGTERM");
+        stop();
+      });
+      std::unique_lock lock(mutex_);
+      if (!exited_.wait_for(lock, kStopDeadline, [this] { return exiting_.load(); })) {
+        constexpr char kMessage[] =
+            "Shutdown did not complete within 900 ms of the signal: exiting now\n";
+        [[maybe_unused]] const ssize_t written = write(2, kMessage, sizeof(kMessage) - 1);
+        std::_Exit(1);
+      }
+    }).detach();
+  }
+  // The op log is synced: nothing more is worth waiting for.
+  void Exiting() {
+    std::lock_guard lock(mutex_);
+    exiting_ = true;
+    exited_.notify_all();
+  }
+
+ private:
+  sigset_t set_;
+  std::mutex mutex_;
+  std::condition_variable exited_;
+  std::atomic<bool> exiting_ = false;
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -178,6 +237,7 @@ int main(int argc, char** argv) {
     spdlog::info("Config '{}' is accepted for compatibility but does not apply to Lattice", name);
   }
   std::signal(SIGPIPE, SIG_IGN);
+  static StopSignals stop_signals;  // before any thread starts; outlives the detached one
   lattice::net::Tls tls;
   if (lattice::net::Tls::Wanted(*config)) {
     if (Result<void> loaded = tls.Reload(*config); !loaded.ok()) {
@@ -267,12 +327,7 @@ int main(int argc, char** argv) {
   server.set_shutdown_hook([&] { lattice::net::asio::post(io, stop); });
   // Signals are routed before the port opens, so a SIGTERM sent as soon as the node accepts
   // connections is already a clean shutdown.
-  lattice::net::asio::signal_set signals(io, SIGINT, SIGTERM);
-  signals.async_wait([&](const boost::system::error_code& ec, int signal) {
-    if (ec) return;
-    spdlog::warn("Received {} scheduling shutdown...", signal == SIGINT ? "SIGINT" : "SIGTERM");
-    stop();
-  });
+  stop_signals.Start(io, stop);
   if (Result<void> listening = listener.Listen(server.config().bind(), server.config().port());
       !listening.ok()) {
     spdlog::critical("{}", listening.error().message);
@@ -308,6 +363,7 @@ int main(int argc, char** argv) {
   if (Result<void> closed = (*node)->Close(); !closed.ok()) {
     spdlog::warn("Syncing the op log at exit: {}", closed.error().message);
   }
+  stop_signals.Exiting();
   spdlog::info("Lattice is now ready to exit, bye bye...");
   return 0;
 }

@@ -37,6 +37,8 @@ std::string_view EventKindName(EventKind kind) {
       return "snapshot_sent";
     case EventKind::kSnapshotInstalled:
       return "snapshot_installed";
+    case EventKind::kSnapshotSkipped:
+      return "snapshot_skipped";
     case EventKind::kLostOwnOps:
       return "lost_own_ops";
   }
@@ -137,6 +139,7 @@ void Replicator::MarkDown(Peer& peer) {
   peer.reported = {};
   peer.direct.reset();
   peer.snapshot_in_flight = false;
+  peer.snapshot_source.reset();  // a snapshot being taken for it starts over when it returns
   peer.incoming_number.reset();
   peer.incoming_chunks.clear();
   peer.incoming_count.reset();
@@ -324,6 +327,10 @@ void Replicator::OnAck(Peer& peer, const crdt::VersionVector& applied, bool is_a
     peer.last_ack.Join(applied);
   }
   const crdt::VersionVector before = peer.known;
+  if (!applied.LessOrEqual(peer.acked)) {
+    peer.acked_grew_ms = now_ms_;  // progress: a snapshot resend waits longer
+    peer.snapshot_resends = 0;
+  }
   peer.acked.Join(applied);
   peer.known.Join(applied);
   peer.reported.Join(applied);
@@ -387,6 +394,7 @@ void Replicator::Tick(int64_t now_ms) {
   for (auto& [id, peer] : peers_) {
     TickPeer(*peer);
   }
+  StepSnapshots();
   DropAcknowledged();
   Flush();
 }
@@ -425,8 +433,11 @@ void Replicator::TickPeer(Peer& peer) {
     peer.last_progress_ms = peer.last_rewind_ms = now_ms_;
     ++peer.resends;
   }
-  if (peer.stale && (!peer.snapshot_in_flight ||
-                     now_ms_ - peer.snapshot_sent_ms >= 4 * config_.resend_timeout_ms)) {
+  // A snapshot in flight is sent again only when the peer has not acknowledged it, nor made any
+  // other progress, for longer than installing one of its size takes (SnapshotResendAfterMs).
+  if (peer.stale && peer.snapshot_source == nullptr &&
+      (!peer.snapshot_in_flight || now_ms_ - std::max(peer.snapshot_sent_ms, peer.acked_grew_ms) >=
+                                       SnapshotResendAfterMs(peer))) {
     SendSnapshot(peer);
   }
 }

@@ -15,6 +15,18 @@
 
 namespace lattice::repl {
 
+// The deps of a local op: the applied vector, joined while a snapshot is being installed with
+// its cut (keys already joined from it may hold dots of the cut that applied_ does not cover
+// yet: an op made on them depends on the cut).
+const crdt::VersionVector& Replicator::LocalDeps() {
+  if (installing_ == nullptr) {
+    return applied_;
+  }
+  deps_ = applied_;
+  deps_.Join(install_cut_);
+  return deps_;
+}
+
 void Replicator::OnLocalOp(uint32_t db, std::string_view key, const crdt::KeyOp& op) {
   LATTICE_ASSERT_MSG(op.first_dot.replica == config_.replica, "local op of another replica");
   LATTICE_ASSERT_MSG(op.dot_count > 0, "an op takes at least one dot");
@@ -29,7 +41,7 @@ void Replicator::OnLocalOp(uint32_t db, std::string_view key, const crdt::KeyOp&
       SetGroupContinues(group_records_, group_ops_.back().offset, true);
     }
     const size_t offset = group_records_.size();
-    AppendOpRecord(db, key, op, applied_, group_records_);
+    AppendOpRecord(db, key, op, LocalDeps(), group_records_);
     applied_.Set(config_.replica, last);
     group_ops_.push_back(
         StagedOp{.offset = offset, .first_seq = op.first_dot.seq, .last_seq = last, .hlc = op.hlc});
@@ -41,7 +53,7 @@ void Replicator::OnLocalOp(uint32_t db, std::string_view key, const crdt::KeyOp&
   // Encoded once, straight from the op: the log, the ring and every peer's batches take these
   // bytes.
   record_.clear();
-  AppendOpRecord(db, key, op, applied_, record_);
+  AppendOpRecord(db, key, op, LocalDeps(), record_);
   applied_.Set(config_.replica, last);
   Retain(RetainedOpView{.origin = config_.replica,
                         .first_seq = op.first_dot.seq,
@@ -199,7 +211,10 @@ bool SmallerDeps(const crdt::VersionVector& a, const crdt::VersionVector& b, Rep
 }  // namespace
 
 void Replicator::Receive(OpRecord op) {
-  if (Covers(applied_, op)) {
+  origins_.insert(Origin(op));
+  // An op the snapshot being installed covers is in its state (joined or still to be joined):
+  // applying it too could bring back what a later op in the cut removed.
+  if (Covers(applied_, op) || (installing_ != nullptr && Covers(install_cut_, op))) {
     ++duplicate_ops_;  // dots make duplicates harmless: ignore them
     return;
   }
@@ -245,7 +260,31 @@ bool Replicator::Deliverable(const OpRecord& op) const {
   if (MutationInjected(Mutation::kApplyWithoutDeps)) {
     return applied_.Get(Origin(op)) + 1 == op.op.first_dot.seq;  // injected bug: deps ignored
   }
-  return applied_.Get(Origin(op)) + 1 == op.op.first_dot.seq && op.deps.LessOrEqual(applied_);
+  return applied_.Get(Origin(op)) + 1 == op.op.first_dot.seq && DepsApplied(op) &&
+         !(installing_ != nullptr && Covers(install_cut_, op));
+}
+
+// Whether every dep of the op is applied here. In a cluster, an entry of a replica outside the
+// stream (neither this replica, nor a peer, nor the origin of an op a peer sent: another shard's,
+// whose dots a slot migration imported into the origin's state, and which a snapshot or a restart
+// then put into its applied vector) is not waited for: no op of that replica ever comes through the
+// stream (CheckOp does not judge its dots either). Waiting for it held such an op, and every later
+// one of its origin, forever. Without a cluster every replica is of this shard, and one not yet a
+// peer (its ops relayed before its link came up) is waited for: skipping it broke causal delivery
+// (sim --regions 5
+// --seed 187).
+bool Replicator::DepsApplied(const OpRecord& op) const {
+  for (const auto& [replica, seq] : op.deps.entries()) {
+    if (!DepApplied(replica, seq)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool Replicator::DepApplied(ReplicaId replica, uint64_t seq) const {
+  return seq <= applied_.Get(replica) || (config_.foreign_dots && replica != config_.replica &&
+                                          !peers_.contains(replica) && !origins_.contains(replica));
 }
 
 bool Replicator::OtherDepsApplied(const OpRecord& op) const {
@@ -253,7 +292,7 @@ bool Replicator::OtherDepsApplied(const OpRecord& op) const {
     return true;
   }
   for (const auto& [replica, seq] : op.deps.entries()) {
-    if (replica != Origin(op) && seq > applied_.Get(replica)) {
+    if (replica != Origin(op) && !DepApplied(replica, seq)) {
       return false;
     }
   }
@@ -431,7 +470,9 @@ bool Replicator::Relayed(const Peer& peer, ReplicaId origin) const {
 // Streams retained ops the peer lacks, in retained (causal) order, at most max_inflight_ops
 // beyond its acknowledged position. Without `partial`, only full batches go.
 void Replicator::Pump(Peer& peer, bool partial) {
-  if (peer.link != Link::kConnected) {
+  // While a snapshot is being taken for it, its ops wait: those the snapshot covers are skipped
+  // once its cut is known (Delivered), the others follow it.
+  if (peer.link != Link::kConnected || peer.snapshot_source != nullptr) {
     return;
   }
   AdvanceAckPosition(peer);
@@ -529,28 +570,164 @@ void Replicator::ShareBatch(uint64_t from, uint64_t to, uint64_t first_seq,
   shared_.push_back(std::move(kept));
 }
 
-void Replicator::SendSnapshot(Peer& peer) {
-  std::vector<SnapshotChunk> chunks = applier_.TakeSnapshot(config_.snapshot_keys_per_chunk);
-  LATTICE_ASSERT(!chunks.empty() && chunks.back().last);
-  LATTICE_ASSERT(chunks.size() < (uint64_t{1} << kSnapshotChunkBits));
-  const uint64_t number = ++snapshot_counter_;
-  for (size_t i = 0; i < chunks.size(); ++i) {
-    chunks[i].snapshot_id = (number << kSnapshotChunkBits) | i;
-    transport_.Send(peer.id, chunks[i]);
+namespace {
+
+// Applier::StartSnapshot's default: the whole TakeSnapshot, handed out chunk by chunk.
+class WholeSnapshot final : public SnapshotSource {
+ public:
+  explicit WholeSnapshot(std::vector<SnapshotChunk> chunks) : chunks_(std::move(chunks)) {
+    LATTICE_ASSERT(!chunks_.empty() && chunks_.back().last);
   }
-  peer.snapshot_in_flight = true;
-  peer.snapshot_covers = chunks.back().context.vector();
-  own_sent_ = std::max(own_sent_, peer.snapshot_covers.Get(config_.replica));
-  peer.snapshot_sent_ms = now_ms_;
-  // Its ops need not be streamed while it is in flight (Delivered); they join `known` only when
-  // the peer's Ack shows it installed them.
-  ++peer.snapshots_sent;
-  Report(EventKind::kSnapshotSent, peer.id, std::to_string(chunks.size()) + " chunks");
+  SnapshotChunk Next(size_t) override {
+    LATTICE_ASSERT(next_ < chunks_.size());
+    return std::move(chunks_[next_++]);
+  }
+
+ private:
+  std::vector<SnapshotChunk> chunks_;
+  size_t next_ = 0;
+};
+
+// Applier::StartInstall's default: InstallSnapshot at the first Step.
+class WholeInstall final : public SnapshotInstall {
+ public:
+  WholeInstall(Applier& applier, std::vector<SnapshotChunk> chunks)
+      : applier_(applier), chunks_(std::move(chunks)) {}
+  bool Step() override {
+    applier_.InstallSnapshot(chunks_);
+    return true;
+  }
+
+ private:
+  Applier& applier_;
+  std::vector<SnapshotChunk> chunks_;
+};
+
+}  // namespace
+
+std::unique_ptr<SnapshotSource> Applier::StartSnapshot(size_t keys_per_chunk) {
+  return std::make_unique<WholeSnapshot>(TakeSnapshot(keys_per_chunk));
+}
+
+std::unique_ptr<SnapshotInstall> Applier::StartInstall(std::vector<SnapshotChunk> chunks) {
+  return std::make_unique<WholeInstall>(*this, std::move(chunks));
+}
+
+// The sum of the applied vector: it grows with every op applied (own, a peer's, or covered by
+// an installed snapshot), and stays the same while the state does.
+uint64_t Replicator::SnapshotNumber() const {
+  uint64_t sum = 0;
+  for (const auto& [origin, seq] : applied_.entries()) {
+    sum += seq;
+  }
+  return sum & ((uint64_t{1} << (64 - kSnapshotChunkBits)) - 1);
+}
+
+// How long a snapshot of the peer's last size may take to install before it is sent again:
+// 4 resend timeouts plus the keys at snapshot_keys_per_ms, doubled for each resend that brought
+// no progress (up to 16 times).
+int64_t Replicator::SnapshotResendAfterMs(const Peer& peer) const {
+  const uint64_t install_ms =
+      peer.snapshot_last_keys / std::max<uint64_t>(1, config_.snapshot_keys_per_ms);
+  const uint64_t base = static_cast<uint64_t>(4 * config_.resend_timeout_ms) + install_ms;
+  const uint64_t doublings =
+      peer.snapshot_resends == 0 ? 0 : std::min<uint64_t>(peer.snapshot_resends - 1, 4);
+  return static_cast<int64_t>(base << doublings);
+}
+
+bool Replicator::snapshot_work_pending() const {
+  if (installing_ != nullptr) {
+    return true;
+  }
+  return std::any_of(peers_.begin(), peers_.end(), [](const auto& entry) {
+    return entry.second->snapshot_source != nullptr && entry.second->link == Link::kConnected;
+  });
+}
+
+// Starts taking a snapshot for the peer; its chunks are sent as they are taken (PumpSnapshot,
+// a bounded number per turn), and it is in flight once the last one is sent.
+void Replicator::SendSnapshot(Peer& peer) {
+  if (peer.snapshot_source != nullptr || peer.link != Link::kConnected) {
+    return;
+  }
+  peer.snapshot_source = applier_.StartSnapshot(config_.snapshot_keys_per_chunk);
+  peer.snapshot_number = SnapshotNumber();
+  peer.snapshot_chunk = 0;
+  peer.snapshot_keys = 0;
+  peer.snapshot_in_flight = false;
+  PumpSnapshot(peer);
+}
+
+// Sends the snapshot's next chunks: snapshot_chunks_per_flush of them, and only while the link
+// has room (Transport::QueuedBytes), so neither the event loop nor the link's output buffer
+// takes a whole large snapshot at once.
+void Replicator::PumpSnapshot(Peer& peer) {
+  size_t taken = 0;
+  while (peer.snapshot_source != nullptr && peer.link == Link::kConnected &&
+         taken < config_.snapshot_chunks_per_flush &&
+         transport_.QueuedBytes(peer.id) < config_.snapshot_queue_bytes) {
+    SnapshotChunk chunk = peer.snapshot_source->Next(config_.snapshot_keys_per_chunk);
+    LATTICE_ASSERT(peer.snapshot_chunk < (uint64_t{1} << kSnapshotChunkBits));
+    chunk.snapshot_id = (peer.snapshot_number << kSnapshotChunkBits) | peer.snapshot_chunk++;
+    peer.snapshot_keys += chunk.keys.size();
+    ++taken;
+    transport_.Send(peer.id, chunk);
+    if (!chunk.last) {
+      continue;
+    }
+    peer.snapshot_source.reset();
+    peer.snapshot_in_flight = true;
+    peer.snapshot_covers = chunk.context.vector();
+    own_sent_ = std::max(own_sent_, peer.snapshot_covers.Get(config_.replica));
+    peer.snapshot_sent_ms = now_ms_;
+    peer.snapshot_last_keys = peer.snapshot_keys;
+    ++peer.snapshot_resends;
+    // Its ops need not be streamed while it is in flight (Delivered); they join `known` only
+    // when the peer's Ack shows it installed them.
+    ++peer.snapshots_sent;
+    Report(EventKind::kSnapshotSent, peer.id,
+           std::to_string(peer.snapshot_chunk) + " chunks, " + std::to_string(peer.snapshot_keys) +
+               " keys, number " + std::to_string(peer.snapshot_number));
+  }
+}
+
+void Replicator::StepSnapshots() {
+  for (auto& [id, peer] : peers_) {
+    PumpSnapshot(*peer);
+  }
+  for (size_t i = 0; i < config_.snapshot_chunks_per_flush && installing_ != nullptr; ++i) {
+    if (installing_->Step()) {
+      FinishInstall();
+    }
+  }
 }
 
 void Replicator::OnSnapshotChunk(Peer& peer, const SnapshotChunk& chunk) {
   const uint64_t number = chunk.snapshot_id >> kSnapshotChunkBits;
   const uint64_t index = chunk.snapshot_id & ((uint64_t{1} << kSnapshotChunkBits) - 1);
+  for (const SnapshotKey& key : chunk.keys) {
+    if (key.db >= config_.databases) {
+      Fail(peer, EventKind::kProtocolError, "snapshot key in db out of range");
+      return;
+    }
+  }
+  if (peer.settled_number == number) {
+    // A resend of the snapshot this replica already has: acknowledged, not assembled again
+    // (unless its cut is not covered after all: then the next resend is installed).
+    if (chunk.last) {
+      if (chunk.context.vector().LessOrEqual(applied_)) {
+        Report(EventKind::kSnapshotSkipped, peer.id,
+               "resent; covers " + chunk.context.vector().ToString());
+        SendHeartbeat(peer);
+      } else {
+        peer.settled_number.reset();
+      }
+    }
+    return;
+  }
+  if (installing_ != nullptr) {
+    return;  // one install at a time: the sender resends after its backoff if still needed
+  }
   if (peer.incoming_number.has_value() && number < *peer.incoming_number) {
     return;  // an older snapshot than the one being assembled (or installed)
   }
@@ -570,12 +747,6 @@ void Replicator::OnSnapshotChunk(Peer& peer, const SnapshotChunk& chunk) {
     }
     peer.incoming_count = index + 1;
   }
-  for (const SnapshotKey& key : chunk.keys) {
-    if (key.db >= config_.databases) {
-      Fail(peer, EventKind::kProtocolError, "snapshot key in db out of range");
-      return;
-    }
-  }
   peer.incoming_chunks.try_emplace(index, chunk);
   if (peer.incoming_count.has_value() && peer.incoming_chunks.size() == *peer.incoming_count &&
       peer.incoming_chunks.rbegin()->first + 1 == *peer.incoming_count) {
@@ -583,6 +754,8 @@ void Replicator::OnSnapshotChunk(Peer& peer, const SnapshotChunk& chunk) {
   }
 }
 
+// A complete snapshot: acknowledged at once if the applied vector covers it already, else
+// installed in slices (StepSnapshots), the first one now.
 void Replicator::InstallSnapshot(Peer& peer) {
   std::vector<SnapshotChunk> chunks;
   chunks.reserve(peer.incoming_chunks.size());
@@ -590,25 +763,50 @@ void Replicator::InstallSnapshot(Peer& peer) {
     chunks.push_back(std::move(chunk));
   }
   peer.incoming_chunks.clear();  // with incoming_count still set: "installed"
-  applier_.InstallSnapshot(chunks);
-  const crdt::VersionVector& covers = chunks.back().context.vector();
+  peer.settled_number = peer.incoming_number;
+  const crdt::VersionVector covers = chunks.back().context.vector();
+  peer.acked.Join(covers);  // the sender held everything it sent
+  peer.known.Join(covers);
+  if (covers.LessOrEqual(applied_)) {
+    // Nothing in it this replica lacks: joining it would change nothing. The Heartbeat reports
+    // the applied vector, which covers the sender's floor (it clears the stale mark there)
+    // without reading as a resend request, as a repeated Ack would.
+    Report(EventKind::kSnapshotSkipped, peer.id, "covered; covers " + covers.ToString());
+    SendHeartbeat(peer);
+    return;
+  }
+  install_from_ = peer.id;
+  install_cut_ = covers;
+  installing_ = applier_.StartInstall(std::move(chunks));
+  if (installing_->Step()) {
+    FinishInstall();
+  }
+}
+
+// Every key is joined: the applied vector (and floor) rise to the cut, the ops waiting for it
+// are applied, and every peer hears of what changed.
+void Replicator::FinishInstall() {
+  installing_.reset();
+  const crdt::VersionVector covers = std::move(install_cut_);
+  install_cut_ = {};
+  bool raised = false;
   for (const auto& [origin, seq] : covers.entries()) {
     if (seq <= applied_.Get(origin)) {
       continue;
     }
     if (origin == config_.replica) {
-      Report(EventKind::kLostOwnOps, peer.id, "snapshot covers our ops beyond our applied");
+      Report(EventKind::kLostOwnOps, install_from_, "snapshot covers our ops beyond our applied");
       continue;
     }
     // Ops we now cover without holding them: a peer lacking them needs a snapshot.
     applied_.Set(origin, seq);
     floor_.Set(origin, std::max(floor_.Get(origin), seq));
+    raised = true;
   }
-  Report(EventKind::kSnapshotInstalled, peer.id, covers.ToString());
-  peer.acked.Join(covers);  // the sender held everything it sent
-  peer.known.Join(covers);
+  Report(EventKind::kSnapshotInstalled, install_from_, covers.ToString());
   for (auto& [id, other] : peers_) {
-    if (!floor_.LessOrEqual(other->acked)) {
+    // Only a snapshot that raised the floor can leave a peer behind it.
+    if (raised && !floor_.LessOrEqual(other->acked)) {
       MarkStale(*other);
     }
     // What the snapshot added (an unchanged vector is no news, and repeating the previous Ack

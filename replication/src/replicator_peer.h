@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -63,15 +64,26 @@ struct Replicator::Peer {
 
   bool Delivered(const RetainedOpView& op) const;  // defined below, after Covers
 
-  // Outgoing snapshot.
+  // Outgoing snapshot: being taken (`snapshot_source`, chunks sent as they are taken), then in
+  // flight until the peer's acknowledgements settle it.
+  std::unique_ptr<SnapshotSource> snapshot_source;
+  uint64_t snapshot_number = 0;
+  uint64_t snapshot_chunk = 0;  // the next chunk's index
+  uint64_t snapshot_keys = 0;   // keys sent so far in this snapshot (its size)
   bool snapshot_in_flight = false;
   crdt::VersionVector snapshot_covers;
   int64_t snapshot_sent_ms = 0;
+  int64_t acked_grew_ms = 0;        // when `acked` last grew: progress that delays a resend
+  uint64_t snapshot_resends = 0;    // snapshots sent since the peer last made progress
+  uint64_t snapshot_last_keys = 0;  // size of the last snapshot sent (for the backoff)
 
   // Incoming snapshot being assembled (per connection).
   std::optional<uint64_t> incoming_number;
   std::map<uint64_t, SnapshotChunk> incoming_chunks;  // by chunk index
   std::optional<uint64_t> incoming_count;
+  // The number of the last snapshot from this peer that was installed or found covered: its
+  // chunks, resent, are only acknowledged. Kept across connections.
+  std::optional<uint64_t> settled_number;
 
   uint64_t ops_sent = 0;
   uint64_t ops_received = 0;

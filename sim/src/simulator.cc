@@ -256,8 +256,8 @@ std::string ClusterUnquiet(World& world) {
   return "";
 }
 
-// Quiet: every region up with the same applied vector, nothing buffered, nothing retained
-// (every peer acknowledged everything), every link up.
+// Quiet: every region up with the same applied vector (over its shard's replicas), nothing
+// buffered, nothing retained (every peer acknowledged everything), every link up.
 std::string Unquiet(World& world) {
   for (int a = 0; a < world.size(); ++a) {
     Region& region = world.region(a);
@@ -265,7 +265,15 @@ std::string Unquiet(World& world) {
     const repl::Replicator& engine = region.replication().replicator();
     Region& first = world.region(world.ShardOf(a) * world.regions_per_shard());
     if (!first.up()) return fmt::format("r{} is down", first.index);
-    if (engine.applied() != first.replication().replicator().applied()) {
+    // Entries of this shard's replicas: another shard's (dots a slot migration imported, which a
+    // restart or a snapshot may put into an applied vector) are outside the stream, not judged.
+    const crdt::VersionVector& theirs = first.replication().replicator().applied();
+    const int base = world.ShardOf(a) * world.regions_per_shard();
+    bool same = true;
+    for (int n = base; n < base + world.regions_per_shard(); ++n) {
+      same = same && engine.applied().Get(world.region(n).id) == theirs.Get(world.region(n).id);
+    }
+    if (!same) {
       return fmt::format("r{} applied {} but r{} applied {}", a, engine.applied().ToString(),
                          first.index, first.replication().replicator().applied().ToString());
     }
@@ -436,7 +444,8 @@ std::optional<Mutation> ParseMutation(const std::string& name) {
 }
 
 SimResult RunSimulation(const SimOptions& options) {
-  spdlog::set_level(spdlog::level::off);
+  // With --verbose, the nodes' own log (warnings and up) goes to stderr beside the trace.
+  spdlog::set_level(options.verbose ? spdlog::level::warn : spdlog::level::off);
   Rng rng(options.seed);
   World world(options, rng);
   Workload workload(world);

@@ -281,6 +281,7 @@ class Cluster : public KeyspaceObserver {
   void FailExport(MigrationJob& job, MigrationState state, const std::string& why, int64_t now_ms);
   void FailImport(MigrationJob& job, const std::string& why, int64_t now_ms);
   void DropImport(MigrationJob& job, int64_t now_ms);
+  void KeepLeftovers(int64_t now_ms);  // Load: keys in slots not owned, kept undecided
   void StepUndecided(MigrationJob& job, const ClusterNode* answered, uint64_t round,
                      int64_t now_ms);
   void SetState(MigrationJob& job, MigrationState state, int64_t now_ms);

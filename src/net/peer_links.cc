@@ -438,6 +438,11 @@ PeerLinks::LinkPtr PeerLinks::Writable(ReplicaId to) const {
   return it->second;
 }
 
+uint64_t PeerLinks::QueuedBytes(ReplicaId to) const {
+  const LinkPtr link = Writable(to);
+  return link == nullptr ? 0 : link->outbox.size() + link->writing.size();
+}
+
 void PeerLinks::Queued(const LinkPtr& link) {
   if (link->outbox.size() + link->writing.size() > kOutboxLimitBytes) {
     // It does not read: a Goodbye would wait behind the rest. Close now (the pending write is

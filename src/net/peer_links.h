@@ -67,6 +67,8 @@ class PeerLinks final : public repl::Transport, public server::PeerDirectory {
   void Send(ReplicaId to, const repl::Message& message) override;
   void SendOps(ReplicaId to, const repl::EncodedOpBatch& batch) override;
   void Close(ReplicaId to) override;
+  // What the engine paces a snapshot's chunks by (0 when there is no writable link).
+  uint64_t QueuedBytes(ReplicaId to) const override;
 
   // server::PeerDirectory
   Result<void> AddAddress(const std::string& address) override;

@@ -178,6 +178,7 @@ ReplicationOptions ReplicationOptionsOf(const Config& config) {
   options.peer_timeout_ms = config.repl_timeout() * 1000;
   options.max_retained_ops = static_cast<size_t>(config.crdt_backlog_ops());
   options.max_retained_bytes = static_cast<uint64_t>(config.crdt_backlog_size());
+  options.cluster = config.cluster_enabled();
   return options;
 }
 

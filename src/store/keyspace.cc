@@ -1263,6 +1263,22 @@ void Keyspace::ResumeDots() {
   dots_ = crdt::DotSource(dots_.replica(), context_.vector().Get(dots_.replica()) + 1);
 }
 
+bool Keyspace::VisitState(int db, std::string_view key,
+                          const std::function<void(const crdt::Key& value)>& visit) const {
+  const Table* table = TableFor(db, key);
+  if (table == nullptr) {
+    return false;
+  }
+  auto it = table->find(key);
+  if (it == table->end()) {
+    return false;
+  }
+  const StoredKey& stored = **it;
+  visit(stored.compact() ? expanded_.emplace_back(ExpandCompact(stored, replicas_))
+                         : stored.full());
+  return true;
+}
+
 void Keyspace::ForEachInSlot(
     int db, uint16_t slot,
     const std::function<void(const std::string& key, const crdt::Key& value)>& visit) const {

@@ -276,6 +276,11 @@ class Keyspace {
   // expanded for the call (docs/architecture.md, "Storage of keys"). Both references stay valid
   // until the next write to the keyspace, so a caller may collect them across several calls
   // (snapshot chunks encode the keys where they are).
+  // The state of one entry, as ForEachInSlot would pass it (expired or holding only tombstones
+  // alike); false when there is no entry. Replication logs the state of a key changed without
+  // an op (an install, an import) through it.
+  bool VisitState(int db, std::string_view key,
+                  const std::function<void(const crdt::Key& value)>& visit) const;
   // Every entry of one slot (cluster migration snapshots), hidden expired keys included.
   void ForEachInSlot(
       int db, uint16_t slot,

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cstdlib>
 #include <functional>
+#include <map>
 #include <set>
+#include <string>
 #include <utility>
 
 #include "fmt/format.h"
@@ -33,6 +35,8 @@ repl::ReplicatorConfig EngineConfig(const ReplicationOptions& options, ReplicaId
   config.max_retained_ops = options.max_retained_ops;
   config.max_retained_bytes = options.max_retained_bytes;
   config.peer_timeout_ms = options.peer_timeout_ms;
+  config.snapshot_keys_per_chunk = kSnapshotKeysPerChunk;
+  config.foreign_dots = options.cluster;
   return config;
 }
 
@@ -67,6 +71,10 @@ class LoggedRetainedOps final : public repl::RetainedOps {
   repl::RetainedOpRing ops_;
   std::string group_;  // the group record being built
 };
+
+// The first byte of an op log record that is not an op (an op record's is its format, 2): the
+// state of a key changed without an op, or an install's context (Replication::LogState).
+constexpr char kStateRecordTag = '\x5A';
 
 }  // namespace
 
@@ -135,6 +143,15 @@ Result<void> Replication::Recover(int64_t now_ms) {
   for (const std::string& payload : recovery->payloads) {
     const uint64_t this_index = index++;
     if (this_index <= covers_index) {
+      continue;
+    }
+    if (!payload.empty() && payload[0] == kStateRecordTag) {
+      if (Result<void> joined = RecoverState(payload.substr(1)); !joined.ok()) {
+        return Unexpected(
+            fmt::format("Bad op log record {}: {}", this_index, joined.error().message));
+      }
+      ++stats_.recovered_records;
+      stats_.log_bytes_since_snapshot += payload.size();
       continue;
     }
     Result<std::vector<std::string_view>> records = repl::OpsOfLogRecord(payload);
@@ -347,12 +364,82 @@ void Replication::Fail(const Error& error) {
 }
 
 void Replication::OnLocalOp(int db, std::string_view key, const crdt::KeyOp& op) {
+  if (!exports_.empty()) Touched(db, key);
   replicator_->OnLocalOp(static_cast<uint32_t>(db), key, op);  // logged as it is retained
 }
 
 void Replication::BeginGroup() { replicator_->BeginGroup(); }
 
 void Replication::EndGroup() { replicator_->EndGroup(); }
+
+void Replication::OnRemoteOp(int db, std::string_view key, const crdt::KeyOp&) {
+  if (!exports_.empty()) Touched(db, key);
+}
+
+void Replication::OnKeyChanged(int db, std::string_view key) {
+  if (!exports_.empty()) Touched(db, key);
+  LogState(db, key);
+}
+
+// A key changed without an op (a snapshot install joined it, a slot migration imported it): the
+// op log cannot replay that change, so it logs the key's state as it now is, in a state record
+// (kStateRecordTag, then a SnapshotChunk of that one key). It is written with the ops of the
+// turn, before any reply or acknowledgement leaves, so a kill -9 right after an install or an
+// import loses none of it, without a checkpoint first. A key now gone is logged empty.
+void Replication::LogState(int db, std::string_view key) {
+  const crdt::DotContext none;
+  const crdt::Key gone;
+  std::string record(1, kStateRecordTag);
+  auto log = [&](const crdt::Key& state) {
+    const repl::SnapshotKeyRef ref{static_cast<uint32_t>(db), key, &state};
+    record += repl::EncodeSnapshotChunk(0, {&ref, 1}, none, /*last=*/false);
+  };
+  if (!keyspace_.VisitState(db, key, log)) {
+    log(gone);
+  }
+  Append(record);
+  state_logged_ = true;
+}
+
+// The shard context an install joined (after its keys): a state record with no key.
+void Replication::LogContext(const crdt::DotContext& context) {
+  std::string record(1, kStateRecordTag);
+  record += repl::EncodeSnapshotChunk(0, {}, context, /*last=*/true);
+  Append(record);
+  state_logged_ = true;
+}
+
+// Replays a state record. The log before it gave each key as it was before the change that
+// logged it, and that change joined into the key (nothing made it smaller but what the joined
+// context removed): joined over the key's own dots, under a context of its dots and the logged
+// state's, the key becomes the logged state exactly (its dots the state lacks are removed, the
+// rest is a join with something at least as large). The dots join the shard context, as the
+// change's did, and so does the record's context (an install's cut).
+Result<void> Replication::RecoverState(std::string_view bytes) {
+  Keyspace& keyspace = keyspace_;
+  Result<repl::Message> message = repl::Decode(bytes);
+  if (!message.ok()) {
+    return Unexpected(message.error());
+  }
+  auto* chunk = std::get_if<repl::SnapshotChunk>(&*message);
+  if (chunk == nullptr) {
+    return Unexpected("a state record that is not a snapshot chunk");
+  }
+  for (const repl::SnapshotKey& key : chunk->keys) {
+    if (key.db >= static_cast<uint32_t>(keyspace.all_databases())) {
+      return Unexpected(
+          fmt::format("key for db {}, but databases is {}", key.db, keyspace.databases()));
+    }
+    const int db = static_cast<int>(key.db);
+    crdt::DotContext dots;
+    keyspace.VisitState(db, key.key, [&](const crdt::Key& held) { held.CollectDots(dots); });
+    key.state.CollectDots(dots);
+    keyspace.JoinImported(db, key.key, key.state, dots);
+    keyspace.context().Join(dots);
+  }
+  keyspace.context().Join(chunk->context);
+  return {};
+}
 
 void Replication::Apply(const repl::OpRecord& op) {
   const ReplicaId origin = op.op.first_dot.replica;
@@ -390,8 +477,18 @@ void Replication::ClockTooFarAhead(ReplicaId origin, int64_t ahead_ms) {
 }
 
 Result<void> Replication::EndOfBatch() {
+  // A slice of the snapshots being taken or installed, before the log write: ops an install
+  // releases are logged by this very write, before they are relayed or acknowledged.
+  replicator_->StepSnapshots();
   if (!failed_.has_value()) {
-    if (Result<void> flushed = log_.Flush(options_.fsync); !flushed.ok()) {
+    // State records are synced with their turn whatever appendfsync says: no peer would send
+    // an install's or an import's keys again (everysec may lose the last second of ops, which
+    // the peers hold and stream again).
+    const repl::FsyncPolicy policy = state_logged_ && options_.fsync != repl::FsyncPolicy::kNo
+                                         ? repl::FsyncPolicy::kAlways
+                                         : options_.fsync;
+    state_logged_ = false;
+    if (Result<void> flushed = log_.Flush(policy); !flushed.ok()) {
       Fail(flushed.error());
     }
   }
@@ -600,50 +697,206 @@ Result<void> Replication::Close() {
   return log_.Sync();
 }
 
-std::vector<repl::SnapshotChunk> Replication::TakeSnapshot(size_t keys_per_chunk) {
-  Keyspace& keyspace = keyspace_;
-  std::vector<repl::SnapshotChunk> chunks(1);
-  for (int db = 0; db < keyspace.all_databases(); ++db) {
-    keyspace.ForEach(db, [&](const std::string& name, const crdt::Key& state) {
-      if (chunks.back().keys.size() >= keys_per_chunk) {
-        chunks.emplace_back();
+// A snapshot taken in slices. The first pass exports every key, one slot after another, about
+// keys_per_chunk keys per chunk; a key that changes after its slot was exported (every change
+// reaches Touched: local and remote ops, installs) is marked dirty and exported again, as it
+// then is, in a later chunk. The last chunk carries the dirty keys left and the shard context
+// of that moment: every key the receiver keeps (the last copy of each, SlicedInstall) is the key
+// as it was at that moment, since it did not change after its last export, so the snapshot is a
+// consistent cut at its last chunk, as if taken at once then. A dirty key gone since is sent
+// empty (what the cut observed of it was removed). The passes over dirty keys end: once few are
+// left, or once as many keys were exported again as the first pass exported, the rest go in the
+// last chunk.
+class Replication::SlicedSnapshot final : public repl::SnapshotSource {
+ public:
+  explicit SlicedSnapshot(Replication& owner) : owner_(owner) { owner_.exports_.push_back(this); }
+  ~SlicedSnapshot() override { std::erase(owner_.exports_, this); }
+  SlicedSnapshot(const SlicedSnapshot&) = delete;
+  SlicedSnapshot& operator=(const SlicedSnapshot&) = delete;
+
+  repl::SnapshotChunk Next(size_t keys_per_chunk) override {
+    Keyspace& keyspace = owner_.keyspace_;
+    repl::SnapshotChunk chunk;
+    while (chunk.keys.size() < keys_per_chunk && position_ < End()) {
+      const int db = static_cast<int>(position_ / kSlotCount);
+      keyspace.ForEachInSlot(db, static_cast<uint16_t>(position_ % kSlotCount),
+                             [&](const std::string& name, const crdt::Key& state) {
+                               chunk.keys.push_back({static_cast<uint32_t>(db), name, state});
+                             });
+      ++position_;
+    }
+    first_pass_keys_ += chunk.keys.size();
+    if (position_ < End()) {
+      return chunk;
+    }
+    // The dirty keys: a chunk's worth, or all of them when few are left or the passes have
+    // exported as much again as the first one.
+    const bool finish = dirty_keys_ <= 4 * keys_per_chunk || again_ >= first_pass_keys_;
+    while (!dirty_.empty() && (finish || chunk.keys.size() < keys_per_chunk)) {
+      auto group = dirty_.begin();
+      const auto [db, slot] = group->first;
+      std::set<std::string> names = std::move(group->second);
+      dirty_.erase(group);
+      dirty_keys_ -= names.size();
+      again_ += names.size();
+      keyspace.ForEachInSlot(db, slot, [&](const std::string& name, const crdt::Key& state) {
+        if (auto it = names.find(name); it != names.end()) {
+          chunk.keys.push_back({static_cast<uint32_t>(db), name, state});
+          names.erase(it);
+        }
+      });
+      for (const std::string& gone : names) {
+        chunk.keys.push_back({static_cast<uint32_t>(db), gone, crdt::Key{}});
       }
-      chunks.back().keys.push_back(repl::SnapshotKey{static_cast<uint32_t>(db), name, state});
-    });
+    }
+    if (dirty_.empty()) {
+      chunk.last = true;
+      chunk.context = keyspace.context();
+    }
+    return chunk;
   }
-  chunks.back().last = true;
-  chunks.back().context = keyspace.context();
+
+  // A change to `key`: dirty if its slot was exported already.
+  void Touched(int db, std::string_view key) {
+    const uint16_t slot = KeySlot(key);
+    if (static_cast<uint64_t>(db) * kSlotCount + slot >= position_) {
+      return;  // exported later, as it will be then
+    }
+    if (dirty_[{db, slot}].emplace(key).second) {
+      ++dirty_keys_;
+    }
+  }
+
+ private:
+  uint64_t End() const {
+    return static_cast<uint64_t>(owner_.keyspace_.all_databases()) * kSlotCount;
+  }
+
+  Replication& owner_;
+  uint64_t position_ = 0;  // db * kSlotCount + slot of the next slot of the first pass
+  std::map<std::pair<int, uint16_t>, std::set<std::string>> dirty_;
+  uint64_t dirty_keys_ = 0;
+  uint64_t first_pass_keys_ = 0;
+  uint64_t again_ = 0;  // keys exported again
+};
+
+void Replication::Touched(int db, std::string_view key) {
+  for (SlicedSnapshot* snapshot : exports_) snapshot->Touched(db, key);
+}
+
+std::unique_ptr<repl::SnapshotSource> Replication::StartSnapshot(size_t) {
+  return std::make_unique<SlicedSnapshot>(*this);
+}
+
+std::vector<repl::SnapshotChunk> Replication::TakeSnapshot(size_t keys_per_chunk) {
+  std::vector<repl::SnapshotChunk> chunks;
+  SlicedSnapshot snapshot(*this);
+  do {
+    chunks.push_back(snapshot.Next(keys_per_chunk));
+  } while (!chunks.back().last);
   return chunks;
 }
 
+// A complete snapshot joined in slices of about kInstallKeysPerStep keys:
+// 1. the snapshot's keys, the last copy of each (a sliced snapshot sends a key again when it
+//    changed after its first export: the last copy is the key at the cut), each joined with
+//    Key::Join(theirs, mine, the cut's context);
+// 2. every local key the snapshot lacks, slot by slot, joined with nothing under that context
+//    (what the cut observed of it was removed there);
+// 3. the shard context joins the cut's, and is logged after the keys (LogState, LogContext).
+// It is run to completion in one call (InstallSnapshot), not one Step per turn, because of
+// local writes in between: a write to a key already joined observes dots of the cut, and the
+// keyspace joins an op's observed dots into the shard context (crdt JoinLocalContext assumes the
+// shard covers the key's dots), so the context, and after a restart the applied vector read
+// from it, would claim ops of the cut whose state is not all joined yet. The way to slices:
+// join the cut into the context at the start, join each key with the context as it was then
+// (Keyspace::JoinState would take it as a parameter), and join a key before any write or
+// peer op touches it (an index of the snapshot's keys), so no op ever meets a key not joined.
+// The rest below is what the sliced form was designed to give:
+// meanwhile the server serves: a key not joined yet reads as it was here before the snapshot,
+// a joined one as joined; both are states this replica may show (it has applied a subset of
+// the ops either way). The engine does not apply a peer's op the cut covers until the install
+// is done (it would be joined twice, the second time under a context that claims it was
+// removed), and local writes depend on the cut (Replicator::OnLocalOp). Each key is joined
+// once and the join is a join of states, so what a key received meanwhile (a local write, a
+// peer's op the cut does not cover) is kept as it would be had the install been atomic.
+class Replication::SlicedInstall final : public repl::SnapshotInstall {
+ public:
+  static constexpr size_t kInstallKeysPerStep = 1024;
+
+  SlicedInstall(Replication& owner, std::vector<repl::SnapshotChunk> chunks)
+      : owner_(owner),
+        chunks_(std::move(chunks)),
+        theirs_(chunks_.back().context),
+        seen_(static_cast<size_t>(owner.keyspace_.all_databases())),
+        chunk_(chunks_.size()) {}
+
+  bool Step() override {
+    Keyspace& keyspace = owner_.keyspace_;
+    size_t budget = kInstallKeysPerStep;
+    // 1. From the last key of the last chunk back: the first copy met is the last sent.
+    while (budget > 0 && chunk_ > 0) {
+      std::vector<repl::SnapshotKey>& keys = chunks_[chunk_ - 1].keys;
+      if (key_ == 0) {
+        key_ = keys.size();
+      }
+      while (budget > 0 && key_ > 0) {
+        --budget;
+        repl::SnapshotKey& key = keys[--key_];
+        const int db = static_cast<int>(key.db);  // the engine refused dbs out of range
+        if (seen_[key.db].insert(key.key).second) {
+          keyspace.JoinState(db, key.key, key.state, theirs_);
+          keyspace.NotifyKeyChanged(db, key.key);
+        }
+        key.state = crdt::Key{};  // joined or superseded: free it now
+      }
+      if (key_ == 0) {
+        chunks_[--chunk_].keys.clear();
+      }
+    }
+    // 2. Local keys the snapshot lacks.
+    const uint64_t end = static_cast<uint64_t>(keyspace.all_databases()) * kSlotCount;
+    const crdt::Key nothing;
+    while (budget > 0 && chunk_ == 0 && position_ < end) {
+      const int db = static_cast<int>(position_ / kSlotCount);
+      std::vector<std::string> absent;
+      size_t visited = 1;
+      keyspace.ForEachInSlot(db, static_cast<uint16_t>(position_ % kSlotCount),
+                             [&](const std::string& name, const crdt::Key&) {
+                               ++visited;
+                               if (!seen_[db].contains(name)) absent.push_back(name);
+                             });
+      ++position_;
+      budget -= std::min(budget, visited);
+      for (const std::string& name : absent) {
+        keyspace.JoinState(db, name, nothing, theirs_);
+        keyspace.NotifyKeyChanged(db, name);
+      }
+    }
+    if (chunk_ > 0 || position_ < end) {
+      return false;
+    }
+    // 3. The context, logged after the keys (each logged as it was joined: OnKeyChanged).
+    // Durable with the turn's log write, so no checkpoint is needed at once: the next one
+    // comes when the log has grown enough (Tick), as after any writes.
+    keyspace.context().Join(theirs_);
+    owner_.LogContext(theirs_);
+    return true;
+  }
+
+ private:
+  Replication& owner_;
+  std::vector<repl::SnapshotChunk> chunks_;
+  const crdt::DotContext theirs_;
+  std::vector<std::set<std::string>> seen_;  // per db: snapshot keys joined
+  size_t chunk_;                             // chunks left to join (from the back)
+  size_t key_ = 0;                           // keys left in chunk_ - 1 (0: not started)
+  uint64_t position_ = 0;                    // db * kSlotCount + slot of the absent pass
+};
+
 void Replication::InstallSnapshot(const std::vector<repl::SnapshotChunk>& chunks) {
-  Keyspace& keyspace = keyspace_;
-  const crdt::DotContext& theirs = chunks.back().context;
-  std::vector<std::set<std::string>> seen(static_cast<size_t>(keyspace.all_databases()));
-  for (const repl::SnapshotChunk& chunk : chunks) {
-    for (const repl::SnapshotKey& key : chunk.keys) {
-      const int db = static_cast<int>(key.db);  // the engine refused dbs out of range
-      keyspace.JoinState(db, key.key, key.state, theirs);
-      keyspace.NotifyKeyChanged(db, key.key);
-      seen[key.db].insert(key.key);
-    }
-  }
-  // Local keys the snapshot lacks: what it observed of them was deleted there.
-  const crdt::Key nothing;
-  for (int db = 0; db < keyspace.all_databases(); ++db) {
-    std::vector<std::string> absent;
-    keyspace.ForEach(db, [&](const std::string& name, const crdt::Key&) {
-      if (!seen[db].contains(name)) absent.push_back(name);
-    });
-    for (const std::string& name : absent) {
-      keyspace.JoinState(db, name, nothing, theirs);
-      keyspace.NotifyKeyChanged(db, name);
-    }
-  }
-  keyspace.context().Join(theirs);
-  // The log cannot replay a snapshot: checkpoint the joined state at once.
-  if (Result<void> written = Checkpoint(now_ms_); !written.ok()) {
-    Fail(written.error());
+  SlicedInstall install(*this, chunks);
+  while (!install.Step()) {
   }
 }
 

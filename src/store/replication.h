@@ -76,6 +76,7 @@ struct ReplicationOptions {
   int64_t peer_timeout_ms = 60'000;        // repl-timeout
   size_t max_retained_ops = 1'000'000;     // crdt-backlog-ops: backlog before a peer is stale
   uint64_t max_retained_bytes = 64 << 20;  // crdt-backlog-size: the same bound in bytes
+  bool cluster = false;  // cluster-enabled: imports may bring another shard's dots
 };
 
 struct ReplicationStats {
@@ -122,12 +123,18 @@ class Replication final : public repl::Applier, public repl::Observer, public Ke
   void OnMessage(ReplicaId from, repl::Message&& message, int64_t now_ms);
   void RemovePeer(ReplicaId peer);
 
-  // KeyspaceObserver: a local op goes to the engine (and is logged as it is retained).
+  // KeyspaceObserver: a local op goes to the engine (and is logged as it is retained). Every
+  // change also reaches the snapshots being taken in slices (a key they already exported is
+  // exported again before their cut).
   void OnLocalOp(int db, std::string_view key, const crdt::KeyOp& op) override;
   // Bracket the local ops of a script, an EXEC or a multi-key command: other regions apply them
   // all together or none (repl::Replicator::BeginGroup; docs/replication.md, "Groups"). Nests.
   void BeginGroup();
   void EndGroup();
+  void OnRemoteOp(int db, std::string_view key, const crdt::KeyOp& op) override;
+  void OnKeyChanged(int db, std::string_view key) override;
+  // A snapshot is being taken or installed in slices: the caller should end another turn soon.
+  bool snapshot_work_pending() const { return replicator_->snapshot_work_pending(); }
   // Makes what the last commands or messages did durable per appendfsync, then lets the engine
   // send. A failed log write or sync is fatal (as Valkey under appendfsync always): the error
   // is returned and the caller exits.
@@ -181,6 +188,9 @@ class Replication final : public repl::Applier, public repl::Observer, public Ke
   void Apply(const repl::OpRecord& op) override;
   std::vector<repl::SnapshotChunk> TakeSnapshot(size_t keys_per_chunk) override;
   void InstallSnapshot(const std::vector<repl::SnapshotChunk>& chunks) override;
+  // Taken in slices (docs/replication.md, "Snapshots in slices"). Installed at once (the
+  // engine's default StartInstall): see SlicedInstall in replication.cc for why not in slices.
+  std::unique_ptr<repl::SnapshotSource> StartSnapshot(size_t keys_per_chunk) override;
   // repl::Observer
   void OnEvent(const repl::Event& event) override;
 
@@ -210,10 +220,19 @@ class Replication final : public repl::Applier, public repl::Observer, public Ke
     bool automatic = false;  // the rewrite trigger started it (not BGSAVE and co.)
   };
 
+  class SlicedSnapshot;
+  class SlicedInstall;
+  void Touched(int db, std::string_view key);
+  void LogState(int db, std::string_view key);
+  void LogContext(const crdt::DotContext& context);
+  Result<void> RecoverState(std::string_view bytes);
+
   Keyspace& keyspace_;
   repl::Storage& storage_;
   repl::Transport& transport_;
   ReplicationOptions options_;
+  std::vector<SlicedSnapshot*> exports_;  // snapshots being taken (the engine owns them)
+  bool state_logged_ = false;             // a state record since the last log write
   repl::OpLog log_;
   std::unique_ptr<repl::Replicator> replicator_;
   PeerDirectory* directory_ = nullptr;

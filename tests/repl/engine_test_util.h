@@ -59,6 +59,8 @@ class RecordingTransport final : public Transport {
     CHECK(Encode(sent.back().second) == bytes);  // the decoded batch encodes to the same bytes
   }
   void Close(ReplicaId) override {}
+  uint64_t QueuedBytes(ReplicaId) const override { return queued; }
+  uint64_t queued = 0;  // what QueuedBytes reports for every peer
   // The messages of type T sent to `to`, in order.
   template <typename T>
   std::vector<T> SentTo(ReplicaId to) const {

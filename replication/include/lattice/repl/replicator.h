@@ -35,6 +35,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -63,6 +64,32 @@ class Transport {
   // engine has already marked the peer down; the owner reconnects later (with backoff) and
   // calls OnConnected again.
   virtual void Close(ReplicaId to) = 0;
+  // Bytes queued for `to` and not yet written to its socket. The engine sends a snapshot's next
+  // chunk only while this is below ReplicatorConfig::snapshot_queue_bytes, so a large snapshot
+  // is paced by the link instead of piling up in its output buffer (and hitting its limit).
+  virtual uint64_t QueuedBytes(ReplicaId /*to*/) const { return 0; }
+};
+
+// A snapshot being taken in slices (Applier::StartSnapshot): each Next is a bounded amount of
+// work, and the engine calls it once per turn (Replicator::Flush, Tick), so the event loop
+// serves clients between two chunks. The result is a consistent cut: the chunk marked last
+// carries the shard DotContext that every chunk's keys, as the receiver joins them, agree with.
+class SnapshotSource {
+ public:
+  virtual ~SnapshotSource() = default;
+  // The next chunk of at most `keys_per_chunk` keys (snapshot_id is set by the engine). Called
+  // until it returns the chunk with last = true; then never again.
+  virtual SnapshotChunk Next(size_t keys_per_chunk) = 0;
+};
+
+// A complete snapshot being joined in slices (Applier::StartInstall), one Step per turn. Until
+// Done, the engine keeps the ops the snapshot covers from being applied (they would be joined
+// again by the slices still to come) and waits with the ops that follow them.
+class SnapshotInstall {
+ public:
+  virtual ~SnapshotInstall() = default;
+  // A bounded slice of the work; true once everything is joined (the shard context included).
+  virtual bool Step() = 0;
 };
 
 // The state the engine replicates: in the server, the Keyspace.
@@ -80,6 +107,10 @@ class Applier {
   // of the snapshot, and every local key absent from it, is joined with Key::Join(theirs, mine,
   // context), then the shard context joins `context`.
   virtual void InstallSnapshot(const std::vector<SnapshotChunk>& chunks) = 0;
+  // The sliced forms the engine uses. The defaults do the whole work in one call (TakeSnapshot
+  // at the first Next, InstallSnapshot at the first Step), for appliers with small states.
+  virtual std::unique_ptr<SnapshotSource> StartSnapshot(size_t keys_per_chunk);
+  virtual std::unique_ptr<SnapshotInstall> StartInstall(std::vector<SnapshotChunk> chunks);
 };
 
 enum class EventKind {
@@ -93,6 +124,7 @@ enum class EventKind {
   kBufferOverflow,     // the causal buffer was full and was dropped; resend requested
   kSnapshotSent,       // detail: number of chunks
   kSnapshotInstalled,  // detail: the vector it covered
+  kSnapshotSkipped,    // a complete snapshot the applied vector already covered (acknowledged)
   kLostOwnOps,         // a peer holds ops of this replica that it does not (lost local state)
 };
 std::string_view EventKindName(EventKind kind);
@@ -132,6 +164,18 @@ struct ReplicatorConfig {
   // (a receiver holds a group's ops until its last arrives, so a group must fit in a peer's
   // window and buffer). Clamped to max_inflight_ops.
   size_t max_group_ops = 1024;
+  // A snapshot's next chunk waits while the link holds this many bytes not yet written.
+  uint64_t snapshot_queue_bytes = uint64_t{4} << 20;
+  // Chunks taken per peer per Flush (once per event-loop turn) and install slices per Flush.
+  size_t snapshot_chunks_per_flush = 1;
+  // A snapshot that the peer did not acknowledge is sent again after
+  // 4 * resend_timeout_ms + keys / snapshot_keys_per_ms (the time a large install takes),
+  // doubled for every resend without progress (at most 16 times), counted from the last time
+  // its acknowledged vector grew.
+  uint64_t snapshot_keys_per_ms = 20;
+  // Another shard's dots may reach applied vectors (slot migrations import state): a dep entry of
+  // a replica that is neither this one nor a peer is then not waited for (DepsApplied).
+  bool foreign_dots = false;
 };
 
 enum class PeerState { kDown, kHandshaking, kConnected, kStale };
@@ -218,6 +262,14 @@ class Replicator {
   uint64_t retained_ops() const { return retained_->size(); }
   uint64_t retained_bytes() const { return retained_->bytes(); }
   uint64_t buffered_ops() const { return buffered_.size(); }
+  // A snapshot is being taken for a peer or installed: Flush has more slices to do, so the
+  // owner should end another turn soon (the server posts one; the simulator ticks).
+  bool snapshot_work_pending() const;
+  // One slice of that work: the next chunk of each snapshot being taken (while its link has
+  // room) and a step of the install. Tick calls it; the server calls it once per turn before
+  // the op log is written (ops an install releases are logged before they are relayed).
+  void StepSnapshots();
+  bool installing() const { return installing_ != nullptr; }
 
  private:
   struct Peer;
@@ -239,6 +291,10 @@ class Replicator {
   void OnAck(Peer& peer, const crdt::VersionVector& applied, bool is_ack);
   void OnSnapshotChunk(Peer& peer, const SnapshotChunk& chunk);
   void InstallSnapshot(Peer& peer);
+  void PumpSnapshot(Peer& peer);
+  void FinishInstall();
+  uint64_t SnapshotNumber() const;
+  int64_t SnapshotResendAfterMs(const Peer& peer) const;
 
   std::string CheckOp(const OpRecord& op) const;
   // Why a vector the peer reports applied (Hello, Ack, Heartbeat, a snapshot's coverage) cannot
@@ -255,6 +311,11 @@ class Replicator {
   bool DeliverBuffered(std::map<crdt::Dot, OpRecord>::iterator it);
   void RetainGroup();  // the staged group (OnLocalOp between BeginGroup and EndGroup)
   void PumpFullBatches();
+  // Whether every dep of the op is applied (a foreign replica's entry is not waited for in a
+  // cluster: see DepsApplied), and whether one entry is.
+  bool DepsApplied(const OpRecord& op) const;
+  bool DepApplied(ReplicaId replica, uint64_t seq) const;
+  const crdt::VersionVector& LocalDeps();
   void FillDeps(OpRecord& op) const;
   void ApplyAndRetain(OpRecord op);
   void Drain();
@@ -300,7 +361,14 @@ class Replicator {
   std::map<crdt::Dot, OpRecord> buffered_;  // by first dot
   std::map<ReplicaId, std::unique_ptr<Peer>> peers_;
   int64_t now_ms_ = 0;
-  uint64_t snapshot_counter_ = 0;
+  // The snapshot being installed in slices, from `install_from_`, covering `install_cut_`.
+  std::unique_ptr<SnapshotInstall> installing_;
+  ReplicaId install_from_ = kNoReplica;
+  crdt::VersionVector install_cut_;
+  crdt::VersionVector deps_;  // a local op's deps: applied_, and install_cut_ while installing
+  // Origins of the ops peers sent (relays included): replicas of this shard, whose dep entries
+  // are always waited for, peers or not (DepApplied).
+  std::set<ReplicaId> origins_;
   uint64_t duplicate_ops_ = 0;
   // The highest seq of this replica's own ops handed to the transport (in a batch or covered
   // by a snapshot), or recovered at start (sent before a restart, perhaps): no peer can hold
@@ -321,7 +389,11 @@ class Replicator {
 
 // snapshot_id layout (the message has no chunk index, and chunks may be lost or reordered):
 // the snapshot's number in the high bits, the chunk's index in the low kSnapshotChunkBits. The
-// receiver installs a snapshot once it holds indexes 0 .. index of the chunk marked last.
+// receiver installs a snapshot once it holds indexes 0 .. index of the chunk marked last. The
+// number is the sum of the sender's applied vector when it started the snapshot (truncated to
+// the bits there are): it grows with every op the sender applies, and a resend of a state that
+// did not change has the same number, which the receiver recognises as the snapshot it already
+// has (installed or skipped) and only acknowledges.
 inline constexpr int kSnapshotChunkBits = 20;
 
 }  // namespace lattice::repl
