@@ -1,5 +1,7 @@
 // Cluster commands: CLUSTER (INFO, MYID, MYSHARDID, SLOTS, SHARDS, NODES, KEYSLOT,
 // COUNTKEYSINSLOT, GETKEYSINSLOT, ADDSLOTS[RANGE], DELSLOTS[RANGE], MEET, RESET, SAVECONFIG,
+// REPLICATE, REPLICAS, SLAVES, FORGET, LINKS, COUNT-FAILURE-REPORTS, SET-CONFIG-EPOCH, BUMPEPOCH,
+// FLUSHSLOTS,
 // CREATE, MIGRATESLOTS, GETSLOTMIGRATIONS, CANCELSLOTMIGRATIONS, and the internal SYNCSLOTS and
 // LATTICE-GOSSIP), ASKING, READONLY and READWRITE. Parsing and replies live here; the logic is
 // in cluster.h / cluster_topology.h. Replies and errors follow Valkey 9.
@@ -154,32 +156,149 @@ void CmdClusterShards(CommandContext& ctx, ArgList) {
   }
 }
 
+// One line of CLUSTER NODES (and REPLICAS). The bus port after '@' is the client port: gossip
+// and migration run there (CLUSTER LATTICE-GOSSIP, SYNCSLOTS).
+std::string NodeLine(const Cluster& cluster, const ClusterNode& node, int64_t now_ms) {
+  const ClusterTopology& topology = cluster.topology();
+  const ClusterNode* primary = topology.ServingNode(node.shard, cluster.myself().region);
+  const bool is_primary = primary == &node;
+  std::string flags = node.id == cluster.myid() ? "myself," : "";
+  flags += is_primary ? "master" : "slave";
+  std::string text =
+      node.id + " " + node.ip + ":" + std::to_string(node.port) + "@" + std::to_string(node.port) +
+      " " + flags + " " + (is_primary ? std::string("-") : primary->id) + " 0 " +
+      std::to_string(now_ms) + " " + std::to_string(topology.ShardEpoch(node.shard)) + " connected";
+  if (is_primary) {
+    for (const SlotRange& range : topology.RangesOf(node.shard)) {
+      text += " " + SlotRangeShortText(range);
+    }
+    if (node.id == cluster.myid()) {
+      for (const std::string& migrating : cluster.MigratingSlotsText()) text += " " + migrating;
+    }
+  }
+  return text + "\n";
+}
+
 void CmdClusterNodes(CommandContext& ctx, ArgList) {
   Cluster* cluster = Need(ctx);
   if (cluster == nullptr) return;
-  const ClusterTopology& topology = cluster->topology();
-  const std::string& region = cluster->myself().region;
   std::string text;
-  for (const auto& [id, node] : topology.nodes()) {
-    const ClusterNode* primary = topology.ServingNode(node.shard, region);
-    const bool is_primary = primary == &node;
-    std::string flags = id == cluster->myid() ? "myself," : "";
-    flags += is_primary ? "master" : "slave";
-    text += id + " " + node.ip + ":" + std::to_string(node.port) + "@" +
-            std::to_string(node.port + 10000) + " " + flags + " " +
-            (is_primary ? std::string("-") : primary->id) + " 0 " + std::to_string(ctx.now_ms) +
-            " " + std::to_string(topology.ShardEpoch(node.shard)) + " connected";
-    if (is_primary) {
-      for (const SlotRange& range : topology.RangesOf(node.shard)) {
-        text += " " + SlotRangeShortText(range);
-      }
-      if (id == cluster->myid()) {
-        for (const std::string& migrating : cluster->MigratingSlotsText()) text += " " + migrating;
-      }
-    }
-    text += "\n";
+  for (const auto& [id, node] : cluster->topology().nodes()) {
+    text += NodeLine(*cluster, node, ctx.now_ms);
   }
   ctx.reply.Verbatim(text);
+}
+
+void ReplyResult(CommandContext& ctx, const Result<void>& done) {
+  if (done.ok()) {
+    ctx.reply.Ok();
+  } else {
+    ctx.reply.Error(done.error());
+  }
+}
+
+// The node `id` names, or nullptr with "ERR Unknown node <id>" written.
+const ClusterNode* NeedNode(CommandContext& ctx, const Cluster& cluster, std::string_view id) {
+  const ClusterNode* node = cluster.topology().FindNode(id);
+  if (node == nullptr) ctx.reply.Error("ERR Unknown node " + std::string(id.substr(0, 64)));
+  return node;
+}
+
+// CLUSTER REPLICAS|SLAVES <id>: the other nodes of its shard (its other regions), as NODES lines.
+void CmdClusterReplicas(CommandContext& ctx, ArgList args) {
+  Cluster* cluster = Need(ctx);
+  if (cluster == nullptr) return;
+  const ClusterNode* node = NeedNode(ctx, *cluster, args[2]);
+  if (node == nullptr) return;
+  const ClusterTopology& topology = cluster->topology();
+  if (topology.ServingNode(node->shard, cluster->myself().region) != node) {
+    ctx.reply.Error("ERR The specified node is not a master");
+    return;
+  }
+  std::vector<std::string> lines;
+  for (const ClusterNode* other : topology.NodesOf(node->shard)) {
+    if (other != node) lines.push_back(NodeLine(*cluster, *other, ctx.now_ms));
+  }
+  ctx.reply.Array(lines.size());
+  for (const std::string& line : lines) ctx.reply.Bulk(line);
+}
+
+size_t KeyCount(CommandContext& ctx) {
+  size_t keys = 0;
+  for (int db = 0; db < ctx.keyspace().databases(); ++db) keys += ctx.keyspace().Size(db);
+  return keys;
+}
+
+void CmdClusterReplicate(CommandContext& ctx, ArgList args) {
+  if (Cluster* cluster = Need(ctx)) ReplyResult(ctx, cluster->Replicate(args[2], KeyCount(ctx)));
+}
+
+void CmdClusterForget(CommandContext& ctx, ArgList args) {
+  if (Cluster* cluster = Need(ctx)) ReplyResult(ctx, cluster->Forget(args[2], ctx.now_ms));
+}
+
+void CmdClusterCountFailureReports(CommandContext& ctx, ArgList args) {
+  Cluster* cluster = Need(ctx);
+  if (cluster != nullptr && NeedNode(ctx, *cluster, args[2]) != nullptr) {
+    ctx.reply.Integer(0);  // no failure detection (docs/cluster.md, "Limits")
+  }
+}
+
+void CmdClusterSetConfigEpoch(CommandContext& ctx, ArgList args) {
+  Cluster* cluster = Need(ctx);
+  if (cluster == nullptr) return;
+  int64_t epoch = 0;
+  if (!ParseInt64(args[2], &epoch)) {
+    ctx.reply.Error(errors::kNotInteger);
+    return;
+  }
+  ReplyResult(ctx, cluster->SetConfigEpoch(epoch));
+}
+
+void CmdClusterBumpEpoch(CommandContext& ctx, ArgList) {
+  Cluster* cluster = Need(ctx);
+  if (cluster == nullptr) return;
+  const bool bumped = cluster->BumpEpoch();
+  const ClusterTopology& topology = cluster->topology();
+  const uint64_t epoch = topology.ShardEpoch(cluster->myself().shard);
+  ctx.reply.SimpleString(std::string(bumped ? "BUMPED " : "STILL ") +
+                         std::to_string(epoch != 0 ? epoch : topology.current_epoch()));
+}
+
+void CmdClusterFlushSlots(CommandContext& ctx, ArgList) {
+  Cluster* cluster = Need(ctx);
+  if (cluster == nullptr) return;
+  if (KeyCount(ctx) != 0) {
+    ctx.reply.Error("ERR DB must be empty to perform CLUSTER FLUSHSLOTS.");
+    return;
+  }
+  cluster->FlushSlots();
+  ctx.reply.Ok();
+}
+
+// CLUSTER LINKS: the bus is one outgoing connection per known node (its client port), which
+// also carries the replies; shown as Valkey's "to" links.
+void CmdClusterLinks(CommandContext& ctx, ArgList) {
+  Cluster* cluster = Need(ctx);
+  if (cluster == nullptr) return;
+  const ClusterTopology& topology = cluster->topology();
+  ctx.reply.Array(topology.nodes().size() - 1);
+  for (const auto& [id, node] : topology.nodes()) {
+    if (id == cluster->myid()) continue;
+    ctx.reply.Map(6);
+    ctx.reply.Bulk("direction");
+    ctx.reply.Bulk("to");
+    ctx.reply.Bulk("node");
+    ctx.reply.Bulk(id);
+    ctx.reply.Bulk("create-time");
+    ctx.reply.Integer(0);
+    ctx.reply.Bulk("events");
+    ctx.reply.Bulk("rw");
+    ctx.reply.Bulk("send-buffer-allocated");
+    ctx.reply.Integer(0);
+    ctx.reply.Bulk("send-buffer-used");
+    ctx.reply.Integer(0);
+  }
 }
 
 void CmdClusterCountKeysInSlot(CommandContext& ctx, ArgList args) {
@@ -204,14 +323,6 @@ void CmdClusterGetKeysInSlot(CommandContext& ctx, ArgList args) {
       ctx.keyspace().KeysInSlot(ctx.db(), slot, static_cast<size_t>(count));
   ctx.reply.Array(keys.size());
   for (const std::string& key : keys) ctx.reply.Bulk(key);
-}
-
-void ReplyResult(CommandContext& ctx, const Result<void>& done) {
-  if (done.ok()) {
-    ctx.reply.Ok();
-  } else {
-    ctx.reply.Error(done.error());
-  }
 }
 
 // ADDSLOTS / DELSLOTS (single slots) and their RANGE forms (pairs).
@@ -423,29 +534,40 @@ void CmdClusterPublish(CommandContext& ctx, ArgList args) {
 }
 
 void CmdClusterHelp(CommandContext& ctx, ArgList) {
-  ReplyHelp(ctx, {"CLUSTER <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-                  "ADDSLOTS <slot> [<slot> ...]",
-                  "ADDSLOTSRANGE <start slot> <end slot> [<start> <end> ...]",
-                  "DELSLOTS <slot> [<slot> ...]",
-                  "DELSLOTSRANGE <start slot> <end slot> [<start> <end> ...]",
-                  "COUNTKEYSINSLOT <slot>",
-                  "GETKEYSINSLOT <slot> <count>",
-                  "INFO",
-                  "KEYSLOT <key>",
-                  "MEET <ip> <port> [<bus-port>]",
-                  "MYID",
-                  "MYSHARDID",
-                  "NODES",
-                  "RESET [HARD|SOFT]",
-                  "SAVECONFIG",
-                  "SHARDS",
-                  "SLOTS",
-                  "CREATE SHARD <id> <ip:port> [<ip:port> ...] [SHARD <id> ...]",
-                  "    (Lattice) Split the slots between the shards and meet every node.",
-                  "MIGRATESLOTS SLOTSRANGE <start> <end> [<start> <end> ...] NODE <node-id> [...]",
-                  "GETSLOTMIGRATIONS",
-                  "CANCELSLOTMIGRATIONS",
-                  "HELP"});
+  ReplyHelp(ctx,
+            {"CLUSTER <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+             "ADDSLOTS <slot> [<slot> ...]",
+             "ADDSLOTSRANGE <start slot> <end slot> [<start> <end> ...]",
+             "DELSLOTS <slot> [<slot> ...]",
+             "DELSLOTSRANGE <start slot> <end slot> [<start> <end> ...]",
+             "COUNTKEYSINSLOT <slot>",
+             "GETKEYSINSLOT <slot> <count>",
+             "INFO",
+             "KEYSLOT <key>",
+             "MEET <ip> <port> [<bus-port>]",
+             "MYID",
+             "MYSHARDID",
+             "NODES",
+             "REPLICATE <node-id>",
+             "    Make this node another region of <node-id>'s shard (Lattice: all regions write).",
+             "REPLICAS <node-id>",
+             "SLAVES <node-id>",
+             "FORGET <node-id>",
+             "LINKS",
+             "COUNT-FAILURE-REPORTS <node-id>",
+             "SET-CONFIG-EPOCH <epoch>",
+             "BUMPEPOCH",
+             "FLUSHSLOTS",
+             "RESET [HARD|SOFT]",
+             "SAVECONFIG",
+             "SHARDS",
+             "SLOTS",
+             "CREATE SHARD <id> <ip:port> [<ip:port> ...] [SHARD <id> ...]",
+             "    (Lattice) Split the slots between the shards and meet every node.",
+             "MIGRATESLOTS SLOTSRANGE <start> <end> [<start> <end> ...] NODE <node-id> [...]",
+             "GETSLOTMIGRATIONS",
+             "CANCELSLOTMIGRATIONS",
+             "HELP"});
 }
 
 void CmdAsking(CommandContext& ctx, ArgList) {
@@ -489,6 +611,15 @@ void RegisterClusterFamily(CommandRegistry& registry) {
       {.name = "delslots", .arity = -3, .flags = kAdm, .acl = kAdmAcl, .handler = &CmdClusterDelSlots, .group = kG, .summary = "Sets hash slots as unbound for a node.", .since = "3.0.0", .complexity = "O(N) where N is the total number of hash slot arguments"},
       {.name = "delslotsrange", .arity = -4, .flags = kAdm, .acl = kAdmAcl, .handler = &CmdClusterDelSlotsRange, .group = kG, .summary = "Sets hash slot ranges as unbound for a node.", .since = "7.0.0", .complexity = "O(N) where N is the total number of the slots between the start slot and end slot arguments."},
       {.name = "meet", .arity = -4, .flags = kAdm, .acl = kAdmAcl, .handler = &CmdClusterMeet, .group = kG, .summary = "Forces a node to handshake with another node.", .since = "3.0.0", .complexity = "O(1)"},
+      {.name = "replicate", .arity = 3, .flags = kAdm, .acl = kAdmAcl, .handler = &CmdClusterReplicate, .group = kG, .summary = "Configure a node as replica of a master node.", .since = "3.0.0", .complexity = "O(1)"},
+      {.name = "replicas", .arity = 3, .flags = kAdm, .acl = kAdmAcl, .handler = &CmdClusterReplicas, .group = kG, .summary = "Lists the replica nodes of a master node.", .since = "5.0.0", .complexity = "O(N) where N is the number of replicas."},
+      {.name = "slaves", .arity = 3, .flags = kAdm, .acl = kAdmAcl, .handler = &CmdClusterReplicas, .group = kG, .summary = "Lists the replica nodes of a master node.", .since = "3.0.0", .complexity = "O(N) where N is the number of replicas."},
+      {.name = "forget", .arity = 3, .flags = kAdm, .acl = kAdmAcl, .handler = &CmdClusterForget, .group = kG, .summary = "Removes a node from the nodes table.", .since = "3.0.0", .complexity = "O(1)"},
+      {.name = "links", .arity = 2, .flags = kStale, .acl = kAclSlow, .handler = &CmdClusterLinks, .group = kG, .summary = "Returns a list of all TCP links to and from peer nodes.", .since = "7.0.0", .complexity = "O(N) where N is the total number of Cluster nodes"},
+      {.name = "count-failure-reports", .arity = 3, .flags = kAdm, .acl = kAdmAcl, .handler = &CmdClusterCountFailureReports, .group = kG, .summary = "Returns the number of active failure reports active for a node.", .since = "3.0.0", .complexity = "O(N) where N is the number of failure reports"},
+      {.name = "set-config-epoch", .arity = 3, .flags = kAdm, .acl = kAdmAcl, .handler = &CmdClusterSetConfigEpoch, .group = kG, .summary = "Sets the configuration epoch for a new node.", .since = "3.0.0", .complexity = "O(1)"},
+      {.name = "bumpepoch", .arity = 2, .flags = kAdm, .acl = kAdmAcl, .handler = &CmdClusterBumpEpoch, .group = kG, .summary = "Advances the cluster config epoch.", .since = "3.0.0", .complexity = "O(1)"},
+      {.name = "flushslots", .arity = 2, .flags = kAdm, .acl = kAdmAcl, .handler = &CmdClusterFlushSlots, .group = kG, .summary = "Deletes all slots information from a node.", .since = "3.0.0", .complexity = "O(1)"},
       {.name = "reset", .arity = -2, .flags = kAdm | kNoScript, .acl = kAdmAcl, .handler = &CmdClusterReset, .group = kG, .summary = "Resets a node.", .since = "3.0.0", .complexity = "O(N) where N is the number of known nodes."},
       {.name = "saveconfig", .arity = 2, .flags = kAdm, .acl = kAdmAcl, .handler = &CmdClusterSaveConfig, .group = kG, .summary = "Forces a node to save the cluster configuration to disk.", .since = "3.0.0", .complexity = "O(1)"},
       {.name = "create", .arity = -5, .flags = kAdm, .acl = kAdmAcl, .handler = &CmdClusterCreate, .group = kG, .summary = "Creates a cluster from a list of shards (Lattice).", .since = "1.0.0", .complexity = "O(N) where N is the number of nodes"},
