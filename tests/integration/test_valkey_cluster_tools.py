@@ -152,6 +152,14 @@ class MeetAndReplicate(unittest.TestCase):
         for key, value in before.items():
             self.assertEqual(text(cmd(d, "GET", key)), value)
         self.assertEqual(cmd(c, "DBSIZE"), 50 + 90)
+        # A restart keeps the shard (nodes.conf) and relinks from the topology.
+        c.stop()
+        cmd(a, "SET", key_in(0, 8191, "while-down-"), "1")
+        c.start()
+        self.assertEqual(text(cmd(c, "CLUSTER", "MYSHARDID")), id_a)
+        cmd(c, "SET", key_in(0, 8191, "after-restart-"), "1")
+        wait_converged([a, c, d], timeout=60)
+        self.assertEqual(cmd(d, "DBSIZE"), 50 + 90 + 2)
         # The new regions redirect the other shard's keys, and B redirects to A's shard.
         with self.assertRaisesRegex(Exception, f"MOVED {key_slot(key_b)} 127.0.0.1:{b.port}"):
             cmd(d, "GET", key_b)
