@@ -516,6 +516,96 @@ void Cluster::FlushSlots() {
   Changed(was_mine, now_ms_);
 }
 
+// ---- classic resharding: SETSLOT and MIGRATE ---------------------------------------------------
+
+bool Cluster::SlotMigrating(uint16_t slot) const {
+  return exporting_[slot] || keyspace_.slot_hidden(slot);
+}
+
+Result<void> Cluster::SetSlotImporting(uint16_t slot, std::string_view source_id) {
+  const ClusterNode* source = topology_.FindNode(source_id);
+  if (source == nullptr) {
+    return Unexpected(ErrorCode::kInvalid,
+                      "I don't know about node " + std::string(source_id.substr(0, 64)));
+  }
+  if (topology_.owner(slot).shard == myself().shard) {
+    return Unexpected(ErrorCode::kInvalid,
+                      "I'm already the owner of hash slot " + std::to_string(slot));
+  }
+  if (source->shard == myself().shard) {
+    return Unexpected(ErrorCode::kInvalid, std::string("Target node can not be this node."));
+  }
+  importing_from_[slot] = source->id;
+  return {};
+}
+
+Result<void> Cluster::SetSlotMigrating(uint16_t slot, std::string_view target_id, int64_t now_ms) {
+  const ClusterNode* target = topology_.FindNode(target_id);
+  if (target == nullptr) {
+    return Unexpected(ErrorCode::kInvalid,
+                      "I don't know about node " + std::string(target_id.substr(0, 64)));
+  }
+  if (topology_.owner(slot).shard != myself().shard) {
+    return Unexpected(ErrorCode::kInvalid,
+                      "I'm not the owner of hash slot " + std::to_string(slot));
+  }
+  if (!exporting_[slot]) {
+    const std::vector<SlotRange> range{{slot, slot}};
+    if (Result<void> started = MigrateSlots({{range, target->id}}, now_ms); !started.ok()) {
+      return started;
+    }
+  }
+  migrating_to_[slot] = target->id;
+  return {};
+}
+
+void Cluster::SetSlotStable(uint16_t slot) {
+  importing_from_.erase(slot);
+  migrating_to_.erase(slot);
+}
+
+Result<bool> Cluster::SetSlotNode(uint16_t slot, std::string_view id, size_t keys) {
+  const ClusterNode* node = topology_.FindNode(id);
+  if (node == nullptr) {
+    return Unexpected(ErrorCode::kInvalid,
+                      "I don't know about node " + std::string(id.substr(0, 64)));
+  }
+  const std::string& owner = topology_.owner(slot).shard;
+  const std::string& mine = myself().shard;
+  if (owner == node->shard) {
+    SetSlotStable(slot);
+    return true;
+  }
+  // The migration this node takes part in hands the slot over with its CRDT state; the answer
+  // waits for it (redis-cli sends NODE once the source has no keys left in the slot).
+  if (SlotMigrating(slot)) return false;
+  if (owner == mine && keys != 0) {
+    return Unexpected(ErrorCode::kInvalid,
+                      "Can't assign hashslot " + std::to_string(slot) +
+                          " to a different node while I still hold keys for this hash slot.");
+  }
+  if (owner == mine && topology_.NodesOf(mine).size() > 1) {
+    // Another region may hold keys in it, which it would drop.
+    return Unexpected(ErrorCode::kInvalid,
+                      "Slot " + std::to_string(slot) +
+                          " is served by several regions of this shard: move it with CLUSTER "
+                          "SETSLOT MIGRATING or CLUSTER MIGRATESLOTS");
+  }
+  if (owner.empty() || owner == mine) {
+    // Unassigned, or this shard's and empty here: given at a fresh epoch, as Valkey does.
+    const SlotFlags was_mine = OwnedBy(mine);
+    const std::vector<uint16_t> slots{slot};
+    topology_.Assign(slots, node->shard);
+    SetSlotStable(slot);
+    Changed(was_mine, now_ms_);
+    return true;
+  }
+  // Another shard owns it: only its nodes give it away (a migration's handoff), or a node of
+  // this shard could drop keys that shard still holds. This node learns the outcome by gossip.
+  SetSlotStable(slot);
+  return true;
+}
+
 Result<std::string> Cluster::OnGossip(std::string_view text, int64_t now_ms) {
   ++stats_.messages_received;
   Result<ClusterTopology> other = ClusterTopology::Decode(text);
@@ -559,6 +649,10 @@ void Cluster::Changed(const SlotFlags& was_mine, int64_t now_ms) {
   dirty_ = true;
   shard_peers_due_ = true;
   const std::string& mine = myself().shard;
+  std::erase_if(importing_from_,
+                [&](const auto& mark) { return topology_.owner(mark.first).shard == mine; });
+  std::erase_if(migrating_to_,
+                [&](const auto& mark) { return topology_.owner(mark.first).shard != mine; });
   for (uint32_t s = 0; s < kSlotCount; ++s) {
     const uint16_t slot = static_cast<uint16_t>(s);
     const std::string& now_owner = topology_.owner(slot).shard;
@@ -1509,9 +1603,17 @@ void Cluster::SyncData(MigrationJob& job, std::string_view kind, ArgList blobs, 
 
 std::vector<std::string> Cluster::MigratingSlotsText() const {
   std::vector<std::string> out;
+  for (const auto& [slot, id] : migrating_to_) {
+    out.push_back("[" + std::to_string(slot) + "->-" + id + "]");
+  }
+  for (const auto& [slot, id] : importing_from_) {
+    out.push_back("[" + std::to_string(slot) + "-<-" + id + "]");
+  }
   for (const MigrationJob& job : jobs_) {
     if (job.terminal()) continue;
     for (const SlotRange& range : job.ranges) {
+      const auto& marks = job.export_side ? migrating_to_ : importing_from_;
+      if (range.start == range.end && marks.contains(range.start)) continue;  // shown above
       const std::string slots = SlotRangeShortText(range);
       out.push_back(job.export_side ? "[" + slots + "->-" + job.target_node + "]"
                                     : "[" + slots + "-<-" + job.source_node + "]");

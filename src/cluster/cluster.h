@@ -240,6 +240,17 @@ class Cluster : public KeyspaceObserver {
   bool BumpEpoch();
   // Unassigns every slot of this node's shard (for every region of it).
   void FlushSlots();
+  // Valkey's classic resharding (CLUSTER SETSLOT, MIGRATE; docs/cluster.md), carried by the
+  // atomic migration: MIGRATING starts a MIGRATESLOTS job of the slot to the target's shard.
+  // IMPORTING and MIGRATING also mark the slot for CLUSTER NODES ("[slot-<-id]", "[slot->-id]").
+  Result<void> SetSlotImporting(uint16_t slot, std::string_view source_id);
+  Result<void> SetSlotMigrating(uint16_t slot, std::string_view target_id, int64_t now_ms);
+  void SetSlotStable(uint16_t slot);
+  // SETSLOT <slot> NODE <id>. Ok(false): a migration of the slot runs on this node; the caller
+  // holds the client and asks again when the routing changes. `keys`: this node's keys in it.
+  Result<bool> SetSlotNode(uint16_t slot, std::string_view id, size_t keys);
+  // Whether a migration job of this node (export or import) covers `slot` and is not over.
+  bool SlotMigrating(uint16_t slot) const;
   // A peer's gossip: joins it and returns this node's view.
   Result<std::string> OnGossip(std::string_view text, int64_t now_ms);
 
@@ -366,6 +377,8 @@ class Cluster : public KeyspaceObserver {
   std::function<void(const std::vector<std::string>&)> shard_peers_hook_;
   bool shard_peers_due_ = false;
   std::map<std::string, int64_t, std::less<>> forgotten_;  // node id -> ignored until (ms)
+  std::map<uint16_t, std::string> importing_from_;  // SETSLOT IMPORTING marks: source node id
+  std::map<uint16_t, std::string> migrating_to_;    // SETSLOT MIGRATING marks: target node id
   int64_t now_ms_ = 0;
 };
 

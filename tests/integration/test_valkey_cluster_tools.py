@@ -6,10 +6,15 @@ between them, as in Valkey; CLUSTER REPLICATE makes a node another region of a s
 to the shard's other regions found from the gossiped topology, gets the shard's data and takes
 writes. redis-cli --cluster create (Debian's redis-cli 7.0) builds shards of three regions with
 --cluster-replicas 2, --cluster check passes, and add-node adds a shard and a region.
+redis-cli --cluster reshard moves 1000 slots (CLUSTER SETSLOT, MIGRATE: each slot by the atomic
+migration, with its CRDT state) while a redis-py RedisCluster client writes: no acknowledged write
+is lost and the client sees no error; the reshard time is printed.
 
 Every wait is a bounded poll; every process is one this test started, stopped by its handle.
 """
 import subprocess
+import threading
+import time
 import unittest
 
 from harness import ServerProcess, wait_until, wait_converged
@@ -290,6 +295,86 @@ class RedisCliCluster(unittest.TestCase):
         wait_until(lambda: self.check(nodes[0]), timeout=30, interval=0.5,
                    what="redis-cli --cluster check to pass after add-node")
         self.write_and_converge(200)
+
+
+    def test_reshard_1000_slots_under_writes(self):
+        import redis
+        nodes = self.nodes.start(6)
+        code, out = redis_cli("--cluster", "create", *[f"127.0.0.1:{n.port}" for n in nodes],
+                              "--cluster-replicas", "1", "--cluster-yes")
+        self.assertEqual(code, 0, out)
+        wait_state_ok(nodes)
+        wait_until(lambda: self.check(nodes[0]), timeout=30, interval=0.5,
+                   what="redis-cli --cluster check to pass")
+        masters = {}
+        for line in nodes_lines(nodes[0]):
+            if "master" in line[2] and len(line) > 8:
+                masters[int(line[8].split("-")[0])] = line[0]
+        source, target = masters[0], masters[max(masters)]
+
+        acknowledged = {}
+        errors = []
+        stop = threading.Event()
+
+        def writer():
+            client = redis.RedisCluster(host="127.0.0.1", port=nodes[0].port, socket_timeout=20)
+            i = 0
+            try:
+                while not stop.is_set():
+                    key = f"r:{i}"
+                    try:
+                        client.set(key, str(i))
+                        acknowledged[key] = str(i)
+                    except Exception as error:  # any error a client sees fails the test
+                        errors.append(f"{key}: {error!r}")
+                    i += 1
+            finally:
+                client.close()
+
+        thread = threading.Thread(target=writer)
+        thread.start()
+        try:
+            wait_until(lambda: len(acknowledged) > 200, timeout=30, what="the writer to start")
+            began = time.monotonic()
+            code, out = redis_cli("--cluster", "reshard", f"127.0.0.1:{nodes[0].port}",
+                                  "--cluster-from", source, "--cluster-to", target,
+                                  "--cluster-slots", "1000", "--cluster-yes", timeout=900)
+            took = time.monotonic() - began
+            self.assertEqual(code, 0, out[-3000:])
+            print(f"\nreshard of 1000 slots under writes: {took:.1f} s, "
+                  f"{len(acknowledged)} writes acknowledged so far", flush=True)
+            wait_until(lambda: len(acknowledged) > 200 + 500, timeout=30,
+                       what="more writes after the reshard")
+        finally:
+            stop.set()
+            thread.join(timeout=60)
+        self.assertEqual(errors, [])
+        wait_until(lambda: self.check(nodes[0]), timeout=30, interval=0.5,
+                   what="redis-cli --cluster check to pass after the reshard")
+        def slot_count(node_id):
+            count = 0
+            for line in nodes_lines(nodes[0]):
+                if line[0] != node_id:
+                    continue
+                for spec in line[8:]:
+                    low, _, high = spec.partition("-")
+                    count += int(high or low) - int(low) + 1
+            return count
+        self.assertEqual(slot_count(target), 5461 + 1000)
+        self.assertEqual(slot_count(source), 5461 - 1000)
+        self.assertEqual(cluster_info(nodes[0])["cluster_slots_assigned"], "16384")
+        reader = redis.RedisCluster(host="127.0.0.1", port=nodes[0].port, socket_timeout=20)
+        try:
+            keys = list(acknowledged)
+            for start in range(0, len(keys), 500):
+                batch = keys[start:start + 500]
+                values = reader.mget_nonatomic(batch)
+                for key, value in zip(batch, values):
+                    self.assertEqual(text(value), acknowledged[key], key)
+        finally:
+            reader.close()
+        for members in self.shards(nodes[0]).values():
+            wait_converged(members, timeout=60)
 
 
 if __name__ == "__main__":

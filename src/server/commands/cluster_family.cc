@@ -1,10 +1,10 @@
 // Cluster commands: CLUSTER (INFO, MYID, MYSHARDID, SLOTS, SHARDS, NODES, KEYSLOT,
 // COUNTKEYSINSLOT, GETKEYSINSLOT, ADDSLOTS[RANGE], DELSLOTS[RANGE], MEET, RESET, SAVECONFIG,
 // REPLICATE, REPLICAS, SLAVES, FORGET, LINKS, COUNT-FAILURE-REPORTS, SET-CONFIG-EPOCH, BUMPEPOCH,
-// FLUSHSLOTS,
+// FLUSHSLOTS, SETSLOT,
 // CREATE, MIGRATESLOTS, GETSLOTMIGRATIONS, CANCELSLOTMIGRATIONS, and the internal SYNCSLOTS and
-// LATTICE-GOSSIP), ASKING, READONLY and READWRITE. Parsing and replies live here; the logic is
-// in cluster.h / cluster_topology.h. Replies and errors follow Valkey 9.
+// LATTICE-GOSSIP), MIGRATE, ASKING, READONLY and READWRITE. Parsing and replies live here; the
+// logic is in cluster.h / cluster_topology.h. Replies and errors follow Valkey 9.
 //
 // Views are per region: for a client of this node, the node of each shard in this node's region
 // is that shard's primary and the shard's nodes in other regions are its replicas, so
@@ -274,6 +274,124 @@ void CmdClusterFlushSlots(CommandContext& ctx, ArgList) {
   }
   cluster->FlushSlots();
   ctx.reply.Ok();
+}
+
+// Holds the client until the routing changes (a migration's handoff or failure), when the command
+// runs again (Server::HoldPaused). Inside MULTI or a script nothing can wait: TRYAGAIN.
+void HoldUntilRoutingChanges(CommandContext& ctx, ArgList args) {
+  if (ctx.client.in_multi || !ctx.server.MayBlock()) {
+    ctx.reply.Error("TRYAGAIN A slot migration of this node is in progress");
+    return;
+  }
+  ctx.client.paused_command.assign(args.begin(), args.end());
+}
+
+// CLUSTER SETSLOT <slot> IMPORTING|MIGRATING|NODE <node-id> | STABLE. MIGRATING starts an atomic
+// migration of the slot (its CRDT state); NODE waits for a migration of it on this node to end.
+void CmdClusterSetSlot(CommandContext& ctx, ArgList args) {
+  Cluster* cluster = Need(ctx);
+  if (cluster == nullptr) return;
+  uint16_t slot = 0;
+  if (!ParseSlot(args[2], &slot)) {
+    ctx.reply.Error("ERR Invalid or out of range slot");
+    return;
+  }
+  const std::string_view action = args[3];
+  if (EqualsIgnoreCase(action, "stable") && args.size() == 4) {
+    cluster->SetSlotStable(slot);
+    ctx.reply.Ok();
+    return;
+  }
+  if (args.size() != 5) {
+    ctx.reply.Error(errors::kSyntax);
+    return;
+  }
+  const std::string_view id = args[4];
+  if (EqualsIgnoreCase(action, "importing")) {
+    ReplyResult(ctx, cluster->SetSlotImporting(slot, id));
+  } else if (EqualsIgnoreCase(action, "migrating")) {
+    ReplyResult(ctx, cluster->SetSlotMigrating(slot, id, ctx.now_ms));
+  } else if (EqualsIgnoreCase(action, "node")) {
+    size_t keys = 0;
+    for (int db = 0; db < ctx.keyspace().databases(); ++db) {
+      keys += ctx.keyspace().CountKeysInSlot(db, slot);
+    }
+    Result<bool> done = cluster->SetSlotNode(slot, id, keys);
+    if (!done.ok()) {
+      ctx.reply.Error(done.error());
+    } else if (*done) {
+      ctx.reply.Ok();
+    } else {
+      HoldUntilRoutingChanges(ctx, args);
+    }
+  } else {
+    ctx.reply.Error("ERR Invalid CLUSTER SETSLOT action or number of arguments. Try CLUSTER HELP");
+  }
+}
+
+// MIGRATE host port key|"" destination-db timeout [COPY] [REPLACE] [AUTH password]
+// [AUTH2 username password] [KEYS key [key ...]]. Between Lattice shards a key moves with its
+// slot's CRDT state, by the atomic migration CLUSTER SETSLOT MIGRATING started: MIGRATE waits
+// for its handoff, then answers NOKEY (the keys are the target's). The bus authenticates with
+// masterauth, so AUTH and AUTH2 are checked and unused.
+void CmdMigrate(CommandContext& ctx, ArgList args) {
+  int64_t port = 0, db = 0, timeout = 0;
+  if (!ParseInt64(args[2], &port) || !ParseInt64(args[4], &db) || !ParseInt64(args[5], &timeout)) {
+    ctx.reply.Error(errors::kNotInteger);
+    return;
+  }
+  bool copy = false;
+  std::vector<std::string_view> keys;
+  if (!args[3].empty()) keys.push_back(args[3]);
+  for (size_t i = 6; i < args.size(); ++i) {
+    if (EqualsIgnoreCase(args[i], "copy")) {
+      copy = true;
+    } else if (EqualsIgnoreCase(args[i], "replace")) {
+      continue;  // the join needs no REPLACE
+    } else if (EqualsIgnoreCase(args[i], "auth") && i + 1 < args.size()) {
+      ++i;
+    } else if (EqualsIgnoreCase(args[i], "auth2") && i + 2 < args.size()) {
+      i += 2;
+    } else if (EqualsIgnoreCase(args[i], "keys")) {
+      if (!args[3].empty()) {
+        ctx.reply.Error(
+            "ERR When using MIGRATE KEYS option, the key argument must be set to the empty "
+            "string");
+        return;
+      }
+      keys.assign(args.begin() + static_cast<std::ptrdiff_t>(i) + 1, args.end());
+      break;
+    } else {
+      ctx.reply.Error(errors::kSyntax);
+      return;
+    }
+  }
+  std::vector<uint16_t> slots;
+  for (std::string_view key : keys) {
+    if (ctx.keyspace().Find(ctx.db(), key, ctx.now_ms) != nullptr) slots.push_back(KeySlot(key));
+  }
+  if (slots.empty()) {
+    ctx.reply.SimpleString("NOKEY");
+    return;
+  }
+  Cluster* cluster = ctx.server.cluster();
+  const ClusterNode* target = nullptr;
+  if (cluster != nullptr) {
+    for (const auto& [id, node] : cluster->topology().nodes()) {
+      if (node.ip == args[1] && node.port == port) target = &node;
+    }
+  }
+  const bool moving = target != nullptr && target->shard != cluster->myself().shard &&
+                      std::all_of(slots.begin(), slots.end(),
+                                  [&](uint16_t slot) { return cluster->SlotMigrating(slot); });
+  if (!moving || copy || db != ctx.db()) {
+    ctx.reply.Error(
+        "ERR MIGRATE moves keys only to another Lattice shard, with their slot's CRDT state, "
+        "after CLUSTER SETSLOT <slot> MIGRATING <node-id> here (no COPY, same db); or use "
+        "CLUSTER MIGRATESLOTS");
+    return;
+  }
+  HoldUntilRoutingChanges(ctx, args);
 }
 
 // CLUSTER LINKS: the bus is one outgoing connection per known node (its client port), which
@@ -558,6 +676,8 @@ void CmdClusterHelp(CommandContext& ctx, ArgList) {
              "SET-CONFIG-EPOCH <epoch>",
              "BUMPEPOCH",
              "FLUSHSLOTS",
+             "SETSLOT <slot> (IMPORTING <node-id>|MIGRATING <node-id>|STABLE|NODE <node-id>)",
+             "    MIGRATING starts an atomic migration of the slot (Lattice).",
              "RESET [HARD|SOFT]",
              "SAVECONFIG",
              "SHARDS",
@@ -620,6 +740,7 @@ void RegisterClusterFamily(CommandRegistry& registry) {
       {.name = "set-config-epoch", .arity = 3, .flags = kAdm, .acl = kAdmAcl, .handler = &CmdClusterSetConfigEpoch, .group = kG, .summary = "Sets the configuration epoch for a new node.", .since = "3.0.0", .complexity = "O(1)"},
       {.name = "bumpepoch", .arity = 2, .flags = kAdm, .acl = kAdmAcl, .handler = &CmdClusterBumpEpoch, .group = kG, .summary = "Advances the cluster config epoch.", .since = "3.0.0", .complexity = "O(1)"},
       {.name = "flushslots", .arity = 2, .flags = kAdm, .acl = kAdmAcl, .handler = &CmdClusterFlushSlots, .group = kG, .summary = "Deletes all slots information from a node.", .since = "3.0.0", .complexity = "O(1)"},
+      {.name = "setslot", .arity = -4, .flags = kAdm, .acl = kAdmAcl, .handler = &CmdClusterSetSlot, .group = kG, .summary = "Binds a hash slot to a node.", .since = "3.0.0", .complexity = "O(1)"},
       {.name = "reset", .arity = -2, .flags = kAdm | kNoScript, .acl = kAdmAcl, .handler = &CmdClusterReset, .group = kG, .summary = "Resets a node.", .since = "3.0.0", .complexity = "O(N) where N is the number of known nodes."},
       {.name = "saveconfig", .arity = 2, .flags = kAdm, .acl = kAdmAcl, .handler = &CmdClusterSaveConfig, .group = kG, .summary = "Forces a node to save the cluster configuration to disk.", .since = "3.0.0", .complexity = "O(1)"},
       {.name = "create", .arity = -5, .flags = kAdm, .acl = kAdmAcl, .handler = &CmdClusterCreate, .group = kG, .summary = "Creates a cluster from a list of shards (Lattice).", .since = "1.0.0", .complexity = "O(N) where N is the number of nodes"},
@@ -631,6 +752,7 @@ void RegisterClusterFamily(CommandRegistry& registry) {
       {.name = "lattice-publish", .arity = 4, .flags = kAdm | kNoMulti | kLoading | kStale, .acl = kAdmAcl, .handler = &CmdClusterPublish, .group = kG, .summary = "An internal command: a PUBLISH made on another shard (Lattice).", .since = "1.0.0", .complexity = "O(N+M) where N is the number of clients subscribed to the receiving channel and M is the total number of subscribed patterns (by any client)."},
       {.name = "help", .arity = 2, .flags = kLoading | kStale, .acl = kAclSlow, .handler = &CmdClusterHelp, .group = kG, .summary = "Returns helpful text about the different subcommands.", .since = "5.0.0", .complexity = "O(1)"},
   }});
+  registry.Add({.name = "migrate", .arity = -6, .flags = kWrite, .acl = kAclKeyspace | kAclWrite | kAclSlow | kAclDangerous, .handler = &CmdMigrate, .group = "generic", .summary = "Atomically transfers a key from one instance to another.", .since = "2.6.0", .complexity = "This command actually executes a DUMP+DEL in the source instance, and a RESTORE in the target instance. See the pages of these commands for time complexity. Also an O(N) data transfer between the two instances is performed."});
   registry.Add({.name = "asking", .arity = 1, .flags = kFast, .acl = kAclConnection | kAclFast, .handler = &CmdAsking, .group = kG, .summary = "Signals that a cluster client is following an -ASK redirect.", .since = "3.0.0", .complexity = "O(1)"});
   registry.Add({.name = "readonly", .arity = 1, .flags = kFast | kLoading | kStale, .acl = kAclConnection | kAclFast, .handler = &CmdReadOnly, .group = kG, .summary = "Enables read-only queries for a connection to a Valkey Cluster replica node.", .since = "3.0.0", .complexity = "O(1)"});
   registry.Add({.name = "readwrite", .arity = 1, .flags = kFast | kLoading | kStale, .acl = kAclConnection | kAclFast, .handler = &CmdReadWrite, .group = kG, .summary = "Enables read-write queries for a connection to a Valkey Cluster replica node.", .since = "3.0.0", .complexity = "O(1)"});
