@@ -367,6 +367,14 @@ class RedisCliCluster(unittest.TestCase):
             return count
         self.assertEqual(slot_count(target), 5461 + RESHARD_SLOTS)
         self.assertEqual(slot_count(source), 5461 - RESHARD_SLOTS)
+        # rebalance moves slots back the same way (a threshold below the imbalance).
+        code, out = redis_cli("--cluster", "rebalance", f"127.0.0.1:{nodes[0].port}",
+                              "--cluster-threshold", "1", timeout=900)
+        self.assertEqual(code, 0, out[-3000:])
+        wait_until(lambda: self.check(nodes[0]), timeout=30, interval=0.5,
+                   what="redis-cli --cluster check to pass after the rebalance")
+        counts = [slot_count(node_id) for node_id in masters.values()]
+        self.assertLessEqual(max(counts) - min(counts), RESHARD_SLOTS // 2, counts)
         self.assertEqual(cluster_info(nodes[0])["cluster_slots_assigned"], "16384")
         reader = redis.RedisCluster(host="127.0.0.1", port=nodes[0].port, socket_timeout=20)
         try:
