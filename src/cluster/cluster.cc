@@ -208,7 +208,15 @@ Result<void> Cluster::Load(repl::Storage* storage, const std::string& name,
     myid_ = fresh_id;
   }
   const ClusterOptions& config = options_;
-  ClusterNode me{.id = myid_, .shard = config.shard_id, .region = config.region};
+  const ClusterNode* before = topology_.FindNode(myid_);
+  std::string shard = config.shard_id;
+  if (config.implicit_shard && before != nullptr) {
+    shard = before->shard;
+  } else if (config.implicit_shard && IsNodeId(myid_)) {
+    shard = myid_;  // tests may name nodes otherwise: they keep the configured shard
+  }
+  ClusterNode me{.id = myid_, .shard = shard, .region = config.region};
+  me.repl_port = config.repl_port;
   me.ip = config.announce_ip;
   if (me.ip.empty()) {
     for (const std::string& bind : config.bind) {
@@ -225,6 +233,9 @@ Result<void> Cluster::Load(repl::Storage* storage, const std::string& name,
   const ClusterNode* stored = topology_.FindNode(myid_);
   me.version = stored == nullptr ? 1 : stored->version;
   if (stored == nullptr || !(*stored == me)) {
+    if (stored != nullptr && stored->shard != me.shard) {
+      spdlog::warn("This node's shard is now '{}' (nodes.conf said '{}')", me.shard, stored->shard);
+    }
     me.version = stored == nullptr ? 1 : stored->version + 1;
     topology_.UpsertNode(me);
   }
@@ -433,6 +444,213 @@ void Cluster::Create(const std::vector<std::string>& shards,
   Changed(was_mine, now_ms_);
 }
 
+// ---- Valkey's node commands ------------------------------------------------------------------
+
+void Cluster::CallShardPeersHook() {
+  shard_peers_due_ = false;
+  if (!shard_peers_hook_) return;
+  const ClusterNode& me = myself();
+  std::vector<std::string> addresses;
+  for (const ClusterNode* node : topology_.NodesOf(me.shard)) {
+    if (node->id != myid_ && node->repl_port != 0) {
+      addresses.push_back(node->ip + ":" + std::to_string(node->repl_port));
+    }
+  }
+  shard_peers_hook_(addresses);
+}
+
+void Cluster::UpdateMyself(ClusterNode me) {
+  const SlotFlags was_mine = OwnedBy(myself().shard);
+  ++me.version;
+  topology_.UpsertNode(me);
+  Changed(was_mine, now_ms_);
+}
+
+Result<void> Cluster::Replicate(std::string_view id, size_t keys) {
+  const ClusterNode* target = topology_.FindNode(id);
+  if (target == nullptr) {
+    return Unexpected(ErrorCode::kInvalid, "Unknown node " + std::string(id.substr(0, 64)));
+  }
+  if (target->id == myid_) return Unexpected(ErrorCode::kInvalid, "Can't replicate myself");
+  const ClusterNode& me = myself();
+  if (target->shard == me.shard) return {};  // already a region of that shard
+  if (keys != 0 || !topology_.RangesOf(me.shard).empty()) {
+    return Unexpected(ErrorCode::kInvalid,
+                      "To set a master the node must be empty and without assigned slots.");
+  }
+  // Regions of a shard link with the shard's replication id in their Hellos: every node of the
+  // implicit shards shares the configured one, a node with --shard-id has its own.
+  if (!options_.implicit_shard || !IsNodeId(target->shard)) {
+    return Unexpected(ErrorCode::kInvalid,
+                      "CLUSTER REPLICATE joins shards of nodes started without --shard-id only "
+                      "(this node's shard is '" +
+                          me.shard + "', the target's '" + target->shard + "')");
+  }
+  ClusterNode changed = me;
+  changed.shard = target->shard;
+  spdlog::info("CLUSTER REPLICATE {}: this node is now a region of shard {}", target->id,
+               changed.shard);
+  UpdateMyself(std::move(changed));
+  return {};
+}
+
+Result<void> Cluster::Forget(std::string_view id, int64_t now_ms) {
+  if (id == myid_) {
+    return Unexpected(ErrorCode::kInvalid, "I tried hard but I can't forget myself...");
+  }
+  const ClusterNode* node = topology_.FindNode(id);
+  if (node == nullptr) {
+    return Unexpected(ErrorCode::kInvalid, "Unknown node " + std::string(id.substr(0, 64)));
+  }
+  constexpr int64_t kForgetBanMs = 60'000;  // Valkey's CLUSTER_BLACKLIST_TTL
+  forgotten_[node->id] = now_ms + kForgetBanMs;
+  const SlotFlags was_mine = OwnedBy(myself().shard);
+  topology_.RemoveNode(id);
+  Changed(was_mine, now_ms);
+  return {};
+}
+
+Result<void> Cluster::SetConfigEpoch(int64_t epoch) {
+  if (epoch < 0) {
+    return Unexpected(ErrorCode::kInvalid,
+                      "Invalid config epoch specified: " + std::to_string(epoch));
+  }
+  if (topology_.nodes().size() > 1) {
+    return Unexpected(ErrorCode::kInvalid,
+                      "The user can assign a config epoch only when the node does not know any "
+                      "other node.");
+  }
+  // Valkey also refuses a node whose config epoch is not 0; here ADDSLOTS stamps an epoch
+  // already, and redis-cli --cluster create sends ADDSLOTS first. Alone, re-stamping is safe.
+  const SlotFlags was_mine = OwnedBy(myself().shard);
+  topology_.SetShardEpoch(myself().shard, static_cast<uint64_t>(epoch));
+  Changed(was_mine, now_ms_);
+  return {};
+}
+
+bool Cluster::BumpEpoch() {
+  const std::string shard = myself().shard;
+  const uint64_t mine = topology_.ShardEpoch(shard);
+  bool unique = mine != 0 && mine == topology_.current_epoch();
+  for (const std::string& other : topology_.Shards()) {
+    unique = unique && (other == shard || topology_.ShardEpoch(other) != mine);
+  }
+  if (unique) return false;
+  const SlotFlags was_mine = OwnedBy(shard);
+  std::vector<uint16_t> slots;
+  for (uint32_t slot = 0; slot < kSlotCount; ++slot) {
+    if (was_mine[slot]) slots.push_back(static_cast<uint16_t>(slot));
+  }
+  if (slots.empty()) {
+    topology_.SetShardEpoch(shard, topology_.current_epoch() + 1);
+  } else {
+    topology_.Assign(slots, shard);
+  }
+  Changed(was_mine, now_ms_);
+  return true;
+}
+
+void Cluster::FlushSlots() {
+  const SlotFlags was_mine = OwnedBy(myself().shard);
+  std::vector<uint16_t> slots;
+  for (uint32_t slot = 0; slot < kSlotCount; ++slot) {
+    if (was_mine[slot]) slots.push_back(static_cast<uint16_t>(slot));
+  }
+  if (slots.empty()) return;
+  topology_.Assign(slots, "");
+  Changed(was_mine, now_ms_);
+}
+
+// ---- classic resharding: SETSLOT and MIGRATE ---------------------------------------------------
+
+bool Cluster::SlotMigrating(uint16_t slot) const {
+  return exporting_[slot] || keyspace_.slot_hidden(slot);
+}
+
+Result<void> Cluster::SetSlotImporting(uint16_t slot, std::string_view source_id) {
+  const ClusterNode* source = topology_.FindNode(source_id);
+  if (source == nullptr) {
+    return Unexpected(ErrorCode::kInvalid,
+                      "I don't know about node " + std::string(source_id.substr(0, 64)));
+  }
+  if (topology_.owner(slot).shard == myself().shard) {
+    return Unexpected(ErrorCode::kInvalid,
+                      "I'm already the owner of hash slot " + std::to_string(slot));
+  }
+  if (source->shard == myself().shard) {
+    return Unexpected(ErrorCode::kInvalid, std::string("Target node can not be this node."));
+  }
+  importing_from_[slot] = source->id;
+  return {};
+}
+
+Result<void> Cluster::SetSlotMigrating(uint16_t slot, std::string_view target_id, int64_t now_ms) {
+  const ClusterNode* target = topology_.FindNode(target_id);
+  if (target == nullptr) {
+    return Unexpected(ErrorCode::kInvalid,
+                      "I don't know about node " + std::string(target_id.substr(0, 64)));
+  }
+  if (topology_.owner(slot).shard != myself().shard) {
+    return Unexpected(ErrorCode::kInvalid,
+                      "I'm not the owner of hash slot " + std::to_string(slot));
+  }
+  if (!exporting_[slot]) {
+    const std::vector<SlotRange> range{{slot, slot}};
+    if (Result<void> started = MigrateSlots({{range, target->id}}, now_ms); !started.ok()) {
+      return started;
+    }
+  }
+  migrating_to_[slot] = target->id;
+  return {};
+}
+
+void Cluster::SetSlotStable(uint16_t slot) {
+  importing_from_.erase(slot);
+  migrating_to_.erase(slot);
+}
+
+Result<bool> Cluster::SetSlotNode(uint16_t slot, std::string_view id, size_t keys) {
+  const ClusterNode* node = topology_.FindNode(id);
+  if (node == nullptr) {
+    return Unexpected(ErrorCode::kInvalid,
+                      "I don't know about node " + std::string(id.substr(0, 64)));
+  }
+  const std::string& owner = topology_.owner(slot).shard;
+  const std::string& mine = myself().shard;
+  if (owner == node->shard) {
+    SetSlotStable(slot);
+    return true;
+  }
+  // The migration this node takes part in hands the slot over with its CRDT state; the answer
+  // waits for it (redis-cli sends NODE once the source has no keys left in the slot).
+  if (SlotMigrating(slot)) return false;
+  if (owner == mine && keys != 0) {
+    return Unexpected(ErrorCode::kInvalid,
+                      "Can't assign hashslot " + std::to_string(slot) +
+                          " to a different node while I still hold keys for this hash slot.");
+  }
+  if (owner == mine && topology_.NodesOf(mine).size() > 1) {
+    // Another region may hold keys in it, which it would drop.
+    return Unexpected(ErrorCode::kInvalid,
+                      "Slot " + std::to_string(slot) +
+                          " is served by several regions of this shard: move it with CLUSTER "
+                          "SETSLOT MIGRATING or CLUSTER MIGRATESLOTS");
+  }
+  if (owner.empty() || owner == mine) {
+    // Unassigned, or this shard's and empty here: given at a fresh epoch, as Valkey does.
+    const SlotFlags was_mine = OwnedBy(mine);
+    const std::vector<uint16_t> slots{slot};
+    topology_.Assign(slots, node->shard);
+    SetSlotStable(slot);
+    Changed(was_mine, now_ms_);
+    return true;
+  }
+  // Another shard owns it: only its nodes give it away (a migration's handoff), or a node of
+  // this shard could drop keys that shard still holds. This node learns the outcome by gossip.
+  SetSlotStable(slot);
+  return true;
+}
+
 Result<std::string> Cluster::OnGossip(std::string_view text, int64_t now_ms) {
   ++stats_.messages_received;
   Result<ClusterTopology> other = ClusterTopology::Decode(text);
@@ -443,7 +661,16 @@ Result<std::string> Cluster::OnGossip(std::string_view text, int64_t now_ms) {
   return topology_.Encode();
 }
 
-void Cluster::Adopt(const ClusterTopology& other, int64_t now_ms) {
+void Cluster::Adopt(const ClusterTopology& gossiped, int64_t now_ms) {
+  // Nodes this node was told to FORGET stay out of its view for 60 s, as in Valkey.
+  std::erase_if(forgotten_, [&](const auto& entry) { return entry.second <= now_ms; });
+  std::optional<ClusterTopology> filtered;
+  for (const auto& [id, until] : forgotten_) {
+    if (gossiped.FindNode(id) == nullptr) continue;
+    if (!filtered) filtered = gossiped;
+    filtered->RemoveNode(id);
+  }
+  const ClusterTopology& other = filtered ? *filtered : gossiped;
   // The join keeps the higher version of every node record, this node's own included (nothing
   // here refuses a copy of it from a peer), so the slots that were "mine" are those of the shard
   // this node's record names after the join.
@@ -465,7 +692,12 @@ void Cluster::Changed(const SlotFlags& was_mine, int64_t now_ms) {
   });
   Persist();
   dirty_ = true;
+  shard_peers_due_ = true;
   const std::string& mine = myself().shard;
+  std::erase_if(importing_from_,
+                [&](const auto& mark) { return topology_.owner(mark.first).shard == mine; });
+  std::erase_if(migrating_to_,
+                [&](const auto& mark) { return topology_.owner(mark.first).shard != mine; });
   for (uint32_t s = 0; s < kSlotCount; ++s) {
     const uint16_t slot = static_cast<uint16_t>(s);
     const std::string& now_owner = topology_.owner(slot).shard;
@@ -528,6 +760,7 @@ void Cluster::Tick(int64_t now_ms) {
   if (dirty_ || now_ms - last_gossip_ms_ >= kGossipIntervalMs) {
     Gossip(now_ms);
   }
+  if (shard_peers_due_) CallShardPeersHook();
   // Memory of slots that left (or imports abandoned), a bounded part per tick.
   keyspace_.FreeDropped(kFreeKeysPerTick);
   if (checkpoint_due_) {
@@ -1425,9 +1658,17 @@ void Cluster::SyncData(MigrationJob& job, std::string_view kind, ArgList blobs, 
 
 std::vector<std::string> Cluster::MigratingSlotsText() const {
   std::vector<std::string> out;
+  for (const auto& [slot, id] : migrating_to_) {
+    out.push_back("[" + std::to_string(slot) + "->-" + id + "]");
+  }
+  for (const auto& [slot, id] : importing_from_) {
+    out.push_back("[" + std::to_string(slot) + "-<-" + id + "]");
+  }
   for (const MigrationJob& job : jobs_) {
     if (job.terminal()) continue;
     for (const SlotRange& range : job.ranges) {
+      const auto& marks = job.export_side ? migrating_to_ : importing_from_;
+      if (range.start == range.end && marks.contains(range.start)) continue;  // shown above
       const std::string slots = SlotRangeShortText(range);
       out.push_back(job.export_side ? "[" + slots + "->-" + job.target_node + "]"
                                     : "[" + slots + "-<-" + job.source_node + "]");

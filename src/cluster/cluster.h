@@ -152,6 +152,11 @@ struct ClusterOptions {
   bool require_full_coverage = true;   // cluster-require-full-coverage
   bool allow_reads_when_down = false;  // cluster-allow-reads-when-down
   std::string shard_id = "default";
+  // No --shard-id in cluster mode: the node is a shard of its own, named by its node id (as
+  // Valkey's shard id), until CLUSTER REPLICATE makes it a region of another node's shard. The
+  // shard it is in is then kept in nodes.conf.
+  bool implicit_shard = false;
+  int repl_port = 0;  // replication port, gossiped: the shard's other regions link to it
   std::string region;
   std::string announce_ip;  // cluster-announce-ip ("" : from bind)
   std::vector<std::string> bind;
@@ -175,6 +180,13 @@ class Cluster : public KeyspaceObserver {
   // Called (never inline in a command's routing) when a paused slot is served again or a slot
   // leaves this shard: the server then retries held writes and redirects blocked clients.
   void set_routing_hook(std::function<void()> hook) { routing_hook_ = std::move(hook); }
+  // Called at a tick after this node's shard or its nodes changed (and after Load) with the
+  // replication addresses ("ip:port") of the shard's other nodes: the network layer links to
+  // them, so a cluster needs no --peer list.
+  void set_shard_peers_hook(std::function<void(const std::vector<std::string>&)> hook) {
+    shard_peers_hook_ = std::move(hook);
+    shard_peers_due_ = true;
+  }
   // The node's replication, when it has one: a finished import is checkpointed through it.
   void set_replication(Replication* replication) { replication_ = replication; }
   const ClusterOptions& options() const { return options_; }
@@ -217,6 +229,28 @@ class Cluster : public KeyspaceObserver {
   // `addresses`.
   void Create(const std::vector<std::string>& shards,
               const std::vector<std::pair<std::string, int>>& addresses);
+  // Valkey's node commands, mapped onto shards of regions (docs/cluster.md). REPLICATE makes this
+  // node another region of `id`'s shard; this node must hold no keys (`keys`) and its shard no
+  // slots.
+  Result<void> Replicate(std::string_view id, size_t keys);
+  // Forgets `id` and ignores it in gossip for 60 s.
+  Result<void> Forget(std::string_view id, int64_t now_ms);
+  Result<void> SetConfigEpoch(int64_t epoch);
+  // True: bumped (BUMPED), false: STILL; the epoch is then this shard's.
+  bool BumpEpoch();
+  // Unassigns every slot of this node's shard (for every region of it).
+  void FlushSlots();
+  // Valkey's classic resharding (CLUSTER SETSLOT, MIGRATE; docs/cluster.md), carried by the
+  // atomic migration: MIGRATING starts a MIGRATESLOTS job of the slot to the target's shard.
+  // IMPORTING and MIGRATING also mark the slot for CLUSTER NODES ("[slot-<-id]", "[slot->-id]").
+  Result<void> SetSlotImporting(uint16_t slot, std::string_view source_id);
+  Result<void> SetSlotMigrating(uint16_t slot, std::string_view target_id, int64_t now_ms);
+  void SetSlotStable(uint16_t slot);
+  // SETSLOT <slot> NODE <id>. Ok(false): a migration of the slot runs on this node; the caller
+  // holds the client and asks again when the routing changes. `keys`: this node's keys in it.
+  Result<bool> SetSlotNode(uint16_t slot, std::string_view id, size_t keys);
+  // Whether a migration job of this node (export or import) covers `slot` and is not over.
+  bool SlotMigrating(uint16_t slot) const;
   // A peer's gossip: joins it and returns this node's view.
   Result<std::string> OnGossip(std::string_view text, int64_t now_ms);
 
@@ -255,6 +289,9 @@ class Cluster : public KeyspaceObserver {
   void Gossip(int64_t now_ms);
   void SendGossip(const std::string& ip, int port, const std::string& view);
   void Adopt(const ClusterTopology& other, int64_t now_ms);
+  // Bumps this node's own record after a change of it (REPLICATE) and acts on it.
+  void UpdateMyself(ClusterNode me);
+  void CallShardPeersHook();
   void DropSlotKeys(uint16_t slot);
   // A peer region's op or snapshot key in a slot another shard owns (by this node's view) and
   // this node does not import: the engine counts it applied, the keyspace forgets it again (as
@@ -338,6 +375,11 @@ class Cluster : public KeyspaceObserver {
   std::vector<std::string> pause_target_ = std::vector<std::string>(kSlotCount);
   bool any_unconfirmed_ = false;
   uint64_t gossip_round_ = 0;  // gossip rounds sent
+  std::function<void(const std::vector<std::string>&)> shard_peers_hook_;
+  bool shard_peers_due_ = false;
+  std::map<std::string, int64_t, std::less<>> forgotten_;  // node id -> ignored until (ms)
+  std::map<uint16_t, std::string> importing_from_;  // SETSLOT IMPORTING marks: source node id
+  std::map<uint16_t, std::string> migrating_to_;    // SETSLOT MIGRATING marks: target node id
   int64_t now_ms_ = 0;
 };
 

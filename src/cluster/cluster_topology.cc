@@ -140,6 +140,20 @@ bool ClusterTopology::UpsertNode(const ClusterNode& node) {
   return false;
 }
 
+bool ClusterTopology::RemoveNode(std::string_view id) {
+  auto it = nodes_.find(id);
+  if (it == nodes_.end()) return false;
+  nodes_.erase(it);
+  return true;
+}
+
+void ClusterTopology::SetShardEpoch(std::string_view shard, uint64_t epoch) {
+  for (size_t slot = 0; slot < kSlotCount; ++slot) {
+    if (slots_[slot].shard == shard) SetOwner(slot, SlotOwner{slots_[slot].shard, epoch});
+  }
+  current_epoch_ = std::max(current_epoch_, epoch);
+}
+
 void ClusterTopology::SetOwner(size_t slot, SlotOwner owner) {
   assigned_ = assigned_ - (slots_[slot].shard.empty() ? 0 : 1) + (owner.shard.empty() ? 0 : 1);
   slots_[slot] = std::move(owner);
@@ -205,12 +219,14 @@ std::vector<const ClusterNode*> ClusterTopology::NodesOf(std::string_view shard)
 const ClusterNode* ClusterTopology::ServingNode(std::string_view shard,
                                                 std::string_view region) const {
   const ClusterNode* first = nullptr;
+  const ClusterNode* local = nullptr;
   for (const auto& [id, node] : nodes_) {
     if (node.shard != shard) continue;
-    if (node.region == region) return &node;
-    if (first == nullptr) first = &node;
+    const bool named = id == shard;
+    if (node.region == region && (local == nullptr || named)) local = &node;
+    if (first == nullptr || named) first = &node;
   }
-  return first;
+  return local != nullptr ? local : first;
 }
 
 uint64_t ClusterTopology::ShardEpoch(std::string_view shard) const {
@@ -226,7 +242,9 @@ std::string ClusterTopology::Encode() const {
   for (const auto& [id, node] : nodes_) {
     out += "node " + node.id + " " + EscapeToken(node.shard) + " " + EscapeToken(node.region) +
            " " + EscapeToken(node.ip) + " " + std::to_string(node.port) + " " +
-           std::to_string(node.version) + "\n";
+           std::to_string(node.version);
+    if (node.repl_port != 0) out += " " + std::to_string(node.repl_port);
+    out += "\n";
   }
   for (size_t slot = 0; slot < kSlotCount;) {
     size_t end = slot;
@@ -264,7 +282,7 @@ Result<ClusterTopology> ClusterTopology::Decode(std::string_view text) {
       const std::optional<uint64_t> epoch = ParseU64(words[1]);
       if (!epoch) return fail("bad epoch");
       topology.current_epoch_ = std::max(topology.current_epoch_, *epoch);
-    } else if (words[0] == "node" && words.size() == 7) {
+    } else if (words[0] == "node" && (words.size() == 7 || words.size() == 8)) {
       ClusterNode node;
       node.id = std::string(words[1]);
       Result<std::string> shard = UnescapeToken(words[2]);
@@ -272,8 +290,10 @@ Result<ClusterTopology> ClusterTopology::Decode(std::string_view text) {
       Result<std::string> ip = UnescapeToken(words[4]);
       const std::optional<uint64_t> port = ParseU64(words[5]);
       const std::optional<uint64_t> version = ParseU64(words[6]);
+      const std::optional<uint64_t> repl_port =
+          words.size() == 8 ? ParseU64(words[7]) : std::optional<uint64_t>(0);
       if (!IsNodeId(node.id) || !shard.ok() || shard->empty() || !region.ok() || !ip.ok() ||
-          !port || *port > 65535 || !version) {
+          !port || *port > 65535 || !version || !repl_port || *repl_port > 65535) {
         return fail("bad node record");
       }
       node.shard = *shard;
@@ -281,6 +301,7 @@ Result<ClusterTopology> ClusterTopology::Decode(std::string_view text) {
       node.ip = *ip;
       node.port = static_cast<int>(*port);
       node.version = *version;
+      node.repl_port = static_cast<int>(*repl_port);
       topology.UpsertNode(node);
     } else if (words[0] == "slots" && words.size() == 5) {
       const std::optional<uint64_t> start = ParseU64(words[1]);

@@ -33,6 +33,7 @@ struct ClusterNode {
   std::string ip;        // announced address
   int port = 0;          // client port
   uint64_t version = 0;  // bumped by the node itself when its record changes
+  int repl_port = 0;     // replication port (0: unknown): the shard's regions link to it
   bool operator==(const ClusterNode&) const = default;
 };
 
@@ -66,6 +67,8 @@ class ClusterTopology {
   const ClusterNode* FindNode(std::string_view id) const;
   // Keeps the record with the higher version (the stored one on a tie). True if it changed.
   bool UpsertNode(const ClusterNode& node);
+  // Forgets a node (CLUSTER FORGET). True if it was known.
+  bool RemoveNode(std::string_view id);
 
   const SlotOwner& owner(uint16_t slot) const { return slots_[slot]; }
   uint64_t current_epoch() const { return current_epoch_; }
@@ -73,6 +76,9 @@ class ClusterTopology {
   uint64_t Assign(std::span<const uint16_t> slots, const std::string& shard);
   // Joins `other` into this view. True if anything changed.
   bool Merge(const ClusterTopology& other);
+  // Stamps every slot `shard` owns with `epoch` and raises the current epoch to it (CLUSTER
+  // SET-CONFIG-EPOCH, on a node that knows no other node).
+  void SetShardEpoch(std::string_view shard, uint64_t epoch);
   // Forgets every slot assignment and node (CLUSTER RESET); keeps the epoch.
   void Clear();
 
@@ -84,13 +90,15 @@ class ClusterTopology {
   // Nodes of `shard`, sorted by id.
   std::vector<const ClusterNode*> NodesOf(std::string_view shard) const;
   // The node that serves `shard` for clients of `region`: the shard's node in that region, or
-  // else the shard's node with the smallest id; nullptr when the shard has no known node.
+  // else the shard's node with the smallest id; nullptr when the shard has no known node. Among
+  // several candidates, the node the shard is named after (a shard of its own, then joined by
+  // CLUSTER REPLICATE) comes first, else the smallest id.
   const ClusterNode* ServingNode(std::string_view shard, std::string_view region) const;
   // The highest epoch of any slot owned by `shard` (its config epoch), 0 if none.
   uint64_t ShardEpoch(std::string_view shard) const;
 
   // Text form (nodes.conf and the bus): lines "lattice-cluster 1", "epoch E",
-  // "node id shard region ip port version", "slots start end epoch shard".
+  // "node id shard region ip port version [repl_port]", "slots start end epoch shard".
   std::string Encode() const;
   static Result<ClusterTopology> Decode(std::string_view text);
 

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <memory>
+#include <set>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -130,6 +133,27 @@ Result<void> Node::OpenCluster(const NodeOptions& options, const NodeSeams& seam
   }
   cluster_->set_replication(replication_.get());
   cluster_->set_bus(seams.bus);
+  if (PeerDirectory* peers = replication_ != nullptr ? seams.peers : nullptr) {
+    // The other regions of this node's shard, from the topology: linked without a --peer list.
+    // Addresses also given as --peer (AddAddress refuses them) are left to the configuration.
+    auto linked = std::make_shared<std::set<std::string>>();
+    cluster_->set_shard_peers_hook([peers, linked](const std::vector<std::string>& addresses) {
+      for (const std::string& address : addresses) {
+        if (!linked->contains(address) && peers->AddAddress(address).ok()) {
+          spdlog::info("Linking to {}, a region of this node's cluster shard", address);
+          linked->insert(address);
+        }
+      }
+      for (auto it = linked->begin(); it != linked->end();) {
+        if (std::find(addresses.begin(), addresses.end(), *it) != addresses.end()) {
+          ++it;
+          continue;
+        }
+        (void)peers->RemoveAddress(*it);  // no longer a node of this shard
+        it = linked->erase(it);
+      }
+    });
+  }
   server_->set_cluster(cluster_.get());
   return {};
 }

@@ -188,6 +188,8 @@ ClusterOptions ClusterOptionsOf(const Config& config) {
       .require_full_coverage = config.cluster_require_full_coverage(),
       .allow_reads_when_down = config.cluster_allow_reads_when_down(),
       .shard_id = config.shard_id(),
+      .implicit_shard = config.shard_id() == "default",  // no --shard-id
+      .repl_port = config.replication_port(),
       .region = config.region(),
       .announce_ip = config.cluster_announce_ip(),
       .bind = config.bind(),

@@ -101,6 +101,50 @@ TEST_CASE("ranges and serving nodes per region", "[cluster]") {
   CHECK(t.FullyCovered());
 }
 
+TEST_CASE("node records carry the replication port; the 7-field form still decodes", "[cluster]") {
+  ClusterTopology t = TwoShards();
+  ClusterNode with_repl = Node('e', "E", "", 7005);
+  with_repl.repl_port = 17005;
+  t.UpsertNode(with_repl);
+  Result<ClusterTopology> back = ClusterTopology::Decode(t.Encode());
+  REQUIRE(back.ok());
+  CHECK(*back == t);
+  CHECK(back->FindNode(std::string(40, 'e'))->repl_port == 17005);
+  CHECK(back->FindNode(std::string(40, 'a'))->repl_port == 0);
+  const std::string id(40, 'f');
+  Result<ClusterTopology> old =
+      ClusterTopology::Decode("lattice-cluster 1\nnode " + id + " F eu 10.0.0.1 7000 3\n");
+  REQUIRE(old.ok());
+  CHECK(old->FindNode(id)->repl_port == 0);
+  CHECK_FALSE(
+      ClusterTopology::Decode("lattice-cluster 1\nnode " + id + " F eu 1.2.3.4 1 1 70000\n").ok());
+  CHECK_FALSE(
+      ClusterTopology::Decode("lattice-cluster 1\nnode " + id + " F eu 1.2.3.4 1 1 x\n").ok());
+}
+
+TEST_CASE("a shard named after a node is served by that node first", "[cluster]") {
+  ClusterTopology t;
+  const std::string named(40, 'c');
+  t.UpsertNode(Node('a', named, "", 7001));  // joined by CLUSTER REPLICATE, a smaller id
+  t.UpsertNode(Node('c', named, "", 7003));  // the shard's own node
+  t.UpsertNode(Node('b', named, "us", 7002));
+  CHECK(t.ServingNode(named, "")->port == 7003);
+  CHECK(t.ServingNode(named, "us")->port == 7002);  // its region first
+  CHECK(t.ServingNode(named, "ap")->port == 7003);  // no node there: the named one
+}
+
+TEST_CASE("forgetting a node and stamping a shard's epoch", "[cluster]") {
+  ClusterTopology t = TwoShards();
+  CHECK(t.RemoveNode(std::string(40, 'a')));
+  CHECK_FALSE(t.RemoveNode(std::string(40, 'a')));
+  CHECK(t.nodes().size() == 3);
+  t.SetShardEpoch("A", 9);
+  CHECK(t.ShardEpoch("A") == 9);
+  CHECK(t.owner(0).epoch == 9);
+  CHECK(t.owner(9000).epoch == 2);
+  CHECK(t.current_epoch() == 9);
+}
+
 TEST_CASE("routing decisions", "[cluster]") {
   ClusterTopology t = TwoShards();
   std::array<bool, kSlotCount> paused{};

@@ -1,8 +1,10 @@
 // Cluster commands: CLUSTER (INFO, MYID, MYSHARDID, SLOTS, SHARDS, NODES, KEYSLOT,
 // COUNTKEYSINSLOT, GETKEYSINSLOT, ADDSLOTS[RANGE], DELSLOTS[RANGE], MEET, RESET, SAVECONFIG,
+// REPLICATE, REPLICAS, SLAVES, FORGET, LINKS, COUNT-FAILURE-REPORTS, SET-CONFIG-EPOCH, BUMPEPOCH,
+// FLUSHSLOTS, SETSLOT,
 // CREATE, MIGRATESLOTS, GETSLOTMIGRATIONS, CANCELSLOTMIGRATIONS, and the internal SYNCSLOTS and
-// LATTICE-GOSSIP), ASKING, READONLY and READWRITE. Parsing and replies live here; the logic is
-// in cluster.h / cluster_topology.h. Replies and errors follow Valkey 9.
+// LATTICE-GOSSIP), MIGRATE, ASKING, READONLY and READWRITE. Parsing and replies live here; the
+// logic is in cluster.h / cluster_topology.h. Replies and errors follow Valkey 9.
 //
 // Views are per region: for a client of this node, the node of each shard in this node's region
 // is that shard's primary and the shard's nodes in other regions are its replicas, so
@@ -154,32 +156,267 @@ void CmdClusterShards(CommandContext& ctx, ArgList) {
   }
 }
 
+// One line of CLUSTER NODES (and REPLICAS). The bus port after '@' is the client port: gossip
+// and migration run there (CLUSTER LATTICE-GOSSIP, SYNCSLOTS).
+std::string NodeLine(const Cluster& cluster, const ClusterNode& node, int64_t now_ms) {
+  const ClusterTopology& topology = cluster.topology();
+  const ClusterNode* primary = topology.ServingNode(node.shard, cluster.myself().region);
+  const bool is_primary = primary == &node;
+  std::string flags = node.id == cluster.myid() ? "myself," : "";
+  flags += is_primary ? "master" : "slave";
+  std::string text =
+      node.id + " " + node.ip + ":" + std::to_string(node.port) + "@" + std::to_string(node.port) +
+      " " + flags + " " + (is_primary ? std::string("-") : primary->id) + " 0 " +
+      std::to_string(now_ms) + " " + std::to_string(topology.ShardEpoch(node.shard)) + " connected";
+  if (is_primary) {
+    for (const SlotRange& range : topology.RangesOf(node.shard)) {
+      text += " " + SlotRangeShortText(range);
+    }
+    if (node.id == cluster.myid()) {
+      for (const std::string& migrating : cluster.MigratingSlotsText()) text += " " + migrating;
+    }
+  }
+  return text + "\n";
+}
+
 void CmdClusterNodes(CommandContext& ctx, ArgList) {
   Cluster* cluster = Need(ctx);
   if (cluster == nullptr) return;
-  const ClusterTopology& topology = cluster->topology();
-  const std::string& region = cluster->myself().region;
   std::string text;
-  for (const auto& [id, node] : topology.nodes()) {
-    const ClusterNode* primary = topology.ServingNode(node.shard, region);
-    const bool is_primary = primary == &node;
-    std::string flags = id == cluster->myid() ? "myself," : "";
-    flags += is_primary ? "master" : "slave";
-    text += id + " " + node.ip + ":" + std::to_string(node.port) + "@" +
-            std::to_string(node.port + 10000) + " " + flags + " " +
-            (is_primary ? std::string("-") : primary->id) + " 0 " + std::to_string(ctx.now_ms) +
-            " " + std::to_string(topology.ShardEpoch(node.shard)) + " connected";
-    if (is_primary) {
-      for (const SlotRange& range : topology.RangesOf(node.shard)) {
-        text += " " + SlotRangeShortText(range);
-      }
-      if (id == cluster->myid()) {
-        for (const std::string& migrating : cluster->MigratingSlotsText()) text += " " + migrating;
-      }
-    }
-    text += "\n";
+  for (const auto& [id, node] : cluster->topology().nodes()) {
+    text += NodeLine(*cluster, node, ctx.now_ms);
   }
   ctx.reply.Verbatim(text);
+}
+
+void ReplyResult(CommandContext& ctx, const Result<void>& done) {
+  if (done.ok()) {
+    ctx.reply.Ok();
+  } else {
+    ctx.reply.Error(done.error());
+  }
+}
+
+// The node `id` names, or nullptr with "ERR Unknown node <id>" written.
+const ClusterNode* NeedNode(CommandContext& ctx, const Cluster& cluster, std::string_view id) {
+  const ClusterNode* node = cluster.topology().FindNode(id);
+  if (node == nullptr) ctx.reply.Error("ERR Unknown node " + std::string(id.substr(0, 64)));
+  return node;
+}
+
+// CLUSTER REPLICAS|SLAVES <id>: the other nodes of its shard (its other regions), as NODES lines.
+void CmdClusterReplicas(CommandContext& ctx, ArgList args) {
+  Cluster* cluster = Need(ctx);
+  if (cluster == nullptr) return;
+  const ClusterNode* node = NeedNode(ctx, *cluster, args[2]);
+  if (node == nullptr) return;
+  const ClusterTopology& topology = cluster->topology();
+  if (topology.ServingNode(node->shard, cluster->myself().region) != node) {
+    ctx.reply.Error("ERR The specified node is not a master");
+    return;
+  }
+  std::vector<std::string> lines;
+  for (const ClusterNode* other : topology.NodesOf(node->shard)) {
+    if (other != node) lines.push_back(NodeLine(*cluster, *other, ctx.now_ms));
+  }
+  ctx.reply.Array(lines.size());
+  for (const std::string& line : lines) ctx.reply.Bulk(line);
+}
+
+size_t KeyCount(CommandContext& ctx) {
+  size_t keys = 0;
+  for (int db = 0; db < ctx.keyspace().databases(); ++db) keys += ctx.keyspace().Size(db);
+  return keys;
+}
+
+void CmdClusterReplicate(CommandContext& ctx, ArgList args) {
+  if (Cluster* cluster = Need(ctx)) ReplyResult(ctx, cluster->Replicate(args[2], KeyCount(ctx)));
+}
+
+void CmdClusterForget(CommandContext& ctx, ArgList args) {
+  if (Cluster* cluster = Need(ctx)) ReplyResult(ctx, cluster->Forget(args[2], ctx.now_ms));
+}
+
+void CmdClusterCountFailureReports(CommandContext& ctx, ArgList args) {
+  Cluster* cluster = Need(ctx);
+  if (cluster != nullptr && NeedNode(ctx, *cluster, args[2]) != nullptr) {
+    ctx.reply.Integer(0);  // no failure detection (docs/cluster.md, "Limits")
+  }
+}
+
+void CmdClusterSetConfigEpoch(CommandContext& ctx, ArgList args) {
+  Cluster* cluster = Need(ctx);
+  if (cluster == nullptr) return;
+  int64_t epoch = 0;
+  if (!ParseInt64(args[2], &epoch)) {
+    ctx.reply.Error(errors::kNotInteger);
+    return;
+  }
+  ReplyResult(ctx, cluster->SetConfigEpoch(epoch));
+}
+
+void CmdClusterBumpEpoch(CommandContext& ctx, ArgList) {
+  Cluster* cluster = Need(ctx);
+  if (cluster == nullptr) return;
+  const bool bumped = cluster->BumpEpoch();
+  const ClusterTopology& topology = cluster->topology();
+  const uint64_t epoch = topology.ShardEpoch(cluster->myself().shard);
+  ctx.reply.SimpleString(std::string(bumped ? "BUMPED " : "STILL ") +
+                         std::to_string(epoch != 0 ? epoch : topology.current_epoch()));
+}
+
+void CmdClusterFlushSlots(CommandContext& ctx, ArgList) {
+  Cluster* cluster = Need(ctx);
+  if (cluster == nullptr) return;
+  if (KeyCount(ctx) != 0) {
+    ctx.reply.Error("ERR DB must be empty to perform CLUSTER FLUSHSLOTS.");
+    return;
+  }
+  cluster->FlushSlots();
+  ctx.reply.Ok();
+}
+
+// Holds the client until the routing changes (a migration's handoff or failure), when the command
+// runs again (Server::HoldPaused). Inside MULTI or a script nothing can wait: TRYAGAIN.
+void HoldUntilRoutingChanges(CommandContext& ctx, ArgList args) {
+  if (ctx.client.in_multi || !ctx.server.MayBlock()) {
+    ctx.reply.Error("TRYAGAIN A slot migration of this node is in progress");
+    return;
+  }
+  ctx.client.paused_command.assign(args.begin(), args.end());
+}
+
+// CLUSTER SETSLOT <slot> IMPORTING|MIGRATING|NODE <node-id> | STABLE. MIGRATING starts an atomic
+// migration of the slot (its CRDT state); NODE waits for a migration of it on this node to end.
+void CmdClusterSetSlot(CommandContext& ctx, ArgList args) {
+  Cluster* cluster = Need(ctx);
+  if (cluster == nullptr) return;
+  uint16_t slot = 0;
+  if (!ParseSlot(args[2], &slot)) {
+    ctx.reply.Error("ERR Invalid or out of range slot");
+    return;
+  }
+  const std::string_view action = args[3];
+  if (EqualsIgnoreCase(action, "stable") && args.size() == 4) {
+    cluster->SetSlotStable(slot);
+    ctx.reply.Ok();
+    return;
+  }
+  if (args.size() != 5) {
+    ctx.reply.Error(errors::kSyntax);
+    return;
+  }
+  const std::string_view id = args[4];
+  if (EqualsIgnoreCase(action, "importing")) {
+    ReplyResult(ctx, cluster->SetSlotImporting(slot, id));
+  } else if (EqualsIgnoreCase(action, "migrating")) {
+    ReplyResult(ctx, cluster->SetSlotMigrating(slot, id, ctx.now_ms));
+  } else if (EqualsIgnoreCase(action, "node")) {
+    size_t keys = 0;
+    for (int db = 0; db < ctx.keyspace().databases(); ++db) {
+      keys += ctx.keyspace().CountKeysInSlot(db, slot);
+    }
+    Result<bool> done = cluster->SetSlotNode(slot, id, keys);
+    if (!done.ok()) {
+      ctx.reply.Error(done.error());
+    } else if (*done) {
+      ctx.reply.Ok();
+    } else {
+      HoldUntilRoutingChanges(ctx, args);
+    }
+  } else {
+    ctx.reply.Error("ERR Invalid CLUSTER SETSLOT action or number of arguments. Try CLUSTER HELP");
+  }
+}
+
+// MIGRATE host port key|"" destination-db timeout [COPY] [REPLACE] [AUTH password]
+// [AUTH2 username password] [KEYS key [key ...]]. Between Lattice shards a key moves with its
+// slot's CRDT state, by the atomic migration CLUSTER SETSLOT MIGRATING started: MIGRATE waits
+// for its handoff, then answers NOKEY (the keys are the target's). The bus authenticates with
+// masterauth, so AUTH and AUTH2 are checked and unused.
+void CmdMigrate(CommandContext& ctx, ArgList args) {
+  int64_t port = 0, db = 0, timeout = 0;
+  if (!ParseInt64(args[2], &port) || !ParseInt64(args[4], &db) || !ParseInt64(args[5], &timeout)) {
+    ctx.reply.Error(errors::kNotInteger);
+    return;
+  }
+  bool copy = false;
+  std::vector<std::string_view> keys;
+  if (!args[3].empty()) keys.push_back(args[3]);
+  for (size_t i = 6; i < args.size(); ++i) {
+    if (EqualsIgnoreCase(args[i], "copy")) {
+      copy = true;
+    } else if (EqualsIgnoreCase(args[i], "replace")) {
+      continue;  // the join needs no REPLACE
+    } else if (EqualsIgnoreCase(args[i], "auth") && i + 1 < args.size()) {
+      ++i;
+    } else if (EqualsIgnoreCase(args[i], "auth2") && i + 2 < args.size()) {
+      i += 2;
+    } else if (EqualsIgnoreCase(args[i], "keys")) {
+      if (!args[3].empty()) {
+        ctx.reply.Error(
+            "ERR When using MIGRATE KEYS option, the key argument must be set to the empty "
+            "string");
+        return;
+      }
+      keys.assign(args.begin() + static_cast<std::ptrdiff_t>(i) + 1, args.end());
+      break;
+    } else {
+      ctx.reply.Error(errors::kSyntax);
+      return;
+    }
+  }
+  std::vector<uint16_t> slots;
+  for (std::string_view key : keys) {
+    if (ctx.keyspace().Find(ctx.db(), key, ctx.now_ms) != nullptr) slots.push_back(KeySlot(key));
+  }
+  if (slots.empty()) {
+    ctx.reply.SimpleString("NOKEY");
+    return;
+  }
+  Cluster* cluster = ctx.server.cluster();
+  const ClusterNode* target = nullptr;
+  if (cluster != nullptr) {
+    for (const auto& [id, node] : cluster->topology().nodes()) {
+      if (node.ip == args[1] && node.port == port) target = &node;
+    }
+  }
+  const bool moving = target != nullptr && target->shard != cluster->myself().shard &&
+                      std::all_of(slots.begin(), slots.end(),
+                                  [&](uint16_t slot) { return cluster->SlotMigrating(slot); });
+  if (!moving || copy || db != ctx.db()) {
+    ctx.reply.Error(
+        "ERR MIGRATE moves keys only to another Lattice shard, with their slot's CRDT state, "
+        "after CLUSTER SETSLOT <slot> MIGRATING <node-id> here (no COPY, same db); or use "
+        "CLUSTER MIGRATESLOTS");
+    return;
+  }
+  HoldUntilRoutingChanges(ctx, args);
+}
+
+// CLUSTER LINKS: the bus is one outgoing connection per known node (its client port), which
+// also carries the replies; shown as Valkey's "to" links.
+void CmdClusterLinks(CommandContext& ctx, ArgList) {
+  Cluster* cluster = Need(ctx);
+  if (cluster == nullptr) return;
+  const ClusterTopology& topology = cluster->topology();
+  ctx.reply.Array(topology.nodes().size() - 1);
+  for (const auto& [id, node] : topology.nodes()) {
+    if (id == cluster->myid()) continue;
+    ctx.reply.Map(6);
+    ctx.reply.Bulk("direction");
+    ctx.reply.Bulk("to");
+    ctx.reply.Bulk("node");
+    ctx.reply.Bulk(id);
+    ctx.reply.Bulk("create-time");
+    ctx.reply.Integer(0);
+    ctx.reply.Bulk("events");
+    ctx.reply.Bulk("rw");
+    ctx.reply.Bulk("send-buffer-allocated");
+    ctx.reply.Integer(0);
+    ctx.reply.Bulk("send-buffer-used");
+    ctx.reply.Integer(0);
+  }
 }
 
 void CmdClusterCountKeysInSlot(CommandContext& ctx, ArgList args) {
@@ -204,14 +441,6 @@ void CmdClusterGetKeysInSlot(CommandContext& ctx, ArgList args) {
       ctx.keyspace().KeysInSlot(ctx.db(), slot, static_cast<size_t>(count));
   ctx.reply.Array(keys.size());
   for (const std::string& key : keys) ctx.reply.Bulk(key);
-}
-
-void ReplyResult(CommandContext& ctx, const Result<void>& done) {
-  if (done.ok()) {
-    ctx.reply.Ok();
-  } else {
-    ctx.reply.Error(done.error());
-  }
 }
 
 // ADDSLOTS / DELSLOTS (single slots) and their RANGE forms (pairs).
@@ -423,29 +652,42 @@ void CmdClusterPublish(CommandContext& ctx, ArgList args) {
 }
 
 void CmdClusterHelp(CommandContext& ctx, ArgList) {
-  ReplyHelp(ctx, {"CLUSTER <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-                  "ADDSLOTS <slot> [<slot> ...]",
-                  "ADDSLOTSRANGE <start slot> <end slot> [<start> <end> ...]",
-                  "DELSLOTS <slot> [<slot> ...]",
-                  "DELSLOTSRANGE <start slot> <end slot> [<start> <end> ...]",
-                  "COUNTKEYSINSLOT <slot>",
-                  "GETKEYSINSLOT <slot> <count>",
-                  "INFO",
-                  "KEYSLOT <key>",
-                  "MEET <ip> <port> [<bus-port>]",
-                  "MYID",
-                  "MYSHARDID",
-                  "NODES",
-                  "RESET [HARD|SOFT]",
-                  "SAVECONFIG",
-                  "SHARDS",
-                  "SLOTS",
-                  "CREATE SHARD <id> <ip:port> [<ip:port> ...] [SHARD <id> ...]",
-                  "    (Lattice) Split the slots between the shards and meet every node.",
-                  "MIGRATESLOTS SLOTSRANGE <start> <end> [<start> <end> ...] NODE <node-id> [...]",
-                  "GETSLOTMIGRATIONS",
-                  "CANCELSLOTMIGRATIONS",
-                  "HELP"});
+  ReplyHelp(ctx,
+            {"CLUSTER <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+             "ADDSLOTS <slot> [<slot> ...]",
+             "ADDSLOTSRANGE <start slot> <end slot> [<start> <end> ...]",
+             "DELSLOTS <slot> [<slot> ...]",
+             "DELSLOTSRANGE <start slot> <end slot> [<start> <end> ...]",
+             "COUNTKEYSINSLOT <slot>",
+             "GETKEYSINSLOT <slot> <count>",
+             "INFO",
+             "KEYSLOT <key>",
+             "MEET <ip> <port> [<bus-port>]",
+             "MYID",
+             "MYSHARDID",
+             "NODES",
+             "REPLICATE <node-id>",
+             "    Make this node another region of <node-id>'s shard (Lattice: all regions write).",
+             "REPLICAS <node-id>",
+             "SLAVES <node-id>",
+             "FORGET <node-id>",
+             "LINKS",
+             "COUNT-FAILURE-REPORTS <node-id>",
+             "SET-CONFIG-EPOCH <epoch>",
+             "BUMPEPOCH",
+             "FLUSHSLOTS",
+             "SETSLOT <slot> (IMPORTING <node-id>|MIGRATING <node-id>|STABLE|NODE <node-id>)",
+             "    MIGRATING starts an atomic migration of the slot (Lattice).",
+             "RESET [HARD|SOFT]",
+             "SAVECONFIG",
+             "SHARDS",
+             "SLOTS",
+             "CREATE SHARD <id> <ip:port> [<ip:port> ...] [SHARD <id> ...]",
+             "    (Lattice) Split the slots between the shards and meet every node.",
+             "MIGRATESLOTS SLOTSRANGE <start> <end> [<start> <end> ...] NODE <node-id> [...]",
+             "GETSLOTMIGRATIONS",
+             "CANCELSLOTMIGRATIONS",
+             "HELP"});
 }
 
 void CmdAsking(CommandContext& ctx, ArgList) {
@@ -489,6 +731,16 @@ void RegisterClusterFamily(CommandRegistry& registry) {
       {.name = "delslots", .arity = -3, .flags = kAdm, .acl = kAdmAcl, .handler = &CmdClusterDelSlots, .group = kG, .summary = "Sets hash slots as unbound for a node.", .since = "3.0.0", .complexity = "O(N) where N is the total number of hash slot arguments"},
       {.name = "delslotsrange", .arity = -4, .flags = kAdm, .acl = kAdmAcl, .handler = &CmdClusterDelSlotsRange, .group = kG, .summary = "Sets hash slot ranges as unbound for a node.", .since = "7.0.0", .complexity = "O(N) where N is the total number of the slots between the start slot and end slot arguments."},
       {.name = "meet", .arity = -4, .flags = kAdm, .acl = kAdmAcl, .handler = &CmdClusterMeet, .group = kG, .summary = "Forces a node to handshake with another node.", .since = "3.0.0", .complexity = "O(1)"},
+      {.name = "replicate", .arity = 3, .flags = kAdm, .acl = kAdmAcl, .handler = &CmdClusterReplicate, .group = kG, .summary = "Configure a node as replica of a master node.", .since = "3.0.0", .complexity = "O(1)"},
+      {.name = "replicas", .arity = 3, .flags = kAdm, .acl = kAdmAcl, .handler = &CmdClusterReplicas, .group = kG, .summary = "Lists the replica nodes of a master node.", .since = "5.0.0", .complexity = "O(N) where N is the number of replicas."},
+      {.name = "slaves", .arity = 3, .flags = kAdm, .acl = kAdmAcl, .handler = &CmdClusterReplicas, .group = kG, .summary = "Lists the replica nodes of a master node.", .since = "3.0.0", .complexity = "O(N) where N is the number of replicas."},
+      {.name = "forget", .arity = 3, .flags = kAdm, .acl = kAdmAcl, .handler = &CmdClusterForget, .group = kG, .summary = "Removes a node from the nodes table.", .since = "3.0.0", .complexity = "O(1)"},
+      {.name = "links", .arity = 2, .flags = kStale, .acl = kAclSlow, .handler = &CmdClusterLinks, .group = kG, .summary = "Returns a list of all TCP links to and from peer nodes.", .since = "7.0.0", .complexity = "O(N) where N is the total number of Cluster nodes"},
+      {.name = "count-failure-reports", .arity = 3, .flags = kAdm, .acl = kAdmAcl, .handler = &CmdClusterCountFailureReports, .group = kG, .summary = "Returns the number of active failure reports active for a node.", .since = "3.0.0", .complexity = "O(N) where N is the number of failure reports"},
+      {.name = "set-config-epoch", .arity = 3, .flags = kAdm, .acl = kAdmAcl, .handler = &CmdClusterSetConfigEpoch, .group = kG, .summary = "Sets the configuration epoch for a new node.", .since = "3.0.0", .complexity = "O(1)"},
+      {.name = "bumpepoch", .arity = 2, .flags = kAdm, .acl = kAdmAcl, .handler = &CmdClusterBumpEpoch, .group = kG, .summary = "Advances the cluster config epoch.", .since = "3.0.0", .complexity = "O(1)"},
+      {.name = "flushslots", .arity = 2, .flags = kAdm, .acl = kAdmAcl, .handler = &CmdClusterFlushSlots, .group = kG, .summary = "Deletes all slots information from a node.", .since = "3.0.0", .complexity = "O(1)"},
+      {.name = "setslot", .arity = -4, .flags = kAdm, .acl = kAdmAcl, .handler = &CmdClusterSetSlot, .group = kG, .summary = "Binds a hash slot to a node.", .since = "3.0.0", .complexity = "O(1)"},
       {.name = "reset", .arity = -2, .flags = kAdm | kNoScript, .acl = kAdmAcl, .handler = &CmdClusterReset, .group = kG, .summary = "Resets a node.", .since = "3.0.0", .complexity = "O(N) where N is the number of known nodes."},
       {.name = "saveconfig", .arity = 2, .flags = kAdm, .acl = kAdmAcl, .handler = &CmdClusterSaveConfig, .group = kG, .summary = "Forces a node to save the cluster configuration to disk.", .since = "3.0.0", .complexity = "O(1)"},
       {.name = "create", .arity = -5, .flags = kAdm, .acl = kAdmAcl, .handler = &CmdClusterCreate, .group = kG, .summary = "Creates a cluster from a list of shards (Lattice).", .since = "1.0.0", .complexity = "O(N) where N is the number of nodes"},
@@ -500,6 +752,7 @@ void RegisterClusterFamily(CommandRegistry& registry) {
       {.name = "lattice-publish", .arity = 4, .flags = kAdm | kNoMulti | kLoading | kStale, .acl = kAdmAcl, .handler = &CmdClusterPublish, .group = kG, .summary = "An internal command: a PUBLISH made on another shard (Lattice).", .since = "1.0.0", .complexity = "O(N+M) where N is the number of clients subscribed to the receiving channel and M is the total number of subscribed patterns (by any client)."},
       {.name = "help", .arity = 2, .flags = kLoading | kStale, .acl = kAclSlow, .handler = &CmdClusterHelp, .group = kG, .summary = "Returns helpful text about the different subcommands.", .since = "5.0.0", .complexity = "O(1)"},
   }});
+  registry.Add({.name = "migrate", .arity = -6, .flags = kWrite, .acl = kAclKeyspace | kAclWrite | kAclSlow | kAclDangerous, .handler = &CmdMigrate, .group = "generic", .summary = "Atomically transfers a key from one instance to another.", .since = "2.6.0", .complexity = "This command actually executes a DUMP+DEL in the source instance, and a RESTORE in the target instance. See the pages of these commands for time complexity. Also an O(N) data transfer between the two instances is performed."});
   registry.Add({.name = "asking", .arity = 1, .flags = kFast, .acl = kAclConnection | kAclFast, .handler = &CmdAsking, .group = kG, .summary = "Signals that a cluster client is following an -ASK redirect.", .since = "3.0.0", .complexity = "O(1)"});
   registry.Add({.name = "readonly", .arity = 1, .flags = kFast | kLoading | kStale, .acl = kAclConnection | kAclFast, .handler = &CmdReadOnly, .group = kG, .summary = "Enables read-only queries for a connection to a Valkey Cluster replica node.", .since = "3.0.0", .complexity = "O(1)"});
   registry.Add({.name = "readwrite", .arity = 1, .flags = kFast | kLoading | kStale, .acl = kAclConnection | kAclFast, .handler = &CmdReadWrite, .group = kG, .summary = "Enables read-write queries for a connection to a Valkey Cluster replica node.", .since = "3.0.0", .complexity = "O(1)"});
