@@ -1,5 +1,10 @@
 #include "util/ascii.h"
 
+#include <cctype>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+
 #include "lattice/common/numbers.h"
 
 namespace lattice::server {
@@ -43,6 +48,25 @@ bool ParseInt64(std::string_view text, int64_t* value) {
     *value = *parsed;
   }
   return parsed.has_value();
+}
+
+bool ParseDouble(std::string_view text, double* value) {
+  if (text.empty() || std::isspace(static_cast<unsigned char>(text[0]))) {
+    return false;
+  }
+  const std::string buffer(text);
+  errno = 0;
+  char* end = nullptr;
+  const double parsed = std::strtod(buffer.c_str(), &end);
+  if (static_cast<size_t>(end - buffer.c_str()) != buffer.size() || std::isnan(parsed)) {
+    return false;
+  }
+  if (errno == ERANGE &&
+      (parsed == HUGE_VAL || parsed == -HUGE_VAL || std::fpclassify(parsed) == FP_ZERO)) {
+    return false;
+  }
+  *value = parsed;
+  return true;
 }
 
 }  // namespace lattice::server
