@@ -7,7 +7,10 @@ Documented differences handled here:
 - Ties: numeric weights are distinct per element (a missing weight is 0 and ties are broken by
   the element's bytes, as in Valkey). ALPHA BY leaves missing weights tied, in Valkey's input
   (hash table) order or its partial sort's order under LIMIT: those replies are compared as
-  multisets.
+  multisets; under LIMIT the order also decides which elements are selected, so only the
+  reply's length is compared.
+- No element overflows a double ("1e400"): Valkey checks errno after strtod without clearing it,
+  so one overflow makes every later non-integer weight in that process "can't be converted".
 - Cluster-mode restrictions are in test_sort_cluster.py-style unit checks (not single-node).
 
 Replay a failure with LATTICE_SEED=<seed> (the seed is printed and named in the failure).
@@ -20,7 +23,7 @@ import unittest
 from differential import Differential
 
 ELEMENTS = ["1", "2", "3", "10", "-1", "2.5", "0", "007", "1e2", "inf", "-inf", "a", "b", "B",
-            "ab", "", " 5", "0x10", "nan", "1e400", "é"]
+            "ab", "", " 5", "0x10", "nan", "é"]
 NUMERIC = ["1", "2", "3", "10", "-1", "2.5", "0", "007", "1e2", "-7", "42", "3.25", "99", "-0.5"]
 SOURCES = ["list", "nlist", "set", "nset", "zset", "missing", "str", "hash"]
 
@@ -123,6 +126,9 @@ def is_alpha_by_sort(cmd):
 
 
 def normalize(cmd, reply):
+    order_free = is_alpha_by_sort(cmd) or is_constant_set_sort(cmd)
+    if order_free and "LIMIT" in [str(a).upper() for a in cmd] and isinstance(reply, list):
+        return len(reply)  # which elements a LIMIT selects depends on that order too
     if (is_constant_set_sort(cmd) or is_alpha_by_sort(cmd)) and isinstance(reply, list):
         return sorted(reply, key=repr)
     return reply

@@ -4,6 +4,7 @@
 
 #include "util/geohash.h"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdio>

@@ -260,7 +260,7 @@ bool ParseRadiusHead(CommandContext& ctx, ArgList args, uint32_t flags, const cr
     return false;
   }
   req->shape.centre = *centre;
-  return ParseRadius(ctx, args.subspan(4, 2), &req->shape);
+  return ParseRadius(ctx, args.subspan(3, 2), &req->shape);
 }
 
 // One option at args[i] (advancing i past its operands); false after replying an error.

@@ -652,7 +652,11 @@ std::string LcsWalk(std::string_view a, std::string_view b, std::vector<LcsMatch
       --i;
       --j;
     } else {
-      at(i - 1, j) > at(i, j - 1) ? --i : --j;
+      if (at(i - 1, j) > at(i, j - 1)) {
+        --i;
+      } else {
+        --j;
+      }
       emit = range.has_value();
     }
     if (emit) {
