@@ -62,16 +62,16 @@ class GeoRegions(unittest.TestCase):
             candidates = [p for w in written for p in w.get(member, [])]
             self.assertTrue(any(abs(lon - a) < 1e-5 and abs(lat - b) < 1e-5
                                 for a, b in candidates), f"seed={SEED}: {member} moved")
-        searches = [c.execute_command("GEOSEARCH", "places", "FROMLONLAT", "2", "48", "BYRADIUS",
-                                      "30", "km", "WITHDIST", "WITHCOORD") for c in clients]
+        searches = [c.geosearch("places", longitude=2, latitude=48, radius=30, unit="km",
+                                withdist=True, withcoord=True) for c in clients]
         self.assertEqual(searches[0], searches[1], f"seed={SEED}")
         self.assertEqual(searches[0], searches[2], f"seed={SEED}")
 
     def test_geosearchstore_and_sort_store_replicate(self):
         a, b, c = (server.client() for server in self.regions)
         a.geoadd("pts", [13.361389, 38.115556, "Palermo", 15.087269, 37.502669, "Catania"])
-        stored = a.execute_command("GEOSEARCHSTORE", "near", "pts", "FROMLONLAT", "15", "37",
-                                   "BYRADIUS", "200", "km", "ASC", "STOREDIST")
+        stored = a.geosearchstore("near", "pts", longitude=15, latitude=37, radius=200,
+                                  unit="km", sort="ASC", storedist=True)
         self.assertEqual(stored, 2)
         a.rpush("nums", "3", "1", "2")
         self.assertEqual(a.execute_command("SORT", "nums", "DESC", "STORE", "sorted"), 3)
