@@ -54,11 +54,22 @@ bool ParseDouble(std::string_view text, double* value) {
   if (text.empty() || std::isspace(static_cast<unsigned char>(text[0]))) {
     return false;
   }
-  const std::string buffer(text);
+  // strtod needs a terminated string: a short argument (every coordinate) is copied to the
+  // stack, so the common case allocates nothing.
+  char small[64];
+  std::string large;
+  const char* start = small;
+  if (text.size() < sizeof(small)) {
+    text.copy(small, text.size());
+    small[text.size()] = '\0';
+  } else {
+    large.assign(text);
+    start = large.c_str();
+  }
   errno = 0;
   char* end = nullptr;
-  const double parsed = std::strtod(buffer.c_str(), &end);
-  if (static_cast<size_t>(end - buffer.c_str()) != buffer.size() || std::isnan(parsed)) {
+  const double parsed = std::strtod(start, &end);
+  if (static_cast<size_t>(end - start) != text.size() || std::isnan(parsed)) {
     return false;
   }
   if (errno == ERANGE &&
