@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "server/commands/keyword_keys.h"
 #include "server/server.h"
 #include "util/geohash.h"
 
@@ -447,6 +448,10 @@ void GeoSearchCommand(CommandContext& ctx, ArgList args, size_t source, uint32_t
     }
   }
   if (!CheckSearchRequest(ctx, args, flags, req)) {
+    return;
+  }
+  if ((flags & kSearchStore) == 0 && req.store.has_value() &&
+      !DestinationInSourceSlot(ctx, args[source], *req.store)) {
     return;
   }
   if (*zset == nullptr) {

@@ -19,6 +19,7 @@
 #include <string_view>
 #include <vector>
 
+#include "server/commands/keyword_keys.h"
 #include "server/server.h"
 #include "store/keyspace.h"
 
@@ -291,6 +292,9 @@ void SortCommand(CommandContext& ctx, ArgList args, bool read_only) {
   if (!ParseSortRequest(ctx, args, read_only, &req)) {
     return;
   }
+  if (req.store.has_value() && !DestinationInSourceSlot(ctx, args[1], *req.store)) {
+    return;
+  }
   bool is_set = false;
   std::optional<std::vector<std::string>> elements = LoadElements(ctx, args[1], &is_set);
   if (!elements.has_value()) {
@@ -329,6 +333,15 @@ void CmdSort(CommandContext& ctx, ArgList args) { SortCommand(ctx, args, false);
 void CmdSortRo(CommandContext& ctx, ArgList args) { SortCommand(ctx, args, true); }
 
 }  // namespace
+
+bool DestinationInSourceSlot(CommandContext& ctx, std::string_view source,
+                             std::string_view destination) {
+  if (!ctx.server.config().cluster_enabled() || KeySlot(source) == KeySlot(destination)) {
+    return true;
+  }
+  ctx.reply.Error("CROSSSLOT Keys in request don't hash to the same slot");
+  return false;
+}
 
 void RegisterSortFamily(CommandRegistry& registry) {
   // clang-format off
