@@ -116,6 +116,9 @@ const EventTable& Events() {
     add({"zdiffstore"}, z, "zdiffstore", Rule::kStore);
     add({"zrangestore"}, z, "zrangestore", Rule::kStore);
     add({"sort"}, l, "sortstore", Rule::kStore);
+    add({"geoadd"}, z, "zadd", Rule::kZAdd);
+    add({"geosearchstore"}, z, "geosearchstore", Rule::kStore);
+    add({"georadius", "georadiusbymember"}, z, "georadiusstore", Rule::kStore);
     // Commands that may write an op while Valkey changes nothing (they reply 0 or nil there).
     // (Not EXPIRE: within one event-loop turn it may set the same time again, which Valkey
     // reports.)

@@ -137,6 +137,8 @@ Server::Server(Config config, const Clock& clock, ReplicaId replica,
   RegisterHashFamily(registry_);
   RegisterSetFamily(registry_);
   RegisterZSetFamily(registry_);
+  RegisterGeoFamily(registry_);
+  RegisterSortFamily(registry_);
   RegisterListFamily(registry_);
   RegisterTransactionFamily(registry_);
   RegisterCrdtFamily(registry_);

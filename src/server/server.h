@@ -341,6 +341,15 @@ Result<std::optional<std::string>> ListMove(CommandContext& ctx, std::string_vie
                                             std::string_view destination, crdt::ListEnd from,
                                             crdt::ListEnd to);
 void RegisterZSetFamily(CommandRegistry& registry);
+// Sorted-set writes for the geo commands (commands/zset_family.cc): ZAddScores is ZADD [NX|XX]
+// [CH] of parsed (score, member) pairs, replying as ZADD does (WRONGTYPE included);
+// ZStoreScores replaces `destination` with the pairs (deletes it when they are empty).
+void ZAddScores(CommandContext& ctx, std::string_view key, bool nx, bool xx, bool ch,
+                const std::vector<std::pair<double, std::string>>& pairs);
+void ZStoreScores(CommandContext& ctx, std::string_view destination,
+                  const std::vector<std::pair<double, std::string>>& items);
+void RegisterGeoFamily(CommandRegistry& registry);
+void RegisterSortFamily(CommandRegistry& registry);
 void RegisterTransactionFamily(CommandRegistry& registry);
 void RegisterCrdtFamily(CommandRegistry& registry);
 void RegisterAclFamily(CommandRegistry& registry);

@@ -1,5 +1,10 @@
 #include "util/ascii.h"
 
+#include <cctype>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+
 #include "lattice/common/numbers.h"
 
 namespace lattice::server {
@@ -43,6 +48,36 @@ bool ParseInt64(std::string_view text, int64_t* value) {
     *value = *parsed;
   }
   return parsed.has_value();
+}
+
+bool ParseDouble(std::string_view text, double* value) {
+  if (text.empty() || std::isspace(static_cast<unsigned char>(text[0]))) {
+    return false;
+  }
+  // strtod needs a terminated string: a short argument (every coordinate) is copied to the
+  // stack, so the common case allocates nothing.
+  char small[64];
+  std::string large;
+  const char* start = small;
+  if (text.size() < sizeof(small)) {
+    text.copy(small, text.size());
+    small[text.size()] = '\0';
+  } else {
+    large.assign(text);
+    start = large.c_str();
+  }
+  errno = 0;
+  char* end = nullptr;
+  const double parsed = std::strtod(start, &end);
+  if (static_cast<size_t>(end - start) != text.size() || std::isnan(parsed)) {
+    return false;
+  }
+  if (errno == ERANGE &&
+      (parsed == HUGE_VAL || parsed == -HUGE_VAL || std::fpclassify(parsed) == FP_ZERO)) {
+    return false;
+  }
+  *value = parsed;
+  return true;
 }
 
 }  // namespace lattice::server

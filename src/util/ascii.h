@@ -27,4 +27,8 @@ struct CaseInsensitiveEq {
 // Parses a decimal int64 exactly as Valkey's string2ll (no spaces, no '+', no leading zeros).
 bool ParseInt64(std::string_view text, int64_t* value);
 
+// Parses a double as Valkey's getDoubleFromObject: strtod over the whole text, no leading
+// space, no overflow to infinity or underflow to zero, no NaN ("inf" itself is accepted).
+bool ParseDouble(std::string_view text, double* value);
+
 }  // namespace lattice::server

@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "lattice/crdt/numeric.h"
 #include "lattice/crdt/string_value.h"
@@ -571,6 +572,145 @@ void CmdIncrByFloat(CommandContext& ctx, ArgList args) {
   ctx.reply.Bulk(*value);
 }
 
+// ---- LCS -------------------------------------------------------------------------------------
+
+struct LcsOptions {
+  bool len = false;
+  bool idx = false;
+  bool with_match_len = false;
+  int64_t min_match_len = 0;
+};
+
+// The string at `key` for LCS ("" when missing); nullopt when it holds another type.
+std::optional<std::string> LcsInput(CommandContext& ctx, std::string_view key) {
+  Result<KeyRef> found = ctx.Read(key, crdt::ObjectType::kString);
+  if (!found.ok()) {
+    return std::nullopt;
+  }
+  return *found == nullptr ? std::string() : *(*found)->GetString(ctx.now_ms);
+}
+
+bool ParseLcsOptions(CommandContext& ctx, ArgList args, LcsOptions* options) {
+  for (size_t j = 3; j < args.size(); ++j) {
+    if (EqualsIgnoreCase(args[j], "idx")) {
+      options->idx = true;
+    } else if (EqualsIgnoreCase(args[j], "len")) {
+      options->len = true;
+    } else if (EqualsIgnoreCase(args[j], "withmatchlen")) {
+      options->with_match_len = true;
+    } else if (EqualsIgnoreCase(args[j], "minmatchlen") && j + 1 < args.size()) {
+      if (!ParseInt64(args[++j], &options->min_match_len)) {
+        ctx.reply.Error(errors::kNotInteger);
+        return false;
+      }
+      options->min_match_len = std::max<int64_t>(options->min_match_len, 0);
+    } else {
+      ctx.reply.Error(errors::kSyntax);
+      return false;
+    }
+  }
+  if (options->idx && options->len) {
+    ctx.reply.Error("ERR If you want both the length and indexes, please just use IDX.");
+    return false;
+  }
+  return true;
+}
+
+// One matching range of LCS IDX: a[a_start..a_end] == b[b_start..b_end].
+struct LcsMatch {
+  uint32_t a_start, a_end, b_start, b_end;
+};
+
+// Valkey's dynamic programme and its backward walk, which yields the LCS text and its maximal
+// matching ranges from the end of the strings towards their start.
+std::string LcsWalk(std::string_view a, std::string_view b, std::vector<LcsMatch>* matches) {
+  const size_t width = b.size() + 1;
+  std::vector<uint32_t> table((a.size() + 1) * width, 0);
+  const auto at = [&](size_t i, size_t j) -> uint32_t& { return table[j + i * width]; };
+  for (size_t i = 1; i <= a.size(); ++i) {
+    for (size_t j = 1; j <= b.size(); ++j) {
+      at(i, j) = a[i - 1] == b[j - 1] ? at(i - 1, j - 1) + 1 : std::max(at(i - 1, j), at(i, j - 1));
+    }
+  }
+  std::string result(at(a.size(), b.size()), '\0');
+  size_t idx = result.size();
+  size_t i = a.size();
+  size_t j = b.size();
+  std::optional<LcsMatch> range;
+  while (i > 0 && j > 0) {
+    bool emit = false;
+    if (a[i - 1] == b[j - 1]) {
+      result[--idx] = a[i - 1];
+      if (!range.has_value()) {
+        range = LcsMatch{static_cast<uint32_t>(i - 1), static_cast<uint32_t>(i - 1),
+                         static_cast<uint32_t>(j - 1), static_cast<uint32_t>(j - 1)};
+      } else {  // a match right after a match extends the range backwards
+        --range->a_start;
+        --range->b_start;
+      }
+      emit = range->a_start == 0 || range->b_start == 0;
+      --i;
+      --j;
+    } else {
+      if (at(i - 1, j) > at(i, j - 1)) {
+        --i;
+      } else {
+        --j;
+      }
+      emit = range.has_value();
+    }
+    if (emit) {
+      matches->push_back(*range);
+      range.reset();
+    }
+  }
+  return result;
+}
+
+void CmdLcs(CommandContext& ctx, ArgList args) {
+  const std::optional<std::string> a = LcsInput(ctx, args[1]);
+  const std::optional<std::string> b = LcsInput(ctx, args[2]);
+  if (!a.has_value() || !b.has_value()) {
+    ctx.reply.Error("ERR The specified keys must contain string values");
+    return;
+  }
+  LcsOptions options;
+  if (!ParseLcsOptions(ctx, args, &options)) {
+    return;
+  }
+  const uint64_t cells = (uint64_t{a->size()} + 1) * (uint64_t{b->size()} + 1);
+  if (cells * sizeof(uint32_t) > ctx.server.config().proto_max_bulk_len()) {
+    ctx.reply.Error("ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len");
+    return;
+  }
+  std::vector<LcsMatch> matches;
+  const std::string result = LcsWalk(*a, *b, &matches);
+  if (!options.idx) {
+    options.len ? ctx.reply.Integer(static_cast<int64_t>(result.size())) : ctx.reply.Bulk(result);
+    return;
+  }
+  std::erase_if(matches, [&](const LcsMatch& m) {
+    return static_cast<int64_t>(m.a_end - m.a_start + 1) < options.min_match_len;
+  });
+  ctx.reply.Map(2);
+  ctx.reply.Bulk("matches");
+  ctx.reply.Array(matches.size());
+  for (const LcsMatch& m : matches) {
+    ctx.reply.Array(options.with_match_len ? 3 : 2);
+    ctx.reply.Array(2);
+    ctx.reply.Integer(m.a_start);
+    ctx.reply.Integer(m.a_end);
+    ctx.reply.Array(2);
+    ctx.reply.Integer(m.b_start);
+    ctx.reply.Integer(m.b_end);
+    if (options.with_match_len) {
+      ctx.reply.Integer(m.a_end - m.a_start + 1);
+    }
+  }
+  ctx.reply.Bulk("len");
+  ctx.reply.Integer(static_cast<int64_t>(result.size()));
+}
+
 }  // namespace
 
 void RegisterStringFamily(CommandRegistry& registry) {
@@ -599,6 +739,9 @@ void RegisterStringFamily(CommandRegistry& registry) {
   registry.Add({.name = "incrby", .arity = 3, .flags = kWrite | kDenyOom | kFast, .keys = kOne, .acl = kWriteAcl | kAclFast, .handler = &CmdIncrBy, .group = kGroup, .summary = "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist.", .since = "1.0.0", .complexity = "O(1)"});
   registry.Add({.name = "decrby", .arity = 3, .flags = kWrite | kDenyOom | kFast, .keys = kOne, .acl = kWriteAcl | kAclFast, .handler = &CmdDecrBy, .group = kGroup, .summary = "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist.", .since = "1.0.0", .complexity = "O(1)"});
   registry.Add({.name = "incrbyfloat", .arity = 3, .flags = kWrite | kDenyOom | kFast, .keys = kOne, .acl = kWriteAcl | kAclFast, .handler = &CmdIncrByFloat, .group = kGroup, .summary = "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.", .since = "2.6.0", .complexity = "O(1)"});
+  // LCS and SUBSTR (SUBSTR is GETRANGE's old name, kept by Valkey).
+  registry.Add({.name = "lcs", .arity = -3, .flags = kReadOnly, .keys = {.first = 1, .last = 2, .step = 1}, .acl = kRead | kAclSlow, .handler = &CmdLcs, .group = kGroup, .summary = "Finds the longest common substring.", .since = "7.0.0", .complexity = "O(N*M) where N and M are the lengths of s1 and s2, respectively"});
+  registry.Add({.name = "substr", .arity = 4, .flags = kReadOnly, .keys = kOne, .acl = kRead | kAclSlow, .handler = &CmdGetRange, .group = kGroup, .summary = "Returns a substring from a string value.", .since = "1.0.0", .complexity = "O(N) where N is the length of the returned string. The complexity is ultimately determined by the returned length, but because creating a substring from an existing string is very cheap, it can be considered O(1) for small strings."});
   // clang-format on
 }
 

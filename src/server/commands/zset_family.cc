@@ -505,6 +505,29 @@ void RunZAdd(CommandContext& ctx, ArgList args, const ZAddOptions& options, size
   }
 }
 
+}  // namespace
+
+void ZAddScores(CommandContext& ctx, std::string_view key, bool nx, bool xx, bool ch,
+                const std::vector<std::pair<double, std::string>>& pairs) {
+  if (!ctx.Peek(key, crdt::ObjectType::kZSet).ok()) {
+    ctx.reply.Error(errors::kWrongType);
+    return;
+  }
+  const ZAddOutcome out = OpZAdd(ctx, key, ZAddOptions{.nx = nx, .xx = xx, .ch = ch}, pairs);
+  if (out.error.has_value()) {
+    ctx.reply.Error(*out.error);
+  } else {
+    ctx.reply.Integer(ch ? out.added + out.updated : out.added);
+  }
+}
+
+void ZStoreScores(CommandContext& ctx, std::string_view destination,
+                  const std::vector<std::pair<double, std::string>>& items) {
+  StoreItems(ctx, destination, items);
+}
+
+namespace {
+
 void CmdZAdd(CommandContext& ctx, ArgList args) {
   ZAddOptions options;
   const size_t first = ParseZAddOptions(ctx, args, &options);
