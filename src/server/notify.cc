@@ -67,6 +67,9 @@ const EventTable& Events() {
     add({"mset", "msetnx"}, s, "set", Rule::kPerKey);
     add({"append"}, s, "append");
     add({"setrange"}, s, "setrange");
+    add({"pfadd", "pfmerge"}, s, "pfadd");
+    add({"setbit", "bitfield"}, s, "setbit");
+    add({"bitop"}, s, "set");
     add({"incr", "decr", "incrby", "decrby"}, s, "incrby");
     add({"incrbyfloat"}, s, "incrbyfloat");
     add({"getex"}, g, "expire", Rule::kGetEx);

@@ -137,6 +137,8 @@ Server::Server(Config config, const Clock& clock, ReplicaId replica,
   RegisterSetFamily(registry_);
   RegisterZSetFamily(registry_);
   RegisterListFamily(registry_);
+  RegisterHllFamily(registry_);
+  RegisterBitmapFamily(registry_);
   RegisterTransactionFamily(registry_);
   RegisterCrdtFamily(registry_);
   RegisterClusterFamily(registry_);
