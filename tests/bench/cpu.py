@@ -29,8 +29,14 @@ from throughput import COLLECTION_KEYS, FINAL, KEYSPACE, PEERS, preload
 
 CLIENTS = 50
 TESTS = ["GET", "SET", "INCR", "HSET", "SADD", "ZADD", "LPUSH", "RPUSH", "LPOP", "RPOP",
-         "LRANGE_100", "EVALSHA"]
-WRITES = {"SET", "INCR", "HSET", "SADD", "ZADD", "LPUSH", "RPUSH", "LPOP", "RPOP", "EVALSHA"}
+         "LRANGE_100", "EVALSHA", "PFADD", "SETBIT"]
+WRITES = {"SET", "INCR", "HSET", "SADD", "ZADD", "LPUSH", "RPUSH", "LPOP", "RPOP", "EVALSHA",
+          "PFADD", "SETBIT"}
+# PFADD: random elements into one HyperLogLog ("myhll", dense after ~2,000 adds, 12 KB);
+# SETBIT: random bits of one bitmap ("mybitmap", up to KEYSPACE bits, 12.5 KB). Both keys are
+# deleted before each run, as the collection tests' keys.
+CUSTOM = {"PFADD": ["PFADD", "myhll", "ele:__rand_int__"],
+          "SETBIT": ["SETBIT", "mybitmap", "__rand_int__", "1"]}
 # EVALSHA: a script doing one SET (what redis-py's Lock and most client-library scripts cost),
 # loaded with SCRIPT LOAD before every run, on the keys SET uses.
 SCRIPT = "return redis.call('set', KEYS[1], ARGV[1])"
@@ -81,6 +87,8 @@ def benchmark(port, test, pipeline, n):
                           "-r", str(KEYSPACE), "-d", "16", "-q"]
     if test == "EVALSHA":
         command += ["EVALSHA", SCRIPT_SHA, "1", "key:__rand_int__", "xxxxxxxxxxxxxxxx"]
+    elif test in CUSTOM:
+        command += CUSTOM[test]
     else:
         command += ["-t", test.lower()]
     done = subprocess.run(command, capture_output=True, timeout=600)
@@ -109,8 +117,9 @@ class Targets(throughput.Targets):
         elif test.lower() in COLLECTION_KEYS:
             subprocess.run(["redis-cli", "-p", str(port), "del", COLLECTION_KEYS[test.lower()]],
                            stdout=subprocess.DEVNULL, check=True, timeout=60)
-        elif test in LIST_TESTS:
-            subprocess.run(["redis-cli", "-p", str(port), "del", LIST_KEY],
+        elif test in LIST_TESTS or test in CUSTOM:
+            key = CUSTOM[test][1] if test in CUSTOM else LIST_KEY
+            subprocess.run(["redis-cli", "-p", str(port), "del", key],
                            stdout=subprocess.DEVNULL, check=True, timeout=60)
         elif test == "EVALSHA":
             subprocess.run(["redis-cli", "-p", str(port), "script", "load", SCRIPT],
