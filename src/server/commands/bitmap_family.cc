@@ -415,10 +415,6 @@ bool ParseFields(CommandContext& ctx, ArgList args, bool read_only,
     const size_t left = args.size() - j - 1;
     const std::string_view sub = args[j];
     if (EqualsIgnoreCase(sub, "overflow") && left >= 1) {
-      if (read_only) {
-        ctx.reply.Error("ERR BITFIELD_RO only supports the GET subcommand");
-        return false;
-      }
       const std::string_view rule = args[j + 1];
       if (EqualsIgnoreCase(rule, "wrap")) {
         overflow = Overflow::kWrap;
@@ -442,10 +438,6 @@ bool ParseFields(CommandContext& ctx, ArgList args, bool read_only,
       field.op = FieldOp::kIncrBy;
     } else {
       ctx.reply.Error(errors::kSyntax);
-      return false;
-    }
-    if (read_only && field.op != FieldOp::kGet) {
-      ctx.reply.Error("ERR BITFIELD_RO only supports the GET subcommand");
       return false;
     }
     const std::string_view type = args[j + 1];
@@ -473,6 +465,12 @@ bool ParseFields(CommandContext& ctx, ArgList args, bool read_only,
     field.overflow = overflow;
     out->push_back(field);
     j += field.op == FieldOp::kGet ? 3 : 4;
+  }
+  // Valkey parses every subcommand first: BITFIELD_RO refuses a write only after that.
+  if (read_only && std::any_of(out->begin(), out->end(),
+                               [](const FieldCommand& f) { return f.op != FieldOp::kGet; })) {
+    ctx.reply.Error("ERR BITFIELD_RO only supports the GET subcommand");
+    return false;
   }
   return true;
 }
