@@ -4,6 +4,7 @@
 #include <set>
 
 #include "key_write.h"
+#include "lattice/crdt/hll.h"
 
 namespace lattice::crdt {
 
@@ -196,6 +197,13 @@ ObjectType Key::TypeAt(int64_t now_ms) const {
 std::optional<std::string> Key::GetString(int64_t now_ms) const {
   if (TypeAt(now_ms) != ObjectType::kString) {
     return std::nullopt;
+  }
+  // Concurrent HyperLogLog writes kept side by side read as their register-wise max (hll.h).
+  if (const RegisterRest<std::string>* more = string_.rest();
+      more != nullptr && !more->more.empty() && string_.Winner() != nullptr) {
+    std::vector<std::string_view> values{string_.Winner()->value};
+    for (const StringCell::Entry& entry : more->more) values.push_back(entry.value);
+    if (std::optional<std::string> merged = hll::MergeValues(values)) return merged;
   }
   return RenderString(string_);
 }

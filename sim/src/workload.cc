@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "fmt/format.h"
+#include "lattice/crdt/hll.h"
 #include "store/keyspace.h"
 
 namespace lattice::sim {
@@ -18,8 +19,8 @@ constexpr int kGroupKeys = 8;
 std::string GroupKey(int writer, int n) { return fmt::format("{{g{}}}:{}", writer, n); }
 
 const std::vector<std::string>& Families() {
-  static const std::vector<std::string> kFamilies = {"ctr", "reg", "oset", "str", "h",  "s",
-                                                     "z",   "mix", "l",    "cc",  "ch", "cz"};
+  static const std::vector<std::string> kFamilies = {
+      "ctr", "reg", "oset", "str", "h", "s", "z", "mix", "l", "cc", "ch", "cz", "hll", "bm"};
   return kFamilies;
 }
 
@@ -108,6 +109,45 @@ std::vector<std::string> ListCommand(Rng& rng, const std::string& key) {
   return KeyCommand(rng, key);
 }
 
+// HyperLogLogs: PFADD only (elements of a small universe, so concurrent adds often hit the
+// same registers) and the reads; the model checks every acknowledged element is counted.
+std::vector<std::string> HllCommand(Rng& rng, const std::string& key) {
+  const uint64_t draw = rng.Uniform(10);
+  if (draw < 7) {
+    std::vector<std::string> cmd = {"PFADD", key};
+    for (uint64_t i = rng.Uniform(4); i > 0; --i)
+      cmd.push_back(fmt::format("e{}", rng.Uniform(300)));
+    return cmd;
+  }
+  if (draw < 9) return {"PFCOUNT", key};
+  return {"GET", key};
+}
+
+// Bitmaps: SETBIT, BITFIELD SET/INCRBY, BITOP into the key, APPEND/SETRANGE and the key commands
+// (convergence only: whole-value LWW, docs/commands/bitmap.md).
+std::vector<std::string> BitmapCommand(Rng& rng, const std::string& key) {
+  const std::string cmd =
+      Pick(rng, {"SETBIT", "SETBIT", "BITFIELD", "BITOP", "SETRANGE", "BITCOUNT", "KEY"});
+  if (cmd == "SETBIT") return {cmd, key, Num(rng, 0, 200), Num(rng, 0, 1)};
+  if (cmd == "BITFIELD") {
+    return {cmd,
+            key,
+            "OVERFLOW",
+            Pick(rng, {"WRAP", "SAT", "FAIL"}),
+            Pick(rng, {"INCRBY", "SET"}),
+            Pick(rng, {"u8", "i5", "u16"}),
+            fmt::format("#{}", rng.Uniform(8)),
+            Num(rng, -40, 300)};
+  }
+  if (cmd == "BITOP") {
+    return {cmd, Pick(rng, {"OR", "AND", "XOR"}), key,
+            fmt::format("bm:{}", rng.Uniform(kKeysPerFamily)), key};
+  }
+  if (cmd == "SETRANGE") return {cmd, key, Num(rng, 0, 20), "\x0f"};
+  if (cmd == "BITCOUNT") return {cmd, key};
+  return KeyCommand(rng, key);
+}
+
 // CRDT.POLICY SET/DEL on the convergence-only families (never ctr/reg/oset, whose models assume
 // the default rules): policy changes race with conflicting writes, and every op must still merge
 // alike everywhere, as it carries the rules in force where it was made.
@@ -172,6 +212,8 @@ std::vector<std::string> Workload::RandomCommand(Rng& rng, const std::string& fa
     if (draw < 19) return {"SREM", key, Member(rng)};
     return {"DEL", key};
   }
+  if (family == "hll") return HllCommand(rng, key);
+  if (family == "bm") return BitmapCommand(rng, key);
   std::string kind = family;
   if (family == "mix") kind = Pick(rng, {"str", "h", "s", "z", "l"});
   if (kind == "l") return ListCommand(rng, key);
@@ -370,6 +412,9 @@ void Workload::Record(Region& region, const std::vector<std::string>& args,
     counter_sums_[key] += args[0] == "DECRBY" ? -by : by;
   } else if (key.starts_with("reg:")) {
     register_values_[key].insert(args[2]);
+  } else if (key.starts_with("hll:") && args[0] == "PFADD") {
+    std::set<std::string>& added = hll_elements_[key];
+    added.insert(args.begin() + 2, args.end());
   } else if (key.starts_with("oset:") && args[0] == "SADD") {
     const uint64_t after = region.replication().replicator().applied().Get(region.id);
     if (after > seq_before) {
@@ -404,6 +449,26 @@ void Workload::Check(Region& region, int64_t now_ms,
                               "acknowledged values",
                               key, value.string, static_cast<int>(value.type), values.size()));
       return;
+    }
+  }
+  for (const auto& [key, elements] : hll_elements_) {
+    if (owned && !owned(key)) continue;
+    const server::VisibleValue value = visible(key);
+    crdt::hll::Registers registers{};
+    if (!crdt::hll::Valid(value.string) || !crdt::hll::MaxInto(registers, value.string)) {
+      world_.Fail("acknowledged PFADD", fmt::format("{} is not a HyperLogLog", key));
+      return;
+    }
+    for (const std::string& element : elements) {
+      int index = 0;
+      uint8_t rank = 0;
+      crdt::hll::PatternOf(element, &index, &rank);
+      if (registers[static_cast<size_t>(index)] < rank) {
+        world_.Fail("acknowledged PFADD",
+                    fmt::format("{}: register {} is {} but acknowledged '{}' needs {}", key, index,
+                                registers[static_cast<size_t>(index)], element, rank));
+        return;
+      }
     }
   }
   for (const auto& [key, members] : set_tags_) {

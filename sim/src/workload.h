@@ -8,6 +8,8 @@
 //   str:N, h:N, s:N, z:N, mix:N   every command of every type (type conflicts, EXPIRE vs
 //           PERSIST, HEXPIRE vs HSET/HDEL, ZADD vs ZINCRBY vs ZREM, ...): convergence only,
 //           under rules that CRDT.POLICY SET/DEL (1 step in 40) keep changing for these families
+//   hll:N   PFADD/PFCOUNT/GET only: every acknowledged element's register rank is in the value
+//   bm:N    bitmap commands (SETBIT, BITFIELD, BITOP, SETRANGE): convergence only
 //   {gR}:N  op groups: only region R writes them, always all kGroupKeys of them at once (a
 //           script, MSET, a multi-key DEL, MULTI/EXEC): after every batch of every region they
 //           must all be equal there, as no region may show part of a group (CheckGroups)
@@ -83,6 +85,7 @@ class Workload {
   uint64_t groups_ = 0;
   std::map<std::string, int64_t> counter_sums_;
   std::map<std::string, std::set<std::string>> register_values_;
+  std::map<std::string, std::set<std::string>> hll_elements_;  // hll:N -> acknowledged elements
   std::map<std::string, std::map<std::string, std::vector<Tag>>> set_tags_;  // key -> member
 };
 

@@ -1386,6 +1386,9 @@ std::string Config::save() const { return LATTICE_CONFIG_AT("save").text; }
 uint64_t Config::proto_max_bulk_len() const {
   return static_cast<uint64_t>(LATTICE_CONFIG_AT("proto-max-bulk-len").number);
 }
+uint64_t Config::hll_sparse_max_bytes() const {
+  return static_cast<uint64_t>(LATTICE_CONFIG_AT("hll-sparse-max-bytes").number);
+}
 uint64_t Config::client_query_buffer_limit() const {
   return static_cast<uint64_t>(LATTICE_CONFIG_AT("client-query-buffer-limit").number);
 }

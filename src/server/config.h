@@ -162,6 +162,7 @@ class Config {
   std::string appenddirname() const;
   std::string save() const;  // "3600 1 300 100 60 10000", or "" when disabled
   uint64_t proto_max_bulk_len() const;
+  uint64_t hll_sparse_max_bytes() const;
   uint64_t client_query_buffer_limit() const;
   int databases() const;
   int maxclients() const;

@@ -67,6 +67,10 @@ const EventTable& Events() {
     add({"mset", "msetnx"}, s, "set", Rule::kPerKey);
     add({"append"}, s, "append");
     add({"setrange"}, s, "setrange");
+    add({"pfadd", "pfmerge"}, s, "pfadd");
+    add({"pfcount", "pfdebug"}, 0, "");  // a cache refresh or encoding change: Valkey raises none
+    add({"setbit", "bitfield"}, s, "setbit");
+    add({"bitop"}, s, "set", Rule::kStore);
     add({"incr", "decr", "incrby", "decrby"}, s, "incrby");
     add({"incrbyfloat"}, s, "incrbyfloat");
     add({"getex"}, g, "expire", Rule::kGetEx);

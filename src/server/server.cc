@@ -140,6 +140,8 @@ Server::Server(Config config, const Clock& clock, ReplicaId replica,
   RegisterGeoFamily(registry_);
   RegisterSortFamily(registry_);
   RegisterListFamily(registry_);
+  RegisterHllFamily(registry_);
+  RegisterBitmapFamily(registry_);
   RegisterTransactionFamily(registry_);
   RegisterCrdtFamily(registry_);
   RegisterClusterFamily(registry_);

@@ -29,12 +29,21 @@ from throughput import COLLECTION_KEYS, FINAL, KEYSPACE, PEERS, preload
 
 CLIENTS = 50
 TESTS = ["GET", "SET", "INCR", "HSET", "SADD", "ZADD", "LPUSH", "RPUSH", "LPOP", "RPOP",
-         "LRANGE_100", "EVALSHA", "GEOADD"]
+         "LRANGE_100", "EVALSHA", "GEOADD", "PFADD", "SETBIT"]
 WRITES = {"SET", "INCR", "HSET", "SADD", "ZADD", "LPUSH", "RPUSH", "LPOP", "RPOP", "EVALSHA",
-          "GEOADD"}
-# GEOADD: one fixed position per random member of the key "mygeo" (deleted before every run),
-# a ZADD of a computed geohash, as ZADD's test on its own key.
-GEO_KEY = "mygeo"
+          "GEOADD", "PFADD", "SETBIT"}
+# Tests redis-benchmark runs as custom commands, each on its own keys, deleted before each run.
+# GEOADD: one fixed position per random member of "mygeo" (a ZADD of a computed geohash).
+# PFADD: random elements into one HyperLogLog ("myhll", dense after ~2,000 adds, 12 KB).
+# SETBIT: the last bit of random 512-byte bitmaps ("bm:<n>"; an offset cannot be random, as
+# __rand_int__ is zero-padded and Valkey refuses such an offset).
+CUSTOM = {"GEOADD": ["GEOADD", "mygeo", "13.361389", "38.115556", "member:__rand_int__"],
+          "PFADD": ["PFADD", "myhll", "ele:__rand_int__"],
+          "SETBIT": ["SETBIT", "bm:__rand_int__", "4095", "1"]}
+CLEAR = {"GEOADD": ["del", "mygeo"],
+         "PFADD": ["del", "myhll"],
+         "SETBIT": ["eval", "for _, k in ipairs(redis.call('keys', 'bm:*')) do "
+                    "redis.call('del', k) end", "0"]}
 # EVALSHA: a script doing one SET (what redis-py's Lock and most client-library scripts cost),
 # loaded with SCRIPT LOAD before every run, on the keys SET uses.
 SCRIPT = "return redis.call('set', KEYS[1], ARGV[1])"
@@ -85,8 +94,8 @@ def benchmark(port, test, pipeline, n):
                           "-r", str(KEYSPACE), "-d", "16", "-q"]
     if test == "EVALSHA":
         command += ["EVALSHA", SCRIPT_SHA, "1", "key:__rand_int__", "xxxxxxxxxxxxxxxx"]
-    elif test == "GEOADD":
-        command += ["GEOADD", GEO_KEY, "13.361389", "38.115556", "member:__rand_int__"]
+    elif test in CUSTOM:
+        command += CUSTOM[test]
     else:
         command += ["-t", test.lower()]
     done = subprocess.run(command, capture_output=True, timeout=600)
@@ -118,11 +127,8 @@ class Targets(throughput.Targets):
         elif test.lower() in COLLECTION_KEYS:
             subprocess.run(["redis-cli", "-p", str(port), "del", COLLECTION_KEYS[test.lower()]],
                            stdout=subprocess.DEVNULL, check=True, timeout=60)
-        elif test in LIST_TESTS:
-            subprocess.run(["redis-cli", "-p", str(port), "del", LIST_KEY],
-                           stdout=subprocess.DEVNULL, check=True, timeout=60)
-        elif test == "GEOADD":
-            subprocess.run(["redis-cli", "-p", str(port), "del", GEO_KEY],
+        elif test in LIST_TESTS or test in CUSTOM:
+            subprocess.run(["redis-cli", "-p", str(port)] + CLEAR.get(test, ["del", LIST_KEY]),
                            stdout=subprocess.DEVNULL, check=True, timeout=60)
         elif test == "EVALSHA":
             subprocess.run(["redis-cli", "-p", str(port), "script", "load", SCRIPT],
