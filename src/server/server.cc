@@ -42,7 +42,7 @@ Result<ScanArgs> ParseScanArgs(ArgList options, uint32_t accepted) {
       args.type.reset();
       for (crdt::ObjectType t :
            {crdt::ObjectType::kString, crdt::ObjectType::kHash, crdt::ObjectType::kSet,
-            crdt::ObjectType::kZSet, crdt::ObjectType::kList}) {
+            crdt::ObjectType::kZSet, crdt::ObjectType::kList, crdt::ObjectType::kStream}) {
         if (EqualsIgnoreCase(name, TypeName(t))) {
           args.type = t;
         }
@@ -137,6 +137,7 @@ Server::Server(Config config, const Clock& clock, ReplicaId replica,
   RegisterSetFamily(registry_);
   RegisterZSetFamily(registry_);
   RegisterListFamily(registry_);
+  RegisterStreamFamily(registry_);
   RegisterTransactionFamily(registry_);
   RegisterCrdtFamily(registry_);
   RegisterClusterFamily(registry_);

@@ -438,6 +438,7 @@ std::string EncodeRdbValue(const VisibleValue& value) {
         RdbPutString(out, entry.value);
       }
       break;
+    case ObjectType::kStream:  // not encoded yet: DUMP refuses a stream first
     case ObjectType::kNone:
       LATTICE_ASSERT(false);
   }

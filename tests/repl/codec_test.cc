@@ -71,7 +71,28 @@ std::optional<KeyOp> RandomWrite(Rng& rng, Replica& r, int64_t now_ms) {
   const std::string name = Pick(rng, kNames);
   const size_t list_size = k.TypeAt(now_ms) == crdt::ObjectType::kList ? k.list().Size() : 0;
   const crdt::ListEnd end = rng.Chance(1, 2) ? crdt::ListEnd::kHead : crdt::ListEnd::kTail;
-  switch (rng.Uniform(21)) {
+  const bool is_stream = k.TypeAt(now_ms) == crdt::ObjectType::kStream;
+  switch (rng.Uniform(23)) {
+    case 21: {  // XADD (IDs from a small domain: regions collide), maybe trimming the oldest
+      const crdt::StreamMeta meta = is_stream ? k.stream().Meta() : crdt::StreamMeta{};
+      const crdt::StreamId id{meta.last_id.ms + rng.Uniform(2), meta.last_id.seq + 1};
+      Key::StreamEdit edit;
+      edit.adds.emplace_back(id, crdt::Stream::Fields{name, std::string(rng.Uniform(5), 'v')});
+      edit.meta = crdt::StreamMeta{id, meta.max_deleted, meta.entries_added + 1};
+      if (is_stream && k.stream().Size() > 2 && rng.Chance(1, 2)) {
+        edit.remove.push_back(k.stream().entries().begin()->first);
+      }
+      return Take(k.XEdit(std::move(edit), w, c));
+    }
+    case 22: {  // XDEL of the newest entry
+      if (!is_stream || k.stream().Size() == 0) return std::nullopt;
+      Key::StreamEdit edit;
+      edit.remove.push_back(k.stream().entries().rbegin()->first);
+      crdt::StreamMeta meta = k.stream().Meta();
+      meta.max_deleted = edit.remove.back().id;
+      edit.meta = meta;
+      return Take(k.XEdit(std::move(edit), w, c));
+    }
     case 17:
       return Take(k.LEdit({}, end, {name, Pick(rng, kNames)}, w, c));
     case 18:
