@@ -29,8 +29,12 @@ from throughput import COLLECTION_KEYS, FINAL, KEYSPACE, PEERS, preload
 
 CLIENTS = 50
 TESTS = ["GET", "SET", "INCR", "HSET", "SADD", "ZADD", "LPUSH", "RPUSH", "LPOP", "RPOP",
-         "LRANGE_100", "EVALSHA"]
-WRITES = {"SET", "INCR", "HSET", "SADD", "ZADD", "LPUSH", "RPUSH", "LPOP", "RPOP", "EVALSHA"}
+         "LRANGE_100", "EVALSHA", "XADD"]
+WRITES = {"SET", "INCR", "HSET", "SADD", "ZADD", "LPUSH", "RPUSH", "LPOP", "RPOP", "EVALSHA",
+          "XADD"}
+# XADD: redis-benchmark has no stream test; "XADD mystream * f <16 bytes>" on one key, emptied
+# first, as the list tests use "mylist".
+STREAM_KEY = "mystream"
 # EVALSHA: a script doing one SET (what redis-py's Lock and most client-library scripts cost),
 # loaded with SCRIPT LOAD before every run, on the keys SET uses.
 SCRIPT = "return redis.call('set', KEYS[1], ARGV[1])"
@@ -81,6 +85,8 @@ def benchmark(port, test, pipeline, n):
                           "-r", str(KEYSPACE), "-d", "16", "-q"]
     if test == "EVALSHA":
         command += ["EVALSHA", SCRIPT_SHA, "1", "key:__rand_int__", "xxxxxxxxxxxxxxxx"]
+    elif test == "XADD":
+        command += ["XADD", STREAM_KEY, "*", "f", "xxxxxxxxxxxxxxxx"]
     else:
         command += ["-t", test.lower()]
     done = subprocess.run(command, capture_output=True, timeout=600)
@@ -114,6 +120,9 @@ class Targets(throughput.Targets):
                            stdout=subprocess.DEVNULL, check=True, timeout=60)
         elif test == "EVALSHA":
             subprocess.run(["redis-cli", "-p", str(port), "script", "load", SCRIPT],
+                           stdout=subprocess.DEVNULL, check=True, timeout=60)
+        elif test == "XADD":
+            subprocess.run(["redis-cli", "-p", str(port), "del", STREAM_KEY],
                            stdout=subprocess.DEVNULL, check=True, timeout=60)
         if name == PEERS:
             wait_caught_up(self.regions, timeout=60)
@@ -161,7 +170,7 @@ def run(lattice_binary, redis_binary, plan, log):
                         # and the peers' catch-up start weigh on a few thousand requests).
                         n = (plan["n_collection"][pipeline]
                              if test.lower() in COLLECTION_KEYS or test in LIST_TESTS
-                             else plan["n"][pipeline])
+                             or test == "XADD" else plan["n"][pipeline])
                         n = int(n * plan.get("scale", 1.0))
                         result = one_run(targets, name, test, pipeline, n)
                         runs.setdefault(f"P{pipeline}", {}).setdefault(test, {}).setdefault(
