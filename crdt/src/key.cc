@@ -65,9 +65,9 @@ Result<void> KeyWrite::Prepare(ObjectType want, bool any_type) {
       DotContext create_context;
       Key created;
       KeyRest& rest = created.MutableRest();
-      CreationCell& cell = want == ObjectType::kHash   ? rest.mutable_hash_created()
-                           : want == ObjectType::kSet  ? rest.mutable_set_created()
-                           : want == ObjectType::kList ? rest.mutable_list_created()
+      CreationCell& cell = want == ObjectType::kHash     ? rest.mutable_hash_created()
+                           : want == ObjectType::kSet    ? rest.mutable_set_created()
+                           : want == ObjectType::kList   ? rest.mutable_list_created()
                            : want == ObjectType::kStream ? rest.mutable_stream_created()
                                                          : rest.mutable_zset_created();
       const uint8_t flag =
@@ -115,9 +115,7 @@ const OrHash& Key::hash() const { return (rest_.get() ? *rest_.get() : EmptyRest
 const OrSet& Key::set() const { return (rest_.get() ? *rest_.get() : EmptyRest()).set(); }
 const SortedSet& Key::zset() const { return (rest_.get() ? *rest_.get() : EmptyRest()).zset(); }
 const List& Key::list() const { return (rest_.get() ? *rest_.get() : EmptyRest()).list(); }
-const Stream& Key::stream() const {
-  return (rest_.get() ? *rest_.get() : EmptyRest()).stream();
-}
+const Stream& Key::stream() const { return (rest_.get() ? *rest_.get() : EmptyRest()).stream(); }
 
 void Key::NormalizeRest() {
   if (KeyRest* rest = rest_.get()) {
@@ -134,10 +132,9 @@ ObjectType Key::Type() const {
     return string_.Alive() ? ObjectType::kString : ObjectType::kNone;
   }
   const KeyRest& parts = *rest_.get();
-  if (!string_.Alive() &&
-      parts.has_hash() + parts.has_set() + parts.has_zset() + parts.has_list() +
-              parts.has_stream() <=
-          1) {
+  if (!string_.Alive() && parts.has_hash() + parts.has_set() + parts.has_zset() + parts.has_list() +
+                                  parts.has_stream() <=
+                              1) {
     // The usual collection key: one part and no live string. That part decides, as the rule
     // below would with a single candidate, without weighing stamps.
     if (parts.has_set()) return parts.set().AnyPresent() ? ObjectType::kSet : ObjectType::kNone;

@@ -907,25 +907,25 @@ Result<void> KeyBuilder::AddCreation(crdt::ObjectType type, const wire::Creation
     if (entry.fixed_precedence()) {
       policies.type = crdt::TypeRule::kFixedPrecedence;
     }
-    auto piece = Write(base, dot, entry.hlc(), policies,
-                       [&](crdt::Key& k, const crdt::Writer& w, auto& s) -> Result<crdt::KeyOp> {
-                         switch (type) {
-                           case crdt::ObjectType::kHash:
-                             return k.HSet(element, kZeroText, /*keep_ttl=*/true, w, s);
-                           case crdt::ObjectType::kSet:
-                             return k.SAdd({element}, w, s);
-                           case crdt::ObjectType::kList:
-                             return k.LEdit({}, crdt::ListEnd::kHead, {element}, w, s);
-                           case crdt::ObjectType::kStream: {
-                             crdt::Key::StreamEdit edit;
-                             edit.adds.emplace_back(crdt::StreamId{0, 1},
-                                                    crdt::Stream::Fields{element, element});
-                             return k.XEdit(std::move(edit), w, s);
-                           }
-                           default:
-                             return k.ZAdd(element, 0.0, w, s);
-                         }
-                       });
+    auto piece = Write(
+        base, dot, entry.hlc(), policies,
+        [&](crdt::Key& k, const crdt::Writer& w, auto& s) -> Result<crdt::KeyOp> {
+          switch (type) {
+            case crdt::ObjectType::kHash:
+              return k.HSet(element, kZeroText, /*keep_ttl=*/true, w, s);
+            case crdt::ObjectType::kSet:
+              return k.SAdd({element}, w, s);
+            case crdt::ObjectType::kList:
+              return k.LEdit({}, crdt::ListEnd::kHead, {element}, w, s);
+            case crdt::ObjectType::kStream: {
+              crdt::Key::StreamEdit edit;
+              edit.adds.emplace_back(crdt::StreamId{0, 1}, crdt::Stream::Fields{element, element});
+              return k.XEdit(std::move(edit), w, s);
+            }
+            default:
+              return k.ZAdd(element, 0.0, w, s);
+          }
+        });
     CODEC_RETURN_IF_ERROR(piece);
     crdt::DotContext drop;
     drop.Add(Dot{dot.replica, dot.seq + 1});
@@ -972,8 +972,8 @@ Result<void> KeyBuilder::AddStream(const wire::Key& key) {
   for (const wire::StreamEntry& entry : key.stream()) {
     crdt::StreamEntryKey at{crdt::StreamId{entry.ms(), entry.seq()},
                             Dot{entry.dot().replica(), entry.dot().seq()}};
-    if (!stream.AppendForDecode(at, crdt::Stream::Fields(entry.fields().begin(),
-                                                         entry.fields().end()))) {
+    if (!stream.AppendForDecode(
+            at, crdt::Stream::Fields(entry.fields().begin(), entry.fields().end()))) {
       return Unexpected(ErrorCode::kCorrupt, "stream entries not in (ID, dot) order");
     }
   }

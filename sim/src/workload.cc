@@ -18,9 +18,8 @@ constexpr int kGroupKeys = 8;
 std::string GroupKey(int writer, int n) { return fmt::format("{{g{}}}:{}", writer, n); }
 
 const std::vector<std::string>& Families() {
-  static const std::vector<std::string> kFamilies = {"ctr", "reg", "oset", "str", "h",  "s",
-                                                     "z",   "mix", "l",    "cc",  "ch", "cz",
-                                                     "x"};
+  static const std::vector<std::string> kFamilies = {"ctr", "reg", "oset", "str", "h",  "s", "z",
+                                                     "mix", "l",   "cc",   "ch",  "cz", "x"};
   return kFamilies;
 }
 
@@ -112,9 +111,8 @@ std::vector<std::string> ListCommand(Rng& rng, const std::string& key) {
 // Streams: XADD with auto IDs (regions' clocks collide) and explicit IDs from a small domain (equal
 // IDs from two regions), MAXLEN/MINID trims, XDEL, XTRIM, XSETID, and the reads.
 std::vector<std::string> StreamCommand(Rng& rng, const std::string& key) {
-  const std::string cmd =
-      Pick(rng, {"XADD", "XADD", "XADD", "XADDID", "XADDTRIM", "XDEL", "XTRIM", "XSETID",
-                 "XRANGE", "XLEN", "KEY"});
+  const std::string cmd = Pick(rng, {"XADD", "XADD", "XADD", "XADDID", "XADDTRIM", "XDEL", "XTRIM",
+                                     "XSETID", "XRANGE", "XLEN", "KEY"});
   const std::string id = fmt::format("{}-{}", rng.Uniform(6), rng.Uniform(3));
   if (cmd == "XADD") return {cmd, key, "*", "f", Member(rng)};
   if (cmd == "XADDID") return {"XADD", key, id, "f", Member(rng)};

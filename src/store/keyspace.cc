@@ -1077,8 +1077,8 @@ bool Keyspace::ApplyCompactCollection(Table::iterator it, const crdt::KeyOp& op)
   auto& slot = const_cast<StoredKeyPtr&>(*it);
   const crdt::ObjectType type = CompactType(slot->value());
   const crdt::KeyRest* d = op.delta.rest();
-  if (d == nullptr || !op.delta.string().empty() || !d->expiry().empty() || d->has_list() || d->has_stream() ||
-      d->has_hash() != (type == crdt::ObjectType::kHash) ||
+  if (d == nullptr || !op.delta.string().empty() || !d->expiry().empty() || d->has_list() ||
+      d->has_stream() || d->has_hash() != (type == crdt::ObjectType::kHash) ||
       d->has_set() != (type == crdt::ObjectType::kSet) ||
       d->has_zset() != (type == crdt::ObjectType::kZSet) || !d->hash_created().empty() ||
       !d->set_created().empty() || !d->zset_created().empty() || !d->set().removes().empty() ||

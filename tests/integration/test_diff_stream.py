@@ -147,7 +147,7 @@ def generate(rng, count):
         elif r < 96:
             commands.append(rng.choice([
                 ["SET", "str", "v"], ["RPUSH", "lst", "e"], ["DEL", rng.choice(KEYS)],
-                ["TYPE", k], ["EXISTS", k], ["OBJECT", "ENCODING", k],
+                ["TYPE", k], ["EXISTS", k], ["OBJECT", "ENCODING", rng.choice(STREAMS)],
                 ["SET", rng.choice(STREAMS), "x"]]))
         else:
             commands.append(rng.choice([

@@ -284,7 +284,11 @@ std::optional<AddArgs> ParseAddOrTrim(CommandContext& ctx, ArgList args, bool xa
       out.nomkstream = true;
     } else if (EqualsIgnoreCase(opt, "limit") && more) {
       int64_t limit = 0;
-      if (!ParseInt64(args[i + 1], &limit) || limit < 0) {
+      if (!ParseInt64(args[i + 1], &limit)) {
+        ctx.reply.Error(errors::kNotInteger);
+        return std::nullopt;
+      }
+      if (limit < 0) {
         ctx.reply.Error("ERR The LIMIT argument must be >= 0.");
         return std::nullopt;
       }
@@ -307,7 +311,8 @@ std::optional<AddArgs> ParseAddOrTrim(CommandContext& ctx, ArgList args, bool xa
   }
   out.field_pos = i + 1;
   if (limit_given && out.trim.strategy == TrimStrategy::kNone) {
-    ctx.reply.Error("ERR syntax error, LIMIT cannot be used without specifying a trimming strategy");
+    ctx.reply.Error(
+        "ERR syntax error, LIMIT cannot be used without specifying a trimming strategy");
     return std::nullopt;
   }
   if (!xadd && out.trim.strategy == TrimStrategy::kNone) {
@@ -390,33 +395,33 @@ void CmdXAdd(CommandContext& ctx, ArgList args) {
   edit.remove = std::move(trimmed);
   edit.meta = StreamMeta{*id, meta.max_deleted, meta.entries_added + 1};
   edit.create = true;
-  Result<void> done = ctx.Write(args[1], [&](crdt::Key& k, const crdt::Writer& w,
-                                             crdt::DotContext& shard) {
-    return k.XEdit(std::move(edit), w, shard);
-  });
+  Result<void> done =
+      ctx.Write(args[1], [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& shard) {
+        return k.XEdit(std::move(edit), w, shard);
+      });
   done.ok() ? ctx.reply.Bulk(IdText(*id)) : ctx.reply.Error(done.error());
 }
 
 // ---- XTRIM, XDEL, XSETID --------------------------------------------------------------------
 
 void CmdXTrim(CommandContext& ctx, ArgList args) {
+  std::optional<AddArgs> trim = ParseAddOrTrim(ctx, args, false);
+  if (!trim) return;
   Result<const Stream*> stream = FindStream(ctx, args[1], Access::kWrite);
   if (!stream.ok() || *stream == nullptr) {
     stream.ok() ? ctx.reply.Integer(0) : ctx.reply.Error(stream.error());
     return;
   }
-  std::optional<AddArgs> trim = ParseAddOrTrim(ctx, args, false);
-  if (!trim) return;
   bool unused = false;
   std::vector<StreamEntryKey> trimmed = TrimmedEntries(*stream, trim->trim, std::nullopt, &unused);
   const size_t count = trimmed.size();
   if (count > 0) {
     crdt::Key::StreamEdit edit;
     edit.remove = std::move(trimmed);
-    Result<void> done = ctx.Write(args[1], [&](crdt::Key& k, const crdt::Writer& w,
-                                               crdt::DotContext& shard) {
-      return k.XEdit(std::move(edit), w, shard);
-    });
+    Result<void> done =
+        ctx.Write(args[1], [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& shard) {
+          return k.XEdit(std::move(edit), w, shard);
+        });
     if (!done.ok()) {
       ctx.reply.Error(done.error());
       return;
@@ -460,10 +465,10 @@ void CmdXDel(CommandContext& ctx, ArgList args) {
   }
   if (deleted > 0) {
     edit.meta = meta;
-    Result<void> done = ctx.Write(args[1], [&](crdt::Key& k, const crdt::Writer& w,
-                                               crdt::DotContext& shard) {
-      return k.XEdit(std::move(edit), w, shard);
-    });
+    Result<void> done =
+        ctx.Write(args[1], [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& shard) {
+          return k.XEdit(std::move(edit), w, shard);
+        });
     if (!done.ok()) {
       ctx.reply.Error(done.error());
       return;
@@ -536,10 +541,10 @@ void CmdXSetId(CommandContext& ctx, ArgList args) {
   if (max_deleted != StreamId{}) meta.max_deleted = max_deleted;
   crdt::Key::StreamEdit edit;
   edit.meta = meta;
-  Result<void> done = ctx.Write(args[1], [&](crdt::Key& k, const crdt::Writer& w,
-                                             crdt::DotContext& shard) {
-    return k.XEdit(std::move(edit), w, shard);
-  });
+  Result<void> done =
+      ctx.Write(args[1], [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& shard) {
+        return k.XEdit(std::move(edit), w, shard);
+      });
   done.ok() ? ctx.reply.Ok() : ctx.reply.Error(done.error());
 }
 
@@ -692,7 +697,7 @@ void CmdXRead(CommandContext& ctx, ArgList args) {
       streams_count = args.size() - streams_arg;
       if (streams_count % 2 != 0) {
         ctx.reply.Error(
-            "ERR Unbalanced 'xread' list of streams: for each stream key an ID or '$' must be "
+            "ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be "
             "specified.");
         return;
       }
@@ -776,21 +781,20 @@ void CmdXInfoStream(CommandContext& ctx, ArgList args) {
   }
   bool full = false;
   int64_t count = 10;
+  auto syntax = [&] {
+    ctx.reply.Error("ERR unknown subcommand or wrong number of arguments for '" +
+                    std::string(args[1]) + "'. Try XINFO HELP.");
+  };
   if (args.size() > 3) {
-    if (!EqualsIgnoreCase(args[3], "full")) {
-      ctx.reply.Error(errors::kSyntax);
-      return;
-    }
+    if (!EqualsIgnoreCase(args[3], "full")) return syntax();
     full = true;
-    if (args.size() == 6 && EqualsIgnoreCase(args[4], "count")) {
+    if (args.size() > 4) {
+      if (args.size() != 6 || !EqualsIgnoreCase(args[4], "count")) return syntax();
       if (!ParseInt64(args[5], &count)) {
         ctx.reply.Error(errors::kNotInteger);
         return;
       }
       if (count < 0) count = 10;
-    } else if (args.size() != 4) {
-      ctx.reply.Error(errors::kSyntax);
-      return;
     }
   }
   const Stream& stream = **found;
