@@ -521,10 +521,6 @@ void CmdXSetId(CommandContext& ctx, ArgList args) {
     return;
   }
   StreamMeta meta = (*stream)->Meta();
-  if (*id < meta.max_deleted) {
-    ctx.reply.Error("ERR The ID specified in XSETID is smaller than current max_deleted_entry_id");
-    return;
-  }
   if (std::optional<StreamId> top = (*stream)->LastId()) {
     if (*id < *top) {
       ctx.reply.Error("ERR The ID specified in XSETID is smaller than the target stream top item");
@@ -535,6 +531,10 @@ void CmdXSetId(CommandContext& ctx, ArgList args) {
           "ERR The entries_added specified in XSETID is smaller than the target stream length");
       return;
     }
+  }
+  if (max_deleted == StreamId{} && *id < meta.max_deleted) {
+    ctx.reply.Error("ERR The ID specified in XSETID is smaller than current max_deleted_entry_id");
+    return;
   }
   meta.last_id = *id;
   if (entries_added != -1) meta.entries_added = static_cast<uint64_t>(entries_added);
@@ -737,12 +737,12 @@ void CmdXRead(CommandContext& ctx, ArgList args) {
       after = last ? *last : (*stream != nullptr ? (*stream)->Meta().last_id : StreamId{});
       if (last) Decr(after);
     } else {
-      auto parsed = ParseId(id_arg, 0, false);
+      std::optional<StreamId> parsed = ParseStrictId(id_arg);
       if (!parsed) {
         ctx.reply.Error(kInvalidId);
         return;
       }
-      after = parsed->id;
+      after = *parsed;
     }
     read.keys.emplace_back(key);
     read.after.push_back(after);
