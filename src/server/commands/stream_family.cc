@@ -732,7 +732,7 @@ void CmdXRead(CommandContext& ctx, ArgList args) {
     if (id_arg == "$") {
       after = *stream != nullptr ? (*stream)->Meta().last_id : StreamId{};
     } else if (id_arg == "+") {
-      // The last entry (Valkey 8's XREAD +): everything after the one before it.
+      // The last entry (Redis 7.4's XREAD +): everything after the one before it.
       std::optional<StreamId> last = *stream != nullptr ? (*stream)->LastId() : std::nullopt;
       after = last ? *last : (*stream != nullptr ? (*stream)->Meta().last_id : StreamId{});
       if (last) Decr(after);
