@@ -29,16 +29,18 @@ bool MadeUnderFixedPrecedence(const CreationCell& cell) {
   return cell.Winner() != nullptr && (cell.Winner()->value & kFixedPrecedenceFlag) != 0;
 }
 
-// TypeRule::kFixedPrecedence: hash > zset > set > list > string.
+// TypeRule::kFixedPrecedence: hash > zset > set > list > stream > string.
 int Precedence(ObjectType type) {
   switch (type) {
     case ObjectType::kHash:
-      return 5;
+      return 6;
     case ObjectType::kZSet:
-      return 4;
+      return 5;
     case ObjectType::kSet:
-      return 3;
+      return 4;
     case ObjectType::kList:
+      return 3;
+    case ObjectType::kStream:
       return 2;
     case ObjectType::kString:
       return 1;
@@ -64,10 +66,11 @@ Result<void> KeyWrite::Prepare(ObjectType want, bool any_type) {
       DotContext create_context;
       Key created;
       KeyRest& rest = created.MutableRest();
-      CreationCell& cell = want == ObjectType::kHash   ? rest.mutable_hash_created()
-                           : want == ObjectType::kSet  ? rest.mutable_set_created()
-                           : want == ObjectType::kList ? rest.mutable_list_created()
-                                                       : rest.mutable_zset_created();
+      CreationCell& cell = want == ObjectType::kHash     ? rest.mutable_hash_created()
+                           : want == ObjectType::kSet    ? rest.mutable_set_created()
+                           : want == ObjectType::kList   ? rest.mutable_list_created()
+                           : want == ObjectType::kStream ? rest.mutable_stream_created()
+                                                         : rest.mutable_zset_created();
       const uint8_t flag =
           op_.policies.type == TypeRule::kFixedPrecedence ? kFixedPrecedenceFlag : 0;
       cell = CreationCell{}.AssignDelta(static_cast<uint8_t>(want) | flag, stamp_, create_context);
@@ -99,6 +102,10 @@ Result<void> KeyWrite::Prepare(ObjectType want, bool any_type) {
     rest.list().CollectDots(context);
     rest.list_created().CollectDots(context);
   }
+  if (want != ObjectType::kStream) {
+    rest.stream().CollectDots(context);
+    rest.stream_created().CollectDots(context);
+  }
   if (!context.cloud().empty() || !context.vector().entries().empty()) {
     Step(std::move(piece), context);
   }
@@ -109,6 +116,7 @@ const OrHash& Key::hash() const { return (rest_.get() ? *rest_.get() : EmptyRest
 const OrSet& Key::set() const { return (rest_.get() ? *rest_.get() : EmptyRest()).set(); }
 const SortedSet& Key::zset() const { return (rest_.get() ? *rest_.get() : EmptyRest()).zset(); }
 const List& Key::list() const { return (rest_.get() ? *rest_.get() : EmptyRest()).list(); }
+const Stream& Key::stream() const { return (rest_.get() ? *rest_.get() : EmptyRest()).stream(); }
 
 void Key::NormalizeRest() {
   if (KeyRest* rest = rest_.get()) {
@@ -125,14 +133,18 @@ ObjectType Key::Type() const {
     return string_.Alive() ? ObjectType::kString : ObjectType::kNone;
   }
   const KeyRest& parts = *rest_.get();
-  if (!string_.Alive() &&
-      parts.has_hash() + parts.has_set() + parts.has_zset() + parts.has_list() <= 1) {
+  if (!string_.Alive() && parts.has_hash() + parts.has_set() + parts.has_zset() + parts.has_list() +
+                                  parts.has_stream() <=
+                              1) {
     // The usual collection key: one part and no live string. That part decides, as the rule
     // below would with a single candidate, without weighing stamps.
     if (parts.has_set()) return parts.set().AnyPresent() ? ObjectType::kSet : ObjectType::kNone;
     if (parts.has_hash()) return parts.hash().AnyPresent() ? ObjectType::kHash : ObjectType::kNone;
     if (parts.has_zset()) return parts.zset().Size() > 0 ? ObjectType::kZSet : ObjectType::kNone;
     if (parts.has_list()) return parts.list().empty() ? ObjectType::kNone : ObjectType::kList;
+    if (parts.has_stream()) {
+      return parts.stream().empty() ? ObjectType::kNone : ObjectType::kStream;
+    }
     return ObjectType::kNone;
   }
   std::pair<Stamp, ObjectType> best{Stamp{}, ObjectType::kNone};
@@ -166,6 +178,10 @@ ObjectType Key::Type() const {
     if (rest->has_list()) {
       consider(!rest->list().empty(), CreatorStamp(rest->list_created()), ObjectType::kList,
                MadeUnderFixedPrecedence(rest->list_created()));
+    }
+    if (rest->has_stream()) {
+      consider(!rest->stream().empty(), CreatorStamp(rest->stream_created()), ObjectType::kStream,
+               MadeUnderFixedPrecedence(rest->stream_created()));
     }
   }
   return fixed ? highest : best.second;
@@ -225,7 +241,9 @@ Key Key::RemoveAllDelta(bool keep_expiry, WriteStamp& stamp, DotContext& context
     out.Normalize();
     AddMapDots(rest->zset().removes(), context);  // DEL observes remove tokens too
     rest->set().CollectDots(context);
-    rest->list().CollectDots(context);  // a list remove's delta holds nothing
+    rest->list().CollectDots(context);    // a list remove's delta holds nothing
+    rest->stream().CollectDots(context);  // nor a stream remove's
+    rest->stream_created().CollectDots(context);
     rest->hash_created().CollectDots(context);
     rest->set_created().CollectDots(context);
     rest->zset_created().CollectDots(context);
@@ -256,6 +274,7 @@ void Key::Join(const Key& other, const DotContext& mine, const DotContext& their
   if (a.has_set() || b.has_set()) a.mutable_set().Join(b.set(), mine, theirs);
   if (a.has_zset() || b.has_zset()) a.mutable_zset().Join(b.zset(), mine, theirs);
   if (a.has_list() || b.has_list()) a.mutable_list().Join(b.list(), mine, theirs);
+  if (a.has_stream() || b.has_stream()) a.mutable_stream().Join(b.stream(), mine, theirs);
   JoinKeyCells(a, b, mine, theirs);
   NormalizeRest();
 }
@@ -298,7 +317,7 @@ void Key::Compact(const VersionVector& stable) {
     if (!rest->expiry().empty()) {
       rest->mutable_expiry().Compact(stable);
       if (rest->hash().empty() && rest->set().empty() && rest->zset().empty() &&
-          rest->list().empty() && string_.empty()) {
+          rest->list().empty() && rest->stream().empty() && string_.empty()) {
         DotContext dots;
         rest->expiry().CollectDots(dots);
         if (AllStable(dots, stable)) {
@@ -349,6 +368,8 @@ void Key::CollectDots(DotContext& out) const {
     rest->set().CollectDots(out);
     rest->zset().CollectDots(out);
     rest->list().CollectDots(out);
+    rest->stream().CollectDots(out);
+    rest->stream_created().CollectDots(out);
     rest->hash_created().CollectDots(out);
     rest->set_created().CollectDots(out);
     rest->zset_created().CollectDots(out);
@@ -364,6 +385,7 @@ size_t Key::MetadataItems() const {
              rest->zset().MetadataItems() + rest->list().MetadataItems() +
              rest->hash_created().MetadataItems() + rest->set_created().MetadataItems() +
              rest->zset_created().MetadataItems() + rest->list_created().MetadataItems() +
+             rest->stream().MetadataItems() + rest->stream_created().MetadataItems() +
              rest->expiry().MetadataItems();
   }
   return items;

@@ -78,9 +78,9 @@ bool Key::ApplyInPlace(const KeyOp& op, DotContext& shard) {
   if (!delta.string_.empty() || !string_.empty() || !d.expiry().empty() ||
       d.has_hash() + d.has_set() + d.has_zset() != 1 || !d.hash_created().empty() ||
       !d.set_created().empty() || !d.zset_created().empty() || !d.set().removes().empty() ||
-      !d.zset().removes().empty() ||
+      !d.zset().removes().empty() || d.has_stream() ||
       (r != nullptr && (r->has_hash() != d.has_hash() || r->has_set() != d.has_set() ||
-                        r->has_zset() != d.has_zset()))) {
+                        r->has_zset() != d.has_zset() || r->has_stream()))) {
     return false;
   }
   for (uint64_t i = 0; i < op.dot_count; ++i) {

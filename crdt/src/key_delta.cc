@@ -124,6 +124,9 @@ std::optional<TouchedNames> Touched(const Key& state, const Key& delta, const Do
   rest.set_created().ForEachDot(take);
   rest.zset_created().ForEachDot(take);
   rest.list_created().ForEachDot(take);
+  rest.stream_created().ForEachDot(take);
+  rest.stream().meta_cell().ForEachDot(take);
+  for (const StreamEntryKey& key : touched.stream) take(key.dot);
   rest.expiry().ForEachDot(take);
   if (pending.left() == 0) {
     return touched;
@@ -151,9 +154,21 @@ std::optional<TouchedNames> Touched(const Key& state, const Key& delta, const Do
       return pending.left() == 0;
     });
   }
+  if (pending.left() > 0 && rest.has_stream()) {
+    // A remote XTRIM removes the oldest entries: the scan starts there.
+    rest.stream().ScanEntries([&](const StreamEntryKey& key) {
+      if (pending.Take(key.dot)) {
+        touched.stream.push_back(key);
+      }
+      return pending.left() == 0;
+    });
+  }
   Normalize(touched.hash);
   Normalize(touched.set);
   Normalize(touched.zset);
+  std::sort(touched.stream.begin(), touched.stream.end());
+  touched.stream.erase(std::unique(touched.stream.begin(), touched.stream.end()),
+                       touched.stream.end());
   std::sort(touched.list.begin(), touched.list.end());
   touched.list.erase(std::unique(touched.list.begin(), touched.list.end()), touched.list.end());
   return touched;
@@ -167,6 +182,9 @@ void JoinKeyCells(KeyRest& a, const KeyRest& b, const DotContext& mine, const Do
   if (a.has_set() || b.has_set()) a.mutable_set_created().Join(b.set_created(), mine, theirs);
   if (a.has_zset() || b.has_zset()) a.mutable_zset_created().Join(b.zset_created(), mine, theirs);
   if (a.has_list() || b.has_list()) a.mutable_list_created().Join(b.list_created(), mine, theirs);
+  if (a.has_stream() || b.has_stream()) {
+    a.mutable_stream_created().Join(b.stream_created(), mine, theirs);
+  }
   if (!a.expiry().empty() || !b.expiry().empty()) {
     if (!MutationInjected(Mutation::kNonCommutativeJoin) || a.expiry().empty()) {
       a.mutable_expiry().Join(b.expiry(), mine, theirs);  // the injected bug keeps ours
@@ -211,6 +229,9 @@ void Key::JoinTouched(const Key& delta, const DotContext& mine, const DotContext
   }
   if ((!touched->list.empty() || !b.list().empty()) && (a.has_list() || b.has_list())) {
     a.mutable_list().JoinDelta(b.list(), mine, theirs, touched->list);
+  }
+  if (a.has_stream() || b.has_stream()) {  // the metadata cell joins whatever the delta holds
+    a.mutable_stream().JoinSome(b.stream(), mine, theirs, touched->stream);
   }
   JoinKeyCells(a, b, mine, theirs);
   NormalizeRest();

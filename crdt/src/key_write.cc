@@ -63,7 +63,8 @@ class InPlace {
         rest->has_hash() != (type == ObjectType::kHash) ||
         rest->has_set() != (type == ObjectType::kSet) ||
         rest->has_zset() != (type == ObjectType::kZSet) ||
-        rest->has_list() != (type == ObjectType::kList) || key.TypeAt(writer.now_ms) != type) {
+        rest->has_list() != (type == ObjectType::kList) || rest->has_stream() ||
+        key.TypeAt(writer.now_ms) != type) {
       return std::nullopt;
     }
     return InPlace(key, writer, shard);
@@ -705,6 +706,40 @@ Result<KeyOp> Key::LSet(size_t index, std::string_view value, const Writer& writ
   Key piece;
   piece.MutableRest().mutable_list() = list().SetDelta(index, value, write.stamp(), context);
   write.Step(std::move(piece), context, TouchedNames{});
+  return write.Finish();
+}
+
+Result<KeyOp> Key::XEdit(StreamEdit edit, const Writer& writer, DotContext& shard) {
+  const ObjectType type = TypeAt(writer.now_ms);
+  if (type != ObjectType::kNone && type != ObjectType::kStream) {
+    return Unexpected(ErrorCode::kWrongType);
+  }
+  const bool creates = edit.create || !edit.adds.empty();
+  if (!creates && type == ObjectType::kNone) {
+    return Unexpected(ErrorCode::kNoSuchKey);
+  }
+  KeyWrite write(*this, writer, shard);
+  if (auto ready = write.Prepare(ObjectType::kStream); !ready.ok()) {
+    return Unexpected(ready.error());
+  }
+  if (!edit.remove.empty()) {
+    DotContext context;
+    stream().RemoveDelta(edit.remove, context);  // the delta holds nothing
+    write.Step(Key{}, context, TouchedNames{.stream = std::move(edit.remove)});
+  }
+  for (auto& [id, fields] : edit.adds) {
+    DotContext context;
+    Key piece;
+    piece.MutableRest().mutable_stream() =
+        stream().AddDelta(id, std::move(fields), write.stamp(), context);
+    write.Step(std::move(piece), context, TouchedNames{});
+  }
+  if (edit.meta.has_value()) {
+    DotContext context;
+    Key piece;
+    piece.MutableRest().mutable_stream() = stream().MetaDelta(*edit.meta, write.stamp(), context);
+    write.Step(std::move(piece), context, TouchedNames{});
+  }
   return write.Finish();
 }
 

@@ -14,6 +14,8 @@ struct TouchedNames {
   std::vector<std::string> zset;
   // List elements a step removes (their positions; List::JoinDelta's hint).
   std::vector<ListPosition> list;
+  // Stream entries a step removes (Stream::JoinSome's hint).
+  std::vector<StreamEntryKey> stream;
 };
 
 // Joins the envelope's O(1) cells (creation cells, key expiry): Join and JoinDelta alike.

@@ -142,6 +142,28 @@ void PutDotSet(const std::string& name, const crdt::DotSet& dots, wire::SetMembe
   }
 }
 
+void PutStream(const crdt::Stream& stream, wire::Key* out) {
+  for (const auto& [key, fields] : stream.entries()) {
+    wire::StreamEntry* e = out->add_stream();
+    e->set_ms(key.id.ms);
+    e->set_seq(key.id.seq);
+    PutDot(key.dot, e->mutable_dot());
+    for (const std::string& field : fields) {
+      e->add_fields(field);
+    }
+  }
+  for (const auto& entry : stream.meta_cell().Entries()) {
+    wire::StreamMetaEntry* m = out->add_stream_meta();
+    m->set_last_ms(entry.value.last_id.ms);
+    m->set_last_seq(entry.value.last_id.seq);
+    m->set_max_deleted_ms(entry.value.max_deleted.ms);
+    m->set_max_deleted_seq(entry.value.max_deleted.seq);
+    m->set_entries_added(entry.value.entries_added);
+    m->set_hlc(entry.hlc);
+    PutDot(entry.dot, m->mutable_dot());
+  }
+}
+
 // The key-level cells: creation events of the typed incarnations and the key expiry.
 void PutKeyCells(const crdt::Key& key, wire::Key* out) {
   const crdt::KeyRest* rest = key.rest();
@@ -159,6 +181,9 @@ void PutKeyCells(const crdt::Key& key, wire::Key* out) {
   }
   if (!rest->list_created().empty()) {
     PutRegister(rest->list_created(), out->mutable_list_created());
+  }
+  if (!rest->stream_created().empty()) {
+    PutRegister(rest->stream_created(), out->mutable_stream_created());
   }
   if (!rest->expiry().empty()) {
     PutRegister(rest->expiry(), out->mutable_expiry());
@@ -210,6 +235,7 @@ void PutKey(const crdt::Key& key, wire::Key* out) {
       PutDot(value.dot, e->mutable_value_dot());
     }
   });
+  PutStream(key.stream(), out);
   PutKeyCells(key, out);
 }
 
@@ -360,6 +386,7 @@ class KeyChecker {
   Result<void> CheckCreation(const wire::CreationCell& cell, crdt::ObjectType type);
   Result<void> CheckMembers(const google::protobuf::RepeatedPtrField<wire::SetMember>& members);
   Result<void> CheckList(const google::protobuf::RepeatedPtrField<wire::ListElement>& elements);
+  Result<void> CheckStream(const wire::Key& key);
 
   std::set<ReplicaId> replicas_;
 };
@@ -501,6 +528,24 @@ Result<void> KeyChecker::CheckList(
   return {};
 }
 
+// Every dot valid, every entry one field/value pair or more, the metadata cell bounded. The
+// order is checked when the stream is rebuilt.
+Result<void> KeyChecker::CheckStream(const wire::Key& key) {
+  for (const wire::StreamEntry& entry : key.stream()) {
+    CODEC_RETURN_IF_ERROR(CheckDot(entry.dot()));
+    if (entry.fields_size() == 0 || entry.fields_size() % 2 != 0) {
+      return Unexpected(ErrorCode::kCorrupt, "stream entry without field/value pairs");
+    }
+  }
+  if (key.stream_meta_size() > kCellItemsMax) {
+    return Unexpected(ErrorCode::kCorrupt, "stream metadata cell with too many entries");
+  }
+  for (const wire::StreamMetaEntry& entry : key.stream_meta()) {
+    CODEC_RETURN_IF_ERROR(CheckDot(entry.dot()));
+  }
+  return CheckCreation(key.stream_created(), crdt::ObjectType::kStream);
+}
+
 Result<void> KeyChecker::Check(const wire::Key& key) {
   CODEC_RETURN_IF_ERROR(CheckCell(key.string(), /*score=*/false));
   for (const wire::HashField& field : key.hash()) {
@@ -518,6 +563,7 @@ Result<void> KeyChecker::Check(const wire::Key& key) {
   CODEC_RETURN_IF_ERROR(CheckCreation(key.zset_created(), crdt::ObjectType::kZSet));
   CODEC_RETURN_IF_ERROR(CheckList(key.list()));
   CODEC_RETURN_IF_ERROR(CheckCreation(key.list_created(), crdt::ObjectType::kList));
+  CODEC_RETURN_IF_ERROR(CheckStream(key));
   return CheckExpiry(key.expiry());
 }
 
@@ -600,6 +646,7 @@ class KeyBuilder {
                           MemberDots kind);
   Result<void> AddMemberDot(const std::string& member, Dot dot, MemberDots kind);
   Result<void> AddList(const google::protobuf::RepeatedPtrField<wire::ListElement>& elements);
+  Result<void> AddStream(const wire::Key& key);
 
   ReplicaId scratch_replica_;
   uint64_t scratch_seq_ = 1;
@@ -860,19 +907,25 @@ Result<void> KeyBuilder::AddCreation(crdt::ObjectType type, const wire::Creation
     if (entry.fixed_precedence()) {
       policies.type = crdt::TypeRule::kFixedPrecedence;
     }
-    auto piece = Write(base, dot, entry.hlc(), policies,
-                       [&](crdt::Key& k, const crdt::Writer& w, auto& s) -> Result<crdt::KeyOp> {
-                         switch (type) {
-                           case crdt::ObjectType::kHash:
-                             return k.HSet(element, kZeroText, /*keep_ttl=*/true, w, s);
-                           case crdt::ObjectType::kSet:
-                             return k.SAdd({element}, w, s);
-                           case crdt::ObjectType::kList:
-                             return k.LEdit({}, crdt::ListEnd::kHead, {element}, w, s);
-                           default:
-                             return k.ZAdd(element, 0.0, w, s);
-                         }
-                       });
+    auto piece = Write(
+        base, dot, entry.hlc(), policies,
+        [&](crdt::Key& k, const crdt::Writer& w, auto& s) -> Result<crdt::KeyOp> {
+          switch (type) {
+            case crdt::ObjectType::kHash:
+              return k.HSet(element, kZeroText, /*keep_ttl=*/true, w, s);
+            case crdt::ObjectType::kSet:
+              return k.SAdd({element}, w, s);
+            case crdt::ObjectType::kList:
+              return k.LEdit({}, crdt::ListEnd::kHead, {element}, w, s);
+            case crdt::ObjectType::kStream: {
+              crdt::Key::StreamEdit edit;
+              edit.adds.emplace_back(crdt::StreamId{0, 1}, crdt::Stream::Fields{element, element});
+              return k.XEdit(std::move(edit), w, s);
+            }
+            default:
+              return k.ZAdd(element, 0.0, w, s);
+          }
+        });
     CODEC_RETURN_IF_ERROR(piece);
     crdt::DotContext drop;
     drop.Add(Dot{dot.replica, dot.seq + 1});
@@ -907,6 +960,31 @@ Result<void> KeyBuilder::AddList(
     }
   }
   pieces_.push_back(crdt::Key::OfList(crdt::CreationCell{}, std::move(list)));
+  return {};
+}
+
+// The stream's entries and metadata entries as one piece (taken directly, entries in order).
+Result<void> KeyBuilder::AddStream(const wire::Key& key) {
+  if (key.stream().empty() && key.stream_meta().empty()) {
+    return {};
+  }
+  crdt::Stream stream;
+  for (const wire::StreamEntry& entry : key.stream()) {
+    crdt::StreamEntryKey at{crdt::StreamId{entry.ms(), entry.seq()},
+                            Dot{entry.dot().replica(), entry.dot().seq()}};
+    if (!stream.AppendForDecode(
+            at, crdt::Stream::Fields(entry.fields().begin(), entry.fields().end()))) {
+      return Unexpected(ErrorCode::kCorrupt, "stream entries not in (ID, dot) order");
+    }
+  }
+  for (const wire::StreamMetaEntry& entry : key.stream_meta()) {
+    crdt::StreamMeta meta{crdt::StreamId{entry.last_ms(), entry.last_seq()},
+                          crdt::StreamId{entry.max_deleted_ms(), entry.max_deleted_seq()},
+                          entry.entries_added()};
+    stream.JoinMetaForDecode(crdt::RegisterEntry<crdt::StreamMeta>{
+        meta, entry.hlc(), Dot{entry.dot().replica(), entry.dot().seq()}});
+  }
+  pieces_.push_back(crdt::Key::OfStream(crdt::CreationCell{}, std::move(stream)));
   return {};
 }
 
@@ -980,6 +1058,8 @@ Result<void> KeyBuilder::AddKey(const wire::Key& key) {
   CODEC_RETURN_IF_ERROR(AddCreation(crdt::ObjectType::kZSet, key.zset_created()));
   CODEC_RETURN_IF_ERROR(AddList(key.list()));
   CODEC_RETURN_IF_ERROR(AddCreation(crdt::ObjectType::kList, key.list_created()));
+  CODEC_RETURN_IF_ERROR(AddStream(key));
+  CODEC_RETURN_IF_ERROR(AddCreation(crdt::ObjectType::kStream, key.stream_created()));
   return AddExpiry(Slot{SlotKind::kString, {}}, key.expiry());
 }
 
@@ -1044,6 +1124,8 @@ void CollectWrittenDots(const crdt::Key& delta, crdt::DotContext& out) {
   rest->set_created().CollectDots(out);
   rest->zset_created().CollectDots(out);
   rest->list_created().CollectDots(out);
+  rest->stream().CollectDots(out);
+  rest->stream_created().CollectDots(out);
   rest->expiry().CollectDots(out);
   rest->list().ForEachElement(
       [&](const crdt::ListPosition&, const crdt::ListValue& value) { out.Add(value.dot); });

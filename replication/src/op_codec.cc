@@ -185,6 +185,9 @@ bool ListPushShape(const crdt::KeyRest& rest, const crdt::KeyOp& op) {
 }
 
 Kind RestKind(const crdt::KeyRest& rest, const crdt::KeyOp& op) {
+  if (rest.has_stream()) {
+    return kGeneric;  // stream writes travel as a general delta
+  }
   if (rest.has_list()) {
     return ListPushShape(rest, op) ? kListPush : kGeneric;
   }

@@ -20,7 +20,7 @@ std::string GroupKey(int writer, int n) { return fmt::format("{{g{}}}:{}", write
 
 const std::vector<std::string>& Families() {
   static const std::vector<std::string> kFamilies = {
-      "ctr", "reg", "oset", "str", "h", "s", "z", "mix", "l", "cc", "ch", "cz", "hll", "bm"};
+      "ctr", "reg", "oset", "str", "h", "s", "z", "mix", "l", "cc", "ch", "cz", "hll", "bm", "x"};
   return kFamilies;
 }
 
@@ -106,6 +106,28 @@ std::vector<std::string> ListCommand(Rng& rng, const std::string& key) {
             Pick(rng, {"LEFT", "RIGHT"}), Pick(rng, {"LEFT", "RIGHT"})};
   }
   if (cmd == "LRANGE") return {cmd, key, "0", "-1"};
+  return KeyCommand(rng, key);
+}
+
+// Streams: XADD with auto IDs (regions' clocks collide) and explicit IDs from a small domain (equal
+// IDs from two regions), MAXLEN/MINID trims, XDEL, XTRIM, XSETID, and the reads.
+std::vector<std::string> StreamCommand(Rng& rng, const std::string& key) {
+  const std::string cmd = Pick(rng, {"XADD", "XADD", "XADD", "XADDID", "XADDTRIM", "XDEL", "XTRIM",
+                                     "XSETID", "XRANGE", "XLEN", "KEY"});
+  const std::string id = fmt::format("{}-{}", rng.Uniform(6), rng.Uniform(3));
+  if (cmd == "XADD") return {cmd, key, "*", "f", Member(rng)};
+  if (cmd == "XADDID") return {"XADD", key, id, "f", Member(rng)};
+  if (cmd == "XADDTRIM") {
+    return {"XADD", key, "MAXLEN", Pick(rng, {"=", "~"}), Num(rng, 0, 4), "*", "f", Member(rng)};
+  }
+  if (cmd == "XDEL") return {cmd, key, id, fmt::format("{}-{}", rng.Uniform(6), rng.Uniform(3))};
+  if (cmd == "XTRIM") {
+    return rng.Chance(1, 2) ? std::vector<std::string>{cmd, key, "MAXLEN", Num(rng, 0, 4)}
+                            : std::vector<std::string>{cmd, key, "MINID", id};
+  }
+  if (cmd == "XSETID") return {cmd, key, fmt::format("{}-0", 10 + rng.Uniform(5))};
+  if (cmd == "XRANGE") return {cmd, key, "-", "+"};
+  if (cmd == "XLEN") return {cmd, key};
   return KeyCommand(rng, key);
 }
 
@@ -215,8 +237,9 @@ std::vector<std::string> Workload::RandomCommand(Rng& rng, const std::string& fa
   if (family == "hll") return HllCommand(rng, key);
   if (family == "bm") return BitmapCommand(rng, key);
   std::string kind = family;
-  if (family == "mix") kind = Pick(rng, {"str", "h", "s", "z", "l"});
+  if (family == "mix") kind = Pick(rng, {"str", "h", "s", "z", "l", "x"});
   if (kind == "l") return ListCommand(rng, key);
+  if (kind == "x") return StreamCommand(rng, key);
   if (kind == "str") return StringCommand(rng, key, value);
   if (kind == "h") return HashCommand(rng, key, value);
   if (kind == "s") return SetCommand(rng, key);

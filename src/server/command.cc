@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "lattice/common/assert.h"
+#include "util/ascii.h"
 
 namespace lattice::server {
 
@@ -70,6 +71,29 @@ std::optional<std::vector<size_t>> KeyPositions(const Command& command, ArgList 
     last = std::min(last, argc - 1);
     for (int64_t i = keys.first; i <= last; i += keys.step) {
       positions.push_back(static_cast<size_t>(i));
+    }
+  }
+  if (keys.streams_keyword) {
+    // Valkey's xreadGetKeys: options before STREAMS, then keys and as many IDs.
+    int64_t streams = 0;
+    for (int64_t i = 1; i < argc; ++i) {
+      const std::string_view arg = args[static_cast<size_t>(i)];
+      if (EqualsIgnoreCase(arg, "block") || EqualsIgnoreCase(arg, "count")) {
+        ++i;
+      } else if (EqualsIgnoreCase(arg, "group")) {
+        i += 2;
+      } else if (EqualsIgnoreCase(arg, "noack")) {
+      } else {
+        if (EqualsIgnoreCase(arg, "streams")) streams = i;
+        break;
+      }
+    }
+    const int64_t num = argc - streams - 1;
+    if (streams == 0 || num == 0 || num % 2 != 0) {
+      return std::nullopt;
+    }
+    for (int64_t i = 1; i <= num / 2; ++i) {
+      positions.push_back(static_cast<size_t>(streams + i));
     }
   }
   if (keys.numkeys_index > 0) {

@@ -90,6 +90,8 @@ struct KeySpec {
   int last = 0;
   int step = 0;
   int numkeys_index = 0;
+  // XREAD/XREADGROUP: the keys are the first half of the arguments after STREAMS.
+  bool streams_keyword = false;
 };
 
 struct CommandSpec {

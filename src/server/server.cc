@@ -43,7 +43,7 @@ Result<ScanArgs> ParseScanArgs(ArgList options, uint32_t accepted) {
       args.type.reset();
       for (crdt::ObjectType t :
            {crdt::ObjectType::kString, crdt::ObjectType::kHash, crdt::ObjectType::kSet,
-            crdt::ObjectType::kZSet, crdt::ObjectType::kList}) {
+            crdt::ObjectType::kZSet, crdt::ObjectType::kList, crdt::ObjectType::kStream}) {
         if (EqualsIgnoreCase(name, TypeName(t))) {
           args.type = t;
         }
@@ -142,6 +142,7 @@ Server::Server(Config config, const Clock& clock, ReplicaId replica,
   RegisterListFamily(registry_);
   RegisterHllFamily(registry_);
   RegisterBitmapFamily(registry_);
+  RegisterStreamFamily(registry_);
   RegisterTransactionFamily(registry_);
   RegisterCrdtFamily(registry_);
   RegisterClusterFamily(registry_);

@@ -120,6 +120,9 @@ ConflictLog::Remote ConflictLog::Remote::OfState(const crdt::Key& state,
       case crdt::ObjectType::kList:
         creator = rest->list_created().Winner();
         break;
+      case crdt::ObjectType::kStream:
+        creator = rest->stream_created().Winner();
+        break;
       default:
         break;
     }

@@ -48,6 +48,8 @@ std::string_view TypeName(crdt::ObjectType type) {
       return "zset";
     case crdt::ObjectType::kList:
       return "list";
+    case crdt::ObjectType::kStream:
+      return "stream";
     case crdt::ObjectType::kNone:
       break;
   }
@@ -826,6 +828,12 @@ VisibleValue ReadVisible(const crdt::Key& key, int64_t now_ms) {
         out.list = key.list().Range(0, key.list().Size() - 1);
       }
       break;
+    case crdt::ObjectType::kStream:
+      for (const auto& [entry, fields] : key.stream().entries()) {
+        out.stream.emplace_back(entry.id, fields);
+      }
+      out.stream_meta = key.stream().Meta();
+      break;
   }
   out.expiry_ms = key.ExpiryMs();
   return out;
@@ -875,6 +883,12 @@ void Keyspace::WriteVisible(int db, std::string_view key, const VisibleValue& va
     case crdt::ObjectType::kList:
       (void)Write(db, key, now_ms, [&](Key& k, const Writer& w, crdt::DotContext&) {
         return k.LEdit({}, crdt::ListEnd::kTail, value.list, w, context_);
+      });
+      break;
+    case crdt::ObjectType::kStream:
+      (void)Write(db, key, now_ms, [&](Key& k, const Writer& w, crdt::DotContext&) {
+        Key::StreamEdit edit{.adds = value.stream, .meta = value.stream_meta, .create = true};
+        return k.XEdit(std::move(edit), w, context_);
       });
       break;
   }
@@ -1064,7 +1078,7 @@ bool Keyspace::ApplyCompactCollection(Table::iterator it, const crdt::KeyOp& op)
   const crdt::ObjectType type = CompactType(slot->value());
   const crdt::KeyRest* d = op.delta.rest();
   if (d == nullptr || !op.delta.string().empty() || !d->expiry().empty() || d->has_list() ||
-      d->has_hash() != (type == crdt::ObjectType::kHash) ||
+      d->has_stream() || d->has_hash() != (type == crdt::ObjectType::kHash) ||
       d->has_set() != (type == crdt::ObjectType::kSet) ||
       d->has_zset() != (type == crdt::ObjectType::kZSet) || !d->hash_created().empty() ||
       !d->set_created().empty() || !d->zset_created().empty() || !d->set().removes().empty() ||

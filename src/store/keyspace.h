@@ -89,6 +89,9 @@ struct VisibleValue {
   std::vector<std::pair<std::string, double>> zset;  // (member, score)
   std::vector<std::string> list;                     // head to tail
   std::optional<int64_t> expiry_ms;                  // key-level expiry
+  // A stream: its entries in ID order and its metadata.
+  std::vector<std::pair<crdt::StreamId, crdt::Stream::Fields>> stream;
+  crdt::StreamMeta stream_meta;
   bool operator==(const VisibleValue&) const = default;
 };
 

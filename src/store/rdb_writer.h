@@ -37,6 +37,7 @@ struct RdbWriteOptions {
 
 struct RdbWriteSummary {
   uint64_t keys = 0;
+  uint64_t skipped_streams = 0;  // not written: no stream encoder yet (issue #24)
   uint64_t bytes = 0;
   int version = 0;  // 10, or 80 with field TTLs
 };

@@ -29,18 +29,21 @@ from throughput import COLLECTION_KEYS, FINAL, KEYSPACE, PEERS, preload
 
 CLIENTS = 50
 TESTS = ["GET", "SET", "INCR", "HSET", "SADD", "ZADD", "LPUSH", "RPUSH", "LPOP", "RPOP",
-         "LRANGE_100", "EVALSHA", "GEOADD", "PFADD", "SETBIT"]
+         "LRANGE_100", "EVALSHA", "GEOADD", "PFADD", "SETBIT", "XADD"]
 WRITES = {"SET", "INCR", "HSET", "SADD", "ZADD", "LPUSH", "RPUSH", "LPOP", "RPOP", "EVALSHA",
-          "GEOADD", "PFADD", "SETBIT"}
+          "GEOADD", "PFADD", "SETBIT", "XADD"}
 # Tests redis-benchmark runs as custom commands, each on its own keys, deleted before each run.
 # GEOADD: one fixed position per random member of "mygeo" (a ZADD of a computed geohash).
 # PFADD: random elements into one HyperLogLog ("myhll", dense after ~2,000 adds, 12 KB).
 # SETBIT: the last bit of random 512-byte bitmaps ("bm:<n>"; an offset cannot be random, as
 # __rand_int__ is zero-padded and Valkey refuses such an offset).
+# XADD: "XADD mystream * f <16 bytes>" on one key (redis-benchmark has no stream test).
 CUSTOM = {"GEOADD": ["GEOADD", "mygeo", "13.361389", "38.115556", "member:__rand_int__"],
           "PFADD": ["PFADD", "myhll", "ele:__rand_int__"],
-          "SETBIT": ["SETBIT", "bm:__rand_int__", "4095", "1"]}
+          "SETBIT": ["SETBIT", "bm:__rand_int__", "4095", "1"],
+          "XADD": ["XADD", "mystream", "*", "f", "xxxxxxxxxxxxxxxx"]}
 CLEAR = {"GEOADD": ["del", "mygeo"],
+         "XADD": ["del", "mystream"],
          "PFADD": ["del", "myhll"],
          "SETBIT": ["eval", "for _, k in ipairs(redis.call('keys', 'bm:*')) do "
                     "redis.call('del', k) end", "0"]}
@@ -179,7 +182,7 @@ def run(lattice_binary, redis_binary, plan, log):
                         # and the peers' catch-up start weigh on a few thousand requests).
                         n = (plan["n_collection"][pipeline]
                              if test.lower() in COLLECTION_KEYS or test in LIST_TESTS
-                             or test == "GEOADD"
+                             or test in ("GEOADD", "XADD")
                              else plan["n"][pipeline])
                         n = int(n * plan.get("scale", 1.0))
                         result = one_run(targets, name, test, pipeline, n)

@@ -164,10 +164,69 @@ struct ListWorkload {
   }
 };
 
+// Streams: XADD with IDs from a small domain (so regions collide on IDs), XDEL, XTRIM, XSETID.
+struct StreamWorkload {
+  static std::optional<KeyOp> Write(Rng& rng, Key& key, const Writer& w, DotContext& ctx) {
+    const bool is_stream = key.TypeAt(w.now_ms) == ObjectType::kStream;
+    const Stream& stream = key.stream();
+    const StreamMeta meta = is_stream ? stream.Meta() : StreamMeta{};
+    Key::StreamEdit edit;
+    switch (rng.Uniform(6)) {
+      case 0:
+      case 1: {  // XADD, maybe with a MAXLEN trim of the oldest entries
+        StreamId id = meta.last_id;
+        if (rng.Chance(1, 2)) {
+          id = StreamId{id.ms + 1, 0};
+        } else {
+          ++id.seq;
+        }
+        edit.adds.emplace_back(id, Stream::Fields{Pick(rng, kNames), Pick(rng, kValues)});
+        edit.meta = StreamMeta{id, meta.max_deleted, meta.entries_added + 1};
+        if (is_stream && rng.Chance(1, 3) && stream.Size() > 1) {
+          edit.remove.push_back(stream.entries().begin()->first);
+        }
+        return Take(key.XEdit(std::move(edit), w, ctx));
+      }
+      case 2: {  // XDEL of one ID (every entry holding it)
+        if (!is_stream || stream.Size() == 0) return std::nullopt;
+        auto it = stream.entries().begin();
+        std::advance(it, static_cast<long>(rng.Uniform(stream.Size())));
+        const StreamId id = it->first.id;
+        for (const auto& [entry, fields] : stream.entries()) {
+          if (entry.id == id) edit.remove.push_back(entry);
+        }
+        edit.meta = StreamMeta{meta.last_id, std::max(meta.max_deleted, id), meta.entries_added};
+        return Take(key.XEdit(std::move(edit), w, ctx));
+      }
+      case 3: {  // XTRIM MAXLEN
+        if (!is_stream) return std::nullopt;
+        const size_t keep = rng.Uniform(3);
+        for (const auto& [entry, fields] : stream.entries()) {
+          if (edit.remove.size() + keep >= stream.Size()) break;
+          edit.remove.push_back(entry);
+        }
+        if (edit.remove.empty()) return std::nullopt;
+        return Take(key.XEdit(std::move(edit), w, ctx));
+      }
+      case 4: {  // XSETID
+        if (!is_stream) return std::nullopt;
+        edit.meta = StreamMeta{StreamId{meta.last_id.ms + rng.Uniform(3), 0}, meta.max_deleted,
+                               meta.entries_added + rng.Uniform(2)};
+        if (edit.meta->last_id < meta.last_id) edit.meta->last_id = meta.last_id;
+        return Take(key.XEdit(std::move(edit), w, ctx));
+      }
+      default:
+        return Take(key.Del(w, ctx));
+    }
+  }
+};
+
 // Every type on one key: type conflicts, DEL, expiry and PERSIST.
 struct KeyWorkload {
   static std::optional<KeyOp> Write(Rng& rng, Key& key, const Writer& w, DotContext& ctx) {
-    switch (rng.Uniform(8)) {
+    switch (rng.Uniform(9)) {
+      case 8:
+        return StreamWorkload::Write(rng, key, w, ctx);
       case 7:
         return ListWorkload::Write(rng, key, w, ctx);
       case 0:

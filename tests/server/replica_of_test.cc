@@ -137,7 +137,7 @@ TEST_CASE("replicaof: full resync, the stream, offsets, GETACK, READONLY, NO ONE
   f.replica().Tick(f.now());
   CHECK(f.link.Commands().size() == 1);  // the ACK each second
 
-  f.Feed(Command({"XADD", "s", "*", "a", "1"}));  // no streams here: refused, counted
+  f.Feed(Command({"XADD", "s", "0-0", "a", "1"}));  // an error reply: refused, counted
   CHECK(f.replica().commands_refused() == 1);
 
   CHECK(f.t.Run({"REPLICAOF", "NO", "ONE"}) == "OK");

@@ -477,6 +477,8 @@ std::string_view OpEncoding(const Config& config, const KeyRef& key, int64_t now
       }
       return compact ? "listpack" : "skiplist";
     }
+    case ObjectType::kStream:
+      return "stream";
     case ObjectType::kList:  // as Valkey converts: crdt::List::SettleEncoding
       return key.full()->list().Quicklist(
                  crdt::ListpackLimits::OfFill(ConfigInt(config, "list-max-listpack-size")))
@@ -597,7 +599,7 @@ std::string_view BigEndian32(uint32_t value, char (&buf)[4]) {
 // for a volatile key; Lattice also mixes the absolute expiry time, so replicas that disagree on
 // a TTL give different digests. Datasets without TTLs digest exactly as Valkey's.
 void DigestValueInto(Sha1Digest& digest, const VisibleValue& value) {
-  static constexpr uint32_t kValkeyType[] = {0, 0, 4, 2, 3, 1};  // OBJ_STRING, OBJ_HASH, ...
+  static constexpr uint32_t kValkeyType[] = {0, 0, 4, 2, 3, 1, 6};  // OBJ_STRING, OBJ_HASH, ...
   char buf[4];
   MixDigest(digest, BigEndian32(kValkeyType[static_cast<int>(value.type)], buf));
   auto as_view = [](const Sha1Digest& d) {
@@ -615,6 +617,12 @@ void DigestValueInto(Sha1Digest& digest, const VisibleValue& value) {
     case ObjectType::kList:
       for (const std::string& element : value.list) {
         MixDigest(digest, element);
+      }
+      break;
+    case ObjectType::kStream:  // the entries in order (Valkey digests its listpack bytes)
+      for (const auto& [id, fields] : value.stream) {
+        MixDigest(digest, std::to_string(id.ms) + "-" + std::to_string(id.seq));
+        for (const std::string& field : fields) MixDigest(digest, field);
       }
       break;
     case ObjectType::kZSet:

@@ -106,6 +106,10 @@ void CmdDump(CommandContext& ctx, ArgList args) {
     return;
   }
   const VisibleValue value = ReadVisible(found, ctx.now_ms);
+  if (value.type == crdt::ObjectType::kStream) {  // no stream encoder yet (issue #24, streams)
+    ctx.reply.Error("ERR DUMP of a stream is not supported yet");
+    return;
+  }
   ctx.reply.Bulk(EncodeDumpPayload(value));
 }
 

@@ -28,6 +28,7 @@
 #include "lattice/crdt/or_hash.h"
 #include "lattice/crdt/or_set.h"
 #include "lattice/crdt/sorted_set.h"
+#include "lattice/crdt/stream.h"
 
 namespace lattice::crdt {
 
@@ -37,7 +38,8 @@ enum class ObjectType : uint8_t {
   kHash = 2,
   kSet = 3,
   kZSet = 4,
-  kList = 5
+  kList = 5,
+  kStream = 6
 };
 
 // Creation events of one typed incarnation. An entry's value is the ObjectType, plus
@@ -64,29 +66,34 @@ class KeyRest {
   const OrSet& set() const { return Part(set_).object; }
   const SortedSet& zset() const { return Part(zset_).object; }
   const List& list() const { return Part(list_).object; }
+  const Stream& stream() const { return Part(stream_).object; }
   const CreationCell& hash_created() const { return Part(hash_).created; }
   const CreationCell& set_created() const { return Part(set_).created; }
   const CreationCell& zset_created() const { return Part(zset_).created; }
   const CreationCell& list_created() const { return Part(list_).created; }
+  const CreationCell& stream_created() const { return Part(stream_).created; }
   const ExpiryCell& expiry() const { return Part(expiry_); }
   bool has_hash() const { return hash_.get() != nullptr; }
   bool has_set() const { return set_.get() != nullptr; }
   bool has_zset() const { return zset_.get() != nullptr; }
   bool has_list() const { return list_.get() != nullptr; }
+  bool has_stream() const { return stream_.get() != nullptr; }
 
   OrHash& mutable_hash() { return hash_.Mutable().object; }
   OrSet& mutable_set() { return set_.Mutable().object; }
   SortedSet& mutable_zset() { return zset_.Mutable().object; }
   List& mutable_list() { return list_.Mutable().object; }
+  Stream& mutable_stream() { return stream_.Mutable().object; }
   CreationCell& mutable_hash_created() { return hash_.Mutable().created; }
   CreationCell& mutable_set_created() { return set_.Mutable().created; }
   CreationCell& mutable_zset_created() { return zset_.Mutable().created; }
   CreationCell& mutable_list_created() { return list_.Mutable().created; }
+  CreationCell& mutable_stream_created() { return stream_.Mutable().created; }
   ExpiryCell& mutable_expiry() { return expiry_.Mutable(); }
 
   bool empty() const {
     return hash_.get() == nullptr && set_.get() == nullptr && zset_.get() == nullptr &&
-           list_.get() == nullptr && expiry_.get() == nullptr;
+           list_.get() == nullptr && stream_.get() == nullptr && expiry_.get() == nullptr;
   }
   // Drops the parts that became empty.
   void Normalize() {
@@ -94,6 +101,7 @@ class KeyRest {
     set_.Normalize();
     zset_.Normalize();
     list_.Normalize();
+    stream_.Normalize();
     expiry_.Normalize();
   }
   bool operator==(const KeyRest&) const = default;
@@ -110,6 +118,7 @@ class KeyRest {
   Boxed<TypedPart<SortedSet>> zset_;
   Boxed<TypedPart<List>> list_;
   Boxed<ExpiryCell> expiry_;
+  Boxed<TypedPart<Stream>> stream_;
 };
 
 // What a local write needs: fresh dots, the op's HLC, the local time and the rules in force.
@@ -142,6 +151,7 @@ class Key {
   const OrSet& set() const;
   const SortedSet& zset() const;
   const List& list() const;
+  const Stream& stream() const;
   // Everything besides the string cell (objects, creation cells, key expiry), or nullptr when
   // the key has none of it. Read-only: state transfer (the codec) reads the cells here.
   const KeyRest* rest() const { return rest_.get(); }
@@ -187,6 +197,12 @@ class Key {
     Key key;
     key.rest_.Mutable().mutable_list_created() = std::move(created);
     key.rest_.Mutable().mutable_list() = std::move(list);
+    return key;
+  }
+  static Key OfStream(CreationCell created, Stream stream) {
+    Key key;
+    key.rest_.Mutable().mutable_stream_created() = std::move(created);
+    key.rest_.Mutable().mutable_stream() = std::move(stream);
     return key;
   }
   // Whether the state is a plain single-writer string: one live entry and nothing else.
@@ -261,6 +277,17 @@ class Key {
                         DotContext& shard);
   // LSET of the element at `index`, which must exist.
   Result<KeyOp> LSet(size_t index, std::string_view value, const Writer& writer, DotContext& shard);
+  // Stream writes (XADD, XDEL, XTRIM, XSETID): one op each. Removes the entries `remove` names
+  // (entries the stream holds), adds `adds` (each with a fresh dot) and writes `meta`, if given.
+  // An edit that adds, or `create`, creates the stream (WRONGTYPE on a key of another type); any
+  // other edit requires a stream.
+  struct StreamEdit {
+    std::vector<std::pair<StreamId, Stream::Fields>> adds;
+    std::vector<StreamEntryKey> remove;
+    std::optional<StreamMeta> meta;
+    bool create = false;
+  };
+  Result<KeyOp> XEdit(StreamEdit edit, const Writer& writer, DotContext& shard);
   // The observed-remove that reclaims an expired key or expired hash fields, if any.
   std::optional<KeyOp> Reclaim(const Writer& writer, DotContext& shard);
 
