@@ -100,7 +100,7 @@ Result<RdbWriteSummary> WriteRdb(const Keyspace& keyspace, int64_t now_ms,
         ++summary.skipped_streams;
         return;
       }
-      if (!field_ttls && HasFieldTtls(value)) {           // FieldTtlKeyCount said none could: never
+      if (!field_ttls && HasFieldTtls(value)) {  // FieldTtlKeyCount said none could: never
         ok = false;
         return;
       }
