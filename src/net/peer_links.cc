@@ -57,6 +57,7 @@ struct PeerLinks::Link {
   bool dialed = false;      // this node dialed it
   bool handshaken = false;  // it became the active link of its peer
   ReplicaId peer = kNoReplica;
+  std::string region;  // the peer's, from its Hello
   std::string remote;  // "ip:port"
   asio::ip::address remote_ip;
   std::string goodbye;  // the reason of the Goodbye the engine sent on it, if any
@@ -396,6 +397,7 @@ void PeerLinks::Activate(const LinkPtr& link, const repl::Hello& hello, bool rep
     Refuse(replaced, "replaced by a newer link", /*expected=*/true);
   }
   link->peer = peer;
+  link->region = hello.region;
   link->handshaken = true;
   active_[peer] = link;
   for (auto& [address, dialer] : dialers_) {
@@ -448,8 +450,10 @@ void PeerLinks::Queued(const LinkPtr& link) {
     // It does not read: a Goodbye would wait behind the rest. Close now (the pending write is
     // cancelled) and let it resume when it reconnects.
     // Done from a posted handler: Send runs inside the engine, which must not be re-entered.
-    spdlog::warn("Closing replication link {} (replica {}): too slow, over {} MiB queued for it",
-                 link->remote, ReplicaText(link->peer), kOutboxLimitBytes >> 20);
+    spdlog::warn(
+        "Closing replication link {} (replica {}, region '{}'): too slow, over {} MiB queued for "
+        "it",
+        link->remote, ReplicaText(link->peer), link->region, kOutboxLimitBytes >> 20);
     link->outbox.clear();
     link->closing = true;  // Send drops what comes next
     asio::post(io_, [this, link] {
@@ -473,8 +477,8 @@ void PeerLinks::Close(ReplicaId to) {
   LinkPtr link = it->second;
   active_.erase(it);
   if (!link->goodbye.empty()) {  // the engine refused what the peer sent (Replicator::Fail)
-    spdlog::warn("Closing replication link {} (replica {}): {}", link->remote, ReplicaText(to),
-                 link->goodbye);
+    spdlog::warn("Closing replication link {} (replica {}, region '{}'): {}", link->remote,
+                 ReplicaText(to), link->region, link->goodbye);
   }
   link->closing = true;  // after the Goodbye the engine queued
   PostKick(link);
@@ -554,8 +558,8 @@ void PeerLinks::CloseAfterGoodbye(const LinkPtr& link, const std::string& reason
 
 void PeerLinks::Disconnect(const LinkPtr& link) {
   if (Deactivate(link)) {
-    spdlog::info("Replication link to replica {} at {} closed", ReplicaText(link->peer),
-                 link->remote);
+    spdlog::info("Replication link to replica {} (region '{}') at {} closed",
+                 ReplicaText(link->peer), link->region, link->remote);
     node_->EndOfBatch();
   }
   links_.erase(link);

@@ -901,7 +901,18 @@ void Replication::InstallSnapshot(const std::vector<repl::SnapshotChunk>& chunks
 }
 
 void Replication::OnEvent(const repl::Event& event) {
-  const std::string peer = event.peer == kNoReplica ? "-" : ReplicaIdText(event.peer);
+  std::string peer = "-";
+  if (event.peer != kNoReplica) {
+    peer = ReplicaIdText(event.peer);
+    const std::vector<repl::PeerStatus> peers = replicator_ != nullptr
+                                                    ? replicator_->Status(now_ms_).peers
+                                                    : std::vector<repl::PeerStatus>{};
+    for (const repl::PeerStatus& status : peers) {
+      if (status.replica == event.peer && !status.region.empty()) {
+        peer += fmt::format(" (region '{}')", status.region);  // operators read names
+      }
+    }
+  }
   stats_.last_event = fmt::format("{} {} {}", repl::EventKindName(event.kind), peer, event.detail);
   switch (event.kind) {
     case repl::EventKind::kPeerConnected:

@@ -65,6 +65,14 @@ def random_op(rng, client, keys):
 
 
 class ThreeRegions(RegionsTestCase):
+    def test_log_lines_name_the_peer_region(self):
+        """Operators read region names beside replica ids (never a bare id)."""
+        for server in self.regions:
+            lines = [l for l in server.read_log().splitlines()
+                     if "Replication: peer_connected peer" in l or "Replication link to" in l]
+            self.assertTrue(lines)
+            for line in lines:
+                self.assertRegex(line, r"[0-9a-f]{16} \(region 'region-\d'\)")
 
     def test_concurrent_writes_of_every_type_converge(self):
         rng = random.Random(SEED)
@@ -201,9 +209,9 @@ class Policies(unittest.TestCase):
     """Conflict rules chosen by the operator decide concurrent writes across real regions."""
 
     def test_rules_decide_concurrent_writes_and_replicate(self):
-        a = ServerProcess("--enable-debug-command", "yes",
+        a = ServerProcess("--enable-debug-command", "yes", "--region", "region-a",
                           "--crdt-policy", "short:*", "expiry", "shortest").start()
-        b = ServerProcess("--enable-debug-command", "yes",
+        b = ServerProcess("--enable-debug-command", "yes", "--region", "region-b",
                           "--crdt-policy", "short:*", "expiry", "shortest").start()
         try:
             ca, cb = a.client(), b.client()
@@ -252,6 +260,9 @@ class Policies(unittest.TestCase):
                 self.assertEqual(mine[0][b"winner_value"], client.get("lww:n"))
                 self.assertIn(mine[0][b"loser_value"], (b"5", b"7"))
                 self.assertNotEqual(mine[0][b"loser_value"], mine[0][b"winner_value"])
+                # Both sides are named by region, this one's for its own write.
+                names = {mine[0][b"winner_region"], mine[0][b"loser_region"]}
+                self.assertEqual(names, {b"region-a", b"region-b"}, mine[0])
             crdt_info = info_fields(a, "crdt")
             self.assertGreaterEqual(int(crdt_info["crdt_conflicts_string_lww"]), 1)
             self.assertTrue(any(k.startswith("crdt_clock_ahead_ms_") for k in crdt_info))

@@ -190,7 +190,7 @@ int64_t RegionsHavingLastWrite(CommandContext& ctx) {
 
 // CRDT.WAIT regions timeout-ms: like WAIT, for regions; refused inside MULTI and scripts.
 // WAIT numreplicas timeout-ms: Valkey's WAIT with the other regions of the shard as the
-// replicas (docs/commands/server.md): a region counts once it acknowledged the client's last
+// replicas (docs/commands/crdt.md): a region counts once it acknowledged the client's last
 // write (applied it and wrote it to its op log). Never blocks inside MULTI or a script.
 void CmdWait(CommandContext& ctx, ArgList args) {
   const bool crdt = !EqualsIgnoreCase(args[0], "wait");
@@ -293,9 +293,25 @@ void CmdCrdtConflicts(CommandContext& ctx, ArgList args) {
     return;
   }
   const std::vector<Conflict> recent = log.Recent(count);
+  // Regions are named beside replica ids: this region for a local write, a peer's from its Hello
+  // ("" for a replica that is no longer linked).
+  std::vector<std::pair<ReplicaId, std::string>> regions;
+  if (const Replication* replication = ctx.server.replication()) {
+    const repl::ReplicatorStatus status = replication->Status(ctx.now_ms);
+    regions.emplace_back(kNoReplica, status.region);
+    regions.emplace_back(status.replica, status.region);
+    for (const repl::PeerStatus& peer : status.peers)
+      regions.emplace_back(peer.replica, peer.region);
+  }
+  const auto region_of = [&regions](ReplicaId replica) {
+    for (const auto& [id, name] : regions) {
+      if (id == replica) return name;
+    }
+    return std::string();
+  };
   ctx.reply.Array(recent.size());
   for (const Conflict& c : recent) {
-    ctx.reply.Map(12);
+    ctx.reply.Map(14);
     Field(ctx.reply, "time_ms", c.time_ms);
     Field(ctx.reply, "db", c.db);
     Field(ctx.reply, "key", c.key);
@@ -304,10 +320,12 @@ void CmdCrdtConflicts(CommandContext& ctx, ArgList args) {
     Field(ctx.reply, "rule", c.rule);
     Field(ctx.reply, "winner",
           c.winner == kNoReplica ? std::string("local") : ReplicaIdText(c.winner));
+    Field(ctx.reply, "winner_region", region_of(c.winner));
     Field(ctx.reply, "winner_hlc", static_cast<int64_t>(c.winner_hlc));
     Field(ctx.reply, "winner_value", c.winner_value);
     Field(ctx.reply, "loser",
           c.loser == kNoReplica ? std::string("local") : ReplicaIdText(c.loser));
+    Field(ctx.reply, "loser_region", region_of(c.loser));
     Field(ctx.reply, "loser_hlc", static_cast<int64_t>(c.loser_hlc));
     Field(ctx.reply, "loser_value", c.loser_value);
   }
