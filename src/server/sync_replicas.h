@@ -138,7 +138,6 @@ class SyncReplicas final : public KeyspaceObserver {
   int stream_db_ = -1;  // the db the stream's last SELECT chose (-1: none yet)
   int64_t child_ = -1;  // the running child
   std::string child_path_;
-  int64_t child_now_ms_ = 0;
   int64_t last_ping_ms_ = 0;
   int64_t last_newline_ms_ = 0;
   uint64_t full_syncs_ = 0;

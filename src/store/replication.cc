@@ -734,7 +734,8 @@ class Replication::SlicedSnapshot final : public repl::SnapshotSource {
     const bool finish = dirty_keys_ <= 4 * keys_per_chunk || again_ >= first_pass_keys_;
     while (!dirty_.empty() && (finish || chunk.keys.size() < keys_per_chunk)) {
       auto group = dirty_.begin();
-      const auto [db, slot] = group->first;
+      const int db = group->first.first;  // not a structured binding: the lambda captures it
+      const auto slot = group->first.second;
       std::set<std::string> names = std::move(group->second);
       dirty_.erase(group);
       dirty_keys_ -= names.size();
