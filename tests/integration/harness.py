@@ -213,6 +213,20 @@ class RegionsTestCase(unittest.TestCase):
             server.cleanup()
 
 
+def run_writers(writer, argument_lists, timeout=60.0):
+    """Runs writer(*args) for each args on its own thread, all at once, and fails unless every
+    one finishes within `timeout` seconds (the concurrent writers of the region tests)."""
+    import threading
+    threads = [threading.Thread(target=writer, args=args) for args in argument_lists]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + timeout
+    for thread in threads:
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        if thread.is_alive():
+            raise AssertionError("writer did not finish")
+
+
 def info_fields(server, section):
     """INFO <section> as a dict of strings (redis-cli, so it works whatever the RESP version)."""
     code, out = server.cli("info", section)

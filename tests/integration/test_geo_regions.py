@@ -7,24 +7,15 @@ are printed so a failure replays.
 """
 import os
 import random
-import threading
 import unittest
 
-from harness import start_regions, wait_converged, wait_until
+from harness import RegionsTestCase, run_writers, wait_converged, wait_until
 
 SEED = int(os.environ.get("LATTICE_TEST_SEED", random.randrange(1 << 30)))
 print(f"test_geo_regions seed: {SEED} (replay with LATTICE_TEST_SEED={SEED})", flush=True)
 
 
-class GeoRegions(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.regions = start_regions(3)
-
-    @classmethod
-    def tearDownClass(cls):
-        for server in cls.regions:
-            server.cleanup()
+class GeoRegions(RegionsTestCase):
 
     def test_concurrent_geoadds_of_one_member_converge_to_one_written_position(self):
         rng = random.Random(SEED)
@@ -42,13 +33,8 @@ class GeoRegions(unittest.TestCase):
                 written[index].setdefault(member, []).append((lon, lat))
             pipe.execute()
 
-        threads = [threading.Thread(target=writer, args=(i, server, seed))
-                   for i, (server, seed) in enumerate(zip(self.regions, seeds))]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=60)
-            self.assertFalse(thread.is_alive(), "writer did not finish")
+        run_writers(writer, [(i, server, seed)
+                             for i, (server, seed) in enumerate(zip(self.regions, seeds))])
         wait_converged(self.regions)
         clients = [server.client() for server in self.regions]
         sets = [c.zrange("places", 0, -1, withscores=True) for c in clients]

@@ -6,10 +6,9 @@ each job once when one region consumes. Seeds are printed so a failure replays.
 """
 import os
 import random
-import threading
 import unittest
 
-from harness import RegionsTestCase, wait_converged, wait_until
+from harness import RegionsTestCase, run_writers, wait_converged, wait_until
 
 SEED = int(os.environ.get("LATTICE_TEST_SEED", random.randrange(1 << 30)))
 print(f"test_list_regions seed: {SEED} (replay with LATTICE_TEST_SEED={SEED})", flush=True)
@@ -43,13 +42,8 @@ class ListRegions(RegionsTestCase):
                 written[index].append(value.encode())
             pipe.execute()
 
-        threads = [threading.Thread(target=writer, args=(i, server, seed))
-                   for i, (server, seed) in enumerate(zip(self.regions, seeds))]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=60)
-            self.assertFalse(thread.is_alive(), "writer did not finish")
+        run_writers(writer, [(i, server, seed)
+                             for i, (server, seed) in enumerate(zip(self.regions, seeds))])
         wait_converged(self.regions)
         ranges = self.ranges("q")
         self.assertEqual(ranges[0], ranges[1], f"seed={SEED}")

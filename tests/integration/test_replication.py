@@ -15,8 +15,8 @@ import unittest
 
 import redis
 
-from harness import (RegionsTestCase, ServerProcess, connected_peers, info_fields, start_regions,
-                     wait_converged, wait_connected, wait_until)
+from harness import (RegionsTestCase, ServerProcess, connected_peers, info_fields, run_writers,
+                     start_regions, wait_converged, wait_connected, wait_until)
 
 SEED = int(os.environ.get("LATTICE_TEST_SEED", random.randrange(1 << 30)))
 print(f"test_replication seed: {SEED} (replay with LATTICE_TEST_SEED={SEED})", flush=True)
@@ -85,13 +85,7 @@ class ThreeRegions(RegionsTestCase):
             for _ in range(1500):
                 random_op(local, client, keys)
 
-        threads = [threading.Thread(target=writer, args=(server, seed))
-                   for server, seed in zip(self.regions, seeds)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=120)
-            self.assertFalse(thread.is_alive(), "writer did not finish")
+        run_writers(writer, list(zip(self.regions, seeds)), timeout=120)
         wait_converged(self.regions)
         # Same data, value by value, not only the same digest.
         dumps = []

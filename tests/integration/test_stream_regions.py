@@ -9,21 +9,13 @@ import random
 import threading
 import unittest
 
-from harness import start_regions, wait_converged, wait_until
+from harness import RegionsTestCase, run_writers, wait_converged, wait_until
 
 SEED = int(os.environ.get("LATTICE_TEST_SEED", random.randrange(1 << 30)))
 print(f"test_stream_regions seed: {SEED} (replay with LATTICE_TEST_SEED={SEED})", flush=True)
 
 
-class StreamRegions(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.regions = start_regions(3)
-
-    @classmethod
-    def tearDownClass(cls):
-        for server in cls.regions:
-            server.cleanup()
+class StreamRegions(RegionsTestCase):
 
     def ranges(self, key):
         return [server.client().xrange(key, "-", "+") for server in self.regions]
@@ -51,13 +43,8 @@ class StreamRegions(unittest.TestCase):
                 if isinstance(reply, Exception):
                     written[index].remove(value)
 
-        threads = [threading.Thread(target=writer, args=(i, server, seed))
-                   for i, (server, seed) in enumerate(zip(self.regions, seeds))]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=60)
-            self.assertFalse(thread.is_alive(), "writer did not finish")
+        run_writers(writer, [(i, server, seed)
+                             for i, (server, seed) in enumerate(zip(self.regions, seeds))])
         wait_converged(self.regions)
         ranges = self.ranges("st")
         self.assertEqual(ranges[0], ranges[1], f"seed={SEED}")

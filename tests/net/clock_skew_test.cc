@@ -11,44 +11,22 @@
 #include <vector>
 
 #include "lattice/crdt/hlc.h"
-#include "lattice/repl/memory_storage.h"
-#include "node/node.h"
-#include "../server/server_test_util.h"
+#include "linked_node.h"
 #include "store/keyspace.h"
 #include "store/replication.h"
 
 namespace lattice::server::testing {
 namespace {
 
-constexpr ReplicaId kHere = 1;
-constexpr ReplicaId kFar = 2;
 constexpr int64_t kSecond = 1000;
 constexpr int64_t kHour = 3600 * kSecond;
-
-class DropTransport final : public repl::Transport {
- public:
-  void Send(ReplicaId, const repl::Message&) override {}
-  void Close(ReplicaId) override {}
-};
 
 // The node under test, linked to kFar.
 class SkewedPeer {
  public:
   SkewedPeer() : far_(kFar, 16) {
     far_.AddObserver(&far_ops_);
-    Config config;
-    REQUIRE(config.LoadText("shard-id s\nregion here\n", "test").ok());
-    Result<std::unique_ptr<Node>> opened =
-        Node::Open(NodeOptions{.config = std::move(config), .replica = kHere, .rng_seed = 1},
-                   NodeSeams{.clock = clock_, .storage = &storage_, .transport = &transport_});
-    REQUIRE(opened.ok());
-    node_ = std::move(*opened);
-    repl::Hello hello;
-    hello.shard_id = "s";
-    hello.replica = kFar;
-    hello.region = "far";
-    replication().OnConnected(kFar, clock_.NowMs());
-    replication().OnMessage(kFar, hello, clock_.NowMs());
+    node_ = OpenLinkedNode("", clock_, storage_, transport_);
   }
 
   int64_t wall_ms() const { return clock_.NowMs(); }

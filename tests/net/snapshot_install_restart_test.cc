@@ -9,23 +9,12 @@
 #include <memory>
 #include <string>
 
-#include "../server/server_test_util.h"
-#include "lattice/repl/memory_storage.h"
-#include "node/node.h"
+#include "linked_node.h"
 #include "store/keyspace.h"
 #include "store/replication.h"
 
 namespace lattice::server::testing {
 namespace {
-
-constexpr ReplicaId kHere = 1;
-constexpr ReplicaId kFar = 2;
-
-class DropTransport final : public repl::Transport {
- public:
-  void Send(ReplicaId, const repl::Message&) override {}
-  void Close(ReplicaId) override {}
-};
 
 class Restartable {
  public:
@@ -33,19 +22,7 @@ class Restartable {
 
   void Open() {
     node_.reset();
-    Config config;
-    REQUIRE(config.LoadText("shard-id s\nregion here\nappendfsync always\n", "test").ok());
-    Result<std::unique_ptr<Node>> opened =
-        Node::Open(NodeOptions{.config = std::move(config), .replica = kHere, .rng_seed = 1},
-                   NodeSeams{.clock = clock_, .storage = &storage_, .transport = &transport_});
-    REQUIRE(opened.ok());
-    node_ = std::move(*opened);
-    repl::Hello hello;
-    hello.shard_id = "s";
-    hello.replica = kFar;
-    hello.region = "far";
-    replication().OnConnected(kFar, clock_.NowMs());
-    replication().OnMessage(kFar, hello, clock_.NowMs());
+    node_ = OpenLinkedNode("appendfsync always\n", clock_, storage_, transport_);
   }
 
   // kill -9 and a power cut: what was not synced is lost.

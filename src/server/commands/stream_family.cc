@@ -352,6 +352,13 @@ std::optional<StreamId> NextId(const StreamMeta& meta, const AddArgs& add, int64
   return add.id.id;
 }
 
+// One stream command's change of `key`, as one op (Key::XEdit).
+Result<void> WriteEdit(CommandContext& ctx, std::string_view key, crdt::Key::StreamEdit edit) {
+  return ctx.Write(key, [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& shard) {
+    return k.XEdit(std::move(edit), w, shard);
+  });
+}
+
 void CmdXAdd(CommandContext& ctx, ArgList args) {
   std::optional<AddArgs> add = ParseAddOrTrim(ctx, args, true);
   if (!add) return;
@@ -395,10 +402,7 @@ void CmdXAdd(CommandContext& ctx, ArgList args) {
   edit.remove = std::move(trimmed);
   edit.meta = StreamMeta{*id, meta.max_deleted, meta.entries_added + 1};
   edit.create = true;
-  Result<void> done =
-      ctx.Write(args[1], [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& shard) {
-        return k.XEdit(std::move(edit), w, shard);
-      });
+  Result<void> done = WriteEdit(ctx, args[1], std::move(edit));
   done.ok() ? ctx.reply.Bulk(IdText(*id)) : ctx.reply.Error(done.error());
 }
 
@@ -418,10 +422,7 @@ void CmdXTrim(CommandContext& ctx, ArgList args) {
   if (count > 0) {
     crdt::Key::StreamEdit edit;
     edit.remove = std::move(trimmed);
-    Result<void> done =
-        ctx.Write(args[1], [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& shard) {
-          return k.XEdit(std::move(edit), w, shard);
-        });
+    Result<void> done = WriteEdit(ctx, args[1], std::move(edit));
     if (!done.ok()) {
       ctx.reply.Error(done.error());
       return;
@@ -465,10 +466,7 @@ void CmdXDel(CommandContext& ctx, ArgList args) {
   }
   if (deleted > 0) {
     edit.meta = meta;
-    Result<void> done =
-        ctx.Write(args[1], [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& shard) {
-          return k.XEdit(std::move(edit), w, shard);
-        });
+    Result<void> done = WriteEdit(ctx, args[1], std::move(edit));
     if (!done.ok()) {
       ctx.reply.Error(done.error());
       return;
@@ -541,10 +539,7 @@ void CmdXSetId(CommandContext& ctx, ArgList args) {
   if (max_deleted != StreamId{}) meta.max_deleted = max_deleted;
   crdt::Key::StreamEdit edit;
   edit.meta = meta;
-  Result<void> done =
-      ctx.Write(args[1], [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& shard) {
-        return k.XEdit(std::move(edit), w, shard);
-      });
+  Result<void> done = WriteEdit(ctx, args[1], std::move(edit));
   done.ok() ? ctx.reply.Ok() : ctx.reply.Error(done.error());
 }
 
