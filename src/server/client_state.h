@@ -75,6 +75,14 @@ struct ClientState {
   bool asking = false;
   bool readonly = false;
   std::vector<std::string> paused_command;
+  // The held command waits for CLIENT PAUSE to end (server/client_pause.h), not for a slot.
+  bool held_by_client_pause = false;
+
+  // CLIENT REPLY OFF / SKIP (the next command's reply only), CLIENT NO-EVICT.
+  bool reply_off = false;
+  bool reply_skip_next = false;
+  bool reply_skip = false;
+  bool no_evict = false;
 
   // Pub/Sub: how many channels, patterns and shard channels the client subscribed to, indexed
   // by PubSub::Kind (server/pubsub.h keeps the names). A RESP2 client with any is in subscribed

@@ -23,6 +23,9 @@
 
 namespace lattice::server {
 
+// The Valkey version whose behaviour Lattice follows (HELLO, INFO, LOLWUT).
+inline constexpr std::string_view kValkeyVersion = "9.0.0";
+
 class CommandContext;
 
 struct CommandStats {

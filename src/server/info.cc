@@ -70,7 +70,7 @@ void ServerSection(Server& server, Lines& out) {
   const int64_t uptime_s = (now_us / 1000 - server.start_ms()) / 1000;
   Add(out, "redis_version", "7.2.4");
   Add(out, "server_name", "valkey");
-  Add(out, "valkey_version", "9.0.0");
+  Add(out, "valkey_version", kValkeyVersion);
   Add(out, "lattice_version", kLatticeVersion);
   Add(out, "redis_git_sha1", "00000000");
   Add(out, "redis_mode", config.cluster_enabled() ? "cluster" : "standalone");
@@ -117,6 +117,12 @@ void ClientsSection(Server& server, Lines& out) {
   Add(out, "total_blocking_keys_on_nokey", "0");
   Add(out, "client_recent_max_input_buffer", max_query_buffer);
   Add(out, "client_recent_max_output_buffer", "0");
+  const ClientPause& pause = server.client_pause();  // Valkey 8's fields
+  Add(out, "paused_reason", pause.active() ? "client_pause" : "none");
+  Add(out, "paused_actions", !pause.active() ? "none" : pause.all() ? "all" : "write");
+  const int64_t now_ms = server.clock().NowMs();
+  const int64_t left_ms = pause.active() ? std::max<int64_t>(0, pause.end_ms() - now_ms) : 0;
+  AddSigned(out, "paused_timeout_milliseconds", left_ms);
 }
 
 std::string Ratio(uint64_t numerator, uint64_t denominator) {

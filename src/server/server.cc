@@ -382,11 +382,13 @@ void Server::HoldPaused(ClientState& client, ReplyBuilder& reply) {
   constexpr int64_t kHoldMaxMs = 30'000;
   std::vector<std::string> held = std::move(client.paused_command);
   client.paused_command.clear();
+  // CLIENT PAUSE holds until it ends (the cron ends it on time); a slot pause gives up at 30 s.
+  const bool client_pause = std::exchange(client.held_by_client_pause, false);
   const Command* command = registry_.Find(held[0]);
   LATTICE_ASSERT(command != nullptr);
   CommandContext ctx(*this, client, reply, *command, clock_.NowMs());
   BlockRequest request{.channel = BlockChannel::kUnpause,
-                       .deadline_ms = ctx.now_ms + kHoldMaxMs,
+                       .deadline_ms = client_pause ? 0 : ctx.now_ms + kHoldMaxMs,
                        .unblockable = false};
   request.serve = [this, held](CommandContext& served) {
     std::string* out = served.reply.buffer();
@@ -395,6 +397,7 @@ void Server::HoldPaused(ClientState& client, ReplyBuilder& reply) {
     Execute(served.client, views, served.reply);
     if (!served.client.paused_command.empty()) {
       served.client.paused_command.clear();  // still paused: keep waiting
+      served.client.held_by_client_pause = false;
       return false;
     }
     return out->size() > start;  // nothing written: it blocked (its new wait replaced this one)
@@ -404,6 +407,11 @@ void Server::HoldPaused(ClientState& client, ReplyBuilder& reply) {
   };
   const std::vector<std::string_view> views(held.begin(), held.end());
   blocking_.Block(ctx, views, std::move(request));
+}
+
+void Server::UnpauseClients() {
+  client_pause_.Unpause();
+  blocking_.Wake(BlockChannel::kUnpause);
 }
 
 void Server::OnLocalOp(int db, std::string_view key, const crdt::KeyOp& op) {
@@ -494,8 +502,11 @@ void Server::Cron() {
   // Valkey's active expire cycle visits 20 keys per loop and loops while it keeps finding
   // expired ones; a fixed budget per tick keeps the event loop responsive.
   constexpr size_t kExpireKeysPerTick = 200;
+  if (client_pause_.Expired(clock_.NowMs())) UnpauseClients();
+  // A client pause keeps the dataset still: no active expiry and no eviction (Valkey).
+  const bool paused = client_pause_.active();
   const int64_t expire_start_us = clock_.MonotonicUs();
-  keyspace_.ActiveExpireCycle(clock_.NowMs(), kExpireKeysPerTick);
+  if (!paused) keyspace_.ActiveExpireCycle(clock_.NowMs(), kExpireKeysPerTick);
   AddLatencySample("expire-cycle", clock_.MonotonicUs() - expire_start_us);
   stats_.expired_keys = keyspace_.stats().expired_keys;
   stats_.expired_fields = keyspace_.stats().expired_fields;
@@ -505,7 +516,8 @@ void Server::Cron() {
   used_memory_.Refresh(allocated);
   StoredKey::SetNewAccessStamp(evictor_->NewKeyStamp(clock_.NowMs()));  // for peers' new keys
   metrics_.ObserveMemory(allocated);
-  if (evictor_->settings().maxmemory != 0) {  // goes on where a command's time budget stopped
+  if (evictor_->settings().maxmemory != 0 &&
+      !paused) {  // goes on where a command's time budget stopped
     evictor_->Perform(clock_.NowMs(), [this] { return clock_.MonotonicUs(); });
   }
   blocking_.ExpireDue(clock_.NowMs());  // the network layer's timers come first; a backstop
@@ -591,6 +603,7 @@ void Server::Execute(ClientState& client, ArgList args, ReplyBuilder& reply) {
     current_client_ = &client;
     notifier_.Hold(&client, &held_);
   }
+  const size_t reply_start = reply.buffer()->size();
   ++execute_depth_;
   // A command's ops (every write of an EXEC or a script, both keys of a RENAME...) reach the
   // other regions as one group, applied there all together (docs/replication.md, "Groups").
@@ -599,6 +612,8 @@ void Server::Execute(ClientState& client, ArgList args, ReplyBuilder& reply) {
   if (top && replication_ != nullptr) replication_->EndGroup();
   --execute_depth_;
   if (top) {
+    if (client.reply_off || client.reply_skip) reply.buffer()->resize(reply_start);
+    client.reply_skip = std::exchange(client.reply_skip_next, false);  // CLIENT REPLY SKIP
     current_client_ = nullptr;
     notifier_.Hold(nullptr, nullptr);
     if (!held_.empty()) {
@@ -669,6 +684,13 @@ void Server::ExecuteOne(ClientState& client, ArgList args, ReplyBuilder& reply) 
     ++command->stats.rejected_calls;
     client.multi_dirty = client.multi_dirty || client.in_multi;
     RecordError(std::string_view(*out).substr(reply_start));
+    return;
+  }
+  if (client_pause_.active() && execute_depth_ == 1 &&
+      client_pause_.Holds(client, *command, args, registry_, *scripting_)) {
+    client.paused_command.assign(args.begin(), args.end());  // the network layer holds it
+    client.held_by_client_pause = true;
+    client.last_command = command->full_name;  // CLIENT LIST shows what it waits to run
     return;
   }
   if (client.in_multi && !RunsInsideMulti(*command)) {

@@ -24,6 +24,7 @@
 #include "resp/request_parser.h"
 #include "server/acl.h"
 #include "server/blocking.h"
+#include "server/client_pause.h"
 #include "server/client_state.h"
 #include "server/command.h"
 #include "server/config.h"
@@ -175,6 +176,11 @@ class Server final : public KeyspaceObserver {
   // the registry until the slot is served again (the command then runs, here or to -MOVED) or
   // 30 s pass (-TRYAGAIN). The network layer calls it; the simulator holds writes itself.
   void HoldPaused(ClientState& client, ReplyBuilder& reply);
+  // CLIENT PAUSE (server/client_pause.h). UnpauseClients ends it (CLIENT UNPAUSE, or the cron
+  // once it ran out) and wakes the held clients.
+  ClientPause& client_pause() { return client_pause_; }
+  const ClientPause& client_pause() const { return client_pause_; }
+  void UnpauseClients();
 
   // Connections. The network layer owns each ClientState and registers it for its lifetime.
   uint64_t NextClientId() { return next_client_id_++; }
@@ -308,6 +314,7 @@ class Server final : public KeyspaceObserver {
   bool flushing_ = false;                  // FLUSHDB/FLUSHALL: one null invalidation, no events
   bool executing_multi_ = false;           // inside EXEC: ACL LOG context "multi"
   Cluster* cluster_ = nullptr;
+  ClientPause client_pause_;
   std::unique_ptr<ScriptEngine> scripting_;
   // Eviction (eviction.cc): used memory between allocator reads, the evictor, and the check
   // before each command (false: it replied -OOM).

@@ -2,6 +2,7 @@
 // the calling client's state (and, for CLIENT KILL/LIST, the server's index of clients).
 
 #include <algorithm>
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -10,8 +11,6 @@
 
 namespace lattice::server {
 namespace {
-
-constexpr std::string_view kVersion = "9.0.0";  // the Valkey version whose behaviour we follow
 
 // Client names and library attributes: printable ASCII without spaces (Valkey's rule).
 bool ValidClientAttribute(std::string_view value) {
@@ -78,7 +77,7 @@ void ReplyHello(CommandContext& ctx) {
   reply.Bulk("server");
   reply.Bulk("valkey");
   reply.Bulk("version");
-  reply.Bulk(kVersion);
+  reply.Bulk(kValkeyVersion);
   reply.Bulk("proto");
   reply.Integer(static_cast<int64_t>(ctx.client.protocol));
   reply.Bulk("id");
@@ -193,6 +192,7 @@ std::string ClientFlags(const Server& server, const ClientState& client) {
   if (client.tracking.on) flags += 't';
   if (client.tracking.broken_redirect) flags += 'R';
   if (client.tracking.bcast) flags += 'B';
+  if (client.no_evict) flags += 'e';
   return flags.empty() ? "N" : flags;
 }
 
@@ -455,6 +455,75 @@ void CmdClientUnblock(CommandContext& ctx, ArgList args) {
   ctx.reply.Integer(unblocked ? 1 : 0);
 }
 
+// CLIENT PAUSE timeout [WRITE|ALL] (server/client_pause.h): the mode is checked before the
+// timeout, as Valkey does; a timeout of 0 pauses nothing.
+void CmdClientPause(CommandContext& ctx, ArgList args) {
+  bool all = true;
+  if (args.size() == 4) {
+    if (EqualsIgnoreCase(args[3], "write")) {
+      all = false;
+    } else if (!EqualsIgnoreCase(args[3], "all")) {
+      ctx.reply.Error("ERR CLIENT PAUSE mode must be WRITE or ALL");
+      return;
+    }
+  } else if (args.size() > 4) {
+    ctx.reply.Error("ERR unknown subcommand or wrong number of arguments for '" +
+                    std::string(args[1].substr(0, 128)) + "'. Try CLIENT HELP.");
+    return;
+  }
+  int64_t timeout_ms = 0;
+  if (!ParseInt64(args[2], &timeout_ms)) {
+    ctx.reply.Error("ERR timeout is not an integer or out of range");
+    return;
+  }
+  if (timeout_ms < 0) {
+    ctx.reply.Error("ERR timeout is negative");
+    return;
+  }
+  if (timeout_ms > INT64_MAX - ctx.now_ms) {
+    ctx.reply.Error("ERR timeout is out of range");
+    return;
+  }
+  if (timeout_ms > 0) ctx.server.client_pause().Pause(ctx.now_ms + timeout_ms, all, ctx.now_ms);
+  ctx.reply.Ok();
+}
+
+void CmdClientUnpause(CommandContext& ctx, ArgList /*args*/) {
+  ctx.server.UnpauseClients();
+  ctx.reply.Ok();
+}
+
+// CLIENT REPLY ON|OFF|SKIP: OFF and SKIP take effect in Server::Execute, which drops the replies
+// of the commands they cover: OFF and SKIP reply nothing themselves, SKIP drops the next reply.
+void CmdClientReply(CommandContext& ctx, ArgList args) {
+  ClientState& client = ctx.client;
+  if (EqualsIgnoreCase(args[2], "on")) {
+    client.reply_off = false;
+    client.reply_skip_next = false;
+    ctx.reply.Ok();
+  } else if (EqualsIgnoreCase(args[2], "off")) {
+    client.reply_off = true;
+  } else if (EqualsIgnoreCase(args[2], "skip")) {
+    client.reply_skip_next = !client.reply_off;
+  } else {
+    ctx.reply.Error(errors::kSyntax);
+  }
+}
+
+// CLIENT NO-EVICT ON|OFF: recorded and shown (flag e); Lattice does not evict clients for
+// memory (maxmemory-clients), so it changes nothing else.
+void CmdClientNoEvict(CommandContext& ctx, ArgList args) {
+  if (EqualsIgnoreCase(args[2], "on")) {
+    ctx.client.no_evict = true;
+  } else if (EqualsIgnoreCase(args[2], "off")) {
+    ctx.client.no_evict = false;
+  } else {
+    ctx.reply.Error(errors::kSyntax);
+    return;
+  }
+  ctx.reply.Ok();
+}
+
 void CmdClientHelp(CommandContext& ctx, ArgList /*args*/) {
   ReplyHelp(ctx, {
                      "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -471,10 +540,20 @@ void CmdClientHelp(CommandContext& ctx, ArgList /*args*/) {
                      "TYPE, MAXAGE.",
                      "LIST [TYPE <type>] [ID <id> [<id> ...]]",
                      "    Return information about client connections.",
+                     "NO-EVICT (ON|OFF)",
+                     "    Protect current client connection from eviction.",
+                     "PAUSE <timeout> [WRITE|ALL]",
+                     "    Suspend all, or just write, clients for <timeout> milliseconds.",
+                     "REPLY (ON|OFF|SKIP)",
+                     "    Control the replies sent to the current connection.",
                      "SETINFO <option> <value>",
                      "    Set client meta attr. Options are: LIB-NAME, LIB-VER.",
                      "SETNAME <name>",
                      "    Assign the name <name> to the current connection.",
+                     "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+                     "    Unblock the specified blocked client.",
+                     "UNPAUSE",
+                     "    Stop the current client pause, resuming traffic.",
                      "HELP",
                      "    Print this help.",
                  });
@@ -511,6 +590,10 @@ void RegisterConnectionFamily(CommandRegistry& registry) {
       {.name = "list", .arity = -2, .flags = kAdmin | kClientFlags, .acl = kConn | kAclAdmin | kAclSlow | kAclDangerous, .handler = &CmdClientList, .group = "connection", .summary = "Lists open connections.", .since = "2.4.0"},
       {.name = "kill", .arity = -3, .flags = kAdmin | kClientFlags, .acl = kConn | kAclAdmin | kAclSlow | kAclDangerous, .handler = &CmdClientKill, .group = "connection", .summary = "Terminates open connections.", .since = "2.4.0"},
       {.name = "unblock", .arity = -3, .flags = kAdmin | kClientFlags, .acl = kConn | kAclAdmin | kAclSlow | kAclDangerous, .handler = &CmdClientUnblock, .group = "connection", .summary = "Unblocks a client blocked by a blocking command from a different connection.", .since = "5.0.0"},
+      {.name = "pause", .arity = -3, .flags = kAdmin | kClientFlags, .acl = kConn | kAclAdmin | kAclSlow | kAclDangerous, .handler = &CmdClientPause, .group = "connection", .summary = "Suspends commands processing.", .since = "3.0.0"},
+      {.name = "unpause", .arity = 2, .flags = kAdmin | kClientFlags, .acl = kConn | kAclAdmin | kAclSlow | kAclDangerous, .handler = &CmdClientUnpause, .group = "connection", .summary = "Resumes processing commands from paused clients.", .since = "6.2.0"},
+      {.name = "reply", .arity = 3, .flags = kClientFlags, .acl = kConn | kAclSlow, .handler = &CmdClientReply, .group = "connection", .summary = "Instructs the server whether to reply to commands.", .since = "3.2.0"},
+      {.name = "no-evict", .arity = 3, .flags = kAdmin | kClientFlags, .acl = kConn | kAclAdmin | kAclSlow | kAclDangerous, .handler = &CmdClientNoEvict, .group = "connection", .summary = "Sets the client eviction mode of the connection.", .since = "7.0.0"},
       {.name = "help", .arity = 2, .flags = kLoading | kStale, .acl = kConn | kAclSlow, .handler = &CmdClientHelp, .group = "connection", .summary = "Returns helpful text about the different subcommands.", .since = "5.0.0"},
   }};
   for (CommandSpec& tracking : TrackingSubcommands()) client.subcommands.push_back(std::move(tracking));

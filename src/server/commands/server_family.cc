@@ -54,6 +54,30 @@ void CmdTime(CommandContext& ctx, ArgList /*args*/) {
   ctx.reply.Bulk(std::to_string(now_us % 1000000));
 }
 
+// LOLWUT [VERSION v]: a small drawing of a lattice (a square grid seen along a diagonal), then
+// the version line Valkey ends with. Any version draws the same picture.
+void CmdLolwut(CommandContext& ctx, ArgList args) {
+  if (args.size() >= 3 && EqualsIgnoreCase(args[1], "version")) {
+    int64_t version = 0;
+    if (!ParseInt64(args[2], &version)) {
+      ctx.reply.Error(errors::kNotInteger);
+      return;
+    }
+  }
+  constexpr int kRows = 7;
+  constexpr int kColumns = 33;
+  std::string art;
+  for (int row = 0; row < kRows; ++row) {
+    for (int column = 0; column < kColumns; ++column) {
+      const int up = (column + row) % 4;
+      const int down = (column - row + 4 * kRows) % 4;
+      art += up == 0 ? '/' : down == 0 ? '\\' : ' ';
+    }
+    art += '\n';
+  }
+  ctx.reply.Verbatim(art + "\nValkey ver. " + std::string(kValkeyVersion) + "\n");
+}
+
 void CmdShutdown(CommandContext& ctx, ArgList args) {
   for (size_t i = 1; i < args.size(); ++i) {
     const std::string_view option = args[i];
@@ -425,6 +449,8 @@ void RegisterServerFamily(CommandRegistry& registry) {
                 .handler = &CmdFlushDb, .group = "server", .summary = "Removes all keys from the current database.", .since = "1.0.0"});
   registry.Add({.name = "flushall", .arity = -1, .flags = kWrite, .acl = kAclKeyspace | kAclWrite | kAclSlow | kAclDangerous,
                 .handler = &CmdFlushAll, .group = "server", .summary = "Removes all keys from all databases.", .since = "1.0.0"});
+  registry.Add({.name = "lolwut", .arity = -1, .flags = kReadOnly | kFast, .acl = kAclFast, .handler = &CmdLolwut,
+                .group = "server", .summary = "Displays computer art and the Valkey version", .since = "5.0.0"});
   registry.Add({.name = "time", .arity = 1, .flags = kLoading | kStale | kFast, .acl = kAclFast,
                 .handler = &CmdTime, .group = "server", .summary = "Returns the server time.", .since = "2.6.0", .complexity = "O(1)"});
   registry.Add({.name = "shutdown", .arity = -1, .flags = kAdmin | kNoScript | kLoading | kStale | kNoMulti | kAllowBusy,

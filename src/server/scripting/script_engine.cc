@@ -212,6 +212,20 @@ Result<std::string> ScriptEngine::Load(std::string_view body) {
   return sha;
 }
 
+bool ScriptEngine::MayWrite(ArgList args, bool function) {
+  if (args.size() < 2) return true;
+  if (function) {
+    const FunctionInfo* info = FindFunction(args[1]);
+    return info == nullptr || !info->flags.no_writes;
+  }
+  std::string sha;
+  AsciiLower(args[1], sha);
+  if (auto it = scripts_.find(sha); it != scripts_.end()) return !it->second.flags.no_writes;
+  size_t offset = 0;
+  Result<ScriptFlags> flags = ParseShebang(args[1], &offset);  // EVAL of a body
+  return !flags.ok() || !flags->no_writes;
+}
+
 bool ScriptEngine::Exists(std::string_view sha) const {
   std::string lower;
   return scripts_.contains(std::string(AsciiLower(sha, lower)));

@@ -105,6 +105,10 @@ class ScriptEngine final : public KeyspaceObserver {
   // SCRIPT LOAD: the script's SHA-1, or the compile error reply text.
   Result<std::string> Load(std::string_view body);
   bool Exists(std::string_view sha) const;
+  // Whether EVAL/EVALSHA (`function` false) or FCALL (true) of `args` may write: false only for
+  // a script or function declaring no-writes (CLIENT PAUSE WRITE lets those run). An unknown
+  // script or function may write (the command then fails as usual once it runs).
+  bool MayWrite(ArgList args, bool function);
   // SCRIPT FLUSH: forgets every script and starts a fresh Lua state.
   void Flush();
   // SCRIPT KILL / FUNCTION KILL (`function`): OK, NOTBUSY, UNKILLABLE, or BUSY when the running
