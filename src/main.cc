@@ -25,6 +25,7 @@
 #include "net/client_listener.h"
 #include "net/cluster_bus.h"
 #include "net/node_timer.h"
+#include "net/outbound_calls.h"
 #include "net/peer_links.h"
 #include "net/replica_client.h"
 #include "net/tls.h"
@@ -316,9 +317,12 @@ int main(int argc, char** argv) {
   lattice::net::NodeTimer timer(io, **node);
   lattice::net::ReplicaClient primary_link(io, **node);  // REPLICAOF (server/replica_of.h)
   server.replica_of().set_link(&primary_link);
+  lattice::net::OutboundCalls outbound(io, **node);  // MIGRATE to other servers
+  server.set_outbound(&outbound);
   auto stop = [&] {
     timer.Stop();
     primary_link.Stop();
+    outbound.Stop();
     if (cluster_bus) cluster_bus->Stop();
     listener.Stop();
     links.Stop();

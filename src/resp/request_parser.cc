@@ -132,6 +132,23 @@ bool ParseInlineArg(std::string_view line, size_t* index, std::string* arg) {
 
 }  // namespace
 
+void AppendRequest(std::string& out, ArgList args) {
+  out += '*';
+  out += std::to_string(args.size());
+  out += "\r\n";
+  for (std::string_view arg : args) {
+    out += '$';
+    out += std::to_string(arg.size());
+    out += "\r\n";
+    out.append(arg);
+    out += "\r\n";
+  }
+}
+
+void AppendRequest(std::string& out, std::initializer_list<std::string_view> args) {
+  AppendRequest(out, ArgList(args.begin(), args.size()));
+}
+
 std::optional<std::vector<std::string>> SplitArgs(std::string_view line) {
   std::vector<std::string> args;
   size_t i = 0;

@@ -16,6 +16,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <span>
 #include <string>
@@ -41,6 +42,10 @@ struct RequestLimits {
 // \t \b \a \\ \" and \xHH escapes; 'single quotes' take \' only; a quote may open mid-argument
 // and a closing quote must be followed by a blank or the end. nullopt on unbalanced quotes.
 std::optional<std::vector<std::string>> SplitArgs(std::string_view line);
+
+// Appends `args` to `out` as one RESP request (an array of bulk strings): what a client sends.
+void AppendRequest(std::string& out, ArgList args);
+void AppendRequest(std::string& out, std::initializer_list<std::string_view> args);
 
 class RequestParser {
  public:

@@ -159,7 +159,8 @@ void BlockedClients::ServeReady() {
   serving_ = true;
   while (has_ready()) {
     const uint32_t channels = std::exchange(ready_channels_, 0);
-    for (BlockChannel channel : {BlockChannel::kAcks, BlockChannel::kUnpause}) {
+    for (BlockChannel channel :
+         {BlockChannel::kAcks, BlockChannel::kUnpause, BlockChannel::kOutbound}) {
       if (channels & (1U << static_cast<unsigned>(channel))) {
         const std::list<const ClientState*>& list = ChannelList(channel);
         ServeList({list.begin(), list.end()});

@@ -39,9 +39,10 @@ class Server;
 struct ClientState;
 struct Command;
 
-// What a blocked client waits on besides keys: acknowledgements from peer regions (CRDT.WAIT)
-// or a migration handoff pause ending (a held write).
-enum class BlockChannel : uint8_t { kKeys, kAcks, kUnpause };
+// What a blocked client waits on besides keys: acknowledgements from peer regions (CRDT.WAIT),
+// a migration handoff pause or a client pause ending (a held command), or another server's
+// answer (MIGRATE's copy, server/outbound.h).
+enum class BlockChannel : uint8_t { kKeys, kAcks, kUnpause, kOutbound };
 
 struct BlockRequest {
   BlockChannel channel = BlockChannel::kKeys;
@@ -132,7 +133,7 @@ class BlockedClients {
   Server& server_;
   std::map<const ClientState*, std::shared_ptr<Entry>> entries_;
   std::map<KeyId, std::list<const ClientState*>> waiting_;  // per key, in blocking order
-  std::list<const ClientState*> channels_[3];
+  std::list<const ClientState*> channels_[4];
   std::set<std::pair<int64_t, uint64_t>> deadlines_;  // (deadline, order)
   std::map<uint64_t, const ClientState*> by_order_;
   std::vector<KeyId> ready_keys_;

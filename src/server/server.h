@@ -33,6 +33,7 @@
 #include "server/latency.h"
 #include "server/monitor.h"
 #include "server/notify.h"
+#include "server/outbound.h"
 #include "server/persistence.h"
 #include "server/pubsub.h"
 #include "server/slowlog.h"
@@ -181,6 +182,10 @@ class Server final : public KeyspaceObserver {
   ClientPause& client_pause() { return client_pause_; }
   const ClientPause& client_pause() const { return client_pause_; }
   void UnpauseClients();
+  // How commands reach other servers (MIGRATE; server/outbound.h): installed by the network
+  // layer; null in the simulator and unit tests.
+  Outbound* outbound() const { return outbound_; }
+  void set_outbound(Outbound* outbound) { outbound_ = outbound; }
 
   // Connections. The network layer owns each ClientState and registers it for its lifetime.
   uint64_t NextClientId() { return next_client_id_++; }
@@ -315,6 +320,7 @@ class Server final : public KeyspaceObserver {
   bool executing_multi_ = false;           // inside EXEC: ACL LOG context "multi"
   Cluster* cluster_ = nullptr;
   ClientPause client_pause_;
+  Outbound* outbound_ = nullptr;
   std::unique_ptr<ScriptEngine> scripting_;
   // Eviction (eviction.cc): used memory between allocator reads, the evictor, and the check
   // before each command (false: it replied -OOM).

@@ -25,16 +25,7 @@ constexpr int64_t kNewlinePeriodMs = 1'000;
 constexpr int64_t kBacklogTtlMs = 3'600'000;  // repl-backlog-ttl
 
 void AppendCommand(std::string& out, std::initializer_list<std::string_view> args) {
-  out += '*';
-  out += std::to_string(args.size());
-  out += "\r\n";
-  for (std::string_view arg : args) {
-    out += '$';
-    out += std::to_string(arg.size());
-    out += "\r\n";
-    out.append(arg);
-    out += "\r\n";
-  }
+  AppendRequest(out, args);
 }
 
 // One changed key as the command that gives a replica its state.

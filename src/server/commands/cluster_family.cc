@@ -13,6 +13,7 @@
 #include <algorithm>
 
 #include "cluster/cluster.h"
+#include "server/migrate.h"
 #include "server/server.h"
 
 namespace lattice::server {
@@ -333,41 +334,17 @@ void CmdClusterSetSlot(CommandContext& ctx, ArgList args) {
 // [AUTH2 username password] [KEYS key [key ...]]. Between Lattice shards a key moves with its
 // slot's CRDT state, by the atomic migration CLUSTER SETSLOT MIGRATING started: MIGRATE waits
 // for its handoff, then answers NOKEY (the keys are the target's). The bus authenticates with
-// masterauth, so AUTH and AUTH2 are checked and unused.
+// masterauth, so AUTH and AUTH2 are checked and unused there. To any other server (or with COPY,
+// or another db) MIGRATE copies values as Valkey does (server/migrate.h).
 void CmdMigrate(CommandContext& ctx, ArgList args) {
-  int64_t port = 0, db = 0, timeout = 0;
-  if (!ParseInt64(args[2], &port) || !ParseInt64(args[4], &db) || !ParseInt64(args[5], &timeout)) {
-    ctx.reply.Error(errors::kNotInteger);
+  Result<MigrateArgs> parsed = ParseMigrateArgs(args);
+  if (!parsed.ok()) {
+    ctx.reply.Error(parsed.error().message);
     return;
   }
-  bool copy = false;
-  std::vector<std::string_view> keys;
-  if (!args[3].empty()) keys.push_back(args[3]);
-  for (size_t i = 6; i < args.size(); ++i) {
-    if (EqualsIgnoreCase(args[i], "copy")) {
-      copy = true;
-    } else if (EqualsIgnoreCase(args[i], "replace")) {
-      continue;  // the join needs no REPLACE
-    } else if (EqualsIgnoreCase(args[i], "auth") && i + 1 < args.size()) {
-      ++i;
-    } else if (EqualsIgnoreCase(args[i], "auth2") && i + 2 < args.size()) {
-      i += 2;
-    } else if (EqualsIgnoreCase(args[i], "keys")) {
-      if (!args[3].empty()) {
-        ctx.reply.Error(
-            "ERR When using MIGRATE KEYS option, the key argument must be set to the empty "
-            "string");
-        return;
-      }
-      keys.assign(args.begin() + static_cast<std::ptrdiff_t>(i) + 1, args.end());
-      break;
-    } else {
-      ctx.reply.Error(errors::kSyntax);
-      return;
-    }
-  }
+  const MigrateArgs& migrate = *parsed;
   std::vector<uint16_t> slots;
-  for (std::string_view key : keys) {
+  for (std::string_view key : migrate.keys) {
     if (ctx.keyspace().Find(ctx.db(), key, ctx.now_ms) != nullptr) slots.push_back(KeySlot(key));
   }
   if (slots.empty()) {
@@ -378,20 +355,17 @@ void CmdMigrate(CommandContext& ctx, ArgList args) {
   const ClusterNode* target = nullptr;
   if (cluster != nullptr) {
     for (const auto& [id, node] : cluster->topology().nodes()) {
-      if (node.ip == args[1] && node.port == port) target = &node;
+      if (node.ip == migrate.host && node.port == migrate.port) target = &node;
     }
   }
   const bool moving = target != nullptr && target->shard != cluster->myself().shard &&
                       std::all_of(slots.begin(), slots.end(),
                                   [&](uint16_t slot) { return cluster->SlotMigrating(slot); });
-  if (!moving || copy || db != ctx.db()) {
-    ctx.reply.Error(
-        "ERR MIGRATE moves keys only to another Lattice shard, with their slot's CRDT state, "
-        "after CLUSTER SETSLOT <slot> MIGRATING <node-id> here (no COPY, same db); or use "
-        "CLUSTER MIGRATESLOTS");
+  if (moving && !migrate.copy && migrate.db == ctx.db()) {
+    HoldUntilRoutingChanges(ctx, args);  // the key moves with its slot's CRDT state
     return;
   }
-  HoldUntilRoutingChanges(ctx, args);
+  MigrateValues(ctx, args, migrate);  // any other server: Valkey's value copy (server/migrate.h)
 }
 
 // CLUSTER LINKS: the bus is one outgoing connection per known node (its client port), which
