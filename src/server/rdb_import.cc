@@ -69,9 +69,10 @@ class LoadSink final : public RdbFileSink {
   void StreamGroups(int db, std::string_view key, RdbStreamGroups groups) override {
     if (ApplyStreamGroups(server_, db, key, groups, server_.clock().NowMs())) return;
     ++summary_.stream_groups_not_loaded;
-    spdlog::warn("RDB import: stream '{}' in db {} has {} consumer groups, which Lattice does not "
-                 "load yet: its entries are loaded, its groups are not",
-                 key, db, groups.size());
+    spdlog::warn(
+        "RDB import: stream '{}' in db {} has {} consumer groups, which Lattice does not "
+        "load yet: its entries are loaded, its groups are not",
+        key, db, groups.size());
   }
 
   void Aux(std::string_view, std::string_view) override {}
@@ -147,9 +148,10 @@ std::vector<std::string> DescribeImport(const RdbImportSummary& summary) {
         fmt::format("Skipped: {} keys of type {} (Lattice has no such type)", count, type));
   }
   if (summary.stream_groups_not_loaded != 0) {
-    lines.push_back(fmt::format("Not loaded: the consumer groups of {} stream keys ({} groups; "
-                                "Lattice does not hold consumer groups yet)",
-                                summary.stream_groups_not_loaded, file.stream_groups));
+    lines.push_back(
+        fmt::format("Not loaded: the consumer groups of {} stream keys ({} groups; "
+                    "Lattice does not hold consumer groups yet)",
+                    summary.stream_groups_not_loaded, file.stream_groups));
   }
   if (file.module_aux != 0) {
     lines.push_back(fmt::format("Skipped: {} module aux records", file.module_aux));

@@ -57,8 +57,8 @@ Result<RdbImportSummary> ImportRdb(Server& server, std::string_view bytes,
 // stream yet (issue #24, consumer groups): it applies nothing and returns false, and callers
 // report the groups as not loaded (kStreamGroupsLoaded says so before anything is written).
 inline constexpr bool kStreamGroupsLoaded = false;
-bool ApplyStreamGroups(Server& server, int db, std::string_view key,
-                       const RdbStreamGroups& groups, int64_t now_ms);
+bool ApplyStreamGroups(Server& server, int db, std::string_view key, const RdbStreamGroups& groups,
+                       int64_t now_ms);
 
 // The summary as log lines: version, keys by type, skipped types with counts, functions, time.
 std::vector<std::string> DescribeImport(const RdbImportSummary& summary);

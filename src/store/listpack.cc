@@ -5,7 +5,7 @@
 namespace lattice::server {
 namespace {
 
-constexpr size_t kHeaderBytes = 6;       // total bytes (u32), count (u16)
+constexpr size_t kHeaderBytes = 6;  // total bytes (u32), count (u16)
 constexpr uint64_t kUnknownCount = 65535;
 
 size_t BacklenSize(size_t entry) {
@@ -139,11 +139,14 @@ void ListpackWriter::AddInteger(int64_t value) {
     body_.push_back(static_cast<char>(0xc0 | (v >> 8)));
     body_.push_back(static_cast<char>(v & 0xff));
   } else {
-    const int bytes = value >= -32768 && value <= 32767         ? 2
-                      : value >= -8388608 && value <= 8388607   ? 3
+    const int bytes = value >= -32768 && value <= 32767          ? 2
+                      : value >= -8388608 && value <= 8388607    ? 3
                       : value >= INT32_MIN && value <= INT32_MAX ? 4
                                                                  : 8;
-    body_.push_back(static_cast<char>(bytes == 2 ? 0xf1 : bytes == 3 ? 0xf2 : bytes == 4 ? 0xf3 : 0xf4));
+    body_.push_back(static_cast<char>(bytes == 2   ? 0xf1
+                                      : bytes == 3 ? 0xf2
+                                      : bytes == 4 ? 0xf3
+                                                   : 0xf4));
     PutLittleEndian(body_, raw, bytes);
   }
   Backlen(body_.size() - start);

@@ -19,9 +19,9 @@ constexpr uint64_t kStringMax = uint64_t{512} << 20;
 constexpr size_t kIdBytes = 16;
 constexpr int64_t kFlagDeleted = 1;
 constexpr int64_t kFlagSameFields = 2;
-constexpr size_t kNodeEntriesMax = 100;   // stream-node-max-entries
-constexpr size_t kNodeBytesMax = 4096;    // stream-node-max-bytes
-constexpr size_t kMasterElements = 3;     // live count, deleted count, field count
+constexpr size_t kNodeEntriesMax = 100;  // stream-node-max-entries
+constexpr size_t kNodeBytesMax = 4096;   // stream-node-max-bytes
+constexpr size_t kMasterElements = 3;    // live count, deleted count, field count
 
 // ---- Reading --------------------------------------------------------------------------------
 
@@ -59,15 +59,16 @@ bool Integer(const std::string& text, int64_t* out) {
 // Walks one node's listpack elements: the master entry, then each entry.
 class NodeReader {
  public:
-  NodeReader(StreamId master, const std::vector<std::string>& items) : master_(master), items_(items) {}
+  NodeReader(StreamId master, const std::vector<std::string>& items)
+      : master_(master), items_(items) {}
 
   // Appends the node's live entries (IDs at least `*last`, which it advances) to *out.
   bool Read(StreamId* last, Entries* out) {
     int64_t live = 0;
     int64_t deleted = 0;
     int64_t fields = 0;
-    if (!Int(&live) || !Int(&deleted) || !Int(&fields) || live < 0 || deleted < 0 ||
-        fields < 1 || static_cast<uint64_t>(fields) > items_.size()) {
+    if (!Int(&live) || !Int(&deleted) || !Int(&fields) || live < 0 || deleted < 0 || fields < 1 ||
+        static_cast<uint64_t>(fields) > items_.size()) {
       return false;
     }
     for (int64_t i = 0; i < fields; ++i) master_fields_.push_back(items_[pos_++]);
@@ -170,8 +171,8 @@ bool ReadPel(RdbReader& in, std::vector<RdbStreamNack>* pel) {
 }
 
 // A consumer's pending IDs: each in the group's PEL and owned by no other consumer.
-bool ReadConsumerPel(RdbReader& in, const std::vector<RdbStreamNack>& pel,
-                     std::vector<bool>& owned, std::vector<StreamId>* out) {
+bool ReadConsumerPel(RdbReader& in, const std::vector<RdbStreamNack>& pel, std::vector<bool>& owned,
+                     std::vector<StreamId>* out) {
   uint64_t count = 0;
   if (!in.Length(&count) || count > in.remaining() / kIdBytes) return false;
   for (uint64_t i = 0; i < count; ++i) {
@@ -292,8 +293,8 @@ std::vector<size_t> NodeStarts(const Entries& entries) {
   std::vector<size_t> starts;
   size_t bytes = 0;
   for (size_t i = 0; i < entries.size(); ++i) {
-    const bool full = !starts.empty() &&
-                      (i - starts.back() >= kNodeEntriesMax || bytes >= kNodeBytesMax);
+    const bool full =
+        !starts.empty() && (i - starts.back() >= kNodeEntriesMax || bytes >= kNodeBytesMax);
     if (starts.empty() || (full && entries[i - 1].first < entries[i].first)) {
       starts.push_back(i);
       bytes = 0;
@@ -337,8 +338,7 @@ void PutGroup(std::string& out, const RdbStreamGroup& group, uint8_t rdb_type) {
 
 }  // namespace
 
-bool ReadRdbStream(RdbReader& in, uint8_t rdb_type, VisibleValue* value,
-                   RdbStreamGroups* groups) {
+bool ReadRdbStream(RdbReader& in, uint8_t rdb_type, VisibleValue* value, RdbStreamGroups* groups) {
   if (rdb_type != kRdbStreamListpacks && rdb_type != kRdbStreamListpacks2 &&
       rdb_type != kRdbStreamListpacks3) {
     return false;

@@ -345,8 +345,8 @@ bool HasFieldTtls(const VisibleValue& value) {
 
 uint16_t RdbVersionFor(const VisibleValue& value, const RdbStreamGroups& groups) {
   if (HasFieldTtls(value)) return kFieldTtlRdbVersion;
-  const bool stream3 = value.type == ObjectType::kStream &&
-                       RdbStreamTypeFor(groups) == kRdbStreamListpacks3;
+  const bool stream3 =
+      value.type == ObjectType::kStream && RdbStreamTypeFor(groups) == kRdbStreamListpacks3;
   return stream3 ? kStream3RdbVersion : kDumpRdbVersion;
 }
 
@@ -403,8 +403,7 @@ std::string EncodeRdbValue(const VisibleValue& value, const RdbStreamGroups& gro
 
 bool RdbValueTypeKnown(uint8_t rdb_type) { return TypeOf(rdb_type) != ObjectType::kNone; }
 
-bool ReadRdbValue(RdbReader& in, uint8_t rdb_type, VisibleValue* value,
-                  RdbStreamGroups* groups) {
+bool ReadRdbValue(RdbReader& in, uint8_t rdb_type, VisibleValue* value, RdbStreamGroups* groups) {
   *value = VisibleValue{};
   value->type = TypeOf(rdb_type);
   RdbStreamGroups dropped;

@@ -96,7 +96,7 @@ Result<RdbWriteSummary> WriteRdb(const Keyspace& keyspace, int64_t now_ms,
       if (!ok) return;
       const VisibleValue value = ReadVisible(stored, now_ms);
       if (value.type == crdt::ObjectType::kNone) return;  // expired, or a tombstone
-      if (!field_ttls && HasFieldTtls(value)) {  // FieldTtlKeyCount said none could: never
+      if (!field_ttls && HasFieldTtls(value)) {           // FieldTtlKeyCount said none could: never
         ok = false;
         return;
       }

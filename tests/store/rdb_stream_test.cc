@@ -5,6 +5,8 @@
 // PELs), round trips with groups (types 19 and 21), type 15 built by hand, and payloads refused:
 // truncations, random mutations, and groups that contradict themselves.
 
+#include "store/rdb_stream.h"
+
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <iterator>
@@ -13,7 +15,6 @@
 
 #include "lattice/common/rng.h"
 #include "store/listpack.h"
-#include "store/rdb_stream.h"
 #include "store/rdb_value.h"
 #include "util/rdb.h"
 
@@ -75,7 +76,8 @@ TEST_CASE("redis-server 7.0's stream payloads decode", "[rdb][stream]") {
                                               "-2000000000", "k", "123456789012", "l", "12abc"});
 
   const Decoded deleted = Decode(Fixture("deleted"));  // 1, 4, 5 and 10 deleted
-  CHECK(Ids(deleted.value) == std::vector<StreamId>{{2, 0}, {3, 0}, {6, 0}, {7, 0}, {8, 0}, {9, 0}});
+  CHECK(Ids(deleted.value) ==
+        std::vector<StreamId>{{2, 0}, {3, 0}, {6, 0}, {7, 0}, {8, 0}, {9, 0}});
   CHECK(deleted.value.stream[0].second == Fields{"n", "2"});
   CHECK(deleted.value.stream_meta == crdt::StreamMeta{{10, 0}, {10, 0}, 10});
 
@@ -171,7 +173,7 @@ std::string Type15(uint64_t length = 2) {
   RdbPutString(out, std::string("\0\0\0\0\0\0\0\x05\0\0\0\0\0\0\0\0", 16));
   RdbPutString(out, std::move(lp).Finish());
   for (uint64_t n : {length, uint64_t{9}, uint64_t{0}}) RdbPutLength(out, n);  // length, last ID
-  RdbPutLength(out, 1);                                 // a group: name, last ID, no entries read
+  RdbPutLength(out, 1);  // a group: name, last ID, no entries read
   RdbPutString(out, "g");
   for (uint64_t n : {5, 0, 0, 0}) RdbPutLength(out, n);  // last ID, empty PEL, no consumers
   return out;
@@ -252,9 +254,9 @@ TEST_CASE("random mutations of stream payloads never crash the decoder", "[rdb][
 
 TEST_CASE("listpack writer: every integer width and string length reads back", "[rdb]") {
   ListpackWriter lp;
-  const std::vector<int64_t> ints = {0,      127,     128,       -1,        4095,     -4096,
-                                     4096,   -32768,  32767,     8388607,   -8388608, INT32_MAX,
-                                     INT32_MIN, INT64_MAX, INT64_MIN};
+  const std::vector<int64_t> ints = {0,        127,       128,       -1,        4095,
+                                     -4096,    4096,      -32768,    32767,     8388607,
+                                     -8388608, INT32_MAX, INT32_MIN, INT64_MAX, INT64_MIN};
   for (int64_t n : ints) lp.AddInteger(n);
   for (size_t len : {0, 63, 64, 4095, 4096, 20000}) lp.AddString(std::string(len, 'q'));
   std::vector<std::string> out;
