@@ -1,5 +1,6 @@
 #include "store/listpack.h"
 
+#include <charconv>
 #include <utility>
 
 namespace lattice::server {
@@ -22,6 +23,16 @@ bool BacklenMatches(std::string_view backlen, size_t entry) {
     value = (value << 7) | (b & 127);
   }
   return value == entry;
+}
+
+// Whether `text` is an integer's one decimal spelling (what std::to_string gives back, so the
+// element reads back as the same bytes): no sign but a leading '-', no leading zero, not "-0".
+bool CanonicalInteger(std::string_view text, int64_t* value) {
+  if (text.empty() || text.size() > 20 || text == "-0") return false;
+  const size_t digits = text[0] == '-' ? 1 : 0;
+  if (text.size() == digits || (text[digits] == '0' && text.size() > digits + 1)) return false;
+  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), *value);
+  return ec == std::errc() && ptr == text.data() + text.size();
 }
 
 void PutLittleEndian(std::string& out, uint64_t value, int bytes) {
@@ -113,6 +124,10 @@ void ListpackWriter::Backlen(size_t entry_bytes) {
 }
 
 void ListpackWriter::AddString(std::string_view bytes) {
+  if (int64_t value = 0; CanonicalInteger(bytes, &value)) {
+    AddInteger(value);
+    return;
+  }
   const size_t start = body_.size();
   const size_t len = bytes.size();
   if (len < 64) {

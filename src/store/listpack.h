@@ -25,6 +25,8 @@ bool ParseListpack(std::string_view blob, std::vector<std::string>* out);
 class ListpackWriter {
  public:
   ListpackWriter();
+  // Stored as an integer when `bytes` is one's canonical decimal text (as Valkey's lpAppend
+  // does), which reads back as the same bytes.
   void AddString(std::string_view bytes);
   void AddInteger(int64_t value);
   size_t bytes() const { return body_.size() + 1; }  // with the terminator

@@ -68,7 +68,7 @@ class NodeReader {
     int64_t deleted = 0;
     int64_t fields = 0;
     if (!Int(&live) || !Int(&deleted) || !Int(&fields) || live < 0 || deleted < 0 || fields < 1 ||
-        static_cast<uint64_t>(fields) > items_.size()) {
+        static_cast<uint64_t>(fields) > items_.size() - pos_) {
       return false;
     }
     for (int64_t i = 0; i < fields; ++i) master_fields_.push_back(items_[pos_++]);

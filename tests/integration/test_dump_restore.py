@@ -87,6 +87,9 @@ class DumpRestoreTest(unittest.TestCase):
                     continue
                 self.assertTrue(self.lattice.restore(key, 0, payload))
                 self.assertEqual(stream_view(self.lattice, key), stream_view(self.oracle, key))
+                self.assertTrue(self.lattice.restore(key + ":self", 0, self.lattice.dump(key)))
+                self.assertEqual(stream_view(self.lattice, key + ":self"),
+                                 stream_view(self.lattice, key))
                 self.assertTrue(self.oracle.restore(key + ":back", 0, self.lattice.dump(key)))
                 back = stream_view(self.oracle, key + ":back")
                 self.assertEqual(back, stream_view(self.oracle, key))

@@ -152,6 +152,8 @@ TEST_CASE("entries with one ID (two regions' concurrent XADDs) round-trip", "[rd
   CheckRoundTrip(Decoded{v, {}});
 }
 
+std::string Type15Node(const std::string& listpack, uint64_t length);
+
 // Type 15 (Redis 5 to 6.2), built by hand: one node with a deleted and a same-fields entry.
 std::string Type15(uint64_t length = 2) {
   ListpackWriter lp;
@@ -168,10 +170,15 @@ std::string Type15(uint64_t length = 2) {
   entry(2, 0, "first");
   entry(3, 1, "gone");
   entry(2, 2, "third");
+  return Type15Node(std::move(lp).Finish(), length);
+}
+
+// A type 15 stream of one node (master ID 5-0) holding `listpack`, with one group.
+std::string Type15Node(const std::string& listpack, uint64_t length) {
   std::string out(1, static_cast<char>(kRdbStreamListpacks));
   RdbPutLength(out, 1);
   RdbPutString(out, std::string("\0\0\0\0\0\0\0\x05\0\0\0\0\0\0\0\0", 16));
-  RdbPutString(out, std::move(lp).Finish());
+  RdbPutString(out, listpack);
   for (uint64_t n : {length, uint64_t{9}, uint64_t{0}}) RdbPutLength(out, n);  // length, last ID
   RdbPutLength(out, 1);  // a group: name, last ID, no entries read
   RdbPutString(out, "g");
@@ -226,6 +233,15 @@ TEST_CASE("malformed stream payloads are refused, never half-read", "[rdb][strea
     CHECK_FALSE(DecodeRdbValue(Type15(3)).ok());
     CHECK_FALSE(DecodeRdbValue(Type15(1)).ok());
   }
+  SECTION("a node whose counts claim more elements than it holds") {
+    for (int64_t fields : {1, 2, 5}) {
+      ListpackWriter lp;
+      for (int64_t n : {int64_t{1}, int64_t{0}, fields}) lp.AddInteger(n);
+      lp.AddString("a");
+      lp.AddInteger(0);
+      CHECK_FALSE(DecodeRdbValue(Type15Node(std::move(lp).Finish(), 1)).ok());
+    }
+  }
   SECTION("every truncation of a payload with nodes and groups") {
     const std::string body = EncodeRdbValue(good.value, good.groups);
     for (size_t size = 0; size < body.size(); ++size) {
@@ -259,11 +275,20 @@ TEST_CASE("listpack writer: every integer width and string length reads back", "
                                      -8388608, INT32_MAX, INT32_MIN, INT64_MAX, INT64_MIN};
   for (int64_t n : ints) lp.AddInteger(n);
   for (size_t len : {0, 63, 64, 4095, 4096, 20000}) lp.AddString(std::string(len, 'q'));
+  const std::vector<std::string> texts = {
+      "12", "-7", "007", "-0", "+5", "1e3", "99999999999999999999", "-9223372036854775808"};
+  for (const std::string& text : texts) lp.AddString(text);
+  const size_t bytes = lp.bytes();
   std::vector<std::string> out;
-  REQUIRE(ParseListpack(std::move(lp).Finish(), &out));
-  REQUIRE(out.size() == ints.size() + 6);
+  const std::string blob = std::move(lp).Finish();
+  CHECK(blob.size() == bytes);
+  REQUIRE(ParseListpack(blob, &out));
+  REQUIRE(out.size() == ints.size() + 6 + texts.size());
   for (size_t i = 0; i < ints.size(); ++i) CHECK(out[i] == std::to_string(ints[i]));
-  CHECK(out.back().size() == 20000);
+  CHECK(out[ints.size() + 5].size() == 20000);
+  CHECK(std::vector<std::string>(out.end() - texts.size(), out.end()) == texts);
+  CHECK(blob.find("12") == std::string::npos);  // canonical integers are stored as integers
+  CHECK(blob.find("007") != std::string::npos);
 }
 
 }  // namespace
