@@ -21,7 +21,6 @@ constexpr int64_t kFlagDeleted = 1;
 constexpr int64_t kFlagSameFields = 2;
 constexpr size_t kNodeEntriesMax = 100;  // stream-node-max-entries
 constexpr size_t kNodeBytesMax = 4096;   // stream-node-max-bytes
-constexpr size_t kMasterElements = 3;    // live count, deleted count, field count
 
 // ---- Reading --------------------------------------------------------------------------------
 
