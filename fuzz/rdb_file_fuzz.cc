@@ -1,7 +1,8 @@
 // Fuzz target: the RDB file reader (store/rdb_file.h) that --import-rdb and REPLICAOF run on a
 // file or a primary's full resync. The whole input is one file. Checked: never crashes, never
 // reads past its input, never allocates without bound; a file that reads hands on exactly the
-// keys and skipped keys its summary counts, and a second read gives the same keys.
+// keys, skipped keys and streams' consumer groups its summary counts, and a second read gives the
+// same keys. Seeds include redis-server 7.0's streams (streams.rdb).
 
 #include <cstddef>
 #include <cstdint>
@@ -22,6 +23,11 @@ class Recorder final : public lattice::server::RdbFileSink {
     keys.push_back({db, std::move(key), std::move(value)});
   }
   void Skipped(int, std::string_view, std::string_view) override { ++skipped; }
+  void StreamGroups(int, std::string_view, lattice::server::RdbStreamGroups groups) override {
+    if (groups.empty()) std::abort();  // handed on only when there are some
+    group_keys += 1;
+    groups_seen += groups.size();
+  }
   void Function(std::string) override {}
   void Aux(std::string_view, std::string_view) override {}
 
@@ -33,6 +39,8 @@ class Recorder final : public lattice::server::RdbFileSink {
   };
   std::vector<Entry> keys;
   uint64_t skipped = 0;
+  uint64_t group_keys = 0;
+  uint64_t groups_seen = 0;
 };
 
 }  // namespace
@@ -44,7 +52,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!summary.ok()) return 0;
   uint64_t skipped = 0;
   for (const auto& [name, count] : summary->skipped) skipped += count;
-  if (summary->keys != first.keys.size() || skipped != first.skipped) std::abort();
+  if (summary->keys != first.keys.size() || skipped != first.skipped ||
+      summary->stream_group_keys != first.group_keys ||
+      summary->stream_groups != first.groups_seen) {
+    std::abort();
+  }
   Recorder second;
   if (!lattice::server::ReadRdbFile(file, second).ok() || !(second.keys == first.keys)) {
     std::abort();

@@ -30,9 +30,6 @@ void AppendCommand(std::string& out, std::initializer_list<std::string_view> arg
 
 // One changed key as the command that gives a replica its state.
 void AppendKeyState(std::string& out, std::string_view key, const VisibleValue& value) {
-  if (value.type == crdt::ObjectType::kStream) {
-    return;  // no RDB stream encoder yet (issue #24): streams are not carried to replicas
-  }
   if (value.type == crdt::ObjectType::kNone) {
     AppendCommand(out, {"DEL", key});
   } else if (value.type == crdt::ObjectType::kString) {

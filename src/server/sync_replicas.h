@@ -14,7 +14,8 @@
 // - The stream is the region's changes, local and applied from other regions, as commands: per
 //   changed key, its resulting state, sent after the command (or the end of the event-loop turn,
 //   for ops from peers) that changed it: DEL when it is gone, SET key value [PXAT ms] for a
-//   string, else RESTORE key <expiry ms or 0> <DUMP payload> REPLACE ABSTTL. Idempotent, so a key
+//   string, else RESTORE key <expiry ms or 0> <DUMP payload> REPLACE ABSTTL (a stream too: its
+//   entries and metadata, store/rdb_stream.h). Idempotent, so a key
 //   both in the file and in the stream kept since the fork is right either way; SELECT comes
 //   before the first command of each db (and again after a new replica joined). PING every 10 s.
 //   A key that expires is not sent as DEL: the replica expires it as it reads it.

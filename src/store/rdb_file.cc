@@ -10,13 +10,8 @@
 namespace lattice::server {
 namespace {
 
-// The value types read here rather than by rdb_value: parsed to their end, then skipped.
-enum SkippedType : uint8_t {
-  kModule2 = 7,
-  kStreamListpacks = 15,
-  kStreamListpacks2 = 19,
-  kStreamListpacks3 = 21,
-};
+// The value type read here rather than by rdb_value: parsed to its end, then skipped.
+constexpr uint8_t kModule2 = 7;
 
 // Module values' self-describing elements (RDB_TYPE_MODULE_2 and MODULE_AUX).
 enum ModuleOpcode : uint64_t {
@@ -30,7 +25,6 @@ enum ModuleOpcode : uint64_t {
 
 constexpr uint64_t kStringMax = uint64_t{512} << 20;
 constexpr int kDbMax = 1 << 20;  // a SELECTDB beyond any configured databases is refused later
-constexpr size_t kStreamIdBytes = 16;
 
 class FileReader {
  public:
@@ -172,10 +166,18 @@ class FileReader {
     if (!Need(in_.String(&key, kStringMax), "bad key")) return false;
     if (RdbValueTypeKnown(type)) {
       VisibleValue value;
-      if (!Need(ReadRdbValue(in_, type, &value), "bad value")) return false;
+      RdbStreamGroups groups;
+      if (!Need(ReadRdbValue(in_, type, &value, &groups), "bad value")) return false;
       value.expiry_ms = expiry;
       ++summary_.keys;
-      sink_.Key(db, std::move(key), std::move(value));
+      if (groups.empty()) {
+        sink_.Key(db, std::move(key), std::move(value));
+        return true;
+      }
+      ++summary_.stream_group_keys;
+      summary_.stream_groups += groups.size();
+      sink_.Key(db, key, std::move(value));
+      sink_.StreamGroups(db, key, std::move(groups));
       return true;
     }
     std::string name;
@@ -183,9 +185,6 @@ class FileReader {
       uint64_t module_id = 0;
       if (!Need(in_.Length(&module_id) && SkipModuleElements(), "bad module value")) return false;
       name = "module:" + ModuleName(module_id);
-    } else if (type == kStreamListpacks || type == kStreamListpacks2 || type == kStreamListpacks3) {
-      if (!Need(SkipStream(type), "bad stream value")) return false;
-      name = "stream";
     } else {
       what_ = "unknown value type " + std::to_string(type);
       return false;
@@ -232,51 +231,6 @@ class FileReader {
           return false;
       }
     }
-  }
-
-  bool Lengths(int count) {
-    uint64_t ignored = 0;
-    for (int i = 0; i < count; ++i) {
-      if (!in_.Length(&ignored)) return false;
-    }
-    return true;
-  }
-
-  // A stream: its listpacks (each behind its master id), its length, last id, (19 and later)
-  // first id, max deleted id and entries added, then its consumer groups, each with its last
-  // id, (19+) entries read, its pending entries and its consumers (21: with an active time).
-  bool SkipStream(uint8_t type) {
-    uint64_t nodes = 0;
-    std::string text;
-    std::string_view raw;
-    if (!in_.Length(&nodes) || nodes > in_.remaining()) return false;
-    for (uint64_t i = 0; i < nodes; ++i) {
-      if (!in_.String(&text, kStringMax) || !in_.String(&text, kStringMax)) return false;
-    }
-    if (!Lengths(3) || (type != kStreamListpacks && !Lengths(5))) return false;
-    uint64_t groups = 0;
-    if (!in_.Length(&groups) || groups > in_.remaining()) return false;
-    for (uint64_t g = 0; g < groups; ++g) {
-      uint64_t pending = 0;
-      uint64_t consumers = 0;
-      if (!in_.String(&text, kStringMax) || !Lengths(type != kStreamListpacks ? 3 : 2) ||
-          !in_.Length(&pending) || pending > in_.remaining()) {
-        return false;
-      }
-      for (uint64_t p = 0; p < pending; ++p) {
-        if (!in_.Take(kStreamIdBytes + 8, &raw) || !Lengths(1)) return false;
-      }
-      if (!in_.Length(&consumers) || consumers > in_.remaining()) return false;
-      for (uint64_t c = 0; c < consumers; ++c) {
-        const size_t times = type == kStreamListpacks3 ? 16 : 8;  // seen (and active) time
-        if (!in_.String(&text, kStringMax) || !in_.Take(times, &raw) || !in_.Length(&pending) ||
-            pending > in_.remaining() / kStreamIdBytes) {
-          return false;
-        }
-        if (!in_.Take(pending * kStreamIdBytes, &raw)) return false;
-      }
-    }
-    return true;
   }
 
   std::string_view bytes_;

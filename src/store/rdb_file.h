@@ -5,9 +5,9 @@
 // - the opcodes: AUX (name and value, handed on), SELECTDB, RESIZEDB, EXPIRETIME (seconds) and
 //   EXPIRETIME_MS before a key, IDLE/FREQ (the eviction hints: skipped), SLOT_INFO (skipped),
 //   FUNCTION2 (a function library's code, handed on), MODULE_AUX (skipped, counted), EOF;
-// - each key's value through store/rdb_value.h's ReadRdbValue (no second decoder); a stream
-//   (15, 19, 21) or module value (7) is parsed to its end and reported per key as skipped, with
-//   its type's name (a module's by its 9-character module name);
+// - each key's value through store/rdb_value.h's ReadRdbValue (no second decoder), a stream's
+//   consumer groups handed on after its key; a module value (7) is parsed to its end and
+//   reported per key as skipped, with its type's name (its 9-character module name);
 // - the trailing CRC-64 (version 5 and later; 0 means the writer had rdbchecksum off).
 // Anything else (a truncated file, an unknown opcode or type, a value that does not decode, a
 // checksum that does not match, bytes after the checksum) is refused with a kCorrupt error
@@ -25,6 +25,7 @@
 
 #include "lattice/common/result.h"
 #include "store/keyspace.h"
+#include "store/rdb_stream.h"
 
 namespace lattice::server {
 
@@ -52,7 +53,10 @@ class RdbFileSink {
   virtual ~RdbFileSink() = default;
   // A key of a type Lattice holds; value.expiry_ms is the file's EXPIRETIME, if any.
   virtual void Key(int db, std::string key, VisibleValue value) = 0;
-  // A key of a type Lattice does not hold ("stream", "module:<name>").
+  // The consumer groups of the stream just handed to Key() (only when it has some; counted in
+  // the summary, so a sink that keeps none still reports them).
+  virtual void StreamGroups(int /*db*/, std::string_view /*key*/, RdbStreamGroups /*groups*/) {}
+  // A key of a type Lattice does not hold ("module:<name>").
   virtual void Skipped(int db, std::string_view key, std::string_view type) = 0;
   // A function library (FUNCTION2): its code, as FUNCTION LOAD takes it.
   virtual void Function(std::string code) = 0;
@@ -63,6 +67,8 @@ struct RdbFileSummary {
   int version = 0;
   bool valkey_magic = false;                // "VALKEY" rather than "REDIS"
   uint64_t keys = 0;                        // handed to Key()
+  uint64_t stream_group_keys = 0;           // of those, streams with consumer groups
+  uint64_t stream_groups = 0;               // their groups, handed to StreamGroups()
   std::map<std::string, uint64_t> skipped;  // Skipped() by type name
   uint64_t functions = 0;
   uint64_t module_aux = 0;   // MODULE_AUX records skipped

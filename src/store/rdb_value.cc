@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "lattice/common/assert.h"
+#include "store/listpack.h"
+#include "store/rdb_stream.h"
 #include "util/rdb.h"
 
 namespace lattice::server {
@@ -44,83 +46,6 @@ constexpr uint64_t kQuicklistPacked = 2;              // a node holding a listpa
 using Strings = std::vector<std::string>;
 
 Unexpected Corrupt() { return Unexpected(ErrorCode::kCorrupt, "Bad data format"); }
-
-uint64_t LoadLittleEndian(std::string_view bytes) {
-  uint64_t value = 0;
-  for (size_t i = bytes.size(); i-- > 0;) value = (value << 8) | static_cast<uint8_t>(bytes[i]);
-  return value;
-}
-
-// Sign-extends the low `bits` of `raw`.
-int64_t SignExtend(uint64_t raw, int bits) {
-  if (bits < 64 && (raw >> (bits - 1)) & 1) raw |= ~uint64_t{0} << bits;
-  return static_cast<int64_t>(raw);
-}
-
-size_t ListpackBacklenSize(size_t entry) {
-  return entry <= 127 ? 1 : entry < 16383 ? 2 : entry < 2097151 ? 3 : entry < 268435455 ? 4 : 5;
-}
-
-// One listpack entry at blob[pos]: its value into *out, its size (backlen included) into *size.
-bool ListpackEntry(std::string_view blob, size_t pos, std::string* out, size_t* size) {
-  const size_t left = blob.size() - pos;
-  const auto b = static_cast<uint8_t>(blob[pos]);
-  size_t header = 1;
-  uint64_t text = 0;  // string length, when a string
-  int int_bytes = 0;  // little-endian integer bytes after the header, when one
-  if ((b & 0x80) == 0) {
-    *out = std::to_string(b & 0x7f);
-  } else if ((b & 0xc0) == 0x80) {
-    text = b & 0x3f;
-  } else if ((b & 0xe0) == 0xc0) {
-    if (left < 2) return false;
-    header = 2;
-    *out = std::to_string(SignExtend(((b & 0x1fu) << 8) | static_cast<uint8_t>(blob[pos + 1]), 13));
-  } else if ((b & 0xf0) == 0xe0) {
-    if (left < 2) return false;
-    header = 2;
-    text = ((b & 0x0fu) << 8) | static_cast<uint8_t>(blob[pos + 1]);
-  } else if (b == 0xf0) {
-    if (left < 5) return false;
-    header = 5;
-    text = LoadLittleEndian(blob.substr(pos + 1, 4));
-  } else if (b >= 0xf1 && b <= 0xf4) {
-    int_bytes = b == 0xf1 ? 2 : b == 0xf2 ? 3 : b == 0xf3 ? 4 : 8;
-  } else {
-    return false;
-  }
-  const bool is_text = (b & 0xc0) == 0x80 || (b & 0xf0) == 0xe0 || b == 0xf0;
-  const size_t body = is_text ? text : static_cast<size_t>(int_bytes);
-  if (body > left - header) return false;
-  if (is_text) {
-    out->assign(blob.substr(pos + header, body));
-  } else if (int_bytes != 0) {
-    const uint64_t raw = LoadLittleEndian(blob.substr(pos + header, body));
-    *out = std::to_string(SignExtend(raw, 8 * int_bytes));
-  }
-  const size_t entry = header + body;
-  *size = entry + ListpackBacklenSize(entry);
-  return *size <= left;
-}
-
-// A listpack: total bytes (u32 LE), element count (u16 LE, 65535 = unknown), entries, 0xff.
-bool ParseListpack(std::string_view blob, Strings* out) {
-  if (blob.size() < 7 || LoadLittleEndian(blob.substr(0, 4)) != blob.size() ||
-      static_cast<uint8_t>(blob.back()) != 0xff) {
-    return false;
-  }
-  const uint64_t count = LoadLittleEndian(blob.substr(4, 2));
-  const std::string_view entries = blob.substr(0, blob.size() - 1);
-  const size_t first = out->size();
-  for (size_t pos = 6; pos < entries.size();) {
-    size_t size = 0;
-    std::string value;
-    if (!ListpackEntry(entries, pos, &value, &size)) return false;
-    out->push_back(std::move(value));
-    pos += size;
-  }
-  return count == 65535 || count == out->size() - first;
-}
 
 // One ziplist entry's encoding and data at blob[pos] (after its prevlen).
 bool ZiplistData(std::string_view blob, size_t pos, std::string* out, size_t* size) {
@@ -337,12 +262,16 @@ ObjectType TypeOf(uint8_t rdb_type) {
     case kHashListpack:
     case kHash2:
       return ObjectType::kHash;
+    case kRdbStreamListpacks:
+    case kRdbStreamListpacks2:
+    case kRdbStreamListpacks3:
+      return ObjectType::kStream;
     default:
-      return ObjectType::kNone;  // kHashZipmap, modules, streams, functions
+      return ObjectType::kNone;  // kHashZipmap, modules, functions
   }
 }
 
-bool ReadBody(RdbReader& in, uint8_t rdb_type, VisibleValue* value) {
+bool ReadBody(RdbReader& in, uint8_t rdb_type, VisibleValue* value, RdbStreamGroups* groups) {
   uint64_t count = 0;
   Strings flat;
   switch (rdb_type) {
@@ -377,6 +306,10 @@ bool ReadBody(RdbReader& in, uint8_t rdb_type, VisibleValue* value) {
              PairsToHash(std::move(flat), value);
     case kHash2:
       return ReadHash2(in, value);
+    case kRdbStreamListpacks:
+    case kRdbStreamListpacks2:
+    case kRdbStreamListpacks3:
+      return ReadRdbStream(in, rdb_type, value, groups);
     default:
       return false;
   }
@@ -410,11 +343,14 @@ bool HasFieldTtls(const VisibleValue& value) {
                      [](const VisibleValue::HashEntry& entry) { return entry.ttl_at_ms != 0; });
 }
 
-uint16_t RdbVersionFor(const VisibleValue& value) {
-  return HasFieldTtls(value) ? kFieldTtlRdbVersion : kDumpRdbVersion;
+uint16_t RdbVersionFor(const VisibleValue& value, const RdbStreamGroups& groups) {
+  if (HasFieldTtls(value)) return kFieldTtlRdbVersion;
+  const bool stream3 =
+      value.type == ObjectType::kStream && RdbStreamTypeFor(groups) == kRdbStreamListpacks3;
+  return stream3 ? kStream3RdbVersion : kDumpRdbVersion;
 }
 
-std::string EncodeRdbValue(const VisibleValue& value) {
+std::string EncodeRdbValue(const VisibleValue& value, const RdbStreamGroups& groups) {
   std::string out;
   switch (value.type) {
     case ObjectType::kString:
@@ -453,7 +389,12 @@ std::string EncodeRdbValue(const VisibleValue& value) {
       }
       break;
     }
-    case ObjectType::kStream:  // not encoded yet: DUMP refuses a stream first
+    case ObjectType::kStream: {
+      const uint8_t type = RdbStreamTypeFor(groups);
+      out.push_back(static_cast<char>(type));
+      PutRdbStream(out, value, groups, type);
+      break;
+    }
     case ObjectType::kNone:
       LATTICE_ASSERT(false);
   }
@@ -462,28 +403,36 @@ std::string EncodeRdbValue(const VisibleValue& value) {
 
 bool RdbValueTypeKnown(uint8_t rdb_type) { return TypeOf(rdb_type) != ObjectType::kNone; }
 
-bool ReadRdbValue(RdbReader& in, uint8_t rdb_type, VisibleValue* value) {
+bool ReadRdbValue(RdbReader& in, uint8_t rdb_type, VisibleValue* value, RdbStreamGroups* groups) {
   *value = VisibleValue{};
   value->type = TypeOf(rdb_type);
-  return value->type != ObjectType::kNone && ReadBody(in, rdb_type, value) && !Empty(*value);
+  RdbStreamGroups dropped;
+  if (groups == nullptr) groups = &dropped;
+  groups->clear();
+  return value->type != ObjectType::kNone && ReadBody(in, rdb_type, value, groups) &&
+         !Empty(*value);
 }
 
-Result<VisibleValue> DecodeRdbValue(std::string_view bytes) {
+Result<VisibleValue> DecodeRdbValue(std::string_view bytes, RdbStreamGroups* groups) {
   RdbReader in(bytes);
   uint8_t rdb_type = 0;
   VisibleValue value;
-  if (!in.Byte(&rdb_type) || !ReadRdbValue(in, rdb_type, &value) || !in.done()) return Corrupt();
+  if (!in.Byte(&rdb_type) || !ReadRdbValue(in, rdb_type, &value, groups) || !in.done()) {
+    if (groups != nullptr) groups->clear();
+    return Corrupt();
+  }
   return value;
 }
 
-std::string EncodeDumpPayload(const VisibleValue& value) {
-  return RdbSealPayload(EncodeRdbValue(value), RdbVersionFor(value));
+std::string EncodeDumpPayload(const VisibleValue& value, const RdbStreamGroups& groups) {
+  return RdbSealPayload(EncodeRdbValue(value, groups), RdbVersionFor(value, groups));
 }
 
-Result<VisibleValue> DecodeDumpPayload(std::string_view payload, bool relaxed) {
+Result<VisibleValue> DecodeDumpPayload(std::string_view payload, bool relaxed,
+                                       RdbStreamGroups* groups) {
   Result<std::string_view> body = RdbOpenPayload(payload, relaxed);
   if (!body.ok()) return Unexpected(body.error());
-  return DecodeRdbValue(*body);
+  return DecodeRdbValue(*body, groups);
 }
 
 }  // namespace lattice::server

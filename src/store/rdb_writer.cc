@@ -96,11 +96,7 @@ Result<RdbWriteSummary> WriteRdb(const Keyspace& keyspace, int64_t now_ms,
       if (!ok) return;
       const VisibleValue value = ReadVisible(stored, now_ms);
       if (value.type == crdt::ObjectType::kNone) return;  // expired, or a tombstone
-      if (value.type == crdt::ObjectType::kStream) {      // no RDB stream encoder yet
-        ++summary.skipped_streams;
-        return;
-      }
-      if (!field_ttls && HasFieldTtls(value)) {  // FieldTtlKeyCount said none could: never
+      if (!field_ttls && HasFieldTtls(value)) {           // FieldTtlKeyCount said none could: never
         ok = false;
         return;
       }

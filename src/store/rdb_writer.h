@@ -8,7 +8,8 @@
 //   takes as its primary's replication id and offset), aof-base 0;
 // - per non-empty db: SELECTDB and RESIZEDB (keys, keys with a TTL), then each visible key:
 //   EXPIRETIME_MS when it has a TTL, the value through store/rdb_value.h's EncodeRdbValue (the
-//   encoding DUMP writes: one encoder), and the key;
+//   encoding DUMP writes: one encoder; a stream as type 19, which every version from
+//   redis-server 7.0 on reads, with no consumer groups until Lattice holds them), and the key;
 // - EOF and the CRC-64 of everything before it.
 // The system db (the policy table) is not written: it is Lattice's, invisible to commands.
 // Only what a key shows at `now_ms` is written: CRDT metadata (tombstones, dots) never leaves.
@@ -37,7 +38,6 @@ struct RdbWriteOptions {
 
 struct RdbWriteSummary {
   uint64_t keys = 0;
-  uint64_t skipped_streams = 0;  // not written: no stream encoder yet (issue #24)
   uint64_t bytes = 0;
   int version = 0;  // 10, or 80 with field TTLs
 };

@@ -61,7 +61,8 @@ class RedisSource:
 
 def fill(source, far_ttl_ms=3_600_000):
     """Keys of every type and encoding in dbs 0, 1 and 5, some with TTLs (far enough ahead to
-    survive the test), a function library, and one stream (a type Lattice does not hold)."""
+    survive the test), a function library, and one stream with a consumer group (whose groups
+    Lattice does not load yet)."""
     r = source.client()
     r.config_set("list-compress-depth", "1")  # inner quicklist nodes LZF-compressed
     r.config_set("list-max-listpack-size", "4")  # several quicklist nodes
@@ -106,10 +107,15 @@ def value_of(r, key):
         return kind, r.zrange(key, 0, -1, withscores=True)
     if kind == "hash":
         return kind, sorted(r.hgetall(key).items())
+    if kind == "stream":
+        info = r.execute_command("XINFO", "STREAM", key)
+        meta = dict(zip(info[::2], info[1::2]))
+        return kind, (r.xrange(key), meta[b"last-generated-id"], meta[b"entries-added"],
+                      meta[b"max-deleted-entry-id"])
     return kind, None
 
 
-def snapshot(r, types=("string", "list", "set", "zset", "hash")):
+def snapshot(r, types=("string", "list", "set", "zset", "hash", "stream")):
     """Every key of r's current db whose type Lattice holds: {key: (type, value, has_ttl)}."""
     out = {}
     for key in r.scan_iter(count=1000):

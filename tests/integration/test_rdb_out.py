@@ -2,7 +2,7 @@
 
 - `redis-cli --rdb FILE` from region a of a three-region shard, with writes made in all three
   regions: Debian's redis-server (a temporary dir, its own port) loads the file with every key
-  of every db equal to what the region shows, TTLs included.
+  of every db equal to what the region shows, TTLs and streams (entries and metadata) included.
 - A redis-server started with `replicaof 127.0.0.1 <region a>` follows the region (+FULLRESYNC,
   the RDB, then the stream) while writes go to regions a and b; it ends equal, db by db; ROLE and
   INFO replication on region a list it; a link killed on the replica resumes with +CONTINUE.
@@ -46,6 +46,13 @@ def fill(servers, prefix):
             c.hset(p + "h:big", mapping={f"f{j}": "v" * j for j in range(300)})
             c.pexpire(p + "h", FAR_TTL_MS)
             c.pexpire(p + "z:big", FAR_TTL_MS)
+            for j in range(150):  # two nodes, same-fields and other-fields entries
+                c.xadd(p + "x", {"f": j} if j % 5 else {"g": j, "h": "v" * j})
+            c.xadd(p + "x:ids", {"a": 1}, id="7-5")
+            c.xadd(p + "x:ids", {"a": 2}, id="8-0")
+            c.xdel(p + "x:ids", "7-5")
+            c.xadd(p + "x:ttl", {"a": 1})
+            c.pexpire(p + "x:ttl", FAR_TTL_MS)
 
 
 def churn(server, prefix, rounds):
@@ -67,6 +74,12 @@ def churn(server, prefix, rounds):
             c.set(p + f"t{n % 4}", n, px=FAR_TTL_MS)
             c.delete(p + f"s{(n + 3) % 7}")
             c.expire(p + "counter", 100_000)
+            c.xadd(p + "x", {"n": n})
+            if n % 4 == 0:
+                c.xtrim(p + "x", maxlen=10)
+            if n % 5 == 0:
+                c.execute_command("XSETID", p + "x", f"{10**13 + n}-0", "ENTRIESADDED", 10**6 + n,
+                                  "MAXDELETEDID", "1-0")
 
 
 def snapshots(client_for_db):

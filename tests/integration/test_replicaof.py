@@ -1,6 +1,6 @@
 """REPLICAOF: region a of a three-region Lattice shard follows Debian's redis-server as its
 primary while a writer keeps writing to the primary: the full resync (RDB of every type, TTLs,
-three dbs, a stream reported, a function library), the live command stream applied as local
+three dbs, a stream loaded without its group, a function library), the live command stream applied as local
 writes, READONLY for clients' writes, ROLE and INFO replication, a link killed on the primary
 (CLIENT KILL TYPE replica) resumed with a partial resync (+CONTINUE), then REPLICAOF NO ONE:
 every key equals the primary's last state in all three regions. Seeds are printed.
@@ -156,6 +156,13 @@ class ReplicaOf(unittest.TestCase):
         self.source.client().set("after-start", "1")
         wait_until(lambda: region.client().get("after-start") == b"1", timeout=30,
                    what="the stream applied")
+        # A stream written on the primary arrives as XADD/XDEL with the primary's IDs.
+        primary = self.source.client()
+        primary.xadd("live:x", {"f": "1"}, id="5-1")
+        primary.xadd("live:x", {"f": "2"})
+        primary.xdel("live:x", "5-1")
+        wait_until(lambda: snapshot(region.client()) == snapshot(primary), timeout=30,
+                   what="the primary's stream writes applied")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@
 
 #include "server/server_test_util.h"
 #include "store/rdb_file.h"
+#include "store/rdb_value.h"
 
 namespace lattice::server {
 namespace {
@@ -81,15 +82,18 @@ TEST_CASE("psync: +FULLRESYNC, the RDB of the moment, then changed keys as comma
   a.Run({"SELECT", "3"});
   a.Run({"RPUSH", "list", "x", "y"});
   a.Run({"SELECT", "0"});
+  a.Run({"XADD", "x", "5-1", "f", "v"});
 
   CHECK(RunRaw(a, {"REPLCONF", "listening-port", "6390"}, replica) == "+OK\r\n");
   CHECK(RunRaw(a, {"REPLCONF", "capa", "eof", "capa", "psync2"}, replica) == "+OK\r\n");
   CHECK(RunRaw(a, {"PSYNC", "?", "-1"}, replica).empty());
   const std::string replid = a.server().run_id();
   const Keys rdb = TakeRdb(pushed, true, replid);
-  CHECK(rdb.keys.size() == 2);
+  CHECK(rdb.keys.size() == 3);
   CHECK(rdb.keys.at({0, "before"}).string == "1");
   CHECK(rdb.keys.at({3, "list"}).list == std::vector<std::string>{"x", "y"});
+  REQUIRE(rdb.keys.at({0, "x"}).stream.size() == 1);
+  CHECK(rdb.keys.at({0, "x"}).stream[0].second == std::vector<std::string>{"f", "v"});
   CHECK(pushed.empty());
 
   a.Run({"SET", "k", "v", "PXAT", "1800000000000"});
@@ -97,6 +101,18 @@ TEST_CASE("psync: +FULLRESYNC, the RDB of the moment, then changed keys as comma
   pushed.clear();
   a.Run({"DEL", "before"});
   CHECK(pushed == Command({"DEL", "before"}));
+  pushed.clear();
+  // A stream: its whole state as a RESTORE of its DUMP payload.
+  a.Run({"XADD", "x", "6-0", "g", "w"});
+  const std::string head = "*6\r\n$7\r\nRESTORE\r\n$1\r\nx\r\n$1\r\n0\r\n$";
+  REQUIRE(pushed.starts_with(head));
+  const size_t eol = pushed.find("\r\n", head.size());
+  const size_t size = std::stoul(pushed.substr(head.size(), eol - head.size()));
+  Result<VisibleValue> restored = DecodeDumpPayload(pushed.substr(eol + 2, size), false);
+  REQUIRE(restored.ok());
+  REQUIRE(restored->stream.size() == 2);
+  CHECK(restored->stream[1].first == crdt::StreamId{6, 0});
+  CHECK(restored->stream[1].second == std::vector<std::string>{"g", "w"});
   pushed.clear();
 
   // An op applied from region b: the key's state, at the end of the turn (ServeBlocked).

@@ -23,6 +23,7 @@ using crdt::ObjectType;
 struct Recorded {
   std::map<std::pair<int, std::string>, VisibleValue> keys;
   std::vector<std::string> skipped;  // "db:key:type"
+  std::map<std::pair<int, std::string>, RdbStreamGroups> groups;
   std::vector<std::string> functions;
   std::map<std::string, std::string> aux;
 };
@@ -31,6 +32,9 @@ class Recorder final : public RdbFileSink {
  public:
   void Key(int db, std::string key, VisibleValue value) override {
     out.keys[{db, std::move(key)}] = std::move(value);
+  }
+  void StreamGroups(int db, std::string_view key, RdbStreamGroups groups) override {
+    out.groups[{db, std::string(key)}] = std::move(groups);
   }
   void Skipped(int db, std::string_view key, std::string_view type) override {
     out.skipped.push_back(std::to_string(db) + ":" + std::string(key) + ":" + std::string(type));
@@ -137,7 +141,7 @@ std::string ValkeyFile() {
   RdbPutLength(f, 5);  // STRING
   RdbPutString(f, "{\"a\":1}");
   RdbPutLength(f, 0);
-  f.push_back(21);  // a stream (listpacks 3): no nodes, no groups
+  f.push_back(21);  // an empty stream (listpacks 3): no nodes, no groups
   RdbPutString(f, "x");
   RdbPutLength(f, 0);
   for (int i = 0; i < 8; ++i) RdbPutLength(f, 0);  // length, ids, entries added
@@ -150,7 +154,7 @@ std::string ValkeyFile() {
   return Seal(f);
 }
 
-TEST_CASE("a Valkey 9 file: magic, opcodes, hash field TTLs, functions, skipped types") {
+TEST_CASE("a Valkey 9 file: magic, opcodes, hash field TTLs, functions, streams, skipped types") {
   const std::string file = ValkeyFile();
   Recorder recorder;
   Result<RdbFileSummary> summary = ReadRdbFile(file, recorder);
@@ -158,10 +162,10 @@ TEST_CASE("a Valkey 9 file: magic, opcodes, hash field TTLs, functions, skipped 
   CHECK(summary->version == 80);
   CHECK(summary->valkey_magic);
   CHECK(summary->checksummed);
-  CHECK(summary->keys == 3);
+  CHECK(summary->keys == 4);
   CHECK(summary->functions == 1);
-  CHECK(summary->skipped ==
-        std::map<std::string, uint64_t>{{"module:ReJSON-RL", 1}, {"stream", 1}});
+  CHECK(summary->skipped == std::map<std::string, uint64_t>{{"module:ReJSON-RL", 1}});
+  CHECK(summary->stream_group_keys == 0);
   const Recorded& out = recorder.out;
   CHECK(out.aux.at("valkey-ver") == "9.0.0");
   REQUIRE(out.functions.size() == 1);
@@ -176,7 +180,11 @@ TEST_CASE("a Valkey 9 file: magic, opcodes, hash field TTLs, functions, skipped 
   CHECK(h.hash[1].ttl_at_ms == 0);
   CHECK_FALSE(h.expiry_ms.has_value());  // the expiry belonged to the key before it
   CHECK(out.keys.at({0, "old"}).expiry_ms == int64_t{2'000'000'000} * 1000);
-  CHECK(out.skipped == std::vector<std::string>{"2:m:module:ReJSON-RL", "2:x:stream"});
+  CHECK(out.skipped == std::vector<std::string>{"2:m:module:ReJSON-RL"});
+  const VisibleValue& x = out.keys.at({2, "x"});
+  CHECK(x.type == ObjectType::kStream);
+  CHECK(x.stream.empty());
+  CHECK(out.groups.empty());
 }
 
 TEST_CASE("old versions: no checksum before version 5, a zero checksum is not checked") {
@@ -248,8 +256,10 @@ TEST_CASE("the file redis-server 7.0 wrote: every type and encoding, three dbs")
   REQUIRE(summary.ok());
   CHECK(summary->version == 10);
   CHECK(summary->checksummed);
-  CHECK(summary->keys == 3 * 16);
-  CHECK(summary->skipped == std::map<std::string, uint64_t>{{"stream", 1}});
+  CHECK(summary->keys == 3 * 16 + 1);
+  CHECK(summary->skipped.empty());
+  CHECK(summary->stream_group_keys == 1);  // stream:1, with one group
+  CHECK(summary->stream_groups == 1);
   CHECK(summary->functions == 1);
   const Recorded& out = recorder.out;
   for (int db : {0, 1, 5}) {
@@ -263,6 +273,13 @@ TEST_CASE("the file redis-server 7.0 wrote: every type and encoding, three dbs")
     CHECK(out.keys.at({db, p + "h:big"}).hash.size() == 300);
     CHECK(out.keys.at({db, p + "h:small"}).expiry_ms.has_value());
   }
+  const VisibleValue& stream = out.keys.at({0, "stream:1"});
+  CHECK(stream.type == ObjectType::kStream);
+  REQUIRE(stream.stream.size() == 2);
+  CHECK(stream.stream[0].second == std::vector<std::string>{"a", "1"});
+  REQUIRE(out.groups.at({0, "stream:1"}).size() == 1);
+  CHECK(out.groups.at({0, "stream:1"})[0].name == "group");
+  CHECK(out.groups.at({0, "stream:1"})[0].pending.size() == 2);
   CHECK(out.aux.at("redis-ver").starts_with("7."));
 }
 

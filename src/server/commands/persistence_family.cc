@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <string>
 
+#include "server/rdb_import.h"
 #include "server/server.h"
 #include "store/rdb_value.h"
 
@@ -23,6 +24,8 @@ using crdt::ObjectType;
 using Start = Persistence::Start;
 
 constexpr std::string_view kNoDataDir = "ERR this node runs without a data dir (--dir)";
+constexpr std::string_view kGroupsNotLoaded =
+    "ERR the payload's stream has consumer groups, which Lattice does not restore yet";
 
 void CmdSave(CommandContext& ctx, ArgList /*args*/) {
   Persistence& persistence = ctx.server.persistence();
@@ -105,12 +108,7 @@ void CmdDump(CommandContext& ctx, ArgList args) {
     ctx.reply.Null();
     return;
   }
-  const VisibleValue value = ReadVisible(found, ctx.now_ms);
-  if (value.type == crdt::ObjectType::kStream) {  // no stream encoder yet (issue #24, streams)
-    ctx.reply.Error("ERR DUMP of a stream is not supported yet");
-    return;
-  }
-  ctx.reply.Bulk(EncodeDumpPayload(value));
+  ctx.reply.Bulk(EncodeDumpPayload(ReadVisible(found, ctx.now_ms)));
 }
 
 struct RestoreArgs {
@@ -187,9 +185,14 @@ void CmdRestore(CommandContext& ctx, ArgList args) {
     return;
   }
   const bool relaxed = ctx.server.config().ValueOf("rdb-version-check") == "relaxed";
-  Result<VisibleValue> value = DecodeDumpPayload(args[3], relaxed);
+  RdbStreamGroups groups;
+  Result<VisibleValue> value = DecodeDumpPayload(args[3], relaxed, &groups);
   if (!value.ok()) {
     ctx.reply.Error("ERR " + value.error().message);
+    return;
+  }
+  if (!groups.empty() && !kStreamGroupsLoaded) {  // refused whole rather than half-restored
+    ctx.reply.Error(kGroupsNotLoaded);
     return;
   }
   if (ttl != 0 && !options->absttl) {
@@ -202,6 +205,7 @@ void CmdRestore(CommandContext& ctx, ArgList args) {
   }
   if (ttl != 0) value->expiry_ms = ttl;
   ks.WriteVisible(ctx.db(), args[1], *value, ctx.now_ms);
+  if (!groups.empty()) (void)ApplyStreamGroups(ctx.server, ctx.db(), args[1], groups, ctx.now_ms);
   if (const StoredKey* restored = ks.Stored(ctx.db(), args[1]); restored != nullptr) {
     SetRestoredAccess(ctx, *restored, *options);
   }
