@@ -1,5 +1,6 @@
 #include "lattice/crdt/hll.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -52,6 +53,36 @@ int DenseSet(uint8_t* regs, int index, uint8_t rank) {
   }
   DensePut(regs, index, rank);
   return 1;
+}
+
+// Calls f(index, register) for every register of dense `regs`, four registers (three bytes) at a
+// time: the layout above, unpacked without a per-register shift computation.
+template <typename F>
+void ForEachDense(const uint8_t* regs, F&& f) {
+  for (int i = 0; i < kRegisters; i += 4, regs += 3) {
+    const unsigned b0 = regs[0];
+    const unsigned b1 = regs[1];
+    const unsigned b2 = regs[2];
+    f(i, static_cast<uint8_t>(b0 & kRegisterMax));
+    f(i + 1, static_cast<uint8_t>((b0 >> 6) | ((b1 & 0xf) << 2)));
+    f(i + 2, static_cast<uint8_t>((b1 >> 4) | ((b2 & 0x3) << 4)));
+    f(i + 3, static_cast<uint8_t>(b2 >> 2));
+  }
+}
+
+// Raises dense `regs` to at least `max`, four registers (three bytes) at a time.
+void RaiseDense(uint8_t* regs, const Registers& max) {
+  for (int i = 0; i < kRegisters; i += 4, regs += 3) {
+    const unsigned b0 = regs[0];
+    const unsigned b1 = regs[1];
+    const unsigned b2 = regs[2];
+    unsigned r[4] = {b0 & kRegisterMax, (b0 >> 6) | ((b1 & 0xfU) << 2),
+                     (b1 >> 4) | ((b2 & 0x3U) << 4), b2 >> 2};
+    for (int k = 0; k < 4; ++k) r[k] = std::max<unsigned>(r[k], max[i + k]);
+    regs[0] = static_cast<uint8_t>(r[0] | (r[1] << 6));
+    regs[1] = static_cast<uint8_t>((r[1] >> 2) | (r[2] << 4));
+    regs[2] = static_cast<uint8_t>((r[2] >> 4) | (r[3] << 2));
+  }
 }
 
 // Sparse opcodes.
@@ -328,6 +359,21 @@ bool ToDense(std::string& value) {
   return true;
 }
 
+std::optional<uint8_t> RegisterAt(std::string_view value, int index) {
+  if (Encoding(value) == kDense) return DenseGet(Bytes(value) + kHeaderSize, index);
+  uint8_t found = 0;
+  if (!ForEachRun(value, [&](int first, int run, int reg) {
+        if (index >= first && index < first + run) found = static_cast<uint8_t>(reg);
+      })) {
+    return std::nullopt;
+  }
+  return found;
+}
+
+bool Intact(std::string_view value) {
+  return Encoding(value) == kDense || ForEachRun(value, [](int, int, int) {});
+}
+
 int SetRegister(std::string& value, int index, uint8_t rank, size_t sparse_max_bytes) {
   if (Encoding(value) == kDense) {
     const int changed = DenseSet(Bytes(value) + kHeaderSize, index, rank);
@@ -352,14 +398,13 @@ int Add(std::string& value, std::string_view element, size_t sparse_max_bytes) {
 
 bool MaxInto(Registers& max, std::string_view value) {
   if (Encoding(value) == kDense) {
-    const uint8_t* regs = Bytes(value) + kHeaderSize;
-    for (int i = 0; i < kRegisters; ++i) {
-      const uint8_t v = DenseGet(regs, i);
+    ForEachDense(Bytes(value) + kHeaderSize, [&](int i, uint8_t v) {
       if (v > max[i]) max[i] = v;
-    }
+    });
     return true;
   }
   return ForEachRun(value, [&](int first, int run, int reg) {
+    if (reg == 0) return;  // a zero run raises nothing: a small sparse value costs its opcodes
     for (int i = first; i < first + run; ++i) {
       if (reg > max[i]) max[i] = static_cast<uint8_t>(reg);
     }
@@ -375,8 +420,7 @@ uint64_t Estimate(const Registers& registers) {
 std::optional<uint64_t> Count(std::string_view value) {
   std::array<int, 64> histo{};
   if (Encoding(value) == kDense) {
-    const uint8_t* regs = Bytes(value) + kHeaderSize;
-    for (int i = 0; i < kRegisters; ++i) ++histo[DenseGet(regs, i)];
+    ForEachDense(Bytes(value) + kHeaderSize, [&](int, uint8_t v) { ++histo[v]; });
   } else if (!ForEachRun(value, [&](int, int run, int reg) { histo[reg] += run; })) {
     return std::nullopt;
   }
@@ -396,6 +440,11 @@ void StoreCachedCount(std::string& value, uint64_t count) {
 
 bool WriteMax(std::string& target, const Registers& max, bool dense, size_t sparse_max_bytes) {
   if (dense && !ToDense(target)) return false;
+  if (Encoding(target) == kDense) {
+    RaiseDense(Bytes(target) + kHeaderSize, max);
+    InvalidateCache(target);
+    return true;
+  }
   for (int i = 0; i < kRegisters; ++i) {
     if (max[i] != 0 && SetRegister(target, i, max[i], sparse_max_bytes) < 0) return false;
   }
@@ -403,24 +452,76 @@ bool WriteMax(std::string& target, const Registers& max, bool dense, size_t spar
   return true;
 }
 
+namespace {
+
+// Raises dense `regs` to the registers of intact `value`.
+void RaiseFrom(uint8_t* regs, std::string_view value) {
+  if (Encoding(value) == kDense) {
+    Registers max{};
+    MaxInto(max, value);
+    RaiseDense(regs, max);
+    return;
+  }
+  ForEachRun(value, [&](int first, int run, int reg) {
+    for (int i = first; reg != 0 && i < first + run; ++i) {
+      DenseSet(regs, i, static_cast<uint8_t>(reg));
+    }
+  });
+}
+
+// MergeValues when the newest value is sparse and another is dense: the result is dense, so it
+// is built from a copy of that dense value (not from the sparse one, converted and raised
+// register by register) with the newest value's header: the same bytes.
+std::string MergeIntoDense(const std::vector<std::string_view>& values, size_t dense_at) {
+  std::string out(values[dense_at]);
+  out.replace(5, kHeaderSize - 5, values[0].substr(5, kHeaderSize - 5));
+  uint8_t* regs = Bytes(out) + kHeaderSize;
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i != dense_at && Valid(values[i]) && Intact(values[i])) RaiseFrom(regs, values[i]);
+  }
+  InvalidateCache(out);
+  return out;
+}
+
+// Whether the registers of intact `value` are exactly `max`.
+bool HoldsExactly(std::string_view value, const Registers& max) {
+  bool same = true;
+  if (Encoding(value) == kDense) {
+    ForEachDense(Bytes(value) + kHeaderSize, [&](int i, uint8_t v) { same = same && v == max[i]; });
+    return same;
+  }
+  ForEachRun(value, [&](int first, int run, int reg) {
+    for (int i = first; same && i < first + run; ++i) same = max[i] == reg;
+  });
+  return same;
+}
+
+}  // namespace
+
 std::optional<std::string> MergeValues(const std::vector<std::string_view>& values) {
-  if (values.size() < 2 || !Valid(values[0])) return std::nullopt;
+  if (values.size() < 2 || !Valid(values[0]) || !Intact(values[0])) return std::nullopt;
+  if (Encoding(values[0]) == kSparse) {
+    for (size_t i = 1; i < values.size(); ++i) {
+      if (Valid(values[i]) && Encoding(values[i]) == kDense) return MergeIntoDense(values, i);
+    }
+  }
   Registers max{};
   bool dense = false;
   size_t merged = 0;
   for (std::string_view v : values) {
-    if (!Valid(v)) continue;  // a concurrent non-HyperLogLog value does not take part
-    Registers regs{};
-    if (!MaxInto(regs, v)) continue;  // nor does a corrupted one
-    for (int i = 0; i < kRegisters; ++i) max[i] = std::max(max[i], regs[i]);
+    // A concurrent non-HyperLogLog value does not take part, nor does a corrupted one.
+    if (!Valid(v) || !Intact(v)) continue;
+    MaxInto(max, v);
     dense = dense || Encoding(v) == kDense;
     ++merged;
   }
   if (merged < 2) return std::nullopt;
+  // The newest already holds the join: its bytes, as written (dense when any value is dense, as
+  // PFMERGE's result: a raise entry beside a dense value reads dense).
+  if (HoldsExactly(values[0], max) && (!dense || Encoding(values[0]) == kDense)) {
+    return std::string(values[0]);
+  }
   std::string out(values[0]);
-  Registers first{};
-  if (!MaxInto(first, out)) return std::nullopt;
-  if (first == max) return out;  // the newest already holds the join: its bytes, as written
   if (!WriteMax(out, max, dense, kDefaultSparseMaxBytes)) return std::nullopt;
   return out;
 }

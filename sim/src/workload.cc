@@ -131,17 +131,20 @@ std::vector<std::string> StreamCommand(Rng& rng, const std::string& key) {
   return KeyCommand(rng, key);
 }
 
-// HyperLogLogs: PFADD only (elements of a small universe, so concurrent adds often hit the
-// same registers) and the reads; the model checks every acknowledged element is counted.
+// HyperLogLogs: PFADD (elements of a small universe, so concurrent adds often hit the same
+// registers), PFDEBUG TODENSE and the reads; the model checks every acknowledged element is
+// counted.
 std::vector<std::string> HllCommand(Rng& rng, const std::string& key) {
-  const uint64_t draw = rng.Uniform(10);
-  if (draw < 7) {
+  const uint64_t draw = rng.Uniform(12);
+  if (draw < 8) {
     std::vector<std::string> cmd = {"PFADD", key};
     for (uint64_t i = rng.Uniform(4); i > 0; --i)
       cmd.push_back(fmt::format("e{}", rng.Uniform(300)));
     return cmd;
   }
-  if (draw < 9) return {"PFCOUNT", key};
+  // A dense value: the PFADDs after it ship only the registers they raise (crdt/hll_key.h).
+  if (draw < 9) return {"PFDEBUG", "TODENSE", key};
+  if (draw < 11) return {"PFCOUNT", key};
   return {"GET", key};
 }
 

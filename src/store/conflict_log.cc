@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "lattice/crdt/hll.h"
 #include "spdlog/spdlog.h"
 #include "store/keyspace.h"
 
@@ -148,6 +149,9 @@ void ConflictLog::Record(int db, std::string_view key, const Before& before, con
                  const crdt::RegisterEntry<std::string>* winner) {
     if (op.context.Contains(local.dot) || winner == nullptr) {
       return;  // the op saw our write: a plain overwrite, not a conflict
+    }
+    if (type == "string" && crdt::hll::Valid(local.value) && crdt::hll::Valid(remote.value)) {
+      return;  // two HyperLogLogs read as their register-wise max: a merge, nothing lost
     }
     const bool local_won = winner->dot == local.dot;
     const auto& lost = local_won ? remote : local;

@@ -13,6 +13,8 @@
 
 #include "lattice/common/rng.h"
 #include "lattice/crdt/hlc.h"
+#include "lattice/crdt/hll.h"
+#include "lattice/crdt/hll_key.h"
 #include "lattice/repl/lattice.pb.h"
 
 namespace lattice::repl {
@@ -887,6 +889,42 @@ TEST_CASE("codec: bytes per op", "[repl][codec]") {
   CHECK(set_ex_bytes < 125);
   CHECK(create_sadd_bytes < 105);
   CHECK(create_hset_bytes < 135);
+}
+
+// PFADD on a dense HyperLogLog: the whole-value write ships the 12304-byte value; the raise
+// (crdt/hll_key.h) ships a sparse HyperLogLog of the registers it raised, and round-trips exactly.
+TEST_CASE("codec: a PFADD raise ships its registers, not the dense value", "[repl][codec][hll]") {
+  Replica r = MakeReplica(0x9E3779B97F4A7C15ULL, 1'000'000);
+  const uint64_t hlc = crdt::MakeHlc(1'700'000'000'000ULL, 3);
+  const crdt::Writer w{&r.dots, hlc, 0, {}};
+  std::string dense = crdt::hll::NewSparse();
+  for (int i = 0; i < 5000; ++i) (void)crdt::hll::Add(dense, std::to_string(i), 3000);
+  REQUIRE(crdt::hll::ToDense(dense));
+  auto size_of = [](const KeyOp& op) {
+    const OpRecord record{0, "key:000001", op, {}};
+    auto decoded = DecodeOp(EncodeOp(record));
+    REQUIRE(decoded.ok());
+    CHECK(*decoded == record);
+    return EncodeOp(record).size();
+  };
+  const size_t whole_bytes = size_of(*r.key.Set(dense, true, std::nullopt, w, r.context));
+  size_t raise_bytes = 0;
+  for (int i = 0; raise_bytes == 0 && i < 1000; ++i) {
+    const std::string element = "new:" + std::to_string(i);
+    const std::string_view view = element;
+    auto entries = crdt::hll::RaiseEntries(r.key, 0);
+    REQUIRE(entries);
+    crdt::hll::AddPlan plan = crdt::hll::PlanAdd(*entries, std::span(&view, 1));
+    if (plan.kind != crdt::hll::AddPlan::Kind::kRaise) continue;
+    raise_bytes = size_of(crdt::hll::AddBeside(r.key, std::move(plan.raise), w, r.context));
+  }
+  std::printf(
+      "bytes per PFADD op on a dense HyperLogLog (10-byte key): whole value %zu, "
+      "raise of one register %zu\n",
+      whole_bytes, raise_bytes);
+  CHECK(whole_bytes > crdt::hll::kDenseSize);
+  CHECK(raise_bytes > 0);
+  CHECK(raise_bytes < 80);
 }
 
 }  // namespace

@@ -3,16 +3,19 @@
 // follow Valkey 9's hyperloglog.c: TYPE says string, GET returns the bytes, SET of a copied value
 // is a HyperLogLog again.
 //
-// CRDT mapping (docs/commands/hyperloglog.md): every write (PFADD, PFMERGE, a single-key PFCOUNT
-// that refreshes the cached cardinality, PFDEBUG GETREG/TODENSE converting to dense) is a
-// read-modify-write SET of the new bytes that keeps the TTL. Concurrent writes of HyperLogLog
-// values are kept side by side by the string register, and a read shows their register-wise max
-// (Key::GetString, hll::MergeValues): a join, so concurrent PFADDs merge exactly.
+// CRDT mapping (docs/commands/hyperloglog.md): a PFADD on a dense HyperLogLog ships only the
+// registers it raised, as an entry beside the others (crdt/hll_key.h); every other write (PFADD
+// on a sparse value, PFMERGE, a single-key PFCOUNT that refreshes the cached cardinality, PFDEBUG
+// GETREG/TODENSE converting to dense) is a read-modify-write SET of the new bytes that keeps the
+// TTL. Concurrent writes of HyperLogLog values are kept side by side by the string register, and
+// a read shows their register-wise max (Key::GetString, hll::MergeValues): a join, so concurrent
+// PFADDs merge exactly.
 
 #include <string>
 #include <string_view>
 
 #include "lattice/crdt/hll.h"
+#include "lattice/crdt/hll_key.h"
 #include "server/server.h"
 #include "util/ascii.h"
 
@@ -47,8 +50,34 @@ void Store(CommandContext& ctx, std::string_view key, std::string value) {
   ctx.keyspace().SetString(ctx.db(), key, std::move(value), /*keep_ttl=*/true, ctx.now_ms);
 }
 
+// PFADD on a dense HyperLogLog, read in place: no write when no register rises, else an op of
+// the raised registers only. False, having replied nothing, when the whole-value write applies.
+bool TryRaise(CommandContext& ctx, ArgList args, const KeyRef& entry) {
+  std::optional<hll::Entries> entries;
+  if (std::optional<std::string_view> value = entry.CompactValue()) {
+    entries = hll::RaiseEntries(*value);
+  } else if (const crdt::Key* key = entry.full()) {
+    entries = hll::RaiseEntries(*key, ctx.now_ms);
+  }
+  if (!entries) return false;
+  hll::AddPlan plan = hll::PlanAdd(*entries, args.subspan(2));
+  if (plan.kind == hll::AddPlan::Kind::kWhole) return false;
+  const bool raised = plan.kind == hll::AddPlan::Kind::kRaise;
+  if (raised) {
+    // The views into the key are not used past this point: the write may move its storage.
+    Result<void> written = ctx.Write(
+        args[1], [&](crdt::Key& key, const crdt::Writer& writer, crdt::DotContext& shard) {
+          return Result<crdt::KeyOp>(hll::AddBeside(key, std::move(plan.raise), writer, shard));
+        });
+    LATTICE_ASSERT_MSG(written.ok(), "PFADD raise failed after its checks");
+  }
+  ctx.reply.Integer(raised ? 1 : 0);
+  return true;
+}
+
 void CmdPfAdd(CommandContext& ctx, ArgList args) {
   KeyRef entry = ctx.keyspace().Find(ctx.db(), args[1], ctx.now_ms);
+  if (entry != nullptr && TryRaise(ctx, args, entry)) return;
   std::string value;
   int updated = 0;
   if (entry == nullptr) {

@@ -50,6 +50,11 @@ std::string NewSparse();
 int Add(std::string& value, std::string_view element, size_t sparse_max_bytes);
 // Raises register `index` to at least `rank`, as Add does: 1, 0 or -1.
 int SetRegister(std::string& value, int index, uint8_t rank, size_t sparse_max_bytes);
+// Register `index` of `value` (a valid HyperLogLog): nullopt when its sparse opcodes are
+// corrupted (they do not cover exactly 16384 registers).
+std::optional<uint8_t> RegisterAt(std::string_view value, int index);
+// Whether a valid value's sparse opcodes cover exactly 16384 registers (a dense value always does).
+bool Intact(std::string_view value);
 // Converts a sparse value to dense in place: false when the sparse opcodes are corrupted.
 bool ToDense(std::string& value);
 // max[i] = max(max[i], register i of value): false when corrupted.
