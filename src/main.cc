@@ -113,8 +113,8 @@ void StartImport(const std::string& path, std::string bytes, lattice::server::No
   auto load = std::make_unique<lattice::server::RdbLoad>(node.server(), std::move(bytes),
                                                          lattice::server::RdbImportOptions{});
   node.server().loading().Start(
-      std::move(load), [path, failed = std::move(failed)](
-                           const Result<lattice::server::RdbImportSummary>& summary) {
+      std::move(load),
+      [path, failed = std::move(failed)](const Result<lattice::server::RdbImportSummary>& summary) {
         if (!summary.ok()) {
           spdlog::critical("--import-rdb '{}' refused: {}", path, summary.error().message);
           failed();

@@ -15,8 +15,8 @@ constexpr int64_t kConnectTimeoutMs = 5000;
 
 struct ReplicaClient::Conn {
   explicit Conn(asio::io_context& io) : socket(io), deadline(io) {}
-  tcp::socket socket;                // the plain connection; moved into `tls` under TLS
-  std::unique_ptr<TlsStream> tls;    // tls-replication yes
+  tcp::socket socket;                         // the plain connection; moved into `tls` under TLS
+  std::unique_ptr<TlsStream> tls;             // tls-replication yes
   std::shared_ptr<ssl::context> tls_context;  // held for the connection's life
   asio::steady_timer deadline;
   std::string out;  // waiting to be written

@@ -102,8 +102,8 @@ struct RdbLoad::Passes {
   CheckSink check;
   LoadSink load;
   std::optional<RdbFileReader> reader;
-  bool loading = false;     // in the load pass
-  uint64_t check_end = 0;   // the check pass's last position
+  bool loading = false;    // in the load pass
+  uint64_t check_end = 0;  // the check pass's last position
 };
 
 RdbLoad::RdbLoad(Server& server, std::string bytes, RdbImportOptions options)
@@ -197,7 +197,8 @@ std::vector<std::pair<std::string, std::string>> DatasetLoading::InfoFields() co
   if (!active()) return {};
   const uint64_t total = load_->total_bytes();
   const uint64_t loaded = load_->loaded_bytes();
-  const double perc = total == 0 ? 0 : static_cast<double>(loaded) / static_cast<double>(total) * 100;
+  const double perc =
+      total == 0 ? 0 : static_cast<double>(loaded) / static_cast<double>(total) * 100;
   // Valkey's estimate: the elapsed seconds scaled by what remains (1 before a second passed).
   const int64_t elapsed_s = (server_.clock().MonotonicUs() - start_us_) / 1'000'000;
   const uint64_t remaining = total == 0 ? 1 : total - loaded;

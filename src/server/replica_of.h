@@ -10,7 +10,8 @@
 // +FULLRESYNC <replid> <offset>: the RDB follows as a bulk with a length ($<n>\r\n, n bytes) or
 // EOF-marked ($EOF:<40 bytes>\r\n ... the same 40 bytes, diskless); it is checked whole, then
 // the region's keys are replaced by it (FLUSHALL, then server/rdb_import.h's load), in slices
-// while the server answers -LOADING; what the primary sends meanwhile waits (256 MB at most). +CONTINUE
+// while the server answers -LOADING; what the primary sends meanwhile waits (256 MB at most).
+// +CONTINUE
 // [<new replid>]: the stream goes on from our offset. Then the command stream: each command is
 // run as a local write on the primary's client (SELECT, MULTI/EXEC as one batch, PING counted
 // and ignored, REPLCONF GETACK answered); every byte counts towards the offset, and REPLCONF ACK

@@ -74,8 +74,8 @@ bool RdbFileReader::Record(uint8_t type) {
       if (!Need(in_.LittleEndian(type == RdbOp::kExpireTime ? 4 : 8, &raw), "bad EXPIRETIME")) {
         return false;
       }
-      expiry_ = type == RdbOp::kExpireTime ? static_cast<int64_t>(raw) * 1000
-                                           : static_cast<int64_t>(raw);
+      expiry_ =
+          type == RdbOp::kExpireTime ? static_cast<int64_t>(raw) * 1000 : static_cast<int64_t>(raw);
       return true;
     }
     case RdbOp::kIdle:
@@ -281,7 +281,6 @@ bool RdbFileReader::SkipStream(uint8_t type) {
   }
   return true;
 }
-
 
 Result<RdbFileSummary> ReadRdbFile(std::string_view bytes, RdbFileSink& sink) {
   RdbFileReader reader(bytes, sink);

@@ -225,15 +225,15 @@ TEST_CASE("replicaof: the RDB loads in slices, the region answers LOADING, the s
   CHECK(f.t.Run({"REPLICAOF", "NO", "ONE"}) == loading);
   CHECK(f.t.Run({"ECHO", "x"}) == loading);
   CHECK(f.t.Run({"INFO", "persistence"}).find("loading:1") != std::string::npos);
-  CHECK(f.t.Run({"INFO", "persistence"}).find("loading_total_bytes:" +
-                                              std::to_string(rdb.size())) != std::string::npos);
+  CHECK(
+      f.t.Run({"INFO", "persistence"}).find("loading_total_bytes:" + std::to_string(rdb.size())) !=
+      std::string::npos);
   CHECK(f.t.Run({"CONFIG", "GET", "port"}) == "[port, 6379]");
   CHECK(f.t.Run({"EXEC"}, queued) ==
         "(error) EXECABORT Transaction discarded because of: " + loading.substr(8));
   CHECK(f.t.Run({"MULTI"}) == "OK");
   CHECK(f.t.Run({"GET", "k"}) == loading);
-  CHECK(f.t.Run({"EXEC"}) ==
-        "(error) EXECABORT Transaction discarded because of previous errors.");
+  CHECK(f.t.Run({"EXEC"}) == "(error) EXECABORT Transaction discarded because of previous errors.");
   CHECK(f.link.Commands().empty());  // no ACK before the load ends
 
   while (f.t.server().loading().Slice()) {
