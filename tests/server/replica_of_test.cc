@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "server/rdb_import.h"
 #include "server/server_test_util.h"
 #include "store/rdb_value.h"
 #include "util/rdb.h"
