@@ -16,6 +16,7 @@
 #include <functional>
 #include <iterator>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -24,6 +25,7 @@
 #include "net/asio.h"
 #include "net/client_listener.h"
 #include "net/cluster_bus.h"
+#include "net/load_slices.h"
 #include "net/node_timer.h"
 #include "net/outbound_calls.h"
 #include "net/peer_links.h"
@@ -89,27 +91,41 @@ std::string TakeImportRdb(std::vector<std::string_view>& args) {
   return file;
 }
 
-// Reads `path` and loads it into the node (server/rdb_import.h); false (logged) if it fails.
-bool ImportRdbFile(const std::string& path, lattice::server::Node& node) {
+// Reads `path` for --import-rdb: its bytes, or empty (logged) when it can't be read or the
+// region is not empty.
+std::optional<std::string> ReadImportFile(const std::string& path, lattice::server::Node& node) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     spdlog::critical("--import-rdb: can't open '{}'", path);
-    return false;
+    return std::nullopt;
   }
-  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  lattice::server::RdbImportOptions options;
-  options.on_batch = [&node] { (void)node.EndOfTurn(); };
-  Result<lattice::server::RdbImportSummary> summary =
-      lattice::server::ImportRdb(node.server(), bytes, options);
-  if (!summary.ok()) {
-    spdlog::critical("--import-rdb '{}' refused: {}", path, summary.error().message);
-    return false;
+  if (Result<void> empty = lattice::server::RequireEmpty(node.server()); !empty.ok()) {
+    spdlog::critical("--import-rdb '{}' refused: {}", path, empty.error().message);
+    return std::nullopt;
   }
-  spdlog::info("--import-rdb '{}':", path);
-  for (const std::string& line : lattice::server::DescribeImport(*summary)) {
-    spdlog::info("  {}", line);
-  }
-  return true;
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// Loads --import-rdb's file in slices while the region serves (-LOADING meanwhile,
+// net/load_slices.h); a file that does not read stops the process with `failed` set.
+void StartImport(const std::string& path, std::string bytes, lattice::server::Node& node,
+                 std::function<void()> failed) {
+  spdlog::info("--import-rdb '{}': loading {} bytes", path, bytes.size());
+  auto load = std::make_unique<lattice::server::RdbLoad>(node.server(), std::move(bytes),
+                                                         lattice::server::RdbImportOptions{});
+  node.server().loading().Start(
+      std::move(load),
+      [path, failed = std::move(failed)](const Result<lattice::server::RdbImportSummary>& summary) {
+        if (!summary.ok()) {
+          spdlog::critical("--import-rdb '{}' refused: {}", path, summary.error().message);
+          failed();
+          return;
+        }
+        spdlog::info("--import-rdb '{}':", path);
+        for (const std::string& line : lattice::server::DescribeImport(*summary)) {
+          spdlog::info("  {}", line);
+        }
+      });
 }
 
 Result<Config> LoadConfig(int argc, char** argv, std::string* import_rdb) {
@@ -295,7 +311,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   lattice::server::Server& server = (*node)->server();
-  if (!import_rdb.empty() && !ImportRdbFile(import_rdb, **node)) return 1;
+  std::optional<std::string> import_bytes;
+  if (!import_rdb.empty() && !(import_bytes = ReadImportFile(import_rdb, **node))) return 1;
   links.Attach(**node);
   links.set_tls(&tls);
   if (cluster_bus) {
@@ -316,9 +333,12 @@ int main(int argc, char** argv) {
   lattice::net::ClientListener listener(io, **node, turn);
   lattice::net::NodeTimer timer(io, **node);
   lattice::net::ReplicaClient primary_link(io, **node);  // REPLICAOF (server/replica_of.h)
+  primary_link.set_tls(&tls);
   server.replica_of().set_link(&primary_link);
   lattice::net::OutboundCalls outbound(io, **node);  // MIGRATE to other servers
   server.set_outbound(&outbound);
+  lattice::net::LoadSlices load_slices(io, **node);  // --import-rdb, full resyncs
+  int exit_status = 0;
   auto stop = [&] {
     timer.Stop();
     primary_link.Stop();
@@ -353,6 +373,12 @@ int main(int argc, char** argv) {
   }
   links.Start(server.config().peers());
   timer.Start();
+  if (import_bytes) {
+    StartImport(import_rdb, std::move(*import_bytes), **node, [&] {
+      exit_status = 1;
+      stop();
+    });
+  }
   spdlog::info("Lattice {} started, region '{}', replica {}, shard '{}', pid {}",
                lattice::server::kLatticeVersion, server.config().region(),
                lattice::server::ReplicaIdText((*node)->replica()), server.config().shard_id(),
@@ -369,5 +395,5 @@ int main(int argc, char** argv) {
   }
   stop_signals.Exiting();
   spdlog::info("Lattice is now ready to exit, bye bye...");
-  return 0;
+  return exit_status;
 }

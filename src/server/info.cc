@@ -11,6 +11,7 @@
 #include <set>
 
 #include "fmt/format.h"
+#include "server/rdb_import.h"
 #include "server/replica_of.h"
 #include "server/scripting/script_engine.h"
 #include "server/sync_replicas.h"
@@ -212,12 +213,13 @@ void PersistenceSection(Server& server, Lines& out) {
   Persistence& persistence = server.persistence();
   persistence.Refresh();
   const auto status = [](bool ok) { return ok ? "ok" : "err"; };
-  Add(out, "loading", "0");
+  Add(out, "loading", server.loading().active() ? "1" : "0");
   Add(out, "async_loading", "0");
   Add(out, "rdb_changes_since_last_save", persistence.changes_since_last_save());
   Add(out, "rdb_bgsave_in_progress", persistence.bgsave_in_progress() ? "1" : "0");
   Add(out, "aof_enabled", replication != nullptr ? "1" : "0");
   Add(out, "aof_rewrite_in_progress", persistence.rewrite_in_progress() ? "1" : "0");
+  for (const auto& [name, value] : server.loading().InfoFields()) Add(out, name, value);
   if (replication == nullptr) {
     return;
   }

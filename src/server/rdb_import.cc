@@ -1,9 +1,11 @@
 #include "server/rdb_import.h"
 
-#include <chrono>
+#include <charconv>
+#include <optional>
 #include <utility>
 
 #include "fmt/format.h"
+#include "lattice/common/assert.h"
 #include "server/scripting/script_engine.h"
 #include "server/server.h"
 #include "spdlog/spdlog.h"
@@ -19,17 +21,21 @@ class CheckSink final : public RdbFileSink {
   void Function(std::string) override {}
   void Aux(std::string_view name, std::string_view value) override {
     if (name == "valkey-ver" || (name == "redis-ver" && version.empty())) version = value;
+    if (name == "used-mem") {
+      const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), used_mem);
+      if (ec != std::errc() || end != value.data() + value.size()) used_mem = 0;
+    }
   }
   void Db(int db) { db_max = std::max(db_max, db); }
 
   int db_max = 0;
   std::string version;
+  uint64_t used_mem = 0;
 };
 
 class LoadSink final : public RdbFileSink {
  public:
-  LoadSink(Server& server, const RdbImportOptions& options, RdbImportSummary& summary)
-      : server_(server), options_(options), summary_(summary) {}
+  LoadSink(Server& server, RdbImportSummary& summary) : server_(server), summary_(summary) {}
 
   void Key(int db, std::string key, VisibleValue value) override {
     const int64_t now_ms = server_.clock().NowMs();
@@ -48,7 +54,6 @@ class LoadSink final : public RdbFileSink {
     }
     server_.keyspace().WriteVisible(db, key, value, now_ms);
     ++summary_.loaded[std::string(TypeName(value.type))];
-    if (++written_ % options_.batch == 0 && options_.on_batch) options_.on_batch();
   }
 
   void Skipped(int db, std::string_view key, std::string_view type) override {
@@ -79,9 +84,7 @@ class LoadSink final : public RdbFileSink {
 
  private:
   Server& server_;
-  const RdbImportOptions& options_;
   RdbImportSummary& summary_;
-  uint64_t written_ = 0;
 };
 
 }  // namespace
@@ -91,38 +94,138 @@ bool ApplyStreamGroups(Server& /*server*/, int /*db*/, std::string_view /*key*/,
   return kStreamGroupsLoaded;  // nothing to apply them to yet
 }
 
-Result<RdbImportSummary> ImportRdb(Server& server, std::string_view bytes,
-                                   const RdbImportOptions& options) {
-  const auto start = std::chrono::steady_clock::now();
+Result<void> RequireEmpty(Server& server) {
   Keyspace& keyspace = server.keyspace();
-  if (options.require_empty) {
-    for (int db = 0; db < keyspace.databases(); ++db) {
-      if (keyspace.Size(db) != 0) {
-        return Unexpected(ErrorCode::kInvalid,
-                          fmt::format("the region is not empty (db {} holds {} keys): an RDB "
-                                      "file is imported only into an empty region",
-                                      db, keyspace.Size(db)));
-      }
+  for (int db = 0; db < keyspace.databases(); ++db) {
+    if (keyspace.Size(db) != 0) {
+      return Unexpected(ErrorCode::kInvalid,
+                        fmt::format("the region is not empty (db {} holds {} keys): an RDB "
+                                    "file is imported only into an empty region",
+                                    db, keyspace.Size(db)));
     }
   }
+  return {};
+}
+
+// The two passes over the file: the check (nothing written), then the load.
+struct RdbLoad::Passes {
+  Passes(Server& server, std::string_view bytes, RdbImportSummary& summary)
+      : load(server, summary) {
+    reader.emplace(bytes, check);
+  }
   CheckSink check;
-  Result<RdbFileSummary> checked = ReadRdbFile(bytes, check);
-  if (!checked.ok()) return Unexpected(checked.error());
-  if (check.db_max >= keyspace.databases()) {
+  LoadSink load;
+  std::optional<RdbFileReader> reader;
+  bool loading = false;    // in the load pass
+  uint64_t check_end = 0;  // the check pass's last position
+};
+
+RdbLoad::RdbLoad(Server& server, std::string bytes, RdbImportOptions options)
+    : server_(server), bytes_(std::move(bytes)), options_(std::move(options)) {
+  passes_ = std::make_unique<Passes>(server_, bytes_, summary_);
+}
+
+RdbLoad::~RdbLoad() = default;
+
+uint64_t RdbLoad::loaded_bytes() const {
+  if (!passes_->loading) return passes_->reader->position() / 2;
+  return (passes_->check_end + passes_->reader->position()) / 2;
+}
+
+uint64_t RdbLoad::rdb_used_mem() const { return passes_->check.used_mem; }
+
+Result<bool> RdbLoad::Step(int64_t budget_us) {
+  constexpr uint64_t kRecordsPerClockRead = 32;
+  const Clock& clock = server_.clock();
+  const int64_t now_us = clock.MonotonicUs();
+  if (!started_) {
+    started_ = true;
+    start_us_ = now_us;
+    if (options_.require_empty) {
+      if (Result<void> empty = RequireEmpty(server_); !empty.ok()) return Unexpected(empty.error());
+    }
+  }
+  const int64_t deadline_us = now_us + budget_us;
+  do {
+    Result<bool> done = passes_->reader->Step(kRecordsPerClockRead);
+    if (!done.ok()) return Unexpected(done.error());
+    if (*done) return Finish();
+  } while (clock.MonotonicUs() < deadline_us);
+  return false;
+}
+
+// The end of a pass: the check pass's end starts the load; the load's end is the end.
+Result<bool> RdbLoad::Finish() {
+  Passes& passes = *passes_;
+  if (passes.loading) {
+    summary_.file = passes.reader->summary();
+    summary_.seconds = static_cast<double>(server_.clock().MonotonicUs() - start_us_) / 1e6;
+    return true;
+  }
+  if (passes.check.db_max >= server_.keyspace().databases()) {
     return Unexpected(ErrorCode::kInvalid,
                       fmt::format("the RDB file has keys in db {}, beyond the {} databases "
                                   "configured (databases)",
-                                  check.db_max, keyspace.databases()));
+                                  passes.check.db_max, server_.keyspace().databases()));
   }
-  RdbImportSummary summary;
-  summary.source_version = check.version;
-  LoadSink load(server, options, summary);
-  Result<RdbFileSummary> loaded = ReadRdbFile(bytes, load);
-  if (!loaded.ok()) return Unexpected(loaded.error());  // unreachable: the same bytes read
-  summary.file = std::move(*loaded);
-  if (options.on_batch) options.on_batch();
-  summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  return summary;
+  summary_.source_version = passes.check.version;
+  passes.check_end = passes.reader->position();
+  passes.loading = true;
+  passes.reader.emplace(bytes_, passes.load);
+  if (options_.on_write_start) options_.on_write_start();
+  return false;
+}
+
+void DatasetLoading::Start(std::unique_ptr<RdbLoad> load, Done done) {
+  LATTICE_ASSERT(!active());
+  load_ = std::move(load);
+  done_ = std::move(done);
+  start_ms_ = server_.clock().NowMs();
+  start_us_ = server_.clock().MonotonicUs();
+  if (slice_hook_) {
+    slice_hook_();
+    return;
+  }
+  while (Slice()) {
+  }
+}
+
+bool DatasetLoading::Slice() {
+  if (!active()) return false;
+  Result<bool> step = load_->Step(kSliceUs);
+  if (step.ok() && !*step) return true;
+  Result<RdbImportSummary> result = Unexpected(ErrorCode::kOther);
+  if (step.ok()) {
+    result = load_->summary();
+  } else {
+    result = Unexpected(step.error());
+  }
+  load_.reset();  // no longer loading when `done` runs (a replica applies its stream)
+  Done done = std::move(done_);
+  done_ = nullptr;
+  done(result);
+  return false;
+}
+
+std::vector<std::pair<std::string, std::string>> DatasetLoading::InfoFields() const {
+  if (!active()) return {};
+  const uint64_t total = load_->total_bytes();
+  const uint64_t loaded = load_->loaded_bytes();
+  const double perc =
+      total == 0 ? 0 : static_cast<double>(loaded) / static_cast<double>(total) * 100;
+  // Valkey's estimate: the elapsed seconds scaled by what remains (1 before a second passed).
+  const int64_t elapsed_s = (server_.clock().MonotonicUs() - start_us_) / 1'000'000;
+  const uint64_t remaining = total == 0 ? 1 : total - loaded;
+  const int64_t eta_s = elapsed_s == 0 ? 1
+                                       : static_cast<int64_t>(static_cast<double>(elapsed_s) *
+                                                              static_cast<double>(remaining) /
+                                                              static_cast<double>(loaded + 1));
+  return {{"loading_start_time", std::to_string(start_ms_ / 1000)},
+          {"loading_total_bytes", std::to_string(total)},
+          {"loading_rdb_used_mem", std::to_string(load_->rdb_used_mem())},
+          {"loading_loaded_bytes", std::to_string(loaded)},
+          {"loading_loaded_perc", fmt::format("{:.2f}", perc)},
+          {"loading_eta_seconds", std::to_string(eta_s)}};
 }
 
 std::vector<std::string> DescribeImport(const RdbImportSummary& summary) {

@@ -5,6 +5,11 @@
 // (replicated through the system db). Used by `lattice-server --import-rdb FILE` and by a
 // replica's full resync (REPLICAOF).
 //
+// A load is an RdbLoad job run in slices of a few milliseconds (Step), so that the event loop
+// serves clients between them; DatasetLoading is the server's load in progress, which makes
+// Execute answer -LOADING (server.cc) and INFO persistence show loading:1 with its progress, as
+// Valkey while it loads its dataset.
+//
 // Nothing half-loaded: the file is read through once to check it (structure, values,
 // checksum, database numbers) before the first write. Keys whose TTL has already passed are
 // not loaded (as Valkey's loading as a primary), nor hash fields whose TTL has passed; keys of
@@ -16,6 +21,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -41,16 +47,77 @@ struct RdbImportSummary {
 struct RdbImportOptions {
   // Refuse when any client-visible database holds a key (--import-rdb's rule).
   bool require_empty = true;
-  // Called after every `batch` keys written (the caller ends the turn: the op log is written
-  // and peers are sent to, so memory stays bounded on a large file).
-  std::function<void()> on_batch;
-  uint64_t batch = 10000;
+  // Called once the file is checked, before the first write (a replica's FLUSHALL).
+  std::function<void()> on_write_start;
 };
 
-// kCorrupt for a file that does not read (nothing written), kInvalid when the region is not
-// empty or a key's database is beyond `databases`.
-Result<RdbImportSummary> ImportRdb(Server& server, std::string_view bytes,
-                                   const RdbImportOptions& options);
+// kInvalid when a client-visible database of `server` holds a key (--import-rdb's rule).
+Result<void> RequireEmpty(Server& server);
+
+// One load of one file, in steps: a check pass over the whole file, then the load pass.
+class RdbLoad {
+ public:
+  RdbLoad(Server& server, std::string bytes, RdbImportOptions options);
+  ~RdbLoad();
+  RdbLoad(const RdbLoad&) = delete;
+  RdbLoad& operator=(const RdbLoad&) = delete;
+
+  // Runs the load for about `budget_us` of the server's monotonic clock (at least one record).
+  // True once done (summary() is whole), false while more remains. An error is final and comes
+  // before anything was written: kCorrupt for a file that does not read, kInvalid when the
+  // region is not empty (require_empty) or a key's database is beyond `databases`.
+  Result<bool> Step(int64_t budget_us);
+  uint64_t total_bytes() const { return bytes_.size(); }
+  // Progress, in bytes of the file: the file is read twice (checked, then loaded), so this is
+  // half the check pass's position plus half the load pass's.
+  uint64_t loaded_bytes() const;
+  // The file's used-mem aux field (what its writer held), 0 when it has none.
+  uint64_t rdb_used_mem() const;
+  const RdbImportSummary& summary() const { return summary_; }
+
+ private:
+  struct Passes;
+  Result<bool> Finish();
+
+  Server& server_;
+  std::string bytes_;
+  RdbImportOptions options_;
+  std::unique_ptr<Passes> passes_;
+  RdbImportSummary summary_;
+  bool started_ = false;
+  int64_t start_us_ = 0;
+};
+
+// The server's dataset load in progress (at most one): --import-rdb's file or a replica's full
+// resync. While one is active the server is loading (Execute answers -LOADING to commands
+// without Valkey's loading flag).
+class DatasetLoading {
+ public:
+  using Done = std::function<void(const Result<RdbImportSummary>&)>;
+  explicit DatasetLoading(const Server& server) : server_(server) {}
+
+  bool active() const { return load_ != nullptr; }
+  // Starts `load`; `done` runs once it ends. With a slice hook the hook is called, and the event
+  // loop calls Slice() until it returns false; without one (unit tests, the simulator) the load
+  // runs to its end here.
+  void Start(std::unique_ptr<RdbLoad> load, Done done);
+  // One slice of the load (about kSliceUs); false once it ended (or none was active).
+  bool Slice();
+  void set_slice_hook(std::function<void()> hook) { slice_hook_ = std::move(hook); }
+
+  // INFO persistence while active: Valkey's loading_* fields, as (name, value).
+  std::vector<std::pair<std::string, std::string>> InfoFields() const;
+
+  static constexpr int64_t kSliceUs = 10'000;
+
+ private:
+  const Server& server_;
+  std::unique_ptr<RdbLoad> load_;
+  Done done_;
+  std::function<void()> slice_hook_;
+  int64_t start_ms_ = 0;  // wall clock
+  int64_t start_us_ = 0;  // monotonic
+};
 
 // The one place a stream's consumer groups, read from an RDB file (ImportRdb) or a DUMP payload
 // (RESTORE), are applied to the stream key just written. Consumer groups are not in the CRDT

@@ -21,6 +21,9 @@ constexpr size_t kLineMax = 64 * 1024;
 constexpr size_t kEofMarkSize = 40;
 constexpr uint64_t kRdbMax = uint64_t{64} << 30;  // a claimed RDB size beyond this is refused
 constexpr uint64_t kLoggedRefusals = 20;          // refused stream commands logged one by one
+// What the primary may send while the region loads its RDB before the link is dropped (as the
+// primary's own client-output-buffer-limit for replicas, 256mb).
+constexpr size_t kLoadingBufferMax = size_t{256} << 20;
 
 bool ParseInt(std::string_view text, int64_t* out) {
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), *out);
@@ -67,6 +70,7 @@ void ReplicaOf::Stop() {
   spdlog::info("MASTER MODE enabled (REPLICAOF NO ONE): was following {}:{} at offset {}", host_,
                port_, offset_);
   state_ = State::kNone;
+  ++link_generation_;
   in_.clear();
   multi_.clear();
   in_multi_ = false;
@@ -96,7 +100,10 @@ void ReplicaOf::Tick(int64_t now_ms) {
     case State::kNone:
       return;
     case State::kConnect:
-      if (link_ != nullptr && now_ms - state_since_ms_ >= kRedialMs) {
+      // Not while a dataset loads: a previous transfer's end says where to continue from, and
+      // --import-rdb's load must end before another starts.
+      if (link_ != nullptr && now_ms - state_since_ms_ >= kRedialMs &&
+          !server_.loading().active()) {
         state_ = State::kConnecting;
         state_since_ms_ = now_ms;
         link_->Connect(host_, port_);
@@ -106,7 +113,7 @@ void ReplicaOf::Tick(int64_t now_ms) {
       if (now_ms - last_ack_ms_ >= kAckPeriodMs) SendAck();
       [[fallthrough]];
     default:
-      if (now_ms - std::max(last_io_ms_, state_since_ms_) > kTimeoutMs) {
+      if (!loading_rdb_ && now_ms - std::max(last_io_ms_, state_since_ms_) > kTimeoutMs) {
         Drop("timeout, no data from the primary", now_ms);
       }
   }
@@ -132,6 +139,7 @@ std::string_view ReplicaOf::StateName() const {
 
 void ReplicaOf::Drop(const std::string& why, int64_t now_ms) {
   spdlog::warn("Connection with MASTER {}:{} lost: {}", host_, port_, why);
+  ++link_generation_;
   if (link_ != nullptr && state_ != State::kConnect) link_->Close();
   state_ = State::kConnect;
   state_since_ms_ = now_ms;
@@ -193,6 +201,10 @@ void ReplicaOf::OnBytes(std::string_view bytes, int64_t now_ms) {
   }
   last_io_ms_ = now_ms;
   in_.append(bytes);
+  if (loading_rdb_) {  // kept for when the RDB is loaded
+    if (in_.size() > kLoadingBufferMax) Drop("the primary sent too much while loading", now_ms);
+    return;
+  }
   while (state_ == State::kHandshake) {
     const size_t end = in_.find('\n');
     if (end == std::string::npos) {
@@ -315,38 +327,58 @@ bool ReplicaOf::ReadTransfer(int64_t now_ms) {
     rdb_size = at;
     used = at + kEofMarkSize;
   }
-  const std::string rdb = in_.substr(0, rdb_size);
+  if (server_.loading().active()) {  // --import-rdb's load, started after this link was dialed
+    Drop("another dataset is loading (--import-rdb)", now_ms);
+    return false;
+  }
+  std::string rdb = in_.substr(0, rdb_size);
   in_.erase(0, used);
-  LoadRdb(rdb, now_ms);
+  LoadRdb(std::move(rdb));
   return state_ == State::kConnected;
 }
 
-void ReplicaOf::LoadRdb(std::string_view rdb, int64_t now_ms) {
-  // Check first: a corrupt transfer leaves the region as it was.
-  RdbCountingSink check;
-  if (Result<RdbFileSummary> checked = ReadRdbFile(rdb, check); !checked.ok()) {
-    Drop("the primary's RDB does not read: " + checked.error().message, now_ms);
-    return;
-  }
-  server_.FlushAll();
+void ReplicaOf::LoadRdb(std::string rdb) {
+  // Checked whole first (a corrupt transfer leaves the region as it was), then the region's
+  // keys are replaced by it; the server answers -LOADING meanwhile (server/rdb_import.h).
   RdbImportOptions options;
   options.require_empty = false;
-  Result<RdbImportSummary> summary = ImportRdb(server_, rdb, options);
-  if (!summary.ok()) {  // databases beyond ours: nothing loaded
-    Drop("the primary's RDB was refused: " + summary.error().message, now_ms);
+  options.on_write_start = [this] { server_.FlushAll(); };
+  loading_rdb_ = true;
+  server_.loading().Start(std::make_unique<RdbLoad>(server_, std::move(rdb), std::move(options)),
+                          [this, link = link_generation_](const Result<RdbImportSummary>& done) {
+                            Loaded(done, link);
+                          });
+}
+
+void ReplicaOf::Loaded(const Result<RdbImportSummary>& summary, uint64_t link) {
+  loading_rdb_ = false;
+  const int64_t now_ms = server_.clock().NowMs();
+  const bool same_link = link == link_generation_ && state_ == State::kTransfer;
+  if (!summary.ok()) {
+    const std::string why = "the primary's RDB was refused: " + summary.error().message;
+    if (same_link) {
+      Drop(why, now_ms);
+    } else {
+      spdlog::warn("MASTER <-> REPLICA sync: {}", why);
+    }
     return;
   }
   spdlog::info("MASTER <-> REPLICA sync: loaded the primary's RDB:");
   for (const std::string& line : DescribeImport(*summary)) spdlog::info("  {}", line);
+  if (state_ == State::kNone) return;
+  // The data is the primary's at the transfer's offset, even when the link dropped meanwhile:
+  // the next dial asks to continue from there.
   replid_ = transfer_replid_;
   offset_ = transfer_offset_;
   ++full_syncs_;
+  if (!same_link) return;
   state_ = State::kConnected;
   state_since_ms_ = now_ms;
   parser_.Reset();
   partial_bytes_ = 0;
   primary_.reset();
   SendAck();
+  ApplyStream(now_ms);  // what the primary sent while the region loaded
 }
 
 bool ReplicaOf::ApplyStream(int64_t now_ms) {

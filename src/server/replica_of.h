@@ -9,7 +9,9 @@
 // when a previous link left a replication id and offset (partial resync), else PSYNC ? -1.
 // +FULLRESYNC <replid> <offset>: the RDB follows as a bulk with a length ($<n>\r\n, n bytes) or
 // EOF-marked ($EOF:<40 bytes>\r\n ... the same 40 bytes, diskless); it is checked whole, then
-// the region's keys are replaced by it (FLUSHALL, then server/rdb_import.h's load). +CONTINUE
+// the region's keys are replaced by it (FLUSHALL, then server/rdb_import.h's load), in slices
+// while the server answers -LOADING; what the primary sends meanwhile waits (256 MB at most).
+// +CONTINUE
 // [<new replid>]: the stream goes on from our offset. Then the command stream: each command is
 // run as a local write on the primary's client (SELECT, MULTI/EXEC as one batch, PING counted
 // and ignored, REPLCONF GETACK answered); every byte counts towards the offset, and REPLCONF ACK
@@ -31,12 +33,14 @@
 #include <string_view>
 #include <vector>
 
+#include "lattice/common/result.h"
 #include "resp/request_parser.h"
 #include "server/client_state.h"
 
 namespace lattice::server {
 
 class Server;
+struct RdbImportSummary;
 
 // The connection to the primary. Connect() dials; the link then calls OnConnected() or
 // OnClosed(), then OnBytes() as bytes arrive, and OnClosed() once when it drops. After Close()
@@ -110,7 +114,9 @@ class ReplicaOf {
   bool HandleHandshakeLine(std::string_view line, int64_t now_ms);
   bool ReadTransfer(int64_t now_ms);
   bool ApplyStream(int64_t now_ms);
-  void LoadRdb(std::string_view rdb, int64_t now_ms);
+  // Starts loading the transferred RDB in slices (server/rdb_import.h); Loaded() at its end.
+  void LoadRdb(std::string rdb);
+  void Loaded(const Result<RdbImportSummary>& summary, uint64_t link);
   void Apply(ArgList args);
   void SendAck();
   // The `replicaof <host> <port>` config directive, at the first tick (once: REPLICAOF NO ONE
@@ -140,6 +146,8 @@ class ReplicaOf {
   std::unique_ptr<ClientState> primary_;         // the client the stream's commands run as
   std::vector<std::vector<std::string>> multi_;  // MULTI .. EXEC, run at EXEC
   bool in_multi_ = false;
+  bool loading_rdb_ = false;      // the transferred RDB is loading; the stream waits in in_
+  uint64_t link_generation_ = 0;  // one more at every drop and stop
   int64_t last_io_ms_ = 0;
   int64_t last_ack_ms_ = 0;
   int64_t state_since_ms_ = 0;

@@ -6,6 +6,7 @@
 #include "lattice/common/numbers.h"
 #include "server/cluster_routing.h"
 #include "server/monitor_feed.h"
+#include "server/rdb_import.h"
 #include "server/replica_of.h"
 #include "server/scripting/script_engine.h"
 #include "server/sync_replicas.h"
@@ -155,6 +156,7 @@ Server::Server(Config config, const Clock& clock, ReplicaId replica,
   RegisterReplicationFamily(registry_);
   scripting_ = std::make_unique<ScriptEngine>(*this);
   replica_of_ = std::make_unique<ReplicaOf>(*this);
+  loading_ = std::make_unique<DatasetLoading>(*this);
   sync_replicas_ = std::make_unique<SyncReplicas>(*this);
   ConfigureEviction();
   keyspace_.AddObserver(this);
@@ -597,6 +599,33 @@ void Server::ExecQueued(ClientState& client, ReplyBuilder& reply) {
   executing_multi_ = false;
 }
 
+// Valkey refuses a command without the loading flag while the dataset loads, and EXEC when a
+// queued command lacks it (the transaction is then discarded, as for any refused EXEC).
+bool Server::RefuseWhileLoading(ClientState& client, const Command& command, ReplyBuilder& reply) {
+  constexpr std::string_view kLoadingError = "LOADING Valkey is loading the dataset in memory";
+  bool refused = !(command.spec.flags & kLoading);
+  if (command.full_name == "exec" && client.in_multi) {
+    for (const std::vector<std::string>& queued : client.queued) {
+      const Command* inner = registry_.Find(queued[0]);
+      if (inner != nullptr && inner->has_subcommands() && queued.size() > 1) {
+        inner = registry_.FindSubcommand(*inner, queued[1]);
+      }
+      refused = refused || inner == nullptr || !(inner->spec.flags & kLoading);
+    }
+    if (refused) {
+      client.in_multi = false;
+      client.queued.clear();
+      Unwatch(client);
+      reply.Error("EXECABORT Transaction discarded because of: " + std::string(kLoadingError));
+      return true;
+    }
+  }
+  if (!refused) return false;
+  client.multi_dirty = client.multi_dirty || client.in_multi;
+  reply.Error(kLoadingError);
+  return true;
+}
+
 void Server::Execute(ClientState& client, ArgList args, ReplyBuilder& reply) {
   const bool top = execute_depth_ == 0;
   if (top) {
@@ -673,6 +702,11 @@ void Server::ExecuteOne(ClientState& client, ArgList args, ReplyBuilder& reply) 
     return;
   }
   if (RefuseInSubscribedMode(client, *command, reply)) {
+    ++command->stats.rejected_calls;
+    RecordError(std::string_view(*out).substr(reply_start));
+    return;
+  }
+  if (loading_->active() && RefuseWhileLoading(client, *command, reply)) {
     ++command->stats.rejected_calls;
     RecordError(std::string_view(*out).substr(reply_start));
     return;

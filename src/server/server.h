@@ -65,6 +65,7 @@ class Server;
 class ScriptEngine;
 class ReplicaOf;
 class SyncReplicas;
+class DatasetLoading;
 class Replication;
 class Cluster;
 struct ReplicationOptions;
@@ -147,6 +148,10 @@ class Server final : public KeyspaceObserver {
   // REPLICAOF: following a Valkey/Redis primary (server/replica_of.h).
   ReplicaOf& replica_of() { return *replica_of_; }
   const ReplicaOf& replica_of() const { return *replica_of_; }
+  // The dataset load in progress (--import-rdb, a replica's full resync: server/rdb_import.h).
+  // While it is active, commands without the loading flag are refused with -LOADING.
+  DatasetLoading& loading() { return *loading_; }
+  const DatasetLoading& loading() const { return *loading_; }
   // SYNC/PSYNC served: Valkey replicas of this region, redis-cli --rdb (server/sync_replicas.h).
   SyncReplicas& sync_replicas() { return *sync_replicas_; }
   const SyncReplicas& sync_replicas() const { return *sync_replicas_; }
@@ -328,6 +333,8 @@ class Server final : public KeyspaceObserver {
   std::unique_ptr<Evictor> evictor_;
   std::unique_ptr<ReplicaOf> replica_of_;
   std::unique_ptr<SyncReplicas> sync_replicas_;
+  std::unique_ptr<DatasetLoading> loading_;
+  bool RefuseWhileLoading(ClientState& client, const Command& command, ReplyBuilder& reply);
   bool AdmitUnderMaxmemory(const Command& command, ReplyBuilder& reply);
   void ConfigureEviction();
 };

@@ -13,19 +13,22 @@
 // checksum that does not match, bytes after the checksum) is refused with a kCorrupt error
 // naming the byte offset where reading failed. The reader reports keys as it goes, so a caller
 // that must load nothing of a corrupt file reads it twice: once to check (RdbCountingSink), then
-// to load.
+// to load. RdbFileReader reads in steps of a few records (a large file loads in slices);
+// ReadRdbFile reads it whole.
 //
 // Every length and count is checked against the bytes given; pure functions of the input (no
 // clock: a key's expiry is handed on as the file says, and the caller judges it).
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "lattice/common/result.h"
 #include "store/keyspace.h"
 #include "store/rdb_stream.h"
+#include "util/rdb.h"
 
 namespace lattice::server {
 
@@ -74,6 +77,42 @@ struct RdbFileSummary {
   uint64_t module_aux = 0;   // MODULE_AUX records skipped
   bool checksummed = false;  // a non-zero CRC-64 was checked
   uint64_t bytes = 0;
+};
+
+// Reads one RDB file in steps, so that a caller can load a large file in slices between other
+// work (server/rdb_import.h's RdbLoad serves clients between them). `bytes` and `sink` must
+// outlive the reader.
+class RdbFileReader {
+ public:
+  RdbFileReader(std::string_view bytes, RdbFileSink& sink);
+
+  // Reads up to `records` more records (a key, or an opcode such as SELECTDB or AUX): true once
+  // the end of the file (and its checksum) is read, false when more remains. An error is final:
+  // the reader is not stepped again.
+  Result<bool> Step(uint64_t records);
+  size_t position() const { return in_.pos(); }  // bytes read so far
+  const RdbFileSummary& summary() const { return summary_; }
+
+ private:
+  bool Need(bool ok, const char* what);
+  Unexpected Fail() const;
+  bool Header();
+  bool Footer();
+  bool Record(uint8_t type);
+  bool Auxiliary(uint8_t type);
+  bool KeyValue(uint8_t type, int db, std::optional<int64_t> expiry);
+  static std::string ModuleName(uint64_t id);
+  bool SkipModuleElements();
+  bool Lengths(int count);
+
+  std::string_view bytes_;
+  RdbReader in_;
+  RdbFileSink& sink_;
+  RdbFileSummary summary_;
+  std::string what_;  // why reading failed
+  bool started_ = false;
+  int db_ = 0;                     // the last SELECTDB
+  std::optional<int64_t> expiry_;  // the EXPIRETIME before the next key
 };
 
 // Reads the whole of `bytes` (one RDB file, nothing after it) into `sink`.

@@ -5,7 +5,9 @@ Run through scripts/bench. Phases: the proxy self-check, cpu (cpu.py: server CPU
 request and throughput), perf profiles of SET (and in a full run HSET, SADD, ZADD) at -P16
 (profile_worst.py, when perf works here), memory (memory.py), replication (replication.py); the
 older alternating-rounds throughput phase (throughput.py) and the churn phase (churn.py: memory
-after deleted and expired counters, issue #17) run only when named in --only.
+after deleted and expired counters, issue #17) and the import phase (import_bench.py: 1M keys
+from an RDB file and from a live primary, replication lag at 10k writes/s, issue #23) run only
+when named in --only.
 Writes results.json, the plots and a summary to --out; a full run also rewrites the generated
 part of docs/benchmarks.md and docs/benchmarks/*.png. --compare OLD.json prints, beside this
 run's ratios, those of an earlier run (e.g. the code before a change).
@@ -28,6 +30,7 @@ ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, HERE)
 import churn  # noqa: E402
 import cpu  # noqa: E402
+import import_bench  # noqa: E402
 import memory  # noqa: E402
 import profile_worst  # noqa: E402
 import pubsub_fanout  # noqa: E402
@@ -47,6 +50,7 @@ FULL = {
     "pubsub": {"messages": 20000, "subscribers": 50, "size": 32},
     "churn": {"baseline_keys": 100000, "windows": 6, "per_window": 10000, "ttl_ms": 100,
               "quiet_s": 120},
+    "import": {"keys": 1000000, "rate": 10000, "lag_s": 30},
 }
 QUICK = {
     "rounds": 1, "n": {1: 10000, 16: 50000, "collection": 500}, "cap_s": 5.0,
@@ -60,6 +64,7 @@ QUICK = {
     "pubsub": {"messages": 5000, "subscribers": 50, "size": 32},
     "churn": {"baseline_keys": 20000, "windows": 2, "per_window": 2000, "ttl_ms": 100,
               "quiet_s": 60},
+    "import": {"keys": 100000, "rate": 10000, "lag_s": 5},
 }
 
 
@@ -135,6 +140,9 @@ def main():
         results["pubsub"] = pubsub_fanout.run_both(args.lattice, args.redis, plan["pubsub"], log)
     if "churn" in phases:  # only when named: not a comparison with Redis
         results["churn"] = churn.run(args.lattice, plan["churn"], log)
+    if "import" in phases:  # only when named: issue #23's import times and lag
+        results["import"] = import_bench.run(args.lattice, args.redis, plan["import"], args.out,
+                                             log)
     results["machine"]["load_end"] = os.getloadavg()
     results["elapsed_s"] = time.monotonic() - started
     with open(os.path.join(args.out, "results.json"), "w") as f:

@@ -268,9 +268,33 @@ def markdown(results, earlier=None):
                       f"catch-up, {lagging['left_after_catch_up_per_op_a']:.1f} B per op of "
                       f"a's growth remained. redis-server holds a fixed-size backlog (1 MB by "
                       f"default) instead and resyncs a replica that falls behind it in full.", ""]
+    if "import" in results:
+        lines += import_section(results["import"])
     lines += ["### Targets missed in this run", ""]
     lines += [f"- {miss}" for miss in misses] or ["- none"]
     return "\n".join(lines) + "\n"
+
+
+def import_section(imp):
+    def stat(entry, unit, scale=1.0):
+        if not entry:
+            return "no samples"
+        return (f"median {entry['median'] * scale:,.1f} {unit}, p90 {entry['p90'] * scale:,.1f}, "
+                f"max {entry['max'] * scale:,.1f} ({entry['samples']} samples)")
+    f, p, lag = imp["from_file"], imp["from_primary"], imp["lag"]
+    return ["### Moving in (issue #23)", "",
+            f"{imp['keys']:,} keys (95% 16-byte strings, hashes and sets of 10), an RDB of "
+            f"{imp['rdb_bytes']:,} bytes from redis-server:", "",
+            f"- `--import-rdb`: {f['seconds']:.1f} s from the process start to DBSIZE equal "
+            f"(the log's load: {f['log_load_seconds']} s; load average {f['load_avg']:.1f})",
+            f"- `REPLICAOF` a live primary: {p['seconds']:.1f} s to master_link_status up and "
+            f"DBSIZE equal (load average {p['load_avg']:.1f})",
+            f"- under {lag['achieved_rate']:,.0f} SETs/s on the primary (target "
+            f"{lag['target_rate']:,}) for {lag['seconds']} s: primary offset minus the "
+            f"acknowledged offset {stat(lag['acked_lag_bytes'], 'bytes')}; minus the region's "
+            f"applied offset {stat(lag['applied_lag_bytes'], 'bytes')}; a probe written on the "
+            f"primary read on the region after {stat(lag['probe_seconds'], 'ms', 1000)}; "
+            f"offsets equal after the writer stopped: {lag['caught_up_after']}", ""]
 
 
 def write(results, out_dir, docs_dir, log, earlier=None):

@@ -74,9 +74,14 @@ class ServerProcess:
         return line + self.args
 
     def start(self, timeout=10.0):
+        self.launch()
+        wait_until(self._accepting, timeout=timeout, what=f"lattice-server on port {self.port}")
+        return self
+
+    def launch(self):
+        """Starts the process without waiting for it to listen."""
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(self.command_line(), stdout=self.log, stderr=subprocess.STDOUT)
-        wait_until(self._accepting, timeout=timeout, what=f"lattice-server on port {self.port}")
         return self
 
     def _accepting(self):

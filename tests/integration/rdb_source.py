@@ -10,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 
 import redis
 
@@ -123,3 +124,36 @@ def snapshot(r, types=("string", "list", "set", "zset", "hash", "stream")):
         if kind in types:
             out[key] = (kind, value, r.pttl(key) > 0)
     return out
+
+
+def watch_loading(test, server, total_bytes, keys, timeout=120):
+    """Polls `server` (bounded in time) while it loads a dataset of `keys` keys from an RDB of
+    `total_bytes`, until its DBSIZE reaches `keys`; returns how many polls saw -LOADING. While
+    loading: a read gets Valkey's LOADING error, and INFO persistence shows loading:1 with
+    Valkey's loading_* fields (checked the first time INFO answers while still loading)."""
+    client = server.client()
+    seen = 0
+    info = None
+    deadline = time.monotonic() + timeout
+    while True:
+        test.assertLess(time.monotonic(), deadline, f"{keys} keys not loaded in {timeout}s")
+        try:
+            if client.dbsize() == keys:
+                break
+        except redis.exceptions.BusyLoadingError as error:
+            seen += 1
+            test.assertEqual(str(error), "Valkey is loading the dataset in memory")
+        if info is None:
+            polled = client.info("persistence")
+            if polled["loading"] == 1:
+                info = polled
+        time.sleep(0.005)
+    test.assertIsNotNone(info, "INFO persistence never answered loading:1")
+    if total_bytes is None:  # a replica's transfer: its size is the primary's business
+        total_bytes = info["loading_total_bytes"]
+    test.assertEqual(info["loading_total_bytes"], total_bytes)
+    test.assertTrue(0 <= info["loading_loaded_bytes"] <= total_bytes)
+    test.assertTrue(0 <= float(info["loading_loaded_perc"]) <= 100)
+    test.assertGreaterEqual(info["loading_eta_seconds"], 0)
+    test.assertGreater(info["loading_start_time"], 0)
+    return seen

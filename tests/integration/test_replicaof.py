@@ -3,7 +3,9 @@ primary while a writer keeps writing to the primary: the full resync (RDB of eve
 three dbs, a stream loaded without its group, a function library), the live command stream applied as local
 writes, READONLY for clients' writes, ROLE and INFO replication, a link killed on the primary
 (CLIENT KILL TYPE replica) resumed with a partial resync (+CONTINUE), then REPLICAOF NO ONE:
-every key equals the primary's last state in all three regions. Seeds are printed.
+every key equals the primary's last state in all three regions. Seeds are printed. A full resync
+of 100,000 keys loads in slices: a client polling the region sees -LOADING and INFO's loading
+fields, then the data and the writes the primary took meanwhile.
 """
 import os
 import random
@@ -13,7 +15,7 @@ import unittest
 import redis
 
 from harness import ServerProcess, info_fields, start_regions, wait_converged, wait_until
-from rdb_source import RedisSource, fill, snapshot
+from rdb_source import RedisSource, fill, snapshot, watch_loading
 
 SEED = int(os.environ.get("LATTICE_TEST_SEED", random.randrange(1 << 30)))
 print(f"test_replicaof seed: {SEED} (replay with LATTICE_TEST_SEED={SEED})", flush=True)
@@ -163,6 +165,35 @@ class ReplicaOf(unittest.TestCase):
         primary.xdel("live:x", "5-1")
         wait_until(lambda: snapshot(region.client()) == snapshot(primary), timeout=30,
                    what="the primary's stream writes applied")
+
+
+class FullResyncWhileServing(unittest.TestCase):
+    def test_the_rdb_loads_in_slices_while_clients_see_loading(self):
+        keys = 100_000
+        source = RedisSource("--enable-debug-command", "yes").start()
+        region = ServerProcess()
+        try:
+            primary = source.client()
+            primary.execute_command("DEBUG", "POPULATE", keys, "key", 16)
+            region.start()
+            region.client().set("before", "gone after the full resync")
+            self.assertTrue(region.client().execute_command(
+                "REPLICAOF", "127.0.0.1", str(source.port)))
+            primary.set("during", "the transfer")  # in the RDB or the stream, either way kept
+            seen = watch_loading(self, region, None, keys + 1)
+            self.assertGreaterEqual(seen, 1)
+            wait_until(lambda: info_fields(region, "replication")["master_link_status"] == "up",
+                       timeout=30, what="the link up after the load")
+            c = region.client()
+            self.assertEqual(c.get("during"), b"the transfer")
+            self.assertIsNone(c.get("before"))
+            self.assertEqual(c.get("key:77777"), primary.get("key:77777"))
+            primary.set("after", "the load")
+            wait_until(lambda: c.get("after") == b"the load", timeout=30,
+                       what="the stream applied after the load")
+        finally:
+            region.cleanup()
+            source.cleanup()
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "server/rdb_import.h"
 #include "server/server_test_util.h"
 #include "store/rdb_value.h"
 #include "util/rdb.h"
@@ -202,6 +203,72 @@ TEST_CASE("replicaof: masterauth and masteruser, refused AUTH, corrupt RDB, bad 
   f.Feed("$-5\r\n");                                // not a PSYNC reply
   CHECK(f.replica().state() == ReplicaOf::State::kConnect);
   CHECK(f.t.Run({"REPLICAOF", "localhost", "0"}) == "(error) ERR Invalid master port");
+}
+
+TEST_CASE("replicaof: the RDB loads in slices, the region answers LOADING, the stream waits") {
+  Fixture f;
+  int slices_asked = 0;
+  f.t.server().loading().set_slice_hook([&slices_asked] { ++slices_asked; });
+  f.t.Run({"SET", "local", "gone after the full resync"});
+  const size_t queued = f.t.AddClient();
+  CHECK(f.t.Run({"MULTI"}, queued) == "OK");
+  CHECK(f.t.Run({"SET", "x", "1"}, queued) == "QUEUED");
+  f.Handshake("PSYNC ? -1");
+  const std::string rdb = Rdb("k", "from-rdb");
+  f.Feed("+FULLRESYNC r 100\r\n$" + std::to_string(rdb.size()) + "\r\n" + rdb +
+         Command({"SET", "after", "the-rdb"}));
+  REQUIRE(f.t.server().loading().active());
+  CHECK(slices_asked == 1);
+  CHECK(f.replica().state() == ReplicaOf::State::kTransfer);
+  const std::string loading = "(error) LOADING Valkey is loading the dataset in memory";
+  CHECK(f.t.Run({"GET", "local"}) == loading);
+  CHECK(f.t.Run({"PING"}) == loading);  // PING has no loading flag in Valkey
+  CHECK(f.t.Run({"REPLICAOF", "NO", "ONE"}) == loading);
+  CHECK(f.t.Run({"ECHO", "x"}) == "\"x\"");  // ECHO has it
+  CHECK(f.t.Run({"INFO", "persistence"}).find("loading:1") != std::string::npos);
+  CHECK(
+      f.t.Run({"INFO", "persistence"}).find("loading_total_bytes:" + std::to_string(rdb.size())) !=
+      std::string::npos);
+  CHECK(f.t.Run({"CONFIG", "GET", "port"}) == "[\"port\", \"6379\"]");
+  CHECK(f.t.Run({"EXEC"}, queued) ==
+        "(error) EXECABORT Transaction discarded because of: " + loading.substr(8));
+  CHECK(f.t.Run({"MULTI"}) == "OK");
+  CHECK(f.t.Run({"GET", "k"}) == loading);
+  CHECK(f.t.Run({"EXEC"}) == "(error) EXECABORT Transaction discarded because of previous errors.");
+  CHECK(f.link.Commands().empty());  // no ACK before the load ends
+
+  while (f.t.server().loading().Slice()) {
+  }
+  CHECK_FALSE(f.t.server().loading().active());
+  CHECK(f.replica().link_up());
+  CHECK(f.t.Run({"GET", "k"}) == "\"from-rdb\"");
+  CHECK(f.t.Run({"GET", "after"}) == "\"the-rdb\"");  // the stream waited for the load
+  CHECK(f.t.Run({"EXISTS", "local", "x"}) == "0");
+  CHECK(f.t.Run({"INFO", "persistence"}).find("loading:0") != std::string::npos);
+  CHECK(f.replica().full_syncs() == 1);
+}
+
+TEST_CASE("replicaof: a link that drops while the RDB loads continues from its offset") {
+  Fixture f;
+  f.t.server().loading().set_slice_hook([] {});
+  f.Handshake("PSYNC ? -1");
+  const std::string rdb = Rdb("k", "v");
+  f.Feed("+FULLRESYNC r 7\r\n$" + std::to_string(rdb.size()) + "\r\n" + rdb);
+  REQUIRE(f.t.server().loading().active());
+  f.replica().OnClosed("reset", f.now());
+  f.t.clock().now_us += 5'000'000;
+  const int connects = f.link.connects;
+  f.replica().Tick(f.now());
+  CHECK(f.link.connects == connects);  // no dial while the load runs
+  while (f.t.server().loading().Slice()) {
+  }
+  CHECK(f.replica().state() == ReplicaOf::State::kConnect);
+  CHECK(f.t.Run({"GET", "k"}) == "\"v\"");
+  f.replica().Tick(f.now());
+  CHECK(f.link.connects == connects + 1);
+  f.replica().OnConnected(f.now());
+  f.Feed("+PONG\r\n+OK\r\n+OK\r\n");
+  CHECK(f.link.Commands().back() == "PSYNC r 8");
 }
 
 }  // namespace

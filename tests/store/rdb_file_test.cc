@@ -281,6 +281,39 @@ TEST_CASE("the file redis-server 7.0 wrote: every type and encoding, three dbs")
   CHECK(out.groups.at({0, "stream:1"})[0].name == "group");
   CHECK(out.groups.at({0, "stream:1"})[0].pending.size() == 2);
   CHECK(out.aux.at("redis-ver").starts_with("7."));
+
+  // In steps of one record (how a large file loads in slices): the same keys, in order, and
+  // the position only moves forward until the end.
+  Recorder stepped;
+  RdbFileReader reader(bytes, stepped);
+  size_t steps = 0;
+  size_t position = 0;
+  for (;;) {
+    Result<bool> done = reader.Step(1);
+    REQUIRE(done.ok());
+    CHECK(reader.position() > position);
+    position = reader.position();
+    ++steps;
+    if (*done) break;
+    REQUIRE(steps < bytes.size());
+  }
+  CHECK(position == bytes.size());
+  CHECK(steps > summary->keys);  // keys and opcodes
+  CHECK(reader.summary().keys == summary->keys);
+  CHECK(stepped.out.keys == out.keys);
+  CHECK(stepped.out.functions == out.functions);
+}
+
+TEST_CASE("a corrupt file read in steps fails at the same offset as read whole") {
+  std::string file = ValkeyFile();
+  file[file.size() - 12] ^= 0x20;
+  const std::string whole = ErrorOf(file);
+  Recorder recorder;
+  RdbFileReader reader(file, recorder);
+  Result<bool> step = false;
+  for (size_t i = 0; i < file.size() && step.ok() && !*step; ++i) step = reader.Step(1);
+  REQUIRE_FALSE(step.ok());
+  CHECK(step.error().message == whole);
 }
 
 }  // namespace

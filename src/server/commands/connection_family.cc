@@ -566,7 +566,7 @@ void RegisterConnectionFamily(CommandRegistry& registry) {
   constexpr uint32_t kConn = kAclConnection;
   registry.Add({.name = "ping", .arity = -1, .flags = kFast | kStale, .acl = kConn | kAclFast,
                 .handler = &CmdPing, .group = "connection", .summary = "Returns the server's liveliness response.", .since = "1.0.0"});
-  registry.Add({.name = "echo", .arity = 2, .flags = kFast | kStale, .acl = kConn | kAclFast,
+  registry.Add({.name = "echo", .arity = 2, .flags = kLoading | kStale | kFast, .acl = kConn | kAclFast,
                 .handler = &CmdEcho, .group = "connection", .summary = "Returns the given string.", .since = "1.0.0"});
   registry.Add({.name = "auth", .arity = -2, .flags = kNoScript | kLoading | kStale | kFast | kNoAuth | kAllowBusy,
                 .acl = kConn | kAclFast, .handler = &CmdAuth, .group = "connection", .summary = "Authenticates the connection.", .since = "1.0.0"});
