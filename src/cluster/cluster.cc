@@ -997,8 +997,11 @@ void Cluster::DetectFailures(int64_t now_ms) {
   // once a node reports it FAIL.
   auto vote = [&] {
     std::set<std::string> owning;
+    const std::string* last = nullptr;  // slots come in long runs of one owner
     for (uint32_t slot = 0; slot < kSlotCount; ++slot) {
       const std::string& shard = topology_.owner(static_cast<uint16_t>(slot)).shard;
+      if (last != nullptr && shard == *last) continue;
+      last = &shard;
       if (!shard.empty()) owning.insert(shard);
     }
     size_t voters = 0;
