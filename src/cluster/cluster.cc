@@ -353,7 +353,7 @@ void Cluster::PublishToShards(std::string_view channel, std::string_view message
   if (bus_ == nullptr || me == nullptr) return;
   for (const std::string& shard : topology_.Shards()) {
     if (shard == me->shard) continue;
-    const ClusterNode* node = topology_.ServingNode(shard, me->region);
+    const ClusterNode* node = Serving(shard);
     if (node == nullptr || node->id == myid_ || (region_local && node->region != me->region)) {
       continue;
     }
@@ -415,17 +415,32 @@ bool Cluster::AddMeet(const std::string& ip, int port) {
   return true;
 }
 
-void Cluster::Reset(int64_t now_ms) {
-  const ClusterNode me = myself();
+void Cluster::Reset(bool hard, int64_t now_ms) {
+  ClusterNode me = myself();
   const SlotFlags was_mine = OwnedBy(me.shard);
-  // Unassigning at a fresh epoch (rather than forgetting) keeps a reset node from taking the old
-  // assignments back from the first gossip it hears.
-  std::vector<uint16_t> all(kSlotCount);
-  for (uint32_t s = 0; s < kSlotCount; ++s) all[s] = static_cast<uint16_t>(s);
+  // The slots of this node's shard, when no other node serves it, are unassigned at a fresh
+  // epoch. Every other assignment is forgotten (epoch 0), not unassigned: an unassignment at a
+  // fresh epoch would win the join over the slots of every shard, and the first gossip
+  // exchanged with the reset node (a MEET, or a node that did not FORGET it) would empty the
+  // whole cluster's slot map.
+  std::vector<uint16_t> own;
+  if (topology_.NodesOf(me.shard).size() == 1) {
+    for (uint32_t s = 0; s < kSlotCount; ++s) {
+      if (was_mine[s]) own.push_back(static_cast<uint16_t>(s));
+    }
+  }
   topology_.Clear();
-  topology_.Assign(all, "");
+  if (!own.empty()) topology_.Assign(own, "");
+  if (hard) {
+    myid_ = NewName();
+    me.id = myid_;
+  }
+  if (options_.implicit_shard && IsNodeId(myid_)) me.shard = myid_;  // a shard of its own again
+  ++me.version;
   topology_.UpsertNode(me);
   meet_.clear();
+  importing_from_.clear();
+  migrating_to_.clear();
   Changed(was_mine, now_ms);
 }
 
@@ -651,13 +666,18 @@ Result<bool> Cluster::SetSlotNode(uint16_t slot, std::string_view id, size_t key
   return true;
 }
 
-Result<std::string> Cluster::OnGossip(std::string_view text, int64_t now_ms) {
+Result<std::string> Cluster::OnGossip(std::string_view text, std::string_view health,
+                                      int64_t now_ms) {
   ++stats_.messages_received;
   Result<ClusterTopology> other = ClusterTopology::Decode(text);
   if (!other.ok()) {
     return Unexpected(ErrorCode::kCorrupt, other.error().message);
   }
   Adopt(*other, now_ms);
+  if (!health.empty()) {
+    if (Result<void> taken = OnHealth(health, now_ms); !taken.ok())
+      return Unexpected(taken.error());
+  }
   return topology_.Encode();
 }
 
@@ -757,7 +777,10 @@ void Cluster::Changed(const SlotFlags& was_mine, int64_t now_ms) {
 
 void Cluster::Tick(int64_t now_ms) {
   now_ms_ = now_ms;
-  if (dirty_ || now_ms - last_gossip_ms_ >= kGossipIntervalMs) {
+  DetectFailures(now_ms);
+  // Every node hears from every other well within cluster-node-timeout.
+  const int64_t interval = std::clamp<int64_t>(NodeTimeoutMs() / 3, 10, kGossipIntervalMs);
+  if (dirty_ || now_ms - last_gossip_ms_ >= interval) {
     Gossip(now_ms);
   }
   if (shard_peers_due_) CallShardPeersHook();
@@ -826,17 +849,19 @@ void Cluster::Gossip(int64_t now_ms) {
   dirty_ = false;
   last_gossip_ms_ = now_ms;
   const std::string view = topology_.Encode();  // one encoding for every peer of the round
+  const std::string health = HealthText();
   for (const auto& [id, node] : topology_.nodes()) {
-    if (id != myid_) SendGossip(node.ip, node.port, view);
+    if (id != myid_) SendGossip(node.ip, node.port, view, health);
   }
-  for (const auto& [ip, port] : std::vector(meet_)) SendGossip(ip, port, view);
+  for (const auto& [ip, port] : std::vector(meet_)) SendGossip(ip, port, view, health);
 }
 
-void Cluster::SendGossip(const std::string& ip, int port, const std::string& view) {
+void Cluster::SendGossip(const std::string& ip, int port, const std::string& view,
+                         const std::string& health) {
   const std::string address = ip + ":" + std::to_string(port);
   if (gossip_inflight_[address]) return;
   gossip_inflight_[address] = true;
-  Send(ip, port, "gossip", {"CLUSTER", "LATTICE-GOSSIP", view},
+  Send(ip, port, "gossip", {"CLUSTER", "LATTICE-GOSSIP", view, health},
        [this, address, ip, port, round = gossip_round_](Result<RespValue> reply) {
          gossip_inflight_[address] = false;
          if (!reply.ok() || reply->type != RespValue::Type::kBulk) {
@@ -855,8 +880,154 @@ void Cluster::SendGossip(const std::string& ip, int port, const std::string& vie
          for (const auto& [id, node] : topology_.nodes()) {
            if (node.ip == ip && node.port == port) from = &node;
          }
+         if (from != nullptr) Seen(from->id, now_ms_);
          for (MigrationJob& job : jobs_) StepUndecided(job, from, round, now_ms_);
        });
+}
+
+// ---- failure detection -------------------------------------------------------------------------
+
+int64_t Cluster::NodeTimeoutMs() const {
+  return std::max<int64_t>(options_.node_timeout_ms, 100);  // a few ticks at least
+}
+
+const NodeHealth* Cluster::HealthOf(std::string_view id) const {
+  auto it = health_.find(id);
+  return it == health_.end() ? nullptr : &it->second;
+}
+
+size_t Cluster::FailureReports(std::string_view id) const {
+  const NodeHealth* health = HealthOf(id);
+  if (health == nullptr) return 0;
+  size_t count = 0;
+  for (const auto& [reporter, report] : health->reports) {
+    if (now_ms_ - report.first <= 2 * NodeTimeoutMs()) ++count;
+  }
+  return count;
+}
+
+const ClusterNode* Cluster::Serving(std::string_view shard) const {
+  return topology_.ServingNode(shard, myself().region, serving_prefs());
+}
+
+std::string Cluster::HealthText() const {
+  std::string text = "from " + myid_ + "\n";
+  for (const auto& [id, health] : health_) {
+    if (health.pfail) text += (health.fail ? "fail " : "pfail ") + id + "\n";
+  }
+  return text;
+}
+
+void Cluster::Seen(std::string_view id, int64_t now_ms) {
+  auto it = health_.find(id);
+  if (it != health_.end()) it->second.seen_ms = std::max(it->second.seen_ms, now_ms);
+}
+
+// The sender's failure reports: "from <id>", then "pfail <id>" or "fail <id>" lines. Nodes it
+// does not list are healthy in its view: its earlier reports of them are withdrawn.
+Result<void> Cluster::OnHealth(std::string_view text, int64_t now_ms) {
+  std::string reporter;
+  std::map<std::string, bool, std::less<>> listed;  // id -> said FAIL
+  while (!text.empty()) {
+    const size_t newline = text.find('\n');
+    const std::string_view line = text.substr(0, newline);
+    text.remove_prefix(newline == std::string_view::npos ? text.size() : newline + 1);
+    const size_t space = line.find(' ');
+    const std::string_view word = line.substr(0, space);
+    const std::string_view id = space == std::string_view::npos ? "" : line.substr(space + 1);
+    if (!IsNodeId(id) || (word == "from") != reporter.empty() ||
+        (word != "from" && word != "pfail" && word != "fail")) {
+      return Unexpected(ErrorCode::kCorrupt, "malformed failure reports in cluster gossip");
+    }
+    if (word == "from") {
+      reporter = std::string(id);
+    } else {
+      listed[std::string(id)] = word == "fail";
+    }
+  }
+  if (reporter.empty() || reporter == myid_ || !health_.contains(reporter)) return {};
+  Seen(reporter, now_ms);
+  for (auto& [id, health] : health_) {
+    auto it = listed.find(id);
+    if (it == listed.end() || id == reporter) {
+      health.reports.erase(reporter);
+    } else {
+      health.reports[reporter] = {now_ms, it->second};
+    }
+  }
+  return {};
+}
+
+// A voter is a node of a shard that owns slots: Valkey counts the slot-owning primaries, and
+// here every region of a shard is a primary.
+bool Cluster::IsVoter(std::string_view id, const std::set<std::string>& owning) const {
+  const ClusterNode* node = topology_.FindNode(id);
+  return node != nullptr && owning.contains(node->shard);
+}
+
+void Cluster::DetectFailures(int64_t now_ms) {
+  std::erase_if(health_,
+                [&](const auto& entry) { return topology_.FindNode(entry.first) == nullptr; });
+  for (const auto& [id, node] : topology_.nodes()) {
+    if (id == myid_) continue;
+    auto [it, fresh] = health_.try_emplace(id);
+    if (fresh) it->second.seen_ms = now_ms;  // silent from now on, at the earliest
+  }
+  const int64_t timeout = NodeTimeoutMs();
+  bool changed = false;
+  std::vector<std::pair<const std::string*, NodeHealth*>> undecided;  // PFAIL, not yet FAIL
+  for (auto& [id, health] : health_) {
+    std::erase_if(health.reports, [&](const auto& report) {
+      return now_ms - report.second.first > 2 * timeout || !health_.contains(report.first);
+    });
+    if (now_ms - health.seen_ms <= timeout) {
+      if (health.fail) spdlog::info("Clear FAIL state for node {}: it is reachable again", id);
+      changed = changed || health.fail;
+      health.pfail = health.fail = false;
+      continue;
+    }
+    if (!health.pfail) {
+      health.pfail = true;
+      dirty_ = true;  // report it at once
+      spdlog::info("Node {} is not reachable for {} ms: PFAIL", id, now_ms - health.seen_ms);
+    }
+    if (!health.fail) undecided.emplace_back(&id, &health);
+  }
+  // A PFAIL node becomes FAIL once a majority of the voters (this node included) report it, or
+  // once a node reports it FAIL.
+  auto vote = [&] {
+    std::set<std::string> owning;
+    const std::string* last = nullptr;  // slots come in long runs of one owner
+    for (uint32_t slot = 0; slot < kSlotCount; ++slot) {
+      const std::string& shard = topology_.owner(static_cast<uint16_t>(slot)).shard;
+      if (last != nullptr && shard == *last) continue;
+      last = &shard;
+      if (!shard.empty()) owning.insert(shard);
+    }
+    size_t voters = 0;
+    for (const auto& [id, node] : topology_.nodes()) voters += owning.contains(node.shard) ? 1 : 0;
+    const size_t quorum = voters / 2 + 1;
+    for (const auto& [id, health] : undecided) {
+      size_t votes = IsVoter(myid_, owning) ? 1 : 0;
+      bool announced = false;
+      for (const auto& [reporter, report] : health->reports) {
+        votes += IsVoter(reporter, owning) ? 1 : 0;
+        announced = announced || report.second;
+      }
+      if (votes < quorum && !announced) continue;
+      health->fail = true;
+      changed = true;
+      dirty_ = true;
+      spdlog::warn("Marking node {} as failing ({} of {} voters agree{})", *id, votes, voters,
+                   announced ? ", or a node reported it failing" : "");
+    }
+  };
+  if (!undecided.empty()) vote();
+  if (!changed) return;
+  failed_.clear();
+  for (const auto& [id, health] : health_) {
+    if (health.fail) failed_.insert(id);
+  }
 }
 
 // Slots whose handoff pause ended without an outcome (it timed out here, or the handoff was

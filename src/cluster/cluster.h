@@ -25,6 +25,14 @@
 // slots are "unconfirmed": writes get TRYAGAIN until every node of the target shard answers a
 // gossip sent once none of them can take FINISH any more (docs/cluster.md, "Failure").
 //
+// Failure detection (Valkey's PFAIL/FAIL; docs/cluster.md, "Failure detection"): a node that
+// neither answered this node's gossip nor sent any for cluster-node-timeout is PFAIL here. Each
+// gossip carries the sender's PFAIL and FAIL nodes (its failure reports). A PFAIL node becomes
+// FAIL once a majority of the nodes of slot-owning shards (every region is a primary here)
+// reports it, this node included, or once a node reports it FAIL; it is cleared as soon as it
+// answers again. A region's clients are served by another node of a shard whose node is FAIL
+// (ClusterTopology::ServingNode).
+//
 // Event-loop thread only.
 
 #include <array>
@@ -34,6 +42,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -161,8 +170,19 @@ struct ClusterOptions {
   std::string announce_ip;  // cluster-announce-ip ("" : from bind)
   std::vector<std::string> bind;
   int port = 0;
-  int announce_port = 0;        // cluster-announce-port (0: port)
-  int64_t repl_timeout_s = 60;  // a migration step waits this long at most
+  int announce_port = 0;                  // cluster-announce-port (0: port)
+  int64_t repl_timeout_s = 60;            // a migration step waits this long at most
+  int64_t node_timeout_ms = 15'000;       // cluster-node-timeout: silence before PFAIL
+  std::vector<std::string> region_order;  // cluster-region-order: the nearest regions first
+};
+
+// One other node as this node's failure detection sees it.
+struct NodeHealth {
+  int64_t seen_ms = 0;  // its last gossip or gossip reply here (or when it became known)
+  bool pfail = false;   // silent for cluster-node-timeout
+  bool fail = false;    // PFAIL here and reported by a majority (or reported FAIL)
+  // Nodes whose latest gossip listed it as PFAIL or FAIL: reporter id -> (when, said FAIL).
+  std::map<std::string, std::pair<int64_t, bool>, std::less<>> reports;
 };
 
 class Cluster : public KeyspaceObserver {
@@ -224,7 +244,10 @@ class Cluster : public KeyspaceObserver {
   // be assigned; they are unassigned).
   Result<void> SetSlots(const std::vector<uint16_t>& slots, bool add);
   void Meet(const std::string& ip, int port);
-  void Reset(int64_t now_ms);
+  // CLUSTER RESET: forgets every other node and every slot assignment, claiming nothing about
+  // other shards' slots (docs/cluster.md); the node becomes a shard of its own again (without
+  // --shard-id). `hard` also gives it a new node id. The caller checked that it holds no keys.
+  void Reset(bool hard, int64_t now_ms);
   // CLUSTER CREATE: gives the slots to `shards` in equal ranges (in the order given) and meets
   // `addresses`.
   void Create(const std::vector<std::string>& shards,
@@ -251,8 +274,17 @@ class Cluster : public KeyspaceObserver {
   Result<bool> SetSlotNode(uint16_t slot, std::string_view id, size_t keys);
   // Whether a migration job of this node (export or import) covers `slot` and is not over.
   bool SlotMigrating(uint16_t slot) const;
-  // A peer's gossip: joins it and returns this node's view.
-  Result<std::string> OnGossip(std::string_view text, int64_t now_ms);
+  // A peer's gossip: joins it, takes in the sender's failure reports (`health`, empty from a
+  // sender without them) and returns this node's view.
+  Result<std::string> OnGossip(std::string_view text, std::string_view health, int64_t now_ms);
+
+  // Failure detection. Health of another node (nullptr for this node or an unknown one).
+  const NodeHealth* HealthOf(std::string_view id) const;
+  // Reports about `id` still valid (within 2 x cluster-node-timeout).
+  size_t FailureReports(std::string_view id) const;
+  // The node that serves `shard` for this node's region, failed nodes passed over.
+  const ClusterNode* Serving(std::string_view shard) const;
+  ServingPrefs serving_prefs() const { return {&failed_, options_.region_order}; }
 
   // Migration commands (Valkey 9).
   Result<void> MigrateSlots(std::vector<std::pair<std::vector<SlotRange>, std::string>> jobs,
@@ -287,7 +319,17 @@ class Cluster : public KeyspaceObserver {
   // `was_mine`: the slots this shard owned before the change.
   void Changed(const SlotFlags& was_mine, int64_t now_ms);
   void Gossip(int64_t now_ms);
-  void SendGossip(const std::string& ip, int port, const std::string& view);
+  void SendGossip(const std::string& ip, int port, const std::string& view,
+                  const std::string& health);
+  int64_t NodeTimeoutMs() const;
+  // The failure reports gossip carries: "from <id>" and a "pfail <id>" or "fail <id>" line per
+  // node this node considers so.
+  std::string HealthText() const;
+  Result<void> OnHealth(std::string_view text, int64_t now_ms);
+  void Seen(std::string_view id, int64_t now_ms);
+  // PFAIL and FAIL from silence and reports; called every tick.
+  void DetectFailures(int64_t now_ms);
+  bool IsVoter(std::string_view id, const std::set<std::string>& owning) const;
   void Adopt(const ClusterTopology& other, int64_t now_ms);
   // Bumps this node's own record after a change of it (REPLICATE) and acts on it.
   void UpdateMyself(ClusterNode me);
@@ -380,6 +422,8 @@ class Cluster : public KeyspaceObserver {
   std::map<std::string, int64_t, std::less<>> forgotten_;  // node id -> ignored until (ms)
   std::map<uint16_t, std::string> importing_from_;  // SETSLOT IMPORTING marks: source node id
   std::map<uint16_t, std::string> migrating_to_;    // SETSLOT MIGRATING marks: target node id
+  std::map<std::string, NodeHealth, std::less<>> health_;  // every other known node, by id
+  std::set<std::string, std::less<>> failed_;              // ids of the FAIL nodes
   int64_t now_ms_ = 0;
 };
 

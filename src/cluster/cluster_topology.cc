@@ -216,17 +216,34 @@ std::vector<const ClusterNode*> ClusterTopology::NodesOf(std::string_view shard)
   return out;
 }
 
-const ClusterNode* ClusterTopology::ServingNode(std::string_view shard,
-                                                std::string_view region) const {
-  const ClusterNode* first = nullptr;
-  const ClusterNode* local = nullptr;
+const ClusterNode* ClusterTopology::Preferred(
+    std::string_view shard, const std::string_view* region,
+    const std::function<bool(const ClusterNode&)>& ok) const {
+  const ClusterNode* best = nullptr;
   for (const auto& [id, node] : nodes_) {
-    if (node.shard != shard) continue;
-    const bool named = id == shard;
-    if (node.region == region && (local == nullptr || named)) local = &node;
-    if (first == nullptr || named) first = &node;
+    if (node.shard != shard || (region != nullptr && node.region != *region) || !ok(node)) {
+      continue;
+    }
+    if (best == nullptr || id == shard) best = &node;  // nodes_ is sorted: the smallest id first
   }
-  return local != nullptr ? local : first;
+  return best;
+}
+
+const ClusterNode* ClusterTopology::ServingNode(std::string_view shard, std::string_view region,
+                                                const ServingPrefs& prefs) const {
+  auto up = [&](const ClusterNode& node) {
+    return prefs.failed == nullptr || !prefs.failed->contains(node.id);
+  };
+  if (const ClusterNode* local = Preferred(shard, &region, up)) return local;
+  for (const std::string& nearer : prefs.region_order) {
+    const std::string_view other = nearer;
+    if (const ClusterNode* node = Preferred(shard, &other, up)) return node;
+  }
+  if (const ClusterNode* any = Preferred(shard, nullptr, up)) return any;
+  // Every node of the shard failed: shown as if none had (Valkey shows a failed primary too).
+  auto all = [](const ClusterNode&) { return true; };
+  const ClusterNode* local = Preferred(shard, &region, all);
+  return local != nullptr ? local : Preferred(shard, nullptr, all);
 }
 
 uint64_t ClusterTopology::ShardEpoch(std::string_view shard) const {
@@ -355,7 +372,7 @@ Route RouteKeys(const ClusterTopology& topology, std::span<const uint16_t> slots
   if (context.asking && context.importing) {
     return {.kind = RouteKind::kLocal, .slot = slot};
   }
-  const ClusterNode* node = topology.ServingNode(owner.shard, context.my_region);
+  const ClusterNode* node = topology.ServingNode(owner.shard, context.my_region, context.serving);
   if (node == nullptr) {
     return {.kind = RouteKind::kUnserved, .slot = slot};
   }

@@ -16,6 +16,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -57,6 +58,15 @@ std::string SlotRangeShortText(const SlotRange& range);
 // 40 hex characters.
 bool IsNodeId(std::string_view text);
 
+// What a node adds to the topology when it picks the node that serves a shard for its clients
+// (ClusterTopology::ServingNode): the nodes its failure detection marked FAIL, skipped while the
+// shard has another, and the regions to try, nearest first, when the shard has no healthy node in
+// the client's region (cluster-region-order).
+struct ServingPrefs {
+  const std::set<std::string, std::less<>>* failed = nullptr;
+  std::span<const std::string> region_order;
+};
+
 class ClusterTopology {
  public:
   ClusterTopology();
@@ -89,11 +99,14 @@ class ClusterTopology {
   std::vector<std::string> Shards() const;
   // Nodes of `shard`, sorted by id.
   std::vector<const ClusterNode*> NodesOf(std::string_view shard) const;
-  // The node that serves `shard` for clients of `region`: the shard's node in that region, or
-  // else the shard's node with the smallest id; nullptr when the shard has no known node. Among
-  // several candidates, the node the shard is named after (a shard of its own, then joined by
-  // CLUSTER REPLICATE) comes first, else the smallest id.
-  const ClusterNode* ServingNode(std::string_view shard, std::string_view region) const;
+  // The node that serves `shard` for clients of `region`: the shard's node in that region, else
+  // its node in the first region of `prefs.region_order` that has one, else its node with the
+  // smallest id; nullptr when the shard has no known node. Among several candidates, the node
+  // the shard is named after (a shard of its own, then joined by CLUSTER REPLICATE) comes first,
+  // else the smallest id. Nodes in `prefs.failed` are passed over unless every node of the shard
+  // is failed (then the choice is as if none were).
+  const ClusterNode* ServingNode(std::string_view shard, std::string_view region,
+                                 const ServingPrefs& prefs = {}) const;
   // The highest epoch of any slot owned by `shard` (its config epoch), 0 if none.
   uint64_t ShardEpoch(std::string_view shard) const;
 
@@ -107,6 +120,10 @@ class ClusterTopology {
  private:
   // Every write of slots_ goes through here: it keeps assigned_.
   void SetOwner(size_t slot, SlotOwner owner);
+  // The preferred node of `shard` among those in `region` (any region when null) that `ok`
+  // accepts: the one the shard is named after, else the smallest id.
+  const ClusterNode* Preferred(std::string_view shard, const std::string_view* region,
+                               const std::function<bool(const ClusterNode&)>& ok) const;
 
   NodeMap nodes_;
   std::vector<SlotOwner> slots_;
@@ -141,6 +158,7 @@ struct RouteContext {
   bool allow_reads_when_down = false;
   const std::array<bool, kSlotCount>* paused = nullptr;  // writes held here
   bool importing = false;  // the keys' slot is being imported here: served after ASKING
+  ServingPrefs serving;    // which node of another shard MOVED names
 };
 
 // The decision for a command whose keys hash to `slots` (empty: no keys, runs locally).

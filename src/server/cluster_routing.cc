@@ -46,6 +46,7 @@ bool RouteCommand(const Cluster& cluster, const CommandRegistry& registry, Clien
       .paused = client.in_multi && command.full_name != "exec" ? nullptr : &cluster.paused(),
       // RouteKeys judges the first key's slot (any other slot is CROSSSLOT).
       .importing = cluster.keyspace().slot_hidden(slots.front()),
+      .serving = cluster.serving_prefs(),
   };
   const lattice::server::Route route = RouteKeys(cluster.topology(), slots, context);
   if (route.kind == RouteKind::kLocal && write && cluster.any_unconfirmed()) {

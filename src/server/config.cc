@@ -281,6 +281,7 @@ const Directive kDirectives[] = {
     // Lattice's own.
     Str("region", "", A | I),
     Str("shard-id", "default", A | I),
+    Str("cluster-region-order", "", A),
     Str("crdt-shard-secret", "", A),
     Bool("crdt-peer-protected-mode", "yes", A),
     Int("crdt-backlog-ops", "1000000", 1, kLongMax, A | I),

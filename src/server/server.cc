@@ -189,6 +189,25 @@ ReplicationOptions ReplicationOptionsOf(const Config& config) {
   return options;
 }
 
+namespace {
+
+// cluster-region-order: region names, nearest first, separated by spaces or commas.
+std::vector<std::string> RegionOrder(std::string_view text) {
+  std::vector<std::string> regions;
+  std::string name;
+  for (char c : std::string(text) + " ") {
+    if (c != ' ' && c != ',') {
+      name += c;
+    } else if (!name.empty()) {
+      regions.push_back(std::move(name));
+      name.clear();
+    }
+  }
+  return regions;
+}
+
+}  // namespace
+
 ClusterOptions ClusterOptionsOf(const Config& config) {
   return ClusterOptions{
       .enabled = config.cluster_enabled(),
@@ -203,6 +222,8 @@ ClusterOptions ClusterOptionsOf(const Config& config) {
       .port = config.port(),
       .announce_port = config.cluster_announce_port(),
       .repl_timeout_s = config.repl_timeout(),
+      .node_timeout_ms = config.cluster_node_timeout(),
+      .region_order = RegionOrder(config.ValueOf("cluster-region-order")),
   };
 }
 

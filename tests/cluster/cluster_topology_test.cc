@@ -133,6 +133,34 @@ TEST_CASE("a shard named after a node is served by that node first", "[cluster]"
   CHECK(t.ServingNode(named, "ap")->port == 7003);  // no node there: the named one
 }
 
+TEST_CASE("failed nodes are passed over, nearest region first", "[cluster]") {
+  ClusterTopology t;
+  t.UpsertNode(Node('a', "B", "eu", 7001));
+  t.UpsertNode(Node('b', "B", "eu", 7002));
+  t.UpsertNode(Node('c', "B", "us", 7003));
+  t.UpsertNode(Node('d', "B", "ap", 7004));
+  std::set<std::string, std::less<>> failed;
+  const std::vector<std::string> order{"ap", "us"};
+  const ServingPrefs prefs{.failed = &failed, .region_order = order};
+  CHECK(t.ServingNode("B", "eu", prefs)->port == 7001);
+  failed.insert(std::string(40, 'a'));
+  CHECK(t.ServingNode("B", "eu", prefs)->port == 7002);  // the other node in the region
+  failed.insert(std::string(40, 'b'));
+  CHECK(t.ServingNode("B", "eu", prefs)->port == 7004);  // the first region of the order
+  CHECK(t.ServingNode("B", "eu", {.failed = &failed})->port == 7003);  // no order: smallest id
+  failed.insert(std::string(40, 'd'));
+  CHECK(t.ServingNode("B", "eu", prefs)->port == 7003);
+  failed.insert(std::string(40, 'c'));
+  CHECK(t.ServingNode("B", "eu", prefs)->port == 7001);  // all failed: as if none were
+  // MOVED follows the same choice.
+  t.Assign(Range(0, 16383), "B");
+  failed.erase(std::string(40, 'b'));
+  const std::vector<uint16_t> slot{0};
+  const Route route = RouteKeys(t, slot, {.my_shard = "A", .my_region = "eu", .serving = prefs});
+  REQUIRE(route.kind == RouteKind::kMoved);
+  CHECK(route.node->port == 7002);
+}
+
 TEST_CASE("forgetting a node and stamping a shard's epoch", "[cluster]") {
   ClusterTopology t = TwoShards();
   CHECK(t.RemoveNode(std::string(40, 'a')));

@@ -5,7 +5,8 @@ own (its shard id is its node id). CLUSTER MEET and ADDSLOTSRANGE then give two 
 between them, as in Valkey; CLUSTER REPLICATE makes a node another region of a shard, which links
 to the shard's other regions found from the gossiped topology, gets the shard's data and takes
 writes. redis-cli --cluster create (Debian's redis-cli 7.0) builds shards of three regions with
---cluster-replicas 2, --cluster check passes, and add-node adds a shard and a region.
+--cluster-replicas 2, --cluster check passes, add-node adds a shard and a region, fix closes an
+open slot and covers unassigned ones, and del-node removes an empty shard.
 redis-cli --cluster reshard moves 1000 slots (LATTICE_RESHARD_SLOTS; 100 by default) (CLUSTER SETSLOT, MIGRATE: each slot by the atomic
 migration, with its CRDT state) while a redis-py RedisCluster client writes: no acknowledged write
 is lost and the client sees no error; the reshard time is printed.
@@ -64,8 +65,9 @@ def nodes_lines(node):
     return [line.split() for line in text(cmd(node, "CLUSTER", "NODES")).splitlines() if line]
 
 
-def redis_cli(*args, timeout=120):
-    done = subprocess.run(["redis-cli", *args], capture_output=True, text=True, timeout=timeout)
+def redis_cli(*args, timeout=120, input=None):
+    done = subprocess.run(["redis-cli", *args], capture_output=True, text=True, timeout=timeout,
+                          input=input)
     return done.returncode, done.stdout + done.stderr
 
 
@@ -300,6 +302,61 @@ class RedisCliCluster(unittest.TestCase):
         wait_until(lambda: self.check(nodes[0]), timeout=30, interval=0.5,
                    what="redis-cli --cluster check to pass after add-node")
         self.write_and_converge(200)
+        self.fix_open_and_uncovered_slots(nodes[0], new_shard)
+        self.del_node(nodes[0], new_shard)
+
+    def fix_open_and_uncovered_slots(self, entry, empty):
+        """--cluster fix closes a slot an interrupted reshard left open (an IMPORTING mark with
+        no migration behind it) and covers unassigned slots."""
+        def owner_of(slot):
+            for line in nodes_lines(entry):
+                if "master" in line[2] and any(
+                        int(s.split("-")[0]) <= slot <= int(s.split("-")[-1])
+                        for s in line[8:] if not s.startswith("[")):
+                    return line[0]
+            raise AssertionError(f"no owner of slot {slot}")
+        empty_slots = [s for s in range(0, 2000) if int(cmd(entry, "CLUSTER", "COUNTKEYSINSLOT",
+                                                            str(s))) == 0][:4]
+        open_slot, uncovered = empty_slots[0], empty_slots[1:]
+        self.assertEqual(cmd(empty, "CLUSTER", "SETSLOT", str(open_slot), "IMPORTING",
+                             owner_of(open_slot)), b"OK")
+        self.assertIn(f"[{open_slot}-<-", text(cmd(empty, "CLUSTER", "NODES")))
+        self.assertEqual(cmd(entry, "CLUSTER", "DELSLOTS", *map(str, uncovered)), b"OK")
+        wait_until(lambda: all(cluster_info(n)["cluster_slots_assigned"] == str(16384 - 3)
+                               for n in self.nodes.all), timeout=20, interval=0.05,
+                   what="the deleted slots to be unassigned everywhere")
+        code, out = redis_cli("--cluster", "check", f"127.0.0.1:{entry.port}")
+        self.assertIn("[ERR] Not all 16384 slots are covered by nodes.", out)
+        self.assertIn(f"[WARNING] The following slots are open: {open_slot}", out)
+        # redis-cli asks before covering slots even with --cluster-yes: answered on stdin.
+        code, out = redis_cli("--cluster", "fix", f"127.0.0.1:{entry.port}", "--cluster-yes",
+                              input="yes\n" * 3)
+        self.assertEqual(code, 0, out)
+        self.assertIn(">>> Covering slot", out)
+        wait_until(lambda: self.check(entry), timeout=30, interval=0.5,
+                   what="redis-cli --cluster check to pass after fix")
+        self.assertNotIn("[", text(cmd(empty, "CLUSTER", "NODES")))
+
+    def del_node(self, entry, empty):
+        """--cluster del-node of an empty shard: FORGET on every other node, then CLUSTER RESET
+        SOFT on it, which claims none of the cluster's slots."""
+        empty_id = myid(empty)
+        others = [n for n in self.nodes.all if n is not empty]
+        code, out = redis_cli("--cluster", "del-node", f"127.0.0.1:{entry.port}", empty_id)
+        self.assertEqual(code, 0, out)
+        self.assertEqual(cluster_info(empty)["cluster_known_nodes"], "1")
+        self.assertEqual(cluster_info(empty)["cluster_slots_assigned"], "0")
+        self.assertEqual(text(cmd(empty, "CLUSTER", "MYSHARDID")), empty_id)
+        wait_known(others, len(others))
+        # Gossip rounds pass and the others keep every slot (the reset node claims none of them).
+        sent = int(cluster_info(entry)["cluster_stats_messages_sent"])
+        wait_until(lambda: int(cluster_info(entry)["cluster_stats_messages_sent"]) >= sent + 20,
+                   timeout=20, interval=0.1, what="more gossip rounds")
+        for node in others:
+            self.assertEqual(cluster_info(node)["cluster_slots_assigned"], "16384")
+            self.assertEqual(cluster_info(node)["cluster_known_nodes"], str(len(others)))
+        wait_until(lambda: self.check(entry), timeout=30, interval=0.5,
+                   what="redis-cli --cluster check to pass after del-node")
 
 
     def test_reshard_under_writes(self):

@@ -733,5 +733,64 @@ TEST_CASE("Cluster: a transaction is routed as a whole", "[cluster]") {
   CHECK(net.a.Run({"EXEC"}).starts_with("(error) EXECABORT"));
 }
 
+// Failure detection: a node that neither answers nor gossips for cluster-node-timeout is PFAIL
+// ("fail?"), FAIL once a majority of the slot-owning shards' nodes report it ("fail"), and its
+// region's clients are sent to the shard's other node meanwhile; it is cleared when it answers.
+TEST_CASE("Cluster: a silent node is marked FAIL and passed over until it answers", "[cluster]") {
+  Net net(/*second_region=*/true, /*second_target=*/true);  // r0: 7001 (A), 7002 (B)
+  for (TestNode* node : net.Nodes()) {
+    REQUIRE(node->Run({"CONFIG", "SET", "cluster-node-timeout", "1000"}) == "OK");
+  }
+  const std::string b_id = net.b.cluster->myid();
+  auto b_health = [&] { return net.a.cluster->HealthOf(b_id); };
+  CHECK(net.a.Run({"GET", "foo"}) == "(error) MOVED 12182 127.0.0.1:7002");  // B's slot
+  auto silent = [](const Message& m) {
+    return m.port == 7002 || m.from == 7002 ? Fate::kFail : Fate::kDeliver;
+  };
+  REQUIRE(net.StepUntil([&] { return b_health()->pfail; }, 200, silent));
+  CHECK_FALSE(b_health()->fail);  // the reports of the others are still on their way
+  CHECK(net.a.Run({"CLUSTER", "NODES"}).find(b_id + " 127.0.0.1:7002@7002 master,fail? ") !=
+        std::string::npos);
+  CHECK(net.a.Run({"GET", "foo"}) == "(error) MOVED 12182 127.0.0.1:7002");
+  REQUIRE(net.StepUntil([&] { return b_health()->fail; }, 50, silent));
+  // Three of the four nodes (all of which are in slot-owning shards) agree: B's slots are served
+  // in region r0 by B's other node.
+  CHECK(net.a.Run({"GET", "foo"}) == "(error) MOVED 12182 127.0.0.1:7004");
+  CHECK(net.a.Run({"CLUSTER", "NODES"}).find(b_id + " 127.0.0.1:7002@7002 slave,fail ") !=
+        std::string::npos);
+  CHECK(net.a.RunValue({"CLUSTER", "COUNT-FAILURE-REPORTS", b_id}).integer >= 2);
+  CHECK(net.a1->cluster->HealthOf(b_id)->fail);
+  // b answers again: FAIL is cleared at once and region r0 goes back to it.
+  REQUIRE(net.StepUntil([&] { return !b_health()->pfail; }, 200));
+  CHECK_FALSE(b_health()->fail);
+  CHECK(net.a.Run({"GET", "foo"}) == "(error) MOVED 12182 127.0.0.1:7002");
+  REQUIRE(net.StepUntil([&] { return !net.a1->cluster->HealthOf(b_id)->pfail; }, 200));
+}
+
+// CLUSTER RESET used to unassign every slot at a fresh epoch: the reset node's view then won
+// the join everywhere, and the first gossip it exchanged emptied the whole cluster's slot map.
+TEST_CASE("Cluster: a reset node claims none of the other shards' slots", "[cluster]") {
+  Net net;  // A (7001) owns 0-8191, B (7002) 8192-16383
+  const std::string old_id = net.b.cluster->myid();
+  CHECK(net.b.Run({"CLUSTER", "RESET", "SOFT"}) == "OK");
+  CHECK(net.b.cluster->myid() == old_id);
+  CHECK(net.b.cluster->topology().nodes().size() == 1);
+  CHECK(net.b.cluster->topology().AssignedSlots() == 0);
+  // A still knows B's old id and gossips to its address; B answers with its view.
+  REQUIRE(net.StepUntil(
+      [&] { return net.b.cluster->topology().FindNode(net.a.cluster->myid()) != nullptr; }));
+  for (int i = 0; i < 20; ++i) net.Step();
+  for (TestNode* node : net.Nodes()) {
+    CHECK(node->cluster->topology().owner(0).shard == "A");
+    CHECK(node->cluster->topology().owner(8191).shard == "A");
+    // B was its shard's only node: its own slots are unassigned, everywhere.
+    CHECK(node->cluster->topology().owner(8192).shard.empty());
+  }
+  CHECK(net.b.Run({"CLUSTER", "RESET", "HARD"}) == "OK");
+  CHECK(net.b.cluster->myid() != old_id);  // HARD: a new node id
+  CHECK(net.b.cluster->topology().nodes().size() == 1);
+  CHECK(net.b.cluster->topology().owner(0).shard.empty());
+}
+
 }  // namespace
 }  // namespace lattice::server

@@ -35,10 +35,9 @@ bool ParseSlot(std::string_view text, uint16_t* slot) {
 }
 
 // The shard's nodes as this region shows them: the serving node first.
-std::vector<const ClusterNode*> RegionOrder(const ClusterTopology& topology,
-                                            const std::string& shard, const std::string& region) {
-  std::vector<const ClusterNode*> nodes = topology.NodesOf(shard);
-  const ClusterNode* primary = topology.ServingNode(shard, region);
+std::vector<const ClusterNode*> RegionOrder(const Cluster& cluster, const std::string& shard) {
+  std::vector<const ClusterNode*> nodes = cluster.topology().NodesOf(shard);
+  const ClusterNode* primary = cluster.Serving(shard);
   std::stable_partition(nodes.begin(), nodes.end(),
                         [&](const ClusterNode* node) { return node == primary; });
   return nodes;
@@ -68,11 +67,22 @@ void CmdClusterInfo(CommandContext& ctx, ArgList) {
   auto add = [&](std::string_view name, const std::string& value) {
     text += std::string(name) + ":" + value + "\r\n";
   };
+  // Slots whose serving node (in this region's view) is PFAIL or FAIL: a shard with another
+  // healthy node is served by it, so these count shards with no healthy node left.
+  size_t pfail = 0, fail = 0;
+  for (const std::string& shard : topology.Shards()) {
+    const ClusterNode* node = cluster->Serving(shard);
+    const NodeHealth* health = node == nullptr ? nullptr : cluster->HealthOf(node->id);
+    if (health == nullptr || !health->pfail) continue;
+    size_t slots = 0;
+    for (const SlotRange& range : topology.RangesOf(shard)) slots += range.end - range.start + 1;
+    (health->fail ? fail : pfail) += slots;
+  }
   add("cluster_state", cluster->StateOk() ? "ok" : "fail");
   add("cluster_slots_assigned", std::to_string(assigned));
-  add("cluster_slots_ok", std::to_string(assigned));
-  add("cluster_slots_pfail", "0");
-  add("cluster_slots_fail", "0");
+  add("cluster_slots_ok", std::to_string(assigned - pfail - fail));
+  add("cluster_slots_pfail", std::to_string(pfail));
+  add("cluster_slots_fail", std::to_string(fail));
   add("cluster_known_nodes", std::to_string(topology.nodes().size()));
   add("cluster_size", std::to_string(size));
   add("cluster_current_epoch", std::to_string(topology.current_epoch()));
@@ -99,10 +109,14 @@ void CmdClusterSlots(CommandContext& ctx, ArgList) {
   Cluster* cluster = Need(ctx);
   if (cluster == nullptr) return;
   const ClusterTopology& topology = cluster->topology();
-  const std::string& region = cluster->myself().region;
   std::vector<std::pair<SlotRange, std::vector<const ClusterNode*>>> entries;
   for (const std::string& shard : topology.Shards()) {
-    std::vector<const ClusterNode*> nodes = RegionOrder(topology, shard, region);
+    std::vector<const ClusterNode*> nodes = RegionOrder(*cluster, shard);
+    // Failed replicas are left out, as Valkey does (the primary stays, failed or not).
+    std::erase_if(nodes, [&](const ClusterNode* node) {
+      const NodeHealth* health = cluster->HealthOf(node->id);
+      return node != nodes.front() && health != nullptr && health->fail;
+    });
     if (nodes.empty()) continue;
     for (const SlotRange& range : topology.RangesOf(shard)) entries.emplace_back(range, nodes);
   }
@@ -121,11 +135,10 @@ void CmdClusterShards(CommandContext& ctx, ArgList) {
   Cluster* cluster = Need(ctx);
   if (cluster == nullptr) return;
   const ClusterTopology& topology = cluster->topology();
-  const std::string& region = cluster->myself().region;
   const std::vector<std::string> shards = topology.Shards();
   ctx.reply.Array(shards.size());
   for (const std::string& shard : shards) {
-    const std::vector<const ClusterNode*> nodes = RegionOrder(topology, shard, region);
+    const std::vector<const ClusterNode*> nodes = RegionOrder(*cluster, shard);
     const std::vector<SlotRange> ranges = topology.RangesOf(shard);
     ctx.reply.Map(2);
     ctx.reply.Bulk("slots");
@@ -151,24 +164,32 @@ void CmdClusterShards(CommandContext& ctx, ArgList) {
       ctx.reply.Bulk(i == 0 ? "master" : "replica");
       ctx.reply.Bulk("replication-offset");
       ctx.reply.Integer(0);
+      const NodeHealth* health = cluster->HealthOf(node.id);
       ctx.reply.Bulk("health");
-      ctx.reply.Bulk("online");
+      ctx.reply.Bulk(health != nullptr && health->fail ? "failed" : "online");
     }
   }
 }
 
 // One line of CLUSTER NODES (and REPLICAS). The bus port after '@' is the client port: gossip
 // and migration run there (CLUSTER LATTICE-GOSSIP, SYNCSLOTS).
+// Flags "fail?" (PFAIL) and "fail" come from this node's failure detection; pong-recv is when it
+// last heard from the node.
 std::string NodeLine(const Cluster& cluster, const ClusterNode& node, int64_t now_ms) {
   const ClusterTopology& topology = cluster.topology();
-  const ClusterNode* primary = topology.ServingNode(node.shard, cluster.myself().region);
+  const ClusterNode* primary = cluster.Serving(node.shard);
   const bool is_primary = primary == &node;
+  const NodeHealth* health = cluster.HealthOf(node.id);
+  const bool pfail = health != nullptr && health->pfail;
   std::string flags = node.id == cluster.myid() ? "myself," : "";
   flags += is_primary ? "master" : "slave";
-  std::string text =
-      node.id + " " + node.ip + ":" + std::to_string(node.port) + "@" + std::to_string(node.port) +
-      " " + flags + " " + (is_primary ? std::string("-") : primary->id) + " 0 " +
-      std::to_string(now_ms) + " " + std::to_string(topology.ShardEpoch(node.shard)) + " connected";
+  if (pfail) flags += health->fail ? ",fail" : ",fail?";
+  const int64_t pong = health != nullptr ? health->seen_ms : now_ms;
+  std::string text = node.id + " " + node.ip + ":" + std::to_string(node.port) + "@" +
+                     std::to_string(node.port) + " " + flags + " " +
+                     (is_primary ? std::string("-") : primary->id) + " 0 " + std::to_string(pong) +
+                     " " + std::to_string(topology.ShardEpoch(node.shard)) +
+                     (pfail ? " disconnected" : " connected");
   if (is_primary) {
     for (const SlotRange& range : topology.RangesOf(node.shard)) {
       text += " " + SlotRangeShortText(range);
@@ -212,7 +233,7 @@ void CmdClusterReplicas(CommandContext& ctx, ArgList args) {
   const ClusterNode* node = NeedNode(ctx, *cluster, args[2]);
   if (node == nullptr) return;
   const ClusterTopology& topology = cluster->topology();
-  if (topology.ServingNode(node->shard, cluster->myself().region) != node) {
+  if (cluster->Serving(node->shard) != node) {
     ctx.reply.Error("ERR The specified node is not a master");
     return;
   }
@@ -241,7 +262,7 @@ void CmdClusterForget(CommandContext& ctx, ArgList args) {
 void CmdClusterCountFailureReports(CommandContext& ctx, ArgList args) {
   Cluster* cluster = Need(ctx);
   if (cluster != nullptr && NeedNode(ctx, *cluster, args[2]) != nullptr) {
-    ctx.reply.Integer(0);  // no failure detection (docs/cluster.md, "Limits")
+    ctx.reply.Integer(static_cast<int64_t>(cluster->FailureReports(args[2])));
   }
 }
 
@@ -501,7 +522,7 @@ void CmdClusterReset(CommandContext& ctx, ArgList args) {
       return;
     }
   }
-  cluster->Reset(ctx.now_ms);
+  cluster->Reset(args.size() == 3 && EqualsIgnoreCase(args[2], "hard"), ctx.now_ms);
   ctx.reply.Ok();
 }
 
@@ -610,7 +631,12 @@ void CmdClusterSyncSlots(CommandContext& ctx, ArgList args) {
 void CmdClusterGossip(CommandContext& ctx, ArgList args) {
   Cluster* cluster = Need(ctx);
   if (cluster == nullptr) return;
-  Result<std::string> mine = cluster->OnGossip(args[2], ctx.now_ms);
+  if (args.size() > 4) {
+    ctx.reply.Error(errors::WrongArity(ctx.command.full_name));
+    return;
+  }
+  Result<std::string> mine =
+      cluster->OnGossip(args[2], args.size() > 3 ? args[3] : std::string_view(), ctx.now_ms);
   if (mine.ok()) {
     ctx.reply.Bulk(*mine);
   } else {
@@ -722,7 +748,7 @@ void RegisterClusterFamily(CommandRegistry& registry) {
       {.name = "getslotmigrations", .arity = 2, .flags = kAdm | kLoading, .acl = kAdmAcl, .handler = &CmdClusterGetSlotMigrations, .group = kG, .summary = "Returns the active and recent slot migrations.", .since = "9.0.0", .complexity = "O(N) where N is the number of migrations"},
       {.name = "cancelslotmigrations", .arity = 2, .flags = kAdm, .acl = kAdmAcl, .handler = &CmdClusterCancelSlotMigrations, .group = kG, .summary = "Cancels the active slot migrations of this node.", .since = "9.0.0", .complexity = "O(N) where N is the number of migrations"},
       {.name = "syncslots", .arity = -3, .flags = kAdm | kNoMulti, .acl = kAdmAcl, .handler = &CmdClusterSyncSlots, .group = kG, .summary = "An internal command used in slot migration.", .since = "9.0.0", .complexity = "O(N)"},
-      {.name = "lattice-gossip", .arity = 3, .flags = kAdm | kNoMulti, .acl = kAdmAcl, .handler = &CmdClusterGossip, .group = kG, .summary = "An internal command: one node's view of the cluster topology (Lattice).", .since = "1.0.0", .complexity = "O(N) where N is the number of nodes"},
+      {.name = "lattice-gossip", .arity = -3, .flags = kAdm | kNoMulti, .acl = kAdmAcl, .handler = &CmdClusterGossip, .group = kG, .summary = "An internal command: one node's view of the cluster topology (Lattice).", .since = "1.0.0", .complexity = "O(N) where N is the number of nodes"},
       {.name = "lattice-publish", .arity = 4, .flags = kAdm | kNoMulti | kLoading | kStale, .acl = kAdmAcl, .handler = &CmdClusterPublish, .group = kG, .summary = "An internal command: a PUBLISH made on another shard (Lattice).", .since = "1.0.0", .complexity = "O(N+M) where N is the number of clients subscribed to the receiving channel and M is the total number of subscribed patterns (by any client)."},
       {.name = "help", .arity = 2, .flags = kLoading | kStale, .acl = kAclSlow, .handler = &CmdClusterHelp, .group = kG, .summary = "Returns helpful text about the different subcommands.", .since = "5.0.0", .complexity = "O(1)"},
   }});
