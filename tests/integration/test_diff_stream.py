@@ -306,13 +306,23 @@ def generate_groups(rng, count):
         elif r < 34:
             commands.append(gen_xgroup(rng, k, top))
         elif r < 52:
-            commands.append(gen_xreadgroup(rng, top))
+            # Valkey 9 (as 7.2) creates the reading consumer even when nothing is served,
+            # redis-server 7.0 does not: the consumer is made to exist first.
+            read = gen_xreadgroup(rng, top)
+            if "GROUP" in read and "STREAMS" in read:
+                group, consumer = read[read.index("GROUP") + 1:read.index("GROUP") + 3]
+                for key in sorted(set(GROUP_KEYS) & set(read[read.index("STREAMS"):])):
+                    commands.append(["XGROUP", "CREATECONSUMER", key, group, consumer])
+            commands.append(read)
         elif r < 60:
             g = rng.choice(GROUPS[:2] + GROUPS)
             commands.append(["XACK", k, g] + [group_id(rng, top)
                                               for _ in range(rng.randrange(1, 4))])
         elif r < 70:
-            commands.append(gen_claim(rng, k, top))
+            # Valkey 9 (as 7.2) creates the claiming consumer even when nothing is claimed,
+            # redis-server 7.0 does not: the consumer is made to exist first.
+            claim = gen_claim(rng, k, top)
+            commands += [["XGROUP", "CREATECONSUMER", k, claim[2], claim[3]], claim]
         elif r < 78:
             commands.append(gen_pending(rng, k, top))
         elif r < 88:

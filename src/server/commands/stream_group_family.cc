@@ -481,8 +481,8 @@ bool ParseGroupReadOptions(CommandContext& ctx, ArgList args, GroupRead& read,
       *streams_arg = i + 1;
       if ((args.size() - *streams_arg) % 2 != 0) {
         ctx.reply.Error(
-            "ERR Unbalanced 'xreadgroup' list of streams: for each stream key an ID or '>' must "
-            "be specified.");
+            "ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be "
+            "specified.");
         return false;
       }
       break;
@@ -542,7 +542,8 @@ bool ParseGroupReadStreams(CommandContext& ctx, ArgList args, size_t streams_arg
       ctx.reply.Error(kInvalidId);
       return false;
     }
-    read.after.emplace_back(*parsed);
+    // Valkey encodes ">" as the greatest ID, so that ID given explicitly reads as ">".
+    read.after.emplace_back(*parsed == StreamId::Max() ? std::nullopt : parsed);
   }
   return true;
 }
