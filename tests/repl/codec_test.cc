@@ -363,7 +363,8 @@ TEST_CASE("codec: every random op round-trips exactly, key cells included", "[re
       "random ops: %zu, all round-tripped exactly; with a creation event: %zu, with a key "
       "expiry entry: %zu\n",
       all, created, expiry);
-  CHECK(all >= 3300);  // list and XDEL writes on a key of another type write nothing
+  // List, XDEL and consumer-group writes on a key of another type write nothing.
+  CHECK(all >= 2800);
   CHECK(created >= 300);
   CHECK(expiry >= 300);
 }
