@@ -126,6 +126,7 @@ std::optional<TouchedNames> Touched(const Key& state, const Key& delta, const Do
   rest.list_created().ForEachDot(take);
   rest.stream_created().ForEachDot(take);
   rest.stream().meta_cell().ForEachDot(take);
+  rest.stream().ForEachGroupDot(take);  // group state joins whole (Stream::JoinSome)
   for (const StreamEntryKey& key : touched.stream) take(key.dot);
   rest.expiry().ForEachDot(take);
   if (pending.left() == 0) {

@@ -740,7 +740,25 @@ Result<KeyOp> Key::XEdit(StreamEdit edit, const Writer& writer, DotContext& shar
     piece.MutableRest().mutable_stream() = stream().MetaDelta(*edit.meta, write.stamp(), context);
     write.Step(std::move(piece), context, TouchedNames{});
   }
+  XEditGroups(write, edit);
   return write.Finish();
+}
+
+// The consumer-group part of XEdit: removes first, then writes (each sees the steps before it).
+void Key::XEditGroups(KeyWrite& write, StreamEdit& edit) {
+  if (!edit.group_destroy.empty() || !edit.group_remove.empty()) {
+    DotContext context;
+    for (const std::string& group : edit.group_destroy) stream().DestroyGroupDelta(group, context);
+    for (const GroupSlot& slot : edit.group_remove) stream().RemoveSlotDelta(slot, context);
+    write.Step(Key{}, context, TouchedNames{});  // the delta holds nothing
+  }
+  for (auto& [slot, value] : edit.group_write) {
+    DotContext context;
+    Key piece;
+    piece.MutableRest().mutable_stream() =
+        stream().WriteSlotDelta(slot, std::move(value), write.stamp(), context);
+    write.Step(std::move(piece), context, TouchedNames{});
+  }
 }
 
 std::optional<KeyOp> Key::Reclaim(const Writer& writer, DotContext& shard) {

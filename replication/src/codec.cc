@@ -162,6 +162,23 @@ void PutStream(const crdt::Stream& stream, wire::Key* out) {
     m->set_hlc(entry.hlc);
     PutDot(entry.dot, m->mutable_dot());
   }
+  for (const auto& [key, value] : stream.group_items()) {
+    wire::StreamGroupItem* g = out->add_stream_groups();
+    g->set_group(key.slot.group);
+    g->set_part(static_cast<uint32_t>(key.slot.part));
+    g->set_consumer(key.slot.consumer);
+    g->set_ms(key.slot.id.ms);
+    g->set_seq(key.slot.id.seq);
+    PutDot(key.dot, g->mutable_dot());
+    g->set_last_ms(value.last_id.ms);
+    g->set_last_seq(value.last_id.seq);
+    g->set_entries_read(value.entries_read);
+    g->set_seen_ms(value.seen_ms);
+    g->set_active_ms(value.active_ms);
+    g->set_owner(value.owner);
+    g->set_deliveries(value.deliveries);
+    g->set_hlc(value.hlc);
+  }
 }
 
 // The key-level cells: creation events of the typed incarnations and the key expiry.
@@ -542,6 +559,12 @@ Result<void> KeyChecker::CheckStream(const wire::Key& key) {
   }
   for (const wire::StreamMetaEntry& entry : key.stream_meta()) {
     CODEC_RETURN_IF_ERROR(CheckDot(entry.dot()));
+  }
+  for (const wire::StreamGroupItem& item : key.stream_groups()) {
+    CODEC_RETURN_IF_ERROR(CheckDot(item.dot()));
+    if (item.part() > static_cast<uint32_t>(crdt::GroupPart::kPending)) {
+      return Unexpected(ErrorCode::kCorrupt, "stream group item of an unknown part");
+    }
   }
   return CheckCreation(key.stream_created(), crdt::ObjectType::kStream);
 }
@@ -965,7 +988,7 @@ Result<void> KeyBuilder::AddList(
 
 // The stream's entries and metadata entries as one piece (taken directly, entries in order).
 Result<void> KeyBuilder::AddStream(const wire::Key& key) {
-  if (key.stream().empty() && key.stream_meta().empty()) {
+  if (key.stream().empty() && key.stream_meta().empty() && key.stream_groups().empty()) {
     return {};
   }
   crdt::Stream stream;
@@ -983,6 +1006,21 @@ Result<void> KeyBuilder::AddStream(const wire::Key& key) {
                           entry.entries_added()};
     stream.JoinMetaForDecode(crdt::RegisterEntry<crdt::StreamMeta>{
         meta, entry.hlc(), Dot{entry.dot().replica(), entry.dot().seq()}});
+  }
+  for (const wire::StreamGroupItem& item : key.stream_groups()) {
+    crdt::GroupItemKey at{crdt::GroupSlot{item.group(), static_cast<crdt::GroupPart>(item.part()),
+                                          item.consumer(), crdt::StreamId{item.ms(), item.seq()}},
+                          Dot{item.dot().replica(), item.dot().seq()}};
+    crdt::GroupValue value{crdt::StreamId{item.last_ms(), item.last_seq()},
+                           item.entries_read(),
+                           item.seen_ms(),
+                           item.active_ms(),
+                           item.owner(),
+                           item.deliveries(),
+                           item.hlc()};
+    if (!stream.AppendGroupForDecode(std::move(at), std::move(value))) {
+      return Unexpected(ErrorCode::kCorrupt, "stream group items not in (slot, dot) order");
+    }
   }
   pieces_.push_back(crdt::Key::OfStream(crdt::CreationCell{}, std::move(stream)));
   return {};

@@ -109,12 +109,36 @@ std::vector<std::string> ListCommand(Rng& rng, const std::string& key) {
   return KeyCommand(rng, key);
 }
 
+// Consumer groups on a stream: two groups and two consumers, so regions deliver, claim, ack and
+// destroy the same group state concurrently.
+std::vector<std::string> StreamGroupCommand(Rng& rng, const std::string& key,
+                                            const std::string& id) {
+  const std::string cmd = Pick(rng, {"CREATE", "READ", "READ", "ACK", "CLAIM", "AUTOCLAIM",
+                                     "DESTROY", "DELCONSUMER", "SETID", "PENDING"});
+  const std::string group = Pick(rng, {"g1", "g2"});
+  const std::string consumer = Pick(rng, {"c1", "c2"});
+  if (cmd == "CREATE") return {"XGROUP", "CREATE", key, group, Pick(rng, {"$", "0"}), "MKSTREAM"};
+  if (cmd == "READ") {
+    return {"XREADGROUP", "GROUP", group,
+            consumer,     "COUNT", "2",
+            "STREAMS",    key,     Pick(rng, {">", ">", "0"})};
+  }
+  if (cmd == "ACK") return {"XACK", key, group, id};
+  if (cmd == "CLAIM") return {"XCLAIM", key, group, consumer, "0", id};
+  if (cmd == "AUTOCLAIM") return {"XAUTOCLAIM", key, group, consumer, "0", "0", "COUNT", "2"};
+  if (cmd == "DESTROY") return {"XGROUP", "DESTROY", key, group};
+  if (cmd == "DELCONSUMER") return {"XGROUP", "DELCONSUMER", key, group, consumer};
+  if (cmd == "SETID") return {"XGROUP", "SETID", key, group, id};
+  return {"XPENDING", key, group};
+}
+
 // Streams: XADD with auto IDs (regions' clocks collide) and explicit IDs from a small domain (equal
-// IDs from two regions), MAXLEN/MINID trims, XDEL, XTRIM, XSETID, and the reads.
+// IDs from two regions), MAXLEN/MINID trims, XDEL, XTRIM, XSETID, the reads, and consumer groups.
 std::vector<std::string> StreamCommand(Rng& rng, const std::string& key) {
   const std::string cmd = Pick(rng, {"XADD", "XADD", "XADD", "XADDID", "XADDTRIM", "XDEL", "XTRIM",
-                                     "XSETID", "XRANGE", "XLEN", "KEY"});
+                                     "XSETID", "XRANGE", "XLEN", "KEY", "GROUP", "GROUP"});
   const std::string id = fmt::format("{}-{}", rng.Uniform(6), rng.Uniform(3));
+  if (cmd == "GROUP") return StreamGroupCommand(rng, key, id);
   if (cmd == "XADD") return {cmd, key, "*", "f", Member(rng)};
   if (cmd == "XADDID") return {"XADD", key, id, "f", Member(rng)};
   if (cmd == "XADDTRIM") {

@@ -144,6 +144,7 @@ Server::Server(Config config, const Clock& clock, ReplicaId replica,
   RegisterHllFamily(registry_);
   RegisterBitmapFamily(registry_);
   RegisterStreamFamily(registry_);
+  RegisterStreamGroupFamily(registry_);
   RegisterTransactionFamily(registry_);
   RegisterCrdtFamily(registry_);
   RegisterClusterFamily(registry_);

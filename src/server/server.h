@@ -350,6 +350,7 @@ void RegisterListFamily(CommandRegistry& registry);
 void RegisterHllFamily(CommandRegistry& registry);
 void RegisterBitmapFamily(CommandRegistry& registry);
 void RegisterStreamFamily(CommandRegistry& registry);
+void RegisterStreamGroupFamily(CommandRegistry& registry);
 
 // The list pops as functions, for the blocking commands to call when a key they wait on gets
 // data (commands/list_family.cc). ListPop pops up to `count` elements of `key` at `end` as one

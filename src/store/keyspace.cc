@@ -833,6 +833,15 @@ VisibleValue ReadVisible(const crdt::Key& key, int64_t now_ms) {
         out.stream.emplace_back(entry.id, fields);
       }
       out.stream_meta = key.stream().Meta();
+      for (const std::string& group : key.stream().GroupNames()) {
+        for (crdt::GroupPart part :
+             {crdt::GroupPart::kGroup, crdt::GroupPart::kConsumer, crdt::GroupPart::kPending}) {
+          key.stream().ForEachSlot(group, part, [&](const auto& slot, crdt::GroupValue value) {
+            value.hlc = 0;
+            out.stream_groups.emplace_back(slot, std::move(value));
+          });
+        }
+      }
       break;
   }
   out.expiry_ms = key.ExpiryMs();
@@ -887,7 +896,10 @@ void Keyspace::WriteVisible(int db, std::string_view key, const VisibleValue& va
       break;
     case crdt::ObjectType::kStream:
       (void)Write(db, key, now_ms, [&](Key& k, const Writer& w, crdt::DotContext&) {
-        Key::StreamEdit edit{.adds = value.stream, .meta = value.stream_meta, .create = true};
+        Key::StreamEdit edit{.adds = value.stream,
+                             .meta = value.stream_meta,
+                             .create = true,
+                             .group_write = value.stream_groups};
         return k.XEdit(std::move(edit), w, context_);
       });
       break;

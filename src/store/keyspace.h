@@ -92,6 +92,8 @@ struct VisibleValue {
   // A stream: its entries in ID order and its metadata.
   std::vector<std::pair<crdt::StreamId, crdt::Stream::Fields>> stream;
   crdt::StreamMeta stream_meta;
+  // Its consumer groups: every slot of every group, its concurrent values resolved (hlc 0).
+  std::vector<std::pair<crdt::GroupSlot, crdt::GroupValue>> stream_groups;
   bool operator==(const VisibleValue&) const = default;
 };
 

@@ -164,14 +164,25 @@ struct ListWorkload {
   }
 };
 
-// Streams: XADD with IDs from a small domain (so regions collide on IDs), XDEL, XTRIM, XSETID.
+// Streams: XADD with IDs from a small domain (so regions collide on IDs), XDEL, XTRIM, XSETID,
+// and consumer groups (CREATE/SETID, deliveries and claims, XACK, DELCONSUMER, DESTROY) over two
+// groups and two consumers, so concurrent group writes meet often.
 struct StreamWorkload {
   static std::optional<KeyOp> Write(Rng& rng, Key& key, const Writer& w, DotContext& ctx) {
     const bool is_stream = key.TypeAt(w.now_ms) == ObjectType::kStream;
     const Stream& stream = key.stream();
     const StreamMeta meta = is_stream ? stream.Meta() : StreamMeta{};
     Key::StreamEdit edit;
-    switch (rng.Uniform(6)) {
+    const uint64_t draw = rng.Uniform(9);
+    if (draw >= 6) {
+      if (!is_stream) return std::nullopt;
+      GroupEdit(rng, stream, draw, w.now_ms, edit);
+      if (edit.group_write.empty() && edit.group_remove.empty() && edit.group_destroy.empty()) {
+        return std::nullopt;
+      }
+      return Take(key.XEdit(std::move(edit), w, ctx));
+    }
+    switch (draw) {
       case 0:
       case 1: {  // XADD, maybe with a MAXLEN trim of the oldest entries
         StreamId id = meta.last_id;
@@ -217,6 +228,49 @@ struct StreamWorkload {
       }
       default:
         return Take(key.Del(w, ctx));
+    }
+  }
+
+  // The group part of a stream op (draw 6: create/SETID; 7: a delivery or claim; 8: a remove).
+  static void GroupEdit(Rng& rng, const Stream& stream, uint64_t draw, int64_t now_ms,
+                        Key::StreamEdit& edit) {
+    const std::string group = Pick(rng, {"g1", "g2"});
+    const std::string consumer = Pick(rng, {"c1", "c2"});
+    const GroupSlot group_slot{group};
+    const std::optional<GroupValue> current = stream.FindSlot(group_slot);
+    const StreamId id{rng.Uniform(6), rng.Uniform(3)};
+    const GroupSlot pending{group, GroupPart::kPending, "", id};
+    const GroupSlot consumer_slot{group, GroupPart::kConsumer, consumer, StreamId{}};
+    if (draw == 6) {
+      GroupValue value = current.value_or(GroupValue{});
+      value.last_id = StreamId{rng.Uniform(6), 0};
+      value.entries_read = static_cast<int64_t>(rng.Uniform(4)) - 1;
+      edit.group_write.emplace_back(group_slot, value);
+    } else if (draw == 7 && current) {
+      GroupValue delivery = stream.FindSlot(pending).value_or(GroupValue{});
+      delivery.owner = consumer;
+      delivery.seen_ms = now_ms;
+      delivery.deliveries += 1;
+      GroupValue seen = stream.FindSlot(consumer_slot).value_or(GroupValue{});
+      seen.seen_ms = now_ms;
+      edit.group_write.emplace_back(group_slot, *current);
+      edit.group_write.emplace_back(consumer_slot, seen);
+      edit.group_write.emplace_back(pending, delivery);
+    } else if (draw == 8 && current) {
+      switch (rng.Uniform(3)) {
+        case 0:
+          edit.group_remove.push_back(pending);  // XACK
+          break;
+        case 1:
+          edit.group_remove.push_back(consumer_slot);  // DELCONSUMER
+          stream.ForEachSlot(group, GroupPart::kPending,
+                             [&](const GroupSlot& s, const GroupValue& v) {
+                               if (v.owner == consumer) edit.group_remove.push_back(s);
+                             });
+          break;
+        default:
+          edit.group_destroy.push_back(group);
+      }
     }
   }
 };

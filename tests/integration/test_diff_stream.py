@@ -1,8 +1,10 @@
 """Differential test of the stream family: a seeded random stream of stream commands (XADD with
 explicit and <ms>-* IDs, NOMKSTREAM, MAXLEN/MINID with = and ~ and LIMIT; XDEL, XTRIM, XSETID,
 XRANGE/XREVRANGE with exclusive bounds and COUNT, XLEN, XINFO STREAM [FULL], XREAD without BLOCK;
-wrong types and bad arguments) sent to lattice-server and to Debian's redis-server, every reply
-compared. IDs are explicit (XADD * takes each server's own clock). XINFO STREAM's radix-tree-keys
+wrong types and bad arguments), then of consumer-group commands (XGROUP's subcommands,
+XREADGROUP with > and history IDs, COUNT and NOACK, XACK, XPENDING in both forms, XCLAIM with its
+options, XAUTOCLAIM, XINFO GROUPS/CONSUMERS/STREAM FULL, XDEL under a PEL) sent to lattice-server
+and to Debian's redis-server, every reply compared (group replies without clock readings). IDs are explicit (XADD * takes each server's own clock). XINFO STREAM's radix-tree-keys
 and radix-tree-nodes describe redis-server's rax and are left out. Streams stay under 100
 entries, one of Valkey's nodes, so `~` trims alike (docs/commands/stream.md).
 
@@ -188,6 +190,196 @@ def normalize(cmd, reply):
     return reply
 
 
+# ---- consumer groups ----------------------------------------------------------------------
+
+GROUP_KEYS = ["q0", "q1", "str", "missing"]
+GROUPS = ["g1", "g2", "nog"]
+CONSUMERS = ["alice", "bob", "carol"]
+
+
+def group_id(rng, top):
+    """An entry ID near the ones added (n-1 for n <= top), or a bad one."""
+    r = rng.random()
+    if r < 0.85:
+        return f"{rng.randrange(0, top + 2)}-{rng.choice([1, 1, 1, 0])}"
+    return rng.choice(["0", "abc", "-", "+", "1-x", "18446744073709551615-18446744073709551615"])
+
+
+def gen_xgroup(rng, k, top):
+    sub = rng.choice(["CREATE", "CREATE", "SETID", "DESTROY", "CREATECONSUMER", "DELCONSUMER",
+                      "create", "bogus"])
+    g = rng.choice(GROUPS)
+    if sub.upper() == "CREATE":
+        cmd = ["XGROUP", sub, k, g, rng.choice(["$", "0", group_id(rng, top)])]
+        if rng.random() < 0.4:
+            cmd.append("MKSTREAM")
+        if rng.random() < 0.2:
+            cmd += ["ENTRIESREAD", rng.choice(["0", "2", "-1", "-5", "x"])]
+        return cmd
+    if sub == "SETID":
+        cmd = ["XGROUP", sub, k, g, rng.choice(["$", "0", group_id(rng, top)])]
+        if rng.random() < 0.3:
+            cmd += ["ENTRIESREAD", rng.choice(["0", "3", "-1", "-2"])]
+        if rng.random() < 0.05:
+            cmd.append("MKSTREAM")
+        return cmd
+    if sub in ("CREATECONSUMER", "DELCONSUMER"):
+        return ["XGROUP", sub, k, g, rng.choice(CONSUMERS)]
+    if sub == "DESTROY":
+        return ["XGROUP", sub, k, g]
+    return ["XGROUP", sub, k, g]
+
+
+def gen_xreadgroup(rng, top):
+    keys = [rng.choice(GROUP_KEYS[:2] + GROUP_KEYS) for _ in range(rng.randrange(1, 3))]
+    ids = [rng.choice([">", ">", ">", "0", "0-0", group_id(rng, top), "$"]) for _ in keys]
+    cmd = ["XREADGROUP"]
+    if rng.random() < 0.97:
+        cmd += ["GROUP", rng.choice(GROUPS[:2] + GROUPS[:2] + GROUPS), rng.choice(CONSUMERS)]
+    if rng.random() < 0.4:
+        cmd += ["COUNT", rng.choice(["1", "2", "3", "0", "-1", "x"])]
+    if rng.random() < 0.15:
+        cmd.append("NOACK")
+    if rng.random() < 0.03:
+        cmd.append("bogus")
+    cmd += ["STREAMS"] + keys + ids
+    if rng.random() < 0.03:
+        cmd.append("extra")
+    return cmd
+
+
+def gen_claim(rng, k, top):
+    g = rng.choice(GROUPS[:2] + GROUPS[:2] + GROUPS)
+    c = rng.choice(CONSUMERS)
+    # min-idle 0, or beyond any idle time of this test (idle times are each server's own clock).
+    idle = rng.choice(["0", "0", "100000000", "-5", "x"])
+    if rng.random() < 0.5:
+        cmd = ["XCLAIM", k, g, c, idle] + [group_id(rng, top) for _ in range(rng.randrange(1, 4))]
+        for opt in rng.sample(["JUSTID", "FORCE", "RETRYCOUNT", "LASTID", "IDLE", "TIME", "BAD"],
+                              rng.randrange(0, 3)):
+            if opt == "RETRYCOUNT":
+                cmd += [opt, rng.choice(["0", "5", "x"])]
+            elif opt == "LASTID":
+                cmd += [opt, group_id(rng, top)]
+            elif opt in ("IDLE", "TIME"):
+                cmd += [opt, rng.choice(["0", "1000", "x"])]
+            else:
+                cmd.append(opt)
+        return cmd
+    cmd = ["XAUTOCLAIM", k, g, c, idle, rng.choice(["0", "0-0", "-", "(1-1", group_id(rng, top)])]
+    if rng.random() < 0.5:
+        cmd += ["COUNT", rng.choice(["1", "2", "5", "0", "-1", "x"])]
+    if rng.random() < 0.3:
+        cmd.append("JUSTID")
+    if rng.random() < 0.03:
+        cmd.append("bogus")
+    return cmd
+
+
+def gen_pending(rng, k, top):
+    g = rng.choice(GROUPS[:2] + GROUPS[:2] + GROUPS)
+    r = rng.random()
+    if r < 0.4:
+        return ["XPENDING", k, g]
+    cmd = ["XPENDING", k, g]
+    if rng.random() < 0.3:
+        cmd += ["IDLE", rng.choice(["0", "100000000", "x"])]
+    cmd += [rng.choice(["-", "0", "(1-1", group_id(rng, top)]),
+            rng.choice(["+", group_id(rng, top), "(5-1"]),
+            rng.choice(["10", "1", "0", "-3", "x"])]
+    if rng.random() < 0.4:
+        cmd.append(rng.choice(CONSUMERS + ["nobody"]))
+    if rng.random() < 0.03:
+        cmd.append("extra")
+    return cmd
+
+
+def generate_groups(rng, count):
+    commands = [["DEL"] + GROUP_KEYS, ["SET", "str", "v"]]
+    top = 0
+    for _ in range(count):
+        k = rng.choice(GROUP_KEYS[:2] + GROUP_KEYS[:2] + GROUP_KEYS)
+        r = rng.randrange(100)
+        if r < 22:
+            top += 1
+            commands.append(["XADD", rng.choice(GROUP_KEYS[:2]), f"{top}-1", "f", str(top)])
+        elif r < 34:
+            commands.append(gen_xgroup(rng, k, top))
+        elif r < 52:
+            # Valkey 9 (as 7.2) creates the reading consumer even when nothing is served,
+            # redis-server 7.0 does not: the consumer is made to exist first.
+            read = gen_xreadgroup(rng, top)
+            if "GROUP" in read and "STREAMS" in read:
+                group, consumer = read[read.index("GROUP") + 1:read.index("GROUP") + 3]
+                for key in sorted(set(GROUP_KEYS) & set(read[read.index("STREAMS"):])):
+                    commands.append(["XGROUP", "CREATECONSUMER", key, group, consumer])
+            commands.append(read)
+        elif r < 60:
+            g = rng.choice(GROUPS[:2] + GROUPS)
+            commands.append(["XACK", k, g] + [group_id(rng, top)
+                                              for _ in range(rng.randrange(1, 4))])
+        elif r < 70:
+            # Valkey 9 (as 7.2) creates the claiming consumer even when nothing is claimed,
+            # redis-server 7.0 does not: the consumer is made to exist first.
+            claim = gen_claim(rng, k, top)
+            commands += [["XGROUP", "CREATECONSUMER", k, claim[2], claim[3]], claim]
+        elif r < 78:
+            commands.append(gen_pending(rng, k, top))
+        elif r < 88:
+            commands.append(rng.choice([
+                ["XINFO", "GROUPS", k], ["XINFO", "CONSUMERS", k, rng.choice(GROUPS)],
+                ["XINFO", "STREAM", k], ["XINFO", "STREAM", k, "FULL"],
+                ["XINFO", "STREAM", k, "FULL", "COUNT", rng.choice(["1", "0"])]]))
+        elif r < 93:
+            commands.append(["XDEL", k, group_id(rng, top)])
+        else:
+            commands.append(rng.choice([
+                ["XGROUP", "CREATE", k], ["XREADGROUP", "GROUP", "g1"], ["XACK", k, "g1"],
+                ["XPENDING", k], ["XPENDING", k, "g1", "-", "+"], ["XCLAIM", k, "g1", "c", "0"],
+                ["XAUTOCLAIM", k, "g1", "c", "0"], ["XINFO", "CONSUMERS", k],
+                ["XINFO", "GROUPS"], ["XGROUP", "DESTROY", k], ["DEL", rng.choice(GROUP_KEYS)],
+                ["XREADGROUP", "COUNT", "1", "STREAMS", k, ">"]]))
+    return commands
+
+
+def pairs(reply):
+    """A RESP2 map reply as a dict (keys as bytes)."""
+    return {reply[i]: reply[i + 1] for i in range(0, len(reply) - 1, 2)}
+
+
+def untimed_group(group):
+    """XINFO STREAM FULL's group without clock readings (each server's own) and without the
+    fields redis-server 7.0 lacks (active-time)."""
+    g = pairs(group)
+    g[b"pending"] = [[p[0], p[1], p[3]] for p in g.get(b"pending", [])]
+    consumers = []
+    for c in g.get(b"consumers", []):
+        c = pairs(c)
+        consumers.append([c[b"name"], c[b"pel-count"], [[p[0], p[2]] for p in c[b"pending"]]])
+    g[b"consumers"] = consumers
+    return sorted(g.items())
+
+
+def normalize_groups(cmd, reply):
+    """Idle times and seen/active/delivery times are each server's own clock: zeroed or dropped.
+    XINFO CONSUMERS: name and pending only (redis-server 7.0 has no `inactive`)."""
+    if isinstance(reply, tuple):
+        return reply
+    name = cmd[0].upper()
+    sub = cmd[1].upper() if len(cmd) > 1 else ""
+    if name == "XPENDING" and len(cmd) > 3 and isinstance(reply, list):
+        return [[p[0], p[1], 0, p[3]] for p in reply]
+    if name == "XINFO" and sub == "CONSUMERS" and isinstance(reply, list):
+        return [[pairs(c)[b"name"], pairs(c)[b"pending"]] for c in reply]
+    if name == "XINFO" and sub == "STREAM" and isinstance(reply, list):
+        out = normalize(cmd, reply)
+        info = pairs(out)
+        if isinstance(info.get(b"groups"), list):
+            info[b"groups"] = [untimed_group(g) for g in info[b"groups"]]
+        return sorted(info.items())
+    return reply
+
+
 class StreamDifferentialTest(unittest.TestCase):
     def test_random_stream_commands_match_redis(self):
         seed = int(os.environ.get("LATTICE_SEED", random.randrange(1 << 32)))
@@ -213,6 +405,18 @@ class StreamDifferentialTest(unittest.TestCase):
                         ["SCAN", "0", "TYPE", "stream", "COUNT", "1000"]],
                        seed=seed, normalize=lambda cmd, reply: (
                            [reply[0], sorted(reply[1])] if cmd[0] == "SCAN" else reply))
+            # Consumer groups, on their own keys.
+            diff.check(generate_groups(rng, int(count / 3)), seed=seed,
+                       normalize=normalize_groups)
+            diff.check([["XINFO", "GROUPS", k] for k in GROUP_KEYS] +
+                       [["XPENDING", k, g] for k in GROUP_KEYS for g in GROUPS] +
+                       [["XRANGE", k, "-", "+"] for k in GROUP_KEYS] +
+                       # Groups go with the key (COPY, RENAME) and with it (DEL).
+                       [["COPY", "q0", "qc"], ["XINFO", "GROUPS", "qc"], ["XPENDING", "qc", "g1"],
+                        ["RENAME", "q1", "qr"], ["XINFO", "GROUPS", "qr"],
+                        ["XPENDING", "qr", "g2"], ["EXISTS", "q1"], ["DEL", "qc"],
+                        ["XINFO", "GROUPS", "qc"], ["XGROUP", "CREATE", "qc", "g1", "$"]],
+                       seed=seed)
         self.assertLess(time.monotonic() - started, 60, f"seed={seed}: too slow")
 
 

@@ -2,7 +2,9 @@
 
 Concurrent XADDs from every region (auto and explicit IDs) keep every entry and converge to one
 order; XDEL/XTRIM are observed removes; XREAD BLOCK in one region is woken by an XADD made in
-another. Seeds are printed so a failure replays.
+another. Consumer groups: a group created in one region appears in the others, a delivery in one
+is pending in all, XACK and XCLAIM in one region act in all, XREADGROUP BLOCK is woken by a
+remote XADD and ended (NOGROUP) by a remote DESTROY. Seeds are printed so a failure replays.
 """
 import os
 import random
@@ -95,6 +97,80 @@ class StreamRegions(RegionsTestCase):
         thread.join(timeout=15)
         self.assertFalse(thread.is_alive(), "XREAD BLOCK was not woken by the remote XADD")
         self.assertEqual(result["reply"], [[b"wake", [(b"2-0", {b"k": b"new"})]]])
+
+    def blocked_clients(self, index):
+        info = self.regions[index].cli("info", "clients")[1]
+        return int(info.split("blocked_clients:")[1].split()[0])
+
+    def test_consumer_groups_replicate_acks_and_claims_across_regions(self):
+        a, b, c = (server.client() for server in self.regions)
+        for i in range(1, 5):
+            a.xadd("cg", {"n": str(i)}, id=f"{i}-0")
+        a.xgroup_create("cg", "workers", id="0")
+        wait_until(lambda: len(c.xinfo_groups("cg")) == 1, what="the group in region 3")
+        wait_until(lambda: c.xlen("cg") == 4, what="the entries in region 3")
+        # Region 1 delivers two entries; region 2 and 3 see them pending, owned by alice.
+        got = a.xreadgroup("workers", "alice", {"cg": ">"}, count=2)
+        self.assertEqual([e for e, _ in got[0][1]], [b"1-0", b"2-0"])
+        wait_until(lambda: b.xpending("cg", "workers")["pending"] == 2, what="the PEL in region 2")
+        self.assertEqual(b.xpending("cg", "workers")["consumers"],
+                         [{"name": b"alice", "pending": 2}])
+        # Region 2 does not deliver them again: its group moved past them.
+        got = b.xreadgroup("workers", "bob", {"cg": ">"}, count=1)
+        self.assertEqual([e for e, _ in got[0][1]], [b"3-0"])
+        # XACK in region 2 removes alice's pending entry in region 1.
+        self.assertEqual(b.xack("cg", "workers", "1-0"), 1)
+        def pending_in_a():
+            rows = a.xpending_range("cg", "workers", "-", "+", 10)
+            return [(r["message_id"], r["consumer"]) for r in rows]
+
+        wait_until(lambda: pending_in_a() == [(b"2-0", b"alice"), (b"3-0", b"bob")],
+                   what="the XACK and bob's delivery in region 1")
+        # Region 3 claims alice's entry (JUSTID: the delivery count stays); every region shows
+        # carol as its one owner.
+        claimed = c.xclaim("cg", "workers", "carol", 0, ["2-0"], justid=True)
+        self.assertEqual(claimed, [b"2-0"])
+        wait_converged(self.regions)
+        for client in (a, b, c):
+            rows = client.xpending_range("cg", "workers", "-", "+", 10)
+            self.assertEqual([(r["message_id"], r["consumer"], r["times_delivered"])
+                              for r in rows], [(b"2-0", b"carol", 1), (b"3-0", b"bob", 1)])
+            group = client.xinfo_groups("cg")[0]
+            self.assertEqual((group["last-delivered-id"], group["consumers"], group["pending"]),
+                             (b"3-0", 3, 2))
+        # DESTROY in region 3 removes the group everywhere.
+        self.assertEqual(c.xgroup_destroy("cg", "workers"), 1)
+        wait_until(lambda: a.xinfo_groups("cg") == [] and b.xinfo_groups("cg") == [],
+                   what="the DESTROY in regions 1 and 2")
+
+    def test_xreadgroup_block_is_woken_by_another_region_and_ends_on_destroy(self):
+        a, b = self.regions[0].client(), self.regions[1].client()
+        a.xgroup_create("bw", "g", id="$", mkstream=True)
+        wait_until(lambda: len(b.xinfo_groups("bw")) == 1, what="the group in region 2")
+        result = {}
+
+        def reader(name):
+            try:
+                result[name] = b.xreadgroup("g", "bob", {"bw": ">"}, block=20000)
+            except Exception as error:  # the reply of a destroyed group
+                result[name] = error
+
+        thread = threading.Thread(target=reader, args=("woken",))
+        thread.start()
+        wait_until(lambda: self.blocked_clients(1) == 1, what="the reader to block")
+        a.xadd("bw", {"k": "new"}, id="5-0")
+        thread.join(timeout=15)
+        self.assertFalse(thread.is_alive(), "XREADGROUP BLOCK was not woken by the remote XADD")
+        self.assertEqual(result["woken"], [[b"bw", [(b"5-0", {b"k": b"new"})]]])
+        wait_until(lambda: a.xpending("bw", "g")["pending"] == 1, what="the delivery in region 1")
+        # A group destroyed in region 1 ends a wait in region 2 with NOGROUP.
+        thread = threading.Thread(target=reader, args=("destroyed",))
+        thread.start()
+        wait_until(lambda: self.blocked_clients(1) == 1, what="the reader to block again")
+        self.assertEqual(a.xgroup_destroy("bw", "g"), 1)
+        thread.join(timeout=15)
+        self.assertFalse(thread.is_alive(), "XREADGROUP BLOCK was not ended by the DESTROY")
+        self.assertIn("NOGROUP", str(result["destroyed"]))
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "lattice/common/assert.h"
+#include "server/commands/stream_util.h"
 #include "server/server.h"
 
 namespace lattice::server {
@@ -30,10 +31,8 @@ using crdt::StreamEntryKey;
 using crdt::StreamId;
 using crdt::StreamMeta;
 
-namespace {
+namespace streams {
 
-constexpr std::string_view kInvalidId =
-    "ERR Invalid stream ID specified as stream command argument";
 constexpr std::string_view kIdTooSmall =
     "ERR The ID specified in XADD is equal or smaller than the target stream top item";
 constexpr std::string_view kIdZero = "ERR The ID specified in XADD must be greater than 0-0";
@@ -41,9 +40,6 @@ constexpr std::string_view kExhausted =
     "ERR The stream has exhausted the last possible ID, unable to add more items";
 // Valkey's stream-node-max-entries: `~` trims whole nodes of this many entries.
 constexpr size_t kNodeEntries = 100;
-
-// kRead lookups count keyspace hits and misses (Valkey's lookupKeyRead); kWrite ones do not.
-enum class Access { kRead, kWrite };
 
 // The visible stream at `key`; nullptr when the key is missing. Valid until the next write.
 Result<const Stream*> FindStream(CommandContext& ctx, std::string_view key, Access access) {
@@ -79,15 +75,10 @@ bool ParseU64(std::string_view text, uint64_t* value) {
   return true;
 }
 
-struct ParsedId {
-  StreamId id;
-  bool seq_given = true;  // false for "<ms>-*"
-};
-
 // Valkey's streamGenericParseIDOrReply: "-" and "+" (unless strict), "<ms>", "<ms>-<seq>", and
 // "<ms>-*" where `allow_auto_seq`.
 std::optional<ParsedId> ParseId(std::string_view text, uint64_t missing_seq, bool strict,
-                                bool allow_auto_seq = false) {
+                                bool allow_auto_seq) {
   if (text.size() > 127) return std::nullopt;
   if (text == "-" || text == "+") {
     if (strict) return std::nullopt;
@@ -110,7 +101,7 @@ std::optional<ParsedId> ParseId(std::string_view text, uint64_t missing_seq, boo
   return out;
 }
 
-std::optional<StreamId> ParseStrictId(std::string_view text, uint64_t missing_seq = 0) {
+std::optional<StreamId> ParseStrictId(std::string_view text, uint64_t missing_seq) {
   auto parsed = ParseId(text, missing_seq, true);
   if (!parsed) return std::nullopt;
   return parsed->id;
@@ -172,6 +163,12 @@ void ReplyRange(CommandContext& ctx, const std::vector<Stream::Entries::const_it
   ctx.reply.Array(range.size());
   for (const auto& it : range) ReplyEntry(ctx, it->first.id, it->second);
 }
+
+}  // namespace streams
+
+namespace {
+
+using namespace streams;  // NOLINT(build/namespaces): this family's own helpers
 
 // ---- trimming -------------------------------------------------------------------------------
 
@@ -352,12 +349,17 @@ std::optional<StreamId> NextId(const StreamMeta& meta, const AddArgs& add, int64
   return add.id.id;
 }
 
+}  // namespace
+
 // One stream command's change of `key`, as one op (Key::XEdit).
-Result<void> WriteEdit(CommandContext& ctx, std::string_view key, crdt::Key::StreamEdit edit) {
+Result<void> streams::WriteEdit(CommandContext& ctx, std::string_view key,
+                                crdt::Key::StreamEdit edit) {
   return ctx.Write(key, [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& shard) {
     return k.XEdit(std::move(edit), w, shard);
   });
 }
+
+namespace {
 
 void CmdXAdd(CommandContext& ctx, ArgList args) {
   std::optional<AddArgs> add = ParseAddOrTrim(ctx, args, true);
@@ -554,15 +556,19 @@ void CmdXLen(CommandContext& ctx, ArgList args) {
   ctx.reply.Integer(*stream != nullptr ? static_cast<int64_t>((*stream)->Size()) : 0);
 }
 
+}  // namespace
+
 // Valkey's streamParseIntervalIDOrReply: "(" makes the bound exclusive (and the ID strict).
-std::optional<StreamId> ParseIntervalId(std::string_view text, uint64_t missing_seq,
-                                        bool* exclusive) {
+std::optional<StreamId> streams::ParseIntervalId(std::string_view text, uint64_t missing_seq,
+                                                 bool* exclusive) {
   *exclusive = text.size() > 1 && text[0] == '(';
   if (*exclusive) return ParseStrictId(text.substr(1), missing_seq);
   auto parsed = ParseId(text, missing_seq, false);
   if (!parsed) return std::nullopt;
   return parsed->id;
 }
+
+namespace {
 
 void XRangeGeneric(CommandContext& ctx, ArgList args, bool rev) {
   const std::string_view start_arg = rev ? args[3] : args[2];
@@ -813,7 +819,7 @@ void CmdXInfoStream(CommandContext& ctx, ArgList args) {
   ctx.reply.Bulk(IdText(stream.FirstId().value_or(StreamId{})));
   if (!full) {
     ctx.reply.Bulk("groups");
-    ctx.reply.Integer(0);
+    ctx.reply.Integer(static_cast<int64_t>(GroupCount(stream)));
     ctx.reply.Bulk("first-entry");
     ReplyEntryOrNull(ctx, stream, false);
     ctx.reply.Bulk("last-entry");
@@ -823,7 +829,7 @@ void CmdXInfoStream(CommandContext& ctx, ArgList args) {
   ctx.reply.Bulk("entries");
   ReplyRange(ctx, RangeOf(stream, StreamId{}, StreamId::Max(), static_cast<size_t>(count), false));
   ctx.reply.Bulk("groups");
-  ctx.reply.Array(0);
+  ReplyGroupsFull(ctx, stream, static_cast<size_t>(count));
 }
 
 }  // namespace
@@ -841,10 +847,12 @@ void RegisterStreamFamily(CommandRegistry& registry) {
   registry.Add({.name = "xrange", .arity = -4, .flags = kReadOnly, .keys = kOne, .acl = kR | kAclSlow, .handler = &CmdXRange, .group = "stream", .summary = "Returns the messages from a stream within a range of IDs.", .since = "5.0.0", .complexity = "O(N) with N being the number of elements being returned. If N is constant (e.g. always asking for the first 10 elements with COUNT), you can consider it O(1)."});
   registry.Add({.name = "xrevrange", .arity = -4, .flags = kReadOnly, .keys = kOne, .acl = kR | kAclSlow, .handler = &CmdXRevRange, .group = "stream", .summary = "Returns the messages from a stream within a range of IDs in reverse order.", .since = "5.0.0", .complexity = "O(N) with N being the number of elements returned. If N is constant (e.g. always asking for the first 10 elements with COUNT), you can consider it O(1)."});
   registry.Add({.name = "xread", .arity = -4, .flags = kReadOnly | kBlocking | kMovableKeys, .keys = {.streams_keyword = true}, .acl = kR | kAclSlow | kAclBlocking, .handler = &CmdXRead, .group = "stream", .summary = "Returns messages from multiple streams with IDs greater than the ones requested. Blocks until a message is available otherwise.", .since = "5.0.0", .complexity = "For each stream mentioned: O(N) with N being the number of elements being returned, it means that XREAD-ing with a fixed COUNT is O(1). Note that when the BLOCK option is used, XADD will pay O(M) time in order to serve the M clients blocked on the stream getting new data."});
-  registry.Add({.name = "xinfo", .arity = -2, .acl = kAclSlow, .group = "stream", .summary = "A container for stream introspection commands.", .since = "5.0.0", .complexity = "Depends on subcommand.", .subcommands = {
+  CommandSpec xinfo{.name = "xinfo", .arity = -2, .acl = kAclSlow, .group = "stream", .summary = "A container for stream introspection commands.", .since = "5.0.0", .complexity = "Depends on subcommand.", .subcommands = {
       {.name = "stream", .arity = -3, .flags = kReadOnly, .keys = {.first = 2, .last = 2, .step = 1}, .acl = kR | kAclSlow, .handler = &CmdXInfoStream, .group = "stream", .summary = "Returns information about a stream.", .since = "5.0.0", .complexity = "O(1)"},
-  }});
+  }};
   // clang-format on
+  RegisterXInfoGroupSubcommands(xinfo.subcommands);
+  registry.Add(std::move(xinfo));
 }
 
 }  // namespace lattice::server

@@ -137,6 +137,7 @@ struct KeyOp;
 
 // The collection elements a delta join may change (internal to lattice_crdt; key_write.h).
 struct TouchedNames;
+class KeyWrite;
 
 class Key {
  public:
@@ -280,12 +281,17 @@ class Key {
   // Stream writes (XADD, XDEL, XTRIM, XSETID): one op each. Removes the entries `remove` names
   // (entries the stream holds), adds `adds` (each with a fresh dot) and writes `meta`, if given.
   // An edit that adds, or `create`, creates the stream (WRONGTYPE on a key of another type); any
-  // other edit requires a stream.
+  // other edit requires a stream. Consumer-group changes (XGROUP, XREADGROUP, XACK, XCLAIM...)
+  // come after: `group_destroy` removes every item of those groups, `group_remove` the items of
+  // those slots, and each of `group_write` replaces its slot's items (Stream's delta builders).
   struct StreamEdit {
     std::vector<std::pair<StreamId, Stream::Fields>> adds;
     std::vector<StreamEntryKey> remove;
     std::optional<StreamMeta> meta;
     bool create = false;
+    std::vector<std::string> group_destroy;
+    std::vector<GroupSlot> group_remove;
+    std::vector<std::pair<GroupSlot, GroupValue>> group_write;
   };
   Result<KeyOp> XEdit(StreamEdit edit, const Writer& writer, DotContext& shard);
   // The observed-remove that reclaims an expired key or expired hash fields, if any.
@@ -327,6 +333,7 @@ class Key {
  private:
   friend class KeyWrite;
   KeyRest& MutableRest() { return rest_.Mutable(); }
+  void XEditGroups(KeyWrite& write, StreamEdit& edit);
   void NormalizeRest();
   Key RemoveAllDelta(bool keep_expiry, WriteStamp& stamp, DotContext& context) const;
   // JoinDelta with names the caller knows the delta touches (`hint`, may be empty); when
