@@ -67,6 +67,11 @@ bool RdbValueTypeKnown(uint8_t rdb_type);
 bool ReadRdbValue(RdbReader& in, uint8_t rdb_type, VisibleValue* value,
                   RdbStreamGroups* groups = nullptr);
 
+// DUMP and MIGRATE refuse a stream with consumer groups: the encoders write a stream's entries
+// and metadata only (its groups are not converted yet), and a copy must not drop them silently.
+inline constexpr std::string_view kDumpGroupsError =
+    "ERR DUMP of a stream with consumer groups is not supported yet";
+
 // DUMP's payload: EncodeRdbValue, then the version and CRC-64 footer.
 std::string EncodeDumpPayload(const VisibleValue& value, const RdbStreamGroups& groups = {});
 // RESTORE's reading: kInvalid ("DUMP payload version or checksum are wrong") when the footer

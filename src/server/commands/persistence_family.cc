@@ -108,7 +108,12 @@ void CmdDump(CommandContext& ctx, ArgList args) {
     ctx.reply.Null();
     return;
   }
-  ctx.reply.Bulk(EncodeDumpPayload(ReadVisible(found, ctx.now_ms)));
+  const VisibleValue value = ReadVisible(found, ctx.now_ms);
+  if (!value.stream_groups.empty()) {  // the encoder writes no groups yet: refuse, never drop
+    ctx.reply.Error(std::string(kDumpGroupsError));
+    return;
+  }
+  ctx.reply.Bulk(EncodeDumpPayload(value));
 }
 
 struct RestoreArgs {
