@@ -145,6 +145,16 @@ int main(int argc, char** argv) {
   std::string snapshot_messages;
   std::string snapshot_recovery(1, '\x02');  // small segments
   uint64_t index = 0;
+  // The same snapshot as a sliced install logs it (Replication::LogInstall): its keys (first 1,
+  // then 2), the last record beginning the install with the cut.
+  std::string install_recovery(1, '\0');
+  for (repl::SnapshotChunk chunk : replication.TakeSnapshot(/*keys_per_chunk=*/3)) {
+    chunk.snapshot_id = install_recovery.size() == 1 ? 1 : 2;
+    install_recovery.push_back(kRecoveryRecord);
+    PutSized(install_recovery, "\x5B" + repl::Encode(repl::Message(chunk)));
+  }
+  install_recovery += recovery.substr(1);
+  WriteFile(dir / "recovery" / "install-and-log", install_recovery);
   for (repl::SnapshotChunk& chunk : replication.TakeSnapshot(/*keys_per_chunk=*/3)) {
     chunk.snapshot_id = (uint64_t{1} << repl::kSnapshotChunkBits) | index++;  // as the engine
     const std::string bytes = repl::Encode(repl::Message(chunk));

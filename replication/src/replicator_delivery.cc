@@ -702,6 +702,14 @@ void Replicator::StepSnapshots() {
   }
 }
 
+void Replicator::CompleteInstall() {
+  while (installing_ != nullptr) {
+    if (installing_->Step()) {
+      FinishInstall();
+    }
+  }
+}
+
 void Replicator::OnSnapshotChunk(Peer& peer, const SnapshotChunk& chunk) {
   const uint64_t number = chunk.snapshot_id >> kSnapshotChunkBits;
   const uint64_t index = chunk.snapshot_id & ((uint64_t{1} << kSnapshotChunkBits) - 1);

@@ -128,6 +128,9 @@ void World::Start(Region& region) {
     return;
   }
   region.node = std::move(*opened);
+  // Installs in slices of 1-4 keys (from the region's id: no draw from the run's stream), so a
+  // snapshot's install takes many steps, between which clients write and peers' ops arrive.
+  region.replication().set_install_keys_per_step(1 + region.id % 4);
   region.client = std::make_unique<server::ClientState>();
   region.client->id = region.server().NextClientId();
   region.client->authenticated = true;
@@ -206,12 +209,15 @@ bool World::EndOfBatch(Region& region) {
 }
 
 // Invariants after every batch: the keyspace's context never runs ahead of what the engine
-// applied (causal delivery: an op's context names only dots of ops applied before it), and the
-// engine reported no lost own ops or protocol errors.
+// applied (causal delivery: an op's context names only dots of ops applied before it), or of that
+// and the cut of a snapshot being installed (its context covers the cut from the install's
+// beginning, the applied vector from its end), and the engine reported no lost own ops or
+// protocol errors.
 void World::CheckRegion(Region& region) {
   if (!options_.watch_key.empty()) WatchKey(region);
   const crdt::DotContext& context = region.keyspace().context();
-  const crdt::VersionVector& applied = region.replication().replicator().applied();
+  crdt::VersionVector applied = region.replication().replicator().applied();
+  applied.Join(region.replication().replicator().install_cut());
   if (sharded() ? !ShardCausal(region)
                 : !context.cloud().empty() || !context.vector().LessOrEqual(applied)) {
     Fail("causal delivery",
@@ -235,7 +241,8 @@ void World::CheckRegion(Region& region) {
 // context may hold foreign dots (and a cloud of them); only this shard's replicas are compared.
 bool World::ShardCausal(Region& region) {
   const crdt::VersionVector& context = region.keyspace().context().vector();
-  const crdt::VersionVector& applied = region.replication().replicator().applied();
+  crdt::VersionVector applied = region.replication().replicator().applied();
+  applied.Join(region.replication().replicator().install_cut());
   const int first = ShardOf(region.index) * regions_per_shard();
   for (int n = first; n < first + regions_per_shard(); ++n) {
     const ReplicaId id = this->region(n).id;

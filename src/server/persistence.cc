@@ -122,6 +122,8 @@ void Persistence::Cron(int64_t now_ms) {
     Finish(replication->stats().last_checkpoint_ok, now_ms);
   }
   if (replication->checkpoint_in_progress()) return;  // one child at a time
+  // A snapshot install in progress: a checkpoint waits for its end (docs/replication.md).
+  if (replication->replicator().installing()) return;
   const bool save_point = !bgsave_pending_ && !rewrite_pending_ && SavePointDue(now_ms);
   if (!bgsave_pending_ && !rewrite_pending_ && !save_point) return;
   if (save_point) {

@@ -137,11 +137,23 @@ Keyspace::~Keyspace() = default;
 Keyspace::Table* Keyspace::TableFor(int db, std::string_view key, bool create) {
   Db& d = *dbs_[db];
   const uint16_t slot = KeySlot(key);
+  Reach(db, slot);
   return create ? &d.Create(slot) : d.at(slot);
 }
 
 const Keyspace::Table* Keyspace::TableFor(int db, std::string_view key) const {
-  return dbs_[db]->at(KeySlot(key));
+  const uint16_t slot = KeySlot(key);
+  Reach(db, slot);
+  return dbs_[db]->at(slot);
+}
+
+void Keyspace::ReachAll(int db) const {
+  if (joiner_ == nullptr) {
+    return;
+  }
+  for (uint32_t slot = 0; slot < kSlotCount; ++slot) {
+    Reach(db, static_cast<uint16_t>(slot));
+  }
 }
 
 const StoredKey* Keyspace::Stored(int db, std::string_view key) const {
@@ -1156,17 +1168,26 @@ bool Keyspace::ApplyCompactCollection(Table::iterator it, const crdt::KeyOp& op)
 
 void Keyspace::JoinState(int db, std::string_view key, const crdt::Key& theirs,
                          const crdt::DotContext& theirs_context) {
-  JoinWith(db, key, theirs, theirs_context, /*imported=*/false);
+  BeginChange();
+  JoinWith(db, key, theirs, &context_, theirs_context, /*record_conflicts=*/true);
 }
 
 void Keyspace::JoinImported(int db, std::string_view key, const crdt::Key& theirs,
                             const crdt::DotContext& theirs_context) {
-  JoinWith(db, key, theirs, theirs_context, /*imported=*/true);
+  BeginChange();
+  JoinWith(db, key, theirs, nullptr, theirs_context, /*record_conflicts=*/false);
+}
+
+void Keyspace::JoinInstalled(int db, std::string_view key, const crdt::Key& theirs,
+                             const crdt::DotContext& mine_context,
+                             const crdt::DotContext& theirs_context) {
+  reads_.last = nullptr;  // what iterations handed out stays: only this key changes
+  JoinWith(db, key, theirs, &mine_context, theirs_context, /*record_conflicts=*/true);
 }
 
 void Keyspace::JoinWith(int db, std::string_view key, const crdt::Key& theirs,
-                        const crdt::DotContext& theirs_context, bool imported) {
-  BeginChange();
+                        const crdt::DotContext* mine_context,
+                        const crdt::DotContext& theirs_context, bool record_conflicts) {
   Table* table = TableFor(db, key, /*create=*/true);
   auto it = table->find(key);
   if (it == table->end()) {
@@ -1179,16 +1200,16 @@ void Keyspace::JoinWith(int db, std::string_view key, const crdt::Key& theirs,
   crdt::Key& state = ToFull(it);
   std::optional<ConflictLog::Remote> remote;
   ConflictLog::Before before;
-  if (!imported && db != system_db() && !state.empty() && !theirs.empty()) {
+  if (record_conflicts && db != system_db() && !state.empty() && !theirs.empty()) {
     remote.emplace(ConflictLog::Remote::OfState(theirs, theirs_context));
     before = ConflictLog::Capture(&state, *remote);
   }
-  if (imported) {
+  if (mine_context == nullptr) {
     crdt::DotContext seen;
     state.CollectDots(seen);
     state.Join(theirs, seen, theirs_context);
   } else {
-    state.Join(theirs, context_, theirs_context);
+    state.Join(theirs, *mine_context, theirs_context);
   }
   if (remote.has_value()) {
     conflicts_.Record(db, key, before, *remote, state, crdt::HlcPhysicalMs(hlc_.last()));
@@ -1230,6 +1251,7 @@ size_t Keyspace::CompactSome(const crdt::VersionVector& stable, size_t max_keys,
       continue;
     }
     const bool importing = hidden_slots_[compact_slot_];  // not ours yet: no purge there
+    Reach(db, static_cast<uint16_t>(compact_slot_));
     Table* table = dbs_[compact_db_]->at(compact_slot_);
     if (++compact_slot_ == kSlotCount) {
       compact_slot_ = 0;
@@ -1308,6 +1330,7 @@ bool Keyspace::VisitState(int db, std::string_view key,
 void Keyspace::ForEachInSlot(
     int db, uint16_t slot,
     const std::function<void(const std::string& key, const crdt::Key& value)>& visit) const {
+  Reach(db, slot);
   const Table* table = dbs_[db]->at(slot);
   if (table != nullptr) {
     VisitTable(*table, visit);
@@ -1328,6 +1351,7 @@ void Keyspace::VisitTable(
 }
 
 size_t Keyspace::DropSlot(int db, uint16_t slot) {
+  Reach(db, slot);
   BeginChange();
   Db& d = *dbs_[db];
   Table* held = d.at(slot);
@@ -1370,6 +1394,7 @@ size_t Keyspace::FreeDropped(size_t max_keys) {
 }
 
 void Keyspace::FlushDb(int db, int64_t now_ms) {
+  ReachAll(db);  // every key the install brings is removed too
   std::vector<std::string> keys;
   keys.reserve(dbs_[db]->size);
   ForEach(db, [&](const std::string& key, const crdt::Key&) { keys.push_back(key); });
@@ -1385,6 +1410,8 @@ void Keyspace::FlushAll(int64_t now_ms) {
 }
 
 void Keyspace::SwapDb(int a, int b) {
+  ReachAll(a);  // an install's pending slots are per db number
+  ReachAll(b);
   BeginChange();
   std::swap(dbs_[a], dbs_[b]);
 }
@@ -1412,6 +1439,8 @@ uint64_t Keyspace::Size(int db) const {
   return size;
 }
 
+bool Keyspace::HasEntries(int db) const { return dbs_[db]->size > 0; }
+
 uint64_t Keyspace::VolatileCount(int db) const { return dbs_[db]->expiry_of.size(); }
 
 int64_t Keyspace::SampleAverageTtlMs(int db, int64_t now_ms, size_t samples) const {
@@ -1427,12 +1456,14 @@ int64_t Keyspace::SampleAverageTtlMs(int db, int64_t now_ms, size_t samples) con
 uint64_t Keyspace::FieldTtlKeyCount(int db) const { return dbs_[db]->field_ttl_keys.size(); }
 
 uint64_t Keyspace::CountKeysInSlot(int db, uint16_t slot) const {
+  Reach(db, slot);
   const Table* table = dbs_[db]->at(slot);
   return table == nullptr ? 0 : table->size();
 }
 
 std::vector<std::string> Keyspace::KeysInSlot(int db, uint16_t slot, size_t count) const {
   std::vector<std::string> keys;
+  Reach(db, slot);
   const Table* table = dbs_[db]->at(slot);
   if (table == nullptr) {
     return keys;
@@ -1456,6 +1487,7 @@ uint64_t Keyspace::Scan(
   size_t visited = 0;
   std::vector<std::pair<uint64_t, const StoredKey*>> batch;
   for (; slot < kSlotCount; ++slot, threshold = 0) {
+    Reach(db, static_cast<uint16_t>(slot));
     const Table* table = d.at(slot);
     if (table == nullptr || hidden_slots_[slot]) {
       continue;
@@ -1501,6 +1533,7 @@ void Keyspace::ForEach(
 
 void Keyspace::ForEachListed(
     int db, const std::function<void(const std::string&, const crdt::Key&)>& visit) const {
+  ReachAll(db);  // KEYS answers with every key an install brings
   const Db& d = *dbs_[db];
   for (uint32_t slot = 0; slot < kSlotCount; ++slot) {
     if (d.at(slot) != nullptr && !hidden_slots_[slot]) {
@@ -1552,7 +1585,7 @@ void Keyspace::SampleKeys(
     auto it = d.expiry_index.lower_bound({first + static_cast<int64_t>(rng.Uniform(span)), ""});
     for (size_t seen = 0; seen < d.expiry_index.size() && count > 0; ++seen, ++it) {
       if (it == d.expiry_index.end()) it = d.expiry_index.begin();
-      const Table* table = TableFor(db, it->second);
+      const Table* table = d.at(KeySlot(it->second));  // no Reach: it may change the index
       if (table == nullptr) continue;
       if (auto found = table->find(it->second); found != table->end()) offer(**found);
     }
@@ -1587,6 +1620,9 @@ size_t Keyspace::ActiveExpireCycle(int64_t now_ms, size_t max_keys) {
            d.expiry_index.begin()->first <= now_ms) {
       const std::string key = d.expiry_index.begin()->second;
       ++visited;
+      if (Reach(db, KeySlot(key))) {
+        continue;  // an install joined the slot, which may have changed the index: look again
+      }
       Table* table = TableFor(db, key, /*create=*/false);
       auto it = table->find(key);
       ReclaimIfExpired(db, *table, it, now_ms);
@@ -1607,8 +1643,12 @@ size_t Keyspace::ActiveExpireCycle(int64_t now_ms, size_t max_keys) {
         break;
       }
       const std::string key = *next;
-      d.field_ttl_cursor = key;
       ++visited;
+      if (Reach(db, KeySlot(key))) {
+        next = d.field_ttl_keys.upper_bound(d.field_ttl_cursor);  // the join may have changed it
+        continue;
+      }
+      d.field_ttl_cursor = key;
       Table* table = TableFor(db, key, /*create=*/false);
       auto it = table == nullptr ? Table::iterator() : table->find(key);
       if (table == nullptr || it == table->end()) {

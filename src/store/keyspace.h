@@ -101,6 +101,17 @@ struct VisibleValue {
 VisibleValue ReadVisible(const crdt::Key& key, int64_t now_ms);
 VisibleValue ReadVisible(const KeyRef& key, int64_t now_ms);
 
+// A snapshot being installed slot by slot (Replication's sliced install, docs/replication.md
+// "Installing in slices"): the keyspace calls Reach before anything reads, writes, applies an op
+// to or lists a key of a slot, and the joiner joins that slot's keys from the snapshot first if
+// it has not yet (bounded work: one slot). Reach returns whether it joined anything. The joiner
+// must not reach other slots while it joins one.
+class SlotJoiner {
+ public:
+  virtual ~SlotJoiner() = default;
+  virtual bool Reach(int db, uint16_t slot) = 0;
+};
+
 struct KeyspaceStats {
   uint64_t expired_keys = 0;     // keys reclaimed because their TTL passed
   uint64_t expired_fields = 0;   // hash fields reclaimed because their TTL passed
@@ -254,6 +265,18 @@ class Keyspace {
   // the same entries arriving again would count as removed here.
   void JoinImported(int db, std::string_view key, const crdt::Key& theirs,
                     const crdt::DotContext& theirs_context);
+  // JoinState for a snapshot installed in slices: the shard context already covers the cut, so
+  // `mine_context` is what this replica had seen when the install began (no op touched the key
+  // since: the slot is joined before anything reaches it). What iterations handed out stays
+  // valid (only this key's entry changes).
+  void JoinInstalled(int db, std::string_view key, const crdt::Key& theirs,
+                     const crdt::DotContext& mine_context, const crdt::DotContext& theirs_context);
+  // While a snapshot is installed in slices (nullptr when none): see SlotJoiner. Reads by name,
+  // writes, peer ops, ForEachInSlot, Scan, KEYS, FLUSHDB, SWAPDB, the expire cycle and compaction
+  // reach the slots they touch; DBSIZE, RANDOMKEY, eviction sampling and ForEach (DEBUG DIGEST,
+  // checkpoints) see a slot not joined yet as it was before the install.
+  void set_slot_joiner(SlotJoiner* joiner) { joiner_ = joiner; }
+  SlotJoiner* slot_joiner() const { return joiner_; }
   // After loading state from disk: the next local dot follows the highest of ours in context(),
   // so a restarted replica never reuses a sequence number.
   void ResumeDots();
@@ -268,6 +291,8 @@ class Keyspace {
   // Keys in `db`, including expired keys not yet reclaimed (as Valkey's DBSIZE), excluding
   // entries that hold only CRDT metadata.
   uint64_t Size(int db) const;
+  // Whether the db holds any entry (metadata-only ones too).
+  bool HasEntries(int db) const;
   uint64_t VolatileCount(int db) const;  // keys with a key-level expiry
   // The mean time to live left (ms) of up to `samples` keys with an expiry, in hash order (an
   // estimate, as Valkey's avg_ttl); 0 when there are none.
@@ -379,6 +404,9 @@ class Keyspace {
   void CommitEntry(int db, std::string_view key, Entry entry, crdt::KeyOp op);
   void CloseEntry(int db, Entry entry);
 
+  // Joins the slot first if an install has not (SlotJoiner); true if it joined anything.
+  bool Reach(int db, uint16_t slot) const { return joiner_ != nullptr && joiner_->Reach(db, slot); }
+  void ReachAll(int db) const;
   Table* TableFor(int db, std::string_view key, bool create);
   const Table* TableFor(int db, std::string_view key) const;
   void Reindex(int db, std::string_view key, const StoredKey& value);
@@ -427,8 +455,10 @@ class Keyspace {
   bool ApplyToMissing(int db, Table& table, std::string_view key, const crdt::KeyOp& op);
   // ApplyDirect for a compact collection.
   bool ApplyCompactCollection(Table::iterator it, const crdt::KeyOp& op);
+  // `mine_context`: what this replica saw of the key (nullptr: its own dots, for an import).
   void JoinWith(int db, std::string_view key, const crdt::Key& theirs,
-                const crdt::DotContext& theirs_context, bool imported);
+                const crdt::DotContext* mine_context, const crdt::DotContext& theirs_context,
+                bool record_conflicts);
   void Ship(int db, std::string_view key, const crdt::KeyOp& op);
   void ReclaimIfExpired(int db, Table& table, Table::iterator it, int64_t now_ms);
   void Purge(int db, Table& table, Table::iterator it, int64_t now_ms);
@@ -461,6 +491,7 @@ class Keyspace {
   size_t dropped_pending_ = 0;                   // entries in dropped_
   size_t compact_db_ = 0;                        // CompactSome's cursor
   size_t compact_slot_ = 0;
+  SlotJoiner* joiner_ = nullptr;  // a snapshot being installed in slices
 };
 
 }  // namespace lattice::server

@@ -5,9 +5,11 @@
 #include <functional>
 #include <map>
 #include <set>
+#include <span>
 #include <string>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "fmt/format.h"
 #include "lattice/crdt/hlc.h"
 #include "lattice/repl/codec.h"
@@ -75,6 +77,10 @@ class LoggedRetainedOps final : public repl::RetainedOps {
 // The first byte of an op log record that is not an op (an op record's is its format, 2): the
 // state of a key changed without an op, or an install's context (Replication::LogState).
 constexpr char kStateRecordTag = '\x5A';
+// The first byte of an install's record (Replication::LogInstall), and what its snapshot_id says.
+constexpr char kInstallRecordTag = '\x5B';
+constexpr uint64_t kInstallFirstKeys = 1;
+constexpr uint64_t kInstallKeys = 2;
 
 }  // namespace
 
@@ -140,9 +146,19 @@ Result<void> Replication::Recover(int64_t now_ms) {
     spdlog::warn("Op log had a torn tail (a crash during a write): {}", stats_.torn_tail);
   }
   uint64_t index = recovery->first_index;
+  std::vector<repl::SnapshotChunk> install;  // an install's keys logged before its beginning
   for (const std::string& payload : recovery->payloads) {
     const uint64_t this_index = index++;
     if (this_index <= covers_index) {
+      continue;
+    }
+    if (!payload.empty() && payload[0] == kInstallRecordTag) {
+      if (Result<void> joined = RecoverInstall(payload.substr(1), install); !joined.ok()) {
+        return Unexpected(
+            fmt::format("Bad op log record {}: {}", this_index, joined.error().message));
+      }
+      ++stats_.recovered_records;
+      stats_.log_bytes_since_snapshot += payload.size();
       continue;
     }
     if (!payload.empty() && payload[0] == kStateRecordTag) {
@@ -378,7 +394,7 @@ void Replication::OnRemoteOp(int db, std::string_view key, const crdt::KeyOp&) {
 
 void Replication::OnKeyChanged(int db, std::string_view key) {
   if (!exports_.empty()) Touched(db, key);
-  LogState(db, key);
+  if (!joining_install_) LogState(db, key);  // an install's keys are logged before it begins
 }
 
 // A key changed without an op (a snapshot install joined it, a slot migration imported it): the
@@ -543,7 +559,9 @@ void Replication::MaybeRewrite(int64_t now_ms) {
   const bool rewrite = options_.rewrite_percentage > 0 && grown >= options_.rewrite_min_bytes &&
                        grown * 100 >= stats_.last_snapshot_bytes *
                                           static_cast<uint64_t>(options_.rewrite_percentage);
-  if (failed_.has_value() || !rewrite || background_.has_value() || now_ms < rewrite_retry_ms_) {
+  // Not while an install runs: its records must stay in the log until it ends (LogInstall).
+  if (failed_.has_value() || !rewrite || background_.has_value() || now_ms < rewrite_retry_ms_ ||
+      replicator_->installing()) {
     return;
   }
   if (children_ == nullptr) {
@@ -577,7 +595,8 @@ std::string Replication::EncodeSnapshot() {
 }
 
 Result<void> Replication::Checkpoint(int64_t now_ms) {
-  AbortBackgroundCheckpoint();  // one writer of the snapshot file at a time
+  AbortBackgroundCheckpoint();     // one writer of the snapshot file at a time
+  replicator_->CompleteInstall();  // the snapshot file holds the whole state: no pending slot
   // Every record the snapshot covers must be durable first: after a crash the log restarts
   // numbering after the last durable record, and records numbered below covers_index would be
   // skipped on the next recovery.
@@ -613,6 +632,9 @@ Result<void> Replication::CheckpointInBackground(int64_t now_ms) {
 Result<void> Replication::StartCheckpoint(bool automatic) {
   if (background_.has_value()) {
     return Unexpected(ErrorCode::kInvalid, "a background checkpoint is already running");
+  }
+  if (replicator_->installing()) {  // the shard context covers a cut not all joined yet
+    return Unexpected(ErrorCode::kInvalid, "a snapshot install is in progress");
   }
   if (Result<void> synced = log_.Sync(); !synced.ok()) {  // covers_index durable before the fork
     return synced;
@@ -798,107 +820,253 @@ std::vector<repl::SnapshotChunk> Replication::TakeSnapshot(size_t keys_per_chunk
   return chunks;
 }
 
-// A complete snapshot joined in slices of about kInstallKeysPerStep keys:
-// 1. the snapshot's keys, the last copy of each (a sliced snapshot sends a key again when it
-//    changed after its first export: the last copy is the key at the cut), each joined with
-//    Key::Join(theirs, mine, the cut's context);
-// 2. every local key the snapshot lacks, slot by slot, joined with nothing under that context
-//    (what the cut observed of it was removed there);
-// 3. the shard context joins the cut's, and is logged after the keys (LogState, LogContext).
-// It is run to completion in one call (InstallSnapshot), not one Step per turn, because of
-// local writes in between: a write to a key already joined observes dots of the cut, and the
-// keyspace joins an op's observed dots into the shard context (crdt JoinLocalContext assumes the
-// shard covers the key's dots), so the context, and after a restart the applied vector read
-// from it, would claim ops of the cut whose state is not all joined yet. The way to slices:
-// join the cut into the context at the start, join each key with the context as it was then
-// (Keyspace::JoinState would take it as a parameter), and join a key before any write or
-// peer op touches it (an index of the snapshot's keys), so no op ever meets a key not joined.
-// The rest below is what the sliced form was designed to give:
-// meanwhile the server serves: a key not joined yet reads as it was here before the snapshot,
-// a joined one as joined; both are states this replica may show (it has applied a subset of
-// the ops either way). The engine does not apply a peer's op the cut covers until the install
-// is done (it would be joined twice, the second time under a context that claims it was
-// removed), and local writes depend on the cut (Replicator::OnLocalOp). Each key is joined
-// once and the join is a join of states, so what a key received meanwhile (a local write, a
-// peer's op the cut does not cover) is kept as it would be had the install been atomic.
-class Replication::SlicedInstall final : public repl::SnapshotInstall {
+// A complete snapshot joined in slices (docs/replication.md, "Installing in slices"):
+// 1. Logging: the snapshot's keys are appended to the op log as install records, a bounded
+//    number per step, and indexed by hash slot. Nothing has changed yet: a crash here recovers
+//    the state before the install (the records without a beginning are dropped).
+// 2. The beginning: a record with the cut (synced with its turn). The shard context joins the
+//    cut, and every slot is pending. Recovery joins the logged keys whole at this record.
+// 3. Joining, slot after slot, a bounded number of keys per step; and a pending slot that
+//    anything reaches first (a read, a write, a peer's op, a listing: Keyspace::Reach) is joined
+//    at once. A slot is joined whole: the last copy of each snapshot key (a sliced snapshot sends
+//    a key again when it changed after its first export), then every local key the snapshot
+//    lacks with nothing (what the cut observed of it was removed there), each with
+//    Key::Join(theirs, mine, cut) where mine's context is the shard context before the cut.
+// Why that is the install done at once at the beginning: no op, local or a peer's, ever meets a
+// key of a pending slot, so each key's join is of the state it had at the beginning, with the
+// context of the beginning; joins of different keys commute with each other and with ops on
+// other keys. The shard context covers the cut from the beginning, so a local write's observed
+// dots (Keyspace joins them into the shard context) never make it claim part of an op, and a
+// snapshot taken for another peer meanwhile agrees with it (ForEachInSlot reaches each slot).
+// The engine applies no op the cut covers and no op depending on it until the last step
+// (Replicator::FinishInstall raises the applied vector then).
+class Replication::SlicedInstall final : public repl::SnapshotInstall, public SlotJoiner {
  public:
-  static constexpr size_t kInstallKeysPerStep = 1024;
+  // Slots a step visits at most (an empty slot costs a look at two tables).
+  static constexpr uint64_t kSlotsPerStep = kSlotCount;
 
-  SlicedInstall(Replication& owner, std::vector<repl::SnapshotChunk> chunks)
+  SlicedInstall(Replication& owner, std::vector<repl::SnapshotChunk> chunks, size_t keys_per_step)
       : owner_(owner),
         chunks_(std::move(chunks)),
-        theirs_(chunks_.back().context),
-        seen_(static_cast<size_t>(owner.keyspace_.all_databases())),
-        chunk_(chunks_.size()) {}
+        cut_(chunks_.back().context),
+        keys_per_step_(keys_per_step),
+        db_keys_(static_cast<size_t>(owner.keyspace_.all_databases())) {}
+  ~SlicedInstall() override {
+    if (owner_.keyspace_.slot_joiner() == this) owner_.keyspace_.set_slot_joiner(nullptr);
+  }
+  SlicedInstall(const SlicedInstall&) = delete;
+  SlicedInstall& operator=(const SlicedInstall&) = delete;
 
   bool Step() override {
-    Keyspace& keyspace = owner_.keyspace_;
-    size_t budget = kInstallKeysPerStep;
-    // 1. From the last key of the last chunk back: the first copy met is the last sent.
-    while (budget > 0 && chunk_ > 0) {
-      std::vector<repl::SnapshotKey>& keys = chunks_[chunk_ - 1].keys;
-      if (key_ == 0) {
-        key_ = keys.size();
+    if (!begun_) {
+      LogSome();
+      if (chunk_ < chunks_.size()) {
+        return false;
       }
-      while (budget > 0 && key_ > 0) {
-        --budget;
-        repl::SnapshotKey& key = keys[--key_];
-        const int db = static_cast<int>(key.db);  // the engine refused dbs out of range
-        if (seen_[key.db].insert(key.key).second) {
-          keyspace.JoinState(db, key.key, key.state, theirs_);
-          keyspace.NotifyKeyChanged(db, key.key);
-        }
-        key.state = crdt::Key{};  // joined or superseded: free it now
-      }
-      if (key_ == 0) {
-        chunks_[--chunk_].keys.clear();
-      }
-    }
-    // 2. Local keys the snapshot lacks.
-    const uint64_t end = static_cast<uint64_t>(keyspace.all_databases()) * kSlotCount;
-    const crdt::Key nothing;
-    while (budget > 0 && chunk_ == 0 && position_ < end) {
-      const int db = static_cast<int>(position_ / kSlotCount);
-      std::vector<std::string> absent;
-      size_t visited = 1;
-      keyspace.ForEachInSlot(db, static_cast<uint16_t>(position_ % kSlotCount),
-                             [&](const std::string& name, const crdt::Key&) {
-                               ++visited;
-                               if (!seen_[db].contains(name)) absent.push_back(name);
-                             });
-      ++position_;
-      budget -= std::min(budget, visited);
-      for (const std::string& name : absent) {
-        keyspace.JoinState(db, name, nothing, theirs_);
-        keyspace.NotifyKeyChanged(db, name);
-      }
-    }
-    if (chunk_ > 0 || position_ < end) {
+      Begin();
       return false;
     }
-    // 3. The context, logged after the keys (each logged as it was joined: OnKeyChanged).
-    // Durable with the turn's log write, so no checkpoint is needed at once: the next one
-    // comes when the log has grown enough (Tick), as after any writes.
-    keyspace.context().Join(theirs_);
-    owner_.LogContext(theirs_);
+    return JoinSome();
+  }
+
+  bool Reach(int db, uint16_t slot) override {
+    const uint64_t index = static_cast<uint64_t>(db) * kSlotCount + slot;
+    if (!pending_[index]) {
+      return false;
+    }
+    JoinSlot(db, slot);
     return true;
   }
 
  private:
+  // 1. The next keys, in the order sent, as one install record; indexed by slot.
+  void LogSome() {
+    std::vector<repl::SnapshotKeyRef> refs;
+    while (refs.size() < keys_per_step_ && chunk_ < chunks_.size()) {
+      std::vector<repl::SnapshotKey>& keys = chunks_[chunk_].keys;
+      if (key_ == keys.size()) {
+        ++chunk_;
+        key_ = 0;
+        continue;
+      }
+      repl::SnapshotKey& key = keys[key_++];
+      refs.push_back({key.db, key.key, &key.state});
+      by_slot_[static_cast<uint64_t>(key.db) * kSlotCount + KeySlot(key.key)].push_back(&key);
+      ++db_keys_[key.db];
+    }
+    if (!refs.empty()) {
+      owner_.LogInstall(logged_ ? kInstallKeys : kInstallFirstKeys, refs, {}, false);
+      logged_ = true;
+    }
+  }
+
+  // 2.
+  void Begin() {
+    Keyspace& keyspace = owner_.keyspace_;
+    owner_.LogInstall(logged_ ? kInstallKeys : kInstallFirstKeys, {}, cut_, /*begins=*/true);
+    before_ = keyspace.context();
+    keyspace.context().Join(cut_);
+    pending_.assign(static_cast<size_t>(keyspace.all_databases()) * kSlotCount, true);
+    keyspace.set_slot_joiner(this);
+    begun_ = true;
+  }
+
+  // 3. Slots in order: true once every one is joined.
+  bool JoinSome() {
+    Keyspace& keyspace = owner_.keyspace_;
+    const uint64_t end = pending_.size();
+    size_t keys = 0;
+    uint64_t slots = 0;
+    while (keys < keys_per_step_ && slots < kSlotsPerStep && position_ < end) {
+      const int db = static_cast<int>(position_ / kSlotCount);
+      if (position_ % kSlotCount == 0 && db_keys_[db] == 0 && !keyspace.HasEntries(db)) {
+        position_ += kSlotCount;  // nothing to join there now; a key made later reaches its slot
+        ++slots;
+        continue;
+      }
+      if (pending_[position_]) {
+        keys += JoinSlot(db, static_cast<uint16_t>(position_ % kSlotCount));
+      }
+      ++position_;
+      ++slots;
+    }
+    if (position_ < end) {
+      return false;
+    }
+    keyspace.set_slot_joiner(nullptr);
+    return true;
+  }
+
+  // One slot, whole: returns the keys joined.
+  size_t JoinSlot(int db, uint16_t slot) {
+    Keyspace& keyspace = owner_.keyspace_;
+    const uint64_t index = static_cast<uint64_t>(db) * kSlotCount + slot;
+    pending_[index] = false;
+    std::vector<std::string> local;
+    keyspace.ForEachInSlot(
+        db, slot, [&](const std::string& name, const crdt::Key&) { local.push_back(name); });
+    std::set<std::string_view> joined;
+    owner_.joining_install_ = true;
+    auto theirs = by_slot_.find(index);
+    if (theirs != by_slot_.end()) {
+      for (auto it = theirs->second.rbegin(); it != theirs->second.rend(); ++it) {
+        repl::SnapshotKey& key = **it;  // the last copy sent comes first
+        if (joined.insert(key.key).second) {
+          keyspace.JoinInstalled(db, key.key, key.state, before_, cut_);
+          keyspace.NotifyKeyChanged(db, key.key);
+        }
+        key.state = crdt::Key{};  // joined or superseded: free it now
+      }
+    }
+    const crdt::Key nothing;
+    for (const std::string& name : local) {
+      if (!joined.contains(name)) {
+        keyspace.JoinInstalled(db, name, nothing, before_, cut_);
+        keyspace.NotifyKeyChanged(db, name);
+      }
+    }
+    owner_.joining_install_ = false;
+    const size_t count = joined.size() + local.size();
+    if (theirs != by_slot_.end()) {
+      by_slot_.erase(theirs);
+    }
+    return count;
+  }
+
   Replication& owner_;
   std::vector<repl::SnapshotChunk> chunks_;
-  const crdt::DotContext theirs_;
-  std::vector<std::set<std::string>> seen_;  // per db: snapshot keys joined
-  size_t chunk_;                             // chunks left to join (from the back)
-  size_t key_ = 0;                           // keys left in chunk_ - 1 (0: not started)
-  uint64_t position_ = 0;                    // db * kSlotCount + slot of the absent pass
+  const crdt::DotContext cut_;
+  const size_t keys_per_step_;
+  // 1.
+  size_t chunk_ = 0;
+  size_t key_ = 0;
+  bool logged_ = false;
+  absl::flat_hash_map<uint64_t, std::vector<repl::SnapshotKey*>> by_slot_;  // db * slots + slot
+  std::vector<uint64_t> db_keys_;                                           // snapshot keys per db
+  // 2. and 3.
+  bool begun_ = false;
+  crdt::DotContext before_;  // the shard context at the beginning, before the cut
+  std::vector<bool> pending_;
+  uint64_t position_ = 0;  // db * kSlotCount + slot of the next slot to join
 };
 
-void Replication::InstallSnapshot(const std::vector<repl::SnapshotChunk>& chunks) {
-  SlicedInstall install(*this, chunks);
-  while (!install.Step()) {
+std::unique_ptr<repl::SnapshotInstall> Replication::StartInstall(
+    std::vector<repl::SnapshotChunk> chunks) {
+  return std::make_unique<SlicedInstall>(*this, std::move(chunks), install_keys_per_step_);
+}
+
+// An install record: kInstallRecordTag, then a SnapshotChunk whose snapshot_id tells what it is
+// (the first keys of an install, more keys, or, with last set, the beginning and its cut).
+void Replication::LogInstall(uint64_t kind, std::span<const repl::SnapshotKeyRef> keys,
+                             const crdt::DotContext& cut, bool begins) {
+  std::string record(1, kInstallRecordTag);
+  record += repl::EncodeSnapshotChunk(kind, keys, cut, begins);
+  Append(record);
+  state_logged_ = state_logged_ || begins;  // synced with its turn: see EndOfBatch
+}
+
+Result<void> Replication::RecoverInstall(std::string_view bytes,
+                                         std::vector<repl::SnapshotChunk>& keys) {
+  Result<repl::Message> message = repl::Decode(bytes);
+  if (!message.ok()) {
+    return Unexpected(message.error());
   }
+  auto* chunk = std::get_if<repl::SnapshotChunk>(&*message);
+  if (chunk == nullptr || chunk->snapshot_id > kInstallKeys) {
+    return Unexpected("an install record that is not one");
+  }
+  for (const repl::SnapshotKey& key : chunk->keys) {
+    if (key.db >= static_cast<uint32_t>(keyspace_.all_databases())) {
+      return Unexpected(
+          fmt::format("key for db {}, but databases is {}", key.db, keyspace_.databases()));
+    }
+  }
+  if (chunk->snapshot_id == kInstallFirstKeys) {
+    keys.clear();  // an install whose beginning was never logged changed nothing
+  }
+  const bool begins = chunk->last;
+  const crdt::DotContext cut = chunk->context;
+  keys.push_back(std::move(*chunk));
+  if (begins) {
+    JoinWhole(keys, cut, /*notify=*/false);
+    keys.clear();
+  }
+  return {};
+}
+
+void Replication::JoinWhole(std::vector<repl::SnapshotChunk>& chunks, const crdt::DotContext& cut,
+                            bool notify) {
+  Keyspace& keyspace = keyspace_;
+  std::vector<std::set<std::string>> joined(static_cast<size_t>(keyspace.all_databases()));
+  for (auto chunk = chunks.rbegin(); chunk != chunks.rend(); ++chunk) {
+    for (auto key = chunk->keys.rbegin(); key != chunk->keys.rend(); ++key) {
+      const int db = static_cast<int>(key->db);  // checked by the engine or RecoverInstall
+      if (joined[key->db].insert(key->key).second) {
+        keyspace.JoinState(db, key->key, key->state, cut);
+        if (notify) keyspace.NotifyKeyChanged(db, key->key);
+      }
+    }
+  }
+  const crdt::Key nothing;
+  for (int db = 0; db < keyspace.all_databases(); ++db) {
+    std::vector<std::string> absent;
+    keyspace.ForEach(db, [&](const std::string& name, const crdt::Key&) {
+      if (!joined[db].contains(name)) absent.push_back(name);
+    });
+    for (const std::string& name : absent) {
+      keyspace.JoinState(db, name, nothing, cut);
+      if (notify) keyspace.NotifyKeyChanged(db, name);
+    }
+  }
+  keyspace.context().Join(cut);
+}
+
+// The Applier's install at once (tests): each key logged as a state record, then the cut.
+void Replication::InstallSnapshot(const std::vector<repl::SnapshotChunk>& chunks) {
+  std::vector<repl::SnapshotChunk> copy = chunks;
+  const crdt::DotContext cut = copy.back().context;
+  JoinWhole(copy, cut, /*notify=*/true);
+  LogContext(cut);
 }
 
 void Replication::OnEvent(const repl::Event& event) {

@@ -22,21 +22,26 @@
 //   child writes the snapshot of the state at the fork; Tick reaps it and only then truncates
 //   the log. One child at a time; only one writer of the snapshot file at a time (Checkpoint ends
 //   a running child first). docs/durability.md, "Checkpoints in a child process".
-// - Applier: TakeSnapshot/InstallSnapshot stream the keyspace to a peer that is behind the
-//   retained ops, and join one received; an installed snapshot is checkpointed at once.
+// - Applier: StartSnapshot streams the keyspace to a peer that is behind the retained ops, in
+//   slices; StartInstall joins one received, in slices too (SlicedInstall in replication.cc:
+//   the snapshot is logged first, then each hash slot is joined by a step or when something
+//   first reaches it, docs/replication.md "Installing in slices").
 //
 // Not thread-safe: the event-loop thread that owns the Server owns this too.
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "lattice/common/result.h"
+#include "lattice/repl/codec.h"
 #include "lattice/repl/op_log.h"
 #include "lattice/repl/replicator.h"
 #include "lattice/repl/storage.h"
@@ -188,9 +193,16 @@ class Replication final : public repl::Applier, public repl::Observer, public Ke
   void Apply(const repl::OpRecord& op) override;
   std::vector<repl::SnapshotChunk> TakeSnapshot(size_t keys_per_chunk) override;
   void InstallSnapshot(const std::vector<repl::SnapshotChunk>& chunks) override;
-  // Taken in slices (docs/replication.md, "Snapshots in slices"). Installed at once (the
-  // engine's default StartInstall): see SlicedInstall in replication.cc for why not in slices.
+  // Taken and installed in slices (docs/replication.md, "Snapshots in slices", "Installing in
+  // slices").
   std::unique_ptr<repl::SnapshotSource> StartSnapshot(size_t keys_per_chunk) override;
+  std::unique_ptr<repl::SnapshotInstall> StartInstall(
+      std::vector<repl::SnapshotChunk> chunks) override;
+  // Keys an install joins (or logs) per step, about: the simulator makes it small, so its
+  // installs take many steps interleaved with clients and peers.
+  void set_install_keys_per_step(size_t keys) {
+    install_keys_per_step_ = std::max<size_t>(1, keys);
+  }
   // repl::Observer
   void OnEvent(const repl::Event& event) override;
 
@@ -226,6 +238,16 @@ class Replication final : public repl::Applier, public repl::Observer, public Ke
   void LogState(int db, std::string_view key);
   void LogContext(const crdt::DotContext& context);
   Result<void> RecoverState(std::string_view bytes);
+  // An install's records (LogInstall): the snapshot's keys, then the record that begins it with
+  // the cut. Recovery joins the logged keys whole where the beginning is; keys whose beginning
+  // was never logged are dropped (the install had changed nothing yet).
+  void LogInstall(uint64_t kind, std::span<const repl::SnapshotKeyRef> keys,
+                  const crdt::DotContext& cut, bool begins);
+  Result<void> RecoverInstall(std::string_view bytes, std::vector<repl::SnapshotChunk>& keys);
+  // Joins a whole snapshot (keys and the cut) at once, under the shard context as it is, then
+  // joins the cut into it: recovery, and InstallSnapshot.
+  void JoinWhole(std::vector<repl::SnapshotChunk>& chunks, const crdt::DotContext& cut,
+                 bool notify);
 
   Keyspace& keyspace_;
   repl::Storage& storage_;
@@ -233,6 +255,8 @@ class Replication final : public repl::Applier, public repl::Observer, public Ke
   ReplicationOptions options_;
   std::vector<SlicedSnapshot*> exports_;  // snapshots being taken (the engine owns them)
   bool state_logged_ = false;             // a state record since the last log write
+  bool joining_install_ = false;          // an install joins keys: no state record for them
+  size_t install_keys_per_step_ = 128;
   repl::OpLog log_;
   std::unique_ptr<repl::Replicator> replicator_;
   PeerDirectory* directory_ = nullptr;

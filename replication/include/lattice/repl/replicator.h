@@ -270,6 +270,12 @@ class Replicator {
   // the op log is written (ops an install releases are logged before they are relayed).
   void StepSnapshots();
   bool installing() const { return installing_ != nullptr; }
+  // The cut of the install in progress (empty when none): the state's context may cover it
+  // before applied() does (docs/replication.md, "Installing in slices").
+  const crdt::VersionVector& install_cut() const { return install_cut_; }
+  // Runs the install in progress to its end now (a checkpoint on this thread needs the whole
+  // state): every remaining slice, then what ending an install does.
+  void CompleteInstall();
 
  private:
   struct Peer;
