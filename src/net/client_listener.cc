@@ -7,7 +7,11 @@
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 #endif
 
+#include <sys/socket.h>
+
+#include <cerrno>
 #include <chrono>
+#include <type_traits>
 
 #include "net/endpoint.h"
 #include "net/tls.h"
@@ -202,14 +206,55 @@ asio::awaitable<bool> ClientListener::WriteOut(Stream& stream, server::ClientSta
   boost::system::error_code ec;
   co_await asio::async_write(stream, asio::buffer(box.wire),
                              asio::redirect_error(asio::use_awaitable, ec));
-  server_.stats().total_net_output_bytes += box.wire.size();
-  client.net_output_bytes += box.wire.size();
+  Wrote(client, box.wire.size());
   box.wire.clear();
   if (box.wire.capacity() > kKeepOutputCapacity) box.wire.shrink_to_fit();
-  if (!ec && box.out.size() < server_.config().pubsub_output_buffer_limit().soft_bytes) {
+  if (!ec) LeftSoftLimit(box);
+  co_return !ec;
+}
+
+void ClientListener::Wrote(server::ClientState& client, size_t bytes) {
+  server_.stats().total_net_output_bytes += bytes;
+  client.net_output_bytes += bytes;
+}
+
+// After a write: a subscriber that was over the soft output limit and is now under it starts
+// afresh (only one that was over it reads the limit: the common write never parses it).
+void ClientListener::LeftSoftLimit(Outbox& box) {
+  if (box.soft_since_ms >= 0 &&
+      box.out.size() < server_.config().pubsub_output_buffer_limit().soft_bytes) {
     box.soft_since_ms = -1;
   }
-  co_return !ec;
+}
+
+// A plain TCP session's replies go out with one non-blocking send from the session itself, as
+// Valkey writes them: no asynchronous operation, no completion handler, no suspension. Whatever
+// the socket does not take at once (a full send buffer) is left in `out` for WriteOut, which
+// waits for the socket. kWritten, kFailed, or kPartial (WriteOut writes the rest). TLS sessions
+// always go through WriteOut (the TLS stream does the writing).
+template <typename Stream>
+ClientListener::WriteNow ClientListener::TryWriteNow(Stream& stream, server::ClientState& client,
+                                                     Outbox& box) {
+  if constexpr (!std::is_same_v<Stream, tcp::socket>) {
+    return WriteNow::kPartial;
+  } else {
+    const ssize_t sent =
+        ::send(stream.native_handle(), box.out.data(), box.out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (sent < 0) {
+      return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? WriteNow::kPartial
+                                                                       : WriteNow::kFailed;
+    }
+    const size_t bytes = static_cast<size_t>(sent);
+    Wrote(client, bytes);
+    if (bytes < box.out.size()) {
+      box.out.erase(0, bytes);
+      return WriteNow::kPartial;
+    }
+    box.out.clear();
+    if (box.out.capacity() > kKeepOutputCapacity) box.out.shrink_to_fit();
+    LeftSoftLimit(box);
+    return WriteNow::kWritten;
+  }
 }
 
 // Pushed messages for a session that waits for input: written once the turn ended (the ops of
@@ -355,17 +400,27 @@ asio::awaitable<void> ClientListener::Session(Stream& stream) {
       }
       if (out.empty() || client.killed) {
         node_.EndOfBatch();
-      } else if (!(node_.busy() && nothing_queued)) {
-        // Log before reply: the replies leave once the end of the turn wrote the op log. (In the
-        // busy period no command of this batch wrote an op: its replies leave at once.)
+      } else if (node_.busy() && nothing_queued) {
+        // In the busy period no command of this batch wrote an op: its replies leave at once.
+      } else if (!node_.busy() && node_.AllLogged()) {
+        // Every op so far is in the op log (a batch of reads, in a turn whose writes were
+        // logged already): the replies may leave now, and the turn still ends as usual.
+        node_.EndOfBatch();
+      } else {
+        // Log before reply: the replies leave once the end of the turn wrote the op log.
         co_await turn_.AsyncWaitEnd(asio::use_awaitable);
       }
-      co_await WaitFlushed(box);
+      if (box.flushing) co_await WaitFlushed(box);
       // Messages pushed during a write queue behind it: written after the next end of turn.
       // (QUIT has cleared `open`: its reply is still written.)
       bool written = true;
       while (!out.empty() && !client.killed && written) {
-        written = co_await WriteOut(stream, client, box);
+        const WriteNow now = TryWriteNow(stream, client, box);
+        if (now == WriteNow::kPartial) {
+          written = co_await WriteOut(stream, client, box);
+        } else {
+          written = now == WriteNow::kWritten;
+        }
         if (written && !out.empty()) co_await turn_.AsyncWaitEnd(asio::use_awaitable);
       }
       if (!written) {
@@ -387,7 +442,7 @@ asio::awaitable<void> ClientListener::Session(Stream& stream) {
     wake.expires_at(asio::steady_timer::time_point::max());
     co_await wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
-  co_await WaitFlushed(box);  // a Flush uses the stream and the outbox
+  if (box.flushing) co_await WaitFlushed(box);  // a Flush uses the stream and the outbox
 }
 
 template <typename Stream>

@@ -77,6 +77,11 @@ class ClientListener {
   asio::awaitable<void> Flush(Stream& stream, server::ClientState& client, Outbox& box);
   template <typename Stream>
   asio::awaitable<bool> WriteOut(Stream& stream, server::ClientState& client, Outbox& box);
+  enum class WriteNow { kWritten, kPartial, kFailed };
+  template <typename Stream>
+  WriteNow TryWriteNow(Stream& stream, server::ClientState& client, Outbox& box);
+  void Wrote(server::ClientState& client, size_t bytes);
+  void LeftSoftLimit(Outbox& box);
   asio::awaitable<void> WaitFlushed(Outbox& box);
   bool OverOutputLimit(Outbox& box);
   void Cron();

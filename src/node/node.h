@@ -118,6 +118,9 @@ class Node {
   // that runs commands or applies ops may run (the script holds the command path): the end of
   // the turn, Tick, peer and cluster bus input wait for it to end (AfterBusy).
   bool busy() const { return server_->scripting().timed_out(); }
+  // Whether replies may leave before the end of the turn: every op so far is logged as
+  // appendfsync asks (Replication::AllLogged; always, without replication).
+  bool AllLogged() const { return replication_ == nullptr || replication_->AllLogged(); }
   // Calls `callback` when the busy period ends (from inside the command that ran the script, so
   // the callback must only post work). Only while busy().
   void AfterBusy(std::function<void()> callback);

@@ -516,6 +516,11 @@ Result<void> Replication::EndOfBatch() {
   return {};
 }
 
+bool Replication::AllLogged() const {
+  if (failed_.has_value() || state_logged_ || replicator_->in_group()) return false;
+  return options_.fsync == repl::FsyncPolicy::kAlways ? !log_.has_unsynced() : !log_.has_buffered();
+}
+
 bool Replication::NoteSynced() {
   const uint64_t logged = keyspace_.next_seq() - 1;
   if (failed_.has_value() || log_.has_unsynced() || logged == synced_seq_) return false;

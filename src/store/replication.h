@@ -138,6 +138,10 @@ class Replication final : public repl::Applier, public repl::Observer, public Ke
   void EndGroup();
   void OnRemoteOp(int db, std::string_view key, const crdt::KeyOp& op) override;
   void OnKeyChanged(int db, std::string_view key) override;
+  // Whether every op and state record so far is in the op log as a reply needs it: written to
+  // the file (and synced under appendfsync always), none staged in an open group. Replies may
+  // then leave before the end of the turn; they wait for it otherwise (log before reply).
+  bool AllLogged() const;
   // A snapshot is being taken or installed in slices: the caller should end another turn soon.
   bool snapshot_work_pending() const { return replicator_->snapshot_work_pending(); }
   // Makes what the last commands or messages did durable per appendfsync, then lets the engine

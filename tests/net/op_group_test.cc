@@ -185,5 +185,38 @@ TEST_CASE("op groups: a write torn inside a group loses the whole group at recov
   CHECK(saw_none);
 }
 
+// A client's replies may leave before the end of the turn only while every op is logged as
+// appendfsync asks (Node::AllLogged; net/client_listener.cc then writes a batch of reads at
+// once): never while an op of the turn is in the log's buffer or staged in an open group.
+TEST_CASE("replies wait for the end of the turn only while an op is not logged", "[group][turn]") {
+  FakeClock clock;
+  const std::string fsync = GENERATE(as<std::string>(), "everysec", "always");
+  CAPTURE(fsync);
+  Region a(kA, clock, fsync);
+  auto execute = [&](std::vector<std::string> args) {  // without ending the turn
+    std::vector<std::string_view> views(args.begin(), args.end());
+    std::string out;
+    ReplyBuilder reply(&out);
+    a.node->server().Execute(*a.client, views, reply);
+    return out;
+  };
+  CHECK(a.node->AllLogged());
+  CHECK(execute({"SET", "k", "v"}) == "+OK\r\n");
+  CHECK_FALSE(a.node->AllLogged());  // the SET's op is in the log's buffer
+  CHECK(execute({"GET", "k"}) == "$1\r\nv\r\n");
+  CHECK_FALSE(a.node->AllLogged());  // a read of the same turn waits for it too
+  REQUIRE(a.node->EndOfTurn());
+  CHECK(a.node->AllLogged());
+  CHECK(execute({"GET", "k"}) == "$1\r\nv\r\n");
+  CHECK(a.node->AllLogged());           // a read logs nothing: its reply may leave at once
+  a.node->replication()->BeginGroup();  // a script or an EXEC still running
+  CHECK(execute({"SET", "k", "w"}) == "+OK\r\n");
+  CHECK_FALSE(a.node->AllLogged());  // staged in the group: the log's buffer is still empty
+  a.node->replication()->EndGroup();
+  CHECK_FALSE(a.node->AllLogged());
+  REQUIRE(a.node->EndOfTurn());
+  CHECK(a.node->AllLogged());
+}
+
 }  // namespace
 }  // namespace lattice::server::testing

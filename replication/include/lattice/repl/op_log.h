@@ -133,6 +133,8 @@ class OpLog {
   uint64_t next_index() const { return next_index_; }
   size_t segment_count() const { return segments_.size(); }
   bool has_unsynced() const { return !buffer_.empty() || unsynced_; }
+  // Records appended since the last write to the file.
+  bool has_buffered() const { return !buffer_.empty(); }
 
  private:
   struct Segment {

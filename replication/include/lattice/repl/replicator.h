@@ -237,6 +237,7 @@ class Replicator {
   // Nests; only the outermost pair counts. Nothing but OnLocalOp may run while a group is open
   // (the event loop runs the script in one go).
   void BeginGroup() { ++group_depth_; }
+  bool in_group() const { return group_depth_ > 0; }
   void EndGroup();
   void OnMessage(ReplicaId from, const Message& message, int64_t now_ms);
   // The same, taking the message's ops without copying them.
