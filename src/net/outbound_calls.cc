@@ -21,12 +21,12 @@ void Arm(const std::shared_ptr<OutboundCalls::Conn>& conn, int64_t timeout_ms);
 
 }  // namespace
 
-void OutboundCalls::Exchange(const std::string& host, int port, std::string request,
-                             size_t replies, int64_t timeout_ms, Done done) {
+void OutboundCalls::Exchange(const std::string& host, int port, std::string request, size_t replies,
+                             int64_t timeout_ms, Done done) {
   auto conn = std::make_shared<Conn>(io_);
-  asio::co_spawn(
-      io_, Run(conn, host, port, std::move(request), replies, timeout_ms, std::move(done)),
-      asio::detached);
+  asio::co_spawn(io_,
+                 Run(conn, host, port, std::move(request), replies, timeout_ms, std::move(done)),
+                 asio::detached);
 }
 
 namespace {

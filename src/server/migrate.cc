@@ -24,7 +24,7 @@ struct Request {
 // AUTH (when given), SELECT, then one RESTORE per live key; null when no key exists; an error
 // for a value DUMP cannot encode whole (a stream with consumer groups).
 Result<std::optional<Request>> BuildRequest(CommandContext& ctx, const MigrateArgs& migrate,
-                                    bool cluster) {
+                                            bool cluster) {
   Request request;
   for (std::string_view key : migrate.keys) {
     KeyRef found = ctx.keyspace().Find(ctx.db(), key, ctx.now_ms);
@@ -156,8 +156,8 @@ void MigrateValues(CommandContext& ctx, ArgList args, const MigrateArgs& migrate
                        server.blocking().Wake(BlockChannel::kOutbound);
                      });
   BlockRequest wait{.channel = BlockChannel::kOutbound, .unblockable = false};
-  wait.serve = [pending, keys = std::move(request->keys), copy = migrate.copy](
-                   CommandContext& served) {
+  wait.serve = [pending, keys = std::move(request->keys),
+                copy = migrate.copy](CommandContext& served) {
     if (!pending->done) return false;
     if (!pending->replies.ok()) {
       served.reply.Error(pending->replies.error().message);

@@ -19,9 +19,12 @@ namespace lattice::server {
 class Outbound {
  public:
   // The error texts of a failed exchange (Valkey's MIGRATE wording).
-  static constexpr std::string_view kConnectError = "IOERR error or timeout connecting to the client";
-  static constexpr std::string_view kWriteError = "IOERR error or timeout writing to target instance";
-  static constexpr std::string_view kReadError = "IOERR error or timeout reading from target instance";
+  static constexpr std::string_view kConnectError =
+      "IOERR error or timeout connecting to the client";
+  static constexpr std::string_view kWriteError =
+      "IOERR error or timeout writing to target instance";
+  static constexpr std::string_view kReadError =
+      "IOERR error or timeout reading from target instance";
 
   using Done = std::function<void(Result<std::vector<RespValue>>)>;
   virtual ~Outbound() = default;
