@@ -30,16 +30,6 @@ bool ParseInt(std::string_view text, int64_t* out) {
   return ec == std::errc() && end == text.data() + text.size();
 }
 
-std::string Encode(const std::vector<std::string>& args) {
-  std::string out = "*" + std::to_string(args.size()) + "\r\n";
-  for (const std::string& arg : args) {
-    out += "$" + std::to_string(arg.size()) + "\r\n";
-    out += arg;
-    out += "\r\n";
-  }
-  return out;
-}
-
 }  // namespace
 
 ReplicaOf::ReplicaOf(Server& server) : server_(server) {}
@@ -167,7 +157,11 @@ void ReplicaOf::OnClosed(const std::string& why, int64_t now_ms) {
 }
 
 void ReplicaOf::SendCommand(const std::vector<std::string>& args) {
-  if (link_ != nullptr) link_->Send(Encode(args));
+  if (link_ == nullptr) return;
+  const std::vector<std::string_view> views(args.begin(), args.end());
+  std::string request;
+  AppendRequest(request, views);
+  link_->Send(request);
 }
 
 void ReplicaOf::SendStep() {
