@@ -1,6 +1,7 @@
 """A Debian redis-server in a temporary dir on its own loopback port, as the source of RDB files
 (SAVE) and, later, as a primary to replicate from; and a dataset of every type Lattice holds, in
-every encoding redis-server 7.0 writes, with TTLs, in several dbs. Used by the --import-rdb and
+every encoding redis-server 7.0 writes, with TTLs, in several dbs, and a stream with consumer
+groups. Used by the --import-rdb and
 REPLICAOF tests and by scripts/make-rdb-corpus (the rdb_file fuzz target's seeds).
 
 Stopped by the PID we started; every wait is a bounded poll.
@@ -15,6 +16,7 @@ import time
 import redis
 
 from harness import free_port, wait_until
+from stream_data import groups_view
 
 FUNCTION_LIBRARY = ("#!lua name=movein\n"
                     "redis.register_function('movein_echo', function(keys, args) return args[1] end)")
@@ -62,8 +64,8 @@ class RedisSource:
 
 def fill(source, far_ttl_ms=3_600_000):
     """Keys of every type and encoding in dbs 0, 1 and 5, some with TTLs (far enough ahead to
-    survive the test), a function library, and one stream with a consumer group (whose groups
-    Lattice does not load yet)."""
+    survive the test), a function library, and one stream with consumer groups (pending entries
+    of two consumers, one acknowledged; an idle consumer; a group with nothing read)."""
     r = source.client()
     r.config_set("list-compress-depth", "1")  # inner quicklist nodes LZF-compressed
     r.config_set("list-max-listpack-size", "4")  # several quicklist nodes
@@ -91,7 +93,13 @@ def fill(source, far_ttl_ms=3_600_000):
     r.xadd("stream:1", {"a": "1"})
     r.xadd("stream:1", {"b": "2"})
     r.xgroup_create("stream:1", "group", id="0")
-    r.xreadgroup("group", "consumer", {"stream:1": ">"})
+    r.xreadgroup("group", "consumer", {"stream:1": ">"}, count=1)
+    r.xreadgroup("group", "other", {"stream:1": ">"})
+    r.xadd("stream:1", {"c": "3"})
+    r.xreadgroup("group", "other", {"stream:1": ">"})
+    r.xack("stream:1", "group", r.xrange("stream:1")[2][0])
+    r.execute_command("XGROUP", "CREATECONSUMER", "stream:1", "group", "idle")
+    r.xgroup_create("stream:1", "unread", id="$")
     r.function_load(FUNCTION_LIBRARY)
 
 
@@ -112,7 +120,7 @@ def value_of(r, key):
         info = r.execute_command("XINFO", "STREAM", key)
         meta = dict(zip(info[::2], info[1::2]))
         return kind, (r.xrange(key), meta[b"last-generated-id"], meta[b"entries-added"],
-                      meta[b"max-deleted-entry-id"])
+                      meta[b"max-deleted-entry-id"], groups_view(r, key))
     return kind, None
 
 

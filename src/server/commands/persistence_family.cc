@@ -24,8 +24,6 @@ using crdt::ObjectType;
 using Start = Persistence::Start;
 
 constexpr std::string_view kNoDataDir = "ERR this node runs without a data dir (--dir)";
-constexpr std::string_view kGroupsNotLoaded =
-    "ERR the payload's stream has consumer groups, which Lattice does not restore yet";
 
 void CmdSave(CommandContext& ctx, ArgList /*args*/) {
   Persistence& persistence = ctx.server.persistence();
@@ -108,12 +106,7 @@ void CmdDump(CommandContext& ctx, ArgList args) {
     ctx.reply.Null();
     return;
   }
-  const VisibleValue value = ReadVisible(found, ctx.now_ms);
-  if (!value.stream_groups.empty()) {  // the encoder writes no groups yet: refuse, never drop
-    ctx.reply.Error(std::string(kDumpGroupsError));
-    return;
-  }
-  ctx.reply.Bulk(EncodeDumpPayload(value));
+  ctx.reply.Bulk(EncodeDumpPayload(ReadVisible(found, ctx.now_ms)));
 }
 
 struct RestoreArgs {
@@ -190,14 +183,9 @@ void CmdRestore(CommandContext& ctx, ArgList args) {
     return;
   }
   const bool relaxed = ctx.server.config().ValueOf("rdb-version-check") == "relaxed";
-  RdbStreamGroups groups;
-  Result<VisibleValue> value = DecodeDumpPayload(args[3], relaxed, &groups);
+  Result<VisibleValue> value = DecodeDumpPayload(args[3], relaxed);
   if (!value.ok()) {
     ctx.reply.Error("ERR " + value.error().message);
-    return;
-  }
-  if (!groups.empty() && !kStreamGroupsLoaded) {  // refused whole rather than half-restored
-    ctx.reply.Error(kGroupsNotLoaded);
     return;
   }
   if (ttl != 0 && !options->absttl) {
@@ -210,7 +198,6 @@ void CmdRestore(CommandContext& ctx, ArgList args) {
   }
   if (ttl != 0) value->expiry_ms = ttl;
   ks.WriteVisible(ctx.db(), args[1], *value, ctx.now_ms);
-  if (!groups.empty()) (void)ApplyStreamGroups(ctx.server, ctx.db(), args[1], groups, ctx.now_ms);
   if (const StoredKey* restored = ks.Stored(ctx.db(), args[1]); restored != nullptr) {
     SetRestoredAccess(ctx, *restored, *options);
   }
