@@ -39,7 +39,7 @@ VisibleValue GroupsFromBytes(std::string_view rest) {
   value.stream_meta.last_id = {1, 0};
   value.stream_meta.entries_added = 1;
   for (size_t i = 0; i + 4 <= rest.size(); i += 4) {
-    const auto byte = [&](size_t k) { return static_cast<uint8_t>(rest[i + k]); };
+    const auto byte = [&](size_t k) { return uint64_t{static_cast<uint8_t>(rest[i + k])}; };
     lattice::crdt::GroupSlot slot{std::string(1, static_cast<char>('a' + byte(1) % 3))};
     lattice::crdt::GroupValue v;
     const std::string name(1, static_cast<char>('p' + byte(2) % 4));
@@ -49,7 +49,7 @@ VisibleValue GroupsFromBytes(std::string_view rest) {
     v.owner = name;
     v.last_id = {byte(3), 1};
     v.entries_read = static_cast<int64_t>(byte(3)) - 1;
-    v.seen_ms = byte(3) * 1000;
+    v.seen_ms = static_cast<int64_t>(byte(3)) * 1000;
     v.active_ms = byte(0) >= 128 ? v.seen_ms : -1;
     v.deliveries = byte(2);
     value.stream_groups.emplace_back(std::move(slot), std::move(v));

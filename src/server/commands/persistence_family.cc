@@ -5,15 +5,15 @@
 //
 // CRDT notes: RESTORE is an ordinary local write (Keyspace::WriteVisible: an observed-remove DEL
 // of what REPLACE overwrites, then fresh writes of the value and its TTL), so it replicates as
-// ops and a write another region made concurrently survives as for RENAME. IDLETIME and FREQ set
-// the restored key's access word in this region as Valkey's objectSetLRUOrLFU does (IDLETIME
-// under an LRU or no LFU policy, FREQ under an LFU policy); access words are per region and do
-// not replicate.
+// ops and a write another region made concurrently survives as for RENAME; a stream's consumer
+// groups are restored with it (docs/semantics.md, "RESTORE of a stream with groups"). IDLETIME
+// and FREQ set the restored key's access word in this region as Valkey's objectSetLRUOrLFU does
+// (IDLETIME under an LRU or no LFU policy, FREQ under an LFU policy); access words are per
+// region and do not replicate.
 
 #include <cstdint>
 #include <string>
 
-#include "server/rdb_import.h"
 #include "server/server.h"
 #include "store/rdb_value.h"
 
