@@ -3,8 +3,12 @@
 // reads past its input, never allocates without bound; a file that reads hands on exactly the
 // keys, skipped keys and streams' consumer groups its summary counts, and a second read, in steps
 // of one record (how a large file loads in slices), gives the same keys, or for a file that does
-// not read the same error. Seeds include redis-server 7.0's streams (streams.rdb).
+// not read the same error; every key re-encodes (EncodeRdbValue, what the RDB writer and DUMP
+// write) to bytes that read back as the same value, a stream's consumer groups included, and a
+// stream's groups handed on are the ones in its value. Seeds include redis-server 7.0's streams
+// (streams.rdb).
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -13,19 +17,39 @@
 #include <vector>
 
 #include "store/rdb_file.h"
+#include "store/rdb_value.h"
 
 namespace {
 
 using lattice::server::VisibleValue;
 
-class Recorder final : public lattice::server::RdbFileSink {
+// How many groups `value` holds (its kGroup slots).
+size_t GroupCount(const VisibleValue& value) {
+  return static_cast<size_t>(std::count_if(
+      value.stream_groups.begin(), value.stream_groups.end(),
+      [](const auto& slot) { return slot.first.part == lattice::crdt::GroupPart::kGroup; }));
+}
+
+// decode(encode(x)) == x for one key as read (its key expiry is not part of the encoding).
+void CheckReencodes(VisibleValue value) {
+  value.expiry_ms.reset();
+  const std::string bytes = lattice::server::EncodeRdbValue(value);
+  const lattice::Result<VisibleValue> back = lattice::server::DecodeRdbValue(bytes);
+  if (!back.ok() || !(*back == value)) std::abort();
+}
+
+class RdbFileRecorder final : public lattice::server::RdbFileSink {
  public:
   void Key(int db, std::string key, VisibleValue value) override {
+    CheckReencodes(value);
     keys.push_back({db, std::move(key), std::move(value)});
   }
   void Skipped(int, std::string_view, std::string_view) override { ++skipped; }
   void StreamGroups(int, std::string_view, lattice::server::RdbStreamGroups groups) override {
-    if (groups.empty()) std::abort();  // handed on only when there are some
+    // Handed on only when there are some, and after the key whose value holds them.
+    if (groups.empty() || keys.empty() || GroupCount(keys.back().value) != groups.size()) {
+      std::abort();
+    }
     group_keys += 1;
     groups_seen += groups.size();
   }
@@ -48,9 +72,9 @@ class Recorder final : public lattice::server::RdbFileSink {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view file(reinterpret_cast<const char*>(data), size);
-  Recorder first;
+  RdbFileRecorder first;
   const auto summary = lattice::server::ReadRdbFile(file, first);
-  Recorder second;
+  RdbFileRecorder second;
   lattice::server::RdbFileReader stepped(file, second);
   lattice::Result<bool> step = false;
   for (size_t i = 0; i <= size && step.ok() && !*step; ++i) step = stepped.Step(1);

@@ -110,11 +110,17 @@ std::vector<std::string> ListCommand(Rng& rng, const std::string& key) {
 }
 
 // Consumer groups on a stream: two groups and two consumers, so regions deliver, claim, ack and
-// destroy the same group state concurrently.
+// destroy the same group state concurrently; COPY ... REPLACE writes a whole stream with its
+// groups over the key (Keyspace::WriteVisible, the write RESTORE makes), concurrently with the
+// group commands of other regions (docs/semantics.md, "RESTORE of a stream with groups").
 std::vector<std::string> StreamGroupCommand(Rng& rng, const std::string& key,
                                             const std::string& id) {
   const std::string cmd = Pick(rng, {"CREATE", "READ", "READ", "ACK", "CLAIM", "AUTOCLAIM",
-                                     "DESTROY", "DELCONSUMER", "SETID", "PENDING"});
+                                     "DESTROY", "DELCONSUMER", "SETID", "PENDING", "COPY"});
+  if (cmd == "COPY") {
+    const std::string family = key.substr(0, key.find(':'));
+    return {"COPY", fmt::format("{}:{}", family, rng.Uniform(kKeysPerFamily)), key, "REPLACE"};
+  }
   const std::string group = Pick(rng, {"g1", "g2"});
   const std::string consumer = Pick(rng, {"c1", "c2"});
   if (cmd == "CREATE") return {"XGROUP", "CREATE", key, group, Pick(rng, {"$", "0"}), "MKSTREAM"};

@@ -21,16 +21,13 @@ struct Request {
   std::vector<std::string> keys;  // the keys sent, in RESTORE order
 };
 
-// AUTH (when given), SELECT, then one RESTORE per live key; null when no key exists; an error
-// for a value DUMP cannot encode whole (a stream with consumer groups).
-Result<std::optional<Request>> BuildRequest(CommandContext& ctx, const MigrateArgs& migrate,
-                                            bool cluster) {
+// AUTH (when given), SELECT, then one RESTORE per live key; null when no key exists.
+std::optional<Request> BuildRequest(CommandContext& ctx, const MigrateArgs& migrate, bool cluster) {
   Request request;
   for (std::string_view key : migrate.keys) {
     KeyRef found = ctx.keyspace().Find(ctx.db(), key, ctx.now_ms);
     if (found == nullptr) continue;
     const VisibleValue value = ReadVisible(found, ctx.now_ms);
-    if (!value.stream_groups.empty()) return Unexpected(std::string(kDumpGroupsError));
     int64_t ttl_ms = 0;
     if (value.expiry_ms.has_value()) {
       ttl_ms = std::max<int64_t>(1, *value.expiry_ms - ctx.now_ms);
@@ -45,7 +42,7 @@ Result<std::optional<Request>> BuildRequest(CommandContext& ctx, const MigrateAr
     }
     request.keys.emplace_back(key);
   }
-  if (request.keys.empty()) return std::optional<Request>();
+  if (request.keys.empty()) return std::nullopt;
   std::string head;
   if (migrate.password.has_value()) {
     if (migrate.username.has_value()) {
@@ -56,7 +53,7 @@ Result<std::optional<Request>> BuildRequest(CommandContext& ctx, const MigrateAr
   }
   AppendRequest(head, {"SELECT", std::to_string(migrate.db)});
   request.bytes.insert(0, head);
-  return std::optional<Request>(std::move(request));
+  return request;
 }
 
 // The reply once the target answered: Valkey deletes each key the target restored (unless
@@ -126,13 +123,7 @@ Result<MigrateArgs> ParseMigrateArgs(ArgList args) {
 
 void MigrateValues(CommandContext& ctx, ArgList args, const MigrateArgs& migrate) {
   Outbound* outbound = ctx.server.outbound();
-  Result<std::optional<Request>> built =
-      BuildRequest(ctx, migrate, ctx.server.cluster() != nullptr);
-  if (!built.ok()) {
-    ctx.reply.Error(built.error().message);
-    return;
-  }
-  std::optional<Request>& request = *built;
+  std::optional<Request> request = BuildRequest(ctx, migrate, ctx.server.cluster() != nullptr);
   if (!request) {
     ctx.reply.SimpleString("NOKEY");
     return;

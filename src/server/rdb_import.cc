@@ -71,15 +71,6 @@ class LoadSink final : public RdbFileSink {
     }
   }
 
-  void StreamGroups(int db, std::string_view key, RdbStreamGroups groups) override {
-    if (ApplyStreamGroups(server_, db, key, groups, server_.clock().NowMs())) return;
-    ++summary_.stream_groups_not_loaded;
-    spdlog::warn(
-        "RDB import: stream '{}' in db {} has {} consumer groups, which Lattice does not "
-        "load yet: its entries are loaded, its groups are not",
-        key, db, groups.size());
-  }
-
   void Aux(std::string_view, std::string_view) override {}
 
  private:
@@ -88,11 +79,6 @@ class LoadSink final : public RdbFileSink {
 };
 
 }  // namespace
-
-bool ApplyStreamGroups(Server& /*server*/, int /*db*/, std::string_view /*key*/,
-                       const RdbStreamGroups& /*groups*/, int64_t /*now_ms*/) {
-  return kStreamGroupsLoaded;  // nothing to apply them to yet
-}
 
 Result<void> RequireEmpty(Server& server) {
   Keyspace& keyspace = server.keyspace();
@@ -250,11 +236,9 @@ std::vector<std::string> DescribeImport(const RdbImportSummary& summary) {
     lines.push_back(
         fmt::format("Skipped: {} keys of type {} (Lattice has no such type)", count, type));
   }
-  if (summary.stream_groups_not_loaded != 0) {
-    lines.push_back(
-        fmt::format("Not loaded: the consumer groups of {} stream keys ({} groups; "
-                    "Lattice does not hold consumer groups yet)",
-                    summary.stream_groups_not_loaded, file.stream_groups));
+  if (file.stream_groups != 0) {
+    lines.push_back(fmt::format("Stream consumer groups: {} in {} stream keys", file.stream_groups,
+                                file.stream_group_keys));
   }
   if (file.module_aux != 0) {
     lines.push_back(fmt::format("Skipped: {} module aux records", file.module_aux));

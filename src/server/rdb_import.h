@@ -13,9 +13,8 @@
 // Nothing half-loaded: the file is read through once to check it (structure, values,
 // checksum, database numbers) before the first write. Keys whose TTL has already passed are
 // not loaded (as Valkey's loading as a primary), nor hash fields whose TTL has passed; keys of
-// types Lattice does not hold (modules) are counted and logged, never dropped silently, and so
-// are streams' consumer groups while ApplyStreamGroups loads none (the stream's entries and
-// metadata are loaded).
+// types Lattice does not hold (modules) are counted and logged, never dropped silently. A
+// stream's consumer groups load with it (VisibleValue::stream_groups).
 // Not thread-safe: the event-loop thread owns the Server.
 
 #include <cstdint>
@@ -38,7 +37,6 @@ struct RdbImportSummary {
   std::map<std::string, uint64_t> loaded;  // keys written, by type name ("string", "hash", ...)
   uint64_t expired = 0;                    // keys whose TTL had passed: not written
   uint64_t functions_loaded = 0;
-  uint64_t stream_groups_not_loaded = 0;     // streams whose consumer groups were not applied
   std::vector<std::string> function_errors;  // libraries FUNCTION LOAD refused, with why
   std::string source_version;                // the writer's redis-ver / valkey-ver aux field
   double seconds = 0;
@@ -118,14 +116,6 @@ class DatasetLoading {
   int64_t start_ms_ = 0;  // wall clock
   int64_t start_us_ = 0;  // monotonic
 };
-
-// The one place a stream's consumer groups, read from an RDB file (ImportRdb) or a DUMP payload
-// (RESTORE), are applied to the stream key just written. Consumer groups are not in the CRDT
-// stream yet (issue #24, consumer groups): it applies nothing and returns false, and callers
-// report the groups as not loaded (kStreamGroupsLoaded says so before anything is written).
-inline constexpr bool kStreamGroupsLoaded = false;
-bool ApplyStreamGroups(Server& server, int db, std::string_view key, const RdbStreamGroups& groups,
-                       int64_t now_ms);
 
 // The summary as log lines: version, keys by type, skipped types with counts, functions, time.
 std::vector<std::string> DescribeImport(const RdbImportSummary& summary);

@@ -6,7 +6,7 @@
 //   EXPIRETIME_MS before a key, IDLE/FREQ (the eviction hints: skipped), SLOT_INFO (skipped),
 //   FUNCTION2 (a function library's code, handed on), MODULE_AUX (skipped, counted), EOF;
 // - each key's value through store/rdb_value.h's ReadRdbValue (no second decoder), a stream's
-//   consumer groups handed on after its key; a module value (7) is parsed to its end and
+//   consumer groups in its value, and again after its key; a module value (7) is parsed and
 //   reported per key as skipped, with its type's name (its 9-character module name);
 // - the trailing CRC-64 (version 5 and later; 0 means the writer had rdbchecksum off).
 // Anything else (a truncated file, an unknown opcode or type, a value that does not decode, a
@@ -56,8 +56,8 @@ class RdbFileSink {
   virtual ~RdbFileSink() = default;
   // A key of a type Lattice holds; value.expiry_ms is the file's EXPIRETIME, if any.
   virtual void Key(int db, std::string key, VisibleValue value) = 0;
-  // The consumer groups of the stream just handed to Key() (only when it has some; counted in
-  // the summary, so a sink that keeps none still reports them).
+  // The consumer groups of the stream just handed to Key(), whose value holds them too, in RDB
+  // form (only when it has some; counted in the summary).
   virtual void StreamGroups(int /*db*/, std::string_view /*key*/, RdbStreamGroups /*groups*/) {}
   // A key of a type Lattice does not hold ("module:<name>").
   virtual void Skipped(int db, std::string_view key, std::string_view type) = 0;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <map>
 #include <set>
 #include <string_view>
 #include <utility>
@@ -335,7 +336,99 @@ void PutGroup(std::string& out, const RdbStreamGroup& group, uint8_t rdb_type) {
   }
 }
 
+// ---- Converting groups ----------------------------------------------------------------------
+
+using crdt::GroupPart;
+using crdt::GroupSlot;
+using crdt::GroupValue;
+
+// One group being assembled from in-memory slots: consumers by name and pending entries by ID
+// (Valkey's radix trees' order), each pending entry with its owner.
+struct RdbGroupBuild {
+  RdbStreamGroup group;
+  std::map<std::string, RdbStreamConsumer> consumers;
+  std::map<StreamId, std::pair<RdbStreamNack, std::string>> pending;
+};
+
+// Hands each pending entry to its owner (one made for an owner that is not a consumer).
+void AssignRdbPending(RdbGroupBuild& build) {
+  std::set<std::string> made;
+  for (const auto& [id, item] : build.pending) {
+    const auto& [nack, owner] = item;
+    auto [it, added] = build.consumers.try_emplace(owner);
+    RdbStreamConsumer& consumer = it->second;
+    if (added) {
+      made.insert(owner);
+      consumer.name = owner;
+      consumer.seen_ms = consumer.active_ms = nack.delivery_ms;
+    } else if (made.contains(owner)) {
+      consumer.seen_ms = consumer.active_ms = std::max(consumer.seen_ms, nack.delivery_ms);
+    }
+    consumer.pending.push_back(id);
+    build.group.pending.push_back(nack);
+  }
+  for (auto& [name, consumer] : build.consumers) build.group.consumers.push_back(consumer);
+}
+
 }  // namespace
+
+RdbStreamGroups RdbGroupsFromVisible(const VisibleGroups& slots) {
+  std::map<std::string, RdbGroupBuild> builds;
+  for (const auto& [slot, value] : slots) {
+    if (slot.part != GroupPart::kGroup) continue;
+    RdbStreamGroup& group = builds[slot.group].group;
+    group.name = slot.group;
+    group.last_id = value.last_id;
+    group.entries_read = value.entries_read;
+  }
+  for (const auto& [slot, value] : slots) {
+    auto it = builds.find(slot.group);
+    if (it == builds.end() || slot.part == GroupPart::kGroup) continue;
+    if (slot.part == GroupPart::kConsumer) {
+      it->second.consumers[slot.consumer] =
+          RdbStreamConsumer{slot.consumer, value.seen_ms, value.active_ms, {}};
+    } else {
+      it->second.pending[slot.id] = {RdbStreamNack{slot.id, value.seen_ms, value.deliveries},
+                                     value.owner};
+    }
+  }
+  RdbStreamGroups out;
+  for (auto& [name, build] : builds) {
+    AssignRdbPending(build);
+    out.push_back(std::move(build.group));
+  }
+  return out;
+}
+
+VisibleGroups VisibleGroupsFromRdb(const RdbStreamGroups& groups) {
+  std::vector<const RdbStreamGroup*> sorted;
+  for (const RdbStreamGroup& group : groups) sorted.push_back(&group);
+  std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->name < b->name; });
+  VisibleGroups out;
+  for (const RdbStreamGroup* group : sorted) {
+    out.emplace_back(GroupSlot{group->name},
+                     GroupValue{.last_id = group->last_id, .entries_read = group->entries_read});
+    std::map<StreamId, std::string> owners;
+    std::vector<const RdbStreamConsumer*> consumers;
+    for (const RdbStreamConsumer& consumer : group->consumers) consumers.push_back(&consumer);
+    std::sort(consumers.begin(), consumers.end(),
+              [](auto* a, auto* b) { return a->name < b->name; });
+    for (const RdbStreamConsumer* consumer : consumers) {
+      out.emplace_back(GroupSlot{group->name, GroupPart::kConsumer, consumer->name, StreamId{}},
+                       GroupValue{.seen_ms = consumer->seen_ms, .active_ms = consumer->active_ms});
+      for (const StreamId& id : consumer->pending) owners.emplace(id, consumer->name);
+    }
+    for (const RdbStreamNack& nack : group->pending) {
+      const auto owner = owners.find(nack.id);
+      if (owner == owners.end()) continue;
+      out.emplace_back(GroupSlot{group->name, GroupPart::kPending, "", nack.id},
+                       GroupValue{.seen_ms = nack.delivery_ms,
+                                  .owner = owner->second,
+                                  .deliveries = nack.delivery_count});
+    }
+  }
+  return out;
+}
 
 bool ReadRdbStream(RdbReader& in, uint8_t rdb_type, VisibleValue* value, RdbStreamGroups* groups) {
   if (rdb_type != kRdbStreamListpacks && rdb_type != kRdbStreamListpacks2 &&
@@ -343,9 +436,13 @@ bool ReadRdbStream(RdbReader& in, uint8_t rdb_type, VisibleValue* value, RdbStre
     return false;
   }
   value->type = crdt::ObjectType::kStream;
-  return ReadNodes(in, &value->stream) &&
-         ReadMeta(in, rdb_type, value->stream.size(), &value->stream_meta) &&
-         ReadGroups(in, rdb_type, groups);
+  if (!ReadNodes(in, &value->stream) ||
+      !ReadMeta(in, rdb_type, value->stream.size(), &value->stream_meta) ||
+      !ReadGroups(in, rdb_type, groups)) {
+    return false;
+  }
+  value->stream_groups = VisibleGroupsFromRdb(*groups);
+  return true;
 }
 
 uint8_t RdbStreamTypeFor(const RdbStreamGroups& groups) {

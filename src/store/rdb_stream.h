@@ -11,6 +11,10 @@
 // - its consumer groups: name, last delivered ID, (19, 21) entries read, the pending entries list
 //   (ID, delivery time in ms, delivery count), and the consumers (name, seen time, (21) active
 //   time, the IDs of their pending entries).
+// The in-memory groups (VisibleValue::stream_groups: one resolved value per slot) and this form
+// convert both ways (RdbGroupsFromVisible, VisibleGroupsFromRdb): ReadRdbStream fills both, and
+// PutRdbStream writes the value's own groups, so DUMP, RESTORE, MIGRATE, the file writer and
+// reader carry a stream's groups whole.
 // Reading checks every count against the payload and the structure against itself (element
 // counts, IDs in order, each consumer's pending entry in its group's list and owned once, no
 // duplicate group or consumer names); a deleted entry is dropped. Writing puts at most 100
@@ -19,6 +23,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "store/keyspace.h"
@@ -58,19 +63,31 @@ struct RdbStreamGroup {
 };
 
 using RdbStreamGroups = std::vector<RdbStreamGroup>;
+using VisibleGroups = std::vector<std::pair<crdt::GroupSlot, crdt::GroupValue>>;
+
+// The RDB form of in-memory groups: groups, consumers and pending entries in name and ID order
+// (as Valkey's radix trees write them); slots of a group that does not exist (no kGroup slot) are
+// left out. A pending entry whose owner is not a consumer of the group (two regions' concurrent
+// DELCONSUMER and delivery can leave one) gets that consumer, seen and active at the entry's
+// latest delivery time, since the RDB form has no entry without a consumer.
+RdbStreamGroups RdbGroupsFromVisible(const VisibleGroups& slots);
+// The in-memory form of groups read from RDB: per group (in name order) its kGroup slot, its
+// consumers, then its pending entries, each pending entry owned by the consumer that lists it
+// (an entry no consumer lists is left out; the reader refuses such a payload).
+VisibleGroups VisibleGroupsFromRdb(const RdbStreamGroups& groups);
 
 // Reads a stream of `rdb_type` (15, 19 or 21) at `in`'s position: its live entries and metadata
 // into value->stream and value->stream_meta (type 15: no max deleted ID, entries added = length),
-// its groups into *groups. False when malformed.
+// its groups into *groups and value->stream_groups. False when malformed.
 bool ReadRdbStream(RdbReader& in, uint8_t rdb_type, VisibleValue* value, RdbStreamGroups* groups);
 
 // The type a stream is written as: 21 when some consumer's active time differs from its seen time
 // (only RDB 11 and later read it), else 19, which redis-server 7.0 and every later version read.
 uint8_t RdbStreamTypeFor(const RdbStreamGroups& groups);
 
-// Appends value->stream, its metadata and `groups` as `rdb_type` (19 or 21), without the type
-// byte. Entries with equal IDs (two regions' concurrent XADDs, docs/semantics.md "Streams") stay
-// adjacent in one node.
+// Appends value->stream, its metadata and `groups` (RdbGroupsFromVisible of its stream_groups) as
+// `rdb_type` (19 or 21), without the type byte. Entries with equal IDs (two regions' concurrent
+// XADDs, docs/semantics.md "Streams") stay adjacent in one node.
 void PutRdbStream(std::string& out, const VisibleValue& value, const RdbStreamGroups& groups,
                   uint8_t rdb_type);
 

@@ -343,14 +343,15 @@ bool HasFieldTtls(const VisibleValue& value) {
                      [](const VisibleValue::HashEntry& entry) { return entry.ttl_at_ms != 0; });
 }
 
-uint16_t RdbVersionFor(const VisibleValue& value, const RdbStreamGroups& groups) {
+uint16_t RdbVersionFor(const VisibleValue& value) {
   if (HasFieldTtls(value)) return kFieldTtlRdbVersion;
   const bool stream3 =
-      value.type == ObjectType::kStream && RdbStreamTypeFor(groups) == kRdbStreamListpacks3;
+      value.type == ObjectType::kStream &&
+      RdbStreamTypeFor(RdbGroupsFromVisible(value.stream_groups)) == kRdbStreamListpacks3;
   return stream3 ? kStream3RdbVersion : kDumpRdbVersion;
 }
 
-std::string EncodeRdbValue(const VisibleValue& value, const RdbStreamGroups& groups) {
+std::string EncodeRdbValue(const VisibleValue& value) {
   std::string out;
   switch (value.type) {
     case ObjectType::kString:
@@ -390,6 +391,7 @@ std::string EncodeRdbValue(const VisibleValue& value, const RdbStreamGroups& gro
       break;
     }
     case ObjectType::kStream: {
+      const RdbStreamGroups groups = RdbGroupsFromVisible(value.stream_groups);
       const uint8_t type = RdbStreamTypeFor(groups);
       out.push_back(static_cast<char>(type));
       PutRdbStream(out, value, groups, type);
@@ -424,8 +426,8 @@ Result<VisibleValue> DecodeRdbValue(std::string_view bytes, RdbStreamGroups* gro
   return value;
 }
 
-std::string EncodeDumpPayload(const VisibleValue& value, const RdbStreamGroups& groups) {
-  return RdbSealPayload(EncodeRdbValue(value, groups), RdbVersionFor(value, groups));
+std::string EncodeDumpPayload(const VisibleValue& value) {
+  return RdbSealPayload(EncodeRdbValue(value), RdbVersionFor(value));
 }
 
 Result<VisibleValue> DecodeDumpPayload(std::string_view payload, bool relaxed,

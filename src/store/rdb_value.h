@@ -7,17 +7,17 @@
 // Writing: a type byte then the value in the plain encodings every Valkey and Redis since 2.4
 // loads (and converts to its compact encodings as its limits say): string (0), list (1), set
 // (2), hash (4), sorted set with binary scores (5); a hash some of whose fields have a TTL is
-// Valkey 9's hash with field TTLs (22); a stream is Redis 7.0's listpacks (19), or 21 when a
-// consumer's active time must be kept (store/rdb_stream.h). DUMP payloads carry RDB version 10,
-// the newest redis-server 7.0 accepts (it refuses any payload newer than its own RDB_VERSION),
-// 11 for a stream of type 21, or 80 (Valkey 9) for a hash with field TTLs, which only Valkey 9
-// reads.
+// Valkey 9's hash with field TTLs (22); a stream, with its consumer groups, is Redis 7.0's
+// listpacks (19), or 21 when a consumer's active time must be kept (store/rdb_stream.h). DUMP
+// payloads carry RDB version 10, the newest redis-server 7.0 accepts (it refuses any payload
+// newer than its own RDB_VERSION), 11 for a stream of type 21, or 80 (Valkey 9) for a hash with
+// field TTLs, which only Valkey 9 reads.
 // Reading: those, plus every encoding Valkey 9, Valkey 7/8 and Redis 2.6 to 7.2 write: zset
 // with text scores (3), ziplist list/zset/hash (10, 12, 13), intset (11), quicklist of ziplists
 // (14) or listpacks (18), listpack hash/zset/set (16, 17, 20), Valkey 9's hash with field TTLs
-// (22: field, value, absolute expiry ms or -1), streams (15, 19, 21: entries and metadata into
-// the value, consumer groups into an RdbStreamGroups beside it). Not read: the zipmap hash (9,
-// Redis before 2.6) and modules (Lattice has no such type): a kCorrupt error.
+// (22: field, value, absolute expiry ms or -1), streams (15, 19, 21: entries, metadata and
+// consumer groups into the value, the groups also in their RDB form beside it). Not read: the
+// zipmap hash (9, Redis before 2.6) and modules (Lattice has no such type): a kCorrupt error.
 // The key's TTL is not part of a value (RESTORE takes the TTL apart); field TTLs are kept both
 // ways (type 22).
 //
@@ -47,16 +47,16 @@ inline constexpr uint16_t kFieldTtlRdbVersion = 80;
 // Whether `value` is a hash with a field that has a TTL: written as type 22, which needs RDB
 // version 80 (RdbVersionFor: 80 then, 11 for a stream of type 21, else kDumpRdbVersion).
 bool HasFieldTtls(const VisibleValue& value);
-uint16_t RdbVersionFor(const VisibleValue& value, const RdbStreamGroups& groups = {});
+uint16_t RdbVersionFor(const VisibleValue& value);
 
 // The type byte and the value (no key expiry). `value.type` is not kNone. A hash with field TTLs
-// is Valkey 9's type 22 (each field's absolute expiry in ms, -1 for none); a stream carries
-// `groups` (ignored for other types); every other value is in a plain encoding every version
+// is Valkey 9's type 22 (each field's absolute expiry in ms, -1 for none); a stream carries its
+// consumer groups (value.stream_groups); every other value is in a plain encoding every version
 // reads.
-std::string EncodeRdbValue(const VisibleValue& value, const RdbStreamGroups& groups = {});
+std::string EncodeRdbValue(const VisibleValue& value);
 // Reads one value (type byte first) from the whole of `bytes`: kCorrupt on anything malformed,
-// trailing bytes included. A stream's consumer groups go to *groups (cleared first; empty for
-// other types); with nullptr they are checked, then dropped.
+// trailing bytes included. A stream's consumer groups go to value.stream_groups and, in their
+// RDB form, to *groups when given (cleared first; empty for other types).
 Result<VisibleValue> DecodeRdbValue(std::string_view bytes, RdbStreamGroups* groups = nullptr);
 
 // Whether ReadRdbValue reads `rdb_type` (one of the types above; not modules).
@@ -67,13 +67,8 @@ bool RdbValueTypeKnown(uint8_t rdb_type);
 bool ReadRdbValue(RdbReader& in, uint8_t rdb_type, VisibleValue* value,
                   RdbStreamGroups* groups = nullptr);
 
-// DUMP and MIGRATE refuse a stream with consumer groups: the encoders write a stream's entries
-// and metadata only (its groups are not converted yet), and a copy must not drop them silently.
-inline constexpr std::string_view kDumpGroupsError =
-    "ERR DUMP of a stream with consumer groups is not supported yet";
-
 // DUMP's payload: EncodeRdbValue, then the version and CRC-64 footer.
-std::string EncodeDumpPayload(const VisibleValue& value, const RdbStreamGroups& groups = {});
+std::string EncodeDumpPayload(const VisibleValue& value);
 // RESTORE's reading: kInvalid ("DUMP payload version or checksum are wrong") when the footer
 // fails, kCorrupt ("Bad data format") when the value does not decode. Groups as DecodeRdbValue.
 Result<VisibleValue> DecodeDumpPayload(std::string_view payload, bool relaxed,

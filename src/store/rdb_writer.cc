@@ -9,6 +9,7 @@
 #include <string>
 #include <utility>
 
+#include "fmt/format.h"
 #include "store/rdb_file.h"
 #include "store/rdb_value.h"
 #include "util/rdb.h"
@@ -59,6 +60,28 @@ Error SystemError(const char* call, const std::string& path) {
   return Error{ErrorCode::kIo, std::string(call) + " " + path + ": " + std::strerror(errno)};
 }
 
+// Whether some stream has a consumer whose active time differs from its seen time: it is written
+// as type 21 (store/rdb_stream.h), which needs RDB version 11 in the header. Reads only the
+// streams' consumer slots.
+bool AnyStreamNeedsType21(const Keyspace& keyspace) {
+  bool found = false;
+  for (int db = 0; db < keyspace.databases() && !found; ++db) {
+    keyspace.ForEach(db, [&](const std::string&, const crdt::Key& stored) {
+      if (found || stored.Type() != crdt::ObjectType::kStream) return;
+      const crdt::Stream& stream = stored.stream();
+      if (stream.group_items().empty()) return;
+      for (const std::string& group : stream.GroupNames()) {
+        stream.ForEachSlot(group, crdt::GroupPart::kConsumer,
+                           [&](const crdt::GroupSlot&, const crdt::GroupValue& value) {
+                             found |= value.active_ms != value.seen_ms;
+                           });
+      }
+    });
+    keyspace.ReleaseIterations();
+  }
+  return found;
+}
+
 }  // namespace
 
 Result<RdbWriteSummary> WriteRdb(const Keyspace& keyspace, int64_t now_ms,
@@ -67,11 +90,13 @@ Result<RdbWriteSummary> WriteRdb(const Keyspace& keyspace, int64_t now_ms,
   RdbWriteSummary summary;
   bool field_ttls = false;
   for (int db = 0; db < keyspace.databases(); ++db) field_ttls |= keyspace.FieldTtlKeyCount(db) > 0;
-  summary.version = field_ttls ? kFieldTtlRdbVersion : kDumpRdbVersion;
+  summary.version = field_ttls                       ? kFieldTtlRdbVersion
+                    : AnyStreamNeedsType21(keyspace) ? kStream3RdbVersion
+                                                     : kDumpRdbVersion;
 
   Writer w(out);
   std::string& buf = w.buffer();
-  buf += field_ttls ? "VALKEY080" : "REDIS0010";
+  buf += field_ttls ? "VALKEY080" : fmt::format("REDIS{:04}", summary.version);
   PutAux(buf, "redis-ver", options.redis_ver);
   PutAux(buf, "redis-bits", "64");
   PutAux(buf, "ctime", std::to_string(options.ctime_s));

@@ -3,13 +3,15 @@
 // Valkey or redis-server replica of a Lattice region (SYNC, PSYNC) and a move back to Valkey load.
 // A file is:
 // - the header: "REDIS0010" (RDB version 10: redis-server 7.0 and every later Redis and Valkey
-//   load it), or "VALKEY080" (Valkey 9) when some hash has field TTLs, whose type (22) needs it;
+//   load it), "REDIS0011" (Redis 7.2, Valkey 7.2 and 8) when some stream is written as type 21
+//   (a consumer's active time differs from its seen time), or "VALKEY080" (Valkey 9) when some
+//   hash has field TTLs, whose type (22) needs it;
 // - AUX fields: redis-ver, redis-bits, ctime, used-mem, repl-id and repl-offset (what a replica
 //   takes as its primary's replication id and offset), aof-base 0;
 // - per non-empty db: SELECTDB and RESIZEDB (keys, keys with a TTL), then each visible key:
 //   EXPIRETIME_MS when it has a TTL, the value through store/rdb_value.h's EncodeRdbValue (the
-//   encoding DUMP writes: one encoder; a stream as type 19, which every version from
-//   redis-server 7.0 on reads, with no consumer groups until Lattice holds them), and the key;
+//   encoding DUMP writes: one encoder; a stream with its consumer groups, as type 19, which
+//   every version from redis-server 7.0 on reads, or 21), and the key;
 // - EOF and the CRC-64 of everything before it.
 // The system db (the policy table) is not written: it is Lattice's, invisible to commands.
 // Only what a key shows at `now_ms` is written: CRDT metadata (tombstones, dots) never leaves.

@@ -2,7 +2,10 @@
 server (redis-server, then Lattice standalone), and the growth of INFO memory used_memory and of
 the process RSS (/proc/PID/status VmRSS) is divided by the number of keys or elements.
 Datasets: 16-byte strings; hashes, sets, zsets and lists of `elements` (large: redis-server's hashtable,
-skiplist encodings) and of `small_elements` each (small: its listpack encodings)."""
+skiplist encodings) and of `small_elements` each (small: its listpack encodings); streams of
+`elements` entries (XADD *, one 5-byte field and a 16-byte value each).
+LATTICE_BENCH_MEMORY=stream,hash (dataset kinds, comma-separated) runs only those."""
+import os
 import subprocess
 import time
 
@@ -30,6 +33,9 @@ def dataset_bytes(kind, keys, elements):
         key = b"%s:%06d" % (kind.encode(), i)
         for start in range(0, elements, FIELDS_PER_COMMAND):
             members = range(start, min(elements, start + FIELDS_PER_COMMAND))
+            if kind == "stream":
+                out.extend(command(b"XADD", key, b"*", b"field", VALUE) for _ in members)
+                continue
             if kind == "hash":
                 words = [b"HSET", key] + [w for j in members for w in (b"field:%08d" % j, VALUE)]
             elif kind == "set":
@@ -63,9 +69,12 @@ def run(lattice_binary, redis_binary, string_keys, collection_keys, elements, lo
     collections are named "small hash" etc."""
     plan = [("string", string_keys, 1), ("hash", collection_keys, elements),
             ("set", collection_keys, elements), ("zset", collection_keys, elements),
-            ("list", collection_keys, elements)]
+            ("list", collection_keys, elements), ("stream", collection_keys, elements)]
     if small_keys:
         plan += [(kind, small_keys, small_elements) for kind in ("hash", "set", "zset", "list")]
+    only = os.environ.get("LATTICE_BENCH_MEMORY")
+    if only:
+        plan = [step for step in plan if step[0] in only.split(",")]
     results = {}
     for kind, keys, per_key in plan:
         payload = dataset_bytes(kind, keys, per_key)

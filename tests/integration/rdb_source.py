@@ -1,6 +1,7 @@
 """A Debian redis-server in a temporary dir on its own loopback port, as the source of RDB files
 (SAVE) and, later, as a primary to replicate from; and a dataset of every type Lattice holds, in
-every encoding redis-server 7.0 writes, with TTLs, in several dbs. Used by the --import-rdb and
+every encoding redis-server 7.0 writes, with TTLs, in several dbs, and a stream with consumer
+groups. Used by the --import-rdb and
 REPLICAOF tests and by scripts/make-rdb-corpus (the rdb_file fuzz target's seeds).
 
 Stopped by the PID we started; every wait is a bounded poll.
@@ -15,6 +16,7 @@ import time
 import redis
 
 from harness import free_port, wait_until
+from stream_data import groups_view
 
 FUNCTION_LIBRARY = ("#!lua name=movein\n"
                     "redis.register_function('movein_echo', function(keys, args) return args[1] end)")
@@ -62,8 +64,9 @@ class RedisSource:
 
 def fill(source, far_ttl_ms=3_600_000):
     """Keys of every type and encoding in dbs 0, 1 and 5, some with TTLs (far enough ahead to
-    survive the test), a function library, and one stream with a consumer group (whose groups
-    Lattice does not load yet)."""
+    survive the test), a function library, and one stream with a consumer group (two entries
+    pending for one consumer; fuzz/corpus/rdb_file/every-type.rdb was written from this, and
+    tests/store/rdb_file_test.cc knows it)."""
     r = source.client()
     r.config_set("list-compress-depth", "1")  # inner quicklist nodes LZF-compressed
     r.config_set("list-max-listpack-size", "4")  # several quicklist nodes
@@ -112,7 +115,7 @@ def value_of(r, key):
         info = r.execute_command("XINFO", "STREAM", key)
         meta = dict(zip(info[::2], info[1::2]))
         return kind, (r.xrange(key), meta[b"last-generated-id"], meta[b"entries-added"],
-                      meta[b"max-deleted-entry-id"])
+                      meta[b"max-deleted-entry-id"], groups_view(r, key))
     return kind, None
 
 

@@ -8,9 +8,11 @@ the values compared each way. Also: RESTORE's errors against redis-server's (BUS
 IDLETIME/FREQ, checksum, version), TTL and ABSTTL, MIGRATE from redis-server into Lattice,
 redis-py's dump/restore, and a RESTORE replicating to another region as ordinary ops.
 Streams (tests/integration/stream_data.py: same-fields and deleted entries, many nodes, an
-emptied stream, negative seq deltas) both ways with XRANGE, XLEN and XINFO STREAM compared; a
-stream with consumer groups is refused whole (Lattice holds no groups yet), and streams written
-on Lattice (XADD, XDEL, XTRIM, XSETID) load into redis-server equal.
+emptied stream, negative seq deltas, consumer groups) both ways with XRANGE, XLEN and XINFO
+STREAM compared, and for groups XINFO STREAM FULL's groups and XPENDING; streams written on
+Lattice (XADD, XDEL, XTRIM, XSETID) and groups written on Lattice (XGROUP, XREADGROUP, XACK,
+XCLAIM) load into redis-server equal; a consumer with an active time of its own (type 21) is
+refused by redis-server 7.0 and restored by Lattice.
 """
 import time
 import unittest
@@ -20,7 +22,7 @@ import redis
 from differential import Differential
 from harness import start_regions, wait_converged, wait_until
 from rdb_source import value_of
-from stream_data import fill_streams, stream_view
+from stream_data import fill_streams, groups_view, stream_view
 
 
 def fill_oracle(r):
@@ -80,20 +82,23 @@ class DumpRestoreTest(unittest.TestCase):
         for key in keys:
             with self.subTest(key=key):
                 payload = self.oracle.dump(key)
-                if key == "x:groups":
-                    with self.assertRaisesRegex(redis.ResponseError, "has consumer groups"):
-                        self.lattice.restore(key, 0, payload)
-                    self.assertFalse(self.lattice.exists(key))
-                    continue
                 self.assertTrue(self.lattice.restore(key, 0, payload))
                 self.assertEqual(stream_view(self.lattice, key), stream_view(self.oracle, key))
+                self.assertEqual(groups_view(self.lattice, key), groups_view(self.oracle, key))
                 self.assertTrue(self.lattice.restore(key + ":self", 0, self.lattice.dump(key)))
                 self.assertEqual(stream_view(self.lattice, key + ":self"),
                                  stream_view(self.lattice, key))
+                self.assertEqual(groups_view(self.lattice, key + ":self"),
+                                 groups_view(self.lattice, key))
                 self.assertTrue(self.oracle.restore(key + ":back", 0, self.lattice.dump(key)))
                 back = stream_view(self.oracle, key + ":back")
                 self.assertEqual(back, stream_view(self.oracle, key))
                 self.assertEqual(self.oracle.xrevrange(key + ":back"), self.oracle.xrevrange(key))
+                self.assertEqual(groups_view(self.oracle, key + ":back"),
+                                 groups_view(self.oracle, key))
+        groups = groups_view(self.lattice, "x:groups")
+        self.assertEqual([g[b"name"] for g in groups], [b"g1", b"g2", b"g3"])
+        self.assertEqual(groups[0][b"pel-count"], 2)
 
     def test_streams_written_on_lattice_load_into_redis_server(self):
         self.diff.check([
@@ -117,6 +122,42 @@ class DumpRestoreTest(unittest.TestCase):
                                  stream_view(self.lattice, key))
                 self.assertEqual(self.oracle.xrevrange(key + ":l", count=7),
                                  self.lattice.xrevrange(key, count=7))
+
+    def test_groups_written_on_lattice_load_into_redis_server(self):
+        r = self.lattice
+        for i in range(1, 7):
+            r.xadd("gs", {"n": str(i)}, id=f"{i}-0")
+        r.xgroup_create("gs", "readers", id="0")
+        r.xreadgroup("readers", "alice", {"gs": ">"}, count=3)
+        r.xreadgroup("readers", "bob", {"gs": ">"}, count=2)
+        r.xack("gs", "readers", "2-0")
+        r.xclaim("gs", "readers", "bob", 0, ["1-0"])
+        r.xdel("gs", "3-0")  # a pending entry deleted from the stream stays pending
+        r.xgroup_create("gs", "late", id="4-0")
+        r.xreadgroup("late", "carol", {"gs": ">"})
+        want = groups_view(r, "gs")
+        self.assertEqual([g[b"pel-count"] for g in want], [2, 4])
+        self.assertEqual(want[1][b"pending"][0][1], b"bob")  # 1-0, claimed by bob
+        payload = r.dump("gs")
+        self.assertEqual(payload[0], 19)  # every consumer's active time is its seen time
+        self.assertTrue(self.oracle.restore("gs", 0, payload))
+        self.assertEqual(groups_view(self.oracle, "gs"), want)
+        self.assertEqual(stream_view(self.oracle, "gs"), stream_view(r, "gs"))
+        self.assertEqual(self.oracle.xreadgroup("readers", "dave", {"gs": ">"}),
+                         r.xreadgroup("readers", "dave", {"gs": ">"}))
+
+        # A consumer created without reading has an active time of its own (-1): type 21 in an
+        # RDB 11 payload, which redis-server 7.0 refuses and Lattice (as Valkey) restores.
+        r.execute_command("XGROUP", "CREATECONSUMER", "gs", "late", "idle")
+        payload = r.dump("gs")
+        self.assertEqual(payload[0], 21)
+        self.assertEqual(int.from_bytes(payload[-10:-8], "little"), 11)
+        with self.assertRaisesRegex(redis.ResponseError, "DUMP payload version or checksum"):
+            self.oracle.restore("gs21", 0, payload)
+        self.assertTrue(r.restore("gs21", 0, payload))
+        self.assertEqual(groups_view(r, "gs21"), groups_view(r, "gs"))
+        consumers = r.xinfo_consumers("gs21", "late")
+        self.assertEqual([c["inactive"] for c in consumers if c["name"] == b"idle"], [-1])
 
     def test_errors_match_redis_server(self):
         self.oracle.set("src", "value")

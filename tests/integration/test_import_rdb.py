@@ -1,7 +1,7 @@
 """lattice-server --import-rdb FILE: Debian's redis-server (a temporary dir, its own port) is
 filled with every type Lattice holds in every encoding, with TTLs, in three dbs, plus a stream
-with a consumer group (its entries and metadata loaded, its group reported as not loaded) and a
-function library, and SAVEd; region a of a three-region shard imports the file, and every
+with consumer groups (loaded with their pending entries and consumers, and compared through
+XINFO STREAM FULL and XPENDING) and a function library, and SAVEd; region a of a three-region shard imports the file, and every
 key reaches regions b and c as ordinary replicated writes (bounded polls). A corrupt file and a
 non-empty region are refused, nothing loaded. A file of 100,000 keys loads in slices while the
 region serves: a client polling it sees -LOADING (and INFO persistence's loading fields), then
@@ -41,7 +41,7 @@ class ImportRdb(unittest.TestCase):
             log = wait_until(lambda: "Function libraries:" in a.read_log() and a.read_log(),
                              timeout=30, what="the import's summary in the log")
             self.assertIn("Loaded 49 keys (hash=6 list=9 set=9 stream=1 string=18 zset=6)", log)
-            self.assertIn("Not loaded: the consumer groups of 1 stream keys (1 groups", log)
+            self.assertIn("Stream consumer groups: 1 in 1 stream keys", log)
             self.assertNotIn("Skipped:", log)
             self.assertIn("Function libraries: 1 loaded, 0 refused", log)
             wait_connected(a, 2)

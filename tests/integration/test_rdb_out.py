@@ -2,7 +2,8 @@
 
 - `redis-cli --rdb FILE` from region a of a three-region shard, with writes made in all three
   regions: Debian's redis-server (a temporary dir, its own port) loads the file with every key
-  of every db equal to what the region shows, TTLs and streams (entries and metadata) included.
+  of every db equal to what the region shows, TTLs and streams (entries, metadata and consumer
+  groups with pending entries) included.
 - A redis-server started with `replicaof 127.0.0.1 <region a>` follows the region (+FULLRESYNC,
   the RDB, then the stream) while writes go to regions a and b; it ends equal, db by db; ROLE and
   INFO replication on region a list it; a link killed on the replica resumes with +CONTINUE.
@@ -51,6 +52,11 @@ def fill(servers, prefix):
             c.xadd(p + "x:ids", {"a": 1}, id="7-5")
             c.xadd(p + "x:ids", {"a": 2}, id="8-0")
             c.xdel(p + "x:ids", "7-5")
+            c.xgroup_create(p + "x", "g1", id="0")  # consumer groups, with pending entries
+            c.xreadgroup("g1", "c1", {p + "x": ">"}, count=5)
+            c.xreadgroup("g1", "c2", {p + "x": ">"}, count=3)
+            c.xack(p + "x", "g1", c.xrange(p + "x", count=2)[1][0])
+            c.xgroup_create(p + "x", "g2", id="$")
             c.xadd(p + "x:ttl", {"a": 1})
             c.pexpire(p + "x:ttl", FAR_TTL_MS)
 
@@ -75,6 +81,9 @@ def churn(server, prefix, rounds):
             c.delete(p + f"s{(n + 3) % 7}")
             c.expire(p + "counter", 100_000)
             c.xadd(p + "x", {"n": n})
+            if n == 0:
+                c.xgroup_create(p + "x", "cg", id="0")
+            c.xreadgroup("cg", f"w{n % 2}", {p + "x": ">"}, count=2)  # delivers the new entry
             if n % 4 == 0:
                 c.xtrim(p + "x", maxlen=10)
             if n % 5 == 0:

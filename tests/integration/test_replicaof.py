@@ -1,7 +1,7 @@
 """REPLICAOF: region a of a three-region Lattice shard follows Debian's redis-server as its
 primary while a writer keeps writing to the primary: the full resync (RDB of every type, TTLs,
-three dbs, a stream loaded without its group, a function library), the live command stream applied as local
-writes, READONLY for clients' writes, ROLE and INFO replication, a link killed on the primary
+three dbs, a stream with its consumer groups, a function library), the live command stream
+applied as local writes, READONLY for clients' writes, ROLE and INFO replication, a link killed on the primary
 (CLIENT KILL TYPE replica) resumed with a partial resync (+CONTINUE), then REPLICAOF NO ONE:
 every key equals the primary's last state in all three regions. Seeds are printed. A full resync
 of 100,000 keys loads in slices: a client polling the region sees -LOADING and INFO's loading

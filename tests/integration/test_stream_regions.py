@@ -4,7 +4,9 @@ Concurrent XADDs from every region (auto and explicit IDs) keep every entry and 
 order; XDEL/XTRIM are observed removes; XREAD BLOCK in one region is woken by an XADD made in
 another. Consumer groups: a group created in one region appears in the others, a delivery in one
 is pending in all, XACK and XCLAIM in one region act in all, XREADGROUP BLOCK is woken by a
-remote XADD and ended (NOGROUP) by a remote DESTROY. Seeds are printed so a failure replays.
+remote XADD and ended (NOGROUP) by a remote DESTROY; a stream RESTOREd with its groups reaches
+every region, and RESTORE REPLACE of it in one region while another reads and acknowledges the
+group converges with the payload's pending entries kept. Seeds are printed so a failure replays.
 """
 import os
 import random
@@ -12,6 +14,7 @@ import threading
 import unittest
 
 from harness import RegionsTestCase, run_writers, wait_converged, wait_until
+from stream_data import groups_view
 
 SEED = int(os.environ.get("LATTICE_TEST_SEED", random.randrange(1 << 30)))
 print(f"test_stream_regions seed: {SEED} (replay with LATTICE_TEST_SEED={SEED})", flush=True)
@@ -142,6 +145,44 @@ class StreamRegions(RegionsTestCase):
         self.assertEqual(c.xgroup_destroy("cg", "workers"), 1)
         wait_until(lambda: a.xinfo_groups("cg") == [] and b.xinfo_groups("cg") == [],
                    what="the DESTROY in regions 1 and 2")
+
+    def test_a_restored_stream_brings_its_groups_and_merges_with_concurrent_reads(self):
+        a, b, c = (server.client() for server in self.regions)
+        for i in range(1, 31):
+            a.xadd("rg", {"n": str(i)}, id=f"{i}-0")
+        a.xgroup_create("rg", "g", id="0")
+        a.xreadgroup("g", "c1", {"rg": ">"}, count=3)
+        payload = a.dump("rg")
+        self.assertTrue(b.restore("rg:copy", 0, payload))
+        wait_until(lambda: all(groups_view(r, "rg:copy") == groups_view(a, "rg") for r in (a, c)),
+                   what="the restored groups in regions 1 and 3")
+
+        # Region 1 RESTOREs the payload over the copy (REPLACE) while region 2 reads new entries
+        # from the group and acknowledges them: every region ends with one state, the group
+        # still there, and the payload's pending entries (which region 2 never reads) pending
+        # for c1 everywhere.
+        rng = random.Random(SEED)
+
+        def writer(index, client, seed):
+            local = random.Random(seed)
+            for _ in range(15):
+                if index == 0:
+                    client.restore("rg:copy", 0, payload, replace=True)
+                else:
+                    got = client.xreadgroup("g", "c2", {"rg:copy": ">"}, count=2)
+                    ids = [entry for entry, _ in got[0][1]] if got else []
+                    if ids and local.random() < 0.5:
+                        client.xack("rg:copy", "g", *ids)
+        run_writers(writer, [(0, a, rng.randrange(1 << 30)), (1, b, rng.randrange(1 << 30))])
+        wait_converged(self.regions)
+        views = [groups_view(r, "rg:copy") for r in (a, b, c)]
+        self.assertEqual(views[0], views[1])
+        self.assertEqual(views[0], views[2])
+        self.assertEqual([g[b"name"] for g in views[0]], [b"g"])
+        pending = {row[0]: row[1] for row in views[0][0][b"pending"]}
+        for entry in (b"1-0", b"2-0", b"3-0"):
+            self.assertEqual(pending.get(entry), b"c1")
+        self.assertTrue(set(pending.values()) <= {b"c1", b"c2"}, pending)
 
     def test_xreadgroup_block_is_woken_by_another_region_and_ends_on_destroy(self):
         a, b = self.regions[0].client(), self.regions[1].client()

@@ -2,7 +2,8 @@
 // redis-server 7.0 wrote (fuzz/corpus/rdb_value/redis7_x_*, made by scripts/make-rdb-corpus
 // --streams from tests/integration/stream_data.py's dataset: same-fields entries, integer
 // values, deleted entries, an emptied stream, many nodes, negative seq deltas, groups with
-// PELs), round trips with groups (types 19 and 21), type 15 built by hand, and payloads refused:
+// PELs), round trips with groups (types 19 and 21), the converters between in-memory groups
+// (VisibleValue::stream_groups) and the RDB form, type 15 built by hand, and payloads refused:
 // truncations, random mutations, and groups that contradict themselves.
 
 #include "store/rdb_stream.h"
@@ -48,12 +49,31 @@ Decoded Decode(const std::string& payload) {
   return out;
 }
 
-// Encode, decode, compare (entries, metadata and groups).
+// The slots `groups` holds: one per group, consumer and pending entry.
+size_t SlotCount(const RdbStreamGroups& groups) {
+  size_t slots = 0;
+  for (const RdbStreamGroup& group : groups) {
+    slots += 1 + group.consumers.size() + group.pending.size();
+  }
+  return slots;
+}
+
+// Encode, decode, compare (entries, metadata and groups, in memory and in RDB form). Groups and
+// consumers come back in name order (Valkey's radix trees'), whatever order the payload had.
 void CheckRoundTrip(const Decoded& d) {
-  const std::string payload = EncodeDumpPayload(d.value, d.groups);
+  const std::string payload = EncodeDumpPayload(d.value);
   const Decoded back = Decode(payload);
   CHECK(back.value == d.value);
-  CHECK(back.groups == d.groups);
+  CHECK(back.value.stream_groups.size() == SlotCount(d.groups));  // nothing dropped
+  CHECK(back.groups == RdbGroupsFromVisible(d.value.stream_groups));
+}
+
+// A stream's value with `groups` as given (not from its stream_groups): payloads that
+// contradict themselves, which the encoder never writes.
+std::string EncodeWithGroups(const VisibleValue& value, const RdbStreamGroups& groups) {
+  std::string out(1, static_cast<char>(kRdbStreamListpacks2));
+  PutRdbStream(out, value, groups, kRdbStreamListpacks2);
+  return out;
 }
 
 std::vector<StreamId> Ids(const VisibleValue& v) {
@@ -122,22 +142,87 @@ TEST_CASE("consumer groups decode with their PELs and consumers", "[rdb][stream]
   CHECK(d.groups[2].consumers.empty());
 }
 
+TEST_CASE("decoded groups are in the value as in-memory slots", "[rdb][stream]") {
+  const Decoded d = Decode(Fixture("groups"));
+  const VisibleGroups& slots = d.value.stream_groups;
+  // g1: its group slot, consumers c1 and c2, pending 2-0 and 3-0; g2: one consumer; g3 alone.
+  REQUIRE(slots.size() == 8);
+  CHECK(slots[0].first == crdt::GroupSlot{"g1"});
+  CHECK(slots[0].second.last_id == StreamId{3, 0});
+  CHECK(slots[0].second.entries_read == 3);
+  CHECK(slots[1].first.part == crdt::GroupPart::kConsumer);
+  CHECK(slots[1].first.consumer == "c1");
+  CHECK(slots[1].second.seen_ms == d.groups[0].consumers[0].seen_ms);
+  CHECK(slots[3].first == crdt::GroupSlot{"g1", crdt::GroupPart::kPending, "", {2, 0}});
+  CHECK(slots[3].second.owner == "c1");
+  CHECK(slots[3].second.seen_ms == d.groups[0].pending[0].delivery_ms);
+  CHECK(slots[3].second.deliveries == 1);
+  CHECK(slots[4].second.owner == "c2");
+  CHECK(slots[5].first == crdt::GroupSlot{"g2"});
+  CHECK(slots[6].first.consumer == "idle");
+  CHECK(slots[7].first == crdt::GroupSlot{"g3"});
+  CHECK(RdbGroupsFromVisible(slots) == d.groups);
+}
+
+TEST_CASE("in-memory groups convert to RDB whole, in Valkey's order", "[rdb][stream]") {
+  using crdt::GroupPart;
+  using crdt::GroupSlot;
+  using crdt::GroupValue;
+  const VisibleGroups slots = {
+      {GroupSlot{"zeta"}, GroupValue{.last_id = {9, 0}, .entries_read = -1}},
+      {GroupSlot{"alpha", GroupPart::kPending, "", {5, 0}},
+       GroupValue{.seen_ms = 700, .owner = "bob", .deliveries = 2}},
+      {GroupSlot{"alpha", GroupPart::kPending, "", {4, 0}},
+       GroupValue{.seen_ms = 900, .owner = "gone", .deliveries = 1}},
+      {GroupSlot{"alpha", GroupPart::kPending, "", {6, 0}},
+       GroupValue{.seen_ms = 800, .owner = "gone", .deliveries = 3}},
+      {GroupSlot{"alpha", GroupPart::kConsumer, "bob", {}},
+       GroupValue{.seen_ms = 1000, .active_ms = -1}},
+      {GroupSlot{"alpha"}, GroupValue{.last_id = {6, 0}, .entries_read = 3}},
+      {GroupSlot{"orphan", GroupPart::kConsumer, "x", {}}, GroupValue{.seen_ms = 1}},
+  };
+  const RdbStreamGroups groups = RdbGroupsFromVisible(slots);
+  REQUIRE(groups.size() == 2);  // "orphan" has no group slot: not a group
+  const RdbStreamGroup& alpha = groups[0];
+  CHECK(alpha.name == "alpha");
+  CHECK(alpha.last_id == StreamId{6, 0});
+  CHECK(alpha.entries_read == 3);
+  CHECK(alpha.pending ==
+        std::vector<RdbStreamNack>{{{4, 0}, 900, 1}, {{5, 0}, 700, 2}, {{6, 0}, 800, 3}});
+  REQUIRE(alpha.consumers.size() == 2);
+  CHECK(alpha.consumers[0] == RdbStreamConsumer{"bob", 1000, -1, {{5, 0}}});
+  // "gone" owns entries but is no consumer: made one, seen and active at its latest delivery.
+  CHECK(alpha.consumers[1] == RdbStreamConsumer{"gone", 900, 900, {{4, 0}, {6, 0}}});
+  CHECK(groups[1] == RdbStreamGroup{.name = "zeta", .last_id = {9, 0}, .entries_read = -1});
+  CHECK(RdbStreamTypeFor(groups) == kRdbStreamListpacks3);  // bob's active time is -1
+
+  VisibleValue value{.type = ObjectType::kStream, .stream_groups = slots};
+  value.stream.push_back({{4, 0}, {"f", "v"}});
+  value.stream_meta = {{9, 0}, {0, 0}, 1};
+  const Decoded back = Decode(EncodeDumpPayload(value));
+  CHECK(back.groups == groups);
+  CHECK(back.value.stream_groups == VisibleGroupsFromRdb(groups));
+  CHECK(RdbGroupsFromVisible(back.value.stream_groups) == groups);
+}
+
 TEST_CASE("every fixture round-trips through Lattice's encoder", "[rdb][stream]") {
   for (const char* name : {"small", "ints", "deleted", "empty", "nodes", "seq", "groups"}) {
     CAPTURE(name);
     const Decoded d = Decode(Fixture(name));
     CheckRoundTrip(d);
-    // Without groups (what DUMP writes until Lattice holds groups): type 19, RDB 10.
-    const std::string plain = EncodeDumpPayload(d.value);
-    CHECK(plain[0] == static_cast<char>(kRdbStreamListpacks2));
-    CHECK(plain.substr(plain.size() - 10, 2) == std::string("\x0a\x00", 2));
+    CHECK(Decode(EncodeDumpPayload(d.value)).groups == d.groups);  // written in name order
+    // redis-server 7.0's consumers have no active time of their own: type 19, RDB 10.
+    const std::string payload = EncodeDumpPayload(d.value);
+    CHECK(payload[0] == static_cast<char>(kRdbStreamListpacks2));
+    CHECK(payload.substr(payload.size() - 10, 2) == std::string("\x0a\x00", 2));
   }
 }
 
 TEST_CASE("a consumer's active time is kept as type 21 in an RDB 11 payload", "[rdb][stream]") {
   Decoded d = Decode(Fixture("groups"));
   d.groups[0].consumers[0].active_ms = d.groups[0].consumers[0].seen_ms - 5000;
-  const std::string payload = EncodeDumpPayload(d.value, d.groups);
+  d.value.stream_groups = VisibleGroupsFromRdb(d.groups);
+  const std::string payload = EncodeDumpPayload(d.value);
   CHECK(payload[0] == static_cast<char>(kRdbStreamListpacks3));
   CHECK(payload.substr(payload.size() - 10, 2) == std::string("\x0b\x00", 2));
   CheckRoundTrip(d);
@@ -202,7 +287,7 @@ TEST_CASE("malformed stream payloads are refused, never half-read", "[rdb][strea
   const Decoded good = Decode(Fixture("groups"));
   const auto refused = [&](const RdbStreamGroups& groups) {
     RdbStreamGroups out{RdbStreamGroup{.name = "stale"}};
-    CHECK_FALSE(DecodeRdbValue(EncodeRdbValue(good.value, groups), &out).ok());
+    CHECK_FALSE(DecodeRdbValue(EncodeWithGroups(good.value, groups), &out).ok());
     CHECK(out.empty());
   };
   SECTION("a consumer's entry missing from its group's PEL") {
@@ -243,7 +328,7 @@ TEST_CASE("malformed stream payloads are refused, never half-read", "[rdb][strea
     }
   }
   SECTION("every truncation of a payload with nodes and groups") {
-    const std::string body = EncodeRdbValue(good.value, good.groups);
+    const std::string body = EncodeRdbValue(good.value);
     for (size_t size = 0; size < body.size(); ++size) {
       CHECK_FALSE(DecodeRdbValue(body.substr(0, size)).ok());
     }
@@ -257,7 +342,7 @@ TEST_CASE("random mutations of stream payloads never crash the decoder", "[rdb][
   Rng rng(seed);
   for (const char* name : {"groups", "deleted", "seq"}) {
     const Decoded d = Decode(Fixture(name));
-    const std::string good = EncodeRdbValue(d.value, d.groups);
+    const std::string good = EncodeRdbValue(d.value);
     for (int i = 0; i < 2000; ++i) {
       std::string mutated = good;
       mutated[rng.Uniform(mutated.size())] = static_cast<char>(rng.Uniform(256));

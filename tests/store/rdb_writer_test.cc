@@ -1,7 +1,8 @@
 // The RDB file writer (store/rdb_writer.h): a keyspace of every type, with key TTLs, in several
 // dbs, written and read back through the reader (store/rdb_file.h) equal; the AUX fields; hash
 // field TTLs switch the file to VALKEY080 and survive; expired keys and the system db are not
-// written; DUMP payloads of hashes with field TTLs carry version 80 and round-trip. The
+// written; DUMP payloads of hashes with field TTLs carry version 80 and round-trip; streams
+// carry their consumer groups, in a REDIS0011 file when a consumer's active time needs type 21. The
 // differential test (redis-server loads the file) is tests/integration/test_rdb_out.py.
 
 #include "store/rdb_writer.h"
@@ -169,6 +170,45 @@ TEST_CASE("rdb writer: hash field TTLs make a VALKEY080 file and survive the rou
   const Recorder back = Read(written.bytes);
   REQUIRE(back.keys.count({0, "h"}) == 1);
   CHECK(back.keys.at({0, "h"}) == hash);
+}
+
+// A stream of two entries with one group: c1 holds 1-0 pending, c2 nothing; c2's active time is
+// `c2_active_ms`.
+VisibleValue StreamWithGroup(int64_t c2_active_ms) {
+  using crdt::GroupPart;
+  using crdt::GroupSlot;
+  using crdt::GroupValue;
+  VisibleValue v{.type = ObjectType::kStream};
+  v.stream = {{{1, 0}, {"f", "a"}}, {{2, 0}, {"f", "b"}}};
+  v.stream_meta = {{2, 0}, {0, 0}, 2};
+  v.stream_groups = {
+      {GroupSlot{"g"}, GroupValue{.last_id = {1, 0}, .entries_read = 1}},
+      {GroupSlot{"g", GroupPart::kConsumer, "c1", {}},
+       GroupValue{.seen_ms = kNow - 500, .active_ms = kNow - 500}},
+      {GroupSlot{"g", GroupPart::kConsumer, "c2", {}},
+       GroupValue{.seen_ms = kNow - 100, .active_ms = c2_active_ms}},
+      {GroupSlot{"g", GroupPart::kPending, "", {1, 0}},
+       GroupValue{.seen_ms = kNow - 500, .owner = "c1", .deliveries = 2}},
+  };
+  return v;
+}
+
+TEST_CASE("rdb writer: streams carry their consumer groups; an active time makes REDIS0011") {
+  for (const int64_t c2_active_ms : {kNow - 100, int64_t{-1}}) {
+    CAPTURE(c2_active_ms);
+    Keyspace ks(1, 16);
+    const VisibleValue stream = StreamWithGroup(c2_active_ms);
+    ks.WriteVisible(0, "x", stream, kNow);
+    ks.WriteVisible(0, "s", Str("x"), kNow);
+    const Written written = Write(ks);
+    const bool type21 = c2_active_ms != kNow - 100;
+    CHECK(written.bytes.starts_with(type21 ? "REDIS0011" : "REDIS0010"));
+    CHECK(written.summary.version == (type21 ? 11 : 10));
+    const Recorder back = Read(written.bytes);
+    REQUIRE(back.keys.count({0, "x"}) == 1);
+    CHECK(back.keys.at({0, "x"}) == stream);
+    CHECK(back.keys.at({0, "x"}) == ReadVisible(ks.Find(0, "x", kNow), kNow));
+  }
 }
 
 TEST_CASE("dump payload: a hash with field TTLs is type 22 in a version 80 payload") {

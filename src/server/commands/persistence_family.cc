@@ -5,15 +5,15 @@
 //
 // CRDT notes: RESTORE is an ordinary local write (Keyspace::WriteVisible: an observed-remove DEL
 // of what REPLACE overwrites, then fresh writes of the value and its TTL), so it replicates as
-// ops and a write another region made concurrently survives as for RENAME. IDLETIME and FREQ set
-// the restored key's access word in this region as Valkey's objectSetLRUOrLFU does (IDLETIME
-// under an LRU or no LFU policy, FREQ under an LFU policy); access words are per region and do
-// not replicate.
+// ops and a write another region made concurrently survives as for RENAME; a stream's consumer
+// groups are restored with it (docs/semantics.md, "RESTORE of a stream with groups"). IDLETIME
+// and FREQ set the restored key's access word in this region as Valkey's objectSetLRUOrLFU does
+// (IDLETIME under an LRU or no LFU policy, FREQ under an LFU policy); access words are per
+// region and do not replicate.
 
 #include <cstdint>
 #include <string>
 
-#include "server/rdb_import.h"
 #include "server/server.h"
 #include "store/rdb_value.h"
 
@@ -24,8 +24,6 @@ using crdt::ObjectType;
 using Start = Persistence::Start;
 
 constexpr std::string_view kNoDataDir = "ERR this node runs without a data dir (--dir)";
-constexpr std::string_view kGroupsNotLoaded =
-    "ERR the payload's stream has consumer groups, which Lattice does not restore yet";
 
 void CmdSave(CommandContext& ctx, ArgList /*args*/) {
   Persistence& persistence = ctx.server.persistence();
@@ -108,12 +106,7 @@ void CmdDump(CommandContext& ctx, ArgList args) {
     ctx.reply.Null();
     return;
   }
-  const VisibleValue value = ReadVisible(found, ctx.now_ms);
-  if (!value.stream_groups.empty()) {  // the encoder writes no groups yet: refuse, never drop
-    ctx.reply.Error(std::string(kDumpGroupsError));
-    return;
-  }
-  ctx.reply.Bulk(EncodeDumpPayload(value));
+  ctx.reply.Bulk(EncodeDumpPayload(ReadVisible(found, ctx.now_ms)));
 }
 
 struct RestoreArgs {
@@ -190,14 +183,9 @@ void CmdRestore(CommandContext& ctx, ArgList args) {
     return;
   }
   const bool relaxed = ctx.server.config().ValueOf("rdb-version-check") == "relaxed";
-  RdbStreamGroups groups;
-  Result<VisibleValue> value = DecodeDumpPayload(args[3], relaxed, &groups);
+  Result<VisibleValue> value = DecodeDumpPayload(args[3], relaxed);
   if (!value.ok()) {
     ctx.reply.Error("ERR " + value.error().message);
-    return;
-  }
-  if (!groups.empty() && !kStreamGroupsLoaded) {  // refused whole rather than half-restored
-    ctx.reply.Error(kGroupsNotLoaded);
     return;
   }
   if (ttl != 0 && !options->absttl) {
@@ -210,7 +198,6 @@ void CmdRestore(CommandContext& ctx, ArgList args) {
   }
   if (ttl != 0) value->expiry_ms = ttl;
   ks.WriteVisible(ctx.db(), args[1], *value, ctx.now_ms);
-  if (!groups.empty()) (void)ApplyStreamGroups(ctx.server, ctx.db(), args[1], groups, ctx.now_ms);
   if (const StoredKey* restored = ks.Stored(ctx.db(), args[1]); restored != nullptr) {
     SetRestoredAccess(ctx, *restored, *options);
   }
