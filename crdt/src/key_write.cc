@@ -322,29 +322,36 @@ Result<KeyOp> Key::Expire(int64_t at_ms, const Writer& writer, DotContext& shard
 void SetGenericWritesForTesting(bool generic) { generic_writes = generic; }
 
 Result<KeyOp> Key::SAdd(const std::vector<std::string>& members, const Writer& writer,
-                        DotContext& shard) {
+                        DotContext& shard, size_t* added) {
+  size_t new_members = 0;
   if (auto in_place = InPlace::Begin(*this, ObjectType::kSet, members.size(), writer, shard)) {
     OrSet& set = in_place->rest().mutable_set();
     OrSet& out = in_place->delta().mutable_set();
     for (const std::string& member : Distinct(members)) {
+      bool was_present = false;
       const Dot dot = set.PutObserving(
           member, [&](Dot old) { in_place->Cover(old); },
-          [&] { return in_place->stamp().dots->Next(); });
+          [&] { return in_place->stamp().dots->Next(); }, &was_present);
+      new_members += was_present ? 0 : 1;
       in_place->Cover(dot);
       out.Put(member, dot);
     }
+    if (added != nullptr) *added = new_members;
     return in_place->Finish();
   }
+  const bool visible = TypeAt(writer.now_ms) == ObjectType::kSet;
   KeyWrite write(*this, writer, shard);
   if (auto ready = write.Prepare(ObjectType::kSet); !ready.ok()) {
     return Unexpected(ready.error());
   }
   for (const std::string& member : Distinct(members)) {
+    new_members += visible && set().Contains(member) ? 0 : 1;
     DotContext context;
     Key piece;
     piece.MutableRest().mutable_set() = set().AddDelta(member, write.stamp(), context);
     write.Step(std::move(piece), context, TouchedNames{.set = {member}});
   }
+  if (added != nullptr) *added = new_members;
   return write.Finish();
 }
 

@@ -202,13 +202,15 @@ void OrSet::Put(const std::string& member, Dot dot) {
 }
 
 Dot OrSet::PutObserving(const std::string& member, absl::FunctionRef<void(Dot)> observe,
-                        absl::FunctionRef<Dot()> next) {
+                        absl::FunctionRef<Dot()> next, bool* was_present) {
   auto [it, inserted] = adds_.try_emplace(member);
   for (const Dot& dot : it->second.dots()) {
     observe(dot);
   }
+  if (was_present != nullptr) *was_present = !inserted;
   if (!removes_.empty()) {
     if (auto token = removes_.find(member); token != removes_.end()) {
+      if (was_present != nullptr) *was_present = false;  // a token hides it (Contains)
       for (const Dot& dot : token->second.dots()) {
         observe(dot);
       }

@@ -32,7 +32,13 @@ tcp::socket& Lowest(TlsStream& stream) { return stream.next_layer(); }
 }  // namespace
 
 ClientListener::ClientListener(asio::io_context& io, server::Node& node, LoopTurn& turn)
-    : io_(io), node_(node), turn_(turn), server_(node.server()), cron_timer_(io), busy_(io, node) {}
+    : io_(io),
+      node_(node),
+      turn_(turn),
+      server_(node.server()),
+      cron_timer_(io),
+      busy_(io, node),
+      reader_(io) {}
 
 Result<void> ClientListener::Listen(const std::vector<std::string>& bind, int port) {
   if (port != 0) {
@@ -338,6 +344,9 @@ asio::awaitable<void> ClientListener::Session(Stream& stream) {
       read.outstanding = read.done = false;
       ec = read.ec;
       n = read.bytes;
+    } else if constexpr (std::is_same_v<Stream, tcp::socket>) {  // net/read_available.h
+      n = co_await reader_.AsyncRead(stream, asio::buffer(buffer),
+                                     asio::redirect_error(asio::use_awaitable, ec));
     } else {
       n = co_await stream.async_read_some(asio::buffer(buffer),
                                           asio::redirect_error(asio::use_awaitable, ec));

@@ -22,6 +22,7 @@
 #include "net/asio.h"
 #include "net/busy_period.h"
 #include "net/loop_turn.h"
+#include "net/read_available.h"
 #include "node/node.h"
 #include "server/server.h"
 
@@ -96,7 +97,8 @@ class ClientListener {
   int bound_port_ = 0;
   int bound_tls_port_ = 0;
   bool stopping_ = false;
-  BusyPeriod busy_;  // serves clients while a script is busy (net/busy_period.h)
+  BusyPeriod busy_;       // serves clients while a script is busy (net/busy_period.h)
+  ReadAvailable reader_;  // plain TCP reads (net/read_available.h)
 };
 
 }  // namespace lattice::net

@@ -656,8 +656,7 @@ Result<std::optional<Keyspace::CounterIncrement>> Keyspace::IncrCompactCounter(
       CounterIncrement{.value = next, .written = true, .rendered = true});
 }
 
-std::optional<Keyspace::Entry> Keyspace::FindCompact(int db, std::string_view key,
-                                                     crdt::ObjectType type) {
+std::optional<Keyspace::Entry> Keyspace::FindEntry(int db, std::string_view key) {
   if (db == system_db()) {
     return std::nullopt;
   }
@@ -666,14 +665,24 @@ std::optional<Keyspace::Entry> Keyspace::FindCompact(int db, std::string_view ke
     return std::nullopt;
   }
   auto it = table->find(key);
-  if (it == table->end() || !(*it)->collection() || CompactType((*it)->value()) != type) {
+  if (it == table->end()) {
     return std::nullopt;
   }
   return Entry{table, it};
 }
 
+std::optional<Keyspace::Entry> Keyspace::FindCompact(int db, std::string_view key,
+                                                     crdt::ObjectType type) {
+  std::optional<Entry> entry = FindEntry(db, key);
+  if (!entry || !(*entry->it)->collection() || CompactType((*entry->it)->value()) != type) {
+    return std::nullopt;
+  }
+  return entry;
+}
+
 bool Keyspace::WriteCompact(int db, std::string_view key, Entry entry, crdt::ObjectType type,
-                            const std::vector<CompactElement>& edits, int64_t now_ms) {
+                            const std::vector<CompactElement>& edits, int64_t now_ms,
+                            size_t* added) {
   const StoredKey& stored = **entry.it;
   const CompactLimits& limits = compact_limits(type);
   CompactEdit edit_blob(stored.value(), stored.hlc(), stored.packed_dot());
@@ -692,6 +701,7 @@ bool Keyspace::WriteCompact(int db, std::string_view key, Entry entry, crdt::Obj
   if (count > std::min(limits.max_entries, CompactLimits::kMaxCompactEntries)) {
     return false;
   }
+  if (added != nullptr) *added = count - elements.size();
   // What the mutators' in-place paths do (crdt/src/key_write.cc): each element observes the
   // entry it replaces and takes a new dot; the delta holds the new elements.
   current_policies_ = PoliciesFor(db, key);
@@ -759,27 +769,50 @@ Result<void> Keyspace::HSetMany(int db, std::string_view key,
   });
 }
 
-Result<void> Keyspace::SAdd(int db, std::string_view key, const std::vector<std::string>& members,
-                            int64_t now_ms) {
+namespace {
+
+// SADD's members as compact edits, distinct and sorted, as Key::SAdd takes them.
+std::vector<CompactElement> SortedEdits(const std::vector<std::string>& members) {
+  std::vector<CompactElement> edits;
+  edits.reserve(members.size());
+  for (const std::string& member : members) edits.push_back({.name = member});
+  std::sort(edits.begin(), edits.end(),
+            [](const CompactElement& a, const CompactElement& b) { return a.name < b.name; });
+  edits.erase(std::unique(edits.begin(), edits.end(),
+                          [](const CompactElement& a, const CompactElement& b) {
+                            return a.name == b.name;
+                          }),
+              edits.end());
+  return edits;
+}
+
+}  // namespace
+
+Result<size_t> Keyspace::SAdd(int db, std::string_view key, const std::vector<std::string>& members,
+                              int64_t now_ms) {
   BeginChange();
-  if (auto entry = FindCompact(db, key, crdt::ObjectType::kSet); entry && !members.empty()) {
-    std::vector<CompactElement> edits;  // distinct and sorted, as Key::SAdd takes them
-    edits.reserve(members.size());
-    for (const std::string& member : members) edits.push_back({.name = member});
-    std::sort(edits.begin(), edits.end(),
-              [](const CompactElement& a, const CompactElement& b) { return a.name < b.name; });
-    edits.erase(std::unique(edits.begin(), edits.end(),
-                            [](const CompactElement& a, const CompactElement& b) {
-                              return a.name == b.name;
-                            }),
-                edits.end());
-    if (WriteCompact(db, key, *entry, crdt::ObjectType::kSet, edits, now_ms)) {
-      return {};
+  size_t added = 0;
+  if (std::optional<Entry> entry = FindEntry(db, key); entry && (*entry->it)->compact()) {
+    // A compact key is live (no expiry): a compact set is edited in place, any other type is
+    // refused here (Write would expand it only to refuse).
+    const StoredKey& stored = **entry->it;
+    if (!stored.collection() || CompactType(stored.value()) != crdt::ObjectType::kSet) {
+      (void)BeginWrite(now_ms);  // ticks the HLC as the refused Write would
+      return Unexpected(ErrorCode::kWrongType);
+    }
+    if (!members.empty() && WriteCompact(db, key, *entry, crdt::ObjectType::kSet,
+                                         SortedEdits(members), now_ms, &added)) {
+      return added;
     }
   }
-  return Write(db, key, now_ms, [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& c) {
-    return k.SAdd(members, w, c);
-  });
+  Result<void> written =
+      Write(db, key, now_ms, [&](crdt::Key& k, const crdt::Writer& w, crdt::DotContext& c) {
+        return k.SAdd(members, w, c, &added);
+      });
+  if (!written.ok()) {
+    return Unexpected(written.error());
+  }
+  return added;
 }
 
 Result<void> Keyspace::ZAddMany(int db, std::string_view key,

@@ -237,8 +237,10 @@ class Keyspace {
   Result<void> HSetMany(int db, std::string_view key,
                         std::vector<std::pair<std::string, std::string>> pairs, bool keep_ttl,
                         int64_t now_ms);
-  Result<void> SAdd(int db, std::string_view key, const std::vector<std::string>& members,
-                    int64_t now_ms);
+  // SADD of `members` (distinct, not empty): how many were not in the set (its reply), or
+  // WRONGTYPE with nothing written.
+  Result<size_t> SAdd(int db, std::string_view key, const std::vector<std::string>& members,
+                      int64_t now_ms);
   Result<void> ZAddMany(int db, std::string_view key,
                         const std::vector<std::pair<std::string, double>>& pairs, int64_t now_ms);
   // Replaces whatever `key` holds with `value` (RENAME, COPY, MOVE): an observed-remove DEL of
@@ -437,11 +439,14 @@ class Keyspace {
                                                              int64_t now_ms);
   // The compact collection of `type` at `key` (nullopt if the key is not one).
   std::optional<Entry> FindCompact(int db, std::string_view key, crdt::ObjectType type);
+  // The entry of `key` in any form, or nullopt (always in the system db: no compact keys).
+  std::optional<Entry> FindEntry(int db, std::string_view key);
   // Writes `edits` (name, and value or score; in order) into the compact collection at `entry`
   // in place and commits the op; false, having done nothing, when the result would not fit the
-  // compact limits.
+  // compact limits. `*added` (if given): how many of `edits` name a new element.
   bool WriteCompact(int db, std::string_view key, Entry entry, crdt::ObjectType type,
-                    const std::vector<CompactElement>& edits, int64_t now_ms);
+                    const std::vector<CompactElement>& edits, int64_t now_ms,
+                    size_t* added = nullptr);
   void VisitTable(const Table& table,
                   const std::function<void(const std::string&, const crdt::Key&)>& visit) const;
   void Unindex(int db, std::string_view key);

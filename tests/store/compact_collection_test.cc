@@ -11,6 +11,7 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <map>
+#include <set>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -38,6 +39,25 @@ void NeverCompact(Keyspace& ks) {
   for (auto type : {crdt::ObjectType::kHash, crdt::ObjectType::kSet, crdt::ObjectType::kZSet}) {
     ks.set_compact_limits(type, CompactLimits{.max_entries = 0});
   }
+}
+
+// Keyspace::SAdd, whose count must be SADD's reply: how many distinct members the set did not
+// hold (Contains: a remove-wins token hides a member) before; another type is refused.
+Result<void> CheckedSAdd(Keyspace& ks, const std::string& key,
+                         const std::vector<std::string>& members, int64_t now) {
+  const Result<KeyRef> set = ks.FindTyped(0, key, crdt::ObjectType::kSet, now);
+  size_t expected = 0;
+  for (const std::string& member : std::set<std::string>(members.begin(), members.end())) {
+    expected += set.ok() && *set != nullptr && (*set)->SetContains(member) ? 0 : 1;
+  }
+  const Result<size_t> added = ks.SAdd(0, key, members, now);
+  REQUIRE(added.ok() == set.ok());
+  if (!added.ok()) {
+    CHECK(added.error().code == ErrorCode::kWrongType);
+    return Unexpected(added.error());
+  }
+  CHECK(*added == expected);
+  return {};
 }
 
 // One random write of any collection type (or DEL, EXPIRE, a string SET) on `ks`: HSET, SADD
@@ -69,7 +89,7 @@ Result<void> RandomWrite(Keyspace& ks, Rng& rng, const std::string& key, uint64_
     case 3:
     case 4: {
       const std::vector<std::string> members = some();
-      if (direct) return ks.SAdd(0, key, members, now);
+      if (direct) return CheckedSAdd(ks, key, members, now);
       return Run(ks, key, now,
                  [&](Key& k, const Writer& w, DotContext& c) { return k.SAdd(members, w, c); });
     }

@@ -151,21 +151,14 @@ Members Sample(Members members, size_t count, Rng& rng) {
 
 // ---- SADD, SREM, SMOVE ----------------------------------------------------------------------
 
+// Keyspace::SAdd counts the members it added as it writes them (one lookup of each), and
+// refuses another type before writing.
 Result<int64_t> OpAdd(CommandContext& ctx, std::string_view key, const Members& members) {
-  Result<KeyRef> set = ctx.Peek(key, crdt::ObjectType::kSet);
-  if (!set.ok()) {
-    return Unexpected(set.error());
+  Result<size_t> added = ctx.keyspace().SAdd(ctx.db(), key, members, ctx.now_ms);
+  if (!added.ok()) {
+    return Unexpected(added.error());
   }
-  int64_t added = 0;
-  for (const std::string& member : members) {
-    added += (*set == nullptr || !(*set)->SetContains(member)) ? 1 : 0;
-  }
-  // Key::SAdd, in place on a compact set.
-  Result<void> written = ctx.keyspace().SAdd(ctx.db(), key, members, ctx.now_ms);
-  if (!written.ok()) {
-    return Unexpected(written.error());
-  }
-  return added;
+  return static_cast<int64_t>(*added);
 }
 
 Result<int64_t> OpRemove(CommandContext& ctx, std::string_view key, const Members& members) {

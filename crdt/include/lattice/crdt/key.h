@@ -232,8 +232,9 @@ class Key {
   std::optional<KeyOp> Del(const Writer& writer, DotContext& shard);
   // at_ms == 0 is PERSIST.
   Result<KeyOp> Expire(int64_t at_ms, const Writer& writer, DotContext& shard);
+  // `*added` (if given): how many of `members` were not in the set before (SADD's reply).
   Result<KeyOp> SAdd(const std::vector<std::string>& members, const Writer& writer,
-                     DotContext& shard);
+                     DotContext& shard, size_t* added = nullptr);
   Result<KeyOp> SRem(const std::vector<std::string>& members, const Writer& writer,
                      DotContext& shard);
   Result<KeyOp> HSet(const std::string& field, std::string value, bool keep_ttl,

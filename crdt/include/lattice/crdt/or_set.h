@@ -60,9 +60,10 @@ class OrSet {
   // AddDelta that observed the whole member leaves).
   void Put(const std::string& member, Dot dot);
   // Put in one lookup for the in-place SADD: calls observe(d) for every dot `member` holds
-  // (adds, then tokens), then puts the dot next() returns, and returns it.
+  // (adds, then tokens), then puts the dot next() returns, and returns it. `*was_present`
+  // (if given) says whether `member` was in the set (Contains) before.
   Dot PutObserving(const std::string& member, absl::FunctionRef<void(Dot)> observe,
-                   absl::FunctionRef<Dot()> next);
+                   absl::FunctionRef<Dot()> next, bool* was_present = nullptr);
 
   bool operator==(const OrSet&) const = default;
 
