@@ -25,6 +25,8 @@ constexpr int64_t kPauseMaxMs = 10'000;    // 2 x cluster-manual-failover-timeou
 // A target takes FINISH only this soon after DRAINED: a source node whose pause (which began
 // before DRAINED was sent) timed out can then trust the target's view once it has asked.
 constexpr int64_t kFinishAfterDrainedMaxUs = 5'000'000;  // cluster-slot-migration-log-max-len
+// How long a FORGOTTEN node stays out of gossip (Valkey's CLUSTER_BLACKLIST_TTL).
+constexpr int64_t kClusterForgetBanMs = 60'000;
 
 std::string Hex40(Rng& rng) {
   static constexpr char kHex[] = "0123456789abcdef";
@@ -91,6 +93,16 @@ void CollectHeldDots(const Keyspace& ks, int db, std::string_view key, crdt::Dot
   } else {
     held.ToKey().CollectDots(dots);
   }
+}
+
+}  // namespace
+
+namespace {
+
+// The id of the node whose failure reports `health` are (its "from <id>" line), "" if none.
+std::string_view GossipSenderOf(std::string_view health) {
+  if (!health.starts_with("from ")) return {};
+  return health.substr(5, health.find('\n') - 5);
 }
 
 }  // namespace
@@ -410,6 +422,9 @@ Result<void> Cluster::SetSlots(const std::vector<uint16_t>& slots, bool add) {
 }
 
 void Cluster::Meet(const std::string& ip, int port) {
+  // A node that knows no other (reset, or new) joins whatever cluster it is asked to meet: the
+  // bans its RESET left are lifted (Valkey's reset node knows no one and ignores no one).
+  if (topology_.nodes().size() == 1) forgotten_.clear();
   if (AddMeet(ip, port)) Persist();
 }
 
@@ -436,6 +451,12 @@ void Cluster::Reset(bool hard, int64_t now_ms) {
     for (uint32_t s = 0; s < kSlotCount; ++s) {
       if (was_mine[s]) own.push_back(static_cast<uint16_t>(s));
     }
+  }
+  // Gossip already on its way (a reply to a request sent before the reset, a request a node
+  // sent before it FORGOT this one) would bring the old cluster back by the join: Valkey's reset
+  // node ignores such senders as unknown, here they are banned as FORGET bans, until a MEET.
+  for (const auto& [id, node] : topology_.nodes()) {
+    if (id != myid_) forgotten_[id] = now_ms + kClusterForgetBanMs;
   }
   topology_.Clear();
   if (!own.empty()) topology_.Assign(own, "");
@@ -531,10 +552,9 @@ Result<void> Cluster::Forget(std::string_view id, int64_t now_ms) {
   if (node == nullptr) {
     return Unexpected(ErrorCode::kInvalid, "Unknown node " + std::string(id.substr(0, 64)));
   }
-  constexpr int64_t kForgetBanMs = 60'000;  // Valkey's CLUSTER_BLACKLIST_TTL
-  forgotten_[node->id] = now_ms + kForgetBanMs;
+  forgotten_[node->id] = now_ms + kClusterForgetBanMs;
   if (forget_hook_ && node->shard == myself().shard && node->repl_port != 0) {
-    forget_hook_(node->ip + ":" + std::to_string(node->repl_port), now_ms + kForgetBanMs);
+    forget_hook_(node->ip + ":" + std::to_string(node->repl_port), now_ms + kClusterForgetBanMs);
   }
   const SlotFlags was_mine = OwnedBy(myself().shard);
   topology_.RemoveNode(id);
@@ -690,8 +710,15 @@ Result<std::string> Cluster::OnGossip(std::string_view text, std::string_view he
   if (!other.ok()) {
     return Unexpected(ErrorCode::kCorrupt, other.error().message);
   }
-  if (meet && health.starts_with("from ")) {
-    forgotten_.erase(std::string(health.substr(5, health.find('\n') - 5)));  // met on purpose
+  const std::string sender(GossipSenderOf(health));
+  if (meet) {
+    forgotten_.erase(sender);  // met on purpose
+  } else if (auto banned = forgotten_.find(sender); banned != forgotten_.end()) {
+    // A forgotten node's gossip is ignored whole, as Valkey ignores an unknown sender: its view
+    // would bring back what this node dropped (a RESET's old cluster, the node itself).
+    if (banned->second > now_ms) {
+      return Unexpected(ErrorCode::kInvalid, "this node has forgotten the sender");
+    }
   }
   Adopt(*other, now_ms);
   if (!health.empty()) {
@@ -893,6 +920,10 @@ void Cluster::SendGossip(const std::string& ip, int port, const std::string& vie
          }
          ++stats_.messages_received;
          const auto [their_view, their_health] = SplitGossipReply(reply->text);
+         if (auto banned = forgotten_.find(GossipSenderOf(their_health));
+             banned != forgotten_.end() && banned->second > now_ms_) {
+           return;  // from a node forgotten since (a RESET in between): ignored whole
+         }
          Result<ClusterTopology> theirs = ClusterTopology::Decode(their_view);
          if (!theirs.ok()) {
            spdlog::warn("Cluster gossip from {}: {}", address, theirs.error().message);
