@@ -713,12 +713,12 @@ Result<std::string> Cluster::OnGossip(std::string_view text, std::string_view he
   const std::string sender(GossipSenderOf(health));
   if (meet) {
     forgotten_.erase(sender);  // met on purpose
-  } else if (auto banned = forgotten_.find(sender); banned != forgotten_.end()) {
-    // A forgotten node's gossip is ignored whole, as Valkey ignores an unknown sender: its view
-    // would bring back what this node dropped (a RESET's old cluster, the node itself).
-    if (banned->second > now_ms) {
-      return Unexpected(ErrorCode::kInvalid, "this node has forgotten the sender");
-    }
+  } else if (auto banned = forgotten_.find(sender);
+             banned != forgotten_.end() && banned->second > now_ms) {
+    // A forgotten node's view and reports are ignored, as Valkey ignores an unknown sender:
+    // they would bring back what this node dropped (a RESET's old cluster, the node itself).
+    // It still gets this node's view in reply, as Valkey's PONG carries its sender's config.
+    return topology_.Encode() + HealthText();
   }
   Adopt(*other, now_ms);
   if (!health.empty()) {
