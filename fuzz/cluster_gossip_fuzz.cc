@@ -52,8 +52,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       keyspace, clock, rng,
       {.enabled = true, .shard_id = "s1", .region = "eu", .port = 7001, .node_timeout_ms = 200});
   if (!cluster.Load(nullptr, "nodes.conf", kMe, clock.NowMs()).ok()) std::abort();
-  if (!cluster.OnGossip(KnownView(), "", clock.NowMs()).ok()) std::abort();
-  const bool taken = cluster.OnGossip(view, health, clock.NowMs()).ok();
+  if (!cluster.OnGossip(KnownView(), "", false, clock.NowMs()).ok()) std::abort();
+  const bool meet = health.size() % 2 == 1;  // lifts a FORGET ban of the sender
+  // The input as a gossip reply too: the view, then the replier's reports.
+  const auto [reply_view, reply_health] = server::SplitGossipReply(input);
+  if (reply_view.size() + reply_health.size() != input.size()) std::abort();
+  (void)server::ClusterTopology::Decode(reply_view);
+  const bool taken = cluster.OnGossip(view, health, meet, clock.NowMs()).ok();
   for (int i = 0; i < 4; ++i) {
     clock.now_us += 150'000;
     cluster.Tick(clock.NowMs());

@@ -543,4 +543,12 @@ Result<ReplicaId> ReplicaIdentity::LoadOrCreate(Storage& storage, ReplicaId fres
   return fresh_id;
 }
 
+Result<void> ReplicaIdentity::Replace(Storage& storage, ReplicaId fresh_id) {
+  LATTICE_ASSERT_MSG(fresh_id != kNoReplica, "0 is not a replica id: draw another");
+  if (Result<void> r = storage.WriteAtomically(kIdentityName, IdentityLine(fresh_id)); !r.ok()) {
+    return WithContext("replica id: write", r.error());
+  }
+  return {};
+}
+
 }  // namespace lattice::repl

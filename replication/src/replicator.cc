@@ -454,6 +454,14 @@ crdt::VersionVector Replicator::StableVector() const {
   return stable;
 }
 
+std::vector<std::pair<ReplicaId, crdt::VersionVector>> Replicator::ConnectedAcks() const {
+  std::vector<std::pair<ReplicaId, crdt::VersionVector>> out;
+  for (const auto& [id, peer] : peers_) {
+    if (peer->link == Link::kConnected) out.emplace_back(id, peer->acked);
+  }
+  return out;
+}
+
 ReplicatorStatus Replicator::Status(int64_t now_ms) const {
   ReplicatorStatus status{.replica = config_.replica,
                           .region = config_.region,

@@ -25,6 +25,8 @@ constexpr int64_t kPauseMaxMs = 10'000;    // 2 x cluster-manual-failover-timeou
 // A target takes FINISH only this soon after DRAINED: a source node whose pause (which began
 // before DRAINED was sent) timed out can then trust the target's view once it has asked.
 constexpr int64_t kFinishAfterDrainedMaxUs = 5'000'000;  // cluster-slot-migration-log-max-len
+// How long a FORGOTTEN node stays out of gossip (Valkey's CLUSTER_BLACKLIST_TTL).
+constexpr int64_t kClusterForgetBanMs = 60'000;
 
 std::string Hex40(Rng& rng) {
   static constexpr char kHex[] = "0123456789abcdef";
@@ -94,6 +96,23 @@ void CollectHeldDots(const Keyspace& ks, int db, std::string_view key, crdt::Dot
 }
 
 }  // namespace
+
+namespace {
+
+// The id of the node whose failure reports `health` are (its "from <id>" line), "" if none.
+std::string_view GossipSenderOf(std::string_view health) {
+  if (!health.starts_with("from ")) return {};
+  return health.substr(5, health.find('\n') - 5);
+}
+
+}  // namespace
+
+std::pair<std::string_view, std::string_view> SplitGossipReply(std::string_view reply) {
+  size_t at = reply.starts_with("from ") ? 0 : reply.find("\nfrom ");
+  if (at == std::string_view::npos) return {reply, std::string_view()};
+  if (at != 0) ++at;
+  return {reply.substr(0, at), reply.substr(at)};
+}
 
 Result<std::vector<SlotRange>> ParseSlotRanges(ArgList args, size_t first, size_t* next) {
   size_t i = first;
@@ -241,6 +260,7 @@ Result<void> Cluster::Load(repl::Storage* storage, const std::string& name,
   }
   Persist();
   if (topology_.AssignedSlots() > 0) KeepLeftovers(now_ms);
+  if (topology_.NodesOf(myself().shard).size() > 1) StartCatchUp(now_ms);
   dirty_ = true;
   return {};
 }
@@ -402,6 +422,9 @@ Result<void> Cluster::SetSlots(const std::vector<uint16_t>& slots, bool add) {
 }
 
 void Cluster::Meet(const std::string& ip, int port) {
+  // A node that knows no other (reset, or new) joins whatever cluster it is asked to meet: the
+  // bans its RESET left are lifted (Valkey's reset node knows no one and ignores no one).
+  if (topology_.nodes().size() == 1) forgotten_.clear();
   if (AddMeet(ip, port)) Persist();
 }
 
@@ -429,6 +452,12 @@ void Cluster::Reset(bool hard, int64_t now_ms) {
       if (was_mine[s]) own.push_back(static_cast<uint16_t>(s));
     }
   }
+  // Gossip already on its way (a reply to a request sent before the reset, a request a node
+  // sent before it FORGOT this one) would bring the old cluster back by the join: Valkey's reset
+  // node ignores such senders as unknown, here they are banned as FORGET bans, until a MEET.
+  for (const auto& [id, node] : topology_.nodes()) {
+    if (id != myid_) forgotten_[id] = now_ms + kClusterForgetBanMs;
+  }
   topology_.Clear();
   if (!own.empty()) topology_.Assign(own, "");
   if (hard) {
@@ -441,7 +470,12 @@ void Cluster::Reset(bool hard, int64_t now_ms) {
   meet_.clear();
   importing_from_.clear();
   migrating_to_.clear();
+  catch_up_.running = catch_up_.overdue = false;  // a shard of its own: nothing to catch up with
   Changed(was_mine, now_ms);
+  RefreshCatchingUp();
+  // Unlinked now, not at the next tick: a region's RESET then forgets its replication identity
+  // (Replication::Reincarnate), and no old link may carry the new one's Hello meanwhile.
+  if (shard_peers_due_) CallShardPeersHook();
 }
 
 void Cluster::Create(const std::vector<std::string>& shards,
@@ -506,6 +540,7 @@ Result<void> Cluster::Replicate(std::string_view id, size_t keys) {
   spdlog::info("CLUSTER REPLICATE {}: this node is now a region of shard {}", target->id,
                changed.shard);
   UpdateMyself(std::move(changed));
+  StartCatchUp(now_ms_);  // served once it holds the shard's data
   return {};
 }
 
@@ -517,8 +552,10 @@ Result<void> Cluster::Forget(std::string_view id, int64_t now_ms) {
   if (node == nullptr) {
     return Unexpected(ErrorCode::kInvalid, "Unknown node " + std::string(id.substr(0, 64)));
   }
-  constexpr int64_t kForgetBanMs = 60'000;  // Valkey's CLUSTER_BLACKLIST_TTL
-  forgotten_[node->id] = now_ms + kForgetBanMs;
+  forgotten_[node->id] = now_ms + kClusterForgetBanMs;
+  if (forget_hook_ && node->shard == myself().shard && node->repl_port != 0) {
+    forget_hook_(node->ip + ":" + std::to_string(node->repl_port), now_ms + kClusterForgetBanMs);
+  }
   const SlotFlags was_mine = OwnedBy(myself().shard);
   topology_.RemoveNode(id);
   Changed(was_mine, now_ms);
@@ -666,19 +703,29 @@ Result<bool> Cluster::SetSlotNode(uint16_t slot, std::string_view id, size_t key
   return true;
 }
 
-Result<std::string> Cluster::OnGossip(std::string_view text, std::string_view health,
+Result<std::string> Cluster::OnGossip(std::string_view text, std::string_view health, bool meet,
                                       int64_t now_ms) {
   ++stats_.messages_received;
   Result<ClusterTopology> other = ClusterTopology::Decode(text);
   if (!other.ok()) {
     return Unexpected(ErrorCode::kCorrupt, other.error().message);
   }
+  const std::string sender(GossipSenderOf(health));
+  if (meet) {
+    forgotten_.erase(sender);  // met on purpose
+  } else if (auto banned = forgotten_.find(sender);
+             banned != forgotten_.end() && banned->second > now_ms) {
+    // A forgotten node's view and reports are ignored, as Valkey ignores an unknown sender:
+    // they would bring back what this node dropped (a RESET's old cluster, the node itself).
+    // It still gets this node's view in reply, as Valkey's PONG carries its sender's config.
+    return topology_.Encode() + HealthText();
+  }
   Adopt(*other, now_ms);
   if (!health.empty()) {
     if (Result<void> taken = OnHealth(health, now_ms); !taken.ok())
       return Unexpected(taken.error());
   }
-  return topology_.Encode();
+  return topology_.Encode() + HealthText();  // SplitGossipReply
 }
 
 void Cluster::Adopt(const ClusterTopology& gossiped, int64_t now_ms) {
@@ -778,6 +825,7 @@ void Cluster::Changed(const SlotFlags& was_mine, int64_t now_ms) {
 void Cluster::Tick(int64_t now_ms) {
   now_ms_ = now_ms;
   DetectFailures(now_ms);
+  StepCatchUp(now_ms);
   // Every node hears from every other well within cluster-node-timeout.
   const int64_t interval = std::clamp<int64_t>(NodeTimeoutMs() / 3, 10, kGossipIntervalMs);
   if (dirty_ || now_ms - last_gossip_ms_ >= interval) {
@@ -851,17 +899,19 @@ void Cluster::Gossip(int64_t now_ms) {
   const std::string view = topology_.Encode();  // one encoding for every peer of the round
   const std::string health = HealthText();
   for (const auto& [id, node] : topology_.nodes()) {
-    if (id != myid_) SendGossip(node.ip, node.port, view, health);
+    if (id != myid_) SendGossip(node.ip, node.port, view, health, /*meet=*/false);
   }
-  for (const auto& [ip, port] : std::vector(meet_)) SendGossip(ip, port, view, health);
+  for (const auto& [ip, port] : std::vector(meet_)) SendGossip(ip, port, view, health, true);
 }
 
 void Cluster::SendGossip(const std::string& ip, int port, const std::string& view,
-                         const std::string& health) {
+                         const std::string& health, bool meet) {
   const std::string address = ip + ":" + std::to_string(port);
   if (gossip_inflight_[address]) return;
   gossip_inflight_[address] = true;
-  Send(ip, port, "gossip", {"CLUSTER", "LATTICE-GOSSIP", view, health},
+  std::vector<std::string> args = {"CLUSTER", "LATTICE-GOSSIP", view, health};
+  if (meet) args.emplace_back("MEET");
+  Send(ip, port, "gossip", std::move(args),
        [this, address, ip, port, round = gossip_round_](Result<RespValue> reply) {
          gossip_inflight_[address] = false;
          if (!reply.ok() || reply->type != RespValue::Type::kBulk) {
@@ -869,7 +919,12 @@ void Cluster::SendGossip(const std::string& ip, int port, const std::string& vie
            return;
          }
          ++stats_.messages_received;
-         Result<ClusterTopology> theirs = ClusterTopology::Decode(reply->text);
+         const auto [their_view, their_health] = SplitGossipReply(reply->text);
+         if (auto banned = forgotten_.find(GossipSenderOf(their_health));
+             banned != forgotten_.end() && banned->second > now_ms_) {
+           return;  // from a node forgotten since (a RESET in between): ignored whole
+         }
+         Result<ClusterTopology> theirs = ClusterTopology::Decode(their_view);
          if (!theirs.ok()) {
            spdlog::warn("Cluster gossip from {}: {}", address, theirs.error().message);
            return;
@@ -881,6 +936,9 @@ void Cluster::SendGossip(const std::string& ip, int port, const std::string& vie
            if (node.ip == ip && node.port == port) from = &node;
          }
          if (from != nullptr) Seen(from->id, now_ms_);
+         if (Result<void> taken = OnHealth(their_health, now_ms_); !taken.ok()) {
+           spdlog::warn("Cluster gossip from {}: {}", address, taken.error().message);
+         }
          for (MigrationJob& job : jobs_) StepUndecided(job, from, round, now_ms_);
        });
 }
@@ -912,6 +970,7 @@ const ClusterNode* Cluster::Serving(std::string_view shard) const {
 
 std::string Cluster::HealthText() const {
   std::string text = "from " + myid_ + "\n";
+  if (catch_up_.running) text += "syncing " + myid_ + "\n";
   for (const auto& [id, health] : health_) {
     if (health.pfail) text += (health.fail ? "fail " : "pfail ") + id + "\n";
   }
@@ -923,10 +982,13 @@ void Cluster::Seen(std::string_view id, int64_t now_ms) {
   if (it != health_.end()) it->second.seen_ms = std::max(it->second.seen_ms, now_ms);
 }
 
-// The sender's failure reports: "from <id>", then "pfail <id>" or "fail <id>" lines. Nodes it
-// does not list are healthy in its view: its earlier reports of them are withdrawn.
+// The sender's failure reports: "from <id>", then "pfail <id>" or "fail <id>" lines, and
+// "syncing <its own id>" while it catches up. Nodes it does not list are healthy in its view:
+// its earlier reports of them are withdrawn. Empty text (a sender without reports): nothing.
 Result<void> Cluster::OnHealth(std::string_view text, int64_t now_ms) {
+  if (text.empty()) return {};
   std::string reporter;
+  bool syncing = false;
   std::map<std::string, bool, std::less<>> listed;  // id -> said FAIL
   while (!text.empty()) {
     const size_t newline = text.find('\n');
@@ -936,17 +998,23 @@ Result<void> Cluster::OnHealth(std::string_view text, int64_t now_ms) {
     const std::string_view word = line.substr(0, space);
     const std::string_view id = space == std::string_view::npos ? "" : line.substr(space + 1);
     if (!IsNodeId(id) || (word == "from") != reporter.empty() ||
-        (word != "from" && word != "pfail" && word != "fail")) {
+        (word != "from" && word != "pfail" && word != "fail" && word != "syncing")) {
       return Unexpected(ErrorCode::kCorrupt, "malformed failure reports in cluster gossip");
     }
     if (word == "from") {
       reporter = std::string(id);
+    } else if (word == "syncing") {
+      syncing = syncing || id == reporter;  // only a node itself says it is catching up
     } else {
       listed[std::string(id)] = word == "fail";
     }
   }
   if (reporter.empty() || reporter == myid_ || !health_.contains(reporter)) return {};
   Seen(reporter, now_ms);
+  if (NodeHealth& sender = health_.find(reporter)->second; sender.catching_up != syncing) {
+    sender.catching_up = syncing;
+    RefreshCatchingUp();
+  }
   for (auto& [id, health] : health_) {
     auto it = listed.find(id);
     if (it == listed.end() || id == reporter) {
@@ -1023,11 +1091,81 @@ void Cluster::DetectFailures(int64_t now_ms) {
     }
   };
   if (!undecided.empty()) vote();
+  RefreshCatchingUp();  // health_ may have lost nodes
   if (!changed) return;
   failed_.clear();
   for (const auto& [id, health] : health_) {
     if (health.fail) failed_.insert(id);
   }
+}
+
+void Cluster::RefreshCatchingUp() {
+  catching_up_.clear();
+  if (catch_up_.running) catching_up_.insert(myid_);
+  for (const auto& [id, health] : health_) {
+    if (health.catching_up) catching_up_.insert(id);
+  }
+}
+
+int64_t Cluster::catch_up_ms() const {
+  return catch_up_.running ? now_ms_ - catch_up_.start_ms : catch_up_.took_ms;
+}
+
+void Cluster::StartCatchUp(int64_t now_ms) {
+  catch_up_.running = true;
+  catch_up_.overdue = false;
+  catch_up_.start_ms = now_ms;
+  catch_up_.targets.clear();
+  RefreshCatchingUp();
+  dirty_ = true;
+}
+
+void Cluster::StepCatchUp(int64_t now_ms) {
+  if (!catch_up_.running) return;
+  if (CaughtUpWithPeers()) {
+    catch_up_.running = false;
+    catch_up_.took_ms = now_ms - catch_up_.start_ms;
+    RefreshCatchingUp();
+    dirty_ = true;  // the next gossip tells the others at once
+    if (!catch_up_.targets.empty()) {
+      spdlog::info("Caught up with shard '{}' in {} ms: its nodes' views may serve this node again",
+                   myself().shard, catch_up_.took_ms);
+    }
+    return;
+  }
+  // A node that cannot catch up is noticed; it stays passed over (its data may be old).
+  constexpr int64_t kCatchUpBoundMinMs = 10'000;
+  const int64_t bound = std::max(kCatchUpBoundMinMs, 4 * NodeTimeoutMs());
+  if (!catch_up_.overdue && now_ms - catch_up_.start_ms > bound) {
+    catch_up_.overdue = true;
+    spdlog::warn(
+        "Still catching up with shard '{}' after {} ms ({} replication links up): clients stay "
+        "on the shard's other nodes until it has",
+        myself().shard, now_ms - catch_up_.start_ms, catch_up_.targets.size());
+  }
+}
+
+// Caught up: every other node of this shard that is not PFAIL here has a replication link up,
+// and this node applied what each linked peer had applied when its link came up (this node's
+// own ops aside: a peer may hold some its log lost, which no peer sends back).
+bool Cluster::CaughtUpWithPeers() {
+  size_t live = 0;
+  for (const ClusterNode* node : topology_.NodesOf(myself().shard)) {
+    const NodeHealth* health = HealthOf(node->id);
+    if (node->id != myid_ && (health == nullptr || !health->pfail)) ++live;
+  }
+  if (live == 0 || replication_ == nullptr) return true;
+  const repl::Replicator& engine = replication_->replicator();
+  const std::vector<std::pair<ReplicaId, crdt::VersionVector>> links = engine.ConnectedAcks();
+  const ReplicaId self = keyspace_.replica();
+  bool behind = false;
+  for (const auto& [replica, acked] : links) {
+    const crdt::VersionVector& target = catch_up_.targets.try_emplace(replica, acked).first->second;
+    for (const auto& [origin, seq] : target.entries()) {
+      behind = behind || (origin != self && engine.applied().Get(origin) < seq);
+    }
+  }
+  return links.size() >= live && !behind;
 }
 
 // Slots whose handoff pause ended without an outcome (it timed out here, or the handoff was

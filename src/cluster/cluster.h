@@ -33,6 +33,14 @@
 // answers again. A region's clients are served by another node of a shard whose node is FAIL
 // (ClusterTopology::ServingNode).
 //
+// Catch-up (docs/cluster.md, "The return"): after a start, or a REPLICATE, a node of a shard with
+// other nodes is catching up until its replication links to them are up and it has applied
+// what each of them had applied when its link came up (their Hello). Meanwhile its gossip says
+// so ("syncing" in its failure reports, which gossip replies carry too), and every node's views
+// pass it over while its shard has another healthy node, so clients move back to it only once it
+// holds what they wrote elsewhere. One that takes longer than a bound is logged and shown in
+// CLUSTER INFO (lattice_catch_up_overdue).
+//
 // Event-loop thread only.
 
 #include <array>
@@ -145,6 +153,10 @@ struct MigrationJob {
 // MIGRATESLOTS), whose index (or args.size()) goes to *next.
 Result<std::vector<SlotRange>> ParseSlotRanges(ArgList args, size_t first, size_t* next = nullptr);
 
+// A LATTICE-GOSSIP reply: the replier's view (topology text), then its failure reports from their
+// "from <id>" line on (empty when there are none).
+std::pair<std::string_view, std::string_view> SplitGossipReply(std::string_view reply);
+
 struct ClusterStats {
   uint64_t messages_sent = 0;  // every command sent over the bus
   uint64_t messages_received = 0;
@@ -178,9 +190,10 @@ struct ClusterOptions {
 
 // One other node as this node's failure detection sees it.
 struct NodeHealth {
-  int64_t seen_ms = 0;  // its last gossip or gossip reply here (or when it became known)
-  bool pfail = false;   // silent for cluster-node-timeout
-  bool fail = false;    // PFAIL here and reported by a majority (or reported FAIL)
+  int64_t seen_ms = 0;       // its last gossip or gossip reply here (or when it became known)
+  bool pfail = false;        // silent for cluster-node-timeout
+  bool fail = false;         // PFAIL here and reported by a majority (or reported FAIL)
+  bool catching_up = false;  // its latest failure reports said it is catching up
   // Nodes whose latest gossip listed it as PFAIL or FAIL: reporter id -> (when, said FAIL).
   std::map<std::string, std::pair<int64_t, bool>, std::less<>> reports;
 };
@@ -206,6 +219,12 @@ class Cluster : public KeyspaceObserver {
   void set_shard_peers_hook(std::function<void(const std::vector<std::string>&)> hook) {
     shard_peers_hook_ = std::move(hook);
     shard_peers_due_ = true;
+  }
+  // Called when CLUSTER FORGET drops a node of this node's shard, with its replication address
+  // ("ip:port"): the network layer unlinks it and the engine retires its replica (it no longer
+  // holds back compaction, and is not admitted again while the node is banned).
+  void set_forget_hook(std::function<void(const std::string&, int64_t until_ms)> hook) {
+    forget_hook_ = std::move(hook);
   }
   // The node's replication, when it has one: a finished import is checkpointed through it.
   void set_replication(Replication* replication) { replication_ = replication; }
@@ -275,8 +294,10 @@ class Cluster : public KeyspaceObserver {
   // Whether a migration job of this node (export or import) covers `slot` and is not over.
   bool SlotMigrating(uint16_t slot) const;
   // A peer's gossip: joins it, takes in the sender's failure reports (`health`, empty from a
-  // sender without them) and returns this node's view.
-  Result<std::string> OnGossip(std::string_view text, std::string_view health, int64_t now_ms);
+  // sender without them) and returns this node's view. `meet`: the sender was asked to MEET this
+  // node (CLUSTER MEET), which lifts a FORGET ban of the sender, as Valkey's MEET packet does.
+  Result<std::string> OnGossip(std::string_view text, std::string_view health, bool meet,
+                               int64_t now_ms);
 
   // Failure detection. Health of another node (nullptr for this node or an unknown one).
   const NodeHealth* HealthOf(std::string_view id) const;
@@ -284,7 +305,12 @@ class Cluster : public KeyspaceObserver {
   size_t FailureReports(std::string_view id) const;
   // The node that serves `shard` for this node's region, failed nodes passed over.
   const ClusterNode* Serving(std::string_view shard) const;
-  ServingPrefs serving_prefs() const { return {&failed_, options_.region_order}; }
+  ServingPrefs serving_prefs() const { return {&failed_, options_.region_order, &catching_up_}; }
+  // This node's catch-up with its shard (see above): whether it runs, how long it ran or has
+  // been running, and whether it passed its bound.
+  bool catching_up() const { return catch_up_.running; }
+  int64_t catch_up_ms() const;
+  bool catch_up_overdue() const { return catch_up_.overdue; }
 
   // Migration commands (Valkey 9).
   Result<void> MigrateSlots(std::vector<std::pair<std::vector<SlotRange>, std::string>> jobs,
@@ -320,16 +346,20 @@ class Cluster : public KeyspaceObserver {
   void Changed(const SlotFlags& was_mine, int64_t now_ms);
   void Gossip(int64_t now_ms);
   void SendGossip(const std::string& ip, int port, const std::string& view,
-                  const std::string& health);
+                  const std::string& health, bool meet);
   int64_t NodeTimeoutMs() const;
-  // The failure reports gossip carries: "from <id>" and a "pfail <id>" or "fail <id>" line per
-  // node this node considers so.
+  // The failure reports gossip (and its replies) carry: "from <id>", a "pfail <id>" or "fail <id>"
+  // line per node this node considers so, and "syncing <id>" while this node catches up.
   std::string HealthText() const;
   Result<void> OnHealth(std::string_view text, int64_t now_ms);
   void Seen(std::string_view id, int64_t now_ms);
   // PFAIL and FAIL from silence and reports; called every tick.
   void DetectFailures(int64_t now_ms);
   bool IsVoter(std::string_view id, const std::set<std::string>& owning) const;
+  void StartCatchUp(int64_t now_ms);
+  void StepCatchUp(int64_t now_ms);
+  bool CaughtUpWithPeers();
+  void RefreshCatchingUp();  // catching_up_ from health_ and this node's own catch-up
   void Adopt(const ClusterTopology& other, int64_t now_ms);
   // Bumps this node's own record after a change of it (REPLICATE) and acts on it.
   void UpdateMyself(ClusterNode me);
@@ -418,12 +448,22 @@ class Cluster : public KeyspaceObserver {
   bool any_unconfirmed_ = false;
   uint64_t gossip_round_ = 0;  // gossip rounds sent
   std::function<void(const std::vector<std::string>&)> shard_peers_hook_;
+  std::function<void(const std::string&, int64_t)> forget_hook_;
   bool shard_peers_due_ = false;
   std::map<std::string, int64_t, std::less<>> forgotten_;  // node id -> ignored until (ms)
   std::map<uint16_t, std::string> importing_from_;  // SETSLOT IMPORTING marks: source node id
   std::map<uint16_t, std::string> migrating_to_;    // SETSLOT MIGRATING marks: target node id
   std::map<std::string, NodeHealth, std::less<>> health_;  // every other known node, by id
   std::set<std::string, std::less<>> failed_;              // ids of the FAIL nodes
+  std::set<std::string, std::less<>> catching_up_;  // ids of the nodes catching up (this one too)
+  struct CatchUp {
+    bool running = false;
+    bool overdue = false;  // running for longer than its bound (logged once)
+    int64_t start_ms = 0;
+    int64_t took_ms = 0;  // the last one's length, once it ended
+    // Per linked peer replica: what it had applied when this node first saw its link up.
+    std::map<ReplicaId, crdt::VersionVector> targets;
+  } catch_up_;
   int64_t now_ms_ = 0;
 };
 

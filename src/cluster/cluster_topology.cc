@@ -229,17 +229,27 @@ const ClusterNode* ClusterTopology::Preferred(
   return best;
 }
 
+const ClusterNode* ClusterTopology::Nearest(
+    std::string_view shard, std::string_view region, std::span<const std::string> region_order,
+    const std::function<bool(const ClusterNode&)>& ok) const {
+  if (const ClusterNode* local = Preferred(shard, &region, ok)) return local;
+  for (const std::string& nearer : region_order) {
+    const std::string_view other = nearer;
+    if (const ClusterNode* node = Preferred(shard, &other, ok)) return node;
+  }
+  return Preferred(shard, nullptr, ok);
+}
+
 const ClusterNode* ClusterTopology::ServingNode(std::string_view shard, std::string_view region,
                                                 const ServingPrefs& prefs) const {
   auto up = [&](const ClusterNode& node) {
     return prefs.failed == nullptr || !prefs.failed->contains(node.id);
   };
-  if (const ClusterNode* local = Preferred(shard, &region, up)) return local;
-  for (const std::string& nearer : prefs.region_order) {
-    const std::string_view other = nearer;
-    if (const ClusterNode* node = Preferred(shard, &other, up)) return node;
-  }
-  if (const ClusterNode* any = Preferred(shard, nullptr, up)) return any;
+  auto ready = [&](const ClusterNode& node) {
+    return up(node) && (prefs.catching_up == nullptr || !prefs.catching_up->contains(node.id));
+  };
+  if (const ClusterNode* node = Nearest(shard, region, prefs.region_order, ready)) return node;
+  if (const ClusterNode* node = Nearest(shard, region, prefs.region_order, up)) return node;
   // Every node of the shard failed: shown as if none had (Valkey shows a failed primary too).
   auto all = [](const ClusterNode&) { return true; };
   const ClusterNode* local = Preferred(shard, &region, all);

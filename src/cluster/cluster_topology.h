@@ -65,6 +65,9 @@ bool IsNodeId(std::string_view text);
 struct ServingPrefs {
   const std::set<std::string, std::less<>>* failed = nullptr;
   std::span<const std::string> region_order;
+  // Nodes still catching up with their shard after a restart or a REPLICATE: passed over, in
+  // every region, while the shard has a node not failed that is not catching up.
+  const std::set<std::string, std::less<>>* catching_up = nullptr;
 };
 
 class ClusterTopology {
@@ -104,7 +107,8 @@ class ClusterTopology {
   // smallest id; nullptr when the shard has no known node. Among several candidates, the node
   // the shard is named after (a shard of its own, then joined by CLUSTER REPLICATE) comes first,
   // else the smallest id. Nodes in `prefs.failed` are passed over unless every node of the shard
-  // is failed (then the choice is as if none were).
+  // is failed (then the choice is as if none were). Nodes in `prefs.catching_up` come after every
+  // other node not failed.
   const ClusterNode* ServingNode(std::string_view shard, std::string_view region,
                                  const ServingPrefs& prefs = {}) const;
   // The highest epoch of any slot owned by `shard` (its config epoch), 0 if none.
@@ -124,6 +128,11 @@ class ClusterTopology {
   // accepts: the one the shard is named after, else the smallest id.
   const ClusterNode* Preferred(std::string_view shard, const std::string_view* region,
                                const std::function<bool(const ClusterNode&)>& ok) const;
+  // The preferred node `ok` accepts in `region`, else in the regions of `region_order`, else in
+  // any region.
+  const ClusterNode* Nearest(std::string_view shard, std::string_view region,
+                             std::span<const std::string> region_order,
+                             const std::function<bool(const ClusterNode&)>& ok) const;
 
   NodeMap nodes_;
   std::vector<SlotOwner> slots_;

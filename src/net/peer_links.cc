@@ -323,6 +323,12 @@ bool PeerLinks::Receive(const LinkPtr& link) {
       RefusedByPeer(link, handshake.reason());
       return false;
     case repl::LinkHandshake::Step::kAdmitted:
+      if (replication_->Retired(handshake.peer_hello().replica, NowMs())) {
+        // A node of this shard that was FORGOTTEN, still dialing with its old identity.
+        link->peer = handshake.peer_hello().replica;
+        Refuse(link, "replica removed from this shard (CLUSTER FORGET)", /*expected=*/true);
+        return false;
+      }
       Activate(link, handshake.peer_hello(), handshake.replaces_active());
       return true;
     case repl::LinkHandshake::Step::kMessage: {

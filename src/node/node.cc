@@ -134,28 +134,48 @@ Result<void> Node::OpenCluster(const NodeOptions& options, const NodeSeams& seam
   cluster_->set_replication(replication_.get());
   cluster_->set_bus(seams.bus);
   if (PeerDirectory* peers = replication_ != nullptr ? seams.peers : nullptr) {
-    // The other regions of this node's shard, from the topology: linked without a --peer list.
-    // Addresses also given as --peer (AddAddress refuses them) are left to the configuration.
-    auto linked = std::make_shared<std::set<std::string>>();
-    cluster_->set_shard_peers_hook([peers, linked](const std::vector<std::string>& addresses) {
-      for (const std::string& address : addresses) {
-        if (!linked->contains(address) && peers->AddAddress(address).ok()) {
-          spdlog::info("Linking to {}, a region of this node's cluster shard", address);
-          linked->insert(address);
-        }
-      }
-      for (auto it = linked->begin(); it != linked->end();) {
-        if (std::find(addresses.begin(), addresses.end(), *it) != addresses.end()) {
-          ++it;
-          continue;
-        }
-        (void)peers->RemoveAddress(*it);  // no longer a node of this shard
-        it = linked->erase(it);
-      }
-    });
+    LinkShardPeers(*peers);
   }
   server_->set_cluster(cluster_.get());
   return {};
+}
+
+// The other regions of this node's shard, from the topology: linked without a --peer list.
+// Addresses also given as --peer (AddAddress refuses them) are left to the configuration. A node
+// that leaves the shard is unlinked and its replica removed from the engine, so it no longer
+// holds back compaction; one that was FORGOTTEN is also refused while its node is banned.
+void Node::LinkShardPeers(PeerDirectory& peers) {
+  auto linked = std::make_shared<std::set<std::string>>();
+  PeerDirectory* directory = &peers;
+  Replication* replication = replication_.get();
+  auto unlink = [directory, linked, replication](const std::string& address) -> ReplicaId {
+    if (linked->erase(address) == 0) return kNoReplica;
+    Result<ReplicaId> replica = directory->RemoveAddress(address);
+    if (!replica.ok() || *replica == kNoReplica) return kNoReplica;
+    spdlog::info("Unlinking {} (replica {}): no longer a region of this node's cluster shard",
+                 address, ReplicaIdText(*replica));
+    replication->RemovePeer(*replica);
+    return *replica;
+  };
+  cluster_->set_shard_peers_hook(
+      [directory, linked, unlink](const std::vector<std::string>& addresses) {
+        for (const std::string& address : addresses) {
+          if (!linked->contains(address) && directory->AddAddress(address).ok()) {
+            spdlog::info("Linking to {}, a region of this node's cluster shard", address);
+            linked->insert(address);
+          }
+        }
+        for (const std::string& address : std::set<std::string>(*linked)) {
+          if (std::find(addresses.begin(), addresses.end(), address) == addresses.end()) {
+            (void)unlink(address);
+          }
+        }
+      });
+  cluster_->set_forget_hook([unlink, replication](const std::string& address, int64_t until_ms) {
+    if (const ReplicaId replica = unlink(address); replica != kNoReplica) {
+      replication->Retire(replica, until_ms);
+    }
+  });
 }
 
 int64_t Node::CronPeriodMs() const { return 1000 / std::max(1, server_->config().hz()); }

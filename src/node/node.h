@@ -134,6 +134,7 @@ class Node {
   Result<void> OpenReplication(const NodeSeams& seams);
   Result<void> ApplyConfigPolicies();
   Result<void> OpenCluster(const NodeOptions& options, const NodeSeams& seams);
+  void LinkShardPeers(PeerDirectory& peers);
   int64_t MonotonicMs() const { return clock_.MonotonicUs() / 1000; }
   int64_t CronPeriodMs() const;
   // Whether `timer` is due at `now`; if so it is rearmed `period_ms` later.

@@ -515,6 +515,13 @@ void Server::FlushDb(int db) {
   flushing_ = false;
   tracking_.Flushed();
 }
+void Server::KeysDropped() {
+  for (auto& [key, clients] : watchers_) {
+    for (ClientState* client : clients) client->watch_dirty = true;
+  }
+  tracking_.Flushed();
+}
+
 void Server::FlushAll() {
   flushing_ = true;
   keyspace_.FlushAll(clock_.NowMs());

@@ -224,6 +224,9 @@ class Server final : public KeyspaceObserver {
   // Transactions. WATCH registers the client on keys; every op on a key (local, reclaim, or
   // applied from a peer) makes its watchers' EXEC fail.
   void Watch(ClientState& client, int db, std::string_view key);
+  // Every key went without an op (CLUSTER RESET of a region, Replication::Reincarnate): every
+  // WATCH fails and tracking clients are told to flush, as after FLUSHALL.
+  void KeysDropped();
   void Unwatch(ClientState& client);
   void TouchKey(int db, std::string_view key);
   // Runs the queued commands of `client` (EXEC), replying with one array.

@@ -1426,6 +1426,23 @@ size_t Keyspace::FreeDropped(size_t max_keys) {
   return freed;
 }
 
+void Keyspace::Reincarnate(ReplicaId replica) {
+  LATTICE_ASSERT(replica != kNoReplica);
+  LATTICE_ASSERT(joiner_ == nullptr);
+  BeginChange();
+  for (int db = 0; db < all_databases(); ++db) {
+    for (uint32_t slot = 0; slot < kSlotCount; ++slot) DropSlot(db, static_cast<uint16_t>(slot));
+    dbs_[db] = std::make_unique<Db>();
+  }
+  context_ = crdt::DotContext();
+  dots_ = crdt::DotSource(replica);
+  replicas_ = ReplicaIndex(replica);
+  std::fill(hidden_slots_.begin(), hidden_slots_.end(), false);
+  hidden_slot_count_ = 0;
+  compact_db_ = compact_slot_ = 0;
+  SystemChanged(system_db());  // the policy table keeps the config's entries only
+}
+
 void Keyspace::FlushDb(int db, int64_t now_ms) {
   ReachAll(db);  // every key the install brings is removed too
   std::vector<std::string> keys;

@@ -283,6 +283,12 @@ class Keyspace {
   // so a restarted replica never reuses a sequence number.
   void ResumeDots();
 
+  // Forgets every key and the whole causal context without an op (nothing is replicated), and
+  // takes `replica` (a fresh id) as this replica's: the keyspace is then what a first start
+  // with an empty data dir gives. CLUSTER RESET of a region (Replication::Reincarnate). The
+  // dropped keys are freed by FreeDropped. No snapshot install may be in progress.
+  void Reincarnate(ReplicaId replica);
+
   // FLUSHDB/FLUSHALL: an observed-remove DEL of every key.
   void FlushDb(int db, int64_t now_ms);
   void FlushAll(int64_t now_ms);

@@ -193,11 +193,7 @@ Result<void> Replication::Recover(int64_t now_ms) {
   if (Result<void> peers = LoadPeers(); !peers.ok()) {
     return peers;
   }
-  replicator_ = std::make_unique<repl::Replicator>(
-      EngineConfig(options_, keyspace.replica(), static_cast<uint32_t>(keyspace.all_databases()),
-                   known_peers_),
-      keyspace.context().vector(), transport_, *this, this,
-      std::make_unique<LoggedRetainedOps>([this](std::string_view record) { Append(record); }));
+  StartEngine();
   keyspace.AddObserver(this);
   if (stats_.recovered_keys > 0 || stats_.recovered_records > 0) {
     spdlog::info("Loaded {} keys from the snapshot and replayed {} op log records; applied {}",
@@ -205,6 +201,65 @@ Result<void> Replication::Recover(int64_t now_ms) {
                  keyspace.context().vector().ToString());
   }
   return {};
+}
+
+void Replication::StartEngine() {
+  replicator_ = std::make_unique<repl::Replicator>(
+      EngineConfig(options_, keyspace_.replica(), static_cast<uint32_t>(keyspace_.all_databases()),
+                   known_peers_),
+      keyspace_.context().vector(), transport_, *this, this,
+      std::make_unique<LoggedRetainedOps>([this](std::string_view record) { Append(record); }));
+}
+
+// The order on disk makes a crash anywhere safe: before the replica-id file is replaced nothing
+// changed there (the node restarts as it was); after it and before the empty snapshot, the node
+// restarts under its new id with its old state, whose ops are then another replica's, as they
+// are at its peers; after the snapshot, it restarts empty.
+Result<void> Replication::Reincarnate(ReplicaId fresh, int64_t now_ms) {
+  LATTICE_ASSERT(fresh != kNoReplica && fresh != keyspace_.replica());
+  now_ms_ = now_ms;
+  AbortBackgroundCheckpoint();
+  // The links were admitted with the old identity's Hello; the dialers reconnect with the new.
+  for (const repl::PeerStatus& peer : replicator_->Status(now_ms).peers) {
+    transport_.Close(peer.replica);
+  }
+  // The command that asked for this runs inside a group (BeginGroup .. EndGroup) of the old
+  // engine, which staged no op (the caller checked that every write here reached a peer): the
+  // new engine takes the group over, so the command's EndGroup closes it there.
+  int open_groups = 0;
+  for (; replicator_->in_group(); ++open_groups) replicator_->EndGroup();
+  replicator_.reset();  // its snapshots being taken or installed go with it
+  const ReplicaId old = keyspace_.replica();
+  keyspace_.Reincarnate(fresh);
+  known_peers_.clear();
+  pubsub_peers_.clear();
+  retired_.clear();
+  drift_logged_ms_.clear();
+  synced_seq_ = 0;
+  StartEngine();
+  for (int i = 0; i < open_groups; ++i) replicator_->BeginGroup();
+  if (Result<void> stored = repl::ReplicaIdentity::Replace(storage_, fresh); !stored.ok()) {
+    Fail(stored.error());
+    return stored;
+  }
+  SavePeers();
+  if (Result<void> written = Checkpoint(now_ms); !written.ok()) {
+    Fail(written.error());
+    return written;
+  }
+  spdlog::warn("This region forgot its data and its shard's peers: replica {} is now replica {}",
+               ReplicaIdText(old), ReplicaIdText(fresh));
+  return {};
+}
+
+void Replication::Retire(ReplicaId peer, int64_t until_ms) {
+  retired_[peer] = until_ms;
+  RemovePeer(peer);
+}
+
+bool Replication::Retired(ReplicaId peer, int64_t now_ms) {
+  std::erase_if(retired_, [&](const auto& entry) { return entry.second <= now_ms; });
+  return retired_.contains(peer);
 }
 
 // A snapshot file is a sequence of frames, each an encoded SnapshotChunk; the last one carries

@@ -127,6 +127,17 @@ class Replication final : public repl::Applier, public repl::Observer, public Ke
   void OnMessage(ReplicaId from, const repl::Message& message, int64_t now_ms);
   void OnMessage(ReplicaId from, repl::Message&& message, int64_t now_ms);
   void RemovePeer(ReplicaId peer);
+  // A peer that left the shard (CLUSTER FORGET of its node): removed as RemovePeer does, and its
+  // links refused until `until_ms` (Valkey's 60 s ban of a forgotten node), so that a node still
+  // dialing with that identity is not admitted again before it resets.
+  void Retire(ReplicaId peer, int64_t until_ms);
+  bool Retired(ReplicaId peer, int64_t now_ms);
+  // CLUSTER RESET of a region: forgets every key, the causal context, the peers and the op log
+  // (an empty snapshot covers it), and takes `fresh` as this replica's id (the replica-id file
+  // is replaced), without shipping an op: the node is then a new replica with an empty data
+  // dir. Links to the old peers are closed. An error (the data dir could not be written) is
+  // fatal, as a failed log write: EndOfBatch reports it.
+  Result<void> Reincarnate(ReplicaId fresh, int64_t now_ms);
 
   // KeyspaceObserver: a local op goes to the engine (and is logged as it is retained). Every
   // change also reaches the snapshots being taken in slices (a key they already exported is
@@ -216,6 +227,7 @@ class Replication final : public repl::Applier, public repl::Observer, public Ke
   Result<void> Recover(int64_t now_ms);
   Result<void> LoadSnapshot(const std::string& bytes);
   Result<void> LoadPeers();
+  void StartEngine();  // the Replicator, over the keyspace's state and the known peers
   void SavePeers();
   void Append(std::string_view record);  // an op record (repl::EncodeOp's bytes) to the op log
   void ClockTooFarAhead(ReplicaId origin, int64_t ahead_ms);
@@ -265,6 +277,7 @@ class Replication final : public repl::Applier, public repl::Observer, public Ke
   std::unique_ptr<repl::Replicator> replicator_;
   PeerDirectory* directory_ = nullptr;
   std::vector<ReplicaId> known_peers_;
+  std::map<ReplicaId, int64_t> retired_;  // Retire: refused until (ms)
   std::function<void()> acks_hook_;
   // Notes that every op logged so far is synced, if it is; true when LocalSyncedSeq advanced.
   bool NoteSynced();

@@ -71,7 +71,7 @@ TEST_CASE("nodes.conf keeps the addresses still to meet across a restart", "[clu
                               .ip = "127.0.0.1",
                               .port = 7009,
                               .version = 1});
-  REQUIRE(again.OnGossip(view.Encode(), "", 0).ok());
+  REQUIRE(again.OnGossip(view.Encode(), "", false, 0).ok());
   text = storage.ReadAll("nodes.conf");
   REQUIRE(text.ok());
   CHECK(text->find("meet ") == std::string::npos);

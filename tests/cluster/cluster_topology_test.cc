@@ -161,6 +161,26 @@ TEST_CASE("failed nodes are passed over, nearest region first", "[cluster]") {
   CHECK(route.node->port == 7002);
 }
 
+TEST_CASE("nodes catching up come after every ready node, in any region", "[cluster]") {
+  ClusterTopology t;
+  t.UpsertNode(Node('a', "B", "eu", 7001));
+  t.UpsertNode(Node('b', "B", "eu", 7002));
+  t.UpsertNode(Node('c', "B", "us", 7003));
+  std::set<std::string, std::less<>> failed, catching_up;
+  const ServingPrefs prefs{.failed = &failed, .catching_up = &catching_up};
+  catching_up.insert(std::string(40, 'a'));
+  CHECK(t.ServingNode("B", "eu", prefs)->port == 7002);  // the region's other node
+  catching_up.insert(std::string(40, 'b'));
+  CHECK(t.ServingNode("B", "eu", prefs)->port == 7003);  // a ready node of another region
+  failed.insert(std::string(40, 'c'));
+  CHECK(t.ServingNode("B", "eu", prefs)->port == 7001);  // else a node catching up, nearest
+  failed.insert(std::string(40, 'a'));
+  CHECK(t.ServingNode("B", "eu", prefs)->port == 7002);  // ... not failed
+  catching_up.clear();
+  failed.clear();
+  CHECK(t.ServingNode("B", "eu", prefs)->port == 7001);  // caught up: the preferred node again
+}
+
 TEST_CASE("forgetting a node and stamping a shard's epoch", "[cluster]") {
   ClusterTopology t = TwoShards();
   CHECK(t.RemoveNode(std::string(40, 'a')));

@@ -7,8 +7,10 @@ killed with SIGKILL. Failure detection marks it PFAIL after cluster-node-timeout
 and FAIL once a majority of the nodes agree; region a's views then name the shard's other
 region-a node as the slots' primary, and the client goes on writing through it. The test checks
 that the client saw connection errors only, measures the gap from the kill to the next write
-that succeeded for shard 1 (printed), restarts the node, waits for the view to move back and
-for every node to converge, and finds every acknowledged write on all three nodes of its shard.
+that succeeded for shard 1 (printed), and restarts the node. The restarted node catches up with
+its shard before any view names it again: the test polls region a's view and, the moment it
+moves back, finds on the restarted node itself every write acknowledged while it was down. Then
+every node converges, and every acknowledged write is on all three nodes of its shard.
 
 Every wait is a bounded poll; every process is one this test started, stopped by its handle.
 """
@@ -22,8 +24,10 @@ import unittest
 
 from harness import ServerProcess, wait_until, wait_connected, wait_converged
 from test_cluster import key_slot
+from test_valkey_cluster_tools import cluster_info
 
 NODE_TIMEOUT_MS = 1000
+BULK_KEYS = 20000  # written to the killed node's shard while it is down
 # redis-py logs every connection error it retries with a traceback; the test counts them itself.
 logging.getLogger("redis.cluster").setLevel(logging.CRITICAL)
 
@@ -93,6 +97,7 @@ class Writer:
         self.client = RedisCluster(startup_nodes=[ClusterNode("127.0.0.1", n.port) for n in startup],
                                    socket_timeout=5)
         self.acknowledged = {}
+        self.order = []      # acknowledged keys in order (appended by the writer thread only)
         self.shard1_ok = []  # (started, finished) of each acknowledged write to slots 0-8191
         self.errors = []     # (time, exception)
         self.stop = threading.Event()
@@ -107,6 +112,7 @@ class Writer:
                 try:
                     self.client.set(key, str(i))
                     self.acknowledged[key] = str(i)
+                    self.order.append(key)
                     if key_slot(key) < 8192:
                         self.shard1_ok.append((started, time.monotonic()))
                 except Exception as error:  # counted and checked by the test
@@ -159,13 +165,18 @@ class InRegionFailover(unittest.TestCase):
             writer.wait_more(300, "the writer to start")
             p1.stop(signal.SIGKILL)
             killed = time.monotonic()
+            acknowledged_at_kill = len(writer.order)
 
             # PFAIL, then FAIL by a majority; region a's views move shard 1 to q1.
             wait_until(lambda: "fail" in flags_of(p2, id_p1), timeout=10, interval=0.02,
                        what="p1 to be marked FAIL")
             failed_after = time.monotonic() - killed
-            self.assertEqual(primary_port(p2, 0), q1.port)
-            self.assertEqual(primary_port(q1, 0), q1.port)
+            self.assertEqual(primary_port(p2, 0), q1.port)  # p2's FAIL and its view move together
+            # Each node marks p1 FAIL on its own (a tick or a gossip apart): q1's and q2's views
+            # move when theirs does, not necessarily by the time p2's did.
+            wait_until(lambda: primary_port(q1, 0) == q1.port and primary_port(q2, 0) == q1.port,
+                       timeout=10, interval=0.02, what="region a's other views to move to q1")
+            switched_after = time.monotonic() - killed
             self.assertEqual(primary_port(r2, 0), r1.port)
             self.assertEqual(shard_health(p2, id_p1), "failed")
             self.assertIn("slave", flags_of(p2, id_p1))
@@ -179,15 +190,42 @@ class InRegionFailover(unittest.TestCase):
             gap = min(end for start, end in writer.shard1_ok if start > killed) - killed
             writer.wait_more(300, "writes through q1")
             errors_before_restart = list(writer.errors)
+            # A bulk of writes to shard 1 while p1 is down, so that its catch-up takes a while
+            # after it answers gossip again (the window in which a view must not name it).
+            bulk = {}
+            for i in range(100000):
+                if len(bulk) == BULK_KEYS:
+                    break
+                if key_slot(f"bulk:{i}") < 8192:
+                    bulk[f"bulk:{i}"] = str(i)
+            pipe = q1.client().pipeline(transaction=False)
+            for key, value in bulk.items():
+                pipe.set(key, value)
+            self.assertTrue(all(pipe.execute()))
 
-            # p1 comes back: it catches up from its op log and its shard's other regions, FAIL
-            # is cleared as soon as it answers, and region a's view moves back to it.
-            p1.start()
+            # p1 comes back: it recovers its op log, FAIL is cleared as soon as it answers, and
+            # it catches up with its shard's other regions; only then does region a's view move
+            # back to it, so the moment it does, p1 holds every write made while it was down.
+            written_while_down = [k for k in writer.order[acknowledged_at_kill:]
+                                  if key_slot(k) < 8192]
+            self.assertGreaterEqual(len(written_while_down), 50)
+            written_while_down += list(bulk)
+            writer.acknowledged.update(bulk)
+            p1.start(timeout=30)
             wait_until(lambda: "fail" not in flags_of(p2, id_p1) and
-                       "fail?" not in flags_of(p2, id_p1), timeout=10, interval=0.02,
+                       "fail?" not in flags_of(p2, id_p1), timeout=30, interval=0.02,
                        what="p1's FAIL to be cleared")
-            wait_until(lambda: primary_port(p2, 0) == p1.port, timeout=10, interval=0.02,
+            wait_until(lambda: primary_port(p2, 0) == p1.port, timeout=30, interval=0.01,
                        what="region a's view to move back to p1")
+            pipe = p1.client().pipeline(transaction=False)
+            for key in written_while_down:
+                pipe.get(key)
+            missing = [k for k, v in zip(written_while_down, pipe.execute())
+                       if text(v) != writer.acknowledged[k]]
+            self.assertEqual(missing, [], "served again before it caught up")
+            self.assertEqual(cluster_info(p1)["lattice_catching_up"], "0")
+            print(f"\np1 caught up in {cluster_info(p1)['lattice_catch_up_ms']} ms "
+                  f"({len(written_while_down)} writes to its shard while it was down)", flush=True)
             writer.wait_more(300, "writes after p1's return")
         finally:
             writer.stop.set()
@@ -202,7 +240,7 @@ class InRegionFailover(unittest.TestCase):
             self.assertIsInstance(error, (redis.exceptions.ConnectionError,
                                           redis.exceptions.TimeoutError), repr(error))
             self.assertGreaterEqual(when, killed)
-            self.assertLessEqual(when, killed + failed_after + 5)
+            self.assertLessEqual(when, killed + switched_after + 5)
         self.assertLess(gap, 10)
 
         # No acknowledged write is lost: each is on all three nodes of its shard.

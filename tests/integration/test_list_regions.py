@@ -86,7 +86,8 @@ class ListRegions(RegionsTestCase):
     def test_lset_and_ltrim_replicate(self):
         a, b, c = (server.client() for server in self.regions)
         a.rpush("edit", *"abcdef")
-        wait_until(lambda: c.llen("edit") == 6, what="the pushes")
+        # b edits the list next: it must hold it too (waiting for c alone raced b's LSET).
+        wait_until(lambda: b.llen("edit") == 6 and c.llen("edit") == 6, what="the pushes")
         b.lset("edit", 2, "C")
         c.ltrim("edit", 1, 4)
         wait_converged(self.regions)

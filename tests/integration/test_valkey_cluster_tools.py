@@ -6,7 +6,11 @@ between them, as in Valkey; CLUSTER REPLICATE makes a node another region of a s
 to the shard's other regions found from the gossiped topology, gets the shard's data and takes
 writes. redis-cli --cluster create (Debian's redis-cli 7.0) builds shards of three regions with
 --cluster-replicas 2, --cluster check passes, add-node adds a shard and a region, fix closes an
-open slot and covers unassigned ones, and del-node removes an empty shard.
+open slot and covers unassigned ones, del-node removes an empty shard, and del-node of a region
+that holds its shard's data flushes it (Valkey's replica RESET): the shard's other regions forget
+its replica and go on converging and taking writes, and the node added again with add-node
+--cluster-slave joins as a new region and gets the shard's data. A shard's only node with keys
+(a master) refuses CLUSTER RESET.
 redis-cli --cluster reshard moves 1000 slots (LATTICE_RESHARD_SLOTS; 100 by default) (CLUSTER SETSLOT, MIGRATE: each slot by the atomic
 migration, with its CRDT state) while a redis-py RedisCluster client writes: no acknowledged write
 is lost and the client sees no error; the reshard time is printed.
@@ -59,6 +63,21 @@ def cluster_info(node):
             key, value = line.split(":", 1)
             fields[key] = value
     return fields
+
+
+def replication_info(node):
+    """INFO replication as text (crdt_replica_id, one crdt_peerN:id=... line per peer)."""
+    code, out = node.cli("info", "replication")
+    if code != 0:
+        raise AssertionError(f"INFO replication failed on port {node.port}: {out}")
+    return out
+
+
+def replica_id(node):
+    for line in replication_info(node).splitlines():
+        if line.startswith("crdt_replica_id:"):
+            return line.split(":", 1)[1].strip()
+    raise AssertionError(f"no crdt_replica_id on port {node.port}")
 
 
 def nodes_lines(node):
@@ -190,6 +209,12 @@ class MeetAndReplicate(unittest.TestCase):
             cmd(a, "CLUSTER", "FLUSHSLOTS")
         with self.assertRaisesRegex(Exception, "can't forget myself"):
             cmd(a, "CLUSTER", "FORGET", id_a)
+        # B is its shard's only node: a master, whose keys a RESET would lose for good.
+        cmd(b, "SET", key_b, "kept")
+        with self.assertRaisesRegex(Exception, "^CLUSTER RESET can't be called with master nodes "
+                                               "containing keys$"):
+            cmd(b, "CLUSTER", "RESET")
+        self.assertEqual(text(cmd(b, "GET", key_b)), "kept")
 
     def test_forget_and_set_config_epoch(self):
         a, b = self.nodes.start(2)
@@ -221,15 +246,17 @@ class RedisCliCluster(unittest.TestCase):
 
     def setUp(self):
         self.nodes = Nodes()
+        self.removed = []  # nodes del-node took out of the cluster
 
     def tearDown(self):
         self.nodes.cleanup()
 
     def shards(self, via):
-        """{shard id: [nodes]} from each node's own CLUSTER MYSHARDID."""
+        """{shard id: [nodes]} from each node's own CLUSTER MYSHARDID (removed nodes left out)."""
         out = {}
         for node in self.nodes.all:
-            out.setdefault(text(cmd(node, "CLUSTER", "MYSHARDID")), []).append(node)
+            if node not in self.removed:
+                out.setdefault(text(cmd(node, "CLUSTER", "MYSHARDID")), []).append(node)
         return out
 
     def check(self, entry):
@@ -302,10 +329,13 @@ class RedisCliCluster(unittest.TestCase):
         wait_until(lambda: self.check(nodes[0]), timeout=30, interval=0.5,
                    what="redis-cli --cluster check to pass after add-node")
         self.write_and_converge(200)
-        self.fix_open_and_uncovered_slots(nodes[0], new_shard)
+        # del-node before fix: fix gives uncovered slots to a random primary, which may be the
+        # empty shard (del-node then refuses it as not empty, as it should).
         self.del_node(nodes[0], new_shard)
+        self.fix_open_and_uncovered_slots(nodes[0])
+        self.del_and_add_data_region(nodes[0], new_region)
 
-    def fix_open_and_uncovered_slots(self, entry, empty):
+    def fix_open_and_uncovered_slots(self, entry):
         """--cluster fix closes a slot an interrupted reshard left open (an IMPORTING mark with
         no migration behind it) and covers unassigned slots."""
         def owner_of(slot):
@@ -318,12 +348,17 @@ class RedisCliCluster(unittest.TestCase):
         empty_slots = [s for s in range(0, 2000) if int(cmd(entry, "CLUSTER", "COUNTKEYSINSLOT",
                                                             str(s))) == 0][:4]
         open_slot, uncovered = empty_slots[0], empty_slots[1:]
+        # The importing side: a primary of another shard than the slot's owner.
+        owner = owner_of(open_slot)
+        empty = next(n for n in self.nodes.all if n not in self.removed and myid(n) != owner and
+                     text(cmd(n, "CLUSTER", "MYSHARDID")) == myid(n))
         self.assertEqual(cmd(empty, "CLUSTER", "SETSLOT", str(open_slot), "IMPORTING",
                              owner_of(open_slot)), b"OK")
         self.assertIn(f"[{open_slot}-<-", text(cmd(empty, "CLUSTER", "NODES")))
         self.assertEqual(cmd(entry, "CLUSTER", "DELSLOTS", *map(str, uncovered)), b"OK")
         wait_until(lambda: all(cluster_info(n)["cluster_slots_assigned"] == str(16384 - 3)
-                               for n in self.nodes.all), timeout=20, interval=0.05,
+                               for n in self.nodes.all if n not in self.removed),
+                   timeout=20, interval=0.05,
                    what="the deleted slots to be unassigned everywhere")
         code, out = redis_cli("--cluster", "check", f"127.0.0.1:{entry.port}")
         self.assertIn("[ERR] Not all 16384 slots are covered by nodes.", out)
@@ -337,6 +372,72 @@ class RedisCliCluster(unittest.TestCase):
                    what="redis-cli --cluster check to pass after fix")
         self.assertNotIn("[", text(cmd(empty, "CLUSTER", "NODES")))
 
+    def del_and_add_data_region(self, entry, region):
+        """del-node of a region holding its shard's data: RESET flushes it and gives it a new
+        replica id; its shard's other regions forget its old one and go on; add-node
+        --cluster-slave then makes it a new region, which gets the shard's data."""
+        shard_id = text(cmd(entry, "CLUSTER", "MYSHARDID"))
+        members = [n for n in self.shards(entry)[shard_id] if n is not region]
+        self.assertEqual(len(members), 3)
+        own = {key: key for key in self.keys_of(region, "own", 20)}
+        for key, value in own.items():  # the region's own writes: on the others before RESET
+            cmd(region, "SET", key, value)
+        wait_converged(members + [region], timeout=60)
+        old_replica = replica_id(region)
+        region_id = myid(region)
+        code, out = redis_cli("--cluster", "del-node", f"127.0.0.1:{entry.port}", region_id)
+        self.assertEqual(code, 0, out)
+        self.removed.append(region)
+        self.assertEqual(cmd(region, "DBSIZE"), 0)
+        self.assertEqual(cluster_info(region)["cluster_known_nodes"], "1")
+        self.assertEqual(text(cmd(region, "CLUSTER", "MYSHARDID")), region_id)
+        new_replica = replica_id(region)
+        self.assertNotEqual(new_replica, old_replica)
+        self.assertIn("crdt_peers:0", replication_info(region))
+        # The others forgot the old replica (no peer holds back compaction for it) and go on.
+        for member in members:
+            self.assertNotIn(f"id={old_replica}", replication_info(member))
+        for i, member in enumerate(members):
+            for key in self.keys_of(member, f"after-del{i}-", 5):
+                cmd(member, "SET", key, "1")
+        wait_converged(members, timeout=60)
+        for key, value in own.items():
+            for member in members:
+                self.assertEqual(text(cmd(member, "GET", key)), value)
+        self.write_and_converge(100)
+        # Added again as a region of the same shard: a new replica, which gets the data.
+        code, out = redis_cli("--cluster", "add-node", f"127.0.0.1:{region.port}",
+                              f"127.0.0.1:{entry.port}", "--cluster-slave",
+                              "--cluster-master-id", myid(entry))
+        self.assertEqual(code, 0, out)
+        self.removed.remove(region)
+        wait_until(lambda: text(cmd(region, "CLUSTER", "MYSHARDID")) == shard_id, timeout=30,
+                   interval=0.1, what="the re-added region to join the shard")
+        wait_converged(members + [region], timeout=60)
+        self.assertEqual(cmd(region, "DBSIZE"), cmd(entry, "DBSIZE"))
+        for key, value in own.items():
+            self.assertEqual(text(cmd(region, "GET", key)), value)
+        self.assertEqual(replica_id(region), new_replica)
+        for member in members:
+            self.assertNotIn(f"id={old_replica}", replication_info(member))
+
+    @staticmethod
+    def keys_of(node, prefix, count):
+        """`count` keys whose slots `node`'s shard owns (it answers them without MOVED)."""
+        keys = []
+        for i in range(100000):
+            key = f"{prefix}{i}"
+            try:
+                cmd(node, "EXISTS", key)
+            except Exception as error:
+                if "MOVED" in str(error):
+                    continue
+                raise
+            keys.append(key)
+            if len(keys) == count:
+                return keys
+        raise AssertionError(f"fewer than {count} keys of port {node.port}'s shard")
+
     def del_node(self, entry, empty):
         """--cluster del-node of an empty shard: FORGET on every other node, then CLUSTER RESET
         SOFT on it, which claims none of the cluster's slots."""
@@ -344,6 +445,7 @@ class RedisCliCluster(unittest.TestCase):
         others = [n for n in self.nodes.all if n is not empty]
         code, out = redis_cli("--cluster", "del-node", f"127.0.0.1:{entry.port}", empty_id)
         self.assertEqual(code, 0, out)
+        self.removed.append(empty)
         self.assertEqual(cluster_info(empty)["cluster_known_nodes"], "1")
         self.assertEqual(cluster_info(empty)["cluster_slots_assigned"], "0")
         self.assertEqual(text(cmd(empty, "CLUSTER", "MYSHARDID")), empty_id)

@@ -3,7 +3,8 @@
 // (InlineChildProcesses: the work runs at Start, on the state of that moment, as a fork's child
 // would see it) or die without a result. The log is truncated only after the child succeeded,
 // ops applied while it runs survive a crash, a failed child changes nothing and is reported, one
-// child runs at a time, and a synchronous checkpoint ends a running child first.
+// child runs at a time, and a synchronous checkpoint ends a running child first. Also here, on
+// the same node: a region's reincarnation (CLUSTER RESET), which ends with a checkpoint.
 
 #include <algorithm>
 #include <catch2/catch.hpp>
@@ -192,6 +193,54 @@ TEST_CASE("background checkpoint: without child processes BGSAVE writes at the n
   CHECK(t.persistence().last_bgsave_ok());
   CHECK(t.replication().stats().snapshots_written == 1);
   CHECK(t.persistence().changes_since_last_save() == 0);
+}
+
+// CLUSTER RESET of a region (docs/cluster.md): the node forgets its keys, its causal context,
+// its peers and its op log, and becomes a new replica; a crash after it finds exactly that.
+TEST_CASE("reincarnate: a region forgets its data and peers and takes a fresh replica id",
+          "[persistence][cluster]") {
+  constexpr ReplicaId kFirst = 0x11, kPeer = 0x22, kFresh = 0x33;
+  FakeClock clock;
+  repl::MemoryStorage storage;
+  DropTransport transport;
+  auto open = [&] {
+    Config config;
+    REQUIRE(
+        config.LoadText("shard-id s\nregion here\nappendfsync always\nsave \"\"\n", "test").ok());
+    Result<std::unique_ptr<Node>> opened = Node::Open(
+        NodeOptions{.config = std::move(config), .fresh_replica_id = kFirst, .rng_seed = 1},
+        NodeSeams{.clock = clock, .storage = &storage, .transport = &transport});
+    REQUIRE(opened.ok());
+    return std::move(*opened);
+  };
+  std::unique_ptr<Node> node = open();
+  REQUIRE(node->replica() == kFirst);
+  const int64_t now = clock.NowMs();
+  for (int i = 0; i < 10; ++i) {
+    node->keyspace().SetString(0, "k" + std::to_string(i), "v", /*keep_ttl=*/false, now);
+  }
+  node->replication()->OnConnected(kPeer, now);  // a known peer, kept in the peers file
+  REQUIRE(node->EndOfBatch());
+
+  node->replication()->BeginGroup();  // as CLUSTER RESET runs, inside its command's group
+  REQUIRE(node->replication()->Reincarnate(kFresh, now).ok());
+  node->replication()->EndGroup();  // closes the group on the new engine
+  CHECK(node->replica() == kFresh);
+  CHECK(node->keyspace().Size(0) == 0);
+  CHECK(node->keyspace().context().vector().entries().empty());
+  CHECK(node->replication()->Status(now).peers.empty());
+  CHECK(node->replication()->LinkHello().replica == kFresh);
+  node->keyspace().SetString(0, "after", "v", /*keep_ttl=*/false, now);  // the new id's first dot
+  CHECK(node->keyspace().context().vector().Get(kFresh) == 1);
+  REQUIRE(node->EndOfBatch());
+
+  node.reset();
+  storage.Crash();
+  node = open();
+  CHECK(node->replica() == kFresh);
+  CHECK(node->keyspace().Size(0) == 1);
+  CHECK(node->keyspace().context().vector().Get(kFirst) == 0);
+  CHECK(node->replication()->Status(now).peers.empty());
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include "cluster/cluster.h"
 #include "server/migrate.h"
 #include "server/server.h"
+#include "store/replication.h"
 
 namespace lattice::server {
 namespace {
@@ -94,6 +95,9 @@ void CmdClusterInfo(CommandContext& ctx, ArgList) {
   add("lattice_last_migration_keys", std::to_string(stats.last_migration_keys));
   add("lattice_last_migration_pause_ms", std::to_string(stats.last_migration_pause_ms));
   add("lattice_max_migration_pause_ms", std::to_string(stats.max_migration_pause_ms));
+  add("lattice_catching_up", cluster->catching_up() ? "1" : "0");
+  add("lattice_catch_up_ms", std::to_string(cluster->catch_up_ms()));
+  add("lattice_catch_up_overdue", cluster->catch_up_overdue() ? "1" : "0");
   ctx.reply.Verbatim(text);
 }
 
@@ -508,6 +512,25 @@ void CmdClusterMeet(CommandContext& ctx, ArgList args) {
   ctx.reply.Ok();
 }
 
+// Why a RESET may not drop this node's keys, or "". Only a region of a shard with other nodes
+// (Valkey's replica) may, and only once every write it made reached another region: a shard's
+// only node is its master, whose keys would be lost for good.
+std::string ResetRefusal(CommandContext& ctx, const Cluster& cluster) {
+  Replication* replication = ctx.server.replication();
+  if (cluster.topology().NodesOf(cluster.myself().shard).size() < 2 || replication == nullptr) {
+    return "ERR CLUSTER RESET can't be called with master nodes containing keys";
+  }
+  for (const MigrationJob& job : cluster.jobs()) {
+    if (!job.terminal()) return "ERR CLUSTER RESET can't be called during a slot migration";
+  }
+  const uint64_t own = ctx.keyspace().next_seq() - 1;
+  if (own > 0 && replication->RegionsHaving(own) == 0) {
+    return "ERR CLUSTER RESET can't drop this region's keys: its latest writes have not reached "
+           "another region of its shard yet";
+  }
+  return "";
+}
+
 void CmdClusterReset(CommandContext& ctx, ArgList args) {
   Cluster* cluster = Need(ctx);
   if (cluster == nullptr) return;
@@ -516,13 +539,31 @@ void CmdClusterReset(CommandContext& ctx, ArgList args) {
     ctx.reply.Error(errors::kSyntax);
     return;
   }
+  bool keys = false;
   for (int db = 0; db < ctx.keyspace().databases(); ++db) {
-    if (ctx.keyspace().Size(db) > 0) {
-      ctx.reply.Error("ERR CLUSTER RESET can't be called with master nodes containing keys");
+    keys = keys || ctx.keyspace().Size(db) > 0;
+  }
+  if (keys) {
+    if (std::string refusal = ResetRefusal(ctx, *cluster); !refusal.empty()) {
+      ctx.reply.Error(refusal);
       return;
     }
   }
   cluster->Reset(args.size() == 3 && EqualsIgnoreCase(args[2], "hard"), ctx.now_ms);
+  if (keys) {
+    // A region of a shard with others is Valkey's replica, whose RESET flushes its data: it
+    // forgets its keys, context and peers and becomes a new replica (docs/cluster.md).
+    ReplicaId fresh = kNoReplica;
+    while (fresh == kNoReplica || fresh == ctx.keyspace().replica()) {
+      fresh = ctx.server.rng().Next();
+    }
+    const Result<void> done = ctx.server.replication()->Reincarnate(fresh, ctx.now_ms);
+    ctx.server.KeysDropped();
+    if (!done.ok()) {
+      ctx.reply.Error("ERR CLUSTER RESET could not write the data dir: " + done.error().message);
+      return;
+    }
+  }
   ctx.reply.Ok();
 }
 
@@ -631,12 +672,16 @@ void CmdClusterSyncSlots(CommandContext& ctx, ArgList args) {
 void CmdClusterGossip(CommandContext& ctx, ArgList args) {
   Cluster* cluster = Need(ctx);
   if (cluster == nullptr) return;
-  if (args.size() > 4) {
+  if (args.size() > 5) {
     ctx.reply.Error(errors::WrongArity(ctx.command.full_name));
     return;
   }
-  Result<std::string> mine =
-      cluster->OnGossip(args[2], args.size() > 3 ? args[3] : std::string_view(), ctx.now_ms);
+  if (args.size() == 5 && !EqualsIgnoreCase(args[4], "meet")) {
+    ctx.reply.Error(errors::kSyntax);
+    return;
+  }
+  Result<std::string> mine = cluster->OnGossip(
+      args[2], args.size() > 3 ? args[3] : std::string_view(), args.size() == 5, ctx.now_ms);
   if (mine.ok()) {
     ctx.reply.Bulk(*mine);
   } else {

@@ -183,6 +183,10 @@ class ReplicaIdentity {
 
   // The id stored in `storage`, nullopt if none is.
   static Result<std::optional<ReplicaId>> Load(Storage& storage);
+
+  // Stores `fresh_id` (!= kNoReplica) in place of whatever id is stored: a replica that forgets
+  // its data and its place in the shard (CLUSTER RESET of a region) becomes a new replica.
+  static Result<void> Replace(Storage& storage, ReplicaId fresh_id);
 };
 
 }  // namespace lattice::repl

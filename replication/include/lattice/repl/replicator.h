@@ -260,6 +260,9 @@ class Replicator {
   // (else an op of that peer concurrent with a "stable" one could still arrive).
   crdt::VersionVector StableVector() const;
   ReplicatorStatus Status(int64_t now_ms) const;
+  // The peers whose link is up (their Hello arrived) with what each acknowledged: Status without
+  // its per-peer lag, which walks the retained ops.
+  std::vector<std::pair<ReplicaId, crdt::VersionVector>> ConnectedAcks() const;
   uint64_t retained_ops() const { return retained_->size(); }
   uint64_t retained_bytes() const { return retained_->bytes(); }
   uint64_t buffered_ops() const { return buffered_.size(); }
