@@ -396,6 +396,7 @@ void Replicator::Tick(int64_t now_ms) {
   }
   StepSnapshots();
   DropAcknowledged();
+  ForgetDroppedBatches();
   Flush();
 }
 

@@ -540,6 +540,7 @@ void Replication::SyncIfRequested() {
 
 void Replication::Tick(int64_t now_ms) {
   now_ms_ = now_ms;
+  log_.ReleaseIdleBuffer();  // the last turn wrote it: a burst's capacity is not kept
   replicator_->Tick(now_ms);
   // Metadata compaction, paced: a bounded number of keys per tick. Garbage keys whose dots are
   // all causally stable are freed by a DEL op (docs/crdt.md, "Compaction"), shipped and logged
