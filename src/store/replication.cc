@@ -898,7 +898,9 @@ class Replication::SlicedInstall final : public repl::SnapshotInstall, public Sl
   // 1. The next keys, in the order sent, as one install record; indexed by slot.
   void LogSome() {
     std::vector<repl::SnapshotKeyRef> refs;
-    while (refs.size() < keys_per_step_ && chunk_ < chunks_.size()) {
+    size_t items = 0;  // bounded too, as a sliced export's chunk is
+    while (refs.size() < keys_per_step_ && items < kSnapshotItemsPerChunk &&
+           chunk_ < chunks_.size()) {
       std::vector<repl::SnapshotKey>& keys = chunks_[chunk_].keys;
       if (key_ == keys.size()) {
         ++chunk_;
@@ -906,6 +908,7 @@ class Replication::SlicedInstall final : public repl::SnapshotInstall, public Sl
         continue;
       }
       repl::SnapshotKey& key = keys[key_++];
+      items += 1 + key.state.MetadataItems();
       refs.push_back({key.db, key.key, &key.state});
       by_slot_[static_cast<uint64_t>(key.db) * kSlotCount + KeySlot(key.key)].push_back(&key);
       ++db_keys_[key.db];
