@@ -9,6 +9,9 @@ namespace lattice::repl {
 
 namespace {
 
+// The capacity FrameReader keeps between frames (a read chunk is 64 KiB).
+constexpr size_t kFrameReaderKeepBytes = 256 * 1024;
+
 void PutFixed32(uint32_t value, std::string& out) {
   const char bytes[4] = {static_cast<char>(value), static_cast<char>(value >> 8),
                          static_cast<char>(value >> 16), static_cast<char>(value >> 24)};
@@ -54,6 +57,11 @@ void FrameReader::Feed(std::string_view bytes) {
   if (consumed_ > 0) {
     buffer_.erase(0, consumed_);
     consumed_ = 0;
+  }
+  // A large frame (a snapshot chunk) grew the buffer: once nothing of it is left, the capacity
+  // goes too, so a quiet link holds none of a burst.
+  if (buffer_.empty() && buffer_.capacity() > kFrameReaderKeepBytes) {
+    std::string().swap(buffer_);
   }
   payload_ = {};
   buffer_.append(bytes);

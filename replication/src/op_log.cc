@@ -323,6 +323,13 @@ Result<void> OpLog::WriteBuffer() {
   return {};
 }
 
+void OpLog::ReleaseIdleBuffer() {
+  constexpr size_t kKeepBytes = 64 * 1024;
+  if (buffer_.empty() && buffer_.capacity() > kKeepBytes) {
+    std::string().swap(buffer_);
+  }
+}
+
 Result<void> OpLog::SyncActive() {
   if (!unsynced_) {
     return {};

@@ -396,6 +396,7 @@ void Replicator::Tick(int64_t now_ms) {
   }
   StepSnapshots();
   DropAcknowledged();
+  ForgetDroppedBatches();
   Flush();
 }
 
@@ -423,6 +424,12 @@ void Replicator::TickPeer(Peer& peer) {
     SendAck(peer);
   }
   AdvanceAckPosition(peer);
+  if (peer.cursor > peer.ack_position && transport_.QueuedBytes(peer.id) > 0) {
+    // What was sent has not all left this process (the link's output buffer): the peer is slow,
+    // not losing ops. Resending on top of it only grows that buffer (at 1M elements a resend of
+    // the window every 500 ms queued 256 MiB and cut the link), so the timer starts again.
+    peer.last_progress_ms = now_ms_;
+  }
   if (peer.cursor > peer.ack_position &&
       now_ms_ - peer.last_progress_ms >= config_.resend_timeout_ms) {
     // Lost ops: resend what it has not acknowledged, relays it was expected to get from their

@@ -570,6 +570,11 @@ void Replicator::ShareBatch(uint64_t from, uint64_t to, uint64_t first_seq,
   shared_.push_back(std::move(kept));
 }
 
+void Replicator::ForgetDroppedBatches() {
+  const uint64_t first = retained_->first();
+  std::erase_if(shared_, [first](const SharedBatch& shared) { return shared.from < first; });
+}
+
 namespace {
 
 // Applier::StartSnapshot's default: the whole TakeSnapshot, handed out chunk by chunk.

@@ -26,6 +26,10 @@ constexpr int64_t kLinkedPollMs = 1000;  // a dialer whose peer dialed us checks
 // once this much is queued for it, like Valkey's output buffer limit for replicas; it resumes
 // from its vector when it reconnects (or gets a snapshot).
 constexpr size_t kOutboxLimitBytes = 256u << 20;
+// A link's two output buffers keep at most this much capacity between writes: a burst (a
+// snapshot, a churn of writes) grows them, and what it grew is freed once it is written, so a
+// quiet region holds no memory for a burst that ended (issue #17's churn residue).
+constexpr size_t kLinkKeepBufferBytes = 64 * 1024;
 
 std::string ReplicaText(ReplicaId replica) { return server::ReplicaIdText(replica); }
 
@@ -238,9 +242,12 @@ asio::awaitable<void> PeerLinks::RunLink(LinkPtr link) {
     if (node_->busy()) co_await AwaitNotBusy(*node_);
     if (ec || link->closed) break;
     if (link->peer != kNoReplica) bytes_in_[link->peer] += n;
+    // Decoding and applying what arrived: the latency monitor's "crdt-peer-batch" event.
+    const int64_t start_us = server_->clock().MonotonicUs();
     link->handshake->Feed(std::string_view(buffer.data(), n));
     while (Receive(link)) {
     }
+    server_->AddLatencySample("crdt-peer-batch", server_->clock().MonotonicUs() - start_us);
     node_->EndOfBatch();
   }
   Disconnect(link);
@@ -519,6 +526,7 @@ void PeerLinks::Kick(const LinkPtr& link) {
   auto written = [this, link](const boost::system::error_code& ec, size_t n) {
     link->write_pending = false;
     link->writing.clear();
+    if (link->writing.capacity() > kLinkKeepBufferBytes) link->writing.shrink_to_fit();
     if (link->peer != kNoReplica) bytes_out_[link->peer] += n;
     if (ec) {
       boost::system::error_code ignored;

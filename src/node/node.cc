@@ -192,7 +192,10 @@ int64_t Node::Tick() {
     cluster_->Tick(clock_.NowMs());
   }
   if (replication_ != nullptr && Due(replication_tick_, now, kReplicationTickMs)) {
+    // Compaction, timers and snapshot slices: the latency monitor's "crdt-tick" event.
+    const int64_t start_us = clock_.MonotonicUs();
     replication_->Tick(clock_.NowMs());
+    server_->AddLatencySample("crdt-tick", clock_.MonotonicUs() - start_us);
   }
   if (Due(cron_, now, CronPeriodMs())) server_->Cron();
   int64_t next = cron_.due_ms;
@@ -228,13 +231,17 @@ bool Node::EndOfTurn() {
   bool durable = true;
   if (replication_ != nullptr) {
     const int64_t start_us = clock_.MonotonicUs();
+    const bool slicing = replication_->snapshot_work_pending();
     if (Result<void> done = replication_->EndOfBatch(); !done.ok()) {
       if (on_log_failure_) on_log_failure_(done.error(), server_->config());
       durable = false;
     }
-    // The op log's write (synced too under appendfsync always): Valkey's AOF latency events.
+    // The op log's write (synced too under appendfsync always): Valkey's AOF latency events; a
+    // turn that also took or installed a slice of a snapshot is "crdt-snapshot-slice".
     const bool always = replication_->options().fsync == repl::FsyncPolicy::kAlways;
-    server_->AddLatencySample(always ? "aof-fsync-always" : "aof-write",
+    server_->AddLatencySample(slicing  ? "crdt-snapshot-slice"
+                              : always ? "aof-fsync-always"
+                                       : "aof-write",
                               clock_.MonotonicUs() - start_us);
   }
   if (durable && cluster_ != nullptr) cluster_->Flush();

@@ -2,7 +2,8 @@
 // the peer really lost it. A peer that acknowledges slowly, and whose Heartbeats or relayed ops
 // tell this replica what it holds before its Acks do, is not sent its in-flight ops again; an
 // Ack that repeats the peer's previous one is the resend request of a peer that dropped its
-// buffer, and is honoured; a silent peer still gets the resend after resend_timeout_ms.
+// buffer, and is honoured; a silent peer still gets the resend after resend_timeout_ms, but not
+// while the ops sent are still queued on the link (the peer is slow, not losing them).
 #include <catch2/catch.hpp>
 #include <string>
 #include <vector>
@@ -109,6 +110,23 @@ TEST_CASE("stream: a peer that acknowledges nothing gets the resend after the ti
   s.engine.Tick(400);
   CHECK(s.transport.ops_sent[kPeerA] == kOps);
   s.engine.Tick(501);  // resend_timeout_ms after the first op went out (at 1)
+  CHECK(s.transport.ops_sent[kPeerA] == 2 * kOps);
+  CHECK(s.Resends() == 1);
+}
+
+TEST_CASE("stream: no resend while what was sent is still queued on the link", "[repl][stream]") {
+  // A slow peer, not a lossy one: resending on top of a full output buffer only grows it (at 1M
+  // elements, a window every 500 ms queued 256 MiB and the link was cut).
+  Streamed s;
+  s.transport.queued = 1;
+  s.engine.Tick(501);
+  s.engine.Tick(1200);
+  CHECK(s.transport.ops_sent[kPeerA] == kOps);
+  CHECK(s.Resends() == 0);
+  s.transport.queued = 0;  // drained: the timer runs from the last Tick that saw bytes queued
+  s.engine.Tick(1600);
+  CHECK(s.Resends() == 0);
+  s.engine.Tick(1700);
   CHECK(s.transport.ops_sent[kPeerA] == 2 * kOps);
   CHECK(s.Resends() == 1);
 }

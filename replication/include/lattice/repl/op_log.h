@@ -135,6 +135,9 @@ class OpLog {
   bool has_unsynced() const { return !buffer_.empty() || unsynced_; }
   // Records appended since the last write to the file.
   bool has_buffered() const { return !buffer_.empty(); }
+  // Frees what a burst grew the write buffer to, when nothing is buffered (the owner's timer
+  // calls it: a quiet log keeps no burst's buffer).
+  void ReleaseIdleBuffer();
 
  private:
   struct Segment {

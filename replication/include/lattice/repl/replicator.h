@@ -352,6 +352,9 @@ class Replicator {
   static constexpr size_t kSharedBatches = 64;
   const SharedBatch* SharedBatchFor(const Peer& peer) const;
   void ShareBatch(uint64_t from, uint64_t to, uint64_t first_seq, const OpBatchWriter& batch);
+  // Forgets the shared batches that start before the oldest retained op: no cursor goes there
+  // again, and a quiet replica keeps none of a burst's batches.
+  void ForgetDroppedBatches();
   bool Relayed(const Peer& peer, ReplicaId origin) const;
   void TickPeer(Peer& peer);
 
