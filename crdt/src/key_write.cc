@@ -64,8 +64,7 @@ class InPlace {
         rest->has_set() != (type == ObjectType::kSet) ||
         rest->has_zset() != (type == ObjectType::kZSet) ||
         rest->has_list() != (type == ObjectType::kList) || rest->has_stream() ||
-        rest->has_chunks() ||
-        key.TypeAt(writer.now_ms) != type) {
+        rest->has_chunks() || key.TypeAt(writer.now_ms) != type) {
       return std::nullopt;
     }
     return InPlace(key, writer, shard);
@@ -340,8 +339,8 @@ Result<KeyOp> Key::WriteBitmap(std::string value, size_t first_byte, size_t end_
     const size_t at = static_cast<size_t>(index) * kChunkBytes;
     DotContext context;
     Key piece;
-    piece.MutableRest().mutable_chunks() = chunks().AssignDelta(
-        index, value.substr(at, kChunkBytes), write.stamp(), context);
+    piece.MutableRest().mutable_chunks() =
+        chunks().AssignDelta(index, value.substr(at, kChunkBytes), write.stamp(), context);
     write.Step(std::move(piece), context, TouchedNames{});
   }
   return write.Finish();

@@ -584,14 +584,13 @@ Result<void> KeyChecker::CheckChunks(const wire::Key& key) {
     if (chunk.index() >= crdt::kChunkIndexEnd) {
       return Unexpected(ErrorCode::kCorrupt, "bitmap chunk index out of range");
     }
-    CODEC_RETURN_IF_ERROR(CheckEntriesOnly(chunk.cell(), "bitmap chunk",
-                                           [](const wire::StringEntry& entry) -> Result<void> {
-                                             if (entry.value().size() > crdt::kChunkBytes) {
-                                               return Unexpected(ErrorCode::kCorrupt,
-                                                                 "bitmap chunk too long");
-                                             }
-                                             return {};
-                                           }));
+    CODEC_RETURN_IF_ERROR(CheckEntriesOnly(
+        chunk.cell(), "bitmap chunk", [](const wire::StringEntry& entry) -> Result<void> {
+          if (entry.value().size() > crdt::kChunkBytes) {
+            return Unexpected(ErrorCode::kCorrupt, "bitmap chunk too long");
+          }
+          return {};
+        }));
   }
   return {};
 }
@@ -1061,8 +1060,9 @@ void KeyBuilder::AddChunks(const wire::Key& key) {
   for (const wire::BitChunk& chunk : key.chunks()) {
     for (const wire::StringEntry& entry : chunk.cell().entries()) {
       pieces_.push_back(crdt::Key::OfChunk(
-          chunk.index(), crdt::BitChunks::Cell::OfEntry(
-                             {entry.value(), entry.hlc(), Dot{entry.dot().replica(), entry.dot().seq()}})));
+          chunk.index(),
+          crdt::BitChunks::Cell::OfEntry(
+              {entry.value(), entry.hlc(), Dot{entry.dot().replica(), entry.dot().seq()}})));
     }
   }
 }

@@ -19,8 +19,9 @@ constexpr int kGroupKeys = 8;
 std::string GroupKey(int writer, int n) { return fmt::format("{{g{}}}:{}", writer, n); }
 
 const std::vector<std::string>& Families() {
-  static const std::vector<std::string> kFamilies = {
-      "ctr", "reg", "oset", "str", "h", "s", "z", "mix", "l", "cc", "ch", "cz", "hll", "bm", "bits", "x"};
+  static const std::vector<std::string> kFamilies = {"ctr", "reg", "oset", "str", "h",  "s",
+                                                     "z",   "mix", "l",    "cc",  "ch", "cz",
+                                                     "hll", "bm",  "bits", "x"};
   return kFamilies;
 }
 
@@ -549,8 +550,8 @@ void Workload::Check(Region& region, int64_t now_ms,
       const size_t byte = static_cast<size_t>(bit / 8);
       if (byte >= value.size() || ((static_cast<uint8_t>(value[byte]) >> (7 - bit % 8)) & 1) == 0) {
         world_.Fail("acknowledged SETBIT",
-                    fmt::format("{}: bit {} is 0 but an acknowledged SETBIT set it ({} bytes)",
-                                key, bit, value.size()));
+                    fmt::format("{}: bit {} is 0 but an acknowledged SETBIT set it ({} bytes)", key,
+                                bit, value.size()));
         return;
       }
     }

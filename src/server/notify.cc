@@ -498,8 +498,8 @@ void Notifier::RaiseDerived(int db, std::string_view key, const crdt::KeyOp& op,
   switch (type) {
     case crdt::ObjectType::kString:
       raise(kNotifyString, delta.string().Winner() != nullptr ? "set"
-                           : delta.HasChunks()                  ? "setbit"
-                                                                : "incrby");
+                           : delta.HasChunks()                ? "setbit"
+                                                              : "incrby");
       break;
     case crdt::ObjectType::kHash:
       raise(kNotifyHash, adds ? "hset" : "hdel");

@@ -77,7 +77,8 @@ std::optional<KeyOp> RandomWrite(Rng& rng, Replica& r, int64_t now_ms) {
   switch (rng.Uniform(27)) {
     case 25:
     case 26: {  // SETBIT (one byte) or SETRANGE (across a chunk boundary): bitmap chunks
-      if (k.TypeAt(now_ms) != crdt::ObjectType::kString && k.TypeAt(now_ms) != crdt::ObjectType::kNone) {
+      if (k.TypeAt(now_ms) != crdt::ObjectType::kString &&
+          k.TypeAt(now_ms) != crdt::ObjectType::kNone) {
         return std::nullopt;
       }
       std::string value = k.GetString(now_ms).value_or("");
@@ -972,7 +973,8 @@ TEST_CASE("codec: a PFADD raise ships its registers, not the dense value", "[rep
   CHECK(raise_bytes < 80);
 }
 
-TEST_CASE("codec: a SETBIT on a 1 MB bitmap ships its chunk, not the value", "[repl][codec][bitmap]") {
+TEST_CASE("codec: a SETBIT on a 1 MB bitmap ships its chunk, not the value",
+          "[repl][codec][bitmap]") {
   Replica r = MakeReplica(0x9E3779B97F4A7C15ULL, 1'000'000);
   const crdt::Writer w{&r.dots, crdt::MakeHlc(1'700'000'000'000ULL, 3), 0, {}};
   auto size_of = [](const KeyOp& op) {
@@ -985,8 +987,7 @@ TEST_CASE("codec: a SETBIT on a 1 MB bitmap ships its chunk, not the value", "[r
   std::string value(1 << 20, '\x55');
   const size_t whole_bytes = size_of(*r.key.Set(value, true, std::nullopt, w, r.context));
   value[700'000] = '\x57';  // SETBIT k 5600006 1
-  const size_t chunk_bytes =
-      size_of(*r.key.WriteBitmap(value, 700'000, 700'001, w, r.context));
+  const size_t chunk_bytes = size_of(*r.key.WriteBitmap(value, 700'000, 700'001, w, r.context));
   std::printf("bytes per SETBIT op on a 1 MB bitmap (10-byte key): whole value %zu, chunk %zu\n",
               whole_bytes, chunk_bytes);
   CHECK(whole_bytes > (1 << 20));
