@@ -53,7 +53,7 @@ std::optional<Entries> RaiseEntries(std::string_view value) {
 }
 
 std::optional<Entries> RaiseEntries(const Key& key, int64_t now_ms) {
-  if (key.TypeAt(now_ms) != ObjectType::kString) return std::nullopt;
+  if (key.TypeAt(now_ms) != ObjectType::kString || key.HasChunks()) return std::nullopt;
   const StringCell& cell = key.string();
   const StringCell::Entry* winner = cell.Winner();
   if (winner == nullptr || !IntactHll(winner->value)) return std::nullopt;

@@ -85,6 +85,7 @@ Result<void> KeyWrite::Prepare(ObjectType want, bool any_type) {
   if (want != ObjectType::kString) {
     StringCell removed = key_.string_.RemoveDelta(stamp_, context);
     piece.string_ = std::move(removed);
+    rest.chunks().CollectDots(context);
   }
   if (want != ObjectType::kHash) {
     rest.hash().CollectDots(context);
@@ -133,9 +134,10 @@ ObjectType Key::Type() const {
     return string_.Alive() ? ObjectType::kString : ObjectType::kNone;
   }
   const KeyRest& parts = *rest_.get();
-  if (!string_.Alive() && parts.has_hash() + parts.has_set() + parts.has_zset() + parts.has_list() +
-                                  parts.has_stream() <=
-                              1) {
+  if (!string_.Alive() && !parts.has_chunks() &&
+      parts.has_hash() + parts.has_set() + parts.has_zset() + parts.has_list() +
+              parts.has_stream() <=
+          1) {
     // The usual collection key: one part and no live string. That part decides, as the rule
     // below would with a single candidate, without weighing stamps.
     if (parts.has_set()) return parts.set().AnyPresent() ? ObjectType::kSet : ObjectType::kNone;
@@ -160,8 +162,10 @@ ObjectType Key::Type() const {
     }
     fixed = fixed || fixed_rule;
   };
-  consider(string_.Alive(), string_.Winner() ? string_.Winner()->stamp() : Stamp{},
-           ObjectType::kString, false);
+  // A string shows through its base or its bitmap chunks; its creator is the newest of them.
+  const Stamp base_stamp = string_.Winner() ? string_.Winner()->stamp() : Stamp{};
+  consider(string_.Alive() || parts.chunks().AnyAlive(),
+           std::max(base_stamp, parts.chunks().NewestStamp()), ObjectType::kString, false);
   if (const KeyRest* rest = rest_.get()) {  // only the parts the key holds
     if (rest->has_hash()) {
       consider(rest->hash().AnyPresent(), CreatorStamp(rest->hash_created()), ObjectType::kHash,
@@ -219,9 +223,17 @@ std::optional<std::string> Key::GetString(int64_t now_ms) const {
       more != nullptr && !more->more.empty() && string_.Winner() != nullptr) {
     std::vector<std::string_view> values{string_.Winner()->value};
     for (const StringCell::Entry& entry : more->more) values.push_back(entry.value);
-    if (std::optional<std::string> merged = hll::MergeValues(values)) return merged;
+    if (std::optional<std::string> merged = hll::MergeValues(values)) {
+      return HasChunks() ? ComposeChunks(std::move(merged)) : merged;
+    }
   }
-  return RenderString(string_);
+  return HasChunks() ? ComposeChunks(RenderString(string_)) : RenderString(string_);
+}
+
+std::optional<std::string> Key::ComposeChunks(std::optional<std::string> base) const {
+  const Stamp base_stamp =
+      base.has_value() && string_.Winner() != nullptr ? string_.Winner()->stamp() : Stamp{};
+  return rest_.get()->chunks().Compose(std::move(base), base_stamp);
 }
 
 Key Key::RemoveAllDelta(bool keep_expiry, WriteStamp& stamp, DotContext& context) const {
@@ -248,6 +260,7 @@ Key Key::RemoveAllDelta(bool keep_expiry, WriteStamp& stamp, DotContext& context
     rest->set_created().CollectDots(context);
     rest->zset_created().CollectDots(context);
     rest->list_created().CollectDots(context);
+    rest->chunks().CollectDots(context);
     if (!keep_expiry) {
       rest->expiry().CollectDots(context);
     }
@@ -275,6 +288,7 @@ void Key::Join(const Key& other, const DotContext& mine, const DotContext& their
   if (a.has_zset() || b.has_zset()) a.mutable_zset().Join(b.zset(), mine, theirs);
   if (a.has_list() || b.has_list()) a.mutable_list().Join(b.list(), mine, theirs);
   if (a.has_stream() || b.has_stream()) a.mutable_stream().Join(b.stream(), mine, theirs);
+  if (a.has_chunks() || b.has_chunks()) a.mutable_chunks().Join(b.chunks(), mine, theirs);
   JoinKeyCells(a, b, mine, theirs);
   NormalizeRest();
 }
@@ -375,6 +389,7 @@ void Key::CollectDots(DotContext& out) const {
     rest->zset_created().CollectDots(out);
     rest->list_created().CollectDots(out);
     rest->expiry().CollectDots(out);
+    rest->chunks().CollectDots(out);
   }
 }
 
@@ -386,7 +401,7 @@ size_t Key::MetadataItems() const {
              rest->hash_created().MetadataItems() + rest->set_created().MetadataItems() +
              rest->zset_created().MetadataItems() + rest->list_created().MetadataItems() +
              rest->stream().MetadataItems() + rest->stream_created().MetadataItems() +
-             rest->expiry().MetadataItems();
+             rest->expiry().MetadataItems() + rest->chunks().MetadataItems();
   }
   return items;
 }

@@ -129,6 +129,7 @@ std::optional<TouchedNames> Touched(const Key& state, const Key& delta, const Do
   rest.stream().ForEachGroupDot(take);  // group state joins whole (Stream::JoinSome)
   for (const StreamEntryKey& key : touched.stream) take(key.dot);
   rest.expiry().ForEachDot(take);
+  rest.chunks().ForEachDot(take);  // at most ~kChunksMax cells, joined whole
   if (pending.left() == 0) {
     return touched;
   }
@@ -234,6 +235,7 @@ void Key::JoinTouched(const Key& delta, const DotContext& mine, const DotContext
   if (a.has_stream() || b.has_stream()) {  // the metadata cell joins whatever the delta holds
     a.mutable_stream().JoinSome(b.stream(), mine, theirs, touched->stream);
   }
+  if (a.has_chunks() || b.has_chunks()) a.mutable_chunks().Join(b.chunks(), mine, theirs);
   JoinKeyCells(a, b, mine, theirs);
   NormalizeRest();
 }

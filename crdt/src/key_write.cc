@@ -64,7 +64,7 @@ class InPlace {
         rest->has_set() != (type == ObjectType::kSet) ||
         rest->has_zset() != (type == ObjectType::kZSet) ||
         rest->has_list() != (type == ObjectType::kList) || rest->has_stream() ||
-        key.TypeAt(writer.now_ms) != type) {
+        rest->has_chunks() || key.TypeAt(writer.now_ms) != type) {
       return std::nullopt;
     }
     return InPlace(key, writer, shard);
@@ -145,6 +145,9 @@ Result<KeyOp> Key::Set(std::string value, bool keep_ttl, std::optional<int64_t> 
   DotContext context;
   Key piece;
   piece.string_ = string_.AssignDelta(std::move(value), write.stamp(), context);
+  if (HasChunks()) {
+    rest_.get()->chunks().CollectDots(context);  // a whole-value write observes every chunk
+  }
   write.Step(std::move(piece), context);
   if (!keep) {
     StepClearExpiry(write);
@@ -180,6 +183,15 @@ Result<KeyOp> Increment(Key& key, int64_t by, long double float_by, bool is_floa
   }
   // Validate before any step: a refused command changes nothing.
   const auto current = type == ObjectType::kNone ? std::nullopt : RenderString(key.string());
+  if (key.HasChunks()) {
+    // The value read is the base with chunks laid over it, which no counter can add to: the
+    // increment is a read-modify-write SET of the whole new value (keeping the TTL).
+    auto next = NextCounterValue(key.GetString(writer.now_ms), by, float_by, is_float);
+    if (!next.ok()) {
+      return Unexpected(next.error());
+    }
+    return key.Set(std::move(*next), /*keep_ttl=*/true, std::nullopt, writer, shard);
+  }
   if (auto next = NextCounterValue(current, by, float_by, is_float); !next.ok()) {
     return Unexpected(next.error());
   }
@@ -297,6 +309,41 @@ Result<KeyOp> Key::IncrByInPlace(int64_t by, const Writer& writer, DotContext& s
 
 Result<KeyOp> Key::IncrByFloat(long double by, const Writer& writer, DotContext& shard) {
   return Increment(*this, 0, by, true, writer, shard);
+}
+
+Result<KeyOp> Key::WriteBitmap(std::string value, size_t first_byte, size_t end_byte,
+                               const Writer& writer, DotContext& shard) {
+  LATTICE_ASSERT(first_byte < end_byte && end_byte <= value.size());
+  const ObjectType type = TypeAt(writer.now_ms);
+  if (type != ObjectType::kNone && type != ObjectType::kString) {
+    return Unexpected(ErrorCode::kWrongType);
+  }
+  const uint64_t first = first_byte / kChunkBytes;
+  const uint64_t last = (end_byte - 1) / kChunkBytes;
+  static const BitChunks kNoChunks{};
+  auto chunks = [&]() -> const BitChunks& {
+    return HasChunks() ? rest_.get()->chunks() : kNoChunks;
+  };
+  size_t count = chunks().size();
+  for (uint64_t index = first; index <= last && count <= kChunksMax; ++index) {
+    count += chunks().Contains(index) ? 0 : 1;
+  }
+  if (count > kChunksMax || last >= kChunkIndexEnd) {
+    return Set(std::move(value), /*keep_ttl=*/true, std::nullopt, writer, shard);
+  }
+  KeyWrite write(*this, writer, shard);
+  if (auto ready = write.Prepare(ObjectType::kString); !ready.ok()) {
+    return Unexpected(ready.error());
+  }
+  for (uint64_t index = first; index <= last; ++index) {
+    const size_t at = static_cast<size_t>(index) * kChunkBytes;
+    DotContext context;
+    Key piece;
+    piece.MutableRest().mutable_chunks() =
+        chunks().AssignDelta(index, value.substr(at, kChunkBytes), write.stamp(), context);
+    write.Step(std::move(piece), context, TouchedNames{});
+  }
+  return write.Finish();
 }
 
 std::optional<KeyOp> Key::Del(const Writer& writer, DotContext& shard) {

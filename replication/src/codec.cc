@@ -254,6 +254,13 @@ void PutKey(const crdt::Key& key, wire::Key* out) {
   });
   PutStream(key.stream(), out);
   PutKeyCells(key, out);
+  if (key.HasChunks()) {
+    for (const auto& [index, cell] : key.rest()->chunks().items()) {
+      wire::BitChunk* chunk = out->add_chunks();
+      chunk->set_index(index);
+      PutRegister(cell, chunk->mutable_cell());
+    }
+  }
 }
 
 void PutMessage(const Hello& m, wire::Envelope* out) {
@@ -404,6 +411,7 @@ class KeyChecker {
   Result<void> CheckMembers(const google::protobuf::RepeatedPtrField<wire::SetMember>& members);
   Result<void> CheckList(const google::protobuf::RepeatedPtrField<wire::ListElement>& elements);
   Result<void> CheckStream(const wire::Key& key);
+  Result<void> CheckChunks(const wire::Key& key);
 
   std::set<ReplicaId> replicas_;
 };
@@ -569,6 +577,24 @@ Result<void> KeyChecker::CheckStream(const wire::Key& key) {
   return CheckCreation(key.stream_created(), crdt::ObjectType::kStream);
 }
 
+// Chunk cells hold entries only, each at most one chunk's bytes, at an index below the end; the
+// order and distinctness of indexes are checked when the key is rebuilt.
+Result<void> KeyChecker::CheckChunks(const wire::Key& key) {
+  for (const wire::BitChunk& chunk : key.chunks()) {
+    if (chunk.index() >= crdt::kChunkIndexEnd) {
+      return Unexpected(ErrorCode::kCorrupt, "bitmap chunk index out of range");
+    }
+    CODEC_RETURN_IF_ERROR(CheckEntriesOnly(
+        chunk.cell(), "bitmap chunk", [](const wire::StringEntry& entry) -> Result<void> {
+          if (entry.value().size() > crdt::kChunkBytes) {
+            return Unexpected(ErrorCode::kCorrupt, "bitmap chunk too long");
+          }
+          return {};
+        }));
+  }
+  return {};
+}
+
 Result<void> KeyChecker::Check(const wire::Key& key) {
   CODEC_RETURN_IF_ERROR(CheckCell(key.string(), /*score=*/false));
   for (const wire::HashField& field : key.hash()) {
@@ -587,6 +613,7 @@ Result<void> KeyChecker::Check(const wire::Key& key) {
   CODEC_RETURN_IF_ERROR(CheckList(key.list()));
   CODEC_RETURN_IF_ERROR(CheckCreation(key.list_created(), crdt::ObjectType::kList));
   CODEC_RETURN_IF_ERROR(CheckStream(key));
+  CODEC_RETURN_IF_ERROR(CheckChunks(key));
   return CheckExpiry(key.expiry());
 }
 
@@ -670,6 +697,7 @@ class KeyBuilder {
   Result<void> AddMemberDot(const std::string& member, Dot dot, MemberDots kind);
   Result<void> AddList(const google::protobuf::RepeatedPtrField<wire::ListElement>& elements);
   Result<void> AddStream(const wire::Key& key);
+  void AddChunks(const wire::Key& key);
 
   ReplicaId scratch_replica_;
   uint64_t scratch_seq_ = 1;
@@ -1026,6 +1054,19 @@ Result<void> KeyBuilder::AddStream(const wire::Key& key) {
   return {};
 }
 
+// Each chunk entry as a piece of its own (a register holding that entry alone): their union is
+// the chunk's register.
+void KeyBuilder::AddChunks(const wire::Key& key) {
+  for (const wire::BitChunk& chunk : key.chunks()) {
+    for (const wire::StringEntry& entry : chunk.cell().entries()) {
+      pieces_.push_back(crdt::Key::OfChunk(
+          chunk.index(),
+          crdt::BitChunks::Cell::OfEntry(
+              {entry.value(), entry.hlc(), Dot{entry.dot().replica(), entry.dot().seq()}})));
+    }
+  }
+}
+
 // Member dots, one piece per dot:
 // - kSetAdd: an SADD of the member on a set key (an add dot);
 // - kSetToken: an SREM under remove-wins of a member the scratch key holds (a remove token);
@@ -1098,6 +1139,7 @@ Result<void> KeyBuilder::AddKey(const wire::Key& key) {
   CODEC_RETURN_IF_ERROR(AddCreation(crdt::ObjectType::kList, key.list_created()));
   CODEC_RETURN_IF_ERROR(AddStream(key));
   CODEC_RETURN_IF_ERROR(AddCreation(crdt::ObjectType::kStream, key.stream_created()));
+  AddChunks(key);
   return AddExpiry(Slot{SlotKind::kString, {}}, key.expiry());
 }
 
@@ -1165,6 +1207,7 @@ void CollectWrittenDots(const crdt::Key& delta, crdt::DotContext& out) {
   rest->stream().CollectDots(out);
   rest->stream_created().CollectDots(out);
   rest->expiry().CollectDots(out);
+  rest->chunks().CollectDots(out);
   rest->list().ForEachElement(
       [&](const crdt::ListPosition&, const crdt::ListValue& value) { out.Add(value.dot); });
 }

@@ -185,8 +185,8 @@ bool ListPushShape(const crdt::KeyRest& rest, const crdt::KeyOp& op) {
 }
 
 Kind RestKind(const crdt::KeyRest& rest, const crdt::KeyOp& op) {
-  if (rest.has_stream()) {
-    return kGeneric;  // stream writes travel as a general delta
+  if (rest.has_stream() || rest.has_chunks()) {
+    return kGeneric;  // stream writes and bitmap chunks travel as a general delta
   }
   if (rest.has_list()) {
     return ListPushShape(rest, op) ? kListPush : kGeneric;

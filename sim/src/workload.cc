@@ -19,8 +19,9 @@ constexpr int kGroupKeys = 8;
 std::string GroupKey(int writer, int n) { return fmt::format("{{g{}}}:{}", writer, n); }
 
 const std::vector<std::string>& Families() {
-  static const std::vector<std::string> kFamilies = {
-      "ctr", "reg", "oset", "str", "h", "s", "z", "mix", "l", "cc", "ch", "cz", "hll", "bm", "x"};
+  static const std::vector<std::string> kFamilies = {"ctr", "reg", "oset", "str", "h",  "s",
+                                                     "z",   "mix", "l",    "cc",  "ch", "cz",
+                                                     "hll", "bm",  "bits", "x"};
   return kFamilies;
 }
 
@@ -179,7 +180,7 @@ std::vector<std::string> HllCommand(Rng& rng, const std::string& key) {
 }
 
 // Bitmaps: SETBIT, BITFIELD SET/INCRBY, BITOP into the key, APPEND/SETRANGE and the key commands
-// (convergence only: whole-value LWW, docs/commands/bitmap.md).
+// (convergence only; bits:N checks that concurrent SETBITs in different chunks all survive).
 std::vector<std::string> BitmapCommand(Rng& rng, const std::string& key) {
   const std::string cmd =
       Pick(rng, {"SETBIT", "SETBIT", "BITFIELD", "BITOP", "SETRANGE", "BITCOUNT", "KEY"});
@@ -269,6 +270,10 @@ std::vector<std::string> Workload::RandomCommand(Rng& rng, const std::string& fa
   }
   if (family == "hll") return HllCommand(rng, key);
   if (family == "bm") return BitmapCommand(rng, key);
+  if (family == "bits") {  // the bit is chosen by the writing region (OwnBit)
+    return rng.Chance(1, 6) ? std::vector<std::string>{"BITCOUNT", key}
+                            : std::vector<std::string>{"SETBIT", key, "", "1"};
+  }
   std::string kind = family;
   if (family == "mix") kind = Pick(rng, {"str", "h", "s", "z", "l", "x"});
   if (kind == "l") return ListCommand(rng, key);
@@ -289,7 +294,9 @@ void Workload::Step(Region& region) {
   }
   std::string family = Families()[world_.rng().Uniform(Families().size())];
   if (world_.sharded() && family == "oset") family = "reg";
-  Issue(region, RandomCommand(world_.rng(), family));
+  std::vector<std::string> args = RandomCommand(world_.rng(), family);
+  OwnBit(region, args);
+  Issue(region, std::move(args));
 }
 
 void Workload::ConflictBurst() {
@@ -304,8 +311,21 @@ void Workload::ConflictBurst() {
     std::vector<std::string> args = RandomCommand(local, family);
     std::vector<std::string> own = RandomCommand(rng, family);
     own[1] = args[1];
+    OwnBit(region, own);
     Issue(region, std::move(own));
   }
+}
+
+// A bits:N SETBIT's bit: in a chunk of 256 bytes only this writer (the region's place in its
+// shard) writes, among kBitChunks chunks, so concurrent SETBITs never share a chunk and stay
+// within crdt::kChunksMax.
+void Workload::OwnBit(Region& region, std::vector<std::string>& args) {
+  constexpr uint64_t kBitChunks = 48;
+  if (args.size() != 4 || args[0] != "SETBIT" || !args[1].starts_with("bits:")) return;
+  const auto writers = static_cast<uint64_t>(world_.regions_per_shard());
+  const auto writer = static_cast<uint64_t>(region.index) % writers;
+  const uint64_t chunk = writer + writers * world_.rng().Uniform(kBitChunks / writers);
+  args[2] = std::to_string(chunk * 256 * 8 + world_.rng().Uniform(256 * 8));
 }
 
 void Workload::Group(Region& region) {
@@ -468,6 +488,8 @@ void Workload::Record(Region& region, const std::vector<std::string>& args,
     counter_sums_[key] += args[0] == "DECRBY" ? -by : by;
   } else if (key.starts_with("reg:")) {
     register_values_[key].insert(args[2]);
+  } else if (key.starts_with("bits:") && args[0] == "SETBIT") {
+    set_bits_[key].insert(std::stoull(args[2]));
   } else if (key.starts_with("hll:") && args[0] == "PFADD") {
     std::set<std::string>& added = hll_elements_[key];
     added.insert(args.begin() + 2, args.end());
@@ -523,6 +545,19 @@ void Workload::Check(Region& region, int64_t now_ms,
         world_.Fail("acknowledged PFADD",
                     fmt::format("{}: register {} is {} but acknowledged '{}' needs {}", key, index,
                                 registers[static_cast<size_t>(index)], element, rank));
+        return;
+      }
+    }
+  }
+  for (const auto& [key, bits] : set_bits_) {
+    if (owned && !owned(key)) continue;
+    const std::string value = visible(key).string;
+    for (uint64_t bit : bits) {
+      const size_t byte = static_cast<size_t>(bit / 8);
+      if (byte >= value.size() || ((static_cast<uint8_t>(value[byte]) >> (7 - bit % 8)) & 1) == 0) {
+        world_.Fail("acknowledged SETBIT",
+                    fmt::format("{}: bit {} is 0 but an acknowledged SETBIT set it ({} bytes)", key,
+                                bit, value.size()));
         return;
       }
     }

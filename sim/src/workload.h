@@ -10,6 +10,8 @@
 //           under rules that CRDT.POLICY SET/DEL (1 step in 40) keep changing for these families
 //   hll:N   PFADD/PFCOUNT/GET only: every acknowledged element's register rank is in the value
 //   bm:N    bitmap commands (SETBIT, BITFIELD, BITOP, SETRANGE): convergence only
+//   bits:N  SETBIT to 1 only, each region in chunks of its own: every acknowledged bit is set
+//           (concurrent SETBITs in different chunks all survive, docs/semantics.md "Bitmaps")
 //   {gR}:N  op groups: only region R writes them, always all kGroupKeys of them at once (a
 //           script, MSET, a multi-key DEL, MULTI/EXEC): after every batch of every region they
 //           must all be equal there, as no region may show part of a group (CheckGroups)
@@ -75,6 +77,8 @@ class Workload {
   // layer does (ClientListener::WaitForUnpause), until the slot is served or the hold times out.
   void Route(Routed command, int node);
   void Hold(Routed command, Region& node);
+  // Fills in a bits:N SETBIT's bit from the writing region's own chunks.
+  void OwnBit(Region& region, std::vector<std::string>& args);
   // Updates the model with a command's outcome: only a durable, non-error reply acknowledges.
   // `seq_before` (the region's own applied seq before it ran) and `removes` serve the oset model.
   void Record(Region& region, const std::vector<std::string>& args, const std::string& reply,
@@ -86,6 +90,7 @@ class Workload {
   std::map<std::string, int64_t> counter_sums_;
   std::map<std::string, std::set<std::string>> register_values_;
   std::map<std::string, std::set<std::string>> hll_elements_;  // hll:N -> acknowledged elements
+  std::map<std::string, std::set<uint64_t>> set_bits_;         // bits:N -> acknowledged bits
   std::map<std::string, std::map<std::string, std::vector<Tag>>> set_tags_;  // key -> member
 };
 

@@ -497,7 +497,9 @@ void Notifier::RaiseDerived(int db, std::string_view key, const crdt::KeyOp& op,
   const bool adds = op.dot_count > 0;
   switch (type) {
     case crdt::ObjectType::kString:
-      raise(kNotifyString, delta.string().Winner() != nullptr ? "set" : "incrby");
+      raise(kNotifyString, delta.string().Winner() != nullptr ? "set"
+                           : delta.HasChunks()                ? "setbit"
+                                                              : "incrby");
       break;
     case crdt::ObjectType::kHash:
       raise(kNotifyHash, adds ? "hset" : "hdel");

@@ -352,6 +352,11 @@ void RegisterSetFamily(CommandRegistry& registry);
 void RegisterListFamily(CommandRegistry& registry);
 void RegisterHllFamily(CommandRegistry& registry);
 void RegisterBitmapFamily(CommandRegistry& registry);
+// The bitmap write of SETBIT, BITFIELD and SETRANGE (bitmap_family.cc): `value` is the key's new
+// whole value, [first_byte, end_byte) the bytes the command changed (empty: it only grew the
+// string); the op carries only the chunks of those bytes (crdt::Key::WriteBitmap).
+void StoreBitmapBytes(CommandContext& ctx, std::string_view key, std::string value,
+                      size_t first_byte, size_t end_byte);
 void RegisterStreamFamily(CommandRegistry& registry);
 void RegisterStreamGroupFamily(CommandRegistry& registry);
 

@@ -144,8 +144,8 @@ std::string CompactEdit::Blob() const {
 
 bool CompactCandidate(const crdt::Key& key, const CompactLimits& limits) {
   const crdt::KeyRest* rest = key.rest();
-  if (rest == nullptr || !key.string().empty() || rest->has_list() ||
-      rest->has_stream() ||  // never compact
+  if (rest == nullptr || !key.string().empty() || rest->has_list() || rest->has_stream() ||
+      rest->has_chunks() ||  // never compact
       int{rest->has_hash()} + int{rest->has_set()} + int{rest->has_zset()} != 1) {
     return false;
   }

@@ -275,10 +275,48 @@ struct StreamWorkload {
   }
 };
 
+// Bitmaps: SETBIT and SETRANGE as the bitmap family does them (the new whole value and the bytes
+// changed, Key::WriteBitmap) over four chunks, beside SET, APPEND (a whole-value write keeping
+// the TTL), BITOP's destination (a whole-value write dropping it) and DEL.
+struct BitmapWorkload {
+  static std::optional<KeyOp> Write(Rng& rng, Key& key, const Writer& w, DotContext& ctx) {
+    std::string value = key.TypeAt(w.now_ms) == ObjectType::kString
+                            ? key.GetString(w.now_ms).value_or("")
+                            : std::string();
+    switch (rng.Uniform(8)) {
+      case 0:
+      case 1:
+      case 2: {  // SETBIT
+        const size_t byte = static_cast<size_t>(rng.Uniform(3 * kChunkBytes + 16));
+        if (value.size() <= byte) value.resize(byte + 1, '\0');
+        value[byte] = static_cast<char>(value[byte] ^ (1 << rng.Uniform(8)));
+        return Take(key.WriteBitmap(std::move(value), byte, byte + 1, w, ctx));
+      }
+      case 3: {  // SETRANGE across a chunk boundary
+        const size_t at = kChunkBytes - 2 + static_cast<size_t>(rng.Uniform(4));
+        const std::string patch = Pick(rng, kValues) + "zz";
+        if (value.size() < at + patch.size()) value.resize(at + patch.size(), '\0');
+        value.replace(at, patch.size(), patch);
+        return Take(key.WriteBitmap(std::move(value), at, at + patch.size(), w, ctx));
+      }
+      case 4:
+        return Take(key.Set(Pick(rng, kValues), false, std::nullopt, w, ctx));
+      case 5:
+        return Take(key.Set(value + "a", true, std::nullopt, w, ctx));  // APPEND
+      case 6:
+        return Take(key.Set(value.empty() ? "b" : value, false, std::nullopt, w, ctx));  // BITOP
+      default:
+        return Take(key.Del(w, ctx));
+    }
+  }
+};
+
 // Every type on one key: type conflicts, DEL, expiry and PERSIST.
 struct KeyWorkload {
   static std::optional<KeyOp> Write(Rng& rng, Key& key, const Writer& w, DotContext& ctx) {
-    switch (rng.Uniform(9)) {
+    switch (rng.Uniform(10)) {
+      case 9:
+        return BitmapWorkload::Write(rng, key, w, ctx);
       case 8:
         return StreamWorkload::Write(rng, key, w, ctx);
       case 7:

@@ -106,7 +106,7 @@ struct ForceFull {
 
 TEMPLATE_TEST_CASE("JoinDelta gives exactly the state of the full Join", "[crdt][delta]", WideSet,
                    WideHash, WideZSet, WideKey, SetWorkload, HashWorkload, ZSetWorkload,
-                   StreamWorkload, KeyWorkload) {
+                   StreamWorkload, BitmapWorkload, KeyWorkload) {
   ThreadJoinStats() = JoinStats{};
   for (uint64_t i = 0; i < 1500; ++i) {
     const uint64_t seed = 0xde17a000ULL + i * 104729;

@@ -11,7 +11,7 @@ constexpr int kSeedsPerType = 10000;  // 10,000 random worlds per type, 5 law ch
 
 TEMPLATE_TEST_CASE("join is a semilattice and ops equal state joins", "[crdt][laws]",
                    StringWorkload, HashWorkload, SetWorkload, ZSetWorkload, ListWorkload,
-                   StreamWorkload, KeyWorkload) {
+                   StreamWorkload, BitmapWorkload, KeyWorkload) {
   for (uint64_t i = 0; i < kSeedsPerType; ++i) {
     const uint64_t seed = 0x5eed0000ULL + i * 7919;
     CAPTURE(seed);  // a failure prints the seed that replays it

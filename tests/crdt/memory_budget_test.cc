@@ -31,8 +31,9 @@ TEST_CASE("an LWW string write costs 24 bytes of metadata, a set member one dot"
 }
 
 TEST_CASE("a collection key boxes only the parts it uses", "[crdt][memory]") {
-  // Six pointers (hash, set, zset, list, expiry, stream), each null until its part is written.
-  STATIC_REQUIRE(sizeof(KeyRest) == 6 * sizeof(void*));
+  // Seven pointers (hash, set, zset, list, expiry, stream, bitmap chunks), each null until its
+  // part is written.
+  STATIC_REQUIRE(sizeof(KeyRest) == 7 * sizeof(void*));
   Node s(1);
   Ok(s.key.SAdd({"a", "b"}, s.W(1), s.context));
   REQUIRE(s.key.rest() != nullptr);

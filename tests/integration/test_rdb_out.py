@@ -37,6 +37,10 @@ def fill(servers, prefix):
             c.set(p + "s:int", "12345")
             c.set(p + "s:bin", bytes(range(256)))
             c.set(p + "s:big", "x" * 100_000)
+            c.set(p + "bm", "y" * 1000)  # a base with bitmap chunks over it and past its end
+            c.setbit(p + "bm", 8 * 600 + 1, 1)
+            c.setbit(p + "bm", 8 * 5000 + 7, 1)
+            c.setbit(p + "bm:chunks", 8 * 3000, 1)  # chunks only, no base
             c.set(p + "s:ttl", "expiring", px=FAR_TTL_MS)
             c.rpush(p + "l", "a", "1", "-5", "bbb", *[f"e{j}" for j in range(200)])
             c.sadd(p + "set:int", 1, 2, 3, -7, 100000, 5000000000)

@@ -74,7 +74,20 @@ std::optional<KeyOp> RandomWrite(Rng& rng, Replica& r, int64_t now_ms) {
   const size_t list_size = k.TypeAt(now_ms) == crdt::ObjectType::kList ? k.list().Size() : 0;
   const crdt::ListEnd end = rng.Chance(1, 2) ? crdt::ListEnd::kHead : crdt::ListEnd::kTail;
   const bool is_stream = k.TypeAt(now_ms) == crdt::ObjectType::kStream;
-  switch (rng.Uniform(25)) {
+  switch (rng.Uniform(27)) {
+    case 25:
+    case 26: {  // SETBIT (one byte) or SETRANGE (across a chunk boundary): bitmap chunks
+      if (k.TypeAt(now_ms) != crdt::ObjectType::kString &&
+          k.TypeAt(now_ms) != crdt::ObjectType::kNone) {
+        return std::nullopt;
+      }
+      std::string value = k.GetString(now_ms).value_or("");
+      const size_t at = static_cast<size_t>(rng.Uniform(3 * crdt::kChunkBytes));
+      const size_t length = rng.Chance(1, 2) ? 1 : crdt::kChunkBytes;
+      if (value.size() < at + length) value.resize(at + length, '\0');
+      value.replace(at, length, std::string(length, static_cast<char>(rng.Uniform(256))));
+      return Take(k.WriteBitmap(std::move(value), at, at + length, w, c));
+    }
     case 23: {  // a consumer-group write: the group, a consumer and a pending entry
       if (!is_stream) return std::nullopt;
       const std::string group = rng.Chance(1, 2) ? "g" : "grp-" + name;
@@ -941,7 +954,7 @@ TEST_CASE("codec: a PFADD raise ships its registers, not the dense value", "[rep
     return EncodeOp(record).size();
   };
   const size_t whole_bytes = size_of(*r.key.Set(dense, true, std::nullopt, w, r.context));
-  size_t raise_bytes = 0;
+  size_t raise_bytes = 0;  // (a bitmap's chunk write: "codec: a SETBIT ships its chunk")
   for (int i = 0; raise_bytes == 0 && i < 1000; ++i) {
     const std::string element = "new:" + std::to_string(i);
     const std::string_view view = element;
@@ -958,6 +971,75 @@ TEST_CASE("codec: a PFADD raise ships its registers, not the dense value", "[rep
   CHECK(whole_bytes > crdt::hll::kDenseSize);
   CHECK(raise_bytes > 0);
   CHECK(raise_bytes < 80);
+}
+
+TEST_CASE("codec: a SETBIT on a 1 MB bitmap ships its chunk, not the value",
+          "[repl][codec][bitmap]") {
+  Replica r = MakeReplica(0x9E3779B97F4A7C15ULL, 1'000'000);
+  const crdt::Writer w{&r.dots, crdt::MakeHlc(1'700'000'000'000ULL, 3), 0, {}};
+  auto size_of = [](const KeyOp& op) {
+    const OpRecord record{0, "key:000001", op, {}};
+    auto decoded = DecodeOp(EncodeOp(record));
+    REQUIRE(decoded.ok());
+    CHECK(*decoded == record);
+    return EncodeOp(record).size();
+  };
+  std::string value(1 << 20, '\x55');
+  const size_t whole_bytes = size_of(*r.key.Set(value, true, std::nullopt, w, r.context));
+  value[700'000] = '\x57';  // SETBIT k 5600006 1
+  const size_t chunk_bytes = size_of(*r.key.WriteBitmap(value, 700'000, 700'001, w, r.context));
+  std::printf("bytes per SETBIT op on a 1 MB bitmap (10-byte key): whole value %zu, chunk %zu\n",
+              whole_bytes, chunk_bytes);
+  CHECK(whole_bytes > (1 << 20));
+  CHECK(chunk_bytes < crdt::kChunkBytes + 100);
+  // The state (base and chunk) round-trips through a snapshot and reads as the value.
+  SnapshotChunk chunk;
+  chunk.keys.push_back(SnapshotKey{0, "bm", r.key});
+  chunk.context = r.context;
+  chunk.last = true;
+  auto decoded = Decode(Encode(Message(chunk)));
+  REQUIRE(decoded.ok());
+  const Key& state = std::get<SnapshotChunk>(*decoded).keys[0].state;
+  CHECK(state == r.key);
+  CHECK(state.GetString(0) == value);
+}
+
+TEST_CASE("codec: invalid bitmap chunks are refused", "[repl][codec][bitmap]") {
+  wire::Envelope e;
+  auto* key = e.mutable_snapshot_chunk()->add_keys()->mutable_state();
+  auto* chunk = key->add_chunks();
+  chunk->set_index(3);
+  auto* entry = chunk->mutable_cell()->add_entries();
+  entry->set_value(std::string(256, 'x'));
+  entry->set_hlc(10);
+  entry->mutable_dot()->set_replica(7);
+  entry->mutable_dot()->set_seq(1);
+  REQUIRE(DecodeError(e).empty());
+  SECTION("a chunk longer than 256 bytes") {
+    entry->set_value(std::string(257, 'x'));
+    CHECK(DecodeError(e) == "bitmap chunk too long");
+  }
+  SECTION("an index past the end") {
+    chunk->set_index(crdt::kChunkIndexEnd);
+    CHECK(DecodeError(e) == "bitmap chunk index out of range");
+  }
+  SECTION("counter metadata") {
+    chunk->mutable_cell()->mutable_meta()->add_tombs()->mutable_dot()->set_replica(7);
+    CHECK(DecodeError(e) == "bitmap chunk cell with counter metadata or too many entries");
+  }
+  SECTION("indexes out of order, repeated, or an empty chunk") {
+    auto* second = key->add_chunks();
+    second->set_index(1);
+    *second->mutable_cell()->add_entries() = *entry;
+    second->mutable_cell()->mutable_entries(0)->mutable_dot()->set_seq(2);
+    CHECK(DecodeError(e) == "key state is not canonical or not representable");
+    second->set_index(3);
+    CHECK(DecodeError(e) == "key state is not canonical or not representable");
+    second->set_index(4);
+    CHECK(DecodeError(e).empty());
+    second->mutable_cell()->clear_entries();
+    CHECK(DecodeError(e) == "key state is not canonical or not representable");
+  }
 }
 
 }  // namespace

@@ -2,9 +2,10 @@
 // on string values as Valkey 9's bitops.c (bit 0 is the most significant bit of byte 0; a write
 // past the end grows the string with zero bytes; a missing key reads as zeros).
 //
-// CRDT mapping (docs/commands/bitmap.md): each write is a read-modify-write SET of the whole new
-// value that keeps the TTL (BITOP's destination is a plain SET: it drops the TTL, as Valkey's
-// setKey). Under concurrent writes to one key the later write wins whole, as APPEND and SETRANGE.
+// CRDT mapping (docs/commands/bitmap.md, "Concurrency"): SETBIT and BITFIELD SET/INCRBY ship
+// only the 256-byte chunks they changed (Key::WriteBitmap, crdt/bit_chunks.h), so concurrent
+// writes to different chunks all survive and writes to one chunk are LWW per chunk; they keep
+// the TTL. BITOP's destination is a whole-value SET that drops the TTL, as Valkey's setKey.
 
 #include <algorithm>
 #include <cstdint>
@@ -75,6 +76,23 @@ void Store(CommandContext& ctx, std::string_view key, std::string value, bool ke
   ctx.keyspace().SetString(ctx.db(), key, std::move(value), keep_ttl, ctx.now_ms);
 }
 
+}  // namespace
+
+void StoreBitmapBytes(CommandContext& ctx, std::string_view key, std::string value,
+                      size_t first_byte, size_t end_byte) {
+  if (first_byte >= end_byte) {  // only grown: the last byte carries the new length
+    first_byte = value.size() - 1;
+    end_byte = value.size();
+  }
+  Result<void> written =
+      ctx.Write(key, [&](crdt::Key& k, const crdt::Writer& writer, crdt::DotContext& shard) {
+        return k.WriteBitmap(std::move(value), first_byte, end_byte, writer, shard);
+      });
+  LATTICE_ASSERT_MSG(written.ok(), "a bitmap write failed after its type check");
+}
+
+namespace {
+
 bool BitAt(std::string_view value, uint64_t bit) {
   const uint64_t byte = bit >> 3;
   if (byte >= value.size()) return false;
@@ -104,7 +122,8 @@ void CmdSetBit(CommandContext& ctx, ArgList args) {
   const bool old = BitAt(*value, *offset);
   if (grew || old != (on == 1)) {
     PutBit(*value, *offset, on == 1);
-    Store(ctx, args[1], std::move(*value), /*keep_ttl=*/true);
+    const size_t byte = static_cast<size_t>(*offset >> 3);
+    StoreBitmapBytes(ctx, args[1], std::move(*value), byte, byte + 1);
   }
   ctx.reply.Integer(old ? 1 : 0);
 }
@@ -499,6 +518,13 @@ void BitFieldGeneric(CommandContext& ctx, ArgList args, bool read_only) {
     value = std::move(*read);
   }
   bool changed = false;
+  size_t first_byte = SIZE_MAX;  // the bytes the fields written span
+  size_t end_byte = 0;
+  auto mark = [&](const FieldCommand& f) {
+    changed = true;
+    first_byte = std::min(first_byte, static_cast<size_t>(f.offset >> 3));
+    end_byte = std::max(end_byte, static_cast<size_t>((f.offset + f.bits - 1) >> 3) + 1);
+  };
   ctx.reply.Array(fields.size());
   for (const FieldCommand& f : fields) {
     if (f.op == FieldOp::kGet) {
@@ -525,7 +551,7 @@ void BitFieldGeneric(CommandContext& ctx, ArgList args, bool read_only) {
         next = limited;
       }
       SetField(value, f.offset, f.bits, static_cast<uint64_t>(next));
-      changed = true;
+      mark(f);
       ctx.reply.Integer(f.op == FieldOp::kSet ? old : next);
     } else {
       const uint64_t old = GetUnsigned(value, f.offset, f.bits);
@@ -542,11 +568,14 @@ void BitFieldGeneric(CommandContext& ctx, ArgList args, bool read_only) {
         next = limited;
       }
       SetField(value, f.offset, f.bits, next);
-      changed = true;
+      mark(f);
       ctx.reply.Integer(static_cast<int64_t>(f.op == FieldOp::kSet ? old : next));
     }
   }
-  if (writes && (changed || grew)) Store(ctx, args[1], std::move(value), /*keep_ttl=*/true);
+  if (writes && (changed || grew)) {
+    StoreBitmapBytes(ctx, args[1], std::move(value), changed ? first_byte : 0,
+                     changed ? end_byte : 0);
+  }
 }
 
 void CmdBitField(CommandContext& ctx, ArgList args) { BitFieldGeneric(ctx, args, false); }

@@ -477,8 +477,8 @@ void CmdSetRange(CommandContext& ctx, ArgList args) {
   }
   value.replace(static_cast<size_t>(offset), patch.size(), patch);
   const int64_t length = static_cast<int64_t>(value.size());
-  Result<void> written = OpSet(ctx, args[1], std::move(value), /*keep_ttl=*/true, std::nullopt);
-  LATTICE_ASSERT_MSG(written.ok(), "SETRANGE's SET cannot fail");
+  // Only the chunks of the bytes it wrote travel, as SETBIT's (docs/commands/bitmap.md).
+  StoreBitmapBytes(ctx, args[1], std::move(value), static_cast<size_t>(offset), end);
   ctx.reply.Integer(length);
 }
 

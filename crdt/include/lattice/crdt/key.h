@@ -24,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "lattice/crdt/bit_chunks.h"
 #include "lattice/crdt/list.h"
 #include "lattice/crdt/or_hash.h"
 #include "lattice/crdt/or_set.h"
@@ -73,6 +74,9 @@ class KeyRest {
   const CreationCell& list_created() const { return Part(list_).created; }
   const CreationCell& stream_created() const { return Part(stream_).created; }
   const ExpiryCell& expiry() const { return Part(expiry_); }
+  // A string's bitmap chunks (bit_chunks.h): empty unless a bitmap write touched the key.
+  const BitChunks& chunks() const { return Part(chunks_); }
+  bool has_chunks() const { return chunks_.get() != nullptr; }
   bool has_hash() const { return hash_.get() != nullptr; }
   bool has_set() const { return set_.get() != nullptr; }
   bool has_zset() const { return zset_.get() != nullptr; }
@@ -90,10 +94,12 @@ class KeyRest {
   CreationCell& mutable_list_created() { return list_.Mutable().created; }
   CreationCell& mutable_stream_created() { return stream_.Mutable().created; }
   ExpiryCell& mutable_expiry() { return expiry_.Mutable(); }
+  BitChunks& mutable_chunks() { return chunks_.Mutable(); }
 
   bool empty() const {
     return hash_.get() == nullptr && set_.get() == nullptr && zset_.get() == nullptr &&
-           list_.get() == nullptr && stream_.get() == nullptr && expiry_.get() == nullptr;
+           list_.get() == nullptr && stream_.get() == nullptr && expiry_.get() == nullptr &&
+           chunks_.get() == nullptr;
   }
   // Drops the parts that became empty.
   void Normalize() {
@@ -103,6 +109,7 @@ class KeyRest {
     list_.Normalize();
     stream_.Normalize();
     expiry_.Normalize();
+    chunks_.Normalize();
   }
   bool operator==(const KeyRest&) const = default;
 
@@ -119,6 +126,7 @@ class KeyRest {
   Boxed<TypedPart<List>> list_;
   Boxed<ExpiryCell> expiry_;
   Boxed<TypedPart<Stream>> stream_;
+  Boxed<BitChunks> chunks_;
 };
 
 // What a local write needs: fresh dots, the op's HLC, the local time and the rules in force.
@@ -147,6 +155,8 @@ class Key {
   ObjectType TypeAt(int64_t now_ms) const;
   std::optional<int64_t> ExpiryMs() const;
   std::optional<std::string> GetString(int64_t now_ms) const;
+  // Whether the string has bitmap chunks beside its base (bit_chunks.h).
+  bool HasChunks() const { return rest_.get() != nullptr && rest_.get()->has_chunks(); }
   const StringCell& string() const { return string_; }
   const OrHash& hash() const;
   const OrSet& set() const;
@@ -166,6 +176,13 @@ class Key {
   static Key OfStringCell(StringCell cell) {
     Key key;
     key.string_ = std::move(cell);
+    return key;
+  }
+  // A key holding only chunk `index`'s register `cell` (a decoded state's piece).
+  static Key OfChunk(uint64_t index, BitChunks::Cell cell) {
+    Key key;
+    key.rest_.Mutable().mutable_chunks().Put(index, std::move(cell));
+    key.NormalizeRest();
     return key;
   }
   // A key holding only the increments `inc` (the state of a compact stored counter).
@@ -230,6 +247,13 @@ class Key {
   Result<KeyOp> IncrByInPlace(int64_t by, const Writer& writer, DotContext& shard,
                               std::optional<int64_t>* expected = nullptr);
   std::optional<KeyOp> Del(const Writer& writer, DotContext& shard);
+  // A bitmap write (SETBIT, SETRANGE, BITFIELD SET/INCRBY) whose new whole value is `value`, of
+  // which it changed bytes [first_byte, end_byte) (value.size() >= end_byte > first_byte): each
+  // chunk of that range becomes one chunk entry (bit_chunks.h) and the TTL stays. A write that
+  // would leave more than kChunksMax chunks, or reach past kChunkIndexEnd, is a whole-value SET
+  // that keeps the TTL. WRONGTYPE on a key of another type.
+  Result<KeyOp> WriteBitmap(std::string value, size_t first_byte, size_t end_byte,
+                            const Writer& writer, DotContext& shard);
   // at_ms == 0 is PERSIST.
   Result<KeyOp> Expire(int64_t at_ms, const Writer& writer, DotContext& shard);
   // `*added` (if given): how many of `members` were not in the set before (SADD's reply).
@@ -336,6 +360,8 @@ class Key {
   KeyRest& MutableRest() { return rest_.Mutable(); }
   void XEditGroups(KeyWrite& write, StreamEdit& edit);
   void NormalizeRest();
+  // `base` (the string cell's rendering) with the bitmap chunks newer than it laid over it.
+  std::optional<std::string> ComposeChunks(std::optional<std::string> base) const;
   Key RemoveAllDelta(bool keep_expiry, WriteStamp& stamp, DotContext& context) const;
   // JoinDelta with names the caller knows the delta touches (`hint`, may be empty); when
   // `holds_only_own` this key holds no dot outside the own range (a write's op delta).
