@@ -98,7 +98,10 @@ class ObservabilityTest(unittest.TestCase):
         doctor = c.execute_command("LATENCY", "DOCTOR")
         self.assertIn(b"1. command:", doctor)
         self.assertEqual(c.execute_command("LATENCY", "RESET", "command"), 1)
-        self.assertEqual(c.execute_command("LATENCY", "LATEST"), [])
+        # Only "command" is gone: at this 1 ms threshold the server's own timer work (the
+        # crdt-tick event) may be recorded too, and RESET of one event leaves the others.
+        latest = [event[0] for event in c.execute_command("LATENCY", "LATEST")]
+        self.assertNotIn(b"command", latest)
 
     def test_latency_histogram_and_latencystats(self):
         c = self.client
