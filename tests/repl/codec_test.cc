@@ -937,6 +937,15 @@ TEST_CASE("codec: bytes per op", "[repl][codec]") {
   CHECK(create_hset_bytes < 135);
 }
 
+// The encoded size of `op` as one op record, after checking it decodes to the same record.
+size_t RoundTripSize(const KeyOp& op) {
+  const OpRecord record{0, "key:000001", op, {}};
+  auto decoded = DecodeOp(EncodeOp(record));
+  REQUIRE(decoded.ok());
+  CHECK(*decoded == record);
+  return EncodeOp(record).size();
+}
+
 // PFADD on a dense HyperLogLog: the whole-value write ships the 12304-byte value; the raise
 // (crdt/hll_key.h) ships a sparse HyperLogLog of the registers it raised, and round-trips exactly.
 TEST_CASE("codec: a PFADD raise ships its registers, not the dense value", "[repl][codec][hll]") {
@@ -946,14 +955,7 @@ TEST_CASE("codec: a PFADD raise ships its registers, not the dense value", "[rep
   std::string dense = crdt::hll::NewSparse();
   for (int i = 0; i < 5000; ++i) (void)crdt::hll::Add(dense, std::to_string(i), 3000);
   REQUIRE(crdt::hll::ToDense(dense));
-  auto size_of = [](const KeyOp& op) {
-    const OpRecord record{0, "key:000001", op, {}};
-    auto decoded = DecodeOp(EncodeOp(record));
-    REQUIRE(decoded.ok());
-    CHECK(*decoded == record);
-    return EncodeOp(record).size();
-  };
-  const size_t whole_bytes = size_of(*r.key.Set(dense, true, std::nullopt, w, r.context));
+  const size_t whole_bytes = RoundTripSize(*r.key.Set(dense, true, std::nullopt, w, r.context));
   size_t raise_bytes = 0;  // (a bitmap's chunk write: "codec: a SETBIT ships its chunk")
   for (int i = 0; raise_bytes == 0 && i < 1000; ++i) {
     const std::string element = "new:" + std::to_string(i);
@@ -962,7 +964,7 @@ TEST_CASE("codec: a PFADD raise ships its registers, not the dense value", "[rep
     REQUIRE(entries);
     crdt::hll::AddPlan plan = crdt::hll::PlanAdd(*entries, std::span(&view, 1));
     if (plan.kind != crdt::hll::AddPlan::Kind::kRaise) continue;
-    raise_bytes = size_of(crdt::hll::AddBeside(r.key, std::move(plan.raise), w, r.context));
+    raise_bytes = RoundTripSize(crdt::hll::AddBeside(r.key, std::move(plan.raise), w, r.context));
   }
   std::printf(
       "bytes per PFADD op on a dense HyperLogLog (10-byte key): whole value %zu, "
@@ -977,17 +979,11 @@ TEST_CASE("codec: a SETBIT on a 1 MB bitmap ships its chunk, not the value",
           "[repl][codec][bitmap]") {
   Replica r = MakeReplica(0x9E3779B97F4A7C15ULL, 1'000'000);
   const crdt::Writer w{&r.dots, crdt::MakeHlc(1'700'000'000'000ULL, 3), 0, {}};
-  auto size_of = [](const KeyOp& op) {
-    const OpRecord record{0, "key:000001", op, {}};
-    auto decoded = DecodeOp(EncodeOp(record));
-    REQUIRE(decoded.ok());
-    CHECK(*decoded == record);
-    return EncodeOp(record).size();
-  };
   std::string value(1 << 20, '\x55');
-  const size_t whole_bytes = size_of(*r.key.Set(value, true, std::nullopt, w, r.context));
+  const size_t whole_bytes = RoundTripSize(*r.key.Set(value, true, std::nullopt, w, r.context));
   value[700'000] = '\x57';  // SETBIT k 5600006 1
-  const size_t chunk_bytes = size_of(*r.key.WriteBitmap(value, 700'000, 700'001, w, r.context));
+  const size_t chunk_bytes =
+      RoundTripSize(*r.key.WriteBitmap(value, 700'000, 700'001, w, r.context));
   std::printf("bytes per SETBIT op on a 1 MB bitmap (10-byte key): whole value %zu, chunk %zu\n",
               whole_bytes, chunk_bytes);
   CHECK(whole_bytes > (1 << 20));
