@@ -150,6 +150,7 @@ KeyOp AddBeside(Key& key, std::string value, const Writer& writer, DotContext& s
   DotContext context;
   context.Add(dot);
   Key piece = Key::OfString(RegisterEntry<std::string>{std::move(value), writer.hlc, dot});
+  if (write.StepBeside(piece, context)) return write.Finish();
   {
     // The join only adds the piece's entry (its context holds only its own dot): every parked
     // entry is still there to take its value back.

@@ -8,10 +8,13 @@
 // the context observed whole (every dot of it) and which is plain (one entry, no concurrent
 // entries, counters, TTL or remove-wins token). So the join replaces those elements by the
 // delta's and leaves every other element and key-level cell as it was: what this does directly.
-// A string cell takes Register::JoinSimple. Anything else returns false, untouched.
+// A string cell takes Register::JoinSimple; a write concurrent with ours only when both are
+// HyperLogLogs (a PFADD's raise entry beside the dense value: no conflict for the keyspace's
+// conflict log to record, which the direct path skips). Anything else returns false, untouched.
 #include <algorithm>
 
 #include "absl/container/inlined_vector.h"
+#include "lattice/crdt/hll.h"
 #include "lattice/crdt/key.h"
 
 namespace lattice::crdt {
@@ -67,7 +70,11 @@ bool PlainEntry(const Register<V>& cell) {
 bool Key::ApplyInPlace(const KeyOp& op, DotContext& shard) {
   const Key& delta = op.delta;
   if (delta.rest_.get() == nullptr) {
-    if (rest_.get() != nullptr || !string_.JoinSimple(delta.string_, shard, op.context)) {
+    const auto* ours = string_.Winner();
+    const auto* theirs = delta.string_.Winner();
+    const bool beside = ours != nullptr && theirs != nullptr && hll::Valid(ours->value) &&
+                        hll::Valid(theirs->value);
+    if (rest_.get() != nullptr || !string_.JoinSimple(delta.string_, shard, op.context, beside)) {
       return false;
     }
     shard.Join(op.context);

@@ -367,6 +367,7 @@ Result<KeyOp> Key::Expire(int64_t at_ms, const Writer& writer, DotContext& shard
 }
 
 void SetGenericWritesForTesting(bool generic) { generic_writes = generic; }
+bool GenericWritesForced() { return generic_writes; }
 
 Result<KeyOp> Key::SAdd(const std::vector<std::string>& members, const Writer& writer,
                         DotContext& shard, size_t* added) {

@@ -23,6 +23,9 @@ void JoinKeyCells(KeyRest& a, const KeyRest& b, const DotContext& mine, const Do
 
 // One local write in progress: every step is applied to the key at once (so the next step sees
 // it) and folded into the op, whose delta is the join of the steps.
+// SetGenericWritesForTesting's switch: the in-place write paths stand aside.
+bool GenericWritesForced();
+
 class KeyWrite {
  public:
   KeyWrite(Key& key, const Writer& writer, DotContext& shard)
@@ -45,6 +48,21 @@ class KeyWrite {
     shard_.Join(piece_context);
     op_.delta.Join(piece, op_.context, piece_context);
     op_.context.Join(piece_context);
+  }
+
+  // A step whose piece is one string entry observing nothing but its own dot (a PFADD's raise
+  // entry beside the others): Register::JoinSimple adds it in place, the same state as Step's
+  // full join without copying the cell's other entries. False, with nothing changed, when
+  // JoinSimple leaves it to the full join.
+  bool StepBeside(Key& piece, const DotContext& piece_context) {
+    if (GenericWritesForced() ||
+        !key_.string_.JoinSimple(piece.string_, shard_, piece_context, /*beside=*/true)) {
+      return false;
+    }
+    shard_.Join(piece_context);
+    op_.delta.Join(piece, op_.context, piece_context);
+    op_.context.Join(piece_context);
+    return true;
   }
 
   // A step whose context covers dots of the elements in `names` only (besides this write's own

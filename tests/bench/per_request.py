@@ -39,6 +39,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, HERE)
 import throughput  # noqa: E402
+from cpu import CLEAR, CUSTOM  # noqa: E402
 from servers import Server, peer_fields, wait_caught_up  # noqa: E402
 
 KEYSPACE = throughput.KEYSPACE
@@ -116,9 +117,10 @@ def parse_callgrind(path):
 
 def benchmark_command(port, test, pipeline, n):
     pin = ["taskset", "-c", "1"] if PINNED else []
+    # PFADD, SETBIT, XADD, GEOADD: the custom commands scripts/bench's cpu table runs.
+    command = CUSTOM[test] if test in CUSTOM else ["-t", test.lower()]
     return pin + ["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-c", str(CLIENTS),
-                  "-P", str(pipeline), "-n", str(n), "-r", str(KEYSPACE), "-d", "16", "-q",
-                  "-t", test.lower()]
+                  "-P", str(pipeline), "-n", str(n), "-r", str(KEYSPACE), "-d", "16", "-q"] + command
 
 
 def run_benchmark(port, test, pipeline, n, timeout=1800):
@@ -129,7 +131,10 @@ def run_benchmark(port, test, pipeline, n, timeout=1800):
 
 
 def prepare(server, test):
-    if test in ("GET", "SET"):
+    if test in CLEAR:
+        subprocess.run(["redis-cli", "-p", str(server.port)] + CLEAR[test],
+                       stdout=subprocess.DEVNULL, check=True, timeout=60)
+    elif test in ("GET", "SET"):
         throughput.preload(server.port, 16)
     elif test.lower() in throughput.COLLECTION_KEYS:
         subprocess.run(["redis-cli", "-p", str(server.port), "del",

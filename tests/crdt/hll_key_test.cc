@@ -258,4 +258,47 @@ TEST_CASE("hll: concurrent raises in two regions read as the union", "[crdt][hll
 }
 
 }  // namespace
+TEST_CASE("hll: a raise joined in place leaves the state and the op of the full join",
+          "[crdt][hll][inplace]") {
+  const uint64_t seed = 0x5e1dULL;
+  CAPTURE(seed);
+  Rng rng(seed);
+  // n1 writes in place (Register::JoinSimple beside the others), twin the same writes through
+  // the full join; n2 writes concurrently, and both take its ops, so the raises land beside
+  // entries of two replicas, some newer than theirs.
+  Node n1(1), twin(1), n2(2);
+  const KeyOp set =
+      Ok(Take(n1.key.Set(DenseOf({"a", "b"}), false, std::nullopt, n1.W(10), n1.context)));
+  twin.key = n1.key;
+  twin.context = n1.context;
+  twin.dots = n1.dots;
+  n2.Apply(set);
+  size_t raises = 0;
+  for (uint64_t i = 0; i < 300; ++i) {
+    const std::vector<std::string> elements = {std::to_string(rng.Next())};
+    const uint64_t hlc = 20 + i;
+    std::optional<KeyOp> fast = PfAdd(n1.key, elements, n1.W(hlc), n1.context);
+    SetGenericWritesForTesting(true);
+    std::optional<KeyOp> generic = PfAdd(twin.key, elements, twin.W(hlc), twin.context);
+    SetGenericWritesForTesting(false);
+    REQUIRE(fast.has_value() == generic.has_value());
+    if (fast) {
+      REQUIRE(*fast == *generic);
+      raises += fast->delta.string().Winner()->value.size() < 64 ? 1 : 0;
+      n2.Apply(*fast);
+    }
+    if (rng.Chance(1, 3)) {
+      const std::vector<std::string> theirs = {"n2:" + std::to_string(rng.Next())};
+      if (std::optional<KeyOp> op = PfAdd(n2.key, theirs, n2.W(hlc + rng.Uniform(3)), n2.context)) {
+        n1.Apply(*op);
+        twin.Apply(*op);
+      }
+    }
+    REQUIRE(n1.key == twin.key);
+    REQUIRE(n1.context == twin.context);
+    REQUIRE(n1.Get() == n2.Get());
+  }
+  CHECK(raises > 100);
+}
+
 }  // namespace lattice::crdt::testing

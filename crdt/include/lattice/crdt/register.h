@@ -152,12 +152,14 @@ class Register {
                                     DotContext& context);
 
   void Join(const Register& other, const DotContext& mine, const DotContext& theirs);
-  // Join(delta, mine, theirs) in place, for the two shapes a remote op usually brings: `delta`
-  // one plain entry that observed everything *this holds (it replaces *this), or one increment
-  // whose context covers, of *this, at most the previous total of its own chain (it replaces
-  // that total or joins the chain list). False, with nothing changed, for any other case or
-  // when `mine` already covers the delta's dot (then the full Join decides).
-  bool JoinSimple(const Register& delta, const DotContext& mine, const DotContext& theirs);
+  // Join(delta, mine, theirs) in place, for the shapes a remote op usually brings: `delta` one
+  // plain entry that observed everything *this holds (it replaces *this) or, when `beside`,
+  // nothing of it (it is added beside the entries, as a concurrent write: a PFADD's raise
+  // entry), or one increment whose context covers, of *this, at most the previous total of its
+  // own chain (it replaces that total or joins the chain list). False, with nothing changed, for
+  // any other case or when `mine` already covers the delta's dot (then the full Join decides).
+  bool JoinSimple(const Register& delta, const DotContext& mine, const DotContext& theirs,
+                  bool beside = false);
   // Drops what cannot matter once `stable` is causally stable (see docs/crdt.md).
   void Compact(const VersionVector& stable);
   size_t MetadataItems() const;
@@ -167,6 +169,8 @@ class Register {
  private:
   std::vector<Offset> SnapshotOffsets() const;
   const Observed* FindObserved(Dot owner) const;
+  // Adds a live entry in its place by stamp (what Store's sort would give).
+  void InsertEntry(const Entry& entry);
   void Store(std::vector<Entry> entries, std::vector<Tomb> tombs, std::vector<IncEntry> incs,
              std::vector<Observed> observed);
 
@@ -419,6 +423,27 @@ void Register<V>::Store(std::vector<Entry> entries, std::vector<Tomb> tombs,
 }
 
 template <typename V>
+void Register<V>::InsertEntry(const Entry& entry) {
+  auto before = [](const Entry& a, const Entry& b) {
+    if (MutationInjected(Mutation::kHlcNoTieBreak)) {
+      return a.hlc > b.hlc;  // the injected bug, as in Store
+    }
+    return a.stamp() > b.stamp();
+  };
+  if (!head_.dot.valid()) {  // no live entry: `more` is empty too
+    head_ = entry;
+    return;
+  }
+  std::vector<Entry>& more = rest_.Mutable().more;
+  if (before(entry, head_)) {
+    more.insert(more.begin(), std::move(head_));
+    head_ = entry;
+  } else {
+    more.insert(std::upper_bound(more.begin(), more.end(), entry, before), entry);
+  }
+}
+
+template <typename V>
 void Register<V>::Join(const Register& other, const DotContext& mine, const DotContext& theirs) {
   static const RegisterRest<V> kNone{};
   const RegisterRest<V>& a = rest_.get() != nullptr ? *rest_.get() : kNone;
@@ -440,7 +465,7 @@ void Register<V>::Join(const Register& other, const DotContext& mine, const DotC
 
 template <typename V>
 bool Register<V>::JoinSimple(const Register& delta, const DotContext& mine,
-                             const DotContext& theirs) {
+                             const DotContext& theirs, bool beside) {
   const RegisterRest<V>* d = delta.rest_.get();
   if (delta.head_.dot.valid() && d == nullptr) {
     // An assignment: Join keeps no entry of ours (theirs covers every dot), no tombstone, no
@@ -448,13 +473,23 @@ bool Register<V>::JoinSimple(const Register& delta, const DotContext& mine,
     if (mine.Contains(delta.head_.dot)) {
       return false;
     }
-    bool observed = true;
-    ForEachDot([&](Dot dot) { observed = observed && theirs.Contains(dot); });
-    if (!observed) {
+    bool all = true;
+    bool none = true;
+    ForEachDot([&](Dot dot) {
+      const bool covered = theirs.Contains(dot);
+      all = all && covered;
+      none = none && !covered;
+    });
+    if (all) {
+      head_ = delta.head_;
+      rest_.Reset();
+    } else if (none && beside) {
+      // Join keeps every item of ours (theirs covers none) and adds the entry; the delta brings
+      // no offsets, so the observed lists stay as they are.
+      InsertEntry(delta.head_);
+    } else {
       return false;
     }
-    head_ = delta.head_;
-    rest_.Reset();
     return true;
   }
   if (delta.head_.dot.valid() || d == nullptr || d->incs.size() != 1 || !d->more.empty() ||
