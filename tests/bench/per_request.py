@@ -6,8 +6,9 @@ syscalls:sys_enter_* tracepoints), for lattice-server and for redis-server (appe
 it), under the same redis-benchmark command. Run through scripts/profile.
 
 Each server is started fresh per test, loaded as scripts/bench loads it (GET and SET: the 100,000
-keys -r draws; HSET, SADD, ZADD: redis-benchmark's single key, deleted first), warmed up by a
-run of the same test, and then measured over exactly n requests:
+keys -r draws; HSET, SADD, ZADD: redis-benchmark's single key, deleted first; XADD, GEOADD,
+PFADD, SETBIT: cpu.py's custom commands on their keys, cleared first), warmed up by a run of the
+same test, and then measured over exactly n requests:
 
 - syscalls: `perf stat -e 'syscalls:sys_enter_*' -p PID` around the run (every thread). read and
   write are per request at -P1; epoll_wait and the other per-turn calls depend on how many
@@ -39,6 +40,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, HERE)
 import throughput  # noqa: E402
+from cpu import CLEAR, CUSTOM  # noqa: E402
 from servers import Server, peer_fields, wait_caught_up  # noqa: E402
 
 KEYSPACE = throughput.KEYSPACE
@@ -115,10 +117,11 @@ def parse_callgrind(path):
 
 
 def benchmark_command(port, test, pipeline, n):
+    """redis-benchmark's own test, or cpu.py's custom command for those it lacks (XADD...)."""
     pin = ["taskset", "-c", "1"] if PINNED else []
+    what = CUSTOM[test] if test in CUSTOM else ["-t", test.lower()]
     return pin + ["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-c", str(CLIENTS),
-                  "-P", str(pipeline), "-n", str(n), "-r", str(KEYSPACE), "-d", "16", "-q",
-                  "-t", test.lower()]
+                  "-P", str(pipeline), "-n", str(n), "-r", str(KEYSPACE), "-d", "16", "-q"] + what
 
 
 def run_benchmark(port, test, pipeline, n, timeout=1800):
@@ -129,7 +132,10 @@ def run_benchmark(port, test, pipeline, n, timeout=1800):
 
 
 def prepare(server, test):
-    if test in ("GET", "SET"):
+    if test in CLEAR:
+        subprocess.run(["redis-cli", "-p", str(server.port)] + CLEAR[test],
+                       stdout=subprocess.DEVNULL, check=True, timeout=60)
+    elif test in ("GET", "SET"):
         throughput.preload(server.port, 16)
     elif test.lower() in throughput.COLLECTION_KEYS:
         subprocess.run(["redis-cli", "-p", str(server.port), "del",
