@@ -786,10 +786,8 @@ std::optional<KeyOp> XAddInPlace(Key& key, Key::StreamEdit& edit, const Writer& 
   auto in_place = InPlace::Begin(key, ObjectType::kStream, 1, writer, shard);
   if (!in_place) return std::nullopt;
   Stream& stream = in_place->rest().mutable_stream();
-  DotContext covered;
-  Stream delta = stream.AppendLocal(id, fields, in_place->stamp(), covered);
-  in_place->shard().Join(covered);
-  in_place->op_context().Join(covered);
+  Stream delta = stream.AppendLocal(id, fields, in_place->stamp(), in_place->op_context());
+  in_place->shard().Add(delta.entries().LastKey().dot);  // the one dot AppendLocal took
   StreamMetaCell cell = Reassign(*in_place, stream.meta_cell(), *edit.meta);
   stream.set_meta_cell(cell);
   delta.set_meta_cell(std::move(cell));
