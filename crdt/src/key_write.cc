@@ -63,8 +63,9 @@ class InPlace {
         rest->has_hash() != (type == ObjectType::kHash) ||
         rest->has_set() != (type == ObjectType::kSet) ||
         rest->has_zset() != (type == ObjectType::kZSet) ||
-        rest->has_list() != (type == ObjectType::kList) || rest->has_stream() ||
-        rest->has_chunks() || key.TypeAt(writer.now_ms) != type) {
+        rest->has_list() != (type == ObjectType::kList) ||
+        rest->has_stream() != (type == ObjectType::kStream) || rest->has_chunks() ||
+        key.TypeAt(writer.now_ms) != type) {
       return std::nullopt;
     }
     return InPlace(key, writer, shard);
@@ -764,7 +765,41 @@ Result<KeyOp> Key::LSet(size_t index, std::string_view value, const Writer& writ
   return write.Finish();
 }
 
+namespace {
+
+// XADD in place: one entry above every entry's ID and the metadata, no trim and no group change,
+// on a key holding a visible stream and nothing else whose metadata cell is one plain entry.
+// The entry's delta carries a fresh dot and the metadata's observes the one entry it replaces,
+// so joining them appends the entry and replaces the cell: what this does directly.
+std::optional<KeyOp> XAddInPlace(Key& key, Key::StreamEdit& edit, const Writer& writer,
+                                 DotContext& shard) {
+  if (edit.adds.size() != 1 || !edit.remove.empty() || !edit.meta.has_value() ||
+      !edit.group_destroy.empty() || !edit.group_remove.empty() || !edit.group_write.empty()) {
+    return std::nullopt;
+  }
+  const KeyRest* rest = key.rest();
+  if (rest == nullptr || !rest->has_stream() || !Plain(rest->stream().meta_cell())) {
+    return std::nullopt;
+  }
+  const auto& [id, fields] = edit.adds.front();
+  const Stream::Entries& entries = rest->stream().entries();
+  if (!entries.empty() && !(entries.LastKey().id < id)) return std::nullopt;
+  auto in_place = InPlace::Begin(key, ObjectType::kStream, 1, writer, shard);
+  if (!in_place) return std::nullopt;
+  Stream& stream = in_place->rest().mutable_stream();
+  Stream delta = stream.AppendLocal(id, fields, in_place->stamp(), in_place->op_context());
+  in_place->shard().Add(delta.entries().LastKey().dot);  // the one dot AppendLocal took
+  StreamMetaCell cell = Reassign(*in_place, stream.meta_cell(), *edit.meta);
+  stream.set_meta_cell(cell);
+  delta.set_meta_cell(std::move(cell));
+  in_place->delta().mutable_stream() = std::move(delta);
+  return in_place->Finish();
+}
+
+}  // namespace
+
 Result<KeyOp> Key::XEdit(StreamEdit edit, const Writer& writer, DotContext& shard) {
+  if (std::optional<KeyOp> op = XAddInPlace(*this, edit, writer, shard)) return std::move(*op);
   const ObjectType type = TypeAt(writer.now_ms);
   if (type != ObjectType::kNone && type != ObjectType::kStream) {
     return Unexpected(ErrorCode::kWrongType);

@@ -11,6 +11,7 @@
 #include "lattice/common/assert.h"
 #include "lattice/common/byte_codec.h"
 #include "lattice/common/numbers.h"
+#include "packed_bytes.h"
 
 namespace lattice::crdt {
 namespace {
@@ -101,35 +102,6 @@ ListPosition PositionBetween(const ListPosition* left, const ListPosition* right
 // ---------------------------------------------------------------------------------------------
 // Chunk buffers.
 
-namespace {
-
-// The size class the allocator (jemalloc) gives a request of `n` bytes: multiples of 16 up to
-// 128, then four classes per doubling. Allocating to it wastes nothing the allocator would not.
-size_t SizeClass(size_t n) {
-  if (n <= 128) {
-    return std::max<size_t>(16, (n + 15) & ~size_t{15});
-  }
-  const size_t step = std::bit_floor(n - 1) / 4;
-  return (n + step - 1) / step * step;
-}
-
-// The capacity for `needed` bytes in a buffer of `capacity`: the class of `needed` while that is
-// small (a small list's one buffer stays the class of its bytes, as a listpack is allocated to
-// its size), then a quarter more (amortised O(1) appends with the classes' 25% spacing), but
-// never past a full chunk's size for a chunk that fits one.
-size_t Grown(size_t needed, size_t capacity, size_t full) {
-  if (needed <= 512) {
-    return SizeClass(needed);
-  }
-  size_t grown = std::max(needed, capacity + capacity / 4);
-  if (needed <= full) {
-    grown = std::min(grown, full);
-  }
-  return SizeClass(grown);
-}
-
-}  // namespace
-
 List::Chunk& List::Chunk::operator=(const Chunk& other) {
   if (this != &other) {
     data.reset();
@@ -154,7 +126,7 @@ void List::Chunk::Reallocate(size_t new_capacity) {
 void List::Chunk::Append(std::string_view more) {
   const size_t needed = size + more.size();
   if (needed > capacity) {
-    Reallocate(Grown(needed, capacity, kChunkBytes));
+    Reallocate(packed::Grown(needed, capacity, kChunkBytes));
   }
   std::memcpy(data.get() + size, more.data(), more.size());
   size = static_cast<uint32_t>(needed);
@@ -164,13 +136,13 @@ void List::Chunk::ReplaceFront(size_t length, std::string_view with) {
   LATTICE_ASSERT(length <= size);
   const size_t new_size = size - length + with.size();
   if (new_size > capacity) {
-    Reallocate(Grown(new_size, capacity, kChunkBytes));
+    Reallocate(packed::Grown(new_size, capacity, kChunkBytes));
   }
   std::memmove(data.get() + with.size(), data.get() + length, size - length);
   std::memcpy(data.get(), with.data(), with.size());
   size = static_cast<uint32_t>(new_size);
   if (capacity > 64 && size_t{size} * 2 < capacity) {
-    Reallocate(SizeClass(size));  // shrunk by pops: give the space back
+    Reallocate(packed::SizeClass(size));  // shrunk by pops: give the space back
   }
 }
 
@@ -178,7 +150,7 @@ void List::Chunk::Truncate(size_t new_size) {
   LATTICE_ASSERT(new_size <= size);
   size = static_cast<uint32_t>(new_size);
   if (capacity > 64 && size_t{size} * 2 < capacity) {
-    Reallocate(SizeClass(size));
+    Reallocate(packed::SizeClass(size));
   }
 }
 
@@ -214,49 +186,10 @@ ReplicaId ReplicaAt(const absl::InlinedVector<ReplicaId, 1>& replicas, uint64_t 
   return ref == 0 ? kNoReplica : replicas[ref - 1];
 }
 
-// Reads the varints of an element this list coded. The bytes are trusted (asserted, not
-// checked): one bound check per varint instead of ByteReader's per byte, since decoding the end
-// elements is most of what a push or pop costs.
-class CodedReader {
- public:
-  CodedReader(std::string_view bytes, size_t pos)
-      : at_(bytes.data() + pos), begin_(at_), end_(bytes.data() + bytes.size()) {}
-  uint64_t Varint() {
-    LATTICE_ASSERT(at_ < end_);
-    uint64_t value = static_cast<uint8_t>(*at_++);
-    if (value < 0x80) {
-      return value;
-    }
-    value &= 0x7F;
-    for (int shift = 7;; shift += 7) {
-      LATTICE_ASSERT(at_ < end_ && shift < 64);
-      const auto byte = static_cast<uint8_t>(*at_++);
-      value |= uint64_t{byte & 0x7Fu} << shift;
-      if (byte < 0x80) {
-        return value;
-      }
-    }
-  }
-  int64_t Zigzag() { return ZigzagDecode(Varint()); }
-  std::string_view Bytes() {
-    const uint64_t size = Varint();
-    LATTICE_ASSERT(size <= static_cast<uint64_t>(end_ - at_));
-    const std::string_view out(at_, size);
-    at_ += size;
-    return out;
-  }
-  size_t pos() const { return static_cast<size_t>(at_ - begin_); }
-
- private:
-  const char* at_;
-  const char* begin_;
-  const char* end_;
-};
-
 // The element coded at `pos` (the chunk was coded by this list: asserted, not checked).
 template <typename Replicas>
 Parsed ParseAt(std::string_view bytes, size_t pos, const Replicas& replicas) {
-  CodedReader in(bytes, pos);
+  packed::CodedReader in(bytes, pos);
   Parsed p;
   const uint64_t head = in.Varint();
   p.flags = head & ((1U << kFlagBits) - 1);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "lattice/common/assert.h"
 #include "lattice/crdt/join_stats.h"
 
 namespace lattice::crdt {
@@ -12,15 +13,41 @@ namespace {
 // side's context has not seen its dot.
 void JoinEntry(Stream::Entries& mine, const DotContext& my_context, const Stream::Entries& theirs,
                const DotContext& their_context, const StreamEntryKey& key) {
-  auto a = mine.find(key);
-  auto b = theirs.find(key);
-  if (a != mine.end()) {
-    if (b == theirs.end() && their_context.Contains(key.dot)) {
-      mine.erase(a);
+  if (mine.contains(key)) {
+    if (their_context.Contains(key.dot) && !theirs.contains(key)) {
+      mine.Erase(key);
     }
-  } else if (b != theirs.end() && !my_context.Contains(key.dot)) {
-    mine.emplace(key, b->second);
+    return;
   }
+  if (my_context.Contains(key.dot)) return;
+  auto b = theirs.find(key);
+  if (b != theirs.end()) {
+    mine.Insert(key, b->second);
+  }
+}
+
+// The dot-store join of two entry stores: one merge walk finds what changes, then only that is
+// removed and added (a join with a small delta recodes at most the blocks it touches).
+void JoinEntries(Stream::Entries& mine, const DotContext& my_context, const Stream::Entries& theirs,
+                 const DotContext& their_context) {
+  std::vector<StreamEntryKey> erase;
+  std::vector<std::pair<StreamEntryKey, Stream::Fields>> add;
+  auto a = mine.begin();
+  auto b = theirs.begin();
+  while (a != mine.end() || b != theirs.end()) {
+    if (b == theirs.end() || (a != mine.end() && a->first < b->first)) {
+      if (their_context.Contains(a->first.dot)) erase.push_back(a->first);
+      ++a;
+    } else if (a == mine.end() || b->first < a->first) {
+      if (!my_context.Contains(b->first.dot)) add.emplace_back(b->first, b->second.ToVector());
+      ++b;
+    } else {
+      ++a;
+      ++b;
+    }
+  }
+  for (const StreamEntryKey& key : erase) mine.Erase(key);
+  for (const auto& [key, fields] : add) mine.Insert(key, fields);
 }
 
 // The dot-store join of a whole map (entries or group items): an item stays when both sides hold
@@ -76,7 +103,7 @@ StreamMeta Stream::Meta() const {
     out.entries_added = std::max(out.entries_added, entry.value.entries_added);
   }
   if (!entries_.empty()) {
-    out.last_id = std::max(out.last_id, entries_.rbegin()->first.id);
+    out.last_id = std::max(out.last_id, entries_.LastKey().id);
     out.entries_added = std::max<uint64_t>(out.entries_added, entries_.size());
   }
   return out;
@@ -89,14 +116,25 @@ std::optional<StreamId> Stream::FirstId() const {
 
 std::optional<StreamId> Stream::LastId() const {
   if (entries_.empty()) return std::nullopt;
-  return entries_.rbegin()->first.id;
+  return entries_.LastKey().id;
 }
 
 Stream Stream::AddDelta(StreamId id, Fields fields, WriteStamp& stamp, DotContext& context) const {
   Stream delta;
   const Dot dot = stamp.dots->Next();
-  delta.entries_.emplace(StreamEntryKey{id, dot}, std::move(fields));
+  delta.entries_.Insert(StreamEntryKey{id, dot}, fields);
   context.Add(dot);
+  return delta;
+}
+
+Stream Stream::AppendLocal(StreamId id, const Fields& fields, WriteStamp& stamp,
+                           DotContext& context) {
+  LATTICE_ASSERT(entries_.empty() || entries_.LastKey().id < id);
+  Stream delta;
+  const StreamEntryKey key{id, stamp.dots->Next()};
+  delta.entries_.Insert(key, fields);
+  entries_.Insert(key, fields);
+  context.Add(key.dot);
   return delta;
 }
 
@@ -124,7 +162,7 @@ void Stream::CollectDots(DotContext& out) const {
 
 void Stream::Join(const Stream& other, const DotContext& mine, const DotContext& theirs) {
   ThreadJoinStats().elements += entries_.size() + other.entries_.size();
-  JoinDotMap(entries_, mine, other.entries_, theirs);
+  JoinEntries(entries_, mine, other.entries_, theirs);
   meta_.Join(other.meta_, mine, theirs);
   JoinGroups(other, mine, theirs);
 }
@@ -159,11 +197,10 @@ void Stream::ScanEntries(absl::FunctionRef<bool(const StreamEntryKey&)> f) const
 }
 
 bool Stream::AppendForDecode(StreamEntryKey key, Fields fields) {
-  if (!entries_.empty() && !(entries_.rbegin()->first < key)) {
+  if (!entries_.empty() && !(entries_.LastKey() < key)) {
     return false;
   }
-  entries_.emplace_hint(entries_.end(), key, std::move(fields));
-  return true;
+  return entries_.Insert(key, fields);
 }
 
 void Stream::JoinMetaForDecode(const RegisterEntry<StreamMeta>& entry) {

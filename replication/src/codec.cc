@@ -148,8 +148,8 @@ void PutStream(const crdt::Stream& stream, wire::Key* out) {
     e->set_ms(key.id.ms);
     e->set_seq(key.id.seq);
     PutDot(key.dot, e->mutable_dot());
-    for (const std::string& field : fields) {
-      e->add_fields(field);
+    for (std::string_view field : fields) {
+      e->add_fields(field.data(), field.size());
     }
   }
   for (const auto& entry : stream.meta_cell().Entries()) {

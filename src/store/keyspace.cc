@@ -875,7 +875,7 @@ VisibleValue ReadVisible(const crdt::Key& key, int64_t now_ms) {
       break;
     case crdt::ObjectType::kStream:
       for (const auto& [entry, fields] : key.stream().entries()) {
-        out.stream.emplace_back(entry.id, fields);
+        out.stream.emplace_back(entry.id, fields.ToVector());
       }
       out.stream_meta = key.stream().Meta();
       for (const std::string& group : key.stream().GroupNames()) {

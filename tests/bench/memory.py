@@ -3,7 +3,7 @@ server (redis-server, then Lattice standalone), and the growth of INFO memory us
 the process RSS (/proc/PID/status VmRSS) is divided by the number of keys or elements.
 Datasets: 16-byte strings; hashes, sets, zsets and lists of `elements` (large: redis-server's hashtable,
 skiplist encodings) and of `small_elements` each (small: its listpack encodings); streams of
-`elements` entries (XADD *, one 5-byte field and a 16-byte value each).
+`elements` and of `small_elements` entries (XADD *, one 5-byte field and a 16-byte value each).
 LATTICE_BENCH_MEMORY=stream,hash (dataset kinds, comma-separated) runs only those."""
 import os
 import subprocess
@@ -71,7 +71,8 @@ def run(lattice_binary, redis_binary, string_keys, collection_keys, elements, lo
             ("set", collection_keys, elements), ("zset", collection_keys, elements),
             ("list", collection_keys, elements), ("stream", collection_keys, elements)]
     if small_keys:
-        plan += [(kind, small_keys, small_elements) for kind in ("hash", "set", "zset", "list")]
+        plan += [(kind, small_keys, small_elements)
+                 for kind in ("hash", "set", "zset", "list", "stream")]
     only = os.environ.get("LATTICE_BENCH_MEMORY")
     if only:
         plan = [step for step in plan if step[0] in only.split(",")]

@@ -6,8 +6,9 @@ syscalls:sys_enter_* tracepoints), for lattice-server and for redis-server (appe
 it), under the same redis-benchmark command. Run through scripts/profile.
 
 Each server is started fresh per test, loaded as scripts/bench loads it (GET and SET: the 100,000
-keys -r draws; HSET, SADD, ZADD: redis-benchmark's single key, deleted first), warmed up by a
-run of the same test, and then measured over exactly n requests:
+keys -r draws; HSET, SADD, ZADD: redis-benchmark's single key, deleted first; XADD, GEOADD,
+PFADD, SETBIT: cpu.py's custom commands on their keys, cleared first), warmed up by a run of the
+same test, and then measured over exactly n requests:
 
 - syscalls: `perf stat -e 'syscalls:sys_enter_*' -p PID` around the run (every thread). read and
   write are per request at -P1; epoll_wait and the other per-turn calls depend on how many
@@ -116,11 +117,11 @@ def parse_callgrind(path):
 
 
 def benchmark_command(port, test, pipeline, n):
+    """redis-benchmark's own test, or cpu.py's custom command for those it lacks (XADD...)."""
     pin = ["taskset", "-c", "1"] if PINNED else []
-    # PFADD, SETBIT, XADD, GEOADD: the custom commands scripts/bench's cpu table runs.
-    command = CUSTOM[test] if test in CUSTOM else ["-t", test.lower()]
+    what = CUSTOM[test] if test in CUSTOM else ["-t", test.lower()]
     return pin + ["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-c", str(CLIENTS),
-                  "-P", str(pipeline), "-n", str(n), "-r", str(KEYSPACE), "-d", "16", "-q"] + command
+                  "-P", str(pipeline), "-n", str(n), "-r", str(KEYSPACE), "-d", "16", "-q"] + what
 
 
 def run_benchmark(port, test, pipeline, n, timeout=1800):

@@ -39,7 +39,36 @@ WriteFn RandomWrite(Rng& rng, int64_t now_ms) {
   const int64_t by = rng.Range(-3, 3);
   const ListEnd end = rng.Chance(1, 2) ? ListEnd::kHead : ListEnd::kTail;
   const size_t pops = rng.Range(1, 2);
-  switch (rng.Uniform(24)) {
+  const uint64_t id_step = rng.Uniform(3);  // 0: an ID not above the last (the generic path)
+  switch (rng.Uniform(27)) {
+    case 24:
+    case 25:
+      // XADD (with a trim of the oldest entry sometimes) of an ID near the last one.
+      return [=](Key& k, const Writer& w, DotContext& c) {
+        const bool is_stream = k.TypeAt(w.now_ms) == ObjectType::kStream;
+        const StreamMeta meta = is_stream ? k.stream().Meta() : StreamMeta{};
+        Key::StreamEdit edit;
+        const StreamId id{meta.last_id.ms + id_step, meta.last_id.seq};
+        edit.adds.emplace_back(id, Stream::Fields{name, value});
+        edit.meta =
+            StreamMeta{std::max(id, meta.last_id), meta.max_deleted, meta.entries_added + 1};
+        edit.create = true;
+        if (is_stream && pops == 2 && k.stream().Size() > 1) {
+          edit.remove.push_back(k.stream().entries().begin()->first);
+        }
+        return Take(k.XEdit(std::move(edit), w, c));
+      };
+    case 26:
+      // XDEL of the newest entry.
+      return [=](Key& k, const Writer& w, DotContext& c) -> std::optional<KeyOp> {
+        if (k.TypeAt(w.now_ms) != ObjectType::kStream || k.stream().Size() == 0) {
+          return std::nullopt;
+        }
+        Key::StreamEdit edit;
+        edit.remove.push_back(k.stream().entries().LastKey());
+        edit.meta = k.stream().Meta();
+        return Take(k.XEdit(std::move(edit), w, c));
+      };
     case 20:
     case 21:
       return [=](Key& k, const Writer& w, DotContext& c) {

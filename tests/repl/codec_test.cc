@@ -134,7 +134,7 @@ std::optional<KeyOp> RandomWrite(Rng& rng, Replica& r, int64_t now_ms) {
     case 22: {  // XDEL of the newest entry
       if (!is_stream || k.stream().Size() == 0) return std::nullopt;
       Key::StreamEdit edit;
-      edit.remove.push_back(k.stream().entries().rbegin()->first);
+      edit.remove.push_back(k.stream().entries().LastKey());
       crdt::StreamMeta meta = k.stream().Meta();
       meta.max_deleted = edit.remove.back().id;
       edit.meta = meta;

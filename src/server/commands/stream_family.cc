@@ -138,6 +138,13 @@ void ReplyEntry(CommandContext& ctx, StreamId id, const Stream::Fields& fields) 
   for (const std::string& f : fields) ctx.reply.Bulk(f);
 }
 
+void ReplyEntry(CommandContext& ctx, StreamId id, const crdt::StreamFieldsView& fields) {
+  ctx.reply.Array(2);
+  ctx.reply.Bulk(IdText(id));
+  ctx.reply.Array(fields.size());
+  for (std::string_view f : fields) ctx.reply.Bulk(f);
+}
+
 // The entries with start <= ID <= end, forward or in reverse, at most `count` (0: all).
 std::vector<Stream::Entries::const_iterator> RangeOf(const Stream& stream, StreamId start,
                                                      StreamId end, size_t count, bool rev) {
@@ -150,11 +157,14 @@ std::vector<Stream::Entries::const_iterator> RangeOf(const Stream& stream, Strea
     for (auto it = first; it != last && (count == 0 || out.size() < count); ++it) {
       out.push_back(it);
     }
-  } else {
-    for (auto it = last; it != first && (count == 0 || out.size() < count);) {
-      --it;
-      out.push_back(it);
-    }
+  } else if (first != entries.end()) {  // blocks are coded forwards: scanned a block at a time
+    const StreamEntryKey lowest = first->first;
+    entries.ScanBackward(StreamEntryKey{end, crdt::Dot{UINT64_MAX, UINT64_MAX}},
+                         [&](const Stream::Entries::const_iterator& it) {
+                           if (it->first < lowest) return false;
+                           out.push_back(it);
+                           return count == 0 || out.size() < count;
+                         });
   }
   return out;
 }
@@ -184,25 +194,35 @@ struct TrimArgs {
 
 // The entries a trim removes (Valkey's streamTrim): whole nodes of kNodeEntries entries from the
 // oldest, then, unless approximate, single entries. `extra` is an entry about to be added (XADD):
-// it counts as the newest.
+// it counts as the newest. Reads the entries from the oldest only as far as the trim goes, so a
+// capped stream's XADD that trims one entry costs O(1) entries, not O(length).
 std::vector<StreamEntryKey> TrimmedEntries(const Stream* stream, const TrimArgs& trim,
                                            std::optional<StreamId> extra, bool* extra_trimmed) {
-  std::vector<StreamEntryKey> ids;
-  if (stream != nullptr) {
-    for (const auto& [key, fields] : stream->entries()) ids.push_back(key);
-  }
-  if (extra) ids.push_back(StreamEntryKey{*extra, crdt::Dot{}});
-  const size_t length = ids.size();
-  size_t removed = 0;
+  const size_t stored = stream != nullptr ? stream->Size() : 0;
+  const size_t length = stored + (extra ? 1 : 0);
   if (trim.strategy == TrimStrategy::kMaxLen && length <= static_cast<uint64_t>(trim.maxlen)) {
     return {};
   }
+  std::vector<StreamEntryKey> ids;
+  Stream::Entries::const_iterator next;
+  if (stream != nullptr) next = stream->entries().begin();
+  auto id_at = [&](size_t i) {  // the i-th oldest (i < length), read on demand
+    for (; ids.size() <= i; ++next) {
+      if (ids.size() == stored) {
+        ids.push_back(StreamEntryKey{*extra, crdt::Dot{}});
+        break;
+      }
+      ids.push_back(next->first);
+    }
+    return ids[i].id;
+  };
+  size_t removed = 0;
   while (removed < length) {
     const size_t node = std::min(kNodeEntries, length - removed);
     if (trim.limit != 0 && static_cast<int64_t>(removed + node) > trim.limit) break;
     const bool whole = trim.strategy == TrimStrategy::kMaxLen
                            ? length - removed - node >= static_cast<uint64_t>(trim.maxlen)
-                           : ids[removed + node - 1].id < trim.minid;
+                           : id_at(removed + node - 1) < trim.minid;
     if (whole) {
       removed += node;
       continue;
@@ -211,10 +231,11 @@ std::vector<StreamEntryKey> TrimmedEntries(const Stream* stream, const TrimArgs&
     if (trim.strategy == TrimStrategy::kMaxLen) {
       removed = length - static_cast<size_t>(trim.maxlen);
     } else {
-      while (removed < length && ids[removed].id < trim.minid) ++removed;
+      while (removed < length && id_at(removed) < trim.minid) ++removed;
     }
     break;
   }
+  if (removed > 0) id_at(removed - 1);
   ids.resize(removed);
   if (extra && removed == length) {
     ids.pop_back();
@@ -766,8 +787,8 @@ void ReplyEntryOrNull(CommandContext& ctx, const Stream& stream, bool last) {
     return;
   }
   const auto& entries = stream.entries();
-  const auto& it = last ? *entries.rbegin() : *entries.begin();
-  ReplyEntry(ctx, it.first.id, it.second);
+  const auto it = last ? entries.find(entries.LastKey()) : entries.begin();
+  ReplyEntry(ctx, it->first.id, it->second);
 }
 
 void CmdXInfoStream(CommandContext& ctx, ArgList args) {

@@ -348,7 +348,7 @@ std::vector<Delivered> DeliverNew(const Stream& stream, const GroupRead& read, G
       }
       group.last_id = id;
     }
-    out.emplace_back(id, it->second);
+    out.emplace_back(id, it->second.ToVector());
     if (!read.noack) {
       GroupValue pending;
       pending.owner = read.consumer;
@@ -374,7 +374,7 @@ std::vector<Delivered> DeliverHistory(const Stream& stream, const GroupRead& rea
       out.emplace_back(p.id, std::nullopt);
       continue;
     }
-    out.emplace_back(p.id, it->second);
+    out.emplace_back(p.id, it->second.ToVector());
     p.value.seen_ms = now_ms;
     ++p.value.deliveries;
     edit.group_write.emplace_back(PendingOf(read.group, p.id), p.value);
@@ -820,7 +820,8 @@ struct Claim {
     edit.group_write.emplace_back(PendingOf(group, id), pending);
     std::optional<Stream::Fields> fields;
     if (!justid) {
-      fields = stream.entries().lower_bound(crdt::StreamEntryKey{id, crdt::Dot{}})->second;
+      fields =
+          stream.entries().lower_bound(crdt::StreamEntryKey{id, crdt::Dot{}})->second.ToVector();
     }
     claimed.emplace_back(id, std::move(fields));
   }

@@ -41,6 +41,7 @@ bool Incr(crdt::StreamId& id);
 bool Decr(crdt::StreamId& id);
 std::string IdText(crdt::StreamId id);
 void ReplyEntry(CommandContext& ctx, crdt::StreamId id, const crdt::Stream::Fields& fields);
+void ReplyEntry(CommandContext& ctx, crdt::StreamId id, const crdt::StreamFieldsView& fields);
 // The entries with start <= ID <= end, forward or in reverse, at most `count` (0: all).
 std::vector<crdt::Stream::Entries::const_iterator> RangeOf(const crdt::Stream& stream,
                                                            crdt::StreamId start, crdt::StreamId end,

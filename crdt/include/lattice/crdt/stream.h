@@ -40,23 +40,9 @@
 #include "absl/functional/function_ref.h"
 #include "lattice/crdt/causal.h"
 #include "lattice/crdt/register.h"
+#include "lattice/crdt/stream_entries.h"
 
 namespace lattice::crdt {
-
-struct StreamId {
-  uint64_t ms = 0;
-  uint64_t seq = 0;
-  auto operator<=>(const StreamId&) const = default;
-  static constexpr StreamId Max() { return StreamId{UINT64_MAX, UINT64_MAX}; }
-};
-
-// An entry's identity: its ID, then the dot of the XADD that wrote it (the tie-break of two
-// regions' entries with one ID).
-struct StreamEntryKey {
-  StreamId id;
-  Dot dot;
-  auto operator<=>(const StreamEntryKey&) const = default;
-};
 
 struct StreamMeta {
   StreamId last_id;
@@ -104,7 +90,8 @@ class Stream {
  public:
   // field, value, field, value, ...
   using Fields = std::vector<std::string>;
-  using Entries = absl::btree_map<StreamEntryKey, Fields>;
+  // Packed in blocks (stream_entries.h); iterating yields (key, StreamFieldsView).
+  using Entries = StreamEntries;
 
   bool empty() const { return entries_.empty() && meta_.empty() && groups_.empty(); }
   size_t Size() const { return entries_.size(); }
@@ -119,6 +106,11 @@ class Stream {
   // Delta builders: *this is not modified; `context` receives the dots the delta covers.
   Stream AddDelta(StreamId id, Fields fields, WriteStamp& stamp, DotContext& context) const;
   Stream MetaDelta(const StreamMeta& meta, WriteStamp& stamp, DotContext& context) const;
+  // XADD in place (Key::XEdit): adds the entry, whose ID must be above every entry's, to *this
+  // with a fresh dot and returns the delta AddDelta would (appending codes one entry).
+  Stream AppendLocal(StreamId id, const Fields& fields, WriteStamp& stamp, DotContext& context);
+  // The metadata cell replaced outright (Key::XEdit's in-place write, which observed it).
+  void set_meta_cell(StreamMetaCell cell) { meta_ = std::move(cell); }
   // The remove of `keys` (entries this stream holds) is its context alone.
   void RemoveDelta(const std::vector<StreamEntryKey>& keys, DotContext& context) const;
   void CollectDots(DotContext& out) const;
