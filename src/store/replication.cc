@@ -25,7 +25,7 @@ constexpr size_t kSnapshotKeysPerChunk = 1024;
 constexpr size_t kCompactKeysPerTick = 1024;
 // And the items those keys hold (compacting a set costs its members: 1,024 sets of a hundred
 // members are 100k items).
-constexpr size_t kCompactItemsPerTick = 8192;
+constexpr size_t kCompactItemsPerTick = 4096;
 // The temporary file of the snapshot's WriteAtomically ("<name>.tmp", storage.h).
 constexpr char kSnapshotTemp[] = "snapshot.tmp";
 
