@@ -258,8 +258,8 @@ void Replicator::OnMessage(ReplicaId from, Message&& message, int64_t now_ms) {
   } else if (const auto* heartbeat = std::get_if<Heartbeat>(&message)) {
     OnDirectLinks(*peer, heartbeat->connected);
     OnAck(*peer, heartbeat->applied, /*is_ack=*/false);
-  } else if (const auto* chunk = std::get_if<SnapshotChunk>(&message)) {
-    OnSnapshotChunk(*peer, *chunk);
+  } else if (auto* chunk = std::get_if<SnapshotChunk>(&message)) {
+    OnSnapshotChunk(*peer, std::move(*chunk));
   }
 }
 
@@ -428,6 +428,13 @@ void Replicator::TickPeer(Peer& peer) {
     // What was sent has not all left this process (the link's output buffer): the peer is slow,
     // not losing ops. Resending on top of it only grows that buffer (at 1M elements a resend of
     // the window every 500 ms queued 256 MiB and cut the link), so the timer starts again.
+    peer.last_progress_ms = now_ms_;
+  }
+  if (peer.snapshot_in_flight) {
+    // The peer is installing our snapshot: it holds the ops sent since (its buffer) and
+    // acknowledges them only at the install's end. Resending the window every timeout would
+    // only make both sides decode it again; a lost snapshot is sent again (below), and a resend
+    // request (an Ack) still rewinds.
     peer.last_progress_ms = now_ms_;
   }
   if (peer.cursor > peer.ack_position &&

@@ -354,10 +354,17 @@ bool Replicator::DeliverBuffered(std::map<crdt::Dot, OpRecord>::iterator it) {
 
 // Applies buffered ops that became deliverable, and forgets those already covered. Per round it
 // looks at one candidate per origin (the op right after what is applied), so the work is
-// O(origins * ops applied * log buffered).
+// O(origins * ops applied * log buffered). About max_drain_ops per call: the rest wait for the
+// next turn (drain_pending_, StepSnapshots), each op still after what it depends on.
 void Replicator::Drain() {
+  drain_pending_ = false;
+  size_t delivered = 0;
   bool progress = true;
   while (progress && !buffered_.empty()) {
+    if (delivered >= config_.max_drain_ops) {
+      drain_pending_ = true;
+      return;
+    }
     progress = false;
     auto it = buffered_.begin();
     while (it != buffered_.end()) {
@@ -369,6 +376,7 @@ void Replicator::Drain() {
       auto next = buffered_.find(crdt::Dot{origin, have + 1});
       if (next != buffered_.end() && DeliverBuffered(next)) {
         progress = true;
+        ++delivered;
       }
       it = buffered_.upper_bound(crdt::Dot{origin, UINT64_MAX});
     }
@@ -396,10 +404,30 @@ void Replicator::OverflowBuffer() {
 void Replicator::Retain(const RetainedOpView& op) {
   LATTICE_ASSERT(Covers(applied_, op));
   retained_->AppendEncoded(op);
-  while (retained_->size() > config_.max_retained_ops ||
-         (retained_->size() > 1 && retained_->bytes() > config_.max_retained_bytes)) {
+  while (OverBacklog(1)) {
+    if (!OverBacklog(config_.install_backlog_factor) &&
+        InstallNeeds(retained_->At(retained_->first()))) {
+      return;  // kept for an install, within the larger bound
+    }
     DropFront();
   }
+}
+
+bool Replicator::OverBacklog(uint64_t factor) const {
+  const uint64_t ops = retained_->size();
+  return ops > config_.max_retained_ops * factor ||
+         (ops > 1 && retained_->bytes() > config_.max_retained_bytes * factor);
+}
+
+// A peer whose snapshot from us is in flight (sent whole, not yet acknowledged: it is being
+// installed, or lost) and that lacks `op`, which its cut does not cover: the ops it needs once
+// the install ends. Dropping them would leave it behind the floor again at its end.
+bool Replicator::InstallNeeds(const RetainedOpView& op) const {
+  return std::any_of(peers_.begin(), peers_.end(), [&](const auto& entry) {
+    const Peer& peer = *entry.second;
+    return peer.snapshot_in_flight && peer.link == Link::kConnected && !Covers(peer.acked, op) &&
+           !Covers(peer.snapshot_covers, op);
+  });
 }
 
 // Drops the oldest retained op. Peers that have not acknowledged it can no longer be served
@@ -641,7 +669,7 @@ int64_t Replicator::SnapshotResendAfterMs(const Peer& peer) const {
 }
 
 bool Replicator::snapshot_work_pending() const {
-  if (installing_ != nullptr) {
+  if (installing_ != nullptr || drain_pending_) {
     return true;
   }
   return std::any_of(peers_.begin(), peers_.end(), [](const auto& entry) {
@@ -697,6 +725,9 @@ void Replicator::PumpSnapshot(Peer& peer) {
 }
 
 void Replicator::StepSnapshots() {
+  if (drain_pending_) {
+    Drain();
+  }
   for (auto& [id, peer] : peers_) {
     PumpSnapshot(*peer);
   }
@@ -715,7 +746,7 @@ void Replicator::CompleteInstall() {
   }
 }
 
-void Replicator::OnSnapshotChunk(Peer& peer, const SnapshotChunk& chunk) {
+void Replicator::OnSnapshotChunk(Peer& peer, SnapshotChunk&& chunk) {
   const uint64_t number = chunk.snapshot_id >> kSnapshotChunkBits;
   const uint64_t index = chunk.snapshot_id & ((uint64_t{1} << kSnapshotChunkBits) - 1);
   for (const SnapshotKey& key : chunk.keys) {
@@ -760,7 +791,7 @@ void Replicator::OnSnapshotChunk(Peer& peer, const SnapshotChunk& chunk) {
     }
     peer.incoming_count = index + 1;
   }
-  peer.incoming_chunks.try_emplace(index, chunk);
+  peer.incoming_chunks.try_emplace(index, std::move(chunk));
   if (peer.incoming_count.has_value() && peer.incoming_chunks.size() == *peer.incoming_count &&
       peer.incoming_chunks.rbegin()->first + 1 == *peer.incoming_count) {
     InstallSnapshot(peer);

@@ -131,6 +131,9 @@ void World::Start(Region& region) {
   // Installs in slices of 1-4 keys (from the region's id: no draw from the run's stream), so a
   // snapshot's install takes many steps, between which clients write and peers' ops arrive.
   region.replication().set_install_keys_per_step(1 + region.id % 4);
+  // And applies at most 2-9 buffered ops a turn, so an install's end (or a gap filled) releases
+  // the ops it held over several turns, between which clients write and more ops arrive.
+  region.replication().set_max_drain_ops(2 + region.id % 8);
   region.client = std::make_unique<server::ClientState>();
   region.client->id = region.server().NextClientId();
   region.client->authenticated = true;

@@ -12,6 +12,7 @@
 #include "lattice/repl/op_log.h"
 #include "server/acl.h"
 #include "spdlog/spdlog.h"
+#include "store/clock.h"
 
 namespace lattice::server {
 namespace {
@@ -194,8 +195,10 @@ int64_t Node::Tick() {
   if (replication_ != nullptr && Due(replication_tick_, now, kReplicationTickMs)) {
     // Compaction, timers and snapshot slices: the latency monitor's "crdt-tick" event.
     const int64_t start_us = clock_.MonotonicUs();
+    const int64_t start_cpu_us = ThreadCpuUs();
     replication_->Tick(clock_.NowMs());
     server_->AddLatencySample("crdt-tick", clock_.MonotonicUs() - start_us);
+    server_->AddStepCpu("crdt-tick", ThreadCpuUs() - start_cpu_us);
   }
   if (Due(cron_, now, CronPeriodMs())) server_->Cron();
   int64_t next = cron_.due_ms;
@@ -232,6 +235,7 @@ bool Node::EndOfTurn() {
   if (replication_ != nullptr) {
     const int64_t start_us = clock_.MonotonicUs();
     const bool slicing = replication_->snapshot_work_pending();
+    const int64_t start_cpu_us = slicing ? ThreadCpuUs() : 0;  // a syscall: only while slicing
     if (Result<void> done = replication_->EndOfBatch(); !done.ok()) {
       if (on_log_failure_) on_log_failure_(done.error(), server_->config());
       durable = false;
@@ -243,6 +247,7 @@ bool Node::EndOfTurn() {
                               : always ? "aof-fsync-always"
                                        : "aof-write",
                               clock_.MonotonicUs() - start_us);
+    if (slicing) server_->AddStepCpu("crdt-snapshot-slice", ThreadCpuUs() - start_cpu_us);
   }
   if (durable && cluster_ != nullptr) cluster_->Flush();
   server_->keyspace().ReleaseIterations();

@@ -397,6 +397,12 @@ void ReplicationSection(Server& server, Lines& out) {
   Add(out, "crdt_backlog_bytes", status.backlog_bytes);
   Add(out, "crdt_purged_keys", server.keyspace().stats().purged_keys);  // docs/crdt.md
   Add(out, "crdt_buffered_ops", status.buffered_ops);
+  std::string step_cpu;  // "crdt-tick=812,crdt-snapshot-slice=2304" (µs; docs/replication.md)
+  for (const auto& [event, us] : server.step_cpu_max_us()) {
+    step_cpu += (step_cpu.empty() ? "" : ",") + event + "=" + std::to_string(us);
+  }
+  Add(out, "crdt_step_cpu_max_us", step_cpu);
+  Add(out, "crdt_slice_items_max", replication->stats().max_slice_items);
   size_t connected = 0;
   for (const repl::PeerStatus& peer : status.peers) {
     connected += peer.state == repl::PeerState::kConnected ? 1 : 0;
@@ -434,6 +440,12 @@ void CrdtSection(Server& server, Lines& out) {
   if (const Replication* replication = server.replication()) {
     const repl::ReplicatorStatus status = replication->Status(server.clock().NowMs());
     Add(out, "crdt_buffered_ops", status.buffered_ops);
+    std::string step_cpu;  // "crdt-tick=812,crdt-snapshot-slice=2304" (µs; docs/replication.md)
+    for (const auto& [event, us] : server.step_cpu_max_us()) {
+      step_cpu += (step_cpu.empty() ? "" : ",") + event + "=" + std::to_string(us);
+    }
+    Add(out, "crdt_step_cpu_max_us", step_cpu);
+    Add(out, "crdt_slice_items_max", replication->stats().max_slice_items);
     Add(out, "crdt_duplicate_ops", status.duplicate_ops);
     for (const auto& [origin, ahead_ms] : replication->stats().clock_ahead_ms) {
       Add(out, "crdt_clock_ahead_ms_" + ReplicaIdText(origin), std::to_string(ahead_ms));

@@ -139,6 +139,13 @@ class Server final : public KeyspaceObserver {
   // Records a latency event sample (LATENCY) when `latency_us` reaches
   // latency-monitor-threshold; other layers' events (the op log's writes) come through here.
   void AddLatencySample(std::string_view event, int64_t latency_us);
+  // The most CPU time (µs, the event-loop thread's CPU clock) one step of a replication event
+  // took (the latency monitor's "crdt-tick", "crdt-snapshot-slice", "crdt-peer-batch"): INFO
+  // crdt_step_cpu_max_us, kept since start. Wall time on a loaded machine is several times it.
+  void AddStepCpu(std::string_view event, int64_t cpu_us);
+  const std::map<std::string, int64_t, std::less<>>& step_cpu_max_us() const {
+    return step_cpu_max_us_;
+  }
   // Keys some client WATCHes (INFO total_watched_keys).
   size_t watched_keys() const { return watchers_.size(); }
   void ResetStats();  // CONFIG RESETSTAT
@@ -306,6 +313,7 @@ class Server final : public KeyspaceObserver {
   int64_t slowlog_threshold_us_ = 10000;
   int64_t latency_threshold_ms_ = 0;
   bool latency_tracking_ = true;
+  std::map<std::string, int64_t, std::less<>> step_cpu_max_us_;  // AddStepCpu
   std::string run_id_;
   int64_t start_ms_ = 0;
   uint64_t next_client_id_ = 1;

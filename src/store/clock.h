@@ -3,6 +3,8 @@
 // code with simulated time. SystemClock reads the real clocks; it lives in src/ because crdt/,
 // replication/ and sim/ may never read a clock themselves. Implementations are thread-safe.
 
+#include <time.h>
+
 #include <chrono>
 #include <cstdint>
 
@@ -30,5 +32,13 @@ class SystemClock final : public Clock {
         .count();
   }
 };
+
+// CPU time this thread has used, in µs (CLOCK_THREAD_CPUTIME_ID): what a step of the event loop
+// cost, whatever the machine's load makes its wall time (INFO crdt_step_cpu_max_us).
+inline int64_t ThreadCpuUs() {
+  timespec now{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+  return static_cast<int64_t>(now.tv_sec) * 1'000'000 + now.tv_nsec / 1000;
+}
 
 }  // namespace lattice::server

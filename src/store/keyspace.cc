@@ -1283,15 +1283,20 @@ void ShrinkSlotTable(absl::flat_hash_set<StoredKeyPtr, StoredKeyHash, StoredKeyE
 
 }  // namespace
 
-size_t Keyspace::CompactSome(const crdt::VersionVector& stable, size_t max_keys, int64_t now_ms) {
+size_t Keyspace::CompactSome(const crdt::VersionVector& stable, size_t max_keys, int64_t now_ms,
+                             size_t max_items) {
   BeginChange();
   size_t visited = 0;
+  size_t items = 0;
   std::vector<std::string> emptied;
   std::vector<std::string> purged;
   // Empty slots cost a step too: a pass over a sparse keyspace is spread over calls.
   const size_t max_steps = max_keys * 4 + 64;
   for (size_t step = 0; step < std::min(dbs_.size() * kSlotCount, max_steps) && visited < max_keys;
        ++step) {
+    if (items >= max_items) {
+      break;
+    }
     const int db = static_cast<int>(compact_db_);
     if (dbs_[compact_db_]->slots.empty()) {
       compact_slot_ = 0;  // a db that never had a key: skip it whole
@@ -1312,10 +1317,12 @@ size_t Keyspace::CompactSome(const crdt::VersionVector& stable, size_t max_keys,
     purged.clear();
     for (const StoredKeyPtr& stored : *table) {
       ++visited;
+      ++items;
       if (stored->compact()) {
         continue;  // one entry: nothing to compact
       }
       crdt::Key& key = stored->full();
+      items += key.MetadataItems();
       key.Compact(stable);  // drops nothing unless the simulator injects its old rules
       if (db != system_db() && !importing && key.PurgeableBy(stable) == replica()) {
         purged.emplace_back(stored->name());

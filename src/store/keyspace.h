@@ -381,8 +381,11 @@ class Keyspace {
   // known replica has applied it). A key that holds only garbage once `stable` (a deleted or
   // expired counter's tombstone and offsets: crdt::Key::PurgeableBy) and whose purge falls to
   // this replica is freed by a DEL op shipped at `now_ms` (docs/crdt.md, "Compaction"); every
-  // region frees it on applying that op. Returns keys visited.
-  size_t CompactSome(const crdt::VersionVector& stable, size_t max_keys, int64_t now_ms = 0);
+  // region frees it on applying that op. Returns keys visited. A call also stops once the keys
+  // it visited hold `max_items` items (crdt::Key::MetadataItems, plus one a key): compacting a
+  // key costs its elements.
+  size_t CompactSome(const crdt::VersionVector& stable, size_t max_keys, int64_t now_ms = 0,
+                     size_t max_items = SIZE_MAX);
 
   // ---- eviction sampling (server/eviction.h) ---------------------------------------------------
   // Calls `visit` with up to `count` keys of `db` taken from a random place, as Valkey's

@@ -21,10 +21,11 @@ namespace {
 
 constexpr char kPeersFile[] = "peers";
 constexpr size_t kSnapshotKeysPerChunk = 1024;
-// And at most about this many items (Key::MetadataItems: elements, dots, tombstones) per chunk.
-constexpr size_t kSnapshotItemsPerChunk = 8192;
 // Keys Tick visits for compaction (about 20 ticks a second: 20k keys a second).
 constexpr size_t kCompactKeysPerTick = 1024;
+// And the items those keys hold (compacting a set costs its members: 1,024 sets of a hundred
+// members are 100k items).
+constexpr size_t kCompactItemsPerTick = 4096;
 // The temporary file of the snapshot's WriteAtomically ("<name>.tmp", storage.h).
 constexpr char kSnapshotTemp[] = "snapshot.tmp";
 
@@ -211,6 +212,7 @@ void Replication::StartEngine() {
                    known_peers_),
       keyspace_.context().vector(), transport_, *this, this,
       std::make_unique<LoggedRetainedOps>([this](std::string_view record) { Append(record); }));
+  replicator_->set_max_drain_ops(max_drain_ops_);
 }
 
 // The order on disk makes a crash anywhere safe: before the replica-id file is replaced nothing
@@ -603,7 +605,8 @@ void Replication::Tick(int64_t now_ms) {
   // all causally stable are freed by a DEL op (docs/crdt.md, "Compaction"), shipped and logged
   // like any local op of this batch.
   if (!failed_.has_value()) {
-    keyspace_.CompactSome(replicator_->StableVector(), kCompactKeysPerTick, now_ms);
+    keyspace_.CompactSome(replicator_->StableVector(), kCompactKeysPerTick, now_ms,
+                          kCompactItemsPerTick);
   }
   if (!failed_.has_value() && options_.fsync == repl::FsyncPolicy::kEverySec) {
     if (Result<bool> synced = log_.MaybeSync(now_ms); !synced.ok()) {
@@ -805,9 +808,7 @@ class Replication::SlicedSnapshot final : public repl::SnapshotSource {
     // A chunk is bounded by its keys and by their items (elements and their metadata): copying
     // and encoding 1,024 sets of a hundred members held the event loop for 1.3 s at load 18.
     size_t items = 0;
-    auto room = [&] {
-      return chunk.keys.size() < keys_per_chunk && items < kSnapshotItemsPerChunk;
-    };
+    auto room = [&] { return chunk.keys.size() < keys_per_chunk && items < owner_.slice_items_; };
     while (room() && position_ < End()) {
       const int db = static_cast<int>(position_ / kSlotCount);
       keyspace.ForEachInSlot(db, static_cast<uint16_t>(position_ % kSlotCount),
@@ -818,12 +819,18 @@ class Replication::SlicedSnapshot final : public repl::SnapshotSource {
       ++position_;
     }
     first_pass_keys_ += chunk.keys.size();
+    first_pass_items_ += items;
     if (position_ < End()) {
+      owner_.NoteSlice(items);
       return chunk;
     }
-    // The dirty keys: a chunk's worth, or all of them when few are left or the passes have
-    // exported as much again as the first one.
-    const bool finish = dirty_keys_ <= 4 * keys_per_chunk || again_ >= first_pass_keys_;
+    // The dirty keys: a chunk's worth, or all of them when about a chunk's worth is left (by
+    // keys, and by items at the first pass's items per key), or once the passes have exported
+    // twice as much again as the first one (a write rate above the export's).
+    const uint64_t per_key = first_pass_items_ / std::max<uint64_t>(1, first_pass_keys_);
+    const bool finish =
+        (dirty_keys_ <= keys_per_chunk && dirty_keys_ * per_key <= owner_.slice_items_) ||
+        again_ >= 2 * first_pass_keys_;
     while (!dirty_.empty() && (finish || room())) {
       auto group = dirty_.begin();
       const int db = group->first.first;  // not a structured binding: the lambda captures it
@@ -847,6 +854,7 @@ class Replication::SlicedSnapshot final : public repl::SnapshotSource {
       chunk.last = true;
       chunk.context = keyspace.context();
     }
+    owner_.NoteSlice(items);
     return chunk;
   }
 
@@ -871,8 +879,14 @@ class Replication::SlicedSnapshot final : public repl::SnapshotSource {
   std::map<std::pair<int, uint16_t>, std::set<std::string>> dirty_;
   uint64_t dirty_keys_ = 0;
   uint64_t first_pass_keys_ = 0;
+  uint64_t first_pass_items_ = 0;
   uint64_t again_ = 0;  // keys exported again
 };
+
+void Replication::NoteSlice(uint64_t items) {
+  stats_.last_slice_items = items;
+  stats_.max_slice_items = std::max(stats_.max_slice_items, items);
+}
 
 void Replication::Touched(int db, std::string_view key) {
   for (SlicedSnapshot* snapshot : exports_) snapshot->Touched(db, key);
@@ -954,8 +968,7 @@ class Replication::SlicedInstall final : public repl::SnapshotInstall, public Sl
   void LogSome() {
     std::vector<repl::SnapshotKeyRef> refs;
     size_t items = 0;  // bounded too, as a sliced export's chunk is
-    while (refs.size() < keys_per_step_ && items < kSnapshotItemsPerChunk &&
-           chunk_ < chunks_.size()) {
+    while (refs.size() < keys_per_step_ && items < owner_.slice_items_ && chunk_ < chunks_.size()) {
       std::vector<repl::SnapshotKey>& keys = chunks_[chunk_].keys;
       if (key_ == keys.size()) {
         ++chunk_;
@@ -972,6 +985,7 @@ class Replication::SlicedInstall final : public repl::SnapshotInstall, public Sl
       owner_.LogInstall(logged_ ? kInstallKeys : kInstallFirstKeys, refs, {}, false);
       logged_ = true;
     }
+    owner_.NoteSlice(items);
   }
 
   // 2.
@@ -989,9 +1003,13 @@ class Replication::SlicedInstall final : public repl::SnapshotInstall, public Sl
   bool JoinSome() {
     Keyspace& keyspace = owner_.keyspace_;
     const uint64_t end = pending_.size();
+    // Bounded by keys and by their items (elements and their metadata, the snapshot's copy and
+    // the local key each), as the logging phase is: a key of a hundred members costs a hundred.
     size_t keys = 0;
+    size_t items = 0;
     uint64_t slots = 0;
-    while (keys < keys_per_step_ && slots < kSlotsPerStep && position_ < end) {
+    while (keys < keys_per_step_ && items < owner_.slice_items_ && slots < kSlotsPerStep &&
+           position_ < end) {
       const int db = static_cast<int>(position_ / kSlotCount);
       if (position_ % kSlotCount == 0 && db_keys_[db] == 0 && !keyspace.HasEntries(db)) {
         position_ += kSlotCount;  // nothing to join there now; a key made later reaches its slot
@@ -999,11 +1017,14 @@ class Replication::SlicedInstall final : public repl::SnapshotInstall, public Sl
         continue;
       }
       if (pending_[position_]) {
-        keys += JoinSlot(db, static_cast<uint16_t>(position_ % kSlotCount));
+        const JoinedCount joined = JoinSlot(db, static_cast<uint16_t>(position_ % kSlotCount));
+        keys += joined.keys;
+        items += joined.items;
       }
       ++position_;
       ++slots;
     }
+    owner_.NoteSlice(items);
     if (position_ < end) {
       return false;
     }
@@ -1011,14 +1032,22 @@ class Replication::SlicedInstall final : public repl::SnapshotInstall, public Sl
     return true;
   }
 
-  // One slot, whole: returns the keys joined.
-  size_t JoinSlot(int db, uint16_t slot) {
+  struct JoinedCount {
+    size_t keys = 0;
+    size_t items = 0;  // Key::MetadataItems of both sides, plus one a key
+  };
+
+  // One slot, whole: returns what it joined.
+  JoinedCount JoinSlot(int db, uint16_t slot) {
     Keyspace& keyspace = owner_.keyspace_;
     const uint64_t index = static_cast<uint64_t>(db) * kSlotCount + slot;
     pending_[index] = false;
+    JoinedCount count;
     std::vector<std::string> local;
-    keyspace.ForEachInSlot(
-        db, slot, [&](const std::string& name, const crdt::Key&) { local.push_back(name); });
+    keyspace.ForEachInSlot(db, slot, [&](const std::string& name, const crdt::Key& state) {
+      local.push_back(name);
+      count.items += 1 + state.MetadataItems();
+    });
     std::set<std::string_view> joined;
     owner_.joining_install_ = true;
     auto theirs = by_slot_.find(index);
@@ -1026,6 +1055,7 @@ class Replication::SlicedInstall final : public repl::SnapshotInstall, public Sl
       for (auto it = theirs->second.rbegin(); it != theirs->second.rend(); ++it) {
         repl::SnapshotKey& key = **it;  // the last copy sent comes first
         if (joined.insert(key.key).second) {
+          count.items += 1 + key.state.MetadataItems();
           keyspace.JoinInstalled(db, key.key, key.state, before_, cut_);
           keyspace.NotifyKeyChanged(db, key.key);
         }
@@ -1040,7 +1070,7 @@ class Replication::SlicedInstall final : public repl::SnapshotInstall, public Sl
       }
     }
     owner_.joining_install_ = false;
-    const size_t count = joined.size() + local.size();
+    count.keys = joined.size() + local.size();
     if (theirs != by_slot_.end()) {
       by_slot_.erase(theirs);
     }

@@ -101,6 +101,11 @@ struct ReplicationStats {
   // Per origin region: the most its ops' HLC was ahead of this node's clock when applied (clock
   // skew; 0 when never ahead). The HLC absorbs skew; this shows how much there is.
   std::map<ReplicaId, int64_t> clock_ahead_ms;
+  // Items (crdt::Key::MetadataItems, plus one a key) of the last slice of a snapshot taken or
+  // installed (an export's chunk, an install's logging or joining step), and the most of any:
+  // INFO crdt_slice_items_max. A slice stops past set_slice_items; one key is never split.
+  uint64_t last_slice_items = 0;
+  uint64_t max_slice_items = 0;
 };
 
 class Replication final : public repl::Applier, public repl::Observer, public KeyspaceObserver {
@@ -218,6 +223,15 @@ class Replication final : public repl::Applier, public repl::Observer, public Ke
   void set_install_keys_per_step(size_t keys) {
     install_keys_per_step_ = std::max<size_t>(1, keys);
   }
+  // Items a slice (an export's chunk, an install's step) takes before it stops, about (1,024):
+  // a slice ends after the key or slot that reached it. Tests make it small.
+  void set_slice_items(size_t items) { slice_items_ = std::max<size_t>(1, items); }
+  // Buffered ops applied per turn at most (repl::ReplicatorConfig::max_drain_ops): the
+  // simulator makes it small too.
+  void set_max_drain_ops(size_t ops) {
+    max_drain_ops_ = std::max<size_t>(1, ops);
+    replicator_->set_max_drain_ops(max_drain_ops_);
+  }
   // repl::Observer
   void OnEvent(const repl::Event& event) override;
 
@@ -273,6 +287,9 @@ class Replication final : public repl::Applier, public repl::Observer, public Ke
   bool state_logged_ = false;             // a state record since the last log write
   bool joining_install_ = false;          // an install joins keys: no state record for them
   size_t install_keys_per_step_ = 128;
+  size_t slice_items_ = 1024;      // 4,096 cost 10-14 ms of CPU a slice (export or decode) at 30k
+  void NoteSlice(uint64_t items);  // stats_.last_slice_items, max_slice_items
+  size_t max_drain_ops_ = repl::ReplicatorConfig{}.max_drain_ops;
   repl::OpLog log_;
   std::unique_ptr<repl::Replicator> replicator_;
   PeerDirectory* directory_ = nullptr;

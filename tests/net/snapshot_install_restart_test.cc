@@ -9,7 +9,10 @@
 //   raises the applied vector only at its end.
 // - A crash in the middle: before the beginning is logged the node recovers the state before the
 //   install; after it, the whole install (and the writes made meanwhile).
+// - Every step of an install, logging and joining, is bounded by items, not keys: a key of
+//   10,000 members is a step of its own, and many sets of 20 members take many steps.
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <memory>
 #include <string>
@@ -212,6 +215,68 @@ TEST_CASE("snapshot: a crash in the middle of joining recovers the whole install
   CHECK(Members(t.keyspace(), "set", t.now()) == std::vector<std::string>{"a", "b", "c"});
   CHECK(t.replication().replicator().applied().Get(kFar) == cut);
   CHECK(t.keyspace().context().vector().Get(kFar) == cut);
+}
+
+TEST_CASE("snapshot: every install step is bounded by items, a big key a step of its own",
+          "[snapshot][sliced]") {
+  constexpr uint64_t kBound = 1000;
+  Restartable t;
+  Keyspace far(kFar, 16);
+  std::vector<std::string> big;
+  for (int m = 0; m < 10'000; ++m) big.push_back("m" + std::to_string(m));
+  REQUIRE(far.SAdd(0, "big", big, t.now()).ok());
+  std::vector<std::string> small;
+  for (int m = 0; m < 20; ++m) small.push_back("m" + std::to_string(m));
+  for (int s = 0; s < 100; ++s) {
+    REQUIRE(far.SAdd(0, "set:" + std::to_string(s), small, t.now()).ok());
+  }
+  // The items of the largest small key (both sides of a join count: the local copy is empty).
+  uint64_t small_items = 0;
+  uint64_t small_total = 0;  // the items of every key but the big one
+  uint64_t big_items = 0;
+  far.ForEach(0, [&](const std::string& name, const crdt::Key& state) {
+    if (name == "big") {
+      big_items = 1 + state.MetadataItems();
+      return;
+    }
+    small_total += 1 + state.MetadataItems();
+    small_items = std::max<uint64_t>(small_items, 1 + state.MetadataItems());
+  });
+  REQUIRE(small_items > 20);
+  t.replication().set_slice_items(kBound);
+  t.replication().set_install_keys_per_step(1000);  // items decide, not keys
+  std::vector<uint64_t> steps;
+  for (const repl::SnapshotChunk& chunk : SnapshotOf(far, 16, 5)) {
+    t.replication().OnMessage(kFar, chunk, t.now());
+  }
+  steps.push_back(t.replication().stats().last_slice_items);
+  for (int turn = 0; turn < 1000 && t.replication().replicator().installing(); ++turn) {
+    REQUIRE(t.node().EndOfBatch());
+    steps.push_back(t.replication().stats().last_slice_items);
+  }
+  REQUIRE_FALSE(t.replication().replicator().installing());
+  // Each step stops past the bound: at most one small key (or slot) beyond it, but for the
+  // steps that took the big key, once while logging and once while joining, which hold it and
+  // less than the bound besides.
+  REQUIRE(big_items > 10'000);
+  int big_steps = 0;
+  for (uint64_t items : steps) {
+    INFO("step items " << items);
+    if (items >= big_items) {
+      ++big_steps;
+      CHECK(items < big_items + kBound);
+    } else {
+      CHECK(items < kBound + small_items);
+    }
+  }
+  CHECK(big_steps == 2);
+  // Logged and joined in slices: the small keys alone take more than one step each time.
+  REQUIRE(small_total > 2 * kBound);
+  CHECK(steps.size() >= 2 * (small_total / (kBound + small_items)));
+  CHECK(t.replication().stats().max_slice_items < big_items + kBound);
+  CHECK(Members(t.keyspace(), "big", t.now()).size() == 10'000);
+  CHECK(Members(t.keyspace(), "set:99", t.now()).size() == 20);
+  CHECK(t.keyspace().Size(0) == 101);
 }
 
 }  // namespace

@@ -2,7 +2,9 @@
 // applied vector covers is acknowledged and not installed, and marks no one stale; a resend of
 // an unchanged state carries the same number; resends wait for a backoff scaled to the
 // snapshot's size; chunks are paced by what the link holds; an install in slices keeps the ops
-// its cut covers out and makes local ops depend on the cut.
+// its cut covers out and makes local ops depend on the cut; a sender keeps, beyond its backlog
+// bound, the ops a peer installing its snapshot lacks, and does not resend its window meanwhile;
+// the ops an install's end releases are applied a bounded number per turn.
 #include <catch2/catch.hpp>
 #include <memory>
 #include <string>
@@ -275,6 +277,101 @@ TEST_CASE("snapshot: an install in slices holds back the ops its cut covers", "[
   CHECK(engine.applied().Get(kPeerA) == 3);
   REQUIRE(applier.applied.size() == 1);  // only A:3: A:1 and A:2 came with the snapshot
   CHECK(applier.applied[0] == crdt::Dot{kPeerA, 3});
+}
+
+TEST_CASE("snapshot: the sender keeps the ops an installing peer lacks, within a larger bound",
+          "[repl][snapshot]") {
+  ReplicatorConfig config = SnapshotConfig();
+  config.max_retained_ops = 10;
+  config.install_backlog_factor = 4;
+  config.max_inflight_ops = 5;  // the peer acknowledges nothing while it installs
+  Sender sender(3, config);
+  REQUIRE(sender.Numbers().size() == 1);  // A is installing it (in flight)
+  Replicator& engine = *sender.engine;
+  OpMaker self;
+  for (int i = 0; i < 30; ++i) engine.OnLocalOp(0, "k", self.Set());
+  engine.Flush();
+  // 30 ops past the cut, over the bound of 10: kept for A, which has only 5 of them.
+  CHECK(engine.retained_ops() == 30);
+  // Its window is not resent while it installs (it holds the ops, and acks them at the end).
+  for (int64_t now = 0; now < 1500; now += 50) engine.Tick(now);
+  auto status_of_a = [&](int64_t now) {
+    for (const PeerStatus& peer : engine.Status(now).peers) {
+      if (peer.replica == kPeerA) return peer;
+    }
+    FAIL("no status for A");
+    return PeerStatus{};
+  };
+  CHECK(status_of_a(1500).resends == 0);
+
+  SECTION("the install's end acknowledges the cut and what arrived: no snapshot again") {
+    Ack ack;
+    ack.applied = Has(kPeerB, 5);
+    ack.applied.Set(kSelf, 5);
+    engine.OnMessage(kPeerA, ack, 1500);
+    CHECK(status_of_a(1500).state == PeerState::kConnected);  // no longer stale
+    for (int64_t now = 1500; now < 20'000; now += 50) engine.Tick(now);
+    CHECK(sender.Numbers().size() == 1);
+    std::vector<uint64_t> seqs;
+    for (const OpBatch& batch : sender.transport.SentTo<OpBatch>(kPeerA)) {
+      for (const OpRecord& op : batch.ops) seqs.push_back(op.op.first_dot.seq);
+    }
+    REQUIRE(seqs.size() >= 10);
+    seqs.resize(10);
+    CHECK(seqs == SeqRange(1, 10));  // the window goes on from the log, after the snapshot
+  }
+  SECTION("beyond the larger bound the oldest go, and the peer will need a snapshot again") {
+    for (int i = 0; i < 20; ++i) engine.OnLocalOp(0, "k", self.Set());
+    CHECK(engine.retained_ops() == 40);
+    Ack ack;
+    ack.applied = Has(kPeerB, 5);
+    ack.applied.Set(kSelf, 5);
+    engine.OnMessage(kPeerA, ack, 1500);
+    for (int64_t now = 1500; now < 60'000 && sender.Numbers().size() < 2; now += 50) {
+      engine.Tick(now);
+    }
+    CHECK(sender.Numbers().size() == 2);
+  }
+}
+
+TEST_CASE("snapshot: the ops an install's end releases are applied a bounded number a turn",
+          "[repl][snapshot]") {
+  ReplicatorConfig config = SnapshotConfig();
+  config.max_drain_ops = 4;
+  RecordingTransport transport;
+  SlicedApplier applier;
+  applier.steps = 2;
+  Replicator engine(config, {}, transport, applier);
+  Connect(engine, kPeerA, 1, Has(kPeerA, 2));
+  for (const SnapshotChunk& chunk : Snapshot(Has(kPeerA, 2), 1)) {
+    engine.OnMessage(kPeerA, chunk, 2);
+  }
+  REQUIRE(engine.installing());
+  OpMaker a(kPeerA);
+  a.Set();
+  a.Set();  // A:1 and A:2: the cut's
+  OpBatch batch{.sender = kPeerA};
+  for (uint64_t seq = 3; seq <= 20; ++seq) {
+    batch.ops.push_back(Record(a.Set(), "k", Has(kPeerA, seq - 1)));
+  }
+  engine.OnMessage(kPeerA, batch, 3);
+  CHECK(applier.applied.empty());  // held until the install ends
+  engine.StepSnapshots();
+  REQUIRE_FALSE(engine.installing());
+  CHECK(applier.applied.size() == 4);
+  CHECK(engine.snapshot_work_pending());  // the node ends another turn soon
+  size_t before = applier.applied.size();
+  for (int turn = 0; turn < 10 && engine.snapshot_work_pending(); ++turn) {
+    engine.StepSnapshots();
+    CHECK(applier.applied.size() - before <= 4);
+    before = applier.applied.size();
+  }
+  CHECK_FALSE(engine.snapshot_work_pending());
+  CHECK(applier.applied.size() == 18);
+  CHECK(engine.applied().Get(kPeerA) == 20);
+  for (size_t i = 0; i < applier.applied.size(); ++i) {
+    CHECK(applier.applied[i] == crdt::Dot{kPeerA, 3 + i});  // in order
+  }
 }
 
 }  // namespace

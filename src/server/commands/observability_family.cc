@@ -26,6 +26,15 @@ void Server::AddLatencySample(std::string_view event, int64_t latency_us) {
   }
 }
 
+void Server::AddStepCpu(std::string_view event, int64_t cpu_us) {
+  auto it = step_cpu_max_us_.find(event);
+  if (it == step_cpu_max_us_.end()) {
+    step_cpu_max_us_.emplace(std::string(event), cpu_us);
+  } else if (cpu_us > it->second) {
+    it->second = cpu_us;
+  }
+}
+
 uint64_t RedactedArgs(const Command& command, ArgList args) {
   const std::string& name = command.full_name;
   uint64_t mask = 0;

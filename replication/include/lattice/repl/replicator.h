@@ -27,10 +27,12 @@
 //
 // Invariants (LATTICE_ASSERT): local ops arrive with contiguous sequence numbers (a gap would
 // stall every peer forever); retained ops never exceed max_retained_ops, nor max_retained_bytes
-// unless one op alone does (the newest op is always kept); every retained op is covered by
+// unless one op alone does (the newest op is always kept), each times install_backlog_factor
+// while a peer installs a snapshot and lacks the oldest; every retained op is covered by
 // applied(). Peer input is never asserted on: a malformed message is reported and the
 // link closed (Goodbye, then Transport::Close).
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -152,6 +154,11 @@ struct ReplicatorConfig {
   // Backlog bound in bytes (RetainedOps::bytes: encodings plus index): what a lagging or dead
   // peer can cost this replica at most before it is moved to a snapshot.
   uint64_t max_retained_bytes = uint64_t{64} << 20;
+  // While a peer installs a snapshot this replica sent it, the ops it lacks past the snapshot's
+  // cut are kept beyond the two bounds above, up to this many times them: an install that is
+  // progressing does not fall behind the floor and start over (docs/replication.md, "Retained
+  // for an install").
+  uint64_t install_backlog_factor = 4;
   int64_t heartbeat_interval_ms = 1000;
   int64_t ack_interval_ms = 20;     // minimum gap between two Acks to one peer
   int64_t resend_timeout_ms = 500;  // unacknowledged ops, Hello and snapshots are resent after
@@ -159,6 +166,9 @@ struct ReplicatorConfig {
   size_t max_batch_ops = 128;
   size_t max_inflight_ops = 4096;    // per peer, sent beyond its acknowledged position
   size_t max_buffered_ops = 65'536;  // ops waiting for their deps, all peers together
+  // Buffered ops applied per turn at most, about (Drain): the rest go on in the next turns
+  // (StepSnapshots). An install's end releases every op held during it (thousands at 1M).
+  size_t max_drain_ops = 1024;
   size_t snapshot_keys_per_chunk = 256;
   // A group of local ops longer than this is sent as several groups of at most this many ops
   // (a receiver holds a group's ops until its last arrives, so a group must fit in a peer's
@@ -266,13 +276,17 @@ class Replicator {
   uint64_t retained_ops() const { return retained_->size(); }
   uint64_t retained_bytes() const { return retained_->bytes(); }
   uint64_t buffered_ops() const { return buffered_.size(); }
-  // A snapshot is being taken for a peer or installed: Flush has more slices to do, so the
-  // owner should end another turn soon (the server posts one; the simulator ticks).
+  // A snapshot is being taken for a peer or installed, or buffered ops wait to be applied
+  // (Drain stopped at max_drain_ops): Flush has more slices to do, so the owner should end
+  // another turn soon (the server posts one; the simulator ticks).
   bool snapshot_work_pending() const;
-  // One slice of that work: the next chunk of each snapshot being taken (while its link has
-  // room) and a step of the install. Tick calls it; the server calls it once per turn before
-  // the op log is written (ops an install releases are logged before they are relayed).
+  // One slice of that work: the next max_drain_ops buffered ops, the next chunk of each
+  // snapshot being taken (while its link has room) and a step of the install. Tick calls it;
+  // the server calls it once per turn before the op log is written (ops an install releases
+  // are logged before they are relayed).
   void StepSnapshots();
+  // The simulator makes it small, so ops are often applied over several turns.
+  void set_max_drain_ops(size_t ops) { config_.max_drain_ops = std::max<size_t>(1, ops); }
   bool installing() const { return installing_ != nullptr; }
   // The cut of the install in progress (empty when none): the state's context may cover it
   // before applied() does (docs/replication.md, "Installing in slices").
@@ -299,7 +313,7 @@ class Replicator {
   void OnHello(Peer& peer, const Hello& hello);
   void OnOpBatch(Peer& peer, OpBatch&& batch);
   void OnAck(Peer& peer, const crdt::VersionVector& applied, bool is_ack);
-  void OnSnapshotChunk(Peer& peer, const SnapshotChunk& chunk);
+  void OnSnapshotChunk(Peer& peer, SnapshotChunk&& chunk);  // kept without a copy
   void InstallSnapshot(Peer& peer);
   void PumpSnapshot(Peer& peer);
   void FinishInstall();
@@ -334,6 +348,10 @@ class Replicator {
   // Keeps an op (view.wire: its record) for the peers that lack it, within both bounds.
   void Retain(const RetainedOpView& op);
   void DropFront();
+  // Whether the retained ops exceed the backlog bounds times `factor`.
+  bool OverBacklog(uint64_t factor) const;
+  // Whether a peer installing a snapshot this replica sent lacks `op` (past the snapshot's cut).
+  bool InstallNeeds(const RetainedOpView& op) const;
   void DropFrontOp(const RetainedOpView& op);
   void DropAcknowledged();
   void MarkStale(Peer& peer);
@@ -378,7 +396,8 @@ class Replicator {
   std::unique_ptr<SnapshotInstall> installing_;
   ReplicaId install_from_ = kNoReplica;
   crdt::VersionVector install_cut_;
-  crdt::VersionVector deps_;  // a local op's deps: applied_, and install_cut_ while installing
+  crdt::VersionVector deps_;    // a local op's deps: applied_, and install_cut_ while installing
+  bool drain_pending_ = false;  // Drain stopped at max_drain_ops: StepSnapshots goes on
   // Origins of the ops peers sent (relays included): replicas of this shard, whose dep entries
   // are always waited for, peers or not (DepApplied).
   std::set<ReplicaId> origins_;
