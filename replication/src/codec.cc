@@ -260,6 +260,12 @@ void PutKey(const crdt::Key& key, wire::Key* out) {
       chunk->set_index(index);
       PutRegister(cell, chunk->mutable_cell());
     }
+    for (const auto& [field, cell] : key.rest()->chunks().counters()) {
+      wire::BitCounter* counter = out->add_counters();
+      counter->set_offset(field.offset);
+      counter->set_bits(field.bits);
+      PutRegister(cell, counter->mutable_cell());
+    }
   }
 }
 

@@ -616,6 +616,11 @@ void BitFieldGeneric(CommandContext& ctx, ArgList args, bool read_only) {
       ctx.reply.Integer(static_cast<int64_t>(f.op == FieldOp::kSet ? old : next));
     }
   }
+  if (changed && grew) {
+    // A FAILed field may have grown the string past the fields written: the chunks up to the new
+    // end carry the length (else the chunk write is cut at the last field written).
+    end_byte = std::max(end_byte, value.size());
+  }
   if (writes && (changed || grew)) {
     StoreBitField(ctx, args[1], std::move(value), changed ? first_byte : 0, changed ? end_byte : 0,
                   WrapIncrements(fields));
