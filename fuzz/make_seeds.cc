@@ -80,6 +80,12 @@ const std::vector<std::vector<std::string>>& Writes() {
       {"XCLAIM", "x", "g", "d", "0", "2-1"},
       {"XGROUP", "CREATE", "x", "h", "$"},
       {"XGROUP", "DESTROY", "x", "h"},
+      {"SETBIT", "bm", "2100", "1"},  // a bitmap chunk (wire Key field 17)
+      {"BITFIELD", "bm", "OVERFLOW", "WRAP", "INCRBY", "u8", "0", "200", "INCRBY", "i16", "#3",
+       "-7"},  // field counters (field 18)
+      {"BITFIELD", "bm", "INCRBY", "u8", "0", "100"},
+      {"SETBIT", "bm", "5", "1"},                    // resets chunk 0's counters: tombstones
+      {"BITFIELD", "bm", "INCRBY", "u8", "0", "1"},  // a chain on the tombstone
       {"SELECT", "1"},
       {"SET", "db1", "x"},
       {"DEL", "db1"},

@@ -85,7 +85,10 @@ Result<void> KeyWrite::Prepare(ObjectType want, bool any_type) {
   if (want != ObjectType::kString) {
     StringCell removed = key_.string_.RemoveDelta(stamp_, context);
     piece.string_ = std::move(removed);
-    rest.chunks().CollectDots(context);
+    if (rest.has_chunks()) {
+      BitChunks reset = rest.chunks().RemoveDelta(stamp_, context);
+      if (!reset.empty()) piece.MutableRest().mutable_chunks() = std::move(reset);
+    }
   }
   if (want != ObjectType::kHash) {
     rest.hash().CollectDots(context);
@@ -250,6 +253,10 @@ Key Key::RemoveAllDelta(bool keep_expiry, WriteStamp& stamp, DotContext& context
           rest->zset().RemoveDelta(std::string(member), SetRule::kAddWins, stamp, context),
           DotContext{}, DotContext{});
     });
+    if (rest->has_chunks()) {
+      BitChunks reset = rest->chunks().RemoveDelta(stamp, context);  // counters leave tombstones
+      if (!reset.empty()) out.mutable_chunks() = std::move(reset);
+    }
     out.Normalize();
     AddMapDots(rest->zset().removes(), context);  // DEL observes remove tokens too
     rest->set().CollectDots(context);
@@ -260,7 +267,6 @@ Key Key::RemoveAllDelta(bool keep_expiry, WriteStamp& stamp, DotContext& context
     rest->set_created().CollectDots(context);
     rest->zset_created().CollectDots(context);
     rest->list_created().CollectDots(context);
-    rest->chunks().CollectDots(context);
     if (!keep_expiry) {
       rest->expiry().CollectDots(context);
     }

@@ -147,7 +147,9 @@ Result<KeyOp> Key::Set(std::string value, bool keep_ttl, std::optional<int64_t> 
   Key piece;
   piece.string_ = string_.AssignDelta(std::move(value), write.stamp(), context);
   if (HasChunks()) {
-    rest_.get()->chunks().CollectDots(context);  // a whole-value write observes every chunk
+    // A whole-value write observes every chunk and resets every field counter.
+    BitChunks reset = rest_.get()->chunks().RemoveDelta(write.stamp(), context);
+    if (!reset.empty()) piece.MutableRest().mutable_chunks() = std::move(reset);
   }
   write.Step(std::move(piece), context);
   if (!keep) {
@@ -342,6 +344,28 @@ Result<KeyOp> Key::WriteBitmap(std::string value, size_t first_byte, size_t end_
     Key piece;
     piece.MutableRest().mutable_chunks() =
         chunks().AssignDelta(index, value.substr(at, kChunkBytes), write.stamp(), context);
+    write.Step(std::move(piece), context, TouchedNames{});
+  }
+  return write.Finish();
+}
+
+Result<KeyOp> Key::IncrBitFields(const std::vector<std::pair<BitField, uint64_t>>& increments,
+                                 const Writer& writer, DotContext& shard) {
+  const ObjectType type = TypeAt(writer.now_ms);
+  if (type != ObjectType::kNone && type != ObjectType::kString) {
+    return Unexpected(ErrorCode::kWrongType);
+  }
+  KeyWrite write(*this, writer, shard);
+  if (auto ready = write.Prepare(ObjectType::kString); !ready.ok()) {
+    return Unexpected(ready.error());
+  }
+  static const BitChunks kNoChunks{};
+  for (const auto& [field, by] : increments) {
+    LATTICE_ASSERT(field.Valid());
+    DotContext context;
+    Key piece;
+    const BitChunks& chunks = HasChunks() ? rest_.get()->chunks() : kNoChunks;
+    piece.MutableRest().mutable_chunks() = chunks.IncrementDelta(field, by, write.stamp(), context);
     write.Step(std::move(piece), context, TouchedNames{});
   }
   return write.Finish();

@@ -260,6 +260,12 @@ void PutKey(const crdt::Key& key, wire::Key* out) {
       chunk->set_index(index);
       PutRegister(cell, chunk->mutable_cell());
     }
+    for (const auto& [field, cell] : key.rest()->chunks().counters()) {
+      wire::BitCounter* counter = out->add_counters();
+      counter->set_offset(field.offset);
+      counter->set_bits(field.bits);
+      PutRegister(cell, counter->mutable_cell());
+    }
   }
 }
 
@@ -592,6 +598,17 @@ Result<void> KeyChecker::CheckChunks(const wire::Key& key) {
           return {};
         }));
   }
+  // Counter cells: a valid field, no entries (a counter is never assigned), no float totals.
+  for (const wire::BitCounter& counter : key.counters()) {
+    if (counter.bits() == 0 || counter.bits() > 64 ||
+        !crdt::BitField{counter.offset(), counter.bits()}.Valid()) {
+      return Unexpected(ErrorCode::kCorrupt, "bitmap counter field out of range");
+    }
+    if (counter.cell().entries_size() != 0) {
+      return Unexpected(ErrorCode::kCorrupt, "bitmap counter with entries");
+    }
+    CODEC_RETURN_IF_ERROR(CheckCell(counter.cell(), /*score=*/false));
+  }
   return {};
 }
 
@@ -698,6 +715,7 @@ class KeyBuilder {
   Result<void> AddList(const google::protobuf::RepeatedPtrField<wire::ListElement>& elements);
   Result<void> AddStream(const wire::Key& key);
   void AddChunks(const wire::Key& key);
+  Result<void> AddCounter(const wire::BitCounter& counter);
 
   ReplicaId scratch_replica_;
   uint64_t scratch_seq_ = 1;
@@ -1067,6 +1085,69 @@ void KeyBuilder::AddChunks(const wire::Key& key) {
   }
 }
 
+namespace {
+
+// A counter's offsets, each (replica, epoch) chain once and with an integer total only.
+Result<std::vector<crdt::Offset>> GetCounterOffsets(const wire::Observed& observed) {
+  std::vector<crdt::Offset> offsets;
+  for (const wire::Offset& offset : observed.offsets()) {
+    auto epoch = GetEpoch(offset);
+    CODEC_RETURN_IF_ERROR(epoch);
+    if (!offset.ftotal().empty()) {
+      return Unexpected(ErrorCode::kCorrupt, "bitmap counter offset with a float total");
+    }
+    for (const crdt::Offset& seen : offsets) {
+      if (seen.replica == offset.replica() && seen.epoch == *epoch) {
+        return Unexpected(ErrorCode::kCorrupt, "bitmap counter offset repeated");
+      }
+    }
+    offsets.push_back(crdt::Offset{offset.replica(), *epoch, offset.seq(), offset.total(), 0});
+  }
+  return offsets;
+}
+
+}  // namespace
+
+// A field counter as one piece, built directly (it holds no entries for a mutator to replay):
+// its dots distinct, one chain per (replica, epoch), integer totals only. Whatever else the
+// register would not hold as sent (order, an owner missing) fails the canonical comparison.
+Result<void> KeyBuilder::AddCounter(const wire::BitCounter& counter) {
+  const wire::RegisterMeta& meta = counter.cell().meta();
+  std::vector<crdt::Tomb> tombs;
+  std::vector<crdt::IncEntry> incs;
+  std::set<Dot> dots;
+  for (const wire::Tomb& tomb : meta.tombs()) {
+    const Dot dot{tomb.dot().replica(), tomb.dot().seq()};
+    if (!dots.insert(dot).second) return Unexpected(ErrorCode::kCorrupt, "counter dot repeated");
+    tombs.push_back(crdt::Tomb{tomb.hlc(), dot});
+  }
+  for (const wire::IncEntry& inc : meta.incs()) {
+    auto epoch = GetEpoch(inc);
+    CODEC_RETURN_IF_ERROR(epoch);
+    const Dot dot{inc.dot().replica(), inc.dot().seq()};
+    if (!inc.ftotal().empty() || !dots.insert(dot).second) {
+      return Unexpected(ErrorCode::kCorrupt, "counter increment repeated or not an integer");
+    }
+    for (const crdt::IncEntry& seen : incs) {
+      if (seen.dot.replica == dot.replica && seen.epoch == *epoch) {
+        return Unexpected(ErrorCode::kCorrupt, "counter chain repeated");
+      }
+    }
+    incs.push_back(crdt::IncEntry{dot, *epoch, inc.total(), 0});
+  }
+  std::vector<crdt::Observed> observed;
+  for (const wire::Observed& o : meta.observed()) {
+    auto offsets = GetCounterOffsets(o);
+    CODEC_RETURN_IF_ERROR(offsets);
+    observed.push_back(
+        crdt::Observed{Dot{o.owner().replica(), o.owner().seq()}, std::move(*offsets)});
+  }
+  pieces_.push_back(crdt::Key::OfBitCounter(
+      crdt::BitField{counter.offset(), counter.bits()},
+      crdt::BitChunks::Counter::OfMeta(std::move(tombs), std::move(incs), std::move(observed))));
+  return {};
+}
+
 // Member dots, one piece per dot:
 // - kSetAdd: an SADD of the member on a set key (an add dot);
 // - kSetToken: an SREM under remove-wins of a member the scratch key holds (a remove token);
@@ -1140,6 +1221,9 @@ Result<void> KeyBuilder::AddKey(const wire::Key& key) {
   CODEC_RETURN_IF_ERROR(AddStream(key));
   CODEC_RETURN_IF_ERROR(AddCreation(crdt::ObjectType::kStream, key.stream_created()));
   AddChunks(key);
+  for (const wire::BitCounter& counter : key.counters()) {
+    CODEC_RETURN_IF_ERROR(AddCounter(counter));
+  }
   return AddExpiry(Slot{SlotKind::kString, {}}, key.expiry());
 }
 

@@ -309,9 +309,21 @@ std::string EngineStatus(World& world) {
   return text;
 }
 
-std::string Render(const server::VisibleValue& v) {
+// `bytes` printable: other bytes as \xNN, at most 64 bytes from `from` (a bitmap is long).
+std::string EscapedForReport(std::string_view bytes, size_t from = 0) {
+  std::string out = from > 0 ? fmt::format("...@{} ", from) : "";
+  for (size_t i = from; i < bytes.size() && i < from + 64; ++i) {
+    const auto c = static_cast<unsigned char>(bytes[i]);
+    out += c >= 0x20 && c < 0x7f && c != '\\' ? std::string(1, static_cast<char>(c))
+                                              : fmt::format("\\x{:02x}", c);
+  }
+  if (bytes.size() > from + 64) out += fmt::format("... ({} bytes)", bytes.size());
+  return out;
+}
+
+std::string Render(const server::VisibleValue& v, size_t from = 0) {
   std::string text = fmt::format("type={}", static_cast<int>(v.type));
-  if (!v.string.empty()) text += " string='" + v.string + "'";
+  if (!v.string.empty()) text += " string='" + EscapedForReport(v.string, from) + "'";
   for (const auto& e : v.hash) text += fmt::format(" {}={}@{}", e.field, e.value, e.ttl_at_ms);
   if (!v.set.empty()) text += fmt::format(" set={{{}}}", fmt::join(v.set, ","));
   for (const auto& [member, score] : v.zset) text += fmt::format(" {}:{}", member, score);
@@ -340,8 +352,13 @@ void CheckConvergence(World& world, int64_t at_ms, const std::vector<int>& nodes
     for (size_t i = 1; i < values.size(); ++i) {
       if (values[i] != values[0]) {
         std::string details = fmt::format("db {} key '{}' differs:", db, key);
+        const std::string& a = values[0].string;
+        const std::string& b = values[i].string;
+        size_t from = 0;  // around the first byte where the strings differ
+        while (from < a.size() && from < b.size() && a[from] == b[from]) ++from;
+        from = from > 16 ? from - 16 : 0;
         for (size_t j = 0; j < values.size(); ++j) {
-          details += fmt::format("\n    r{}: {}", nodes[j], Render(values[j]));
+          details += fmt::format("\n    r{}: {}", nodes[j], Render(values[j], from));
         }
         world.Fail("convergence", details);
         return;

@@ -179,6 +179,9 @@ std::vector<std::string> HllCommand(Rng& rng, const std::string& key) {
   return {"GET", key};
 }
 
+// The bits:N counter field: a 16-bit field in chunk 60, which no bits:N SETBIT writes (OwnBit).
+const char* const kBitsFieldOffset = "122896";
+
 // Bitmaps: SETBIT, BITFIELD SET/INCRBY, BITOP into the key, APPEND/SETRANGE and the key commands
 // (convergence only; bits:N checks that concurrent SETBITs in different chunks all survive).
 std::vector<std::string> BitmapCommand(Rng& rng, const std::string& key) {
@@ -271,8 +274,15 @@ std::vector<std::string> Workload::RandomCommand(Rng& rng, const std::string& fa
   if (family == "hll") return HllCommand(rng, key);
   if (family == "bm") return BitmapCommand(rng, key);
   if (family == "bits") {  // the bit is chosen by the writing region (OwnBit)
-    return rng.Chance(1, 6) ? std::vector<std::string>{"BITCOUNT", key}
-                            : std::vector<std::string>{"SETBIT", key, "", "1"};
+    const uint64_t draw = rng.Uniform(12);
+    if (draw < 2) return {"BITCOUNT", key};
+    if (draw < 5) {
+      return {"BITFIELD",       key,
+              "OVERFLOW",       "WRAP",
+              "INCRBY",         Pick(rng, {"u16", "i16"}),
+              kBitsFieldOffset, Num(rng, -40000, 40000)};
+    }
+    return {"SETBIT", key, "", "1"};
   }
   std::string kind = family;
   if (family == "mix") kind = Pick(rng, {"str", "h", "s", "z", "l", "x"});
@@ -490,6 +500,8 @@ void Workload::Record(Region& region, const std::vector<std::string>& args,
     register_values_[key].insert(args[2]);
   } else if (key.starts_with("bits:") && args[0] == "SETBIT") {
     set_bits_[key].insert(std::stoull(args[2]));
+  } else if (key.starts_with("bits:") && args[0] == "BITFIELD") {
+    field_sums_[key] += static_cast<uint64_t>(std::stoll(args.back()));
   } else if (key.starts_with("hll:") && args[0] == "PFADD") {
     std::set<std::string>& added = hll_elements_[key];
     added.insert(args.begin() + 2, args.end());
@@ -560,6 +572,22 @@ void Workload::Check(Region& region, int64_t now_ms,
                                 bit, value.size()));
         return;
       }
+    }
+  }
+  for (const auto& [key, sum] : field_sums_) {
+    if (owned && !owned(key)) continue;
+    const std::string value = visible(key).string;
+    const uint64_t at = std::stoull(kBitsFieldOffset) / 8;
+    const uint64_t field = value.size() < at + 2
+                               ? 0
+                               : static_cast<uint64_t>(static_cast<uint8_t>(value[at])) * 256 +
+                                     static_cast<uint8_t>(value[at + 1]);
+    if (value.size() < at + 2 || field != (sum & 0xffff)) {
+      world_.Fail("acknowledged BITFIELD INCRBY",
+                  fmt::format("{}: the u16 at bit {} is {} ({} bytes) but acknowledged WRAP "
+                              "increments sum to {} (mod 65536)",
+                              key, kBitsFieldOffset, field, value.size(), sum & 0xffff));
+      return;
     }
   }
   for (const auto& [key, members] : set_tags_) {

@@ -11,7 +11,10 @@
 //   hll:N   PFADD/PFCOUNT/GET only: every acknowledged element's register rank is in the value
 //   bm:N    bitmap commands (SETBIT, BITFIELD, BITOP, SETRANGE): convergence only
 //   bits:N  SETBIT to 1 only, each region in chunks of its own: every acknowledged bit is set
-//           (concurrent SETBITs in different chunks all survive, docs/semantics.md "Bitmaps")
+//           (concurrent SETBITs in different chunks all survive, docs/semantics.md "Bitmaps");
+//           and BITFIELD OVERFLOW WRAP INCRBY of one 16-bit field in a chunk no SETBIT writes:
+//           the field must equal the sum of acknowledged increments modulo 2^16 (concurrent
+//           WRAP increments all count)
 //   {gR}:N  op groups: only region R writes them, always all kGroupKeys of them at once (a
 //           script, MSET, a multi-key DEL, MULTI/EXEC): after every batch of every region they
 //           must all be equal there, as no region may show part of a group (CheckGroups)
@@ -91,6 +94,7 @@ class Workload {
   std::map<std::string, std::set<std::string>> register_values_;
   std::map<std::string, std::set<std::string>> hll_elements_;  // hll:N -> acknowledged elements
   std::map<std::string, std::set<uint64_t>> set_bits_;         // bits:N -> acknowledged bits
+  std::map<std::string, uint64_t> field_sums_;  // bits:N -> acknowledged INCRBYs of its field
   std::map<std::string, std::map<std::string, std::vector<Tag>>> set_tags_;  // key -> member
 };
 

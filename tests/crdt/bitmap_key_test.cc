@@ -243,5 +243,163 @@ TEST_CASE("bitmap: concurrent SETBITs on distinct bits in distinct chunks all su
   }
 }
 
+// BITFIELD k OVERFLOW WRAP INCRBY <field> <by> as the bitmap family does it when the counter fits.
+KeyOp IncrField(Node& node, BitField field, int64_t by, uint64_t hlc_ms, int64_t now_ms = 1000) {
+  const BitChunks none;
+  REQUIRE((node.key.HasChunks() ? node.key.rest()->chunks() : none).CounterFits(field));
+  return Ok(node.key.IncrBitFields({{field, static_cast<uint64_t>(by)}}, node.W(hlc_ms, {}, now_ms),
+                                   node.context));
+}
+
+uint8_t ByteOf(const std::string& value, size_t at) {
+  return at < value.size() ? static_cast<uint8_t>(value[at]) : 0;
+}
+
+TEST_CASE("bitfield: concurrent WRAP INCRBYs of one field all count", "[crdt][bitmap][counter]") {
+  Node n1(1), n2(2);
+  Share(n1, n2, std::string(4, '\0'));
+  const KeyOp a = IncrField(n1, {8, 8}, 5, 20);
+  const KeyOp b = IncrField(n2, {8, 8}, 5, 21);
+  // The op is the counter's chain alone: no chunk, no value.
+  REQUIRE(a.delta.rest()->chunks().size() == 0);
+  REQUIRE(a.delta.rest()->chunks().counters().size() == 1);
+  REQUIRE(n1.Get() == std::string("\0\x05\0\0", 4));
+  Exchange(n1, a, n2, b);
+  REQUIRE(n1.Get() == std::string("\0\x0a\0\0", 4));
+  SECTION("modulo 2^width, as WRAP") {
+    const KeyOp c = IncrField(n1, {8, 8}, 250, 30);
+    const KeyOp d = IncrField(n2, {8, 8}, -3, 31);
+    Exchange(n1, c, n2, d);
+    REQUIRE(ByteOf(n1.Get(), 1) == static_cast<uint8_t>(10 + 250 - 3));
+  }
+}
+
+TEST_CASE("bitfield: three regions' repeated increments all count", "[crdt][bitmap][counter]") {
+  Node n1(1), n2(2), n3(3);
+  Node* nodes[] = {&n1, &n2, &n3};
+  std::vector<KeyOp> ops;  // in causal order: each region's op follows its previous one
+  for (int round = 0; round < 4; ++round) {
+    for (Node* n : nodes) ops.push_back(IncrField(*n, {0, 16}, 30000, 50 + round));
+  }
+  for (Node* n : nodes) {
+    for (const KeyOp& op : ops) n->Apply(op);
+  }
+  REQUIRE(n1.key == n2.key);
+  REQUIRE(n2.key == n3.key);
+  REQUIRE(ByteOf(n1.Get(), 0) * 256 + ByteOf(n1.Get(), 1) == (12 * 30000) % 65536);
+}
+
+TEST_CASE("bitfield: a 64-bit signed field wraps as i64", "[crdt][bitmap][counter]") {
+  Node n1(1), n2(2);
+  const KeyOp a = IncrField(n1, {64, 64}, INT64_MAX, 20);
+  const KeyOp b = IncrField(n2, {64, 64}, 2, 21);
+  Exchange(n1, a, n2, b);
+  const std::string v = n1.Get();
+  REQUIRE(v.size() == 16);
+  uint64_t field = 0;
+  for (size_t i = 8; i < 16; ++i) field = (field << 8) | ByteOf(v, i);
+  REQUIRE(static_cast<int64_t>(field) == INT64_MIN + 1);  // INT64_MAX + 2 wrapped
+}
+
+TEST_CASE("bitfield: SET || INCRBY gives the SET's value plus the increment it had not seen",
+          "[crdt][bitmap][counter]") {
+  Node n1(1), n2(2);
+  n2.Apply(IncrField(n1, {0, 8}, 7, 10));
+  const KeyOp set = Ok(n2.key.Set("abc", false, std::nullopt, n2.W(30), n2.context));
+  const KeyOp incr = IncrField(n1, {0, 8}, 3, 20);  // earlier stamp: it counts all the same
+  REQUIRE(n2.Get() == "abc");                       // the SET reset the 7 it saw
+  Exchange(n1, incr, n2, set);
+  REQUIRE(n1.Get() == "dbc");
+  SECTION("a later SET that saw every increment shows its value") {
+    const KeyOp again = Ok(n1.key.Set("xyz", false, std::nullopt, n1.W(40), n1.context));
+    n2.Apply(again);
+    REQUIRE(n2.Get() == "xyz");
+    REQUIRE(n1.key == n2.key);
+  }
+}
+
+TEST_CASE(
+    "bitfield: a SETBIT that saw the counter resets it; a concurrent increment counts over it",
+    "[crdt][bitmap][counter]") {
+  Node n1(1), n2(2);
+  n2.Apply(IncrField(n1, {0, 8}, 5, 10));     // byte 0 = 0b101
+  const KeyOp bit = SetBit(n1, 6, true, 20);  // 0b111: its chunk holds the counter's 5
+  REQUIRE(n1.Get() == "\x07");
+  REQUIRE_FALSE(n1.key.rest()->chunks().CounterAt({0, 8}).Alive());
+  const KeyOp incr = IncrField(n2, {0, 8}, 1, 21);
+  Exchange(n1, bit, n2, incr);
+  REQUIRE(n1.Get() == "\x08");  // the chunk's 7 plus the increment it had not seen
+  SECTION("a SETBIT in another chunk leaves the counter alone") {
+    const KeyOp far = SetBit(n1, 8 * 300, true, 30);
+    n2.Apply(far);
+    REQUIRE(ByteOf(n2.Get(), 0) == 8);
+    REQUIRE(n2.key.rest()->chunks().CounterAt({0, 8}).Alive());
+  }
+}
+
+TEST_CASE("bitfield: DEL || INCRBY keeps the increment over zero bytes",
+          "[crdt][bitmap][counter]") {
+  Node n1(1), n2(2);
+  Share(n1, n2, "hello");
+  n2.Apply(IncrField(n1, {16, 8}, 4, 15));
+  const std::optional<KeyOp> del = n1.key.Del(n1.W(20), n1.context);
+  REQUIRE(del);
+  const KeyOp incr = IncrField(n2, {16, 8}, 2, 21);
+  Exchange(n1, *del, n2, incr);
+  REQUIRE(n1.Get() == std::string("\0\0\x02", 3));
+}
+
+TEST_CASE("bitfield: which increments merge as counters", "[crdt][bitmap][counter]") {
+  Node n1(1);
+  IncrField(n1, {0, 16}, 1, 10);
+  const BitChunks& chunks = n1.key.rest()->chunks();
+  CHECK(chunks.CounterFits({0, 16}));
+  CHECK_FALSE(chunks.CounterFits({8, 8}));  // overlaps a live counter of another field
+  CHECK(chunks.CounterFits({16, 8}));
+  CHECK_FALSE(chunks.CounterFits({2040, 16}));  // straddles chunks 0 and 1
+  CHECK_FALSE(chunks.CounterFits({0, 65}));
+  CHECK_FALSE(chunks.CounterFits({kChunkIndexEnd * kChunkBytes * 8, 8}));
+  // A chunk write resets the counter: the overlapping field may count then.
+  SetBit(n1, 100, true, 11);
+  CHECK(n1.key.rest()->chunks().CounterFits({8, 8}));
+  SECTION("at most kCountersMax counters") {
+    Node n2(2);
+    for (uint64_t i = 0; i < kCountersMax; ++i) IncrField(n2, {i * 8, 8}, 1, 20);
+    CHECK_FALSE(n2.key.rest()->chunks().CounterFits({kCountersMax * 8, 8}));
+    CHECK(n2.key.rest()->chunks().CounterFits({0, 8}));
+  }
+}
+
+TEST_CASE("bitfield: one region's counter reads equal sequential WRAP increments",
+          "[crdt][bitmap][counter]") {
+  const uint64_t seed = 0xb1f1e1dULL;
+  CAPTURE(seed);
+  Rng rng(seed);
+  for (int round = 0; round < 100; ++round) {
+    Node n(1);
+    std::string model;
+    for (int step = 0; step < 40; ++step) {
+      const BitField field{rng.Uniform(64) * (rng.Chance(1, 2) ? 1 : 33),
+                           static_cast<uint32_t>(1 + rng.Uniform(64))};
+      const uint64_t by = rng.Next();
+      const BitChunks none;
+      const BitChunks& chunks = n.key.HasChunks() ? n.key.rest()->chunks() : none;
+      std::string next = model;
+      AddToFieldModel(next, field, by);
+      if (chunks.CounterFits(field)) {
+        Ok(n.key.IncrBitFields({{field, by}}, n.W(10 + step), n.context));
+      } else if (rng.Chance(1, 2)) {
+        const size_t first = static_cast<size_t>(field.offset / 8);
+        const size_t end = static_cast<size_t>((field.offset + field.bits - 1) / 8) + 1;
+        Ok(n.key.WriteBitmap(next, first, end, n.W(10 + step), n.context));
+      } else {
+        continue;
+      }
+      model = std::move(next);
+      REQUIRE(n.Get() == model);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace lattice::crdt::testing

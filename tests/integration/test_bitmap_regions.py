@@ -7,7 +7,9 @@ resumes, and all three must converge to:
 - SETBITs on different bits in different 256-byte chunks: every bit set everywhere;
 - SET in a, then (later) SETBIT in b: the SET's value with b's chunk laid over it; SETBIT in b,
   then (later) SET in a: the SET's value alone;
-- DEL in a concurrent with SETBIT in b: b's chunk over zero bytes.
+- DEL in a concurrent with SETBIT in b: b's chunk over zero bytes;
+- BITFIELD OVERFLOW WRAP INCRBY of one field in a and in b: both increments count (modulo the
+  field's width), also over a concurrent SETBIT or SAT increment of that chunk (chunk writes).
 DUMP/RESTORE of the merged bitmap gives the composed string. Seeds are printed.
 """
 import os
@@ -119,6 +121,46 @@ class BitmapRegions(RegionsTestCase):
             self.assertEqual(c.get("later-set"), b"hello")
             self.assertEqual(c.get("del"), b"\x00" * 512 + b"x" * 8 + bytes([ord("x") | 0x80])
                              + b"x" * 179)
+
+    def test_concurrent_wrap_incrbys_of_one_field_all_count(self):
+        rng = random.Random(SEED + 1)
+        a = self.regions[0].client()
+        a.set("ctr", b"\x00" * 300)
+        a.execute_command("BITFIELD", "ctr", "SET", "u8", 0, 250)
+        wait_converged(self.regions)
+        by_a = [rng.randrange(-300, 300) for _ in range(3)]
+        by_b = [rng.randrange(-300, 300) for _ in range(3)]
+        # The replies are what one region sees: its own increments over the shared 250.
+        replies = {}
+
+        def writes(ca, cb):
+            for by in by_a:
+                replies["a"] = ca.execute_command("BITFIELD", "ctr", "OVERFLOW", "WRAP", "INCRBY",
+                                                  "u8", 0, by, "INCRBY", "i16", "#10", by)
+            for by in by_b:
+                replies["b"] = cb.execute_command("BITFIELD", "ctr", "INCRBY", "u8", 0, by,
+                                                  "INCRBY", "i16", "#10", by)
+            cb.setbit("ctr", 8 * 100 + 3, 1)  # the same chunk: the counters count over it
+            cb.execute_command("BITFIELD", "ctr", "INCRBY", "u16", 8 * 290, 7)  # another chunk
+            ca.execute_command("BITFIELD", "ctr", "OVERFLOW", "SAT", "INCRBY", "u8", 8 * 290, 1)
+
+        self.partitioned(writes)
+        self.assertEqual(replies["a"], [(250 + sum(by_a)) % 256, sum(by_a)], f"seed={SEED}")
+        self.assertEqual(replies["b"][0], (250 + sum(by_b)) % 256, f"seed={SEED}")
+        total = sum(by_a) + sum(by_b)
+        signed = (total + (1 << 15)) % (1 << 16) - (1 << 15)
+        for server in self.regions:
+            c = server.client()
+            got = c.execute_command("BITFIELD_RO", "ctr", "GET", "u8", 0, "GET", "i16", "#10")
+            self.assertEqual(got, [(250 + total) % 256, signed], f"seed={SEED}")
+            self.assertTrue(bit_of(c.get("ctr"), 8 * 100 + 3), f"seed={SEED}")
+            self.assertEqual(len(c.get("ctr")), 300, f"seed={SEED}")
+        # a's SAT increment is a chunk write of chunk 1 (LWW per chunk); b's WRAP counter there,
+        # which a had not seen, adds over it: u16 0x0100 + 7.
+        values = [s.client().get("ctr") for s in self.regions]
+        self.assertEqual(values[0], values[1], f"seed={SEED}")
+        self.assertEqual(values[0], values[2], f"seed={SEED}")
+        self.assertEqual(values[0][290:292], b"\x01\x07", f"seed={SEED}")
 
 
 if __name__ == "__main__":

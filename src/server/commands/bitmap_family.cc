@@ -6,6 +6,8 @@
 // only the 256-byte chunks they changed (Key::WriteBitmap, crdt/bit_chunks.h), so concurrent
 // writes to different chunks all survive and writes to one chunk are LWW per chunk; they keep
 // the TTL. BITOP's destination is a whole-value SET that drops the TTL, as Valkey's setKey.
+// A BITFIELD whose writes are all INCRBY under OVERFLOW WRAP ships field counters instead
+// (Key::IncrBitFields), so concurrent increments of one field all count.
 
 #include <algorithm>
 #include <cstdint>
@@ -494,6 +496,48 @@ bool ParseFields(CommandContext& ctx, ArgList args, bool read_only,
   return true;
 }
 
+// The counter increments of a BITFIELD whose every write is an INCRBY under OVERFLOW WRAP of a
+// field inside one chunk, fields either equal or disjoint (so their order does not matter);
+// nullopt otherwise (the command is a chunk write).
+std::optional<std::vector<std::pair<crdt::BitField, uint64_t>>> WrapIncrements(
+    const std::vector<FieldCommand>& fields) {
+  std::vector<std::pair<crdt::BitField, uint64_t>> out;
+  for (const FieldCommand& f : fields) {
+    if (f.op == FieldOp::kGet) continue;
+    const crdt::BitField field{f.offset, static_cast<uint32_t>(f.bits)};
+    if (f.op != FieldOp::kIncrBy || f.overflow != Overflow::kWrap || !field.Valid()) {
+      return std::nullopt;
+    }
+    for (const auto& [other, by] : out) {
+      if (other != field && other.Overlaps(field)) return std::nullopt;
+    }
+    out.emplace_back(field, static_cast<uint64_t>(f.value));
+  }
+  return out;
+}
+
+// The BITFIELD's write: its counter increments when the key's counters admit every one of them
+// (BitChunks::CounterFits), else the chunks of the bytes it changed.
+void StoreBitField(CommandContext& ctx, std::string_view key, std::string value, size_t first_byte,
+                   size_t end_byte,
+                   const std::optional<std::vector<std::pair<crdt::BitField, uint64_t>>>& incs) {
+  if (!incs || incs->empty()) {
+    StoreBitmapBytes(ctx, key, std::move(value), first_byte, end_byte);
+    return;
+  }
+  Result<void> written =
+      ctx.Write(key, [&](crdt::Key& k, const crdt::Writer& writer, crdt::DotContext& shard) {
+        static const crdt::BitChunks kNoChunks{};
+        const crdt::BitChunks& chunks = k.HasChunks() ? k.rest()->chunks() : kNoChunks;
+        const bool fit = std::all_of(incs->begin(), incs->end(), [&](const auto& inc) {
+          return chunks.CounterFits(inc.first);
+        });
+        if (fit) return k.IncrBitFields(*incs, writer, shard);
+        return k.WriteBitmap(std::move(value), first_byte, end_byte, writer, shard);
+      });
+  LATTICE_ASSERT_MSG(written.ok(), "a bitfield write failed after its type check");
+}
+
 void BitFieldGeneric(CommandContext& ctx, ArgList args, bool read_only) {
   std::vector<FieldCommand> fields;
   if (!ParseFields(ctx, args, read_only, &fields)) return;
@@ -572,9 +616,14 @@ void BitFieldGeneric(CommandContext& ctx, ArgList args, bool read_only) {
       ctx.reply.Integer(static_cast<int64_t>(f.op == FieldOp::kSet ? old : next));
     }
   }
+  if (changed && grew) {
+    // A FAILed field may have grown the string past the fields written: the chunks up to the new
+    // end carry the length (else the chunk write is cut at the last field written).
+    end_byte = std::max(end_byte, value.size());
+  }
   if (writes && (changed || grew)) {
-    StoreBitmapBytes(ctx, args[1], std::move(value), changed ? first_byte : 0,
-                     changed ? end_byte : 0);
+    StoreBitField(ctx, args[1], std::move(value), changed ? first_byte : 0, changed ? end_byte : 0,
+                  WrapIncrements(fields));
   }
 }
 

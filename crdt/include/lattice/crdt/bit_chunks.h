@@ -13,7 +13,18 @@
 // Read (Compose): the base's value (or nothing), with every chunk whose winning entry is newer
 // than the base's winning write laid over it; the length is the greatest of the base's length
 // and each shown chunk's end, bytes between them zero. A key no bitmap write touched has no
-// chunks and stays a plain string. Value type; sorted by index; not thread-safe.
+// chunks and stays a plain string.
+//
+// Field counters (BITFIELD INCRBY with OVERFLOW WRAP): a map from a field (bit offset, width;
+// the field inside one chunk) to a PN-counter register (register.h: one cumulative increment
+// chain per replica and epoch, holding no entries). An increment ships only its chain's new
+// total, so concurrent increments of one field all count, modulo 2^width as WRAP does (wrapping
+// addition commutes). A chunk write observes (resets) the counters of its chunk, a whole-value
+// write or DEL every counter, each by a tombstone recording the totals it saw (the register's
+// remove), so an increment it did not see still counts over whatever the bits show, as INCR
+// over a concurrent SET. Read: after the chunks, each counter with unobserved increments adds
+// their sum (mod 2^width) to its field's bits, growing the value to the field's end; counters
+// apply in (offset, width) order. Value type; sorted by index and field; not thread-safe.
 
 #include <cstdint>
 #include <string>
@@ -32,33 +43,75 @@ inline constexpr size_t kChunksMax = 64;
 // Chunk indexes end below this (a 4 GiB string): a write past it is a whole-value write, and a
 // decoder refuses a chunk past it.
 inline constexpr uint64_t kChunkIndexEnd = (uint64_t{1} << 32) / kChunkBytes;
+// Field counters a key keeps: an increment of a new field past this is a chunk write instead.
+inline constexpr size_t kCountersMax = 64;
+
+// A BITFIELD field merged as a counter: `bits` (1..64) bits from bit `offset`, within one chunk.
+struct BitField {
+  uint64_t offset = 0;
+  uint32_t bits = 0;
+  uint64_t Chunk() const { return offset / (kChunkBytes * 8); }
+  // The field lies in one chunk below kChunkIndexEnd, with a width of 1..64.
+  bool Valid() const {
+    return bits >= 1 && bits <= 64 && Chunk() < kChunkIndexEnd &&
+           (offset + bits - 1) / (kChunkBytes * 8) == Chunk();
+  }
+  bool Overlaps(const BitField& other) const {
+    return offset < other.offset + other.bits && other.offset < offset + bits;
+  }
+  auto operator<=>(const BitField&) const = default;
+};
 
 class BitChunks {
  public:
   using Cell = Register<std::string>;
   using Item = std::pair<uint64_t, Cell>;
+  // A field counter's register: increments and the tombstones of the writes that reset them.
+  using Counter = Register<std::string>;
+  using CounterItem = std::pair<BitField, Counter>;
 
-  bool empty() const { return items_.empty(); }
+  bool empty() const { return items_.empty() && counters_.empty(); }
+  // Chunks (not counters).
   size_t size() const { return items_.size(); }
   const std::vector<Item>& items() const { return items_; }
+  const std::vector<CounterItem>& counters() const { return counters_; }
+  const Counter& CounterAt(const BitField& field) const;
+  // Whether an increment of `field` may merge as a counter here: a valid field, no counter of
+  // another field overlapping it with live increments (their order would then matter), and room
+  // for it among kCountersMax.
+  bool CounterFits(const BitField& field) const;
   // The chunk's register (an empty one when the key has none there).
   const Cell& At(uint64_t index) const;
   bool Contains(uint64_t index) const;
-  // Whether any chunk holds a live entry (the string exists through its chunks).
+  // Whether any chunk holds a live entry or any counter unobserved increments (the string
+  // exists through them).
   bool AnyAlive() const;
   // The greatest stamp of a chunk's winning entry (Stamp{} when none).
   Stamp NewestStamp() const;
 
-  // Delta of a chunk write: `index` takes `bytes`, observing that chunk's entries.
+  // Delta of a chunk write: `index` takes `bytes`, observing that chunk's entries and resetting
+  // the counters of its fields (the bytes hold what they added).
   BitChunks AssignDelta(uint64_t index, std::string bytes, WriteStamp& stamp,
                         DotContext& context) const;
-  // The decoder's and tests' builder: `cell` becomes the register of chunk `index`.
+  // Delta of a whole-value write or DEL: observes every chunk and resets every counter.
+  BitChunks RemoveDelta(WriteStamp& stamp, DotContext& context) const;
+  // Delta of a WRAP increment of `field` by `by` (two's complement; only by mod 2^bits counts):
+  // this replica's chain on the counter's epoch gets the new total (wrapping mod 2^64).
+  BitChunks IncrementDelta(const BitField& field, uint64_t by, WriteStamp& stamp,
+                           DotContext& context) const;
+  // The decoder's and tests' builders: `cell` becomes the register of chunk `index`, `counter`
+  // the counter of `field`.
   void Put(uint64_t index, Cell cell);
+  void PutCounter(const BitField& field, Counter counter);
 
+  // Joins index by index and field by field, in place: an item only this side holds is joined
+  // (with an empty one) only when `theirs` covers one of its dots, so a delta naming one chunk
+  // rebuilds that chunk alone. The same result as joining every item.
   void Join(const BitChunks& other, const DotContext& mine, const DotContext& theirs);
   template <typename F>
   void ForEachDot(F&& f) const {
     for (const Item& item : items_) item.second.ForEachDot(f);
+    for (const CounterItem& item : counters_) item.second.ForEachDot(f);
   }
   void CollectDots(DotContext& out) const {
     ForEachDot([&](Dot dot) { out.Add(dot); });
@@ -66,13 +119,14 @@ class BitChunks {
   size_t MetadataItems() const;
 
   // The value `base` (nullopt: no live base, `base_stamp` Stamp{}) with the newer chunks laid
-  // over it; nullopt when neither shows anything.
+  // over it, then the live counters added; nullopt when none of them shows anything.
   std::optional<std::string> Compose(std::optional<std::string> base, Stamp base_stamp) const;
 
   bool operator==(const BitChunks&) const = default;
 
  private:
-  std::vector<Item> items_;  // sorted by index, no empty cells
+  std::vector<Item> items_;            // sorted by index, no empty cells
+  std::vector<CounterItem> counters_;  // sorted by field, no empty registers
 };
 
 }  // namespace lattice::crdt

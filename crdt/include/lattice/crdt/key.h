@@ -185,6 +185,13 @@ class Key {
     key.NormalizeRest();
     return key;
   }
+  // A key holding only the counter of bitmap field `field` (a decoded state's piece).
+  static Key OfBitCounter(const BitField& field, BitChunks::Counter counter) {
+    Key key;
+    key.rest_.Mutable().mutable_chunks().PutCounter(field, std::move(counter));
+    key.NormalizeRest();
+    return key;
+  }
   // A key holding only the increments `inc` (the state of a compact stored counter).
   static Key OfCounter(const IncEntry& inc) {
     Key key;
@@ -254,6 +261,12 @@ class Key {
   // that keeps the TTL. WRONGTYPE on a key of another type.
   Result<KeyOp> WriteBitmap(std::string value, size_t first_byte, size_t end_byte,
                             const Writer& writer, DotContext& shard);
+  // BITFIELD INCRBY with OVERFLOW WRAP merged as counters (bit_chunks.h): each (field, by) adds
+  // `by` (mod 2^bits) to that field's counter, in order; nothing else is written and the TTL
+  // stays. Each field must be Valid() and one the key's chunks' CounterFits. WRONGTYPE on a key
+  // of another type.
+  Result<KeyOp> IncrBitFields(const std::vector<std::pair<BitField, uint64_t>>& increments,
+                              const Writer& writer, DotContext& shard);
   // at_ms == 0 is PERSIST.
   Result<KeyOp> Expire(int64_t at_ms, const Writer& writer, DotContext& shard);
   // `*added` (if given): how many of `members` were not in the set before (SADD's reply).

@@ -141,6 +141,15 @@ class Register {
     return r;
   }
 
+  // A register of increments, tombstones and offsets only (the decoder's builder of a field
+  // counter, bit_chunks.h): sorted, and offsets without their owner dropped, as a join stores them.
+  static Register OfMeta(std::vector<Tomb> tombs, std::vector<IncEntry> incs,
+                         std::vector<Observed> observed) {
+    Register r;
+    r.Store({}, std::move(tombs), std::move(incs), std::move(observed));
+    return r;
+  }
+
   // Delta builders: they do not modify *this. Each adds the dots it covers to `context`.
   Register AssignDelta(V value, WriteStamp& stamp, DotContext& context) const;
   Register RemoveDelta(WriteStamp& stamp, DotContext& context) const;
