@@ -559,11 +559,9 @@ TEST_CASE("a peer down past the backlog bound is stale, then catches up by snaps
     auto net = ThreeRegions(seed, kBound);
     Node& a = net->node(0);
     Node& c = net->node(2);
-    WriteWithCCutOff(*net, plan,
-                     [&](const Replicator& rep) {
-                       REQUIRE(rep.retained_ops() <=
-                               kBound * ReplicatorConfig{}.install_backlog_factor);
-                     });
+    WriteWithCCutOff(*net, plan, [&](const Replicator& rep) {
+      REQUIRE(rep.retained_ops() <= kBound * ReplicatorConfig{}.install_backlog_factor);
+    });
     ReplicatorStatus status = a.rep->Status(net->now_ms());
     CHECK(status.peers[1].replica == c.id());
     CHECK(status.peers[1].state == PeerState::kStale);

@@ -92,8 +92,10 @@ bool ParseSortRequest(CommandContext& ctx, ArgList args, bool read_only, SortReq
       req->store = args[++j];
     } else if (EqualsIgnoreCase(arg, "by") && left >= 1) {
       req->by = args[++j];
-      req->dont_sort = req->by->find('*') == std::string_view::npos;
-      if (!req->dont_sort && !PatternAllowed(ctx, args, *req->by)) {
+      // As Valkey: a BY without '*' turns sorting off for good, even if a later BY has one.
+      const bool has_star = req->by->find('*') != std::string_view::npos;
+      req->dont_sort = req->dont_sort || !has_star;
+      if (has_star && !PatternAllowed(ctx, args, *req->by)) {
         ctx.reply.Error(
             "ERR BY option of SORT denied in Cluster mode when keys formed by the pattern may be "
             "in different slots.");
