@@ -235,14 +235,18 @@ class ClusterTopologyTest(unittest.TestCase):
         node.start()
         self.assertEqual(c.node_id(node), my_id)
         self.assertEqual(c.slots_view(node), before)
-        # A restarted node is kept out of redirects until it caught up; then region r1's
-        # clients are sent to it again (the other tests expect that steady state).
-        a1 = c.node("A", 1).client()
-
-        def shard_b_primary_seen_by_a1():
-            view = a1.execute_command("CLUSTER", "SLOTS")
-            return next(entry[2][1] for entry in view if entry[0] == 8192) == node.port
-        wait_until(shard_b_primary_seen_by_a1, timeout=15, interval=0.05,
+        # A restarted node is kept out of redirects until it caught up; then every node sends
+        # its region's clients to its own region's node of each shard again (the other tests
+        # expect that steady state).
+        def every_region_served_by_its_own_node():
+            for viewer in c.nodes():
+                region = c.nodes().index(viewer) % 2
+                for entry in viewer.client().execute_command("CLUSTER", "SLOTS"):
+                    shard = "A" if entry[0] == 0 else "B"
+                    if entry[2][1] != c.node(shard, region).port:
+                        return False
+            return True
+        wait_until(every_region_served_by_its_own_node, timeout=30, interval=0.05,
                    what="the restarted node to serve its region again")
 
 
