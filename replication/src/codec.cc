@@ -676,7 +676,10 @@ struct IncSpec {
 
 class KeyBuilder {
  public:
-  explicit KeyBuilder(ReplicaId scratch_replica) : scratch_replica_(scratch_replica) {}
+  // `batched`: a set's added members are rebuilt a run of consecutive dots at a time (one SADD
+  // of the run's names), not one scratch write per dot (AddSetRuns).
+  explicit KeyBuilder(ReplicaId scratch_replica, bool batched = false)
+      : scratch_replica_(scratch_replica), batched_(batched) {}
 
   Result<void> AddKey(const wire::Key& key);
   crdt::Key Finish();
@@ -712,12 +715,14 @@ class KeyBuilder {
   Result<void> AddMembers(const google::protobuf::RepeatedPtrField<wire::SetMember>& members,
                           MemberDots kind);
   Result<void> AddMemberDot(const std::string& member, Dot dot, MemberDots kind);
+  Result<void> AddSetRuns(const google::protobuf::RepeatedPtrField<wire::SetMember>& members);
   Result<void> AddList(const google::protobuf::RepeatedPtrField<wire::ListElement>& elements);
   Result<void> AddStream(const wire::Key& key);
   void AddChunks(const wire::Key& key);
   Result<void> AddCounter(const wire::BitCounter& counter);
 
   ReplicaId scratch_replica_;
+  bool batched_;
   uint64_t scratch_seq_ = 1;
   std::vector<crdt::Key> pieces_;
 };
@@ -1154,6 +1159,9 @@ Result<void> KeyBuilder::AddCounter(const wire::BitCounter& counter) {
 // - kZSetToken: a ZREM under remove-wins of a member the scratch key holds (a remove token).
 Result<void> KeyBuilder::AddMembers(
     const google::protobuf::RepeatedPtrField<wire::SetMember>& members, MemberDots kind) {
+  if (batched_ && kind == MemberDots::kSetAdd) {
+    return AddSetRuns(members);
+  }
   for (const wire::SetMember& member : members) {
     for (int i = 0; i < member.replica_size(); ++i) {
       const Dot dot{member.replica(i), member.seq(i)};
@@ -1183,6 +1191,63 @@ Result<void> KeyBuilder::AddMemberDot(const std::string& member, Dot dot, Member
   });
   CODEC_RETURN_IF_ERROR(piece);
   pieces_.push_back(std::move(*piece));
+  return {};
+}
+
+// A set's added members by runs: the (dot, name) pairs in dot order, cut where the replica
+// changes, a seq is skipped or a name repeats; each run is one SADD of its names, in dot order,
+// whose dots start at the run's first (an SADD takes one dot per new member, in argument order),
+// on a scratch set holding a name of none of them. What it rebuilds is checked as every key is
+// (GetKey exports it and compares); a key it cannot rebuild exactly is rebuilt dot by dot.
+Result<void> KeyBuilder::AddSetRuns(
+    const google::protobuf::RepeatedPtrField<wire::SetMember>& members) {
+  std::vector<std::pair<Dot, const std::string*>> dots;
+  size_t longest = 0;
+  for (const wire::SetMember& member : members) {
+    for (int i = 0; i < member.replica_size(); ++i) {
+      dots.emplace_back(Dot{member.replica(i), member.seq(i)}, &member.name());
+    }
+    longest = std::max(longest, member.name().size());
+  }
+  if (dots.empty()) {
+    return {};
+  }
+  std::sort(dots.begin(), dots.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  // Longer than every member: the scratch set's own member is none of them.
+  const std::string seed(longest + 1, '~');
+  crdt::Policies policies;
+  policies.set = crdt::SetRule::kRemoveWins;
+  std::vector<std::string> names;
+  std::set<std::string_view> in_run;
+  size_t begin = 0;
+  for (size_t i = 0; i <= dots.size(); ++i) {
+    const bool cut =
+        i == dots.size() || (i > begin && (dots[i].first.replica != dots[i - 1].first.replica ||
+                                           dots[i].first.seq != dots[i - 1].first.seq + 1 ||
+                                           in_run.contains(*dots[i].second)));
+    if (!cut) {
+      in_run.insert(*dots[i].second);
+      continue;
+    }
+    names.clear();
+    for (size_t j = begin; j < i; ++j) names.push_back(*dots[j].second);
+    crdt::Key base;
+    (void)Write(base, Scratch(), 0, {}, [&](crdt::Key& k, const crdt::Writer& w, auto& sh) {
+      return k.SAdd({seed}, w, sh);
+    });
+    auto piece =
+        Write(base, dots[begin].first, 0, policies,
+              [&](crdt::Key& k, const crdt::Writer& w, auto& sh) { return k.SAdd(names, w, sh); });
+    CODEC_RETURN_IF_ERROR(piece);
+    pieces_.push_back(std::move(*piece));
+    if (i == dots.size()) {
+      break;
+    }
+    begin = i;
+    in_run.clear();
+    in_run.insert(*dots[i].second);
+  }
   return {};
 }
 
@@ -1257,15 +1322,23 @@ Result<crdt::Key> GetKey(const wire::Key& in) {
   while (checker.replicas().contains(scratch)) {
     ++scratch;
   }
-  KeyBuilder builder(scratch);
-  CODEC_RETURN_IF_ERROR(builder.AddKey(in));
-  crdt::Key key = builder.Finish();
-  wire::Key again;
-  PutKey(key, &again);
-  if (again.SerializeAsString() != in.SerializeAsString()) {
-    return Unexpected(ErrorCode::kCorrupt, "key state is not canonical or not representable");
+  // Batched first (a set's members by runs of dots); a key that does not come out exactly so is
+  // rebuilt dot by dot, and refused if that does not match either.
+  const std::string expected = in.SerializeAsString();
+  for (const bool batched : {true, false}) {
+    KeyBuilder builder(scratch, batched);
+    if (Result<void> added = builder.AddKey(in); !added.ok()) {
+      if (batched) continue;
+      return Unexpected(added.error());
+    }
+    crdt::Key key = builder.Finish();
+    wire::Key again;
+    PutKey(key, &again);
+    if (again.SerializeAsString() == expected) {
+      return key;
+    }
   }
-  return key;
+  return Unexpected(ErrorCode::kCorrupt, "key state is not canonical or not representable");
 }
 
 }  // namespace

@@ -527,7 +527,8 @@ void Replicator::Pump(Peer& peer, bool partial) {
       const uint64_t from = peer.cursor;
       bool own_and_all = true;  // every op of the batch is ours, and none was left out
       uint64_t first_seq = 0;
-      while (peer.cursor < end && batch.count() < config_.max_batch_ops && window_open()) {
+      while (peer.cursor < end && batch.count() < config_.max_batch_ops &&
+             batch.ops().size() < config_.max_batch_bytes && window_open()) {
         const bool rewound = peer.cursor < peer.relay_before;
         const RetainedOpView op = retained_->At(peer.cursor++);
         if (!delivered(op) && (rewound || !Relayed(peer, op.origin))) {
@@ -672,15 +673,25 @@ bool Replicator::snapshot_work_pending() const {
   if (installing_ != nullptr || drain_pending_) {
     return true;
   }
-  return std::any_of(peers_.begin(), peers_.end(), [](const auto& entry) {
-    return entry.second->snapshot_source != nullptr && entry.second->link == Link::kConnected;
+  return std::any_of(peers_.begin(), peers_.end(), [this](const auto& entry) {
+    return taking_snapshot_for(entry.first) &&
+           transport_.QueuedBytes(entry.first) < config_.snapshot_queue_bytes;
   });
+}
+
+bool Replicator::taking_snapshot_for(ReplicaId id) const {
+  auto it = peers_.find(id);
+  return it != peers_.end() && it->second->snapshot_source != nullptr &&
+         it->second->link == Link::kConnected;
 }
 
 // Starts taking a snapshot for the peer; its chunks are sent as they are taken (PumpSnapshot,
 // a bounded number per turn), and it is in flight once the last one is sent.
 void Replicator::SendSnapshot(Peer& peer) {
-  if (peer.snapshot_source != nullptr || peer.link != Link::kConnected) {
+  // Not while this replica installs one: a sliced export's cut is the shard context when it
+  // begins, which an install's beginning already raised to its cut while slots wait to be
+  // joined. TickPeer starts it once the install ends.
+  if (peer.snapshot_source != nullptr || peer.link != Link::kConnected || installing_ != nullptr) {
     return;
   }
   peer.snapshot_source = applier_.StartSnapshot(config_.snapshot_keys_per_chunk);

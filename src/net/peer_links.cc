@@ -541,6 +541,12 @@ void PeerLinks::Kick(const LinkPtr& link) {
       return;
     }
     Kick(link);
+    // A snapshot being taken for this peer waits for room on its link (it is not "pending work"
+    // while the link is full): the write that made room asks for a turn, which takes the next
+    // chunk.
+    if (link->peer != kNoReplica && replication_->taking_snapshot_for(link->peer)) {
+      node_->EndOfBatch();
+    }
   };
   if (link->tls) {
     asio::async_write(*link->tls, asio::buffer(link->writing), written);

@@ -112,6 +112,16 @@ class SlotJoiner {
   virtual bool Reach(int db, uint16_t slot) = 0;
 };
 
+// A snapshot being taken in slices (Replication's sliced export, docs/replication.md "Taking a
+// snapshot in slices"): Reach first lets every exporter copy the slot as it is if it has not yet
+// (copy on write: the snapshot is the keyspace as it was when the export began), then lets the
+// joiner join it. An exporter reads the slot with ForEachInSlotAsIs (it must not reach).
+class SlotExporter {
+ public:
+  virtual ~SlotExporter() = default;
+  virtual void BeforeReach(int db, uint16_t slot) = 0;
+};
+
 struct KeyspaceStats {
   uint64_t expired_keys = 0;     // keys reclaimed because their TTL passed
   uint64_t expired_fields = 0;   // hash fields reclaimed because their TTL passed
@@ -278,6 +288,13 @@ class Keyspace {
   // reach the slots they touch; DBSIZE, RANDOMKEY, eviction sampling and ForEach (DEBUG DIGEST,
   // checkpoints) see a slot not joined yet as it was before the install.
   void set_slot_joiner(SlotJoiner* joiner) { joiner_ = joiner; }
+  void add_slot_exporter(SlotExporter* exporter) { exporters_.push_back(exporter); }
+  void remove_slot_exporter(SlotExporter* exporter) { std::erase(exporters_, exporter); }
+  // What Reach does before the joiner: every exporter copies the slot if it has not yet (an
+  // install's own joining calls it before it changes a slot).
+  void BeforeChange(int db, uint16_t slot) const {
+    for (SlotExporter* exporter : exporters_) exporter->BeforeReach(db, slot);
+  }
   SlotJoiner* slot_joiner() const { return joiner_; }
   // After loading state from disk: the next local dot follows the highest of ours in context(),
   // so a restarted replica never reuses a sequence number.
@@ -321,6 +338,10 @@ class Keyspace {
                   const std::function<void(const crdt::Key& value)>& visit) const;
   // Every entry of one slot (cluster migration snapshots), hidden expired keys included.
   void ForEachInSlot(
+      int db, uint16_t slot,
+      const std::function<void(const std::string& key, const crdt::Key& value)>& visit) const;
+  // The same without reaching the slot first: as the slot stands (a SlotExporter's copy).
+  void ForEachInSlotAsIs(
       int db, uint16_t slot,
       const std::function<void(const std::string& key, const crdt::Key& value)>& visit) const;
   // Forgets every key of one slot here only: no op is shipped (the slot moved to another shard,
@@ -416,7 +437,10 @@ class Keyspace {
   void CloseEntry(int db, Entry entry);
 
   // Joins the slot first if an install has not (SlotJoiner); true if it joined anything.
-  bool Reach(int db, uint16_t slot) const { return joiner_ != nullptr && joiner_->Reach(db, slot); }
+  bool Reach(int db, uint16_t slot) const {
+    BeforeChange(db, slot);
+    return joiner_ != nullptr && joiner_->Reach(db, slot);
+  }
   void ReachAll(int db) const;
   Table* TableFor(int db, std::string_view key, bool create);
   const Table* TableFor(int db, std::string_view key) const;
@@ -505,7 +529,8 @@ class Keyspace {
   size_t dropped_pending_ = 0;                   // entries in dropped_
   size_t compact_db_ = 0;                        // CompactSome's cursor
   size_t compact_slot_ = 0;
-  SlotJoiner* joiner_ = nullptr;  // a snapshot being installed in slices
+  SlotJoiner* joiner_ = nullptr;          // a snapshot being installed in slices
+  std::vector<SlotExporter*> exporters_;  // snapshots being taken in slices
 };
 
 }  // namespace lattice::server

@@ -152,7 +152,6 @@ class Replication final : public repl::Applier, public repl::Observer, public Ke
   // all together or none (repl::Replicator::BeginGroup; docs/replication.md, "Groups"). Nests.
   void BeginGroup();
   void EndGroup();
-  void OnRemoteOp(int db, std::string_view key, const crdt::KeyOp& op) override;
   void OnKeyChanged(int db, std::string_view key) override;
   // Whether every op and state record so far is in the op log as a reply needs it: written to
   // the file (and synced under appendfsync always), none staged in an open group. Replies may
@@ -160,6 +159,7 @@ class Replication final : public repl::Applier, public repl::Observer, public Ke
   bool AllLogged() const;
   // A snapshot is being taken or installed in slices: the caller should end another turn soon.
   bool snapshot_work_pending() const { return replicator_->snapshot_work_pending(); }
+  bool taking_snapshot_for(ReplicaId peer) const { return replicator_->taking_snapshot_for(peer); }
   // Makes what the last commands or messages did durable per appendfsync, then lets the engine
   // send. A failed log write or sync is fatal (as Valkey under appendfsync always): the error
   // is returned and the caller exits.
@@ -264,7 +264,6 @@ class Replication final : public repl::Applier, public repl::Observer, public Ke
 
   class SlicedSnapshot;
   class SlicedInstall;
-  void Touched(int db, std::string_view key);
   void LogState(int db, std::string_view key);
   void LogContext(const crdt::DotContext& context);
   Result<void> RecoverState(std::string_view bytes);
@@ -283,11 +282,12 @@ class Replication final : public repl::Applier, public repl::Observer, public Ke
   repl::Storage& storage_;
   repl::Transport& transport_;
   ReplicationOptions options_;
-  std::vector<SlicedSnapshot*> exports_;  // snapshots being taken (the engine owns them)
-  bool state_logged_ = false;             // a state record since the last log write
-  bool joining_install_ = false;          // an install joins keys: no state record for them
+  bool state_logged_ = false;     // a state record since the last log write
+  bool joining_install_ = false;  // an install joins keys: no state record for them
   size_t install_keys_per_step_ = 128;
-  size_t slice_items_ = 1024;      // 4,096 cost 10-14 ms of CPU a slice (export or decode) at 30k
+  // 4,096 cost 10-14 ms of CPU a slice (export or decode), 1,024 up to 11 ms at 1M (expanding
+  // compact keys, then encoding them: 3-8 µs an item): 512 keeps a slice to a few ms.
+  size_t slice_items_ = 512;
   void NoteSlice(uint64_t items);  // stats_.last_slice_items, max_slice_items
   size_t max_drain_ops_ = repl::ReplicatorConfig{}.max_drain_ops;
   repl::OpLog log_;

@@ -232,8 +232,12 @@ TEST_CASE("snapshot: chunks are paced by the bytes the link holds", "[repl][snap
   Replicator engine(config, Has(kPeerB, 5), transport, paced);
   Connect(engine, kPeerA, 0);
   CHECK(transport.SentTo<SnapshotChunk>(kPeerA).empty());
-  CHECK(engine.snapshot_work_pending());
+  // Taken for A, but not pending work while A's link is full: no turn is asked for it (the
+  // server spun its event loop on such turns); the write that makes room asks instead.
+  CHECK(engine.taking_snapshot_for(kPeerA));
+  CHECK_FALSE(engine.snapshot_work_pending());
   transport.queued = 0;
+  CHECK(engine.snapshot_work_pending());
   engine.StepSnapshots();
   CHECK(transport.SentTo<SnapshotChunk>(kPeerA).size() == 1);  // one chunk per step
   for (int i = 0; i < 20 && engine.snapshot_work_pending(); ++i) engine.StepSnapshots();
