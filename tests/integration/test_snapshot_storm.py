@@ -337,7 +337,9 @@ class SnapshotStorm(unittest.TestCase):
                   f"{os.getloadavg()}")
             self.assertEqual(len(sizes), 1)
             for event, ms in worst_cpu.items():
-                if event.endswith(" cpu"):
+                # A fork (the automatic op log rewrite) costs what Valkey's BGSAVE fork does
+                # (page tables of the whole process): printed, not bounded here.
+                if event.endswith(" cpu") and event != "fork cpu":
                     self.assertLess(ms, CPU_STEP_BOUND_MS, event)
             self.assertLess(converged, 30.0)
             self.assertLess(server_worst, 100)
