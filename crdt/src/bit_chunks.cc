@@ -177,6 +177,36 @@ BitChunks::Cell BitChunks::AssignInPlace(uint64_t index, std::string_view bytes,
   return delta;
 }
 
+namespace {
+
+// Whether joining `cell` into an empty register gives `cell` itself: one increment and nothing
+// else, that `mine` has not seen (JoinSimple's increment case then inserts just it).
+bool LoneNewIncrement(const Register<std::string>& cell, const DotContext& mine) {
+  const RegisterRest<std::string>* rest = cell.rest();
+  return cell.Winner() == nullptr && rest != nullptr && rest->incs.size() == 1 &&
+         rest->more.empty() && rest->tombs.empty() && rest->observed.empty() &&
+         !mine.Contains(rest->incs.front().dot);
+}
+
+}  // namespace
+
+void BitChunks::JoinCounter(const BitField& field, Counter cell, const DotContext& mine,
+                            const DotContext& theirs) {
+  auto it = BitItemLowerBound(counters_, field);
+  if (it == counters_.end() || it->first != field) {
+    Counter joined;
+    if (LoneNewIncrement(cell, mine)) {
+      joined = std::move(cell);
+    } else {
+      JoinBitCell(joined, cell, mine, theirs);
+    }
+    if (!joined.empty()) counters_.emplace(it, field, std::move(joined));
+    return;
+  }
+  JoinBitCell(it->second, cell, mine, theirs);
+  if (it->second.empty()) counters_.erase(it);
+}
+
 BitChunks BitChunks::RemoveDelta(WriteStamp& stamp, DotContext& context) const {
   BitChunks delta;
   for (const Item& item : items_) item.second.CollectDots(context);
@@ -189,6 +219,13 @@ BitChunks BitChunks::RemoveDelta(WriteStamp& stamp, DotContext& context) const {
 
 BitChunks BitChunks::IncrementDelta(const BitField& field, uint64_t by, WriteStamp& stamp,
                                     DotContext& context) const {
+  BitChunks delta;
+  delta.counters_.emplace_back(field, IncrementCounter(field, by, stamp, context));
+  return delta;
+}
+
+BitChunks::Counter BitChunks::IncrementCounter(const BitField& field, uint64_t by,
+                                               WriteStamp& stamp, DotContext& context) const {
   const Counter& cell = CounterAt(field);
   IncEntry next{stamp.dots->Next(), cell.Epoch(), 0, 0};
   if (const RegisterRest<std::string>* rest = cell.rest()) {
@@ -203,9 +240,7 @@ BitChunks BitChunks::IncrementDelta(const BitField& field, uint64_t by, WriteSta
   next.total =
       static_cast<int64_t>(static_cast<uint64_t>(next.total) + (by & FieldMask(field.bits)));
   context.Add(next.dot);
-  BitChunks delta;
-  delta.counters_.emplace_back(field, Counter::OfIncrement(next));
-  return delta;
+  return Counter::OfIncrement(next);
 }
 
 void BitChunks::Put(uint64_t index, Cell cell) { PutBitItem(items_, index, std::move(cell)); }

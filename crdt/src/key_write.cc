@@ -321,6 +321,23 @@ const BitChunks& ChunksOf(const Key& key) {
   return key.HasChunks() ? key.rest()->chunks() : kNoChunks;
 }
 
+// Whether a bitmap write may skip KeyWrite: the key is a live string with no collection part, so
+// Prepare steps nothing and a step's context covers only dots of what its delta replaces.
+bool BitmapWriteInPlace(const Key& key, int64_t now_ms) {
+  const KeyRest* rest = key.rest();
+  return !GenericWritesForced() && key.TypeAt(now_ms) == ObjectType::kString &&
+         (rest == nullptr || !(rest->has_hash() || rest->has_set() || rest->has_zset() ||
+                               rest->has_list() || rest->has_stream()));
+}
+
+KeyOp BeginBitmapOp(const Writer& writer) {
+  KeyOp op;
+  op.policies = writer.policies;
+  op.hlc = writer.hlc;
+  op.first_dot = Dot{writer.dots->replica(), writer.dots->next_seq()};
+  return op;
+}
+
 // Whether a bitmap write of chunks [first, last] is a whole-value write: it would leave more than
 // kChunksMax chunks, or reach past kChunkIndexEnd.
 bool BitmapWriteIsWhole(const Key& key, uint64_t first, uint64_t last) {
@@ -363,19 +380,13 @@ Result<KeyOp> WriteBitmapChunks(Key& key, std::string_view window, uint64_t firs
 std::optional<KeyOp> WriteBitmapChunksInPlace(Key& key, std::string_view window, uint64_t first,
                                               uint64_t last, const Writer& writer,
                                               DotContext& shard) {
-  const KeyRest* rest = key.rest();
-  if (GenericWritesForced() || key.TypeAt(writer.now_ms) != ObjectType::kString ||
-      (rest != nullptr && (rest->has_hash() || rest->has_set() || rest->has_zset() ||
-                           rest->has_list() || rest->has_stream()))) {
+  if (!BitmapWriteInPlace(key, writer.now_ms)) {
     return std::nullopt;
   }
   for (uint64_t index = first; index <= last; ++index) {
     if (!ChunksOf(key).PlainChunk(index)) return std::nullopt;
   }
-  KeyOp op;
-  op.policies = writer.policies;
-  op.hlc = writer.hlc;
-  op.first_dot = Dot{writer.dots->replica(), writer.dots->next_seq()};
+  KeyOp op = BeginBitmapOp(writer);
   WriteStamp stamp{writer.dots, writer.hlc};
   BitChunks& chunks = KeyWrite::RestOf(key).mutable_chunks();
   BitChunks& delta = KeyWrite::RestOf(op.delta).mutable_chunks();
@@ -434,11 +445,41 @@ Result<KeyOp> Key::WriteBitmapWindow(std::string_view window, size_t window_begi
   return WriteBitmapChunks(*this, window, first, last, writer, shard);
 }
 
+namespace {
+
+// IncrBitFields in place: each increment's step joins into the key and the op exactly its one
+// counter (its context covers that counter's chain and the new dot only), which
+// BitChunks::JoinCounter does without the generic step's walk of every chunk and counter. The op's
+// context stands for each step's: what it holds besides the step's dots are dots of the other
+// fields this BITFIELD incremented, which no dot of this counter is. In the op's delta the
+// step's counter replaces the field's (the previous step's total of the same chain, if any).
+KeyOp IncrBitFieldsInPlace(Key& key, const std::vector<std::pair<BitField, uint64_t>>& increments,
+                           const Writer& writer, DotContext& shard) {
+  KeyOp op = BeginBitmapOp(writer);
+  WriteStamp stamp{writer.dots, writer.hlc};
+  BitChunks& chunks = KeyWrite::RestOf(key).mutable_chunks();
+  BitChunks& delta = KeyWrite::RestOf(op.delta).mutable_chunks();
+  for (const auto& [field, by] : increments) {
+    LATTICE_ASSERT(field.Valid());
+    BitChunks::Counter cell = chunks.IncrementCounter(field, by, stamp, op.context);
+    chunks.JoinCounter(field, cell, shard, op.context);
+    shard.Add(cell.rest()->incs.front().dot);  // the new total's; the shard has the old one's
+    delta.PutCounter(field, std::move(cell));
+  }
+  op.dot_count = writer.dots->next_seq() - op.first_dot.seq;
+  return op;
+}
+
+}  // namespace
+
 Result<KeyOp> Key::IncrBitFields(const std::vector<std::pair<BitField, uint64_t>>& increments,
                                  const Writer& writer, DotContext& shard) {
   const ObjectType type = TypeAt(writer.now_ms);
   if (type != ObjectType::kNone && type != ObjectType::kString) {
     return Unexpected(ErrorCode::kWrongType);
+  }
+  if (!increments.empty() && BitmapWriteInPlace(*this, writer.now_ms)) {
+    return IncrBitFieldsInPlace(*this, increments, writer, shard);
   }
   KeyWrite write(*this, writer, shard);
   if (auto ready = write.Prepare(ObjectType::kString); !ready.ok()) {

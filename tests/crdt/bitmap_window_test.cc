@@ -2,7 +2,8 @@
 // write only the chunks a command touches) against the whole-value path, its reference (GetString
 // of the whole composed value, Key::WriteBitmap): twin replicas take the same seeded random
 // history of bitmap writes (SETBIT, SETRANGE, BITFIELD-like XOR patches, grow-only writes,
-// more than kChunksMax chunks), SETs, EXPIREs and a peer's concurrent writes (chunks, counters,
+// more than kChunksMax chunks; WRAP increments, in place against SetGenericWritesForTesting's
+// generic path), SETs, EXPIREs and a peer's concurrent writes (chunks, counters,
 // SET, APPEND, DEL, INCRBY on the base), one twin through each path; after every step both must
 // hold the same key, shard context and dot source and have made the same op, and every random
 // range read must equal the same bytes of GetString.
@@ -111,7 +112,7 @@ struct WindowTwins {
 
   // One step of the history at HLC `hlc_ms` and local time `now_ms`.
   void Step(Rng& rng, uint64_t hlc_ms, int64_t now_ms) {
-    switch (rng.Uniform(12)) {
+    switch (rng.Uniform(13)) {
       case 0: {  // SET of the twins (concurrent with the peer's: entries side by side)
         const std::string value = Pick(rng, kValues);
         RequireSame(Take(whole.key.Set(value, false, std::nullopt, whole.W(hlc_ms, {}, now_ms),
@@ -139,6 +140,9 @@ struct WindowTwins {
       case 4:
         Deliver(rng);
         return;
+      case 5:
+        IncrBy(rng, hlc_ms, now_ms);
+        return;
       default: {
         const WindowPatch patch = RandomWindowPatch(rng);
         const std::optional<KeyOp> a = WriteWhole(whole, patch, whole.W(hlc_ms, {}, now_ms));
@@ -148,6 +152,31 @@ struct WindowTwins {
         return;
       }
     }
+  }
+
+  // BITFIELD OVERFLOW WRAP INCRBY of one or two fields, when the counters admit them: the
+  // windowed twin may increment in place, the whole twin takes the generic path.
+  void IncrBy(Rng& rng, uint64_t hlc_ms, int64_t now_ms) {
+    std::vector<std::pair<BitField, uint64_t>> increments;
+    for (uint64_t n = 1 + rng.Uniform(2); n > 0; --n) {
+      const BitField field{rng.Uniform(kWindowTestChunks * kChunkBytes * 8 - 64),
+                           static_cast<uint32_t>(1 + rng.Uniform(64))};
+      static const BitChunks kNone{};
+      const BitChunks& chunks = whole.key.HasChunks() ? whole.key.rest()->chunks() : kNone;
+      if (!chunks.CounterFits(field)) return;
+      if (!increments.empty() && increments[0].first != field &&
+          increments[0].first.Overlaps(field)) {
+        return;
+      }
+      increments.emplace_back(field, rng.Next());
+      if (rng.Chance(1, 3)) increments.push_back(increments.back());  // the same field again
+    }
+    SetGenericWritesForTesting(true);
+    std::optional<KeyOp> a =
+        Take(whole.key.IncrBitFields(increments, whole.W(hlc_ms, {}, now_ms), whole.context));
+    SetGenericWritesForTesting(false);
+    RequireSame(a, Take(windowed.key.IncrBitFields(increments, windowed.W(hlc_ms, {}, now_ms),
+                                                   windowed.context)));
   }
 
   // Delivers some of each direction's ops, in order (each origin's ops are causal in order).

@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "server/server.h"
 #include "util/ascii.h"
 
@@ -437,6 +438,9 @@ void SetField(std::string& value, uint64_t offset, int bits, uint64_t v) {
   for (int i = 0; i < bits; ++i) PutBit(value, offset + i, ((v >> (bits - 1 - i)) & 1) != 0);
 }
 
+// A BITFIELD's subcommands: a few, so inline (no allocation per command).
+using FieldCommands = absl::InlinedVector<FieldCommand, 4>;
+
 // Valkey's overflow rules: true (with *out the wrapped or saturated value) when `value + incr`
 // does not fit; FAIL leaves *out alone.
 bool UnsignedOverflow(uint64_t value, int64_t incr, int bits, Overflow rule, uint64_t* out) {
@@ -482,8 +486,7 @@ bool SignedOverflow(int64_t value, int64_t incr, int bits, Overflow rule, int64_
 }
 
 // Parses the subcommands; false after replying an error.
-bool ParseFields(CommandContext& ctx, ArgList args, bool read_only,
-                 std::vector<FieldCommand>* out) {
+bool ParseFields(CommandContext& ctx, ArgList args, bool read_only, FieldCommands* out) {
   Overflow overflow = Overflow::kWrap;
   for (size_t j = 2; j < args.size();) {
     const size_t left = args.size() - j - 1;
@@ -553,7 +556,7 @@ bool ParseFields(CommandContext& ctx, ArgList args, bool read_only,
 // field inside one chunk, fields either equal or disjoint (so their order does not matter);
 // nullopt otherwise (the command is a chunk write).
 std::optional<std::vector<std::pair<crdt::BitField, uint64_t>>> WrapIncrements(
-    const std::vector<FieldCommand>& fields) {
+    const FieldCommands& fields) {
   std::vector<std::pair<crdt::BitField, uint64_t>> out;
   for (const FieldCommand& f : fields) {
     if (f.op == FieldOp::kGet) continue;
@@ -598,7 +601,7 @@ void StoreBitField(CommandContext& ctx, std::string_view key, const BitmapWindow
 }
 
 void BitFieldGeneric(CommandContext& ctx, ArgList args, bool read_only) {
-  std::vector<FieldCommand> fields;
+  FieldCommands fields;
   if (!ParseFields(ctx, args, read_only, &fields)) return;
   bool writes = false;
   uint64_t highest = 0;

@@ -101,6 +101,14 @@ class BitChunks {
   bool PlainChunk(uint64_t index) const;
   Cell AssignInPlace(uint64_t index, std::string_view bytes, WriteStamp& stamp,
                      DotContext& context);
+  // Join(delta) for a delta holding only the counter `cell` of `field`, whose context `theirs`
+  // covers no dot of another chunk or counter here (an increment's: IncrementDelta): only that
+  // counter changes, so only it is joined, as Join does it.
+  void JoinCounter(const BitField& field, Counter cell, const DotContext& mine,
+                   const DotContext& theirs);
+  // IncrementDelta's one counter register (the delta holds it under `field`).
+  Counter IncrementCounter(const BitField& field, uint64_t by, WriteStamp& stamp,
+                           DotContext& context) const;
   // Delta of a whole-value write or DEL: observes every chunk and resets every counter.
   BitChunks RemoveDelta(WriteStamp& stamp, DotContext& context) const;
   // Delta of a WRAP increment of `field` by `by` (two's complement; only by mod 2^bits counts):
