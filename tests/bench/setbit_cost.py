@@ -14,18 +14,17 @@ fields (counters). Prints the counts per write, for lattice-server and then for 
 both callgrind dumps into DIR (for callgrind_annotate). --peers N: region a of N + 1 regions
 (full mesh, every one under callgrind) takes the writes instead, and each peer's counts per op
 applied are printed beside the origin's (crdt_remote_ops counts the ops; the peers' counts include
-their INFO polls while they catch up, at most one per 0.5 s)."""
+their INFO polls while they catch up)."""
 import argparse
 import os
 import random
 import subprocess
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from per_request import CallgrindServer, KEEP  # noqa: E402
-from servers import peer_fields, wait_caught_up  # noqa: E402
+from servers import wait_caught_up  # noqa: E402
 
 
 def resp(*args):
@@ -79,16 +78,6 @@ def region_args(names, ports, i):
     return args
 
 
-def caught_up(regions, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if all(int(p.get("lag_ops", "1")) == 0 and p.get("state") == "connected"
-               for r in regions for p in peer_fields(r)):
-            return True
-        time.sleep(0.5)
-    return False
-
-
 def measure_peers(binary, port, mode, n, seed, peers):
     """Counts per op: the origin's per op made, each peer's per op applied."""
     rng = random.Random(seed)
@@ -103,13 +92,13 @@ def measure_peers(binary, port, mode, n, seed, peers):
             raise RuntimeError("regions did not connect")
         pipe(regions[0].port, resp("SET", "bm", b"\x55" * (1 << 20)))
         pipe(regions[0].port, writes(rng, mode, max(n // 5, 1)))
-        if not caught_up(regions, timeout=600):
+        if not wait_caught_up(regions, timeout=600):
             raise RuntimeError("peers did not catch up after the warm-up")
         before = [int(r.info("crdt").get("crdt_remote_ops", 0)) for r in regions]
         for region in regions:
             region.zero()
         pipe(regions[0].port, writes(rng, mode, n))
-        if not caught_up(regions, timeout=1200):
+        if not wait_caught_up(regions, timeout=1200):
             raise RuntimeError("peers did not catch up")
         ops = [int(r.info("crdt").get("crdt_remote_ops", 0)) - b for r, b in zip(regions, before)]
         counts = [region.dump() for region in regions]
