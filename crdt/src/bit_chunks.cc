@@ -155,6 +155,58 @@ BitChunks BitChunks::AssignDelta(uint64_t index, std::string bytes, WriteStamp& 
   return delta;
 }
 
+bool BitChunks::PlainChunk(uint64_t index) const {
+  if (At(index).rest() != nullptr) return false;
+  return std::none_of(counters_.begin(), counters_.end(),
+                      [&](const CounterItem& item) { return item.first.Chunk() == index; });
+}
+
+BitChunks::Cell BitChunks::AssignInPlace(uint64_t index, std::string_view bytes, WriteStamp& stamp,
+                                         DotContext& context) {
+  auto it = BitItemLowerBound(items_, index);
+  const bool present = it != items_.end() && it->first == index;
+  if (present) it->second.CollectDots(context);
+  // AssignDelta of a register without offsets: one entry, nothing else.
+  Cell delta = Cell::OfEntry(Cell::Entry{std::string(bytes), stamp.hlc, stamp.dots->Next()});
+  context.Add(delta.Winner()->dot);
+  if (present) {
+    it->second = delta;  // a copy into the old entry's buffer
+  } else {
+    items_.emplace(it, index, delta);
+  }
+  return delta;
+}
+
+namespace {
+
+// Whether joining `cell` into an empty register gives `cell` itself: one increment and nothing
+// else, that `mine` has not seen (JoinSimple's increment case then inserts just it).
+bool LoneNewIncrement(const Register<std::string>& cell, const DotContext& mine) {
+  const RegisterRest<std::string>* rest = cell.rest();
+  return cell.Winner() == nullptr && rest != nullptr && rest->incs.size() == 1 &&
+         rest->more.empty() && rest->tombs.empty() && rest->observed.empty() &&
+         !mine.Contains(rest->incs.front().dot);
+}
+
+}  // namespace
+
+void BitChunks::JoinCounter(const BitField& field, Counter cell, const DotContext& mine,
+                            const DotContext& theirs) {
+  auto it = BitItemLowerBound(counters_, field);
+  if (it == counters_.end() || it->first != field) {
+    Counter joined;
+    if (LoneNewIncrement(cell, mine)) {
+      joined = std::move(cell);
+    } else {
+      JoinBitCell(joined, cell, mine, theirs);
+    }
+    if (!joined.empty()) counters_.emplace(it, field, std::move(joined));
+    return;
+  }
+  JoinBitCell(it->second, cell, mine, theirs);
+  if (it->second.empty()) counters_.erase(it);
+}
+
 BitChunks BitChunks::RemoveDelta(WriteStamp& stamp, DotContext& context) const {
   BitChunks delta;
   for (const Item& item : items_) item.second.CollectDots(context);
@@ -167,6 +219,13 @@ BitChunks BitChunks::RemoveDelta(WriteStamp& stamp, DotContext& context) const {
 
 BitChunks BitChunks::IncrementDelta(const BitField& field, uint64_t by, WriteStamp& stamp,
                                     DotContext& context) const {
+  BitChunks delta;
+  delta.counters_.emplace_back(field, IncrementCounter(field, by, stamp, context));
+  return delta;
+}
+
+BitChunks::Counter BitChunks::IncrementCounter(const BitField& field, uint64_t by,
+                                               WriteStamp& stamp, DotContext& context) const {
   const Counter& cell = CounterAt(field);
   IncEntry next{stamp.dots->Next(), cell.Epoch(), 0, 0};
   if (const RegisterRest<std::string>* rest = cell.rest()) {
@@ -181,9 +240,7 @@ BitChunks BitChunks::IncrementDelta(const BitField& field, uint64_t by, WriteSta
   next.total =
       static_cast<int64_t>(static_cast<uint64_t>(next.total) + (by & FieldMask(field.bits)));
   context.Add(next.dot);
-  BitChunks delta;
-  delta.counters_.emplace_back(field, Counter::OfIncrement(next));
-  return delta;
+  return Counter::OfIncrement(next);
 }
 
 void BitChunks::Put(uint64_t index, Cell cell) { PutBitItem(items_, index, std::move(cell)); }
@@ -224,6 +281,55 @@ std::optional<std::string> BitChunks::Compose(std::optional<std::string> base,
   }
   if (!shown) return std::nullopt;
   return value;
+}
+
+size_t BitChunks::ComposedSize(std::optional<size_t> base_size, Stamp base_stamp) const {
+  size_t size = base_size.value_or(0);
+  for (const Item& item : items_) {
+    const Cell::Entry* winner = item.second.Winner();
+    if (winner == nullptr || winner->stamp() <= base_stamp) continue;
+    size = std::max(size, static_cast<size_t>(item.first) * kChunkBytes + winner->value.size());
+  }
+  for (const CounterItem& item : counters_) {
+    if (!item.second.Sum().unobserved) continue;
+    const BitField& field = item.first;
+    size = std::max(size, static_cast<size_t>((field.offset + field.bits - 1) / 8) + 1);
+  }
+  return size;
+}
+
+bool BitChunks::AnyIn(uint64_t first, uint64_t last) const {
+  auto item = BitItemLowerBound(items_, first);
+  if (item != items_.end() && item->first <= last) return true;
+  return std::any_of(counters_.begin(), counters_.end(), [&](const CounterItem& counter) {
+    return counter.first.Chunk() >= first && counter.first.Chunk() <= last;
+  });
+}
+
+void BitChunks::ComposeRange(std::string_view base, Stamp base_stamp, size_t begin, size_t end,
+                             std::string& out) const {
+  out.assign(end - begin, '\0');
+  if (base.size() > begin) {
+    const size_t from_base = std::min(base.size(), end) - begin;
+    out.replace(0, from_base, base.substr(begin, from_base));
+  }
+  const uint64_t first = begin / kChunkBytes;
+  for (auto item = BitItemLowerBound(items_, first);
+       item != items_.end() && static_cast<size_t>(item->first) * kChunkBytes < end; ++item) {
+    const Cell::Entry* winner = item->second.Winner();
+    if (winner == nullptr || winner->stamp() <= base_stamp) continue;
+    const size_t at = static_cast<size_t>(item->first) * kChunkBytes - begin;
+    const size_t length = std::min(winner->value.size(), out.size() - at);  // fits: see above
+    out.replace(at, length, winner->value.data(), length);
+  }
+  for (const CounterItem& item : counters_) {  // in field order, as Compose applies them
+    const BitField& field = item.first;
+    if (field.Chunk() < first || static_cast<size_t>(field.Chunk()) * kChunkBytes >= end) continue;
+    const CounterSum sum = item.second.Sum();
+    if (!sum.unobserved) continue;
+    const BitField shifted{field.offset - uint64_t{begin} * 8, field.bits};
+    AddToBitField(out, shifted, static_cast<uint64_t>(sum.ints));
+  }
 }
 
 }  // namespace lattice::crdt

@@ -152,6 +152,12 @@ ObjectType Key::Type() const {
     }
     return ObjectType::kNone;
   }
+  if (parts.has_hash() + parts.has_set() + parts.has_zset() + parts.has_list() +
+          parts.has_stream() ==
+      0) {
+    // A string with chunks (and nothing else typed): the only candidate, so no stamps to weigh.
+    return string_.Alive() || parts.chunks().AnyAlive() ? ObjectType::kString : ObjectType::kNone;
+  }
   std::pair<Stamp, ObjectType> best{Stamp{}, ObjectType::kNone};
   ObjectType highest = ObjectType::kNone;
   bool fixed = false;
@@ -217,20 +223,76 @@ ObjectType Key::TypeAt(int64_t now_ms) const {
   return type;
 }
 
+namespace {
+
+// The string cell's value as GetString reads it before laying bitmap chunks over it: concurrent
+// HyperLogLog writes kept side by side read as their register-wise max (hll.h), anything else
+// as RenderString.
+std::optional<std::string> RenderBase(const StringCell& cell) {
+  if (const RegisterRest<std::string>* more = cell.rest();
+      more != nullptr && !more->more.empty() && cell.Winner() != nullptr) {
+    std::vector<std::string_view> values{cell.Winner()->value};
+    for (const StringCell::Entry& entry : more->more) values.push_back(entry.value);
+    if (std::optional<std::string> merged = hll::MergeValues(values)) {
+      return merged;
+    }
+  }
+  return RenderString(cell);
+}
+
+}  // namespace
+
 std::optional<std::string> Key::GetString(int64_t now_ms) const {
   if (TypeAt(now_ms) != ObjectType::kString) {
     return std::nullopt;
   }
-  // Concurrent HyperLogLog writes kept side by side read as their register-wise max (hll.h).
-  if (const RegisterRest<std::string>* more = string_.rest();
-      more != nullptr && !more->more.empty() && string_.Winner() != nullptr) {
-    std::vector<std::string_view> values{string_.Winner()->value};
-    for (const StringCell::Entry& entry : more->more) values.push_back(entry.value);
-    if (std::optional<std::string> merged = hll::MergeValues(values)) {
-      return HasChunks() ? ComposeChunks(std::move(merged)) : merged;
-    }
+  return HasChunks() ? ComposeChunks(RenderBase(string_)) : RenderBase(string_);
+}
+
+std::optional<size_t> Key::ReadStringRange(size_t begin, size_t end, int64_t now_ms,
+                                           std::string& scratch, std::string_view& out) const {
+  if (TypeAt(now_ms) != ObjectType::kString) {
+    return std::nullopt;
   }
-  return HasChunks() ? ComposeChunks(RenderString(string_)) : RenderString(string_);
+  // The base: the winning entry's bytes in place when the cell holds it alone (RenderBase's
+  // value then), else rendered.
+  std::optional<std::string> rendered;
+  std::optional<std::string_view> base;
+  if (string_.rest() == nullptr) {
+    if (string_.Winner() != nullptr) base = string_.Winner()->value;
+  } else if ((rendered = RenderBase(string_))) {
+    base = *rendered;
+  }
+  const BitChunks* chunks = HasChunks() ? &rest_.get()->chunks() : nullptr;
+  const Stamp base_stamp =
+      base && string_.Winner() != nullptr ? string_.Winner()->stamp() : Stamp{};
+  const size_t size =
+      chunks == nullptr
+          ? base.value_or(std::string_view()).size()
+          : chunks->ComposedSize(base ? std::optional(base->size()) : std::nullopt, base_stamp);
+  end = std::min(end, size);
+  if (begin >= end) {
+    out = std::string_view();
+    return size;
+  }
+  const uint64_t first = begin / kChunkBytes;
+  const uint64_t last = (end - 1) / kChunkBytes;
+  const std::string_view bytes = base.value_or(std::string_view());
+  if (end <= bytes.size() && (chunks == nullptr || !chunks->AnyIn(first, last))) {
+    out = bytes.substr(begin, end - begin);  // the base alone shows there
+    if (rendered) {
+      scratch.assign(out);
+      out = scratch;
+    }
+    return size;
+  }
+  const size_t window_begin = static_cast<size_t>(first) * kChunkBytes;
+  const size_t window_end = std::min(static_cast<size_t>(last + 1) * kChunkBytes, size);
+  static const BitChunks kNoChunks{};
+  (chunks != nullptr ? *chunks : kNoChunks)
+      .ComposeRange(bytes, base_stamp, window_begin, window_end, scratch);
+  out = std::string_view(scratch).substr(begin - window_begin, end - begin);
+  return size;
 }
 
 std::optional<std::string> Key::ComposeChunks(std::optional<std::string> base) const {
@@ -283,7 +345,7 @@ void Key::Apply(const KeyOp& op, DotContext& shard) {
 }
 
 void Key::Join(const Key& other, const DotContext& mine, const DotContext& theirs) {
-  string_.Join(other.string_, mine, theirs);
+  JoinStringCell(string_, other.string_, mine, theirs);
   if (rest_.get() == nullptr && other.rest_.get() == nullptr) {
     return;
   }

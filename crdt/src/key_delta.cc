@@ -178,6 +178,23 @@ std::optional<TouchedNames> Touched(const Key& state, const Key& delta, const Do
 
 }  // namespace
 
+// cell.Join(delta, mine, theirs) without copying a large value more than it must: skipped when
+// the delta holds no string cell and `theirs` covers none of the cell's dots (that join keeps
+// every item, so the cell as it is, as BitChunks::Join keeps an item only one side holds), and
+// an assignment that replaces the cell takes JoinSimple (one copy of the value, where Join
+// copies it three times). A bitmap chunk write on a 1 MB string copies none of the megabyte.
+void JoinStringCell(StringCell& cell, const StringCell& delta, const DotContext& mine,
+                    const DotContext& theirs) {
+  if (delta.empty()) {
+    bool covered = false;
+    cell.ForEachDot([&](Dot dot) { covered = covered || theirs.Contains(dot); });
+    if (!covered) return;
+  } else if (delta.rest() == nullptr && cell.JoinSimple(delta, mine, theirs)) {
+    return;
+  }
+  cell.Join(delta, mine, theirs);
+}
+
 // Everything of the envelope besides the string cell and the collections: O(1) cells.
 void JoinKeyCells(KeyRest& a, const KeyRest& b, const DotContext& mine, const DotContext& theirs) {
   if (a.has_hash() || b.has_hash()) a.mutable_hash_created().Join(b.hash_created(), mine, theirs);
@@ -204,7 +221,7 @@ void Key::JoinTouched(const Key& delta, const DotContext& mine, const DotContext
   JoinStats& stats = ThreadJoinStats();
   if (rest_.get() == nullptr && delta.rest_.get() == nullptr) {
     ++stats.delta_joins;
-    string_.Join(delta.string_, mine, theirs);  // no collections: nothing to walk
+    JoinStringCell(string_, delta.string_, mine, theirs);  // no collections: nothing to walk
     return;
   }
   std::optional<TouchedNames> touched;
@@ -217,7 +234,7 @@ void Key::JoinTouched(const Key& delta, const DotContext& mine, const DotContext
     return;
   }
   ++stats.delta_joins;
-  string_.Join(delta.string_, mine, theirs);
+  JoinStringCell(string_, delta.string_, mine, theirs);
   KeyRest& a = rest_.Mutable();
   const KeyRest& b = RestOrEmpty(delta);
   if (!touched->hash.empty() && (a.has_hash() || b.has_hash())) {

@@ -314,6 +314,95 @@ Result<KeyOp> Key::IncrByFloat(long double by, const Writer& writer, DotContext&
   return Increment(*this, 0, by, true, writer, shard);
 }
 
+namespace {
+
+const BitChunks& ChunksOf(const Key& key) {
+  static const BitChunks kNoChunks{};
+  return key.HasChunks() ? key.rest()->chunks() : kNoChunks;
+}
+
+// Whether a bitmap write may skip KeyWrite: the key is a live string with no collection part, so
+// Prepare steps nothing and a step's context covers only dots of what its delta replaces.
+bool BitmapWriteInPlace(const Key& key, int64_t now_ms) {
+  const KeyRest* rest = key.rest();
+  return !GenericWritesForced() && key.TypeAt(now_ms) == ObjectType::kString &&
+         (rest == nullptr || !(rest->has_hash() || rest->has_set() || rest->has_zset() ||
+                               rest->has_list() || rest->has_stream()));
+}
+
+KeyOp BeginBitmapOp(const Writer& writer) {
+  KeyOp op;
+  op.policies = writer.policies;
+  op.hlc = writer.hlc;
+  op.first_dot = Dot{writer.dots->replica(), writer.dots->next_seq()};
+  return op;
+}
+
+// Whether a bitmap write of chunks [first, last] is a whole-value write: it would leave more than
+// kChunksMax chunks, or reach past kChunkIndexEnd.
+bool BitmapWriteIsWhole(const Key& key, uint64_t first, uint64_t last) {
+  if (last >= kChunkIndexEnd) return true;
+  const BitChunks& chunks = ChunksOf(key);
+  size_t count = chunks.size();
+  for (uint64_t index = first; index <= last && count <= kChunksMax; ++index) {
+    count += chunks.Contains(index) ? 0 : 1;
+  }
+  return count > kChunksMax;
+}
+
+// The chunk write of chunks [first, last]: each chunk's entry is its bytes in `window` (the new
+// value's bytes from chunk `first` on, cut at the value's end).
+Result<KeyOp> WriteBitmapChunks(Key& key, std::string_view window, uint64_t first, uint64_t last,
+                                const Writer& writer, DotContext& shard) {
+  KeyWrite write(key, writer, shard);
+  if (auto ready = write.Prepare(ObjectType::kString); !ready.ok()) {
+    return Unexpected(ready.error());
+  }
+  for (uint64_t index = first; index <= last; ++index) {
+    const size_t at = static_cast<size_t>(index - first) * kChunkBytes;
+    DotContext context;
+    Key piece;
+    KeyWrite::RestOf(piece).mutable_chunks() = ChunksOf(key).AssignDelta(
+        index, std::string(window.substr(at, kChunkBytes)), write.stamp(), context);
+    write.Step(std::move(piece), context, TouchedNames{});
+  }
+  return write.Finish();
+}
+
+// WriteBitmapChunks in place, when the generic path's steps would only replace the written
+// chunks' registers: the key is a live string with no collection part (Prepare steps nothing) and
+// each chunk written PlainChunk (its AssignDelta observes everything it holds and resets no
+// counter), so each step's join replaces that chunk's register by the delta's, changes nothing
+// else (the context covers that chunk's dots and the new dot only: the string cell, the other
+// chunks, the counters and the expiry stay) and adds exactly those dots to the shard's and the
+// op's contexts. Nullopt, with nothing changed, when the key does not qualify.
+// tests/crdt/bitmap_window_test.cc holds it to the generic path (state, contexts, op).
+std::optional<KeyOp> WriteBitmapChunksInPlace(Key& key, std::string_view window, uint64_t first,
+                                              uint64_t last, const Writer& writer,
+                                              DotContext& shard) {
+  if (!BitmapWriteInPlace(key, writer.now_ms)) {
+    return std::nullopt;
+  }
+  for (uint64_t index = first; index <= last; ++index) {
+    if (!ChunksOf(key).PlainChunk(index)) return std::nullopt;
+  }
+  KeyOp op = BeginBitmapOp(writer);
+  WriteStamp stamp{writer.dots, writer.hlc};
+  BitChunks& chunks = KeyWrite::RestOf(key).mutable_chunks();
+  BitChunks& delta = KeyWrite::RestOf(op.delta).mutable_chunks();
+  for (uint64_t index = first; index <= last; ++index) {
+    const size_t at = static_cast<size_t>(index - first) * kChunkBytes;
+    BitChunks::Cell cell =
+        chunks.AssignInPlace(index, window.substr(at, kChunkBytes), stamp, op.context);
+    delta.Put(index, std::move(cell));
+  }
+  shard.Join(op.context);
+  op.dot_count = writer.dots->next_seq() - op.first_dot.seq;
+  return op;
+}
+
+}  // namespace
+
 Result<KeyOp> Key::WriteBitmap(std::string value, size_t first_byte, size_t end_byte,
                                const Writer& writer, DotContext& shard) {
   LATTICE_ASSERT(first_byte < end_byte && end_byte <= value.size());
@@ -323,31 +412,65 @@ Result<KeyOp> Key::WriteBitmap(std::string value, size_t first_byte, size_t end_
   }
   const uint64_t first = first_byte / kChunkBytes;
   const uint64_t last = (end_byte - 1) / kChunkBytes;
-  static const BitChunks kNoChunks{};
-  auto chunks = [&]() -> const BitChunks& {
-    return HasChunks() ? rest_.get()->chunks() : kNoChunks;
-  };
-  size_t count = chunks().size();
-  for (uint64_t index = first; index <= last && count <= kChunksMax; ++index) {
-    count += chunks().Contains(index) ? 0 : 1;
-  }
-  if (count > kChunksMax || last >= kChunkIndexEnd) {
+  if (BitmapWriteIsWhole(*this, first, last)) {
     return Set(std::move(value), /*keep_ttl=*/true, std::nullopt, writer, shard);
   }
-  KeyWrite write(*this, writer, shard);
-  if (auto ready = write.Prepare(ObjectType::kString); !ready.ok()) {
-    return Unexpected(ready.error());
-  }
-  for (uint64_t index = first; index <= last; ++index) {
-    const size_t at = static_cast<size_t>(index) * kChunkBytes;
-    DotContext context;
-    Key piece;
-    piece.MutableRest().mutable_chunks() =
-        chunks().AssignDelta(index, value.substr(at, kChunkBytes), write.stamp(), context);
-    write.Step(std::move(piece), context, TouchedNames{});
-  }
-  return write.Finish();
+  const std::string_view window = std::string_view(value).substr(first * kChunkBytes);
+  return WriteBitmapChunks(*this, window, first, last, writer, shard);
 }
+
+Result<KeyOp> Key::WriteBitmapWindow(std::string_view window, size_t window_begin, size_t size,
+                                     size_t first_byte, size_t end_byte, const Writer& writer,
+                                     DotContext& shard) {
+  const uint64_t first = first_byte / kChunkBytes;
+  const uint64_t last = (end_byte - 1) / kChunkBytes;
+  LATTICE_ASSERT(first_byte < end_byte && end_byte <= size && window_begin == first * kChunkBytes &&
+                 window_begin + window.size() ==
+                     std::min(static_cast<size_t>(last + 1) * kChunkBytes, size));
+  const ObjectType type = TypeAt(writer.now_ms);
+  if (type != ObjectType::kNone && type != ObjectType::kString) {
+    return Unexpected(ErrorCode::kWrongType);
+  }
+  if (BitmapWriteIsWhole(*this, first, last)) {
+    // The whole new value: the current one grown to `size`, with the window laid over it.
+    std::string value = GetString(writer.now_ms).value_or(std::string());
+    value.resize(size, '\0');
+    value.replace(window_begin, window.size(), window);
+    return Set(std::move(value), /*keep_ttl=*/true, std::nullopt, writer, shard);
+  }
+  if (std::optional<KeyOp> op =
+          WriteBitmapChunksInPlace(*this, window, first, last, writer, shard)) {
+    return std::move(*op);
+  }
+  return WriteBitmapChunks(*this, window, first, last, writer, shard);
+}
+
+namespace {
+
+// IncrBitFields in place: each increment's step joins into the key and the op exactly its one
+// counter (its context covers that counter's chain and the new dot only), which
+// BitChunks::JoinCounter does without the generic step's walk of every chunk and counter. The op's
+// context stands for each step's: what it holds besides the step's dots are dots of the other
+// fields this BITFIELD incremented, which no dot of this counter is. In the op's delta the
+// step's counter replaces the field's (the previous step's total of the same chain, if any).
+KeyOp IncrBitFieldsInPlace(Key& key, const std::vector<std::pair<BitField, uint64_t>>& increments,
+                           const Writer& writer, DotContext& shard) {
+  KeyOp op = BeginBitmapOp(writer);
+  WriteStamp stamp{writer.dots, writer.hlc};
+  BitChunks& chunks = KeyWrite::RestOf(key).mutable_chunks();
+  BitChunks& delta = KeyWrite::RestOf(op.delta).mutable_chunks();
+  for (const auto& [field, by] : increments) {
+    LATTICE_ASSERT(field.Valid());
+    BitChunks::Counter cell = chunks.IncrementCounter(field, by, stamp, op.context);
+    chunks.JoinCounter(field, cell, shard, op.context);
+    shard.Add(cell.rest()->incs.front().dot);  // the new total's; the shard has the old one's
+    delta.PutCounter(field, std::move(cell));
+  }
+  op.dot_count = writer.dots->next_seq() - op.first_dot.seq;
+  return op;
+}
+
+}  // namespace
 
 Result<KeyOp> Key::IncrBitFields(const std::vector<std::pair<BitField, uint64_t>>& increments,
                                  const Writer& writer, DotContext& shard) {
@@ -355,17 +478,19 @@ Result<KeyOp> Key::IncrBitFields(const std::vector<std::pair<BitField, uint64_t>
   if (type != ObjectType::kNone && type != ObjectType::kString) {
     return Unexpected(ErrorCode::kWrongType);
   }
+  if (!increments.empty() && BitmapWriteInPlace(*this, writer.now_ms)) {
+    return IncrBitFieldsInPlace(*this, increments, writer, shard);
+  }
   KeyWrite write(*this, writer, shard);
   if (auto ready = write.Prepare(ObjectType::kString); !ready.ok()) {
     return Unexpected(ready.error());
   }
-  static const BitChunks kNoChunks{};
   for (const auto& [field, by] : increments) {
     LATTICE_ASSERT(field.Valid());
     DotContext context;
     Key piece;
-    const BitChunks& chunks = HasChunks() ? rest_.get()->chunks() : kNoChunks;
-    piece.MutableRest().mutable_chunks() = chunks.IncrementDelta(field, by, write.stamp(), context);
+    piece.MutableRest().mutable_chunks() =
+        ChunksOf(*this).IncrementDelta(field, by, write.stamp(), context);
     write.Step(std::move(piece), context, TouchedNames{});
   }
   return write.Finish();

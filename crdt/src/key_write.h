@@ -18,6 +18,10 @@ struct TouchedNames {
   std::vector<StreamEntryKey> stream;
 };
 
+// StringCell::Join, without the copy when the delta leaves the cell as it is (key_delta.cc).
+void JoinStringCell(StringCell& cell, const StringCell& delta, const DotContext& mine,
+                    const DotContext& theirs);
+
 // Joins the envelope's O(1) cells (creation cells, key expiry): Join and JoinDelta alike.
 void JoinKeyCells(KeyRest& a, const KeyRest& b, const DotContext& mine, const DotContext& theirs);
 

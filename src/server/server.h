@@ -360,11 +360,24 @@ void RegisterSetFamily(CommandRegistry& registry);
 void RegisterListFamily(CommandRegistry& registry);
 void RegisterHllFamily(CommandRegistry& registry);
 void RegisterBitmapFamily(CommandRegistry& registry);
-// The bitmap write of SETBIT, BITFIELD and SETRANGE (bitmap_family.cc): `value` is the key's new
-// whole value, [first_byte, end_byte) the bytes the command changed (empty: it only grew the
-// string); the op carries only the chunks of those bytes (crdt::Key::WriteBitmap).
-void StoreBitmapBytes(CommandContext& ctx, std::string_view key, std::string value,
-                      size_t first_byte, size_t end_byte);
+// The bitmap write of SETBIT, BITFIELD and SETRANGE (bitmap_family.cc): `window` holds the key's
+// new bytes from `window_begin` (a chunk boundary) over the chunks of [first_byte, end_byte), the
+// bytes the command changed (empty: it only grew the string to `size`), cut at `size`, the new
+// length; the op carries only the chunks of those bytes (crdt::Key::WriteBitmapWindow).
+void StoreBitmapBytes(CommandContext& ctx, std::string_view key, std::string_view window,
+                      size_t window_begin, size_t size, size_t first_byte, size_t end_byte);
+// What a bitmap command reads of `entry` (a string, or nullptr) to touch bytes [first_byte,
+// end_byte): the value's length before (0 when missing) and after a write (at least
+// `grow_to`), and the window StoreBitmapBytes takes: the composed bytes of those bytes' chunks,
+// grown with zeros to the new length and cut there.
+struct BitmapWindow {
+  std::string bytes;
+  size_t begin = 0;  // first_byte's chunk boundary
+  size_t old_size = 0;
+  size_t size = 0;
+};
+BitmapWindow ReadBitmapWindow(KeyRef entry, size_t first_byte, size_t end_byte, size_t grow_to,
+                              int64_t now_ms);
 void RegisterStreamFamily(CommandRegistry& registry);
 void RegisterStreamGroupFamily(CommandRegistry& registry);
 

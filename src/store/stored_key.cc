@@ -2,6 +2,7 @@
 
 #include <malloc.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <new>
@@ -196,6 +197,25 @@ std::optional<std::string> KeyRef::GetString(int64_t now_ms) const {
     return stored_->collection() ? std::nullopt : std::optional(std::string(stored_->value()));
   }
   return stored_->full().GetString(now_ms);
+}
+
+std::optional<size_t> KeyRef::ReadStringRange(size_t begin, size_t end, int64_t now_ms,
+                                              std::string& scratch, std::string_view& out) const {
+  if (!stored_->compact()) {
+    return stored_->full().ReadStringRange(begin, end, now_ms, scratch, out);
+  }
+  std::string_view value;
+  if (stored_->counter()) {
+    scratch = std::to_string(stored_->counter_total());
+    value = scratch;
+  } else if (stored_->collection()) {
+    return std::nullopt;
+  } else {
+    value = stored_->value();
+  }
+  end = std::min(end, value.size());
+  out = value.substr(std::min(begin, end), end - std::min(begin, end));
+  return value.size();
 }
 
 const crdt::OrHash& KeyRef::hash() const { return State().hash(); }

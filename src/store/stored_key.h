@@ -228,6 +228,9 @@ class KeyRef {
     if (stored_->compact_string()) return stored_->value();
     return std::nullopt;
   }
+  // crdt::Key::ReadStringRange for every form (a compact string is a view of its value).
+  std::optional<size_t> ReadStringRange(size_t begin, size_t end, int64_t now_ms,
+                                        std::string& scratch, std::string_view& out) const;
   // The collection objects. A compact collection is materialised into the keyspace's scratch
   // (valid until the end of the event-loop turn), so the common reads below skip them.
   const crdt::OrHash& hash() const;

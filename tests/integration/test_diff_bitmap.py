@@ -9,6 +9,11 @@ bad range arguments on a missing or wrong-type key (7.0 looks the key up before 
 with a negative start greater than a negative end (Valkey 9 replies -1, 7.0 searches the clamped
 range), and BITOP DIFF/DIFF1/ANDOR/ONE (absent from 7.0; tests/server covers them).
 
+A second stream (test_wide_bitmap_stream_matches_redis) spreads its offsets over 80 chunks of 256
+bytes (20 KB): writes past 64 chunks become whole-value writes, BITCOUNT/BITPOS ranges and
+BITFIELDs span many chunks, SETRANGE writes patches of up to 600 bytes across chunk boundaries
+(the commands read and write only the chunks they touch: docs/commands/bitmap.md, "Cost").
+
 Replay a failure with LATTICE_SEED=<seed> (the seed is printed and named in the failure).
 """
 import os
@@ -23,13 +28,19 @@ FIXED = "fixed"  # never written after the start: the bad-argument cases run on 
 KEYS = BITMAPS + ["set", "missing"]
 NUMBERS = ["0", "1", "2", "-1", "-2", "3", "7", "8", "-8", "15", "16", "100", "-100"]
 BAD = ["abc", "", "1.5", "9223372036854775808"]
+WIDE_BITS = 8 * 256 * 80  # the wide stream's offsets: 80 chunks
+WIDE = {"on": False}
 
 
 def num(rng):
+    if WIDE["on"] and rng.random() < 0.4:
+        return str(rng.choice([1, -1]) * rng.randrange(0, WIDE_BITS // 8 + 2000))
     return rng.choice(NUMBERS)
 
 
 def offset(rng):
+    if WIDE["on"] and rng.random() < 0.6:
+        return str(rng.randrange(0, WIDE_BITS))
     return str(rng.choice([rng.randrange(0, 64), rng.randrange(0, 400), rng.randrange(0, 5000)]))
 
 
@@ -101,6 +112,9 @@ def gen(rng):
     if r < 86:
         return ["APPEND", k, rng.choice(["\x00", "ab", "\xff"])]
     if r < 88:
+        if WIDE["on"]:
+            return ["SETRANGE", k, str(rng.randrange(0, WIDE_BITS // 8)),
+                    "\x0f" * rng.randrange(1, 600)]
         return ["SETRANGE", k, str(rng.randrange(0, 40)), "\x0f"]
     if r < 90:
         return ["STRLEN", k]
@@ -124,10 +138,20 @@ def gen(rng):
 
 
 class BitmapDifferentialTest(unittest.TestCase):
+    def tearDown(self):
+        WIDE["on"] = False
+
     def test_random_bitmap_stream_matches_redis(self):
+        self.run_stream("test_diff_bitmap", 8000)
+
+    def test_wide_bitmap_stream_matches_redis(self):
+        WIDE["on"] = True
+        self.run_stream("test_diff_bitmap (wide)", 3000)
+
+    def run_stream(self, name, default_count):
         seed = int(os.environ.get("LATTICE_SEED", random.randrange(1 << 32)))
-        count = int(os.environ.get("LATTICE_DIFF_COMMANDS", "8000"))
-        print(f"\ntest_diff_bitmap seed={seed} commands={count}")
+        count = int(os.environ.get("LATTICE_DIFF_COMMANDS", str(default_count)))
+        print(f"\n{name} seed={seed} commands={count}")
         rng = random.Random(seed)
         commands = [["SADD", "set", "m"], ["SET", FIXED, "\x0f\xf0abc"]] + [gen(rng) for _ in range(count)]
         started = time.monotonic()

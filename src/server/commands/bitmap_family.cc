@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "server/server.h"
 #include "util/ascii.h"
 
@@ -43,52 +44,82 @@ std::optional<uint64_t> BitOffset(const CommandContext& ctx, std::string_view ar
   return static_cast<uint64_t>(offset);
 }
 
-// The string at `key` for reading: nullopt after WRONGTYPE, "" (and *found false) when missing.
-std::optional<std::string> ReadString(CommandContext& ctx, std::string_view key, bool* found) {
+// The string at `key` for a bitmap read (counted as a keyspace hit or miss): nullptr when
+// missing, nullopt after WRONGTYPE.
+std::optional<KeyRef> FindForRead(CommandContext& ctx, std::string_view key) {
   KeyRef entry = *ctx.Read(key);
-  *found = entry != nullptr;
-  if (entry == nullptr) return std::string();
-  if (entry.TypeAt(ctx.now_ms) != crdt::ObjectType::kString) {
+  if (entry != nullptr && entry.TypeAt(ctx.now_ms) != crdt::ObjectType::kString) {
     ctx.reply.Error(errors::kWrongType);
     return std::nullopt;
   }
-  return entry.GetString(ctx.now_ms);
+  return entry;
 }
 
-// Valkey's lookupStringForBitCommand: the value grown to hold bit `max_bit`; *grew when the key
-// was created or lengthened.
-std::optional<std::string> StringForWrite(CommandContext& ctx, std::string_view key,
-                                          uint64_t max_bit, bool* grew) {
+// Bytes [begin, end) of `entry` (a string, or nullptr: none), cut at its length, which it
+// returns: a view valid until the next write (crdt::Key::ReadStringRange).
+size_t ReadBytes(const CommandContext& ctx, KeyRef entry, size_t begin, size_t end,
+                 std::string& scratch, std::string_view& out) {
+  out = std::string_view();
+  if (entry == nullptr) return 0;
+  return entry.ReadStringRange(begin, end, ctx.now_ms, scratch, out).value_or(0);
+}
+
+// The key for a bitmap write (Valkey's lookupStringForBitCommand): nullptr when missing, nullopt
+// after WRONGTYPE.
+std::optional<KeyRef> FindForWrite(CommandContext& ctx, std::string_view key) {
   KeyRef entry = ctx.keyspace().Find(ctx.db(), key, ctx.now_ms);
-  std::string value;
-  if (entry != nullptr) {
-    if (entry.TypeAt(ctx.now_ms) != crdt::ObjectType::kString) {
-      ctx.reply.Error(errors::kWrongType);
-      return std::nullopt;
-    }
-    value = *entry.GetString(ctx.now_ms);
+  if (entry != nullptr && entry.TypeAt(ctx.now_ms) != crdt::ObjectType::kString) {
+    ctx.reply.Error(errors::kWrongType);
+    return std::nullopt;
   }
-  const size_t need = static_cast<size_t>(max_bit >> 3) + 1;
-  *grew = entry == nullptr || value.size() < need;
-  if (value.size() < need) value.resize(need, '\0');
-  return value;
+  return entry;
 }
 
 void Store(CommandContext& ctx, std::string_view key, std::string value, bool keep_ttl) {
   ctx.keyspace().SetString(ctx.db(), key, std::move(value), keep_ttl, ctx.now_ms);
 }
 
+size_t ChunkEnd(size_t end_byte) {
+  return ((end_byte - 1) / crdt::kChunkBytes + 1) * crdt::kChunkBytes;
+}
+
 }  // namespace
 
-void StoreBitmapBytes(CommandContext& ctx, std::string_view key, std::string value,
-                      size_t first_byte, size_t end_byte) {
-  if (first_byte >= end_byte) {  // only grown: the last byte carries the new length
-    first_byte = value.size() - 1;
-    end_byte = value.size();
+BitmapWindow ReadBitmapWindow(KeyRef entry, size_t first_byte, size_t end_byte, size_t grow_to,
+                              int64_t now_ms) {
+  BitmapWindow window;
+  window.begin = first_byte / crdt::kChunkBytes * crdt::kChunkBytes;
+  std::string scratch;
+  std::string_view bytes;
+  if (entry != nullptr) {
+    window.old_size =
+        entry.ReadStringRange(window.begin, ChunkEnd(end_byte), now_ms, scratch, bytes).value_or(0);
   }
+  window.size = std::max(window.old_size, grow_to);
+  if (bytes.data() == scratch.data() && bytes.size() == scratch.size()) {
+    window.bytes = std::move(scratch);
+  } else {
+    window.bytes.assign(bytes);
+  }
+  const size_t window_end = std::max(window.begin, std::min(ChunkEnd(end_byte), window.size));
+  window.bytes.resize(window_end - window.begin, '\0');
+  return window;
+}
+
+void StoreBitmapBytes(CommandContext& ctx, std::string_view key, std::string_view window,
+                      size_t window_begin, size_t size, size_t first_byte, size_t end_byte) {
+  if (first_byte >= end_byte) {  // only grown: the last byte carries the new length
+    first_byte = size - 1;
+    end_byte = size;
+  }
+  // The chunks of [first_byte, end_byte), cut at the new length.
+  const size_t begin = first_byte / crdt::kChunkBytes * crdt::kChunkBytes;
+  const size_t end = std::min(ChunkEnd(end_byte), size);
+  LATTICE_ASSERT(begin >= window_begin && end <= window_begin + window.size());
+  window = window.substr(begin - window_begin, end - begin);
   Result<void> written =
       ctx.Write(key, [&](crdt::Key& k, const crdt::Writer& writer, crdt::DotContext& shard) {
-        return k.WriteBitmap(std::move(value), first_byte, end_byte, writer, shard);
+        return k.WriteBitmapWindow(window, begin, size, first_byte, end_byte, writer, shard);
       });
   LATTICE_ASSERT_MSG(written.ok(), "a bitmap write failed after its type check");
 }
@@ -118,14 +149,16 @@ void CmdSetBit(CommandContext& ctx, ArgList args) {
     ctx.reply.Error("ERR bit is not an integer or out of range");
     return;
   }
-  bool grew = false;
-  std::optional<std::string> value = StringForWrite(ctx, args[1], *offset, &grew);
-  if (!value) return;
-  const bool old = BitAt(*value, *offset);
+  const std::optional<KeyRef> entry = FindForWrite(ctx, args[1]);
+  if (!entry) return;
+  const size_t byte = static_cast<size_t>(*offset >> 3);
+  BitmapWindow window = ReadBitmapWindow(*entry, byte, byte + 1, byte + 1, ctx.now_ms);
+  const bool grew = *entry == nullptr || window.old_size <= byte;
+  const uint64_t bit = *offset - uint64_t{window.begin} * 8;  // in the window
+  const bool old = BitAt(window.bytes, bit);
   if (grew || old != (on == 1)) {
-    PutBit(*value, *offset, on == 1);
-    const size_t byte = static_cast<size_t>(*offset >> 3);
-    StoreBitmapBytes(ctx, args[1], std::move(*value), byte, byte + 1);
+    PutBit(window.bytes, bit, on == 1);
+    StoreBitmapBytes(ctx, args[1], window.bytes, window.begin, window.size, byte, byte + 1);
   }
   ctx.reply.Integer(old ? 1 : 0);
 }
@@ -136,10 +169,13 @@ void CmdGetBit(CommandContext& ctx, ArgList args) {
     ctx.reply.Error(kBadOffset);
     return;
   }
-  bool found = false;
-  const std::optional<std::string> value = ReadString(ctx, args[1], &found);
-  if (!value) return;
-  ctx.reply.Integer(BitAt(*value, *offset) ? 1 : 0);
+  const std::optional<KeyRef> entry = FindForRead(ctx, args[1]);
+  if (!entry) return;
+  std::string scratch;
+  std::string_view bytes;
+  const size_t byte = static_cast<size_t>(*offset >> 3);
+  (void)ReadBytes(ctx, *entry, byte, byte + 1, scratch, bytes);
+  ctx.reply.Integer(BitAt(bytes, *offset & 7) ? 1 : 0);
 }
 
 // A [start, end] range in bits (BYTE ranges widened to whole bytes) after Valkey's index rules;
@@ -202,11 +238,21 @@ void CmdBitCount(CommandContext& ctx, ArgList args) {
     ctx.reply.Error(errors::kSyntax);
     return;
   }
-  bool found = false;
-  const std::optional<std::string> value = ReadString(ctx, args[1], &found);
-  if (!value) return;
-  const std::optional<BitRange> range = Range(start, end, is_bit, value->size());
-  ctx.reply.Integer(range ? static_cast<int64_t>(PopCount(*value, *range)) : 0);
+  const std::optional<KeyRef> entry = FindForRead(ctx, args[1]);
+  if (!entry) return;
+  std::string scratch;
+  std::string_view bytes;
+  const size_t size = ReadBytes(ctx, *entry, 0, 0, scratch, bytes);
+  const std::optional<BitRange> range = Range(start, end, is_bit, size);
+  if (!range) {
+    ctx.reply.Integer(0);
+    return;
+  }
+  // Only the range's bytes are read (composed, for a bitmap with chunks).
+  const uint64_t from = range->first >> 3;
+  (void)ReadBytes(ctx, *entry, from, (range->last >> 3) + 1, scratch, bytes);
+  const BitRange shifted{range->first - from * 8, range->last - from * 8};
+  ctx.reply.Integer(static_cast<int64_t>(PopCount(bytes, shifted)));
 }
 
 void CmdBitPos(CommandContext& ctx, ArgList args) {
@@ -240,27 +286,33 @@ void CmdBitPos(CommandContext& ctx, ArgList args) {
     ctx.reply.Error(errors::kSyntax);
     return;
   }
-  bool found = false;
-  const std::optional<std::string> value = ReadString(ctx, args[1], &found);
-  if (!value) return;
-  if (!found) {  // an endless run of zero bits
+  const std::optional<KeyRef> entry = FindForRead(ctx, args[1]);
+  if (!entry) return;
+  if (*entry == nullptr) {  // an endless run of zero bits
     ctx.reply.Integer(bit == 1 ? -1 : 0);
     return;
   }
-  const std::optional<BitRange> range = Range(start, end, is_bit, value->size());
+  std::string scratch;
+  std::string_view value;
+  const size_t size = ReadBytes(ctx, *entry, 0, 0, scratch, value);
+  const std::optional<BitRange> range = Range(start, end, is_bit, size);
   if (!range) {
     ctx.reply.Integer(-1);
     return;
   }
+  // Only the range's bytes are read; `value` starts at byte `from`.
+  const uint64_t from = range->first >> 3;
+  (void)ReadBytes(ctx, *entry, from, (range->last >> 3) + 1, scratch, value);
   for (uint64_t i = range->first; i <= range->last; ++i) {
+    const uint64_t at = i - from * 8;
     if ((i & 7) == 0 && i + 7 <= range->last) {  // skip a whole byte that cannot match
-      const uint8_t byte = static_cast<uint8_t>((*value)[i >> 3]);
+      const uint8_t byte = static_cast<uint8_t>(value[at >> 3]);
       if (byte == (bit == 1 ? 0x00 : 0xff)) {
         i += 7;
         continue;
       }
     }
-    if (BitAt(*value, i) == (bit == 1)) {
+    if (BitAt(value, at) == (bit == 1)) {
       ctx.reply.Integer(static_cast<int64_t>(i));
       return;
     }
@@ -298,11 +350,13 @@ void CmdBitOp(CommandContext& ctx, ArgList args) {
   std::vector<std::string> values;
   size_t max_len = 0;
   for (size_t i = 3; i < args.size(); ++i) {
-    bool found = false;
-    std::optional<std::string> value = ReadString(ctx, args[i], &found);
-    if (!value) return;
-    max_len = std::max(max_len, value->size());
-    values.push_back(std::move(*value));
+    const std::optional<KeyRef> entry = FindForRead(ctx, args[i]);
+    if (!entry) return;
+    std::string scratch;
+    std::string_view value;
+    (void)ReadBytes(ctx, *entry, 0, SIZE_MAX, scratch, value);
+    max_len = std::max(max_len, value.size());
+    values.emplace_back(value);
   }
   for (std::string& v : values) v.resize(max_len, '\0');  // missing bytes read as zeros
   std::string out(max_len, '\0');
@@ -384,6 +438,9 @@ void SetField(std::string& value, uint64_t offset, int bits, uint64_t v) {
   for (int i = 0; i < bits; ++i) PutBit(value, offset + i, ((v >> (bits - 1 - i)) & 1) != 0);
 }
 
+// A BITFIELD's subcommands: a few, so inline (no allocation per command).
+using FieldCommands = absl::InlinedVector<FieldCommand, 4>;
+
 // Valkey's overflow rules: true (with *out the wrapped or saturated value) when `value + incr`
 // does not fit; FAIL leaves *out alone.
 bool UnsignedOverflow(uint64_t value, int64_t incr, int bits, Overflow rule, uint64_t* out) {
@@ -429,8 +486,7 @@ bool SignedOverflow(int64_t value, int64_t incr, int bits, Overflow rule, int64_
 }
 
 // Parses the subcommands; false after replying an error.
-bool ParseFields(CommandContext& ctx, ArgList args, bool read_only,
-                 std::vector<FieldCommand>* out) {
+bool ParseFields(CommandContext& ctx, ArgList args, bool read_only, FieldCommands* out) {
   Overflow overflow = Overflow::kWrap;
   for (size_t j = 2; j < args.size();) {
     const size_t left = args.size() - j - 1;
@@ -500,7 +556,7 @@ bool ParseFields(CommandContext& ctx, ArgList args, bool read_only,
 // field inside one chunk, fields either equal or disjoint (so their order does not matter);
 // nullopt otherwise (the command is a chunk write).
 std::optional<std::vector<std::pair<crdt::BitField, uint64_t>>> WrapIncrements(
-    const std::vector<FieldCommand>& fields) {
+    const FieldCommands& fields) {
   std::vector<std::pair<crdt::BitField, uint64_t>> out;
   for (const FieldCommand& f : fields) {
     if (f.op == FieldOp::kGet) continue;
@@ -518,11 +574,11 @@ std::optional<std::vector<std::pair<crdt::BitField, uint64_t>>> WrapIncrements(
 
 // The BITFIELD's write: its counter increments when the key's counters admit every one of them
 // (BitChunks::CounterFits), else the chunks of the bytes it changed.
-void StoreBitField(CommandContext& ctx, std::string_view key, std::string value, size_t first_byte,
-                   size_t end_byte,
+void StoreBitField(CommandContext& ctx, std::string_view key, const BitmapWindow& window,
+                   size_t first_byte, size_t end_byte,
                    const std::optional<std::vector<std::pair<crdt::BitField, uint64_t>>>& incs) {
   if (!incs || incs->empty()) {
-    StoreBitmapBytes(ctx, key, std::move(value), first_byte, end_byte);
+    StoreBitmapBytes(ctx, key, window.bytes, window.begin, window.size, first_byte, end_byte);
     return;
   }
   Result<void> written =
@@ -533,34 +589,42 @@ void StoreBitField(CommandContext& ctx, std::string_view key, std::string value,
           return chunks.CounterFits(inc.first);
         });
         if (fit) return k.IncrBitFields(*incs, writer, shard);
-        return k.WriteBitmap(std::move(value), first_byte, end_byte, writer, shard);
+        // The chunk write StoreBitmapBytes makes (a FAILed field cannot reach this path: every
+        // write is a WRAP increment, so the bytes changed are not empty).
+        const size_t begin = first_byte / crdt::kChunkBytes * crdt::kChunkBytes;
+        const size_t end = std::min(ChunkEnd(end_byte), window.size);
+        const std::string_view bytes =
+            std::string_view(window.bytes).substr(begin - window.begin, end - begin);
+        return k.WriteBitmapWindow(bytes, begin, window.size, first_byte, end_byte, writer, shard);
       });
   LATTICE_ASSERT_MSG(written.ok(), "a bitfield write failed after its type check");
 }
 
 void BitFieldGeneric(CommandContext& ctx, ArgList args, bool read_only) {
-  std::vector<FieldCommand> fields;
+  FieldCommands fields;
   if (!ParseFields(ctx, args, read_only, &fields)) return;
   bool writes = false;
   uint64_t highest = 0;
+  size_t low_byte = fields.empty() ? 0 : SIZE_MAX;  // the bytes every field spans
+  size_t high_byte = 1;
   for (const FieldCommand& f : fields) {
+    const uint64_t last = f.offset + static_cast<uint64_t>(f.bits) - 1;
+    low_byte = std::min(low_byte, static_cast<size_t>(f.offset >> 3));
+    high_byte = std::max(high_byte, static_cast<size_t>(last >> 3) + 1);
     if (f.op != FieldOp::kGet) {
       writes = true;
-      highest = std::max(highest, f.offset + static_cast<uint64_t>(f.bits) - 1);
+      highest = std::max(highest, last);
     }
   }
-  std::string value;
-  bool grew = false;
-  if (writes) {
-    std::optional<std::string> found = StringForWrite(ctx, args[1], highest, &grew);
-    if (!found) return;
-    value = std::move(*found);
-  } else {
-    bool found = false;
-    std::optional<std::string> read = ReadString(ctx, args[1], &found);
-    if (!read) return;
-    value = std::move(*read);
-  }
+  const std::optional<KeyRef> entry =
+      writes ? FindForWrite(ctx, args[1]) : FindForRead(ctx, args[1]);
+  if (!entry) return;
+  // Valkey's lookupStringForBitCommand grows the value to hold the highest bit written.
+  const size_t need = writes ? static_cast<size_t>(highest >> 3) + 1 : 0;
+  BitmapWindow window = ReadBitmapWindow(*entry, low_byte, high_byte, need, ctx.now_ms);
+  const bool grew = writes && (*entry == nullptr || window.old_size < need);
+  std::string& value = window.bytes;  // from byte window.begin on
+  const uint64_t shift = uint64_t{window.begin} * 8;
   bool changed = false;
   size_t first_byte = SIZE_MAX;  // the bytes the fields written span
   size_t end_byte = 0;
@@ -573,14 +637,14 @@ void BitFieldGeneric(CommandContext& ctx, ArgList args, bool read_only) {
   for (const FieldCommand& f : fields) {
     if (f.op == FieldOp::kGet) {
       if (f.is_signed) {
-        ctx.reply.Integer(GetSigned(value, f.offset, f.bits));
+        ctx.reply.Integer(GetSigned(value, f.offset - shift, f.bits));
       } else {
-        ctx.reply.Integer(static_cast<int64_t>(GetUnsigned(value, f.offset, f.bits)));
+        ctx.reply.Integer(static_cast<int64_t>(GetUnsigned(value, f.offset - shift, f.bits)));
       }
       continue;
     }
     if (f.is_signed) {
-      const int64_t old = GetSigned(value, f.offset, f.bits);
+      const int64_t old = GetSigned(value, f.offset - shift, f.bits);
       int64_t next = f.op == FieldOp::kSet ? f.value : 0;
       const int64_t incr = f.op == FieldOp::kSet ? 0 : f.value;
       if (f.op == FieldOp::kIncrBy)
@@ -594,11 +658,11 @@ void BitFieldGeneric(CommandContext& ctx, ArgList args, bool read_only) {
         }
         next = limited;
       }
-      SetField(value, f.offset, f.bits, static_cast<uint64_t>(next));
+      SetField(value, f.offset - shift, f.bits, static_cast<uint64_t>(next));
       mark(f);
       ctx.reply.Integer(f.op == FieldOp::kSet ? old : next);
     } else {
-      const uint64_t old = GetUnsigned(value, f.offset, f.bits);
+      const uint64_t old = GetUnsigned(value, f.offset - shift, f.bits);
       uint64_t next = f.op == FieldOp::kSet ? static_cast<uint64_t>(f.value)
                                             : old + static_cast<uint64_t>(f.value);
       const int64_t incr = f.op == FieldOp::kSet ? 0 : f.value;
@@ -611,7 +675,7 @@ void BitFieldGeneric(CommandContext& ctx, ArgList args, bool read_only) {
         }
         next = limited;
       }
-      SetField(value, f.offset, f.bits, next);
+      SetField(value, f.offset - shift, f.bits, next);
       mark(f);
       ctx.reply.Integer(static_cast<int64_t>(f.op == FieldOp::kSet ? old : next));
     }
@@ -619,10 +683,10 @@ void BitFieldGeneric(CommandContext& ctx, ArgList args, bool read_only) {
   if (changed && grew) {
     // A FAILed field may have grown the string past the fields written: the chunks up to the new
     // end carry the length (else the chunk write is cut at the last field written).
-    end_byte = std::max(end_byte, value.size());
+    end_byte = std::max(end_byte, window.size);
   }
   if (writes && (changed || grew)) {
-    StoreBitField(ctx, args[1], std::move(value), changed ? first_byte : 0, changed ? end_byte : 0,
+    StoreBitField(ctx, args[1], window, changed ? first_byte : 0, changed ? end_byte : 0,
                   WrapIncrements(fields));
   }
 }

@@ -455,31 +455,30 @@ void CmdSetRange(CommandContext& ctx, ArgList args) {
   }
   const std::string_view patch = args[3];
   KeyRef entry = ctx.keyspace().Find(ctx.db(), args[1], ctx.now_ms);
-  std::string value;
-  if (entry != nullptr) {
-    if (!IsString(ctx, *entry)) {
-      ctx.reply.Error(errors::kWrongType);
-      return;
-    }
-    value = *entry->GetString(ctx.now_ms);
+  if (entry != nullptr && !IsString(ctx, *entry)) {
+    ctx.reply.Error(errors::kWrongType);
+    return;
   }
   if (patch.empty()) {  // nothing to write: the current length (0 for a missing key)
-    ctx.reply.Integer(static_cast<int64_t>(value.size()));
+    std::string scratch;
+    std::string_view none;
+    const size_t size =
+        entry == nullptr ? 0 : entry->ReadStringRange(0, 0, ctx.now_ms, scratch, none).value_or(0);
+    ctx.reply.Integer(static_cast<int64_t>(size));
     return;
   }
   if (!StringLengthOk(ctx, static_cast<uint64_t>(offset), patch.size())) {
     ctx.reply.Error(kTooLong);
     return;
   }
+  // Only the chunks of the bytes it writes are read and travel, as SETBIT's
+  // (docs/commands/bitmap.md).
   const size_t end = static_cast<size_t>(offset) + patch.size();
-  if (value.size() < end) {
-    value.resize(end, '\0');
-  }
-  value.replace(static_cast<size_t>(offset), patch.size(), patch);
-  const int64_t length = static_cast<int64_t>(value.size());
-  // Only the chunks of the bytes it wrote travel, as SETBIT's (docs/commands/bitmap.md).
-  StoreBitmapBytes(ctx, args[1], std::move(value), static_cast<size_t>(offset), end);
-  ctx.reply.Integer(length);
+  BitmapWindow window = ReadBitmapWindow(entry, static_cast<size_t>(offset), end, end, ctx.now_ms);
+  window.bytes.replace(static_cast<size_t>(offset) - window.begin, patch.size(), patch);
+  StoreBitmapBytes(ctx, args[1], window.bytes, window.begin, window.size,
+                   static_cast<size_t>(offset), end);
+  ctx.reply.Integer(static_cast<int64_t>(window.size));
 }
 
 void CmdGetRange(CommandContext& ctx, ArgList args) {

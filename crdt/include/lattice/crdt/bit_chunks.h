@@ -93,6 +93,22 @@ class BitChunks {
   // the counters of its fields (the bytes hold what they added).
   BitChunks AssignDelta(uint64_t index, std::string bytes, WriteStamp& stamp,
                         DotContext& context) const;
+  // The chunk write in place (Key::WriteBitmapWindow's fast path), for a chunk that PlainChunk:
+  // its register holds at most one entry and nothing else, and no counter lies in the chunk.
+  // AssignInPlace returns AssignDelta's delta for it and makes it the chunk's register, which
+  // is what joining that delta gives (its context covers the chunk's dots and the new one only),
+  // reusing the register's buffer.
+  bool PlainChunk(uint64_t index) const;
+  Cell AssignInPlace(uint64_t index, std::string_view bytes, WriteStamp& stamp,
+                     DotContext& context);
+  // Join(delta) for a delta holding only the counter `cell` of `field`, whose context `theirs`
+  // covers no dot of another chunk or counter here (an increment's: IncrementDelta): only that
+  // counter changes, so only it is joined, as Join does it.
+  void JoinCounter(const BitField& field, Counter cell, const DotContext& mine,
+                   const DotContext& theirs);
+  // IncrementDelta's one counter register (the delta holds it under `field`).
+  Counter IncrementCounter(const BitField& field, uint64_t by, WriteStamp& stamp,
+                           DotContext& context) const;
   // Delta of a whole-value write or DEL: observes every chunk and resets every counter.
   BitChunks RemoveDelta(WriteStamp& stamp, DotContext& context) const;
   // Delta of a WRAP increment of `field` by `by` (two's complement; only by mod 2^bits counts):
@@ -121,6 +137,17 @@ class BitChunks {
   // The value `base` (nullopt: no live base, `base_stamp` Stamp{}) with the newer chunks laid
   // over it, then the live counters added; nullopt when none of them shows anything.
   std::optional<std::string> Compose(std::optional<std::string> base, Stamp base_stamp) const;
+  // Compose's length without composing: `base_size` (nullopt: no base), and the end of each
+  // chunk shown over it and of each counter's field with unobserved increments.
+  size_t ComposedSize(std::optional<size_t> base_size, Stamp base_stamp) const;
+  // Whether a chunk or a counter lies in chunks [first, last] (if not, the base alone shows).
+  bool AnyIn(uint64_t first, uint64_t last) const;
+  // Compose's bytes [begin, end) into `out`, reading only the chunks and counters there: `begin`
+  // a multiple of kChunkBytes and `end` one too or ComposedSize (a counter's field lies in one
+  // chunk, so those of the range's chunks are all inside it). `base` is the whole base ("" when
+  // none), bytes past its end are zero.
+  void ComposeRange(std::string_view base, Stamp base_stamp, size_t begin, size_t end,
+                    std::string& out) const;
 
   bool operator==(const BitChunks&) const = default;
 

@@ -155,6 +155,13 @@ class Key {
   ObjectType TypeAt(int64_t now_ms) const;
   std::optional<int64_t> ExpiryMs() const;
   std::optional<std::string> GetString(int64_t now_ms) const;
+  // The bitmap commands' read (docs/commands/bitmap.md, "Cost"): the length of the value
+  // GetString(now_ms) gives, with `out` its bytes [begin, end) cut at that length, composed from
+  // the base and only the chunks and counters of the 256-byte chunks the range touches, so that
+  // reading a bit of a 1 MB bitmap copies its chunk, not the megabyte. `out` views the stored
+  // base when nothing lies over the range, else `scratch`. Nullopt when GetString is.
+  std::optional<size_t> ReadStringRange(size_t begin, size_t end, int64_t now_ms,
+                                        std::string& scratch, std::string_view& out) const;
   // Whether the string has bitmap chunks beside its base (bit_chunks.h).
   bool HasChunks() const { return rest_.get() != nullptr && rest_.get()->has_chunks(); }
   const StringCell& string() const { return string_; }
@@ -261,6 +268,14 @@ class Key {
   // that keeps the TTL. WRONGTYPE on a key of another type.
   Result<KeyOp> WriteBitmap(std::string value, size_t first_byte, size_t end_byte,
                             const Writer& writer, DotContext& shard);
+  // WriteBitmap without the whole value: `window` is the new value's bytes from `window_begin`
+  // (first_byte rounded down to a chunk) to the end of end_byte's chunk, cut at `size` (the new
+  // length): ReadStringRange of those chunks, grown to `size` with zeros and then changed. The
+  // same state and op as WriteBitmap of the whole new value; only its whole-value fallback (more
+  // than kChunksMax chunks) composes the rest of the value.
+  Result<KeyOp> WriteBitmapWindow(std::string_view window, size_t window_begin, size_t size,
+                                  size_t first_byte, size_t end_byte, const Writer& writer,
+                                  DotContext& shard);
   // BITFIELD INCRBY with OVERFLOW WRAP merged as counters (bit_chunks.h): each (field, by) adds
   // `by` (mod 2^bits) to that field's counter, in order; nothing else is written and the TTL
   // stays. Each field must be Valid() and one the key's chunks' CounterFits. WRONGTYPE on a key

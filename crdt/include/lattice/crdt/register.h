@@ -320,8 +320,9 @@ Register<V> Register<V>::AssignDelta(V value, WriteStamp& stamp, DotContext& con
   std::vector<Observed> observed;
   if (auto offsets = SnapshotOffsets(); !offsets.empty()) {
     observed.push_back(Observed{delta.head_.dot, std::move(offsets)});
+    delta.Store({delta.head_}, {}, {}, std::move(observed));
   }
-  delta.Store({delta.head_}, {}, {}, std::move(observed));
+  // Without offsets Store would leave head_ alone, after copying the value twice.
   return delta;
 }
 
