@@ -84,10 +84,10 @@ def is_constant_set_sort(cmd):
     upper = [str(a).upper() for a in cmd]
     if cmd[1] not in ("set", "nset") or "STORE" in upper:
         return False
-    if "BY" not in upper:
-        return False
-    pattern = cmd[upper.index("BY") + 1] if upper.index("BY") + 1 < len(cmd) else ""
-    return "*" not in pattern
+    # Any BY whose pattern has no '*' turns sorting off for good (Valkey's sort.c), not only the
+    # first: `BY w_* BY DESC` takes DESC as a second pattern (seed 1271766722).
+    return any(upper[i] == "BY" and "*" not in (cmd[i + 1] if i + 1 < len(cmd) else "")
+               for i in range(2, len(cmd)))
 
 
 def gen_lcs(rng):
