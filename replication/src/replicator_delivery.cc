@@ -354,11 +354,13 @@ bool Replicator::DeliverBuffered(std::map<crdt::Dot, OpRecord>::iterator it) {
 
 // Applies buffered ops that became deliverable, and forgets those already covered. Per round it
 // looks at one candidate per origin (the op right after what is applied), so the work is
-// O(origins * ops applied * log buffered). About max_drain_ops per call: the rest wait for the
-// next turn (drain_pending_, StepSnapshots), each op still after what it depends on.
+// O(origins * ops applied * log buffered). About max_drain_ops per turn, whatever the calls
+// (every deliverable op that arrives calls it: per call, a read of 128 ops right after an install
+// released up to 128 held ops each, 25-750 ms of CPU at 1M elements): the rest wait for the next
+// turn (drain_pending_, StepSnapshots), each op still after what it depends on.
 void Replicator::Drain() {
   drain_pending_ = false;
-  size_t delivered = 0;
+  size_t& delivered = drained_this_turn_;
   bool progress = true;
   while (progress && !buffered_.empty()) {
     if (delivered >= config_.max_drain_ops) {
@@ -736,6 +738,7 @@ void Replicator::PumpSnapshot(Peer& peer) {
 }
 
 void Replicator::StepSnapshots() {
+  drained_this_turn_ = 0;  // once per turn (the server's end of turn, the timer, the simulator)
   if (drain_pending_) {
     Drain();
   }

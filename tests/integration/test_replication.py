@@ -226,6 +226,16 @@ class Policies(unittest.TestCase):
                        for e in listed}
             self.assertIn((b"lww:*", b"lww"), entries)       # replicated from A
             self.assertIn((b"short:*", b"shortest"), entries)  # B's own config line
+            # REMOVE closes the link of the replica the address is known as: wait until A's own
+            # dial has named it (B's dial alone can converge the data first; under CI's load A's
+            # REMOVE once came before that and B's link stayed up).
+            def named():
+                for entry in ca.execute_command("CRDT.PEER", "LIST"):
+                    fields = dict(zip(entry[0::2], entry[1::2]))
+                    if fields[b"address"] == address.encode() and fields[b"replica_id"]:
+                        return True
+                return False
+            wait_until(named, what="A's peer entry for B to name its replica")
             ca.execute_command("CRDT.PEER", "REMOVE", address)
             wait_until(lambda: connected_peers(b) == 0, what="the link to close")
             ca.incrby("lww:n", 5)

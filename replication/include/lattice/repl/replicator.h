@@ -406,8 +406,9 @@ class Replicator {
   std::unique_ptr<SnapshotInstall> installing_;
   ReplicaId install_from_ = kNoReplica;
   crdt::VersionVector install_cut_;
-  crdt::VersionVector deps_;    // a local op's deps: applied_, and install_cut_ while installing
-  bool drain_pending_ = false;  // Drain stopped at max_drain_ops: StepSnapshots goes on
+  crdt::VersionVector deps_;      // a local op's deps: applied_, and install_cut_ while installing
+  bool drain_pending_ = false;    // Drain stopped at max_drain_ops: StepSnapshots goes on
+  size_t drained_this_turn_ = 0;  // buffered ops Drain applied since StepSnapshots last ran
   // Origins of the ops peers sent (relays included): replicas of this shard, whose dep entries
   // are always waited for, peers or not (DepApplied).
   std::set<ReplicaId> origins_;
