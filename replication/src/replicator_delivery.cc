@@ -676,15 +676,18 @@ bool Replicator::snapshot_work_pending() const {
     return true;
   }
   return std::any_of(peers_.begin(), peers_.end(), [this](const auto& entry) {
-    return taking_snapshot_for(entry.first) &&
+    return TakingSnapshot(*entry.second) &&
            transport_.QueuedBytes(entry.first) < config_.snapshot_queue_bytes;
   });
 }
 
 bool Replicator::taking_snapshot_for(ReplicaId id) const {
   auto it = peers_.find(id);
-  return it != peers_.end() && it->second->snapshot_source != nullptr &&
-         it->second->link == Link::kConnected;
+  return it != peers_.end() && TakingSnapshot(*it->second);
+}
+
+bool Replicator::TakingSnapshot(const Peer& peer) {
+  return peer.snapshot_source != nullptr && peer.link == Link::kConnected;
 }
 
 // Starts taking a snapshot for the peer; its chunks are sent as they are taken (PumpSnapshot,

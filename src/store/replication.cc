@@ -819,25 +819,17 @@ class Replication::SlicedSnapshot final : public repl::SnapshotSource, public Sl
     size_t items = 0;
     auto room = [&] { return chunk.keys.size() < keys_per_chunk && items < owner_.slice_items_; };
     while (room() && !early_.empty()) {
-      items += 1 + early_.front().state.MetadataItems();
+      items += Items(early_.front());
       chunk.keys.push_back(std::move(early_.front()));
       early_.pop_front();
     }
-    std::deque<repl::SnapshotKey> taken;
     while (room() && position_ < copied_.size()) {
       if (!copied_[position_]) {
         copied_[position_] = true;
         const int db = static_cast<int>(position_ / kSlotCount);
-        const size_t before = taken.size();
-        Copy(db, static_cast<uint16_t>(position_ % kSlotCount), taken);
-        for (size_t i = before; i < taken.size(); ++i) {
-          items += 1 + taken[i].state.MetadataItems();
-        }
+        items += Copy(db, static_cast<uint16_t>(position_ % kSlotCount), chunk.keys);
       }
       ++position_;
-    }
-    for (repl::SnapshotKey& key : taken) {
-      chunk.keys.push_back(std::move(key));
     }
     if (position_ == copied_.size() && early_.empty()) {
       chunk.last = true;
@@ -848,13 +840,19 @@ class Replication::SlicedSnapshot final : public repl::SnapshotSource, public Sl
   }
 
  private:
-  // The slot's keys as they stand (not reached: an install that began after this export must
-  // not join the slot before it is copied).
-  void Copy(int db, uint16_t slot, std::deque<repl::SnapshotKey>& out) {
+  static size_t Items(const repl::SnapshotKey& key) { return 1 + key.state.MetadataItems(); }
+
+  // Appends the slot's keys as they stand (not reached: an install that began after this export
+  // must not join the slot before it is copied) and returns their items.
+  template <typename Keys>
+  size_t Copy(int db, uint16_t slot, Keys& out) {
+    size_t items = 0;
     owner_.keyspace_.ForEachInSlotAsIs(db, slot,
                                        [&](const std::string& name, const crdt::Key& state) {
                                          out.push_back({static_cast<uint32_t>(db), name, state});
+                                         items += Items(out.back());
                                        });
+    return items;
   }
 
   Replication& owner_;

@@ -309,6 +309,9 @@ class Replicator {
   struct Peer;
   class DeliveredScan;  // replicator_peer.h
 
+  // A snapshot is being taken for the peer over a connected link.
+  static bool TakingSnapshot(const Peer& peer);
+
   Peer* FindPeer(ReplicaId replica);
   void Report(EventKind kind, ReplicaId peer, std::string detail);
   void Fail(Peer& peer, EventKind kind, const std::string& reason);
