@@ -141,7 +141,7 @@ void Replicator::MarkDown(Peer& peer) {
   peer.snapshot_in_flight = false;
   peer.snapshot_source.reset();  // a snapshot being taken for it starts over when it returns
   peer.incoming_number.reset();
-  peer.incoming_chunks.clear();
+  Discard(peer.incoming_chunks);
   peer.incoming_count.reset();
   if (was_connected) {
     AnnounceLinks();
@@ -466,6 +466,11 @@ crdt::VersionVector Replicator::StableVector() const {
     stable.Meet(usable);
   }
   return stable;
+}
+
+std::string Replicator::PeerRegion(ReplicaId id) const {
+  auto it = peers_.find(id);
+  return it == peers_.end() ? std::string() : it->second->region;
 }
 
 std::vector<std::pair<ReplicaId, crdt::VersionVector>> Replicator::ConnectedAcks() const {

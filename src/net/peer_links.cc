@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <deque>
 #include <optional>
+#include <vector>
 
 #include "cluster/cluster.h"
 #include "lattice/common/assert.h"
@@ -22,6 +24,8 @@ namespace {
 // completes are applied before the next turn, and at 64 KiB a read of SADDs of a hundred members
 // cost 16 ms of CPU (crdt_step_cpu_max_us, two regions, 30,000 elements loaded in one).
 constexpr size_t kReadChunk = 16 * 1024;
+// The CPU one step of received frames may take before it yields to the event loop (RunLink).
+constexpr int64_t kPeerStepCpuUs = 4000;
 constexpr int64_t kBackoffMinMs = 100;
 constexpr int64_t kBackoffMaxMs = 5000;
 constexpr int64_t kConnectTimeoutMs = 5000;
@@ -30,10 +34,13 @@ constexpr int64_t kLinkedPollMs = 1000;  // a dialer whose peer dialed us checks
 // once this much is queued for it, like Valkey's output buffer limit for replicas; it resumes
 // from its vector when it reconnects (or gets a snapshot).
 constexpr size_t kOutboxLimitBytes = 256u << 20;
-// A link's two output buffers keep at most this much capacity between writes: a burst (a
-// snapshot, a churn of writes) grows them, and what it grew is freed once it is written, so a
-// quiet region holds no memory for a burst that ended (issue #17's churn residue).
-constexpr size_t kLinkKeepBufferBytes = 64 * 1024;
+// A link's queue is kept in parts of about this size: a frame is appended to the last part, so
+// nothing queued is moved, and the parts are freed once written (a quiet region holds no memory
+// for a burst that ended: issue #17's churn residue). One growing buffer was copied into one
+// twice its size, whose fresh pages then faulted in, within a single Send: 5-13 ms of CPU every
+// few hundred chunks of a snapshot, as it filled its 4 MiB on the link again and again (a page
+// fault costs 14-20 us on this kind of machine).
+constexpr size_t kOutPartBytes = 256 * 1024;
 
 std::string ReplicaText(ReplicaId replica) { return server::ReplicaIdText(replica); }
 
@@ -47,6 +54,37 @@ asio::ip::address Plain(const asio::ip::address& address) {
 
 }  // namespace
 
+// Frames queued for a link, in parts (kOutPartBytes).
+class LinkOutQueue {
+ public:
+  // The part to append a frame of about `bytes` to (then call Added with what was appended).
+  std::string& PartFor(size_t bytes) {
+    if (parts_.empty() ||
+        (!parts_.back().empty() && parts_.back().size() + bytes > kOutPartBytes)) {
+      parts_.emplace_back();
+    }
+    return parts_.back();
+  }
+  void Added(size_t bytes) { bytes_ += bytes; }
+  size_t bytes() const { return bytes_; }
+  bool empty() const { return bytes_ == 0; }
+  void clear() {
+    parts_.clear();
+    bytes_ = 0;
+  }
+  // Moves every part to `out` (the write about to start) and leaves this empty.
+  void TakeAll(std::vector<std::string>& out) {
+    for (std::string& part : parts_) {
+      if (!part.empty()) out.push_back(std::move(part));
+    }
+    clear();
+  }
+
+ private:
+  std::deque<std::string> parts_;
+  size_t bytes_ = 0;
+};
+
 struct PeerLinks::Link {
   explicit Link(tcp::socket s) : socket(std::move(s)) {}
   tcp::socket socket;  // a plain link; moved into `tls` on a TLS link
@@ -56,8 +94,18 @@ struct PeerLinks::Link {
   std::string binding;    // the TLS channel binding ("" on plain TCP)
   // Every byte read goes through it: the Hello exchange, the proof, then the engine's frames.
   std::optional<repl::LinkHandshake> handshake;
-  std::string outbox;   // frames queued, not yet handed to a write
-  std::string writing;  // frames of the write in progress
+  LinkOutQueue outbox;               // frames queued, not yet handed to a write
+  std::vector<std::string> writing;  // frames of the write in progress, in parts
+  size_t writing_bytes = 0;
+  // Appends through `append(std::string& part)`, which returns nothing; `bytes` is about what
+  // it appends (choosing the part).
+  template <typename Append>
+  void Enqueue(size_t bytes, Append&& append) {
+    std::string& part = outbox.PartFor(bytes);
+    const size_t before = part.size();
+    append(part);
+    outbox.Added(part.size() - before);
+  }
   bool write_pending = false;
   bool kick_posted = false;
   bool closing = false;  // close once the outbox is written (after a Goodbye)
@@ -246,15 +294,26 @@ asio::awaitable<void> PeerLinks::RunLink(LinkPtr link) {
     if (node_->busy()) co_await AwaitNotBusy(*node_);
     if (ec || link->closed) break;
     if (link->peer != kNoReplica) bytes_in_[link->peer] += n;
-    // Decoding and applying what arrived: the latency monitor's "crdt-peer-batch" event.
-    const int64_t start_us = server_->clock().MonotonicUs();
-    const int64_t start_cpu_us = server::ThreadCpuUs();
+    // Decoding and applying what arrived: the latency monitor's "crdt-peer-batch" event. A read
+    // holds several frames; once a step has used kPeerStepCpuUs it ends (its ops logged) and the
+    // rest waits behind what else the event loop has ready: an op that copies a slot for an
+    // export or joins one for an install costs 50-100 us, and one read of them took 23 ms.
     link->handshake->Feed(std::string_view(buffer.data(), n));
-    while (Receive(link)) {
+    bool more = true;
+    while (more) {
+      const int64_t start_us = server_->clock().MonotonicUs();
+      const int64_t start_cpu_us = server::ThreadCpuUs();
+      while ((more = Receive(link)) && server::ThreadCpuUs() - start_cpu_us < kPeerStepCpuUs) {
+      }
+      server_->AddLatencySample("crdt-peer-batch", server_->clock().MonotonicUs() - start_us);
+      server_->AddStepCpu("crdt-peer-batch", server::ThreadCpuUs() - start_cpu_us);
+      node_->EndOfBatch();
+      if (more) {
+        co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
+        if (node_->busy()) co_await AwaitNotBusy(*node_);
+        if (link->closed) break;
+      }
     }
-    server_->AddLatencySample("crdt-peer-batch", server_->clock().MonotonicUs() - start_us);
-    server_->AddStepCpu("crdt-peer-batch", server::ThreadCpuUs() - start_cpu_us);
-    node_->EndOfBatch();
   }
   Disconnect(link);
 }
@@ -315,7 +374,7 @@ repl::LinkOptions PeerLinks::HandshakeOptions(const Link& link) {
 
 void PeerLinks::TakeOutput(const LinkPtr& link) {
   if (std::string bytes = link->handshake->TakeOutput(); !bytes.empty()) {
-    link->outbox += bytes;
+    link->Enqueue(bytes.size(), [&](std::string& part) { part += bytes; });
     PostKick(link);
   }
 }
@@ -433,7 +492,9 @@ void PeerLinks::Activate(const LinkPtr& link, const repl::Hello& hello, bool rep
 }
 
 void PeerLinks::Queue(Link& link, const repl::Message& message) {
-  repl::AppendFrame(repl::Encode(message), link.outbox);
+  const std::string payload = repl::Encode(message);
+  link.Enqueue(payload.size() + repl::kFrameHeaderBytes,
+               [&](std::string& part) { repl::AppendFrame(payload, part); });
 }
 
 void PeerLinks::Send(ReplicaId to, const repl::Message& message) {
@@ -446,7 +507,9 @@ void PeerLinks::Send(ReplicaId to, const repl::Message& message) {
 
 void PeerLinks::SendOps(ReplicaId to, const repl::EncodedOpBatch& batch) {
   if (LinkPtr link = Writable(to)) {
-    repl::AppendOpBatchFrame(batch, link->outbox);  // the ops' retained bytes, framed as they are
+    // The ops' retained bytes, framed as they are.
+    link->Enqueue(batch.ops.size() + 64,
+                  [&](std::string& part) { repl::AppendOpBatchFrame(batch, part); });
     Queued(link);
   }
 }
@@ -461,11 +524,11 @@ PeerLinks::LinkPtr PeerLinks::Writable(ReplicaId to) const {
 
 uint64_t PeerLinks::QueuedBytes(ReplicaId to) const {
   const LinkPtr link = Writable(to);
-  return link == nullptr ? 0 : link->outbox.size() + link->writing.size();
+  return link == nullptr ? 0 : link->outbox.bytes() + link->writing_bytes;
 }
 
 void PeerLinks::Queued(const LinkPtr& link) {
-  if (link->outbox.size() + link->writing.size() > kOutboxLimitBytes) {
+  if (link->outbox.bytes() + link->writing_bytes > kOutboxLimitBytes) {
     // It does not read: a Goodbye would wait behind the rest. Close now (the pending write is
     // cancelled) and let it resume when it reconnects.
     // Done from a posted handler: Send runs inside the engine, which must not be re-entered.
@@ -527,12 +590,13 @@ void PeerLinks::Kick(const LinkPtr& link) {
     }
     return;
   }
-  link->writing.swap(link->outbox);
+  link->writing_bytes = link->outbox.bytes();
+  link->outbox.TakeAll(link->writing);
   link->write_pending = true;
   auto written = [this, link](const boost::system::error_code& ec, size_t n) {
     link->write_pending = false;
     link->writing.clear();
-    if (link->writing.capacity() > kLinkKeepBufferBytes) link->writing.shrink_to_fit();
+    link->writing_bytes = 0;
     if (link->peer != kNoReplica) bytes_out_[link->peer] += n;
     if (ec) {
       boost::system::error_code ignored;
@@ -548,10 +612,13 @@ void PeerLinks::Kick(const LinkPtr& link) {
       node_->EndOfBatch();
     }
   };
+  std::vector<asio::const_buffer> buffers;
+  buffers.reserve(link->writing.size());
+  for (const std::string& part : link->writing) buffers.push_back(asio::buffer(part));
   if (link->tls) {
-    asio::async_write(*link->tls, asio::buffer(link->writing), written);
+    asio::async_write(*link->tls, buffers, written);
   } else {
-    asio::async_write(link->socket, asio::buffer(link->writing), written);
+    asio::async_write(link->socket, buffers, written);
   }
 }
 

@@ -382,7 +382,7 @@ const Directive kDirectives[] = {
     Bool("disable-thp", "yes", I),
     Enum("oom-score-adj", "no", kOomScoreAdj, 0),
     Special("oom-score-adj-values", "0 200 800", &ParseOomScoreAdjValues, kMultiArg),
-    Bool("jemalloc-bg-thread", "yes", 0),
+    Bool("jemalloc-bg-thread", "yes", A),
 
     // Snapshotting and the append-only file.
     Special("save", "3600 1 300 100 60 10000", &ParseSave, A | kMultiArg | kAccumulate),

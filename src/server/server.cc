@@ -168,6 +168,7 @@ Server::Server(Config config, const Clock& clock, ReplicaId replica,
   ApplyConfig("crdt-conflicts-log-rate");
   ApplyConfig("hash-max-listpack-entries");  // and the other compact-collection limits
   ApplyConfig("slowlog-max-len");            // and the other observability settings
+  ApplyConfig("jemalloc-bg-thread");
   ApplyConfig("notify-keyspace-events");
   ApplyConfig("tracking-table-max-keys");
 }
@@ -241,6 +242,8 @@ void Server::ApplyConfig(std::string_view name) {
   } else if (name.starts_with("slowlog-") || name.starts_with("commandlog-") ||
              name.starts_with("latency-")) {
     ApplyObservabilityConfig();
+  } else if (name == "jemalloc-bg-thread") {
+    util::SetAllocatorBackgroundThread(config_.ValueOf(name) == "yes");
   } else if (name == "notify-keyspace-events") {
     notifier_.set_flags(ParseNotifyFlags(config_.notify_keyspace_events()));
   } else if (name == "tracking-table-max-keys") {

@@ -115,7 +115,7 @@ class SlotJoiner {
 // A snapshot being taken in slices (Replication's sliced export, docs/replication.md "Taking a
 // snapshot in slices"): Reach first lets every exporter copy the slot as it is if it has not yet
 // (copy on write: the snapshot is the keyspace as it was when the export began), then lets the
-// joiner join it. An exporter reads the slot with ForEachInSlotAsIs (it must not reach).
+// joiner join it. An exporter reads the slot with CopySlot (it must not reach).
 class SlotExporter {
  public:
   virtual ~SlotExporter() = default;
@@ -340,10 +340,10 @@ class Keyspace {
   void ForEachInSlot(
       int db, uint16_t slot,
       const std::function<void(const std::string& key, const crdt::Key& value)>& visit) const;
-  // The same without reaching the slot first: as the slot stands (a SlotExporter's copy).
-  void ForEachInSlotAsIs(
-      int db, uint16_t slot,
-      const std::function<void(const std::string& key, const crdt::Key& value)>& visit) const;
+  // A copy of every entry of one slot, without reaching it first: as the slot stands (a
+  // SlotExporter's copy). A compact key is expanded into the copy (not expanded, then copied).
+  void CopySlot(int db, uint16_t slot,
+                const std::function<void(const std::string& key, crdt::Key value)>& visit) const;
   // Forgets every key of one slot here only: no op is shipped (the slot moved to another shard,
   // or an import was abandoned). Returns the number of entries dropped. The keys are gone at
   // once; their memory is freed later, a bounded amount per FreeDropped call, so dropping a

@@ -536,10 +536,7 @@ void Replication::ClockTooFarAhead(ReplicaId origin, int64_t ahead_ms) {
     return;
   }
   it->second = now_ms_;
-  std::string region;
-  for (const repl::PeerStatus& peer : replicator_->Status(now_ms_).peers) {
-    if (peer.replica == origin) region = peer.region;
-  }
+  const std::string region = replicator_->PeerRegion(origin);
   spdlog::warn(
       "Clock skew: an op of replica {} (region '{}') is stamped {} ms ahead of this region's "
       "clock, more than the {} ms the HLC follows: applied, but this region's clock does not "
@@ -847,11 +844,10 @@ class Replication::SlicedSnapshot final : public repl::SnapshotSource, public Sl
   template <typename Keys>
   size_t Copy(int db, uint16_t slot, Keys& out) {
     size_t items = 0;
-    owner_.keyspace_.ForEachInSlotAsIs(db, slot,
-                                       [&](const std::string& name, const crdt::Key& state) {
-                                         out.push_back({static_cast<uint32_t>(db), name, state});
-                                         items += Items(out.back());
-                                       });
+    owner_.keyspace_.CopySlot(db, slot, [&](const std::string& name, crdt::Key state) {
+      out.push_back({static_cast<uint32_t>(db), name, std::move(state)});
+      items += Items(out.back());
+    });
     return items;
   }
 
@@ -1153,13 +1149,10 @@ void Replication::OnEvent(const repl::Event& event) {
   std::string peer = "-";
   if (event.peer != kNoReplica) {
     peer = ReplicaIdText(event.peer);
-    const std::vector<repl::PeerStatus> peers = replicator_ != nullptr
-                                                    ? replicator_->Status(now_ms_).peers
-                                                    : std::vector<repl::PeerStatus>{};
-    for (const repl::PeerStatus& status : peers) {
-      if (status.replica == event.peer && !status.region.empty()) {
-        peer += fmt::format(" (region '{}')", status.region);  // operators read names
-      }
+    const std::string region =
+        replicator_ != nullptr ? replicator_->PeerRegion(event.peer) : std::string();
+    if (!region.empty()) {
+      peer += fmt::format(" (region '{}')", region);  // operators read names
     }
   }
   stats_.last_event = fmt::format("{} {} {}", repl::EventKindName(event.kind), peer, event.detail);

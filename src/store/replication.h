@@ -186,6 +186,7 @@ class Replication final : public repl::Applier, public repl::Observer, public Ke
   Result<void> Close();
 
   repl::ReplicatorStatus Status(int64_t now_ms) const { return replicator_->Status(now_ms); }
+  std::string PeerRegion(ReplicaId peer) const { return replicator_->PeerRegion(peer); }
   // How many peer regions acknowledged this replica's op `seq` (CRDT.WAIT, WAIT).
   int64_t RegionsHaving(uint64_t seq) const;
   // This replica's ops up to this seq are synced to the op log (WAITAOF's local count).
@@ -286,8 +287,9 @@ class Replication final : public repl::Applier, public repl::Observer, public Ke
   bool joining_install_ = false;  // an install joins keys: no state record for them
   size_t install_keys_per_step_ = 128;
   // 4,096 cost 10-14 ms of CPU a slice (export or decode), 1,024 up to 11 ms at 1M (expanding
-  // compact keys, then encoding them: 3-8 µs an item): 512 keeps a slice to a few ms.
-  size_t slice_items_ = 512;
+  // compact keys, then encoding them: 3-8 µs an item), 512 up to 15 ms under the storm test's
+  // load (a slot's keys go whole, so a slice passes its bound by up to one slot): 256.
+  size_t slice_items_ = 256;
   void NoteSlice(uint64_t items);  // stats_.last_slice_items, max_slice_items
   size_t max_drain_ops_ = repl::ReplicatorConfig{}.max_drain_ops;
   repl::OpLog log_;

@@ -83,6 +83,10 @@ bool PurgeAllocator() {
   return mallctl("arena.4096.purge", nullptr, nullptr, nullptr, 0) == 0;
 }
 
+bool SetAllocatorBackgroundThread(bool enabled) {
+  return mallctl("background_thread", nullptr, nullptr, &enabled, sizeof(enabled)) == 0;
+}
+
 #else  // glibc malloc
 
 std::string_view AllocatorName() { return "libc"; }
@@ -113,6 +117,8 @@ bool PurgeAllocator() {
   malloc_trim(0);  // returns whether it released anything; either way the purge happened
   return true;
 }
+
+bool SetAllocatorBackgroundThread(bool) { return false; }
 
 #endif
 

@@ -52,4 +52,10 @@ size_t UsableSize(const void* pointer);
 // malloc_trim). Returns false when the allocator refused.
 bool PurgeAllocator();
 
+// Valkey's jemalloc-bg-thread: jemalloc's background thread returns dirty pages to the OS, so
+// the thread that frees or allocates memory never does it inline (a purge, and the page faults
+// that follow it, cost the event loop 5-30 ms at a time under #17's snapshot storms). Returns
+// false when the allocator has no such thread (libc) or refused.
+bool SetAllocatorBackgroundThread(bool enabled);
+
 }  // namespace lattice::util

@@ -1,6 +1,7 @@
 """SLOWLOG, LATENCY, MEMORY, INFO latencystats and the CLIENT LIST fields on a real
 lattice-server, driven by redis-py and redis-cli, with reply shapes compared to redis-server."""
 import os
+import re
 import pty
 import select
 import subprocess
@@ -164,6 +165,25 @@ class ObservabilityTest(unittest.TestCase):
         self.assertTrue(c.memory_purge())
         self.assertIn(b"jemalloc", c.execute_command("MEMORY", "MALLOC-STATS"))
         self.assertTrue(c.execute_command("MEMORY", "DOCTOR"))
+
+    def test_jemalloc_bg_thread_runs_the_purge_thread(self):
+        # Valkey's jemalloc-bg-thread (default yes): jemalloc's background thread purges dirty
+        # pages, so the event loop never does it inline. Its stats report the running threads.
+        c = self.client
+
+        def threads():
+            stats = c.execute_command("MEMORY", "MALLOC-STATS").decode()
+            match = re.search(r"Background threads: (\d+)", stats)
+            self.assertIsNotNone(match, stats[:500])
+            return int(match.group(1))
+        self.assertEqual(c.config_get("jemalloc-bg-thread"), {"jemalloc-bg-thread": "yes"})
+        self.assertEqual(threads(), 1)
+        try:
+            self.assertTrue(c.config_set("jemalloc-bg-thread", "no"))
+            self.assertEqual(threads(), 0)
+        finally:
+            c.config_set("jemalloc-bg-thread", "yes")
+        self.assertEqual(threads(), 1)
 
     def test_redis_cli_memkeys(self):
         c = self.client

@@ -46,9 +46,7 @@ void Server::FeedMonitorsRemoteOp(int db, std::string_view key, const crdt::KeyO
   const ReplicaId origin = op.first_dot.replica;
   std::string region = origin == kNoReplica ? "?" : ReplicaIdText(origin);
   if (replication_ != nullptr && origin != kNoReplica) {
-    for (const repl::PeerStatus& peer : replication_->Status(clock_.NowMs()).peers) {
-      if (peer.replica == origin && !peer.region.empty()) region = peer.region;
-    }
+    if (std::string named = replication_->PeerRegion(origin); !named.empty()) region = named;
   }
   std::string line = MonitorHead(clock_.NowUs(), fmt::format("{} region:{}", db, region));
   AppendMonitorArg(line, "crdt.apply");

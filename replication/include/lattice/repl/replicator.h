@@ -163,7 +163,9 @@ struct ReplicatorConfig {
   int64_t ack_interval_ms = 20;     // minimum gap between two Acks to one peer
   int64_t resend_timeout_ms = 500;  // unacknowledged ops, Hello and snapshots are resent after
   int64_t peer_timeout_ms = 0;      // close a link silent this long; 0 = the transport decides
-  size_t max_batch_ops = 128;
+  // 64: a receiver applies a batch in one step, and an op that first touches a slot while an
+  // export copies it (or an install joins it) costs 50-100 µs.
+  size_t max_batch_ops = 64;
   // And the bytes of a batch's ops (one op larger than this is a batch of its own): a receiver
   // decodes a batch whole, and 128 SADDs of a hundred members each took it 40-80 ms of CPU in one
   // read.
@@ -172,8 +174,9 @@ struct ReplicatorConfig {
   size_t max_buffered_ops = 65'536;  // ops waiting for their deps, all peers together
   // Buffered ops applied per turn at most, about (Drain): the rest go on in the next turns
   // (StepSnapshots). An install's end releases every op held during it (thousands at 1M); 1,024
-  // of them cost 28 ms of CPU in one turn there.
-  size_t max_drain_ops = 128;
+  // of them cost 28 ms of CPU in one turn there, and 128 released while an install joins the
+  // slots they touch 5-12 ms.
+  size_t max_drain_ops = 32;
   size_t snapshot_keys_per_chunk = 256;
   // A group of local ops longer than this is sent as several groups of at most this many ops
   // (a receiver holds a group's ops until its last arrives, so a group must fit in a peer's
@@ -275,6 +278,9 @@ class Replicator {
   // (else an op of that peer concurrent with a "stable" one could still arrive).
   crdt::VersionVector StableVector() const;
   ReplicatorStatus Status(int64_t now_ms) const;
+  // The region a peer named in its Hello ("" when unknown): Status's, without walking the
+  // retained ops (at 80,000 retained that walk cost milliseconds for every event logged).
+  std::string PeerRegion(ReplicaId peer) const;
   // The peers whose link is up (their Hello arrived) with what each acknowledged: Status without
   // its per-peer lag, which walks the retained ops.
   std::vector<std::pair<ReplicaId, crdt::VersionVector>> ConnectedAcks() const;
@@ -311,6 +317,11 @@ class Replicator {
 
   // A snapshot is being taken for the peer over a connected link.
   static bool TakingSnapshot(const Peer& peer);
+  // Every chunk of the snapshot being assembled from the peer has come.
+  static bool Assembled(const Peer& peer);
+  // Hands chunks to discarded_ (freed a few a turn by StepSnapshots).
+  void Discard(std::map<uint64_t, SnapshotChunk>& chunks);
+  void Discard(std::vector<SnapshotChunk>& chunks);
 
   Peer* FindPeer(ReplicaId replica);
   void Report(EventKind kind, ReplicaId peer, std::string detail);
@@ -407,6 +418,9 @@ class Replicator {
   int64_t now_ms_ = 0;
   // The snapshot being installed in slices, from `install_from_`, covering `install_cut_`.
   std::unique_ptr<SnapshotInstall> installing_;
+  // Chunks of snapshots no longer wanted (superseded, covered already), freed a few a turn:
+  // freeing a whole snapshot of 1M elements at once held the event loop 390-430 ms.
+  std::deque<SnapshotChunk> discarded_;
   ReplicaId install_from_ = kNoReplica;
   crdt::VersionVector install_cut_;
   crdt::VersionVector deps_;      // a local op's deps: applied_, and install_cut_ while installing
