@@ -94,6 +94,7 @@ class PeerLinks final : public repl::Transport, public server::PeerDirectory {
   repl::LinkOptions HandshakeOptions(const Link& link);
   // Acts on the link's next handshake step. False: nothing more to read for now.
   bool Receive(const LinkPtr& link);
+  void DeliverPart(const LinkPtr& link);
   // Queues what the handshake has to send.
   void TakeOutput(const LinkPtr& link);
   void RefusedByPeer(const LinkPtr& link, const std::string& reason);

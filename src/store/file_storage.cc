@@ -87,6 +87,14 @@ class PosixAppendFile final : public repl::AppendFile {
       return SystemError("write", path_);
     }
     size_ += data.size();
+    // Valkey's incremental fsync (aof-rewrite-incremental-fsync): writeback of each written
+    // MiB starts now, without waiting for it, so the next fdatasync finds little left. An
+    // install's records synced in one fdatasync held the event loop 101 ms of CPU at 1M.
+    if (size_ - range_start_ >= kRangeSyncBytes) {
+      (void)::sync_file_range(fd_.get(), static_cast<off_t>(range_start_),
+                              static_cast<off_t>(size_ - range_start_), SYNC_FILE_RANGE_WRITE);
+      range_start_ = size_;
+    }
     return {};
   }
 
@@ -94,15 +102,18 @@ class PosixAppendFile final : public repl::AppendFile {
     if (!SyncData(fd_.get())) {
       return SystemError("fdatasync", path_);
     }
+    range_start_ = size_;
     return {};
   }
 
   uint64_t size() const override { return size_; }
 
  private:
+  static constexpr uint64_t kRangeSyncBytes = 1 << 20;
   Descriptor fd_;
   std::string path_;
   uint64_t size_;
+  uint64_t range_start_ = size_;  // written since the last sync or range sync began here
 };
 
 }  // namespace

@@ -87,6 +87,11 @@ class ServerProcess:
     def _accepting(self):
         if self.proc.poll() is not None:
             raise AssertionError(f"server exited with {self.proc.returncode}: {self.read_log()}")
+        # Its own log line first: a port picked free can be taken by another test's server
+        # before this one binds it (this one then exits), and a connection alone would reach
+        # that other server.
+        if "Ready to accept connections" not in self.read_log():
+            return False
         with socket.create_connection(("127.0.0.1", self.port), timeout=1):
             return True
 
