@@ -27,9 +27,10 @@ constexpr size_t kReadChunk = 16 * 1024;
 // The CPU one step of received frames may take before it yields to the event loop (RunLink).
 constexpr int64_t kPeerStepCpuUs = 2000;
 // An op batch is handed to the engine this many ops at a time, each part a step of its own as a
-// frame is: while a checkpoint's child runs, every page the parent writes first is copied (a
-// 20 us fault on this kind of machine), and a batch of 64 ops took 12-21 ms of CPU to apply.
-constexpr size_t kOpsPerDelivery = 16;
+// frame's decoding is: while a checkpoint's child runs, every page the parent writes first is
+// copied (a 20 us fault on this kind of machine), and a batch of 64 ops took 12-21 ms of CPU to
+// apply, 16 of them up to 6 ms.
+constexpr size_t kOpsPerDelivery = 8;
 constexpr int64_t kBackoffMinMs = 100;
 constexpr int64_t kBackoffMaxMs = 5000;
 constexpr int64_t kConnectTimeoutMs = 5000;
@@ -422,9 +423,8 @@ bool PeerLinks::Receive(const LinkPtr& link) {
       repl::Message message = handshake.TakeMessage();
       if (auto* batch = std::get_if<repl::OpBatch>(&message);
           batch != nullptr && batch->ops.size() > kOpsPerDelivery) {
-        link->rest = std::move(*batch);
+        link->rest = std::move(*batch);  // its decoding was a step's worth already
         link->rest_next = 0;
-        DeliverPart(link);
         return true;
       }
       replication_->OnMessage(link->peer, std::move(message), NowMs());
