@@ -163,9 +163,9 @@ struct ReplicatorConfig {
   int64_t ack_interval_ms = 20;     // minimum gap between two Acks to one peer
   int64_t resend_timeout_ms = 500;  // unacknowledged ops, Hello and snapshots are resent after
   int64_t peer_timeout_ms = 0;      // close a link silent this long; 0 = the transport decides
-  // 64: a receiver applies a batch in one step, and an op that first touches a slot while an
-  // export copies it (or an install joins it) costs 50-100 µs.
-  size_t max_batch_ops = 64;
+  // 128: at 64 (to shorten a receiver's step while an export copies slots) the peers fell behind
+  // the backlog bound under scripts/bench's churn load and needed snapshots.
+  size_t max_batch_ops = 128;
   // And the bytes of a batch's ops (one op larger than this is a batch of its own): a receiver
   // decodes a batch whole, and 128 SADDs of a hundred members each took it 40-80 ms of CPU in one
   // read.
@@ -174,9 +174,9 @@ struct ReplicatorConfig {
   size_t max_buffered_ops = 65'536;  // ops waiting for their deps, all peers together
   // Buffered ops applied per turn at most, about (Drain): the rest go on in the next turns
   // (StepSnapshots). An install's end releases every op held during it (thousands at 1M); 1,024
-  // of them cost 28 ms of CPU in one turn there, and 128 released while an install joins the
-  // slots they touch 5-12 ms.
-  size_t max_drain_ops = 32;
+  // of them cost 28 ms of CPU in one turn there (128 released while an install joins the slots
+  // they touch, 5-12 ms; 32 a turn, tried, let the peers fall behind under the churn benchmark).
+  size_t max_drain_ops = 128;
   size_t snapshot_keys_per_chunk = 256;
   // A group of local ops longer than this is sent as several groups of at most this many ops
   // (a receiver holds a group's ops until its last arrives, so a group must fit in a peer's
