@@ -839,24 +839,11 @@ void Replicator::Discard(std::map<uint64_t, SnapshotChunk>& chunks) {
   chunks.clear();  // moved from: cheap
 }
 
-void Replicator::Discard(std::vector<SnapshotChunk>& chunks) {
-  for (SnapshotChunk& chunk : chunks) {
-    discarded_.push_back(std::move(chunk));
-  }
-  chunks.clear();
-}
-
 // A complete snapshot: acknowledged at once if the applied vector covers it already, else
 // installed in slices (StepSnapshots), the first one now.
 void Replicator::InstallSnapshot(Peer& peer) {
-  std::vector<SnapshotChunk> chunks;
-  chunks.reserve(peer.incoming_chunks.size());
-  for (auto& [index, chunk] : peer.incoming_chunks) {
-    chunks.push_back(std::move(chunk));
-  }
-  peer.incoming_chunks.clear();  // with incoming_count still set: "installed"
   peer.settled_number = peer.incoming_number;
-  const crdt::VersionVector covers = chunks.back().context.vector();
+  const crdt::VersionVector covers = peer.incoming_chunks.rbegin()->second.context.vector();
   peer.acked.Join(covers);  // the sender held everything it sent
   peer.known.Join(covers);
   if (covers.LessOrEqual(applied_)) {
@@ -865,9 +852,15 @@ void Replicator::InstallSnapshot(Peer& peer) {
     // without reading as a resend request, as a repeated Ack would.
     Report(EventKind::kSnapshotSkipped, peer.id, "covered; covers " + covers.ToString());
     SendHeartbeat(peer);
-    Discard(chunks);
+    Discard(peer.incoming_chunks);  // with incoming_count still set: "installed"
     return;
   }
+  std::vector<SnapshotChunk> chunks;
+  chunks.reserve(peer.incoming_chunks.size());
+  for (auto& [index, chunk] : peer.incoming_chunks) {
+    chunks.push_back(std::move(chunk));
+  }
+  peer.incoming_chunks.clear();  // with incoming_count still set: "installed"
   install_from_ = peer.id;
   install_cut_ = covers;
   installing_ = applier_.StartInstall(std::move(chunks));

@@ -62,15 +62,19 @@ asio::ip::address Plain(const asio::ip::address& address) {
 // Frames queued for a link, in parts (kOutPartBytes).
 class LinkOutQueue {
  public:
-  // The part to append a frame of about `bytes` to (then call Added with what was appended).
-  std::string& PartFor(size_t bytes) {
+  // Appends through `append(std::string& part)` to the last part, or to a new one when about
+  // `bytes` more would take the last past kOutPartBytes.
+  template <typename Appender>
+  void Append(size_t bytes, Appender&& append) {
     if (parts_.empty() ||
         (!parts_.back().empty() && parts_.back().size() + bytes > kOutPartBytes)) {
       parts_.emplace_back();
     }
-    return parts_.back();
+    std::string& part = parts_.back();
+    const size_t before = part.size();
+    append(part);
+    bytes_ += part.size() - before;
   }
-  void Added(size_t bytes) { bytes_ += bytes; }
   size_t bytes() const { return bytes_; }
   bool empty() const { return bytes_ == 0; }
   void clear() {
@@ -102,15 +106,6 @@ struct PeerLinks::Link {
   LinkOutQueue outbox;               // frames queued, not yet handed to a write
   std::vector<std::string> writing;  // frames of the write in progress, in parts
   size_t writing_bytes = 0;
-  // Appends through `append(std::string& part)`, which returns nothing; `bytes` is about what
-  // it appends (choosing the part).
-  template <typename Append>
-  void Enqueue(size_t bytes, Append&& append) {
-    std::string& part = outbox.PartFor(bytes);
-    const size_t before = part.size();
-    append(part);
-    outbox.Added(part.size() - before);
-  }
   bool write_pending = false;
   bool kick_posted = false;
   bool closing = false;  // close once the outbox is written (after a Goodbye)
@@ -382,7 +377,7 @@ repl::LinkOptions PeerLinks::HandshakeOptions(const Link& link) {
 
 void PeerLinks::TakeOutput(const LinkPtr& link) {
   if (std::string bytes = link->handshake->TakeOutput(); !bytes.empty()) {
-    link->Enqueue(bytes.size(), [&](std::string& part) { part += bytes; });
+    link->outbox.Append(bytes.size(), [&](std::string& part) { part += bytes; });
     PostKick(link);
   }
 }
@@ -532,8 +527,8 @@ void PeerLinks::Activate(const LinkPtr& link, const repl::Hello& hello, bool rep
 
 void PeerLinks::Queue(Link& link, const repl::Message& message) {
   const std::string payload = repl::Encode(message);
-  link.Enqueue(payload.size() + repl::kFrameHeaderBytes,
-               [&](std::string& part) { repl::AppendFrame(payload, part); });
+  link.outbox.Append(payload.size() + repl::kFrameHeaderBytes,
+                     [&](std::string& part) { repl::AppendFrame(payload, part); });
 }
 
 void PeerLinks::Send(ReplicaId to, const repl::Message& message) {
@@ -547,8 +542,8 @@ void PeerLinks::Send(ReplicaId to, const repl::Message& message) {
 void PeerLinks::SendOps(ReplicaId to, const repl::EncodedOpBatch& batch) {
   if (LinkPtr link = Writable(to)) {
     // The ops' retained bytes, framed as they are.
-    link->Enqueue(batch.ops.size() + 64,
-                  [&](std::string& part) { repl::AppendOpBatchFrame(batch, part); });
+    link->outbox.Append(batch.ops.size() + 64,
+                        [&](std::string& part) { repl::AppendOpBatchFrame(batch, part); });
     Queued(link);
   }
 }

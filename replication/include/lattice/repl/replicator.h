@@ -321,7 +321,6 @@ class Replicator {
   static bool Assembled(const Peer& peer);
   // Hands chunks to discarded_ (freed a few a turn by StepSnapshots).
   void Discard(std::map<uint64_t, SnapshotChunk>& chunks);
-  void Discard(std::vector<SnapshotChunk>& chunks);
 
   Peer* FindPeer(ReplicaId replica);
   void Report(EventKind kind, ReplicaId peer, std::string detail);
