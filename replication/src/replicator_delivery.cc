@@ -225,9 +225,12 @@ void Replicator::Receive(OpRecord op) {
     return;
   }
   if (!op.group_continues && Deliverable(op)) {
-    ApplyAndRetain(std::move(op));
-    Drain();
-    return;
+    if (!StepSpent()) {
+      ApplyAndRetain(std::move(op));
+      Drain();
+      return;
+    }
+    drain_pending_ = true;  // held for the next turns, with the batch's ops after it
   }
   // Buffered, and so is every op of a group until its last one is here (OnOpBatch drains).
   if (buffered_.size() >= config_.max_buffered_ops) {
@@ -312,21 +315,22 @@ void Replicator::ApplyAndRetain(OpRecord op) {
                         .group_continues = op.group_continues});
 }
 
-bool Replicator::DeliverBuffered(std::map<crdt::Dot, OpRecord>::iterator it) {
+size_t Replicator::DeliverBuffered(std::map<crdt::Dot, OpRecord>::iterator it) {
   if (!it->second.group_continues || MutationInjected(Mutation::kSplitGroups)) {
     if (!Deliverable(it->second)) {
-      return false;
+      return 0;
     }
     OpRecord op = std::move(it->second);
     buffered_.erase(it);
+    const size_t items = OpItems(op);
     ApplyAndRetain(std::move(op));
-    return true;
+    return items;
   }
   // A group: consecutive seqs of one origin up to the op without the mark. The origin made them
   // back to back, so each depends only on the ones before it and on what the first depended on;
   // a peer's claims are checked all the same, before any op of the group is applied.
   if (!Deliverable(it->second)) {
-    return false;
+    return 0;
   }
   const ReplicaId origin = it->first.replica;
   auto end = it;
@@ -334,7 +338,7 @@ bool Replicator::DeliverBuffered(std::map<crdt::Dot, OpRecord>::iterator it) {
   for (;;) {
     if (end == buffered_.end() || end->first.replica != origin || end->first.seq != next_seq ||
         !OtherDepsApplied(end->second)) {
-      return false;  // not all here yet, or not deliverable yet
+      return 0;  // not all here yet, or not deliverable yet
     }
     next_seq = LastSeq(end->second) + 1;
     if (!(end++)->second.group_continues) {
@@ -346,24 +350,30 @@ bool Replicator::DeliverBuffered(std::map<crdt::Dot, OpRecord>::iterator it) {
     group.push_back(std::move(op->second));
   }
   buffered_.erase(it, end);
+  size_t items = 0;
   for (OpRecord& op : group) {
+    items += OpItems(op);
     ApplyAndRetain(std::move(op));  // back to back, in this one call: no command in between
   }
-  return true;
+  return items;
 }
 
 // Applies buffered ops that became deliverable, and forgets those already covered. Per round it
 // looks at one candidate per origin (the op right after what is applied), so the work is
-// O(origins * ops applied * log buffered). About max_drain_ops per turn, whatever the calls
+// O(origins * ops applied * log buffered). About max_drain_ops and max_drain_items (the ops it
+// forgets count one each) per turn, and at least one op once the owner's step is spent
+// (set_step_spent), whatever the calls
 // (every deliverable op that arrives calls it: per call, a read of 128 ops right after an install
 // released up to 128 held ops each, 25-750 ms of CPU at 1M elements): the rest wait for the next
 // turn (drain_pending_, StepSnapshots), each op still after what it depends on.
 void Replicator::Drain() {
   drain_pending_ = false;
   size_t& delivered = drained_this_turn_;
+  size_t& items = drained_items_this_turn_;
   bool progress = true;
   while (progress && !buffered_.empty()) {
-    if (delivered >= config_.max_drain_ops) {
+    if (delivered >= config_.max_drain_ops || items >= config_.max_drain_items ||
+        (delivered > 0 && StepSpent())) {
       drain_pending_ = true;
       return;
     }
@@ -373,12 +383,22 @@ void Replicator::Drain() {
       const ReplicaId origin = it->first.replica;
       const uint64_t have = applied_.Get(origin);
       while (it != buffered_.end() && it->first.replica == origin && it->first.seq <= have) {
-        it = buffered_.erase(it);  // covered meanwhile (a duplicate or a snapshot)
+        // Covered meanwhile (a duplicate or a snapshot): an install's end covers thousands of
+        // the ops held during it, and freeing them all at once took 20-35 ms. One item each.
+        if (items >= config_.max_drain_items || (items > 0 && StepSpent())) {
+          drain_pending_ = true;
+          return;
+        }
+        it = buffered_.erase(it);
+        ++items;
       }
       auto next = buffered_.find(crdt::Dot{origin, have + 1});
-      if (next != buffered_.end() && DeliverBuffered(next)) {
-        progress = true;
-        ++delivered;
+      if (next != buffered_.end()) {
+        if (const size_t applied = DeliverBuffered(next); applied > 0) {
+          progress = true;
+          ++delivered;
+          items += applied;
+        }
       }
       it = buffered_.upper_bound(crdt::Dot{origin, UINT64_MAX});
     }
@@ -748,6 +768,7 @@ void Replicator::PumpSnapshot(Peer& peer) {
 
 void Replicator::StepSnapshots() {
   drained_this_turn_ = 0;  // once per turn (the server's end of turn, the timer, the simulator)
+  drained_items_this_turn_ = 0;
   // Up to a millisecond a chunk to free (a slice's keys and their elements; more while a
   // checkpoint's child makes every first write to a page a copy).
   constexpr size_t kDiscardChunksPerTurn = 2;

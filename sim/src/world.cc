@@ -134,6 +134,13 @@ void World::Start(Region& region) {
   // And applies at most 2-9 buffered ops a turn, so an install's end (or a gap filled) releases
   // the ops it held over several turns, between which clients write and more ops arrive.
   region.replication().set_max_drain_ops(2 + region.id % 8);
+  // The simulated clock does not pass within a step, so the node's step budget never runs out
+  // here: every 3rd-7th ask says it has (from the region's id), so received ops often wait in
+  // the buffer for the next turns, as a server's do once a step has used its 2 ms.
+  region.replication().set_step_spent(
+      [asked = uint64_t{0}, every = uint64_t{3} + region.id % 5]() mutable {
+        return ++asked % every == 0;
+      });
   region.client = std::make_unique<server::ClientState>();
   region.client->id = region.server().NextClientId();
   region.client->authenticated = true;

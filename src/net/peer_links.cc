@@ -29,8 +29,11 @@ constexpr int64_t kPeerStepCpuUs = 2000;
 // An op batch is handed to the engine this many ops at a time, each part a step of its own as a
 // frame's decoding is: while a checkpoint's child runs, every page the parent writes first is
 // copied (a 20 us fault on this kind of machine), and a batch of 64 ops took 12-21 ms of CPU to
-// apply, 16 of them up to 6 ms.
+// apply, 16 of them up to 6 ms, and 8 SADDs of a hundred members 9 ms. So a part also ends
+// once its ops hold kItemsPerDelivery items (repl::OpItems; at least one op a part), as the
+// engine's drain of buffered ops does (ReplicatorConfig::max_drain_items).
 constexpr size_t kOpsPerDelivery = 8;
+constexpr size_t kItemsPerDelivery = 256;
 constexpr int64_t kBackoffMinMs = 100;
 constexpr int64_t kBackoffMaxMs = 5000;
 constexpr int64_t kConnectTimeoutMs = 5000;
@@ -306,6 +309,7 @@ asio::awaitable<void> PeerLinks::RunLink(LinkPtr link) {
     while (more) {
       const int64_t start_us = server_->clock().MonotonicUs();
       const int64_t start_cpu_us = server::ThreadCpuUs();
+      node_->BeginStep();
       while ((more = Receive(link)) && server::ThreadCpuUs() - start_cpu_us < kPeerStepCpuUs) {
       }
       server_->AddLatencySample("crdt-peer-batch", server_->clock().MonotonicUs() - start_us);
@@ -417,8 +421,8 @@ bool PeerLinks::Receive(const LinkPtr& link) {
       }
       repl::Message message = handshake.TakeMessage();
       if (auto* batch = std::get_if<repl::OpBatch>(&message);
-          batch != nullptr && batch->ops.size() > kOpsPerDelivery) {
-        link->rest = std::move(*batch);  // its decoding was a step's worth already
+          batch != nullptr && batch->ops.size() > 1) {  // in parts (DeliverPart)
+        link->rest = std::move(*batch);                 // its decoding was a step's worth already
         link->rest_next = 0;
         return true;
       }
@@ -429,16 +433,21 @@ bool PeerLinks::Receive(const LinkPtr& link) {
   return false;
 }
 
-// The next kOpsPerDelivery ops of the batch held in link->rest, as an OpBatch of their own (the
-// engine takes each op of a batch on its own; only when it drains and relays changes).
+// The next ops of the batch held in link->rest (kOpsPerDelivery, fewer when they reach
+// kItemsPerDelivery items), as an OpBatch of their own (the engine takes each op of a batch on
+// its own; only when it drains and relays changes).
 void PeerLinks::DeliverPart(const LinkPtr& link) {
   repl::OpBatch& rest = *link->rest;
-  const size_t end = std::min(rest.ops.size(), link->rest_next + kOpsPerDelivery);
+  const size_t last = std::min(rest.ops.size(), link->rest_next + kOpsPerDelivery);
   repl::OpBatch part;
   part.sender = rest.sender;
   part.receiver_has = rest.receiver_has;
-  part.ops.reserve(end - link->rest_next);
-  for (size_t i = link->rest_next; i < end; ++i) part.ops.push_back(std::move(rest.ops[i]));
+  size_t items = 0;
+  size_t end = link->rest_next;
+  while (end < last && (end == link->rest_next || items < kItemsPerDelivery)) {
+    items += repl::OpItems(rest.ops[end]);
+    part.ops.push_back(std::move(rest.ops[end++]));
+  }
   link->rest_next = end;
   if (end == rest.ops.size()) link->rest.reset();
   auto active = active_.find(link->peer);

@@ -21,6 +21,10 @@ namespace {
 // The cadences of the periodic work, as the event-loop timers ran it before the Node did.
 constexpr int64_t kReplicationTickMs = 50;  // Replication::Tick: "every ~50 ms"
 constexpr int64_t kClusterTickMs = 10;      // Cluster::Tick: "every ~10 ms"
+// A step's replication work (BeginStep) after which received and buffered ops wait for the next
+// turns: the peer links' own step budget (net/peer_links.cc), in monotonic time, which a loaded
+// machine only makes end sooner (the thread's CPU clock costs a 1.7 us syscall a read here).
+constexpr int64_t kStepBudgetUs = 2000;
 
 Result<ReplicaId> ResolveReplica(const NodeOptions& options, repl::Storage* storage) {
   if (options.replica.has_value()) return *options.replica;
@@ -105,6 +109,8 @@ Result<void> Node::OpenReplication(const NodeSeams& seams) {
   replication_ = std::move(*opened);
   replication_->set_peer_directory(seams.peers);
   replication_->set_child_processes(seams.children);
+  replication_->set_step_spent(
+      [this] { return clock_.MonotonicUs() - step_start_us_ >= kStepBudgetUs; });
   server_->set_replication(replication_.get());
   return {};
 }
@@ -199,6 +205,7 @@ int64_t Node::Tick() {
     const int64_t start_cpu_us = ThreadCpuUs();
     const ChildProcesses* children = replication_->child_processes();
     const uint64_t forks = children != nullptr ? children->forks() : 0;
+    BeginStep();
     replication_->Tick(clock_.NowMs());
     // A tick that started the automatic op log rewrite paid for its fork (page tables: 20-40 ms
     // of CPU for a process holding 1M elements here): Valkey's "fork" latency event, and
@@ -243,6 +250,7 @@ bool Node::EndOfTurn() {
     const int64_t start_us = clock_.MonotonicUs();
     const bool slicing = replication_->snapshot_work_pending();
     const int64_t start_cpu_us = slicing ? ThreadCpuUs() : 0;  // a syscall: only while slicing
+    BeginStep();
     if (Result<void> done = replication_->EndOfBatch(); !done.ok()) {
       if (on_log_failure_) on_log_failure_(done.error(), server_->config());
       durable = false;

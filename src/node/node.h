@@ -107,6 +107,11 @@ class Node {
   // synced), then sends the buffered migration ops and lets replication send. False if the op
   // log failed: on_log_failure ran, and nothing of the batch may be acknowledged.
   bool EndOfTurn();
+  // Starts a step of replication work: the engine holds what is left of its received ops and
+  // of its buffered ones for the next turns once kStepBudgetUs of the clock's monotonic time has
+  // passed since (Replicator::set_step_spent). The peer links call it for each step of frames;
+  // Tick and EndOfTurn for theirs.
+  void BeginStep() { step_start_us_ = clock_.MonotonicUs(); }
   // The event loop's end-of-turn request (see Turns above); null: none (EndOfBatch ends the
   // turn itself). The hook must post the end of the turn, never call EndOfTurn() inline.
   void set_end_of_turn_hook(std::function<void()> hook);
@@ -140,7 +145,8 @@ class Node {
   // Whether `timer` is due at `now`; if so it is rearmed `period_ms` later.
   static bool Due(Timer& timer, int64_t now, int64_t period_ms);
 
-  TurnClock clock_;  // over the seam's clock; what the Server and Cluster read
+  TurnClock clock_;            // over the seam's clock; what the Server and Cluster read
+  int64_t step_start_us_ = 0;  // BeginStep
   std::function<void(const Error&, const Config&)> on_log_failure_;
   std::function<void()> end_of_turn_hook_;
   std::vector<std::function<void()>> after_busy_;

@@ -215,6 +215,7 @@ void Replication::StartEngine() {
       keyspace_.context().vector(), transport_, *this, this,
       std::make_unique<LoggedRetainedOps>([this](std::string_view record) { Append(record); }));
   replicator_->set_max_drain_ops(max_drain_ops_);
+  replicator_->set_step_spent(step_spent_);
 }
 
 // The order on disk makes a crash anywhere safe: before the replica-id file is replaced nothing

@@ -233,6 +233,11 @@ class Replication final : public repl::Applier, public repl::Observer, public Ke
     max_drain_ops_ = std::max<size_t>(1, ops);
     replicator_->set_max_drain_ops(max_drain_ops_);
   }
+  // Whether the owner's current step has used its time (repl::Replicator::set_step_spent).
+  void set_step_spent(std::function<bool()> spent) {
+    step_spent_ = std::move(spent);
+    replicator_->set_step_spent(step_spent_);
+  }
   // repl::Observer
   void OnEvent(const repl::Event& event) override;
 
@@ -292,6 +297,7 @@ class Replication final : public repl::Applier, public repl::Observer, public Ke
   size_t slice_items_ = 256;
   void NoteSlice(uint64_t items);  // stats_.last_slice_items, max_slice_items
   size_t max_drain_ops_ = repl::ReplicatorConfig{}.max_drain_ops;
+  std::function<bool()> step_spent_;  // set_step_spent
   repl::OpLog log_;
   std::unique_ptr<repl::Replicator> replicator_;
   PeerDirectory* directory_ = nullptr;

@@ -378,5 +378,44 @@ TEST_CASE("snapshot: the ops an install's end releases are applied a bounded num
   }
 }
 
+TEST_CASE("a spent step holds the ops it receives for the next turns, in order",
+          "[repl][snapshot]") {
+  RecordingTransport transport;
+  SlicedApplier applier;
+  Replicator engine(SnapshotConfig(), {}, transport, applier);
+  bool spent = false;
+  engine.set_step_spent([&spent] { return spent; });
+  Connect(engine, kPeerA, 1, {});
+  OpMaker a(kPeerA);
+  auto batch_of = [&](uint64_t first, uint64_t last) {
+    OpBatch batch{.sender = kPeerA};
+    for (uint64_t seq = first; seq <= last; ++seq) {
+      batch.ops.push_back(Record(a.Set(), "k", Has(kPeerA, seq - 1)));
+    }
+    return batch;
+  };
+  engine.OnMessage(kPeerA, batch_of(1, 5), 2);
+  CHECK(applier.applied.size() == 5);  // within the step's time: applied as they come
+  CHECK_FALSE(engine.snapshot_work_pending());
+
+  spent = true;
+  engine.StepSnapshots();  // a new turn
+  engine.OnMessage(kPeerA, batch_of(6, 15), 3);
+  CHECK(applier.applied.size() == 6);  // one op a turn at least, the rest held
+  CHECK(engine.buffered_ops() == 9);
+  CHECK(engine.snapshot_work_pending());  // the node ends another turn soon
+  engine.StepSnapshots();
+  CHECK(applier.applied.size() == 7);
+  spent = false;
+  engine.StepSnapshots();
+  CHECK(applier.applied.size() == 15);
+  CHECK(engine.buffered_ops() == 0);
+  CHECK_FALSE(engine.snapshot_work_pending());
+  CHECK(engine.applied().Get(kPeerA) == 15);
+  for (size_t i = 0; i < applier.applied.size(); ++i) {
+    CHECK(applier.applied[i] == crdt::Dot{kPeerA, 1 + i});  // in order
+  }
+}
+
 }  // namespace
 }  // namespace lattice::repl

@@ -56,6 +56,11 @@ struct OpRecord {
   }
 };
 
+// What applying the op costs, about: its delta's elements and their metadata, plus one. The
+// unit of the engine's and the peer links' per-turn bounds (Replicator::Drain,
+// ReplicatorConfig::max_drain_items), as of snapshot slices'.
+inline size_t OpItems(const OpRecord& op) { return 1 + op.op.delta.MetadataItems(); }
+
 // Optional features a replica announces in its Hello (Hello::features, a bit set). Additive: a
 // peer that does not announce one is never sent its messages, so a feature needs no new
 // protocol version.

@@ -35,6 +35,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -177,6 +178,11 @@ struct ReplicatorConfig {
   // of them cost 28 ms of CPU in one turn there (128 released while an install joins the slots
   // they touch, 5-12 ms; 32 a turn, tried, let the peers fall behind under the churn benchmark).
   size_t max_drain_ops = 128;
+  // And the items of those ops (OpItems: elements and their metadata; one op or group always
+  // goes): under a checkpoint's copy-on-write an op of a hundred set members cost about 1 ms,
+  // and 128 of them 10 ms in one turn. Ops of one or two items (counters, SET, SADD of one) stay
+  // 128 a turn.
+  size_t max_drain_items = 512;
   size_t snapshot_keys_per_chunk = 256;
   // A group of local ops longer than this is sent as several groups of at most this many ops
   // (a receiver holds a group's ops until its last arrives, so a group must fit in a peer's
@@ -303,6 +309,13 @@ class Replicator {
   void StepSnapshots();
   // The simulator makes it small, so ops are often applied over several turns.
   void set_max_drain_ops(size_t ops) { config_.max_drain_ops = std::max<size_t>(1, ops); }
+  // The owner's word that its current step (a read of peer frames, a turn's end) has used its
+  // time: a received op then waits in the buffer, and Drain stops after at least one op of the
+  // turn; the rest go on in the next turns (drain_pending_). The engine reads no clock: the
+  // server passes its monotonic clock against a step budget, the simulator its seam's clock
+  // (whose time does not pass within a step). Under a checkpoint's copy-on-write one small op
+  // cost 0.3-3 ms, so no count of ops bounds a step's time (docs/replication.md).
+  void set_step_spent(std::function<bool()> spent) { step_spent_ = std::move(spent); }
   bool installing() const { return installing_ != nullptr; }
   // The cut of the install in progress (empty when none): the state's context may cover it
   // before applied() does (docs/replication.md, "Installing in slices").
@@ -355,7 +368,8 @@ class Replicator {
   // Applies the buffered op at `it`, the next of its origin, with the rest of its group when it
   // starts one: only when the whole group is buffered and every op of it deliverable after the
   // ones before it. Returns whether anything was applied.
-  bool DeliverBuffered(std::map<crdt::Dot, OpRecord>::iterator it);
+  // The items it applied (OpItems, the group's together), or 0 when it is not deliverable yet.
+  size_t DeliverBuffered(std::map<crdt::Dot, OpRecord>::iterator it);
   void RetainGroup();  // the staged group (OnLocalOp between BeginGroup and EndGroup)
   void PumpFullBatches();
   // Whether every dep of the op is applied (a foreign replica's entry is not waited for in a
@@ -425,6 +439,9 @@ class Replicator {
   crdt::VersionVector deps_;      // a local op's deps: applied_, and install_cut_ while installing
   bool drain_pending_ = false;    // Drain stopped at max_drain_ops: StepSnapshots goes on
   size_t drained_this_turn_ = 0;  // buffered ops Drain applied since StepSnapshots last ran
+  size_t drained_items_this_turn_ = 0;  // and their OpItems
+  std::function<bool()> step_spent_;    // set_step_spent
+  bool StepSpent() const { return step_spent_ && step_spent_(); }
   // Origins of the ops peers sent (relays included): replicas of this shard, whose dep entries
   // are always waited for, peers or not (DepApplied).
   std::set<ReplicaId> origins_;
