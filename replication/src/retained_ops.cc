@@ -54,10 +54,13 @@ void RetainedOpRing::AppendEncoded(const RetainedOpView& op) {
   if (!wire.empty()) {
     std::memcpy(chunk.data.get() + chunk.used, wire.data(), wire.size());
   }
-  if (count_ == (entries_ == nullptr ? 0 : mask_ + 1)) {
-    ResizeEntries(entries_ == nullptr ? kMinEntries : 2 * (mask_ + 1));
+  const uint64_t index = head_ + count_;
+  if ((index >> kIndexShift) == blocks_.size()) {
+    blocks_.push_back(spare_block_ != nullptr
+                          ? std::move(spare_block_)
+                          : std::make_unique_for_overwrite<Entry[]>(kIndexBlockEntries));
   }
-  entries_[(head_ + count_) & mask_] =
+  blocks_[index >> kIndexShift][index & kIndexMask] =
       Entry{.origin = op.origin,
             .first_seq = op.first_seq,
             .dot_count = op.last_seq - op.first_seq + 1,
@@ -71,31 +74,21 @@ void RetainedOpRing::AppendEncoded(const RetainedOpView& op) {
   bytes_ += wire.size() + kEntryBytes;
 }
 
-// Resizes the index ring to `capacity` (a power of two, >= count_), unrolling it so the oldest
-// entry is at 0.
-void RetainedOpRing::ResizeEntries(uint64_t capacity) {
-  auto grown = std::make_unique_for_overwrite<Entry[]>(capacity);
-  for (uint64_t i = 0; i < count_; ++i) {
-    grown[i] = entries_[(head_ + i) & mask_];
-  }
-  entries_ = std::move(grown);
-  mask_ = capacity - 1;
-  head_ = 0;
-}
-
 void RetainedOpRing::DropFront() {
   LATTICE_ASSERT(count_ > 0);
-  const Entry& entry = entries_[head_];
+  const Entry& entry = blocks_.front()[head_];
   LATTICE_ASSERT(entry.chunk == static_cast<uint32_t>(first_chunk_));
   bytes_ -= entry.length + kEntryBytes;
   Chunk& chunk = chunks_.front();
-  head_ = (head_ + 1) & mask_;
+  ++head_;
   --count_;
   ++first_;
-  // A backlog that drained gives back the index a burst grew (halving at a quarter full keeps
-  // the resizes amortised O(1) per op).
-  if (mask_ + 1 > kMinEntries && count_ < (mask_ + 1) / 4) {
-    ResizeEntries((mask_ + 1) / 2);
+  // An emptied block goes (kept as the spare): a backlog that drained gives back the index a
+  // burst grew, one block at a time.
+  if (head_ == kIndexBlockEntries || count_ == 0) {
+    spare_block_ = std::move(blocks_.front());
+    blocks_.erase(blocks_.begin());
+    head_ = 0;
   }
   if (--chunk.live > 0) {
     return;
