@@ -24,8 +24,6 @@ namespace {
 // completes are applied before the next turn, and at 64 KiB a read of SADDs of a hundred members
 // cost 16 ms of CPU (crdt_step_cpu_max_us, two regions, 30,000 elements loaded in one).
 constexpr size_t kReadChunk = 16 * 1024;
-// The CPU one step of received frames may take before it yields to the event loop (RunLink).
-constexpr int64_t kPeerStepCpuUs = 2000;
 // An op batch is handed to the engine this many ops at a time, each part a step of its own as a
 // frame's decoding is: while a checkpoint's child runs, every page the parent writes first is
 // copied (a 20 us fault on this kind of machine), and a batch of 64 ops took 12-21 ms of CPU to
@@ -301,7 +299,8 @@ asio::awaitable<void> PeerLinks::RunLink(LinkPtr link) {
     if (ec || link->closed) break;
     if (link->peer != kNoReplica) bytes_in_[link->peer] += n;
     // Decoding and applying what arrived: the latency monitor's "crdt-peer-batch" event. A read
-    // holds several frames; once a step has used kPeerStepCpuUs it ends (its ops logged) and the
+    // holds several frames; once the node's step budget is spent (Node::StepSpent) it ends (its
+    // ops logged) and the
     // rest waits behind what else the event loop has ready: an op that copies a slot for an
     // export or joins one for an install costs 50-100 us, and one read of them took 23 ms.
     link->handshake->Feed(std::string_view(buffer.data(), n));
@@ -310,7 +309,7 @@ asio::awaitable<void> PeerLinks::RunLink(LinkPtr link) {
       const int64_t start_us = server_->clock().MonotonicUs();
       const int64_t start_cpu_us = server::ThreadCpuUs();
       node_->BeginStep();
-      while ((more = Receive(link)) && server::ThreadCpuUs() - start_cpu_us < kPeerStepCpuUs) {
+      while ((more = Receive(link)) && !node_->StepSpent()) {
       }
       server_->AddLatencySample("crdt-peer-batch", server_->clock().MonotonicUs() - start_us);
       server_->AddStepCpu("crdt-peer-batch", server::ThreadCpuUs() - start_cpu_us);

@@ -22,8 +22,8 @@ namespace {
 constexpr int64_t kReplicationTickMs = 50;  // Replication::Tick: "every ~50 ms"
 constexpr int64_t kClusterTickMs = 10;      // Cluster::Tick: "every ~10 ms"
 // A step's replication work (BeginStep) after which received and buffered ops wait for the next
-// turns: the peer links' own step budget (net/peer_links.cc), in monotonic time, which a loaded
-// machine only makes end sooner (the thread's CPU clock costs a 1.7 us syscall a read here).
+// turns and a peer link's step of frames ends, in monotonic time, which a loaded machine only
+// makes end sooner (the thread's CPU clock costs a 1.7 us syscall a read here).
 constexpr int64_t kStepBudgetUs = 2000;
 
 Result<ReplicaId> ResolveReplica(const NodeOptions& options, repl::Storage* storage) {
@@ -109,8 +109,7 @@ Result<void> Node::OpenReplication(const NodeSeams& seams) {
   replication_ = std::move(*opened);
   replication_->set_peer_directory(seams.peers);
   replication_->set_child_processes(seams.children);
-  replication_->set_step_spent(
-      [this] { return clock_.MonotonicUs() - step_start_us_ >= kStepBudgetUs; });
+  replication_->set_step_spent([this] { return StepSpent(); });
   server_->set_replication(replication_.get());
   return {};
 }
@@ -187,6 +186,8 @@ void Node::LinkShardPeers(PeerDirectory& peers) {
 }
 
 int64_t Node::CronPeriodMs() const { return 1000 / std::max(1, server_->config().hz()); }
+
+bool Node::StepSpent() const { return clock_.MonotonicUs() - step_start_us_ >= kStepBudgetUs; }
 
 bool Node::Due(Timer& timer, int64_t now, int64_t period_ms) {
   if (now < timer.due_ms) return false;

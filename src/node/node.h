@@ -109,9 +109,12 @@ class Node {
   bool EndOfTurn();
   // Starts a step of replication work: the engine holds what is left of its received ops and
   // of its buffered ones for the next turns once kStepBudgetUs of the clock's monotonic time has
-  // passed since (Replicator::set_step_spent). The peer links call it for each step of frames;
-  // Tick and EndOfTurn for theirs.
+  // passed since (Replicator::set_step_spent), and a peer link ends its step of frames. The peer
+  // links call it for each step of frames; Tick and EndOfTurn for theirs.
   void BeginStep() { step_start_us_ = clock_.MonotonicUs(); }
+  // Whether the step BeginStep started has used its budget: the engine's word, and the end of
+  // a peer link's step of frames.
+  bool StepSpent() const;
   // The event loop's end-of-turn request (see Turns above); null: none (EndOfBatch ends the
   // turn itself). The hook must post the end of the turn, never call EndOfTurn() inline.
   void set_end_of_turn_hook(std::function<void()> hook);
