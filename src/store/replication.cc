@@ -22,6 +22,10 @@ namespace {
 
 constexpr char kPeersFile[] = "peers";
 constexpr size_t kSnapshotKeysPerChunk = 1024;
+// Chunks taken per peer, and install slices, per turn at most: the second only while the step's
+// budget lasts (Replicator::StepSnapshots), so a fast turn moves as much as one slice of 256
+// items did and a slow one half of it.
+constexpr size_t kSnapshotChunksPerTurn = 2;
 // Keys Tick visits for compaction (about 20 ticks a second: 20k keys a second).
 constexpr size_t kCompactKeysPerTick = 1024;
 // And the items those keys hold (compacting a set costs its members: 1,024 sets of a hundred
@@ -43,6 +47,7 @@ repl::ReplicatorConfig EngineConfig(const ReplicationOptions& options, ReplicaId
   config.max_retained_bytes = options.max_retained_bytes;
   config.peer_timeout_ms = options.peer_timeout_ms;
   config.snapshot_keys_per_chunk = kSnapshotKeysPerChunk;
+  config.snapshot_chunks_per_flush = kSnapshotChunksPerTurn;
   config.foreign_dots = options.cluster;
   return config;
 }

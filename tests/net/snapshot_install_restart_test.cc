@@ -157,6 +157,8 @@ TEST_CASE("snapshot: an install in slices serves reads and writes between its st
   Restartable t;
   FarState far(t);
   const uint64_t cut = far.cut();
+  // Every step has used its time, as under load: one slice a turn (two while time is left).
+  t.replication().set_step_spent([] { return true; });
   far.SendSliced(t);
   // Past the logging of the keys (67 steps of 3) and the beginning: joining.
   for (int turn = 0; turn < 70; ++turn) REQUIRE(t.node().EndOfBatch());
@@ -202,6 +204,7 @@ TEST_CASE("snapshot: a crash in the middle of joining recovers the whole install
   Restartable t;
   FarState far(t);
   const uint64_t cut = far.cut();
+  t.replication().set_step_spent([] { return true; });  // one slice a turn
   far.SendSliced(t);
   // Past the logging (67 steps of 3 keys) and the beginning, some slots joined.
   for (int turn = 0; turn < 75; ++turn) REQUIRE(t.node().EndOfBatch());
@@ -244,7 +247,8 @@ TEST_CASE("snapshot: every install step is bounded by items, a big key a step of
   });
   REQUIRE(small_items > 20);
   t.replication().set_slice_items(kBound);
-  t.replication().set_install_keys_per_step(1000);  // items decide, not keys
+  t.replication().set_install_keys_per_step(1000);      // items decide, not keys
+  t.replication().set_step_spent([] { return true; });  // one slice a turn, each one seen
   std::vector<uint64_t> steps;
   for (const repl::SnapshotChunk& chunk : SnapshotOf(far, 16, 5)) {
     t.replication().OnMessage(kFar, chunk, t.now());

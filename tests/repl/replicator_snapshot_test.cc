@@ -4,7 +4,8 @@
 // snapshot's size; chunks are paced by what the link holds; an install in slices keeps the ops
 // its cut covers out and makes local ops depend on the cut; a sender keeps, beyond its backlog
 // bound, the ops a peer installing its snapshot lacks, and does not resend its window meanwhile;
-// the ops an install's end releases are applied a bounded number per turn.
+// the ops an install's end releases are applied a bounded number per turn; a step that has used
+// its time budget still moves every kind of snapshot work, a piece a turn.
 #include <catch2/catch.hpp>
 #include <memory>
 #include <string>
@@ -60,6 +61,13 @@ class SlicedApplier final : public Applier {
   int taken = 0;
   int installed = 0;
   std::vector<crdt::Dot> applied;
+};
+
+// A snapshot taken chunk by chunk, from chunks made beforehand.
+struct ChunkSource final : SnapshotSource {
+  std::vector<SnapshotChunk> chunks;
+  size_t next = 0;
+  SnapshotChunk Next(size_t) override { return chunks[next++]; }
 };
 
 // The chunks of one snapshot of `keys` keys (context = covers), numbered `number`.
@@ -210,11 +218,6 @@ TEST_CASE("snapshot: chunks are paced by the bytes the link holds", "[repl][snap
   applier.keys = 100;
   applier.context.Add(crdt::Dot{kPeerB, 5});
   // Whole snapshots (TakeSnapshot) go at once; a sliced source is paced.
-  struct Source final : SnapshotSource {
-    std::vector<SnapshotChunk> chunks;
-    size_t next = 0;
-    SnapshotChunk Next(size_t) override { return chunks[next++]; }
-  };
   struct PacedApplier final : Applier {
     SlicedApplier* inner;
     void Apply(const OpRecord& op) override { inner->Apply(op); }
@@ -223,7 +226,7 @@ TEST_CASE("snapshot: chunks are paced by the bytes the link holds", "[repl][snap
       inner->InstallSnapshot(c);
     }
     std::unique_ptr<SnapshotSource> StartSnapshot(size_t n) override {
-      auto source = std::make_unique<Source>();
+      auto source = std::make_unique<ChunkSource>();
       source->chunks = inner->TakeSnapshot(n);
       return source;
     }
@@ -414,6 +417,81 @@ TEST_CASE("a spent step holds the ops it receives for the next turns, in order",
   CHECK(engine.applied().Get(kPeerA) == 15);
   for (size_t i = 0; i < applier.applied.size(); ++i) {
     CHECK(applier.applied[i] == crdt::Dot{kPeerA, 1 + i});  // in order
+  }
+}
+
+TEST_CASE("a spent step still moves every kind of snapshot work, one piece a turn",
+          "[repl][snapshot]") {
+  constexpr ReplicaId kPeerC = 44;
+  ReplicatorConfig config = SnapshotConfig();
+  config.peers.push_back(kPeerC);
+  config.snapshot_keys_per_chunk = 1;
+  config.snapshot_chunks_per_flush = 2;  // the second only while the step's budget lasts
+  RecordingTransport transport;
+  // Takes snapshots of 4 keys chunk by chunk; installs in 3 steps, counted.
+  struct Steps final : SnapshotInstall {
+    int* steps;
+    int left = 3;
+    bool Step() override {
+      ++*steps;
+      return --left == 0;
+    }
+  };
+  struct Paced final : Applier {
+    SlicedApplier inner;
+    int install_steps = 0;
+    void Apply(const OpRecord& op) override { inner.Apply(op); }
+    std::vector<SnapshotChunk> TakeSnapshot(size_t n) override { return inner.TakeSnapshot(n); }
+    void InstallSnapshot(const std::vector<SnapshotChunk>& c) override { inner.InstallSnapshot(c); }
+    std::unique_ptr<SnapshotSource> StartSnapshot(size_t n) override {
+      auto source = std::make_unique<ChunkSource>();
+      source->chunks = inner.TakeSnapshot(n);
+      return source;
+    }
+    std::unique_ptr<SnapshotInstall> StartInstall(std::vector<SnapshotChunk>) override {
+      auto install = std::make_unique<Steps>();
+      install->steps = &install_steps;
+      return install;
+    }
+  } applier;
+  applier.inner.keys = 4;
+  applier.inner.context.Add(crdt::Dot{kPeerB, 5});
+  Replicator engine(config, Has(kPeerB, 5), transport, applier);
+  bool spent = true;  // every step has used its budget from its start
+  engine.set_step_spent([&spent] { return spent; });
+  // A lacks B:5 and needs a snapshot; B sends one that raises the applied vector.
+  Connect(engine, kPeerA, 1);
+  Connect(engine, kPeerB, 1, Has(kPeerB, 7));
+  for (const SnapshotChunk& chunk : Snapshot(Has(kPeerB, 7), 3)) {
+    engine.OnMessage(kPeerB, chunk, 2);
+  }
+  // Neither began in the step that asked for it: the first chunk and the first slice wait for
+  // a turn.
+  REQUIRE(engine.taking_snapshot_for(kPeerA));
+  REQUIRE(engine.installing());
+  CHECK(transport.SentTo<SnapshotChunk>(kPeerA).empty());
+  CHECK(applier.install_steps == 0);
+  // Each turn does one piece (a chunk or a slice), whichever kind goes first; both finish.
+  size_t done = 0;
+  for (int turn = 0; turn < 20 && engine.snapshot_work_pending(); ++turn) {
+    engine.StepSnapshots();
+    const size_t now =
+        transport.SentTo<SnapshotChunk>(kPeerA).size() + static_cast<size_t>(applier.install_steps);
+    CHECK(now == done + 1);
+    done = now;
+  }
+  CHECK(transport.SentTo<SnapshotChunk>(kPeerA).size() == 4);
+  CHECK(applier.install_steps == 3);
+  CHECK_FALSE(engine.installing());
+  CHECK(engine.applied().Get(kPeerB) == 7);
+
+  SECTION("with budget left a turn does all of it, two pieces of each kind") {
+    spent = false;
+    Connect(engine, kPeerC, 10);  // C lacks B:7: a snapshot of 4 chunks, two of them now
+    CHECK(transport.SentTo<SnapshotChunk>(kPeerC).size() == 2);
+    engine.StepSnapshots();
+    REQUIRE(transport.SentTo<SnapshotChunk>(kPeerC).size() == 4);
+    CHECK(transport.SentTo<SnapshotChunk>(kPeerC).back().last);
   }
 }
 
