@@ -10,10 +10,12 @@
 // - A crash in the middle: before the beginning is logged the node recovers the state before the
 //   install; after it, the whole install (and the writes made meanwhile).
 // - Every step of an install, logging and joining, is bounded by items, not keys: a key of
-//   10,000 members is a step of its own, and many sets of 20 members take many steps.
+//   10,000 members is a step of its own, and many sets of 20 members take many steps. So is an
+//   export's chunk: a slot's keys spread over as many chunks as the bound makes.
 
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -281,6 +283,50 @@ TEST_CASE("snapshot: every install step is bounded by items, a big key a step of
   CHECK(Members(t.keyspace(), "big", t.now()).size() == 10'000);
   CHECK(Members(t.keyspace(), "set:99", t.now()).size() == 20);
   CHECK(t.keyspace().Size(0) == 101);
+}
+
+TEST_CASE("snapshot: an export's chunk is bounded by items, a slot's keys spread over chunks",
+          "[snapshot][sliced]") {
+  constexpr uint64_t kBound = 50;
+  Restartable t;
+  std::vector<std::string> members;
+  for (int m = 0; m < 20; ++m) members.push_back("m" + std::to_string(m));
+  // Ten sets in one slot (one hash tag), and a few strings elsewhere.
+  for (int s = 0; s < 10; ++s) {
+    REQUIRE(t.keyspace().SAdd(0, "{slot}:" + std::to_string(s), members, t.now()).ok());
+  }
+  for (int k = 0; k < 5; ++k) {
+    t.keyspace().SetString(0, "k" + std::to_string(k), "v", false, t.now());
+  }
+  REQUIRE(t.node().EndOfBatch());
+  t.replication().set_slice_items(kBound);
+  const std::vector<repl::SnapshotChunk> chunks = t.replication().TakeSnapshot(1024);
+  REQUIRE(!chunks.empty());
+  CHECK(chunks.back().last);
+  std::map<std::string, int> seen;
+  uint64_t largest_key = 0;
+  size_t chunks_with_the_slot = 0;
+  for (const repl::SnapshotChunk& chunk : chunks) {
+    uint64_t items = 0;
+    bool has_slot = false;
+    for (const repl::SnapshotKey& key : chunk.keys) {
+      ++seen[key.key];
+      items += 1 + key.state.MetadataItems();
+      largest_key = std::max<uint64_t>(largest_key, 1 + key.state.MetadataItems());
+      has_slot = has_slot || key.key.rfind("{slot}", 0) == 0;
+    }
+    INFO("chunk items " << items);
+    CHECK(items < kBound + largest_key);  // past the bound by one key at most
+    if (has_slot) ++chunks_with_the_slot;
+  }
+  REQUIRE(largest_key > 20);
+  CHECK(chunks_with_the_slot >= 10 * 20 / (kBound + largest_key));  // the slot over several
+  CHECK(chunks_with_the_slot > 1);
+  CHECK(seen.size() == 15);  // every key once
+  for (const auto& [name, count] : seen) {
+    INFO(name);
+    CHECK(count == 1);
+  }
 }
 
 }  // namespace
