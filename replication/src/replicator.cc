@@ -481,6 +481,15 @@ std::vector<std::pair<ReplicaId, crdt::VersionVector>> Replicator::ConnectedAcks
   return out;
 }
 
+std::vector<std::pair<ReplicaId, crdt::VersionVector>> Replicator::PeerAcks() const {
+  std::vector<std::pair<ReplicaId, crdt::VersionVector>> out;
+  out.reserve(peers_.size());
+  for (const auto& [id, peer] : peers_) {
+    out.emplace_back(id, peer->acked);
+  }
+  return out;
+}
+
 ReplicatorStatus Replicator::Status(int64_t now_ms) const {
   ReplicatorStatus status{.replica = config_.replica,
                           .region = config_.region,

@@ -147,7 +147,7 @@ MemoryFigures ReadMemoryFigures(Server& server) {
   m.startup = server.metrics().startup();
   for (const auto& [id, client] : server.clients()) m.client_buffers += client->query_buffer_bytes;
   if (const Replication* replication = server.replication()) {
-    m.backlog = replication->Status(server.clock().NowMs()).backlog_bytes;
+    m.backlog = replication->replicator().retained_bytes();  // Status walks the retained ops
   }
   m.overhead = std::min(m.used, m.startup + m.client_buffers + m.backlog);
   m.dataset = m.used - m.overhead;
@@ -276,9 +276,9 @@ void StatsSection(Server& server, Lines& out) {
   uint64_t repl_out = 0;
   if (const Replication* replication = server.replication()) {
     if (const PeerDirectory* directory = replication->peer_directory()) {
-      for (const repl::PeerStatus& peer : replication->Status(server.clock().NowMs()).peers) {
-        repl_in += directory->BytesIn(peer.replica);
-        repl_out += directory->BytesOut(peer.replica);
+      for (const auto& [peer, acked] : replication->replicator().PeerAcks()) {
+        repl_in += directory->BytesIn(peer);
+        repl_out += directory->BytesOut(peer);
       }
     }
   }

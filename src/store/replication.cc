@@ -232,8 +232,8 @@ Result<void> Replication::Reincarnate(ReplicaId fresh, int64_t now_ms) {
   now_ms_ = now_ms;
   AbortBackgroundCheckpoint();
   // The links were admitted with the old identity's Hello; the dialers reconnect with the new.
-  for (const repl::PeerStatus& peer : replicator_->Status(now_ms).peers) {
-    transport_.Close(peer.replica);
+  for (const auto& [peer, acked] : replicator_->PeerAcks()) {
+    transport_.Close(peer);
   }
   // The command that asked for this runs inside a group (BeginGroup .. EndGroup) of the old
   // engine, which staged no op (the caller checked that every write here reached a peer): the
@@ -415,8 +415,8 @@ void Replication::OnMessage(ReplicaId from, repl::Message&& message, int64_t now
 int64_t Replication::RegionsHaving(uint64_t seq) const {
   const ReplicaId self = keyspace_.replica();
   int64_t regions = 0;
-  for (const repl::PeerStatus& peer : replicator_->Status(now_ms_).peers) {
-    regions += peer.acked.Get(self) >= seq ? 1 : 0;
+  for (const auto& [peer, acked] : replicator_->PeerAcks()) {
+    regions += acked.Get(self) >= seq ? 1 : 0;
   }
   return regions;
 }

@@ -6,6 +6,7 @@
 
 #include <catch2/catch.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine_test_util.h"
@@ -33,8 +34,17 @@ struct Engine {
     for (int i = 0; i < n; ++i) rep.OnLocalOp(0, "key:00000001", ops.Set());
     if (flush) rep.Flush();
   }
+  // What the peer acknowledged of our ops, as Status says and as PeerAcks (CRDT.WAIT's
+  // accessor, which does not walk the retained ops) says: both must agree.
   uint64_t Acked(ReplicaId peer) const {
-    for (const PeerStatus& status : rep.Status(0).peers) {
+    const std::vector<PeerStatus> peers = rep.Status(0).peers;
+    const std::vector<std::pair<ReplicaId, crdt::VersionVector>> acks = rep.PeerAcks();
+    REQUIRE(acks.size() == peers.size());
+    for (size_t i = 0; i < peers.size(); ++i) {
+      CHECK(acks[i].first == peers[i].replica);
+      CHECK(acks[i].second == peers[i].acked);
+    }
+    for (const PeerStatus& status : peers) {
       if (status.replica == peer) return status.acked.Get(kSelf);
     }
     return 0;
