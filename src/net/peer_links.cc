@@ -299,10 +299,10 @@ asio::awaitable<void> PeerLinks::RunLink(LinkPtr link) {
     if (ec || link->closed) break;
     if (link->peer != kNoReplica) bytes_in_[link->peer] += n;
     // Decoding and applying what arrived: the latency monitor's "crdt-peer-batch" event. A read
-    // holds several frames; once the node's step budget is spent (Node::StepSpent) it ends (its
-    // ops logged) and the
-    // rest waits behind what else the event loop has ready: an op that copies a slot for an
-    // export or joins one for an install costs 50-100 us, and one read of them took 23 ms.
+    // holds several frames; once the node's step budget is spent (Node::StepSpent) the step ends
+    // (its ops logged) and the rest waits behind what else the event loop has ready: an op that
+    // copies a slot for an export or joins one for an install costs 50-100 us, and one read of
+    // them took 23 ms.
     link->handshake->Feed(std::string_view(buffer.data(), n));
     bool more = true;
     while (more) {

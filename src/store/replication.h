@@ -293,9 +293,9 @@ class Replication final : public repl::Applier, public repl::Observer, public Ke
   size_t install_keys_per_step_ = 128;
   // 4,096 cost 10-14 ms of CPU a slice (export or decode), 1,024 up to 11 ms at 1M (expanding
   // compact keys, then encoding them: 3-8 µs an item), 512 up to 15 ms under the storm test's
-  // load (a slot's keys go whole, so a slice passes its bound by up to one slot), 256 up to 6.7
-  // ms to encode and 9-10 ms to decode (one chunk received) there: 128, two slices a turn while
-  // the step's budget lasts (kSnapshotChunksPerTurn).
+  // load, 256 up to 6.7 ms to encode and 9-10 ms to decode (one chunk received) there: 128, two
+  // slices a turn while the step's budget lasts (kSnapshotChunksPerTurn). An export's chunk
+  // passes it by up to one key, an install's joining step by up to one slot (joined whole).
   size_t slice_items_ = 128;
   void NoteSlice(uint64_t items);  // stats_.last_slice_items, max_slice_items
   size_t max_drain_ops_ = repl::ReplicatorConfig{}.max_drain_ops;
